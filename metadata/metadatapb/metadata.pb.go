@@ -3546,6 +3546,105 @@ func (x *ClusterStatusResponse) GetAppliedIndex() uint64 {
 	return 0
 }
 
+// GCEntry is the state machine's record of segments no longer referenced
+// by any object or part: their chunks are to be deleted from blob nodes.
+// Written under the gc/ keyspace when a version is replaced or deleted, a
+// part is replaced, or an upload is completed or aborted.
+type GCEntry struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Bucket string                 `protobuf:"bytes,1,opt,name=bucket,proto3" json:"bucket,omitempty"`
+	Key    string                 `protobuf:"bytes,2,opt,name=key,proto3" json:"key,omitempty"`
+	// The object version the segments belonged to; "" for a multipart part.
+	VersionId string `protobuf:"bytes,3,opt,name=version_id,json=versionId,proto3" json:"version_id,omitempty"`
+	// For a part: its upload and number.
+	UploadId   string     `protobuf:"bytes,4,opt,name=upload_id,json=uploadId,proto3" json:"upload_id,omitempty"`
+	PartNumber int32      `protobuf:"varint,5,opt,name=part_number,json=partNumber,proto3" json:"part_number,omitempty"`
+	Segments   []*Segment `protobuf:"bytes,6,rep,name=segments,proto3" json:"segments,omitempty"`
+	// Command.proposed_unix_nano of the command that released the segments.
+	QueuedUnixNano int64 `protobuf:"varint,7,opt,name=queued_unix_nano,json=queuedUnixNano,proto3" json:"queued_unix_nano,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *GCEntry) Reset() {
+	*x = GCEntry{}
+	mi := &file_metadata_proto_msgTypes[55]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GCEntry) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GCEntry) ProtoMessage() {}
+
+func (x *GCEntry) ProtoReflect() protoreflect.Message {
+	mi := &file_metadata_proto_msgTypes[55]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GCEntry.ProtoReflect.Descriptor instead.
+func (*GCEntry) Descriptor() ([]byte, []int) {
+	return file_metadata_proto_rawDescGZIP(), []int{55}
+}
+
+func (x *GCEntry) GetBucket() string {
+	if x != nil {
+		return x.Bucket
+	}
+	return ""
+}
+
+func (x *GCEntry) GetKey() string {
+	if x != nil {
+		return x.Key
+	}
+	return ""
+}
+
+func (x *GCEntry) GetVersionId() string {
+	if x != nil {
+		return x.VersionId
+	}
+	return ""
+}
+
+func (x *GCEntry) GetUploadId() string {
+	if x != nil {
+		return x.UploadId
+	}
+	return ""
+}
+
+func (x *GCEntry) GetPartNumber() int32 {
+	if x != nil {
+		return x.PartNumber
+	}
+	return 0
+}
+
+func (x *GCEntry) GetSegments() []*Segment {
+	if x != nil {
+		return x.Segments
+	}
+	return nil
+}
+
+func (x *GCEntry) GetQueuedUnixNano() int64 {
+	if x != nil {
+		return x.QueuedUnixNano
+	}
+	return 0
+}
+
 var File_metadata_proto protoreflect.FileDescriptor
 
 const file_metadata_proto_rawDesc = "" +
@@ -3798,7 +3897,17 @@ const file_metadata_proto_rawDesc = "" +
 	"\tleader_id\x18\x02 \x01(\tR\bleaderId\x12\x12\n" +
 	"\x04term\x18\x03 \x01(\x04R\x04term\x12!\n" +
 	"\fcommit_index\x18\x04 \x01(\x04R\vcommitIndex\x12#\n" +
-	"\rapplied_index\x18\x05 \x01(\x04R\fappliedIndex*\x9f\x01\n" +
+	"\rapplied_index\x18\x05 \x01(\x04R\fappliedIndex\"\xf2\x01\n" +
+	"\aGCEntry\x12\x16\n" +
+	"\x06bucket\x18\x01 \x01(\tR\x06bucket\x12\x10\n" +
+	"\x03key\x18\x02 \x01(\tR\x03key\x12\x1d\n" +
+	"\n" +
+	"version_id\x18\x03 \x01(\tR\tversionId\x12\x1b\n" +
+	"\tupload_id\x18\x04 \x01(\tR\buploadId\x12\x1f\n" +
+	"\vpart_number\x18\x05 \x01(\x05R\n" +
+	"partNumber\x126\n" +
+	"\bsegments\x18\x06 \x03(\v2\x1a.cairn.metadata.v1.SegmentR\bsegments\x12(\n" +
+	"\x10queued_unix_nano\x18\a \x01(\x03R\x0equeuedUnixNano*\x9f\x01\n" +
 	"\tNodeState\x12\x1a\n" +
 	"\x16NODE_STATE_UNSPECIFIED\x10\x00\x12\x11\n" +
 	"\rNODE_STATE_UP\x10\x01\x12\x16\n" +
@@ -3840,7 +3949,7 @@ func file_metadata_proto_rawDescGZIP() []byte {
 }
 
 var file_metadata_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_metadata_proto_msgTypes = make([]protoimpl.MessageInfo, 59)
+var file_metadata_proto_msgTypes = make([]protoimpl.MessageInfo, 60)
 var file_metadata_proto_goTypes = []any{
 	(NodeState)(0),                       // 0: cairn.metadata.v1.NodeState
 	(*Scheme)(nil),                       // 1: cairn.metadata.v1.Scheme
@@ -3898,21 +4007,22 @@ var file_metadata_proto_goTypes = []any{
 	(*GetClusterMapResponse)(nil),        // 53: cairn.metadata.v1.GetClusterMapResponse
 	(*ClusterStatusRequest)(nil),         // 54: cairn.metadata.v1.ClusterStatusRequest
 	(*ClusterStatusResponse)(nil),        // 55: cairn.metadata.v1.ClusterStatusResponse
-	nil,                                  // 56: cairn.metadata.v1.Object.HeadersEntry
-	nil,                                  // 57: cairn.metadata.v1.Object.UserMetadataEntry
-	nil,                                  // 58: cairn.metadata.v1.MultipartUpload.HeadersEntry
-	nil,                                  // 59: cairn.metadata.v1.MultipartUpload.UserMetadataEntry
+	(*GCEntry)(nil),                      // 56: cairn.metadata.v1.GCEntry
+	nil,                                  // 57: cairn.metadata.v1.Object.HeadersEntry
+	nil,                                  // 58: cairn.metadata.v1.Object.UserMetadataEntry
+	nil,                                  // 59: cairn.metadata.v1.MultipartUpload.HeadersEntry
+	nil,                                  // 60: cairn.metadata.v1.MultipartUpload.UserMetadataEntry
 }
 var file_metadata_proto_depIdxs = []int32{
 	1,  // 0: cairn.metadata.v1.Segment.scheme:type_name -> cairn.metadata.v1.Scheme
 	3,  // 1: cairn.metadata.v1.PartInfo.checksums:type_name -> cairn.metadata.v1.Checksum
-	56, // 2: cairn.metadata.v1.Object.headers:type_name -> cairn.metadata.v1.Object.HeadersEntry
-	57, // 3: cairn.metadata.v1.Object.user_metadata:type_name -> cairn.metadata.v1.Object.UserMetadataEntry
+	57, // 2: cairn.metadata.v1.Object.headers:type_name -> cairn.metadata.v1.Object.HeadersEntry
+	58, // 3: cairn.metadata.v1.Object.user_metadata:type_name -> cairn.metadata.v1.Object.UserMetadataEntry
 	3,  // 4: cairn.metadata.v1.Object.checksums:type_name -> cairn.metadata.v1.Checksum
 	2,  // 5: cairn.metadata.v1.Object.segments:type_name -> cairn.metadata.v1.Segment
 	4,  // 6: cairn.metadata.v1.Object.parts:type_name -> cairn.metadata.v1.PartInfo
-	58, // 7: cairn.metadata.v1.MultipartUpload.headers:type_name -> cairn.metadata.v1.MultipartUpload.HeadersEntry
-	59, // 8: cairn.metadata.v1.MultipartUpload.user_metadata:type_name -> cairn.metadata.v1.MultipartUpload.UserMetadataEntry
+	59, // 7: cairn.metadata.v1.MultipartUpload.headers:type_name -> cairn.metadata.v1.MultipartUpload.HeadersEntry
+	60, // 8: cairn.metadata.v1.MultipartUpload.user_metadata:type_name -> cairn.metadata.v1.MultipartUpload.UserMetadataEntry
 	3,  // 9: cairn.metadata.v1.Part.checksums:type_name -> cairn.metadata.v1.Checksum
 	2,  // 10: cairn.metadata.v1.Part.segments:type_name -> cairn.metadata.v1.Segment
 	0,  // 11: cairn.metadata.v1.Node.state:type_name -> cairn.metadata.v1.NodeState
@@ -3955,49 +4065,50 @@ var file_metadata_proto_depIdxs = []int32{
 	10, // 48: cairn.metadata.v1.RegisterNodeResponse.cluster_map:type_name -> cairn.metadata.v1.ClusterMap
 	10, // 49: cairn.metadata.v1.GetClusterMapResponse.cluster_map:type_name -> cairn.metadata.v1.ClusterMap
 	11, // 50: cairn.metadata.v1.ClusterStatusResponse.members:type_name -> cairn.metadata.v1.MetadMember
-	16, // 51: cairn.metadata.v1.Metadata.CreateBucket:input_type -> cairn.metadata.v1.CreateBucketRequest
-	18, // 52: cairn.metadata.v1.Metadata.DeleteBucket:input_type -> cairn.metadata.v1.DeleteBucketRequest
-	20, // 53: cairn.metadata.v1.Metadata.GetBucket:input_type -> cairn.metadata.v1.GetBucketRequest
-	22, // 54: cairn.metadata.v1.Metadata.ListBuckets:input_type -> cairn.metadata.v1.ListBucketsRequest
-	25, // 55: cairn.metadata.v1.Metadata.CommitObject:input_type -> cairn.metadata.v1.CommitObjectRequest
-	27, // 56: cairn.metadata.v1.Metadata.GetObject:input_type -> cairn.metadata.v1.GetObjectRequest
-	29, // 57: cairn.metadata.v1.Metadata.DeleteObject:input_type -> cairn.metadata.v1.DeleteObjectRequest
-	31, // 58: cairn.metadata.v1.Metadata.ListObjects:input_type -> cairn.metadata.v1.ListObjectsRequest
-	33, // 59: cairn.metadata.v1.Metadata.CreateMultipart:input_type -> cairn.metadata.v1.CreateMultipartRequest
-	35, // 60: cairn.metadata.v1.Metadata.GetMultipart:input_type -> cairn.metadata.v1.GetMultipartRequest
-	37, // 61: cairn.metadata.v1.Metadata.PutPart:input_type -> cairn.metadata.v1.PutPartRequest
-	39, // 62: cairn.metadata.v1.Metadata.ListParts:input_type -> cairn.metadata.v1.ListPartsRequest
-	42, // 63: cairn.metadata.v1.Metadata.CompleteMultipart:input_type -> cairn.metadata.v1.CompleteMultipartRequest
-	44, // 64: cairn.metadata.v1.Metadata.AbortMultipart:input_type -> cairn.metadata.v1.AbortMultipartRequest
-	46, // 65: cairn.metadata.v1.Metadata.ListMultipartUploads:input_type -> cairn.metadata.v1.ListMultipartUploadsRequest
-	48, // 66: cairn.metadata.v1.Metadata.RegisterNode:input_type -> cairn.metadata.v1.RegisterNodeRequest
-	50, // 67: cairn.metadata.v1.Metadata.Heartbeat:input_type -> cairn.metadata.v1.HeartbeatRequest
-	52, // 68: cairn.metadata.v1.Metadata.GetClusterMap:input_type -> cairn.metadata.v1.GetClusterMapRequest
-	54, // 69: cairn.metadata.v1.Metadata.ClusterStatus:input_type -> cairn.metadata.v1.ClusterStatusRequest
-	17, // 70: cairn.metadata.v1.Metadata.CreateBucket:output_type -> cairn.metadata.v1.CreateBucketResponse
-	19, // 71: cairn.metadata.v1.Metadata.DeleteBucket:output_type -> cairn.metadata.v1.DeleteBucketResponse
-	21, // 72: cairn.metadata.v1.Metadata.GetBucket:output_type -> cairn.metadata.v1.GetBucketResponse
-	23, // 73: cairn.metadata.v1.Metadata.ListBuckets:output_type -> cairn.metadata.v1.ListBucketsResponse
-	26, // 74: cairn.metadata.v1.Metadata.CommitObject:output_type -> cairn.metadata.v1.CommitObjectResponse
-	28, // 75: cairn.metadata.v1.Metadata.GetObject:output_type -> cairn.metadata.v1.GetObjectResponse
-	30, // 76: cairn.metadata.v1.Metadata.DeleteObject:output_type -> cairn.metadata.v1.DeleteObjectResponse
-	32, // 77: cairn.metadata.v1.Metadata.ListObjects:output_type -> cairn.metadata.v1.ListObjectsResponse
-	34, // 78: cairn.metadata.v1.Metadata.CreateMultipart:output_type -> cairn.metadata.v1.CreateMultipartResponse
-	36, // 79: cairn.metadata.v1.Metadata.GetMultipart:output_type -> cairn.metadata.v1.GetMultipartResponse
-	38, // 80: cairn.metadata.v1.Metadata.PutPart:output_type -> cairn.metadata.v1.PutPartResponse
-	40, // 81: cairn.metadata.v1.Metadata.ListParts:output_type -> cairn.metadata.v1.ListPartsResponse
-	43, // 82: cairn.metadata.v1.Metadata.CompleteMultipart:output_type -> cairn.metadata.v1.CompleteMultipartResponse
-	45, // 83: cairn.metadata.v1.Metadata.AbortMultipart:output_type -> cairn.metadata.v1.AbortMultipartResponse
-	47, // 84: cairn.metadata.v1.Metadata.ListMultipartUploads:output_type -> cairn.metadata.v1.ListMultipartUploadsResponse
-	49, // 85: cairn.metadata.v1.Metadata.RegisterNode:output_type -> cairn.metadata.v1.RegisterNodeResponse
-	51, // 86: cairn.metadata.v1.Metadata.Heartbeat:output_type -> cairn.metadata.v1.HeartbeatResponse
-	53, // 87: cairn.metadata.v1.Metadata.GetClusterMap:output_type -> cairn.metadata.v1.GetClusterMapResponse
-	55, // 88: cairn.metadata.v1.Metadata.ClusterStatus:output_type -> cairn.metadata.v1.ClusterStatusResponse
-	70, // [70:89] is the sub-list for method output_type
-	51, // [51:70] is the sub-list for method input_type
-	51, // [51:51] is the sub-list for extension type_name
-	51, // [51:51] is the sub-list for extension extendee
-	0,  // [0:51] is the sub-list for field type_name
+	2,  // 51: cairn.metadata.v1.GCEntry.segments:type_name -> cairn.metadata.v1.Segment
+	16, // 52: cairn.metadata.v1.Metadata.CreateBucket:input_type -> cairn.metadata.v1.CreateBucketRequest
+	18, // 53: cairn.metadata.v1.Metadata.DeleteBucket:input_type -> cairn.metadata.v1.DeleteBucketRequest
+	20, // 54: cairn.metadata.v1.Metadata.GetBucket:input_type -> cairn.metadata.v1.GetBucketRequest
+	22, // 55: cairn.metadata.v1.Metadata.ListBuckets:input_type -> cairn.metadata.v1.ListBucketsRequest
+	25, // 56: cairn.metadata.v1.Metadata.CommitObject:input_type -> cairn.metadata.v1.CommitObjectRequest
+	27, // 57: cairn.metadata.v1.Metadata.GetObject:input_type -> cairn.metadata.v1.GetObjectRequest
+	29, // 58: cairn.metadata.v1.Metadata.DeleteObject:input_type -> cairn.metadata.v1.DeleteObjectRequest
+	31, // 59: cairn.metadata.v1.Metadata.ListObjects:input_type -> cairn.metadata.v1.ListObjectsRequest
+	33, // 60: cairn.metadata.v1.Metadata.CreateMultipart:input_type -> cairn.metadata.v1.CreateMultipartRequest
+	35, // 61: cairn.metadata.v1.Metadata.GetMultipart:input_type -> cairn.metadata.v1.GetMultipartRequest
+	37, // 62: cairn.metadata.v1.Metadata.PutPart:input_type -> cairn.metadata.v1.PutPartRequest
+	39, // 63: cairn.metadata.v1.Metadata.ListParts:input_type -> cairn.metadata.v1.ListPartsRequest
+	42, // 64: cairn.metadata.v1.Metadata.CompleteMultipart:input_type -> cairn.metadata.v1.CompleteMultipartRequest
+	44, // 65: cairn.metadata.v1.Metadata.AbortMultipart:input_type -> cairn.metadata.v1.AbortMultipartRequest
+	46, // 66: cairn.metadata.v1.Metadata.ListMultipartUploads:input_type -> cairn.metadata.v1.ListMultipartUploadsRequest
+	48, // 67: cairn.metadata.v1.Metadata.RegisterNode:input_type -> cairn.metadata.v1.RegisterNodeRequest
+	50, // 68: cairn.metadata.v1.Metadata.Heartbeat:input_type -> cairn.metadata.v1.HeartbeatRequest
+	52, // 69: cairn.metadata.v1.Metadata.GetClusterMap:input_type -> cairn.metadata.v1.GetClusterMapRequest
+	54, // 70: cairn.metadata.v1.Metadata.ClusterStatus:input_type -> cairn.metadata.v1.ClusterStatusRequest
+	17, // 71: cairn.metadata.v1.Metadata.CreateBucket:output_type -> cairn.metadata.v1.CreateBucketResponse
+	19, // 72: cairn.metadata.v1.Metadata.DeleteBucket:output_type -> cairn.metadata.v1.DeleteBucketResponse
+	21, // 73: cairn.metadata.v1.Metadata.GetBucket:output_type -> cairn.metadata.v1.GetBucketResponse
+	23, // 74: cairn.metadata.v1.Metadata.ListBuckets:output_type -> cairn.metadata.v1.ListBucketsResponse
+	26, // 75: cairn.metadata.v1.Metadata.CommitObject:output_type -> cairn.metadata.v1.CommitObjectResponse
+	28, // 76: cairn.metadata.v1.Metadata.GetObject:output_type -> cairn.metadata.v1.GetObjectResponse
+	30, // 77: cairn.metadata.v1.Metadata.DeleteObject:output_type -> cairn.metadata.v1.DeleteObjectResponse
+	32, // 78: cairn.metadata.v1.Metadata.ListObjects:output_type -> cairn.metadata.v1.ListObjectsResponse
+	34, // 79: cairn.metadata.v1.Metadata.CreateMultipart:output_type -> cairn.metadata.v1.CreateMultipartResponse
+	36, // 80: cairn.metadata.v1.Metadata.GetMultipart:output_type -> cairn.metadata.v1.GetMultipartResponse
+	38, // 81: cairn.metadata.v1.Metadata.PutPart:output_type -> cairn.metadata.v1.PutPartResponse
+	40, // 82: cairn.metadata.v1.Metadata.ListParts:output_type -> cairn.metadata.v1.ListPartsResponse
+	43, // 83: cairn.metadata.v1.Metadata.CompleteMultipart:output_type -> cairn.metadata.v1.CompleteMultipartResponse
+	45, // 84: cairn.metadata.v1.Metadata.AbortMultipart:output_type -> cairn.metadata.v1.AbortMultipartResponse
+	47, // 85: cairn.metadata.v1.Metadata.ListMultipartUploads:output_type -> cairn.metadata.v1.ListMultipartUploadsResponse
+	49, // 86: cairn.metadata.v1.Metadata.RegisterNode:output_type -> cairn.metadata.v1.RegisterNodeResponse
+	51, // 87: cairn.metadata.v1.Metadata.Heartbeat:output_type -> cairn.metadata.v1.HeartbeatResponse
+	53, // 88: cairn.metadata.v1.Metadata.GetClusterMap:output_type -> cairn.metadata.v1.GetClusterMapResponse
+	55, // 89: cairn.metadata.v1.Metadata.ClusterStatus:output_type -> cairn.metadata.v1.ClusterStatusResponse
+	71, // [71:90] is the sub-list for method output_type
+	52, // [52:71] is the sub-list for method input_type
+	52, // [52:52] is the sub-list for extension type_name
+	52, // [52:52] is the sub-list for extension extendee
+	0,  // [0:52] is the sub-list for field type_name
 }
 
 func init() { file_metadata_proto_init() }
@@ -4025,7 +4136,7 @@ func file_metadata_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_metadata_proto_rawDesc), len(file_metadata_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   59,
+			NumMessages:   60,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
