@@ -43,6 +43,7 @@ const (
 	Metadata_Heartbeat_FullMethodName            = "/cairn.metadata.v1.Metadata/Heartbeat"
 	Metadata_GetClusterMap_FullMethodName        = "/cairn.metadata.v1.Metadata/GetClusterMap"
 	Metadata_ClusterStatus_FullMethodName        = "/cairn.metadata.v1.Metadata/ClusterStatus"
+	Metadata_AnnounceMember_FullMethodName       = "/cairn.metadata.v1.Metadata/AnnounceMember"
 )
 
 // MetadataClient is the client API for Metadata service.
@@ -68,6 +69,8 @@ type MetadataClient interface {
 	Heartbeat(ctx context.Context, in *HeartbeatRequest, opts ...grpc.CallOption) (*HeartbeatResponse, error)
 	GetClusterMap(ctx context.Context, in *GetClusterMapRequest, opts ...grpc.CallOption) (*GetClusterMapResponse, error)
 	ClusterStatus(ctx context.Context, in *ClusterStatusRequest, opts ...grpc.CallOption) (*ClusterStatusResponse, error)
+	// Internal to metad: see AnnounceMemberResponse.
+	AnnounceMember(ctx context.Context, in *SetMemberAddress, opts ...grpc.CallOption) (*AnnounceMemberResponse, error)
 }
 
 type metadataClient struct {
@@ -268,6 +271,16 @@ func (c *metadataClient) ClusterStatus(ctx context.Context, in *ClusterStatusReq
 	return out, nil
 }
 
+func (c *metadataClient) AnnounceMember(ctx context.Context, in *SetMemberAddress, opts ...grpc.CallOption) (*AnnounceMemberResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(AnnounceMemberResponse)
+	err := c.cc.Invoke(ctx, Metadata_AnnounceMember_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // MetadataServer is the server API for Metadata service.
 // All implementations must embed UnimplementedMetadataServer
 // for forward compatibility.
@@ -291,6 +304,8 @@ type MetadataServer interface {
 	Heartbeat(context.Context, *HeartbeatRequest) (*HeartbeatResponse, error)
 	GetClusterMap(context.Context, *GetClusterMapRequest) (*GetClusterMapResponse, error)
 	ClusterStatus(context.Context, *ClusterStatusRequest) (*ClusterStatusResponse, error)
+	// Internal to metad: see AnnounceMemberResponse.
+	AnnounceMember(context.Context, *SetMemberAddress) (*AnnounceMemberResponse, error)
 	mustEmbedUnimplementedMetadataServer()
 }
 
@@ -357,6 +372,9 @@ func (UnimplementedMetadataServer) GetClusterMap(context.Context, *GetClusterMap
 }
 func (UnimplementedMetadataServer) ClusterStatus(context.Context, *ClusterStatusRequest) (*ClusterStatusResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ClusterStatus not implemented")
+}
+func (UnimplementedMetadataServer) AnnounceMember(context.Context, *SetMemberAddress) (*AnnounceMemberResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method AnnounceMember not implemented")
 }
 func (UnimplementedMetadataServer) mustEmbedUnimplementedMetadataServer() {}
 func (UnimplementedMetadataServer) testEmbeddedByValue()                  {}
@@ -721,6 +739,24 @@ func _Metadata_ClusterStatus_Handler(srv interface{}, ctx context.Context, dec f
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Metadata_AnnounceMember_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SetMemberAddress)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MetadataServer).AnnounceMember(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Metadata_AnnounceMember_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MetadataServer).AnnounceMember(ctx, req.(*SetMemberAddress))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Metadata_ServiceDesc is the grpc.ServiceDesc for Metadata service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -803,6 +839,10 @@ var Metadata_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ClusterStatus",
 			Handler:    _Metadata_ClusterStatus_Handler,
+		},
+		{
+			MethodName: "AnnounceMember",
+			Handler:    _Metadata_AnnounceMember_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
