@@ -1,0 +1,261 @@
+package chunk
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"sync/atomic"
+
+	"github.com/klauspost/reedsolomon"
+)
+
+// ErrUnrecoverable is returned when fewer than K chunks of a segment are
+// usable: by a Reader or Rebuild that cannot find K healthy shards for a
+// stripe, and by Encode once so many writers failed that the segment could
+// never be read back.
+var ErrUnrecoverable = errors.New("fewer than k healthy chunks")
+
+// Codec erasure-codes segments of one Params. It holds the Reed-Solomon
+// encoder (its matrices and a cache of inverted matrices for
+// reconstruction), so make one per Params and reuse it. It is safe for
+// concurrent use.
+type Codec struct {
+	p  Params
+	rs reedsolomon.Encoder // nil when M == 0: nothing to encode or rebuild
+}
+
+// NewCodec validates p and builds its encoder. The encoder uses the widest
+// SIMD kernels the CPU has (AVX-512/GFNI, AVX2, NEON) and splits a block
+// across goroutines when that pays for the block size.
+func NewCodec(p Params) (*Codec, error) {
+	if err := p.Validate(); err != nil {
+		return nil, err
+	}
+	c := &Codec{p: p}
+	if p.Scheme.M > 0 {
+		rs, err := reedsolomon.New(p.Scheme.K, p.Scheme.M, reedsolomon.WithAutoGoroutines(p.BlockSize))
+		if err != nil {
+			return nil, fmt.Errorf("reed-solomon %s: %w", p.Scheme, err)
+		}
+		c.rs = rs
+	}
+	return c, nil
+}
+
+// Params returns the codec's parameters.
+func (c *Codec) Params() Params { return c.p }
+
+// EncodeResult is what Encode did.
+type EncodeResult struct {
+	// Size is the number of bytes of segment data read from r and encoded:
+	// the segment's size, to record in its metadata.
+	Size int64
+	// EOF reports that r is exhausted: no segment follows this one. When
+	// Size reached the limit exactly, EOF is known only if r has a
+	// Peek(int) ([]byte, error) method (as *bufio.Reader does); otherwise it
+	// is false and the next segment may turn out empty.
+	EOF bool
+	// ShardErrs[i] is the error that made Encode stop writing shard i, nil
+	// for a shard whose chunk was written whole. Its length is K+M.
+	ShardErrs []error
+}
+
+// Healthy is the number of shards written whole.
+func (r EncodeResult) Healthy() int {
+	n := 0
+	for _, err := range r.ShardErrs {
+		if err == nil {
+			n++
+		}
+	}
+	return n
+}
+
+// Encode reads up to limit bytes of one segment's data from r, stripe by
+// stripe, and writes each shard's chunk (header, then each stripe's block
+// and its checksum) to w[shard]; len(w) must be K+M.
+//
+// A writer that fails is not written to again, and the others go on: its
+// error lands in ShardErrs, and the caller decides whether the healthy
+// shards meet its write quorum. Once fewer than K shards are healthy the
+// segment is lost, so Encode stops and returns an error wrapping
+// ErrUnrecoverable. A read error from r or the end of ctx also stops it with
+// an error. In every case the result tells how far it got.
+//
+// The writers are written concurrently, one goroutine each, so one slow
+// chunk upload does not stall the reads of the next stripe; a Write that
+// blocks forever blocks Encode, so tie the writers to ctx (as an HTTP
+// request body does). Memory: two stripes (2*(K+M)*BlockSize bytes),
+// whatever the segment's size.
+func (c *Codec) Encode(ctx context.Context, seg SegmentID, r io.Reader, limit int64, w []io.Writer) (EncodeResult, error) {
+	k, m := c.p.Scheme.K, c.p.Scheme.M
+	res := EncodeResult{ShardErrs: make([]error, k+m)}
+	if len(w) != k+m {
+		return res, fmt.Errorf("encode segment %s: %d writers for %s: %w", seg, len(w), c.p.Scheme, ErrBadParams)
+	}
+	if limit < 0 {
+		return res, fmt.Errorf("encode segment %s: limit %d: %w", seg, limit, ErrBadParams)
+	}
+
+	var failed atomic.Int32
+	var workers sync.WaitGroup
+	sws := make([]*shardWriter, k+m)
+	for i := range sws {
+		hdr, err := Header{Params: c.p, Segment: seg, Shard: i}.AppendBinary(nil)
+		if err != nil {
+			return res, err // cannot happen: c.p was validated
+		}
+		sws[i] = &shardWriter{id: ID{Segment: seg, Shard: i}, w: w[i], jobs: make(chan *encStripe, 1), failed: &failed}
+		workers.Add(1)
+		go func() {
+			defer workers.Done()
+			sws[i].run(hdr)
+		}()
+	}
+
+	err := c.encodeStripes(ctx, seg, r, limit, sws, &failed, &res)
+
+	for _, sw := range sws {
+		close(sw.jobs)
+	}
+	workers.Wait()
+	for i, sw := range sws {
+		res.ShardErrs[i] = sw.err
+	}
+	if err == nil && int(failed.Load()) > m {
+		err = fmt.Errorf("encode segment %s: %d of %d chunk writes failed: %w", seg, failed.Load(), k+m, ErrUnrecoverable)
+	}
+	return res, err
+}
+
+// encodeStripes is Encode's reading loop. Two stripe buffers alternate: the
+// shard writers write one while the next is read and encoded into the other.
+func (c *Codec) encodeStripes(ctx context.Context, seg SegmentID, r io.Reader, limit int64, sws []*shardWriter, failed *atomic.Int32, res *EncodeResult) error {
+	k, m, bs := c.p.Scheme.K, c.p.Scheme.M, c.p.BlockSize
+	sd := c.p.StripeDataSize()
+	var bufs [2]*encStripe
+	for stripe := 0; ; stripe++ {
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("encode segment %s: %w", seg, err)
+		}
+		if int(failed.Load()) > m {
+			return fmt.Errorf("encode segment %s: %d of %d chunk writes failed: %w", seg, failed.Load(), k+m, ErrUnrecoverable)
+		}
+		want := min(sd, limit-res.Size)
+		if want == 0 {
+			res.EOF = peekEOF(r)
+			return nil
+		}
+		st := bufs[stripe%2]
+		if st == nil {
+			// Allocated on first use, so a small segment never costs a
+			// second stripe buffer.
+			st = newEncStripe(k, m, bs)
+			bufs[stripe%2] = st
+		}
+		st.pending.Wait() // the writers are done with this buffer's last stripe
+
+		n, err := io.ReadFull(r, st.data[:want])
+		res.Size += int64(n)
+		switch {
+		case err == nil:
+		case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF):
+			res.EOF = true
+		default:
+			return fmt.Errorf("encode segment %s: read stripe %d: %w", seg, stripe, err)
+		}
+		if n == 0 {
+			return nil
+		}
+
+		bl := (n + k - 1) / k // = bs for every full stripe
+		clear(st.data[n : k*bl])
+		for j := range k {
+			st.blocks[j] = st.data[j*bl : (j+1)*bl]
+		}
+		for i := range m {
+			st.blocks[k+i] = st.parity[i][:bl]
+		}
+		if m > 0 {
+			if err := c.rs.Encode(st.blocks); err != nil {
+				return fmt.Errorf("encode segment %s: stripe %d: %w", seg, stripe, err)
+			}
+		}
+		st.stripe = stripe
+		st.pending.Add(len(sws))
+		for _, sw := range sws {
+			sw.jobs <- st
+		}
+		if res.EOF {
+			return nil
+		}
+	}
+}
+
+// peekEOF reports whether r is known to be exhausted without consuming it.
+func peekEOF(r io.Reader) bool {
+	p, ok := r.(interface{ Peek(int) ([]byte, error) })
+	if !ok {
+		return false
+	}
+	_, err := p.Peek(1)
+	return errors.Is(err, io.EOF)
+}
+
+// encStripe is one stripe buffer of Encode.
+type encStripe struct {
+	data    []byte   // K*BlockSize bytes of segment data, 64-byte aligned
+	parity  [][]byte // M blocks of BlockSize
+	blocks  [][]byte // the K+M blocks of the current stripe, slices of the above
+	stripe  int
+	pending sync.WaitGroup // shard writers still writing this stripe
+}
+
+func newEncStripe(k, m, bs int) *encStripe {
+	st := &encStripe{
+		data:   reedsolomon.AllocAligned(1, k*bs)[0],
+		blocks: make([][]byte, k+m),
+	}
+	if m > 0 {
+		st.parity = reedsolomon.AllocAligned(m, bs)
+	}
+	return st
+}
+
+// shardWriter writes one shard's chunk from its own goroutine.
+type shardWriter struct {
+	id     ID
+	w      io.Writer
+	jobs   chan *encStripe
+	failed *atomic.Int32
+	err    error // owned by run until jobs is closed and run returned
+}
+
+func (sw *shardWriter) run(hdr []byte) {
+	if _, err := sw.w.Write(hdr); err != nil {
+		sw.fail(fmt.Errorf("write chunk %s header: %w", sw.id, err))
+	}
+	var sum [ChecksumSize]byte
+	for st := range sw.jobs {
+		if sw.err == nil {
+			b := st.blocks[sw.id.Shard]
+			binary.LittleEndian.PutUint32(sum[:], Checksum(b))
+			_, err := sw.w.Write(b)
+			if err == nil {
+				_, err = sw.w.Write(sum[:])
+			}
+			if err != nil {
+				sw.fail(fmt.Errorf("write chunk %s stripe %d: %w", sw.id, st.stripe, err))
+			}
+		}
+		st.pending.Done()
+	}
+}
+
+func (sw *shardWriter) fail(err error) {
+	sw.err = err
+	sw.failed.Add(1)
+}

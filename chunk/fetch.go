@@ -1,0 +1,291 @@
+package chunk
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+
+	"github.com/klauspost/reedsolomon"
+)
+
+// ShardSource opens the stored chunks of one segment. It is declared here,
+// where it is used; the gateway implements it with chunk GETs to blob nodes,
+// a repairing blob node with GETs to its peers, tests in memory.
+type ShardSource interface {
+	// OpenShard returns the framed bytes (each block followed by its
+	// checksum, no header) of stripes [firstStripe, endStripe) of the given
+	// shard's chunk: bytes [StripeOffset(firstStripe),
+	// StripeOffset(endStripe)) of the chunk file. The stream may end early
+	// or carry damaged bytes; the caller checks every block. Reads should
+	// end when ctx does.
+	OpenShard(ctx context.Context, shard, firstStripe, endStripe int) (io.ReadCloser, error)
+}
+
+// ReadOptions tunes a Reader or Rebuild.
+type ReadOptions struct {
+	// OnBadShard, when set, is called once for each shard found unusable
+	// (could not be opened, failed or ended early mid-stream, or held a
+	// block with a bad checksum; errors.Is(err, ErrCorrupt) tells the last
+	// apart), so the caller can report it for repair. It is called from the
+	// goroutine calling Read or Rebuild, never concurrently.
+	OnBadShard func(shard int, err error)
+}
+
+// maxSkip is how many unwanted stripes a shard stream may be read past
+// before it is cheaper to open the shard again at the wanted stripe.
+const maxSkip = 2
+
+// fetcher gets whole blocks of chosen shards of a segment, one stripe at a
+// time, reading them from a ShardSource and rebuilding those it cannot read.
+// It is the engine of Reader and Rebuild.
+type fetcher struct {
+	c     *Codec
+	l     Layout
+	seg   SegmentID
+	src   ShardSource
+	onBad func(shard int, err error)
+
+	// endStripe is the end of the stripes any read goes to; streams opened
+	// to stand in for a bad shard run to it.
+	endStripe int
+	// wantEnd[i] is the end of the stripes the caller will ask shard i for;
+	// a stream opened to serve a request runs to it.
+	wantEnd []int
+
+	streams []shardStream
+	bufs    [][]byte // per shard, capacity BlockSize+ChecksumSize, allocated on first use
+	have    []bool   // per shard: bufs[i] holds a good block of the current stripe
+	blocks  [][]byte // scratch for the reconstruction call
+}
+
+type shardStream struct {
+	rc       io.ReadCloser
+	pos, end int   // rc yields stripes [pos, end)
+	bad      error // why the shard is not used any more
+}
+
+func newFetcher(c *Codec, l Layout, seg SegmentID, src ShardSource, opt ReadOptions, endStripe int, wantEnd []int) *fetcher {
+	n := c.p.Scheme.Shards()
+	return &fetcher{
+		c: c, l: l, seg: seg, src: src, onBad: opt.OnBadShard,
+		endStripe: endStripe,
+		wantEnd:   wantEnd,
+		streams:   make([]shardStream, n),
+		bufs:      make([][]byte, n),
+		have:      make([]bool, n),
+		blocks:    make([][]byte, n),
+	}
+}
+
+// exclude marks shards not to be read at all (the ones Rebuild writes).
+func (f *fetcher) exclude(shard int, why error) { f.streams[shard].bad = why }
+
+func (f *fetcher) close() {
+	for i := range f.streams {
+		if rc := f.streams[i].rc; rc != nil {
+			rc.Close()
+			f.streams[i].rc = nil
+		}
+	}
+}
+
+func (f *fetcher) buf(i int) []byte {
+	if f.bufs[i] == nil {
+		f.bufs[i] = reedsolomon.AllocAligned(1, f.c.p.BlockSize+ChecksumSize)[0]
+	}
+	return f.bufs[i]
+}
+
+// block is shard i's block of the stripe last fetched.
+func (f *fetcher) block(i, stripe int) []byte { return f.bufs[i][:f.l.BlockLen(stripe)] }
+
+// fetch makes block(i, stripe) hold shard i's block of the stripe for every
+// i with need[i] (len K+M): read when the shard is healthy, else rebuilt
+// from K others. It fails, wrapping ErrUnrecoverable, when fewer than K
+// shards of the stripe can be read, and with ctx's error when ctx ends.
+func (f *fetcher) fetch(ctx context.Context, stripe int, need []bool) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	n := len(f.streams)
+	k := f.c.p.Scheme.K
+	clear(f.have)
+	tried := make([]bool, n)
+
+	var first []int
+	for i := range n {
+		if need[i] && f.streams[i].bad == nil {
+			first = append(first, i)
+		}
+	}
+	if err := f.readShards(ctx, stripe, first, false, tried); err != nil {
+		return err
+	}
+	missing := false
+	for i := range n {
+		if need[i] && !f.have[i] {
+			missing = true
+		}
+	}
+	if !missing {
+		return nil
+	}
+
+	// Rebuild: gather K good blocks of this stripe, parity first (the data
+	// shards that were needed were just tried), then the other data shards.
+	for {
+		got := 0
+		for i := range n {
+			if f.have[i] {
+				got++
+			}
+		}
+		if got >= k {
+			break
+		}
+		var more []int
+		for _, i := range candidateOrder(k, n) {
+			if len(more) == k-got {
+				break
+			}
+			if !f.have[i] && !tried[i] && f.streams[i].bad == nil {
+				more = append(more, i)
+			}
+		}
+		if len(more) == 0 {
+			return f.unrecoverable(stripe, got)
+		}
+		if err := f.readShards(ctx, stripe, more, true, tried); err != nil {
+			return err
+		}
+	}
+	if f.c.rs == nil {
+		return f.unrecoverable(stripe, 0) // M == 0: nothing to rebuild from
+	}
+	bl := f.l.BlockLen(stripe)
+	for i := range n {
+		switch {
+		case f.have[i]:
+			f.blocks[i] = f.bufs[i][:bl]
+		case need[i]:
+			f.blocks[i] = f.buf(i)[:0] // rebuilt in place
+		default:
+			f.blocks[i] = nil
+		}
+	}
+	if err := f.c.rs.ReconstructSome(f.blocks, need); err != nil {
+		return fmt.Errorf("segment %s stripe %d: reconstruct: %w", f.seg, stripe, err)
+	}
+	return nil
+}
+
+// candidateOrder lists the shards to stand in for missing ones: parity
+// first, then data.
+func candidateOrder(k, n int) []int {
+	out := make([]int, 0, n)
+	for i := k; i < n; i++ {
+		out = append(out, i)
+	}
+	for i := range k {
+		out = append(out, i)
+	}
+	return out
+}
+
+func (f *fetcher) unrecoverable(stripe, got int) error {
+	var why []string
+	for i, s := range f.streams {
+		if s.bad != nil {
+			why = append(why, fmt.Sprintf("shard %d: %v", i, s.bad))
+		}
+	}
+	return fmt.Errorf("segment %s stripe %d: %d of %d shards usable, need %d (%s): %w",
+		f.seg, stripe, got, len(f.streams), f.c.p.Scheme.K, strings.Join(why, "; "), ErrUnrecoverable)
+}
+
+// readShards reads the stripe's block of each listed shard, concurrently,
+// into bufs, checks it, and sets have[i]; a shard that fails is marked bad
+// (and reported) for the rest of the fetcher's life. standIn says the
+// shards stand in for others, so their streams run to endStripe.
+func (f *fetcher) readShards(ctx context.Context, stripe int, shards []int, standIn bool, tried []bool) error {
+	errs := make([]error, len(shards))
+	if len(shards) == 1 {
+		errs[0] = f.readShard(ctx, stripe, shards[0], standIn)
+	} else {
+		var wg sync.WaitGroup
+		for x, i := range shards {
+			wg.Go(func() { errs[x] = f.readShard(ctx, stripe, i, standIn) })
+		}
+		wg.Wait()
+	}
+	if err := ctx.Err(); err != nil {
+		// Not the shards' fault: report none of them.
+		return err
+	}
+	for x, i := range shards {
+		tried[i] = true
+		if errs[x] == nil {
+			f.have[i] = true
+			continue
+		}
+		s := &f.streams[i]
+		if s.rc != nil {
+			s.rc.Close()
+			s.rc = nil
+		}
+		s.bad = errs[x]
+		if f.onBad != nil {
+			f.onBad(i, errs[x])
+		}
+	}
+	return nil
+}
+
+// readShard reads one block; it touches only shard i's state.
+func (f *fetcher) readShard(ctx context.Context, stripe, i int, standIn bool) error {
+	s := &f.streams[i]
+	end := f.wantEnd[i]
+	if standIn || stripe >= end {
+		end = f.endStripe
+	}
+	if s.rc != nil && (s.pos > stripe || stripe >= s.end || stripe-s.pos > maxSkip) {
+		s.rc.Close()
+		s.rc = nil
+	}
+	id := ID{Segment: f.seg, Shard: i}
+	if s.rc == nil {
+		rc, err := f.src.OpenShard(ctx, i, stripe, end)
+		if err != nil {
+			return fmt.Errorf("open chunk %s at stripe %d: %w", id, stripe, err)
+		}
+		s.rc, s.pos, s.end = rc, stripe, end
+	}
+	for s.pos < stripe {
+		skip := int64(f.l.BlockLen(s.pos) + ChecksumSize)
+		if _, err := io.CopyN(io.Discard, s.rc, skip); err != nil {
+			return fmt.Errorf("read chunk %s stripe %d: %w", id, s.pos, noEOF(err))
+		}
+		s.pos++
+	}
+	frame := f.buf(i)[:f.l.BlockLen(stripe)+ChecksumSize]
+	if _, err := io.ReadFull(s.rc, frame); err != nil {
+		return fmt.Errorf("read chunk %s stripe %d: %w", id, stripe, noEOF(err))
+	}
+	s.pos++
+	if err := checkBlock(frame, stripe); err != nil {
+		return fmt.Errorf("chunk %s: %w", id, err)
+	}
+	return nil
+}
+
+// noEOF turns the end of a stream that should have gone on into
+// io.ErrUnexpectedEOF, so no caller mistakes it for a clean end.
+func noEOF(err error) error {
+	if errors.Is(err, io.EOF) {
+		return io.ErrUnexpectedEOF
+	}
+	return err
+}

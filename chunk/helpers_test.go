@@ -1,0 +1,153 @@
+package chunk
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"sync"
+	"testing"
+)
+
+// randBytes returns n deterministic pseudo-random bytes.
+func randBytes(seed uint64, n int) []byte {
+	b := make([]byte, n)
+	var s [32]byte
+	s[0], s[1] = byte(seed), byte(seed>>8)
+	rand.NewChaCha8(s).Read(b)
+	return b
+}
+
+// encodeBytes encodes data as one segment and returns the K+M chunk files.
+func encodeBytes(t testing.TB, c *Codec, seg SegmentID, data []byte) [][]byte {
+	t.Helper()
+	n := c.Params().Scheme.Shards()
+	bufs := make([]*bytes.Buffer, n)
+	ws := make([]io.Writer, n)
+	for i := range bufs {
+		bufs[i] = new(bytes.Buffer)
+		ws[i] = bufs[i]
+	}
+	res, err := c.Encode(context.Background(), seg, bytes.NewReader(data), int64(len(data)), ws)
+	if err != nil {
+		t.Fatalf("Encode %s, %d bytes: %v", c.Params(), len(data), err)
+	}
+	if res.Size != int64(len(data)) || res.Healthy() != n {
+		t.Fatalf("Encode %s, %d bytes: size %d, healthy %d of %d, errs %v", c.Params(), len(data), res.Size, res.Healthy(), n, res.ShardErrs)
+	}
+	out := make([][]byte, n)
+	for i, b := range bufs {
+		out[i] = b.Bytes()
+	}
+	return out
+}
+
+func mustCodec(t testing.TB, p Params) *Codec {
+	t.Helper()
+	c, err := NewCodec(p)
+	if err != nil {
+		t.Fatalf("NewCodec(%s): %v", p, err)
+	}
+	return c
+}
+
+// memSource serves chunk files from memory. A nil chunk is a missing one
+// (OpenShard fails); openErr makes OpenShard of a shard fail; cut limits
+// what a shard's streams return to the chunk's first cut[i] bytes.
+type memSource struct {
+	chunks  [][]byte
+	openErr map[int]error
+	cut     map[int]int64
+
+	mu    sync.Mutex
+	opens []openCall
+}
+
+type openCall struct{ shard, first, end int }
+
+var errMissing = errors.New("chunk not found")
+
+func newMemSource(chunks [][]byte) *memSource {
+	return &memSource{chunks: chunks, openErr: map[int]error{}, cut: map[int]int64{}}
+}
+
+func (m *memSource) OpenShard(ctx context.Context, shard, first, end int) (io.ReadCloser, error) {
+	m.mu.Lock()
+	m.opens = append(m.opens, openCall{shard, first, end})
+	m.mu.Unlock()
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if err := m.openErr[shard]; err != nil {
+		return nil, err
+	}
+	c := m.chunks[shard]
+	if c == nil {
+		return nil, fmt.Errorf("shard %d: %w", shard, errMissing)
+	}
+	h, err := ParseHeader(c)
+	if err != nil {
+		return nil, err
+	}
+	fr, err := FramingFromChunkSize(h.Params.BlockSize, int64(len(c)))
+	if err != nil {
+		return nil, err
+	}
+	if first < 0 || first > end || end > fr.NumStripes {
+		return nil, fmt.Errorf("shard %d: stripes [%d, %d) of %d", shard, first, end, fr.NumStripes)
+	}
+	lo, hi := fr.StripeOffset(first), fr.StripeOffset(end)
+	if cut, ok := m.cut[shard]; ok {
+		hi = min(hi, cut)
+		lo = min(lo, hi)
+	}
+	return io.NopCloser(bytes.NewReader(c[lo:hi])), nil
+}
+
+func (m *memSource) openCalls() []openCall {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return append([]openCall(nil), m.opens...)
+}
+
+// badShards records OnBadShard calls.
+type badShards struct {
+	mu   sync.Mutex
+	errs map[int]error
+	dups []int
+}
+
+func (b *badShards) opts() ReadOptions {
+	return ReadOptions{OnBadShard: func(shard int, err error) {
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		if b.errs == nil {
+			b.errs = map[int]error{}
+		}
+		if _, ok := b.errs[shard]; ok {
+			b.dups = append(b.dups, shard)
+		}
+		b.errs[shard] = err
+	}}
+}
+
+// readRange reads [off, off+n) through a Reader and returns the bytes.
+func readRange(t testing.TB, c *Codec, seg SegmentID, size, off, n int64, src ShardSource, opt ReadOptions) ([]byte, error) {
+	t.Helper()
+	r, err := c.NewReader(context.Background(), seg, size, off, n, src, opt)
+	if err != nil {
+		t.Fatalf("NewReader(size %d, [%d,+%d)): %v", size, off, n, err)
+	}
+	defer r.Close()
+	return io.ReadAll(r)
+}
+
+func cloneChunks(chunks [][]byte) [][]byte {
+	out := make([][]byte, len(chunks))
+	for i, c := range chunks {
+		out[i] = bytes.Clone(c)
+	}
+	return out
+}
