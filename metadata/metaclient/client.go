@@ -1,0 +1,303 @@
+// Package metaclient is the client of the metadata service (metad). It
+// finds the Raft leader among the members it is given, follows NotLeader
+// redirects, retries where that is safe, and turns gRPC status errors back
+// into metaerr conditions, so callers write
+// errors.Is(err, metaerr.ErrNoSuchKey). It imports neither Raft nor Badger.
+//
+// # Retries and mutations
+//
+// A read is retried on another member after any Unavailable error. A
+// mutation is retried only when it certainly did not take effect: the member
+// answered NotLeader (it refused before proposing), or no connection to the
+// member could be made before the request was sent. When a connection fails
+// after a mutation was sent, the outcome is unknown (the entry may have
+// been committed); the error is returned and the caller decides. Commands
+// are designed so that a repeat is mostly harmless (CommitObject of the same
+// version, DeleteObject), but conditional ones are not: a repeated
+// must_not_exist commit answers PreconditionFailed to its own first success.
+//
+// Retrying continues until the caller's context ends; give every call a
+// deadline.
+package metaclient
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"slices"
+	"sync"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/connectivity"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
+
+	"github.com/cairnstore/cairn/metadata/metadatapb"
+	"github.com/cairnstore/cairn/metadata/metaerr"
+)
+
+// Options tune a Client. The zero value is usable.
+type Options struct {
+	Logger *slog.Logger
+	// DialOptions are passed to grpc.NewClient for every member; the default
+	// is plaintext (insecure credentials).
+	DialOptions []grpc.DialOption
+	// MinBackoff and MaxBackoff bound the pause between attempts when no
+	// member is known to be the leader (default 10ms and 500ms).
+	MinBackoff, MaxBackoff time.Duration
+	// ConnectTimeout bounds how long a mutation waits for a connection to a
+	// member before trying the next one (default 2s).
+	ConnectTimeout time.Duration
+}
+
+// Client is a metadatapb.MetadataClient over all members of one metad
+// cluster. It is safe for concurrent use.
+type Client struct {
+	metadatapb.MetadataClient
+	r *router
+}
+
+var _ metadatapb.MetadataClient = (*Client)(nil)
+
+// New returns a client for the metad members at addrs (gRPC host:port).
+// It does not connect until the first call.
+func New(addrs []string, opts Options) (*Client, error) {
+	if len(addrs) == 0 {
+		return nil, errors.New("metaclient: no member addresses")
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.MinBackoff <= 0 {
+		opts.MinBackoff = 10 * time.Millisecond
+	}
+	if opts.MaxBackoff < opts.MinBackoff {
+		opts.MaxBackoff = max(500*time.Millisecond, opts.MinBackoff)
+	}
+	if opts.ConnectTimeout <= 0 {
+		opts.ConnectTimeout = 2 * time.Second
+	}
+	if len(opts.DialOptions) == 0 {
+		opts.DialOptions = []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}
+	}
+	r := &router{
+		opts:  opts,
+		log:   opts.Logger.With("component", "metaclient"),
+		addrs: slices.Clone(addrs),
+		cur:   addrs[0],
+		conns: make(map[string]*grpc.ClientConn),
+	}
+	return &Client{MetadataClient: metadatapb.NewMetadataClient(r), r: r}, nil
+}
+
+// Close closes every connection. Calls in flight fail.
+func (c *Client) Close() error {
+	return c.r.close()
+}
+
+// Leader returns the address the client currently sends requests to: the
+// member it believes is the leader.
+func (c *Client) Leader() string {
+	c.r.mu.Lock()
+	defer c.r.mu.Unlock()
+	return c.r.cur
+}
+
+// retrySafe lists the methods that may be sent again after an ambiguous
+// failure: reads, and the few writes whose repeat has the same effect.
+var retrySafe = map[string]bool{
+	metadatapb.Metadata_GetBucket_FullMethodName:            true,
+	metadatapb.Metadata_ListBuckets_FullMethodName:          true,
+	metadatapb.Metadata_GetObject_FullMethodName:            true,
+	metadatapb.Metadata_ListObjects_FullMethodName:          true,
+	metadatapb.Metadata_GetMultipart_FullMethodName:         true,
+	metadatapb.Metadata_ListParts_FullMethodName:            true,
+	metadatapb.Metadata_ListMultipartUploads_FullMethodName: true,
+	metadatapb.Metadata_GetClusterMap_FullMethodName:        true,
+	metadatapb.Metadata_ClusterStatus_FullMethodName:        true,
+	metadatapb.Metadata_Heartbeat_FullMethodName:            true,
+	metadatapb.Metadata_AnnounceMember_FullMethodName:       true,
+}
+
+// router is the grpc.ClientConnInterface under the generated client: it
+// picks the member for each call and retries.
+type router struct {
+	opts Options
+	log  *slog.Logger
+
+	mu     sync.Mutex
+	addrs  []string // seed addresses plus leaders learned from redirects
+	cur    string   // the member believed to be leader
+	conns  map[string]*grpc.ClientConn
+	closed bool
+}
+
+var errClosed = errors.New("metaclient: closed")
+
+func (r *router) close() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.closed = true
+	var errs []error
+	for addr, cc := range r.conns {
+		if err := cc.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("close connection to %s: %w", addr, err))
+		}
+	}
+	clear(r.conns)
+	return errors.Join(errs...)
+}
+
+// target returns the current member and its connection.
+func (r *router) target() (string, *grpc.ClientConn, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return "", nil, errClosed
+	}
+	addr := r.cur
+	cc, ok := r.conns[addr]
+	if !ok {
+		var err error
+		// grpc.NewClient does not connect; errors here are about the
+		// address or options, never the network.
+		cc, err = grpc.NewClient(addr, r.opts.DialOptions...)
+		if err != nil {
+			return addr, nil, fmt.Errorf("metaclient: client for %s: %w", addr, err)
+		}
+		r.conns[addr] = cc
+	}
+	return addr, cc, nil
+}
+
+// redirect makes leader the current member, learning its address.
+func (r *router) redirect(from, leader string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !slices.Contains(r.addrs, leader) {
+		r.addrs = append(r.addrs, leader)
+	}
+	if r.cur == from {
+		r.cur = leader
+	}
+}
+
+// next moves on from a member that failed, unless another call already did.
+func (r *router) next(failed string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.cur != failed {
+		return
+	}
+	i := slices.Index(r.addrs, failed)
+	r.cur = r.addrs[(i+1)%len(r.addrs)]
+}
+
+// connected waits, up to ConnectTimeout, for cc to have a ready
+// connection. False means a request sent now would fail without reaching
+// the member.
+func (r *router) connected(ctx context.Context, cc *grpc.ClientConn) bool {
+	ctx, cancel := context.WithTimeout(ctx, r.opts.ConnectTimeout)
+	defer cancel()
+	cc.Connect()
+	for {
+		s := cc.GetState()
+		switch s {
+		case connectivity.Ready:
+			return true
+		case connectivity.TransientFailure, connectivity.Shutdown:
+			return false
+		}
+		if !cc.WaitForStateChange(ctx, s) {
+			return false
+		}
+	}
+}
+
+// Invoke implements grpc.ClientConnInterface.
+func (r *router) Invoke(ctx context.Context, method string, args, reply any, opts ...grpc.CallOption) error {
+	safe := retrySafe[method]
+	backoff := r.opts.MinBackoff
+	redirects := 0
+	var lastErr error
+	for {
+		if err := ctx.Err(); err != nil {
+			if lastErr == nil {
+				return err
+			}
+			return fmt.Errorf("%w (last error: %w)", err, lastErr)
+		}
+		addr, cc, err := r.target()
+		if err != nil {
+			return err
+		}
+		if !safe && !r.connected(ctx, cc) {
+			// Nothing was sent: safe to try elsewhere.
+			lastErr = fmt.Errorf("metaclient: no connection to %s", addr)
+			r.next(addr)
+			r.sleep(ctx, &backoff)
+			continue
+		}
+		err = cc.Invoke(ctx, method, args, reply, opts...)
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() != nil {
+			// Report the caller's own deadline or cancellation as such,
+			// not as the gRPC status it arrives as.
+			return fmt.Errorf("%w (%w)", ctx.Err(), err)
+		}
+		merr := metaerr.FromStatus(err)
+		var nl *metaerr.NotLeaderError
+		switch {
+		case errors.As(merr, &nl):
+			lastErr = merr
+			if nl.LeaderAddr != "" && nl.LeaderAddr != addr {
+				r.redirect(addr, nl.LeaderAddr)
+				redirects++
+				// Follow the first redirect at once; more in a row mean
+				// members disagree (an election), so pause.
+				if redirects > 1 {
+					r.sleep(ctx, &backoff)
+				}
+				continue
+			}
+			r.next(addr)
+			r.sleep(ctx, &backoff)
+		case status.Code(err) == codes.Unavailable && safe:
+			lastErr = merr
+			r.log.Debug("member unavailable, trying next", "addr", addr, "method", method, "err", err)
+			r.next(addr)
+			r.sleep(ctx, &backoff)
+		default:
+			// Success of another kind, a metadata condition, a context
+			// error, or an ambiguous failure of a mutation.
+			return merr
+		}
+	}
+}
+
+// sleep waits for the current backoff (with jitter) and doubles it. It
+// reports false if ctx ended first.
+func (r *router) sleep(ctx context.Context, backoff *time.Duration) bool {
+	d := *backoff/2 + rand.N(*backoff/2+1)
+	*backoff = min(2**backoff, r.opts.MaxBackoff)
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// NewStream implements grpc.ClientConnInterface; the metadata API has no
+// streaming methods.
+func (r *router) NewStream(context.Context, *grpc.StreamDesc, string, ...grpc.CallOption) (grpc.ClientStream, error) {
+	return nil, status.Error(codes.Unimplemented, "metaclient: streaming is not supported")
+}
