@@ -1,0 +1,184 @@
+package object
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/cairnstore/cairn/chunk"
+	pb "github.com/cairnstore/cairn/metadata/metadatapb"
+)
+
+// ErrRange is a byte range outside the object.
+var ErrRange = errors.New("range outside the object")
+
+// Open streams bytes [off, off+n) of the object o (as returned by Head).
+// Only the chunks covering the range are read; a chunk that is missing,
+// unreachable or corrupt is read around with parity. If a segment has
+// fewer than k usable chunks the stream fails with an error wrapping
+// chunk.ErrUnrecoverable: it never yields wrong bytes.
+func (s *Store) Open(ctx context.Context, o *pb.Object, off, n int64) (io.ReadCloser, error) {
+	if off < 0 || n < 0 || off+n > o.Size {
+		return nil, fmt.Errorf("open %s/%s bytes %d+%d of %d: %w", o.Bucket, o.Key, off, n, o.Size, ErrRange)
+	}
+	if len(o.Segments) == 0 {
+		if int64(len(o.Inline)) != o.Size {
+			return nil, fmt.Errorf("open %s/%s: inline data is %d bytes, object %d", o.Bucket, o.Key, len(o.Inline), o.Size)
+		}
+		s.metrics.getBytes.Add(float64(n))
+		return io.NopCloser(bytes.NewReader(o.Inline[off : off+n])), nil
+	}
+	return &objectReader{ctx: ctx, s: s, o: o, off: off, left: n}, nil
+}
+
+// objectReader reads a range across an object's segments, one segment
+// reader at a time.
+type objectReader struct {
+	ctx  context.Context
+	s    *Store
+	o    *pb.Object
+	off  int64 // object offset of the next byte
+	left int64
+
+	seg    int   // index of the segment cur reads
+	segOff int64 // object offset where segment seg starts
+	cur    io.ReadCloser
+	err    error
+}
+
+func (r *objectReader) Read(p []byte) (int, error) {
+	if r.err != nil {
+		return 0, r.err
+	}
+	if r.left == 0 {
+		return 0, io.EOF
+	}
+	if r.cur == nil {
+		if err := r.openNext(); err != nil {
+			r.err = err
+			return 0, err
+		}
+	}
+	if int64(len(p)) > r.left {
+		p = p[:r.left]
+	}
+	nr, err := r.cur.Read(p)
+	r.off += int64(nr)
+	r.left -= int64(nr)
+	r.s.metrics.getBytes.Add(float64(nr))
+	if err == io.EOF {
+		r.cur.Close()
+		r.cur = nil
+		segEnd := r.segOff + r.o.Segments[r.seg].Size
+		if r.off < segEnd && r.left > 0 {
+			r.err = fmt.Errorf("read %s/%s: segment %d ended early at %d: %w", r.o.Bucket, r.o.Key, r.seg, r.off, io.ErrUnexpectedEOF)
+			return nr, r.err
+		}
+		err = nil
+	}
+	if err != nil {
+		r.err = fmt.Errorf("read %s/%s at %d: %w", r.o.Bucket, r.o.Key, r.off, err)
+		return nr, r.err
+	}
+	if r.left == 0 {
+		return nr, io.EOF
+	}
+	return nr, nil
+}
+
+// openNext opens the reader of the segment holding byte r.off.
+func (r *objectReader) openNext() error {
+	for r.seg < len(r.o.Segments) && r.off >= r.segOff+r.o.Segments[r.seg].Size {
+		r.segOff += r.o.Segments[r.seg].Size
+		r.seg++
+	}
+	if r.seg >= len(r.o.Segments) {
+		return fmt.Errorf("read %s/%s: offset %d past its segments: %w", r.o.Bucket, r.o.Key, r.off, io.ErrUnexpectedEOF)
+	}
+	seg := r.o.Segments[r.seg]
+	within := r.off - r.segOff
+	n := min(r.left, seg.Size-within)
+	rc, err := r.s.openSegment(r.ctx, seg, within, n)
+	if err != nil {
+		return fmt.Errorf("read %s/%s segment %d: %w", r.o.Bucket, r.o.Key, r.seg, err)
+	}
+	r.cur = rc
+	return nil
+}
+
+func (r *objectReader) Close() error {
+	if r.cur != nil {
+		r.cur.Close()
+		r.cur = nil
+	}
+	if r.err == nil {
+		r.err = errors.New("read after close")
+	}
+	return nil
+}
+
+// openSegment reads bytes [off, off+n) of one segment.
+func (s *Store) openSegment(ctx context.Context, seg *pb.Segment, off, n int64) (io.ReadCloser, error) {
+	id, err := chunk.SegmentIDFromBytes(seg.Id)
+	if err != nil {
+		return nil, err
+	}
+	p := chunk.Params{Scheme: chunk.Scheme{K: int(seg.GetScheme().GetK()), M: int(seg.GetScheme().GetM())}, BlockSize: int(seg.BlockSize)}
+	codec, err := s.codec(p)
+	if err != nil {
+		return nil, fmt.Errorf("segment %s: %w", id, err)
+	}
+	cm, err := s.clusters.get(ctx, false)
+	if err != nil {
+		return nil, err
+	}
+	src := &shardSource{s: s, seg: seg, id: id, cm: cm}
+	return codec.NewReader(ctx, id, seg.Size, off, n, src, chunk.ReadOptions{
+		OnBadShard: func(shard int, err error) {
+			s.metrics.badShards.Inc()
+			s.log.Warn("chunk unusable, reading around it", "chunk", chunk.ID{Segment: id, Shard: shard}.String(), "node", src.node(shard), "err", err)
+		},
+	})
+}
+
+// shardSource reads a segment's chunks from the blob nodes that hold them.
+type shardSource struct {
+	s   *Store
+	seg *pb.Segment
+	id  chunk.SegmentID
+	cm  *clusterMap
+}
+
+var errNoChunk = errors.New("chunk not stored (segment written degraded or chunk lost)")
+
+func (src *shardSource) node(shard int) string {
+	if shard < len(src.seg.Nodes) {
+		return src.seg.Nodes[shard]
+	}
+	return ""
+}
+
+func (src *shardSource) OpenShard(ctx context.Context, shard, first, end int) (io.ReadCloser, error) {
+	nodeID := src.node(shard)
+	if nodeID == "" {
+		return nil, errNoChunk
+	}
+	node, ok := src.cm.nodes[nodeID]
+	if !ok {
+		// A node that joined after our copy of the map was taken.
+		cm, err := src.s.clusters.get(ctx, true)
+		if err != nil {
+			return nil, err
+		}
+		src.cm = cm
+		if node, ok = cm.nodes[nodeID]; !ok {
+			return nil, fmt.Errorf("node %s is not in the cluster map", nodeID)
+		}
+	}
+	if node.State == pb.NodeState_NODE_STATE_DOWN || node.State == pb.NodeState_NODE_STATE_DECOMMISSIONED {
+		return nil, fmt.Errorf("node %s is %s", nodeID, node.State)
+	}
+	return src.s.blobs.GetStripes(ctx, node.Address, chunk.ID{Segment: src.id, Shard: shard}, first, end)
+}

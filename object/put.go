@@ -1,0 +1,395 @@
+package object
+
+import (
+	"bufio"
+	"context"
+	"crypto/md5"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"sync"
+	"time"
+
+	"github.com/cairnstore/cairn/chunk"
+	"github.com/cairnstore/cairn/metadata/metaerr"
+	pb "github.com/cairnstore/cairn/metadata/metadatapb"
+	"github.com/cairnstore/cairn/placement"
+)
+
+var (
+	// ErrIncompleteBody: the body ended before the size the caller declared.
+	ErrIncompleteBody = errors.New("body shorter than its declared size")
+	// ErrNotEnoughNodes: too few writable blob nodes to meet the write
+	// quorum; the write can be retried when nodes return.
+	ErrNotEnoughNodes = errors.New("not enough writable blob nodes")
+	// ErrWriteQuorum: fewer chunks than the write quorum were stored.
+	ErrWriteQuorum = errors.New("chunk writes below the write quorum")
+)
+
+// PutOptions are the attributes of an object being written.
+type PutOptions struct {
+	ContentType  string
+	Headers      map[string]string
+	UserMetadata map[string]string
+	// Condition, when set, is checked before any data is stored (to fail
+	// fast) and again atomically by the metadata commit.
+	Condition *pb.Condition
+	// BeforeCommit, when set, runs once the whole body has been read and
+	// stored and before the commit. It may add checksums to the object or
+	// veto the write (a digest that does not match, found only at the end
+	// of the body); a veto stores nothing.
+	BeforeCommit func(o *pb.Object) error
+}
+
+// Put stores body as bucket/key and returns the committed object. size is
+// the body's length, or -1 when unknown. On any error nothing becomes
+// visible: chunks already written are deleted (or, if that fails, left for
+// the blob nodes' orphan collection).
+func (s *Store) Put(ctx context.Context, bucket, key string, body io.Reader, size int64, opts PutOptions) (*pb.Object, error) {
+	if err := s.precheck(ctx, bucket, key, opts.Condition); err != nil {
+		return nil, err
+	}
+	w, err := s.write(ctx, body, size, true)
+	if err != nil {
+		return nil, fmt.Errorf("put %s/%s: %w", bucket, key, err)
+	}
+	o := &pb.Object{
+		Bucket:       bucket,
+		Key:          key,
+		VersionId:    newVersionID(),
+		Size:         w.size,
+		Etag:         hex.EncodeToString(w.md5),
+		ContentType:  opts.ContentType,
+		Headers:      opts.Headers,
+		UserMetadata: opts.UserMetadata,
+		Segments:     w.segments,
+		Inline:       w.inline,
+	}
+	if opts.BeforeCommit != nil {
+		if err := opts.BeforeCommit(o); err != nil {
+			s.discard(w.segments)
+			return nil, err
+		}
+	}
+	resp, err := s.meta.CommitObject(ctx, &pb.CommitObjectRequest{Object: o, Condition: opts.Condition})
+	if err != nil {
+		// The commit may have failed after being applied (a lost reply);
+		// deleting the chunks then would destroy a visible object, so
+		// only a condition failure, which is certain, discards them now.
+		// Otherwise GC reconciles against metadata later.
+		if isDefiniteRejection(err) {
+			s.discard(w.segments)
+		}
+		return nil, fmt.Errorf("commit %s/%s: %w", bucket, key, err)
+	}
+	s.metrics.putBytes.Add(float64(w.size))
+	return resp.Object, nil
+}
+
+// PutPart stores one part of a multipart upload and records it.
+func (s *Store) PutPart(ctx context.Context, bucket, key, uploadID string, number int32, body io.Reader, size int64, beforeCommit func(p *pb.Part) error) (*pb.Part, error) {
+	// Parts are never inline: Complete concatenates their segments.
+	w, err := s.write(ctx, body, size, false)
+	if err != nil {
+		return nil, fmt.Errorf("put part %d of upload %s: %w", number, uploadID, err)
+	}
+	p := &pb.Part{
+		UploadId: uploadID,
+		Number:   number,
+		Size:     w.size,
+		Etag:     hex.EncodeToString(w.md5),
+		Segments: w.segments,
+	}
+	if beforeCommit != nil {
+		if err := beforeCommit(p); err != nil {
+			s.discard(w.segments)
+			return nil, err
+		}
+	}
+	if _, err := s.meta.PutPart(ctx, &pb.PutPartRequest{Bucket: bucket, Key: key, Part: p}); err != nil {
+		if isDefiniteRejection(err) {
+			s.discard(w.segments)
+		}
+		return nil, fmt.Errorf("record part %d of upload %s: %w", number, uploadID, err)
+	}
+	s.metrics.putBytes.Add(float64(w.size))
+	return p, nil
+}
+
+// precheck fails fast, before any data moves: the bucket must exist and a
+// condition that already fails need not upload gigabytes first. The commit
+// checks again atomically.
+func (s *Store) precheck(ctx context.Context, bucket, key string, cond *pb.Condition) error {
+	if _, err := s.meta.GetBucket(ctx, &pb.GetBucketRequest{Name: bucket}); err != nil {
+		return fmt.Errorf("put %s/%s: %w", bucket, key, err)
+	}
+	if cond == nil || (!cond.MustNotExist && cond.IfMatchEtag == "") {
+		return nil
+	}
+	o, err := s.Head(ctx, bucket, key)
+	if err != nil && !errors.Is(err, metaerr.ErrNoSuchKey) {
+		return err
+	}
+	exists := err == nil
+	if cond.MustNotExist && exists {
+		return metaerr.Detailed(metaerr.ErrPreconditionFailed, "%s/%s exists", bucket, key)
+	}
+	if cond.IfMatchEtag != "" && (!exists || o.Etag != cond.IfMatchEtag) {
+		return metaerr.Detailed(metaerr.ErrPreconditionFailed, "%s/%s does not have ETag %s", bucket, key, cond.IfMatchEtag)
+	}
+	return nil
+}
+
+// isDefiniteRejection tells whether a failed metadata mutation was certainly
+// not applied: the service answered with a condition (including "not the
+// leader"), rather than the call failing in a way that may hide success.
+func isDefiniteRejection(err error) bool {
+	var me *metaerr.Error
+	return errors.As(err, &me)
+}
+
+// written is the stored body of an object or part, not yet committed.
+type written struct {
+	size     int64
+	md5      []byte
+	segments []*pb.Segment
+	inline   []byte
+}
+
+// write reads body to its end and stores it: inline when allowed and small
+// enough, otherwise as erasure-coded segments.
+func (s *Store) write(ctx context.Context, body io.Reader, size int64, allowInline bool) (*written, error) {
+	h := md5.New()
+	// bufio lets the codec see the end of the body exactly (Peek), so an
+	// unknown-size body never leaves an empty trailing segment; the tee
+	// hashes every byte once, in order, as it is consumed.
+	br := bufio.NewReaderSize(io.TeeReader(body, h), 256<<10)
+	if allowInline && s.inline >= 0 && (size < 0 || size <= int64(s.inline)) {
+		if w, ok, err := s.tryInline(br, h, size); err != nil || ok {
+			return w, err
+		}
+	}
+	cm, err := s.clusters.get(ctx, false)
+	if err != nil {
+		return nil, err
+	}
+	w := &written{}
+	for {
+		limit := s.segSize
+		if size >= 0 {
+			limit = min(limit, size-w.size)
+			if limit == 0 {
+				break
+			}
+		}
+		seg, eof, err := s.writeSegment(ctx, cm, br, limit, size >= 0)
+		if err != nil && errors.Is(err, ErrNotEnoughNodes) {
+			// The cached map may be behind: nodes may have joined.
+			if cm, err = s.clusters.get(ctx, true); err == nil {
+				seg, eof, err = s.writeSegment(ctx, cm, br, limit, size >= 0)
+			}
+		}
+		if seg != nil {
+			w.segments = append(w.segments, seg)
+			w.size += seg.Size
+		}
+		if err != nil {
+			s.discard(w.segments)
+			return nil, err
+		}
+		if eof || seg.Size < limit && size >= 0 {
+			break
+		}
+	}
+	if size >= 0 && w.size != size {
+		s.discard(w.segments)
+		return nil, fmt.Errorf("read %d of %d bytes: %w", w.size, size, ErrIncompleteBody)
+	}
+	w.md5 = h.Sum(nil)
+	return w, nil
+}
+
+// tryInline stores a body of at most InlineMax bytes in the metadata
+// record. ok is false when the body turned out larger (unknown size); then
+// nothing was consumed from br beyond its buffer.
+func (s *Store) tryInline(br *bufio.Reader, h hash.Hash, size int64) (*written, bool, error) {
+	want := s.inline + 1
+	if size >= 0 {
+		want = int(size)
+	}
+	peek, err := br.Peek(want)
+	switch {
+	case size >= 0 && err != nil && err != io.EOF:
+		return nil, false, fmt.Errorf("read body: %w", err)
+	case size >= 0 && len(peek) < want:
+		return nil, false, fmt.Errorf("read %d of %d bytes: %w", len(peek), size, ErrIncompleteBody)
+	case size < 0 && err == nil:
+		return nil, false, nil // more than InlineMax bytes: segments
+	case size < 0 && err != io.EOF:
+		return nil, false, fmt.Errorf("read body: %w", err)
+	}
+	data := make([]byte, len(peek))
+	if _, err := io.ReadFull(br, data); err != nil {
+		return nil, false, fmt.Errorf("read body: %w", err)
+	}
+	return &written{size: int64(len(data)), inline: data, md5: h.Sum(nil)}, true, nil
+}
+
+// writeSegment encodes up to limit bytes from r into one segment's chunks,
+// streamed in parallel to the placement's blob nodes. eof reports that r is
+// exhausted. On error the returned segment (if any) lists chunks to delete.
+func (s *Store) writeSegment(ctx context.Context, cm *clusterMap, r io.Reader, limit int64, known bool) (seg *pb.Segment, eof bool, err error) {
+	p := chunk.DefaultParams(cm.scheme)
+	codec, err := s.codec(p)
+	if err != nil {
+		return nil, false, err
+	}
+	n := cm.scheme.Shards()
+	quorum := s.writeQuorum(cm.scheme)
+	id := chunk.NewSegmentID()
+	nodes, err := placement.Place(id[:], cm.placement, n, placement.Options{Min: quorum})
+	if err != nil {
+		if errors.Is(err, placement.ErrNotEnoughNodes) {
+			return nil, false, fmt.Errorf("place segment %s (%s, quorum %d): %w: %v", id, cm.scheme, quorum, ErrNotEnoughNodes, err)
+		}
+		return nil, false, fmt.Errorf("place segment %s: %w", id, err)
+	}
+	chunkSize := int64(-1)
+	if known {
+		l, err := chunk.NewLayout(p, limit)
+		if err != nil {
+			return nil, false, err
+		}
+		chunkSize = l.ChunkSize()
+	}
+
+	segCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	writers := make([]io.Writer, n)
+	pipes := make([]*io.PipeWriter, n)
+	putErrs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		if i >= len(nodes) {
+			writers[i] = failWriter{fmt.Errorf("shard %d: no node placed (degraded write)", i)}
+			continue
+		}
+		node := cm.nodes[nodes[i]]
+		pr, pw := io.Pipe()
+		writers[i], pipes[i] = pw, pw
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			err := s.blobs.Put(segCtx, node.Address, chunk.ID{Segment: id, Shard: i}, pr, chunkSize)
+			if err == nil {
+				err = errors.New("chunk upload ended")
+			} else {
+				putErrs[i] = fmt.Errorf("put chunk %s.%d on %s: %w", id, i, node.Id, err)
+			}
+			// Fails the encoder's further writes to this shard.
+			pr.CloseWithError(err)
+		}()
+	}
+
+	res, encErr := codec.Encode(segCtx, id, r, limit, writers)
+	for i, pw := range pipes {
+		switch {
+		case pw == nil:
+		case encErr != nil:
+			// Abort the upload: the blob node must not keep a chunk
+			// whose stream was cut short.
+			pw.CloseWithError(fmt.Errorf("segment write aborted: %w", encErr))
+		case res.ShardErrs[i] != nil:
+			pw.CloseWithError(res.ShardErrs[i])
+		default:
+			pw.Close()
+		}
+	}
+	if encErr != nil {
+		cancel()
+	}
+	wg.Wait()
+
+	seg = &pb.Segment{
+		Id:        id[:],
+		Scheme:    &pb.Scheme{K: uint32(cm.scheme.K), M: uint32(cm.scheme.M)},
+		BlockSize: uint32(p.BlockSize),
+		Size:      res.Size,
+		Nodes:     make([]string, n),
+	}
+	healthy := 0
+	var firstErr error
+	for i := range n {
+		shardErr := res.ShardErrs[i]
+		if shardErr == nil {
+			shardErr = putErrs[i]
+		}
+		if i < len(nodes) && shardErr == nil {
+			seg.Nodes[i] = nodes[i]
+			healthy++
+		} else if firstErr == nil {
+			firstErr = shardErr
+		}
+		if shardErr != nil && i < len(nodes) {
+			s.log.Warn("chunk write failed", "segment", id.String(), "shard", i, "node", nodes[i], "err", shardErr)
+		}
+	}
+	if encErr != nil {
+		return seg, false, fmt.Errorf("encode segment %s: %w", id, encErr)
+	}
+	if healthy < quorum {
+		return seg, false, fmt.Errorf("segment %s: %d of %d chunks stored, quorum %d: %w (first failure: %v)", id, healthy, n, quorum, ErrWriteQuorum, firstErr)
+	}
+	if healthy < n {
+		s.metrics.degradedSegments.Inc()
+		s.log.Warn("segment written degraded", "segment", id.String(), "healthy", healthy, "shards", n)
+	}
+	return seg, res.EOF, nil
+}
+
+type failWriter struct{ err error }
+
+func (f failWriter) Write([]byte) (int, error) { return 0, f.err }
+
+// discard deletes the chunks of segments that will never be committed. It
+// runs in the background with its own deadline: the request that wrote
+// them may already be cancelled. Chunks it cannot delete are orphans that
+// the blob nodes' reconciliation removes later.
+func (s *Store) discard(segs []*pb.Segment) {
+	if len(segs) == 0 {
+		return
+	}
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		cm, err := s.clusters.get(ctx, false)
+		if err != nil {
+			s.log.Warn("discard chunks: no cluster map", "err", err)
+			return
+		}
+		for _, seg := range segs {
+			id, err := chunk.SegmentIDFromBytes(seg.Id)
+			if err != nil {
+				continue
+			}
+			for shard, nodeID := range seg.Nodes {
+				node := cm.nodes[nodeID]
+				if node == nil {
+					continue
+				}
+				if err := s.blobs.Delete(ctx, node.Address, chunk.ID{Segment: id, Shard: shard}); err != nil {
+					s.log.Warn("discard chunk", "chunk", chunk.ID{Segment: id, Shard: shard}.String(), "node", nodeID, "err", err)
+				}
+			}
+		}
+	}()
+}
+
+func newVersionID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:]) // never fails (Go 1.24+)
+	return hex.EncodeToString(b[:])
+}
