@@ -14,8 +14,8 @@ import (
 	"time"
 
 	"github.com/cairnstore/cairn/chunk"
-	"github.com/cairnstore/cairn/metadata/metaerr"
 	pb "github.com/cairnstore/cairn/metadata/metadatapb"
+	"github.com/cairnstore/cairn/metadata/metaerr"
 	"github.com/cairnstore/cairn/placement"
 )
 
