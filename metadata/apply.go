@@ -1,0 +1,825 @@
+package metadata
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/dgraph-io/badger/v4"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/cairnstore/cairn/metadata/metadatapb"
+	"github.com/cairnstore/cairn/metadata/metaerr"
+)
+
+// Entry is one committed Raft log entry decoded into a command.
+type Entry struct {
+	// Index is the entry's Raft log index; indices increase within a batch.
+	Index uint64
+	Cmd   *metadatapb.Command
+}
+
+// Result is the outcome of applying one Entry.
+//
+// Resp is the command's response message:
+//
+//	CreateBucket       *metadatapb.CreateBucketResponse
+//	DeleteBucket       *metadatapb.DeleteBucketResponse
+//	CommitObject       *metadatapb.CommitObjectResponse
+//	DeleteObject       *metadatapb.DeleteObjectResponse
+//	CreateMultipart    *metadatapb.CreateMultipartResponse
+//	PutPart            *metadatapb.PutPartResponse
+//	CompleteMultipart  *metadatapb.CompleteMultipartResponse
+//	AbortMultipart     *metadatapb.AbortMultipartResponse
+//	RegisterNode       *metadatapb.RegisterNodeResponse
+//	SetMemberAddress   *metadatapb.MetadMember (as recorded)
+//	Bootstrap          *metadatapb.ClusterMap (after the command)
+//	SetNodeUsage       *metadatapb.Node (as recorded)
+//
+// Err is a metadata condition (a *metaerr.Error, possibly wrapped with
+// metaerr.Detailed) when the command was refused; the entry then changed
+// nothing but still counts as applied. Any other error means the State
+// itself failed (I/O, corrupt data): the entry and the rest of the batch
+// were not applied and the caller must stop applying (crash the FSM).
+type Result struct {
+	Resp proto.Message
+	Err  error
+	// Skipped: the entry's index was at or below the applied index (log
+	// replay after a restart); it was not applied again and Resp and Err
+	// are nil.
+	Skipped bool
+}
+
+// Limits checked by the state machine so no command can make Badger refuse
+// a key (its limit is 65000 bytes). S3's own limit on keys is 1024 bytes.
+const (
+	maxBucketName = 1024
+	maxObjectKey  = 1024
+	maxIDLen      = 1024
+	maxPartNumber = 10000
+)
+
+// ApplyBatch applies entries in one Badger transaction together with the
+// last applied index. Entries at or below the stored applied index are
+// skipped (log replay after restart). Each entry is all-or-nothing: its
+// writes are staged and reach the transaction only if the command succeeds,
+// so a refused command leaves the others in the batch unaffected. If Badger
+// says the transaction is too big, the batch is split in halves (still in
+// order, each half atomic) down to single entries; a single entry too big
+// for a transaction is refused with ErrInvalidArgument.
+//
+// It returns one Result per entry. Calls are serialized.
+func (s *State) ApplyBatch(entries []Entry) []Result {
+	s.applyMu.Lock()
+	defer s.applyMu.Unlock()
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+
+	results := make([]Result, len(entries))
+	// Keep only entries above the applied index, in increasing order.
+	todo := make([]Entry, 0, len(entries))
+	pos := make([]int, 0, len(entries))
+	last := s.applied.Load()
+	for i, e := range entries {
+		if e.Index <= last {
+			results[i].Skipped = true
+			continue
+		}
+		last = e.Index
+		todo = append(todo, e)
+		pos = append(pos, i)
+	}
+	if len(todo) == 0 {
+		return results
+	}
+	rs := make([]Result, len(todo))
+	if err := s.applyChunk(todo, rs); err != nil {
+		s.logger.Error("apply failed; state machine cannot continue", "first_index", todo[0].Index, "err", err)
+	}
+	for j, i := range pos {
+		results[i] = rs[j]
+	}
+	return results
+}
+
+// applyChunk applies es in one transaction, splitting on ErrTxnTooBig. On
+// any other failure it fills every result of es not yet committed with the
+// error and returns it.
+func (s *State) applyChunk(es []Entry, rs []Result) error {
+	err := s.applyTxn(es, rs)
+	if err == nil {
+		return nil
+	}
+	if !errors.Is(err, badger.ErrTxnTooBig) {
+		return failAll(rs, err)
+	}
+	if len(es) == 1 {
+		s.logger.Warn("command too large for one transaction; refused", "index", es[0].Index)
+		if err := s.commitApplied(es[0].Index); err != nil {
+			return failAll(rs, err)
+		}
+		rs[0] = Result{Err: metaerr.Detailed(metaerr.ErrInvalidArgument, "command at index %d too large for one transaction", es[0].Index)}
+		return nil
+	}
+	mid := len(es) / 2
+	if err := s.applyChunk(es[:mid], rs[:mid]); err != nil {
+		return failAll(rs[mid:], err)
+	}
+	return s.applyChunk(es[mid:], rs[mid:])
+}
+
+func failAll(rs []Result, err error) error {
+	for i := range rs {
+		rs[i] = Result{Err: err}
+	}
+	return err
+}
+
+// applyTxn applies es in one transaction and commits it with the applied
+// index. On error nothing is committed.
+func (s *State) applyTxn(es []Entry, rs []Result) error {
+	txn := s.db.NewTransaction(true)
+	defer txn.Discard()
+	for i, e := range es {
+		st := &stage{txn: txn}
+		a := &applier{st: st, now: e.Cmd.GetProposedUnixNano(), index: e.Index}
+		resp, err := a.apply(e.Cmd)
+		if err != nil {
+			var cond *metaerr.Error
+			if errors.As(err, &cond) {
+				rs[i] = Result{Err: err}
+				continue
+			}
+			return fmt.Errorf("apply entry %d: %w", e.Index, err)
+		}
+		if err := st.flush(); err != nil {
+			return fmt.Errorf("apply entry %d: %w", e.Index, err)
+		}
+		rs[i] = Result{Resp: resp}
+	}
+	last := es[len(es)-1].Index
+	if err := txn.Set(keyApplied, appendU64(nil, last)); err != nil {
+		return fmt.Errorf("store applied index %d: %w", last, err)
+	}
+	if err := txn.Commit(); err != nil {
+		return fmt.Errorf("commit entries %d..%d: %w", es[0].Index, last, err)
+	}
+	s.applied.Store(last)
+	return nil
+}
+
+// commitApplied records index as applied without any other change.
+func (s *State) commitApplied(index uint64) error {
+	err := s.db.Update(func(txn *badger.Txn) error { return txn.Set(keyApplied, appendU64(nil, index)) })
+	if err != nil {
+		return fmt.Errorf("store applied index %d: %w", index, err)
+	}
+	s.applied.Store(index)
+	return nil
+}
+
+// stage holds one entry's writes until the command has succeeded, so a
+// refused command leaves no trace in the batch's transaction. Point reads
+// see the staged writes; scans read the transaction only, so every command
+// does all its scans before its first write (scan enforces this).
+type stage struct {
+	txn    *badger.Txn
+	writes map[string]stagedWrite
+	order  []string
+}
+
+type stagedWrite struct {
+	val []byte
+	del bool
+}
+
+func (st *stage) get(key []byte, m proto.Message) (bool, error) {
+	if w, ok := st.writes[string(key)]; ok {
+		if w.del {
+			return false, nil
+		}
+		if err := proto.Unmarshal(w.val, m); err != nil {
+			return false, fmt.Errorf("read staged %q: %w", key, err)
+		}
+		return true, nil
+	}
+	return getProto(st.txn, key, m)
+}
+
+func (st *stage) getU64(key []byte) (uint64, error) {
+	if w, ok := st.writes[string(key)]; ok {
+		if w.del {
+			return 0, nil
+		}
+		return decodeU64(w.val)
+	}
+	return readU64(st.txn, key)
+}
+
+func (st *stage) set(key, val []byte) {
+	if st.writes == nil {
+		st.writes = make(map[string]stagedWrite)
+	}
+	k := string(key)
+	if _, ok := st.writes[k]; !ok {
+		st.order = append(st.order, k)
+	}
+	st.writes[k] = stagedWrite{val: val}
+}
+
+func (st *stage) put(key []byte, m proto.Message) error {
+	b, err := marshalOpts.Marshal(m)
+	if err != nil {
+		return fmt.Errorf("marshal %T: %w", m, err)
+	}
+	st.set(key, b)
+	return nil
+}
+
+func (st *stage) del(key []byte) {
+	st.set(key, nil)
+	st.writes[string(key)] = stagedWrite{del: true}
+}
+
+// scan calls fn for every key with prefix, in order, as the transaction
+// has them. It must run before the command stages any write.
+func (st *stage) scan(prefix []byte, fn func(key, val []byte) error) error {
+	if len(st.order) > 0 {
+		panic("metadata: scan after staged writes in one command")
+	}
+	opts := badger.DefaultIteratorOptions
+	opts.Prefix = prefix
+	it := st.txn.NewIterator(opts)
+	defer it.Close()
+	for it.Seek(prefix); it.ValidForPrefix(prefix); it.Next() {
+		item := it.Item()
+		err := item.Value(func(v []byte) error { return fn(item.Key(), v) })
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// any reports whether some key has prefix.
+func (st *stage) any(prefix []byte) (bool, error) {
+	if len(st.order) > 0 {
+		panic("metadata: scan after staged writes in one command")
+	}
+	opts := badger.IteratorOptions{Prefix: prefix}
+	it := st.txn.NewIterator(opts)
+	defer it.Close()
+	it.Seek(prefix)
+	return it.ValidForPrefix(prefix), nil
+}
+
+// flush moves the staged writes into the transaction.
+func (st *stage) flush() error {
+	for _, k := range st.order {
+		w := st.writes[k]
+		var err error
+		if w.del {
+			err = st.txn.Delete([]byte(k))
+		} else {
+			err = st.txn.Set([]byte(k), w.val)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// applier applies one command. now is the command's proposed time, the
+// only clock the state machine uses.
+type applier struct {
+	st    *stage
+	now   int64
+	index uint64
+	gcSeq uint32
+}
+
+func (a *applier) apply(cmd *metadatapb.Command) (proto.Message, error) {
+	switch op := cmd.GetOp().(type) {
+	case *metadatapb.Command_Bootstrap:
+		return a.bootstrap(op.Bootstrap)
+	case *metadatapb.Command_CreateBucket:
+		return a.createBucket(op.CreateBucket)
+	case *metadatapb.Command_DeleteBucket:
+		return a.deleteBucket(op.DeleteBucket)
+	case *metadatapb.Command_CommitObject:
+		return a.commitObject(op.CommitObject)
+	case *metadatapb.Command_DeleteObject:
+		return a.deleteObject(op.DeleteObject)
+	case *metadatapb.Command_CreateMultipart:
+		return a.createMultipart(op.CreateMultipart)
+	case *metadatapb.Command_PutPart:
+		return a.putPart(op.PutPart)
+	case *metadatapb.Command_CompleteMultipart:
+		return a.completeMultipart(op.CompleteMultipart)
+	case *metadatapb.Command_AbortMultipart:
+		return a.abortMultipart(op.AbortMultipart)
+	case *metadatapb.Command_RegisterNode:
+		return a.registerNode(op.RegisterNode)
+	case *metadatapb.Command_SetNodeUsage:
+		return a.setNodeUsage(op.SetNodeUsage)
+	case *metadatapb.Command_SetMemberAddress:
+		return a.setMemberAddress(op.SetMemberAddress)
+	default:
+		return nil, metaerr.Detailed(metaerr.ErrInvalidArgument, "command %T has no known operation", op)
+	}
+}
+
+// queueGC records segments whose chunks are to be deleted. Records without
+// segments (inline objects) are not written.
+func (a *applier) queueGC(e *metadatapb.GCEntry) error {
+	if len(e.GetSegments()) == 0 {
+		return nil
+	}
+	e.QueuedUnixNano = a.now
+	key := gcKey(a.now, a.index, a.gcSeq)
+	a.gcSeq++
+	return a.st.put(key, e)
+}
+
+func (a *applier) queueObjectGC(o *metadatapb.Object) error {
+	return a.queueGC(&metadatapb.GCEntry{
+		Bucket: o.GetBucket(), Key: o.GetKey(), VersionId: o.GetVersionId(), Segments: o.GetSegments(),
+	})
+}
+
+func (a *applier) queuePartGC(bucket, key string, p *metadatapb.Part) error {
+	return a.queueGC(&metadatapb.GCEntry{
+		Bucket: bucket, Key: key, UploadId: p.GetUploadId(), PartNumber: p.GetNumber(), Segments: p.GetSegments(),
+	})
+}
+
+// ---------------------------------------------------------------- cluster
+
+func (a *applier) bootstrap(req *metadatapb.Bootstrap) (proto.Message, error) {
+	sch := req.GetDefaultScheme()
+	// The limits of chunk.Scheme: 1 ≤ k ≤ 16, 0 ≤ m ≤ 8.
+	if sch == nil || sch.GetK() < 1 || sch.GetK() > 16 || sch.GetM() > 8 {
+		return nil, metaerr.Detailed(metaerr.ErrInvalidArgument, "bootstrap: default scheme %d+%d: want 1 ≤ k ≤ 16 and m ≤ 8", sch.GetK(), sch.GetM())
+	}
+	cm, err := a.clusterMap()
+	if err != nil {
+		return nil, err
+	}
+	if cm.DefaultScheme != nil {
+		return cm, nil // already bootstrapped: no-op
+	}
+	cm.DefaultScheme = &metadatapb.Scheme{K: sch.GetK(), M: sch.GetM()}
+	cm.Epoch++ // cached maps without a scheme must refresh
+	if err := a.st.put(keyScheme, cm.DefaultScheme); err != nil {
+		return nil, err
+	}
+	a.st.set(keyEpoch, appendU64(nil, cm.Epoch))
+	return cm, nil
+}
+
+// clusterMap reads the cluster map as the transaction has it (a scan:
+// call before staging writes).
+func (a *applier) clusterMap() (*metadatapb.ClusterMap, error) {
+	return readClusterMap(a.st.txn, a.st.scan)
+}
+
+func (a *applier) registerNode(req *metadatapb.RegisterNodeRequest) (proto.Message, error) {
+	n := req.GetNode()
+	if n.GetId() == "" || len(n.GetId()) > maxIDLen {
+		return nil, metaerr.Detailed(metaerr.ErrInvalidArgument, "register node: id must be 1..%d bytes", maxIDLen)
+	}
+	cm, err := a.clusterMap()
+	if err != nil {
+		return nil, err
+	}
+	i, found := slices.BinarySearchFunc(cm.Nodes, n.GetId(), func(x *metadatapb.Node, id string) int { return strings.Compare(x.GetId(), id) })
+	var node *metadatapb.Node
+	changed := !found
+	if found {
+		node = cm.Nodes[i]
+		changed = node.Address != n.GetAddress() || node.Zone != n.GetZone() || node.Rack != n.GetRack() ||
+			node.CapacityBytes != n.GetCapacityBytes()
+	} else {
+		node = &metadatapb.Node{Id: n.GetId(), State: metadatapb.NodeState_NODE_STATE_UP}
+		cm.Nodes = slices.Insert(cm.Nodes, i, node)
+	}
+	node.Address, node.Zone, node.Rack = n.GetAddress(), n.GetZone(), n.GetRack()
+	node.CapacityBytes, node.UsedBytes, node.ChunkCount = n.GetCapacityBytes(), n.GetUsedBytes(), n.GetChunkCount()
+	node.LastHeartbeatUnixNano = 0 // heartbeats are not replicated
+	if err := a.st.put(nodeKey(node.Id), node); err != nil {
+		return nil, err
+	}
+	if changed {
+		cm.Epoch++
+		a.st.set(keyEpoch, appendU64(nil, cm.Epoch))
+	}
+	return &metadatapb.RegisterNodeResponse{ClusterMap: cm}, nil
+}
+
+func (a *applier) setNodeUsage(req *metadatapb.SetNodeUsage) (proto.Message, error) {
+	node := &metadatapb.Node{}
+	found, err := a.st.get(nodeKey(req.GetId()), node)
+	if err != nil {
+		return nil, err
+	}
+	if !found {
+		return nil, metaerr.Detailed(metaerr.ErrNoSuchNode, "node %q", req.GetId())
+	}
+	node.CapacityBytes, node.UsedBytes = req.GetCapacityBytes(), req.GetUsedBytes()
+	if err := a.st.put(nodeKey(node.Id), node); err != nil {
+		return nil, err
+	}
+	return node, nil
+}
+
+func (a *applier) setMemberAddress(req *metadatapb.SetMemberAddress) (proto.Message, error) {
+	if req.GetId() == "" || len(req.GetId()) > maxIDLen {
+		return nil, metaerr.Detailed(metaerr.ErrInvalidArgument, "set member address: id must be 1..%d bytes", maxIDLen)
+	}
+	m := &metadatapb.MetadMember{Id: req.GetId(), GrpcAddress: req.GetGrpcAddress()}
+	if err := a.st.put(memberKey(m.Id), m); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// ---------------------------------------------------------------- buckets
+
+func (a *applier) createBucket(req *metadatapb.CreateBucketRequest) (proto.Message, error) {
+	name := req.GetName()
+	if name == "" || len(name) > maxBucketName || strings.IndexByte(name, 0) >= 0 {
+		return nil, metaerr.Detailed(metaerr.ErrInvalidArgument, "create bucket: name must be 1..%d bytes without NUL", maxBucketName)
+	}
+	found, err := a.st.get(bucketKey(name), &metadatapb.Bucket{})
+	if err != nil {
+		return nil, err
+	}
+	if found {
+		return nil, metaerr.Detailed(metaerr.ErrBucketAlreadyOwnedByYou, "bucket %q", name)
+	}
+	b := &metadatapb.Bucket{Name: name, CreatedUnixNano: a.now, Region: req.GetRegion()}
+	if err := a.st.put(bucketKey(name), b); err != nil {
+		return nil, err
+	}
+	return &metadatapb.CreateBucketResponse{Bucket: b}, nil
+}
+
+// deleteBucket refuses a bucket with objects (as S3 does) and aborts the
+// bucket's in-progress multipart uploads, queueing their parts for GC.
+func (a *applier) deleteBucket(req *metadatapb.DeleteBucketRequest) (proto.Message, error) {
+	name := req.GetName()
+	if err := a.requireBucket(name); err != nil {
+		return nil, err
+	}
+	nonEmpty, err := a.st.any(objectBase(name))
+	if err != nil {
+		return nil, err
+	}
+	if nonEmpty {
+		return nil, metaerr.Detailed(metaerr.ErrBucketNotEmpty, "bucket %q", name)
+	}
+	var uploads []*metadatapb.MultipartUpload
+	var uploadKeys [][]byte
+	err = a.st.scan(uploadBase(name), func(k, v []byte) error {
+		u := &metadatapb.MultipartUpload{}
+		if err := proto.Unmarshal(v, u); err != nil {
+			return fmt.Errorf("read upload %q: %w", k, err)
+		}
+		uploads = append(uploads, u)
+		uploadKeys = append(uploadKeys, bytes.Clone(k))
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	var parts [][]partRecord
+	for _, u := range uploads {
+		ps, err := a.readParts(name, u.GetKey(), u.GetUploadId())
+		if err != nil {
+			return nil, err
+		}
+		parts = append(parts, ps)
+	}
+	a.st.del(bucketKey(name))
+	for i, u := range uploads {
+		a.st.del(uploadKeys[i])
+		for _, p := range parts[i] {
+			a.st.del(p.key)
+			if err := a.queuePartGC(name, u.GetKey(), p.part); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return &metadatapb.DeleteBucketResponse{}, nil
+}
+
+func (a *applier) requireBucket(name string) error {
+	found, err := a.st.get(bucketKey(name), &metadatapb.Bucket{})
+	if err != nil {
+		return err
+	}
+	if !found {
+		return metaerr.Detailed(metaerr.ErrNoSuchBucket, "bucket %q", name)
+	}
+	return nil
+}
+
+// ---------------------------------------------------------------- objects
+
+func validKey(what, key string) error {
+	if key == "" || len(key) > maxObjectKey {
+		return metaerr.Detailed(metaerr.ErrInvalidArgument, "%s: key must be 1..%d bytes", what, maxObjectKey)
+	}
+	return nil
+}
+
+// readObject returns the current version of bucket/key, nil if none.
+func (a *applier) readObject(bucket, key string) (*metadatapb.Object, error) {
+	o := &metadatapb.Object{}
+	found, err := a.st.get(objectKey(bucket, key), o)
+	if err != nil || !found {
+		return nil, err
+	}
+	return o, nil
+}
+
+// checkCondition applies a commit condition to the current version (nil
+// when the key does not exist). An if_match_etag of "*" only requires the
+// key to exist.
+func checkCondition(cur *metadatapb.Object, c *metadatapb.Condition, bucket, key string) error {
+	if c.GetMustNotExist() && cur != nil {
+		return metaerr.Detailed(metaerr.ErrPreconditionFailed, "%s/%s exists", bucket, key)
+	}
+	if m := c.GetIfMatchEtag(); m != "" {
+		if cur == nil {
+			return metaerr.Detailed(metaerr.ErrPreconditionFailed, "%s/%s does not exist", bucket, key)
+		}
+		if m != "*" && trimQuotes(m) != trimQuotes(cur.GetEtag()) {
+			return metaerr.Detailed(metaerr.ErrPreconditionFailed, "%s/%s has ETag %q, not %q", bucket, key, cur.GetEtag(), m)
+		}
+	}
+	return nil
+}
+
+func trimQuotes(s string) string {
+	if len(s) >= 2 && s[0] == '"' && s[len(s)-1] == '"' {
+		return s[1 : len(s)-1]
+	}
+	return s
+}
+
+func (a *applier) commitObject(req *metadatapb.CommitObjectRequest) (proto.Message, error) {
+	obj := req.GetObject()
+	bucket, key := obj.GetBucket(), obj.GetKey()
+	if err := validKey("commit object", key); err != nil {
+		return nil, err
+	}
+	if err := a.requireBucket(bucket); err != nil {
+		return nil, err
+	}
+	cur, err := a.readObject(bucket, key)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkCondition(cur, req.GetCondition(), bucket, key); err != nil {
+		return nil, err
+	}
+	stored := proto.CloneOf(obj)
+	stored.ModifiedUnixNano = a.now
+	if err := a.st.put(objectKey(bucket, key), stored); err != nil {
+		return nil, err
+	}
+	if cur != nil {
+		if err := a.queueObjectGC(cur); err != nil {
+			return nil, err
+		}
+	}
+	return &metadatapb.CommitObjectResponse{Object: stored}, nil
+}
+
+func (a *applier) deleteObject(req *metadatapb.DeleteObjectRequest) (proto.Message, error) {
+	bucket, key := req.GetBucket(), req.GetKey()
+	if err := a.requireBucket(bucket); err != nil {
+		return nil, err
+	}
+	if len(key) > maxObjectKey {
+		return &metadatapb.DeleteObjectResponse{}, nil // cannot exist
+	}
+	cur, err := a.readObject(bucket, key)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkCondition(cur, req.GetCondition(), bucket, key); err != nil {
+		return nil, err
+	}
+	if cur == nil {
+		return &metadatapb.DeleteObjectResponse{Deleted: false}, nil
+	}
+	a.st.del(objectKey(bucket, key))
+	if err := a.queueObjectGC(cur); err != nil {
+		return nil, err
+	}
+	return &metadatapb.DeleteObjectResponse{Deleted: true}, nil
+}
+
+// ---------------------------------------------------------------- multipart
+
+func (a *applier) readUpload(bucket, key, uploadID string) (*metadatapb.MultipartUpload, error) {
+	u := &metadatapb.MultipartUpload{}
+	found, err := a.st.get(uploadKey(bucket, key, uploadID), u)
+	if err != nil {
+		return nil, err
+	}
+	if !found {
+		return nil, metaerr.Detailed(metaerr.ErrNoSuchUpload, "upload %q of %s/%s", uploadID, bucket, key)
+	}
+	return u, nil
+}
+
+type partRecord struct {
+	key  []byte
+	part *metadatapb.Part
+}
+
+// readParts scans all parts of an upload in number order.
+func (a *applier) readParts(bucket, key, uploadID string) ([]partRecord, error) {
+	var parts []partRecord
+	err := a.st.scan(partPrefix(bucket, key, uploadID), func(k, v []byte) error {
+		p := &metadatapb.Part{}
+		if err := proto.Unmarshal(v, p); err != nil {
+			return fmt.Errorf("read part %q: %w", k, err)
+		}
+		parts = append(parts, partRecord{key: bytes.Clone(k), part: p})
+		return nil
+	})
+	return parts, err
+}
+
+func (a *applier) createMultipart(req *metadatapb.CreateMultipartRequest) (proto.Message, error) {
+	up := req.GetUpload()
+	bucket, key, id := up.GetBucket(), up.GetKey(), up.GetUploadId()
+	if err := validKey("create multipart upload", key); err != nil {
+		return nil, err
+	}
+	if id == "" || len(id) > maxIDLen {
+		return nil, metaerr.Detailed(metaerr.ErrInvalidArgument, "create multipart upload: upload id must be 1..%d bytes", maxIDLen)
+	}
+	if err := a.requireBucket(bucket); err != nil {
+		return nil, err
+	}
+	found, err := a.st.get(uploadKey(bucket, key, id), &metadatapb.MultipartUpload{})
+	if err != nil {
+		return nil, err
+	}
+	if found {
+		return nil, metaerr.Detailed(metaerr.ErrInvalidArgument, "create multipart upload: upload id %q already in use", id)
+	}
+	stored := proto.CloneOf(up)
+	stored.InitiatedUnixNano = a.now
+	if err := a.st.put(uploadKey(bucket, key, id), stored); err != nil {
+		return nil, err
+	}
+	return &metadatapb.CreateMultipartResponse{Upload: stored}, nil
+}
+
+func (a *applier) putPart(req *metadatapb.PutPartRequest) (proto.Message, error) {
+	bucket, key, p := req.GetBucket(), req.GetKey(), req.GetPart()
+	if n := p.GetNumber(); n < 1 || n > maxPartNumber {
+		return nil, metaerr.Detailed(metaerr.ErrInvalidArgument, "put part: part number %d not in 1..%d", n, maxPartNumber)
+	}
+	if len(key) > maxObjectKey || len(p.GetUploadId()) > maxIDLen {
+		return nil, metaerr.Detailed(metaerr.ErrNoSuchUpload, "upload %q", p.GetUploadId())
+	}
+	if _, err := a.readUpload(bucket, key, p.GetUploadId()); err != nil {
+		return nil, err
+	}
+	pk := partKey(bucket, key, p.GetUploadId(), p.GetNumber())
+	old := &metadatapb.Part{}
+	replaced, err := a.st.get(pk, old)
+	if err != nil {
+		return nil, err
+	}
+	stored := proto.CloneOf(p)
+	stored.ModifiedUnixNano = a.now
+	if err := a.st.put(pk, stored); err != nil {
+		return nil, err
+	}
+	if replaced {
+		if err := a.queuePartGC(bucket, key, old); err != nil {
+			return nil, err
+		}
+	}
+	return &metadatapb.PutPartResponse{}, nil
+}
+
+// completeMultipart re-checks, inside the state machine, what the gateway
+// checked when it built the object: the listed parts still exist with
+// those ETags, and the object's segments are exactly theirs, in order (a
+// part re-uploaded with the same content has the same ETag but new
+// segments, and the old ones are already queued for deletion).
+func (a *applier) completeMultipart(req *metadatapb.CompleteMultipartRequest) (proto.Message, error) {
+	obj := req.GetObject()
+	bucket, key, id := obj.GetBucket(), obj.GetKey(), req.GetUploadId()
+	if len(key) > maxObjectKey || len(id) > maxIDLen {
+		return nil, metaerr.Detailed(metaerr.ErrNoSuchUpload, "upload %q", id)
+	}
+	if _, err := a.readUpload(bucket, key, id); err != nil {
+		return nil, err
+	}
+	if len(req.GetParts()) == 0 {
+		return nil, metaerr.Detailed(metaerr.ErrInvalidArgument, "complete multipart upload: no parts listed")
+	}
+	for i, cp := range req.GetParts() {
+		if i > 0 && cp.GetNumber() <= req.GetParts()[i-1].GetNumber() {
+			return nil, metaerr.Detailed(metaerr.ErrInvalidPartOrder, "part %d listed after part %d", cp.GetNumber(), req.GetParts()[i-1].GetNumber())
+		}
+	}
+	if err := a.requireBucket(bucket); err != nil {
+		return nil, err
+	}
+	parts, err := a.readParts(bucket, key, id)
+	if err != nil {
+		return nil, err
+	}
+	byNumber := make(map[int32]*metadatapb.Part, len(parts))
+	for _, p := range parts {
+		byNumber[p.part.GetNumber()] = p.part
+	}
+	listed := make(map[int32]bool, len(req.GetParts()))
+	var want [][]byte
+	for _, cp := range req.GetParts() {
+		p := byNumber[cp.GetNumber()]
+		if p == nil {
+			return nil, metaerr.Detailed(metaerr.ErrInvalidPart, "part %d was not uploaded", cp.GetNumber())
+		}
+		if trimQuotes(p.GetEtag()) != trimQuotes(cp.GetEtag()) {
+			return nil, metaerr.Detailed(metaerr.ErrInvalidPart, "part %d has ETag %q, not %q", cp.GetNumber(), p.GetEtag(), cp.GetEtag())
+		}
+		listed[cp.GetNumber()] = true
+		for _, seg := range p.GetSegments() {
+			want = append(want, seg.GetId())
+		}
+	}
+	got := obj.GetSegments()
+	if len(got) != len(want) {
+		return nil, metaerr.Detailed(metaerr.ErrInvalidPart, "object has %d segments, the listed parts %d", len(got), len(want))
+	}
+	for i := range got {
+		if !bytes.Equal(got[i].GetId(), want[i]) {
+			return nil, metaerr.Detailed(metaerr.ErrInvalidPart, "object segment %d is not the listed parts' segment (part replaced meanwhile?)", i)
+		}
+	}
+	cur, err := a.readObject(bucket, key)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkCondition(cur, req.GetCondition(), bucket, key); err != nil {
+		return nil, err
+	}
+
+	stored := proto.CloneOf(obj)
+	stored.ModifiedUnixNano = a.now
+	if err := a.st.put(objectKey(bucket, key), stored); err != nil {
+		return nil, err
+	}
+	a.st.del(uploadKey(bucket, key, id))
+	for _, p := range parts {
+		a.st.del(p.key)
+		if !listed[p.part.GetNumber()] {
+			if err := a.queuePartGC(bucket, key, p.part); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if cur != nil {
+		if err := a.queueObjectGC(cur); err != nil {
+			return nil, err
+		}
+	}
+	return &metadatapb.CompleteMultipartResponse{Object: stored}, nil
+}
+
+func (a *applier) abortMultipart(req *metadatapb.AbortMultipartRequest) (proto.Message, error) {
+	bucket, key, id := req.GetBucket(), req.GetKey(), req.GetUploadId()
+	if len(key) > maxObjectKey || len(id) > maxIDLen {
+		return nil, metaerr.Detailed(metaerr.ErrNoSuchUpload, "upload %q", id)
+	}
+	if _, err := a.readUpload(bucket, key, id); err != nil {
+		return nil, err
+	}
+	parts, err := a.readParts(bucket, key, id)
+	if err != nil {
+		return nil, err
+	}
+	a.st.del(uploadKey(bucket, key, id))
+	for _, p := range parts {
+		a.st.del(p.key)
+		if err := a.queuePartGC(bucket, key, p.part); err != nil {
+			return nil, err
+		}
+	}
+	return &metadatapb.AbortMultipartResponse{}, nil
+}
