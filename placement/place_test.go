@@ -256,7 +256,7 @@ func TestMinimalDisruption(t *testing.T) {
 			})
 			shrunk := slices.Clone(nodes[1:])
 			rng := rand.New(rand.NewPCG(7, 8))
-			const segments = 20000
+			const segments = 10000
 			var addMoves, removeMoves, total int
 			for range segments {
 				seg := segmentID(rng)
