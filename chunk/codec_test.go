@@ -559,3 +559,46 @@ func DefaultParamsChunkSize(size int64) int64 {
 type writerFunc func([]byte) (int, error)
 
 func (f writerFunc) Write(b []byte) (int, error) { return f(b) }
+
+// FuzzRead damages stored chunks at will (lose some, flip a byte, cut one
+// short) and reads a range: the Reader must return exactly the data or an
+// error, never other bytes, and must not panic.
+func FuzzRead(f *testing.F) {
+	p := Params{Scheme{3, 2}, 11}
+	c := mustCodec(f, p)
+	const size = 100
+	data := randBytes(11, size)
+	chunks := encodeBytes(f, c, SegmentID{}, data)
+	f.Add(uint8(0), uint8(1), uint16(40), uint8(0x80), uint16(0xffff), uint8(0), uint8(size))
+	f.Add(uint8(3), uint8(4), uint16(HeaderSize), uint8(1), uint16(60), uint8(10), uint8(50))
+	f.Fuzz(func(t *testing.T, lost, flipShard uint8, flipAt uint16, xor uint8, cutAt uint16, off, n uint8) {
+		cs := cloneChunks(chunks)
+		shard := int(flipShard) % len(cs)
+		if at := int(flipAt) % len(cs[shard]); at >= HeaderSize {
+			cs[shard][at] ^= xor
+		}
+		src := newMemSource(cs)
+		src.cut[(shard+1)%len(cs)] = int64(cutAt)
+		for i := range cs {
+			if lost&(1<<i) != 0 {
+				cs[i] = nil
+			}
+		}
+		o := int64(off) % (size + 1)
+		ln := min(int64(n), size-o)
+		r, err := c.NewReader(context.Background(), SegmentID{}, size, o, ln, src, ReadOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := io.ReadAll(r)
+		if !bytes.Equal(got, data[o:o+int64(len(got))]) {
+			t.Fatalf("wrong bytes (err %v)", err)
+		}
+		if err == nil && int64(len(got)) != ln {
+			t.Fatalf("%d bytes and no error, want %d", len(got), ln)
+		}
+		if err != nil && !errors.Is(err, ErrUnrecoverable) {
+			t.Fatalf("error %v does not wrap ErrUnrecoverable", err)
+		}
+	})
+}

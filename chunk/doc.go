@@ -33,7 +33,7 @@
 //	7       1     M, parity shards (0..8)
 //	8       1     shard index of this chunk (0..K+M-1; < K is data)
 //	9       3     reserved, zero
-//	12      4     block size B (1..64 MiB)
+//	12      4     block size B (1..16 MiB)
 //	16      16    segment id
 //	32      4     CRC32C of bytes 0..31
 //

@@ -222,7 +222,14 @@ func (f *fetcher) readShards(ctx context.Context, stripe int, shards []int, stan
 		wg.Wait()
 	}
 	if err := ctx.Err(); err != nil {
-		// Not the shards' fault: report none of them.
+		// Not the shards' fault: report none of them, but drop the streams
+		// that failed, whose position is now unknown.
+		for x, i := range shards {
+			if s := &f.streams[i]; errs[x] != nil && s.rc != nil {
+				s.rc.Close()
+				s.rc = nil
+			}
+		}
 		return err
 	}
 	for x, i := range shards {

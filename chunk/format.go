@@ -42,10 +42,14 @@ var (
 // The checksum only has to catch disk rot, torn or misdirected writes and
 // network corruption of at most one block, not an adversary (the blob node
 // is trusted, and S3 checksums of the whole object are checked separately),
-// so a 32-bit CRC, which detects every burst error up to 32 bits and all
-// errors of up to a few bits in a 256 KiB block, is enough; it is twice as
-// fast, needs no key to manage and no dependency, and 4 bytes per block
-// instead of 8.
+// so a 32-bit CRC, which detects every burst of up to 32 bits and, in a
+// 256 KiB (2 Mbit) block, every error of up to 3 bits (Hamming distance 4,
+// Koopman), is enough; it is twice as fast, needs no key to manage and no
+// dependency, and costs 4 bytes per block instead of 8. hash/crc32's IEEE
+// polynomial is faster still here (~48 GB/s, a VPCLMULQDQ path), but
+// guarantees only distance 3 at this length, and at ~27 GB/s CRC32C is
+// already far from the bottleneck (encode runs at ~5.5 GB/s end to end, MD5
+// at ~0.9).
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 // Checksum is the checksum stored after each block: CRC32C of the block.

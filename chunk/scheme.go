@@ -19,7 +19,7 @@ const StripeData = 1 << 20
 
 // MaxBlockSize bounds Params.BlockSize, so one stripe of a valid chunk never
 // asks a reader for an absurd buffer.
-const MaxBlockSize = 64 << 20
+const MaxBlockSize = 16 << 20
 
 // ErrBadParams is returned for a Scheme or Params outside the limits.
 var ErrBadParams = errors.New("invalid erasure-coding parameters")
