@@ -20,7 +20,7 @@
 // weight/Σweight: a node with twice the free space gets about twice the
 // chunks. Each node's draw depends only on itself and the segment, so
 // adding a node changes a segment's set of nodes only if the new node
-// makes the cut, swapping it for exactly one old member; removing a node
+// makes the cut, swapping it for exactly one old member; removing a member
 // swaps in exactly one replacement. That moves about 1/(N+1) of all chunks
 // when N equal nodes grow to N+1 (the caps preserve this; see below). The
 // result depends on the segment id and the node set, not on the order of
@@ -43,11 +43,15 @@
 // always completes, is the highest-scoring allowed set, and changes by at
 // most one swap when one node comes or goes and the caps stay the same
 // (they change only when a zone or rack gains or loses enough nodes to
-// change how evenly n shards can be spread). Thus losing one
-// zone loses at most L_z shards — at most m whenever the cluster has
-// enough evenly filled zones (at least ceil(n/m)) — and when it has too few
-// zones, the same holds for racks within them. CheckSpread and MaxLoss
-// check an existing placement against this rule.
+// change how evenly n shards can be spread). Thus losing one zone loses at
+// most L_z shards — at most m whenever the cluster has enough evenly filled
+// zones (at least ceil(n/m)) — and when it has too few zones, the same
+// holds for racks within them. CheckSpread and MaxLoss check an existing
+// placement against this rule.
+//
+// Spreading evenly comes before weighting: when every zone is capped, each
+// zone gets the same share of a segment's chunks however much free space
+// it has, and weighting acts within zones. Keep zones of similar size.
 //
 // # Degraded writes and repair
 //
@@ -56,7 +60,6 @@
 // then covers shards 0..w-1 and leaves the last n−w (parity) shards to be
 // placed by repair. Replace picks a node for one shard given where the
 // others are: one that keeps the worst zone, then the worst rack, as light
-// as possible, and among those the best straw2 score.
-// Placements are stored by the metadata service, not recomputed when the
+// as possible, and among those the best straw2 score. Placements are stored by the metadata service, not recomputed when the
 // cluster map changes; the balancer moves chunks with Replace.
 package placement

@@ -129,7 +129,7 @@ func better(s float64, id string, bestScore float64, bestID string) bool {
 // ErrNotEnoughNodes, unless opts.Min is set and at least opts.Min nodes are
 // writable: then it places a degraded segment on all w < n writable nodes
 // and returns w ids, for shards 0..w-1. Shards w..n-1 (parity shards, when
-// Min > k) have no node: the writer records them as missing so that repair
+// Min ≥ k) have no node: the writer records them as missing so that repair
 // places them later with Replace.
 func Place(segment []byte, nodes []Node, n int, opts Options) ([]string, error) {
 	if n <= 0 {
@@ -188,9 +188,9 @@ func Place(segment []byte, nodes []Node, n int, opts Options) ([]string, error) 
 			}
 		}
 		if best < 0 {
-			// Cannot happen: see domains.limits.
-			panic(fmt.Sprintf("placement: no candidate for shard %d of %d under caps zone %d rack %d",
-				shard, t, zoneMax, rackMax))
+			// A bug: domains.limits guarantees a candidate.
+			return nil, fmt.Errorf("place shard %d of %d: no node within %d per zone and %d per rack",
+				shard, t, zoneMax, rackMax)
 		}
 		c := &cands[best]
 		taken[best] = true
