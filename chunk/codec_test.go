@@ -602,3 +602,30 @@ func FuzzRead(f *testing.F) {
 		}
 	})
 }
+
+// TestReadSwitchesToParityFromTheFailedStripe checks a shard failing
+// mid-read is replaced by parity from that stripe on, not from the start.
+func TestReadSwitchesToParityFromTheFailedStripe(t *testing.T) {
+	p := Params{Scheme{4, 2}, 16}
+	c := mustCodec(t, p)
+	size := 4 * p.StripeDataSize()
+	data := randBytes(12, int(size))
+	chunks := encodeBytes(t, c, SegmentID{}, data)
+	l, _ := NewLayout(p, size)
+	src := newMemSource(chunks)
+	src.cut[1] = l.StripeOffset(2) + 5 // shard 1 breaks inside stripe 2
+	var bad badShards
+	got, err := readRange(t, c, SegmentID{}, size, 0, size, src, bad.opts())
+	if err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("read: %v", err)
+	}
+	opens := src.openCalls()
+	slices.SortFunc(opens, func(a, b openCall) int { return a.shard - b.shard })
+	want := []openCall{{0, 0, 4}, {1, 0, 4}, {2, 0, 4}, {3, 0, 4}, {4, 2, 4}}
+	if !slices.Equal(opens, want) {
+		t.Errorf("opened %v, want %v", opens, want)
+	}
+	if len(bad.errs) != 1 || bad.errs[1] == nil {
+		t.Errorf("reported %v, want shard 1", bad.errs)
+	}
+}
