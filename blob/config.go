@@ -1,0 +1,206 @@
+package blob
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"math"
+	"net"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Config configures a blob node (Server).
+type Config struct {
+	// ID names the node in the cluster map; stable across restarts.
+	ID string
+	// DataDir holds the chunks (see Store).
+	DataDir string
+	// Addr is the HOST:PORT the HTTP API listens on; port 0 picks one.
+	Addr string
+	// AdvertiseAddr is the HOST:PORT registered with metad, for when
+	// Addr is not what others should dial; empty means the listener's
+	// address (with the host name when Addr has no host).
+	AdvertiseAddr string
+	// Zone and Rack are the node's failure domains.
+	Zone, Rack string
+	// Capacity in bytes; 0 means the size of the data directory's
+	// filesystem.
+	Capacity int64
+	// HeartbeatInterval is how often usage is reported to metad.
+	HeartbeatInterval time.Duration
+	// ShutdownTimeout bounds how long Run waits for requests in flight
+	// once its context ends.
+	ShutdownTimeout time.Duration
+
+	// Logger; nil discards.
+	Logger *slog.Logger
+	// Registry gets the node's metrics and is served at /metrics; nil
+	// means a fresh one.
+	Registry *prometheus.Registry
+	// Registrar registers the node and takes its heartbeats; nil means
+	// the node only serves.
+	Registrar Registrar
+	// WrapStorage, when set, wraps the store the API serves: the seam
+	// where tests put a store with programmed faults.
+	WrapStorage func(Storage) Storage
+}
+
+// Defaults of Config.
+const (
+	DefaultHeartbeatInterval = 2 * time.Second
+	DefaultShutdownTimeout   = 10 * time.Second
+)
+
+// RegisterFlags defines the flags of the Config fields that are set from
+// the command line.
+func (c *Config) RegisterFlags(fs *flag.FlagSet) {
+	fs.StringVar(&c.ID, "id", c.ID, "node id in the cluster map, stable across restarts (required)")
+	fs.StringVar(&c.DataDir, "data-dir", c.DataDir, "directory holding the chunks (required)")
+	fs.StringVar(&c.Addr, "addr", orDefault(c.Addr, "127.0.0.1:7400"), "HOST:PORT the blob HTTP API listens on")
+	fs.StringVar(&c.AdvertiseAddr, "advertise-addr", c.AdvertiseAddr, "HOST:PORT registered with metad (default: the listen address)")
+	fs.StringVar(&c.Zone, "zone", c.Zone, "failure zone of this node")
+	fs.StringVar(&c.Rack, "rack", c.Rack, "rack of this node within its zone")
+	fs.Var(&sizeFlag{&c.Capacity}, "capacity", "capacity in bytes, or with a unit: 500M, 10G, 2T (binary: G = 2^30); 0 = size of the filesystem")
+	if c.HeartbeatInterval == 0 {
+		c.HeartbeatInterval = DefaultHeartbeatInterval
+	}
+	fs.DurationVar(&c.HeartbeatInterval, "heartbeat-interval", c.HeartbeatInterval, "how often to report usage to metad")
+	if c.ShutdownTimeout == 0 {
+		c.ShutdownTimeout = DefaultShutdownTimeout
+	}
+	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "how long to wait for requests in flight when stopping")
+}
+
+func orDefault(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
+
+func (c *Config) setDefaults() {
+	if c.HeartbeatInterval == 0 {
+		c.HeartbeatInterval = DefaultHeartbeatInterval
+	}
+	if c.ShutdownTimeout == 0 {
+		c.ShutdownTimeout = DefaultShutdownTimeout
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+}
+
+// Validate checks the configuration.
+func (c *Config) Validate() error {
+	var errs []error
+	if c.ID == "" {
+		errs = append(errs, errors.New("--id is required"))
+	} else if strings.ContainsFunc(c.ID, func(r rune) bool { return r <= ' ' || r == '/' || r > '~' }) {
+		errs = append(errs, fmt.Errorf("--id %q: use printable ASCII without spaces or slashes", c.ID))
+	}
+	if c.DataDir == "" {
+		errs = append(errs, errors.New("--data-dir is required"))
+	}
+	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
+		errs = append(errs, fmt.Errorf("--addr %q: want HOST:PORT: %w", c.Addr, err))
+	}
+	if c.AdvertiseAddr != "" {
+		if _, _, err := net.SplitHostPort(c.AdvertiseAddr); err != nil {
+			errs = append(errs, fmt.Errorf("--advertise-addr %q: want HOST:PORT: %w", c.AdvertiseAddr, err))
+		}
+	}
+	if c.Capacity < 0 {
+		errs = append(errs, fmt.Errorf("--capacity %d: must not be negative", c.Capacity))
+	}
+	if c.HeartbeatInterval < 0 {
+		errs = append(errs, fmt.Errorf("--heartbeat-interval %v: must be positive", c.HeartbeatInterval))
+	}
+	if c.ShutdownTimeout < 0 {
+		errs = append(errs, fmt.Errorf("--shutdown-timeout %v: must not be negative", c.ShutdownTimeout))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("blob config: %w", err)
+	}
+	return nil
+}
+
+// sizeFlag is a flag.Value of a byte count with an optional unit.
+type sizeFlag struct{ p *int64 }
+
+func (f *sizeFlag) String() string {
+	if f.p == nil {
+		return "0"
+	}
+	return strconv.FormatInt(*f.p, 10)
+}
+
+func (f *sizeFlag) Set(s string) error {
+	v, err := ParseSize(s)
+	if err != nil {
+		return err
+	}
+	*f.p = v
+	return nil
+}
+
+// ParseSize parses a byte count: a plain number of bytes, or a number
+// (decimals allowed) with a unit K, M, G, T, P (also KiB, MiB, ...), all
+// powers of 1024, or KB, MB, GB, TB, PB, powers of 1000.
+func ParseSize(s string) (int64, error) {
+	t := strings.TrimSpace(s)
+	i := strings.IndexFunc(t, func(r rune) bool { return (r < '0' || r > '9') && r != '.' })
+	num, unit := t, ""
+	if i >= 0 {
+		num, unit = t[:i], strings.TrimSpace(t[i:])
+	}
+	mult := int64(1)
+	switch u := strings.ToUpper(unit); u {
+	case "", "B":
+	case "K", "KI", "KIB":
+		mult = 1 << 10
+	case "M", "MI", "MIB":
+		mult = 1 << 20
+	case "G", "GI", "GIB":
+		mult = 1 << 30
+	case "T", "TI", "TIB":
+		mult = 1 << 40
+	case "P", "PI", "PIB":
+		mult = 1 << 50
+	case "KB":
+		mult = 1e3
+	case "MB":
+		mult = 1e6
+	case "GB":
+		mult = 1e9
+	case "TB":
+		mult = 1e12
+	case "PB":
+		mult = 1e15
+	default:
+		return 0, fmt.Errorf("size %q: unknown unit %q", s, unit)
+	}
+	if num == "" {
+		return 0, fmt.Errorf("size %q: no number", s)
+	}
+	if !strings.Contains(num, ".") {
+		v, err := strconv.ParseInt(num, 10, 64)
+		if err != nil || v > math.MaxInt64/mult {
+			return 0, fmt.Errorf("size %q: out of range", s)
+		}
+		return v * mult, nil
+	}
+	v, err := strconv.ParseFloat(num, 64)
+	if err != nil {
+		return 0, fmt.Errorf("size %q: %w", s, err)
+	}
+	b := v * float64(mult)
+	if b >= math.MaxInt64 {
+		return 0, fmt.Errorf("size %q: out of range", s)
+	}
+	return int64(b), nil
+}
