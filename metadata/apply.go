@@ -229,10 +229,12 @@ func (st *stage) set(key, val []byte) {
 	st.writes[k] = stagedWrite{val: val}
 }
 
+// put stages m under key. Marshalling fails only on what the command
+// carried (proto3 strings must be valid UTF-8), so it refuses the command.
 func (st *stage) put(key []byte, m proto.Message) error {
 	b, err := marshalOpts.Marshal(m)
 	if err != nil {
-		return fmt.Errorf("marshal %T: %w", m, err)
+		return metaerr.Detailed(metaerr.ErrInvalidArgument, "store %T: %v", m, err)
 	}
 	st.set(key, b)
 	return nil

@@ -112,6 +112,7 @@ func (s *State) ListObjects(req *metadatapb.ListObjectsRequest) (*metadatapb.Lis
 				return fmt.Errorf("read object %q: %w", key, err)
 			}
 			stripForListing(o)
+			o.Key = string(key) // as stored; the Badger key is authoritative
 			resp.Objects = append(resp.Objects, o)
 			last = string(key)
 			n++
@@ -215,6 +216,7 @@ func (s *State) ListMultipartUploads(req *metadatapb.ListMultipartUploadsRequest
 			if err := it.Item().Value(func(v []byte) error { return proto.Unmarshal(v, u) }); err != nil {
 				return fmt.Errorf("read upload %q: %w", bkey, err)
 			}
+			u.Key, u.UploadId = key, id
 			resp.Uploads = append(resp.Uploads, u)
 			lastKey, lastID = key, id
 			n++

@@ -1,0 +1,258 @@
+package metadata
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/dgraph-io/badger/v4"
+	"google.golang.org/protobuf/proto"
+
+	pb "github.com/cairnstore/cairn/metadata/metadatapb"
+	"github.com/cairnstore/cairn/metadata/metaerr"
+)
+
+// smEntries wraps commands as entries first, first+1, ….
+func smEntries(first uint64, cmds ...*pb.Command) []Entry {
+	es := make([]Entry, len(cmds))
+	for i, c := range cmds {
+		idx := first + uint64(i)
+		if c != nil && c.ProposedUnixNano == 0 {
+			c.ProposedUnixNano = int64(idx) * 1000
+		}
+		es[i] = Entry{Index: idx, Cmd: c}
+	}
+	return es
+}
+
+func TestApplyBatchIsolatesRefusedEntries(t *testing.T) {
+	s := smOpen(t)
+	cmds := []*pb.Command{
+		smCreateBucket("bk"),
+		smPut("bk", "k1", "e1", smSeg(1)),
+		smCommit(smObj("bk", "k1", "e2"), &pb.Condition{MustNotExist: true}), // sees k1 from this batch
+		smDeleteBucket("bk"),                                  // not empty: k1 from this batch
+		smPut("bk", "k2", "e1"),                               // unaffected by the refusals
+		smCommit(smObj("bk", "k1", "e3", smSeg(3)), &pb.Condition{IfMatchEtag: "e1"}),
+		smPut("nobucket", "k", "e"),
+		smCreateBucket("bk"),
+		smDelete("bk", "k2", nil),
+	}
+	want := []error{nil, nil, metaerr.ErrPreconditionFailed, metaerr.ErrBucketNotEmpty, nil, nil, metaerr.ErrNoSuchBucket, metaerr.ErrBucketAlreadyOwnedByYou, nil}
+	rs := s.ApplyBatch(smEntries(1, cmds...))
+	if len(rs) != len(cmds) {
+		t.Fatalf("%d results for %d entries", len(rs), len(cmds))
+	}
+	for i, r := range rs {
+		if !smIsCond(r.Err, want[i]) || r.Skipped {
+			t.Errorf("entry %d (%s): err %v skipped %v, want %v", i+1, smOpName(cmds[i]), r.Err, r.Skipped, want[i])
+		}
+		if (r.Resp == nil) == (want[i] == nil) {
+			t.Errorf("entry %d: response %v with err %v", i+1, r.Resp, r.Err)
+		}
+	}
+	if got := s.AppliedIndex(); got != uint64(len(cmds)) {
+		t.Errorf("applied index %d, want %d", got, len(cmds))
+	}
+	k1, err := smGetObject(t, s, "bk", "k1")
+	if err != nil || k1.Etag != "e3" || k1.ModifiedUnixNano != 6000 {
+		t.Errorf("k1 = %v, %v", k1, err)
+	}
+	if _, err := smGetObject(t, s, "bk", "k2"); !smIsCond(err, metaerr.ErrNoSuchKey) {
+		t.Errorf("k2: %v", err)
+	}
+	if got := smGCSegments(t, s); string(got) != "\x01" {
+		t.Errorf("gc %v", got)
+	}
+}
+
+func TestApplyBatchSkipsReplayedEntries(t *testing.T) {
+	dir := t.TempDir()
+	s := smOpenDir(t, dir, smSmallBadger)
+	var first []*pb.Command
+	for i := 1; i <= 5; i++ {
+		first = append(first, smCreateBucket(fmt.Sprintf("b%d", i)))
+	}
+	for i, r := range s.ApplyBatch(smEntries(1, first...)) {
+		if r.Err != nil || r.Skipped {
+			t.Fatalf("entry %d: %+v", i+1, r)
+		}
+	}
+	// Replay 3..7 with different commands at 3..5: those must be skipped.
+	var second []*pb.Command
+	for i := 3; i <= 7; i++ {
+		second = append(second, smCreateBucket(fmt.Sprintf("x%d", i)))
+	}
+	rs := s.ApplyBatch(smEntries(3, second...))
+	for i, r := range rs {
+		idx := i + 3
+		if wantSkip := idx <= 5; r.Skipped != wantSkip || r.Err != nil || (r.Resp == nil) != wantSkip {
+			t.Errorf("index %d: %+v, want skipped=%v", idx, r, wantSkip)
+		}
+	}
+	if s.AppliedIndex() != 7 {
+		t.Errorf("applied index %d, want 7", s.AppliedIndex())
+	}
+	want := []string{"b1", "b2", "b3", "b4", "b5", "x6", "x7"}
+	smCheckBuckets(t, s, want)
+
+	// After a restart the applied index comes back from Badger.
+	if err := s.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s2 := smOpenDir(t, dir, smSmallBadger)
+	if s2.AppliedIndex() != 7 {
+		t.Errorf("applied index after reopen %d, want 7", s2.AppliedIndex())
+	}
+	for _, r := range s2.ApplyBatch(smEntries(1, append(first, second...)[:7]...)) {
+		if !r.Skipped {
+			t.Errorf("replay after reopen applied %+v", r)
+		}
+	}
+	smCheckBuckets(t, s2, want)
+}
+
+func smCheckBuckets(t *testing.T, s *State, want []string) {
+	t.Helper()
+	resp, err := s.ListBuckets(&pb.ListBucketsRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, b := range resp.Buckets {
+		got = append(got, b.Name)
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("buckets %v, want %v", got, want)
+	}
+}
+
+// tinyBadger makes Badger's transaction limit small: about 1,600 writes.
+func smTinyBadger(o *badger.Options) {
+	smSmallBadger(o)
+	o.MemTableSize = 1 << 20
+	o.ValueThreshold = 16 << 10
+}
+
+func TestApplyBatchSplitsTooBigTransactions(t *testing.T) {
+	s := smOpenDir(t, t.TempDir(), smTinyBadger)
+	s.ApplyBatch(smEntries(1, smCreateBucket("bk"), smCreateUpload("bk", "k", "U")))
+
+	// 3,000 parts in one batch exceed one transaction; with a refused entry
+	// in the middle.
+	var cmds []*pb.Command
+	for i := 1; i <= 3000; i++ {
+		cmds = append(cmds, smPutPart("bk", "k", "U", int32(i), "e", smSeg(byte(i))))
+	}
+	cmds[1500] = smPutPart("bk", "k", "nope", 1, "e")
+	rs := s.ApplyBatch(smEntries(3, cmds...))
+	for i, r := range rs {
+		if want := error(nil); i == 1500 {
+			if !smIsCond(r.Err, metaerr.ErrNoSuchUpload) {
+				t.Errorf("entry %d: %v, want NoSuchUpload", i, r.Err)
+			}
+		} else if r.Err != want {
+			t.Fatalf("entry %d: %v", i, r.Err)
+		}
+	}
+	if s.AppliedIndex() != 3002 {
+		t.Errorf("applied index %d, want 3002", s.AppliedIndex())
+	}
+	if n := smCount(t, s, prefixPart); n != 2999 {
+		t.Errorf("%d parts, want 2999", n)
+	}
+
+	// Aborting deletes 2,999 parts and queues 2,999 GC records: too big for
+	// any transaction. It is refused deterministically; the entries around
+	// it still apply.
+	rs = s.ApplyBatch(smEntries(3003, smAbort("bk", "k", "U"), smCreateBucket("after")))
+	if !smIsCond(rs[0].Err, metaerr.ErrInvalidArgument) {
+		t.Errorf("oversized abort: %v", rs[0].Err)
+	}
+	if rs[1].Err != nil {
+		t.Errorf("entry after oversized one: %v", rs[1].Err)
+	}
+	if s.AppliedIndex() != 3004 {
+		t.Errorf("applied index %d, want 3004", s.AppliedIndex())
+	}
+	if n := smCount(t, s, prefixPart); n != 2999 {
+		t.Errorf("%d parts after refused abort, want 2999", n)
+	}
+	if n := smCount(t, s, prefixGC); n != 0 {
+		t.Errorf("%d gc records after refused abort", n)
+	}
+}
+
+// TestApplyIsDeterministic applies the same random command stream to two
+// states, one entry per batch and in large batches: they must end up with
+// identical bytes.
+func TestApplyIsDeterministic(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	cmds := smRandomCommands(rng, 600)
+	a, b := smOpen(t), smOpen(t)
+	for i, c := range cmds {
+		a.ApplyBatch(smEntries(uint64(i+1), proto.CloneOf(c)))
+	}
+	for i := 0; i < len(cmds); i += 97 {
+		end := min(i+97, len(cmds))
+		var batch []*pb.Command
+		for _, c := range cmds[i:end] {
+			batch = append(batch, proto.CloneOf(c))
+		}
+		b.ApplyBatch(smEntries(uint64(i+1), batch...))
+	}
+	da, db := smDump(t, a), smDump(t, b)
+	if len(da) < 50 {
+		t.Fatalf("only %d keys: the command stream does too little", len(da))
+	}
+	if !smMapsEqual(da, db) {
+		t.Errorf("states differ: %d vs %d keys", len(da), len(db))
+	}
+	if a.AppliedIndex() != uint64(len(cmds)) || b.AppliedIndex() != uint64(len(cmds)) {
+		t.Errorf("applied %d and %d, want %d", a.AppliedIndex(), b.AppliedIndex(), len(cmds))
+	}
+}
+
+// smRandomCommands makes a stream of commands over a few buckets, keys and
+// uploads, many of which are refused.
+func smRandomCommands(rng *rand.Rand, n int) []*pb.Command {
+	buckets := []string{"b0", "b1"}
+	keys := []string{"a", "a/b", "c\x00d", "é", "zÿ", "z\xff"} // the last is not UTF-8: refused
+	ids := []string{"u0", "u1"}
+	pick := func(xs []string) string { return xs[rng.IntN(len(xs))] }
+	var cmds []*pb.Command
+	for i := range n {
+		var c *pb.Command
+		bk, k, id := pick(buckets), pick(keys), pick(ids)
+		seg := smSeg(byte(i))
+		switch rng.IntN(12) {
+		case 0:
+			c = smCreateBucket(bk)
+		case 1:
+			c = smDeleteBucket(bk)
+		case 2, 3:
+			c = smPut(bk, k, fmt.Sprint("e", rng.IntN(3)), seg)
+		case 4:
+			c = smCommit(smObj(bk, k, "e9", seg), &pb.Condition{MustNotExist: rng.IntN(2) == 0, IfMatchEtag: fmt.Sprint("e", rng.IntN(3))})
+		case 5:
+			c = smDelete(bk, k, nil)
+		case 6:
+			c = smCreateUpload(bk, k, id)
+		case 7, 8:
+			n, e := 1+rng.IntN(3), rng.IntN(2)
+			c = smPutPart(bk, k, id, int32(n), fmt.Sprint("p", e), smSeg(byte(10*n+e)))
+		case 9:
+			c = smComplete(id, smObj(bk, k, "mp", smSeg(10)), nil, smCP(1, "p0"))
+		case 10:
+			c = smAbort(bk, k, id)
+		case 11:
+			c = smRegister(pick(ids), pick(keys), "z", int64(rng.IntN(2)))
+		}
+		c.ProposedUnixNano = int64(i) * 7
+		cmds = append(cmds, c)
+	}
+	return cmds
+}
