@@ -31,8 +31,8 @@ func TestApplyBatchIsolatesRefusedEntries(t *testing.T) {
 		smCreateBucket("bk"),
 		smPut("bk", "k1", "e1", smSeg(1)),
 		smCommit(smObj("bk", "k1", "e2"), &pb.Condition{MustNotExist: true}), // sees k1 from this batch
-		smDeleteBucket("bk"),                                  // not empty: k1 from this batch
-		smPut("bk", "k2", "e1"),                               // unaffected by the refusals
+		smDeleteBucket("bk"),    // not empty: k1 from this batch
+		smPut("bk", "k2", "e1"), // unaffected by the refusals
 		smCommit(smObj("bk", "k1", "e3", smSeg(3)), &pb.Condition{IfMatchEtag: "e1"}),
 		smPut("nobucket", "k", "e"),
 		smCreateBucket("bk"),
