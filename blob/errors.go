@@ -19,6 +19,9 @@ var errorCodes = []struct {
 	{ErrNotFound, "NotFound", http.StatusNotFound},
 	{chunk.ErrBadID, "BadID", http.StatusBadRequest},
 	{ErrBadRange, "BadRange", http.StatusRequestedRangeNotSatisfiable},
+	// Before Incomplete: an upload found corrupt was also cut short.
+	{chunk.ErrCorrupt, "Corrupt", http.StatusUnprocessableEntity},
+	{chunk.ErrVersion, "Version", http.StatusUnprocessableEntity},
 	{ErrIncomplete, "Incomplete", http.StatusBadRequest},
 	{ErrFull, "Full", http.StatusInsufficientStorage},
 }

@@ -3,6 +3,7 @@ package blob
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -179,3 +180,25 @@ func await[T any](t testing.TB, ch <-chan T, what string) T {
 }
 
 var errDisk = errors.New("injected disk failure")
+
+// testBlockSize is the block size of test chunks.
+const testBlockSize = 4096
+
+// makeChunk builds a valid chunk file for id holding payload block bytes
+// (split into 4096-byte blocks, the last one shorter), 16+8 scheme so any
+// shard index is valid.
+func makeChunk(t testing.TB, id chunk.ID, payload int) []byte {
+	t.Helper()
+	h := chunk.Header{Params: chunk.Params{Scheme: chunk.Scheme{K: 16, M: 8}, BlockSize: testBlockSize}, Segment: id.Segment, Shard: id.Shard}
+	b, err := h.AppendBinary(nil)
+	if err != nil {
+		t.Fatalf("chunk header: %v", err)
+	}
+	data := randomBytes(payload)
+	for off := 0; off < payload; off += testBlockSize {
+		block := data[off:min(off+testBlockSize, payload)]
+		b = append(b, block...)
+		b = binary.LittleEndian.AppendUint32(b, chunk.Checksum(block))
+	}
+	return b
+}

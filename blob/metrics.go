@@ -73,7 +73,7 @@ func (m *metrics) instrument(op string, h http.HandlerFunc) http.HandlerFunc {
 		if rec.status >= 500 {
 			m.errors.WithLabelValues(op).Inc()
 		}
-		if op == "get" || op == "get_stripes" {
+		if op == "get" {
 			m.bytesOut.Add(float64(rec.written))
 		}
 	}

@@ -22,10 +22,11 @@ func TestPutGetStatDelete(t *testing.T) {
 	ctx := context.Background()
 	c, addr := n.client, n.Addr()
 
-	for _, size := range []int{0, 1, 1000, 3<<20 + 7} {
-		t.Run(fmt.Sprint(size), func(t *testing.T) {
+	for _, payload := range []int{0, 1, 1000, 3<<20 + 7} {
+		t.Run(fmt.Sprint(payload), func(t *testing.T) {
 			id := randomID(t, 3)
-			data := randomBytes(size)
+			data := makeChunk(t, id, payload)
+			size := len(data)
 			if err := c.Put(ctx, addr, id, bytes.NewReader(data), int64(size)); err != nil {
 				t.Fatalf("Put: %v", err)
 			}
@@ -64,19 +65,19 @@ func TestPutUnknownSizeAndOverwrite(t *testing.T) {
 	n := startNode(t, Config{})
 	ctx := context.Background()
 	id := randomID(t, 0)
-	first := randomBytes(5000)
+	first := makeChunk(t, id, 5000)
 	// An io.Reader that is not a bytes.Reader: sent chunked, size -1.
 	if err := n.client.Put(ctx, n.Addr(), id, iotest.HalfReader(bytes.NewReader(first)), -1); err != nil {
 		t.Fatalf("Put unknown size: %v", err)
 	}
 	mustEqualBytes(t, "Get", readAllClose(t, must(n.client.Get(ctx, n.Addr(), id))), first)
-	second := randomBytes(70)
+	second := makeChunk(t, id, 30)
 	if err := n.client.Put(ctx, n.Addr(), id, bytes.NewReader(second), int64(len(second))); err != nil {
 		t.Fatalf("overwrite: %v", err)
 	}
 	mustEqualBytes(t, "Get after overwrite", readAllClose(t, must(n.client.Get(ctx, n.Addr(), id))), second)
-	if u := n.Store().Usage(); u.Used != 70 || u.Chunks != 1 {
-		t.Fatalf("usage after overwrite = %+v, want 70 bytes in 1 chunk", u)
+	if u := n.Store().Usage(); u.Used != int64(len(second)) || u.Chunks != 1 {
+		t.Fatalf("usage after overwrite = %+v, want %d bytes in 1 chunk", u, len(second))
 	}
 }
 
@@ -87,7 +88,7 @@ func TestPutClientBodyError(t *testing.T) {
 	ctx := context.Background()
 	for _, size := range []int64{-1, 100000} {
 		id := randomID(t, 1)
-		body := io.MultiReader(bytes.NewReader(randomBytes(40000)), iotest.ErrReader(errors.New("source broke")))
+		body := io.MultiReader(bytes.NewReader(makeChunk(t, id, 40000)), iotest.ErrReader(errors.New("source broke")))
 		if err := n.client.Put(ctx, n.Addr(), id, body, size); err == nil {
 			t.Fatalf("Put with failing body (size %d) succeeded", size)
 		}
@@ -104,7 +105,10 @@ func TestGetRange(t *testing.T) {
 	n := startNode(t, Config{})
 	ctx := context.Background()
 	id := randomID(t, 2)
-	data := randomBytes(10000)
+	data := makeChunk(t, id, 9952) // 36 + 9952 + 3*4 = 10000 bytes
+	if len(data) != 10000 {
+		t.Fatalf("test chunk is %d bytes, want 10000", len(data))
+	}
 	if err := n.client.Put(ctx, n.Addr(), id, bytes.NewReader(data), int64(len(data))); err != nil {
 		t.Fatal(err)
 	}
@@ -168,7 +172,7 @@ func TestList(t *testing.T) {
 	for i := range 25 {
 		id := randomID(t, i%chunk.MaxShards)
 		want = append(want, id.String())
-		if err := n.client.Put(ctx, n.Addr(), id, strings.NewReader("x"), 1); err != nil {
+		if err := n.client.Put(ctx, n.Addr(), id, bytes.NewReader(makeChunk(t, id, 1)), -1); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -187,7 +191,7 @@ func TestList(t *testing.T) {
 			t.Fatalf("page of %d, limit 7", len(infos))
 		}
 		for _, in := range infos {
-			if in.Size != 1 || in.ModTime.IsZero() {
+			if in.Size != chunk.HeaderSize+1+chunk.ChecksumSize || in.ModTime.IsZero() {
 				t.Fatalf("list entry %+v", in)
 			}
 			got = append(got, in.ID.String())
@@ -223,7 +227,7 @@ func TestConcurrentPuts(t *testing.T) {
 	errs := make(chan error, workers)
 	for i := range workers {
 		ids[i] = randomID(t, i%chunk.MaxShards)
-		datas[i] = randomBytes(100000 + i)
+		datas[i] = makeChunk(t, ids[i], 100000+i)
 		wg.Go(func() {
 			errs <- n.client.Put(ctx, n.Addr(), ids[i], bytes.NewReader(datas[i]), int64(len(datas[i])))
 		})
@@ -257,7 +261,7 @@ func TestHealthzAndMetrics(t *testing.T) {
 		t.Fatalf("healthz: %d", resp.StatusCode)
 	}
 	id := randomID(t, 0)
-	if err := n.client.Put(ctx, n.Addr(), id, strings.NewReader("hello"), 5); err != nil {
+	if err := n.client.Put(ctx, n.Addr(), id, bytes.NewReader(makeChunk(t, id, 5)), -1); err != nil {
 		t.Fatal(err)
 	}
 	readAllClose(t, must(n.client.Get(ctx, n.Addr(), id)))
@@ -272,9 +276,9 @@ func TestHealthzAndMetrics(t *testing.T) {
 	for _, want := range []string{
 		`cairn_blob_requests_total{code="201",node="n7",op="put"} 1`,
 		`cairn_blob_requests_total{code="404",node="n7",op="head"} 1`,
-		`cairn_blob_written_bytes_total{node="n7"} 5`,
-		`cairn_blob_read_bytes_total{node="n7"} 5`,
-		`cairn_blob_used_bytes{node="n7"} 5`,
+		`cairn_blob_written_bytes_total{node="n7"} 45`,
+		`cairn_blob_read_bytes_total{node="n7"} 45`,
+		`cairn_blob_used_bytes{node="n7"} 45`,
 		`cairn_blob_chunks{node="n7"} 1`,
 		`cairn_blob_request_duration_seconds_count{node="n7",op="get"} 1`,
 	} {
@@ -329,12 +333,13 @@ func hasLabel(m *dto.Metric, name, value string) bool {
 func TestFull(t *testing.T) {
 	n := startNode(t, Config{Capacity: 1000})
 	ctx := context.Background()
-	if err := n.client.Put(ctx, n.Addr(), randomID(t, 0), bytes.NewReader(randomBytes(600)), 600); err != nil {
+	id := randomID(t, 0)
+	if err := n.client.Put(ctx, n.Addr(), id, bytes.NewReader(makeChunk(t, id, 560)), 600); err != nil {
 		t.Fatal(err)
 	}
 	for _, size := range []int64{600, -1} {
 		id := randomID(t, 0)
-		err := n.client.Put(ctx, n.Addr(), id, iotest.HalfReader(bytes.NewReader(randomBytes(600))), size)
+		err := n.client.Put(ctx, n.Addr(), id, iotest.HalfReader(bytes.NewReader(makeChunk(t, id, 560))), size)
 		if !errors.Is(err, ErrFull) {
 			t.Fatalf("Put past capacity (size %d): err = %v, want ErrFull", size, err)
 		}

@@ -288,9 +288,15 @@ func (s *Store) put(ctx context.Context, id chunk.ID, r io.Reader, size int64) (
 			err = fmt.Errorf("got %d of %d bytes: %w", n, size, ErrIncomplete)
 		}
 		if err == nil {
+			// The reader must end here. Reading on to its EOF also lets a
+			// checking reader (see verifyingReader) report its verdict.
 			var one [1]byte
-			if m, _ := io.ReadFull(src, one[:]); m > 0 {
+			m, rerr := io.ReadFull(src, one[:])
+			switch {
+			case m > 0:
 				err = fmt.Errorf("body longer than %d bytes: %w", size, ErrIncomplete)
+			case rerr != io.EOF:
+				err = rerr
 			}
 		}
 	} else {
@@ -347,17 +353,11 @@ type ctxReader struct {
 	r   io.Reader
 }
 
-// Read errors other than EOF are ErrIncomplete (and still match their
-// cause), telling a body that broke off apart from a failing disk.
 func (c *ctxReader) Read(p []byte) (int, error) {
 	if err := c.ctx.Err(); err != nil {
-		return 0, fmt.Errorf("read body: %w: %w", ErrIncomplete, err)
+		return 0, err
 	}
-	n, err := c.r.Read(p)
-	if err != nil && err != io.EOF {
-		err = fmt.Errorf("read body: %w: %w", ErrIncomplete, err)
-	}
-	return n, err
+	return c.r.Read(p)
 }
 
 // Open opens a stored chunk for reading.
