@@ -18,7 +18,10 @@ import (
 type Entry struct {
 	// Index is the entry's Raft log index; indices increase within a batch.
 	Index uint64
-	Cmd   *metadatapb.Command
+	// Cmd is the decoded command. A nil Cmd or one without an operation is
+	// refused with ErrInvalidArgument (the Raft side should never commit
+	// one).
+	Cmd *metadatapb.Command
 }
 
 // Result is the outcome of applying one Entry.

@@ -256,3 +256,44 @@ func smRandomCommands(rng *rand.Rand, n int) []*pb.Command {
 	}
 	return cmds
 }
+
+// TestStageIsAllOrNothing: a command's writes reach the transaction only
+// through flush, and its own point reads see them before that.
+func TestStageIsAllOrNothing(t *testing.T) {
+	s := smOpen(t)
+	txn := s.db.NewTransaction(true)
+	defer txn.Discard()
+	if err := txn.Set(bucketKey("old"), []byte{}); err != nil {
+		t.Fatal(err)
+	}
+	st := &stage{txn: txn}
+	if err := st.put(bucketKey("new"), &pb.Bucket{Name: "new"}); err != nil {
+		t.Fatal(err)
+	}
+	st.del(bucketKey("old"))
+	if found, err := st.get(bucketKey("new"), &pb.Bucket{}); !found || err != nil {
+		t.Errorf("staged put not visible: %v %v", found, err)
+	}
+	if found, err := st.get(bucketKey("old"), &pb.Bucket{}); found || err != nil {
+		t.Errorf("staged delete not visible: %v %v", found, err)
+	}
+	// Not flushed: the transaction has none of it (a refused command).
+	if _, err := txn.Get(bucketKey("new")); err != badger.ErrKeyNotFound {
+		t.Errorf("unflushed put reached the transaction: %v", err)
+	}
+	if _, err := txn.Get(bucketKey("old")); err != nil {
+		t.Errorf("unflushed delete reached the transaction: %v", err)
+	}
+	if err := st.put(bucketKey("bad"), &pb.Bucket{Name: "\xff"}); !smIsCond(err, metaerr.ErrInvalidArgument) {
+		t.Errorf("put of invalid UTF-8: %v", err)
+	}
+	if err := st.flush(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := txn.Get(bucketKey("new")); err != nil {
+		t.Errorf("flushed put missing: %v", err)
+	}
+	if _, err := txn.Get(bucketKey("old")); err != badger.ErrKeyNotFound {
+		t.Errorf("flushed delete missing: %v", err)
+	}
+}
