@@ -1,0 +1,178 @@
+package gateway
+
+import (
+	"bytes"
+	"crypto/md5"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"net/http"
+	"strconv"
+
+	"github.com/cairnstore/cairn/gateway/s3err"
+	pb "github.com/cairnstore/cairn/metadata/metadatapb"
+)
+
+// MaxPutSize is the largest object a single PUT (or part) may carry: 5 GiB.
+const MaxPutSize = 5 << 30
+
+// body is a request body on its way into the object layer, with everything
+// that must be verified about it once it has been read in full: the
+// payload SHA-256 the signature covers, Content-MD5, x-amz-checksum-*
+// (from headers or aws-chunked trailers) and, for aws-chunked bodies, the
+// chunk and trailer signatures. Nothing is committed unless finish
+// succeeds, so a body that fails any check stores nothing.
+type body struct {
+	r    io.Reader // what the object layer reads
+	size int64     // decoded size; -1 when unknown
+
+	src     io.Reader // the decoded stream, drained by finish
+	sha     hash.Hash // payload SHA-256, when the signature covers one
+	shaWant []byte
+	md5Want []byte // Content-MD5, decoded
+
+	sums *checksums
+}
+
+// openBody prepares r's body for an object write.
+func (d *routerDeps) openBody(r *http.Request) (*body, error) {
+	return d.openBodyLimit(r, MaxPutSize)
+}
+
+// openBodyLimit is openBody for a body of at most limit bytes; a body of
+// unknown length (no Content-Length, not aws-chunked) is accepted only when
+// limit is small (an XML document).
+func (d *routerDeps) openBodyLimit(r *http.Request, limit int64) (*body, error) {
+	st := stateOf(r)
+	b := &body{size: r.ContentLength}
+	var src io.Reader = r.Body
+	if st.auth != nil && st.auth.Streaming() {
+		dec, size, err := d.openChunked(r, st)
+		if err != nil {
+			return nil, err
+		}
+		src, b.size = dec, size
+	} else if r.ContentLength < 0 && limit > maxXMLBody {
+		return nil, s3err.MissingContentLength
+	}
+	if b.size > limit {
+		if limit == MaxPutSize {
+			return nil, s3err.New(s3err.EntityTooLarge, "Your proposed upload exceeds the maximum allowed size of %d bytes.", int64(MaxPutSize))
+		}
+		return nil, s3err.MaxMessageLengthExceeded
+	}
+	if v := r.Header.Get("Content-MD5"); v != "" {
+		sum, err := base64.StdEncoding.DecodeString(v)
+		if err != nil || len(sum) != md5.Size {
+			return nil, s3err.InvalidDigest
+		}
+		b.md5Want = sum
+	}
+	if st.auth != nil {
+		if want, ok := st.auth.PayloadHash(); ok {
+			b.sha, b.shaWant = sha256.New(), want[:]
+			src = io.TeeReader(src, b.sha)
+		}
+	}
+	sums, err := newChecksums(r)
+	if err != nil {
+		return nil, err
+	}
+	b.sums = sums
+	if sums != nil {
+		src = io.TeeReader(src, sums)
+	}
+	b.src = &clientReader{r: src}
+	b.r = b.src
+	return b, nil
+}
+
+// clientReader reports a body cut short by the client as errClientGone
+// (wrapping the original error), so it is answered as a timeout rather
+// than an internal error.
+type clientReader struct{ r io.Reader }
+
+func (c *clientReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	if err != nil && err != io.EOF {
+		var se *s3err.Error
+		var code s3err.Code
+		if !errors.As(err, &se) && !errors.As(err, &code) {
+			err = fmt.Errorf("%w: %w", errClientGone, err)
+		}
+	}
+	return n, err
+}
+
+// finish drains what is left of the body (nothing, for a body of the
+// declared size; an aws-chunked body still has its final chunk and its
+// trailers) and verifies it: the ETag md5 (hex) against Content-MD5, the
+// payload hash, the chunk signatures and the checksums. It returns the
+// checksums to store.
+func (b *body) finish(md5hex string) ([]*pb.Checksum, error) {
+	var one [1]byte
+	for {
+		n, err := b.src.Read(one[:])
+		if n > 0 {
+			return nil, s3err.New(s3err.IncompleteBody, "The body is longer than its declared length.")
+		}
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	if b.md5Want != nil {
+		got, err := hex.DecodeString(md5hex)
+		if err != nil || !bytes.Equal(got, b.md5Want) {
+			return nil, s3err.BadDigest
+		}
+	}
+	if b.sha != nil && !bytes.Equal(b.sha.Sum(nil), b.shaWant) {
+		return nil, s3err.XAmzContentSHA256Mismatch
+	}
+	if b.sums == nil {
+		return nil, nil
+	}
+	return b.sums.verify()
+}
+
+// decodedLength reads x-amz-decoded-content-length (-1 when absent).
+func decodedLength(r *http.Request) (int64, error) {
+	v := r.Header.Get("x-amz-decoded-content-length")
+	if v == "" {
+		return -1, nil
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || n < 0 {
+		return 0, s3err.New(s3err.InvalidArgument, "x-amz-decoded-content-length is not a valid length.")
+	}
+	return n, nil
+}
+
+// readSmallBody reads a request body that is not object data (an XML
+// document) in full, verified like object data: Content-MD5, payload hash,
+// checksums, aws-chunked signatures.
+func (d *routerDeps) readSmallBody(r *http.Request) ([]byte, error) {
+	b, err := d.openBodyLimit(r, maxXMLBody)
+	if err != nil {
+		return nil, err
+	}
+	data, err := io.ReadAll(io.LimitReader(b.r, maxXMLBody+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(data) > maxXMLBody {
+		return nil, s3err.MaxMessageLengthExceeded
+	}
+	sum := md5.Sum(data)
+	if _, err := b.finish(hex.EncodeToString(sum[:])); err != nil {
+		return nil, err
+	}
+	return data, nil
+}

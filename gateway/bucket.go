@@ -1,0 +1,119 @@
+package gateway
+
+import (
+	"bytes"
+	"net/http"
+
+	"github.com/cairnstore/cairn/gateway/s3err"
+	pb "github.com/cairnstore/cairn/metadata/metadatapb"
+)
+
+// bucketHandlers serve the bucket operations.
+type bucketHandlers struct{ d *routerDeps }
+
+// list is ListBuckets.
+func (h *bucketHandlers) list(w http.ResponseWriter, r *http.Request) error {
+	resp, err := h.d.meta.ListBuckets(r.Context(), &pb.ListBucketsRequest{})
+	if err != nil {
+		return err
+	}
+	out := listAllMyBucketsResult{NS: s3NS, Owner: rootOwner, Buckets: []bucketEntry{}}
+	for _, b := range resp.GetBuckets() {
+		out.Buckets = append(out.Buckets, bucketEntry{
+			Name:         b.GetName(),
+			CreationDate: fmtXMLTime(unixTime(b.GetCreatedUnixNano())),
+			BucketRegion: h.region(b),
+		})
+	}
+	return writeXML(w, out)
+}
+
+func (h *bucketHandlers) region(b *pb.Bucket) string {
+	if b.GetRegion() != "" {
+		return b.GetRegion()
+	}
+	return h.d.region
+}
+
+// create is CreateBucket. The optional CreateBucketConfiguration may only
+// name this gateway's region (S3 rejects "us-east-1" spelled out, which
+// must be left empty; we accept it, as clients send it).
+func (h *bucketHandlers) create(w http.ResponseWriter, r *http.Request) error {
+	name := stateOf(r).target.bucket
+	if err := checkBucketName(name); err != nil {
+		return err
+	}
+	body, err := h.d.readSmallBody(r)
+	if err != nil {
+		return err
+	}
+	if len(bytes.TrimSpace(body)) > 0 {
+		cfg, err := parseCreateBucketConfiguration(body)
+		if err != nil {
+			return err
+		}
+		if cfg.LocationConstraint != "" && cfg.LocationConstraint != h.d.region {
+			return s3err.New(s3err.InvalidLocationConstraint, "The specified location-constraint %q is not valid: this endpoint serves %s.", cfg.LocationConstraint, h.d.region)
+		}
+	}
+	if _, err := h.d.meta.CreateBucket(r.Context(), &pb.CreateBucketRequest{Name: name, Region: h.d.region}); err != nil {
+		return err
+	}
+	w.Header().Set("Location", "/"+name)
+	w.Header().Set("Content-Length", "0")
+	w.WriteHeader(http.StatusOK)
+	return nil
+}
+
+// parseCreateBucketConfiguration decodes CreateBucket's body.
+func parseCreateBucketConfiguration(body []byte) (createBucketConfiguration, error) {
+	var cfg createBucketConfiguration
+	if len(body) > maxXMLBody {
+		return cfg, s3err.MaxMessageLengthExceeded
+	}
+	err := decodeXML(body, &cfg)
+	return cfg, err
+}
+
+// head is HeadBucket.
+func (h *bucketHandlers) head(w http.ResponseWriter, r *http.Request) error {
+	resp, err := h.d.meta.GetBucket(r.Context(), &pb.GetBucketRequest{Name: stateOf(r).target.bucket})
+	if err != nil {
+		return err
+	}
+	w.Header().Set("x-amz-bucket-region", h.region(resp.GetBucket()))
+	w.WriteHeader(http.StatusOK)
+	return nil
+}
+
+// delete is DeleteBucket; metad refuses a bucket with objects or uploads
+// (BucketNotEmpty).
+func (h *bucketHandlers) delete(w http.ResponseWriter, r *http.Request) error {
+	if _, err := h.d.meta.DeleteBucket(r.Context(), &pb.DeleteBucketRequest{Name: stateOf(r).target.bucket}); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// location is GetBucketLocation: empty for us-east-1, as S3 answers.
+func (h *bucketHandlers) location(w http.ResponseWriter, r *http.Request) error {
+	resp, err := h.d.meta.GetBucket(r.Context(), &pb.GetBucketRequest{Name: stateOf(r).target.bucket})
+	if err != nil {
+		return err
+	}
+	loc := h.region(resp.GetBucket())
+	if loc == "us-east-1" {
+		loc = ""
+	}
+	return writeXML(w, locationConstraint{NS: s3NS, Value: loc})
+}
+
+// versioning is GetBucketVersioning: buckets are never versioned, which S3
+// reports as an empty configuration.
+func (h *bucketHandlers) versioning(w http.ResponseWriter, r *http.Request) error {
+	if _, err := h.d.meta.GetBucket(r.Context(), &pb.GetBucketRequest{Name: stateOf(r).target.bucket}); err != nil {
+		return err
+	}
+	return writeXML(w, versioningConfiguration{NS: s3NS})
+}

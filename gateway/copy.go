@@ -1,0 +1,152 @@
+package gateway
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/cairnstore/cairn/gateway/s3err"
+	pb "github.com/cairnstore/cairn/metadata/metadatapb"
+	"github.com/cairnstore/cairn/metadata/metaerr"
+	"github.com/cairnstore/cairn/object"
+)
+
+// MaxCopySize is the largest source CopyObject and UploadPartCopy accept.
+const MaxCopySize = 5 << 30
+
+// parseCopySource splits x-amz-copy-source ("bucket/key", URL-encoded,
+// maybe with a leading "/" and "?versionId=") into bucket and key.
+func parseCopySource(v string) (bucket, key string, err error) {
+	bad := s3err.New(s3err.InvalidArgument, "Copy Source must mention the source bucket and key: sourcebucket/sourcekey.")
+	path, query, _ := strings.Cut(v, "?")
+	if query != "" {
+		q, err := url.ParseQuery(query)
+		if err != nil {
+			return "", "", bad
+		}
+		if vid := q.Get("versionId"); vid != "" && vid != "null" {
+			return "", "", s3err.New(s3err.NoSuchVersion, "The specified version of the copy source does not exist.")
+		}
+	}
+	path, err = url.PathUnescape(path)
+	if err != nil {
+		return "", "", bad
+	}
+	path = strings.TrimPrefix(path, "/")
+	bucket, key, ok := strings.Cut(path, "/")
+	if !ok || bucket == "" || key == "" {
+		return "", "", bad
+	}
+	if err := checkKey(key); err != nil {
+		return "", "", err
+	}
+	return bucket, key, nil
+}
+
+// copySource resolves and checks the source of a copy: it exists, its
+// x-amz-copy-source-if-* conditions hold (a failure of any is
+// PreconditionFailed) and it is not larger than a copy may be.
+func (d *routerDeps) copySource(ctx context.Context, r *http.Request) (*pb.Object, error) {
+	sb, sk, err := parseCopySource(r.Header.Get("x-amz-copy-source"))
+	if err != nil {
+		return nil, err
+	}
+	src, err := d.objects.Head(ctx, sb, sk)
+	if err != nil {
+		if isMeta(err, metaerr.ErrNoSuchKey) {
+			return nil, &s3err.Error{Code: s3err.NoSuchKey, BucketName: sb, Key: sk, Err: err}
+		}
+		if isMeta(err, metaerr.ErrNoSuchBucket) {
+			return nil, &s3err.Error{Code: s3err.NoSuchBucket, BucketName: sb, Err: err}
+		}
+		return nil, err
+	}
+	if err := readPreconditions(r.Header, "x-amz-copy-source-").check(src.GetEtag(), lastModified(src), s3err.PreconditionFailed); err != nil {
+		return nil, err
+	}
+	return src, nil
+}
+
+// copy is CopyObject. The bytes pass through the gateway (read from the
+// source's chunks, written as a new object), which keeps the source and
+// the copy independent for garbage collection.
+func (h *objectHandlers) copy(w http.ResponseWriter, r *http.Request) error {
+	ctx := r.Context()
+	t := stateOf(r).target
+	if err := checkKey(t.key); err != nil {
+		return err
+	}
+	directive := r.Header.Get("x-amz-metadata-directive")
+	if directive != "" && directive != "COPY" && directive != "REPLACE" {
+		return s3err.New(s3err.InvalidArgument, "Unknown metadata directive.")
+	}
+	if d := r.Header.Get("x-amz-tagging-directive"); d == "REPLACE" {
+		return s3err.New(s3err.NotImplemented, "Object tagging is not implemented.")
+	}
+	src, err := h.d.copySource(ctx, r)
+	if err != nil {
+		return err
+	}
+	if src.GetBucket() == t.bucket && src.GetKey() == t.key && directive != "REPLACE" {
+		return s3err.New(s3err.InvalidRequest, "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes.")
+	}
+	if src.GetSize() > MaxCopySize {
+		return s3err.New(s3err.InvalidRequest, "The specified copy source is larger than the maximum allowable size for a copy source: %d", int64(MaxCopySize))
+	}
+	attrs := objectAttrs{contentType: src.GetContentType(), headers: src.GetHeaders(), userMetadata: src.GetUserMetadata()}
+	if directive == "REPLACE" {
+		if attrs, err = readObjectAttrs(r.Header); err != nil {
+			return err
+		}
+	}
+	cond, err := writeCondition(r.Header)
+	if err != nil {
+		return err
+	}
+	rc, err := h.d.objects.Open(ctx, src, 0, src.GetSize())
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	sums, err := copyChecksums(r.Header, src)
+	if err != nil {
+		return err
+	}
+	var body io.Reader = rc
+	if sums != nil {
+		body = io.TeeReader(rc, sums)
+	}
+	o, err := h.d.objects.Put(ctx, t.bucket, t.key, body, src.GetSize(), object.PutOptions{
+		ContentType:  attrs.contentType,
+		Headers:      attrs.headers,
+		UserMetadata: attrs.userMetadata,
+		Condition:    cond,
+		BeforeCommit: func(o *pb.Object) error {
+			// A single-PUT source's ETag is its MD5: the copy must match.
+			if !strings.Contains(src.GetEtag(), "-") && o.GetEtag() != src.GetEtag() {
+				return s3err.New(s3err.InternalError, "The copied bytes do not match the source's ETag.")
+			}
+			if sums != nil {
+				cs, err := sums.verify()
+				if err != nil {
+					return err
+				}
+				o.Checksums = cs
+			}
+			return nil
+		},
+	})
+	if err != nil {
+		return err
+	}
+	f, typ := xmlChecksums(o.GetChecksums())
+	return writeXML(w, copyObjectResult{
+		NS:             s3NS,
+		ETag:           quoteETag(o.GetEtag()),
+		LastModified:   fmtXMLTime(lastModified(o)),
+		ChecksumType:   typ,
+		checksumFields: f,
+	})
+}

@@ -1,0 +1,75 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+
+	"github.com/cairnstore/cairn/chunk"
+	"github.com/cairnstore/cairn/gateway/s3err"
+	"github.com/cairnstore/cairn/metadata/metaerr"
+	"github.com/cairnstore/cairn/object"
+)
+
+// errorTable is the one place where internal errors become S3 errors.
+// Handlers return s3err codes for conditions they find themselves, and
+// whatever the layers below returned otherwise; the first row that
+// matches (errors.Is) decides. metaerr conditions whose reason is an S3
+// code name (NoSuchKey, BucketNotEmpty, InvalidPart...) are translated by
+// s3err itself and need no row here.
+var errorTable = []struct {
+	err  error
+	code s3err.Code
+}{
+	{metaerr.ErrNotLeader, s3err.ServiceUnavailable},
+	{metaerr.ErrInvalidArgument, s3err.InvalidArgument},
+	{object.ErrIncompleteBody, s3err.IncompleteBody},
+	{object.ErrNotEnoughNodes, s3err.ServiceUnavailable},
+	{object.ErrWriteQuorum, s3err.ServiceUnavailable},
+	{object.ErrRange, s3err.InvalidRange},
+	{chunk.ErrUnrecoverable, s3err.InternalError},
+	{context.DeadlineExceeded, s3err.RequestTimeout},
+	{errClientGone, s3err.RequestTimeout},
+}
+
+// errClientGone: the client stopped sending the body (connection cut).
+var errClientGone = errors.New("client connection closed while sending the body")
+
+// toS3 turns err into an error s3err renders with the right code, adding
+// the bucket and key the request addressed.
+func toS3(err error, t target) error {
+	var e *s3err.Error
+	var c s3err.Code
+	switch {
+	case errors.As(err, &e):
+		e = cloneErr(e)
+	case errors.As(err, &c):
+		e = &s3err.Error{Code: c, Err: err}
+	default:
+		e = s3err.From(err)
+		for _, row := range errorTable {
+			if errors.Is(err, row.err) {
+				e = &s3err.Error{Code: row.code, Err: err}
+				break
+			}
+		}
+	}
+	if e.Resource == "" && e.BucketName == "" && e.Key == "" {
+		switch e.Code {
+		case s3err.NoSuchKey, s3err.KeyTooLongError, s3err.PreconditionFailed, s3err.NoSuchUpload:
+			e.Key = t.key
+			e.BucketName = t.bucket
+		case s3err.NoSuchBucket, s3err.BucketNotEmpty, s3err.BucketAlreadyExists,
+			s3err.BucketAlreadyOwnedByYou, s3err.InvalidBucketName:
+			e.BucketName = t.bucket
+		}
+	}
+	return e
+}
+
+func cloneErr(e *s3err.Error) *s3err.Error {
+	c := *e
+	return &c
+}
+
+// isMeta reports whether err carries the metadata condition target.
+func isMeta(err error, target *metaerr.Error) bool { return errors.Is(err, target) }

@@ -1,0 +1,196 @@
+package gateway
+
+import (
+	"encoding/base64"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"github.com/cairnstore/cairn/gateway/s3err"
+	pb "github.com/cairnstore/cairn/metadata/metadatapb"
+)
+
+// MaxKeys is the default and the cap of max-keys, max-uploads and
+// max-parts.
+const MaxKeys = 1000
+
+// listHandlers serve ListObjects (V1) and ListObjectsV2.
+type listHandlers struct{ d *routerDeps }
+
+// listParams are the parameters common to both listings.
+type listParams struct {
+	prefix, delimiter string
+	maxKeys           int
+	urlEncode         bool
+}
+
+func readListParams(q url.Values, maxName string) (listParams, error) {
+	p := listParams{prefix: q.Get("prefix"), delimiter: q.Get("delimiter"), maxKeys: MaxKeys}
+	if v, ok := q[maxName]; ok {
+		n, err := strconv.Atoi(v[0])
+		if err != nil || n < 0 {
+			return p, s3err.New(s3err.InvalidArgument, "Provided %s not an integer or within integer range", maxName)
+		}
+		p.maxKeys = min(n, MaxKeys)
+	}
+	switch e := q.Get("encoding-type"); e {
+	case "":
+	case "url":
+		p.urlEncode = true
+	default:
+		return p, s3err.New(s3err.InvalidArgument, "Invalid Encoding Method specified in Request")
+	}
+	return p, nil
+}
+
+// encode applies encoding-type=url to a name in a listing.
+func (p listParams) encode(s string) string {
+	if !p.urlEncode {
+		return s
+	}
+	return s3URLEncode(s)
+}
+
+// s3URLEncode encodes as S3 does for encoding-type=url: form encoding
+// (space as '+'), with '/' left as is. Every SDK decodes it with a
+// query-unescape.
+func s3URLEncode(s string) string {
+	return strings.ReplaceAll(url.QueryEscape(s), "%2F", "/")
+}
+
+// list asks metad for one page; maxKeys 0 is an empty, complete page.
+func (h *listHandlers) list(r *http.Request, p listParams, after string) (*pb.ListObjectsResponse, error) {
+	bucket := stateOf(r).target.bucket
+	if p.maxKeys == 0 {
+		// metad reads 0 as the default; S3 answers an empty page (after
+		// checking that the bucket exists).
+		_, err := h.d.meta.GetBucket(r.Context(), &pb.GetBucketRequest{Name: bucket})
+		return &pb.ListObjectsResponse{}, err
+	}
+	return h.d.meta.ListObjects(r.Context(), &pb.ListObjectsRequest{
+		Bucket:     bucket,
+		Prefix:     p.prefix,
+		Delimiter:  p.delimiter,
+		StartAfter: after,
+		MaxKeys:    int32(p.maxKeys),
+	})
+}
+
+func (p listParams) entries(resp *pb.ListObjectsResponse, owner bool) ([]objectEntry, []commonPrefix) {
+	var contents []objectEntry
+	for _, o := range resp.GetObjects() {
+		e := objectEntry{
+			Key:          p.encode(o.GetKey()),
+			LastModified: fmtXMLTime(lastModified(o)),
+			ETag:         quoteETag(o.GetEtag()),
+			Size:         o.GetSize(),
+			StorageClass: "STANDARD",
+		}
+		for _, c := range o.GetChecksums() {
+			e.ChecksumAlgorithm = append(e.ChecksumAlgorithm, c.GetAlgorithm())
+			e.ChecksumType = c.GetType()
+		}
+		if owner {
+			e.Owner = &rootOwner
+		}
+		contents = append(contents, e)
+	}
+	var prefixes []commonPrefix
+	for _, cp := range resp.GetCommonPrefixes() {
+		prefixes = append(prefixes, commonPrefix{Prefix: p.encode(cp)})
+	}
+	return contents, prefixes
+}
+
+// encodeToken and decodeToken make the opaque continuation token: the
+// base64 of the key or common prefix the page ended with.
+func encodeToken(after string) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(after))
+}
+
+func decodeToken(tok string) (string, error) {
+	b, err := base64.RawURLEncoding.DecodeString(tok)
+	if err != nil || tok == "" {
+		return "", s3err.New(s3err.InvalidArgument, "The continuation token provided is incorrect")
+	}
+	return string(b), nil
+}
+
+// listV2 is ListObjectsV2.
+func (h *listHandlers) listV2(w http.ResponseWriter, r *http.Request) error {
+	q := r.URL.Query()
+	p, err := readListParams(q, "max-keys")
+	if err != nil {
+		return err
+	}
+	startAfter := q.Get("start-after")
+	after := startAfter
+	token, hasToken := q["continuation-token"]
+	if hasToken {
+		if after, err = decodeToken(token[0]); err != nil {
+			return err
+		}
+	}
+	resp, err := h.list(r, p, after)
+	if err != nil {
+		return err
+	}
+	contents, prefixes := p.entries(resp, q.Get("fetch-owner") == "true")
+	out := listBucketResultV2{
+		NS:             s3NS,
+		Name:           stateOf(r).target.bucket,
+		Prefix:         p.encode(p.prefix),
+		Delimiter:      p.encode(p.delimiter),
+		StartAfter:     p.encode(startAfter),
+		MaxKeys:        p.maxKeys,
+		KeyCount:       len(contents) + len(prefixes),
+		IsTruncated:    resp.GetIsTruncated(),
+		Contents:       contents,
+		CommonPrefixes: prefixes,
+	}
+	if hasToken {
+		out.ContinuationToken = token[0]
+	}
+	if p.urlEncode {
+		out.EncodingType = "url"
+	}
+	if resp.GetIsTruncated() {
+		out.NextContinuationToken = encodeToken(resp.GetNextStartAfter())
+	}
+	return writeXML(w, out)
+}
+
+// listV1 is ListObjects (version 1). NextMarker is sent only with a
+// delimiter, as S3 does; without one, clients continue from the last key.
+func (h *listHandlers) listV1(w http.ResponseWriter, r *http.Request) error {
+	q := r.URL.Query()
+	p, err := readListParams(q, "max-keys")
+	if err != nil {
+		return err
+	}
+	marker := q.Get("marker")
+	resp, err := h.list(r, p, marker)
+	if err != nil {
+		return err
+	}
+	contents, prefixes := p.entries(resp, true)
+	out := listBucketResultV1{
+		NS:             s3NS,
+		Name:           stateOf(r).target.bucket,
+		Prefix:         p.encode(p.prefix),
+		Marker:         p.encode(marker),
+		Delimiter:      p.encode(p.delimiter),
+		MaxKeys:        p.maxKeys,
+		IsTruncated:    resp.GetIsTruncated(),
+		Contents:       contents,
+		CommonPrefixes: prefixes,
+	}
+	if p.urlEncode {
+		out.EncodingType = "url"
+	}
+	if resp.GetIsTruncated() && p.delimiter != "" {
+		out.NextMarker = p.encode(resp.GetNextStartAfter())
+	}
+	return writeXML(w, out)
+}

@@ -1,0 +1,148 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/cairnstore/cairn/gateway/s3err"
+	"github.com/cairnstore/cairn/gateway/sigv4"
+)
+
+// reqState is what the middleware learns about a request and the handlers
+// and the access log share. It lives in the request context.
+type reqState struct {
+	id     string
+	op     string
+	target target
+	auth   *sigv4.Auth
+	// err is the error the response carried, for the access log.
+	err error
+}
+
+type stateKey struct{}
+
+func stateOf(r *http.Request) *reqState {
+	if st, ok := r.Context().Value(stateKey{}).(*reqState); ok {
+		return st
+	}
+	return &reqState{id: "0000000000000000"}
+}
+
+// statusWriter records what was answered, for logs and metrics.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+	bytes  int64
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(p []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	n, err := w.ResponseWriter.Write(p)
+	w.bytes += int64(n)
+	return n, err
+}
+
+func (w *statusWriter) Flush() {
+	if f, ok := w.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// countingBody counts the request body bytes read.
+type countingBody struct {
+	rc interface {
+		Read([]byte) (int, error)
+		Close() error
+	}
+	n int64
+}
+
+func (c *countingBody) Read(p []byte) (int, error) {
+	n, err := c.rc.Read(p)
+	c.n += int64(n)
+	return n, err
+}
+
+func (c *countingBody) Close() error { return c.rc.Close() }
+
+// instrument gives every request an id (x-amz-request-id on every
+// response), its target, one access log line and its metrics.
+func (d *routerDeps) instrument(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		st := &reqState{id: s3err.RequestID(), op: "Unknown", target: parseTarget(r, d.domain)}
+		w.Header().Set("x-amz-request-id", st.id)
+		w.Header().Set("x-amz-id-2", st.id)
+		w.Header().Set("Server", "Cairn")
+		sw := &statusWriter{ResponseWriter: w}
+		body := &countingBody{rc: r.Body}
+		r.Body = body
+		r = r.WithContext(context.WithValue(r.Context(), stateKey{}, st))
+		next.ServeHTTP(sw, r)
+		if sw.status == 0 {
+			sw.status = http.StatusOK
+		}
+		elapsed := time.Since(start)
+		d.metrics.observe(st.op, sw.status, elapsed, body.n, sw.bytes)
+		attrs := []slog.Attr{
+			slog.String("id", st.id),
+			slog.String("op", st.op),
+			slog.String("method", r.Method),
+			slog.String("bucket", st.target.bucket),
+			slog.String("key", st.target.key),
+			slog.Int("status", sw.status),
+			slog.Int64("in", body.n),
+			slog.Int64("out", sw.bytes),
+			slog.Duration("took", elapsed),
+			slog.String("remote", r.RemoteAddr),
+		}
+		level := slog.LevelInfo
+		if st.err != nil {
+			attrs = append(attrs, slog.String("err", st.err.Error()))
+			if sw.status >= 500 {
+				level = slog.LevelWarn
+			}
+		}
+		d.log.LogAttrs(r.Context(), level, "request", attrs...)
+	})
+}
+
+// authenticate verifies the SigV4 signature of every S3 request; the
+// unsigned ones are refused (there is no anonymous access).
+func (d *routerDeps) authenticate(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		st := stateOf(r)
+		auth, err := d.verifier.Verify(r)
+		if err != nil {
+			if errors.Is(err, sigv4.ErrUnsigned) {
+				st.op = "Anonymous"
+			}
+			d.fail(w, r, err)
+			return
+		}
+		st.auth = auth
+		next.ServeHTTP(w, r)
+	})
+}
+
+// fail answers err as an S3 error document (translated by the errors
+// table) and records it for the access log.
+func (d *routerDeps) fail(w http.ResponseWriter, r *http.Request, err error) {
+	st := stateOf(r)
+	st.err = err
+	s3err.WriteError(w, r, toS3(err, st.target), st.id)
+}

@@ -1,0 +1,470 @@
+package gateway
+
+import (
+	"crypto/md5"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"github.com/cairnstore/cairn/gateway/s3err"
+	pb "github.com/cairnstore/cairn/metadata/metadatapb"
+)
+
+// Multipart limits, as S3's.
+const (
+	maxPartNumber = 10000
+	// MinPartSize is the smallest a part other than the last may be.
+	MinPartSize = 5 << 20
+)
+
+// multipartHandlers serve the multipart upload operations.
+type multipartHandlers struct{ d *routerDeps }
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// create is CreateMultipartUpload.
+func (h *multipartHandlers) create(w http.ResponseWriter, r *http.Request) error {
+	t := stateOf(r).target
+	if err := checkKey(t.key); err != nil {
+		return err
+	}
+	attrs, err := readObjectAttrs(r.Header)
+	if err != nil {
+		return err
+	}
+	alg, typ, err := uploadChecksumMode(r.Header)
+	if err != nil {
+		return err
+	}
+	resp, err := h.d.meta.CreateMultipart(r.Context(), &pb.CreateMultipartRequest{Upload: &pb.MultipartUpload{
+		Bucket:            t.bucket,
+		Key:               t.key,
+		UploadId:          randomHex(24),
+		ContentType:       attrs.contentType,
+		Headers:           attrs.headers,
+		UserMetadata:      attrs.userMetadata,
+		ChecksumAlgorithm: alg,
+		ChecksumType:      typ,
+	}})
+	if err != nil {
+		return err
+	}
+	if alg != "" {
+		w.Header().Set("x-amz-checksum-algorithm", alg)
+		w.Header().Set("x-amz-checksum-type", typ)
+	}
+	return writeXML(w, initiateMultipartUploadResult{NS: s3NS, Bucket: t.bucket, Key: t.key, UploadID: resp.GetUpload().GetUploadId()})
+}
+
+// partNumber reads the partNumber query parameter: 1..10000.
+func partNumber(q url.Values) (int32, error) {
+	n, err := strconv.Atoi(q.Get("partNumber"))
+	if err != nil || n < 1 || n > maxPartNumber {
+		return 0, s3err.New(s3err.InvalidArgument, "Part number must be an integer between 1 and %d, inclusive", maxPartNumber)
+	}
+	return int32(n), nil
+}
+
+// upload finds the upload a part request names (NoSuchUpload before any
+// data moves).
+func (h *multipartHandlers) upload(r *http.Request) (*pb.MultipartUpload, error) {
+	t := stateOf(r).target
+	if err := checkKey(t.key); err != nil {
+		return nil, err
+	}
+	resp, err := h.d.meta.GetMultipart(r.Context(), &pb.GetMultipartRequest{Bucket: t.bucket, Key: t.key, UploadId: r.URL.Query().Get("uploadId")})
+	if err != nil {
+		return nil, err
+	}
+	return resp.GetUpload(), nil
+}
+
+// uploadPart is UploadPart.
+func (h *multipartHandlers) uploadPart(w http.ResponseWriter, r *http.Request) error {
+	t := stateOf(r).target
+	num, err := partNumber(r.URL.Query())
+	if err != nil {
+		return err
+	}
+	up, err := h.upload(r)
+	if err != nil {
+		return err
+	}
+	b, err := h.d.openBody(r)
+	if err != nil {
+		return err
+	}
+	p, err := h.d.objects.PutPart(r.Context(), t.bucket, t.key, up.GetUploadId(), num, b.r, b.size, func(p *pb.Part) error {
+		cs, err := b.finish(p.Etag)
+		if err != nil {
+			return err
+		}
+		p.Checksums = cs
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	w.Header().Set("ETag", quoteETag(p.GetEtag()))
+	setChecksumHeaders(w.Header(), p.GetChecksums())
+	w.Header().Del("x-amz-checksum-type")
+	w.Header().Set("Content-Length", "0")
+	w.WriteHeader(http.StatusOK)
+	return nil
+}
+
+// parseCopyRange reads x-amz-copy-source-range ("bytes=first-last", both
+// required) against a source of size bytes.
+func parseCopyRange(v string, size int64) (off, n int64, err error) {
+	if v == "" {
+		return 0, size, nil
+	}
+	bad := s3err.New(s3err.InvalidArgument, "Range specified is not valid for source object of size: %d", size)
+	spec, ok := strings.CutPrefix(v, "bytes=")
+	if !ok {
+		return 0, 0, bad
+	}
+	a, b, ok := strings.Cut(spec, "-")
+	if !ok {
+		return 0, 0, bad
+	}
+	first, err1 := parseDigits(a)
+	last, err2 := parseDigits(b)
+	if err1 != nil || err2 != nil || first > last || last >= size {
+		return 0, 0, bad
+	}
+	return first, last - first + 1, nil
+}
+
+// uploadPartCopy is UploadPartCopy: a part whose bytes are a range of an
+// existing object.
+func (h *multipartHandlers) uploadPartCopy(w http.ResponseWriter, r *http.Request) error {
+	ctx := r.Context()
+	t := stateOf(r).target
+	num, err := partNumber(r.URL.Query())
+	if err != nil {
+		return err
+	}
+	up, err := h.upload(r)
+	if err != nil {
+		return err
+	}
+	src, err := h.d.copySource(ctx, r)
+	if err != nil {
+		return err
+	}
+	off, n, err := parseCopyRange(r.Header.Get("x-amz-copy-source-range"), src.GetSize())
+	if err != nil {
+		return err
+	}
+	if n > MaxCopySize {
+		return s3err.New(s3err.InvalidRequest, "The specified copy source is larger than the maximum allowable size for a copy source: %d", int64(MaxCopySize))
+	}
+	rc, err := h.d.objects.Open(ctx, src, off, n)
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	sums := partCopyChecksums(up)
+	var body io.Reader = rc
+	if sums != nil {
+		body = io.TeeReader(rc, sums)
+	}
+	p, err := h.d.objects.PutPart(ctx, t.bucket, t.key, up.GetUploadId(), num, body, n, func(p *pb.Part) error {
+		if sums == nil {
+			return nil
+		}
+		cs, err := sums.verify()
+		p.Checksums = cs
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	f, _ := xmlChecksums(p.GetChecksums())
+	return writeXML(w, copyPartResult{NS: s3NS, ETag: quoteETag(p.GetEtag()), LastModified: fmtXMLTime(h.d.now()), checksumFields: f})
+}
+
+// parseCompleteRequest decodes CompleteMultipartUpload's body: at least
+// one part, numbers in 1..10000 in ascending order.
+func parseCompleteRequest(body []byte) (*completeMultipartUpload, error) {
+	var req completeMultipartUpload
+	if err := decodeXML(body, &req); err != nil {
+		return nil, err
+	}
+	if len(req.Parts) == 0 {
+		return nil, &s3err.Error{Code: s3err.MalformedXML, Message: "The XML you provided was not well-formed or did not validate against our published schema: no parts."}
+	}
+	for i, p := range req.Parts {
+		if p.PartNumber < 1 || p.PartNumber > maxPartNumber {
+			return nil, s3err.New(s3err.InvalidArgument, "Part number must be an integer between 1 and %d, inclusive", maxPartNumber)
+		}
+		if i > 0 && p.PartNumber <= req.Parts[i-1].PartNumber {
+			return nil, s3err.InvalidPartOrder
+		}
+	}
+	return &req, nil
+}
+
+// complete is CompleteMultipartUpload. The gateway builds the object from
+// the chosen parts — their segments in order, their boundaries in
+// Object.parts, the ETag as the MD5 of the part MD5s suffixed "-N", the
+// checksum the upload asked for — and commits it in one metadata call that
+// moves no data; metad re-checks that the parts are still those.
+func (h *multipartHandlers) complete(w http.ResponseWriter, r *http.Request) error {
+	ctx := r.Context()
+	t := stateOf(r).target
+	if err := checkKey(t.key); err != nil {
+		return err
+	}
+	uploadID := r.URL.Query().Get("uploadId")
+	cond, err := writeCondition(r.Header)
+	if err != nil {
+		return err
+	}
+	body, err := h.d.readSmallBody(r)
+	if err != nil {
+		return err
+	}
+	req, err := parseCompleteRequest(body)
+	if err != nil {
+		return err
+	}
+	up, parts, err := h.allParts(r, t, uploadID)
+	if err != nil {
+		return err
+	}
+	o := &pb.Object{
+		Bucket:       t.bucket,
+		Key:          t.key,
+		VersionId:    randomHex(16),
+		ContentType:  up.GetContentType(),
+		Headers:      up.GetHeaders(),
+		UserMetadata: up.GetUserMetadata(),
+	}
+	chosen := make([]*pb.Part, 0, len(req.Parts))
+	etags := md5.New()
+	for i, cp := range req.Parts {
+		p := parts[cp.PartNumber]
+		if p == nil || p.GetEtag() != trimETag(cp.ETag) {
+			return s3err.New(s3err.InvalidPart, "One or more of the specified parts could not be found. The part might not have been uploaded, or the specified entity tag might not have matched the part's entity tag. (part %d)", cp.PartNumber)
+		}
+		if i < len(req.Parts)-1 && p.GetSize() < MinPartSize {
+			return &s3err.Error{Code: s3err.EntityTooSmall, Fields: []s3err.Field{
+				{Name: "ProposedSize", Value: strconv.FormatInt(p.GetSize(), 10)},
+				{Name: "MinSizeAllowed", Value: strconv.Itoa(MinPartSize)},
+				{Name: "PartNumber", Value: strconv.Itoa(int(cp.PartNumber))},
+				{Name: "ETag", Value: p.GetEtag()},
+			}}
+		}
+		sum, err := hex.DecodeString(p.GetEtag())
+		if err != nil {
+			return fmt.Errorf("part %d has a malformed ETag %q: %w", cp.PartNumber, p.GetEtag(), err)
+		}
+		etags.Write(sum)
+		chosen = append(chosen, p)
+		o.Size += p.GetSize()
+		o.Segments = append(o.Segments, p.GetSegments()...)
+		o.Parts = append(o.Parts, &pb.PartInfo{Number: p.GetNumber(), Size: p.GetSize(), Etag: p.GetEtag(), Checksums: p.GetChecksums()})
+	}
+	o.Etag = hex.EncodeToString(etags.Sum(nil)) + "-" + strconv.Itoa(len(chosen))
+	if o.Checksums, err = completeChecksums(up, chosen, req.Parts); err != nil {
+		return err
+	}
+	completeParts := make([]*pb.CompletePart, len(chosen))
+	for i, p := range chosen {
+		completeParts[i] = &pb.CompletePart{Number: p.GetNumber(), Etag: p.GetEtag()}
+	}
+	resp, err := h.d.meta.CompleteMultipart(ctx, &pb.CompleteMultipartRequest{UploadId: uploadID, Parts: completeParts, Object: o, Condition: cond})
+	if err != nil {
+		return err
+	}
+	o = resp.GetObject()
+	f, typ := xmlChecksums(o.GetChecksums())
+	return writeXML(w, completeMultipartUploadResult{
+		NS:             s3NS,
+		Location:       h.location(r, t),
+		Bucket:         t.bucket,
+		Key:            t.key,
+		ETag:           quoteETag(o.GetEtag()),
+		ChecksumType:   typ,
+		checksumFields: f,
+	})
+}
+
+// location is the object's URL, for CompleteMultipartUploadResult.
+func (h *multipartHandlers) location(r *http.Request, t target) string {
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	if t.vhost {
+		return scheme + "://" + r.Host + "/" + escapeKey(t.key)
+	}
+	return scheme + "://" + r.Host + "/" + t.bucket + "/" + escapeKey(t.key)
+}
+
+func escapeKey(k string) string {
+	return strings.ReplaceAll(url.PathEscape(k), "%2F", "/")
+}
+
+// allParts lists every part of an upload, with segments, by number.
+func (h *multipartHandlers) allParts(r *http.Request, t target, uploadID string) (*pb.MultipartUpload, map[int32]*pb.Part, error) {
+	parts := map[int32]*pb.Part{}
+	var up *pb.MultipartUpload
+	marker := int32(0)
+	for {
+		resp, err := h.d.meta.ListParts(r.Context(), &pb.ListPartsRequest{
+			Bucket: t.bucket, Key: t.key, UploadId: uploadID,
+			PartNumberMarker: marker, MaxParts: MaxKeys, WithSegments: true,
+		})
+		if err != nil {
+			return nil, nil, err
+		}
+		up = resp.GetUpload()
+		for _, p := range resp.GetParts() {
+			parts[p.GetNumber()] = p
+		}
+		if !resp.GetIsTruncated() || resp.GetNextPartNumberMarker() <= marker {
+			return up, parts, nil
+		}
+		marker = resp.GetNextPartNumberMarker()
+	}
+}
+
+// abort is AbortMultipartUpload.
+func (h *multipartHandlers) abort(w http.ResponseWriter, r *http.Request) error {
+	t := stateOf(r).target
+	if err := checkKey(t.key); err != nil {
+		return err
+	}
+	if _, err := h.d.meta.AbortMultipart(r.Context(), &pb.AbortMultipartRequest{Bucket: t.bucket, Key: t.key, UploadId: r.URL.Query().Get("uploadId")}); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// listParts is ListParts.
+func (h *multipartHandlers) listParts(w http.ResponseWriter, r *http.Request) error {
+	t := stateOf(r).target
+	if err := checkKey(t.key); err != nil {
+		return err
+	}
+	q := r.URL.Query()
+	maxParts := MaxKeys
+	if v, ok := q["max-parts"]; ok {
+		n, err := strconv.Atoi(v[0])
+		if err != nil || n < 0 {
+			return s3err.New(s3err.InvalidArgument, "Provided max-parts not an integer or within integer range")
+		}
+		maxParts = min(n, MaxKeys)
+	}
+	marker := 0
+	if v := q.Get("part-number-marker"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			return s3err.New(s3err.InvalidArgument, "Provided part-number-marker not an integer or within integer range")
+		}
+		marker = min(n, maxPartNumber)
+	}
+	uploadID := q.Get("uploadId")
+	out := listPartsResult{
+		NS: s3NS, Bucket: t.bucket, Key: t.key, UploadID: uploadID,
+		Initiator: rootOwner, Owner: rootOwner, StorageClass: "STANDARD",
+		PartNumberMarker: int32(marker), MaxParts: int32(maxParts),
+	}
+	var resp *pb.ListPartsResponse
+	var err error
+	if maxParts == 0 {
+		var g *pb.GetMultipartResponse
+		g, err = h.d.meta.GetMultipart(r.Context(), &pb.GetMultipartRequest{Bucket: t.bucket, Key: t.key, UploadId: uploadID})
+		resp = &pb.ListPartsResponse{Upload: g.GetUpload()}
+	} else {
+		resp, err = h.d.meta.ListParts(r.Context(), &pb.ListPartsRequest{
+			Bucket: t.bucket, Key: t.key, UploadId: uploadID,
+			PartNumberMarker: int32(marker), MaxParts: int32(maxParts),
+		})
+	}
+	if err != nil {
+		return err
+	}
+	out.ChecksumAlgorithm = resp.GetUpload().GetChecksumAlgorithm()
+	out.ChecksumType = resp.GetUpload().GetChecksumType()
+	out.IsTruncated = resp.GetIsTruncated()
+	out.NextPartNumberMarker = resp.GetNextPartNumberMarker()
+	for _, p := range resp.GetParts() {
+		f, _ := xmlChecksums(p.GetChecksums())
+		out.Parts = append(out.Parts, partEntry{
+			PartNumber:     p.GetNumber(),
+			LastModified:   fmtXMLTime(unixTime(p.GetModifiedUnixNano())),
+			ETag:           quoteETag(p.GetEtag()),
+			Size:           p.GetSize(),
+			checksumFields: f,
+		})
+	}
+	if len(out.Parts) > 0 && !out.IsTruncated {
+		out.NextPartNumberMarker = out.Parts[len(out.Parts)-1].PartNumber
+	}
+	return writeXML(w, out)
+}
+
+// listUploads is ListMultipartUploads.
+func (h *multipartHandlers) listUploads(w http.ResponseWriter, r *http.Request) error {
+	q := r.URL.Query()
+	p, err := readListParams(q, "max-uploads")
+	if err != nil {
+		return err
+	}
+	bucket := stateOf(r).target.bucket
+	keyMarker, idMarker := q.Get("key-marker"), q.Get("upload-id-marker")
+	out := listMultipartUploadsResult{
+		NS: s3NS, Bucket: bucket,
+		KeyMarker: p.encode(keyMarker), UploadIDMarker: idMarker,
+		Prefix: p.encode(p.prefix), Delimiter: p.encode(p.delimiter),
+		MaxUploads: p.maxKeys,
+	}
+	if p.urlEncode {
+		out.EncodingType = "url"
+	}
+	if p.maxKeys == 0 {
+		if _, err := h.d.meta.GetBucket(r.Context(), &pb.GetBucketRequest{Name: bucket}); err != nil {
+			return err
+		}
+		return writeXML(w, out)
+	}
+	resp, err := h.d.meta.ListMultipartUploads(r.Context(), &pb.ListMultipartUploadsRequest{
+		Bucket: bucket, Prefix: p.prefix, Delimiter: p.delimiter,
+		KeyMarker: keyMarker, UploadIdMarker: idMarker, MaxUploads: int32(p.maxKeys),
+	})
+	if err != nil {
+		return err
+	}
+	out.IsTruncated = resp.GetIsTruncated()
+	if out.IsTruncated {
+		out.NextKeyMarker = p.encode(resp.GetNextKeyMarker())
+		out.NextUploadIDMarker = resp.GetNextUploadIdMarker()
+	}
+	for _, u := range resp.GetUploads() {
+		out.Uploads = append(out.Uploads, uploadEntry{
+			Key: p.encode(u.GetKey()), UploadID: u.GetUploadId(),
+			Initiator: rootOwner, Owner: rootOwner, StorageClass: "STANDARD",
+			Initiated:         fmtXMLTime(unixTime(u.GetInitiatedUnixNano())),
+			ChecksumAlgorithm: u.GetChecksumAlgorithm(),
+			ChecksumType:      u.GetChecksumType(),
+		})
+	}
+	for _, cp := range resp.GetCommonPrefixes() {
+		out.CommonPrefixes = append(out.CommonPrefixes, commonPrefix{Prefix: p.encode(cp)})
+	}
+	return writeXML(w, out)
+}

@@ -1,0 +1,203 @@
+package gateway
+
+import (
+	"errors"
+	"io"
+	"net/http"
+	"strconv"
+
+	"github.com/cairnstore/cairn/gateway/s3err"
+	pb "github.com/cairnstore/cairn/metadata/metadatapb"
+	"github.com/cairnstore/cairn/metadata/metaerr"
+	"github.com/cairnstore/cairn/object"
+)
+
+// objectHandlers serve the single-object operations.
+type objectHandlers struct{ d *routerDeps }
+
+// writeCondition turns If-None-Match / If-Match on a write into the
+// metadata commit's condition. S3 supports only "*" for If-None-Match.
+func writeCondition(h http.Header) (*pb.Condition, error) {
+	inm, im := h.Get("If-None-Match"), h.Get("If-Match")
+	if inm == "" && im == "" {
+		return nil, nil
+	}
+	c := &pb.Condition{}
+	if inm != "" {
+		if inm != "*" {
+			return nil, s3err.New(s3err.NotImplemented, "If-None-Match on a write supports only '*'.")
+		}
+		c.MustNotExist = true
+	}
+	if im != "" {
+		c.IfMatchEtag = trimETag(im)
+		if c.IfMatchEtag == "*" {
+			return nil, s3err.New(s3err.NotImplemented, "If-Match on a write needs an ETag.")
+		}
+	}
+	return c, nil
+}
+
+// put is PutObject.
+func (h *objectHandlers) put(w http.ResponseWriter, r *http.Request) error {
+	t := stateOf(r).target
+	if err := checkKey(t.key); err != nil {
+		return err
+	}
+	attrs, err := readObjectAttrs(r.Header)
+	if err != nil {
+		return err
+	}
+	cond, err := writeCondition(r.Header)
+	if err != nil {
+		return err
+	}
+	b, err := h.d.openBody(r)
+	if err != nil {
+		return err
+	}
+	o, err := h.d.objects.Put(r.Context(), t.bucket, t.key, b.r, b.size, object.PutOptions{
+		ContentType:  attrs.contentType,
+		Headers:      attrs.headers,
+		UserMetadata: attrs.userMetadata,
+		Condition:    cond,
+		BeforeCommit: func(o *pb.Object) error {
+			cs, err := b.finish(o.Etag)
+			if err != nil {
+				return err
+			}
+			o.Checksums = cs
+			return nil
+		},
+	})
+	if err != nil {
+		return err
+	}
+	w.Header().Set("ETag", quoteETag(o.GetEtag()))
+	setChecksumHeaders(w.Header(), o.GetChecksums())
+	w.Header().Set("Content-Length", "0")
+	w.WriteHeader(http.StatusOK)
+	return nil
+}
+
+// get is GetObject and HeadObject.
+func (h *objectHandlers) get(w http.ResponseWriter, r *http.Request) error {
+	t := stateOf(r).target
+	if err := checkKey(t.key); err != nil {
+		return err
+	}
+	q := r.URL.Query()
+	if v := q.Get("versionId"); v != "" && v != "null" {
+		return s3err.NoSuchVersion
+	}
+	o, err := h.d.objects.Head(r.Context(), t.bucket, t.key)
+	if err != nil {
+		return err
+	}
+	if err := readPreconditions(r.Header, "").check(o.GetEtag(), lastModified(o), s3err.NotModified); err != nil {
+		if errors.Is(err, s3err.NotModified) {
+			setValidators(w.Header(), o)
+		}
+		return err
+	}
+	hdr := w.Header()
+	setObjectHeaders(hdr, o, r.Header.Get("x-amz-checksum-mode") == "ENABLED")
+	applyResponseOverrides(hdr, q)
+
+	off, n, status := int64(0), o.GetSize(), http.StatusOK
+	if pn := q.Get("partNumber"); pn != "" {
+		var ok bool
+		if off, n, ok = partRange(o, pn); !ok {
+			return s3err.New(s3err.InvalidPart, "The requested partnumber is not satisfiable.")
+		}
+		if len(o.GetParts()) > 0 {
+			status = http.StatusPartialContent
+			hdr.Set("Content-Range", "bytes "+strconv.FormatInt(off, 10)+"-"+strconv.FormatInt(off+n-1, 10)+"/"+strconv.FormatInt(o.GetSize(), 10))
+		}
+	} else if rh := r.Header.Get("Range"); rh != "" {
+		br, res := parseRange(rh, o.GetSize())
+		switch res {
+		case rangeUnsatisfiable:
+			hdr.Set("Content-Range", "bytes */"+strconv.FormatInt(o.GetSize(), 10))
+			return s3err.InvalidRange
+		case rangeOK:
+			off, n, status = br.start, br.length, http.StatusPartialContent
+			hdr.Set("Content-Range", "bytes "+strconv.FormatInt(off, 10)+"-"+strconv.FormatInt(off+n-1, 10)+"/"+strconv.FormatInt(o.GetSize(), 10))
+		}
+	}
+	hdr.Set("Content-Length", strconv.FormatInt(n, 10))
+	if r.Method == http.MethodHead {
+		w.WriteHeader(status)
+		return nil
+	}
+	rc, err := h.d.objects.Open(r.Context(), o, off, n)
+	if err != nil {
+		// Nothing was written yet: a clean error answer is possible,
+		// but not with the object's headers.
+		clearObjectHeaders(hdr)
+		return err
+	}
+	defer rc.Close()
+	w.WriteHeader(status)
+	if _, err := io.Copy(w, rc); err != nil {
+		// Headers are gone; the only honest signal left is to cut the
+		// connection so the client sees a short body.
+		stateOf(r).err = err
+		panic(http.ErrAbortHandler)
+	}
+	return nil
+}
+
+// partRange is the byte range of part pn ("1".."10000") of o. An object
+// that was not uploaded in parts has one part, the whole object.
+func partRange(o *pb.Object, pn string) (off, n int64, ok bool) {
+	num, err := strconv.Atoi(pn)
+	if err != nil || num < 1 || num > maxPartNumber {
+		return 0, 0, false
+	}
+	parts := o.GetParts()
+	if len(parts) == 0 {
+		return 0, o.GetSize(), num == 1
+	}
+	if num > len(parts) {
+		return 0, 0, false
+	}
+	for _, p := range parts[:num-1] {
+		off += p.GetSize()
+	}
+	return off, parts[num-1].GetSize(), true
+}
+
+func clearObjectHeaders(h http.Header) {
+	for name := range h {
+		switch http.CanonicalHeaderKey(name) {
+		case "X-Amz-Request-Id", "X-Amz-Id-2", "Server":
+		default:
+			delete(h, name)
+		}
+	}
+}
+
+// delete is DeleteObject: 204 whether or not the key existed.
+func (h *objectHandlers) delete(w http.ResponseWriter, r *http.Request) error {
+	t := stateOf(r).target
+	if err := checkKey(t.key); err != nil {
+		return err
+	}
+	if v := r.URL.Query().Get("versionId"); v != "" && v != "null" {
+		return s3err.NoSuchVersion
+	}
+	var cond *pb.Condition
+	if im := r.Header.Get("If-Match"); im != "" {
+		cond = &pb.Condition{IfMatchEtag: trimETag(im)}
+	}
+	_, err := h.d.meta.DeleteObject(r.Context(), &pb.DeleteObjectRequest{Bucket: t.bucket, Key: t.key, Condition: cond})
+	if err != nil && !errors.Is(err, metaerr.ErrNoSuchKey) {
+		return err
+	}
+	if err != nil && cond != nil {
+		return s3err.PreconditionFailed
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}

@@ -1,0 +1,184 @@
+package gateway
+
+import (
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/gorilla/mux"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/cairnstore/cairn/gateway/s3err"
+	"github.com/cairnstore/cairn/gateway/sigv4"
+)
+
+// routerDeps is what the handlers share. Handlers are plain functions of
+// their concern (bucket.go, object.go...) taking what they need from here.
+type routerDeps struct {
+	meta     Metadata
+	objects  Objects
+	verifier *sigv4.Verifier
+	domain   string
+	region   string
+	log      *slog.Logger
+	metrics  *metrics
+	registry *prometheus.Registry
+	now      func() time.Time
+}
+
+// handlerFunc is an S3 operation: it writes a successful answer itself
+// and returns any failure for the caller to render.
+type handlerFunc func(w http.ResponseWriter, r *http.Request) error
+
+// level is what a request addresses.
+type level int
+
+const (
+	service level = iota
+	bucketLevel
+	objectLevel
+)
+
+func levelOf(r *http.Request) level {
+	t := stateOf(r).target
+	switch {
+	case t.bucket == "":
+		return service
+	case t.key == "":
+		return bucketLevel
+	}
+	return objectLevel
+}
+
+func at(l level) mux.MatcherFunc {
+	return func(r *http.Request, _ *mux.RouteMatch) bool { return levelOf(r) == l }
+}
+
+func hasQuery(names ...string) mux.MatcherFunc {
+	return func(r *http.Request, _ *mux.RouteMatch) bool {
+		q := r.URL.Query()
+		for _, n := range names {
+			if _, ok := q[n]; !ok {
+				return false
+			}
+		}
+		return true
+	}
+}
+
+func hasHeader(name string) mux.MatcherFunc {
+	return func(r *http.Request, _ *mux.RouteMatch) bool { return r.Header.Get(name) != "" }
+}
+
+// unsupported lists the S3 subresources this gateway does not implement:
+// a request naming one gets NotImplemented rather than a silently wrong
+// answer (a GET ?acl must not list the bucket).
+var unsupported = []string{
+	"accelerate", "acl", "analytics", "attributes", "cors", "encryption",
+	"intelligent-tiering", "inventory", "legal-hold", "lifecycle", "logging",
+	"metadataConfiguration", "metadataTable", "metrics", "notification",
+	"object-lock", "ownershipControls", "policy", "policyStatus",
+	"publicAccessBlock", "replication", "requestPayment", "restore",
+	"retention", "select", "session", "tagging", "torrent", "versionId",
+	"versions", "website", "renameObject",
+}
+
+func unsupportedSubresource(r *http.Request, _ *mux.RouteMatch) bool {
+	q := r.URL.Query()
+	for _, n := range unsupported {
+		if _, ok := q[n]; ok {
+			// versionId=null names the only version an unversioned
+			// bucket has.
+			if n == "versionId" && q.Get(n) == "null" {
+				continue
+			}
+			return true
+		}
+	}
+	return false
+}
+
+// newRouter builds the gateway's handler: reserved paths first, then the
+// S3 namespace behind the request id/log/metrics and authentication
+// middleware, dispatched by level, method, subresource and headers.
+func newRouter(d routerDeps) http.Handler {
+	root := mux.NewRouter().SkipClean(true)
+	root.UseEncodedPath()
+
+	health := http.HandlerFunc(d.healthz)
+	metricsH := promhttp.HandlerFor(d.registry, promhttp.HandlerOpts{})
+	root.Path("/_cairn/healthz").Methods(http.MethodGet, http.MethodHead).Handler(health)
+	root.Path("/_cairn/metrics").Methods(http.MethodGet).Handler(metricsH)
+	// Plain /healthz and /metrics only for unsigned GETs: signed requests
+	// there address buckets named healthz or metrics.
+	unsigned := func(r *http.Request, _ *mux.RouteMatch) bool {
+		return r.Header.Get("Authorization") == "" && r.URL.Query().Get("X-Amz-Signature") == ""
+	}
+	root.Path("/healthz").Methods(http.MethodGet, http.MethodHead).MatcherFunc(unsigned).Handler(health)
+	root.Path("/metrics").Methods(http.MethodGet).MatcherFunc(unsigned).Handler(metricsH)
+
+	s3 := mux.NewRouter().SkipClean(true)
+	s3.UseEncodedPath()
+	route := func(op string, h handlerFunc) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			stateOf(r).op = op
+			if err := h(w, r); err != nil {
+				d.fail(w, r, err)
+			}
+		})
+	}
+	notImpl := route("NotImplemented", func(w http.ResponseWriter, r *http.Request) error {
+		return s3err.NotImplemented
+	})
+	b := &bucketHandlers{d: &d}
+	o := &objectHandlers{d: &d}
+	l := &listHandlers{d: &d}
+	m := &multipartHandlers{d: &d}
+
+	s3.MatcherFunc(unsupportedSubresource).Handler(notImpl)
+
+	svc := s3.MatcherFunc(at(service)).Subrouter()
+	svc.Methods(http.MethodGet).Handler(route("ListBuckets", b.list))
+
+	bk := s3.MatcherFunc(at(bucketLevel)).Subrouter()
+	bk.Methods(http.MethodGet).MatcherFunc(hasQuery("location")).Handler(route("GetBucketLocation", b.location))
+	bk.Methods(http.MethodGet).MatcherFunc(hasQuery("versioning")).Handler(route("GetBucketVersioning", b.versioning))
+	bk.Methods(http.MethodGet).MatcherFunc(hasQuery("uploads")).Handler(route("ListMultipartUploads", m.listUploads))
+	bk.Methods(http.MethodGet).Queries("list-type", "2").Handler(route("ListObjectsV2", l.listV2))
+	bk.Methods(http.MethodGet).MatcherFunc(hasQuery("list-type")).Handler(route("ListObjects", func(w http.ResponseWriter, r *http.Request) error {
+		return s3err.New(s3err.InvalidArgument, "Invalid List Type specified.")
+	}))
+	bk.Methods(http.MethodGet).Handler(route("ListObjects", l.listV1))
+	bk.Methods(http.MethodHead).Handler(route("HeadBucket", b.head))
+	bk.Methods(http.MethodPut).MatcherFunc(hasQuery("versioning")).Handler(notImpl)
+	bk.Methods(http.MethodPut).Handler(route("CreateBucket", b.create))
+	bk.Methods(http.MethodDelete).Handler(route("DeleteBucket", b.delete))
+	bk.Methods(http.MethodPost).MatcherFunc(hasQuery("delete")).Handler(route("DeleteObjects", o.deleteMany))
+
+	ob := s3.MatcherFunc(at(objectLevel)).Subrouter()
+	ob.Methods(http.MethodPut).MatcherFunc(hasQuery("partNumber", "uploadId")).MatcherFunc(hasHeader("x-amz-copy-source")).Handler(route("UploadPartCopy", m.uploadPartCopy))
+	ob.Methods(http.MethodPut).MatcherFunc(hasQuery("partNumber", "uploadId")).Handler(route("UploadPart", m.uploadPart))
+	ob.Methods(http.MethodPut).MatcherFunc(hasHeader("x-amz-copy-source")).Handler(route("CopyObject", o.copy))
+	ob.Methods(http.MethodPut).Handler(route("PutObject", o.put))
+	ob.Methods(http.MethodGet).MatcherFunc(hasQuery("uploadId")).Handler(route("ListParts", m.listParts))
+	ob.Methods(http.MethodGet).Handler(route("GetObject", o.get))
+	ob.Methods(http.MethodHead).Handler(route("HeadObject", o.get))
+	ob.Methods(http.MethodPost).MatcherFunc(hasQuery("uploads")).Handler(route("CreateMultipartUpload", m.create))
+	ob.Methods(http.MethodPost).MatcherFunc(hasQuery("uploadId")).Handler(route("CompleteMultipartUpload", m.complete))
+	ob.Methods(http.MethodDelete).MatcherFunc(hasQuery("uploadId")).Handler(route("AbortMultipartUpload", m.abort))
+	ob.Methods(http.MethodDelete).Handler(route("DeleteObject", o.delete))
+
+	s3.NotFoundHandler = notImpl
+	s3.MethodNotAllowedHandler = route("MethodNotAllowed", func(w http.ResponseWriter, r *http.Request) error {
+		return s3err.MethodNotAllowed
+	})
+	for _, sub := range []*mux.Router{svc, bk, ob} {
+		sub.NotFoundHandler = s3.NotFoundHandler
+		sub.MethodNotAllowedHandler = s3.MethodNotAllowedHandler
+	}
+
+	root.NotFoundHandler = d.authenticate(s3)
+	root.MethodNotAllowedHandler = root.NotFoundHandler
+	return d.instrument(root)
+}

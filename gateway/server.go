@@ -1,0 +1,225 @@
+// Package gateway is Cairn's S3 endpoint: an HTTP server (gorilla/mux) that
+// authenticates requests with SigV4, speaks the S3 REST API for buckets,
+// objects, listing and multipart uploads, and turns each request into calls
+// on the metadata service and the object layer. It keeps no state of its
+// own: several gateways may serve one cluster.
+//
+// Files by concern: server.go (Config, lifecycle), router.go (which
+// handler serves which request), middleware.go (request id, access log,
+// metrics, authentication), target.go (bucket and key from host and path),
+// bucket.go, object.go, copy.go, list.go, multipart.go, deleteobjects.go
+// (the operations), body.go (request bodies: payload hash, Content-MD5,
+// checksums), headers.go, ranges.go, conditions.go, names.go, xml.go, and
+// errors.go (the one table from internal errors to S3 errors).
+//
+// Reserved paths: /_cairn/healthz and /_cairn/metrics are served outside the
+// S3 namespace ("_" is never valid in a bucket name). The plain /healthz and
+// /metrics are served too, but only to unsigned GET requests: a bucket may
+// be named "healthz" or "metrics", and every S3 request to it is signed
+// (this gateway allows no anonymous access), so the two never meet.
+package gateway
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/cairnstore/cairn/gateway/sigv4"
+)
+
+// DefaultRegion is the region a gateway answers for when Config.Region is
+// empty.
+const DefaultRegion = "us-east-1"
+
+// Credentials are the root key pair.
+type Credentials struct {
+	AccessKey string
+	SecretKey string
+}
+
+// Config configures a Server.
+type Config struct {
+	// Addr is the listen address (host:port; port 0 picks one).
+	Addr string
+	// Domain enables virtual-host-style addressing: a request to
+	// bucket.Domain addresses bucket. Path style is always accepted.
+	Domain string
+	// Region is the one region this gateway serves (DefaultRegion if empty).
+	Region      string
+	Credentials Credentials
+	Meta        Metadata
+	Objects     Objects
+	Logger      *slog.Logger
+	// Registry receives request metrics and is served on /_cairn/metrics;
+	// nil means a private registry.
+	Registry *prometheus.Registry
+	// TLSCert and TLSKey, both set, make the server speak https.
+	TLSCert, TLSKey string
+	// Now is the clock (time.Now when nil), for signatures and times.
+	Now func() time.Time
+}
+
+// Validate reports what is missing or wrong in cfg.
+func (c *Config) Validate() error {
+	switch {
+	case c.Credentials.AccessKey == "" || c.Credentials.SecretKey == "":
+		return errors.New("gateway: access key and secret key are required")
+	case c.Meta == nil:
+		return errors.New("gateway: Meta is required")
+	case c.Objects == nil:
+		return errors.New("gateway: Objects is required")
+	case (c.TLSCert == "") != (c.TLSKey == ""):
+		return errors.New("gateway: TLS needs both a certificate and a key")
+	}
+	return nil
+}
+
+// Server is one S3 gateway.
+type Server struct {
+	cfg     Config
+	log     *slog.Logger
+	handler http.Handler
+	http    *http.Server
+
+	mu sync.Mutex
+	ln net.Listener
+}
+
+// NewServer builds a gateway; Run starts serving.
+func NewServer(cfg Config) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.Region == "" {
+		cfg.Region = DefaultRegion
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if cfg.Registry == nil {
+		cfg.Registry = prometheus.NewRegistry()
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	verifier, err := sigv4.New(sigv4.Config{
+		Credentials: sigv4.StaticCredentials{AccessKey: cfg.Credentials.AccessKey, SecretKey: cfg.Credentials.SecretKey},
+		Region:      cfg.Region,
+		Now:         cfg.Now,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("gateway: %w", err)
+	}
+	m, err := newMetrics(cfg.Registry)
+	if err != nil {
+		return nil, fmt.Errorf("gateway: %w", err)
+	}
+	s := &Server{cfg: cfg, log: cfg.Logger.With("component", "gateway")}
+	s.handler = newRouter(routerDeps{
+		meta:     cfg.Meta,
+		objects:  cfg.Objects,
+		verifier: verifier,
+		domain:   cfg.Domain,
+		region:   cfg.Region,
+		log:      s.log,
+		metrics:  m,
+		registry: cfg.Registry,
+		now:      cfg.Now,
+	})
+	s.http = &http.Server{
+		Handler:           s.handler,
+		ReadHeaderTimeout: 30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+	return s, nil
+}
+
+// Handler is the gateway's HTTP handler (tests may serve it themselves).
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// Listen binds the listen address, so Addr is known before Run. Run calls
+// it if it was not called.
+func (s *Server) Listen() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ln != nil {
+		return nil
+	}
+	ln, err := net.Listen("tcp", s.cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("gateway: listen on %s: %w", s.cfg.Addr, err)
+	}
+	if s.cfg.TLSCert != "" {
+		cert, err := tls.LoadX509KeyPair(s.cfg.TLSCert, s.cfg.TLSKey)
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("gateway: load TLS key pair: %w", err)
+		}
+		ln = tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12, NextProtos: []string{"http/1.1"}})
+	}
+	s.ln = ln
+	return nil
+}
+
+// Addr is the address the server listens on ("" before Listen or Run).
+func (s *Server) Addr() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ln == nil {
+		return ""
+	}
+	return s.ln.Addr().String()
+}
+
+// URL is the endpoint clients use: http(s)://Addr.
+func (s *Server) URL() string {
+	scheme := "http"
+	if s.cfg.TLSCert != "" {
+		scheme = "https"
+	}
+	return scheme + "://" + s.Addr()
+}
+
+// Run serves until ctx ends or Close is called, then shuts down,
+// letting requests in flight finish for a few seconds.
+func (s *Server) Run(ctx context.Context) error {
+	if err := s.Listen(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	ln := s.ln
+	s.mu.Unlock()
+	s.log.Info("serving S3", "addr", ln.Addr().String(), "tls", s.cfg.TLSCert != "", "region", s.cfg.Region, "domain", s.cfg.Domain)
+	errc := make(chan error, 1)
+	go func() { errc <- s.http.Serve(ln) }()
+	select {
+	case err := <-errc:
+		if errors.Is(err, http.ErrServerClosed) {
+			return nil
+		}
+		return fmt.Errorf("gateway: serve: %w", err)
+	case <-ctx.Done():
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := s.http.Shutdown(sctx); err != nil {
+			s.http.Close()
+		}
+		<-errc
+		return nil
+	}
+}
+
+// Close stops the server at once, cutting requests in flight.
+func (s *Server) Close() error {
+	return s.http.Close()
+}
