@@ -60,6 +60,6 @@ type Objects interface {
 }
 
 var (
-	_ Objects     = (*object.Store)(nil)
-	_ Metadata    = (pb.MetadataClient)(nil)
+	_ Objects  = (*object.Store)(nil)
+	_ Metadata = (pb.MetadataClient)(nil)
 )
