@@ -65,7 +65,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.AdvertiseAddr, "advertise-addr", c.AdvertiseAddr, "HOST:PORT registered with metad (default: the listen address)")
 	fs.StringVar(&c.Zone, "zone", c.Zone, "failure zone of this node")
 	fs.StringVar(&c.Rack, "rack", c.Rack, "rack of this node within its zone")
-	fs.Var(&sizeFlag{&c.Capacity}, "capacity", "capacity in bytes, or with a unit: 500M, 10G, 2T (binary: G = 2^30); 0 = size of the filesystem")
+	fs.Var(&sizeFlag{&c.Capacity}, "capacity", "capacity in `BYTES`, plain or with a unit: 500M, 10G, 2T (binary: G = 2^30); 0 = size of the filesystem")
 	if c.HeartbeatInterval == 0 {
 		c.HeartbeatInterval = DefaultHeartbeatInterval
 	}
