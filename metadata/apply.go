@@ -268,8 +268,8 @@ func (st *stage) scan(prefix []byte, fn func(key, val []byte) error) error {
 	return nil
 }
 
-// any reports whether some key has prefix.
-func (st *stage) any(prefix []byte) (bool, error) {
+// exists reports whether some key has prefix.
+func (st *stage) exists(prefix []byte) (bool, error) {
 	if len(st.order) > 0 {
 		panic("metadata: scan after staged writes in one command")
 	}
@@ -479,7 +479,7 @@ func (a *applier) deleteBucket(req *metadatapb.DeleteBucketRequest) (proto.Messa
 	if err := a.requireBucket(name); err != nil {
 		return nil, err
 	}
-	nonEmpty, err := a.st.any(objectBase(name))
+	nonEmpty, err := a.st.exists(objectBase(name))
 	if err != nil {
 		return nil, err
 	}

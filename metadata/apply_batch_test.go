@@ -297,3 +297,24 @@ func TestStageIsAllOrNothing(t *testing.T) {
 		t.Errorf("flushed delete missing: %v", err)
 	}
 }
+
+// TestApplyBatchSeesEarlierEntries: scans inside a batch see what earlier
+// entries of the same batch wrote and deleted.
+func TestApplyBatchSeesEarlierEntries(t *testing.T) {
+	s := smOpen(t)
+	rs := s.ApplyBatch(smEntries(1,
+		smCreateBucket("bk"), smPut("bk", "k", "e"), smCreateUpload("bk", "k", "U"), smPutPart("bk", "k", "U", 1, "e", smSeg(1)),
+		smDelete("bk", "k", nil), smDeleteBucket("bk"), // empty again: the delete is seen; the upload is aborted
+		smCreateBucket("bk"), smDeleteBucket("bk")))
+	for i, r := range rs {
+		if r.Err != nil {
+			t.Errorf("entry %d: %v", i+1, r.Err)
+		}
+	}
+	if n := smCount(t, s, prefixUpload) + smCount(t, s, prefixPart) + smCount(t, s, prefixBucket); n != 0 {
+		t.Errorf("%d upload, part and bucket records left", n)
+	}
+	if got := smGCSegments(t, s); string(got) != "\x01" {
+		t.Errorf("gc %v", got)
+	}
+}
