@@ -23,6 +23,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -222,4 +223,14 @@ func (s *Server) Run(ctx context.Context) error {
 // Close stops the server at once, cutting requests in flight.
 func (s *Server) Close() error {
 	return s.http.Close()
+}
+
+// RegisterFlags defines the gateway's command-line flags on fs, writing
+// into c. Credentials are not flags: they come from the environment.
+func (c *Config) RegisterFlags(fs *flag.FlagSet) {
+	fs.StringVar(&c.Addr, "addr", "127.0.0.1:9000", "listen address `HOST:PORT` for S3")
+	fs.StringVar(&c.Domain, "domain", "", "`DOMAIN` for virtual-host-style requests (bucket.DOMAIN); path style is always served")
+	fs.StringVar(&c.Region, "region", DefaultRegion, "the `REGION` this endpoint serves (signatures must name it)")
+	fs.StringVar(&c.TLSCert, "tls-cert", "", "PEM certificate `FILE`; with --tls-key, serve https")
+	fs.StringVar(&c.TLSKey, "tls-key", "", "PEM private key `FILE` for --tls-cert")
 }

@@ -1,0 +1,141 @@
+// Command gatewayd serves S3 for a Cairn cluster: it authenticates
+// requests, streams objects to and from the blob nodes and commits their
+// metadata to metad. Gateways share nothing but metad; run as many as
+// needed behind any load balancer.
+//
+//	CAIRN_ACCESS_KEY=... CAIRN_SECRET_KEY=... gatewayd --addr :9000 \
+//	    --metad 10.0.0.1:7300,10.0.0.2:7300,10.0.0.3:7300
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/cairnstore/cairn/blob"
+	"github.com/cairnstore/cairn/gateway"
+	"github.com/cairnstore/cairn/metadata/metaclient"
+	"github.com/cairnstore/cairn/object"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Getenv, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+type flags struct {
+	gw          gateway.Config
+	metad       string
+	segmentSize int64
+	writeQuorum int
+	inlineMax   int
+	logLevel    slog.Level
+}
+
+func parseFlags(args []string, out io.Writer) (*flags, error) {
+	f := &flags{}
+	fs := flag.NewFlagSet("gatewayd", flag.ContinueOnError)
+	fs.SetOutput(out)
+	fs.Usage = func() {
+		fmt.Fprintf(out, "Usage: gatewayd --metad ADDR[,ADDR...] [flags]\n\n"+
+			"Serves S3 for a Cairn cluster. Credentials come from the environment:\n"+
+			"CAIRN_ACCESS_KEY and CAIRN_SECRET_KEY (both required).\n\nFlags:\n")
+		fs.PrintDefaults()
+	}
+	f.gw.RegisterFlags(fs)
+	fs.StringVar(&f.metad, "metad", "", "comma-separated gRPC addresses (`HOST:PORT`) of the metad members (required)")
+	fs.Int64Var(&f.segmentSize, "segment-size", object.DefaultSegmentSize, "most object `BYTES` in one erasure-coded segment")
+	fs.IntVar(&f.writeQuorum, "write-quorum", 0, "chunks of a segment that must be stored for a write to succeed (0: k+1)")
+	fs.IntVar(&f.inlineMax, "inline-max", object.DefaultInlineMax, "objects up to `BYTES` are kept in metadata (-1: never)")
+	fs.TextVar(&f.logLevel, "log-level", slog.LevelInfo, "log `LEVEL`: debug, info, warn, error")
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected arguments: %q", fs.Args())
+	}
+	if metadAddrs(f.metad) == nil {
+		return nil, errors.New("--metad is required")
+	}
+	return f, nil
+}
+
+func metadAddrs(s string) []string {
+	var out []string
+	for a := range strings.SplitSeq(s, ",") {
+		if a = strings.TrimSpace(a); a != "" {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+func run(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) int {
+	f, err := parseFlags(args, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "gatewayd: %v\n", err)
+		return 2
+	}
+	f.gw.Credentials = gateway.Credentials{AccessKey: getenv("CAIRN_ACCESS_KEY"), SecretKey: getenv("CAIRN_SECRET_KEY")}
+	if f.gw.Credentials.AccessKey == "" || f.gw.Credentials.SecretKey == "" {
+		fmt.Fprintln(stderr, "gatewayd: set CAIRN_ACCESS_KEY and CAIRN_SECRET_KEY (the root credentials) in the environment")
+		return 2
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: f.logLevel}))
+	if err := serve(ctx, f, log); err != nil {
+		log.Error("gatewayd stopped", "err", err)
+		return 1
+	}
+	return 0
+}
+
+func serve(ctx context.Context, f *flags, log *slog.Logger) error {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	meta, err := metaclient.New(metadAddrs(f.metad), metaclient.Options{Logger: log.With("component", "metaclient")})
+	if err != nil {
+		return fmt.Errorf("metadata client: %w", err)
+	}
+	// Closed last: the gateway and the object layer use it until Run returns.
+	defer meta.Close()
+	blobs := blob.NewClient(blob.ClientConfig{})
+	defer blobs.Close()
+
+	store, err := object.New(object.Config{
+		Meta:        meta,
+		Blobs:       blobs,
+		SegmentSize: f.segmentSize,
+		WriteQuorum: f.writeQuorum,
+		InlineMax:   f.inlineMax,
+		Logger:      log.With("component", "object"),
+		Registry:    reg,
+	})
+	if err != nil {
+		return fmt.Errorf("object layer: %w", err)
+	}
+	cfg := f.gw
+	cfg.Meta, cfg.Objects, cfg.Logger, cfg.Registry = meta, store, log, reg
+	srv, err := gateway.NewServer(cfg)
+	if err != nil {
+		return err
+	}
+	// Run returns once ctx ends and requests in flight have finished (or
+	// a few seconds passed); only then may the clients above close.
+	return srv.Run(ctx)
+}
