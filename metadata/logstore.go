@@ -49,7 +49,8 @@ func OpenLogStore(dir string, logger *slog.Logger) (*LogStore, error) {
 	}
 	opts := badger.DefaultOptions(dir).
 		WithSyncWrites(true).
-		WithLogger(logStoreBadgerLog{logger.With("component", "raftlog")}).
+		// badgerLogger is state.go's Badger-to-slog adapter.
+		WithLogger(badgerLogger{logger.With("component", "raftlog")}).
 		WithNumVersionsToKeep(1).
 		// One writer (Raft's main loop) and keys never written twice
 		// concurrently: conflict detection is pure overhead.
@@ -389,31 +390,4 @@ func decodeLog(b []byte, l *raft.Log) error {
 		return fmt.Errorf("%d trailing bytes", len(b))
 	}
 	return nil
-}
-
-// logStoreBadgerLog sends Badger's printf-style logging to slog. Badger's
-// Info is chatty (every compaction), so it goes to Debug.
-type logStoreBadgerLog struct{ l *slog.Logger }
-
-func (b logStoreBadgerLog) Errorf(f string, a ...any) {
-	b.l.Error(fmt.Sprintf(logStoreTrimNL(f), a...))
-}
-
-func (b logStoreBadgerLog) Warningf(f string, a ...any) {
-	b.l.Warn(fmt.Sprintf(logStoreTrimNL(f), a...))
-}
-
-func (b logStoreBadgerLog) Infof(f string, a ...any) {
-	b.l.Debug(fmt.Sprintf(logStoreTrimNL(f), a...))
-}
-
-func (b logStoreBadgerLog) Debugf(f string, a ...any) {
-	b.l.Debug(fmt.Sprintf(logStoreTrimNL(f), a...))
-}
-
-func logStoreTrimNL(f string) string {
-	if n := len(f); n > 0 && f[n-1] == '\n' {
-		return f[:n-1]
-	}
-	return f
 }

@@ -1,0 +1,130 @@
+package metadata
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/hashicorp/raft"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	pb "github.com/cairnstore/cairn/metadata/metadatapb"
+	"github.com/cairnstore/cairn/metadata/metaerr"
+)
+
+// How members learn each other's gRPC addresses: Raft knows only Raft
+// addresses, but a follower must tell clients where the leader serves
+// gRPC. Each address is a replicated SetMemberAddress command. A new leader
+// commits its own (leaderWork); a member that does not lead and finds its
+// address missing or stale in its copy of the state sends it to the leader
+// with the AnnounceMember RPC (announceLoop), and the leader commits it.
+
+// announceLoop makes sure the replicated state has this member's current
+// gRPC address, checking every heartbeat timeout.
+func (s *Server) announceLoop(ctx context.Context) {
+	var (
+		conn     *grpc.ClientConn
+		connAddr string
+	)
+	defer func() {
+		if conn != nil {
+			_ = conn.Close()
+		}
+	}()
+	tick := time.NewTicker(s.cfg.HeartbeatTimeout)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		if s.raft.State() == raft.Leader {
+			continue
+		}
+		_, leaderID := s.raft.LeaderWithID()
+		if leaderID == "" {
+			continue
+		}
+		addrs, err := s.state.MemberAddresses()
+		if err != nil {
+			s.log.Warn("read member addresses", "err", err)
+			continue
+		}
+		leaderAddr := addrs[string(leaderID)]
+		if addrs[s.cfg.ID] == s.grpcAdvertise || leaderAddr == "" {
+			continue
+		}
+		if conn == nil || connAddr != leaderAddr {
+			if conn != nil {
+				_ = conn.Close()
+			}
+			conn, err = grpc.NewClient(leaderAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+			if err != nil {
+				s.log.Warn("grpc client for leader", "addr", leaderAddr, "err", err)
+				conn = nil
+				continue
+			}
+			connAddr = leaderAddr
+		}
+		cctx, cancel := context.WithTimeout(ctx, 5*s.cfg.HeartbeatTimeout)
+		_, err = pb.NewMetadataClient(conn).AnnounceMember(cctx, &pb.SetMemberAddress{Id: s.cfg.ID, GrpcAddress: s.grpcAdvertise})
+		cancel()
+		if err != nil {
+			s.log.Debug("announce grpc address to leader", "leader", leaderAddr, "err", metaerr.FromStatus(err))
+		}
+	}
+}
+
+// announced is the leader's side of AnnounceMember.
+func (s *Server) announced(ctx context.Context, req *pb.SetMemberAddress) error {
+	if s.raft.State() != raft.Leader {
+		return s.notLeader()
+	}
+	if req.GetGrpcAddress() == "" {
+		return metaerr.Detailed(metaerr.ErrInvalidArgument, "member %q announced an empty address", req.GetId())
+	}
+	f := s.raft.GetConfiguration()
+	if err := awaitFuture(ctx, s.shutdown, f); err != nil {
+		return fmt.Errorf("read raft configuration: %w", err)
+	}
+	known := false
+	for _, srv := range f.Configuration().Servers {
+		known = known || string(srv.ID) == req.GetId()
+	}
+	if !known {
+		return metaerr.Detailed(metaerr.ErrInvalidArgument, "%q is not a member of the raft configuration", req.GetId())
+	}
+	return s.ensureMemberAddress(ctx, req.GetId(), req.GetGrpcAddress())
+}
+
+// clusterStatus answers from this member's own view, on any member, so an
+// operator can ask a member that has lost the leader what it sees.
+func (s *Server) clusterStatus(ctx context.Context) (*pb.ClusterStatusResponse, error) {
+	f := s.raft.GetConfiguration()
+	if err := awaitFuture(ctx, s.shutdown, f); err != nil {
+		return nil, fmt.Errorf("read raft configuration: %w", err)
+	}
+	addrs, err := s.state.MemberAddresses()
+	if err != nil {
+		return nil, err
+	}
+	_, leaderID := s.raft.LeaderWithID()
+	resp := &pb.ClusterStatusResponse{
+		LeaderId:     string(leaderID),
+		Term:         s.raft.CurrentTerm(),
+		CommitIndex:  s.raft.CommitIndex(),
+		AppliedIndex: s.state.AppliedIndex(),
+	}
+	for _, srv := range f.Configuration().Servers {
+		resp.Members = append(resp.Members, &pb.MetadMember{
+			Id:          string(srv.ID),
+			RaftAddress: string(srv.Address),
+			GrpcAddress: addrs[string(srv.ID)],
+			Leader:      srv.ID == leaderID,
+			Voter:       srv.Suffrage == raft.Voter,
+		})
+	}
+	return resp, nil
+}

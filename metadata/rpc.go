@@ -1,0 +1,172 @@
+package metadata
+
+import (
+	"context"
+	"errors"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+
+	pb "github.com/cairnstore/cairn/metadata/metadatapb"
+	"github.com/cairnstore/cairn/metadata/metaerr"
+)
+
+// api is the metadata gRPC service. Every mutation is one Command through
+// Raft; every read is linearizable (readindex.go). Only the leader serves;
+// other members answer NotLeader with the leader's address.
+type api struct {
+	pb.UnimplementedMetadataServer
+	s *Server
+}
+
+var _ pb.MetadataServer = (*api)(nil)
+
+// toStatus converts errors for the wire: metadata conditions keep their
+// reason (metaerr), context errors keep their code.
+func toStatus(err error) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		if _, ok := status.FromError(err); !ok {
+			return status.FromContextError(err).Err()
+		}
+	}
+	return metaerr.ToStatus(err)
+}
+
+// mutate commits cmd and returns the state machine's response as T.
+func mutate[T proto.Message](ctx context.Context, s *Server, cmd *pb.Command) (T, error) {
+	var zero T
+	resp, err := s.propose(ctx, cmd)
+	if err != nil {
+		return zero, toStatus(err)
+	}
+	t, ok := resp.(T)
+	if !ok {
+		return zero, status.Errorf(codes.Internal, "state machine answered %T", resp)
+	}
+	return t, nil
+}
+
+// query answers a read from State once it is linearizable.
+func query[Req, Resp any](ctx context.Context, s *Server, req Req, read func(Req) (Resp, error)) (Resp, error) {
+	var zero Resp
+	if err := s.linearize(ctx); err != nil {
+		return zero, toStatus(err)
+	}
+	resp, err := read(req)
+	if err != nil {
+		return zero, toStatus(err)
+	}
+	return resp, nil
+}
+
+func (a *api) CreateBucket(ctx context.Context, req *pb.CreateBucketRequest) (*pb.CreateBucketResponse, error) {
+	return mutate[*pb.CreateBucketResponse](ctx, a.s, &pb.Command{Op: &pb.Command_CreateBucket{CreateBucket: req}})
+}
+
+func (a *api) DeleteBucket(ctx context.Context, req *pb.DeleteBucketRequest) (*pb.DeleteBucketResponse, error) {
+	return mutate[*pb.DeleteBucketResponse](ctx, a.s, &pb.Command{Op: &pb.Command_DeleteBucket{DeleteBucket: req}})
+}
+
+func (a *api) GetBucket(ctx context.Context, req *pb.GetBucketRequest) (*pb.GetBucketResponse, error) {
+	return query(ctx, a.s, req, a.s.state.GetBucket)
+}
+
+func (a *api) ListBuckets(ctx context.Context, req *pb.ListBucketsRequest) (*pb.ListBucketsResponse, error) {
+	return query(ctx, a.s, req, a.s.state.ListBuckets)
+}
+
+func (a *api) CommitObject(ctx context.Context, req *pb.CommitObjectRequest) (*pb.CommitObjectResponse, error) {
+	return mutate[*pb.CommitObjectResponse](ctx, a.s, &pb.Command{Op: &pb.Command_CommitObject{CommitObject: req}})
+}
+
+func (a *api) GetObject(ctx context.Context, req *pb.GetObjectRequest) (*pb.GetObjectResponse, error) {
+	return query(ctx, a.s, req, a.s.state.GetObject)
+}
+
+func (a *api) DeleteObject(ctx context.Context, req *pb.DeleteObjectRequest) (*pb.DeleteObjectResponse, error) {
+	return mutate[*pb.DeleteObjectResponse](ctx, a.s, &pb.Command{Op: &pb.Command_DeleteObject{DeleteObject: req}})
+}
+
+func (a *api) ListObjects(ctx context.Context, req *pb.ListObjectsRequest) (*pb.ListObjectsResponse, error) {
+	return query(ctx, a.s, req, a.s.state.ListObjects)
+}
+
+func (a *api) CreateMultipart(ctx context.Context, req *pb.CreateMultipartRequest) (*pb.CreateMultipartResponse, error) {
+	return mutate[*pb.CreateMultipartResponse](ctx, a.s, &pb.Command{Op: &pb.Command_CreateMultipart{CreateMultipart: req}})
+}
+
+func (a *api) GetMultipart(ctx context.Context, req *pb.GetMultipartRequest) (*pb.GetMultipartResponse, error) {
+	return query(ctx, a.s, req, a.s.state.GetMultipart)
+}
+
+func (a *api) PutPart(ctx context.Context, req *pb.PutPartRequest) (*pb.PutPartResponse, error) {
+	return mutate[*pb.PutPartResponse](ctx, a.s, &pb.Command{Op: &pb.Command_PutPart{PutPart: req}})
+}
+
+func (a *api) ListParts(ctx context.Context, req *pb.ListPartsRequest) (*pb.ListPartsResponse, error) {
+	return query(ctx, a.s, req, a.s.state.ListParts)
+}
+
+func (a *api) CompleteMultipart(ctx context.Context, req *pb.CompleteMultipartRequest) (*pb.CompleteMultipartResponse, error) {
+	return mutate[*pb.CompleteMultipartResponse](ctx, a.s, &pb.Command{Op: &pb.Command_CompleteMultipart{CompleteMultipart: req}})
+}
+
+func (a *api) AbortMultipart(ctx context.Context, req *pb.AbortMultipartRequest) (*pb.AbortMultipartResponse, error) {
+	return mutate[*pb.AbortMultipartResponse](ctx, a.s, &pb.Command{Op: &pb.Command_AbortMultipart{AbortMultipart: req}})
+}
+
+func (a *api) ListMultipartUploads(ctx context.Context, req *pb.ListMultipartUploadsRequest) (*pb.ListMultipartUploadsResponse, error) {
+	return query(ctx, a.s, req, a.s.state.ListMultipartUploads)
+}
+
+func (a *api) RegisterNode(ctx context.Context, req *pb.RegisterNodeRequest) (*pb.RegisterNodeResponse, error) {
+	resp, err := mutate[*pb.RegisterNodeResponse](ctx, a.s, &pb.Command{Op: &pb.Command_RegisterNode{RegisterNode: req}})
+	if err != nil {
+		return nil, err
+	}
+	// Registering counts as the node's first heartbeat.
+	n := req.GetNode()
+	a.s.hb.record(&pb.HeartbeatRequest{Id: n.GetId(), CapacityBytes: n.GetCapacityBytes(), UsedBytes: n.GetUsedBytes(), ChunkCount: n.GetChunkCount()})
+	a.s.hb.overlay(resp.GetClusterMap())
+	return resp, nil
+}
+
+func (a *api) Heartbeat(ctx context.Context, req *pb.HeartbeatRequest) (*pb.HeartbeatResponse, error) {
+	resp, err := a.s.heartbeat(ctx, req)
+	return resp, toStatus(err)
+}
+
+func (a *api) GetClusterMap(ctx context.Context, req *pb.GetClusterMapRequest) (*pb.GetClusterMapResponse, error) {
+	return query(ctx, a.s, req, func(*pb.GetClusterMapRequest) (*pb.GetClusterMapResponse, error) {
+		cm, err := a.s.state.ClusterMap()
+		if err != nil {
+			return nil, err
+		}
+		a.s.hb.overlay(cm)
+		return &pb.GetClusterMapResponse{ClusterMap: cm}, nil
+	})
+}
+
+func (a *api) ClusterStatus(ctx context.Context, req *pb.ClusterStatusRequest) (*pb.ClusterStatusResponse, error) {
+	resp, err := a.s.clusterStatus(ctx)
+	return resp, toStatus(err)
+}
+
+func (a *api) AnnounceMember(ctx context.Context, req *pb.SetMemberAddress) (*pb.AnnounceMemberResponse, error) {
+	if err := a.s.announced(ctx, req); err != nil {
+		return nil, toStatus(err)
+	}
+	return &pb.AnnounceMemberResponse{}, nil
+}
+
+// countRPC counts calls by method and status code.
+func (s *Server) countRPC(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+	resp, err := handler(ctx, req)
+	s.metrics.rpcs.WithLabelValues(info.FullMethod, status.Code(err).String()).Inc()
+	return resp, err
+}
