@@ -284,8 +284,8 @@ func concreteHostPort(addr string) error {
 	if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
 		return fmt.Errorf("%q is a wildcard address; peers need an address to dial", addr)
 	}
-	if _, err := strconv.ParseUint(port, 10, 16); err != nil {
-		return fmt.Errorf("%q: bad port", addr)
+	if p, err := strconv.ParseUint(port, 10, 16); err != nil || p == 0 {
+		return fmt.Errorf("%q: need a fixed port (peers dial it)", addr)
 	}
 	return nil
 }

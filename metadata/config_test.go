@@ -3,6 +3,7 @@ package metadata
 import (
 	"flag"
 	"io"
+	"net"
 	"reflect"
 	"strings"
 	"testing"
@@ -73,6 +74,11 @@ func TestConfigValidate(t *testing.T) {
 		{"missing data dir", func(c *Config) { c.DataDir = "" }, "--data-dir is required"},
 		{"wildcard raft address", func(c *Config) { c.RaftAddr = "0.0.0.0:7000" }, "wildcard"},
 		{"raft address without host", func(c *Config) { c.RaftAddr = ":7000" }, "no host"},
+		{"raft address on port 0", func(c *Config) { c.RaftAddr = "10.0.0.1:0" }, "fixed port"},
+		{"port 0 is fine with a bound listener", func(c *Config) {
+			c.RaftAddr, c.InitialCluster = "", nil
+			c.RaftListener = dummyListener{}
+		}, ""},
 		{"self not in initial cluster", func(c *Config) { c.ID = "m3" }, "does not include this member"},
 		{"duplicate member", func(c *Config) { c.InitialCluster = append(c.InitialCluster, Peer{"m2", "10.0.0.3:7000"}) }, "repeats"},
 		{"bad scheme", func(c *Config) { c.DefaultScheme = ECScheme{0, 1} }, "--ec"},
@@ -123,3 +129,7 @@ func TestRegisterFlags(t *testing.T) {
 		t.Fatal("--ec 4x2 accepted")
 	}
 }
+
+// dummyListener stands in for a bound listener; Validate only checks that
+// there is one.
+type dummyListener struct{ net.Listener }
