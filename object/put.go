@@ -295,6 +295,11 @@ func (s *Store) writeSegment(ctx context.Context, cm *clusterMap, r io.Reader, l
 	}
 
 	res, encErr := codec.Encode(segCtx, id, r, limit, writers)
+	if encErr == nil && known && res.Size < limit {
+		// The chunks were announced with lengths for limit bytes: abort
+		// them rather than let the blob nodes see a truncated upload.
+		encErr = fmt.Errorf("read %d of the segment's %d bytes: %w", res.Size, limit, ErrIncompleteBody)
+	}
 	for i, pw := range pipes {
 		switch {
 		case pw == nil:
