@@ -2,7 +2,6 @@ package awschunked_test
 
 import (
 	"bytes"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -406,5 +405,3 @@ func BenchmarkDecodeUnsigned64MiB(b *testing.B) {
 		}
 	}
 }
-
-var _ = sha256.Sum256

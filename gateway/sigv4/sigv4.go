@@ -254,7 +254,7 @@ func malformed(format string, args ...any) *s3err.Error {
 	return s3err.New(s3err.AuthorizationHeaderMalformed, "The authorization header is malformed; "+format, args...)
 }
 
-// ParseAuthorization parses an AWS4-HMAC-SHA256 Authorization header. It
+// parseAuthorization parses an AWS4-HMAC-SHA256 Authorization header. It
 // checks the syntax only.
 func parseAuthorization(h string) (authorization, error) {
 	var a authorization
@@ -415,7 +415,7 @@ func (v *Verifier) verifyHeader(r *http.Request, authz string, params []queryPar
 	if err := v.match(r, a.cred, key, amzDate, query, headers, a.signedHeaders, payload, a.signature); err != nil {
 		return nil, err
 	}
-	if ishexPayload(payload) {
+	if isHex64(payload) {
 		payload = strings.ToLower(payload)
 	}
 	return &Auth{
@@ -481,8 +481,6 @@ func requestTime(r *http.Request) (string, time.Time, error) {
 	}
 	return "", time.Time{}, s3err.New(s3err.AccessDenied, "AWS authentication requires a valid Date or x-amz-date header")
 }
-
-func ishexPayload(p string) bool { return isHex64(p) }
 
 // validPayload accepts a hex SHA-256, UNSIGNED-PAYLOAD and, with
 // streaming, the STREAMING-* modes.
