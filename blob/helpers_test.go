@@ -33,7 +33,7 @@ func testLogger(t testing.TB) *slog.Logger {
 
 // startNode boots a node. Fields of cfg left zero get test defaults; a
 // DataDir of "" gets a fresh t.TempDir().
-func startNode(t *testing.T, cfg Config) *testNode {
+func startNode(t testing.TB, cfg Config) *testNode {
 	t.Helper()
 	if cfg.ID == "" {
 		cfg.ID = "node-1"
@@ -189,14 +189,20 @@ const testBlockSize = 4096
 // shard index is valid.
 func makeChunk(t testing.TB, id chunk.ID, payload int) []byte {
 	t.Helper()
-	h := chunk.Header{Params: chunk.Params{Scheme: chunk.Scheme{K: 16, M: 8}, BlockSize: testBlockSize}, Segment: id.Segment, Shard: id.Shard}
+	return makeChunkBlocks(t, id, payload, testBlockSize)
+}
+
+// makeChunkBlocks is makeChunk with the given block size.
+func makeChunkBlocks(t testing.TB, id chunk.ID, payload, blockSize int) []byte {
+	t.Helper()
+	h := chunk.Header{Params: chunk.Params{Scheme: chunk.Scheme{K: 16, M: 8}, BlockSize: blockSize}, Segment: id.Segment, Shard: id.Shard}
 	b, err := h.AppendBinary(nil)
 	if err != nil {
 		t.Fatalf("chunk header: %v", err)
 	}
 	data := randomBytes(payload)
-	for off := 0; off < payload; off += testBlockSize {
-		block := data[off:min(off+testBlockSize, payload)]
+	for off := 0; off < payload; off += blockSize {
+		block := data[off:min(off+blockSize, payload)]
 		b = append(b, block...)
 		b = binary.LittleEndian.AppendUint32(b, chunk.Checksum(block))
 	}
