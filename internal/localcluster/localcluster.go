@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/cairnstore/cairn/blob"
+	"github.com/cairnstore/cairn/gateway"
 	"github.com/cairnstore/cairn/internal/blobreg"
 	"github.com/cairnstore/cairn/internal/faultnet"
 	"github.com/cairnstore/cairn/metadata"
@@ -63,6 +64,15 @@ type Cluster struct {
 	clientOnce sync.Once
 	client     *metaclient.Client
 	clientErr  error
+
+	gwMu     sync.Mutex
+	gateways []*runningGateway
+}
+
+type runningGateway struct {
+	srv  *gateway.Server
+	stop context.CancelFunc
+	done chan error
 }
 
 // MetaNode is one metad member.
@@ -354,6 +364,44 @@ func (c *Cluster) ObjectStore(cfg object.Config) (*object.Store, error) {
 	return object.New(cfg)
 }
 
+// StartGateway starts an S3 gateway over the cluster (Meta and Objects are
+// filled in; ocfg configures its object layer) and returns once it listens.
+// It stops with the cluster.
+func (c *Cluster) StartGateway(ctx context.Context, cfg gateway.Config, ocfg object.Config) (*gateway.Server, error) {
+	meta, err := c.Client()
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = c.cfg.Logger.With("node", "gateway")
+	}
+	if ocfg.Logger == nil {
+		ocfg.Logger = cfg.Logger
+	}
+	if ocfg.Registry == nil && cfg.Registry != nil {
+		ocfg.Registry = cfg.Registry
+	}
+	store, err := c.ObjectStore(ocfg)
+	if err != nil {
+		return nil, err
+	}
+	cfg.Meta, cfg.Objects = meta, store
+	srv, err := gateway.NewServer(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if err := srv.Listen(); err != nil {
+		return nil, err
+	}
+	runCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	g := &runningGateway{srv: srv, stop: stop, done: make(chan error, 1)}
+	go func() { g.done <- srv.Run(runCtx) }()
+	c.gwMu.Lock()
+	c.gateways = append(c.gateways, g)
+	c.gwMu.Unlock()
+	return srv, nil
+}
+
 // WaitReady waits until the metadata service has a leader, the cluster is
 // bootstrapped and every blob node is in the cluster map.
 func (c *Cluster) WaitReady(ctx context.Context) error {
@@ -394,6 +442,13 @@ func (c *Cluster) ready(ctx context.Context, meta *metaclient.Client) error {
 // Close stops everything.
 func (c *Cluster) Close() error {
 	var errs []error
+	c.gwMu.Lock()
+	for _, g := range c.gateways {
+		g.stop()
+		errs = append(errs, g.srv.Close(), <-g.done)
+	}
+	c.gateways = nil
+	c.gwMu.Unlock()
 	for _, b := range c.Blobs {
 		errs = append(errs, b.Stop())
 	}

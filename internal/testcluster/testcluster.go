@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cairnstore/cairn/gateway"
 	"github.com/cairnstore/cairn/internal/faultnet"
 	"github.com/cairnstore/cairn/internal/localcluster"
 	"github.com/cairnstore/cairn/metadata"
@@ -39,7 +40,8 @@ type Config struct {
 // Cluster is a running test cluster, stopped when the test ends.
 type Cluster struct {
 	*localcluster.Cluster
-	Net *faultnet.Net
+	Net       *faultnet.Net
+	objectCfg object.Config
 }
 
 // ReadyTimeout bounds every wait for the cluster to settle.
@@ -81,7 +83,7 @@ func New(t testing.TB, cfg Config) *Cluster {
 	if err != nil {
 		t.Fatalf("start test cluster: %v", err)
 	}
-	c := &Cluster{Cluster: lc, Net: n}
+	c := &Cluster{Cluster: lc, Net: n, objectCfg: cfg.Object}
 	t.Cleanup(func() {
 		if err := c.Close(); err != nil {
 			t.Logf("close test cluster: %v", err)
@@ -123,6 +125,29 @@ func (c *Cluster) ObjectStore(t testing.TB, cfg object.Config) *object.Store {
 		t.Fatalf("object store: %v", err)
 	}
 	return s
+}
+
+// Test credentials of gateways started with StartGateway.
+const (
+	AccessKey = "cairn-test-access"
+	SecretKey = "cairn-test-secret-key"
+)
+
+// StartGateway starts an S3 gateway over the cluster on 127.0.0.1:0 (unless
+// cfg.Addr is set) with the test credentials (unless cfg.Credentials is).
+func (c *Cluster) StartGateway(t testing.TB, cfg gateway.Config) *gateway.Server {
+	t.Helper()
+	if cfg.Addr == "" {
+		cfg.Addr = "127.0.0.1:0"
+	}
+	if cfg.Credentials == (gateway.Credentials{}) {
+		cfg.Credentials = gateway.Credentials{AccessKey: AccessKey, SecretKey: SecretKey}
+	}
+	srv, err := c.Cluster.StartGateway(context.Background(), cfg, c.objectCfg)
+	if err != nil {
+		t.Fatalf("start gateway: %v", err)
+	}
+	return srv
 }
 
 // Leader waits for a leader and returns its index in Metas.
