@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"strconv"
 
+	"github.com/cairnstore/cairn/gateway/awschunked"
 	"github.com/cairnstore/cairn/gateway/s3err"
 	pb "github.com/cairnstore/cairn/metadata/metadatapb"
 )
@@ -35,7 +36,8 @@ type body struct {
 	shaWant []byte
 	md5Want []byte // Content-MD5, decoded
 
-	sums *checksums
+	sums    *checksums
+	chunked *awschunked.Reader // the aws-chunked decoder, if any
 }
 
 // openBody prepares r's body for an object write.
@@ -55,7 +57,7 @@ func (d *routerDeps) openBodyLimit(r *http.Request, limit int64) (*body, error) 
 		if err != nil {
 			return nil, err
 		}
-		src, b.size = dec, size
+		src, b.size, b.chunked = dec, size, dec
 	} else if r.ContentLength < 0 && limit > maxXMLBody {
 		return nil, s3err.MissingContentLength
 	}
@@ -139,7 +141,11 @@ func (b *body) finish(md5hex string) ([]*pb.Checksum, error) {
 	if b.sums == nil {
 		return nil, nil
 	}
-	return b.sums.verify()
+	var trailers map[string]string
+	if b.chunked != nil {
+		trailers = b.chunked.Trailers()
+	}
+	return b.sums.verify(trailers)
 }
 
 // decodedLength reads x-amz-decoded-content-length (-1 when absent).

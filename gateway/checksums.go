@@ -14,7 +14,7 @@ func newChecksums(r *http.Request) (*checksums, error) { return nil, nil }
 
 func (c *checksums) Write(p []byte) (int, error) { return len(p), nil }
 
-func (c *checksums) verify() ([]*pb.Checksum, error) { return nil, nil }
+func (c *checksums) verify(trailers map[string]string) ([]*pb.Checksum, error) { return nil, nil }
 
 // copyChecksums is the checksum a copy computes: the algorithm the request
 // names (x-amz-checksum-algorithm), else the source's.

@@ -129,7 +129,7 @@ func (h *objectHandlers) copy(w http.ResponseWriter, r *http.Request) error {
 				return s3err.New(s3err.InternalError, "The copied bytes do not match the source's ETag.")
 			}
 			if sums != nil {
-				cs, err := sums.verify()
+				cs, err := sums.verify(nil)
 				if err != nil {
 					return err
 				}

@@ -183,7 +183,7 @@ func (h *multipartHandlers) uploadPartCopy(w http.ResponseWriter, r *http.Reques
 		if sums == nil {
 			return nil
 		}
-		cs, err := sums.verify()
+		cs, err := sums.verify(nil)
 		p.Checksums = cs
 		return err
 	})
@@ -253,11 +253,13 @@ func (h *multipartHandlers) complete(w http.ResponseWriter, r *http.Request) err
 	}
 	chosen := make([]*pb.Part, 0, len(req.Parts))
 	etags := md5.New()
-	for i, cp := range req.Parts {
-		p := parts[cp.PartNumber]
-		if p == nil || p.GetEtag() != trimETag(cp.ETag) {
+	for _, cp := range req.Parts {
+		if p := parts[cp.PartNumber]; p == nil || p.GetEtag() != trimETag(cp.ETag) {
 			return s3err.New(s3err.InvalidPart, "One or more of the specified parts could not be found. The part might not have been uploaded, or the specified entity tag might not have matched the part's entity tag. (part %d)", cp.PartNumber)
 		}
+	}
+	for i, cp := range req.Parts {
+		p := parts[cp.PartNumber]
 		if i < len(req.Parts)-1 && p.GetSize() < MinPartSize {
 			return &s3err.Error{Code: s3err.EntityTooSmall, Fields: []s3err.Field{
 				{Name: "ProposedSize", Value: strconv.FormatInt(p.GetSize(), 10)},
