@@ -88,6 +88,7 @@ func randomID(t testing.TB, shard int) chunk.ID {
 	return chunk.ID{Segment: chunk.NewSegmentID(), Shard: shard}
 }
 
+// randomBytes returns n pseudo-random bytes, the same for the same n.
 func randomBytes(n int) []byte {
 	b := make([]byte, n)
 	r := rand.NewChaCha8([32]byte{byte(n), byte(n >> 8), byte(n >> 16)})
