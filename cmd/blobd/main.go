@@ -18,6 +18,7 @@ import (
 	"syscall"
 
 	"github.com/cairnstore/cairn/blob"
+	"github.com/cairnstore/cairn/internal/blobreg"
 	"github.com/cairnstore/cairn/metadata/metaclient"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -95,7 +96,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 			log.Error("metad client", "err", err)
 			return 1
 		}
-		cfg.Registrar = &registrar{md: md, id: cfg.ID}
+		cfg.Registrar = blobreg.New(md, cfg.ID)
 	} else {
 		log.Warn("no --metad given: serving without registering")
 	}

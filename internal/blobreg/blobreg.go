@@ -22,9 +22,9 @@ type Registrar struct {
 
 var _ blob.Registrar = (*Registrar)(nil)
 
-// New returns a Registrar over meta (a metaclient.Client, which follows the
-// leader).
-func New(meta pb.MetadataClient) *Registrar { return &Registrar{meta: meta} }
+// New returns the Registrar of blob node id over meta (a metaclient.Client,
+// which follows the leader).
+func New(meta pb.MetadataClient, id string) *Registrar { return &Registrar{meta: meta, id: id} }
 
 // Register records the node in the cluster map.
 func (r *Registrar) Register(ctx context.Context, n blob.NodeInfo) error {
@@ -40,7 +40,6 @@ func (r *Registrar) Register(ctx context.Context, n blob.NodeInfo) error {
 	if err != nil {
 		return fmt.Errorf("register blob node %s: %w", n.ID, err)
 	}
-	r.id = n.ID
 	return nil
 }
 

@@ -284,7 +284,7 @@ func (c *Cluster) startBlob(ctx context.Context, b *BlobNode) error {
 		return fmt.Errorf("start %s: metadata client: %w", b.ID, err)
 	}
 	cfg := b.cfg
-	cfg.Registrar = blobreg.New(meta)
+	cfg.Registrar = blobreg.New(meta, b.ID)
 	if b.Addr != "" {
 		cfg.Addr = b.Addr // keep the port across restarts
 	}
