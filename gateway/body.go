@@ -14,6 +14,7 @@ import (
 	"strconv"
 
 	"github.com/cairnstore/cairn/gateway/awschunked"
+	"github.com/cairnstore/cairn/gateway/checksum"
 	"github.com/cairnstore/cairn/gateway/s3err"
 	pb "github.com/cairnstore/cairn/metadata/metadatapb"
 )
@@ -42,13 +43,19 @@ type body struct {
 
 // openBody prepares r's body for an object write.
 func (d *routerDeps) openBody(r *http.Request) (*body, error) {
-	return d.openBodyLimit(r, MaxPutSize)
+	return d.openBodyLimit(r, MaxPutSize, checksum.None, checksum.FullObject.String())
+}
+
+// openPartBody prepares a part's body: the upload's checksum algorithm is
+// computed even when the request names none.
+func (d *routerDeps) openPartBody(r *http.Request, up *pb.MultipartUpload) (*body, error) {
+	return d.openBodyLimit(r, MaxPutSize, uploadAlgorithm(up), "")
 }
 
 // openBodyLimit is openBody for a body of at most limit bytes; a body of
 // unknown length (no Content-Length, not aws-chunked) is accepted only when
 // limit is small (an XML document).
-func (d *routerDeps) openBodyLimit(r *http.Request, limit int64) (*body, error) {
+func (d *routerDeps) openBodyLimit(r *http.Request, limit int64, fallback checksum.Algorithm, typ string) (*body, error) {
 	st := stateOf(r)
 	b := &body{size: r.ContentLength}
 	var src io.Reader = r.Body
@@ -80,7 +87,7 @@ func (d *routerDeps) openBodyLimit(r *http.Request, limit int64) (*body, error) 
 			src = io.TeeReader(src, b.sha)
 		}
 	}
-	sums, err := newChecksums(r)
+	sums, err := newChecksums(r, fallback, typ)
 	if err != nil {
 		return nil, err
 	}
@@ -165,7 +172,7 @@ func decodedLength(r *http.Request) (int64, error) {
 // document) in full, verified like object data: Content-MD5, payload hash,
 // checksums, aws-chunked signatures.
 func (d *routerDeps) readSmallBody(r *http.Request) ([]byte, error) {
-	b, err := d.openBodyLimit(r, maxXMLBody)
+	b, err := d.openBodyLimit(r, maxXMLBody, checksum.None, "")
 	if err != nil {
 		return nil, err
 	}

@@ -1,34 +1,189 @@
 package gateway
 
 import (
+	"bytes"
+	"hash"
 	"net/http"
 
+	"github.com/cairnstore/cairn/gateway/checksum"
+	"github.com/cairnstore/cairn/gateway/s3err"
 	pb "github.com/cairnstore/cairn/metadata/metadatapb"
 )
 
-// checksums computes the x-amz-checksum-* a request declares, while the
-// body streams, and checks them at the end.
-type checksums struct{}
+// checksums computes the checksum a request declares (x-amz-checksum-*
+// header, or x-amz-trailer for an aws-chunked trailer) while the body
+// streams, checks it at the end, and yields what to store.
+type checksums struct {
+	alg  checksum.Algorithm
+	want []byte // from the header; nil when it comes in a trailer
+	h    hash.Hash
+	typ  string // stored type: FULL_OBJECT for objects, "" for parts
+}
 
-func newChecksums(r *http.Request) (*checksums, error) { return nil, nil }
+// newChecksums reads what r says about its body's checksum. fallback is
+// computed when the request names none (the algorithm of a multipart
+// upload, so that every part has the checksum Complete combines).
+func newChecksums(r *http.Request, fallback checksum.Algorithm, typ string) (*checksums, error) {
+	exp, err := checksum.FromRequest(r.Header)
+	if err != nil {
+		return nil, err
+	}
+	alg := exp.Algorithm
+	if alg == checksum.None {
+		alg = fallback
+	} else if fallback != checksum.None && alg != fallback {
+		return nil, s3err.New(s3err.InvalidRequest, "Checksum Type mismatch occurred, expected checksum Type: %s, actual checksum Type: %s", fallback, alg)
+	}
+	if alg == checksum.None {
+		return nil, nil
+	}
+	return &checksums{alg: alg, want: exp.Value, h: checksum.New(alg), typ: typ}, nil
+}
 
-func (c *checksums) Write(p []byte) (int, error) { return len(p), nil }
+func (c *checksums) Write(p []byte) (int, error) { return c.h.Write(p) }
 
-func (c *checksums) verify(trailers map[string]string) ([]*pb.Checksum, error) { return nil, nil }
+// verify compares the computed checksum with the one declared in a header
+// or, failing that, in the aws-chunked trailers; a mismatch is BadDigest
+// (checksum.Algorithm.Mismatch).
+func (c *checksums) verify(trailers map[string]string) ([]*pb.Checksum, error) {
+	sum := c.h.Sum(nil)
+	want := c.want
+	if want == nil {
+		if v, ok := trailers[c.alg.Header()]; ok {
+			w, err := c.alg.Decode(v)
+			if err != nil {
+				return nil, err
+			}
+			want = w
+		}
+	}
+	if want != nil && !bytes.Equal(sum, want) {
+		return nil, c.alg.Mismatch()
+	}
+	return []*pb.Checksum{{Algorithm: c.alg.String(), Value: sum, Type: c.typ}}, nil
+}
 
 // copyChecksums is the checksum a copy computes: the algorithm the request
-// names (x-amz-checksum-algorithm), else the source's.
-func copyChecksums(h http.Header, src *pb.Object) (*checksums, error) { return nil, nil }
+// names (x-amz-checksum-algorithm), else the source's, as a FULL_OBJECT
+// checksum of the new object.
+func copyChecksums(h http.Header, src *pb.Object) (*checksums, error) {
+	alg := checksum.None
+	if v := h.Get("x-amz-checksum-algorithm"); v != "" {
+		a, ok := checksum.Parse(v)
+		if !ok {
+			return nil, s3err.New(s3err.InvalidRequest, "Checksum algorithm %q is not supported.", v)
+		}
+		alg = a
+	} else if cs := src.GetChecksums(); len(cs) > 0 {
+		alg, _ = checksum.Parse(cs[0].GetAlgorithm())
+	}
+	if alg == checksum.None {
+		return nil, nil
+	}
+	return &checksums{alg: alg, h: checksum.New(alg), typ: checksum.FullObject.String()}, nil
+}
 
 // uploadChecksumMode reads x-amz-checksum-algorithm and
-// x-amz-checksum-type of CreateMultipartUpload.
-func uploadChecksumMode(h http.Header) (alg, typ string, err error) { return "", "", nil }
+// x-amz-checksum-type of CreateMultipartUpload; the type defaults to the
+// algorithm's default (COMPOSITE, FULL_OBJECT for CRC64NVME).
+func uploadChecksumMode(h http.Header) (alg, typ string, err error) {
+	av, tv := h.Get("x-amz-checksum-algorithm"), h.Get("x-amz-checksum-type")
+	if av == "" {
+		if tv != "" {
+			return "", "", s3err.New(s3err.InvalidRequest, "The x-amz-checksum-type header can only be used with the x-amz-checksum-algorithm header.")
+		}
+		return "", "", nil
+	}
+	a, ok := checksum.Parse(av)
+	if !ok {
+		return "", "", s3err.New(s3err.InvalidRequest, "Checksum algorithm %q is not supported.", av)
+	}
+	t := checksum.DefaultType(a)
+	if tv != "" {
+		if t, ok = checksum.ParseType(tv); !ok {
+			return "", "", s3err.New(s3err.InvalidRequest, "Checksum type %q is not supported.", tv)
+		}
+	}
+	if !checksum.ValidType(a, t) {
+		return "", "", s3err.New(s3err.InvalidRequest, "The %s checksum type cannot be used with the %s checksum algorithm.", t, a)
+	}
+	return a.String(), t.String(), nil
+}
+
+func uploadAlgorithm(up *pb.MultipartUpload) checksum.Algorithm {
+	a, _ := checksum.Parse(up.GetChecksumAlgorithm())
+	return a
+}
 
 // partCopyChecksums computes the upload's checksum over a copied part.
-func partCopyChecksums(up *pb.MultipartUpload) *checksums { return nil }
+func partCopyChecksums(up *pb.MultipartUpload) *checksums {
+	a := uploadAlgorithm(up)
+	if a == checksum.None {
+		return nil
+	}
+	return &checksums{alg: a, h: checksum.New(a)}
+}
+
+func findChecksum(cs []*pb.Checksum, a checksum.Algorithm) []byte {
+	for _, c := range cs {
+		if c.GetAlgorithm() == a.String() {
+			return c.GetValue()
+		}
+	}
+	return nil
+}
 
 // completeChecksums combines the chosen parts' checksums as the upload
-// asked (composite or full object) and checks the ones the client listed.
+// asked (COMPOSITE: the checksum of the part checksums, "-N"; FULL_OBJECT:
+// the CRCs combined without reading the data) and checks the part
+// checksums the client listed (a mismatch is InvalidPart).
 func completeChecksums(up *pb.MultipartUpload, parts []*pb.Part, listed []completePart) ([]*pb.Checksum, error) {
-	return nil, nil
+	a := uploadAlgorithm(up)
+	if a == checksum.None {
+		return nil, nil
+	}
+	sums := make([][]byte, len(parts))
+	cparts := make([]checksum.Part, len(parts))
+	for i, p := range parts {
+		sum := findChecksum(p.GetChecksums(), a)
+		if sum == nil {
+			return nil, s3err.New(s3err.InvalidPart, "Part %d has no %s checksum, which this upload requires.", p.GetNumber(), a)
+		}
+		if v := listedChecksum(listed[i].checksumFields, a); v != "" {
+			want, err := a.Decode(v)
+			if err != nil {
+				return nil, err
+			}
+			if !bytes.Equal(want, sum) {
+				return nil, s3err.New(s3err.InvalidPart, "The %s checksum listed for part %d does not match the part's.", a, p.GetNumber())
+			}
+		}
+		sums[i] = sum
+		cparts[i] = checksum.Part{Sum: sum, Size: p.GetSize()}
+	}
+	t, _ := checksum.ParseType(up.GetChecksumType())
+	if t == checksum.FullObject {
+		v, err := checksum.CombineParts(a, cparts)
+		if err != nil {
+			return nil, err
+		}
+		return []*pb.Checksum{{Algorithm: a.String(), Value: v, Type: checksum.FullObject.String()}}, nil
+	}
+	return []*pb.Checksum{{Algorithm: a.String(), Value: checksum.CompositeSum(a, sums), Type: checksum.Composite.String(), Parts: int32(len(parts))}}, nil
+}
+
+func listedChecksum(f checksumFields, a checksum.Algorithm) string {
+	switch a {
+	case checksum.CRC32:
+		return f.ChecksumCRC32
+	case checksum.CRC32C:
+		return f.ChecksumCRC32C
+	case checksum.CRC64NVME:
+		return f.ChecksumCRC64NVME
+	case checksum.SHA1:
+		return f.ChecksumSHA1
+	case checksum.SHA256:
+		return f.ChecksumSHA256
+	}
+	return ""
 }

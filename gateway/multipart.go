@@ -99,7 +99,7 @@ func (h *multipartHandlers) uploadPart(w http.ResponseWriter, r *http.Request) e
 	if err != nil {
 		return err
 	}
-	b, err := h.d.openBody(r)
+	b, err := h.d.openPartBody(r, up)
 	if err != nil {
 		return err
 	}

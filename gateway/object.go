@@ -101,7 +101,10 @@ func (h *objectHandlers) get(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	hdr := w.Header()
-	setObjectHeaders(hdr, o, r.Header.Get("x-amz-checksum-mode") == "ENABLED")
+	// Checksums describe the whole object: never sent with a part of it,
+	// which a client would otherwise validate against them.
+	whole := q.Get("partNumber") == "" && r.Header.Get("Range") == ""
+	setObjectHeaders(hdr, o, whole && r.Header.Get("x-amz-checksum-mode") == "ENABLED")
 	applyResponseOverrides(hdr, q)
 
 	off, n, status := int64(0), o.GetSize(), http.StatusOK

@@ -1,0 +1,30 @@
+package gateway_test
+
+import (
+	"net/url"
+	"testing"
+
+	"github.com/cairnstore/cairn/gateway"
+	"github.com/cairnstore/cairn/internal/testcluster"
+)
+
+// clusterStarter boots one in-process cluster (3 metad, 6 blob nodes in 3
+// zones, EC 4+2) and returns a starter giving each test its own gateway
+// over it: gateways share nothing but metad.
+func clusterStarter(t *testing.T) starter {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("in-process cluster test; skipped with -short")
+	}
+	c := testcluster.New(t, testcluster.Config{Meta: 3, Blob: 6, Zones: 3, Quiet: true})
+	return func(t testing.TB) *env {
+		srv := c.StartGateway(t, gateway.Config{Credentials: gateway.Credentials{AccessKey: testAccess, SecretKey: testSecret}})
+		u, _ := url.Parse(srv.URL())
+		return &env{url: srv.URL(), host: u.Host, srv: srv}
+	}
+}
+
+// TestClusterSuite runs the client suite (aws-sdk-go-v2 with its default
+// checksums, minio-go, raw signed requests) against real metad and blobd
+// servers.
+func TestClusterSuite(t *testing.T) { suite(t, clusterStarter(t)) }
