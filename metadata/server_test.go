@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -362,5 +363,42 @@ func TestHealthzWithoutLeader(t *testing.T) {
 	_, body := httpGet(t, "http://"+survivor.srv.HTTPAddr()+"/healthz")
 	if !strings.Contains(body, "no known raft leader") {
 		t.Fatalf("/healthz body %q", body)
+	}
+}
+
+// TestLostStateRebuiltFromSnapshot covers the one start on which Raft
+// must restore the newest snapshot into the FSM (snapshot.go): the state is
+// gone (or a snapshot install crashed half way) while the log before the
+// snapshot is already truncated.
+func TestLostStateRebuiltFromSnapshot(t *testing.T) {
+	c := newTestCluster(t, 1, func(cfg *Config) {
+		cfg.TrailingLogs = 2
+		cfg.SnapshotThreshold = 1 << 30
+		cfg.SnapshotInterval = time.Hour
+	})
+	nd := c.waitLeader()
+	cl := c.client()
+	mustCreateBucket(t, cl, "b")
+	for i := range 10 {
+		mustCommit(t, cl, "b", fmt.Sprintf("in-snapshot%d", i))
+	}
+	if err := nd.srv.Snapshot(); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 5 {
+		mustCommit(t, cl, "b", fmt.Sprintf("in-log%d", i))
+	}
+	c.kill(nd)
+	if err := removeAll(filepath.Join(nd.dir, "state")); err != nil {
+		t.Fatal(err)
+	}
+	c.start(nd, nil)
+	c.waitLeader()
+	cl = c.client()
+	for i := range 10 {
+		mustGet(t, cl, "b", fmt.Sprintf("in-snapshot%d", i))
+	}
+	for i := range 5 {
+		mustGet(t, cl, "b", fmt.Sprintf("in-log%d", i))
 	}
 }
