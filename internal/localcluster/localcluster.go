@@ -169,9 +169,13 @@ func (c *Cluster) startMetas(ctx context.Context) error {
 		mcfg.Logger = c.cfg.Logger.With("node", mcfg.ID)
 		mcfg.RaftLogLevel = "warn"
 		if c.cfg.Fast {
-			mcfg.HeartbeatTimeout = 100 * time.Millisecond
-			mcfg.ElectionTimeout = 100 * time.Millisecond
-			mcfg.LeaderLeaseTimeout = 50 * time.Millisecond
+			// Short enough that elections take well under a second,
+			// long enough that a leader keeps its lease on a loaded
+			// 2-core machine running the race detector (100 ms leases
+			// made leaders step down mid-test at load average 7).
+			mcfg.HeartbeatTimeout = 400 * time.Millisecond
+			mcfg.ElectionTimeout = 400 * time.Millisecond
+			mcfg.LeaderLeaseTimeout = 300 * time.Millisecond
 			mcfg.CommitTimeout = 5 * time.Millisecond
 		}
 		if c.cfg.Net != nil {
