@@ -98,6 +98,12 @@ func (e *env) awsClient(t testing.TB, opts ...func(*s3.Options)) *s3.Client {
 		Region:       "us-east-1",
 		Credentials:  awscreds.NewStaticCredentialsProvider(testAccess, testSecret, ""),
 		UsePathStyle: true,
+		// What config.LoadDefaultConfig resolves when nothing is set: a
+		// CRC32 on every upload that supports one (a trailer over https),
+		// and checksum validation of GETs. s3.New alone leaves them Unset,
+		// which sends no checksums at all.
+		RequestChecksumCalculation: aws.RequestChecksumCalculationWhenSupported,
+		ResponseChecksumValidation: aws.ResponseChecksumValidationWhenSupported,
 	}, opts...)
 }
 
