@@ -47,7 +47,7 @@ func newDevCmd() *cobra.Command {
 		Use:   "dev",
 		Short: "Run a local cluster (3 metad, 6 blob nodes, 1 S3 gateway) in this process",
 		Long: `Runs a complete Cairn cluster on loopback in one process and serves S3
-until interrupted. Data lives under --dir and survives restarts.
+until interrupted. Data lives under --data-dir and survives restarts.
 
 Credentials are CAIRN_ACCESS_KEY / CAIRN_SECRET_KEY when set, otherwise
 ` + devAccessKey + ` / ` + devSecretKey + `.`,
@@ -57,14 +57,14 @@ Credentials are CAIRN_ACCESS_KEY / CAIRN_SECRET_KEY when set, otherwise
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&o.dir, "dir", ".cairn-dev", "directory for all of the cluster's data")
+	f.StringVar(&o.dir, "data-dir", "cairn-data", "directory for all of the cluster's data")
 	f.StringVar(&o.s3Addr, "s3-addr", devS3Addr, "address the S3 gateway listens on")
 	f.StringVar(&o.ec, "ec", "4+2", "erasure-coding scheme K+M for a new cluster")
 	f.IntVar(&o.meta, "metad", 3, "number of metad members")
 	f.IntVar(&o.blobs, "blobd", 6, "number of blob nodes")
 	f.IntVar(&o.zones, "zones", 3, "zones the blob nodes are spread over")
 	f.BoolVar(&o.tls, "tls", false, "serve https with a generated self-signed certificate")
-	f.BoolVar(&o.fresh, "fresh", false, "delete --dir first and start an empty cluster")
+	f.BoolVar(&o.fresh, "fresh", false, "delete --data-dir first and start an empty cluster")
 	f.BoolVar(&o.verbose, "verbose", false, "log every node's info-level events to stderr")
 	return cmd
 }
@@ -94,6 +94,7 @@ func runDev(ctx context.Context, o devOptions, stdout, stderr io.Writer) error {
 	access, secret := os.Getenv("CAIRN_ACCESS_KEY"), os.Getenv("CAIRN_SECRET_KEY")
 	if access == "" || secret == "" {
 		access, secret = devAccessKey, devSecretKey
+		fmt.Fprintf(stderr, "warning: CAIRN_ACCESS_KEY / CAIRN_SECRET_KEY not set; using the built-in development keys (%s / %s). Do not expose this endpoint.\n", access, secret)
 	}
 	gwCfg := gateway.Config{
 		Addr:        o.s3Addr,
@@ -119,7 +120,11 @@ func runDev(ctx context.Context, o devOptions, stdout, stderr io.Writer) error {
 	if err != nil {
 		return portHint(err)
 	}
-	defer c.Close()
+	defer func() {
+		if err := c.Shutdown(); err != nil {
+			logger.Warn("dev cluster shutdown", "err", err)
+		}
+	}()
 	readyCtx, cancel := context.WithTimeout(ctx, time.Minute)
 	err = c.WaitReady(readyCtx)
 	cancel()
@@ -159,5 +164,5 @@ func printDevBanner(w io.Writer, o devOptions, c *localcluster.Cluster, gw *gate
 	}
 	fmt.Fprintf(w, "  aws --endpoint-url %s s3 mb s3://demo\n", gw.URL())
 	fmt.Fprintf(w, "  aws --endpoint-url %s s3 cp ./README.md s3://demo/\n", gw.URL())
-	fmt.Fprintf(w, "\nPress Ctrl-C to stop. Restart with the same --dir to keep the data.\n")
+	fmt.Fprintf(w, "\nPress Ctrl-C to stop. Restart with the same --data-dir to keep the data.\n")
 }

@@ -229,15 +229,27 @@ func (m *MetaNode) Server() *metadata.Server {
 
 // Stop closes the member abruptly (no leadership transfer), as a crash
 // would, though the process lives on.
-func (m *MetaNode) Stop() error {
+func (m *MetaNode) Stop() error { return m.halt(false) }
+
+// halt stops the member: gracefully (Run's context ends first, so a leader
+// hands over leadership and calls in flight finish) or as a crash (Close
+// first).
+func (m *MetaNode) halt(graceful bool) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.srv == nil {
 		return nil
 	}
-	m.stop()
-	err := m.srv.Close()
-	<-m.done
+	var err error
+	if graceful {
+		m.stop()
+		err = <-m.done
+		err = errors.Join(err, m.srv.Close())
+	} else {
+		err = m.srv.Close()
+		m.stop()
+		<-m.done
+	}
 	m.srv = nil
 	return err
 }
@@ -315,15 +327,23 @@ func (b *BlobNode) Server() *blob.Server {
 func (b *BlobNode) DataDir() string { return b.cfg.DataDir }
 
 // Stop closes the blob node abruptly: open connections are cut.
-func (b *BlobNode) Stop() error {
+func (b *BlobNode) Stop() error { return b.halt(false) }
+
+func (b *BlobNode) halt(graceful bool) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.srv == nil {
 		return nil
 	}
-	b.stop()
-	err := b.srv.Close()
-	<-b.done
+	var err error
+	if graceful {
+		b.stop()
+		err = errors.Join(<-b.done, b.srv.Close())
+	} else {
+		err = b.srv.Close()
+		b.stop()
+		<-b.done
+	}
 	b.meta.Close()
 	b.srv = nil
 	return err
@@ -443,22 +463,47 @@ func (c *Cluster) ready(ctx context.Context, meta *metaclient.Client) error {
 	return nil
 }
 
-// Close stops everything.
-func (c *Cluster) Close() error {
+// Close stops everything at once, as a crash would (tests).
+func (c *Cluster) Close() error { return c.halt(false) }
+
+// Shutdown stops everything in order, letting requests in flight finish:
+// gateways, then blob nodes, then the metad members (all at once, so they
+// do not pass leadership around while going down).
+func (c *Cluster) Shutdown() error { return c.halt(true) }
+
+func (c *Cluster) halt(graceful bool) error {
 	var errs []error
 	c.gwMu.Lock()
 	for _, g := range c.gateways {
-		g.stop()
-		errs = append(errs, g.srv.Close(), <-g.done)
+		if graceful {
+			g.stop()
+			errs = append(errs, <-g.done, g.srv.Close())
+		} else {
+			errs = append(errs, g.srv.Close())
+			g.stop()
+			<-g.done
+		}
 	}
 	c.gateways = nil
 	c.gwMu.Unlock()
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	halt := func(f func(bool) error) {
+		wg.Go(func() {
+			err := f(graceful)
+			mu.Lock()
+			errs = append(errs, err)
+			mu.Unlock()
+		})
+	}
 	for _, b := range c.Blobs {
-		errs = append(errs, b.Stop())
+		halt(b.halt)
 	}
+	wg.Wait()
 	for _, m := range c.Metas {
-		errs = append(errs, m.Stop())
+		halt(m.halt)
 	}
+	wg.Wait()
 	if c.client != nil {
 		errs = append(errs, c.client.Close())
 	}
