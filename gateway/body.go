@@ -95,6 +95,11 @@ func (d *routerDeps) openBodyLimit(r *http.Request, limit int64, fallback checks
 	if sums != nil {
 		src = io.TeeReader(src, sums)
 	}
+	if b.size < 0 {
+		// No declared length (aws-chunked without
+		// x-amz-decoded-content-length): enforce the limit as it streams.
+		src = &limitReader{r: src, left: limit}
+	}
 	b.src = &clientReader{r: src}
 	b.r = b.src
 	return b, nil
@@ -188,4 +193,19 @@ func (d *routerDeps) readSmallBody(r *http.Request) ([]byte, error) {
 		return nil, err
 	}
 	return data, nil
+}
+
+// limitReader fails with EntityTooLarge once more than left bytes arrive.
+type limitReader struct {
+	r    io.Reader
+	left int64
+}
+
+func (l *limitReader) Read(p []byte) (int, error) {
+	n, err := l.r.Read(p)
+	l.left -= int64(n)
+	if l.left < 0 {
+		return 0, s3err.New(s3err.EntityTooLarge, "Your proposed upload exceeds the maximum allowed size.")
+	}
+	return n, err
 }

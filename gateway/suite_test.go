@@ -15,6 +15,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+
+	"github.com/cairnstore/cairn/gateway"
 )
 
 // The client suite: every test takes a function starting a gateway, so it
@@ -355,4 +357,31 @@ func testListing(t *testing.T, e *env) {
 	wantCode(t, err, "InvalidArgument")
 	_, err = c.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: aws.String("nobucket")})
 	wantCode(t, err, "NoSuchBucket")
+}
+
+// TestVirtualHost: with a domain configured, bucket.domain addresses the
+// bucket and path style still works.
+func TestVirtualHost(t *testing.T) {
+	f := newFake()
+	e := startGateway(t, backend{meta: f, objects: f}, func(c *gateway.Config) { c.Domain = "s3.cairn.test" })
+	c := e.awsClient(t)
+	mkBucket(t, c, "vhb")
+	req, _ := http.NewRequest(http.MethodPut, e.url+"/dir/key", nil)
+	req.Host = "vhb.s3.cairn.test"
+	resp := e.signedDo(t, req, []byte("virtual"))
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("virtual-host PUT: %d", resp.StatusCode)
+	}
+	if got := getBytes(t, c, "vhb", "dir/key"); string(got) != "virtual" {
+		t.Fatalf("path-style GET of a virtual-host PUT: %q", got)
+	}
+	req, _ = http.NewRequest(http.MethodGet, e.url+"/?list-type=2", nil)
+	req.Host = "vhb.s3.cairn.test:" + strings.Split(e.host, ":")[1]
+	resp = e.signedDo(t, req, nil)
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(b), "<Key>dir/key</Key>") {
+		t.Fatalf("virtual-host list: %d %s", resp.StatusCode, b)
+	}
 }
