@@ -191,3 +191,35 @@ func WaitFor(t testing.TB, timeout time.Duration, what string, cond func() error
 		time.Sleep(10 * time.Millisecond) // poll interval of a condition wait, not a wait for an event
 	}
 }
+
+// KillMeta stops metad member i abruptly, as a crash would.
+func (c *Cluster) KillMeta(t testing.TB, i int) {
+	t.Helper()
+	if err := c.Metas[i].Stop(); err != nil {
+		t.Logf("kill %s: %v", c.Metas[i].ID, err)
+	}
+}
+
+// RestartMeta starts a stopped metad member again on its data.
+func (c *Cluster) RestartMeta(t testing.TB, i int) {
+	t.Helper()
+	if err := c.Metas[i].Restart(context.Background()); err != nil {
+		t.Fatalf("restart %s: %v", c.Metas[i].ID, err)
+	}
+}
+
+// KillBlob stops blob node i abruptly: its connections are cut.
+func (c *Cluster) KillBlob(t testing.TB, i int) {
+	t.Helper()
+	if err := c.Blobs[i].Stop(); err != nil {
+		t.Logf("kill %s: %v", c.Blobs[i].ID, err)
+	}
+}
+
+// RestartBlob starts a stopped blob node again on its data and address.
+func (c *Cluster) RestartBlob(t testing.TB, i int) {
+	t.Helper()
+	if err := c.Cluster.RestartBlob(context.Background(), i); err != nil {
+		t.Fatalf("restart %s: %v", c.Blobs[i].ID, err)
+	}
+}
