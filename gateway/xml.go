@@ -40,19 +40,6 @@ func writeXML(w http.ResponseWriter, v any) error {
 // with checksums does too).
 const maxXMLBody = 2 << 20
 
-// readXML decodes an XML request body into v; anything that is not a
-// well-formed document of the expected root element is MalformedXML.
-func readXML(r io.Reader, v any) error {
-	body, err := io.ReadAll(io.LimitReader(r, maxXMLBody+1))
-	if err != nil {
-		return err
-	}
-	if len(body) > maxXMLBody {
-		return s3err.MaxMessageLengthExceeded
-	}
-	return decodeXML(body, v)
-}
-
 func decodeXML(body []byte, v any) error {
 	if len(body) == 0 {
 		return s3err.MalformedXML

@@ -211,16 +211,6 @@ func (st *stage) get(key []byte, m proto.Message) (bool, error) {
 	return getProto(st.txn, key, m)
 }
 
-func (st *stage) getU64(key []byte) (uint64, error) {
-	if w, ok := st.writes[string(key)]; ok {
-		if w.del {
-			return 0, nil
-		}
-		return decodeU64(w.val)
-	}
-	return readU64(st.txn, key)
-}
-
 func (st *stage) set(key, val []byte) {
 	if st.writes == nil {
 		st.writes = make(map[string]stagedWrite)

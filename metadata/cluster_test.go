@@ -166,12 +166,6 @@ func (c *testCluster) kill(nd *testNode) {
 	nd.srv = nil
 }
 
-func (c *testCluster) restart(nd *testNode) {
-	c.t.Helper()
-	c.kill(nd)
-	c.start(nd, nil)
-}
-
 func (c *testCluster) closeAll() {
 	for _, nd := range c.nodes {
 		c.kill(nd)

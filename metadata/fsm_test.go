@@ -104,7 +104,7 @@ func TestFSMPanicsOnUndecodableEntry(t *testing.T) {
 
 // protowireField encodes one varint field with the given number.
 func protowireField(num int) []byte {
-	key := uint64(num)<<3 | 0
+	key := uint64(num) << 3 // wire type 0: varint
 	var b []byte
 	for key >= 0x80 {
 		b = append(b, byte(key)|0x80)
