@@ -42,6 +42,11 @@ type clusterConfig struct {
 	BlobHeartbeat time.Duration
 	// Capacity is each blob node's --capacity.
 	Capacity string
+	// SnapshotThreshold and TrailingLogs, when set, make metad snapshot
+	// (checked every 100ms) after that many entries and keep that few
+	// behind it, so that restarts load snapshots and a member that was
+	// down catches up by InstallSnapshot rather than by log replay.
+	SnapshotThreshold, TrailingLogs int
 }
 
 func (c *clusterConfig) defaults() {
@@ -138,23 +143,25 @@ func startCluster(t *testing.T, cfg clusterConfig) *cluster {
 	}
 	for i, a := range ma {
 		name := fmt.Sprintf("metad-%d", i+1)
-		c.add(&process{
-			name: name,
-			bin:  filepath.Join(binDir, "metad"),
-			args: []string{
-				"--id", fmt.Sprintf("m%d", i+1),
-				"--data-dir", c.dataDir(name),
-				"--raft-addr", a.raft,
-				"--grpc-addr", a.grpc,
-				"--http-addr", a.http,
-				"--initial-cluster", strings.Join(initial, ","),
-				"--ec", cfg.EC,
-				"--raft-heartbeat-timeout", cfg.RaftHeartbeat.String(),
-				"--raft-election-timeout", cfg.RaftElection.String(),
-				"--raft-leader-lease-timeout", cfg.RaftLease.String(),
-			},
-			base: "http://" + a.http,
-		})
+		args := []string{
+			"--id", fmt.Sprintf("m%d", i+1),
+			"--data-dir", c.dataDir(name),
+			"--raft-addr", a.raft,
+			"--grpc-addr", a.grpc,
+			"--http-addr", a.http,
+			"--initial-cluster", strings.Join(initial, ","),
+			"--ec", cfg.EC,
+			"--raft-heartbeat-timeout", cfg.RaftHeartbeat.String(),
+			"--raft-election-timeout", cfg.RaftElection.String(),
+			"--raft-leader-lease-timeout", cfg.RaftLease.String(),
+		}
+		if cfg.SnapshotThreshold > 0 {
+			args = append(args,
+				"--snapshot-threshold", strconv.Itoa(cfg.SnapshotThreshold),
+				"--trailing-logs", strconv.Itoa(cfg.TrailingLogs),
+				"--snapshot-interval", "100ms")
+		}
+		c.add(&process{name: name, bin: filepath.Join(binDir, "metad"), args: args, base: "http://" + a.http})
 		c.metads = append(c.metads, name)
 	}
 	for i := range nBlob {

@@ -1,0 +1,76 @@
+package e2e
+
+import (
+	"fmt"
+	"testing"
+	"time"
+)
+
+// inlineMax is the gateway's default --inline-max: objects up to it live in
+// metadata and never touch a blob node.
+const inlineMax = 4 << 10
+
+// TestBlobKillDuringWrites SIGKILLs one blob node while writers run: writes
+// go on, degraded to k+1 chunks. Then a second node, in another zone:
+// everything acknowledged still reads back (m=2 chunks lost), and no write
+// that needs the blob nodes is acknowledged with only k of them left.
+// Restarting both changes nothing.
+func TestBlobKillDuringWrites(t *testing.T) {
+	skipShort(t)
+	cl := startCluster(t, clusterConfig{})
+	const bucket = "blobkill"
+	createBucket(t, cl.S3(), bucket)
+	led := newLedger()
+	rounds := 1
+	if *flagLong {
+		rounds = 3
+	}
+	for r := range rounds {
+		// Each round loses a different pair of zones' nodes.
+		first, second := cl.blobs[(2*r)%6], cl.blobs[(2*r+3)%6]
+		prefix := fmt.Sprintf("round%d", r)
+		w := startWriters(t, cl, led, bucket, prefix, 4, []int{2000, 100 << 10, 1 << 20, 3<<20 + 5})
+		w.waitAcks(t, cl, 12, 30*time.Second, "before any fault")
+		degradedBefore := cl.GatewayMetric("cairn_object_degraded_segment_writes_total")
+
+		cl.Kill(first)
+		killed := time.Now()
+		w.waitAcks(t, cl, 12, 30*time.Second, fmt.Sprintf("with %s (zone %s) killed", first, cl.blobZone[first]))
+		var blobWrites int
+		for _, a := range w.acksSince(killed) {
+			if a.size > inlineMax {
+				blobWrites++
+			}
+		}
+		degraded := cl.GatewayMetric("cairn_object_degraded_segment_writes_total") - degradedBefore
+		t.Logf("round %d: %s killed; %d writes started since then acknowledged (%d through blob nodes), %v degraded segments",
+			r, first, len(w.acksSince(killed)), blobWrites, degraded)
+		if blobWrites > 0 && degraded == 0 {
+			t.Errorf("%d objects written through the blob nodes with %s dead, but no degraded segment counted", blobWrites, first)
+		}
+
+		cl.Kill(second)
+		killed2 := time.Now()
+		// With k+m-2 = k nodes left, a write quorum of k+1 cannot be met:
+		// writes must fail (inline ones still succeed).
+		w.waitFails(t, cl, 8, 30*time.Second, fmt.Sprintf("with %s and %s killed", first, second))
+		w.stop()
+		w.report(t)
+		for _, a := range w.acksSince(killed2) {
+			if a.size > inlineMax {
+				t.Errorf("a %d-byte write started with only 4 of 6 blob nodes alive was acknowledged (write quorum is k+1 = 5)", a.size)
+			}
+		}
+
+		n := verify(t, cl.S3(), led, bucket, false)
+		t.Logf("round %d: with %s and %s down, %d objects checked", r, first, second, n)
+
+		cl.Restart(first, second)
+		cl.WaitHealthy(20*time.Second, first, second)
+		n = verify(t, cl.S3(), led, bucket, false)
+		t.Logf("round %d: after restarting both, %d objects checked", r, n)
+		if t.Failed() {
+			return
+		}
+	}
+}

@@ -1,0 +1,132 @@
+package e2e
+
+import (
+	"fmt"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestMetadLeaderKillDuringWrites takes the Raft leader away while four
+// writers put small (inline) and 1 MiB objects: first with SIGKILL, then
+// with SIGTERM (a graceful leadership handoff), alternating in the long
+// variant. Writes pause for the election and go on. While the old leader
+// is down the new one snapshots and compacts its log past it, so the
+// restarted member must catch up by InstallSnapshot. At the end every
+// member has applied the same index, every acknowledged write reads back
+// exactly, and an unacknowledged one is absent or holds exactly its body.
+func TestMetadLeaderKillDuringWrites(t *testing.T) {
+	skipShort(t)
+	const trailing = 16
+	cl := startCluster(t, clusterConfig{SnapshotThreshold: 32, TrailingLogs: trailing})
+	const bucket = "leaderkill"
+	createBucket(t, cl.S3(), bucket)
+	led := newLedger()
+	w := startWriters(t, cl, led, bucket, "obj", 4, []int{100, 3000, 64 << 10, 1 << 20})
+
+	faults := 2
+	if *flagLong {
+		faults = 6
+	}
+	w.waitAcks(t, cl, 20, 30*time.Second, "before any fault")
+	for i := range faults {
+		leader := cl.Leader(10 * time.Second)
+		lastIdx, err := cl.MetadMetric(leader, "cairn_metad_raft_last_index")
+		if err != nil {
+			t.Fatal(err)
+		}
+		how := "SIGKILL"
+		faulted := time.Now()
+		if i%2 == 0 {
+			cl.Kill(leader)
+		} else {
+			how = "SIGTERM"
+			cl.Stop(leader)
+		}
+		w.waitAcks(t, cl, 20, 20*time.Second, fmt.Sprintf("after %s of the leader %s", how, leader))
+		newLeader := cl.Leader(10 * time.Second)
+		if newLeader == leader {
+			t.Fatalf("%s is down but reported leader", leader)
+		}
+		first, _ := w.firstAckAfter(faulted)
+		var firstFresh time.Time
+		for _, a := range w.acksSince(faulted) {
+			if firstFresh.IsZero() || a.at.Before(firstFresh) {
+				firstFresh = a.at
+			}
+		}
+		t.Logf("fault %d: %s of leader %s; %s took over; first acknowledgement %v after it, first of a write started after it %v",
+			i+1, how, leader, newLeader, first.Sub(faulted).Round(time.Millisecond), firstFresh.Sub(faulted).Round(time.Millisecond))
+
+		// Let the new leader compact its log past everything the old
+		// one has, so the old one cannot catch up from the log.
+		cl.waitFor(30*time.Second, fmt.Sprintf("%s to snapshot past %s's last index %v", newLeader, leader, lastIdx), func() error {
+			snap := snapshotIndex(cl.proc(newLeader).logPath)
+			if snap <= uint64(lastIdx)+trailing+20 {
+				return fmt.Errorf("newest snapshot at %d", snap)
+			}
+			return nil
+		})
+		installs := countLines(cl.proc(leader).logPath, "Installed remote snapshot")
+		cl.Restart(leader)
+		cl.WaitHealthy(20*time.Second, leader)
+		cl.waitFor(20*time.Second, leader+" to install a snapshot from the leader", func() error {
+			if n := countLines(cl.proc(leader).logPath, "Installed remote snapshot"); n <= installs {
+				return fmt.Errorf("%d snapshots installed, as before the restart", n)
+			}
+			return nil
+		})
+		w.waitAcks(t, cl, 20, 20*time.Second, fmt.Sprintf("after %s restarted", leader))
+	}
+	w.stop()
+	w.report(t)
+
+	// Once writes stop, all three members apply the same index.
+	cl.waitFor(20*time.Second, "all metad members to apply the same index", func() error {
+		var idx []float64
+		for _, n := range cl.metads {
+			v, err := cl.MetadMetric(n, "cairn_metad_applied_index")
+			if err != nil {
+				return err
+			}
+			idx = append(idx, v)
+		}
+		if idx[0] == 0 || idx[0] != idx[1] || idx[1] != idx[2] {
+			return fmt.Errorf("applied indexes %v", idx)
+		}
+		return nil
+	})
+
+	n := verify(t, cl.S3(), led, bucket, false)
+	t.Logf("%d objects checked (%d acknowledged)", n, led.nAcked())
+}
+
+var snapshotDone = regexp.MustCompile(`msg="snapshot complete up to".* index=(\d+)`)
+
+// snapshotIndex is the newest index a metad log says a snapshot was
+// completed at (hashicorp/raft's "snapshot complete up to" line), 0 if none.
+func snapshotIndex(logPath string) uint64 {
+	b, err := os.ReadFile(logPath)
+	if err != nil {
+		return 0
+	}
+	var best uint64
+	for _, m := range snapshotDone.FindAllSubmatch(b, -1) {
+		if v, err := strconv.ParseUint(string(m[1]), 10, 64); err == nil && v > best {
+			best = v
+		}
+	}
+	return best
+}
+
+// countLines counts the lines of a log that contain s.
+func countLines(logPath, s string) int {
+	b, err := os.ReadFile(logPath)
+	if err != nil {
+		return 0
+	}
+	return strings.Count(string(b), s)
+}
