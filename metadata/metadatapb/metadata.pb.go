@@ -1046,6 +1046,11 @@ type Command struct {
 	//	*Command_SetMemberAddress
 	//	*Command_Bootstrap
 	//	*Command_SetNodeUsage
+	//	*Command_SetNodeState
+	//	*Command_MarkChunks
+	//	*Command_CommitPlacement
+	//	*Command_AckGc
+	//	*Command_SetRebalance
 	Op isCommand_Op `protobuf_oneof:"op"`
 	// Leader wall clock when proposed; the only clock the state machine uses.
 	ProposedUnixNano int64 `protobuf:"varint,100,opt,name=proposed_unix_nano,json=proposedUnixNano,proto3" json:"proposed_unix_nano,omitempty"`
@@ -1198,6 +1203,51 @@ func (x *Command) GetSetNodeUsage() *SetNodeUsage {
 	return nil
 }
 
+func (x *Command) GetSetNodeState() *SetNodeState {
+	if x != nil {
+		if x, ok := x.Op.(*Command_SetNodeState); ok {
+			return x.SetNodeState
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetMarkChunks() *MarkChunks {
+	if x != nil {
+		if x, ok := x.Op.(*Command_MarkChunks); ok {
+			return x.MarkChunks
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetCommitPlacement() *CommitPlacement {
+	if x != nil {
+		if x, ok := x.Op.(*Command_CommitPlacement); ok {
+			return x.CommitPlacement
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetAckGc() *AckGC {
+	if x != nil {
+		if x, ok := x.Op.(*Command_AckGc); ok {
+			return x.AckGc
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetSetRebalance() *SetRebalance {
+	if x != nil {
+		if x, ok := x.Op.(*Command_SetRebalance); ok {
+			return x.SetRebalance
+		}
+	}
+	return nil
+}
+
 func (x *Command) GetProposedUnixNano() int64 {
 	if x != nil {
 		return x.ProposedUnixNano
@@ -1257,6 +1307,26 @@ type Command_SetNodeUsage struct {
 	SetNodeUsage *SetNodeUsage `protobuf:"bytes,12,opt,name=set_node_usage,json=setNodeUsage,proto3,oneof"`
 }
 
+type Command_SetNodeState struct {
+	SetNodeState *SetNodeState `protobuf:"bytes,13,opt,name=set_node_state,json=setNodeState,proto3,oneof"`
+}
+
+type Command_MarkChunks struct {
+	MarkChunks *MarkChunks `protobuf:"bytes,14,opt,name=mark_chunks,json=markChunks,proto3,oneof"`
+}
+
+type Command_CommitPlacement struct {
+	CommitPlacement *CommitPlacement `protobuf:"bytes,15,opt,name=commit_placement,json=commitPlacement,proto3,oneof"`
+}
+
+type Command_AckGc struct {
+	AckGc *AckGC `protobuf:"bytes,16,opt,name=ack_gc,json=ackGc,proto3,oneof"`
+}
+
+type Command_SetRebalance struct {
+	SetRebalance *SetRebalance `protobuf:"bytes,17,opt,name=set_rebalance,json=setRebalance,proto3,oneof"`
+}
+
 func (*Command_CreateBucket) isCommand_Op() {}
 
 func (*Command_DeleteBucket) isCommand_Op() {}
@@ -1280,6 +1350,16 @@ func (*Command_SetMemberAddress) isCommand_Op() {}
 func (*Command_Bootstrap) isCommand_Op() {}
 
 func (*Command_SetNodeUsage) isCommand_Op() {}
+
+func (*Command_SetNodeState) isCommand_Op() {}
+
+func (*Command_MarkChunks) isCommand_Op() {}
+
+func (*Command_CommitPlacement) isCommand_Op() {}
+
+func (*Command_AckGc) isCommand_Op() {}
+
+func (*Command_SetRebalance) isCommand_Op() {}
 
 // Bootstrap is the first command a new cluster commits.
 type Bootstrap struct {
@@ -3311,8 +3391,12 @@ func (x *HeartbeatRequest) GetChunkCount() int64 {
 }
 
 type HeartbeatResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Epoch         uint64                 `protobuf:"varint,1,opt,name=epoch,proto3" json:"epoch,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Epoch uint64                 `protobuf:"varint,1,opt,name=epoch,proto3" json:"epoch,omitempty"`
+	// Work the leader hands this node (repair, move, delete). A task is
+	// handed out again until its result is reported or it times out, so
+	// executing one must be idempotent.
+	Tasks         []*Task `protobuf:"bytes,2,rep,name=tasks,proto3" json:"tasks,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3352,6 +3436,13 @@ func (x *HeartbeatResponse) GetEpoch() uint64 {
 		return x.Epoch
 	}
 	return 0
+}
+
+func (x *HeartbeatResponse) GetTasks() []*Task {
+	if x != nil {
+		return x.Tasks
+	}
+	return nil
 }
 
 type GetClusterMapRequest struct {
@@ -3585,6 +3676,2471 @@ func (x *ClusterStatusResponse) GetAppliedIndex() uint64 {
 	return 0
 }
 
+// SetNodeState is committed by the leader when a blob node's liveness
+// changes (up -> suspect -> down, and back to up on a heartbeat) and by
+// operators (draining, decommissioned). It bumps the cluster map epoch.
+type SetNodeState struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	State         NodeState              `protobuf:"varint,2,opt,name=state,proto3,enum=cairn.metadata.v1.NodeState" json:"state,omitempty"`
+	Reason        string                 `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetNodeState) Reset() {
+	*x = SetNodeState{}
+	mi := &file_metadata_proto_msgTypes[56]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetNodeState) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetNodeState) ProtoMessage() {}
+
+func (x *SetNodeState) ProtoReflect() protoreflect.Message {
+	mi := &file_metadata_proto_msgTypes[56]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetNodeState.ProtoReflect.Descriptor instead.
+func (*SetNodeState) Descriptor() ([]byte, []int) {
+	return file_metadata_proto_rawDescGZIP(), []int{56}
+}
+
+func (x *SetNodeState) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *SetNodeState) GetState() NodeState {
+	if x != nil {
+		return x.State
+	}
+	return NodeState_NODE_STATE_UNSPECIFIED
+}
+
+func (x *SetNodeState) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+// ChunkRef names one chunk of a segment and the node it is (or was) on.
+type ChunkRef struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	SegmentId     []byte                 `protobuf:"bytes,1,opt,name=segment_id,json=segmentId,proto3" json:"segment_id,omitempty"`
+	Shard         uint32                 `protobuf:"varint,2,opt,name=shard,proto3" json:"shard,omitempty"`
+	NodeId        string                 `protobuf:"bytes,3,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ChunkRef) Reset() {
+	*x = ChunkRef{}
+	mi := &file_metadata_proto_msgTypes[57]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ChunkRef) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ChunkRef) ProtoMessage() {}
+
+func (x *ChunkRef) ProtoReflect() protoreflect.Message {
+	mi := &file_metadata_proto_msgTypes[57]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ChunkRef.ProtoReflect.Descriptor instead.
+func (*ChunkRef) Descriptor() ([]byte, []int) {
+	return file_metadata_proto_rawDescGZIP(), []int{57}
+}
+
+func (x *ChunkRef) GetSegmentId() []byte {
+	if x != nil {
+		return x.SegmentId
+	}
+	return nil
+}
+
+func (x *ChunkRef) GetShard() uint32 {
+	if x != nil {
+		return x.Shard
+	}
+	return 0
+}
+
+func (x *ChunkRef) GetNodeId() string {
+	if x != nil {
+		return x.NodeId
+	}
+	return ""
+}
+
+// MarkChunks records chunks found missing or corrupt (by a reading gateway,
+// a scrubber, or a failed repair source). The segments they belong to are
+// then repaired; a chunk whose placement has already moved on is ignored.
+type MarkChunks struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Chunks []*ChunkRef            `protobuf:"bytes,1,rep,name=chunks,proto3" json:"chunks,omitempty"`
+	// "corrupt", "missing", "unreachable".
+	Reason        string `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
+	Reporter      string `protobuf:"bytes,3,opt,name=reporter,proto3" json:"reporter,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MarkChunks) Reset() {
+	*x = MarkChunks{}
+	mi := &file_metadata_proto_msgTypes[58]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MarkChunks) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MarkChunks) ProtoMessage() {}
+
+func (x *MarkChunks) ProtoReflect() protoreflect.Message {
+	mi := &file_metadata_proto_msgTypes[58]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MarkChunks.ProtoReflect.Descriptor instead.
+func (*MarkChunks) Descriptor() ([]byte, []int) {
+	return file_metadata_proto_rawDescGZIP(), []int{58}
+}
+
+func (x *MarkChunks) GetChunks() []*ChunkRef {
+	if x != nil {
+		return x.Chunks
+	}
+	return nil
+}
+
+func (x *MarkChunks) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *MarkChunks) GetReporter() string {
+	if x != nil {
+		return x.Reporter
+	}
+	return ""
+}
+
+type ReportChunksRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Chunks        []*ChunkRef            `protobuf:"bytes,1,rep,name=chunks,proto3" json:"chunks,omitempty"`
+	Reason        string                 `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
+	Reporter      string                 `protobuf:"bytes,3,opt,name=reporter,proto3" json:"reporter,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReportChunksRequest) Reset() {
+	*x = ReportChunksRequest{}
+	mi := &file_metadata_proto_msgTypes[59]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReportChunksRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReportChunksRequest) ProtoMessage() {}
+
+func (x *ReportChunksRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_metadata_proto_msgTypes[59]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReportChunksRequest.ProtoReflect.Descriptor instead.
+func (*ReportChunksRequest) Descriptor() ([]byte, []int) {
+	return file_metadata_proto_rawDescGZIP(), []int{59}
+}
+
+func (x *ReportChunksRequest) GetChunks() []*ChunkRef {
+	if x != nil {
+		return x.Chunks
+	}
+	return nil
+}
+
+func (x *ReportChunksRequest) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *ReportChunksRequest) GetReporter() string {
+	if x != nil {
+		return x.Reporter
+	}
+	return ""
+}
+
+type ReportChunksResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReportChunksResponse) Reset() {
+	*x = ReportChunksResponse{}
+	mi := &file_metadata_proto_msgTypes[60]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReportChunksResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReportChunksResponse) ProtoMessage() {}
+
+func (x *ReportChunksResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_metadata_proto_msgTypes[60]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReportChunksResponse.ProtoReflect.Descriptor instead.
+func (*ReportChunksResponse) Descriptor() ([]byte, []int) {
+	return file_metadata_proto_rawDescGZIP(), []int{60}
+}
+
+// CommitPlacement moves one shard of a segment from old_node to new_node
+// (a repair or a balancer move), wherever the segment is referenced. It is a
+// compare-and-set: if the shard is no longer on old_node ("" = missing), the
+// command is refused with PreconditionFailed and changes nothing.
+type CommitPlacement struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	SegmentId []byte                 `protobuf:"bytes,1,opt,name=segment_id,json=segmentId,proto3" json:"segment_id,omitempty"`
+	Shard     uint32                 `protobuf:"varint,2,opt,name=shard,proto3" json:"shard,omitempty"`
+	OldNode   string                 `protobuf:"bytes,3,opt,name=old_node,json=oldNode,proto3" json:"old_node,omitempty"`
+	NewNode   string                 `protobuf:"bytes,4,opt,name=new_node,json=newNode,proto3" json:"new_node,omitempty"`
+	// "repair" or "rebalance"; for rebalance the old chunk is queued for
+	// deletion once the new placement is committed.
+	Reason        string `protobuf:"bytes,5,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CommitPlacement) Reset() {
+	*x = CommitPlacement{}
+	mi := &file_metadata_proto_msgTypes[61]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CommitPlacement) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CommitPlacement) ProtoMessage() {}
+
+func (x *CommitPlacement) ProtoReflect() protoreflect.Message {
+	mi := &file_metadata_proto_msgTypes[61]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CommitPlacement.ProtoReflect.Descriptor instead.
+func (*CommitPlacement) Descriptor() ([]byte, []int) {
+	return file_metadata_proto_rawDescGZIP(), []int{61}
+}
+
+func (x *CommitPlacement) GetSegmentId() []byte {
+	if x != nil {
+		return x.SegmentId
+	}
+	return nil
+}
+
+func (x *CommitPlacement) GetShard() uint32 {
+	if x != nil {
+		return x.Shard
+	}
+	return 0
+}
+
+func (x *CommitPlacement) GetOldNode() string {
+	if x != nil {
+		return x.OldNode
+	}
+	return ""
+}
+
+func (x *CommitPlacement) GetNewNode() string {
+	if x != nil {
+		return x.NewNode
+	}
+	return ""
+}
+
+func (x *CommitPlacement) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+// AckGC removes GC entries whose chunks have all been deleted.
+type AckGC struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Keys          [][]byte               `protobuf:"bytes,1,rep,name=keys,proto3" json:"keys,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AckGC) Reset() {
+	*x = AckGC{}
+	mi := &file_metadata_proto_msgTypes[62]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AckGC) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AckGC) ProtoMessage() {}
+
+func (x *AckGC) ProtoReflect() protoreflect.Message {
+	mi := &file_metadata_proto_msgTypes[62]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AckGC.ProtoReflect.Descriptor instead.
+func (*AckGC) Descriptor() ([]byte, []int) {
+	return file_metadata_proto_rawDescGZIP(), []int{62}
+}
+
+func (x *AckGC) GetKeys() [][]byte {
+	if x != nil {
+		return x.Keys
+	}
+	return nil
+}
+
+// Task is work the leader hands a blob node.
+type Task struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Id    string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// Types that are valid to be assigned to Kind:
+	//
+	//	*Task_Repair
+	//	*Task_Move
+	//	*Task_Delete
+	Kind          isTask_Kind `protobuf_oneof:"kind"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Task) Reset() {
+	*x = Task{}
+	mi := &file_metadata_proto_msgTypes[63]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Task) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Task) ProtoMessage() {}
+
+func (x *Task) ProtoReflect() protoreflect.Message {
+	mi := &file_metadata_proto_msgTypes[63]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Task.ProtoReflect.Descriptor instead.
+func (*Task) Descriptor() ([]byte, []int) {
+	return file_metadata_proto_rawDescGZIP(), []int{63}
+}
+
+func (x *Task) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *Task) GetKind() isTask_Kind {
+	if x != nil {
+		return x.Kind
+	}
+	return nil
+}
+
+func (x *Task) GetRepair() *RepairTask {
+	if x != nil {
+		if x, ok := x.Kind.(*Task_Repair); ok {
+			return x.Repair
+		}
+	}
+	return nil
+}
+
+func (x *Task) GetMove() *MoveTask {
+	if x != nil {
+		if x, ok := x.Kind.(*Task_Move); ok {
+			return x.Move
+		}
+	}
+	return nil
+}
+
+func (x *Task) GetDelete() *DeleteTask {
+	if x != nil {
+		if x, ok := x.Kind.(*Task_Delete); ok {
+			return x.Delete
+		}
+	}
+	return nil
+}
+
+type isTask_Kind interface {
+	isTask_Kind()
+}
+
+type Task_Repair struct {
+	Repair *RepairTask `protobuf:"bytes,2,opt,name=repair,proto3,oneof"`
+}
+
+type Task_Move struct {
+	Move *MoveTask `protobuf:"bytes,3,opt,name=move,proto3,oneof"`
+}
+
+type Task_Delete struct {
+	Delete *DeleteTask `protobuf:"bytes,4,opt,name=delete,proto3,oneof"`
+}
+
+func (*Task_Repair) isTask_Kind() {}
+
+func (*Task_Move) isTask_Kind() {}
+
+func (*Task_Delete) isTask_Kind() {}
+
+// PeerChunk is where a healthy chunk of a segment can be read.
+type PeerChunk struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Shard         uint32                 `protobuf:"varint,1,opt,name=shard,proto3" json:"shard,omitempty"`
+	NodeId        string                 `protobuf:"bytes,2,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
+	Address       string                 `protobuf:"bytes,3,opt,name=address,proto3" json:"address,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PeerChunk) Reset() {
+	*x = PeerChunk{}
+	mi := &file_metadata_proto_msgTypes[64]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PeerChunk) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PeerChunk) ProtoMessage() {}
+
+func (x *PeerChunk) ProtoReflect() protoreflect.Message {
+	mi := &file_metadata_proto_msgTypes[64]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PeerChunk.ProtoReflect.Descriptor instead.
+func (*PeerChunk) Descriptor() ([]byte, []int) {
+	return file_metadata_proto_rawDescGZIP(), []int{64}
+}
+
+func (x *PeerChunk) GetShard() uint32 {
+	if x != nil {
+		return x.Shard
+	}
+	return 0
+}
+
+func (x *PeerChunk) GetNodeId() string {
+	if x != nil {
+		return x.NodeId
+	}
+	return ""
+}
+
+func (x *PeerChunk) GetAddress() string {
+	if x != nil {
+		return x.Address
+	}
+	return ""
+}
+
+// RepairTask: rebuild the given shards of the segment from its healthy
+// chunks (at least k of sources) and store them on this node.
+type RepairTask struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Segment       *Segment               `protobuf:"bytes,1,opt,name=segment,proto3" json:"segment,omitempty"`
+	Shards        []uint32               `protobuf:"varint,2,rep,packed,name=shards,proto3" json:"shards,omitempty"`
+	Sources       []*PeerChunk           `protobuf:"bytes,3,rep,name=sources,proto3" json:"sources,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RepairTask) Reset() {
+	*x = RepairTask{}
+	mi := &file_metadata_proto_msgTypes[65]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RepairTask) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RepairTask) ProtoMessage() {}
+
+func (x *RepairTask) ProtoReflect() protoreflect.Message {
+	mi := &file_metadata_proto_msgTypes[65]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RepairTask.ProtoReflect.Descriptor instead.
+func (*RepairTask) Descriptor() ([]byte, []int) {
+	return file_metadata_proto_rawDescGZIP(), []int{65}
+}
+
+func (x *RepairTask) GetSegment() *Segment {
+	if x != nil {
+		return x.Segment
+	}
+	return nil
+}
+
+func (x *RepairTask) GetShards() []uint32 {
+	if x != nil {
+		return x.Shards
+	}
+	return nil
+}
+
+func (x *RepairTask) GetSources() []*PeerChunk {
+	if x != nil {
+		return x.Sources
+	}
+	return nil
+}
+
+// MoveTask: copy one chunk from source to this node (the balancer, drain).
+type MoveTask struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Segment       *Segment               `protobuf:"bytes,1,opt,name=segment,proto3" json:"segment,omitempty"`
+	Shard         uint32                 `protobuf:"varint,2,opt,name=shard,proto3" json:"shard,omitempty"`
+	Source        *PeerChunk             `protobuf:"bytes,3,opt,name=source,proto3" json:"source,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MoveTask) Reset() {
+	*x = MoveTask{}
+	mi := &file_metadata_proto_msgTypes[66]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MoveTask) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MoveTask) ProtoMessage() {}
+
+func (x *MoveTask) ProtoReflect() protoreflect.Message {
+	mi := &file_metadata_proto_msgTypes[66]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MoveTask.ProtoReflect.Descriptor instead.
+func (*MoveTask) Descriptor() ([]byte, []int) {
+	return file_metadata_proto_rawDescGZIP(), []int{66}
+}
+
+func (x *MoveTask) GetSegment() *Segment {
+	if x != nil {
+		return x.Segment
+	}
+	return nil
+}
+
+func (x *MoveTask) GetShard() uint32 {
+	if x != nil {
+		return x.Shard
+	}
+	return 0
+}
+
+func (x *MoveTask) GetSource() *PeerChunk {
+	if x != nil {
+		return x.Source
+	}
+	return nil
+}
+
+// DeleteTask: delete these chunks from this node (missing is fine).
+type DeleteTask struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Chunks        []*ChunkRef            `protobuf:"bytes,1,rep,name=chunks,proto3" json:"chunks,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteTask) Reset() {
+	*x = DeleteTask{}
+	mi := &file_metadata_proto_msgTypes[67]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteTask) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteTask) ProtoMessage() {}
+
+func (x *DeleteTask) ProtoReflect() protoreflect.Message {
+	mi := &file_metadata_proto_msgTypes[67]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteTask.ProtoReflect.Descriptor instead.
+func (*DeleteTask) Descriptor() ([]byte, []int) {
+	return file_metadata_proto_rawDescGZIP(), []int{67}
+}
+
+func (x *DeleteTask) GetChunks() []*ChunkRef {
+	if x != nil {
+		return x.Chunks
+	}
+	return nil
+}
+
+type TaskResult struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	TaskId string                 `protobuf:"bytes,1,opt,name=task_id,json=taskId,proto3" json:"task_id,omitempty"`
+	NodeId string                 `protobuf:"bytes,2,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
+	Ok     bool                   `protobuf:"varint,3,opt,name=ok,proto3" json:"ok,omitempty"`
+	Error  string                 `protobuf:"bytes,4,opt,name=error,proto3" json:"error,omitempty"`
+	// For repairs: the shards rebuilt and stored.
+	ShardsDone []uint32 `protobuf:"varint,5,rep,packed,name=shards_done,json=shardsDone,proto3" json:"shards_done,omitempty"`
+	// Source chunks found bad while executing (reported for repair).
+	BadSources    []*ChunkRef `protobuf:"bytes,6,rep,name=bad_sources,json=badSources,proto3" json:"bad_sources,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TaskResult) Reset() {
+	*x = TaskResult{}
+	mi := &file_metadata_proto_msgTypes[68]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TaskResult) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TaskResult) ProtoMessage() {}
+
+func (x *TaskResult) ProtoReflect() protoreflect.Message {
+	mi := &file_metadata_proto_msgTypes[68]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TaskResult.ProtoReflect.Descriptor instead.
+func (*TaskResult) Descriptor() ([]byte, []int) {
+	return file_metadata_proto_rawDescGZIP(), []int{68}
+}
+
+func (x *TaskResult) GetTaskId() string {
+	if x != nil {
+		return x.TaskId
+	}
+	return ""
+}
+
+func (x *TaskResult) GetNodeId() string {
+	if x != nil {
+		return x.NodeId
+	}
+	return ""
+}
+
+func (x *TaskResult) GetOk() bool {
+	if x != nil {
+		return x.Ok
+	}
+	return false
+}
+
+func (x *TaskResult) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
+func (x *TaskResult) GetShardsDone() []uint32 {
+	if x != nil {
+		return x.ShardsDone
+	}
+	return nil
+}
+
+func (x *TaskResult) GetBadSources() []*ChunkRef {
+	if x != nil {
+		return x.BadSources
+	}
+	return nil
+}
+
+type ReportTaskRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Result        *TaskResult            `protobuf:"bytes,1,opt,name=result,proto3" json:"result,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReportTaskRequest) Reset() {
+	*x = ReportTaskRequest{}
+	mi := &file_metadata_proto_msgTypes[69]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReportTaskRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReportTaskRequest) ProtoMessage() {}
+
+func (x *ReportTaskRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_metadata_proto_msgTypes[69]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReportTaskRequest.ProtoReflect.Descriptor instead.
+func (*ReportTaskRequest) Descriptor() ([]byte, []int) {
+	return file_metadata_proto_rawDescGZIP(), []int{69}
+}
+
+func (x *ReportTaskRequest) GetResult() *TaskResult {
+	if x != nil {
+		return x.Result
+	}
+	return nil
+}
+
+type ReportTaskResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReportTaskResponse) Reset() {
+	*x = ReportTaskResponse{}
+	mi := &file_metadata_proto_msgTypes[70]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReportTaskResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReportTaskResponse) ProtoMessage() {}
+
+func (x *ReportTaskResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_metadata_proto_msgTypes[70]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReportTaskResponse.ProtoReflect.Descriptor instead.
+func (*ReportTaskResponse) Descriptor() ([]byte, []int) {
+	return file_metadata_proto_rawDescGZIP(), []int{70}
+}
+
+// CheckChunksRequest asks which chunks a blob node holds are still
+// referenced by metadata (orphan reconciliation; a linearizable read).
+type CheckChunksRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	NodeId        string                 `protobuf:"bytes,1,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
+	Chunks        []*ChunkRef            `protobuf:"bytes,2,rep,name=chunks,proto3" json:"chunks,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CheckChunksRequest) Reset() {
+	*x = CheckChunksRequest{}
+	mi := &file_metadata_proto_msgTypes[71]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CheckChunksRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CheckChunksRequest) ProtoMessage() {}
+
+func (x *CheckChunksRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_metadata_proto_msgTypes[71]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CheckChunksRequest.ProtoReflect.Descriptor instead.
+func (*CheckChunksRequest) Descriptor() ([]byte, []int) {
+	return file_metadata_proto_rawDescGZIP(), []int{71}
+}
+
+func (x *CheckChunksRequest) GetNodeId() string {
+	if x != nil {
+		return x.NodeId
+	}
+	return ""
+}
+
+func (x *CheckChunksRequest) GetChunks() []*ChunkRef {
+	if x != nil {
+		return x.Chunks
+	}
+	return nil
+}
+
+type CheckChunksResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// referenced[i] answers chunks[i]: the segment exists and its placement
+	// puts that shard on that node (or a repair/move of it is in flight).
+	Referenced    []bool `protobuf:"varint,1,rep,packed,name=referenced,proto3" json:"referenced,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CheckChunksResponse) Reset() {
+	*x = CheckChunksResponse{}
+	mi := &file_metadata_proto_msgTypes[72]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CheckChunksResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CheckChunksResponse) ProtoMessage() {}
+
+func (x *CheckChunksResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_metadata_proto_msgTypes[72]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CheckChunksResponse.ProtoReflect.Descriptor instead.
+func (*CheckChunksResponse) Descriptor() ([]byte, []int) {
+	return file_metadata_proto_rawDescGZIP(), []int{72}
+}
+
+func (x *CheckChunksResponse) GetReferenced() []bool {
+	if x != nil {
+		return x.Referenced
+	}
+	return nil
+}
+
+// LostSegment is a segment with fewer than k healthy chunks, named by what
+// references it.
+type LostSegment struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Bucket        string                 `protobuf:"bytes,1,opt,name=bucket,proto3" json:"bucket,omitempty"`
+	Key           string                 `protobuf:"bytes,2,opt,name=key,proto3" json:"key,omitempty"`
+	VersionId     string                 `protobuf:"bytes,3,opt,name=version_id,json=versionId,proto3" json:"version_id,omitempty"`
+	UploadId      string                 `protobuf:"bytes,4,opt,name=upload_id,json=uploadId,proto3" json:"upload_id,omitempty"`
+	PartNumber    int32                  `protobuf:"varint,5,opt,name=part_number,json=partNumber,proto3" json:"part_number,omitempty"`
+	SegmentId     []byte                 `protobuf:"bytes,6,opt,name=segment_id,json=segmentId,proto3" json:"segment_id,omitempty"`
+	Healthy       int32                  `protobuf:"varint,7,opt,name=healthy,proto3" json:"healthy,omitempty"`
+	Needed        int32                  `protobuf:"varint,8,opt,name=needed,proto3" json:"needed,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LostSegment) Reset() {
+	*x = LostSegment{}
+	mi := &file_metadata_proto_msgTypes[73]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LostSegment) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LostSegment) ProtoMessage() {}
+
+func (x *LostSegment) ProtoReflect() protoreflect.Message {
+	mi := &file_metadata_proto_msgTypes[73]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LostSegment.ProtoReflect.Descriptor instead.
+func (*LostSegment) Descriptor() ([]byte, []int) {
+	return file_metadata_proto_rawDescGZIP(), []int{73}
+}
+
+func (x *LostSegment) GetBucket() string {
+	if x != nil {
+		return x.Bucket
+	}
+	return ""
+}
+
+func (x *LostSegment) GetKey() string {
+	if x != nil {
+		return x.Key
+	}
+	return ""
+}
+
+func (x *LostSegment) GetVersionId() string {
+	if x != nil {
+		return x.VersionId
+	}
+	return ""
+}
+
+func (x *LostSegment) GetUploadId() string {
+	if x != nil {
+		return x.UploadId
+	}
+	return ""
+}
+
+func (x *LostSegment) GetPartNumber() int32 {
+	if x != nil {
+		return x.PartNumber
+	}
+	return 0
+}
+
+func (x *LostSegment) GetSegmentId() []byte {
+	if x != nil {
+		return x.SegmentId
+	}
+	return nil
+}
+
+func (x *LostSegment) GetHealthy() int32 {
+	if x != nil {
+		return x.Healthy
+	}
+	return 0
+}
+
+func (x *LostSegment) GetNeeded() int32 {
+	if x != nil {
+		return x.Needed
+	}
+	return 0
+}
+
+type HealthStatusRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Most lost segments to list.
+	MaxLost       int32 `protobuf:"varint,1,opt,name=max_lost,json=maxLost,proto3" json:"max_lost,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HealthStatusRequest) Reset() {
+	*x = HealthStatusRequest{}
+	mi := &file_metadata_proto_msgTypes[74]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HealthStatusRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HealthStatusRequest) ProtoMessage() {}
+
+func (x *HealthStatusRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_metadata_proto_msgTypes[74]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HealthStatusRequest.ProtoReflect.Descriptor instead.
+func (*HealthStatusRequest) Descriptor() ([]byte, []int) {
+	return file_metadata_proto_rawDescGZIP(), []int{74}
+}
+
+func (x *HealthStatusRequest) GetMaxLost() int32 {
+	if x != nil {
+		return x.MaxLost
+	}
+	return 0
+}
+
+type HealthStatusResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	SegmentsTotal int64                  `protobuf:"varint,1,opt,name=segments_total,json=segmentsTotal,proto3" json:"segments_total,omitempty"`
+	// segments_by_missing[i]: segments with i chunks not healthy (0 = full).
+	SegmentsByMissing []int64 `protobuf:"varint,2,rep,packed,name=segments_by_missing,json=segmentsByMissing,proto3" json:"segments_by_missing,omitempty"`
+	// Segments with fewer than k+m healthy chunks.
+	SegmentsDegraded int64 `protobuf:"varint,3,opt,name=segments_degraded,json=segmentsDegraded,proto3" json:"segments_degraded,omitempty"`
+	// Segments with fewer than k healthy chunks.
+	SegmentsLost int64 `protobuf:"varint,4,opt,name=segments_lost,json=segmentsLost,proto3" json:"segments_lost,omitempty"`
+	// Bytes of object data in degraded segments.
+	BytesAtRisk          int64          `protobuf:"varint,5,opt,name=bytes_at_risk,json=bytesAtRisk,proto3" json:"bytes_at_risk,omitempty"`
+	RepairQueue          int64          `protobuf:"varint,6,opt,name=repair_queue,json=repairQueue,proto3" json:"repair_queue,omitempty"`
+	RepairsInFlight      int64          `protobuf:"varint,7,opt,name=repairs_in_flight,json=repairsInFlight,proto3" json:"repairs_in_flight,omitempty"`
+	RepairsDone          int64          `protobuf:"varint,8,opt,name=repairs_done,json=repairsDone,proto3" json:"repairs_done,omitempty"`
+	RepairsFailed        int64          `protobuf:"varint,9,opt,name=repairs_failed,json=repairsFailed,proto3" json:"repairs_failed,omitempty"`
+	RepairBytesPerSecond float64        `protobuf:"fixed64,10,opt,name=repair_bytes_per_second,json=repairBytesPerSecond,proto3" json:"repair_bytes_per_second,omitempty"`
+	EtaSeconds           float64        `protobuf:"fixed64,11,opt,name=eta_seconds,json=etaSeconds,proto3" json:"eta_seconds,omitempty"`
+	GcBacklog            int64          `protobuf:"varint,12,opt,name=gc_backlog,json=gcBacklog,proto3" json:"gc_backlog,omitempty"`
+	Lost                 []*LostSegment `protobuf:"bytes,13,rep,name=lost,proto3" json:"lost,omitempty"`
+	// When the health figures were last computed (leader clock).
+	ComputedUnixNano int64 `protobuf:"varint,14,opt,name=computed_unix_nano,json=computedUnixNano,proto3" json:"computed_unix_nano,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
+}
+
+func (x *HealthStatusResponse) Reset() {
+	*x = HealthStatusResponse{}
+	mi := &file_metadata_proto_msgTypes[75]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HealthStatusResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HealthStatusResponse) ProtoMessage() {}
+
+func (x *HealthStatusResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_metadata_proto_msgTypes[75]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HealthStatusResponse.ProtoReflect.Descriptor instead.
+func (*HealthStatusResponse) Descriptor() ([]byte, []int) {
+	return file_metadata_proto_rawDescGZIP(), []int{75}
+}
+
+func (x *HealthStatusResponse) GetSegmentsTotal() int64 {
+	if x != nil {
+		return x.SegmentsTotal
+	}
+	return 0
+}
+
+func (x *HealthStatusResponse) GetSegmentsByMissing() []int64 {
+	if x != nil {
+		return x.SegmentsByMissing
+	}
+	return nil
+}
+
+func (x *HealthStatusResponse) GetSegmentsDegraded() int64 {
+	if x != nil {
+		return x.SegmentsDegraded
+	}
+	return 0
+}
+
+func (x *HealthStatusResponse) GetSegmentsLost() int64 {
+	if x != nil {
+		return x.SegmentsLost
+	}
+	return 0
+}
+
+func (x *HealthStatusResponse) GetBytesAtRisk() int64 {
+	if x != nil {
+		return x.BytesAtRisk
+	}
+	return 0
+}
+
+func (x *HealthStatusResponse) GetRepairQueue() int64 {
+	if x != nil {
+		return x.RepairQueue
+	}
+	return 0
+}
+
+func (x *HealthStatusResponse) GetRepairsInFlight() int64 {
+	if x != nil {
+		return x.RepairsInFlight
+	}
+	return 0
+}
+
+func (x *HealthStatusResponse) GetRepairsDone() int64 {
+	if x != nil {
+		return x.RepairsDone
+	}
+	return 0
+}
+
+func (x *HealthStatusResponse) GetRepairsFailed() int64 {
+	if x != nil {
+		return x.RepairsFailed
+	}
+	return 0
+}
+
+func (x *HealthStatusResponse) GetRepairBytesPerSecond() float64 {
+	if x != nil {
+		return x.RepairBytesPerSecond
+	}
+	return 0
+}
+
+func (x *HealthStatusResponse) GetEtaSeconds() float64 {
+	if x != nil {
+		return x.EtaSeconds
+	}
+	return 0
+}
+
+func (x *HealthStatusResponse) GetGcBacklog() int64 {
+	if x != nil {
+		return x.GcBacklog
+	}
+	return 0
+}
+
+func (x *HealthStatusResponse) GetLost() []*LostSegment {
+	if x != nil {
+		return x.Lost
+	}
+	return nil
+}
+
+func (x *HealthStatusResponse) GetComputedUnixNano() int64 {
+	if x != nil {
+		return x.ComputedUnixNano
+	}
+	return 0
+}
+
+type SetNodeDrainRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Id    string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// true: start draining (no new chunks, existing ones move away);
+	// false: undrain (back to up).
+	Drain         bool `protobuf:"varint,2,opt,name=drain,proto3" json:"drain,omitempty"`
+	DryRun        bool `protobuf:"varint,3,opt,name=dry_run,json=dryRun,proto3" json:"dry_run,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetNodeDrainRequest) Reset() {
+	*x = SetNodeDrainRequest{}
+	mi := &file_metadata_proto_msgTypes[76]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetNodeDrainRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetNodeDrainRequest) ProtoMessage() {}
+
+func (x *SetNodeDrainRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_metadata_proto_msgTypes[76]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetNodeDrainRequest.ProtoReflect.Descriptor instead.
+func (*SetNodeDrainRequest) Descriptor() ([]byte, []int) {
+	return file_metadata_proto_rawDescGZIP(), []int{76}
+}
+
+func (x *SetNodeDrainRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *SetNodeDrainRequest) GetDrain() bool {
+	if x != nil {
+		return x.Drain
+	}
+	return false
+}
+
+func (x *SetNodeDrainRequest) GetDryRun() bool {
+	if x != nil {
+		return x.DryRun
+	}
+	return false
+}
+
+type SetNodeDrainResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Node  *Node                  `protobuf:"bytes,1,opt,name=node,proto3" json:"node,omitempty"`
+	// Chunks still on the node and their bytes.
+	ChunksRemaining int64 `protobuf:"varint,2,opt,name=chunks_remaining,json=chunksRemaining,proto3" json:"chunks_remaining,omitempty"`
+	BytesRemaining  int64 `protobuf:"varint,3,opt,name=bytes_remaining,json=bytesRemaining,proto3" json:"bytes_remaining,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *SetNodeDrainResponse) Reset() {
+	*x = SetNodeDrainResponse{}
+	mi := &file_metadata_proto_msgTypes[77]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetNodeDrainResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetNodeDrainResponse) ProtoMessage() {}
+
+func (x *SetNodeDrainResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_metadata_proto_msgTypes[77]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetNodeDrainResponse.ProtoReflect.Descriptor instead.
+func (*SetNodeDrainResponse) Descriptor() ([]byte, []int) {
+	return file_metadata_proto_rawDescGZIP(), []int{77}
+}
+
+func (x *SetNodeDrainResponse) GetNode() *Node {
+	if x != nil {
+		return x.Node
+	}
+	return nil
+}
+
+func (x *SetNodeDrainResponse) GetChunksRemaining() int64 {
+	if x != nil {
+		return x.ChunksRemaining
+	}
+	return 0
+}
+
+func (x *SetNodeDrainResponse) GetBytesRemaining() int64 {
+	if x != nil {
+		return x.BytesRemaining
+	}
+	return 0
+}
+
+type DecommissionRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Id    string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// Only report what blocks it.
+	StatusOnly    bool `protobuf:"varint,2,opt,name=status_only,json=statusOnly,proto3" json:"status_only,omitempty"`
+	DryRun        bool `protobuf:"varint,3,opt,name=dry_run,json=dryRun,proto3" json:"dry_run,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DecommissionRequest) Reset() {
+	*x = DecommissionRequest{}
+	mi := &file_metadata_proto_msgTypes[78]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DecommissionRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DecommissionRequest) ProtoMessage() {}
+
+func (x *DecommissionRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_metadata_proto_msgTypes[78]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DecommissionRequest.ProtoReflect.Descriptor instead.
+func (*DecommissionRequest) Descriptor() ([]byte, []int) {
+	return file_metadata_proto_rawDescGZIP(), []int{78}
+}
+
+func (x *DecommissionRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *DecommissionRequest) GetStatusOnly() bool {
+	if x != nil {
+		return x.StatusOnly
+	}
+	return false
+}
+
+func (x *DecommissionRequest) GetDryRun() bool {
+	if x != nil {
+		return x.DryRun
+	}
+	return false
+}
+
+type DecommissionResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Node  *Node                  `protobuf:"bytes,1,opt,name=node,proto3" json:"node,omitempty"`
+	// Empty when the node can be (or was) decommissioned.
+	Blockers        []string `protobuf:"bytes,2,rep,name=blockers,proto3" json:"blockers,omitempty"`
+	ChunksRemaining int64    `protobuf:"varint,3,opt,name=chunks_remaining,json=chunksRemaining,proto3" json:"chunks_remaining,omitempty"`
+	BytesRemaining  int64    `protobuf:"varint,4,opt,name=bytes_remaining,json=bytesRemaining,proto3" json:"bytes_remaining,omitempty"`
+	Decommissioned  bool     `protobuf:"varint,5,opt,name=decommissioned,proto3" json:"decommissioned,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *DecommissionResponse) Reset() {
+	*x = DecommissionResponse{}
+	mi := &file_metadata_proto_msgTypes[79]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DecommissionResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DecommissionResponse) ProtoMessage() {}
+
+func (x *DecommissionResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_metadata_proto_msgTypes[79]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DecommissionResponse.ProtoReflect.Descriptor instead.
+func (*DecommissionResponse) Descriptor() ([]byte, []int) {
+	return file_metadata_proto_rawDescGZIP(), []int{79}
+}
+
+func (x *DecommissionResponse) GetNode() *Node {
+	if x != nil {
+		return x.Node
+	}
+	return nil
+}
+
+func (x *DecommissionResponse) GetBlockers() []string {
+	if x != nil {
+		return x.Blockers
+	}
+	return nil
+}
+
+func (x *DecommissionResponse) GetChunksRemaining() int64 {
+	if x != nil {
+		return x.ChunksRemaining
+	}
+	return 0
+}
+
+func (x *DecommissionResponse) GetBytesRemaining() int64 {
+	if x != nil {
+		return x.BytesRemaining
+	}
+	return 0
+}
+
+func (x *DecommissionResponse) GetDecommissioned() bool {
+	if x != nil {
+		return x.Decommissioned
+	}
+	return false
+}
+
+type NodeUtilization struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	CapacityBytes int64                  `protobuf:"varint,2,opt,name=capacity_bytes,json=capacityBytes,proto3" json:"capacity_bytes,omitempty"`
+	UsedBytes     int64                  `protobuf:"varint,3,opt,name=used_bytes,json=usedBytes,proto3" json:"used_bytes,omitempty"`
+	Utilization   float64                `protobuf:"fixed64,4,opt,name=utilization,proto3" json:"utilization,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *NodeUtilization) Reset() {
+	*x = NodeUtilization{}
+	mi := &file_metadata_proto_msgTypes[80]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NodeUtilization) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NodeUtilization) ProtoMessage() {}
+
+func (x *NodeUtilization) ProtoReflect() protoreflect.Message {
+	mi := &file_metadata_proto_msgTypes[80]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NodeUtilization.ProtoReflect.Descriptor instead.
+func (*NodeUtilization) Descriptor() ([]byte, []int) {
+	return file_metadata_proto_rawDescGZIP(), []int{80}
+}
+
+func (x *NodeUtilization) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *NodeUtilization) GetCapacityBytes() int64 {
+	if x != nil {
+		return x.CapacityBytes
+	}
+	return 0
+}
+
+func (x *NodeUtilization) GetUsedBytes() int64 {
+	if x != nil {
+		return x.UsedBytes
+	}
+	return 0
+}
+
+func (x *NodeUtilization) GetUtilization() float64 {
+	if x != nil {
+		return x.Utilization
+	}
+	return 0
+}
+
+type PlannedMove struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	SegmentId     []byte                 `protobuf:"bytes,1,opt,name=segment_id,json=segmentId,proto3" json:"segment_id,omitempty"`
+	Shard         uint32                 `protobuf:"varint,2,opt,name=shard,proto3" json:"shard,omitempty"`
+	FromNode      string                 `protobuf:"bytes,3,opt,name=from_node,json=fromNode,proto3" json:"from_node,omitempty"`
+	ToNode        string                 `protobuf:"bytes,4,opt,name=to_node,json=toNode,proto3" json:"to_node,omitempty"`
+	Bytes         int64                  `protobuf:"varint,5,opt,name=bytes,proto3" json:"bytes,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PlannedMove) Reset() {
+	*x = PlannedMove{}
+	mi := &file_metadata_proto_msgTypes[81]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PlannedMove) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PlannedMove) ProtoMessage() {}
+
+func (x *PlannedMove) ProtoReflect() protoreflect.Message {
+	mi := &file_metadata_proto_msgTypes[81]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PlannedMove.ProtoReflect.Descriptor instead.
+func (*PlannedMove) Descriptor() ([]byte, []int) {
+	return file_metadata_proto_rawDescGZIP(), []int{81}
+}
+
+func (x *PlannedMove) GetSegmentId() []byte {
+	if x != nil {
+		return x.SegmentId
+	}
+	return nil
+}
+
+func (x *PlannedMove) GetShard() uint32 {
+	if x != nil {
+		return x.Shard
+	}
+	return 0
+}
+
+func (x *PlannedMove) GetFromNode() string {
+	if x != nil {
+		return x.FromNode
+	}
+	return ""
+}
+
+func (x *PlannedMove) GetToNode() string {
+	if x != nil {
+		return x.ToNode
+	}
+	return ""
+}
+
+func (x *PlannedMove) GetBytes() int64 {
+	if x != nil {
+		return x.Bytes
+	}
+	return 0
+}
+
+type RebalancePlanRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Percentage points around the mean utilisation (default 5).
+	Threshold float64 `protobuf:"fixed64,1,opt,name=threshold,proto3" json:"threshold,omitempty"`
+	// Most moves to list (the plan's totals cover all of them).
+	MaxMoves      int32 `protobuf:"varint,2,opt,name=max_moves,json=maxMoves,proto3" json:"max_moves,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RebalancePlanRequest) Reset() {
+	*x = RebalancePlanRequest{}
+	mi := &file_metadata_proto_msgTypes[82]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RebalancePlanRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RebalancePlanRequest) ProtoMessage() {}
+
+func (x *RebalancePlanRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_metadata_proto_msgTypes[82]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RebalancePlanRequest.ProtoReflect.Descriptor instead.
+func (*RebalancePlanRequest) Descriptor() ([]byte, []int) {
+	return file_metadata_proto_rawDescGZIP(), []int{82}
+}
+
+func (x *RebalancePlanRequest) GetThreshold() float64 {
+	if x != nil {
+		return x.Threshold
+	}
+	return 0
+}
+
+func (x *RebalancePlanRequest) GetMaxMoves() int32 {
+	if x != nil {
+		return x.MaxMoves
+	}
+	return 0
+}
+
+type RebalancePlanResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Moves         []*PlannedMove         `protobuf:"bytes,1,rep,name=moves,proto3" json:"moves,omitempty"`
+	MovesTotal    int64                  `protobuf:"varint,2,opt,name=moves_total,json=movesTotal,proto3" json:"moves_total,omitempty"`
+	BytesTotal    int64                  `protobuf:"varint,3,opt,name=bytes_total,json=bytesTotal,proto3" json:"bytes_total,omitempty"`
+	Before        []*NodeUtilization     `protobuf:"bytes,4,rep,name=before,proto3" json:"before,omitempty"`
+	After         []*NodeUtilization     `protobuf:"bytes,5,rep,name=after,proto3" json:"after,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RebalancePlanResponse) Reset() {
+	*x = RebalancePlanResponse{}
+	mi := &file_metadata_proto_msgTypes[83]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RebalancePlanResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RebalancePlanResponse) ProtoMessage() {}
+
+func (x *RebalancePlanResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_metadata_proto_msgTypes[83]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RebalancePlanResponse.ProtoReflect.Descriptor instead.
+func (*RebalancePlanResponse) Descriptor() ([]byte, []int) {
+	return file_metadata_proto_rawDescGZIP(), []int{83}
+}
+
+func (x *RebalancePlanResponse) GetMoves() []*PlannedMove {
+	if x != nil {
+		return x.Moves
+	}
+	return nil
+}
+
+func (x *RebalancePlanResponse) GetMovesTotal() int64 {
+	if x != nil {
+		return x.MovesTotal
+	}
+	return 0
+}
+
+func (x *RebalancePlanResponse) GetBytesTotal() int64 {
+	if x != nil {
+		return x.BytesTotal
+	}
+	return 0
+}
+
+func (x *RebalancePlanResponse) GetBefore() []*NodeUtilization {
+	if x != nil {
+		return x.Before
+	}
+	return nil
+}
+
+func (x *RebalancePlanResponse) GetAfter() []*NodeUtilization {
+	if x != nil {
+		return x.After
+	}
+	return nil
+}
+
+// SetRebalance is the replicated state of the balancer, so a leader change
+// neither loses nor repeats progress.
+type SetRebalance struct {
+	state              protoimpl.MessageState `protogen:"open.v1"`
+	Running            bool                   `protobuf:"varint,1,opt,name=running,proto3" json:"running,omitempty"`
+	Threshold          float64                `protobuf:"fixed64,2,opt,name=threshold,proto3" json:"threshold,omitempty"`
+	RateBytesPerSecond int64                  `protobuf:"varint,3,opt,name=rate_bytes_per_second,json=rateBytesPerSecond,proto3" json:"rate_bytes_per_second,omitempty"`
+	BytesTotal         int64                  `protobuf:"varint,4,opt,name=bytes_total,json=bytesTotal,proto3" json:"bytes_total,omitempty"`
+	MovesTotal         int64                  `protobuf:"varint,5,opt,name=moves_total,json=movesTotal,proto3" json:"moves_total,omitempty"`
+	StartedUnixNano    int64                  `protobuf:"varint,6,opt,name=started_unix_nano,json=startedUnixNano,proto3" json:"started_unix_nano,omitempty"`
+	// Why it stopped: "done", "stopped", "".
+	Outcome       string `protobuf:"bytes,7,opt,name=outcome,proto3" json:"outcome,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetRebalance) Reset() {
+	*x = SetRebalance{}
+	mi := &file_metadata_proto_msgTypes[84]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetRebalance) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetRebalance) ProtoMessage() {}
+
+func (x *SetRebalance) ProtoReflect() protoreflect.Message {
+	mi := &file_metadata_proto_msgTypes[84]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetRebalance.ProtoReflect.Descriptor instead.
+func (*SetRebalance) Descriptor() ([]byte, []int) {
+	return file_metadata_proto_rawDescGZIP(), []int{84}
+}
+
+func (x *SetRebalance) GetRunning() bool {
+	if x != nil {
+		return x.Running
+	}
+	return false
+}
+
+func (x *SetRebalance) GetThreshold() float64 {
+	if x != nil {
+		return x.Threshold
+	}
+	return 0
+}
+
+func (x *SetRebalance) GetRateBytesPerSecond() int64 {
+	if x != nil {
+		return x.RateBytesPerSecond
+	}
+	return 0
+}
+
+func (x *SetRebalance) GetBytesTotal() int64 {
+	if x != nil {
+		return x.BytesTotal
+	}
+	return 0
+}
+
+func (x *SetRebalance) GetMovesTotal() int64 {
+	if x != nil {
+		return x.MovesTotal
+	}
+	return 0
+}
+
+func (x *SetRebalance) GetStartedUnixNano() int64 {
+	if x != nil {
+		return x.StartedUnixNano
+	}
+	return 0
+}
+
+func (x *SetRebalance) GetOutcome() string {
+	if x != nil {
+		return x.Outcome
+	}
+	return ""
+}
+
+type RebalanceStartRequest struct {
+	state              protoimpl.MessageState `protogen:"open.v1"`
+	Threshold          float64                `protobuf:"fixed64,1,opt,name=threshold,proto3" json:"threshold,omitempty"`
+	RateBytesPerSecond int64                  `protobuf:"varint,2,opt,name=rate_bytes_per_second,json=rateBytesPerSecond,proto3" json:"rate_bytes_per_second,omitempty"`
+	DryRun             bool                   `protobuf:"varint,3,opt,name=dry_run,json=dryRun,proto3" json:"dry_run,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
+}
+
+func (x *RebalanceStartRequest) Reset() {
+	*x = RebalanceStartRequest{}
+	mi := &file_metadata_proto_msgTypes[85]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RebalanceStartRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RebalanceStartRequest) ProtoMessage() {}
+
+func (x *RebalanceStartRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_metadata_proto_msgTypes[85]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RebalanceStartRequest.ProtoReflect.Descriptor instead.
+func (*RebalanceStartRequest) Descriptor() ([]byte, []int) {
+	return file_metadata_proto_rawDescGZIP(), []int{85}
+}
+
+func (x *RebalanceStartRequest) GetThreshold() float64 {
+	if x != nil {
+		return x.Threshold
+	}
+	return 0
+}
+
+func (x *RebalanceStartRequest) GetRateBytesPerSecond() int64 {
+	if x != nil {
+		return x.RateBytesPerSecond
+	}
+	return 0
+}
+
+func (x *RebalanceStartRequest) GetDryRun() bool {
+	if x != nil {
+		return x.DryRun
+	}
+	return false
+}
+
+type RebalanceStatusRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RebalanceStatusRequest) Reset() {
+	*x = RebalanceStatusRequest{}
+	mi := &file_metadata_proto_msgTypes[86]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RebalanceStatusRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RebalanceStatusRequest) ProtoMessage() {}
+
+func (x *RebalanceStatusRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_metadata_proto_msgTypes[86]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RebalanceStatusRequest.ProtoReflect.Descriptor instead.
+func (*RebalanceStatusRequest) Descriptor() ([]byte, []int) {
+	return file_metadata_proto_rawDescGZIP(), []int{86}
+}
+
+type RebalanceStopRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RebalanceStopRequest) Reset() {
+	*x = RebalanceStopRequest{}
+	mi := &file_metadata_proto_msgTypes[87]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RebalanceStopRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RebalanceStopRequest) ProtoMessage() {}
+
+func (x *RebalanceStopRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_metadata_proto_msgTypes[87]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RebalanceStopRequest.ProtoReflect.Descriptor instead.
+func (*RebalanceStopRequest) Descriptor() ([]byte, []int) {
+	return file_metadata_proto_rawDescGZIP(), []int{87}
+}
+
+type RebalanceStatusResponse struct {
+	state              protoimpl.MessageState `protogen:"open.v1"`
+	Running            bool                   `protobuf:"varint,1,opt,name=running,proto3" json:"running,omitempty"`
+	Threshold          float64                `protobuf:"fixed64,2,opt,name=threshold,proto3" json:"threshold,omitempty"`
+	RateBytesPerSecond int64                  `protobuf:"varint,3,opt,name=rate_bytes_per_second,json=rateBytesPerSecond,proto3" json:"rate_bytes_per_second,omitempty"`
+	BytesTotal         int64                  `protobuf:"varint,4,opt,name=bytes_total,json=bytesTotal,proto3" json:"bytes_total,omitempty"`
+	BytesMoved         int64                  `protobuf:"varint,5,opt,name=bytes_moved,json=bytesMoved,proto3" json:"bytes_moved,omitempty"`
+	MovesTotal         int64                  `protobuf:"varint,6,opt,name=moves_total,json=movesTotal,proto3" json:"moves_total,omitempty"`
+	MovesDone          int64                  `protobuf:"varint,7,opt,name=moves_done,json=movesDone,proto3" json:"moves_done,omitempty"`
+	BytesPerSecond     float64                `protobuf:"fixed64,8,opt,name=bytes_per_second,json=bytesPerSecond,proto3" json:"bytes_per_second,omitempty"`
+	EtaSeconds         float64                `protobuf:"fixed64,9,opt,name=eta_seconds,json=etaSeconds,proto3" json:"eta_seconds,omitempty"`
+	StartedUnixNano    int64                  `protobuf:"varint,10,opt,name=started_unix_nano,json=startedUnixNano,proto3" json:"started_unix_nano,omitempty"`
+	Outcome            string                 `protobuf:"bytes,11,opt,name=outcome,proto3" json:"outcome,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
+}
+
+func (x *RebalanceStatusResponse) Reset() {
+	*x = RebalanceStatusResponse{}
+	mi := &file_metadata_proto_msgTypes[88]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RebalanceStatusResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RebalanceStatusResponse) ProtoMessage() {}
+
+func (x *RebalanceStatusResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_metadata_proto_msgTypes[88]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RebalanceStatusResponse.ProtoReflect.Descriptor instead.
+func (*RebalanceStatusResponse) Descriptor() ([]byte, []int) {
+	return file_metadata_proto_rawDescGZIP(), []int{88}
+}
+
+func (x *RebalanceStatusResponse) GetRunning() bool {
+	if x != nil {
+		return x.Running
+	}
+	return false
+}
+
+func (x *RebalanceStatusResponse) GetThreshold() float64 {
+	if x != nil {
+		return x.Threshold
+	}
+	return 0
+}
+
+func (x *RebalanceStatusResponse) GetRateBytesPerSecond() int64 {
+	if x != nil {
+		return x.RateBytesPerSecond
+	}
+	return 0
+}
+
+func (x *RebalanceStatusResponse) GetBytesTotal() int64 {
+	if x != nil {
+		return x.BytesTotal
+	}
+	return 0
+}
+
+func (x *RebalanceStatusResponse) GetBytesMoved() int64 {
+	if x != nil {
+		return x.BytesMoved
+	}
+	return 0
+}
+
+func (x *RebalanceStatusResponse) GetMovesTotal() int64 {
+	if x != nil {
+		return x.MovesTotal
+	}
+	return 0
+}
+
+func (x *RebalanceStatusResponse) GetMovesDone() int64 {
+	if x != nil {
+		return x.MovesDone
+	}
+	return 0
+}
+
+func (x *RebalanceStatusResponse) GetBytesPerSecond() float64 {
+	if x != nil {
+		return x.BytesPerSecond
+	}
+	return 0
+}
+
+func (x *RebalanceStatusResponse) GetEtaSeconds() float64 {
+	if x != nil {
+		return x.EtaSeconds
+	}
+	return 0
+}
+
+func (x *RebalanceStatusResponse) GetStartedUnixNano() int64 {
+	if x != nil {
+		return x.StartedUnixNano
+	}
+	return 0
+}
+
+func (x *RebalanceStatusResponse) GetOutcome() string {
+	if x != nil {
+		return x.Outcome
+	}
+	return ""
+}
+
+type AddMemberRequest struct {
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	Id          string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	RaftAddress string                 `protobuf:"bytes,2,opt,name=raft_address,json=raftAddress,proto3" json:"raft_address,omitempty"`
+	// Join as a non-voter (catches up without affecting quorum).
+	Nonvoter      bool `protobuf:"varint,3,opt,name=nonvoter,proto3" json:"nonvoter,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AddMemberRequest) Reset() {
+	*x = AddMemberRequest{}
+	mi := &file_metadata_proto_msgTypes[89]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AddMemberRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AddMemberRequest) ProtoMessage() {}
+
+func (x *AddMemberRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_metadata_proto_msgTypes[89]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AddMemberRequest.ProtoReflect.Descriptor instead.
+func (*AddMemberRequest) Descriptor() ([]byte, []int) {
+	return file_metadata_proto_rawDescGZIP(), []int{89}
+}
+
+func (x *AddMemberRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *AddMemberRequest) GetRaftAddress() string {
+	if x != nil {
+		return x.RaftAddress
+	}
+	return ""
+}
+
+func (x *AddMemberRequest) GetNonvoter() bool {
+	if x != nil {
+		return x.Nonvoter
+	}
+	return false
+}
+
+type AddMemberResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AddMemberResponse) Reset() {
+	*x = AddMemberResponse{}
+	mi := &file_metadata_proto_msgTypes[90]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AddMemberResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AddMemberResponse) ProtoMessage() {}
+
+func (x *AddMemberResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_metadata_proto_msgTypes[90]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AddMemberResponse.ProtoReflect.Descriptor instead.
+func (*AddMemberResponse) Descriptor() ([]byte, []int) {
+	return file_metadata_proto_rawDescGZIP(), []int{90}
+}
+
+type RemoveMemberRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RemoveMemberRequest) Reset() {
+	*x = RemoveMemberRequest{}
+	mi := &file_metadata_proto_msgTypes[91]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RemoveMemberRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RemoveMemberRequest) ProtoMessage() {}
+
+func (x *RemoveMemberRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_metadata_proto_msgTypes[91]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RemoveMemberRequest.ProtoReflect.Descriptor instead.
+func (*RemoveMemberRequest) Descriptor() ([]byte, []int) {
+	return file_metadata_proto_rawDescGZIP(), []int{91}
+}
+
+func (x *RemoveMemberRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+type RemoveMemberResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RemoveMemberResponse) Reset() {
+	*x = RemoveMemberResponse{}
+	mi := &file_metadata_proto_msgTypes[92]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RemoveMemberResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RemoveMemberResponse) ProtoMessage() {}
+
+func (x *RemoveMemberResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_metadata_proto_msgTypes[92]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RemoveMemberResponse.ProtoReflect.Descriptor instead.
+func (*RemoveMemberResponse) Descriptor() ([]byte, []int) {
+	return file_metadata_proto_rawDescGZIP(), []int{92}
+}
+
+type TransferLeaderRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Target member; empty lets Raft choose.
+	Id            string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TransferLeaderRequest) Reset() {
+	*x = TransferLeaderRequest{}
+	mi := &file_metadata_proto_msgTypes[93]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TransferLeaderRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TransferLeaderRequest) ProtoMessage() {}
+
+func (x *TransferLeaderRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_metadata_proto_msgTypes[93]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TransferLeaderRequest.ProtoReflect.Descriptor instead.
+func (*TransferLeaderRequest) Descriptor() ([]byte, []int) {
+	return file_metadata_proto_rawDescGZIP(), []int{93}
+}
+
+func (x *TransferLeaderRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+type TransferLeaderResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	LeaderId      string                 `protobuf:"bytes,1,opt,name=leader_id,json=leaderId,proto3" json:"leader_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TransferLeaderResponse) Reset() {
+	*x = TransferLeaderResponse{}
+	mi := &file_metadata_proto_msgTypes[94]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TransferLeaderResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TransferLeaderResponse) ProtoMessage() {}
+
+func (x *TransferLeaderResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_metadata_proto_msgTypes[94]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TransferLeaderResponse.ProtoReflect.Descriptor instead.
+func (*TransferLeaderResponse) Descriptor() ([]byte, []int) {
+	return file_metadata_proto_rawDescGZIP(), []int{94}
+}
+
+func (x *TransferLeaderResponse) GetLeaderId() string {
+	if x != nil {
+		return x.LeaderId
+	}
+	return ""
+}
+
 // GCEntry is the state machine's record of segments no longer referenced
 // by any object or part: their chunks are to be deleted from blob nodes.
 // Written under the gc/ keyspace when a version is replaced or deleted, a
@@ -3607,7 +6163,7 @@ type GCEntry struct {
 
 func (x *GCEntry) Reset() {
 	*x = GCEntry{}
-	mi := &file_metadata_proto_msgTypes[56]
+	mi := &file_metadata_proto_msgTypes[95]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3619,7 +6175,7 @@ func (x *GCEntry) String() string {
 func (*GCEntry) ProtoMessage() {}
 
 func (x *GCEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[56]
+	mi := &file_metadata_proto_msgTypes[95]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3632,7 +6188,7 @@ func (x *GCEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GCEntry.ProtoReflect.Descriptor instead.
 func (*GCEntry) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{56}
+	return file_metadata_proto_rawDescGZIP(), []int{95}
 }
 
 func (x *GCEntry) GetBucket() string {
@@ -3782,7 +6338,8 @@ const file_metadata_proto_rawDesc = "" +
 	"\fraft_address\x18\x02 \x01(\tR\vraftAddress\x12!\n" +
 	"\fgrpc_address\x18\x03 \x01(\tR\vgrpcAddress\x12\x16\n" +
 	"\x06leader\x18\x04 \x01(\bR\x06leader\x12\x14\n" +
-	"\x05voter\x18\x05 \x01(\bR\x05voter\"\xef\a\n" +
+	"\x05voter\x18\x05 \x01(\bR\x05voter\"\xc6\n" +
+	"\n" +
 	"\aCommand\x12M\n" +
 	"\rcreate_bucket\x18\x01 \x01(\v2&.cairn.metadata.v1.CreateBucketRequestH\x00R\fcreateBucket\x12M\n" +
 	"\rdelete_bucket\x18\x02 \x01(\v2&.cairn.metadata.v1.DeleteBucketRequestH\x00R\fdeleteBucket\x12M\n" +
@@ -3796,7 +6353,13 @@ const file_metadata_proto_rawDesc = "" +
 	"\x12set_member_address\x18\n" +
 	" \x01(\v2#.cairn.metadata.v1.SetMemberAddressH\x00R\x10setMemberAddress\x12<\n" +
 	"\tbootstrap\x18\v \x01(\v2\x1c.cairn.metadata.v1.BootstrapH\x00R\tbootstrap\x12G\n" +
-	"\x0eset_node_usage\x18\f \x01(\v2\x1f.cairn.metadata.v1.SetNodeUsageH\x00R\fsetNodeUsage\x12,\n" +
+	"\x0eset_node_usage\x18\f \x01(\v2\x1f.cairn.metadata.v1.SetNodeUsageH\x00R\fsetNodeUsage\x12G\n" +
+	"\x0eset_node_state\x18\r \x01(\v2\x1f.cairn.metadata.v1.SetNodeStateH\x00R\fsetNodeState\x12@\n" +
+	"\vmark_chunks\x18\x0e \x01(\v2\x1d.cairn.metadata.v1.MarkChunksH\x00R\n" +
+	"markChunks\x12O\n" +
+	"\x10commit_placement\x18\x0f \x01(\v2\".cairn.metadata.v1.CommitPlacementH\x00R\x0fcommitPlacement\x121\n" +
+	"\x06ack_gc\x18\x10 \x01(\v2\x18.cairn.metadata.v1.AckGCH\x00R\x05ackGc\x12F\n" +
+	"\rset_rebalance\x18\x11 \x01(\v2\x1f.cairn.metadata.v1.SetRebalanceH\x00R\fsetRebalance\x12,\n" +
 	"\x12proposed_unix_nano\x18d \x01(\x03R\x10proposedUnixNanoB\x04\n" +
 	"\x02op\"M\n" +
 	"\tBootstrap\x12@\n" +
@@ -3923,9 +6486,10 @@ const file_metadata_proto_rawDesc = "" +
 	"\n" +
 	"used_bytes\x18\x03 \x01(\x03R\tusedBytes\x12\x1f\n" +
 	"\vchunk_count\x18\x04 \x01(\x03R\n" +
-	"chunkCount\")\n" +
+	"chunkCount\"X\n" +
 	"\x11HeartbeatResponse\x12\x14\n" +
-	"\x05epoch\x18\x01 \x01(\x04R\x05epoch\"\x16\n" +
+	"\x05epoch\x18\x01 \x01(\x04R\x05epoch\x12-\n" +
+	"\x05tasks\x18\x02 \x03(\v2\x17.cairn.metadata.v1.TaskR\x05tasks\"\x16\n" +
 	"\x14GetClusterMapRequest\"W\n" +
 	"\x15GetClusterMapResponse\x12>\n" +
 	"\vcluster_map\x18\x01 \x01(\v2\x1d.cairn.metadata.v1.ClusterMapR\n" +
@@ -3937,7 +6501,198 @@ const file_metadata_proto_rawDesc = "" +
 	"\tleader_id\x18\x02 \x01(\tR\bleaderId\x12\x12\n" +
 	"\x04term\x18\x03 \x01(\x04R\x04term\x12!\n" +
 	"\fcommit_index\x18\x04 \x01(\x04R\vcommitIndex\x12#\n" +
-	"\rapplied_index\x18\x05 \x01(\x04R\fappliedIndex\"\xf2\x01\n" +
+	"\rapplied_index\x18\x05 \x01(\x04R\fappliedIndex\"j\n" +
+	"\fSetNodeState\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x122\n" +
+	"\x05state\x18\x02 \x01(\x0e2\x1c.cairn.metadata.v1.NodeStateR\x05state\x12\x16\n" +
+	"\x06reason\x18\x03 \x01(\tR\x06reason\"X\n" +
+	"\bChunkRef\x12\x1d\n" +
+	"\n" +
+	"segment_id\x18\x01 \x01(\fR\tsegmentId\x12\x14\n" +
+	"\x05shard\x18\x02 \x01(\rR\x05shard\x12\x17\n" +
+	"\anode_id\x18\x03 \x01(\tR\x06nodeId\"u\n" +
+	"\n" +
+	"MarkChunks\x123\n" +
+	"\x06chunks\x18\x01 \x03(\v2\x1b.cairn.metadata.v1.ChunkRefR\x06chunks\x12\x16\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason\x12\x1a\n" +
+	"\breporter\x18\x03 \x01(\tR\breporter\"~\n" +
+	"\x13ReportChunksRequest\x123\n" +
+	"\x06chunks\x18\x01 \x03(\v2\x1b.cairn.metadata.v1.ChunkRefR\x06chunks\x12\x16\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason\x12\x1a\n" +
+	"\breporter\x18\x03 \x01(\tR\breporter\"\x16\n" +
+	"\x14ReportChunksResponse\"\x94\x01\n" +
+	"\x0fCommitPlacement\x12\x1d\n" +
+	"\n" +
+	"segment_id\x18\x01 \x01(\fR\tsegmentId\x12\x14\n" +
+	"\x05shard\x18\x02 \x01(\rR\x05shard\x12\x19\n" +
+	"\bold_node\x18\x03 \x01(\tR\aoldNode\x12\x19\n" +
+	"\bnew_node\x18\x04 \x01(\tR\anewNode\x12\x16\n" +
+	"\x06reason\x18\x05 \x01(\tR\x06reason\"\x1b\n" +
+	"\x05AckGC\x12\x12\n" +
+	"\x04keys\x18\x01 \x03(\fR\x04keys\"\xc3\x01\n" +
+	"\x04Task\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x127\n" +
+	"\x06repair\x18\x02 \x01(\v2\x1d.cairn.metadata.v1.RepairTaskH\x00R\x06repair\x121\n" +
+	"\x04move\x18\x03 \x01(\v2\x1b.cairn.metadata.v1.MoveTaskH\x00R\x04move\x127\n" +
+	"\x06delete\x18\x04 \x01(\v2\x1d.cairn.metadata.v1.DeleteTaskH\x00R\x06deleteB\x06\n" +
+	"\x04kind\"T\n" +
+	"\tPeerChunk\x12\x14\n" +
+	"\x05shard\x18\x01 \x01(\rR\x05shard\x12\x17\n" +
+	"\anode_id\x18\x02 \x01(\tR\x06nodeId\x12\x18\n" +
+	"\aaddress\x18\x03 \x01(\tR\aaddress\"\x92\x01\n" +
+	"\n" +
+	"RepairTask\x124\n" +
+	"\asegment\x18\x01 \x01(\v2\x1a.cairn.metadata.v1.SegmentR\asegment\x12\x16\n" +
+	"\x06shards\x18\x02 \x03(\rR\x06shards\x126\n" +
+	"\asources\x18\x03 \x03(\v2\x1c.cairn.metadata.v1.PeerChunkR\asources\"\x8c\x01\n" +
+	"\bMoveTask\x124\n" +
+	"\asegment\x18\x01 \x01(\v2\x1a.cairn.metadata.v1.SegmentR\asegment\x12\x14\n" +
+	"\x05shard\x18\x02 \x01(\rR\x05shard\x124\n" +
+	"\x06source\x18\x03 \x01(\v2\x1c.cairn.metadata.v1.PeerChunkR\x06source\"A\n" +
+	"\n" +
+	"DeleteTask\x123\n" +
+	"\x06chunks\x18\x01 \x03(\v2\x1b.cairn.metadata.v1.ChunkRefR\x06chunks\"\xc3\x01\n" +
+	"\n" +
+	"TaskResult\x12\x17\n" +
+	"\atask_id\x18\x01 \x01(\tR\x06taskId\x12\x17\n" +
+	"\anode_id\x18\x02 \x01(\tR\x06nodeId\x12\x0e\n" +
+	"\x02ok\x18\x03 \x01(\bR\x02ok\x12\x14\n" +
+	"\x05error\x18\x04 \x01(\tR\x05error\x12\x1f\n" +
+	"\vshards_done\x18\x05 \x03(\rR\n" +
+	"shardsDone\x12<\n" +
+	"\vbad_sources\x18\x06 \x03(\v2\x1b.cairn.metadata.v1.ChunkRefR\n" +
+	"badSources\"J\n" +
+	"\x11ReportTaskRequest\x125\n" +
+	"\x06result\x18\x01 \x01(\v2\x1d.cairn.metadata.v1.TaskResultR\x06result\"\x14\n" +
+	"\x12ReportTaskResponse\"b\n" +
+	"\x12CheckChunksRequest\x12\x17\n" +
+	"\anode_id\x18\x01 \x01(\tR\x06nodeId\x123\n" +
+	"\x06chunks\x18\x02 \x03(\v2\x1b.cairn.metadata.v1.ChunkRefR\x06chunks\"5\n" +
+	"\x13CheckChunksResponse\x12\x1e\n" +
+	"\n" +
+	"referenced\x18\x01 \x03(\bR\n" +
+	"referenced\"\xe5\x01\n" +
+	"\vLostSegment\x12\x16\n" +
+	"\x06bucket\x18\x01 \x01(\tR\x06bucket\x12\x10\n" +
+	"\x03key\x18\x02 \x01(\tR\x03key\x12\x1d\n" +
+	"\n" +
+	"version_id\x18\x03 \x01(\tR\tversionId\x12\x1b\n" +
+	"\tupload_id\x18\x04 \x01(\tR\buploadId\x12\x1f\n" +
+	"\vpart_number\x18\x05 \x01(\x05R\n" +
+	"partNumber\x12\x1d\n" +
+	"\n" +
+	"segment_id\x18\x06 \x01(\fR\tsegmentId\x12\x18\n" +
+	"\ahealthy\x18\a \x01(\x05R\ahealthy\x12\x16\n" +
+	"\x06needed\x18\b \x01(\x05R\x06needed\"0\n" +
+	"\x13HealthStatusRequest\x12\x19\n" +
+	"\bmax_lost\x18\x01 \x01(\x05R\amaxLost\"\xd5\x04\n" +
+	"\x14HealthStatusResponse\x12%\n" +
+	"\x0esegments_total\x18\x01 \x01(\x03R\rsegmentsTotal\x12.\n" +
+	"\x13segments_by_missing\x18\x02 \x03(\x03R\x11segmentsByMissing\x12+\n" +
+	"\x11segments_degraded\x18\x03 \x01(\x03R\x10segmentsDegraded\x12#\n" +
+	"\rsegments_lost\x18\x04 \x01(\x03R\fsegmentsLost\x12\"\n" +
+	"\rbytes_at_risk\x18\x05 \x01(\x03R\vbytesAtRisk\x12!\n" +
+	"\frepair_queue\x18\x06 \x01(\x03R\vrepairQueue\x12*\n" +
+	"\x11repairs_in_flight\x18\a \x01(\x03R\x0frepairsInFlight\x12!\n" +
+	"\frepairs_done\x18\b \x01(\x03R\vrepairsDone\x12%\n" +
+	"\x0erepairs_failed\x18\t \x01(\x03R\rrepairsFailed\x125\n" +
+	"\x17repair_bytes_per_second\x18\n" +
+	" \x01(\x01R\x14repairBytesPerSecond\x12\x1f\n" +
+	"\veta_seconds\x18\v \x01(\x01R\n" +
+	"etaSeconds\x12\x1d\n" +
+	"\n" +
+	"gc_backlog\x18\f \x01(\x03R\tgcBacklog\x122\n" +
+	"\x04lost\x18\r \x03(\v2\x1e.cairn.metadata.v1.LostSegmentR\x04lost\x12,\n" +
+	"\x12computed_unix_nano\x18\x0e \x01(\x03R\x10computedUnixNano\"T\n" +
+	"\x13SetNodeDrainRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x14\n" +
+	"\x05drain\x18\x02 \x01(\bR\x05drain\x12\x17\n" +
+	"\adry_run\x18\x03 \x01(\bR\x06dryRun\"\x97\x01\n" +
+	"\x14SetNodeDrainResponse\x12+\n" +
+	"\x04node\x18\x01 \x01(\v2\x17.cairn.metadata.v1.NodeR\x04node\x12)\n" +
+	"\x10chunks_remaining\x18\x02 \x01(\x03R\x0fchunksRemaining\x12'\n" +
+	"\x0fbytes_remaining\x18\x03 \x01(\x03R\x0ebytesRemaining\"_\n" +
+	"\x13DecommissionRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1f\n" +
+	"\vstatus_only\x18\x02 \x01(\bR\n" +
+	"statusOnly\x12\x17\n" +
+	"\adry_run\x18\x03 \x01(\bR\x06dryRun\"\xdb\x01\n" +
+	"\x14DecommissionResponse\x12+\n" +
+	"\x04node\x18\x01 \x01(\v2\x17.cairn.metadata.v1.NodeR\x04node\x12\x1a\n" +
+	"\bblockers\x18\x02 \x03(\tR\bblockers\x12)\n" +
+	"\x10chunks_remaining\x18\x03 \x01(\x03R\x0fchunksRemaining\x12'\n" +
+	"\x0fbytes_remaining\x18\x04 \x01(\x03R\x0ebytesRemaining\x12&\n" +
+	"\x0edecommissioned\x18\x05 \x01(\bR\x0edecommissioned\"\x89\x01\n" +
+	"\x0fNodeUtilization\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12%\n" +
+	"\x0ecapacity_bytes\x18\x02 \x01(\x03R\rcapacityBytes\x12\x1d\n" +
+	"\n" +
+	"used_bytes\x18\x03 \x01(\x03R\tusedBytes\x12 \n" +
+	"\vutilization\x18\x04 \x01(\x01R\vutilization\"\x8e\x01\n" +
+	"\vPlannedMove\x12\x1d\n" +
+	"\n" +
+	"segment_id\x18\x01 \x01(\fR\tsegmentId\x12\x14\n" +
+	"\x05shard\x18\x02 \x01(\rR\x05shard\x12\x1b\n" +
+	"\tfrom_node\x18\x03 \x01(\tR\bfromNode\x12\x17\n" +
+	"\ato_node\x18\x04 \x01(\tR\x06toNode\x12\x14\n" +
+	"\x05bytes\x18\x05 \x01(\x03R\x05bytes\"Q\n" +
+	"\x14RebalancePlanRequest\x12\x1c\n" +
+	"\tthreshold\x18\x01 \x01(\x01R\tthreshold\x12\x1b\n" +
+	"\tmax_moves\x18\x02 \x01(\x05R\bmaxMoves\"\x85\x02\n" +
+	"\x15RebalancePlanResponse\x124\n" +
+	"\x05moves\x18\x01 \x03(\v2\x1e.cairn.metadata.v1.PlannedMoveR\x05moves\x12\x1f\n" +
+	"\vmoves_total\x18\x02 \x01(\x03R\n" +
+	"movesTotal\x12\x1f\n" +
+	"\vbytes_total\x18\x03 \x01(\x03R\n" +
+	"bytesTotal\x12:\n" +
+	"\x06before\x18\x04 \x03(\v2\".cairn.metadata.v1.NodeUtilizationR\x06before\x128\n" +
+	"\x05after\x18\x05 \x03(\v2\".cairn.metadata.v1.NodeUtilizationR\x05after\"\x81\x02\n" +
+	"\fSetRebalance\x12\x18\n" +
+	"\arunning\x18\x01 \x01(\bR\arunning\x12\x1c\n" +
+	"\tthreshold\x18\x02 \x01(\x01R\tthreshold\x121\n" +
+	"\x15rate_bytes_per_second\x18\x03 \x01(\x03R\x12rateBytesPerSecond\x12\x1f\n" +
+	"\vbytes_total\x18\x04 \x01(\x03R\n" +
+	"bytesTotal\x12\x1f\n" +
+	"\vmoves_total\x18\x05 \x01(\x03R\n" +
+	"movesTotal\x12*\n" +
+	"\x11started_unix_nano\x18\x06 \x01(\x03R\x0fstartedUnixNano\x12\x18\n" +
+	"\aoutcome\x18\a \x01(\tR\aoutcome\"\x81\x01\n" +
+	"\x15RebalanceStartRequest\x12\x1c\n" +
+	"\tthreshold\x18\x01 \x01(\x01R\tthreshold\x121\n" +
+	"\x15rate_bytes_per_second\x18\x02 \x01(\x03R\x12rateBytesPerSecond\x12\x17\n" +
+	"\adry_run\x18\x03 \x01(\bR\x06dryRun\"\x18\n" +
+	"\x16RebalanceStatusRequest\"\x16\n" +
+	"\x14RebalanceStopRequest\"\x97\x03\n" +
+	"\x17RebalanceStatusResponse\x12\x18\n" +
+	"\arunning\x18\x01 \x01(\bR\arunning\x12\x1c\n" +
+	"\tthreshold\x18\x02 \x01(\x01R\tthreshold\x121\n" +
+	"\x15rate_bytes_per_second\x18\x03 \x01(\x03R\x12rateBytesPerSecond\x12\x1f\n" +
+	"\vbytes_total\x18\x04 \x01(\x03R\n" +
+	"bytesTotal\x12\x1f\n" +
+	"\vbytes_moved\x18\x05 \x01(\x03R\n" +
+	"bytesMoved\x12\x1f\n" +
+	"\vmoves_total\x18\x06 \x01(\x03R\n" +
+	"movesTotal\x12\x1d\n" +
+	"\n" +
+	"moves_done\x18\a \x01(\x03R\tmovesDone\x12(\n" +
+	"\x10bytes_per_second\x18\b \x01(\x01R\x0ebytesPerSecond\x12\x1f\n" +
+	"\veta_seconds\x18\t \x01(\x01R\n" +
+	"etaSeconds\x12*\n" +
+	"\x11started_unix_nano\x18\n" +
+	" \x01(\x03R\x0fstartedUnixNano\x12\x18\n" +
+	"\aoutcome\x18\v \x01(\tR\aoutcome\"a\n" +
+	"\x10AddMemberRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12!\n" +
+	"\fraft_address\x18\x02 \x01(\tR\vraftAddress\x12\x1a\n" +
+	"\bnonvoter\x18\x03 \x01(\bR\bnonvoter\"\x13\n" +
+	"\x11AddMemberResponse\"%\n" +
+	"\x13RemoveMemberRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\"\x16\n" +
+	"\x14RemoveMemberResponse\"'\n" +
+	"\x15TransferLeaderRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\"5\n" +
+	"\x16TransferLeaderResponse\x12\x1b\n" +
+	"\tleader_id\x18\x01 \x01(\tR\bleaderId\"\xf2\x01\n" +
 	"\aGCEntry\x12\x16\n" +
 	"\x06bucket\x18\x01 \x01(\tR\x06bucket\x12\x10\n" +
 	"\x03key\x18\x02 \x01(\tR\x03key\x12\x1d\n" +
@@ -3954,7 +6709,7 @@ const file_metadata_proto_rawDesc = "" +
 	"\x12NODE_STATE_SUSPECT\x10\x02\x12\x13\n" +
 	"\x0fNODE_STATE_DOWN\x10\x03\x12\x17\n" +
 	"\x13NODE_STATE_DRAINING\x10\x04\x12\x1d\n" +
-	"\x19NODE_STATE_DECOMMISSIONED\x10\x052\xa2\x0f\n" +
+	"\x19NODE_STATE_DECOMMISSIONED\x10\x052\x9b\x19\n" +
 	"\bMetadata\x12_\n" +
 	"\fCreateBucket\x12&.cairn.metadata.v1.CreateBucketRequest\x1a'.cairn.metadata.v1.CreateBucketResponse\x12_\n" +
 	"\fDeleteBucket\x12&.cairn.metadata.v1.DeleteBucketRequest\x1a'.cairn.metadata.v1.DeleteBucketResponse\x12V\n" +
@@ -3975,7 +6730,21 @@ const file_metadata_proto_rawDesc = "" +
 	"\tHeartbeat\x12#.cairn.metadata.v1.HeartbeatRequest\x1a$.cairn.metadata.v1.HeartbeatResponse\x12b\n" +
 	"\rGetClusterMap\x12'.cairn.metadata.v1.GetClusterMapRequest\x1a(.cairn.metadata.v1.GetClusterMapResponse\x12b\n" +
 	"\rClusterStatus\x12'.cairn.metadata.v1.ClusterStatusRequest\x1a(.cairn.metadata.v1.ClusterStatusResponse\x12`\n" +
-	"\x0eAnnounceMember\x12#.cairn.metadata.v1.SetMemberAddress\x1a).cairn.metadata.v1.AnnounceMemberResponseB1Z/github.com/cairnstore/cairn/metadata/metadatapbb\x06proto3"
+	"\x0eAnnounceMember\x12#.cairn.metadata.v1.SetMemberAddress\x1a).cairn.metadata.v1.AnnounceMemberResponse\x12_\n" +
+	"\fReportChunks\x12&.cairn.metadata.v1.ReportChunksRequest\x1a'.cairn.metadata.v1.ReportChunksResponse\x12Y\n" +
+	"\n" +
+	"ReportTask\x12$.cairn.metadata.v1.ReportTaskRequest\x1a%.cairn.metadata.v1.ReportTaskResponse\x12\\\n" +
+	"\vCheckChunks\x12%.cairn.metadata.v1.CheckChunksRequest\x1a&.cairn.metadata.v1.CheckChunksResponse\x12_\n" +
+	"\fHealthStatus\x12&.cairn.metadata.v1.HealthStatusRequest\x1a'.cairn.metadata.v1.HealthStatusResponse\x12_\n" +
+	"\fSetNodeDrain\x12&.cairn.metadata.v1.SetNodeDrainRequest\x1a'.cairn.metadata.v1.SetNodeDrainResponse\x12_\n" +
+	"\fDecommission\x12&.cairn.metadata.v1.DecommissionRequest\x1a'.cairn.metadata.v1.DecommissionResponse\x12b\n" +
+	"\rRebalancePlan\x12'.cairn.metadata.v1.RebalancePlanRequest\x1a(.cairn.metadata.v1.RebalancePlanResponse\x12f\n" +
+	"\x0eRebalanceStart\x12(.cairn.metadata.v1.RebalanceStartRequest\x1a*.cairn.metadata.v1.RebalanceStatusResponse\x12h\n" +
+	"\x0fRebalanceStatus\x12).cairn.metadata.v1.RebalanceStatusRequest\x1a*.cairn.metadata.v1.RebalanceStatusResponse\x12d\n" +
+	"\rRebalanceStop\x12'.cairn.metadata.v1.RebalanceStopRequest\x1a*.cairn.metadata.v1.RebalanceStatusResponse\x12V\n" +
+	"\tAddMember\x12#.cairn.metadata.v1.AddMemberRequest\x1a$.cairn.metadata.v1.AddMemberResponse\x12_\n" +
+	"\fRemoveMember\x12&.cairn.metadata.v1.RemoveMemberRequest\x1a'.cairn.metadata.v1.RemoveMemberResponse\x12e\n" +
+	"\x0eTransferLeader\x12(.cairn.metadata.v1.TransferLeaderRequest\x1a).cairn.metadata.v1.TransferLeaderResponseB1Z/github.com/cairnstore/cairn/metadata/metadatapbb\x06proto3"
 
 var (
 	file_metadata_proto_rawDescOnce sync.Once
@@ -3990,7 +6759,7 @@ func file_metadata_proto_rawDescGZIP() []byte {
 }
 
 var file_metadata_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_metadata_proto_msgTypes = make([]protoimpl.MessageInfo, 61)
+var file_metadata_proto_msgTypes = make([]protoimpl.MessageInfo, 100)
 var file_metadata_proto_goTypes = []any{
 	(NodeState)(0),                       // 0: cairn.metadata.v1.NodeState
 	(*Scheme)(nil),                       // 1: cairn.metadata.v1.Scheme
@@ -4049,110 +6818,201 @@ var file_metadata_proto_goTypes = []any{
 	(*AnnounceMemberResponse)(nil),       // 54: cairn.metadata.v1.AnnounceMemberResponse
 	(*ClusterStatusRequest)(nil),         // 55: cairn.metadata.v1.ClusterStatusRequest
 	(*ClusterStatusResponse)(nil),        // 56: cairn.metadata.v1.ClusterStatusResponse
-	(*GCEntry)(nil),                      // 57: cairn.metadata.v1.GCEntry
-	nil,                                  // 58: cairn.metadata.v1.Object.HeadersEntry
-	nil,                                  // 59: cairn.metadata.v1.Object.UserMetadataEntry
-	nil,                                  // 60: cairn.metadata.v1.MultipartUpload.HeadersEntry
-	nil,                                  // 61: cairn.metadata.v1.MultipartUpload.UserMetadataEntry
+	(*SetNodeState)(nil),                 // 57: cairn.metadata.v1.SetNodeState
+	(*ChunkRef)(nil),                     // 58: cairn.metadata.v1.ChunkRef
+	(*MarkChunks)(nil),                   // 59: cairn.metadata.v1.MarkChunks
+	(*ReportChunksRequest)(nil),          // 60: cairn.metadata.v1.ReportChunksRequest
+	(*ReportChunksResponse)(nil),         // 61: cairn.metadata.v1.ReportChunksResponse
+	(*CommitPlacement)(nil),              // 62: cairn.metadata.v1.CommitPlacement
+	(*AckGC)(nil),                        // 63: cairn.metadata.v1.AckGC
+	(*Task)(nil),                         // 64: cairn.metadata.v1.Task
+	(*PeerChunk)(nil),                    // 65: cairn.metadata.v1.PeerChunk
+	(*RepairTask)(nil),                   // 66: cairn.metadata.v1.RepairTask
+	(*MoveTask)(nil),                     // 67: cairn.metadata.v1.MoveTask
+	(*DeleteTask)(nil),                   // 68: cairn.metadata.v1.DeleteTask
+	(*TaskResult)(nil),                   // 69: cairn.metadata.v1.TaskResult
+	(*ReportTaskRequest)(nil),            // 70: cairn.metadata.v1.ReportTaskRequest
+	(*ReportTaskResponse)(nil),           // 71: cairn.metadata.v1.ReportTaskResponse
+	(*CheckChunksRequest)(nil),           // 72: cairn.metadata.v1.CheckChunksRequest
+	(*CheckChunksResponse)(nil),          // 73: cairn.metadata.v1.CheckChunksResponse
+	(*LostSegment)(nil),                  // 74: cairn.metadata.v1.LostSegment
+	(*HealthStatusRequest)(nil),          // 75: cairn.metadata.v1.HealthStatusRequest
+	(*HealthStatusResponse)(nil),         // 76: cairn.metadata.v1.HealthStatusResponse
+	(*SetNodeDrainRequest)(nil),          // 77: cairn.metadata.v1.SetNodeDrainRequest
+	(*SetNodeDrainResponse)(nil),         // 78: cairn.metadata.v1.SetNodeDrainResponse
+	(*DecommissionRequest)(nil),          // 79: cairn.metadata.v1.DecommissionRequest
+	(*DecommissionResponse)(nil),         // 80: cairn.metadata.v1.DecommissionResponse
+	(*NodeUtilization)(nil),              // 81: cairn.metadata.v1.NodeUtilization
+	(*PlannedMove)(nil),                  // 82: cairn.metadata.v1.PlannedMove
+	(*RebalancePlanRequest)(nil),         // 83: cairn.metadata.v1.RebalancePlanRequest
+	(*RebalancePlanResponse)(nil),        // 84: cairn.metadata.v1.RebalancePlanResponse
+	(*SetRebalance)(nil),                 // 85: cairn.metadata.v1.SetRebalance
+	(*RebalanceStartRequest)(nil),        // 86: cairn.metadata.v1.RebalanceStartRequest
+	(*RebalanceStatusRequest)(nil),       // 87: cairn.metadata.v1.RebalanceStatusRequest
+	(*RebalanceStopRequest)(nil),         // 88: cairn.metadata.v1.RebalanceStopRequest
+	(*RebalanceStatusResponse)(nil),      // 89: cairn.metadata.v1.RebalanceStatusResponse
+	(*AddMemberRequest)(nil),             // 90: cairn.metadata.v1.AddMemberRequest
+	(*AddMemberResponse)(nil),            // 91: cairn.metadata.v1.AddMemberResponse
+	(*RemoveMemberRequest)(nil),          // 92: cairn.metadata.v1.RemoveMemberRequest
+	(*RemoveMemberResponse)(nil),         // 93: cairn.metadata.v1.RemoveMemberResponse
+	(*TransferLeaderRequest)(nil),        // 94: cairn.metadata.v1.TransferLeaderRequest
+	(*TransferLeaderResponse)(nil),       // 95: cairn.metadata.v1.TransferLeaderResponse
+	(*GCEntry)(nil),                      // 96: cairn.metadata.v1.GCEntry
+	nil,                                  // 97: cairn.metadata.v1.Object.HeadersEntry
+	nil,                                  // 98: cairn.metadata.v1.Object.UserMetadataEntry
+	nil,                                  // 99: cairn.metadata.v1.MultipartUpload.HeadersEntry
+	nil,                                  // 100: cairn.metadata.v1.MultipartUpload.UserMetadataEntry
 }
 var file_metadata_proto_depIdxs = []int32{
-	1,  // 0: cairn.metadata.v1.Segment.scheme:type_name -> cairn.metadata.v1.Scheme
-	3,  // 1: cairn.metadata.v1.PartInfo.checksums:type_name -> cairn.metadata.v1.Checksum
-	58, // 2: cairn.metadata.v1.Object.headers:type_name -> cairn.metadata.v1.Object.HeadersEntry
-	59, // 3: cairn.metadata.v1.Object.user_metadata:type_name -> cairn.metadata.v1.Object.UserMetadataEntry
-	3,  // 4: cairn.metadata.v1.Object.checksums:type_name -> cairn.metadata.v1.Checksum
-	2,  // 5: cairn.metadata.v1.Object.segments:type_name -> cairn.metadata.v1.Segment
-	4,  // 6: cairn.metadata.v1.Object.parts:type_name -> cairn.metadata.v1.PartInfo
-	60, // 7: cairn.metadata.v1.MultipartUpload.headers:type_name -> cairn.metadata.v1.MultipartUpload.HeadersEntry
-	61, // 8: cairn.metadata.v1.MultipartUpload.user_metadata:type_name -> cairn.metadata.v1.MultipartUpload.UserMetadataEntry
-	3,  // 9: cairn.metadata.v1.Part.checksums:type_name -> cairn.metadata.v1.Checksum
-	2,  // 10: cairn.metadata.v1.Part.segments:type_name -> cairn.metadata.v1.Segment
-	0,  // 11: cairn.metadata.v1.Node.state:type_name -> cairn.metadata.v1.NodeState
-	9,  // 12: cairn.metadata.v1.ClusterMap.nodes:type_name -> cairn.metadata.v1.Node
-	1,  // 13: cairn.metadata.v1.ClusterMap.default_scheme:type_name -> cairn.metadata.v1.Scheme
-	16, // 14: cairn.metadata.v1.Command.create_bucket:type_name -> cairn.metadata.v1.CreateBucketRequest
-	18, // 15: cairn.metadata.v1.Command.delete_bucket:type_name -> cairn.metadata.v1.DeleteBucketRequest
-	25, // 16: cairn.metadata.v1.Command.commit_object:type_name -> cairn.metadata.v1.CommitObjectRequest
-	29, // 17: cairn.metadata.v1.Command.delete_object:type_name -> cairn.metadata.v1.DeleteObjectRequest
-	33, // 18: cairn.metadata.v1.Command.create_multipart:type_name -> cairn.metadata.v1.CreateMultipartRequest
-	37, // 19: cairn.metadata.v1.Command.put_part:type_name -> cairn.metadata.v1.PutPartRequest
-	42, // 20: cairn.metadata.v1.Command.complete_multipart:type_name -> cairn.metadata.v1.CompleteMultipartRequest
-	44, // 21: cairn.metadata.v1.Command.abort_multipart:type_name -> cairn.metadata.v1.AbortMultipartRequest
-	48, // 22: cairn.metadata.v1.Command.register_node:type_name -> cairn.metadata.v1.RegisterNodeRequest
-	14, // 23: cairn.metadata.v1.Command.set_member_address:type_name -> cairn.metadata.v1.SetMemberAddress
-	13, // 24: cairn.metadata.v1.Command.bootstrap:type_name -> cairn.metadata.v1.Bootstrap
-	15, // 25: cairn.metadata.v1.Command.set_node_usage:type_name -> cairn.metadata.v1.SetNodeUsage
-	1,  // 26: cairn.metadata.v1.Bootstrap.default_scheme:type_name -> cairn.metadata.v1.Scheme
-	6,  // 27: cairn.metadata.v1.CreateBucketResponse.bucket:type_name -> cairn.metadata.v1.Bucket
-	6,  // 28: cairn.metadata.v1.GetBucketResponse.bucket:type_name -> cairn.metadata.v1.Bucket
-	6,  // 29: cairn.metadata.v1.ListBucketsResponse.buckets:type_name -> cairn.metadata.v1.Bucket
-	5,  // 30: cairn.metadata.v1.CommitObjectRequest.object:type_name -> cairn.metadata.v1.Object
-	24, // 31: cairn.metadata.v1.CommitObjectRequest.condition:type_name -> cairn.metadata.v1.Condition
-	5,  // 32: cairn.metadata.v1.CommitObjectResponse.object:type_name -> cairn.metadata.v1.Object
-	5,  // 33: cairn.metadata.v1.GetObjectResponse.object:type_name -> cairn.metadata.v1.Object
-	24, // 34: cairn.metadata.v1.DeleteObjectRequest.condition:type_name -> cairn.metadata.v1.Condition
-	5,  // 35: cairn.metadata.v1.ListObjectsResponse.objects:type_name -> cairn.metadata.v1.Object
-	7,  // 36: cairn.metadata.v1.CreateMultipartRequest.upload:type_name -> cairn.metadata.v1.MultipartUpload
-	7,  // 37: cairn.metadata.v1.CreateMultipartResponse.upload:type_name -> cairn.metadata.v1.MultipartUpload
-	7,  // 38: cairn.metadata.v1.GetMultipartResponse.upload:type_name -> cairn.metadata.v1.MultipartUpload
-	8,  // 39: cairn.metadata.v1.PutPartRequest.part:type_name -> cairn.metadata.v1.Part
-	7,  // 40: cairn.metadata.v1.ListPartsResponse.upload:type_name -> cairn.metadata.v1.MultipartUpload
-	8,  // 41: cairn.metadata.v1.ListPartsResponse.parts:type_name -> cairn.metadata.v1.Part
-	41, // 42: cairn.metadata.v1.CompleteMultipartRequest.parts:type_name -> cairn.metadata.v1.CompletePart
-	5,  // 43: cairn.metadata.v1.CompleteMultipartRequest.object:type_name -> cairn.metadata.v1.Object
-	24, // 44: cairn.metadata.v1.CompleteMultipartRequest.condition:type_name -> cairn.metadata.v1.Condition
-	5,  // 45: cairn.metadata.v1.CompleteMultipartResponse.object:type_name -> cairn.metadata.v1.Object
-	7,  // 46: cairn.metadata.v1.ListMultipartUploadsResponse.uploads:type_name -> cairn.metadata.v1.MultipartUpload
-	9,  // 47: cairn.metadata.v1.RegisterNodeRequest.node:type_name -> cairn.metadata.v1.Node
-	10, // 48: cairn.metadata.v1.RegisterNodeResponse.cluster_map:type_name -> cairn.metadata.v1.ClusterMap
-	10, // 49: cairn.metadata.v1.GetClusterMapResponse.cluster_map:type_name -> cairn.metadata.v1.ClusterMap
-	11, // 50: cairn.metadata.v1.ClusterStatusResponse.members:type_name -> cairn.metadata.v1.MetadMember
-	2,  // 51: cairn.metadata.v1.GCEntry.segments:type_name -> cairn.metadata.v1.Segment
-	16, // 52: cairn.metadata.v1.Metadata.CreateBucket:input_type -> cairn.metadata.v1.CreateBucketRequest
-	18, // 53: cairn.metadata.v1.Metadata.DeleteBucket:input_type -> cairn.metadata.v1.DeleteBucketRequest
-	20, // 54: cairn.metadata.v1.Metadata.GetBucket:input_type -> cairn.metadata.v1.GetBucketRequest
-	22, // 55: cairn.metadata.v1.Metadata.ListBuckets:input_type -> cairn.metadata.v1.ListBucketsRequest
-	25, // 56: cairn.metadata.v1.Metadata.CommitObject:input_type -> cairn.metadata.v1.CommitObjectRequest
-	27, // 57: cairn.metadata.v1.Metadata.GetObject:input_type -> cairn.metadata.v1.GetObjectRequest
-	29, // 58: cairn.metadata.v1.Metadata.DeleteObject:input_type -> cairn.metadata.v1.DeleteObjectRequest
-	31, // 59: cairn.metadata.v1.Metadata.ListObjects:input_type -> cairn.metadata.v1.ListObjectsRequest
-	33, // 60: cairn.metadata.v1.Metadata.CreateMultipart:input_type -> cairn.metadata.v1.CreateMultipartRequest
-	35, // 61: cairn.metadata.v1.Metadata.GetMultipart:input_type -> cairn.metadata.v1.GetMultipartRequest
-	37, // 62: cairn.metadata.v1.Metadata.PutPart:input_type -> cairn.metadata.v1.PutPartRequest
-	39, // 63: cairn.metadata.v1.Metadata.ListParts:input_type -> cairn.metadata.v1.ListPartsRequest
-	42, // 64: cairn.metadata.v1.Metadata.CompleteMultipart:input_type -> cairn.metadata.v1.CompleteMultipartRequest
-	44, // 65: cairn.metadata.v1.Metadata.AbortMultipart:input_type -> cairn.metadata.v1.AbortMultipartRequest
-	46, // 66: cairn.metadata.v1.Metadata.ListMultipartUploads:input_type -> cairn.metadata.v1.ListMultipartUploadsRequest
-	48, // 67: cairn.metadata.v1.Metadata.RegisterNode:input_type -> cairn.metadata.v1.RegisterNodeRequest
-	50, // 68: cairn.metadata.v1.Metadata.Heartbeat:input_type -> cairn.metadata.v1.HeartbeatRequest
-	52, // 69: cairn.metadata.v1.Metadata.GetClusterMap:input_type -> cairn.metadata.v1.GetClusterMapRequest
-	55, // 70: cairn.metadata.v1.Metadata.ClusterStatus:input_type -> cairn.metadata.v1.ClusterStatusRequest
-	14, // 71: cairn.metadata.v1.Metadata.AnnounceMember:input_type -> cairn.metadata.v1.SetMemberAddress
-	17, // 72: cairn.metadata.v1.Metadata.CreateBucket:output_type -> cairn.metadata.v1.CreateBucketResponse
-	19, // 73: cairn.metadata.v1.Metadata.DeleteBucket:output_type -> cairn.metadata.v1.DeleteBucketResponse
-	21, // 74: cairn.metadata.v1.Metadata.GetBucket:output_type -> cairn.metadata.v1.GetBucketResponse
-	23, // 75: cairn.metadata.v1.Metadata.ListBuckets:output_type -> cairn.metadata.v1.ListBucketsResponse
-	26, // 76: cairn.metadata.v1.Metadata.CommitObject:output_type -> cairn.metadata.v1.CommitObjectResponse
-	28, // 77: cairn.metadata.v1.Metadata.GetObject:output_type -> cairn.metadata.v1.GetObjectResponse
-	30, // 78: cairn.metadata.v1.Metadata.DeleteObject:output_type -> cairn.metadata.v1.DeleteObjectResponse
-	32, // 79: cairn.metadata.v1.Metadata.ListObjects:output_type -> cairn.metadata.v1.ListObjectsResponse
-	34, // 80: cairn.metadata.v1.Metadata.CreateMultipart:output_type -> cairn.metadata.v1.CreateMultipartResponse
-	36, // 81: cairn.metadata.v1.Metadata.GetMultipart:output_type -> cairn.metadata.v1.GetMultipartResponse
-	38, // 82: cairn.metadata.v1.Metadata.PutPart:output_type -> cairn.metadata.v1.PutPartResponse
-	40, // 83: cairn.metadata.v1.Metadata.ListParts:output_type -> cairn.metadata.v1.ListPartsResponse
-	43, // 84: cairn.metadata.v1.Metadata.CompleteMultipart:output_type -> cairn.metadata.v1.CompleteMultipartResponse
-	45, // 85: cairn.metadata.v1.Metadata.AbortMultipart:output_type -> cairn.metadata.v1.AbortMultipartResponse
-	47, // 86: cairn.metadata.v1.Metadata.ListMultipartUploads:output_type -> cairn.metadata.v1.ListMultipartUploadsResponse
-	49, // 87: cairn.metadata.v1.Metadata.RegisterNode:output_type -> cairn.metadata.v1.RegisterNodeResponse
-	51, // 88: cairn.metadata.v1.Metadata.Heartbeat:output_type -> cairn.metadata.v1.HeartbeatResponse
-	53, // 89: cairn.metadata.v1.Metadata.GetClusterMap:output_type -> cairn.metadata.v1.GetClusterMapResponse
-	56, // 90: cairn.metadata.v1.Metadata.ClusterStatus:output_type -> cairn.metadata.v1.ClusterStatusResponse
-	54, // 91: cairn.metadata.v1.Metadata.AnnounceMember:output_type -> cairn.metadata.v1.AnnounceMemberResponse
-	72, // [72:92] is the sub-list for method output_type
-	52, // [52:72] is the sub-list for method input_type
-	52, // [52:52] is the sub-list for extension type_name
-	52, // [52:52] is the sub-list for extension extendee
-	0,  // [0:52] is the sub-list for field type_name
+	1,   // 0: cairn.metadata.v1.Segment.scheme:type_name -> cairn.metadata.v1.Scheme
+	3,   // 1: cairn.metadata.v1.PartInfo.checksums:type_name -> cairn.metadata.v1.Checksum
+	97,  // 2: cairn.metadata.v1.Object.headers:type_name -> cairn.metadata.v1.Object.HeadersEntry
+	98,  // 3: cairn.metadata.v1.Object.user_metadata:type_name -> cairn.metadata.v1.Object.UserMetadataEntry
+	3,   // 4: cairn.metadata.v1.Object.checksums:type_name -> cairn.metadata.v1.Checksum
+	2,   // 5: cairn.metadata.v1.Object.segments:type_name -> cairn.metadata.v1.Segment
+	4,   // 6: cairn.metadata.v1.Object.parts:type_name -> cairn.metadata.v1.PartInfo
+	99,  // 7: cairn.metadata.v1.MultipartUpload.headers:type_name -> cairn.metadata.v1.MultipartUpload.HeadersEntry
+	100, // 8: cairn.metadata.v1.MultipartUpload.user_metadata:type_name -> cairn.metadata.v1.MultipartUpload.UserMetadataEntry
+	3,   // 9: cairn.metadata.v1.Part.checksums:type_name -> cairn.metadata.v1.Checksum
+	2,   // 10: cairn.metadata.v1.Part.segments:type_name -> cairn.metadata.v1.Segment
+	0,   // 11: cairn.metadata.v1.Node.state:type_name -> cairn.metadata.v1.NodeState
+	9,   // 12: cairn.metadata.v1.ClusterMap.nodes:type_name -> cairn.metadata.v1.Node
+	1,   // 13: cairn.metadata.v1.ClusterMap.default_scheme:type_name -> cairn.metadata.v1.Scheme
+	16,  // 14: cairn.metadata.v1.Command.create_bucket:type_name -> cairn.metadata.v1.CreateBucketRequest
+	18,  // 15: cairn.metadata.v1.Command.delete_bucket:type_name -> cairn.metadata.v1.DeleteBucketRequest
+	25,  // 16: cairn.metadata.v1.Command.commit_object:type_name -> cairn.metadata.v1.CommitObjectRequest
+	29,  // 17: cairn.metadata.v1.Command.delete_object:type_name -> cairn.metadata.v1.DeleteObjectRequest
+	33,  // 18: cairn.metadata.v1.Command.create_multipart:type_name -> cairn.metadata.v1.CreateMultipartRequest
+	37,  // 19: cairn.metadata.v1.Command.put_part:type_name -> cairn.metadata.v1.PutPartRequest
+	42,  // 20: cairn.metadata.v1.Command.complete_multipart:type_name -> cairn.metadata.v1.CompleteMultipartRequest
+	44,  // 21: cairn.metadata.v1.Command.abort_multipart:type_name -> cairn.metadata.v1.AbortMultipartRequest
+	48,  // 22: cairn.metadata.v1.Command.register_node:type_name -> cairn.metadata.v1.RegisterNodeRequest
+	14,  // 23: cairn.metadata.v1.Command.set_member_address:type_name -> cairn.metadata.v1.SetMemberAddress
+	13,  // 24: cairn.metadata.v1.Command.bootstrap:type_name -> cairn.metadata.v1.Bootstrap
+	15,  // 25: cairn.metadata.v1.Command.set_node_usage:type_name -> cairn.metadata.v1.SetNodeUsage
+	57,  // 26: cairn.metadata.v1.Command.set_node_state:type_name -> cairn.metadata.v1.SetNodeState
+	59,  // 27: cairn.metadata.v1.Command.mark_chunks:type_name -> cairn.metadata.v1.MarkChunks
+	62,  // 28: cairn.metadata.v1.Command.commit_placement:type_name -> cairn.metadata.v1.CommitPlacement
+	63,  // 29: cairn.metadata.v1.Command.ack_gc:type_name -> cairn.metadata.v1.AckGC
+	85,  // 30: cairn.metadata.v1.Command.set_rebalance:type_name -> cairn.metadata.v1.SetRebalance
+	1,   // 31: cairn.metadata.v1.Bootstrap.default_scheme:type_name -> cairn.metadata.v1.Scheme
+	6,   // 32: cairn.metadata.v1.CreateBucketResponse.bucket:type_name -> cairn.metadata.v1.Bucket
+	6,   // 33: cairn.metadata.v1.GetBucketResponse.bucket:type_name -> cairn.metadata.v1.Bucket
+	6,   // 34: cairn.metadata.v1.ListBucketsResponse.buckets:type_name -> cairn.metadata.v1.Bucket
+	5,   // 35: cairn.metadata.v1.CommitObjectRequest.object:type_name -> cairn.metadata.v1.Object
+	24,  // 36: cairn.metadata.v1.CommitObjectRequest.condition:type_name -> cairn.metadata.v1.Condition
+	5,   // 37: cairn.metadata.v1.CommitObjectResponse.object:type_name -> cairn.metadata.v1.Object
+	5,   // 38: cairn.metadata.v1.GetObjectResponse.object:type_name -> cairn.metadata.v1.Object
+	24,  // 39: cairn.metadata.v1.DeleteObjectRequest.condition:type_name -> cairn.metadata.v1.Condition
+	5,   // 40: cairn.metadata.v1.ListObjectsResponse.objects:type_name -> cairn.metadata.v1.Object
+	7,   // 41: cairn.metadata.v1.CreateMultipartRequest.upload:type_name -> cairn.metadata.v1.MultipartUpload
+	7,   // 42: cairn.metadata.v1.CreateMultipartResponse.upload:type_name -> cairn.metadata.v1.MultipartUpload
+	7,   // 43: cairn.metadata.v1.GetMultipartResponse.upload:type_name -> cairn.metadata.v1.MultipartUpload
+	8,   // 44: cairn.metadata.v1.PutPartRequest.part:type_name -> cairn.metadata.v1.Part
+	7,   // 45: cairn.metadata.v1.ListPartsResponse.upload:type_name -> cairn.metadata.v1.MultipartUpload
+	8,   // 46: cairn.metadata.v1.ListPartsResponse.parts:type_name -> cairn.metadata.v1.Part
+	41,  // 47: cairn.metadata.v1.CompleteMultipartRequest.parts:type_name -> cairn.metadata.v1.CompletePart
+	5,   // 48: cairn.metadata.v1.CompleteMultipartRequest.object:type_name -> cairn.metadata.v1.Object
+	24,  // 49: cairn.metadata.v1.CompleteMultipartRequest.condition:type_name -> cairn.metadata.v1.Condition
+	5,   // 50: cairn.metadata.v1.CompleteMultipartResponse.object:type_name -> cairn.metadata.v1.Object
+	7,   // 51: cairn.metadata.v1.ListMultipartUploadsResponse.uploads:type_name -> cairn.metadata.v1.MultipartUpload
+	9,   // 52: cairn.metadata.v1.RegisterNodeRequest.node:type_name -> cairn.metadata.v1.Node
+	10,  // 53: cairn.metadata.v1.RegisterNodeResponse.cluster_map:type_name -> cairn.metadata.v1.ClusterMap
+	64,  // 54: cairn.metadata.v1.HeartbeatResponse.tasks:type_name -> cairn.metadata.v1.Task
+	10,  // 55: cairn.metadata.v1.GetClusterMapResponse.cluster_map:type_name -> cairn.metadata.v1.ClusterMap
+	11,  // 56: cairn.metadata.v1.ClusterStatusResponse.members:type_name -> cairn.metadata.v1.MetadMember
+	0,   // 57: cairn.metadata.v1.SetNodeState.state:type_name -> cairn.metadata.v1.NodeState
+	58,  // 58: cairn.metadata.v1.MarkChunks.chunks:type_name -> cairn.metadata.v1.ChunkRef
+	58,  // 59: cairn.metadata.v1.ReportChunksRequest.chunks:type_name -> cairn.metadata.v1.ChunkRef
+	66,  // 60: cairn.metadata.v1.Task.repair:type_name -> cairn.metadata.v1.RepairTask
+	67,  // 61: cairn.metadata.v1.Task.move:type_name -> cairn.metadata.v1.MoveTask
+	68,  // 62: cairn.metadata.v1.Task.delete:type_name -> cairn.metadata.v1.DeleteTask
+	2,   // 63: cairn.metadata.v1.RepairTask.segment:type_name -> cairn.metadata.v1.Segment
+	65,  // 64: cairn.metadata.v1.RepairTask.sources:type_name -> cairn.metadata.v1.PeerChunk
+	2,   // 65: cairn.metadata.v1.MoveTask.segment:type_name -> cairn.metadata.v1.Segment
+	65,  // 66: cairn.metadata.v1.MoveTask.source:type_name -> cairn.metadata.v1.PeerChunk
+	58,  // 67: cairn.metadata.v1.DeleteTask.chunks:type_name -> cairn.metadata.v1.ChunkRef
+	58,  // 68: cairn.metadata.v1.TaskResult.bad_sources:type_name -> cairn.metadata.v1.ChunkRef
+	69,  // 69: cairn.metadata.v1.ReportTaskRequest.result:type_name -> cairn.metadata.v1.TaskResult
+	58,  // 70: cairn.metadata.v1.CheckChunksRequest.chunks:type_name -> cairn.metadata.v1.ChunkRef
+	74,  // 71: cairn.metadata.v1.HealthStatusResponse.lost:type_name -> cairn.metadata.v1.LostSegment
+	9,   // 72: cairn.metadata.v1.SetNodeDrainResponse.node:type_name -> cairn.metadata.v1.Node
+	9,   // 73: cairn.metadata.v1.DecommissionResponse.node:type_name -> cairn.metadata.v1.Node
+	82,  // 74: cairn.metadata.v1.RebalancePlanResponse.moves:type_name -> cairn.metadata.v1.PlannedMove
+	81,  // 75: cairn.metadata.v1.RebalancePlanResponse.before:type_name -> cairn.metadata.v1.NodeUtilization
+	81,  // 76: cairn.metadata.v1.RebalancePlanResponse.after:type_name -> cairn.metadata.v1.NodeUtilization
+	2,   // 77: cairn.metadata.v1.GCEntry.segments:type_name -> cairn.metadata.v1.Segment
+	16,  // 78: cairn.metadata.v1.Metadata.CreateBucket:input_type -> cairn.metadata.v1.CreateBucketRequest
+	18,  // 79: cairn.metadata.v1.Metadata.DeleteBucket:input_type -> cairn.metadata.v1.DeleteBucketRequest
+	20,  // 80: cairn.metadata.v1.Metadata.GetBucket:input_type -> cairn.metadata.v1.GetBucketRequest
+	22,  // 81: cairn.metadata.v1.Metadata.ListBuckets:input_type -> cairn.metadata.v1.ListBucketsRequest
+	25,  // 82: cairn.metadata.v1.Metadata.CommitObject:input_type -> cairn.metadata.v1.CommitObjectRequest
+	27,  // 83: cairn.metadata.v1.Metadata.GetObject:input_type -> cairn.metadata.v1.GetObjectRequest
+	29,  // 84: cairn.metadata.v1.Metadata.DeleteObject:input_type -> cairn.metadata.v1.DeleteObjectRequest
+	31,  // 85: cairn.metadata.v1.Metadata.ListObjects:input_type -> cairn.metadata.v1.ListObjectsRequest
+	33,  // 86: cairn.metadata.v1.Metadata.CreateMultipart:input_type -> cairn.metadata.v1.CreateMultipartRequest
+	35,  // 87: cairn.metadata.v1.Metadata.GetMultipart:input_type -> cairn.metadata.v1.GetMultipartRequest
+	37,  // 88: cairn.metadata.v1.Metadata.PutPart:input_type -> cairn.metadata.v1.PutPartRequest
+	39,  // 89: cairn.metadata.v1.Metadata.ListParts:input_type -> cairn.metadata.v1.ListPartsRequest
+	42,  // 90: cairn.metadata.v1.Metadata.CompleteMultipart:input_type -> cairn.metadata.v1.CompleteMultipartRequest
+	44,  // 91: cairn.metadata.v1.Metadata.AbortMultipart:input_type -> cairn.metadata.v1.AbortMultipartRequest
+	46,  // 92: cairn.metadata.v1.Metadata.ListMultipartUploads:input_type -> cairn.metadata.v1.ListMultipartUploadsRequest
+	48,  // 93: cairn.metadata.v1.Metadata.RegisterNode:input_type -> cairn.metadata.v1.RegisterNodeRequest
+	50,  // 94: cairn.metadata.v1.Metadata.Heartbeat:input_type -> cairn.metadata.v1.HeartbeatRequest
+	52,  // 95: cairn.metadata.v1.Metadata.GetClusterMap:input_type -> cairn.metadata.v1.GetClusterMapRequest
+	55,  // 96: cairn.metadata.v1.Metadata.ClusterStatus:input_type -> cairn.metadata.v1.ClusterStatusRequest
+	14,  // 97: cairn.metadata.v1.Metadata.AnnounceMember:input_type -> cairn.metadata.v1.SetMemberAddress
+	60,  // 98: cairn.metadata.v1.Metadata.ReportChunks:input_type -> cairn.metadata.v1.ReportChunksRequest
+	70,  // 99: cairn.metadata.v1.Metadata.ReportTask:input_type -> cairn.metadata.v1.ReportTaskRequest
+	72,  // 100: cairn.metadata.v1.Metadata.CheckChunks:input_type -> cairn.metadata.v1.CheckChunksRequest
+	75,  // 101: cairn.metadata.v1.Metadata.HealthStatus:input_type -> cairn.metadata.v1.HealthStatusRequest
+	77,  // 102: cairn.metadata.v1.Metadata.SetNodeDrain:input_type -> cairn.metadata.v1.SetNodeDrainRequest
+	79,  // 103: cairn.metadata.v1.Metadata.Decommission:input_type -> cairn.metadata.v1.DecommissionRequest
+	83,  // 104: cairn.metadata.v1.Metadata.RebalancePlan:input_type -> cairn.metadata.v1.RebalancePlanRequest
+	86,  // 105: cairn.metadata.v1.Metadata.RebalanceStart:input_type -> cairn.metadata.v1.RebalanceStartRequest
+	87,  // 106: cairn.metadata.v1.Metadata.RebalanceStatus:input_type -> cairn.metadata.v1.RebalanceStatusRequest
+	88,  // 107: cairn.metadata.v1.Metadata.RebalanceStop:input_type -> cairn.metadata.v1.RebalanceStopRequest
+	90,  // 108: cairn.metadata.v1.Metadata.AddMember:input_type -> cairn.metadata.v1.AddMemberRequest
+	92,  // 109: cairn.metadata.v1.Metadata.RemoveMember:input_type -> cairn.metadata.v1.RemoveMemberRequest
+	94,  // 110: cairn.metadata.v1.Metadata.TransferLeader:input_type -> cairn.metadata.v1.TransferLeaderRequest
+	17,  // 111: cairn.metadata.v1.Metadata.CreateBucket:output_type -> cairn.metadata.v1.CreateBucketResponse
+	19,  // 112: cairn.metadata.v1.Metadata.DeleteBucket:output_type -> cairn.metadata.v1.DeleteBucketResponse
+	21,  // 113: cairn.metadata.v1.Metadata.GetBucket:output_type -> cairn.metadata.v1.GetBucketResponse
+	23,  // 114: cairn.metadata.v1.Metadata.ListBuckets:output_type -> cairn.metadata.v1.ListBucketsResponse
+	26,  // 115: cairn.metadata.v1.Metadata.CommitObject:output_type -> cairn.metadata.v1.CommitObjectResponse
+	28,  // 116: cairn.metadata.v1.Metadata.GetObject:output_type -> cairn.metadata.v1.GetObjectResponse
+	30,  // 117: cairn.metadata.v1.Metadata.DeleteObject:output_type -> cairn.metadata.v1.DeleteObjectResponse
+	32,  // 118: cairn.metadata.v1.Metadata.ListObjects:output_type -> cairn.metadata.v1.ListObjectsResponse
+	34,  // 119: cairn.metadata.v1.Metadata.CreateMultipart:output_type -> cairn.metadata.v1.CreateMultipartResponse
+	36,  // 120: cairn.metadata.v1.Metadata.GetMultipart:output_type -> cairn.metadata.v1.GetMultipartResponse
+	38,  // 121: cairn.metadata.v1.Metadata.PutPart:output_type -> cairn.metadata.v1.PutPartResponse
+	40,  // 122: cairn.metadata.v1.Metadata.ListParts:output_type -> cairn.metadata.v1.ListPartsResponse
+	43,  // 123: cairn.metadata.v1.Metadata.CompleteMultipart:output_type -> cairn.metadata.v1.CompleteMultipartResponse
+	45,  // 124: cairn.metadata.v1.Metadata.AbortMultipart:output_type -> cairn.metadata.v1.AbortMultipartResponse
+	47,  // 125: cairn.metadata.v1.Metadata.ListMultipartUploads:output_type -> cairn.metadata.v1.ListMultipartUploadsResponse
+	49,  // 126: cairn.metadata.v1.Metadata.RegisterNode:output_type -> cairn.metadata.v1.RegisterNodeResponse
+	51,  // 127: cairn.metadata.v1.Metadata.Heartbeat:output_type -> cairn.metadata.v1.HeartbeatResponse
+	53,  // 128: cairn.metadata.v1.Metadata.GetClusterMap:output_type -> cairn.metadata.v1.GetClusterMapResponse
+	56,  // 129: cairn.metadata.v1.Metadata.ClusterStatus:output_type -> cairn.metadata.v1.ClusterStatusResponse
+	54,  // 130: cairn.metadata.v1.Metadata.AnnounceMember:output_type -> cairn.metadata.v1.AnnounceMemberResponse
+	61,  // 131: cairn.metadata.v1.Metadata.ReportChunks:output_type -> cairn.metadata.v1.ReportChunksResponse
+	71,  // 132: cairn.metadata.v1.Metadata.ReportTask:output_type -> cairn.metadata.v1.ReportTaskResponse
+	73,  // 133: cairn.metadata.v1.Metadata.CheckChunks:output_type -> cairn.metadata.v1.CheckChunksResponse
+	76,  // 134: cairn.metadata.v1.Metadata.HealthStatus:output_type -> cairn.metadata.v1.HealthStatusResponse
+	78,  // 135: cairn.metadata.v1.Metadata.SetNodeDrain:output_type -> cairn.metadata.v1.SetNodeDrainResponse
+	80,  // 136: cairn.metadata.v1.Metadata.Decommission:output_type -> cairn.metadata.v1.DecommissionResponse
+	84,  // 137: cairn.metadata.v1.Metadata.RebalancePlan:output_type -> cairn.metadata.v1.RebalancePlanResponse
+	89,  // 138: cairn.metadata.v1.Metadata.RebalanceStart:output_type -> cairn.metadata.v1.RebalanceStatusResponse
+	89,  // 139: cairn.metadata.v1.Metadata.RebalanceStatus:output_type -> cairn.metadata.v1.RebalanceStatusResponse
+	89,  // 140: cairn.metadata.v1.Metadata.RebalanceStop:output_type -> cairn.metadata.v1.RebalanceStatusResponse
+	91,  // 141: cairn.metadata.v1.Metadata.AddMember:output_type -> cairn.metadata.v1.AddMemberResponse
+	93,  // 142: cairn.metadata.v1.Metadata.RemoveMember:output_type -> cairn.metadata.v1.RemoveMemberResponse
+	95,  // 143: cairn.metadata.v1.Metadata.TransferLeader:output_type -> cairn.metadata.v1.TransferLeaderResponse
+	111, // [111:144] is the sub-list for method output_type
+	78,  // [78:111] is the sub-list for method input_type
+	78,  // [78:78] is the sub-list for extension type_name
+	78,  // [78:78] is the sub-list for extension extendee
+	0,   // [0:78] is the sub-list for field type_name
 }
 
 func init() { file_metadata_proto_init() }
@@ -4173,6 +7033,16 @@ func file_metadata_proto_init() {
 		(*Command_SetMemberAddress)(nil),
 		(*Command_Bootstrap)(nil),
 		(*Command_SetNodeUsage)(nil),
+		(*Command_SetNodeState)(nil),
+		(*Command_MarkChunks)(nil),
+		(*Command_CommitPlacement)(nil),
+		(*Command_AckGc)(nil),
+		(*Command_SetRebalance)(nil),
+	}
+	file_metadata_proto_msgTypes[63].OneofWrappers = []any{
+		(*Task_Repair)(nil),
+		(*Task_Move)(nil),
+		(*Task_Delete)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -4180,7 +7050,7 @@ func file_metadata_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_metadata_proto_rawDesc), len(file_metadata_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   61,
+			NumMessages:   100,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -44,6 +44,19 @@ const (
 	Metadata_GetClusterMap_FullMethodName        = "/cairn.metadata.v1.Metadata/GetClusterMap"
 	Metadata_ClusterStatus_FullMethodName        = "/cairn.metadata.v1.Metadata/ClusterStatus"
 	Metadata_AnnounceMember_FullMethodName       = "/cairn.metadata.v1.Metadata/AnnounceMember"
+	Metadata_ReportChunks_FullMethodName         = "/cairn.metadata.v1.Metadata/ReportChunks"
+	Metadata_ReportTask_FullMethodName           = "/cairn.metadata.v1.Metadata/ReportTask"
+	Metadata_CheckChunks_FullMethodName          = "/cairn.metadata.v1.Metadata/CheckChunks"
+	Metadata_HealthStatus_FullMethodName         = "/cairn.metadata.v1.Metadata/HealthStatus"
+	Metadata_SetNodeDrain_FullMethodName         = "/cairn.metadata.v1.Metadata/SetNodeDrain"
+	Metadata_Decommission_FullMethodName         = "/cairn.metadata.v1.Metadata/Decommission"
+	Metadata_RebalancePlan_FullMethodName        = "/cairn.metadata.v1.Metadata/RebalancePlan"
+	Metadata_RebalanceStart_FullMethodName       = "/cairn.metadata.v1.Metadata/RebalanceStart"
+	Metadata_RebalanceStatus_FullMethodName      = "/cairn.metadata.v1.Metadata/RebalanceStatus"
+	Metadata_RebalanceStop_FullMethodName        = "/cairn.metadata.v1.Metadata/RebalanceStop"
+	Metadata_AddMember_FullMethodName            = "/cairn.metadata.v1.Metadata/AddMember"
+	Metadata_RemoveMember_FullMethodName         = "/cairn.metadata.v1.Metadata/RemoveMember"
+	Metadata_TransferLeader_FullMethodName       = "/cairn.metadata.v1.Metadata/TransferLeader"
 )
 
 // MetadataClient is the client API for Metadata service.
@@ -71,6 +84,21 @@ type MetadataClient interface {
 	ClusterStatus(ctx context.Context, in *ClusterStatusRequest, opts ...grpc.CallOption) (*ClusterStatusResponse, error)
 	// Internal to metad: see AnnounceMemberResponse.
 	AnnounceMember(ctx context.Context, in *SetMemberAddress, opts ...grpc.CallOption) (*AnnounceMemberResponse, error)
+	// Self-healing (blob nodes and gateways report; the leader schedules).
+	ReportChunks(ctx context.Context, in *ReportChunksRequest, opts ...grpc.CallOption) (*ReportChunksResponse, error)
+	ReportTask(ctx context.Context, in *ReportTaskRequest, opts ...grpc.CallOption) (*ReportTaskResponse, error)
+	CheckChunks(ctx context.Context, in *CheckChunksRequest, opts ...grpc.CallOption) (*CheckChunksResponse, error)
+	HealthStatus(ctx context.Context, in *HealthStatusRequest, opts ...grpc.CallOption) (*HealthStatusResponse, error)
+	// Administration (the `cairn` CLI is a pure client of these).
+	SetNodeDrain(ctx context.Context, in *SetNodeDrainRequest, opts ...grpc.CallOption) (*SetNodeDrainResponse, error)
+	Decommission(ctx context.Context, in *DecommissionRequest, opts ...grpc.CallOption) (*DecommissionResponse, error)
+	RebalancePlan(ctx context.Context, in *RebalancePlanRequest, opts ...grpc.CallOption) (*RebalancePlanResponse, error)
+	RebalanceStart(ctx context.Context, in *RebalanceStartRequest, opts ...grpc.CallOption) (*RebalanceStatusResponse, error)
+	RebalanceStatus(ctx context.Context, in *RebalanceStatusRequest, opts ...grpc.CallOption) (*RebalanceStatusResponse, error)
+	RebalanceStop(ctx context.Context, in *RebalanceStopRequest, opts ...grpc.CallOption) (*RebalanceStatusResponse, error)
+	AddMember(ctx context.Context, in *AddMemberRequest, opts ...grpc.CallOption) (*AddMemberResponse, error)
+	RemoveMember(ctx context.Context, in *RemoveMemberRequest, opts ...grpc.CallOption) (*RemoveMemberResponse, error)
+	TransferLeader(ctx context.Context, in *TransferLeaderRequest, opts ...grpc.CallOption) (*TransferLeaderResponse, error)
 }
 
 type metadataClient struct {
@@ -281,6 +309,136 @@ func (c *metadataClient) AnnounceMember(ctx context.Context, in *SetMemberAddres
 	return out, nil
 }
 
+func (c *metadataClient) ReportChunks(ctx context.Context, in *ReportChunksRequest, opts ...grpc.CallOption) (*ReportChunksResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ReportChunksResponse)
+	err := c.cc.Invoke(ctx, Metadata_ReportChunks_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *metadataClient) ReportTask(ctx context.Context, in *ReportTaskRequest, opts ...grpc.CallOption) (*ReportTaskResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ReportTaskResponse)
+	err := c.cc.Invoke(ctx, Metadata_ReportTask_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *metadataClient) CheckChunks(ctx context.Context, in *CheckChunksRequest, opts ...grpc.CallOption) (*CheckChunksResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CheckChunksResponse)
+	err := c.cc.Invoke(ctx, Metadata_CheckChunks_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *metadataClient) HealthStatus(ctx context.Context, in *HealthStatusRequest, opts ...grpc.CallOption) (*HealthStatusResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(HealthStatusResponse)
+	err := c.cc.Invoke(ctx, Metadata_HealthStatus_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *metadataClient) SetNodeDrain(ctx context.Context, in *SetNodeDrainRequest, opts ...grpc.CallOption) (*SetNodeDrainResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(SetNodeDrainResponse)
+	err := c.cc.Invoke(ctx, Metadata_SetNodeDrain_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *metadataClient) Decommission(ctx context.Context, in *DecommissionRequest, opts ...grpc.CallOption) (*DecommissionResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(DecommissionResponse)
+	err := c.cc.Invoke(ctx, Metadata_Decommission_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *metadataClient) RebalancePlan(ctx context.Context, in *RebalancePlanRequest, opts ...grpc.CallOption) (*RebalancePlanResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RebalancePlanResponse)
+	err := c.cc.Invoke(ctx, Metadata_RebalancePlan_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *metadataClient) RebalanceStart(ctx context.Context, in *RebalanceStartRequest, opts ...grpc.CallOption) (*RebalanceStatusResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RebalanceStatusResponse)
+	err := c.cc.Invoke(ctx, Metadata_RebalanceStart_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *metadataClient) RebalanceStatus(ctx context.Context, in *RebalanceStatusRequest, opts ...grpc.CallOption) (*RebalanceStatusResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RebalanceStatusResponse)
+	err := c.cc.Invoke(ctx, Metadata_RebalanceStatus_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *metadataClient) RebalanceStop(ctx context.Context, in *RebalanceStopRequest, opts ...grpc.CallOption) (*RebalanceStatusResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RebalanceStatusResponse)
+	err := c.cc.Invoke(ctx, Metadata_RebalanceStop_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *metadataClient) AddMember(ctx context.Context, in *AddMemberRequest, opts ...grpc.CallOption) (*AddMemberResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(AddMemberResponse)
+	err := c.cc.Invoke(ctx, Metadata_AddMember_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *metadataClient) RemoveMember(ctx context.Context, in *RemoveMemberRequest, opts ...grpc.CallOption) (*RemoveMemberResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RemoveMemberResponse)
+	err := c.cc.Invoke(ctx, Metadata_RemoveMember_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *metadataClient) TransferLeader(ctx context.Context, in *TransferLeaderRequest, opts ...grpc.CallOption) (*TransferLeaderResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(TransferLeaderResponse)
+	err := c.cc.Invoke(ctx, Metadata_TransferLeader_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // MetadataServer is the server API for Metadata service.
 // All implementations must embed UnimplementedMetadataServer
 // for forward compatibility.
@@ -306,6 +464,21 @@ type MetadataServer interface {
 	ClusterStatus(context.Context, *ClusterStatusRequest) (*ClusterStatusResponse, error)
 	// Internal to metad: see AnnounceMemberResponse.
 	AnnounceMember(context.Context, *SetMemberAddress) (*AnnounceMemberResponse, error)
+	// Self-healing (blob nodes and gateways report; the leader schedules).
+	ReportChunks(context.Context, *ReportChunksRequest) (*ReportChunksResponse, error)
+	ReportTask(context.Context, *ReportTaskRequest) (*ReportTaskResponse, error)
+	CheckChunks(context.Context, *CheckChunksRequest) (*CheckChunksResponse, error)
+	HealthStatus(context.Context, *HealthStatusRequest) (*HealthStatusResponse, error)
+	// Administration (the `cairn` CLI is a pure client of these).
+	SetNodeDrain(context.Context, *SetNodeDrainRequest) (*SetNodeDrainResponse, error)
+	Decommission(context.Context, *DecommissionRequest) (*DecommissionResponse, error)
+	RebalancePlan(context.Context, *RebalancePlanRequest) (*RebalancePlanResponse, error)
+	RebalanceStart(context.Context, *RebalanceStartRequest) (*RebalanceStatusResponse, error)
+	RebalanceStatus(context.Context, *RebalanceStatusRequest) (*RebalanceStatusResponse, error)
+	RebalanceStop(context.Context, *RebalanceStopRequest) (*RebalanceStatusResponse, error)
+	AddMember(context.Context, *AddMemberRequest) (*AddMemberResponse, error)
+	RemoveMember(context.Context, *RemoveMemberRequest) (*RemoveMemberResponse, error)
+	TransferLeader(context.Context, *TransferLeaderRequest) (*TransferLeaderResponse, error)
 	mustEmbedUnimplementedMetadataServer()
 }
 
@@ -375,6 +548,45 @@ func (UnimplementedMetadataServer) ClusterStatus(context.Context, *ClusterStatus
 }
 func (UnimplementedMetadataServer) AnnounceMember(context.Context, *SetMemberAddress) (*AnnounceMemberResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method AnnounceMember not implemented")
+}
+func (UnimplementedMetadataServer) ReportChunks(context.Context, *ReportChunksRequest) (*ReportChunksResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ReportChunks not implemented")
+}
+func (UnimplementedMetadataServer) ReportTask(context.Context, *ReportTaskRequest) (*ReportTaskResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ReportTask not implemented")
+}
+func (UnimplementedMetadataServer) CheckChunks(context.Context, *CheckChunksRequest) (*CheckChunksResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method CheckChunks not implemented")
+}
+func (UnimplementedMetadataServer) HealthStatus(context.Context, *HealthStatusRequest) (*HealthStatusResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method HealthStatus not implemented")
+}
+func (UnimplementedMetadataServer) SetNodeDrain(context.Context, *SetNodeDrainRequest) (*SetNodeDrainResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method SetNodeDrain not implemented")
+}
+func (UnimplementedMetadataServer) Decommission(context.Context, *DecommissionRequest) (*DecommissionResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Decommission not implemented")
+}
+func (UnimplementedMetadataServer) RebalancePlan(context.Context, *RebalancePlanRequest) (*RebalancePlanResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method RebalancePlan not implemented")
+}
+func (UnimplementedMetadataServer) RebalanceStart(context.Context, *RebalanceStartRequest) (*RebalanceStatusResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method RebalanceStart not implemented")
+}
+func (UnimplementedMetadataServer) RebalanceStatus(context.Context, *RebalanceStatusRequest) (*RebalanceStatusResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method RebalanceStatus not implemented")
+}
+func (UnimplementedMetadataServer) RebalanceStop(context.Context, *RebalanceStopRequest) (*RebalanceStatusResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method RebalanceStop not implemented")
+}
+func (UnimplementedMetadataServer) AddMember(context.Context, *AddMemberRequest) (*AddMemberResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method AddMember not implemented")
+}
+func (UnimplementedMetadataServer) RemoveMember(context.Context, *RemoveMemberRequest) (*RemoveMemberResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method RemoveMember not implemented")
+}
+func (UnimplementedMetadataServer) TransferLeader(context.Context, *TransferLeaderRequest) (*TransferLeaderResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method TransferLeader not implemented")
 }
 func (UnimplementedMetadataServer) mustEmbedUnimplementedMetadataServer() {}
 func (UnimplementedMetadataServer) testEmbeddedByValue()                  {}
@@ -757,6 +969,240 @@ func _Metadata_AnnounceMember_Handler(srv interface{}, ctx context.Context, dec 
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Metadata_ReportChunks_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ReportChunksRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MetadataServer).ReportChunks(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Metadata_ReportChunks_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MetadataServer).ReportChunks(ctx, req.(*ReportChunksRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Metadata_ReportTask_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ReportTaskRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MetadataServer).ReportTask(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Metadata_ReportTask_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MetadataServer).ReportTask(ctx, req.(*ReportTaskRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Metadata_CheckChunks_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CheckChunksRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MetadataServer).CheckChunks(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Metadata_CheckChunks_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MetadataServer).CheckChunks(ctx, req.(*CheckChunksRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Metadata_HealthStatus_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(HealthStatusRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MetadataServer).HealthStatus(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Metadata_HealthStatus_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MetadataServer).HealthStatus(ctx, req.(*HealthStatusRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Metadata_SetNodeDrain_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SetNodeDrainRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MetadataServer).SetNodeDrain(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Metadata_SetNodeDrain_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MetadataServer).SetNodeDrain(ctx, req.(*SetNodeDrainRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Metadata_Decommission_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DecommissionRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MetadataServer).Decommission(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Metadata_Decommission_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MetadataServer).Decommission(ctx, req.(*DecommissionRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Metadata_RebalancePlan_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RebalancePlanRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MetadataServer).RebalancePlan(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Metadata_RebalancePlan_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MetadataServer).RebalancePlan(ctx, req.(*RebalancePlanRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Metadata_RebalanceStart_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RebalanceStartRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MetadataServer).RebalanceStart(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Metadata_RebalanceStart_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MetadataServer).RebalanceStart(ctx, req.(*RebalanceStartRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Metadata_RebalanceStatus_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RebalanceStatusRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MetadataServer).RebalanceStatus(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Metadata_RebalanceStatus_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MetadataServer).RebalanceStatus(ctx, req.(*RebalanceStatusRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Metadata_RebalanceStop_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RebalanceStopRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MetadataServer).RebalanceStop(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Metadata_RebalanceStop_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MetadataServer).RebalanceStop(ctx, req.(*RebalanceStopRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Metadata_AddMember_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(AddMemberRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MetadataServer).AddMember(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Metadata_AddMember_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MetadataServer).AddMember(ctx, req.(*AddMemberRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Metadata_RemoveMember_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RemoveMemberRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MetadataServer).RemoveMember(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Metadata_RemoveMember_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MetadataServer).RemoveMember(ctx, req.(*RemoveMemberRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Metadata_TransferLeader_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(TransferLeaderRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MetadataServer).TransferLeader(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Metadata_TransferLeader_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MetadataServer).TransferLeader(ctx, req.(*TransferLeaderRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Metadata_ServiceDesc is the grpc.ServiceDesc for Metadata service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -843,6 +1289,58 @@ var Metadata_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "AnnounceMember",
 			Handler:    _Metadata_AnnounceMember_Handler,
+		},
+		{
+			MethodName: "ReportChunks",
+			Handler:    _Metadata_ReportChunks_Handler,
+		},
+		{
+			MethodName: "ReportTask",
+			Handler:    _Metadata_ReportTask_Handler,
+		},
+		{
+			MethodName: "CheckChunks",
+			Handler:    _Metadata_CheckChunks_Handler,
+		},
+		{
+			MethodName: "HealthStatus",
+			Handler:    _Metadata_HealthStatus_Handler,
+		},
+		{
+			MethodName: "SetNodeDrain",
+			Handler:    _Metadata_SetNodeDrain_Handler,
+		},
+		{
+			MethodName: "Decommission",
+			Handler:    _Metadata_Decommission_Handler,
+		},
+		{
+			MethodName: "RebalancePlan",
+			Handler:    _Metadata_RebalancePlan_Handler,
+		},
+		{
+			MethodName: "RebalanceStart",
+			Handler:    _Metadata_RebalanceStart_Handler,
+		},
+		{
+			MethodName: "RebalanceStatus",
+			Handler:    _Metadata_RebalanceStatus_Handler,
+		},
+		{
+			MethodName: "RebalanceStop",
+			Handler:    _Metadata_RebalanceStop_Handler,
+		},
+		{
+			MethodName: "AddMember",
+			Handler:    _Metadata_AddMember_Handler,
+		},
+		{
+			MethodName: "RemoveMember",
+			Handler:    _Metadata_RemoveMember_Handler,
+		},
+		{
+			MethodName: "TransferLeader",
+			Handler:    _Metadata_TransferLeader_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
