@@ -6,7 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync/atomic"
+	"time"
 
+	"github.com/cairnstore/cairn/blob"
 	"github.com/cairnstore/cairn/chunk"
 	pb "github.com/cairnstore/cairn/metadata/metadatapb"
 )
@@ -139,8 +142,38 @@ func (s *Store) openSegment(ctx context.Context, seg *pb.Segment, off, n int64) 
 		OnBadShard: func(shard int, err error) {
 			s.metrics.badShards.Inc()
 			s.log.Warn("chunk unusable, reading around it", "chunk", chunk.ID{Segment: id, Shard: shard}.String(), "node", src.node(shard), "err", err)
+			if reason := badChunkReason(err); reason != "" && src.node(shard) != "" {
+				s.reportChunk(&pb.ChunkRef{SegmentId: seg.Id, Shard: uint32(shard), NodeId: src.node(shard)}, reason)
+			}
 		},
 	})
+}
+
+// badChunkReason says whether a chunk that failed a read should be
+// repaired: corrupt and missing chunks are; slow or unreachable nodes are
+// not (liveness tracking decides about nodes, and a blip must not set off
+// repairs of healthy chunks).
+func badChunkReason(err error) string {
+	switch {
+	case errors.Is(err, chunk.ErrCorrupt):
+		return "corrupt"
+	case errors.Is(err, blob.ErrNotFound):
+		return "missing"
+	}
+	return ""
+}
+
+// reportChunk tells metad about a bad chunk, in the background: the read
+// that found it has already read around it.
+func (s *Store) reportChunk(ref *pb.ChunkRef, reason string) {
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		_, err := s.meta.ReportChunks(ctx, &pb.ReportChunksRequest{Chunks: []*pb.ChunkRef{ref}, Reason: reason, Reporter: s.reporter})
+		if err != nil {
+			s.log.Warn("report bad chunk", "node", ref.NodeId, "shard", ref.Shard, "reason", reason, "err", err)
+		}
+	}()
 }
 
 // shardSource reads a segment's chunks from the blob nodes that hold them.
@@ -180,5 +213,66 @@ func (src *shardSource) OpenShard(ctx context.Context, shard, first, end int) (i
 	if node.State == pb.NodeState_NODE_STATE_DOWN || node.State == pb.NodeState_NODE_STATE_DECOMMISSIONED {
 		return nil, fmt.Errorf("node %s is %s", nodeID, node.State)
 	}
-	return src.s.blobs.GetStripes(ctx, node.Address, chunk.ID{Segment: src.id, Shard: shard}, first, end)
+	id := chunk.ID{Segment: src.id, Shard: shard}
+	if src.s.budget < 0 {
+		return src.s.blobs.GetStripes(ctx, node.Address, id, first, end)
+	}
+	// The budget bounds the wait for the response and for every read after
+	// it: a node that stalls is abandoned, and the codec reads parity.
+	sctx, cancel := context.WithCancel(ctx)
+	w := &watchdog{budget: src.s.budget, cancel: cancel}
+	w.arm()
+	rc, err := src.s.blobs.GetStripes(sctx, node.Address, id, first, end)
+	w.disarm()
+	if err != nil {
+		cancel()
+		return nil, w.explain(err)
+	}
+	return &budgetReader{rc: rc, w: w, cancel: cancel}, nil
+}
+
+// errStalled marks a chunk read abandoned for exceeding the read budget.
+var errStalled = errors.New("chunk read stalled past the read budget")
+
+// watchdog cancels a chunk read that stalls longer than its budget.
+type watchdog struct {
+	budget time.Duration
+	cancel context.CancelFunc
+	timer  *time.Timer
+	fired  atomic.Bool
+}
+
+func (w *watchdog) arm() {
+	w.timer = time.AfterFunc(w.budget, func() {
+		w.fired.Store(true)
+		w.cancel()
+	})
+}
+
+func (w *watchdog) disarm() { w.timer.Stop() }
+
+func (w *watchdog) explain(err error) error {
+	if err != nil && w.fired.Load() {
+		return fmt.Errorf("%w (%v): %w", errStalled, w.budget, err)
+	}
+	return err
+}
+
+type budgetReader struct {
+	rc     io.ReadCloser
+	w      *watchdog
+	cancel context.CancelFunc
+}
+
+func (b *budgetReader) Read(p []byte) (int, error) {
+	b.w.arm()
+	n, err := b.rc.Read(p)
+	b.w.disarm()
+	return n, b.w.explain(err)
+}
+
+func (b *budgetReader) Close() error {
+	err := b.rc.Close()
+	b.cancel()
+	return err
 }

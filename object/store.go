@@ -50,6 +50,7 @@ type Metadata interface {
 	GetObject(ctx context.Context, in *pb.GetObjectRequest, opts ...grpc.CallOption) (*pb.GetObjectResponse, error)
 	CommitObject(ctx context.Context, in *pb.CommitObjectRequest, opts ...grpc.CallOption) (*pb.CommitObjectResponse, error)
 	PutPart(ctx context.Context, in *pb.PutPartRequest, opts ...grpc.CallOption) (*pb.PutPartResponse, error)
+	ReportChunks(ctx context.Context, in *pb.ReportChunksRequest, opts ...grpc.CallOption) (*pb.ReportChunksResponse, error)
 }
 
 // Defaults for Config fields left zero.
@@ -57,6 +58,7 @@ const (
 	DefaultSegmentSize = 64 << 20
 	DefaultInlineMax   = 4 << 10
 	DefaultMapMaxAge   = 2 * time.Second
+	DefaultReadBudget  = 2 * time.Second
 )
 
 // Config configures a Store.
@@ -74,6 +76,13 @@ type Config struct {
 	// MapMaxAge bounds how stale the cached cluster map may be before a
 	// write refreshes it.
 	MapMaxAge time.Duration
+	// ReadBudget is how long opening a chunk, or any one read from it, may
+	// stall before the read gives up on that chunk and reconstructs its
+	// blocks from parity instead (a slow or hung node costs a GET at most
+	// this much extra latency). -1 disables the budget.
+	ReadBudget time.Duration
+	// Reporter names this layer in bad-chunk reports ("gateway", a host).
+	Reporter string
 	Logger    *slog.Logger
 	// Registry receives the layer's metrics; nil means none are exported.
 	Registry prometheus.Registerer
@@ -89,6 +98,8 @@ type Store struct {
 	log      *slog.Logger
 	clusters *clusterMapCache
 	metrics  *metrics
+	budget   time.Duration
+	reporter string
 
 	codecsMu sync.Mutex
 	codecs   map[chunk.Params]*chunk.Codec
@@ -117,7 +128,15 @@ func New(cfg Config) (*Store, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
+	if cfg.ReadBudget == 0 {
+		cfg.ReadBudget = DefaultReadBudget
+	}
+	if cfg.Reporter == "" {
+		cfg.Reporter = "object-layer"
+	}
 	return &Store{
+		budget:   cfg.ReadBudget,
+		reporter: cfg.Reporter,
 		meta:     cfg.Meta,
 		blobs:    cfg.Blobs,
 		segSize:  cfg.SegmentSize,
