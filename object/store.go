@@ -83,7 +83,7 @@ type Config struct {
 	ReadBudget time.Duration
 	// Reporter names this layer in bad-chunk reports ("gateway", a host).
 	Reporter string
-	Logger    *slog.Logger
+	Logger   *slog.Logger
 	// Registry receives the layer's metrics; nil means none are exported.
 	Registry prometheus.Registerer
 }
