@@ -18,6 +18,7 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -41,6 +42,7 @@ type flags struct {
 	segmentSize int64
 	writeQuorum int
 	inlineMax   int
+	readBudget  time.Duration
 	logLevel    slog.Level
 }
 
@@ -59,6 +61,7 @@ func parseFlags(args []string, out io.Writer) (*flags, error) {
 	fs.Int64Var(&f.segmentSize, "segment-size", object.DefaultSegmentSize, "most object `BYTES` in one erasure-coded segment")
 	fs.IntVar(&f.writeQuorum, "write-quorum", 0, "chunks of a segment that must be stored for a write to succeed (0: k+1)")
 	fs.IntVar(&f.inlineMax, "inline-max", object.DefaultInlineMax, "objects up to `BYTES` are kept in metadata (-1: never)")
+	fs.DurationVar(&f.readBudget, "read-budget", object.DefaultReadBudget, "how long a chunk read may stall before the GET reads parity instead (-1ns: no budget)")
 	fs.TextVar(&f.logLevel, "log-level", slog.LevelInfo, "log `LEVEL`: debug, info, warn, error")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -123,6 +126,8 @@ func serve(ctx context.Context, f *flags, log *slog.Logger) error {
 		SegmentSize: f.segmentSize,
 		WriteQuorum: f.writeQuorum,
 		InlineMax:   f.inlineMax,
+		ReadBudget:  f.readBudget,
+		Reporter:    "gateway " + f.gw.Addr,
 		Logger:      log.With("component", "object"),
 		Registry:    reg,
 	})
