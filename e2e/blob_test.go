@@ -30,6 +30,9 @@ func TestBlobKillDuringWrites(t *testing.T) {
 		first, second := cl.blobs[(2*r)%6], cl.blobs[(2*r+3)%6]
 		prefix := fmt.Sprintf("round%d", r)
 		w := startWriters(t, cl, led, bucket, prefix, 4, []int{2000, 100 << 10, 1 << 20, 3<<20 + 5})
+		// With at most m nodes down every read must succeed, also one
+		// in flight when a node dies: it reads around it.
+		rd := startReaders(t, cl, led, bucket, 2)
 		w.waitAcks(t, cl, 12, 30*time.Second, "before any fault")
 		degradedBefore := cl.GatewayMetric("cairn_object_degraded_segment_writes_total")
 
@@ -43,7 +46,7 @@ func TestBlobKillDuringWrites(t *testing.T) {
 			}
 		}
 		degraded := cl.GatewayMetric("cairn_object_degraded_segment_writes_total") - degradedBefore
-		t.Logf("round %d: %s killed; %d writes started since then acknowledged (%d through blob nodes), %v degraded segments",
+		cl.logf("round %d: %s killed; %d writes started since then acknowledged (%d through blob nodes), %v degraded segments",
 			r, first, len(w.acksSince(killed)), blobWrites, degraded)
 		if blobWrites > 0 && degraded == 0 {
 			t.Errorf("%d objects written through the blob nodes with %s dead, but no degraded segment counted", blobWrites, first)
@@ -55,7 +58,7 @@ func TestBlobKillDuringWrites(t *testing.T) {
 		// writes must fail (inline ones still succeed).
 		w.waitFails(t, cl, 8, 30*time.Second, fmt.Sprintf("with %s and %s killed", first, second))
 		w.stop()
-		w.report(t)
+		w.report(cl)
 		for _, a := range w.acksSince(killed2) {
 			if a.size > inlineMax {
 				t.Errorf("a %d-byte write started with only 4 of 6 blob nodes alive was acknowledged (write quorum is k+1 = 5)", a.size)
@@ -63,12 +66,13 @@ func TestBlobKillDuringWrites(t *testing.T) {
 		}
 
 		n := verify(t, cl.S3(), led, bucket, false)
-		t.Logf("round %d: with %s and %s down, %d objects checked", r, first, second, n)
+		cl.logf("round %d: with %s and %s down, %d objects checked", r, first, second, n)
 
 		cl.Restart(first, second)
 		cl.WaitHealthy(20*time.Second, first, second)
 		n = verify(t, cl.S3(), led, bucket, false)
-		t.Logf("round %d: after restarting both, %d objects checked", r, n)
+		cl.logf("round %d: after restarting both, %d objects checked", r, n)
+		rd.check(cl, false)
 		if t.Failed() {
 			return
 		}

@@ -60,7 +60,7 @@ func chunkFiles(t *testing.T, cl *cluster) []chunkFile {
 
 // flipByte inverts the byte in the middle of stripe s's block of a chunk
 // file, checking that the byte really changed on disk.
-func flipByte(t *testing.T, cf chunkFile, stripe int) {
+func flipByte(t *testing.T, cl *cluster, cf chunkFile, stripe int) {
 	t.Helper()
 	off := cf.fr.StripeOffset(stripe) + int64(cf.fr.BlockLen(stripe)/2)
 	f, err := os.OpenFile(cf.path, os.O_RDWR, 0)
@@ -80,7 +80,7 @@ func flipByte(t *testing.T, cf chunkFile, stripe int) {
 	if _, err := f.ReadAt(b[:], off); err != nil || b[0] != old^0xff {
 		t.Fatalf("flip byte %d of %s: read back %#x (was %#x), %v", off, cf.path, b[0], old, err)
 	}
-	t.Logf("flipped byte %d (stripe %d of %d) of chunk %s on %s", off, stripe, cf.fr.NumStripes, cf.hdr.ID(), cf.node)
+	cl.logf("flipped byte %d (stripe %d of %d) of chunk %s on %s", off, stripe, cf.fr.NumStripes, cf.hdr.ID(), cf.node)
 }
 
 // TestCorruptChunkFile damages a data block of a 10 MiB object on disk: the
@@ -147,7 +147,7 @@ func TestCorruptChunkFile(t *testing.T) {
 
 	// One data shard damaged: read around it.
 	bad0 := cl.GatewayMetric("cairn_object_bad_chunk_reads_total")
-	flipByte(t, seg[0], mid)
+	flipByte(t, cl, seg[0], mid)
 	check("shard 0 damaged", "", 0, int64(len(body)))
 	check("shard 0 damaged", inMid, int64(mid)*stripeData, int64(mid+1)*stripeData)
 	bad1 := cl.GatewayMetric("cairn_object_bad_chunk_reads_total")
@@ -159,14 +159,14 @@ func TestCorruptChunkFile(t *testing.T) {
 	if k != 4 || m != 2 {
 		t.Fatalf("scheme %d+%d: the rest of the test assumes 4+2", k, m)
 	}
-	flipByte(t, seg[1], mid)
-	flipByte(t, seg[2], mid)
+	flipByte(t, cl, seg[1], mid)
+	flipByte(t, cl, seg[2], mid)
 	for _, rng := range []string{"", inMid} {
 		sum, n, _, err := readObject(ctx, client, bucket, key, rng)
 		if err == nil {
 			t.Errorf("GET %s %q with 3 of 4 data shards of a stripe damaged: succeeded with %d bytes, MD5 %s (wrong bytes served)", key, rng, n, sum)
 		} else {
-			t.Logf("GET %q with 3 data shards damaged fails as it must: %v", rng, err)
+			cl.logf("GET %q with 3 data shards damaged fails as it must: %v", rng, err)
 		}
 	}
 	check("3 shards damaged in another stripe", early, 0, stripeData)

@@ -97,6 +97,14 @@ type cluster struct {
 	gatewayBase   string // http://host:port of the gateway
 
 	health *http.Client
+	born   time.Time
+}
+
+// logf logs with the time since the cluster was created, so a -v run shows
+// where a test spends its time.
+func (c *cluster) logf(format string, args ...any) {
+	c.t.Helper()
+	c.t.Logf("[%6.2fs] "+format, append([]any{time.Since(c.born).Seconds()}, args...)...)
 }
 
 // startCluster builds the cluster's command lines, starts metad, then the
@@ -111,6 +119,7 @@ func startCluster(t *testing.T, cfg clusterConfig) *cluster {
 		procs:    make(map[string]*process),
 		blobZone: make(map[string]string),
 		health:   &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}},
+		born:     time.Now(),
 	}
 	c.logDir = filepath.Join(c.dir, "logs")
 	if *flagLogDir != "" {
@@ -211,7 +220,7 @@ func startCluster(t *testing.T, cfg clusterConfig) *cluster {
 	c.WaitHealthy(30*time.Second, c.blobs...)
 	c.Restart(gatewayName)
 	c.WaitGateway(30 * time.Second)
-	t.Logf("cluster up in %v (3 metad, %d blobd, gateway at %s, logs in %s)", time.Since(start).Round(time.Millisecond), len(c.blobs), c.s3URL, c.logDir)
+	c.logf("cluster up in %v (3 metad, %d blobd, gateway at %s, logs in %s)", time.Since(start).Round(time.Millisecond), len(c.blobs), c.s3URL, c.logDir)
 	return c
 }
 

@@ -72,7 +72,7 @@ func TestKillNineEverything(t *testing.T) {
 		t.Fatalf("delete %s: %v", gone, err)
 	}
 	led.ackDelete(gone)
-	t.Logf("wrote %d objects (%.1f MiB) in %v", led.nAcked(), float64(total)/(1<<20), time.Since(start).Round(time.Millisecond))
+	cl.logf("wrote %d objects (%.1f MiB) in %v", led.nAcked(), float64(total)/(1<<20), time.Since(start).Round(time.Millisecond))
 
 	// Check before the crash too: a failure here is not about durability.
 	verify(t, client, led, bucket, true)
@@ -81,12 +81,12 @@ func TestKillNineEverything(t *testing.T) {
 	}
 
 	cl.Kill(cl.all()...)
-	t.Logf("SIGKILLed all %d processes", len(cl.all()))
+	cl.logf("SIGKILLed all %d processes", len(cl.all()))
 	restart := time.Now()
 	cl.Restart(cl.all()...)
 	cl.WaitReady(60 * time.Second)
-	t.Logf("all processes back and serving S3 %v after the restart", time.Since(restart).Round(time.Millisecond))
+	cl.logf("all processes back and serving S3 %v after the restart", time.Since(restart).Round(time.Millisecond))
 
 	n := verify(t, cl.S3(), led, bucket, true)
-	t.Logf("after kill -9 of everything: %d objects checked", n)
+	cl.logf("after kill -9 of everything: %d objects checked", n)
 }

@@ -62,6 +62,7 @@ type ledger struct {
 	acked   map[string]version
 	tried   map[string][]version
 	deleted map[string]bool // acknowledged deletes of keys not written since
+	order   []string        // acknowledged keys, in order of acknowledgement
 }
 
 func newLedger() *ledger {
@@ -79,8 +80,27 @@ func (l *ledger) attempt(key string, v version) {
 func (l *ledger) ack(key string, v version) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if _, ok := l.acked[key]; !ok {
+		l.order = append(l.order, key)
+	}
 	l.acked[key] = v
 	delete(l.deleted, key)
+}
+
+// randomAcked returns an acknowledged key and its version, false if none.
+func (l *ledger) randomAcked() (string, version, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for range 10 {
+		if len(l.order) == 0 {
+			return "", version{}, false
+		}
+		k := l.order[rand.IntN(len(l.order))]
+		if v, ok := l.acked[k]; ok {
+			return k, v, true
+		}
+	}
+	return "", version{}, false
 }
 
 func (l *ledger) ackDelete(key string) {

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"regexp"
 	"sort"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 )
 
 // writers put objects continuously under fresh keys until stopped. Each key
@@ -161,11 +163,11 @@ func (w *writers) firstAckAfter(t time.Time) (time.Time, bool) {
 }
 
 // report logs the writers' totals and their failures grouped by message.
-func (w *writers) report(t *testing.T) {
-	t.Helper()
+func (w *writers) report(cl *cluster) {
+	cl.t.Helper()
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	t.Logf("writers: %d acknowledged, %d failed attempts", w.acks.Load(), w.fails.Load())
+	cl.logf("writers: %d acknowledged, %d failed attempts", w.acks.Load(), w.fails.Load())
 	msgs := make([]string, 0, len(w.errs))
 	for m := range w.errs {
 		msgs = append(msgs, m)
@@ -173,9 +175,109 @@ func (w *writers) report(t *testing.T) {
 	sort.Slice(msgs, func(i, j int) bool { return w.errs[msgs[i]] > w.errs[msgs[j]] })
 	for i, m := range msgs {
 		if i == 8 {
-			t.Logf("  ... %d more kinds", len(msgs)-i)
+			cl.logf("  ... %d more kinds", len(msgs)-i)
 			break
 		}
-		t.Logf("  %4d× %s", w.errs[m], m)
+		cl.logf("  %4d× %s", w.errs[m], m)
+	}
+}
+
+// readers GET objects already acknowledged, at random, while faults
+// happen: an acknowledged write must be visible to every later read
+// (strong read-after-write), with exactly its bytes.
+type readers struct {
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	reads, fails atomic.Int64
+
+	mu         sync.Mutex
+	violations []string       // wrong bytes, or an acknowledged key not found
+	errs       map[string]int // other failures, normalised, with counts
+}
+
+// startReaders starts n readers of the ledger's acknowledged objects.
+func startReaders(t *testing.T, cl *cluster, led *ledger, bucket string, n int) *readers {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	r := &readers{cancel: cancel, errs: make(map[string]int)}
+	client := cl.S3(func(o *s3.Options) { o.RetryMaxAttempts = 1 })
+	for range n {
+		r.wg.Go(func() { r.run(ctx, client, led, bucket) })
+	}
+	t.Cleanup(r.stop)
+	return r
+}
+
+func (r *readers) run(ctx context.Context, c *s3.Client, led *ledger, bucket string) {
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for ctx.Err() == nil {
+		key, want, ok := led.randomAcked()
+		if !ok {
+			// Nothing acknowledged yet.
+			select {
+			case <-tick.C:
+			case <-ctx.Done():
+			}
+			continue
+		}
+		rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		sum, n, etag, err := readObject(rctx, c, bucket, key, "")
+		cancel()
+		if ctx.Err() != nil {
+			return
+		}
+		r.reads.Add(1)
+		var nsk *types.NoSuchKey
+		switch {
+		case errors.As(err, &nsk):
+			r.violate(fmt.Sprintf("GET %s: NoSuchKey after its PUT was acknowledged", key))
+		case err != nil:
+			r.fails.Add(1)
+			msg := volatile.ReplaceAllString(err.Error(), "…")
+			r.mu.Lock()
+			r.errs[msg]++
+			r.mu.Unlock()
+		case sum != want.md5 || n != want.size || etag != want.etag:
+			r.violate(fmt.Sprintf("GET %s: %d bytes, MD5 %s, ETag %s; acknowledged %d bytes, MD5 %s, ETag %s", key, n, sum, etag, want.size, want.md5, want.etag))
+		}
+	}
+}
+
+func (r *readers) violate(msg string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.violations = append(r.violations, msg)
+}
+
+func (r *readers) stop() {
+	r.cancel()
+	r.wg.Wait()
+}
+
+// check stops the readers, logs their totals and fails the test for every
+// violation, and for every failed read unless failures are tolerated.
+func (r *readers) check(cl *cluster, tolerateFailures bool) {
+	cl.t.Helper()
+	r.stop()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	cl.logf("readers: %d reads, %d failed, %d violations", r.reads.Load(), r.fails.Load(), len(r.violations))
+	for m, n := range r.errs {
+		if tolerateFailures {
+			cl.logf("  %4d× %s", n, m)
+		} else {
+			cl.t.Errorf("readers: %d× %s", n, m)
+		}
+	}
+	if r.reads.Load() == 0 {
+		cl.t.Errorf("readers: no read completed")
+	}
+	for i, v := range r.violations {
+		if i == 20 {
+			cl.t.Errorf("readers: ... and %d more violations", len(r.violations)-i)
+			break
+		}
+		cl.t.Errorf("readers: %s", v)
 	}
 }
