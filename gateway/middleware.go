@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/cairnstore/cairn/gateway/s3err"
+	"github.com/cairnstore/cairn/gateway/sigv2"
 	"github.com/cairnstore/cairn/gateway/sigv4"
 )
 
@@ -121,12 +122,19 @@ func (d *routerDeps) instrument(next http.Handler) http.Handler {
 	})
 }
 
-// authenticate verifies the SigV4 signature of every S3 request; the
-// unsigned ones are refused (there is no anonymous access).
+// authenticate verifies the SigV4 (or, for older clients, SigV2) signature
+// of every S3 request; the unsigned ones are refused (there is no
+// anonymous access).
 func (d *routerDeps) authenticate(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		st := stateOf(r)
-		auth, err := d.verifier.Verify(r)
+		var auth *sigv4.Auth
+		var err error
+		if sigv2.Applies(r) {
+			auth, err = d.verifyV2(r, st.target)
+		} else {
+			auth, err = d.verifier.Verify(r)
+		}
 		if err != nil {
 			if errors.Is(err, sigv4.ErrUnsigned) {
 				st.op = "Anonymous"
@@ -137,6 +145,21 @@ func (d *routerDeps) authenticate(next http.Handler) http.Handler {
 		st.auth = auth
 		next.ServeHTTP(w, r)
 	})
+}
+
+// verifyV2 checks a SigV2 request. SigV2 never signs the body, so it is
+// handled as SigV4's UNSIGNED-PAYLOAD: no payload hash, no aws-chunked
+// decoding; Content-MD5, when sent, is still checked (openBody).
+func (d *routerDeps) verifyV2(r *http.Request, t target) (*sigv4.Auth, error) {
+	vhostBucket := ""
+	if t.vhost {
+		vhostBucket = t.bucket
+	}
+	a, err := d.v2.Verify(r, vhostBucket)
+	if err != nil {
+		return nil, err
+	}
+	return &sigv4.Auth{AccessKey: a.AccessKey, Presigned: a.Presigned, Payload: sigv4.UnsignedPayload, Time: a.Time}, nil
 }
 
 // fail answers err as an S3 error document (translated by the errors

@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/cairnstore/cairn/gateway/s3err"
+	"github.com/cairnstore/cairn/gateway/sigv2"
 	"github.com/cairnstore/cairn/gateway/sigv4"
 )
 
@@ -19,6 +20,7 @@ type routerDeps struct {
 	meta     Metadata
 	objects  Objects
 	verifier *sigv4.Verifier
+	v2       *sigv2.Verifier
 	domain   string
 	region   string
 	log      *slog.Logger
@@ -113,7 +115,7 @@ func newRouter(d routerDeps) http.Handler {
 	// Plain /healthz and /metrics only for unsigned GETs: signed requests
 	// there address buckets named healthz or metrics.
 	unsigned := func(r *http.Request, _ *mux.RouteMatch) bool {
-		return r.Header.Get("Authorization") == "" && r.URL.Query().Get("X-Amz-Signature") == ""
+		return r.Header.Get("Authorization") == "" && r.URL.Query().Get("X-Amz-Signature") == "" && !sigv2.Applies(r)
 	}
 	root.Path("/healthz").Methods(http.MethodGet, http.MethodHead).MatcherFunc(unsigned).Handler(health)
 	root.Path("/metrics").Methods(http.MethodGet).MatcherFunc(unsigned).Handler(metricsH)

@@ -1,8 +1,9 @@
 // Package gateway is Cairn's S3 endpoint: an HTTP server (gorilla/mux) that
-// authenticates requests with SigV4, speaks the S3 REST API for buckets,
-// objects, listing and multipart uploads, and turns each request into calls
-// on the metadata service and the object layer. It keeps no state of its
-// own: several gateways may serve one cluster.
+// authenticates requests with SigV4 (SigV2 for older clients), speaks the
+// S3 REST API for buckets, objects, listing and multipart uploads, and
+// turns each request into calls on the metadata service and the object
+// layer. It keeps no state of its own: several gateways may serve one
+// cluster.
 //
 // Files by concern: server.go (Config, lifecycle), router.go (which
 // handler serves which request), middleware.go (request id, access log,
@@ -34,6 +35,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/cairnstore/cairn/gateway/sigv2"
 	"github.com/cairnstore/cairn/gateway/sigv4"
 )
 
@@ -120,6 +122,13 @@ func NewServer(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("gateway: %w", err)
 	}
+	v2, err := sigv2.New(sigv2.Config{
+		Credentials: sigv4.StaticCredentials{AccessKey: cfg.Credentials.AccessKey, SecretKey: cfg.Credentials.SecretKey},
+		Now:         cfg.Now,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("gateway: %w", err)
+	}
 	m, err := newMetrics(cfg.Registry)
 	if err != nil {
 		return nil, fmt.Errorf("gateway: %w", err)
@@ -129,6 +138,7 @@ func NewServer(cfg Config) (*Server, error) {
 		meta:     cfg.Meta,
 		objects:  cfg.Objects,
 		verifier: verifier,
+		v2:       v2,
 		domain:   cfg.Domain,
 		region:   cfg.Region,
 		log:      s.log,
