@@ -75,7 +75,7 @@ func TestKillNineEverything(t *testing.T) {
 	cl.logf("wrote %d objects (%.1f MiB) in %v", led.nAcked(), float64(total)/(1<<20), time.Since(start).Round(time.Millisecond))
 
 	// Check before the crash too: a failure here is not about durability.
-	verify(t, client, led, bucket, true)
+	verify(t, client, led, bucket, "", true)
 	if t.Failed() {
 		t.FailNow()
 	}
@@ -87,6 +87,21 @@ func TestKillNineEverything(t *testing.T) {
 	cl.WaitReady(60 * time.Second)
 	cl.logf("all processes back and serving S3 %v after the restart", time.Since(restart).Round(time.Millisecond))
 
-	n := verify(t, cl.S3(), led, bucket, true)
+	n := verify(t, cl.S3(), led, bucket, "", true)
 	cl.logf("after kill -9 of everything: %d objects checked", n)
+	if t.Failed() {
+		return
+	}
+
+	// Again, with writes in flight: what was acknowledged survives; a
+	// write cut off may or may not have happened, but not halfway.
+	w := startWriters(t, cl, led, bucket, "inflight", 4, []int{10, 3000, 200 << 10, 2 << 20})
+	w.waitAcks(t, cl, 30, 30*time.Second, "before killing everything again")
+	cl.Kill(cl.all()...)
+	w.stop()
+	w.report(cl)
+	cl.Restart(cl.all()...)
+	cl.WaitReady(60 * time.Second)
+	n = verify(t, cl.S3(), led, bucket, "", false)
+	cl.logf("after kill -9 of everything during writes: %d objects checked", n)
 }

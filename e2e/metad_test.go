@@ -113,7 +113,7 @@ func TestMetadLeaderKillDuringWrites(t *testing.T) {
 		return nil
 	})
 
-	n := verify(t, cl.S3(), led, bucket, false)
+	n := verify(t, cl.S3(), led, bucket, "", false)
 	cl.logf("%d objects checked (%d acknowledged)", n, led.nAcked())
 }
 

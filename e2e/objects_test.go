@@ -87,6 +87,25 @@ func (l *ledger) ack(key string, v version) {
 	delete(l.deleted, key)
 }
 
+// merge adds what o recorded to l.
+func (l *ledger) merge(o *ledger) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	for _, k := range o.order {
+		if v, ok := o.acked[k]; ok {
+			l.ack(k, v)
+		}
+	}
+	for k, vs := range o.tried {
+		for _, v := range vs {
+			l.attempt(k, v)
+		}
+	}
+	for k := range o.deleted {
+		l.ackDelete(k)
+	}
+}
+
 // randomAcked returns an acknowledged key and its version, false if none.
 func (l *ledger) randomAcked() (string, version, bool) {
 	l.mu.Lock()
@@ -205,9 +224,9 @@ func readObject(ctx context.Context, c *s3.Client, bucket, key, rng string) (sum
 
 // listKeys lists every key of bucket with their sizes and ETags, in pages
 // of 100 so that listings of a few hundred keys take several pages.
-func listKeys(ctx context.Context, c *s3.Client, bucket string) (map[string]types.Object, error) {
+func listKeys(ctx context.Context, c *s3.Client, bucket, prefix string) (map[string]types.Object, error) {
 	out := make(map[string]types.Object)
-	p := s3.NewListObjectsV2Paginator(c, &s3.ListObjectsV2Input{Bucket: aws.String(bucket), MaxKeys: aws.Int32(100)})
+	p := s3.NewListObjectsV2Paginator(c, &s3.ListObjectsV2Input{Bucket: aws.String(bucket), Prefix: aws.String(prefix), MaxKeys: aws.Int32(100)})
 	var last string
 	for p.HasMorePages() {
 		page, err := p.NextPage(ctx)
@@ -226,20 +245,23 @@ func listKeys(ctx context.Context, c *s3.Client, bucket string) (map[string]type
 	return out, nil
 }
 
-// verify checks the bucket against the ledger: every acknowledged object
+// verify checks the keys of bucket under prefix against the ledger's keys
+// under prefix: every acknowledged object
 // reads back with its exact bytes and ETag and is listed with its size; a
 // listed key that was never acknowledged was at least attempted and holds
 // exactly one of the attempted bodies (with exact set, none may exist);
 // acknowledged deletes stay deleted. It reports every failure with
 // t.Errorf and returns how many objects it read.
-func verify(t *testing.T, c *s3.Client, led *ledger, bucket string, exact bool) int {
+func verify(t *testing.T, c *s3.Client, led *ledger, bucket, prefix string, exact bool) int {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	led.mu.Lock()
 	acked := make(map[string]version, len(led.acked))
 	for k, v := range led.acked {
-		acked[k] = v
+		if strings.HasPrefix(k, prefix) {
+			acked[k] = v
+		}
 	}
 	tried := make(map[string][]version, len(led.tried))
 	for k, v := range led.tried {
@@ -247,7 +269,9 @@ func verify(t *testing.T, c *s3.Client, led *ledger, bucket string, exact bool) 
 	}
 	deleted := make([]string, 0, len(led.deleted))
 	for k := range led.deleted {
-		deleted = append(deleted, k)
+		if strings.HasPrefix(k, prefix) {
+			deleted = append(deleted, k)
+		}
 	}
 	led.mu.Unlock()
 
@@ -261,7 +285,7 @@ func verify(t *testing.T, c *s3.Client, led *ledger, bucket string, exact bool) 
 		errs = append(errs, fmt.Sprintf(format, args...))
 	}
 
-	listed, err := listKeys(ctx, c, bucket)
+	listed, err := listKeys(ctx, c, bucket, prefix)
 	if err != nil {
 		t.Errorf("verify: %v", err)
 		return 0
