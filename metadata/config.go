@@ -41,6 +41,12 @@ type Config struct {
 	// InitialCluster waits to be contacted by a leader that already has it
 	// in its configuration.
 	InitialCluster []Peer
+	// Join lists gRPC addresses of members of an existing cluster. A member
+	// whose DataDir holds no Raft state asks them (AddMember) to add it
+	// with its ID and Raft address, then waits to be contacted by the
+	// leader; with Raft state, Join is ignored. Exclusive with
+	// InitialCluster.
+	Join []string
 	// DefaultScheme is the erasure-coding scheme recorded when the cluster
 	// is bootstrapped (flag --ec "4+2").
 	DefaultScheme ECScheme
@@ -194,6 +200,15 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 		c.InitialCluster = peers
 		return nil
 	})
+	fs.Func("join", "gRPC `ADDR,...` of members of an existing cluster to ask to add this member (first start with an empty data dir; instead of --initial-cluster)", func(v string) error {
+		c.Join = nil
+		for a := range strings.SplitSeq(v, ",") {
+			if a = strings.TrimSpace(a); a != "" {
+				c.Join = append(c.Join, a)
+			}
+		}
+		return nil
+	})
 	fs.Func("ec", fmt.Sprintf("default erasure-coding `K+M` recorded at bootstrap (default %s)", c.DefaultScheme), func(v string) error {
 		s, err := ParseECScheme(v)
 		if err != nil {
@@ -245,6 +260,9 @@ func (c *Config) Validate() error {
 		if !slices.Contains(ids, c.ID) {
 			errs = append(errs, fmt.Errorf("--initial-cluster %s does not include this member (%s)", formatInitialCluster(c.InitialCluster), c.ID))
 		}
+	}
+	if len(c.Join) > 0 && len(c.InitialCluster) > 0 {
+		errs = append(errs, errors.New("--join and --initial-cluster exclude each other: a member either starts a new cluster or joins one"))
 	}
 	if err := c.DefaultScheme.validate(); err != nil {
 		errs = append(errs, fmt.Errorf("--ec: %w", err))

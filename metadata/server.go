@@ -54,6 +54,10 @@ type Server struct {
 
 	leaderCh chan bool // Raft's NotifyCh
 
+	// joining: started with no Raft state and Config.Join; Run asks the
+	// cluster to add this member (join.go).
+	joining bool
+
 	termMu sync.Mutex
 	term   *leaderTerm // non-nil while this member leads
 
@@ -148,6 +152,7 @@ func NewServer(cfg Config) (_ *Server, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("inspect raft state: %w", err)
 	}
+	s.joining = !hasState && len(cfg.Join) > 0
 	s.fsm = newFSM(s.state)
 	if s.raft, err = raft.NewRaft(s.raftConfig(hlog, restoreOnStart), s.fsm, s.logs, s.logs, snaps, trans); err != nil {
 		return nil, fmt.Errorf("start raft: %w", err)
@@ -353,6 +358,9 @@ func (s *Server) Run(ctx context.Context) error {
 	var loops sync.WaitGroup
 	loops.Go(func() { s.leadershipLoop(ctx) })
 	loops.Go(func() { s.announceLoop(ctx) })
+	if s.joining {
+		loops.Go(func() { s.joinLoop(ctx) })
+	}
 
 	var err error
 	select {

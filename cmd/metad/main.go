@@ -11,6 +11,13 @@
 //
 // --initial-cluster is only read on the first start, with an empty data
 // directory; later starts use the stored Raft configuration.
+//
+// A member added to a running cluster starts with an empty data directory
+// and --join instead of --initial-cluster: it asks the members at those gRPC
+// addresses to add it to the Raft configuration, then catches up:
+//
+//	metad --id m4 --data-dir /srv/cairn/m4 --raft-addr 10.0.0.4:7000 \
+//	      --grpc-addr 10.0.0.4:7300 --join 10.0.0.1:7300,10.0.0.2:7300,10.0.0.3:7300
 package main
 
 import (
