@@ -37,6 +37,25 @@ type Config struct {
 	// once its context ends.
 	ShutdownTimeout time.Duration
 
+	// TaskConcurrency bounds the tasks from metad (repairs, moves,
+	// deletes) run at once; 0 means DefaultTaskConcurrency.
+	TaskConcurrency int
+	// TaskTimeout bounds each task; 0 means DefaultTaskTimeout.
+	TaskTimeout time.Duration
+	// ScrubRate is the scrubber's read rate in bytes per second; 0 means
+	// DefaultScrubRate, ScrubOff (any negative value) disables scrubbing.
+	ScrubRate int64
+	// ScrubInterval is the pause between full scrub passes; 0 means
+	// DefaultScrubInterval.
+	ScrubInterval time.Duration
+	// OrphanGrace is how old an unreferenced chunk must be before orphan
+	// reconciliation deletes it; 0 means DefaultOrphanGrace.
+	OrphanGrace time.Duration
+	// ReconcileInterval is the time between orphan reconciliation passes;
+	// 0 means DefaultReconcileInterval, ReconcileOff (any negative value)
+	// disables reconciliation.
+	ReconcileInterval time.Duration
+
 	// Logger; nil discards.
 	Logger *slog.Logger
 	// Registry gets the node's metrics and is served at /metrics; nil
@@ -54,6 +73,13 @@ type Config struct {
 const (
 	DefaultHeartbeatInterval = 2 * time.Second
 	DefaultShutdownTimeout   = 10 * time.Second
+)
+
+// Values of Config.ScrubRate and Config.ReconcileInterval that turn the
+// scrubber and orphan reconciliation off (the flags take 0 for it).
+const (
+	ScrubOff     = -1
+	ReconcileOff = -1
 )
 
 // RegisterFlags defines the flags of the Config fields that are set from
@@ -74,6 +100,31 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 		c.ShutdownTimeout = DefaultShutdownTimeout
 	}
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "how long to wait for requests in flight when stopping")
+
+	if c.TaskConcurrency == 0 {
+		c.TaskConcurrency = DefaultTaskConcurrency
+	}
+	fs.IntVar(&c.TaskConcurrency, "task-concurrency", c.TaskConcurrency, "most tasks from metad (repairs, moves, deletes) run at once")
+	if c.TaskTimeout == 0 {
+		c.TaskTimeout = DefaultTaskTimeout
+	}
+	fs.DurationVar(&c.TaskTimeout, "task-timeout", c.TaskTimeout, "deadline of each task from metad")
+	if c.ScrubRate == 0 {
+		c.ScrubRate = DefaultScrubRate
+	}
+	fs.Var(&offSizeFlag{&c.ScrubRate}, "scrub-rate", "scrubber read rate in `BYTES` per second (units as for --capacity, e.g. 50M); 0 disables scrubbing")
+	if c.ScrubInterval == 0 {
+		c.ScrubInterval = DefaultScrubInterval
+	}
+	fs.DurationVar(&c.ScrubInterval, "scrub-interval", c.ScrubInterval, "pause between the end of a full scrub pass and the start of the next")
+	if c.OrphanGrace == 0 {
+		c.OrphanGrace = DefaultOrphanGrace
+	}
+	fs.DurationVar(&c.OrphanGrace, "orphan-grace", c.OrphanGrace, "age an unreferenced chunk must reach before orphan reconciliation deletes it")
+	if c.ReconcileInterval == 0 {
+		c.ReconcileInterval = DefaultReconcileInterval
+	}
+	fs.Var(&offDurationFlag{&c.ReconcileInterval}, "reconcile-interval", "time between orphan reconciliation passes; 0 disables reconciliation")
 }
 
 func orDefault(s, def string) string {
@@ -92,6 +143,24 @@ func (c *Config) setDefaults() {
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.TaskConcurrency == 0 {
+		c.TaskConcurrency = DefaultTaskConcurrency
+	}
+	if c.TaskTimeout == 0 {
+		c.TaskTimeout = DefaultTaskTimeout
+	}
+	if c.ScrubRate == 0 {
+		c.ScrubRate = DefaultScrubRate
+	}
+	if c.ScrubInterval == 0 {
+		c.ScrubInterval = DefaultScrubInterval
+	}
+	if c.OrphanGrace == 0 {
+		c.OrphanGrace = DefaultOrphanGrace
+	}
+	if c.ReconcileInterval == 0 {
+		c.ReconcileInterval = DefaultReconcileInterval
 	}
 }
 
@@ -123,6 +192,18 @@ func (c *Config) Validate() error {
 	if c.ShutdownTimeout < 0 {
 		errs = append(errs, fmt.Errorf("--shutdown-timeout %v: must not be negative", c.ShutdownTimeout))
 	}
+	if c.TaskConcurrency < 0 {
+		errs = append(errs, fmt.Errorf("--task-concurrency %d: must not be negative", c.TaskConcurrency))
+	}
+	if c.TaskTimeout < 0 {
+		errs = append(errs, fmt.Errorf("--task-timeout %v: must not be negative", c.TaskTimeout))
+	}
+	if c.ScrubInterval < 0 {
+		errs = append(errs, fmt.Errorf("--scrub-interval %v: must not be negative", c.ScrubInterval))
+	}
+	if c.OrphanGrace < 0 {
+		errs = append(errs, fmt.Errorf("--orphan-grace %v: must not be negative", c.OrphanGrace))
+	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("blob config: %w", err)
 	}
@@ -143,6 +224,54 @@ func (f *sizeFlag) Set(s string) error {
 	v, err := ParseSize(s)
 	if err != nil {
 		return err
+	}
+	*f.p = v
+	return nil
+}
+
+// offSizeFlag is a sizeFlag where 0 means off (stored as ScrubOff).
+type offSizeFlag struct{ p *int64 }
+
+func (f *offSizeFlag) String() string {
+	if f.p == nil || *f.p < 0 {
+		return "0"
+	}
+	return strconv.FormatInt(*f.p, 10)
+}
+
+func (f *offSizeFlag) Set(s string) error {
+	v, err := ParseSize(s)
+	if err != nil {
+		return err
+	}
+	if v == 0 {
+		v = ScrubOff
+	}
+	*f.p = v
+	return nil
+}
+
+// offDurationFlag is a duration flag where 0 means off (stored as
+// ReconcileOff).
+type offDurationFlag struct{ p *time.Duration }
+
+func (f *offDurationFlag) String() string {
+	if f.p == nil || *f.p < 0 {
+		return "0s"
+	}
+	return f.p.String()
+}
+
+func (f *offDurationFlag) Set(s string) error {
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return err
+	}
+	if v < 0 {
+		return fmt.Errorf("duration %v: must not be negative", v)
+	}
+	if v == 0 {
+		v = ReconcileOff
 	}
 	*f.p = v
 	return nil

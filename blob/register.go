@@ -20,10 +20,15 @@ type NodeInfo struct {
 
 // Registrar is the node's line to metad. Register is called first (and
 // again whenever Heartbeat returns ErrUnknownNode); Heartbeat reports the
-// usage of the node last registered.
+// usage of the node last registered and returns the tasks metad hands it.
+// The rest is what the executor, the scrubber and orphan reconciliation
+// need, each declared with its user (tasks.go).
 type Registrar interface {
 	Register(ctx context.Context, node NodeInfo) error
-	Heartbeat(ctx context.Context, usage Usage) error
+	Heartbeat(ctx context.Context, usage Usage) ([]Task, error)
+	TaskReporter
+	ChunkReporter
+	ChunkChecker
 }
 
 // ErrUnknownNode is returned by a Registrar's Heartbeat when metad does not
@@ -90,6 +95,7 @@ func (s *Server) register(ctx context.Context, reg Registrar) bool {
 		err := reg.Register(actx, info)
 		cancel()
 		if err == nil {
+			s.registeredOnce.Do(func() { close(s.registered) })
 			s.log.Info("registered", "addr", info.Addr, "zone", info.Zone, "rack", info.Rack,
 				"capacity", info.Usage.Capacity, "used", info.Usage.Used, "chunks", info.Usage.Chunks)
 			return true
@@ -122,7 +128,7 @@ func (s *Server) heartbeat(ctx context.Context, reg Registrar) bool {
 		}
 		// A heartbeat later than the next one is worthless.
 		hctx, cancel := context.WithTimeout(ctx, s.cfg.HeartbeatInterval)
-		err := reg.Heartbeat(hctx, s.store.Usage())
+		tasks, err := reg.Heartbeat(hctx, s.store.Usage())
 		cancel()
 		switch {
 		case err == nil:
@@ -130,6 +136,9 @@ func (s *Server) heartbeat(ctx context.Context, reg Registrar) bool {
 				s.log.Info("heartbeats resumed")
 			}
 			failing = false
+			if len(tasks) > 0 && s.exec != nil {
+				s.exec.Submit(tasks)
+			}
 		case errors.Is(err, ErrUnknownNode):
 			s.log.Warn("metad does not know this node; registering again", "err", err)
 			return true

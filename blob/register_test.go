@@ -7,6 +7,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/cairnstore/cairn/chunk"
 )
 
 // fakeRegistrar records calls and fails as programmed.
@@ -33,18 +35,26 @@ func (f *fakeRegistrar) Register(ctx context.Context, n NodeInfo) error {
 	return nil
 }
 
-func (f *fakeRegistrar) Heartbeat(ctx context.Context, u Usage) error {
+func (f *fakeRegistrar) Heartbeat(ctx context.Context, u Usage) ([]Task, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.unknownOnce {
 		f.unknownOnce = false
-		return ErrUnknownNode
+		return nil, ErrUnknownNode
 	}
 	select {
 	case f.heartbeats <- u:
 	default: // the test stopped looking
 	}
-	return nil
+	return nil, nil
+}
+
+func (f *fakeRegistrar) ReportTask(context.Context, TaskResult) error { return nil }
+
+func (f *fakeRegistrar) ReportChunks(context.Context, string, []ChunkRef) error { return nil }
+
+func (f *fakeRegistrar) CheckChunks(ctx context.Context, ids []chunk.ID) ([]bool, error) {
+	return nil, errors.New("not implemented by this fake")
 }
 
 func TestRegisterAndHeartbeat(t *testing.T) {

@@ -376,6 +376,17 @@ type Server struct {
 	ln    net.Listener
 	srv   *http.Server
 
+	// Self-healing, each nil when off: the executor and reconciliation
+	// need a Registrar.
+	client *Client // to peers, for repairs and moves
+	exec   *Executor
+	scrub  *Scrubber
+	recon  *Reconciler
+	// registered is closed once the node has registered with metad:
+	// reconciliation asks about the node's chunks only after that.
+	registered     chan struct{}
+	registeredOnce sync.Once
+
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -400,7 +411,11 @@ func NewServer(cfg Config) (*Server, error) {
 		store.Close()
 		return nil, fmt.Errorf("blob node %s: listen: %w", cfg.ID, err)
 	}
-	s := &Server{cfg: cfg, log: log, store: store, ln: ln}
+	if cfg.Registry == nil {
+		cfg.Registry = prometheus.NewRegistry()
+	}
+	s := &Server{cfg: cfg, log: log, store: store, ln: ln, registered: make(chan struct{})}
+	s.startHealing(st)
 	s.srv = &http.Server{
 		Handler: NewHandler(st, HandlerConfig{Logger: cfg.Logger, Registry: cfg.Registry, Node: cfg.ID}),
 		// No read or write timeout: a chunk stream may take as long as it
@@ -411,6 +426,48 @@ func NewServer(cfg Config) (*Server, error) {
 	}
 	return s, nil
 }
+
+// startHealing sets up the executor of metad's tasks, the scrubber and
+// orphan reconciliation, as configured. st is the store the API serves
+// (faults injected through Config.WrapStorage apply to repairs and scrubs
+// too); reconciliation deletes through the store itself, whose
+// DeleteIfUnchanged it needs.
+func (s *Server) startHealing(st Storage) {
+	cfg := s.cfg
+	log := cfg.Logger.With("node", cfg.ID)
+	s.client = NewClient(ClientConfig{})
+	var reporter ChunkReporter
+	if cfg.Registrar != nil {
+		reporter = cfg.Registrar
+		s.exec = NewExecutor(ExecutorConfig{
+			Node: cfg.ID, Store: st, Client: s.client, Reporter: cfg.Registrar,
+			Concurrency: cfg.TaskConcurrency, Timeout: cfg.TaskTimeout,
+			Logger: log, Registry: cfg.Registry,
+		})
+		if cfg.ReconcileInterval > 0 {
+			s.recon = NewReconciler(s.store, ReconcileConfig{
+				Node: cfg.ID, Checker: cfg.Registrar, Grace: cfg.OrphanGrace, Interval: cfg.ReconcileInterval,
+				Logger: log, Registry: cfg.Registry,
+			})
+		}
+	}
+	if cfg.ScrubRate > 0 {
+		s.scrub = NewScrubber(st, ScrubConfig{
+			Node: cfg.ID, Rate: cfg.ScrubRate, Interval: cfg.ScrubInterval, Reporter: reporter,
+			CursorFile: scrubCursorPath(cfg.DataDir), Logger: log, Registry: cfg.Registry,
+		})
+	}
+}
+
+// Executor runs the tasks metad hands the node; nil without a Registrar.
+func (s *Server) Executor() *Executor { return s.exec }
+
+// Scrubber verifies the node's chunks; nil when scrubbing is off.
+func (s *Server) Scrubber() *Scrubber { return s.scrub }
+
+// Reconciler deletes the node's orphans; nil when off or without a
+// Registrar.
+func (s *Server) Reconciler() *Reconciler { return s.recon }
 
 // Addr is the address the API listens on (with the real port when
 // Config.Addr asked for port 0).
@@ -429,19 +486,37 @@ func (s *Server) Run(ctx context.Context) error {
 
 	loopCtx, stopLoop := context.WithCancel(ctx)
 	loopDone := make(chan struct{})
+	var loops sync.WaitGroup
+	if s.cfg.Registrar != nil {
+		loops.Go(func() { s.registerAndHeartbeat(loopCtx) })
+	}
+	if s.exec != nil {
+		loops.Go(func() { s.exec.Run(loopCtx) })
+	}
+	if s.scrub != nil {
+		loops.Go(func() { s.scrub.Run(loopCtx) })
+	}
+	if s.recon != nil {
+		loops.Go(func() {
+			select {
+			case <-s.registered:
+				s.recon.Run(loopCtx)
+			case <-loopCtx.Done():
+			}
+		})
+	}
 	go func() {
-		defer close(loopDone)
-		if s.cfg.Registrar != nil {
-			s.registerAndHeartbeat(loopCtx)
-		}
+		loops.Wait()
+		close(loopDone)
 	}()
 	s.log.Info("serving", "addr", s.Addr(), "data_dir", s.cfg.DataDir)
 
 	var err error
 	select {
 	case <-ctx.Done():
-		// Stop heartbeating before the API goes, so metad does not see a
-		// live node that refuses connections.
+		// Stop heartbeating (and the tasks, scrubbing and reconciliation)
+		// before the API goes, so metad does not see a live node that
+		// refuses connections.
 		stopLoop()
 		<-loopDone
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.ShutdownTimeout)
@@ -473,6 +548,7 @@ func (s *Server) Close() error {
 			err = nil
 		}
 		s.ln.Close()
+		s.client.Close()
 		s.closeErr = errors.Join(err, s.store.Close())
 	})
 	return s.closeErr

@@ -416,6 +416,37 @@ func (s *Store) Delete(ctx context.Context, id chunk.ID) error {
 	return nil
 }
 
+// DeleteIfUnchanged removes a chunk only if its modification time is still
+// modTime (as List or Stat reported it), and reports whether it did. A
+// chunk stored again since (a repair writing it anew) is kept: the check
+// and the removal hold the id's lock, as Put's rename does. A missing chunk
+// is not an error. It returns once the removal is durable.
+func (s *Store) DeleteIfUnchanged(ctx context.Context, id chunk.ID, modTime time.Time) (bool, error) {
+	dir, name := s.path(id)
+	mu := s.idLock(id)
+	mu.Lock()
+	removed := false
+	st, err := os.Lstat(name)
+	if err == nil && st.ModTime().Equal(modTime) {
+		err = os.Remove(name)
+		if err == nil {
+			removed = true
+			s.used.Add(-st.Size())
+			s.count.Add(-1)
+		}
+	}
+	mu.Unlock()
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return false, fmt.Errorf("delete chunk %s: %w", id, err)
+	}
+	if removed {
+		if err := syncDir(dir); err != nil {
+			return true, fmt.Errorf("delete chunk %s: fsync directory: %w", id, err)
+		}
+	}
+	return removed, nil
+}
+
 // MaxListLimit bounds one page of List.
 const MaxListLimit = 10000
 
