@@ -40,6 +40,11 @@ type Entry struct {
 //	SetMemberAddress   *metadatapb.MetadMember (as recorded)
 //	Bootstrap          *metadatapb.ClusterMap (after the command)
 //	SetNodeUsage       *metadatapb.Node (as recorded)
+//	SetNodeState       *metadatapb.Node (as recorded)
+//	MarkChunks         *metadatapb.MarkChunks (only the chunks actually marked)
+//	CommitPlacement    *metadatapb.Segment (as recorded, new placement)
+//	AckGC              *metadatapb.AckGC (only the keys that existed)
+//	SetRebalance       *metadatapb.SetRebalance (as recorded)
 //
 // Err is a metadata condition (a *metaerr.Error, possibly wrapped with
 // metaerr.Detailed) when the command was refused; the entry then changed
@@ -198,6 +203,22 @@ type stagedWrite struct {
 	del bool
 }
 
+// getRaw returns the value of key as the command sees it.
+func (st *stage) getRaw(key []byte) ([]byte, bool, error) {
+	if w, ok := st.writes[string(key)]; ok {
+		return w.val, !w.del, nil
+	}
+	item, err := st.txn.Get(key)
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	v, err := item.ValueCopy(nil)
+	return v, err == nil, err
+}
+
 func (st *stage) get(key []byte, m proto.Message) (bool, error) {
 	if w, ok := st.writes[string(key)]; ok {
 		if w.del {
@@ -322,6 +343,16 @@ func (a *applier) apply(cmd *metadatapb.Command) (proto.Message, error) {
 		return a.setNodeUsage(op.SetNodeUsage)
 	case *metadatapb.Command_SetMemberAddress:
 		return a.setMemberAddress(op.SetMemberAddress)
+	case *metadatapb.Command_SetNodeState:
+		return a.setNodeState(op.SetNodeState)
+	case *metadatapb.Command_MarkChunks:
+		return a.markChunks(op.MarkChunks)
+	case *metadatapb.Command_CommitPlacement:
+		return a.commitPlacement(op.CommitPlacement)
+	case *metadatapb.Command_AckGc:
+		return a.ackGC(op.AckGc)
+	case *metadatapb.Command_SetRebalance:
+		return a.setRebalance(op.SetRebalance)
 	default:
 		return nil, metaerr.Detailed(metaerr.ErrInvalidArgument, "command %T has no known operation", op)
 	}
@@ -330,13 +361,20 @@ func (a *applier) apply(cmd *metadatapb.Command) (proto.Message, error) {
 // queueGC records segments whose chunks are to be deleted. Records without
 // segments (inline objects) are not written.
 func (a *applier) queueGC(e *metadatapb.GCEntry) error {
+	_, err := a.queueGCSeq(e, 0)
+	return err
+}
+
+// queueGCSeq queues e under a fresh gc/ key with flags or-ed into its seq,
+// and returns the key (nil when nothing was queued).
+func (a *applier) queueGCSeq(e *metadatapb.GCEntry, flags uint32) ([]byte, error) {
 	if len(e.GetSegments()) == 0 {
-		return nil
+		return nil, nil
 	}
 	e.QueuedUnixNano = a.now
-	key := gcKey(a.now, a.index, a.gcSeq)
+	key := gcKey(a.now, a.index, a.gcSeq|flags)
 	a.gcSeq++
-	return a.st.put(key, e)
+	return key, a.st.put(key, e)
 }
 
 func (a *applier) queueObjectGC(o *metadatapb.Object) error {
@@ -503,6 +541,7 @@ func (a *applier) deleteBucket(req *metadatapb.DeleteBucketRequest) (proto.Messa
 		a.st.del(uploadKeys[i])
 		for _, p := range parts[i] {
 			a.st.del(p.key)
+			a.indexRemove(p.part.GetSegments())
 			if err := a.queuePartGC(name, u.GetKey(), p.part); err != nil {
 				return nil, err
 			}
@@ -582,15 +621,23 @@ func (a *applier) commitObject(req *metadatapb.CommitObjectRequest) (proto.Messa
 	if err := checkCondition(cur, req.GetCondition(), bucket, key); err != nil {
 		return nil, err
 	}
+	if err := a.checkNewSegments("commit object", obj.GetSegments()); err != nil {
+		return nil, err
+	}
 	stored := proto.CloneOf(obj)
 	stored.ModifiedUnixNano = a.now
-	if err := a.st.put(objectKey(bucket, key), stored); err != nil {
+	objKey := objectKey(bucket, key)
+	if err := a.st.put(objKey, stored); err != nil {
 		return nil, err
 	}
 	if cur != nil {
+		a.indexRemove(cur.GetSegments())
 		if err := a.queueObjectGC(cur); err != nil {
 			return nil, err
 		}
+	}
+	if err := a.indexAdd(objKey, stored.GetVersionId(), stored.GetSegments()); err != nil {
+		return nil, err
 	}
 	return &metadatapb.CommitObjectResponse{Object: stored}, nil
 }
@@ -614,6 +661,7 @@ func (a *applier) deleteObject(req *metadatapb.DeleteObjectRequest) (proto.Messa
 		return &metadatapb.DeleteObjectResponse{Deleted: false}, nil
 	}
 	a.st.del(objectKey(bucket, key))
+	a.indexRemove(cur.GetSegments())
 	if err := a.queueObjectGC(cur); err != nil {
 		return nil, err
 	}
@@ -697,15 +745,22 @@ func (a *applier) putPart(req *metadatapb.PutPartRequest) (proto.Message, error)
 	if err != nil {
 		return nil, err
 	}
+	if err := a.checkNewSegments("put part", p.GetSegments()); err != nil {
+		return nil, err
+	}
 	stored := proto.CloneOf(p)
 	stored.ModifiedUnixNano = a.now
 	if err := a.st.put(pk, stored); err != nil {
 		return nil, err
 	}
 	if replaced {
+		a.indexRemove(old.GetSegments())
 		if err := a.queuePartGC(bucket, key, old); err != nil {
 			return nil, err
 		}
+	}
+	if err := a.indexAdd(pk, "", stored.GetSegments()); err != nil {
+		return nil, err
 	}
 	return &metadatapb.PutPartResponse{}, nil
 }
@@ -715,6 +770,10 @@ func (a *applier) putPart(req *metadatapb.PutPartRequest) (proto.Message, error)
 // those ETags, and the object's segments are exactly theirs, in order (a
 // part re-uploaded with the same content has the same ETag but new
 // segments, and the old ones are already queued for deletion).
+//
+// The stored object takes its segments from the part records, not from
+// the request: a repair or move may have changed a part's placement since
+// the gateway read it, and the request's copy would undo it.
 func (a *applier) completeMultipart(req *metadatapb.CompleteMultipartRequest) (proto.Message, error) {
 	obj := req.GetObject()
 	bucket, key, id := obj.GetBucket(), obj.GetKey(), req.GetUploadId()
@@ -744,7 +803,7 @@ func (a *applier) completeMultipart(req *metadatapb.CompleteMultipartRequest) (p
 		byNumber[p.part.GetNumber()] = p.part
 	}
 	listed := make(map[int32]bool, len(req.GetParts()))
-	var want [][]byte
+	var want []*metadatapb.Segment
 	for _, cp := range req.GetParts() {
 		p := byNumber[cp.GetNumber()]
 		if p == nil {
@@ -754,16 +813,14 @@ func (a *applier) completeMultipart(req *metadatapb.CompleteMultipartRequest) (p
 			return nil, metaerr.Detailed(metaerr.ErrInvalidPart, "part %d has ETag %q, not %q", cp.GetNumber(), p.GetEtag(), cp.GetEtag())
 		}
 		listed[cp.GetNumber()] = true
-		for _, seg := range p.GetSegments() {
-			want = append(want, seg.GetId())
-		}
+		want = append(want, p.GetSegments()...)
 	}
 	got := obj.GetSegments()
 	if len(got) != len(want) {
 		return nil, metaerr.Detailed(metaerr.ErrInvalidPart, "object has %d segments, the listed parts %d", len(got), len(want))
 	}
 	for i := range got {
-		if !bytes.Equal(got[i].GetId(), want[i]) {
+		if !bytes.Equal(got[i].GetId(), want[i].GetId()) {
 			return nil, metaerr.Detailed(metaerr.ErrInvalidPart, "object segment %d is not the listed parts' segment (part replaced meanwhile?)", i)
 		}
 	}
@@ -777,22 +834,32 @@ func (a *applier) completeMultipart(req *metadatapb.CompleteMultipartRequest) (p
 
 	stored := proto.CloneOf(obj)
 	stored.ModifiedUnixNano = a.now
-	if err := a.st.put(objectKey(bucket, key), stored); err != nil {
+	stored.Segments = make([]*metadatapb.Segment, len(want))
+	for i, seg := range want {
+		stored.Segments[i] = proto.CloneOf(seg)
+	}
+	objKey := objectKey(bucket, key)
+	if err := a.st.put(objKey, stored); err != nil {
 		return nil, err
 	}
 	a.st.del(uploadKey(bucket, key, id))
 	for _, p := range parts {
 		a.st.del(p.key)
 		if !listed[p.part.GetNumber()] {
+			a.indexRemove(p.part.GetSegments())
 			if err := a.queuePartGC(bucket, key, p.part); err != nil {
 				return nil, err
 			}
 		}
 	}
 	if cur != nil {
+		a.indexRemove(cur.GetSegments())
 		if err := a.queueObjectGC(cur); err != nil {
 			return nil, err
 		}
+	}
+	if err := a.indexMove(objKey, stored.GetVersionId(), stored.GetSegments()); err != nil {
+		return nil, err
 	}
 	return &metadatapb.CompleteMultipartResponse{Object: stored}, nil
 }
@@ -812,6 +879,7 @@ func (a *applier) abortMultipart(req *metadatapb.AbortMultipartRequest) (proto.M
 	a.st.del(uploadKey(bucket, key, id))
 	for _, p := range parts {
 		a.st.del(p.key)
+		a.indexRemove(p.part.GetSegments())
 		if err := a.queuePartGC(bucket, key, p.part); err != nil {
 			return nil, err
 		}

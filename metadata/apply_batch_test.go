@@ -145,7 +145,7 @@ func TestApplyBatchSplitsTooBigTransactions(t *testing.T) {
 	// in the middle.
 	var cmds []*pb.Command
 	for i := 1; i <= 3000; i++ {
-		cmds = append(cmds, smPutPart("bk", "k", "U", int32(i), "e", smSeg(byte(i))))
+		cmds = append(cmds, smPutPart("bk", "k", "U", int32(i), "e", smSegN(uint32(i))))
 	}
 	cmds[1500] = smPutPart("bk", "k", "nope", 1, "e")
 	rs := s.ApplyBatch(smEntries(3, cmds...))

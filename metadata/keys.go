@@ -21,6 +21,25 @@ import (
 //	m/scheme                                         default Scheme (absent until Bootstrap)
 //	m/member/<metad id>                              MetadMember (id, grpc_address)
 //	gc/<nanos 8 BE><raft index 8 BE><seq 4 BE>       GCEntry: segments to delete
+//	m/rebalance                                      SetRebalance (absent until first set)
+//
+// Indexes of referenced segments (see apply_index.go), written in the same
+// transaction as the records they index:
+//
+//	seg/<segment id, 16 bytes>                       segRef: the owning record's key (o/ or p/),
+//	                                                 the segment's position in it, the owner's
+//	                                                 version id, and a copy of the Segment
+//	nc/<esc node id> 00 01 <segment id 16><shard 1>  chunk file bytes on that node, 8 bytes BE
+//	miss/<segment id, 16 bytes>                      empty: the segment has a "" placement entry
+//	gcc/<segment id 16><shard 1><node id>            the gc/ key of a queued deletion of that one
+//	                                                 chunk of a still-referenced segment
+//
+// A gc/ entry whose seq has its top bit set (chunkGCSeq) deletes single
+// chunks of segments that are still referenced (MarkChunks, a rebalance
+// CommitPlacement); each of its chunks has a gcc/ guard until AckGC, and
+// CommitPlacement refuses to place that shard back on that node while the
+// guard exists (the pending delete would remove the new chunk). Entries for
+// released segments need no guard: their ids are never referenced again.
 //
 // Ordering. Bucket names never contain 0x00 (CreateBucket refuses them), so
 // in o/ the 0x00 after the bucket ends it and, within a bucket, Badger's
@@ -41,6 +60,16 @@ import (
 // per-range gc/ if garbage volume calls for it). No command reads or writes
 // across object keys except bucket-level ones (DeleteBucket, listing),
 // which work on bucket-prefixed spans.
+//
+// The segment indexes (seg/, nc/, miss/) are keyed by segment id and node
+// id, not by (bucket, key), so they do NOT split by key range. Every index
+// entry names (or, for nc/ and miss/, sits beside a seg/ entry that names)
+// the record that owns it, so on a split each range keeps the index
+// entries of the segments its records own: the indexes become range-local,
+// queries by segment or node (Segment, SegmentsOnNode, ...) fan out to
+// every range, and CommitPlacement/MarkChunks go to the range owning the
+// segment's record. Segment ids are random, so each range's share of the
+// indexes is spread evenly over the id space.
 var (
 	prefixBucket  = []byte("b/")
 	prefixObject  = []byte("o/")
@@ -53,7 +82,31 @@ var (
 	keyEpoch      = []byte("m/epoch")
 	keyScheme     = []byte("m/scheme")
 	keyTerminator = []byte{0x00, 0x01}
+
+	prefixSegment   = []byte("seg/")
+	prefixNodeChunk = []byte("nc/")
+	prefixMissing   = []byte("miss/")
+	prefixChunkGC   = []byte("gcc/")
+	keyRebalance    = []byte("m/rebalance")
 )
+
+// segmentIDLen is the length of every segment id the state accepts
+// (chunk.SegmentID); index keys rely on it being fixed.
+const segmentIDLen = 16
+
+// gcKeyLen is the length of every gc/ key.
+const gcKeyLen = 3 + 8 + 8 + 4
+
+// chunkGCSeq is the bit of a gc/ key's seq that marks an entry deleting
+// single chunks of still-referenced segments (guarded by gcc/ keys).
+const chunkGCSeq = 1 << 31
+
+// chunkGCKey is gcc/<segment id><shard><node id>.
+func chunkGCKey(id []byte, shard int, node string) []byte {
+	b := make([]byte, 0, len(prefixChunkGC)+len(id)+1+len(node))
+	b = append(append(append(b, prefixChunkGC...), id...), byte(shard))
+	return append(b, node...)
+}
 
 // bucketKey is b/<bucket>.
 func bucketKey(bucket string) []byte { return join(prefixBucket, bucket) }
@@ -179,4 +232,64 @@ func decodeU64(b []byte) (uint64, error) {
 		return 0, fmt.Errorf("corrupt state: %d-byte counter, want 8", len(b))
 	}
 	return binary.BigEndian.Uint64(b), nil
+}
+
+// segmentKey is seg/<segment id>.
+func segmentKey(id []byte) []byte {
+	return append(append(make([]byte, 0, len(prefixSegment)+len(id)), prefixSegment...), id...)
+}
+
+// missingKey is miss/<segment id>.
+func missingKey(id []byte) []byte {
+	return append(append(make([]byte, 0, len(prefixMissing)+len(id)), prefixMissing...), id...)
+}
+
+// nodeChunkPrefix is nc/<esc node id>\x00\x01: every chunk referenced on a
+// node, in segment id then shard order. The node id is escaped because ids
+// are arbitrary bytes and one may be a prefix of another.
+func nodeChunkPrefix(node string) []byte {
+	b := make([]byte, 0, len(prefixNodeChunk)+len(node)+2+segmentIDLen+1)
+	b = appendEscaped(append(b, prefixNodeChunk...), node)
+	return append(b, keyTerminator...)
+}
+
+// nodeChunkKey is nodeChunkPrefix followed by the segment id and the shard
+// index as one byte (shards are < chunk.MaxShards = 24).
+func nodeChunkKey(node string, id []byte, shard int) []byte {
+	return append(append(nodeChunkPrefix(node), id...), byte(shard))
+}
+
+// ownerFromKey names the owner of segments from its record's key: an
+// object (o/) or a part (p/). versionID comes from elsewhere (the key does
+// not hold it).
+func ownerFromKey(k []byte) (SegmentOwner, bool) {
+	switch {
+	case bytes.HasPrefix(k, prefixObject):
+		rest := k[len(prefixObject):]
+		i := bytes.IndexByte(rest, 0)
+		if i < 0 {
+			return SegmentOwner{}, false
+		}
+		return SegmentOwner{Bucket: string(rest[:i]), Key: string(rest[i+1:])}, true
+	case bytes.HasPrefix(k, prefixPart):
+		rest := k[len(prefixPart):]
+		i := bytes.IndexByte(rest, 0)
+		if i < 0 {
+			return SegmentOwner{}, false
+		}
+		o := SegmentOwner{Bucket: string(rest[:i])}
+		rest = rest[i+1:]
+		key, n, ok := unescape(rest)
+		if !ok {
+			return SegmentOwner{}, false
+		}
+		rest = rest[n:]
+		id, n, ok := unescape(rest)
+		if !ok || len(rest[n:]) != 4 {
+			return SegmentOwner{}, false
+		}
+		o.Key, o.UploadID, o.PartNumber = key, id, int32(binary.BigEndian.Uint32(rest[n:]))
+		return o, true
+	}
+	return SegmentOwner{}, false
 }

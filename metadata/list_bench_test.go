@@ -1,6 +1,7 @@
 package metadata
 
 import (
+	"encoding/binary"
 	"fmt"
 	"testing"
 
@@ -64,12 +65,14 @@ func BenchmarkApplyBatchCommit(b *testing.B) {
 			s := smOpenDir(b, b.TempDir(), func(o *badger.Options) {})
 			s.ApplyBatch(smEntries(1, smCreateBucket("bk")))
 			next := uint64(2)
-			seg := &pb.Segment{Id: make([]byte, 16), Scheme: &pb.Scheme{K: 4, M: 2}, BlockSize: 262144, Size: 1 << 20,
-				Nodes: []string{"node-01", "node-02", "node-03", "node-04", "node-05", "node-06"}}
+			nodes := []string{"node-01", "node-02", "node-03", "node-04", "node-05", "node-06"}
 			b.ReportAllocs()
 			for b.Loop() {
 				cmds := make([]*pb.Command, size)
 				for i := range cmds {
+					// Segment ids are fresh for every write, as the gateway makes them.
+					id := binary.BigEndian.AppendUint64(make([]byte, 8, 16), next+uint64(i))
+					seg := &pb.Segment{Id: id, Scheme: &pb.Scheme{K: 4, M: 2}, BlockSize: 262144, Size: 1 << 20, Nodes: nodes}
 					o := &pb.Object{Bucket: "bk", Key: fmt.Sprintf("photos/2026/img%09d.jpg", next+uint64(i)), VersionId: "0123456789abcdef0123456789abcdef",
 						Size: 1 << 20, Etag: "d41d8cd98f00b204e9800998ecf8427e", ContentType: "image/jpeg", Segments: []*pb.Segment{seg}}
 					cmds[i] = smCommit(o, nil)

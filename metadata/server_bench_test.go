@@ -2,6 +2,7 @@ package metadata
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
 	"slices"
 	"sync"
@@ -32,8 +33,7 @@ func BenchmarkCommitObject3Nodes(b *testing.B) {
 		b.Fatal(err)
 	}
 	// 256-byte-ish commands, as in MEASURED.md.
-	seg := &pb.Segment{Id: make([]byte, 16), Scheme: &pb.Scheme{K: 4, M: 2}, BlockSize: 1 << 18, Size: 1 << 20,
-		Nodes: []string{"blob1", "blob2", "blob3", "blob4", "blob5", "blob6"}}
+	nodes := []string{"blob1", "blob2", "blob3", "blob4", "blob5", "blob6"}
 
 	var next atomic.Int64
 	lat := make([][]time.Duration, callers)
@@ -48,6 +48,9 @@ func BenchmarkCommitObject3Nodes(b *testing.B) {
 				if i > int64(b.N) {
 					return
 				}
+				// Segment ids are fresh per write (the state refuses reuse).
+				seg := &pb.Segment{Id: binary.BigEndian.AppendUint64(make([]byte, 8, 16), uint64(i)), Scheme: &pb.Scheme{K: 4, M: 2},
+					BlockSize: 1 << 18, Size: 1 << 20, Nodes: nodes}
 				o := &pb.Object{Bucket: "bench", Key: fmt.Sprintf("obj/%08d", i), VersionId: fmt.Sprintf("%032x", i),
 					Size: 1 << 20, Etag: "0123456789abcdef0123456789abcdef", ContentType: "application/octet-stream",
 					Segments: []*pb.Segment{seg}}

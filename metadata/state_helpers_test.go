@@ -4,6 +4,7 @@ package metadata
 // not collide with the Raft side's test helpers in this package.
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"testing"
@@ -101,6 +102,16 @@ func smIsCond(err, want error) bool {
 
 func smSeg(id byte) *pb.Segment {
 	return &pb.Segment{Id: []byte{id, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, id}, Size: 10, Nodes: []string{"n1", "n2"}}
+}
+
+// smSegN is a segment with an id made from n (distinct from every smSeg
+// id), for tests that need more than 256 fresh ids.
+func smSegN(n uint32, nodes ...string) *pb.Segment {
+	id := binary.BigEndian.AppendUint32([]byte{0xAB, 0xCD, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}, n)
+	if nodes == nil {
+		nodes = []string{"n1", "n2"}
+	}
+	return &pb.Segment{Id: id, Size: 10, Nodes: nodes}
 }
 
 func smCreateBucket(name string) *pb.Command {
