@@ -1,34 +1,58 @@
 // Command cairn is Cairn's command-line tool: `cairn dev` runs a whole
-// local cluster in one process; the admin commands talk to metad.
+// local cluster in one process; the admin commands (status, node,
+// rebalance, repair, metad, bucket) are clients of metad's gRPC API.
 package main
 
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 )
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := newRoot().ExecuteContext(ctx)
+	code := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
 	stop()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "cairn:", err)
-		os.Exit(1)
-	}
+	os.Exit(code)
 }
 
-func newRoot() *cobra.Command {
+// run executes one command line and returns the exit code: 0, or 1 after
+// printing a one-line error to stderr.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	a := &admin{stdout: stdout, stderr: stderr, getenv: getenv, now: time.Now}
+	root := newRoot(a)
+	root.SetArgs(args)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	if err := root.ExecuteContext(ctx); err != nil {
+		fmt.Fprintln(stderr, "cairn:", strings.ReplaceAll(err.Error(), "\n", " "))
+		return 1
+	}
+	return 0
+}
+
+func newRoot(a *admin) *cobra.Command {
 	root := &cobra.Command{
 		Use:           "cairn",
 		Short:         "Cairn object store: local clusters and cluster administration",
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newDevCmd())
+	root.AddCommand(
+		newDevCmd(),
+		a.statusCmd(),
+		a.nodeCmd(),
+		a.rebalanceCmd(),
+		a.repairCmd(),
+		a.metadCmd(),
+		a.bucketCmd(),
+	)
 	return root
 }

@@ -1,0 +1,111 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/cairnstore/cairn/internal/clitable"
+	"github.com/cairnstore/cairn/metadata/metaclient"
+	pb "github.com/cairnstore/cairn/metadata/metadatapb"
+	"github.com/cairnstore/cairn/metadata/metaerr"
+)
+
+type bucketView struct {
+	Name    string    `json:"name"`
+	Created time.Time `json:"created"`
+	Region  string    `json:"region"`
+}
+
+func toBucketView(b *pb.Bucket) bucketView {
+	return bucketView{Name: b.GetName(), Created: time.Unix(0, b.GetCreatedUnixNano()).UTC(), Region: b.GetRegion()}
+}
+
+func (a *admin) bucketCmd() *cobra.Command {
+	var region string
+	create := &cobra.Command{
+		Use:   "create NAME",
+		Short: "Create a bucket",
+		Args:  cobra.ExactArgs(1),
+		RunE: a.withClient(func(ctx context.Context, cl *metaclient.Client, args []string) error {
+			resp, err := call(ctx, a, "CreateBucket", func(ctx context.Context) (*pb.CreateBucketResponse, error) {
+				return cl.CreateBucket(ctx, &pb.CreateBucketRequest{Name: args[0], Region: region})
+			})
+			switch {
+			case errors.Is(err, metaerr.ErrBucketAlreadyOwnedByYou), errors.Is(err, metaerr.ErrBucketAlreadyExists):
+				return fmt.Errorf("bucket %q already exists", args[0])
+			case err != nil:
+				return err
+			}
+			v := toBucketView(resp.GetBucket())
+			return a.emit(v, func(w io.Writer) error {
+				_, err := fmt.Fprintf(w, "created bucket %s\n", v.Name)
+				return err
+			})
+		}),
+	}
+	create.Flags().StringVar(&region, "region", "", "region recorded with the bucket (default: the cluster's)")
+
+	cmd := a.adminCmd(&cobra.Command{
+		Use:   "bucket",
+		Short: "List, create and delete buckets",
+	})
+	cmd.AddCommand(
+		&cobra.Command{
+			Use:   "list",
+			Short: "List buckets",
+			Args:  cobra.NoArgs,
+			RunE: a.withClient(func(ctx context.Context, cl *metaclient.Client, _ []string) error {
+				resp, err := call(ctx, a, "ListBuckets", func(ctx context.Context) (*pb.ListBucketsResponse, error) {
+					return cl.ListBuckets(ctx, &pb.ListBucketsRequest{})
+				})
+				if err != nil {
+					return err
+				}
+				v := []bucketView{}
+				for _, b := range resp.GetBuckets() {
+					v = append(v, toBucketView(b))
+				}
+				return a.emit(v, func(w io.Writer) error {
+					if len(v) == 0 {
+						_, err := fmt.Fprintln(w, "no buckets")
+						return err
+					}
+					t := clitable.New("NAME", "CREATED", "REGION")
+					for _, b := range v {
+						t.Row(b.Name, b.Created.Format(time.RFC3339), b.Region)
+					}
+					return t.Render(w)
+				})
+			}),
+		},
+		create,
+		&cobra.Command{
+			Use:   "delete NAME",
+			Short: "Delete an empty bucket",
+			Args:  cobra.ExactArgs(1),
+			RunE: a.withClient(func(ctx context.Context, cl *metaclient.Client, args []string) error {
+				_, err := call(ctx, a, "DeleteBucket", func(ctx context.Context) (*pb.DeleteBucketResponse, error) {
+					return cl.DeleteBucket(ctx, &pb.DeleteBucketRequest{Name: args[0]})
+				})
+				switch {
+				case errors.Is(err, metaerr.ErrNoSuchBucket):
+					return fmt.Errorf("bucket %q does not exist (`cairn bucket list` shows the buckets)", args[0])
+				case errors.Is(err, metaerr.ErrBucketNotEmpty):
+					return fmt.Errorf("bucket %q is not empty: delete its objects and multipart uploads first", args[0])
+				case err != nil:
+					return err
+				}
+				return a.emit(map[string]any{"deleted": args[0]}, func(w io.Writer) error {
+					_, err := fmt.Fprintf(w, "deleted bucket %s\n", args[0])
+					return err
+				})
+			}),
+		},
+	)
+	return cmd
+}
