@@ -38,18 +38,32 @@
 //
 // # The tests
 //
-//   - TestKillNineEverything: mixed sizes (0 B to 20 MiB) and a multipart
-//     upload, SIGKILL every process at once, restart: every acknowledged
-//     object reads back byte-exact and the listing is exactly those keys.
-//   - TestMetadLeaderKillDuringWrites: 4 writers; SIGKILL the Raft leader;
-//     writes pause for the election and go on; restart it; every
-//     acknowledged write reads back, and an unacknowledged key is either
-//     absent or holds exactly the body that was attempted.
+//   - TestKillNineEverything: mixed sizes (0 B to 20 MiB), a multipart
+//     upload, an overwrite, a delete and 120 small writes (so metad has
+//     snapshots), then SIGKILL every process at once and restart: every
+//     acknowledged object reads back byte-exact and the listing is exactly
+//     those keys. Then the same with four writers in flight: acknowledged
+//     writes survive, a cut-off one is absent or whole.
+//   - TestMetadLeaderKillDuringWrites: four writers and two readers; the
+//     Raft leader is SIGKILLed, later SIGTERMed (graceful handoff). Writes
+//     pause for the election and go on; while the old leader is down the
+//     new one snapshots past it, so on restart it must catch up by
+//     InstallSnapshot. No read misses an acknowledged write or returns
+//     other bytes; at the end all members apply the same index, every
+//     acknowledged write reads back, and an unacknowledged key is absent or
+//     holds exactly the body that was attempted.
 //   - TestBlobKillDuringWrites: SIGKILL one blob node under writes (they go
-//     on, degraded), then a second: everything acknowledged still reads
-//     back; restart both: it still does.
+//     on, degraded to k+1 chunks), then a second: writes needing the blob
+//     nodes fail (quorum k+1), everything acknowledged still reads back,
+//     and no concurrent read fails; restart both: it still does.
 //   - TestCorruptChunkFile: flip a byte inside a data block of a chunk file
 //     on disk: the GET is byte-exact (read around via parity, and the
 //     gateway counts the bad chunk); damage two more data shards of the same
-//     stripe: the GET fails rather than return wrong bytes.
+//     stripe: the GET fails rather than return wrong bytes, and a range
+//     outside that stripe still reads.
+//
+// A SIGKILLed process loses nothing the kernel already has: these tests
+// check what a process crash can break (acknowledging before writing,
+// recovery and replay, catch-up), not power loss, which would also need
+// the fsyncs that a process kill cannot tell apart from their absence.
 package e2e
