@@ -73,6 +73,10 @@ type Config struct {
 	// machine may lag before /healthz reports 503.
 	HealthMaxLag uint64
 
+	// Self-healing: the leader's liveness, repair, GC and health loops
+	// (heal.go documents each; flags in registerHealFlags).
+	Heal HealConfig
+
 	// Logger receives everything, Raft's own logging included (at
 	// RaftLogLevel and above: "debug", "info", "warn", "error").
 	Logger       *slog.Logger
@@ -180,6 +184,7 @@ func DefaultConfig() Config {
 		ApplyTimeout:       DefaultApplyTimeout,
 		HealthMaxLag:       DefaultHealthMaxLag,
 		RaftLogLevel:       "info",
+		Heal:               DefaultHealConfig(),
 	}
 }
 
@@ -228,6 +233,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.ApplyTimeout, "apply-timeout", c.ApplyTimeout, "longest wait for Raft to accept a command when the request has no deadline")
 	fs.Uint64Var(&c.HealthMaxLag, "health-max-lag", c.HealthMaxLag, "committed entries the state machine may lag before /healthz fails")
 	fs.StringVar(&c.RaftLogLevel, "raft-log-level", c.RaftLogLevel, "least severe Raft `level` logged: debug, info, warn, error")
+	c.Heal.registerFlags(fs)
 }
 
 // Validate reports the first thing wrong with c.
@@ -286,6 +292,9 @@ func (c *Config) Validate() error {
 		errs = append(errs, errors.New("--apply-timeout must be positive"))
 	}
 	if _, err := raftLogLevel(c.RaftLogLevel); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.Heal.validate(); err != nil {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
