@@ -26,7 +26,11 @@ func main() {
 // run executes one command line and returns the exit code: 0, or 1 after
 // printing a one-line error to stderr.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
-	a := &admin{stdout: stdout, stderr: stderr, getenv: getenv, now: time.Now}
+	return runAdmin(ctx, &admin{stdout: stdout, stderr: stderr, getenv: getenv, now: time.Now}, args)
+}
+
+func runAdmin(ctx context.Context, a *admin, args []string) int {
+	stdout, stderr := a.stdout, a.stderr
 	root := newRoot(a)
 	root.SetArgs(args)
 	root.SetOut(stdout)
