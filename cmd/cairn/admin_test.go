@@ -588,7 +588,9 @@ func TestRebalanceWatchInterrupted(t *testing.T) {
 	a := &admin{stdout: &out, stderr: &errb, getenv: func(string) string { return "" }, now: func() time.Time { return testNow }}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan int)
-	go func() { done <- runAdmin(ctx, a, []string{"rebalance", "status", "--watch", "--interval", "10ms", "--metad", addr}) }()
+	go func() {
+		done <- runAdmin(ctx, a, []string{"rebalance", "status", "--watch", "--interval", "10ms", "--metad", addr})
+	}()
 	deadline := time.After(10 * time.Second)
 	for strings.Count(out.String(), "\n") < 2 { // condition wait: two redraws seen
 		select {

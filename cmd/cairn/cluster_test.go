@@ -1,0 +1,100 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/cairnstore/cairn/internal/testcluster"
+)
+
+// The admin CLI against a real in-process cluster (3 metad, 6 blob nodes).
+func TestAgainstCluster(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a cluster")
+	}
+	c := testcluster.New(t, testcluster.Config{Quiet: true})
+	metad := strings.Join(c.MetaAddrs(), ",")
+	env := map[string]string{"CAIRN_METAD": metad}
+	cli := func(args ...string) result {
+		t.Helper()
+		r := runCLI(t, env, args...)
+		if r.code != 0 {
+			t.Fatalf("cairn %s: exit %d: %s", strings.Join(args, " "), r.code, r.stderr)
+		}
+		return r
+	}
+	cliJSON := func(v any, args ...string) {
+		t.Helper()
+		r := cli(append(args, "--json")...)
+		if err := json.Unmarshal([]byte(r.stdout), v); err != nil {
+			t.Fatalf("cairn %s --json: %v\n%s", strings.Join(args, " "), err, r.stdout)
+		}
+	}
+
+	r := cli("status")
+	for _, want := range []string{"metad       leader metad-", "3 members (3 voters)", "blob nodes  6: 6 up"} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("status lacks %q:\n%s", want, r.stdout)
+		}
+	}
+	var st statusView
+	cliJSON(&st, "status")
+	if st.Metad == nil || st.Metad.LeaderID == "" || len(st.Metad.Members) != 3 || st.Nodes == nil || st.Nodes.Total != 6 || st.Nodes.CapacityBytes != 6<<30 {
+		t.Fatalf("status --json: %+v / %+v", st.Metad, st.Nodes)
+	}
+
+	var nodes []nodeView
+	cliJSON(&nodes, "node", "list")
+	if len(nodes) != 6 {
+		t.Fatalf("node list: %d nodes", len(nodes))
+	}
+	for _, n := range nodes {
+		if n.State != "up" || n.Zone == "" || n.Address == "" || n.CapacityBytes != 1<<30 {
+			t.Errorf("node %+v", n)
+		}
+	}
+	if r := cli("node", "show", nodes[0].ID); !strings.Contains(r.stdout, "state      up\n") {
+		t.Errorf("node show %s:\n%s", nodes[0].ID, r.stdout)
+	}
+
+	cli("bucket", "create", "photos")
+	var buckets []bucketView
+	cliJSON(&buckets, "bucket", "list")
+	if len(buckets) != 1 || buckets[0].Name != "photos" || buckets[0].Created.IsZero() {
+		t.Fatalf("bucket list: %+v", buckets)
+	}
+	if r := runCLI(t, env, "bucket", "create", "photos"); r.code != 1 || r.stderr != "cairn: bucket \"photos\" already exists\n" {
+		t.Fatalf("bucket create again: %d %q", r.code, r.stderr)
+	}
+
+	var m metadView
+	cliJSON(&m, "metad", "members")
+	var target string
+	for _, mm := range m.Members {
+		if !mm.Leader && target == "" {
+			target = mm.ID
+		}
+	}
+	if r := cli("metad", "transfer-leader", target); r.stdout != fmt.Sprintf("leader is now %s\n", target) {
+		t.Fatalf("transfer-leader %s: %q", target, r.stdout)
+	}
+	testcluster.WaitFor(t, testcluster.ReadyTimeout, "members to report the new leader", func() error {
+		var m metadView
+		cliJSON(&m, "metad", "members")
+		i := slices.IndexFunc(m.Members, func(mm memberView) bool { return mm.Leader })
+		if m.LeaderID != target || i < 0 || m.Members[i].ID != target {
+			return fmt.Errorf("leader %q", m.LeaderID)
+		}
+		return nil
+	})
+	// Writes follow the new leader.
+	cli("bucket", "create", "logs")
+	cli("bucket", "delete", "photos")
+	cliJSON(&buckets, "bucket", "list")
+	if len(buckets) != 1 || buckets[0].Name != "logs" {
+		t.Fatalf("bucket list after transfer: %+v", buckets)
+	}
+}
