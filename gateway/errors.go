@@ -26,7 +26,8 @@ var errorTable = []struct {
 	{object.ErrNotEnoughNodes, s3err.ServiceUnavailable},
 	{object.ErrWriteQuorum, s3err.ServiceUnavailable},
 	{object.ErrRange, s3err.InvalidRange},
-	{chunk.ErrUnrecoverable, s3err.InternalError},
+	// Reading: fewer than k chunks of a segment are usable right now.
+	{chunk.ErrUnrecoverable, s3err.ServiceUnavailable},
 	{context.DeadlineExceeded, s3err.RequestTimeout},
 	{errClientGone, s3err.RequestTimeout},
 }

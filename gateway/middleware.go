@@ -93,33 +93,50 @@ func (d *routerDeps) instrument(next http.Handler) http.Handler {
 		body := &countingBody{rc: r.Body}
 		r.Body = body
 		r = r.WithContext(context.WithValue(r.Context(), stateKey{}, st))
-		next.ServeHTTP(sw, r)
-		if sw.status == 0 {
-			sw.status = http.StatusOK
-		}
-		elapsed := time.Since(start)
-		d.metrics.observe(st.op, sw.status, elapsed, body.n, sw.bytes)
-		attrs := []slog.Attr{
-			slog.String("id", st.id),
-			slog.String("op", st.op),
-			slog.String("method", r.Method),
-			slog.String("bucket", st.target.bucket),
-			slog.String("key", st.target.key),
-			slog.Int("status", sw.status),
-			slog.Int64("in", body.n),
-			slog.Int64("out", sw.bytes),
-			slog.Duration("took", elapsed),
-			slog.String("remote", r.RemoteAddr),
-		}
-		level := slog.LevelInfo
-		if st.err != nil {
-			attrs = append(attrs, slog.String("err", st.err.Error()))
-			if sw.status >= 500 {
-				level = slog.LevelWarn
+		defer func() {
+			// Logged and counted even when the handler cut the
+			// connection mid-body (panic(http.ErrAbortHandler)); the
+			// panic then goes on to net/http, which closes it.
+			p := recover()
+			if p == http.ErrAbortHandler && st.err == nil {
+				st.err = errors.New("response aborted mid-body")
 			}
-		}
-		d.log.LogAttrs(r.Context(), level, "request", attrs...)
+			d.logRequest(r, st, sw, body, start)
+			if p != nil {
+				panic(p)
+			}
+		}()
+		next.ServeHTTP(sw, r)
 	})
+}
+
+// logRequest writes the access-log line and the request metrics.
+func (d *routerDeps) logRequest(r *http.Request, st *reqState, sw *statusWriter, body *countingBody, start time.Time) {
+	if sw.status == 0 {
+		sw.status = http.StatusOK
+	}
+	elapsed := time.Since(start)
+	d.metrics.observe(st.op, sw.status, elapsed, body.n, sw.bytes)
+	attrs := []slog.Attr{
+		slog.String("id", st.id),
+		slog.String("op", st.op),
+		slog.String("method", r.Method),
+		slog.String("bucket", st.target.bucket),
+		slog.String("key", st.target.key),
+		slog.Int("status", sw.status),
+		slog.Int64("in", body.n),
+		slog.Int64("out", sw.bytes),
+		slog.Duration("took", elapsed),
+		slog.String("remote", r.RemoteAddr),
+	}
+	level := slog.LevelInfo
+	if st.err != nil {
+		attrs = append(attrs, slog.String("err", st.err.Error()))
+		if sw.status >= 500 || sw.status < 300 { // < 300 with an error: cut mid-body
+			level = slog.LevelWarn
+		}
+	}
+	d.log.LogAttrs(r.Context(), level, "request", attrs...)
 }
 
 // authenticate verifies the SigV4 (or, for older clients, SigV2) signature

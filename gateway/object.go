@@ -141,7 +141,19 @@ func (h *objectHandlers) get(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	defer rc.Close()
+	// Read the first bytes before committing to a status: a range whose
+	// chunks cannot be read then gets a clean error answer instead of a
+	// connection cut before any response (which clients retry blindly).
+	first := make([]byte, min(n, 64<<10))
+	if _, err := io.ReadFull(rc, first); err != nil {
+		clearObjectHeaders(hdr)
+		return err
+	}
 	w.WriteHeader(status)
+	if _, err := w.Write(first); err != nil {
+		stateOf(r).err = err
+		panic(http.ErrAbortHandler)
+	}
 	if _, err := io.Copy(w, rc); err != nil {
 		// Headers are gone; the only honest signal left is to cut the
 		// connection so the client sees a short body.

@@ -343,6 +343,14 @@ func (s *Store) writeSegment(ctx context.Context, cm *clusterMap, r io.Reader, l
 		}
 	}
 	if encErr != nil {
+		if ctx.Err() != nil {
+			return seg, false, fmt.Errorf("segment %s: request ended: %w", id, ctx.Err())
+		}
+		if errors.Is(encErr, chunk.ErrUnrecoverable) {
+			// Too many chunk writes failed: a shortage of healthy
+			// nodes, which the client may retry, not a broken object.
+			return seg, false, fmt.Errorf("segment %s: %w: %w", id, ErrWriteQuorum, encErr)
+		}
 		return seg, false, fmt.Errorf("encode segment %s: %w", id, encErr)
 	}
 	if healthy < quorum {

@@ -128,7 +128,7 @@ func serve(ctx context.Context, f *flags, log *slog.Logger) error {
 		InlineMax:   f.inlineMax,
 		ReadBudget:  f.readBudget,
 		Reporter:    "gateway " + f.gw.Addr,
-		Logger:      log.With("component", "object"),
+		Logger:      log,
 		Registry:    reg,
 	})
 	if err != nil {

@@ -5,6 +5,7 @@ package hclogslog
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log"
 	"log/slog"
@@ -75,7 +76,20 @@ func (l *Logger) Log(level hclog.Level, msg string, args ...any) {
 	if !l.enabled(level) {
 		return
 	}
-	l.sl.Log(context.Background(), toSlog(level), msg, args...)
+	l.sl.Log(context.Background(), toSlog(level), msg, formatArgs(args)...)
+}
+
+// formatArgs renders hclog.Fmt values (hclog.Format: a format string and
+// its arguments), which raft uses and slog would print raw.
+func formatArgs(args []any) []any {
+	for i, a := range args {
+		if f, ok := a.(hclog.Format); ok && len(f) > 0 {
+			if format, ok := f[0].(string); ok {
+				args[i] = fmt.Sprintf(format, f[1:]...)
+			}
+		}
+	}
+	return args
 }
 
 // Trace implements hclog.Logger.

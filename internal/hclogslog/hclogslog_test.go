@@ -109,3 +109,12 @@ func TestNilLogger(t *testing.T) {
 		t.Fatal("discard logger reports IsError")
 	}
 }
+
+func TestFmtArgsAreFormatted(t *testing.T) {
+	var buf bytes.Buffer
+	l := New(slog.New(slog.NewTextHandler(&buf, nil)), hclog.Info)
+	l.Info("msg", "servers", hclog.Fmt("%+v", []int{1, 2}))
+	if !strings.Contains(buf.String(), `servers="[1 2]"`) {
+		t.Fatalf("hclog.Fmt not rendered: %s", buf.String())
+	}
+}
