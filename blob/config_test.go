@@ -66,10 +66,58 @@ func TestConfigFlags(t *testing.T) {
 	var help strings.Builder
 	fs.SetOutput(&help)
 	fs.PrintDefaults()
-	for _, name := range []string{"id", "data-dir", "addr", "advertise-addr", "zone", "rack", "capacity", "heartbeat-interval", "shutdown-timeout"} {
+	for _, name := range []string{"id", "data-dir", "addr", "advertise-addr", "zone", "rack", "capacity", "heartbeat-interval", "shutdown-timeout",
+		"task-concurrency", "task-timeout", "scrub-rate", "scrub-interval", "orphan-grace", "reconcile-interval"} {
 		if !strings.Contains(help.String(), "-"+name) {
 			t.Errorf("--help lacks --%s", name)
 		}
+	}
+}
+
+func TestConfigHealingFlags(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want func(c Config) bool
+	}{
+		{nil, func(c Config) bool {
+			return c.TaskConcurrency == DefaultTaskConcurrency && c.TaskTimeout == DefaultTaskTimeout &&
+				c.ScrubRate == DefaultScrubRate && c.ScrubInterval == DefaultScrubInterval &&
+				c.OrphanGrace == DefaultOrphanGrace && c.ReconcileInterval == DefaultReconcileInterval
+		}},
+		{[]string{"--task-concurrency=9", "--task-timeout=1m", "--scrub-rate=10M", "--scrub-interval=6h",
+			"--orphan-grace=30m", "--reconcile-interval=2h"}, func(c Config) bool {
+			return c.TaskConcurrency == 9 && c.TaskTimeout == time.Minute && c.ScrubRate == 10<<20 &&
+				c.ScrubInterval == 6*time.Hour && c.OrphanGrace == 30*time.Minute && c.ReconcileInterval == 2*time.Hour
+		}},
+		{[]string{"--scrub-rate=0", "--reconcile-interval=0"}, func(c Config) bool {
+			return c.ScrubRate == ScrubOff && c.ReconcileInterval == ReconcileOff
+		}},
+	} {
+		var cfg Config
+		fs := flag.NewFlagSet("blobd", flag.ContinueOnError)
+		fs.SetOutput(io.Discard)
+		cfg.RegisterFlags(fs)
+		if err := fs.Parse(tc.args); err != nil {
+			t.Fatalf("%v: %v", tc.args, err)
+		}
+		if !tc.want(cfg) {
+			t.Errorf("%v: parsed %+v", tc.args, cfg)
+		}
+	}
+	for _, bad := range []string{"--scrub-rate=fast", "--reconcile-interval=-1s", "--reconcile-interval=soon"} {
+		var cfg Config
+		fs := flag.NewFlagSet("blobd", flag.ContinueOnError)
+		fs.SetOutput(io.Discard)
+		cfg.RegisterFlags(fs)
+		if err := fs.Parse([]string{bad}); err == nil {
+			t.Errorf("%s accepted", bad)
+		}
+	}
+	// A Config built in code gets the same defaults: scrubbing is on.
+	c := Config{}
+	c.setDefaults()
+	if c.ScrubRate != DefaultScrubRate || c.ReconcileInterval != DefaultReconcileInterval {
+		t.Errorf("defaults %+v", c)
 	}
 }
 
@@ -79,14 +127,18 @@ func TestConfigValidate(t *testing.T) {
 		t.Fatalf("good config: %v", err)
 	}
 	for name, mod := range map[string]func(*Config){
-		"no id":          func(c *Config) { c.ID = "" },
-		"id with slash":  func(c *Config) { c.ID = "a/b" },
-		"id with space":  func(c *Config) { c.ID = "a b" },
-		"no data dir":    func(c *Config) { c.DataDir = "" },
-		"addr no port":   func(c *Config) { c.Addr = "localhost" },
-		"bad advertise":  func(c *Config) { c.AdvertiseAddr = "x" },
-		"negative cap":   func(c *Config) { c.Capacity = -1 },
-		"negative beats": func(c *Config) { c.HeartbeatInterval = -time.Second },
+		"no id":                   func(c *Config) { c.ID = "" },
+		"id with slash":           func(c *Config) { c.ID = "a/b" },
+		"id with space":           func(c *Config) { c.ID = "a b" },
+		"no data dir":             func(c *Config) { c.DataDir = "" },
+		"addr no port":            func(c *Config) { c.Addr = "localhost" },
+		"bad advertise":           func(c *Config) { c.AdvertiseAddr = "x" },
+		"negative cap":            func(c *Config) { c.Capacity = -1 },
+		"negative beats":          func(c *Config) { c.HeartbeatInterval = -time.Second },
+		"negative tasks":          func(c *Config) { c.TaskConcurrency = -1 },
+		"negative task timeout":   func(c *Config) { c.TaskTimeout = -time.Second },
+		"negative scrub interval": func(c *Config) { c.ScrubInterval = -time.Second },
+		"negative grace":          func(c *Config) { c.OrphanGrace = -time.Second },
 	} {
 		c := good
 		mod(&c)

@@ -92,7 +92,7 @@ func TestBadIDs(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	n := startNode(t, Config{DataDir: dataDir})
+	n := startNode(t, Config{DataDir: dataDir, ScrubRate: ScrubOff}) // the scrubber keeps a cursor file
 	before := snapshotTree(t, root)
 
 	valid := randomID(t, 1).String()

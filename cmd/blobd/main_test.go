@@ -24,7 +24,8 @@ func TestHelpListsEveryFlag(t *testing.T) {
 	if _, err := parseFlags([]string{"--help"}, &out); !errors.Is(err, flag.ErrHelp) {
 		t.Fatalf("--help: err = %v", err)
 	}
-	for _, name := range []string{"id", "data-dir", "addr", "metad", "zone", "rack", "capacity", "heartbeat-interval", "log-level"} {
+	for _, name := range []string{"id", "data-dir", "addr", "metad", "zone", "rack", "capacity", "heartbeat-interval", "log-level",
+		"shutdown-timeout", "advertise-addr", "task-concurrency", "task-timeout", "scrub-rate", "scrub-interval", "orphan-grace", "reconcile-interval"} {
 		if !strings.Contains(out.String(), "  -"+name+" ") {
 			t.Errorf("--help lacks --%s:\n%s", name, out.String())
 		}
