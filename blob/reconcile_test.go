@@ -16,7 +16,9 @@ import (
 // checkFunc is a ChunkChecker.
 type checkFunc func(ctx context.Context, ids []chunk.ID) ([]bool, error)
 
-func (f checkFunc) CheckChunks(ctx context.Context, ids []chunk.ID) ([]bool, error) { return f(ctx, ids) }
+func (f checkFunc) CheckChunks(ctx context.Context, ids []chunk.ID) ([]bool, error) {
+	return f(ctx, ids)
+}
 
 // storeAged stores a valid chunk and backdates it by age.
 func storeAged(t testing.TB, st *Store, age time.Duration) chunk.ID {

@@ -72,10 +72,10 @@ func TestScrubCleanPass(t *testing.T) {
 		t.Fatalf("reported %v", <-meta.reports)
 	}
 	for name, want := range map[string]float64{
-		"cairn_scrub_bytes_total":                     float64(total),
-		"cairn_scrub_errors_total":                    0,
-		"cairn_scrub_pass_progress_ratio":             1,
-		"cairn_scrub_passes_total":                    1,
+		"cairn_scrub_bytes_total":                      float64(total),
+		"cairn_scrub_errors_total":                     0,
+		"cairn_scrub_pass_progress_ratio":              1,
+		"cairn_scrub_passes_total":                     1,
 		"cairn_scrub_last_full_pass_timestamp_seconds": float64(clk.Now().Unix()),
 	} {
 		if got := metricValue(t, reg, name); got != want {
@@ -99,7 +99,9 @@ func TestScrubFindsDamage(t *testing.T) {
 		name   string
 		damage func(t *testing.T, path string, id chunk.ID)
 	}{
-		{"flipped block byte", func(t *testing.T, path string, _ chunk.ID) { flipByte(t, path, chunk.HeaderSize+3*(testBlockSize+4)+100) }},
+		{"flipped block byte", func(t *testing.T, path string, _ chunk.ID) {
+			flipByte(t, path, chunk.HeaderSize+3*(testBlockSize+4)+100)
+		}},
 		{"flipped checksum byte", func(t *testing.T, path string, _ chunk.ID) { flipByte(t, path, chunk.HeaderSize+testBlockSize+1) }},
 		{"flipped header byte", func(t *testing.T, path string, _ chunk.ID) { flipByte(t, path, 7) }},
 		{"truncated", func(t *testing.T, path string, _ chunk.ID) {
