@@ -228,7 +228,10 @@ func smRandomCommands(rng *rand.Rand, n int) []*pb.Command {
 		var c *pb.Command
 		bk, k, id := pick(buckets), pick(keys), pick(ids)
 		seg := smSeg(byte(i))
-		switch rng.IntN(12) {
+		if i%4 == 0 {
+			seg.Nodes[1] = "" // written degraded
+		}
+		switch rng.IntN(17) {
 		case 0:
 			c = smCreateBucket(bk)
 		case 1:
@@ -249,7 +252,17 @@ func smRandomCommands(rng *rand.Rand, n int) []*pb.Command {
 		case 10:
 			c = smAbort(bk, k, id)
 		case 11:
-			c = smRegister(pick(ids), pick(keys), "z", int64(rng.IntN(2)))
+			c = smRegister(pick(append(ids, "n1", "n2", "n3")), pick(keys), "z", int64(rng.IntN(2)))
+		case 12:
+			c = smSetState(pick([]string{"n1", "n2", "n3", "u0"}), pb.NodeState(rng.IntN(6)))
+		case 13:
+			c = smMark(smRef(byte(rng.IntN(i+1)), uint32(rng.IntN(2)), pick([]string{"n1", "n2"})))
+		case 14:
+			c = smMove(byte(rng.IntN(i+1)), uint32(rng.IntN(2)), pick([]string{"", "n1", "n2"}), pick([]string{"n1", "n2", "n3"}), pick([]string{"repair", "rebalance"}))
+		case 15:
+			c = smAck(gcKey(int64(rng.IntN(i+1))*7, uint64(rng.IntN(i+1)), uint32(rng.IntN(2))), gcKey(int64(rng.IntN(i+1))*7, uint64(rng.IntN(i+1)), chunkGCSeq))
+		case 16:
+			c = smSetRebalance(&pb.SetRebalance{Running: rng.IntN(2) == 0, Threshold: 5, BytesTotal: int64(i)})
 		}
 		c.ProposedUnixNano = int64(i) * 7
 		cmds = append(cmds, c)

@@ -39,6 +39,8 @@ func FuzzApplyBatch(f *testing.F) {
 	f.Add(smJoinCommands(smCreateBucket("bk"), smCreateUpload("bk", "k", "U"), smPutPart("bk", "k", "U", 1, "e", smSeg(1)),
 		smComplete("U", smObj("bk", "k", "m", smSeg(1)), &pb.Condition{MustNotExist: true}, smCP(1, "e"))))
 	f.Add(smJoinCommands(smBootstrap(4, 2), smRegister("n", "a", "z", 1), smUsage("n", 2, 1), smMember("m", "x"), smDeleteBucket("bk")))
+	f.Add(smJoinCommands(smRegister("n1", "a", "z", 1), smRegister("n3", "a", "z", 1), smMark(smRef(1, 1, "n2")), smMove(1, 1, "", "n3", "repair"),
+		smMove(1, 0, "n1", "n2", "rebalance"), smSetState("n1", pb.NodeState_NODE_STATE_DOWN), smAck(gcKey(1, 2, 3)), smSetRebalance(&pb.SetRebalance{Running: true})))
 	f.Add([]byte{0})
 	f.Add([]byte{3, 0xff, 0xff, 0xff})
 
@@ -86,6 +88,18 @@ func FuzzApplyBatch(f *testing.F) {
 			t.Fatal(err)
 		}
 		if _, err := s.ClusterMap(); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := s.ScanSegments(nil, 0); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := s.SegmentsWithMissing(nil, 0); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := s.SegmentsOnNode("n1", nil, 0); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.GCEntries(nil, 0); err != nil {
 			t.Fatal(err)
 		}
 	})

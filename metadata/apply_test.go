@@ -57,13 +57,7 @@ func TestApplyCommands(t *testing.T) {
 	}
 	mpObj := func(segs ...*pb.Segment) *pb.Object { return smObj("bk", "big", "mp-2", segs...) }
 
-	tests := []struct {
-		name    string
-		setup   []*pb.Command
-		cmd     *pb.Command
-		wantErr error
-		check   func(t *testing.T, s *State, r Result)
-	}{
+	tests := []smCase{
 		// ---- cluster
 		{name: "bootstrap sets scheme and bumps epoch", cmd: smBootstrap(4, 2), check: func(t *testing.T, s *State, r Result) {
 			cm, _ := s.ClusterMap()
@@ -324,6 +318,22 @@ func TestApplyCommands(t *testing.T) {
 		}},
 		{name: "abort unknown upload", setup: []*pb.Command{bucket}, cmd: smAbort("bk", "big", "U1"), wantErr: metaerr.ErrNoSuchUpload},
 	}
+	smRunCases(t, tests)
+}
+
+// smCase is one command applied to a fresh state after setup: it must be
+// refused with wantErr (leaving the state byte-identical) or succeed and
+// pass check.
+type smCase struct {
+	name    string
+	setup   []*pb.Command
+	cmd     *pb.Command
+	wantErr error
+	check   func(t *testing.T, s *State, r Result)
+}
+
+func smRunCases(t *testing.T, tests []smCase) {
+	t.Helper()
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			h := smNew(t)
@@ -355,6 +365,7 @@ func TestApplyCommands(t *testing.T) {
 			if tt.check != nil {
 				tt.check(t, h.s, r)
 			}
+			smCheckIndexes(t, h.s, "after "+tt.name)
 		})
 	}
 }

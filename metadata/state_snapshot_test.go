@@ -57,6 +57,24 @@ func smAnswers(t *testing.T, s *State) []string {
 	}
 	cm, err := s.ClusterMap()
 	add("cluster map", cm, err)
+	infos, next, err := s.ScanSegments(nil, 0)
+	out = append(out, fmt.Sprintf("segments: %v %x %v", infos, next, err))
+	infos, next, err = s.SegmentsWithMissing(nil, 0)
+	out = append(out, fmt.Sprintf("missing: %v %x %v", infos, next, err))
+	for _, n := range []string{"n1", "n2", "n3"} {
+		infos, next, err = s.SegmentsOnNode(n, nil, 0)
+		out = append(out, fmt.Sprintf("on %s: %v %x %v", n, infos, next, err))
+		c, b, err := s.NodeUsage(n)
+		out = append(out, fmt.Sprintf("usage %s: %d %d %v", n, c, b, err))
+		node, err := s.Node(n)
+		add("node "+n, node, err)
+	}
+	gc, err := s.GCEntries(nil, 0)
+	out = append(out, fmt.Sprintf("gc: %v %v", gc, err))
+	backlog, err := s.GCBacklog()
+	out = append(out, fmt.Sprintf("gc backlog: %d %v", backlog, err))
+	rb, err := s.Rebalance()
+	add("rebalance", rb, err)
 	ms, err := s.MemberAddresses()
 	out = append(out, fmt.Sprintf("members: %v %v", ms, err))
 	boot, err := s.Bootstrapped()
@@ -72,7 +90,7 @@ func TestSnapshotRestore(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := smAnswers(t, src)
-	for _, p := range [][]byte{prefixGC, prefixObject, prefixUpload, prefixPart, prefixNode} {
+	for _, p := range [][]byte{prefixGC, prefixObject, prefixUpload, prefixPart, prefixNode, prefixSegment, prefixNodeChunk, prefixMissing, prefixChunkGC, keyRebalance} {
 		if n := smCount(t, src, p); n == 0 {
 			t.Fatalf("rich state has no %q records", p)
 		}
