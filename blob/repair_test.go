@@ -52,16 +52,6 @@ func (f *repairFixture) repair(shards []int, sources []Peer) TaskResult {
 	return f.exec.Execute(context.Background(), Task{ID: "t1", Kind: TaskRepair, Repair: RepairTask{Segment: f.ts.seg, Shards: shards, Sources: sources}})
 }
 
-func others(n int, except ...int) []int {
-	var out []int
-	for i := range n {
-		if !slices.Contains(except, i) {
-			out = append(out, i)
-		}
-	}
-	return out
-}
-
 // Lost chunks are rebuilt byte-identical to the ones Encode wrote.
 func TestRepairRebuildsIdenticalChunks(t *testing.T) {
 	nodes := startNodes(t, 6)
