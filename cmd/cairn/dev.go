@@ -60,8 +60,8 @@ Credentials are CAIRN_ACCESS_KEY / CAIRN_SECRET_KEY when set, otherwise
 	f.StringVar(&o.dir, "data-dir", "cairn-data", "directory for all of the cluster's data")
 	f.StringVar(&o.s3Addr, "s3-addr", devS3Addr, "address the S3 gateway listens on")
 	f.StringVar(&o.ec, "ec", "4+2", "erasure-coding scheme K+M for a new cluster")
-	f.IntVar(&o.meta, "metad", 3, "number of metad members")
-	f.IntVar(&o.blobs, "blobd", 6, "number of blob nodes")
+	f.IntVar(&o.meta, "metad-count", 3, "number of metad members")
+	f.IntVar(&o.blobs, "blobd-count", 6, "number of blob nodes")
 	f.IntVar(&o.zones, "zones", 3, "zones the blob nodes are spread over")
 	f.BoolVar(&o.tls, "tls", false, "serve https with a generated self-signed certificate")
 	f.BoolVar(&o.fresh, "fresh", false, "delete --data-dir first and start an empty cluster")
@@ -75,7 +75,7 @@ func runDev(ctx context.Context, o devOptions, stdout, stderr io.Writer) error {
 		return fmt.Errorf("--ec: %w", err)
 	}
 	if o.blobs < scheme.K+1 {
-		return fmt.Errorf("--blobd %d is too few for %s: writes need at least %d blob nodes", o.blobs, scheme, scheme.K+1)
+		return fmt.Errorf("--blobd-count %d is too few for %s: writes need at least %d blob nodes", o.blobs, scheme, scheme.K+1)
 	}
 	if o.fresh {
 		if err := os.RemoveAll(o.dir); err != nil {
