@@ -92,18 +92,23 @@ func (s *Server) heartbeat(ctx context.Context, req *pb.HeartbeatRequest) (*pb.H
 		return nil, metaerr.Detailed(metaerr.ErrNoSuchNode, "heartbeat from unregistered blob node %q", req.GetId())
 	}
 	s.hb.record(req)
-	if !usageMoved(node, req) {
-		return &pb.HeartbeatResponse{Epoch: cm.GetEpoch()}, nil
+	// Self-healing (rpc_heal.go): a returning node comes back up; the
+	// answer carries the node's tasks.
+	tasks, changed := s.healOnHeartbeat(ctx, node)
+	if usageMoved(node, req) {
+		_, err = s.propose(ctx, &pb.Command{Op: &pb.Command_SetNodeUsage{SetNodeUsage: &pb.SetNodeUsage{
+			Id: req.GetId(), CapacityBytes: req.GetCapacityBytes(), UsedBytes: req.GetUsedBytes(),
+		}}})
+		if err != nil {
+			return nil, err
+		}
+		s.metrics.usageCommits.Inc()
+		changed = true
 	}
-	_, err = s.propose(ctx, &pb.Command{Op: &pb.Command_SetNodeUsage{SetNodeUsage: &pb.SetNodeUsage{
-		Id: req.GetId(), CapacityBytes: req.GetCapacityBytes(), UsedBytes: req.GetUsedBytes(),
-	}}})
-	if err != nil {
-		return nil, err
+	if changed {
+		if cm, err = s.state.ClusterMap(); err != nil {
+			return nil, err
+		}
 	}
-	s.metrics.usageCommits.Inc()
-	if cm, err = s.state.ClusterMap(); err != nil {
-		return nil, err
-	}
-	return &pb.HeartbeatResponse{Epoch: cm.GetEpoch()}, nil
+	return &pb.HeartbeatResponse{Epoch: cm.GetEpoch(), Tasks: tasks}, nil
 }

@@ -13,6 +13,7 @@ type serverMetrics struct {
 	reads         prometheus.Counter
 	verifications prometheus.Counter
 	usageCommits  prometheus.Counter
+	heal          *healMetrics
 
 	collectors []prometheus.Collector
 }
@@ -64,6 +65,8 @@ func newServerMetrics(s *Server) *serverMetrics {
 		gauge("cairn_metad_applied_index", "Index of the last command applied to the metadata state.",
 			func() float64 { return float64(s.state.AppliedIndex()) }),
 	}
+	m.heal = newHealMetrics(func() *healer { return s.heal.Load() })
+	m.collectors = append(m.collectors, m.heal.collectors()...)
 	return m
 }
 

@@ -62,6 +62,9 @@ type Server struct {
 	term   *leaderTerm // non-nil while this member leads
 
 	hb heartbeats
+	// heal is the self-healing machinery of the term this member leads
+	// (heal.go); nil when it does not lead.
+	heal atomic.Pointer[healer]
 
 	// shutdown is closed by Close; everything waiting on Raft watches it.
 	shutdown  chan struct{}
@@ -485,7 +488,10 @@ func (s *Server) leaderWork(ctx context.Context, t *leaderTerm) {
 	close(t.ready)
 	for {
 		err := s.ensureLeaderRecords(ctx)
-		if err == nil || ctx.Err() != nil {
+		if err == nil {
+			break
+		}
+		if ctx.Err() != nil {
 			return
 		}
 		s.log.Warn("recording bootstrap or member address failed; retrying", "err", err)
@@ -493,6 +499,8 @@ func (s *Server) leaderWork(ctx context.Context, t *leaderTerm) {
 			return
 		}
 	}
+	// Self-healing runs for the rest of the term (on a bootstrapped state).
+	s.runHeal(ctx)
 }
 
 func (s *Server) ensureLeaderRecords(ctx context.Context) error {
