@@ -108,7 +108,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	if c.TaskTimeout == 0 {
 		c.TaskTimeout = DefaultTaskTimeout
 	}
-	fs.DurationVar(&c.TaskTimeout, "task-timeout", c.TaskTimeout, "deadline of each task from metad")
+	fs.DurationVar(&c.TaskTimeout, "task-timeout", c.TaskTimeout, "deadline of each task from metad (keep it at most metad's --repair-task-timeout)")
 	if c.ScrubRate == 0 {
 		c.ScrubRate = DefaultScrubRate
 	}

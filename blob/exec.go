@@ -12,10 +12,12 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// Defaults of ExecutorConfig (and of the matching Config fields).
+// Defaults of ExecutorConfig (and of the matching Config fields). The
+// timeout matches metad's default --repair-task-timeout: past it metad
+// plans the work again, so finishing later is wasted.
 const (
 	DefaultTaskConcurrency = 4
-	DefaultTaskTimeout     = 15 * time.Minute
+	DefaultTaskTimeout     = 2 * time.Minute
 )
 
 // Reporting a result is retried this often, each attempt bounded, before

@@ -1,5 +1,7 @@
 // Command blobd runs a blob node: it stores chunks on a local disk, serves
-// them over HTTP, and registers with metad and heartbeats its usage.
+// them over HTTP, registers with metad and heartbeats its usage, runs the
+// tasks metad hands it (repairs, moves, deletes), scrubs its chunks and
+// deletes orphans.
 //
 //	blobd --id b1 --data-dir /srv/cairn/b1 --addr 10.0.0.5:7400 \
 //	      --metad 10.0.0.1:7300,10.0.0.2:7300,10.0.0.3:7300 --zone z1 --rack r4
