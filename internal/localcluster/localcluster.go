@@ -45,6 +45,9 @@ type Config struct {
 	BlobCapacity int64
 	// Fast selects short Raft and heartbeat timings (tests).
 	Fast bool
+	// Heal, when set, replaces metad's self-healing timings and budgets
+	// (tests of liveness and repair).
+	Heal *metadata.HealConfig
 	// Logger names each node's logs with a "node" attribute.
 	Logger *slog.Logger
 	// Net, when set, carries the Raft traffic so tests can cut members off
@@ -177,6 +180,9 @@ func (c *Cluster) startMetas(ctx context.Context) error {
 			mcfg.ElectionTimeout = 400 * time.Millisecond
 			mcfg.LeaderLeaseTimeout = 300 * time.Millisecond
 			mcfg.CommitTimeout = 5 * time.Millisecond
+		}
+		if c.cfg.Heal != nil {
+			mcfg.Heal = *c.cfg.Heal
 		}
 		if c.cfg.Net != nil {
 			c.cfg.Net.Own(mcfg.ID, mcfg.RaftAddr)

@@ -35,6 +35,8 @@ type Config struct {
 	Object object.Config
 	// Quiet drops node logs below warnings.
 	Quiet bool
+	// Heal, when set, replaces metad's self-healing timings and budgets.
+	Heal *metadata.HealConfig
 }
 
 // Cluster is a running test cluster, stopped when the test ends.
@@ -77,6 +79,7 @@ func New(t testing.TB, cfg Config) *Cluster {
 		Scheme:       cfg.Scheme,
 		BlobCapacity: cfg.BlobCapacity,
 		Fast:         true,
+		Heal:         cfg.Heal,
 		Logger:       slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: level})),
 		Net:          n,
 	})
