@@ -21,6 +21,7 @@ import (
 
 	"github.com/cairnstore/cairn/blob"
 	"github.com/cairnstore/cairn/internal/blobreg"
+	"github.com/cairnstore/cairn/internal/pprofhttp"
 	"github.com/cairnstore/cairn/metadata/metaclient"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -35,9 +36,10 @@ func main() {
 
 // flags are blobd's command line: the node's Config and what main wires.
 type flags struct {
-	node     blob.Config
-	metad    string
-	logLevel slog.Level
+	node      blob.Config
+	metad     string
+	pprofAddr string
+	logLevel  slog.Level
 }
 
 func parseFlags(args []string, out io.Writer) (*flags, error) {
@@ -50,6 +52,7 @@ func parseFlags(args []string, out io.Writer) (*flags, error) {
 	}
 	f.node.RegisterFlags(fs)
 	fs.StringVar(&f.metad, "metad", "", "comma-separated gRPC addresses (HOST:PORT) of the metad members; empty = serve without registering")
+	fs.StringVar(&f.pprofAddr, "pprof-addr", "", "serve net/http/pprof on `HOST:PORT` (empty: off; loopback only)")
 	fs.TextVar(&f.logLevel, "log-level", slog.LevelInfo, "log `LEVEL`: debug, info, warn, error")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -84,6 +87,12 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 		return 2
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: f.logLevel}))
+	if f.pprofAddr != "" {
+		if _, err := pprofhttp.Start(ctx, f.pprofAddr, log); err != nil {
+			log.Error("start blob node", "err", err)
+			return 1
+		}
+	}
 	cfg := f.node
 	cfg.Logger = log
 

@@ -25,6 +25,7 @@ import (
 
 	"github.com/cairnstore/cairn/blob"
 	"github.com/cairnstore/cairn/gateway"
+	"github.com/cairnstore/cairn/internal/pprofhttp"
 	"github.com/cairnstore/cairn/metadata/metaclient"
 	"github.com/cairnstore/cairn/object"
 )
@@ -43,6 +44,7 @@ type flags struct {
 	writeQuorum int
 	inlineMax   int
 	readBudget  time.Duration
+	pprofAddr   string
 	logLevel    slog.Level
 }
 
@@ -62,6 +64,7 @@ func parseFlags(args []string, out io.Writer) (*flags, error) {
 	fs.IntVar(&f.writeQuorum, "write-quorum", 0, "chunks of a segment that must be stored for a write to succeed (0: k+1)")
 	fs.IntVar(&f.inlineMax, "inline-max", object.DefaultInlineMax, "objects up to `BYTES` are kept in metadata (-1: never)")
 	fs.DurationVar(&f.readBudget, "read-budget", object.DefaultReadBudget, "how long a chunk read may stall before the GET reads parity instead (-1ns: no budget)")
+	fs.StringVar(&f.pprofAddr, "pprof-addr", "", "serve net/http/pprof on `HOST:PORT` (empty: off; loopback only)")
 	fs.TextVar(&f.logLevel, "log-level", slog.LevelInfo, "log `LEVEL`: debug, info, warn, error")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -108,6 +111,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 }
 
 func serve(ctx context.Context, f *flags, log *slog.Logger) error {
+	if f.pprofAddr != "" {
+		if _, err := pprofhttp.Start(ctx, f.pprofAddr, log); err != nil {
+			return err
+		}
+	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 

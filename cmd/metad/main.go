@@ -34,6 +34,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/cairnstore/cairn/internal/pprofhttp"
 	"github.com/cairnstore/cairn/metadata"
 )
 
@@ -46,8 +47,9 @@ func main() {
 
 // flags are metad's command line: the member's Config and the log level.
 type flags struct {
-	member   metadata.Config
-	logLevel slog.Level
+	member    metadata.Config
+	pprofAddr string
+	logLevel  slog.Level
 }
 
 func parseFlags(args []string, out io.Writer) (*flags, error) {
@@ -60,6 +62,7 @@ func parseFlags(args []string, out io.Writer) (*flags, error) {
 		fs.PrintDefaults()
 	}
 	f.member.RegisterFlags(fs)
+	fs.StringVar(&f.pprofAddr, "pprof-addr", "", "serve net/http/pprof on `HOST:PORT` (empty: off; loopback only)")
 	fs.TextVar(&f.logLevel, "log-level", slog.LevelInfo, "log `LEVEL`: debug, info, warn, error")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -83,6 +86,12 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 		return 2
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: f.logLevel}))
+	if f.pprofAddr != "" {
+		if _, err := pprofhttp.Start(ctx, f.pprofAddr, log); err != nil {
+			log.Error("start metad", "err", err)
+			return 1
+		}
+	}
 	cfg := f.member
 	cfg.Logger = log
 	reg := prometheus.NewRegistry()
