@@ -81,7 +81,7 @@ func newHealer(cfg HealConfig, log *slog.Logger, st healState, propose func(cont
 		wake:    make(chan struct{}, 1),
 	}
 	h.bucket = tokenBucket{rate: float64(cfg.RepairBytesPerSecond)}
-	h.meter = rateMeter{window: time.Minute}
+	h.meter = rateMeter{window: time.Minute, start: time.Now()}
 	h.queue.items = map[string]*repairItem{}
 	h.gc.entries = map[string]*gcWork{}
 	return h

@@ -158,15 +158,17 @@ func (v *clusterView) planRepair(seg *pb.Segment, bad []uint32, busy func(string
 	return plans, errors.Join(errs...)
 }
 
-// errTargetBusy: the shard's target has no repair budget left now.
+// errTargetBusy: the shard's best target cannot take it now (no repair
+// budget left, or a deletion of that very chunk is still queued there);
+// the shard waits rather than go where the failure domains end up worse.
 var errTargetBusy = errors.New("repair target busy")
 
 // pickTries bounds the Replace calls for one shard.
 const pickTries = 8
 
-// pickTarget returns the best node for shard by placement.Replace that is
-// usable and not busy; a node other than the best usable one is taken only
-// if it keeps the failure domains as even.
+// pickTarget returns the best node for shard by placement.Replace; when
+// that one is busy or unusable, another is taken only if it keeps the
+// failure domains as even.
 func (v *clusterView) pickTarget(segment []byte, current []string, shard uint32, busy func(string) bool, unusable func(uint32, string) bool) (string, error) {
 	exclude := map[string]bool{}
 	best := "" // the best usable node, busy or not
@@ -183,20 +185,18 @@ func (v *clusterView) pickTarget(segment []byte, current []string, shard uint32,
 		t, err := placement.Replace(segment, nodes, current, int(shard), placement.Options{})
 		if err != nil {
 			if best != "" {
-				return "", fmt.Errorf("best target %s: %w, and no other node is free", best, errTargetBusy)
+				return "", fmt.Errorf("best target %s: %w, and no other node is writable", best, errTargetBusy)
 			}
 			return "", err
 		}
 		switch {
-		case unusable(shard, t):
+		case busy(t) || unusable(shard, t):
+			if best == "" {
+				best = t
+			}
 			exclude[t] = true
-		case best == "" && !busy(t):
-			return t, nil
 		case best == "":
-			best = t
-			exclude[t] = true
-		case busy(t):
-			exclude[t] = true
+			return t, nil
 		case v.asEven(current, int(shard), t, best):
 			return t, nil
 		default:
@@ -357,7 +357,7 @@ func (b *tokenBucket) charge(now time.Time, cost int64) {
 type rateMeter struct {
 	window time.Duration
 	events []rateEvent
-	start  time.Time // first event ever (a young meter divides by less)
+	start  time.Time // when measuring began (a young meter divides by less)
 }
 
 type rateEvent struct {
@@ -366,9 +366,6 @@ type rateEvent struct {
 }
 
 func (r *rateMeter) add(now time.Time, n int64) {
-	if r.start.IsZero() {
-		r.start = now
-	}
 	r.events = append(r.events, rateEvent{now, n})
 	r.trim(now)
 }
@@ -565,7 +562,8 @@ func (h *healer) dispatch(ctx context.Context) error {
 			break
 		}
 		now := h.now()
-		if _, total := h.tasks.load(""); total >= h.cfg.RepairMaxInflight {
+		_, total := h.tasks.load("")
+		if total >= h.cfg.RepairMaxInflight {
 			break
 		}
 		h.mu.Lock()
@@ -577,7 +575,7 @@ func (h *healer) dispatch(ctx context.Context) error {
 		if now.Before(it.notBefore) || h.tasks.segmentBusy(it.id) {
 			continue
 		}
-		if err := h.planSegment(v, it, busy); err != nil {
+		if err := h.planSegment(v, it, busy, h.cfg.RepairMaxInflight-total); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -587,8 +585,9 @@ func (h *healer) dispatch(ctx context.Context) error {
 	return nil
 }
 
-// planSegment re-reads one queued segment and hands out its repairs.
-func (h *healer) planSegment(v *clusterView, it *repairItem, busy func(string) bool) error {
+// planSegment re-reads one queued segment and hands out up to room of its
+// repairs.
+func (h *healer) planSegment(v *clusterView, it *repairItem, busy func(string) bool, room int) error {
 	info, err := h.st.Segment(it.id)
 	if errors.Is(err, metaerr.ErrNoSuchKey) {
 		h.dropItem(it.id) // deleted meanwhile
@@ -617,7 +616,7 @@ func (h *healer) planSegment(v *clusterView, it *repairItem, busy func(string) b
 	}
 	sources := v.sources(seg)
 	now := h.now()
-	for _, p := range plans {
+	for _, p := range plans[:min(room, len(plans))] {
 		ref := taskRef{kind: kindRepair, node: p.target, segment: seg.GetId(), shards: []uint32{p.shard}, old: []string{p.old}, nonce: h.nonce.Add(1)}
 		id := ref.id()
 		a := &assignment{
@@ -740,4 +739,61 @@ func kindName(k byte) string {
 		return "delete"
 	}
 	return "unknown"
+}
+
+// submitMove hands node to a MoveTask that copies shard of segment from the
+// node holding it now, within the repair budgets (errTargetBusy when to,
+// or the cluster, has none left; NotLeader when this member does not
+// lead). Its result commits CommitPlacement{reason "rebalance"}, which
+// queues the old chunk for deletion. It is the balancer's and the drain's
+// way to move data; the caller chooses to so that the failure-domain rule
+// holds (placement.Replace), and may not move a segment with a repair or
+// move outstanding.
+func (s *Server) submitMove(segment []byte, shard uint32, to string) (taskID string, err error) {
+	h, err := s.currentHealer()
+	if err != nil {
+		return "", err
+	}
+	return h.addMove(segment, shard, to)
+}
+
+func (h *healer) addMove(segment []byte, shard uint32, to string) (string, error) {
+	info, err := h.st.Segment(segment)
+	if err != nil {
+		return "", err
+	}
+	seg := info.Segment
+	if int(shard) >= len(seg.GetNodes()) || seg.GetNodes()[shard] == "" {
+		return "", metaerr.Detailed(metaerr.ErrPreconditionFailed, "segment %x has no chunk %d to move", segment, shard)
+	}
+	if h.tasks.segmentBusy(segment) {
+		return "", metaerr.Detailed(metaerr.ErrPreconditionFailed, "segment %x has a repair or move outstanding", segment)
+	}
+	cm, err := h.st.ClusterMap()
+	if err != nil {
+		return "", err
+	}
+	v := newClusterView(cm)
+	from := seg.GetNodes()[shard]
+	if !v.holds(from) {
+		return "", metaerr.Detailed(metaerr.ErrPreconditionFailed, "segment %x shard %d is on %s, which holds no healthy chunks: repair moves it", segment, shard, from)
+	}
+	if on, total := h.tasks.load(to); on >= h.cfg.RepairPerNode || total >= h.cfg.RepairMaxInflight {
+		return "", fmt.Errorf("move to %s: %w", to, errTargetBusy)
+	}
+	now := h.now()
+	ref := taskRef{kind: kindMove, node: to, segment: seg.GetId(), shards: []uint32{shard}, old: []string{from}, nonce: h.nonce.Add(1)}
+	id := ref.id()
+	a := &assignment{
+		ref: ref, id: id, cost: shardBytes(seg), created: now, deadline: now.Add(h.cfg.RepairTaskTimeout),
+		task: &pb.Task{Id: id, Kind: &pb.Task_Move{Move: &pb.MoveTask{Segment: seg, Shard: shard,
+			Source: &pb.PeerChunk{Shard: shard, NodeId: from, Address: v.nodes[from].GetAddress()}}}},
+	}
+	if err := h.tasks.add(a); err != nil {
+		return "", err
+	}
+	h.mu.Lock()
+	h.bucket.charge(now, a.cost)
+	h.mu.Unlock()
+	return id, nil
 }
