@@ -355,4 +355,3 @@ func TestIndexesMatchRecords(t *testing.T) {
 		})
 	}
 }
-

@@ -17,8 +17,10 @@ import (
 )
 
 // State is the metadata state machine's data, stored in Badger: buckets,
-// objects, multipart uploads and parts, the cluster map, metad members and
-// the queue of segments to delete (see keys.go for the keyspace).
+// objects, multipart uploads and parts, the cluster map, metad members, the
+// queue of segments and chunks to delete, the balancer's state, and indexes
+// of the referenced segments by id, by node and by missing chunks (see
+// keys.go for the keyspace, apply_index.go for the indexes).
 //
 // State knows nothing of Raft. ApplyBatch is the only way state changes
 // (besides Restore); it is deterministic: given the same entries in the same
