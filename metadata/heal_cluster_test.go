@@ -514,9 +514,26 @@ func TestHealLostSegmentsAndGC(t *testing.T) {
 		t.Errorf("HealthStatus = %v: want 5 segments, 2 degraded (the lost), none queued", hs)
 	}
 
+	// A chunk reported corrupt is rebuilt elsewhere and deleted where it
+	// was.
+	old := map[string]bool{}
+	bad, err := c.waitLeader().srv.state.Segment(segs["k001"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	badNode := bad.Segment.GetNodes()[0]
+	if _, err := cl.ReportChunks(ctx, &pb.ReportChunksRequest{Reason: "corrupt", Reporter: "test",
+		Chunks: []*pb.ChunkRef{{SegmentId: segs["k001"], Shard: 0, NodeId: badNode}}}); err != nil {
+		t.Fatal(err)
+	}
+	old[fmt.Sprintf("%x.0@%s", segs["k001"], badNode)] = true
+	waitFor(t, 10*time.Second, func() bool {
+		info, err := c.waitLeader().srv.state.Segment(segs["k001"])
+		return err == nil && info.Segment.GetNodes()[0] != "" && info.Segment.GetNodes()[0] != badNode
+	}, "the corrupt chunk to be rebuilt elsewhere")
+
 	// Overwrite and delete: the old chunks are handed out for deletion on
 	// exactly the nodes that hold them, and the entries acknowledged.
-	old := map[string]bool{}
 	for key, id := range segs {
 		info, err := c.waitLeader().srv.state.Segment(id)
 		if err != nil {

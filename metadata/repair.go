@@ -567,12 +567,12 @@ func (h *healer) dispatch(ctx context.Context) error {
 			break
 		}
 		h.mu.Lock()
-		allowed := h.bucket.allow(now)
+		allowed, waiting := h.bucket.allow(now), now.Before(it.notBefore)
 		h.mu.Unlock()
 		if !allowed {
 			break
 		}
-		if now.Before(it.notBefore) || h.tasks.segmentBusy(it.id) {
+		if waiting || h.tasks.segmentBusy(it.id) {
 			continue
 		}
 		if err := h.planSegment(v, it, busy, h.cfg.RepairMaxInflight-total); err != nil {
