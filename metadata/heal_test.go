@@ -657,3 +657,44 @@ func TestHealthFigures(t *testing.T) {
 		t.Errorf("rate %.0f B/s, eta %.1fs; want ~104858 B/s and ~20s", st.rate, st.eta)
 	}
 }
+
+func TestMoveTask(t *testing.T) {
+	f := newFakeHealState()
+	nineNodes(f)
+	seg := f.addSegment("m", 7, "n00", "n01", "n10", "n11", "n20", "n21")
+	h, _ := unitHealer(t, f, func(c *HealConfig) { c.RepairPerNode = 1 })
+	id, err := h.addMove(seg, 0, "n02")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tasks := h.tasks.forNode("n02", 10)
+	if len(tasks) != 1 || tasks[0].GetId() != id {
+		t.Fatalf("n02's tasks = %v", tasks)
+	}
+	mv := tasks[0].GetMove()
+	if mv.GetShard() != 0 || mv.GetSource().GetNodeId() != "n00" || mv.GetSource().GetAddress() != "n00:1" {
+		t.Errorf("move task = %v", mv)
+	}
+	if !h.tasks.isWriting(seg, 0, "n02") {
+		t.Error("the move's target chunk is not counted as being written")
+	}
+	if _, err := h.addMove(seg, 1, "n12"); !errors.Is(err, metaerr.ErrPreconditionFailed) {
+		t.Errorf("a second move of a busy segment = %v, want PreconditionFailed", err)
+	}
+	other := f.addSegment("o", 8, "n00", "n01", "n10", "n11", "n20", "n21")
+	if _, err := h.addMove(other, 0, "n02"); !errors.Is(err, errTargetBusy) {
+		t.Errorf("a move to a node without budget = %v, want errTargetBusy", err)
+	}
+	ref, err := parseTaskID(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.tasks.take(id)
+	if err := h.placementResult(context.Background(), ref, &pb.TaskResult{TaskId: id, NodeId: "n02", Ok: true, ShardsDone: []uint32{0}}); err != nil {
+		t.Fatal(err)
+	}
+	cs := f.commits()
+	if len(cs) != 1 || cs[0].GetOldNode() != "n00" || cs[0].GetNewNode() != "n02" || cs[0].GetReason() != "rebalance" {
+		t.Errorf("commits = %v, want n00 -> n02 for rebalance", cs)
+	}
+}

@@ -121,6 +121,11 @@ var retrySafe = map[string]bool{
 	metadatapb.Metadata_ClusterStatus_FullMethodName:        true,
 	metadatapb.Metadata_Heartbeat_FullMethodName:            true,
 	metadatapb.Metadata_AnnounceMember_FullMethodName:       true,
+	metadatapb.Metadata_HealthStatus_FullMethodName:         true,
+	metadatapb.Metadata_CheckChunks_FullMethodName:          true,
+	// A repeated result is a no-op: its placement commit is a
+	// compare-and-set, and a delete's ack waits for all nodes anyway.
+	metadatapb.Metadata_ReportTask_FullMethodName: true,
 }
 
 // router is the grpc.ClientConnInterface under the generated client: it
