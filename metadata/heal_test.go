@@ -698,3 +698,38 @@ func TestMoveTask(t *testing.T) {
 		t.Errorf("commits = %v, want n00 -> n02 for rebalance", cs)
 	}
 }
+
+func TestRepairQueueReplace(t *testing.T) {
+	item := func(id byte, healthy, missing int) *repairItem {
+		return &repairItem{id: []byte{id}, healthy: healthy, missing: missing, k: 4}
+	}
+	var q repairQueue
+	q.replace([]*repairItem{item(3, 5, 1), item(1, 5, 1), item(2, 4, 2), item(1, 5, 1), item(4, 5, 1)}, 3)
+	var got []byte
+	for _, it := range q.order {
+		got = append(got, it.id[0])
+	}
+	if !bytes.Equal(got, []byte{2, 1, 3}) || q.len() != 4 || q.beyond != 1 {
+		t.Fatalf("queue = %v (len %d, beyond %d), want [2 1 3], a repeat dropped and one beyond", got, q.len(), q.beyond)
+	}
+	q.items["\x01"].attempts, q.items["\x01"].notBefore = 3, time.Unix(5, 0)
+	q.replace([]*repairItem{item(1, 5, 1)}, 3)
+	if it := q.items["\x01"]; it.attempts != 3 || !it.notBefore.Equal(time.Unix(5, 0)) || q.len() != 1 {
+		t.Errorf("after a rescan: %+v, len %d; want the backoff kept", it, q.len())
+	}
+	q.remove([]byte{1})
+	if q.len() != 0 || len(q.items) != 0 {
+		t.Errorf("after remove: len %d", q.len())
+	}
+}
+
+func TestRetryDelay(t *testing.T) {
+	for _, tc := range []struct {
+		attempts int
+		want     time.Duration
+	}{{0, 0}, {1, time.Second}, {2, 2 * time.Second}, {4, 8 * time.Second}, {7, 64 * time.Second}, {30, 64 * time.Second}} {
+		if got := retryDelay(time.Second, tc.attempts); got != tc.want {
+			t.Errorf("retryDelay(1s, %d) = %v, want %v", tc.attempts, got, tc.want)
+		}
+	}
+}

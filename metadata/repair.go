@@ -282,7 +282,7 @@ type repairQueue struct {
 // replace installs a new set of candidates, keeping the attempts and
 // backoff of segments already queued, and keeps the max most urgent.
 func (q *repairQueue) replace(cands []*repairItem, max int) {
-	sort.Slice(cands, func(i, j int) bool { return cands[i].before(cands[j]) })
+	cands = sortUnique(cands)
 	q.beyond = 0
 	if len(cands) > max {
 		q.beyond = len(cands) - max
@@ -296,6 +296,13 @@ func (q *repairQueue) replace(cands []*repairItem, max int) {
 		items[string(c.id)] = c
 	}
 	q.items, q.order = items, cands
+}
+
+// sortUnique sorts items by urgency and drops repeats of a segment (which
+// sort next to each other: same id, same counts).
+func sortUnique(items []*repairItem) []*repairItem {
+	sort.Slice(items, func(i, j int) bool { return items[i].before(items[j]) })
+	return slices.CompactFunc(items, func(a, b *repairItem) bool { return bytes.Equal(a.id, b.id) })
 }
 
 func (q *repairQueue) remove(id []byte) {
@@ -447,16 +454,13 @@ func (h *healer) scan(ctx context.Context) error {
 		return err
 	}
 	v := newClusterView(cm)
-	seen := map[string]bool{}
+	// A segment may come up twice (missing a shard and on a down node):
+	// replace drops the repeat. Memory stays under 2*RepairQueueMax items.
 	var cands []*repairItem
 	limit := 2 * h.cfg.RepairQueueMax
 	add := func(infos []SegmentInfo) {
 		for _, in := range infos {
 			seg := in.Segment
-			if seen[string(seg.GetId())] {
-				continue
-			}
-			seen[string(seg.GetId())] = true
 			healthy, bad := v.segmentHealth(seg)
 			k := int(seg.GetScheme().GetK())
 			if len(bad) == 0 || healthy < k {
@@ -465,8 +469,8 @@ func (h *healer) scan(ctx context.Context) error {
 			cands = append(cands, &repairItem{id: seg.GetId(), healthy: healthy, missing: len(bad), size: seg.GetSize(), k: k})
 			if len(cands) >= limit {
 				// Keep memory bounded: drop the least urgent now.
-				sort.Slice(cands, func(i, j int) bool { return cands[i].before(cands[j]) })
-				cands = cands[:h.cfg.RepairQueueMax]
+				cands = sortUnique(cands)
+				cands = cands[:min(len(cands), h.cfg.RepairQueueMax)]
 			}
 		}
 	}

@@ -80,7 +80,7 @@ func (s *Server) reportTask(ctx context.Context, res *pb.TaskResult) error {
 	if err != nil {
 		return metaerr.Detailed(metaerr.ErrInvalidArgument, "report task: %v", err)
 	}
-	if res.GetNodeId() != ref.node {
+	if res.GetNodeId() != "" && res.GetNodeId() != ref.node {
 		return metaerr.Detailed(metaerr.ErrInvalidArgument, "report task %s from node %q, handed to %q", res.GetTaskId(), res.GetNodeId(), ref.node)
 	}
 	h, err := s.currentHealer()
@@ -89,7 +89,7 @@ func (s *Server) reportTask(ctx context.Context, res *pb.TaskResult) error {
 	}
 	var errs []error
 	if bad := res.GetBadSources(); len(bad) > 0 {
-		if err := s.reportChunks(ctx, bad, "corrupt", res.GetNodeId()); err != nil {
+		if err := s.reportChunks(ctx, bad, "corrupt", ref.node); err != nil {
 			errs = append(errs, err)
 		}
 	}
