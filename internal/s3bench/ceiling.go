@@ -1,0 +1,308 @@
+package s3bench
+
+import (
+	"bytes"
+	"context"
+	"crypto/md5"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"runtime"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/cairnstore/cairn/chunk"
+)
+
+// Ceiling is the measured throughput of one path an object store's data
+// takes, with nothing else on it: what a store can at best reach on this
+// machine for that path.
+type Ceiling struct {
+	Name        string  `json:"name"`
+	What        string  `json:"what"`
+	Concurrency int     `json:"concurrency"`
+	MiBPerSec   float64 `json:"mib_per_s"`
+	// LoadAvg is the 1-minute load average when the measurement ended.
+	LoadAvg float64 `json:"loadavg"`
+}
+
+// Ceiling names, the keys reports use to divide by.
+const (
+	CeilingHTTPPut    = "http-put"
+	CeilingHTTPPutMD5 = "http-put-md5"
+	CeilingHTTPGet2   = "http-get-2hop"
+	CeilingRSEncode   = "rs-encode-4+2"
+	CeilingMD5        = "md5"
+)
+
+// CeilingConfig sizes the ceiling measurements.
+type CeilingConfig struct {
+	// Size of each HTTP body and of the encoded buffer (default 64 MiB).
+	Size int64
+	// Concurrency of the HTTP measurements besides the single stream
+	// (default 16, as the benchmark runs).
+	Concurrency int
+	// Duration of each measurement (default 3s).
+	Duration time.Duration
+	// Progress receives one line per measurement (nil: none).
+	Progress io.Writer
+}
+
+// Ceilings measures, each for cfg.Duration:
+//
+//   - http-put: net/http PUTs of Size bytes over loopback, the server
+//     reading into a buffer and discarding (1 stream and Concurrency).
+//   - http-put-md5: the same with the server computing the body's MD5, as
+//     an S3 server must for the ETag.
+//   - http-get-2hop: GETs of Size bytes through one proxy hop (origin →
+//     proxy → client over loopback), the path of a GET from a blob node
+//     through a gateway.
+//   - rs-encode-4+2: chunk.Codec.Encode of a Size buffer at 4+2 into
+//     io.Discard writers (block checksums included), one goroutine and
+//     GOMAXPROCS goroutines.
+//   - md5: crypto/md5 over one stream.
+//
+// Client and servers share this machine's cores, as a benchmark client
+// and a store on the same machine do.
+func Ceilings(ctx context.Context, cfg CeilingConfig) ([]Ceiling, error) {
+	if cfg.Size <= 0 {
+		cfg.Size = 64 << 20
+	}
+	if cfg.Concurrency <= 0 {
+		cfg.Concurrency = 16
+	}
+	if cfg.Duration <= 0 {
+		cfg.Duration = 3 * time.Second
+	}
+	pat := NewPattern(1, cfg.Size)
+	body := pat.Bytes()[:min(int64(pat.Len()), cfg.Size)]
+	if int64(len(body)) < cfg.Size {
+		return nil, fmt.Errorf("ceiling size %d exceeds the pattern's %d bytes", cfg.Size, pat.Len())
+	}
+	srv, err := startCeilingServers(body)
+	if err != nil {
+		return nil, err
+	}
+	defer srv.close()
+
+	var out []Ceiling
+	add := func(c Ceiling, err error) error {
+		if err != nil {
+			return fmt.Errorf("ceiling %s: %w", c.Name, err)
+		}
+		c.LoadAvg = LoadAvg()[0]
+		out = append(out, c)
+		if cfg.Progress != nil {
+			fmt.Fprintf(cfg.Progress, "ceiling %-14s c%-3d %9.1f MiB/s  (%s; load %.2f)\n", c.Name, c.Concurrency, c.MiBPerSec, c.What, c.LoadAvg)
+		}
+		return nil
+	}
+	conc := []int{1}
+	if cfg.Concurrency > 1 {
+		conc = append(conc, cfg.Concurrency)
+	}
+	for _, c := range conc {
+		for _, m := range []struct {
+			name, what, url string
+			put            bool
+		}{
+			{CeilingHTTPPut, "loopback HTTP PUT, server discards", srv.origin + "/discard", true},
+			{CeilingHTTPPutMD5, "loopback HTTP PUT, server computes MD5", srv.origin + "/md5", true},
+			{CeilingHTTPGet2, "loopback HTTP GET through one proxy hop", srv.proxy + "/object", false},
+		} {
+			mib, err := measureHTTP(ctx, m.url, m.put, body, c, cfg.Duration)
+			if err := add(Ceiling{Name: m.name, What: m.what, Concurrency: c, MiBPerSec: mib}, err); err != nil {
+				return out, err
+			}
+		}
+	}
+	codec, err := chunk.NewCodec(chunk.DefaultParams(chunk.Scheme{K: 4, M: 2}))
+	if err != nil {
+		return out, err
+	}
+	for _, c := range []int{1, runtime.GOMAXPROCS(0)} {
+		mib, err := measureLoop(ctx, c, cfg.Duration, func() (int64, error) {
+			w := make([]io.Writer, 6)
+			for i := range w {
+				w[i] = io.Discard
+			}
+			res, err := codec.Encode(ctx, chunk.SegmentID{}, bytes.NewReader(body), int64(len(body)), w)
+			return res.Size, err
+		})
+		if err := add(Ceiling{Name: CeilingRSEncode, What: "chunk.Codec.Encode 4+2 into io.Discard", Concurrency: c, MiBPerSec: mib}, err); err != nil {
+			return out, err
+		}
+		if c == 1 && runtime.GOMAXPROCS(0) == 1 {
+			break
+		}
+	}
+	mib, err := measureLoop(ctx, 1, cfg.Duration, func() (int64, error) {
+		h := md5.New()
+		_, _ = h.Write(body)
+		_ = h.Sum(nil)
+		return int64(len(body)), nil
+	})
+	if err := add(Ceiling{Name: CeilingMD5, What: "crypto/md5, one stream", Concurrency: 1, MiBPerSec: mib}, err); err != nil {
+		return out, err
+	}
+	return out, nil
+}
+
+// measureLoop runs f in c goroutines until d has passed and returns the
+// MiB/s of what they processed.
+func measureLoop(ctx context.Context, c int, d time.Duration, f func() (int64, error)) (float64, error) {
+	var total atomic.Int64
+	var firstErr error
+	var once sync.Once
+	start := time.Now()
+	deadline := start.Add(d)
+	var wg sync.WaitGroup
+	for range c {
+		wg.Go(func() {
+			for time.Now().Before(deadline) && ctx.Err() == nil {
+				n, err := f()
+				if err != nil {
+					once.Do(func() { firstErr = err })
+					return
+				}
+				total.Add(n)
+			}
+		})
+	}
+	wg.Wait()
+	if firstErr == nil {
+		firstErr = ctx.Err()
+	}
+	return float64(total.Load()) / (1 << 20) / time.Since(start).Seconds(), firstErr
+}
+
+func measureHTTP(ctx context.Context, url string, put bool, body []byte, c int, d time.Duration) (float64, error) {
+	tr := &http.Transport{
+		Proxy: nil, MaxIdleConns: 2 * c, MaxIdleConnsPerHost: 2 * c, DisableCompression: true,
+		WriteBufferSize: 256 << 10, ReadBufferSize: 256 << 10,
+	}
+	defer tr.CloseIdleConnections()
+	client := &http.Client{Transport: tr}
+	return measureLoop(ctx, c, d, func() (int64, error) {
+		var req *http.Request
+		var err error
+		if put {
+			req, err = http.NewRequestWithContext(ctx, http.MethodPut, url, bytes.NewReader(body))
+		} else {
+			req, err = http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		}
+		if err != nil {
+			return 0, err
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			return 0, err
+		}
+		defer resp.Body.Close()
+		n, err := drain(resp.Body, nil)
+		if err != nil {
+			return 0, err
+		}
+		if resp.StatusCode != http.StatusOK {
+			return 0, fmt.Errorf("%s %s: %s", req.Method, url, resp.Status)
+		}
+		if put {
+			return int64(len(body)), nil
+		}
+		if n != int64(len(body)) {
+			return 0, fmt.Errorf("GET %s: %d bytes, want %d", url, n, len(body))
+		}
+		return n, nil
+	})
+}
+
+// drain reads r to the end through a 256 KiB buffer, writing to w if set.
+func drain(r io.Reader, w io.Writer) (int64, error) {
+	buf := make([]byte, 256<<10)
+	var n int64
+	for {
+		k, err := r.Read(buf)
+		n += int64(k)
+		if w != nil && k > 0 {
+			_, _ = w.Write(buf[:k])
+		}
+		if err == io.EOF {
+			return n, nil
+		}
+		if err != nil {
+			return n, err
+		}
+	}
+}
+
+type ceilingServers struct {
+	origin, proxy string
+	close         func()
+}
+
+// startCeilingServers starts the origin (PUT /discard, PUT /md5, GET
+// /object) and a proxy in front of its GET /object.
+func startCeilingServers(body []byte) (*ceilingServers, error) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("PUT /discard", func(w http.ResponseWriter, r *http.Request) {
+		if _, err := drain(r.Body, nil); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+		}
+	})
+	mux.HandleFunc("PUT /md5", func(w http.ResponseWriter, r *http.Request) {
+		h := md5.New()
+		if _, err := drain(r.Body, h); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		w.Header().Set("ETag", fmt.Sprintf("%q", fmt.Sprintf("%x", h.Sum(nil))))
+	})
+	mux.HandleFunc("GET /object", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+		_, _ = w.Write(body)
+	})
+	origin, closeOrigin, err := serveLoopback(mux)
+	if err != nil {
+		return nil, err
+	}
+	ptr := &http.Transport{Proxy: nil, MaxIdleConnsPerHost: 64, DisableCompression: true, ReadBufferSize: 256 << 10}
+	pmux := http.NewServeMux()
+	pmux.HandleFunc("GET /object", func(w http.ResponseWriter, r *http.Request) {
+		req, err := http.NewRequestWithContext(r.Context(), http.MethodGet, origin+"/object", nil)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		resp, err := ptr.RoundTrip(req)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadGateway)
+			return
+		}
+		defer resp.Body.Close()
+		w.Header().Set("Content-Length", resp.Header.Get("Content-Length"))
+		_, _ = drain(resp.Body, w)
+	})
+	proxy, closeProxy, err := serveLoopback(pmux)
+	if err != nil {
+		closeOrigin()
+		return nil, err
+	}
+	return &ceilingServers{origin: origin, proxy: proxy, close: func() {
+		closeProxy()
+		ptr.CloseIdleConnections()
+		closeOrigin()
+	}}, nil
+}
+
+func serveLoopback(h http.Handler) (string, func(), error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", nil, fmt.Errorf("listen on loopback: %w", err)
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	return "http://" + ln.Addr().String(), func() { _ = srv.Close() }, nil
+}

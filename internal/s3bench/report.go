@@ -1,0 +1,243 @@
+package s3bench
+
+import (
+	"fmt"
+	"io"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/cairnstore/cairn/internal/clitable"
+)
+
+// WriteTable prints one run's per-operation figures as an aligned table.
+func WriteTable(w io.Writer, r *Result) error {
+	label := r.Label
+	if label == "" {
+		label = r.Endpoint
+	}
+	fmt.Fprintf(w, "%s: %s %s × %d workers, %.1fs (load %.2f → %.2f)\n", label, r.Workload, r.SizeLabel, r.Concurrency, r.ElapsedS, r.LoadAvgStart[0], r.LoadAvgEnd[0])
+	t := clitable.New("OP", "COUNT", "ERRORS", "MiB/s", "OBJ/s", "MEAN", "P50", "P90", "P99", "MAX")
+	for _, o := range r.Ops {
+		t.Row(string(o.Op), strconv.FormatInt(o.Count, 10), strconv.FormatInt(o.Errors, 10),
+			f1(o.MiBPerSec), f1(o.OpsPerSec), msStr(o.MeanMs), msStr(o.P50Ms), msStr(o.P90Ms), msStr(o.P99Ms), msStr(o.MaxMs))
+	}
+	if err := t.Render(w); err != nil {
+		return err
+	}
+	for _, o := range r.Ops {
+		if o.FirstError != "" {
+			fmt.Fprintf(w, "first %s error: %s\n", o.Op, o.FirstError)
+		}
+	}
+	if len(r.Procs) > 0 {
+		pt := clitable.New("PROCESS", "PID", "CPU%", "PEAK RSS MiB")
+		for _, p := range r.Procs {
+			if p.Error != "" {
+				pt.Row(p.Name, strconv.Itoa(p.PID), "?", p.Error)
+				continue
+			}
+			pt.Row(p.Name, strconv.Itoa(p.PID), f1(p.CPUPercent), f1(p.PeakRSSMiB))
+		}
+		return pt.Render(w)
+	}
+	return nil
+}
+
+func f1(f float64) string { return strconv.FormatFloat(f, 'f', 1, 64) }
+
+func msStr(f float64) string {
+	if f == 0 {
+		return "-"
+	}
+	if f < 10 {
+		return strconv.FormatFloat(f, 'f', 2, 64) + "ms"
+	}
+	return strconv.FormatFloat(f, 'f', 0, 64) + "ms"
+}
+
+// Report gathers a scripts/bench run: the ceilings and every generator
+// run, for one Markdown page and one JSON file.
+type Report struct {
+	Date     time.Time   `json:"date"`
+	Host     string      `json:"host,omitempty"`
+	CPUs     int         `json:"cpus"`
+	Command  string      `json:"command,omitempty"`
+	Notes    []string    `json:"notes,omitempty"`
+	Ceilings []Ceiling   `json:"ceilings"`
+	Runs     []ReportRun `json:"runs"`
+}
+
+// ReportRun is one generator run with its throughput as a fraction of
+// the ceiling of its path.
+type ReportRun struct {
+	*Result
+	Ceiling *CeilingFraction `json:"ceiling,omitempty"`
+}
+
+// CeilingFraction relates an operation's throughput to a ceiling.
+type CeilingFraction struct {
+	Op          Op      `json:"op"`
+	Name        string  `json:"name"`
+	Concurrency int     `json:"concurrency"`
+	MiBPerSec   float64 `json:"mib_per_s"`
+	Fraction    float64 `json:"fraction"`
+}
+
+// NewReport relates every run to its ceiling: PUT to http-put-md5 (a
+// store must at least receive the body and compute its MD5), GET to
+// http-get-2hop (blob node → gateway → client), at the concurrency
+// nearest the run's. Objects smaller than 1 MiB are bound by requests, not
+// bytes, and get no fraction.
+func NewReport(ceilings []Ceiling, runs []*Result) *Report {
+	r := &Report{Date: time.Now().UTC(), Ceilings: ceilings}
+	for _, res := range runs {
+		rr := ReportRun{Result: res}
+		if res.Size >= 1<<20 {
+			for _, m := range []struct {
+				op   Op
+				name string
+			}{{OpPut, CeilingHTTPPutMD5}, {OpGet, CeilingHTTPGet2}} {
+				o := res.Op(m.op)
+				c := nearestCeiling(ceilings, m.name, res.Concurrency)
+				if o == nil || c == nil || c.MiBPerSec <= 0 || (res.Workload != string(m.op)) {
+					continue
+				}
+				rr.Ceiling = &CeilingFraction{Op: m.op, Name: c.Name, Concurrency: c.Concurrency, MiBPerSec: c.MiBPerSec, Fraction: o.MiBPerSec / c.MiBPerSec}
+			}
+		}
+		if res.CPUs > r.CPUs {
+			r.CPUs = res.CPUs
+		}
+		r.Runs = append(r.Runs, rr)
+	}
+	return r
+}
+
+func nearestCeiling(cs []Ceiling, name string, conc int) *Ceiling {
+	var best *Ceiling
+	for i := range cs {
+		c := &cs[i]
+		if c.Name != name {
+			continue
+		}
+		if best == nil || abs(c.Concurrency-conc) < abs(best.Concurrency-conc) {
+			best = c
+		}
+	}
+	return best
+}
+
+func abs(x int) int { return max(x, -x) }
+
+// procGroup is the role of a watched process: "blobd-3" → "blobd".
+var procGroupRE = regexp.MustCompile(`[-_.]?[0-9]+$`)
+
+func procGroup(name string) string { return procGroupRE.ReplaceAllString(name, "") }
+
+// Markdown writes the report: throughput and latency per run and
+// operation, CPU and peak RSS per daemon role, and the ceilings.
+func (r *Report) Markdown(w io.Writer) error {
+	var b strings.Builder
+	fmt.Fprintf(&b, "# Benchmark %s\n\n", r.Date.Format("2006-01-02 15:04 MST"))
+	if r.Command != "" {
+		fmt.Fprintf(&b, "Command: `%s`\n\n", r.Command)
+	}
+	fmt.Fprintf(&b, "Machine: %s, %d CPUs. Load averages are the 1-minute figure at the start → end of each run. Figures are provisional when the load average is well above the CPU count: other work shares the machine.\n\n", orDash(r.Host), r.CPUs)
+	for _, n := range r.Notes {
+		fmt.Fprintf(&b, "- %s\n", n)
+	}
+	if len(r.Notes) > 0 {
+		b.WriteString("\n")
+	}
+	b.WriteString("## Throughput and latency\n\n")
+	b.WriteString("| store | workload | size | conc | op | MiB/s | objects/s | p50 ms | p90 ms | p99 ms | errors | of ceiling | load |\n")
+	b.WriteString("|---|---|---|--:|---|--:|--:|--:|--:|--:|--:|---|---|\n")
+	for _, run := range r.Runs {
+		for _, o := range run.Ops {
+			frac := "—"
+			if c := run.Ceiling; c != nil && c.Op == o.Op {
+				frac = fmt.Sprintf("%.0f%% of %s c%d (%.0f MiB/s)", 100*c.Fraction, c.Name, c.Concurrency, c.MiBPerSec)
+			}
+			fmt.Fprintf(&b, "| %s | %s | %s | %d | %s | %.1f | %.1f | %s | %s | %s | %d | %s | %.1f → %.1f |\n",
+				orDash(run.Label), run.Workload, run.SizeLabel, run.Concurrency, o.Op, o.MiBPerSec, o.OpsPerSec,
+				msCell(o.P50Ms), msCell(o.P90Ms), msCell(o.P99Ms), o.Errors, frac, run.LoadAvgStart[0], run.LoadAvgEnd[0])
+		}
+	}
+	// Process roles in order of first appearance.
+	var roles []string
+	seen := map[string]int{}
+	for _, run := range r.Runs {
+		count := map[string]int{}
+		for _, p := range run.Procs {
+			g := procGroup(p.Name)
+			count[g]++
+			if _, ok := seen[g]; !ok {
+				roles = append(roles, g)
+			}
+			seen[g] = max(seen[g], count[g])
+		}
+	}
+	if len(roles) > 0 {
+		b.WriteString("\n## CPU and memory per process role\n\n")
+		b.WriteString("CPU is user+system time over the run's elapsed time, summed over the role's processes (100% = one core). Peak RSS is VmHWM, reset at the start of each run where the kernel allows, the largest of the role's processes.\n\n")
+		b.WriteString("| store | workload | size |")
+		sep := "|---|---|---|"
+		for _, g := range roles {
+			n := ""
+			if seen[g] > 1 {
+				n = fmt.Sprintf(" ×%d", seen[g])
+			}
+			fmt.Fprintf(&b, " %s%s CPU%% | %s peak RSS MiB |", g, n, g)
+			sep += "--:|--:|"
+		}
+		b.WriteString("\n" + sep + "\n")
+		for _, run := range r.Runs {
+			fmt.Fprintf(&b, "| %s | %s | %s |", orDash(run.Label), run.Workload, run.SizeLabel)
+			for _, g := range roles {
+				var cpu, rss float64
+				n := 0
+				for _, p := range run.Procs {
+					if procGroup(p.Name) == g && p.Error == "" {
+						cpu += p.CPUPercent
+						rss = max(rss, p.PeakRSSMiB)
+						n++
+					}
+				}
+				if n == 0 {
+					b.WriteString(" — | — |")
+					continue
+				}
+				fmt.Fprintf(&b, " %.0f | %.0f |", cpu, rss)
+			}
+			b.WriteString("\n")
+		}
+	}
+	if len(r.Ceilings) > 0 {
+		b.WriteString("\n## Ceilings of this machine\n\n")
+		b.WriteString("| ceiling | what | conc | MiB/s | load |\n|---|---|--:|--:|--:|\n")
+		for _, c := range r.Ceilings {
+			fmt.Fprintf(&b, "| %s | %s | %d | %.0f | %.1f |\n", c.Name, c.What, c.Concurrency, c.MiBPerSec, c.LoadAvg)
+		}
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "—"
+	}
+	return s
+}
+
+func msCell(f float64) string {
+	if f == 0 {
+		return "—"
+	}
+	if f < 10 {
+		return strconv.FormatFloat(f, 'f', 2, 64)
+	}
+	return strconv.FormatFloat(f, 'f', 0, 64)
+}

@@ -1,0 +1,96 @@
+package s3bench_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/cairnstore/cairn/gateway"
+	"github.com/cairnstore/cairn/internal/s3bench"
+	"github.com/cairnstore/cairn/internal/testcluster"
+)
+
+// TestSmokeAgainstGateway drives a gateway on an in-process cluster with
+// every workload for a second each and checks that requests succeed,
+// bodies read back intact, the figures add up and nothing is left behind.
+func TestSmokeAgainstGateway(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a cluster")
+	}
+	c := testcluster.New(t, testcluster.Config{Quiet: true})
+	srv := c.StartGateway(t, gateway.Config{})
+	base := s3bench.Config{
+		ClientConfig: s3bench.ClientConfig{
+			Endpoint: srv.URL(), AccessKey: testcluster.AccessKey, SecretKey: testcluster.SecretKey,
+		},
+		Bucket:      "smoke",
+		Concurrency: 4,
+		Duration:    time.Second,
+		Verify:      true,
+		Seed:        7,
+	}
+	for _, tc := range []struct {
+		workload string
+		size     int64
+		objects  int
+		ops      []s3bench.Op
+	}{
+		{s3bench.WorkloadPut, 100 << 10, 0, []s3bench.Op{s3bench.OpPut}},
+		{s3bench.WorkloadGet, 5<<20 + 3, 8, []s3bench.Op{s3bench.OpGet}}, // several stripes, not a whole one
+		{s3bench.WorkloadMixed, 2 << 10, 16, []s3bench.Op{s3bench.OpGet, s3bench.OpPut, s3bench.OpStat}},
+		{s3bench.WorkloadList, 1 << 10, 50, []s3bench.Op{s3bench.OpList}},
+		{s3bench.WorkloadDelete, 1 << 10, 30, []s3bench.Op{s3bench.OpDelete}},
+	} {
+		t.Run(tc.workload, func(t *testing.T) {
+			cfg := base
+			cfg.Workload, cfg.Size, cfg.Objects = tc.workload, tc.size, tc.objects
+			cfg.Prefix = "smoke/" + tc.workload
+			res, err := s3bench.Run(context.Background(), cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tc.objects > 0 && res.Objects != tc.objects {
+				t.Errorf("prepared %d objects, want %d", res.Objects, tc.objects)
+			}
+			for _, op := range tc.ops {
+				o := res.Op(op)
+				if o == nil || o.Count == 0 {
+					t.Fatalf("no successful %s: %+v", op, res.Ops)
+				}
+				if o.Errors != 0 {
+					t.Errorf("%s: %d errors, first: %s", op, o.Errors, o.FirstError)
+				}
+				if o.P50Ms <= 0 || o.P50Ms > o.P99Ms || o.P99Ms > o.MaxMs {
+					t.Errorf("%s latencies out of order: p50 %v p99 %v max %v", op, o.P50Ms, o.P99Ms, o.MaxMs)
+				}
+				if (op == s3bench.OpPut || op == s3bench.OpGet) && o.Bytes != o.Count*tc.size {
+					t.Errorf("%s moved %d bytes in %d requests of %d", op, o.Bytes, o.Count, tc.size)
+				}
+			}
+			if tc.workload == s3bench.WorkloadList {
+				if o := res.Op(s3bench.OpList); o.Items != o.Count*int64(tc.objects) {
+					t.Errorf("list pages held %d keys in %d pages, want %d each", o.Items, o.Count, tc.objects)
+				}
+			}
+			if tc.workload == s3bench.WorkloadDelete {
+				if o := res.Op(s3bench.OpDelete); o.Count > int64(tc.objects) {
+					t.Errorf("deleted %d of %d objects", o.Count, tc.objects)
+				}
+			}
+			if len(res.Procs) == 0 || res.Procs[0].Name != "s3bench" {
+				t.Errorf("the generator's own process is not sampled: %+v", res.Procs)
+			}
+			left := listAll(t, cfg)
+			if left != 0 {
+				t.Errorf("%d objects left under %s after cleanup", left, cfg.Prefix)
+			}
+		})
+	}
+}
+
+func listAll(t *testing.T, cfg s3bench.Config) int {
+	t.Helper()
+	cl, tr := s3bench.NewClient(cfg.ClientConfig)
+	defer tr.CloseIdleConnections()
+	return countKeys(t, cl, cfg.Bucket, cfg.Prefix+"/")
+}
