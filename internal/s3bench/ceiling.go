@@ -107,7 +107,7 @@ func Ceilings(ctx context.Context, cfg CeilingConfig) ([]Ceiling, error) {
 	for _, c := range conc {
 		for _, m := range []struct {
 			name, what, url string
-			put            bool
+			put             bool
 		}{
 			{CeilingHTTPPut, "loopback HTTP PUT, server discards", srv.origin + "/discard", true},
 			{CeilingHTTPPutMD5, "loopback HTTP PUT, server computes MD5", srv.origin + "/md5", true},

@@ -46,8 +46,8 @@ func NewClient(cfg ClientConfig) (*s3.Client, *http.Transport) {
 		DisableCompression:    true,
 		// Larger socket buffers than net/http's 4 KiB default: fewer
 		// syscalls per 64 MiB body.
-		WriteBufferSize: 256 << 10,
-		ReadBufferSize:  256 << 10,
+		WriteBufferSize:   256 << 10,
+		ReadBufferSize:    256 << 10,
 		ForceAttemptHTTP2: false,
 	}
 	if cfg.Insecure {

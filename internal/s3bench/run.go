@@ -223,7 +223,7 @@ type runner struct {
 	pat  *Pattern
 	keys []string // prepared objects; read-only once the run starts
 
-	phase    atomic.Value // string, for the progress line
+	phase   atomic.Value // string, for the progress line
 	live    live
 	nextDel atomic.Int64 // delete workload: next prepared key to delete
 	putSeq  atomic.Int64

@@ -27,8 +27,8 @@ type OpStats struct {
 	Bytes  int64 `json:"bytes"`  // body bytes moved by successful requests
 	Items  int64 `json:"items,omitempty"`
 	// Rates over the run's elapsed time.
-	MiBPerSec  float64 `json:"mib_per_s"`
-	OpsPerSec  float64 `json:"objects_per_s"`
+	MiBPerSec   float64 `json:"mib_per_s"`
+	OpsPerSec   float64 `json:"objects_per_s"`
 	ItemsPerSec float64 `json:"items_per_s,omitempty"`
 	// Latencies of successful requests, in milliseconds: time to the last
 	// byte of the response body.
