@@ -90,9 +90,15 @@ func (d *routerDeps) instrument(next http.Handler) http.Handler {
 		w.Header().Set("x-amz-id-2", st.id)
 		w.Header().Set("Server", "Cairn")
 		sw := &statusWriter{ResponseWriter: w}
+		// Body is replaced on the copy WithContext makes, never on
+		// net/http's own *Request: net/http must still see its
+		// "Expect: 100-continue" reader there, or a request answered
+		// before its body is read (an error) is not answered at once —
+		// the server first tries to read and discard a body it never
+		// asked the client for, and both sides wait.
+		r = r.WithContext(context.WithValue(r.Context(), stateKey{}, st))
 		body := &countingBody{rc: r.Body}
 		r.Body = body
-		r = r.WithContext(context.WithValue(r.Context(), stateKey{}, st))
 		defer func() {
 			// Logged and counted even when the handler cut the
 			// connection mid-body (panic(http.ErrAbortHandler)); the
