@@ -82,7 +82,7 @@ func (s sizeFlag) Set(v string) error {
 
 func runBench(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	cfg := s3bench.Config{Size: 1 << 20}
-	var jsonPath, watch string
+	var jsonPath, watch, pprofTargets string
 	var quiet bool
 	fs := flag.NewFlagSet("s3bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -111,6 +111,8 @@ func runBench(ctx context.Context, args []string, getenv func(string) string, st
 	fs.BoolVar(&cfg.Keep, "keep", false, "leave the objects in the bucket afterwards")
 	fs.StringVar(&cfg.Label, "label", "", "name of the store under test in reports")
 	fs.StringVar(&watch, "watch", "", "processes to sample for CPU and peak RSS: `NAME=PID,...`")
+	fs.StringVar(&pprofTargets, "pprof", "", "pprof servers to profile during the run: `NAME=HOST:PORT,...` (CPU over the run, heap at its end)")
+	fs.StringVar(&cfg.ProfileDir, "profile-dir", "", "`DIR` for the --pprof profiles (NAME.cpu.pprof, NAME.heap.pprof)")
 	fs.BoolVar(&quiet, "quiet", false, "no progress line")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -126,6 +128,9 @@ func runBench(ctx context.Context, args []string, getenv func(string) string, st
 		return fmt.Errorf("--watch: %w", err)
 	}
 	cfg.Watch = procs
+	if cfg.Profile, err = s3bench.ParseProfileTargets(pprofTargets); err != nil {
+		return fmt.Errorf("--pprof: %w", err)
+	}
 	if !quiet {
 		cfg.Progress = stderr
 		if f, ok := stderr.(*os.File); ok {

@@ -53,6 +53,11 @@ type Config struct {
 	// Watch lists processes (the daemons) whose CPU and memory to sample;
 	// the generator itself is always sampled.
 	Watch []Proc
+	// Profile lists pprof servers to profile during the measured part of
+	// the run (not while preparing): CPU for the run's duration, heap at
+	// its end, written to ProfileDir.
+	Profile    []ProfileTarget
+	ProfileDir string
 	// Progress receives a status line once a second (nil: none); with
 	// ProgressCR each line overwrites the previous one (a terminal).
 	Progress   io.Writer
@@ -89,6 +94,9 @@ func (c *Config) Validate() error {
 	}
 	if err := c.Mix.Validate(); err != nil {
 		return err
+	}
+	if len(c.Profile) > 0 && c.ProfileDir == "" {
+		return errors.New("profiling needs a directory for the profiles")
 	}
 	if c.Objects < 0 {
 		return fmt.Errorf("objects %d: must not be negative", c.Objects)
@@ -143,6 +151,10 @@ type Result struct {
 	CPUs         int         `json:"cpus"`
 	Ops          []OpStats   `json:"ops"`
 	Procs        []ProcStats `json:"procs,omitempty"`
+	// Profiles is the directory of the run's pprof profiles, if taken;
+	// ProfileErrors lists those that could not be fetched.
+	Profiles      string   `json:"profiles,omitempty"`
+	ProfileErrors []string `json:"profile_errors,omitempty"`
 }
 
 // Op returns the statistics of op, or nil.
@@ -186,8 +198,19 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	res.LoadAvgStart = LoadAvg()
 	res.Start = time.Now().UTC()
 	w := watch(procs)
+	var prof *profiler
+	if len(cfg.Profile) > 0 {
+		var err error
+		if prof, err = startProfiles(ctx, cfg.ProfileDir, cfg.Profile, cfg.Duration); err != nil {
+			return nil, err
+		}
+		res.Profiles = cfg.ProfileDir
+	}
 	recs, elapsed := r.run(ctx)
 	res.Procs = w.finish()
+	if prof != nil {
+		res.ProfileErrors = prof.finish(context.WithoutCancel(ctx))
+	}
 	res.LoadAvgEnd = LoadAvg()
 	res.ElapsedS = elapsed.Seconds()
 	ops := []Op{OpGet, OpPut, OpStat, OpDelete, OpList}
