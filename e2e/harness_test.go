@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -24,11 +25,16 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awscreds "github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/cairnstore/cairn/internal/faultnet"
 )
 
-// clusterConfig shapes a test cluster: 3 metad members, 6 blob nodes in 3
-// zones (2 racks each) and one gateway. Zero fields take the defaults below.
+// clusterConfig shapes a test cluster: 3 metad members, 6 blob nodes (by
+// default) in 3 zones and one gateway. Zero fields take the defaults below.
 type clusterConfig struct {
+	// Blobs is the number of blob nodes (default 6), spread evenly over 3
+	// zones, each node in a rack of its own within its zone.
+	Blobs int
 	// EC is the erasure-coding scheme recorded at bootstrap.
 	EC string
 	// SegmentSize is the gateway's --segment-size: small enough that the
@@ -47,9 +53,24 @@ type clusterConfig struct {
 	// behind it, so that restarts load snapshots and a member that was
 	// down catches up by InstallSnapshot rather than by log replay.
 	SnapshotThreshold, TrailingLogs int
+	// MetadArgs, BlobArgs and GatewayArgs are appended to every metad,
+	// blobd and gatewayd command line (flags the harness does not set, or
+	// ones given again to override it: the last occurrence wins).
+	MetadArgs, BlobArgs, GatewayArgs []string
+	// BlobProxies puts a faultnet.Proxy in front of each blob node's HTTP
+	// address, which the node advertises, so the gateway and its peers
+	// dial the proxy: cluster.Cut makes the node unreachable while its
+	// process runs on. Its own connections to metad are not cut (the
+	// metad client follows leader redirects to the members' real
+	// addresses): metad keeps seeing it alive. Freeze isolates a node
+	// completely.
+	BlobProxies bool
 }
 
 func (c *clusterConfig) defaults() {
+	if c.Blobs == 0 {
+		c.Blobs = 6
+	}
 	if c.EC == "" {
 		c.EC = "4+2"
 	}
@@ -98,6 +119,10 @@ type cluster struct {
 
 	health *http.Client
 	born   time.Time
+
+	// proxies are the proxies in front of each blob node's HTTP address
+	// when BlobProxies is set.
+	proxies map[string][]*faultnet.Proxy
 }
 
 // logf logs with the time since the cluster was created, so a -v run shows
@@ -118,6 +143,7 @@ func startCluster(t *testing.T, cfg clusterConfig) *cluster {
 		dir:      t.TempDir(), // before the Cleanup below, so removed after the processes die
 		procs:    make(map[string]*process),
 		blobZone: make(map[string]string),
+		proxies:  make(map[string][]*faultnet.Proxy),
 		health:   &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}},
 		born:     time.Now(),
 	}
@@ -134,7 +160,8 @@ func startCluster(t *testing.T, cfg clusterConfig) *cluster {
 	}
 	t.Cleanup(c.cleanup)
 
-	const nMeta, nBlob = 3, 6
+	const nMeta = 3
+	nBlob := cfg.Blobs
 	ports := freePorts(t, 3*nMeta+nBlob+1)
 	next := func() string {
 		p := ports[0]
@@ -170,26 +197,35 @@ func startCluster(t *testing.T, cfg clusterConfig) *cluster {
 				"--trailing-logs", strconv.Itoa(cfg.TrailingLogs),
 				"--snapshot-interval", "100ms")
 		}
+		args = append(args, cfg.MetadArgs...)
 		c.add(&process{name: name, bin: filepath.Join(binDir, "metad"), args: args, base: "http://" + a.http})
 		c.metads = append(c.metads, name)
 	}
+	inZone := make(map[string]int)
 	for i := range nBlob {
 		name := fmt.Sprintf("blobd-%d", i+1)
 		addr := next()
-		zone := fmt.Sprintf("z%d", i/2+1)
+		zone := fmt.Sprintf("z%d", i*3/nBlob+1)
+		inZone[zone]++
+		advertise := addr
+		if cfg.BlobProxies {
+			advertise = c.proxy(name, addr)
+		}
+		args := []string{
+			"--id", fmt.Sprintf("b%d", i+1),
+			"--data-dir", c.dataDir(name),
+			"--addr", addr,
+			"--advertise-addr", advertise,
+			"--metad", strings.Join(c.metadGRPC, ","),
+			"--zone", zone,
+			"--rack", fmt.Sprintf("%s-r%d", zone, inZone[zone]),
+			"--capacity", cfg.Capacity,
+			"--heartbeat-interval", cfg.BlobHeartbeat.String(),
+		}
 		c.add(&process{
 			name: name,
 			bin:  filepath.Join(binDir, "blobd"),
-			args: []string{
-				"--id", fmt.Sprintf("b%d", i+1),
-				"--data-dir", c.dataDir(name),
-				"--addr", addr,
-				"--metad", strings.Join(c.metadGRPC, ","),
-				"--zone", zone,
-				"--rack", fmt.Sprintf("%s-r%d", zone, i%2+1),
-				"--capacity", cfg.Capacity,
-				"--heartbeat-interval", cfg.BlobHeartbeat.String(),
-			},
+			args: append(args, cfg.BlobArgs...),
 			base: "http://" + addr,
 		})
 		c.blobs = append(c.blobs, name)
@@ -201,11 +237,11 @@ func startCluster(t *testing.T, cfg clusterConfig) *cluster {
 	c.add(&process{
 		name: gatewayName,
 		bin:  filepath.Join(binDir, "gatewayd"),
-		args: []string{
+		args: append([]string{
 			"--addr", gw,
 			"--metad", strings.Join(c.metadGRPC, ","),
 			"--segment-size", strconv.FormatInt(cfg.SegmentSize, 10),
-		},
+		}, cfg.GatewayArgs...),
 		env:        []string{"CAIRN_ACCESS_KEY=" + accessKey, "CAIRN_SECRET_KEY=" + secretKey},
 		base:       c.gatewayBase,
 		healthPath: "/_cairn/healthz",
@@ -231,6 +267,67 @@ func (c *cluster) add(p *process) {
 	}
 	c.procs[p.name] = p
 	c.order = append(c.order, p.name)
+}
+
+// proxy starts a proxy to target on node's behalf, closed with the test.
+func (c *cluster) proxy(node, target string) string {
+	c.t.Helper()
+	p, err := faultnet.NewProxy(target)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	c.t.Cleanup(func() { p.Close() })
+	c.proxies[node] = append(c.proxies[node], p)
+	return p.Addr()
+}
+
+// Cut closes every connection to a blob node's HTTP API (from the gateway
+// and its peers) and refuses new ones until Heal; the process runs on and
+// still heartbeats to metad. The cluster must have been started with
+// BlobProxies.
+func (c *cluster) Cut(name string) {
+	c.t.Helper()
+	ps := c.proxies[name]
+	if len(ps) == 0 {
+		c.t.Fatalf("%s: no proxies to cut (start the cluster with BlobProxies)", name)
+	}
+	for _, p := range ps {
+		p.Cut()
+	}
+}
+
+// Heal lets a cut blob node's traffic through again.
+func (c *cluster) Heal(name string) {
+	for _, p := range c.proxies[name] {
+		p.Heal()
+	}
+}
+
+// Freeze stops a process with SIGSTOP (it keeps its connections and
+// answers nothing) until Thaw sends SIGCONT.
+func (c *cluster) Freeze(name string) {
+	c.t.Helper()
+	if err := c.proc(name).send(syscall.SIGSTOP); err != nil {
+		c.t.Fatalf("%s: %v", name, err)
+	}
+}
+
+// Thaw resumes a frozen process.
+func (c *cluster) Thaw(name string) {
+	c.t.Helper()
+	if err := c.proc(name).send(syscall.SIGCONT); err != nil {
+		c.t.Fatalf("%s: %v", name, err)
+	}
+}
+
+// SetFlag changes (or adds) flag's value on a process's command line, for
+// its next start.
+func (c *cluster) SetFlag(name, flag, value string) {
+	c.t.Helper()
+	p := c.proc(name)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.args = append(slices.Clone(p.args), flag, value) // the last occurrence wins
 }
 
 // dataDir is a process's data directory.
@@ -401,14 +498,31 @@ func (c *cluster) GatewayMetric(metric string) float64 {
 // metric fetches a Prometheus text page and returns the value of the
 // unlabelled sample name; a metric not (yet) exported reads as 0.
 func (c *cluster) metric(url, name string) (float64, error) {
+	return c.metricMatch(url, name+" ")
+}
+
+// metricLabelled is metric for a sample with labels: the first sample of
+// name whatever its labels (one node's metrics carry one label set).
+func (c *cluster) metricLabelled(url, name string) (float64, error) {
+	return c.metricMatch(url, name+"{")
+}
+
+func (c *cluster) metricMatch(url, prefix string) (float64, error) {
+	name := strings.TrimRight(prefix, " {")
 	body, err := c.get(url)
 	if err != nil {
 		return 0, err
 	}
 	for line := range strings.Lines(body) {
-		rest, ok := strings.CutPrefix(line, name+" ")
+		rest, ok := strings.CutPrefix(line, prefix)
 		if !ok {
 			continue
+		}
+		if strings.HasSuffix(prefix, "{") {
+			_, rest, ok = strings.Cut(rest, "} ")
+			if !ok {
+				continue
+			}
 		}
 		v, err := strconv.ParseFloat(strings.TrimSpace(rest), 64)
 		if err != nil {
@@ -674,6 +788,24 @@ func (p *process) signal(sig syscall.Signal) error {
 		log.Close()
 	}
 	if err := p.cmd.Process.Signal(sig); err != nil && !errors.Is(err, os.ErrProcessDone) {
+		return fmt.Errorf("send %v: %w", sig, err)
+	}
+	return nil
+}
+
+// send sends sig to the current run without marking an exit as intended
+// (SIGSTOP, SIGCONT).
+func (p *process) send(sig syscall.Signal) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.cmd == nil || isClosed(p.done) {
+		return errors.New("not running")
+	}
+	if log, err := os.OpenFile(p.logPath, os.O_WRONLY|os.O_APPEND, 0); err == nil {
+		fmt.Fprintf(log, "==== e2e: %v at %s\n", sig, time.Now().Format(time.StampMilli))
+		log.Close()
+	}
+	if err := p.cmd.Process.Signal(sig); err != nil {
 		return fmt.Errorf("send %v: %w", sig, err)
 	}
 	return nil
