@@ -4,6 +4,7 @@ import (
 	"crypto/md5"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/cairnstore/cairn/gateway/s3err"
 	pb "github.com/cairnstore/cairn/metadata/metadatapb"
+	"github.com/cairnstore/cairn/metadata/metaerr"
 )
 
 // Multipart limits, as S3's.
@@ -240,6 +242,9 @@ func (h *multipartHandlers) complete(w http.ResponseWriter, r *http.Request) err
 		return err
 	}
 	up, parts, err := h.allParts(r, t, uploadID)
+	if errors.Is(err, metaerr.ErrNoSuchUpload) {
+		return h.completedAlready(w, r, t, req, err)
+	}
 	if err != nil {
 		return err
 	}
@@ -287,10 +292,37 @@ func (h *multipartHandlers) complete(w http.ResponseWriter, r *http.Request) err
 		completeParts[i] = &pb.CompletePart{Number: p.GetNumber(), Etag: p.GetEtag()}
 	}
 	resp, err := h.d.meta.CompleteMultipart(ctx, &pb.CompleteMultipartRequest{UploadId: uploadID, Parts: completeParts, Object: o, Condition: cond})
+	if errors.Is(err, metaerr.ErrNoSuchUpload) {
+		return h.completedAlready(w, r, t, req, err)
+	}
 	if err != nil {
 		return err
 	}
-	o = resp.GetObject()
+	return h.writeCompleteResult(w, r, t, resp.GetObject())
+}
+
+// completedAlready answers a Complete whose upload no longer exists. When
+// the object at the key is made of exactly the parts this Complete lists
+// (numbers and ETags, in order), the upload was completed — most likely by
+// this same request, retried by a client that lost the first answer (a
+// timeout, or a 500 "commit outcome unknown" when metad lost its leader
+// mid-commit) — and the answer is the success it missed, as S3 answers a
+// repeated Complete. Otherwise it is notFound (NoSuchUpload).
+func (h *multipartHandlers) completedAlready(w http.ResponseWriter, r *http.Request, t target, req *completeMultipartUpload, notFound error) error {
+	o, err := h.d.objects.Head(r.Context(), t.bucket, t.key)
+	if err != nil || len(o.GetParts()) != len(req.Parts) || len(req.Parts) == 0 {
+		return notFound
+	}
+	for i, cp := range req.Parts {
+		if p := o.GetParts()[i]; p.GetNumber() != cp.PartNumber || p.GetEtag() != trimETag(cp.ETag) {
+			return notFound
+		}
+	}
+	return h.writeCompleteResult(w, r, t, o)
+}
+
+// writeCompleteResult answers a Complete that made o.
+func (h *multipartHandlers) writeCompleteResult(w http.ResponseWriter, r *http.Request, t target, o *pb.Object) error {
 	f, typ := xmlChecksums(o.GetChecksums())
 	return writeXML(w, completeMultipartUploadResult{
 		NS:             s3NS,
