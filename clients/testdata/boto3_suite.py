@@ -1,0 +1,238 @@
+"""boto3 with its default settings against a Cairn S3 gateway.
+
+Driven by the Go test TestBoto3 (clients/boto3_test.go), which checks the
+results. Configuration comes from the environment:
+
+  CAIRN_ENDPOINT  the gateway URL (http or https; AWS_CA_BUNDLE is the
+                  certificate to trust over https)
+  CAIRN_BUCKET    a bucket name that does not exist yet
+  CAIRN_DATA      a directory holding small.bin, 1m.bin and 30m.bin
+  CAIRN_KEYS      how many keys to create concurrently for the listing
+
+Credentials and region come from the standard AWS_* variables. Each step
+runs even if an earlier one failed; the script prints one JSON object,
+{"steps": {name: {...}}}, where a failed step has "ok": false and either
+the S3 error ("code", "status", "message") or a Python "exception".
+"""
+
+import concurrent.futures
+import hashlib
+import json
+import os
+import sys
+import time
+import traceback
+
+import boto3
+import botocore.config
+import botocore.exceptions
+
+ENDPOINT = os.environ["CAIRN_ENDPOINT"]
+BUCKET = os.environ["CAIRN_BUCKET"]
+DATA = os.environ["CAIRN_DATA"]
+NKEYS = int(os.environ["CAIRN_KEYS"])
+
+# Key suffixes that exercise URL encoding in listings (boto3 asks for
+# EncodingType=url and decodes the answer).
+SUFFIXES = ["", "+plus", " space", "\u00e9t\u00e9", "~tilde", "%25pct"]
+
+s3 = boto3.client("s3", endpoint_url=ENDPOINT)
+steps = {}
+
+
+def step(fn):
+    """Runs fn, recording its result (a dict) or its error under fn's name."""
+    start = time.monotonic()
+    try:
+        out = fn() or {}
+        out["ok"] = True
+    except botocore.exceptions.ClientError as e:
+        err = e.response.get("Error", {})
+        out = {
+            "ok": False,
+            "code": err.get("Code", ""),
+            "message": err.get("Message", ""),
+            "status": e.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0),
+        }
+    except Exception:  # noqa: BLE001 - every failure goes back to Go
+        out = {"ok": False, "exception": traceback.format_exc()}
+    out["took"] = round(time.monotonic() - start, 3)
+    steps[fn.__name__] = out
+    return fn
+
+
+def read(name):
+    with open(os.path.join(DATA, name), "rb") as f:
+        return f.read()
+
+
+def sha256(b):
+    return hashlib.sha256(b).hexdigest()
+
+
+def sha256_file(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def client_error(fn):
+    """Calls fn, which must raise a ClientError, and describes the error."""
+    try:
+        fn()
+    except botocore.exceptions.ClientError as e:
+        return {
+            "code": e.response.get("Error", {}).get("Code", ""),
+            "status": e.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0),
+        }
+    raise AssertionError("the call succeeded; it should have failed")
+
+
+def many_key(i):
+    return "many/%d/%05d%s" % (i % 7, i, SUFFIXES[i % len(SUFFIXES)])
+
+
+@step
+def create_bucket():
+    r = s3.create_bucket(Bucket=BUCKET)
+    return {"status": r["ResponseMetadata"]["HTTPStatusCode"]}
+
+
+@step
+def put_small():
+    r = s3.put_object(Bucket=BUCKET, Key="small.bin", Body=read("small.bin"))
+    return {"etag": r["ETag"], "crc32": r.get("ChecksumCRC32", "")}
+
+
+@step
+def put_1m():
+    r = s3.put_object(Bucket=BUCKET, Key="1m.bin", Body=read("1m.bin"))
+    return {"etag": r["ETag"], "crc32": r.get("ChecksumCRC32", "")}
+
+
+@step
+def get_full():
+    r = s3.get_object(Bucket=BUCKET, Key="1m.bin")
+    body = r["Body"].read()
+    return {"sha256": sha256(body), "length": r["ContentLength"], "etag": r["ETag"]}
+
+
+@step
+def get_range():
+    r = s3.get_object(Bucket=BUCKET, Key="1m.bin", Range="bytes=1000-2047")
+    body = r["Body"].read()
+    return {
+        "sha256": sha256(body),
+        "length": r["ContentLength"],
+        "content_range": r.get("ContentRange", ""),
+        "status": r["ResponseMetadata"]["HTTPStatusCode"],
+    }
+
+
+@step
+def head():
+    r = s3.head_object(Bucket=BUCKET, Key="1m.bin", ChecksumMode="ENABLED")
+    return {"length": r["ContentLength"], "etag": r["ETag"], "crc32": r.get("ChecksumCRC32", "")}
+
+
+@step
+def upload_download_file():
+    # s3transfer's defaults: multipart above 8 MiB, 8 MiB parts, 10 threads.
+    s3.upload_file(os.path.join(DATA, "30m.bin"), BUCKET, "30m.bin")
+    out = os.path.join(DATA, "30m.out")
+    s3.download_file(BUCKET, "30m.bin", out)
+    h = s3.head_object(Bucket=BUCKET, Key="30m.bin", ChecksumMode="ENABLED")
+    return {
+        "sha256": sha256_file(out),
+        "etag": h["ETag"],
+        "crc32": h.get("ChecksumCRC32", ""),
+        "checksum_type": h.get("ChecksumType", ""),
+    }
+
+
+@step
+def many_keys():
+    keys = [many_key(i) for i in range(NKEYS)]
+    start = time.monotonic()
+    with concurrent.futures.ThreadPoolExecutor(max_workers=10) as pool:
+        for f in [pool.submit(s3.put_object, Bucket=BUCKET, Key=k, Body=k.encode()) for k in keys]:
+            f.result()
+    put_took = time.monotonic() - start
+    listed, pages = [], 0
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix="many/"):
+        pages += 1
+        listed += [o["Key"] for o in page.get("Contents", [])]
+    return {"keys": listed, "pages": pages, "put_took": round(put_took, 3)}
+
+
+@step
+def copy_object():
+    r = s3.copy_object(Bucket=BUCKET, Key="copy/small.bin", CopySource={"Bucket": BUCKET, "Key": "small.bin"})
+    body = s3.get_object(Bucket=BUCKET, Key="copy/small.bin")["Body"].read()
+    return {"etag": r["CopyObjectResult"]["ETag"], "sha256": sha256(body)}
+
+
+@step
+def delete_objects():
+    doomed = [many_key(i) for i in range(0, NKEYS, 24)] + ["copy/small.bin", "never/existed"]
+    # DeleteObjects reports failures per key; an application retries the
+    # keys whose error is transient (boto3 retries only whole requests).
+    deleted, errors, retried, todo = [], [], 0, doomed
+    for attempt in range(5):
+        r = s3.delete_objects(Bucket=BUCKET, Delete={"Objects": [{"Key": k} for k in todo]})
+        deleted += [d["Key"] for d in r.get("Deleted", [])]
+        transient = []
+        for e in r.get("Errors", []):
+            retryable = e.get("Code") in ("InternalError", "ServiceUnavailable", "SlowDown")
+            (transient if retryable else errors).append(e)
+        if not transient:
+            break
+        todo = [e["Key"] for e in transient]
+        retried += len(todo)
+        time.sleep(0.2 * (attempt + 1))
+    else:
+        errors += transient
+    left = []
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix="many/"):
+        left += [o["Key"] for o in page.get("Contents", [])]
+    copy_gone = client_error(lambda: s3.head_object(Bucket=BUCKET, Key="copy/small.bin"))
+    return {
+        "requested": doomed,
+        "deleted": sorted(deleted),
+        "errors": errors,
+        "retried": retried,
+        "left": left,
+        "copy_head": copy_gone,
+    }
+
+
+@step
+def presign():
+    # botocore still presigns S3 URLs with SigV2 unless told otherwise.
+    url = s3.generate_presigned_url("get_object", Params={"Bucket": BUCKET, "Key": "small.bin"}, ExpiresIn=600)
+    return {"url": url}
+
+
+@step
+def presign_v4():
+    v4 = boto3.client("s3", endpoint_url=ENDPOINT, config=botocore.config.Config(signature_version="s3v4"))
+    url = v4.generate_presigned_url("get_object", Params={"Bucket": BUCKET, "Key": "small.bin"}, ExpiresIn=600)
+    return {"url": url}
+
+
+@step
+def if_none_match():
+    s3.put_object(Bucket=BUCKET, Key="cond/once", Body=b"first", IfNoneMatch="*")
+    second = client_error(lambda: s3.put_object(Bucket=BUCKET, Key="cond/once", Body=b"second", IfNoneMatch="*"))
+    body = s3.get_object(Bucket=BUCKET, Key="cond/once")["Body"].read()
+    return {"second": second, "body": body.decode()}
+
+
+@step
+def missing_key():
+    return client_error(lambda: s3.get_object(Bucket=BUCKET, Key="no/such/key"))
+
+
+json.dump({"steps": steps, "boto3": boto3.__version__}, sys.stdout)
