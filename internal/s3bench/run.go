@@ -415,8 +415,8 @@ func (r *runner) worker(ctx context.Context, id int, deadline time.Time, rec rec
 		}
 		d := time.Since(t0)
 		if err != nil {
-			if ctx.Err() != nil && time.Now().After(deadline) {
-				return // cut off at the end of the grace period: not a failure of the store
+			if ctx.Err() != nil {
+				return // interrupted, or cut off at the end of the grace period: not the store's failure
 			}
 			rec.fail(op, fmt.Errorf("%s %s: %w", op, key, err))
 			r.live.errors.Add(1)
