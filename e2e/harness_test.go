@@ -320,14 +320,24 @@ func (c *cluster) Thaw(name string) {
 	}
 }
 
-// SetFlag changes (or adds) flag's value on a process's command line, for
-// its next start.
+// SetFlag changes flag's value on a process's command line (every
+// "--flag value" occurrence; appended if there is none), for its next
+// start.
 func (c *cluster) SetFlag(name, flag, value string) {
 	c.t.Helper()
 	p := c.proc(name)
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.args = append(slices.Clone(p.args), flag, value) // the last occurrence wins
+	args, found := slices.Clone(p.args), false
+	for i := 0; i+1 < len(args); i++ {
+		if args[i] == flag {
+			args[i+1], found = value, true
+		}
+	}
+	if !found {
+		args = append(args, flag, value)
+	}
+	p.args = args
 }
 
 // dataDir is a process's data directory.
