@@ -75,6 +75,16 @@ func (a *applier) markChunks(req *metadatapb.MarkChunks) (proto.Message, error) 
 		if !found || shard >= len(ref.seg.GetNodes()) || ref.seg.Nodes[shard] != node {
 			continue
 		}
+		if m := bySeg[string(ref.seg.GetId())]; m != nil {
+			ref.seg = m.seg // this command's earlier marks of the segment
+		}
+		if placed(ref.seg.GetNodes())-1 < int(ref.seg.GetScheme().GetK()) {
+			// Marking it would leave fewer than k chunks: a chunk with
+			// one bad block still holds every other stripe, which may be
+			// all that is left of them. Keep it; the segment is reported
+			// as at risk by the health scan rather than destroyed here.
+			continue
+		}
 		seg, err := a.setPlacement(ref, shard, "")
 		if err != nil {
 			return nil, err
@@ -217,4 +227,15 @@ func (a *applier) setRebalance(req *metadatapb.SetRebalance) (proto.Message, err
 		return nil, err
 	}
 	return stored, nil
+}
+
+// placed counts the shards of a placement that name a node.
+func placed(nodes []string) int {
+	n := 0
+	for _, id := range nodes {
+		if id != "" {
+			n++
+		}
+	}
+	return n
 }

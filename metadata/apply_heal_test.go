@@ -128,14 +128,16 @@ func TestApplyHealCommands(t *testing.T) {
 				t.Errorf("n2 holds %d chunks", n)
 			}
 		}},
-		{name: "mark two chunks of one segment", setup: base, cmd: smMark(smRef(1, 1, "n2"), smRef(1, 2, "n3"), smRef(1, 2, "n3")), check: func(t *testing.T, s *State, r Result) {
-			if got := smNodes(t, s, 1); !smEq(got, []string{"n1", "", ""}) {
+		// 2+1: marking a second chunk would leave 1 < k chunks, so it is
+		// kept (it still holds the stripes its bad block is not in).
+		{name: "never mark a segment below k", setup: base, cmd: smMark(smRef(1, 1, "n2"), smRef(1, 2, "n3"), smRef(1, 2, "n3")), check: func(t *testing.T, s *State, r Result) {
+			if got := smNodes(t, s, 1); !smEq(got, []string{"n1", "", "n3"}) {
 				t.Errorf("placement %q", got)
 			}
-			if resp := r.Resp.(*pb.MarkChunks); len(resp.Chunks) != 2 {
+			if resp := r.Resp.(*pb.MarkChunks); len(resp.Chunks) != 1 {
 				t.Errorf("response %v", resp)
 			}
-			if gc := smGC(t, s); len(gc) != 1 || !smEq(gc[0].Segments[0].Nodes, []string{"", "n2", "n3"}) {
+			if gc := smGC(t, s); len(gc) != 1 || !smEq(gc[0].Segments[0].Nodes, []string{"", "n2", ""}) {
 				t.Errorf("gc %v", gc)
 			}
 		}},

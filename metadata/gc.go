@@ -106,13 +106,26 @@ func (h *healer) gcRound(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("read gc entries: %w", err)
 		}
+		// Entries are keyed by the time they were queued: stop at the
+		// first one still within its grace period, and start from the
+		// beginning next round.
+		young := false
+		if h.cfg.GCGrace > 0 {
+			cutoff := h.now().Add(-h.cfg.GCGrace).UnixNano()
+			for i, it := range items {
+				if it.Entry.GetQueuedUnixNano() > cutoff {
+					items, young = items[:i], true
+					break
+				}
+			}
+		}
 		h.mu.Lock()
 		for _, it := range items {
 			if _, ok := h.gc.entries[string(it.Key)]; !ok {
 				h.gc.entries[string(it.Key)] = newGCWork(it)
 			}
 		}
-		if len(items) < room {
+		if young || len(items) < room {
 			h.gc.cursor = nil // reached the end: start over next round
 		} else {
 			h.gc.cursor = items[len(items)-1].Key

@@ -30,6 +30,7 @@ func healTimings(c *Config) {
 	c.Heal.RepairTaskTimeout = 5 * time.Second
 	c.Heal.RepairBackoff = 50 * time.Millisecond
 	c.Heal.GCInterval = 50 * time.Millisecond
+	c.Heal.GCGrace = 0
 	c.Heal.HealthScanInterval = 100 * time.Millisecond
 	c.Heal.HealthScanRate = 0
 }

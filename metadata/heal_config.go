@@ -41,6 +41,10 @@ type HealConfig struct {
 	// GCInterval is how often GC entries are turned into delete tasks and
 	// finished ones acknowledged.
 	GCInterval time.Duration
+	// GCGrace is how long released segments are kept before their chunks
+	// are deleted, so a GET that resolved the old version just before an
+	// overwrite or delete can finish reading it. 0: no grace (tests).
+	GCGrace time.Duration
 
 	// HealthScanInterval is the pause between full passes over all
 	// segments that compute the health figures; HealthScanRate caps the
@@ -62,6 +66,7 @@ func DefaultHealConfig() HealConfig {
 		RepairBytesPerSecond: 256 << 20,
 		RepairQueueMax:       100_000,
 		GCInterval:           10 * time.Second,
+		GCGrace:              10 * time.Minute,
 		HealthScanInterval:   time.Minute,
 		HealthScanRate:       50_000,
 	}
@@ -78,6 +83,7 @@ func (c *HealConfig) registerFlags(fs *flag.FlagSet) {
 	fs.Int64Var(&c.RepairBytesPerSecond, "repair-bytes-per-second", c.RepairBytesPerSecond, "bandwidth budget of repairs, bytes read from peers per second (0: unlimited)")
 	fs.IntVar(&c.RepairQueueMax, "repair-queue-max", c.RepairQueueMax, "most segments held in the leader's repair queue at once (the most urgent)")
 	fs.DurationVar(&c.GCInterval, "gc-interval", c.GCInterval, "how often garbage chunks are handed to blob nodes for deletion")
+	fs.DurationVar(&c.GCGrace, "gc-grace", c.GCGrace, "how long chunks of overwritten or deleted objects are kept before deletion (lets reads in flight finish)")
 	fs.DurationVar(&c.HealthScanInterval, "health-scan-interval", c.HealthScanInterval, "pause between passes computing the health figures")
 	fs.IntVar(&c.HealthScanRate, "health-scan-rate", c.HealthScanRate, "most segments read per second by the health pass (0: unlimited)")
 }
@@ -87,7 +93,7 @@ func (c *HealConfig) validate() error {
 	if c.NodeSuspectAfter <= 0 || c.NodeDownAfter < c.NodeSuspectAfter {
 		errs = append(errs, errors.New("--node-suspect-after must be positive and --node-down-after at least as long"))
 	}
-	if c.RepairScanInterval <= 0 || c.RepairTaskTimeout <= 0 || c.RepairBackoff <= 0 || c.GCInterval <= 0 || c.HealthScanInterval <= 0 {
+	if c.RepairScanInterval <= 0 || c.RepairTaskTimeout <= 0 || c.RepairBackoff <= 0 || c.GCInterval <= 0 || c.HealthScanInterval <= 0 || c.GCGrace < 0 {
 		errs = append(errs, errors.New("--repair-scan-interval, --repair-task-timeout, --repair-backoff, --gc-interval and --health-scan-interval must be positive"))
 	}
 	if c.RepairPerNode < 1 || c.RepairMaxInflight < 1 || c.RepairQueueMax < 1 {

@@ -733,3 +733,27 @@ func TestRetryDelay(t *testing.T) {
 		}
 	}
 }
+
+// TestGCGrace: segments released less than GCGrace ago are not deleted
+// yet, so reads that resolved them can finish.
+func TestGCGrace(t *testing.T) {
+	f := newFakeHealState()
+	nineNodes(f)
+	h, clock := unitHealer(t, f, func(c *HealConfig) { c.GCGrace = time.Minute })
+	queued := clock.now().Add(-10 * time.Second).UnixNano()
+	f.gc = []GCItem{{Key: []byte("gc/1"), Entry: &pb.GCEntry{QueuedUnixNano: queued, Segments: []*pb.Segment{{Id: bytes.Repeat([]byte{1}, 16), Nodes: []string{"n00"}}}}}}
+	ctx := context.Background()
+	if err := h.gcRound(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(h.tasks.byNode["n00"]); n != 0 {
+		t.Fatalf("%d delete tasks within the grace period, want 0", n)
+	}
+	clock.add(time.Minute)
+	if err := h.gcRound(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(h.tasks.byNode["n00"]); n != 1 {
+		t.Fatalf("%d delete tasks after the grace period, want 1", n)
+	}
+}

@@ -33,6 +33,7 @@ func TestKilledNodeRebuiltElsewhere(t *testing.T) {
 	heal.RepairTaskTimeout = 20 * time.Second
 	heal.RepairBackoff = 100 * time.Millisecond
 	heal.GCInterval = 100 * time.Millisecond
+	heal.GCGrace = 0
 	heal.HealthScanInterval = 200 * time.Millisecond
 	heal.HealthScanRate = 0
 	// Seven nodes in seven zones: a 4+2 segment leaves one spare to
