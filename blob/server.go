@@ -402,6 +402,10 @@ func NewServer(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := claimDataDir(cfg.DataDir, cfg.ID); err != nil {
+		store.Close()
+		return nil, err
+	}
 	var st Storage = store
 	if cfg.WrapStorage != nil {
 		st = cfg.WrapStorage(st)
