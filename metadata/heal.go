@@ -117,6 +117,7 @@ func (s *Server) runHeal(ctx context.Context) {
 	wg.Go(func() { h.repairLoop(ctx) })
 	wg.Go(func() { h.gcLoop(ctx) })
 	wg.Go(func() { h.healthLoop(ctx) })
+	wg.Go(func() { s.drainLoop(ctx, h) })
 	wg.Wait()
 }
 

@@ -1,0 +1,157 @@
+package metadata
+
+import (
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	pb "github.com/cairnstore/cairn/metadata/metadatapb"
+	"github.com/cairnstore/cairn/placement"
+)
+
+// moveTasks counts the move tasks handed to the fake blob nodes.
+func moveTasks(blobs map[string]*fakeBlob) int {
+	n := 0
+	for _, b := range blobs {
+		for _, task := range b.seenTasks() {
+			if task.GetMove() != nil {
+				n++
+			}
+		}
+	}
+	return n
+}
+
+// Drain a node: moves start, undrain stops them, drain again empties the
+// node within the failure-domain rule, and decommission then succeeds
+// (refusing, with its reasons, before).
+func TestDrainDecommission(t *testing.T) {
+	c := newTestCluster(t, 3, func(c *Config) {
+		healTimings(c)
+		c.Heal.RepairPerNode = 2
+	})
+	c.waitLeader()
+	c.waitAddresses()
+	cl := c.client()
+	mustCreateBucket(t, cl, "bk")
+	blobs, pnodes := healNodes(t, cl)
+	rng := rand.New(rand.NewPCG(7, 8))
+	segs := commitSegments(t, cl, "bk", 24, pnodes, rng)
+	ctx := testCtx(t)
+
+	usage := func(id string) int64 {
+		n, _, err := c.waitLeader().srv.state.NodeUsage(id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	victim, most := "", int64(0)
+	for _, p := range pnodes {
+		if n := usage(p.ID); n > most || n == most && p.ID < victim {
+			victim, most = p.ID, n
+		}
+	}
+	if most == 0 {
+		t.Fatal("no node holds chunks")
+	}
+	t.Logf("draining %s, which holds %d chunks", victim, most)
+
+	// Before the drain: decommission refuses and says why.
+	dec, err := cl.Decommission(ctx, &pb.DecommissionRequest{Id: victim})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if dec.GetDecommissioned() || dec.GetChunksRemaining() != most || len(dec.GetBlockers()) != 2 ||
+		!strings.Contains(dec.GetBlockers()[0], "not draining") || !strings.Contains(dec.GetBlockers()[1], "have not moved yet") {
+		t.Fatalf("decommission of an undrained node = %v, want refused: not draining, %d chunks", dec, most)
+	}
+	// A dry run changes nothing.
+	dr, err := cl.SetNodeDrain(ctx, &pb.SetNodeDrainRequest{Id: victim, Drain: true, DryRun: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if dr.GetNode().GetState() != pb.NodeState_NODE_STATE_UP || dr.GetChunksRemaining() != most || dr.GetBytesRemaining() <= 0 {
+		t.Errorf("dry-run drain = %v, want still up with %d chunks", dr, most)
+	}
+	if st := nodeState(t, c.waitLeader().srv.state, victim); st != pb.NodeState_NODE_STATE_UP {
+		t.Fatalf("after a dry run %s is %v", victim, st)
+	}
+
+	// Drain with results held: moves are handed out within the budget,
+	// then undrain stops further ones.
+	for _, b := range blobs {
+		b.setHold(true)
+	}
+	if dr, err = cl.SetNodeDrain(ctx, &pb.SetNodeDrainRequest{Id: victim, Drain: true}); err != nil {
+		t.Fatal(err)
+	}
+	if dr.GetNode().GetState() != pb.NodeState_NODE_STATE_DRAINING {
+		t.Fatalf("drain answered %v", dr)
+	}
+	waitFor(t, 10*time.Second, func() bool { return moveTasks(blobs) > 0 }, "moves off %s to be handed out", victim)
+	if _, err := cl.SetNodeDrain(ctx, &pb.SetNodeDrainRequest{Id: victim, Drain: false}); err != nil {
+		t.Fatal(err)
+	}
+	// A round that read the cluster map before the undrain may still hand
+	// out its moves: let it end, then count what the leader assigned.
+	time.Sleep(3 * dispatchTick(c.waitLeader().srv.cfg.Heal))
+	_, handedMoves, _ := c.waitLeader().srv.heal.Load().tasks.counts()
+	handed := handedMoves
+	waitFor(t, 5*time.Second, func() bool { return moveTasks(blobs) == handed }, "the %d assigned moves to reach the blob nodes", handed)
+	for id, b := range blobs {
+		for _, task := range b.seenTasks() {
+			if m := task.GetMove(); m != nil && (m.GetSource().GetNodeId() != victim || id == victim) {
+				t.Errorf("move %s to %s from %s, want from %s", task.GetId(), id, m.GetSource().GetNodeId(), victim)
+			}
+		}
+	}
+	for _, b := range blobs {
+		b.setHold(false)
+	}
+	waitFor(t, 10*time.Second, func() bool { return usage(victim) <= most-int64(handed) }, "the %d handed-out moves to commit", handed)
+	// Absence of further moves: give the drain loop many rounds.
+	time.Sleep(20 * dispatchTick(c.waitLeader().srv.cfg.Heal))
+	if n := moveTasks(blobs); n != handed {
+		t.Errorf("after undrain %d moves were handed out, before %d", n, handed)
+	}
+	if u := usage(victim); u != most-int64(handed) || u == 0 {
+		t.Errorf("after undrain %s holds %d chunks, want %d (and the test needs some left)", victim, u, most-int64(handed))
+	}
+
+	// Drain again to the end, then decommission.
+	if _, err := cl.SetNodeDrain(ctx, &pb.SetNodeDrainRequest{Id: victim, Drain: true}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 20*time.Second, func() bool { return usage(victim) == 0 }, "%s to empty", victim)
+	for key, id := range segs {
+		info, err := c.waitLeader().srv.state.Segment(id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		nodes := info.Segment.GetNodes()
+		if slices.Contains(nodes, victim) || slices.Contains(nodes, "") {
+			t.Errorf("%s placement %v after the drain", key, nodes)
+		}
+		if err := placement.CheckSpread(nodes, pnodes, 2, placement.Options{}); err != nil {
+			t.Errorf("%s placement %v breaks the failure-domain rule: %v", key, nodes, err)
+		}
+	}
+	if dec, err = cl.Decommission(ctx, &pb.DecommissionRequest{Id: victim, DryRun: true}); err != nil {
+		t.Fatal(err)
+	}
+	if len(dec.GetBlockers()) != 0 || dec.GetDecommissioned() {
+		t.Errorf("dry-run decommission of a drained node = %v, want no blockers, not done", dec)
+	}
+	if dec, err = cl.Decommission(ctx, &pb.DecommissionRequest{Id: victim}); err != nil {
+		t.Fatal(err)
+	}
+	if !dec.GetDecommissioned() || dec.GetNode().GetState() != pb.NodeState_NODE_STATE_DECOMMISSIONED {
+		t.Errorf("decommission = %v, want done", dec)
+	}
+	if _, err := cl.SetNodeDrain(ctx, &pb.SetNodeDrainRequest{Id: victim, Drain: false}); err == nil {
+		t.Error("undrain of a decommissioned node succeeded")
+	}
+}
