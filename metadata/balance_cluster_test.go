@@ -154,4 +154,24 @@ func TestDrainDecommission(t *testing.T) {
 	if _, err := cl.SetNodeDrain(ctx, &pb.SetNodeDrainRequest{Id: victim, Drain: false}); err == nil {
 		t.Error("undrain of a decommissioned node succeeded")
 	}
+
+	// The plan covers the 8 remaining nodes and moves nothing onto the
+	// decommissioned one; its totals match its moves.
+	plan, err := cl.RebalancePlan(ctx, &pb.RebalancePlanRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(plan.GetBefore()) != 8 || len(plan.GetAfter()) != 8 || plan.GetMovesTotal() != int64(len(plan.GetMoves())) {
+		t.Errorf("plan = %v, want 8 nodes before and after, every move listed", plan)
+	}
+	var planned int64
+	for _, m := range plan.GetMoves() {
+		planned += m.GetBytes()
+		if m.GetToNode() == victim || m.GetFromNode() == victim {
+			t.Errorf("planned move %v involves the decommissioned node", m)
+		}
+	}
+	if planned != plan.GetBytesTotal() {
+		t.Errorf("plan bytes_total %d, moves sum to %d", plan.GetBytesTotal(), planned)
+	}
 }

@@ -278,3 +278,77 @@ func (s *Server) drainSegment(v *clusterView, h *healer, seg *pb.Segment, node s
 	}
 	return nil
 }
+
+// defaultRebalanceThreshold is the balancer's band around the mean
+// utilisation, in percentage points.
+const defaultRebalanceThreshold = 5
+
+// defaultPlanMoves is how many moves RebalancePlan lists when not told.
+const defaultPlanMoves = 1000
+
+func (a *api) RebalancePlan(ctx context.Context, req *pb.RebalancePlanRequest) (*pb.RebalancePlanResponse, error) {
+	resp, err := a.s.rebalancePlan(ctx, req)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return resp, nil
+}
+
+// rebalancePlan plans the balancer's moves from this member's state; it
+// changes nothing.
+func (s *Server) rebalancePlan(ctx context.Context, req *pb.RebalancePlanRequest) (*pb.RebalancePlanResponse, error) {
+	threshold := req.GetThreshold()
+	if threshold <= 0 {
+		threshold = defaultRebalanceThreshold
+	}
+	limit := int(req.GetMaxMoves())
+	if limit <= 0 {
+		limit = defaultPlanMoves
+	}
+	cm, err := s.state.ClusterMap()
+	if err != nil {
+		return nil, err
+	}
+	var nodes []balanceNode
+	for _, n := range cm.GetNodes() {
+		_, size, err := s.state.NodeUsage(n.GetId())
+		if err != nil {
+			return nil, err
+		}
+		nodes = append(nodes, balanceNode{Node: toPlacementNode(n), Used: size})
+	}
+	var segs []*pb.Segment
+	var after []byte
+	for {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		infos, next, err := s.state.ScanSegments(after, scanPage)
+		if err != nil {
+			return nil, fmt.Errorf("scan segments: %w", err)
+		}
+		for _, in := range infos {
+			segs = append(segs, in.Segment)
+		}
+		if next == nil {
+			break
+		}
+		after = next
+	}
+	moves, used := planRebalance(nodes, segs, threshold)
+	resp := &pb.RebalancePlanResponse{MovesTotal: int64(len(moves))}
+	for i, m := range moves {
+		resp.BytesTotal += m.Bytes
+		if i < limit {
+			resp.Moves = append(resp.Moves, &pb.PlannedMove{SegmentId: m.Segment, Shard: m.Shard, FromNode: m.From, ToNode: m.To, Bytes: m.Bytes})
+		}
+	}
+	for _, n := range nodes {
+		if n.State != placement.StateUp {
+			continue
+		}
+		resp.Before = append(resp.Before, &pb.NodeUtilization{Id: n.ID, CapacityBytes: n.Capacity, UsedBytes: n.Used, Utilization: utilization(n.Used, n.Capacity)})
+		resp.After = append(resp.After, &pb.NodeUtilization{Id: n.ID, CapacityBytes: n.Capacity, UsedBytes: used[n.ID], Utilization: utilization(used[n.ID], n.Capacity)})
+	}
+	return resp, nil
+}
