@@ -149,13 +149,13 @@ func TestSegmentQueries(t *testing.T) {
 
 	// GC entries page in key order; the backlog counts them.
 	want := smGC(t, h.s)
-	if len(want) < 5 {
-		t.Fatalf("only %d gc entries", len(want))
+	if len(want) < 3 {
+		t.Fatalf("only %d gc entries: paging is not exercised", len(want))
 	}
 	var got []*pb.GCEntry
 	var after []byte
 	for {
-		items, err := h.s.GCEntries(after, 4)
+		items, err := h.s.GCEntries(after, 2)
 		if err != nil {
 			t.Fatal(err)
 		}
