@@ -1,6 +1,7 @@
 package metadata
 
 import (
+	"fmt"
 	"math/rand/v2"
 	"slices"
 	"strings"
@@ -174,4 +175,115 @@ func TestDrainDecommission(t *testing.T) {
 	if planned != plan.GetBytesTotal() {
 		t.Errorf("plan bytes_total %d, moves sum to %d", plan.GetBytesTotal(), planned)
 	}
+}
+
+// Rebalance onto two new nodes: start, stop halts moves, start again runs
+// to done; placements keep the failure-domain rule.
+func TestRebalanceStartStop(t *testing.T) {
+	c := newTestCluster(t, 3, func(c *Config) {
+		healTimings(c)
+		c.Heal.RepairPerNode = 2
+	})
+	c.waitLeader()
+	c.waitAddresses()
+	cl := c.client()
+	mustCreateBucket(t, cl, "bk")
+	blobs := map[string]*fakeBlob{}
+	var pnodes []placement.Node
+	for z := range 3 {
+		for r := range 2 {
+			id := fmt.Sprintf("b%d%d", z, r)
+			blobs[id] = startFakeBlob(t, cl, id, fmt.Sprintf("z%d", z), fmt.Sprintf("r%d", r))
+			pnodes = append(pnodes, toPlacementNode(blobs[id].node))
+			pnodes[len(pnodes)-1].State = placement.StateUp
+		}
+	}
+	segs := commitSegments(t, cl, "bk", 40, pnodes, rand.New(rand.NewPCG(9, 10)))
+	for r := range 2 {
+		id := fmt.Sprintf("b3%d", r)
+		blobs[id] = startFakeBlob(t, cl, id, "z3", fmt.Sprintf("r%d", r))
+		pnodes = append(pnodes, toPlacementNode(blobs[id].node))
+		pnodes[len(pnodes)-1].State = placement.StateUp
+	}
+	ctx := testCtx(t)
+	// The fake nodes have 1 TiB each: a tiny band makes the 40 MiB matter.
+	const threshold = 0.0002
+
+	dry, err := cl.RebalanceStart(ctx, &pb.RebalanceStartRequest{Threshold: threshold, DryRun: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if dry.GetRunning() || dry.GetMovesTotal() == 0 {
+		t.Fatalf("dry-run start = %v, want moves, not running", dry)
+	}
+	if r, err := c.waitLeader().srv.state.Rebalance(); err != nil || r != nil {
+		t.Fatalf("after a dry run the balancer state is %v, %v", r, err)
+	}
+
+	for _, b := range blobs {
+		b.setHold(true)
+	}
+	st, err := cl.RebalanceStart(ctx, &pb.RebalanceStartRequest{Threshold: threshold})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !st.GetRunning() || st.GetMovesTotal() != dry.GetMovesTotal() {
+		t.Fatalf("start = %v, want running with %d moves", st, dry.GetMovesTotal())
+	}
+	waitFor(t, 10*time.Second, func() bool { return moveTasks(blobs) > 0 }, "moves to be handed out")
+	if st, err = cl.RebalanceStop(ctx, &pb.RebalanceStopRequest{}); err != nil {
+		t.Fatal(err)
+	}
+	if st.GetRunning() || st.GetOutcome() != "stopped" {
+		t.Fatalf("stop = %v", st)
+	}
+	time.Sleep(3 * dispatchTick(c.waitLeader().srv.cfg.Heal))
+	_, handed, _ := c.waitLeader().srv.heal.Load().tasks.counts()
+	waitFor(t, 5*time.Second, func() bool { return moveTasks(blobs) == handed }, "the %d assigned moves to reach the blob nodes", handed)
+	for _, b := range blobs {
+		b.setHold(false)
+	}
+	waitFor(t, 10*time.Second, func() bool {
+		_, moves, _ := c.waitLeader().srv.heal.Load().tasks.counts()
+		return moves == 0
+	}, "the handed-out moves to commit")
+	time.Sleep(20 * dispatchTick(c.waitLeader().srv.cfg.Heal))
+	if n := moveTasks(blobs); n != handed {
+		t.Errorf("after stop %d moves were handed out, before %d", n, handed)
+	}
+	if st, err = cl.RebalanceStatus(ctx, &pb.RebalanceStatusRequest{}); err != nil {
+		t.Fatal(err)
+	}
+	if st.GetRunning() || st.GetMovesDone() == 0 || st.GetMovesDone() >= st.GetMovesTotal() {
+		t.Errorf("status after stop = %v, want stopped part way", st)
+	}
+
+	if _, err = cl.RebalanceStart(ctx, &pb.RebalanceStartRequest{Threshold: threshold}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 20*time.Second, func() bool {
+		st, err = cl.RebalanceStatus(ctx, &pb.RebalanceStatusRequest{})
+		return err == nil && !st.GetRunning() && st.GetOutcome() == "done"
+	}, "the rebalance to finish")
+	count := map[string]int{}
+	for key, id := range segs {
+		info, err := c.waitLeader().srv.state.Segment(id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, n := range info.Segment.GetNodes() {
+			count[n]++
+		}
+		if err := placement.CheckSpread(info.Segment.GetNodes(), pnodes, 2, placement.Options{}); err != nil {
+			t.Errorf("%s placement %v breaks the failure-domain rule: %v", key, info.Segment.GetNodes(), err)
+		}
+	}
+	if count["b30"] == 0 || count["b31"] == 0 {
+		t.Errorf("chunks per node after the rebalance: %v; the new nodes got none", count)
+	}
+	plan, err := cl.RebalancePlan(ctx, &pb.RebalancePlanRequest{Threshold: threshold})
+	if err != nil || plan.GetMovesTotal() != 0 {
+		t.Errorf("plan after done = %v, %v; want no moves", plan, err)
+	}
+	t.Logf("chunks per node: %v", count)
 }

@@ -118,6 +118,7 @@ func (s *Server) runHeal(ctx context.Context) {
 	wg.Go(func() { h.gcLoop(ctx) })
 	wg.Go(func() { h.healthLoop(ctx) })
 	wg.Go(func() { s.drainLoop(ctx, h) })
+	wg.Go(func() { s.balanceLoop(ctx, h) })
 	wg.Wait()
 }
 

@@ -9,6 +9,7 @@ import (
 	pb "github.com/cairnstore/cairn/metadata/metadatapb"
 	"github.com/cairnstore/cairn/metadata/metaerr"
 	"github.com/cairnstore/cairn/placement"
+	"google.golang.org/protobuf/proto"
 )
 
 // Drain and decommission (`cairn node drain | undrain | decommission`).
@@ -305,37 +306,10 @@ func (s *Server) rebalancePlan(ctx context.Context, req *pb.RebalancePlanRequest
 	if limit <= 0 {
 		limit = defaultPlanMoves
 	}
-	cm, err := s.state.ClusterMap()
+	moves, nodes, used, err := s.planFromState(ctx, threshold)
 	if err != nil {
 		return nil, err
 	}
-	var nodes []balanceNode
-	for _, n := range cm.GetNodes() {
-		_, size, err := s.state.NodeUsage(n.GetId())
-		if err != nil {
-			return nil, err
-		}
-		nodes = append(nodes, balanceNode{Node: toPlacementNode(n), Used: size})
-	}
-	var segs []*pb.Segment
-	var after []byte
-	for {
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		infos, next, err := s.state.ScanSegments(after, scanPage)
-		if err != nil {
-			return nil, fmt.Errorf("scan segments: %w", err)
-		}
-		for _, in := range infos {
-			segs = append(segs, in.Segment)
-		}
-		if next == nil {
-			break
-		}
-		after = next
-	}
-	moves, used := planRebalance(nodes, segs, threshold)
 	resp := &pb.RebalancePlanResponse{MovesTotal: int64(len(moves))}
 	for i, m := range moves {
 		resp.BytesTotal += m.Bytes
@@ -351,4 +325,239 @@ func (s *Server) rebalancePlan(ctx context.Context, req *pb.RebalancePlanRequest
 		resp.After = append(resp.After, &pb.NodeUtilization{Id: n.ID, CapacityBytes: n.Capacity, UsedBytes: used[n.ID], Utilization: utilization(used[n.ID], n.Capacity)})
 	}
 	return resp, nil
+}
+
+// planFromState plans the balancer's moves on this member's state.
+func (s *Server) planFromState(ctx context.Context, threshold float64) ([]plannedMove, []balanceNode, map[string]int64, error) {
+	cm, err := s.state.ClusterMap()
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	var nodes []balanceNode
+	for _, n := range cm.GetNodes() {
+		_, size, err := s.state.NodeUsage(n.GetId())
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		nodes = append(nodes, balanceNode{Node: toPlacementNode(n), Used: size})
+	}
+	var segs []*pb.Segment
+	var after []byte
+	for {
+		if err := ctx.Err(); err != nil {
+			return nil, nil, nil, err
+		}
+		infos, next, err := s.state.ScanSegments(after, scanPage)
+		if err != nil {
+			return nil, nil, nil, fmt.Errorf("scan segments: %w", err)
+		}
+		for _, in := range infos {
+			segs = append(segs, in.Segment)
+		}
+		if next == nil {
+			break
+		}
+		after = next
+	}
+	moves, used := planRebalance(nodes, segs, threshold)
+	return moves, nodes, used, nil
+}
+
+// The balancer (`cairn rebalance start | status | stop`). Its replicated
+// state is SetRebalance (running, threshold, rate, the totals planned at
+// the start); its progress is derived, not counted: what the plan still
+// holds now, against the totals at the start. So a leader change neither
+// loses nor repeats work: the new leader's balancer plans afresh from the
+// state, where every committed move already is. Stop commits running =
+// false; the leader's loop hands out no move after it sees that (moves
+// already handed out finish and commit).
+
+func (a *api) RebalanceStart(ctx context.Context, req *pb.RebalanceStartRequest) (*pb.RebalanceStatusResponse, error) {
+	resp, err := a.s.rebalanceStart(ctx, req)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return resp, nil
+}
+
+func (a *api) RebalanceStatus(ctx context.Context, _ *pb.RebalanceStatusRequest) (*pb.RebalanceStatusResponse, error) {
+	resp, err := a.s.rebalanceStatus(ctx)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return resp, nil
+}
+
+func (a *api) RebalanceStop(ctx context.Context, _ *pb.RebalanceStopRequest) (*pb.RebalanceStatusResponse, error) {
+	resp, err := a.s.rebalanceStop(ctx)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return resp, nil
+}
+
+func (s *Server) rebalanceStart(ctx context.Context, req *pb.RebalanceStartRequest) (*pb.RebalanceStatusResponse, error) {
+	threshold := req.GetThreshold()
+	if threshold <= 0 {
+		threshold = defaultRebalanceThreshold
+	}
+	if req.GetRateBytesPerSecond() < 0 {
+		return nil, metaerr.Detailed(metaerr.ErrInvalidArgument, "rate %d bytes/s is negative", req.GetRateBytesPerSecond())
+	}
+	moves, _, _, err := s.planFromState(ctx, threshold)
+	if err != nil {
+		return nil, err
+	}
+	r := &pb.SetRebalance{Running: true, Threshold: threshold, RateBytesPerSecond: req.GetRateBytesPerSecond(),
+		MovesTotal: int64(len(moves)), StartedUnixNano: time.Now().UnixNano()}
+	for _, m := range moves {
+		r.BytesTotal += m.Bytes
+	}
+	if len(moves) == 0 {
+		r.Running, r.Outcome = false, "done"
+	}
+	if req.GetDryRun() {
+		resp := rebalanceStatusOf(r, r.BytesTotal, r.MovesTotal)
+		resp.Running = false // nothing was started
+		return resp, nil
+	}
+	if _, err := s.propose(ctx, &pb.Command{Op: &pb.Command_SetRebalance{SetRebalance: r}}); err != nil {
+		return nil, err
+	}
+	return s.rebalanceStatus(ctx)
+}
+
+func (s *Server) rebalanceStop(ctx context.Context) (*pb.RebalanceStatusResponse, error) {
+	r, err := s.state.Rebalance()
+	if err != nil {
+		return nil, err
+	}
+	if r != nil && r.GetRunning() {
+		r = proto.CloneOf(r)
+		r.Running, r.Outcome = false, "stopped"
+		if _, err := s.propose(ctx, &pb.Command{Op: &pb.Command_SetRebalance{SetRebalance: r}}); err != nil {
+			return nil, err
+		}
+	}
+	return s.rebalanceStatus(ctx)
+}
+
+func (s *Server) rebalanceStatus(ctx context.Context) (*pb.RebalanceStatusResponse, error) {
+	r, err := s.state.Rebalance()
+	if err != nil {
+		return nil, err
+	}
+	if r == nil {
+		return &pb.RebalanceStatusResponse{}, nil
+	}
+	if !r.GetRunning() {
+		if r.GetOutcome() == "done" {
+			return rebalanceStatusOf(r, 0, 0), nil
+		}
+		// Stopped: what it would still move now.
+		moves, _, _, err := s.planFromState(ctx, r.GetThreshold())
+		if err != nil {
+			return nil, err
+		}
+		left, n := movesBytes(moves)
+		return rebalanceStatusOf(r, left, n), nil
+	}
+	moves, _, _, err := s.planFromState(ctx, r.GetThreshold())
+	if err != nil {
+		return nil, err
+	}
+	left, n := movesBytes(moves)
+	resp := rebalanceStatusOf(r, left, n)
+	if el := time.Since(time.Unix(0, r.GetStartedUnixNano())).Seconds(); el > 0 && resp.BytesMoved > 0 {
+		resp.BytesPerSecond = float64(resp.BytesMoved) / el
+		resp.EtaSeconds = float64(left) / resp.BytesPerSecond
+	}
+	return resp, nil
+}
+
+func movesBytes(moves []plannedMove) (bytes, n int64) {
+	for _, m := range moves {
+		bytes += m.Bytes
+	}
+	return bytes, int64(len(moves))
+}
+
+// rebalanceStatusOf reports r with leftBytes and leftMoves still to move.
+func rebalanceStatusOf(r *pb.SetRebalance, leftBytes, leftMoves int64) *pb.RebalanceStatusResponse {
+	return &pb.RebalanceStatusResponse{
+		Running: r.GetRunning(), Threshold: r.GetThreshold(), RateBytesPerSecond: r.GetRateBytesPerSecond(),
+		BytesTotal: r.GetBytesTotal(), BytesMoved: max(0, r.GetBytesTotal()-leftBytes),
+		MovesTotal: r.GetMovesTotal(), MovesDone: max(0, r.GetMovesTotal()-leftMoves),
+		StartedUnixNano: r.GetStartedUnixNano(), Outcome: r.GetOutcome(),
+	}
+}
+
+// balanceLoop runs the balancer while the replicated state says it runs:
+// each round it plans afresh and hands out moves within the repair budgets
+// and the balancer's own rate; an empty plan commits it done.
+func (s *Server) balanceLoop(ctx context.Context, h *healer) {
+	tick := time.NewTicker(dispatchTick(h.cfg))
+	defer tick.Stop()
+	var bucket *tokenBucket
+	var bucketRate int64
+	for {
+		if err := s.balanceRound(ctx, h, &bucket, &bucketRate); err != nil && ctx.Err() == nil {
+			h.log.Warn("rebalance", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+func (s *Server) balanceRound(ctx context.Context, h *healer, bucket **tokenBucket, bucketRate *int64) error {
+	r, err := s.state.Rebalance()
+	if err != nil || r == nil || !r.GetRunning() {
+		return err
+	}
+	moves, _, _, err := s.planFromState(ctx, r.GetThreshold())
+	if err != nil {
+		return err
+	}
+	if len(moves) == 0 {
+		done := proto.CloneOf(r)
+		done.Running, done.Outcome = false, "done"
+		_, err := s.propose(ctx, &pb.Command{Op: &pb.Command_SetRebalance{SetRebalance: done}})
+		if err == nil {
+			h.log.Info("rebalance done", "moves", r.GetMovesTotal(), "bytes", r.GetBytesTotal())
+		}
+		return err
+	}
+	rate := r.GetRateBytesPerSecond()
+	if *bucket == nil || *bucketRate != rate {
+		*bucket, *bucketRate = &tokenBucket{rate: float64(rate)}, rate
+	}
+	seen := map[string]bool{}
+	for _, m := range moves {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if seen[string(m.Segment)] || h.tasks.segmentBusy(m.Segment) {
+			continue // one move per segment at a time
+		}
+		seen[string(m.Segment)] = true
+		if rate > 0 && !(*bucket).allow(h.now()) {
+			return nil
+		}
+		if _, total := h.tasks.load(""); total >= h.cfg.RepairMaxInflight {
+			return nil
+		}
+		if _, err := h.addMove(m.Segment, m.Shard, m.To); err != nil {
+			if errors.Is(err, errTargetBusy) || isPrecondition(err) {
+				continue
+			}
+			return fmt.Errorf("move segment %x shard %d %s -> %s: %w", m.Segment, m.Shard, m.From, m.To, err)
+		}
+		if rate > 0 {
+			(*bucket).charge(h.now(), m.Bytes)
+		}
+	}
+	return nil
 }
