@@ -549,6 +549,9 @@ func (s *Server) balanceRound(ctx context.Context, h *healer, bucket **tokenBuck
 		if _, total := h.tasks.load(""); total >= h.cfg.RepairMaxInflight {
 			return nil
 		}
+		if cur, err := s.state.Rebalance(); err != nil || !cur.GetRunning() || cur.GetStartedUnixNano() != r.GetStartedUnixNano() {
+			return err // stopped (or restarted) meanwhile
+		}
 		if _, err := h.addMove(m.Segment, m.Shard, m.To); err != nil {
 			if errors.Is(err, errTargetBusy) || isPrecondition(err) {
 				continue
