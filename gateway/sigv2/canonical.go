@@ -256,44 +256,8 @@ func parseQuery(raw string) []queryParam {
 			continue
 		}
 		name, value, eq := strings.Cut(pair, "=")
-		params = append(params, queryParam{unescape(name), unescape(value), eq})
+		params = append(params, queryParam{sigv4.UnescapeQuery(name), sigv4.UnescapeQuery(value), eq})
 	}
 	return params
 }
 
-// unescape decodes %XX and '+'; a malformed escape is kept literally.
-func unescape(s string) string {
-	if !strings.ContainsAny(s, "%+") {
-		return s
-	}
-	var b strings.Builder
-	b.Grow(len(s))
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c == '+':
-			b.WriteByte(' ')
-		case c == '%' && i+2 < len(s) && ishex(s[i+1]) && ishex(s[i+2]):
-			b.WriteByte(unhex(s[i+1])<<4 | unhex(s[i+2]))
-			i += 2
-		default:
-			b.WriteByte(c)
-		}
-	}
-	return b.String()
-}
-
-func ishex(c byte) bool {
-	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
-}
-
-func unhex(c byte) byte {
-	switch {
-	case '0' <= c && c <= '9':
-		return c - '0'
-	case 'a' <= c && c <= 'f':
-		return c - 'a' + 10
-	default:
-		return c - 'A' + 10
-	}
-}

@@ -125,13 +125,14 @@ func parseQuery(raw string) []queryParam {
 			continue
 		}
 		name, value, _ := strings.Cut(pair, "=")
-		params = append(params, queryParam{unescapeQuery(name), unescapeQuery(value)})
+		params = append(params, queryParam{UnescapeQuery(name), UnescapeQuery(value)})
 	}
 	return params
 }
 
-// unescapeQuery decodes %XX and '+'; a malformed escape is kept literally.
-func unescapeQuery(s string) string {
+// UnescapeQuery decodes %XX and '+' in a query name or value; a malformed
+// escape is kept literally. sigv2 reads queries the same way.
+func UnescapeQuery(s string) string {
 	if !strings.ContainsAny(s, "%+") {
 		return s
 	}
