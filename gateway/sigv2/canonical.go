@@ -260,4 +260,3 @@ func parseQuery(raw string) []queryParam {
 	}
 	return params
 }
-
