@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/cairnstore/cairn/gateway/s3err"
@@ -181,6 +182,12 @@ func (d *routerDeps) verifyV2(r *http.Request, t target) (*sigv4.Auth, error) {
 	a, err := d.v2.Verify(r, vhostBucket)
 	if err != nil {
 		return nil, err
+	}
+	// aws-chunked framing exists only with SigV4 (its chunk signatures
+	// chain from the SigV4 seed); under SigV2 the framing would be stored
+	// as object bytes.
+	if strings.HasPrefix(r.Header.Get("x-amz-content-sha256"), "STREAMING-") || strings.Contains(strings.ToLower(r.Header.Get("Content-Encoding")), "aws-chunked") {
+		return nil, s3err.New(s3err.InvalidRequest, "aws-chunked uploads require AWS Signature Version 4.")
 	}
 	return &sigv4.Auth{AccessKey: a.AccessKey, Presigned: a.Presigned, Payload: sigv4.UnsignedPayload, Time: a.Time}, nil
 }
