@@ -16,7 +16,6 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 
 	"github.com/cairnstore/cairn/blob"
@@ -66,17 +65,6 @@ func parseFlags(args []string, out io.Writer) (*flags, error) {
 	return f, nil
 }
 
-// metadAddrs splits the --metad list.
-func metadAddrs(s string) []string {
-	var out []string
-	for a := range strings.SplitSeq(s, ",") {
-		if a = strings.TrimSpace(a); a != "" {
-			out = append(out, a)
-		}
-	}
-	return out
-}
-
 func run(ctx context.Context, args []string, stderr io.Writer) int {
 	f, err := parseFlags(args, stderr)
 	if errors.Is(err, flag.ErrHelp) {
@@ -101,7 +89,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 	cfg.Registry = reg
 
 	var md *metaclient.Client
-	if addrs := metadAddrs(f.metad); len(addrs) > 0 {
+	if addrs := metaclient.ParseAddrs(f.metad); len(addrs) > 0 {
 		md, err = metaclient.New(addrs, metaclient.Options{Logger: log.With("component", "metaclient")})
 		if err != nil {
 			log.Error("metad client", "err", err)

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/cairnstore/cairn/blob"
+	"github.com/cairnstore/cairn/metadata/metaclient"
 	"github.com/cairnstore/cairn/metadata/metadatapb"
 	"github.com/cairnstore/cairn/metadata/metaerr"
 	"google.golang.org/grpc"
@@ -41,7 +42,7 @@ func TestParseFlags(t *testing.T) {
 	if f.node.Capacity != 10<<30 || f.node.HeartbeatInterval != time.Second || f.node.Zone != "z" {
 		t.Fatalf("parsed %+v", f.node)
 	}
-	if got := metadAddrs(f.metad); strings.Join(got, " ") != "a:1 b:2 c:3" {
+	if got := metaclient.ParseAddrs(f.metad); strings.Join(got, " ") != "a:1 b:2 c:3" {
 		t.Fatalf("metad addrs %q", got)
 	}
 	for _, args := range [][]string{

@@ -53,25 +53,15 @@ func (a *admin) addFlags(fs *pflag.FlagSet) {
 	fs.DurationVar(&a.timeout, "timeout", 10*time.Second, "longest wait for each call to metad")
 }
 
-func splitAddrs(v string) []string {
-	var out []string
-	for s := range strings.SplitSeq(v, ",") {
-		if s = strings.TrimSpace(s); s != "" {
-			out = append(out, s)
-		}
-	}
-	return out
-}
-
 // connect resolves the metad addresses, checks that at least one accepts
 // connections (so an absent cluster is reported at once, not after the
 // call's timeout) and returns a client. The caller closes it.
 func (a *admin) connect(ctx context.Context) (*metaclient.Client, error) {
 	switch {
 	case a.metad != "":
-		a.addrs, a.source = splitAddrs(a.metad), "--metad"
+		a.addrs, a.source = metaclient.ParseAddrs(a.metad), "--metad"
 	case a.getenv("CAIRN_METAD") != "":
-		a.addrs, a.source = splitAddrs(a.getenv("CAIRN_METAD")), "CAIRN_METAD"
+		a.addrs, a.source = metaclient.ParseAddrs(a.getenv("CAIRN_METAD")), "CAIRN_METAD"
 	default:
 		a.addrs, a.source = devMetadAddrs(), "default"
 	}

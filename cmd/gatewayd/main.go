@@ -16,7 +16,6 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 	"time"
 
@@ -72,20 +71,10 @@ func parseFlags(args []string, out io.Writer) (*flags, error) {
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected arguments: %q", fs.Args())
 	}
-	if metadAddrs(f.metad) == nil {
+	if metaclient.ParseAddrs(f.metad) == nil {
 		return nil, errors.New("--metad is required")
 	}
 	return f, nil
-}
-
-func metadAddrs(s string) []string {
-	var out []string
-	for a := range strings.SplitSeq(s, ",") {
-		if a = strings.TrimSpace(a); a != "" {
-			out = append(out, a)
-		}
-	}
-	return out
 }
 
 func run(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) int {
@@ -119,7 +108,7 @@ func serve(ctx context.Context, f *flags, log *slog.Logger) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
-	meta, err := metaclient.New(metadAddrs(f.metad), metaclient.Options{Logger: log.With("component", "metaclient")})
+	meta, err := metaclient.New(metaclient.ParseAddrs(f.metad), metaclient.Options{Logger: log.With("component", "metaclient")})
 	if err != nil {
 		return fmt.Errorf("metadata client: %w", err)
 	}
