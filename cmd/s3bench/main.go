@@ -4,6 +4,8 @@
 //	    --op put --size 1MiB --concurrency 16 --duration 30s --json put.json
 //	s3bench ceiling --size 64MiB --concurrency 16 --json ceilings.json
 //	s3bench report --ceilings ceilings.json --md out.md --json out.json run1.json run2.json ...
+//	s3bench uploads --endpoint URL --access-key K --secret-key S \
+//	    --uploads 64 --size 1GiB --send 128MiB --complete 2 --watch gatewayd=PID
 //
 // The run prints a table on stdout, a progress line on stderr once a
 // second, and with --json the full result. The secret key may come from
@@ -20,6 +22,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -48,8 +51,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		err = runCeiling(ctx, args, stdout, stderr)
 	case "report":
 		err = runReport(args, stdout, stderr)
+	case "uploads":
+		err = runUploads(ctx, args, getenv, stdout, stderr)
 	default:
-		err = fmt.Errorf("unknown command %q (run, ceiling, report)", cmd)
+		err = fmt.Errorf("unknown command %q (run, ceiling, report, uploads)", cmd)
 	}
 	if errors.Is(err, flag.ErrHelp) {
 		return 0
@@ -100,6 +105,7 @@ func runBench(ctx context.Context, args []string, getenv func(string) string, st
 	fs.Var(sizeFlag{&cfg.Size}, "size", "object `SIZE`: 4KiB, 1MiB, 64MiB, ...")
 	fs.IntVar(&cfg.Concurrency, "concurrency", 16, "concurrent workers, each with its own connection")
 	fs.DurationVar(&cfg.Duration, "duration", 30*time.Second, "how long to issue requests (requests in flight then finish)")
+	fs.Int64Var(&cfg.Count, "count", 0, "end after this many requests in all (0: run for --duration only)")
 	fs.IntVar(&cfg.Objects, "objects", 0, "objects to prepare for get, mixed, list and delete (0: about 512 MiB worth, 16..1000)")
 	fs.StringVar(&jsonPath, "json", "", "write the result as JSON to `FILE` (- for stdout)")
 	fs.BoolVar(&cfg.Insecure, "insecure", false, "accept any TLS certificate (self-signed endpoints)")
@@ -148,6 +154,76 @@ func runBench(ctx context.Context, args []string, getenv func(string) string, st
 			if werr := writeJSON(jsonPath, stdout, res); werr != nil {
 				return werr
 			}
+		}
+	}
+	return err
+}
+
+func runUploads(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	cfg := s3bench.UploadsConfig{Size: 1 << 30, Send: 128 << 20}
+	var jsonPath, watch, limits string
+	var quiet bool
+	fs := flag.NewFlagSet("s3bench uploads", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "Usage: s3bench uploads --endpoint URL --access-key KEY --secret-key SECRET [flags]\n\n"+
+			"Starts --uploads PUTs at once, each declaring Content-Length --size. --complete of them send the\n"+
+			"whole body and must be stored; the others send --send bytes, stall with the connection open until\n"+
+			"every upload is in flight and --hold has passed, and are then cut off (nothing of them may be\n"+
+			"stored). Samples the --watch processes' memory throughout.\n\nFlags:\n")
+		fs.PrintDefaults()
+	}
+	fs.StringVar(&cfg.Endpoint, "endpoint", "", "S3 endpoint `URL`")
+	fs.StringVar(&cfg.AccessKey, "access-key", getenv("S3BENCH_ACCESS_KEY"), "access `KEY` (or $S3BENCH_ACCESS_KEY)")
+	fs.StringVar(&cfg.SecretKey, "secret-key", "", "secret `KEY` (or $S3BENCH_SECRET_KEY)")
+	fs.StringVar(&cfg.Region, "region", "us-east-1", "signing `REGION`")
+	fs.StringVar(&cfg.Bucket, "bucket", "s3bench", "`BUCKET` to use (created if missing)")
+	fs.IntVar(&cfg.Uploads, "uploads", 64, "PUTs in flight at once")
+	fs.Var(sizeFlag{&cfg.Size}, "size", "Content-Length every upload declares")
+	fs.Var(sizeFlag{&cfg.Send}, "send", "bytes a cut-off upload sends before it stalls")
+	fs.IntVar(&cfg.Complete, "complete", 2, "uploads that send their whole body")
+	fs.DurationVar(&cfg.Hold, "hold", 5*time.Second, "how long the stalled uploads stay open once all are in flight")
+	fs.DurationVar(&cfg.Sample, "sample", 250*time.Millisecond, "interval of the memory timeline")
+	fs.Uint64Var(&cfg.Seed, "seed", 1, "seed of the bodies")
+	fs.StringVar(&cfg.Prefix, "prefix", "", "key prefix (default s3bench-uploads/<time>)")
+	fs.BoolVar(&cfg.Keep, "keep", false, "leave the complete uploads in the bucket")
+	fs.StringVar(&cfg.Label, "label", "", "name of the store under test")
+	fs.StringVar(&watch, "watch", "", "processes to sample: `NAME=PID,...`")
+	fs.StringVar(&limits, "limit", "", "memory targets of watched processes: `NAME=MiB,...` (the run says whether each peak stayed within)")
+	fs.StringVar(&jsonPath, "json", "", "write the result, with the memory timeline, as JSON to `FILE` (- for stdout)")
+	fs.BoolVar(&quiet, "quiet", false, "no progress lines")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments: %q", fs.Args())
+	}
+	if cfg.SecretKey == "" {
+		cfg.SecretKey = getenv("S3BENCH_SECRET_KEY")
+	}
+	procs, err := s3bench.ParseProcs(watch)
+	if err != nil {
+		return fmt.Errorf("--watch: %w", err)
+	}
+	cfg.Watch = procs
+	if cfg.Limits, err = parseLimits(limits); err != nil {
+		return fmt.Errorf("--limit: %w", err)
+	}
+	if !quiet {
+		cfg.Progress = stderr
+	}
+	res, err := s3bench.Uploads(ctx, cfg)
+	if res != nil {
+		if werr := s3bench.WriteUploadsTable(stdout, res); werr != nil {
+			return werr
+		}
+		if jsonPath != "" {
+			if werr := writeJSON(jsonPath, stdout, res); werr != nil {
+				return werr
+			}
+		}
+		if err == nil && (res.Completed < res.Complete || len(res.Leftover) > 0) {
+			err = fmt.Errorf("%d of %d complete uploads stored, %d cut-off uploads left objects", res.Completed, res.Complete, len(res.Leftover))
 		}
 	}
 	return err
@@ -228,6 +304,23 @@ func runReport(args []string, stdout, stderr io.Writer) error {
 		return writeJSON(jsonPath, stdout, rep)
 	}
 	return nil
+}
+
+// parseLimits parses "name=300,name=40" (MiB).
+func parseLimits(s string) (map[string]float64, error) {
+	out := map[string]float64{}
+	for item := range strings.SplitSeq(s, ",") {
+		if item = strings.TrimSpace(item); item == "" {
+			continue
+		}
+		name, v, ok := strings.Cut(item, "=")
+		f, err := strconv.ParseFloat(strings.TrimSuffix(v, "MiB"), 64)
+		if !ok || name == "" || err != nil || f <= 0 {
+			return nil, fmt.Errorf("limit %q: want NAME=MiB", item)
+		}
+		out[name] = f
+	}
+	return out, nil
 }
 
 type multiFlag []string

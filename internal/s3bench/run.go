@@ -37,6 +37,10 @@ type Config struct {
 	Size        int64
 	Concurrency int
 	Duration    time.Duration
+	// Count, when positive, ends the run after that many requests (or at
+	// Duration, whichever comes first): a fixed amount of work, such as a
+	// number of objects stored.
+	Count int64
 	// Objects is how many objects are prepared for get, mixed, list and
 	// delete (0: DefaultObjects).
 	Objects int
@@ -97,6 +101,9 @@ func (c *Config) Validate() error {
 	}
 	if len(c.Profile) > 0 && c.ProfileDir == "" {
 		return errors.New("profiling needs a directory for the profiles")
+	}
+	if c.Count < 0 {
+		return fmt.Errorf("count %d: must not be negative", c.Count)
 	}
 	if c.Objects < 0 {
 		return fmt.Errorf("objects %d: must not be negative", c.Objects)
@@ -250,6 +257,7 @@ type runner struct {
 	live    live
 	nextDel atomic.Int64 // delete workload: next prepared key to delete
 	putSeq  atomic.Int64
+	issued  atomic.Int64 // requests started, against Count
 }
 
 func (r *runner) ensureBucket(ctx context.Context) error {
@@ -355,12 +363,16 @@ func (r *runner) worker(ctx context.Context, id int, deadline time.Time, rec rec
 	buf := make([]byte, 256<<10)
 	var own []string // mixed: objects this worker put, which it may delete
 	for time.Now().Before(deadline) && ctx.Err() == nil {
+		if r.cfg.Count > 0 && r.issued.Add(1) > r.cfg.Count {
+			return
+		}
 		var op Op
 		switch r.cfg.Workload {
 		case WorkloadMixed:
 			op = r.cfg.Mix.Pick(rng)
 			if op == OpDelete && len(own) == 0 {
-				continue // nothing of its own to delete yet: draw again
+				r.issued.Add(-1) // no request: the draw does not count
+				continue         // nothing of its own to delete yet: draw again
 			}
 		case WorkloadPut:
 			op = OpPut
