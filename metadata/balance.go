@@ -45,77 +45,131 @@ func utilization(used, capacity int64) float64 {
 // percentage points. It returns the moves and each UP node's used bytes
 // after them.
 func planRebalance(nodes []balanceNode, segs []*pb.Segment, threshold float64) (moves []plannedMove, after map[string]int64) {
-	t := threshold / 100
-	pnodes := make([]placement.Node, len(nodes))
-	used := map[string]int64{}
-	capacity := map[string]int64{}
+	p := newBalancePlanner(nodes, threshold)
+	for _, seg := range segs {
+		ms := p.plan(seg)
+		p.apply(ms)
+		moves = append(moves, ms...)
+	}
+	return moves, p.used
+}
+
+// balancePlanner plans segment by segment against utilisation it keeps up
+// to date as moves are applied: the full plan runs it over every segment,
+// the balancer's rounds over one page at a time, starting from the
+// utilisation the node index shows plus the moves still in flight.
+type balancePlanner struct {
+	t        float64 // threshold, as a fraction
+	mean     float64
+	pnodes   []placement.Node
+	up       []string
+	used     map[string]int64 // UP nodes only
+	capacity map[string]int64
+}
+
+func newBalancePlanner(nodes []balanceNode, threshold float64) *balancePlanner {
+	p := &balancePlanner{t: threshold / 100, used: map[string]int64{}, capacity: map[string]int64{}}
 	var sumUsed, sumCap int64
-	var up []string
-	for i, n := range nodes {
-		pnodes[i] = n.Node
+	for _, n := range nodes {
+		p.pnodes = append(p.pnodes, n.Node)
 		if n.State != placement.StateUp || n.Capacity <= 0 {
 			continue
 		}
-		up = append(up, n.ID)
-		used[n.ID] = n.Used
-		capacity[n.ID] = n.Capacity
+		p.up = append(p.up, n.ID)
+		p.used[n.ID] = n.Used
+		p.capacity[n.ID] = n.Capacity
 		sumUsed += n.Used
 		sumCap += n.Capacity
 	}
-	after = used
-	if len(up) < 2 || sumCap == 0 {
-		return nil, after
+	if len(p.up) < 2 || sumCap == 0 {
+		p.up = nil // nothing to balance between
+		return p
 	}
-	mean := utilization(sumUsed, sumCap)
-	u := func(id string, delta int64) float64 { return utilization(used[id]+delta, capacity[id]) }
-	// useful: a move of b bytes from s to d brings s (above the mean) or d
-	// (below it) towards the band without pushing either out of it.
-	useful := func(s, d string, b int64) bool {
-		us, ud := u(s, 0), u(d, 0)
-		if us <= mean || ud >= mean || (us <= mean+t && ud >= mean-t) {
-			return false
-		}
-		return u(d, b) <= mean+t && u(s, -b) >= mean-t && u(d, b) < us
+	p.mean = utilization(sumUsed, sumCap)
+	return p
+}
+
+func (p *balancePlanner) u(id string, delta int64) float64 {
+	return utilization(p.used[id]+delta, p.capacity[id])
+}
+
+// useful: a move of b bytes from s to d brings s (above the mean) or d
+// (below it) towards the band without pushing either out of it.
+func (p *balancePlanner) useful(s, d string, b int64) bool {
+	us, ud := p.u(s, 0), p.u(d, 0)
+	if us <= p.mean || ud >= p.mean || (us <= p.mean+p.t && ud >= p.mean-p.t) {
+		return false
 	}
-	spreadOK := func(old, next []string, m int) bool {
-		if placement.CheckSpread(next, pnodes, m, placement.Options{}) == nil {
-			return true
-		}
-		if placement.CheckSpread(old, pnodes, m, placement.Options{}) == nil {
-			return false
-		}
-		oz, or, err1 := placement.MaxLoss(old, pnodes)
-		nz, nr, err2 := placement.MaxLoss(next, pnodes)
-		return err1 == nil && err2 == nil && (nz < oz || nz == oz && nr <= or)
+	return p.u(d, b) <= p.mean+p.t && p.u(s, -b) >= p.mean-p.t && p.u(d, b) < us
+}
+
+func (p *balancePlanner) spreadOK(old, next []string, m int) bool {
+	if placement.CheckSpread(next, p.pnodes, m, placement.Options{}) == nil {
+		return true
 	}
-	for _, seg := range segs {
-		b := shardBytes(seg)
-		cur := slices.Clone(seg.GetNodes())
-		// Targets by utilisation, emptiest first, each time afresh.
-		targets := slices.Clone(up)
-		slices.SortFunc(targets, func(a, c string) int {
-			return cmp.Or(cmp.Compare(u(a, 0), u(c, 0)), cmp.Compare(a, c))
-		})
-		for sh, from := range cur {
-			if _, ok := capacity[from]; !ok || u(from, 0) <= mean {
+	if placement.CheckSpread(old, p.pnodes, m, placement.Options{}) == nil {
+		return false
+	}
+	oz, or, err1 := placement.MaxLoss(old, p.pnodes)
+	nz, nr, err2 := placement.MaxLoss(next, p.pnodes)
+	return err1 == nil && err2 == nil && (nz < oz || nz == oz && nr <= or)
+}
+
+// plan returns the moves seg should make (in order, each on the placement
+// the earlier ones leave) without applying them.
+func (p *balancePlanner) plan(seg *pb.Segment) []plannedMove {
+	if len(p.up) == 0 {
+		return nil
+	}
+	b := shardBytes(seg)
+	cur := slices.Clone(seg.GetNodes())
+	var moves []plannedMove
+	// Each move's effect on the utilisation, so that later shards of the
+	// segment are planned on it; undone before returning.
+	delta := map[string]int64{}
+	defer func() {
+		for id, d := range delta {
+			p.used[id] -= d
+		}
+	}()
+	// Targets by utilisation, emptiest first, each time afresh.
+	targets := slices.Clone(p.up)
+	slices.SortFunc(targets, func(a, c string) int {
+		return cmp.Or(cmp.Compare(p.u(a, 0), p.u(c, 0)), cmp.Compare(a, c))
+	})
+	for sh, from := range cur {
+		if _, ok := p.capacity[from]; !ok || p.u(from, 0) <= p.mean {
+			continue
+		}
+		for _, to := range targets {
+			if slices.Contains(cur, to) || !p.useful(from, to, b) {
 				continue
 			}
-			for _, to := range targets {
-				if slices.Contains(cur, to) || !useful(from, to, b) {
-					continue
-				}
-				next := slices.Clone(cur)
-				next[sh] = to
-				if !spreadOK(cur, next, int(seg.GetScheme().GetM())) {
-					continue
-				}
-				moves = append(moves, plannedMove{Segment: seg.GetId(), Shard: uint32(sh), From: from, To: to, Bytes: b})
-				used[from] -= b
-				used[to] += b
-				cur = next
-				break
+			next := slices.Clone(cur)
+			next[sh] = to
+			if !p.spreadOK(cur, next, int(seg.GetScheme().GetM())) {
+				continue
 			}
+			moves = append(moves, plannedMove{Segment: seg.GetId(), Shard: uint32(sh), From: from, To: to, Bytes: b})
+			p.used[from] -= b
+			p.used[to] += b
+			delta[from] -= b
+			delta[to] += b
+			cur = next
+			break
 		}
 	}
-	return moves, after
+	return moves
+}
+
+// apply records moves in the utilisation.
+func (p *balancePlanner) apply(moves []plannedMove) {
+	for _, m := range moves {
+		if _, ok := p.capacity[m.From]; ok {
+			p.used[m.From] -= m.Bytes
+		}
+		if _, ok := p.capacity[m.To]; ok {
+			p.used[m.To] += m.Bytes
+		}
+	}
 }

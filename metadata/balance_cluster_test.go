@@ -98,7 +98,7 @@ func TestDrainDecommission(t *testing.T) {
 	}
 	// A round that read the cluster map before the undrain may still hand
 	// out its moves: let it end, then count what the leader assigned.
-	time.Sleep(3 * dispatchTick(c.waitLeader().srv.cfg.Heal))
+	waitDrainRounds(t, c, 2)
 	_, handedMoves, _ := c.waitLeader().srv.heal.Load().tasks.counts()
 	handed := handedMoves
 	waitFor(t, 5*time.Second, func() bool { return moveTasks(blobs) == handed }, "the %d assigned moves to reach the blob nodes", handed)
@@ -113,8 +113,8 @@ func TestDrainDecommission(t *testing.T) {
 		b.setHold(false)
 	}
 	waitFor(t, 10*time.Second, func() bool { return usage(victim) <= most-int64(handed) }, "the %d handed-out moves to commit", handed)
-	// Absence of further moves: give the drain loop many rounds.
-	time.Sleep(20 * dispatchTick(c.waitLeader().srv.cfg.Heal))
+	// Absence of further moves: let the drain loop run many rounds.
+	waitDrainRounds(t, c, 10)
 	if n := moveTasks(blobs); n != handed {
 		t.Errorf("after undrain %d moves were handed out, before %d", n, handed)
 	}
@@ -237,7 +237,8 @@ func TestRebalanceStartStop(t *testing.T) {
 	if st.GetRunning() || st.GetOutcome() != "stopped" {
 		t.Fatalf("stop = %v", st)
 	}
-	time.Sleep(3 * dispatchTick(c.waitLeader().srv.cfg.Heal))
+	// Stop takes the balancer's lock: no move is handed out after it
+	// returns, so what is outstanding now is all there will be.
 	_, handed, _ := c.waitLeader().srv.heal.Load().tasks.counts()
 	waitFor(t, 5*time.Second, func() bool { return moveTasks(blobs) == handed }, "the %d assigned moves to reach the blob nodes", handed)
 	for _, b := range blobs {
@@ -247,7 +248,7 @@ func TestRebalanceStartStop(t *testing.T) {
 		_, moves, _ := c.waitLeader().srv.heal.Load().tasks.counts()
 		return moves == 0
 	}, "the handed-out moves to commit")
-	time.Sleep(20 * dispatchTick(c.waitLeader().srv.cfg.Heal))
+	waitBalanceRounds(t, c, 10)
 	if n := moveTasks(blobs); n != handed {
 		t.Errorf("after stop %d moves were handed out, before %d", n, handed)
 	}
@@ -286,4 +287,35 @@ func TestRebalanceStartStop(t *testing.T) {
 		t.Errorf("plan after done = %v, %v; want no moves", plan, err)
 	}
 	t.Logf("chunks per node: %v", count)
+}
+
+// waitBalanceRounds waits until the leader's balancer loop has run n more
+// rounds.
+func waitBalanceRounds(t *testing.T, c *testCluster, n uint64) {
+	t.Helper()
+	waitCounter(t, c, n, "balancer", func(b BalancerCounters) uint64 { return b.Rounds })
+}
+
+// waitDrainRounds waits until the leader's drain loop has run n more
+// rounds.
+func waitDrainRounds(t *testing.T, c *testCluster, n uint64) {
+	t.Helper()
+	waitCounter(t, c, n, "drain", func(b BalancerCounters) uint64 { return b.DrainRounds })
+}
+
+func waitCounter(t *testing.T, c *testCluster, n uint64, what string, get func(BalancerCounters) uint64) {
+	t.Helper()
+	srv := c.waitLeader().srv
+	b, err := srv.BalancerCounters()
+	if err != nil {
+		t.Fatal(err)
+	}
+	from := get(b)
+	waitFor(t, 30*time.Second, func() bool {
+		b, err := srv.BalancerCounters()
+		if err != nil {
+			t.Fatalf("the leader lost its term while waiting for %s rounds: %v", what, err)
+		}
+		return get(b) >= from+n
+	}, "%d more %s rounds", n, what)
 }

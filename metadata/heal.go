@@ -67,6 +67,9 @@ type healer struct {
 
 	figures   atomic.Pointer[healthFigures]
 	gcBacklog atomic.Int64
+
+	// bal is the balancer's per-term state (rpc_balance.go).
+	bal balancer
 }
 
 func newHealer(cfg HealConfig, log *slog.Logger, st healState, propose func(context.Context, *pb.Command) (proto.Message, error), m *healMetrics) *healer {

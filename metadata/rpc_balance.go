@@ -1,9 +1,12 @@
 package metadata
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	pb "github.com/cairnstore/cairn/metadata/metadatapb"
@@ -183,6 +186,7 @@ func (s *Server) drainLoop(ctx context.Context, h *healer) {
 		if err := s.drainRound(ctx, h, cursors); err != nil && ctx.Err() == nil {
 			h.log.Warn("drain", "err", err)
 		}
+		h.bal.drainRounds.Add(1)
 		select {
 		case <-ctx.Done():
 			return
@@ -363,14 +367,99 @@ func (s *Server) planFromState(ctx context.Context, threshold float64) ([]planne
 	return moves, nodes, used, nil
 }
 
-// The balancer (`cairn rebalance start | status | stop`). Its replicated
-// state is SetRebalance (running, threshold, rate, the totals planned at
-// the start); its progress is derived, not counted: what the plan still
-// holds now, against the totals at the start. So a leader change neither
-// loses nor repeats work: the new leader's balancer plans afresh from the
-// state, where every committed move already is. Stop commits running =
-// false; the leader's loop hands out no move after it sees that (moves
+// The balancer (`cairn rebalance start | status | stop`).
+//
+// Start plans once over every segment, for the totals the progress is
+// measured against, and commits SetRebalance{running}. From then on the
+// leader's balancer works incrementally, a bounded amount per round
+// (balanceLoop): it reads one page of segments after the cursor, plans
+// their moves against the utilisation the node index shows plus the moves
+// still in flight, hands them out within the repair budgets and --rate, and
+// commits the new cursor and the moves it handed out (pending) in one
+// SetRebalance — before handing them out, so that a new leader knows what
+// may still be in flight. A pending move is settled once: counted into
+// bytes_moved/moves_done when its placement shows the new node (the move's
+// CommitPlacement), or dropped when its task failed or expired. When a pass
+// over all segments ends having planned nothing, with nothing deferred and
+// nothing pending, the rebalance is done.
+//
+// So a leader change neither loses nor repeats work: the new leader reads
+// the cursor, counters and pending moves from the state; placements are
+// compare-and-set, so a move reported twice commits once, and it is
+// counted when settled, which removes it from pending in the same command.
+//
+// Every SetRebalance the leader commits is read-modify-write under the
+// term's balancer lock, which Start and Stop also take: a round cannot
+// overwrite a stop, and no move is handed out after Stop returns (moves
 // already handed out finish and commit).
+//
+// Rate: --rate is a token bucket in the leader's memory. A new leader's
+// bucket starts empty rather than full, so a leader change does not grant
+// a fresh burst; the old leader's debt is forgiven, so across a change the
+// balancer can run ahead of the rate by at most one move.
+
+// balancePage bounds the segments one balancer round examines.
+const balancePage = 256
+
+// balanceUsageMaxAge bounds how long the balancer plans on node usage it
+// read from the node index (a scan of every chunk entry, so not every
+// round); moves settled meanwhile are applied to it, and it is read again
+// at the start of each pass.
+const balanceUsageMaxAge = 30 * time.Second
+
+// balancer is the balancer's state for one term (the healer's bal).
+type balancer struct {
+	// mu serialises this term's SetRebalance commits (rounds, Start, Stop).
+	mu sync.Mutex
+
+	// Observed by tests: rounds of the balancer loop (running or not),
+	// moves handed out.
+	rounds atomic.Uint64
+	moves  atomic.Uint64
+	// drainRounds counts the drain loop's rounds.
+	drainRounds atomic.Uint64
+
+	// The rest belongs to the loop's goroutine (and is read under mu).
+	run        int64            // started_unix_nano of the run the fields below are for
+	usage      map[string]int64 // node index bytes per node
+	usageAt    time.Time
+	usagePass  int64
+	bucket     *tokenBucket
+	bucketRate int64
+	// mine: pending moves this leader handed out (by pendingKey); a mine
+	// move no longer in the task table and not committed has failed.
+	mine map[string]bool
+	// drop: pending moves whose hand-out failed after they were committed.
+	drop map[string]bool
+}
+
+// BalancerCounters are the balancer's counters on the leader's current
+// term (tests wait on them instead of sleeping).
+type BalancerCounters struct {
+	// Rounds of the balancer loop (whether a rebalance runs or not), and
+	// moves it handed out, in this term.
+	Rounds, MovesHandedOut uint64
+	// DrainRounds are the drain loop's rounds in this term.
+	DrainRounds uint64
+	// MovesInFlight are the move tasks outstanding now (balancer's and
+	// drain's).
+	MovesInFlight int
+}
+
+// BalancerCounters returns the counters of this member's term, or
+// NotLeader.
+func (s *Server) BalancerCounters() (BalancerCounters, error) {
+	h, err := s.currentHealer()
+	if err != nil {
+		return BalancerCounters{}, err
+	}
+	_, moves, _ := h.tasks.counts()
+	return BalancerCounters{Rounds: h.bal.rounds.Load(), MovesHandedOut: h.bal.moves.Load(), DrainRounds: h.bal.drainRounds.Load(), MovesInFlight: moves}, nil
+}
+
+func pendingKey(segment []byte, shard uint32, to string) string {
+	return fmt.Sprintf("%x/%d/%s", segment, shard, to)
+}
 
 func (a *api) RebalanceStart(ctx context.Context, req *pb.RebalanceStartRequest) (*pb.RebalanceStatusResponse, error) {
 	resp, err := a.s.rebalanceStart(ctx, req)
@@ -396,6 +485,17 @@ func (a *api) RebalanceStop(ctx context.Context, _ *pb.RebalanceStopRequest) (*p
 	return resp, nil
 }
 
+// lockBalance takes the term's balancer lock (NotLeader when this member
+// does not lead).
+func (s *Server) lockBalance() (*healer, error) {
+	h, err := s.currentHealer()
+	if err != nil {
+		return nil, err
+	}
+	h.bal.mu.Lock()
+	return h, nil
+}
+
 func (s *Server) rebalanceStart(ctx context.Context, req *pb.RebalanceStartRequest) (*pb.RebalanceStatusResponse, error) {
 	threshold := req.GetThreshold()
 	if threshold <= 0 {
@@ -417,32 +517,65 @@ func (s *Server) rebalanceStart(ctx context.Context, req *pb.RebalanceStartReque
 		r.Running, r.Outcome = false, "done"
 	}
 	if req.GetDryRun() {
-		resp := rebalanceStatusOf(r, r.BytesTotal, r.MovesTotal)
+		resp := rebalanceStatusOf(r, 0, 0)
 		resp.Running = false // nothing was started
 		return resp, nil
+	}
+	h, err := s.lockBalance()
+	if err != nil {
+		return nil, err
+	}
+	defer h.bal.mu.Unlock()
+	// Moves a previous run still has in flight stay tracked (they hold
+	// their segments and their bytes in the utilisation), uncounted.
+	if old, err := s.state.Rebalance(); err != nil {
+		return nil, err
+	} else if old.GetRunning() {
+		for _, p := range old.GetPending() {
+			r.Pending = append(r.Pending, p)
+		}
+		if len(r.Pending) > 0 {
+			r.Running, r.Outcome = true, ""
+		}
 	}
 	if _, err := s.propose(ctx, &pb.Command{Op: &pb.Command_SetRebalance{SetRebalance: r}}); err != nil {
 		return nil, err
 	}
-	return s.rebalanceStatus(ctx)
+	return s.rebalanceStatusLocked()
 }
 
 func (s *Server) rebalanceStop(ctx context.Context) (*pb.RebalanceStatusResponse, error) {
+	h, err := s.lockBalance()
+	if err != nil {
+		return nil, err
+	}
+	defer h.bal.mu.Unlock()
 	r, err := s.state.Rebalance()
 	if err != nil {
 		return nil, err
 	}
 	if r != nil && r.GetRunning() {
 		r = proto.CloneOf(r)
+		s.settlePending(h, r, false)
 		r.Running, r.Outcome = false, "stopped"
 		if _, err := s.propose(ctx, &pb.Command{Op: &pb.Command_SetRebalance{SetRebalance: r}}); err != nil {
 			return nil, err
 		}
 	}
-	return s.rebalanceStatus(ctx)
+	return s.rebalanceStatusLocked()
 }
 
 func (s *Server) rebalanceStatus(ctx context.Context) (*pb.RebalanceStatusResponse, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	return s.rebalanceStatusLocked()
+}
+
+// rebalanceStatusLocked reports the recorded state, with the pending moves
+// that have committed meanwhile counted as moved (without committing
+// anything: the balancer settles them).
+func (s *Server) rebalanceStatusLocked() (*pb.RebalanceStatusResponse, error) {
 	r, err := s.state.Rebalance()
 	if err != nil {
 		return nil, err
@@ -450,60 +583,127 @@ func (s *Server) rebalanceStatus(ctx context.Context) (*pb.RebalanceStatusRespon
 	if r == nil {
 		return &pb.RebalanceStatusResponse{}, nil
 	}
-	if !r.GetRunning() {
-		if r.GetOutcome() == "done" {
-			return rebalanceStatusOf(r, 0, 0), nil
+	movedBytes, movedMoves := r.GetBytesMoved(), r.GetMovesDone()
+	var inFlight int64
+	for _, p := range r.GetPending() {
+		switch s.pendingOutcome(p) {
+		case pendingCommitted:
+			movedBytes += p.GetBytes()
+			movedMoves++
+		case pendingOpen:
+			inFlight += p.GetBytes()
 		}
-		// Stopped: what it would still move now.
-		moves, _, _, err := s.planFromState(ctx, r.GetThreshold())
-		if err != nil {
-			return nil, err
+	}
+	resp := rebalanceStatusOf(r, movedBytes, movedMoves)
+	// A run moves what its rounds find, which can exceed what the plan at
+	// the start found (writes meanwhile, a move that failed and went
+	// elsewhere): the total is then what is moved and in flight.
+	if resp.BytesTotal < movedBytes+inFlight {
+		resp.BytesTotal = movedBytes + inFlight
+	}
+	if resp.MovesTotal < movedMoves {
+		resp.MovesTotal = movedMoves
+	}
+	if r.GetRunning() {
+		if el := time.Since(time.Unix(0, r.GetStartedUnixNano())).Seconds(); el > 0 && movedBytes > 0 {
+			resp.BytesPerSecond = float64(movedBytes) / el
+			resp.EtaSeconds = float64(max(0, resp.BytesTotal-movedBytes)) / resp.BytesPerSecond
 		}
-		left, n := movesBytes(moves)
-		return rebalanceStatusOf(r, left, n), nil
-	}
-	moves, _, _, err := s.planFromState(ctx, r.GetThreshold())
-	if err != nil {
-		return nil, err
-	}
-	left, n := movesBytes(moves)
-	resp := rebalanceStatusOf(r, left, n)
-	if el := time.Since(time.Unix(0, r.GetStartedUnixNano())).Seconds(); el > 0 && resp.BytesMoved > 0 {
-		resp.BytesPerSecond = float64(resp.BytesMoved) / el
-		resp.EtaSeconds = float64(left) / resp.BytesPerSecond
 	}
 	return resp, nil
 }
 
-func movesBytes(moves []plannedMove) (bytes, n int64) {
-	for _, m := range moves {
-		bytes += m.Bytes
-	}
-	return bytes, int64(len(moves))
-}
-
-// rebalanceStatusOf reports r with leftBytes and leftMoves still to move.
-func rebalanceStatusOf(r *pb.SetRebalance, leftBytes, leftMoves int64) *pb.RebalanceStatusResponse {
+// rebalanceStatusOf reports r with movedBytes and movedMoves done.
+func rebalanceStatusOf(r *pb.SetRebalance, movedBytes, movedMoves int64) *pb.RebalanceStatusResponse {
 	return &pb.RebalanceStatusResponse{
 		Running: r.GetRunning(), Threshold: r.GetThreshold(), RateBytesPerSecond: r.GetRateBytesPerSecond(),
-		BytesTotal: r.GetBytesTotal(), BytesMoved: max(0, r.GetBytesTotal()-leftBytes),
-		MovesTotal: r.GetMovesTotal(), MovesDone: max(0, r.GetMovesTotal()-leftMoves),
+		BytesTotal: r.GetBytesTotal(), BytesMoved: movedBytes,
+		MovesTotal: r.GetMovesTotal(), MovesDone: movedMoves,
 		StartedUnixNano: r.GetStartedUnixNano(), Outcome: r.GetOutcome(),
 	}
 }
 
-// balanceLoop runs the balancer while the replicated state says it runs:
-// each round it plans afresh and hands out moves within the repair budgets
-// and the balancer's own rate; an empty plan commits it done.
+type pendingState int
+
+const (
+	pendingOpen      pendingState = iota // may still commit
+	pendingCommitted                     // the placement shows the new node
+	pendingGone                          // the segment is gone, or the shard moved elsewhere
+)
+
+// pendingOutcome reads where p's shard is now.
+func (s *Server) pendingOutcome(p *pb.PendingMove) pendingState {
+	info, err := s.state.Segment(p.GetSegmentId())
+	if errors.Is(err, metaerr.ErrNoSuchKey) {
+		return pendingGone
+	}
+	if err != nil {
+		return pendingOpen
+	}
+	nodes := info.Segment.GetNodes()
+	switch sh := int(p.GetShard()); {
+	case sh >= len(nodes):
+		return pendingGone
+	case nodes[sh] == p.GetToNode():
+		return pendingCommitted
+	case nodes[sh] != p.GetFromNode():
+		return pendingGone // repaired or moved by someone else
+	}
+	return pendingOpen
+}
+
+// settlePending counts r's pending moves that committed and drops those
+// that cannot commit any more (gone; failed on this leader; or older than
+// a task's timeout, when handed out by an earlier leader). With stopping,
+// moves still open stay pending (they may still commit; a later status or
+// start counts them). It reports whether r changed.
+func (s *Server) settlePending(h *healer, r *pb.SetRebalance, applyUsage bool) bool {
+	b := &h.bal
+	now := h.now()
+	changed := false
+	kept := r.GetPending()[:0:0]
+	for _, p := range r.GetPending() {
+		key := pendingKey(p.GetSegmentId(), p.GetShard(), p.GetToNode())
+		switch s.pendingOutcome(p) {
+		case pendingCommitted:
+			r.BytesMoved += p.GetBytes()
+			r.MovesDone++
+			if applyUsage && b.usage != nil {
+				b.usage[p.GetFromNode()] -= p.GetBytes()
+				b.usage[p.GetToNode()] += p.GetBytes()
+			}
+			changed = true
+			delete(b.mine, key)
+			continue
+		case pendingGone:
+			changed = true
+			delete(b.mine, key)
+			continue
+		}
+		inTable := h.tasks.isWriting(p.GetSegmentId(), p.GetShard(), p.GetToNode())
+		expired := now.Sub(time.Unix(0, p.GetHandedUnixNano())) > h.cfg.RepairTaskTimeout+time.Second
+		if b.drop[key] || (b.mine[key] && !inTable) || (!inTable && expired) {
+			changed = true
+			delete(b.mine, key)
+			delete(b.drop, key)
+			continue
+		}
+		kept = append(kept, p)
+	}
+	r.Pending = kept
+	return changed
+}
+
+// balanceLoop runs the balancer while the replicated state says it runs,
+// one bounded round per tick.
 func (s *Server) balanceLoop(ctx context.Context, h *healer) {
 	tick := time.NewTicker(dispatchTick(h.cfg))
 	defer tick.Stop()
-	var bucket *tokenBucket
-	var bucketRate int64
 	for {
-		if err := s.balanceRound(ctx, h, &bucket, &bucketRate); err != nil && ctx.Err() == nil {
+		if err := s.balanceRound(ctx, h); err != nil && ctx.Err() == nil {
 			h.log.Warn("rebalance", "err", err)
 		}
+		h.bal.rounds.Add(1)
 		select {
 		case <-ctx.Done():
 			return
@@ -512,55 +712,168 @@ func (s *Server) balanceLoop(ctx context.Context, h *healer) {
 	}
 }
 
-func (s *Server) balanceRound(ctx context.Context, h *healer, bucket **tokenBucket, bucketRate *int64) error {
-	r, err := s.state.Rebalance()
-	if err != nil || r == nil || !r.GetRunning() {
+// balanceRound settles pending moves, plans one page of segments and
+// hands out what the budgets allow, and commits the progress.
+func (s *Server) balanceRound(ctx context.Context, h *healer) error {
+	b := &h.bal
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	cur, err := s.state.Rebalance()
+	if err != nil || cur == nil || !cur.GetRunning() {
 		return err
 	}
-	moves, _, _, err := s.planFromState(ctx, r.GetThreshold())
-	if err != nil {
-		return err
+	if b.run != cur.GetStartedUnixNano() {
+		// A new run (or a new term): fresh usage, and a bucket that starts
+		// empty (see the rate note above).
+		b.run, b.usage, b.mine, b.drop = cur.GetStartedUnixNano(), nil, map[string]bool{}, map[string]bool{}
+		b.bucket, b.bucketRate = nil, -1
 	}
-	if len(moves) == 0 {
-		done := proto.CloneOf(r)
-		done.Running, done.Outcome = false, "done"
-		_, err := s.propose(ctx, &pb.Command{Op: &pb.Command_SetRebalance{SetRebalance: done}})
-		if err == nil {
-			h.log.Info("rebalance done", "moves", r.GetMovesTotal(), "bytes", r.GetBytesTotal())
+	if rate := cur.GetRateBytesPerSecond(); b.bucket == nil || b.bucketRate != rate {
+		b.bucket, b.bucketRate = &tokenBucket{rate: float64(rate), last: h.now()}, rate
+	}
+	r := proto.CloneOf(cur)
+	changed := s.settlePending(h, r, true)
+	commit := func() error {
+		if !changed {
+			return nil
 		}
+		_, err := s.propose(ctx, &pb.Command{Op: &pb.Command_SetRebalance{SetRebalance: r}})
 		return err
+	}
+
+	if b.usage == nil || b.usagePass != r.GetPasses() || h.now().Sub(b.usageAt) > balanceUsageMaxAge {
+		if err := s.readBalanceUsage(h); err != nil {
+			return errors.Join(err, commit())
+		}
+		b.usagePass = r.GetPasses()
+	}
+	cm, err := h.st.ClusterMap()
+	if err != nil {
+		return errors.Join(err, commit())
+	}
+	var nodes []balanceNode
+	for _, n := range cm.GetNodes() {
+		nodes = append(nodes, balanceNode{Node: toPlacementNode(n), Used: b.usage[n.GetId()]})
+	}
+	pendingSeg := map[string]bool{}
+	for i := range nodes {
+		for _, p := range r.GetPending() {
+			if nodes[i].ID == p.GetFromNode() {
+				nodes[i].Used -= p.GetBytes()
+			}
+			if nodes[i].ID == p.GetToNode() {
+				nodes[i].Used += p.GetBytes()
+			}
+		}
+	}
+	for _, p := range r.GetPending() {
+		pendingSeg[string(p.GetSegmentId())] = true
+	}
+	planner := newBalancePlanner(nodes, r.GetThreshold())
+
+	infos, next, err := h.st.ScanSegments(r.GetCursor(), balancePage)
+	if err != nil {
+		return errors.Join(err, commit())
 	}
 	rate := r.GetRateBytesPerSecond()
-	if *bucket == nil || *bucketRate != rate {
-		*bucket, *bucketRate = &tokenBucket{rate: float64(rate)}, rate
-	}
-	seen := map[string]bool{}
-	for _, m := range moves {
+	var handOut []*pb.PendingMove
+	cursor := r.GetCursor()
+	complete := true // the page was examined to its end
+	for _, in := range infos {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		if seen[string(m.Segment)] || h.tasks.segmentBusy(m.Segment) {
-			continue // one move per segment at a time
+		seg := in.Segment
+		moves := planner.plan(seg)
+		if len(moves) == 0 {
+			cursor = seg.GetId()
+			continue
 		}
-		seen[string(m.Segment)] = true
-		if rate > 0 && !(*bucket).allow(h.now()) {
-			return nil
+		if _, total := h.tasks.load(""); total+len(handOut) >= h.cfg.RepairMaxInflight || rate > 0 && !b.bucket.allow(h.now()) {
+			complete = false // out of budget: this segment and the rest next round
+			break
 		}
-		if _, total := h.tasks.load(""); total >= h.cfg.RepairMaxInflight {
-			return nil
+		cursor = seg.GetId()
+		m := moves[0] // one move per segment at a time
+		if pendingSeg[string(seg.GetId())] || h.tasks.segmentBusy(seg.GetId()) || s.targetBusy(h, m.To, handOut) {
+			r.PassDeferred++
+			changed = true
+			continue
 		}
-		if cur, err := s.state.Rebalance(); err != nil || !cur.GetRunning() || cur.GetStartedUnixNano() != r.GetStartedUnixNano() {
-			return err // stopped (or restarted) meanwhile
+		if len(moves) > 1 {
+			// Its other moves wait for this one: the pass is not the last.
+			r.PassDeferred++
 		}
-		if _, err := h.addMove(m.Segment, m.Shard, m.To); err != nil {
-			if errors.Is(err, errTargetBusy) || isPrecondition(err) {
-				continue
-			}
-			return fmt.Errorf("move segment %x shard %d %s -> %s: %w", m.Segment, m.Shard, m.From, m.To, err)
-		}
+		planner.apply(moves[:1])
 		if rate > 0 {
-			(*bucket).charge(h.now(), m.Bytes)
+			b.bucket.charge(h.now(), m.Bytes)
+		}
+		handOut = append(handOut, &pb.PendingMove{SegmentId: m.Segment, Shard: m.Shard, FromNode: m.From, ToNode: m.To, Bytes: m.Bytes, HandedUnixNano: h.now().UnixNano()})
+		pendingSeg[string(seg.GetId())] = true
+	}
+	r.Pending = append(r.Pending, handOut...)
+	r.PassMoves += int64(len(handOut))
+	if len(handOut) > 0 || !bytes.Equal(cursor, r.GetCursor()) {
+		changed = true
+	}
+	r.Cursor = cursor
+	if complete && next == nil {
+		// The pass is over.
+		changed = true
+		if r.GetPassMoves() == 0 && r.GetPassDeferred() == 0 && len(r.GetPending()) == 0 {
+			r.Running, r.Outcome = false, "done"
+			h.log.Info("rebalance done", "moves", r.GetMovesDone(), "bytes", r.GetBytesMoved(), "passes", r.GetPasses()+1)
+		}
+		r.Passes++
+		r.Cursor, r.PassMoves, r.PassDeferred = nil, 0, 0
+	}
+	if err := commit(); err != nil {
+		return err
+	}
+	// Committed: hand the moves out. One that cannot go now is dropped
+	// from pending next round.
+	var errs []error
+	for _, p := range handOut {
+		key := pendingKey(p.GetSegmentId(), p.GetShard(), p.GetToNode())
+		if _, err := h.addMove(p.GetSegmentId(), p.GetShard(), p.GetToNode()); err != nil {
+			b.drop[key] = true
+			if !errors.Is(err, errTargetBusy) && !isPrecondition(err) {
+				errs = append(errs, fmt.Errorf("move segment %x shard %d %s -> %s: %w", p.GetSegmentId(), p.GetShard(), p.GetFromNode(), p.GetToNode(), err))
+			}
+			continue
+		}
+		b.mine[key] = true
+		b.moves.Add(1)
+	}
+	return errors.Join(errs...)
+}
+
+// targetBusy reports whether node has no room for another move, counting
+// those this round is about to hand out.
+func (s *Server) targetBusy(h *healer, node string, handOut []*pb.PendingMove) bool {
+	on, _ := h.tasks.load(node)
+	for _, p := range handOut {
+		if p.GetToNode() == node {
+			on++
 		}
 	}
+	return on >= h.cfg.RepairPerNode
+}
+
+// readBalanceUsage reads every node's bytes from the node index.
+func (s *Server) readBalanceUsage(h *healer) error {
+	cm, err := h.st.ClusterMap()
+	if err != nil {
+		return err
+	}
+	usage := map[string]int64{}
+	for _, n := range cm.GetNodes() {
+		_, size, err := s.state.NodeUsage(n.GetId())
+		if err != nil {
+			return err
+		}
+		usage[n.GetId()] = size
+	}
+	h.bal.usage, h.bal.usageAt = usage, h.now()
 	return nil
 }

@@ -273,26 +273,59 @@ func (m *MetaNode) Wipe() error {
 
 func (c *Cluster) startBlobs(ctx context.Context) error {
 	for i := range c.cfg.Blob {
-		id := "blobd-" + strconv.Itoa(i+1)
-		bcfg := blob.Config{
-			ID:       id,
-			DataDir:  filepath.Join(c.cfg.Dir, id),
-			Addr:     c.addr(c.port(200, i)),
-			Zone:     "zone-" + strconv.Itoa(i%c.cfg.Zones+1),
-			Rack:     "rack-" + strconv.Itoa(i+1),
-			Capacity: c.cfg.BlobCapacity,
-			Logger:   c.cfg.Logger.With("node", id),
-		}
-		if c.cfg.Fast {
-			bcfg.HeartbeatInterval = 200 * time.Millisecond
-		}
-		b := &BlobNode{ID: id, cfg: bcfg}
+		b := c.newBlob(i)
 		c.Blobs = append(c.Blobs, b)
 		if err := c.startBlob(ctx, b); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// BlobSpec places and sizes a blob node added with AddBlob; empty fields
+// get the next node's defaults (round-robin zone, its own rack, the
+// cluster's BlobCapacity).
+type BlobSpec struct {
+	Zone, Rack string
+	Capacity   int64
+}
+
+// AddBlob starts one more blob node, blobd-<len(Blobs)+1>, and returns it
+// once it serves (it registers with metad on its own, shortly after).
+func (c *Cluster) AddBlob(ctx context.Context, spec BlobSpec) (*BlobNode, error) {
+	i := len(c.Blobs)
+	b := c.newBlob(i)
+	if spec.Zone != "" {
+		b.cfg.Zone = spec.Zone
+	}
+	if spec.Rack != "" {
+		b.cfg.Rack = spec.Rack
+	}
+	if spec.Capacity != 0 {
+		b.cfg.Capacity = spec.Capacity
+	}
+	c.Blobs = append(c.Blobs, b)
+	if err := c.startBlob(ctx, b); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+func (c *Cluster) newBlob(i int) *BlobNode {
+	id := "blobd-" + strconv.Itoa(i+1)
+	bcfg := blob.Config{
+		ID:       id,
+		DataDir:  filepath.Join(c.cfg.Dir, id),
+		Addr:     c.addr(c.port(200, i)),
+		Zone:     "zone-" + strconv.Itoa(i%c.cfg.Zones+1),
+		Rack:     "rack-" + strconv.Itoa(i+1),
+		Capacity: c.cfg.BlobCapacity,
+		Logger:   c.cfg.Logger.With("node", id),
+	}
+	if c.cfg.Fast {
+		bcfg.HeartbeatInterval = 200 * time.Millisecond
+	}
+	return &BlobNode{ID: id, cfg: bcfg}
 }
 
 func (c *Cluster) startBlob(ctx context.Context, b *BlobNode) error {

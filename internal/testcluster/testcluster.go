@@ -226,3 +226,33 @@ func (c *Cluster) RestartBlob(t testing.TB, i int) {
 		t.Fatalf("restart %s: %v", c.Blobs[i].ID, err)
 	}
 }
+
+// BlobSpec places and sizes a node added with AddBlob (empty fields: the
+// next node's defaults).
+type BlobSpec = localcluster.BlobSpec
+
+// AddBlob starts one more blob node and waits until metad has it in the
+// cluster map; it returns the node's index in Blobs.
+func (c *Cluster) AddBlob(t testing.TB, spec BlobSpec) int {
+	t.Helper()
+	b, err := c.Cluster.AddBlob(context.Background(), spec)
+	if err != nil {
+		t.Fatalf("add blob node: %v", err)
+	}
+	mc := c.MetaClient(t)
+	WaitFor(t, ReadyTimeout, b.ID+" to register", func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		resp, err := mc.GetClusterMap(ctx, nil)
+		if err != nil {
+			return err
+		}
+		for _, n := range resp.GetClusterMap().GetNodes() {
+			if n.GetId() == b.ID {
+				return nil
+			}
+		}
+		return fmt.Errorf("%s not in the cluster map", b.ID)
+	})
+	return len(c.Blobs) - 1
+}
