@@ -25,6 +25,13 @@ var ErrUnrecoverable = errors.New("fewer than k healthy chunks")
 type Codec struct {
 	p  Params
 	rs reedsolomon.Encoder // nil when M == 0: nothing to encode or rebuild
+	// stripes recycles Encode's stripe buffers (*encStripe) across
+	// segments and calls. Without it a gateway writing 64 uploads at once
+	// drops two fresh stripes (3 MiB at 4+2) per upload every 64 MiB
+	// segment, and that garbage let its heap grow to twice the live
+	// buffers before each collection: ~500 MiB of RSS where ~210 MiB
+	// were in use.
+	stripes sync.Pool
 }
 
 // NewCodec validates p and builds its encoder. The encoder uses the widest
@@ -89,7 +96,7 @@ func (r EncodeResult) Healthy() int {
 // chunk upload does not stall the reads of the next stripe; a Write that
 // blocks forever blocks Encode, so tie the writers to ctx (as an HTTP
 // request body does). Memory: two stripes (2*(K+M)*BlockSize bytes),
-// whatever the segment's size.
+// whatever the segment's size, which the Codec keeps for its next Encode.
 func (c *Codec) Encode(ctx context.Context, seg SegmentID, r io.Reader, limit int64, w []io.Writer) (EncodeResult, error) {
 	k, m := c.p.Scheme.K, c.p.Scheme.M
 	res := EncodeResult{ShardErrs: make([]error, k+m)}
@@ -116,12 +123,19 @@ func (c *Codec) Encode(ctx context.Context, seg SegmentID, r io.Reader, limit in
 		}()
 	}
 
-	err := c.encodeStripes(ctx, seg, r, limit, sws, &failed, &res)
+	var bufs [2]*encStripe
+	err := c.encodeStripes(ctx, seg, r, limit, sws, &failed, &res, &bufs)
 
 	for _, sw := range sws {
 		close(sw.jobs)
 	}
 	workers.Wait()
+	// No writer holds a stripe now (io.Writer must not retain p).
+	for _, st := range bufs {
+		if st != nil {
+			c.stripes.Put(st)
+		}
+	}
 	for i, sw := range sws {
 		res.ShardErrs[i] = sw.err
 	}
@@ -133,10 +147,9 @@ func (c *Codec) Encode(ctx context.Context, seg SegmentID, r io.Reader, limit in
 
 // encodeStripes is Encode's reading loop. Two stripe buffers alternate: the
 // shard writers write one while the next is read and encoded into the other.
-func (c *Codec) encodeStripes(ctx context.Context, seg SegmentID, r io.Reader, limit int64, sws []*shardWriter, failed *atomic.Int32, res *EncodeResult) error {
+func (c *Codec) encodeStripes(ctx context.Context, seg SegmentID, r io.Reader, limit int64, sws []*shardWriter, failed *atomic.Int32, res *EncodeResult, bufs *[2]*encStripe) error {
 	k, m, bs := c.p.Scheme.K, c.p.Scheme.M, c.p.BlockSize
 	sd := c.p.StripeDataSize()
-	var bufs [2]*encStripe
 	for stripe := 0; ; stripe++ {
 		if err := ctx.Err(); err != nil {
 			return fmt.Errorf("encode segment %s: %w", seg, err)
@@ -151,9 +164,13 @@ func (c *Codec) encodeStripes(ctx context.Context, seg SegmentID, r io.Reader, l
 		}
 		st := bufs[stripe%2]
 		if st == nil {
-			// Allocated on first use, so a small segment never costs a
+			// Taken on first use, so a small segment never costs a
 			// second stripe buffer.
-			st = newEncStripe(k, m, bs)
+			if v, ok := c.stripes.Get().(*encStripe); ok {
+				st = v
+			} else {
+				st = newEncStripe(k, m, bs)
+			}
 			bufs[stripe%2] = st
 		}
 		st.pending.Wait() // the writers are done with this buffer's last stripe
