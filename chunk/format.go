@@ -199,3 +199,138 @@ func VerifyFramed(r io.Reader, blockSize int) (Framing, error) {
 		}
 	}
 }
+
+// Verifier checks a chunk as it streams past, with the same checks as
+// Verify (header, every block's checksum, a length a chunk can have), but
+// without reading or copying: the caller hands it the bytes it already
+// holds (Write), typically straight after reading them from a socket and
+// before writing them to disk, so the checksums run while the data is in
+// cache and no second buffer or goroutine is needed. A Verifier never
+// retains the slices it is given.
+//
+// Write fails with ErrCorrupt (or ErrVersion) at the first bad header or
+// block it can judge; Close judges the end of the stream. Once either has
+// failed, every later call returns the same error.
+type Verifier struct {
+	hdr    [HeaderSize]byte
+	nhdr   int
+	h      Header
+	frame  int // bytes of a whole frame: BlockSize + ChecksumSize
+	pos    int // bytes of the current frame seen so far
+	crc    uint32
+	tail   [ChecksumSize]byte // the last bytes of the frame, not yet known to be block bytes
+	ntail  int
+	f      Framing
+	err    error
+	closed bool
+}
+
+// NewVerifier returns a Verifier for one chunk stream.
+func NewVerifier() *Verifier { return &Verifier{} }
+
+// Header returns the chunk's header, once Write has seen all of it and it
+// is valid; ok is false until then.
+func (v *Verifier) Header() (h Header, ok bool) {
+	return v.h, v.frame > 0
+}
+
+// Write checks p, the next bytes of the chunk. It returns len(p) or the
+// verification error.
+func (v *Verifier) Write(p []byte) (int, error) {
+	if v.err != nil {
+		return 0, v.err
+	}
+	if v.closed {
+		return 0, fmt.Errorf("chunk verifier: write after close: %w", ErrBadParams)
+	}
+	n := len(p)
+	if v.frame == 0 {
+		c := copy(v.hdr[v.nhdr:], p)
+		v.nhdr += c
+		p = p[c:]
+		if v.nhdr < HeaderSize {
+			return n, nil
+		}
+		h, err := ParseHeader(v.hdr[:])
+		if err != nil {
+			v.err = err
+			return 0, err
+		}
+		v.h = h
+		v.frame = h.Params.BlockSize + ChecksumSize
+		v.f = Framing{BlockSize: h.Params.BlockSize}
+		v.crc = 0
+	}
+	for len(p) > 0 {
+		take := min(len(p), v.frame-v.pos)
+		v.feed(p[:take])
+		p = p[take:]
+		v.pos += take
+		if v.pos == v.frame {
+			// A whole frame: its last ChecksumSize bytes (in tail) are
+			// the checksum of the block bytes fed to crc.
+			if err := v.endFrame(v.frame - ChecksumSize); err != nil {
+				v.err = err
+				return 0, err
+			}
+		}
+	}
+	return n, nil
+}
+
+// feed adds b to the current frame. The last ChecksumSize bytes seen are
+// held back in tail: whether they are block bytes or the checksum is known
+// only when more bytes follow (or the stream ends, which makes them the
+// checksum of a short last block).
+func (v *Verifier) feed(b []byte) {
+	if len(b) >= ChecksumSize {
+		v.crc = crc32.Update(v.crc, castagnoli, v.tail[:v.ntail])
+		v.crc = crc32.Update(v.crc, castagnoli, b[:len(b)-ChecksumSize])
+		v.ntail = copy(v.tail[:], b[len(b)-ChecksumSize:])
+		return
+	}
+	// Fewer than ChecksumSize new bytes: release the oldest held-back ones.
+	over := v.ntail + len(b) - ChecksumSize
+	if over > 0 {
+		v.crc = crc32.Update(v.crc, castagnoli, v.tail[:over])
+		copy(v.tail[:], v.tail[over:v.ntail])
+		v.ntail -= over
+	}
+	v.ntail += copy(v.tail[v.ntail:], b)
+}
+
+// endFrame checks the frame just completed, whose block is blockLen bytes.
+func (v *Verifier) endFrame(blockLen int) error {
+	if got, want := v.crc, binary.LittleEndian.Uint32(v.tail[:]); got != want {
+		return fmt.Errorf("stripe %d: block checksum %08x, stored %08x: %w", v.f.NumStripes, got, want, ErrCorrupt)
+	}
+	v.f.NumStripes++
+	v.f.LastBlockLen = blockLen
+	v.pos, v.crc, v.ntail = 0, 0, 0
+	return nil
+}
+
+// Close judges the end of the stream and returns the chunk's header and
+// framing, or why the stream is not a whole chunk.
+func (v *Verifier) Close() (Header, Framing, error) {
+	if v.err != nil {
+		return Header{}, Framing{}, v.err
+	}
+	if v.closed {
+		return v.h, v.f, nil
+	}
+	v.closed = true
+	switch {
+	case v.frame == 0:
+		v.err = fmt.Errorf("chunk header: truncated: %w", ErrCorrupt)
+	case v.pos == 0:
+	case v.pos <= ChecksumSize:
+		v.err = fmt.Errorf("stripe %d: %d bytes, too short for a block: %w", v.f.NumStripes, v.pos, ErrCorrupt)
+	default:
+		v.err = v.endFrame(v.pos - ChecksumSize)
+	}
+	if v.err != nil {
+		return Header{}, Framing{}, v.err
+	}
+	return v.h, v.f, nil
+}
