@@ -49,12 +49,6 @@ const (
 	lockFileName  = "LOCK"
 )
 
-// copyBufSize is the buffer a PUT body is copied through: large enough that
-// a 64 MiB chunk takes few write syscalls.
-const copyBufSize = 256 << 10
-
-var copyBufPool = sync.Pool{New: func() any { b := make([]byte, copyBufSize); return &b }}
-
 // Info describes a stored chunk.
 type Info struct {
 	ID      chunk.ID
@@ -100,6 +94,8 @@ type Store struct {
 	lock                   *os.File
 
 	used, count atomic.Int64
+	// noDirect is set once the filesystem has refused O_DIRECT.
+	noDirect atomic.Bool
 
 	// idLocks serialize the rename/remove and usage bookkeeping of one id
 	// (striped by id), so that racing PUTs and DELETEs of the same chunk
@@ -265,10 +261,15 @@ func (s *Store) put(ctx context.Context, id chunk.ID, r io.Reader, size int64) (
 	if size > room {
 		return 0, fmt.Errorf("%d bytes, %d free: %w", size, max(room, 0), ErrFull)
 	}
-	f, err := os.CreateTemp(s.tmpDir, id.String()+".*")
+	cf, refused, err := createTempChunk(s.tmpDir, id, s.noDirect.Load())
+	if refused && s.noDirect.CompareAndSwap(false, true) {
+		s.log.Info("the filesystem refuses direct I/O; chunks are written through the page cache", "dir", s.tmpDir)
+	}
 	if err != nil {
 		return 0, mapNoSpace(err)
 	}
+	defer cf.release()
+	f := cf.f
 	tmp := f.Name()
 	defer func() {
 		if err != nil {
@@ -278,12 +279,8 @@ func (s *Store) put(ctx context.Context, id chunk.ID, r io.Reader, size int64) (
 	}()
 
 	src := &ctxReader{ctx: ctx, r: r}
-	bufp := copyBufPool.Get().(*[]byte)
-	defer copyBufPool.Put(bufp)
-	// struct{io.Writer} hides (*os.File).ReadFrom so the big buffer is used.
-	dst := struct{ io.Writer }{f}
 	if size >= 0 {
-		n, err = io.CopyBuffer(dst, io.LimitReader(src, size), *bufp)
+		n, err = cf.readFrom(io.LimitReader(src, size))
 		if err == nil && n < size {
 			err = fmt.Errorf("got %d of %d bytes: %w", n, size, ErrIncomplete)
 		}
@@ -300,7 +297,7 @@ func (s *Store) put(ctx context.Context, id chunk.ID, r io.Reader, size int64) (
 			}
 		}
 	} else {
-		n, err = io.CopyBuffer(dst, io.LimitReader(src, room+1), *bufp)
+		n, err = cf.readFrom(io.LimitReader(src, room+1))
 		if err == nil && n > room {
 			err = fmt.Errorf("more than the %d bytes free: %w", max(room, 0), ErrFull)
 		}
@@ -308,8 +305,8 @@ func (s *Store) put(ctx context.Context, id chunk.ID, r io.Reader, size int64) (
 	if err != nil {
 		return n, mapNoSpace(err)
 	}
-	if err := f.Sync(); err != nil {
-		return n, mapNoSpace(fmt.Errorf("fsync: %w", err))
+	if err := cf.finish(); err != nil {
+		return n, mapNoSpace(err)
 	}
 	if err := f.Close(); err != nil {
 		return n, mapNoSpace(err)
