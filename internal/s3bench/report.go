@@ -214,6 +214,19 @@ func (r *Report) Markdown(w io.Writer) error {
 			b.WriteString("\n")
 		}
 	}
+	if len(roles) > 0 {
+		b.WriteString("\n### Every process\n\n")
+		b.WriteString("| store | workload | size | process | pid | CPU% | peak RSS MiB | max sampled RSS MiB |\n|---|---|---|---|--:|--:|--:|--:|\n")
+		for _, run := range r.Runs {
+			for _, p := range run.Procs {
+				if p.Error != "" {
+					fmt.Fprintf(&b, "| %s | %s | %s | %s | %d | — | — | %s |\n", orDash(run.Label), run.Workload, run.SizeLabel, p.Name, p.PID, p.Error)
+					continue
+				}
+				fmt.Fprintf(&b, "| %s | %s | %s | %s | %d | %.1f | %.1f | %.1f |\n", orDash(run.Label), run.Workload, run.SizeLabel, p.Name, p.PID, p.CPUPercent, p.PeakRSSMiB, p.MaxRSSMiB)
+			}
+		}
+	}
 	if len(r.Ceilings) > 0 {
 		b.WriteString("\n## Ceilings of this machine\n\n")
 		b.WriteString("| ceiling | what | conc | MiB/s | load |\n|---|---|--:|--:|--:|\n")

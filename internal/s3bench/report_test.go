@@ -88,6 +88,7 @@ func TestReportFractionsAndMarkdown(t *testing.T) {
 		"| cairn | put | 64MiB | 16 | put | 400.0 | 6.2 | 2000 | 2500 | 3000 | 0 | 50% of http-put-md5 c16 (800 MiB/s) |",
 		"metad ×2 CPU% | metad peak RSS MiB | gatewayd CPU% |",
 		"| cairn | put | 64MiB | 8 | 120 | 90 | 200 |",
+		"| cairn | put | 64MiB | metad-2 | 0 | 3.0 | 120.0 | 0.0 |",
 		"| http-get-2hop |",
 	} {
 		if !strings.Contains(md, want) {
