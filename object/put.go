@@ -3,7 +3,6 @@ package object
 import (
 	"bufio"
 	"context"
-	"crypto/md5"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -162,7 +161,8 @@ type written struct {
 // write reads body to its end and stores it: inline when allowed and small
 // enough, otherwise as erasure-coded segments.
 func (s *Store) write(ctx context.Context, body io.Reader, size int64, allowInline bool) (*written, error) {
-	h := md5.New()
+	h, release := newETagHash(size)
+	defer release()
 	// bufio lets the codec see the end of the body exactly (Peek), so an
 	// unknown-size body never leaves an empty trailing segment; the tee
 	// hashes every byte once, in order, as it is consumed.
