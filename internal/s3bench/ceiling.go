@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/md5"
 	"fmt"
+	"hash"
 	"io"
 	"net"
 	"net/http"
@@ -13,6 +14,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	md5simd "github.com/minio/md5-simd"
 
 	"github.com/cairnstore/cairn/chunk"
 )
@@ -38,6 +41,21 @@ const (
 	CeilingMD5        = "md5"
 )
 
+// Reference ceilings, which no report divides by.
+const (
+	// CeilingHTTPPutStdMD5 is http-put-md5 with crypto/md5 for every body.
+	CeilingHTTPPutStdMD5 = "http-put-crypto-md5"
+	// CeilingMD5SIMD is md5-simd over Concurrency streams at once.
+	CeilingMD5SIMD = "md5-simd"
+)
+
+// simdMinStreams mirrors object.simdMinStreams: the gateway hashes a body
+// with the shared md5-simd server when at least this many large bodies are
+// being hashed at once, otherwise with crypto/md5. http-put-md5 makes the
+// same choice, so the ceiling is never flattered by a slower MD5 than the
+// gateway's.
+const simdMinStreams = 3
+
 // CeilingConfig sizes the ceiling measurements.
 type CeilingConfig struct {
 	// Size of each HTTP body and of the encoded buffer (default 64 MiB).
@@ -56,7 +74,11 @@ type CeilingConfig struct {
 //   - http-put: net/http PUTs of Size bytes over loopback, the server
 //     reading into a buffer and discarding (1 stream and Concurrency).
 //   - http-put-md5: the same with the server computing the body's MD5, as
-//     an S3 server must for the ETag.
+//     an S3 server must for the ETag, with the MD5 the gateway uses: the
+//     process's md5-simd server (16 AVX-512 lanes) when at least 3 bodies
+//     are in flight, crypto/md5 otherwise.
+//   - http-put-crypto-md5: http-put-md5 with crypto/md5 for every body
+//     (reference).
 //   - http-get-2hop: GETs of Size bytes through one proxy hop (origin →
 //     proxy → client over loopback), the path of a GET from a blob node
 //     through a gateway.
@@ -64,6 +86,8 @@ type CeilingConfig struct {
 //     io.Discard writers (block checksums included), one goroutine and
 //     GOMAXPROCS goroutines.
 //   - md5: crypto/md5 over one stream.
+//   - md5-simd: md5-simd over Concurrency streams sharing one server, the
+//     way concurrent PUTs share the gateway's.
 //
 // Client and servers share this machine's cores, as a benchmark client
 // and a store on the same machine do.
@@ -110,7 +134,8 @@ func Ceilings(ctx context.Context, cfg CeilingConfig) ([]Ceiling, error) {
 			put             bool
 		}{
 			{CeilingHTTPPut, "loopback HTTP PUT, server discards", srv.origin + "/discard", true},
-			{CeilingHTTPPutMD5, "loopback HTTP PUT, server computes MD5", srv.origin + "/md5", true},
+			{CeilingHTTPPutMD5, "loopback HTTP PUT, server computes MD5 (md5-simd from 3 streams, as the gateway)", srv.origin + "/md5", true},
+			{CeilingHTTPPutStdMD5, "loopback HTTP PUT, server computes crypto/md5", srv.origin + "/crypto-md5", true},
 			{CeilingHTTPGet2, "loopback HTTP GET through one proxy hop", srv.proxy + "/object", false},
 		} {
 			mib, err := measureHTTP(ctx, m.url, m.put, body, c, cfg.Duration)
@@ -146,6 +171,19 @@ func Ceilings(ctx context.Context, cfg CeilingConfig) ([]Ceiling, error) {
 		return int64(len(body)), nil
 	})
 	if err := add(Ceiling{Name: CeilingMD5, What: "crypto/md5, one stream", Concurrency: 1, MiBPerSec: mib}, err); err != nil {
+		return out, err
+	}
+	mib, err = measureLoop(ctx, cfg.Concurrency, cfg.Duration, func() (int64, error) {
+		h := srv.md5.NewHash()
+		defer h.Close()
+		// 64 KiB writes, about what a socket read hands the gateway.
+		for off := 0; off < len(body); off += 64 << 10 {
+			_, _ = h.Write(body[off:min(off+64<<10, len(body))])
+		}
+		_ = h.Sum(nil)
+		return int64(len(body)), nil
+	})
+	if err := add(Ceiling{Name: CeilingMD5SIMD, What: "md5-simd, streams sharing one server", Concurrency: cfg.Concurrency, MiBPerSec: mib}, err); err != nil {
 		return out, err
 	}
 	return out, nil
@@ -240,12 +278,15 @@ func drain(r io.Reader, w io.Writer) (int64, error) {
 
 type ceilingServers struct {
 	origin, proxy string
+	md5           md5simd.Server
 	close         func()
 }
 
 // startCeilingServers starts the origin (PUT /discard, PUT /md5, GET
 // /object) and a proxy in front of its GET /object.
 func startCeilingServers(body []byte) (*ceilingServers, error) {
+	md5srv := md5simd.NewServer()
+	var inFlight atomic.Int64
 	mux := http.NewServeMux()
 	mux.HandleFunc("PUT /discard", func(w http.ResponseWriter, r *http.Request) {
 		if _, err := drain(r.Body, nil); err != nil {
@@ -253,6 +294,20 @@ func startCeilingServers(body []byte) (*ceilingServers, error) {
 		}
 	})
 	mux.HandleFunc("PUT /md5", func(w http.ResponseWriter, r *http.Request) {
+		var h hash.Hash = md5.New()
+		if n := inFlight.Add(1); n >= simdMinStreams {
+			sh := md5srv.NewHash()
+			defer sh.Close()
+			h = sh
+		}
+		defer inFlight.Add(-1)
+		if _, err := drain(r.Body, h); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		w.Header().Set("ETag", fmt.Sprintf("%q", fmt.Sprintf("%x", h.Sum(nil))))
+	})
+	mux.HandleFunc("PUT /crypto-md5", func(w http.ResponseWriter, r *http.Request) {
 		h := md5.New()
 		if _, err := drain(r.Body, h); err != nil {
 			http.Error(w, err.Error(), http.StatusBadRequest)
@@ -266,6 +321,7 @@ func startCeilingServers(body []byte) (*ceilingServers, error) {
 	})
 	origin, closeOrigin, err := serveLoopback(mux)
 	if err != nil {
+		md5srv.Close()
 		return nil, err
 	}
 	ptr := &http.Transport{Proxy: nil, MaxIdleConnsPerHost: 64, DisableCompression: true, ReadBufferSize: 256 << 10}
@@ -288,12 +344,14 @@ func startCeilingServers(body []byte) (*ceilingServers, error) {
 	proxy, closeProxy, err := serveLoopback(pmux)
 	if err != nil {
 		closeOrigin()
+		md5srv.Close()
 		return nil, err
 	}
-	return &ceilingServers{origin: origin, proxy: proxy, close: func() {
+	return &ceilingServers{origin: origin, proxy: proxy, md5: md5srv, close: func() {
 		closeProxy()
 		ptr.CloseIdleConnections()
 		closeOrigin()
+		md5srv.Close()
 	}}, nil
 }
 
