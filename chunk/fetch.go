@@ -7,8 +7,6 @@ import (
 	"io"
 	"strings"
 	"sync"
-
-	"github.com/klauspost/reedsolomon"
 )
 
 // ShardSource opens the stored chunks of one segment. It is declared here,
@@ -30,8 +28,12 @@ type ReadOptions struct {
 	// (could not be opened, failed or ended early mid-stream, or held a
 	// block with a bad checksum; errors.Is(err, ErrCorrupt) tells the last
 	// apart), so the caller can report it for repair. It is called from the
-	// goroutine calling Read or Rebuild, never concurrently.
+	// goroutine calling Read or Rebuild, or from the one WriteTo starts to
+	// fetch ahead, never concurrently.
 	OnBadShard func(shard int, err error)
+	// Pool, when set, supplies the block buffers and gets them back when
+	// the Reader is closed or the Rebuild returns.
+	Pool *BlockPool
 }
 
 // maxSkip is how many unwanted stripes a shard stream may be read past
@@ -47,6 +49,7 @@ type fetcher struct {
 	seg   SegmentID
 	src   ShardSource
 	onBad func(shard int, err error)
+	pool  *BlockPool
 
 	// endStripe is the end of the stripes any read goes to; streams opened
 	// to stand in for a bad shard run to it.
@@ -56,9 +59,17 @@ type fetcher struct {
 	wantEnd []int
 
 	streams []shardStream
-	bufs    [][]byte // per shard, capacity BlockSize+ChecksumSize, allocated on first use
-	have    []bool   // per shard: bufs[i] holds a good block of the current stripe
-	blocks  [][]byte // scratch for the reconstruction call
+	// bufs is the buffer set fetch fills: per shard, BlockSize+ChecksumSize
+	// long, taken from the pool on first use. It is sets[cur]; a Reader's
+	// WriteTo fills one set while it writes the other (use).
+	bufs   [][]byte
+	sets   [2][][]byte
+	cur    int
+	have   []bool   // per shard: bufs[i] holds a good block of the current stripe
+	blocks [][]byte // scratch for the reconstruction call
+	tried  []bool   // scratch for fetch
+	list   []int    // scratch for fetch
+	errs   []error  // scratch for readShards
 }
 
 type shardStream struct {
@@ -69,20 +80,31 @@ type shardStream struct {
 
 func newFetcher(c *Codec, l Layout, seg SegmentID, src ShardSource, opt ReadOptions, endStripe int, wantEnd []int) *fetcher {
 	n := c.p.Scheme.Shards()
-	return &fetcher{
-		c: c, l: l, seg: seg, src: src, onBad: opt.OnBadShard,
+	f := &fetcher{
+		c: c, l: l, seg: seg, src: src, onBad: opt.OnBadShard, pool: opt.Pool,
 		endStripe: endStripe,
 		wantEnd:   wantEnd,
 		streams:   make([]shardStream, n),
-		bufs:      make([][]byte, n),
 		have:      make([]bool, n),
 		blocks:    make([][]byte, n),
+		tried:     make([]bool, n),
+		list:      make([]int, 0, n),
+		errs:      make([]error, n),
 	}
+	f.sets = [2][][]byte{make([][]byte, n), make([][]byte, n)}
+	f.bufs = f.sets[0]
+	return f
 }
+
+// use makes fetch fill buffer set x (0 or 1) from now on; the blocks in
+// the other set stay as they are.
+func (f *fetcher) use(x int) { f.cur, f.bufs = x, f.sets[x] }
 
 // exclude marks shards not to be read at all (the ones Rebuild writes).
 func (f *fetcher) exclude(shard int, why error) { f.streams[shard].bad = why }
 
+// close closes the shard streams and gives the buffers back to the pool;
+// the fetcher must not be used afterwards. Calling it again does nothing.
 func (f *fetcher) close() {
 	for i := range f.streams {
 		if rc := f.streams[i].rc; rc != nil {
@@ -90,11 +112,17 @@ func (f *fetcher) close() {
 			f.streams[i].rc = nil
 		}
 	}
+	for _, set := range f.sets {
+		for i, b := range set {
+			f.pool.put(b)
+			set[i] = nil
+		}
+	}
 }
 
 func (f *fetcher) buf(i int) []byte {
 	if f.bufs[i] == nil {
-		f.bufs[i] = reedsolomon.AllocAligned(1, f.c.p.BlockSize+ChecksumSize)[0]
+		f.bufs[i] = f.pool.get(f.c.p.BlockSize + ChecksumSize)
 	}
 	return f.bufs[i]
 }
@@ -113,9 +141,10 @@ func (f *fetcher) fetch(ctx context.Context, stripe int, need []bool) error {
 	n := len(f.streams)
 	k := f.c.p.Scheme.K
 	clear(f.have)
-	tried := make([]bool, n)
+	tried := f.tried
+	clear(tried)
 
-	var first []int
+	first := f.list[:0]
 	for i := range n {
 		if need[i] && f.streams[i].bad == nil {
 			first = append(first, i)
@@ -146,7 +175,7 @@ func (f *fetcher) fetch(ctx context.Context, stripe int, need []bool) error {
 		if got >= k {
 			break
 		}
-		var more []int
+		more := f.list[:0]
 		for _, i := range candidateOrder(k, n) {
 			if len(more) == k-got {
 				break
@@ -211,7 +240,8 @@ func (f *fetcher) unrecoverable(stripe, got int) error {
 // (and reported) for the rest of the fetcher's life. standIn says the
 // shards stand in for others, so their streams run to endStripe.
 func (f *fetcher) readShards(ctx context.Context, stripe int, shards []int, standIn bool, tried []bool) error {
-	errs := make([]error, len(shards))
+	errs := f.errs[:len(shards)]
+	clear(errs)
 	if len(shards) == 1 {
 		errs[0] = f.readShard(ctx, stripe, shards[0], standIn)
 	} else {

@@ -133,15 +133,51 @@ func (b *badShards) opts() ReadOptions {
 	}}
 }
 
+// How readRange drains a Reader: the read tests run once per way
+// (TestReadSuiteWriteTo), since Read and WriteTo are two paths through the
+// same fetcher.
+type readWay int
+
+const (
+	viaRead        readWay = iota // io.ReadAll: Read calls only
+	viaWriteTo                    // WriteTo alone
+	viaReadWriteTo                // a short Read, then WriteTo for the rest
+	viaPoolWriteTo                // WriteTo with buffers from a shared, dirty pool
+)
+
+var (
+	readVia  = viaRead
+	testPool = NewBlockPool()
+)
+
 // readRange reads [off, off+n) through a Reader and returns the bytes.
 func readRange(t testing.TB, c *Codec, seg SegmentID, size, off, n int64, src ShardSource, opt ReadOptions) ([]byte, error) {
 	t.Helper()
+	if readVia == viaPoolWriteTo {
+		opt.Pool = testPool
+	}
 	r, err := c.NewReader(context.Background(), seg, size, off, n, src, opt)
 	if err != nil {
 		t.Fatalf("NewReader(size %d, [%d,+%d)): %v", size, off, n, err)
 	}
 	defer r.Close()
-	return io.ReadAll(r)
+	var buf bytes.Buffer
+	switch readVia {
+	case viaRead:
+		return io.ReadAll(r)
+	case viaReadWriteTo:
+		p := make([]byte, min(n, 3))
+		m, err := r.Read(p)
+		buf.Write(p[:m])
+		if err != nil {
+			if err == io.EOF {
+				err = nil
+			}
+			return buf.Bytes(), err
+		}
+	}
+	_, err = r.WriteTo(&buf)
+	return buf.Bytes(), err
 }
 
 func cloneChunks(chunks [][]byte) [][]byte {
