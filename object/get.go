@@ -48,7 +48,52 @@ type objectReader struct {
 	seg    int   // index of the segment cur reads
 	segOff int64 // object offset where segment seg starts
 	cur    io.ReadCloser
+	curEnd int64 // object offset where cur's range ends
 	err    error
+}
+
+var _ io.WriterTo = (*objectReader)(nil)
+
+// WriteTo writes the rest of the range to w, each segment through its
+// chunk.Reader's WriteTo: the verified blocks go from the buffers they were
+// read into straight to w, and the next stripe is fetched while one is
+// written. io.Copy (the gateway's response) calls it.
+func (r *objectReader) WriteTo(w io.Writer) (int64, error) {
+	var written int64
+	for {
+		if r.err != nil {
+			return written, r.err
+		}
+		if r.left == 0 {
+			return written, nil
+		}
+		if r.cur == nil {
+			if err := r.openNext(); err != nil {
+				r.err = err
+				return written, err
+			}
+		}
+		var n int64
+		var err error
+		if wt, ok := r.cur.(io.WriterTo); ok {
+			n, err = wt.WriteTo(w)
+		} else {
+			n, err = io.Copy(w, struct{ io.Reader }{r.cur})
+		}
+		written += n
+		r.off += n
+		r.left -= n
+		r.s.metrics.getBytes.Add(float64(n))
+		if err == nil && r.off != r.curEnd {
+			err = fmt.Errorf("segment %d ended early at %d: %w", r.seg, r.off, io.ErrUnexpectedEOF)
+		}
+		if err != nil {
+			r.err = fmt.Errorf("get %s/%s at %d: %w", r.o.Bucket, r.o.Key, r.off, err)
+			return written, r.err
+		}
+		r.cur.Close()
+		r.cur = nil
+	}
 }
 
 func (r *objectReader) Read(p []byte) (int, error) {
@@ -107,7 +152,7 @@ func (r *objectReader) openNext() error {
 	if err != nil {
 		return fmt.Errorf("read %s/%s segment %d: %w", r.o.Bucket, r.o.Key, r.seg, err)
 	}
-	r.cur = rc
+	r.cur, r.curEnd = rc, r.off+n
 	return nil
 }
 
@@ -137,8 +182,10 @@ func (s *Store) openSegment(ctx context.Context, seg *pb.Segment, off, n int64) 
 	if err != nil {
 		return nil, err
 	}
-	src := &shardSource{s: s, seg: seg, id: id, cm: cm}
+	src := &shardSource{s: s, seg: seg, id: id}
+	src.cm.Store(cm)
 	return codec.NewReader(ctx, id, seg.Size, off, n, src, chunk.ReadOptions{
+		Pool: s.readBufs,
 		OnBadShard: func(shard int, err error) {
 			s.metrics.badShards.Inc()
 			s.log.Warn("chunk unusable, reading around it", "chunk", chunk.ID{Segment: id, Shard: shard}.String(), "node", src.node(shard), "err", err)
@@ -181,7 +228,9 @@ type shardSource struct {
 	s   *Store
 	seg *pb.Segment
 	id  chunk.SegmentID
-	cm  *clusterMap
+	// cm is atomic: the Reader opens the shards of a stripe concurrently,
+	// and any of them may refresh it.
+	cm atomic.Pointer[clusterMap]
 }
 
 var errNoChunk = errors.New("chunk not stored (segment written degraded or chunk lost)")
@@ -198,14 +247,14 @@ func (src *shardSource) OpenShard(ctx context.Context, shard, first, end int) (i
 	if nodeID == "" {
 		return nil, errNoChunk
 	}
-	node, ok := src.cm.nodes[nodeID]
+	node, ok := src.cm.Load().nodes[nodeID]
 	if !ok {
 		// A node that joined after our copy of the map was taken.
 		cm, err := src.s.clusters.get(ctx, true)
 		if err != nil {
 			return nil, err
 		}
-		src.cm = cm
+		src.cm.Store(cm)
 		if node, ok = cm.nodes[nodeID]; !ok {
 			return nil, fmt.Errorf("node %s is not in the cluster map", nodeID)
 		}
@@ -242,11 +291,18 @@ type watchdog struct {
 	fired  atomic.Bool
 }
 
+// arm starts (or restarts) the countdown. One timer serves every read of
+// the stream: a new timer per Read was an allocation and a timer-heap
+// insertion per block.
 func (w *watchdog) arm() {
-	w.timer = time.AfterFunc(w.budget, func() {
-		w.fired.Store(true)
-		w.cancel()
-	})
+	if w.timer == nil {
+		w.timer = time.AfterFunc(w.budget, func() {
+			w.fired.Store(true)
+			w.cancel()
+		})
+		return
+	}
+	w.timer.Reset(w.budget)
 }
 
 func (w *watchdog) disarm() { w.timer.Stop() }

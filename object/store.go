@@ -100,6 +100,7 @@ type Store struct {
 	metrics  *metrics
 	budget   time.Duration
 	reporter string
+	readBufs *chunk.BlockPool // block buffers of GETs, reused across requests
 
 	codecsMu sync.Mutex
 	codecs   map[chunk.Params]*chunk.Codec
@@ -146,6 +147,7 @@ func New(cfg Config) (*Store, error) {
 		clusters: newClusterMapCache(cfg.Meta, cfg.MapMaxAge),
 		metrics:  newMetrics(cfg.Registry),
 		codecs:   make(map[chunk.Params]*chunk.Codec),
+		readBufs: chunk.NewBlockPool(),
 	}, nil
 }
 
