@@ -14,9 +14,14 @@ import (
 	"github.com/cairnstore/cairn/metadata/metaerr"
 )
 
-// Entry is one committed Raft log entry decoded into a command.
+// Entry is one command of a committed Raft log entry. A Raft entry usually
+// holds one command; one written by the leader's proposal batcher
+// (propose.go) holds several, which reach ApplyBatch as consecutive Entries
+// with the same Index.
 type Entry struct {
-	// Index is the entry's Raft log index; indices increase within a batch.
+	// Index is the Raft log index of the entry holding the command; indices
+	// never decrease within a batch, and Entries sharing an index are the
+	// commands of one Raft entry, in their order there.
 	Index uint64
 	// Cmd is the decoded command. A nil Cmd or one without an operation is
 	// refused with ErrInvalidArgument (the Raft side should never commit
@@ -75,8 +80,10 @@ const (
 // writes are staged and reach the transaction only if the command succeeds,
 // so a refused command leaves the others in the batch unaffected. If Badger
 // says the transaction is too big, the batch is split in halves (still in
-// order, each half atomic) down to single entries; a single entry too big
-// for a transaction is refused with ErrInvalidArgument.
+// order, each half atomic) down to single Raft entries, never between
+// commands of one Raft entry (the applied index could not say how much of
+// it was applied); a single Raft entry too big for a transaction has all
+// its commands refused with ErrInvalidArgument.
 //
 // It returns one Result per entry. Calls are serialized.
 func (s *State) ApplyBatch(entries []Entry) []Result {
@@ -86,12 +93,14 @@ func (s *State) ApplyBatch(entries []Entry) []Result {
 	defer s.mu.RUnlock()
 
 	results := make([]Result, len(entries))
-	// Keep only entries above the applied index, in increasing order.
+	// Keep only entries above the applied index, in order; commands of
+	// one Raft entry share its index.
 	todo := make([]Entry, 0, len(entries))
 	pos := make([]int, 0, len(entries))
-	last := s.applied.Load()
+	applied := s.applied.Load()
+	last := applied
 	for i, e := range entries {
-		if e.Index <= last {
+		if e.Index <= applied || e.Index < last {
 			results[i].Skipped = true
 			continue
 		}
@@ -123,19 +132,40 @@ func (s *State) applyChunk(es []Entry, rs []Result) error {
 	if !errors.Is(err, badger.ErrTxnTooBig) {
 		return failAll(rs, err)
 	}
-	if len(es) == 1 {
-		s.logger.Warn("command too large for one transaction; refused", "index", es[0].Index)
-		if err := s.commitApplied(es[0].Index); err != nil {
+	mid := splitPoint(es)
+	if mid == 0 {
+		// One Raft entry: refuse its commands together.
+		index := es[0].Index
+		s.logger.Warn("raft entry too large for one transaction; refused", "index", index, "commands", len(es))
+		if err := s.commitApplied(index); err != nil {
 			return failAll(rs, err)
 		}
-		rs[0] = Result{Err: metaerr.Detailed(metaerr.ErrInvalidArgument, "command at index %d too large for one transaction", es[0].Index)}
+		for i := range rs {
+			rs[i] = Result{Err: metaerr.Detailed(metaerr.ErrInvalidArgument, "command at index %d too large for one transaction", index)}
+		}
 		return nil
 	}
-	mid := len(es) / 2
 	if err := s.applyChunk(es[:mid], rs[:mid]); err != nil {
 		return failAll(rs[mid:], err)
 	}
 	return s.applyChunk(es[mid:], rs[mid:])
+}
+
+// splitPoint is where to cut es in two without separating commands of one
+// Raft entry, as near the middle as possible; 0 when es is one Raft entry.
+func splitPoint(es []Entry) int {
+	mid := len(es) / 2
+	for i := max(mid, 1); i < len(es); i++ {
+		if es[i].Index != es[i-1].Index {
+			return i
+		}
+	}
+	for i := mid - 1; i > 0; i-- {
+		if es[i].Index != es[i-1].Index {
+			return i
+		}
+	}
+	return 0
 }
 
 func failAll(rs []Result, err error) error {
@@ -150,10 +180,17 @@ func failAll(rs []Result, err error) error {
 func (s *State) applyTxn(es []Entry, rs []Result) error {
 	txn := s.db.NewTransaction(true)
 	defer txn.Discard()
+	// Commands of one Raft entry share its index, so they continue one
+	// sequence of gc/ keys (a command alone starts at 0, as it always has).
+	var gcSeq uint32
 	for i, e := range es {
+		if i == 0 || e.Index != es[i-1].Index {
+			gcSeq = 0
+		}
 		st := &stage{txn: txn}
-		a := &applier{st: st, now: e.Cmd.GetProposedUnixNano(), index: e.Index}
+		a := &applier{st: st, now: e.Cmd.GetProposedUnixNano(), index: e.Index, gcSeq: gcSeq}
 		resp, err := a.apply(e.Cmd)
+		gcSeq = a.gcSeq
 		if err != nil {
 			var cond *metaerr.Error
 			if errors.As(err, &cond) {

@@ -59,6 +59,12 @@ type Config struct {
 	// MaxAppendEntries caps how many entries Raft sends, stores and applies
 	// as one batch: the group-commit size.
 	MaxAppendEntries int
+	// ProposeBatch is the most commands the leader packs into one Raft
+	// entry (propose.go); 1 gives every command an entry of its own.
+	// ProposeInflight is how many such entries may be in flight at once:
+	// fewer means larger entries, more means less waiting for a slot.
+	ProposeBatch    int
+	ProposeInflight int
 	// Snapshots: taken when SnapshotThreshold entries were committed since
 	// the last one, checked every SnapshotInterval; TrailingLogs entries
 	// stay in the log after a snapshot so a briefly lagging follower needs
@@ -72,6 +78,9 @@ type Config struct {
 	// HealthMaxLag is how many committed entries this member's state
 	// machine may lag before /healthz reports 503.
 	HealthMaxLag uint64
+
+	// State sizes the state machine's Badger (storeopts.go).
+	State StoreConfig
 
 	// Self-healing: the leader's liveness, repair, GC and health loops
 	// (heal.go documents each; flags in registerHealFlags).
@@ -162,6 +171,8 @@ const (
 	DefaultLeaderLeaseTimeout = 250 * time.Millisecond
 	DefaultCommitTimeout      = 20 * time.Millisecond
 	DefaultMaxAppendEntries   = 512
+	DefaultProposeBatch       = 256
+	DefaultProposeInflight    = 2
 	DefaultSnapshotThreshold  = 16384
 	DefaultSnapshotInterval   = 60 * time.Second
 	DefaultTrailingLogs       = 10240
@@ -178,6 +189,8 @@ func DefaultConfig() Config {
 		LeaderLeaseTimeout: DefaultLeaderLeaseTimeout,
 		CommitTimeout:      DefaultCommitTimeout,
 		MaxAppendEntries:   DefaultMaxAppendEntries,
+		ProposeBatch:       DefaultProposeBatch,
+		ProposeInflight:    DefaultProposeInflight,
 		SnapshotThreshold:  DefaultSnapshotThreshold,
 		SnapshotInterval:   DefaultSnapshotInterval,
 		TrailingLogs:       DefaultTrailingLogs,
@@ -185,6 +198,7 @@ func DefaultConfig() Config {
 		HealthMaxLag:       DefaultHealthMaxLag,
 		RaftLogLevel:       "info",
 		Heal:               DefaultHealConfig(),
+		State:              DefaultStoreConfig(),
 	}
 }
 
@@ -227,12 +241,15 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.LeaderLeaseTimeout, "raft-leader-lease-timeout", c.LeaderLeaseTimeout, "how long a leader stays leader without hearing from a quorum (<= heartbeat timeout)")
 	fs.DurationVar(&c.CommitTimeout, "raft-commit-timeout", c.CommitTimeout, "how long an idle leader waits before sending followers the commit index")
 	fs.IntVar(&c.MaxAppendEntries, "raft-max-append-entries", c.MaxAppendEntries, "most entries replicated, stored and applied in one batch (1..1024)")
+	fs.IntVar(&c.ProposeBatch, "propose-batch", c.ProposeBatch, "most commands the leader packs into one Raft entry (1..4096; 1: one entry per command)")
+	fs.IntVar(&c.ProposeInflight, "propose-inflight", c.ProposeInflight, "most batched Raft entries in flight at once (1..64)")
 	fs.Uint64Var(&c.SnapshotThreshold, "snapshot-threshold", c.SnapshotThreshold, "committed entries between snapshots")
 	fs.DurationVar(&c.SnapshotInterval, "snapshot-interval", c.SnapshotInterval, "how often to check whether a snapshot is due")
 	fs.Uint64Var(&c.TrailingLogs, "trailing-logs", c.TrailingLogs, "entries kept in the log after a snapshot")
 	fs.DurationVar(&c.ApplyTimeout, "apply-timeout", c.ApplyTimeout, "longest wait for Raft to accept a command when the request has no deadline")
 	fs.Uint64Var(&c.HealthMaxLag, "health-max-lag", c.HealthMaxLag, "committed entries the state machine may lag before /healthz fails")
 	fs.StringVar(&c.RaftLogLevel, "raft-log-level", c.RaftLogLevel, "least severe Raft `level` logged: debug, info, warn, error")
+	c.State.registerFlags(fs)
 	c.Heal.registerFlags(fs)
 }
 
@@ -285,6 +302,12 @@ func (c *Config) Validate() error {
 	if c.MaxAppendEntries < 1 || c.MaxAppendEntries > 1024 {
 		errs = append(errs, errors.New("--raft-max-append-entries must be in 1..1024"))
 	}
+	if c.ProposeBatch < 1 || c.ProposeBatch > 4096 {
+		errs = append(errs, errors.New("--propose-batch must be in 1..4096"))
+	}
+	if c.ProposeInflight < 1 || c.ProposeInflight > 64 {
+		errs = append(errs, errors.New("--propose-inflight must be in 1..64"))
+	}
 	if c.SnapshotThreshold < 1 || c.SnapshotInterval < 5*time.Millisecond {
 		errs = append(errs, errors.New("--snapshot-threshold must be positive and --snapshot-interval at least 5ms"))
 	}
@@ -292,6 +315,9 @@ func (c *Config) Validate() error {
 		errs = append(errs, errors.New("--apply-timeout must be positive"))
 	}
 	if _, err := raftLogLevel(c.RaftLogLevel); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.State.validate(); err != nil {
 		errs = append(errs, err)
 	}
 	if err := c.Heal.validate(); err != nil {

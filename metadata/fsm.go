@@ -43,27 +43,39 @@ func newFSM(state *State) *fsm {
 	return f
 }
 
-// ApplyBatch implements raft.BatchingFSM. Every command entry's response
-// is a Result; configuration entries get nil.
+// ApplyBatch implements raft.BatchingFSM. A plain command entry's response
+// is a Result, a batch entry's (propose.go) a []Result, one per command;
+// configuration entries get nil.
 func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
 	out := make([]any, len(logs))
 	entries := make([]Entry, 0, len(logs))
-	pos := make([]int, 0, len(logs))
+	// The Entries of logs[i] are entries[first[i]:first[i]+count[i]].
+	first := make([]int, len(logs))
+	count := make([]int, len(logs))
 	for i, l := range logs {
 		if l.Type != raft.LogCommand {
 			// Configuration changes are Raft's business; barriers and
 			// no-ops never get here.
 			continue
 		}
+		first[i] = len(entries)
+		if isBatchEntry(l.Data) {
+			cmds, err := decodeBatch(l.Data)
+			if err != nil {
+				panic(undecodable(l, err))
+			}
+			for _, cmd := range cmds {
+				entries = append(entries, Entry{Index: l.Index, Cmd: cmd})
+			}
+			count[i] = len(cmds)
+			continue
+		}
 		cmd := &metadatapb.Command{}
 		if err := proto.Unmarshal(l.Data, cmd); err != nil || cmd.Op == nil {
-			// Every replica would disagree about what this entry means or
-			// skip it differently; continuing would fork the state.
-			panic(fmt.Sprintf("metadata: committed raft entry %d (term %d, %d bytes) is not a metadata command this version understands (decode error: %v); refusing to skip it",
-				l.Index, l.Term, len(l.Data), err))
+			panic(undecodable(l, err))
 		}
 		entries = append(entries, Entry{Index: l.Index, Cmd: cmd})
-		pos = append(pos, i)
+		count[i] = 1
 	}
 	if len(entries) > 0 {
 		results := f.state.ApplyBatch(entries)
@@ -74,11 +86,27 @@ func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
 				// entry was not applied. Going on would skip it.
 				panic(fmt.Sprintf("metadata: applying raft entry %d failed: %v", entries[j].Index, r.Err))
 			}
-			out[pos[j]] = r
+		}
+		for i, l := range logs {
+			switch {
+			case count[i] == 0:
+			case isBatchEntry(l.Data):
+				out[i] = results[first[i] : first[i]+count[i] : first[i]+count[i]]
+			default:
+				out[i] = results[first[i]]
+			}
 		}
 	}
 	f.advance(logs[len(logs)-1].Index)
 	return out
+}
+
+// undecodable is the panic message for a committed entry this version
+// cannot read: every replica would disagree about what it means or skip it
+// differently, and continuing would fork the state.
+func undecodable(l *raft.Log, err error) string {
+	return fmt.Sprintf("metadata: committed raft entry %d (term %d, %d bytes) is not a metadata command this version understands (decode error: %v); refusing to skip it",
+		l.Index, l.Term, len(l.Data), err)
 }
 
 // Apply implements raft.FSM; Raft calls ApplyBatch instead.

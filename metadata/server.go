@@ -18,8 +18,6 @@ import (
 	"github.com/hashicorp/raft"
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/cairnstore/cairn/internal/hclogslog"
@@ -44,6 +42,9 @@ type Server struct {
 	fsm      *fsm
 	raft     *raft.Raft
 	verifier *verifier
+	// proposer batches small commands into Raft entries; nil when
+	// Config.ProposeBatch is 1.
+	proposer *proposer
 
 	raftAddr      string
 	grpcLn        net.Listener
@@ -132,7 +133,7 @@ func NewServer(cfg Config) (_ *Server, err error) {
 		return nil, err
 	}
 	undo = append(undo, func() { _ = s.logs.Close() })
-	if s.state, err = OpenState(filepath.Join(cfg.DataDir, "state"), s.log); err != nil {
+	if s.state, err = openState(filepath.Join(cfg.DataDir, "state"), s.log, cfg.State.apply); err != nil {
 		return nil, err
 	}
 	undo = append(undo, func() { _ = s.state.Close() })
@@ -193,6 +194,11 @@ func NewServer(cfg Config) (_ *Server, err error) {
 	)
 	metadatapb.RegisterMetadataServer(s.grpcSrv, &api{s: s})
 	s.httpSrv = &http.Server{Handler: s.httpHandler(), ReadHeaderTimeout: 10 * time.Second}
+	if cfg.ProposeBatch > 1 {
+		// Last: nothing below can fail, and the loop ends with Close.
+		s.proposer = newProposer(s)
+		go s.proposer.run()
+	}
 	s.log.Info("metad member started", "raft_addr", trans.LocalAddr(), "grpc_addr", s.grpcAdvertise,
 		"http_addr", s.HTTPAddr(), "existing_state", hasState, "applied_index", s.state.AppliedIndex(),
 		"restore_snapshot_on_start", restoreOnStart)
@@ -540,9 +546,11 @@ func (s *Server) ensureMemberAddress(ctx context.Context, id, addr string) error
 }
 
 // propose commits cmd through Raft and returns the state machine's answer.
-// Errors: *metaerr.NotLeaderError when the command was certainly not
-// appended; a metadata condition from the state machine; otherwise an
-// error after which the command may or may not have been committed.
+// Small commands go through the proposer (propose.go) and may share a Raft
+// entry with others. Errors: *metaerr.NotLeaderError when the command was
+// certainly not appended; a metadata condition from the state machine;
+// otherwise an error after which the command may or may not have been
+// committed.
 func (s *Server) propose(ctx context.Context, cmd *metadatapb.Command) (proto.Message, error) {
 	if s.raft.State() != raft.Leader {
 		return nil, s.notLeader()
@@ -559,30 +567,21 @@ func (s *Server) propose(ctx context.Context, cmd *metadatapb.Command) (proto.Me
 	if timeout <= 0 {
 		return nil, context.DeadlineExceeded
 	}
-	start := time.Now()
-	f := s.raft.Apply(data, timeout)
-	err = awaitFuture(ctx, s.shutdown, f)
-	s.metrics.apply.Observe(time.Since(start).Seconds())
-	switch {
-	case err == nil:
-	case errors.Is(err, raft.ErrNotLeader), errors.Is(err, raft.ErrLeadershipTransferInProgress):
-		// Refused before being appended to the log.
-		return nil, s.notLeader()
-	case errors.Is(err, raft.ErrEnqueueTimeout):
-		return nil, status.Errorf(codes.Unavailable, "metadata leader busy: command not accepted within %v", timeout)
-	case ctx.Err() != nil:
-		return nil, err
-	default:
-		// Leadership lost or shutdown after the entry was appended: it may
-		// still be committed by the next leader.
-		return nil, status.Errorf(codes.Unavailable, "commit outcome unknown: %v", err)
+	var res Result
+	if s.proposer != nil && len(data) <= maxBatchedCommand {
+		res, err = s.proposer.submit(ctx, data)
+	} else {
+		var resp any
+		var index uint64
+		if resp, index, err = s.applyEntry(ctx, data, timeout); err == nil {
+			res, err = asResult(resp, index)
+		}
 	}
-	res, ok := f.Response().(Result)
-	if !ok {
-		return nil, fmt.Errorf("state machine answered %T, want Result", f.Response())
+	if err != nil {
+		return nil, err
 	}
 	if res.Skipped {
-		return nil, fmt.Errorf("state machine skipped new entry %d", f.Index())
+		return nil, errors.New("state machine skipped a new entry")
 	}
 	return res.Resp, res.Err
 }

@@ -15,12 +15,23 @@ import (
 
 // BenchmarkCommitObject3Nodes measures CommitObject through the gRPC API
 // and metaclient on a 3-member cluster with 64 concurrent callers: every
-// commit is a Raft entry fsynced on a quorum and applied to Badger.
+// commit is in a Raft entry fsynced on a quorum and applied to Badger.
 //
-//	go test -run '^$' -bench CommitObject3Nodes -benchtime 20000x ./metadata/
+//	go test -run '^$' -bench CommitObject3Nodes -benchtime 20000x -count 6 ./metadata/
 func BenchmarkCommitObject3Nodes(b *testing.B) {
+	// propose-batch=1 is one Raft entry per command, as before the
+	// proposer batched them; both run in one invocation so that a loaded
+	// machine treats them alike.
+	for _, batch := range []int{1, DefaultProposeBatch} {
+		b.Run(fmt.Sprintf("propose-batch=%d", batch), func(b *testing.B) {
+			benchCommitObject3Nodes(b, func(cfg *Config) { cfg.ProposeBatch = batch })
+		})
+	}
+}
+
+func benchCommitObject3Nodes(b *testing.B, tune func(*Config)) {
 	const callers = 64
-	c := newTestCluster(b, 3, nil)
+	c := newTestCluster(b, 3, tune)
 	c.waitLeader()
 	c.waitAddresses()
 	// A few connections, as a handful of gateways would have.

@@ -1,0 +1,286 @@
+package metadata
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/raft"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/cairnstore/cairn/metadata/metadatapb"
+)
+
+// Group commit of commands into Raft entries.
+//
+// Raft already stores and replicates whatever entries are queued in one
+// StoreLogs and one AppendEntries, but every entry still costs a log key
+// on each member, its own encoding on the wire, a future and a channel
+// round on the leader. The proposer packs the small commands that arrived
+// while earlier entries were in flight into one entry: at most
+// Config.ProposeInflight entries of the proposer are in flight at once,
+// and whatever queued meanwhile (up to Config.ProposeBatch commands and
+// maxBatchBytes) becomes the next entry. Each command keeps its own result:
+// the state machine applies the commands of an entry one by one, each
+// staged on its own, so a failed condition fails only that command.
+//
+// The entry format: batchMagic, batchVersion, then for each command its
+// protobuf encoding prefixed with its uvarint length. A protobuf-encoded
+// Command never starts with a zero byte (there is no field number 0), so
+// the first byte tells a batch from a plain command entry. A metad from
+// before batching cannot decode a batch entry and stops (fsm.ApplyBatch
+// panics on an undecodable committed entry) rather than skip it: upgrade
+// every member before the new version leads.
+const (
+	batchMagic   = 0x00
+	batchVersion = 0x01
+	// maxBatchBytes bounds the encoded commands of one batch entry, and
+	// maxBatchedCommand the size of a command the proposer batches at all
+	// (bigger ones go alone): a batch's writes must fit comfortably in one
+	// state transaction (Badger refuses a transaction beyond ~15% of a
+	// memtable; minStateMemTable keeps that above a few MiB), since the
+	// commands of one entry are never split across transactions.
+	maxBatchBytes     = 256 << 10
+	maxBatchedCommand = 16 << 10
+)
+
+// encodeBatch builds a batch entry from encoded commands.
+func encodeBatch(cmds [][]byte) []byte {
+	n := 2
+	for _, c := range cmds {
+		n += binary.MaxVarintLen32 + len(c)
+	}
+	b := make([]byte, 2, n)
+	b[0], b[1] = batchMagic, batchVersion
+	for _, c := range cmds {
+		b = binary.AppendUvarint(b, uint64(len(c)))
+		b = append(b, c...)
+	}
+	return b
+}
+
+func isBatchEntry(data []byte) bool { return len(data) > 0 && data[0] == batchMagic }
+
+// decodeBatch decodes a batch entry into its commands.
+func decodeBatch(data []byte) ([]*metadatapb.Command, error) {
+	if len(data) < 2 || data[0] != batchMagic {
+		return nil, errors.New("not a batch entry")
+	}
+	if data[1] != batchVersion {
+		return nil, fmt.Errorf("batch entry version %d, this version reads %d", data[1], batchVersion)
+	}
+	b := data[2:]
+	var cmds []*metadatapb.Command
+	for len(b) > 0 {
+		n, w := binary.Uvarint(b)
+		if w <= 0 || n == 0 || n > uint64(len(b)-w) {
+			return nil, fmt.Errorf("batch entry: command %d has a bad length", len(cmds))
+		}
+		cmd := &metadatapb.Command{}
+		if err := proto.Unmarshal(b[w:w+int(n)], cmd); err != nil {
+			return nil, fmt.Errorf("batch entry: command %d: %w", len(cmds), err)
+		}
+		if cmd.Op == nil {
+			return nil, fmt.Errorf("batch entry: command %d has no operation", len(cmds))
+		}
+		cmds = append(cmds, cmd)
+		b = b[w+int(n):]
+	}
+	if len(cmds) == 0 {
+		return nil, errors.New("batch entry holds no command")
+	}
+	return cmds, nil
+}
+
+// proposal is one command waiting in the proposer's queue.
+type proposal struct {
+	ctx  context.Context
+	data []byte
+	// done is closed once res or err is set.
+	done chan struct{}
+	res  Result
+	err  error
+}
+
+// proposer is the leader's group-commit loop (see the top of this file).
+type proposer struct {
+	s        *Server
+	maxBatch int
+	// slots holds a token per entry in flight.
+	slots chan struct{}
+	// wake has room for one signal: something was queued.
+	wake chan struct{}
+
+	mu    sync.Mutex
+	queue []*proposal
+}
+
+func newProposer(s *Server) *proposer {
+	return &proposer{
+		s:        s,
+		maxBatch: s.cfg.ProposeBatch,
+		slots:    make(chan struct{}, s.cfg.ProposeInflight),
+		wake:     make(chan struct{}, 1),
+	}
+}
+
+// submit queues an encoded command and waits for its outcome.
+func (p *proposer) submit(ctx context.Context, data []byte) (Result, error) {
+	pr := &proposal{ctx: ctx, data: data, done: make(chan struct{})}
+	p.mu.Lock()
+	p.queue = append(p.queue, pr)
+	p.mu.Unlock()
+	select {
+	case p.wake <- struct{}{}:
+	default:
+	}
+	select {
+	case <-pr.done:
+		return pr.res, pr.err
+	case <-ctx.Done():
+		// Possibly proposed already: the outcome is unknown, as it is for
+		// a caller that gives up on a Raft future.
+		return Result{}, ctx.Err()
+	case <-p.s.shutdown:
+		return Result{}, raft.ErrRaftShutdown
+	}
+}
+
+// run proposes queued commands until the server shuts down.
+func (p *proposer) run() {
+	for {
+		select {
+		case <-p.wake:
+		case <-p.s.shutdown:
+			p.failQueued(raft.ErrRaftShutdown)
+			return
+		}
+		for {
+			// Take a slot first: what queues while every slot is busy
+			// joins the next entry.
+			select {
+			case p.slots <- struct{}{}:
+			case <-p.s.shutdown:
+				p.failQueued(raft.ErrRaftShutdown)
+				return
+			}
+			batch := p.take()
+			if len(batch) == 0 {
+				<-p.slots
+				break
+			}
+			go func() {
+				p.commit(batch)
+				<-p.slots
+			}()
+		}
+	}
+}
+
+// take removes the next batch from the queue: up to maxBatch commands and
+// maxBatchBytes, dropping those whose callers have gone.
+func (p *proposer) take() []*proposal {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var batch []*proposal
+	size, i := 0, 0
+	for ; i < len(p.queue) && len(batch) < p.maxBatch; i++ {
+		pr := p.queue[i]
+		if pr.ctx.Err() != nil {
+			pr.err = pr.ctx.Err()
+			close(pr.done)
+			continue
+		}
+		if len(batch) > 0 && size+len(pr.data) > maxBatchBytes {
+			break
+		}
+		batch = append(batch, pr)
+		size += len(pr.data)
+	}
+	p.queue = p.queue[i:]
+	if len(p.queue) == 0 {
+		p.queue = nil
+	}
+	return batch
+}
+
+func (p *proposer) failQueued(err error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, pr := range p.queue {
+		pr.err = err
+		close(pr.done)
+	}
+	p.queue = nil
+}
+
+// commit proposes batch as one entry and hands each command its result.
+func (p *proposer) commit(batch []*proposal) {
+	var data []byte
+	if len(batch) == 1 {
+		data = batch[0].data
+	} else {
+		cmds := make([][]byte, len(batch))
+		for i, pr := range batch {
+			cmds[i] = pr.data
+		}
+		data = encodeBatch(cmds)
+	}
+	resp, index, err := p.s.applyEntry(context.Background(), data, p.s.cfg.ApplyTimeout)
+	for i, pr := range batch {
+		switch {
+		case err != nil:
+			pr.err = err
+		case len(batch) == 1:
+			pr.res, pr.err = asResult(resp, index)
+		default:
+			rs, ok := resp.([]Result)
+			if !ok || len(rs) != len(batch) {
+				pr.err = fmt.Errorf("state machine answered %T for a batch of %d at index %d", resp, len(batch), index)
+				break
+			}
+			pr.res = rs[i]
+		}
+		close(pr.done)
+	}
+}
+
+func asResult(resp any, index uint64) (Result, error) {
+	res, ok := resp.(Result)
+	if !ok {
+		return Result{}, fmt.Errorf("state machine answered %T at index %d, want Result", resp, index)
+	}
+	return res, nil
+}
+
+// applyEntry appends data to the Raft log and waits until it is applied,
+// returning the state machine's response and the entry's index. timeout
+// bounds the wait for Raft to accept the entry. Errors: *metaerr.NotLeaderError
+// when the entry was certainly not appended; ctx's error; otherwise an
+// error after which the entry may or may not have been committed.
+func (s *Server) applyEntry(ctx context.Context, data []byte, timeout time.Duration) (any, uint64, error) {
+	start := time.Now()
+	f := s.raft.Apply(data, timeout)
+	err := awaitFuture(ctx, s.shutdown, f)
+	s.metrics.apply.Observe(time.Since(start).Seconds())
+	switch {
+	case err == nil:
+		return f.Response(), f.Index(), nil
+	case errors.Is(err, raft.ErrNotLeader), errors.Is(err, raft.ErrLeadershipTransferInProgress):
+		// Refused before being appended to the log.
+		return nil, 0, s.notLeader()
+	case errors.Is(err, raft.ErrEnqueueTimeout):
+		return nil, 0, status.Errorf(codes.Unavailable, "metadata leader busy: command not accepted within %v", timeout)
+	case ctx.Err() != nil:
+		return nil, 0, err
+	default:
+		// Leadership lost or shutdown after the entry was appended: it may
+		// still be committed by the next leader.
+		return nil, 0, status.Errorf(codes.Unavailable, "commit outcome unknown: %v", err)
+	}
+}
