@@ -104,14 +104,21 @@ func (p *balancePlanner) useful(s, d string, b int64) bool {
 }
 
 func (p *balancePlanner) spreadOK(old, next []string, m int) bool {
-	if placement.CheckSpread(next, p.pnodes, m, placement.Options{}) == nil {
+	return spreadKept(old, next, p.pnodes, m)
+}
+
+// spreadKept reports whether changing a placement from old to next keeps
+// the failure-domain rule: next satisfies it, or old did not either and
+// next leaves the worst zone and rack no fuller.
+func spreadKept(old, next []string, pnodes []placement.Node, m int) bool {
+	if placement.CheckSpread(next, pnodes, m, placement.Options{}) == nil {
 		return true
 	}
-	if placement.CheckSpread(old, p.pnodes, m, placement.Options{}) == nil {
+	if placement.CheckSpread(old, pnodes, m, placement.Options{}) == nil {
 		return false
 	}
-	oz, or, err1 := placement.MaxLoss(old, p.pnodes)
-	nz, nr, err2 := placement.MaxLoss(next, p.pnodes)
+	oz, or, err1 := placement.MaxLoss(old, pnodes)
+	nz, nr, err2 := placement.MaxLoss(next, pnodes)
 	return err1 == nil && err2 == nil && (nz < oz || nz == oz && nr <= or)
 }
 
@@ -121,7 +128,7 @@ func (p *balancePlanner) plan(seg *pb.Segment) []plannedMove {
 	if len(p.up) == 0 {
 		return nil
 	}
-	b := shardBytes(seg)
+	b := balanceBytes(seg)
 	cur := slices.Clone(seg.GetNodes())
 	var moves []plannedMove
 	// Each move's effect on the utilisation, so that later shards of the
@@ -160,6 +167,16 @@ func (p *balancePlanner) plan(seg *pb.Segment) []plannedMove {
 		}
 	}
 	return moves
+}
+
+// balanceBytes is what moving one chunk of seg changes on its nodes, in
+// the node index's measure (chunk files, framing and padding included), so
+// the planner's utilisation follows what the index will show.
+func balanceBytes(seg *pb.Segment) int64 {
+	if b := chunkBytes(seg); b > 0 {
+		return b
+	}
+	return shardBytes(seg)
 }
 
 // apply records moves in the utilisation.

@@ -525,6 +525,9 @@ func (h *healer) expire() {
 		switch a.ref.kind {
 		case kindRepair, kindMove:
 			h.backoff(a.ref.segment)
+			if a.ref.kind == kindMove && len(a.ref.shards) == 1 {
+				h.bal.finish(pendingKey(a.ref.segment, a.ref.shards[0], a.ref.node))
+			}
 		case kindDelete:
 			h.gcFailed(a.ref.gcKey, a.ref.node)
 		}
@@ -679,6 +682,11 @@ func (h *healer) placementResult(ctx context.Context, ref taskRef, res *pb.TaskR
 			h.mu.Unlock()
 		}
 	}
+	if ref.kind == kindMove && len(ref.shards) == 1 && (failed || len(errs) == 0) {
+		// The balancer settles its pending move on what the state shows
+		// now (see settlePending); a commit that failed is reported again.
+		h.bal.finish(pendingKey(ref.segment, ref.shards[0], ref.node))
+	}
 	if failed {
 		h.m.tasks.WithLabelValues(kindName(ref.kind), "failed").Inc()
 		if ref.kind == kindRepair {
@@ -781,6 +789,14 @@ func (h *healer) addMove(segment []byte, shard uint32, to string) (string, error
 	from := seg.GetNodes()[shard]
 	if !v.holds(from) {
 		return "", metaerr.Detailed(metaerr.ErrPreconditionFailed, "segment %x shard %d is on %s, which holds no healthy chunks: repair moves it", segment, shard, from)
+	}
+	// The caller chose to on the placement it read earlier; another shard
+	// may have moved since (a repair committed in between). Check the move
+	// against the placement as it is now.
+	next := slices.Clone(seg.GetNodes())
+	next[shard] = to
+	if slices.Contains(seg.GetNodes(), to) || !spreadKept(seg.GetNodes(), next, v.place, int(seg.GetScheme().GetM())) {
+		return "", metaerr.Detailed(metaerr.ErrPreconditionFailed, "segment %x shard %d to %s: placement %v changed since the move was planned; it would break the failure-domain rule", segment, shard, to, seg.GetNodes())
 	}
 	if on, total := h.tasks.load(to); on >= h.cfg.RepairPerNode || total >= h.cfg.RepairMaxInflight {
 		return "", fmt.Errorf("move to %s: %w", to, errTargetBusy)

@@ -27,6 +27,12 @@ import (
 // further moves; moves already handed out finish and commit.
 
 func (a *api) SetNodeDrain(ctx context.Context, req *pb.SetNodeDrainRequest) (*pb.SetNodeDrainResponse, error) {
+	// Answers come from the leader's state once it has applied everything
+	// acknowledged (a follower's may lag: a node just registered missing
+	// from a plan, a drain just committed not yet seen).
+	if err := a.s.linearize(ctx); err != nil {
+		return nil, toStatus(err)
+	}
 	resp, err := a.s.setNodeDrain(ctx, req)
 	if err != nil {
 		return nil, toStatus(err)
@@ -35,6 +41,9 @@ func (a *api) SetNodeDrain(ctx context.Context, req *pb.SetNodeDrainRequest) (*p
 }
 
 func (a *api) Decommission(ctx context.Context, req *pb.DecommissionRequest) (*pb.DecommissionResponse, error) {
+	if err := a.s.linearize(ctx); err != nil {
+		return nil, toStatus(err)
+	}
 	resp, err := a.s.decommission(ctx, req)
 	if err != nil {
 		return nil, toStatus(err)
@@ -292,6 +301,9 @@ const defaultRebalanceThreshold = 5
 const defaultPlanMoves = 1000
 
 func (a *api) RebalancePlan(ctx context.Context, req *pb.RebalancePlanRequest) (*pb.RebalancePlanResponse, error) {
+	if err := a.s.linearize(ctx); err != nil {
+		return nil, toStatus(err)
+	}
 	resp, err := a.s.rebalancePlan(ctx, req)
 	if err != nil {
 		return nil, toStatus(err)
@@ -407,6 +419,14 @@ const balancePage = 256
 // at the start of each pass.
 const balanceUsageMaxAge = 30 * time.Second
 
+// balanceUsageMinAge: a new pass reads the node usage again only if it
+// is older than this (in a small cluster every round is a pass).
+const balanceUsageMinAge = time.Second
+
+// balanceCursorCommit is how often the balancer commits a cursor that
+// moved while nothing else changed.
+const balanceCursorCommit = time.Second
+
 // balancer is the balancer's state for one term (the healer's bal).
 type balancer struct {
 	// mu serialises this term's SetRebalance commits (rounds, Start, Stop).
@@ -426,11 +446,56 @@ type balancer struct {
 	usagePass  int64
 	bucket     *tokenBucket
 	bucketRate int64
-	// mine: pending moves this leader handed out (by pendingKey); a mine
-	// move no longer in the task table and not committed has failed.
-	mine map[string]bool
 	// drop: pending moves whose hand-out failed after they were committed.
 	drop map[string]bool
+	// shadow is the record with the cursor and pass counters of the last
+	// rounds, not committed yet; it applies while the state still holds
+	// base (a stop or start replaces that, and the shadow with it).
+	shadow, base *pb.SetRebalance
+	committedAt  time.Time
+
+	// fmu guards mine and finished, which task results update.
+	fmu sync.Mutex
+	// mine: pending moves this leader handed out (by pendingKey), true
+	// once their result has been handled (committed or not) or their task
+	// expired. A move leaves the task table when its result arrives, before
+	// its placement commits: only finished tells "failed" from "committing".
+	mine map[string]bool
+}
+
+// handedOut records a move this leader handed out.
+func (b *balancer) handedOut(key string) {
+	b.fmu.Lock()
+	defer b.fmu.Unlock()
+	if b.mine == nil {
+		b.mine = map[string]bool{}
+	}
+	b.mine[key] = false
+}
+
+// finish records that the result of a move was handled (its placement
+// committed or refused), or that its task expired.
+func (b *balancer) finish(key string) {
+	b.fmu.Lock()
+	defer b.fmu.Unlock()
+	if _, ok := b.mine[key]; ok {
+		b.mine[key] = true
+	}
+}
+
+// state reports whether key is a move this leader handed out, and whether
+// it has finished.
+func (b *balancer) state(key string) (mine, finished bool) {
+	b.fmu.Lock()
+	defer b.fmu.Unlock()
+	finished, mine = b.mine[key]
+	return mine, finished
+}
+
+func (b *balancer) forget(key string) {
+	b.fmu.Lock()
+	defer b.fmu.Unlock()
+	delete(b.mine, key)
 }
 
 // BalancerCounters are the balancer's counters on the leader's current
@@ -457,11 +522,18 @@ func (s *Server) BalancerCounters() (BalancerCounters, error) {
 	return BalancerCounters{Rounds: h.bal.rounds.Load(), MovesHandedOut: h.bal.moves.Load(), DrainRounds: h.bal.drainRounds.Load(), MovesInFlight: moves}, nil
 }
 
+// RebalanceState returns the balancer's replicated state as this member
+// has applied it (nil before the first start).
+func (s *Server) RebalanceState() (*pb.SetRebalance, error) { return s.state.Rebalance() }
+
 func pendingKey(segment []byte, shard uint32, to string) string {
 	return fmt.Sprintf("%x/%d/%s", segment, shard, to)
 }
 
 func (a *api) RebalanceStart(ctx context.Context, req *pb.RebalanceStartRequest) (*pb.RebalanceStatusResponse, error) {
+	if err := a.s.linearize(ctx); err != nil {
+		return nil, toStatus(err)
+	}
 	resp, err := a.s.rebalanceStart(ctx, req)
 	if err != nil {
 		return nil, toStatus(err)
@@ -470,6 +542,9 @@ func (a *api) RebalanceStart(ctx context.Context, req *pb.RebalanceStartRequest)
 }
 
 func (a *api) RebalanceStatus(ctx context.Context, _ *pb.RebalanceStatusRequest) (*pb.RebalanceStatusResponse, error) {
+	if err := a.s.linearize(ctx); err != nil {
+		return nil, toStatus(err)
+	}
 	resp, err := a.s.rebalanceStatus(ctx)
 	if err != nil {
 		return nil, toStatus(err)
@@ -478,6 +553,9 @@ func (a *api) RebalanceStatus(ctx context.Context, _ *pb.RebalanceStatusRequest)
 }
 
 func (a *api) RebalanceStop(ctx context.Context, _ *pb.RebalanceStopRequest) (*pb.RebalanceStatusResponse, error) {
+	if err := a.s.linearize(ctx); err != nil {
+		return nil, toStatus(err)
+	}
 	resp, err := a.s.rebalanceStop(ctx)
 	if err != nil {
 		return nil, toStatus(err)
@@ -664,6 +742,9 @@ func (s *Server) settlePending(h *healer, r *pb.SetRebalance, applyUsage bool) b
 	kept := r.GetPending()[:0:0]
 	for _, p := range r.GetPending() {
 		key := pendingKey(p.GetSegmentId(), p.GetShard(), p.GetToNode())
+		// Whether the move finished is read before where its shard is, so
+		// that a result handled in between is seen as committed.
+		mine, finished := b.state(key)
 		switch s.pendingOutcome(p) {
 		case pendingCommitted:
 			r.BytesMoved += p.GetBytes()
@@ -673,18 +754,22 @@ func (s *Server) settlePending(h *healer, r *pb.SetRebalance, applyUsage bool) b
 				b.usage[p.GetToNode()] += p.GetBytes()
 			}
 			changed = true
-			delete(b.mine, key)
+			b.forget(key)
 			continue
 		case pendingGone:
 			changed = true
-			delete(b.mine, key)
+			b.forget(key)
 			continue
 		}
-		inTable := h.tasks.isWriting(p.GetSegmentId(), p.GetShard(), p.GetToNode())
+		// Open: drop it when handed out by this leader and finished
+		// without committing (failed, expired, or its commit refused), or
+		// past a task's timeout without a task here (an earlier leader's,
+		// or a result whose commit failed and was never reported again).
 		expired := now.Sub(time.Unix(0, p.GetHandedUnixNano())) > h.cfg.RepairTaskTimeout+time.Second
-		if b.drop[key] || (b.mine[key] && !inTable) || (!inTable && expired) {
+		inTable := h.tasks.isWriting(p.GetSegmentId(), p.GetShard(), p.GetToNode())
+		if b.drop[key] || mine && finished || !inTable && expired {
 			changed = true
-			delete(b.mine, key)
+			b.forget(key)
 			delete(b.drop, key)
 			continue
 		}
@@ -725,23 +810,41 @@ func (s *Server) balanceRound(ctx context.Context, h *healer) error {
 	if b.run != cur.GetStartedUnixNano() {
 		// A new run (or a new term): fresh usage, and a bucket that starts
 		// empty (see the rate note above).
-		b.run, b.usage, b.mine, b.drop = cur.GetStartedUnixNano(), nil, map[string]bool{}, map[string]bool{}
+		b.run, b.usage, b.drop = cur.GetStartedUnixNano(), nil, map[string]bool{}
+		b.shadow, b.base = nil, nil
 		b.bucket, b.bucketRate = nil, -1
 	}
 	if rate := cur.GetRateBytesPerSecond(); b.bucket == nil || b.bucketRate != rate {
 		b.bucket, b.bucketRate = &tokenBucket{rate: float64(rate), last: h.now()}, rate
 	}
 	r := proto.CloneOf(cur)
+	if b.shadow != nil && proto.Equal(cur, b.base) {
+		r = proto.CloneOf(b.shadow) // the cursor has moved on since the last commit
+	}
+	// changed: r must be committed (moves settled or handed out, the run
+	// done); progressed: only the cursor and the pass counters moved,
+	// which is committed at most every balanceCursorCommit, so that an
+	// idle or small cluster does not commit every round. Losing that to a
+	// crash only makes the next leader examine some segments again.
 	changed := s.settlePending(h, r, true)
+	progressed := false
 	commit := func() error {
-		if !changed {
+		now := h.now()
+		if !changed && !(progressed && now.Sub(b.committedAt) >= balanceCursorCommit) {
+			if progressed {
+				b.shadow, b.base = r, cur
+			}
 			return nil
 		}
-		_, err := s.propose(ctx, &pb.Command{Op: &pb.Command_SetRebalance{SetRebalance: r}})
-		return err
+		if _, err := s.propose(ctx, &pb.Command{Op: &pb.Command_SetRebalance{SetRebalance: r}}); err != nil {
+			b.shadow, b.base = nil, nil
+			return err
+		}
+		b.shadow, b.base, b.committedAt = r, proto.CloneOf(r), now
+		return nil
 	}
 
-	if b.usage == nil || b.usagePass != r.GetPasses() || h.now().Sub(b.usageAt) > balanceUsageMaxAge {
+	if age := h.now().Sub(b.usageAt); b.usage == nil || age > balanceUsageMaxAge || b.usagePass != r.GetPasses() && age > balanceUsageMinAge {
 		if err := s.readBalanceUsage(h); err != nil {
 			return errors.Join(err, commit())
 		}
@@ -797,7 +900,7 @@ func (s *Server) balanceRound(ctx context.Context, h *healer) error {
 		m := moves[0] // one move per segment at a time
 		if pendingSeg[string(seg.GetId())] || h.tasks.segmentBusy(seg.GetId()) || s.targetBusy(h, m.To, handOut) {
 			r.PassDeferred++
-			changed = true
+			progressed = true
 			continue
 		}
 		if len(moves) > 1 {
@@ -813,15 +916,19 @@ func (s *Server) balanceRound(ctx context.Context, h *healer) error {
 	}
 	r.Pending = append(r.Pending, handOut...)
 	r.PassMoves += int64(len(handOut))
-	if len(handOut) > 0 || !bytes.Equal(cursor, r.GetCursor()) {
+	if len(handOut) > 0 {
 		changed = true
+	}
+	if !bytes.Equal(cursor, r.GetCursor()) {
+		progressed = true
 	}
 	r.Cursor = cursor
 	if complete && next == nil {
 		// The pass is over.
-		changed = true
+		progressed = true
 		if r.GetPassMoves() == 0 && r.GetPassDeferred() == 0 && len(r.GetPending()) == 0 {
 			r.Running, r.Outcome = false, "done"
+			changed = true
 			h.log.Info("rebalance done", "moves", r.GetMovesDone(), "bytes", r.GetBytesMoved(), "passes", r.GetPasses()+1)
 		}
 		r.Passes++
@@ -835,14 +942,15 @@ func (s *Server) balanceRound(ctx context.Context, h *healer) error {
 	var errs []error
 	for _, p := range handOut {
 		key := pendingKey(p.GetSegmentId(), p.GetShard(), p.GetToNode())
+		b.handedOut(key)
 		if _, err := h.addMove(p.GetSegmentId(), p.GetShard(), p.GetToNode()); err != nil {
+			b.forget(key)
 			b.drop[key] = true
 			if !errors.Is(err, errTargetBusy) && !isPrecondition(err) {
 				errs = append(errs, fmt.Errorf("move segment %x shard %d %s -> %s: %w", p.GetSegmentId(), p.GetShard(), p.GetFromNode(), p.GetToNode(), err))
 			}
 			continue
 		}
-		b.mine[key] = true
 		b.moves.Add(1)
 	}
 	return errors.Join(errs...)
