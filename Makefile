@@ -10,9 +10,12 @@ all: build
 build:
 	$(GO) build -o $(BIN)/ ./cmd/...
 
-# The default test run: formatting, vet, then every test with the race
-# detector. Long soak/chaos/benchmark runs are separate scripts.
+# The default test run: formatting, vet, the mount tools the mount tests
+# use (installed from Debian when missing: scripts/test-deps), then every
+# test with the race detector. Long soak/chaos/benchmark runs are separate
+# scripts.
 test: fmt-check vet
+	scripts/test-deps
 	$(GO) test -race -timeout 20m ./...
 
 test-short: fmt-check vet
