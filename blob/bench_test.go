@@ -111,6 +111,24 @@ func BenchmarkGet64MiB(b *testing.B) {
 	}
 }
 
+// BenchmarkPut256KiB: the chunk size of a 1 MiB object at 4+2 (one
+// 256 KiB block), one at a time: mostly fsync and request costs.
+func BenchmarkPut256KiB(b *testing.B) {
+	n := startNode(b, Config{})
+	ctx := context.Background()
+	id := randomID(b, 0)
+	data := makeChunkBlocks(b, id, 256<<10, 256<<10)
+	b.SetBytes(int64(len(data)))
+	b.ResetTimer()
+	cpu := cpuTime(b)
+	for b.Loop() {
+		if err := n.client.Put(ctx, n.Addr(), id, bytes.NewReader(data), int64(len(data))); err != nil {
+			b.Fatal(err)
+		}
+	}
+	reportCPU(b, cpu)
+}
+
 // BenchmarkPutSmall: 4 KiB chunks, one at a time: the fsync-bound rate of
 // small chunk writes (see MEASURED.md: ~1,000/s with directory fsync).
 func BenchmarkPutSmall(b *testing.B) {
@@ -120,9 +138,11 @@ func BenchmarkPutSmall(b *testing.B) {
 	data := makeChunk(b, id, 4096)
 	b.SetBytes(int64(len(data)))
 	b.ResetTimer()
+	cpu := cpuTime(b)
 	for b.Loop() {
 		if err := n.client.Put(ctx, n.Addr(), id, bytes.NewReader(data), int64(len(data))); err != nil {
 			b.Fatal(err)
 		}
 	}
+	reportCPU(b, cpu)
 }
