@@ -3,12 +3,14 @@ package metadata
 import (
 	"context"
 	"encoding/binary"
+	"flag"
 	"fmt"
 	"net"
 	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -167,6 +169,13 @@ func BenchmarkListLarge(b *testing.B) {
 	cfg.GRPCAddr = "127.0.0.1:0"
 	cfg.InitialCluster = []Peer{{ID: "m1", RaftAddr: ln.Addr().String()}}
 	fastTimings(&cfg)
+	// CAIRN_LISTBENCH_FLAGS sizes the state store as metad's flags do,
+	// e.g. "--state-block-cache-mib 256 --state-index-cache-mib 0".
+	fs := flag.NewFlagSet("listbench", flag.ContinueOnError)
+	cfg.State.registerFlags(fs)
+	if err := fs.Parse(strings.Fields(os.Getenv("CAIRN_LISTBENCH_FLAGS"))); err != nil {
+		b.Fatalf("CAIRN_LISTBENCH_FLAGS: %v", err)
+	}
 	srv, err := NewServer(cfg)
 	if err != nil {
 		b.Fatal(err)
