@@ -32,7 +32,19 @@ type Codec struct {
 	// buffers before each collection: ~500 MiB of RSS where ~210 MiB
 	// were in use.
 	stripes sync.Pool
+	// doubled counts the Encodes holding a second stripe, at most
+	// maxDoubled. The second stripe lets an upload read its next stripe
+	// while the last one is written out; with more uploads than that in
+	// flight the cores are busy anyway, and every upload's second 1.5 MiB
+	// (at 4+2) is what pushed a gateway with 64 uploads past 300 MiB.
+	doubled    atomic.Int32
+	maxDoubled int32
 }
+
+// maxDoubledEncodes is how many Encodes of one Codec may double-buffer at
+// once: well above the concurrency at which a 2-core gateway saturates
+// (16 streams), well below the 64 uploads the memory target is set at.
+const maxDoubledEncodes = 16
 
 // NewCodec validates p and builds its encoder. The encoder uses the widest
 // SIMD kernels the CPU has (AVX-512/GFNI, AVX2, NEON) and splits a block
@@ -41,7 +53,7 @@ func NewCodec(p Params) (*Codec, error) {
 	if err := p.Validate(); err != nil {
 		return nil, err
 	}
-	c := &Codec{p: p}
+	c := &Codec{p: p, maxDoubled: maxDoubledEncodes}
 	if p.Scheme.M > 0 {
 		rs, err := reedsolomon.New(p.Scheme.K, p.Scheme.M, reedsolomon.WithAutoGoroutines(p.BlockSize))
 		if err != nil {
@@ -96,7 +108,8 @@ func (r EncodeResult) Healthy() int {
 // chunk upload does not stall the reads of the next stripe; a Write that
 // blocks forever blocks Encode, so tie the writers to ctx (as an HTTP
 // request body does). Memory: two stripes (2*(K+M)*BlockSize bytes),
-// whatever the segment's size, which the Codec keeps for its next Encode.
+// whatever the segment's size, or one when many Encodes of the Codec run
+// at once; the Codec keeps them for its next Encode.
 func (c *Codec) Encode(ctx context.Context, seg SegmentID, r io.Reader, limit int64, w []io.Writer) (EncodeResult, error) {
 	k, m := c.p.Scheme.K, c.p.Scheme.M
 	res := EncodeResult{ShardErrs: make([]error, k+m)}
@@ -136,6 +149,9 @@ func (c *Codec) Encode(ctx context.Context, seg SegmentID, r io.Reader, limit in
 			c.stripes.Put(st)
 		}
 	}
+	if bufs[1] != nil {
+		c.doubled.Add(-1)
+	}
 	for i, sw := range sws {
 		res.ShardErrs[i] = sw.err
 	}
@@ -146,10 +162,13 @@ func (c *Codec) Encode(ctx context.Context, seg SegmentID, r io.Reader, limit in
 }
 
 // encodeStripes is Encode's reading loop. Two stripe buffers alternate: the
-// shard writers write one while the next is read and encoded into the other.
+// shard writers write one while the next is read and encoded into the other
+// (one buffer, written then refilled, when maxDoubled Encodes already hold
+// two).
 func (c *Codec) encodeStripes(ctx context.Context, seg SegmentID, r io.Reader, limit int64, sws []*shardWriter, failed *atomic.Int32, res *EncodeResult, bufs *[2]*encStripe) error {
 	k, m, bs := c.p.Scheme.K, c.p.Scheme.M, c.p.BlockSize
 	sd := c.p.StripeDataSize()
+	nbuf := 2
 	for stripe := 0; ; stripe++ {
 		if err := ctx.Err(); err != nil {
 			return fmt.Errorf("encode segment %s: %w", seg, err)
@@ -162,7 +181,10 @@ func (c *Codec) encodeStripes(ctx context.Context, seg SegmentID, r io.Reader, l
 			res.EOF = peekEOF(r)
 			return nil
 		}
-		st := bufs[stripe%2]
+		if stripe == 1 && !c.reserveSecond() {
+			nbuf = 1 // read into the first stripe once its writers are done
+		}
+		st := bufs[stripe%nbuf]
 		if st == nil {
 			// Taken on first use, so a small segment never costs a
 			// second stripe buffer.
@@ -171,7 +193,7 @@ func (c *Codec) encodeStripes(ctx context.Context, seg SegmentID, r io.Reader, l
 			} else {
 				st = newEncStripe(k, m, bs)
 			}
-			bufs[stripe%2] = st
+			bufs[stripe%nbuf] = st
 		}
 		st.pending.Wait() // the writers are done with this buffer's last stripe
 
@@ -210,6 +232,15 @@ func (c *Codec) encodeStripes(ctx context.Context, seg SegmentID, r io.Reader, l
 			return nil
 		}
 	}
+}
+
+// reserveSecond reports whether an Encode may take a second stripe.
+func (c *Codec) reserveSecond() bool {
+	if c.doubled.Add(1) > c.maxDoubled {
+		c.doubled.Add(-1)
+		return false
+	}
+	return true
 }
 
 // peekEOF reports whether r is known to be exhausted without consuming it.

@@ -17,7 +17,48 @@ import (
 // padding or parity), and a repeated Encode must not allocate new stripes.
 func TestEncodeReusesStripes(t *testing.T) {
 	p := DefaultParams(DefaultScheme())
+	// All double-buffered, some single-buffered, all single-buffered.
+	for _, doubled := range []int32{maxDoubledEncodes, 2, 0} {
+		t.Run(fmt.Sprintf("doubled=%d", doubled), func(t *testing.T) {
+			c := mustCodec(t, p)
+			c.maxDoubled = doubled
+			encodeConcurrently(t, c)
+			if n := c.doubled.Load(); n != 0 {
+				t.Errorf("%d second stripes still reserved after every Encode returned", n)
+			}
+		})
+	}
 	c := mustCodec(t, p)
+	sd := int(p.StripeDataSize())
+	// A second Encode of a segment takes the stripes the first one left.
+	data := randBytes(9, 4*sd)
+	discard := make([]io.Writer, p.Scheme.Shards())
+	for i := range discard {
+		discard[i] = io.Discard
+	}
+	encode := func() {
+		if _, err := c.Encode(context.Background(), SegmentID{}, bytes.NewReader(data), int64(len(data)), discard); err != nil {
+			t.Fatal(err)
+		}
+	}
+	encode()
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	encode()
+	runtime.ReadMemStats(&after)
+	// Two fresh stripes would be 2*(K+M)*BlockSize; a collection between
+	// the two calls may empty the pool once (sync.Pool keeps its items
+	// through one GC), so only a second GC, which nothing here causes,
+	// could make this allocate them again.
+	if alloc, stripes := after.TotalAlloc-before.TotalAlloc, uint64(2*p.Scheme.Shards()*p.BlockSize); alloc >= stripes {
+		t.Errorf("a repeated Encode allocated %d bytes; two new stripes are %d", alloc, stripes)
+	}
+}
+
+// encodeConcurrently encodes segments of several sizes from 4 goroutines
+// through c and reads every one back, whole and without two data shards.
+func encodeConcurrently(t *testing.T, c *Codec) {
+	p := c.Params()
 	sd := int(p.StripeDataSize())
 	sizes := []int{3*sd + 5, 1, sd - 1, 2 * sd, sd/2 + 3, 7}
 	var wg sync.WaitGroup
@@ -64,27 +105,4 @@ func TestEncodeReusesStripes(t *testing.T) {
 		t.Error(err)
 	}
 
-	// A second Encode of a segment takes the stripes the first one left.
-	data := randBytes(9, 4*sd)
-	discard := make([]io.Writer, p.Scheme.Shards())
-	for i := range discard {
-		discard[i] = io.Discard
-	}
-	encode := func() {
-		if _, err := c.Encode(context.Background(), SegmentID{}, bytes.NewReader(data), int64(len(data)), discard); err != nil {
-			t.Fatal(err)
-		}
-	}
-	encode()
-	var before, after runtime.MemStats
-	runtime.ReadMemStats(&before)
-	encode()
-	runtime.ReadMemStats(&after)
-	// Two fresh stripes would be 2*(K+M)*BlockSize; a collection between
-	// the two calls may empty the pool once (sync.Pool keeps its items
-	// through one GC), so only a second GC, which nothing here causes,
-	// could make this allocate them again.
-	if alloc, stripes := after.TotalAlloc-before.TotalAlloc, uint64(2*p.Scheme.Shards()*p.BlockSize); alloc >= stripes {
-		t.Errorf("a repeated Encode allocated %d bytes; two new stripes are %d", alloc, stripes)
-	}
 }
