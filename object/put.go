@@ -165,8 +165,12 @@ func (s *Store) write(ctx context.Context, body io.Reader, size int64, allowInli
 	defer release()
 	// bufio lets the codec see the end of the body exactly (Peek), so an
 	// unknown-size body never leaves an empty trailing segment; the tee
-	// hashes every byte once, in order, as it is consumed.
-	br := bufio.NewReaderSize(io.TeeReader(body, h), 256<<10)
+	// hashes every byte once, in order, as it is consumed. Its buffer only
+	// ever holds a peek (InlineMax+1 bytes at most): the codec's stripe
+	// reads are larger than the buffer, so bufio hands them straight to
+	// the body and the data is not copied through it.
+	br := getBodyReader(io.TeeReader(body, h), s.inline+1)
+	defer putBodyReader(br)
 	if allowInline && s.inline >= 0 && (size < 0 || size <= int64(s.inline)) {
 		if w, ok, err := s.tryInline(br, h, size); err != nil || ok {
 			return w, err
@@ -399,6 +403,31 @@ func (s *Store) discard(segs []*pb.Segment) {
 			}
 		}
 	}()
+}
+
+// bodyReaderSize is the buffer of a pooled body reader: room for the
+// default InlineMax peek. A fresh 256 KiB reader per PUT was 12% of the
+// gateway's allocations under PUT 64 MiB and its clearing 4% of its CPU
+// under PUT 1 MiB, for a buffer the stripe reads bypass.
+const bodyReaderSize = 16 << 10
+
+var bodyReaders = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, bodyReaderSize) }}
+
+// getBodyReader returns a bufio.Reader over r able to Peek peek bytes.
+func getBodyReader(r io.Reader, peek int) *bufio.Reader {
+	if peek > bodyReaderSize {
+		return bufio.NewReaderSize(r, peek)
+	}
+	br := bodyReaders.Get().(*bufio.Reader)
+	br.Reset(r)
+	return br
+}
+
+func putBodyReader(br *bufio.Reader) {
+	if br.Size() == bodyReaderSize {
+		br.Reset(nil) // drop the body
+		bodyReaders.Put(br)
+	}
 }
 
 func newVersionID() string {
