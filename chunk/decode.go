@@ -17,7 +17,7 @@ import (
 // K usable shards the error wraps ErrUnrecoverable.
 //
 // Memory: one block buffer per shard it touches, (K+M)*BlockSize at most;
-// twice that while WriteTo fetches a stripe ahead. With ReadOptions.Pool
+// twice that when WriteTo fetches a stripe ahead (ReadOptions.ReadAhead). With ReadOptions.Pool
 // the buffers come from the pool and go back to it on Close.
 // A Reader is not safe for concurrent use.
 type Reader struct {
@@ -32,6 +32,7 @@ type Reader struct {
 	cur       int   // stripe whose blocks f holds, -1 for none
 	needFirst []int // per data shard: first stripe of the range it holds
 	need      []bool
+	ahead     bool // ReadOptions.ReadAhead
 	err       error
 }
 
@@ -67,6 +68,7 @@ func (c *Codec) NewReader(ctx context.Context, seg SegmentID, size, off, n int64
 		cur:       -1,
 		needFirst: needFirst,
 		need:      make([]bool, c.p.Scheme.Shards()),
+		ahead:     opt.ReadAhead,
 	}, nil
 }
 
@@ -128,13 +130,13 @@ func (r *Reader) fetch(ctx context.Context, s int) error {
 // WriteTo writes the rest of the range to w straight from the verified
 // block buffers: no copy through a caller's buffer, and one Write per
 // block (a few hundred KiB) instead of one per 32 KiB that io.Copy would
-// make — on a GET the gateway's time is mostly socket syscalls. While one
-// stripe is being written, the next is fetched (read and checked, or
-// rebuilt) by a second goroutine, so reading from the blob nodes and
-// writing to the client overlap; that holds two stripes' buffers, never
-// more. It returns the first error of w or of the fetch; like Read, it
-// never writes a byte it has not verified. A Read may come before WriteTo;
-// after it, Read returns EOF or its error.
+// make — on a GET the gateway's time is mostly socket syscalls. With
+// ReadOptions.ReadAhead, while one stripe is being written the next is
+// fetched (read and checked, or rebuilt) by a second goroutine, so reading
+// from the blob nodes and writing to the client overlap; that holds two
+// stripes' buffers, never more. It returns the first error of w or of the
+// fetch; like Read, it never writes a byte it has not verified. A Read may
+// come before WriteTo; after it, Read returns EOF or its error.
 func (r *Reader) WriteTo(w io.Writer) (int64, error) {
 	if r.err != nil {
 		return 0, r.err
@@ -153,22 +155,23 @@ func (r *Reader) WriteTo(w io.Writer) (int64, error) {
 		return written, nil
 	}
 	first, end := int(r.pos/sd), int((r.end-1)/sd)+1
-	if end-first == 1 {
-		// Nothing to overlap, and no second buffer set to pay for.
-		if err := r.fill(first); err != nil {
-			return written, r.fail(err)
-		}
-		n, err := r.writeStripe(w, first, r.f.bufs)
+	if r.ahead && end-first > 1 {
+		n, err := r.pipeline(w, first, end)
 		written += n
 		if err != nil {
 			return written, r.fail(err)
 		}
 		return written, nil
 	}
-	n, err := r.pipeline(w, first, end)
-	written += n
-	if err != nil {
-		return written, r.fail(err)
+	for s := first; s < end; s++ {
+		if err := r.fill(s); err != nil {
+			return written, r.fail(err)
+		}
+		n, err := r.writeStripe(w, s, r.f.bufs)
+		written += n
+		if err != nil {
+			return written, r.fail(err)
+		}
 	}
 	return written, nil
 }

@@ -34,6 +34,13 @@ type ReadOptions struct {
 	// Pool, when set, supplies the block buffers and gets them back when
 	// the Reader is closed or the Rebuild returns.
 	Pool *BlockPool
+	// ReadAhead makes a Reader's WriteTo fetch the next stripe in a second
+	// goroutine while it writes one, holding two stripes' buffers. That
+	// puts a second core to work on one stream; when every core already
+	// has a stream of its own it buys nothing, and the blocks, written a
+	// stripe after they were read and checked, have left the cache by then
+	// (measured: ~10% more CPU per byte at 16 concurrent GETs on 2 cores).
+	ReadAhead bool
 }
 
 // maxSkip is how many unwanted stripes a shard stream may be read past

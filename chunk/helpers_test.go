@@ -139,10 +139,11 @@ func (b *badShards) opts() ReadOptions {
 type readWay int
 
 const (
-	viaRead        readWay = iota // io.ReadAll: Read calls only
-	viaWriteTo                    // WriteTo alone
-	viaReadWriteTo                // a short Read, then WriteTo for the rest
-	viaPoolWriteTo                // WriteTo with buffers from a shared, dirty pool
+	viaRead         readWay = iota // io.ReadAll: Read calls only
+	viaWriteTo                     // WriteTo alone, stripe after stripe
+	viaAheadWriteTo                // WriteTo fetching a stripe ahead
+	viaReadWriteTo                 // a short Read, then WriteTo (ahead) for the rest
+	viaPoolWriteTo                 // WriteTo (ahead) with buffers from a shared, dirty pool
 )
 
 var (
@@ -156,6 +157,7 @@ func readRange(t testing.TB, c *Codec, seg SegmentID, size, off, n int64, src Sh
 	if readVia == viaPoolWriteTo {
 		opt.Pool = testPool
 	}
+	opt.ReadAhead = readVia >= viaAheadWriteTo
 	r, err := c.NewReader(context.Background(), seg, size, off, n, src, opt)
 	if err != nil {
 		t.Fatalf("NewReader(size %d, [%d,+%d)): %v", size, off, n, err)

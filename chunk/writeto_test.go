@@ -21,6 +21,7 @@ func TestReadSuiteWriteTo(t *testing.T) {
 		via  readWay
 	}{
 		{"WriteTo", viaWriteTo},
+		{"AheadWriteTo", viaAheadWriteTo},
 		{"ReadThenWriteTo", viaReadWriteTo},
 		{"PooledWriteTo", viaPoolWriteTo},
 	} {
@@ -92,7 +93,7 @@ func TestWriteToUnrecoverable(t *testing.T) {
 	mem.openErr[1] = errMissing
 	mem.cut[4] = l.StripeOffset(3)
 	src := &trackingSource{ShardSource: mem}
-	r, err := c.NewReader(context.Background(), SegmentID{5}, size, 0, size, src, ReadOptions{Pool: NewBlockPool()})
+	r, err := c.NewReader(context.Background(), SegmentID{5}, size, 0, size, src, ReadOptions{Pool: NewBlockPool(), ReadAhead: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -123,12 +124,14 @@ func TestWriteToWriterFails(t *testing.T) {
 	data := randBytes(22, int(size))
 	chunks := encodeBytes(t, c, SegmentID{6}, data)
 	boom := errors.New("client went away")
-	for _, after := range []int64{0, 1, 16, 64, 65, 200, size - 1} {
-		t.Run(fmt.Sprint(after), func(t *testing.T) {
+	for _, tt := range writeToCases(0, 1, 16, 64, 65, 200, size-1) {
+		after := tt.n
+		t.Run(tt.name, func(t *testing.T) {
 			src := &trackingSource{ShardSource: newMemSource(chunks)}
 			var bad badShards
 			opt := bad.opts()
 			opt.Pool = NewBlockPool()
+			opt.ReadAhead = tt.ahead
 			r, err := c.NewReader(context.Background(), SegmentID{6}, size, 0, size, src, opt)
 			if err != nil {
 				t.Fatal(err)
@@ -168,11 +171,23 @@ func TestWriteToCancel(t *testing.T) {
 	size := 10 * p.StripeDataSize()
 	data := randBytes(23, int(size))
 	chunks := encodeBytes(t, c, SegmentID{7}, data)
+	for _, ahead := range []bool{false, true} {
+		t.Run(fmt.Sprint("ahead=", ahead), func(t *testing.T) {
+			testWriteToCancel(t, c, chunks, data, ahead)
+		})
+	}
+}
+
+func testWriteToCancel(t *testing.T, c *Codec, chunks [][]byte, data []byte, ahead bool) {
+	p := c.Params()
+	size := int64(len(data))
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	src := &trackingSource{ShardSource: newMemSource(chunks)}
 	var bad badShards
-	r, err := c.NewReader(ctx, SegmentID{7}, size, 0, size, src, bad.opts())
+	opt := bad.opts()
+	opt.ReadAhead = ahead
+	r, err := c.NewReader(ctx, SegmentID{7}, size, 0, size, src, opt)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -212,7 +227,7 @@ func TestWriteToMemoryBounded(t *testing.T) {
 	var before, after runtime.MemStats
 	runtime.GC()
 	runtime.ReadMemStats(&before)
-	r, err := c.NewReader(context.Background(), SegmentID{8}, size, 0, size, src, ReadOptions{})
+	r, err := c.NewReader(context.Background(), SegmentID{8}, size, 0, size, src, ReadOptions{ReadAhead: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -228,6 +243,24 @@ func TestWriteToMemoryBounded(t *testing.T) {
 	if src.peak != 4 {
 		t.Errorf("%d streams open at once, want one per data shard", src.peak)
 	}
+}
+
+// writeToCase is one n, read with or without read-ahead.
+type writeToCase struct {
+	name  string
+	n     int64
+	ahead bool
+}
+
+// writeToCases is each n once without read-ahead and once with it.
+func writeToCases(ns ...int64) []writeToCase {
+	var out []writeToCase
+	for _, ahead := range []bool{false, true} {
+		for _, n := range ns {
+			out = append(out, writeToCase{fmt.Sprintf("%d/ahead=%v", n, ahead), n, ahead})
+		}
+	}
+	return out
 }
 
 type countingWriter struct{ n int64 }
@@ -248,9 +281,12 @@ func BenchmarkWriteTo(b *testing.B) {
 	for _, tt := range []struct {
 		name    string
 		missing []int
+		ahead   bool
 	}{
-		{"full", nil},
-		{"degraded-2-missing", []int{0, 2}},
+		{"full", nil, false},
+		{"full-ahead", nil, true},
+		{"degraded-2-missing", []int{0, 2}, false},
+		{"degraded-2-missing-ahead", []int{0, 2}, true},
 	} {
 		b.Run(tt.name, func(b *testing.B) {
 			cs := append([][]byte(nil), chunks...)
@@ -261,7 +297,7 @@ func BenchmarkWriteTo(b *testing.B) {
 			b.SetBytes(benchSegment)
 			for b.Loop() {
 				src.opens = src.opens[:0]
-				r, err := c.NewReader(context.Background(), SegmentID{}, benchSegment, 0, benchSegment, src, ReadOptions{Pool: pool})
+				r, err := c.NewReader(context.Background(), SegmentID{}, benchSegment, 0, benchSegment, src, ReadOptions{Pool: pool, ReadAhead: tt.ahead})
 				if err != nil {
 					b.Fatal(err)
 				}
