@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"runtime"
 	"sync/atomic"
 	"time"
 
@@ -33,7 +34,17 @@ func (s *Store) Open(ctx context.Context, o *pb.Object, off, n int64) (io.ReadCl
 		s.metrics.getBytes.Add(float64(n))
 		return io.NopCloser(bytes.NewReader(o.Inline[off : off+n])), nil
 	}
+	s.reading.Add(1)
 	return &objectReader{ctx: ctx, s: s, o: o, off: off, left: n}, nil
+}
+
+// readAhead says whether a segment opened now should fetch a stripe ahead
+// while it writes one (chunk.ReadOptions.ReadAhead): only while fewer GETs
+// than cores are in flight, so the read-ahead has a core of its own. With a
+// core per GET already, it was measured to cost CPU per byte (the blocks go
+// cold between the read and the write) and buys no throughput.
+func (s *Store) readAhead() bool {
+	return s.reading.Load() < int64(runtime.GOMAXPROCS(0))
 }
 
 // objectReader reads a range across an object's segments, one segment
@@ -50,6 +61,7 @@ type objectReader struct {
 	cur    io.ReadCloser
 	curEnd int64 // object offset where cur's range ends
 	err    error
+	closed bool
 }
 
 var _ io.WriterTo = (*objectReader)(nil)
@@ -161,6 +173,10 @@ func (r *objectReader) Close() error {
 		r.cur.Close()
 		r.cur = nil
 	}
+	if !r.closed {
+		r.closed = true
+		r.s.reading.Add(-1)
+	}
 	if r.err == nil {
 		r.err = errors.New("read after close")
 	}
@@ -185,7 +201,8 @@ func (s *Store) openSegment(ctx context.Context, seg *pb.Segment, off, n int64) 
 	src := &shardSource{s: s, seg: seg, id: id}
 	src.cm.Store(cm)
 	return codec.NewReader(ctx, id, seg.Size, off, n, src, chunk.ReadOptions{
-		Pool: s.readBufs,
+		Pool:      s.readBufs,
+		ReadAhead: s.readAhead(),
 		OnBadShard: func(shard int, err error) {
 			s.metrics.badShards.Inc()
 			s.log.Warn("chunk unusable, reading around it", "chunk", chunk.ID{Segment: id, Shard: shard}.String(), "node", src.node(shard), "err", err)

@@ -21,6 +21,7 @@ import (
 	"io"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -101,6 +102,7 @@ type Store struct {
 	budget   time.Duration
 	reporter string
 	readBufs *chunk.BlockPool // block buffers of GETs, reused across requests
+	reading  atomic.Int64     // GETs of erasure-coded objects in flight
 
 	codecsMu sync.Mutex
 	codecs   map[chunk.Params]*chunk.Codec
