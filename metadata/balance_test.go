@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"testing"
+	"time"
 
 	pb "github.com/cairnstore/cairn/metadata/metadatapb"
 	"github.com/cairnstore/cairn/placement"
@@ -137,5 +138,31 @@ func TestPlanRebalance(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// The balancer's rate bucket starts empty (a new leader grants no fresh
+// burst), lets one move through once it has refilled at all, and then
+// holds further moves until the debt of that move is paid at the rate.
+func TestMoveBucketStartsEmpty(t *testing.T) {
+	start := time.Unix(1000, 0)
+	const rate = 1 << 20 // bytes per second
+	b := newMoveBucket(rate, start)
+	if b.allow(start) {
+		t.Fatal("a new bucket allows a move at once")
+	}
+	at := start.Add(10 * time.Millisecond)
+	if !b.allow(at) {
+		t.Fatal("the bucket does not refill")
+	}
+	b.charge(at, 4<<20) // a move of four seconds' budget
+	if b.allow(at.Add(3 * time.Second)) {
+		t.Error("a move allowed before the debt is paid")
+	}
+	if !b.allow(at.Add(4 * time.Second)) {
+		t.Error("no move allowed once the debt is paid")
+	}
+	if unlimited := newMoveBucket(0, start); !unlimited.allow(start) {
+		t.Error("a bucket without a rate holds moves")
 	}
 }

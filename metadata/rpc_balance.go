@@ -815,7 +815,7 @@ func (s *Server) balanceRound(ctx context.Context, h *healer) error {
 		b.bucket, b.bucketRate = nil, -1
 	}
 	if rate := cur.GetRateBytesPerSecond(); b.bucket == nil || b.bucketRate != rate {
-		b.bucket, b.bucketRate = &tokenBucket{rate: float64(rate), last: h.now()}, rate
+		b.bucket, b.bucketRate = newMoveBucket(rate, h.now()), rate
 	}
 	r := proto.CloneOf(cur)
 	if b.shadow != nil && proto.Equal(cur, b.base) {
@@ -954,6 +954,13 @@ func (s *Server) balanceRound(ctx context.Context, h *healer) error {
 		b.moves.Add(1)
 	}
 	return errors.Join(errs...)
+}
+
+// newMoveBucket is the balancer's --rate bucket for a new run or term: it
+// starts empty, not full, so that a new leader does not grant the run a
+// fresh second of budget on top of what its predecessor spent.
+func newMoveBucket(rate int64, now time.Time) *tokenBucket {
+	return &tokenBucket{rate: float64(rate), last: now}
 }
 
 // targetBusy reports whether node has no room for another move, counting

@@ -360,7 +360,9 @@ func TestRebalanceOntoNewNodes(t *testing.T) {
 		return nil
 	})
 	srv := leader(t, c)
+	stopAt := time.Now()
 	cli.json(&st, "rebalance", "stop")
+	stopTook := time.Since(stopAt)
 	if st.Running || st.Outcome != "stopped" {
 		t.Fatalf("stop = %+v", st)
 	}
@@ -373,6 +375,7 @@ func TestRebalanceOntoNewNodes(t *testing.T) {
 		}
 		return nil
 	})
+	t.Logf("rebalance stop returned in %v; the moves in flight ended %v after it was called", stopTook.Round(time.Millisecond), time.Since(stopAt).Round(time.Millisecond))
 	frozen := placements(t, ctx, mc, "b", keys)
 	stopped := cli.rebalanceStatus()
 	waitRounds(t, srv, 20)
