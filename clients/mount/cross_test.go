@@ -33,7 +33,7 @@ func testCross(t *testing.T, e *env) {
 				if err != nil || !ok {
 					t.Skipf("%s did not leave s3://%s/%s (its own test failed?): %v", writer.name, bucket, xferKey(writer), err)
 				}
-				m := reader.mount(t, e, bucket)
+				m := e.mount(t, reader, bucket)
 				checkFile(t, filepath.Join(m.dir, xferKey(writer)), xferData(writer))
 				// The other tool's stamped file keeps its modification
 				// time: both read x-amz-meta-mtime.
@@ -48,6 +48,9 @@ func testCross(t *testing.T, e *env) {
 				t.Skipf("aws not found on PATH (%v): skipping the aws CLI read", err)
 			}
 			bucket := bucketOf(writer)
+			if _, _, _, ok, err := e.head(t.Context(), bucket, xferKey(writer)); err != nil || !ok {
+				t.Skipf("%s did not leave s3://%s/%s (its own test failed?): %v", writer.name, bucket, xferKey(writer), err)
+			}
 			out := filepath.Join(t.TempDir(), "copy")
 			env := append(baseEnv(t),
 				"AWS_ACCESS_KEY_ID="+testcluster.AccessKey,
@@ -116,7 +119,7 @@ func testListing(t *testing.T, e *env) {
 
 	for _, tl := range tools {
 		t.Run(tl.name, func(t *testing.T) {
-			m := tl.mount(t, e, bucket)
+			m := e.mount(t, tl, bucket)
 			dir := filepath.Join(m.dir, "many")
 			start := time.Now()
 			got := names(t, dir)

@@ -58,6 +58,26 @@ type env struct {
 	url string
 	s3  *s3.Client
 	rec *recorder
+
+	mu   sync.Mutex
+	used map[string]bool // the tools that mounted a bucket
+}
+
+// mount mounts bucket with tl (skipping the test when it cannot run here).
+func (e *env) mount(t *testing.T, tl tool, bucket string) *mounted {
+	t.Helper()
+	m := tl.mount(t, e, bucket)
+	e.mu.Lock()
+	e.used[tl.name] = true
+	e.mu.Unlock()
+	return m
+}
+
+// mounted reports whether tool has mounted a bucket.
+func (e *env) mounted(tool string) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.used[tool]
 }
 
 // requireFUSE skips the test, naming what is missing, unless FUSE and the
@@ -88,7 +108,7 @@ func startEnv(t *testing.T) *env {
 	// grace keeping the replaced chunks: more than the default 1 GiB a node.
 	c := testcluster.New(t, testcluster.Config{Quiet: true, BlobCapacity: 8 << 30})
 	srv := c.StartGateway(t, gateway.Config{})
-	e := &env{rec: &recorder{}}
+	e := &env{rec: &recorder{}, used: map[string]bool{}}
 	e.url = serve(t, e.rec.wrap(srv.Handler()))
 	e.s3 = s3.New(s3.Options{
 		BaseEndpoint: aws.String(e.url),

@@ -29,7 +29,9 @@ var tools = []tool{
 // private cache directory.
 func mountRclone(t *testing.T, e *env, bucket string) *mounted {
 	t.Helper()
-	requireFUSE(t, "rclone")
+	// rclone 1.60 mounts through the fuse 2 name, fusermount (fuse3
+	// installs it as a link to fusermount3).
+	requireFUSE(t, "rclone", "fusermount")
 	dir, work := mountDir(t), t.TempDir()
 	logFile := filepath.Join(work, "rclone.log")
 	return start(t, "rclone", dir, logFile, baseEnv(t), "rclone", "mount",
