@@ -144,7 +144,11 @@ func (h *objectHandlers) get(w http.ResponseWriter, r *http.Request) error {
 	// Read the first bytes before committing to a status: a range whose
 	// chunks cannot be read then gets a clean error answer instead of a
 	// connection cut before any response (which clients retry blindly).
-	first := make([]byte, min(n, 64<<10))
+	// The first Read fetches and checks the whole first stripe, so a few
+	// KiB settle it (and hold an inline object whole); the rest goes out
+	// through io.Copy, which hands it to the object reader's WriteTo. 64 KiB
+	// here was the largest allocation of a 1 MiB GET.
+	first := make([]byte, min(n, 4<<10))
 	if _, err := io.ReadFull(rc, first); err != nil {
 		clearObjectHeaders(hdr)
 		return err
