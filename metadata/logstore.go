@@ -59,6 +59,11 @@ func OpenLogStore(dir string, logger *slog.Logger) (*LogStore, error) {
 		// snapshot, so the defaults' 64 MiB memtables, 256 MiB block cache
 		// and 1 GiB value-log files are far more than it needs.
 		WithMemTableSize(16 << 20).
+		// Badger's default of five memtables (arenas plus mapped WAL
+		// files) is memory the log never needs: one takes writes while
+		// another is flushed, and a third rides out a slow flush without
+		// stalling Raft's main loop.
+		WithNumMemtables(3).
 		WithBlockCacheSize(8 << 20).
 		WithValueLogFileSize(64 << 20).
 		WithNumCompactors(2)

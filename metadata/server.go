@@ -158,7 +158,16 @@ func NewServer(cfg Config) (_ *Server, err error) {
 	}
 	s.joining = !hasState && len(cfg.Join) > 0
 	s.fsm = newFSM(s.state)
-	if s.raft, err = raft.NewRaft(s.raftConfig(hlog, restoreOnStart), s.fsm, s.logs, s.logs, snaps, trans); err != nil {
+	// The leader reads every entry it replicates back from the log store
+	// (hashicorp/raft keeps none in memory): under load that was a Badger
+	// lookup, a copy and a decode per entry per follower. The cache holds
+	// the last logCacheEntries entries as stored; batch entries are at most
+	// maxBatchBytes, so it stays small.
+	logs, err := raft.NewLogCache(logCacheEntries, s.logs)
+	if err != nil {
+		return nil, fmt.Errorf("raft log cache: %w", err)
+	}
+	if s.raft, err = raft.NewRaft(s.raftConfig(hlog, restoreOnStart), s.fsm, logs, s.logs, snaps, trans); err != nil {
 		return nil, fmt.Errorf("start raft: %w", err)
 	}
 	undo = append(undo, func() { _ = s.raft.Shutdown().Error() })
@@ -272,6 +281,10 @@ func (s *Server) bootstrap(hasState bool, localAddr raft.ServerAddress) error {
 	s.log.Info("bootstrapped raft cluster", "members", formatInitialCluster(s.cfg.InitialCluster))
 	return nil
 }
+
+// logCacheEntries is how many of the newest Raft entries the leader keeps
+// in memory for replication (see NewServer).
+const logCacheEntries = 64
 
 // GRPCAddr is the address this member gives clients for its gRPC API.
 func (s *Server) GRPCAddr() string { return s.grpcAdvertise }
