@@ -32,6 +32,14 @@ func TestDrainDecommission(t *testing.T) {
 	c := newTestCluster(t, 3, func(c *Config) {
 		healTimings(c)
 		c.Heal.RepairPerNode = 2
+		// Results are held for a while below: on a loaded machine that can
+		// take longer than healTimings' task timeout. Liveness is not under
+		// test: a fake node that misses heartbeats on a loaded machine would
+		// go DOWN and be repaired wherever a node is writable, breaking the
+		// failure-domain rule this test checks the drain and balancer keep.
+		c.Heal.RepairTaskTimeout = time.Minute
+		c.Heal.NodeSuspectAfter = 30 * time.Second
+		c.Heal.NodeDownAfter = time.Minute
 	})
 	c.waitLeader()
 	c.waitAddresses()
@@ -92,7 +100,7 @@ func TestDrainDecommission(t *testing.T) {
 	if dr.GetNode().GetState() != pb.NodeState_NODE_STATE_DRAINING {
 		t.Fatalf("drain answered %v", dr)
 	}
-	waitFor(t, 10*time.Second, func() bool { return moveTasks(blobs) > 0 }, "moves off %s to be handed out", victim)
+	waitFor(t, 30*time.Second, func() bool { return moveTasks(blobs) > 0 }, "moves off %s to be handed out", victim)
 	if _, err := cl.SetNodeDrain(ctx, &pb.SetNodeDrainRequest{Id: victim, Drain: false}); err != nil {
 		t.Fatal(err)
 	}
@@ -101,7 +109,7 @@ func TestDrainDecommission(t *testing.T) {
 	waitDrainRounds(t, c, 2)
 	_, handedMoves, _ := c.waitLeader().srv.heal.Load().tasks.counts()
 	handed := handedMoves
-	waitFor(t, 5*time.Second, func() bool { return moveTasks(blobs) == handed }, "the %d assigned moves to reach the blob nodes", handed)
+	waitFor(t, 30*time.Second, func() bool { return moveTasks(blobs) == handed }, "the %d assigned moves to reach the blob nodes", handed)
 	for id, b := range blobs {
 		for _, task := range b.seenTasks() {
 			if m := task.GetMove(); m != nil && (m.GetSource().GetNodeId() != victim || id == victim) {
@@ -112,7 +120,7 @@ func TestDrainDecommission(t *testing.T) {
 	for _, b := range blobs {
 		b.setHold(false)
 	}
-	waitFor(t, 10*time.Second, func() bool { return usage(victim) <= most-int64(handed) }, "the %d handed-out moves to commit", handed)
+	waitFor(t, 30*time.Second, func() bool { return usage(victim) <= most-int64(handed) }, "the %d handed-out moves to commit", handed)
 	// Absence of further moves: let the drain loop run many rounds.
 	waitDrainRounds(t, c, 10)
 	if n := moveTasks(blobs); n != handed {
@@ -126,7 +134,7 @@ func TestDrainDecommission(t *testing.T) {
 	if _, err := cl.SetNodeDrain(ctx, &pb.SetNodeDrainRequest{Id: victim, Drain: true}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 20*time.Second, func() bool { return usage(victim) == 0 }, "%s to empty", victim)
+	waitFor(t, 30*time.Second, func() bool { return usage(victim) == 0 }, "%s to empty", victim)
 	for key, id := range segs {
 		info, err := c.waitLeader().srv.state.Segment(id)
 		if err != nil {
@@ -183,6 +191,14 @@ func TestRebalanceStartStop(t *testing.T) {
 	c := newTestCluster(t, 3, func(c *Config) {
 		healTimings(c)
 		c.Heal.RepairPerNode = 2
+		// Results are held for a while below: on a loaded machine that can
+		// take longer than healTimings' task timeout. Liveness is not under
+		// test: a fake node that misses heartbeats on a loaded machine would
+		// go DOWN and be repaired wherever a node is writable, breaking the
+		// failure-domain rule this test checks the drain and balancer keep.
+		c.Heal.RepairTaskTimeout = time.Minute
+		c.Heal.NodeSuspectAfter = 30 * time.Second
+		c.Heal.NodeDownAfter = time.Minute
 	})
 	c.waitLeader()
 	c.waitAddresses()
@@ -230,7 +246,7 @@ func TestRebalanceStartStop(t *testing.T) {
 	if !st.GetRunning() || st.GetMovesTotal() != dry.GetMovesTotal() {
 		t.Fatalf("start = %v, want running with %d moves", st, dry.GetMovesTotal())
 	}
-	waitFor(t, 10*time.Second, func() bool { return moveTasks(blobs) > 0 }, "moves to be handed out")
+	waitFor(t, 30*time.Second, func() bool { return moveTasks(blobs) > 0 }, "moves to be handed out")
 	if st, err = cl.RebalanceStop(ctx, &pb.RebalanceStopRequest{}); err != nil {
 		t.Fatal(err)
 	}
@@ -240,11 +256,11 @@ func TestRebalanceStartStop(t *testing.T) {
 	// Stop takes the balancer's lock: no move is handed out after it
 	// returns, so what is outstanding now is all there will be.
 	_, handed, _ := c.waitLeader().srv.heal.Load().tasks.counts()
-	waitFor(t, 5*time.Second, func() bool { return moveTasks(blobs) == handed }, "the %d assigned moves to reach the blob nodes", handed)
+	waitFor(t, 30*time.Second, func() bool { return moveTasks(blobs) == handed }, "the %d assigned moves to reach the blob nodes", handed)
 	for _, b := range blobs {
 		b.setHold(false)
 	}
-	waitFor(t, 10*time.Second, func() bool {
+	waitFor(t, 30*time.Second, func() bool {
 		_, moves, _ := c.waitLeader().srv.heal.Load().tasks.counts()
 		return moves == 0
 	}, "the handed-out moves to commit")
@@ -262,7 +278,7 @@ func TestRebalanceStartStop(t *testing.T) {
 	if _, err = cl.RebalanceStart(ctx, &pb.RebalanceStartRequest{Threshold: threshold}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 20*time.Second, func() bool {
+	waitFor(t, 30*time.Second, func() bool {
 		st, err = cl.RebalanceStatus(ctx, &pb.RebalanceStatusRequest{})
 		return err == nil && !st.GetRunning() && st.GetOutcome() == "done"
 	}, "the rebalance to finish")

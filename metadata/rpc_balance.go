@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -152,7 +153,17 @@ func (s *Server) placementBlockers(n *pb.Node) ([]string, error) {
 			if id != n.GetId() {
 				continue
 			}
-			if _, err := v.pickTarget(seg.GetId(), seg.GetNodes(), uint32(sh), never, func(uint32, string) bool { return false }); err != nil {
+			to, err := v.pickTarget(seg.GetId(), seg.GetNodes(), uint32(sh), never, func(uint32, string) bool { return false })
+			if err == nil {
+				// placement.Replace settles for the least bad node when none
+				// keeps the rule; the move would then be refused (addMove).
+				next := slices.Clone(seg.GetNodes())
+				next[sh] = to
+				if !spreadKept(seg.GetNodes(), next, v.place, int(seg.GetScheme().GetM())) {
+					err = fmt.Errorf("the only target, %s, would put too many shards in its zone or rack: %w", to, placement.ErrSpread)
+				}
+			}
+			if err != nil {
 				unplaceable++
 				if first == nil {
 					first = err
