@@ -158,7 +158,9 @@ func (a *admin) explain(rpc string, err error) error {
 		return &unimplementedError{rpc: rpc, addrs: addrs}
 	case errors.Is(err, context.Canceled):
 		return errors.New("interrupted")
-	case errors.Is(err, context.DeadlineExceeded):
+	case errors.Is(err, context.DeadlineExceeded) || status.Code(err) == codes.DeadlineExceeded:
+		// The deadline travels to metad: its answer that the deadline
+		// passed can arrive before the client's own context notices.
 		last := ""
 		if errors.As(err, &nl) {
 			last = ": no metad leader (an election is under way, or too few members are up)"
