@@ -147,8 +147,15 @@ func (p *proposer) submit(ctx context.Context, data []byte) (Result, error) {
 		// a caller that gives up on a Raft future.
 		return Result{}, ctx.Err()
 	case <-p.s.shutdown:
-		return Result{}, raft.ErrRaftShutdown
+		return Result{}, shutdownUnknown()
 	}
+}
+
+// shutdownUnknown is the error for a command whose member shut down while
+// it waited, as applyEntry words it: it may have been appended, and the
+// next leader may still commit it.
+func shutdownUnknown() error {
+	return status.Errorf(codes.Unavailable, "commit outcome unknown: %v", raft.ErrRaftShutdown)
 }
 
 // run proposes queued commands until the server shuts down.
@@ -157,7 +164,7 @@ func (p *proposer) run() {
 		select {
 		case <-p.wake:
 		case <-p.s.shutdown:
-			p.failQueued(raft.ErrRaftShutdown)
+			p.failQueued(shutdownUnknown())
 			return
 		}
 		for {
@@ -166,7 +173,7 @@ func (p *proposer) run() {
 			select {
 			case p.slots <- struct{}{}:
 			case <-p.s.shutdown:
-				p.failQueued(raft.ErrRaftShutdown)
+				p.failQueued(shutdownUnknown())
 				return
 			}
 			batch := p.take()
