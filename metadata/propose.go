@@ -271,10 +271,8 @@ func asResult(resp any, index uint64) (Result, error) {
 // when the entry was certainly not appended; ctx's error; otherwise an
 // error after which the entry may or may not have been committed.
 func (s *Server) applyEntry(ctx context.Context, data []byte, timeout time.Duration) (any, uint64, error) {
-	start := time.Now()
 	f := s.raft.Apply(data, timeout)
 	err := awaitFuture(ctx, s.shutdown, f)
-	s.metrics.apply.Observe(time.Since(start).Seconds())
 	switch {
 	case err == nil:
 		return f.Response(), f.Index(), nil

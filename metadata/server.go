@@ -581,6 +581,9 @@ func (s *Server) propose(ctx context.Context, cmd *metadatapb.Command) (proto.Me
 		return nil, context.DeadlineExceeded
 	}
 	var res Result
+	start := time.Now()
+	// Observed per command, queueing in the proposer included.
+	defer func() { s.metrics.apply.Observe(time.Since(start).Seconds()) }()
 	if s.proposer != nil && len(data) <= maxBatchedCommand {
 		res, err = s.proposer.submit(ctx, data)
 	} else {
