@@ -29,6 +29,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -50,6 +51,8 @@ type flags struct {
 	member    metadata.Config
 	pprofAddr string
 	logLevel  slog.Level
+	// memLimitMiB, when positive, is the Go runtime's soft memory limit.
+	memLimitMiB int64
 }
 
 func parseFlags(args []string, out io.Writer) (*flags, error) {
@@ -64,11 +67,15 @@ func parseFlags(args []string, out io.Writer) (*flags, error) {
 	f.member.RegisterFlags(fs)
 	fs.StringVar(&f.pprofAddr, "pprof-addr", "", "serve net/http/pprof on `HOST:PORT` (empty: off; loopback only)")
 	fs.TextVar(&f.logLevel, "log-level", slog.LevelInfo, "log `LEVEL`: debug, info, warn, error")
+	fs.Int64Var(&f.memLimitMiB, "memory-limit-mib", 0, "soft memory limit of the process in MiB, as GOMEMLIMIT (0: GOMEMLIMIT or none); under write bursts the heap otherwise grows to twice what Badger's table builders and memtables hold")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected arguments: %q", fs.Args())
+	}
+	if f.memLimitMiB < 0 {
+		return nil, errors.New("--memory-limit-mib must not be negative")
 	}
 	if err := f.member.Validate(); err != nil {
 		return nil, err
@@ -86,6 +93,9 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 		return 2
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: f.logLevel}))
+	if f.memLimitMiB > 0 {
+		debug.SetMemoryLimit(f.memLimitMiB << 20)
+	}
 	if f.pprofAddr != "" {
 		if _, err := pprofhttp.Start(ctx, f.pprofAddr, log); err != nil {
 			log.Error("start metad", "err", err)
