@@ -503,6 +503,19 @@ func (b *balancer) state(key string) (mine, finished bool) {
 	return mine, finished
 }
 
+// unfinished counts the moves handed out whose result is not handled.
+func (b *balancer) unfinished() int {
+	b.fmu.Lock()
+	defer b.fmu.Unlock()
+	n := 0
+	for _, done := range b.mine {
+		if !done {
+			n++
+		}
+	}
+	return n
+}
+
 func (b *balancer) forget(key string) {
 	b.fmu.Lock()
 	defer b.fmu.Unlock()
@@ -520,6 +533,11 @@ type BalancerCounters struct {
 	// MovesInFlight are the move tasks outstanding now (balancer's and
 	// drain's).
 	MovesInFlight int
+	// MovesUnfinished are the balancer's moves of this term whose result
+	// has not been handled yet: a move leaves the task table when its
+	// result arrives, before its placement commits, so only this says
+	// that no balancer move can still change a placement.
+	MovesUnfinished int
 }
 
 // BalancerCounters returns the counters of this member's term, or
@@ -530,7 +548,8 @@ func (s *Server) BalancerCounters() (BalancerCounters, error) {
 		return BalancerCounters{}, err
 	}
 	_, moves, _ := h.tasks.counts()
-	return BalancerCounters{Rounds: h.bal.rounds.Load(), MovesHandedOut: h.bal.moves.Load(), DrainRounds: h.bal.drainRounds.Load(), MovesInFlight: moves}, nil
+	return BalancerCounters{Rounds: h.bal.rounds.Load(), MovesHandedOut: h.bal.moves.Load(), DrainRounds: h.bal.drainRounds.Load(),
+		MovesInFlight: moves, MovesUnfinished: h.bal.unfinished()}, nil
 }
 
 // RebalanceState returns the balancer's replicated state as this member
@@ -616,13 +635,15 @@ func (s *Server) rebalanceStart(ctx context.Context, req *pb.RebalanceStartReque
 	}
 	defer h.bal.mu.Unlock()
 	// Moves a previous run still has in flight stay tracked (they hold
-	// their segments and their bytes in the utilisation), uncounted.
+	// their segments and their bytes in the utilisation); those that
+	// committed or can no longer commit are the previous run's, settled
+	// here so the new run does not count them.
 	if old, err := s.state.Rebalance(); err != nil {
 		return nil, err
-	} else if old.GetRunning() {
-		for _, p := range old.GetPending() {
-			r.Pending = append(r.Pending, p)
-		}
+	} else if len(old.GetPending()) > 0 {
+		old = proto.CloneOf(old)
+		s.settlePending(h, old, false)
+		r.Pending = append(r.Pending, old.GetPending()...)
 		if len(r.Pending) > 0 {
 			r.Running, r.Outcome = true, ""
 		}
