@@ -273,7 +273,7 @@ func (s *Store) writeSegment(ctx context.Context, cm *clusterMap, r io.Reader, l
 	segCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	writers := make([]io.Writer, n)
-	pipes := make([]*io.PipeWriter, n)
+	pipes := make([]*chunkPipe, n)
 	putErrs := make([]error, n)
 	var wg sync.WaitGroup
 	for i := range n {
@@ -282,19 +282,19 @@ func (s *Store) writeSegment(ctx context.Context, cm *clusterMap, r io.Reader, l
 			continue
 		}
 		node := cm.nodes[nodes[i]]
-		pr, pw := io.Pipe()
-		writers[i], pipes[i] = pw, pw
+		pipe := newChunkPipe()
+		writers[i], pipes[i] = pipe, pipe
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			err := s.blobs.Put(segCtx, node.Address, chunk.ID{Segment: id, Shard: i}, fullReader{pr}, chunkSize)
+			err := s.blobs.Put(segCtx, node.Address, chunk.ID{Segment: id, Shard: i}, pipe, chunkSize)
 			if err == nil {
 				err = errors.New("chunk upload ended")
 			} else {
 				putErrs[i] = fmt.Errorf("put chunk %s.%d on %s: %w", id, i, node.Id, err)
 			}
 			// Fails the encoder's further writes to this shard.
-			pr.CloseWithError(err)
+			pipe.CloseRead(err)
 		}()
 	}
 
@@ -304,17 +304,17 @@ func (s *Store) writeSegment(ctx context.Context, cm *clusterMap, r io.Reader, l
 		// them rather than let the blob nodes see a truncated upload.
 		encErr = fmt.Errorf("read %d of the segment's %d bytes: %w", res.Size, limit, ErrIncompleteBody)
 	}
-	for i, pw := range pipes {
+	for i, pipe := range pipes {
 		switch {
-		case pw == nil:
+		case pipe == nil:
 		case encErr != nil:
 			// Abort the upload: the blob node must not keep a chunk
 			// whose stream was cut short.
-			pw.CloseWithError(fmt.Errorf("segment write aborted: %w", encErr))
+			pipe.CloseWrite(fmt.Errorf("segment write aborted: %w", encErr))
 		case res.ShardErrs[i] != nil:
-			pw.CloseWithError(res.ShardErrs[i])
+			pipe.CloseWrite(res.ShardErrs[i])
 		default:
-			pw.Close()
+			pipe.CloseWrite(nil)
 		}
 	}
 	if encErr != nil {
@@ -365,24 +365,6 @@ func (s *Store) writeSegment(ctx context.Context, cm *clusterMap, r io.Reader, l
 		s.log.Warn("segment written degraded", "segment", id.String(), "healthy", healthy, "shards", n)
 	}
 	return seg, res.EOF, nil
-}
-
-// fullReader fills each Read's buffer completely (short only at the end
-// of the stream) from the pipe a shard's chunk is written into. An
-// io.PipeReader returns one Write at a time, and the encoder writes each
-// block and then its 4-byte checksum: the HTTP transport, which copies the
-// body to the socket one Read at a time, sent every checksum (and each
-// 36-byte header) as a TCP segment of its own — 384 tiny sends per 64 MiB
-// segment at 4+2, each a syscall and a wakeup on both ends. Filled reads
-// send the checksums with the next block's first bytes.
-type fullReader struct{ r io.Reader }
-
-func (f fullReader) Read(p []byte) (int, error) {
-	n, err := io.ReadFull(f.r, p)
-	if err == io.ErrUnexpectedEOF {
-		err = nil // a short last piece; the next Read returns io.EOF
-	}
-	return n, err
 }
 
 type failWriter struct{ err error }
