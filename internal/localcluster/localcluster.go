@@ -172,13 +172,14 @@ func (c *Cluster) startMetas(ctx context.Context) error {
 		mcfg.Logger = c.cfg.Logger.With("node", mcfg.ID)
 		mcfg.RaftLogLevel = "warn"
 		if c.cfg.Fast {
-			// Short enough that elections take well under a second,
-			// long enough that a leader keeps its lease on a loaded
-			// 2-core machine running the race detector (100 ms leases
-			// made leaders step down mid-test at load average 7).
-			mcfg.HeartbeatTimeout = 400 * time.Millisecond
-			mcfg.ElectionTimeout = 400 * time.Millisecond
-			mcfg.LeaderLeaseTimeout = 300 * time.Millisecond
+			// Short enough that elections take a second or two, long
+			// enough that a leader keeps its lease on a loaded 2-core
+			// machine running the race detector while every package
+			// tests at once (100 ms leases made leaders step down
+			// mid-test at load average 7, 300 ms ones at load 20).
+			mcfg.HeartbeatTimeout = 800 * time.Millisecond
+			mcfg.ElectionTimeout = 800 * time.Millisecond
+			mcfg.LeaderLeaseTimeout = 600 * time.Millisecond
 			mcfg.CommitTimeout = 5 * time.Millisecond
 		}
 		if c.cfg.Heal != nil {
