@@ -14,11 +14,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math"
 	"os"
 	"os/signal"
-	"runtime/debug"
-	"strings"
 	"syscall"
 	"time"
 
@@ -27,6 +24,7 @@ import (
 
 	"github.com/cairnstore/cairn/blob"
 	"github.com/cairnstore/cairn/gateway"
+	"github.com/cairnstore/cairn/internal/memlimit"
 	"github.com/cairnstore/cairn/internal/pprofhttp"
 	"github.com/cairnstore/cairn/metadata/metaclient"
 	"github.com/cairnstore/cairn/object"
@@ -84,7 +82,7 @@ func parseFlags(args []string, out io.Writer) (*flags, error) {
 	fs.StringVar(&f.pprofAddr, "pprof-addr", "", "serve net/http/pprof on `HOST:PORT` (empty: off; loopback only)")
 	fs.TextVar(&f.logLevel, "log-level", slog.LevelInfo, "log `LEVEL`: debug, info, warn, error")
 	f.memoryLimit = defaultMemoryLimit
-	fs.Var(memLimitFlag{&f.memoryLimit}, "memory-limit", "soft limit on the Go runtime's memory, in `BYTES` (256MiB, 1GiB; 0 or off: none). "+
+	fs.Var(memlimit.Flag{P: &f.memoryLimit}, "memory-limit", "soft limit on the Go runtime's memory, in `BYTES` (256MiB, 1GiB; 0 or off: none). "+
 		"GOMEMLIMIT in the environment wins. Keep it well above the working set, ~20 MiB plus ~2.5 MiB per upload in flight "+
 		"(the default suits 64), or garbage collection eats the CPU")
 	if err := fs.Parse(args); err != nil {
@@ -114,14 +112,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		return 2
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: f.logLevel}))
-	if limit, fromEnv := memoryLimit(f.memoryLimit, getenv("GOMEMLIMIT")); fromEnv {
-		log.Info("memory limit from GOMEMLIMIT", "bytes", debug.SetMemoryLimit(-1))
-	} else {
-		debug.SetMemoryLimit(limit)
-		if limit != math.MaxInt64 {
-			log.Info("memory limit", "bytes", limit)
-		}
-	}
+	memlimit.Apply(log, f.memoryLimit, getenv("GOMEMLIMIT"))
 	if err := serve(ctx, f, log); err != nil {
 		log.Error("gatewayd stopped", "err", err)
 		return 1
@@ -170,48 +161,4 @@ func serve(ctx context.Context, f *flags, log *slog.Logger) error {
 	// Run returns once ctx ends and requests in flight have finished (or
 	// a few seconds passed); only then may the clients above close.
 	return srv.Run(ctx)
-}
-
-// memoryLimit returns the soft memory limit to set from --memory-limit's
-// bytes (0: none, which is math.MaxInt64 to the runtime), or fromEnv when
-// GOMEMLIMIT is set: the runtime has applied that one already, and an
-// operator's environment overrides a default.
-func memoryLimit(flagBytes int64, env string) (limit int64, fromEnv bool) {
-	if env != "" {
-		return 0, true
-	}
-	if flagBytes <= 0 {
-		return math.MaxInt64, false
-	}
-	return flagBytes, false
-}
-
-// memLimitFlag is --memory-limit: a byte count with an optional unit, or
-// "off".
-type memLimitFlag struct{ p *int64 }
-
-func (m memLimitFlag) String() string {
-	if m.p == nil || *m.p <= 0 {
-		return "off"
-	}
-	if *m.p%(1<<20) == 0 {
-		return fmt.Sprintf("%dMiB", *m.p>>20)
-	}
-	return fmt.Sprint(*m.p)
-}
-
-func (m memLimitFlag) Set(v string) error {
-	if strings.EqualFold(strings.TrimSpace(v), "off") {
-		*m.p = 0
-		return nil
-	}
-	n, err := blob.ParseSize(v)
-	if err != nil {
-		return err
-	}
-	if n < 0 {
-		return fmt.Errorf("memory limit %q: must not be negative", v)
-	}
-	*m.p = n
-	return nil
 }

@@ -5,6 +5,8 @@ import (
 	"math"
 	"strings"
 	"testing"
+
+	"github.com/cairnstore/cairn/internal/memlimit"
 )
 
 func TestMemoryLimitFlag(t *testing.T) {
@@ -48,7 +50,7 @@ func TestMemoryLimitFromEnvironmentWins(t *testing.T) {
 		{defaultMemoryLimit, "1GiB", 0, true}, // the runtime applied it
 		{0, "off", 0, true},
 	} {
-		limit, fromEnv := memoryLimit(tc.flag, tc.env)
+		limit, fromEnv := memlimit.Resolve(tc.flag, tc.env)
 		if fromEnv != tc.fromEnv || (!fromEnv && limit != tc.want) {
 			t.Errorf("memoryLimit(%d, %q) = %d, %v; want %d, %v", tc.flag, tc.env, limit, fromEnv, tc.want, tc.fromEnv)
 		}
@@ -70,7 +72,7 @@ func TestHelpNamesMemoryLimitDefault(t *testing.T) {
 		line = line[:j]
 	}
 	d := int64(defaultMemoryLimit)
-	for _, want := range []string{"(default " + memLimitFlag{&d}.String() + ")", "GOMEMLIMIT", "off"} {
+	for _, want := range []string{"(default " + memlimit.Flag{P: &d}.String() + ")", "GOMEMLIMIT", "off"} {
 		if !strings.Contains(line, want) {
 			t.Errorf("--memory-limit help lacks %q:\n%s", want, line)
 		}

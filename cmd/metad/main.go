@@ -29,12 +29,12 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"runtime/debug"
 	"syscall"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/cairnstore/cairn/internal/memlimit"
 	"github.com/cairnstore/cairn/internal/pprofhttp"
 	"github.com/cairnstore/cairn/metadata"
 )
@@ -51,8 +51,9 @@ type flags struct {
 	member    metadata.Config
 	pprofAddr string
 	logLevel  slog.Level
-	// memLimitMiB, when positive, is the Go runtime's soft memory limit.
-	memLimitMiB int64
+	// memoryLimit, when positive, is the Go runtime's soft memory limit
+	// in bytes.
+	memoryLimit int64
 }
 
 func parseFlags(args []string, out io.Writer) (*flags, error) {
@@ -67,15 +68,13 @@ func parseFlags(args []string, out io.Writer) (*flags, error) {
 	f.member.RegisterFlags(fs)
 	fs.StringVar(&f.pprofAddr, "pprof-addr", "", "serve net/http/pprof on `HOST:PORT` (empty: off; loopback only)")
 	fs.TextVar(&f.logLevel, "log-level", slog.LevelInfo, "log `LEVEL`: debug, info, warn, error")
-	fs.Int64Var(&f.memLimitMiB, "memory-limit-mib", 0, "soft memory limit of the process in MiB, as GOMEMLIMIT (0: GOMEMLIMIT or none); under write bursts the heap otherwise grows to twice what Badger's table builders and memtables hold")
+	fs.Var(memlimit.Flag{P: &f.memoryLimit}, "memory-limit", "soft limit on the Go runtime's memory, in `BYTES` (512MiB, 1GiB; 0 or off: none); GOMEMLIMIT in the environment wins. "+
+		"Under write bursts the heap otherwise grows to twice what Badger's table builders and memtables hold (~264 MiB live measured); keep it well above that")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected arguments: %q", fs.Args())
-	}
-	if f.memLimitMiB < 0 {
-		return nil, errors.New("--memory-limit-mib must not be negative")
 	}
 	if err := f.member.Validate(); err != nil {
 		return nil, err
@@ -93,9 +92,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 		return 2
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: f.logLevel}))
-	if f.memLimitMiB > 0 {
-		debug.SetMemoryLimit(f.memLimitMiB << 20)
-	}
+	memlimit.Apply(log, f.memoryLimit, os.Getenv("GOMEMLIMIT"))
 	if f.pprofAddr != "" {
 		if _, err := pprofhttp.Start(ctx, f.pprofAddr, log); err != nil {
 			log.Error("start metad", "err", err)

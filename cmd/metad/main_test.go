@@ -23,7 +23,7 @@ func TestHelpListsEveryFlag(t *testing.T) {
 		"raft-heartbeat-timeout", "raft-election-timeout", "raft-leader-lease-timeout", "raft-commit-timeout",
 		"raft-max-append-entries", "snapshot-threshold", "snapshot-interval", "trailing-logs", "apply-timeout",
 		"health-max-lag", "raft-log-level", "log-level", "propose-batch", "propose-inflight",
-		"state-memtable-mib", "state-memtables", "state-block-cache-mib", "state-index-cache-mib", "memory-limit-mib",
+		"state-memtable-mib", "state-memtables", "state-block-cache-mib", "state-index-cache-mib", "memory-limit",
 	} {
 		if !strings.Contains(out.String(), "  -"+name+" ") {
 			t.Errorf("--help lacks --%s:\n%s", name, out.String())
@@ -34,12 +34,12 @@ func TestHelpListsEveryFlag(t *testing.T) {
 func TestParseFlags(t *testing.T) {
 	f, err := parseFlags([]string{"--id=m1", "--data-dir=/d", "--raft-addr=10.0.0.1:7000", "--grpc-addr=:7300",
 		"--initial-cluster=m1=10.0.0.1:7000,m2=10.0.0.2:7000", "--ec=6+3", "--log-level=debug",
-		"--state-block-cache-mib=128", "--memory-limit-mib=512"}, io.Discard)
+		"--state-block-cache-mib=128", "--memory-limit=512MiB"}, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if f.member.State.BlockCacheSize != 128<<20 || f.memLimitMiB != 512 {
-		t.Fatalf("block cache %d, memory limit %d MiB", f.member.State.BlockCacheSize, f.memLimitMiB)
+	if f.member.State.BlockCacheSize != 128<<20 || f.memoryLimit != 512<<20 {
+		t.Fatalf("block cache %d, memory limit %d", f.member.State.BlockCacheSize, f.memoryLimit)
 	}
 	if f.member.ID != "m1" || len(f.member.InitialCluster) != 2 || f.member.DefaultScheme.K != 6 || f.member.DefaultScheme.M != 3 {
 		t.Fatalf("parsed %+v", f.member)
@@ -49,7 +49,7 @@ func TestParseFlags(t *testing.T) {
 		{"--id=m1", "--data-dir=/d", "--raft-addr=:7000", "--grpc-addr=:7300"},              // wildcard raft address
 		{"--id=m1", "--data-dir=/d", "--raft-addr=10.0.0.1:7000", "--grpc-addr=:7300", "x"}, // stray argument
 		{"--id=m1", "--data-dir=/d", "--raft-addr=10.0.0.1:7000", "--grpc-addr=:7300", "--ec=3"},
-		{"--id=m1", "--data-dir=/d", "--raft-addr=10.0.0.1:7000", "--grpc-addr=:7300", "--memory-limit-mib=-1"},
+		{"--id=m1", "--data-dir=/d", "--raft-addr=10.0.0.1:7000", "--grpc-addr=:7300", "--memory-limit=-1"},
 		{"--id=m1", "--data-dir=/d", "--raft-addr=10.0.0.1:7000", "--grpc-addr=:7300", "--state-memtable-mib=8"},
 		{"--id=m1", "--data-dir=/d", "--raft-addr=10.0.0.1:7000", "--grpc-addr=:7300", "--propose-batch=0"},
 	} {
