@@ -297,15 +297,24 @@ func chaosWaitRedundancy(t *testing.T, cl *cluster, meta *metaclient.Client, sin
 		}
 		if !scrubbed.IsZero() {
 			hctx, c := context.WithTimeout(ctx, 2*time.Second)
+			asked, callStart := meta.Leader(), time.Now()
 			hs, err := meta.HealthStatus(hctx, &pb.HealthStatusRequest{MaxLost: 20})
 			c()
 			if status.Code(err) == codes.Unimplemented {
 				rep.Heal = "unimplemented"
 				return
 			}
+			prev := last
 			switch {
+			case err != nil && ctx.Err() != nil:
+				// Cut off by the overall deadline: keep the reason of the
+				// attempts before it, which is what the report needs (the
+				// reason used to be this cut-off call's own DeadlineExceeded).
+				if last == "" {
+					last = fmt.Sprintf("HealthStatus (sent to %s) cut off by the deadline: %v", asked, err)
+				}
 			case err != nil:
-				last = err.Error()
+				last = fmt.Sprintf("HealthStatus (sent to %s, %v): %v", asked, time.Since(callStart).Round(time.Millisecond), err)
 			case time.Unix(0, hs.GetComputedUnixNano()).Before(scrubbed):
 				last = "health figures computed before the scrub passes ended"
 			case hs.GetSegmentsLost() > 0:
@@ -320,6 +329,9 @@ func chaosWaitRedundancy(t *testing.T, cl *cluster, meta *metaclient.Client, sin
 				cl.logf("chaos: full redundancy %v after the faults stopped: %d segments, %d repairs done", time.Since(since).Round(time.Millisecond), hs.GetSegmentsTotal(), hs.GetRepairsDone())
 				return
 			}
+			if reasonKind(last) != reasonKind(prev) {
+				cl.logf("chaos: not yet at full redundancy: %s", last)
+			}
 			if hs != nil && hs.GetSegmentsLost() > 0 {
 				rep.violate("%d segments lost after the faults: %v", hs.GetSegmentsLost(), hs.GetLost())
 				rep.Heal = "lost"
@@ -333,6 +345,17 @@ func chaosWaitRedundancy(t *testing.T, cl *cluster, meta *metaclient.Client, sin
 		}
 		<-tick.C
 	}
+}
+
+// reasonKind is a reason of chaosWaitRedundancy without its figures, so
+// that the log shows when the reason changes, not every new count.
+func reasonKind(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r >= '0' && r <= '9' || r == '.' {
+			return -1
+		}
+		return r
+	}, s)
 }
 
 // finalReads GETs every key once the cluster is healthy, retrying a read
