@@ -36,6 +36,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awscreds "github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/smithy-go"
 
 	"github.com/cairnstore/cairn/gateway"
@@ -230,7 +231,10 @@ func (rec *recorder) checkAnswers(t *testing.T, agent string) {
 // mkBucket creates a bucket through S3.
 func (e *env) mkBucket(t *testing.T, name string) {
 	t.Helper()
-	if _, err := e.s3.CreateBucket(t.Context(), &s3.CreateBucketInput{Bucket: aws.String(name)}); err != nil {
+	// The SDK retries a create whose answer was lost (a 500 while metad
+	// elects a leader); the retry then finds the bucket it made itself.
+	var owned *types.BucketAlreadyOwnedByYou
+	if _, err := e.s3.CreateBucket(t.Context(), &s3.CreateBucketInput{Bucket: aws.String(name)}); err != nil && !errors.As(err, &owned) {
 		t.Fatalf("create bucket %s: %v", name, err)
 	}
 }

@@ -60,10 +60,19 @@ func (a adminCLI) run(args ...string) result {
 	return runCLI(a.t, a.env, append(args, "--timeout", "25s")...)
 }
 
-// ok runs a command that must succeed.
+// idempotentCommands may be repeated after an unknown outcome, as an
+// operator would: their effect does not depend on how often they ran.
+var idempotentCommands = map[string]bool{"node drain": true, "node undrain": true, "rebalance stop": true}
+
+// ok runs a command that must succeed. A command that may be repeated is
+// run again when its commit's outcome was unknown (a leader lost its
+// lease mid-commit, which a loaded machine makes likely).
 func (a adminCLI) ok(args ...string) result {
 	a.t.Helper()
 	r := a.run(args...)
+	for try := 0; try < 3 && r.code != 0 && len(args) >= 2 && idempotentCommands[args[0]+" "+args[1]] && strings.Contains(r.stderr, "commit outcome unknown"); try++ {
+		r = a.run(args...)
+	}
 	if r.code != 0 {
 		a.t.Fatalf("cairn %s: exit %d: %s", strings.Join(args, " "), r.code, r.stderr)
 	}
