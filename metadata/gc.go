@@ -3,6 +3,7 @@ package metadata
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"fmt"
 	"sort"
 	"time"
@@ -106,18 +107,33 @@ func (h *healer) gcRound(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("read gc entries: %w", err)
 		}
-		// Entries are keyed by the time they were queued: stop at the
-		// first one still within its grace period, and start from the
-		// beginning next round.
-		young := false
+		// The grace period protects readers of replaced and deleted
+		// versions, which may still be reading those chunks. Single-chunk
+		// entries (chunkGCSeq: a chunk marked bad, or the old copy of a
+		// moved or repaired one) skip it: their segment stays readable
+		// from its other shards, and while such an entry is pending its
+		// node cannot take that shard again, so with the grace a segment
+		// whose only rule-keeping target held a corrupt chunk stayed
+		// degraded for the whole grace (10 minutes by default; TestChaos
+		// found it). Entries are keyed by the time they were queued, so a
+		// page holds young entries only after the old ones; the scan goes
+		// on past them (to reach single-chunk entries queued later) and
+		// starts over at the end.
+		last := len(items)
 		if h.cfg.GCGrace > 0 {
 			cutoff := h.now().Add(-h.cfg.GCGrace).UnixNano()
-			for i, it := range items {
-				if it.Entry.GetQueuedUnixNano() > cutoff {
-					items, young = items[:i], true
-					break
+			kept := items[:0:0]
+			for _, it := range items {
+				if it.Entry.GetQueuedUnixNano() <= cutoff || isChunkGCKey(it.Key) {
+					kept = append(kept, it)
 				}
 			}
+			if len(items) > 0 {
+				h.mu.Lock()
+				h.gc.cursor = items[len(items)-1].Key
+				h.mu.Unlock()
+			}
+			items = kept
 		}
 		h.mu.Lock()
 		for _, it := range items {
@@ -125,9 +141,9 @@ func (h *healer) gcRound(ctx context.Context) error {
 				h.gc.entries[string(it.Key)] = newGCWork(it)
 			}
 		}
-		if young || len(items) < room {
+		if last < room {
 			h.gc.cursor = nil // reached the end: start over next round
-		} else {
+		} else if h.cfg.GCGrace <= 0 {
 			h.gc.cursor = items[len(items)-1].Key
 		}
 		h.mu.Unlock()
@@ -240,4 +256,9 @@ func (h *healer) gcFailed(key []byte, node string) {
 			nw.notBefore = h.now().Add(retryDelay(h.cfg.RepairBackoff, nw.attempts))
 		}
 	}
+}
+
+// isChunkGCKey tells a gc/ key queued for single chunks (chunkGCSeq).
+func isChunkGCKey(k []byte) bool {
+	return len(k) == gcKeyLen && binary.BigEndian.Uint32(k[gcKeyLen-4:])&chunkGCSeq != 0
 }

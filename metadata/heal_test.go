@@ -757,3 +757,37 @@ func TestGCGrace(t *testing.T) {
 		t.Fatalf("%d delete tasks after the grace period, want 1", n)
 	}
 }
+
+// TestGCGraceSkipsChunkEntries: single-chunk deletions (a chunk marked
+// bad, the old copy of a moved one) are handed out at once, even queued
+// behind a version's deletion still within its grace: while one is
+// pending, its node cannot take that shard again, and in a cluster where
+// that node is the only one keeping the failure-domain rule the segment
+// would stay degraded for the whole grace.
+func TestGCGraceSkipsChunkEntries(t *testing.T) {
+	f := newFakeHealState()
+	nineNodes(f)
+	h, clock := unitHealer(t, f, func(c *HealConfig) { c.GCGrace = time.Minute })
+	young := clock.now().Add(-10 * time.Second).UnixNano()
+	f.gc = []GCItem{
+		{Key: gcKey(young, 5, 0), Entry: &pb.GCEntry{QueuedUnixNano: young, Segments: []*pb.Segment{{Id: bytes.Repeat([]byte{1}, 16), Nodes: []string{"n00"}}}}},
+		{Key: gcKey(young+1, 6, chunkGCSeq), Entry: &pb.GCEntry{QueuedUnixNano: young + 1, Segments: []*pb.Segment{{Id: bytes.Repeat([]byte{2}, 16), Nodes: []string{"", "n01"}}}}},
+	}
+	ctx := context.Background()
+	if err := h.gcRound(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(h.tasks.byNode["n00"]); n != 0 {
+		t.Fatalf("%d delete tasks for the version within its grace, want 0", n)
+	}
+	if n := len(h.tasks.byNode["n01"]); n != 1 {
+		t.Fatalf("%d delete tasks for the single-chunk entry, want 1", n)
+	}
+	clock.add(time.Minute)
+	if err := h.gcRound(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(h.tasks.byNode["n00"]); n != 1 {
+		t.Fatalf("%d delete tasks for the version after its grace, want 1", n)
+	}
+}
