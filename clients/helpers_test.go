@@ -19,6 +19,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/cairnstore/cairn/internal/httpstatus"
 	"hash/crc32"
 	"math/rand/v2"
 	"net"
@@ -168,27 +169,6 @@ type recorder struct {
 	reqs []request
 }
 
-type statusRecorder struct {
-	http.ResponseWriter
-	status int
-}
-
-func (w *statusRecorder) WriteHeader(code int) {
-	if w.status == 0 {
-		w.status = code
-	}
-	w.ResponseWriter.WriteHeader(code)
-}
-
-func (w *statusRecorder) Write(p []byte) (int, error) {
-	if w.status == 0 {
-		w.status = http.StatusOK
-	}
-	return w.ResponseWriter.Write(p)
-}
-
-func (w *statusRecorder) Unwrap() http.ResponseWriter { return w.ResponseWriter }
-
 func (rec *recorder) wrap(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		q := request{
@@ -204,9 +184,9 @@ func (rec *recorder) wrap(h http.Handler) http.Handler {
 				q.ChecksumHeaders = append(q.ChecksumHeaders, strings.ToLower(name))
 			}
 		}
-		sw := &statusRecorder{ResponseWriter: w}
+		sw := &httpstatus.Writer{ResponseWriter: w}
 		h.ServeHTTP(sw, r)
-		q.Status = sw.status
+		q.Status = sw.Status
 		rec.mu.Lock()
 		rec.reqs = append(rec.reqs, q)
 		rec.mu.Unlock()

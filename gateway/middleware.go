@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"errors"
+	"github.com/cairnstore/cairn/internal/httpstatus"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -33,37 +34,6 @@ func stateOf(r *http.Request) *reqState {
 	return &reqState{id: "0000000000000000"}
 }
 
-// statusWriter records what was answered, for logs and metrics.
-type statusWriter struct {
-	http.ResponseWriter
-	status int
-	bytes  int64
-}
-
-func (w *statusWriter) WriteHeader(code int) {
-	if w.status == 0 {
-		w.status = code
-	}
-	w.ResponseWriter.WriteHeader(code)
-}
-
-func (w *statusWriter) Write(p []byte) (int, error) {
-	if w.status == 0 {
-		w.status = http.StatusOK
-	}
-	n, err := w.ResponseWriter.Write(p)
-	w.bytes += int64(n)
-	return n, err
-}
-
-func (w *statusWriter) Flush() {
-	if f, ok := w.ResponseWriter.(http.Flusher); ok {
-		f.Flush()
-	}
-}
-
-func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
-
 // countingBody counts the request body bytes read.
 type countingBody struct {
 	rc interface {
@@ -90,7 +60,7 @@ func (d *routerDeps) instrument(next http.Handler) http.Handler {
 		w.Header().Set("x-amz-request-id", st.id)
 		w.Header().Set("x-amz-id-2", st.id)
 		w.Header().Set("Server", "Cairn")
-		sw := &statusWriter{ResponseWriter: w}
+		sw := &httpstatus.Writer{ResponseWriter: w}
 		// Body is replaced on the copy WithContext makes, never on
 		// net/http's own *Request: net/http must still see its
 		// "Expect: 100-continue" reader there, or a request answered
@@ -118,28 +88,26 @@ func (d *routerDeps) instrument(next http.Handler) http.Handler {
 }
 
 // logRequest writes the access-log line and the request metrics.
-func (d *routerDeps) logRequest(r *http.Request, st *reqState, sw *statusWriter, body *countingBody, start time.Time) {
-	if sw.status == 0 {
-		sw.status = http.StatusOK
-	}
+func (d *routerDeps) logRequest(r *http.Request, st *reqState, sw *httpstatus.Writer, body *countingBody, start time.Time) {
+	status := sw.Code()
 	elapsed := time.Since(start)
-	d.metrics.observe(st.op, sw.status, elapsed, body.n, sw.bytes)
+	d.metrics.observe(st.op, status, elapsed, body.n, sw.Bytes)
 	attrs := []slog.Attr{
 		slog.String("id", st.id),
 		slog.String("op", st.op),
 		slog.String("method", r.Method),
 		slog.String("bucket", st.target.bucket),
 		slog.String("key", st.target.key),
-		slog.Int("status", sw.status),
+		slog.Int("status", status),
 		slog.Int64("in", body.n),
-		slog.Int64("out", sw.bytes),
+		slog.Int64("out", sw.Bytes),
 		slog.Duration("took", elapsed),
 		slog.String("remote", r.RemoteAddr),
 	}
 	level := slog.LevelInfo
 	if st.err != nil {
 		attrs = append(attrs, slog.String("err", st.err.Error()))
-		if sw.status >= 500 || sw.status < 300 { // < 300 with an error: cut mid-body
+		if status >= 500 || status < 300 { // < 300 with an error: cut mid-body
 			level = slog.LevelWarn
 		}
 	}

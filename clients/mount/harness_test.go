@@ -20,6 +20,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/cairnstore/cairn/internal/httpstatus"
 	"io"
 	"math/rand/v2"
 	"net"
@@ -161,36 +162,12 @@ type recorder struct {
 	answers []answer
 }
 
-type statusWriter struct {
-	http.ResponseWriter
-	status int
-}
-
-func (w *statusWriter) WriteHeader(code int) {
-	if w.status == 0 {
-		w.status = code
-	}
-	w.ResponseWriter.WriteHeader(code)
-}
-
-func (w *statusWriter) Write(p []byte) (int, error) {
-	if w.status == 0 {
-		w.status = http.StatusOK
-	}
-	return w.ResponseWriter.Write(p)
-}
-
-func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
-
 func (rec *recorder) wrap(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		sw := &statusWriter{ResponseWriter: w}
+		sw := &httpstatus.Writer{ResponseWriter: w}
 		h.ServeHTTP(sw, r)
-		if sw.status == 0 {
-			sw.status = http.StatusOK
-		}
 		rec.mu.Lock()
-		rec.answers = append(rec.answers, answer{method: r.Method, path: r.URL.EscapedPath(), query: r.URL.RawQuery, userAgent: r.UserAgent(), status: sw.status})
+		rec.answers = append(rec.answers, answer{method: r.Method, path: r.URL.EscapedPath(), query: r.URL.RawQuery, userAgent: r.UserAgent(), status: sw.Code()})
 		rec.mu.Unlock()
 	})
 }
