@@ -243,32 +243,53 @@ func changedShards(before, after map[string][]string) int {
 	return n
 }
 
-// leader returns the leading metad server.
-func leader(t *testing.T, c *testcluster.Cluster) *metadata.Server {
-	t.Helper()
-	return c.Metas[c.Leader(t)].Server()
-}
-
-// counters reads the leader's balancer counters.
-func counters(t *testing.T, srv *metadata.Server) metadata.BalancerCounters {
-	t.Helper()
-	b, err := srv.BalancerCounters()
-	if err != nil {
-		t.Fatalf("balancer counters: %v", err)
-	}
-	return b
-}
-
-// waitRounds waits until srv's balancer loop has run n more rounds.
-func waitRounds(t *testing.T, srv *metadata.Server, n uint64) {
-	t.Helper()
-	from := counters(t, srv).Rounds
-	testcluster.WaitFor(t, time.Minute, fmt.Sprintf("%d balancer rounds", n), func() error {
-		if got := counters(t, srv).Rounds; got < from+n {
-			return fmt.Errorf("%d rounds so far", got-from)
+// leaderCounters reads the balancer counters of whichever member leads
+// now, with that member. The counters are the leader's own (they start at
+// zero on each new leader), so a comparison of two readings means
+// something only when both come from the same member while it led.
+func leaderCounters(c *testcluster.Cluster) (*metadata.Server, metadata.BalancerCounters, error) {
+	for _, m := range c.Metas {
+		if srv := m.Server(); srv != nil && srv.IsLeader() {
+			b, err := srv.BalancerCounters()
+			if err != nil {
+				return nil, b, fmt.Errorf("balancer counters of the leader: %w", err)
+			}
+			return srv, b, nil
 		}
+	}
+	return nil, metadata.BalancerCounters{}, fmt.Errorf("no member is leader")
+}
+
+// handedOutOverRounds waits until the leader's balancer loop has run
+// rounds more rounds and returns how many moves it handed out meanwhile,
+// and the leader it watched. On a loaded machine leadership can move while
+// it waits; the new leader's counters are not comparable with the old
+// one's, so the observation starts again on the new leader.
+func handedOutOverRounds(t *testing.T, c *testcluster.Cluster, rounds uint64) (*metadata.Server, uint64) {
+	t.Helper()
+	var (
+		watched *metadata.Server
+		from    metadata.BalancerCounters
+		handed  uint64
+	)
+	testcluster.WaitFor(t, 2*time.Minute, fmt.Sprintf("%d balancer rounds on one leader", rounds), func() error {
+		srv, b, err := leaderCounters(c)
+		if err != nil {
+			return err
+		}
+		if srv != watched {
+			if watched != nil {
+				t.Logf("leadership moved while watching the balancer; watching the new leader from now")
+			}
+			watched, from = srv, b
+		}
+		if b.Rounds < from.Rounds+rounds {
+			return fmt.Errorf("%d rounds so far", b.Rounds-from.Rounds)
+		}
+		handed = b.MovesHandedOut - from.MovesHandedOut
 		return nil
 	})
+	return watched, handed
 }
 
 // usageByNode is each UP node's bytes and capacity as the plan shows them
@@ -398,20 +419,30 @@ func TestRebalanceOntoNewNodes(t *testing.T) {
 		}
 		return nil
 	})
-	srv := leader(t, c)
 	stopAt := time.Now()
 	cli.json(&st, "rebalance", "stop")
 	stopTook := time.Since(stopAt)
 	if st.Running || st.Outcome != "stopped" {
 		t.Fatalf("stop = %+v", st)
 	}
+	var (
+		srv    *metadata.Server
+		atStop metadata.BalancerCounters
+	)
+	testcluster.WaitFor(t, testcluster.ReadyTimeout, "the leader's balancer counters", func() (err error) {
+		srv, atStop, err = leaderCounters(c)
+		return err
+	})
 	// Stop returns after the balancer's last round: nothing is handed out
 	// from now on. Let the moves in flight end, then nothing changes.
-	handed := counters(t, srv).MovesHandedOut
 	testcluster.WaitFor(t, time.Minute, "the moves in flight to end", func() error {
 		// Unfinished covers a result between the task table and its
 		// placement commit.
-		if b := counters(t, srv); b.MovesInFlight > 0 || b.MovesUnfinished > 0 {
+		_, b, err := leaderCounters(c)
+		if err != nil {
+			return err
+		}
+		if b.MovesInFlight > 0 || b.MovesUnfinished > 0 {
 			return fmt.Errorf("%d moves in flight, %d results not handled", b.MovesInFlight, b.MovesUnfinished)
 		}
 		return nil
@@ -419,9 +450,14 @@ func TestRebalanceOntoNewNodes(t *testing.T) {
 	t.Logf("rebalance stop returned in %v; the moves in flight ended %v after it was called", stopTook.Round(time.Millisecond), time.Since(stopAt).Round(time.Millisecond))
 	frozen := placements(t, ctx, mc, "b", keys)
 	stopped := cli.rebalanceStatus()
-	waitRounds(t, srv, 20)
-	if n := counters(t, srv).MovesHandedOut; n != handed {
-		t.Errorf("%d moves handed out after stop returned", n-handed)
+	watched, n := handedOutOverRounds(t, c, 20)
+	if n != 0 {
+		t.Errorf("%d moves handed out in 20 balancer rounds after stop", n)
+	}
+	// The same member led from before stop to now: nothing was handed out
+	// since stop returned either.
+	if _, b, err := leaderCounters(c); err == nil && watched == srv && b.MovesHandedOut != atStop.MovesHandedOut {
+		t.Errorf("%d moves handed out after stop returned", b.MovesHandedOut-atStop.MovesHandedOut)
 	}
 	if n := changedShards(frozen, placements(t, ctx, mc, "b", keys)); n != 0 {
 		t.Errorf("%d shards moved after stop and the moves in flight ended", n)
