@@ -8,6 +8,8 @@ import (
 	"github.com/cairnstore/cairn/gateway/s3err"
 	"github.com/cairnstore/cairn/metadata/metaerr"
 	"github.com/cairnstore/cairn/object"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 )
 
 // errorTable is the one place where internal errors become S3 errors.
@@ -47,11 +49,22 @@ func toS3(err error, t target) error {
 		e = &s3err.Error{Code: c, Err: err}
 	default:
 		e = s3err.From(err)
+		matched := false
 		for _, row := range errorTable {
 			if errors.Is(err, row.err) {
 				e = &s3err.Error{Code: row.code, Err: err}
+				matched = true
 				break
 			}
+		}
+		// metad answers Unavailable when no member could take the call or
+		// a commit's outcome is unknown (its leader lost leadership
+		// mid-commit). Both pass once a leader is elected; 503 with
+		// Retry-After tells clients to come back, where 500 reads as a
+		// fault. A retried write is safe: it stores a new version, and a
+		// first attempt that did apply is replaced and collected.
+		if !matched && e.Code == s3err.InternalError && status.Code(err) == codes.Unavailable {
+			e = &s3err.Error{Code: s3err.ServiceUnavailable, Err: err}
 		}
 	}
 	if e.Resource == "" && e.BucketName == "" && e.Key == "" {

@@ -1,0 +1,48 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"testing"
+
+	"github.com/cairnstore/cairn/gateway/s3err"
+	"github.com/cairnstore/cairn/metadata/metaerr"
+	"github.com/cairnstore/cairn/object"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+)
+
+func TestToS3Codes(t *testing.T) {
+	tgt := target{bucket: "b", key: "k"}
+	tests := []struct {
+		name string
+		err  error
+		want s3err.Code
+	}{
+		{"not leader", fmt.Errorf("commit: %w", metaerr.ErrNotLeader), s3err.ServiceUnavailable},
+		{"commit outcome unknown", fmt.Errorf("commit b/k: %w", status.Error(codes.Unavailable, "commit outcome unknown: leadership lost while committing log")), s3err.ServiceUnavailable},
+		{"no member reachable", status.Error(codes.Unavailable, "connection refused"), s3err.ServiceUnavailable},
+		{"metad internal", fmt.Errorf("commit: %w", status.Error(codes.Internal, "boom")), s3err.InternalError},
+		{"write quorum", fmt.Errorf("put: %w", object.ErrWriteQuorum), s3err.ServiceUnavailable},
+		{"deadline", fmt.Errorf("put: %w", context.DeadlineExceeded), s3err.RequestTimeout},
+		{"no such key", metaerr.Detailed(metaerr.ErrNoSuchKey, "b/k"), s3err.NoSuchKey},
+		{"plain error", errors.New("disk on fire"), s3err.InternalError},
+		{"code itself", s3err.InvalidRange, s3err.InvalidRange},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var e *s3err.Error
+			if !errors.As(toS3(tc.err, tgt), &e) {
+				t.Fatalf("toS3(%v) is not an *s3err.Error", tc.err)
+			}
+			if e.Code != tc.want {
+				t.Errorf("toS3(%v) = %s, want %s", tc.err, e.Code.Name, tc.want.Name)
+			}
+			if tc.want == s3err.ServiceUnavailable && e.Code.Status != http.StatusServiceUnavailable {
+				t.Errorf("status %d", e.Code.Status)
+			}
+		})
+	}
+}
