@@ -74,6 +74,9 @@ type Report struct {
 type ReportRun struct {
 	*Result
 	Ceiling *CeilingFraction `json:"ceiling,omitempty"`
+	// PathCeiling relates a PUT of 1 MiB or more to put-path-4+2, the
+	// ceiling of the whole erasure-coded write path (see PutPathCeiling).
+	PathCeiling *CeilingFraction `json:"path_ceiling,omitempty"`
 }
 
 // CeilingFraction relates an operation's throughput to a ceiling.
@@ -91,9 +94,19 @@ type CeilingFraction struct {
 // nearest the run's. Objects smaller than 1 MiB are bound by requests, not
 // bytes, and get no fraction.
 func NewReport(ceilings []Ceiling, runs []*Result) *Report {
+	if _, ok := findCeiling(ceilings, CeilingPutPath); !ok {
+		if c, ok := PutPathCeiling(ceilings); ok {
+			ceilings = append(ceilings, c)
+		}
+	}
 	r := &Report{Date: time.Now().UTC(), Ceilings: ceilings}
 	for _, res := range runs {
 		rr := ReportRun{Result: res}
+		if o := res.Op(OpPut); o != nil && res.Workload == string(OpPut) && res.Size >= 1<<20 {
+			if c, ok := findCeiling(ceilings, CeilingPutPath); ok && c.MiBPerSec > 0 {
+				rr.PathCeiling = &CeilingFraction{Op: OpPut, Name: c.Name, Concurrency: c.Concurrency, MiBPerSec: c.MiBPerSec, Fraction: o.MiBPerSec / c.MiBPerSec}
+			}
+		}
 		if res.Size >= 1<<20 {
 			for _, m := range []struct {
 				op   Op
@@ -113,6 +126,63 @@ func NewReport(ceilings []Ceiling, runs []*Result) *Report {
 		r.Runs = append(r.Runs, rr)
 	}
 	return r
+}
+
+// CeilingPutPath names the derived ceiling of the erasure-coded PUT path.
+const CeilingPutPath = "put-path-4+2"
+
+// PutPathCeiling derives the ceiling of a 4+2 erasure-coded PUT from the
+// measured ceilings of its steps: receive the body and compute its MD5
+// (http-put-md5), encode it (rs-encode-4+2), send 1.5 times its bytes on
+// to the blob nodes over loopback HTTP (http-put). Each is measured with
+// the whole machine to itself, at the highest concurrency measured, and on
+// a CPU-bound machine their costs per MiB add:
+//
+//	1 / (1/http-put-md5 + 1/rs-encode-4+2 + 1.5/http-put)
+//
+// It leaves out what a store adds on top (writing and syncing to disk,
+// checksumming blocks, SigV4, the metadata commit), so no store reaches
+// it; it is the bound for "the path", where http-put-md5 alone is only
+// the bound for receiving a body.
+func PutPathCeiling(cs []Ceiling) (Ceiling, bool) {
+	md5, ok1 := highestCeiling(cs, CeilingHTTPPutMD5)
+	enc, ok2 := highestCeiling(cs, CeilingRSEncode)
+	put, ok3 := highestCeiling(cs, CeilingHTTPPut)
+	if !ok1 || !ok2 || !ok3 || md5.MiBPerSec <= 0 || enc.MiBPerSec <= 0 || put.MiBPerSec <= 0 {
+		return Ceiling{}, false
+	}
+	return Ceiling{
+		Name: CeilingPutPath,
+		What: fmt.Sprintf("derived: 1/(1/%s c%d + 1/%s c%d + 1.5/%s c%d), receive + MD5, encode, send 1.5x on",
+			md5.Name, md5.Concurrency, enc.Name, enc.Concurrency, put.Name, put.Concurrency),
+		Concurrency: md5.Concurrency,
+		MiBPerSec:   1 / (1/md5.MiBPerSec + 1/enc.MiBPerSec + 1.5/put.MiBPerSec),
+		LoadAvg:     max(md5.LoadAvg, enc.LoadAvg, put.LoadAvg),
+	}, true
+}
+
+// highestCeiling is the ceiling called name measured at the highest
+// concurrency.
+func highestCeiling(cs []Ceiling, name string) (Ceiling, bool) {
+	var best *Ceiling
+	for i := range cs {
+		if c := &cs[i]; c.Name == name && (best == nil || c.Concurrency > best.Concurrency) {
+			best = c
+		}
+	}
+	if best == nil {
+		return Ceiling{}, false
+	}
+	return *best, true
+}
+
+func findCeiling(cs []Ceiling, name string) (Ceiling, bool) {
+	for _, c := range cs {
+		if c.Name == name {
+			return c, true
+		}
+	}
+	return Ceiling{}, false
 }
 
 func nearestCeiling(cs []Ceiling, name string, conc int) *Ceiling {
@@ -159,6 +229,9 @@ func (r *Report) Markdown(w io.Writer) error {
 			frac := "—"
 			if c := run.Ceiling; c != nil && c.Op == o.Op {
 				frac = fmt.Sprintf("%.0f%% of %s c%d (%.0f MiB/s)", 100*c.Fraction, c.Name, c.Concurrency, c.MiBPerSec)
+			}
+			if c := run.PathCeiling; c != nil && c.Op == o.Op {
+				frac += fmt.Sprintf("; %.0f%% of %s (%.0f MiB/s)", 100*c.Fraction, c.Name, c.MiBPerSec)
 			}
 			fmt.Fprintf(&b, "| %s | %s | %s | %d | %s | %.1f | %.1f | %s | %s | %s | %d | %s | %.1f → %.1f |\n",
 				orDash(run.Label), run.Workload, run.SizeLabel, run.Concurrency, o.Op, o.MiBPerSec, o.OpsPerSec,

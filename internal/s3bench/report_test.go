@@ -1,6 +1,7 @@
 package s3bench
 
 import (
+	"math"
 	"os"
 	"strings"
 	"testing"
@@ -59,6 +60,9 @@ func TestReportFractionsAndMarkdown(t *testing.T) {
 		{Name: CeilingHTTPPutMD5, Concurrency: 1, MiBPerSec: 500},
 		{Name: CeilingHTTPPutMD5, Concurrency: 16, MiBPerSec: 800},
 		{Name: CeilingHTTPGet2, Concurrency: 16, MiBPerSec: 1600},
+		{Name: CeilingHTTPPut, Concurrency: 16, MiBPerSec: 3000},
+		{Name: CeilingRSEncode, Concurrency: 1, MiBPerSec: 2000},
+		{Name: CeilingRSEncode, Concurrency: 2, MiBPerSec: 4000},
 	}
 	runs := []*Result{
 		{Label: "cairn", Workload: "put", SizeLabel: "64MiB", Size: 64 << 20, Concurrency: 16,
@@ -79,13 +83,28 @@ func TestReportFractionsAndMarkdown(t *testing.T) {
 	if c := rep.Runs[2].Ceiling; c != nil {
 		t.Errorf("4 KiB put has a ceiling fraction %+v", c)
 	}
+	// 1/(1/800 + 1/4000 + 1.5/3000) = 500 MiB/s: the c16 and c2 figures,
+	// not the c1 ones.
+	if c := rep.Runs[0].PathCeiling; c == nil || c.Name != CeilingPutPath || math.Abs(c.MiBPerSec-500) > 1e-9 || math.Abs(c.Fraction-0.8) > 1e-9 {
+		t.Errorf("64 MiB put path ceiling = %+v, want 80%% of 500 MiB/s", c)
+	}
+	if c := rep.Runs[1].PathCeiling; c != nil {
+		t.Errorf("get has a put path ceiling %+v", c)
+	}
+	if c := rep.Runs[2].PathCeiling; c != nil {
+		t.Errorf("4 KiB put has a path ceiling fraction %+v", c)
+	}
+	if n := len(NewReport(ceilings[:3], runs).Ceilings); n != 3 {
+		t.Errorf("without an encode ceiling the report derived a path ceiling anyway (%d ceilings)", n)
+	}
 	var b strings.Builder
 	if err := rep.Markdown(&b); err != nil {
 		t.Fatal(err)
 	}
 	md := b.String()
 	for _, want := range []string{
-		"| cairn | put | 64MiB | 16 | put | 400.0 | 6.2 | 2000 | 2500 | 3000 | 0 | 50% of http-put-md5 c16 (800 MiB/s) |",
+		"| cairn | put | 64MiB | 16 | put | 400.0 | 6.2 | 2000 | 2500 | 3000 | 0 | 50% of http-put-md5 c16 (800 MiB/s); 80% of put-path-4+2 (500 MiB/s) |",
+		"| put-path-4+2 | derived: 1/(1/http-put-md5 c16 + 1/rs-encode-4+2 c2 + 1.5/http-put c16)",
 		"metad ×2 CPU% | metad peak RSS MiB | gatewayd CPU% |",
 		"| cairn | put | 64MiB | 8 | 120 | 90 | 200 |",
 		"| cairn | put | 64MiB | metad-2 | 0 | 3.0 | 120.0 | 0.0 |",
