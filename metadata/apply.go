@@ -208,6 +208,9 @@ func (s *State) applyTxn(es []Entry, rs []Result) error {
 	if err := txn.Set(keyApplied, appendU64(nil, last)); err != nil {
 		return fmt.Errorf("store applied index %d: %w", last, err)
 	}
+	if err := setDirIndexApplied(txn, last); err != nil {
+		return err
+	}
 	if err := txn.Commit(); err != nil {
 		return fmt.Errorf("commit entries %d..%d: %w", es[0].Index, last, err)
 	}
@@ -217,7 +220,12 @@ func (s *State) applyTxn(es []Entry, rs []Result) error {
 
 // commitApplied records index as applied without any other change.
 func (s *State) commitApplied(index uint64) error {
-	err := s.db.Update(func(txn *badger.Txn) error { return txn.Set(keyApplied, appendU64(nil, index)) })
+	err := s.db.Update(func(txn *badger.Txn) error {
+		if err := txn.Set(keyApplied, appendU64(nil, index)); err != nil {
+			return err
+		}
+		return setDirIndexApplied(txn, index)
+	})
 	if err != nil {
 		return fmt.Errorf("store applied index %d: %w", index, err)
 	}
@@ -672,6 +680,8 @@ func (a *applier) commitObject(req *metadatapb.CommitObjectRequest) (proto.Messa
 		if err := a.queueObjectGC(cur); err != nil {
 			return nil, err
 		}
+	} else if err := a.countObject(bucket, key, +1); err != nil {
+		return nil, err
 	}
 	if err := a.indexAdd(objKey, stored.GetVersionId(), stored.GetSegments()); err != nil {
 		return nil, err
@@ -698,6 +708,9 @@ func (a *applier) deleteObject(req *metadatapb.DeleteObjectRequest) (proto.Messa
 		return &metadatapb.DeleteObjectResponse{Deleted: false}, nil
 	}
 	a.st.del(objectKey(bucket, key))
+	if err := a.countObject(bucket, key, -1); err != nil {
+		return nil, err
+	}
 	a.indexRemove(cur.GetSegments())
 	if err := a.queueObjectGC(cur); err != nil {
 		return nil, err
@@ -894,6 +907,8 @@ func (a *applier) completeMultipart(req *metadatapb.CompleteMultipartRequest) (p
 		if err := a.queueObjectGC(cur); err != nil {
 			return nil, err
 		}
+	} else if err := a.countObject(bucket, key, +1); err != nil {
+		return nil, err
 	}
 	if err := a.indexMove(objKey, stored.GetVersionId(), stored.GetSegments()); err != nil {
 		return nil, err

@@ -11,13 +11,14 @@ import (
 	"github.com/cairnstore/cairn/metadata/metaerr"
 )
 
-// smDump returns every key and value except the applied index.
+// smDump returns every key and value except the applied index (and the
+// directory index marker, which repeats it).
 func smDump(t testing.TB, s *State) map[string]string {
 	t.Helper()
 	m := map[string]string{}
 	err := s.view(func(txn *badger.Txn) error {
 		return scanTxn(txn, nil, func(k, v []byte) error {
-			if !bytes.Equal(k, keyApplied) {
+			if !bytes.Equal(k, keyApplied) && !bytes.Equal(k, keyDirIndex) {
 				m[string(k)] = string(v)
 			}
 			return nil

@@ -22,6 +22,9 @@ import (
 //	m/member/<metad id>                              MetadMember (id, grpc_address)
 //	gc/<nanos 8 BE><raft index 8 BE><seq 4 BE>       GCEntry: segments to delete
 //	m/rebalance                                      SetRebalance (absent until first set)
+//	ld/<bucket> 00 <depth 2 BE> <dir>                dirCounts: the directory index (dirindex.go)
+//	m/dirindex                                       the directory index's version and the
+//	                                                 applied index it is current at
 //
 // Indexes of referenced segments (see apply_index.go), written in the same
 // transaction as the records they index:
@@ -88,6 +91,9 @@ var (
 	prefixMissing   = []byte("miss/")
 	prefixChunkGC   = []byte("gcc/")
 	keyRebalance    = []byte("m/rebalance")
+
+	prefixDirIndex = []byte("ld/")
+	keyDirIndex    = []byte("m/dirindex")
 )
 
 // segmentIDLen is the length of every segment id the state accepts

@@ -88,6 +88,12 @@ func openState(dir string, logger *slog.Logger, tune func(*badger.Options)) (*St
 		return nil, fmt.Errorf("open metadata state in %s: read applied index: %w", dir, err)
 	}
 	s.applied.Store(applied)
+	// The directory index is derived from o/; a state from a version
+	// without it (or restored from one) gets it before it serves.
+	if err := s.ensureDirIndex(); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open metadata state in %s: %w", dir, err)
+	}
 	return s, nil
 }
 
@@ -285,7 +291,8 @@ func (s *State) restore(r io.Reader) error {
 	}
 	s.applied.Store(index)
 	s.logger.Info("restored metadata snapshot", "records", count, "applied_index", index)
-	return nil
+	// A snapshot from a member without the directory index has none.
+	return s.ensureDirIndex()
 }
 
 // teeByteReader feeds single bytes read for varints into the checksum.

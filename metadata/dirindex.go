@@ -1,0 +1,329 @@
+package metadata
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+)
+
+// The directory index lets a listing with delimiter "/" walk the
+// subdirectories under a prefix one Next each, instead of one Seek past
+// each in o/ (a Seek costs ~14 Nexts on 10M keys: Badger binary-searches
+// every level's block index).
+//
+// For each bucket with objects and each of its directories (the root ""
+// and every prefix of an object key that ends in "/") it holds
+//
+//	ld/<bucket> 00 <depth, 2 bytes BE> <dir>  →  uvarint subtree, uvarint direct
+//
+// depth is the number of "/" in dir; subtree counts the objects whose key
+// starts with dir, direct those of them with no "/" after dir. An entry
+// exists exactly when its subtree count is above 0. With the depth ahead of
+// the path, the subdirectories of D are one contiguous range in key order,
+// ld/<bucket> 00 <depth(D)+1> D, and those whose names start with D+r are
+// the range under D+r: the common prefixes of a listing with prefix D+r.
+// Keys hold at most 1,024 bytes, so 2 bytes of depth are plenty; the path
+// is the key's last component and needs no escaping (as in o/).
+//
+// The index is derived data, a function of the o/ keyspace alone. The
+// commands that bring an object key into existence or remove it
+// (commitObject and completeMultipart without a current version,
+// deleteObject) update it in the same staged writes, so it is atomic with
+// the object and every replica writes the same bytes. Rewrites of an
+// existing object (overwrites, repairs, moves) leave it alone.
+//
+// m/dirindex holds the index's version and the applied index it is current
+// at; every applied batch rewrites it together with m/applied. A state
+// without it, with another version, or with another applied index (written
+// or restored by a metad without the index, including one run on a data
+// directory this version had indexed) gets its index rebuilt from o/ when
+// it is opened or restored, before it serves (ensureDirIndex).
+
+// dirIndexVersion changes whenever the index's keys or meaning do, so a
+// state indexed by another version is rebuilt.
+const dirIndexVersion = 1
+
+// dirCounts is the value of a directory index entry.
+type dirCounts struct {
+	subtree uint64 // objects whose key starts with the directory
+	direct  uint64 // of those, the ones without "/" after it
+}
+
+func (c dirCounts) appendTo(b []byte) []byte {
+	return binary.AppendUvarint(binary.AppendUvarint(b, c.subtree), c.direct)
+}
+
+func decodeDirCounts(v []byte) (dirCounts, error) {
+	s, n := binary.Uvarint(v)
+	if n <= 0 {
+		return dirCounts{}, fmt.Errorf("corrupt directory index entry %x", v)
+	}
+	d, m := binary.Uvarint(v[n:])
+	if m <= 0 || n+m != len(v) || d > s || s == 0 {
+		return dirCounts{}, fmt.Errorf("corrupt directory index entry %x", v)
+	}
+	return dirCounts{subtree: s, direct: d}, nil
+}
+
+// dirBase is ld/<bucket>\x00: the prefix of a bucket's directory entries.
+func dirBase(bucket string) []byte { return append(join(prefixDirIndex, bucket), 0) }
+
+// appendDirKey appends <depth><dir> to a dirBase.
+func appendDirKey(b []byte, depth int, dir string) []byte {
+	return append(binary.BigEndian.AppendUint16(b, uint16(depth)), dir...)
+}
+
+// dirIndexMarker is m/dirindex's value when the index is current at
+// applied.
+func dirIndexMarker(applied uint64) []byte {
+	return appendU64(appendU64(make([]byte, 0, 16), dirIndexVersion), applied)
+}
+
+// setDirIndexApplied records, in the transaction that stores m/applied,
+// that the directory index is current at applied.
+func setDirIndexApplied(txn *badger.Txn, applied uint64) error {
+	if err := txn.Set(keyDirIndex, dirIndexMarker(applied)); err != nil {
+		return fmt.Errorf("store directory index marker: %w", err)
+	}
+	return nil
+}
+
+// readDirCounts reads one entry; an absent one counts nothing.
+func readDirCounts(txn *badger.Txn, key []byte) (dirCounts, error) {
+	item, err := txn.Get(key)
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return dirCounts{}, nil
+	}
+	if err != nil {
+		return dirCounts{}, err
+	}
+	var c dirCounts
+	err = item.Value(func(v []byte) error {
+		var err error
+		c, err = decodeDirCounts(v)
+		return err
+	})
+	return c, err
+}
+
+// countObject updates the directory index for an object key that came
+// into existence (delta +1) or went out of it (-1): the subtree count of
+// every directory of the key, the root included, and the direct count of
+// its own. Counts reach the transaction through the stage, so a refused
+// command leaves none behind, and a later command of the same batch reads
+// them back from the transaction's pending writes (no second LSM lookup
+// for a directory that several commits of one batch share).
+func (a *applier) countObject(bucket, key string, delta int) error {
+	base := dirBase(bucket)
+	parent := strings.LastIndexByte(key, '/') + 1
+	buf := make([]byte, 0, len(base)+2+parent)
+	buf = append(buf, base...)
+	for depth, end := 0, 0; ; depth++ {
+		k := appendDirKey(buf[:len(base)], depth, key[:end])
+		v, found, err := a.st.getRaw(k)
+		if err != nil {
+			return err
+		}
+		var c dirCounts
+		if found {
+			if c, err = decodeDirCounts(v); err != nil {
+				return fmt.Errorf("bucket %q directory %q: %w", bucket, key[:end], err)
+			}
+		}
+		if delta > 0 {
+			c.subtree++
+			if end == parent {
+				c.direct++
+			}
+		} else {
+			if c.subtree == 0 || (end == parent && c.direct == 0) {
+				return fmt.Errorf("corrupt directory index: bucket %q directory %q counts no object %q to remove", bucket, key[:end], key)
+			}
+			c.subtree--
+			if end == parent {
+				c.direct--
+			}
+		}
+		if c.subtree == 0 {
+			a.st.del(k)
+		} else {
+			a.st.set(k, c.appendTo(nil))
+		}
+		if end == parent {
+			return nil
+		}
+		end += strings.IndexByte(key[end:], '/') + 1
+	}
+}
+
+// ensureDirIndex rebuilds the directory index unless m/dirindex says it is
+// current at the applied index. It runs when nothing else uses the state
+// (open, or Restore with the state locked).
+func (s *State) ensureDirIndex() error {
+	var current bool
+	err := s.db.View(func(txn *badger.Txn) error {
+		item, err := txn.Get(keyDirIndex)
+		if errors.Is(err, badger.ErrKeyNotFound) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		return item.Value(func(v []byte) error {
+			current = bytes.Equal(v, dirIndexMarker(s.applied.Load()))
+			return nil
+		})
+	})
+	if err != nil {
+		return fmt.Errorf("read directory index marker: %w", err)
+	}
+	if current {
+		return nil
+	}
+	return s.rebuildDirIndex()
+}
+
+// rebuildDirIndex drops the directory index and builds it again from o/,
+// in one pass over the keys (values are not read) with write batches of
+// bounded size, then writes the marker: a crash before the marker leaves a
+// state that rebuilds on the next open. It must not run concurrently with
+// ApplyBatch.
+func (s *State) rebuildDirIndex() error {
+	start := time.Now()
+	dropped, err := s.dropDirIndex()
+	if err != nil {
+		return fmt.Errorf("rebuild directory index: %w", err)
+	}
+	wb := s.db.NewWriteBatch()
+	defer wb.Cancel()
+	var objects, dirs int
+	b := dirIndexBuilder{emit: func(k, v []byte) error {
+		dirs++
+		return wb.Set(k, v)
+	}}
+	err = s.db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: prefixObject})
+		defer it.Close()
+		for it.Seek(prefixObject); it.ValidForPrefix(prefixObject); it.Next() {
+			rest := it.Item().Key()[len(prefixObject):]
+			i := bytes.IndexByte(rest, 0)
+			if i < 0 {
+				return fmt.Errorf("corrupt object key %q", it.Item().Key())
+			}
+			if err := b.add(rest[:i], rest[i+1:]); err != nil {
+				return err
+			}
+			objects++
+		}
+		return b.finish()
+	})
+	if err == nil {
+		err = wb.Flush()
+	}
+	if err == nil {
+		applied := s.applied.Load()
+		err = s.db.Update(func(txn *badger.Txn) error { return setDirIndexApplied(txn, applied) })
+	}
+	if err != nil {
+		return fmt.Errorf("rebuild directory index: %w", err)
+	}
+	s.logger.Info("built directory index from object keys", "objects", objects, "directories", dirs,
+		"old_entries_dropped", dropped, "took", time.Since(start).Round(time.Millisecond))
+	return nil
+}
+
+// dropDirIndex deletes every ld/ entry and the marker.
+func (s *State) dropDirIndex() (int, error) {
+	wb := s.db.NewWriteBatch()
+	defer wb.Cancel()
+	n := 0
+	err := s.db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: prefixDirIndex})
+		defer it.Close()
+		for it.Seek(prefixDirIndex); it.ValidForPrefix(prefixDirIndex); it.Next() {
+			if err := wb.Delete(it.Item().KeyCopy(nil)); err != nil {
+				return err
+			}
+			n++
+		}
+		return wb.Delete(bytes.Clone(keyDirIndex))
+	})
+	if err == nil {
+		err = wb.Flush()
+	}
+	if err != nil {
+		return 0, fmt.Errorf("drop directory index: %w", err)
+	}
+	return n, nil
+}
+
+// dirIndexBuilder computes directory index entries from object keys given
+// in key order, holding only the directories of the current key (a stack,
+// one frame per depth): a directory's counts are complete, and emitted,
+// when the first key outside it arrives.
+type dirIndexBuilder struct {
+	emit   func(key, val []byte) error
+	bucket []byte
+	path   []byte     // the deepest open directory
+	stack  []dirFrame // stack[d] is the open directory at depth d: path[:end]
+}
+
+type dirFrame struct {
+	end    int
+	counts dirCounts
+}
+
+func (b *dirIndexBuilder) add(bucket, key []byte) error {
+	if len(b.stack) == 0 || !bytes.Equal(bucket, b.bucket) {
+		if err := b.finish(); err != nil {
+			return err
+		}
+		b.bucket = append(b.bucket[:0], bucket...)
+		b.stack = append(b.stack[:0], dirFrame{})
+		b.path = b.path[:0]
+	}
+	for top := len(b.stack) - 1; top > 0 && !bytes.HasPrefix(key, b.path[:b.stack[top].end]); top-- {
+		if err := b.pop(); err != nil {
+			return err
+		}
+	}
+	top := b.stack[len(b.stack)-1].end
+	parent := bytes.LastIndexByte(key, '/') + 1
+	b.path = append(b.path[:top], key[top:max(top, parent)]...)
+	for end := top; end < parent; {
+		end += bytes.IndexByte(key[end:], '/') + 1
+		b.stack = append(b.stack, dirFrame{end: end})
+	}
+	f := &b.stack[len(b.stack)-1]
+	f.counts.subtree++
+	f.counts.direct++
+	return nil
+}
+
+// pop emits the deepest open directory and adds its subtree to its
+// parent's.
+func (b *dirIndexBuilder) pop() error {
+	d := len(b.stack) - 1
+	f := b.stack[d]
+	b.stack = b.stack[:d]
+	if d > 0 {
+		b.stack[d-1].counts.subtree += f.counts.subtree
+	}
+	key := appendDirKey(dirBase(string(b.bucket)), d, string(b.path[:f.end]))
+	return b.emit(key, f.counts.appendTo(nil))
+}
+
+// finish emits every open directory (the end of a bucket's keys).
+func (b *dirIndexBuilder) finish() error {
+	for len(b.stack) > 0 {
+		if err := b.pop(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
