@@ -298,7 +298,16 @@ func (s *Store) writeSegment(ctx context.Context, cm *clusterMap, r io.Reader, l
 		}()
 	}
 
-	res, encErr := codec.Encode(segCtx, id, r, limit, writers)
+	var res chunk.EncodeResult
+	var encErr error
+	if known {
+		res, encErr = codec.EncodeSized(segCtx, id, r, limit, writers)
+		if errors.Is(encErr, io.ErrUnexpectedEOF) && ctx.Err() == nil {
+			encErr = fmt.Errorf("read %d of the segment's %d bytes: %w", res.Size, limit, ErrIncompleteBody)
+		}
+	} else {
+		res, encErr = codec.Encode(segCtx, id, r, limit, writers)
+	}
 	if encErr == nil && known && res.Size < limit {
 		// The chunks were announced with lengths for limit bytes: abort
 		// them rather than let the blob nodes see a truncated upload.
