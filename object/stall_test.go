@@ -1,0 +1,135 @@
+package object_test
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/cairnstore/cairn/blob"
+	"github.com/cairnstore/cairn/chunk"
+	"github.com/cairnstore/cairn/internal/testcluster"
+	"github.com/cairnstore/cairn/object"
+)
+
+// stallingBlobs is the real blob client except that a stream from one
+// address stops after its first after bytes, until its context ends: a node
+// that hangs in the middle of a chunk. It also counts the streams opened
+// on parity shards, which a read of a healthy object never needs.
+type stallingBlobs struct {
+	*blob.Client
+	addr   string
+	after  int64
+	active atomic.Bool
+	stalls atomic.Int32
+	parity atomic.Int32
+	k      int
+}
+
+func (s *stallingBlobs) GetStripes(ctx context.Context, addr string, id chunk.ID, from, to int) (io.ReadCloser, error) {
+	if id.Shard >= s.k {
+		s.parity.Add(1)
+	}
+	rc, err := s.Client.GetStripes(ctx, addr, id, from, to)
+	if err != nil || !s.active.Load() || addr != s.addr {
+		return rc, err
+	}
+	return &stallingReader{rc: rc, left: s.after, ctx: ctx, stalls: &s.stalls}, nil
+}
+
+type stallingReader struct {
+	rc     io.ReadCloser
+	left   int64
+	ctx    context.Context
+	stalls *atomic.Int32
+}
+
+func (r *stallingReader) Read(p []byte) (int, error) {
+	if r.left <= 0 {
+		r.stalls.Add(1)
+		<-r.ctx.Done()
+		return 0, r.ctx.Err()
+	}
+	if int64(len(p)) > r.left {
+		p = p[:r.left]
+	}
+	n, err := r.rc.Read(p)
+	r.left -= int64(n)
+	return n, err
+}
+
+func (r *stallingReader) Close() error { return r.rc.Close() }
+
+// TestReadAroundStallMidChunk: a node that stops sending in the middle of
+// a chunk, after the stream and its first blocks came through, is given up
+// after the read budget, and the GET returns the right bytes from parity.
+func TestReadAroundStallMidChunk(t *testing.T) {
+	c := testcluster.New(t, testcluster.Config{Quiet: true})
+	createBucket(t, c, "b")
+	sb := &stallingBlobs{Client: blob.NewClient(blob.ClientConfig{}), after: 300 << 10}
+	s := c.ObjectStore(t, object.Config{Blobs: sb, ReadBudget: 200 * time.Millisecond})
+	data := randomData(11, 6<<20)
+	o := put(t, s, "b", "k", data, int64(len(data)))
+	sb.k = int(o.Segments[0].GetScheme().GetK())
+
+	for _, b := range c.Blobs {
+		if b.ID == o.Segments[0].Nodes[0] {
+			sb.addr = b.Addr
+		}
+	}
+	sb.active.Store(true)
+	for name, read := range map[string]func(*testing.T, *object.Store, string, string, int64, int64) ([]byte, error){
+		"WriteTo": readAll, "Read": readAllReads,
+	} {
+		sb.stalls.Store(0)
+		got, err := read(t, s, "b", "k", 0, -1)
+		if err != nil || !bytes.Equal(got, data) {
+			t.Fatalf("%s with a node stalling mid-chunk: %d bytes, err %v", name, len(got), err)
+		}
+		if sb.stalls.Load() == 0 {
+			t.Fatalf("%s: the stream never stalled: the test proves nothing", name)
+		}
+	}
+}
+
+// TestReadBudgetIgnoresIdleReader: the budget bounds how long a read from
+// a node waits, not how long the reader of the object takes between two
+// reads: a GET whose client pauses for longer than the budget must not
+// give up on healthy chunks (it would read parity, and report them).
+func TestReadBudgetIgnoresIdleReader(t *testing.T) {
+	c := testcluster.New(t, testcluster.Config{Quiet: true})
+	createBucket(t, c, "b")
+	sb := &stallingBlobs{Client: blob.NewClient(blob.ClientConfig{})}
+	const budget = 2 * time.Second
+	s := c.ObjectStore(t, object.Config{Blobs: sb, ReadBudget: budget})
+	data := randomData(12, 6<<20)
+	o := put(t, s, "b", "k", data, int64(len(data)))
+	sb.k = int(o.Segments[0].GetScheme().GetK())
+
+	ctx := testCtx(t)
+	rc, err := s.Open(ctx, o, 0, o.Size)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	var buf bytes.Buffer
+	first := make([]byte, 1000)
+	if _, err := io.ReadFull(rc, first); err != nil {
+		t.Fatal(err)
+	}
+	buf.Write(first)
+	// The client stalls; the watchdogs of the open streams see no read
+	// under way all this time. Nothing to wait for but the clock.
+	time.Sleep(3 * budget)
+	if _, err := io.Copy(&buf, rc); err != nil {
+		t.Fatalf("read after an idle pause: %v", err)
+	}
+	if !bytes.Equal(buf.Bytes(), data) {
+		t.Fatalf("read %d bytes, not the object's", buf.Len())
+	}
+	if n := sb.parity.Load(); n != 0 {
+		t.Fatalf("%d parity streams opened: a healthy chunk was given up while the reader was idle", n)
+	}
+}
