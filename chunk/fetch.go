@@ -142,18 +142,52 @@ func (f *fetcher) block(i, stripe int) []byte { return f.bufs[i][:f.l.BlockLen(s
 // from K others. It fails, wrapping ErrUnrecoverable, when fewer than K
 // shards of the stripe can be read, and with ctx's error when ctx ends.
 func (f *fetcher) fetch(ctx context.Context, stripe int, need []bool) error {
+	f.begin()
+	return f.complete(ctx, stripe, need)
+}
+
+// begin starts a stripe: no block held, no shard tried. readOne and
+// complete then fill the stripe's blocks.
+func (f *fetcher) begin() {
+	clear(f.have)
+	clear(f.tried)
+}
+
+// ready says whether readOne can do without a request round trip for
+// shard i: its stream is open, or the shard is not used any more.
+func (f *fetcher) ready(i int) bool { return f.streams[i].rc != nil || f.streams[i].bad != nil }
+
+// readOne reads and checks shard i's block of the stripe begun (begin)
+// and says whether block(i, stripe) now holds it. A shard that fails is
+// marked bad (and reported) as in fetch; false with no error then means
+// the caller must complete the stripe, which rebuilds the block. The
+// error is ctx's only.
+func (f *fetcher) readOne(ctx context.Context, stripe, i int) (bool, error) {
+	if f.streams[i].bad != nil || f.tried[i] {
+		return f.have[i], nil
+	}
+	one := append(f.list[:0], i)
+	if err := f.readShards(ctx, stripe, one, false, f.tried); err != nil {
+		return false, err
+	}
+	return f.have[i], nil
+}
+
+// complete makes block(i, stripe) hold shard i's block for every i with
+// need[i], keeping the blocks readOne already got since begin: it reads the
+// needed shards not tried yet, concurrently, and rebuilds what it could
+// not read. Errors as fetch's.
+func (f *fetcher) complete(ctx context.Context, stripe int, need []bool) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
 	n := len(f.streams)
 	k := f.c.p.Scheme.K
-	clear(f.have)
 	tried := f.tried
-	clear(tried)
 
 	first := f.list[:0]
 	for i := range n {
-		if need[i] && f.streams[i].bad == nil {
+		if need[i] && !tried[i] && f.streams[i].bad == nil {
 			first = append(first, i)
 		}
 	}
