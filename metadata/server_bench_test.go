@@ -27,11 +27,14 @@ func BenchmarkCommitObject3Nodes(b *testing.B) {
 		b.Run(fmt.Sprintf("propose-batch=%d", batch), func(b *testing.B) {
 			benchCommitObject3Nodes(b, func(cfg *Config) {
 				cfg.ProposeBatch = batch
-				// metad's own Raft timings, not the tests' shorter ones: on
-				// a loaded machine those lose the leader mid-run.
-				d := DefaultConfig()
-				cfg.HeartbeatTimeout, cfg.ElectionTimeout = d.HeartbeatTimeout, d.ElectionTimeout
-				cfg.LeaderLeaseTimeout, cfg.CommitTimeout = d.LeaderLeaseTimeout, d.CommitTimeout
+				// Longer Raft timings than the tests' and metad's: the three
+				// members and 64 callers saturate this process, and at load
+				// 20-30 on 2 cores even metad's 250 ms lease lost the leader
+				// in most runs. Commits never wait on these timers; only
+				// heartbeats (HeartbeatTimeout/10) do, a few per second.
+				cfg.HeartbeatTimeout, cfg.ElectionTimeout = time.Second, 2*time.Second
+				cfg.LeaderLeaseTimeout = time.Second
+				cfg.CommitTimeout = DefaultConfig().CommitTimeout
 			})
 		})
 	}
