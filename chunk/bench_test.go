@@ -102,6 +102,14 @@ func BenchmarkChecksum(b *testing.B) {
 			}
 			_ = sink
 		})
+		b.Run(fmt.Sprintf("hash-crc32-CRC32C/%d", size), func(b *testing.B) {
+			b.SetBytes(int64(size))
+			var sink uint32
+			for b.Loop() {
+				sink += crc32.Checksum(blk, castagnoli)
+			}
+			_ = sink
+		})
 		b.Run(fmt.Sprintf("CRC32-IEEE/%d", size), func(b *testing.B) {
 			b.SetBytes(int64(size))
 			var sink uint32

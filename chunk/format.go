@@ -53,7 +53,7 @@ var (
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 // Checksum is the checksum stored after each block: CRC32C of the block.
-func Checksum(block []byte) uint32 { return crc32.Checksum(block, castagnoli) }
+func Checksum(block []byte) uint32 { return updateCastagnoli(0, block) }
 
 // Header is the fixed header at the start of every chunk file.
 type Header struct {
@@ -284,15 +284,15 @@ func (v *Verifier) Write(p []byte) (int, error) {
 // checksum of a short last block).
 func (v *Verifier) feed(b []byte) {
 	if len(b) >= ChecksumSize {
-		v.crc = crc32.Update(v.crc, castagnoli, v.tail[:v.ntail])
-		v.crc = crc32.Update(v.crc, castagnoli, b[:len(b)-ChecksumSize])
+		v.crc = updateCastagnoli(v.crc, v.tail[:v.ntail])
+		v.crc = updateCastagnoli(v.crc, b[:len(b)-ChecksumSize])
 		v.ntail = copy(v.tail[:], b[len(b)-ChecksumSize:])
 		return
 	}
 	// Fewer than ChecksumSize new bytes: release the oldest held-back ones.
 	over := v.ntail + len(b) - ChecksumSize
 	if over > 0 {
-		v.crc = crc32.Update(v.crc, castagnoli, v.tail[:over])
+		v.crc = updateCastagnoli(v.crc, v.tail[:over])
 		copy(v.tail[:], v.tail[over:v.ntail])
 		v.ntail -= over
 	}
