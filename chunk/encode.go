@@ -238,8 +238,11 @@ func (c *Codec) encodeStripes(ctx context.Context, seg SegmentID, r io.Reader, l
 		var readErr error
 		for j := range k {
 			lo, hi := j*bl, (j+1)*bl
-			if end := min(hi, want); end > lo {
-				got, err := io.ReadFull(r, st.data[lo:end])
+			// Read until block j's data is in. A read may bring more
+			// (as much as the socket holds): capping reads at a block
+			// cost more read calls than it saved.
+			if end := min(hi, want); end > n {
+				got, err := io.ReadAtLeast(r, st.data[n:want], end-n)
 				n += got
 				if err != nil {
 					readErr = err
