@@ -19,16 +19,25 @@ import (
 // For each bucket with objects and each of its directories (the root ""
 // and every prefix of an object key that ends in "/") it holds
 //
-//	ld/<bucket> 00 <depth, 2 bytes BE> <dir>  →  uvarint subtree, uvarint direct
+//	ld/<bucket> 00 <depth, 2 bytes BE> <dir>  →  uvarint direct, uvarint children
 //
-// depth is the number of "/" in dir; subtree counts the objects whose key
-// starts with dir, direct those of them with no "/" after dir. An entry
-// exists exactly when its subtree count is above 0. With the depth ahead of
-// the path, the subdirectories of D are one contiguous range in key order,
-// ld/<bucket> 00 <depth(D)+1> D, and those whose names start with D+r are
-// the range under D+r: the common prefixes of a listing with prefix D+r.
-// Keys hold at most 1,024 bytes, so 2 bytes of depth are plenty; the path
-// is the key's last component and needs no escaping (as in o/).
+// depth is the number of "/" in dir; direct counts the objects in dir
+// (keys with no "/" after it), children its subdirectories (one "/"
+// deeper). An entry exists exactly when one of the two is above 0. With the
+// depth ahead of the path, the subdirectories of D are one contiguous range
+// in key order, ld/<bucket> 00 <depth(D)+1> D, and those whose names start
+// with D+r are the range under D+r: the common prefixes of a listing with
+// prefix D+r. Keys hold at most 1,024 bytes, so 2 bytes of depth are
+// plenty; the path is the key's last component and needs no escaping (as
+// in o/).
+//
+// Counting children rather than every object below a directory keeps the
+// upkeep to one entry for most writes: a key created in a directory that
+// exists changes only that directory's direct count; its ancestors change
+// only when a directory appears or disappears. (A subtree count would
+// rewrite every ancestor, the bucket's root included, on every write.)
+// A leaf directory's direct count is its number of keys, which is what the
+// listing needs to pass it with Nexts.
 //
 // The index is derived data, a function of the o/ keyspace alone. The
 // commands that bring an object key into existence or remove it
@@ -50,24 +59,30 @@ const dirIndexVersion = 1
 
 // dirCounts is the value of a directory index entry.
 type dirCounts struct {
-	subtree uint64 // objects whose key starts with the directory
-	direct  uint64 // of those, the ones without "/" after it
+	direct   uint64 // objects in the directory itself
+	children uint64 // its subdirectories
 }
 
+func (c dirCounts) empty() bool { return c.direct == 0 && c.children == 0 }
+
+// keys is how many keys lie under the directory when the index can tell
+// without reading more entries (no subdirectories), else ok is false.
+func (c dirCounts) keys() (n uint64, ok bool) { return c.direct, c.children == 0 }
+
 func (c dirCounts) appendTo(b []byte) []byte {
-	return binary.AppendUvarint(binary.AppendUvarint(b, c.subtree), c.direct)
+	return binary.AppendUvarint(binary.AppendUvarint(b, c.direct), c.children)
 }
 
 func decodeDirCounts(v []byte) (dirCounts, error) {
-	s, n := binary.Uvarint(v)
+	d, n := binary.Uvarint(v)
 	if n <= 0 {
 		return dirCounts{}, fmt.Errorf("corrupt directory index entry %x", v)
 	}
-	d, m := binary.Uvarint(v[n:])
-	if m <= 0 || n+m != len(v) || d > s || s == 0 {
+	c, m := binary.Uvarint(v[n:])
+	if m <= 0 || n+m != len(v) || (d == 0 && c == 0) {
 		return dirCounts{}, fmt.Errorf("corrupt directory index entry %x", v)
 	}
-	return dirCounts{subtree: s, direct: d}, nil
+	return dirCounts{direct: d, children: c}, nil
 }
 
 // dirBase is ld/<bucket>\x00: the prefix of a bucket's directory entries.
@@ -112,53 +127,70 @@ func readDirCounts(txn *badger.Txn, key []byte) (dirCounts, error) {
 }
 
 // countObject updates the directory index for an object key that came
-// into existence (delta +1) or went out of it (-1): the subtree count of
-// every directory of the key, the root included, and the direct count of
-// its own. Counts reach the transaction through the stage, so a refused
-// command leaves none behind, and a later command of the same batch reads
-// them back from the transaction's pending writes (no second LSM lookup
-// for a directory that several commits of one batch share).
+// into existence (delta +1) or went out of it (-1): the direct count of the
+// key's directory, and, going up, the children count of each parent whose
+// subdirectory appeared (or disappeared) with it. Counts go through the
+// stage, so a refused command leaves none behind, and a later command of
+// the same batch reads them back from the transaction's pending writes.
 func (a *applier) countObject(bucket, key string, delta int) error {
 	base := dirBase(bucket)
-	parent := strings.LastIndexByte(key, '/') + 1
-	buf := make([]byte, 0, len(base)+2+parent)
+	end := strings.LastIndexByte(key, '/') + 1
+	depth := strings.Count(key[:end], "/")
+	leaf := depth
+	buf := make([]byte, 0, len(base)+2+end)
 	buf = append(buf, base...)
-	for depth, end := 0, 0; ; depth++ {
+	for {
 		k := appendDirKey(buf[:len(base)], depth, key[:end])
-		v, found, err := a.st.getRaw(k)
+		c, found, err := a.readDirCounts(k)
 		if err != nil {
-			return err
+			return fmt.Errorf("bucket %q directory %q: %w", bucket, key[:end], err)
 		}
-		var c dirCounts
-		if found {
-			if c, err = decodeDirCounts(v); err != nil {
-				return fmt.Errorf("bucket %q directory %q: %w", bucket, key[:end], err)
-			}
+		n := &c.children
+		if depth == leaf {
+			n = &c.direct
 		}
-		if delta > 0 {
-			c.subtree++
-			if end == parent {
-				c.direct++
-			}
-		} else {
-			if c.subtree == 0 || (end == parent && c.direct == 0) {
-				return fmt.Errorf("corrupt directory index: bucket %q directory %q counts no object %q to remove", bucket, key[:end], key)
-			}
-			c.subtree--
-			if end == parent {
-				c.direct--
-			}
+		if delta < 0 && *n == 0 {
+			return fmt.Errorf("corrupt directory index: bucket %q directory %q has nothing to remove for %q", bucket, key[:end], key)
 		}
-		if c.subtree == 0 {
+		*n = uint64(int64(*n) + int64(delta))
+		if c.empty() {
 			a.st.del(k)
 		} else {
 			a.st.set(k, c.appendTo(nil))
 		}
-		if end == parent {
+		// The parent changes only when this directory appeared or went.
+		if (delta > 0 && found) || (delta < 0 && !c.empty()) || end == 0 {
 			return nil
 		}
-		end += strings.IndexByte(key[end:], '/') + 1
+		end = strings.LastIndexByte(key[:end-1], '/') + 1
+		depth--
 	}
+}
+
+// readDirCounts reads an entry as the command sees it (staged writes, then
+// the transaction), decoding in place.
+func (a *applier) readDirCounts(key []byte) (dirCounts, bool, error) {
+	if w, ok := a.st.writes[string(key)]; ok {
+		if w.del {
+			return dirCounts{}, false, nil
+		}
+		c, err := decodeDirCounts(w.val)
+		return c, err == nil, err
+	}
+	item, err := a.st.txn.Get(key)
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return dirCounts{}, false, nil
+	}
+	if err != nil {
+		return dirCounts{}, false, err
+	}
+	var c dirCounts
+	err = item.Value(func(v []byte) error {
+		var err error
+		c, err = decodeDirCounts(v)
+		return err
+	})
+	return c, err == nil, err
 }
 
 // ensureDirIndex rebuilds the directory index unless m/dirindex says it is
@@ -297,23 +329,18 @@ func (b *dirIndexBuilder) add(bucket, key []byte) error {
 	b.path = append(b.path[:top], key[top:max(top, parent)]...)
 	for end := top; end < parent; {
 		end += bytes.IndexByte(key[end:], '/') + 1
+		b.stack[len(b.stack)-1].counts.children++
 		b.stack = append(b.stack, dirFrame{end: end})
 	}
-	f := &b.stack[len(b.stack)-1]
-	f.counts.subtree++
-	f.counts.direct++
+	b.stack[len(b.stack)-1].counts.direct++
 	return nil
 }
 
-// pop emits the deepest open directory and adds its subtree to its
-// parent's.
+// pop emits the deepest open directory.
 func (b *dirIndexBuilder) pop() error {
 	d := len(b.stack) - 1
 	f := b.stack[d]
 	b.stack = b.stack[:d]
-	if d > 0 {
-		b.stack[d-1].counts.subtree += f.counts.subtree
-	}
 	key := appendDirKey(dirBase(string(b.bucket)), d, string(b.path[:f.end]))
 	return b.emit(key, f.counts.appendTo(nil))
 }

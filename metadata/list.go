@@ -242,9 +242,10 @@ const skipByNext = 16
 //   - the objects: keys in D starting with r with no "/" after the prefix,
 //     from o/, read only when the index counts objects directly in D. The
 //     walk passes each subdirectory it meets (always one already listed)
-//     with as many Nexts as the index counts keys in it when they are
-//     few, else with one Seek; it never runs ahead of the next common
-//     prefix, so a page costs at most one skip per common prefix on it.
+//     with as many Nexts as it holds keys when it has no subdirectories of
+//     its own and few keys (the index's direct count), else with one Seek;
+//     it never runs ahead of the next common prefix, so a page costs at
+//     most one skip per common prefix on it.
 //
 // Paging is exactly listScan's: start is computed the same way, and a
 // subdirectory that start falls inside (start_after a key in it) is listed
@@ -294,8 +295,9 @@ func (s *State) listDirs(p *listPage) error {
 	dirs.Seek(append(bytes.Clone(childBase), sk...))
 
 	// cp is the next common prefix (haveCP false when none is left) and
-	// cpKeys the number of keys under it (unknown for c0: start is
-	// inside it, so the walk seeks past it).
+	// cpKeys the number of keys under it, or ^0 when the walk must seek
+	// past it: it has subdirectories (the index counts those, not their
+	// keys), or it is c0 (start is inside it).
 	var cp string
 	var cpKeys uint64
 	haveCP := false
@@ -312,7 +314,11 @@ func (s *State) listDirs(p *listPage) error {
 		cp, haveCP = string(item.Key()[len(childBase):]), true
 		err := item.Value(func(v []byte) error {
 			c, err := decodeDirCounts(v)
-			cpKeys = c.subtree
+			if n, ok := c.keys(); ok {
+				cpKeys = n
+			} else {
+				cpKeys = ^uint64(0) // has subdirectories: seek past it
+			}
 			return err
 		})
 		if err != nil {

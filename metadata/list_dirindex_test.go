@@ -17,42 +17,46 @@ import (
 )
 
 // smWantDirIndex recomputes the directory index from the o/ keys by brute
-// force (every directory of every key counted on its own, unlike the
-// rebuild's stack), as ld/ key → value.
+// force (the set of every directory of every key, unlike the rebuild's
+// stack), as ld/ key → value.
 func smWantDirIndex(t testing.TB, s *State) map[string]string {
 	t.Helper()
-	counts := map[string]*dirCounts{}
+	type dir struct{ bucket, path string }
+	counts := map[dir]*dirCounts{}
+	at := func(d dir) *dirCounts {
+		if counts[d] == nil {
+			counts[d] = &dirCounts{}
+		}
+		return counts[d]
+	}
 	err := s.view(func(txn *badger.Txn) error {
 		return scanTxn(txn, prefixObject, func(k, _ []byte) error {
 			bucket, key, ok := bytes.Cut(k[len(prefixObject):], []byte{0})
 			if !ok {
 				return fmt.Errorf("object key %q without bucket end", k)
 			}
-			dirs := []string{""}
+			at(dir{string(bucket), ""})
 			for i, c := range key {
 				if c == '/' {
-					dirs = append(dirs, string(key[:i+1]))
+					at(dir{string(bucket), string(key[:i+1])})
 				}
 			}
-			for d, dir := range dirs {
-				ik := string(appendDirKey(dirBase(string(bucket)), d, dir))
-				if counts[ik] == nil {
-					counts[ik] = &dirCounts{}
-				}
-				counts[ik].subtree++
-				if d == len(dirs)-1 {
-					counts[ik].direct++
-				}
-			}
+			at(dir{string(bucket), string(key[:bytes.LastIndexByte(key, '/')+1])}).direct++
 			return nil
 		})
 	})
 	if err != nil {
 		t.Fatalf("scan objects: %v", err)
 	}
+	for d := range counts {
+		if d.path != "" {
+			parent := d.path[:strings.LastIndexByte(d.path[:len(d.path)-1], '/')+1]
+			counts[dir{d.bucket, parent}].children++
+		}
+	}
 	want := map[string]string{}
-	for k, c := range counts {
-		want[k] = string(c.appendTo(nil))
+	for d, c := range counts {
+		want[string(appendDirKey(dirBase(d.bucket), strings.Count(d.path, "/"), d.path))] = string(c.appendTo(nil))
 	}
 	return want
 }
