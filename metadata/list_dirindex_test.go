@@ -251,6 +251,36 @@ func TestDirIndexRandomCommands(t *testing.T) {
 	}
 }
 
+// TestDirIndexSplitBatches: a batch too big for one transaction is
+// applied in parts, and an entry too big for any is refused with only the
+// applied index written; the index and its marker follow both.
+func TestDirIndexSplitBatches(t *testing.T) {
+	s := smOpenDir(t, t.TempDir(), smTinyBadger)
+	s.ApplyBatch(smEntries(1, smCreateBucket("bk"), smCreateUpload("bk", "up/k", "U")))
+	var cmds []*pb.Command
+	for i := range 2500 {
+		cmds = append(cmds, smPut("bk", fmt.Sprintf("d%d/e%d/k%d", i%40, i%7, i), "e", smSegN(uint32(i))))
+	}
+	for i := range 300 {
+		cmds = append(cmds, smDelete("bk", fmt.Sprintf("d%d/e%d/k%d", i%40, i%7, i), nil))
+	}
+	cmds[1200] = smCommit(smObj("bk", "d1/e1/k1", "x", smSegN(90000)), &pb.Condition{MustNotExist: true}) // refused
+	s.ApplyBatch(smEntries(3, cmds...))
+	smCheckDirIndex(t, s)
+
+	var parts []*pb.Command
+	for n := 1; n <= 2000; n++ {
+		parts = append(parts, smPutPart("bk", "up/k", "U", int32(n), "e", smSegN(uint32(100000+n))))
+	}
+	s.ApplyBatch(smEntries(s.AppliedIndex()+1, parts...))
+	rs := s.ApplyBatch(smEntries(s.AppliedIndex()+1, smAbort("bk", "up/k", "U")))
+	if !smIsCond(rs[0].Err, metaerr.ErrInvalidArgument) {
+		t.Fatalf("oversized abort: %v, want it refused", rs[0].Err)
+	}
+	smCheckDirIndex(t, s)
+	smListBothWays(t, s, &pb.ListObjectsRequest{Bucket: "bk", Delimiter: "/", Prefix: "d1", MaxKeys: 3}, "after splits")
+}
+
 // TestDirIndexListsFromIndex checks by counting iterator steps that a page
 // of subdirectories costs about one step each however many keys they
 // hold, and that small subdirectories between direct objects are passed
