@@ -142,7 +142,7 @@ func (a *applier) countObject(bucket, key string, delta int) error {
 	buf = append(buf, base...)
 	for {
 		k := appendDirKey(buf[:len(base)], depth, key[:end])
-		c, found, err := a.readDirCounts(k)
+		c, found, err := a.stagedDirCounts(k)
 		if err != nil {
 			return fmt.Errorf("bucket %q directory %q: %w", bucket, key[:end], err)
 		}
@@ -168,9 +168,9 @@ func (a *applier) countObject(bucket, key string, delta int) error {
 	}
 }
 
-// readDirCounts reads an entry as the command sees it (staged writes, then
+// stagedDirCounts reads an entry as the command sees it (staged writes, then
 // the transaction), decoding in place.
-func (a *applier) readDirCounts(key []byte) (dirCounts, bool, error) {
+func (a *applier) stagedDirCounts(key []byte) (dirCounts, bool, error) {
 	if w, ok := a.st.writes[string(key)]; ok {
 		if w.del {
 			return dirCounts{}, false, nil
