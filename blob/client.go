@@ -50,6 +50,15 @@ const (
 	getReadBufferSize  = 64 << 10
 	getWriteBufferSize = 64 << 10
 	upBufferSize       = 4 << 10
+	// getSocketRecvBuffer is SO_RCVBUF of the connections chunk GETs use
+	// (the kernel doubles it, and caps it at net.core.rmem_max). Left to
+	// autotuning, the window grew in small steps and every read's window
+	// update made the blob node send the next segments inside the
+	// gateway's read syscall. Measured at GET 64 MiB c16, two gateways
+	// side by side on one cluster: 7% less gateway CPU per MiB (part of it
+	// now spent by the blob nodes, +0.02-0.03 ms per MiB in all). The
+	// kernel allocates it only for data that has arrived and not been read.
+	getSocketRecvBuffer = 4 << 20
 )
 
 // NewClient returns a client with pooled transports.
@@ -89,8 +98,10 @@ func NewClient(cfg ClientConfig) *Client {
 		}
 		return uploadConn{c}, nil
 	}
+	gd := *d
+	gd.Control = setRecvBuffer(getSocketRecvBuffer)
 	return &Client{
-		hc: &http.Client{Transport: transport(d.DialContext, getReadBufferSize, getWriteBufferSize)},
+		hc: &http.Client{Transport: transport(gd.DialContext, getReadBufferSize, getWriteBufferSize)},
 		up: &http.Client{Transport: transport(dialUpload, upBufferSize, upBufferSize)},
 	}
 }
