@@ -287,12 +287,16 @@ func (s *State) listDirs(p *listPage) error {
 	}
 	pendingC0 := c0 != "" && objs.ValidForPrefix(lo) && strings.HasPrefix(string(objs.Item().Key()[len(base):]), c0)
 
+	// The subdirectories' range, unless D has none (a page of objects).
 	childBase := appendDirKey(dbase, depth+1, "")
 	childLo := append(bytes.Clone(childBase), prefix...)
-	dirs := p.txn.NewIterator(badger.IteratorOptions{Prefix: childLo})
-	defer dirs.Close()
-	s.listSteps.Add(1)
-	dirs.Seek(append(bytes.Clone(childBase), sk...))
+	var dirs *badger.Iterator
+	if dc.children > 0 {
+		dirs = p.txn.NewIterator(badger.IteratorOptions{Prefix: childLo})
+		defer dirs.Close()
+		s.listSteps.Add(1)
+		dirs.Seek(append(bytes.Clone(childBase), sk...))
+	}
 
 	// cp is the next common prefix (haveCP false when none is left) and
 	// cpKeys the number of keys under it, or ^0 when the walk must seek
@@ -306,7 +310,7 @@ func (s *State) listDirs(p *listPage) error {
 			cp, cpKeys, haveCP, pendingC0 = c0, ^uint64(0), true, false
 			return nil
 		}
-		if !dirs.ValidForPrefix(childLo) {
+		if dirs == nil || !dirs.ValidForPrefix(childLo) {
 			haveCP = false
 			return nil
 		}
