@@ -25,11 +25,6 @@ var ErrUnrecoverable = errors.New("fewer than k healthy chunks")
 type Codec struct {
 	p  Params
 	rs reedsolomon.Encoder // nil when M == 0: nothing to encode or rebuild
-	// enc computes Encode's parity on the calling goroutine. rs splits a
-	// stripe across goroutines (fine for a lone rebuild), but a gateway
-	// encodes a stripe per upload with many uploads in flight: the split
-	// only moves the stripe to another core's cache and adds hand-offs.
-	enc reedsolomon.Encoder
 	// stripes recycles Encode's stripe buffers (*encStripe) across
 	// segments and calls. Without it a gateway writing 64 uploads at once
 	// drops two fresh stripes (3 MiB at 4+2) per upload every 64 MiB
@@ -65,11 +60,6 @@ func NewCodec(p Params) (*Codec, error) {
 			return nil, fmt.Errorf("reed-solomon %s: %w", p.Scheme, err)
 		}
 		c.rs = rs
-		enc, err := reedsolomon.New(p.Scheme.K, p.Scheme.M, reedsolomon.WithMaxGoroutines(1))
-		if err != nil {
-			return nil, fmt.Errorf("reed-solomon %s: %w", p.Scheme, err)
-		}
-		c.enc = enc
 	}
 	return c, nil
 }
@@ -121,21 +111,6 @@ func (r EncodeResult) Healthy() int {
 // whatever the segment's size, or one when many Encodes of the Codec run
 // at once; the Codec keeps them for its next Encode.
 func (c *Codec) Encode(ctx context.Context, seg SegmentID, r io.Reader, limit int64, w []io.Writer) (EncodeResult, error) {
-	return c.encode(ctx, seg, r, limit, false, w)
-}
-
-// EncodeSized is Encode for a segment of exactly size bytes: r must supply
-// them all. Knowing every stripe's layout before reading it lets each data
-// block go to its writer as soon as it is read, while it is still in the
-// CPU's cache, instead of after the whole stripe. If r ends early the error
-// wraps io.ErrUnexpectedEOF and the chunks written so far are not a valid
-// segment: the caller must abort them (it must anyway, for a short body).
-// res.EOF is only known as for Encode (r with a Peek method).
-func (c *Codec) EncodeSized(ctx context.Context, seg SegmentID, r io.Reader, size int64, w []io.Writer) (EncodeResult, error) {
-	return c.encode(ctx, seg, r, size, true, w)
-}
-
-func (c *Codec) encode(ctx context.Context, seg SegmentID, r io.Reader, limit int64, sized bool, w []io.Writer) (EncodeResult, error) {
 	k, m := c.p.Scheme.K, c.p.Scheme.M
 	res := EncodeResult{ShardErrs: make([]error, k+m)}
 	if len(w) != k+m {
@@ -162,7 +137,7 @@ func (c *Codec) encode(ctx context.Context, seg SegmentID, r io.Reader, limit in
 	}
 
 	var bufs [2]*encStripe
-	err := c.encodeStripes(ctx, seg, r, limit, sized, sws, &failed, &res, &bufs)
+	err := c.encodeStripes(ctx, seg, r, limit, sws, &failed, &res, &bufs)
 
 	for _, sw := range sws {
 		close(sw.jobs)
@@ -190,14 +165,7 @@ func (c *Codec) encode(ctx context.Context, seg SegmentID, r io.Reader, limit in
 // shard writers write one while the next is read and encoded into the other
 // (one buffer, written then refilled, when maxDoubled Encodes already hold
 // two).
-//
-// The stripe is read one block at a time and each block's checksum taken as
-// soon as it is in, and the parity's right after it is computed: the bytes
-// are still in the CPU's cache then. Taken by the shard writers after the
-// whole stripe (1.5 MiB at 4+2, with 16 uploads interleaved on 2 cores), the
-// CRC32C read every block back from memory and cost a gateway 12% of its
-// CPU under PUT 64 MiB, at a quarter of the speed it runs on cached data.
-func (c *Codec) encodeStripes(ctx context.Context, seg SegmentID, r io.Reader, limit int64, sized bool, sws []*shardWriter, failed *atomic.Int32, res *EncodeResult, bufs *[2]*encStripe) error {
+func (c *Codec) encodeStripes(ctx context.Context, seg SegmentID, r io.Reader, limit int64, sws []*shardWriter, failed *atomic.Int32, res *EncodeResult, bufs *[2]*encStripe) error {
 	k, m, bs := c.p.Scheme.K, c.p.Scheme.M, c.p.BlockSize
 	sd := c.p.StripeDataSize()
 	nbuf := 2
@@ -208,7 +176,7 @@ func (c *Codec) encodeStripes(ctx context.Context, seg SegmentID, r io.Reader, l
 		if int(failed.Load()) > m {
 			return fmt.Errorf("encode segment %s: %d of %d chunk writes failed: %w", seg, failed.Load(), k+m, ErrUnrecoverable)
 		}
-		want := int(min(sd, limit-res.Size))
+		want := min(sd, limit-res.Size)
 		if want == 0 {
 			res.EOF = peekEOF(r)
 			return nil
@@ -228,87 +196,41 @@ func (c *Codec) encodeStripes(ctx context.Context, seg SegmentID, r io.Reader, l
 			bufs[stripe%nbuf] = st
 		}
 		st.pending.Wait() // the writers are done with this buffer's last stripe
-		st.stripe = stripe
-		st.pending.Add(len(sws))
 
-		// The layout if r fills the stripe: blocks of bl bytes, the
-		// last ones padded with zeros.
-		bl := (want + k - 1) / k // = bs for every full stripe
-		n, sent := 0, 0
-		var readErr error
-		for j := range k {
-			lo, hi := j*bl, (j+1)*bl
-			// Read until block j's data is in. A read may bring more
-			// (as much as the socket holds): capping reads at a block
-			// cost more read calls than it saved.
-			if end := min(hi, want); end > n {
-				got, err := io.ReadAtLeast(r, st.data[n:want], end-n)
-				n += got
-				if err != nil {
-					readErr = err
-					break
-				}
-			}
-			blk := st.data[lo:hi]
-			clear(blk[max(0, min(want-lo, bl)):])
-			st.blocks[j] = blk
-			st.sums[j] = Checksum(blk)
-			if sized {
-				sws[j].jobs <- st
-				sent++
-			}
-		}
+		n, err := io.ReadFull(r, st.data[:want])
 		res.Size += int64(n)
 		switch {
-		case readErr == nil:
-		case sized && (errors.Is(readErr, io.EOF) || errors.Is(readErr, io.ErrUnexpectedEOF)):
-			// Blocks already went out laid out for want bytes.
-			c.abandon(st, sws, sent)
-			return fmt.Errorf("encode segment %s: stripe %d: read %d of %d bytes: %w", seg, stripe, n, want, io.ErrUnexpectedEOF)
-		case errors.Is(readErr, io.EOF) || errors.Is(readErr, io.ErrUnexpectedEOF):
+		case err == nil:
+		case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF):
 			res.EOF = true
-			if n == 0 {
-				c.abandon(st, sws, sent)
-				return nil
-			}
-			// A short last stripe: its blocks are shorter than
-			// planned. Nothing was sent yet (not sized).
-			bl = (n + k - 1) / k
-			clear(st.data[n : k*bl])
-			for j := range k {
-				st.blocks[j] = st.data[j*bl : (j+1)*bl]
-				st.sums[j] = Checksum(st.blocks[j])
-			}
 		default:
-			c.abandon(st, sws, sent)
-			return fmt.Errorf("encode segment %s: read stripe %d: %w", seg, stripe, readErr)
+			return fmt.Errorf("encode segment %s: read stripe %d: %w", seg, stripe, err)
+		}
+		if n == 0 {
+			return nil
+		}
+
+		bl := (n + k - 1) / k // = bs for every full stripe
+		clear(st.data[n : k*bl])
+		for j := range k {
+			st.blocks[j] = st.data[j*bl : (j+1)*bl]
 		}
 		for i := range m {
 			st.blocks[k+i] = st.parity[i][:bl]
 		}
 		if m > 0 {
-			if err := c.enc.Encode(st.blocks); err != nil {
-				c.abandon(st, sws, sent)
+			if err := c.rs.Encode(st.blocks); err != nil {
 				return fmt.Errorf("encode segment %s: stripe %d: %w", seg, stripe, err)
 			}
-			for i := range m {
-				st.sums[k+i] = Checksum(st.blocks[k+i])
-			}
 		}
-		for _, sw := range sws[sent:] {
+		st.stripe = stripe
+		st.pending.Add(len(sws))
+		for _, sw := range sws {
 			sw.jobs <- st
 		}
 		if res.EOF {
 			return nil
 		}
-	}
-}
-
-// abandon releases the writers not sent stripe st (all but the first sent)
-// from waiting for it.
-func (c *Codec) abandon(st *encStripe, sws []*shardWriter, sent int) {
-	for range sws[sent:] {
-		st.pending.Done()
 	}
 }
 
@@ -336,7 +258,6 @@ type encStripe struct {
 	data    []byte   // K*BlockSize bytes of segment data, 64-byte aligned
 	parity  [][]byte // M blocks of BlockSize
 	blocks  [][]byte // the K+M blocks of the current stripe, slices of the above
-	sums    []uint32 // the blocks' checksums
 	stripe  int
 	pending sync.WaitGroup // shard writers still writing this stripe
 }
@@ -345,7 +266,6 @@ func newEncStripe(k, m, bs int) *encStripe {
 	st := &encStripe{
 		data:   reedsolomon.AllocAligned(1, k*bs)[0],
 		blocks: make([][]byte, k+m),
-		sums:   make([]uint32, k+m),
 	}
 	if m > 0 {
 		st.parity = reedsolomon.AllocAligned(m, bs)
@@ -370,7 +290,7 @@ func (sw *shardWriter) run(hdr []byte) {
 	for st := range sw.jobs {
 		if sw.err == nil {
 			b := st.blocks[sw.id.Shard]
-			binary.LittleEndian.PutUint32(sum[:], st.sums[sw.id.Shard])
+			binary.LittleEndian.PutUint32(sum[:], Checksum(b))
 			_, err := sw.w.Write(b)
 			if err == nil {
 				_, err = sw.w.Write(sum[:])

@@ -298,16 +298,7 @@ func (s *Store) writeSegment(ctx context.Context, cm *clusterMap, r io.Reader, l
 		}()
 	}
 
-	var res chunk.EncodeResult
-	var encErr error
-	if known {
-		res, encErr = codec.EncodeSized(segCtx, id, r, limit, writers)
-		if errors.Is(encErr, io.ErrUnexpectedEOF) && ctx.Err() == nil {
-			encErr = fmt.Errorf("read %d of the segment's %d bytes: %w", res.Size, limit, ErrIncompleteBody)
-		}
-	} else {
-		res, encErr = codec.Encode(segCtx, id, r, limit, writers)
-	}
+	res, encErr := codec.Encode(segCtx, id, r, limit, writers)
 	if encErr == nil && known && res.Size < limit {
 		// The chunks were announced with lengths for limit bytes: abort
 		// them rather than let the blob nodes see a truncated upload.
