@@ -33,7 +33,9 @@ var (
 
 // castagnoli is the CRC32C table. hash/crc32 uses the SSE4.2 CRC32
 // instruction (three streams interleaved) for it on amd64 and the CRC
-// instructions on arm64.
+// instructions on arm64; Checksum and the Verifier go through
+// updateCastagnoli, which folds with VPCLMULQDQ where the CPU has it
+// (crc32c_amd64.go), about twice as fast on 256 KiB blocks.
 //
 // Why CRC32C and not HighwayHash for block checksums: measured on this
 // project's machine (Zen 5, one core, 256 KiB blocks), hash/crc32 Castagnoli
