@@ -359,6 +359,15 @@ func TestHealRepairAcrossLeaderChange(t *testing.T) {
 	for _, b := range blobs {
 		b.setHold(true)
 	}
+	epochAt := func() uint64 {
+		t.Helper()
+		m, err := cl.GetClusterMap(testCtx(t), &pb.GetClusterMapRequest{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m.GetClusterMap().GetEpoch()
+	}
+	epoch0 := epochAt()
 	blobs[victim].setSilent(true)
 
 	leader := c.waitLeader()
@@ -393,6 +402,13 @@ func TestHealRepairAcrossLeaderChange(t *testing.T) {
 
 	// Every repair targets a node outside the placement that keeps the
 	// failure-domain rule, and CheckChunks calls its chunk referenced.
+	// The rule-keeping target is the one spare node in the victim's zone;
+	// Replace takes the best writable node, so if that spare's heartbeats
+	// lapsed (a loaded machine; 500 ms makes a node SUSPECT here) the
+	// repair goes to another zone instead of waiting. The victim's own
+	// SUSPECT and DOWN move the cluster map's epoch by 2: only a further
+	// state change excuses a repair that breaks the rule.
+	otherStateChanges := epochAt()-epoch0 > 2
 	var check []*pb.ChunkRef
 	for id, b := range blobs {
 		for _, task := range b.heldRepairs() {
@@ -406,7 +422,11 @@ func TestHealRepairAcrossLeaderChange(t *testing.T) {
 				nodes[sh] = id
 			}
 			if err := placement.CheckSpread(nodes, pnodes, 2, placement.Options{}); err != nil {
-				t.Errorf("repair of %x to %s breaks the failure-domain rule: %v", seg.GetId(), id, err)
+				if otherStateChanges {
+					t.Logf("repair of %x to %s breaks the failure-domain rule (%v), but nodes besides %s changed state meanwhile", seg.GetId(), id, err, victim)
+				} else {
+					t.Errorf("repair of %x to %s breaks the failure-domain rule: %v", seg.GetId(), id, err)
+				}
 			}
 			if len(r.GetSources()) != 5 || slices.ContainsFunc(r.GetSources(), func(p *pb.PeerChunk) bool { return p.GetNodeId() == victim }) {
 				t.Errorf("task %s sources = %v, want the 5 healthy chunks", task.GetId(), r.GetSources())

@@ -291,6 +291,7 @@ func TestPlanRepairKeepsFailureDomains(t *testing.T) {
 		name     string
 		nodes    []string
 		down     []string
+		suspect  []string
 		busy     []string
 		unusable []string // for every shard
 		// wantZone: the zone each planned target must be in, by shard.
@@ -309,6 +310,10 @@ func TestPlanRepairKeepsFailureDomains(t *testing.T) {
 			wantZone: map[uint32]string{}, wantBusy: true}, // waits for the deletion rather than put 3 shards in one zone
 		{name: "deletion pending on the only other zone-mate", nodes: []string{"n00", "n01", "n10", "n11", "n20", "n21"}, down: []string{"n00"}, unusable: []string{"n02"},
 			wantZone: map[uint32]string{}, wantBusy: true},
+		{name: "zone-mate suspect: waits for it", nodes: []string{"n00", "n01", "n10", "n11", "n20", "n21"}, down: []string{"n00"}, suspect: []string{"n02"},
+			wantZone: map[uint32]string{}, wantBusy: true},
+		{name: "suspect node not the best: not waited for", nodes: []string{"n00", "n01", "n10", "n11", "n20", "n21"}, down: []string{"n00"}, suspect: []string{"n12"},
+			wantZone: map[uint32]string{0: "z0"}},
 		{name: "down node's zone has no writable node: least-bad zone", nodes: []string{"n00", "n01", "n10", "n11", "n20", "n21"}, down: []string{"n00", "n02"},
 			wantZone: map[uint32]string{0: ""}},
 	} {
@@ -317,6 +322,9 @@ func TestPlanRepairKeepsFailureDomains(t *testing.T) {
 			for _, n := range cm.Nodes {
 				if slices.Contains(tc.down, n.Id) {
 					n.State = down
+				}
+				if slices.Contains(tc.suspect, n.Id) {
+					n.State = pb.NodeState_NODE_STATE_SUSPECT
 				}
 			}
 			v := newClusterView(cm)
@@ -349,8 +357,8 @@ func TestPlanRepairKeepsFailureDomains(t *testing.T) {
 				if want != "" && v.nodes[p.target].GetZone() != want {
 					t.Errorf("shard %d to %s in %s, want zone %s", p.shard, p.target, v.nodes[p.target].GetZone(), want)
 				}
-				if slices.Contains(tc.busy, p.target) || slices.Contains(tc.unusable, p.target) || slices.Contains(tc.nodes, p.target) {
-					t.Errorf("shard %d to %s, which is busy, unusable or in the placement", p.shard, p.target)
+				if slices.Contains(tc.busy, p.target) || slices.Contains(tc.unusable, p.target) || slices.Contains(tc.suspect, p.target) || slices.Contains(tc.nodes, p.target) {
+					t.Errorf("shard %d to %s, which is busy, unusable, suspect or in the placement", p.shard, p.target)
 				}
 				after[p.shard] = p.target
 			}

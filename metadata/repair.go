@@ -55,15 +55,31 @@ import (
 type clusterView struct {
 	nodes map[string]*pb.Node
 	place []placement.Node
+	// candidates is place with SUSPECT nodes as UP: the nodes pickTarget
+	// considers, so that a SUSPECT node that would be the best target is
+	// waited for like a busy one.
+	candidates []placement.Node
 }
 
 func newClusterView(cm *pb.ClusterMap) *clusterView {
 	v := &clusterView{nodes: make(map[string]*pb.Node, len(cm.GetNodes()))}
 	for _, n := range cm.GetNodes() {
 		v.nodes[n.GetId()] = n
-		v.place = append(v.place, toPlacementNode(n))
+		pn := toPlacementNode(n)
+		v.place = append(v.place, pn)
+		if pn.State == placement.StateSuspect {
+			pn.State = placement.StateUp
+		}
+		v.candidates = append(v.candidates, pn)
 	}
 	return v
+}
+
+// suspect reports whether node id is SUSPECT: silent for a moment, not yet
+// judged DOWN.
+func (v *clusterView) suspect(id string) bool {
+	n, ok := v.nodes[id]
+	return ok && n.GetState() == pb.NodeState_NODE_STATE_SUSPECT
 }
 
 // toPlacementNode converts a cluster map node for the placement package.
@@ -167,15 +183,18 @@ var errTargetBusy = errors.New("repair target busy")
 const pickTries = 8
 
 // pickTarget returns the best node for shard by placement.Replace; when
-// that one is busy or unusable, another is taken only if it keeps the
-// failure domains as even.
+// that one is busy, unusable or SUSPECT, another is taken only if it keeps
+// the failure domains as even. A SUSPECT node usually answers its next
+// heartbeat (a pause, a loaded machine); going around it would leave the
+// segment with more shards in one zone than the rule allows for good,
+// where waiting costs a round or two. A DOWN node is not waited for.
 func (v *clusterView) pickTarget(segment []byte, current []string, shard uint32, busy func(string) bool, unusable func(uint32, string) bool) (string, error) {
 	exclude := map[string]bool{}
 	best := "" // the best usable node, busy or not
 	for range pickTries {
-		nodes := v.place
+		nodes := v.candidates
 		if len(exclude) > 0 {
-			nodes = slices.Clone(v.place)
+			nodes = slices.Clone(v.candidates)
 			for i := range nodes {
 				if exclude[nodes[i].ID] {
 					nodes[i].State = placement.StateUnknown
@@ -190,7 +209,7 @@ func (v *clusterView) pickTarget(segment []byte, current []string, shard uint32,
 			return "", err
 		}
 		switch {
-		case busy(t) || unusable(shard, t):
+		case busy(t) || unusable(shard, t) || v.suspect(t):
 			if best == "" {
 				best = t
 			}
