@@ -234,6 +234,10 @@ func TestWipedFollowerCatchesUpFromSnapshot(t *testing.T) {
 	for i := range 20 {
 		mustCommit(t, cl, "b", fmt.Sprintf("late%02d", i))
 	}
+	// On a loaded machine leadership may have moved since the start (the
+	// old leader may even be the member just killed): snapshot on the
+	// member that leads now.
+	leader = c.waitLeader()
 	if err := leader.srv.Snapshot(); err != nil {
 		t.Fatalf("Snapshot on leader: %v", err)
 	}
