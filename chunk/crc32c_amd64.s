@@ -1,3 +1,7 @@
+// Copyright 2011 The Go Authors. All rights reserved.
+// Use of this source code is governed by a BSD-style
+// license that can be found in the LICENSE-go file.
+//
 // CRC32C (Castagnoli) by carry-less multiplication, folding 64 bytes a
 // step in the four 128-bit lanes of a ZMM register. This is hash/crc32's
 // ieeeCLMUL AVX-512 path from the Go source tree (BSD licence, Copyright
