@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cairnstore/cairn/internal/testcluster"
 	pb "github.com/cairnstore/cairn/metadata/metadatapb"
 	"github.com/cairnstore/cairn/object"
 )
@@ -19,12 +18,8 @@ import (
 func BenchmarkGetParallel(b *testing.B) {
 	for _, size := range []int{1 << 20, 64 << 20} {
 		b.Run(fmt.Sprintf("%dKiB", size>>10), func(b *testing.B) {
-			c := testcluster.New(b, testcluster.Config{Quiet: true, BlobCapacity: 64 << 30})
-			s := c.ObjectStore(b, object.Config{})
+			s := benchStore(b)
 			ctx := context.Background()
-			if _, err := c.MetaClient(b).CreateBucket(ctx, &pb.CreateBucketRequest{Name: "bench"}); err != nil {
-				b.Fatal(err)
-			}
 			data := randomData(1, size)
 			if _, err := s.Put(ctx, "bench", "k", bytes.NewReader(data), int64(size), object.PutOptions{}); err != nil {
 				b.Fatal(err)

@@ -23,12 +23,8 @@ import (
 func BenchmarkPut(b *testing.B) {
 	for _, size := range []int{4 << 10, 1 << 20, 64 << 20} {
 		b.Run(fmt.Sprintf("%dKiB", size>>10), func(b *testing.B) {
-			c := testcluster.New(b, testcluster.Config{Quiet: true, BlobCapacity: 64 << 30})
-			s := c.ObjectStore(b, object.Config{})
+			s := benchStore(b)
 			ctx := context.Background()
-			if _, err := c.MetaClient(b).CreateBucket(ctx, &pb.CreateBucketRequest{Name: "bench"}); err != nil {
-				b.Fatal(err)
-			}
 			data := randomData(1, size)
 			b.SetBytes(int64(size))
 			b.ResetTimer()
@@ -48,12 +44,8 @@ func BenchmarkPut(b *testing.B) {
 func BenchmarkPutParallel(b *testing.B) {
 	for _, size := range []int{1 << 20, 64 << 20} {
 		b.Run(fmt.Sprintf("%dKiB", size>>10), func(b *testing.B) {
-			c := testcluster.New(b, testcluster.Config{Quiet: true, BlobCapacity: 64 << 30})
-			s := c.ObjectStore(b, object.Config{})
+			s := benchStore(b)
 			ctx := context.Background()
-			if _, err := c.MetaClient(b).CreateBucket(ctx, &pb.CreateBucketRequest{Name: "bench"}); err != nil {
-				b.Fatal(err)
-			}
 			data := randomData(1, size)
 			var seq atomic.Int64
 			b.SetBytes(int64(size))
@@ -92,15 +84,24 @@ func processCPU(b *testing.B) time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
+// benchStore starts an in-process cluster (3 metad, 6 blob nodes, EC 4+2)
+// with room for the benchmarks' objects and returns its object store with
+// the bucket "bench" created.
+func benchStore(b *testing.B) *object.Store {
+	b.Helper()
+	c := testcluster.New(b, testcluster.Config{Quiet: true, BlobCapacity: 64 << 30})
+	s := c.ObjectStore(b, object.Config{})
+	if _, err := c.MetaClient(b).CreateBucket(context.Background(), &pb.CreateBucketRequest{Name: "bench"}); err != nil {
+		b.Fatal(err)
+	}
+	return s
+}
+
 func BenchmarkGet(b *testing.B) {
 	for _, size := range []int{4 << 10, 1 << 20, 64 << 20} {
 		b.Run(fmt.Sprintf("%dKiB", size>>10), func(b *testing.B) {
-			c := testcluster.New(b, testcluster.Config{Quiet: true, BlobCapacity: 64 << 30})
-			s := c.ObjectStore(b, object.Config{})
+			s := benchStore(b)
 			ctx := context.Background()
-			if _, err := c.MetaClient(b).CreateBucket(ctx, &pb.CreateBucketRequest{Name: "bench"}); err != nil {
-				b.Fatal(err)
-			}
 			data := randomData(1, size)
 			if _, err := s.Put(ctx, "bench", "k", bytes.NewReader(data), int64(size), object.PutOptions{}); err != nil {
 				b.Fatal(err)
