@@ -199,10 +199,7 @@ func (r *Reader) streamStripe(w io.Writer, s int) (int64, error) {
 		return 0, fmt.Errorf("read segment %s: %w", r.f.seg, err)
 	}
 	r.f.begin()
-	sd := r.l.p.StripeDataSize()
-	base := int64(s) * sd
-	stop := min(r.end, base+r.l.StripeDataLen(s))
-	bl := int64(r.l.BlockLen(s))
+	base, stop, bl := r.stripeSpan(s)
 	var written int64
 	for r.pos < stop {
 		x := r.pos - base
@@ -219,13 +216,8 @@ func (r *Reader) streamStripe(w io.Writer, s int) (int64, error) {
 			n, err := r.writeStripe(w, s, r.f.bufs)
 			return written + n, err
 		}
-		e := min(bl, o+stop-r.pos)
-		n, err := w.Write(r.f.bufs[j][o:e])
-		written += int64(n)
-		r.pos += int64(n)
-		if err == nil && int64(n) < e-o {
-			err = io.ErrShortWrite
-		}
+		n, err := r.writePiece(w, r.f.bufs[j], o, bl, stop)
+		written += n
 		if err != nil {
 			return written, err
 		}
@@ -302,26 +294,37 @@ func (r *Reader) pipeline(w io.Writer, first, end int) (int64, error) {
 // writeStripe writes the range's bytes in stripe s, from r.pos on, from
 // the blocks in bufs.
 func (r *Reader) writeStripe(w io.Writer, s int, bufs [][]byte) (int64, error) {
-	sd := r.l.p.StripeDataSize()
-	base := int64(s) * sd
-	stop := min(r.end, base+r.l.StripeDataLen(s))
-	bl := int64(r.l.BlockLen(s))
+	base, stop, bl := r.stripeSpan(s)
 	var written int64
 	for r.pos < stop {
 		x := r.pos - base
 		j, o := int(x/bl), x%bl
-		e := min(bl, o+stop-r.pos)
-		n, err := w.Write(bufs[j][o:e])
-		written += int64(n)
-		r.pos += int64(n)
-		if err == nil && int64(n) < e-o {
-			err = io.ErrShortWrite
-		}
+		n, err := r.writePiece(w, bufs[j], o, bl, stop)
+		written += n
 		if err != nil {
 			return written, err
 		}
 	}
 	return written, nil
+}
+
+// stripeSpan gives stripe s's first data offset, where the range ends in
+// it, and its block length.
+func (r *Reader) stripeSpan(s int) (base, stop, bl int64) {
+	base = int64(s) * r.l.p.StripeDataSize()
+	return base, min(r.end, base+r.l.StripeDataLen(s)), int64(r.l.BlockLen(s))
+}
+
+// writePiece writes block from offset o to the block's end or stop,
+// whichever comes first, and advances r.pos by what was written.
+func (r *Reader) writePiece(w io.Writer, block []byte, o, bl, stop int64) (int64, error) {
+	e := min(bl, o+stop-r.pos)
+	n, err := w.Write(block[o:e])
+	r.pos += int64(n)
+	if err == nil && int64(n) < e-o {
+		err = io.ErrShortWrite
+	}
+	return int64(n), err
 }
 
 // fail records err as the Reader's error and releases its streams and
