@@ -94,7 +94,7 @@ type CeilingFraction struct {
 // nearest the run's. Objects smaller than 1 MiB are bound by requests, not
 // bytes, and get no fraction.
 func NewReport(ceilings []Ceiling, runs []*Result) *Report {
-	if _, ok := findCeiling(ceilings, CeilingPutPath); !ok {
+	if _, ok := highestCeiling(ceilings, CeilingPutPath); !ok {
 		if c, ok := PutPathCeiling(ceilings); ok {
 			ceilings = append(ceilings, c)
 		}
@@ -103,7 +103,7 @@ func NewReport(ceilings []Ceiling, runs []*Result) *Report {
 	for _, res := range runs {
 		rr := ReportRun{Result: res}
 		if o := res.Op(OpPut); o != nil && res.Workload == string(OpPut) && res.Size >= 1<<20 {
-			if c, ok := findCeiling(ceilings, CeilingPutPath); ok && c.MiBPerSec > 0 {
+			if c, ok := highestCeiling(ceilings, CeilingPutPath); ok && c.MiBPerSec > 0 {
 				rr.PathCeiling = &CeilingFraction{Op: OpPut, Name: c.Name, Concurrency: c.Concurrency, MiBPerSec: c.MiBPerSec, Fraction: o.MiBPerSec / c.MiBPerSec}
 			}
 		}
@@ -174,15 +174,6 @@ func highestCeiling(cs []Ceiling, name string) (Ceiling, bool) {
 		return Ceiling{}, false
 	}
 	return *best, true
-}
-
-func findCeiling(cs []Ceiling, name string) (Ceiling, bool) {
-	for _, c := range cs {
-		if c.Name == name {
-			return c, true
-		}
-	}
-	return Ceiling{}, false
 }
 
 func nearestCeiling(cs []Ceiling, name string, conc int) *Ceiling {
