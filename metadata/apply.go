@@ -320,16 +320,12 @@ func (st *stage) set(key, val []byte) {
 		st.writes[string(key)] = stagedWrite{val: val}
 		return
 	}
-	if len(key) == 0 {
-		st.order = append(st.order, []byte{})
-		st.writes[""] = stagedWrite{val: val}
-		return
-	}
 	// Never written to after this: the map key below aliases it, and
-	// Badger only reads the keys it is given.
+	// Badger only reads the keys it is given. (SliceData of an empty key
+	// may be nil; String of nil and 0 is "".)
 	kb := bytes.Clone(key)
 	st.order = append(st.order, kb)
-	st.writes[unsafe.String(&kb[0], len(kb))] = stagedWrite{val: val}
+	st.writes[unsafe.String(unsafe.SliceData(kb), len(kb))] = stagedWrite{val: val}
 }
 
 // put stages m under key. Marshalling fails only on what the command
