@@ -169,29 +169,18 @@ func (a *applier) countObject(bucket, key string, delta int) error {
 }
 
 // stagedDirCounts reads an entry as the command sees it (staged writes, then
-// the transaction), decoding in place.
-func (a *applier) stagedDirCounts(key []byte) (dirCounts, bool, error) {
+// the transaction), decoding in place. A stored entry is never empty
+// (decodeDirCounts refuses one), so found is whether it exists.
+func (a *applier) stagedDirCounts(key []byte) (c dirCounts, found bool, err error) {
 	if w, ok := a.st.writes[string(key)]; ok {
 		if w.del {
 			return dirCounts{}, false, nil
 		}
-		c, err := decodeDirCounts(w.val)
-		return c, err == nil, err
+		c, err = decodeDirCounts(w.val)
+	} else {
+		c, err = readDirCounts(a.st.txn, key)
 	}
-	item, err := a.st.txn.Get(key)
-	if errors.Is(err, badger.ErrKeyNotFound) {
-		return dirCounts{}, false, nil
-	}
-	if err != nil {
-		return dirCounts{}, false, err
-	}
-	var c dirCounts
-	err = item.Value(func(v []byte) error {
-		var err error
-		c, err = decodeDirCounts(v)
-		return err
-	})
-	return c, err == nil, err
+	return c, err == nil && !c.empty(), err
 }
 
 // ensureDirIndex rebuilds the directory index unless m/dirindex says it is
