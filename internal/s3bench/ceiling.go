@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"runtime"
 	"strconv"
 	"sync"
@@ -37,8 +38,15 @@ const (
 	CeilingHTTPPut    = "http-put"
 	CeilingHTTPPutMD5 = "http-put-md5"
 	CeilingHTTPGet2   = "http-get-2hop"
-	CeilingRSEncode   = "rs-encode-4+2"
-	CeilingMD5        = "md5"
+	// CeilingHTTPGet2Unix is http-get-2hop with the first hop (blob node
+	// → gateway) over a Unix socket, as a gateway talks to blob nodes on
+	// its own host.
+	CeilingHTTPGet2Unix = "http-get-2hop-unix"
+	// CeilingHTTPPutUnix is http-put over a Unix socket: the gateway's
+	// sends to blob nodes on its own host.
+	CeilingHTTPPutUnix = "http-put-unix"
+	CeilingRSEncode    = "rs-encode-4+2"
+	CeilingMD5         = "md5"
 )
 
 // Reference ceilings, which no report divides by.
@@ -82,6 +90,9 @@ type CeilingConfig struct {
 //   - http-get-2hop: GETs of Size bytes through one proxy hop (origin →
 //     proxy → client over loopback), the path of a GET from a blob node
 //     through a gateway.
+//   - http-get-2hop-unix and http-put-unix (Linux): the same with the
+//     origin → proxy hop, and the PUT, over a Unix socket — the paths when
+//     the blob nodes share the gateway's host.
 //   - rs-encode-4+2: chunk.Codec.Encode of a Size buffer at 4+2 into
 //     io.Discard writers (block checksums included), one goroutine and
 //     GOMAXPROCS goroutines.
@@ -129,16 +140,28 @@ func Ceilings(ctx context.Context, cfg CeilingConfig) ([]Ceiling, error) {
 		conc = append(conc, cfg.Concurrency)
 	}
 	for _, c := range conc {
-		for _, m := range []struct {
+		type measurement struct {
 			name, what, url string
 			put             bool
-		}{
-			{CeilingHTTPPut, "loopback HTTP PUT, server discards", srv.origin + "/discard", true},
-			{CeilingHTTPPutMD5, "loopback HTTP PUT, server computes MD5 (md5-simd from 3 streams, as the gateway)", srv.origin + "/md5", true},
-			{CeilingHTTPPutStdMD5, "loopback HTTP PUT, server computes crypto/md5", srv.origin + "/crypto-md5", true},
-			{CeilingHTTPGet2, "loopback HTTP GET through one proxy hop", srv.proxy + "/object", false},
-		} {
-			mib, err := measureHTTP(ctx, m.url, m.put, body, c, cfg.Duration)
+			unix            bool // dial the origin's Unix socket
+		}
+		ms := []measurement{
+			{CeilingHTTPPut, "loopback HTTP PUT, server discards", srv.origin + "/discard", true, false},
+			{CeilingHTTPPutMD5, "loopback HTTP PUT, server computes MD5 (md5-simd from 3 streams, as the gateway)", srv.origin + "/md5", true, false},
+			{CeilingHTTPPutStdMD5, "loopback HTTP PUT, server computes crypto/md5", srv.origin + "/crypto-md5", true, false},
+			{CeilingHTTPGet2, "loopback HTTP GET through one proxy hop", srv.proxy + "/object", false, false},
+		}
+		if srv.originUnix != "" {
+			ms = append(ms,
+				measurement{CeilingHTTPPutUnix, "HTTP PUT over a Unix socket, server discards", "http://unix/discard", true, true},
+				measurement{CeilingHTTPGet2Unix, "HTTP GET through one proxy hop, origin → proxy over a Unix socket", srv.proxy + "/object-unix", false, false})
+		}
+		for _, m := range ms {
+			var dial func(context.Context, string, string) (net.Conn, error)
+			if m.unix {
+				dial = unixDialer(srv.originUnix)
+			}
+			mib, err := measureHTTP(ctx, m.url, dial, m.put, body, c, cfg.Duration)
 			if err := add(Ceiling{Name: m.name, What: m.what, Concurrency: c, MiBPerSec: mib}, err); err != nil {
 				return out, err
 			}
@@ -217,10 +240,12 @@ func measureLoop(ctx context.Context, c int, d time.Duration, f func() (int64, e
 	return float64(total.Load()) / (1 << 20) / time.Since(start).Seconds(), firstErr
 }
 
-func measureHTTP(ctx context.Context, url string, put bool, body []byte, c int, d time.Duration) (float64, error) {
+// measureHTTP PUTs body to url, or GETs it, from c goroutines for d;
+// dial, if set, replaces the transport's TCP dial.
+func measureHTTP(ctx context.Context, url string, dial func(context.Context, string, string) (net.Conn, error), put bool, body []byte, c int, d time.Duration) (float64, error) {
 	tr := &http.Transport{
 		Proxy: nil, MaxIdleConns: 2 * c, MaxIdleConnsPerHost: 2 * c, DisableCompression: true,
-		WriteBufferSize: 256 << 10, ReadBufferSize: 256 << 10,
+		WriteBufferSize: 256 << 10, ReadBufferSize: 256 << 10, DialContext: dial,
 	}
 	defer tr.CloseIdleConnections()
 	client := &http.Client{Transport: tr}
@@ -278,8 +303,11 @@ func drain(r io.Reader, w io.Writer) (int64, error) {
 
 type ceilingServers struct {
 	origin, proxy string
-	md5           md5simd.Server
-	close         func()
+	// originUnix is the origin's abstract Unix socket ("" where there is
+	// none).
+	originUnix string
+	md5        md5simd.Server
+	close      func()
 }
 
 // startCeilingServers starts the origin (PUT /discard, PUT /md5, GET
@@ -324,35 +352,65 @@ func startCeilingServers(body []byte) (*ceilingServers, error) {
 		md5srv.Close()
 		return nil, err
 	}
-	ptr := &http.Transport{Proxy: nil, MaxIdleConnsPerHost: 64, DisableCompression: true, ReadBufferSize: 256 << 10}
+	// The same origin on an abstract Unix socket, where the OS has them.
+	originUnix, closeOriginUnix := "", func() {}
+	if runtime.GOOS == "linux" {
+		name := fmt.Sprintf("@cairn-s3bench-ceiling-%d-%d", os.Getpid(), time.Now().UnixNano())
+		if ln, err := net.Listen("unix", name); err == nil {
+			usrv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+			go func() { _ = usrv.Serve(ln) }()
+			originUnix, closeOriginUnix = name, func() { _ = usrv.Close() }
+		}
+	}
+	transport := func(dial func(context.Context, string, string) (net.Conn, error)) *http.Transport {
+		return &http.Transport{Proxy: nil, MaxIdleConnsPerHost: 64, DisableCompression: true, ReadBufferSize: 256 << 10, DialContext: dial}
+	}
+	ptr, ptrUnix := transport(nil), transport(unixDialer(originUnix))
+	forward := func(tr *http.Transport, url string) http.HandlerFunc {
+		return func(w http.ResponseWriter, r *http.Request) {
+			req, err := http.NewRequestWithContext(r.Context(), http.MethodGet, url, nil)
+			if err != nil {
+				http.Error(w, err.Error(), http.StatusInternalServerError)
+				return
+			}
+			resp, err := tr.RoundTrip(req)
+			if err != nil {
+				http.Error(w, err.Error(), http.StatusBadGateway)
+				return
+			}
+			defer resp.Body.Close()
+			w.Header().Set("Content-Length", resp.Header.Get("Content-Length"))
+			_, _ = drain(resp.Body, w)
+		}
+	}
 	pmux := http.NewServeMux()
-	pmux.HandleFunc("GET /object", func(w http.ResponseWriter, r *http.Request) {
-		req, err := http.NewRequestWithContext(r.Context(), http.MethodGet, origin+"/object", nil)
-		if err != nil {
-			http.Error(w, err.Error(), http.StatusInternalServerError)
-			return
-		}
-		resp, err := ptr.RoundTrip(req)
-		if err != nil {
-			http.Error(w, err.Error(), http.StatusBadGateway)
-			return
-		}
-		defer resp.Body.Close()
-		w.Header().Set("Content-Length", resp.Header.Get("Content-Length"))
-		_, _ = drain(resp.Body, w)
-	})
+	pmux.HandleFunc("GET /object", forward(ptr, origin+"/object"))
+	if originUnix != "" {
+		pmux.HandleFunc("GET /object-unix", forward(ptrUnix, "http://unix/object"))
+	}
 	proxy, closeProxy, err := serveLoopback(pmux)
 	if err != nil {
+		closeOriginUnix()
 		closeOrigin()
 		md5srv.Close()
 		return nil, err
 	}
-	return &ceilingServers{origin: origin, proxy: proxy, md5: md5srv, close: func() {
+	return &ceilingServers{origin: origin, proxy: proxy, originUnix: originUnix, md5: md5srv, close: func() {
 		closeProxy()
 		ptr.CloseIdleConnections()
+		ptrUnix.CloseIdleConnections()
+		closeOriginUnix()
 		closeOrigin()
 		md5srv.Close()
 	}}, nil
+}
+
+// unixDialer dials the Unix socket name whatever address it is asked for.
+func unixDialer(name string) func(context.Context, string, string) (net.Conn, error) {
+	var d net.Dialer
+	return func(ctx context.Context, _, _ string) (net.Conn, error) {
+		return d.DialContext(ctx, "unix", name)
+	}
 }
 
 func serveLoopback(h http.Handler) (string, func(), error) {

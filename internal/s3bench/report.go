@@ -77,6 +77,11 @@ type ReportRun struct {
 	// PathCeiling relates a PUT of 1 MiB or more to put-path-4+2, the
 	// ceiling of the whole erasure-coded write path (see PutPathCeiling).
 	PathCeiling *CeilingFraction `json:"path_ceiling,omitempty"`
+	// UnixCeiling relates a PUT or GET of 1 MiB or more to the ceiling of
+	// its path with the gateway ↔ blob node hop over a Unix socket, as
+	// when the blob nodes share the gateway's host: put-path-4+2-unix,
+	// http-get-2hop-unix.
+	UnixCeiling *CeilingFraction `json:"unix_ceiling,omitempty"`
 }
 
 // CeilingFraction relates an operation's throughput to a ceiling.
@@ -94,9 +99,11 @@ type CeilingFraction struct {
 // nearest the run's. Objects smaller than 1 MiB are bound by requests, not
 // bytes, and get no fraction.
 func NewReport(ceilings []Ceiling, runs []*Result) *Report {
-	if _, ok := highestCeiling(ceilings, CeilingPutPath); !ok {
-		if c, ok := PutPathCeiling(ceilings); ok {
-			ceilings = append(ceilings, c)
+	for _, send := range []struct{ path, send string }{{CeilingPutPath, CeilingHTTPPut}, {CeilingPutPathUnix, CeilingHTTPPutUnix}} {
+		if _, ok := highestCeiling(ceilings, send.path); !ok {
+			if c, ok := PutPathCeiling(ceilings, send.path, send.send); ok {
+				ceilings = append(ceilings, c)
+			}
 		}
 	}
 	r := &Report{Date: time.Now().UTC(), Ceilings: ceilings}
@@ -105,6 +112,14 @@ func NewReport(ceilings []Ceiling, runs []*Result) *Report {
 		if o := res.Op(OpPut); o != nil && res.Workload == string(OpPut) && res.Size >= 1<<20 {
 			if c, ok := highestCeiling(ceilings, CeilingPutPath); ok && c.MiBPerSec > 0 {
 				rr.PathCeiling = &CeilingFraction{Op: OpPut, Name: c.Name, Concurrency: c.Concurrency, MiBPerSec: c.MiBPerSec, Fraction: o.MiBPerSec / c.MiBPerSec}
+			}
+			if c, ok := highestCeiling(ceilings, CeilingPutPathUnix); ok && c.MiBPerSec > 0 {
+				rr.UnixCeiling = &CeilingFraction{Op: OpPut, Name: c.Name, Concurrency: c.Concurrency, MiBPerSec: c.MiBPerSec, Fraction: o.MiBPerSec / c.MiBPerSec}
+			}
+		}
+		if o := res.Op(OpGet); o != nil && res.Workload == string(OpGet) && res.Size >= 1<<20 {
+			if c := nearestCeiling(ceilings, CeilingHTTPGet2Unix, res.Concurrency); c != nil && c.MiBPerSec > 0 {
+				rr.UnixCeiling = &CeilingFraction{Op: OpGet, Name: c.Name, Concurrency: c.Concurrency, MiBPerSec: c.MiBPerSec, Fraction: o.MiBPerSec / c.MiBPerSec}
 			}
 		}
 		if res.Size >= 1<<20 {
@@ -128,8 +143,13 @@ func NewReport(ceilings []Ceiling, runs []*Result) *Report {
 	return r
 }
 
-// CeilingPutPath names the derived ceiling of the erasure-coded PUT path.
-const CeilingPutPath = "put-path-4+2"
+// CeilingPutPath names the derived ceiling of the erasure-coded PUT path;
+// CeilingPutPathUnix the same with the sends to blob nodes over Unix
+// sockets (http-put-unix in place of http-put).
+const (
+	CeilingPutPath     = "put-path-4+2"
+	CeilingPutPathUnix = "put-path-4+2-unix"
+)
 
 // PutPathCeiling derives the ceiling of a 4+2 erasure-coded PUT from the
 // measured ceilings of its steps: receive the body and compute its MD5
@@ -144,15 +164,18 @@ const CeilingPutPath = "put-path-4+2"
 // checksumming blocks, SigV4, the metadata commit), so no store reaches
 // it; it is the bound for "the path", where http-put-md5 alone is only
 // the bound for receiving a body.
-func PutPathCeiling(cs []Ceiling) (Ceiling, bool) {
+//
+// The ceiling is called name; send names the ceiling that sends the
+// shards on (http-put, or http-put-unix for put-path-4+2-unix).
+func PutPathCeiling(cs []Ceiling, name, send string) (Ceiling, bool) {
 	md5, ok1 := highestCeiling(cs, CeilingHTTPPutMD5)
 	enc, ok2 := highestCeiling(cs, CeilingRSEncode)
-	put, ok3 := highestCeiling(cs, CeilingHTTPPut)
+	put, ok3 := highestCeiling(cs, send)
 	if !ok1 || !ok2 || !ok3 || md5.MiBPerSec <= 0 || enc.MiBPerSec <= 0 || put.MiBPerSec <= 0 {
 		return Ceiling{}, false
 	}
 	return Ceiling{
-		Name: CeilingPutPath,
+		Name: name,
 		What: fmt.Sprintf("derived: 1/(1/%s c%d + 1/%s c%d + 1.5/%s c%d), receive + MD5, encode, send 1.5x on",
 			md5.Name, md5.Concurrency, enc.Name, enc.Concurrency, put.Name, put.Concurrency),
 		Concurrency: md5.Concurrency,
@@ -222,6 +245,9 @@ func (r *Report) Markdown(w io.Writer) error {
 				frac = fmt.Sprintf("%.0f%% of %s c%d (%.0f MiB/s)", 100*c.Fraction, c.Name, c.Concurrency, c.MiBPerSec)
 			}
 			if c := run.PathCeiling; c != nil && c.Op == o.Op {
+				frac += fmt.Sprintf("; %.0f%% of %s (%.0f MiB/s)", 100*c.Fraction, c.Name, c.MiBPerSec)
+			}
+			if c := run.UnixCeiling; c != nil && c.Op == o.Op {
 				frac += fmt.Sprintf("; %.0f%% of %s (%.0f MiB/s)", 100*c.Fraction, c.Name, c.MiBPerSec)
 			}
 			fmt.Fprintf(&b, "| %s | %s | %s | %d | %s | %.1f | %.1f | %s | %s | %s | %d | %s | %.1f → %.1f |\n",

@@ -63,6 +63,8 @@ func TestReportFractionsAndMarkdown(t *testing.T) {
 		{Name: CeilingHTTPPut, Concurrency: 16, MiBPerSec: 3000},
 		{Name: CeilingRSEncode, Concurrency: 1, MiBPerSec: 2000},
 		{Name: CeilingRSEncode, Concurrency: 2, MiBPerSec: 4000},
+		{Name: CeilingHTTPPutUnix, Concurrency: 16, MiBPerSec: 6000},
+		{Name: CeilingHTTPGet2Unix, Concurrency: 16, MiBPerSec: 3200},
 	}
 	runs := []*Result{
 		{Label: "cairn", Workload: "put", SizeLabel: "64MiB", Size: 64 << 20, Concurrency: 16,
@@ -94,6 +96,16 @@ func TestReportFractionsAndMarkdown(t *testing.T) {
 	if c := rep.Runs[2].PathCeiling; c != nil {
 		t.Errorf("4 KiB put has a path ceiling fraction %+v", c)
 	}
+	// 1/(1/800 + 1/4000 + 1.5/6000) = 4000/7 MiB/s.
+	if c := rep.Runs[0].UnixCeiling; c == nil || c.Name != CeilingPutPathUnix || math.Abs(c.MiBPerSec-4000.0/7) > 1e-9 || math.Abs(c.Fraction-0.7) > 1e-9 {
+		t.Errorf("64 MiB put unix path ceiling = %+v, want 70%% of 571.4 MiB/s", c)
+	}
+	if c := rep.Runs[1].UnixCeiling; c == nil || c.Name != CeilingHTTPGet2Unix || c.Fraction != 0.125 {
+		t.Errorf("64 MiB get unix ceiling = %+v, want an eighth of http-get-2hop-unix", c)
+	}
+	if c := rep.Runs[2].UnixCeiling; c != nil {
+		t.Errorf("4 KiB put has a unix ceiling fraction %+v", c)
+	}
 	if n := len(NewReport(ceilings[:3], runs).Ceilings); n != 3 {
 		t.Errorf("without an encode ceiling the report derived a path ceiling anyway (%d ceilings)", n)
 	}
@@ -103,7 +115,8 @@ func TestReportFractionsAndMarkdown(t *testing.T) {
 	}
 	md := b.String()
 	for _, want := range []string{
-		"| cairn | put | 64MiB | 16 | put | 400.0 | 6.2 | 2000 | 2500 | 3000 | 0 | 50% of http-put-md5 c16 (800 MiB/s); 80% of put-path-4+2 (500 MiB/s) |",
+		"| cairn | put | 64MiB | 16 | put | 400.0 | 6.2 | 2000 | 2500 | 3000 | 0 | 50% of http-put-md5 c16 (800 MiB/s); 80% of put-path-4+2 (500 MiB/s); 70% of put-path-4+2-unix (571 MiB/s) |",
+		"| 25% of http-get-2hop c16 (1600 MiB/s); 12% of http-get-2hop-unix (3200 MiB/s) |",
 		"| put-path-4+2 | derived: 1/(1/http-put-md5 c16 + 1/rs-encode-4+2 c2 + 1.5/http-put c16)",
 		"metad ×2 CPU% | metad peak RSS MiB | gatewayd CPU% |",
 		"| cairn | put | 64MiB | 8 | 120 | 90 | 200 |",
