@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"math"
 	"net"
+	"runtime"
 	"strconv"
 	"strings"
 	"time"
@@ -22,6 +23,18 @@ type Config struct {
 	DataDir string
 	// Addr is the HOST:PORT the HTTP API listens on; port 0 picks one.
 	Addr string
+	// LocalSocket is the Unix socket the HTTP API also listens on, for
+	// clients on this host (see localsock.go): "" derives an abstract
+	// name from the TCP listener's address on Linux ("@cairn-blobd/" and
+	// the address) and serves none elsewhere; "@name" is an abstract
+	// socket of that name (Linux only); LocalSocketOff serves TCP only.
+	LocalSocket string
+	// PeerLocalSockets lets the node's own client (repairs and moves
+	// reading from peers) reach peers on this host over their Unix
+	// sockets (ClientConfig.LocalSockets). Off in the zero Config, so
+	// tests that cut nodes off with TCP proxies keep cutting them; the
+	// blobd flag defaults to on.
+	PeerLocalSockets bool
 	// AdvertiseAddr is the HOST:PORT registered with metad, for when
 	// Addr is not what others should dial; empty means the listener's
 	// address (with the host name when Addr has no host).
@@ -89,6 +102,9 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.DataDir, "data-dir", c.DataDir, "directory holding the chunks (required)")
 	fs.StringVar(&c.Addr, "addr", orDefault(c.Addr, "127.0.0.1:7400"), "HOST:PORT the blob HTTP API listens on")
 	fs.StringVar(&c.AdvertiseAddr, "advertise-addr", c.AdvertiseAddr, "HOST:PORT registered with metad (default: the listen address)")
+	fs.StringVar(&c.LocalSocket, "local-socket", c.LocalSocket, "Unix socket the blob API also listens on for clients on this host: "+
+		"@NAME for an abstract socket (Linux), "+LocalSocketOff+" for none; empty: @cairn-blobd/<listen address> on Linux, none elsewhere")
+	fs.BoolVar(&c.PeerLocalSockets, "peer-local-sockets", true, "read from peers on this host (repairs, moves) over their local sockets")
 	fs.StringVar(&c.Zone, "zone", c.Zone, "failure zone of this node")
 	fs.StringVar(&c.Rack, "rack", c.Rack, "rack of this node within its zone")
 	fs.Var(&sizeFlag{&c.Capacity}, "capacity", "capacity in `BYTES`, plain or with a unit: 500M, 10G, 2T (binary: G = 2^30); 0 = size of the filesystem")
@@ -182,6 +198,9 @@ func (c *Config) Validate() error {
 		if _, _, err := net.SplitHostPort(c.AdvertiseAddr); err != nil {
 			errs = append(errs, fmt.Errorf("--advertise-addr %q: want HOST:PORT: %w", c.AdvertiseAddr, err))
 		}
+	}
+	if err := validLocalSocket(c.LocalSocket); err != nil {
+		errs = append(errs, fmt.Errorf("--local-socket %q: %w", c.LocalSocket, err))
 	}
 	if c.Capacity < 0 {
 		errs = append(errs, fmt.Errorf("--capacity %d: must not be negative", c.Capacity))
@@ -332,4 +351,18 @@ func ParseSize(s string) (int64, error) {
 		return 0, fmt.Errorf("size %q: out of range", s)
 	}
 	return int64(b), nil
+}
+
+func validLocalSocket(name string) error {
+	switch {
+	case name == "" || name == LocalSocketOff:
+		return nil
+	case !strings.HasPrefix(name, "@") || len(name) < 2:
+		return fmt.Errorf("want @NAME (an abstract socket) or %s", LocalSocketOff)
+	case len(name) > maxAbstractName:
+		return fmt.Errorf("%d bytes, at most %d", len(name), maxAbstractName)
+	case runtime.GOOS != "linux":
+		return errors.New("abstract sockets need Linux")
+	}
+	return nil
 }

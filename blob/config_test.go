@@ -3,6 +3,7 @@ package blob
 import (
 	"flag"
 	"io"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -53,7 +54,7 @@ func TestConfigFlags(t *testing.T) {
 		t.Fatal(err)
 	}
 	if cfg.ID != "b1" || cfg.DataDir != "/d" || cfg.Addr != ":7401" || cfg.Zone != "z1" || cfg.Rack != "r2" ||
-		cfg.Capacity != 10<<30 || cfg.HeartbeatInterval != 3*time.Second {
+		cfg.Capacity != 10<<30 || cfg.HeartbeatInterval != 3*time.Second || cfg.LocalSocket != "" || !cfg.PeerLocalSockets {
 		t.Fatalf("parsed config %+v", cfg)
 	}
 	if err := cfg.Validate(); err != nil {
@@ -67,7 +68,8 @@ func TestConfigFlags(t *testing.T) {
 	fs.SetOutput(&help)
 	fs.PrintDefaults()
 	for _, name := range []string{"id", "data-dir", "addr", "advertise-addr", "zone", "rack", "capacity", "heartbeat-interval", "shutdown-timeout",
-		"task-concurrency", "task-timeout", "scrub-rate", "scrub-interval", "orphan-grace", "reconcile-interval"} {
+		"task-concurrency", "task-timeout", "scrub-rate", "scrub-interval", "orphan-grace", "reconcile-interval",
+		"local-socket", "peer-local-sockets"} {
 		if !strings.Contains(help.String(), "-"+name) {
 			t.Errorf("--help lacks --%s", name)
 		}
@@ -139,11 +141,21 @@ func TestConfigValidate(t *testing.T) {
 		"negative task timeout":   func(c *Config) { c.TaskTimeout = -time.Second },
 		"negative scrub interval": func(c *Config) { c.ScrubInterval = -time.Second },
 		"negative grace":          func(c *Config) { c.OrphanGrace = -time.Second },
+		"socket file path":        func(c *Config) { c.LocalSocket = "/run/blobd.sock" },
+		"socket without name":     func(c *Config) { c.LocalSocket = "@" },
+		"socket name too long":    func(c *Config) { c.LocalSocket = "@" + strings.Repeat("x", 108) },
 	} {
 		c := good
 		mod(&c)
 		if err := c.Validate(); err == nil {
 			t.Errorf("%s: Validate accepted %+v", name, c)
+		}
+	}
+	for _, socket := range []string{"", LocalSocketOff, "@cairn/b1", "@" + strings.Repeat("x", 107)} {
+		c := good
+		c.LocalSocket = socket
+		if err := c.Validate(); (err == nil) != (socket == "" || socket == LocalSocketOff || runtime.GOOS == "linux") {
+			t.Errorf("--local-socket %q: Validate = %v", socket, err)
 		}
 	}
 }

@@ -111,3 +111,18 @@ func (r *recorder) ReadFrom(src io.Reader) (int64, error) {
 }
 
 func (r *recorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
+
+// connCounter counts the connections a node accepts by transport ("tcp"
+// or "unix"): it shows whether same-host clients use the local socket.
+func connCounter(reg prometheus.Registerer, node string) *prometheus.CounterVec {
+	var labels prometheus.Labels
+	if node != "" {
+		labels = prometheus.Labels{"node": node}
+	}
+	c := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "cairn", Subsystem: "blob", Name: "connections_total",
+		Help: "Connections accepted by the blob API, by transport (tcp, unix).", ConstLabels: labels,
+	}, []string{"transport"})
+	reg.MustRegister(c)
+	return c
+}

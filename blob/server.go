@@ -52,8 +52,12 @@ type HandlerConfig struct {
 	// Registry gets the API's metrics and is served at /metrics; nil
 	// means a fresh registry.
 	Registry *prometheus.Registry
-	// Node labels the metrics, so several nodes can share a registry.
+	// Node labels the metrics, so several nodes can share a registry, and
+	// is the id GET /local answers.
 	Node string
+	// LocalSocket is the Unix socket the node also serves on, which GET
+	// /local names; "" for none.
+	LocalSocket string
 }
 
 // Headers of chunk responses besides the standard ones.
@@ -68,10 +72,12 @@ const (
 
 // handler serves the blob HTTP API over a Storage.
 type handler struct {
-	st  Storage
-	log *slog.Logger
-	m   *metrics
-	mux *http.ServeMux
+	st          Storage
+	log         *slog.Logger
+	m           *metrics
+	mux         *http.ServeMux
+	node        string
+	localSocket string
 }
 
 // NewHandler returns the blob HTTP API over st:
@@ -82,6 +88,7 @@ type handler struct {
 //	HEAD   /chunks/{id}                 size and modification time
 //	DELETE /chunks/{id}                 remove (idempotent)
 //	GET    /chunks?after=ID&limit=N     JSON page of chunks in id order
+//	GET    /local                       JSON {"node", "socket"}: the node's id and Unix socket (localsock.go)
 //	GET    /healthz                     200 when the data directory is writable
 //	GET    /metrics                     Prometheus metrics
 //
@@ -95,7 +102,7 @@ func NewHandler(st Storage, cfg HandlerConfig) http.Handler {
 	if reg == nil {
 		reg = prometheus.NewRegistry()
 	}
-	h := &handler{st: st, log: log.With("component", "blob"), mux: http.NewServeMux()}
+	h := &handler{st: st, log: log.With("component", "blob"), mux: http.NewServeMux(), node: cfg.Node, localSocket: cfg.LocalSocket}
 	h.m = newMetrics(reg, st, cfg.Node)
 	// {id...} takes the rest of the path, so "a/b" reaches ParseID and is
 	// refused there (400) instead of falling through to a 404.
@@ -104,6 +111,7 @@ func NewHandler(st Storage, cfg HandlerConfig) http.Handler {
 	h.mux.HandleFunc("HEAD /chunks/{id...}", h.m.instrument("head", h.head))
 	h.mux.HandleFunc("DELETE /chunks/{id...}", h.m.instrument("delete", h.delete))
 	h.mux.HandleFunc("GET /chunks", h.m.instrument("list", h.list))
+	h.mux.HandleFunc("GET "+localPath, h.local)
 	h.mux.HandleFunc("GET /healthz", h.healthz)
 	h.mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	return h
@@ -375,6 +383,10 @@ type Server struct {
 	store *Store
 	ln    net.Listener
 	srv   *http.Server
+	// uln serves the same API on the node's Unix socket, named socket;
+	// nil when off.
+	uln    net.Listener
+	socket string
 
 	// Self-healing, each nil when off: the executor and reconciliation
 	// need a Registrar.
@@ -415,18 +427,35 @@ func NewServer(cfg Config) (*Server, error) {
 		store.Close()
 		return nil, fmt.Errorf("blob node %s: listen: %w", cfg.ID, err)
 	}
+	socket, uln, err := listenLocal(cfg.LocalSocket, ln.Addr().String())
+	if err != nil {
+		if cfg.LocalSocket != "" {
+			ln.Close()
+			store.Close()
+			return nil, fmt.Errorf("blob node %s: %w", cfg.ID, err)
+		}
+		// The derived name was not asked for: serving TCP alone is what
+		// a node did before it had a socket.
+		log.Warn("serving without a local socket", "err", err)
+	}
 	if cfg.Registry == nil {
 		cfg.Registry = prometheus.NewRegistry()
 	}
-	s := &Server{cfg: cfg, log: log, store: store, ln: ln, registered: make(chan struct{})}
+	s := &Server{cfg: cfg, log: log, store: store, ln: ln, uln: uln, socket: socket, registered: make(chan struct{})}
 	s.startHealing(st)
+	conns := connCounter(cfg.Registry, cfg.ID)
 	s.srv = &http.Server{
-		Handler: NewHandler(st, HandlerConfig{Logger: cfg.Logger, Registry: cfg.Registry, Node: cfg.ID}),
+		Handler: NewHandler(st, HandlerConfig{Logger: cfg.Logger, Registry: cfg.Registry, Node: cfg.ID, LocalSocket: socket}),
 		// No read or write timeout: a chunk stream may take as long as it
 		// takes. Headers must come promptly, and idle connections go.
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		ConnState: func(c net.Conn, state http.ConnState) {
+			if state == http.StateNew {
+				conns.WithLabelValues(c.LocalAddr().Network()).Inc()
+			}
+		},
 	}
 	return s, nil
 }
@@ -439,7 +468,7 @@ func NewServer(cfg Config) (*Server, error) {
 func (s *Server) startHealing(st Storage) {
 	cfg := s.cfg
 	log := cfg.Logger.With("node", cfg.ID)
-	s.client = NewClient(ClientConfig{})
+	s.client = NewClient(ClientConfig{LocalSockets: cfg.PeerLocalSockets})
 	var reporter ChunkReporter
 	if cfg.Registrar != nil {
 		reporter = cfg.Registrar
@@ -477,6 +506,10 @@ func (s *Server) Reconciler() *Reconciler { return s.recon }
 // Config.Addr asked for port 0).
 func (s *Server) Addr() string { return s.ln.Addr().String() }
 
+// LocalSocket is the Unix socket the API also listens on ("@name" for an
+// abstract one), or "" when none.
+func (s *Server) LocalSocket() string { return s.socket }
+
 // Store is the node's chunk store.
 func (s *Server) Store() *Store { return s.store }
 
@@ -485,8 +518,14 @@ func (s *Server) Store() *Store { return s.store }
 // (up to Config.ShutdownTimeout) for those in flight. It returns nil after a
 // clean shutdown.
 func (s *Server) Run(ctx context.Context) error {
-	serveErr := make(chan error, 1)
-	go func() { serveErr <- s.srv.Serve(s.ln) }()
+	listeners := []net.Listener{s.ln}
+	if s.uln != nil {
+		listeners = append(listeners, s.uln)
+	}
+	serveErr := make(chan error, len(listeners))
+	for _, ln := range listeners {
+		go func() { serveErr <- s.srv.Serve(ln) }()
+	}
 
 	loopCtx, stopLoop := context.WithCancel(ctx)
 	loopDone := make(chan struct{})
@@ -513,7 +552,7 @@ func (s *Server) Run(ctx context.Context) error {
 		loops.Wait()
 		close(loopDone)
 	}()
-	s.log.Info("serving", "addr", s.Addr(), "data_dir", s.cfg.DataDir)
+	s.log.Info("serving", "addr", s.Addr(), "local_socket", s.socket, "data_dir", s.cfg.DataDir)
 
 	var err error
 	select {
@@ -525,14 +564,23 @@ func (s *Server) Run(ctx context.Context) error {
 		<-loopDone
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.ShutdownTimeout)
 		defer cancel()
+		// Shutdown closes both listeners and waits for the requests on
+		// either.
 		if serr := s.srv.Shutdown(sctx); serr != nil {
 			s.log.Warn("shutdown: closing connections still busy", "err", serr)
 			s.srv.Close()
 		}
-		<-serveErr
+		for range listeners {
+			<-serveErr
+		}
 	case err = <-serveErr:
 		stopLoop()
 		<-loopDone
+		// One listener failed (or Close was called): the other stops too.
+		s.srv.Close()
+		for range len(listeners) - 1 {
+			<-serveErr
+		}
 		if errors.Is(err, http.ErrServerClosed) {
 			err = nil
 		} else {
@@ -552,6 +600,9 @@ func (s *Server) Close() error {
 			err = nil
 		}
 		s.ln.Close()
+		if s.uln != nil {
+			s.uln.Close()
+		}
 		s.client.Close()
 		s.closeErr = errors.Join(err, s.store.Close())
 	})

@@ -208,8 +208,12 @@ func startCluster(t *testing.T, cfg clusterConfig) *cluster {
 		zone := fmt.Sprintf("z%d", i*3/nBlob+1)
 		inZone[zone]++
 		advertise := addr
+		var local []string
 		if cfg.BlobProxies {
 			advertise = c.proxy(name, addr)
+			// The gateway and the peers would find the node's Unix
+			// socket through the proxy and then go around it.
+			local = []string{"--local-socket", "off"}
 		}
 		args := []string{
 			"--id", fmt.Sprintf("b%d", i+1),
@@ -225,7 +229,7 @@ func startCluster(t *testing.T, cfg clusterConfig) *cluster {
 		c.add(&process{
 			name: name,
 			bin:  filepath.Join(binDir, "blobd"),
-			args: append(args, cfg.BlobArgs...),
+			args: append(append(args, local...), cfg.BlobArgs...),
 			base: "http://" + addr,
 		})
 		c.blobs = append(c.blobs, name)

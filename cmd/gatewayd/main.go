@@ -47,6 +47,7 @@ type flags struct {
 	pprofAddr   string
 	logLevel    slog.Level
 	memoryLimit int64 // bytes; 0: none
+	localSocks  bool
 }
 
 // defaultMemoryLimit is gatewayd's soft memory limit unless --memory-limit
@@ -79,6 +80,7 @@ func parseFlags(args []string, out io.Writer) (*flags, error) {
 	fs.IntVar(&f.writeQuorum, "write-quorum", 0, "chunks of a segment that must be stored for a write to succeed (0: k+1)")
 	fs.IntVar(&f.inlineMax, "inline-max", object.DefaultInlineMax, "objects up to `BYTES` are kept in metadata (-1: never)")
 	fs.DurationVar(&f.readBudget, "read-budget", object.DefaultReadBudget, "how long a chunk read may stall before the GET reads parity instead (-1ns: no budget)")
+	fs.BoolVar(&f.localSocks, "blob-local-sockets", true, "reach blob nodes on this host over their Unix sockets instead of loopback TCP (half the CPU per byte)")
 	fs.StringVar(&f.pprofAddr, "pprof-addr", "", "serve net/http/pprof on `HOST:PORT` (empty: off; loopback only)")
 	fs.TextVar(&f.logLevel, "log-level", slog.LevelInfo, "log `LEVEL`: debug, info, warn, error")
 	f.memoryLimit = defaultMemoryLimit
@@ -135,7 +137,7 @@ func serve(ctx context.Context, f *flags, log *slog.Logger) error {
 	}
 	// Closed last: the gateway and the object layer use it until Run returns.
 	defer meta.Close()
-	blobs := blob.NewClient(blob.ClientConfig{})
+	blobs := blob.NewClient(blob.ClientConfig{LocalSockets: f.localSocks})
 	defer blobs.Close()
 
 	store, err := object.New(object.Config{
