@@ -96,11 +96,7 @@ func runBench(ctx context.Context, args []string, getenv func(string) string, st
 			"       s3bench ceiling [flags]\n       s3bench report [flags] RESULT.json...\n\nFlags of run:\n")
 		fs.PrintDefaults()
 	}
-	fs.StringVar(&cfg.Endpoint, "endpoint", "", "S3 endpoint `URL` (http:// or https://)")
-	fs.StringVar(&cfg.AccessKey, "access-key", getenv("S3BENCH_ACCESS_KEY"), "access `KEY` (or $S3BENCH_ACCESS_KEY)")
-	fs.StringVar(&cfg.SecretKey, "secret-key", "", "secret `KEY` (or $S3BENCH_SECRET_KEY)")
-	fs.StringVar(&cfg.Region, "region", "us-east-1", "signing `REGION`")
-	fs.StringVar(&cfg.Bucket, "bucket", "s3bench", "`BUCKET` to use (created if missing)")
+	addTargetFlags(fs, &cfg.ClientConfig, &cfg.Bucket, getenv)
 	fs.StringVar(&cfg.Workload, "op", "put", "workload: put, get, mixed (45% get, 30% put, 15% stat, 10% delete), list, delete")
 	fs.Var(sizeFlag{&cfg.Size}, "size", "object `SIZE`: 4KiB, 1MiB, 64MiB, ...")
 	fs.IntVar(&cfg.Concurrency, "concurrency", 16, "concurrent workers, each with its own connection")
@@ -108,7 +104,6 @@ func runBench(ctx context.Context, args []string, getenv func(string) string, st
 	fs.Int64Var(&cfg.Count, "count", 0, "end after this many requests in all (0: run for --duration only)")
 	fs.IntVar(&cfg.Objects, "objects", 0, "objects to prepare for get, mixed, list and delete (0: about 512 MiB worth, 16..1000)")
 	fs.StringVar(&jsonPath, "json", "", "write the result as JSON to `FILE` (- for stdout)")
-	fs.BoolVar(&cfg.Insecure, "insecure", false, "accept any TLS certificate (self-signed endpoints)")
 	fs.BoolVar(&cfg.NoChecksum, "no-checksum", false, "send and validate checksums only where S3 requires them (default: the SDK's default CRCs)")
 	fs.IntVar(&cfg.Retries, "retries", 0, "retries of a failed request (0: failures count as errors)")
 	fs.Uint64Var(&cfg.Seed, "seed", 1, "seed of the bodies and of the mixed workload's choices")
@@ -126,9 +121,7 @@ func runBench(ctx context.Context, args []string, getenv func(string) string, st
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected arguments: %q", fs.Args())
 	}
-	if cfg.SecretKey == "" {
-		cfg.SecretKey = getenv("S3BENCH_SECRET_KEY")
-	}
+	secretFromEnv(&cfg.ClientConfig, getenv)
 	procs, err := s3bench.ParseProcs(watch)
 	if err != nil {
 		return fmt.Errorf("--watch: %w", err)
@@ -159,6 +152,27 @@ func runBench(ctx context.Context, args []string, getenv func(string) string, st
 	return err
 }
 
+// addTargetFlags registers the flags naming the S3 endpoint, its
+// credentials and the bucket, which run and uploads share.
+func addTargetFlags(fs *flag.FlagSet, cc *s3bench.ClientConfig, bucket *string, getenv func(string) string) {
+	fs.StringVar(&cc.Endpoint, "endpoint", "", "S3 endpoint `URL` (http:// or https://)")
+	fs.StringVar(&cc.AccessKey, "access-key", getenv("S3BENCH_ACCESS_KEY"), "access `KEY` (or $S3BENCH_ACCESS_KEY)")
+	// The secret's environment fallback is applied after parsing
+	// (secretFromEnv), so that -help never prints it as a default.
+	fs.StringVar(&cc.SecretKey, "secret-key", "", "secret `KEY` (or $S3BENCH_SECRET_KEY)")
+	fs.StringVar(&cc.Region, "region", "us-east-1", "signing `REGION`")
+	fs.BoolVar(&cc.Insecure, "insecure", false, "accept any TLS certificate (self-signed endpoints)")
+	fs.StringVar(bucket, "bucket", "s3bench", "`BUCKET` to use (created if missing)")
+}
+
+// secretFromEnv fills in the secret key from $S3BENCH_SECRET_KEY when no
+// --secret-key was given.
+func secretFromEnv(cc *s3bench.ClientConfig, getenv func(string) string) {
+	if cc.SecretKey == "" {
+		cc.SecretKey = getenv("S3BENCH_SECRET_KEY")
+	}
+}
+
 func runUploads(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	cfg := s3bench.UploadsConfig{Size: 1 << 30, Send: 128 << 20}
 	var jsonPath, watch, limits string
@@ -173,11 +187,7 @@ func runUploads(ctx context.Context, args []string, getenv func(string) string, 
 			"stored). Samples the --watch processes' memory throughout.\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
-	fs.StringVar(&cfg.Endpoint, "endpoint", "", "S3 endpoint `URL`")
-	fs.StringVar(&cfg.AccessKey, "access-key", getenv("S3BENCH_ACCESS_KEY"), "access `KEY` (or $S3BENCH_ACCESS_KEY)")
-	fs.StringVar(&cfg.SecretKey, "secret-key", "", "secret `KEY` (or $S3BENCH_SECRET_KEY)")
-	fs.StringVar(&cfg.Region, "region", "us-east-1", "signing `REGION`")
-	fs.StringVar(&cfg.Bucket, "bucket", "s3bench", "`BUCKET` to use (created if missing)")
+	addTargetFlags(fs, &cfg.ClientConfig, &cfg.Bucket, getenv)
 	fs.IntVar(&cfg.Uploads, "uploads", 64, "PUTs in flight at once")
 	fs.Var(sizeFlag{&cfg.Size}, "size", "Content-Length every upload declares")
 	fs.Var(sizeFlag{&cfg.Send}, "send", "bytes a cut-off upload sends before it stalls")
@@ -198,9 +208,7 @@ func runUploads(ctx context.Context, args []string, getenv func(string) string, 
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected arguments: %q", fs.Args())
 	}
-	if cfg.SecretKey == "" {
-		cfg.SecretKey = getenv("S3BENCH_SECRET_KEY")
-	}
+	secretFromEnv(&cfg.ClientConfig, getenv)
 	procs, err := s3bench.ParseProcs(watch)
 	if err != nil {
 		return fmt.Errorf("--watch: %w", err)
