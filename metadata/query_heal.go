@@ -190,17 +190,23 @@ func (s *State) SegmentsOnNode(node string, after []byte, limit int) ([]SegmentI
 // their files (per chunk.Layout), from the node index: a scan of the
 // node's entries.
 func (s *State) NodeUsage(node string) (chunks, size int64, err error) {
-	prefix := nodeChunkPrefix(node)
 	err = s.view(func(txn *badger.Txn) error {
-		return scanTxn(txn, prefix, func(k, v []byte) error {
-			n, err := decodeU64(v)
-			if err != nil {
-				return fmt.Errorf("node index %q: %w", k, err)
-			}
-			chunks++
-			size += int64(n)
-			return nil
-		})
+		chunks, size, err = nodeUsageTxn(txn, node)
+		return err
+	})
+	return chunks, size, err
+}
+
+// nodeUsageTxn is NodeUsage within txn.
+func nodeUsageTxn(txn *badger.Txn, node string) (chunks, size int64, err error) {
+	err = scanTxn(txn, nodeChunkPrefix(node), func(k, v []byte) error {
+		n, err := decodeU64(v)
+		if err != nil {
+			return fmt.Errorf("node index %q: %w", k, err)
+		}
+		chunks++
+		size += int64(n)
+		return nil
 	})
 	if err != nil {
 		return 0, 0, fmt.Errorf("node usage of %q: %w", node, err)

@@ -13,6 +13,7 @@ import (
 	pb "github.com/cairnstore/cairn/metadata/metadatapb"
 	"github.com/cairnstore/cairn/metadata/metaerr"
 	"github.com/cairnstore/cairn/placement"
+	"github.com/dgraph-io/badger/v4"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -404,7 +405,9 @@ func (s *Server) planFromState(ctx context.Context, threshold float64) ([]planne
 // bytes_moved/moves_done when its placement shows the new node (the move's
 // CommitPlacement), or dropped when its task failed or expired. When a pass
 // over all segments ends having planned nothing, with nothing deferred and
-// nothing pending, the rebalance is done.
+// nothing pending, the rebalance is done. A move dropped in the middle of a
+// pass counts as deferred: the segments examined before were planned as if
+// it would happen.
 //
 // So a leader change neither loses nor repeats work: the new leader reads
 // the cursor, counters and pending moves from the state; placements are
@@ -459,6 +462,10 @@ type balancer struct {
 	bucketRate int64
 	// drop: pending moves whose hand-out failed after they were committed.
 	drop map[string]bool
+	// counted: pending moves (by pendingKey) whose commit the last usage
+	// read already shows, so that neither the planner nor settlePending
+	// applies them a second time.
+	counted map[string]bool
 	// shadow is the record with the cursor and pass counters of the last
 	// rounds, not committed yet; it applies while the state still holds
 	// base (a stop or start replaces that, and the shadow with it).
@@ -750,7 +757,11 @@ func (s *Server) pendingOutcome(p *pb.PendingMove) pendingState {
 	if err != nil {
 		return pendingOpen
 	}
-	nodes := info.Segment.GetNodes()
+	return outcomeOn(info.Segment.GetNodes(), p)
+}
+
+// outcomeOn reads where p's shard is in a placement of its segment.
+func outcomeOn(nodes []string, p *pb.PendingMove) pendingState {
 	switch sh := int(p.GetShard()); {
 	case sh >= len(nodes):
 		return pendingGone
@@ -766,11 +777,11 @@ func (s *Server) pendingOutcome(p *pb.PendingMove) pendingState {
 // that cannot commit any more (gone; failed on this leader; or older than
 // a task's timeout, when handed out by an earlier leader). With stopping,
 // moves still open stay pending (they may still commit; a later status or
-// start counts them). It reports whether r changed.
-func (s *Server) settlePending(h *healer, r *pb.SetRebalance, applyUsage bool) bool {
+// start counts them). It reports whether r changed, and how many moves it
+// dropped: the balancer planned on those happening.
+func (s *Server) settlePending(h *healer, r *pb.SetRebalance, applyUsage bool) (changed bool, lost int) {
 	b := &h.bal
 	now := h.now()
-	changed := false
 	kept := r.GetPending()[:0:0]
 	for _, p := range r.GetPending() {
 		key := pendingKey(p.GetSegmentId(), p.GetShard(), p.GetToNode())
@@ -781,16 +792,19 @@ func (s *Server) settlePending(h *healer, r *pb.SetRebalance, applyUsage bool) b
 		case pendingCommitted:
 			r.BytesMoved += p.GetBytes()
 			r.MovesDone++
-			if applyUsage && b.usage != nil {
+			if applyUsage && b.usage != nil && !b.counted[key] {
 				b.usage[p.GetFromNode()] -= p.GetBytes()
 				b.usage[p.GetToNode()] += p.GetBytes()
 			}
 			changed = true
 			b.forget(key)
+			delete(b.counted, key)
 			continue
 		case pendingGone:
 			changed = true
+			lost++
 			b.forget(key)
+			delete(b.counted, key)
 			continue
 		}
 		// Open: drop it when handed out by this leader and finished
@@ -801,14 +815,16 @@ func (s *Server) settlePending(h *healer, r *pb.SetRebalance, applyUsage bool) b
 		inTable := h.tasks.isWriting(p.GetSegmentId(), p.GetShard(), p.GetToNode())
 		if b.drop[key] || mine && finished || !inTable && expired {
 			changed = true
+			lost++
 			b.forget(key)
 			delete(b.drop, key)
+			delete(b.counted, key)
 			continue
 		}
 		kept = append(kept, p)
 	}
 	r.Pending = kept
-	return changed
+	return changed, lost
 }
 
 // balanceLoop runs the balancer while the replicated state says it runs,
@@ -842,7 +858,7 @@ func (s *Server) balanceRound(ctx context.Context, h *healer) error {
 	if b.run != cur.GetStartedUnixNano() {
 		// A new run (or a new term): fresh usage, and a bucket that starts
 		// empty (see the rate note above).
-		b.run, b.usage, b.drop = cur.GetStartedUnixNano(), nil, map[string]bool{}
+		b.run, b.usage, b.counted, b.drop = cur.GetStartedUnixNano(), nil, nil, map[string]bool{}
 		b.shadow, b.base = nil, nil
 		b.bucket, b.bucketRate = nil, -1
 	}
@@ -853,13 +869,33 @@ func (s *Server) balanceRound(ctx context.Context, h *healer) error {
 	if b.shadow != nil && proto.Equal(cur, b.base) {
 		r = proto.CloneOf(b.shadow) // the cursor has moved on since the last commit
 	}
+	// The node usage is read (when due) before the pending moves are
+	// settled, in one snapshot with the placements of those moves: a move
+	// that commits before the read is then in the bytes and in counted
+	// (settlePending leaves the bytes alone), one that commits after it
+	// is settled into the bytes. Reading after settling, a move
+	// committing in between was counted twice.
+	var usageErr error
+	if age := h.now().Sub(b.usageAt); b.usage == nil || age > balanceUsageMaxAge || b.usagePass != r.GetPasses() && age > balanceUsageMinAge {
+		if usageErr = s.readBalanceUsage(h, r.GetPending()); usageErr == nil {
+			b.usagePass = r.GetPasses()
+		}
+	}
 	// changed: r must be committed (moves settled or handed out, the run
 	// done); progressed: only the cursor and the pass counters moved,
 	// which is committed at most every balanceCursorCommit, so that an
 	// idle or small cluster does not commit every round. Losing that to a
 	// crash only makes the next leader examine some segments again.
-	changed := s.settlePending(h, r, true)
+	changed, lost := s.settlePending(h, r, true)
 	progressed := false
+	if lost > 0 && len(r.GetCursor()) > 0 {
+		// The segments this pass examined before were planned as if these
+		// moves would happen: the pass cannot show that nothing is left to
+		// move, so it must not end the run (the next pass plans without
+		// them).
+		r.PassDeferred += int64(lost)
+		progressed = true
+	}
 	commit := func() error {
 		now := h.now()
 		if !changed && !(progressed && now.Sub(b.committedAt) >= balanceCursorCommit) {
@@ -868,7 +904,7 @@ func (s *Server) balanceRound(ctx context.Context, h *healer) error {
 			}
 			return nil
 		}
-		if _, err := s.propose(ctx, &pb.Command{Op: &pb.Command_SetRebalance{SetRebalance: r}}); err != nil {
+		if _, err := h.propose(ctx, &pb.Command{Op: &pb.Command_SetRebalance{SetRebalance: r}}); err != nil {
 			b.shadow, b.base = nil, nil
 			return err
 		}
@@ -876,11 +912,8 @@ func (s *Server) balanceRound(ctx context.Context, h *healer) error {
 		return nil
 	}
 
-	if age := h.now().Sub(b.usageAt); b.usage == nil || age > balanceUsageMaxAge || b.usagePass != r.GetPasses() && age > balanceUsageMinAge {
-		if err := s.readBalanceUsage(h); err != nil {
-			return errors.Join(err, commit())
-		}
-		b.usagePass = r.GetPasses()
+	if usageErr != nil {
+		return errors.Join(usageErr, commit())
 	}
 	cm, err := h.st.ClusterMap()
 	if err != nil {
@@ -893,6 +926,9 @@ func (s *Server) balanceRound(ctx context.Context, h *healer) error {
 	pendingSeg := map[string]bool{}
 	for i := range nodes {
 		for _, p := range r.GetPending() {
+			if b.counted[pendingKey(p.GetSegmentId(), p.GetShard(), p.GetToNode())] {
+				continue // in the bytes already (not settled: its segment could not be read)
+			}
 			if nodes[i].ID == p.GetFromNode() {
 				nodes[i].Used -= p.GetBytes()
 			}
@@ -1007,20 +1043,50 @@ func (s *Server) targetBusy(h *healer, node string, handOut []*pb.PendingMove) b
 	return on >= h.cfg.RepairPerNode
 }
 
-// readBalanceUsage reads every node's bytes from the node index.
-func (s *Server) readBalanceUsage(h *healer) error {
-	cm, err := h.st.ClusterMap()
+// readBalanceUsage reads every node's bytes from the node index, and
+// which of the pending moves those bytes already count (b.counted). A
+// pending move applied to bytes that already show it is counted twice: the
+// balancer then plans on a node one chunk emptier and another one chunk
+// fuller than they are, until the next read — long enough for a pass to
+// plan nothing and end the run with imbalance left.
+func (s *Server) readBalanceUsage(h *healer, pending []*pb.PendingMove) error {
+	usage, counted, err := s.state.balanceUsage(pending)
 	if err != nil {
-		return err
+		return fmt.Errorf("read node usage for the balancer: %w", err)
 	}
-	usage := map[string]int64{}
-	for _, n := range cm.GetNodes() {
-		_, size, err := s.state.NodeUsage(n.GetId())
+	h.bal.usage, h.bal.counted, h.bal.usageAt = usage, counted, h.now()
+	return nil
+}
+
+// balanceUsage reads, in one snapshot, the bytes the node index counts on
+// each node of the cluster map and which moves of pending (by pendingKey)
+// the placements show committed. One snapshot, so that a move committing
+// meanwhile is seen on both of its nodes and in its placement, or nowhere.
+func (s *State) balanceUsage(pending []*pb.PendingMove) (usage map[string]int64, committed map[string]bool, err error) {
+	usage, committed = map[string]int64{}, map[string]bool{}
+	err = s.view(func(txn *badger.Txn) error {
+		cm, err := readClusterMap(txn, func(p []byte, fn func(k, v []byte) error) error { return scanTxn(txn, p, fn) })
 		if err != nil {
 			return err
 		}
-		usage[n.GetId()] = size
+		for _, n := range cm.GetNodes() {
+			if _, usage[n.GetId()], err = nodeUsageTxn(txn, n.GetId()); err != nil {
+				return err
+			}
+		}
+		for _, p := range pending {
+			ref, found, err := readSegRefTxn(txn, p.GetSegmentId())
+			if err != nil {
+				return fmt.Errorf("segment %x of a pending move: %w", p.GetSegmentId(), err)
+			}
+			if found && outcomeOn(ref.seg.GetNodes(), p) == pendingCommitted {
+				committed[pendingKey(p.GetSegmentId(), p.GetShard(), p.GetToNode())] = true
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, nil, err
 	}
-	h.bal.usage, h.bal.usageAt = usage, h.now()
-	return nil
+	return usage, committed, nil
 }
