@@ -146,3 +146,46 @@ func BenchmarkPutSmall(b *testing.B) {
 	}
 	reportCPU(b, cpu)
 }
+
+// BenchmarkGetTransport: a 16 MiB chunk (a 64 MiB segment's share at 4+2)
+// per op, read 256 KiB at a time as the gateway reads blocks, over
+// loopback TCP and over the node's Unix socket. cpu-ms/op is client and
+// node together.
+func BenchmarkGetTransport(b *testing.B) {
+	n := startNode(b, Config{})
+	id := randomID(b, 0)
+	data := makeChunkBlocks(b, id, 16<<20, 256<<10)
+	ctx := context.Background()
+	if err := n.client.Put(ctx, n.Addr(), id, bytes.NewReader(data), int64(len(data))); err != nil {
+		b.Fatal(err)
+	}
+	for _, local := range []bool{false, true} {
+		name := "tcp"
+		if local {
+			name = "unix"
+		}
+		b.Run(name, func(b *testing.B) {
+			c := NewClient(ClientConfig{LocalSockets: local})
+			defer c.Close()
+			buf := make([]byte, 256<<10)
+			b.SetBytes(int64(len(data)))
+			b.ResetTimer()
+			cpu := cpuTime(b)
+			for b.Loop() {
+				rc, err := c.Get(ctx, n.Addr(), id)
+				if err != nil {
+					b.Fatal(err)
+				}
+				for {
+					if _, err := io.ReadFull(rc, buf); err == io.EOF {
+						break
+					} else if err != nil && err != io.ErrUnexpectedEOF {
+						b.Fatal(err)
+					}
+				}
+				rc.Close()
+			}
+			reportCPU(b, cpu)
+		})
+	}
+}
