@@ -170,17 +170,6 @@ func TestLogStore(t *testing.T) {
 			absent:  []uint64{5, 9},
 		},
 		{
-			name: "hole in the middle",
-			ops: []op{
-				{store: [2]uint64{1, 10}},
-				{deleteFrom: 4, deleteTo: 6},
-			},
-			first:   1,
-			last:    10,
-			present: []uint64{1, 3, 7, 10},
-			absent:  []uint64{4, 6},
-		},
-		{
 			name: "delete range outside the log",
 			ops: []op{
 				{store: [2]uint64{10, 12}},
