@@ -56,6 +56,15 @@ type localInfo struct {
 	Socket string `json:"socket"`
 }
 
+// localSendBuffer is SO_SNDBUF of both ends of a local-socket connection
+// (the kernel doubles it, and caps it at net.core.wmem_max). A Unix stream
+// socket queues only what its sender's buffer holds, whatever the
+// receiver's says, and the default (net.core.wmem_default, 208 KiB here)
+// made a blob node's sendfile of a stripe range, and the gateway's write
+// of a 256 KiB block, stop and wait for the reader several times per MiB.
+// The kernel allocates it only for data sent and not yet read.
+const localSendBuffer = 1 << 20
+
 // localRetry is how long an address stays on TCP after its node turned
 // out not to be reachable over a Unix socket (no socket, another host, a
 // dial that failed, another node answering) before the client asks again.
@@ -236,6 +245,8 @@ func dialLocal(ctx context.Context, socket, node string, timeout time.Duration) 
 	if err != nil {
 		return nil, fmt.Errorf("dial local socket %s of %s: %w", socket, node, err)
 	}
+	// Best effort: the default buffer only costs CPU.
+	c.(*net.UnixConn).SetWriteBuffer(localSendBuffer)
 	if err := checkLocal(ctx, c, node, timeout); err != nil {
 		c.Close()
 		return nil, fmt.Errorf("check local socket %s of %s: %w", socket, node, err)

@@ -35,6 +35,9 @@ func (l sendfileListener) Accept() (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Best effort: the default buffer only costs CPU, and an error here
+	// would stop the server accepting on the socket.
+	c.SetWriteBuffer(localSendBuffer)
 	return sendfileConn{c}, nil
 }
 

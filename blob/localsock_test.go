@@ -13,6 +13,8 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -76,6 +78,39 @@ func TestLocalSocketRoundTrip(t *testing.T) {
 	// The probe's check, and at least one connection for the requests.
 	if got := conns(t, n, "unix"); got < 2 {
 		t.Errorf("%v Unix connections, want at least 2", got)
+	}
+}
+
+// TestLocalSocketSendBuffer: a local-socket connection has the send
+// buffer asked for (the kernel doubles it, up to twice net.core.wmem_max).
+func TestLocalSocketSendBuffer(t *testing.T) {
+	raw, err := os.ReadFile("/proc/sys/net/core/wmem_max")
+	if err != nil {
+		t.Skipf("no wmem_max to compare with: %v", err)
+	}
+	wmemMax, err := strconv.Atoi(strings.TrimSpace(string(raw)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := startNode(t, Config{})
+	c, err := dialLocal(context.Background(), n.LocalSocket(), n.cfg.ID, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	rc, err := c.(*net.UnixConn).SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got int
+	var serr error
+	if err := rc.Control(func(fd uintptr) {
+		got, serr = syscall.GetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_SNDBUF)
+	}); err != nil || serr != nil {
+		t.Fatalf("getsockopt: %v %v", err, serr)
+	}
+	if exp := 2 * min(localSendBuffer, wmemMax); got != exp {
+		t.Fatalf("SO_SNDBUF %d, want %d (asked %d, wmem_max %d)", got, exp, localSendBuffer, wmemMax)
 	}
 }
 
