@@ -1,6 +1,7 @@
 package metadata
 
 import (
+	"context"
 	"fmt"
 	"math/rand/v2"
 	"slices"
@@ -48,7 +49,6 @@ func TestDrainDecommission(t *testing.T) {
 	blobs, pnodes := healNodes(t, cl)
 	rng := rand.New(rand.NewPCG(7, 8))
 	segs := commitSegments(t, cl, "bk", 24, pnodes, rng)
-	ctx := testCtx(t)
 
 	usage := func(id string) int64 {
 		n, _, err := c.waitLeader().srv.state.NodeUsage(id)
@@ -68,8 +68,10 @@ func TestDrainDecommission(t *testing.T) {
 	}
 	t.Logf("draining %s, which holds %d chunks", victim, most)
 
-	// Before the drain: decommission refuses and says why.
-	dec, err := cl.Decommission(ctx, &pb.DecommissionRequest{Id: victim})
+	// Before the drain: decommission refuses and says why. (Each call has
+	// its own deadline, testCtx: on a loaded machine the waits between them
+	// can outlast one.)
+	dec, err := cl.Decommission(testCtx(t), &pb.DecommissionRequest{Id: victim})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -78,7 +80,7 @@ func TestDrainDecommission(t *testing.T) {
 		t.Fatalf("decommission of an undrained node = %v, want refused: not draining, %d chunks", dec, most)
 	}
 	// A dry run changes nothing.
-	dr, err := cl.SetNodeDrain(ctx, &pb.SetNodeDrainRequest{Id: victim, Drain: true, DryRun: true})
+	dr, err := cl.SetNodeDrain(testCtx(t), &pb.SetNodeDrainRequest{Id: victim, Drain: true, DryRun: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,14 +96,14 @@ func TestDrainDecommission(t *testing.T) {
 	for _, b := range blobs {
 		b.setHold(true)
 	}
-	if dr, err = cl.SetNodeDrain(ctx, &pb.SetNodeDrainRequest{Id: victim, Drain: true}); err != nil {
+	if dr, err = cl.SetNodeDrain(testCtx(t), &pb.SetNodeDrainRequest{Id: victim, Drain: true}); err != nil {
 		t.Fatal(err)
 	}
 	if dr.GetNode().GetState() != pb.NodeState_NODE_STATE_DRAINING {
 		t.Fatalf("drain answered %v", dr)
 	}
 	waitFor(t, 30*time.Second, func() bool { return moveTasks(blobs) > 0 }, "moves off %s to be handed out", victim)
-	if _, err := cl.SetNodeDrain(ctx, &pb.SetNodeDrainRequest{Id: victim, Drain: false}); err != nil {
+	if _, err := cl.SetNodeDrain(testCtx(t), &pb.SetNodeDrainRequest{Id: victim, Drain: false}); err != nil {
 		t.Fatal(err)
 	}
 	// A round that read the cluster map before the undrain may still hand
@@ -131,7 +133,7 @@ func TestDrainDecommission(t *testing.T) {
 	}
 
 	// Drain again to the end, then decommission.
-	if _, err := cl.SetNodeDrain(ctx, &pb.SetNodeDrainRequest{Id: victim, Drain: true}); err != nil {
+	if _, err := cl.SetNodeDrain(testCtx(t), &pb.SetNodeDrainRequest{Id: victim, Drain: true}); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, 30*time.Second, func() bool { return usage(victim) == 0 }, "%s to empty", victim)
@@ -148,25 +150,25 @@ func TestDrainDecommission(t *testing.T) {
 			t.Errorf("%s placement %v breaks the failure-domain rule: %v", key, nodes, err)
 		}
 	}
-	if dec, err = cl.Decommission(ctx, &pb.DecommissionRequest{Id: victim, DryRun: true}); err != nil {
+	if dec, err = cl.Decommission(testCtx(t), &pb.DecommissionRequest{Id: victim, DryRun: true}); err != nil {
 		t.Fatal(err)
 	}
 	if len(dec.GetBlockers()) != 0 || dec.GetDecommissioned() {
 		t.Errorf("dry-run decommission of a drained node = %v, want no blockers, not done", dec)
 	}
-	if dec, err = cl.Decommission(ctx, &pb.DecommissionRequest{Id: victim}); err != nil {
+	if dec, err = cl.Decommission(testCtx(t), &pb.DecommissionRequest{Id: victim}); err != nil {
 		t.Fatal(err)
 	}
 	if !dec.GetDecommissioned() || dec.GetNode().GetState() != pb.NodeState_NODE_STATE_DECOMMISSIONED {
 		t.Errorf("decommission = %v, want done", dec)
 	}
-	if _, err := cl.SetNodeDrain(ctx, &pb.SetNodeDrainRequest{Id: victim, Drain: false}); err == nil {
+	if _, err := cl.SetNodeDrain(testCtx(t), &pb.SetNodeDrainRequest{Id: victim, Drain: false}); err == nil {
 		t.Error("undrain of a decommissioned node succeeded")
 	}
 
 	// The plan covers the 8 remaining nodes and moves nothing onto the
 	// decommissioned one; its totals match its moves.
-	plan, err := cl.RebalancePlan(ctx, &pb.RebalancePlanRequest{})
+	plan, err := cl.RebalancePlan(testCtx(t), &pb.RebalancePlanRequest{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -221,11 +223,12 @@ func TestRebalanceStartStop(t *testing.T) {
 		pnodes = append(pnodes, toPlacementNode(blobs[id].node))
 		pnodes[len(pnodes)-1].State = placement.StateUp
 	}
-	ctx := testCtx(t)
 	// The fake nodes have 1 TiB each: a tiny band makes the 40 MiB matter.
 	const threshold = 0.0002
 
-	dry, err := cl.RebalanceStart(ctx, &pb.RebalanceStartRequest{Threshold: threshold, DryRun: true})
+	// Each call has its own deadline (testCtx): on a loaded machine the
+	// waits between them can outlast one.
+	dry, err := cl.RebalanceStart(testCtx(t), &pb.RebalanceStartRequest{Threshold: threshold, DryRun: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -239,7 +242,7 @@ func TestRebalanceStartStop(t *testing.T) {
 	for _, b := range blobs {
 		b.setHold(true)
 	}
-	st, err := cl.RebalanceStart(ctx, &pb.RebalanceStartRequest{Threshold: threshold})
+	st, err := cl.RebalanceStart(testCtx(t), &pb.RebalanceStartRequest{Threshold: threshold})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -247,7 +250,7 @@ func TestRebalanceStartStop(t *testing.T) {
 		t.Fatalf("start = %v, want running with %d moves", st, dry.GetMovesTotal())
 	}
 	waitFor(t, 30*time.Second, func() bool { return moveTasks(blobs) > 0 }, "moves to be handed out")
-	if st, err = cl.RebalanceStop(ctx, &pb.RebalanceStopRequest{}); err != nil {
+	if st, err = cl.RebalanceStop(testCtx(t), &pb.RebalanceStopRequest{}); err != nil {
 		t.Fatal(err)
 	}
 	if st.GetRunning() || st.GetOutcome() != "stopped" {
@@ -268,17 +271,22 @@ func TestRebalanceStartStop(t *testing.T) {
 	if n := moveTasks(blobs); n != handed {
 		t.Errorf("after stop %d moves were handed out, before %d", n, handed)
 	}
-	if st, err = cl.RebalanceStatus(ctx, &pb.RebalanceStatusRequest{}); err != nil {
+	if st, err = cl.RebalanceStatus(testCtx(t), &pb.RebalanceStatusRequest{}); err != nil {
 		t.Fatal(err)
 	}
 	if st.GetRunning() || st.GetMovesDone() == 0 || st.GetMovesDone() >= st.GetMovesTotal() {
 		t.Errorf("status after stop = %v, want stopped part way", st)
 	}
 
-	if _, err = cl.RebalanceStart(ctx, &pb.RebalanceStartRequest{Threshold: threshold}); err != nil {
+	if _, err = cl.RebalanceStart(testCtx(t), &pb.RebalanceStartRequest{Threshold: threshold}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 30*time.Second, func() bool {
+	// A leader change (a loaded machine) can lose moves the old leader
+	// handed out before a blob node fetched them; the new leader waits a
+	// task's timeout for those before it drops them and plans again.
+	waitFor(t, 2*time.Minute, func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
 		st, err = cl.RebalanceStatus(ctx, &pb.RebalanceStatusRequest{})
 		return err == nil && !st.GetRunning() && st.GetOutcome() == "done"
 	}, "the rebalance to finish")
@@ -298,7 +306,7 @@ func TestRebalanceStartStop(t *testing.T) {
 	if count["b30"] == 0 || count["b31"] == 0 {
 		t.Errorf("chunks per node after the rebalance: %v; the new nodes got none", count)
 	}
-	plan, err := cl.RebalancePlan(ctx, &pb.RebalancePlanRequest{Threshold: threshold})
+	plan, err := cl.RebalancePlan(testCtx(t), &pb.RebalancePlanRequest{Threshold: threshold})
 	if err != nil || plan.GetMovesTotal() != 0 {
 		t.Errorf("plan after done = %v, %v; want no moves", plan, err)
 	}
