@@ -139,8 +139,15 @@ func OpenLogStore(dir string, logger *slog.Logger) (*LogStore, error) {
 }
 
 func openWAL(dir string, logger *slog.Logger) (*LogStore, error) {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, err
+	if !exists(dir) {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return nil, err
+		}
+		// The directory's own entry must be durable before the first
+		// entry stored in it is acknowledged.
+		if err := syncDir(filepath.Dir(dir)); err != nil {
+			return nil, err
+		}
 	}
 	s := &LogStore{dir: dir, log: logger, stable: map[string][]byte{}, spare: make(chan spareSegment, 1)}
 	if err := s.writeGuard(); err != nil {
