@@ -41,6 +41,7 @@ func TestDrainDecommission(t *testing.T) {
 		c.Heal.RepairTaskTimeout = time.Minute
 		c.Heal.NodeSuspectAfter = 30 * time.Second
 		c.Heal.NodeDownAfter = time.Minute
+		steadyLeader(c)
 	})
 	c.waitLeader()
 	c.waitAddresses()
@@ -201,6 +202,7 @@ func TestRebalanceStartStop(t *testing.T) {
 		c.Heal.RepairTaskTimeout = time.Minute
 		c.Heal.NodeSuspectAfter = 30 * time.Second
 		c.Heal.NodeDownAfter = time.Minute
+		steadyLeader(c)
 	})
 	c.waitLeader()
 	c.waitAddresses()
@@ -311,6 +313,19 @@ func TestRebalanceStartStop(t *testing.T) {
 		t.Errorf("plan after done = %v, %v; want no moves", plan, err)
 	}
 	t.Logf("chunks per node: %v", count)
+}
+
+// steadyLeader gives Raft timings that ride out the stalls of a loaded
+// machine (at a load average of 12-15 a leader missed fastTimings' lease
+// and stepped down mid-test). These tests count the moves one leader hands
+// out and wait for what it settles; a leader change loses its task table
+// and its tasks not yet fetched, which the next leader waits out for a
+// task's timeout. Elections take a few seconds instead; liveness is not
+// under test here.
+func steadyLeader(c *Config) {
+	c.HeartbeatTimeout = 2 * time.Second
+	c.ElectionTimeout = 2 * time.Second
+	c.LeaderLeaseTimeout = 1500 * time.Millisecond
 }
 
 // waitBalanceRounds waits until the leader's balancer loop has run n more
