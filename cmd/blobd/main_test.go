@@ -53,6 +53,7 @@ func TestParseFlags(t *testing.T) {
 		{"--id=b1", "--data-dir=/d", "--capacity=1Q"},
 		{"--id=b1", "--data-dir=/d", "--addr=nohost"},
 		{"--id=b1", "--data-dir=/d", "stray"},
+		{"--id=b1", "--data-dir=/d", "--local-socket=/run/blobd.sock"}, // abstract names only
 	} {
 		if _, err := parseFlags(args, io.Discard); err == nil {
 			t.Errorf("parseFlags(%q) accepted", args)
