@@ -53,6 +53,11 @@ type Config struct {
 	// Net, when set, carries the Raft traffic so tests can cut members off
 	// (see internal/faultnet).
 	Net *faultnet.Net
+	// LocalSockets has the gateway's object layer and the blob nodes'
+	// peer reads reach the blob nodes over their Unix sockets, as
+	// gatewayd and blobd do by default (blob.ClientConfig.LocalSockets).
+	// Off for tests, whose fault proxies cut TCP connections.
+	LocalSockets bool
 }
 
 // Cluster is a running local cluster.
@@ -322,6 +327,8 @@ func (c *Cluster) newBlob(i int) *BlobNode {
 		Rack:     "rack-" + strconv.Itoa(i+1),
 		Capacity: c.cfg.BlobCapacity,
 		Logger:   c.cfg.Logger.With("node", id),
+
+		PeerLocalSockets: c.cfg.LocalSockets,
 	}
 	if c.cfg.Fast {
 		bcfg.HeartbeatInterval = 200 * time.Millisecond
@@ -420,7 +427,7 @@ func (c *Cluster) ObjectStore(cfg object.Config) (*object.Store, error) {
 	}
 	cfg.Meta = meta
 	if cfg.Blobs == nil {
-		cfg.Blobs = blob.NewClient(blob.ClientConfig{})
+		cfg.Blobs = blob.NewClient(blob.ClientConfig{LocalSockets: c.cfg.LocalSockets})
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = c.cfg.Logger.With("node", "object")
