@@ -34,9 +34,19 @@ import (
 // directAlign bytes and the rest through the page cache (O_DIRECT cleared
 // on the descriptor). The fsync before the answer is unchanged: direct
 // I/O alone does not flush the disk's cache or the file's size.
+//
+// The buffer is 4 MiB, not 1: each direct write blocks its thread until
+// the device has the data, and the Go runtime answers a blocked call with
+// scheduling work (sysmon polling every 20 µs and taking the P away,
+// another thread woken for it, the writer's thread parked when the call
+// returns); in a blob node's profile under PUT, context switches took more
+// samples than the socket copy. A quarter of the writes took 12-19% off the
+// node's CPU per MiB of PUT 64 MiB (2 MiB buffers: 8-12%;
+// docs/perf/put-path.md, "h-blobput"). The price is memory: 4 MiB per
+// upload in flight.
 const (
 	directAlign   = 4096
-	directBufSize = 1 << 20
+	directBufSize = 4 << 20
 )
 
 var directBufPool = sync.Pool{New: func() any {
