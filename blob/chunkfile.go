@@ -40,7 +40,7 @@ import (
 // scheduling work (sysmon polling every 20 µs and taking the P away,
 // another thread woken for it, the writer's thread parked when the call
 // returns); in a blob node's profile under PUT, context switches took more
-// samples than the socket copy. A quarter of the writes took 12-19% off the
+// samples than the socket copy. A quarter of the writes took 11-19% off the
 // node's CPU per MiB of PUT 64 MiB (2 MiB buffers: 8-12%;
 // docs/perf/put-path.md, "h-blobput"). The price is memory: 4 MiB per
 // upload in flight.
