@@ -26,6 +26,7 @@ func TestStorePutLengths(t *testing.T) {
 		data[i] = byte(rng.Uint32())
 	}
 	sizes := []int{0, 1, directAlign - 1, directAlign, directAlign + 1, 3*directAlign + 17,
+		256<<10 - 1, 256 << 10, 256<<10 + 1, 1<<20 - 1, 1 << 20, 1<<20 + directAlign + 5,
 		directBufSize - 1, directBufSize, directBufSize + 1, directBufSize + directAlign,
 		2*directBufSize + directAlign - 3, len(data)}
 	readers := map[string]func([]byte) io.Reader{
@@ -127,4 +128,52 @@ func tempFileFlags(t *testing.T, dir string) (int64, error) {
 		return 0, fmt.Errorf("no flags in fdinfo of %s", target)
 	}
 	return 0, fmt.Errorf("no open file in %s", dir)
+}
+
+// A chunk gets the smallest buffer class that holds its declared size, and
+// no more than largeBufLimit uploads hold a largest-class buffer at once.
+func TestTempChunkBufferClasses(t *testing.T) {
+	dir := t.TempDir()
+	open := func(size int64) *tempChunk {
+		t.Helper()
+		cf, _, err := createTempChunk(dir, randomID(t, 1), size, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { cf.f.Close() })
+		return cf
+	}
+	for _, c := range []struct {
+		size int64
+		want int
+	}{{0, 256 << 10}, {4097, 256 << 10}, {256 << 10, 256 << 10}, {256<<10 + 1, 1 << 20}, {1 << 20, 1 << 20},
+		{1<<20 + 1, directBufSize}, {64 << 20, directBufSize}, {-1, directBufSize}} {
+		cf := open(c.size)
+		if len(cf.buf) != c.want {
+			t.Errorf("size %d: %d-byte buffer, want %d", c.size, len(cf.buf), c.want)
+		}
+		cf.release()
+	}
+	base := largeBufsInUse.Load()
+	var held []*tempChunk
+	for range largeBufLimit + 4 {
+		held = append(held, open(-1))
+	}
+	large := 0
+	for _, cf := range held {
+		if len(cf.buf) == directBufSize {
+			large++
+		} else if len(cf.buf) != 1<<20 {
+			t.Errorf("past the limit: %d-byte buffer, want 1 MiB", len(cf.buf))
+		}
+	}
+	if want := largeBufLimit - int(base); large != want {
+		t.Errorf("%d uploads got a %d-byte buffer, want %d", large, directBufSize, want)
+	}
+	for _, cf := range held {
+		cf.release()
+	}
+	if n := largeBufsInUse.Load(); n != base {
+		t.Errorf("%d large buffers in use after every release, want %d", n, base)
+	}
 }

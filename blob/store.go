@@ -261,7 +261,7 @@ func (s *Store) put(ctx context.Context, id chunk.ID, r io.Reader, size int64) (
 	if size > room {
 		return 0, fmt.Errorf("%d bytes, %d free: %w", size, max(room, 0), ErrFull)
 	}
-	cf, refused, err := createTempChunk(s.tmpDir, id, s.noDirect.Load())
+	cf, refused, err := createTempChunk(s.tmpDir, id, size, s.noDirect.Load())
 	if refused && s.noDirect.CompareAndSwap(false, true) {
 		s.log.Info("the filesystem refuses direct I/O; chunks are written through the page cache", "dir", s.tmpDir)
 	}
