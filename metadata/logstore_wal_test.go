@@ -3,6 +3,7 @@ package metadata
 import (
 	"bufio"
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -284,17 +285,20 @@ func writeBadgerLog(t *testing.T, dir string, lo, hi uint64) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var logs []*raft.Log
-	for i := lo; i <= hi; i++ {
-		logs = append(logs, testLog(i))
-	}
-	if err := b.StoreLogs(logs); err != nil {
-		t.Fatal(err)
-	}
-	if err := b.SetUint64([]byte("CurrentTerm"), 7); err != nil {
-		t.Fatal(err)
-	}
-	if err := b.Set([]byte("LastVoteCand"), []byte("m3")); err != nil {
+	// The keys the old store wrote: 'l' + big-endian index → encoded
+	// entry; 's' + key → stable value (uint64s big-endian).
+	err = b.db.Update(func(txn *badger.Txn) error {
+		for i := lo; i <= hi; i++ {
+			if err := txn.Set(logKey(i), encodeLog(testLog(i))); err != nil {
+				return err
+			}
+		}
+		if err := txn.Set(append([]byte{stableKeyPrefix}, "CurrentTerm"...), binary.BigEndian.AppendUint64(nil, 7)); err != nil {
+			return err
+		}
+		return txn.Set(append([]byte{stableKeyPrefix}, "LastVoteCand"...), []byte("m3"))
+	})
+	if err != nil {
 		t.Fatal(err)
 	}
 	if err := b.Close(); err != nil {
@@ -399,7 +403,14 @@ func TestLogStoreMigratesOldDataDir(t *testing.T) {
 		}
 		want = append(want, l)
 	}
-	term, _ := old.GetUint64([]byte("CurrentTerm"))
+	stable, err := old.stableEntries()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var term uint64
+	if v := stable["CurrentTerm"]; len(v) == 8 {
+		term = binary.BigEndian.Uint64(v)
+	}
 	old.Close()
 	if first != 107 || last != 206 || term == 0 {
 		t.Fatalf("fixture log %d-%d term %d, want 107-206 and a term", first, last, term)
