@@ -13,7 +13,6 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -84,32 +83,14 @@ func TestLocalSocketRoundTrip(t *testing.T) {
 // TestLocalSocketSendBuffer: a local-socket connection has the send
 // buffer asked for (the kernel doubles it, up to twice net.core.wmem_max).
 func TestLocalSocketSendBuffer(t *testing.T) {
-	raw, err := os.ReadFile("/proc/sys/net/core/wmem_max")
-	if err != nil {
-		t.Skipf("no wmem_max to compare with: %v", err)
-	}
-	wmemMax, err := strconv.Atoi(strings.TrimSpace(string(raw)))
-	if err != nil {
-		t.Fatal(err)
-	}
+	wmemMax := procSysInt(t, "/proc/sys/net/core/wmem_max")
 	n := startNode(t, Config{})
 	c, err := dialLocal(context.Background(), n.LocalSocket(), n.cfg.ID, time.Minute)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	rc, err := c.(*net.UnixConn).SyscallConn()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var got int
-	var serr error
-	if err := rc.Control(func(fd uintptr) {
-		got, serr = syscall.GetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_SNDBUF)
-	}); err != nil || serr != nil {
-		t.Fatalf("getsockopt: %v %v", err, serr)
-	}
-	if exp := 2 * min(localSendBuffer, wmemMax); got != exp {
+	if got, exp := sockoptInt(t, c.(*net.UnixConn), syscall.SO_SNDBUF), 2*min(localSendBuffer, wmemMax); got != exp {
 		t.Fatalf("SO_SNDBUF %d, want %d (asked %d, wmem_max %d)", got, exp, localSendBuffer, wmemMax)
 	}
 }

@@ -15,14 +15,7 @@ import (
 // receive buffer asked for (the kernel doubles it, up to twice
 // net.core.rmem_max).
 func TestSetRecvBuffer(t *testing.T) {
-	raw, err := os.ReadFile("/proc/sys/net/core/rmem_max")
-	if err != nil {
-		t.Skipf("no rmem_max to compare with: %v", err)
-	}
-	rmemMax, err := strconv.Atoi(strings.TrimSpace(string(raw)))
-	if err != nil {
-		t.Fatal(err)
-	}
+	rmemMax := procSysInt(t, "/proc/sys/net/core/rmem_max")
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -40,18 +33,38 @@ func TestSetRecvBuffer(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	rc, err := c.(*net.TCPConn).SyscallConn()
+	if got, exp := sockoptInt(t, c.(*net.TCPConn), syscall.SO_RCVBUF), 2*min(want, rmemMax); got != exp {
+		t.Fatalf("SO_RCVBUF %d, want %d (asked %d, rmem_max %d)", got, exp, want, rmemMax)
+	}
+}
+
+// procSysInt reads a number from /proc/sys, skipping the test without it.
+func procSysInt(t *testing.T, path string) int {
+	t.Helper()
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Skipf("no %s to compare with: %v", path, err)
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(string(raw)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// sockoptInt reads the SOL_SOCKET option opt of c.
+func sockoptInt(t *testing.T, c syscall.Conn, opt int) int {
+	t.Helper()
+	rc, err := c.SyscallConn()
 	if err != nil {
 		t.Fatal(err)
 	}
 	var got int
 	var serr error
 	if err := rc.Control(func(fd uintptr) {
-		got, serr = syscall.GetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF)
+		got, serr = syscall.GetsockoptInt(int(fd), syscall.SOL_SOCKET, opt)
 	}); err != nil || serr != nil {
 		t.Fatalf("getsockopt: %v %v", err, serr)
 	}
-	if exp := 2 * min(want, rmemMax); got != exp {
-		t.Fatalf("SO_RCVBUF %d, want %d (asked %d, rmem_max %d)", got, exp, want, rmemMax)
-	}
+	return got
 }
