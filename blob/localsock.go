@@ -17,6 +17,13 @@ package blob
 // another node can never receive a chunk meant for this one. A socket that
 // cannot be dialed, or answers with another id, sends the address back to
 // TCP until localRetry has passed, after which it is asked again.
+//
+// Only addresses that can be on this host are asked: a loopback address,
+// an unspecified one, or one of this host's interface addresses (a name is
+// resolved once, and counts as local if any of its addresses does). A
+// gateway on a host without blob nodes would otherwise send every node a
+// probe per address, and another every localRetry after a new connection,
+// for an answer that can only be "not here".
 
 import (
 	"bufio"
@@ -80,6 +87,12 @@ type localRouter struct {
 	ctx    context.Context // ends with Close: probes still running stop
 	cancel context.CancelFunc
 
+	// lookup resolves a host name, hostIPs lists this host's interface
+	// addresses (net.DefaultResolver and net.InterfaceAddrs; tests name
+	// other hosts without resolving or reaching them).
+	lookup  func(ctx context.Context, host string) ([]net.IPAddr, error)
+	hostIPs func() ([]net.IP, error)
+
 	mu     sync.Mutex
 	routes map[string]*localRoute
 }
@@ -88,9 +101,12 @@ type localRouter struct {
 type localRoute struct {
 	node, socket string // socket "" means TCP
 	retryAt      time.Time
-	probing      bool
-	answered     chan struct{} // closed when the first probe has ended
-	hasAnswer    bool
+	// local: the address can be on this host; remote: it cannot, and is
+	// never asked. Each is told once.
+	local, remote bool
+	probing       bool
+	answered      chan struct{} // closed when the first probe has ended
+	hasAnswer     bool
 }
 
 func newLocalRouter(timeout time.Duration) *localRouter {
@@ -103,9 +119,11 @@ func newLocalRouter(timeout time.Duration) *localRouter {
 			DisableKeepAlives:  true,
 			DisableCompression: true,
 		}},
-		ctx:    ctx,
-		cancel: cancel,
-		routes: make(map[string]*localRoute),
+		ctx:     ctx,
+		cancel:  cancel,
+		lookup:  net.DefaultResolver.LookupIPAddr,
+		hostIPs: interfaceIPs,
+		routes:  make(map[string]*localRoute),
 	}
 }
 
@@ -136,7 +154,7 @@ func (l *localRouter) route(ctx context.Context, addr string) (node, socket stri
 		r = &localRoute{answered: make(chan struct{})}
 		l.routes[addr] = r
 	}
-	if !r.probing && r.socket == "" && !time.Now().Before(r.retryAt) {
+	if !r.probing && !r.remote && r.socket == "" && !time.Now().Before(r.retryAt) {
 		r.probing = true
 		go l.ask(addr, r)
 	}
@@ -158,6 +176,16 @@ func (l *localRouter) ask(addr string, r *localRoute) {
 	// connection, and a request given up on must not decide it.
 	ctx, cancel := context.WithTimeout(l.ctx, l.timeout)
 	defer cancel()
+	if l.isRemote(ctx, addr, r) {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		r.probing = false
+		if !r.hasAnswer {
+			r.hasAnswer = true
+			close(r.answered)
+		}
+		return
+	}
 	node, socket, err := l.probeAddr(ctx, addr)
 	if err == nil && socket != "" {
 		// Dial it once now: a node on another host names a socket this
@@ -180,6 +208,84 @@ func (l *localRouter) ask(addr string, r *localRoute) {
 		r.hasAnswer = true
 		close(r.answered)
 	}
+}
+
+// isRemote tells, once per address, whether addr cannot be on this host.
+// An address that cannot be told (a name that does not resolve) is asked,
+// as it would be without the check, and told again with its next probe.
+func (l *localRouter) isRemote(ctx context.Context, addr string, r *localRoute) bool {
+	l.mu.Lock()
+	told, remote := r.local || r.remote, r.remote
+	l.mu.Unlock()
+	if told {
+		return remote
+	}
+	local, err := l.mayBeLocal(ctx, addr)
+	if err != nil {
+		return false
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	r.local, r.remote = local, !local
+	return !local
+}
+
+// mayBeLocal reports whether the node at addr can be on this host: its
+// host is a loopback or unspecified address or one of this host's
+// interface addresses, or a name one of whose addresses is.
+func (l *localRouter) mayBeLocal(ctx context.Context, addr string) (bool, error) {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false, fmt.Errorf("address %q: %w", addr, err)
+	}
+	var ips []net.IP
+	if ip := net.ParseIP(host); ip != nil {
+		ips = []net.IP{ip}
+	} else {
+		addrs, err := l.lookup(ctx, host)
+		if err != nil {
+			return false, fmt.Errorf("resolve %s: %w", host, err)
+		}
+		for _, a := range addrs {
+			ips = append(ips, a.IP)
+		}
+	}
+	var own []net.IP // read only when some address is not obviously local
+	for _, ip := range ips {
+		if ip.IsLoopback() || ip.IsUnspecified() {
+			return true, nil
+		}
+		if own == nil {
+			if own, err = l.hostIPs(); err != nil {
+				return false, fmt.Errorf("list this host's addresses: %w", err)
+			}
+		}
+		for _, o := range own {
+			if o.Equal(ip) {
+				return true, nil
+			}
+		}
+	}
+	return false, nil
+}
+
+// interfaceIPs lists the addresses of this host's interfaces (in its
+// network namespace, the one abstract sockets live in).
+func interfaceIPs() ([]net.IP, error) {
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return nil, err
+	}
+	ips := make([]net.IP, 0, len(addrs))
+	for _, a := range addrs {
+		switch a := a.(type) {
+		case *net.IPNet:
+			ips = append(ips, a.IP)
+		case *net.IPAddr:
+			ips = append(ips, a.IP)
+		}
+	}
+	return ips, nil
 }
 
 // fallBack sends addr back to TCP after its socket failed.

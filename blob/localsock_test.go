@@ -6,13 +6,16 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -215,6 +218,68 @@ func TestLocalSocketGone(t *testing.T) {
 		// A new connection is what asks again; the pooled ones stay.
 		c.hc.CloseIdleConnections()
 		mustEqualBytes(t, "Get", readAllClose(t, must(c.Get(ctx, addr, id))), data)
+	}
+}
+
+// TestLocalSocketRemoteNotAsked: an address that cannot be on this host
+// (not loopback, not one of its interface addresses, or a name resolving
+// to neither) is never asked for a socket, however many connections go to
+// it; the others are asked as before, and a name is resolved once. The
+// router's probes and lookups go to recorders here: nothing leaves the
+// host, and the host's addresses are the test's.
+func TestLocalSocketRemoteNotAsked(t *testing.T) {
+	c := localClient(t)
+	l := c.local
+	l.retry = 0 // every new connection would ask again
+	var mu sync.Mutex
+	probed, lookups := map[string]int{}, map[string]int{}
+	l.probe = &http.Client{Transport: &http.Transport{DialContext: func(_ context.Context, _, addr string) (net.Conn, error) {
+		mu.Lock()
+		probed[addr]++
+		mu.Unlock()
+		return nil, errors.New("test: probes are recorded, not sent")
+	}}}
+	names := map[string]string{"localhost": "127.0.0.1", "blob7.test": "192.0.2.7", "blob8.test": "198.51.100.1"}
+	l.lookup = func(_ context.Context, host string) ([]net.IPAddr, error) {
+		mu.Lock()
+		lookups[host]++
+		mu.Unlock()
+		ip, ok := names[host]
+		if !ok {
+			return nil, fmt.Errorf("test: no such host %s", host)
+		}
+		return []net.IPAddr{{IP: net.ParseIP(ip)}}, nil
+	}
+	l.hostIPs = func() ([]net.IP, error) {
+		return []net.IP{net.ParseIP("127.0.0.1"), net.ParseIP("198.51.100.1"), net.ParseIP("2001:db8::9")}, nil
+	}
+	local := []string{"127.0.0.2:9000", "[::1]:9000", "0.0.0.0:9000", "198.51.100.1:9000", "[2001:db8::9]:9000", "localhost:9000", "blob8.test:9000",
+		"nosuch.test:9000"} // cannot be told: asked, as without the check
+	remote := []string{"192.0.2.1:9000", "[2001:db8::1]:9000", "blob7.test:9000"}
+	for range 3 {
+		for _, addr := range append(slices.Clone(local), remote...) {
+			if conn := l.dial(context.Background(), addr); conn != nil {
+				conn.Close()
+				t.Fatalf("dial %s gave a local connection", addr)
+			}
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for _, addr := range local {
+		if probed[addr] == 0 {
+			t.Errorf("%s was not asked", addr)
+		}
+	}
+	for _, addr := range remote {
+		if probed[addr] != 0 {
+			t.Errorf("%s, not on this host, was asked %d times", addr, probed[addr])
+		}
+	}
+	for _, host := range []string{"localhost", "blob7.test", "blob8.test"} {
+		if lookups[host] != 1 {
+			t.Errorf("%s resolved %d times, want once", host, lookups[host])
+		}
 	}
 }
 
