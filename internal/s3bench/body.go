@@ -2,10 +2,14 @@ package s3bench
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"hash/fnv"
 	"io"
 	"math/rand/v2"
+	"runtime"
+	"sync"
 )
 
 // Pattern is a read-only buffer of pseudo-random bytes, the same for the
@@ -16,6 +20,9 @@ import (
 // MaxPatternSize) and not 1 GiB.
 type Pattern struct {
 	buf []byte
+
+	mu     sync.Mutex
+	hashes map[hashKey]func() string // PayloadHash's, by variant and size
 }
 
 // MaxPatternSize bounds a pattern's buffer; larger objects repeat it.
@@ -48,17 +55,141 @@ func (p *Pattern) Len() int { return len(p.buf) }
 // Bytes returns the pattern itself; callers must not modify it.
 func (p *Pattern) Bytes() []byte { return p.buf }
 
+// BodyVariants is how many distinct bodies of one size a pattern gives:
+// a key's body starts at one of BodyVariants evenly spaced offsets. So few
+// that the generator can hash each one once (PayloadHash) instead of once
+// per request; the stores under test see pseudo-random, incompressible
+// bodies either way and neither deduplicates.
+const BodyVariants = 16
+
 // offset is where key's body starts in the pattern.
 func (p *Pattern) offset(key string) int64 {
+	return int64(p.variant(key)) * p.stride()
+}
+
+func (p *Pattern) variant(key string) int {
 	h := fnv.New64a()
 	_, _ = io.WriteString(h, key)
-	return int64(h.Sum64() % uint64(len(p.buf)))
+	return int(h.Sum64() % BodyVariants)
 }
+
+func (p *Pattern) stride() int64 { return int64(len(p.buf)) / BodyVariants }
 
 // Body returns key's body of size bytes: a seekable reader (the SDK seeks
 // to hash and sign, and to rewind on retry) over the shared pattern.
-func (p *Pattern) Body(key string, size int64) *io.SectionReader {
-	return io.NewSectionReader(cyclic{buf: p.buf, start: p.offset(key)}, 0, size)
+func (p *Pattern) Body(key string, size int64) *Body {
+	return &Body{src: cyclic{buf: p.buf, start: p.offset(key)}, size: size}
+}
+
+// Body is an object's body: size bytes of the pattern's ring from an
+// offset. Besides Read and Seek it has WriteTo, which writes straight from
+// the pattern; a connection that hands the body to it (sendConn) sends
+// without copying every byte into a buffer first.
+type Body struct {
+	src  cyclic
+	size int64
+	pos  int64
+}
+
+// Size is the body's length.
+func (b *Body) Size() int64 { return b.size }
+
+func (b *Body) Read(p []byte) (int, error) {
+	if b.pos >= b.size {
+		return 0, io.EOF
+	}
+	p = p[:min(int64(len(p)), b.size-b.pos)]
+	n, _ := b.src.ReadAt(p, b.pos)
+	b.pos += int64(n)
+	return n, nil
+}
+
+// Seek sets the offset of the next Read or WriteTo.
+func (b *Body) Seek(off int64, whence int) (int64, error) {
+	switch whence {
+	case io.SeekStart:
+	case io.SeekCurrent:
+		off += b.pos
+	case io.SeekEnd:
+		off += b.size
+	default:
+		return 0, fmt.Errorf("seek: bad whence %d", whence)
+	}
+	if off < 0 {
+		return 0, fmt.Errorf("seek to negative offset %d", off)
+	}
+	b.pos = off
+	return off, nil
+}
+
+// WriteTo writes the rest of the body to w in as few Writes as the ring
+// allows (one per pass over the pattern).
+func (b *Body) WriteTo(w io.Writer) (int64, error) {
+	var total int64
+	for b.pos < b.size {
+		at := (b.src.start + b.pos) % int64(len(b.src.buf))
+		chunk := b.src.buf[at:]
+		chunk = chunk[:min(int64(len(chunk)), b.size-b.pos)]
+		n, err := w.Write(chunk)
+		b.pos += int64(n)
+		total += int64(n)
+		if err != nil {
+			return total, err
+		}
+		if n < len(chunk) {
+			return total, io.ErrShortWrite
+		}
+	}
+	return total, nil
+}
+
+// PayloadHash returns the hex SHA-256 of key's body of size bytes, the
+// x-amz-content-sha256 a SigV4 client signs. Each of the BodyVariants
+// bodies of a size is hashed once and remembered: the SDK would otherwise
+// read and hash every 64 MiB body before sending it, which cost the
+// generator ~45% of its CPU on the cores it shares with the store.
+func (p *Pattern) PayloadHash(key string, size int64) string {
+	return p.hashOf(p.variant(key), size)
+}
+
+// HashBodies computes the payload hashes of every variant of size bytes,
+// in parallel, so that none is computed during a measured run.
+func (p *Pattern) HashBodies(size int64) {
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, runtime.GOMAXPROCS(0))
+	for v := range BodyVariants {
+		wg.Go(func() {
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			p.hashOf(v, size)
+		})
+	}
+	wg.Wait()
+}
+
+type hashKey struct {
+	variant int
+	size    int64
+}
+
+func (p *Pattern) hashOf(variant int, size int64) string {
+	p.mu.Lock()
+	if p.hashes == nil {
+		p.hashes = make(map[hashKey]func() string)
+	}
+	k := hashKey{variant, size}
+	f := p.hashes[k]
+	if f == nil {
+		f = sync.OnceValue(func() string {
+			h := sha256.New()
+			b := &Body{src: cyclic{buf: p.buf, start: int64(variant) * p.stride()}, size: size}
+			_, _ = b.WriteTo(h)
+			return hex.EncodeToString(h.Sum(nil))
+		})
+		p.hashes[k] = f
+	}
+	p.mu.Unlock()
+	return f()
 }
 
 // cyclic reads buf as an endless ring starting at start.

@@ -3,13 +3,17 @@ package s3bench
 import (
 	"context"
 	"crypto/tls"
+	"errors"
+	"io"
 	"net"
 	"net/http"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/smithy-go/middleware"
 )
 
 // ClientConfig is what NewClient needs to reach an endpoint.
@@ -35,9 +39,16 @@ type ClientConfig struct {
 // no compression, no retries unless asked.
 func NewClient(cfg ClientConfig) (*s3.Client, *http.Transport) {
 	conns := max(cfg.Concurrency, 1) * 2
+	d := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}
 	tr := &http.Transport{
-		Proxy:                 nil, // a benchmark must not go through $HTTP_PROXY
-		DialContext:           (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		Proxy: nil, // a benchmark must not go through $HTTP_PROXY
+		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			c, err := d.DialContext(ctx, network, addr)
+			if err != nil {
+				return nil, err
+			}
+			return sendConn{c}, nil
+		},
 		MaxIdleConns:          conns,
 		MaxIdleConnsPerHost:   conns,
 		IdleConnTimeout:       90 * time.Second,
@@ -72,10 +83,82 @@ func NewClient(cfg ClientConfig) (*s3.Client, *http.Transport) {
 		// The SDK logs a warning for each GET whose response has no
 		// checksum to validate; that is not news in a benchmark.
 		DisableLogOutputChecksumValidationSkipped: true,
+		APIOptions: []func(*middleware.Stack) error{addKnownPayloadHash},
 	}
 	if cfg.NoChecksum {
 		opts.RequestChecksumCalculation = aws.RequestChecksumCalculationWhenRequired
 		opts.ResponseChecksumValidation = aws.ResponseChecksumValidationWhenRequired
 	}
 	return s3.New(opts), tr
+}
+
+// payloadHashKey carries a body's SHA-256, already known, to the signer
+// (withPayloadHash).
+type payloadHashKey struct{}
+
+// withPayloadHash makes the request sent with ctx sign hexSHA256 as its
+// payload hash instead of having the SDK read the body to hash it. The
+// request is the same, byte for byte: only the generator's own work of
+// hashing a body it has hashed before is saved.
+func withPayloadHash(ctx context.Context, hexSHA256 string) context.Context {
+	return context.WithValue(ctx, payloadHashKey{}, hexSHA256)
+}
+
+// addKnownPayloadHash puts a hash from withPayloadHash where the SDK's
+// signer looks for one first (v4.SetPayloadHash: its ComputePayloadSHA256
+// step then does nothing, and its request-checksum step computes no
+// SHA-256 either).
+func addKnownPayloadHash(st *middleware.Stack) error {
+	return st.Finalize.Add(middleware.FinalizeMiddlewareFunc("s3bench:KnownPayloadHash",
+		func(ctx context.Context, in middleware.FinalizeInput, next middleware.FinalizeHandler) (middleware.FinalizeOutput, middleware.Metadata, error) {
+			if h, ok := ctx.Value(payloadHashKey{}).(string); ok && h != "" {
+				ctx = v4.SetPayloadHash(ctx, h)
+			}
+			return next.HandleFinalize(ctx, in)
+		}), middleware.Before)
+}
+
+// sendConn lets a request body that is an io.WriterTo (Body) write to the
+// connection itself. net/http sends a body of known length as
+// io.LimitReader(body, ContentLength), which hides the body's WriteTo, and
+// the connection's ReadFrom then copies it through a 32 KiB buffer: a copy
+// of every byte sent, in the generator, on the cores the store under test
+// uses. The bytes sent are the same.
+type sendConn struct{ net.Conn }
+
+func (c sendConn) ReadFrom(r io.Reader) (int64, error) {
+	if lr, ok := r.(*io.LimitedReader); ok {
+		if wt, ok := lr.R.(io.WriterTo); ok {
+			n, err := wt.WriteTo(&limitedWriter{w: c.Conn, n: lr.N})
+			lr.N -= n
+			return n, err
+		}
+	}
+	if rf, ok := c.Conn.(io.ReaderFrom); ok {
+		return rf.ReadFrom(r)
+	}
+	return io.Copy(struct{ io.Writer }{c.Conn}, r)
+}
+
+// limitedWriter passes on at most n bytes: a body longer than its
+// Content-Length must not run into the connection's next request.
+type limitedWriter struct {
+	w io.Writer
+	n int64
+}
+
+var errBodyTooLong = errors.New("request body longer than its Content-Length")
+
+func (l *limitedWriter) Write(p []byte) (int, error) {
+	if int64(len(p)) > l.n {
+		n, err := l.w.Write(p[:l.n])
+		l.n -= int64(n)
+		if err == nil {
+			err = errBodyTooLong
+		}
+		return n, err
+	}
+	n, err := l.w.Write(p)
+	l.n -= int64(n)
+	return n, err
 }

@@ -48,6 +48,12 @@ type Config struct {
 	Seed uint64
 	// Verify checks every GET body against what was written.
 	Verify bool
+	// SDKPayloadHash lets the SDK read and hash every PUT body for its
+	// signature, as it does by itself. By default the generator hashes
+	// each of the pattern's BodyVariants bodies once before the run and
+	// hands the SDK the hash: the same request on the wire, less of the
+	// generator's CPU on cores it shares with the store.
+	SDKPayloadHash bool
 	// Prefix is the key prefix of everything the run writes (default
 	// s3bench/<start time>); Keep leaves the objects in place afterwards.
 	Prefix string
@@ -137,16 +143,23 @@ func DefaultObjects(workload string, size int64, concurrency int) int {
 
 // Result is one run's report.
 type Result struct {
-	Label       string    `json:"label,omitempty"`
-	Endpoint    string    `json:"endpoint"`
-	Bucket      string    `json:"bucket"`
-	Workload    string    `json:"workload"`
-	Size        int64     `json:"size"`
-	SizeLabel   string    `json:"size_label"`
-	Concurrency int       `json:"concurrency"`
-	Objects     int       `json:"objects_prepared"`
-	Checksums   bool      `json:"sdk_checksums"`
-	Start       time.Time `json:"start"`
+	Label       string `json:"label,omitempty"`
+	Endpoint    string `json:"endpoint"`
+	Bucket      string `json:"bucket"`
+	Workload    string `json:"workload"`
+	Size        int64  `json:"size"`
+	SizeLabel   string `json:"size_label"`
+	Concurrency int    `json:"concurrency"`
+	Objects     int    `json:"objects_prepared"`
+	Checksums   bool   `json:"sdk_checksums"`
+	// PayloadHash says who hashed PUT bodies for SigV4: "sdk" (every
+	// request, as an unmodified SDK does) or "precomputed" (each of
+	// BodyVariants distinct bodies once, before the run). Figures of the
+	// generator's CPU before 2026-11-26 08:30 UTC are "sdk" with bodies
+	// at any offset of the pattern (no body_variants).
+	PayloadHash  string    `json:"payload_hash"`
+	BodyVariants int       `json:"body_variants"`
+	Start        time.Time `json:"start"`
 	// DurationS is the configured duration; ElapsedS runs from the first
 	// request to the last response (requests in flight at the deadline
 	// finish and count).
@@ -188,6 +201,12 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		Label: cfg.Label, Endpoint: cfg.Endpoint, Bucket: cfg.Bucket, Workload: cfg.Workload,
 		Size: cfg.Size, SizeLabel: SizeLabel(cfg.Size), Concurrency: cfg.Concurrency,
 		Checksums: !cfg.NoChecksum, DurationS: cfg.Duration.Seconds(), CPUs: runtime.NumCPU(),
+		PayloadHash: "precomputed", BodyVariants: BodyVariants,
+	}
+	if cfg.SDKPayloadHash {
+		res.PayloadHash = "sdk"
+	} else if cfg.Workload == WorkloadPut || cfg.Workload == WorkloadMixed {
+		r.pat.HashBodies(cfg.Size)
 	}
 	if err := r.ensureBucket(ctx); err != nil {
 		return nil, err
@@ -315,6 +334,9 @@ func (r *runner) prepare(ctx context.Context, n int) error {
 }
 
 func (r *runner) put(ctx context.Context, key string) error {
+	if !r.cfg.SDKPayloadHash {
+		ctx = withPayloadHash(ctx, r.pat.PayloadHash(key, r.cfg.Size))
+	}
 	_, err := r.cl.PutObject(ctx, &s3.PutObjectInput{
 		Bucket:        aws.String(r.cfg.Bucket),
 		Key:           aws.String(key),
