@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"regexp"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -229,10 +230,14 @@ func (r *Report) Markdown(w io.Writer) error {
 		fmt.Fprintf(&b, "Command: `%s`\n\n", r.Command)
 	}
 	fmt.Fprintf(&b, "Machine: %s, %d CPUs. Load averages are the 1-minute figure at the start → end of each run. Figures are provisional when the load average is well above the CPU count: other work shares the machine.\n\n", orDash(r.Host), r.CPUs)
-	for _, n := range r.Notes {
+	notes := r.Notes
+	if n := payloadHashNote(r.Runs); n != "" {
+		notes = append(notes[:len(notes):len(notes)], n)
+	}
+	for _, n := range notes {
 		fmt.Fprintf(&b, "- %s\n", n)
 	}
-	if len(r.Notes) > 0 {
+	if len(notes) > 0 {
 		b.WriteString("\n")
 	}
 	b.WriteString("## Throughput and latency\n\n")
@@ -343,4 +348,33 @@ func msCell(f float64) string {
 		return strconv.FormatFloat(f, 'f', 2, 64)
 	}
 	return strconv.FormatFloat(f, 'f', 0, 64)
+}
+
+// payloadHashNote says how the generator hashed PUT bodies for SigV4 in
+// runs that PUT, since that moves the generator's CPU (which shares the
+// cores with the store) and so every store's figures.
+func payloadHashNote(runs []ReportRun) string {
+	modes := map[string]bool{}
+	for _, run := range runs {
+		if run.Result == nil || run.Op(OpPut) == nil {
+			continue
+		}
+		switch run.PayloadHash {
+		case "precomputed":
+			modes[fmt.Sprintf("PUT payload SHA-256 computed once per distinct body (%d bodies per size) before the run and handed to the SDK; bodies written to the socket straight from the pattern; the requests on the wire are what the SDK sends by itself", run.BodyVariants)] = true
+		case "sdk":
+			modes["PUT payload SHA-256 computed by the SDK for every request"] = true
+		default:
+			modes["PUT payload SHA-256 computed by the SDK for every request (a generator from before payload_hash was reported)"] = true
+		}
+	}
+	if len(modes) == 0 {
+		return ""
+	}
+	keys := make([]string, 0, len(modes))
+	for k := range modes {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return "Generator: " + strings.Join(keys, "; ") + " (docs/performance.md, The generator)."
 }

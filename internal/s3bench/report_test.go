@@ -128,3 +128,37 @@ func TestReportFractionsAndMarkdown(t *testing.T) {
 		}
 	}
 }
+
+func TestReportSaysHowPUTBodiesWereHashed(t *testing.T) {
+	put := func(mode string) *Result {
+		return &Result{Label: "cairn", Workload: "put", SizeLabel: "64MiB", Size: 64 << 20, Concurrency: 16,
+			PayloadHash: mode, BodyVariants: BodyVariants, Ops: []OpStats{{Op: OpPut, Count: 1, MiBPerSec: 1}}}
+	}
+	get := &Result{Label: "cairn", Workload: "get", SizeLabel: "64MiB", Size: 64 << 20, Concurrency: 16,
+		PayloadHash: "precomputed", Ops: []OpStats{{Op: OpGet, Count: 1, MiBPerSec: 1}}}
+	for _, tc := range []struct {
+		runs    []*Result
+		want    []string
+		notWant []string
+	}{
+		{[]*Result{put("precomputed"), get}, []string{"computed once per distinct body (16 bodies per size)"}, []string{"by the SDK"}},
+		{[]*Result{put("sdk")}, []string{"computed by the SDK for every request"}, []string{"once per distinct body"}},
+		{[]*Result{put("sdk"), put("precomputed")}, []string{"by the SDK", "once per distinct body"}, nil},
+		{[]*Result{get}, nil, []string{"Generator:"}},
+	} {
+		var b strings.Builder
+		if err := NewReport(nil, tc.runs).Markdown(&b); err != nil {
+			t.Fatal(err)
+		}
+		for _, w := range tc.want {
+			if !strings.Contains(b.String(), w) {
+				t.Errorf("report lacks %q:\n%s", w, b.String())
+			}
+		}
+		for _, w := range tc.notWant {
+			if strings.Contains(b.String(), w) {
+				t.Errorf("report has %q:\n%s", w, b.String())
+			}
+		}
+	}
+}
