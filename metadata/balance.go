@@ -65,6 +65,9 @@ type balancePlanner struct {
 	up       []string
 	used     map[string]int64 // UP nodes only
 	capacity map[string]int64
+	// skip, when set, rules out moving shard of segment to a node (the
+	// balancer's moves that failed: see balanceMoveAttempts).
+	skip func(segment []byte, shard uint32, to string) bool
 }
 
 func newBalancePlanner(nodes []balanceNode, threshold float64) *balancePlanner {
@@ -149,7 +152,7 @@ func (p *balancePlanner) plan(seg *pb.Segment) []plannedMove {
 			continue
 		}
 		for _, to := range targets {
-			if slices.Contains(cur, to) || !p.useful(from, to, b) {
+			if slices.Contains(cur, to) || !p.useful(from, to, b) || p.skip != nil && p.skip(seg.GetId(), uint32(sh), to) {
 				continue
 			}
 			next := slices.Clone(cur)

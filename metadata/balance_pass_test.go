@@ -360,3 +360,163 @@ func TestRebalanceUsageCountsCommitOnce(t *testing.T) {
 		})
 	}
 }
+
+// rigMoves reports the move tasks outstanding on the current healer, as
+// the blob nodes would: fail says which fail, and why.
+func (r *balanceRig) rigMoves(fail func(segment []byte) string) (handed [][]byte) {
+	r.t.Helper()
+	for i := range 4 {
+		node := fmt.Sprintf("n%d", i)
+		for _, task := range r.h.tasks.forNode(node, 100) {
+			m := task.GetMove()
+			if m == nil {
+				continue
+			}
+			handed = append(handed, m.GetSegment().GetId())
+			res := &pb.TaskResult{TaskId: task.GetId(), NodeId: node, Ok: true}
+			if why := fail(m.GetSegment().GetId()); why != "" {
+				res.Ok, res.Error = false, why
+			}
+			if err := r.srv.reportTask(context.Background(), res); err != nil {
+				r.t.Fatalf("report %s: %v", task.GetId(), err)
+			}
+		}
+	}
+	return handed
+}
+
+// A move that fails every time (here: the first segment's chunk cannot be
+// written to n2) is skipped while it waits out a growing backoff, and the
+// balancer moves other chunks meanwhile. n0 holds two chunks more than the
+// mean and n2 two less, and n2 takes one move at a time: planned again
+// every round, the doomed move held n2's only slot and the other move
+// never went.
+func TestRebalanceFailingMoveBacksOff(t *testing.T) {
+	const step = 1100 * time.Millisecond
+	const backoff = 3 * time.Second
+	r := newBalanceRig(t, rigLayout{ab: 76, ad: 76, bc: 74, cd: 74}, func(c *HealConfig) {
+		c.RepairPerNode = 1
+		c.RepairBackoff = backoff
+	})
+	doomed := rigSegmentID(0)
+	const reason = "n2 refuses writes: disk read-only"
+	fail := func(seg []byte) string {
+		if string(seg) == string(doomed) {
+			return reason
+		}
+		return ""
+	}
+	r.start()
+	var attempts []time.Time
+	sawSkipped := false
+	st := r.state()
+	for round := 0; st.GetRunning(); round++ {
+		if round == 200 {
+			t.Fatalf("the rebalance still runs after %d rounds (%d attempts at the doomed move, %d moves done): %v", round, len(attempts), st.GetMovesDone(), st)
+		}
+		st = r.round(step)
+		for _, seg := range r.rigMoves(fail) {
+			if string(seg) == string(doomed) {
+				attempts = append(attempts, r.clock.now())
+			}
+		}
+		c, err := r.srv.BalancerCounters()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range c.MovesSkipped {
+			if string(m.Segment) != string(doomed) || m.Shard != 0 || m.From != "n0" || m.To != "n2" || m.Reason != reason || m.Failures < 1 {
+				t.Fatalf("skipped move %+v, want segment %x shard 0 n0 → n2 failed with %q", m, doomed, reason)
+			}
+			sawSkipped = true
+		}
+	}
+	if len(attempts) == 0 || len(attempts) > balanceMoveAttempts {
+		t.Fatalf("the doomed move was handed out %d times, want 1..%d", len(attempts), balanceMoveAttempts)
+	}
+	for i := 1; i < len(attempts); i++ {
+		if gap, want := attempts[i].Sub(attempts[i-1]), retryDelay(backoff, i); gap < want {
+			t.Errorf("attempt %d came %v after the one before, want at least %v", i+1, gap, want)
+		}
+	}
+	if !sawSkipped {
+		t.Error("the balancer's counters never listed the doomed move as skipped")
+	}
+	if st.GetOutcome() != "done" || st.GetMovesDone() != 2 {
+		t.Errorf("the run ended %q with %d moves, want done with 2 (around the doomed one)", st.GetOutcome(), st.GetMovesDone())
+	}
+	if moves := r.plan(); len(moves) > 0 {
+		t.Errorf("after the run the plan still has %d moves: %+v", len(moves), moves)
+	}
+}
+
+// A move that fails balanceMoveAttempts times is given up for the run: it
+// is no longer planned, and no longer holds the pass open.
+func TestRebalanceMoveGivenUp(t *testing.T) {
+	r := newBalanceRig(t, rigLayout{ab: 76, ad: 75, bc: 74, cd: 75}, func(c *HealConfig) { c.RepairBackoff = time.Second })
+	p := &pb.PendingMove{SegmentId: rigSegmentID(0), Shard: 0, FromNode: "n0", ToNode: "n2"}
+	b := &r.h.bal
+	for i := 1; i <= balanceMoveAttempts; i++ {
+		r.h.moveFailed(p, "no space")
+		skip, waiting := b.skipMove(p.GetSegmentId(), 0, "n2", r.clock.now())
+		if given := i == balanceMoveAttempts; !skip || waiting == given {
+			t.Fatalf("after %d failures: skip %v, waiting %v; want skipped, waiting %v", i, skip, waiting, !given)
+		}
+		r.clock.add(time.Hour) // past any backoff
+		if skip, _ := b.skipMove(p.GetSegmentId(), 0, "n2", r.clock.now()); skip != (i == balanceMoveAttempts) {
+			t.Fatalf("after %d failures and the backoff: skip %v", i, skip)
+		}
+	}
+	if got := b.skipped(r.clock.now()); len(got) != 1 || !got[0].RetryAt.IsZero() || got[0].Failures != balanceMoveAttempts || got[0].Reason != "no space" {
+		t.Fatalf("skipped = %+v, want the move given up after %d failures", got, balanceMoveAttempts)
+	}
+	if skip, _ := b.skipMove(p.GetSegmentId(), 0, "n3", r.clock.now()); skip {
+		t.Fatal("the same chunk to another node is skipped too")
+	}
+}
+
+// A new leader hands out at once, under the same task id, the moves its
+// predecessor committed as pending but that no blob node fetched: waiting
+// a task's timeout for them stalled the run after every leader change.
+func TestRebalanceNewLeaderReissuesMoves(t *testing.T) {
+	const step = 1100 * time.Millisecond
+	r := newBalanceRig(t, rigLayout{ab: 76, ad: 75, bc: 74, cd: 75}, nil)
+	r.start()
+	st := r.round(step)
+	if len(st.GetPending()) != 1 {
+		t.Fatalf("after the first round: %v; want one move pending", st)
+	}
+	old := r.h.tasks
+	old.mu.Lock()
+	var oldIDs []string
+	for id := range old.byID {
+		oldIDs = append(oldIDs, id)
+	}
+	old.mu.Unlock()
+	if len(oldIDs) != 1 {
+		t.Fatalf("the old leader has %d tasks, want 1", len(oldIDs))
+	}
+
+	// The leader changes before any blob node heartbeats.
+	r.newTerm(r.h.cfg)
+	r.round(step)
+	tasks := r.h.tasks.forNode("n2", 100)
+	if len(tasks) != 1 || tasks[0].GetId() != oldIDs[0] {
+		var ids []string
+		for _, task := range tasks {
+			ids = append(ids, task.GetId())
+		}
+		t.Fatalf("the new leader hands n2 %v, want the earlier leader's move %s at once", ids, oldIDs[0])
+	}
+	r.report(true)
+	st = r.round(step)
+	if st.GetMovesDone() != 1 || len(st.GetPending()) != 0 {
+		t.Fatalf("after the move was reported to the new leader: %v; want it done", st)
+	}
+	if st.GetRunning() {
+		st = r.finish(step)
+	}
+	if st.GetOutcome() != "done" {
+		t.Errorf("the run ended %q, want done", st.GetOutcome())
+	}
+}

@@ -545,7 +545,7 @@ func (h *healer) expire() {
 		case kindRepair, kindMove:
 			h.backoff(a.ref.segment)
 			if a.ref.kind == kindMove && len(a.ref.shards) == 1 {
-				h.bal.finish(pendingKey(a.ref.segment, a.ref.shards[0], a.ref.node))
+				h.bal.finish(pendingKey(a.ref.segment, a.ref.shards[0], a.ref.node), "no result within the task timeout")
 			}
 		case kindDelete:
 			h.gcFailed(a.ref.gcKey, a.ref.node)
@@ -704,7 +704,13 @@ func (h *healer) placementResult(ctx context.Context, ref taskRef, res *pb.TaskR
 	if ref.kind == kindMove && len(ref.shards) == 1 && (failed || len(errs) == 0) {
 		// The balancer settles its pending move on what the state shows
 		// now (see settlePending); a commit that failed is reported again.
-		h.bal.finish(pendingKey(ref.segment, ref.shards[0], ref.node))
+		why := ""
+		if failed {
+			if why = res.GetError(); why == "" {
+				why = "the blob node did not move the chunk"
+			}
+		}
+		h.bal.finish(pendingKey(ref.segment, ref.shards[0], ref.node), why)
 	}
 	if failed {
 		h.m.tasks.WithLabelValues(kindName(ref.kind), "failed").Inc()
@@ -789,6 +795,13 @@ func (s *Server) submitMove(segment []byte, shard uint32, to string) (taskID str
 }
 
 func (h *healer) addMove(segment []byte, shard uint32, to string) (string, error) {
+	return h.addMoveNonce(segment, shard, to, h.nonce.Add(1))
+}
+
+// addMoveNonce is addMove with the task id's nonce chosen by the caller:
+// the balancer's, so that a new leader hands out an earlier leader's move
+// under the same task id (see adoptPending).
+func (h *healer) addMoveNonce(segment []byte, shard uint32, to string, nonce uint64) (string, error) {
 	info, err := h.st.Segment(segment)
 	if err != nil {
 		return "", err
@@ -821,7 +834,7 @@ func (h *healer) addMove(segment []byte, shard uint32, to string) (string, error
 		return "", fmt.Errorf("move to %s: %w", to, errTargetBusy)
 	}
 	now := h.now()
-	ref := taskRef{kind: kindMove, node: to, segment: seg.GetId(), shards: []uint32{shard}, old: []string{from}, nonce: h.nonce.Add(1)}
+	ref := taskRef{kind: kindMove, node: to, segment: seg.GetId(), shards: []uint32{shard}, old: []string{from}, nonce: nonce}
 	id := ref.id()
 	a := &assignment{
 		ref: ref, id: id, cost: shardBytes(seg), created: now, deadline: now.Add(h.cfg.RepairTaskTimeout),

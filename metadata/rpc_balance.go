@@ -2,6 +2,7 @@ package metadata
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -409,8 +410,12 @@ func (s *Server) planFromState(ctx context.Context, threshold float64) ([]planne
 // pass counts as deferred: the segments examined before were planned as if
 // it would happen.
 //
+// A move dropped because it failed is not planned again until its backoff
+// has passed, and not at all after balanceMoveAttempts failures.
+//
 // So a leader change neither loses nor repeats work: the new leader reads
-// the cursor, counters and pending moves from the state; placements are
+// the cursor, counters and pending moves from the state, and hands the
+// pending moves out again under their task ids (adoptPending); placements are
 // compare-and-set, so a move reported twice commits once, and it is
 // counted when settled, which removes it from pending in the same command.
 //
@@ -460,8 +465,13 @@ type balancer struct {
 	usagePass  int64
 	bucket     *tokenBucket
 	bucketRate int64
-	// drop: pending moves whose hand-out failed after they were committed.
-	drop map[string]bool
+	// drop: pending moves whose hand-out failed after they were committed,
+	// with why when that counts as a failure of the move ("" when it does
+	// not: its target was busy, or the placement changed).
+	drop map[string]string
+	// failed: moves (by pendingKey) that failed this run, each waiting out
+	// its backoff or given up (see balanceMoveAttempts).
+	failed map[string]*moveFailure
 	// counted: pending moves (by pendingKey) whose commit the last usage
 	// read already shows, so that neither the planner nor settlePending
 	// applies them a second time.
@@ -479,6 +489,95 @@ type balancer struct {
 	// expired. A move leaves the task table when its result arrives, before
 	// its placement commits: only finished tells "failed" from "committing".
 	mine map[string]bool
+	// why: what the blob node or the expiry said of a finished move of
+	// mine that failed.
+	why map[string]string
+}
+
+// balanceMoveAttempts is how many times the balancer hands out a move (one
+// chunk of a segment to one target) that keeps failing before it gives the
+// move up for the rest of the run; after each failure the move waits
+// retryDelay(RepairBackoff, failures) and the balancer plans around it (the
+// chunk may go to another target). Without this a move whose target
+// refuses writes, or whose source cannot be read, was planned again every
+// round: the balancer spent its per-node budget on it and never ended.
+const balanceMoveAttempts = 5
+
+// moveFailure is what the balancer remembers of a move that failed.
+type moveFailure struct {
+	segment  []byte
+	shard    uint32
+	from, to string
+	failures int
+	// retryAt: the move is not planned before; zero once given up.
+	retryAt time.Time
+	reason  string
+}
+
+// SkippedMove is a balancer move that failed and is skipped: until
+// RetryAt, or for the rest of the run when RetryAt is zero (given up after
+// balanceMoveAttempts failures).
+type SkippedMove struct {
+	Segment  []byte
+	Shard    uint32
+	From, To string
+	Failures int
+	RetryAt  time.Time
+	Reason   string
+}
+
+// moveFailed records a failure of the move p, which settlePending drops.
+func (h *healer) moveFailed(p *pb.PendingMove, reason string) {
+	b := &h.bal
+	if b.failed == nil {
+		b.failed = map[string]*moveFailure{}
+	}
+	key := pendingKey(p.GetSegmentId(), p.GetShard(), p.GetToNode())
+	f := b.failed[key]
+	if f == nil {
+		f = &moveFailure{segment: p.GetSegmentId(), shard: p.GetShard(), from: p.GetFromNode(), to: p.GetToNode()}
+		b.failed[key] = f
+	}
+	f.failures++
+	f.reason = reason
+	if f.failures >= balanceMoveAttempts {
+		f.retryAt = time.Time{}
+		h.log.Warn("rebalance move given up for this run", "segment", fmt.Sprintf("%x", f.segment), "shard", f.shard, "from", f.from, "to", f.to, "failures", f.failures, "reason", reason)
+		return
+	}
+	f.retryAt = h.now().Add(retryDelay(h.cfg.RepairBackoff, f.failures))
+	h.log.Warn("rebalance move failed; skipped until its retry", "segment", fmt.Sprintf("%x", f.segment), "shard", f.shard, "from", f.from, "to", f.to, "failures", f.failures, "retry_at", f.retryAt, "reason", reason)
+}
+
+// skipMove reports whether the planner must not plan shard of segment to
+// node now, and whether that is a wait (a retry is due later) rather than
+// a move given up.
+func (b *balancer) skipMove(segment []byte, shard uint32, to string, now time.Time) (skip, waiting bool) {
+	f := b.failed[pendingKey(segment, shard, to)]
+	switch {
+	case f == nil:
+		return false, false
+	case f.retryAt.IsZero():
+		return true, false
+	case now.Before(f.retryAt):
+		return true, true
+	}
+	return false, false
+}
+
+// skipped lists the moves the balancer skips now, by segment and shard.
+func (b *balancer) skipped(now time.Time) []SkippedMove {
+	var out []SkippedMove
+	for _, f := range b.failed {
+		if !f.retryAt.IsZero() && !now.Before(f.retryAt) {
+			continue // due: planned again
+		}
+		out = append(out, SkippedMove{Segment: slices.Clone(f.segment), Shard: f.shard, From: f.from, To: f.to, Failures: f.failures, RetryAt: f.retryAt, Reason: f.reason})
+	}
+	slices.SortFunc(out, func(x, y SkippedMove) int {
+		return cmp.Or(bytes.Compare(x.Segment, y.Segment), cmp.Compare(x.Shard, y.Shard), cmp.Compare(x.To, y.To))
+	})
+	return out
 }
 
 // handedOut records a move this leader handed out.
@@ -492,13 +591,27 @@ func (b *balancer) handedOut(key string) {
 }
 
 // finish records that the result of a move was handled (its placement
-// committed or refused), or that its task expired.
-func (b *balancer) finish(key string) {
+// committed or refused), or that its task expired; why, when not "", says
+// why it failed.
+func (b *balancer) finish(key, why string) {
 	b.fmu.Lock()
 	defer b.fmu.Unlock()
 	if _, ok := b.mine[key]; ok {
 		b.mine[key] = true
+		if why != "" {
+			if b.why == nil {
+				b.why = map[string]string{}
+			}
+			b.why[key] = why
+		}
 	}
+}
+
+// failure returns why a finished move of mine failed ("" when not told).
+func (b *balancer) failure(key string) string {
+	b.fmu.Lock()
+	defer b.fmu.Unlock()
+	return b.why[key]
 }
 
 // state reports whether key is a move this leader handed out, and whether
@@ -527,6 +640,7 @@ func (b *balancer) forget(key string) {
 	b.fmu.Lock()
 	defer b.fmu.Unlock()
 	delete(b.mine, key)
+	delete(b.why, key)
 }
 
 // BalancerCounters are the balancer's counters on the leader's current
@@ -545,6 +659,9 @@ type BalancerCounters struct {
 	// result arrives, before its placement commits, so only this says
 	// that no balancer move can still change a placement.
 	MovesUnfinished int
+	// MovesSkipped are the balancer's moves that failed and are skipped
+	// now (waiting for their retry, or given up for the run).
+	MovesSkipped []SkippedMove
 }
 
 // BalancerCounters returns the counters of this member's term, or
@@ -555,8 +672,11 @@ func (s *Server) BalancerCounters() (BalancerCounters, error) {
 		return BalancerCounters{}, err
 	}
 	_, moves, _ := h.tasks.counts()
+	h.bal.mu.Lock()
+	skipped := h.bal.skipped(h.now())
+	h.bal.mu.Unlock()
 	return BalancerCounters{Rounds: h.bal.rounds.Load(), MovesHandedOut: h.bal.moves.Load(), DrainRounds: h.bal.drainRounds.Load(),
-		MovesInFlight: moves, MovesUnfinished: h.bal.unfinished()}, nil
+		MovesInFlight: moves, MovesUnfinished: h.bal.unfinished(), MovesSkipped: skipped}, nil
 }
 
 // RebalanceState returns the balancer's replicated state as this member
@@ -792,6 +912,7 @@ func (s *Server) settlePending(h *healer, r *pb.SetRebalance, applyUsage bool) (
 		case pendingCommitted:
 			r.BytesMoved += p.GetBytes()
 			r.MovesDone++
+			delete(b.failed, key)
 			if applyUsage && b.usage != nil && !b.counted[key] {
 				b.usage[p.GetFromNode()] -= p.GetBytes()
 				b.usage[p.GetToNode()] += p.GetBytes()
@@ -813,7 +934,22 @@ func (s *Server) settlePending(h *healer, r *pb.SetRebalance, applyUsage bool) (
 		// or a result whose commit failed and was never reported again).
 		expired := now.Sub(time.Unix(0, p.GetHandedUnixNano())) > h.cfg.RepairTaskTimeout+time.Second
 		inTable := h.tasks.isWriting(p.GetSegmentId(), p.GetShard(), p.GetToNode())
-		if b.drop[key] || mine && finished || !inTable && expired {
+		dropReason, dropped := b.drop[key]
+		if dropped || mine && finished || !inTable && expired {
+			switch {
+			case dropped:
+				if dropReason != "" {
+					h.moveFailed(p, dropReason)
+				}
+			case mine && finished:
+				why := b.failure(key)
+				if why == "" {
+					why = "its placement commit was refused"
+				}
+				h.moveFailed(p, why)
+			default:
+				h.moveFailed(p, "no result within the task timeout")
+			}
 			changed = true
 			lost++
 			b.forget(key)
@@ -825,6 +961,44 @@ func (s *Server) settlePending(h *healer, r *pb.SetRebalance, applyUsage bool) (
 	}
 	r.Pending = kept
 	return changed, lost
+}
+
+// moveNonce is the task id nonce of the balancer's move p: the time it was
+// handed out, which the pending record keeps, so that every leader derives
+// the same task id for it.
+func moveNonce(p *pb.PendingMove) uint64 { return uint64(p.GetHandedUnixNano()) }
+
+// adoptPending hands out again, at once, the pending moves of r that this
+// leader did not hand out (an earlier leader's) and has no task for. A
+// move no blob node fetched from the earlier leader is not in progress
+// anywhere, and waiting a task's timeout for it stalled the run after
+// every leader change; one that was fetched may be running, so it goes
+// out under the task id the earlier leader gave it (moveNonce): a node
+// already running that task does not start it twice (blob.Executor drops
+// a task whose id is running), and its result, reported to this leader,
+// matches the task here. One that cannot go now (its target busy) is
+// tried next round; one that cannot go at all (the placement changed) is
+// dropped from pending in the next round.
+func (s *Server) adoptPending(h *healer, r *pb.SetRebalance) {
+	b := &h.bal
+	for _, p := range r.GetPending() {
+		key := pendingKey(p.GetSegmentId(), p.GetShard(), p.GetToNode())
+		if mine, _ := b.state(key); mine || b.counted[key] || h.tasks.isWriting(p.GetSegmentId(), p.GetShard(), p.GetToNode()) {
+			continue
+		}
+		if _, dropped := b.drop[key]; dropped {
+			continue
+		}
+		if _, err := h.addMoveNonce(p.GetSegmentId(), p.GetShard(), p.GetToNode(), moveNonce(p)); err != nil {
+			if !errors.Is(err, errTargetBusy) {
+				b.drop[key] = ""
+				h.log.Info("an earlier leader's rebalance move cannot go out again; dropped", "segment", fmt.Sprintf("%x", p.GetSegmentId()), "shard", p.GetShard(), "to", p.GetToNode(), "err", err)
+			}
+			continue
+		}
+		b.handedOut(key)
+		h.log.Debug("an earlier leader's rebalance move handed out again", "segment", fmt.Sprintf("%x", p.GetSegmentId()), "shard", p.GetShard(), "to", p.GetToNode())
+	}
 }
 
 // balanceLoop runs the balancer while the replicated state says it runs,
@@ -858,7 +1032,8 @@ func (s *Server) balanceRound(ctx context.Context, h *healer) error {
 	if b.run != cur.GetStartedUnixNano() {
 		// A new run (or a new term): fresh usage, and a bucket that starts
 		// empty (see the rate note above).
-		b.run, b.usage, b.counted, b.drop = cur.GetStartedUnixNano(), nil, nil, map[string]bool{}
+		b.run, b.usage, b.counted, b.drop = cur.GetStartedUnixNano(), nil, nil, map[string]string{}
+		b.failed = nil
 		b.shadow, b.base = nil, nil
 		b.bucket, b.bucketRate = nil, -1
 	}
@@ -887,6 +1062,7 @@ func (s *Server) balanceRound(ctx context.Context, h *healer) error {
 	// idle or small cluster does not commit every round. Losing that to a
 	// crash only makes the next leader examine some segments again.
 	changed, lost := s.settlePending(h, r, true)
+	s.adoptPending(h, r)
 	progressed := false
 	if lost > 0 && len(r.GetCursor()) > 0 {
 		// The segments this pass examined before were planned as if these
@@ -941,6 +1117,16 @@ func (s *Server) balanceRound(ctx context.Context, h *healer) error {
 		pendingSeg[string(p.GetSegmentId())] = true
 	}
 	planner := newBalancePlanner(nodes, r.GetThreshold())
+	// Moves that failed are planned around while they wait for their
+	// retry (a segment whose only move waits is deferred: the pass cannot
+	// show that nothing is left) or once given up (not deferred, so the
+	// run can end).
+	roundNow, waiting := h.now(), false
+	planner.skip = func(segment []byte, shard uint32, to string) bool {
+		skip, wait := b.skipMove(segment, shard, to, roundNow)
+		waiting = waiting || wait
+		return skip
+	}
 
 	infos, next, err := h.st.ScanSegments(r.GetCursor(), balancePage)
 	if err != nil {
@@ -955,9 +1141,14 @@ func (s *Server) balanceRound(ctx context.Context, h *healer) error {
 			return ctx.Err()
 		}
 		seg := in.Segment
+		waiting = false
 		moves := planner.plan(seg)
 		if len(moves) == 0 {
 			cursor = seg.GetId()
+			if waiting {
+				r.PassDeferred++
+				progressed = true
+			}
 			continue
 		}
 		if _, total := h.tasks.load(""); total+len(handOut) >= h.cfg.RepairMaxInflight || rate > 0 && !b.bucket.allow(h.now()) {
@@ -1011,10 +1202,11 @@ func (s *Server) balanceRound(ctx context.Context, h *healer) error {
 	for _, p := range handOut {
 		key := pendingKey(p.GetSegmentId(), p.GetShard(), p.GetToNode())
 		b.handedOut(key)
-		if _, err := h.addMove(p.GetSegmentId(), p.GetShard(), p.GetToNode()); err != nil {
+		if _, err := h.addMoveNonce(p.GetSegmentId(), p.GetShard(), p.GetToNode(), moveNonce(p)); err != nil {
 			b.forget(key)
-			b.drop[key] = true
+			b.drop[key] = ""
 			if !errors.Is(err, errTargetBusy) && !isPrecondition(err) {
+				b.drop[key] = err.Error()
 				errs = append(errs, fmt.Errorf("move segment %x shard %d %s -> %s: %w", p.GetSegmentId(), p.GetShard(), p.GetFromNode(), p.GetToNode(), err))
 			}
 			continue
