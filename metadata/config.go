@@ -62,9 +62,15 @@ type Config struct {
 	// ProposeBatch is the most commands the leader packs into one Raft
 	// entry (propose.go); 1 gives every command an entry of its own.
 	// ProposeInflight is how many such entries may be in flight at once:
-	// fewer means larger entries, more means less waiting for a slot.
+	// fewer means larger entries, more means less waiting for a slot. 1
+	// measured best through gRPC on 2 cores (docs/perf/metad.md, 7).
 	ProposeBatch    int
 	ProposeInflight int
+	// ProposePipeline hands the next entry to Raft as soon as the leader
+	// has stored the previous one, instead of when a slot frees (so it
+	// needs ProposeInflight ≥ 2 to change anything). Faster without gRPC,
+	// not through it on 2 cores (docs/perf/metad.md, 7): off by default.
+	ProposePipeline bool
 	// Snapshots: taken when SnapshotThreshold entries were committed since
 	// the last one, checked every SnapshotInterval; TrailingLogs entries
 	// stay in the log after a snapshot so a briefly lagging follower needs
@@ -184,7 +190,7 @@ const (
 	DefaultCommitTimeout     = 100 * time.Millisecond
 	DefaultMaxAppendEntries  = 512
 	DefaultProposeBatch      = 256
-	DefaultProposeInflight   = 2
+	DefaultProposeInflight   = 1
 	DefaultSnapshotThreshold = 16384
 	DefaultSnapshotInterval  = 60 * time.Second
 	DefaultTrailingLogs      = 10240
@@ -255,6 +261,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.IntVar(&c.MaxAppendEntries, "raft-max-append-entries", c.MaxAppendEntries, "most entries replicated, stored and applied in one batch (1..1024)")
 	fs.IntVar(&c.ProposeBatch, "propose-batch", c.ProposeBatch, "most commands the leader packs into one Raft entry (1..4096; 1: one entry per command)")
 	fs.IntVar(&c.ProposeInflight, "propose-inflight", c.ProposeInflight, "most batched Raft entries in flight at once (1..64)")
+	fs.BoolVar(&c.ProposePipeline, "propose-pipeline", c.ProposePipeline, "form the next Raft entry as soon as the leader stored the previous one, not when an in-flight slot frees (with --propose-inflight 2 or more)")
 	fs.Uint64Var(&c.SnapshotThreshold, "snapshot-threshold", c.SnapshotThreshold, "committed entries between snapshots")
 	fs.DurationVar(&c.SnapshotInterval, "snapshot-interval", c.SnapshotInterval, "how often to check whether a snapshot is due")
 	fs.Uint64Var(&c.TrailingLogs, "trailing-logs", c.TrailingLogs, "entries kept in the log after a snapshot")

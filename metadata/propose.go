@@ -28,6 +28,9 @@ import (
 // maxBatchBytes) becomes the next entry. Each command keeps its own result:
 // the state machine applies the commands of an entry one by one, each
 // staged on its own, so a failed condition fails only that command.
+// With Config.ProposePipeline the next entry is formed as soon as the
+// leader's Raft has stored the previous one (its loop is then free to take
+// it), still bounded by ProposeInflight entries in flight.
 //
 // The entry format: batchMagic, batchVersion, then for each command its
 // protobuf encoding prefixed with its uvarint length. A protobuf-encoded
@@ -115,6 +118,10 @@ type proposer struct {
 	slots chan struct{}
 	// wake has room for one signal: something was queued.
 	wake chan struct{}
+	// pipeline (Config.ProposePipeline): stored has room for one signal,
+	// sent after every StoreLogs of this member's Raft log.
+	pipeline bool
+	stored   chan struct{}
 
 	mu    sync.Mutex
 	queue []*proposal
@@ -126,6 +133,8 @@ func newProposer(s *Server) *proposer {
 		maxBatch: s.cfg.ProposeBatch,
 		slots:    make(chan struct{}, s.cfg.ProposeInflight),
 		wake:     make(chan struct{}, 1),
+		pipeline: s.cfg.ProposePipeline,
+		stored:   s.logStored,
 	}
 }
 
@@ -181,10 +190,34 @@ func (p *proposer) run() {
 				<-p.slots
 				break
 			}
+			if p.pipeline {
+				// A stored signal from before this entry says nothing about it.
+				select {
+				case <-p.stored:
+				default:
+				}
+			}
+			f := p.s.raft.Apply(p.encode(batch), p.s.cfg.ApplyTimeout)
+			done := make(chan struct{})
 			go func() {
-				p.commit(batch)
+				p.finish(batch, f)
+				close(done)
 				<-p.slots
 			}()
+			if !p.pipeline {
+				continue
+			}
+			// Pipelined: the next entry is formed once the leader has stored
+			// this one (its loop is then free to take another), not once this
+			// one is committed, so the leader's write of the next entry
+			// overlaps the followers' write of this one.
+			select {
+			case <-p.stored:
+			case <-done:
+			case <-p.s.shutdown:
+				p.failQueued(shutdownUnknown())
+				return
+			}
 		}
 	}
 }
@@ -226,19 +259,22 @@ func (p *proposer) failQueued(err error) {
 	p.queue = nil
 }
 
-// commit proposes batch as one entry and hands each command its result.
-func (p *proposer) commit(batch []*proposal) {
-	var data []byte
+// encode builds the entry for batch: a lone command as it is, several
+// as a batch entry.
+func (p *proposer) encode(batch []*proposal) []byte {
 	if len(batch) == 1 {
-		data = batch[0].data
-	} else {
-		cmds := make([][]byte, len(batch))
-		for i, pr := range batch {
-			cmds[i] = pr.data
-		}
-		data = encodeBatch(cmds)
+		return batch[0].data
 	}
-	resp, index, err := p.s.applyEntry(context.Background(), data, p.s.cfg.ApplyTimeout)
+	cmds := make([][]byte, len(batch))
+	for i, pr := range batch {
+		cmds[i] = pr.data
+	}
+	return encodeBatch(cmds)
+}
+
+// finish waits for batch's entry and hands each command its result.
+func (p *proposer) finish(batch []*proposal, f raft.ApplyFuture) {
+	resp, index, err := p.s.awaitEntry(context.Background(), f, p.s.cfg.ApplyTimeout)
 	for i, pr := range batch {
 		switch {
 		case err != nil:
@@ -271,7 +307,12 @@ func asResult(resp any, index uint64) (Result, error) {
 // when the entry was certainly not appended; ctx's error; otherwise an
 // error after which the entry may or may not have been committed.
 func (s *Server) applyEntry(ctx context.Context, data []byte, timeout time.Duration) (any, uint64, error) {
-	f := s.raft.Apply(data, timeout)
+	return s.awaitEntry(ctx, s.raft.Apply(data, timeout), timeout)
+}
+
+// awaitEntry waits for an entry handed to Raft.Apply with timeout, as
+// applyEntry does.
+func (s *Server) awaitEntry(ctx context.Context, f raft.ApplyFuture, timeout time.Duration) (any, uint64, error) {
 	err := awaitFuture(ctx, s.shutdown, f)
 	switch {
 	case err == nil:
@@ -288,4 +329,31 @@ func (s *Server) applyEntry(ctx context.Context, data []byte, timeout time.Durat
 		// still be committed by the next leader.
 		return nil, 0, status.Errorf(codes.Unavailable, "commit outcome unknown: %v", err)
 	}
+}
+
+// storeNotifier tells the proposer when this member's Raft stored entries:
+// on the leader, its loop is then back to taking new entries.
+type storeNotifier struct {
+	raft.LogStore
+	notify func()
+}
+
+// IsMonotonic passes the store's raft.MonotonicLogStore on: without it
+// Raft would keep the old log after installing a snapshot, which the WAL
+// cannot hold (it refuses a gap).
+func (n storeNotifier) IsMonotonic() bool {
+	m, ok := n.LogStore.(raft.MonotonicLogStore)
+	return ok && m.IsMonotonic()
+}
+
+func (n storeNotifier) StoreLog(l *raft.Log) error {
+	err := n.LogStore.StoreLog(l)
+	n.notify()
+	return err
+}
+
+func (n storeNotifier) StoreLogs(ls []*raft.Log) error {
+	err := n.LogStore.StoreLogs(ls)
+	n.notify()
+	return err
 }

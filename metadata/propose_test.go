@@ -288,7 +288,15 @@ func TestProposerTakeLimits(t *testing.T) {
 // exactly one commit per key wins and every other one fails its condition
 // alone.
 func TestConcurrentConditionalCommits(t *testing.T) {
-	c := newTestCluster(t, 3, nil)
+	for _, pipeline := range []bool{false, true} {
+		t.Run(fmt.Sprintf("pipeline=%v", pipeline), func(t *testing.T) {
+			testConcurrentConditionalCommits(t, func(cfg *Config) { cfg.ProposePipeline = pipeline })
+		})
+	}
+}
+
+func testConcurrentConditionalCommits(t *testing.T, tune func(*Config)) {
+	c := newTestCluster(t, 3, tune)
 	c.waitLeader()
 	cl := c.client()
 	mustCreateBucket(t, cl, "b")

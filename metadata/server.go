@@ -45,6 +45,9 @@ type Server struct {
 	// proposer batches small commands into Raft entries; nil when
 	// Config.ProposeBatch is 1.
 	proposer *proposer
+	// logStored has room for one signal, sent after each StoreLogs of the
+	// Raft log (the pipelined proposer's pace).
+	logStored chan struct{}
 
 	raftAddr      string
 	grpcLn        net.Listener
@@ -167,7 +170,14 @@ func NewServer(cfg Config) (_ *Server, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("raft log cache: %w", err)
 	}
-	if s.raft, err = raft.NewRaft(s.raftConfig(hlog, restoreOnStart), s.fsm, logs, s.logs, snaps, trans); err != nil {
+	s.logStored = make(chan struct{}, 1)
+	notified := storeNotifier{LogStore: logs, notify: func() {
+		select {
+		case s.logStored <- struct{}{}:
+		default:
+		}
+	}}
+	if s.raft, err = raft.NewRaft(s.raftConfig(hlog, restoreOnStart), s.fsm, notified, s.logs, snaps, trans); err != nil {
 		return nil, fmt.Errorf("start raft: %w", err)
 	}
 	undo = append(undo, func() { _ = s.raft.Shutdown().Error() })
