@@ -331,3 +331,37 @@ func TestApplyBatchSeesEarlierEntries(t *testing.T) {
 		t.Errorf("gc %v", got)
 	}
 }
+
+// TestApplyBatchBucketGoneMidBatch checks that a bucket deleted (or
+// created) by a command is seen as such by the later commands of the same
+// batch: requireBucket remembers the buckets a transaction holds.
+func TestApplyBatchBucketGoneMidBatch(t *testing.T) {
+	s := smOpen(t)
+	if rs := s.ApplyBatch(smEntries(1, smCreateBucket("bk"), smCreateBucket("other"))); rs[0].Err != nil || rs[1].Err != nil {
+		t.Fatalf("create buckets: %+v", rs)
+	}
+	cmds := []*pb.Command{
+		smPut("bk", "k1", "e1"), // bk found in the transaction
+		smPut("other", "k1", "e1"),
+		smDelete("bk", "k1", nil),
+		smDeleteBucket("bk"),
+		smPut("bk", "k2", "e1"), // bk gone in this batch
+		smPut("other", "k2", "e1"),
+		smCreateBucket("bk"),
+		smPut("bk", "k3", "e1"), // bk back
+		smDeleteBucket("bk"),    // not empty: refused, bk stays
+		smPut("bk", "k4", "e1"),
+	}
+	want := []error{nil, nil, nil, nil, metaerr.ErrNoSuchBucket, nil, nil, nil, metaerr.ErrBucketNotEmpty, nil}
+	rs := s.ApplyBatch(smEntries(3, cmds...))
+	for i, r := range rs {
+		if !smIsCond(r.Err, want[i]) || r.Skipped {
+			t.Errorf("command %d (%s): err %v skipped %v, want %v", i+1, smOpName(cmds[i]), r.Err, r.Skipped, want[i])
+		}
+	}
+	for _, k := range []string{"k3", "k4"} {
+		if _, err := smGetObject(t, s, "bk", k); err != nil {
+			t.Errorf("bk/%s: %v", k, err)
+		}
+	}
+}

@@ -167,6 +167,6 @@ func (a *api) AnnounceMember(ctx context.Context, req *pb.SetMemberAddress) (*pb
 // countRPC counts calls by method and status code.
 func (s *Server) countRPC(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
 	resp, err := handler(ctx, req)
-	s.metrics.rpcs.WithLabelValues(info.FullMethod, status.Code(err).String()).Inc()
+	s.metrics.rpcCounter(info.FullMethod, status.Code(err)).Inc()
 	return resp, err
 }

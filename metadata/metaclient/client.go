@@ -206,6 +206,11 @@ func (r *router) next(failed string) {
 // connection. False means a request sent now would fail without reaching
 // the member.
 func (r *router) connected(ctx context.Context, cc *grpc.ClientConn) bool {
+	// The usual case, without the timer and context a wait costs: this
+	// runs before every mutation.
+	if cc.GetState() == connectivity.Ready {
+		return true
+	}
 	ctx, cancel := context.WithTimeout(ctx, r.opts.ConnectTimeout)
 	defer cancel()
 	cc.Connect()
