@@ -2,6 +2,7 @@ package object
 
 import (
 	"io"
+	"net"
 	"sync"
 )
 
@@ -19,7 +20,9 @@ import (
 // one Write per Read sent every checksum (and the 36-byte chunk header) as a
 // TCP segment of its own — 384 tiny sends per 64 MiB segment at 4+2, each a
 // syscall and a wakeup on both ends. WriteTo gathers such small writes in a
-// small stage and sends them with the head of the next block.
+// small stage and sends them with the next block: in one writev when the
+// destination is a vectorWriter, else with the block's head copied into the
+// stage.
 type chunkPipe struct {
 	mu   sync.Mutex
 	cond sync.Cond
@@ -178,14 +181,23 @@ func (p *chunkPipe) WriteTo(w io.Writer) (int64, error) {
 		p.busy = true
 		p.mu.Unlock()
 		var err error
-		if len(stage) > 0 {
+		if vw, ok := w.(vectorWriter); ok && len(stage) > 0 {
+			// The staged bytes and the whole block in one call
+			// (writev): no copy of the block's head into the stage
+			// and no small write of its own.
+			bufs := net.Buffers{stage, b}
+			var n int64
+			n, err = vw.WriteVectors(&bufs)
+			total += n
+			stage, b = stage[:0], nil
+		} else if len(stage) > 0 {
 			k := cap(stage) - len(stage)
 			stage = append(stage, b[:k]...)
 			b = b[k:]
 			err = write(stage)
 			stage = stage[:0]
 		}
-		if err == nil {
+		if err == nil && len(b) > 0 {
 			if len(b) < cap(stage) {
 				stage = append(stage, b...) // a tail: on with the next write
 			} else {
@@ -206,6 +218,13 @@ func (p *chunkPipe) WriteTo(w io.Writer) (int64, error) {
 		p.buf = nil
 		p.cond.Broadcast()
 	}
+}
+
+// vectorWriter is a destination that can send several slices with one
+// call (writev on a connection), as the blob client's upload connections
+// can. WriteVectors consumes bufs as net.Buffers.WriteTo does.
+type vectorWriter interface {
+	WriteVectors(bufs *net.Buffers) (int64, error)
 }
 
 var (

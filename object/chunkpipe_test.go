@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"math/rand/v2"
+	"net"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -294,5 +295,77 @@ func TestChunkPipeWriteWaitsForTheSocket(t *testing.T) {
 	}
 	if err := <-wt; err == nil {
 		t.Fatal("WriteTo after CloseRead returned nil")
+	}
+}
+
+// vectorRecorder is a destination with writev: it records each call's
+// slices, and whether a block went out from the writer's own slice.
+type vectorRecorder struct {
+	aliasRecorder
+	calls [][][]byte
+}
+
+func (r *vectorRecorder) WriteVectors(bufs *net.Buffers) (int64, error) {
+	var call [][]byte
+	var n int64
+	for _, b := range *bufs {
+		if _, err := r.aliasRecorder.Write(b); err != nil {
+			return n, err
+		}
+		call = append(call, b)
+		n += int64(len(b))
+	}
+	*bufs = nil
+	r.calls = append(r.calls, call)
+	return n, nil
+}
+
+func TestChunkPipeWriteToVectors(t *testing.T) {
+	for _, tc := range []struct {
+		name                   string
+		blocks, blockSize, end int
+	}{
+		{"4+2 blocks", 5, 256 << 10, 1000},
+		{"small chunk", 1, 100, 100},
+		{"blocks just over the stage", 4, stageSize + 1, stageSize - 40},
+		{"empty last block", 3, 64 << 10, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ws := chunkWrites(tc.blocks, tc.blockSize, tc.end)
+			want := bytes.Join(ws, nil)
+			p := newChunkPipe()
+			errc := feed(p, ws, nil)
+			rec := &vectorRecorder{aliasRecorder: aliasRecorder{src: ws}}
+			n, err := p.WriteTo(rec)
+			if err != nil || n != int64(len(want)) {
+				t.Fatalf("WriteTo = %d, %v; want %d, nil", n, err, len(want))
+			}
+			if err := <-errc; err != nil {
+				t.Fatalf("Write: %v", err)
+			}
+			if got := bytes.Join(rec.writes, nil); !bytes.Equal(got, want) {
+				t.Fatalf("WriteTo wrote %d bytes, want %d", len(got), len(want))
+			}
+			// Every block larger than the stage goes out whole from the
+			// writer's slice, with the header or checksum before it in
+			// the same call.
+			big := 0
+			for _, w := range ws {
+				if len(w) > stageSize {
+					big++
+				}
+			}
+			if rec.direct != big {
+				t.Errorf("%d blocks sent from the writer's slices, want %d", rec.direct, big)
+			}
+			if big > 0 && len(rec.calls) != big {
+				t.Errorf("%d vectored writes for %d blocks", len(rec.calls), big)
+			}
+			for i, c := range rec.calls {
+				if len(c) != 2 || len(c[0]) > stageSize {
+					t.Errorf("vectored write %d: %d slices, first %d bytes", i, len(c), len(c[0]))
+				}
+			}
+		})
 	}
 }
