@@ -40,10 +40,13 @@ import (
 // the caller's goroutine.
 //
 // Layout of dir:
-//   - <first index, 20 digits>.wal: segments. A 16-byte header, then
-//     records {uint32 length, uint32 CRC-32C of length and payload,
-//     payload = encodeLog}, then zeros. Record k of a segment holds index
-//     first+k; segments follow each other without a gap.
+//   - <first index, 20 digits>.wal: segments. A 16-byte header (magic,
+//     version), then records, then zeros. A version 2 record is {uint32
+//     length, uint32 CRC-32C of the rest of the record, uint32 offset of
+//     the record in its batch, uint32 length of the batch, payload =
+//     encodeLog}; version 1 (segments written before 2026-11-26) has no
+//     batch fields. Record k of a segment holds index first+k; segments
+//     follow each other without a gap, and a batch never spans two.
 //   - stable: the raft.StableStore keys and the log's first index after a
 //     compaction, replaced whole (write, fsync, rename, fsync dir).
 //   - spare.tmp: the next segment, zero-filled in the background.
@@ -53,7 +56,9 @@ import (
 // Reads never see a record before its fdatasync returned. A crash can
 // leave a torn last batch: opening stops at the first record whose length,
 // checksum or index is wrong, and zero-fills the rest of that segment so
-// that later appends can never be followed by stale bytes.
+// that later appends can never be followed by stale bytes. A bad record
+// followed by data written after its batch is not a torn tail but lost
+// acknowledged entries, and opening fails (ErrCorruptLog; see tornTail).
 type LogStore struct {
 	dir string
 	log *slog.Logger
@@ -90,6 +95,9 @@ type walSegment struct {
 	offs []int64
 	// end is where the next record goes; size is the file's length.
 	end, size int64
+	// version is the segment's format (walVersion, or 1: see walRecordAt);
+	// only a walVersion segment takes more records.
+	version uint32
 }
 
 type spareSegment struct {
@@ -104,12 +112,15 @@ const (
 	// less; a batch bigger than a segment gets a segment of its own size.
 	walSegmentSize = 16 << 20
 	walHeaderSize  = 16
-	walRecordHead  = 8
 	walMagic       = "CAIRNWAL"
-	walVersion     = 1
-	walSuffix      = ".wal"
-	walSpareName   = "spare.tmp"
-	walStableName  = "stable"
+	walVersion     = 2
+	// walRecordHead is the head of a record in a version 2 segment,
+	// walRecordHeadV1 in a version 1 one.
+	walRecordHead   = 16
+	walRecordHeadV1 = 8
+	walSuffix       = ".wal"
+	walSpareName    = "spare.tmp"
+	walStableName   = "stable"
 	// walGuardName is Badger's manifest file name (see LogStore).
 	walGuardName = "MANIFEST"
 	walGuardText = "This is not a Badger manifest: this directory holds cairn metad's Raft log in its WAL format (metadata/logstore.go). A metad from before the WAL cannot read it.\n"
@@ -119,6 +130,10 @@ const (
 )
 
 var walCRC = crc32.MakeTable(crc32.Castagnoli)
+
+// ErrCorruptLog is a Raft log whose acknowledged entries are damaged: the
+// member cannot serve from it, and is re-added empty (as for a lost disk).
+var ErrCorruptLog = errors.New("raft log corrupt")
 
 // OpenLogStore opens (creating if needed) the Raft log in dir. A directory
 // written by a metad from before the WAL (a Badger log) is migrated first
@@ -340,27 +355,76 @@ func (sg *walSegment) open(tail bool) error {
 	if len(data) < walHeaderSize || string(data[:8]) != walMagic {
 		return errors.New("not a WAL segment (bad header)")
 	}
-	if v := binary.BigEndian.Uint32(data[8:12]); v != walVersion {
-		return fmt.Errorf("WAL segment version %d, this version reads %d", v, walVersion)
+	sg.version = binary.BigEndian.Uint32(data[8:12])
+	if sg.version != walVersion && sg.version != 1 {
+		return fmt.Errorf("WAL segment version %d, this version reads 1 and %d", sg.version, walVersion)
 	}
 	off := int64(walHeaderSize)
 	var l raft.Log
 	for {
-		n, ok := walRecordAt(data, off)
-		if !ok || decodeLog(data[off+walRecordHead:off+walRecordHead+n], &l) != nil || l.Index != sg.base+uint64(len(sg.offs)) {
+		r, ok := walRecordAt(data, off, sg.version)
+		if !ok || decodeLog(r.payload(data), &l) != nil || l.Index != sg.base+uint64(len(sg.offs)) {
 			break
 		}
 		sg.offs = append(sg.offs, off)
-		off += walRecordHead + n
+		off = r.next
 	}
 	sg.end = off
-	if stale := lastNonZero(data[off:]); stale > 0 {
-		if !tail {
-			return fmt.Errorf("corrupt record at offset %d", off)
+	stale := lastNonZero(data[off:])
+	if stale == 0 {
+		return nil
+	}
+	index := sg.base + uint64(len(sg.offs))
+	if !tail {
+		return fmt.Errorf("record at offset %d (index %d) is damaged in a segment that is not the last; re-add this member empty, as for a lost disk: %w", off, index, ErrCorruptLog)
+	}
+	if err := sg.tornTail(data, off, off+int64(stale)); err != nil {
+		return fmt.Errorf("record at offset %d (index %d) is damaged and %v, so it is not a torn last write: "+
+			"the entries from there on were acknowledged and are lost; re-add this member empty, as for a lost disk: %w", off, index, err, ErrCorruptLog)
+	}
+	if err := sg.zero(off, off+int64(stale)); err != nil {
+		return fmt.Errorf("zero torn tail: %w", err)
+	}
+	return nil
+}
+
+// tornTail checks that the bytes of the tail segment from the first bad
+// record, at off, to the last non-zero byte, before dataEnd, can be what a
+// crash left of the last batch written. A batch is one pwrite into zeros,
+// acknowledged after its fdatasync, so a crash can leave any part of it
+// (the kernel writes its pages back in no set order: a record after a
+// damaged one may be intact) but nothing after it, and the batches before
+// it intact. So the log is corrupt, not torn, when a valid record after off
+// belongs to another batch than the one off is in, or when non-zero bytes
+// lie past the end of that batch. Each version 2 record says where its
+// batch starts and ends: the batch off is in is the one of the record
+// before it if that batch reaches past off, else one that starts at off
+// (its end then known only from an intact record of it). A damaged record
+// inside the last batch with nothing after it cannot be told from a torn
+// write, and is taken for one. Version 1 records say nothing of batches:
+// a bad record in a version 1 tail is taken for a torn write, as before.
+func (sg *walSegment) tornTail(data []byte, off, dataEnd int64) error {
+	if sg.version == 1 {
+		return nil
+	}
+	start, end := off, int64(-1)
+	if k := len(sg.offs); k > 0 {
+		if prev, ok := walRecordAt(data, sg.offs[k-1], sg.version); ok && prev.batchEnd > off {
+			start, end = prev.batchStart, prev.batchEnd
 		}
-		if err := sg.zero(off, off+int64(stale)); err != nil {
-			return fmt.Errorf("zero torn tail: %w", err)
+	}
+	for p := off + 1; end < 0 && p+walRecordHead < dataEnd; p++ {
+		r, ok := walRecordAt(data, p, sg.version)
+		if !ok {
+			continue
 		}
+		if r.batchStart != start {
+			return fmt.Errorf("an intact record at offset %d belongs to a batch written at offset %d, not at %d", p, r.batchStart, start)
+		}
+		end = r.batchEnd
+	}
+	if end >= 0 && dataEnd > end {
+		return fmt.Errorf("data lies at offset %d, past the end at %d of the batch it is in (written at %d)", dataEnd-1, end, start)
 	}
 	return nil
 }
@@ -376,17 +440,64 @@ func lastNonZero(b []byte) int {
 	return len(b)
 }
 
-// walRecordAt returns the payload length of a well-formed record at off.
-func walRecordAt(data []byte, off int64) (int64, bool) {
-	if off+walRecordHead > int64(len(data)) {
-		return 0, false
+// walRecord is where a record's parts are, as offsets in the data it was
+// read from.
+type walRecord struct {
+	off, next int64 // the record, and the byte after it
+	head      int64
+	// batchStart and batchEnd bound the batch the record was written in
+	// (version 2 only).
+	batchStart, batchEnd int64
+}
+
+func (r walRecord) payload(data []byte) []byte { return data[r.off+r.head : r.next] }
+
+// walRecordAt returns the well-formed record of a segment of version v at
+// off in data (data starting at the segment's start for the batch bounds
+// to be offsets in the segment).
+func walRecordAt(data []byte, off int64, v uint32) (walRecord, bool) {
+	head := int64(walRecordHead)
+	if v == 1 {
+		head = walRecordHeadV1
+	}
+	r := walRecord{off: off, head: head}
+	if off < 0 || off+head > int64(len(data)) {
+		return r, false
 	}
 	n := int64(binary.BigEndian.Uint32(data[off:]))
-	if n == 0 || off+walRecordHead+n > int64(len(data)) {
-		return 0, false
+	r.next = off + head + n
+	if n == 0 || r.next > int64(len(data)) {
+		return r, false
 	}
-	c := crc32.Update(crc32.Checksum(data[off:off+4], walCRC), walCRC, data[off+walRecordHead:off+walRecordHead+n])
-	return n, c == binary.BigEndian.Uint32(data[off+4:])
+	if v != 1 {
+		inBatch, batchLen := int64(binary.BigEndian.Uint32(data[off+8:])), int64(binary.BigEndian.Uint32(data[off+12:]))
+		if inBatch+head+n > batchLen || data[off+head] != logEncodingV1 {
+			return r, false // cheap refusals first: tornTail tries every offset
+		}
+		r.batchStart, r.batchEnd = off-inBatch, off-inBatch+batchLen
+	}
+	c := crc32.Checksum(data[off:off+4], walCRC)
+	if v != 1 {
+		c = crc32.Update(c, walCRC, data[off+8:off+16])
+	}
+	c = crc32.Update(c, walCRC, data[off+head:r.next])
+	return r, c == binary.BigEndian.Uint32(data[off+4:])
+}
+
+// clearFrom makes the segment zeros from off to its size such that no
+// record there can come back after a crash: the file is cut at off and
+// synced, then extended with zeros and synced. Zeroing in place could
+// leave, after a crash, some of the old records after zeroed ones, which
+// tornTail would rightly take for damage to acknowledged entries. Writing
+// the zeros (not leaving a hole) keeps later appends to allocated blocks.
+func (sg *walSegment) clearFrom(off int64) error {
+	if err := sg.f.Truncate(off); err != nil {
+		return err
+	}
+	if err := sg.f.Sync(); err != nil {
+		return err
+	}
+	return sg.zero(off, sg.size)
 }
 
 // zero overwrites [from, to) with zeros and syncs.
@@ -458,7 +569,7 @@ func (s *LogStore) newSegment(base uint64, need int64) (*walSegment, error) {
 			return nil, fmt.Errorf("create raft log segment: %w", err)
 		}
 	}
-	sg := &walSegment{f: f, path: filepath.Join(s.dir, segmentName(base)), base: base, end: walHeaderSize, size: size}
+	sg := &walSegment{f: f, path: filepath.Join(s.dir, segmentName(base)), base: base, end: walHeaderSize, size: size, version: walVersion}
 	// The name is what says where the segment's records start: it must be
 	// durable before any record in it is acknowledged.
 	if err := os.Rename(f.Name(), sg.path); err != nil {
@@ -542,11 +653,11 @@ func (s *LogStore) GetLog(index uint64, out *raft.Log) error {
 	if _, err := sg.f.ReadAt(b, off); err != nil {
 		return fmt.Errorf("read raft log %d: %w", index, err)
 	}
-	n, ok := walRecordAt(b, 0)
+	r, ok := walRecordAt(b, 0, sg.version)
 	if !ok {
 		return fmt.Errorf("read raft log %d: record fails its checksum", index)
 	}
-	if err := decodeLog(b[walRecordHead:walRecordHead+n], out); err != nil {
+	if err := decodeLog(r.payload(b), out); err != nil {
 		return fmt.Errorf("decode raft log %d: %w", index, err)
 	}
 	return nil
@@ -586,20 +697,28 @@ func (s *LogStore) StoreLogs(logs []*raft.Log) error {
 	}
 
 	buf := s.buf[:0]
-	rel := make([]int64, len(logs))
+	rel := make([]int64, len(logs)+1)
 	for i, l := range logs {
 		rel[i] = int64(len(buf))
-		at := len(buf)
 		buf = append(buf, make([]byte, walRecordHead)...)
 		buf = appendLog(buf, l)
-		n := len(buf) - at - walRecordHead
-		if n > 1<<32-1 {
-			return fmt.Errorf("store raft log %d: %d bytes is too big", l.Index, n)
-		}
-		binary.BigEndian.PutUint32(buf[at:], uint32(n))
-		c := crc32.Update(crc32.Checksum(buf[at:at+4], walCRC), walCRC, buf[at+walRecordHead:])
+	}
+	rel[len(logs)] = int64(len(buf))
+	if len(buf) > 1<<32-1 {
+		return fmt.Errorf("store raft logs %d-%d: %d bytes is too big for one batch", lo, hi, len(buf))
+	}
+	// Every record says where its batch starts and ends, which is what
+	// tells a torn last batch from damage to acknowledged ones (tornTail).
+	for i := range logs {
+		at, next := rel[i], rel[i+1]
+		binary.BigEndian.PutUint32(buf[at:], uint32(next-at-walRecordHead))
+		binary.BigEndian.PutUint32(buf[at+8:], uint32(at))
+		binary.BigEndian.PutUint32(buf[at+12:], uint32(len(buf)))
+		c := crc32.Checksum(buf[at:at+4], walCRC)
+		c = crc32.Update(c, walCRC, buf[at+8:next])
 		binary.BigEndian.PutUint32(buf[at+4:], c)
 	}
+	rel = rel[:len(logs)]
 	s.buf = buf[:0]
 	if cap(s.buf) > 4*maxBatchBytes {
 		s.buf = nil
@@ -608,15 +727,18 @@ func (s *LogStore) StoreLogs(logs []*raft.Log) error {
 	var tail *walSegment
 	if n := len(s.segs); n > 0 {
 		tail = s.segs[n-1]
-		if len(tail.offs) == 0 && tail.base != lo {
-			// An empty tail left by a truncation, named for another index.
+		if len(tail.offs) == 0 && (tail.base != lo || tail.version != walVersion) {
+			// An empty tail left by a truncation, named for another index
+			// or of an older format.
 			if err := s.dropSegments(n - 1); err != nil {
 				return fmt.Errorf("store raft logs %d-%d: %w", lo, hi, err)
 			}
 			tail = nil
 		}
 	}
-	if tail == nil || tail.end+int64(len(buf)) > tail.size {
+	// A segment of an older format takes no more records: appends go to a
+	// new one.
+	if tail == nil || tail.version != walVersion || tail.end+int64(len(buf)) > tail.size {
 		sg, err := s.newSegment(lo, int64(len(buf)))
 		if err != nil {
 			return fmt.Errorf("store raft logs %d-%d: %w", lo, hi, err)
@@ -656,7 +778,7 @@ func (s *LogStore) truncateFrom(i uint64) error {
 	}
 	sg := s.segs[k]
 	off := sg.offs[i-sg.base]
-	if err := sg.zero(off, sg.end); err != nil {
+	if err := sg.clearFrom(off); err != nil {
 		return fmt.Errorf("truncate raft log from %d: %w", i, err)
 	}
 	s.mu.Lock()

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"log/slog"
 	"net"
 	"os"
@@ -108,6 +109,156 @@ func TestLogStoreTornTail(t *testing.T) {
 			assertWAL(t, s, 15, 16, 2, 10)
 		})
 	}
+}
+
+// TestLogStoreTornFirstRecord: the first record of the last batch damaged,
+// the rest of the batch intact: a crash can leave exactly that (the pages
+// of one write reach the disk in no set order), so it is a torn tail.
+func TestLogStoreTornFirstRecord(t *testing.T) {
+	dir := t.TempDir()
+	s := openTestLogStore(t, dir)
+	storeWAL(t, s, 1, 10, 1, 300)
+	storeWAL(t, s, 11, 20, 1, 300)
+	off11, path := s.segs[0].offs[10], s.segs[0].path
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	damage(t, path, off11, make([]byte, 4))
+	s = openTestLogStore(t, dir)
+	defer s.Close()
+	assertBounds(t, s, 1, 10)
+	assertWAL(t, s, 1, 10, 1, 300)
+}
+
+// damage writes b at off in the file at path.
+func damage(t *testing.T, path string, off int64, b []byte) {
+	t.Helper()
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.WriteAt(b, off); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestLogStoreCorruptNotTorn: a damaged record followed by anything that a
+// torn last batch cannot explain (a record of a later batch, or bytes past
+// the end of the damaged record's batch) is damage to acknowledged
+// entries: opening fails, naming the segment and the offset, and leaves
+// the files as they were, instead of cutting the log there.
+func TestLogStoreCorruptNotTorn(t *testing.T) {
+	type layout struct {
+		batches [][2]uint64 // each stored with one StoreLogs
+		bad     uint64      // the damaged entry
+	}
+	tests := []struct {
+		name   string
+		layout layout
+		// how: "checksum" flips a payload byte, "length" zeroes the
+		// length; "garbage" also writes bytes past the last batch.
+		how string
+	}{
+		{"checksum in an earlier batch", layout{[][2]uint64{{1, 10}, {11, 20}}, 5}, "checksum"},
+		{"last record of an earlier batch", layout{[][2]uint64{{1, 10}, {11, 20}}, 10}, "checksum"},
+		{"first record of an earlier batch", layout{[][2]uint64{{1, 10}, {11, 20}, {21, 30}}, 11}, "length"},
+		{"one-entry batch before another", layout{[][2]uint64{{1, 10}, {11, 11}, {12, 12}}, 11}, "checksum"},
+		{"one-entry batch, length zeroed", layout{[][2]uint64{{1, 10}, {11, 11}, {12, 12}}, 11}, "length"},
+		{"data past the last batch", layout{[][2]uint64{{1, 10}, {11, 20}}, 15}, "garbage"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			s := openTestLogStore(t, dir)
+			for _, b := range tc.layout.batches {
+				storeWAL(t, s, b[0], b[1], 1, 300)
+			}
+			sg := s.segs[0]
+			off, end, path := sg.offs[tc.layout.bad-1], sg.end, sg.path
+			if err := s.Close(); err != nil {
+				t.Fatal(err)
+			}
+			switch tc.how {
+			case "checksum":
+				damage(t, path, off+walRecordHead+5, []byte{0xff})
+			case "length":
+				damage(t, path, off, make([]byte, 4))
+			case "garbage":
+				damage(t, path, off+walRecordHead+5, []byte{0xff})
+				damage(t, path, end+4096, []byte("stale"))
+			}
+			before, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			s, err = OpenLogStore(dir, nil)
+			if err == nil {
+				last, _ := s.LastIndex()
+				s.Close()
+				t.Fatalf("OpenLogStore succeeded with the log cut to %d; want an error", last)
+			}
+			if !errors.Is(err, ErrCorruptLog) {
+				t.Errorf("OpenLogStore: %v; want ErrCorruptLog", err)
+			}
+			for _, want := range []string{filepath.Base(path), fmt.Sprintf("offset %d", off), "re-add this member empty"} {
+				if !strings.Contains(err.Error(), want) {
+					t.Errorf("OpenLogStore: %v; want it to name %q", err, want)
+				}
+			}
+			after, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(before, after) {
+				t.Fatal("the failed open changed the segment")
+			}
+		})
+	}
+}
+
+// TestLogStoreReadsVersion1: a segment written before records carried
+// their batch (version 1) is read, a damaged record at its tail is taken
+// for a torn write as before, and appends go to a new segment.
+func TestLogStoreReadsVersion1(t *testing.T) {
+	dir := t.TempDir()
+	s := openTestLogStore(t, dir) // the guard and stable files
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 64<<10)
+	copy(buf, walMagic)
+	binary.BigEndian.PutUint32(buf[8:], 1)
+	off := walHeaderSize
+	var offs []int
+	for i := uint64(1); i <= 8; i++ {
+		offs = append(offs, off)
+		p := encodeLog(walLog(i, 1, 300))
+		binary.BigEndian.PutUint32(buf[off:], uint32(len(p)))
+		binary.BigEndian.PutUint32(buf[off+4:], crc32.Update(crc32.Checksum(buf[off:off+4], walCRC), walCRC, p))
+		copy(buf[off+walRecordHeadV1:], p)
+		off += walRecordHeadV1 + len(p)
+	}
+	buf[offs[6]+walRecordHeadV1+3] ^= 0xff // 7 damaged, 8 intact
+	path := filepath.Join(dir, segmentName(1))
+	if err := os.WriteFile(path, buf, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s = openTestLogStore(t, dir)
+	assertBounds(t, s, 1, 6)
+	assertWAL(t, s, 1, 6, 1, 300)
+	storeWAL(t, s, 7, 9, 2, 100)
+	if n := len(s.segs); n != 2 || s.segs[1].version != walVersion {
+		t.Fatalf("%d segments after appending to a version 1 tail, want a new version %d one", n, walVersion)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = openTestLogStore(t, dir)
+	defer s.Close()
+	assertBounds(t, s, 1, 9)
+	assertWAL(t, s, 1, 6, 1, 300)
+	assertWAL(t, s, 7, 9, 2, 100)
 }
 
 // TestLogStoreTruncateLeavesNoStaleRecords: a suffix truncation followed
