@@ -430,6 +430,25 @@ func TestRebalanceFailingMoveBacksOff(t *testing.T) {
 			}
 			sawSkipped = true
 		}
+		// What `cairn rebalance status` shows.
+		resp, err := r.srv.rebalanceStatus(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if int(resp.GetSkippedCount()) != len(c.MovesSkipped) || len(resp.GetSkipped()) != len(c.MovesSkipped) {
+			t.Fatalf("status lists %d of %d skipped moves, the balancer %d", len(resp.GetSkipped()), resp.GetSkippedCount(), len(c.MovesSkipped))
+		}
+		for i, m := range resp.GetSkipped() {
+			want := c.MovesSkipped[i]
+			wantRetry := int64(0) // given up
+			if !want.RetryAt.IsZero() {
+				wantRetry = want.RetryAt.UnixNano()
+			}
+			if string(m.GetSegmentId()) != string(want.Segment) || m.GetToNode() != want.To || m.GetReason() != want.Reason ||
+				m.GetFailures() != int64(want.Failures) || m.GetRetryUnixNano() != wantRetry {
+				t.Fatalf("status lists skipped move %v, the balancer %+v", m, want)
+			}
+		}
 	}
 	if len(attempts) == 0 || len(attempts) > balanceMoveAttempts {
 		t.Fatalf("the doomed move was handed out %d times, want 1..%d", len(attempts), balanceMoveAttempts)

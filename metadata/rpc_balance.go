@@ -778,7 +778,7 @@ func (s *Server) rebalanceStart(ctx context.Context, req *pb.RebalanceStartReque
 	if _, err := s.propose(ctx, &pb.Command{Op: &pb.Command_SetRebalance{SetRebalance: r}}); err != nil {
 		return nil, err
 	}
-	return s.rebalanceStatusLocked()
+	return s.rebalanceStatusLocked(h)
 }
 
 func (s *Server) rebalanceStop(ctx context.Context) (*pb.RebalanceStatusResponse, error) {
@@ -799,20 +799,31 @@ func (s *Server) rebalanceStop(ctx context.Context) (*pb.RebalanceStatusResponse
 			return nil, err
 		}
 	}
-	return s.rebalanceStatusLocked()
+	return s.rebalanceStatusLocked(h)
 }
 
 func (s *Server) rebalanceStatus(ctx context.Context) (*pb.RebalanceStatusResponse, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	return s.rebalanceStatusLocked()
+	h, err := s.lockBalance()
+	if err != nil {
+		// Leading (the read was linearized) but the term's balancer is not
+		// up yet: the replicated state, without skipped moves.
+		return s.rebalanceStatusLocked(nil)
+	}
+	defer h.bal.mu.Unlock()
+	return s.rebalanceStatusLocked(h)
 }
+
+// statusSkippedMax bounds the skipped moves a status lists.
+const statusSkippedMax = 100
 
 // rebalanceStatusLocked reports the recorded state, with the pending moves
 // that have committed meanwhile counted as moved (without committing
-// anything: the balancer settles them).
-func (s *Server) rebalanceStatusLocked() (*pb.RebalanceStatusResponse, error) {
+// anything: the balancer settles them), and the moves h's balancer skips
+// (h nil: none known). Callers hold h's balancer lock.
+func (s *Server) rebalanceStatusLocked(h *healer) (*pb.RebalanceStatusResponse, error) {
 	r, err := s.state.Rebalance()
 	if err != nil {
 		return nil, err
@@ -845,6 +856,17 @@ func (s *Server) rebalanceStatusLocked() (*pb.RebalanceStatusResponse, error) {
 		if el := time.Since(time.Unix(0, r.GetStartedUnixNano())).Seconds(); el > 0 && movedBytes > 0 {
 			resp.BytesPerSecond = float64(movedBytes) / el
 			resp.EtaSeconds = float64(max(0, resp.BytesTotal-movedBytes)) / resp.BytesPerSecond
+		}
+	}
+	if h != nil && h.bal.run == r.GetStartedUnixNano() {
+		skipped := h.bal.skipped(h.now())
+		resp.SkippedCount = int64(len(skipped))
+		for _, m := range skipped[:min(len(skipped), statusSkippedMax)] {
+			sm := &pb.SkippedMove{SegmentId: m.Segment, Shard: m.Shard, FromNode: m.From, ToNode: m.To, Failures: int64(m.Failures), Reason: m.Reason}
+			if !m.RetryAt.IsZero() {
+				sm.RetryUnixNano = m.RetryAt.UnixNano()
+			}
+			resp.Skipped = append(resp.Skipped, sm)
 		}
 	}
 	return resp, nil

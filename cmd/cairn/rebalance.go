@@ -191,7 +191,7 @@ func (a *admin) rebalanceStatusCmd() *cobra.Command {
 				if err != nil {
 					return err
 				}
-				return a.emit(v, func(w io.Writer) error { return renderRebalance(w, v) })
+				return a.emit(v, func(w io.Writer) error { return renderRebalance(w, v, a.now()) })
 			}
 			return a.watchRebalance(ctx, get, interval)
 		}),
@@ -201,7 +201,7 @@ func (a *admin) rebalanceStatusCmd() *cobra.Command {
 	return cmd
 }
 
-func renderRebalance(w io.Writer, v *rebalanceView) error {
+func renderRebalance(w io.Writer, v *rebalanceView, now time.Time) error {
 	t := clitable.New()
 	state := "idle"
 	if v.Running {
@@ -216,7 +216,27 @@ func renderRebalance(w io.Writer, v *rebalanceView) error {
 	if v.Running {
 		t.Row("rate", fmt.Sprintf("%s, ETA %s", clitable.Rate(v.BytesPerSecond), clitable.Seconds(v.ETASeconds)))
 	}
-	return t.Render(w)
+	if v.SkippedCount > 0 {
+		t.Row("skipped", fmt.Sprintf("%d moves failed and are not tried now (the leader's balancer backs them off, and gives one up for the run after its 5th failure)", v.SkippedCount))
+	}
+	if err := t.Render(w); err != nil {
+		return err
+	}
+	if len(v.Skipped) == 0 {
+		return nil
+	}
+	if _, err := fmt.Fprintf(w, "\nfirst %d of %d skipped moves:\n", len(v.Skipped), v.SkippedCount); err != nil {
+		return err
+	}
+	st := clitable.New("SEGMENT", "SHARD", "FROM", "TO", "FAILURES", "RETRY", "LAST ERROR")
+	for _, m := range v.Skipped {
+		retry := "given up"
+		if m.RetryAt != nil {
+			retry = "in " + clitable.Duration(m.RetryAt.Sub(now))
+		}
+		st.Row(m.SegmentID, fmt.Sprint(m.Shard), m.From, m.To, fmt.Sprint(m.Failures), retry, m.Reason)
+	}
+	return st.Render(w)
 }
 
 func progressLine(v *rebalanceView) string {

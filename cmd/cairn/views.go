@@ -158,6 +158,21 @@ type rebalanceView struct {
 	ETASeconds         float64    `json:"eta_seconds"`
 	StartedAt          *time.Time `json:"started_at,omitempty"`
 	Outcome            string     `json:"outcome"`
+	// Skipped: moves that failed and that the balancer does not try now
+	// (the first of SkippedCount).
+	Skipped      []skippedMoveView `json:"skipped,omitempty"`
+	SkippedCount int64             `json:"skipped_count,omitempty"`
+}
+
+type skippedMoveView struct {
+	SegmentID string `json:"segment_id"`
+	Shard     uint32 `json:"shard"`
+	From      string `json:"from"`
+	To        string `json:"to"`
+	Failures  int64  `json:"failures"`
+	// RetryAt is when it may be tried again; nil: given up for this run.
+	RetryAt *time.Time `json:"retry_at,omitempty"`
+	Reason  string     `json:"reason"`
 }
 
 func toRebalanceView(r *pb.RebalanceStatusResponse) *rebalanceView {
@@ -169,6 +184,16 @@ func toRebalanceView(r *pb.RebalanceStatusResponse) *rebalanceView {
 	if ns := r.GetStartedUnixNano(); ns != 0 {
 		t := time.Unix(0, ns).UTC()
 		v.StartedAt = &t
+	}
+	v.SkippedCount = r.GetSkippedCount()
+	for _, m := range r.GetSkipped() {
+		sv := skippedMoveView{SegmentID: hex.EncodeToString(m.GetSegmentId()), Shard: m.GetShard(), From: m.GetFromNode(), To: m.GetToNode(),
+			Failures: m.GetFailures(), Reason: m.GetReason()}
+		if ns := m.GetRetryUnixNano(); ns != 0 {
+			t := time.Unix(0, ns).UTC()
+			sv.RetryAt = &t
+		}
+		v.Skipped = append(v.Skipped, sv)
 	}
 	return v
 }

@@ -5916,8 +5916,14 @@ type RebalanceStatusResponse struct {
 	EtaSeconds         float64                `protobuf:"fixed64,9,opt,name=eta_seconds,json=etaSeconds,proto3" json:"eta_seconds,omitempty"`
 	StartedUnixNano    int64                  `protobuf:"varint,10,opt,name=started_unix_nano,json=startedUnixNano,proto3" json:"started_unix_nano,omitempty"`
 	Outcome            string                 `protobuf:"bytes,11,opt,name=outcome,proto3" json:"outcome,omitempty"`
-	unknownFields      protoimpl.UnknownFields
-	sizeCache          protoimpl.SizeCache
+	// Moves of this run that failed and that the leader's balancer skips
+	// now: until retry_unix_nano, or for the rest of the run (given up);
+	// the first 100, by segment, and how many there are. Kept in the
+	// leader's memory: a new leader tries them again.
+	Skipped       []*SkippedMove `protobuf:"bytes,12,rep,name=skipped,proto3" json:"skipped,omitempty"`
+	SkippedCount  int64          `protobuf:"varint,13,opt,name=skipped_count,json=skippedCount,proto3" json:"skipped_count,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *RebalanceStatusResponse) Reset() {
@@ -6027,6 +6033,115 @@ func (x *RebalanceStatusResponse) GetOutcome() string {
 	return ""
 }
 
+func (x *RebalanceStatusResponse) GetSkipped() []*SkippedMove {
+	if x != nil {
+		return x.Skipped
+	}
+	return nil
+}
+
+func (x *RebalanceStatusResponse) GetSkippedCount() int64 {
+	if x != nil {
+		return x.SkippedCount
+	}
+	return 0
+}
+
+// SkippedMove is a balancer move that failed and is not planned for now.
+type SkippedMove struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	SegmentId []byte                 `protobuf:"bytes,1,opt,name=segment_id,json=segmentId,proto3" json:"segment_id,omitempty"`
+	Shard     uint32                 `protobuf:"varint,2,opt,name=shard,proto3" json:"shard,omitempty"`
+	FromNode  string                 `protobuf:"bytes,3,opt,name=from_node,json=fromNode,proto3" json:"from_node,omitempty"`
+	ToNode    string                 `protobuf:"bytes,4,opt,name=to_node,json=toNode,proto3" json:"to_node,omitempty"`
+	Failures  int64                  `protobuf:"varint,5,opt,name=failures,proto3" json:"failures,omitempty"`
+	// When it may be planned again; 0: given up for the run.
+	RetryUnixNano int64 `protobuf:"varint,6,opt,name=retry_unix_nano,json=retryUnixNano,proto3" json:"retry_unix_nano,omitempty"`
+	// What the blob node (or the task's expiry) said of the last failure.
+	Reason        string `protobuf:"bytes,7,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SkippedMove) Reset() {
+	*x = SkippedMove{}
+	mi := &file_metadata_proto_msgTypes[90]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SkippedMove) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SkippedMove) ProtoMessage() {}
+
+func (x *SkippedMove) ProtoReflect() protoreflect.Message {
+	mi := &file_metadata_proto_msgTypes[90]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SkippedMove.ProtoReflect.Descriptor instead.
+func (*SkippedMove) Descriptor() ([]byte, []int) {
+	return file_metadata_proto_rawDescGZIP(), []int{90}
+}
+
+func (x *SkippedMove) GetSegmentId() []byte {
+	if x != nil {
+		return x.SegmentId
+	}
+	return nil
+}
+
+func (x *SkippedMove) GetShard() uint32 {
+	if x != nil {
+		return x.Shard
+	}
+	return 0
+}
+
+func (x *SkippedMove) GetFromNode() string {
+	if x != nil {
+		return x.FromNode
+	}
+	return ""
+}
+
+func (x *SkippedMove) GetToNode() string {
+	if x != nil {
+		return x.ToNode
+	}
+	return ""
+}
+
+func (x *SkippedMove) GetFailures() int64 {
+	if x != nil {
+		return x.Failures
+	}
+	return 0
+}
+
+func (x *SkippedMove) GetRetryUnixNano() int64 {
+	if x != nil {
+		return x.RetryUnixNano
+	}
+	return 0
+}
+
+func (x *SkippedMove) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
 type AddMemberRequest struct {
 	state       protoimpl.MessageState `protogen:"open.v1"`
 	Id          string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
@@ -6039,7 +6154,7 @@ type AddMemberRequest struct {
 
 func (x *AddMemberRequest) Reset() {
 	*x = AddMemberRequest{}
-	mi := &file_metadata_proto_msgTypes[90]
+	mi := &file_metadata_proto_msgTypes[91]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6051,7 +6166,7 @@ func (x *AddMemberRequest) String() string {
 func (*AddMemberRequest) ProtoMessage() {}
 
 func (x *AddMemberRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[90]
+	mi := &file_metadata_proto_msgTypes[91]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6064,7 +6179,7 @@ func (x *AddMemberRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddMemberRequest.ProtoReflect.Descriptor instead.
 func (*AddMemberRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{90}
+	return file_metadata_proto_rawDescGZIP(), []int{91}
 }
 
 func (x *AddMemberRequest) GetId() string {
@@ -6096,7 +6211,7 @@ type AddMemberResponse struct {
 
 func (x *AddMemberResponse) Reset() {
 	*x = AddMemberResponse{}
-	mi := &file_metadata_proto_msgTypes[91]
+	mi := &file_metadata_proto_msgTypes[92]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6108,7 +6223,7 @@ func (x *AddMemberResponse) String() string {
 func (*AddMemberResponse) ProtoMessage() {}
 
 func (x *AddMemberResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[91]
+	mi := &file_metadata_proto_msgTypes[92]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6121,7 +6236,7 @@ func (x *AddMemberResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddMemberResponse.ProtoReflect.Descriptor instead.
 func (*AddMemberResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{91}
+	return file_metadata_proto_rawDescGZIP(), []int{92}
 }
 
 type RemoveMemberRequest struct {
@@ -6133,7 +6248,7 @@ type RemoveMemberRequest struct {
 
 func (x *RemoveMemberRequest) Reset() {
 	*x = RemoveMemberRequest{}
-	mi := &file_metadata_proto_msgTypes[92]
+	mi := &file_metadata_proto_msgTypes[93]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6145,7 +6260,7 @@ func (x *RemoveMemberRequest) String() string {
 func (*RemoveMemberRequest) ProtoMessage() {}
 
 func (x *RemoveMemberRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[92]
+	mi := &file_metadata_proto_msgTypes[93]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6158,7 +6273,7 @@ func (x *RemoveMemberRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveMemberRequest.ProtoReflect.Descriptor instead.
 func (*RemoveMemberRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{92}
+	return file_metadata_proto_rawDescGZIP(), []int{93}
 }
 
 func (x *RemoveMemberRequest) GetId() string {
@@ -6176,7 +6291,7 @@ type RemoveMemberResponse struct {
 
 func (x *RemoveMemberResponse) Reset() {
 	*x = RemoveMemberResponse{}
-	mi := &file_metadata_proto_msgTypes[93]
+	mi := &file_metadata_proto_msgTypes[94]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6188,7 +6303,7 @@ func (x *RemoveMemberResponse) String() string {
 func (*RemoveMemberResponse) ProtoMessage() {}
 
 func (x *RemoveMemberResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[93]
+	mi := &file_metadata_proto_msgTypes[94]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6201,7 +6316,7 @@ func (x *RemoveMemberResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveMemberResponse.ProtoReflect.Descriptor instead.
 func (*RemoveMemberResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{93}
+	return file_metadata_proto_rawDescGZIP(), []int{94}
 }
 
 type TransferLeaderRequest struct {
@@ -6214,7 +6329,7 @@ type TransferLeaderRequest struct {
 
 func (x *TransferLeaderRequest) Reset() {
 	*x = TransferLeaderRequest{}
-	mi := &file_metadata_proto_msgTypes[94]
+	mi := &file_metadata_proto_msgTypes[95]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6226,7 +6341,7 @@ func (x *TransferLeaderRequest) String() string {
 func (*TransferLeaderRequest) ProtoMessage() {}
 
 func (x *TransferLeaderRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[94]
+	mi := &file_metadata_proto_msgTypes[95]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6239,7 +6354,7 @@ func (x *TransferLeaderRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TransferLeaderRequest.ProtoReflect.Descriptor instead.
 func (*TransferLeaderRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{94}
+	return file_metadata_proto_rawDescGZIP(), []int{95}
 }
 
 func (x *TransferLeaderRequest) GetId() string {
@@ -6258,7 +6373,7 @@ type TransferLeaderResponse struct {
 
 func (x *TransferLeaderResponse) Reset() {
 	*x = TransferLeaderResponse{}
-	mi := &file_metadata_proto_msgTypes[95]
+	mi := &file_metadata_proto_msgTypes[96]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6270,7 +6385,7 @@ func (x *TransferLeaderResponse) String() string {
 func (*TransferLeaderResponse) ProtoMessage() {}
 
 func (x *TransferLeaderResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[95]
+	mi := &file_metadata_proto_msgTypes[96]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6283,7 +6398,7 @@ func (x *TransferLeaderResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TransferLeaderResponse.ProtoReflect.Descriptor instead.
 func (*TransferLeaderResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{95}
+	return file_metadata_proto_rawDescGZIP(), []int{96}
 }
 
 func (x *TransferLeaderResponse) GetLeaderId() string {
@@ -6315,7 +6430,7 @@ type GCEntry struct {
 
 func (x *GCEntry) Reset() {
 	*x = GCEntry{}
-	mi := &file_metadata_proto_msgTypes[96]
+	mi := &file_metadata_proto_msgTypes[97]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6327,7 +6442,7 @@ func (x *GCEntry) String() string {
 func (*GCEntry) ProtoMessage() {}
 
 func (x *GCEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[96]
+	mi := &file_metadata_proto_msgTypes[97]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6340,7 +6455,7 @@ func (x *GCEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GCEntry.ProtoReflect.Descriptor instead.
 func (*GCEntry) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{96}
+	return file_metadata_proto_rawDescGZIP(), []int{97}
 }
 
 func (x *GCEntry) GetBucket() string {
@@ -6833,7 +6948,7 @@ const file_metadata_proto_rawDesc = "" +
 	"\x15rate_bytes_per_second\x18\x02 \x01(\x03R\x12rateBytesPerSecond\x12\x17\n" +
 	"\adry_run\x18\x03 \x01(\bR\x06dryRun\"\x18\n" +
 	"\x16RebalanceStatusRequest\"\x16\n" +
-	"\x14RebalanceStopRequest\"\x97\x03\n" +
+	"\x14RebalanceStopRequest\"\xf6\x03\n" +
 	"\x17RebalanceStatusResponse\x12\x18\n" +
 	"\arunning\x18\x01 \x01(\bR\arunning\x12\x1c\n" +
 	"\tthreshold\x18\x02 \x01(\x01R\tthreshold\x121\n" +
@@ -6851,7 +6966,18 @@ const file_metadata_proto_rawDesc = "" +
 	"etaSeconds\x12*\n" +
 	"\x11started_unix_nano\x18\n" +
 	" \x01(\x03R\x0fstartedUnixNano\x12\x18\n" +
-	"\aoutcome\x18\v \x01(\tR\aoutcome\"a\n" +
+	"\aoutcome\x18\v \x01(\tR\aoutcome\x128\n" +
+	"\askipped\x18\f \x03(\v2\x1e.cairn.metadata.v1.SkippedMoveR\askipped\x12#\n" +
+	"\rskipped_count\x18\r \x01(\x03R\fskippedCount\"\xd4\x01\n" +
+	"\vSkippedMove\x12\x1d\n" +
+	"\n" +
+	"segment_id\x18\x01 \x01(\fR\tsegmentId\x12\x14\n" +
+	"\x05shard\x18\x02 \x01(\rR\x05shard\x12\x1b\n" +
+	"\tfrom_node\x18\x03 \x01(\tR\bfromNode\x12\x17\n" +
+	"\ato_node\x18\x04 \x01(\tR\x06toNode\x12\x1a\n" +
+	"\bfailures\x18\x05 \x01(\x03R\bfailures\x12&\n" +
+	"\x0fretry_unix_nano\x18\x06 \x01(\x03R\rretryUnixNano\x12\x16\n" +
+	"\x06reason\x18\a \x01(\tR\x06reason\"a\n" +
 	"\x10AddMemberRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12!\n" +
 	"\fraft_address\x18\x02 \x01(\tR\vraftAddress\x12\x1a\n" +
@@ -6930,7 +7056,7 @@ func file_metadata_proto_rawDescGZIP() []byte {
 }
 
 var file_metadata_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_metadata_proto_msgTypes = make([]protoimpl.MessageInfo, 101)
+var file_metadata_proto_msgTypes = make([]protoimpl.MessageInfo, 102)
 var file_metadata_proto_goTypes = []any{
 	(NodeState)(0),                       // 0: cairn.metadata.v1.NodeState
 	(*Scheme)(nil),                       // 1: cairn.metadata.v1.Scheme
@@ -7023,28 +7149,29 @@ var file_metadata_proto_goTypes = []any{
 	(*RebalanceStatusRequest)(nil),       // 88: cairn.metadata.v1.RebalanceStatusRequest
 	(*RebalanceStopRequest)(nil),         // 89: cairn.metadata.v1.RebalanceStopRequest
 	(*RebalanceStatusResponse)(nil),      // 90: cairn.metadata.v1.RebalanceStatusResponse
-	(*AddMemberRequest)(nil),             // 91: cairn.metadata.v1.AddMemberRequest
-	(*AddMemberResponse)(nil),            // 92: cairn.metadata.v1.AddMemberResponse
-	(*RemoveMemberRequest)(nil),          // 93: cairn.metadata.v1.RemoveMemberRequest
-	(*RemoveMemberResponse)(nil),         // 94: cairn.metadata.v1.RemoveMemberResponse
-	(*TransferLeaderRequest)(nil),        // 95: cairn.metadata.v1.TransferLeaderRequest
-	(*TransferLeaderResponse)(nil),       // 96: cairn.metadata.v1.TransferLeaderResponse
-	(*GCEntry)(nil),                      // 97: cairn.metadata.v1.GCEntry
-	nil,                                  // 98: cairn.metadata.v1.Object.HeadersEntry
-	nil,                                  // 99: cairn.metadata.v1.Object.UserMetadataEntry
-	nil,                                  // 100: cairn.metadata.v1.MultipartUpload.HeadersEntry
-	nil,                                  // 101: cairn.metadata.v1.MultipartUpload.UserMetadataEntry
+	(*SkippedMove)(nil),                  // 91: cairn.metadata.v1.SkippedMove
+	(*AddMemberRequest)(nil),             // 92: cairn.metadata.v1.AddMemberRequest
+	(*AddMemberResponse)(nil),            // 93: cairn.metadata.v1.AddMemberResponse
+	(*RemoveMemberRequest)(nil),          // 94: cairn.metadata.v1.RemoveMemberRequest
+	(*RemoveMemberResponse)(nil),         // 95: cairn.metadata.v1.RemoveMemberResponse
+	(*TransferLeaderRequest)(nil),        // 96: cairn.metadata.v1.TransferLeaderRequest
+	(*TransferLeaderResponse)(nil),       // 97: cairn.metadata.v1.TransferLeaderResponse
+	(*GCEntry)(nil),                      // 98: cairn.metadata.v1.GCEntry
+	nil,                                  // 99: cairn.metadata.v1.Object.HeadersEntry
+	nil,                                  // 100: cairn.metadata.v1.Object.UserMetadataEntry
+	nil,                                  // 101: cairn.metadata.v1.MultipartUpload.HeadersEntry
+	nil,                                  // 102: cairn.metadata.v1.MultipartUpload.UserMetadataEntry
 }
 var file_metadata_proto_depIdxs = []int32{
 	1,   // 0: cairn.metadata.v1.Segment.scheme:type_name -> cairn.metadata.v1.Scheme
 	3,   // 1: cairn.metadata.v1.PartInfo.checksums:type_name -> cairn.metadata.v1.Checksum
-	98,  // 2: cairn.metadata.v1.Object.headers:type_name -> cairn.metadata.v1.Object.HeadersEntry
-	99,  // 3: cairn.metadata.v1.Object.user_metadata:type_name -> cairn.metadata.v1.Object.UserMetadataEntry
+	99,  // 2: cairn.metadata.v1.Object.headers:type_name -> cairn.metadata.v1.Object.HeadersEntry
+	100, // 3: cairn.metadata.v1.Object.user_metadata:type_name -> cairn.metadata.v1.Object.UserMetadataEntry
 	3,   // 4: cairn.metadata.v1.Object.checksums:type_name -> cairn.metadata.v1.Checksum
 	2,   // 5: cairn.metadata.v1.Object.segments:type_name -> cairn.metadata.v1.Segment
 	4,   // 6: cairn.metadata.v1.Object.parts:type_name -> cairn.metadata.v1.PartInfo
-	100, // 7: cairn.metadata.v1.MultipartUpload.headers:type_name -> cairn.metadata.v1.MultipartUpload.HeadersEntry
-	101, // 8: cairn.metadata.v1.MultipartUpload.user_metadata:type_name -> cairn.metadata.v1.MultipartUpload.UserMetadataEntry
+	101, // 7: cairn.metadata.v1.MultipartUpload.headers:type_name -> cairn.metadata.v1.MultipartUpload.HeadersEntry
+	102, // 8: cairn.metadata.v1.MultipartUpload.user_metadata:type_name -> cairn.metadata.v1.MultipartUpload.UserMetadataEntry
 	3,   // 9: cairn.metadata.v1.Part.checksums:type_name -> cairn.metadata.v1.Checksum
 	2,   // 10: cairn.metadata.v1.Part.segments:type_name -> cairn.metadata.v1.Segment
 	0,   // 11: cairn.metadata.v1.Node.state:type_name -> cairn.metadata.v1.NodeState
@@ -7114,78 +7241,79 @@ var file_metadata_proto_depIdxs = []int32{
 	81,  // 75: cairn.metadata.v1.RebalancePlanResponse.before:type_name -> cairn.metadata.v1.NodeUtilization
 	81,  // 76: cairn.metadata.v1.RebalancePlanResponse.after:type_name -> cairn.metadata.v1.NodeUtilization
 	86,  // 77: cairn.metadata.v1.SetRebalance.pending:type_name -> cairn.metadata.v1.PendingMove
-	2,   // 78: cairn.metadata.v1.GCEntry.segments:type_name -> cairn.metadata.v1.Segment
-	16,  // 79: cairn.metadata.v1.Metadata.CreateBucket:input_type -> cairn.metadata.v1.CreateBucketRequest
-	18,  // 80: cairn.metadata.v1.Metadata.DeleteBucket:input_type -> cairn.metadata.v1.DeleteBucketRequest
-	20,  // 81: cairn.metadata.v1.Metadata.GetBucket:input_type -> cairn.metadata.v1.GetBucketRequest
-	22,  // 82: cairn.metadata.v1.Metadata.ListBuckets:input_type -> cairn.metadata.v1.ListBucketsRequest
-	25,  // 83: cairn.metadata.v1.Metadata.CommitObject:input_type -> cairn.metadata.v1.CommitObjectRequest
-	27,  // 84: cairn.metadata.v1.Metadata.GetObject:input_type -> cairn.metadata.v1.GetObjectRequest
-	29,  // 85: cairn.metadata.v1.Metadata.DeleteObject:input_type -> cairn.metadata.v1.DeleteObjectRequest
-	31,  // 86: cairn.metadata.v1.Metadata.ListObjects:input_type -> cairn.metadata.v1.ListObjectsRequest
-	33,  // 87: cairn.metadata.v1.Metadata.CreateMultipart:input_type -> cairn.metadata.v1.CreateMultipartRequest
-	35,  // 88: cairn.metadata.v1.Metadata.GetMultipart:input_type -> cairn.metadata.v1.GetMultipartRequest
-	37,  // 89: cairn.metadata.v1.Metadata.PutPart:input_type -> cairn.metadata.v1.PutPartRequest
-	39,  // 90: cairn.metadata.v1.Metadata.ListParts:input_type -> cairn.metadata.v1.ListPartsRequest
-	42,  // 91: cairn.metadata.v1.Metadata.CompleteMultipart:input_type -> cairn.metadata.v1.CompleteMultipartRequest
-	44,  // 92: cairn.metadata.v1.Metadata.AbortMultipart:input_type -> cairn.metadata.v1.AbortMultipartRequest
-	46,  // 93: cairn.metadata.v1.Metadata.ListMultipartUploads:input_type -> cairn.metadata.v1.ListMultipartUploadsRequest
-	48,  // 94: cairn.metadata.v1.Metadata.RegisterNode:input_type -> cairn.metadata.v1.RegisterNodeRequest
-	50,  // 95: cairn.metadata.v1.Metadata.Heartbeat:input_type -> cairn.metadata.v1.HeartbeatRequest
-	52,  // 96: cairn.metadata.v1.Metadata.GetClusterMap:input_type -> cairn.metadata.v1.GetClusterMapRequest
-	55,  // 97: cairn.metadata.v1.Metadata.ClusterStatus:input_type -> cairn.metadata.v1.ClusterStatusRequest
-	14,  // 98: cairn.metadata.v1.Metadata.AnnounceMember:input_type -> cairn.metadata.v1.SetMemberAddress
-	60,  // 99: cairn.metadata.v1.Metadata.ReportChunks:input_type -> cairn.metadata.v1.ReportChunksRequest
-	70,  // 100: cairn.metadata.v1.Metadata.ReportTask:input_type -> cairn.metadata.v1.ReportTaskRequest
-	72,  // 101: cairn.metadata.v1.Metadata.CheckChunks:input_type -> cairn.metadata.v1.CheckChunksRequest
-	75,  // 102: cairn.metadata.v1.Metadata.HealthStatus:input_type -> cairn.metadata.v1.HealthStatusRequest
-	77,  // 103: cairn.metadata.v1.Metadata.SetNodeDrain:input_type -> cairn.metadata.v1.SetNodeDrainRequest
-	79,  // 104: cairn.metadata.v1.Metadata.Decommission:input_type -> cairn.metadata.v1.DecommissionRequest
-	83,  // 105: cairn.metadata.v1.Metadata.RebalancePlan:input_type -> cairn.metadata.v1.RebalancePlanRequest
-	87,  // 106: cairn.metadata.v1.Metadata.RebalanceStart:input_type -> cairn.metadata.v1.RebalanceStartRequest
-	88,  // 107: cairn.metadata.v1.Metadata.RebalanceStatus:input_type -> cairn.metadata.v1.RebalanceStatusRequest
-	89,  // 108: cairn.metadata.v1.Metadata.RebalanceStop:input_type -> cairn.metadata.v1.RebalanceStopRequest
-	91,  // 109: cairn.metadata.v1.Metadata.AddMember:input_type -> cairn.metadata.v1.AddMemberRequest
-	93,  // 110: cairn.metadata.v1.Metadata.RemoveMember:input_type -> cairn.metadata.v1.RemoveMemberRequest
-	95,  // 111: cairn.metadata.v1.Metadata.TransferLeader:input_type -> cairn.metadata.v1.TransferLeaderRequest
-	17,  // 112: cairn.metadata.v1.Metadata.CreateBucket:output_type -> cairn.metadata.v1.CreateBucketResponse
-	19,  // 113: cairn.metadata.v1.Metadata.DeleteBucket:output_type -> cairn.metadata.v1.DeleteBucketResponse
-	21,  // 114: cairn.metadata.v1.Metadata.GetBucket:output_type -> cairn.metadata.v1.GetBucketResponse
-	23,  // 115: cairn.metadata.v1.Metadata.ListBuckets:output_type -> cairn.metadata.v1.ListBucketsResponse
-	26,  // 116: cairn.metadata.v1.Metadata.CommitObject:output_type -> cairn.metadata.v1.CommitObjectResponse
-	28,  // 117: cairn.metadata.v1.Metadata.GetObject:output_type -> cairn.metadata.v1.GetObjectResponse
-	30,  // 118: cairn.metadata.v1.Metadata.DeleteObject:output_type -> cairn.metadata.v1.DeleteObjectResponse
-	32,  // 119: cairn.metadata.v1.Metadata.ListObjects:output_type -> cairn.metadata.v1.ListObjectsResponse
-	34,  // 120: cairn.metadata.v1.Metadata.CreateMultipart:output_type -> cairn.metadata.v1.CreateMultipartResponse
-	36,  // 121: cairn.metadata.v1.Metadata.GetMultipart:output_type -> cairn.metadata.v1.GetMultipartResponse
-	38,  // 122: cairn.metadata.v1.Metadata.PutPart:output_type -> cairn.metadata.v1.PutPartResponse
-	40,  // 123: cairn.metadata.v1.Metadata.ListParts:output_type -> cairn.metadata.v1.ListPartsResponse
-	43,  // 124: cairn.metadata.v1.Metadata.CompleteMultipart:output_type -> cairn.metadata.v1.CompleteMultipartResponse
-	45,  // 125: cairn.metadata.v1.Metadata.AbortMultipart:output_type -> cairn.metadata.v1.AbortMultipartResponse
-	47,  // 126: cairn.metadata.v1.Metadata.ListMultipartUploads:output_type -> cairn.metadata.v1.ListMultipartUploadsResponse
-	49,  // 127: cairn.metadata.v1.Metadata.RegisterNode:output_type -> cairn.metadata.v1.RegisterNodeResponse
-	51,  // 128: cairn.metadata.v1.Metadata.Heartbeat:output_type -> cairn.metadata.v1.HeartbeatResponse
-	53,  // 129: cairn.metadata.v1.Metadata.GetClusterMap:output_type -> cairn.metadata.v1.GetClusterMapResponse
-	56,  // 130: cairn.metadata.v1.Metadata.ClusterStatus:output_type -> cairn.metadata.v1.ClusterStatusResponse
-	54,  // 131: cairn.metadata.v1.Metadata.AnnounceMember:output_type -> cairn.metadata.v1.AnnounceMemberResponse
-	61,  // 132: cairn.metadata.v1.Metadata.ReportChunks:output_type -> cairn.metadata.v1.ReportChunksResponse
-	71,  // 133: cairn.metadata.v1.Metadata.ReportTask:output_type -> cairn.metadata.v1.ReportTaskResponse
-	73,  // 134: cairn.metadata.v1.Metadata.CheckChunks:output_type -> cairn.metadata.v1.CheckChunksResponse
-	76,  // 135: cairn.metadata.v1.Metadata.HealthStatus:output_type -> cairn.metadata.v1.HealthStatusResponse
-	78,  // 136: cairn.metadata.v1.Metadata.SetNodeDrain:output_type -> cairn.metadata.v1.SetNodeDrainResponse
-	80,  // 137: cairn.metadata.v1.Metadata.Decommission:output_type -> cairn.metadata.v1.DecommissionResponse
-	84,  // 138: cairn.metadata.v1.Metadata.RebalancePlan:output_type -> cairn.metadata.v1.RebalancePlanResponse
-	90,  // 139: cairn.metadata.v1.Metadata.RebalanceStart:output_type -> cairn.metadata.v1.RebalanceStatusResponse
-	90,  // 140: cairn.metadata.v1.Metadata.RebalanceStatus:output_type -> cairn.metadata.v1.RebalanceStatusResponse
-	90,  // 141: cairn.metadata.v1.Metadata.RebalanceStop:output_type -> cairn.metadata.v1.RebalanceStatusResponse
-	92,  // 142: cairn.metadata.v1.Metadata.AddMember:output_type -> cairn.metadata.v1.AddMemberResponse
-	94,  // 143: cairn.metadata.v1.Metadata.RemoveMember:output_type -> cairn.metadata.v1.RemoveMemberResponse
-	96,  // 144: cairn.metadata.v1.Metadata.TransferLeader:output_type -> cairn.metadata.v1.TransferLeaderResponse
-	112, // [112:145] is the sub-list for method output_type
-	79,  // [79:112] is the sub-list for method input_type
-	79,  // [79:79] is the sub-list for extension type_name
-	79,  // [79:79] is the sub-list for extension extendee
-	0,   // [0:79] is the sub-list for field type_name
+	91,  // 78: cairn.metadata.v1.RebalanceStatusResponse.skipped:type_name -> cairn.metadata.v1.SkippedMove
+	2,   // 79: cairn.metadata.v1.GCEntry.segments:type_name -> cairn.metadata.v1.Segment
+	16,  // 80: cairn.metadata.v1.Metadata.CreateBucket:input_type -> cairn.metadata.v1.CreateBucketRequest
+	18,  // 81: cairn.metadata.v1.Metadata.DeleteBucket:input_type -> cairn.metadata.v1.DeleteBucketRequest
+	20,  // 82: cairn.metadata.v1.Metadata.GetBucket:input_type -> cairn.metadata.v1.GetBucketRequest
+	22,  // 83: cairn.metadata.v1.Metadata.ListBuckets:input_type -> cairn.metadata.v1.ListBucketsRequest
+	25,  // 84: cairn.metadata.v1.Metadata.CommitObject:input_type -> cairn.metadata.v1.CommitObjectRequest
+	27,  // 85: cairn.metadata.v1.Metadata.GetObject:input_type -> cairn.metadata.v1.GetObjectRequest
+	29,  // 86: cairn.metadata.v1.Metadata.DeleteObject:input_type -> cairn.metadata.v1.DeleteObjectRequest
+	31,  // 87: cairn.metadata.v1.Metadata.ListObjects:input_type -> cairn.metadata.v1.ListObjectsRequest
+	33,  // 88: cairn.metadata.v1.Metadata.CreateMultipart:input_type -> cairn.metadata.v1.CreateMultipartRequest
+	35,  // 89: cairn.metadata.v1.Metadata.GetMultipart:input_type -> cairn.metadata.v1.GetMultipartRequest
+	37,  // 90: cairn.metadata.v1.Metadata.PutPart:input_type -> cairn.metadata.v1.PutPartRequest
+	39,  // 91: cairn.metadata.v1.Metadata.ListParts:input_type -> cairn.metadata.v1.ListPartsRequest
+	42,  // 92: cairn.metadata.v1.Metadata.CompleteMultipart:input_type -> cairn.metadata.v1.CompleteMultipartRequest
+	44,  // 93: cairn.metadata.v1.Metadata.AbortMultipart:input_type -> cairn.metadata.v1.AbortMultipartRequest
+	46,  // 94: cairn.metadata.v1.Metadata.ListMultipartUploads:input_type -> cairn.metadata.v1.ListMultipartUploadsRequest
+	48,  // 95: cairn.metadata.v1.Metadata.RegisterNode:input_type -> cairn.metadata.v1.RegisterNodeRequest
+	50,  // 96: cairn.metadata.v1.Metadata.Heartbeat:input_type -> cairn.metadata.v1.HeartbeatRequest
+	52,  // 97: cairn.metadata.v1.Metadata.GetClusterMap:input_type -> cairn.metadata.v1.GetClusterMapRequest
+	55,  // 98: cairn.metadata.v1.Metadata.ClusterStatus:input_type -> cairn.metadata.v1.ClusterStatusRequest
+	14,  // 99: cairn.metadata.v1.Metadata.AnnounceMember:input_type -> cairn.metadata.v1.SetMemberAddress
+	60,  // 100: cairn.metadata.v1.Metadata.ReportChunks:input_type -> cairn.metadata.v1.ReportChunksRequest
+	70,  // 101: cairn.metadata.v1.Metadata.ReportTask:input_type -> cairn.metadata.v1.ReportTaskRequest
+	72,  // 102: cairn.metadata.v1.Metadata.CheckChunks:input_type -> cairn.metadata.v1.CheckChunksRequest
+	75,  // 103: cairn.metadata.v1.Metadata.HealthStatus:input_type -> cairn.metadata.v1.HealthStatusRequest
+	77,  // 104: cairn.metadata.v1.Metadata.SetNodeDrain:input_type -> cairn.metadata.v1.SetNodeDrainRequest
+	79,  // 105: cairn.metadata.v1.Metadata.Decommission:input_type -> cairn.metadata.v1.DecommissionRequest
+	83,  // 106: cairn.metadata.v1.Metadata.RebalancePlan:input_type -> cairn.metadata.v1.RebalancePlanRequest
+	87,  // 107: cairn.metadata.v1.Metadata.RebalanceStart:input_type -> cairn.metadata.v1.RebalanceStartRequest
+	88,  // 108: cairn.metadata.v1.Metadata.RebalanceStatus:input_type -> cairn.metadata.v1.RebalanceStatusRequest
+	89,  // 109: cairn.metadata.v1.Metadata.RebalanceStop:input_type -> cairn.metadata.v1.RebalanceStopRequest
+	92,  // 110: cairn.metadata.v1.Metadata.AddMember:input_type -> cairn.metadata.v1.AddMemberRequest
+	94,  // 111: cairn.metadata.v1.Metadata.RemoveMember:input_type -> cairn.metadata.v1.RemoveMemberRequest
+	96,  // 112: cairn.metadata.v1.Metadata.TransferLeader:input_type -> cairn.metadata.v1.TransferLeaderRequest
+	17,  // 113: cairn.metadata.v1.Metadata.CreateBucket:output_type -> cairn.metadata.v1.CreateBucketResponse
+	19,  // 114: cairn.metadata.v1.Metadata.DeleteBucket:output_type -> cairn.metadata.v1.DeleteBucketResponse
+	21,  // 115: cairn.metadata.v1.Metadata.GetBucket:output_type -> cairn.metadata.v1.GetBucketResponse
+	23,  // 116: cairn.metadata.v1.Metadata.ListBuckets:output_type -> cairn.metadata.v1.ListBucketsResponse
+	26,  // 117: cairn.metadata.v1.Metadata.CommitObject:output_type -> cairn.metadata.v1.CommitObjectResponse
+	28,  // 118: cairn.metadata.v1.Metadata.GetObject:output_type -> cairn.metadata.v1.GetObjectResponse
+	30,  // 119: cairn.metadata.v1.Metadata.DeleteObject:output_type -> cairn.metadata.v1.DeleteObjectResponse
+	32,  // 120: cairn.metadata.v1.Metadata.ListObjects:output_type -> cairn.metadata.v1.ListObjectsResponse
+	34,  // 121: cairn.metadata.v1.Metadata.CreateMultipart:output_type -> cairn.metadata.v1.CreateMultipartResponse
+	36,  // 122: cairn.metadata.v1.Metadata.GetMultipart:output_type -> cairn.metadata.v1.GetMultipartResponse
+	38,  // 123: cairn.metadata.v1.Metadata.PutPart:output_type -> cairn.metadata.v1.PutPartResponse
+	40,  // 124: cairn.metadata.v1.Metadata.ListParts:output_type -> cairn.metadata.v1.ListPartsResponse
+	43,  // 125: cairn.metadata.v1.Metadata.CompleteMultipart:output_type -> cairn.metadata.v1.CompleteMultipartResponse
+	45,  // 126: cairn.metadata.v1.Metadata.AbortMultipart:output_type -> cairn.metadata.v1.AbortMultipartResponse
+	47,  // 127: cairn.metadata.v1.Metadata.ListMultipartUploads:output_type -> cairn.metadata.v1.ListMultipartUploadsResponse
+	49,  // 128: cairn.metadata.v1.Metadata.RegisterNode:output_type -> cairn.metadata.v1.RegisterNodeResponse
+	51,  // 129: cairn.metadata.v1.Metadata.Heartbeat:output_type -> cairn.metadata.v1.HeartbeatResponse
+	53,  // 130: cairn.metadata.v1.Metadata.GetClusterMap:output_type -> cairn.metadata.v1.GetClusterMapResponse
+	56,  // 131: cairn.metadata.v1.Metadata.ClusterStatus:output_type -> cairn.metadata.v1.ClusterStatusResponse
+	54,  // 132: cairn.metadata.v1.Metadata.AnnounceMember:output_type -> cairn.metadata.v1.AnnounceMemberResponse
+	61,  // 133: cairn.metadata.v1.Metadata.ReportChunks:output_type -> cairn.metadata.v1.ReportChunksResponse
+	71,  // 134: cairn.metadata.v1.Metadata.ReportTask:output_type -> cairn.metadata.v1.ReportTaskResponse
+	73,  // 135: cairn.metadata.v1.Metadata.CheckChunks:output_type -> cairn.metadata.v1.CheckChunksResponse
+	76,  // 136: cairn.metadata.v1.Metadata.HealthStatus:output_type -> cairn.metadata.v1.HealthStatusResponse
+	78,  // 137: cairn.metadata.v1.Metadata.SetNodeDrain:output_type -> cairn.metadata.v1.SetNodeDrainResponse
+	80,  // 138: cairn.metadata.v1.Metadata.Decommission:output_type -> cairn.metadata.v1.DecommissionResponse
+	84,  // 139: cairn.metadata.v1.Metadata.RebalancePlan:output_type -> cairn.metadata.v1.RebalancePlanResponse
+	90,  // 140: cairn.metadata.v1.Metadata.RebalanceStart:output_type -> cairn.metadata.v1.RebalanceStatusResponse
+	90,  // 141: cairn.metadata.v1.Metadata.RebalanceStatus:output_type -> cairn.metadata.v1.RebalanceStatusResponse
+	90,  // 142: cairn.metadata.v1.Metadata.RebalanceStop:output_type -> cairn.metadata.v1.RebalanceStatusResponse
+	93,  // 143: cairn.metadata.v1.Metadata.AddMember:output_type -> cairn.metadata.v1.AddMemberResponse
+	95,  // 144: cairn.metadata.v1.Metadata.RemoveMember:output_type -> cairn.metadata.v1.RemoveMemberResponse
+	97,  // 145: cairn.metadata.v1.Metadata.TransferLeader:output_type -> cairn.metadata.v1.TransferLeaderResponse
+	113, // [113:146] is the sub-list for method output_type
+	80,  // [80:113] is the sub-list for method input_type
+	80,  // [80:80] is the sub-list for extension type_name
+	80,  // [80:80] is the sub-list for extension extendee
+	0,   // [0:80] is the sub-list for field type_name
 }
 
 func init() { file_metadata_proto_init() }
@@ -7223,7 +7351,7 @@ func file_metadata_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_metadata_proto_rawDesc), len(file_metadata_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   101,
+			NumMessages:   102,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
