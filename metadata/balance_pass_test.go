@@ -477,13 +477,13 @@ func TestRebalanceMoveGivenUp(t *testing.T) {
 	b := &r.h.bal
 	for i := 1; i <= balanceMoveAttempts; i++ {
 		r.h.moveFailed(p, "no space")
-		skip, waiting := b.skipMove(p.GetSegmentId(), 0, "n2", r.clock.now())
-		if given := i == balanceMoveAttempts; !skip || waiting == given {
-			t.Fatalf("after %d failures: skip %v, waiting %v; want skipped, waiting %v", i, skip, waiting, !given)
+		if skip, _ := b.skipMove(p.GetSegmentId(), 0, "n2", r.clock.now()); !skip {
+			t.Fatalf("after %d failures the move is not skipped", i)
 		}
-		r.clock.add(time.Hour) // past any backoff
-		if skip, _ := b.skipMove(p.GetSegmentId(), 0, "n2", r.clock.now()); skip != (i == balanceMoveAttempts) {
-			t.Fatalf("after %d failures and the backoff: skip %v", i, skip)
+		r.clock.add(time.Hour) // past any backoff, the target's too
+		skip, waiting := b.skipMove(p.GetSegmentId(), 0, "n2", r.clock.now())
+		if given := i == balanceMoveAttempts; skip != given || waiting {
+			t.Fatalf("after %d failures and the backoff: skip %v, waiting %v; want skip %v, not waiting", i, skip, waiting, given)
 		}
 	}
 	if got := b.skipped(r.clock.now()); len(got) != 1 || !got[0].RetryAt.IsZero() || got[0].Failures != balanceMoveAttempts || got[0].Reason != "no space" {
@@ -491,6 +491,55 @@ func TestRebalanceMoveGivenUp(t *testing.T) {
 	}
 	if skip, _ := b.skipMove(p.GetSegmentId(), 0, "n3", r.clock.now()); skip {
 		t.Fatal("the same chunk to another node is skipped too")
+	}
+}
+
+// A node to which every move fails (it refuses writes) takes no move for a
+// while after balanceTargetFailures of them in a row, and again only after
+// a longer wait each time, and the status says so: without this it got a
+// move of every segment in turn, each failing once. n2 is the only node
+// below the mean, so nothing else moves, and the run keeps going.
+func TestRebalanceTargetRefusingWritesBacksOff(t *testing.T) {
+	const step = 1100 * time.Millisecond
+	const backoff = 3 * time.Second
+	const rounds = 100
+	r := newBalanceRig(t, rigLayout{ab: 76, ad: 76, bc: 74, cd: 74}, func(c *HealConfig) {
+		c.RepairPerNode = 1
+		c.RepairBackoff = backoff
+	})
+	const reason = "write chunk: read-only file system"
+	r.start()
+	var handed []time.Time
+	for range rounds {
+		st := r.round(step)
+		if !st.GetRunning() {
+			t.Fatalf("the run ended %q with n2 refusing every move", st.GetOutcome())
+		}
+		for range r.rigMoves(func([]byte) string { return reason }) {
+			handed = append(handed, r.clock.now())
+		}
+	}
+	// Without the target's backoff: a move (of another segment) each round.
+	if max := balanceTargetFailures + 6; len(handed) > max {
+		t.Fatalf("%d moves to n2 in %d rounds, want at most %d", len(handed), rounds, max)
+	}
+	for i := balanceTargetFailures; i < len(handed); i++ {
+		if gap, want := handed[i].Sub(handed[i-1]), retryDelay(backoff, i-balanceTargetFailures+1); gap < want {
+			t.Errorf("move %d to n2 came %v after the one before, want at least %v", i+1, gap, want)
+		}
+	}
+	resp, err := r.srv.rebalanceStatus(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var node *pb.SkippedMove
+	for _, m := range resp.GetSkipped() {
+		if len(m.GetSegmentId()) == 0 {
+			node = m
+		}
+	}
+	if node == nil || node.GetToNode() != "n2" || node.GetReason() != reason || node.GetRetryUnixNano() <= r.clock.now().UnixNano() || int(node.GetFailures()) != len(handed) {
+		t.Fatalf("status lists %v; want every move to n2 skipped after %d failures, with its reason", resp.GetSkipped(), len(handed))
 	}
 }
 

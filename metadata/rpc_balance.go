@@ -472,6 +472,9 @@ type balancer struct {
 	// failed: moves (by pendingKey) that failed this run, each waiting out
 	// its backoff or given up (see balanceMoveAttempts).
 	failed map[string]*moveFailure
+	// targets: nodes whose last moves failed, by id (see
+	// balanceTargetFailures).
+	targets map[string]*moveFailure
 	// counted: pending moves (by pendingKey) whose commit the last usage
 	// read already shows, so that neither the planner nor settlePending
 	// applies them a second time.
@@ -503,6 +506,15 @@ type balancer struct {
 // round: the balancer spent its per-node budget on it and never ended.
 const balanceMoveAttempts = 5
 
+// balanceTargetFailures: a node to which this many moves in a row failed
+// (no move to it committed in between) takes no move until
+// retryDelay(RepairBackoff, failures-balanceTargetFailures+1) has passed.
+// A node that refuses writes would otherwise get a move of every segment
+// in turn, each failing once before the per-move backoff applies. While a
+// node waits, the pass does not end: the run keeps going (and says why in
+// its status) until the node takes chunks again or the run is stopped.
+const balanceTargetFailures = 3
+
 // moveFailure is what the balancer remembers of a move that failed.
 type moveFailure struct {
 	segment  []byte
@@ -516,7 +528,8 @@ type moveFailure struct {
 
 // SkippedMove is a balancer move that failed and is skipped: until
 // RetryAt, or for the rest of the run when RetryAt is zero (given up after
-// balanceMoveAttempts failures).
+// balanceMoveAttempts failures). With no Segment it is every move to To
+// (balanceTargetFailures).
 type SkippedMove struct {
 	Segment  []byte
 	Shard    uint32
@@ -540,6 +553,20 @@ func (h *healer) moveFailed(p *pb.PendingMove, reason string) {
 	}
 	f.failures++
 	f.reason = reason
+	if b.targets == nil {
+		b.targets = map[string]*moveFailure{}
+	}
+	tf := b.targets[f.to]
+	if tf == nil {
+		tf = &moveFailure{to: f.to}
+		b.targets[f.to] = tf
+	}
+	tf.failures++
+	tf.reason = reason
+	if tf.failures >= balanceTargetFailures {
+		tf.retryAt = h.now().Add(retryDelay(h.cfg.RepairBackoff, tf.failures-balanceTargetFailures+1))
+		h.log.Warn("rebalance target failed moves in a row; no move to it until its retry", "to", f.to, "failures", tf.failures, "retry_at", tf.retryAt, "reason", reason)
+	}
 	if f.failures >= balanceMoveAttempts {
 		f.retryAt = time.Time{}
 		h.log.Warn("rebalance move given up for this run", "segment", fmt.Sprintf("%x", f.segment), "shard", f.shard, "from", f.from, "to", f.to, "failures", f.failures, "reason", reason)
@@ -553,6 +580,9 @@ func (h *healer) moveFailed(p *pb.PendingMove, reason string) {
 // node now, and whether that is a wait (a retry is due later) rather than
 // a move given up.
 func (b *balancer) skipMove(segment []byte, shard uint32, to string, now time.Time) (skip, waiting bool) {
+	if tf := b.targets[to]; tf != nil && tf.failures >= balanceTargetFailures && now.Before(tf.retryAt) {
+		return true, true
+	}
 	f := b.failed[pendingKey(segment, shard, to)]
 	switch {
 	case f == nil:
@@ -568,6 +598,11 @@ func (b *balancer) skipMove(segment []byte, shard uint32, to string, now time.Ti
 // skipped lists the moves the balancer skips now, by segment and shard.
 func (b *balancer) skipped(now time.Time) []SkippedMove {
 	var out []SkippedMove
+	for _, tf := range b.targets {
+		if tf.failures >= balanceTargetFailures && now.Before(tf.retryAt) {
+			out = append(out, SkippedMove{To: tf.to, Failures: tf.failures, RetryAt: tf.retryAt, Reason: tf.reason})
+		}
+	}
 	for _, f := range b.failed {
 		if !f.retryAt.IsZero() && !now.Before(f.retryAt) {
 			continue // due: planned again
@@ -935,6 +970,7 @@ func (s *Server) settlePending(h *healer, r *pb.SetRebalance, applyUsage bool) (
 			r.BytesMoved += p.GetBytes()
 			r.MovesDone++
 			delete(b.failed, key)
+			delete(b.targets, p.GetToNode())
 			if applyUsage && b.usage != nil && !b.counted[key] {
 				b.usage[p.GetFromNode()] -= p.GetBytes()
 				b.usage[p.GetToNode()] += p.GetBytes()
@@ -1055,7 +1091,7 @@ func (s *Server) balanceRound(ctx context.Context, h *healer) error {
 		// A new run (or a new term): fresh usage, and a bucket that starts
 		// empty (see the rate note above).
 		b.run, b.usage, b.counted, b.drop = cur.GetStartedUnixNano(), nil, nil, map[string]string{}
-		b.failed = nil
+		b.failed, b.targets = nil, nil
 		b.shadow, b.base = nil, nil
 		b.bucket, b.bucketRate = nil, -1
 	}

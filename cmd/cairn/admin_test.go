@@ -437,7 +437,8 @@ abcd     2      b1    b7  16.0 MiB
 		{name: "rebalance status with skipped moves",
 			fake: func(f *fakeMetad) {
 				f.rebalance = []*pb.RebalanceStatusResponse{{Running: true, Threshold: 5, RateBytesPerSecond: 50 << 20, BytesTotal: 10 << 30, BytesMoved: 4 << 30,
-					MovesTotal: 200, MovesDone: 80, BytesPerSecond: 48 << 20, EtaSeconds: 128, SkippedCount: 3, Skipped: []*pb.SkippedMove{
+					MovesTotal: 200, MovesDone: 80, BytesPerSecond: 48 << 20, EtaSeconds: 128, SkippedCount: 4, Skipped: []*pb.SkippedMove{
+						{ToNode: "b9", Failures: 3, RetryUnixNano: testNow.Add(5 * time.Second).UnixNano(), Reason: "write chunk: no space left on device"},
 						{SegmentId: []byte{0xab, 0xcd}, Shard: 2, FromNode: "b1", ToNode: "b7", Failures: 2, RetryUnixNano: testNow.Add(40 * time.Second).UnixNano(), Reason: "write chunk: disk read-only"},
 						{SegmentId: []byte{0xab, 0xce}, Shard: 0, FromNode: "b1", ToNode: "b7", Failures: 5, Reason: "no result within the task timeout"}}}}
 			},
@@ -445,10 +446,11 @@ abcd     2      b1    b7  16.0 MiB
 			stdout: "rebalance  running (threshold 5 points, limit 50.0 MiB/s)\n" +
 				"progress   [############..................]  40.0%  4.0 GiB of 10.0 GiB, 80 of 200 moves\n" +
 				"rate       48.0 MiB/s, ETA 2m08s\n" +
-				"skipped    3 moves failed and are not tried now (the leader's balancer backs them off, and gives one up for the run after its 5th failure)\n" +
+				"skipped    4 moves failed and are not tried now (the leader's balancer backs them off, and gives one up for the run after its 5th failure)\n" +
 				"\n" +
-				"first 2 of 3 skipped moves:\n" +
+				"first 3 of 4 skipped moves:\n" +
 				"SEGMENT  SHARD  FROM  TO  FAILURES  RETRY     LAST ERROR\n" +
+				"any      -      -     b9  3         in 5s     write chunk: no space left on device\n" +
 				"abcd     2      b1    b7  2         in 40s    write chunk: disk read-only\n" +
 				"abce     0      b1    b7  5         given up  no result within the task timeout\n"},
 		{name: "rebalance stop", args: []string{"rebalance", "stop"}, stdout: "rebalance stopped: 4.0 GiB of 10.0 GiB moved, 80 of 200 moves\n",

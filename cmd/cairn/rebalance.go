@@ -234,7 +234,11 @@ func renderRebalance(w io.Writer, v *rebalanceView, now time.Time) error {
 		if m.RetryAt != nil {
 			retry = "in " + clitable.Duration(m.RetryAt.Sub(now))
 		}
-		st.Row(m.SegmentID, fmt.Sprint(m.Shard), m.From, m.To, fmt.Sprint(m.Failures), retry, m.Reason)
+		seg, shard, from := m.SegmentID, fmt.Sprint(m.Shard), m.From
+		if seg == "" {
+			seg, shard, from = "any", "-", "-" // every move to the node
+		}
+		st.Row(seg, shard, from, m.To, fmt.Sprint(m.Failures), retry, m.Reason)
 	}
 	return st.Render(w)
 }

@@ -6047,7 +6047,8 @@ func (x *RebalanceStatusResponse) GetSkippedCount() int64 {
 	return 0
 }
 
-// SkippedMove is a balancer move that failed and is not planned for now.
+// SkippedMove is a balancer move that failed and is not planned for now;
+// with no segment_id, every move to to_node (moves to it failed in a row).
 type SkippedMove struct {
 	state     protoimpl.MessageState `protogen:"open.v1"`
 	SegmentId []byte                 `protobuf:"bytes,1,opt,name=segment_id,json=segmentId,proto3" json:"segment_id,omitempty"`
