@@ -68,7 +68,7 @@ type healer struct {
 	figures   atomic.Pointer[healthFigures]
 	gcBacklog atomic.Int64
 
-	// bal is the balancer's per-term state (rpc_balance.go).
+	// bal is the balancer's per-term state (balance_round.go).
 	bal balancer
 }
 
