@@ -17,6 +17,7 @@ import (
 // chunk may go to another target). Without this a move whose target
 // refuses writes, or whose source cannot be read, was planned again every
 // round: the balancer spent its per-node budget on it and never ended.
+// The drain keeps the same count per draining node (balance_drain.go).
 const balanceMoveAttempts = 5
 
 // balanceTargetFailures: a node to which this many moves in a row failed
@@ -28,7 +29,7 @@ const balanceMoveAttempts = 5
 // its status) until the node takes chunks again or the run is stopped.
 const balanceTargetFailures = 3
 
-// moveFailure is what the balancer remembers of a move that failed.
+// moveFailure is what a mover remembers of a move that failed.
 type moveFailure struct {
 	segment  []byte
 	shard    uint32
@@ -39,10 +40,10 @@ type moveFailure struct {
 	reason  string
 }
 
-// SkippedMove is a balancer move that failed and is skipped: until
-// RetryAt, or for the rest of the run when RetryAt is zero (given up after
-// balanceMoveAttempts failures). With no Segment it is every move to To
-// (balanceTargetFailures).
+// SkippedMove is a balancer or drain move that failed and is skipped:
+// until RetryAt, or for the rest of the run (the drain) when RetryAt is
+// zero (given up after balanceMoveAttempts failures). With no Segment it
+// is every move to To (balanceTargetFailures).
 type SkippedMove struct {
 	Segment  []byte
 	Shard    uint32
@@ -52,51 +53,79 @@ type SkippedMove struct {
 	Reason   string
 }
 
-// moveFailed records a failure of the move p, which settlePending drops.
-func (h *healer) moveFailed(p *pb.PendingMove, reason string) {
-	b := &h.bal
-	if b.failed == nil {
-		b.failed = map[string]*moveFailure{}
+// moveBackoff is the memory of the moves that failed for one mover: the
+// balancer's run, or the drain of one node. Both plan a chunk's move to a
+// target, hand it out with addMove and learn its outcome later; both must
+// not hand out again and again a move that cannot succeed, so both keep
+// this. Its owner serialises access (the balancer lock, the drain's mu).
+type moveBackoff struct {
+	// failed: moves (by pendingKey) that failed, each waiting out its
+	// backoff or given up (see balanceMoveAttempts).
+	failed map[string]*moveFailure
+	// targets: nodes whose last moves failed, by id (see
+	// balanceTargetFailures).
+	targets map[string]*moveFailure
+}
+
+// recordFailure records a failure of the move of shard of segment from
+// from to to, for reason; what names the mover in the log ("rebalance",
+// "drain").
+func (m *moveBackoff) recordFailure(h *healer, what string, segment []byte, shard uint32, from, to, reason string) {
+	if m.failed == nil {
+		m.failed = map[string]*moveFailure{}
 	}
-	key := pendingKey(p.GetSegmentId(), p.GetShard(), p.GetToNode())
-	f := b.failed[key]
+	key := pendingKey(segment, shard, to)
+	f := m.failed[key]
 	if f == nil {
-		f = &moveFailure{segment: p.GetSegmentId(), shard: p.GetShard(), from: p.GetFromNode(), to: p.GetToNode()}
-		b.failed[key] = f
+		f = &moveFailure{segment: slices.Clone(segment), shard: shard, from: from, to: to}
+		m.failed[key] = f
 	}
 	f.failures++
 	f.reason = reason
-	if b.targets == nil {
-		b.targets = map[string]*moveFailure{}
+	if m.targets == nil {
+		m.targets = map[string]*moveFailure{}
 	}
-	tf := b.targets[f.to]
+	tf := m.targets[f.to]
 	if tf == nil {
 		tf = &moveFailure{to: f.to}
-		b.targets[f.to] = tf
+		m.targets[f.to] = tf
 	}
 	tf.failures++
 	tf.reason = reason
 	if tf.failures >= balanceTargetFailures {
 		tf.retryAt = h.now().Add(retryDelay(h.cfg.RepairBackoff, tf.failures-balanceTargetFailures+1))
-		h.log.Warn("rebalance target failed moves in a row; no move to it until its retry", "to", f.to, "failures", tf.failures, "retry_at", tf.retryAt, "reason", reason)
+		h.log.Warn(what+" target failed moves in a row; no move to it until its retry", "to", f.to, "failures", tf.failures, "retry_at", tf.retryAt, "reason", reason)
 	}
 	if f.failures >= balanceMoveAttempts {
 		f.retryAt = time.Time{}
-		h.log.Warn("rebalance move given up for this run", "segment", fmt.Sprintf("%x", f.segment), "shard", f.shard, "from", f.from, "to", f.to, "failures", f.failures, "reason", reason)
+		h.log.Warn(what+" move given up", "segment", fmt.Sprintf("%x", f.segment), "shard", f.shard, "from", f.from, "to", f.to, "failures", f.failures, "reason", reason)
 		return
 	}
 	f.retryAt = h.now().Add(retryDelay(h.cfg.RepairBackoff, f.failures))
-	h.log.Warn("rebalance move failed; skipped until its retry", "segment", fmt.Sprintf("%x", f.segment), "shard", f.shard, "from", f.from, "to", f.to, "failures", f.failures, "retry_at", f.retryAt, "reason", reason)
+	h.log.Warn(what+" move failed; skipped until its retry", "segment", fmt.Sprintf("%x", f.segment), "shard", f.shard, "from", f.from, "to", f.to, "failures", f.failures, "retry_at", f.retryAt, "reason", reason)
+}
+
+// recordSuccess records that the move of shard of segment to to
+// committed: it is forgotten, and to is no longer failing moves in a row.
+func (m *moveBackoff) recordSuccess(segment []byte, shard uint32, to string) {
+	delete(m.failed, pendingKey(segment, shard, to))
+	delete(m.targets, to)
+}
+
+// moveFailed records a failure of the balancer's move p, which
+// settlePending drops.
+func (h *healer) moveFailed(p *pb.PendingMove, reason string) {
+	h.bal.recordFailure(h, "rebalance", p.GetSegmentId(), p.GetShard(), p.GetFromNode(), p.GetToNode(), reason)
 }
 
 // skipMove reports whether the planner must not plan shard of segment to
 // node now, and whether that is a wait (a retry is due later) rather than
 // a move given up.
-func (b *balancer) skipMove(segment []byte, shard uint32, to string, now time.Time) (skip, waiting bool) {
-	if tf := b.targets[to]; tf != nil && tf.failures >= balanceTargetFailures && now.Before(tf.retryAt) {
+func (m *moveBackoff) skipMove(segment []byte, shard uint32, to string, now time.Time) (skip, waiting bool) {
+	if tf := m.targets[to]; tf != nil && tf.failures >= balanceTargetFailures && now.Before(tf.retryAt) {
 		return true, true
 	}
-	f := b.failed[pendingKey(segment, shard, to)]
+	f := m.failed[pendingKey(segment, shard, to)]
 	switch {
 	case f == nil:
 		return false, false
@@ -108,15 +137,15 @@ func (b *balancer) skipMove(segment []byte, shard uint32, to string, now time.Ti
 	return false, false
 }
 
-// skipped lists the moves the balancer skips now, by segment and shard.
-func (b *balancer) skipped(now time.Time) []SkippedMove {
+// skipped lists the moves skipped now, by segment and shard.
+func (m *moveBackoff) skipped(now time.Time) []SkippedMove {
 	var out []SkippedMove
-	for _, tf := range b.targets {
+	for _, tf := range m.targets {
 		if tf.failures >= balanceTargetFailures && now.Before(tf.retryAt) {
 			out = append(out, SkippedMove{To: tf.to, Failures: tf.failures, RetryAt: tf.retryAt, Reason: tf.reason})
 		}
 	}
-	for _, f := range b.failed {
+	for _, f := range m.failed {
 		if !f.retryAt.IsZero() && !now.Before(f.retryAt) {
 			continue // due: planned again
 		}
@@ -126,4 +155,18 @@ func (b *balancer) skipped(now time.Time) []SkippedMove {
 		return cmp.Or(bytes.Compare(x.Segment, y.Segment), cmp.Compare(x.Shard, y.Shard), cmp.Compare(x.To, y.To))
 	})
 	return out
+}
+
+// skippedToPB is skipped as an RPC answer lists it: the first max, and
+// how many there are.
+func skippedToPB(skipped []SkippedMove, max int) ([]*pb.SkippedMove, int64) {
+	var out []*pb.SkippedMove
+	for _, m := range skipped[:min(len(skipped), max)] {
+		sm := &pb.SkippedMove{SegmentId: m.Segment, Shard: m.Shard, FromNode: m.From, ToNode: m.To, Failures: int64(m.Failures), Reason: m.Reason}
+		if !m.RetryAt.IsZero() {
+			sm.RetryUnixNano = m.RetryAt.UnixNano()
+		}
+		out = append(out, sm)
+	}
+	return out, int64(len(skipped))
 }

@@ -1,10 +1,12 @@
 package metadata
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
 	"time"
 
 	pb "github.com/cairnstore/cairn/metadata/metadatapb"
@@ -22,6 +24,18 @@ import (
 // chunk for deletion. Once the node index says the node holds no chunk,
 // Decommission commits it DECOMMISSIONED. Undrain (back to UP) stops
 // further moves; moves already handed out finish and commit.
+//
+// A drain move that fails (its task reports an error or expires, or it
+// cannot be handed out) backs off as the balancer's do, with the same
+// moveBackoff (balance_backoff.go), kept per draining node in the leader's
+// memory: not handed out again before retryDelay(RepairBackoff, failures)
+// (the drain picks another target meanwhile if one keeps the failure
+// domains), given up after balanceMoveAttempts failures, and a target to
+// which balanceTargetFailures moves in a row failed takes none until its
+// own backoff has passed. A given-up move leaves its chunk on the node, so
+// the drain is not done: Decommission lists it as a blocker with the
+// blob node's reason, and asking to drain the node again (or a new leader)
+// tries it again.
 
 func (a *api) SetNodeDrain(ctx context.Context, req *pb.SetNodeDrainRequest) (*pb.SetNodeDrainResponse, error) {
 	// Answers come from the leader's state once it has applied everything
@@ -59,7 +73,10 @@ func (s *Server) setNodeDrain(ctx context.Context, req *pb.SetNodeDrainRequest) 
 	}
 	switch st := n.GetState(); {
 	case st == want:
-		// Nothing to change.
+		// Nothing to change; a drain asked again tries the moves it gave up.
+		if req.GetDrain() && !req.GetDryRun() {
+			s.forgetDrainFailures(n.GetId())
+		}
 	case st == pb.NodeState_NODE_STATE_DECOMMISSIONED:
 		return nil, metaerr.Detailed(metaerr.ErrPreconditionFailed, "node %s is decommissioned; it cannot be drained or undrained", n.GetId())
 	case req.GetDrain() && st == pb.NodeState_NODE_STATE_DOWN:
@@ -109,6 +126,15 @@ func (s *Server) decommission(ctx context.Context, req *pb.DecommissionRequest) 
 	}
 	if chunks > 0 {
 		resp.Blockers = append(resp.Blockers, fmt.Sprintf("node holds %d chunks (%d bytes) that have not moved yet", chunks, size))
+		if h, err := s.currentHealer(); err == nil {
+			// Only the leader knows which drain moves failed (a member
+			// that does not lead answers without them).
+			skipped := h.bal.drain.skipped(id, h.now())
+			resp.Skipped, resp.SkippedCount = skippedToPB(skipped, statusSkippedMax)
+			if b := givenUpBlocker(id, skipped); b != "" {
+				resp.Blockers = append(resp.Blockers, b)
+			}
+		}
 		b, err := s.placementBlockers(n)
 		if err != nil {
 			return nil, err
@@ -126,6 +152,24 @@ func (s *Server) decommission(ctx context.Context, req *pb.DecommissionRequest) 
 	}
 	resp.Decommissioned = true
 	return resp, nil
+}
+
+// givenUpBlocker says which of the drain's skipped moves off node were
+// given up ("" when none): their chunks stay until the drain is asked
+// again.
+func givenUpBlocker(node string, skipped []SkippedMove) string {
+	var given []SkippedMove
+	for _, m := range skipped {
+		if m.Segment != nil && m.RetryAt.IsZero() {
+			given = append(given, m)
+		}
+	}
+	if len(given) == 0 {
+		return ""
+	}
+	f := given[0]
+	return fmt.Sprintf("the drain gave up %d moves off it after %d failures each (first: segment %x shard %d to %s: %s); `cairn node drain %s` tries them again",
+		len(given), balanceMoveAttempts, f.Segment, f.Shard, f.To, f.Reason, node)
 }
 
 // placementBlockers tries to place elsewhere the first few chunks still on
@@ -223,10 +267,17 @@ func (s *Server) drainRound(ctx context.Context, h *healer, cursors map[string][
 		on, _ := h.tasks.load(node)
 		return on >= h.cfg.RepairPerNode
 	}
+	// A node undrained (or gone) ends its drain: a later drain of it
+	// starts with no failures remembered.
+	draining := map[string]bool{}
+	for _, n := range cm.GetNodes() {
+		draining[n.GetId()] = n.GetState() == pb.NodeState_NODE_STATE_DRAINING
+	}
+	h.bal.drain.keepOnly(draining)
 	var errs []error
 	for _, n := range cm.GetNodes() {
 		id := n.GetId()
-		if n.GetState() != pb.NodeState_NODE_STATE_DRAINING {
+		if !draining[id] {
 			delete(cursors, id)
 			continue
 		}
@@ -274,7 +325,13 @@ func (s *Server) drainSegment(v *clusterView, h *healer, seg *pb.Segment, node s
 		if id != node {
 			continue
 		}
+		now := h.now()
 		unusable := func(shard uint32, n string) bool {
+			// A move that failed waits out its backoff, or was given up:
+			// another target, if one keeps the failure domains, or none.
+			if skip, _ := h.bal.drain.skipMove(node, seg.GetId(), shard, n, now); skip {
+				return true
+			}
 			pending, err := h.st.ChunkDeletePending(seg.GetId(), int(shard), n)
 			return err != nil || pending
 		}
@@ -292,10 +349,133 @@ func (s *Server) drainSegment(v *clusterView, h *healer, seg *pb.Segment, node s
 			if errors.Is(err, errTargetBusy) || isPrecondition(err) {
 				return nil
 			}
+			h.bal.drain.failedToHandOut(h, seg.GetId(), uint32(sh), node, target, err.Error())
 			return fmt.Errorf("move segment %x shard %d off %s: %w", seg.GetId(), sh, node, err)
 		}
+		h.bal.drain.handedOut(seg.GetId(), uint32(sh), node, target)
 		h.log.Debug("drain move planned", "segment", fmt.Sprintf("%x", seg.GetId()), "shard", sh, "from", node, "to", target)
 		return nil // one move per segment at a time
 	}
 	return nil
+}
+
+// drainBackoff is the drain's memory of its moves that failed, for the
+// leader's term: a moveBackoff per draining node, and the drain's moves
+// handed out whose outcome is not known yet. Task results update it, so
+// it has its own lock.
+type drainBackoff struct {
+	mu sync.Mutex
+	// nodes: per draining node, its moves that failed.
+	nodes map[string]*moveBackoff
+	// moves: the drain's moves handed out (by pendingKey), with the node
+	// they drain.
+	moves map[string]string
+}
+
+// backoffLocked is node's moveBackoff, made when missing.
+func (d *drainBackoff) backoffLocked(node string) *moveBackoff {
+	if d.nodes == nil {
+		d.nodes = map[string]*moveBackoff{}
+	}
+	m := d.nodes[node]
+	if m == nil {
+		m = &moveBackoff{}
+		d.nodes[node] = m
+	}
+	return m
+}
+
+// handedOut records a move of shard of segment off node to to.
+func (d *drainBackoff) handedOut(segment []byte, shard uint32, node, to string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.moves == nil {
+		d.moves = map[string]string{}
+	}
+	d.moves[pendingKey(segment, shard, to)] = node
+}
+
+// failedToHandOut records a move off node that addMove refused for a
+// reason that will not pass by itself (not a busy target, not a placement
+// that changed).
+func (d *drainBackoff) failedToHandOut(h *healer, segment []byte, shard uint32, node, to, reason string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.backoffLocked(node).recordFailure(h, "drain", segment, shard, node, to, reason)
+}
+
+// finish records the outcome of a move task to to, when it is one of the
+// drain's: committed when why is "", else failed for why.
+func (d *drainBackoff) finish(h *healer, segment []byte, shard uint32, to, why string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	key := pendingKey(segment, shard, to)
+	node, ok := d.moves[key]
+	if !ok {
+		return
+	}
+	delete(d.moves, key)
+	m := d.backoffLocked(node)
+	if why != "" {
+		m.recordFailure(h, "drain", segment, shard, node, to, why)
+		return
+	}
+	m.recordSuccess(segment, shard, to)
+	// The chunk has left the node: the moves of it to other targets that
+	// failed before are moot.
+	for k, f := range m.failed {
+		if f.shard == shard && bytes.Equal(f.segment, segment) {
+			delete(m.failed, k)
+		}
+	}
+}
+
+// skipMove reports whether the drain of node must not move shard of
+// segment to to now, and whether that is a wait rather than a move given
+// up.
+func (d *drainBackoff) skipMove(node string, segment []byte, shard uint32, to string, now time.Time) (skip, waiting bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	m := d.nodes[node]
+	if m == nil {
+		return false, false
+	}
+	return m.skipMove(segment, shard, to, now)
+}
+
+// skipped lists the moves off node that the drain skips now.
+func (d *drainBackoff) skipped(node string, now time.Time) []SkippedMove {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	m := d.nodes[node]
+	if m == nil {
+		return nil
+	}
+	return m.skipped(now)
+}
+
+// forget drops what the drain of node remembers of failed moves.
+func (d *drainBackoff) forget(node string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	delete(d.nodes, node)
+}
+
+// keepOnly forgets the failed moves of nodes no longer draining.
+func (d *drainBackoff) keepOnly(draining map[string]bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for node := range d.nodes {
+		if !draining[node] {
+			delete(d.nodes, node)
+		}
+	}
+}
+
+// forgetDrainFailures makes the leader's drain of node try its failed and
+// given-up moves again (a no-op on a member that does not lead).
+func (s *Server) forgetDrainFailures(node string) {
+	if h, err := s.currentHealer(); err == nil {
+		h.bal.drain.forget(node)
+	}
 }

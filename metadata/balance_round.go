@@ -80,6 +80,9 @@ type balancer struct {
 	moves  atomic.Uint64
 	// drainRounds counts the drain loop's rounds.
 	drainRounds atomic.Uint64
+	// drain is the drain's memory of its moves that failed
+	// (balance_drain.go); it has its own lock.
+	drain drainBackoff
 
 	// The rest belongs to the loop's goroutine (and is read under mu).
 	run        int64            // started_unix_nano of the run the fields below are for
@@ -92,12 +95,8 @@ type balancer struct {
 	// with why when that counts as a failure of the move ("" when it does
 	// not: its target was busy, or the placement changed).
 	drop map[string]string
-	// failed: moves (by pendingKey) that failed this run, each waiting out
-	// its backoff or given up (see balanceMoveAttempts).
-	failed map[string]*moveFailure
-	// targets: nodes whose last moves failed, by id (see
-	// balanceTargetFailures).
-	targets map[string]*moveFailure
+	// moveBackoff: the moves that failed this run (balance_backoff.go).
+	moveBackoff
 	// counted: pending moves (by pendingKey) whose commit the last usage
 	// read already shows, so that neither the planner nor settlePending
 	// applies them a second time.
@@ -239,8 +238,7 @@ func (s *Server) settlePending(h *healer, r *pb.SetRebalance, applyUsage bool) (
 		case pendingCommitted:
 			r.BytesMoved += p.GetBytes()
 			r.MovesDone++
-			delete(b.failed, key)
-			delete(b.targets, p.GetToNode())
+			b.recordSuccess(p.GetSegmentId(), p.GetShard(), p.GetToNode())
 			if applyUsage && b.usage != nil && !b.counted[key] {
 				b.usage[p.GetFromNode()] -= p.GetBytes()
 				b.usage[p.GetToNode()] += p.GetBytes()
@@ -361,7 +359,7 @@ func (s *Server) balanceRound(ctx context.Context, h *healer) error {
 		// A new run (or a new term): fresh usage, and a bucket that starts
 		// empty (see the rate note above).
 		b.run, b.usage, b.counted, b.drop = cur.GetStartedUnixNano(), nil, nil, map[string]string{}
-		b.failed, b.targets = nil, nil
+		b.moveBackoff = moveBackoff{}
 		b.shadow, b.base = nil, nil
 		b.bucket, b.bucketRate = nil, -1
 	}

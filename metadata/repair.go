@@ -546,6 +546,7 @@ func (h *healer) expire() {
 			h.backoff(a.ref.segment)
 			if a.ref.kind == kindMove && len(a.ref.shards) == 1 {
 				h.bal.finish(pendingKey(a.ref.segment, a.ref.shards[0], a.ref.node), "no result within the task timeout")
+				h.bal.drain.finish(h, a.ref.segment, a.ref.shards[0], a.ref.node, "no result within the task timeout")
 			}
 		case kindDelete:
 			h.gcFailed(a.ref.gcKey, a.ref.node)
@@ -711,6 +712,7 @@ func (h *healer) placementResult(ctx context.Context, ref taskRef, res *pb.TaskR
 			}
 		}
 		h.bal.finish(pendingKey(ref.segment, ref.shards[0], ref.node), why)
+		h.bal.drain.finish(h, ref.segment, ref.shards[0], ref.node, why)
 	}
 	if failed {
 		h.m.tasks.WithLabelValues(kindName(ref.kind), "failed").Inc()

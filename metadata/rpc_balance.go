@@ -314,15 +314,7 @@ func (s *Server) rebalanceStatusLocked(h *healer) (*pb.RebalanceStatusResponse, 
 		}
 	}
 	if h != nil && h.bal.run == r.GetStartedUnixNano() {
-		skipped := h.bal.skipped(h.now())
-		resp.SkippedCount = int64(len(skipped))
-		for _, m := range skipped[:min(len(skipped), statusSkippedMax)] {
-			sm := &pb.SkippedMove{SegmentId: m.Segment, Shard: m.Shard, FromNode: m.From, ToNode: m.To, Failures: int64(m.Failures), Reason: m.Reason}
-			if !m.RetryAt.IsZero() {
-				sm.RetryUnixNano = m.RetryAt.UnixNano()
-			}
-			resp.Skipped = append(resp.Skipped, sm)
-		}
+		resp.Skipped, resp.SkippedCount = skippedToPB(h.bal.skipped(h.now()), statusSkippedMax)
 	}
 	return resp, nil
 }

@@ -395,6 +395,26 @@ heartbeat  1m35s ago
 			args:   []string{"node", "decommission", "--status", "b1"},
 			stdout: "b1: 1 blocker(s); 2000 chunks (2.0 TiB) still on it\n  - 2000 chunks still to move\n",
 			checks: []check{wantReq(&pb.DecommissionRequest{Id: "b1", StatusOnly: true})}},
+		{name: "decommission status with skipped drain moves",
+			fake: func(f *fakeMetad) {
+				f.decom = &pb.DecommissionResponse{Node: &pb.Node{Id: "b1"}, ChunksRemaining: 1, BytesRemaining: 16 << 20, SkippedCount: 2,
+					Blockers: []string{"node holds 1 chunks (16777216 bytes) that have not moved yet",
+						"the drain gave up 1 moves off it after 5 failures each (first: segment abcd shard 2 to b7: write chunk: disk read-only); `cairn node drain b1` tries them again"},
+					Skipped: []*pb.SkippedMove{
+						{ToNode: "b9", Failures: 3, RetryUnixNano: testNow.Add(5 * time.Second).UnixNano(), Reason: "write chunk: no space left on device"},
+						{SegmentId: []byte{0xab, 0xcd}, Shard: 2, FromNode: "b1", ToNode: "b7", Failures: 5, Reason: "write chunk: disk read-only"}}}
+			},
+			args: []string{"node", "decommission", "--status", "b1"},
+			stdout: "b1: 2 blocker(s); 1 chunks (16.0 MiB) still on it\n" +
+				"  - node holds 1 chunks (16777216 bytes) that have not moved yet\n" +
+				"  - the drain gave up 1 moves off it after 5 failures each (first: segment abcd shard 2 to b7: write chunk: disk read-only); `cairn node drain b1` tries them again\n" +
+				"skipped: 2 moves off it failed and are not tried now (the leader's drain backs them off, and gives one up after its 5th failure until the node is drained again)\n" +
+				"\n" +
+				"first 2 of 2 skipped moves:\n" +
+				"SEGMENT  SHARD  FROM  TO  FAILURES  RETRY     LAST ERROR\n" +
+				"any      -      -     b9  3         in 5s     write chunk: no space left on device\n" +
+				"abcd     2      b1    b7  5         given up  write chunk: disk read-only\n",
+			checks: []check{wantReq(&pb.DecommissionRequest{Id: "b1", StatusOnly: true})}},
 		{name: "decommission done",
 			fake: func(f *fakeMetad) {
 				f.decom = &pb.DecommissionResponse{Node: &pb.Node{Id: "b3", State: pb.NodeState_NODE_STATE_DECOMMISSIONED}, Decommissioned: true}

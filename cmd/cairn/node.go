@@ -7,6 +7,7 @@ import (
 	"io"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -174,6 +175,10 @@ type decommissionView struct {
 	ChunksRemaining int64    `json:"chunks_remaining"`
 	BytesRemaining  int64    `json:"bytes_remaining"`
 	Decommissioned  bool     `json:"decommissioned"`
+	// Skipped: moves off the node that failed and that the leader's drain
+	// does not try now (the first of SkippedCount).
+	Skipped      []skippedMoveView `json:"skipped,omitempty"`
+	SkippedCount int64             `json:"skipped_count,omitempty"`
 }
 
 func (a *admin) decommissionCmd() *cobra.Command {
@@ -193,11 +198,12 @@ func (a *admin) decommissionCmd() *cobra.Command {
 			v := decommissionView{
 				Node: toNodeView(resp.GetNode()), StatusOnly: statusOnly, DryRun: dryRun, Blockers: resp.GetBlockers(),
 				ChunksRemaining: resp.GetChunksRemaining(), BytesRemaining: resp.GetBytesRemaining(), Decommissioned: resp.GetDecommissioned(),
+				Skipped: toSkippedMoveViews(resp.GetSkipped()), SkippedCount: resp.GetSkippedCount(),
 			}
 			if v.Blockers == nil {
 				v.Blockers = []string{}
 			}
-			if err := a.emit(v, func(w io.Writer) error { return renderDecommission(w, id, &v) }); err != nil {
+			if err := a.emit(v, func(w io.Writer) error { return renderDecommission(w, id, &v, a.now()) }); err != nil {
 				return err
 			}
 			if len(v.Blockers) > 0 && !statusOnly {
@@ -211,7 +217,7 @@ func (a *admin) decommissionCmd() *cobra.Command {
 	return cmd
 }
 
-func renderDecommission(w io.Writer, id string, v *decommissionView) error {
+func renderDecommission(w io.Writer, id string, v *decommissionView, now time.Time) error {
 	left := fmt.Sprintf("%d chunks (%s) still on it", v.ChunksRemaining, clitable.Bytes(v.BytesRemaining))
 	var b strings.Builder
 	switch {
@@ -227,6 +233,11 @@ func renderDecommission(w io.Writer, id string, v *decommissionView) error {
 			fmt.Fprintf(&b, "  - %s\n", bl)
 		}
 	}
-	_, err := io.WriteString(w, b.String())
-	return err
+	if v.SkippedCount > 0 {
+		fmt.Fprintf(&b, "skipped: %d moves off it failed and are not tried now (the leader's drain backs them off, and gives one up after its 5th failure until the node is drained again)\n", v.SkippedCount)
+	}
+	if _, err := io.WriteString(w, b.String()); err != nil {
+		return err
+	}
+	return renderSkippedMoves(w, v.Skipped, v.SkippedCount, now)
 }

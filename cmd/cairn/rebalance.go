@@ -222,14 +222,20 @@ func renderRebalance(w io.Writer, v *rebalanceView, now time.Time) error {
 	if err := t.Render(w); err != nil {
 		return err
 	}
-	if len(v.Skipped) == 0 {
+	return renderSkippedMoves(w, v.Skipped, v.SkippedCount, now)
+}
+
+// renderSkippedMoves lists the moves a balancer run or a drain skips
+// because they failed (nothing when there are none).
+func renderSkippedMoves(w io.Writer, skipped []skippedMoveView, count int64, now time.Time) error {
+	if len(skipped) == 0 {
 		return nil
 	}
-	if _, err := fmt.Fprintf(w, "\nfirst %d of %d skipped moves:\n", len(v.Skipped), v.SkippedCount); err != nil {
+	if _, err := fmt.Fprintf(w, "\nfirst %d of %d skipped moves:\n", len(skipped), count); err != nil {
 		return err
 	}
 	st := clitable.New("SEGMENT", "SHARD", "FROM", "TO", "FAILURES", "RETRY", "LAST ERROR")
-	for _, m := range v.Skipped {
+	for _, m := range skipped {
 		retry := "given up"
 		if m.RetryAt != nil {
 			retry = "in " + clitable.Duration(m.RetryAt.Sub(now))

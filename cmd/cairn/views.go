@@ -186,14 +186,20 @@ func toRebalanceView(r *pb.RebalanceStatusResponse) *rebalanceView {
 		v.StartedAt = &t
 	}
 	v.SkippedCount = r.GetSkippedCount()
-	for _, m := range r.GetSkipped() {
+	v.Skipped = toSkippedMoveViews(r.GetSkipped())
+	return v
+}
+
+func toSkippedMoveViews(ms []*pb.SkippedMove) []skippedMoveView {
+	var out []skippedMoveView
+	for _, m := range ms {
 		sv := skippedMoveView{SegmentID: hex.EncodeToString(m.GetSegmentId()), Shard: m.GetShard(), From: m.GetFromNode(), To: m.GetToNode(),
 			Failures: m.GetFailures(), Reason: m.GetReason()}
 		if ns := m.GetRetryUnixNano(); ns != 0 {
 			t := time.Unix(0, ns).UTC()
 			sv.RetryAt = &t
 		}
-		v.Skipped = append(v.Skipped, sv)
+		out = append(out, sv)
 	}
-	return v
+	return out
 }
