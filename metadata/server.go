@@ -224,7 +224,7 @@ func NewServer(cfg Config) (_ *Server, err error) {
 	return s, nil
 }
 
-func (s *Server) newTransport(logger hclog.Logger) (*raft.NetworkTransport, error) {
+func (s *Server) newTransport(logger hclog.Logger) (*raftTransport, error) {
 	ln := s.cfg.RaftListener
 	advertise := s.cfg.RaftAddr
 	if ln == nil {
@@ -241,12 +241,12 @@ func (s *Server) newTransport(logger hclog.Logger) (*raft.NetworkTransport, erro
 			return nil, fmt.Errorf("--initial-cluster places %s at %s but its raft address is %s", p.ID, p.RaftAddr, advertise)
 		}
 	}
-	return raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
+	return &raftTransport{raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
 		Stream:  &streamLayer{Listener: ln, advertise: configuredAddr(advertise), dial: s.cfg.RaftDial},
 		MaxPool: 4,
 		Timeout: 10 * time.Second,
 		Logger:  logger,
-	}), nil
+	})}, nil
 }
 
 func (s *Server) raftConfig(logger hclog.Logger, restoreOnStart bool) *raft.Config {
