@@ -345,14 +345,17 @@ func (s *Server) drainSegment(v *clusterView, h *healer, seg *pb.Segment, node s
 		if cur, err := s.state.Node(node); err != nil || cur.GetState() != pb.NodeState_NODE_STATE_DRAINING {
 			return err // undrained (or gone) meanwhile
 		}
+		// Recorded before the task exists, so that no result can come
+		// before the drain knows the move is its own.
+		h.bal.drain.handedOut(seg.GetId(), uint32(sh), node, target)
 		if _, err := h.addMove(seg.GetId(), uint32(sh), target); err != nil {
+			h.bal.drain.notHandedOut(seg.GetId(), uint32(sh), target)
 			if errors.Is(err, errTargetBusy) || isPrecondition(err) {
 				return nil
 			}
 			h.bal.drain.failedToHandOut(h, seg.GetId(), uint32(sh), node, target, err.Error())
 			return fmt.Errorf("move segment %x shard %d off %s: %w", seg.GetId(), sh, node, err)
 		}
-		h.bal.drain.handedOut(seg.GetId(), uint32(sh), node, target)
 		h.log.Debug("drain move planned", "segment", fmt.Sprintf("%x", seg.GetId()), "shard", sh, "from", node, "to", target)
 		return nil // one move per segment at a time
 	}
@@ -393,6 +396,13 @@ func (d *drainBackoff) handedOut(segment []byte, shard uint32, node, to string) 
 		d.moves = map[string]string{}
 	}
 	d.moves[pendingKey(segment, shard, to)] = node
+}
+
+// notHandedOut undoes handedOut for a move addMove refused.
+func (d *drainBackoff) notHandedOut(segment []byte, shard uint32, to string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	delete(d.moves, pendingKey(segment, shard, to))
 }
 
 // failedToHandOut records a move off node that addMove refused for a
