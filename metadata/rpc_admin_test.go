@@ -117,6 +117,13 @@ func TestAddMemberTransferLeaderRemoveMember(t *testing.T) {
 		t.Fatalf("RemoveMember(m4, the leader): %v", err)
 	}
 	c.kill(m4)
+	// Closing the removed leader releases its Raft port: Raft must not have
+	// shut itself down on removal, after which Close could neither wait for
+	// Raft's goroutines nor close the transport.
+	if conn, err := net.DialTimeout("tcp", m4.raftAddr, 5*time.Second); err == nil {
+		_ = conn.Close()
+		t.Errorf("the removed leader's Raft address %s still accepts connections after Close", m4.raftAddr)
+	}
 	waitMembers(t, c, "m2:voter", "m3:voter")
 	mustCommit(t, cl, "b", "after-remove")
 	mustGet(t, cl, "b", "k7")

@@ -256,6 +256,13 @@ func (s *Server) raftConfig(logger hclog.Logger, restoreOnStart bool) *raft.Conf
 	c.ElectionTimeout = s.cfg.ElectionTimeout
 	c.LeaderLeaseTimeout = s.cfg.LeaderLeaseTimeout
 	c.CommitTimeout = s.cfg.CommitTimeout
+	// A leader that removes itself steps down to a follower outside the
+	// configuration (which never campaigns) instead of shutting Raft down
+	// from inside Raft: after such a shutdown, Close's Shutdown is a no-op
+	// that neither waits for Raft's goroutines nor closes the transport, so
+	// the stores were closed under a Raft still finishing and the Raft port
+	// stayed open.
+	c.ShutdownOnRemove = false
 	// Group commit: the leader takes up to MaxAppendEntries queued commands
 	// into one StoreLogs (one fsync) and one AppendEntries, and the FSM
 	// applies them in one Badger transaction.
