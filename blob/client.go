@@ -3,7 +3,6 @@ package blob
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -14,6 +13,7 @@ import (
 	"time"
 
 	"github.com/cairnstore/cairn/chunk"
+	"github.com/cairnstore/cairn/internal/bodyconn"
 )
 
 // ClientConfig configures a Client. Zero values mean the defaults.
@@ -121,7 +121,7 @@ func NewClient(cfg ClientConfig) *Client {
 		if err != nil {
 			return nil, err
 		}
-		return uploadConn{c}, nil
+		return bodyconn.Conn{Conn: c}, nil
 	}
 	// SO_RCVBUF is for TCP only: a Unix stream socket queues what its
 	// sender's SO_SNDBUF allows, whatever the receiver's buffer says.
@@ -142,81 +142,6 @@ func (c *Client) Close() {
 	if c.local != nil {
 		c.local.close()
 	}
-}
-
-// uploadConn lets a chunk body that is an io.WriterTo write to the
-// connection itself. net/http sends a body of known length as
-// io.LimitReader(body, ContentLength), which hides the body's WriteTo, and
-// the connection's ReadFrom then copies it through a fresh 32 KiB buffer
-// per request: one more copy of every byte uploaded, and 32 KiB held by
-// every upload in flight.
-type uploadConn struct{ net.Conn }
-
-func (c uploadConn) ReadFrom(r io.Reader) (int64, error) {
-	if lr, ok := r.(*io.LimitedReader); ok {
-		if wt, ok := lr.R.(io.WriterTo); ok {
-			lw := &limitedWriter{w: c.Conn, n: lr.N}
-			n, err := wt.WriteTo(lw)
-			lr.N -= n
-			return n, err
-		}
-	}
-	if rf, ok := c.Conn.(io.ReaderFrom); ok {
-		return rf.ReadFrom(r) // keeps sendfile/splice for files and sockets
-	}
-	return io.Copy(struct{ io.Writer }{c.Conn}, r)
-}
-
-// limitedWriter passes on at most n bytes; a body longer than its declared
-// length must not spill into the connection's next request.
-type limitedWriter struct {
-	w io.Writer
-	n int64
-}
-
-// errBodyTooLong is returned by a chunk body that writes more than its
-// declared length.
-var errBodyTooLong = errors.New("chunk body longer than its Content-Length")
-
-func (l *limitedWriter) Write(p []byte) (int, error) {
-	if int64(len(p)) > l.n {
-		n, err := l.w.Write(p[:l.n])
-		l.n -= int64(n)
-		if err == nil {
-			err = errBodyTooLong
-		}
-		return n, err
-	}
-	n, err := l.w.Write(p)
-	l.n -= int64(n)
-	return n, err
-}
-
-// WriteVectors sends bufs with one writev where the connection has it (a
-// chunk pipe's staged header or checksum together with the next block: one
-// syscall, and one wakeup of the node, instead of two).
-func (l *limitedWriter) WriteVectors(bufs *net.Buffers) (int64, error) {
-	var size int64
-	for _, b := range *bufs {
-		size += int64(len(b))
-	}
-	if size > l.n {
-		// Longer than declared: Write stops at the limit and says so.
-		var total int64
-		for len(*bufs) > 0 {
-			b := (*bufs)[0]
-			*bufs = (*bufs)[1:]
-			n, err := l.Write(b)
-			total += int64(n)
-			if err != nil {
-				return total, err
-			}
-		}
-		return total, nil
-	}
-	n, err := bufs.WriteTo(l.w)
-	l.n -= n
-	return n, err
 }
 
 func chunkURL(addr string, id chunk.ID) string {

@@ -7,6 +7,8 @@ import (
 	"io"
 	"net"
 	"testing"
+
+	"github.com/cairnstore/cairn/internal/bodyconn"
 )
 
 // writerToBody is a chunk body that can write itself, in pieces, and
@@ -71,8 +73,8 @@ func TestPutWriterToBodyWrongLength(t *testing.T) {
 	data := makeChunk(t, id, 100000)
 
 	long := &writerToBody{data: append(bytes.Clone(data), "next request"...), piece: 40000}
-	if err := n.client.Put(ctx, n.Addr(), id, long, int64(len(data))); !errors.Is(err, errBodyTooLong) {
-		t.Fatalf("Put of a body longer than declared: err = %v, want %v", err, errBodyTooLong)
+	if err := n.client.Put(ctx, n.Addr(), id, long, int64(len(data))); !errors.Is(err, bodyconn.ErrBodyTooLong) {
+		t.Fatalf("Put of a body longer than declared: err = %v, want %v", err, bodyconn.ErrBodyTooLong)
 	}
 
 	short := &writerToBody{data: bytes.Clone(data[:len(data)-100]), piece: 40000}
@@ -160,8 +162,8 @@ func TestPutVectorBody(t *testing.T) {
 	id := randomID(t, 4)
 	data := makeChunk(t, id, 100000)
 	long := &vectorBody{data: append(bytes.Clone(data), "next request"...), head: 36, piece: 40000}
-	if err := n.client.Put(ctx, n.Addr(), id, long, int64(len(data))); !errors.Is(err, errBodyTooLong) {
-		t.Fatalf("Put of a body longer than declared: err = %v, want %v", err, errBodyTooLong)
+	if err := n.client.Put(ctx, n.Addr(), id, long, int64(len(data))); !errors.Is(err, bodyconn.ErrBodyTooLong) {
+		t.Fatalf("Put of a body longer than declared: err = %v, want %v", err, bodyconn.ErrBodyTooLong)
 	}
 	id2 := randomID(t, 4)
 	good := makeChunk(t, id2, 70000)

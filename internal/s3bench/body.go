@@ -83,7 +83,7 @@ func (p *Pattern) Body(key string, size int64) *Body {
 
 // Body is an object's body: size bytes of the pattern's ring from an
 // offset. Besides Read and Seek it has WriteTo, which writes straight from
-// the pattern; a connection that hands the body to it (sendConn) sends
+// the pattern; a connection that hands the body to it (bodyconn.Conn) sends
 // without copying every byte into a buffer first.
 type Body struct {
 	src  cyclic

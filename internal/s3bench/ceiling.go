@@ -19,6 +19,7 @@ import (
 	md5simd "github.com/minio/md5-simd"
 
 	"github.com/cairnstore/cairn/chunk"
+	"github.com/cairnstore/cairn/internal/bodyconn"
 )
 
 // Ceiling is the measured throughput of one path an object store's data
@@ -250,14 +251,14 @@ func measureHTTP(ctx context.Context, url string, dial func(context.Context, str
 		Proxy: nil, MaxIdleConns: 2 * c, MaxIdleConnsPerHost: 2 * c, DisableCompression: true,
 		WriteBufferSize: 256 << 10, ReadBufferSize: 256 << 10,
 		// The generator's client sends bodies without a copy
-		// (sendConn); so does this one, or the ceiling would charge
+		// (bodyconn.Conn); so does this one, or the ceiling would charge
 		// the path a copy the generator no longer makes.
 		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
 			conn, err := dial(ctx, network, addr)
 			if err != nil {
 				return nil, err
 			}
-			return sendConn{conn}, nil
+			return bodyconn.Conn{Conn: conn}, nil
 		},
 	}
 	defer tr.CloseIdleConnections()

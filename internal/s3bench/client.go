@@ -3,8 +3,6 @@ package s3bench
 import (
 	"context"
 	"crypto/tls"
-	"errors"
-	"io"
 	"net"
 	"net/http"
 	"time"
@@ -14,6 +12,8 @@ import (
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/smithy-go/middleware"
+
+	"github.com/cairnstore/cairn/internal/bodyconn"
 )
 
 // ClientConfig is what NewClient needs to reach an endpoint.
@@ -47,7 +47,7 @@ func NewClient(cfg ClientConfig) (*s3.Client, *http.Transport) {
 			if err != nil {
 				return nil, err
 			}
-			return sendConn{c}, nil
+			return bodyconn.Conn{Conn: c}, nil
 		},
 		MaxIdleConns:          conns,
 		MaxIdleConnsPerHost:   conns,
@@ -116,49 +116,4 @@ func addKnownPayloadHash(st *middleware.Stack) error {
 			}
 			return next.HandleFinalize(ctx, in)
 		}), middleware.Before)
-}
-
-// sendConn lets a request body that is an io.WriterTo (Body) write to the
-// connection itself. net/http sends a body of known length as
-// io.LimitReader(body, ContentLength), which hides the body's WriteTo, and
-// the connection's ReadFrom then copies it through a 32 KiB buffer: a copy
-// of every byte sent, in the generator, on the cores the store under test
-// uses. The bytes sent are the same.
-type sendConn struct{ net.Conn }
-
-func (c sendConn) ReadFrom(r io.Reader) (int64, error) {
-	if lr, ok := r.(*io.LimitedReader); ok {
-		if wt, ok := lr.R.(io.WriterTo); ok {
-			n, err := wt.WriteTo(&limitedWriter{w: c.Conn, n: lr.N})
-			lr.N -= n
-			return n, err
-		}
-	}
-	if rf, ok := c.Conn.(io.ReaderFrom); ok {
-		return rf.ReadFrom(r)
-	}
-	return io.Copy(struct{ io.Writer }{c.Conn}, r)
-}
-
-// limitedWriter passes on at most n bytes: a body longer than its
-// Content-Length must not run into the connection's next request.
-type limitedWriter struct {
-	w io.Writer
-	n int64
-}
-
-var errBodyTooLong = errors.New("request body longer than its Content-Length")
-
-func (l *limitedWriter) Write(p []byte) (int, error) {
-	if int64(len(p)) > l.n {
-		n, err := l.w.Write(p[:l.n])
-		l.n -= int64(n)
-		if err == nil {
-			err = errBodyTooLong
-		}
-		return n, err
-	}
-	n, err := l.w.Write(p)
-	l.n -= int64(n)
-	return n, err
 }
