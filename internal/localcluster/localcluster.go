@@ -241,27 +241,15 @@ func (m *MetaNode) Server() *metadata.Server {
 
 // Stop closes the member abruptly (no leadership transfer), as a crash
 // would, though the process lives on.
-func (m *MetaNode) Stop() error { return m.halt(false) }
-
-// halt stops the member: gracefully (Run's context ends first, so a leader
-// hands over leadership and calls in flight finish) or as a crash (Close
-// first).
-func (m *MetaNode) halt(graceful bool) error {
+func (m *MetaNode) Stop() error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.srv == nil {
 		return nil
 	}
-	var err error
-	if graceful {
-		m.stop()
-		err = <-m.done
-		err = errors.Join(err, m.srv.Close())
-	} else {
-		err = m.srv.Close()
-		m.stop()
-		<-m.done
-	}
+	err := m.srv.Close()
+	m.stop()
+	<-m.done
 	m.srv = nil
 	return err
 }
@@ -536,16 +524,16 @@ func (c *Cluster) halt(graceful bool) error {
 	c.gwMu.Unlock()
 	var wg sync.WaitGroup
 	var mu sync.Mutex
-	halt := func(f func(bool) error) {
+	halt := func(f func() error) {
 		wg.Go(func() {
-			err := f(graceful)
+			err := f()
 			mu.Lock()
 			errs = append(errs, err)
 			mu.Unlock()
 		})
 	}
 	for _, b := range c.Blobs {
-		halt(b.halt)
+		halt(func() error { return b.halt(graceful) })
 	}
 	wg.Wait()
 	// With the gateways and blob nodes gone, no request waits on metad, and
@@ -554,7 +542,7 @@ func (c *Cluster) halt(graceful bool) error {
 	// against the ones already gone). Close them all at once instead, as a
 	// power cut would: every acknowledged entry is already on disk.
 	for _, m := range c.Metas {
-		halt(func(bool) error { return m.halt(false) })
+		halt(m.Stop)
 	}
 	wg.Wait()
 	if c.client != nil {
