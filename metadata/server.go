@@ -46,7 +46,8 @@ type Server struct {
 	// Config.ProposeBatch is 1.
 	proposer *proposer
 	// logStored has room for one signal, sent after each StoreLogs of the
-	// Raft log (the pipelined proposer's pace).
+	// Raft log (the pipelined proposer's pace); nil unless
+	// Config.ProposePipeline.
 	logStored chan struct{}
 
 	raftAddr      string
@@ -170,14 +171,17 @@ func NewServer(cfg Config) (_ *Server, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("raft log cache: %w", err)
 	}
-	s.logStored = make(chan struct{}, 1)
-	notified := storeNotifier{LogStore: logs, notify: func() {
-		select {
-		case s.logStored <- struct{}{}:
-		default:
-		}
-	}}
-	if s.raft, err = raft.NewRaft(s.raftConfig(hlog, restoreOnStart), s.fsm, notified, s.logs, snaps, trans); err != nil {
+	var raftLogs raft.LogStore = logs
+	if cfg.ProposePipeline {
+		s.logStored = make(chan struct{}, 1)
+		raftLogs = storeNotifier{LogStore: logs, notify: func() {
+			select {
+			case s.logStored <- struct{}{}:
+			default:
+			}
+		}}
+	}
+	if s.raft, err = raft.NewRaft(s.raftConfig(hlog, restoreOnStart), s.fsm, raftLogs, s.logs, snaps, trans); err != nil {
 		return nil, fmt.Errorf("start raft: %w", err)
 	}
 	undo = append(undo, func() { _ = s.raft.Shutdown().Error() })
