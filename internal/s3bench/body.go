@@ -78,7 +78,12 @@ func (p *Pattern) stride() int64 { return int64(len(p.buf)) / BodyVariants }
 // Body returns key's body of size bytes: a seekable reader (the SDK seeks
 // to hash and sign, and to rewind on retry) over the shared pattern.
 func (p *Pattern) Body(key string, size int64) *Body {
-	return &Body{src: cyclic{buf: p.buf, start: p.offset(key)}, size: size}
+	return p.variantBody(p.variant(key), size)
+}
+
+// variantBody is the body of size bytes that starts at variant's offset.
+func (p *Pattern) variantBody(variant int, size int64) *Body {
+	return &Body{src: cyclic{buf: p.buf, start: int64(variant) * p.stride()}, size: size}
 }
 
 // Body is an object's body: size bytes of the pattern's ring from an
@@ -90,9 +95,6 @@ type Body struct {
 	size int64
 	pos  int64
 }
-
-// Size is the body's length.
-func (b *Body) Size() int64 { return b.size }
 
 func (b *Body) Read(p []byte) (int, error) {
 	if b.pos >= b.size {
@@ -182,8 +184,7 @@ func (p *Pattern) hashOf(variant int, size int64) string {
 	if f == nil {
 		f = sync.OnceValue(func() string {
 			h := sha256.New()
-			b := &Body{src: cyclic{buf: p.buf, start: int64(variant) * p.stride()}, size: size}
-			_, _ = b.WriteTo(h)
+			_, _ = p.variantBody(variant, size).WriteTo(h)
 			return hex.EncodeToString(h.Sum(nil))
 		})
 		p.hashes[k] = f
