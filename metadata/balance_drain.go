@@ -263,10 +263,6 @@ func (s *Server) drainRound(ctx context.Context, h *healer, cursors map[string][
 		return err
 	}
 	v := newClusterView(cm)
-	busy := func(node string) bool {
-		on, _ := h.tasks.load(node)
-		return on >= h.cfg.RepairPerNode
-	}
 	// A node undrained (or gone) ends its drain: a later drain of it
 	// starts with no failures remembered.
 	draining := map[string]bool{}
@@ -308,7 +304,7 @@ func (s *Server) drainRound(ctx context.Context, h *healer, cursors map[string][
 			if healthy < segShards(seg) {
 				continue // degraded: repair first, then the drain
 			}
-			if err := s.drainSegment(v, h, seg, id, busy); err != nil {
+			if err := s.drainSegment(v, h, seg, id); err != nil {
 				errs = append(errs, err)
 			}
 		}
@@ -320,7 +316,7 @@ func (s *Server) drainRound(ctx context.Context, h *healer, cursors map[string][
 }
 
 // drainSegment hands out a move of seg's chunk on the draining node.
-func (s *Server) drainSegment(v *clusterView, h *healer, seg *pb.Segment, node string, busy func(string) bool) error {
+func (s *Server) drainSegment(v *clusterView, h *healer, seg *pb.Segment, node string) error {
 	for sh, id := range seg.GetNodes() {
 		if id != node {
 			continue
@@ -335,7 +331,7 @@ func (s *Server) drainSegment(v *clusterView, h *healer, seg *pb.Segment, node s
 			pending, err := h.st.ChunkDeletePending(seg.GetId(), int(shard), n)
 			return err != nil || pending
 		}
-		target, err := v.pickTarget(seg.GetId(), seg.GetNodes(), uint32(sh), busy, unusable)
+		target, err := v.pickTarget(seg.GetId(), seg.GetNodes(), uint32(sh), h.nodeBusy, unusable)
 		if errors.Is(err, errTargetBusy) {
 			return nil // a later round
 		}

@@ -571,10 +571,6 @@ func (h *healer) dispatch(ctx context.Context) error {
 		return err
 	}
 	v := newClusterView(cm)
-	busy := func(node string) bool {
-		on, _ := h.tasks.load(node)
-		return on >= h.cfg.RepairPerNode
-	}
 	h.mu.Lock()
 	order := slices.Clone(h.queue.order)
 	h.mu.Unlock()
@@ -602,7 +598,7 @@ func (h *healer) dispatch(ctx context.Context) error {
 		if waiting || h.tasks.segmentBusy(it.id) {
 			continue
 		}
-		if err := h.planSegment(v, it, busy, h.cfg.RepairMaxInflight-total); err != nil {
+		if err := h.planSegment(v, it, h.cfg.RepairMaxInflight-total); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -612,9 +608,16 @@ func (h *healer) dispatch(ctx context.Context) error {
 	return nil
 }
 
+// nodeBusy reports whether node has no room for another task
+// (RepairPerNode): the busy test of repair's and the drain's targets.
+func (h *healer) nodeBusy(node string) bool {
+	on, _ := h.tasks.load(node)
+	return on >= h.cfg.RepairPerNode
+}
+
 // planSegment re-reads one queued segment and hands out up to room of its
 // repairs.
-func (h *healer) planSegment(v *clusterView, it *repairItem, busy func(string) bool, room int) error {
+func (h *healer) planSegment(v *clusterView, it *repairItem, room int) error {
 	info, err := h.st.Segment(it.id)
 	if errors.Is(err, metaerr.ErrNoSuchKey) {
 		h.dropItem(it.id) // deleted meanwhile
@@ -633,7 +636,7 @@ func (h *healer) planSegment(v *clusterView, it *repairItem, busy func(string) b
 		pending, err := h.st.ChunkDeletePending(seg.GetId(), int(shard), node)
 		return err != nil || pending
 	}
-	plans, deferred := v.planRepair(seg, bad, busy, unusable)
+	plans, deferred := v.planRepair(seg, bad, h.nodeBusy, unusable)
 	if deferred != nil && !errors.Is(deferred, errTargetBusy) {
 		// No writable target at all: try again later, not every round.
 		h.backoff(it.id)
