@@ -74,23 +74,15 @@ func TestLogStoreTornTail(t *testing.T) {
 			if err := s.Close(); err != nil {
 				t.Fatal(err)
 			}
-			f, err := os.OpenFile(path, os.O_RDWR, 0)
-			if err != nil {
-				t.Fatal(err)
-			}
 			switch tear {
 			case "checksum":
-				_, err = f.WriteAt([]byte{0xff}, off15+walRecordHead+5)
+				damage(t, path, off15+walRecordHead+5, []byte{0xff})
 			case "zeroed length":
-				_, err = f.WriteAt(make([]byte, 4), off15)
+				damage(t, path, off15, make([]byte, 4))
 			case "cut short":
 				// 11..14 made it, 15 half, 16..20 never did.
-				_, err = f.WriteAt(make([]byte, end-off15-walRecordHead-50), off15+walRecordHead+50)
+				damage(t, path, off15+walRecordHead+50, make([]byte, end-off15-walRecordHead-50))
 			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			f.Close()
 
 			s = openTestLogStore(t, dir)
 			assertBounds(t, s, 1, 14)
@@ -99,11 +91,7 @@ func TestLogStoreTornTail(t *testing.T) {
 			// (intact in the "checksum" and "zeroed length" cases) must not
 			// come back after them.
 			storeWAL(t, s, 15, 16, 2, 10)
-			if err := s.Close(); err != nil {
-				t.Fatal(err)
-			}
-			s = openTestLogStore(t, dir)
-			defer s.Close()
+			s = reopenLogStore(t, s, dir)
 			assertBounds(t, s, 1, 16)
 			assertWAL(t, s, 1, 14, 1, 300)
 			assertWAL(t, s, 15, 16, 2, 10)
@@ -128,6 +116,18 @@ func TestLogStoreTornFirstRecord(t *testing.T) {
 	defer s.Close()
 	assertBounds(t, s, 1, 10)
 	assertWAL(t, s, 1, 10, 1, 300)
+}
+
+// reopenLogStore closes s and opens the store in dir again, to be closed
+// when the test ends.
+func reopenLogStore(t *testing.T, s *LogStore, dir string) *LogStore {
+	t.Helper()
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = openTestLogStore(t, dir)
+	t.Cleanup(func() { s.Close() })
+	return s
 }
 
 // damage writes b at off in the file at path.
@@ -251,11 +251,7 @@ func TestLogStoreReadsVersion1(t *testing.T) {
 	if n := len(s.segs); n != 2 || s.segs[1].version != walVersion {
 		t.Fatalf("%d segments after appending to a version 1 tail, want a new version %d one", n, walVersion)
 	}
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
-	}
-	s = openTestLogStore(t, dir)
-	defer s.Close()
+	s = reopenLogStore(t, s, dir)
 	assertBounds(t, s, 1, 9)
 	assertWAL(t, s, 1, 6, 1, 300)
 	assertWAL(t, s, 7, 9, 2, 100)
@@ -275,11 +271,7 @@ func TestLogStoreTruncateLeavesNoStaleRecords(t *testing.T) {
 	// Storing at or below the last index replaces from there, as Raft's
 	// overwrite of a conflicting suffix does.
 	storeWAL(t, s, 12, 13, 4, 20)
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
-	}
-	s = openTestLogStore(t, dir)
-	defer s.Close()
+	s = reopenLogStore(t, s, dir)
 	assertBounds(t, s, 1, 13)
 	assertWAL(t, s, 1, 10, 1, 500)
 	assertWAL(t, s, 11, 11, 3, 20)
@@ -320,11 +312,7 @@ func TestLogStoreSegments(t *testing.T) {
 		t.Fatal(err)
 	}
 	storeWAL(t, s, 450, 460, 2, 100)
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
-	}
-	s = openTestLogStore(t, dir)
-	defer s.Close()
+	s = reopenLogStore(t, s, dir)
 	assertBounds(t, s, 401, 460)
 	assertWAL(t, s, 401, 449, 1, size)
 	assertWAL(t, s, 450, 460, 2, 100)
