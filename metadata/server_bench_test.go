@@ -22,18 +22,21 @@ import (
 //
 //	go test -run '^$' -bench CommitObject3Nodes -benchtime 20000x -count 6 ./metadata/
 func BenchmarkCommitObject3Nodes(b *testing.B) {
-	// propose-batch=1 is one Raft entry per command, as before the
-	// proposer batched them; both run in one invocation so that a loaded
-	// machine treats them alike.
-	//
-	// For sweeps, CAIRN_BENCH_INFLIGHT sets --propose-inflight and
-	// CAIRN_BENCH_CONNS the number of client connections (default 4),
-	// CAIRN_BENCH_PIPELINE=1 turns on --propose-pipeline.
+	benchProposeSweep(b, benchCommitObject3Nodes)
+}
+
+// benchProposeSweep runs bench with propose-batch=1, one Raft entry per
+// command as before the proposer batched them, and with the default batch;
+// both run in one invocation so that a loaded machine treats them alike.
+//
+// For sweeps, CAIRN_BENCH_INFLIGHT sets --propose-inflight and
+// CAIRN_BENCH_PIPELINE=1 turns on --propose-pipeline.
+func benchProposeSweep(b *testing.B, bench func(b *testing.B, tune func(*Config))) {
 	inflight := benchEnvInt(b, "CAIRN_BENCH_INFLIGHT", DefaultProposeInflight)
 	pipeline := os.Getenv("CAIRN_BENCH_PIPELINE") == "1"
 	for _, batch := range []int{1, DefaultProposeBatch} {
 		b.Run(fmt.Sprintf("propose-batch=%d", batch), func(b *testing.B) {
-			benchCommitObject3Nodes(b, func(cfg *Config) {
+			bench(b, func(cfg *Config) {
 				cfg.ProposeBatch = batch
 				cfg.ProposeInflight = inflight
 				cfg.ProposePipeline = pipeline
@@ -50,6 +53,8 @@ func BenchmarkCommitObject3Nodes(b *testing.B) {
 	}
 }
 
+// benchCommitObject3Nodes commits through CAIRN_BENCH_CONNS client
+// connections (default 4).
 func benchCommitObject3Nodes(b *testing.B, tune func(*Config)) {
 	c := newTestCluster(b, 3, tune)
 	c.waitLeader()
@@ -78,31 +83,20 @@ func benchCommitObject3Nodes(b *testing.B, tune func(*Config)) {
 //
 //	go test -run '^$' -bench ProposeCommitObject3Nodes -benchtime 40000x ./metadata/
 func BenchmarkProposeCommitObject3Nodes(b *testing.B) {
-	inflight := benchEnvInt(b, "CAIRN_BENCH_INFLIGHT", DefaultProposeInflight)
-	pipeline := os.Getenv("CAIRN_BENCH_PIPELINE") == "1"
-	for _, batch := range []int{1, DefaultProposeBatch} {
-		b.Run(fmt.Sprintf("propose-batch=%d", batch), func(b *testing.B) {
-			c := newTestCluster(b, 3, func(cfg *Config) {
-				cfg.ProposeBatch = batch
-				cfg.ProposeInflight = inflight
-				cfg.ProposePipeline = pipeline
-				cfg.HeartbeatTimeout, cfg.ElectionTimeout = time.Second, 2*time.Second
-				cfg.LeaderLeaseTimeout = time.Second
-				cfg.CommitTimeout = DefaultConfig().CommitTimeout
-			})
-			leader := c.waitLeader().srv
-			ctx := context.Background()
-			if _, err := leader.propose(ctx, &pb.Command{Op: &pb.Command_CreateBucket{
-				CreateBucket: &pb.CreateBucketRequest{Name: "bench"}}}); err != nil {
-				b.Fatal(err)
-			}
-			runCommitCallers(b, func(ctx context.Context, _ int, req *pb.CommitObjectRequest) error {
-				// What mutate does, minus the gRPC status conversion.
-				_, err := leader.propose(ctx, &pb.Command{Op: &pb.Command_CommitObject{CommitObject: req}})
-				return err
-			})
+	benchProposeSweep(b, func(b *testing.B, tune func(*Config)) {
+		c := newTestCluster(b, 3, tune)
+		leader := c.waitLeader().srv
+		ctx := context.Background()
+		if _, err := leader.propose(ctx, &pb.Command{Op: &pb.Command_CreateBucket{
+			CreateBucket: &pb.CreateBucketRequest{Name: "bench"}}}); err != nil {
+			b.Fatal(err)
+		}
+		runCommitCallers(b, func(ctx context.Context, _ int, req *pb.CommitObjectRequest) error {
+			// What mutate does, minus the gRPC status conversion.
+			_, err := leader.propose(ctx, &pb.Command{Op: &pb.Command_CommitObject{CommitObject: req}})
+			return err
 		})
-	}
+	})
 }
 
 // runCommitCallers commits b.N objects of one 4+2 segment each into bucket
