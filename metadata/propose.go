@@ -338,6 +338,8 @@ type storeNotifier struct {
 	notify func()
 }
 
+var _ raft.MonotonicLogStore = storeNotifier{}
+
 // IsMonotonic passes the store's raft.MonotonicLogStore on: without it
 // Raft would keep the old log after installing a snapshot, which the WAL
 // cannot hold (it refuses a gap).
