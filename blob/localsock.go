@@ -176,23 +176,17 @@ func (l *localRouter) ask(addr string, r *localRoute) {
 	// connection, and a request given up on must not decide it.
 	ctx, cancel := context.WithTimeout(l.ctx, l.timeout)
 	defer cancel()
-	if l.isRemote(ctx, addr, r) {
-		l.mu.Lock()
-		defer l.mu.Unlock()
-		r.probing = false
-		if !r.hasAnswer {
-			r.hasAnswer = true
-			close(r.answered)
-		}
-		return
-	}
-	node, socket, err := l.probeAddr(ctx, addr)
-	if err == nil && socket != "" {
-		// Dial it once now: a node on another host names a socket this
-		// host does not have, and then every dial would fail first.
-		var c net.Conn
-		if c, err = dialLocal(ctx, socket, node, l.timeout); err == nil {
-			c.Close()
+	var node, socket string // stay "" for an address on another host
+	var err error
+	if !l.isRemote(ctx, addr, r) {
+		node, socket, err = l.probeAddr(ctx, addr)
+		if err == nil && socket != "" {
+			// Dial it once now: a node on another host names a socket this
+			// host does not have, and then every dial would fail first.
+			var c net.Conn
+			if c, err = dialLocal(ctx, socket, node, l.timeout); err == nil {
+				c.Close()
+			}
 		}
 	}
 	l.mu.Lock()
