@@ -545,8 +545,7 @@ func (h *healer) expire() {
 		case kindRepair, kindMove:
 			h.backoff(a.ref.segment)
 			if a.ref.kind == kindMove && len(a.ref.shards) == 1 {
-				h.bal.finish(pendingKey(a.ref.segment, a.ref.shards[0], a.ref.node), "no result within the task timeout")
-				h.bal.drain.finish(h, a.ref.segment, a.ref.shards[0], a.ref.node, "no result within the task timeout")
+				h.moveFinished(a.ref.segment, a.ref.shards[0], a.ref.node, "no result within the task timeout")
 			}
 		case kindDelete:
 			h.gcFailed(a.ref.gcKey, a.ref.node)
@@ -606,6 +605,14 @@ func (h *healer) dispatch(ctx context.Context) error {
 		return fmt.Errorf("%d segments not planned, first: %w", len(errs), errs[0])
 	}
 	return nil
+}
+
+// moveFinished tells the mover that handed out the move of shard of
+// segment to to, the balancer or the drain, that its result was handled
+// (or its task expired): committed when why is "", else failed for why.
+func (h *healer) moveFinished(segment []byte, shard uint32, to, why string) {
+	h.bal.finish(pendingKey(segment, shard, to), why)
+	h.bal.drain.finish(h, segment, shard, to, why)
 }
 
 // nodeBusy reports whether node has no room for another task
@@ -714,8 +721,7 @@ func (h *healer) placementResult(ctx context.Context, ref taskRef, res *pb.TaskR
 				why = "the blob node did not move the chunk"
 			}
 		}
-		h.bal.finish(pendingKey(ref.segment, ref.shards[0], ref.node), why)
-		h.bal.drain.finish(h, ref.segment, ref.shards[0], ref.node, why)
+		h.moveFinished(ref.segment, ref.shards[0], ref.node, why)
 	}
 	if failed {
 		h.m.tasks.WithLabelValues(kindName(ref.kind), "failed").Inc()
