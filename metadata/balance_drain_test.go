@@ -27,6 +27,20 @@ func (r *balanceRig) setNodeState(id string, st pb.NodeState) {
 	r.must(&pb.Command{Op: &pb.Command_SetNodeState{SetNodeState: &pb.SetNodeState{Id: id, State: st, Reason: "test"}}})
 }
 
+// newDrainRig is the rig with n3 down and n0 draining: n2 is then the only
+// target that keeps n0's chunks off their segment's other node. A node
+// takes one move at a time, and a failed move waits retryDelay(backoff, …).
+func newDrainRig(t *testing.T, layout rigLayout, backoff time.Duration) *balanceRig {
+	t.Helper()
+	r := newBalanceRig(t, layout, func(c *HealConfig) {
+		c.RepairPerNode = 1
+		c.RepairBackoff = backoff
+	})
+	r.setNodeState("n3", pb.NodeState_NODE_STATE_DOWN)
+	r.setNodeState("n0", pb.NodeState_NODE_STATE_DRAINING)
+	return r
+}
+
 // A drain move that fails every time (here: segment 0's chunk cannot be
 // written to n2, its only target) backs off as the balancer's moves do and
 // is given up after balanceMoveAttempts failures; the other chunks move
@@ -38,15 +52,8 @@ func (r *balanceRig) setNodeState(id string, st pb.NodeState) {
 func TestDrainFailingMoveBacksOff(t *testing.T) {
 	const step = 1100 * time.Millisecond
 	const backoff = 2 * time.Second
-	// Segments 0-2 on n0 and n1, segment 3 on n1 and n2. With n3 down,
-	// n2 is the only target that keeps n0's chunks off their segment's
-	// other node.
-	r := newBalanceRig(t, rigLayout{ab: 3, bc: 1}, func(c *HealConfig) {
-		c.RepairPerNode = 1
-		c.RepairBackoff = backoff
-	})
-	r.setNodeState("n3", pb.NodeState_NODE_STATE_DOWN)
-	r.setNodeState("n0", pb.NodeState_NODE_STATE_DRAINING)
+	// Segments 0-2 on n0 and n1, segment 3 on n1 and n2.
+	r := newDrainRig(t, rigLayout{ab: 3, bc: 1}, backoff)
 	doomed := rigSegmentID(0)
 	const reason = "n2 refuses writes: disk read-only"
 	fail := func(seg []byte) string {
@@ -133,12 +140,7 @@ func TestDrainFailingMoveBacksOff(t *testing.T) {
 func TestDrainFailingTargetBacksOff(t *testing.T) {
 	const step = 1100 * time.Millisecond
 	const backoff = 10 * time.Second
-	r := newBalanceRig(t, rigLayout{ab: 6, bc: 1}, func(c *HealConfig) {
-		c.RepairPerNode = 1
-		c.RepairBackoff = backoff
-	})
-	r.setNodeState("n3", pb.NodeState_NODE_STATE_DOWN)
-	r.setNodeState("n0", pb.NodeState_NODE_STATE_DRAINING)
+	r := newDrainRig(t, rigLayout{ab: 6, bc: 1}, backoff)
 	const reason = "no space left on device"
 	cursors := map[string][]byte{}
 	handed := 0
