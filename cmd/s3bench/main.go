@@ -108,7 +108,7 @@ func runBench(ctx context.Context, args []string, getenv func(string) string, st
 	fs.IntVar(&cfg.Retries, "retries", 0, "retries of a failed request (0: failures count as errors)")
 	fs.Uint64Var(&cfg.Seed, "seed", 1, "seed of the bodies and of the mixed workload's choices")
 	fs.BoolVar(&cfg.Verify, "verify", false, "check every GET body against what was written")
-	fs.BoolVar(&cfg.SDKPayloadHash, "sdk-payload-hash", false, "let the SDK hash every PUT body for its signature (default: each distinct body hashed once before the run; same requests)")
+	fs.BoolVar(&cfg.SDKPayloadHash, "sdk-payload-hash", false, "let the SDK hash every PUT body for its signature (default over plain HTTP: each distinct body hashed once before the run; same requests)")
 	fs.StringVar(&cfg.Prefix, "prefix", "", "key prefix of everything written (default s3bench/<time>)")
 	fs.BoolVar(&cfg.Keep, "keep", false, "leave the objects in the bucket afterwards")
 	fs.StringVar(&cfg.Label, "label", "", "name of the store under test in reports")

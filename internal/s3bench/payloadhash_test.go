@@ -126,3 +126,45 @@ func TestPrecomputedHashSendsTheSameRequest(t *testing.T) {
 		}
 	}
 }
+
+// TestHTTPSPayloadLeftToSDK: over TLS the SDK signs no payload hash, and
+// the generator hands it none (it would be signed instead).
+func TestHTTPSPayloadLeftToSDK(t *testing.T) {
+	var mu sync.Mutex
+	var contentSHA []string
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPut && strings.Count(r.URL.Path, "/") > 1 {
+			_, _ = io.Copy(io.Discard, r.Body)
+			mu.Lock()
+			contentSHA = append(contentSHA, r.Header.Get("X-Amz-Content-Sha256"))
+			mu.Unlock()
+			w.Header().Set("ETag", `"x"`)
+		}
+		w.WriteHeader(http.StatusOK)
+	}))
+	defer srv.Close()
+	res, err := Run(context.Background(), Config{
+		ClientConfig: ClientConfig{Endpoint: srv.URL, AccessKey: "a", SecretKey: "b", Insecure: true, NoChecksum: true},
+		Bucket:       "b", Workload: WorkloadPut, Size: 1 << 20, Concurrency: 2,
+		Duration: time.Minute, Count: 4, Keep: true, Seed: 3,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o := res.Op(OpPut); o == nil || o.Count != 4 || o.Errors != 0 {
+		t.Fatalf("puts: %+v", res.Ops)
+	}
+	if res.PayloadHash != "sdk" {
+		t.Errorf("payload_hash %q over HTTPS, want sdk", res.PayloadHash)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(contentSHA) != 4 {
+		t.Fatalf("server saw %d PUTs, want 4", len(contentSHA))
+	}
+	for _, h := range contentSHA {
+		if h != "UNSIGNED-PAYLOAD" {
+			t.Fatalf("x-amz-content-sha256 %q over HTTPS, want UNSIGNED-PAYLOAD", h)
+		}
+	}
+}

@@ -52,7 +52,8 @@ type Config struct {
 	// signature, as it does by itself. By default the generator hashes
 	// each of the pattern's BodyVariants bodies once before the run and
 	// hands the SDK the hash: the same request on the wire, less of the
-	// generator's CPU on cores it shares with the store.
+	// generator's CPU on cores it shares with the store. An HTTPS
+	// endpoint always gets the SDK's own way (it hashes no body there).
 	SDKPayloadHash bool
 	// Prefix is the key prefix of everything the run writes (default
 	// s3bench/<start time>); Keep leaves the objects in place afterwards.
@@ -153,8 +154,9 @@ type Result struct {
 	Objects     int    `json:"objects_prepared"`
 	Checksums   bool   `json:"sdk_checksums"`
 	// PayloadHash says who hashed PUT bodies for SigV4: "sdk" (every
-	// request, as an unmodified SDK does) or "precomputed" (each of
-	// BodyVariants distinct bodies once, before the run). Figures of the
+	// request, as an unmodified SDK does; always over HTTPS, where it
+	// hashes none) or "precomputed" (each of BodyVariants distinct bodies
+	// once, before the run). Figures of the
 	// generator's CPU before 2026-11-26 08:30 UTC are "sdk" with bodies
 	// at any offset of the pattern (no body_variants).
 	PayloadHash  string    `json:"payload_hash"`
@@ -193,6 +195,12 @@ func (r *Result) Op(op Op) *OpStats {
 func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
+	}
+	if strings.HasPrefix(strings.ToLower(cfg.Endpoint), "https://") {
+		// Over TLS the SDK signs no payload hash (UNSIGNED-PAYLOAD, or a
+		// trailing checksum): there is nothing to save, and a hash handed
+		// to it would be signed, a request it does not send by itself.
+		cfg.SDKPayloadHash = true
 	}
 	cl, tr := NewClient(cfg.ClientConfig)
 	defer tr.CloseIdleConnections()
