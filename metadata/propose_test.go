@@ -286,11 +286,17 @@ func TestProposerTakeLimits(t *testing.T) {
 // TestConcurrentConditionalCommits races many conditional commits through
 // the proposer on a 3-member cluster: whichever commands share an entry,
 // exactly one commit per key wins and every other one fails its condition
-// alone.
+// alone. Pipelining changes nothing with one entry in flight (the
+// default), so it runs with two, as does the plain proposer.
 func TestConcurrentConditionalCommits(t *testing.T) {
-	for _, pipeline := range []bool{false, true} {
-		t.Run(fmt.Sprintf("pipeline=%v", pipeline), func(t *testing.T) {
-			testConcurrentConditionalCommits(t, func(cfg *Config) { cfg.ProposePipeline = pipeline })
+	for _, tc := range []struct {
+		inflight int
+		pipeline bool
+	}{{DefaultProposeInflight, false}, {2, false}, {2, true}} {
+		t.Run(fmt.Sprintf("inflight=%d,pipeline=%v", tc.inflight, tc.pipeline), func(t *testing.T) {
+			testConcurrentConditionalCommits(t, func(cfg *Config) {
+				cfg.ProposeInflight, cfg.ProposePipeline = tc.inflight, tc.pipeline
+			})
 		})
 	}
 }
