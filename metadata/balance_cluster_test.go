@@ -283,9 +283,9 @@ func TestRebalanceStartStop(t *testing.T) {
 	if _, err = cl.RebalanceStart(testCtx(t), &pb.RebalanceStartRequest{Threshold: threshold}); err != nil {
 		t.Fatal(err)
 	}
-	// A leader change (a loaded machine) can lose moves the old leader
-	// handed out before a blob node fetched them; the new leader waits a
-	// task's timeout for those before it drops them and plans again.
+	// A generous deadline: a leader change (a loaded machine) costs an
+	// election before the new leader hands the pending moves out again
+	// (adoptPending) and the run goes on.
 	waitFor(t, 2*time.Minute, func() bool {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
@@ -319,8 +319,8 @@ func TestRebalanceStartStop(t *testing.T) {
 // machine (at a load average of 12-15 a leader missed fastTimings' lease
 // and stepped down mid-test). These tests count the moves one leader hands
 // out and wait for what it settles; a leader change loses its task table
-// and its tasks not yet fetched, which the next leader waits out for a
-// task's timeout. Elections take a few seconds instead; liveness is not
+// (the next leader hands the pending moves out again, adoptPending, but the
+// counts start over). Elections take a few seconds instead; liveness is not
 // under test here.
 func steadyLeader(c *Config) {
 	c.HeartbeatTimeout = 2 * time.Second
