@@ -363,7 +363,7 @@ func payloadHashNote(runs []ReportRun) string {
 		case "precomputed":
 			modes[fmt.Sprintf("PUT payload SHA-256 computed once per distinct body (%d bodies per size) before the run and handed to the SDK; bodies written to the socket straight from the pattern; the requests on the wire are what the SDK sends by itself", run.BodyVariants)] = true
 		case "sdk":
-			modes["PUT payload SHA-256 computed by the SDK for every request"] = true
+			modes["PUT payload hash left to the SDK for every request (over http it hashes every body; over https it signs none)"] = true
 		default:
 			modes["PUT payload SHA-256 computed by the SDK for every request (a generator from before payload_hash was reported)"] = true
 		}

@@ -142,7 +142,7 @@ func TestReportSaysHowPUTBodiesWereHashed(t *testing.T) {
 		notWant []string
 	}{
 		{[]*Result{put("precomputed"), get}, []string{"computed once per distinct body (16 bodies per size)"}, []string{"by the SDK"}},
-		{[]*Result{put("sdk")}, []string{"computed by the SDK for every request"}, []string{"once per distinct body"}},
+		{[]*Result{put("sdk")}, []string{"left to the SDK for every request"}, []string{"once per distinct body"}},
 		{[]*Result{put("sdk"), put("precomputed")}, []string{"by the SDK", "once per distinct body"}, nil},
 		{[]*Result{get}, nil, []string{"Generator:"}},
 	} {
