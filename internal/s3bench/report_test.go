@@ -141,9 +141,9 @@ func TestReportSaysHowPUTBodiesWereHashed(t *testing.T) {
 		want    []string
 		notWant []string
 	}{
-		{[]*Result{put("precomputed"), get}, []string{"computed once per distinct body (16 bodies per size)"}, []string{"by the SDK"}},
+		{[]*Result{put("precomputed"), get}, []string{"computed once per distinct body (16 bodies per size)"}, []string{"left to the SDK"}},
 		{[]*Result{put("sdk")}, []string{"left to the SDK for every request"}, []string{"once per distinct body"}},
-		{[]*Result{put("sdk"), put("precomputed")}, []string{"by the SDK", "once per distinct body"}, nil},
+		{[]*Result{put("sdk"), put("precomputed")}, []string{"left to the SDK", "once per distinct body"}, nil},
 		{[]*Result{get}, nil, []string{"Generator:"}},
 	} {
 		var b strings.Builder
