@@ -1,0 +1,214 @@
+package sha256lanes
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"testing"
+)
+
+func needKernel(t testing.TB) {
+	if !Available() {
+		t.Skip("no AVX-512 on this machine: the lanes are never used")
+	}
+}
+
+// The kernel on its own: lanes of every length (none included) in one call,
+// each lane's state against crypto/sha256's after the same blocks.
+func TestKernelAgainstCryptoSHA256(t *testing.T) {
+	needKernel(t)
+	rng := rand.New(rand.NewPCG(1, 2))
+	for trial := range 200 {
+		var in [lanes][]byte
+		var want [lanes][8]uint32
+		var state, scratch [512]byte
+		rounds := 0
+		for i := range in {
+			n := rng.IntN(40)
+			if trial%7 == 0 {
+				n = 40 // all lanes equal
+			}
+			in[i] = make([]byte, n*64)
+			for j := range in[i] {
+				in[i][j] = byte(rng.Uint32())
+			}
+			rounds = max(rounds, n)
+			// Start every lane from a different state: the chaining
+			// value after one random block.
+			var d Digest
+			d.Reset()
+			first := make([]byte, 64)
+			for j := range first {
+				first[j] = byte(rng.Uint32())
+			}
+			d.soloBlocks(first)
+			for j, w := range d.h {
+				state[(j*lanes+i)*4+0] = byte(w)
+				state[(j*lanes+i)*4+1] = byte(w >> 8)
+				state[(j*lanes+i)*4+2] = byte(w >> 16)
+				state[(j*lanes+i)*4+3] = byte(w >> 24)
+			}
+			d.soloBlocks(in[i])
+			want[i] = d.h
+		}
+		if rounds == 0 {
+			continue
+		}
+		mask := make([]uint64, rounds)
+		for r := range mask {
+			for i := range in {
+				if len(in[i]) > r*64 {
+					mask[r] |= 1 << i
+				}
+			}
+		}
+		block16(&state, &scratch, mask, &in)
+		for i := range in {
+			for j := range 8 {
+				o := (j*lanes + i) * 4
+				got := uint32(state[o]) | uint32(state[o+1])<<8 | uint32(state[o+2])<<16 | uint32(state[o+3])<<24
+				if got != want[i][j] {
+					t.Fatalf("trial %d lane %d (%d blocks) word %d: %08x, want %08x", trial, i, len(in[i])/64, j, got, want[i][j])
+				}
+			}
+		}
+	}
+}
+
+// Many streams at once through one server, each written in odd-sized
+// pieces from a buffer it overwrites as soon as Write returns (as the
+// gateway reuses its read buffers): every sum must be crypto/sha256's.
+func TestConcurrentStreamsReusedBuffers(t *testing.T) {
+	for _, streams := range []int{1, 3, 16, 40} {
+		t.Run(fmt.Sprint(streams), func(t *testing.T) {
+			testStreams(t, NewServer(), streams, 3<<20)
+		})
+	}
+}
+
+func testStreams(t *testing.T, s *Server, streams, size int) {
+	var wg sync.WaitGroup
+	errs := make(chan error, streams)
+	for g := range streams {
+		wg.Go(func() {
+			rng := rand.New(rand.NewPCG(uint64(g), 7))
+			want := sha256.New()
+			d := s.New()
+			buf := make([]byte, 300<<10)
+			for left := size + rng.IntN(4096); left > 0; {
+				var n int
+				switch rng.IntN(4) {
+				case 0:
+					n = rng.IntN(200) // below a lane's minimum
+				case 1:
+					n = rng.IntN(64<<10) + 1
+				default:
+					n = rng.IntN(len(buf)) + 1
+				}
+				n = min(n, left)
+				for i := range buf[:n] {
+					buf[i] = byte(rng.Uint32())
+				}
+				want.Write(buf[:n])
+				d.Write(buf[:n])
+				// Clobber what was written: a lane still reading it
+				// would hash the wrong bytes.
+				for i := range buf[:n] {
+					buf[i] = 0xa5
+				}
+				left -= n
+				if rng.IntN(50) == 0 {
+					// Sum in the middle must not disturb the stream.
+					if got, w := d.Sum(nil), want.Sum(nil); !bytes.Equal(got, w) {
+						errs <- fmt.Errorf("stream %d: intermediate sum %x, want %x", g, got, w)
+						return
+					}
+				}
+			}
+			if got, w := d.Sum(nil), want.Sum(nil); !bytes.Equal(got, w) {
+				errs <- fmt.Errorf("stream %d: sum %x, want %x", g, got, w)
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+}
+
+// Every length around the block and lane boundaries, in one Write and
+// byte by byte, and Reset.
+func TestLengths(t *testing.T) {
+	s := NewServer()
+	data := make([]byte, (minLaneBlocks+pieceBlocks+3)*64)
+	for i := range data {
+		data[i] = byte(i*7 + i>>8)
+	}
+	d := s.New()
+	for n := 0; n <= len(data); n++ {
+		if n > 300 && n%61 != 0 && n < len(data)-130 {
+			continue
+		}
+		want := sha256.Sum256(data[:n])
+		d.Reset()
+		d.Write(data[:n])
+		if got := d.Sum(nil); !bytes.Equal(got, want[:]) {
+			t.Fatalf("%d bytes in one write: %x, want %x", n, got, want)
+		}
+		d.Reset()
+		for i := 0; i < n; {
+			k := min(n-i, 1+i%97)
+			d.Write(data[i : i+k])
+			i += k
+		}
+		if got := d.Sum(nil); !bytes.Equal(got, want[:]) {
+			t.Fatalf("%d bytes in pieces: %x, want %x", n, got, want)
+		}
+	}
+}
+
+// The kernel path is taken, and the solo path too, when the lanes are
+// forced either way.
+func TestBothPaths(t *testing.T) {
+	needKernel(t)
+	defer func(v int) { kernelMinLanes = v }(kernelMinLanes)
+	for _, min := range []int{1, lanes + 1} {
+		kernelMinLanes = min
+		s := NewServer()
+		testStreams(t, s, 8, 1<<20)
+		st := s.Stats()
+		t.Logf("kernelMinLanes %d: %d kernel calls, %d kernel blocks in %d rounds, %d solo blocks",
+			min, st.KernelCalls.Load(), st.KernelBlocks.Load(), st.KernelRounds.Load(), st.SoloBlocks.Load())
+		if min == 1 && st.KernelBlocks.Load() == 0 {
+			t.Error("no block went through the kernel")
+		}
+		if min > lanes && (st.KernelBlocks.Load() != 0 || st.SoloBlocks.Load() == 0) {
+			t.Error("blocks went through the kernel with the kernel off")
+		}
+	}
+}
+
+func FuzzWrites(f *testing.F) {
+	f.Add([]byte("abc"), uint16(1), uint16(5000))
+	f.Add(make([]byte, 1000), uint16(64), uint16(1024))
+	s := NewServer()
+	f.Fuzz(func(t *testing.T, seed []byte, a, b uint16) {
+		// A body built from the seed, written in pieces of sizes a, b,
+		// a, b, ...
+		data := bytes.Repeat(append(seed, byte(a), byte(b)), 1+int(a%40))
+		want := sha256.Sum256(data)
+		d := s.New()
+		sizes := [2]int{1 + int(a)%20000, 1 + int(b)%20000}
+		for i, k := 0, 0; i < len(data); k++ {
+			n := min(len(data)-i, sizes[k%2])
+			d.Write(data[i : i+n])
+			i += n
+		}
+		if got := d.Sum(nil); !bytes.Equal(got, want[:]) {
+			t.Fatalf("%x, want %x", got, want)
+		}
+	})
+}
