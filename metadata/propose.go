@@ -140,14 +140,29 @@ func newProposer(s *Server) *proposer {
 
 // submit queues an encoded command and waits for its outcome.
 func (p *proposer) submit(ctx context.Context, data []byte) (Result, error) {
-	pr := &proposal{ctx: ctx, data: data, done: make(chan struct{})}
+	pr := newProposal(ctx, data)
+	p.enqueue(pr)
+	return p.wait(ctx, pr)
+}
+
+func newProposal(ctx context.Context, data []byte) *proposal {
+	return &proposal{ctx: ctx, data: data, done: make(chan struct{})}
+}
+
+// enqueue queues proposals together, so that they go into the same entry
+// when they fit.
+func (p *proposer) enqueue(prs ...*proposal) {
 	p.mu.Lock()
-	p.queue = append(p.queue, pr)
+	p.queue = append(p.queue, prs...)
 	p.mu.Unlock()
 	select {
 	case p.wake <- struct{}{}:
 	default:
 	}
+}
+
+// wait waits for a queued proposal's outcome.
+func (p *proposer) wait(ctx context.Context, pr *proposal) (Result, error) {
 	select {
 	case <-pr.done:
 		return pr.res, pr.err

@@ -614,6 +614,11 @@ func (s *Server) propose(ctx context.Context, cmd *metadatapb.Command) (proto.Me
 			res, err = asResult(resp, index)
 		}
 	}
+	return answer(res, err)
+}
+
+// answer is a command's outcome as propose returns it.
+func answer(res Result, err error) (proto.Message, error) {
 	if err != nil {
 		return nil, err
 	}
@@ -621,6 +626,53 @@ func (s *Server) propose(ctx context.Context, cmd *metadatapb.Command) (proto.Me
 		return nil, errors.New("state machine skipped a new entry")
 	}
 	return res.Resp, res.Err
+}
+
+// proposeMany proposes each of cmds as propose would and returns their
+// answers in order. The proposer gets the batchable ones together (one
+// queueing, one wake-up, no goroutine each), so they share entries.
+func (s *Server) proposeMany(ctx context.Context, cmds []*metadatapb.Command) ([]proto.Message, []error) {
+	resps, errs := make([]proto.Message, len(cmds)), make([]error, len(cmds))
+	if s.raft.State() != raft.Leader || s.proposer == nil {
+		for i, cmd := range cmds {
+			resps[i], errs[i] = s.propose(ctx, cmd)
+		}
+		return resps, errs
+	}
+	if dl, ok := ctx.Deadline(); ok && time.Until(dl) <= 0 {
+		for i := range errs {
+			errs[i] = context.DeadlineExceeded
+		}
+		return resps, errs
+	}
+	start := time.Now()
+	var (
+		queued []*proposal
+		at     []int // queued[j] is cmds[at[j]]
+		alone  sync.WaitGroup
+	)
+	for i, cmd := range cmds {
+		cmd.ProposedUnixNano = start.UnixNano()
+		data, err := proto.Marshal(cmd)
+		if err != nil {
+			errs[i] = fmt.Errorf("encode command: %w", err)
+			continue
+		}
+		if len(data) > maxBatchedCommand {
+			// Its own entry, as propose would (it encodes it again: rare).
+			alone.Go(func() { resps[i], errs[i] = s.propose(ctx, cmd) })
+			continue
+		}
+		queued = append(queued, newProposal(ctx, data))
+		at = append(at, i)
+	}
+	s.proposer.enqueue(queued...)
+	for j, pr := range queued {
+		resps[at[j]], errs[at[j]] = answer(s.proposer.wait(ctx, pr))
+		s.metrics.apply.Observe(time.Since(start).Seconds())
+	}
+	alone.Wait()
+	return resps, errs
 }
 
 // notLeader is the error for a request this member cannot serve because it

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cairnstore/cairn/metadata/metaclient"
 	pb "github.com/cairnstore/cairn/metadata/metadatapb"
 )
 
@@ -53,21 +54,39 @@ func benchProposeSweep(b *testing.B, bench func(b *testing.B, tune func(*Config)
 	}
 }
 
-// benchCommitObject3Nodes commits through CAIRN_BENCH_CONNS client
-// connections (default 4).
+// benchCommitObject3Nodes commits through CAIRN_BENCH_CONNS clients
+// (default 4), each keeping CAIRN_BENCH_COMMIT_CALLS CommitObjects calls in
+// flight (default metaclient.DefaultCommitCalls; -1: one CommitObject call
+// per commit).
 func benchCommitObject3Nodes(b *testing.B, tune func(*Config)) {
 	c := newTestCluster(b, 3, tune)
-	c.waitLeader()
+	leader := c.waitLeader().srv
 	c.waitAddresses()
 	// A few connections, as a handful of gateways would have.
+	var addrs []string
+	for _, nd := range c.live() {
+		addrs = append(addrs, nd.srv.GRPCAddr())
+	}
+	calls := metaclient.DefaultCommitCalls
+	if v := os.Getenv("CAIRN_BENCH_COMMIT_CALLS"); v != "" {
+		var err error
+		if calls, err = strconv.Atoi(v); err != nil {
+			b.Fatalf("CAIRN_BENCH_COMMIT_CALLS=%q: %v", v, err)
+		}
+	}
 	var clients []pb.MetadataClient
 	for range benchEnvInt(b, "CAIRN_BENCH_CONNS", 4) {
-		clients = append(clients, c.client())
+		cl, err := metaclient.New(addrs, metaclient.Options{CommitCalls: calls})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { cl.Close() })
+		clients = append(clients, cl)
 	}
 	if _, err := clients[0].CreateBucket(context.Background(), &pb.CreateBucketRequest{Name: "bench"}); err != nil {
 		b.Fatal(err)
 	}
-	runCommitCallers(b, func(ctx context.Context, w int, req *pb.CommitObjectRequest) error {
+	runCommitCallers(b, leader, func(ctx context.Context, w int, req *pb.CommitObjectRequest) error {
 		_, err := clients[w%len(clients)].CommitObject(ctx, req)
 		return err
 	})
@@ -91,7 +110,7 @@ func BenchmarkProposeCommitObject3Nodes(b *testing.B) {
 			CreateBucket: &pb.CreateBucketRequest{Name: "bench"}}}); err != nil {
 			b.Fatal(err)
 		}
-		runCommitCallers(b, func(ctx context.Context, _ int, req *pb.CommitObjectRequest) error {
+		runCommitCallers(b, leader, func(ctx context.Context, _ int, req *pb.CommitObjectRequest) error {
 			// What mutate does, minus the gRPC status conversion.
 			_, err := leader.propose(ctx, &pb.Command{Op: &pb.Command_CommitObject{CommitObject: req}})
 			return err
@@ -101,8 +120,9 @@ func BenchmarkProposeCommitObject3Nodes(b *testing.B) {
 
 // runCommitCallers commits b.N objects of one 4+2 segment each into bucket
 // "bench" from 64 concurrent callers and reports commits/s, latency and
-// the process's CPU time per commit.
-func runCommitCallers(b *testing.B, commit func(ctx context.Context, caller int, req *pb.CommitObjectRequest) error) {
+// the process's CPU time per commit, and how many commits shared a Raft
+// entry on average (leader's log entries appended during the run).
+func runCommitCallers(b *testing.B, leader *Server, commit func(ctx context.Context, caller int, req *pb.CommitObjectRequest) error) {
 	const callers = 64
 	ctx := context.Background()
 	// 256-byte-ish commands, as in MEASURED.md.
@@ -112,6 +132,7 @@ func runCommitCallers(b *testing.B, commit func(ctx context.Context, caller int,
 	lat := make([][]time.Duration, callers)
 	b.ResetTimer()
 	cpu0 := processCPU(b)
+	index0 := leader.raft.LastIndex()
 	start := time.Now()
 	var wg sync.WaitGroup
 	for w := range callers {
@@ -139,6 +160,7 @@ func runCommitCallers(b *testing.B, commit func(ctx context.Context, caller int,
 	wg.Wait()
 	elapsed := time.Since(start)
 	cpu := processCPU(b) - cpu0
+	entries := leader.raft.LastIndex() - index0
 	b.StopTimer()
 	all := slices.Concat(lat...)
 	slices.Sort(all)
@@ -150,6 +172,9 @@ func runCommitCallers(b *testing.B, commit func(ctx context.Context, caller int,
 		// per commit is what 2 cores divide, and unlike commits/s it barely
 		// moves with the machine's load.
 		b.ReportMetric(float64(cpu.Microseconds())/float64(len(all)), "cpu-µs/commit")
+		if entries > 0 {
+			b.ReportMetric(float64(len(all))/float64(entries), "commits/entry")
+		}
 	}
 }
 

@@ -52,13 +52,19 @@ type Options struct {
 	// ConnectTimeout bounds how long a mutation waits for a connection to a
 	// member before trying the next one (default 2s).
 	ConnectTimeout time.Duration
+	// CommitCalls is how many CommitObjects calls carrying CommitObject
+	// commits the client keeps in flight; commits made while all are busy
+	// go together in the next (commitbatch.go). Default
+	// DefaultCommitCalls; negative sends every commit on its own.
+	CommitCalls int
 }
 
 // Client is a metadatapb.MetadataClient over all members of one metad
 // cluster. It is safe for concurrent use.
 type Client struct {
 	metadatapb.MetadataClient
-	r *router
+	r       *router
+	commits *commitBatcher // nil: CommitObject unbatched
 }
 
 var _ metadatapb.MetadataClient = (*Client)(nil)
@@ -91,7 +97,14 @@ func New(addrs []string, opts Options) (*Client, error) {
 		cur:   addrs[0],
 		conns: make(map[string]*grpc.ClientConn),
 	}
-	return &Client{MetadataClient: metadatapb.NewMetadataClient(r), r: r}, nil
+	c := &Client{MetadataClient: metadatapb.NewMetadataClient(r), r: r}
+	if opts.CommitCalls == 0 {
+		opts.CommitCalls = DefaultCommitCalls
+	}
+	if opts.CommitCalls > 0 {
+		c.commits = newCommitBatcher(c.MetadataClient, opts.CommitCalls)
+	}
+	return c, nil
 }
 
 // Close closes every connection. Calls in flight fail.

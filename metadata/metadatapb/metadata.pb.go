@@ -14,6 +14,7 @@ package metadatapb
 import (
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	anypb "google.golang.org/protobuf/types/known/anypb"
 	reflect "reflect"
 	sync "sync"
 	unsafe "unsafe"
@@ -2017,6 +2018,219 @@ func (x *CommitObjectResponse) GetObject() *Object {
 	return nil
 }
 
+// CommitObjectsRequest carries several independent CommitObject requests
+// in one call: a client with many concurrent commits (a gateway under
+// load) sends what has queued while its previous call was in flight, so
+// one RPC carries many commits. Each commit is proposed, conditioned and
+// answered on its own, exactly as if it came alone; the commits of one
+// call are not atomic together and their order is not defined.
+type CommitObjectsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Commits       []*CommitObjectRequest `protobuf:"bytes,1,rep,name=commits,proto3" json:"commits,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CommitObjectsRequest) Reset() {
+	*x = CommitObjectsRequest{}
+	mi := &file_metadata_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CommitObjectsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CommitObjectsRequest) ProtoMessage() {}
+
+func (x *CommitObjectsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_metadata_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CommitObjectsRequest.ProtoReflect.Descriptor instead.
+func (*CommitObjectsRequest) Descriptor() ([]byte, []int) {
+	return file_metadata_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *CommitObjectsRequest) GetCommits() []*CommitObjectRequest {
+	if x != nil {
+		return x.Commits
+	}
+	return nil
+}
+
+// CommitObjectsResponse answers each commit in order: results[i] is
+// commits[i]'s.
+type CommitObjectsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Results       []*CommitObjectResult  `protobuf:"bytes,1,rep,name=results,proto3" json:"results,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CommitObjectsResponse) Reset() {
+	*x = CommitObjectsResponse{}
+	mi := &file_metadata_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CommitObjectsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CommitObjectsResponse) ProtoMessage() {}
+
+func (x *CommitObjectsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_metadata_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CommitObjectsResponse.ProtoReflect.Descriptor instead.
+func (*CommitObjectsResponse) Descriptor() ([]byte, []int) {
+	return file_metadata_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *CommitObjectsResponse) GetResults() []*CommitObjectResult {
+	if x != nil {
+		return x.Results
+	}
+	return nil
+}
+
+// CommitObjectResult is one commit's outcome: the committed object, or the
+// error CommitObject would have returned for it.
+type CommitObjectResult struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Object        *Object                `protobuf:"bytes,1,opt,name=object,proto3" json:"object,omitempty"`
+	Error         *ItemStatus            `protobuf:"bytes,2,opt,name=error,proto3" json:"error,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CommitObjectResult) Reset() {
+	*x = CommitObjectResult{}
+	mi := &file_metadata_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CommitObjectResult) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CommitObjectResult) ProtoMessage() {}
+
+func (x *CommitObjectResult) ProtoReflect() protoreflect.Message {
+	mi := &file_metadata_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CommitObjectResult.ProtoReflect.Descriptor instead.
+func (*CommitObjectResult) Descriptor() ([]byte, []int) {
+	return file_metadata_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *CommitObjectResult) GetObject() *Object {
+	if x != nil {
+		return x.Object
+	}
+	return nil
+}
+
+func (x *CommitObjectResult) GetError() *ItemStatus {
+	if x != nil {
+		return x.Error
+	}
+	return nil
+}
+
+// ItemStatus is a gRPC status carried inside a message (the same fields
+// and numbers as google.rpc.Status), so a per-item error keeps its code,
+// message and details (metaerr's reason).
+type ItemStatus struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Code          int32                  `protobuf:"varint,1,opt,name=code,proto3" json:"code,omitempty"`
+	Message       string                 `protobuf:"bytes,2,opt,name=message,proto3" json:"message,omitempty"`
+	Details       []*anypb.Any           `protobuf:"bytes,3,rep,name=details,proto3" json:"details,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ItemStatus) Reset() {
+	*x = ItemStatus{}
+	mi := &file_metadata_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ItemStatus) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ItemStatus) ProtoMessage() {}
+
+func (x *ItemStatus) ProtoReflect() protoreflect.Message {
+	mi := &file_metadata_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ItemStatus.ProtoReflect.Descriptor instead.
+func (*ItemStatus) Descriptor() ([]byte, []int) {
+	return file_metadata_proto_rawDescGZIP(), []int{29}
+}
+
+func (x *ItemStatus) GetCode() int32 {
+	if x != nil {
+		return x.Code
+	}
+	return 0
+}
+
+func (x *ItemStatus) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
+func (x *ItemStatus) GetDetails() []*anypb.Any {
+	if x != nil {
+		return x.Details
+	}
+	return nil
+}
+
 type GetObjectRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Bucket        string                 `protobuf:"bytes,1,opt,name=bucket,proto3" json:"bucket,omitempty"`
@@ -2027,7 +2241,7 @@ type GetObjectRequest struct {
 
 func (x *GetObjectRequest) Reset() {
 	*x = GetObjectRequest{}
-	mi := &file_metadata_proto_msgTypes[26]
+	mi := &file_metadata_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2039,7 +2253,7 @@ func (x *GetObjectRequest) String() string {
 func (*GetObjectRequest) ProtoMessage() {}
 
 func (x *GetObjectRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[26]
+	mi := &file_metadata_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2052,7 +2266,7 @@ func (x *GetObjectRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetObjectRequest.ProtoReflect.Descriptor instead.
 func (*GetObjectRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{26}
+	return file_metadata_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *GetObjectRequest) GetBucket() string {
@@ -2078,7 +2292,7 @@ type GetObjectResponse struct {
 
 func (x *GetObjectResponse) Reset() {
 	*x = GetObjectResponse{}
-	mi := &file_metadata_proto_msgTypes[27]
+	mi := &file_metadata_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2090,7 +2304,7 @@ func (x *GetObjectResponse) String() string {
 func (*GetObjectResponse) ProtoMessage() {}
 
 func (x *GetObjectResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[27]
+	mi := &file_metadata_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2103,7 +2317,7 @@ func (x *GetObjectResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetObjectResponse.ProtoReflect.Descriptor instead.
 func (*GetObjectResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{27}
+	return file_metadata_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *GetObjectResponse) GetObject() *Object {
@@ -2124,7 +2338,7 @@ type DeleteObjectRequest struct {
 
 func (x *DeleteObjectRequest) Reset() {
 	*x = DeleteObjectRequest{}
-	mi := &file_metadata_proto_msgTypes[28]
+	mi := &file_metadata_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2136,7 +2350,7 @@ func (x *DeleteObjectRequest) String() string {
 func (*DeleteObjectRequest) ProtoMessage() {}
 
 func (x *DeleteObjectRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[28]
+	mi := &file_metadata_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2149,7 +2363,7 @@ func (x *DeleteObjectRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteObjectRequest.ProtoReflect.Descriptor instead.
 func (*DeleteObjectRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{28}
+	return file_metadata_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *DeleteObjectRequest) GetBucket() string {
@@ -2183,7 +2397,7 @@ type DeleteObjectResponse struct {
 
 func (x *DeleteObjectResponse) Reset() {
 	*x = DeleteObjectResponse{}
-	mi := &file_metadata_proto_msgTypes[29]
+	mi := &file_metadata_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2195,7 +2409,7 @@ func (x *DeleteObjectResponse) String() string {
 func (*DeleteObjectResponse) ProtoMessage() {}
 
 func (x *DeleteObjectResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[29]
+	mi := &file_metadata_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2208,7 +2422,7 @@ func (x *DeleteObjectResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteObjectResponse.ProtoReflect.Descriptor instead.
 func (*DeleteObjectResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{29}
+	return file_metadata_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *DeleteObjectResponse) GetDeleted() bool {
@@ -2234,7 +2448,7 @@ type ListObjectsRequest struct {
 
 func (x *ListObjectsRequest) Reset() {
 	*x = ListObjectsRequest{}
-	mi := &file_metadata_proto_msgTypes[30]
+	mi := &file_metadata_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2246,7 +2460,7 @@ func (x *ListObjectsRequest) String() string {
 func (*ListObjectsRequest) ProtoMessage() {}
 
 func (x *ListObjectsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[30]
+	mi := &file_metadata_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2259,7 +2473,7 @@ func (x *ListObjectsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListObjectsRequest.ProtoReflect.Descriptor instead.
 func (*ListObjectsRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{30}
+	return file_metadata_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *ListObjectsRequest) GetBucket() string {
@@ -2311,7 +2525,7 @@ type ListObjectsResponse struct {
 
 func (x *ListObjectsResponse) Reset() {
 	*x = ListObjectsResponse{}
-	mi := &file_metadata_proto_msgTypes[31]
+	mi := &file_metadata_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2323,7 +2537,7 @@ func (x *ListObjectsResponse) String() string {
 func (*ListObjectsResponse) ProtoMessage() {}
 
 func (x *ListObjectsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[31]
+	mi := &file_metadata_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2336,7 +2550,7 @@ func (x *ListObjectsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListObjectsResponse.ProtoReflect.Descriptor instead.
 func (*ListObjectsResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{31}
+	return file_metadata_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *ListObjectsResponse) GetObjects() []*Object {
@@ -2376,7 +2590,7 @@ type CreateMultipartRequest struct {
 
 func (x *CreateMultipartRequest) Reset() {
 	*x = CreateMultipartRequest{}
-	mi := &file_metadata_proto_msgTypes[32]
+	mi := &file_metadata_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2388,7 +2602,7 @@ func (x *CreateMultipartRequest) String() string {
 func (*CreateMultipartRequest) ProtoMessage() {}
 
 func (x *CreateMultipartRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[32]
+	mi := &file_metadata_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2401,7 +2615,7 @@ func (x *CreateMultipartRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateMultipartRequest.ProtoReflect.Descriptor instead.
 func (*CreateMultipartRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{32}
+	return file_metadata_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *CreateMultipartRequest) GetUpload() *MultipartUpload {
@@ -2420,7 +2634,7 @@ type CreateMultipartResponse struct {
 
 func (x *CreateMultipartResponse) Reset() {
 	*x = CreateMultipartResponse{}
-	mi := &file_metadata_proto_msgTypes[33]
+	mi := &file_metadata_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2432,7 +2646,7 @@ func (x *CreateMultipartResponse) String() string {
 func (*CreateMultipartResponse) ProtoMessage() {}
 
 func (x *CreateMultipartResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[33]
+	mi := &file_metadata_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2445,7 +2659,7 @@ func (x *CreateMultipartResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateMultipartResponse.ProtoReflect.Descriptor instead.
 func (*CreateMultipartResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{33}
+	return file_metadata_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *CreateMultipartResponse) GetUpload() *MultipartUpload {
@@ -2466,7 +2680,7 @@ type GetMultipartRequest struct {
 
 func (x *GetMultipartRequest) Reset() {
 	*x = GetMultipartRequest{}
-	mi := &file_metadata_proto_msgTypes[34]
+	mi := &file_metadata_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2478,7 +2692,7 @@ func (x *GetMultipartRequest) String() string {
 func (*GetMultipartRequest) ProtoMessage() {}
 
 func (x *GetMultipartRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[34]
+	mi := &file_metadata_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2491,7 +2705,7 @@ func (x *GetMultipartRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetMultipartRequest.ProtoReflect.Descriptor instead.
 func (*GetMultipartRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{34}
+	return file_metadata_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *GetMultipartRequest) GetBucket() string {
@@ -2524,7 +2738,7 @@ type GetMultipartResponse struct {
 
 func (x *GetMultipartResponse) Reset() {
 	*x = GetMultipartResponse{}
-	mi := &file_metadata_proto_msgTypes[35]
+	mi := &file_metadata_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2536,7 +2750,7 @@ func (x *GetMultipartResponse) String() string {
 func (*GetMultipartResponse) ProtoMessage() {}
 
 func (x *GetMultipartResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[35]
+	mi := &file_metadata_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2549,7 +2763,7 @@ func (x *GetMultipartResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetMultipartResponse.ProtoReflect.Descriptor instead.
 func (*GetMultipartResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{35}
+	return file_metadata_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *GetMultipartResponse) GetUpload() *MultipartUpload {
@@ -2570,7 +2784,7 @@ type PutPartRequest struct {
 
 func (x *PutPartRequest) Reset() {
 	*x = PutPartRequest{}
-	mi := &file_metadata_proto_msgTypes[36]
+	mi := &file_metadata_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2582,7 +2796,7 @@ func (x *PutPartRequest) String() string {
 func (*PutPartRequest) ProtoMessage() {}
 
 func (x *PutPartRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[36]
+	mi := &file_metadata_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2595,7 +2809,7 @@ func (x *PutPartRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutPartRequest.ProtoReflect.Descriptor instead.
 func (*PutPartRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{36}
+	return file_metadata_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *PutPartRequest) GetBucket() string {
@@ -2627,7 +2841,7 @@ type PutPartResponse struct {
 
 func (x *PutPartResponse) Reset() {
 	*x = PutPartResponse{}
-	mi := &file_metadata_proto_msgTypes[37]
+	mi := &file_metadata_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2639,7 +2853,7 @@ func (x *PutPartResponse) String() string {
 func (*PutPartResponse) ProtoMessage() {}
 
 func (x *PutPartResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[37]
+	mi := &file_metadata_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2652,7 +2866,7 @@ func (x *PutPartResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutPartResponse.ProtoReflect.Descriptor instead.
 func (*PutPartResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{37}
+	return file_metadata_proto_rawDescGZIP(), []int{41}
 }
 
 type ListPartsRequest struct {
@@ -2671,7 +2885,7 @@ type ListPartsRequest struct {
 
 func (x *ListPartsRequest) Reset() {
 	*x = ListPartsRequest{}
-	mi := &file_metadata_proto_msgTypes[38]
+	mi := &file_metadata_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2683,7 +2897,7 @@ func (x *ListPartsRequest) String() string {
 func (*ListPartsRequest) ProtoMessage() {}
 
 func (x *ListPartsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[38]
+	mi := &file_metadata_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2696,7 +2910,7 @@ func (x *ListPartsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPartsRequest.ProtoReflect.Descriptor instead.
 func (*ListPartsRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{38}
+	return file_metadata_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *ListPartsRequest) GetBucket() string {
@@ -2753,7 +2967,7 @@ type ListPartsResponse struct {
 
 func (x *ListPartsResponse) Reset() {
 	*x = ListPartsResponse{}
-	mi := &file_metadata_proto_msgTypes[39]
+	mi := &file_metadata_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2765,7 +2979,7 @@ func (x *ListPartsResponse) String() string {
 func (*ListPartsResponse) ProtoMessage() {}
 
 func (x *ListPartsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[39]
+	mi := &file_metadata_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2778,7 +2992,7 @@ func (x *ListPartsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPartsResponse.ProtoReflect.Descriptor instead.
 func (*ListPartsResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{39}
+	return file_metadata_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *ListPartsResponse) GetUpload() *MultipartUpload {
@@ -2819,7 +3033,7 @@ type CompletePart struct {
 
 func (x *CompletePart) Reset() {
 	*x = CompletePart{}
-	mi := &file_metadata_proto_msgTypes[40]
+	mi := &file_metadata_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2831,7 +3045,7 @@ func (x *CompletePart) String() string {
 func (*CompletePart) ProtoMessage() {}
 
 func (x *CompletePart) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[40]
+	mi := &file_metadata_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2844,7 +3058,7 @@ func (x *CompletePart) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CompletePart.ProtoReflect.Descriptor instead.
 func (*CompletePart) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{40}
+	return file_metadata_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *CompletePart) GetNumber() int32 {
@@ -2878,7 +3092,7 @@ type CompleteMultipartRequest struct {
 
 func (x *CompleteMultipartRequest) Reset() {
 	*x = CompleteMultipartRequest{}
-	mi := &file_metadata_proto_msgTypes[41]
+	mi := &file_metadata_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2890,7 +3104,7 @@ func (x *CompleteMultipartRequest) String() string {
 func (*CompleteMultipartRequest) ProtoMessage() {}
 
 func (x *CompleteMultipartRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[41]
+	mi := &file_metadata_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2903,7 +3117,7 @@ func (x *CompleteMultipartRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CompleteMultipartRequest.ProtoReflect.Descriptor instead.
 func (*CompleteMultipartRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{41}
+	return file_metadata_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *CompleteMultipartRequest) GetUploadId() string {
@@ -2943,7 +3157,7 @@ type CompleteMultipartResponse struct {
 
 func (x *CompleteMultipartResponse) Reset() {
 	*x = CompleteMultipartResponse{}
-	mi := &file_metadata_proto_msgTypes[42]
+	mi := &file_metadata_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2955,7 +3169,7 @@ func (x *CompleteMultipartResponse) String() string {
 func (*CompleteMultipartResponse) ProtoMessage() {}
 
 func (x *CompleteMultipartResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[42]
+	mi := &file_metadata_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2968,7 +3182,7 @@ func (x *CompleteMultipartResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CompleteMultipartResponse.ProtoReflect.Descriptor instead.
 func (*CompleteMultipartResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{42}
+	return file_metadata_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *CompleteMultipartResponse) GetObject() *Object {
@@ -2989,7 +3203,7 @@ type AbortMultipartRequest struct {
 
 func (x *AbortMultipartRequest) Reset() {
 	*x = AbortMultipartRequest{}
-	mi := &file_metadata_proto_msgTypes[43]
+	mi := &file_metadata_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3001,7 +3215,7 @@ func (x *AbortMultipartRequest) String() string {
 func (*AbortMultipartRequest) ProtoMessage() {}
 
 func (x *AbortMultipartRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[43]
+	mi := &file_metadata_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3014,7 +3228,7 @@ func (x *AbortMultipartRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AbortMultipartRequest.ProtoReflect.Descriptor instead.
 func (*AbortMultipartRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{43}
+	return file_metadata_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *AbortMultipartRequest) GetBucket() string {
@@ -3046,7 +3260,7 @@ type AbortMultipartResponse struct {
 
 func (x *AbortMultipartResponse) Reset() {
 	*x = AbortMultipartResponse{}
-	mi := &file_metadata_proto_msgTypes[44]
+	mi := &file_metadata_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3058,7 +3272,7 @@ func (x *AbortMultipartResponse) String() string {
 func (*AbortMultipartResponse) ProtoMessage() {}
 
 func (x *AbortMultipartResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[44]
+	mi := &file_metadata_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3071,7 +3285,7 @@ func (x *AbortMultipartResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AbortMultipartResponse.ProtoReflect.Descriptor instead.
 func (*AbortMultipartResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{44}
+	return file_metadata_proto_rawDescGZIP(), []int{48}
 }
 
 type ListMultipartUploadsRequest struct {
@@ -3088,7 +3302,7 @@ type ListMultipartUploadsRequest struct {
 
 func (x *ListMultipartUploadsRequest) Reset() {
 	*x = ListMultipartUploadsRequest{}
-	mi := &file_metadata_proto_msgTypes[45]
+	mi := &file_metadata_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3100,7 +3314,7 @@ func (x *ListMultipartUploadsRequest) String() string {
 func (*ListMultipartUploadsRequest) ProtoMessage() {}
 
 func (x *ListMultipartUploadsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[45]
+	mi := &file_metadata_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3113,7 +3327,7 @@ func (x *ListMultipartUploadsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListMultipartUploadsRequest.ProtoReflect.Descriptor instead.
 func (*ListMultipartUploadsRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{45}
+	return file_metadata_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *ListMultipartUploadsRequest) GetBucket() string {
@@ -3171,7 +3385,7 @@ type ListMultipartUploadsResponse struct {
 
 func (x *ListMultipartUploadsResponse) Reset() {
 	*x = ListMultipartUploadsResponse{}
-	mi := &file_metadata_proto_msgTypes[46]
+	mi := &file_metadata_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3183,7 +3397,7 @@ func (x *ListMultipartUploadsResponse) String() string {
 func (*ListMultipartUploadsResponse) ProtoMessage() {}
 
 func (x *ListMultipartUploadsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[46]
+	mi := &file_metadata_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3196,7 +3410,7 @@ func (x *ListMultipartUploadsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListMultipartUploadsResponse.ProtoReflect.Descriptor instead.
 func (*ListMultipartUploadsResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{46}
+	return file_metadata_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *ListMultipartUploadsResponse) GetUploads() []*MultipartUpload {
@@ -3243,7 +3457,7 @@ type RegisterNodeRequest struct {
 
 func (x *RegisterNodeRequest) Reset() {
 	*x = RegisterNodeRequest{}
-	mi := &file_metadata_proto_msgTypes[47]
+	mi := &file_metadata_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3255,7 +3469,7 @@ func (x *RegisterNodeRequest) String() string {
 func (*RegisterNodeRequest) ProtoMessage() {}
 
 func (x *RegisterNodeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[47]
+	mi := &file_metadata_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3268,7 +3482,7 @@ func (x *RegisterNodeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegisterNodeRequest.ProtoReflect.Descriptor instead.
 func (*RegisterNodeRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{47}
+	return file_metadata_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *RegisterNodeRequest) GetNode() *Node {
@@ -3287,7 +3501,7 @@ type RegisterNodeResponse struct {
 
 func (x *RegisterNodeResponse) Reset() {
 	*x = RegisterNodeResponse{}
-	mi := &file_metadata_proto_msgTypes[48]
+	mi := &file_metadata_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3299,7 +3513,7 @@ func (x *RegisterNodeResponse) String() string {
 func (*RegisterNodeResponse) ProtoMessage() {}
 
 func (x *RegisterNodeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[48]
+	mi := &file_metadata_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3312,7 +3526,7 @@ func (x *RegisterNodeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegisterNodeResponse.ProtoReflect.Descriptor instead.
 func (*RegisterNodeResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{48}
+	return file_metadata_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *RegisterNodeResponse) GetClusterMap() *ClusterMap {
@@ -3334,7 +3548,7 @@ type HeartbeatRequest struct {
 
 func (x *HeartbeatRequest) Reset() {
 	*x = HeartbeatRequest{}
-	mi := &file_metadata_proto_msgTypes[49]
+	mi := &file_metadata_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3346,7 +3560,7 @@ func (x *HeartbeatRequest) String() string {
 func (*HeartbeatRequest) ProtoMessage() {}
 
 func (x *HeartbeatRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[49]
+	mi := &file_metadata_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3359,7 +3573,7 @@ func (x *HeartbeatRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HeartbeatRequest.ProtoReflect.Descriptor instead.
 func (*HeartbeatRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{49}
+	return file_metadata_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *HeartbeatRequest) GetId() string {
@@ -3403,7 +3617,7 @@ type HeartbeatResponse struct {
 
 func (x *HeartbeatResponse) Reset() {
 	*x = HeartbeatResponse{}
-	mi := &file_metadata_proto_msgTypes[50]
+	mi := &file_metadata_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3415,7 +3629,7 @@ func (x *HeartbeatResponse) String() string {
 func (*HeartbeatResponse) ProtoMessage() {}
 
 func (x *HeartbeatResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[50]
+	mi := &file_metadata_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3428,7 +3642,7 @@ func (x *HeartbeatResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HeartbeatResponse.ProtoReflect.Descriptor instead.
 func (*HeartbeatResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{50}
+	return file_metadata_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *HeartbeatResponse) GetEpoch() uint64 {
@@ -3453,7 +3667,7 @@ type GetClusterMapRequest struct {
 
 func (x *GetClusterMapRequest) Reset() {
 	*x = GetClusterMapRequest{}
-	mi := &file_metadata_proto_msgTypes[51]
+	mi := &file_metadata_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3465,7 +3679,7 @@ func (x *GetClusterMapRequest) String() string {
 func (*GetClusterMapRequest) ProtoMessage() {}
 
 func (x *GetClusterMapRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[51]
+	mi := &file_metadata_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3478,7 +3692,7 @@ func (x *GetClusterMapRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetClusterMapRequest.ProtoReflect.Descriptor instead.
 func (*GetClusterMapRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{51}
+	return file_metadata_proto_rawDescGZIP(), []int{55}
 }
 
 type GetClusterMapResponse struct {
@@ -3490,7 +3704,7 @@ type GetClusterMapResponse struct {
 
 func (x *GetClusterMapResponse) Reset() {
 	*x = GetClusterMapResponse{}
-	mi := &file_metadata_proto_msgTypes[52]
+	mi := &file_metadata_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3502,7 +3716,7 @@ func (x *GetClusterMapResponse) String() string {
 func (*GetClusterMapResponse) ProtoMessage() {}
 
 func (x *GetClusterMapResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[52]
+	mi := &file_metadata_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3515,7 +3729,7 @@ func (x *GetClusterMapResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetClusterMapResponse.ProtoReflect.Descriptor instead.
 func (*GetClusterMapResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{52}
+	return file_metadata_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *GetClusterMapResponse) GetClusterMap() *ClusterMap {
@@ -3536,7 +3750,7 @@ type AnnounceMemberResponse struct {
 
 func (x *AnnounceMemberResponse) Reset() {
 	*x = AnnounceMemberResponse{}
-	mi := &file_metadata_proto_msgTypes[53]
+	mi := &file_metadata_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3548,7 +3762,7 @@ func (x *AnnounceMemberResponse) String() string {
 func (*AnnounceMemberResponse) ProtoMessage() {}
 
 func (x *AnnounceMemberResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[53]
+	mi := &file_metadata_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3561,7 +3775,7 @@ func (x *AnnounceMemberResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AnnounceMemberResponse.ProtoReflect.Descriptor instead.
 func (*AnnounceMemberResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{53}
+	return file_metadata_proto_rawDescGZIP(), []int{57}
 }
 
 type ClusterStatusRequest struct {
@@ -3572,7 +3786,7 @@ type ClusterStatusRequest struct {
 
 func (x *ClusterStatusRequest) Reset() {
 	*x = ClusterStatusRequest{}
-	mi := &file_metadata_proto_msgTypes[54]
+	mi := &file_metadata_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3584,7 +3798,7 @@ func (x *ClusterStatusRequest) String() string {
 func (*ClusterStatusRequest) ProtoMessage() {}
 
 func (x *ClusterStatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[54]
+	mi := &file_metadata_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3597,7 +3811,7 @@ func (x *ClusterStatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClusterStatusRequest.ProtoReflect.Descriptor instead.
 func (*ClusterStatusRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{54}
+	return file_metadata_proto_rawDescGZIP(), []int{58}
 }
 
 type ClusterStatusResponse struct {
@@ -3613,7 +3827,7 @@ type ClusterStatusResponse struct {
 
 func (x *ClusterStatusResponse) Reset() {
 	*x = ClusterStatusResponse{}
-	mi := &file_metadata_proto_msgTypes[55]
+	mi := &file_metadata_proto_msgTypes[59]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3625,7 +3839,7 @@ func (x *ClusterStatusResponse) String() string {
 func (*ClusterStatusResponse) ProtoMessage() {}
 
 func (x *ClusterStatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[55]
+	mi := &file_metadata_proto_msgTypes[59]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3638,7 +3852,7 @@ func (x *ClusterStatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClusterStatusResponse.ProtoReflect.Descriptor instead.
 func (*ClusterStatusResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{55}
+	return file_metadata_proto_rawDescGZIP(), []int{59}
 }
 
 func (x *ClusterStatusResponse) GetMembers() []*MetadMember {
@@ -3690,7 +3904,7 @@ type SetNodeState struct {
 
 func (x *SetNodeState) Reset() {
 	*x = SetNodeState{}
-	mi := &file_metadata_proto_msgTypes[56]
+	mi := &file_metadata_proto_msgTypes[60]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3702,7 +3916,7 @@ func (x *SetNodeState) String() string {
 func (*SetNodeState) ProtoMessage() {}
 
 func (x *SetNodeState) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[56]
+	mi := &file_metadata_proto_msgTypes[60]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3715,7 +3929,7 @@ func (x *SetNodeState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetNodeState.ProtoReflect.Descriptor instead.
 func (*SetNodeState) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{56}
+	return file_metadata_proto_rawDescGZIP(), []int{60}
 }
 
 func (x *SetNodeState) GetId() string {
@@ -3751,7 +3965,7 @@ type ChunkRef struct {
 
 func (x *ChunkRef) Reset() {
 	*x = ChunkRef{}
-	mi := &file_metadata_proto_msgTypes[57]
+	mi := &file_metadata_proto_msgTypes[61]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3763,7 +3977,7 @@ func (x *ChunkRef) String() string {
 func (*ChunkRef) ProtoMessage() {}
 
 func (x *ChunkRef) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[57]
+	mi := &file_metadata_proto_msgTypes[61]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3776,7 +3990,7 @@ func (x *ChunkRef) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChunkRef.ProtoReflect.Descriptor instead.
 func (*ChunkRef) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{57}
+	return file_metadata_proto_rawDescGZIP(), []int{61}
 }
 
 func (x *ChunkRef) GetSegmentId() []byte {
@@ -3815,7 +4029,7 @@ type MarkChunks struct {
 
 func (x *MarkChunks) Reset() {
 	*x = MarkChunks{}
-	mi := &file_metadata_proto_msgTypes[58]
+	mi := &file_metadata_proto_msgTypes[62]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3827,7 +4041,7 @@ func (x *MarkChunks) String() string {
 func (*MarkChunks) ProtoMessage() {}
 
 func (x *MarkChunks) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[58]
+	mi := &file_metadata_proto_msgTypes[62]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3840,7 +4054,7 @@ func (x *MarkChunks) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MarkChunks.ProtoReflect.Descriptor instead.
 func (*MarkChunks) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{58}
+	return file_metadata_proto_rawDescGZIP(), []int{62}
 }
 
 func (x *MarkChunks) GetChunks() []*ChunkRef {
@@ -3875,7 +4089,7 @@ type ReportChunksRequest struct {
 
 func (x *ReportChunksRequest) Reset() {
 	*x = ReportChunksRequest{}
-	mi := &file_metadata_proto_msgTypes[59]
+	mi := &file_metadata_proto_msgTypes[63]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3887,7 +4101,7 @@ func (x *ReportChunksRequest) String() string {
 func (*ReportChunksRequest) ProtoMessage() {}
 
 func (x *ReportChunksRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[59]
+	mi := &file_metadata_proto_msgTypes[63]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3900,7 +4114,7 @@ func (x *ReportChunksRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportChunksRequest.ProtoReflect.Descriptor instead.
 func (*ReportChunksRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{59}
+	return file_metadata_proto_rawDescGZIP(), []int{63}
 }
 
 func (x *ReportChunksRequest) GetChunks() []*ChunkRef {
@@ -3932,7 +4146,7 @@ type ReportChunksResponse struct {
 
 func (x *ReportChunksResponse) Reset() {
 	*x = ReportChunksResponse{}
-	mi := &file_metadata_proto_msgTypes[60]
+	mi := &file_metadata_proto_msgTypes[64]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3944,7 +4158,7 @@ func (x *ReportChunksResponse) String() string {
 func (*ReportChunksResponse) ProtoMessage() {}
 
 func (x *ReportChunksResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[60]
+	mi := &file_metadata_proto_msgTypes[64]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3957,7 +4171,7 @@ func (x *ReportChunksResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportChunksResponse.ProtoReflect.Descriptor instead.
 func (*ReportChunksResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{60}
+	return file_metadata_proto_rawDescGZIP(), []int{64}
 }
 
 // CommitPlacement moves one shard of a segment from old_node to new_node
@@ -3979,7 +4193,7 @@ type CommitPlacement struct {
 
 func (x *CommitPlacement) Reset() {
 	*x = CommitPlacement{}
-	mi := &file_metadata_proto_msgTypes[61]
+	mi := &file_metadata_proto_msgTypes[65]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3991,7 +4205,7 @@ func (x *CommitPlacement) String() string {
 func (*CommitPlacement) ProtoMessage() {}
 
 func (x *CommitPlacement) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[61]
+	mi := &file_metadata_proto_msgTypes[65]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4004,7 +4218,7 @@ func (x *CommitPlacement) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CommitPlacement.ProtoReflect.Descriptor instead.
 func (*CommitPlacement) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{61}
+	return file_metadata_proto_rawDescGZIP(), []int{65}
 }
 
 func (x *CommitPlacement) GetSegmentId() []byte {
@@ -4052,7 +4266,7 @@ type AckGC struct {
 
 func (x *AckGC) Reset() {
 	*x = AckGC{}
-	mi := &file_metadata_proto_msgTypes[62]
+	mi := &file_metadata_proto_msgTypes[66]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4064,7 +4278,7 @@ func (x *AckGC) String() string {
 func (*AckGC) ProtoMessage() {}
 
 func (x *AckGC) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[62]
+	mi := &file_metadata_proto_msgTypes[66]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4077,7 +4291,7 @@ func (x *AckGC) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AckGC.ProtoReflect.Descriptor instead.
 func (*AckGC) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{62}
+	return file_metadata_proto_rawDescGZIP(), []int{66}
 }
 
 func (x *AckGC) GetKeys() [][]byte {
@@ -4103,7 +4317,7 @@ type Task struct {
 
 func (x *Task) Reset() {
 	*x = Task{}
-	mi := &file_metadata_proto_msgTypes[63]
+	mi := &file_metadata_proto_msgTypes[67]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4115,7 +4329,7 @@ func (x *Task) String() string {
 func (*Task) ProtoMessage() {}
 
 func (x *Task) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[63]
+	mi := &file_metadata_proto_msgTypes[67]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4128,7 +4342,7 @@ func (x *Task) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Task.ProtoReflect.Descriptor instead.
 func (*Task) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{63}
+	return file_metadata_proto_rawDescGZIP(), []int{67}
 }
 
 func (x *Task) GetId() string {
@@ -4206,7 +4420,7 @@ type PeerChunk struct {
 
 func (x *PeerChunk) Reset() {
 	*x = PeerChunk{}
-	mi := &file_metadata_proto_msgTypes[64]
+	mi := &file_metadata_proto_msgTypes[68]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4218,7 +4432,7 @@ func (x *PeerChunk) String() string {
 func (*PeerChunk) ProtoMessage() {}
 
 func (x *PeerChunk) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[64]
+	mi := &file_metadata_proto_msgTypes[68]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4231,7 +4445,7 @@ func (x *PeerChunk) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PeerChunk.ProtoReflect.Descriptor instead.
 func (*PeerChunk) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{64}
+	return file_metadata_proto_rawDescGZIP(), []int{68}
 }
 
 func (x *PeerChunk) GetShard() uint32 {
@@ -4268,7 +4482,7 @@ type RepairTask struct {
 
 func (x *RepairTask) Reset() {
 	*x = RepairTask{}
-	mi := &file_metadata_proto_msgTypes[65]
+	mi := &file_metadata_proto_msgTypes[69]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4280,7 +4494,7 @@ func (x *RepairTask) String() string {
 func (*RepairTask) ProtoMessage() {}
 
 func (x *RepairTask) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[65]
+	mi := &file_metadata_proto_msgTypes[69]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4293,7 +4507,7 @@ func (x *RepairTask) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RepairTask.ProtoReflect.Descriptor instead.
 func (*RepairTask) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{65}
+	return file_metadata_proto_rawDescGZIP(), []int{69}
 }
 
 func (x *RepairTask) GetSegment() *Segment {
@@ -4329,7 +4543,7 @@ type MoveTask struct {
 
 func (x *MoveTask) Reset() {
 	*x = MoveTask{}
-	mi := &file_metadata_proto_msgTypes[66]
+	mi := &file_metadata_proto_msgTypes[70]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4341,7 +4555,7 @@ func (x *MoveTask) String() string {
 func (*MoveTask) ProtoMessage() {}
 
 func (x *MoveTask) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[66]
+	mi := &file_metadata_proto_msgTypes[70]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4354,7 +4568,7 @@ func (x *MoveTask) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MoveTask.ProtoReflect.Descriptor instead.
 func (*MoveTask) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{66}
+	return file_metadata_proto_rawDescGZIP(), []int{70}
 }
 
 func (x *MoveTask) GetSegment() *Segment {
@@ -4388,7 +4602,7 @@ type DeleteTask struct {
 
 func (x *DeleteTask) Reset() {
 	*x = DeleteTask{}
-	mi := &file_metadata_proto_msgTypes[67]
+	mi := &file_metadata_proto_msgTypes[71]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4400,7 +4614,7 @@ func (x *DeleteTask) String() string {
 func (*DeleteTask) ProtoMessage() {}
 
 func (x *DeleteTask) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[67]
+	mi := &file_metadata_proto_msgTypes[71]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4413,7 +4627,7 @@ func (x *DeleteTask) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteTask.ProtoReflect.Descriptor instead.
 func (*DeleteTask) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{67}
+	return file_metadata_proto_rawDescGZIP(), []int{71}
 }
 
 func (x *DeleteTask) GetChunks() []*ChunkRef {
@@ -4439,7 +4653,7 @@ type TaskResult struct {
 
 func (x *TaskResult) Reset() {
 	*x = TaskResult{}
-	mi := &file_metadata_proto_msgTypes[68]
+	mi := &file_metadata_proto_msgTypes[72]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4451,7 +4665,7 @@ func (x *TaskResult) String() string {
 func (*TaskResult) ProtoMessage() {}
 
 func (x *TaskResult) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[68]
+	mi := &file_metadata_proto_msgTypes[72]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4464,7 +4678,7 @@ func (x *TaskResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TaskResult.ProtoReflect.Descriptor instead.
 func (*TaskResult) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{68}
+	return file_metadata_proto_rawDescGZIP(), []int{72}
 }
 
 func (x *TaskResult) GetTaskId() string {
@@ -4518,7 +4732,7 @@ type ReportTaskRequest struct {
 
 func (x *ReportTaskRequest) Reset() {
 	*x = ReportTaskRequest{}
-	mi := &file_metadata_proto_msgTypes[69]
+	mi := &file_metadata_proto_msgTypes[73]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4530,7 +4744,7 @@ func (x *ReportTaskRequest) String() string {
 func (*ReportTaskRequest) ProtoMessage() {}
 
 func (x *ReportTaskRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[69]
+	mi := &file_metadata_proto_msgTypes[73]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4543,7 +4757,7 @@ func (x *ReportTaskRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportTaskRequest.ProtoReflect.Descriptor instead.
 func (*ReportTaskRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{69}
+	return file_metadata_proto_rawDescGZIP(), []int{73}
 }
 
 func (x *ReportTaskRequest) GetResult() *TaskResult {
@@ -4561,7 +4775,7 @@ type ReportTaskResponse struct {
 
 func (x *ReportTaskResponse) Reset() {
 	*x = ReportTaskResponse{}
-	mi := &file_metadata_proto_msgTypes[70]
+	mi := &file_metadata_proto_msgTypes[74]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4573,7 +4787,7 @@ func (x *ReportTaskResponse) String() string {
 func (*ReportTaskResponse) ProtoMessage() {}
 
 func (x *ReportTaskResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[70]
+	mi := &file_metadata_proto_msgTypes[74]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4586,7 +4800,7 @@ func (x *ReportTaskResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportTaskResponse.ProtoReflect.Descriptor instead.
 func (*ReportTaskResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{70}
+	return file_metadata_proto_rawDescGZIP(), []int{74}
 }
 
 // CheckChunksRequest asks which chunks a blob node holds are still
@@ -4601,7 +4815,7 @@ type CheckChunksRequest struct {
 
 func (x *CheckChunksRequest) Reset() {
 	*x = CheckChunksRequest{}
-	mi := &file_metadata_proto_msgTypes[71]
+	mi := &file_metadata_proto_msgTypes[75]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4613,7 +4827,7 @@ func (x *CheckChunksRequest) String() string {
 func (*CheckChunksRequest) ProtoMessage() {}
 
 func (x *CheckChunksRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[71]
+	mi := &file_metadata_proto_msgTypes[75]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4626,7 +4840,7 @@ func (x *CheckChunksRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckChunksRequest.ProtoReflect.Descriptor instead.
 func (*CheckChunksRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{71}
+	return file_metadata_proto_rawDescGZIP(), []int{75}
 }
 
 func (x *CheckChunksRequest) GetNodeId() string {
@@ -4654,7 +4868,7 @@ type CheckChunksResponse struct {
 
 func (x *CheckChunksResponse) Reset() {
 	*x = CheckChunksResponse{}
-	mi := &file_metadata_proto_msgTypes[72]
+	mi := &file_metadata_proto_msgTypes[76]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4666,7 +4880,7 @@ func (x *CheckChunksResponse) String() string {
 func (*CheckChunksResponse) ProtoMessage() {}
 
 func (x *CheckChunksResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[72]
+	mi := &file_metadata_proto_msgTypes[76]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4679,7 +4893,7 @@ func (x *CheckChunksResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckChunksResponse.ProtoReflect.Descriptor instead.
 func (*CheckChunksResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{72}
+	return file_metadata_proto_rawDescGZIP(), []int{76}
 }
 
 func (x *CheckChunksResponse) GetReferenced() []bool {
@@ -4707,7 +4921,7 @@ type LostSegment struct {
 
 func (x *LostSegment) Reset() {
 	*x = LostSegment{}
-	mi := &file_metadata_proto_msgTypes[73]
+	mi := &file_metadata_proto_msgTypes[77]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4719,7 +4933,7 @@ func (x *LostSegment) String() string {
 func (*LostSegment) ProtoMessage() {}
 
 func (x *LostSegment) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[73]
+	mi := &file_metadata_proto_msgTypes[77]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4732,7 +4946,7 @@ func (x *LostSegment) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LostSegment.ProtoReflect.Descriptor instead.
 func (*LostSegment) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{73}
+	return file_metadata_proto_rawDescGZIP(), []int{77}
 }
 
 func (x *LostSegment) GetBucket() string {
@@ -4801,7 +5015,7 @@ type HealthStatusRequest struct {
 
 func (x *HealthStatusRequest) Reset() {
 	*x = HealthStatusRequest{}
-	mi := &file_metadata_proto_msgTypes[74]
+	mi := &file_metadata_proto_msgTypes[78]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4813,7 +5027,7 @@ func (x *HealthStatusRequest) String() string {
 func (*HealthStatusRequest) ProtoMessage() {}
 
 func (x *HealthStatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[74]
+	mi := &file_metadata_proto_msgTypes[78]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4826,7 +5040,7 @@ func (x *HealthStatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HealthStatusRequest.ProtoReflect.Descriptor instead.
 func (*HealthStatusRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{74}
+	return file_metadata_proto_rawDescGZIP(), []int{78}
 }
 
 func (x *HealthStatusRequest) GetMaxLost() int32 {
@@ -4863,7 +5077,7 @@ type HealthStatusResponse struct {
 
 func (x *HealthStatusResponse) Reset() {
 	*x = HealthStatusResponse{}
-	mi := &file_metadata_proto_msgTypes[75]
+	mi := &file_metadata_proto_msgTypes[79]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4875,7 +5089,7 @@ func (x *HealthStatusResponse) String() string {
 func (*HealthStatusResponse) ProtoMessage() {}
 
 func (x *HealthStatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[75]
+	mi := &file_metadata_proto_msgTypes[79]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4888,7 +5102,7 @@ func (x *HealthStatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HealthStatusResponse.ProtoReflect.Descriptor instead.
 func (*HealthStatusResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{75}
+	return file_metadata_proto_rawDescGZIP(), []int{79}
 }
 
 func (x *HealthStatusResponse) GetSegmentsTotal() int64 {
@@ -5002,7 +5216,7 @@ type SetNodeDrainRequest struct {
 
 func (x *SetNodeDrainRequest) Reset() {
 	*x = SetNodeDrainRequest{}
-	mi := &file_metadata_proto_msgTypes[76]
+	mi := &file_metadata_proto_msgTypes[80]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5014,7 +5228,7 @@ func (x *SetNodeDrainRequest) String() string {
 func (*SetNodeDrainRequest) ProtoMessage() {}
 
 func (x *SetNodeDrainRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[76]
+	mi := &file_metadata_proto_msgTypes[80]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5027,7 +5241,7 @@ func (x *SetNodeDrainRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetNodeDrainRequest.ProtoReflect.Descriptor instead.
 func (*SetNodeDrainRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{76}
+	return file_metadata_proto_rawDescGZIP(), []int{80}
 }
 
 func (x *SetNodeDrainRequest) GetId() string {
@@ -5063,7 +5277,7 @@ type SetNodeDrainResponse struct {
 
 func (x *SetNodeDrainResponse) Reset() {
 	*x = SetNodeDrainResponse{}
-	mi := &file_metadata_proto_msgTypes[77]
+	mi := &file_metadata_proto_msgTypes[81]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5075,7 +5289,7 @@ func (x *SetNodeDrainResponse) String() string {
 func (*SetNodeDrainResponse) ProtoMessage() {}
 
 func (x *SetNodeDrainResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[77]
+	mi := &file_metadata_proto_msgTypes[81]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5088,7 +5302,7 @@ func (x *SetNodeDrainResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetNodeDrainResponse.ProtoReflect.Descriptor instead.
 func (*SetNodeDrainResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{77}
+	return file_metadata_proto_rawDescGZIP(), []int{81}
 }
 
 func (x *SetNodeDrainResponse) GetNode() *Node {
@@ -5124,7 +5338,7 @@ type DecommissionRequest struct {
 
 func (x *DecommissionRequest) Reset() {
 	*x = DecommissionRequest{}
-	mi := &file_metadata_proto_msgTypes[78]
+	mi := &file_metadata_proto_msgTypes[82]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5136,7 +5350,7 @@ func (x *DecommissionRequest) String() string {
 func (*DecommissionRequest) ProtoMessage() {}
 
 func (x *DecommissionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[78]
+	mi := &file_metadata_proto_msgTypes[82]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5149,7 +5363,7 @@ func (x *DecommissionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DecommissionRequest.ProtoReflect.Descriptor instead.
 func (*DecommissionRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{78}
+	return file_metadata_proto_rawDescGZIP(), []int{82}
 }
 
 func (x *DecommissionRequest) GetId() string {
@@ -5193,7 +5407,7 @@ type DecommissionResponse struct {
 
 func (x *DecommissionResponse) Reset() {
 	*x = DecommissionResponse{}
-	mi := &file_metadata_proto_msgTypes[79]
+	mi := &file_metadata_proto_msgTypes[83]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5205,7 +5419,7 @@ func (x *DecommissionResponse) String() string {
 func (*DecommissionResponse) ProtoMessage() {}
 
 func (x *DecommissionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[79]
+	mi := &file_metadata_proto_msgTypes[83]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5218,7 +5432,7 @@ func (x *DecommissionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DecommissionResponse.ProtoReflect.Descriptor instead.
 func (*DecommissionResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{79}
+	return file_metadata_proto_rawDescGZIP(), []int{83}
 }
 
 func (x *DecommissionResponse) GetNode() *Node {
@@ -5282,7 +5496,7 @@ type NodeUtilization struct {
 
 func (x *NodeUtilization) Reset() {
 	*x = NodeUtilization{}
-	mi := &file_metadata_proto_msgTypes[80]
+	mi := &file_metadata_proto_msgTypes[84]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5294,7 +5508,7 @@ func (x *NodeUtilization) String() string {
 func (*NodeUtilization) ProtoMessage() {}
 
 func (x *NodeUtilization) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[80]
+	mi := &file_metadata_proto_msgTypes[84]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5307,7 +5521,7 @@ func (x *NodeUtilization) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeUtilization.ProtoReflect.Descriptor instead.
 func (*NodeUtilization) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{80}
+	return file_metadata_proto_rawDescGZIP(), []int{84}
 }
 
 func (x *NodeUtilization) GetId() string {
@@ -5351,7 +5565,7 @@ type PlannedMove struct {
 
 func (x *PlannedMove) Reset() {
 	*x = PlannedMove{}
-	mi := &file_metadata_proto_msgTypes[81]
+	mi := &file_metadata_proto_msgTypes[85]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5363,7 +5577,7 @@ func (x *PlannedMove) String() string {
 func (*PlannedMove) ProtoMessage() {}
 
 func (x *PlannedMove) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[81]
+	mi := &file_metadata_proto_msgTypes[85]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5376,7 +5590,7 @@ func (x *PlannedMove) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PlannedMove.ProtoReflect.Descriptor instead.
 func (*PlannedMove) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{81}
+	return file_metadata_proto_rawDescGZIP(), []int{85}
 }
 
 func (x *PlannedMove) GetSegmentId() []byte {
@@ -5426,7 +5640,7 @@ type RebalancePlanRequest struct {
 
 func (x *RebalancePlanRequest) Reset() {
 	*x = RebalancePlanRequest{}
-	mi := &file_metadata_proto_msgTypes[82]
+	mi := &file_metadata_proto_msgTypes[86]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5438,7 +5652,7 @@ func (x *RebalancePlanRequest) String() string {
 func (*RebalancePlanRequest) ProtoMessage() {}
 
 func (x *RebalancePlanRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[82]
+	mi := &file_metadata_proto_msgTypes[86]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5451,7 +5665,7 @@ func (x *RebalancePlanRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RebalancePlanRequest.ProtoReflect.Descriptor instead.
 func (*RebalancePlanRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{82}
+	return file_metadata_proto_rawDescGZIP(), []int{86}
 }
 
 func (x *RebalancePlanRequest) GetThreshold() float64 {
@@ -5481,7 +5695,7 @@ type RebalancePlanResponse struct {
 
 func (x *RebalancePlanResponse) Reset() {
 	*x = RebalancePlanResponse{}
-	mi := &file_metadata_proto_msgTypes[83]
+	mi := &file_metadata_proto_msgTypes[87]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5493,7 +5707,7 @@ func (x *RebalancePlanResponse) String() string {
 func (*RebalancePlanResponse) ProtoMessage() {}
 
 func (x *RebalancePlanResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[83]
+	mi := &file_metadata_proto_msgTypes[87]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5506,7 +5720,7 @@ func (x *RebalancePlanResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RebalancePlanResponse.ProtoReflect.Descriptor instead.
 func (*RebalancePlanResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{83}
+	return file_metadata_proto_rawDescGZIP(), []int{87}
 }
 
 func (x *RebalancePlanResponse) GetMoves() []*PlannedMove {
@@ -5580,7 +5794,7 @@ type SetRebalance struct {
 
 func (x *SetRebalance) Reset() {
 	*x = SetRebalance{}
-	mi := &file_metadata_proto_msgTypes[84]
+	mi := &file_metadata_proto_msgTypes[88]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5592,7 +5806,7 @@ func (x *SetRebalance) String() string {
 func (*SetRebalance) ProtoMessage() {}
 
 func (x *SetRebalance) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[84]
+	mi := &file_metadata_proto_msgTypes[88]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5605,7 +5819,7 @@ func (x *SetRebalance) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetRebalance.ProtoReflect.Descriptor instead.
 func (*SetRebalance) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{84}
+	return file_metadata_proto_rawDescGZIP(), []int{88}
 }
 
 func (x *SetRebalance) GetRunning() bool {
@@ -5721,7 +5935,7 @@ type PendingMove struct {
 
 func (x *PendingMove) Reset() {
 	*x = PendingMove{}
-	mi := &file_metadata_proto_msgTypes[85]
+	mi := &file_metadata_proto_msgTypes[89]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5733,7 +5947,7 @@ func (x *PendingMove) String() string {
 func (*PendingMove) ProtoMessage() {}
 
 func (x *PendingMove) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[85]
+	mi := &file_metadata_proto_msgTypes[89]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5746,7 +5960,7 @@ func (x *PendingMove) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PendingMove.ProtoReflect.Descriptor instead.
 func (*PendingMove) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{85}
+	return file_metadata_proto_rawDescGZIP(), []int{89}
 }
 
 func (x *PendingMove) GetSegmentId() []byte {
@@ -5802,7 +6016,7 @@ type RebalanceStartRequest struct {
 
 func (x *RebalanceStartRequest) Reset() {
 	*x = RebalanceStartRequest{}
-	mi := &file_metadata_proto_msgTypes[86]
+	mi := &file_metadata_proto_msgTypes[90]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5814,7 +6028,7 @@ func (x *RebalanceStartRequest) String() string {
 func (*RebalanceStartRequest) ProtoMessage() {}
 
 func (x *RebalanceStartRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[86]
+	mi := &file_metadata_proto_msgTypes[90]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5827,7 +6041,7 @@ func (x *RebalanceStartRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RebalanceStartRequest.ProtoReflect.Descriptor instead.
 func (*RebalanceStartRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{86}
+	return file_metadata_proto_rawDescGZIP(), []int{90}
 }
 
 func (x *RebalanceStartRequest) GetThreshold() float64 {
@@ -5859,7 +6073,7 @@ type RebalanceStatusRequest struct {
 
 func (x *RebalanceStatusRequest) Reset() {
 	*x = RebalanceStatusRequest{}
-	mi := &file_metadata_proto_msgTypes[87]
+	mi := &file_metadata_proto_msgTypes[91]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5871,7 +6085,7 @@ func (x *RebalanceStatusRequest) String() string {
 func (*RebalanceStatusRequest) ProtoMessage() {}
 
 func (x *RebalanceStatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[87]
+	mi := &file_metadata_proto_msgTypes[91]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5884,7 +6098,7 @@ func (x *RebalanceStatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RebalanceStatusRequest.ProtoReflect.Descriptor instead.
 func (*RebalanceStatusRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{87}
+	return file_metadata_proto_rawDescGZIP(), []int{91}
 }
 
 type RebalanceStopRequest struct {
@@ -5895,7 +6109,7 @@ type RebalanceStopRequest struct {
 
 func (x *RebalanceStopRequest) Reset() {
 	*x = RebalanceStopRequest{}
-	mi := &file_metadata_proto_msgTypes[88]
+	mi := &file_metadata_proto_msgTypes[92]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5907,7 +6121,7 @@ func (x *RebalanceStopRequest) String() string {
 func (*RebalanceStopRequest) ProtoMessage() {}
 
 func (x *RebalanceStopRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[88]
+	mi := &file_metadata_proto_msgTypes[92]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5920,7 +6134,7 @@ func (x *RebalanceStopRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RebalanceStopRequest.ProtoReflect.Descriptor instead.
 func (*RebalanceStopRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{88}
+	return file_metadata_proto_rawDescGZIP(), []int{92}
 }
 
 type RebalanceStatusResponse struct {
@@ -5948,7 +6162,7 @@ type RebalanceStatusResponse struct {
 
 func (x *RebalanceStatusResponse) Reset() {
 	*x = RebalanceStatusResponse{}
-	mi := &file_metadata_proto_msgTypes[89]
+	mi := &file_metadata_proto_msgTypes[93]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5960,7 +6174,7 @@ func (x *RebalanceStatusResponse) String() string {
 func (*RebalanceStatusResponse) ProtoMessage() {}
 
 func (x *RebalanceStatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[89]
+	mi := &file_metadata_proto_msgTypes[93]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5973,7 +6187,7 @@ func (x *RebalanceStatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RebalanceStatusResponse.ProtoReflect.Descriptor instead.
 func (*RebalanceStatusResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{89}
+	return file_metadata_proto_rawDescGZIP(), []int{93}
 }
 
 func (x *RebalanceStatusResponse) GetRunning() bool {
@@ -6087,7 +6301,7 @@ type SkippedMove struct {
 
 func (x *SkippedMove) Reset() {
 	*x = SkippedMove{}
-	mi := &file_metadata_proto_msgTypes[90]
+	mi := &file_metadata_proto_msgTypes[94]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6099,7 +6313,7 @@ func (x *SkippedMove) String() string {
 func (*SkippedMove) ProtoMessage() {}
 
 func (x *SkippedMove) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[90]
+	mi := &file_metadata_proto_msgTypes[94]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6112,7 +6326,7 @@ func (x *SkippedMove) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SkippedMove.ProtoReflect.Descriptor instead.
 func (*SkippedMove) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{90}
+	return file_metadata_proto_rawDescGZIP(), []int{94}
 }
 
 func (x *SkippedMove) GetSegmentId() []byte {
@@ -6176,7 +6390,7 @@ type AddMemberRequest struct {
 
 func (x *AddMemberRequest) Reset() {
 	*x = AddMemberRequest{}
-	mi := &file_metadata_proto_msgTypes[91]
+	mi := &file_metadata_proto_msgTypes[95]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6188,7 +6402,7 @@ func (x *AddMemberRequest) String() string {
 func (*AddMemberRequest) ProtoMessage() {}
 
 func (x *AddMemberRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[91]
+	mi := &file_metadata_proto_msgTypes[95]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6201,7 +6415,7 @@ func (x *AddMemberRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddMemberRequest.ProtoReflect.Descriptor instead.
 func (*AddMemberRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{91}
+	return file_metadata_proto_rawDescGZIP(), []int{95}
 }
 
 func (x *AddMemberRequest) GetId() string {
@@ -6233,7 +6447,7 @@ type AddMemberResponse struct {
 
 func (x *AddMemberResponse) Reset() {
 	*x = AddMemberResponse{}
-	mi := &file_metadata_proto_msgTypes[92]
+	mi := &file_metadata_proto_msgTypes[96]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6245,7 +6459,7 @@ func (x *AddMemberResponse) String() string {
 func (*AddMemberResponse) ProtoMessage() {}
 
 func (x *AddMemberResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[92]
+	mi := &file_metadata_proto_msgTypes[96]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6258,7 +6472,7 @@ func (x *AddMemberResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddMemberResponse.ProtoReflect.Descriptor instead.
 func (*AddMemberResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{92}
+	return file_metadata_proto_rawDescGZIP(), []int{96}
 }
 
 type RemoveMemberRequest struct {
@@ -6270,7 +6484,7 @@ type RemoveMemberRequest struct {
 
 func (x *RemoveMemberRequest) Reset() {
 	*x = RemoveMemberRequest{}
-	mi := &file_metadata_proto_msgTypes[93]
+	mi := &file_metadata_proto_msgTypes[97]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6282,7 +6496,7 @@ func (x *RemoveMemberRequest) String() string {
 func (*RemoveMemberRequest) ProtoMessage() {}
 
 func (x *RemoveMemberRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[93]
+	mi := &file_metadata_proto_msgTypes[97]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6295,7 +6509,7 @@ func (x *RemoveMemberRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveMemberRequest.ProtoReflect.Descriptor instead.
 func (*RemoveMemberRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{93}
+	return file_metadata_proto_rawDescGZIP(), []int{97}
 }
 
 func (x *RemoveMemberRequest) GetId() string {
@@ -6313,7 +6527,7 @@ type RemoveMemberResponse struct {
 
 func (x *RemoveMemberResponse) Reset() {
 	*x = RemoveMemberResponse{}
-	mi := &file_metadata_proto_msgTypes[94]
+	mi := &file_metadata_proto_msgTypes[98]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6325,7 +6539,7 @@ func (x *RemoveMemberResponse) String() string {
 func (*RemoveMemberResponse) ProtoMessage() {}
 
 func (x *RemoveMemberResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[94]
+	mi := &file_metadata_proto_msgTypes[98]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6338,7 +6552,7 @@ func (x *RemoveMemberResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveMemberResponse.ProtoReflect.Descriptor instead.
 func (*RemoveMemberResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{94}
+	return file_metadata_proto_rawDescGZIP(), []int{98}
 }
 
 type TransferLeaderRequest struct {
@@ -6351,7 +6565,7 @@ type TransferLeaderRequest struct {
 
 func (x *TransferLeaderRequest) Reset() {
 	*x = TransferLeaderRequest{}
-	mi := &file_metadata_proto_msgTypes[95]
+	mi := &file_metadata_proto_msgTypes[99]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6363,7 +6577,7 @@ func (x *TransferLeaderRequest) String() string {
 func (*TransferLeaderRequest) ProtoMessage() {}
 
 func (x *TransferLeaderRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[95]
+	mi := &file_metadata_proto_msgTypes[99]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6376,7 +6590,7 @@ func (x *TransferLeaderRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TransferLeaderRequest.ProtoReflect.Descriptor instead.
 func (*TransferLeaderRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{95}
+	return file_metadata_proto_rawDescGZIP(), []int{99}
 }
 
 func (x *TransferLeaderRequest) GetId() string {
@@ -6395,7 +6609,7 @@ type TransferLeaderResponse struct {
 
 func (x *TransferLeaderResponse) Reset() {
 	*x = TransferLeaderResponse{}
-	mi := &file_metadata_proto_msgTypes[96]
+	mi := &file_metadata_proto_msgTypes[100]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6407,7 +6621,7 @@ func (x *TransferLeaderResponse) String() string {
 func (*TransferLeaderResponse) ProtoMessage() {}
 
 func (x *TransferLeaderResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[96]
+	mi := &file_metadata_proto_msgTypes[100]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6420,7 +6634,7 @@ func (x *TransferLeaderResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TransferLeaderResponse.ProtoReflect.Descriptor instead.
 func (*TransferLeaderResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{96}
+	return file_metadata_proto_rawDescGZIP(), []int{100}
 }
 
 func (x *TransferLeaderResponse) GetLeaderId() string {
@@ -6452,7 +6666,7 @@ type GCEntry struct {
 
 func (x *GCEntry) Reset() {
 	*x = GCEntry{}
-	mi := &file_metadata_proto_msgTypes[97]
+	mi := &file_metadata_proto_msgTypes[101]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6464,7 +6678,7 @@ func (x *GCEntry) String() string {
 func (*GCEntry) ProtoMessage() {}
 
 func (x *GCEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[97]
+	mi := &file_metadata_proto_msgTypes[101]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6477,7 +6691,7 @@ func (x *GCEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GCEntry.ProtoReflect.Descriptor instead.
 func (*GCEntry) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{97}
+	return file_metadata_proto_rawDescGZIP(), []int{101}
 }
 
 func (x *GCEntry) GetBucket() string {
@@ -6533,7 +6747,7 @@ var File_metadata_proto protoreflect.FileDescriptor
 
 const file_metadata_proto_rawDesc = "" +
 	"\n" +
-	"\x0emetadata.proto\x12\x11cairn.metadata.v1\"$\n" +
+	"\x0emetadata.proto\x12\x11cairn.metadata.v1\x1a\x19google/protobuf/any.proto\"$\n" +
 	"\x06Scheme\x12\f\n" +
 	"\x01k\x18\x01 \x01(\rR\x01k\x12\f\n" +
 	"\x01m\x18\x02 \x01(\rR\x01m\"\x95\x01\n" +
@@ -6683,7 +6897,19 @@ const file_metadata_proto_rawDesc = "" +
 	"\x06object\x18\x01 \x01(\v2\x19.cairn.metadata.v1.ObjectR\x06object\x12:\n" +
 	"\tcondition\x18\x02 \x01(\v2\x1c.cairn.metadata.v1.ConditionR\tcondition\"I\n" +
 	"\x14CommitObjectResponse\x121\n" +
-	"\x06object\x18\x01 \x01(\v2\x19.cairn.metadata.v1.ObjectR\x06object\"<\n" +
+	"\x06object\x18\x01 \x01(\v2\x19.cairn.metadata.v1.ObjectR\x06object\"X\n" +
+	"\x14CommitObjectsRequest\x12@\n" +
+	"\acommits\x18\x01 \x03(\v2&.cairn.metadata.v1.CommitObjectRequestR\acommits\"X\n" +
+	"\x15CommitObjectsResponse\x12?\n" +
+	"\aresults\x18\x01 \x03(\v2%.cairn.metadata.v1.CommitObjectResultR\aresults\"|\n" +
+	"\x12CommitObjectResult\x121\n" +
+	"\x06object\x18\x01 \x01(\v2\x19.cairn.metadata.v1.ObjectR\x06object\x123\n" +
+	"\x05error\x18\x02 \x01(\v2\x1d.cairn.metadata.v1.ItemStatusR\x05error\"j\n" +
+	"\n" +
+	"ItemStatus\x12\x12\n" +
+	"\x04code\x18\x01 \x01(\x05R\x04code\x12\x18\n" +
+	"\amessage\x18\x02 \x01(\tR\amessage\x12.\n" +
+	"\adetails\x18\x03 \x03(\v2\x14.google.protobuf.AnyR\adetails\"<\n" +
 	"\x10GetObjectRequest\x12\x16\n" +
 	"\x06bucket\x18\x01 \x01(\tR\x06bucket\x12\x10\n" +
 	"\x03key\x18\x02 \x01(\tR\x03key\"F\n" +
@@ -7030,13 +7256,14 @@ const file_metadata_proto_rawDesc = "" +
 	"\x12NODE_STATE_SUSPECT\x10\x02\x12\x13\n" +
 	"\x0fNODE_STATE_DOWN\x10\x03\x12\x17\n" +
 	"\x13NODE_STATE_DRAINING\x10\x04\x12\x1d\n" +
-	"\x19NODE_STATE_DECOMMISSIONED\x10\x052\x9b\x19\n" +
+	"\x19NODE_STATE_DECOMMISSIONED\x10\x052\xff\x19\n" +
 	"\bMetadata\x12_\n" +
 	"\fCreateBucket\x12&.cairn.metadata.v1.CreateBucketRequest\x1a'.cairn.metadata.v1.CreateBucketResponse\x12_\n" +
 	"\fDeleteBucket\x12&.cairn.metadata.v1.DeleteBucketRequest\x1a'.cairn.metadata.v1.DeleteBucketResponse\x12V\n" +
 	"\tGetBucket\x12#.cairn.metadata.v1.GetBucketRequest\x1a$.cairn.metadata.v1.GetBucketResponse\x12\\\n" +
 	"\vListBuckets\x12%.cairn.metadata.v1.ListBucketsRequest\x1a&.cairn.metadata.v1.ListBucketsResponse\x12_\n" +
-	"\fCommitObject\x12&.cairn.metadata.v1.CommitObjectRequest\x1a'.cairn.metadata.v1.CommitObjectResponse\x12V\n" +
+	"\fCommitObject\x12&.cairn.metadata.v1.CommitObjectRequest\x1a'.cairn.metadata.v1.CommitObjectResponse\x12b\n" +
+	"\rCommitObjects\x12'.cairn.metadata.v1.CommitObjectsRequest\x1a(.cairn.metadata.v1.CommitObjectsResponse\x12V\n" +
 	"\tGetObject\x12#.cairn.metadata.v1.GetObjectRequest\x1a$.cairn.metadata.v1.GetObjectResponse\x12_\n" +
 	"\fDeleteObject\x12&.cairn.metadata.v1.DeleteObjectRequest\x1a'.cairn.metadata.v1.DeleteObjectResponse\x12\\\n" +
 	"\vListObjects\x12%.cairn.metadata.v1.ListObjectsRequest\x1a&.cairn.metadata.v1.ListObjectsResponse\x12h\n" +
@@ -7080,7 +7307,7 @@ func file_metadata_proto_rawDescGZIP() []byte {
 }
 
 var file_metadata_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_metadata_proto_msgTypes = make([]protoimpl.MessageInfo, 102)
+var file_metadata_proto_msgTypes = make([]protoimpl.MessageInfo, 106)
 var file_metadata_proto_goTypes = []any{
 	(NodeState)(0),                       // 0: cairn.metadata.v1.NodeState
 	(*Scheme)(nil),                       // 1: cairn.metadata.v1.Scheme
@@ -7109,93 +7336,98 @@ var file_metadata_proto_goTypes = []any{
 	(*Condition)(nil),                    // 24: cairn.metadata.v1.Condition
 	(*CommitObjectRequest)(nil),          // 25: cairn.metadata.v1.CommitObjectRequest
 	(*CommitObjectResponse)(nil),         // 26: cairn.metadata.v1.CommitObjectResponse
-	(*GetObjectRequest)(nil),             // 27: cairn.metadata.v1.GetObjectRequest
-	(*GetObjectResponse)(nil),            // 28: cairn.metadata.v1.GetObjectResponse
-	(*DeleteObjectRequest)(nil),          // 29: cairn.metadata.v1.DeleteObjectRequest
-	(*DeleteObjectResponse)(nil),         // 30: cairn.metadata.v1.DeleteObjectResponse
-	(*ListObjectsRequest)(nil),           // 31: cairn.metadata.v1.ListObjectsRequest
-	(*ListObjectsResponse)(nil),          // 32: cairn.metadata.v1.ListObjectsResponse
-	(*CreateMultipartRequest)(nil),       // 33: cairn.metadata.v1.CreateMultipartRequest
-	(*CreateMultipartResponse)(nil),      // 34: cairn.metadata.v1.CreateMultipartResponse
-	(*GetMultipartRequest)(nil),          // 35: cairn.metadata.v1.GetMultipartRequest
-	(*GetMultipartResponse)(nil),         // 36: cairn.metadata.v1.GetMultipartResponse
-	(*PutPartRequest)(nil),               // 37: cairn.metadata.v1.PutPartRequest
-	(*PutPartResponse)(nil),              // 38: cairn.metadata.v1.PutPartResponse
-	(*ListPartsRequest)(nil),             // 39: cairn.metadata.v1.ListPartsRequest
-	(*ListPartsResponse)(nil),            // 40: cairn.metadata.v1.ListPartsResponse
-	(*CompletePart)(nil),                 // 41: cairn.metadata.v1.CompletePart
-	(*CompleteMultipartRequest)(nil),     // 42: cairn.metadata.v1.CompleteMultipartRequest
-	(*CompleteMultipartResponse)(nil),    // 43: cairn.metadata.v1.CompleteMultipartResponse
-	(*AbortMultipartRequest)(nil),        // 44: cairn.metadata.v1.AbortMultipartRequest
-	(*AbortMultipartResponse)(nil),       // 45: cairn.metadata.v1.AbortMultipartResponse
-	(*ListMultipartUploadsRequest)(nil),  // 46: cairn.metadata.v1.ListMultipartUploadsRequest
-	(*ListMultipartUploadsResponse)(nil), // 47: cairn.metadata.v1.ListMultipartUploadsResponse
-	(*RegisterNodeRequest)(nil),          // 48: cairn.metadata.v1.RegisterNodeRequest
-	(*RegisterNodeResponse)(nil),         // 49: cairn.metadata.v1.RegisterNodeResponse
-	(*HeartbeatRequest)(nil),             // 50: cairn.metadata.v1.HeartbeatRequest
-	(*HeartbeatResponse)(nil),            // 51: cairn.metadata.v1.HeartbeatResponse
-	(*GetClusterMapRequest)(nil),         // 52: cairn.metadata.v1.GetClusterMapRequest
-	(*GetClusterMapResponse)(nil),        // 53: cairn.metadata.v1.GetClusterMapResponse
-	(*AnnounceMemberResponse)(nil),       // 54: cairn.metadata.v1.AnnounceMemberResponse
-	(*ClusterStatusRequest)(nil),         // 55: cairn.metadata.v1.ClusterStatusRequest
-	(*ClusterStatusResponse)(nil),        // 56: cairn.metadata.v1.ClusterStatusResponse
-	(*SetNodeState)(nil),                 // 57: cairn.metadata.v1.SetNodeState
-	(*ChunkRef)(nil),                     // 58: cairn.metadata.v1.ChunkRef
-	(*MarkChunks)(nil),                   // 59: cairn.metadata.v1.MarkChunks
-	(*ReportChunksRequest)(nil),          // 60: cairn.metadata.v1.ReportChunksRequest
-	(*ReportChunksResponse)(nil),         // 61: cairn.metadata.v1.ReportChunksResponse
-	(*CommitPlacement)(nil),              // 62: cairn.metadata.v1.CommitPlacement
-	(*AckGC)(nil),                        // 63: cairn.metadata.v1.AckGC
-	(*Task)(nil),                         // 64: cairn.metadata.v1.Task
-	(*PeerChunk)(nil),                    // 65: cairn.metadata.v1.PeerChunk
-	(*RepairTask)(nil),                   // 66: cairn.metadata.v1.RepairTask
-	(*MoveTask)(nil),                     // 67: cairn.metadata.v1.MoveTask
-	(*DeleteTask)(nil),                   // 68: cairn.metadata.v1.DeleteTask
-	(*TaskResult)(nil),                   // 69: cairn.metadata.v1.TaskResult
-	(*ReportTaskRequest)(nil),            // 70: cairn.metadata.v1.ReportTaskRequest
-	(*ReportTaskResponse)(nil),           // 71: cairn.metadata.v1.ReportTaskResponse
-	(*CheckChunksRequest)(nil),           // 72: cairn.metadata.v1.CheckChunksRequest
-	(*CheckChunksResponse)(nil),          // 73: cairn.metadata.v1.CheckChunksResponse
-	(*LostSegment)(nil),                  // 74: cairn.metadata.v1.LostSegment
-	(*HealthStatusRequest)(nil),          // 75: cairn.metadata.v1.HealthStatusRequest
-	(*HealthStatusResponse)(nil),         // 76: cairn.metadata.v1.HealthStatusResponse
-	(*SetNodeDrainRequest)(nil),          // 77: cairn.metadata.v1.SetNodeDrainRequest
-	(*SetNodeDrainResponse)(nil),         // 78: cairn.metadata.v1.SetNodeDrainResponse
-	(*DecommissionRequest)(nil),          // 79: cairn.metadata.v1.DecommissionRequest
-	(*DecommissionResponse)(nil),         // 80: cairn.metadata.v1.DecommissionResponse
-	(*NodeUtilization)(nil),              // 81: cairn.metadata.v1.NodeUtilization
-	(*PlannedMove)(nil),                  // 82: cairn.metadata.v1.PlannedMove
-	(*RebalancePlanRequest)(nil),         // 83: cairn.metadata.v1.RebalancePlanRequest
-	(*RebalancePlanResponse)(nil),        // 84: cairn.metadata.v1.RebalancePlanResponse
-	(*SetRebalance)(nil),                 // 85: cairn.metadata.v1.SetRebalance
-	(*PendingMove)(nil),                  // 86: cairn.metadata.v1.PendingMove
-	(*RebalanceStartRequest)(nil),        // 87: cairn.metadata.v1.RebalanceStartRequest
-	(*RebalanceStatusRequest)(nil),       // 88: cairn.metadata.v1.RebalanceStatusRequest
-	(*RebalanceStopRequest)(nil),         // 89: cairn.metadata.v1.RebalanceStopRequest
-	(*RebalanceStatusResponse)(nil),      // 90: cairn.metadata.v1.RebalanceStatusResponse
-	(*SkippedMove)(nil),                  // 91: cairn.metadata.v1.SkippedMove
-	(*AddMemberRequest)(nil),             // 92: cairn.metadata.v1.AddMemberRequest
-	(*AddMemberResponse)(nil),            // 93: cairn.metadata.v1.AddMemberResponse
-	(*RemoveMemberRequest)(nil),          // 94: cairn.metadata.v1.RemoveMemberRequest
-	(*RemoveMemberResponse)(nil),         // 95: cairn.metadata.v1.RemoveMemberResponse
-	(*TransferLeaderRequest)(nil),        // 96: cairn.metadata.v1.TransferLeaderRequest
-	(*TransferLeaderResponse)(nil),       // 97: cairn.metadata.v1.TransferLeaderResponse
-	(*GCEntry)(nil),                      // 98: cairn.metadata.v1.GCEntry
-	nil,                                  // 99: cairn.metadata.v1.Object.HeadersEntry
-	nil,                                  // 100: cairn.metadata.v1.Object.UserMetadataEntry
-	nil,                                  // 101: cairn.metadata.v1.MultipartUpload.HeadersEntry
-	nil,                                  // 102: cairn.metadata.v1.MultipartUpload.UserMetadataEntry
+	(*CommitObjectsRequest)(nil),         // 27: cairn.metadata.v1.CommitObjectsRequest
+	(*CommitObjectsResponse)(nil),        // 28: cairn.metadata.v1.CommitObjectsResponse
+	(*CommitObjectResult)(nil),           // 29: cairn.metadata.v1.CommitObjectResult
+	(*ItemStatus)(nil),                   // 30: cairn.metadata.v1.ItemStatus
+	(*GetObjectRequest)(nil),             // 31: cairn.metadata.v1.GetObjectRequest
+	(*GetObjectResponse)(nil),            // 32: cairn.metadata.v1.GetObjectResponse
+	(*DeleteObjectRequest)(nil),          // 33: cairn.metadata.v1.DeleteObjectRequest
+	(*DeleteObjectResponse)(nil),         // 34: cairn.metadata.v1.DeleteObjectResponse
+	(*ListObjectsRequest)(nil),           // 35: cairn.metadata.v1.ListObjectsRequest
+	(*ListObjectsResponse)(nil),          // 36: cairn.metadata.v1.ListObjectsResponse
+	(*CreateMultipartRequest)(nil),       // 37: cairn.metadata.v1.CreateMultipartRequest
+	(*CreateMultipartResponse)(nil),      // 38: cairn.metadata.v1.CreateMultipartResponse
+	(*GetMultipartRequest)(nil),          // 39: cairn.metadata.v1.GetMultipartRequest
+	(*GetMultipartResponse)(nil),         // 40: cairn.metadata.v1.GetMultipartResponse
+	(*PutPartRequest)(nil),               // 41: cairn.metadata.v1.PutPartRequest
+	(*PutPartResponse)(nil),              // 42: cairn.metadata.v1.PutPartResponse
+	(*ListPartsRequest)(nil),             // 43: cairn.metadata.v1.ListPartsRequest
+	(*ListPartsResponse)(nil),            // 44: cairn.metadata.v1.ListPartsResponse
+	(*CompletePart)(nil),                 // 45: cairn.metadata.v1.CompletePart
+	(*CompleteMultipartRequest)(nil),     // 46: cairn.metadata.v1.CompleteMultipartRequest
+	(*CompleteMultipartResponse)(nil),    // 47: cairn.metadata.v1.CompleteMultipartResponse
+	(*AbortMultipartRequest)(nil),        // 48: cairn.metadata.v1.AbortMultipartRequest
+	(*AbortMultipartResponse)(nil),       // 49: cairn.metadata.v1.AbortMultipartResponse
+	(*ListMultipartUploadsRequest)(nil),  // 50: cairn.metadata.v1.ListMultipartUploadsRequest
+	(*ListMultipartUploadsResponse)(nil), // 51: cairn.metadata.v1.ListMultipartUploadsResponse
+	(*RegisterNodeRequest)(nil),          // 52: cairn.metadata.v1.RegisterNodeRequest
+	(*RegisterNodeResponse)(nil),         // 53: cairn.metadata.v1.RegisterNodeResponse
+	(*HeartbeatRequest)(nil),             // 54: cairn.metadata.v1.HeartbeatRequest
+	(*HeartbeatResponse)(nil),            // 55: cairn.metadata.v1.HeartbeatResponse
+	(*GetClusterMapRequest)(nil),         // 56: cairn.metadata.v1.GetClusterMapRequest
+	(*GetClusterMapResponse)(nil),        // 57: cairn.metadata.v1.GetClusterMapResponse
+	(*AnnounceMemberResponse)(nil),       // 58: cairn.metadata.v1.AnnounceMemberResponse
+	(*ClusterStatusRequest)(nil),         // 59: cairn.metadata.v1.ClusterStatusRequest
+	(*ClusterStatusResponse)(nil),        // 60: cairn.metadata.v1.ClusterStatusResponse
+	(*SetNodeState)(nil),                 // 61: cairn.metadata.v1.SetNodeState
+	(*ChunkRef)(nil),                     // 62: cairn.metadata.v1.ChunkRef
+	(*MarkChunks)(nil),                   // 63: cairn.metadata.v1.MarkChunks
+	(*ReportChunksRequest)(nil),          // 64: cairn.metadata.v1.ReportChunksRequest
+	(*ReportChunksResponse)(nil),         // 65: cairn.metadata.v1.ReportChunksResponse
+	(*CommitPlacement)(nil),              // 66: cairn.metadata.v1.CommitPlacement
+	(*AckGC)(nil),                        // 67: cairn.metadata.v1.AckGC
+	(*Task)(nil),                         // 68: cairn.metadata.v1.Task
+	(*PeerChunk)(nil),                    // 69: cairn.metadata.v1.PeerChunk
+	(*RepairTask)(nil),                   // 70: cairn.metadata.v1.RepairTask
+	(*MoveTask)(nil),                     // 71: cairn.metadata.v1.MoveTask
+	(*DeleteTask)(nil),                   // 72: cairn.metadata.v1.DeleteTask
+	(*TaskResult)(nil),                   // 73: cairn.metadata.v1.TaskResult
+	(*ReportTaskRequest)(nil),            // 74: cairn.metadata.v1.ReportTaskRequest
+	(*ReportTaskResponse)(nil),           // 75: cairn.metadata.v1.ReportTaskResponse
+	(*CheckChunksRequest)(nil),           // 76: cairn.metadata.v1.CheckChunksRequest
+	(*CheckChunksResponse)(nil),          // 77: cairn.metadata.v1.CheckChunksResponse
+	(*LostSegment)(nil),                  // 78: cairn.metadata.v1.LostSegment
+	(*HealthStatusRequest)(nil),          // 79: cairn.metadata.v1.HealthStatusRequest
+	(*HealthStatusResponse)(nil),         // 80: cairn.metadata.v1.HealthStatusResponse
+	(*SetNodeDrainRequest)(nil),          // 81: cairn.metadata.v1.SetNodeDrainRequest
+	(*SetNodeDrainResponse)(nil),         // 82: cairn.metadata.v1.SetNodeDrainResponse
+	(*DecommissionRequest)(nil),          // 83: cairn.metadata.v1.DecommissionRequest
+	(*DecommissionResponse)(nil),         // 84: cairn.metadata.v1.DecommissionResponse
+	(*NodeUtilization)(nil),              // 85: cairn.metadata.v1.NodeUtilization
+	(*PlannedMove)(nil),                  // 86: cairn.metadata.v1.PlannedMove
+	(*RebalancePlanRequest)(nil),         // 87: cairn.metadata.v1.RebalancePlanRequest
+	(*RebalancePlanResponse)(nil),        // 88: cairn.metadata.v1.RebalancePlanResponse
+	(*SetRebalance)(nil),                 // 89: cairn.metadata.v1.SetRebalance
+	(*PendingMove)(nil),                  // 90: cairn.metadata.v1.PendingMove
+	(*RebalanceStartRequest)(nil),        // 91: cairn.metadata.v1.RebalanceStartRequest
+	(*RebalanceStatusRequest)(nil),       // 92: cairn.metadata.v1.RebalanceStatusRequest
+	(*RebalanceStopRequest)(nil),         // 93: cairn.metadata.v1.RebalanceStopRequest
+	(*RebalanceStatusResponse)(nil),      // 94: cairn.metadata.v1.RebalanceStatusResponse
+	(*SkippedMove)(nil),                  // 95: cairn.metadata.v1.SkippedMove
+	(*AddMemberRequest)(nil),             // 96: cairn.metadata.v1.AddMemberRequest
+	(*AddMemberResponse)(nil),            // 97: cairn.metadata.v1.AddMemberResponse
+	(*RemoveMemberRequest)(nil),          // 98: cairn.metadata.v1.RemoveMemberRequest
+	(*RemoveMemberResponse)(nil),         // 99: cairn.metadata.v1.RemoveMemberResponse
+	(*TransferLeaderRequest)(nil),        // 100: cairn.metadata.v1.TransferLeaderRequest
+	(*TransferLeaderResponse)(nil),       // 101: cairn.metadata.v1.TransferLeaderResponse
+	(*GCEntry)(nil),                      // 102: cairn.metadata.v1.GCEntry
+	nil,                                  // 103: cairn.metadata.v1.Object.HeadersEntry
+	nil,                                  // 104: cairn.metadata.v1.Object.UserMetadataEntry
+	nil,                                  // 105: cairn.metadata.v1.MultipartUpload.HeadersEntry
+	nil,                                  // 106: cairn.metadata.v1.MultipartUpload.UserMetadataEntry
+	(*anypb.Any)(nil),                    // 107: google.protobuf.Any
 }
 var file_metadata_proto_depIdxs = []int32{
 	1,   // 0: cairn.metadata.v1.Segment.scheme:type_name -> cairn.metadata.v1.Scheme
 	3,   // 1: cairn.metadata.v1.PartInfo.checksums:type_name -> cairn.metadata.v1.Checksum
-	99,  // 2: cairn.metadata.v1.Object.headers:type_name -> cairn.metadata.v1.Object.HeadersEntry
-	100, // 3: cairn.metadata.v1.Object.user_metadata:type_name -> cairn.metadata.v1.Object.UserMetadataEntry
+	103, // 2: cairn.metadata.v1.Object.headers:type_name -> cairn.metadata.v1.Object.HeadersEntry
+	104, // 3: cairn.metadata.v1.Object.user_metadata:type_name -> cairn.metadata.v1.Object.UserMetadataEntry
 	3,   // 4: cairn.metadata.v1.Object.checksums:type_name -> cairn.metadata.v1.Checksum
 	2,   // 5: cairn.metadata.v1.Object.segments:type_name -> cairn.metadata.v1.Segment
 	4,   // 6: cairn.metadata.v1.Object.parts:type_name -> cairn.metadata.v1.PartInfo
-	101, // 7: cairn.metadata.v1.MultipartUpload.headers:type_name -> cairn.metadata.v1.MultipartUpload.HeadersEntry
-	102, // 8: cairn.metadata.v1.MultipartUpload.user_metadata:type_name -> cairn.metadata.v1.MultipartUpload.UserMetadataEntry
+	105, // 7: cairn.metadata.v1.MultipartUpload.headers:type_name -> cairn.metadata.v1.MultipartUpload.HeadersEntry
+	106, // 8: cairn.metadata.v1.MultipartUpload.user_metadata:type_name -> cairn.metadata.v1.MultipartUpload.UserMetadataEntry
 	3,   // 9: cairn.metadata.v1.Part.checksums:type_name -> cairn.metadata.v1.Checksum
 	2,   // 10: cairn.metadata.v1.Part.segments:type_name -> cairn.metadata.v1.Segment
 	0,   // 11: cairn.metadata.v1.Node.state:type_name -> cairn.metadata.v1.NodeState
@@ -7204,20 +7436,20 @@ var file_metadata_proto_depIdxs = []int32{
 	16,  // 14: cairn.metadata.v1.Command.create_bucket:type_name -> cairn.metadata.v1.CreateBucketRequest
 	18,  // 15: cairn.metadata.v1.Command.delete_bucket:type_name -> cairn.metadata.v1.DeleteBucketRequest
 	25,  // 16: cairn.metadata.v1.Command.commit_object:type_name -> cairn.metadata.v1.CommitObjectRequest
-	29,  // 17: cairn.metadata.v1.Command.delete_object:type_name -> cairn.metadata.v1.DeleteObjectRequest
-	33,  // 18: cairn.metadata.v1.Command.create_multipart:type_name -> cairn.metadata.v1.CreateMultipartRequest
-	37,  // 19: cairn.metadata.v1.Command.put_part:type_name -> cairn.metadata.v1.PutPartRequest
-	42,  // 20: cairn.metadata.v1.Command.complete_multipart:type_name -> cairn.metadata.v1.CompleteMultipartRequest
-	44,  // 21: cairn.metadata.v1.Command.abort_multipart:type_name -> cairn.metadata.v1.AbortMultipartRequest
-	48,  // 22: cairn.metadata.v1.Command.register_node:type_name -> cairn.metadata.v1.RegisterNodeRequest
+	33,  // 17: cairn.metadata.v1.Command.delete_object:type_name -> cairn.metadata.v1.DeleteObjectRequest
+	37,  // 18: cairn.metadata.v1.Command.create_multipart:type_name -> cairn.metadata.v1.CreateMultipartRequest
+	41,  // 19: cairn.metadata.v1.Command.put_part:type_name -> cairn.metadata.v1.PutPartRequest
+	46,  // 20: cairn.metadata.v1.Command.complete_multipart:type_name -> cairn.metadata.v1.CompleteMultipartRequest
+	48,  // 21: cairn.metadata.v1.Command.abort_multipart:type_name -> cairn.metadata.v1.AbortMultipartRequest
+	52,  // 22: cairn.metadata.v1.Command.register_node:type_name -> cairn.metadata.v1.RegisterNodeRequest
 	14,  // 23: cairn.metadata.v1.Command.set_member_address:type_name -> cairn.metadata.v1.SetMemberAddress
 	13,  // 24: cairn.metadata.v1.Command.bootstrap:type_name -> cairn.metadata.v1.Bootstrap
 	15,  // 25: cairn.metadata.v1.Command.set_node_usage:type_name -> cairn.metadata.v1.SetNodeUsage
-	57,  // 26: cairn.metadata.v1.Command.set_node_state:type_name -> cairn.metadata.v1.SetNodeState
-	59,  // 27: cairn.metadata.v1.Command.mark_chunks:type_name -> cairn.metadata.v1.MarkChunks
-	62,  // 28: cairn.metadata.v1.Command.commit_placement:type_name -> cairn.metadata.v1.CommitPlacement
-	63,  // 29: cairn.metadata.v1.Command.ack_gc:type_name -> cairn.metadata.v1.AckGC
-	85,  // 30: cairn.metadata.v1.Command.set_rebalance:type_name -> cairn.metadata.v1.SetRebalance
+	61,  // 26: cairn.metadata.v1.Command.set_node_state:type_name -> cairn.metadata.v1.SetNodeState
+	63,  // 27: cairn.metadata.v1.Command.mark_chunks:type_name -> cairn.metadata.v1.MarkChunks
+	66,  // 28: cairn.metadata.v1.Command.commit_placement:type_name -> cairn.metadata.v1.CommitPlacement
+	67,  // 29: cairn.metadata.v1.Command.ack_gc:type_name -> cairn.metadata.v1.AckGC
+	89,  // 30: cairn.metadata.v1.Command.set_rebalance:type_name -> cairn.metadata.v1.SetRebalance
 	1,   // 31: cairn.metadata.v1.Bootstrap.default_scheme:type_name -> cairn.metadata.v1.Scheme
 	6,   // 32: cairn.metadata.v1.CreateBucketResponse.bucket:type_name -> cairn.metadata.v1.Bucket
 	6,   // 33: cairn.metadata.v1.GetBucketResponse.bucket:type_name -> cairn.metadata.v1.Bucket
@@ -7225,120 +7457,127 @@ var file_metadata_proto_depIdxs = []int32{
 	5,   // 35: cairn.metadata.v1.CommitObjectRequest.object:type_name -> cairn.metadata.v1.Object
 	24,  // 36: cairn.metadata.v1.CommitObjectRequest.condition:type_name -> cairn.metadata.v1.Condition
 	5,   // 37: cairn.metadata.v1.CommitObjectResponse.object:type_name -> cairn.metadata.v1.Object
-	5,   // 38: cairn.metadata.v1.GetObjectResponse.object:type_name -> cairn.metadata.v1.Object
-	24,  // 39: cairn.metadata.v1.DeleteObjectRequest.condition:type_name -> cairn.metadata.v1.Condition
-	5,   // 40: cairn.metadata.v1.ListObjectsResponse.objects:type_name -> cairn.metadata.v1.Object
-	7,   // 41: cairn.metadata.v1.CreateMultipartRequest.upload:type_name -> cairn.metadata.v1.MultipartUpload
-	7,   // 42: cairn.metadata.v1.CreateMultipartResponse.upload:type_name -> cairn.metadata.v1.MultipartUpload
-	7,   // 43: cairn.metadata.v1.GetMultipartResponse.upload:type_name -> cairn.metadata.v1.MultipartUpload
-	8,   // 44: cairn.metadata.v1.PutPartRequest.part:type_name -> cairn.metadata.v1.Part
-	7,   // 45: cairn.metadata.v1.ListPartsResponse.upload:type_name -> cairn.metadata.v1.MultipartUpload
-	8,   // 46: cairn.metadata.v1.ListPartsResponse.parts:type_name -> cairn.metadata.v1.Part
-	41,  // 47: cairn.metadata.v1.CompleteMultipartRequest.parts:type_name -> cairn.metadata.v1.CompletePart
-	5,   // 48: cairn.metadata.v1.CompleteMultipartRequest.object:type_name -> cairn.metadata.v1.Object
-	24,  // 49: cairn.metadata.v1.CompleteMultipartRequest.condition:type_name -> cairn.metadata.v1.Condition
-	5,   // 50: cairn.metadata.v1.CompleteMultipartResponse.object:type_name -> cairn.metadata.v1.Object
-	7,   // 51: cairn.metadata.v1.ListMultipartUploadsResponse.uploads:type_name -> cairn.metadata.v1.MultipartUpload
-	9,   // 52: cairn.metadata.v1.RegisterNodeRequest.node:type_name -> cairn.metadata.v1.Node
-	10,  // 53: cairn.metadata.v1.RegisterNodeResponse.cluster_map:type_name -> cairn.metadata.v1.ClusterMap
-	64,  // 54: cairn.metadata.v1.HeartbeatResponse.tasks:type_name -> cairn.metadata.v1.Task
-	10,  // 55: cairn.metadata.v1.GetClusterMapResponse.cluster_map:type_name -> cairn.metadata.v1.ClusterMap
-	11,  // 56: cairn.metadata.v1.ClusterStatusResponse.members:type_name -> cairn.metadata.v1.MetadMember
-	0,   // 57: cairn.metadata.v1.SetNodeState.state:type_name -> cairn.metadata.v1.NodeState
-	58,  // 58: cairn.metadata.v1.MarkChunks.chunks:type_name -> cairn.metadata.v1.ChunkRef
-	58,  // 59: cairn.metadata.v1.ReportChunksRequest.chunks:type_name -> cairn.metadata.v1.ChunkRef
-	66,  // 60: cairn.metadata.v1.Task.repair:type_name -> cairn.metadata.v1.RepairTask
-	67,  // 61: cairn.metadata.v1.Task.move:type_name -> cairn.metadata.v1.MoveTask
-	68,  // 62: cairn.metadata.v1.Task.delete:type_name -> cairn.metadata.v1.DeleteTask
-	2,   // 63: cairn.metadata.v1.RepairTask.segment:type_name -> cairn.metadata.v1.Segment
-	65,  // 64: cairn.metadata.v1.RepairTask.sources:type_name -> cairn.metadata.v1.PeerChunk
-	2,   // 65: cairn.metadata.v1.MoveTask.segment:type_name -> cairn.metadata.v1.Segment
-	65,  // 66: cairn.metadata.v1.MoveTask.source:type_name -> cairn.metadata.v1.PeerChunk
-	58,  // 67: cairn.metadata.v1.DeleteTask.chunks:type_name -> cairn.metadata.v1.ChunkRef
-	58,  // 68: cairn.metadata.v1.TaskResult.bad_sources:type_name -> cairn.metadata.v1.ChunkRef
-	69,  // 69: cairn.metadata.v1.ReportTaskRequest.result:type_name -> cairn.metadata.v1.TaskResult
-	58,  // 70: cairn.metadata.v1.CheckChunksRequest.chunks:type_name -> cairn.metadata.v1.ChunkRef
-	74,  // 71: cairn.metadata.v1.HealthStatusResponse.lost:type_name -> cairn.metadata.v1.LostSegment
-	9,   // 72: cairn.metadata.v1.SetNodeDrainResponse.node:type_name -> cairn.metadata.v1.Node
-	9,   // 73: cairn.metadata.v1.DecommissionResponse.node:type_name -> cairn.metadata.v1.Node
-	91,  // 74: cairn.metadata.v1.DecommissionResponse.skipped:type_name -> cairn.metadata.v1.SkippedMove
-	82,  // 75: cairn.metadata.v1.RebalancePlanResponse.moves:type_name -> cairn.metadata.v1.PlannedMove
-	81,  // 76: cairn.metadata.v1.RebalancePlanResponse.before:type_name -> cairn.metadata.v1.NodeUtilization
-	81,  // 77: cairn.metadata.v1.RebalancePlanResponse.after:type_name -> cairn.metadata.v1.NodeUtilization
-	86,  // 78: cairn.metadata.v1.SetRebalance.pending:type_name -> cairn.metadata.v1.PendingMove
-	91,  // 79: cairn.metadata.v1.RebalanceStatusResponse.skipped:type_name -> cairn.metadata.v1.SkippedMove
-	2,   // 80: cairn.metadata.v1.GCEntry.segments:type_name -> cairn.metadata.v1.Segment
-	16,  // 81: cairn.metadata.v1.Metadata.CreateBucket:input_type -> cairn.metadata.v1.CreateBucketRequest
-	18,  // 82: cairn.metadata.v1.Metadata.DeleteBucket:input_type -> cairn.metadata.v1.DeleteBucketRequest
-	20,  // 83: cairn.metadata.v1.Metadata.GetBucket:input_type -> cairn.metadata.v1.GetBucketRequest
-	22,  // 84: cairn.metadata.v1.Metadata.ListBuckets:input_type -> cairn.metadata.v1.ListBucketsRequest
-	25,  // 85: cairn.metadata.v1.Metadata.CommitObject:input_type -> cairn.metadata.v1.CommitObjectRequest
-	27,  // 86: cairn.metadata.v1.Metadata.GetObject:input_type -> cairn.metadata.v1.GetObjectRequest
-	29,  // 87: cairn.metadata.v1.Metadata.DeleteObject:input_type -> cairn.metadata.v1.DeleteObjectRequest
-	31,  // 88: cairn.metadata.v1.Metadata.ListObjects:input_type -> cairn.metadata.v1.ListObjectsRequest
-	33,  // 89: cairn.metadata.v1.Metadata.CreateMultipart:input_type -> cairn.metadata.v1.CreateMultipartRequest
-	35,  // 90: cairn.metadata.v1.Metadata.GetMultipart:input_type -> cairn.metadata.v1.GetMultipartRequest
-	37,  // 91: cairn.metadata.v1.Metadata.PutPart:input_type -> cairn.metadata.v1.PutPartRequest
-	39,  // 92: cairn.metadata.v1.Metadata.ListParts:input_type -> cairn.metadata.v1.ListPartsRequest
-	42,  // 93: cairn.metadata.v1.Metadata.CompleteMultipart:input_type -> cairn.metadata.v1.CompleteMultipartRequest
-	44,  // 94: cairn.metadata.v1.Metadata.AbortMultipart:input_type -> cairn.metadata.v1.AbortMultipartRequest
-	46,  // 95: cairn.metadata.v1.Metadata.ListMultipartUploads:input_type -> cairn.metadata.v1.ListMultipartUploadsRequest
-	48,  // 96: cairn.metadata.v1.Metadata.RegisterNode:input_type -> cairn.metadata.v1.RegisterNodeRequest
-	50,  // 97: cairn.metadata.v1.Metadata.Heartbeat:input_type -> cairn.metadata.v1.HeartbeatRequest
-	52,  // 98: cairn.metadata.v1.Metadata.GetClusterMap:input_type -> cairn.metadata.v1.GetClusterMapRequest
-	55,  // 99: cairn.metadata.v1.Metadata.ClusterStatus:input_type -> cairn.metadata.v1.ClusterStatusRequest
-	14,  // 100: cairn.metadata.v1.Metadata.AnnounceMember:input_type -> cairn.metadata.v1.SetMemberAddress
-	60,  // 101: cairn.metadata.v1.Metadata.ReportChunks:input_type -> cairn.metadata.v1.ReportChunksRequest
-	70,  // 102: cairn.metadata.v1.Metadata.ReportTask:input_type -> cairn.metadata.v1.ReportTaskRequest
-	72,  // 103: cairn.metadata.v1.Metadata.CheckChunks:input_type -> cairn.metadata.v1.CheckChunksRequest
-	75,  // 104: cairn.metadata.v1.Metadata.HealthStatus:input_type -> cairn.metadata.v1.HealthStatusRequest
-	77,  // 105: cairn.metadata.v1.Metadata.SetNodeDrain:input_type -> cairn.metadata.v1.SetNodeDrainRequest
-	79,  // 106: cairn.metadata.v1.Metadata.Decommission:input_type -> cairn.metadata.v1.DecommissionRequest
-	83,  // 107: cairn.metadata.v1.Metadata.RebalancePlan:input_type -> cairn.metadata.v1.RebalancePlanRequest
-	87,  // 108: cairn.metadata.v1.Metadata.RebalanceStart:input_type -> cairn.metadata.v1.RebalanceStartRequest
-	88,  // 109: cairn.metadata.v1.Metadata.RebalanceStatus:input_type -> cairn.metadata.v1.RebalanceStatusRequest
-	89,  // 110: cairn.metadata.v1.Metadata.RebalanceStop:input_type -> cairn.metadata.v1.RebalanceStopRequest
-	92,  // 111: cairn.metadata.v1.Metadata.AddMember:input_type -> cairn.metadata.v1.AddMemberRequest
-	94,  // 112: cairn.metadata.v1.Metadata.RemoveMember:input_type -> cairn.metadata.v1.RemoveMemberRequest
-	96,  // 113: cairn.metadata.v1.Metadata.TransferLeader:input_type -> cairn.metadata.v1.TransferLeaderRequest
-	17,  // 114: cairn.metadata.v1.Metadata.CreateBucket:output_type -> cairn.metadata.v1.CreateBucketResponse
-	19,  // 115: cairn.metadata.v1.Metadata.DeleteBucket:output_type -> cairn.metadata.v1.DeleteBucketResponse
-	21,  // 116: cairn.metadata.v1.Metadata.GetBucket:output_type -> cairn.metadata.v1.GetBucketResponse
-	23,  // 117: cairn.metadata.v1.Metadata.ListBuckets:output_type -> cairn.metadata.v1.ListBucketsResponse
-	26,  // 118: cairn.metadata.v1.Metadata.CommitObject:output_type -> cairn.metadata.v1.CommitObjectResponse
-	28,  // 119: cairn.metadata.v1.Metadata.GetObject:output_type -> cairn.metadata.v1.GetObjectResponse
-	30,  // 120: cairn.metadata.v1.Metadata.DeleteObject:output_type -> cairn.metadata.v1.DeleteObjectResponse
-	32,  // 121: cairn.metadata.v1.Metadata.ListObjects:output_type -> cairn.metadata.v1.ListObjectsResponse
-	34,  // 122: cairn.metadata.v1.Metadata.CreateMultipart:output_type -> cairn.metadata.v1.CreateMultipartResponse
-	36,  // 123: cairn.metadata.v1.Metadata.GetMultipart:output_type -> cairn.metadata.v1.GetMultipartResponse
-	38,  // 124: cairn.metadata.v1.Metadata.PutPart:output_type -> cairn.metadata.v1.PutPartResponse
-	40,  // 125: cairn.metadata.v1.Metadata.ListParts:output_type -> cairn.metadata.v1.ListPartsResponse
-	43,  // 126: cairn.metadata.v1.Metadata.CompleteMultipart:output_type -> cairn.metadata.v1.CompleteMultipartResponse
-	45,  // 127: cairn.metadata.v1.Metadata.AbortMultipart:output_type -> cairn.metadata.v1.AbortMultipartResponse
-	47,  // 128: cairn.metadata.v1.Metadata.ListMultipartUploads:output_type -> cairn.metadata.v1.ListMultipartUploadsResponse
-	49,  // 129: cairn.metadata.v1.Metadata.RegisterNode:output_type -> cairn.metadata.v1.RegisterNodeResponse
-	51,  // 130: cairn.metadata.v1.Metadata.Heartbeat:output_type -> cairn.metadata.v1.HeartbeatResponse
-	53,  // 131: cairn.metadata.v1.Metadata.GetClusterMap:output_type -> cairn.metadata.v1.GetClusterMapResponse
-	56,  // 132: cairn.metadata.v1.Metadata.ClusterStatus:output_type -> cairn.metadata.v1.ClusterStatusResponse
-	54,  // 133: cairn.metadata.v1.Metadata.AnnounceMember:output_type -> cairn.metadata.v1.AnnounceMemberResponse
-	61,  // 134: cairn.metadata.v1.Metadata.ReportChunks:output_type -> cairn.metadata.v1.ReportChunksResponse
-	71,  // 135: cairn.metadata.v1.Metadata.ReportTask:output_type -> cairn.metadata.v1.ReportTaskResponse
-	73,  // 136: cairn.metadata.v1.Metadata.CheckChunks:output_type -> cairn.metadata.v1.CheckChunksResponse
-	76,  // 137: cairn.metadata.v1.Metadata.HealthStatus:output_type -> cairn.metadata.v1.HealthStatusResponse
-	78,  // 138: cairn.metadata.v1.Metadata.SetNodeDrain:output_type -> cairn.metadata.v1.SetNodeDrainResponse
-	80,  // 139: cairn.metadata.v1.Metadata.Decommission:output_type -> cairn.metadata.v1.DecommissionResponse
-	84,  // 140: cairn.metadata.v1.Metadata.RebalancePlan:output_type -> cairn.metadata.v1.RebalancePlanResponse
-	90,  // 141: cairn.metadata.v1.Metadata.RebalanceStart:output_type -> cairn.metadata.v1.RebalanceStatusResponse
-	90,  // 142: cairn.metadata.v1.Metadata.RebalanceStatus:output_type -> cairn.metadata.v1.RebalanceStatusResponse
-	90,  // 143: cairn.metadata.v1.Metadata.RebalanceStop:output_type -> cairn.metadata.v1.RebalanceStatusResponse
-	93,  // 144: cairn.metadata.v1.Metadata.AddMember:output_type -> cairn.metadata.v1.AddMemberResponse
-	95,  // 145: cairn.metadata.v1.Metadata.RemoveMember:output_type -> cairn.metadata.v1.RemoveMemberResponse
-	97,  // 146: cairn.metadata.v1.Metadata.TransferLeader:output_type -> cairn.metadata.v1.TransferLeaderResponse
-	114, // [114:147] is the sub-list for method output_type
-	81,  // [81:114] is the sub-list for method input_type
-	81,  // [81:81] is the sub-list for extension type_name
-	81,  // [81:81] is the sub-list for extension extendee
-	0,   // [0:81] is the sub-list for field type_name
+	25,  // 38: cairn.metadata.v1.CommitObjectsRequest.commits:type_name -> cairn.metadata.v1.CommitObjectRequest
+	29,  // 39: cairn.metadata.v1.CommitObjectsResponse.results:type_name -> cairn.metadata.v1.CommitObjectResult
+	5,   // 40: cairn.metadata.v1.CommitObjectResult.object:type_name -> cairn.metadata.v1.Object
+	30,  // 41: cairn.metadata.v1.CommitObjectResult.error:type_name -> cairn.metadata.v1.ItemStatus
+	107, // 42: cairn.metadata.v1.ItemStatus.details:type_name -> google.protobuf.Any
+	5,   // 43: cairn.metadata.v1.GetObjectResponse.object:type_name -> cairn.metadata.v1.Object
+	24,  // 44: cairn.metadata.v1.DeleteObjectRequest.condition:type_name -> cairn.metadata.v1.Condition
+	5,   // 45: cairn.metadata.v1.ListObjectsResponse.objects:type_name -> cairn.metadata.v1.Object
+	7,   // 46: cairn.metadata.v1.CreateMultipartRequest.upload:type_name -> cairn.metadata.v1.MultipartUpload
+	7,   // 47: cairn.metadata.v1.CreateMultipartResponse.upload:type_name -> cairn.metadata.v1.MultipartUpload
+	7,   // 48: cairn.metadata.v1.GetMultipartResponse.upload:type_name -> cairn.metadata.v1.MultipartUpload
+	8,   // 49: cairn.metadata.v1.PutPartRequest.part:type_name -> cairn.metadata.v1.Part
+	7,   // 50: cairn.metadata.v1.ListPartsResponse.upload:type_name -> cairn.metadata.v1.MultipartUpload
+	8,   // 51: cairn.metadata.v1.ListPartsResponse.parts:type_name -> cairn.metadata.v1.Part
+	45,  // 52: cairn.metadata.v1.CompleteMultipartRequest.parts:type_name -> cairn.metadata.v1.CompletePart
+	5,   // 53: cairn.metadata.v1.CompleteMultipartRequest.object:type_name -> cairn.metadata.v1.Object
+	24,  // 54: cairn.metadata.v1.CompleteMultipartRequest.condition:type_name -> cairn.metadata.v1.Condition
+	5,   // 55: cairn.metadata.v1.CompleteMultipartResponse.object:type_name -> cairn.metadata.v1.Object
+	7,   // 56: cairn.metadata.v1.ListMultipartUploadsResponse.uploads:type_name -> cairn.metadata.v1.MultipartUpload
+	9,   // 57: cairn.metadata.v1.RegisterNodeRequest.node:type_name -> cairn.metadata.v1.Node
+	10,  // 58: cairn.metadata.v1.RegisterNodeResponse.cluster_map:type_name -> cairn.metadata.v1.ClusterMap
+	68,  // 59: cairn.metadata.v1.HeartbeatResponse.tasks:type_name -> cairn.metadata.v1.Task
+	10,  // 60: cairn.metadata.v1.GetClusterMapResponse.cluster_map:type_name -> cairn.metadata.v1.ClusterMap
+	11,  // 61: cairn.metadata.v1.ClusterStatusResponse.members:type_name -> cairn.metadata.v1.MetadMember
+	0,   // 62: cairn.metadata.v1.SetNodeState.state:type_name -> cairn.metadata.v1.NodeState
+	62,  // 63: cairn.metadata.v1.MarkChunks.chunks:type_name -> cairn.metadata.v1.ChunkRef
+	62,  // 64: cairn.metadata.v1.ReportChunksRequest.chunks:type_name -> cairn.metadata.v1.ChunkRef
+	70,  // 65: cairn.metadata.v1.Task.repair:type_name -> cairn.metadata.v1.RepairTask
+	71,  // 66: cairn.metadata.v1.Task.move:type_name -> cairn.metadata.v1.MoveTask
+	72,  // 67: cairn.metadata.v1.Task.delete:type_name -> cairn.metadata.v1.DeleteTask
+	2,   // 68: cairn.metadata.v1.RepairTask.segment:type_name -> cairn.metadata.v1.Segment
+	69,  // 69: cairn.metadata.v1.RepairTask.sources:type_name -> cairn.metadata.v1.PeerChunk
+	2,   // 70: cairn.metadata.v1.MoveTask.segment:type_name -> cairn.metadata.v1.Segment
+	69,  // 71: cairn.metadata.v1.MoveTask.source:type_name -> cairn.metadata.v1.PeerChunk
+	62,  // 72: cairn.metadata.v1.DeleteTask.chunks:type_name -> cairn.metadata.v1.ChunkRef
+	62,  // 73: cairn.metadata.v1.TaskResult.bad_sources:type_name -> cairn.metadata.v1.ChunkRef
+	73,  // 74: cairn.metadata.v1.ReportTaskRequest.result:type_name -> cairn.metadata.v1.TaskResult
+	62,  // 75: cairn.metadata.v1.CheckChunksRequest.chunks:type_name -> cairn.metadata.v1.ChunkRef
+	78,  // 76: cairn.metadata.v1.HealthStatusResponse.lost:type_name -> cairn.metadata.v1.LostSegment
+	9,   // 77: cairn.metadata.v1.SetNodeDrainResponse.node:type_name -> cairn.metadata.v1.Node
+	9,   // 78: cairn.metadata.v1.DecommissionResponse.node:type_name -> cairn.metadata.v1.Node
+	95,  // 79: cairn.metadata.v1.DecommissionResponse.skipped:type_name -> cairn.metadata.v1.SkippedMove
+	86,  // 80: cairn.metadata.v1.RebalancePlanResponse.moves:type_name -> cairn.metadata.v1.PlannedMove
+	85,  // 81: cairn.metadata.v1.RebalancePlanResponse.before:type_name -> cairn.metadata.v1.NodeUtilization
+	85,  // 82: cairn.metadata.v1.RebalancePlanResponse.after:type_name -> cairn.metadata.v1.NodeUtilization
+	90,  // 83: cairn.metadata.v1.SetRebalance.pending:type_name -> cairn.metadata.v1.PendingMove
+	95,  // 84: cairn.metadata.v1.RebalanceStatusResponse.skipped:type_name -> cairn.metadata.v1.SkippedMove
+	2,   // 85: cairn.metadata.v1.GCEntry.segments:type_name -> cairn.metadata.v1.Segment
+	16,  // 86: cairn.metadata.v1.Metadata.CreateBucket:input_type -> cairn.metadata.v1.CreateBucketRequest
+	18,  // 87: cairn.metadata.v1.Metadata.DeleteBucket:input_type -> cairn.metadata.v1.DeleteBucketRequest
+	20,  // 88: cairn.metadata.v1.Metadata.GetBucket:input_type -> cairn.metadata.v1.GetBucketRequest
+	22,  // 89: cairn.metadata.v1.Metadata.ListBuckets:input_type -> cairn.metadata.v1.ListBucketsRequest
+	25,  // 90: cairn.metadata.v1.Metadata.CommitObject:input_type -> cairn.metadata.v1.CommitObjectRequest
+	27,  // 91: cairn.metadata.v1.Metadata.CommitObjects:input_type -> cairn.metadata.v1.CommitObjectsRequest
+	31,  // 92: cairn.metadata.v1.Metadata.GetObject:input_type -> cairn.metadata.v1.GetObjectRequest
+	33,  // 93: cairn.metadata.v1.Metadata.DeleteObject:input_type -> cairn.metadata.v1.DeleteObjectRequest
+	35,  // 94: cairn.metadata.v1.Metadata.ListObjects:input_type -> cairn.metadata.v1.ListObjectsRequest
+	37,  // 95: cairn.metadata.v1.Metadata.CreateMultipart:input_type -> cairn.metadata.v1.CreateMultipartRequest
+	39,  // 96: cairn.metadata.v1.Metadata.GetMultipart:input_type -> cairn.metadata.v1.GetMultipartRequest
+	41,  // 97: cairn.metadata.v1.Metadata.PutPart:input_type -> cairn.metadata.v1.PutPartRequest
+	43,  // 98: cairn.metadata.v1.Metadata.ListParts:input_type -> cairn.metadata.v1.ListPartsRequest
+	46,  // 99: cairn.metadata.v1.Metadata.CompleteMultipart:input_type -> cairn.metadata.v1.CompleteMultipartRequest
+	48,  // 100: cairn.metadata.v1.Metadata.AbortMultipart:input_type -> cairn.metadata.v1.AbortMultipartRequest
+	50,  // 101: cairn.metadata.v1.Metadata.ListMultipartUploads:input_type -> cairn.metadata.v1.ListMultipartUploadsRequest
+	52,  // 102: cairn.metadata.v1.Metadata.RegisterNode:input_type -> cairn.metadata.v1.RegisterNodeRequest
+	54,  // 103: cairn.metadata.v1.Metadata.Heartbeat:input_type -> cairn.metadata.v1.HeartbeatRequest
+	56,  // 104: cairn.metadata.v1.Metadata.GetClusterMap:input_type -> cairn.metadata.v1.GetClusterMapRequest
+	59,  // 105: cairn.metadata.v1.Metadata.ClusterStatus:input_type -> cairn.metadata.v1.ClusterStatusRequest
+	14,  // 106: cairn.metadata.v1.Metadata.AnnounceMember:input_type -> cairn.metadata.v1.SetMemberAddress
+	64,  // 107: cairn.metadata.v1.Metadata.ReportChunks:input_type -> cairn.metadata.v1.ReportChunksRequest
+	74,  // 108: cairn.metadata.v1.Metadata.ReportTask:input_type -> cairn.metadata.v1.ReportTaskRequest
+	76,  // 109: cairn.metadata.v1.Metadata.CheckChunks:input_type -> cairn.metadata.v1.CheckChunksRequest
+	79,  // 110: cairn.metadata.v1.Metadata.HealthStatus:input_type -> cairn.metadata.v1.HealthStatusRequest
+	81,  // 111: cairn.metadata.v1.Metadata.SetNodeDrain:input_type -> cairn.metadata.v1.SetNodeDrainRequest
+	83,  // 112: cairn.metadata.v1.Metadata.Decommission:input_type -> cairn.metadata.v1.DecommissionRequest
+	87,  // 113: cairn.metadata.v1.Metadata.RebalancePlan:input_type -> cairn.metadata.v1.RebalancePlanRequest
+	91,  // 114: cairn.metadata.v1.Metadata.RebalanceStart:input_type -> cairn.metadata.v1.RebalanceStartRequest
+	92,  // 115: cairn.metadata.v1.Metadata.RebalanceStatus:input_type -> cairn.metadata.v1.RebalanceStatusRequest
+	93,  // 116: cairn.metadata.v1.Metadata.RebalanceStop:input_type -> cairn.metadata.v1.RebalanceStopRequest
+	96,  // 117: cairn.metadata.v1.Metadata.AddMember:input_type -> cairn.metadata.v1.AddMemberRequest
+	98,  // 118: cairn.metadata.v1.Metadata.RemoveMember:input_type -> cairn.metadata.v1.RemoveMemberRequest
+	100, // 119: cairn.metadata.v1.Metadata.TransferLeader:input_type -> cairn.metadata.v1.TransferLeaderRequest
+	17,  // 120: cairn.metadata.v1.Metadata.CreateBucket:output_type -> cairn.metadata.v1.CreateBucketResponse
+	19,  // 121: cairn.metadata.v1.Metadata.DeleteBucket:output_type -> cairn.metadata.v1.DeleteBucketResponse
+	21,  // 122: cairn.metadata.v1.Metadata.GetBucket:output_type -> cairn.metadata.v1.GetBucketResponse
+	23,  // 123: cairn.metadata.v1.Metadata.ListBuckets:output_type -> cairn.metadata.v1.ListBucketsResponse
+	26,  // 124: cairn.metadata.v1.Metadata.CommitObject:output_type -> cairn.metadata.v1.CommitObjectResponse
+	28,  // 125: cairn.metadata.v1.Metadata.CommitObjects:output_type -> cairn.metadata.v1.CommitObjectsResponse
+	32,  // 126: cairn.metadata.v1.Metadata.GetObject:output_type -> cairn.metadata.v1.GetObjectResponse
+	34,  // 127: cairn.metadata.v1.Metadata.DeleteObject:output_type -> cairn.metadata.v1.DeleteObjectResponse
+	36,  // 128: cairn.metadata.v1.Metadata.ListObjects:output_type -> cairn.metadata.v1.ListObjectsResponse
+	38,  // 129: cairn.metadata.v1.Metadata.CreateMultipart:output_type -> cairn.metadata.v1.CreateMultipartResponse
+	40,  // 130: cairn.metadata.v1.Metadata.GetMultipart:output_type -> cairn.metadata.v1.GetMultipartResponse
+	42,  // 131: cairn.metadata.v1.Metadata.PutPart:output_type -> cairn.metadata.v1.PutPartResponse
+	44,  // 132: cairn.metadata.v1.Metadata.ListParts:output_type -> cairn.metadata.v1.ListPartsResponse
+	47,  // 133: cairn.metadata.v1.Metadata.CompleteMultipart:output_type -> cairn.metadata.v1.CompleteMultipartResponse
+	49,  // 134: cairn.metadata.v1.Metadata.AbortMultipart:output_type -> cairn.metadata.v1.AbortMultipartResponse
+	51,  // 135: cairn.metadata.v1.Metadata.ListMultipartUploads:output_type -> cairn.metadata.v1.ListMultipartUploadsResponse
+	53,  // 136: cairn.metadata.v1.Metadata.RegisterNode:output_type -> cairn.metadata.v1.RegisterNodeResponse
+	55,  // 137: cairn.metadata.v1.Metadata.Heartbeat:output_type -> cairn.metadata.v1.HeartbeatResponse
+	57,  // 138: cairn.metadata.v1.Metadata.GetClusterMap:output_type -> cairn.metadata.v1.GetClusterMapResponse
+	60,  // 139: cairn.metadata.v1.Metadata.ClusterStatus:output_type -> cairn.metadata.v1.ClusterStatusResponse
+	58,  // 140: cairn.metadata.v1.Metadata.AnnounceMember:output_type -> cairn.metadata.v1.AnnounceMemberResponse
+	65,  // 141: cairn.metadata.v1.Metadata.ReportChunks:output_type -> cairn.metadata.v1.ReportChunksResponse
+	75,  // 142: cairn.metadata.v1.Metadata.ReportTask:output_type -> cairn.metadata.v1.ReportTaskResponse
+	77,  // 143: cairn.metadata.v1.Metadata.CheckChunks:output_type -> cairn.metadata.v1.CheckChunksResponse
+	80,  // 144: cairn.metadata.v1.Metadata.HealthStatus:output_type -> cairn.metadata.v1.HealthStatusResponse
+	82,  // 145: cairn.metadata.v1.Metadata.SetNodeDrain:output_type -> cairn.metadata.v1.SetNodeDrainResponse
+	84,  // 146: cairn.metadata.v1.Metadata.Decommission:output_type -> cairn.metadata.v1.DecommissionResponse
+	88,  // 147: cairn.metadata.v1.Metadata.RebalancePlan:output_type -> cairn.metadata.v1.RebalancePlanResponse
+	94,  // 148: cairn.metadata.v1.Metadata.RebalanceStart:output_type -> cairn.metadata.v1.RebalanceStatusResponse
+	94,  // 149: cairn.metadata.v1.Metadata.RebalanceStatus:output_type -> cairn.metadata.v1.RebalanceStatusResponse
+	94,  // 150: cairn.metadata.v1.Metadata.RebalanceStop:output_type -> cairn.metadata.v1.RebalanceStatusResponse
+	97,  // 151: cairn.metadata.v1.Metadata.AddMember:output_type -> cairn.metadata.v1.AddMemberResponse
+	99,  // 152: cairn.metadata.v1.Metadata.RemoveMember:output_type -> cairn.metadata.v1.RemoveMemberResponse
+	101, // 153: cairn.metadata.v1.Metadata.TransferLeader:output_type -> cairn.metadata.v1.TransferLeaderResponse
+	120, // [120:154] is the sub-list for method output_type
+	86,  // [86:120] is the sub-list for method input_type
+	86,  // [86:86] is the sub-list for extension type_name
+	86,  // [86:86] is the sub-list for extension extendee
+	0,   // [0:86] is the sub-list for field type_name
 }
 
 func init() { file_metadata_proto_init() }
@@ -7365,7 +7604,7 @@ func file_metadata_proto_init() {
 		(*Command_AckGc)(nil),
 		(*Command_SetRebalance)(nil),
 	}
-	file_metadata_proto_msgTypes[63].OneofWrappers = []any{
+	file_metadata_proto_msgTypes[67].OneofWrappers = []any{
 		(*Task_Repair)(nil),
 		(*Task_Move)(nil),
 		(*Task_Delete)(nil),
@@ -7376,7 +7615,7 @@ func file_metadata_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_metadata_proto_rawDesc), len(file_metadata_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   102,
+			NumMessages:   106,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -29,6 +29,7 @@ const (
 	Metadata_GetBucket_FullMethodName            = "/cairn.metadata.v1.Metadata/GetBucket"
 	Metadata_ListBuckets_FullMethodName          = "/cairn.metadata.v1.Metadata/ListBuckets"
 	Metadata_CommitObject_FullMethodName         = "/cairn.metadata.v1.Metadata/CommitObject"
+	Metadata_CommitObjects_FullMethodName        = "/cairn.metadata.v1.Metadata/CommitObjects"
 	Metadata_GetObject_FullMethodName            = "/cairn.metadata.v1.Metadata/GetObject"
 	Metadata_DeleteObject_FullMethodName         = "/cairn.metadata.v1.Metadata/DeleteObject"
 	Metadata_ListObjects_FullMethodName          = "/cairn.metadata.v1.Metadata/ListObjects"
@@ -68,6 +69,9 @@ type MetadataClient interface {
 	GetBucket(ctx context.Context, in *GetBucketRequest, opts ...grpc.CallOption) (*GetBucketResponse, error)
 	ListBuckets(ctx context.Context, in *ListBucketsRequest, opts ...grpc.CallOption) (*ListBucketsResponse, error)
 	CommitObject(ctx context.Context, in *CommitObjectRequest, opts ...grpc.CallOption) (*CommitObjectResponse, error)
+	// CommitObjects is CommitObject for several objects at once; a member
+	// that does not lead refuses the whole call with NotLeader.
+	CommitObjects(ctx context.Context, in *CommitObjectsRequest, opts ...grpc.CallOption) (*CommitObjectsResponse, error)
 	GetObject(ctx context.Context, in *GetObjectRequest, opts ...grpc.CallOption) (*GetObjectResponse, error)
 	DeleteObject(ctx context.Context, in *DeleteObjectRequest, opts ...grpc.CallOption) (*DeleteObjectResponse, error)
 	ListObjects(ctx context.Context, in *ListObjectsRequest, opts ...grpc.CallOption) (*ListObjectsResponse, error)
@@ -153,6 +157,16 @@ func (c *metadataClient) CommitObject(ctx context.Context, in *CommitObjectReque
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(CommitObjectResponse)
 	err := c.cc.Invoke(ctx, Metadata_CommitObject_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *metadataClient) CommitObjects(ctx context.Context, in *CommitObjectsRequest, opts ...grpc.CallOption) (*CommitObjectsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CommitObjectsResponse)
+	err := c.cc.Invoke(ctx, Metadata_CommitObjects_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -448,6 +462,9 @@ type MetadataServer interface {
 	GetBucket(context.Context, *GetBucketRequest) (*GetBucketResponse, error)
 	ListBuckets(context.Context, *ListBucketsRequest) (*ListBucketsResponse, error)
 	CommitObject(context.Context, *CommitObjectRequest) (*CommitObjectResponse, error)
+	// CommitObjects is CommitObject for several objects at once; a member
+	// that does not lead refuses the whole call with NotLeader.
+	CommitObjects(context.Context, *CommitObjectsRequest) (*CommitObjectsResponse, error)
 	GetObject(context.Context, *GetObjectRequest) (*GetObjectResponse, error)
 	DeleteObject(context.Context, *DeleteObjectRequest) (*DeleteObjectResponse, error)
 	ListObjects(context.Context, *ListObjectsRequest) (*ListObjectsResponse, error)
@@ -503,6 +520,9 @@ func (UnimplementedMetadataServer) ListBuckets(context.Context, *ListBucketsRequ
 }
 func (UnimplementedMetadataServer) CommitObject(context.Context, *CommitObjectRequest) (*CommitObjectResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method CommitObject not implemented")
+}
+func (UnimplementedMetadataServer) CommitObjects(context.Context, *CommitObjectsRequest) (*CommitObjectsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method CommitObjects not implemented")
 }
 func (UnimplementedMetadataServer) GetObject(context.Context, *GetObjectRequest) (*GetObjectResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetObject not implemented")
@@ -695,6 +715,24 @@ func _Metadata_CommitObject_Handler(srv interface{}, ctx context.Context, dec fu
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
 		return srv.(MetadataServer).CommitObject(ctx, req.(*CommitObjectRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Metadata_CommitObjects_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CommitObjectsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MetadataServer).CommitObjects(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Metadata_CommitObjects_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MetadataServer).CommitObjects(ctx, req.(*CommitObjectsRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
@@ -1229,6 +1267,10 @@ var Metadata_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "CommitObject",
 			Handler:    _Metadata_CommitObject_Handler,
+		},
+		{
+			MethodName: "CommitObjects",
+			Handler:    _Metadata_CommitObjects_Handler,
 		},
 		{
 			MethodName: "GetObject",

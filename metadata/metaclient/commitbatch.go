@@ -1,0 +1,301 @@
+package metaclient
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/cairnstore/cairn/metadata/metadatapb"
+	"github.com/cairnstore/cairn/metadata/metaerr"
+)
+
+// Commit batching. A gateway under load commits many objects at once, and
+// one RPC per commit cost as much CPU as Raft itself (docs/perf/metad.md
+// §7). So CommitObject calls share CommitObjects RPCs: while
+// Options.CommitCalls calls are in flight, new commits queue, and the next
+// call carries everything that queued. A lone commit on an idle client is
+// sent at once, so batching adds no wait; it only groups what would have
+// waited anyway.
+//
+// Each commit keeps CommitObject's meaning: the leader proposes it on its
+// own, with its own condition, and answers it on its own. Its outcome is
+// known as exactly as for a call of its own:
+//
+//   - a NotLeader answer, for the whole call or for the commit, means it was
+//     not proposed, and it is sent again (to the leader, once known);
+//   - a failed call whose outcome is unknown fails every commit in it with
+//     that error, as a lost reply fails a CommitObject;
+//   - a caller whose context ends gets its context's error: the commit was
+//     certainly not sent if it was still queued, and its outcome is unknown
+//     if it was.
+const (
+	// DefaultCommitCalls is Options.CommitCalls' default.
+	DefaultCommitCalls = 2
+	// maxCommitsPerCall and maxCallBytes bound one CommitObjects call well
+	// inside the leader's limits (metadata.MaxCommitsPerCall, gRPC's 4 MiB
+	// message).
+	maxCommitsPerCall = 256
+	maxCallBytes      = 1 << 20
+	// maxBatchedCommit: larger commits (big inline objects, objects of
+	// many segments) go alone, as the leader's proposer also proposes them
+	// alone.
+	maxBatchedCommit = 16 << 10
+)
+
+// commitState is where a queued commit is; it changes under batcher.mu.
+type commitState int
+
+const (
+	commitQueued commitState = iota
+	commitSent
+	commitAbandoned // its caller has returned
+)
+
+type queuedCommit struct {
+	ctx   context.Context
+	req   *metadatapb.CommitObjectRequest
+	size  int
+	state commitState
+	// done is closed once resp or err is set.
+	done chan struct{}
+	resp *metadatapb.CommitObjectResponse
+	err  error
+}
+
+// commitBatcher groups concurrent CommitObject calls into CommitObjects
+// calls, at most maxCalls in flight.
+type commitBatcher struct {
+	client   metadatapb.MetadataClient // the unbatched client
+	maxCalls int
+	// unbatched is set once a member answered Unimplemented (a metad older
+	// than CommitObjects): every commit then goes on its own.
+	unbatched atomic.Bool
+
+	mu    sync.Mutex
+	queue []*queuedCommit
+	calls int // in flight
+}
+
+func newCommitBatcher(client metadatapb.MetadataClient, maxCalls int) *commitBatcher {
+	return &commitBatcher{client: client, maxCalls: maxCalls}
+}
+
+// CommitObject commits req, sharing a CommitObjects call with concurrent
+// commits (see the top of this file). With call options it is sent on its
+// own.
+func (c *Client) CommitObject(ctx context.Context, req *metadatapb.CommitObjectRequest, opts ...grpc.CallOption) (*metadatapb.CommitObjectResponse, error) {
+	b := c.commits
+	if b == nil || len(opts) > 0 || b.unbatched.Load() {
+		return c.MetadataClient.CommitObject(ctx, req, opts...)
+	}
+	size := proto.Size(req)
+	if size > maxBatchedCommit {
+		return c.MetadataClient.CommitObject(ctx, req)
+	}
+	return b.commit(ctx, req, size)
+}
+
+func (b *commitBatcher) commit(ctx context.Context, req *metadatapb.CommitObjectRequest, size int) (*metadatapb.CommitObjectResponse, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	qc := &queuedCommit{ctx: ctx, req: req, size: size, done: make(chan struct{})}
+	b.mu.Lock()
+	b.queue = append(b.queue, qc)
+	if b.calls < b.maxCalls {
+		if batch := b.takeLocked(); len(batch) > 0 {
+			b.calls++
+			go b.run(batch)
+		}
+	}
+	b.mu.Unlock()
+	select {
+	case <-qc.done:
+		return qc.resp, qc.err
+	case <-ctx.Done():
+	}
+	b.mu.Lock()
+	state := qc.state
+	qc.state = commitAbandoned
+	b.mu.Unlock()
+	if state == commitSent {
+		select {
+		case <-qc.done:
+			// Answered while we looked: the answer is certain.
+			return qc.resp, qc.err
+		default:
+		}
+		return nil, fmt.Errorf("%w (commit sent, outcome unknown)", ctx.Err())
+	}
+	return nil, ctx.Err()
+}
+
+// takeLocked removes the next call's commits from the queue and marks them
+// sent, skipping those whose callers have returned.
+func (b *commitBatcher) takeLocked() []*queuedCommit {
+	var batch []*queuedCommit
+	bytes, i := 0, 0
+	for ; i < len(b.queue) && len(batch) < maxCommitsPerCall; i++ {
+		qc := b.queue[i]
+		if qc.state == commitAbandoned {
+			continue
+		}
+		if len(batch) > 0 && bytes+qc.size > maxCallBytes {
+			break
+		}
+		qc.state = commitSent
+		batch = append(batch, qc)
+		bytes += qc.size
+	}
+	b.queue = b.queue[i:]
+	if len(b.queue) == 0 {
+		b.queue = nil
+	}
+	return batch
+}
+
+// run sends batch, then whatever queued meanwhile, until the queue is
+// empty; it holds one of maxCalls slots throughout.
+func (b *commitBatcher) run(batch []*queuedCommit) {
+	for {
+		b.send(batch)
+		b.mu.Lock()
+		batch = b.takeLocked()
+		if len(batch) == 0 {
+			b.calls--
+			b.mu.Unlock()
+			return
+		}
+		b.mu.Unlock()
+	}
+}
+
+// send makes one CommitObjects call for batch and hands out its answers.
+func (b *commitBatcher) send(batch []*queuedCommit) {
+	if b.unbatched.Load() {
+		b.sendEach(batch)
+		return
+	}
+	ctx, cancel := batchContext(batch)
+	defer cancel()
+	req := &metadatapb.CommitObjectsRequest{Commits: make([]*metadatapb.CommitObjectRequest, len(batch))}
+	for i, qc := range batch {
+		req.Commits[i] = qc.req
+	}
+	resp, err := b.client.CommitObjects(ctx, req)
+	switch {
+	case status.Code(err) == codes.Unimplemented:
+		// A metad without CommitObjects refused the call before doing
+		// anything: commit one by one from now on.
+		b.unbatched.Store(true)
+		b.sendEach(batch)
+		return
+	case err != nil:
+		for _, qc := range batch {
+			qc.finish(nil, err)
+		}
+		return
+	case len(resp.GetResults()) != len(batch):
+		err = fmt.Errorf("metaclient: metad answered %d results for %d commits; outcome unknown", len(resp.GetResults()), len(batch))
+		for _, qc := range batch {
+			qc.finish(nil, err)
+		}
+		return
+	}
+	var again []*queuedCommit
+	for i, r := range resp.GetResults() {
+		qc := batch[i]
+		if r.GetError() == nil {
+			qc.finish(&metadatapb.CommitObjectResponse{Object: r.GetObject()}, nil)
+			continue
+		}
+		err := metaerr.FromStatus(r.GetError().Err())
+		if errors.Is(err, metaerr.ErrNotLeader) {
+			// Leadership moved while the call was in the leader: this
+			// commit was not proposed; the next call finds the leader.
+			again = append(again, qc)
+			continue
+		}
+		qc.finish(nil, err)
+	}
+	if len(again) > 0 {
+		b.requeue(again)
+	}
+}
+
+// sendEach commits each of batch with its own CommitObject call.
+func (b *commitBatcher) sendEach(batch []*queuedCommit) {
+	var wg sync.WaitGroup
+	for _, qc := range batch {
+		wg.Go(func() { qc.finish(b.client.CommitObject(qc.ctx, qc.req)) })
+	}
+	wg.Wait()
+}
+
+// requeue puts commits that were certainly not proposed back at the front
+// of the queue, unless their callers have returned.
+func (b *commitBatcher) requeue(commits []*queuedCommit) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var keep []*queuedCommit
+	for _, qc := range commits {
+		if qc.state == commitAbandoned {
+			continue
+		}
+		qc.state = commitQueued
+		keep = append(keep, qc)
+	}
+	b.queue = append(keep, b.queue...)
+}
+
+func (qc *queuedCommit) finish(resp *metadatapb.CommitObjectResponse, err error) {
+	qc.resp, qc.err = resp, err
+	close(qc.done)
+}
+
+// batchContext is the context of one call carrying batch: it ends when
+// every commit's caller has returned, or at the latest of their deadlines
+// (none if any has none). It carries no values of the callers' contexts.
+func batchContext(batch []*queuedCommit) (context.Context, context.CancelFunc) {
+	var latest time.Time
+	for _, qc := range batch {
+		dl, ok := qc.ctx.Deadline()
+		if !ok {
+			latest = time.Time{}
+			break
+		}
+		if dl.After(latest) {
+			latest = dl
+		}
+	}
+	ctx, cancel := context.Background(), context.CancelFunc(nil)
+	if latest.IsZero() {
+		ctx, cancel = context.WithCancel(ctx)
+	} else {
+		ctx, cancel = context.WithDeadline(ctx, latest)
+	}
+	var waiting atomic.Int64
+	waiting.Store(int64(len(batch)))
+	stops := make([]func() bool, len(batch))
+	for i, qc := range batch {
+		stops[i] = context.AfterFunc(qc.ctx, func() {
+			if waiting.Add(-1) == 0 {
+				cancel()
+			}
+		})
+	}
+	return ctx, func() {
+		for _, stop := range stops {
+			stop()
+		}
+		cancel()
+	}
+}

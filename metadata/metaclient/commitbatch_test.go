@@ -1,0 +1,410 @@
+package metaclient
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/cairnstore/cairn/metadata/metadatapb"
+	"github.com/cairnstore/cairn/metadata/metaerr"
+)
+
+// batchMember is a metad stand-in for CommitObjects: it records the keys
+// of every call and answers each commit as answer says (nil: committed).
+// While hold is non-nil, calls wait for it to close.
+type batchMember struct {
+	metadatapb.UnimplementedMetadataServer
+	addr string
+
+	mu     sync.Mutex
+	calls  [][]string // keys of each call, in order
+	hold   chan struct{}
+	answer func(call int, key string) error
+}
+
+func (m *batchMember) CommitObjects(_ context.Context, req *metadatapb.CommitObjectsRequest) (*metadatapb.CommitObjectsResponse, error) {
+	var keys []string
+	for _, c := range req.GetCommits() {
+		keys = append(keys, c.GetObject().GetKey())
+	}
+	m.mu.Lock()
+	m.calls = append(m.calls, keys)
+	call, hold, answer := len(m.calls), m.hold, m.answer
+	m.mu.Unlock()
+	if hold != nil {
+		<-hold
+	}
+	resp := &metadatapb.CommitObjectsResponse{}
+	for _, c := range req.GetCommits() {
+		r := &metadatapb.CommitObjectResult{Object: c.GetObject()}
+		if answer != nil {
+			if err := answer(call, c.GetObject().GetKey()); err != nil {
+				r = &metadatapb.CommitObjectResult{Error: metadatapb.NewItemStatus(metaerr.ToStatus(err))}
+			}
+		}
+		resp.Results = append(resp.Results, r)
+	}
+	return resp, nil
+}
+
+func (m *batchMember) callKeys() [][]string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return slices.Clone(m.calls)
+}
+
+func startBatchMember(t *testing.T, answer func(call int, key string) error) *batchMember {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := &batchMember{addr: ln.Addr().String(), answer: answer}
+	srv := grpc.NewServer()
+	metadatapb.RegisterMetadataServer(srv, m)
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(srv.Stop)
+	return m
+}
+
+func newBatchClient(t *testing.T, calls int, addrs ...string) *Client {
+	t.Helper()
+	c, err := New(addrs, Options{MinBackoff: time.Millisecond, MaxBackoff: 20 * time.Millisecond, ConnectTimeout: time.Second, CommitCalls: calls})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+func commitReq(key string) *metadatapb.CommitObjectRequest {
+	return &metadatapb.CommitObjectRequest{Object: &metadatapb.Object{Bucket: "b", Key: key}}
+}
+
+// waitQueued waits until n commits wait in c's queue.
+func waitQueued(t *testing.T, c *Client, n int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		c.commits.mu.Lock()
+		queued := 0
+		for _, qc := range c.commits.queue {
+			if qc.state == commitQueued {
+				queued++
+			}
+		}
+		c.commits.mu.Unlock()
+		if queued == n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d commits queued, want %d", queued, n)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// waitCalls waits until m has received n calls.
+func waitCalls(t *testing.T, m *batchMember, n int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for len(m.callKeys()) < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d calls, want %d", len(m.callKeys()), n)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// commitAll commits keys concurrently and returns each one's error.
+func commitAll(ctx context.Context, c *Client, keys []string) map[string]error {
+	var mu sync.Mutex
+	errs := make(map[string]error)
+	var wg sync.WaitGroup
+	for _, k := range keys {
+		wg.Go(func() {
+			resp, err := c.CommitObject(ctx, commitReq(k))
+			if err == nil && resp.GetObject().GetKey() != k {
+				err = fmt.Errorf("answered with object %q", resp.GetObject().GetKey())
+			}
+			mu.Lock()
+			errs[k] = err
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	return errs
+}
+
+func TestCommitsQueuedWhileCallInFlightShareNextCall(t *testing.T) {
+	m := startBatchMember(t, nil)
+	hold := make(chan struct{})
+	m.hold = hold
+	c := newBatchClient(t, 1, m.addr)
+	ctx := ctxT(t, 30*time.Second)
+
+	first := make(chan error, 1)
+	go func() {
+		_, err := c.CommitObject(ctx, commitReq("first"))
+		first <- err
+	}()
+	waitCalls(t, m, 1)
+	m.mu.Lock()
+	m.hold = nil // later calls answer at once
+	m.mu.Unlock()
+
+	var keys []string
+	for i := range 20 {
+		keys = append(keys, fmt.Sprintf("k%02d", i))
+	}
+	done := make(chan map[string]error, 1)
+	go func() { done <- commitAll(ctx, c, keys) }()
+	waitQueued(t, c, len(keys))
+	close(hold)
+
+	if err := <-first; err != nil {
+		t.Fatalf("first commit: %v", err)
+	}
+	for k, err := range <-done {
+		if err != nil {
+			t.Errorf("commit %s: %v", k, err)
+		}
+	}
+	calls := m.callKeys()
+	if len(calls) != 2 {
+		t.Fatalf("%d calls %v, want 2: the first, then the 20 queued together", len(calls), calls)
+	}
+	got := slices.Sorted(slices.Values(calls[1]))
+	if !slices.Equal(got, keys) {
+		t.Fatalf("second call carried %v, want %v", got, keys)
+	}
+}
+
+func TestCommitErrorsStayWithTheirCommit(t *testing.T) {
+	leader := "127.0.0.1:1" // never dialled: the NotLeader below is per commit
+	var movedOnce sync.Once
+	m := startBatchMember(t, func(_ int, key string) error {
+		moved := false
+		if key == "moved" {
+			movedOnce.Do(func() { moved = true })
+		}
+		switch {
+		case key == "cond":
+			return metaerr.Detailed(metaerr.ErrPreconditionFailed, "b/cond exists")
+		case key == "nobucket":
+			return metaerr.Detailed(metaerr.ErrNoSuchBucket, "b")
+		case moved:
+			// Leadership moved mid-call: this commit was not proposed.
+			return &metaerr.NotLeaderError{LeaderAddr: leader}
+		}
+		return nil
+	})
+	hold := make(chan struct{})
+	m.hold = hold
+	c := newBatchClient(t, 1, m.addr)
+	ctx := ctxT(t, 30*time.Second)
+
+	keys := []string{"cond", "nobucket", "moved", "ok1", "ok2"}
+	done := make(chan map[string]error, 1)
+	go func() { done <- commitAll(ctx, c, keys) }()
+	// All five in one call: the first takes the slot, the rest queue
+	// behind it; hold the first call until they have.
+	waitCalls(t, m, 1)
+	waitQueued(t, c, len(keys)-1)
+	m.mu.Lock()
+	m.hold = nil
+	m.mu.Unlock()
+	close(hold)
+
+	errs := <-done
+	if !errors.Is(errs["cond"], metaerr.ErrPreconditionFailed) {
+		t.Errorf("cond: %v, want PreconditionFailed", errs["cond"])
+	}
+	if !errors.Is(errs["nobucket"], metaerr.ErrNoSuchBucket) {
+		t.Errorf("nobucket: %v, want NoSuchBucket", errs["nobucket"])
+	}
+	for _, k := range []string{"moved", "ok1", "ok2"} {
+		if errs[k] != nil {
+			t.Errorf("%s: %v", k, errs[k])
+		}
+	}
+	// "moved" was sent again, alone; nothing else was.
+	var moved int
+	for _, call := range m.callKeys() {
+		for _, k := range call {
+			if k == "moved" {
+				moved++
+			} else if n := countKey(m.callKeys(), k); n != 1 {
+				t.Errorf("%s sent %d times", k, n)
+			}
+		}
+	}
+	if moved != 2 {
+		t.Errorf("moved sent %d times, want 2", moved)
+	}
+}
+
+func countKey(calls [][]string, key string) int {
+	n := 0
+	for _, call := range calls {
+		for _, k := range call {
+			if k == key {
+				n++
+			}
+		}
+	}
+	return n
+}
+
+func TestFailedCallFailsEveryCommitInIt(t *testing.T) {
+	// An ambiguous failure of the call (Unavailable without NotLeader) is
+	// every commit's: none may be sent again, as with CommitObject.
+	m := startBatchMember(t, nil)
+	hold := make(chan struct{})
+	m.hold = hold
+	c := newBatchClient(t, 1, m.addr)
+	ctx := ctxT(t, 30*time.Second)
+	first := make(chan error, 1)
+	go func() {
+		_, err := c.CommitObject(ctx, commitReq("first"))
+		first <- err
+	}()
+	waitCalls(t, m, 1)
+	done := make(chan map[string]error, 1)
+	go func() { done <- commitAll(ctx, c, []string{"a", "b", "c"}) }()
+	waitQueued(t, c, 3)
+	// The member goes away while the first call is held and before the
+	// second is sent: the second call fails outright.
+	m.mu.Lock()
+	m.answer = func(int, string) error { return nil }
+	m.mu.Unlock()
+	c.commits.mu.Lock()
+	c.commits.client = failingClient{c.commits.client}
+	c.commits.mu.Unlock()
+	close(hold)
+	if err := <-first; err != nil {
+		t.Fatalf("first: %v", err)
+	}
+	for k, err := range <-done {
+		if status.Code(err) != codes.Unavailable {
+			t.Errorf("%s: %v, want Unavailable", k, err)
+		}
+	}
+	if n := len(m.callKeys()); n != 1 {
+		t.Fatalf("%d calls reached the member, want 1 (no retry of an ambiguous failure)", n)
+	}
+}
+
+// failingClient fails every CommitObjects call as a connection lost after
+// sending would.
+type failingClient struct{ metadatapb.MetadataClient }
+
+func (failingClient) CommitObjects(context.Context, *metadatapb.CommitObjectsRequest, ...grpc.CallOption) (*metadatapb.CommitObjectsResponse, error) {
+	return nil, status.Error(codes.Unavailable, "connection lost")
+}
+
+func TestQueuedCommitWhoseCallerLeftIsNotSent(t *testing.T) {
+	m := startBatchMember(t, nil)
+	hold := make(chan struct{})
+	m.hold = hold
+	c := newBatchClient(t, 1, m.addr)
+	ctx := ctxT(t, 30*time.Second)
+	first := make(chan error, 1)
+	go func() {
+		_, err := c.CommitObject(ctx, commitReq("first"))
+		first <- err
+	}()
+	waitCalls(t, m, 1)
+
+	gone, cancel := context.WithCancel(ctx)
+	left := make(chan error, 1)
+	go func() {
+		_, err := c.CommitObject(gone, commitReq("gone"))
+		left <- err
+	}()
+	waitQueued(t, c, 1)
+	cancel()
+	if err := <-left; !errors.Is(err, context.Canceled) {
+		t.Fatalf("abandoned commit: %v, want Canceled", err)
+	}
+	m.mu.Lock()
+	m.hold = nil
+	m.mu.Unlock()
+	close(hold)
+	if err := <-first; err != nil {
+		t.Fatalf("first: %v", err)
+	}
+	// A later commit still goes, and the abandoned one never did.
+	if _, err := c.CommitObject(ctx, commitReq("later")); err != nil {
+		t.Fatalf("later: %v", err)
+	}
+	if n := countKey(m.callKeys(), "gone"); n != 0 {
+		t.Fatalf("abandoned commit sent %d times", n)
+	}
+}
+
+func TestOldMemberWithoutCommitObjects(t *testing.T) {
+	// A metad from before CommitObjects answers Unimplemented: the client
+	// commits one by one from then on.
+	m := startFake(t, ok)
+	c := newBatchClient(t, 2, m.addr)
+	ctx := ctxT(t, 30*time.Second)
+	var keys []string
+	for i := range 10 {
+		keys = append(keys, fmt.Sprintf("k%d", i))
+	}
+	for k, err := range commitAll(ctx, c, keys) {
+		// fakeMember answers with its own address as the key.
+		if err != nil && err.Error() != fmt.Sprintf("answered with object %q", m.addr) {
+			t.Errorf("%s: %v", k, err)
+		}
+	}
+	if n := m.calls.Load(); n != int32(len(keys)) {
+		t.Fatalf("%d CommitObject calls, want %d", n, len(keys))
+	}
+	if !c.commits.unbatched.Load() {
+		t.Fatal("client still batching after Unimplemented")
+	}
+}
+
+func TestBatchContext(t *testing.T) {
+	near, cancelNear := context.WithTimeout(context.Background(), time.Hour)
+	defer cancelNear()
+	far, cancelFar := context.WithTimeout(context.Background(), 2*time.Hour)
+	defer cancelFar()
+	batch := []*queuedCommit{{ctx: near}, {ctx: far}}
+	ctx, cancel := batchContext(batch)
+	defer cancel()
+	farDL, _ := far.Deadline()
+	if dl, ok := ctx.Deadline(); !ok || !dl.Equal(farDL) {
+		t.Fatalf("deadline %v %v, want the latest caller's %v", dl, ok, farDL)
+	}
+	cancelNear()
+	select {
+	case <-ctx.Done():
+		t.Fatal("call ended while a caller still waits")
+	default:
+	}
+	cancelFar()
+	select {
+	case <-ctx.Done():
+	case <-time.After(10 * time.Second):
+		t.Fatal("call did not end once every caller had left")
+	}
+
+	// A caller without a deadline: the call has none either.
+	ctx2, cancel2 := batchContext([]*queuedCommit{{ctx: context.Background()}, {ctx: far}})
+	defer cancel2()
+	if _, ok := ctx2.Deadline(); ok {
+		t.Fatal("deadline set although a caller has none")
+	}
+}
