@@ -3,9 +3,11 @@ package metadata
 import (
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"testing"
 
 	"github.com/dgraph-io/badger/v4"
+	"github.com/hashicorp/raft"
 	"google.golang.org/protobuf/proto"
 
 	pb "github.com/cairnstore/cairn/metadata/metadatapb"
@@ -362,6 +364,106 @@ func TestApplyBatchBucketGoneMidBatch(t *testing.T) {
 	for _, k := range []string{"k3", "k4"} {
 		if _, err := smGetObject(t, s, "bk", k); err != nil {
 			t.Errorf("bk/%s: %v", k, err)
+		}
+	}
+}
+
+// TestApplyOwnedCommandsMatchCopies: the FSM hands ApplyBatch commands it
+// decoded itself, which the state machine may store in place (Entry.owned);
+// any other caller's commands must come back untouched. Both must write the
+// same bytes. The stream includes commands that stage more keys and bytes
+// than one of the stage's chunks holds (an object of 400 segments: ~2,800
+// keys, an o/ value of ~40 KB) and a batch of many such commands, so staged
+// keys and values live in several chunks of one transaction.
+func TestApplyOwnedCommandsMatchCopies(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	// Raft carries only commands that encode (smRandomCommands makes some
+	// with keys that are not UTF-8).
+	cmds := slices.DeleteFunc(smRandomCommands(rng, 400), func(c *pb.Command) bool {
+		_, err := proto.Marshal(c)
+		return err != nil
+	})
+	nodes := []string{"n1", "n2", "n3", "n4", "n5", "n6"}
+	var big []*pb.Command
+	for i := range 6 {
+		var segs []*pb.Segment
+		for j := range 400 {
+			segs = append(segs, smSegN(uint32(1000*i+j), nodes...))
+		}
+		c := smPut("b0", fmt.Sprintf("big/%d", i%4), "big", segs...)
+		if i == 5 {
+			// Refused: big/1 exists.
+			c.GetCommitObject().Condition = &pb.Condition{MustNotExist: true}
+		}
+		c.ProposedUnixNano = int64(9000 + i)
+		big = append(big, c)
+	}
+	// Make the bucket exist for the big commands, and put them in the middle.
+	mid := len(cmds) / 2
+	cmds = slices.Concat(cmds[:mid], []*pb.Command{smCreateBucket("b0")}, big, cmds[mid:])
+	pristine := make([]*pb.Command, len(cmds))
+	for i, c := range cmds {
+		pristine[i] = proto.CloneOf(c)
+	}
+
+	// a: through the FSM, ~20 commands per batch entry, as the proposer
+	// groups them.
+	a := smOpenDir(t, t.TempDir(), nil)
+	f := newFSM(a)
+	var resA []Result
+	index := uint64(0)
+	for i := 0; i < len(cmds); i += 20 {
+		var enc [][]byte
+		for _, c := range cmds[i:min(i+20, len(cmds))] {
+			b, err := proto.Marshal(c)
+			if err != nil {
+				t.Fatal(err)
+			}
+			enc = append(enc, b)
+		}
+		index++
+		out := f.ApplyBatch([]*raft.Log{{Index: index, Term: 1, Type: raft.LogCommand, Data: encodeBatch(enc)}})
+		resA = append(resA, out[0].([]Result)...)
+	}
+	// b: the same commands straight into State.ApplyBatch, same grouping.
+	b := smOpenDir(t, t.TempDir(), nil)
+	var resB []Result
+	index = 0
+	for i := 0; i < len(cmds); i += 20 {
+		index++
+		var es []Entry
+		for _, c := range cmds[i:min(i+20, len(cmds))] {
+			es = append(es, Entry{Index: index, Cmd: c})
+		}
+		resB = append(resB, b.ApplyBatch(es)...)
+	}
+	for i, c := range cmds {
+		if !proto.Equal(c, pristine[i]) {
+			t.Fatalf("command %d (%s) changed by State.ApplyBatch:\n got %v\nwant %v", i, smOpName(c), c, pristine[i])
+		}
+		ra, rb := resA[i], resB[i]
+		if !proto.Equal(ra.Resp, rb.Resp) || fmt.Sprint(ra.Err) != fmt.Sprint(rb.Err) {
+			t.Fatalf("command %d (%s): result %v / %v through the FSM, %v / %v without", i, smOpName(c), ra.Resp, ra.Err, rb.Resp, rb.Err)
+		}
+	}
+	da, db := smDump(t, a), smDump(t, b)
+	if !smMapsEqual(da, db) {
+		t.Fatalf("states differ: %d vs %d keys", len(da), len(db))
+	}
+	smCheckIndexes(t, a, "fsm")
+	for i := range 4 {
+		r, err := a.GetObject(&pb.GetObjectRequest{Bucket: "b0", Key: fmt.Sprintf("big/%d", i)})
+		if err != nil {
+			t.Fatalf("big/%d: %v", i, err)
+		}
+		// big/0 was overwritten; big/1 keeps its first version (the
+		// second was refused).
+		want := int64(9000 + i)
+		if i == 0 {
+			want = 9004
+		}
+		if o := r.GetObject(); len(o.GetSegments()) != 400 || o.GetModifiedUnixNano() != want {
+			t.Fatalf("big/%d: %d segments, modified %d", i, len(o.GetSegments()), o.GetModifiedUnixNano())
 		}
 	}
 }

@@ -57,17 +57,27 @@ type segRef struct {
 }
 
 func (r segRef) encode() ([]byte, error) {
-	b := make([]byte, 0, 32+len(r.owner)+len(r.versionID)+proto.Size(r.seg))
+	return r.appendTo(make([]byte, 0, r.space()))
+}
+
+// appendTo appends the encoded r to b. It must follow r.space, which sizes
+// r.seg.
+func (r segRef) appendTo(b []byte) ([]byte, error) {
 	b = binary.AppendUvarint(b, uint64(r.pos))
 	b = binary.AppendUvarint(b, uint64(len(r.owner)))
 	b = append(b, r.owner...)
 	b = binary.AppendUvarint(b, uint64(len(r.versionID)))
 	b = append(b, r.versionID...)
-	b, err := marshalOpts.MarshalAppend(b, r.seg)
+	b, err := marshalSized(b, r.seg)
 	if err != nil {
 		return nil, metaerr.Detailed(metaerr.ErrInvalidArgument, "store segment %x: %v", r.seg.GetId(), err)
 	}
 	return b, nil
+}
+
+// space is an upper bound of r's encoded size.
+func (r segRef) space() int {
+	return 3*binary.MaxVarintLen64 + len(r.owner) + len(r.versionID) + marshalOpts.Size(r.seg)
 }
 
 func decodeSegRef(b []byte) (segRef, error) {
@@ -164,7 +174,8 @@ func (a *applier) checkNewSegments(what string, segs []*metadatapb.Segment) erro
 			}
 			seen[string(id)] = true
 		}
-		if _, found, err := a.st.getRaw(segmentKey(id)); err != nil {
+		a.st.scratch = appendSegmentKey(a.st.scratch[:0], id)
+		if found, err := a.st.has(a.st.scratch); err != nil {
 			return err
 		} else if found {
 			return metaerr.Detailed(metaerr.ErrInvalidArgument, "%s: segment %x is already referenced (segment ids must be fresh)", what, id)
@@ -176,11 +187,13 @@ func (a *applier) checkNewSegments(what string, segs []*metadatapb.Segment) erro
 // putSegRef stages seg/<id> for the segment at position pos of the record
 // at owner.
 func (a *applier) putSegRef(owner []byte, pos int, versionID string, seg *metadatapb.Segment) error {
-	v, err := segRef{owner: owner, pos: pos, versionID: versionID, seg: seg}.encode()
+	r := segRef{owner: owner, pos: pos, versionID: versionID, seg: seg}
+	v, err := r.appendTo(a.st.space(r.space()))
 	if err != nil {
 		return err
 	}
-	a.st.set(segmentKey(seg.GetId()), v)
+	a.st.scratch = appendSegmentKey(a.st.scratch[:0], seg.GetId())
+	a.st.set(a.st.scratch, v)
 	return nil
 }
 
@@ -206,9 +219,10 @@ func (a *applier) indexPlacement(seg *metadatapb.Segment) {
 			continue
 		}
 		if size == nil {
-			size = appendU64(nil, uint64(chunkBytes(seg)))
+			size = appendU64(a.st.space(8), uint64(chunkBytes(seg)))
 		}
-		a.st.set(nodeChunkKey(n, id, shard), size)
+		a.st.scratch = appendNodeChunkKey(a.st.scratch[:0], n, id, shard)
+		a.st.set(a.st.scratch, size)
 	}
 	if hasMissing(seg) {
 		a.st.set(missingKey(id), []byte{})

@@ -134,14 +134,15 @@ func readDirCounts(txn *badger.Txn, key []byte) (dirCounts, error) {
 // stage, so a refused command leaves none behind, and a later command of
 // the same batch reads them back from the transaction's pending writes.
 func (a *applier) countObject(bucket, key string, delta int) error {
-	base := dirBase(bucket)
+	// The entries' keys are built in the stage's scratch (set copies them).
+	base := append(append(append(a.st.scratch[:0], prefixDirIndex...), bucket...), 0)
+	defer func() { a.st.scratch = base[:0] }()
 	end := strings.LastIndexByte(key, '/') + 1
 	depth := strings.Count(key[:end], "/")
 	leaf := depth
-	buf := make([]byte, 0, len(base)+2+end)
-	buf = append(buf, base...)
 	for {
-		k := appendDirKey(buf[:len(base)], depth, key[:end])
+		k := appendDirKey(base, depth, key[:end])
+		base = k[:len(base)]
 		c, found, err := a.stagedDirCounts(k)
 		if err != nil {
 			return fmt.Errorf("bucket %q directory %q: %w", bucket, key[:end], err)
@@ -157,7 +158,7 @@ func (a *applier) countObject(bucket, key string, delta int) error {
 		if c.empty() {
 			a.st.del(k)
 		} else {
-			a.st.set(k, c.appendTo(nil))
+			a.st.set(k, c.appendTo(a.st.space(2*binary.MaxVarintLen64)))
 		}
 		// The parent changes only when this directory appeared or went.
 		if (delta > 0 && found) || (delta < 0 && !c.empty()) || end == 0 {
@@ -172,7 +173,7 @@ func (a *applier) countObject(bucket, key string, delta int) error {
 // the transaction), decoding in place. A stored entry is never empty
 // (decodeDirCounts refuses one), so found is whether it exists.
 func (a *applier) stagedDirCounts(key []byte) (c dirCounts, found bool, err error) {
-	if w, ok := a.st.writes[string(key)]; ok {
+	if w, ok := a.st.staged(key); ok {
 		if w.del {
 			return dirCounts{}, false, nil
 		}

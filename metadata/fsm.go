@@ -65,7 +65,7 @@ func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
 				panic(undecodable(l, err))
 			}
 			for _, cmd := range cmds {
-				entries = append(entries, Entry{Index: l.Index, Cmd: cmd})
+				entries = append(entries, Entry{Index: l.Index, Cmd: cmd, owned: true})
 			}
 			count[i] = len(cmds)
 			continue
@@ -74,7 +74,7 @@ func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
 		if err := proto.Unmarshal(l.Data, cmd); err != nil || cmd.Op == nil {
 			panic(undecodable(l, err))
 		}
-		entries = append(entries, Entry{Index: l.Index, Cmd: cmd})
+		entries = append(entries, Entry{Index: l.Index, Cmd: cmd, owned: true})
 		count[i] = 1
 	}
 	if len(entries) > 0 {

@@ -242,8 +242,10 @@ func decodeU64(b []byte) (uint64, error) {
 
 // segmentKey is seg/<segment id>.
 func segmentKey(id []byte) []byte {
-	return append(append(make([]byte, 0, len(prefixSegment)+len(id)), prefixSegment...), id...)
+	return appendSegmentKey(make([]byte, 0, len(prefixSegment)+len(id)), id)
 }
+
+func appendSegmentKey(b, id []byte) []byte { return append(append(b, prefixSegment...), id...) }
 
 // missingKey is miss/<segment id>.
 func missingKey(id []byte) []byte {
@@ -254,15 +256,21 @@ func missingKey(id []byte) []byte {
 // node, in segment id then shard order. The node id is escaped because ids
 // are arbitrary bytes and one may be a prefix of another.
 func nodeChunkPrefix(node string) []byte {
-	b := make([]byte, 0, len(prefixNodeChunk)+len(node)+2+segmentIDLen+1)
-	b = appendEscaped(append(b, prefixNodeChunk...), node)
-	return append(b, keyTerminator...)
+	return appendNodeChunkPrefix(make([]byte, 0, len(prefixNodeChunk)+len(node)+2+segmentIDLen+1), node)
+}
+
+func appendNodeChunkPrefix(b []byte, node string) []byte {
+	return append(appendEscaped(append(b, prefixNodeChunk...), node), keyTerminator...)
 }
 
 // nodeChunkKey is nodeChunkPrefix followed by the segment id and the shard
 // index as one byte (shards are < chunk.MaxShards = 24).
 func nodeChunkKey(node string, id []byte, shard int) []byte {
-	return append(append(nodeChunkPrefix(node), id...), byte(shard))
+	return appendNodeChunkKey(make([]byte, 0, len(prefixNodeChunk)+len(node)+2+len(id)+1), node, id, shard)
+}
+
+func appendNodeChunkKey(b []byte, node string, id []byte, shard int) []byte {
+	return append(append(appendNodeChunkPrefix(b, node), id...), byte(shard))
 }
 
 // ownerFromKey names the owner of segments from its record's key: an
