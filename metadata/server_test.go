@@ -105,7 +105,8 @@ func TestSingleNode(t *testing.T) {
 	for _, want := range []string{
 		"cairn_metad_raft_state 2",
 		"cairn_metad_apply_seconds_count",
-		`cairn_metad_rpcs_total{code="OK",method="/cairn.metadata.v1.Metadata/CommitObject"} 1`,
+		// metaclient sends commits as CommitObjects calls.
+		`cairn_metad_rpcs_total{code="OK",method="/cairn.metadata.v1.Metadata/CommitObjects"} 1`,
 		`cairn_metad_rpcs_total{code="NotFound",method="/cairn.metadata.v1.Metadata/GetObject"} 1`,
 		"cairn_metad_applied_index",
 		"cairn_metad_leader_verifications_total",
