@@ -277,6 +277,19 @@ func TestClusterConditionalPut(t *testing.T) {
 	if _, err := s.Put(ctx, "nobucket", "k", bytes.NewReader(nil), 0, object.PutOptions{}); !errors.Is(err, metaerr.ErrNoSuchBucket) {
 		t.Fatalf("put into a missing bucket: %v, want NoSuchBucket", err)
 	}
+	// An object too big to be inline is refused before any of it is read
+	// (small ones are refused by their commit, having moved nothing).
+	body := &countingReader{r: bytes.NewReader(make([]byte, 1<<20))}
+	if _, err := s.Put(ctx, "nobucket", "big", body, 1<<20, object.PutOptions{}); !errors.Is(err, metaerr.ErrNoSuchBucket) {
+		t.Fatalf("big put into a missing bucket: %v, want NoSuchBucket", err)
+	}
+	if body.n != 0 {
+		t.Fatalf("big put into a missing bucket read %d bytes of its body first", body.n)
+	}
+	_, err = s.Put(ctx, "b", "k", &countingReader{r: bytes.NewReader(make([]byte, 1<<20))}, 1<<20, object.PutOptions{Condition: &pb.Condition{MustNotExist: true}})
+	if !errors.Is(err, metaerr.ErrPreconditionFailed) {
+		t.Fatalf("big must-not-exist put: %v, want PreconditionFailed", err)
+	}
 	// A body shorter than declared stores nothing.
 	if _, err := s.Put(ctx, "b", "short", bytes.NewReader(make([]byte, 10<<10)), 20<<10, object.PutOptions{}); !errors.Is(err, object.ErrIncompleteBody) {
 		t.Fatalf("short body: %v, want ErrIncompleteBody", err)
@@ -284,4 +297,16 @@ func TestClusterConditionalPut(t *testing.T) {
 	if _, err := s.Head(ctx, "b", "short"); !errors.Is(err, metaerr.ErrNoSuchKey) {
 		t.Fatalf("after a short body: head = %v, want NoSuchKey", err)
 	}
+}
+
+// countingReader counts the bytes read from r.
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
 }

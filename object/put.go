@@ -48,8 +48,14 @@ type PutOptions struct {
 // visible: chunks already written are deleted (or, if that fails, left for
 // the blob nodes' orphan collection).
 func (s *Store) Put(ctx context.Context, bucket, key string, body io.Reader, size int64, opts PutOptions) (*pb.Object, error) {
-	if err := s.precheck(ctx, bucket, key, opts.Condition); err != nil {
-		return nil, err
+	// An object that will be stored inline moves no data before its
+	// commit, which checks the bucket and the condition atomically: a
+	// precheck would only add a linearizable read (a Raft round on
+	// every metad member) to each small PUT.
+	if !s.storedInline(size) {
+		if err := s.precheck(ctx, bucket, key, opts.Condition); err != nil {
+			return nil, err
+		}
 	}
 	w, err := s.write(ctx, body, size, true)
 	if err != nil {
@@ -156,6 +162,12 @@ type written struct {
 	md5      []byte
 	segments []*pb.Segment
 	inline   []byte
+}
+
+// storedInline tells whether a body of size bytes (-1: unknown) is
+// certainly stored inline by write.
+func (s *Store) storedInline(size int64) bool {
+	return s.inline >= 0 && size >= 0 && size <= int64(s.inline)
 }
 
 // write reads body to its end and stores it: inline when allowed and small
