@@ -5,25 +5,28 @@
 // SHA-NI that was still ~38% of its CPU on large PUTs: SHA-256 is serial
 // within a stream, one 64-byte block after another. Independent streams
 // can be compressed side by side, one per 32-bit lane (the kernel of
-// github.com/minio/sha256-simd, copied into kernel_amd64.s). That module's
-// own server could not be used: its Write returns before the caller's bytes
-// are hashed (the gateway reuses its buffers) and it waits on a fresh 1 µs
-// timer per message.
+// github.com/minio/sha256-simd, copied into kernel_amd64.s): ~2.4× SHA-NI's
+// bytes per CPU second with all 16 lanes busy, a seventh of it with one.
+// That module's own server could not be used: its Write returns before the
+// caller's bytes are hashed, reading them later from the caller's buffer
+// (which the gateway reuses), and it waits on a fresh 1 µs timer per
+// message.
 //
-// Here a Write does not return before its bytes are compressed, so the
-// caller's buffer is read in place, never copied. There is no server
-// goroutine: writers queue, and one of them at a time (the combiner) runs
-// the lanes for everyone queued; the others sleep until their data is
-// hashed, or until the combiner, done with its own data, hands the lanes
-// over to one of them. While the combiner works, other writers arrive and
-// take the next free lanes, so the lanes fill as far as the concurrency
-// allows, without any timer. When too few lanes are busy for the kernel to
-// beat SHA-NI, the combiner hashes each stream's next piece with
-// crypto/sha256 instead.
+// Lanes only fill if many streams have bytes waiting at the same moment,
+// and a gateway's uploads do not hash at the same moments: each hashes a
+// socket read (up to ~1 MiB) at a time, a fraction of a millisecond in
+// every few. So a Digest copies what it is given into a ring buffer of its
+// own (Write returns as soon as the copy is made; the caller's buffer is
+// never read afterwards) and the bytes wait there until enough streams
+// have some for a kernel call to pay. There is no server goroutine and no
+// timer: whichever writer finds enough lanes ready runs kernel calls for
+// all of them (the combiner) while there are; a writer whose ring is full,
+// or a Sum, hashes its own bytes — in the lanes with the others if enough
+// are ready, with crypto/sha256 otherwise.
 //
-// Only whole 64-byte blocks go through the lanes; the head and tail of a
-// Write, and the final padding, go through crypto/sha256 on the same state
-// (via its MarshalBinary format), so the result is crypto/sha256's by
+// The chaining value is all that the lanes compute; the partial block, the
+// padding and the length go through crypto/sha256 on the same state (via
+// its MarshalBinary format), so the result is crypto/sha256's by
 // construction.
 package sha256lanes
 
@@ -32,6 +35,7 @@ import (
 	"encoding"
 	"encoding/binary"
 	"hash"
+	"slices"
 	"sync"
 	"sync/atomic"
 )
@@ -43,37 +47,57 @@ func Available() bool { return hasKernel }
 
 const (
 	lanes = 16
-	// pieceBlocks is how many 64-byte blocks a lane gets per kernel call
-	// (16 KiB). Calls are where lanes change hands: shorter pieces let a
-	// newly queued stream start sooner and waste less when lanes' lengths
-	// differ; longer ones spend less on building the mask.
-	pieceBlocks = 256
-	// minLaneBlocks: a Write with fewer whole blocks than this hashes them
-	// itself with crypto/sha256; queueing costs more than it saves.
-	minLaneBlocks = 16
+	// pieceBytes is the most a lane hashes per kernel call (256 blocks).
+	// Calls are where lanes change hands; a call lasts as long as its
+	// longest piece, so lanes with less to hash sit idle for the rest.
+	pieceBytes  = 16 << 10
+	pieceBlocks = pieceBytes / 64
 )
 
-// kernelMinLanes is the number of busy lanes from which a kernel call
-// costs less than hashing the same pieces one after another with
-// crypto/sha256 (SHA-NI where the CPU has it). Measured here
-// (BenchmarkKernel vs BenchmarkSHANI): the kernel's call costs the same
-// whatever the number of busy lanes.
-var kernelMinLanes = 7
+var (
+	// kernelMinLanes: lanes' worth of bytes (in pieces) from which a
+	// kernel call costs less than crypto/sha256 on the same bytes.
+	// BenchmarkKernel here: one busy lane 0.27 GB/s, sixteen 4.4 GB/s,
+	// crypto/sha256 (SHA-NI) 1.83 GB/s on cached bytes and 1.17 GB/s on
+	// bytes from memory, so 7 is break-even or better.
+	kernelMinLanes = 7
+	// startLanes: lanes' worth ready from which a writer, having copied
+	// its bytes, runs the lanes for everyone.
+	startLanes = 16
+	// stopLanes: such a writer stops once fewer lanes' worth than this
+	// are ready, leaving the rest to wait for fuller calls. In the
+	// gateway (PUT 64 MiB, 16 uploads) 12/12 gave 11.3 lanes per round
+	// and 7% of the blocks to crypto/sha256, 16/14 12.9 and 4.5%, 16/16
+	// 12.7 and 7%.
+	stopLanes = 14
+	// drainBytes is how much room a writer whose ring is full makes
+	// before copying on: draining more takes more from the other
+	// streams' rings too and leaves fewer lanes ready for the next
+	// call.
+	drainBytes = 64 << 10
+)
+
+// ringBytes is a stream's buffer (less for a stream whose size is known to
+// be smaller, NewSized): how far its writer can run ahead of the lanes.
+// The gateway's socket reads hand over up to ~1 MiB at once, and lanes
+// fill only if many streams still hold bytes when one needs room, so it is
+// that large; smaller rings left more to crypto/sha256 (see
+// docs/perf/put-path.md).
+const ringBytes = 1 << 20
 
 // Server schedules the lanes. The zero value is not usable; use NewServer.
 // A Server may be shared by any number of goroutines: the more streams
 // write to it at once, the fuller its lanes.
 type Server struct {
 	mu      sync.Mutex
-	queue   []*Digest // waiting for a lane
-	running bool      // a combiner holds the lanes
+	idle    sync.Cond // broadcast when running goes false, or a call ends
+	running bool      // someone is hashing streams' rings
+	streams []*Digest // streams with a ring
 
-	// Owned by the combiner.
-	lane    [lanes]*Digest
+	// Owned by whoever set running.
 	state   [512]byte
 	scratch [512]byte
 	mask    [pieceBlocks]uint64
-	done    []*Digest
 
 	stats Stats
 }
@@ -83,44 +107,71 @@ type Stats struct {
 	KernelCalls  atomic.Int64 // kernel calls
 	KernelBlocks atomic.Int64 // blocks hashed by the kernel
 	KernelRounds atomic.Int64 // block rounds run (×16 = lane slots, busy or not)
-	SoloBlocks   atomic.Int64 // blocks hashed with crypto/sha256 by the combiner
+	SoloBlocks   atomic.Int64 // ring blocks hashed with crypto/sha256
 }
 
-// NewServer returns a Server with empty lanes.
-func NewServer() *Server { return &Server{} }
+// NewServer returns a Server with no streams.
+func NewServer() *Server {
+	s := &Server{}
+	s.idle.L = &s.mu
+	return s
+}
 
 // Stats returns the server's counters.
 func (s *Server) Stats() *Stats { return &s.stats }
 
 // Digest is one SHA-256 stream hashed through a Server. It is a hash.Hash
-// and, like any, not safe for concurrent use by itself.
+// and, like any, not safe for concurrent use by itself. Close it (or take
+// its Sum) when done: until then the Server keeps it on its list.
 type Digest struct {
-	s   *Server
-	h   [8]uint32
-	x   [64]byte // a partial block
+	s *Server
+
+	// The owner's: the partial block and the length written.
+	x   [64]byte
 	nx  int
 	len uint64
 
-	// While queued or in a lane: the whole blocks still to hash.
-	p    []byte
-	wake chan bool // false: p is hashed; true: take over the lanes
+	// The chaining value: changed only by whoever set s.running, or by
+	// the owner while the stream has no ring.
+	h [8]uint32
 
-	solo    hash.Hash // crypto/sha256, for blocks outside the lanes
+	// ring[head%len(ring) : tail%len(ring)] (wrapping) are whole blocks
+	// written and not yet hashed. head and tail only grow, under s.mu;
+	// the owner copies into the free part outside it, the lanes read
+	// the written part outside it.
+	ring       []byte
+	ringSize   int // len(ring), once allocated
+	head, tail uint64
+	listed     bool // in s.streams
+	idx        int  // in s.streams
+	urgent     bool // its owner waits for its ring to drain
+
+	solo    hash.Hash // crypto/sha256, for the final block and solo hashing
 	marshal [4 + 32 + 64 + 8]byte
 }
 
 var _ hash.Hash = (*Digest)(nil)
 
 // New returns a SHA-256 hash whose whole blocks are compressed in s's lanes.
-func (s *Server) New() *Digest {
-	d := &Digest{s: s, wake: make(chan bool, 1)}
+func (s *Server) New() *Digest { return s.NewSized(-1) }
+
+// NewSized is New for a stream of about size bytes (-1: unknown), whose
+// ring need not be larger than that.
+func (s *Server) NewSized(size int64) *Digest {
+	d := &Digest{s: s, ringSize: ringBytes}
+	if size >= 0 && size < ringBytes {
+		// Whole pieces, so a piece never wraps.
+		d.ringSize = int(max(pieceBytes, (size+pieceBytes-1)/pieceBytes*pieceBytes))
+	}
 	d.Reset()
 	return d
 }
 
 var iv = [8]uint32{0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19}
 
+// Reset drops whatever was written and starts a new hash.
 func (d *Digest) Reset() {
+	d.Close()
 	d.h = iv
 	d.nx = 0
 	d.len = 0
@@ -139,15 +190,11 @@ func (d *Digest) Write(p []byte) (int, error) {
 		if d.nx < len(d.x) {
 			return n, nil
 		}
-		d.soloBlocks(d.x[:])
+		d.push(d.x[:])
 		d.nx = 0
 	}
 	if whole := len(p) &^ 63; whole > 0 {
-		if whole/64 >= minLaneBlocks && hasKernel {
-			d.s.hash(d, p[:whole])
-		} else {
-			d.soloBlocks(p[:whole])
-		}
+		d.push(p[:whole])
 		p = p[whole:]
 	}
 	d.nx = copy(d.x[:], p)
@@ -157,12 +204,259 @@ func (d *Digest) Write(p []byte) (int, error) {
 // Sum appends the hash of what was written so far; d can go on being
 // written to.
 func (d *Digest) Sum(in []byte) []byte {
-	h := d.toSolo(d.len)
-	return h.Sum(in)
+	d.Close() // hashes what is in the ring first
+	return d.toSolo(d.len).Sum(in)
+}
+
+// Close hashes what d's ring holds into its chaining value and takes d off
+// the Server's list. d stays usable: the next Write puts it back.
+func (d *Digest) Close() {
+	if !d.listed {
+		return
+	}
+	s := d.s
+	s.mu.Lock()
+	s.drainLocked(d, 0)
+	// Whoever runs the lanes now will not pick d, which has nothing
+	// left to hash, and no call in progress reads it (head moves only
+	// after a call): d can leave.
+	last := len(s.streams) - 1
+	s.streams[d.idx] = s.streams[last]
+	s.streams[d.idx].idx = d.idx
+	s.streams[last] = nil
+	s.streams = s.streams[:last]
+	d.listed = false
+	s.mu.Unlock()
+}
+
+// push queues whole blocks p in d's ring, hashing what has to be hashed to
+// make room, and returns once p is copied.
+func (d *Digest) push(p []byte) {
+	if !hasKernel {
+		d.soloBlocks(p)
+		return
+	}
+	s := d.s
+	if d.ring == nil {
+		// Not pooled: a ring can then never be shared by two streams,
+		// whatever a caller does wrong.
+		d.ring = make([]byte, d.ringSize)
+	}
+	s.mu.Lock()
+	if !d.listed {
+		d.head, d.tail = 0, 0
+		d.idx = len(s.streams)
+		d.listed = true
+		s.streams = append(s.streams, d)
+	}
+	for len(p) > 0 {
+		size := len(d.ring)
+		free := size - d.pending()
+		if free == 0 {
+			s.drainLocked(d, max(0, size-drainBytes))
+			continue
+		}
+		off := int(d.tail % uint64(size))
+		n := min(len(p), free, size-off)
+		s.mu.Unlock()
+		// The lanes read only [head, tail): this part is d's alone.
+		copy(d.ring[off:off+n], p[:n])
+		p = p[n:]
+		s.mu.Lock()
+		d.tail += uint64(n)
+		if !s.running && s.readyLanes() >= startLanes {
+			s.running = true
+			s.combineLocked(nil, 0)
+		}
+	}
+	s.mu.Unlock()
+}
+
+// pending is the number of bytes in d's ring not yet hashed.
+func (d *Digest) pending() int { return int(d.tail - d.head) }
+
+// readyLanes is how many lanes' worth of pieces the streams hold (a
+// stream with less than a piece counts for its share of one). Called with
+// s.mu held.
+func (s *Server) readyLanes() int {
+	total := 0
+	for _, d := range s.streams {
+		total += min(d.pending(), pieceBytes)
+	}
+	return total / pieceBytes
+}
+
+// drainLocked hashes d's ring until at most keep bytes are left in it,
+// with s.mu held (it is released while hashing).
+func (s *Server) drainLocked(d *Digest, keep int) {
+	for d.pending() > keep {
+		if s.running {
+			// Whoever runs the lanes picks d first (urgent) in its
+			// next call, or stops and lets d take over.
+			d.urgent = true
+			s.idle.Wait()
+			continue
+		}
+		d.urgent = false
+		s.running = true
+		if s.readyLanes() >= kernelMinLanes {
+			s.combineLocked(d, keep)
+			continue
+		}
+		// Too few streams have bytes waiting: hash d's alone.
+		off := int(d.head % uint64(len(d.ring)))
+		n := min(d.pending()-keep, len(d.ring)-off) // whole blocks, as all of these are
+		s.mu.Unlock()
+		d.soloBlocks(d.ring[off : off+n])
+		s.stats.SoloBlocks.Add(int64(n / 64))
+		s.mu.Lock()
+		d.head += uint64(n)
+		s.running = false
+		s.idle.Broadcast()
+	}
+}
+
+// combineLocked runs kernel calls for the streams with bytes waiting (must
+// among them if not nil) until fewer than stopLanes lanes' worth are
+// ready, or with must until must has at most keep bytes left or fewer than
+// kernelMinLanes lanes' worth are ready; then it clears running.
+// Called with s.mu held and running set by the caller; returns with s.mu
+// held.
+func (s *Server) combineLocked(must *Digest, keep int) {
+	var lane [lanes]*Digest
+	var in [lanes][]byte
+	stop := stopLanes
+	if must != nil {
+		// must's owner waits: go on while a call still beats
+		// crypto/sha256.
+		stop = kernelMinLanes
+	}
+	for {
+		if must != nil && must.pending() <= keep {
+			break
+		}
+		if s.readyLanes() < stop {
+			break
+		}
+		picked := s.pick(&lane, must)
+		for i := range lane {
+			in[i] = nil
+			if i >= picked {
+				lane[i] = nil
+				continue
+			}
+			d := lane[i]
+			off := int(d.head % uint64(len(d.ring)))
+			n := min(d.pending(), pieceBytes, len(d.ring)-off)
+			in[i] = d.ring[off : off+n]
+		}
+		s.mu.Unlock()
+		s.kernelCall(&lane, &in)
+		s.mu.Lock()
+		for i, d := range lane[:picked] {
+			d.head += uint64(len(in[i]))
+		}
+		// Writers waiting for room see it now.
+		s.idle.Broadcast()
+	}
+	s.running = false
+	s.idle.Broadcast()
+}
+
+// pick fills lane with the streams that have bytes waiting, must first,
+// then those whose owners wait for them, then the fullest, and returns how
+// many it picked.
+func (s *Server) pick(lane *[lanes]*Digest, must *Digest) int {
+	n := 0
+	if must != nil {
+		lane[0] = must
+		n = 1
+	}
+	if len(s.streams) <= lanes {
+		for _, d := range s.streams {
+			if d != must && d.pending() > 0 {
+				lane[n] = d
+				n++
+			}
+		}
+		return n
+	}
+	// More streams than lanes: the fullest rings go first, so that the
+	// calls run full pieces and writers blocked on a full ring move.
+	cand := make([]*Digest, 0, len(s.streams))
+	for _, d := range s.streams {
+		if d != must && d.pending() > 0 {
+			cand = append(cand, d)
+		}
+	}
+	slices.SortFunc(cand, func(a, b *Digest) int {
+		if a.urgent != b.urgent {
+			if a.urgent {
+				return -1
+			}
+			return 1
+		}
+		return b.pending() - a.pending()
+	})
+	for _, d := range cand {
+		if n == lanes {
+			break
+		}
+		lane[n] = d
+		n++
+	}
+	return n
+}
+
+// kernelCall compresses in[i] (whole blocks, at most a piece) into lane[i]'s
+// chaining value for every non-nil lane, in one call.
+func (s *Server) kernelCall(lane *[lanes]*Digest, in *[lanes][]byte) {
+	rounds := 0
+	active := uint64(0)
+	total := 0
+	for i, d := range lane {
+		if d == nil {
+			continue
+		}
+		rounds = max(rounds, len(in[i])/64)
+		total += len(in[i]) / 64
+		active |= 1 << i
+		for j, w := range d.h {
+			binary.LittleEndian.PutUint32(s.state[(j*lanes+i)*4:], w)
+		}
+	}
+	if rounds == 0 {
+		return
+	}
+	mask := s.mask[:rounds]
+	for r := range mask {
+		mask[r] = active
+	}
+	for i := range lane {
+		if b := len(in[i]) / 64; active&(1<<i) != 0 && b < rounds {
+			// A lane with fewer blocks than the longest sits out the
+			// remaining rounds (its state is left alone).
+			for r := b; r < rounds; r++ {
+				mask[r] &^= 1 << i
+			}
+		}
+	}
+	block16(&s.state, &s.scratch, mask, in)
+	s.stats.KernelCalls.Add(1)
+	s.stats.KernelBlocks.Add(int64(total))
+	s.stats.KernelRounds.Add(int64(rounds))
+	for i, d := range lane {
+		if d == nil {
+			continue
+		}
+		for j := range d.h {
+			d.h[j] = binary.LittleEndian.Uint32(s.state[(j*lanes+i)*4:])
+		}
+	}
 }
 
 // toSolo loads d's state (chaining value, partial block, length) into the
-// crypto/sha256 hash d keeps for the blocks outside the lanes.
+// crypto/sha256 hash d keeps for what the lanes do not hash.
 func (d *Digest) toSolo(length uint64) hash.Hash {
 	if d.solo == nil {
 		d.solo = sha256.New()
@@ -185,7 +479,7 @@ func (d *Digest) toSolo(length uint64) hash.Hash {
 
 // soloBlocks compresses whole blocks p into d's chaining value with
 // crypto/sha256. The length given to it only has to be a multiple of 64
-// (the partial block is empty); d.len is kept apart.
+// (no partial block); d.len is kept apart.
 func (d *Digest) soloBlocks(p []byte) {
 	saved := d.nx
 	d.nx = 0
@@ -198,159 +492,5 @@ func (d *Digest) soloBlocks(p []byte) {
 	}
 	for i := range d.h {
 		d.h[i] = binary.BigEndian.Uint32(b[4+4*i:])
-	}
-}
-
-// hash compresses p (whole blocks) into d's chaining value through the
-// lanes, and returns once it is done: p is never read afterwards.
-func (s *Server) hash(d *Digest, p []byte) {
-	d.p = p
-	s.mu.Lock()
-	s.queue = append(s.queue, d)
-	if s.running {
-		s.mu.Unlock()
-		if !<-d.wake {
-			return
-		}
-		// The previous combiner handed the lanes over.
-	} else {
-		s.running = true
-		s.mu.Unlock()
-	}
-	s.combine(d)
-}
-
-// combine runs the lanes until me's blocks are hashed, then hands them to
-// another writer that still has blocks to hash, if any.
-func (s *Server) combine(me *Digest) {
-	for {
-		busy, taken := 0, 0
-		s.mu.Lock()
-		for i := range s.lane {
-			if s.lane[i] == nil && taken < len(s.queue) {
-				s.lane[i] = s.queue[taken]
-				taken++
-			}
-			if s.lane[i] != nil {
-				busy++
-			}
-		}
-		n := copy(s.queue, s.queue[taken:])
-		clear(s.queue[n:])
-		s.queue = s.queue[:n]
-		s.mu.Unlock()
-
-		if busy >= kernelMinLanes {
-			s.kernelStep()
-		} else {
-			s.soloStep()
-		}
-
-		meDone := false
-		for _, d := range s.done {
-			if d == me {
-				meDone = true
-				continue
-			}
-			d.wake <- false
-		}
-		clear(s.done)
-		s.done = s.done[:0]
-		if !meDone {
-			continue
-		}
-		s.mu.Lock()
-		var next *Digest
-		for _, d := range s.lane {
-			if d != nil {
-				next = d
-				break
-			}
-		}
-		if next == nil && len(s.queue) > 0 {
-			next = s.queue[0]
-		}
-		if next == nil {
-			s.running = false
-		}
-		s.mu.Unlock()
-		if next != nil {
-			next.wake <- true
-		}
-		return
-	}
-}
-
-// soloStep hashes the next piece of every busy lane with crypto/sha256.
-func (s *Server) soloStep() {
-	for i, d := range s.lane {
-		if d == nil {
-			continue
-		}
-		n := min(len(d.p), pieceBlocks*64)
-		d.soloBlocks(d.p[:n])
-		s.stats.SoloBlocks.Add(int64(n / 64))
-		s.advance(i, n)
-	}
-}
-
-// kernelStep hashes the next piece of every busy lane in one kernel call.
-func (s *Server) kernelStep() {
-	var in [lanes][]byte
-	var blocks [lanes]int
-	rounds := 0
-	active := uint64(0)
-	for i, d := range s.lane {
-		if d == nil {
-			continue
-		}
-		n := min(len(d.p), pieceBlocks*64)
-		in[i] = d.p[:n]
-		blocks[i] = n / 64
-		rounds = max(rounds, blocks[i])
-		active |= 1 << i
-		for j, w := range d.h {
-			binary.LittleEndian.PutUint32(s.state[(j*lanes+i)*4:], w)
-		}
-	}
-	mask := s.mask[:rounds]
-	for r := range mask {
-		mask[r] = active
-	}
-	total := 0
-	for i, b := range blocks {
-		total += b
-		if active&(1<<i) != 0 && b < rounds {
-			// A lane with fewer blocks than the longest sits out the
-			// remaining rounds (its state is left alone).
-			for r := b; r < rounds; r++ {
-				mask[r] &^= 1 << i
-			}
-		}
-	}
-	block16(&s.state, &s.scratch, mask, &in)
-	s.stats.KernelCalls.Add(1)
-	s.stats.KernelBlocks.Add(int64(total))
-	s.stats.KernelRounds.Add(int64(rounds))
-	for i, d := range s.lane {
-		if d == nil {
-			continue
-		}
-		for j := range d.h {
-			d.h[j] = binary.LittleEndian.Uint32(s.state[(j*lanes+i)*4:])
-		}
-		s.advance(i, blocks[i]*64)
-	}
-}
-
-// advance moves lane i's stream n bytes on, and frees the lane once its
-// stream has no blocks left.
-func (s *Server) advance(i, n int) {
-	d := s.lane[i]
-	d.p = d.p[n:]
-	if len(d.p) == 0 {
-		d.p = nil
-		s.lane[i] = nil
-		s.done = append(s.done, d)
 	}
 }

@@ -81,7 +81,7 @@ func TestKernelAgainstCryptoSHA256(t *testing.T) {
 // pieces from a buffer it overwrites as soon as Write returns (as the
 // gateway reuses its read buffers): every sum must be crypto/sha256's.
 func TestConcurrentStreamsReusedBuffers(t *testing.T) {
-	for _, streams := range []int{1, 3, 16, 40} {
+	for _, streams := range []int{1, 3, 16, 17, 40} {
 		t.Run(fmt.Sprint(streams), func(t *testing.T) {
 			testStreams(t, NewServer(), streams, 3<<20)
 		})
@@ -95,9 +95,19 @@ func testStreams(t *testing.T, s *Server, streams, size int) {
 		wg.Go(func() {
 			rng := rand.New(rand.NewPCG(uint64(g), 7))
 			want := sha256.New()
-			d := s.New()
+			total := size + rng.IntN(4096)
+			var d *Digest
+			switch g % 3 {
+			case 0:
+				d = s.New()
+			case 1:
+				d = s.NewSized(int64(total))
+			case 2:
+				// A small ring (the size is only a hint).
+				d = s.NewSized(int64(1 + rng.IntN(100<<10)))
+			}
 			buf := make([]byte, 300<<10)
-			for left := size + rng.IntN(4096); left > 0; {
+			for left := total; left > 0; {
 				var n int
 				switch rng.IntN(4) {
 				case 0:
@@ -143,13 +153,14 @@ func testStreams(t *testing.T, s *Server, streams, size int) {
 // byte by byte, and Reset.
 func TestLengths(t *testing.T) {
 	s := NewServer()
-	data := make([]byte, (minLaneBlocks+pieceBlocks+3)*64)
+	data := make([]byte, ringBytes+pieceBytes+3*64)
 	for i := range data {
 		data[i] = byte(i*7 + i>>8)
 	}
 	d := s.New()
 	for n := 0; n <= len(data); n++ {
-		if n > 300 && n%61 != 0 && n < len(data)-130 {
+		near := func(m int) bool { return n >= m-130 && n <= m+130 }
+		if n > 300 && n%4093 != 0 && !near(pieceBytes) && !near(ringBytes) && !near(len(data)) {
 			continue
 		}
 		want := sha256.Sum256(data[:n])
@@ -174,9 +185,9 @@ func TestLengths(t *testing.T) {
 // forced either way.
 func TestBothPaths(t *testing.T) {
 	needKernel(t)
-	defer func(v int) { kernelMinLanes = v }(kernelMinLanes)
+	defer func(k, s int) { kernelMinLanes, startLanes = k, s }(kernelMinLanes, startLanes)
 	for _, min := range []int{1, lanes + 1} {
-		kernelMinLanes = min
+		kernelMinLanes, startLanes = min, min
 		s := NewServer()
 		testStreams(t, s, 8, 1<<20)
 		st := s.Stats()
@@ -211,4 +222,53 @@ func FuzzWrites(f *testing.F) {
 			t.Fatalf("%x, want %x", got, want)
 		}
 	})
+}
+
+// Streams that stop half-way (Close, or Reset and start again) leave the
+// others' sums right and the server's list empty.
+func TestCloseAndReset(t *testing.T) {
+	s := NewServer()
+	var wg sync.WaitGroup
+	for g := range 24 {
+		wg.Go(func() {
+			rng := rand.New(rand.NewPCG(uint64(g), 3))
+			buf := make([]byte, 100<<10)
+			d := s.New()
+			for range 10 {
+				for i := range buf {
+					buf[i] = byte(rng.Uint32())
+				}
+				d.Write(buf)
+			}
+			switch g % 3 {
+			case 0:
+				d.Close() // abandoned
+				return
+			case 1:
+				d.Reset()
+			}
+			want := sha256.New()
+			for range 5 {
+				for i := range buf {
+					buf[i] = byte(rng.Uint32())
+				}
+				n := 1 + rng.IntN(len(buf))
+				d.Write(buf[:n])
+				want.Write(buf[:n])
+			}
+			if g%3 == 1 {
+				if got, w := d.Sum(nil), want.Sum(nil); !bytes.Equal(got, w) {
+					t.Errorf("stream %d after Reset: %x, want %x", g, got, w)
+				}
+			} else {
+				d.Close()
+			}
+		})
+	}
+	wg.Wait()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.streams) != 0 || s.running {
+		t.Errorf("after every stream closed: %d listed, running %v", len(s.streams), s.running)
+	}
 }
