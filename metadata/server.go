@@ -143,7 +143,7 @@ func NewServer(cfg Config) (_ *Server, err error) {
 	undo = append(undo, func() { _ = s.state.Close() })
 
 	level, _ := raftLogLevel(cfg.RaftLogLevel) // checked by Validate
-	hlog := hclogslog.New(s.log.With("component", "raft"), level)
+	hlog := hclogslog.New(s.log.With("component", "raft"), level).WithRelevel(raftRelevel)
 	snaps, restoreOnStart, err := openSnapshots(cfg.DataDir, s.state, hlog)
 	if err != nil {
 		return nil, err

@@ -28,9 +28,35 @@ type Logger struct {
 	// level is shared with loggers derived by With and Named, as hclog's
 	// own implementation shares it. hclog.NoLevel defers to the handler.
 	level *atomic.Int32
+	// relevel, when set, picks each message's level (see Relevel).
+	relevel Relevel
 }
 
 var _ hclog.Logger = (*Logger)(nil)
+
+// Relevel decides the level a message is logged at from the level, message
+// and arguments hclog was given (implied arguments not included). It lets
+// a daemon lower a library's message that is routine in a case the library
+// cannot tell apart.
+type Relevel func(level hclog.Level, msg string, args []any) hclog.Level
+
+// WithRelevel makes l, and the loggers later derived from it by With and
+// Named, log each message at the level f picks. It returns l.
+func (l *Logger) WithRelevel(f Relevel) *Logger {
+	l.relevel = f
+	return l
+}
+
+// Arg returns the value of the argument named key among hclog-style
+// key/value args, and whether there is one.
+func Arg(args []any, key string) (any, bool) {
+	for i := 0; i+1 < len(args); i += 2 {
+		if k, ok := args[i].(string); ok && k == key {
+			return args[i+1], true
+		}
+	}
+	return nil, false
+}
 
 // New returns an hclog.Logger writing to sl. minLevel drops messages below
 // it before they reach sl (hclog.NoLevel leaves filtering to sl's handler);
@@ -73,6 +99,9 @@ func (l *Logger) enabled(level hclog.Level) bool {
 
 // Log implements hclog.Logger.
 func (l *Logger) Log(level hclog.Level, msg string, args ...any) {
+	if l.relevel != nil {
+		level = l.relevel(level, msg, args)
+	}
 	if !l.enabled(level) {
 		return
 	}
@@ -131,7 +160,7 @@ func (l *Logger) With(args ...any) hclog.Logger {
 		return l
 	}
 	implied := append(append([]any(nil), l.implied...), args...)
-	return &Logger{base: l.base, sl: l.sl.With(args...), name: l.name, implied: implied, level: l.level}
+	return &Logger{base: l.base, sl: l.sl.With(args...), name: l.name, implied: implied, level: l.level, relevel: l.relevel}
 }
 
 // Name implements hclog.Logger.
@@ -157,7 +186,7 @@ func (l *Logger) ResetNamed(name string) hclog.Logger {
 	if len(l.implied) > 0 {
 		sl = sl.With(l.implied...)
 	}
-	return &Logger{base: l.base, sl: sl, name: name, implied: l.implied, level: l.level}
+	return &Logger{base: l.base, sl: sl, name: name, implied: l.implied, level: l.level, relevel: l.relevel}
 }
 
 // SetLevel implements hclog.Logger.

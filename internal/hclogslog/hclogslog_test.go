@@ -118,3 +118,27 @@ func TestFmtArgsAreFormatted(t *testing.T) {
 		t.Fatalf("hclog.Fmt not rendered: %s", buf.String())
 	}
 }
+
+func TestRelevel(t *testing.T) {
+	buf, sl := newBuf(slog.LevelInfo)
+	l := New(sl, hclog.Info).WithRelevel(func(level hclog.Level, msg string, args []any) hclog.Level {
+		if v, ok := Arg(args, "routine"); ok && v == true {
+			return hclog.Debug
+		}
+		return level
+	})
+	// Derived loggers keep the rule.
+	d := l.Named("raft").With("member", "m1")
+	d.Warn("dropped", "routine", true)
+	d.Warn("kept", "routine", false)
+	d.Error("odd args", "routine") // no value: left as it is
+	out := buf.String()
+	if strings.Contains(out, "dropped") {
+		t.Errorf("relevelled message logged: %q", out)
+	}
+	for _, want := range []string{"level=WARN msg=kept", "level=ERROR msg=\"odd args\""} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output %q lacks %q", out, want)
+		}
+	}
+}
