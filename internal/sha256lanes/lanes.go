@@ -208,8 +208,9 @@ func (d *Digest) Sum(in []byte) []byte {
 	return d.toSolo(d.len).Sum(in)
 }
 
-// Close hashes what d's ring holds into its chaining value and takes d off
-// the Server's list. d stays usable: the next Write puts it back.
+// Close hashes what d's ring holds into its chaining value, takes d off
+// the Server's list and gives its ring back. d stays usable: the next
+// Write puts it back. Close must not run concurrently with a Write to d.
 func (d *Digest) Close() {
 	if !d.listed {
 		return
@@ -227,7 +228,19 @@ func (d *Digest) Close() {
 	s.streams = s.streams[:last]
 	d.listed = false
 	s.mu.Unlock()
+	if len(d.ring) == ringBytes {
+		// A fresh 1 MiB per upload made the gateway's peak RSS 40–50
+		// MiB higher than pooled rings (PUT 64 MiB, 16 uploads), for
+		// the same CPU. The ring is empty, d is off the list, and no
+		// kernel call reads it (see above); only a Write racing this
+		// Close — a data race on d in any case — could touch it now.
+		ringPool.Put((*[ringBytes]byte)(d.ring))
+		d.ring = nil
+	}
 }
+
+// ringPool holds full-size rings of closed streams.
+var ringPool = sync.Pool{New: func() any { return new([ringBytes]byte) }}
 
 // push queues whole blocks p in d's ring, hashing what has to be hashed to
 // make room, and returns once p is copied.
@@ -238,9 +251,11 @@ func (d *Digest) push(p []byte) {
 	}
 	s := d.s
 	if d.ring == nil {
-		// Not pooled: a ring can then never be shared by two streams,
-		// whatever a caller does wrong.
-		d.ring = make([]byte, d.ringSize)
+		if d.ringSize == ringBytes {
+			d.ring = ringPool.Get().(*[ringBytes]byte)[:]
+		} else {
+			d.ring = make([]byte, d.ringSize)
+		}
 	}
 	s.mu.Lock()
 	if !d.listed {
