@@ -125,6 +125,20 @@ func waitCalls(t *testing.T, m *batchMember, n int) {
 	}
 }
 
+// commitHeld commits "first" through c and returns once its call is held
+// in m, so that c's only call slot (CommitCalls 1) is taken; the channel
+// gets the commit's error once m lets the call go.
+func commitHeld(ctx context.Context, t *testing.T, c *Client, m *batchMember) <-chan error {
+	t.Helper()
+	first := make(chan error, 1)
+	go func() {
+		_, err := c.CommitObject(ctx, commitReq("first"))
+		first <- err
+	}()
+	waitCalls(t, m, 1)
+	return first
+}
+
 // commitAll commits keys concurrently and returns each one's error.
 func commitAll(ctx context.Context, c *Client, keys []string) map[string]error {
 	var mu sync.Mutex
@@ -152,12 +166,7 @@ func TestCommitsQueuedWhileCallInFlightShareNextCall(t *testing.T) {
 	c := newBatchClient(t, 1, m.addr)
 	ctx := ctxT(t, 30*time.Second)
 
-	first := make(chan error, 1)
-	go func() {
-		_, err := c.CommitObject(ctx, commitReq("first"))
-		first <- err
-	}()
-	waitCalls(t, m, 1)
+	first := commitHeld(ctx, t, c, m)
 	m.mu.Lock()
 	m.hold = nil // later calls answer at once
 	m.mu.Unlock()
@@ -273,12 +282,7 @@ func TestFailedCallFailsEveryCommitInIt(t *testing.T) {
 	m.hold = hold
 	c := newBatchClient(t, 1, m.addr)
 	ctx := ctxT(t, 30*time.Second)
-	first := make(chan error, 1)
-	go func() {
-		_, err := c.CommitObject(ctx, commitReq("first"))
-		first <- err
-	}()
-	waitCalls(t, m, 1)
+	first := commitHeld(ctx, t, c, m)
 	done := make(chan map[string]error, 1)
 	go func() { done <- commitAll(ctx, c, []string{"a", "b", "c"}) }()
 	waitQueued(t, c, 3)
@@ -318,12 +322,7 @@ func TestQueuedCommitWhoseCallerLeftIsNotSent(t *testing.T) {
 	m.hold = hold
 	c := newBatchClient(t, 1, m.addr)
 	ctx := ctxT(t, 30*time.Second)
-	first := make(chan error, 1)
-	go func() {
-		_, err := c.CommitObject(ctx, commitReq("first"))
-		first <- err
-	}()
-	waitCalls(t, m, 1)
+	first := commitHeld(ctx, t, c, m)
 
 	gone, cancel := context.WithCancel(ctx)
 	left := make(chan error, 1)
