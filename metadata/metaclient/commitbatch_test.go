@@ -125,18 +125,38 @@ func waitCalls(t *testing.T, m *batchMember, n int) {
 	}
 }
 
-// commitHeld commits "first" through c and returns once its call is held
-// in m, so that c's only call slot (CommitCalls 1) is taken; the channel
-// gets the commit's error once m lets the call go.
-func commitHeld(ctx context.Context, t *testing.T, c *Client, m *batchMember) <-chan error {
+// heldCall is a member whose calls wait until release, and a client with
+// one call slot whose first commit ("first") is held there: what the
+// client commits next queues.
+type heldCall struct {
+	m     *batchMember
+	c     *Client
+	ctx   context.Context
+	hold  chan struct{}
+	first <-chan error // the first commit's error, once released
+}
+
+func startHeld(t *testing.T) *heldCall {
 	t.Helper()
+	h := &heldCall{m: startBatchMember(t, nil), hold: make(chan struct{}), ctx: ctxT(t, 30*time.Second)}
+	h.m.hold = h.hold
+	h.c = newBatchClient(t, 1, h.m.addr)
 	first := make(chan error, 1)
 	go func() {
-		_, err := c.CommitObject(ctx, commitReq("first"))
+		_, err := h.c.CommitObject(h.ctx, commitReq("first"))
 		first <- err
 	}()
-	waitCalls(t, m, 1)
-	return first
+	waitCalls(t, h.m, 1)
+	h.first = first
+	return h
+}
+
+// release lets the held call go; later calls are answered at once.
+func (h *heldCall) release() {
+	h.m.mu.Lock()
+	h.m.hold = nil
+	h.m.mu.Unlock()
+	close(h.hold)
 }
 
 // commitAll commits keys concurrently and returns each one's error.
@@ -160,17 +180,8 @@ func commitAll(ctx context.Context, c *Client, keys []string) map[string]error {
 }
 
 func TestCommitsQueuedWhileCallInFlightShareNextCall(t *testing.T) {
-	m := startBatchMember(t, nil)
-	hold := make(chan struct{})
-	m.hold = hold
-	c := newBatchClient(t, 1, m.addr)
-	ctx := ctxT(t, 30*time.Second)
-
-	first := commitHeld(ctx, t, c, m)
-	m.mu.Lock()
-	m.hold = nil // later calls answer at once
-	m.mu.Unlock()
-
+	h := startHeld(t)
+	m, c, ctx := h.m, h.c, h.ctx
 	var keys []string
 	for i := range 20 {
 		keys = append(keys, fmt.Sprintf("k%02d", i))
@@ -178,9 +189,9 @@ func TestCommitsQueuedWhileCallInFlightShareNextCall(t *testing.T) {
 	done := make(chan map[string]error, 1)
 	go func() { done <- commitAll(ctx, c, keys) }()
 	waitQueued(t, c, len(keys))
-	close(hold)
+	h.release()
 
-	if err := <-first; err != nil {
+	if err := <-h.first; err != nil {
 		t.Fatalf("first commit: %v", err)
 	}
 	for k, err := range <-done {
@@ -277,25 +288,18 @@ func countKey(calls [][]string, key string) int {
 func TestFailedCallFailsEveryCommitInIt(t *testing.T) {
 	// An ambiguous failure of the call (Unavailable without NotLeader) is
 	// every commit's: none may be sent again, as with CommitObject.
-	m := startBatchMember(t, nil)
-	hold := make(chan struct{})
-	m.hold = hold
-	c := newBatchClient(t, 1, m.addr)
-	ctx := ctxT(t, 30*time.Second)
-	first := commitHeld(ctx, t, c, m)
+	h := startHeld(t)
+	m, c, ctx := h.m, h.c, h.ctx
 	done := make(chan map[string]error, 1)
 	go func() { done <- commitAll(ctx, c, []string{"a", "b", "c"}) }()
 	waitQueued(t, c, 3)
-	// The member goes away while the first call is held and before the
-	// second is sent: the second call fails outright.
-	m.mu.Lock()
-	m.answer = func(int, string) error { return nil }
-	m.mu.Unlock()
+	// The connection is lost once the first call is answered: the second
+	// call fails outright.
 	c.commits.mu.Lock()
 	c.commits.client = failingClient{c.commits.client}
 	c.commits.mu.Unlock()
-	close(hold)
-	if err := <-first; err != nil {
+	h.release()
+	if err := <-h.first; err != nil {
 		t.Fatalf("first: %v", err)
 	}
 	for k, err := range <-done {
@@ -317,13 +321,8 @@ func (failingClient) CommitObjects(context.Context, *metadatapb.CommitObjectsReq
 }
 
 func TestQueuedCommitWhoseCallerLeftIsNotSent(t *testing.T) {
-	m := startBatchMember(t, nil)
-	hold := make(chan struct{})
-	m.hold = hold
-	c := newBatchClient(t, 1, m.addr)
-	ctx := ctxT(t, 30*time.Second)
-	first := commitHeld(ctx, t, c, m)
-
+	h := startHeld(t)
+	m, c, ctx := h.m, h.c, h.ctx
 	gone, cancel := context.WithCancel(ctx)
 	left := make(chan error, 1)
 	go func() {
@@ -335,11 +334,8 @@ func TestQueuedCommitWhoseCallerLeftIsNotSent(t *testing.T) {
 	if err := <-left; !errors.Is(err, context.Canceled) {
 		t.Fatalf("abandoned commit: %v, want Canceled", err)
 	}
-	m.mu.Lock()
-	m.hold = nil
-	m.mu.Unlock()
-	close(hold)
-	if err := <-first; err != nil {
+	h.release()
+	if err := <-h.first; err != nil {
 		t.Fatalf("first: %v", err)
 	}
 	// A later commit still goes, and the abandoned one never did.
