@@ -3,6 +3,7 @@ package metadata
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net/http"
@@ -15,7 +16,10 @@ import (
 
 	"github.com/cairnstore/cairn/metadata/metaclient"
 	pb "github.com/cairnstore/cairn/metadata/metadatapb"
+	"github.com/cairnstore/cairn/metadata/metaerr"
 	"github.com/cairnstore/cairn/placement"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 )
 
 // Self-healing against the in-process metad cluster, with fake blob nodes:
@@ -292,12 +296,43 @@ func commitSegments(t testing.TB, cl pb.MetadataClient, bucket string, n int, pn
 		key := fmt.Sprintf("k%03d", i)
 		obj := &pb.Object{Bucket: bucket, Key: key, VersionId: "v-" + key, Size: 4 << 20, Etag: "e",
 			Segments: []*pb.Segment{{Id: id, Scheme: &pb.Scheme{K: 4, M: 2}, BlockSize: 1 << 18, Size: 4 << 20, Nodes: nodes}}}
-		if _, err := cl.CommitObject(testCtx(t), &pb.CommitObjectRequest{Object: obj}); err != nil {
-			t.Fatalf("commit %s: %v", key, err)
-		}
+		commitSure(t, cl, &pb.CommitObjectRequest{Object: obj})
 		ids[key] = id
 	}
 	return ids
+}
+
+// commitSure commits req for a test's setup. At a high load a 3-member
+// test cluster can lose its leader mid-commit (fastTimings' 300 ms lease),
+// and the commit's outcome is then unknown: commitSure asks the state
+// which it was (a linearizable read, answered once a leader has committed
+// or dropped the entry) and commits again only if it did not happen.
+func commitSure(t testing.TB, cl pb.MetadataClient, req *pb.CommitObjectRequest) {
+	t.Helper()
+	o := req.GetObject()
+	deadline := time.Now().Add(time.Minute)
+	for {
+		_, err := cl.CommitObject(testCtx(t), req)
+		if err == nil {
+			return
+		}
+		if status.Code(err) != codes.Unavailable || time.Now().After(deadline) {
+			t.Fatalf("commit %s/%s: %v", o.GetBucket(), o.GetKey(), err)
+		}
+		t.Logf("commit %s/%s: %v; finding out whether it happened", o.GetBucket(), o.GetKey(), err)
+		for {
+			got, err := cl.GetObject(testCtx(t), &pb.GetObjectRequest{Bucket: o.GetBucket(), Key: o.GetKey()})
+			if err == nil && got.GetObject().GetVersionId() == o.GetVersionId() {
+				return
+			}
+			if err == nil || errors.Is(err, metaerr.ErrNoSuchKey) {
+				break // not committed: commit again
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("get %s/%s after an unknown commit outcome: %v", o.GetBucket(), o.GetKey(), err)
+			}
+		}
+	}
 }
 
 // metricValue reads one sample from a member's /metrics ("" labels: the
