@@ -2,7 +2,6 @@ package gateway
 
 import (
 	"bytes"
-	"context"
 	"crypto/md5"
 	"crypto/sha256"
 	"encoding/base64"
@@ -89,9 +88,10 @@ func (d *routerDeps) openBodyLimit(r *http.Request, limit int64, fallback checks
 		if want, ok := st.auth.PayloadHash(); ok {
 			var release func()
 			b.sha, release = newPayloadHash(b.size)
-			// The request's context ends when its handler returns,
-			// whatever happened to the body.
-			context.AfterFunc(r.Context(), release)
+			// Not on the request's context: it also ends when the
+			// client goes away, while the handler may still be
+			// writing to the hash.
+			st.afterHandler = append(st.afterHandler, release)
 			b.shaWant = want[:]
 			src = io.TeeReader(src, b.sha)
 		}

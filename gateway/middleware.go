@@ -23,6 +23,11 @@ type reqState struct {
 	auth   *sigv4.Auth
 	// err is the error the response carried, for the access log.
 	err error
+	// afterHandler runs once the handler has returned (panicked
+	// included): what must not run while it may still use the request,
+	// which the request's context does not promise (it also ends when
+	// the client goes away).
+	afterHandler []func()
 }
 
 type stateKey struct{}
@@ -75,6 +80,9 @@ func (d *routerDeps) instrument(next http.Handler) http.Handler {
 			// connection mid-body (panic(http.ErrAbortHandler)); the
 			// panic then goes on to net/http, which closes it.
 			p := recover()
+			for _, f := range st.afterHandler {
+				f()
+			}
 			if p == http.ErrAbortHandler && st.err == nil {
 				st.err = errors.New("response aborted mid-body")
 			}
