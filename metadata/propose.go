@@ -138,13 +138,6 @@ func newProposer(s *Server) *proposer {
 	}
 }
 
-// submit queues an encoded command and waits for its outcome.
-func (p *proposer) submit(ctx context.Context, data []byte) (Result, error) {
-	pr := newProposal(ctx, data)
-	p.enqueue(pr)
-	return p.wait(ctx, pr)
-}
-
 func newProposal(ctx context.Context, data []byte) *proposal {
 	return &proposal{ctx: ctx, data: data, done: make(chan struct{})}
 }

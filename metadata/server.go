@@ -586,66 +586,34 @@ func (s *Server) ensureMemberAddress(ctx context.Context, id, addr string) error
 // otherwise an error after which the command may or may not have been
 // committed.
 func (s *Server) propose(ctx context.Context, cmd *metadatapb.Command) (proto.Message, error) {
-	if s.raft.State() != raft.Leader {
-		return nil, s.notLeader()
+	resps, errs := s.proposeMany(ctx, []*metadatapb.Command{cmd})
+	return resps[0], errs[0]
+}
+
+// proposeMany proposes each of cmds as propose describes and returns their
+// answers in order. The proposer gets the small ones together (one
+// queueing, one wake-up, no goroutine each), so they share entries.
+func (s *Server) proposeMany(ctx context.Context, cmds []*metadatapb.Command) ([]proto.Message, []error) {
+	resps, errs := make([]proto.Message, len(cmds)), make([]error, len(cmds))
+	fail := func(err error) ([]proto.Message, []error) {
+		for i := range errs {
+			errs[i] = err
+		}
+		return resps, errs
 	}
-	cmd.ProposedUnixNano = time.Now().UnixNano()
-	data, err := proto.Marshal(cmd)
-	if err != nil {
-		return nil, fmt.Errorf("encode command: %w", err)
+	if s.raft.State() != raft.Leader {
+		return fail(s.notLeader())
 	}
 	timeout := s.cfg.ApplyTimeout
 	if dl, ok := ctx.Deadline(); ok {
 		timeout = min(timeout, time.Until(dl))
 	}
 	if timeout <= 0 {
-		return nil, context.DeadlineExceeded
+		return fail(context.DeadlineExceeded)
 	}
-	var res Result
 	start := time.Now()
 	// Observed per command, queueing in the proposer included.
-	defer func() { s.metrics.apply.Observe(time.Since(start).Seconds()) }()
-	if s.proposer != nil && len(data) <= maxBatchedCommand {
-		res, err = s.proposer.submit(ctx, data)
-	} else {
-		var resp any
-		var index uint64
-		if resp, index, err = s.applyEntry(ctx, data, timeout); err == nil {
-			res, err = asResult(resp, index)
-		}
-	}
-	return answer(res, err)
-}
-
-// answer is a command's outcome as propose returns it.
-func answer(res Result, err error) (proto.Message, error) {
-	if err != nil {
-		return nil, err
-	}
-	if res.Skipped {
-		return nil, errors.New("state machine skipped a new entry")
-	}
-	return res.Resp, res.Err
-}
-
-// proposeMany proposes each of cmds as propose would and returns their
-// answers in order. The proposer gets the batchable ones together (one
-// queueing, one wake-up, no goroutine each), so they share entries.
-func (s *Server) proposeMany(ctx context.Context, cmds []*metadatapb.Command) ([]proto.Message, []error) {
-	resps, errs := make([]proto.Message, len(cmds)), make([]error, len(cmds))
-	if s.raft.State() != raft.Leader || s.proposer == nil {
-		for i, cmd := range cmds {
-			resps[i], errs[i] = s.propose(ctx, cmd)
-		}
-		return resps, errs
-	}
-	if dl, ok := ctx.Deadline(); ok && time.Until(dl) <= 0 {
-		for i := range errs {
-			errs[i] = context.DeadlineExceeded
-		}
-		return resps, errs
-	}
-	start := time.Now()
+	observe := func() { s.metrics.apply.Observe(time.Since(start).Seconds()) }
 	var (
 		queued []*proposal
 		at     []int // queued[j] is cmds[at[j]]
@@ -658,21 +626,42 @@ func (s *Server) proposeMany(ctx context.Context, cmds []*metadatapb.Command) ([
 			errs[i] = fmt.Errorf("encode command: %w", err)
 			continue
 		}
-		if len(data) > maxBatchedCommand {
-			// Its own entry, as propose would (it encodes it again: rare).
-			alone.Go(func() { resps[i], errs[i] = s.propose(ctx, cmd) })
+		if s.proposer != nil && len(data) <= maxBatchedCommand {
+			queued = append(queued, newProposal(ctx, data))
+			at = append(at, i)
 			continue
 		}
-		queued = append(queued, newProposal(ctx, data))
-		at = append(at, i)
+		// An entry of its own.
+		alone.Go(func() {
+			defer observe()
+			resp, index, err := s.applyEntry(ctx, data, timeout)
+			var res Result
+			if err == nil {
+				res, err = asResult(resp, index)
+			}
+			resps[i], errs[i] = answer(res, err)
+		})
 	}
-	s.proposer.enqueue(queued...)
+	if len(queued) > 0 {
+		s.proposer.enqueue(queued...)
+	}
 	for j, pr := range queued {
 		resps[at[j]], errs[at[j]] = answer(s.proposer.wait(ctx, pr))
-		s.metrics.apply.Observe(time.Since(start).Seconds())
+		observe()
 	}
 	alone.Wait()
 	return resps, errs
+}
+
+// answer is a command's outcome as propose returns it.
+func answer(res Result, err error) (proto.Message, error) {
+	if err != nil {
+		return nil, err
+	}
+	if res.Skipped {
+		return nil, errors.New("state machine skipped a new entry")
+	}
+	return res.Resp, res.Err
 }
 
 // notLeader is the error for a request this member cannot serve because it
