@@ -198,13 +198,10 @@ func (b *commitBatcher) send(batch []*queuedCommit) {
 		b.unbatched.Store(true)
 		b.sendEach(batch)
 		return
-	case err != nil:
-		for _, qc := range batch {
-			qc.finish(nil, err)
-		}
-		return
-	case len(resp.GetResults()) != len(batch):
+	case err == nil && len(resp.GetResults()) != len(batch):
 		err = fmt.Errorf("metaclient: metad answered %d results for %d commits; outcome unknown", len(resp.GetResults()), len(batch))
+	}
+	if err != nil {
 		for _, qc := range batch {
 			qc.finish(nil, err)
 		}
@@ -276,11 +273,12 @@ func batchContext(batch []*queuedCommit) (context.Context, context.CancelFunc) {
 			latest = dl
 		}
 	}
-	ctx, cancel := context.Background(), context.CancelFunc(nil)
+	var ctx context.Context
+	var cancel context.CancelFunc
 	if latest.IsZero() {
-		ctx, cancel = context.WithCancel(ctx)
+		ctx, cancel = context.WithCancel(context.Background())
 	} else {
-		ctx, cancel = context.WithDeadline(ctx, latest)
+		ctx, cancel = context.WithDeadline(context.Background(), latest)
 	}
 	var waiting atomic.Int64
 	waiting.Store(int64(len(batch)))
