@@ -215,11 +215,11 @@ func (s *State) applyTxn(es []Entry, rs []Result) error {
 		}
 		rs[i] = Result{Resp: resp}
 	}
-	last := es[len(es)-1].Index
-	if err := txn.Set(keyApplied, appendU64(nil, last)); err != nil {
-		return fmt.Errorf("store applied index %d: %w", last, err)
+	if err := st.writeUsage(); err != nil {
+		return err
 	}
-	if err := setDirIndexApplied(txn, last); err != nil {
+	last := es[len(es)-1].Index
+	if err := setApplied(txn, last); err != nil {
 		return err
 	}
 	if err := txn.Commit(); err != nil {
@@ -231,17 +231,23 @@ func (s *State) applyTxn(es []Entry, rs []Result) error {
 
 // commitApplied records index as applied without any other change.
 func (s *State) commitApplied(index uint64) error {
-	err := s.db.Update(func(txn *badger.Txn) error {
-		if err := txn.Set(keyApplied, appendU64(nil, index)); err != nil {
-			return err
-		}
-		return setDirIndexApplied(txn, index)
-	})
-	if err != nil {
-		return fmt.Errorf("store applied index %d: %w", index, err)
+	if err := s.db.Update(func(txn *badger.Txn) error { return setApplied(txn, index) }); err != nil {
+		return err
 	}
 	s.applied.Store(index)
 	return nil
+}
+
+// setApplied stores the applied index and marks the derived indexes
+// (directory index, node counts) current at it.
+func setApplied(txn *badger.Txn, index uint64) error {
+	if err := txn.Set(keyApplied, appendU64(nil, index)); err != nil {
+		return fmt.Errorf("store applied index %d: %w", index, err)
+	}
+	if err := setDirIndexApplied(txn, index); err != nil {
+		return err
+	}
+	return setNodeUsageApplied(txn, index)
 }
 
 // stage holds one entry's writes until the command has succeeded, so a
@@ -276,6 +282,9 @@ type stage struct {
 	// bucket, and a Badger Get that misses the memtables looks in every
 	// level. Emptied whenever a flush writes a bucket key.
 	buckets map[string]struct{}
+	// usage is the command's changes to the node counts, txnUsage those of
+	// the commands already in the transaction (nodeusage.go).
+	usage, txnUsage map[string]usage
 }
 
 type stagedWrite struct {
@@ -292,6 +301,7 @@ const (
 // reset drops the staged writes of the previous command, which are either
 // in the transaction (flushed) or refused.
 func (st *stage) reset() {
+	clear(st.usage)
 	if len(st.writes) > 64 {
 		// clear costs the map's size, which a big command leaves large.
 		st.writes, st.at = nil, nil
@@ -478,6 +488,7 @@ func (st *stage) flush() error {
 			return err
 		}
 	}
+	st.mergeUsage()
 	return nil
 }
 

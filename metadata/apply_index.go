@@ -17,15 +17,16 @@ import (
 //   - seg/<id>: which record owns it and where (segRef), with a copy of the
 //     Segment, so Segment(id) and the scans never decode owner records (an
 //     object may hold tens of thousands of segments);
-//   - nc/<node><id><shard> for each non-empty placement entry: the chunk's
-//     file size, so SegmentsOnNode and NodeUsage are prefix scans;
+//   - a count in nu/<node> for each non-empty placement entry, with the
+//     chunk's file size (nodeusage.go): NodeUsage reads one key, and
+//     SegmentsOnNode filters seg/;
 //   - miss/<id> when any placement entry is "" (written degraded, or a
 //     chunk marked bad).
 //
 // Invariants, kept by every command in the same transaction as the records
 // (checked against a brute-force recomputation in apply_index_test.go):
 // the seg/ entries are exactly the segments of all o/ and p/ records, each
-// copy equal to the record's; nc/ and miss/ are exactly what those segments'
+// copy equal to the record's; nu/ and miss/ are exactly what those segments'
 // placements say. A segment id is referenced by at most one record: commits
 // that reuse a referenced id are refused (ids are fresh per write; a reused
 // one would let GC of one owner delete the other's chunks).
@@ -209,23 +210,27 @@ func (a *applier) indexAdd(owner []byte, versionID string, segs []*metadatapb.Se
 	return nil
 }
 
-// indexPlacement stages nc/ entries for every non-empty placement entry of
-// seg and miss/ when one is empty.
+// indexPlacement counts every non-empty placement entry of seg on its node
+// and stages miss/ when one is empty.
 func (a *applier) indexPlacement(seg *metadatapb.Segment) {
-	id := seg.GetId()
-	var size []byte
-	for shard, n := range seg.GetNodes() {
+	a.countPlacement(seg, +1)
+	if hasMissing(seg) {
+		a.st.set(missingKey(seg.GetId()), []byte{})
+	}
+}
+
+// countPlacement adds (sign +1) or removes (-1) seg's chunks to or from the
+// counts of the nodes its placement names.
+func (a *applier) countPlacement(seg *metadatapb.Segment, sign int64) {
+	size := int64(-1)
+	for _, n := range seg.GetNodes() {
 		if n == "" {
 			continue
 		}
-		if size == nil {
-			size = appendU64(a.st.space(8), uint64(chunkBytes(seg)))
+		if size < 0 {
+			size = chunkBytes(seg)
 		}
-		a.st.scratch = appendNodeChunkKey(a.st.scratch[:0], n, id, shard)
-		a.st.set(a.st.scratch, size)
-	}
-	if hasMissing(seg) {
-		a.st.set(missingKey(id), []byte{})
+		a.st.addUsage(n, size, sign)
 	}
 }
 
@@ -235,11 +240,7 @@ func (a *applier) indexRemove(segs []*metadatapb.Segment) {
 	for _, seg := range segs {
 		id := seg.GetId()
 		a.st.del(segmentKey(id))
-		for shard, n := range seg.GetNodes() {
-			if n != "" {
-				a.st.del(nodeChunkKey(n, id, shard))
-			}
-		}
+		a.countPlacement(seg, -1)
 		if hasMissing(seg) {
 			a.st.del(missingKey(id))
 		}
@@ -248,7 +249,7 @@ func (a *applier) indexRemove(segs []*metadatapb.Segment) {
 
 // indexMove stages new seg/ entries for segs, which now belong to the
 // record at owner (CompleteMultipart: from parts to the object). Their
-// placements, and so nc/ and miss/, are unchanged.
+// placements, and so nu/ and miss/, are unchanged.
 func (a *applier) indexMove(owner []byte, versionID string, segs []*metadatapb.Segment) error {
 	for i, seg := range segs {
 		if err := a.putSegRef(owner, i, versionID, seg); err != nil {
@@ -350,11 +351,12 @@ func (a *applier) setPlacement(ref segRef, shard int, newNode string) (*metadata
 		return nil, err
 	}
 	id := seg.GetId()
+	size := chunkBytes(seg)
 	if old != "" {
-		a.st.del(nodeChunkKey(old, id, shard))
+		a.st.addUsage(old, size, -1)
 	}
 	if newNode != "" {
-		a.st.set(nodeChunkKey(newNode, id, shard), appendU64(nil, uint64(chunkBytes(seg))))
+		a.st.addUsage(newNode, size, +1)
 	}
 	switch nowMissing := hasMissing(seg); {
 	case nowMissing && !wasMissing:

@@ -20,7 +20,7 @@ func smIndexes(t testing.TB, s *State) map[string]string {
 	t.Helper()
 	m := map[string]string{}
 	err := s.view(func(txn *badger.Txn) error {
-		for _, p := range [][]byte{prefixSegment, prefixNodeChunk, prefixMissing} {
+		for _, p := range [][]byte{prefixSegment, prefixNodeChunk, prefixNodeUsage, prefixMissing} {
 			err := scanTxn(txn, p, func(k, v []byte) error {
 				m[string(k)] = string(v)
 				return nil
@@ -42,6 +42,7 @@ func smIndexes(t testing.TB, s *State) map[string]string {
 func smWantIndexes(t testing.TB, s *State) map[string]string {
 	t.Helper()
 	want := map[string]string{}
+	counts := map[string]usage{}
 	add := func(owner []byte, version string, segs []*pb.Segment) error {
 		for i, seg := range segs {
 			k := string(segmentKey(seg.Id))
@@ -54,12 +55,15 @@ func smWantIndexes(t testing.TB, s *State) map[string]string {
 			}
 			want[k] = string(v)
 			missing := false
-			for shard, n := range seg.Nodes {
+			for _, n := range seg.Nodes {
 				if n == "" {
 					missing = true
 					continue
 				}
-				want[string(nodeChunkKey(n, seg.Id, shard))] = string(appendU64(nil, uint64(chunkBytes(seg))))
+				u := counts[n]
+				u.chunks++
+				u.bytes += chunkBytes(seg)
+				counts[n] = u
 			}
 			if missing {
 				want[string(missingKey(seg.Id))] = ""
@@ -88,6 +92,9 @@ func smWantIndexes(t testing.TB, s *State) map[string]string {
 	})
 	if err != nil {
 		t.Fatalf("recompute indexes: %v", err)
+	}
+	for n, u := range counts {
+		want[string(nodeUsageKey(n))] = string(u.appendTo(nil))
 	}
 	return want
 }

@@ -12,13 +12,13 @@ import (
 )
 
 // smDump returns every key and value except the applied index (and the
-// directory index marker, which repeats it).
+// markers of the directory index and the node counts, which repeat it).
 func smDump(t testing.TB, s *State) map[string]string {
 	t.Helper()
 	m := map[string]string{}
 	err := s.view(func(txn *badger.Txn) error {
 		return scanTxn(txn, nil, func(k, v []byte) error {
-			if !bytes.Equal(k, keyApplied) && !bytes.Equal(k, keyDirIndex) {
+			if !bytes.Equal(k, keyApplied) && !bytes.Equal(k, keyDirIndex) && !bytes.Equal(k, keyNodeUsage) {
 				m[string(k)] = string(v)
 			}
 			return nil

@@ -9,7 +9,7 @@ import (
 )
 
 // The rebalance planner: a pure function of the nodes (with the bytes the
-// node index says they hold) and the segments. It moves chunks from nodes
+// node counts say they hold) and the segments. It moves chunks from nodes
 // above the mean utilisation to nodes below it until every UP node is
 // within threshold of the mean (or no allowed move is left), never to a
 // node that already holds a shard of the segment and never breaking the
@@ -22,7 +22,7 @@ import (
 // balanceNode is one node as the planner sees it.
 type balanceNode struct {
 	placement.Node
-	Used int64 // bytes of chunks the node index counts on it
+	Used int64 // bytes of chunks the node counts (nu/) give it
 }
 
 // plannedMove is one chunk to move.
@@ -57,7 +57,7 @@ func planRebalance(nodes []balanceNode, segs []*pb.Segment, threshold float64) (
 // balancePlanner plans segment by segment against utilisation it keeps up
 // to date as moves are applied: the full plan runs it over every segment,
 // the balancer's rounds over one page at a time, starting from the
-// utilisation the node index shows plus the moves still in flight.
+// utilisation the node counts show plus the moves still in flight.
 type balancePlanner struct {
 	t        float64 // threshold, as a fraction
 	mean     float64
@@ -173,7 +173,7 @@ func (p *balancePlanner) plan(seg *pb.Segment) []plannedMove {
 }
 
 // balanceBytes is what moving one chunk of seg changes on its nodes, in
-// the node index's measure (chunk files, framing and padding included), so
+// the node counts' measure (chunk files, framing and padding included), so
 // the planner's utilisation follows what the index will show.
 func balanceBytes(seg *pb.Segment) int64 {
 	if b := chunkBytes(seg); b > 0 {

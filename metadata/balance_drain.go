@@ -21,7 +21,7 @@ import (
 // drain loop moves them away one shard at a time with submitMove, choosing
 // each target with placement.Replace, within the repair budgets. A move's
 // result commits CommitPlacement{reason "rebalance"}, which queues the old
-// chunk for deletion. Once the node index says the node holds no chunk,
+// chunk for deletion. Once the node counts say the node holds no chunk,
 // Decommission commits it DECOMMISSIONED. Undrain (back to UP) stops
 // further moves; moves already handed out finish and commit.
 //
@@ -180,9 +180,18 @@ func (s *Server) placementBlockers(n *pb.Node) ([]string, error) {
 		return nil, err
 	}
 	v := newClusterView(cm)
-	infos, _, err := s.state.SegmentsOnNode(n.GetId(), nil, decommissionProbe)
-	if err != nil {
-		return nil, err
+	// A page may come back short before the end (SegmentsOnNodes).
+	var infos []SegmentInfo
+	for after := []byte(nil); len(infos) < decommissionProbe; {
+		page, next, err := s.state.SegmentsOnNode(n.GetId(), after, decommissionProbe-len(infos))
+		if err != nil {
+			return nil, err
+		}
+		infos = append(infos, page...)
+		if next == nil {
+			break
+		}
+		after = next
 	}
 	never := func(string) bool { return false }
 	unplaceable := 0

@@ -21,7 +21,7 @@ import (
 // measured against, and commits SetRebalance{running}. From then on the
 // leader's balancer works incrementally, a bounded amount per round
 // (balanceLoop): it reads one page of segments after the cursor, plans
-// their moves against the utilisation the node index shows plus the moves
+// their moves against the utilisation the node counts show plus the moves
 // still in flight, hands them out within the repair budgets and --rate, and
 // commits the new cursor and the moves it handed out (pending) in one
 // SetRebalance — before handing them out, so that a new leader knows what
@@ -56,9 +56,9 @@ import (
 const balancePage = 256
 
 // balanceUsageMaxAge bounds how long the balancer plans on node usage it
-// read from the node index (a scan of every chunk entry, so not every
-// round); moves settled meanwhile are applied to it, and it is read again
-// at the start of each pass.
+// read from the node counts (nu/; it was a scan of every chunk entry when
+// this was chosen); moves settled meanwhile are applied to it, and it is
+// read again at the start of each pass.
 const balanceUsageMaxAge = 30 * time.Second
 
 // balanceUsageMinAge: a new pass reads the node usage again only if it
@@ -86,7 +86,7 @@ type balancer struct {
 
 	// The rest belongs to the loop's goroutine (and is read under mu).
 	run        int64            // started_unix_nano of the run the fields below are for
-	usage      map[string]int64 // node index bytes per node
+	usage      map[string]int64 // node counts' bytes per node
 	usageAt    time.Time
 	usagePass  int64
 	bucket     *tokenBucket
@@ -561,7 +561,7 @@ func (s *Server) targetBusy(h *healer, node string, handOut []*pb.PendingMove) b
 	return on >= h.cfg.RepairPerNode
 }
 
-// readBalanceUsage reads every node's bytes from the node index, and
+// readBalanceUsage reads every node's bytes from the node counts, and
 // which of the pending moves those bytes already count (b.counted). A
 // pending move applied to bytes that already show it is counted twice: the
 // balancer then plans on a node one chunk emptier and another one chunk
@@ -576,7 +576,7 @@ func (s *Server) readBalanceUsage(h *healer, pending []*pb.PendingMove) error {
 	return nil
 }
 
-// balanceUsage reads, in one snapshot, the bytes the node index counts on
+// balanceUsage reads, in one snapshot, the bytes the node counts give
 // each node of the cluster map and which moves of pending (by pendingKey)
 // the placements show committed. One snapshot, so that a move committing
 // meanwhile is seen on both of its nodes and in its placement, or nowhere.

@@ -262,23 +262,7 @@ func (s *State) rebuildDirIndex() error {
 
 // dropDirIndex deletes every ld/ entry and the marker.
 func (s *State) dropDirIndex() (int, error) {
-	wb := s.db.NewWriteBatch()
-	defer wb.Cancel()
-	n := 0
-	err := s.db.View(func(txn *badger.Txn) error {
-		it := txn.NewIterator(badger.IteratorOptions{Prefix: prefixDirIndex})
-		defer it.Close()
-		for it.Seek(prefixDirIndex); it.ValidForPrefix(prefixDirIndex); it.Next() {
-			if err := wb.Delete(it.Item().KeyCopy(nil)); err != nil {
-				return err
-			}
-			n++
-		}
-		return wb.Delete(bytes.Clone(keyDirIndex))
-	})
-	if err == nil {
-		err = wb.Flush()
-	}
+	n, err := s.dropPrefix(prefixDirIndex, keyDirIndex)
 	if err != nil {
 		return 0, fmt.Errorf("drop directory index: %w", err)
 	}

@@ -36,6 +36,7 @@ type healState interface {
 	Segment(id []byte) (SegmentInfo, error)
 	SegmentsWithMissing(after []byte, limit int) ([]SegmentInfo, []byte, error)
 	SegmentsOnNode(node string, after []byte, limit int) ([]SegmentInfo, []byte, error)
+	SegmentsOnNodes(nodes []string, after []byte, limit int) ([]SegmentInfo, []byte, error)
 	ScanSegments(after []byte, limit int) ([]SegmentInfo, []byte, error)
 	GCEntries(after []byte, limit int) ([]GCItem, error)
 	GCBacklog() (int64, error)

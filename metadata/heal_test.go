@@ -119,6 +119,12 @@ func (f *fakeHealState) SegmentsOnNode(node string, after []byte, limit int) ([]
 	return f.page(after, limit, func(s *pb.Segment) bool { return slices.Contains(s.GetNodes(), node) })
 }
 
+func (f *fakeHealState) SegmentsOnNodes(nodes []string, after []byte, limit int) ([]SegmentInfo, []byte, error) {
+	return f.page(after, limit, func(s *pb.Segment) bool {
+		return slices.ContainsFunc(s.GetNodes(), func(n string) bool { return n != "" && slices.Contains(nodes, n) })
+	})
+}
+
 func (f *fakeHealState) ScanSegments(after []byte, limit int) ([]SegmentInfo, []byte, error) {
 	return f.page(after, limit, func(*pb.Segment) bool { return true })
 }

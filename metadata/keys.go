@@ -27,12 +27,15 @@ import (
 //	                                                 applied index it is current at
 //
 // Indexes of referenced segments (see apply_index.go), written in the same
-// transaction as the records they index:
+// transaction as the records they index (nc/<esc node id> 00 01 <segment
+// id><shard>, a key per chunk, was dropped in favour of nu/ counts; a state
+// that has them loses them at open, nodeusage.go):
 //
 //	seg/<segment id, 16 bytes>                       segRef: the owning record's key (o/ or p/),
 //	                                                 the segment's position in it, the owner's
 //	                                                 version id, and a copy of the Segment
-//	nc/<esc node id> 00 01 <segment id 16><shard 1>  chunk file bytes on that node, 8 bytes BE
+//	nu/<node id>                                     varint chunks, varint bytes: what the
+//	                                                 placements put on that node (nodeusage.go)
 //	miss/<segment id, 16 bytes>                      empty: the segment has a "" placement entry
 //	gcc/<segment id 16><shard 1><node id>            the gc/ key of a queued deletion of that one
 //	                                                 chunk of a still-referenced segment
@@ -64,13 +67,14 @@ import (
 // across object keys except bucket-level ones (DeleteBucket, listing),
 // which work on bucket-prefixed spans.
 //
-// The segment indexes (seg/, nc/, miss/) are keyed by segment id and node
-// id, not by (bucket, key), so they do NOT split by key range. Every index
-// entry names (or, for nc/ and miss/, sits beside a seg/ entry that names)
-// the record that owns it, so on a split each range keeps the index
-// entries of the segments its records own: the indexes become range-local,
-// queries by segment or node (Segment, SegmentsOnNode, ...) fan out to
-// every range, and CommitPlacement/MarkChunks go to the range owning the
+// The segment indexes (seg/, miss/) and the node counts (nu/) are keyed by
+// segment id and node id, not by (bucket, key), so they do NOT split by key
+// range. Every index entry names (or, for miss/, sits beside a seg/ entry
+// that names) the record that owns it, so on a split each range keeps the
+// index entries of the segments its records own, and counts of its own
+// segments' chunks: the indexes become range-local, queries by segment or
+// node (Segment, SegmentsOnNode, NodeUsage summed, ...) fan out to every
+// range, and CommitPlacement/MarkChunks go to the range owning the
 // segment's record. Segment ids are random, so each range's share of the
 // indexes is spread evenly over the id space.
 var (
@@ -250,27 +254,6 @@ func appendSegmentKey(b, id []byte) []byte { return append(append(b, prefixSegme
 // missingKey is miss/<segment id>.
 func missingKey(id []byte) []byte {
 	return append(append(make([]byte, 0, len(prefixMissing)+len(id)), prefixMissing...), id...)
-}
-
-// nodeChunkPrefix is nc/<esc node id>\x00\x01: every chunk referenced on a
-// node, in segment id then shard order. The node id is escaped because ids
-// are arbitrary bytes and one may be a prefix of another.
-func nodeChunkPrefix(node string) []byte {
-	return appendNodeChunkPrefix(make([]byte, 0, len(prefixNodeChunk)+len(node)+2+segmentIDLen+1), node)
-}
-
-func appendNodeChunkPrefix(b []byte, node string) []byte {
-	return append(appendEscaped(append(b, prefixNodeChunk...), node), keyTerminator...)
-}
-
-// nodeChunkKey is nodeChunkPrefix followed by the segment id and the shard
-// index as one byte (shards are < chunk.MaxShards = 24).
-func nodeChunkKey(node string, id []byte, shard int) []byte {
-	return appendNodeChunkKey(make([]byte, 0, len(prefixNodeChunk)+len(node)+2+len(id)+1), node, id, shard)
-}
-
-func appendNodeChunkKey(b []byte, node string, id []byte, shard int) []byte {
-	return append(append(appendNodeChunkPrefix(b, node), id...), byte(shard))
 }
 
 // ownerFromKey names the owner of segments from its record's key: an

@@ -3,6 +3,7 @@ package metadata
 import (
 	"bytes"
 	"fmt"
+	"slices"
 
 	"github.com/dgraph-io/badger/v4"
 	"google.golang.org/protobuf/proto"
@@ -146,72 +147,106 @@ func (s *State) scanIDs(prefix, after []byte, limit int, get func(txn *badger.Tx
 // placed on node, in segment id order (a segment once, however many of its
 // shards the node holds).
 func (s *State) SegmentsOnNode(node string, after []byte, limit int) ([]SegmentInfo, []byte, error) {
+	infos, next, err := s.SegmentsOnNodes([]string{node}, after, limit)
+	if err != nil {
+		return nil, nil, fmt.Errorf("scan segments on node %q: %w", node, err)
+	}
+	return infos, next, nil
+}
+
+// defaultNodeScanBudget bounds the seg/ entries one SegmentsOnNodes call reads,
+// so that a page of a node holding few chunks in a big state does not hold
+// one read transaction over the whole index.
+const defaultNodeScanBudget = 1 << 16
+
+// SegmentsOnNodes returns the referenced segments with at least one chunk
+// placed on any of nodes, in segment id order. It reads seg/, every
+// segment's entry (there is no index by node: it cost every commit six
+// keys per 4+2 segment, nodeusage.go), checking each placement only when
+// the entry's bytes contain one of the node ids. A page may be short, even
+// empty, with a non-nil next, when it stops after defaultNodeScanBudget
+// entries.
+func (s *State) SegmentsOnNodes(nodes []string, after []byte, limit int) ([]SegmentInfo, []byte, error) {
 	limit = limitOrDefault(limit)
-	prefix := nodeChunkPrefix(node)
+	budget := defaultNodeScanBudget
+	if s.nodeScanBudget > 0 {
+		budget = s.nodeScanBudget
+	}
+	needles := make([][]byte, len(nodes))
+	for i, n := range nodes {
+		needles[i] = []byte(n)
+	}
 	var out []SegmentInfo
 	var next []byte
 	err := s.view(func(txn *badger.Txn) error {
-		it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix})
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: prefixSegment})
 		defer it.Close()
-		start := prefix
+		start := prefixSegment
 		if after != nil {
-			start = append(append(bytes.Clone(prefix), after...), 0xFF) // past every shard of after
+			start = append(segmentKey(after), 0)
 		}
-		var last []byte
-		for it.Seek(start); it.ValidForPrefix(prefix); it.Next() {
-			k := it.Item().Key()
-			if len(k) != len(prefix)+segmentIDLen+1 {
-				return fmt.Errorf("corrupt node index key %q", k)
+		read := 0
+		last := make([]byte, 0, segmentIDLen) // the id read last
+		for it.Seek(start); it.ValidForPrefix(prefixSegment); it.Next() {
+			item := it.Item()
+			id := item.Key()[len(prefixSegment):]
+			if len(id) != segmentIDLen {
+				return fmt.Errorf("corrupt segment index key %q", item.Key())
 			}
-			id := k[len(prefix) : len(prefix)+segmentIDLen]
-			if bytes.Equal(id, last) {
-				continue
-			}
-			if len(out) == limit {
-				next = last
+			if read == budget {
+				next = bytes.Clone(last)
 				return nil
 			}
-			last = bytes.Clone(id)
-			info, err := lookupSegment(txn, last, nil)
+			read++
+			last = append(last[:0], id...)
+			var info SegmentInfo
+			var on bool
+			err := item.Value(func(v []byte) error {
+				if !containsAny(v, needles) {
+					return nil
+				}
+				ref, err := decodeSegRef(v)
+				if err != nil {
+					return fmt.Errorf("segment %x: %w", id, err)
+				}
+				for _, n := range ref.seg.GetNodes() {
+					if n != "" && slices.Contains(nodes, n) {
+						on = true
+						break
+					}
+				}
+				if on {
+					info, err = ref.info()
+				}
+				return err
+			})
 			if err != nil {
 				return err
 			}
+			if !on {
+				continue
+			}
 			out = append(out, info)
+			if len(out) == limit {
+				next = bytes.Clone(id)
+				return nil
+			}
 		}
 		return nil
 	})
 	if err != nil {
-		return nil, nil, fmt.Errorf("scan segments on node %q: %w", node, err)
+		return nil, nil, err
 	}
 	return out, next, nil
 }
 
-// NodeUsage counts the chunks placement puts on node and the bytes of
-// their files (per chunk.Layout), from the node index: a scan of the
-// node's entries.
-func (s *State) NodeUsage(node string) (chunks, size int64, err error) {
-	err = s.view(func(txn *badger.Txn) error {
-		chunks, size, err = nodeUsageTxn(txn, node)
-		return err
-	})
-	return chunks, size, err
-}
-
-// nodeUsageTxn is NodeUsage within txn.
-func nodeUsageTxn(txn *badger.Txn, node string) (chunks, size int64, err error) {
-	err = scanTxn(txn, nodeChunkPrefix(node), func(k, v []byte) error {
-		n, err := decodeU64(v)
-		if err != nil {
-			return fmt.Errorf("node index %q: %w", k, err)
+func containsAny(b []byte, needles [][]byte) bool {
+	for _, n := range needles {
+		if bytes.Contains(b, n) {
+			return true
 		}
-		chunks++
-		size += int64(n)
-		return nil
-	})
-	if err != nil {
-		return 0, 0, fmt.Errorf("node usage of %q: %w", node, err)
 	}
-	return chunks, size, nil
+	return false
 }
 
 // GCItem is one queued GC entry and its key (for AckGC).

@@ -70,6 +70,41 @@ func smPages(t *testing.T, limit int, q func(after []byte, limit int) ([]Segment
 	}
 }
 
+// smShortPages collects every page of a segment query whose pages may be
+// short before the end (SegmentsOnNodes): each page has at most limit
+// segments, in id order after the cursor, and a next past them.
+func smShortPages(t *testing.T, limit int, q func(after []byte, limit int) ([]SegmentInfo, []byte, error)) []SegmentInfo {
+	t.Helper()
+	var all []SegmentInfo
+	var after []byte
+	for pages := 0; ; pages++ {
+		infos, next, err := q(after, limit)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(infos) > limit {
+			t.Fatalf("page of %d with limit %d", len(infos), limit)
+		}
+		for _, in := range infos {
+			if after != nil && bytes.Compare(in.Segment.Id, after) <= 0 {
+				t.Fatalf("segment %x on the page after %x", in.Segment.Id, after)
+			}
+			after = in.Segment.Id
+		}
+		all = append(all, infos...)
+		if next == nil {
+			return all
+		}
+		if after != nil && bytes.Compare(next, after) < 0 {
+			t.Fatalf("next %x before the page's last id %x", next, after)
+		}
+		if pages > 100000 {
+			t.Fatal("paging does not end")
+		}
+		after = next
+	}
+}
+
 func smSameInfos(t *testing.T, what string, got, want []SegmentInfo) {
 	t.Helper()
 	if len(got) != len(want) {
@@ -125,13 +160,32 @@ func TestSegmentQueries(t *testing.T) {
 					}
 				}
 			}
-			smSameInfos(t, fmt.Sprint("node ", n, "/", limit), smPages(t, limit, func(after []byte, limit int) ([]SegmentInfo, []byte, error) {
-				return h.s.SegmentsOnNode(n, after, limit)
-			}), on)
+			for _, budget := range []int{defaultNodeScanBudget, 7} {
+				h.s.nodeScanBudget = budget
+				smSameInfos(t, fmt.Sprint("node ", n, "/", limit, "/", budget), smShortPages(t, limit, func(after []byte, limit int) ([]SegmentInfo, []byte, error) {
+					return h.s.SegmentsOnNode(n, after, limit)
+				}), on)
+			}
 			gc, gs, err := h.s.NodeUsage(n)
 			if err != nil || gc != chunks || gs != size {
 				t.Errorf("usage of %q: %d chunks %d bytes (%v), want %d, %d", n, gc, gs, err, chunks, size)
 			}
+		}
+	}
+	// Several nodes in one pass: a segment once, however many of them it
+	// is on; "" (a missing chunk) is no node.
+	for _, set := range [][]string{{"n1", "n\x00x"}, {"n2", "n3", "n4"}, {""}, {"nobody"}} {
+		var on []SegmentInfo
+		for _, in := range all {
+			if slices.ContainsFunc(in.Segment.Nodes, func(n string) bool { return n != "" && slices.Contains(set, n) }) {
+				on = append(on, in)
+			}
+		}
+		for _, budget := range []int{defaultNodeScanBudget, 5} {
+			h.s.nodeScanBudget = budget
+			smSameInfos(t, fmt.Sprint("nodes ", set, "/", budget), smShortPages(t, 4, func(after []byte, limit int) ([]SegmentInfo, []byte, error) {
+				return h.s.SegmentsOnNodes(set, after, limit)
+			}), on)
 		}
 	}
 	for _, in := range all {

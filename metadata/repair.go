@@ -18,14 +18,16 @@ import (
 //
 // Queue. Candidates are the segments with a missing shard (the state's
 // SegmentsWithMissing index) and those with a chunk on a DOWN or
-// DECOMMISSIONED node (SegmentsOnNode of each). A scan reads them all,
+// DECOMMISSIONED node (SegmentsOnNodes of them all). A scan reads them all,
 // every RepairScanInterval and soon after a node goes down or chunks are
 // reported bad, and keeps the RepairQueueMax most urgent in memory:
 // fewest healthy chunks first. A segment with fewer than k healthy chunks
 // cannot be rebuilt: it is not queued but counted and listed as lost by the
 // health pass (health.go), by owner, until a returning node or an operator
-// changes that. Scan cost: one read per candidate segment (degraded or on a
-// down node), not per segment in the cluster.
+// changes that. Scan cost: with every node up, one read per degraded
+// segment (miss/); with nodes down, one pass over every segment's index
+// entry besides (seg/; no index by node, see nodeusage.go), whatever the
+// number of nodes down.
 //
 // Dispatch. Every round (each tick, and after every report) walks the queue
 // in priority order and plans the segments that have no task outstanding
@@ -515,15 +517,19 @@ func (h *healer) scan(ctx context.Context) error {
 	}); err != nil {
 		return fmt.Errorf("scan segments with missing chunks: %w", err)
 	}
+	// One pass over the segments finds those on any node that no longer
+	// holds its chunks.
+	var gone []string
 	for _, n := range cm.GetNodes() {
-		if v.holds(n.GetId()) {
-			continue
+		if !v.holds(n.GetId()) {
+			gone = append(gone, n.GetId())
 		}
-		id := n.GetId()
+	}
+	if len(gone) > 0 {
 		if err := page(func(after []byte) ([]SegmentInfo, []byte, error) {
-			return h.st.SegmentsOnNode(id, after, scanPage)
+			return h.st.SegmentsOnNodes(gone, after, scanPage)
 		}); err != nil {
-			return fmt.Errorf("scan segments on %s node %s: %w", n.GetState(), id, err)
+			return fmt.Errorf("scan segments on nodes %v: %w", gone, err)
 		}
 	}
 	h.mu.Lock()

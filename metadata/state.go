@@ -46,6 +46,9 @@ type State struct {
 	// listSteps counts iterator Seek and Next calls made by listings, so
 	// tests can check that a delimiter page does not walk every key.
 	listSteps atomic.Int64
+	// nodeScanBudget, when above 0, replaces defaultNodeScanBudget (tests
+	// lower it to make short pages).
+	nodeScanBudget int
 }
 
 // OpenState opens (creating if needed) the state stored by Badger in dir.
@@ -88,9 +91,10 @@ func openState(dir string, logger *slog.Logger, tune func(*badger.Options)) (*St
 		return nil, fmt.Errorf("open metadata state in %s: read applied index: %w", dir, err)
 	}
 	s.applied.Store(applied)
-	// The directory index is derived from o/; a state from a version
-	// without it (or restored from one) gets it before it serves.
-	if err := s.ensureDirIndex(); err != nil {
+	// The directory index and the node counts are derived from o/ and
+	// seg/; a state from a version without them (or restored from one)
+	// gets them before it serves.
+	if err := s.ensureDerived(); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open metadata state in %s: %w", dir, err)
 	}
@@ -291,8 +295,16 @@ func (s *State) restore(r io.Reader) error {
 	}
 	s.applied.Store(index)
 	s.logger.Info("restored metadata snapshot", "records", count, "applied_index", index)
-	// A snapshot from a member without the directory index has none.
-	return s.ensureDirIndex()
+	// A snapshot from a member of an earlier version lacks derived data.
+	return s.ensureDerived()
+}
+
+// ensureDerived brings the derived indexes up to date with the state.
+func (s *State) ensureDerived() error {
+	if err := s.ensureDirIndex(); err != nil {
+		return err
+	}
+	return s.ensureNodeUsage()
 }
 
 // teeByteReader feeds single bytes read for varints into the checksum.

@@ -90,7 +90,7 @@ func TestSnapshotRestore(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := smAnswers(t, src)
-	for _, p := range [][]byte{prefixGC, prefixObject, prefixUpload, prefixPart, prefixNode, prefixSegment, prefixNodeChunk, prefixMissing, prefixChunkGC, keyRebalance} {
+	for _, p := range [][]byte{prefixGC, prefixObject, prefixUpload, prefixPart, prefixNode, prefixSegment, prefixNodeUsage, prefixMissing, prefixChunkGC, keyRebalance} {
 		if n := smCount(t, src, p); n == 0 {
 			t.Fatalf("rich state has no %q records", p)
 		}

@@ -1,0 +1,293 @@
+package metadata
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+)
+
+// Node usage: how many chunks the placements put on each node, and the
+// bytes of their files (chunk.Layout), one entry per node:
+//
+//	nu/<node id>  →  varint chunks, varint bytes
+//
+// It is derived data, a function of the seg/ entries alone (each segment's
+// non-empty placement entries). Until this version a key per chunk,
+// nc/<node><segment id><shard>, held the same figures and answered
+// SegmentsOnNode with a prefix scan; its six keys per 4+2 segment were about
+// half of what every member's state machine spent on a CommitObject (docs/
+// perf/metad.md §10). SegmentsOnNode now reads seg/ (query_heal.go).
+//
+// Commands change the counts through the stage (addUsage): a command's
+// changes are dropped with its other writes when it is refused, and the
+// transaction writes each touched node's entry once, at its end
+// (writeUsage), so a batch of commits costs one read and one write per
+// node, not one key per chunk. An entry exists exactly when its node holds
+// a chunk.
+//
+// m/nodeusage holds the counts' version and the applied index they are
+// current at; every applied batch rewrites it with m/applied. A state
+// without it, with another version or another applied index (written or
+// restored by a metad of an earlier version, including one run on a data
+// directory this version had counted) gets its counts rebuilt from seg/,
+// and any nc/ keys dropped, when it is opened or restored, before it serves
+// (ensureNodeUsage).
+
+var (
+	prefixNodeUsage = []byte("nu/")
+	keyNodeUsage    = []byte("m/nodeusage")
+)
+
+// nodeUsageVersion changes whenever the counts' keys or meaning do.
+const nodeUsageVersion = 1
+
+// usage is one node's counts, or a change to them.
+type usage struct {
+	chunks, bytes int64
+}
+
+func (u usage) appendTo(b []byte) []byte {
+	return binary.AppendVarint(binary.AppendVarint(b, u.chunks), u.bytes)
+}
+
+func decodeUsage(v []byte) (usage, error) {
+	c, n := binary.Varint(v)
+	if n <= 0 {
+		return usage{}, fmt.Errorf("corrupt node usage entry %x", v)
+	}
+	b, m := binary.Varint(v[n:])
+	if m <= 0 || n+m != len(v) {
+		return usage{}, fmt.Errorf("corrupt node usage entry %x", v)
+	}
+	return usage{chunks: c, bytes: b}, nil
+}
+
+func nodeUsageKey(node string) []byte { return join(prefixNodeUsage, node) }
+
+// nodeUsageMarker is m/nodeusage's value when the counts are current at
+// applied.
+func nodeUsageMarker(applied uint64) []byte {
+	return appendU64(appendU64(make([]byte, 0, 16), nodeUsageVersion), applied)
+}
+
+// setNodeUsageApplied records, in the transaction that stores m/applied,
+// that the counts are current at applied.
+func setNodeUsageApplied(txn *badger.Txn, applied uint64) error {
+	if err := txn.Set(keyNodeUsage, nodeUsageMarker(applied)); err != nil {
+		return fmt.Errorf("store node usage marker: %w", err)
+	}
+	return nil
+}
+
+// addUsage counts the chunk of seg's shard on node (sign +1) or stops
+// counting it (-1), for the command being applied.
+func (st *stage) addUsage(node string, chunkBytes int64, sign int64) {
+	if st.usage == nil {
+		st.usage = make(map[string]usage, 8)
+	}
+	u := st.usage[node]
+	u.chunks += sign
+	u.bytes += sign * chunkBytes
+	st.usage[node] = u
+}
+
+// mergeUsage moves the command's count changes into the transaction's, once
+// the command's writes are in the transaction.
+func (st *stage) mergeUsage() {
+	if len(st.usage) == 0 {
+		return
+	}
+	if st.txnUsage == nil {
+		st.txnUsage = make(map[string]usage, len(st.usage))
+	}
+	for n, d := range st.usage {
+		u := st.txnUsage[n]
+		u.chunks += d.chunks
+		u.bytes += d.bytes
+		st.txnUsage[n] = u
+	}
+	clear(st.usage)
+}
+
+// writeUsage applies the transaction's count changes to the nodes' entries.
+func (st *stage) writeUsage() error {
+	nodes := make([]string, 0, len(st.txnUsage))
+	for n, d := range st.txnUsage {
+		if d != (usage{}) {
+			nodes = append(nodes, n)
+		}
+	}
+	slices.Sort(nodes)
+	for _, n := range nodes {
+		key := nodeUsageKey(n)
+		u, err := readUsage(st.txn, key)
+		if err != nil {
+			return fmt.Errorf("node usage of %q: %w", n, err)
+		}
+		d := st.txnUsage[n]
+		u.chunks += d.chunks
+		u.bytes += d.bytes
+		if u == (usage{}) {
+			err = st.txn.Delete(key)
+		} else {
+			err = st.txn.Set(key, u.appendTo(nil))
+		}
+		if err != nil {
+			return fmt.Errorf("store node usage of %q: %w", n, err)
+		}
+	}
+	return nil
+}
+
+// readUsage reads one node's counts; an absent entry counts nothing.
+func readUsage(txn *badger.Txn, key []byte) (usage, error) {
+	item, err := txn.Get(key)
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return usage{}, nil
+	}
+	if err != nil {
+		return usage{}, err
+	}
+	var u usage
+	err = item.Value(func(v []byte) error {
+		var err error
+		u, err = decodeUsage(v)
+		return err
+	})
+	return u, err
+}
+
+// NodeUsage returns the chunks placement puts on node and the bytes of
+// their files (per chunk.Layout).
+func (s *State) NodeUsage(node string) (chunks, size int64, err error) {
+	err = s.view(func(txn *badger.Txn) error {
+		chunks, size, err = nodeUsageTxn(txn, node)
+		return err
+	})
+	return chunks, size, err
+}
+
+// nodeUsageTxn is NodeUsage within txn.
+func nodeUsageTxn(txn *badger.Txn, node string) (chunks, size int64, err error) {
+	u, err := readUsage(txn, nodeUsageKey(node))
+	if err != nil {
+		return 0, 0, fmt.Errorf("node usage of %q: %w", node, err)
+	}
+	return u.chunks, u.bytes, nil
+}
+
+// ensureNodeUsage rebuilds the node counts unless they are current at the
+// applied index. It must not run concurrently with ApplyBatch.
+func (s *State) ensureNodeUsage() error {
+	var current bool
+	err := s.db.View(func(txn *badger.Txn) error {
+		item, err := txn.Get(keyNodeUsage)
+		if errors.Is(err, badger.ErrKeyNotFound) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		return item.Value(func(v []byte) error {
+			current = bytes.Equal(v, nodeUsageMarker(s.applied.Load()))
+			return nil
+		})
+	})
+	if err != nil {
+		return fmt.Errorf("read node usage marker: %w", err)
+	}
+	if current {
+		return nil
+	}
+	return s.rebuildNodeUsage()
+}
+
+// rebuildNodeUsage drops the node counts and the per-chunk keys of earlier
+// versions (nc/), counts again from seg/, and writes the counts with the
+// marker in one transaction: a crash before it leaves a state that
+// rebuilds on the next open.
+func (s *State) rebuildNodeUsage() error {
+	start := time.Now()
+	dropped := 0
+	for _, p := range [][]byte{prefixNodeChunk, prefixNodeUsage} {
+		n, err := s.dropPrefix(p)
+		if err != nil {
+			return fmt.Errorf("rebuild node usage: %w", err)
+		}
+		dropped += n
+	}
+	counts := map[string]usage{}
+	segments := 0
+	err := s.db.View(func(txn *badger.Txn) error {
+		return scanTxn(txn, prefixSegment, func(k, v []byte) error {
+			ref, err := decodeSegRef(v)
+			if err != nil {
+				return fmt.Errorf("segment %x: %w", k[len(prefixSegment):], err)
+			}
+			size := chunkBytes(ref.seg)
+			for _, n := range ref.seg.GetNodes() {
+				if n != "" {
+					u := counts[n]
+					u.chunks++
+					u.bytes += size
+					counts[n] = u
+				}
+			}
+			segments++
+			return nil
+		})
+	})
+	if err == nil {
+		applied := s.applied.Load()
+		err = s.db.Update(func(txn *badger.Txn) error {
+			for n, u := range counts {
+				if err := txn.Set(nodeUsageKey(n), u.appendTo(nil)); err != nil {
+					return err
+				}
+			}
+			return setNodeUsageApplied(txn, applied)
+		})
+	}
+	if err != nil {
+		return fmt.Errorf("rebuild node usage: %w", err)
+	}
+	s.logger.Info("counted chunks per node from the segment index", "segments", segments, "nodes", len(counts),
+		"old_entries_dropped", dropped, "took", time.Since(start).Round(time.Millisecond))
+	return nil
+}
+
+// dropPrefix deletes every key with prefix and the keys also, in write
+// batches of bounded size, and returns how many keys had prefix.
+func (s *State) dropPrefix(prefix []byte, also ...[]byte) (int, error) {
+	wb := s.db.NewWriteBatch()
+	defer wb.Cancel()
+	n := 0
+	err := s.db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix})
+		defer it.Close()
+		for it.Seek(prefix); it.ValidForPrefix(prefix); it.Next() {
+			if err := wb.Delete(it.Item().KeyCopy(nil)); err != nil {
+				return err
+			}
+			n++
+		}
+		for _, k := range also {
+			if err := wb.Delete(bytes.Clone(k)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err == nil {
+		err = wb.Flush()
+	}
+	if err != nil {
+		return 0, fmt.Errorf("drop %q keys: %w", prefix, err)
+	}
+	return n, nil
+}
