@@ -69,3 +69,68 @@ func BenchmarkFSMApplyCommit(b *testing.B) {
 	b.StopTimer()
 	b.ReportMetric(float64(cpu.Microseconds())/float64(b.N), "cpu-µs/commit")
 }
+
+// BenchmarkSegmentsOnNodes is the cost of finding a node's segments without
+// an index by node: one full pass of SegmentsOnNodes over a state of
+// CAIRN_BENCH_SEGMENTS (default 200,000) 4+2 segments placed on 6 of 60
+// nodes, so the node asked for holds a tenth of them. ns/segment is per
+// segment in the state (read, not found).
+func BenchmarkSegmentsOnNodes(b *testing.B) {
+	total := benchEnvInt(b, "CAIRN_BENCH_SEGMENTS", 200_000)
+	s, err := openState(b.TempDir(), nil, DefaultStoreConfig().apply)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { s.Close() })
+	index := uint64(1)
+	apply := func(cmds ...*pb.Command) {
+		es := make([]Entry, len(cmds))
+		for i, c := range cmds {
+			es[i] = Entry{Index: index, Cmd: c}
+		}
+		index++
+		for _, r := range s.ApplyBatch(es) {
+			if r.Err != nil {
+				b.Fatal(r.Err)
+			}
+		}
+	}
+	apply(&pb.Command{Op: &pb.Command_CreateBucket{CreateBucket: &pb.CreateBucketRequest{Name: "bench"}}})
+	for i := 0; i < total; i += 256 {
+		var cmds []*pb.Command
+		for j := i; j < min(i+256, total); j++ {
+			nodes := make([]string, 6)
+			for k := range nodes {
+				nodes[k] = fmt.Sprintf("blob%02d", (j+k*10)%60)
+			}
+			id := binary.BigEndian.AppendUint64(make([]byte, 8, 16), uint64(j)*0x9E3779B97F4A7C15)
+			seg := &pb.Segment{Id: id, Scheme: &pb.Scheme{K: 4, M: 2}, BlockSize: 1 << 18, Size: 1 << 20, Nodes: nodes}
+			cmds = append(cmds, &pb.Command{ProposedUnixNano: int64(j), Op: &pb.Command_CommitObject{CommitObject: &pb.CommitObjectRequest{
+				Object: &pb.Object{Bucket: "bench", Key: fmt.Sprintf("obj/%08d", j), VersionId: fmt.Sprintf("%032x", j),
+					Size: 1 << 20, Etag: "0123456789abcdef0123456789abcdef", Segments: []*pb.Segment{seg}}}}})
+		}
+		apply(cmds...)
+	}
+	b.ResetTimer()
+	found := 0
+	for range b.N {
+		found = 0
+		var after []byte
+		for {
+			infos, next, err := s.SegmentsOnNodes([]string{"blob07"}, after, 256)
+			if err != nil {
+				b.Fatal(err)
+			}
+			found += len(infos)
+			if next == nil {
+				break
+			}
+			after = next
+		}
+	}
+	b.StopTimer()
+	if found != total/10 {
+		b.Fatalf("found %d segments on blob07, want %d", found, total/10)
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(total), "ns/segment")
+}
