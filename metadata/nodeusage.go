@@ -213,17 +213,22 @@ func (s *State) ensureNodeUsage() error {
 // rebuilds on the next open.
 func (s *State) rebuildNodeUsage() error {
 	start := time.Now()
-	dropped := 0
-	for _, p := range [][]byte{prefixNodeChunk, prefixNodeUsage} {
-		n, err := s.dropPrefix(p)
-		if err != nil {
-			return fmt.Errorf("rebuild node usage: %w", err)
-		}
-		dropped += n
+	dropped, err := s.dropPrefix(prefixNodeUsage)
+	if err != nil {
+		return fmt.Errorf("rebuild node usage: %w", err)
+	}
+	// An earlier version's nc/ keys are six per segment: Badger drops
+	// them table by table rather than as tens of millions of deletes.
+	legacy, err := s.hasKeyWithPrefix(prefixNodeChunk)
+	if err == nil && legacy {
+		err = s.db.DropPrefix(prefixNodeChunk)
+	}
+	if err != nil {
+		return fmt.Errorf("rebuild node usage: drop the per-chunk node index: %w", err)
 	}
 	counts := map[string]usage{}
 	segments := 0
-	err := s.db.View(func(txn *badger.Txn) error {
+	err = s.db.View(func(txn *badger.Txn) error {
 		return scanTxn(txn, prefixSegment, func(k, v []byte) error {
 			ref, err := decodeSegRef(v)
 			if err != nil {
@@ -257,8 +262,21 @@ func (s *State) rebuildNodeUsage() error {
 		return fmt.Errorf("rebuild node usage: %w", err)
 	}
 	s.logger.Info("counted chunks per node from the segment index", "segments", segments, "nodes", len(counts),
-		"old_entries_dropped", dropped, "took", time.Since(start).Round(time.Millisecond))
+		"old_counts_dropped", dropped, "per_chunk_index_dropped", legacy, "took", time.Since(start).Round(time.Millisecond))
 	return nil
+}
+
+// hasKeyWithPrefix reports whether the state holds a key with prefix.
+func (s *State) hasKeyWithPrefix(prefix []byte) (bool, error) {
+	var found bool
+	err := s.db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix})
+		defer it.Close()
+		it.Seek(prefix)
+		found = it.ValidForPrefix(prefix)
+		return nil
+	})
+	return found, err
 }
 
 // dropPrefix deletes every key with prefix and the keys also, in write
