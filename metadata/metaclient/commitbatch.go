@@ -37,8 +37,13 @@ import (
 //     certainly not sent if it was still queued, and its outcome is unknown
 //     if it was.
 const (
-	// DefaultCommitCalls is Options.CommitCalls' default.
-	DefaultCommitCalls = 2
+	// DefaultCommitCalls is Options.CommitCalls' default. One call in
+	// flight makes the biggest calls, so the leader's entries are big: the
+	// commits made while a call is out all go in the next. With two, the
+	// first writer woken by an answer took the free slot alone, and the
+	// rest waited behind it: calls alternated between 1 commit and ~60,
+	// and so did the entries (docs/perf/metad.md §11).
+	DefaultCommitCalls = 1
 	// maxCommitsPerCall and maxCallBytes bound one CommitObjects call well
 	// inside the leader's limits (metadata.MaxCommitsPerCall, gRPC's 4 MiB
 	// message).
