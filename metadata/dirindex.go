@@ -188,20 +188,7 @@ func (a *applier) stagedDirCounts(key []byte) (c dirCounts, found bool, err erro
 // current at the applied index. It runs when nothing else uses the state
 // (open, or Restore with the state locked).
 func (s *State) ensureDirIndex() error {
-	var current bool
-	err := s.db.View(func(txn *badger.Txn) error {
-		item, err := txn.Get(keyDirIndex)
-		if errors.Is(err, badger.ErrKeyNotFound) {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		return item.Value(func(v []byte) error {
-			current = bytes.Equal(v, dirIndexMarker(s.applied.Load()))
-			return nil
-		})
-	})
+	current, err := s.holds(keyDirIndex, dirIndexMarker(s.applied.Load()))
 	if err != nil {
 		return fmt.Errorf("read directory index marker: %w", err)
 	}
@@ -209,6 +196,26 @@ func (s *State) ensureDirIndex() error {
 		return nil
 	}
 	return s.rebuildDirIndex()
+}
+
+// holds reports whether key is present with value want (a derived index's
+// marker).
+func (s *State) holds(key, want []byte) (bool, error) {
+	var ok bool
+	err := s.db.View(func(txn *badger.Txn) error {
+		item, err := txn.Get(key)
+		if errors.Is(err, badger.ErrKeyNotFound) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		return item.Value(func(v []byte) error {
+			ok = bytes.Equal(v, want)
+			return nil
+		})
+	})
+	return ok, err
 }
 
 // rebuildDirIndex drops the directory index and builds it again from o/,

@@ -184,20 +184,7 @@ func nodeUsageTxn(txn *badger.Txn, node string) (chunks, size int64, err error) 
 // ensureNodeUsage rebuilds the node counts unless they are current at the
 // applied index. It must not run concurrently with ApplyBatch.
 func (s *State) ensureNodeUsage() error {
-	var current bool
-	err := s.db.View(func(txn *badger.Txn) error {
-		item, err := txn.Get(keyNodeUsage)
-		if errors.Is(err, badger.ErrKeyNotFound) {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		return item.Value(func(v []byte) error {
-			current = bytes.Equal(v, nodeUsageMarker(s.applied.Load()))
-			return nil
-		})
-	})
+	current, err := s.holds(keyNodeUsage, nodeUsageMarker(s.applied.Load()))
 	if err != nil {
 		return fmt.Errorf("read node usage marker: %w", err)
 	}
