@@ -1,0 +1,115 @@
+package md5lanes
+
+import (
+	"crypto/md5"
+	"fmt"
+	"hash"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	md5simd "github.com/minio/md5-simd"
+)
+
+func processCPU(b *testing.B) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// BenchmarkKernel: one kernel call on 16 KiB per lane, busy lanes 1..16,
+// against crypto/md5 on the same bytes (one lane's worth per op). The
+// ratio sets kernelMinLanes.
+func BenchmarkKernel(b *testing.B) {
+	needKernel(b)
+	var in [lanes][]byte
+	for i := range in {
+		in[i] = make([]byte, pieceBlocks*64)
+		for j := range in[i] {
+			in[i][j] = byte(i + j)
+		}
+	}
+	var state [4 * lanes]uint32
+	var masks [pieceBlocks]uint16
+	for _, busy := range []int{1, 2, 3, 4, 8, 12, 16} {
+		b.Run(fmt.Sprintf("lanes=%d", busy), func(b *testing.B) {
+			var use [lanes][]byte
+			copy(use[:busy], in[:busy])
+			b.SetBytes(int64(busy) * pieceBlocks * 64)
+			for b.Loop() {
+				block16(&state, masks[:], &use)
+			}
+		})
+	}
+	b.Run("crypto-md5", func(b *testing.B) {
+		h := md5.New()
+		b.SetBytes(pieceBlocks * 64)
+		for b.Loop() {
+			h.Write(in[0])
+		}
+	})
+}
+
+// BenchmarkStreams: n goroutines each hashing a 16 MiB body in 256 KiB
+// writes: crypto/md5 per stream, one shared md5-simd server (what the
+// object layer used before), one shared Server. cpu-ms/MiB is the
+// process's CPU per MiB hashed. The streams do nothing else, so they write
+// all the time and lanes fill as they never do in the gateway: a bound,
+// not a forecast (docs/perf/put-path.md has the gateway's figures).
+func BenchmarkStreams(b *testing.B) {
+	const body = 16 << 20
+	const write = 256 << 10
+	simd := md5simd.NewServer()
+	defer simd.Close()
+	impls := []struct {
+		name string
+		new  func(s *Server) (hash.Hash, func())
+	}{
+		{"crypto-md5", func(*Server) (hash.Hash, func()) { return md5.New(), func() {} }},
+		{"md5-simd", func(*Server) (hash.Hash, func()) { h := simd.NewHash(); return h, h.Close }},
+		{"lanes", func(s *Server) (hash.Hash, func()) { return s.New(), func() {} }},
+	}
+	for _, impl := range impls {
+		for _, n := range []int{1, 2, 4, 8, 16} {
+			b.Run(fmt.Sprintf("%s/streams=%d", impl.name, n), func(b *testing.B) {
+				s := NewServer()
+				bufs := make([][]byte, n)
+				for i := range bufs {
+					bufs[i] = make([]byte, 4*write)
+					for j := range bufs[i] {
+						bufs[i][j] = byte(i*3 + j)
+					}
+				}
+				b.SetBytes(int64(n) * body)
+				cpu := processCPU(b)
+				for b.Loop() {
+					var wg sync.WaitGroup
+					for i := range n {
+						wg.Go(func() {
+							h, done := impl.new(s)
+							for off := 0; off < body; off += write {
+								o := off % len(bufs[i])
+								h.Write(bufs[i][o : o+write])
+							}
+							h.Sum(nil)
+							done()
+						})
+					}
+					wg.Wait()
+				}
+				mib := float64(b.N) * float64(n) * body / (1 << 20)
+				b.ReportMetric(float64(processCPU(b)-cpu)/float64(time.Millisecond)/mib, "cpu-ms/MiB")
+				st := s.Stats()
+				if r := st.KernelRounds.Load(); r > 0 {
+					b.ReportMetric(float64(st.KernelBlocks.Load())/float64(r), "lanes/round")
+				}
+				if k, so := st.KernelBlocks.Load(), st.SoloBlocks.Load(); k+so > 0 {
+					b.ReportMetric(float64(k)/float64(k+so), "kernel-share")
+				}
+			})
+		}
+	}
+}
