@@ -20,6 +20,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/cairnstore/cairn/internal/grpcbuf"
 	"github.com/cairnstore/cairn/internal/hclogslog"
 	"github.com/cairnstore/cairn/metadata/metadatapb"
 	"github.com/cairnstore/cairn/metadata/metaerr"
@@ -210,11 +211,11 @@ func NewServer(cfg Config) (_ *Server, err error) {
 	if err := s.metrics.register(s.registry); err != nil {
 		return nil, fmt.Errorf("register metrics: %w", err)
 	}
-	s.grpcSrv = grpc.NewServer(
+	s.grpcSrv = grpc.NewServer(append(grpcbuf.ServerOptions(),
 		grpc.ChainUnaryInterceptor(s.countRPC),
 		// Close relies on Stop waiting for handlers before State closes.
 		grpc.WaitForHandlers(true),
-	)
+	)...)
 	metadatapb.RegisterMetadataServer(s.grpcSrv, &api{s: s})
 	s.httpSrv = &http.Server{Handler: s.httpHandler(), ReadHeaderTimeout: 10 * time.Second}
 	if cfg.ProposeBatch > 1 {

@@ -36,6 +36,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
+	"github.com/cairnstore/cairn/internal/grpcbuf"
 	"github.com/cairnstore/cairn/metadata/metadatapb"
 	"github.com/cairnstore/cairn/metadata/metaerr"
 )
@@ -90,6 +91,7 @@ func New(addrs []string, opts Options) (*Client, error) {
 	if len(opts.DialOptions) == 0 {
 		opts.DialOptions = []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}
 	}
+	opts.DialOptions = append(slices.Clip(opts.DialOptions), grpcbuf.DialOptions()...)
 	r := &router{
 		opts:  opts,
 		log:   opts.Logger.With("component", "metaclient"),
