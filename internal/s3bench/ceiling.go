@@ -20,6 +20,7 @@ import (
 
 	"github.com/cairnstore/cairn/chunk"
 	"github.com/cairnstore/cairn/internal/bodyconn"
+	"github.com/cairnstore/cairn/internal/md5lanes"
 )
 
 // Ceiling is the measured throughput of one path an object store's data
@@ -54,16 +55,20 @@ const (
 const (
 	// CeilingHTTPPutStdMD5 is http-put-md5 with crypto/md5 for every body.
 	CeilingHTTPPutStdMD5 = "http-put-crypto-md5"
-	// CeilingMD5SIMD is md5-simd over Concurrency streams at once.
+	// CeilingMD5SIMD is md5-simd over Concurrency streams at once (the
+	// gateway's MD5 until 2026-11-26 14:00 UTC).
 	CeilingMD5SIMD = "md5-simd"
+	// CeilingMD5Lanes is internal/md5lanes over Concurrency streams at
+	// once, the gateway's MD5.
+	CeilingMD5Lanes = "md5-lanes"
 )
 
-// simdMinStreams mirrors object.simdMinStreams: the gateway hashes a body
-// with the shared md5-simd server when at least this many large bodies are
-// being hashed at once, otherwise with crypto/md5. http-put-md5 makes the
-// same choice, so the ceiling is never flattered by a slower MD5 than the
-// gateway's.
-const simdMinStreams = 3
+// md5MinStreams mirrors object.md5MinStreams: the gateway hashes a body
+// in the shared internal/md5lanes lanes when at least this many large
+// bodies are being hashed at once, otherwise with crypto/md5. http-put-md5
+// makes the same choice, so the ceiling is never flattered by a slower MD5
+// than the gateway's.
+const md5MinStreams = 2
 
 // CeilingConfig sizes the ceiling measurements.
 type CeilingConfig struct {
@@ -84,8 +89,9 @@ type CeilingConfig struct {
 //     reading into a buffer and discarding (1 stream and Concurrency).
 //   - http-put-md5: the same with the server computing the body's MD5, as
 //     an S3 server must for the ETag, with the MD5 the gateway uses: the
-//     process's md5-simd server (16 AVX-512 lanes) when at least 3 bodies
-//     are in flight, crypto/md5 otherwise.
+//     process's internal/md5lanes lanes (16 AVX-512 lanes) when at least 2
+//     bodies are in flight, crypto/md5 otherwise (md5-simd from 3 bodies
+//     before 2026-11-26 14:00 UTC).
 //   - http-put-crypto-md5: http-put-md5 with crypto/md5 for every body
 //     (reference).
 //   - http-get-2hop: GETs of Size bytes through one proxy hop (origin →
@@ -98,8 +104,10 @@ type CeilingConfig struct {
 //     io.Discard writers (block checksums included), one goroutine and
 //     GOMAXPROCS goroutines.
 //   - md5: crypto/md5 over one stream.
-//   - md5-simd: md5-simd over Concurrency streams sharing one server, the
-//     way concurrent PUTs share the gateway's.
+//   - md5-simd: md5-simd over Concurrency streams sharing one server
+//     (reference: the gateway's MD5 before internal/md5lanes).
+//   - md5-lanes: internal/md5lanes over Concurrency streams sharing one
+//     scheduler, the way concurrent PUTs share the gateway's.
 //
 // Client and servers share this machine's cores, as a benchmark client
 // and a store on the same machine do.
@@ -148,7 +156,7 @@ func Ceilings(ctx context.Context, cfg CeilingConfig) ([]Ceiling, error) {
 		}
 		ms := []measurement{
 			{CeilingHTTPPut, "loopback HTTP PUT, server discards", srv.origin + "/discard", true, false},
-			{CeilingHTTPPutMD5, "loopback HTTP PUT, server computes MD5 (md5-simd from 3 streams, as the gateway)", srv.origin + "/md5", true, false},
+			{CeilingHTTPPutMD5, "loopback HTTP PUT, server computes MD5 (MD5 lanes from 2 streams, as the gateway)", srv.origin + "/md5", true, false},
 			{CeilingHTTPPutStdMD5, "loopback HTTP PUT, server computes crypto/md5", srv.origin + "/crypto-md5", true, false},
 			{CeilingHTTPGet2, "loopback HTTP GET through one proxy hop", srv.proxy + "/object", false, false},
 		}
@@ -208,6 +216,17 @@ func Ceilings(ctx context.Context, cfg CeilingConfig) ([]Ceiling, error) {
 		return int64(len(body)), nil
 	})
 	if err := add(Ceiling{Name: CeilingMD5SIMD, What: "md5-simd, streams sharing one server", Concurrency: cfg.Concurrency, MiBPerSec: mib}, err); err != nil {
+		return out, err
+	}
+	mib, err = measureLoop(ctx, cfg.Concurrency, cfg.Duration, func() (int64, error) {
+		h := srv.lanes.New()
+		for off := 0; off < len(body); off += 64 << 10 {
+			_, _ = h.Write(body[off:min(off+64<<10, len(body))])
+		}
+		_ = h.Sum(nil)
+		return int64(len(body)), nil
+	})
+	if err := add(Ceiling{Name: CeilingMD5Lanes, What: "internal/md5lanes, streams sharing one scheduler", Concurrency: cfg.Concurrency, MiBPerSec: mib}, err); err != nil {
 		return out, err
 	}
 	return out, nil
@@ -321,6 +340,7 @@ type ceilingServers struct {
 	// none).
 	originUnix string
 	md5        md5simd.Server
+	lanes      *md5lanes.Server
 	close      func()
 }
 
@@ -328,6 +348,7 @@ type ceilingServers struct {
 // /object) and a proxy in front of its GET /object.
 func startCeilingServers(body []byte) (*ceilingServers, error) {
 	md5srv := md5simd.NewServer()
+	lanes := md5lanes.NewServer()
 	var inFlight atomic.Int64
 	mux := http.NewServeMux()
 	mux.HandleFunc("PUT /discard", func(w http.ResponseWriter, r *http.Request) {
@@ -337,10 +358,8 @@ func startCeilingServers(body []byte) (*ceilingServers, error) {
 	})
 	mux.HandleFunc("PUT /md5", func(w http.ResponseWriter, r *http.Request) {
 		var h hash.Hash = md5.New()
-		if n := inFlight.Add(1); n >= simdMinStreams {
-			sh := md5srv.NewHash()
-			defer sh.Close()
-			h = sh
+		if n := inFlight.Add(1); n >= md5MinStreams && md5lanes.Available() {
+			h = lanes.New()
 		}
 		defer inFlight.Add(-1)
 		if _, err := drain(r.Body, h); err != nil {
@@ -409,7 +428,7 @@ func startCeilingServers(body []byte) (*ceilingServers, error) {
 		md5srv.Close()
 		return nil, err
 	}
-	return &ceilingServers{origin: origin, proxy: proxy, originUnix: originUnix, md5: md5srv, close: func() {
+	return &ceilingServers{origin: origin, proxy: proxy, originUnix: originUnix, md5: md5srv, lanes: lanes, close: func() {
 		closeProxy()
 		ptr.CloseIdleConnections()
 		ptrUnix.CloseIdleConnections()

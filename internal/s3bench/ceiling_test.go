@@ -14,7 +14,7 @@ import (
 )
 
 // The MD5 ceiling server answers the body's MD5 whichever hash it picks
-// (md5-simd once several bodies are in flight).
+// (the MD5 lanes once several bodies are in flight).
 func TestCeilingMD5Server(t *testing.T) {
 	body := NewPattern(3, 4<<20).Bytes()[:4<<20]
 	srv, err := startCeilingServers(body)
@@ -59,7 +59,7 @@ func TestCeilingsNames(t *testing.T) {
 		got[fmt.Sprintf("%s c%d", c.Name, c.Concurrency)] = true
 	}
 	for _, want := range []string{"http-put c1", "http-put c4", "http-put-md5 c1", "http-put-md5 c4", "http-put-crypto-md5 c4",
-		"http-get-2hop c4", "rs-encode-4+2 c1", "md5 c1", "md5-simd c4", "http-put-unix c4", "http-get-2hop-unix c4"} {
+		"http-get-2hop c4", "rs-encode-4+2 c1", "md5 c1", "md5-simd c4", "md5-lanes c4", "http-put-unix c4", "http-get-2hop-unix c4"} {
 		if strings.HasSuffix(strings.Fields(want)[0], "-unix") && runtime.GOOS != "linux" {
 			continue
 		}
