@@ -33,12 +33,12 @@ package md5lanes
 
 import (
 	"crypto/md5"
-	"encoding"
-	"encoding/binary"
 	"hash"
 	"math"
 	"sync"
 	"sync/atomic"
+
+	"github.com/cairnstore/cairn/internal/chainstate"
 )
 
 // Available reports whether this machine has the 16-lane kernel. Without
@@ -111,8 +111,8 @@ type Digest struct {
 	wake     chan struct{}
 	combiner bool
 
-	solo    hash.Hash // crypto/md5, for the final block and solo hashing
-	marshal [4 + 16 + 64 + 8]byte
+	solo    hash.Hash             // crypto/md5, for the final block and solo hashing
+	marshal [4 + 16 + 64 + 8]byte // chainstate.Size(4)
 }
 
 var _ hash.Hash = (*Digest)(nil)
@@ -299,18 +299,10 @@ func (d *Digest) toSolo(length uint64) hash.Hash {
 	if d.solo == nil {
 		d.solo = md5.New()
 	}
-	b := d.marshal[:0]
-	b = append(b, "md5\x01"...)
-	for _, w := range d.h {
-		b = binary.BigEndian.AppendUint32(b, w)
-	}
-	b = append(b, d.x[:d.nx]...)
-	b = append(b, make([]byte, 64-d.nx)...)
-	b = binary.BigEndian.AppendUint64(b, length)
-	if err := d.solo.(encoding.BinaryUnmarshaler).UnmarshalBinary(b); err != nil {
+	if err := chainstate.Load(d.solo, "md5\x01", d.h[:], d.x[:d.nx], length, d.marshal[:]); err != nil {
 		// The format is crypto/md5's own; it can only fail if Go
 		// changed it, which the tests would catch first.
-		panic("md5lanes: loading state into crypto/md5: " + err.Error())
+		panic("md5lanes: " + err.Error())
 	}
 	return d.solo
 }
@@ -324,12 +316,8 @@ func (d *Digest) soloBlocks(p []byte) {
 	h := d.toSolo(0)
 	d.nx = saved
 	h.Write(p)
-	b, err := h.(encoding.BinaryAppender).AppendBinary(d.marshal[:0])
-	if err != nil {
-		panic("md5lanes: reading state from crypto/md5: " + err.Error())
-	}
-	for i := range d.h {
-		d.h[i] = binary.BigEndian.Uint32(b[4+4*i:])
+	if err := chainstate.Read(h, d.h[:], d.marshal[:]); err != nil {
+		panic("md5lanes: " + err.Error())
 	}
 }
 

@@ -32,12 +32,13 @@ package sha256lanes
 
 import (
 	"crypto/sha256"
-	"encoding"
 	"encoding/binary"
 	"hash"
 	"slices"
 	"sync"
 	"sync/atomic"
+
+	"github.com/cairnstore/cairn/internal/chainstate"
 )
 
 // Available reports whether this machine has the 16-lane kernel. Without
@@ -146,8 +147,8 @@ type Digest struct {
 	idx        int  // in s.streams
 	urgent     bool // its owner waits for its ring to drain
 
-	solo    hash.Hash // crypto/sha256, for the final block and solo hashing
-	marshal [4 + 32 + 64 + 8]byte
+	solo    hash.Hash             // crypto/sha256, for the final block and solo hashing
+	marshal [4 + 32 + 64 + 8]byte // chainstate.Size(8)
 }
 
 var _ hash.Hash = (*Digest)(nil)
@@ -476,36 +477,24 @@ func (d *Digest) toSolo(length uint64) hash.Hash {
 	if d.solo == nil {
 		d.solo = sha256.New()
 	}
-	b := d.marshal[:0]
-	b = append(b, "sha\x03"...)
-	for _, w := range d.h {
-		b = binary.BigEndian.AppendUint32(b, w)
-	}
-	b = append(b, d.x[:d.nx]...)
-	b = append(b, make([]byte, 64-d.nx)...)
-	b = binary.BigEndian.AppendUint64(b, length)
-	if err := d.solo.(encoding.BinaryUnmarshaler).UnmarshalBinary(b); err != nil {
+	if err := chainstate.Load(d.solo, "sha\x03", d.h[:], d.x[:d.nx], length, d.marshal[:]); err != nil {
 		// The format is crypto/sha256's own; it can only fail if Go
 		// changed it, which the tests would catch first.
-		panic("sha256lanes: loading state into crypto/sha256: " + err.Error())
+		panic("sha256lanes: " + err.Error())
 	}
 	return d.solo
 }
 
 // soloBlocks compresses whole blocks p into d's chaining value with
-// crypto/sha256. The length given to it only has to be a multiple of 64
-// (no partial block); d.len is kept apart.
+// crypto/sha256. The length given to it only has to be a multiple of 64 (no
+// partial block); d.len is kept apart.
 func (d *Digest) soloBlocks(p []byte) {
 	saved := d.nx
 	d.nx = 0
 	h := d.toSolo(0)
 	d.nx = saved
 	h.Write(p)
-	b, err := h.(encoding.BinaryAppender).AppendBinary(d.marshal[:0])
-	if err != nil {
-		panic("sha256lanes: reading state from crypto/sha256: " + err.Error())
-	}
-	for i := range d.h {
-		d.h[i] = binary.BigEndian.Uint32(b[4+4*i:])
+	if err := chainstate.Read(h, d.h[:], d.marshal[:]); err != nil {
+		panic("sha256lanes: " + err.Error())
 	}
 }
