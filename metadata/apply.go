@@ -284,7 +284,7 @@ type stage struct {
 	buckets map[string]struct{}
 	// usage is the command's changes to the node counts, txnUsage those of
 	// the commands already in the transaction (nodeusage.go).
-	usage, txnUsage map[string]usage
+	usage, txnUsage map[string]chunkCount
 }
 
 type stagedWrite struct {

@@ -42,7 +42,7 @@ func smIndexes(t testing.TB, s *State) map[string]string {
 func smWantIndexes(t testing.TB, s *State) map[string]string {
 	t.Helper()
 	want := map[string]string{}
-	counts := map[string]usage{}
+	counts := map[string]chunkCount{}
 	add := func(owner []byte, version string, segs []*pb.Segment) error {
 		for i, seg := range segs {
 			k := string(segmentKey(seg.Id))

@@ -46,25 +46,25 @@ var (
 // nodeUsageVersion changes whenever the counts' keys or meaning do.
 const nodeUsageVersion = 1
 
-// usage is one node's counts, or a change to them.
-type usage struct {
+// chunkCount is one node's counts, or a change to them.
+type chunkCount struct {
 	chunks, bytes int64
 }
 
-func (u usage) appendTo(b []byte) []byte {
+func (u chunkCount) appendTo(b []byte) []byte {
 	return binary.AppendVarint(binary.AppendVarint(b, u.chunks), u.bytes)
 }
 
-func decodeUsage(v []byte) (usage, error) {
+func decodeUsage(v []byte) (chunkCount, error) {
 	c, n := binary.Varint(v)
 	if n <= 0 {
-		return usage{}, fmt.Errorf("corrupt node usage entry %x", v)
+		return chunkCount{}, fmt.Errorf("corrupt node usage entry %x", v)
 	}
 	b, m := binary.Varint(v[n:])
 	if m <= 0 || n+m != len(v) {
-		return usage{}, fmt.Errorf("corrupt node usage entry %x", v)
+		return chunkCount{}, fmt.Errorf("corrupt node usage entry %x", v)
 	}
-	return usage{chunks: c, bytes: b}, nil
+	return chunkCount{chunks: c, bytes: b}, nil
 }
 
 func nodeUsageKey(node string) []byte { return join(prefixNodeUsage, node) }
@@ -88,7 +88,7 @@ func setNodeUsageApplied(txn *badger.Txn, applied uint64) error {
 // counting it (-1), for the command being applied.
 func (st *stage) addUsage(node string, chunkBytes int64, sign int64) {
 	if st.usage == nil {
-		st.usage = make(map[string]usage, 8)
+		st.usage = make(map[string]chunkCount, 8)
 	}
 	u := st.usage[node]
 	u.chunks += sign
@@ -103,7 +103,7 @@ func (st *stage) mergeUsage() {
 		return
 	}
 	if st.txnUsage == nil {
-		st.txnUsage = make(map[string]usage, len(st.usage))
+		st.txnUsage = make(map[string]chunkCount, len(st.usage))
 	}
 	for n, d := range st.usage {
 		u := st.txnUsage[n]
@@ -118,7 +118,7 @@ func (st *stage) mergeUsage() {
 func (st *stage) writeUsage() error {
 	nodes := make([]string, 0, len(st.txnUsage))
 	for n, d := range st.txnUsage {
-		if d != (usage{}) {
+		if d != (chunkCount{}) {
 			nodes = append(nodes, n)
 		}
 	}
@@ -132,7 +132,7 @@ func (st *stage) writeUsage() error {
 		d := st.txnUsage[n]
 		u.chunks += d.chunks
 		u.bytes += d.bytes
-		if u == (usage{}) {
+		if u == (chunkCount{}) {
 			err = st.txn.Delete(key)
 		} else {
 			err = st.txn.Set(key, u.appendTo(nil))
@@ -145,15 +145,15 @@ func (st *stage) writeUsage() error {
 }
 
 // readUsage reads one node's counts; an absent entry counts nothing.
-func readUsage(txn *badger.Txn, key []byte) (usage, error) {
+func readUsage(txn *badger.Txn, key []byte) (chunkCount, error) {
 	item, err := txn.Get(key)
 	if errors.Is(err, badger.ErrKeyNotFound) {
-		return usage{}, nil
+		return chunkCount{}, nil
 	}
 	if err != nil {
-		return usage{}, err
+		return chunkCount{}, err
 	}
-	var u usage
+	var u chunkCount
 	err = item.Value(func(v []byte) error {
 		var err error
 		u, err = decodeUsage(v)
@@ -213,7 +213,7 @@ func (s *State) rebuildNodeUsage() error {
 	if err != nil {
 		return fmt.Errorf("rebuild node usage: drop the per-chunk node index: %w", err)
 	}
-	counts := map[string]usage{}
+	counts := map[string]chunkCount{}
 	segments := 0
 	err = s.db.View(func(txn *badger.Txn) error {
 		return scanTxn(txn, prefixSegment, func(k, v []byte) error {

@@ -125,7 +125,7 @@ func TestNodeUsageRebuiltAtOpen(t *testing.T) {
 	// Current: opening again rebuilds nothing (a count planted while the
 	// marker is current stays).
 	err = s.db.Update(func(txn *badger.Txn) error {
-		return txn.Set(nodeUsageKey("planted"), usage{chunks: 7, bytes: 70}.appendTo(nil))
+		return txn.Set(nodeUsageKey("planted"), chunkCount{chunks: 7, bytes: 70}.appendTo(nil))
 	})
 	if err != nil {
 		t.Fatal(err)
