@@ -54,3 +54,43 @@ func Read(h hash.Hash, cv []uint32, scratch []byte) error {
 	}
 	return nil
 }
+
+// Blocks is a stream's partial block and length: Write hands the whole
+// 64-byte blocks of what is written to push, in order, and keeps the rest
+// for the next Write or the sum.
+type Blocks struct {
+	x   [64]byte
+	nx  int
+	len uint64
+}
+
+// Write counts p and hands push every block it completes: first the
+// partial block, once filled, then p's whole blocks as one slice of the
+// caller's memory. push must be done with its slice when it returns.
+func (b *Blocks) Write(p []byte, push func(blocks []byte)) {
+	b.len += uint64(len(p))
+	if b.nx > 0 {
+		c := copy(b.x[b.nx:], p)
+		b.nx += c
+		p = p[c:]
+		if b.nx < len(b.x) {
+			return
+		}
+		push(b.x[:])
+		b.nx = 0
+	}
+	if whole := len(p) &^ 63; whole > 0 {
+		push(p[:whole])
+		p = p[whole:]
+	}
+	b.nx = copy(b.x[:], p)
+}
+
+// Partial is the bytes written after the last whole block.
+func (b *Blocks) Partial() []byte { return b.x[:b.nx] }
+
+// Len is the number of bytes written.
+func (b *Blocks) Len() uint64 { return b.len }
+
+// Reset forgets everything written.
+func (b *Blocks) Reset() { b.nx, b.len = 0, 0 }

@@ -47,3 +47,35 @@ func TestReadLoadRoundTrip(t *testing.T) {
 		t.Error("loaded a SHA-256 state into MD5")
 	}
 }
+
+// Blocks hands on exactly the whole blocks of what is written, in order,
+// whatever the write sizes, and keeps the rest as the partial block.
+func TestBlocks(t *testing.T) {
+	data := make([]byte, 1000)
+	for i := range data {
+		data[i] = byte(i * 7)
+	}
+	for _, sizes := range [][]int{{1000}, {1, 63, 64, 65, 127, 200}, {30, 30, 30, 30, 30}, {0, 64, 0, 3}} {
+		var b Blocks
+		var pushed []byte
+		written := 0
+		for _, n := range sizes {
+			n = min(n, len(data)-written)
+			b.Write(data[written:written+n], func(p []byte) {
+				if len(p)%64 != 0 || len(p) == 0 {
+					t.Fatalf("%v: pushed %d bytes", sizes, len(p))
+				}
+				pushed = append(pushed, p...)
+			})
+			written += n
+		}
+		whole := written &^ 63
+		if !bytes.Equal(pushed, data[:whole]) || !bytes.Equal(b.Partial(), data[whole:written]) || b.Len() != uint64(written) {
+			t.Fatalf("%v: pushed %d bytes, partial %d, length %d; want %d, %d, %d", sizes, len(pushed), len(b.Partial()), b.Len(), whole, written-whole, written)
+		}
+		b.Reset()
+		if b.Len() != 0 || len(b.Partial()) != 0 {
+			t.Fatalf("%v: Reset left %d bytes, partial %d", sizes, b.Len(), len(b.Partial()))
+		}
+	}
+}

@@ -97,9 +97,7 @@ type Digest struct {
 	s *Server
 
 	// The owner's: the partial block and the length written.
-	x   [64]byte
-	nx  int
-	len uint64
+	blocks chainstate.Blocks
 
 	// The chaining value and the whole blocks of the Write in progress
 	// still to hash (the caller's memory): while the owner waits in
@@ -129,8 +127,7 @@ var iv = [4]uint32{0x67452301, 0xefcdab89, 0x98badcfe, 0x10325476}
 // Reset drops whatever was written and starts a new hash.
 func (d *Digest) Reset() {
 	d.h = iv
-	d.nx = 0
-	d.len = 0
+	d.blocks.Reset()
 }
 
 func (d *Digest) Size() int      { return md5.Size }
@@ -139,30 +136,14 @@ func (d *Digest) BlockSize() int { return md5.BlockSize }
 // Write hashes p's whole blocks (with those of other writers waiting at
 // the same time) before it returns: p is not read afterwards.
 func (d *Digest) Write(p []byte) (int, error) {
-	n := len(p)
-	d.len += uint64(n)
-	if d.nx > 0 {
-		c := copy(d.x[d.nx:], p)
-		d.nx += c
-		p = p[c:]
-		if d.nx < len(d.x) {
-			return n, nil
-		}
-		d.push(d.x[:])
-		d.nx = 0
-	}
-	if whole := len(p) &^ 63; whole > 0 {
-		d.push(p[:whole])
-		p = p[whole:]
-	}
-	d.nx = copy(d.x[:], p)
-	return n, nil
+	d.blocks.Write(p, d.push)
+	return len(p), nil
 }
 
 // Sum appends the hash of what was written so far; d can go on being
 // written to.
 func (d *Digest) Sum(in []byte) []byte {
-	return d.toSolo(d.len).Sum(in)
+	return d.toSolo(d.blocks.Partial(), d.blocks.Len()).Sum(in)
 }
 
 // push hashes the whole blocks p into d's chaining value, in the lanes
@@ -293,13 +274,13 @@ func (s *Server) kernelCall(lane *[lanes]*Digest, in *[lanes][]byte) {
 	}
 }
 
-// toSolo loads d's state (chaining value, partial block, length) into the
-// crypto/md5 hash d keeps for what the lanes do not hash.
-func (d *Digest) toSolo(length uint64) hash.Hash {
+// toSolo loads d's chaining value, with partial block x and length, into
+// the crypto/md5 hash d keeps for what the lanes do not hash.
+func (d *Digest) toSolo(x []byte, length uint64) hash.Hash {
 	if d.solo == nil {
 		d.solo = md5.New()
 	}
-	if err := chainstate.Load(d.solo, "md5\x01", d.h[:], d.x[:d.nx], length, d.marshal[:]); err != nil {
+	if err := chainstate.Load(d.solo, "md5\x01", d.h[:], x, length, d.marshal[:]); err != nil {
 		// The format is crypto/md5's own; it can only fail if Go
 		// changed it, which the tests would catch first.
 		panic("md5lanes: " + err.Error())
@@ -309,12 +290,9 @@ func (d *Digest) toSolo(length uint64) hash.Hash {
 
 // soloBlocks compresses whole blocks p into d's chaining value with
 // crypto/md5. The length given to it only has to be a multiple of 64 (no
-// partial block); d.len is kept apart.
+// partial block); d.blocks keeps the real one.
 func (d *Digest) soloBlocks(p []byte) {
-	saved := d.nx
-	d.nx = 0
-	h := d.toSolo(0)
-	d.nx = saved
+	h := d.toSolo(nil, 0)
 	h.Write(p)
 	if err := chainstate.Read(h, d.h[:], d.marshal[:]); err != nil {
 		panic("md5lanes: " + err.Error())

@@ -128,9 +128,7 @@ type Digest struct {
 	s *Server
 
 	// The owner's: the partial block and the length written.
-	x   [64]byte
-	nx  int
-	len uint64
+	blocks chainstate.Blocks
 
 	// The chaining value: changed only by whoever set s.running, or by
 	// the owner while the stream has no ring.
@@ -174,39 +172,22 @@ var iv = [8]uint32{0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0
 func (d *Digest) Reset() {
 	d.Close()
 	d.h = iv
-	d.nx = 0
-	d.len = 0
+	d.blocks.Reset()
 }
 
 func (d *Digest) Size() int      { return sha256.Size }
 func (d *Digest) BlockSize() int { return sha256.BlockSize }
 
 func (d *Digest) Write(p []byte) (int, error) {
-	n := len(p)
-	d.len += uint64(n)
-	if d.nx > 0 {
-		c := copy(d.x[d.nx:], p)
-		d.nx += c
-		p = p[c:]
-		if d.nx < len(d.x) {
-			return n, nil
-		}
-		d.push(d.x[:])
-		d.nx = 0
-	}
-	if whole := len(p) &^ 63; whole > 0 {
-		d.push(p[:whole])
-		p = p[whole:]
-	}
-	d.nx = copy(d.x[:], p)
-	return n, nil
+	d.blocks.Write(p, d.push)
+	return len(p), nil
 }
 
 // Sum appends the hash of what was written so far; d can go on being
 // written to.
 func (d *Digest) Sum(in []byte) []byte {
 	d.Close() // hashes what is in the ring first
-	return d.toSolo(d.len).Sum(in)
+	return d.toSolo(d.blocks.Partial(), d.blocks.Len()).Sum(in)
 }
 
 // Close hashes what d's ring holds into its chaining value, takes d off
@@ -471,13 +452,13 @@ func (s *Server) kernelCall(lane *[lanes]*Digest, in *[lanes][]byte) {
 	}
 }
 
-// toSolo loads d's state (chaining value, partial block, length) into the
-// crypto/sha256 hash d keeps for what the lanes do not hash.
-func (d *Digest) toSolo(length uint64) hash.Hash {
+// toSolo loads d's chaining value, with partial block x and length, into
+// the crypto/sha256 hash d keeps for what the lanes do not hash.
+func (d *Digest) toSolo(x []byte, length uint64) hash.Hash {
 	if d.solo == nil {
 		d.solo = sha256.New()
 	}
-	if err := chainstate.Load(d.solo, "sha\x03", d.h[:], d.x[:d.nx], length, d.marshal[:]); err != nil {
+	if err := chainstate.Load(d.solo, "sha\x03", d.h[:], x, length, d.marshal[:]); err != nil {
 		// The format is crypto/sha256's own; it can only fail if Go
 		// changed it, which the tests would catch first.
 		panic("sha256lanes: " + err.Error())
@@ -487,12 +468,9 @@ func (d *Digest) toSolo(length uint64) hash.Hash {
 
 // soloBlocks compresses whole blocks p into d's chaining value with
 // crypto/sha256. The length given to it only has to be a multiple of 64 (no
-// partial block); d.len is kept apart.
+// partial block); d.blocks keeps the real one.
 func (d *Digest) soloBlocks(p []byte) {
-	saved := d.nx
-	d.nx = 0
-	h := d.toSolo(0)
-	d.nx = saved
+	h := d.toSolo(nil, 0)
 	h.Write(p)
 	if err := chainstate.Read(h, d.h[:], d.marshal[:]); err != nil {
 		panic("sha256lanes: " + err.Error())
