@@ -22,6 +22,7 @@ import (
 	"github.com/cairnstore/cairn/gateway/awschunked"
 	"github.com/cairnstore/cairn/gateway/sigv4"
 	"github.com/cairnstore/cairn/internal/sha256lanes"
+	"github.com/cairnstore/cairn/internal/testcluster"
 )
 
 // gatedBody holds its first Read until gate is closed, then returns body
@@ -69,6 +70,14 @@ func TestConcurrentPayloadHashes(t *testing.T) {
 	}
 	results := make([]result, puts)
 	var wg sync.WaitGroup
+	var opened sync.Once
+	openGate := func() {
+		opened.Do(func() { close(gate) })
+		wg.Wait()
+	}
+	// First to run of the test's cleanups: a failure below must not leave
+	// PUTs blocked on the gate while the server shuts down.
+	t.Cleanup(openGate)
 	for i := range puts {
 		rng := rand.New(rand.NewPCG(uint64(i), 99))
 		body := make([]byte, 1<<20+rng.IntN(1<<20))
@@ -149,17 +158,13 @@ func TestConcurrentPayloadHashes(t *testing.T) {
 			hashed++
 		}
 	}
-	deadline := time.Now().Add(time.Minute)
-	for gateway.PayloadHashStreams() < before+hashed {
-		if time.Now().After(deadline) {
-			close(gate)
-			wg.Wait()
-			t.Fatalf("only %d of %d PUTs opened their bodies", gateway.PayloadHashStreams()-before, hashed)
+	testcluster.WaitFor(t, time.Minute, "every PUT with a payload hash to open its body", func() error {
+		if n := gateway.PayloadHashStreams() - before; n < hashed {
+			return fmt.Errorf("%d of %d opened", n, hashed)
 		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	close(gate)
-	wg.Wait()
+		return nil
+	})
+	openGate()
 
 	for _, res := range results {
 		if res.wrong {
