@@ -461,11 +461,15 @@ func (st *stage) exists(prefix []byte) (bool, error) {
 	if len(st.writes) > 0 {
 		panic("metadata: scan after staged writes in one command")
 	}
-	opts := badger.IteratorOptions{Prefix: prefix}
-	it := st.txn.NewIterator(opts)
+	return prefixExists(st.txn, prefix), nil
+}
+
+// prefixExists reports whether txn sees a key with prefix.
+func prefixExists(txn *badger.Txn, prefix []byte) bool {
+	it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix})
 	defer it.Close()
 	it.Seek(prefix)
-	return it.ValidForPrefix(prefix), nil
+	return it.ValidForPrefix(prefix)
 }
 
 // flush moves the staged writes into the transaction.

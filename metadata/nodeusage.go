@@ -257,10 +257,7 @@ func (s *State) rebuildNodeUsage() error {
 func (s *State) hasKeyWithPrefix(prefix []byte) (bool, error) {
 	var found bool
 	err := s.db.View(func(txn *badger.Txn) error {
-		it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix})
-		defer it.Close()
-		it.Seek(prefix)
-		found = it.ValidForPrefix(prefix)
+		found = prefixExists(txn, prefix)
 		return nil
 	})
 	return found, err

@@ -43,37 +43,23 @@ func smAllSegments(t *testing.T, s *State) []SegmentInfo {
 	return out
 }
 
-// smPages collects every page of a paginated segment query.
+// smPages collects every page of a paginated segment query: each page has
+// at most limit segments, in id order after the cursor, and a next at its
+// last id; only the last page is short.
 func smPages(t *testing.T, limit int, q func(after []byte, limit int) ([]SegmentInfo, []byte, error)) []SegmentInfo {
 	t.Helper()
-	var all []SegmentInfo
-	var after []byte
-	for pages := 0; ; pages++ {
-		infos, next, err := q(after, limit)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(infos) > limit || (next != nil && len(infos) != limit) {
-			t.Fatalf("page of %d with limit %d, next %x", len(infos), limit, next)
-		}
-		all = append(all, infos...)
-		if next == nil {
-			return all
-		}
-		if !bytes.Equal(next, infos[len(infos)-1].Segment.Id) {
-			t.Fatalf("next %x is not the page's last id", next)
-		}
-		if pages > 10000 {
-			t.Fatal("paging does not end")
-		}
-		after = next
-	}
+	return smWalkPages(t, limit, false, q)
 }
 
-// smShortPages collects every page of a segment query whose pages may be
-// short before the end (SegmentsOnNodes): each page has at most limit
-// segments, in id order after the cursor, and a next past them.
+// smShortPages is smPages for a query whose pages may be short, even
+// empty, before the end (SegmentsOnNodes): next is at or past the page's
+// last id.
 func smShortPages(t *testing.T, limit int, q func(after []byte, limit int) ([]SegmentInfo, []byte, error)) []SegmentInfo {
+	t.Helper()
+	return smWalkPages(t, limit, true, q)
+}
+
+func smWalkPages(t *testing.T, limit int, short bool, q func(after []byte, limit int) ([]SegmentInfo, []byte, error)) []SegmentInfo {
 	t.Helper()
 	var all []SegmentInfo
 	var after []byte
@@ -82,8 +68,8 @@ func smShortPages(t *testing.T, limit int, q func(after []byte, limit int) ([]Se
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(infos) > limit {
-			t.Fatalf("page of %d with limit %d", len(infos), limit)
+		if len(infos) > limit || (!short && next != nil && len(infos) != limit) {
+			t.Fatalf("page of %d with limit %d, next %x", len(infos), limit, next)
 		}
 		for _, in := range infos {
 			if after != nil && bytes.Compare(in.Segment.Id, after) <= 0 {
@@ -95,8 +81,8 @@ func smShortPages(t *testing.T, limit int, q func(after []byte, limit int) ([]Se
 		if next == nil {
 			return all
 		}
-		if after != nil && bytes.Compare(next, after) < 0 {
-			t.Fatalf("next %x before the page's last id %x", next, after)
+		if c := bytes.Compare(next, after); c < 0 || (!short && c != 0) {
+			t.Fatalf("next %x, the page's last id %x", next, after)
 		}
 		if pages > 100000 {
 			t.Fatal("paging does not end")
