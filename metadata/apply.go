@@ -11,6 +11,7 @@ import (
 	"github.com/dgraph-io/badger/v4"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/cairnstore/cairn/internal/grpcbuf"
 	"github.com/cairnstore/cairn/metadata/metadatapb"
 	"github.com/cairnstore/cairn/metadata/metaerr"
 )
@@ -391,7 +392,7 @@ func (st *stage) get(key []byte, m proto.Message) (bool, error) {
 		if w.del {
 			return false, nil
 		}
-		if err := proto.Unmarshal(w.val, m); err != nil {
+		if err := grpcbuf.Unmarshal(w.val, m); err != nil {
 			return false, fmt.Errorf("read staged %q: %w", key, err)
 		}
 		return true, nil
@@ -422,7 +423,8 @@ func (st *stage) stageWrite(key, val []byte, del bool) {
 // put stages m under key. Marshalling fails only on what the command
 // carried (proto3 strings must be valid UTF-8), so it refuses the command.
 func (st *stage) put(key []byte, m proto.Message) error {
-	b, err := marshalSized(st.space(marshalOpts.Size(m)), m)
+	size := grpcbuf.Size(m)
+	b, err := grpcbuf.AppendSized(st.space(size), m, size, marshalOpts.Deterministic)
 	if err != nil {
 		return metaerr.Detailed(metaerr.ErrInvalidArgument, "store %T: %v", m, err)
 	}
@@ -430,10 +432,9 @@ func (st *stage) put(key []byte, m proto.Message) error {
 	return nil
 }
 
-// marshalSized appends m to b right after a Size of m (b usually has room
-// for exactly that), without sizing m again.
+// marshalSized appends m to b (b usually has room for it).
 func marshalSized(b []byte, m proto.Message) ([]byte, error) {
-	return proto.MarshalOptions{Deterministic: marshalOpts.Deterministic, UseCachedSize: true}.MarshalAppend(b, m)
+	return grpcbuf.Append(b, m, marshalOpts.Deterministic)
 }
 
 // scan calls fn for every key with prefix, in order, as the transaction
@@ -708,7 +709,7 @@ func (a *applier) deleteBucket(req *metadatapb.DeleteBucketRequest) (proto.Messa
 	var uploadKeys [][]byte
 	err = a.st.scan(uploadBase(name), func(k, v []byte) error {
 		u := &metadatapb.MultipartUpload{}
-		if err := proto.Unmarshal(v, u); err != nil {
+		if err := grpcbuf.Unmarshal(v, u); err != nil {
 			return fmt.Errorf("read upload %q: %w", k, err)
 		}
 		uploads = append(uploads, u)
@@ -898,7 +899,7 @@ func (a *applier) readParts(bucket, key, uploadID string) ([]partRecord, error) 
 	var parts []partRecord
 	err := a.st.scan(partPrefix(bucket, key, uploadID), func(k, v []byte) error {
 		p := &metadatapb.Part{}
-		if err := proto.Unmarshal(v, p); err != nil {
+		if err := grpcbuf.Unmarshal(v, p); err != nil {
 			return fmt.Errorf("read part %q: %w", k, err)
 		}
 		parts = append(parts, partRecord{key: bytes.Clone(k), part: p})

@@ -8,6 +8,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/cairnstore/cairn/internal/grpcbuf"
 	"github.com/cairnstore/cairn/metadata/metadatapb"
 	"github.com/cairnstore/cairn/metadata/metaerr"
 )
@@ -196,7 +197,7 @@ func (a *applier) ackGC(req *metadatapb.AckGC) (proto.Message, error) {
 			continue // released segments have no guards
 		}
 		e := &metadatapb.GCEntry{}
-		if err := proto.Unmarshal(v, e); err != nil {
+		if err := grpcbuf.Unmarshal(v, e); err != nil {
 			return nil, fmt.Errorf("read %q: %w", k, err)
 		}
 		for _, seg := range e.GetSegments() {

@@ -8,6 +8,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/cairnstore/cairn/chunk"
+	"github.com/cairnstore/cairn/internal/grpcbuf"
 	"github.com/cairnstore/cairn/metadata/metadatapb"
 	"github.com/cairnstore/cairn/metadata/metaerr"
 )
@@ -78,7 +79,7 @@ func (r segRef) appendTo(b []byte) ([]byte, error) {
 
 // space is an upper bound of r's encoded size.
 func (r segRef) space() int {
-	return 3*binary.MaxVarintLen64 + len(r.owner) + len(r.versionID) + marshalOpts.Size(r.seg)
+	return 3*binary.MaxVarintLen64 + len(r.owner) + len(r.versionID) + grpcbuf.Size(r.seg)
 }
 
 func decodeSegRef(b []byte) (segRef, error) {
@@ -103,7 +104,7 @@ func decodeSegRef(b []byte) (segRef, error) {
 	}
 	r.versionID = string(b[n : n+int(l)])
 	r.seg = &metadatapb.Segment{}
-	if err := proto.Unmarshal(b[n+int(l):], r.seg); err != nil {
+	if err := grpcbuf.Unmarshal(b[n+int(l):], r.seg); err != nil {
 		return bad(err.Error())
 	}
 	return r, nil

@@ -9,8 +9,8 @@ import (
 	"sync/atomic"
 
 	"github.com/hashicorp/raft"
-	"google.golang.org/protobuf/proto"
 
+	"github.com/cairnstore/cairn/internal/grpcbuf"
 	"github.com/cairnstore/cairn/metadata/metadatapb"
 	"github.com/cairnstore/cairn/metadata/metaerr"
 )
@@ -71,7 +71,7 @@ func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
 			continue
 		}
 		cmd := &metadatapb.Command{}
-		if err := proto.Unmarshal(l.Data, cmd); err != nil || cmd.Op == nil {
+		if err := grpcbuf.Unmarshal(l.Data, cmd); err != nil || cmd.Op == nil {
 			panic(undecodable(l, err))
 		}
 		entries = append(entries, Entry{Index: l.Index, Cmd: cmd, owned: true})

@@ -11,8 +11,8 @@ import (
 	"github.com/hashicorp/raft"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
-	"google.golang.org/protobuf/proto"
 
+	"github.com/cairnstore/cairn/internal/grpcbuf"
 	"github.com/cairnstore/cairn/metadata/metadatapb"
 )
 
@@ -85,7 +85,7 @@ func decodeBatch(data []byte) ([]*metadatapb.Command, error) {
 			return nil, fmt.Errorf("batch entry: command %d has a bad length", len(cmds))
 		}
 		cmd := &metadatapb.Command{}
-		if err := proto.Unmarshal(b[w:w+int(n)], cmd); err != nil {
+		if err := grpcbuf.Unmarshal(b[w:w+int(n)], cmd); err != nil {
 			return nil, fmt.Errorf("batch entry: command %d: %w", len(cmds), err)
 		}
 		if cmd.Op == nil {

@@ -622,7 +622,7 @@ func (s *Server) proposeMany(ctx context.Context, cmds []*metadatapb.Command) ([
 	)
 	for i, cmd := range cmds {
 		cmd.ProposedUnixNano = start.UnixNano()
-		data, err := proto.Marshal(cmd)
+		data, err := grpcbuf.Append(nil, cmd, false)
 		if err != nil {
 			errs[i] = fmt.Errorf("encode command: %w", err)
 			continue

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/cairnstore/cairn/internal/grpcbuf"
 	"github.com/dgraph-io/badger/v4"
 	"google.golang.org/protobuf/proto"
 )
@@ -356,7 +357,7 @@ func getProto(txn *badger.Txn, key []byte, m proto.Message) (found bool, err err
 	if err != nil {
 		return false, err
 	}
-	err = item.Value(func(b []byte) error { return proto.Unmarshal(b, m) })
+	err = item.Value(func(b []byte) error { return grpcbuf.Unmarshal(b, m) })
 	if err != nil {
 		return false, fmt.Errorf("read %q: %w", key, err)
 	}
@@ -364,7 +365,8 @@ func getProto(txn *badger.Txn, key []byte, m proto.Message) (found bool, err err
 }
 
 // marshal is deterministic (map fields in key order), so replicas store
-// identical bytes.
+// identical bytes; the generated code's encoding of a stored value
+// (internal/grpcbuf) is this one's, byte for byte.
 var marshalOpts = proto.MarshalOptions{Deterministic: true}
 
 // badgerLogger sends Badger's log to slog. Badger's Info lines (compaction,

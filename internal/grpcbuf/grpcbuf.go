@@ -8,7 +8,8 @@
 // 1 MiB buffer cleared for it, 7% of the metad leader's CPU in a 4 KiB PUT
 // run (docs/perf/metad.md §12). Pool has a tier at every power of two, so
 // a buffer is at most twice its message and clearing it costs about what
-// filling it does; Codec is the protobuf codec with Pool.
+// filling it does; Codec is the protobuf codec with Pool, and with the
+// code vtprotobuf generated for the messages that have it (generated.go).
 package grpcbuf
 
 import (
@@ -48,24 +49,24 @@ func (codec) Marshal(v any) (mem.BufferSlice, error) {
 	if !ok {
 		return nil, fmt.Errorf("grpcbuf: cannot marshal %T, not a proto.Message", v)
 	}
-	size := proto.Size(m)
-	// UseCachedSize: Size just computed every sub-message's size.
-	opts := proto.MarshalOptions{UseCachedSize: true}
+	size := Size(m)
 	if mem.IsBelowBufferPoolingThreshold(size) {
-		b, err := opts.Marshal(m)
+		b, err := AppendSized(make([]byte, 0, size), m, size, false)
 		if err != nil {
 			return nil, err
 		}
 		return mem.BufferSlice{mem.SliceBuffer(b)}, nil
 	}
 	buf := Pool.Get(size)
-	if _, err := opts.MarshalAppend((*buf)[:0], m); err != nil {
+	if _, err := AppendSized((*buf)[:0], m, size, false); err != nil {
 		Pool.Put(buf)
 		return nil, err
 	}
 	return mem.BufferSlice{mem.NewBuffer(buf, Pool)}, nil
 }
 
+// Unmarshal decodes into v, which keeps nothing of data (see Unmarshal),
+// so data's buffers go back to the pool at once.
 func (codec) Unmarshal(data mem.BufferSlice, v any) error {
 	m, ok := v.(proto.Message)
 	if !ok {
@@ -73,7 +74,7 @@ func (codec) Unmarshal(data mem.BufferSlice, v any) error {
 	}
 	buf := data.MaterializeToBuffer(Pool)
 	defer buf.Free()
-	return proto.Unmarshal(buf.ReadOnlyData(), m)
+	return Unmarshal(buf.ReadOnlyData(), m)
 }
 
 // ServerOptions make a gRPC server use Pool and Codec.
