@@ -4,6 +4,6 @@ package sha256lanes
 
 const hasKernel = false
 
-func block16(digests *[512]byte, scratch *[512]byte, mask []uint64, inputs *[16][]byte) {
+func block16(state *[8 * lanes]uint32, masks []uint16, in *[lanes][]byte) {
 	panic("sha256lanes: no 16-lane kernel on this platform")
 }

@@ -15,16 +15,63 @@ func needKernel(t testing.TB) {
 	}
 }
 
+func TestKTable(t *testing.T) {
+	// FIPS 180-4's first, a middle and the last constants.
+	for i, want := range map[int]uint32{0: 0x428a2f98, 1: 0x71374491, 31: 0x14292967, 63: 0xc67178f2} {
+		if got := kTable[i]; got != want {
+			t.Errorf("K[%d] = %08x, want %08x", i, got, want)
+		}
+	}
+}
+
+// laneStart returns a chaining value to start a lane from: the state after
+// one random block, so that no two lanes start alike.
+func laneStart(rng *rand.Rand) [8]uint32 {
+	var d Digest
+	d.Reset()
+	first := make([]byte, 64)
+	for j := range first {
+		first[j] = byte(rng.Uint32())
+	}
+	d.soloBlocks(first)
+	return d.h
+}
+
+// checkKernel runs one kernel call on in from the given states and
+// compares every lane's state with crypto/sha256's after the same blocks.
+func checkKernel(t *testing.T, what string, start *[lanes][8]uint32, in *[lanes][]byte) {
+	t.Helper()
+	var state [8 * lanes]uint32
+	var want [lanes][8]uint32
+	for i := range in {
+		for j, w := range start[i] {
+			state[j*lanes+i] = w
+		}
+		d := Digest{h: start[i]}
+		d.soloBlocks(in[i])
+		want[i] = d.h
+	}
+	var masks [pieceBlocks]uint16
+	block16(&state, masks[:], in)
+	for i := range in {
+		for j := range 8 {
+			if got := state[j*lanes+i]; got != want[i][j] {
+				t.Fatalf("%s: lane %d (%d blocks) word %d: %08x, want %08x", what, i, len(in[i])/64, j, got, want[i][j])
+			}
+		}
+	}
+}
+
 // The kernel on its own: lanes of every length (none included) in one call,
-// each lane's state against crypto/sha256's after the same blocks.
+// each from a state of its own, against crypto/sha256's state after the
+// same blocks; the lanes with fewer blocks (and the empty ones) must keep
+// their state through the rounds they sit out.
 func TestKernelAgainstCryptoSHA256(t *testing.T) {
 	needKernel(t)
 	rng := rand.New(rand.NewPCG(1, 2))
-	for trial := range 200 {
+	for trial := range 300 {
 		var in [lanes][]byte
-		var want [lanes][8]uint32
-		var state, scratch [512]byte
-		rounds := 0
+		var start [lanes][8]uint32
 		for i := range in {
 			n := rng.IntN(40)
 			if trial%7 == 0 {
@@ -34,47 +81,58 @@ func TestKernelAgainstCryptoSHA256(t *testing.T) {
 			for j := range in[i] {
 				in[i][j] = byte(rng.Uint32())
 			}
-			rounds = max(rounds, n)
-			// Start every lane from a different state: the chaining
-			// value after one random block.
-			var d Digest
-			d.Reset()
-			first := make([]byte, 64)
-			for j := range first {
-				first[j] = byte(rng.Uint32())
-			}
-			d.soloBlocks(first)
-			for j, w := range d.h {
-				state[(j*lanes+i)*4+0] = byte(w)
-				state[(j*lanes+i)*4+1] = byte(w >> 8)
-				state[(j*lanes+i)*4+2] = byte(w >> 16)
-				state[(j*lanes+i)*4+3] = byte(w >> 24)
-			}
-			d.soloBlocks(in[i])
-			want[i] = d.h
+			start[i] = laneStart(rng)
 		}
-		if rounds == 0 {
-			continue
-		}
-		mask := make([]uint64, rounds)
-		for r := range mask {
-			for i := range in {
-				if len(in[i]) > r*64 {
-					mask[r] |= 1 << i
+		checkKernel(t, fmt.Sprintf("trial %d", trial), &start, &in)
+	}
+}
+
+// Every number of busy lanes, 1 to 16, in every position: the busy lanes
+// (chosen at random) have uneven block counts, the others none.
+func TestKernelLaneCounts(t *testing.T) {
+	needKernel(t)
+	rng := rand.New(rand.NewPCG(5, 6))
+	for busy := 1; busy <= lanes; busy++ {
+		for trial := range 20 {
+			var in [lanes][]byte
+			var start [lanes][8]uint32
+			for k, i := range rng.Perm(lanes)[:busy] {
+				n := 1 + rng.IntN(20)
+				if k == 0 {
+					n = 20 // one lane runs every round
+				}
+				in[i] = make([]byte, n*64)
+				for j := range in[i] {
+					in[i][j] = byte(rng.Uint32())
 				}
 			}
-		}
-		block16(&state, &scratch, mask, &in)
-		for i := range in {
-			for j := range 8 {
-				o := (j*lanes + i) * 4
-				got := uint32(state[o]) | uint32(state[o+1])<<8 | uint32(state[o+2])<<16 | uint32(state[o+3])<<24
-				if got != want[i][j] {
-					t.Fatalf("trial %d lane %d (%d blocks) word %d: %08x, want %08x", trial, i, len(in[i])/64, j, got, want[i][j])
-				}
+			for i := range start {
+				start[i] = laneStart(rng)
 			}
+			checkKernel(t, fmt.Sprintf("%d busy, trial %d", busy, trial), &start, &in)
 		}
 	}
+}
+
+// The kernel reads exactly its lanes' blocks: input slices that end at a
+// page the process cannot read would fault otherwise. Here, each lane's
+// input is followed by bytes that would change its hash if read as a
+// block, and inputs alias one buffer at odd offsets.
+func TestKernelReadsOnlyItsBlocks(t *testing.T) {
+	needKernel(t)
+	rng := rand.New(rand.NewPCG(3, 4))
+	buf := make([]byte, 64*64+17)
+	for i := range buf {
+		buf[i] = byte(i * 13)
+	}
+	var in [lanes][]byte
+	var start [lanes][8]uint32
+	for i := range in {
+		off := i*3 + 1 // unaligned, overlapping the others
+		in[i] = buf[off : off+64*(i%5)]
+		start[i] = laneStart(rng)
+	}
+	checkKernel(t, "aliased", &start, &in)
 }
 
 // Many streams at once through one server, each written in odd-sized
@@ -220,6 +278,59 @@ func FuzzWrites(f *testing.F) {
 		}
 		if got := d.Sum(nil); !bytes.Equal(got, want[:]) {
 			t.Fatalf("%x, want %x", got, want)
+		}
+	})
+}
+
+// Concurrent streams of random lengths, each written in random splits, as
+// the fuzzer picks them; with the lanes' thresholds lowered half the time,
+// so that the kernel also hashes the small inputs a fuzzer makes.
+func FuzzConcurrentStreams(f *testing.F) {
+	f.Add(uint64(1), uint8(16), uint32(100<<10), false)
+	f.Add(uint64(2), uint8(3), uint32(5000), true)
+	f.Add(uint64(3), uint8(40), uint32(70<<10), true)
+	f.Fuzz(func(t *testing.T, seed uint64, streams uint8, maxLen uint32, eager bool) {
+		n := 1 + int(streams)%40
+		maxLen = 1 + maxLen%(512<<10)
+		if eager {
+			defer func(k, s int) { kernelMinLanes, startLanes = k, s }(kernelMinLanes, startLanes)
+			kernelMinLanes, startLanes = 1, 2
+		}
+		s := NewServer()
+		var wg sync.WaitGroup
+		errs := make(chan error, n)
+		for g := range n {
+			wg.Go(func() {
+				rng := rand.New(rand.NewPCG(seed, uint64(g)))
+				data := make([]byte, rng.IntN(int(maxLen)+1))
+				for i := range data {
+					data[i] = byte(rng.Uint32())
+				}
+				var d *Digest
+				if rng.IntN(2) == 0 {
+					d = s.New()
+				} else {
+					d = s.NewSized(int64(rng.IntN(len(data) + 1)))
+				}
+				buf := make([]byte, 0, len(data))
+				for i := 0; i < len(data); {
+					k := min(len(data)-i, 1+rng.IntN(1+rng.IntN(70<<10)))
+					// The caller's buffer is overwritten once Write
+					// returns.
+					buf = append(buf[:0], data[i:i+k]...)
+					d.Write(buf)
+					clear(buf)
+					i += k
+				}
+				if got, want := d.Sum(nil), sha256.Sum256(data); !bytes.Equal(got, want[:]) {
+					errs <- fmt.Errorf("stream %d (%d bytes): %x, want %x", g, len(data), got, want)
+				}
+			})
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Error(err)
 		}
 	})
 }
