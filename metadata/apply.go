@@ -392,7 +392,7 @@ func (st *stage) get(key []byte, m proto.Message) (bool, error) {
 		if w.del {
 			return false, nil
 		}
-		if err := grpcbuf.Unmarshal(w.val, m); err != nil {
+		if err := grpcbuf.UnmarshalUnchecked(w.val, m); err != nil {
 			return false, fmt.Errorf("read staged %q: %w", key, err)
 		}
 		return true, nil
@@ -709,7 +709,7 @@ func (a *applier) deleteBucket(req *metadatapb.DeleteBucketRequest) (proto.Messa
 	var uploadKeys [][]byte
 	err = a.st.scan(uploadBase(name), func(k, v []byte) error {
 		u := &metadatapb.MultipartUpload{}
-		if err := grpcbuf.Unmarshal(v, u); err != nil {
+		if err := grpcbuf.UnmarshalUnchecked(v, u); err != nil {
 			return fmt.Errorf("read upload %q: %w", k, err)
 		}
 		uploads = append(uploads, u)
@@ -899,7 +899,7 @@ func (a *applier) readParts(bucket, key, uploadID string) ([]partRecord, error) 
 	var parts []partRecord
 	err := a.st.scan(partPrefix(bucket, key, uploadID), func(k, v []byte) error {
 		p := &metadatapb.Part{}
-		if err := grpcbuf.Unmarshal(v, p); err != nil {
+		if err := grpcbuf.UnmarshalUnchecked(v, p); err != nil {
 			return fmt.Errorf("read part %q: %w", k, err)
 		}
 		parts = append(parts, partRecord{key: bytes.Clone(k), part: p})

@@ -197,7 +197,7 @@ func (a *applier) ackGC(req *metadatapb.AckGC) (proto.Message, error) {
 			continue // released segments have no guards
 		}
 		e := &metadatapb.GCEntry{}
-		if err := grpcbuf.Unmarshal(v, e); err != nil {
+		if err := grpcbuf.UnmarshalUnchecked(v, e); err != nil {
 			return nil, fmt.Errorf("read %q: %w", k, err)
 		}
 		for _, seg := range e.GetSegments() {

@@ -104,7 +104,7 @@ func decodeSegRef(b []byte) (segRef, error) {
 	}
 	r.versionID = string(b[n : n+int(l)])
 	r.seg = &metadatapb.Segment{}
-	if err := grpcbuf.Unmarshal(b[n+int(l):], r.seg); err != nil {
+	if err := grpcbuf.UnmarshalUnchecked(b[n+int(l):], r.seg); err != nil {
 		return bad(err.Error())
 	}
 	return r, nil

@@ -71,7 +71,7 @@ func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
 			continue
 		}
 		cmd := &metadatapb.Command{}
-		if err := grpcbuf.Unmarshal(l.Data, cmd); err != nil || cmd.Op == nil {
+		if err := grpcbuf.UnmarshalUnchecked(l.Data, cmd); err != nil || cmd.Op == nil {
 			panic(undecodable(l, err))
 		}
 		entries = append(entries, Entry{Index: l.Index, Cmd: cmd, owned: true})

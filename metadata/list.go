@@ -73,7 +73,7 @@ func unmarshalForListing(v, scratch []byte, o *metadatapb.Object) ([]byte, error
 		}
 		b = b[n+m:]
 	}
-	return out, grpcbuf.Unmarshal(out, o)
+	return out, grpcbuf.UnmarshalUnchecked(out, o)
 }
 
 // ListObjects lists a bucket's objects in UTF-8 binary key order: those
@@ -498,7 +498,7 @@ func (s *State) ListMultipartUploads(req *metadatapb.ListMultipartUploadsRequest
 				break
 			}
 			u := &metadatapb.MultipartUpload{}
-			if err := it.Item().Value(func(v []byte) error { return grpcbuf.Unmarshal(v, u) }); err != nil {
+			if err := it.Item().Value(func(v []byte) error { return grpcbuf.UnmarshalUnchecked(v, u) }); err != nil {
 				return fmt.Errorf("read upload %q: %w", bkey, err)
 			}
 			u.Key, u.UploadId = key, id

@@ -85,7 +85,7 @@ func decodeBatch(data []byte) ([]*metadatapb.Command, error) {
 			return nil, fmt.Errorf("batch entry: command %d has a bad length", len(cmds))
 		}
 		cmd := &metadatapb.Command{}
-		if err := grpcbuf.Unmarshal(b[w:w+int(n)], cmd); err != nil {
+		if err := grpcbuf.UnmarshalUnchecked(b[w:w+int(n)], cmd); err != nil {
 			return nil, fmt.Errorf("batch entry: command %d: %w", len(cmds), err)
 		}
 		if cmd.Op == nil {

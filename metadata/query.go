@@ -65,7 +65,7 @@ func (s *State) ListBuckets(*metadatapb.ListBucketsRequest) (*metadatapb.ListBuc
 	err := s.view(func(txn *badger.Txn) error {
 		return scanTxn(txn, prefixBucket, func(k, v []byte) error {
 			b := &metadatapb.Bucket{}
-			if err := grpcbuf.Unmarshal(v, b); err != nil {
+			if err := grpcbuf.UnmarshalUnchecked(v, b); err != nil {
 				return fmt.Errorf("read %q: %w", k, err)
 			}
 			resp.Buckets = append(resp.Buckets, b)
@@ -155,7 +155,7 @@ func (s *State) ListParts(req *metadatapb.ListPartsRequest) (*metadatapb.ListPar
 				return nil
 			}
 			p := &metadatapb.Part{}
-			if err := it.Item().Value(func(v []byte) error { return grpcbuf.Unmarshal(v, p) }); err != nil {
+			if err := it.Item().Value(func(v []byte) error { return grpcbuf.UnmarshalUnchecked(v, p) }); err != nil {
 				return fmt.Errorf("read part %q: %w", it.Item().Key(), err)
 			}
 			if !req.GetWithSegments() {
@@ -218,7 +218,7 @@ func readClusterMap(txn *badger.Txn, scan func([]byte, func(k, v []byte) error) 
 	}
 	err = scan(prefixNode, func(k, v []byte) error {
 		n := &metadatapb.Node{}
-		if err := grpcbuf.Unmarshal(v, n); err != nil {
+		if err := grpcbuf.UnmarshalUnchecked(v, n); err != nil {
 			return fmt.Errorf("read %q: %w", k, err)
 		}
 		cm.Nodes = append(cm.Nodes, n)
@@ -237,7 +237,7 @@ func (s *State) MemberAddresses() (map[string]string, error) {
 	err := s.view(func(txn *badger.Txn) error {
 		return scanTxn(txn, prefixMember, func(k, v []byte) error {
 			m := &metadatapb.MetadMember{}
-			if err := grpcbuf.Unmarshal(v, m); err != nil {
+			if err := grpcbuf.UnmarshalUnchecked(v, m); err != nil {
 				return fmt.Errorf("read %q: %w", k, err)
 			}
 			addrs[m.GetId()] = m.GetGrpcAddress()

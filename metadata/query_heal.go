@@ -270,7 +270,7 @@ func (s *State) GCEntries(after []byte, limit int) ([]GCItem, error) {
 		for it.Seek(start); it.ValidForPrefix(prefixGC) && len(out) < limit; it.Next() {
 			item := it.Item()
 			e := &metadatapb.GCEntry{}
-			if err := item.Value(func(v []byte) error { return grpcbuf.Unmarshal(v, e) }); err != nil {
+			if err := item.Value(func(v []byte) error { return grpcbuf.UnmarshalUnchecked(v, e) }); err != nil {
 				return fmt.Errorf("read %q: %w", item.Key(), err)
 			}
 			out = append(out, GCItem{Key: item.KeyCopy(nil), Entry: e})

@@ -357,7 +357,7 @@ func getProto(txn *badger.Txn, key []byte, m proto.Message) (found bool, err err
 	if err != nil {
 		return false, err
 	}
-	err = item.Value(func(b []byte) error { return grpcbuf.Unmarshal(b, m) })
+	err = item.Value(func(b []byte) error { return grpcbuf.UnmarshalUnchecked(b, m) })
 	if err != nil {
 		return false, fmt.Errorf("read %q: %w", key, err)
 	}

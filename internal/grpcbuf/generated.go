@@ -105,6 +105,19 @@ func Unmarshal(b []byte, m proto.Message) error {
 	return v.UnmarshalVT(b)
 }
 
+// UnmarshalUnchecked is Unmarshal without the check that strings are UTF-8,
+// for bytes that an encoder which made that check wrote: metad's Raft
+// entries and stored values (every version encoded them with proto.Marshal
+// or Append). The check was half the cost of decoding them.
+func UnmarshalUnchecked(b []byte, m proto.Message) error {
+	v, ok := m.(vtMessage)
+	if !ok {
+		return proto.Unmarshal(b, m)
+	}
+	proto.Reset(m)
+	return v.UnmarshalVT(b)
+}
+
 // A table tells the walk which fields of a message are strings, messages
 // and maps, by field number.
 type table struct {
@@ -220,25 +233,42 @@ type span struct {
 func (w *walker) walk(b []byte, t *table) error {
 	for i := 0; i < len(b); {
 		start := i
-		num, typ, n := protowire.ConsumeTag(b[i:])
-		if n < 0 || num > protowire.MaxValidNumber {
-			// (the generated code takes numbers past the maximum)
-			return errMalformed
+		var (
+			num protowire.Number
+			typ protowire.Type
+		)
+		if c := b[i]; c < 0x80 && c >= 8 { // one-byte tags: fields 1 to 15
+			num, typ = protowire.Number(c>>3), protowire.Type(c&7)
+			i++
+		} else {
+			var n int
+			num, typ, n = protowire.ConsumeTag(b[i:])
+			if n < 0 || num > protowire.MaxValidNumber {
+				// (the generated code takes numbers past the maximum)
+				return errMalformed
+			}
+			i += n
 		}
-		i += n
 		if typ != protowire.BytesType {
-			n = protowire.ConsumeFieldValue(num, typ, b[i:])
+			n := protowire.ConsumeFieldValue(num, typ, b[i:])
 			if n < 0 {
 				return errMalformed
 			}
 			i += n
 			continue
 		}
-		v, n := protowire.ConsumeBytes(b[i:])
-		if n < 0 {
-			return errMalformed
+		var v []byte
+		if i < len(b) && b[i] < 0x80 && int(b[i]) < len(b)-i {
+			v = b[i+1 : i+1+int(b[i])]
+			i += 1 + len(v)
+		} else {
+			var n int
+			v, n = protowire.ConsumeBytes(b[i:])
+			if n < 0 {
+				return errMalformed
+			}
+			i += n
 		}
-		i += n
 		if int(num) >= len(t.fields) {
 			continue
 		}

@@ -190,6 +190,11 @@ func TestGeneratedMatchesProto(t *testing.T) {
 			if err := proto.Unmarshal(got, back); err != nil || !proto.Equal(back, m) {
 				t.Fatalf("%s: proto.Unmarshal of the generated encoding: %v, equal %v", name, err, proto.Equal(back, m))
 			}
+			unchecked := m.ProtoReflect().New().Interface()
+			fill(rng, unchecked.ProtoReflect(), 1)
+			if err := UnmarshalUnchecked(got, unchecked); err != nil || !proto.Equal(unchecked, m) {
+				t.Fatalf("%s: UnmarshalUnchecked of the generated encoding: %v, equal %v", name, err, proto.Equal(unchecked, m))
+			}
 			// Decoding into a message that holds something: reset first.
 			dec := m.ProtoReflect().New().Interface()
 			fill(rng, dec.ProtoReflect(), 1)
