@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"reflect"
 	"slices"
 	"sync"
 	"unicode/utf8"
@@ -143,12 +144,22 @@ type field struct {
 }
 
 var (
-	tables   sync.Map // protoreflect.MessageDescriptor → *table
-	tablesMu sync.Mutex
+	tables       sync.Map // protoreflect.MessageDescriptor → *table
+	tablesByType sync.Map // reflect.Type → *table
+	tablesMu     sync.Mutex
 )
 
+// tableOf looks m's table up by Go type, which is cheaper than asking m
+// for its descriptor (~1% of metad's CPU when it did). Only generated
+// messages come here, one Go type per message (unlike dynamicpb's).
 func tableOf(m proto.Message) *table {
-	return tableFor(m.ProtoReflect().Descriptor())
+	typ := reflect.TypeOf(m)
+	if t, ok := tablesByType.Load(typ); ok {
+		return t.(*table)
+	}
+	t := tableFor(m.ProtoReflect().Descriptor())
+	tablesByType.Store(typ, t)
+	return t
 }
 
 func tableFor(md protoreflect.MessageDescriptor) *table {
