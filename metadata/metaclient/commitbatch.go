@@ -87,10 +87,48 @@ type commitBatcher struct {
 	mu    sync.Mutex
 	queue []*queuedCommit
 	calls int // in flight
+	// sent holds the sizes of the last maxCalls calls, next the slot the
+	// next size goes in; see mayStartLocked.
+	sent []int
+	next int
 }
 
 func newCommitBatcher(client metadatapb.MetadataClient, maxCalls int) *commitBatcher {
-	return &commitBatcher{client: client, maxCalls: maxCalls}
+	return &commitBatcher{client: client, maxCalls: maxCalls, sent: make([]int, maxCalls)}
+}
+
+// mayStartLocked reports whether a call may start now. The first call in
+// flight starts at once. Another starts only once the queue holds a fair
+// share: the mean size of the last maxCalls calls. Starting one whenever a
+// slot was free split the writers into a group of one and a group of all
+// the rest, which stayed that way (docs/perf/metad.md §11, §13); waiting
+// for a share keeps the calls, and so the leader's entries, the same size,
+// and lets the next call travel while the last is in the leader.
+func (b *commitBatcher) mayStartLocked() bool {
+	if b.calls == 0 {
+		return true
+	}
+	if b.calls >= b.maxCalls {
+		return false
+	}
+	total := 0
+	for _, n := range b.sent {
+		total += n
+	}
+	return len(b.queue) >= max(1, total/len(b.sent))
+}
+
+// startLocked takes the next call's commits, if any, and counts the call
+// in flight.
+func (b *commitBatcher) startLocked() []*queuedCommit {
+	batch := b.takeLocked()
+	if len(batch) == 0 {
+		return nil
+	}
+	b.calls++
+	b.sent[b.next] = len(batch)
+	b.next = (b.next + 1) % len(b.sent)
+	return batch
 }
 
 // CommitObject commits req, sharing a CommitObjects call with concurrent
@@ -115,9 +153,8 @@ func (b *commitBatcher) commit(ctx context.Context, req *metadatapb.CommitObject
 	qc := &queuedCommit{ctx: ctx, req: req, size: size, done: make(chan struct{})}
 	b.mu.Lock()
 	b.queue = append(b.queue, qc)
-	if b.calls < b.maxCalls {
-		if batch := b.takeLocked(); len(batch) > 0 {
-			b.calls++
+	if b.mayStartLocked() {
+		if batch := b.startLocked(); batch != nil {
 			go b.run(batch)
 		}
 	}
@@ -167,17 +204,17 @@ func (b *commitBatcher) takeLocked() []*queuedCommit {
 	return batch
 }
 
-// run sends batch, then whatever queued meanwhile, until the queue is
-// empty; it holds one of maxCalls slots throughout.
+// run sends batch, then whatever queued meanwhile, for as long as a call
+// may start; the last call in flight always takes what is queued, so no
+// commit is left waiting.
 func (b *commitBatcher) run(batch []*queuedCommit) {
-	for {
+	for batch != nil {
 		b.send(batch)
 		b.mu.Lock()
-		batch = b.takeLocked()
-		if len(batch) == 0 {
-			b.calls--
-			b.mu.Unlock()
-			return
+		b.calls--
+		batch = nil
+		if b.mayStartLocked() {
+			batch = b.startLocked()
 		}
 		b.mu.Unlock()
 	}

@@ -403,3 +403,134 @@ func TestBatchContext(t *testing.T) {
 		t.Fatal("deadline set although a caller has none")
 	}
 }
+
+// steppedClient is a CommitObjects stand-in whose calls each wait for
+// their own release: it reports every call on calls.
+type steppedClient struct {
+	metadatapb.MetadataClient
+	calls chan steppedCall
+}
+
+type steppedCall struct {
+	keys    []string
+	release chan struct{}
+}
+
+func (s steppedClient) CommitObjects(ctx context.Context, req *metadatapb.CommitObjectsRequest, _ ...grpc.CallOption) (*metadatapb.CommitObjectsResponse, error) {
+	call := steppedCall{release: make(chan struct{})}
+	resp := &metadatapb.CommitObjectsResponse{}
+	for _, c := range req.GetCommits() {
+		call.keys = append(call.keys, c.GetObject().GetKey())
+		resp.Results = append(resp.Results, &metadatapb.CommitObjectResult{Object: c.GetObject()})
+	}
+	s.calls <- call
+	select {
+	case <-call.release:
+		return resp, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// TestLaterCallsWaitForAFairShare: with two calls allowed, a second call
+// starts only once the queue holds the mean size of the last two calls,
+// and the last call in flight takes whatever is queued when it returns.
+func TestLaterCallsWaitForAFairShare(t *testing.T) {
+	ctx := ctxT(t, 30*time.Second)
+	client := steppedClient{calls: make(chan steppedCall, 16)}
+	b := newCommitBatcher(client, 2)
+	c := &Client{commits: b}
+	next := func() steppedCall {
+		t.Helper()
+		select {
+		case call := <-client.calls:
+			return call
+		case <-ctx.Done():
+			t.Fatal("no call started")
+			return steppedCall{}
+		}
+	}
+	queued := func(want int) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			b.mu.Lock()
+			n, calls := len(b.queue), b.calls
+			b.mu.Unlock()
+			if n == want {
+				if calls != 1 && calls != 2 {
+					t.Fatalf("%d calls in flight", calls)
+				}
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%d commits queued, want %d", n, want)
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+	errs := make(chan error, 64)
+	commit := func(keys ...string) {
+		for _, k := range keys {
+			go func() {
+				_, err := c.CommitObject(ctx, commitReq(k))
+				errs <- err
+			}()
+		}
+	}
+	keys := func(prefix string, n int) []string {
+		var ks []string
+		for i := range n {
+			ks = append(ks, fmt.Sprintf("%s%02d", prefix, i))
+		}
+		return ks
+	}
+
+	// An idle client sends at once, and a second commit, with nothing
+	// sent before, goes in a second call.
+	commit("a")
+	a := next()
+	commit("b")
+	bc := next()
+	// Both slots busy: ten commits queue, then go together when a's call
+	// returns.
+	commit(keys("c", 10)...)
+	queued(10)
+	close(a.release)
+	cc := next()
+	if len(cc.keys) != 10 {
+		t.Fatalf("third call carried %d commits, want the 10 queued", len(cc.keys))
+	}
+	close(bc.release)
+	// One call of 10 in flight, the last two calls 1 and 10: another call
+	// waits for 5 commits. The decision is made as each commit queues, so
+	// four queued and no call started means none will for them.
+	commit(keys("d", 4)...)
+	queued(4)
+	select {
+	case call := <-client.calls:
+		t.Fatalf("a call of %d started with 4 queued and 10 in flight", len(call.keys))
+	default:
+	}
+	commit("e")
+	dc := next()
+	if len(dc.keys) != 5 {
+		t.Fatalf("fourth call carried %d commits, want 5", len(dc.keys))
+	}
+	// Three more queue behind two calls in flight; when both return, the
+	// last one takes them though they are fewer than a share.
+	commit(keys("f", 3)...)
+	queued(3)
+	close(cc.release)
+	close(dc.release)
+	fc := next()
+	if len(fc.keys) != 3 {
+		t.Fatalf("last call carried %d commits, want the 3 queued", len(fc.keys))
+	}
+	close(fc.release)
+	for range 2 + 10 + 5 + 3 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+}
