@@ -9,6 +9,7 @@ import (
 	"unsafe"
 
 	"github.com/dgraph-io/badger/v4"
+	"github.com/dgraph-io/badger/v4/skl"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/cairnstore/cairn/internal/grpcbuf"
@@ -223,11 +224,66 @@ func (s *State) applyTxn(es []Entry, rs []Result) error {
 	if err := setApplied(txn, last); err != nil {
 		return err
 	}
-	if err := txn.Commit(); err != nil {
+	if st.size.within(s.asyncTxn) {
+		s.commitAsync(txn, es[0].Index, last)
+	} else if err := txn.Commit(); err != nil {
 		return fmt.Errorf("commit entries %d..%d: %w", es[0].Index, last, err)
 	}
 	s.applied.Store(last)
 	return nil
+}
+
+// commitAsync commits txn without waiting for Badger to write it, so the
+// results of its entries go out without that wait on every answer's path
+// (docs/perf/metad.md §14). Nothing can read around the write: a Badger
+// read timestamp waits until every commit before it is written, so every
+// later transaction, query and snapshot dump sees it, and Sync waits for
+// it before Raft may drop the log it came from. A crash before the write
+// loses it with m/applied, and the log replays it, as for any write not
+// yet synced. txn must be within s.asyncTxn: at its commit Badger checks
+// the size again, and a failure then could not be split and retried.
+func (s *State) commitAsync(txn *badger.Txn, first, last uint64) {
+	txn.CommitWith(func(err error) {
+		if err != nil {
+			// The state machine cannot go on past an entry it failed to
+			// write (as fsm.ApplyBatch on a synchronous failure); the
+			// entries stay in the Raft log and are applied again at the
+			// next start.
+			panic(fmt.Sprintf("metadata: writing raft entries %d..%d to the state failed: %v", first, last, err))
+		}
+	})
+}
+
+// awaitCommits waits until every commit handed to Badger is written.
+func (s *State) awaitCommits() {
+	// A read transaction's timestamp waits for them (oracle.readTs).
+	s.db.NewTransaction(false).Discard()
+}
+
+// txnSize is what a transaction holds, as Badger counts it closely enough
+// for a bound: entries, and bytes of keys and values.
+type txnSize struct{ entries, bytes int64 }
+
+// txnSizeSlack covers the few small keys written beside the stage's:
+// m/applied and the derived indexes' markers, Badger's own commit marker.
+var txnSizeSlack = txnSize{entries: 16, bytes: 4 << 10}
+
+// asyncTxnLimit is half of Badger's transaction limits for a memtable of
+// memTable bytes (badger.Open: 15% of the memtable, and that over the
+// skiplist's largest node for entries).
+func asyncTxnLimit(memTable int64) txnSize {
+	bytes := memTable * 15 / 100
+	return txnSize{entries: bytes / int64(skl.MaxNodeSize) / 2, bytes: bytes / 2}
+}
+
+func (t *txnSize) add(key, val []byte) {
+	t.entries++
+	// Badger adds a version to each key and a few bytes of header.
+	t.bytes += int64(len(key)+len(val)) + 16
+}
+
+func (t txnSize) within(limit txnSize) bool {
+	return t.entries+txnSizeSlack.entries < limit.entries && t.bytes+txnSizeSlack.bytes < limit.bytes
 }
 
 // commitApplied records index as applied without any other change.
@@ -286,6 +342,8 @@ type stage struct {
 	// usage is the command's changes to the node counts, txnUsage those of
 	// the commands already in the transaction (nodeusage.go).
 	usage, txnUsage map[string]chunkCount
+	// size is what the stage has written to the transaction.
+	size txnSize
 }
 
 type stagedWrite struct {
@@ -480,6 +538,7 @@ func (st *stage) flush() error {
 			clear(st.buckets)
 		}
 		var err error
+		st.size.add(w.key, w.val)
 		if w.del {
 			err = st.txn.Delete(w.key)
 		} else {

@@ -467,3 +467,42 @@ func TestApplyOwnedCommandsMatchCopies(t *testing.T) {
 		}
 	}
 }
+
+// TestAsyncCommitBound: a transaction that commitAsync may commit (within
+// asyncTxn, as txnSize counts it) never reaches Badger's own limits, which
+// Badger checks again at the commit, where a failure could no longer be
+// split and retried.
+func TestAsyncCommitBound(t *testing.T) {
+	for _, valueSize := range []int{0, 8, 300, 4 << 10} {
+		t.Run(fmt.Sprintf("values of %d bytes", valueSize), func(t *testing.T) {
+			s := smOpenDir(t, t.TempDir(), smTinyBadger)
+			txn := s.db.NewTransaction(true)
+			defer txn.Discard()
+			var size txnSize
+			n := 0
+			for ; ; n++ {
+				key := fmt.Appendf(nil, "o/bucket\x00key-%08d", n)
+				val := make([]byte, valueSize)
+				next := size
+				next.add(key, val)
+				if !next.within(s.asyncTxn) {
+					break
+				}
+				if err := txn.Set(key, val); err != nil {
+					t.Fatalf("set %d, within the bound: %v", n, err)
+				}
+				size = next
+			}
+			// The writes beside the stage's, as applyTxn makes them.
+			if err := setApplied(txn, 7); err != nil {
+				t.Fatalf("set applied after %d writes: %v", n, err)
+			}
+			if n < 10 {
+				t.Fatalf("bound admits only %d writes", n)
+			}
+			if err := txn.Commit(); err != nil {
+				t.Fatalf("commit of %d writes within the bound: %v", n, err)
+			}
+		})
+	}
+}

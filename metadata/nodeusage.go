@@ -132,10 +132,12 @@ func (st *stage) writeUsage() error {
 		d := st.txnUsage[n]
 		u.chunks += d.chunks
 		u.bytes += d.bytes
+		val := u.appendTo(nil)
+		st.size.add(key, val)
 		if u == (chunkCount{}) {
 			err = st.txn.Delete(key)
 		} else {
-			err = st.txn.Set(key, u.appendTo(nil))
+			err = st.txn.Set(key, val)
 		}
 		if err != nil {
 			return fmt.Errorf("store node usage of %q: %w", n, err)

@@ -40,9 +40,13 @@ type State struct {
 	mu sync.RWMutex
 	// applyMu serializes ApplyBatch.
 	applyMu sync.Mutex
-	// applied mirrors m/applied once committed.
+	// applied mirrors m/applied once committed (handed to Badger; see
+	// commitAsync).
 	applied atomic.Uint64
 	closed  bool
+	// asyncTxn bounds the transactions commitAsync may commit: half of
+	// Badger's own limits, so that a commit cannot fail for its size.
+	asyncTxn txnSize
 
 	// listSteps counts iterator Seek and Next calls made by listings, so
 	// tests can check that a delimiter page does not walk every key.
@@ -80,7 +84,7 @@ func openState(dir string, logger *slog.Logger, tune func(*badger.Options)) (*St
 	if err != nil {
 		return nil, fmt.Errorf("open metadata state in %s: %w", dir, err)
 	}
-	s := &State{db: db, logger: logger}
+	s := &State{db: db, logger: logger, asyncTxn: asyncTxnLimit(db.Opts().MemTableSize)}
 	var applied uint64
 	err = db.View(func(txn *badger.Txn) error {
 		var err error
@@ -127,6 +131,7 @@ func (s *State) AppliedIndex() uint64 { return s.applied.Load() }
 func (s *State) Sync() error {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
+	s.awaitCommits()
 	if err := s.db.Sync(); err != nil {
 		return fmt.Errorf("sync metadata state: %w", err)
 	}
