@@ -81,7 +81,20 @@ func (a *api) ListBuckets(ctx context.Context, req *pb.ListBucketsRequest) (*pb.
 }
 
 func (a *api) CommitObject(ctx context.Context, req *pb.CommitObjectRequest) (*pb.CommitObjectResponse, error) {
-	return mutate[*pb.CommitObjectResponse](ctx, a.s, &pb.Command{Op: &pb.Command_CommitObject{CommitObject: req}})
+	brief := takeBrief(req)
+	resp, err := mutate[*pb.CommitObjectResponse](ctx, a.s, &pb.Command{Op: &pb.Command_CommitObject{CommitObject: req}})
+	if err != nil || !brief {
+		return resp, err
+	}
+	return &pb.CommitObjectResponse{ModifiedUnixNano: resp.GetObject().GetModifiedUnixNano()}, nil
+}
+
+// takeBrief clears a commit's brief flag, an answer option, so that it
+// never reaches the log, and reports whether it was set.
+func takeBrief(req *pb.CommitObjectRequest) bool {
+	brief := req.GetBrief()
+	req.Brief = false
+	return brief
 }
 
 func (a *api) GetObject(ctx context.Context, req *pb.GetObjectRequest) (*pb.GetObjectResponse, error) {

@@ -30,21 +30,26 @@ func (a *api) CommitObjects(ctx context.Context, req *pb.CommitObjectsRequest) (
 		return nil, toStatus(a.s.notLeader())
 	}
 	cmds := make([]*pb.Command, len(commits))
+	brief := make([]bool, len(commits))
 	for i, c := range commits {
+		brief[i] = takeBrief(c)
 		cmds[i] = &pb.Command{Op: &pb.Command_CommitObject{CommitObject: c}}
 	}
 	resps, errs := a.s.proposeMany(ctx, cmds)
 	results := make([]*pb.CommitObjectResult, len(commits))
 	for i := range commits {
-		results[i] = commitResult(resps[i], errs[i])
+		results[i] = commitResult(resps[i], errs[i], brief[i])
 	}
 	return &pb.CommitObjectsResponse{Results: results}, nil
 }
 
 // commitResult is one commit's answer as CommitObject would give it.
-func commitResult(resp proto.Message, err error) *pb.CommitObjectResult {
+func commitResult(resp proto.Message, err error, brief bool) *pb.CommitObjectResult {
 	if err == nil {
 		if r, ok := resp.(*pb.CommitObjectResponse); ok {
+			if brief {
+				return &pb.CommitObjectResult{ModifiedUnixNano: r.GetObject().GetModifiedUnixNano()}
+			}
 			return &pb.CommitObjectResult{Object: r.GetObject()}
 		}
 		err = status.Errorf(codes.Internal, "state machine answered %T", resp)

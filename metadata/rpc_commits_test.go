@@ -4,10 +4,12 @@ import (
 	"errors"
 	"testing"
 
+	"github.com/hashicorp/raft"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 
 	pb "github.com/cairnstore/cairn/metadata/metadatapb"
 	"github.com/cairnstore/cairn/metadata/metaerr"
@@ -105,5 +107,87 @@ func TestCommitObjectsAnswersEachCommit(t *testing.T) {
 		if _, err := cl.CommitObjects(testCtx(t), req); status.Code(err) != codes.InvalidArgument {
 			t.Errorf("%d commits: %v, want InvalidArgument", n, err)
 		}
+	}
+}
+
+// TestBriefCommitAnswers: a brief commit is answered with the stored
+// object's modification time only, through CommitObject and CommitObjects
+// alike, and the flag, an answer option, never reaches the Raft log.
+func TestBriefCommitAnswers(t *testing.T) {
+	c := newTestCluster(t, 3, nil)
+	leader := c.waitLeader()
+	c.waitAddresses()
+	cl := memberConn(t, leader)
+	mustCreateBucket(t, cl, "b")
+	first, _ := leader.srv.logs.LastIndex()
+
+	one, err := cl.CommitObject(testCtx(t), &pb.CommitObjectRequest{Object: testObject("b", "one"), Brief: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if one.GetObject() != nil || one.GetModifiedUnixNano() == 0 {
+		t.Fatalf("brief CommitObject answered %v", one)
+	}
+	resp, err := cl.CommitObjects(testCtx(t), &pb.CommitObjectsRequest{Commits: []*pb.CommitObjectRequest{
+		{Object: testObject("b", "brief"), Brief: true},
+		{Object: testObject("b", "full")},
+		{Object: testObject("b", "one"), Brief: true, Condition: &pb.Condition{MustNotExist: true}},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs := resp.GetResults()
+	if rs[0].GetObject() != nil || rs[0].GetModifiedUnixNano() == 0 || rs[0].GetError() != nil {
+		t.Errorf("brief commit answered %v", rs[0])
+	}
+	if rs[1].GetObject().GetKey() != "full" || rs[1].GetModifiedUnixNano() != 0 {
+		t.Errorf("full commit answered %v", rs[1])
+	}
+	if !errors.Is(metaerr.FromStatus(rs[2].GetError().Err()), metaerr.ErrPreconditionFailed) {
+		t.Errorf("refused brief commit answered %v", rs[2])
+	}
+	// The times are the stored objects'.
+	for key, mtime := range map[string]int64{"one": one.GetModifiedUnixNano(), "brief": rs[0].GetModifiedUnixNano()} {
+		got, err := cl.GetObject(testCtx(t), &pb.GetObjectRequest{Bucket: "b", Key: key})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.GetObject().GetModifiedUnixNano() != mtime {
+			t.Errorf("%s stored with time %d, answered %d", key, got.GetObject().GetModifiedUnixNano(), mtime)
+		}
+	}
+	last, _ := leader.srv.logs.LastIndex()
+	var commits int
+	for i := first + 1; i <= last; i++ {
+		var l raft.Log
+		if err := leader.srv.logs.GetLog(i, &l); err != nil {
+			t.Fatal(err)
+		}
+		if l.Type != raft.LogCommand {
+			continue
+		}
+		cmds := []*pb.Command{}
+		if isBatchEntry(l.Data) {
+			if cmds, err = decodeBatch(l.Data); err != nil {
+				t.Fatal(err)
+			}
+		} else {
+			cmd := &pb.Command{}
+			if err := proto.Unmarshal(l.Data, cmd); err != nil {
+				t.Fatal(err)
+			}
+			cmds = append(cmds, cmd)
+		}
+		for _, cmd := range cmds {
+			if co := cmd.GetCommitObject(); co != nil {
+				commits++
+				if co.GetBrief() {
+					t.Errorf("entry %d carries a brief commit of %s", i, co.GetObject().GetKey())
+				}
+			}
+		}
+	}
+	if commits != 4 {
+		t.Errorf("%d commits in the log, want 4", commits)
 	}
 }

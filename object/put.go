@@ -79,7 +79,9 @@ func (s *Store) Put(ctx context.Context, bucket, key string, body io.Reader, siz
 			return nil, err
 		}
 	}
-	resp, err := s.meta.CommitObject(ctx, &pb.CommitObjectRequest{Object: o, Condition: opts.Condition})
+	// Brief: the answer need not carry o back (for a small object, its
+	// bytes again); only the modification time metad gave it.
+	resp, err := s.meta.CommitObject(ctx, &pb.CommitObjectRequest{Object: o, Condition: opts.Condition, Brief: true})
 	if err != nil {
 		// The commit may have failed after being applied (a lost reply);
 		// deleting the chunks then would destroy a visible object, so
@@ -91,7 +93,11 @@ func (s *Store) Put(ctx context.Context, bucket, key string, body io.Reader, siz
 		return nil, fmt.Errorf("commit %s/%s: %w", bucket, key, err)
 	}
 	s.metrics.putBytes.Add(float64(w.size))
-	return resp.Object, nil
+	if resp.GetObject() != nil {
+		return resp.GetObject(), nil // a metad from before brief answers
+	}
+	o.ModifiedUnixNano = resp.GetModifiedUnixNano()
+	return o, nil
 }
 
 // PutPart stores one part of a multipart upload and records it.

@@ -253,7 +253,7 @@ func (b *commitBatcher) send(batch []*queuedCommit) {
 	for i, r := range resp.GetResults() {
 		qc := batch[i]
 		if r.GetError() == nil {
-			qc.finish(&metadatapb.CommitObjectResponse{Object: r.GetObject()}, nil)
+			qc.finish(&metadatapb.CommitObjectResponse{Object: r.GetObject(), ModifiedUnixNano: r.GetModifiedUnixNano()}, nil)
 			continue
 		}
 		err := metaerr.FromStatus(r.GetError().Err())

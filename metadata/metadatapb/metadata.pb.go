@@ -1924,9 +1924,14 @@ func (x *Condition) GetIfMatchEtag() string {
 }
 
 type CommitObjectRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Object        *Object                `protobuf:"bytes,1,opt,name=object,proto3" json:"object,omitempty"`
-	Condition     *Condition             `protobuf:"bytes,2,opt,name=condition,proto3" json:"condition,omitempty"`
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Object    *Object                `protobuf:"bytes,1,opt,name=object,proto3" json:"object,omitempty"`
+	Condition *Condition             `protobuf:"bytes,2,opt,name=condition,proto3" json:"condition,omitempty"`
+	// brief asks for an answer without the committed object, which the
+	// caller sent and so holds already: only what the state machine set in
+	// it (modified_unix_nano). metad clears it before proposing, so it never
+	// reaches the log. A metad that predates it answers in full.
+	Brief         bool `protobuf:"varint,3,opt,name=brief,proto3" json:"brief,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1975,11 +1980,21 @@ func (x *CommitObjectRequest) GetCondition() *Condition {
 	return nil
 }
 
+func (x *CommitObjectRequest) GetBrief() bool {
+	if x != nil {
+		return x.Brief
+	}
+	return false
+}
+
 type CommitObjectResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Object        *Object                `protobuf:"bytes,1,opt,name=object,proto3" json:"object,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The committed object, unless the request was brief.
+	Object *Object `protobuf:"bytes,1,opt,name=object,proto3" json:"object,omitempty"`
+	// The committed object's modification time, set in brief answers.
+	ModifiedUnixNano int64 `protobuf:"varint,2,opt,name=modified_unix_nano,json=modifiedUnixNano,proto3" json:"modified_unix_nano,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *CommitObjectResponse) Reset() {
@@ -2017,6 +2032,13 @@ func (x *CommitObjectResponse) GetObject() *Object {
 		return x.Object
 	}
 	return nil
+}
+
+func (x *CommitObjectResponse) GetModifiedUnixNano() int64 {
+	if x != nil {
+		return x.ModifiedUnixNano
+	}
+	return 0
 }
 
 // CommitObjectsRequest carries several independent CommitObject requests
@@ -2118,11 +2140,13 @@ func (x *CommitObjectsResponse) GetResults() []*CommitObjectResult {
 // CommitObjectResult is one commit's outcome: the committed object, or the
 // error CommitObject would have returned for it.
 type CommitObjectResult struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Object        *Object                `protobuf:"bytes,1,opt,name=object,proto3" json:"object,omitempty"`
-	Error         *ItemStatus            `protobuf:"bytes,2,opt,name=error,proto3" json:"error,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Object *Object                `protobuf:"bytes,1,opt,name=object,proto3" json:"object,omitempty"`
+	Error  *ItemStatus            `protobuf:"bytes,2,opt,name=error,proto3" json:"error,omitempty"`
+	// As CommitObjectResponse.modified_unix_nano, for a brief commit.
+	ModifiedUnixNano int64 `protobuf:"varint,3,opt,name=modified_unix_nano,json=modifiedUnixNano,proto3" json:"modified_unix_nano,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *CommitObjectResult) Reset() {
@@ -2167,6 +2191,13 @@ func (x *CommitObjectResult) GetError() *ItemStatus {
 		return x.Error
 	}
 	return nil
+}
+
+func (x *CommitObjectResult) GetModifiedUnixNano() int64 {
+	if x != nil {
+		return x.ModifiedUnixNano
+	}
+	return 0
 }
 
 // ItemStatus is a gRPC status carried inside a message (the same fields
@@ -6893,19 +6924,22 @@ const file_metadata_proto_rawDesc = "" +
 	"\abuckets\x18\x01 \x03(\v2\x19.cairn.metadata.v1.BucketR\abuckets\"U\n" +
 	"\tCondition\x12$\n" +
 	"\x0emust_not_exist\x18\x01 \x01(\bR\fmustNotExist\x12\"\n" +
-	"\rif_match_etag\x18\x02 \x01(\tR\vifMatchEtag\"\x84\x01\n" +
+	"\rif_match_etag\x18\x02 \x01(\tR\vifMatchEtag\"\x9a\x01\n" +
 	"\x13CommitObjectRequest\x121\n" +
 	"\x06object\x18\x01 \x01(\v2\x19.cairn.metadata.v1.ObjectR\x06object\x12:\n" +
-	"\tcondition\x18\x02 \x01(\v2\x1c.cairn.metadata.v1.ConditionR\tcondition\"I\n" +
+	"\tcondition\x18\x02 \x01(\v2\x1c.cairn.metadata.v1.ConditionR\tcondition\x12\x14\n" +
+	"\x05brief\x18\x03 \x01(\bR\x05brief\"w\n" +
 	"\x14CommitObjectResponse\x121\n" +
-	"\x06object\x18\x01 \x01(\v2\x19.cairn.metadata.v1.ObjectR\x06object\"X\n" +
+	"\x06object\x18\x01 \x01(\v2\x19.cairn.metadata.v1.ObjectR\x06object\x12,\n" +
+	"\x12modified_unix_nano\x18\x02 \x01(\x03R\x10modifiedUnixNano\"X\n" +
 	"\x14CommitObjectsRequest\x12@\n" +
 	"\acommits\x18\x01 \x03(\v2&.cairn.metadata.v1.CommitObjectRequestR\acommits\"X\n" +
 	"\x15CommitObjectsResponse\x12?\n" +
-	"\aresults\x18\x01 \x03(\v2%.cairn.metadata.v1.CommitObjectResultR\aresults\"|\n" +
+	"\aresults\x18\x01 \x03(\v2%.cairn.metadata.v1.CommitObjectResultR\aresults\"\xaa\x01\n" +
 	"\x12CommitObjectResult\x121\n" +
 	"\x06object\x18\x01 \x01(\v2\x19.cairn.metadata.v1.ObjectR\x06object\x123\n" +
-	"\x05error\x18\x02 \x01(\v2\x1d.cairn.metadata.v1.ItemStatusR\x05error\"j\n" +
+	"\x05error\x18\x02 \x01(\v2\x1d.cairn.metadata.v1.ItemStatusR\x05error\x12,\n" +
+	"\x12modified_unix_nano\x18\x03 \x01(\x03R\x10modifiedUnixNano\"j\n" +
 	"\n" +
 	"ItemStatus\x12\x12\n" +
 	"\x04code\x18\x01 \x01(\x05R\x04code\x12\x18\n" +

@@ -1889,6 +1889,16 @@ func (m *CommitObjectRequest) MarshalToSizedBufferVT(dAtA []byte) (int, error) {
 		i -= len(m.unknownFields)
 		copy(dAtA[i:], m.unknownFields)
 	}
+	if m.Brief {
+		i--
+		if m.Brief {
+			dAtA[i] = 1
+		} else {
+			dAtA[i] = 0
+		}
+		i--
+		dAtA[i] = 0x18
+	}
 	if m.Condition != nil {
 		size, err := m.Condition.MarshalToSizedBufferVT(dAtA[:i])
 		if err != nil {
@@ -1941,6 +1951,11 @@ func (m *CommitObjectResponse) MarshalToSizedBufferVT(dAtA []byte) (int, error) 
 	if m.unknownFields != nil {
 		i -= len(m.unknownFields)
 		copy(dAtA[i:], m.unknownFields)
+	}
+	if m.ModifiedUnixNano != 0 {
+		i = protohelpers.EncodeVarint(dAtA, i, uint64(m.ModifiedUnixNano))
+		i--
+		dAtA[i] = 0x10
 	}
 	if m.Object != nil {
 		size, err := m.Object.MarshalToSizedBufferVT(dAtA[:i])
@@ -2074,6 +2089,11 @@ func (m *CommitObjectResult) MarshalToSizedBufferVT(dAtA []byte) (int, error) {
 	if m.unknownFields != nil {
 		i -= len(m.unknownFields)
 		copy(dAtA[i:], m.unknownFields)
+	}
+	if m.ModifiedUnixNano != 0 {
+		i = protohelpers.EncodeVarint(dAtA, i, uint64(m.ModifiedUnixNano))
+		i--
+		dAtA[i] = 0x18
 	}
 	if m.Error != nil {
 		size, err := m.Error.MarshalToSizedBufferVT(dAtA[:i])
@@ -7085,6 +7105,9 @@ func (m *CommitObjectRequest) SizeVT() (n int) {
 		l = m.Condition.SizeVT()
 		n += 1 + l + protohelpers.SizeOfVarint(uint64(l))
 	}
+	if m.Brief {
+		n += 2
+	}
 	n += len(m.unknownFields)
 	return n
 }
@@ -7098,6 +7121,9 @@ func (m *CommitObjectResponse) SizeVT() (n int) {
 	if m.Object != nil {
 		l = m.Object.SizeVT()
 		n += 1 + l + protohelpers.SizeOfVarint(uint64(l))
+	}
+	if m.ModifiedUnixNano != 0 {
+		n += 1 + protohelpers.SizeOfVarint(uint64(m.ModifiedUnixNano))
 	}
 	n += len(m.unknownFields)
 	return n
@@ -7148,6 +7174,9 @@ func (m *CommitObjectResult) SizeVT() (n int) {
 	if m.Error != nil {
 		l = m.Error.SizeVT()
 		n += 1 + l + protohelpers.SizeOfVarint(uint64(l))
+	}
+	if m.ModifiedUnixNano != 0 {
+		n += 1 + protohelpers.SizeOfVarint(uint64(m.ModifiedUnixNano))
 	}
 	n += len(m.unknownFields)
 	return n
@@ -13487,6 +13516,26 @@ func (m *CommitObjectRequest) UnmarshalVT(dAtA []byte) error {
 				return err
 			}
 			iNdEx = postIndex
+		case 3:
+			if wireType != 0 {
+				return fmt.Errorf("proto: wrong wireType = %d for field Brief", wireType)
+			}
+			var v int
+			for shift := uint(0); ; shift += 7 {
+				if shift >= 64 {
+					return protohelpers.ErrIntOverflow
+				}
+				if iNdEx >= l {
+					return io.ErrUnexpectedEOF
+				}
+				b := dAtA[iNdEx]
+				iNdEx++
+				v |= int(b&0x7F) << shift
+				if b < 0x80 {
+					break
+				}
+			}
+			m.Brief = bool(v != 0)
 		default:
 			iNdEx = preIndex
 			skippy, err := protohelpers.Skip(dAtA[iNdEx:])
@@ -13574,6 +13623,25 @@ func (m *CommitObjectResponse) UnmarshalVT(dAtA []byte) error {
 				return err
 			}
 			iNdEx = postIndex
+		case 2:
+			if wireType != 0 {
+				return fmt.Errorf("proto: wrong wireType = %d for field ModifiedUnixNano", wireType)
+			}
+			m.ModifiedUnixNano = 0
+			for shift := uint(0); ; shift += 7 {
+				if shift >= 64 {
+					return protohelpers.ErrIntOverflow
+				}
+				if iNdEx >= l {
+					return io.ErrUnexpectedEOF
+				}
+				b := dAtA[iNdEx]
+				iNdEx++
+				m.ModifiedUnixNano |= int64(b&0x7F) << shift
+				if b < 0x80 {
+					break
+				}
+			}
 		default:
 			iNdEx = preIndex
 			skippy, err := protohelpers.Skip(dAtA[iNdEx:])
@@ -13867,6 +13935,25 @@ func (m *CommitObjectResult) UnmarshalVT(dAtA []byte) error {
 				return err
 			}
 			iNdEx = postIndex
+		case 3:
+			if wireType != 0 {
+				return fmt.Errorf("proto: wrong wireType = %d for field ModifiedUnixNano", wireType)
+			}
+			m.ModifiedUnixNano = 0
+			for shift := uint(0); ; shift += 7 {
+				if shift >= 64 {
+					return protohelpers.ErrIntOverflow
+				}
+				if iNdEx >= l {
+					return io.ErrUnexpectedEOF
+				}
+				b := dAtA[iNdEx]
+				iNdEx++
+				m.ModifiedUnixNano |= int64(b&0x7F) << shift
+				if b < 0x80 {
+					break
+				}
+			}
 		default:
 			iNdEx = preIndex
 			skippy, err := protohelpers.Skip(dAtA[iNdEx:])
