@@ -222,7 +222,7 @@ func (l *limitReader) Read(p []byte) (int, error) {
 // The payload SHA-256 (x-amz-content-sha256, which the server must check
 // over every byte) was the gateway's largest cost on large PUTs even with
 // SHA-NI: ~38% of its CPU. With AVX-512, sha256lanes compresses 16 streams
-// at once, ~2.4× SHA-NI's bytes per CPU second when its lanes are full,
+// at once, ~2.2× SHA-NI's bytes per CPU second when its lanes are full,
 // and much less when they are not (one busy lane: a seventh of SHA-NI);
 // it copies every byte into a buffer of the stream's own to gather them.
 // So, as object/md5.go does for the ETag's MD5, a body goes through the
