@@ -15,6 +15,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"hash"
+	"unsafe"
 )
 
 var zeros [64]byte
@@ -94,3 +95,33 @@ func (b *Blocks) Len() uint64 { return b.len }
 
 // Reset forgets everything written.
 func (b *Blocks) Reset() { b.nx, b.len = 0, 0 }
+
+// Lanes is the number of streams a 16-lane kernel hashes at once.
+const Lanes = 16
+
+// KernelArgs turns the inputs of a 16-lane kernel call (whole 64-byte
+// blocks per lane, empty for a lane that sits out) into what the kernels
+// take: each input's address, and per block round a mask of the lanes that
+// hash in it, in masks (which needs room for the longest input's blocks).
+// It returns no masks when no lane has a block. The addresses are plain
+// integers: the caller keeps in reachable until the kernel returns.
+func KernelArgs(in *[Lanes][]byte, masks []uint16) (ptrs [Lanes]uintptr, used []uint16) {
+	rounds := 0
+	for i, b := range in {
+		if n := len(b) / 64; n > 0 {
+			ptrs[i] = uintptr(unsafe.Pointer(unsafe.SliceData(b)))
+			rounds = max(rounds, n)
+		}
+	}
+	if rounds == 0 {
+		return ptrs, nil
+	}
+	used = masks[:rounds]
+	clear(used)
+	for i, b := range in {
+		for r := range len(b) / 64 {
+			used[r] |= 1 << i
+		}
+	}
+	return ptrs, used
+}

@@ -5,6 +5,7 @@ import (
 	"crypto/md5"
 	"crypto/sha256"
 	"hash"
+	"slices"
 	"testing"
 )
 
@@ -76,6 +77,26 @@ func TestBlocks(t *testing.T) {
 		b.Reset()
 		if b.Len() != 0 || len(b.Partial()) != 0 {
 			t.Fatalf("%v: Reset left %d bytes, partial %d", sizes, b.Len(), len(b.Partial()))
+		}
+	}
+}
+
+func TestKernelArgs(t *testing.T) {
+	var in [Lanes][]byte
+	masks := make([]uint16, 8)
+	if _, used := KernelArgs(&in, masks); used != nil {
+		t.Fatalf("no blocks: masks %v, want none", used)
+	}
+	in[0] = make([]byte, 3*64)
+	in[5] = make([]byte, 64+10) // one whole block; the rest is not the kernel's
+	in[15] = make([]byte, 63)   // no whole block: sits out
+	ptrs, used := KernelArgs(&in, masks)
+	if want := []uint16{1<<0 | 1<<5, 1 << 0, 1 << 0}; !slices.Equal(used, want) {
+		t.Fatalf("masks %016b, want %016b", used, want)
+	}
+	for i, p := range ptrs {
+		if want := len(in[i]) >= 64; (p != 0) != want {
+			t.Errorf("lane %d: address %#x, want one: %v", i, p, want)
 		}
 	}
 }

@@ -4,8 +4,8 @@ package md5lanes
 
 import (
 	"runtime"
-	"unsafe"
 
+	"github.com/cairnstore/cairn/internal/chainstate"
 	"golang.org/x/sys/cpu"
 )
 
@@ -32,23 +32,9 @@ var hasKernel = cpu.X86.HasAVX512F
 // with a non-empty input, the others untouched. masks must have room for
 // the longest input's blocks.
 func block16(state *[64]uint32, masks []uint16, in *[lanes][]byte) {
-	var ptrs [lanes]uintptr
-	rounds := 0
-	for i, b := range in {
-		if n := len(b) / 64; n > 0 {
-			ptrs[i] = uintptr(unsafe.Pointer(unsafe.SliceData(b)))
-			rounds = max(rounds, n)
-		}
-	}
-	if rounds == 0 {
+	ptrs, masks := chainstate.KernelArgs(in, masks)
+	if masks == nil {
 		return
-	}
-	masks = masks[:rounds]
-	clear(masks)
-	for i, b := range in {
-		for r := range len(b) / 64 {
-			masks[r] |= 1 << i
-		}
 	}
 	md5x16(state, &ptrs, masks, &kTable)
 	// The addresses were passed as integers: the inputs must stay
