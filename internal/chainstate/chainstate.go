@@ -125,3 +125,32 @@ func KernelArgs(in *[Lanes][]byte, masks []uint16) (ptrs [Lanes]uintptr, used []
 	}
 	return ptrs, used
 }
+
+// ToLanes puts the chaining value cv[i] of every lane that takes part
+// (cv[i] non-nil) into state in the kernels' layout, word j of lane i at
+// state[j*Lanes+i], and returns what the call on in will do: its block
+// rounds (the most blocks of any such lane) and its blocks in all.
+func ToLanes(state []uint32, cv *[Lanes][]uint32, in *[Lanes][]byte) (rounds, blocks int) {
+	for i, h := range cv {
+		if h == nil {
+			continue
+		}
+		n := len(in[i]) / 64
+		rounds = max(rounds, n)
+		blocks += n
+		for j, w := range h {
+			state[j*Lanes+i] = w
+		}
+	}
+	return rounds, blocks
+}
+
+// FromLanes copies each taking part lane's chaining value back out of
+// state after a kernel call.
+func FromLanes(state []uint32, cv *[Lanes][]uint32) {
+	for i, h := range cv {
+		for j := range h {
+			h[j] = state[j*Lanes+i]
+		}
+	}
+}

@@ -100,3 +100,30 @@ func TestKernelArgs(t *testing.T) {
 		}
 	}
 }
+
+func TestToLanesFromLanes(t *testing.T) {
+	var cv [Lanes][]uint32
+	var in [Lanes][]byte
+	state := make([]uint32, 4*Lanes)
+	for i := range state {
+		state[i] = 0xdead
+	}
+	cv[2], in[2] = []uint32{1, 2, 3, 4}, make([]byte, 3*64+5)
+	cv[9], in[9] = []uint32{5, 6, 7, 8}, make([]byte, 64)
+	in[11] = make([]byte, 10*64) // no chaining value: not part of the call
+	rounds, blocks := ToLanes(state, &cv, &in)
+	if rounds != 3 || blocks != 4 {
+		t.Fatalf("rounds %d, blocks %d; want 3, 4", rounds, blocks)
+	}
+	for j := range 4 {
+		if state[j*Lanes+2] != cv[2][j] || state[j*Lanes+9] != cv[9][j] || state[j*Lanes+11] != 0xdead {
+			t.Fatalf("word %d of lanes 2, 9, 11: %d %d %#x", j, state[j*Lanes+2], state[j*Lanes+9], state[j*Lanes+11])
+		}
+		state[j*Lanes+2] += 100
+		state[j*Lanes+9] += 200
+	}
+	FromLanes(state, &cv)
+	if !slices.Equal(cv[2], []uint32{101, 102, 103, 104}) || !slices.Equal(cv[9], []uint32{205, 206, 207, 208}) {
+		t.Fatalf("chaining values back %v %v", cv[2], cv[9])
+	}
+}

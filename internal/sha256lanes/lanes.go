@@ -407,33 +407,21 @@ func (s *Server) pick(lane *[lanes]*Digest, must *Digest) int {
 // kernelCall compresses in[i] (whole blocks, at most a piece) into lane[i]'s
 // chaining value for every non-nil lane, in one call.
 func (s *Server) kernelCall(lane *[lanes]*Digest, in *[lanes][]byte) {
-	rounds := 0
-	total := 0
+	var cv [lanes][]uint32
 	for i, d := range lane {
-		if d == nil {
-			continue
-		}
-		rounds = max(rounds, len(in[i])/64)
-		total += len(in[i]) / 64
-		for j, w := range d.h {
-			s.state[j*lanes+i] = w
+		if d != nil {
+			cv[i] = d.h[:]
 		}
 	}
+	rounds, blocks := chainstate.ToLanes(s.state[:], &cv, in)
 	if rounds == 0 {
 		return
 	}
 	block16(&s.state, s.masks[:], in)
 	s.stats.KernelCalls.Add(1)
-	s.stats.KernelBlocks.Add(int64(total))
+	s.stats.KernelBlocks.Add(int64(blocks))
 	s.stats.KernelRounds.Add(int64(rounds))
-	for i, d := range lane {
-		if d == nil {
-			continue
-		}
-		for j := range d.h {
-			d.h[j] = s.state[j*lanes+i]
-		}
-	}
+	chainstate.FromLanes(s.state[:], &cv)
 }
 
 // toSolo loads d's chaining value, with partial block x and length, into
