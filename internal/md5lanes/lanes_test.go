@@ -7,6 +7,8 @@ import (
 	"math/rand/v2"
 	"sync"
 	"testing"
+
+	"github.com/cairnstore/cairn/internal/hashtest"
 )
 
 func needKernel(t testing.TB) {
@@ -31,11 +33,9 @@ func TestKTable(t *testing.T) {
 func TestKernelAgainstCryptoMD5(t *testing.T) {
 	needKernel(t)
 	rng := rand.New(rand.NewPCG(1, 2))
-	var masks [pieceBlocks]uint16
 	for trial := range 300 {
 		var in [lanes][]byte
-		var want [lanes][4]uint32
-		var state [4 * lanes]uint32
+		var start [lanes][4]uint32
 		for i := range in {
 			n := rng.IntN(40)
 			if trial%7 == 0 {
@@ -45,29 +45,9 @@ func TestKernelAgainstCryptoMD5(t *testing.T) {
 			for j := range in[i] {
 				in[i][j] = byte(rng.Uint32())
 			}
-			// Start every lane from a different state: the chaining
-			// value after one random block.
-			var d Digest
-			d.Reset()
-			first := make([]byte, 64)
-			for j := range first {
-				first[j] = byte(rng.Uint32())
-			}
-			d.soloBlocks(first)
-			for j, w := range d.h {
-				state[j*lanes+i] = w
-			}
-			d.soloBlocks(in[i])
-			want[i] = d.h
+			start[i] = laneStart(rng)
 		}
-		block16(&state, masks[:], &in)
-		for i := range in {
-			for j := range 4 {
-				if got := state[j*lanes+i]; got != want[i][j] {
-					t.Fatalf("trial %d lane %d (%d blocks) word %d: %08x, want %08x", trial, i, len(in[i])/64, j, got, want[i][j])
-				}
-			}
-		}
+		checkKernel(t, fmt.Sprintf("trial %d", trial), &start, &in)
 	}
 }
 
@@ -81,29 +61,54 @@ func TestKernelReadsOnlyItsBlocks(t *testing.T) {
 	for i := range buf {
 		buf[i] = byte(i * 13)
 	}
-	var masks [pieceBlocks]uint16
 	var in [lanes][]byte
-	var state [4 * lanes]uint32
-	var want [lanes][4]uint32
+	var start [lanes][4]uint32
 	for i := range in {
 		off := i*3 + 1 // unaligned, overlapping the others
 		in[i] = buf[off : off+64*(i%5)]
 		var d Digest
 		d.Reset()
-		for j, w := range d.h {
+		start[i] = d.h
+	}
+	checkKernel(t, "aliased", &start, &in)
+}
+
+// checkKernel runs one kernel call on in, lane i starting from start[i],
+// and compares every lane with crypto/md5's state after the same blocks.
+func checkKernel(t *testing.T, what string, start *[lanes][4]uint32, in *[lanes][]byte) {
+	t.Helper()
+	var state [4 * lanes]uint32
+	var want [lanes][4]uint32
+	for i := range in {
+		for j, w := range start[i] {
 			state[j*lanes+i] = w
 		}
+		d := Digest{h: start[i]}
 		d.soloBlocks(in[i])
 		want[i] = d.h
 	}
-	block16(&state, masks[:], &in)
+	var masks [pieceBlocks]uint16
+	block16(&state, masks[:], in)
 	for i := range in {
 		for j := range 4 {
 			if got := state[j*lanes+i]; got != want[i][j] {
-				t.Fatalf("lane %d word %d: %08x, want %08x", i, j, got, want[i][j])
+				t.Fatalf("%s: lane %d (%d blocks) word %d: %08x, want %08x", what, i, len(in[i])/64, j, got, want[i][j])
 			}
 		}
 	}
+}
+
+// laneStart returns a chaining value to start a lane from: the state after
+// one random block, so that no two lanes start alike.
+func laneStart(rng *rand.Rand) [4]uint32 {
+	var d Digest
+	d.Reset()
+	first := make([]byte, 64)
+	for j := range first {
+		first[j] = byte(rng.Uint32())
+	}
+	d.soloBlocks(first)
+	return d.h
 }
 
 // Many streams at once through one server, each written in odd-sized
@@ -126,39 +131,8 @@ func testStreams(t *testing.T, s *Server, streams, size int) {
 			want := md5.New()
 			total := size + rng.IntN(4096)
 			d := s.New()
-			buf := make([]byte, 300<<10)
-			for left := total; left > 0; {
-				var n int
-				switch rng.IntN(4) {
-				case 0:
-					n = rng.IntN(200) // below a lane's minimum
-				case 1:
-					n = rng.IntN(64<<10) + 1
-				default:
-					n = rng.IntN(len(buf)) + 1
-				}
-				n = min(n, left)
-				for i := range buf[:n] {
-					buf[i] = byte(rng.Uint32())
-				}
-				want.Write(buf[:n])
-				d.Write(buf[:n])
-				// Clobber what was written: a lane still reading it
-				// would hash the wrong bytes.
-				for i := range buf[:n] {
-					buf[i] = 0xa5
-				}
-				left -= n
-				if rng.IntN(50) == 0 {
-					// Sum in the middle must not disturb the stream.
-					if got, w := d.Sum(nil), want.Sum(nil); !bytes.Equal(got, w) {
-						errs <- fmt.Errorf("stream %d: intermediate sum %x, want %x", g, got, w)
-						return
-					}
-				}
-			}
-			if got, w := d.Sum(nil), want.Sum(nil); !bytes.Equal(got, w) {
-				errs <- fmt.Errorf("stream %d: sum %x, want %x", g, got, w)
+			if err := hashtest.WriteStream(rng, total, d, want); err != nil {
+				errs <- fmt.Errorf("stream %d: %w", g, err)
 			}
 		})
 	}

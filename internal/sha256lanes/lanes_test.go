@@ -7,6 +7,8 @@ import (
 	"math/rand/v2"
 	"sync"
 	"testing"
+
+	"github.com/cairnstore/cairn/internal/hashtest"
 )
 
 func needKernel(t testing.TB) {
@@ -164,39 +166,8 @@ func testStreams(t *testing.T, s *Server, streams, size int) {
 				// A small ring (the size is only a hint).
 				d = s.NewSized(int64(1 + rng.IntN(100<<10)))
 			}
-			buf := make([]byte, 300<<10)
-			for left := total; left > 0; {
-				var n int
-				switch rng.IntN(4) {
-				case 0:
-					n = rng.IntN(200) // below a lane's minimum
-				case 1:
-					n = rng.IntN(64<<10) + 1
-				default:
-					n = rng.IntN(len(buf)) + 1
-				}
-				n = min(n, left)
-				for i := range buf[:n] {
-					buf[i] = byte(rng.Uint32())
-				}
-				want.Write(buf[:n])
-				d.Write(buf[:n])
-				// Clobber what was written: a lane still reading it
-				// would hash the wrong bytes.
-				for i := range buf[:n] {
-					buf[i] = 0xa5
-				}
-				left -= n
-				if rng.IntN(50) == 0 {
-					// Sum in the middle must not disturb the stream.
-					if got, w := d.Sum(nil), want.Sum(nil); !bytes.Equal(got, w) {
-						errs <- fmt.Errorf("stream %d: intermediate sum %x, want %x", g, got, w)
-						return
-					}
-				}
-			}
-			if got, w := d.Sum(nil), want.Sum(nil); !bytes.Equal(got, w) {
-				errs <- fmt.Errorf("stream %d: sum %x, want %x", g, got, w)
+			if err := hashtest.WriteStream(rng, total, d, want); err != nil {
+				errs <- fmt.Errorf("stream %d: %w", g, err)
 			}
 		})
 	}
