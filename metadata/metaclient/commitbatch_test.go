@@ -452,21 +452,12 @@ func TestLaterCallsWaitForAFairShare(t *testing.T) {
 	}
 	queued := func(want int) {
 		t.Helper()
-		deadline := time.Now().Add(10 * time.Second)
-		for {
-			b.mu.Lock()
-			n, calls := len(b.queue), b.calls
-			b.mu.Unlock()
-			if n == want {
-				if calls != 1 && calls != 2 {
-					t.Fatalf("%d calls in flight", calls)
-				}
-				return
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("%d commits queued, want %d", n, want)
-			}
-			time.Sleep(time.Millisecond)
+		waitQueued(t, c, want)
+		b.mu.Lock()
+		calls := b.calls
+		b.mu.Unlock()
+		if calls != 1 && calls != 2 {
+			t.Fatalf("%d calls in flight", calls)
 		}
 	}
 	errs := make(chan error, 64)
