@@ -22,8 +22,19 @@ import (
 // §7). So CommitObject calls share CommitObjects RPCs: while
 // Options.CommitCalls calls are in flight, new commits queue, and the next
 // call carries everything that queued. A lone commit on an idle client is
-// sent at once, so batching adds no wait; it only groups what would have
-// waited anyway.
+// sent at once; batching groups what would have waited anyway, plus the
+// short gather below.
+//
+// A call that returns hands the next call whatever queued meanwhile, but
+// when its own commits' callers are about to commit again, that is too
+// early: a client whose writers commit one after another split into two
+// groups that took turns, each waiting for the other's call, with calls
+// and the leader's entries half the size they could be. So when the last
+// call in flight returns with fewer queued than the calls carried, the
+// next waits for that many, but not longer than a quarter of the call it
+// follows took (at most maxCommitGather): the callers it just answered
+// come back within microseconds if they are coming (docs/perf/metad.md
+// §15).
 //
 // Each commit keeps CommitObject's meaning: the leader proposes it on its
 // own, with its own condition, and answers it on its own. Its outcome is
@@ -53,6 +64,9 @@ const (
 	// many segments) go alone, as the leader's proposer also proposes them
 	// alone.
 	maxBatchedCommit = 16 << 10
+	// maxCommitGather bounds how long the next call waits for the callers
+	// of the last one to commit again; see the top of this file.
+	maxCommitGather = time.Millisecond
 )
 
 // commitState is where a queued commit is; it changes under batcher.mu.
@@ -91,10 +105,26 @@ type commitBatcher struct {
 	// next size goes in; see mayStartLocked.
 	sent []int
 	next int
+	// gatherLimit is how long the next call may wait for a share after a
+	// call that took callTook (gatherLimit; tests change it).
+	gatherLimit func(callTook time.Duration) time.Duration
+	// gathered, while a returned call waits for the queue to hold
+	// gatherSize commits, is closed once it does.
+	gathered   chan struct{}
+	gatherSize int
 }
 
 func newCommitBatcher(client metadatapb.MetadataClient, maxCalls int) *commitBatcher {
-	return &commitBatcher{client: client, maxCalls: maxCalls, sent: make([]int, maxCalls)}
+	return &commitBatcher{client: client, maxCalls: maxCalls, sent: make([]int, maxCalls), gatherLimit: gatherLimit}
+}
+
+// shareLocked is the mean size of the last maxCalls calls.
+func (b *commitBatcher) shareLocked() int {
+	total := 0
+	for _, n := range b.sent {
+		total += n
+	}
+	return max(1, total/len(b.sent))
 }
 
 // mayStartLocked reports whether a call may start now. The first call in
@@ -111,11 +141,7 @@ func (b *commitBatcher) mayStartLocked() bool {
 	if b.calls >= b.maxCalls {
 		return false
 	}
-	total := 0
-	for _, n := range b.sent {
-		total += n
-	}
-	return len(b.queue) >= max(1, total/len(b.sent))
+	return len(b.queue) >= b.shareLocked()
 }
 
 // startLocked takes the next call's commits, if any, and counts the call
@@ -153,6 +179,10 @@ func (b *commitBatcher) commit(ctx context.Context, req *metadatapb.CommitObject
 	qc := &queuedCommit{ctx: ctx, req: req, size: size, done: make(chan struct{})}
 	b.mu.Lock()
 	b.queue = append(b.queue, qc)
+	if b.gathered != nil && len(b.queue) >= b.gatherSize {
+		close(b.gathered)
+		b.gathered = nil
+	}
 	if b.mayStartLocked() {
 		if batch := b.startLocked(); batch != nil {
 			go b.run(batch)
@@ -206,11 +236,15 @@ func (b *commitBatcher) takeLocked() []*queuedCommit {
 
 // run sends batch, then whatever queued meanwhile, for as long as a call
 // may start; the last call in flight always takes what is queued, so no
-// commit is left waiting.
+// commit is left waiting (after a gather: see the top of this file).
 func (b *commitBatcher) run(batch []*queuedCommit) {
 	for batch != nil {
+		start := time.Now()
 		b.send(batch)
 		b.mu.Lock()
+		if b.calls == 1 {
+			b.gatherLocked(time.Since(start))
+		}
 		b.calls--
 		batch = nil
 		if b.mayStartLocked() {
@@ -218,6 +252,35 @@ func (b *commitBatcher) run(batch []*queuedCommit) {
 		}
 		b.mu.Unlock()
 	}
+}
+
+// gatherLimit bounds a gather after a call that took callTook: a quarter
+// of it, so that commits wait at most that much longer than they would
+// have, and never more than maxCommitGather.
+func gatherLimit(callTook time.Duration) time.Duration {
+	return min(callTook/4, maxCommitGather)
+}
+
+// gatherLocked waits, at most b.gatherLimit(callTook), until the queue
+// holds a share (see the top of this file). The caller holds b.mu and
+// still counts its call in flight, so no other call starts meanwhile.
+func (b *commitBatcher) gatherLocked(callTook time.Duration) {
+	share := b.shareLocked()
+	limit := b.gatherLimit(callTook)
+	if len(b.queue) >= share || limit <= 0 {
+		return
+	}
+	gathered := make(chan struct{})
+	b.gathered, b.gatherSize = gathered, share
+	b.mu.Unlock()
+	timer := time.NewTimer(limit)
+	select {
+	case <-gathered:
+	case <-timer.C:
+	}
+	timer.Stop()
+	b.mu.Lock()
+	b.gathered = nil
 }
 
 // send makes one CommitObjects call for batch and hands out its answers.

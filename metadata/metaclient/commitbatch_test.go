@@ -525,3 +525,86 @@ func TestLaterCallsWaitForAFairShare(t *testing.T) {
 		}
 	}
 }
+
+// TestNextCallGathersTheCallersItAnswered: when the last call in flight
+// returns and its callers commit again at once, the next call waits for
+// as many as the last carried, instead of leaving with the first of them
+// and splitting the callers into two groups that take turns; a commit
+// that has no company waits at most the gather's limit.
+func TestNextCallGathersTheCallersItAnswered(t *testing.T) {
+	ctx := ctxT(t, 30*time.Second)
+	client := steppedClient{calls: make(chan steppedCall, 16)}
+	b := newCommitBatcher(client, 1)
+	// No limit the callers could miss on a loaded machine.
+	b.gatherLimit = func(time.Duration) time.Duration { return time.Hour }
+	c := &Client{commits: b}
+	next := func() steppedCall {
+		t.Helper()
+		select {
+		case call := <-client.calls:
+			return call
+		case <-ctx.Done():
+			t.Fatal("no call started")
+			return steppedCall{}
+		}
+	}
+	commit := func(k string) error {
+		_, err := c.CommitObject(ctx, commitReq(k))
+		return err
+	}
+
+	firstErr := make(chan error, 1)
+	go func() { firstErr <- commit("first") }()
+	first := next()
+	// Eight callers that commit twice, one after the other.
+	const callers = 8
+	errs := make(chan error, 2*callers)
+	for w := range callers {
+		go func() {
+			for round := range 2 {
+				errs <- commit(fmt.Sprintf("w%d-%d", w, round))
+			}
+		}()
+	}
+	waitQueued(t, c, callers)
+	close(first.release)
+	if err := <-firstErr; err != nil {
+		t.Fatal(err)
+	}
+	// A call of 1 is a share of 1: the eight queued go at once.
+	round0 := next()
+	if len(round0.keys) != callers {
+		t.Fatalf("second call carried %v, want the %d queued", round0.keys, callers)
+	}
+	close(round0.release)
+	round1 := next()
+	if len(round1.keys) != callers {
+		t.Fatalf("third call carried %v, want all %d callers' second commits", round1.keys, callers)
+	}
+	for range callers {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	// Nobody else commits: a lone commit goes once the limit has passed.
+	b.mu.Lock()
+	b.gatherLimit = func(time.Duration) time.Duration { return time.Millisecond }
+	b.mu.Unlock()
+	close(round1.release)
+	for range callers {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	loneErr := make(chan error, 1)
+	go func() { loneErr <- commit("lone") }()
+	lone := next()
+	if len(lone.keys) != 1 {
+		t.Fatalf("lone call carried %v", lone.keys)
+	}
+	close(lone.release)
+	if err := <-loneErr; err != nil {
+		t.Fatal(err)
+	}
+}
