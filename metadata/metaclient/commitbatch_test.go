@@ -432,6 +432,18 @@ func (s steppedClient) CommitObjects(ctx context.Context, req *metadatapb.Commit
 	}
 }
 
+// next waits for the next call to start.
+func (s steppedClient) next(ctx context.Context, t *testing.T) steppedCall {
+	t.Helper()
+	select {
+	case call := <-s.calls:
+		return call
+	case <-ctx.Done():
+		t.Fatal("no call started")
+		return steppedCall{}
+	}
+}
+
 // TestLaterCallsWaitForAFairShare: with two calls allowed, a second call
 // starts only once the queue holds the mean size of the last two calls,
 // and the last call in flight takes whatever is queued when it returns.
@@ -440,16 +452,7 @@ func TestLaterCallsWaitForAFairShare(t *testing.T) {
 	client := steppedClient{calls: make(chan steppedCall, 16)}
 	b := newCommitBatcher(client, 2)
 	c := &Client{commits: b}
-	next := func() steppedCall {
-		t.Helper()
-		select {
-		case call := <-client.calls:
-			return call
-		case <-ctx.Done():
-			t.Fatal("no call started")
-			return steppedCall{}
-		}
-	}
+	next := func() steppedCall { return client.next(ctx, t) }
 	queued := func(want int) {
 		t.Helper()
 		waitQueued(t, c, want)
@@ -538,16 +541,7 @@ func TestNextCallGathersTheCallersItAnswered(t *testing.T) {
 	// No limit the callers could miss on a loaded machine.
 	b.gatherLimit = func(time.Duration) time.Duration { return time.Hour }
 	c := &Client{commits: b}
-	next := func() steppedCall {
-		t.Helper()
-		select {
-		case call := <-client.calls:
-			return call
-		case <-ctx.Done():
-			t.Fatal("no call started")
-			return steppedCall{}
-		}
-	}
+	next := func() steppedCall { return client.next(ctx, t) }
 	commit := func(k string) error {
 		_, err := c.CommitObject(ctx, commitReq(k))
 		return err
