@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/dgraph-io/badger/v4"
+	"github.com/dgraph-io/badger/v4/options"
 )
 
 // StoreConfig sizes the state machine's Badger. Badger's defaults suit a
@@ -44,6 +45,48 @@ const (
 // (maxBatchBytes of commands, each writing a few records and index
 // entries) well inside one transaction.
 const minStateMemTable = 16 << 20
+
+// What the sizes above do not cover is the memory Badger's table builders
+// take while a memtable is flushed or tables are compacted: a builder keeps
+// every block of the table it writes until the table is done (an L0 table
+// is a whole memtable), in buffers that double as they fill, and Badger
+// keeps up to 8 finished builders' buffers for reuse (its AllocatorPool
+// gives one back only after 2 s without a build). With Badger's 4 KiB
+// blocks and Snappy, a 4 KiB inline object took a 4 KiB block buffer, an
+// 8 KiB one when it did not fit, and a compressed copy: ~17 KiB of builder
+// memory per object, so a 32 MiB memtable's flush grew a 252 MiB builder,
+// and the pooled builders took metad's heap past 1 GiB in a 60 s PUT run
+// (docs/perf/memory-3.md). Three settings, not flags, keep a flush near
+// the memtable's size:
+//
+//   - stateBlockSize: 16 KiB blocks hold three 4 KiB objects without
+//     regrowing a block's buffer (and dozens of small records, as 4 KiB
+//     blocks did); the table index has fewer entries to cache.
+//   - no block compression: the compressed copy of every block doubled
+//     what a builder holds, and inline object data (most of what the
+//     tables carry under small PUTs) is rarely compressible. Each table
+//     records its own compression in Badger's manifest, so a store
+//     written with Snappy stays readable and its tables are rewritten
+//     uncompressed as compactions reach them.
+//   - stateCompactors: two compactors (Badger's default is four) bound
+//     how many compaction builders are in flight, and so pooled; the
+//     first one still gives L0 priority.
+const (
+	stateBlockSize   = 16 << 10
+	stateCompactors  = 2
+	stateCompression = options.None
+)
+
+// MemoryBudget is the Go memory metad's default soft limit allows for
+// these sizes (cmd/metad --memory-limit auto): the memtables and caches,
+// as much again for the table builders of a flush and the buffers Badger
+// pools for the next one, and 64 MiB for everything else (the Raft log
+// cache of at most 64 entries of 256 KiB, gRPC and Raft connection
+// buffers, the proposer's batches). 512 MiB for the defaults.
+func (c StoreConfig) MemoryBudget() int64 {
+	badgerSizes := int64(c.NumMemtables)*c.MemTableSize + c.BlockCacheSize + c.IndexCacheSize
+	return 2*badgerSizes + 64<<20
+}
 
 // DefaultStoreConfig is the state store's default sizing.
 func DefaultStoreConfig() StoreConfig {
@@ -87,8 +130,9 @@ func (c StoreConfig) validate() error {
 	return errors.Join(errs...)
 }
 
-// apply sets the sizes on Badger's options. A zero StoreConfig (a State
-// opened without one, as tests do) leaves Badger's defaults.
+// apply sets the sizes and the builder settings above on Badger's
+// options. A zero StoreConfig (a State opened without one, as tests do)
+// leaves Badger's defaults.
 func (c StoreConfig) apply(o *badger.Options) {
 	if c == (StoreConfig{}) {
 		return
@@ -97,4 +141,7 @@ func (c StoreConfig) apply(o *badger.Options) {
 	o.NumMemtables = c.NumMemtables
 	o.BlockCacheSize = c.BlockCacheSize
 	o.IndexCacheSize = c.IndexCacheSize
+	o.BlockSize = stateBlockSize
+	o.Compression = stateCompression
+	o.NumCompactors = stateCompactors
 }

@@ -29,6 +29,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -52,8 +53,35 @@ type flags struct {
 	pprofAddr string
 	logLevel  slog.Level
 	// memoryLimit, when positive, is the Go runtime's soft memory limit
-	// in bytes.
+	// in bytes: by default the state store's MemoryBudget.
 	memoryLimit int64
+}
+
+// memoryLimitFlag is --memory-limit: "auto" (the default) or what
+// memlimit.Flag takes. auto is resolved after parsing, once the state
+// store's sizes are known whatever the flags' order.
+type memoryLimitFlag struct {
+	auto  bool
+	bytes int64
+}
+
+func (m *memoryLimitFlag) String() string {
+	if m.auto {
+		return "auto"
+	}
+	return memlimit.Flag{P: &m.bytes}.String()
+}
+
+func (m *memoryLimitFlag) Set(v string) error {
+	if strings.EqualFold(strings.TrimSpace(v), "auto") {
+		m.auto = true
+		return nil
+	}
+	m.auto = false
+	if err := (memlimit.Flag{P: &m.bytes}).Set(v); err != nil {
+		return fmt.Errorf("want auto, off or a size such as 768MiB: %w", err)
+	}
+	return nil
 }
 
 func parseFlags(args []string, out io.Writer) (*flags, error) {
@@ -68,8 +96,11 @@ func parseFlags(args []string, out io.Writer) (*flags, error) {
 	f.member.RegisterFlags(fs)
 	fs.StringVar(&f.pprofAddr, "pprof-addr", "", "serve net/http/pprof on `HOST:PORT` (empty: off; loopback only)")
 	fs.TextVar(&f.logLevel, "log-level", slog.LevelInfo, "log `LEVEL`: debug, info, warn, error")
-	fs.Var(memlimit.Flag{P: &f.memoryLimit}, "memory-limit", "soft limit on the Go runtime's memory, in `BYTES` (512MiB, 1GiB; 0 or off: none); GOMEMLIMIT in the environment wins. "+
-		"Under write bursts the heap otherwise grows to twice what Badger's table builders and memtables hold (~264 MiB live measured); keep it well above that")
+	limit := memoryLimitFlag{auto: true}
+	fs.Var(&limit, "memory-limit", "soft limit on the Go runtime's memory, in `BYTES` (768MiB, 1GiB; 0 or off: none; auto: "+
+		"2 × (state memtables × memtable size + block cache + index cache) + 64 MiB, 512MiB with the default sizes); GOMEMLIMIT in the environment wins. "+
+		"Without a limit the heap grows to twice what Badger's memtables and table builders hold under write bursts. "+
+		"Memory-mapped state tables (RssFile) are page cache and not counted (docs/architecture.md)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -78,6 +109,10 @@ func parseFlags(args []string, out io.Writer) (*flags, error) {
 	}
 	if err := f.member.Validate(); err != nil {
 		return nil, err
+	}
+	f.memoryLimit = limit.bytes
+	if limit.auto {
+		f.memoryLimit = f.member.State.MemoryBudget()
 	}
 	return f, nil
 }

@@ -51,11 +51,37 @@ func TestParseFlags(t *testing.T) {
 		{"--id=m1", "--data-dir=/d", "--raft-addr=10.0.0.1:7000", "--grpc-addr=:7300", "x"}, // stray argument
 		{"--id=m1", "--data-dir=/d", "--raft-addr=10.0.0.1:7000", "--grpc-addr=:7300", "--ec=3"},
 		{"--id=m1", "--data-dir=/d", "--raft-addr=10.0.0.1:7000", "--grpc-addr=:7300", "--memory-limit=-1"},
+		{"--id=m1", "--data-dir=/d", "--raft-addr=10.0.0.1:7000", "--grpc-addr=:7300", "--memory-limit=lots"},
 		{"--id=m1", "--data-dir=/d", "--raft-addr=10.0.0.1:7000", "--grpc-addr=:7300", "--state-memtable-mib=8"},
 		{"--id=m1", "--data-dir=/d", "--raft-addr=10.0.0.1:7000", "--grpc-addr=:7300", "--propose-batch=0"},
 	} {
 		if _, err := parseFlags(args, io.Discard); err == nil {
 			t.Errorf("parseFlags(%q) accepted", args)
+		}
+	}
+}
+
+// The default memory limit follows the state store's sizes, whatever the
+// order of the flags; off and an explicit size replace it.
+func TestMemoryLimitDefault(t *testing.T) {
+	base := []string{"--id=m1", "--data-dir=/d", "--raft-addr=10.0.0.1:7000", "--grpc-addr=:7300"}
+	for _, c := range []struct {
+		args []string
+		want int64
+	}{
+		{nil, 512 << 20},
+		{[]string{"--memory-limit=auto", "--state-block-cache-mib=128"}, 640 << 20},
+		{[]string{"--state-memtables=4", "--state-memtable-mib=64", "--state-index-cache-mib=0"}, (2*(256+64) + 64) << 20},
+		{[]string{"--memory-limit=768MiB", "--state-block-cache-mib=128"}, 768 << 20},
+		{[]string{"--memory-limit=off"}, 0},
+		{[]string{"--memory-limit=1GiB", "--memory-limit=auto"}, 512 << 20},
+	} {
+		f, err := parseFlags(append(append([]string{}, base...), c.args...), io.Discard)
+		if err != nil {
+			t.Fatalf("%q: %v", c.args, err)
+		}
+		if f.memoryLimit != c.want {
+			t.Errorf("%q: memory limit %d MiB, want %d MiB", c.args, f.memoryLimit>>20, c.want>>20)
 		}
 	}
 }
