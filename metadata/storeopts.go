@@ -54,20 +54,20 @@ const minStateMemTable = 16 << 20
 // gives one back only after 2 s without a build). With Badger's 4 KiB
 // blocks and Snappy, a 4 KiB inline object took a 4 KiB block buffer, an
 // 8 KiB one when it did not fit, and a compressed copy: ~17 KiB of builder
-// memory per object, so a 32 MiB memtable's flush grew a 252 MiB builder,
-// and the pooled builders took metad's heap past 1 GiB in a 60 s PUT run
-// (docs/perf/memory-3.md). Three settings, not flags, keep a flush near
-// the memtable's size:
+// memory per object; builders' buffers were 240-270 MB of the heap in a
+// 60 s PUT run and the heap passed 1 GiB (docs/perf/memory-3.md). Three
+// settings, not flags, cut that (a write burst's live heap 2.35 -> 0.64
+// GiB in Badger alone):
 //
 //   - stateBlockSize: 16 KiB blocks hold three 4 KiB objects without
 //     regrowing a block's buffer (and dozens of small records, as 4 KiB
 //     blocks did); the table index has fewer entries to cache.
 //   - no block compression: the compressed copy of every block doubled
 //     what a builder holds, and inline object data (most of what the
-//     tables carry under small PUTs) is rarely compressible. Each table
-//     records its own compression in Badger's manifest, so a store
-//     written with Snappy stays readable and its tables are rewritten
-//     uncompressed as compactions reach them.
+//     tables carry under small PUTs) is often random or compressed
+//     already. Each table records its own compression in Badger's
+//     manifest, so a store written with Snappy stays readable and its
+//     tables are rewritten uncompressed as compactions reach them.
 //   - stateCompactors: two compactors (Badger's default is four) bound
 //     how many compaction builders are in flight, and so pooled; the
 //     first one still gives L0 priority.
