@@ -71,6 +71,10 @@ type Config struct {
 	// needs ProposeInflight ≥ 2 to change anything). Faster without gRPC,
 	// not through it on 2 cores (docs/perf/metad.md, 7): off by default.
 	ProposePipeline bool
+	// ProposeGather bounds how long the next entry waits, once an entry is
+	// answered, for as many calls as it carried to arrive (propose.go);
+	// 0 proposes whatever is queued at once.
+	ProposeGather time.Duration
 	// Snapshots: taken when SnapshotThreshold entries were committed since
 	// the last one, checked every SnapshotInterval; TrailingLogs entries
 	// stay in the log after a snapshot so a briefly lagging follower needs
@@ -191,6 +195,7 @@ const (
 	DefaultMaxAppendEntries  = 512
 	DefaultProposeBatch      = 256
 	DefaultProposeInflight   = 1
+	DefaultProposeGather     = time.Millisecond
 	DefaultSnapshotThreshold = 16384
 	DefaultSnapshotInterval  = 60 * time.Second
 	DefaultTrailingLogs      = 10240
@@ -209,6 +214,7 @@ func DefaultConfig() Config {
 		MaxAppendEntries:   DefaultMaxAppendEntries,
 		ProposeBatch:       DefaultProposeBatch,
 		ProposeInflight:    DefaultProposeInflight,
+		ProposeGather:      DefaultProposeGather,
 		SnapshotThreshold:  DefaultSnapshotThreshold,
 		SnapshotInterval:   DefaultSnapshotInterval,
 		TrailingLogs:       DefaultTrailingLogs,
@@ -261,6 +267,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.IntVar(&c.MaxAppendEntries, "raft-max-append-entries", c.MaxAppendEntries, "most entries replicated, stored and applied in one batch (1..1024)")
 	fs.IntVar(&c.ProposeBatch, "propose-batch", c.ProposeBatch, "most commands the leader packs into one Raft entry (1..4096; 1: one entry per command)")
 	fs.IntVar(&c.ProposeInflight, "propose-inflight", c.ProposeInflight, "most batched Raft entries in flight at once (1..64)")
+	fs.DurationVar(&c.ProposeGather, "propose-gather", c.ProposeGather, "longest the next Raft entry waits, once one is answered, for as many calls as it carried (0: no wait; at most a quarter of the answered entry's time)")
 	fs.BoolVar(&c.ProposePipeline, "propose-pipeline", c.ProposePipeline, "form the next Raft entry as soon as the leader stored the previous one, not when an in-flight slot frees (with --propose-inflight 2 or more)")
 	fs.Uint64Var(&c.SnapshotThreshold, "snapshot-threshold", c.SnapshotThreshold, "committed entries between snapshots")
 	fs.DurationVar(&c.SnapshotInterval, "snapshot-interval", c.SnapshotInterval, "how often to check whether a snapshot is due")
@@ -326,6 +333,9 @@ func (c *Config) Validate() error {
 	}
 	if c.ProposeInflight < 1 || c.ProposeInflight > 64 {
 		errs = append(errs, errors.New("--propose-inflight must be in 1..64"))
+	}
+	if c.ProposeGather < 0 || c.ProposeGather > 100*time.Millisecond {
+		errs = append(errs, errors.New("--propose-gather must be in 0..100ms"))
 	}
 	if c.SnapshotThreshold < 1 || c.SnapshotInterval < 5*time.Millisecond {
 		errs = append(errs, errors.New("--snapshot-threshold must be positive and --snapshot-interval at least 5ms"))

@@ -32,6 +32,18 @@ import (
 // leader's Raft has stored the previous one (its loop is then free to take
 // it), still bounded by ProposeInflight entries in flight.
 //
+// The gather (Config.ProposeGather): callers that wait for their commits
+// come back soon after an entry answers them, and with one entry in flight
+// the queue then already holds whoever arrived meanwhile. Proposing that
+// at once splits the callers into groups that alternate, each entry
+// carrying one group (docs/perf/metad.md §16). So once an entry is
+// answered, the next waits until as many calls have arrived since as the
+// answered entry carried, at most a quarter of the time that entry took
+// and never more than ProposeGather. A call is an enqueue: one gRPC
+// CommitObjects call of a client, or one command proposed on its own; a
+// lone client with one call in flight is answered and back with one call,
+// so it never waits here.
+//
 // The entry format: batchMagic, batchVersion, then for each command its
 // protobuf encoding prefixed with its uvarint length. A protobuf-encoded
 // Command never starts with a zero byte (there is no field number 0), so
@@ -108,6 +120,9 @@ type proposal struct {
 	done chan struct{}
 	res  Result
 	err  error
+	// ends marks the last proposal of an enqueue: the entry that carries
+	// it answers one call.
+	ends bool
 }
 
 // proposer is the leader's group-commit loop (see the top of this file).
@@ -122,9 +137,18 @@ type proposer struct {
 	// sent after every StoreLogs of this member's Raft log.
 	pipeline bool
 	stored   chan struct{}
+	// gatherLimit is Config.ProposeGather; 0 turns the gather off.
+	gatherLimit time.Duration
 
 	mu    sync.Mutex
 	queue []*proposal
+	// The gather's state, under mu: the calls the last answered entry
+	// carried, how many calls were enqueued since it was answered, until
+	// when the next entry may wait for them, and the channel enqueue
+	// closes when they have arrived (nil unless run is waiting).
+	answered, arrived int
+	gatherUntil       time.Time
+	gathered          chan struct{}
 }
 
 func newProposer(s *Server) *proposer {
@@ -135,6 +159,8 @@ func newProposer(s *Server) *proposer {
 		wake:     make(chan struct{}, 1),
 		pipeline: s.cfg.ProposePipeline,
 		stored:   s.logStored,
+
+		gatherLimit: s.cfg.ProposeGather,
 	}
 }
 
@@ -145,8 +171,17 @@ func newProposal(ctx context.Context, data []byte) *proposal {
 // enqueue queues proposals together, so that they go into the same entry
 // when they fit.
 func (p *proposer) enqueue(prs ...*proposal) {
+	if len(prs) == 0 {
+		return
+	}
+	prs[len(prs)-1].ends = true
 	p.mu.Lock()
 	p.queue = append(p.queue, prs...)
+	p.arrived++
+	if p.gathered != nil && p.arrived >= p.answered {
+		close(p.gathered)
+		p.gathered = nil
+	}
 	p.mu.Unlock()
 	select {
 	case p.wake <- struct{}{}:
@@ -193,6 +228,11 @@ func (p *proposer) run() {
 				p.failQueued(shutdownUnknown())
 				return
 			}
+			if !p.gather() {
+				<-p.slots
+				p.failQueued(shutdownUnknown())
+				return
+			}
 			batch := p.take()
 			if len(batch) == 0 {
 				<-p.slots
@@ -205,10 +245,11 @@ func (p *proposer) run() {
 				default:
 				}
 			}
+			proposed := time.Now()
 			f := p.s.raft.Apply(p.encode(batch), p.s.cfg.ApplyTimeout)
 			done := make(chan struct{})
 			go func() {
-				p.finish(batch, f)
+				p.finish(batch, f, proposed)
 				close(done)
 				<-p.slots
 			}()
@@ -228,6 +269,63 @@ func (p *proposer) run() {
 			}
 		}
 	}
+}
+
+// gather waits, holding the slot run has taken, until the callers the
+// last answered entry carried are back or the gather's time is up (see
+// the top of this file). It returns false if the server shut down. Only
+// the last entry in flight is waited for: with others in flight, what
+// queues joins the entry after them anyway.
+func (p *proposer) gather() bool {
+	if p.gatherLimit <= 0 || len(p.slots) > 1 {
+		return true
+	}
+	p.mu.Lock()
+	wait := time.Until(p.gatherUntil)
+	if p.arrived >= p.answered || wait <= 0 {
+		p.mu.Unlock()
+		return true
+	}
+	gathered := make(chan struct{})
+	p.gathered = gathered
+	p.mu.Unlock()
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case <-gathered:
+	case <-t.C:
+	case <-p.s.shutdown:
+		return false
+	}
+	p.mu.Lock()
+	if p.gathered == gathered {
+		p.gathered = nil
+	}
+	p.mu.Unlock()
+	return true
+}
+
+// answeredEntry records, for the gather, that an entry proposed at
+// proposed and carrying batch has been answered.
+func (p *proposer) answeredEntry(batch []*proposal, proposed time.Time, ok bool) {
+	if p.gatherLimit <= 0 {
+		return
+	}
+	calls := 0
+	if ok {
+		// A failed entry's callers may not come back (a leader that lost
+		// its office sends them elsewhere): no gather after it.
+		for _, pr := range batch {
+			if pr.ends {
+				calls++
+			}
+		}
+	}
+	now := time.Now()
+	p.mu.Lock()
+	p.answered, p.arrived = calls, 0
+	p.gatherUntil = now.Add(min(now.Sub(proposed)/4, p.gatherLimit))
+	p.mu.Unlock()
 }
 
 // take removes the next batch from the queue: up to maxBatch commands and
@@ -280,9 +378,13 @@ func (p *proposer) encode(batch []*proposal) []byte {
 	return encodeBatch(cmds)
 }
 
-// finish waits for batch's entry and hands each command its result.
-func (p *proposer) finish(batch []*proposal, f raft.ApplyFuture) {
+// finish waits for batch's entry, proposed at proposed, and hands each
+// command its result.
+func (p *proposer) finish(batch []*proposal, f raft.ApplyFuture, proposed time.Time) {
 	resp, index, err := p.s.awaitEntry(context.Background(), f, p.s.cfg.ApplyTimeout)
+	// Before the answers: a caller answered may be back before this
+	// returns, and must count as arrived after the answer.
+	p.answeredEntry(batch, proposed, err == nil)
 	for i, pr := range batch {
 		switch {
 		case err != nil:

@@ -5,9 +5,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/hashicorp/raft"
 	"google.golang.org/protobuf/proto"
@@ -339,5 +342,92 @@ func testConcurrentConditionalCommits(t *testing.T, tune func(*Config)) {
 		if _, err := fmt.Sscanf(r.GetObject().GetVersionId(), "v%d", &i); err != nil || errs[i] != nil {
 			t.Errorf("k%d holds version %s, which its committer did not see win", k, r.GetObject().GetVersionId())
 		}
+	}
+}
+
+// TestProposerGathersTheCallsItAnswered drives the gather of a proposer
+// without Raft: after an entry that carried three calls is answered, the
+// next one waits for three calls to arrive (calls queued before the answer
+// do not count), for no call after a failed entry, and at most its bound.
+func TestProposerGathersTheCallsItAnswered(t *testing.T) {
+	newP := func(limit time.Duration) *proposer {
+		p := &proposer{s: &Server{shutdown: make(chan struct{})}, maxBatch: DefaultProposeBatch, slots: make(chan struct{}, 1), gatherLimit: limit}
+		p.slots <- struct{}{} // run holds its slot while it gathers
+		return p
+	}
+	bg := context.Background()
+	call := func(n int) []*proposal {
+		prs := make([]*proposal, n)
+		for i := range prs {
+			prs[i] = newProposal(bg, []byte{1})
+		}
+		return prs
+	}
+	// An entry of three calls (of 2, 1 and 3 commands) took 40 s: the
+	// bound is then the limit, an hour, so only arrivals end the wait.
+	entry := slices.Concat(call(2), call(1), call(3))
+	for _, i := range []int{1, 2, 5} {
+		entry[i].ends = true
+	}
+	p := newP(time.Hour)
+	p.enqueue(call(4)...) // queued while the entry was in flight
+	p.answeredEntry(entry, time.Now().Add(-40*time.Second), true)
+	gathered := make(chan bool, 1)
+	go func() { gathered <- p.gather() }()
+	waiting := func() bool {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		return p.gathered != nil
+	}
+	for !waiting() {
+		select {
+		case <-gathered:
+			t.Fatal("the gather ended before any call arrived")
+		default:
+			runtime.Gosched()
+		}
+	}
+	p.enqueue(call(5)...)
+	p.enqueue(call(1)...)
+	if !waiting() {
+		t.Fatal("the gather ended after two of the three calls the entry answered")
+	}
+	p.enqueue(call(1)...)
+	select {
+	case ok := <-gathered:
+		if !ok {
+			t.Fatal("gather reported a shutdown")
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the gather went on after the three calls arrived")
+	}
+	if got := len(p.take()); got != 11 {
+		t.Errorf("next entry: %d commands, want 11 (4 queued before the answer, 7 gathered)", got)
+	}
+
+	// After a failed entry there is nothing to wait for.
+	p = newP(time.Hour)
+	p.answeredEntry(entry, time.Now().Add(-40*time.Second), false)
+	if !p.gather() {
+		t.Fatal("gather reported a shutdown")
+	}
+
+	// The bound: a quarter of the entry's time, here a few ms.
+	p = newP(time.Hour)
+	p.answeredEntry(entry, time.Now().Add(-20*time.Millisecond), true)
+	if !p.gather() {
+		t.Fatal("gather reported a shutdown")
+	}
+	// A lone call long after the last answer goes at once, and the gather
+	// switched off never waits.
+	if !p.gather() || !newP(0).gather() {
+		t.Fatal("gather reported a shutdown")
+	}
+	// Shutdown ends a gather.
+	p = newP(time.Hour)
+	p.answeredEntry(entry, time.Now().Add(-40*time.Second), true)
+	close(p.s.shutdown)
+	if p.gather() {
+		t.Error("gather did not report the shutdown")
 	}
 }

@@ -30,17 +30,26 @@ func BenchmarkCommitObject3Nodes(b *testing.B) {
 // command as before the proposer batched them, and with the default batch;
 // both run in one invocation so that a loaded machine treats them alike.
 //
-// For sweeps, CAIRN_BENCH_INFLIGHT sets --propose-inflight and
-// CAIRN_BENCH_PIPELINE=1 turns on --propose-pipeline.
+// For sweeps, CAIRN_BENCH_INFLIGHT sets --propose-inflight,
+// CAIRN_BENCH_PIPELINE=1 turns on --propose-pipeline and
+// CAIRN_BENCH_GATHER sets --propose-gather (a duration; 0 turns it off).
 func benchProposeSweep(b *testing.B, bench func(b *testing.B, tune func(*Config))) {
 	inflight := benchEnvInt(b, "CAIRN_BENCH_INFLIGHT", DefaultProposeInflight)
 	pipeline := os.Getenv("CAIRN_BENCH_PIPELINE") == "1"
+	gather := DefaultProposeGather
+	if v := os.Getenv("CAIRN_BENCH_GATHER"); v != "" {
+		var err error
+		if gather, err = time.ParseDuration(v); err != nil {
+			b.Fatalf("CAIRN_BENCH_GATHER=%q: %v", v, err)
+		}
+	}
 	for _, batch := range []int{1, DefaultProposeBatch} {
 		b.Run(fmt.Sprintf("propose-batch=%d", batch), func(b *testing.B) {
 			bench(b, func(cfg *Config) {
 				cfg.ProposeBatch = batch
 				cfg.ProposeInflight = inflight
 				cfg.ProposePipeline = pipeline
+				cfg.ProposeGather = gather
 				// Longer Raft timings than the tests' and metad's: the three
 				// members and 64 callers saturate this process, and at load
 				// 20-30 on 2 cores even metad's 250 ms lease lost the leader
