@@ -247,6 +247,7 @@ func runCeiling(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	fs.Var(sizeFlag{&cfg.Size}, "size", "body `SIZE` of the HTTP and encode measurements (at most 64MiB)")
 	fs.IntVar(&cfg.Concurrency, "concurrency", 16, "streams of the concurrent HTTP measurements")
 	fs.DurationVar(&cfg.Duration, "duration", 3*time.Second, "length of each measurement")
+	fs.StringVar(&cfg.Dir, "dir", "", "also measure the disk's write throughput (disk-write) with files in `DIR`, on the store's filesystem")
 	fs.StringVar(&jsonPath, "json", "", "write the ceilings as JSON to `FILE` (- for stdout)")
 	if err := fs.Parse(args); err != nil {
 		return err

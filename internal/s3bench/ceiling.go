@@ -81,6 +81,9 @@ type CeilingConfig struct {
 	Duration time.Duration
 	// Progress receives one line per measurement (nil: none).
 	Progress io.Writer
+	// Dir, if set, is where disk-write writes its files: a directory on
+	// the filesystem the store's data lives on.
+	Dir string
 }
 
 // Ceilings measures, each for cfg.Duration:
@@ -108,6 +111,9 @@ type CeilingConfig struct {
 //     (reference: the gateway's MD5 before internal/md5lanes).
 //   - md5-lanes: internal/md5lanes over Concurrency streams sharing one
 //     scheduler, the way concurrent PUTs share the gateway's.
+//   - disk-write (with Dir): Concurrency writers each writing a file of
+//     Size/4 bytes (a chunk of a 4+2 segment of Size) in 4 MiB direct
+//     writes, syncing and removing it, as blob nodes store chunks.
 //
 // Client and servers share this machine's cores, as a benchmark client
 // and a store on the same machine do.
@@ -228,6 +234,16 @@ func Ceilings(ctx context.Context, cfg CeilingConfig) ([]Ceiling, error) {
 	})
 	if err := add(Ceiling{Name: CeilingMD5Lanes, What: "internal/md5lanes, streams sharing one scheduler", Concurrency: cfg.Concurrency, MiBPerSec: mib}, err); err != nil {
 		return out, err
+	}
+	if cfg.Dir != "" {
+		mib, direct, err := measureDiskWrite(ctx, cfg.Dir, cfg.Size/4, cfg.Concurrency, cfg.Duration)
+		what := fmt.Sprintf("files of %s in 4 MiB direct writes, each synced, in %s", SizeLabel(cfg.Size/4), cfg.Dir)
+		if !direct {
+			what = fmt.Sprintf("files of %s in 4 MiB writes through the page cache (O_DIRECT refused), each synced, in %s", SizeLabel(cfg.Size/4), cfg.Dir)
+		}
+		if err := add(Ceiling{Name: CeilingDiskWrite, What: what, Concurrency: cfg.Concurrency, MiBPerSec: mib}, err); err != nil {
+			return out, err
+		}
 	}
 	return out, nil
 }

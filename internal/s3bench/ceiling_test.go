@@ -6,6 +6,8 @@ import (
 	"crypto/md5"
 	"fmt"
 	"net/http"
+	"os"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"sync"
@@ -47,7 +49,8 @@ func TestCeilingsNames(t *testing.T) {
 	if testing.Short() {
 		t.Skip("measures for a few seconds")
 	}
-	cs, err := Ceilings(context.Background(), CeilingConfig{Size: 1 << 20, Concurrency: 4, Duration: 50 * time.Millisecond})
+	dir := t.TempDir()
+	cs, err := Ceilings(context.Background(), CeilingConfig{Size: 1 << 20, Concurrency: 4, Duration: 50 * time.Millisecond, Dir: dir})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -59,12 +62,28 @@ func TestCeilingsNames(t *testing.T) {
 		got[fmt.Sprintf("%s c%d", c.Name, c.Concurrency)] = true
 	}
 	for _, want := range []string{"http-put c1", "http-put c4", "http-put-md5 c1", "http-put-md5 c4", "http-put-crypto-md5 c4",
-		"http-get-2hop c4", "rs-encode-4+2 c1", "md5 c1", "md5-simd c4", "md5-lanes c4", "http-put-unix c4", "http-get-2hop-unix c4"} {
+		"http-get-2hop c4", "rs-encode-4+2 c1", "md5 c1", "md5-simd c4", "md5-lanes c4", "http-put-unix c4", "http-get-2hop-unix c4", "disk-write c4"} {
 		if strings.HasSuffix(strings.Fields(want)[0], "-unix") && runtime.GOOS != "linux" {
 			continue
 		}
 		if !got[want] {
 			t.Errorf("no ceiling %s among %v", want, got)
 		}
+	}
+}
+
+// The disk ceiling's files are synced and removed, and a run that cannot
+// write says so.
+func TestDiskWriteCeiling(t *testing.T) {
+	dir := t.TempDir()
+	mib, _, err := measureDiskWrite(context.Background(), dir, 1<<20+100, 2, 20*time.Millisecond)
+	if err != nil || mib <= 0 {
+		t.Fatalf("disk-write: %v MiB/s, %v", mib, err)
+	}
+	if left, _ := os.ReadDir(dir); len(left) != 0 {
+		t.Errorf("disk-write left %d files behind", len(left))
+	}
+	if _, _, err := measureDiskWrite(context.Background(), filepath.Join(dir, "absent"), 1<<20, 1, time.Millisecond); err == nil {
+		t.Error("disk-write into a missing directory: no error")
 	}
 }

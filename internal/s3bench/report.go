@@ -83,6 +83,9 @@ type ReportRun struct {
 	// when the blob nodes share the gateway's host: put-path-4+2-unix,
 	// http-get-2hop-unix.
 	UnixCeiling *CeilingFraction `json:"unix_ceiling,omitempty"`
+	// DiskCeiling relates a PUT of 1 MiB or more to put-disk-4+2, what
+	// the disk can store of a 4+2 PUT (see PutDiskCeiling).
+	DiskCeiling *CeilingFraction `json:"disk_ceiling,omitempty"`
 }
 
 // CeilingFraction relates an operation's throughput to a ceiling.
@@ -107,6 +110,11 @@ func NewReport(ceilings []Ceiling, runs []*Result) *Report {
 			}
 		}
 	}
+	if _, ok := highestCeiling(ceilings, CeilingPutDisk); !ok {
+		if c, ok := PutDiskCeiling(ceilings); ok {
+			ceilings = append(ceilings, c)
+		}
+	}
 	r := &Report{Date: time.Now().UTC(), Ceilings: ceilings}
 	for _, res := range runs {
 		rr := ReportRun{Result: res}
@@ -116,6 +124,9 @@ func NewReport(ceilings []Ceiling, runs []*Result) *Report {
 			}
 			if c, ok := highestCeiling(ceilings, CeilingPutPathUnix); ok && c.MiBPerSec > 0 {
 				rr.UnixCeiling = &CeilingFraction{Op: OpPut, Name: c.Name, Concurrency: c.Concurrency, MiBPerSec: c.MiBPerSec, Fraction: o.MiBPerSec / c.MiBPerSec}
+			}
+			if c, ok := highestCeiling(ceilings, CeilingPutDisk); ok && c.MiBPerSec > 0 {
+				rr.DiskCeiling = &CeilingFraction{Op: OpPut, Name: c.Name, Concurrency: c.Concurrency, MiBPerSec: c.MiBPerSec, Fraction: o.MiBPerSec / c.MiBPerSec}
 			}
 		}
 		if o := res.Op(OpGet); o != nil && res.Workload == string(OpGet) && res.Size >= 1<<20 {
@@ -253,6 +264,9 @@ func (r *Report) Markdown(w io.Writer) error {
 				frac += fmt.Sprintf("; %.0f%% of %s (%.0f MiB/s)", 100*c.Fraction, c.Name, c.MiBPerSec)
 			}
 			if c := run.UnixCeiling; c != nil && c.Op == o.Op {
+				frac += fmt.Sprintf("; %.0f%% of %s (%.0f MiB/s)", 100*c.Fraction, c.Name, c.MiBPerSec)
+			}
+			if c := run.DiskCeiling; c != nil && c.Op == o.Op {
 				frac += fmt.Sprintf("; %.0f%% of %s (%.0f MiB/s)", 100*c.Fraction, c.Name, c.MiBPerSec)
 			}
 			fmt.Fprintf(&b, "| %s | %s | %s | %d | %s | %.1f | %.1f | %s | %s | %s | %d | %s | %.1f → %.1f |\n",

@@ -65,6 +65,7 @@ func TestReportFractionsAndMarkdown(t *testing.T) {
 		{Name: CeilingRSEncode, Concurrency: 2, MiBPerSec: 4000},
 		{Name: CeilingHTTPPutUnix, Concurrency: 16, MiBPerSec: 6000},
 		{Name: CeilingHTTPGet2Unix, Concurrency: 16, MiBPerSec: 3200},
+		{Name: CeilingDiskWrite, Concurrency: 16, MiBPerSec: 750},
 	}
 	runs := []*Result{
 		{Label: "cairn", Workload: "put", SizeLabel: "64MiB", Size: 64 << 20, Concurrency: 16,
@@ -106,6 +107,16 @@ func TestReportFractionsAndMarkdown(t *testing.T) {
 	if c := rep.Runs[2].UnixCeiling; c != nil {
 		t.Errorf("4 KiB put has a unix ceiling fraction %+v", c)
 	}
+	// 750 / 1.5 = 500 MiB/s of objects.
+	if c := rep.Runs[0].DiskCeiling; c == nil || c.Name != CeilingPutDisk || math.Abs(c.MiBPerSec-500) > 1e-9 || math.Abs(c.Fraction-0.8) > 1e-9 {
+		t.Errorf("64 MiB put disk ceiling = %+v, want 80%% of 500 MiB/s", c)
+	}
+	if c := rep.Runs[1].DiskCeiling; c != nil {
+		t.Errorf("get has a disk ceiling %+v", c)
+	}
+	if c := rep.Runs[2].DiskCeiling; c != nil {
+		t.Errorf("4 KiB put has a disk ceiling fraction %+v", c)
+	}
 	if n := len(NewReport(ceilings[:3], runs).Ceilings); n != 3 {
 		t.Errorf("without an encode ceiling the report derived a path ceiling anyway (%d ceilings)", n)
 	}
@@ -115,7 +126,8 @@ func TestReportFractionsAndMarkdown(t *testing.T) {
 	}
 	md := b.String()
 	for _, want := range []string{
-		"| cairn | put | 64MiB | 16 | put | 400.0 | 6.2 | 2000 | 2500 | 3000 | 0 | 50% of http-put-md5 c16 (800 MiB/s); 80% of put-path-4+2 (500 MiB/s); 70% of put-path-4+2-unix (571 MiB/s) |",
+		"| cairn | put | 64MiB | 16 | put | 400.0 | 6.2 | 2000 | 2500 | 3000 | 0 | 50% of http-put-md5 c16 (800 MiB/s); 80% of put-path-4+2 (500 MiB/s); 70% of put-path-4+2-unix (571 MiB/s); 80% of put-disk-4+2 (500 MiB/s) |",
+		"| put-disk-4+2 | derived: disk-write c16 / 1.5",
 		"| 25% of http-get-2hop c16 (1600 MiB/s); 12% of http-get-2hop-unix (3200 MiB/s) |",
 		"| put-path-4+2 | derived: 1/(1/http-put-md5 c16 + 1/rs-encode-4+2 c2 + 1.5/http-put c16)",
 		"metad ×2 CPU% | metad peak RSS MiB | gatewayd CPU% |",

@@ -1,0 +1,5 @@
+package s3bench
+
+import "syscall"
+
+const oDirect = syscall.O_DIRECT
