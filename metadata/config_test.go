@@ -84,6 +84,9 @@ func TestConfigValidate(t *testing.T) {
 		{"bad scheme", func(c *Config) { c.DefaultScheme = ECScheme{0, 1} }, "--ec"},
 		{"lease above heartbeat", func(c *Config) { c.LeaderLeaseTimeout = 2 * c.HeartbeatTimeout }, "lease"},
 		{"too many append entries", func(c *Config) { c.MaxAppendEntries = 5000 }, "max-append-entries"},
+		{"gather off", func(c *Config) { c.ProposeGather = 0 }, ""},
+		{"negative gather", func(c *Config) { c.ProposeGather = -time.Millisecond }, "--propose-gather"},
+		{"gather over 100ms", func(c *Config) { c.ProposeGather = time.Second }, "--propose-gather"},
 		{"bad raft log level", func(c *Config) { c.RaftLogLevel = "loud" }, "raft log level"},
 	}
 	for _, tt := range tests {

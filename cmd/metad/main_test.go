@@ -22,7 +22,7 @@ func TestHelpListsEveryFlag(t *testing.T) {
 		"id", "data-dir", "raft-addr", "grpc-addr", "grpc-advertise", "http-addr", "initial-cluster", "ec",
 		"raft-heartbeat-timeout", "raft-election-timeout", "raft-leader-lease-timeout", "raft-commit-timeout",
 		"raft-max-append-entries", "snapshot-threshold", "snapshot-interval", "trailing-logs", "apply-timeout",
-		"health-max-lag", "raft-log-level", "log-level", "propose-batch", "propose-inflight", "propose-pipeline",
+		"health-max-lag", "raft-log-level", "log-level", "propose-batch", "propose-inflight", "propose-pipeline", "propose-gather",
 		"state-memtable-mib", "state-memtables", "state-block-cache-mib", "state-index-cache-mib", "memory-limit",
 	} {
 		// A boolean flag's line ends at its name.
