@@ -348,7 +348,8 @@ func testConcurrentConditionalCommits(t *testing.T, tune func(*Config)) {
 // TestProposerGathersTheCallsItAnswered drives the gather of a proposer
 // without Raft: after an entry that carried three calls is answered, the
 // next one waits for three calls to arrive (calls queued before the answer
-// do not count), for no call after a failed entry, and at most its bound.
+// do not count), for no call after a failed entry or when switched off, at
+// most a quarter of the entry's time, and not past a shutdown.
 func TestProposerGathersTheCallsItAnswered(t *testing.T) {
 	newP := func(limit time.Duration) *proposer {
 		p := &proposer{s: &Server{shutdown: make(chan struct{})}, maxBatch: DefaultProposeBatch, slots: make(chan struct{}, 1), gatherLimit: limit}
@@ -405,24 +406,33 @@ func TestProposerGathersTheCallsItAnswered(t *testing.T) {
 		t.Errorf("next entry: %d commands, want 11 (4 queued before the answer, 7 gathered)", got)
 	}
 
-	// After a failed entry there is nothing to wait for.
-	p = newP(time.Hour)
-	p.answeredEntry(entry, time.Now().Add(-40*time.Second), false)
-	if !p.gather() {
-		t.Fatal("gather reported a shutdown")
+	// Each of these must end long before the hour a wrong wait would take.
+	ends := func(what string, p *proposer) {
+		t.Helper()
+		done := make(chan bool, 1)
+		go func() { done <- p.gather() }()
+		select {
+		case ok := <-done:
+			if !ok {
+				t.Fatalf("%s: gather reported a shutdown", what)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%s: the gather still waits after 10 s", what)
+		}
 	}
-
-	// The bound: a quarter of the entry's time, here a few ms.
+	// After a failed entry there is nothing to wait for (the bound would
+	// be 100 s).
+	p = newP(time.Hour)
+	p.answeredEntry(entry, time.Now().Add(-400*time.Second), false)
+	ends("after a failed entry", p)
+	// The bound is a quarter of the entry's time, here 5 ms, not the limit.
 	p = newP(time.Hour)
 	p.answeredEntry(entry, time.Now().Add(-20*time.Millisecond), true)
-	if !p.gather() {
-		t.Fatal("gather reported a shutdown")
-	}
-	// A lone call long after the last answer goes at once, and the gather
-	// switched off never waits.
-	if !p.gather() || !newP(0).gather() {
-		t.Fatal("gather reported a shutdown")
-	}
+	ends("after a 20 ms entry", p)
+	// Switched off, the gather never waits, whatever it was told.
+	p = newP(0)
+	p.answered, p.gatherUntil = 3, time.Now().Add(time.Hour)
+	ends("switched off", p)
 	// Shutdown ends a gather.
 	p = newP(time.Hour)
 	p.answeredEntry(entry, time.Now().Add(-40*time.Second), true)
