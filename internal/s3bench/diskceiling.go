@@ -37,8 +37,10 @@ func measureDiskWrite(ctx context.Context, dir string, fileSize int64, c int, d 
 	fileSize = max(fileSize&^(directAlignment-1), directAlignment)
 	var direct atomic.Bool
 	direct.Store(oDirect != 0)
+	// One buffer for every writer: writes only read it, and filling one
+	// per file would put that work inside the measurement.
+	buf := alignedBuf(min(int64(diskWriteBuf), fileSize))
 	mib, err := measureLoop(ctx, c, d, func() (int64, error) {
-		buf := alignedBuf(min(int64(diskWriteBuf), fileSize))
 		return writeSyncedFile(dir, fileSize, buf, &direct)
 	})
 	return mib, direct.Load(), err

@@ -120,18 +120,18 @@ func NewReport(ceilings []Ceiling, runs []*Result) *Report {
 		rr := ReportRun{Result: res}
 		if o := res.Op(OpPut); o != nil && res.Workload == string(OpPut) && res.Size >= 1<<20 {
 			if c, ok := highestCeiling(ceilings, CeilingPutPath); ok && c.MiBPerSec > 0 {
-				rr.PathCeiling = &CeilingFraction{Op: OpPut, Name: c.Name, Concurrency: c.Concurrency, MiBPerSec: c.MiBPerSec, Fraction: o.MiBPerSec / c.MiBPerSec}
+				rr.PathCeiling = fractionOf(OpPut, c, o.MiBPerSec)
 			}
 			if c, ok := highestCeiling(ceilings, CeilingPutPathUnix); ok && c.MiBPerSec > 0 {
-				rr.UnixCeiling = &CeilingFraction{Op: OpPut, Name: c.Name, Concurrency: c.Concurrency, MiBPerSec: c.MiBPerSec, Fraction: o.MiBPerSec / c.MiBPerSec}
+				rr.UnixCeiling = fractionOf(OpPut, c, o.MiBPerSec)
 			}
 			if c, ok := highestCeiling(ceilings, CeilingPutDisk); ok && c.MiBPerSec > 0 {
-				rr.DiskCeiling = &CeilingFraction{Op: OpPut, Name: c.Name, Concurrency: c.Concurrency, MiBPerSec: c.MiBPerSec, Fraction: o.MiBPerSec / c.MiBPerSec}
+				rr.DiskCeiling = fractionOf(OpPut, c, o.MiBPerSec)
 			}
 		}
 		if o := res.Op(OpGet); o != nil && res.Workload == string(OpGet) && res.Size >= 1<<20 {
 			if c := nearestCeiling(ceilings, CeilingHTTPGet2Unix, res.Concurrency); c != nil && c.MiBPerSec > 0 {
-				rr.UnixCeiling = &CeilingFraction{Op: OpGet, Name: c.Name, Concurrency: c.Concurrency, MiBPerSec: c.MiBPerSec, Fraction: o.MiBPerSec / c.MiBPerSec}
+				rr.UnixCeiling = fractionOf(OpGet, *c, o.MiBPerSec)
 			}
 		}
 		if res.Size >= 1<<20 {
@@ -144,7 +144,7 @@ func NewReport(ceilings []Ceiling, runs []*Result) *Report {
 				if o == nil || c == nil || c.MiBPerSec <= 0 || (res.Workload != string(m.op)) {
 					continue
 				}
-				rr.Ceiling = &CeilingFraction{Op: m.op, Name: c.Name, Concurrency: c.Concurrency, MiBPerSec: c.MiBPerSec, Fraction: o.MiBPerSec / c.MiBPerSec}
+				rr.Ceiling = fractionOf(m.op, *c, o.MiBPerSec)
 			}
 		}
 		if res.CPUs > r.CPUs {
@@ -153,6 +153,11 @@ func NewReport(ceilings []Ceiling, runs []*Result) *Report {
 		r.Runs = append(r.Runs, rr)
 	}
 	return r
+}
+
+// fractionOf relates op's throughput of mib MiB/s to ceiling c.
+func fractionOf(op Op, c Ceiling, mib float64) *CeilingFraction {
+	return &CeilingFraction{Op: op, Name: c.Name, Concurrency: c.Concurrency, MiBPerSec: c.MiBPerSec, Fraction: mib / c.MiBPerSec}
 }
 
 // CeilingPutPath names the derived ceiling of the erasure-coded PUT path;
@@ -260,14 +265,10 @@ func (r *Report) Markdown(w io.Writer) error {
 			if c := run.Ceiling; c != nil && c.Op == o.Op {
 				frac = fmt.Sprintf("%.0f%% of %s c%d (%.0f MiB/s)", 100*c.Fraction, c.Name, c.Concurrency, c.MiBPerSec)
 			}
-			if c := run.PathCeiling; c != nil && c.Op == o.Op {
-				frac += fmt.Sprintf("; %.0f%% of %s (%.0f MiB/s)", 100*c.Fraction, c.Name, c.MiBPerSec)
-			}
-			if c := run.UnixCeiling; c != nil && c.Op == o.Op {
-				frac += fmt.Sprintf("; %.0f%% of %s (%.0f MiB/s)", 100*c.Fraction, c.Name, c.MiBPerSec)
-			}
-			if c := run.DiskCeiling; c != nil && c.Op == o.Op {
-				frac += fmt.Sprintf("; %.0f%% of %s (%.0f MiB/s)", 100*c.Fraction, c.Name, c.MiBPerSec)
+			for _, c := range []*CeilingFraction{run.PathCeiling, run.UnixCeiling, run.DiskCeiling} {
+				if c != nil && c.Op == o.Op {
+					frac += fmt.Sprintf("; %.0f%% of %s (%.0f MiB/s)", 100*c.Fraction, c.Name, c.MiBPerSec)
+				}
 			}
 			fmt.Fprintf(&b, "| %s | %s | %s | %d | %s | %.1f | %.1f | %s | %s | %s | %d | %s | %.1f → %.1f |\n",
 				orDash(run.Label), run.Workload, run.SizeLabel, run.Concurrency, o.Op, o.MiBPerSec, o.OpsPerSec,
