@@ -302,6 +302,69 @@ func TestReadShortAndFailingStreams(t *testing.T) {
 	}
 }
 
+// TestReadWaitsForStalledShard: a shard its source gave up on for being
+// slow (ErrStalled) is read around while parity can stand in for it, and
+// read again, patiently, when nothing else can: a slow read must not turn
+// into a failed one. A shard that stalls even then fails the read.
+func TestReadWaitsForStalledShard(t *testing.T) {
+	p := Params{Scheme{4, 2}, 16}
+	c := mustCodec(t, p)
+	size := 4*p.StripeDataSize() + 9
+	data := randBytes(6, int(size))
+	chunks := encodeBytes(t, c, SegmentID{6}, data)
+	l, _ := NewLayout(p, size)
+	for _, tc := range []struct {
+		name        string
+		missing     []int
+		stallAt     int64 // chunk offset where shard 1 stalls
+		always      bool
+		wantPatient bool // shard 1 is opened patiently
+		wantErr     error
+	}{
+		{name: "spare parity/at open", stallAt: 0},
+		{name: "spare parity/mid chunk", stallAt: l.StripeOffset(2) + 5},
+		{name: "one spare/at open", missing: []int{0}, stallAt: 0},
+		{name: "no spare/at open", missing: []int{0, 4}, stallAt: 0, wantPatient: true},
+		{name: "no spare/mid chunk", missing: []int{0, 5}, stallAt: l.StripeOffset(2) + 5, wantPatient: true},
+		{name: "no spare/stalls when waited for", missing: []int{0, 4}, stallAt: l.StripeOffset(1), always: true, wantPatient: true, wantErr: ErrUnrecoverable},
+		{name: "too many lost", missing: []int{0, 4, 5}, stallAt: 0, wantPatient: true, wantErr: ErrUnrecoverable},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cs := cloneChunks(chunks)
+			for _, i := range tc.missing {
+				cs[i] = nil
+			}
+			src := newMemSource(cs)
+			src.stall[1] = tc.stallAt
+			src.stallAlways = tc.always
+			var bad badShards
+			got, err := readRange(t, c, SegmentID{6}, size, 0, size, src, bad.opts())
+			if tc.wantErr != nil {
+				if !errors.Is(err, tc.wantErr) {
+					t.Fatalf("err %v, want %v", err, tc.wantErr)
+				}
+				if !bytes.Equal(got, data[:len(got)]) {
+					t.Fatalf("wrong bytes before the error")
+				}
+			} else if err != nil || !bytes.Equal(got, data) {
+				t.Fatalf("read: %d bytes, err %v", len(got), err)
+			}
+			patient := src.patientOpens()
+			for _, sh := range patient {
+				if sh != 1 {
+					t.Errorf("shard %d opened patiently; only the stalled shard should be", sh)
+				}
+			}
+			if tc.wantPatient != (len(patient) > 0) {
+				t.Errorf("shards opened patiently: %v; want shard 1: %v", patient, tc.wantPatient)
+			}
+			if e := bad.errs[1]; !errors.Is(e, ErrStalled) {
+				t.Errorf("shard 1 reported %v, want ErrStalled", e)
+			}
+		})
+	}
+}
+
 func TestReaderSmallReads(t *testing.T) {
 	p := Params{Scheme{3, 2}, 7}
 	c := mustCodec(t, p)

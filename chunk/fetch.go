@@ -19,7 +19,33 @@ type ShardSource interface {
 	// StripeOffset(endStripe)) of the chunk file. The stream may end early
 	// or carry damaged bytes; the caller checks every block. Reads should
 	// end when ctx does.
+	//
+	// A source may give up on a shard that is slow rather than broken (a
+	// node that stops sending), so that parity is read instead; its error,
+	// from OpenShard or a Read, then wraps ErrStalled. When no other shard
+	// can stand in, the shard is opened again with a ctx marked by Patient,
+	// and the source must then wait for it for as long as ctx lasts: a
+	// slow read beats a failed one.
 	OpenShard(ctx context.Context, shard, firstStripe, endStripe int) (io.ReadCloser, error)
+}
+
+// ErrStalled, wrapped by a ShardSource's error, says the source gave up on
+// a shard for being slow, not broken: it is set aside while other shards
+// can stand in for it, and read again, patiently, when none can.
+var ErrStalled = errors.New("shard read stalled")
+
+type patientKey struct{}
+
+// Patient returns ctx marked so that a ShardSource waits on a slow shard
+// instead of giving up on it (ErrStalled).
+func Patient(ctx context.Context) context.Context {
+	return context.WithValue(ctx, patientKey{}, true)
+}
+
+// IsPatient says whether ctx was marked by Patient.
+func IsPatient(ctx context.Context) bool {
+	v, _ := ctx.Value(patientKey{}).(bool)
+	return v
 }
 
 // ReadOptions tunes a Reader or Rebuild.
@@ -83,6 +109,11 @@ type shardStream struct {
 	rc       io.ReadCloser
 	pos, end int   // rc yields stripes [pos, end)
 	bad      error // why the shard is not used any more
+	// stalled says bad is ErrStalled from a source that may give up: the
+	// shard is tried again, patiently, when no other can stand in.
+	stalled bool
+	// patient says rc was opened with a Patient ctx (false while rc is nil).
+	patient bool
 }
 
 func newFetcher(c *Codec, l Layout, seg SegmentID, src ShardSource, opt ReadOptions, endStripe int, wantEnd []int) *fetcher {
@@ -225,10 +256,25 @@ func (f *fetcher) complete(ctx context.Context, stripe int, need []bool) error {
 				more = append(more, i)
 			}
 		}
+		patient := false
+		if len(more) == 0 {
+			// Last resort: the shards given up for being slow, waited for.
+			for i := range f.streams {
+				if s := &f.streams[i]; s.stalled && len(more) < k-got {
+					s.bad, s.stalled = nil, false
+					more = append(more, i)
+				}
+			}
+			patient = true
+		}
 		if len(more) == 0 {
 			return f.unrecoverable(stripe, got)
 		}
-		if err := f.readShards(ctx, stripe, more, true, tried); err != nil {
+		rctx := ctx
+		if patient {
+			rctx = Patient(ctx)
+		}
+		if err := f.readShards(rctx, stripe, more, true, tried); err != nil {
 			return err
 		}
 	}
@@ -298,7 +344,7 @@ func (f *fetcher) readShards(ctx context.Context, stripe int, shards []int, stan
 		for x, i := range shards {
 			if s := &f.streams[i]; errs[x] != nil && s.rc != nil {
 				s.rc.Close()
-				s.rc = nil
+				s.rc, s.patient = nil, false
 			}
 		}
 		return err
@@ -310,11 +356,14 @@ func (f *fetcher) readShards(ctx context.Context, stripe int, shards []int, stan
 			continue
 		}
 		s := &f.streams[i]
+		// A shard that stalls even when waited for is not tried again.
+		waited := s.patient || IsPatient(ctx)
 		if s.rc != nil {
 			s.rc.Close()
-			s.rc = nil
+			s.rc, s.patient = nil, false
 		}
 		s.bad = errs[x]
+		s.stalled = errors.Is(errs[x], ErrStalled) && !waited
 		if f.onBad != nil {
 			f.onBad(i, errs[x])
 		}
@@ -331,7 +380,7 @@ func (f *fetcher) readShard(ctx context.Context, stripe, i int, standIn bool) er
 	}
 	if s.rc != nil && (s.pos > stripe || stripe >= s.end || stripe-s.pos > maxSkip) {
 		s.rc.Close()
-		s.rc = nil
+		s.rc, s.patient = nil, false
 	}
 	id := ID{Segment: f.seg, Shard: i}
 	if s.rc == nil {
@@ -339,7 +388,7 @@ func (f *fetcher) readShard(ctx context.Context, stripe, i int, standIn bool) er
 		if err != nil {
 			return fmt.Errorf("open chunk %s at stripe %d: %w", id, stripe, err)
 		}
-		s.rc, s.pos, s.end = rc, stripe, end
+		s.rc, s.pos, s.end, s.patient = rc, stripe, end, IsPatient(ctx)
 	}
 	for s.pos < stripe {
 		skip := int64(f.l.BlockLen(s.pos) + ChecksumSize)

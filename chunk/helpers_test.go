@@ -55,14 +55,21 @@ func mustCodec(t testing.TB, p Params) *Codec {
 
 // memSource serves chunk files from memory. A nil chunk is a missing one
 // (OpenShard fails); openErr makes OpenShard of a shard fail; cut limits
-// what a shard's streams return to the chunk's first cut[i] bytes.
+// what a shard's streams return to the chunk's first cut[i] bytes. A
+// shard in stall gives up as a source with a read budget does: its
+// streams fail with ErrStalled once past chunk offset stall[i] (at once
+// for 0), unless opened with a Patient ctx; stallAlways makes it do so
+// even then.
 type memSource struct {
-	chunks  [][]byte
-	openErr map[int]error
-	cut     map[int]int64
+	chunks      [][]byte
+	openErr     map[int]error
+	cut         map[int]int64
+	stall       map[int]int64
+	stallAlways bool
 
-	mu    sync.Mutex
-	opens []openCall
+	mu      sync.Mutex
+	opens   []openCall
+	patient []int // shards opened with a Patient ctx, in order
 }
 
 type openCall struct{ shard, first, end int }
@@ -70,12 +77,15 @@ type openCall struct{ shard, first, end int }
 var errMissing = errors.New("chunk not found")
 
 func newMemSource(chunks [][]byte) *memSource {
-	return &memSource{chunks: chunks, openErr: map[int]error{}, cut: map[int]int64{}}
+	return &memSource{chunks: chunks, openErr: map[int]error{}, cut: map[int]int64{}, stall: map[int]int64{}}
 }
 
 func (m *memSource) OpenShard(ctx context.Context, shard, first, end int) (io.ReadCloser, error) {
 	m.mu.Lock()
 	m.opens = append(m.opens, openCall{shard, first, end})
+	if IsPatient(ctx) {
+		m.patient = append(m.patient, shard)
+	}
 	m.mu.Unlock()
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -103,7 +113,24 @@ func (m *memSource) OpenShard(ctx context.Context, shard, first, end int) (io.Re
 		hi = min(hi, cut)
 		lo = min(lo, hi)
 	}
+	if at, ok := m.stall[shard]; ok && at < hi && (m.stallAlways || !IsPatient(ctx)) {
+		if at <= lo {
+			return nil, fmt.Errorf("shard %d: %w", shard, ErrStalled)
+		}
+		return io.NopCloser(io.MultiReader(bytes.NewReader(c[lo:min(hi, at)]), stalledReader{})), nil
+	}
 	return io.NopCloser(bytes.NewReader(c[lo:hi])), nil
+}
+
+// stalledReader is a stream its source gave up on.
+type stalledReader struct{}
+
+func (stalledReader) Read([]byte) (int, error) { return 0, fmt.Errorf("stream: %w", ErrStalled) }
+
+func (m *memSource) patientOpens() []int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return append([]int(nil), m.patient...)
 }
 
 func (m *memSource) openCalls() []openCall {

@@ -34,6 +34,7 @@ func TestReadSuiteWriteTo(t *testing.T) {
 			t.Run("CorruptBlock", TestReadCorruptBlock)
 			t.Run("ShortAndFailingStreams", TestReadShortAndFailingStreams)
 			t.Run("SwitchesToParity", TestReadSwitchesToParityFromTheFailedStripe)
+			t.Run("WaitsForStalledShard", TestReadWaitsForStalledShard)
 		})
 	}
 }

@@ -281,11 +281,12 @@ func (src *shardSource) OpenShard(ctx context.Context, shard, first, end int) (i
 		return nil, fmt.Errorf("node %s is %s", nodeID, node.State)
 	}
 	id := chunk.ID{Segment: src.id, Shard: shard}
-	if src.s.budget < 0 {
+	if src.s.budget < 0 || chunk.IsPatient(ctx) {
 		return src.s.blobs.GetStripes(ctx, node.Address, id, first, end)
 	}
 	// The budget bounds the wait for the response and for every read after
-	// it: a node that stalls is abandoned, and the codec reads parity.
+	// it: a node that stalls is abandoned, and the codec reads parity (or,
+	// with no parity left, opens it again without a budget).
 	sctx, cancel := context.WithCancel(ctx)
 	w := newWatchdog(src.s.budget, cancel)
 	w.arm()
@@ -298,9 +299,6 @@ func (src *shardSource) OpenShard(ctx context.Context, shard, first, end int) (i
 	}
 	return &budgetReader{rc: rc, w: w, cancel: cancel}, nil
 }
-
-// errStalled marks a chunk read abandoned for exceeding the read budget.
-var errStalled = errors.New("chunk read stalled past the read budget")
 
 // watchdog cancels a chunk read that stalls longer than its budget. The
 // reads only note when they start and end (an atomic store each); one timer
@@ -373,7 +371,7 @@ func (w *watchdog) stop() {
 
 func (w *watchdog) explain(err error) error {
 	if err != nil && w.fired.Load() {
-		return fmt.Errorf("%w (%v): %w", errStalled, w.budget, err)
+		return fmt.Errorf("%w past the read budget (%v): %w", chunk.ErrStalled, w.budget, err)
 	}
 	return err
 }

@@ -15,13 +15,15 @@ import (
 )
 
 // stallingBlobs is the real blob client except that a stream from one
-// address stops after its first after bytes, until its context ends: a node
-// that hangs in the middle of a chunk. It also counts the streams opened
-// on parity shards, which a read of a healthy object never needs.
+// address stops after its first after bytes, until its context ends or,
+// with pause set, for that long: a node that hangs in the middle of a
+// chunk, or is that slow. It also counts the streams opened on parity
+// shards, which a read of a healthy object never needs.
 type stallingBlobs struct {
 	*blob.Client
 	addr   string
 	after  int64
+	pause  time.Duration
 	active atomic.Bool
 	stalls atomic.Int32
 	parity atomic.Int32
@@ -36,21 +38,34 @@ func (s *stallingBlobs) GetStripes(ctx context.Context, addr string, id chunk.ID
 	if err != nil || !s.active.Load() || addr != s.addr {
 		return rc, err
 	}
-	return &stallingReader{rc: rc, left: s.after, ctx: ctx, stalls: &s.stalls}, nil
+	return &stallingReader{rc: rc, left: s.after, pause: s.pause, ctx: ctx, stalls: &s.stalls}, nil
 }
 
 type stallingReader struct {
 	rc     io.ReadCloser
 	left   int64
+	pause  time.Duration
+	paused bool
 	ctx    context.Context
 	stalls *atomic.Int32
 }
 
 func (r *stallingReader) Read(p []byte) (int, error) {
-	if r.left <= 0 {
+	if r.left <= 0 && !r.paused {
 		r.stalls.Add(1)
-		<-r.ctx.Done()
-		return 0, r.ctx.Err()
+		if r.pause == 0 {
+			<-r.ctx.Done()
+			return 0, r.ctx.Err()
+		}
+		select {
+		case <-r.ctx.Done():
+			return 0, r.ctx.Err()
+		case <-time.After(r.pause):
+			r.paused = true
+		}
+	}
+	if r.paused {
+		return r.rc.Read(p)
 	}
 	if int64(len(p)) > r.left {
 		p = p[:r.left]
@@ -91,6 +106,44 @@ func TestReadAroundStallMidChunk(t *testing.T) {
 		if sb.stalls.Load() == 0 {
 			t.Fatalf("%s: the stream never stalled: the test proves nothing", name)
 		}
+	}
+}
+
+// TestReadWaitsForSlowNodeWithNoParityLeft: with m blob nodes down, a
+// node that is slower than the read budget has no parity to be read
+// around with; the GET waits for it and returns the object, where giving
+// up would have failed it.
+func TestReadWaitsForSlowNodeWithNoParityLeft(t *testing.T) {
+	c := testcluster.New(t, testcluster.Config{Quiet: true})
+	createBucket(t, c, "b")
+	const budget = 200 * time.Millisecond
+	sb := &stallingBlobs{Client: blob.NewClient(blob.ClientConfig{}), after: 300 << 10, pause: 5 * budget}
+	s := c.ObjectStore(t, object.Config{Blobs: sb, ReadBudget: budget})
+	data := randomData(13, 6<<20)
+	o := put(t, s, "b", "k", data, int64(len(data)))
+	seg := o.Segments[0]
+	m := int(seg.GetScheme().GetM())
+	for _, b := range c.Blobs {
+		if b.ID == seg.Nodes[m] { // the first data shard left up
+			sb.addr = b.Addr
+		}
+	}
+	for _, id := range seg.Nodes[:m] {
+		for _, b := range c.Blobs {
+			if b.ID == id {
+				if err := b.Stop(); err != nil {
+					t.Fatalf("stop %s: %v", id, err)
+				}
+			}
+		}
+	}
+	sb.active.Store(true)
+	got, err := readAll(t, s, "b", "k", 0, -1)
+	if err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("read with %d nodes down and one slow: %d bytes, err %v", m, len(got), err)
+	}
+	if sb.stalls.Load() < 2 {
+		t.Fatalf("the slow node stalled %d times; want the stream given up and then waited for", sb.stalls.Load())
 	}
 }
 

@@ -80,7 +80,8 @@ type Config struct {
 	// ReadBudget is how long opening a chunk, or any one read from it, may
 	// stall before the read gives up on that chunk and reconstructs its
 	// blocks from parity instead (a slow or hung node costs a GET at most
-	// this much extra latency). -1 disables the budget.
+	// this much extra latency while parity can stand in; with none left
+	// the read waits for the chunk). -1 disables the budget.
 	ReadBudget time.Duration
 	// Reporter names this layer in bad-chunk reports ("gateway", a host).
 	Reporter string
