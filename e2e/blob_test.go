@@ -86,3 +86,52 @@ func TestBlobKillDuringWrites(t *testing.T) {
 		}
 	}
 }
+
+// TestBlobFreezeDuringWrites SIGSTOPs one blob node while writers run: the
+// process keeps its sockets and heartbeats no more, but metad is told to
+// wait minutes before suspecting it, so only the gateway's write budget
+// (--write-budget 1s) keeps writes going: uploads to the frozen node are
+// given up, segments are written degraded and later ones placed around
+// it. Reads go on through the read budget. Once the node is thawed,
+// everything acknowledged reads back.
+func TestBlobFreezeDuringWrites(t *testing.T) {
+	skipShort(t)
+	cl := startCluster(t, clusterConfig{
+		MetadArgs:   []string{"--node-suspect-after", "2m", "--node-down-after", "5m"},
+		GatewayArgs: []string{"--write-budget", "1s"},
+	})
+	const bucket = "blobfreeze"
+	createBucket(t, cl.S3(), bucket)
+	led := newLedger()
+	w := startWriters(t, cl, led, bucket, "freeze", 4, []int{2000, 100 << 10, 1 << 20, 3<<20 + 5})
+	rd := startReaders(t, cl, led, bucket, 2)
+	w.waitAcks(t, cl, 12, 30*time.Second, "before any fault")
+	degradedBefore := cl.GatewayMetric("cairn_object_degraded_segment_writes_total")
+
+	frozen := cl.blobs[1]
+	cl.Freeze(frozen)
+	froze := time.Now()
+	w.waitAcks(t, cl, 20, 30*time.Second, fmt.Sprintf("with %s frozen", frozen))
+	var blobWrites int
+	for _, a := range w.acksSince(froze) {
+		if a.size > inlineMax {
+			blobWrites++
+		}
+	}
+	degraded := cl.GatewayMetric("cairn_object_degraded_segment_writes_total") - degradedBefore
+	cl.logf("%s frozen: %d writes started since then acknowledged (%d through blob nodes), %v degraded segments",
+		frozen, len(w.acksSince(froze)), blobWrites, degraded)
+	if blobWrites == 0 {
+		t.Errorf("no write through the blob nodes acknowledged with %s frozen", frozen)
+	}
+	if degraded == 0 {
+		t.Errorf("writes acknowledged with %s frozen, but no degraded segment counted", frozen)
+	}
+
+	cl.Thaw(frozen)
+	w.stop()
+	w.report(cl)
+	rd.check(cl, false)
+	n := verify(t, cl.S3(), led, bucket, "", false)
+	cl.logf("after thawing %s, %d objects checked", frozen, n)
+}

@@ -56,6 +56,11 @@
 //     on, degraded to k+1 chunks), then a second: writes needing the blob
 //     nodes fail (quorum k+1), everything acknowledged still reads back,
 //     and no concurrent read fails; restart both: it still does.
+//   - TestBlobFreezeDuringWrites: SIGSTOP one blob node under writes, with
+//     metad told not to suspect it for minutes: the gateway's write budget
+//     (--write-budget 1s) gives its uploads up, so writes go on, degraded,
+//     and reads go on through the read budget; after SIGCONT everything
+//     acknowledged reads back.
 //   - TestCorruptChunkFile: flip a byte inside a data block of a chunk file
 //     on disk: the GET is byte-exact (read around via parity, and the
 //     gateway counts the bad chunk); damage two more data shards of the same

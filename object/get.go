@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"runtime"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -281,14 +280,14 @@ func (src *shardSource) OpenShard(ctx context.Context, shard, first, end int) (i
 		return nil, fmt.Errorf("node %s is %s", nodeID, node.State)
 	}
 	id := chunk.ID{Segment: src.id, Shard: shard}
-	if src.s.budget < 0 || chunk.IsPatient(ctx) {
+	if src.s.readBudget < 0 || chunk.IsPatient(ctx) {
 		return src.s.blobs.GetStripes(ctx, node.Address, id, first, end)
 	}
 	// The budget bounds the wait for the response and for every read after
 	// it: a node that stalls is abandoned, and the codec reads parity (or,
 	// with no parity left, opens it again without a budget).
 	sctx, cancel := context.WithCancel(ctx)
-	w := newWatchdog(src.s.budget, cancel)
+	w := newWatchdog("read", src.s.readBudget, cancel)
 	w.arm()
 	rc, err := src.s.blobs.GetStripes(sctx, node.Address, id, first, end)
 	w.disarm()
@@ -298,82 +297,6 @@ func (src *shardSource) OpenShard(ctx context.Context, shard, first, end int) (i
 		return nil, w.explain(err)
 	}
 	return &budgetReader{rc: rc, w: w, cancel: cancel}, nil
-}
-
-// watchdog cancels a chunk read that stalls longer than its budget. The
-// reads only note when they start and end (an atomic store each); one timer
-// per stream looks at that once a budget, and cancels a read that has been
-// waiting a whole budget. Resetting a timer on every read (~4 per MiB
-// read) took 2.5% of the gateway's CPU at GET 64 MiB, most of it on the
-// lock of the timer heap.
-type watchdog struct {
-	budget time.Duration
-	cancel context.CancelFunc
-	base   time.Time // monotonic origin of since
-	// since is when the wait under way started, in nanoseconds after base,
-	// plus 1; 0 while nothing waits.
-	since atomic.Int64
-	fired atomic.Bool
-
-	mu      sync.Mutex // guards timer against check
-	timer   *time.Timer
-	stopped bool
-}
-
-func newWatchdog(budget time.Duration, cancel context.CancelFunc) *watchdog {
-	return &watchdog{budget: budget, cancel: cancel, base: time.Now()}
-}
-
-// arm marks the start of a wait.
-func (w *watchdog) arm() {
-	w.since.Store(int64(time.Since(w.base)) + 1)
-	if w.timer == nil { // only the reading goroutine sets it
-		w.mu.Lock()
-		if !w.stopped {
-			w.timer = time.AfterFunc(w.budget, w.check)
-		}
-		w.mu.Unlock()
-	}
-}
-
-// disarm marks the end of a wait.
-func (w *watchdog) disarm() { w.since.Store(0) }
-
-// check runs on the timer: it cancels the read if the wait under way has
-// lasted the budget, else looks again when it would have.
-func (w *watchdog) check() {
-	next := w.budget
-	if start := w.since.Load(); start != 0 {
-		waited := time.Since(w.base) - time.Duration(start-1)
-		if waited >= w.budget {
-			w.fired.Store(true)
-			w.cancel()
-			return
-		}
-		next = w.budget - waited
-	}
-	w.mu.Lock()
-	if !w.stopped {
-		w.timer.Reset(next)
-	}
-	w.mu.Unlock()
-}
-
-// stop ends the watch for good.
-func (w *watchdog) stop() {
-	w.mu.Lock()
-	w.stopped = true
-	if w.timer != nil {
-		w.timer.Stop()
-	}
-	w.mu.Unlock()
-}
-
-func (w *watchdog) explain(err error) error {
-	if err != nil && w.fired.Load() {
-		return fmt.Errorf("%w past the read budget (%v): %w", chunk.ErrStalled, w.budget, err)
-	}
-	return err
 }
 
 type budgetReader struct {

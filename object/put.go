@@ -272,7 +272,13 @@ func (s *Store) writeSegment(ctx context.Context, cm *clusterMap, r io.Reader, l
 	n := cm.scheme.Shards()
 	quorum := s.writeQuorum(cm.scheme)
 	id := chunk.NewSegmentID()
-	nodes, err := placement.Place(id[:], cm.placement, n, placement.Options{Min: quorum})
+	opts := placement.Options{Min: quorum}
+	nodes, err := placement.Place(id[:], s.stalled.avoid(cm.placement, time.Now()), n, opts)
+	if errors.Is(err, placement.ErrNotEnoughNodes) {
+		// Too few nodes without the ones that stalled lately: try them
+		// again rather than fail the write.
+		nodes, err = placement.Place(id[:], cm.placement, n, opts)
+	}
 	if err != nil {
 		if errors.Is(err, placement.ErrNotEnoughNodes) {
 			return nil, false, fmt.Errorf("place segment %s (%s, quorum %d): %w: %v", id, cm.scheme, quorum, ErrNotEnoughNodes, err)
@@ -292,6 +298,7 @@ func (s *Store) writeSegment(ctx context.Context, cm *clusterMap, r io.Reader, l
 	defer cancel()
 	writers := make([]io.Writer, n)
 	pipes := make([]*chunkPipe, n)
+	dogs := make([]*watchdog, n)
 	putErrs := make([]error, n)
 	var wg sync.WaitGroup
 	for i := range n {
@@ -302,10 +309,30 @@ func (s *Store) writeSegment(ctx context.Context, cm *clusterMap, r io.Reader, l
 		node := cm.nodes[nodes[i]]
 		pipe := newChunkPipe()
 		writers[i], pipes[i] = pipe, pipe
+		upCtx, upCancel := segCtx, context.CancelFunc(func() {})
+		if s.writeBudget >= 0 {
+			// The budget bounds every wait for the upload to take the
+			// encoder's next bytes, and the wait for the node's answer:
+			// a node that stalls is given up, as one that is down.
+			upCtx, upCancel = context.WithCancel(segCtx)
+			dog := newWatchdog("write", s.writeBudget, func() {
+				upCancel()
+				pipe.CloseRead(fmt.Errorf("upload to %s abandoned", node.Id))
+			})
+			writers[i], dogs[i] = &budgetWriter{w: pipe, dog: dog}, dog
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			err := s.blobs.Put(segCtx, node.Address, chunk.ID{Segment: id, Shard: i}, pipe, chunkSize)
+			defer upCancel()
+			err := s.blobs.Put(upCtx, node.Address, chunk.ID{Segment: id, Shard: i}, pipe, chunkSize)
+			if dogs[i] != nil {
+				dogs[i].stop()
+				err = dogs[i].explain(err)
+				if errors.Is(err, chunk.ErrStalled) {
+					s.stalled.add(node.Id, time.Now())
+				}
+			}
 			if err == nil {
 				err = errors.New("chunk upload ended")
 			} else {
@@ -333,6 +360,9 @@ func (s *Store) writeSegment(ctx context.Context, cm *clusterMap, r io.Reader, l
 			pipe.CloseWrite(res.ShardErrs[i])
 		default:
 			pipe.CloseWrite(nil)
+			if dogs[i] != nil {
+				dogs[i].arm() // now waiting for the node's answer
+			}
 		}
 	}
 	if encErr != nil {
@@ -383,6 +413,19 @@ func (s *Store) writeSegment(ctx context.Context, cm *clusterMap, r io.Reader, l
 		s.log.Warn("segment written degraded", "segment", id.String(), "healthy", healthy, "shards", n)
 	}
 	return seg, res.EOF, nil
+}
+
+// budgetWriter is a chunk upload's writer watched by its write budget.
+type budgetWriter struct {
+	w   io.Writer
+	dog *watchdog
+}
+
+func (b *budgetWriter) Write(p []byte) (int, error) {
+	b.dog.arm()
+	n, err := b.w.Write(p)
+	b.dog.disarm()
+	return n, b.dog.explain(err)
 }
 
 type failWriter struct{ err error }

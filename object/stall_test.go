@@ -186,3 +186,74 @@ func TestReadBudgetIgnoresIdleReader(t *testing.T) {
 		t.Fatalf("%d parity streams opened: a healthy chunk was given up while the reader was idle", n)
 	}
 }
+
+// hangingUploads is the real blob client except that a chunk upload to one
+// address hangs, until its context ends: before taking any of the body
+// (a node that stopped reading its socket), or after taking all of it
+// and before answering (a node stuck in its write or fsync).
+type hangingUploads struct {
+	*blob.Client
+	addr      string
+	afterBody bool
+	active    atomic.Bool
+	hangs     atomic.Int32
+}
+
+func (h *hangingUploads) Put(ctx context.Context, addr string, id chunk.ID, body io.Reader, size int64) error {
+	if !h.active.Load() || addr != h.addr {
+		return h.Client.Put(ctx, addr, id, body, size)
+	}
+	if h.afterBody {
+		if _, err := io.Copy(io.Discard, body); err != nil {
+			return err
+		}
+	}
+	h.hangs.Add(1)
+	<-ctx.Done()
+	return ctx.Err()
+}
+
+// TestWriteAroundHungNode: a chunk upload to a node that hangs is given up
+// after the write budget, and the PUT completes with the other chunks (at
+// least the write quorum), as it does with a node down; the next segments
+// are placed around the node rather than wait for it again; the object
+// reads back whole. Without the budget the PUT would wait as long as the
+// node hangs.
+func TestWriteAroundHungNode(t *testing.T) {
+	c := testcluster.New(t, testcluster.Config{Quiet: true})
+	createBucket(t, c, "b")
+	for _, afterBody := range []bool{false, true} {
+		name := map[bool]string{false: "before the body", true: "after the body"}[afterBody]
+		hb := &hangingUploads{Client: blob.NewClient(blob.ClientConfig{}), addr: c.Blobs[2].Addr, afterBody: afterBody}
+		s := c.ObjectStore(t, object.Config{Blobs: hb, SegmentSize: 3 << 20, WriteBudget: 300 * time.Millisecond})
+		hb.active.Store(true)
+		data := randomData(14, 9<<20+17)
+		key := "k-" + map[bool]string{false: "before", true: "after"}[afterBody]
+		o := put(t, s, "b", key, data, int64(len(data)))
+		if n := hb.hangs.Load(); n != 1 {
+			t.Fatalf("%s: %d uploads hung, want 1: the first segment's, then none placed there", name, n)
+		}
+		if len(o.Segments) < 3 {
+			t.Fatalf("%d segments: the test needs several", len(o.Segments))
+		}
+		for _, seg := range o.Segments {
+			missing := 0
+			for _, n := range seg.Nodes {
+				if n == c.Blobs[2].ID {
+					t.Fatalf("%s: segment records a chunk on the hung node", name)
+				}
+				if n == "" {
+					missing++
+				}
+			}
+			if missing != 1 {
+				t.Fatalf("%s: segment placed %v, want exactly the hung node's shard missing", name, seg.Nodes)
+			}
+		}
+		hb.active.Store(false)
+		got, err := readAll(t, s, "b", key, 0, -1)
+		if err != nil || !bytes.Equal(got, data) {
+			t.Fatalf("%s: read back %d bytes, err %v", name, len(got), err)
+		}
+	}
+}

@@ -60,6 +60,7 @@ const (
 	DefaultInlineMax   = 4 << 10
 	DefaultMapMaxAge   = 2 * time.Second
 	DefaultReadBudget  = 2 * time.Second
+	DefaultWriteBudget = 10 * time.Second
 )
 
 // Config configures a Store.
@@ -83,6 +84,14 @@ type Config struct {
 	// this much extra latency while parity can stand in; with none left
 	// the read waits for the chunk). -1 disables the budget.
 	ReadBudget time.Duration
+	// WriteBudget is how long a chunk upload may take no more of the
+	// segment's bytes, or, once it has them all, wait for the node's
+	// answer, before the write gives up on that chunk and completes the
+	// segment with the others, as with a node down (if they are at least
+	// the write quorum; the missing chunk is repaired later). It is longer
+	// than ReadBudget: giving up on a write leaves work for repair.
+	// -1 disables the budget.
+	WriteBudget time.Duration
 	// Reporter names this layer in bad-chunk reports ("gateway", a host).
 	Reporter string
 	Logger   *slog.Logger
@@ -92,18 +101,20 @@ type Config struct {
 
 // Store is the object layer. It is safe for concurrent use.
 type Store struct {
-	meta     Metadata
-	blobs    BlobClient
-	segSize  int64
-	quorum   int
-	inline   int
-	log      *slog.Logger
-	clusters *clusterMapCache
-	metrics  *metrics
-	budget   time.Duration
-	reporter string
-	readBufs *chunk.BlockPool // block buffers of GETs, reused across requests
-	reading  atomic.Int64     // GETs of erasure-coded objects in flight
+	meta        Metadata
+	blobs       BlobClient
+	segSize     int64
+	quorum      int
+	inline      int
+	log         *slog.Logger
+	clusters    *clusterMapCache
+	metrics     *metrics
+	readBudget  time.Duration
+	writeBudget time.Duration
+	stalled     stalledNodes // nodes whose uploads stalled lately
+	reporter    string
+	readBufs    *chunk.BlockPool // block buffers of GETs, reused across requests
+	reading     atomic.Int64     // GETs of erasure-coded objects in flight
 
 	codecsMu sync.Mutex
 	codecs   map[chunk.Params]*chunk.Codec
@@ -135,22 +146,27 @@ func New(cfg Config) (*Store, error) {
 	if cfg.ReadBudget == 0 {
 		cfg.ReadBudget = DefaultReadBudget
 	}
+	if cfg.WriteBudget == 0 {
+		cfg.WriteBudget = DefaultWriteBudget
+	}
 	if cfg.Reporter == "" {
 		cfg.Reporter = "object-layer"
 	}
 	return &Store{
-		budget:   cfg.ReadBudget,
-		reporter: cfg.Reporter,
-		meta:     cfg.Meta,
-		blobs:    cfg.Blobs,
-		segSize:  cfg.SegmentSize,
-		quorum:   cfg.WriteQuorum,
-		inline:   cfg.InlineMax,
-		log:      cfg.Logger.With("component", "object"),
-		clusters: newClusterMapCache(cfg.Meta, cfg.MapMaxAge),
-		metrics:  newMetrics(cfg.Registry),
-		codecs:   make(map[chunk.Params]*chunk.Codec),
-		readBufs: chunk.NewBlockPool(),
+		readBudget:  cfg.ReadBudget,
+		writeBudget: cfg.WriteBudget,
+		stalled:     stalledNodes{hold: stallHold(cfg.WriteBudget)},
+		reporter:    cfg.Reporter,
+		meta:        cfg.Meta,
+		blobs:       cfg.Blobs,
+		segSize:     cfg.SegmentSize,
+		quorum:      cfg.WriteQuorum,
+		inline:      cfg.InlineMax,
+		log:         cfg.Logger.With("component", "object"),
+		clusters:    newClusterMapCache(cfg.Meta, cfg.MapMaxAge),
+		metrics:     newMetrics(cfg.Registry),
+		codecs:      make(map[chunk.Params]*chunk.Codec),
+		readBufs:    chunk.NewBlockPool(),
 	}, nil
 }
 

@@ -44,6 +44,7 @@ type flags struct {
 	writeQuorum int
 	inlineMax   int
 	readBudget  time.Duration
+	writeBudget time.Duration
 	pprofAddr   string
 	logLevel    slog.Level
 	memoryLimit int64 // bytes; 0: none
@@ -79,6 +80,7 @@ func parseFlags(args []string, out io.Writer) (*flags, error) {
 	fs.Int64Var(&f.segmentSize, "segment-size", object.DefaultSegmentSize, "most object `BYTES` in one erasure-coded segment")
 	fs.IntVar(&f.writeQuorum, "write-quorum", 0, "chunks of a segment that must be stored for a write to succeed (0: k+1)")
 	fs.IntVar(&f.inlineMax, "inline-max", object.DefaultInlineMax, "objects up to `BYTES` are kept in metadata (-1: never)")
+	fs.DurationVar(&f.writeBudget, "write-budget", object.DefaultWriteBudget, "how long a chunk upload may stall before the PUT completes the segment without it (degraded, repaired later; -1ns: no budget)")
 	fs.DurationVar(&f.readBudget, "read-budget", object.DefaultReadBudget, "how long a chunk read may stall before the GET reads parity instead; with no parity left it waits (-1ns: no budget)")
 	fs.BoolVar(&f.localSocks, "blob-local-sockets", true, "reach blob nodes on this host over their Unix sockets instead of loopback TCP (half the CPU per byte)")
 	fs.StringVar(&f.pprofAddr, "pprof-addr", "", "serve net/http/pprof on `HOST:PORT` (empty: off; loopback only)")
@@ -147,6 +149,7 @@ func serve(ctx context.Context, f *flags, log *slog.Logger) error {
 		WriteQuorum: f.writeQuorum,
 		InlineMax:   f.inlineMax,
 		ReadBudget:  f.readBudget,
+		WriteBudget: f.writeBudget,
 		Reporter:    "gateway " + f.gw.Addr,
 		Logger:      log,
 		Registry:    reg,
