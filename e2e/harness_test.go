@@ -245,6 +245,10 @@ func startCluster(t *testing.T, cfg clusterConfig) *cluster {
 			"--addr", gw,
 			"--metad", strings.Join(c.metadGRPC, ","),
 			"--segment-size", strconv.FormatInt(cfg.SegmentSize, 10),
+			// A loaded CI machine has stalled every process for ~10 s:
+			// no upload is given up for that (tests of the budget set
+			// their own, later on the line).
+			"--write-budget", "60s",
 		}, cfg.GatewayArgs...),
 		env:        []string{"CAIRN_ACCESS_KEY=" + accessKey, "CAIRN_SECRET_KEY=" + secretKey},
 		base:       c.gatewayBase,

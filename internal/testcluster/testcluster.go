@@ -86,7 +86,7 @@ func New(t testing.TB, cfg Config) *Cluster {
 	if err != nil {
 		t.Fatalf("start test cluster: %v", err)
 	}
-	c := &Cluster{Cluster: lc, Net: n, objectCfg: cfg.Object}
+	c := &Cluster{Cluster: lc, Net: n, objectCfg: withTestBudgets(cfg.Object)}
 	t.Cleanup(func() {
 		if err := c.Close(); err != nil {
 			t.Logf("close test cluster: %v", err)
@@ -123,11 +123,25 @@ func (c *Cluster) MetaClient(t testing.TB) *metaclient.Client {
 // ObjectStore returns an object layer over the cluster.
 func (c *Cluster) ObjectStore(t testing.TB, cfg object.Config) *object.Store {
 	t.Helper()
-	s, err := c.Cluster.ObjectStore(cfg)
+	s, err := c.Cluster.ObjectStore(withTestBudgets(cfg))
 	if err != nil {
 		t.Fatalf("object store: %v", err)
 	}
 	return s
+}
+
+// testWriteBudget is the write budget of the object layers the cluster
+// makes, unless a test sets its own: a loaded 2-core CI machine has been
+// seen to stall every process for ~10 s, and a write that gives up on
+// every chunk upload at once fails its PUT, where waiting would not. Tests
+// of the budget set theirs.
+const testWriteBudget = 60 * time.Second
+
+func withTestBudgets(cfg object.Config) object.Config {
+	if cfg.WriteBudget == 0 {
+		cfg.WriteBudget = testWriteBudget
+	}
+	return cfg
 }
 
 // Test credentials of gateways started with StartGateway.
