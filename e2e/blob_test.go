@@ -46,12 +46,7 @@ func TestBlobKillDuringWrites(t *testing.T) {
 		cl.Kill(first)
 		killed := time.Now()
 		w.waitAcks(t, cl, 12, 30*time.Second, fmt.Sprintf("with %s (zone %s) killed", first, cl.blobZone[first]))
-		var blobWrites int
-		for _, a := range w.acksSince(killed) {
-			if a.size > inlineMax {
-				blobWrites++
-			}
-		}
+		blobWrites := w.blobAcksSince(killed)
 		degraded := cl.GatewayMetric("cairn_object_degraded_segment_writes_total") - degradedBefore
 		cl.logf("round %d: %s killed; %d writes started since then acknowledged (%d through blob nodes), %v degraded segments",
 			r, first, len(w.acksSince(killed)), blobWrites, degraded)
@@ -112,12 +107,7 @@ func TestBlobFreezeDuringWrites(t *testing.T) {
 	cl.Freeze(frozen)
 	froze := time.Now()
 	w.waitAcks(t, cl, 20, 30*time.Second, fmt.Sprintf("with %s frozen", frozen))
-	var blobWrites int
-	for _, a := range w.acksSince(froze) {
-		if a.size > inlineMax {
-			blobWrites++
-		}
-	}
+	blobWrites := w.blobAcksSince(froze)
 	degraded := cl.GatewayMetric("cairn_object_degraded_segment_writes_total") - degradedBefore
 	cl.logf("%s frozen: %d writes started since then acknowledged (%d through blob nodes), %v degraded segments",
 		frozen, len(w.acksSince(froze)), blobWrites, degraded)

@@ -149,6 +149,18 @@ func (w *writers) acksSince(t time.Time) []ackEvent {
 	return out
 }
 
+// blobAcksSince counts the acknowledgements of attempts started at or after
+// t whose objects went through the blob nodes (larger than inlineMax).
+func (w *writers) blobAcksSince(t time.Time) int {
+	n := 0
+	for _, a := range w.acksSince(t) {
+		if a.size > inlineMax {
+			n++
+		}
+	}
+	return n
+}
+
 // firstAckAfter is the first acknowledgement that arrived after t.
 func (w *writers) firstAckAfter(t time.Time) (time.Time, bool) {
 	w.mu.Lock()
