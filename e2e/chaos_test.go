@@ -117,6 +117,9 @@ func TestChaos(t *testing.T) {
 			"--scrub-interval", "2s", "--scrub-rate", "256M",
 			"--reconcile-interval", "5s", "--orphan-grace", "20s", "--task-timeout", "30s",
 		},
+		// Shorter than a freeze episode, so that uploads to a frozen or
+		// cut-off node are given up and their segments written degraded.
+		GatewayArgs: []string{"--write-budget", "1s"},
 	})
 	createBucket(t, cl.S3(), chaosBucket)
 
