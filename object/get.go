@@ -205,6 +205,11 @@ func (s *Store) openSegment(ctx context.Context, seg *pb.Segment, off, n int64) 
 		ReadAhead: s.readAhead(),
 		OnBadShard: func(shard int, err error) {
 			s.metrics.badShards.Inc()
+			if errors.Is(err, errStalledLately) {
+				// Logged when it stalled; not again for every GET.
+				s.log.Debug("chunk set aside, reading around it", "chunk", chunk.ID{Segment: id, Shard: shard}.String(), "node", src.node(shard))
+				return
+			}
 			s.log.Warn("chunk unusable, reading around it", "chunk", chunk.ID{Segment: id, Shard: shard}.String(), "node", src.node(shard), "err", err)
 			if reason := badChunkReason(err); reason != "" && src.node(shard) != "" {
 				s.reportChunk(&pb.ChunkRef{SegmentId: seg.Id, Shard: uint32(shard), NodeId: src.node(shard)}, reason)
@@ -252,6 +257,10 @@ type shardSource struct {
 
 var errNoChunk = errors.New("chunk not stored (segment written degraded or chunk lost)")
 
+// errStalledLately sets aside a chunk on a node that stalled a read or an
+// upload within stallHold.
+var errStalledLately = fmt.Errorf("stalled lately: %w", chunk.ErrStalled)
+
 func (src *shardSource) node(shard int) string {
 	if shard < len(src.seg.Nodes) {
 		return src.seg.Nodes[shard]
@@ -283,11 +292,19 @@ func (src *shardSource) OpenShard(ctx context.Context, shard, first, end int) (i
 	if src.s.readBudget < 0 || chunk.IsPatient(ctx) {
 		return src.s.blobs.GetStripes(ctx, node.Address, id, first, end)
 	}
+	// A node that stalled lately is set aside at once: the codec reads
+	// parity instead, and comes back to it only if it must.
+	if now := time.Now(); src.s.readStalls.has(nodeID, now) || src.s.writeStalls.has(nodeID, now) {
+		return nil, fmt.Errorf("node %s: %w", nodeID, errStalledLately)
+	}
 	// The budget bounds the wait for the response and for every read after
 	// it: a node that stalls is abandoned, and the codec reads parity (or,
 	// with no parity left, opens it again without a budget).
 	sctx, cancel := context.WithCancel(ctx)
-	w := newWatchdog("read", src.s.readBudget, cancel)
+	w := newWatchdog("read", src.s.readBudget, func() {
+		src.s.readStalls.add(nodeID, time.Now())
+		cancel()
+	})
 	w.arm()
 	rc, err := src.s.blobs.GetStripes(sctx, node.Address, id, first, end)
 	w.disarm()

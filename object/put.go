@@ -273,7 +273,7 @@ func (s *Store) writeSegment(ctx context.Context, cm *clusterMap, r io.Reader, l
 	quorum := s.writeQuorum(cm.scheme)
 	id := chunk.NewSegmentID()
 	opts := placement.Options{Min: quorum}
-	nodes, err := placement.Place(id[:], s.stalled.avoid(cm.placement, time.Now()), n, opts)
+	nodes, err := placement.Place(id[:], s.writeStalls.avoid(cm.placement, time.Now()), n, opts)
 	if errors.Is(err, placement.ErrNotEnoughNodes) {
 		// Too few nodes without the ones that stalled lately: try them
 		// again rather than fail the write.
@@ -316,6 +316,7 @@ func (s *Store) writeSegment(ctx context.Context, cm *clusterMap, r io.Reader, l
 			// a node that stalls is given up, as one that is down.
 			upCtx, upCancel = context.WithCancel(segCtx)
 			dog := newWatchdog("write", s.writeBudget, func() {
+				s.writeStalls.add(node.Id, time.Now())
 				upCancel()
 				pipe.CloseRead(fmt.Errorf("upload to %s abandoned", node.Id))
 			})
@@ -329,9 +330,6 @@ func (s *Store) writeSegment(ctx context.Context, cm *clusterMap, r io.Reader, l
 			if dogs[i] != nil {
 				dogs[i].stop()
 				err = dogs[i].explain(err)
-				if errors.Is(err, chunk.ErrStalled) {
-					s.stalled.add(node.Id, time.Now())
-				}
 			}
 			if err == nil {
 				err = errors.New("chunk upload ended")

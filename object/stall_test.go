@@ -84,9 +84,9 @@ func TestReadAroundStallMidChunk(t *testing.T) {
 	c := testcluster.New(t, testcluster.Config{Quiet: true})
 	createBucket(t, c, "b")
 	sb := &stallingBlobs{Client: blob.NewClient(blob.ClientConfig{}), after: 300 << 10}
-	s := c.ObjectStore(t, object.Config{Blobs: sb, ReadBudget: 200 * time.Millisecond})
+	cfg := object.Config{Blobs: sb, ReadBudget: 200 * time.Millisecond}
 	data := randomData(11, 6<<20)
-	o := put(t, s, "b", "k", data, int64(len(data)))
+	o := put(t, c.ObjectStore(t, cfg), "b", "k", data, int64(len(data)))
 	sb.k = int(o.Segments[0].GetScheme().GetK())
 
 	for _, b := range c.Blobs {
@@ -99,12 +99,40 @@ func TestReadAroundStallMidChunk(t *testing.T) {
 		"WriteTo": readAll, "Read": readAllReads,
 	} {
 		sb.stalls.Store(0)
-		got, err := read(t, s, "b", "k", 0, -1)
+		// A Store of its own: one that saw the node stall sets it aside.
+		got, err := read(t, c.ObjectStore(t, cfg), "b", "k", 0, -1)
 		if err != nil || !bytes.Equal(got, data) {
 			t.Fatalf("%s with a node stalling mid-chunk: %d bytes, err %v", name, len(got), err)
 		}
 		if sb.stalls.Load() == 0 {
 			t.Fatalf("%s: the stream never stalled: the test proves nothing", name)
+		}
+	}
+}
+
+// TestReadSetsAsideNodeThatStalled: once a node stalled a read past the
+// budget, the next GETs through the same Store read parity in its place at
+// once instead of waiting a budget on it again.
+func TestReadSetsAsideNodeThatStalled(t *testing.T) {
+	c := testcluster.New(t, testcluster.Config{Quiet: true})
+	createBucket(t, c, "b")
+	sb := &stallingBlobs{Client: blob.NewClient(blob.ClientConfig{})}
+	s := c.ObjectStore(t, object.Config{Blobs: sb, ReadBudget: 200 * time.Millisecond})
+	data := randomData(15, 6<<20)
+	o := put(t, s, "b", "k", data, int64(len(data)))
+	for _, b := range c.Blobs {
+		if b.ID == o.Segments[0].Nodes[0] {
+			sb.addr = b.Addr
+		}
+	}
+	sb.active.Store(true)
+	for i := range 3 {
+		got, err := readAll(t, s, "b", "k", 0, -1)
+		if err != nil || !bytes.Equal(got, data) {
+			t.Fatalf("read %d: %d bytes, err %v", i, len(got), err)
+		}
+		if n := sb.stalls.Load(); n != 1 {
+			t.Fatalf("after read %d: the node stalled %d reads, want 1 (the first; then it is set aside)", i, n)
 		}
 	}
 }

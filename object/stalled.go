@@ -8,11 +8,12 @@ import (
 	"github.com/cairnstore/cairn/placement"
 )
 
-// stalledNodes remembers the blob nodes whose chunk uploads this Store gave
-// up on for stalling, so that the next segments are placed around them for
-// a while: a large object's PUT would otherwise wait a write budget for
-// every segment. metad marks a node suspect only once its heartbeats stop;
-// a node that heartbeats but does not take writes (a hung disk) never is.
+// stalledNodes remembers the blob nodes whose chunk uploads (or reads) this
+// Store gave up on for stalling, so that for a while the next segments are
+// placed around them and reads go to parity first: a large object's PUT
+// would otherwise wait a write budget for every segment, and every GET a
+// read budget. metad marks a node suspect only once its heartbeats stop; a
+// node that heartbeats but does not serve its disk (a hung disk) never is.
 type stalledNodes struct {
 	hold time.Duration
 
@@ -20,12 +21,10 @@ type stalledNodes struct {
 	until map[string]time.Time
 }
 
-// stallHold is how long a node that stalled an upload gets no new chunks
-// from this Store: a few write budgets, so a node that stays hung costs a
-// stalled segment now and then rather than every one.
-func stallHold(writeBudget time.Duration) time.Duration {
-	return max(3*writeBudget, time.Second)
-}
+// stallHold is how long a node that stalled an upload or a read is avoided:
+// a node that stays hung costs a stalled request now and then rather than
+// every one, and one that recovers is back within half a minute.
+const stallHold = 30 * time.Second
 
 func (s *stalledNodes) add(id string, now time.Time) {
 	s.mu.Lock()
@@ -34,6 +33,14 @@ func (s *stalledNodes) add(id string, now time.Time) {
 		s.until = make(map[string]time.Time)
 	}
 	s.until[id] = now.Add(s.hold)
+}
+
+// has says whether id stalled within the hold.
+func (s *stalledNodes) has(id string, now time.Time) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	until, ok := s.until[id]
+	return ok && now.Before(until)
 }
 
 // avoid returns nodes with the ones that stalled lately marked suspect (a

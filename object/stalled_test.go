@@ -17,6 +17,9 @@ func TestStalledNodesAvoid(t *testing.T) {
 	s.add("b", t0)
 	s.add("c", t0)
 	s.add("gone", t0)
+	if !s.has("b", t0.Add(time.Second)) || s.has("a", t0) || s.has("b", t0.Add(3*time.Second)) {
+		t.Error("has: b must be held for 3s from t0, a never")
+	}
 	got := s.avoid(nodes, t0.Add(time.Second))
 	want := []placement.State{placement.StateUp, placement.StateSuspect, placement.StateDraining}
 	for i, n := range got {

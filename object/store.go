@@ -88,7 +88,8 @@ type Config struct {
 	// segment's bytes, or, once it has them all, wait for the node's
 	// answer, before the write gives up on that chunk and completes the
 	// segment with the others, as with a node down (if they are at least
-	// the write quorum; the missing chunk is repaired later). It is longer
+	// the write quorum; the missing chunk is repaired later); the next
+	// segments are then placed around the node for a while. It is longer
 	// than ReadBudget: giving up on a write leaves work for repair.
 	// -1 disables the budget.
 	WriteBudget time.Duration
@@ -111,7 +112,8 @@ type Store struct {
 	metrics     *metrics
 	readBudget  time.Duration
 	writeBudget time.Duration
-	stalled     stalledNodes // nodes whose uploads stalled lately
+	writeStalls stalledNodes // nodes whose uploads stalled lately
+	readStalls  stalledNodes // nodes whose chunk reads stalled lately
 	reporter    string
 	readBufs    *chunk.BlockPool // block buffers of GETs, reused across requests
 	reading     atomic.Int64     // GETs of erasure-coded objects in flight
@@ -155,7 +157,8 @@ func New(cfg Config) (*Store, error) {
 	return &Store{
 		readBudget:  cfg.ReadBudget,
 		writeBudget: cfg.WriteBudget,
-		stalled:     stalledNodes{hold: stallHold(cfg.WriteBudget)},
+		writeStalls: stalledNodes{hold: stallHold},
+		readStalls:  stalledNodes{hold: stallHold},
 		reporter:    cfg.Reporter,
 		meta:        cfg.Meta,
 		blobs:       cfg.Blobs,
