@@ -117,6 +117,9 @@ func TestBlobFreezeDuringWrites(t *testing.T) {
 	if degraded == 0 {
 		t.Errorf("writes acknowledged with %s frozen, but no degraded segment counted", frozen)
 	}
+	if n := cl.GatewayMetric(`cairn_object_chunk_stalls_total{op="write"}`); n == 0 {
+		t.Errorf("writes went on with %s frozen, but no upload given up for stalling was counted", frozen)
+	}
 
 	cl.Thaw(frozen)
 	w.stop()

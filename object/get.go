@@ -303,6 +303,7 @@ func (src *shardSource) OpenShard(ctx context.Context, shard, first, end int) (i
 	sctx, cancel := context.WithCancel(ctx)
 	w := newWatchdog("read", src.s.readBudget, func() {
 		src.s.readStalls.add(nodeID, time.Now())
+		src.s.metrics.readStalls.Inc()
 		cancel()
 	})
 	w.arm()

@@ -7,6 +7,8 @@ type metrics struct {
 	getBytes         prometheus.Counter
 	degradedSegments prometheus.Counter
 	badShards        prometheus.Counter
+	readStalls       prometheus.Counter
+	writeStalls      prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -24,8 +26,13 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "cairn_object_bad_chunk_reads_total", Help: "Chunks found missing, unreachable or corrupt while reading.",
 		}),
 	}
+	stalls := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "cairn_object_chunk_stalls_total",
+		Help: "Chunk reads and uploads given up for stalling past their budget (--read-budget, --write-budget), by op.",
+	}, []string{"op"})
+	m.readStalls, m.writeStalls = stalls.WithLabelValues("read"), stalls.WithLabelValues("write")
 	if reg != nil {
-		reg.MustRegister(m.putBytes, m.getBytes, m.degradedSegments, m.badShards)
+		reg.MustRegister(m.putBytes, m.getBytes, m.degradedSegments, m.badShards, stalls)
 	}
 	return m
 }

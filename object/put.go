@@ -317,6 +317,7 @@ func (s *Store) writeSegment(ctx context.Context, cm *clusterMap, r io.Reader, l
 			upCtx, upCancel = context.WithCancel(segCtx)
 			dog := newWatchdog("write", s.writeBudget, func() {
 				s.writeStalls.add(node.Id, time.Now())
+				s.metrics.writeStalls.Inc()
 				upCancel()
 				pipe.CloseRead(fmt.Errorf("upload to %s abandoned", node.Id))
 			})

@@ -63,33 +63,43 @@ func TestConcurrentPutsETagsThroughLanes(t *testing.T) {
 	c := testcluster.New(t, testcluster.Config{Quiet: true})
 	s := c.ObjectStore(t, object.Config{})
 	createBucket(t, c, "b")
-	before := object.MD5LanesKernelBlocks()
 	const n = 16
 	datas := make([][]byte, n)
-	// Every PUT waits until all have started, so that they hash at once.
-	started := newGate(n)
-	var wg sync.WaitGroup
 	for i := range n {
 		datas[i] = randomData(uint64(200+i), 3<<20+i*97001)
-		wg.Go(func() {
-			size := int64(len(datas[i]))
-			if i%4 == 3 {
-				size = -1
-			}
-			r := &gatedReader{r: bytes.NewReader(datas[i]), gate: started, step: 1 + i*4099}
-			o, err := s.Put(testCtx(t), "b", fmt.Sprintf("l%d", i), r, size, object.PutOptions{})
-			if err != nil {
-				t.Errorf("put l%d: %v", i, err)
-				return
-			}
-			if sum := md5.Sum(datas[i]); o.Etag != hex.EncodeToString(sum[:]) {
-				t.Errorf("l%d: etag %s, want %x", i, o.Etag, sum)
-			}
-		})
 	}
-	wg.Wait()
-	if object.MD5LanesKernelBlocks() == before {
-		t.Error("no block of the 16 bodies went through the lanes' kernel")
+	// Whether the lanes' kernel ran (two hashes waiting at once) is up to
+	// the scheduler: on a loaded machine a round of PUTs can hash one at a
+	// time. A few rounds, every ETag checked in each.
+	const rounds = 5
+	used := false
+	for round := 0; round < rounds && !used && !t.Failed(); round++ {
+		before := object.MD5LanesKernelBlocks()
+		// Every PUT waits until all have started, so that they hash at once.
+		started := newGate(n)
+		var wg sync.WaitGroup
+		for i := range n {
+			wg.Go(func() {
+				size := int64(len(datas[i]))
+				if i%4 == 3 {
+					size = -1
+				}
+				r := &gatedReader{r: bytes.NewReader(datas[i]), gate: started, step: 1 + i*4099}
+				o, err := s.Put(testCtx(t), "b", fmt.Sprintf("l%d", i), r, size, object.PutOptions{})
+				if err != nil {
+					t.Errorf("round %d: put l%d: %v", round, i, err)
+					return
+				}
+				if sum := md5.Sum(datas[i]); o.Etag != hex.EncodeToString(sum[:]) {
+					t.Errorf("round %d: l%d: etag %s, want %x", round, i, o.Etag, sum)
+				}
+			})
+		}
+		wg.Wait()
+		used = object.MD5LanesKernelBlocks() != before
+	}
+	if !used && !t.Failed() {
+		t.Errorf("in %d rounds, no block of the 16 bodies went through the lanes' kernel", rounds)
 	}
 	for i, data := range datas {
 		got, err := readAll(t, s, "b", fmt.Sprintf("l%d", i), 0, -1)
