@@ -52,6 +52,11 @@
 //     other bytes; at the end all members apply the same index, every
 //     acknowledged write reads back, and an unacknowledged key is absent or
 //     holds exactly the body that was attempted.
+//   - TestMetadLeaderFreezeDuringWrites: SIGSTOP the Raft leader under
+//     writes. Its sockets stay open, so only gRPC keepalive tells the
+//     gateway's metadata client it is gone: writes resume once the ping
+//     goes unanswered (~13 s); after SIGCONT everything acknowledged reads
+//     back.
 //   - TestBlobKillDuringWrites: SIGKILL one blob node under writes (they go
 //     on, degraded to k+1 chunks), then a second: writes needing the blob
 //     nodes fail (quorum k+1), everything acknowledged still reads back,

@@ -18,6 +18,7 @@ import (
 	"github.com/hashicorp/raft"
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/keepalive"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/cairnstore/cairn/internal/grpcbuf"
@@ -25,6 +26,12 @@ import (
 	"github.com/cairnstore/cairn/metadata/metadatapb"
 	"github.com/cairnstore/cairn/metadata/metaerr"
 )
+
+// KeepaliveEnforcement lets clients ping every 5 s, with or without calls
+// in flight: metaclient.Keepalive pings after 10 s of silence to find a
+// member that stopped without closing its connections. gRPC's default (5
+// minutes) answers such pings with GOAWAY "too_many_pings".
+var KeepaliveEnforcement = keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true}
 
 // Server is one metad member: a Raft node whose state machine is State,
 // serving the metadata gRPC API and /healthz and /metrics over HTTP.
@@ -212,6 +219,7 @@ func NewServer(cfg Config) (_ *Server, err error) {
 		return nil, fmt.Errorf("register metrics: %w", err)
 	}
 	s.grpcSrv = grpc.NewServer(append(grpcbuf.ServerOptions(),
+		grpc.KeepaliveEnforcementPolicy(KeepaliveEnforcement),
 		grpc.ChainUnaryInterceptor(s.countRPC),
 		// Close relies on Stop waiting for handlers before State closes.
 		grpc.WaitForHandlers(true),

@@ -34,6 +34,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/connectivity"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/status"
 
 	"github.com/cairnstore/cairn/internal/grpcbuf"
@@ -59,6 +60,17 @@ type Options struct {
 	// DefaultCommitCalls; negative sends every commit on its own.
 	CommitCalls int
 }
+
+// Keepalive makes a connection with calls in flight ping its member after
+// 10 s without a frame from it (gRPC's shortest interval), and close when the
+// ping goes unanswered for 3 s: the calls then fail, and the next go to
+// another member. Without it, a member that stops without closing its
+// sockets (SIGSTOP, a VM paused, a partition that drops packets) held every
+// call sent to it, as its kernel kept the connection open: a frozen Raft
+// leader, which the others replace within seconds, stalled the gateways'
+// writes until it came back. metad's server accepts pings this often
+// (metadata.KeepaliveEnforcement).
+var Keepalive = keepalive.ClientParameters{Time: 10 * time.Second, Timeout: 3 * time.Second}
 
 // Client is a metadatapb.MetadataClient over all members of one metad
 // cluster. It is safe for concurrent use.
@@ -91,7 +103,8 @@ func New(addrs []string, opts Options) (*Client, error) {
 	if len(opts.DialOptions) == 0 {
 		opts.DialOptions = []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}
 	}
-	opts.DialOptions = append(slices.Clip(opts.DialOptions), grpcbuf.DialOptions()...)
+	// Keepalive first, so that a caller's own option overrides it.
+	opts.DialOptions = append(append([]grpc.DialOption{grpc.WithKeepaliveParams(Keepalive)}, opts.DialOptions...), grpcbuf.DialOptions()...)
 	r := &router{
 		opts:  opts,
 		log:   opts.Logger.With("component", "metaclient"),
