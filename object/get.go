@@ -12,6 +12,7 @@ import (
 
 	"github.com/cairnstore/cairn/blob"
 	"github.com/cairnstore/cairn/chunk"
+	"github.com/cairnstore/cairn/internal/watchdog"
 	pb "github.com/cairnstore/cairn/metadata/metadatapb"
 )
 
@@ -301,37 +302,37 @@ func (src *shardSource) OpenShard(ctx context.Context, shard, first, end int) (i
 	// it: a node that stalls is abandoned, and the codec reads parity (or,
 	// with no parity left, opens it again without a budget).
 	sctx, cancel := context.WithCancel(ctx)
-	w := newWatchdog("read", src.s.readBudget, func() {
+	w := watchdog.New(src.s.readBudget, func() {
 		src.s.readStalls.add(nodeID, time.Now())
 		src.s.metrics.readStalls.Inc()
 		cancel()
 	})
-	w.arm()
+	w.Arm()
 	rc, err := src.s.blobs.GetStripes(sctx, node.Address, id, first, end)
-	w.disarm()
+	w.Disarm()
 	if err != nil {
-		w.stop()
+		w.Stop()
 		cancel()
-		return nil, w.explain(err)
+		return nil, explainStall(w, "read", err)
 	}
 	return &budgetReader{rc: rc, w: w, cancel: cancel}, nil
 }
 
 type budgetReader struct {
 	rc     io.ReadCloser
-	w      *watchdog
+	w      *watchdog.Watchdog
 	cancel context.CancelFunc
 }
 
 func (b *budgetReader) Read(p []byte) (int, error) {
-	b.w.arm()
+	b.w.Arm()
 	n, err := b.rc.Read(p)
-	b.w.disarm()
-	return n, b.w.explain(err)
+	b.w.Disarm()
+	return n, explainStall(b.w, "read", err)
 }
 
 func (b *budgetReader) Close() error {
-	b.w.stop()
+	b.w.Stop()
 	err := b.rc.Close()
 	b.cancel()
 	return err

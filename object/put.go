@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/cairnstore/cairn/chunk"
+	"github.com/cairnstore/cairn/internal/watchdog"
 	pb "github.com/cairnstore/cairn/metadata/metadatapb"
 	"github.com/cairnstore/cairn/metadata/metaerr"
 	"github.com/cairnstore/cairn/placement"
@@ -298,7 +299,7 @@ func (s *Store) writeSegment(ctx context.Context, cm *clusterMap, r io.Reader, l
 	defer cancel()
 	writers := make([]io.Writer, n)
 	pipes := make([]*chunkPipe, n)
-	dogs := make([]*watchdog, n)
+	dogs := make([]*watchdog.Watchdog, n)
 	putErrs := make([]error, n)
 	var wg sync.WaitGroup
 	for i := range n {
@@ -315,7 +316,7 @@ func (s *Store) writeSegment(ctx context.Context, cm *clusterMap, r io.Reader, l
 			// encoder's next bytes, and the wait for the node's answer:
 			// a node that stalls is given up, as one that is down.
 			upCtx, upCancel = context.WithCancel(segCtx)
-			dog := newWatchdog("write", s.writeBudget, func() {
+			dog := watchdog.New(s.writeBudget, func() {
 				s.writeStalls.add(node.Id, time.Now())
 				s.metrics.writeStalls.Inc()
 				upCancel()
@@ -329,8 +330,8 @@ func (s *Store) writeSegment(ctx context.Context, cm *clusterMap, r io.Reader, l
 			defer upCancel()
 			err := s.blobs.Put(upCtx, node.Address, chunk.ID{Segment: id, Shard: i}, pipe, chunkSize)
 			if dogs[i] != nil {
-				dogs[i].stop()
-				err = dogs[i].explain(err)
+				dogs[i].Stop()
+				err = explainStall(dogs[i], "write", err)
 			}
 			if err == nil {
 				err = errors.New("chunk upload ended")
@@ -360,7 +361,7 @@ func (s *Store) writeSegment(ctx context.Context, cm *clusterMap, r io.Reader, l
 		default:
 			pipe.CloseWrite(nil)
 			if dogs[i] != nil {
-				dogs[i].arm() // now waiting for the node's answer
+				dogs[i].Arm() // now waiting for the node's answer
 			}
 		}
 	}
@@ -417,14 +418,14 @@ func (s *Store) writeSegment(ctx context.Context, cm *clusterMap, r io.Reader, l
 // budgetWriter is a chunk upload's writer watched by its write budget.
 type budgetWriter struct {
 	w   io.Writer
-	dog *watchdog
+	dog *watchdog.Watchdog
 }
 
 func (b *budgetWriter) Write(p []byte) (int, error) {
-	b.dog.arm()
+	b.dog.Arm()
 	n, err := b.w.Write(p)
-	b.dog.disarm()
-	return n, b.dog.explain(err)
+	b.dog.Disarm()
+	return n, explainStall(b.dog, "write", err)
 }
 
 type failWriter struct{ err error }

@@ -1,0 +1,51 @@
+package watchdog
+
+import (
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// A wait that lasts the budget is given up, once; time with no wait under
+// way (the stream's user idle between reads) never counts.
+func TestWatchdog(t *testing.T) {
+	const budget = 50 * time.Millisecond
+	var fired atomic.Int32
+	gaveUp := make(chan struct{}, 1)
+	w := New(budget, func() {
+		fired.Add(1)
+		gaveUp <- struct{}{}
+	})
+	// Short waits separated by idle time far longer than the budget.
+	for range 3 {
+		w.Arm()
+		w.Disarm()
+		time.Sleep(2 * budget) // idle: nothing waits, nothing to await
+	}
+	if w.Fired() {
+		t.Fatal("gave up with no wait under way")
+	}
+	w.Arm()
+	select {
+	case <-gaveUp:
+	case <-time.After(10 * time.Second):
+		t.Fatal("a wait past the budget was not given up")
+	}
+	if !w.Fired() {
+		t.Fatal("Fired is false after giving up")
+	}
+	w.Stop()
+	if n := fired.Load(); n != 1 {
+		t.Fatalf("gave up %d times, want 1", n)
+	}
+}
+
+// Stop ends the watch: a wait under way when it is called is not given up.
+func TestWatchdogStop(t *testing.T) {
+	w := New(20*time.Millisecond, func() { t.Error("gave up after Stop") })
+	w.Arm()
+	w.Disarm()
+	w.Arm()
+	w.Stop()
+	time.Sleep(100 * time.Millisecond) // the timer's chance to misfire
+}
