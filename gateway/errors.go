@@ -32,7 +32,11 @@ var errorTable = []struct {
 	{chunk.ErrUnrecoverable, s3err.ServiceUnavailable},
 	{context.DeadlineExceeded, s3err.RequestTimeout},
 	{errClientGone, s3err.RequestTimeout},
+	{errClientIdle, s3err.RequestTimeout},
 }
+
+// errClientIdle: the client sent no byte of the body for Config.BodyIdleTimeout.
+var errClientIdle = errors.New("client stopped sending the body")
 
 // errClientGone: the client stopped sending the body (connection cut).
 var errClientGone = errors.New("client connection closed while sending the body")

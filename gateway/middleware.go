@@ -3,7 +3,7 @@ package gateway
 import (
 	"context"
 	"errors"
-	"github.com/cairnstore/cairn/internal/httpstatus"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -12,6 +12,8 @@ import (
 	"github.com/cairnstore/cairn/gateway/s3err"
 	"github.com/cairnstore/cairn/gateway/sigv2"
 	"github.com/cairnstore/cairn/gateway/sigv4"
+	"github.com/cairnstore/cairn/internal/httpstatus"
+	"github.com/cairnstore/cairn/internal/watchdog"
 )
 
 // reqState is what the middleware learns about a request and the handlers
@@ -46,11 +48,24 @@ type countingBody struct {
 		Close() error
 	}
 	n int64
+	// dog, when set, gives up on a client that stops sending the body
+	// (routerDeps.bodyIdle): it ends the pending read with a deadline.
+	dog *watchdog.Watchdog
 }
 
 func (c *countingBody) Read(p []byte) (int, error) {
+	if c.dog == nil {
+		n, err := c.rc.Read(p)
+		c.n += int64(n)
+		return n, err
+	}
+	c.dog.Arm()
 	n, err := c.rc.Read(p)
+	c.dog.Disarm()
 	c.n += int64(n)
+	if err != nil && c.dog.Fired() {
+		err = fmt.Errorf("%w: no byte of the body for %v: %w", errClientIdle, c.dog.Budget(), err)
+	}
 	return n, err
 }
 
@@ -74,6 +89,11 @@ func (d *routerDeps) instrument(next http.Handler) http.Handler {
 		// asked the client for, and both sides wait.
 		r = r.WithContext(context.WithValue(r.Context(), stateKey{}, st))
 		body := &countingBody{rc: r.Body}
+		if d.bodyIdle > 0 && r.Body != nil && r.Body != http.NoBody {
+			rc := http.NewResponseController(w)
+			body.dog = watchdog.New(d.bodyIdle, func() { _ = rc.SetReadDeadline(time.Now()) })
+			defer body.dog.Stop()
+		}
 		r.Body = body
 		defer func() {
 			// Logged and counted even when the handler cut the

@@ -27,6 +27,7 @@ type routerDeps struct {
 	metrics  *metrics
 	registry *prometheus.Registry
 	now      func() time.Time
+	bodyIdle time.Duration // 0: no limit
 }
 
 // handlerFunc is an S3 operation: it writes a successful answer itself

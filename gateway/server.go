@@ -69,7 +69,16 @@ type Config struct {
 	TLSCert, TLSKey string
 	// Now is the clock (time.Now when nil), for signatures and times.
 	Now func() time.Time
+	// BodyIdleTimeout ends a request whose client sends no byte of its
+	// body for this long, with 400 RequestTimeout, as S3 does: a client
+	// that stops mid-upload would otherwise hold its PUT, with its
+	// stripe buffers and chunk uploads, for as long as it keeps the
+	// connection. 0 selects DefaultBodyIdleTimeout; negative, no limit.
+	BodyIdleTimeout time.Duration
 }
+
+// DefaultBodyIdleTimeout is Config.BodyIdleTimeout's default.
+const DefaultBodyIdleTimeout = 30 * time.Second
 
 // Validate reports what is missing or wrong in cfg.
 func (c *Config) Validate() error {
@@ -134,6 +143,13 @@ func NewServer(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("gateway: %w", err)
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger.With("component", "gateway")}
+	bodyIdle := cfg.BodyIdleTimeout
+	switch {
+	case bodyIdle == 0:
+		bodyIdle = DefaultBodyIdleTimeout
+	case bodyIdle < 0:
+		bodyIdle = 0
+	}
 	s.handler = newRouter(routerDeps{
 		meta:     cfg.Meta,
 		objects:  cfg.Objects,
@@ -145,6 +161,7 @@ func NewServer(cfg Config) (*Server, error) {
 		metrics:  m,
 		registry: cfg.Registry,
 		now:      cfg.Now,
+		bodyIdle: bodyIdle,
 	})
 	s.http = &http.Server{
 		Handler:           s.handler,
@@ -243,4 +260,5 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.Region, "region", DefaultRegion, "the `REGION` this endpoint serves (signatures must name it)")
 	fs.StringVar(&c.TLSCert, "tls-cert", "", "PEM certificate `FILE`; with --tls-key, serve https")
 	fs.StringVar(&c.TLSKey, "tls-key", "", "PEM private key `FILE` for --tls-cert")
+	fs.DurationVar(&c.BodyIdleTimeout, "body-idle-timeout", DefaultBodyIdleTimeout, "answer 400 RequestTimeout to a client that sends no byte of its request body for this long (-1ns: never)")
 }
