@@ -40,12 +40,17 @@ func TestWatchdog(t *testing.T) {
 	}
 }
 
-// Stop ends the watch: a wait under way when it is called is not given up.
+// Stop ends the watch for good: a wait begun after it is never given up.
 func TestWatchdogStop(t *testing.T) {
-	w := New(20*time.Millisecond, func() { t.Error("gave up after Stop") })
-	w.Arm()
+	const budget = 20 * time.Millisecond
+	w := New(budget, func() { t.Error("gave up after Stop") })
+	w.Arm() // starts the timer
 	w.Disarm()
-	w.Arm()
 	w.Stop()
-	time.Sleep(100 * time.Millisecond) // the timer's chance to misfire
+	w.Arm()
+	time.Sleep(5 * budget) // the stopped timer's chance to misfire
+	w.Disarm()
+	if w.Fired() {
+		t.Error("Fired after Stop")
+	}
 }
