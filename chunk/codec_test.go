@@ -317,7 +317,8 @@ func TestReadWaitsForStalledShard(t *testing.T) {
 		name        string
 		missing     []int
 		stallAt     int64 // chunk offset where shard 1 stalls
-		always      bool
+		always      bool // shard 1 stalls even when waited for
+		alsoStall2  bool // shard 2 stalls too, unless waited for
 		wantPatient bool // shard 1 is opened patiently
 		wantErr     error
 	}{
@@ -327,6 +328,7 @@ func TestReadWaitsForStalledShard(t *testing.T) {
 		{name: "no spare/at open", missing: []int{0, 4}, stallAt: 0, wantPatient: true},
 		{name: "no spare/mid chunk", missing: []int{0, 5}, stallAt: l.StripeOffset(2) + 5, wantPatient: true},
 		{name: "no spare/stalls when waited for", missing: []int{0, 4}, stallAt: l.StripeOffset(1), always: true, wantPatient: true, wantErr: ErrUnrecoverable},
+		{name: "no spare/one stalls when waited for, another does not", missing: []int{4}, stallAt: 0, always: true, alsoStall2: true, wantPatient: true},
 		{name: "too many lost", missing: []int{0, 4, 5}, stallAt: 0, wantPatient: true, wantErr: ErrUnrecoverable},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -336,7 +338,10 @@ func TestReadWaitsForStalledShard(t *testing.T) {
 			}
 			src := newMemSource(cs)
 			src.stall[1] = tc.stallAt
-			src.stallAlways = tc.always
+			src.stallAlways[1] = tc.always
+			if tc.alsoStall2 {
+				src.stall[2] = 0
+			}
 			var bad badShards
 			got, err := readRange(t, c, SegmentID{6}, size, 0, size, src, bad.opts())
 			if tc.wantErr != nil {
@@ -351,8 +356,8 @@ func TestReadWaitsForStalledShard(t *testing.T) {
 			}
 			patient := src.patientOpens()
 			for _, sh := range patient {
-				if sh != 1 {
-					t.Errorf("shard %d opened patiently; only the stalled shard should be", sh)
+				if sh != 1 && !(tc.alsoStall2 && sh == 2) {
+					t.Errorf("shard %d opened patiently; only the stalled shards should be", sh)
 				}
 			}
 			if tc.wantPatient != (len(patient) > 0) {

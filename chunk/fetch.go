@@ -24,8 +24,9 @@ type ShardSource interface {
 	// node that stops sending), so that parity is read instead; its error,
 	// from OpenShard or a Read, then wraps ErrStalled. When no other shard
 	// can stand in, the shard is opened again with a ctx marked by Patient,
-	// and the source must then wait for it for as long as ctx lasts: a
-	// slow read beats a failed one.
+	// and the source must then wait for it far longer (or as long as ctx
+	// lasts): a slow read beats a failed one. A shard that stalls even
+	// then is not tried again; the others set aside still are.
 	OpenShard(ctx context.Context, shard, firstStripe, endStripe int) (io.ReadCloser, error)
 }
 

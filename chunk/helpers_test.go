@@ -58,14 +58,14 @@ func mustCodec(t testing.TB, p Params) *Codec {
 // what a shard's streams return to the chunk's first cut[i] bytes. A
 // shard in stall gives up as a source with a read budget does: its
 // streams fail with ErrStalled once past chunk offset stall[i] (at once
-// for 0), unless opened with a Patient ctx; stallAlways makes it do so
+// for 0), unless opened with a Patient ctx; stallAlways[i] makes it do so
 // even then.
 type memSource struct {
 	chunks      [][]byte
 	openErr     map[int]error
 	cut         map[int]int64
 	stall       map[int]int64
-	stallAlways bool
+	stallAlways map[int]bool
 
 	mu      sync.Mutex
 	opens   []openCall
@@ -77,7 +77,7 @@ type openCall struct{ shard, first, end int }
 var errMissing = errors.New("chunk not found")
 
 func newMemSource(chunks [][]byte) *memSource {
-	return &memSource{chunks: chunks, openErr: map[int]error{}, cut: map[int]int64{}, stall: map[int]int64{}}
+	return &memSource{chunks: chunks, openErr: map[int]error{}, cut: map[int]int64{}, stall: map[int]int64{}, stallAlways: map[int]bool{}}
 }
 
 func (m *memSource) OpenShard(ctx context.Context, shard, first, end int) (io.ReadCloser, error) {
@@ -113,7 +113,7 @@ func (m *memSource) OpenShard(ctx context.Context, shard, first, end int) (io.Re
 		hi = min(hi, cut)
 		lo = min(lo, hi)
 	}
-	if at, ok := m.stall[shard]; ok && at < hi && (m.stallAlways || !IsPatient(ctx)) {
+	if at, ok := m.stall[shard]; ok && at < hi && (m.stallAlways[shard] || !IsPatient(ctx)) {
 		if at <= lo {
 			return nil, fmt.Errorf("shard %d: %w", shard, ErrStalled)
 		}

@@ -258,6 +258,10 @@ type shardSource struct {
 
 var errNoChunk = errors.New("chunk not stored (segment written degraded or chunk lost)")
 
+// patientReads is how many read budgets a chunk read waits when no other
+// chunk can stand in for it (chunk.Patient).
+const patientReads = 10
+
 // errStalledLately sets aside a chunk on a node that stalled a read or an
 // upload within stallHold.
 var errStalledLately = fmt.Errorf("stalled lately: %w", chunk.ErrStalled)
@@ -290,19 +294,25 @@ func (src *shardSource) OpenShard(ctx context.Context, shard, first, end int) (i
 		return nil, fmt.Errorf("node %s is %s", nodeID, node.State)
 	}
 	id := chunk.ID{Segment: src.id, Shard: shard}
-	if src.s.readBudget < 0 || chunk.IsPatient(ctx) {
+	if src.s.readBudget < 0 {
 		return src.s.blobs.GetStripes(ctx, node.Address, id, first, end)
 	}
-	// A node that stalled lately is set aside at once: the codec reads
-	// parity instead, and comes back to it only if it must.
-	if now := time.Now(); src.s.readStalls.has(nodeID, now) || src.s.writeStalls.has(nodeID, now) {
+	budget := src.s.readBudget
+	if chunk.IsPatient(ctx) {
+		// Nothing else can stand in: wait far longer, but not forever,
+		// so that a node that really hangs gives way to another that
+		// was set aside only for a pause (the fetcher tries them all).
+		budget *= patientReads
+	} else if now := time.Now(); src.s.readStalls.has(nodeID, now) || src.s.writeStalls.has(nodeID, now) {
+		// A node that stalled lately is set aside at once: the codec
+		// reads parity instead, and comes back to it only if it must.
 		return nil, fmt.Errorf("node %s: %w", nodeID, errStalledLately)
 	}
 	// The budget bounds the wait for the response and for every read after
 	// it: a node that stalls is abandoned, and the codec reads parity (or,
-	// with no parity left, opens it again without a budget).
+	// with no parity left, opens it again, patiently).
 	sctx, cancel := context.WithCancel(ctx)
-	w := watchdog.New(src.s.readBudget, func() {
+	w := watchdog.New(budget, func() {
 		src.s.readStalls.add(nodeID, time.Now())
 		src.s.metrics.readStalls.Inc()
 		cancel()

@@ -117,7 +117,9 @@ func TestReadSetsAsideNodeThatStalled(t *testing.T) {
 	c := testcluster.New(t, testcluster.Config{Quiet: true})
 	createBucket(t, c, "b")
 	sb := &stallingBlobs{Client: blob.NewClient(blob.ClientConfig{})}
-	s := c.ObjectStore(t, object.Config{Blobs: sb, ReadBudget: 200 * time.Millisecond})
+	// Long enough that a loaded machine's pause does not stall (and set
+	// aside) other nodes, which could leave this one needed again.
+	s := c.ObjectStore(t, object.Config{Blobs: sb, ReadBudget: 500 * time.Millisecond})
 	data := randomData(15, 6<<20)
 	o := put(t, s, "b", "k", data, int64(len(data)))
 	for _, b := range c.Blobs {

@@ -82,7 +82,7 @@ type Config struct {
 	// stall before the read gives up on that chunk and reconstructs its
 	// blocks from parity instead (a slow or hung node costs a GET at most
 	// this much extra latency while parity can stand in; with none left
-	// the read waits for the chunk). -1 disables the budget.
+	// the read waits ten budgets for the chunk). -1 disables the budget.
 	ReadBudget time.Duration
 	// WriteBudget is how long a chunk upload may take no more of the
 	// segment's bytes, or, once it has them all, wait for the node's
