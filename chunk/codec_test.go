@@ -317,9 +317,9 @@ func TestReadWaitsForStalledShard(t *testing.T) {
 		name        string
 		missing     []int
 		stallAt     int64 // chunk offset where shard 1 stalls
-		always      bool // shard 1 stalls even when waited for
-		alsoStall2  bool // shard 2 stalls too, unless waited for
-		wantPatient bool // shard 1 is opened patiently
+		always      bool  // shard 1 stalls even when waited for
+		alsoStall2  bool  // shard 2 stalls too, unless waited for
+		wantPatient bool  // shard 1 is opened patiently
 		wantErr     error
 	}{
 		{name: "spare parity/at open", stallAt: 0},
