@@ -31,9 +31,10 @@ type ShardSource interface {
 }
 
 // ErrStalled, wrapped by a ShardSource's error, says the source gave up on
-// a shard for being slow, not broken: it is set aside while other shards
-// can stand in for it, and read again, patiently, when none can. Writers
-// that give up on a slow chunk upload wrap it too.
+// a shard for being slow, not broken, or set it aside unread as likely out
+// of reach: it is set aside while other shards can stand in for it, and
+// read again, patiently, when none can. Writers that give up on a slow
+// chunk upload wrap it too.
 var ErrStalled = errors.New("chunk stalled")
 
 type patientKey struct{}

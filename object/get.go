@@ -206,8 +206,9 @@ func (s *Store) openSegment(ctx context.Context, seg *pb.Segment, off, n int64) 
 		ReadAhead: s.readAhead(),
 		OnBadShard: func(shard int, err error) {
 			s.metrics.badShards.Inc()
-			if errors.Is(err, errStalledLately) {
-				// Logged when it stalled; not again for every GET.
+			if errors.Is(err, errStalledLately) || errors.Is(err, errNodeDown) {
+				// Logged when it stalled, and metad reports DOWN nodes;
+				// not again for every GET.
 				s.log.Debug("chunk set aside, reading around it", "chunk", chunk.ID{Segment: id, Shard: shard}.String(), "node", src.node(shard))
 				return
 			}
@@ -266,6 +267,10 @@ const patientReads = 10
 // upload within stallHold.
 var errStalledLately = fmt.Errorf("stalled lately: %w", chunk.ErrStalled)
 
+// errNodeDown sets aside a chunk on a node the cluster map has DOWN: it is
+// read only when no other chunk can stand in for it.
+var errNodeDown = fmt.Errorf("%s in the cluster map, set aside: %w", pb.NodeState_NODE_STATE_DOWN, chunk.ErrStalled)
+
 func (src *shardSource) node(shard int) string {
 	if shard < len(src.seg.Nodes) {
 		return src.seg.Nodes[shard]
@@ -290,20 +295,31 @@ func (src *shardSource) OpenShard(ctx context.Context, shard, first, end int) (i
 			return nil, fmt.Errorf("node %s is not in the cluster map", nodeID)
 		}
 	}
-	if node.State == pb.NodeState_NODE_STATE_DOWN || node.State == pb.NodeState_NODE_STATE_DECOMMISSIONED {
+	down := node.State == pb.NodeState_NODE_STATE_DOWN
+	switch {
+	case node.State == pb.NodeState_NODE_STATE_DECOMMISSIONED:
 		return nil, fmt.Errorf("node %s is %s", nodeID, node.State)
+	case down && !chunk.IsPatient(ctx):
+		// metad lost the node's heartbeats; the gateway may still reach
+		// it (a cut between the two), so it is read when nothing else
+		// can stand in rather than never.
+		return nil, fmt.Errorf("node %s: %w", nodeID, errNodeDown)
 	}
 	id := chunk.ID{Segment: src.id, Shard: shard}
 	if src.s.readBudget < 0 {
 		return src.s.blobs.GetStripes(ctx, node.Address, id, first, end)
 	}
 	budget := src.s.readBudget
-	if chunk.IsPatient(ctx) {
+	switch {
+	case down:
+		// Read as a last resort, with one budget and not a patient
+		// wait: the node is most likely gone.
+	case chunk.IsPatient(ctx):
 		// Nothing else can stand in: wait far longer, but not forever,
 		// so that a node that really hangs gives way to another that
 		// was set aside only for a pause (the fetcher tries them all).
 		budget *= patientReads
-	} else if now := time.Now(); src.s.readStalls.has(nodeID, now) || src.s.writeStalls.has(nodeID, now) {
+	case src.s.readStalls.has(nodeID, time.Now()) || src.s.writeStalls.has(nodeID, time.Now()):
 		// A node that stalled lately is set aside at once: the codec
 		// reads parity instead, and comes back to it only if it must.
 		return nil, fmt.Errorf("node %s: %w", nodeID, errStalledLately)

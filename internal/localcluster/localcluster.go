@@ -407,13 +407,16 @@ func (c *Cluster) Client() (*metaclient.Client, error) {
 	return c.client, c.clientErr
 }
 
-// ObjectStore returns an object layer over the cluster.
+// ObjectStore returns an object layer over the cluster (over the shared
+// metadata client and a new blob client unless cfg names its own).
 func (c *Cluster) ObjectStore(cfg object.Config) (*object.Store, error) {
-	meta, err := c.Client()
-	if err != nil {
-		return nil, err
+	if cfg.Meta == nil {
+		meta, err := c.Client()
+		if err != nil {
+			return nil, err
+		}
+		cfg.Meta = meta
 	}
-	cfg.Meta = meta
 	if cfg.Blobs == nil {
 		cfg.Blobs = blob.NewClient(blob.ClientConfig{LocalSockets: c.cfg.LocalSockets})
 	}
