@@ -223,12 +223,6 @@ func (o outcome) String() string {
 	return [...]string{"ok", "failed (answered)", "failed (no answer)", "failed (not committed)"}[o]
 }
 
-// listEntry is one object of a LIST answer.
-type listEntry struct {
-	etag string
-	size int64
-}
-
 // op is one operation of the history.
 type op struct {
 	id, client int

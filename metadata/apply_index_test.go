@@ -127,9 +127,8 @@ func smCheckGuards(t testing.TB, s *State) {
 				if n == "" {
 					continue
 				}
-				gk := string(chunkGCKey(seg.Id, shard, n))
-				if guards[gk] != string(it.Key) {
-					t.Fatalf("chunk gc entry %x deletes %x.%d on %q without its guard (guard %x)", it.Key, seg.Id, shard, n, guards[gk])
+				if g := guards[string(chunkGCKey(seg.Id, shard, n))]; g != string(it.Key) {
+					t.Fatalf("chunk gc entry %x deletes %x.%d on %q without its guard (guard %x)", it.Key, seg.Id, shard, n, g)
 				}
 				seen++
 			}

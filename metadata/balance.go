@@ -17,7 +17,7 @@ import (
 // breaks it may move only if its worst zone and rack get no fuller). A
 // segment may have several moves (of different shards): they apply in
 // order, each checked on the placement the earlier ones leave, and are
-// run one at a time, as submitMove allows.
+// run one at a time, as addMoveNonce allows.
 
 // balanceNode is one node as the planner sees it.
 type balanceNode struct {

@@ -18,7 +18,7 @@ import (
 //
 // A DRAINING node receives no new chunks (placement skips it) and still
 // counts as holding its chunks (repair leaves them alone); the leader's
-// drain loop moves them away one shard at a time with submitMove, choosing
+// drain loop moves them away one shard at a time with addMove, choosing
 // each target with placement.Replace, within the repair budgets. A move's
 // result commits CommitPlacement{reason "rebalance"}, which queues the old
 // chunk for deletion. Once the node counts say the node holds no chunk,

@@ -334,8 +334,8 @@ func TestRebalanceUsageCountsCommitOnce(t *testing.T) {
 				t.Fatalf("the plan at the start has %d moves, the layout wants 2", n)
 			}
 			r.start()
+			r.round(tick)
 			st := r.round(tick)
-			st = r.round(tick)
 			if st.GetPasses() != 1 || len(st.GetPending()) != 1 {
 				t.Fatalf("after pass 1: %v; want one move pending", st)
 			}

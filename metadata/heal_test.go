@@ -282,11 +282,6 @@ func reportAll(t *testing.T, h *healer) {
 	}
 }
 
-func pnodesOf(f *fakeHealState) []placement.Node {
-	cm, _ := f.ClusterMap()
-	return newClusterView(cm).place
-}
-
 func TestPlanRepairKeepsFailureDomains(t *testing.T) {
 	f := newFakeHealState()
 	nineNodes(f)

@@ -795,22 +795,13 @@ func kindName(k byte) string {
 	return "unknown"
 }
 
-// submitMove hands node to a MoveTask that copies shard of segment from the
-// node holding it now, within the repair budgets (errTargetBusy when to,
-// or the cluster, has none left; NotLeader when this member does not
-// lead). Its result commits CommitPlacement{reason "rebalance"}, which
-// queues the old chunk for deletion. It is the balancer's and the drain's
-// way to move data; the caller chooses to so that the failure-domain rule
-// holds (placement.Replace), and may not move a segment with a repair or
-// move outstanding.
-func (s *Server) submitMove(segment []byte, shard uint32, to string) (taskID string, err error) {
-	h, err := s.currentHealer()
-	if err != nil {
-		return "", err
-	}
-	return h.addMove(segment, shard, to)
-}
-
+// addMove hands to a MoveTask that copies shard of segment from the node
+// holding it now, within the repair budgets (errTargetBusy when to, or the
+// cluster, has none left). Its result commits CommitPlacement{reason
+// "rebalance"}, which queues the old chunk for deletion. It is the drain's
+// way to move data (the balancer's is addMoveNonce); the caller chooses to
+// so that the failure-domain rule holds (placement.Replace), and may not
+// move a segment with a repair or move outstanding.
 func (h *healer) addMove(segment []byte, shard uint32, to string) (string, error) {
 	return h.addMoveNonce(segment, shard, to, h.nonce.Add(1))
 }

@@ -221,7 +221,7 @@ func TestWipedFollowerCatchesUpFromSnapshot(t *testing.T) {
 		cfg.SnapshotThreshold = 1 << 30 // only the snapshot the test asks for
 		cfg.SnapshotInterval = time.Hour
 	})
-	leader := c.waitLeader()
+	c.waitLeader()
 	cl := c.client()
 	mustCreateBucket(t, cl, "b")
 	for i := range 20 {
@@ -238,7 +238,7 @@ func TestWipedFollowerCatchesUpFromSnapshot(t *testing.T) {
 	// On a loaded machine leadership may have moved since the start (the
 	// old leader may even be the member just killed): snapshot on the
 	// member that leads now.
-	leader = c.waitLeader()
+	leader := c.waitLeader()
 	if err := leader.srv.Snapshot(); err != nil {
 		t.Fatalf("Snapshot on leader: %v", err)
 	}
