@@ -17,8 +17,8 @@ import (
 // The fault schedule. Faults come in episodes (inject, hold, recover) on
 // three lanes that run side by side: two blob lanes, each faulting at most
 // one blob node at a time (so never more than m = 2 blob nodes are out at
-// once), and a control lane faulting one metad member (a minority of 3)
-// or the gateway. Each lane's kinds, holds and pauses are drawn from the
+// once), and a control lane faulting one metad member (a minority of 3:
+// killed, or the leader frozen) or the gateway. Each lane's kinds, holds and pauses are drawn from the
 // seed; the targets are drawn from it too, among the nodes no other lane
 // holds, and the metad leader is whichever member leads at that moment.
 
@@ -26,6 +26,7 @@ type faultKind string
 
 const (
 	faultKillLeader   faultKind = "kill-metad-leader"
+	faultFreezeLeader faultKind = "freeze-metad-leader"
 	faultKillFollower faultKind = "kill-metad-follower"
 	faultKillGateway  faultKind = "kill-gateway"
 	faultKillBlob     faultKind = "kill-blob"
@@ -37,7 +38,7 @@ const (
 
 var (
 	blobFaults    = []faultKind{faultKillBlob, faultCutBlob, faultFreezeBlob, faultFullBlob, faultCorrupt}
-	controlFaults = []faultKind{faultKillLeader, faultKillFollower, faultKillGateway}
+	controlFaults = []faultKind{faultKillLeader, faultFreezeLeader, faultKillFollower, faultKillGateway}
 )
 
 // episode is one planned fault.
@@ -176,6 +177,12 @@ func (in *injector) inject(ep episode) (active, bool) {
 	case faultKillLeader:
 		ev.Target = cl.Leader(30 * time.Second)
 		cl.Kill(ev.Target)
+	case faultFreezeLeader:
+		// SIGSTOP: its sockets stay open, so its clients wait on it (until
+		// their keepalive gives up) while the others elect a new leader,
+		// and it wakes up believing it still leads.
+		ev.Target = cl.Leader(30 * time.Second)
+		cl.Freeze(ev.Target)
 	case faultKillFollower:
 		leader := cl.Leader(30 * time.Second)
 		var fs []string
@@ -231,6 +238,9 @@ func (in *injector) recover(a active) {
 		cl.Restart(a.target)
 		// Before the next control fault: the member must be back, or a
 		// second kill would take the majority.
+		cl.WaitHealthy(60*time.Second, a.target)
+	case faultFreezeLeader:
+		cl.Thaw(a.target)
 		cl.WaitHealthy(60*time.Second, a.target)
 	case faultKillGateway:
 		cl.Restart(a.target)

@@ -83,7 +83,8 @@
 //     while it still heartbeats), SIGSTOP, a full store (restarted with
 //     --capacity 1, every chunk write is 507) and a flipped byte in a
 //     data block of a random chunk file (at most one per segment); and a
-//     control lane: SIGKILL of the metad leader, of a follower (one
+//     control lane: SIGKILL of the metad leader, SIGSTOP of the leader
+//     (it wakes up believing it still leads), SIGKILL of a follower (one
 //     member at a time, back and healthy before the next) or of the
 //     gateway. Then everything is healed, and the suite waits until every
 //     blob node has finished a scrub pass begun after the faults and the
