@@ -172,6 +172,11 @@ func TestMetadLeaderFreezeDuringWrites(t *testing.T) {
 		}
 	}
 	cl.logf("leader %s frozen: the first write started since then was acknowledged %v later", leader, fresh.Sub(froze).Round(time.Millisecond))
+	if d, ok := r.answeredSince(froze); ok {
+		cl.logf("leader %s frozen: the first read started since then was answered %v later", leader, d.Round(time.Millisecond))
+	} else {
+		cl.logf("leader %s frozen: no read started since then was answered yet", leader)
+	}
 
 	cl.Thaw(leader)
 	w.waitAcks(t, cl, 20, 30*time.Second, fmt.Sprintf("after thawing %s", leader))

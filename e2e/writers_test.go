@@ -206,6 +206,24 @@ type readers struct {
 	mu         sync.Mutex
 	violations []string       // wrong bytes, or an acknowledged key not found
 	errs       map[string]int // other failures, normalised, with counts
+	good       []readSpan     // good reads, at most one per 100 ms of starts
+}
+
+// readSpan is when a read started and ended.
+type readSpan struct{ start, end time.Time }
+
+// answeredSince is how long after t the first good read that started at or
+// after t ended (false: none has yet).
+func (r *readers) answeredSince(t time.Time) (time.Duration, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var best time.Time
+	for _, s := range r.good {
+		if !s.start.Before(t) && (best.IsZero() || s.end.Before(best)) {
+			best = s.end
+		}
+	}
+	return best.Sub(t), !best.IsZero()
 }
 
 // startReaders starts n readers of the ledger's acknowledged objects.
@@ -234,6 +252,7 @@ func (r *readers) run(ctx context.Context, c *s3.Client, led *ledger, bucket str
 			continue
 		}
 		rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		start := time.Now()
 		sum, n, etag, err := readObject(rctx, c, bucket, key, "")
 		cancel()
 		if ctx.Err() != nil {
@@ -252,8 +271,21 @@ func (r *readers) run(ctx context.Context, c *s3.Client, led *ledger, bucket str
 			r.mu.Unlock()
 		case sum != want.md5 || n != want.size || etag != want.etag:
 			r.violate(fmt.Sprintf("GET %s: %d bytes, MD5 %s, ETag %s; acknowledged %d bytes, MD5 %s, ETag %s", key, n, sum, etag, want.size, want.md5, want.etag))
+		default:
+			r.answered(start, time.Now())
 		}
 	}
+}
+
+// answered keeps a good read's start and end, at most one per 100 ms of
+// starts: enough to tell when reads came back after a fault.
+func (r *readers) answered(start, end time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if n := len(r.good); n > 0 && start.Sub(r.good[n-1].start) < 100*time.Millisecond {
+		return
+	}
+	r.good = append(r.good, readSpan{start, end})
 }
 
 func (r *readers) violate(msg string) {

@@ -6,7 +6,9 @@
 //
 // # Retries and mutations
 //
-// A read is retried on another member after any Unavailable error. A
+// A read is retried on another member after any Unavailable error, and a
+// read of the gateways' data path also when a member has not answered it
+// within Options.ReadAttemptTimeout (a frozen member). A
 // mutation is retried only when it certainly did not take effect: the member
 // answered NotLeader (it refused before proposing), or no connection to the
 // member could be made before the request was sent. When a connection fails
@@ -54,6 +56,11 @@ type Options struct {
 	// ConnectTimeout bounds how long a mutation waits for a connection to a
 	// member before trying the next one (default 2s).
 	ConnectTimeout time.Duration
+	// ReadAttemptTimeout bounds one attempt of a data-path read (the
+	// methods in attemptBounded) on one member: past it the read goes to
+	// the next member, and so do the client's later calls. Default
+	// DefaultReadAttemptTimeout; negative: none.
+	ReadAttemptTimeout time.Duration
 	// CommitCalls is how many CommitObjects calls carrying CommitObject
 	// commits the client keeps in flight; commits made while all are busy
 	// go together in the next (commitbatch.go). Default
@@ -71,6 +78,15 @@ type Options struct {
 // writes until it came back. metad's server accepts pings this often
 // (metadata.KeepaliveEnforcement).
 var Keepalive = keepalive.ClientParameters{Time: 10 * time.Second, Timeout: 3 * time.Second}
+
+// DefaultReadAttemptTimeout is Options.ReadAttemptTimeout's default. A
+// member that stops without closing its sockets (see Keepalive) holds a
+// call until keepalive gives up on it, 13 s; a read bounded so can go
+// elsewhere sooner. The data-path reads take milliseconds (a linearizable
+// read waits for one heartbeat round of the leader), so 3 s is a member
+// that is not answering, or a machine so loaded that asking again costs
+// little.
+const DefaultReadAttemptTimeout = 3 * time.Second
 
 // Client is a metadatapb.MetadataClient over all members of one metad
 // cluster. It is safe for concurrent use.
@@ -99,6 +115,9 @@ func New(addrs []string, opts Options) (*Client, error) {
 	}
 	if opts.ConnectTimeout <= 0 {
 		opts.ConnectTimeout = 2 * time.Second
+	}
+	if opts.ReadAttemptTimeout == 0 {
+		opts.ReadAttemptTimeout = DefaultReadAttemptTimeout
 	}
 	if len(opts.DialOptions) == 0 {
 		opts.DialOptions = []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}
@@ -154,6 +173,21 @@ var retrySafe = map[string]bool{
 	// A repeated result is a no-op: its placement commit is a
 	// compare-and-set, and a delete's ack waits for all nodes anyway.
 	metadatapb.Metadata_ReportTask_FullMethodName: true,
+}
+
+// attemptBounded lists the reads on the gateways' data path, each attempt
+// of which Options.ReadAttemptTimeout bounds. Reads whose cost grows with
+// the cluster (ClusterStatus, HealthStatus, CheckChunks) are not bounded,
+// nor is Heartbeat (a blob node's own loop retries it).
+var attemptBounded = map[string]bool{
+	metadatapb.Metadata_GetBucket_FullMethodName:            true,
+	metadatapb.Metadata_ListBuckets_FullMethodName:          true,
+	metadatapb.Metadata_GetObject_FullMethodName:            true,
+	metadatapb.Metadata_ListObjects_FullMethodName:          true,
+	metadatapb.Metadata_GetMultipart_FullMethodName:         true,
+	metadatapb.Metadata_ListParts_FullMethodName:            true,
+	metadatapb.Metadata_ListMultipartUploads_FullMethodName: true,
+	metadatapb.Metadata_GetClusterMap_FullMethodName:        true,
 }
 
 // router is the grpc.ClientConnInterface under the generated client: it
@@ -259,6 +293,10 @@ func (r *router) connected(ctx context.Context, cc *grpc.ClientConn) bool {
 // Invoke implements grpc.ClientConnInterface.
 func (r *router) Invoke(ctx context.Context, method string, args, reply any, opts ...grpc.CallOption) error {
 	safe := retrySafe[method]
+	var attemptTimeout time.Duration
+	if attemptBounded[method] {
+		attemptTimeout = r.opts.ReadAttemptTimeout
+	}
 	backoff := r.opts.MinBackoff
 	redirects := 0
 	var lastErr error
@@ -280,7 +318,7 @@ func (r *router) Invoke(ctx context.Context, method string, args, reply any, opt
 			r.sleep(ctx, &backoff)
 			continue
 		}
-		err = cc.Invoke(ctx, method, args, reply, opts...)
+		err = r.attempt(ctx, cc, attemptTimeout, method, args, reply, opts...)
 		if err == nil {
 			return nil
 		}
@@ -306,6 +344,10 @@ func (r *router) Invoke(ctx context.Context, method string, args, reply any, opt
 			}
 			r.next(addr)
 			r.sleep(ctx, &backoff)
+		case errors.Is(err, errAttemptTimeout):
+			lastErr = fmt.Errorf("%s on %s: %w", method, addr, err)
+			r.log.Debug("member slow to answer a read, trying next", "addr", addr, "method", method, "timeout", attemptTimeout)
+			r.next(addr)
 		case status.Code(err) == codes.Unavailable && safe:
 			lastErr = merr
 			r.log.Debug("member unavailable, trying next", "addr", addr, "method", method, "err", err)
@@ -317,6 +359,23 @@ func (r *router) Invoke(ctx context.Context, method string, args, reply any, opt
 			return merr
 		}
 	}
+}
+
+var errAttemptTimeout = errors.New("no answer within the read attempt timeout")
+
+// attempt sends one call to cc, giving up after timeout (if positive) with
+// errAttemptTimeout.
+func (r *router) attempt(ctx context.Context, cc *grpc.ClientConn, timeout time.Duration, method string, args, reply any, opts ...grpc.CallOption) error {
+	if timeout <= 0 {
+		return cc.Invoke(ctx, method, args, reply, opts...)
+	}
+	actx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	err := cc.Invoke(actx, method, args, reply, opts...)
+	if err != nil && ctx.Err() == nil && errors.Is(actx.Err(), context.DeadlineExceeded) {
+		return fmt.Errorf("%w (%v)", errAttemptTimeout, timeout)
+	}
+	return err
 }
 
 // sleep waits for the current backoff (with jitter) and doubles it. It

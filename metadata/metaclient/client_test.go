@@ -26,17 +26,27 @@ type fakeMember struct {
 	srv    *grpc.Server
 }
 
-func (f *fakeMember) GetObject(context.Context, *metadatapb.GetObjectRequest) (*metadatapb.GetObjectResponse, error) {
+// errHang, from an answer, makes the member hold the call until the
+// caller gives up: a frozen process whose sockets stay open.
+var errHang = errors.New("hang")
+
+func (f *fakeMember) GetObject(ctx context.Context, _ *metadatapb.GetObjectRequest) (*metadatapb.GetObjectResponse, error) {
 	n := f.calls.Add(1)
-	if err := f.answer(n); err != nil {
+	if err := f.answer(n); errors.Is(err, errHang) {
+		<-ctx.Done()
+		return nil, ctx.Err()
+	} else if err != nil {
 		return nil, metaerr.ToStatus(err)
 	}
 	return &metadatapb.GetObjectResponse{Object: &metadatapb.Object{Key: f.addr}}, nil
 }
 
-func (f *fakeMember) CommitObject(context.Context, *metadatapb.CommitObjectRequest) (*metadatapb.CommitObjectResponse, error) {
+func (f *fakeMember) CommitObject(ctx context.Context, _ *metadatapb.CommitObjectRequest) (*metadatapb.CommitObjectResponse, error) {
 	n := f.calls.Add(1)
-	if err := f.answer(n); err != nil {
+	if err := f.answer(n); errors.Is(err, errHang) {
+		<-ctx.Done()
+		return nil, ctx.Err()
+	} else if err != nil {
 		return nil, metaerr.ToStatus(err)
 	}
 	return &metadatapb.CommitObjectResponse{Object: &metadatapb.Object{Key: f.addr}}, nil
@@ -210,4 +220,63 @@ func TestClosed(t *testing.T) {
 	if _, err := c.GetObject(ctxT(t, time.Second), &metadatapb.GetObjectRequest{}); !errors.Is(err, errClosed) {
 		t.Fatalf("after Close: %v", err)
 	}
+}
+
+// TestReadAttemptTimeout: a read the current member holds without an
+// answer goes to the next member after the attempt timeout, and the
+// client's later calls go there too; a mutation is never sent twice, and
+// a negative timeout leaves reads unbounded.
+func TestReadAttemptTimeout(t *testing.T) {
+	hang := func(int32) error { return errHang }
+	newClientT := func(t *testing.T, timeout time.Duration, addrs ...string) *Client {
+		c, err := New(addrs, Options{MinBackoff: time.Millisecond, MaxBackoff: 20 * time.Millisecond,
+			ConnectTimeout: time.Second, ReadAttemptTimeout: timeout, CommitCalls: -1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		return c
+	}
+
+	t.Run("read moves on", func(t *testing.T) {
+		frozen, good := startFake(t, hang), startFake(t, ok)
+		c := newClientT(t, 200*time.Millisecond, frozen.addr, good.addr)
+		r, err := c.GetObject(ctxT(t, 10*time.Second), &metadatapb.GetObjectRequest{})
+		if err != nil {
+			t.Fatalf("GetObject: %v", err)
+		}
+		if got := r.GetObject().GetKey(); got != good.addr {
+			t.Fatalf("answered by %s, want %s", got, good.addr)
+		}
+		if c.Leader() != good.addr {
+			t.Fatalf("later calls go to %s, want %s", c.Leader(), good.addr)
+		}
+		if n := frozen.calls.Load(); n != 1 {
+			t.Fatalf("the frozen member got %d calls, want 1", n)
+		}
+	})
+
+	t.Run("mutation waits", func(t *testing.T) {
+		frozen, good := startFake(t, hang), startFake(t, ok)
+		c := newClientT(t, 100*time.Millisecond, frozen.addr, good.addr)
+		_, err := c.CommitObject(ctxT(t, time.Second), &metadatapb.CommitObjectRequest{})
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("CommitObject on a frozen member: %v; want the caller's deadline", err)
+		}
+		if n := good.calls.Load(); n != 0 {
+			t.Fatalf("the mutation was sent again elsewhere (%d calls): its outcome was unknown", n)
+		}
+	})
+
+	t.Run("unbounded", func(t *testing.T) {
+		frozen, good := startFake(t, hang), startFake(t, ok)
+		c := newClientT(t, -1, frozen.addr, good.addr)
+		_, err := c.GetObject(ctxT(t, time.Second), &metadatapb.GetObjectRequest{})
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("GetObject with no attempt timeout: %v; want the caller's deadline", err)
+		}
+		if n := good.calls.Load(); n != 0 {
+			t.Fatalf("the read went elsewhere (%d calls) with no attempt timeout", n)
+		}
+	})
 }
