@@ -327,6 +327,11 @@ func (r *router) Invoke(ctx context.Context, method string, args, reply any, opt
 			// not as the gRPC status it arrives as.
 			return fmt.Errorf("%w (%w)", ctx.Err(), err)
 		}
+		if _, ok := ctx.Deadline(); ok && status.Code(err) == codes.DeadlineExceeded {
+			// The member saw the caller's deadline (sent along with the
+			// call) pass before this side did.
+			return fmt.Errorf("%w (%w)", context.DeadlineExceeded, err)
+		}
 		merr := metaerr.FromStatus(err)
 		var nl *metaerr.NotLeaderError
 		switch {
@@ -363,16 +368,21 @@ func (r *router) Invoke(ctx context.Context, method string, args, reply any, opt
 
 var errAttemptTimeout = errors.New("no answer within the read attempt timeout")
 
-// attempt sends one call to cc, giving up after timeout (if positive) with
-// errAttemptTimeout.
+// attempt sends one call to cc, giving up after timeout (if positive and
+// sooner than ctx's deadline) with errAttemptTimeout.
 func (r *router) attempt(ctx context.Context, cc *grpc.ClientConn, timeout time.Duration, method string, args, reply any, opts ...grpc.CallOption) error {
 	if timeout <= 0 {
+		return cc.Invoke(ctx, method, args, reply, opts...)
+	}
+	if dl, ok := ctx.Deadline(); ok && time.Until(dl) <= timeout {
 		return cc.Invoke(ctx, method, args, reply, opts...)
 	}
 	actx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	err := cc.Invoke(actx, method, args, reply, opts...)
-	if err != nil && ctx.Err() == nil && errors.Is(actx.Err(), context.DeadlineExceeded) {
+	// The member may see the deadline (sent along with the call) pass
+	// before this side does: its DeadlineExceeded is the attempt's too.
+	if err != nil && ctx.Err() == nil && (actx.Err() != nil || status.Code(err) == codes.DeadlineExceeded) {
 		return fmt.Errorf("%w (%v)", errAttemptTimeout, timeout)
 	}
 	return err
