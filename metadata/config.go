@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hashicorp/raft"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -88,6 +89,13 @@ type Config struct {
 	// HealthMaxLag is how many committed entries this member's state
 	// machine may lag before /healthz reports 503.
 	HealthMaxLag uint64
+	// DiskStallTimeout is how long a write to the Raft log (an append, the
+	// term or vote) may take before the disk counts as stalled and
+	// OnDiskStall runs (disk_stall.go); negative: never.
+	DiskStallTimeout time.Duration
+	// OnDiskStall runs, once, when a write to the Raft log has taken
+	// DiskStallTimeout; nil logs the error and exits the process.
+	OnDiskStall func(error)
 
 	// State sizes the state machine's Badger (storeopts.go).
 	State StoreConfig
@@ -111,6 +119,9 @@ type Config struct {
 	// of a plain TCP dial: the seam tests use to route Raft traffic through
 	// a network they can cut (internal/faultnet).
 	RaftDial func(ctx context.Context, addr string) (net.Conn, error)
+
+	// testLogStore, if set, wraps the Raft log store (tests stall it).
+	testLogStore func(raft.LogStore) raft.LogStore
 }
 
 // Peer is one member of the initial Raft configuration.
@@ -201,6 +212,7 @@ const (
 	DefaultTrailingLogs      = 10240
 	DefaultApplyTimeout      = 10 * time.Second
 	DefaultHealthMaxLag      = 1000
+	DefaultDiskStallTimeout  = 30 * time.Second
 )
 
 // DefaultConfig returns a Config with every tunable at its default.
@@ -220,6 +232,7 @@ func DefaultConfig() Config {
 		TrailingLogs:       DefaultTrailingLogs,
 		ApplyTimeout:       DefaultApplyTimeout,
 		HealthMaxLag:       DefaultHealthMaxLag,
+		DiskStallTimeout:   DefaultDiskStallTimeout,
 		RaftLogLevel:       "info",
 		Heal:               DefaultHealConfig(),
 		State:              DefaultStoreConfig(),
@@ -274,6 +287,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.Uint64Var(&c.TrailingLogs, "trailing-logs", c.TrailingLogs, "entries kept in the log after a snapshot")
 	fs.DurationVar(&c.ApplyTimeout, "apply-timeout", c.ApplyTimeout, "longest wait for Raft to accept a command when the request has no deadline")
 	fs.Uint64Var(&c.HealthMaxLag, "health-max-lag", c.HealthMaxLag, "committed entries the state machine may lag before /healthz fails")
+	fs.DurationVar(&c.DiskStallTimeout, "disk-stall-timeout", c.DiskStallTimeout, "exit when a write to the Raft log takes this long, so that a member whose disk stalls cannot hold the leadership (negative: never)")
 	fs.StringVar(&c.RaftLogLevel, "raft-log-level", c.RaftLogLevel, "least severe Raft `level` logged: debug, info, warn, error")
 	c.State.registerFlags(fs)
 	c.Heal.registerFlags(fs)
@@ -324,6 +338,9 @@ func (c *Config) Validate() error {
 	}
 	if c.CommitTimeout <= 0 {
 		errs = append(errs, errors.New("--raft-commit-timeout must be positive"))
+	}
+	if c.DiskStallTimeout >= 0 && c.DiskStallTimeout < 100*time.Millisecond {
+		errs = append(errs, errors.New("--disk-stall-timeout must be at least 100ms (or negative: never)"))
 	}
 	if c.MaxAppendEntries < 1 || c.MaxAppendEntries > 1024 {
 		errs = append(errs, errors.New("--raft-max-append-entries must be in 1..1024"))

@@ -175,7 +175,20 @@ func NewServer(cfg Config) (_ *Server, err error) {
 	// lookup, a copy and a decode per entry per follower. The cache holds
 	// the last logCacheEntries entries as stored; batch entries are at most
 	// maxBatchBytes, so it stays small.
-	logs, err := raft.NewLogCache(logCacheEntries, s.logs)
+	var logStore raft.LogStore = s.logs
+	var stable raft.StableStore = s.logs
+	if cfg.testLogStore != nil {
+		logStore = cfg.testLogStore(logStore)
+	}
+	if cfg.DiskStallTimeout > 0 {
+		stalled := cfg.OnDiskStall
+		if stalled == nil {
+			stalled = exitOnDiskStall(s.log)
+		}
+		w := &stallWatch{timeout: cfg.DiskStallTimeout, stalled: stalled}
+		logStore, stable = stallGuardLogs{LogStore: logStore, w: w}, stallGuardStable{StableStore: stable, w: w}
+	}
+	logs, err := raft.NewLogCache(logCacheEntries, logStore)
 	if err != nil {
 		return nil, fmt.Errorf("raft log cache: %w", err)
 	}
@@ -189,7 +202,7 @@ func NewServer(cfg Config) (_ *Server, err error) {
 			}
 		}}
 	}
-	if s.raft, err = raft.NewRaft(s.raftConfig(hlog, restoreOnStart), s.fsm, raftLogs, s.logs, snaps, trans); err != nil {
+	if s.raft, err = raft.NewRaft(s.raftConfig(hlog, restoreOnStart), s.fsm, raftLogs, stable, snaps, trans); err != nil {
 		return nil, fmt.Errorf("start raft: %w", err)
 	}
 	undo = append(undo, func() { _ = s.raft.Shutdown().Error() })
