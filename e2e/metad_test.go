@@ -1,6 +1,8 @@
 package e2e
 
 import (
+	"bytes"
+	"context"
 	"fmt"
 	"os"
 	"regexp"
@@ -8,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 )
 
 // TestMetadLeaderKillDuringWrites takes the Raft leader away while four
@@ -164,7 +168,22 @@ func TestMetadLeaderFreezeDuringWrites(t *testing.T) {
 	leader := cl.Leader(10 * time.Second)
 	cl.Freeze(leader)
 	froze := time.Now()
+	// A PUT started after the freeze: the writers' commits in flight wait
+	// for the frozen leader, and the gateway's client sends the commits
+	// queued behind them around it (metaclient/commitbatch.go).
+	probe := make(chan time.Duration, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		start := time.Now()
+		err := putObject(ctx, cl.S3(func(o *s3.Options) { o.RetryMaxAttempts = 1 }), led, bucket, "probe", bytes.Repeat([]byte("probe"), 2000))
+		if err != nil {
+			t.Errorf("a PUT started with the leader frozen: %v", err)
+		}
+		probe <- time.Since(start)
+	}()
 	w.waitAcks(t, cl, 20, 40*time.Second, fmt.Sprintf("with the leader %s frozen", leader))
+	cl.logf("leader %s frozen: a PUT started right after took %v", leader, (<-probe).Round(time.Millisecond))
 	var fresh time.Time // the first acknowledgement of a write started after the freeze
 	for _, a := range w.acksSince(froze) {
 		if fresh.IsZero() || a.at.Before(fresh) {

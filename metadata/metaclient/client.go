@@ -61,6 +61,11 @@ type Options struct {
 	// the next member, and so do the client's later calls. Default
 	// DefaultReadAttemptTimeout; negative: none.
 	ReadAttemptTimeout time.Duration
+	// CommitStuckAfter is how long every CommitObjects call in flight may
+	// go unanswered before the commits queued behind them go in a call of
+	// their own, to the next member (commitbatch.go). Default
+	// DefaultReadAttemptTimeout; negative: never.
+	CommitStuckAfter time.Duration
 	// CommitCalls is how many CommitObjects calls carrying CommitObject
 	// commits the client keeps in flight; commits made while all are busy
 	// go together in the next (commitbatch.go). Default
@@ -119,6 +124,9 @@ func New(addrs []string, opts Options) (*Client, error) {
 	if opts.ReadAttemptTimeout == 0 {
 		opts.ReadAttemptTimeout = DefaultReadAttemptTimeout
 	}
+	if opts.CommitStuckAfter == 0 {
+		opts.CommitStuckAfter = DefaultReadAttemptTimeout
+	}
 	if len(opts.DialOptions) == 0 {
 		opts.DialOptions = []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}
 	}
@@ -137,6 +145,7 @@ func New(addrs []string, opts Options) (*Client, error) {
 	}
 	if opts.CommitCalls > 0 {
 		c.commits = newCommitBatcher(c.MetadataClient, opts.CommitCalls)
+		c.commits.stuckAfter, c.commits.r = opts.CommitStuckAfter, r
 	}
 	return c, nil
 }
@@ -239,6 +248,13 @@ func (r *router) target() (string, *grpc.ClientConn, error) {
 		r.conns[addr] = cc
 	}
 	return addr, cc, nil
+}
+
+// current is the member calls go to now.
+func (r *router) current() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.cur
 }
 
 // redirect makes leader the current member, learning its address.

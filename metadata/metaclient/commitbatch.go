@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -36,6 +37,16 @@ import (
 // come back within microseconds if they are coming (docs/perf/metad.md
 // §15).
 //
+// A call a member leaves unanswered (a frozen leader: see Keepalive) would
+// hold every commit queued behind it until keepalive gives up on the
+// connection, ~13 s. So once every call in flight has waited
+// Options.CommitStuckAfter, the queued commits go in a call of their own
+// (at most maxStuckCalls such calls at once), and the client moves on from
+// the member the stuck call went to, as an unanswered read does: the next
+// member redirects to the new leader. Those commits were never sent, so
+// sending them elsewhere cannot commit anything twice; the stuck call's
+// commits keep waiting for its outcome.
+//
 // Each commit keeps CommitObject's meaning: the leader proposes it on its
 // own, with its own condition, and answers it on its own. Its outcome is
 // known as exactly as for a call of its own:
@@ -67,7 +78,16 @@ const (
 	// maxCommitGather bounds how long the next call waits for the callers
 	// of the last one to commit again; see the top of this file.
 	maxCommitGather = time.Millisecond
+	// maxStuckCalls is how many calls may be in flight beyond maxCalls
+	// because the others went unanswered; see the top of this file.
+	maxStuckCalls = 2
 )
+
+// inflightCall is a CommitObjects call under way.
+type inflightCall struct {
+	at   time.Time
+	addr string // the member it was sent to, as far as the router knew
+}
 
 // commitState is where a queued commit is; it changes under batcher.mu.
 type commitState int
@@ -112,10 +132,61 @@ type commitBatcher struct {
 	// gatherSize commits, is closed once it does.
 	gathered   chan struct{}
 	gatherSize int
+
+	// stuckAfter is Options.CommitStuckAfter (≤ 0: never); r, when set,
+	// is the router the calls go through, told to move on from a member
+	// that left a call unanswered.
+	stuckAfter time.Duration
+	r          *router
+	inflight   []*inflightCall
+	stuckTimer *time.Timer // armed while every slot is taken and commits queue
 }
 
 func newCommitBatcher(client metadatapb.MetadataClient, maxCalls int) *commitBatcher {
 	return &commitBatcher{client: client, maxCalls: maxCalls, sent: make([]int, maxCalls), gatherLimit: gatherLimit}
+}
+
+// stuckLocked reports whether every call in flight has waited stuckAfter
+// and another may start for what is queued.
+func (b *commitBatcher) stuckLocked(now time.Time) bool {
+	if b.stuckAfter <= 0 || len(b.queue) == 0 || b.calls >= b.maxCalls+maxStuckCalls || len(b.inflight) == 0 {
+		return false
+	}
+	newest := b.inflight[len(b.inflight)-1].at
+	return now.Sub(newest) >= b.stuckAfter
+}
+
+// watchStuckLocked arms a timer for when the calls in flight will count as
+// stuck, if commits wait for a slot.
+func (b *commitBatcher) watchStuckLocked() {
+	if b.stuckAfter <= 0 || b.stuckTimer != nil || len(b.queue) == 0 || len(b.inflight) == 0 || b.calls >= b.maxCalls+maxStuckCalls {
+		return
+	}
+	wait := b.stuckAfter - time.Since(b.inflight[len(b.inflight)-1].at)
+	b.stuckTimer = time.AfterFunc(max(wait, 0), b.unstick)
+}
+
+// unstick starts a call for the queued commits if the calls in flight are
+// stuck, moving the client on from the member the newest went to.
+func (b *commitBatcher) unstick() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.stuckTimer = nil
+	if b.mayStartLocked() {
+		// A slot freed meanwhile, and its call's return starts the next.
+		return
+	}
+	if !b.stuckLocked(time.Now()) {
+		b.watchStuckLocked()
+		return
+	}
+	if b.r != nil {
+		b.r.next(b.inflight[len(b.inflight)-1].addr)
+	}
+	if batch, call := b.startLocked(); batch != nil {
+		go b.run(batch, call)
+	}
+	b.watchStuckLocked()
 }
 
 // shareLocked is the mean size of the last maxCalls calls.
@@ -146,15 +217,28 @@ func (b *commitBatcher) mayStartLocked() bool {
 
 // startLocked takes the next call's commits, if any, and counts the call
 // in flight.
-func (b *commitBatcher) startLocked() []*queuedCommit {
+func (b *commitBatcher) startLocked() ([]*queuedCommit, *inflightCall) {
 	batch := b.takeLocked()
 	if len(batch) == 0 {
-		return nil
+		return nil, nil
 	}
 	b.calls++
 	b.sent[b.next] = len(batch)
 	b.next = (b.next + 1) % len(b.sent)
-	return batch
+	call := &inflightCall{at: time.Now()}
+	if b.r != nil {
+		call.addr = b.r.current()
+	}
+	b.inflight = append(b.inflight, call)
+	return batch, call
+}
+
+// endLocked forgets a call that returned.
+func (b *commitBatcher) endLocked(call *inflightCall) {
+	b.calls--
+	if i := slices.Index(b.inflight, call); i >= 0 {
+		b.inflight = slices.Delete(b.inflight, i, i+1)
+	}
 }
 
 // CommitObject commits req, sharing a CommitObjects call with concurrent
@@ -184,9 +268,11 @@ func (b *commitBatcher) commit(ctx context.Context, req *metadatapb.CommitObject
 		b.gathered = nil
 	}
 	if b.mayStartLocked() {
-		if batch := b.startLocked(); batch != nil {
-			go b.run(batch)
+		if batch, call := b.startLocked(); batch != nil {
+			go b.run(batch, call)
 		}
+	} else {
+		b.watchStuckLocked()
 	}
 	b.mu.Unlock()
 	select {
@@ -237,18 +323,18 @@ func (b *commitBatcher) takeLocked() []*queuedCommit {
 // run sends batch, then whatever queued meanwhile, for as long as a call
 // may start; the last call in flight always takes what is queued, so no
 // commit is left waiting (after a gather: see the top of this file).
-func (b *commitBatcher) run(batch []*queuedCommit) {
+func (b *commitBatcher) run(batch []*queuedCommit, call *inflightCall) {
 	for batch != nil {
-		start := time.Now()
 		b.send(batch)
 		b.mu.Lock()
 		if b.calls == 1 {
-			b.gatherLocked(time.Since(start))
+			b.gatherLocked(time.Since(call.at))
 		}
-		b.calls--
+		b.endLocked(call)
 		batch = nil
-		if b.mayStartLocked() {
-			batch = b.startLocked()
+		// While a call is stuck, the others go on taking turns.
+		if b.mayStartLocked() || b.stuckLocked(time.Now()) {
+			batch, call = b.startLocked()
 		}
 		b.mu.Unlock()
 	}

@@ -602,3 +602,77 @@ func TestNextCallGathersTheCallersItAnswered(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestCommitsGoAroundAStuckCall: a member that leaves a call unanswered
+// (frozen) holds only the commits in that call. Once it has waited
+// CommitStuckAfter, the commits queued behind it go to the next member,
+// and so do the client's later calls; with no CommitStuckAfter they wait.
+func TestCommitsGoAroundAStuckCall(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		after time.Duration
+	}{
+		{"around", 200 * time.Millisecond},
+		{"no stuck-after", -1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			frozen, good := startBatchMember(t, nil), startBatchMember(t, nil)
+			hold := make(chan struct{})
+			frozen.mu.Lock()
+			frozen.hold = hold
+			frozen.mu.Unlock()
+			t.Cleanup(func() { close(hold) }) // before the members stop
+			c, err := New([]string{frozen.addr, good.addr}, Options{MinBackoff: time.Millisecond, MaxBackoff: 20 * time.Millisecond,
+				ConnectTimeout: time.Second, CommitCalls: 1, CommitStuckAfter: tc.after})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { c.Close() })
+			first := make(chan error, 1)
+			go func() {
+				_, err := c.CommitObject(ctxT(t, 30*time.Second), commitReq("first"))
+				first <- err
+			}()
+			waitCalls(t, frozen, 1)
+
+			if tc.after < 0 {
+				_, err := c.CommitObject(ctxT(t, time.Second), commitReq("second"))
+				if !errors.Is(err, context.DeadlineExceeded) {
+					t.Fatalf("second commit: %v; want it held behind the stuck call until its deadline", err)
+				}
+				if n := len(good.callKeys()); n != 0 {
+					t.Fatalf("the other member got %d calls", n)
+				}
+				return
+			}
+			errs := commitAll(ctxT(t, 10*time.Second), c, []string{"second"})
+			errs2 := commitAll(ctxT(t, 10*time.Second), c, []string{"third", "fourth"})
+			for k, err := range errs {
+				errs2[k] = err
+			}
+			for k, err := range errs2 {
+				if err != nil {
+					t.Fatalf("commit %s behind a stuck call: %v", k, err)
+				}
+			}
+			var sent []string
+			for _, call := range good.callKeys() {
+				sent = append(sent, call...)
+			}
+			if got := slices.Sorted(slices.Values(sent)); !slices.Equal(got, []string{"fourth", "second", "third"}) {
+				t.Fatalf("the other member got %v", got)
+			}
+			if c.Leader() != good.addr {
+				t.Fatalf("the client goes to %s, want %s", c.Leader(), good.addr)
+			}
+			if n := len(frozen.callKeys()); n != 1 {
+				t.Fatalf("the frozen member got %d calls, want only the stuck one", n)
+			}
+			select {
+			case err := <-first:
+				t.Fatalf("the stuck commit returned (%v) while its call was unanswered", err)
+			default:
+			}
+		})
+	}
+}
