@@ -44,8 +44,13 @@ type Config struct {
 	// Capacity in bytes; 0 means the size of the data directory's
 	// filesystem.
 	Capacity int64
-	// HeartbeatInterval is how often usage is reported to metad.
+	// HeartbeatInterval is how often usage is reported to metad, and how
+	// often the data disk is probed (diskwatch.go).
 	HeartbeatInterval time.Duration
+	// DiskStallTimeout is how long a probe of the data disk may take before
+	// the node withholds its heartbeats and fails /healthz (diskwatch.go);
+	// 0 means DefaultDiskStallTimeout, negative never.
+	DiskStallTimeout time.Duration
 	// ShutdownTimeout bounds how long Run waits for requests in flight
 	// once its context ends.
 	ShutdownTimeout time.Duration
@@ -86,6 +91,7 @@ type Config struct {
 const (
 	DefaultHeartbeatInterval = 2 * time.Second
 	DefaultShutdownTimeout   = 10 * time.Second
+	DefaultDiskStallTimeout  = 30 * time.Second
 )
 
 // Values of Config.ScrubRate and Config.ReconcileInterval that turn the
@@ -111,7 +117,11 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	if c.HeartbeatInterval == 0 {
 		c.HeartbeatInterval = DefaultHeartbeatInterval
 	}
-	fs.DurationVar(&c.HeartbeatInterval, "heartbeat-interval", c.HeartbeatInterval, "how often to report usage to metad")
+	fs.DurationVar(&c.HeartbeatInterval, "heartbeat-interval", c.HeartbeatInterval, "how often to report usage to metad (and probe the data disk)")
+	if c.DiskStallTimeout == 0 {
+		c.DiskStallTimeout = DefaultDiskStallTimeout
+	}
+	fs.DurationVar(&c.DiskStallTimeout, "disk-stall-timeout", c.DiskStallTimeout, "withhold heartbeats (so metad marks the node down and repairs its chunks) while a probe of the data disk has taken this long (negative: never)")
 	if c.ShutdownTimeout == 0 {
 		c.ShutdownTimeout = DefaultShutdownTimeout
 	}
@@ -156,6 +166,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.ShutdownTimeout == 0 {
 		c.ShutdownTimeout = DefaultShutdownTimeout
+	}
+	if c.DiskStallTimeout == 0 {
+		c.DiskStallTimeout = DefaultDiskStallTimeout
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
@@ -210,6 +223,9 @@ func (c *Config) Validate() error {
 	}
 	if c.ShutdownTimeout < 0 {
 		errs = append(errs, fmt.Errorf("--shutdown-timeout %v: must not be negative", c.ShutdownTimeout))
+	}
+	if c.DiskStallTimeout > 0 && c.DiskStallTimeout < 100*time.Millisecond {
+		errs = append(errs, fmt.Errorf("--disk-stall-timeout %v: must be at least 100ms (or negative: never)", c.DiskStallTimeout))
 	}
 	if c.TaskConcurrency < 0 {
 		errs = append(errs, fmt.Errorf("--task-concurrency %d: must not be negative", c.TaskConcurrency))

@@ -119,12 +119,26 @@ func (s *Server) register(ctx context.Context, reg Registrar) bool {
 func (s *Server) heartbeat(ctx context.Context, reg Registrar) bool {
 	t := time.NewTicker(s.cfg.HeartbeatInterval)
 	defer t.Stop()
-	failing := false
+	failing, withheld := false, false
 	for {
 		select {
 		case <-ctx.Done():
 			return false
 		case <-t.C:
+		}
+		if s.disk != nil {
+			if err := s.disk.check(); err != nil {
+				if !withheld {
+					s.log.Error("withholding heartbeats, so that metad marks this node down and repairs its chunks elsewhere", "err", err)
+				}
+				withheld = true
+				s.heartbeatsWithheld.Inc()
+				continue
+			}
+			if withheld {
+				s.log.Info("the data disk answers again; heartbeats resume")
+				withheld = false
+			}
 		}
 		// A heartbeat later than the next one is worthless.
 		hctx, cancel := context.WithTimeout(ctx, s.cfg.HeartbeatInterval)

@@ -58,6 +58,10 @@ type HandlerConfig struct {
 	// LocalSocket is the Unix socket the node also serves on, which GET
 	// /local names; "" for none.
 	LocalSocket string
+	// DiskStalled, when set, fails /healthz at once while it returns an
+	// error (the node's diskWatch), before the writability check that
+	// would hang on a stalled disk.
+	DiskStalled func() error
 }
 
 // Headers of chunk responses besides the standard ones.
@@ -78,6 +82,7 @@ type handler struct {
 	mux         *http.ServeMux
 	node        string
 	localSocket string
+	diskStalled func() error
 }
 
 // NewHandler returns the blob HTTP API over st:
@@ -102,7 +107,7 @@ func NewHandler(st Storage, cfg HandlerConfig) http.Handler {
 	if reg == nil {
 		reg = prometheus.NewRegistry()
 	}
-	h := &handler{st: st, log: log.With("component", "blob"), mux: http.NewServeMux(), node: cfg.Node, localSocket: cfg.LocalSocket}
+	h := &handler{st: st, log: log.With("component", "blob"), mux: http.NewServeMux(), node: cfg.Node, localSocket: cfg.LocalSocket, diskStalled: cfg.DiskStalled}
 	h.m = newMetrics(reg, st, cfg.Node)
 	// {id...} takes the rest of the path, so "a/b" reaches ParseID and is
 	// refused there (400) instead of falling through to a 404.
@@ -339,6 +344,12 @@ func (h *handler) list(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *handler) healthz(w http.ResponseWriter, r *http.Request) {
+	if h.diskStalled != nil {
+		if err := h.diskStalled(); err != nil {
+			http.Error(w, err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+	}
 	if err := h.st.CheckWritable(r.Context()); err != nil {
 		h.log.Error("health check", "err", err)
 		http.Error(w, err.Error(), http.StatusServiceUnavailable)
@@ -394,6 +405,10 @@ type Server struct {
 	exec   *Executor
 	scrub  *Scrubber
 	recon  *Reconciler
+	// disk probes the data disk; nil when DiskStallTimeout is negative.
+	disk *diskWatch
+	// heartbeatsWithheld counts heartbeats not sent for a stalled disk.
+	heartbeatsWithheld prometheus.Counter
 	// registered is closed once the node has registered with metad:
 	// reconciliation asks about the node's chunks only after that.
 	registered     chan struct{}
@@ -442,10 +457,16 @@ func NewServer(cfg Config) (*Server, error) {
 		cfg.Registry = prometheus.NewRegistry()
 	}
 	s := &Server{cfg: cfg, log: log, store: store, ln: ln, uln: uln, socket: socket, registered: make(chan struct{})}
+	var diskStalled func() error
+	if cfg.DiskStallTimeout > 0 {
+		s.disk = &diskWatch{probe: st.CheckWritable, timeout: cfg.DiskStallTimeout}
+		diskStalled = s.disk.check
+	}
+	s.registerDiskMetrics(cfg.Registry)
 	s.startHealing(st)
 	conns := connCounter(cfg.Registry, cfg.ID)
 	s.srv = &http.Server{
-		Handler: NewHandler(st, HandlerConfig{Logger: cfg.Logger, Registry: cfg.Registry, Node: cfg.ID, LocalSocket: socket}),
+		Handler: NewHandler(st, HandlerConfig{Logger: cfg.Logger, Registry: cfg.Registry, Node: cfg.ID, LocalSocket: socket, DiskStalled: diskStalled}),
 		// No read or write timeout: a chunk stream may take as long as it
 		// takes. Headers must come promptly, and idle connections go.
 		ReadHeaderTimeout: 10 * time.Second,
@@ -530,6 +551,9 @@ func (s *Server) Run(ctx context.Context) error {
 	loopCtx, stopLoop := context.WithCancel(ctx)
 	loopDone := make(chan struct{})
 	var loops sync.WaitGroup
+	if s.disk != nil {
+		loops.Go(func() { s.disk.run(loopCtx, s.cfg.HeartbeatInterval) })
+	}
 	if s.cfg.Registrar != nil {
 		loops.Go(func() { s.registerAndHeartbeat(loopCtx) })
 	}

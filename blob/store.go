@@ -524,14 +524,21 @@ func (s *Store) Usage() Usage {
 	return Usage{Capacity: s.capacity, Used: s.used.Load(), Chunks: s.count.Load()}
 }
 
-// CheckWritable creates, writes and removes a small file in the data
-// directory: the health check.
+// healthProbePrefix starts the name of CheckWritable's file.
+const healthProbePrefix = "health."
+
+// CheckWritable creates, writes, syncs and removes a small file in the
+// data directory: the health check, and the probe of a stalled disk
+// (diskwatch.go), which the sync makes reach the device.
 func (s *Store) CheckWritable(ctx context.Context) error {
-	f, err := os.CreateTemp(s.tmpDir, "health.*")
+	f, err := os.CreateTemp(s.tmpDir, healthProbePrefix+"*")
 	if err != nil {
 		return fmt.Errorf("data directory not writable: %w", err)
 	}
 	_, werr := f.Write([]byte("ok"))
+	if werr == nil {
+		werr = f.Sync()
+	}
 	cerr := f.Close()
 	rerr := os.Remove(f.Name())
 	if err := errors.Join(werr, cerr, rerr); err != nil {
