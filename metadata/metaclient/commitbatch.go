@@ -172,15 +172,12 @@ func (b *commitBatcher) unstick() {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.stuckTimer = nil
-	if b.mayStartLocked() {
-		// A slot freed meanwhile, and its call's return starts the next.
-		return
-	}
-	if !b.stuckLocked(time.Now()) {
+	stuck := !b.mayStartLocked() && b.stuckLocked(time.Now())
+	if !stuck && !b.mayStartLocked() {
 		b.watchStuckLocked()
 		return
 	}
-	if b.r != nil {
+	if stuck && b.r != nil {
 		b.r.next(b.inflight[len(b.inflight)-1].addr)
 	}
 	if batch, call := b.startLocked(); batch != nil {
