@@ -53,10 +53,11 @@
 //     acknowledged write reads back, and an unacknowledged key is absent or
 //     holds exactly the body that was attempted.
 //   - TestMetadLeaderFreezeDuringWrites: SIGSTOP the Raft leader under
-//     writes. Its sockets stay open, so only gRPC keepalive tells the
-//     gateway's metadata client it is gone: writes resume once the ping
-//     goes unanswered (~13 s); after SIGCONT everything acknowledged reads
-//     back.
+//     writes. Its sockets stay open: reads and commits not yet sent go to
+//     another member after 3 s unanswered (a PUT started after the freeze
+//     is logged with its time), and commits already sent to it fail once
+//     gRPC keepalive gives up on it (~13 s); after SIGCONT everything
+//     acknowledged reads back.
 //   - TestBlobKillDuringWrites: SIGKILL one blob node under writes (they go
 //     on, degraded to k+1 chunks), then a second: writes needing the blob
 //     nodes fail (quorum k+1), everything acknowledged still reads back,
