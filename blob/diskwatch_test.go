@@ -57,14 +57,14 @@ func TestStalledDiskWithholdsHeartbeats(t *testing.T) {
 
 	disk.stall.Store(true)
 	withheld := func() float64 { return metricValue(t, n.reg, "cairn_blob_heartbeats_withheld_total") }
-	waitUntil(t, "a heartbeat withheld", func() bool { return withheld() >= 1 })
+	waitFor(t, "a heartbeat withheld", func() bool { return withheld() >= 1 })
 	// The loop sends or withholds each tick; from the first withheld one
 	// on, with the disk still stalled, it withholds every one.
 	for len(reg.heartbeats) > 0 {
 		<-reg.heartbeats
 	}
 	from := withheld()
-	waitUntil(t, "three more heartbeats withheld", func() bool { return withheld() >= from+3 })
+	waitFor(t, "three more heartbeats withheld", func() bool { return withheld() >= from+3 })
 	if got := len(reg.heartbeats); got != 0 {
 		t.Fatalf("%d heartbeats sent while the disk stalled", got)
 	}
@@ -80,17 +80,5 @@ func TestStalledDiskWithholdsHeartbeats(t *testing.T) {
 	await(t, reg.heartbeats, "a heartbeat once the disk answers")
 	if code, body := health(); code != http.StatusOK {
 		t.Fatalf("healthz after the stall: %d %s", code, body)
-	}
-}
-
-// waitUntil polls cond until it holds, for at most 10 s.
-func waitUntil(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after 10s waiting for %s", what)
-		}
-		time.Sleep(time.Millisecond)
 	}
 }

@@ -149,12 +149,13 @@ func countLines(logPath, s string) int {
 }
 
 // TestMetadLeaderFreezeDuringWrites SIGSTOPs the Raft leader while writers
-// run: the process keeps its sockets open, so only gRPC keepalive tells the
-// gateway's metadata client that the member is gone. The two others elect
-// a leader, and writes go on within the keepalive's detection time (10 s
-// without a frame, then 3 s for the ping); before keepalive they stalled
-// until the leader was thawed. After SIGCONT the old leader rejoins as a
-// follower, and everything acknowledged reads back.
+// run: the process keeps its sockets open. The two others elect a leader;
+// the gateway's metadata client sends reads, and commits not yet sent, to
+// another member once a call has gone 3 s unanswered, and fails the
+// commits already sent to the frozen leader once gRPC keepalive gives up on
+// it (10 s without a frame, then 3 s for the ping). It logs how long a PUT
+// and a read started after the freeze took. After SIGCONT the old leader
+// rejoins as a follower, and everything acknowledged reads back.
 func TestMetadLeaderFreezeDuringWrites(t *testing.T) {
 	skipShort(t)
 	cl := startCluster(t, clusterConfig{})

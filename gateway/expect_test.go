@@ -63,22 +63,7 @@ func TestExpectContinueEarlyError(t *testing.T) {
 			req.Header.Set("Expect", "100-continue")
 			signWithSecret(req, "UNSIGNED-PAYLOAD", tt.secret)
 
-			conn, err := net.Dial("tcp", e.host)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer conn.Close()
-			var head strings.Builder
-			fmt.Fprintf(&head, "PUT %s HTTP/1.1\r\nHost: %s\r\n", req.URL.RequestURI(), e.host)
-			for k, vs := range req.Header {
-				for _, v := range vs {
-					fmt.Fprintf(&head, "%s: %s\r\n", k, v)
-				}
-			}
-			head.WriteString("\r\n")
-			if _, err := io.WriteString(conn, head.String()); err != nil {
-				t.Fatal(err)
-			}
+			conn := sendHead(t, e, req)
 			// Headers only: the body is never sent.
 			if err := conn.SetReadDeadline(time.Now().Add(5 * time.Second)); err != nil {
 				t.Fatal(err)
@@ -99,4 +84,28 @@ func TestExpectContinueEarlyError(t *testing.T) {
 // signWithSecret signs req as the test access key with secret.
 func signWithSecret(req *http.Request, payload, secret string) {
 	sigv4.Signer{AccessKey: testAccess, SecretKey: secret}.Sign(req, payload, time.Now())
+}
+
+// sendHead opens a connection to the gateway and writes req's request line
+// and headers, nothing more: the test sends the body, or not, itself. The
+// connection closes when the test ends.
+func sendHead(t *testing.T, e *env, req *http.Request) net.Conn {
+	t.Helper()
+	conn, err := net.Dial("tcp", e.host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	var head strings.Builder
+	fmt.Fprintf(&head, "%s %s HTTP/1.1\r\nHost: %s\r\n", req.Method, req.URL.RequestURI(), e.host)
+	for k, vs := range req.Header {
+		for _, v := range vs {
+			fmt.Fprintf(&head, "%s: %s\r\n", k, v)
+		}
+	}
+	head.WriteString("\r\n")
+	if _, err := io.WriteString(conn, head.String()); err != nil {
+		t.Fatal(err)
+	}
+	return conn
 }

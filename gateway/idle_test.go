@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -40,22 +39,7 @@ func TestBodyIdleTimeout(t *testing.T) {
 		}
 		req.Header.Set("Content-Length", fmt.Sprint(pieces*piece))
 		signWithSecret(req, "UNSIGNED-PAYLOAD", testSecret)
-		conn, err := net.Dial("tcp", e.host)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { conn.Close() })
-		var head strings.Builder
-		fmt.Fprintf(&head, "PUT %s HTTP/1.1\r\nHost: %s\r\n", req.URL.RequestURI(), e.host)
-		for k, vs := range req.Header {
-			for _, v := range vs {
-				fmt.Fprintf(&head, "%s: %s\r\n", k, v)
-			}
-		}
-		head.WriteString("\r\n")
-		if _, err := io.WriteString(conn, head.String()); err != nil {
-			t.Fatal(err)
-		}
+		conn := sendHead(t, e, req)
 		for i := range pieces {
 			if i == stopAfter {
 				break // the client goes quiet, the connection stays open

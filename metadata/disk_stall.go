@@ -58,7 +58,7 @@ func (g stallGuardLogs) StoreLog(l *raft.Log) error {
 }
 
 func (g stallGuardLogs) StoreLogs(logs []*raft.Log) error {
-	defer g.w.watch(fmt.Sprintf("storing %d entries", len(logs)))()
+	defer g.w.watch("storing entries")()
 	return g.LogStore.StoreLogs(logs)
 }
 

@@ -319,10 +319,12 @@ func (src *shardSource) OpenShard(ctx context.Context, shard, first, end int) (i
 		// so that a node that really hangs gives way to another that
 		// was set aside only for a pause (the fetcher tries them all).
 		budget *= patientReads
-	case src.s.readStalls.has(nodeID, time.Now()) || src.s.writeStalls.has(nodeID, time.Now()):
-		// A node that stalled lately is set aside at once: the codec
-		// reads parity instead, and comes back to it only if it must.
-		return nil, fmt.Errorf("node %s: %w", nodeID, errStalledLately)
+	default:
+		if now := time.Now(); src.s.readStalls.has(nodeID, now) || src.s.writeStalls.has(nodeID, now) {
+			// A node that stalled lately is set aside at once: the codec
+			// reads parity instead, and comes back to it only if it must.
+			return nil, fmt.Errorf("node %s: %w", nodeID, errStalledLately)
+		}
 	}
 	// The budget bounds the wait for the response and for every read after
 	// it: a node that stalls is abandoned, and the codec reads parity (or,

@@ -27,6 +27,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
 	"slices"
 	"sync"
@@ -163,27 +164,6 @@ func (c *Client) Leader() string {
 	return c.r.cur
 }
 
-// retrySafe lists the methods that may be sent again after an ambiguous
-// failure: reads, and the few writes whose repeat has the same effect.
-var retrySafe = map[string]bool{
-	metadatapb.Metadata_GetBucket_FullMethodName:            true,
-	metadatapb.Metadata_ListBuckets_FullMethodName:          true,
-	metadatapb.Metadata_GetObject_FullMethodName:            true,
-	metadatapb.Metadata_ListObjects_FullMethodName:          true,
-	metadatapb.Metadata_GetMultipart_FullMethodName:         true,
-	metadatapb.Metadata_ListParts_FullMethodName:            true,
-	metadatapb.Metadata_ListMultipartUploads_FullMethodName: true,
-	metadatapb.Metadata_GetClusterMap_FullMethodName:        true,
-	metadatapb.Metadata_ClusterStatus_FullMethodName:        true,
-	metadatapb.Metadata_Heartbeat_FullMethodName:            true,
-	metadatapb.Metadata_AnnounceMember_FullMethodName:       true,
-	metadatapb.Metadata_HealthStatus_FullMethodName:         true,
-	metadatapb.Metadata_CheckChunks_FullMethodName:          true,
-	// A repeated result is a no-op: its placement commit is a
-	// compare-and-set, and a delete's ack waits for all nodes anyway.
-	metadatapb.Metadata_ReportTask_FullMethodName: true,
-}
-
 // attemptBounded lists the reads on the gateways' data path, each attempt
 // of which Options.ReadAttemptTimeout bounds. Reads whose cost grows with
 // the cluster (ClusterStatus, HealthStatus, CheckChunks) are not bounded,
@@ -198,6 +178,24 @@ var attemptBounded = map[string]bool{
 	metadatapb.Metadata_ListMultipartUploads_FullMethodName: true,
 	metadatapb.Metadata_GetClusterMap_FullMethodName:        true,
 }
+
+// retrySafe lists the methods that may be sent again after an ambiguous
+// failure: reads (the data path's and the others), and the few writes
+// whose repeat has the same effect.
+var retrySafe = func() map[string]bool {
+	m := map[string]bool{
+		metadatapb.Metadata_ClusterStatus_FullMethodName:  true,
+		metadatapb.Metadata_Heartbeat_FullMethodName:      true,
+		metadatapb.Metadata_AnnounceMember_FullMethodName: true,
+		metadatapb.Metadata_HealthStatus_FullMethodName:   true,
+		metadatapb.Metadata_CheckChunks_FullMethodName:    true,
+		// A repeated result is a no-op: its placement commit is a
+		// compare-and-set, and a delete's ack waits for all nodes anyway.
+		metadatapb.Metadata_ReportTask_FullMethodName: true,
+	}
+	maps.Copy(m, attemptBounded)
+	return m
+}()
 
 // router is the grpc.ClientConnInterface under the generated client: it
 // picks the member for each call and retries.

@@ -172,8 +172,9 @@ func (b *commitBatcher) unstick() {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.stuckTimer = nil
-	stuck := !b.mayStartLocked() && b.stuckLocked(time.Now())
-	if !stuck && !b.mayStartLocked() {
+	may := b.mayStartLocked()
+	stuck := !may && b.stuckLocked(time.Now())
+	if !may && !stuck {
 		b.watchStuckLocked()
 		return
 	}
