@@ -46,19 +46,31 @@ type body struct {
 
 // openBody prepares r's body for an object write.
 func (d *routerDeps) openBody(r *http.Request) (*body, error) {
-	return d.openBodyLimit(r, MaxPutSize, checksum.None, checksum.FullObject.String())
+	return d.openBodyLimit(r, MaxPutSize, bodyChecksums{typ: checksum.FullObject.String()})
 }
 
 // openPartBody prepares a part's body: the upload's checksum algorithm is
 // computed even when the request names none.
 func (d *routerDeps) openPartBody(r *http.Request, up *pb.MultipartUpload) (*body, error) {
-	return d.openBodyLimit(r, MaxPutSize, uploadAlgorithm(up), "")
+	return d.openBodyLimit(r, MaxPutSize, bodyChecksums{fallback: uploadAlgorithm(up)})
+}
+
+// bodyChecksums says what a body's x-amz-checksum-* headers mean.
+type bodyChecksums struct {
+	// fallback is computed when the request names no algorithm.
+	fallback checksum.Algorithm
+	// typ is the type stored with the checksum (FULL_OBJECT for an
+	// object, "" for a part).
+	typ string
+	// notOfBody: the headers describe something else (Complete's name
+	// the whole object's checksum), so none is computed over the body.
+	notOfBody bool
 }
 
 // openBodyLimit is openBody for a body of at most limit bytes; a body of
 // unknown length (no Content-Length, not aws-chunked) is accepted only when
 // limit is small (an XML document).
-func (d *routerDeps) openBodyLimit(r *http.Request, limit int64, fallback checksum.Algorithm, typ string) (*body, error) {
+func (d *routerDeps) openBodyLimit(r *http.Request, limit int64, bc bodyChecksums) (*body, error) {
 	st := stateOf(r)
 	b := &body{size: r.ContentLength}
 	var src io.Reader = r.Body
@@ -96,13 +108,15 @@ func (d *routerDeps) openBodyLimit(r *http.Request, limit int64, fallback checks
 			src = io.TeeReader(src, b.sha)
 		}
 	}
-	sums, err := newChecksums(r, fallback, typ)
-	if err != nil {
-		return nil, err
-	}
-	b.sums = sums
-	if sums != nil {
-		src = io.TeeReader(src, sums)
+	if !bc.notOfBody {
+		sums, err := newChecksums(r, bc.fallback, bc.typ)
+		if err != nil {
+			return nil, err
+		}
+		b.sums = sums
+		if sums != nil {
+			src = io.TeeReader(src, sums)
+		}
 	}
 	if b.size < 0 {
 		// No declared length (aws-chunked without
@@ -186,7 +200,18 @@ func decodedLength(r *http.Request) (int64, error) {
 // document) in full, verified like object data: Content-MD5, payload hash,
 // checksums, aws-chunked signatures.
 func (d *routerDeps) readSmallBody(r *http.Request) ([]byte, error) {
-	b, err := d.openBodyLimit(r, maxXMLBody, checksum.None, "")
+	return d.readXMLBody(r, bodyChecksums{})
+}
+
+// readCompleteBody is readSmallBody for CompleteMultipartUpload, whose
+// x-amz-checksum-* headers are the object's checksum, not the body's
+// (checkDeclaredComplete compares them).
+func (d *routerDeps) readCompleteBody(r *http.Request) ([]byte, error) {
+	return d.readXMLBody(r, bodyChecksums{notOfBody: true})
+}
+
+func (d *routerDeps) readXMLBody(r *http.Request, bc bodyChecksums) ([]byte, error) {
+	b, err := d.openBodyLimit(r, maxXMLBody, bc)
 	if err != nil {
 		return nil, err
 	}

@@ -2,8 +2,11 @@ package gateway
 
 import (
 	"bytes"
+	"fmt"
 	"hash"
 	"net/http"
+	"strconv"
+	"strings"
 
 	"github.com/cairnstore/cairn/gateway/checksum"
 	"github.com/cairnstore/cairn/gateway/s3err"
@@ -186,4 +189,82 @@ func listedChecksum(f checksumFields, a checksum.Algorithm) string {
 		return f.ChecksumSHA256
 	}
 	return ""
+}
+
+// checkDeclaredComplete compares what a CompleteMultipartUpload request
+// says of the object it makes with what its parts make: the checksum
+// (x-amz-checksum-<algorithm>, the whole object's for FULL_OBJECT, the
+// checksum of the part checksums, optionally suffixed "-N", for COMPOSITE),
+// x-amz-checksum-type and x-amz-mp-object-size. A different value is
+// BadDigest; a different algorithm, type or size is InvalidRequest.
+func checkDeclaredComplete(h http.Header, up *pb.MultipartUpload, o *pb.Object) error {
+	if v := h.Get("x-amz-mp-object-size"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 0 {
+			return s3err.New(s3err.InvalidRequest, "Value for x-amz-mp-object-size header is invalid.")
+		}
+		if n != o.GetSize() {
+			return s3err.New(s3err.InvalidRequest, "The provided x-amz-mp-object-size %d does not match the size of the parts, %d.", n, o.GetSize())
+		}
+	}
+	ua := uploadAlgorithm(up)
+	if v := h.Get("x-amz-checksum-type"); v != "" {
+		t, ok := checksum.ParseType(v)
+		if !ok {
+			return s3err.New(s3err.InvalidRequest, "Checksum type %q is not supported.", v)
+		}
+		if ua == checksum.None || t.String() != up.GetChecksumType() {
+			return s3err.New(s3err.InvalidRequest, "The upload was created with checksum type %q, not %s.", up.GetChecksumType(), t)
+		}
+	}
+	var (
+		alg   checksum.Algorithm
+		value string
+	)
+	for name, values := range h {
+		lname := strings.ToLower(name)
+		if !strings.HasPrefix(lname, "x-amz-checksum-") || lname == "x-amz-checksum-type" ||
+			lname == "x-amz-checksum-algorithm" || lname == "x-amz-checksum-mode" {
+			continue
+		}
+		a, ok := checksum.FromHeader(lname)
+		if !ok {
+			return s3err.New(s3err.InvalidRequest, "The header %s is not a known checksum.", lname)
+		}
+		if alg != checksum.None || len(values) != 1 {
+			return s3err.New(s3err.InvalidRequest, "Expecting a single x-amz-checksum- header.")
+		}
+		alg, value = a, values[0]
+	}
+	if alg == checksum.None {
+		return nil
+	}
+	if alg != ua {
+		if ua == checksum.None {
+			return s3err.New(s3err.InvalidRequest, "The upload was created without a checksum algorithm, so Complete cannot name a %s checksum.", alg)
+		}
+		return s3err.New(s3err.InvalidRequest, "Checksum Type mismatch occurred, expected checksum Type: %s, actual checksum Type: %s", ua, alg)
+	}
+	encoded, count, composite := strings.Cut(strings.TrimSpace(value), "-")
+	want, err := alg.Decode(encoded)
+	if err != nil {
+		return err
+	}
+	stored := o.GetChecksums()
+	if len(stored) != 1 || stored[0].GetAlgorithm() != alg.String() {
+		return fmt.Errorf("complete: the object's checksums %v do not include the upload's %s", stored, alg)
+	}
+	if composite {
+		n, err := strconv.Atoi(count)
+		if err != nil || n < 1 {
+			return s3err.New(s3err.InvalidRequest, "Value for %s header is invalid.", alg.Header())
+		}
+		if stored[0].GetType() != checksum.Composite.String() || n != int(stored[0].GetParts()) {
+			return alg.Mismatch()
+		}
+	}
+	if !bytes.Equal(want, stored[0].GetValue()) {
+		return alg.Mismatch()
+	}
+	return nil
 }

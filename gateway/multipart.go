@@ -233,7 +233,7 @@ func (h *multipartHandlers) complete(w http.ResponseWriter, r *http.Request) err
 	if err != nil {
 		return err
 	}
-	body, err := h.d.readSmallBody(r)
+	body, err := h.d.readCompleteBody(r)
 	if err != nil {
 		return err
 	}
@@ -285,6 +285,9 @@ func (h *multipartHandlers) complete(w http.ResponseWriter, r *http.Request) err
 	}
 	o.Etag = hex.EncodeToString(etags.Sum(nil)) + "-" + strconv.Itoa(len(chosen))
 	if o.Checksums, err = completeChecksums(up, chosen, req.Parts); err != nil {
+		return err
+	}
+	if err := checkDeclaredComplete(r.Header, up, o); err != nil {
 		return err
 	}
 	completeParts := make([]*pb.CompletePart, len(chosen))
