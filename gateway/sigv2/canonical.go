@@ -57,8 +57,9 @@ type request struct {
 	amz     []header // sorted by name
 	// paths are the resource path candidates ("/bucket" prefix included).
 	paths []string
-	// resource is the sub-resource suffix ("?acl&versionId=v") or "".
-	resource string
+	// resources are the sub-resource suffix candidates ("?acl&versionId=v"),
+	// or one "" when there are none.
+	resources []string
 }
 
 // header is one canonical x-amz-* header.
@@ -101,6 +102,8 @@ func stringToSign(method, md5, typ, date string, amz []header, path, resource st
 //   - the path exactly as sent, then, when it differs, the decoded path
 //     encoded as the AWS SDKs encode it (as package sigv4 does). Both name
 //     the same object.
+//   - a sub-resource sent with '=' and no value ("?uploads="): botocore
+//     signs it as sent, minio-go (and MinIO) without the '=' ("?uploads").
 func (q request) candidates() []string {
 	type variant struct {
 		date string
@@ -115,9 +118,11 @@ func (q request) candidates() []string {
 		}
 	}
 	var out []string
-	for _, p := range q.paths {
-		for _, v := range variants {
-			out = append(out, stringToSign(q.method, q.md5, q.typ, v.date, v.amz, p, q.resource))
+	for _, res := range q.resources {
+		for _, p := range q.paths {
+			for _, v := range variants {
+				out = append(out, stringToSign(q.method, q.md5, q.typ, v.date, v.amz, p, res))
+			}
 		}
 	}
 	return out
@@ -211,30 +216,38 @@ func sentPath(r *http.Request) string {
 // parameters S3 signs, sorted by name (stably: repeated names keep their
 // order), "name" when sent without '=', else "name=value" with the value
 // decoded. "" when there are none.
-func subresources(params []queryParam) string {
+func subresources(params []queryParam) []string {
 	var subs []queryParam
+	emptyValue := false
 	for _, p := range params {
 		if subresourceNames[p.name] {
 			subs = append(subs, p)
+			emptyValue = emptyValue || (p.hasValue && p.value == "")
 		}
 	}
 	if len(subs) == 0 {
-		return ""
+		return []string{""}
 	}
 	sort.SliceStable(subs, func(i, j int) bool { return subs[i].name < subs[j].name })
-	var b strings.Builder
-	b.WriteByte('?')
-	for i, p := range subs {
-		if i > 0 {
-			b.WriteByte('&')
+	write := func(keepEmpty bool) string {
+		var b strings.Builder
+		b.WriteByte('?')
+		for i, p := range subs {
+			if i > 0 {
+				b.WriteByte('&')
+			}
+			b.WriteString(p.name)
+			if p.hasValue && (p.value != "" || keepEmpty) {
+				b.WriteByte('=')
+				b.WriteString(p.value)
+			}
 		}
-		b.WriteString(p.name)
-		if p.hasValue {
-			b.WriteByte('=')
-			b.WriteString(p.value)
-		}
+		return b.String()
 	}
-	return b.String()
+	if !emptyValue {
+		return []string{write(true)}
+	}
+	return []string{write(true), write(false)}
 }
 
 // queryParam is one decoded query parameter.

@@ -93,9 +93,16 @@ func FuzzPresignedQuery(f *testing.F) {
 		if !errors.As(err, &e) {
 			t.Fatalf("error %v is not an *s3err.Error", err)
 		}
-		// The sub-resource rendering never panics and starts with '?'.
-		if s := subresources(parseQuery(rawQuery)); s != "" && s[0] != '?' {
-			t.Fatalf("subresources(%q) = %q", rawQuery, s)
+		// The sub-resource renderings never panic, start with '?' and
+		// are at most two.
+		subs := subresources(parseQuery(rawQuery))
+		if len(subs) == 0 || len(subs) > 2 {
+			t.Fatalf("subresources(%q) = %q", rawQuery, subs)
+		}
+		for _, s := range subs {
+			if s != "" && s[0] != '?' {
+				t.Fatalf("subresources(%q) = %q", rawQuery, subs)
+			}
 		}
 	})
 }

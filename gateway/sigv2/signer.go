@@ -23,13 +23,13 @@ func (s Signer) Sign(r *http.Request, vhostBucket string, t time.Time) {
 		r.Header.Set("Date", t.UTC().Format(http.TimeFormat))
 	}
 	q := request{
-		method:   r.Method,
-		md5:      r.Header.Get("Content-MD5"),
-		typ:      r.Header.Get("Content-Type"),
-		date:     r.Header.Get("Date"),
-		amz:      amzHeaders(r.Header, nil),
-		paths:    []string{clientPath(r, vhostBucket)},
-		resource: subresources(parseQuery(r.URL.RawQuery)),
+		method:    r.Method,
+		md5:       r.Header.Get("Content-MD5"),
+		typ:       r.Header.Get("Content-Type"),
+		date:      r.Header.Get("Date"),
+		amz:       amzHeaders(r.Header, nil),
+		paths:     []string{clientPath(r, vhostBucket)},
+		resources: subresources(parseQuery(r.URL.RawQuery)),
 	}
 	sts := q.candidates()[0]
 	r.Header.Set("Authorization", Scheme+" "+s.AccessKey+":"+Sign(s.SecretKey, sts))
@@ -41,14 +41,14 @@ func (s Signer) Sign(r *http.Request, vhostBucket string, t time.Time) {
 func (s Signer) Presign(r *http.Request, vhostBucket string, expires time.Time) {
 	exp := strconv.FormatInt(expires.Unix(), 10)
 	q := request{
-		method:   r.Method,
-		md5:      r.Header.Get("Content-MD5"),
-		typ:      r.Header.Get("Content-Type"),
-		date:     exp,
-		expires:  true,
-		amz:      amzHeaders(r.Header, nil),
-		paths:    []string{clientPath(r, vhostBucket)},
-		resource: subresources(parseQuery(r.URL.RawQuery)),
+		method:    r.Method,
+		md5:       r.Header.Get("Content-MD5"),
+		typ:       r.Header.Get("Content-Type"),
+		date:      exp,
+		expires:   true,
+		amz:       amzHeaders(r.Header, nil),
+		paths:     []string{clientPath(r, vhostBucket)},
+		resources: subresources(parseQuery(r.URL.RawQuery)),
 	}
 	sig := Sign(s.SecretKey, q.candidates()[0])
 	add := "AWSAccessKeyId=" + queryEscape(s.AccessKey) + "&Expires=" + exp + "&Signature=" + queryEscape(sig)

@@ -188,13 +188,13 @@ func (v *Verifier) verifyHeader(r *http.Request, vhostBucket string, params []qu
 			With("MaxAllowedSkewMilliseconds", strconv.FormatInt(v.maxSkew.Milliseconds(), 10))
 	}
 	req := request{
-		method:   r.Method,
-		md5:      r.Header.Get("Content-MD5"),
-		typ:      r.Header.Get("Content-Type"),
-		date:     r.Header.Get("Date"),
-		amz:      amzHeaders(r.Header, nil),
-		paths:    resourcePaths(r, vhostBucket),
-		resource: subresources(params),
+		method:    r.Method,
+		md5:       r.Header.Get("Content-MD5"),
+		typ:       r.Header.Get("Content-Type"),
+		date:      r.Header.Get("Date"),
+		amz:       amzHeaders(r.Header, nil),
+		paths:     resourcePaths(r, vhostBucket),
+		resources: subresources(params),
 	}
 	if err := match(secret, req.candidates(), accessKey, signature); err != nil {
 		return nil, err
@@ -241,14 +241,14 @@ func (v *Verifier) verifyPresigned(r *http.Request, vhostBucket string, params [
 			With("ServerTime", now.UTC().Format(time.RFC3339))
 	}
 	req := request{
-		method:   r.Method,
-		md5:      headerOrParam(r, params, "Content-MD5"),
-		typ:      headerOrParam(r, params, "Content-Type"),
-		date:     expires,
-		expires:  true,
-		amz:      amzHeaders(r.Header, params),
-		paths:    resourcePaths(r, vhostBucket),
-		resource: subresources(params),
+		method:    r.Method,
+		md5:       headerOrParam(r, params, "Content-MD5"),
+		typ:       headerOrParam(r, params, "Content-Type"),
+		date:      expires,
+		expires:   true,
+		amz:       amzHeaders(r.Header, params),
+		paths:     resourcePaths(r, vhostBucket),
+		resources: subresources(params),
 	}
 	if err := match(secret, req.candidates(), accessKey, signature); err != nil {
 		return nil, err
