@@ -108,7 +108,10 @@ func checkCond(cur *pb.Object, c *pb.Condition) error {
 	if c.MustNotExist && cur != nil {
 		return metaerr.ErrPreconditionFailed
 	}
-	if c.IfMatchEtag != "" && (cur == nil || cur.Etag != c.IfMatchEtag) {
+	if c.IfMatchEtag != "" && cur == nil {
+		return metaerr.ErrNoSuchKey
+	}
+	if c.IfMatchEtag != "" && cur.Etag != c.IfMatchEtag {
 		return metaerr.ErrPreconditionFailed
 	}
 	return nil

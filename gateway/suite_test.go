@@ -176,6 +176,9 @@ func testPutGet(t *testing.T, e *env) {
 	must[*s3.PutObjectOutput](t)(c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("bkt"), Key: aws.String("fresh"), Body: strings.NewReader("x"), IfNoneMatch: aws.String("*")}))
 	_, err = c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("bkt"), Key: aws.String("fresh"), Body: strings.NewReader("y"), IfMatch: aws.String(`"0123"`)})
 	wantCode(t, err, "PreconditionFailed")
+	// If-Match on a key with no object: 404, as S3 answers.
+	_, err = c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("bkt"), Key: aws.String("never-written"), Body: strings.NewReader("y"), IfMatch: aws.String(`"0123"`)})
+	wantCode(t, err, "NoSuchKey")
 	must[*s3.PutObjectOutput](t)(c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("bkt"), Key: aws.String("fresh"), Body: strings.NewReader("y"), IfMatch: aws.String(`"` + md5hex([]byte("x")) + `"`)}))
 	if got := getBytes(t, c, "bkt", "fresh"); string(got) != "y" {
 		t.Fatalf("after If-Match put got %q", got)

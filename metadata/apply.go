@@ -840,14 +840,15 @@ func (a *applier) readObjectAt(objKey []byte) (*metadatapb.Object, error) {
 
 // checkCondition applies a commit condition to the current version (nil
 // when the key does not exist). An if_match_etag of "*" only requires the
-// key to exist.
+// key to exist; on a missing key it fails with ErrNoSuchKey, as S3's
+// conditional writes answer 404 there and 412 only for another ETag.
 func checkCondition(cur *metadatapb.Object, c *metadatapb.Condition, bucket, key string) error {
 	if c.GetMustNotExist() && cur != nil {
 		return metaerr.Detailed(metaerr.ErrPreconditionFailed, "%s/%s exists", bucket, key)
 	}
 	if m := c.GetIfMatchEtag(); m != "" {
 		if cur == nil {
-			return metaerr.Detailed(metaerr.ErrPreconditionFailed, "%s/%s does not exist", bucket, key)
+			return metaerr.Detailed(metaerr.ErrNoSuchKey, "%s/%s does not exist", bucket, key)
 		}
 		if m != "*" && trimQuotes(m) != trimQuotes(cur.GetEtag()) {
 			return metaerr.Detailed(metaerr.ErrPreconditionFailed, "%s/%s has ETag %q, not %q", bucket, key, cur.GetEtag(), m)

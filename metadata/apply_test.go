@@ -209,7 +209,7 @@ func TestApplyCommands(t *testing.T) {
 		{name: "if_match quoted", setup: []*pb.Command{bucket, smPut("bk", "k", "e1")}, cmd: smCommit(smObj("bk", "k", "e2"), &pb.Condition{IfMatchEtag: `"e1"`})},
 		{name: "if_match star", setup: []*pb.Command{bucket, smPut("bk", "k", "e1")}, cmd: smCommit(smObj("bk", "k", "e2"), &pb.Condition{IfMatchEtag: "*"})},
 		{name: "if_match differs", setup: []*pb.Command{bucket, smPut("bk", "k", "e1")}, cmd: smCommit(smObj("bk", "k", "e2"), &pb.Condition{IfMatchEtag: "e0"}), wantErr: metaerr.ErrPreconditionFailed},
-		{name: "if_match on missing key", setup: []*pb.Command{bucket}, cmd: smCommit(smObj("bk", "k", "e2"), &pb.Condition{IfMatchEtag: "e1"}), wantErr: metaerr.ErrPreconditionFailed},
+		{name: "if_match on missing key", setup: []*pb.Command{bucket}, cmd: smCommit(smObj("bk", "k", "e2"), &pb.Condition{IfMatchEtag: "e1"}), wantErr: metaerr.ErrNoSuchKey},
 		{name: "delete object", setup: []*pb.Command{bucket, smPut("bk", "k", "e1", smSeg(5))}, cmd: smDelete("bk", "k", nil), check: func(t *testing.T, s *State, r Result) {
 			if !r.Resp.(*pb.DeleteObjectResponse).Deleted {
 				t.Error("deleted=false")
@@ -233,7 +233,7 @@ func TestApplyCommands(t *testing.T) {
 				t.Error("deleted=false")
 			}
 		}},
-		{name: "delete if_match missing key", setup: []*pb.Command{bucket}, cmd: smDelete("bk", "k", &pb.Condition{IfMatchEtag: "e1"}), wantErr: metaerr.ErrPreconditionFailed},
+		{name: "delete if_match missing key", setup: []*pb.Command{bucket}, cmd: smDelete("bk", "k", &pb.Condition{IfMatchEtag: "e1"}), wantErr: metaerr.ErrNoSuchKey},
 
 		// ---- multipart
 		{name: "create upload", setup: []*pb.Command{bucket}, cmd: upload, check: func(t *testing.T, s *State, r Result) {

@@ -149,7 +149,10 @@ func (s *Store) precheck(ctx context.Context, bucket, key string, cond *pb.Condi
 	if cond.MustNotExist && exists {
 		return metaerr.Detailed(metaerr.ErrPreconditionFailed, "%s/%s exists", bucket, key)
 	}
-	if cond.IfMatchEtag != "" && (!exists || o.Etag != cond.IfMatchEtag) {
+	if cond.IfMatchEtag != "" && !exists {
+		return metaerr.Detailed(metaerr.ErrNoSuchKey, "%s/%s does not exist", bucket, key)
+	}
+	if cond.IfMatchEtag != "" && o.Etag != cond.IfMatchEtag {
 		return metaerr.Detailed(metaerr.ErrPreconditionFailed, "%s/%s does not have ETag %s", bucket, key, cond.IfMatchEtag)
 	}
 	return nil
