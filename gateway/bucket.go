@@ -43,6 +43,9 @@ func (h *bucketHandlers) create(w http.ResponseWriter, r *http.Request) error {
 	if err := checkBucketName(name); err != nil {
 		return err
 	}
+	if err := checkCreateBucketHeaders(r.Header); err != nil {
+		return err
+	}
 	body, err := h.d.readSmallBody(r)
 	if err != nil {
 		return err

@@ -78,6 +78,9 @@ func (h *objectHandlers) copy(w http.ResponseWriter, r *http.Request) error {
 	if err := checkKey(t.key); err != nil {
 		return err
 	}
+	if err := checkWriteHeaders(r.Header); err != nil {
+		return err
+	}
 	directive := r.Header.Get("x-amz-metadata-directive")
 	if directive != "" && directive != "COPY" && directive != "REPLACE" {
 		return s3err.New(s3err.InvalidArgument, "Unknown metadata directive.")

@@ -39,6 +39,9 @@ func (h *multipartHandlers) create(w http.ResponseWriter, r *http.Request) error
 	if err := checkKey(t.key); err != nil {
 		return err
 	}
+	if err := checkWriteHeaders(r.Header); err != nil {
+		return err
+	}
 	attrs, err := readObjectAttrs(r.Header)
 	if err != nil {
 		return err
@@ -93,6 +96,9 @@ func (h *multipartHandlers) upload(r *http.Request) (*pb.MultipartUpload, error)
 // uploadPart is UploadPart.
 func (h *multipartHandlers) uploadPart(w http.ResponseWriter, r *http.Request) error {
 	t := stateOf(r).target
+	if err := checkReadHeaders(r.Header); err != nil {
+		return err
+	}
 	num, err := partNumber(r.URL.Query())
 	if err != nil {
 		return err
@@ -152,6 +158,9 @@ func parseCopyRange(v string, size int64) (off, n int64, err error) {
 func (h *multipartHandlers) uploadPartCopy(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
 	t := stateOf(r).target
+	if err := checkReadHeaders(r.Header); err != nil {
+		return err
+	}
 	num, err := partNumber(r.URL.Query())
 	if err != nil {
 		return err

@@ -44,6 +44,9 @@ func (h *objectHandlers) put(w http.ResponseWriter, r *http.Request) error {
 	if err := checkKey(t.key); err != nil {
 		return err
 	}
+	if err := checkWriteHeaders(r.Header); err != nil {
+		return err
+	}
 	attrs, err := readObjectAttrs(r.Header)
 	if err != nil {
 		return err
@@ -89,6 +92,9 @@ func (h *objectHandlers) get(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
 	if v := q.Get("versionId"); v != "" && v != "null" {
 		return s3err.NoSuchVersion
+	}
+	if err := checkReadHeaders(r.Header); err != nil {
+		return err
 	}
 	o, err := h.d.objects.Head(r.Context(), t.bucket, t.key)
 	if err != nil {

@@ -19,6 +19,7 @@ func (c Code) Error() string { return c.Name + ": " + c.Message }
 // reference (ErrorResponses.html). Messages are S3's wording where it has a
 // stable one.
 var (
+	AccessControlListNotSupported     = Code{"AccessControlListNotSupported", http.StatusBadRequest, "The bucket does not allow ACLs."}
 	AccessDenied                      = Code{"AccessDenied", http.StatusForbidden, "Access Denied"}
 	AuthorizationHeaderMalformed      = Code{"AuthorizationHeaderMalformed", http.StatusBadRequest, "The authorization header you provided is invalid."}
 	AuthorizationQueryParametersError = Code{"AuthorizationQueryParametersError", http.StatusBadRequest, "Error parsing the query-string authentication parameters."}
@@ -77,7 +78,7 @@ var (
 
 // All lists every Code, for lookups by name and for tests.
 var All = []Code{
-	AccessDenied, AuthorizationHeaderMalformed, AuthorizationQueryParametersError,
+	AccessControlListNotSupported, AccessDenied, AuthorizationHeaderMalformed, AuthorizationQueryParametersError,
 	BadDigest, BucketAlreadyExists, BucketAlreadyOwnedByYou, BucketNotEmpty,
 	ConditionalRequestConflict, EntityTooLarge, EntityTooSmall, ExpiredToken,
 	IncompleteBody, InternalError, InvalidAccessKeyID, InvalidArgument,

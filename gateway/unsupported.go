@@ -1,0 +1,110 @@
+package gateway
+
+import (
+	"net/http"
+	"strings"
+
+	"github.com/cairnstore/cairn/gateway/s3err"
+)
+
+// A request header asking for a feature this gateway does not have is
+// refused, never ignored: a client told its object is encrypted, locked,
+// tagged or public when it is not would act on something untrue.
+
+// storageClasses are the classes S3 knows. Cairn stores every object
+// alike, so any of them is accepted (and stored as STANDARD); an unknown
+// name is InvalidStorageClass, as S3 answers.
+var storageClasses = map[string]bool{
+	"STANDARD": true, "REDUCED_REDUNDANCY": true, "STANDARD_IA": true,
+	"ONEZONE_IA": true, "INTELLIGENT_TIERING": true, "GLACIER": true,
+	"DEEP_ARCHIVE": true, "OUTPOSTS": true, "GLACIER_IR": true, "SNOW": true,
+	"EXPRESS_ONEZONE": true, "FSX_OPENZFS": true,
+}
+
+// privateACL tells whether a canned ACL grants no one but the owner
+// anything, which is what every bucket and object here is: the owner's
+// ACLs-disabled default (bucket-owner-full-control names the same owner).
+func privateACL(v string) bool {
+	return v == "private" || v == "bucket-owner-full-control"
+}
+
+var aclGrantHeaders = []string{
+	"x-amz-grant-full-control", "x-amz-grant-read", "x-amz-grant-read-acp",
+	"x-amz-grant-write", "x-amz-grant-write-acp",
+}
+
+// checkACLHeaders refuses a canned ACL other than private and any grant:
+// ACLs are disabled here, as on S3 buckets with object ownership
+// BucketOwnerEnforced (its default since 2023), which answers the same.
+func checkACLHeaders(h http.Header) error {
+	if v := h.Get("x-amz-acl"); v != "" && !privateACL(v) {
+		return s3err.New(s3err.AccessControlListNotSupported, "The bucket does not allow ACLs: only the private canned ACL is accepted, not %q.", v)
+	}
+	for _, g := range aclGrantHeaders {
+		if h.Get(g) != "" {
+			return s3err.New(s3err.AccessControlListNotSupported, "The bucket does not allow ACLs (%s).", g)
+		}
+	}
+	return nil
+}
+
+// hasSSEHeader tells whether h asks for server-side encryption of any kind
+// (S3-managed, KMS, or a customer's key), of the object or of a copy's
+// source.
+func hasSSEHeader(h http.Header) (string, bool) {
+	for name := range h {
+		l := strings.ToLower(name)
+		if strings.HasPrefix(l, "x-amz-server-side-encryption") || strings.HasPrefix(l, "x-amz-copy-source-server-side-encryption") {
+			return l, true
+		}
+	}
+	return "", false
+}
+
+// checkWriteHeaders refuses what an object write (PutObject, CopyObject,
+// CreateMultipartUpload) may ask for and Cairn does not do: server-side
+// encryption, object lock, tags, a website redirect, ACLs other than
+// private, an unknown storage class.
+func checkWriteHeaders(h http.Header) error {
+	if name, ok := hasSSEHeader(h); ok {
+		return s3err.New(s3err.NotImplemented, "Server-side encryption is not implemented (%s).", name)
+	}
+	for _, name := range []string{"x-amz-object-lock-mode", "x-amz-object-lock-retain-until-date", "x-amz-object-lock-legal-hold"} {
+		if h.Get(name) != "" {
+			return s3err.New(s3err.InvalidRequest, "Bucket is missing Object Lock Configuration (%s).", name)
+		}
+	}
+	if h.Get("x-amz-tagging") != "" {
+		return s3err.New(s3err.NotImplemented, "Object tagging is not implemented.")
+	}
+	if h.Get("x-amz-website-redirect-location") != "" {
+		return s3err.New(s3err.NotImplemented, "Website redirects are not implemented.")
+	}
+	if v := h.Get("x-amz-storage-class"); v != "" && !storageClasses[v] {
+		return s3err.New(s3err.InvalidStorageClass, "The storage class you specified is not valid: %q.", v)
+	}
+	return checkACLHeaders(h)
+}
+
+// checkReadHeaders refuses a customer's encryption key on a read or a
+// part upload: no object here is encrypted with one, and S3 answers such
+// a request for an object stored without one with this error.
+func checkReadHeaders(h http.Header) error {
+	if name, ok := hasSSEHeader(h); ok {
+		return s3err.New(s3err.InvalidRequest, "The encryption parameters are not applicable to this object (%s).", name)
+	}
+	return nil
+}
+
+// checkCreateBucketHeaders refuses what CreateBucket may ask for and Cairn
+// does not do: object lock, ACLs other than private, object ownership
+// other than BucketOwnerEnforced.
+func checkCreateBucketHeaders(h http.Header) error {
+	if v := h.Get("x-amz-bucket-object-lock-enabled"); strings.EqualFold(v, "true") {
+		return s3err.New(s3err.NotImplemented, "Object Lock is not implemented.")
+	}
+	if v := h.Get("x-amz-object-ownership"); v != "" && v != "BucketOwnerEnforced" {
+		return s3err.New(s3err.NotImplemented, "Object ownership %q is not implemented: ACLs are disabled (BucketOwnerEnforced).", v)
+	}
+	return checkACLHeaders(h)
+}

@@ -1,0 +1,114 @@
+package gateway_test
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+)
+
+// TestUnsupportedFeatureHeadersRefused: a header asking for something
+// Cairn does not do (encryption, object lock, tags, public ACLs, an
+// unknown storage class) is refused with S3's error and stores nothing;
+// the values Cairn does honour are accepted.
+func TestUnsupportedFeatureHeadersRefused(t *testing.T) {
+	e := startFakeGateway(t)
+	c := e.awsClient(t)
+	ctx := context.Background()
+	mkBucket(t, c, "feat")
+	must[*s3.PutObjectOutput](t)(c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("feat"), Key: aws.String("src"), Body: strings.NewReader("source")}))
+
+	const (
+		put    = "PUT /feat/k"
+		copy   = "PUT /feat/k copy"
+		create = "POST /feat/k?uploads"
+		get    = "GET /feat/src"
+		bucket = "PUT /newbucket"
+	)
+	for _, tc := range []struct {
+		op, header, value string
+		status            int
+		code              string // "" when accepted
+	}{
+		{put, "x-amz-server-side-encryption", "AES256", 501, "NotImplemented"},
+		{put, "x-amz-server-side-encryption-customer-algorithm", "AES256", 501, "NotImplemented"},
+		{copy, "x-amz-server-side-encryption", "aws:kms", 501, "NotImplemented"},
+		{copy, "x-amz-copy-source-server-side-encryption-customer-algorithm", "AES256", 501, "NotImplemented"},
+		{create, "x-amz-server-side-encryption", "AES256", 501, "NotImplemented"},
+		{get, "x-amz-server-side-encryption-customer-algorithm", "AES256", 400, "InvalidRequest"},
+		{put, "x-amz-object-lock-mode", "GOVERNANCE", 400, "InvalidRequest"},
+		{put, "x-amz-object-lock-legal-hold", "ON", 400, "InvalidRequest"},
+		{put, "x-amz-tagging", "a=b", 501, "NotImplemented"},
+		{create, "x-amz-tagging", "a=b", 501, "NotImplemented"},
+		{put, "x-amz-website-redirect-location", "/other", 501, "NotImplemented"},
+		{put, "x-amz-storage-class", "NO_SUCH_CLASS", 400, "InvalidStorageClass"},
+		{put, "x-amz-acl", "public-read", 400, "AccessControlListNotSupported"},
+		{put, "x-amz-grant-read", "uri=http://acs.amazonaws.com/groups/global/AllUsers", 400, "AccessControlListNotSupported"},
+		{bucket, "x-amz-bucket-object-lock-enabled", "true", 501, "NotImplemented"},
+		{bucket, "x-amz-acl", "public-read-write", 400, "AccessControlListNotSupported"},
+		{bucket, "x-amz-object-ownership", "ObjectWriter", 501, "NotImplemented"},
+		// Accepted: what every object and bucket here already is.
+		{put, "x-amz-acl", "private", 200, ""},
+		{put, "x-amz-acl", "bucket-owner-full-control", 200, ""},
+		{put, "x-amz-storage-class", "STANDARD_IA", 200, ""},
+		{copy, "x-amz-storage-class", "STANDARD", 200, ""},
+		{create, "x-amz-storage-class", "STANDARD", 200, ""},
+		{bucket, "x-amz-object-ownership", "BucketOwnerEnforced", 200, ""},
+		{bucket, "x-amz-bucket-object-lock-enabled", "false", 200, ""},
+	} {
+		t.Run(tc.op+" "+tc.header+": "+tc.value, func(t *testing.T) {
+			method, rest, _ := strings.Cut(tc.op, " ")
+			path, extra, _ := strings.Cut(rest, " ")
+			var body []byte
+			if method == http.MethodPut && !strings.HasPrefix(path, "/newbucket") && extra == "" {
+				body = []byte("data")
+			}
+			req, err := http.NewRequest(method, e.url+path, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if extra == "copy" {
+				req.Header.Set("x-amz-copy-source", "/feat/src")
+			}
+			req.Header.Set(tc.header, tc.value)
+			resp := e.signedDo(t, req, body)
+			got, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if tc.code == "" {
+				if resp.StatusCode != http.StatusOK {
+					t.Fatalf("status %d, body %s", resp.StatusCode, got)
+				}
+				return
+			}
+			wantErrorDoc(t, resp.StatusCode, got, tc.status, tc.code, "")
+			switch {
+			case strings.HasPrefix(path, "/newbucket"):
+				_, err := c.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: aws.String("newbucket")})
+				if err == nil {
+					t.Fatal("the refused CreateBucket made the bucket")
+				}
+			case method == http.MethodPut:
+				headMissing(t, c, "feat", "k")
+			case method == http.MethodPost:
+				ups := must[*s3.ListMultipartUploadsOutput](t)(c.ListMultipartUploads(ctx, &s3.ListMultipartUploadsInput{Bucket: aws.String("feat")}))
+				if len(ups.Uploads) != 0 {
+					t.Fatalf("the refused CreateMultipartUpload left %d uploads", len(ups.Uploads))
+				}
+			}
+		})
+		// Accepted writes are undone so the next case starts clean.
+		_, _ = c.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String("feat"), Key: aws.String("k")})
+		_, _ = c.DeleteBucket(ctx, &s3.DeleteBucketInput{Bucket: aws.String("newbucket")})
+		ups, err := c.ListMultipartUploads(ctx, &s3.ListMultipartUploadsInput{Bucket: aws.String("feat")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, u := range ups.Uploads {
+			_, _ = c.AbortMultipartUpload(ctx, &s3.AbortMultipartUploadInput{Bucket: aws.String("feat"), Key: u.Key, UploadId: u.UploadId})
+		}
+	}
+}
