@@ -46,19 +46,26 @@ type body struct {
 
 // openBody prepares r's body for an object write.
 func (d *routerDeps) openBody(r *http.Request) (*body, error) {
-	return d.openBodyLimit(r, MaxPutSize, bodyChecksums{typ: checksum.FullObject.String()})
+	return d.openBodyLimit(r, MaxPutSize, bodyChecksums{fallback: checksum.DefaultObject, typ: checksum.FullObject.String()})
 }
 
 // openPartBody prepares a part's body: the upload's checksum algorithm is
 // computed even when the request names none.
 func (d *routerDeps) openPartBody(r *http.Request, up *pb.MultipartUpload) (*body, error) {
-	return d.openBodyLimit(r, MaxPutSize, bodyChecksums{fallback: uploadAlgorithm(up)})
+	a := uploadAlgorithm(up)
+	return d.openBodyLimit(r, MaxPutSize, bodyChecksums{fallback: a, required: a})
 }
 
 // bodyChecksums says what a body's x-amz-checksum-* headers mean.
 type bodyChecksums struct {
-	// fallback is computed when the request names no algorithm.
+	// fallback is computed when the request names no algorithm: an
+	// object's default (checksum.DefaultObject), or a multipart
+	// upload's algorithm, so that every part has the checksum Complete
+	// combines.
 	fallback checksum.Algorithm
+	// required, unless None, is the only algorithm the request may name
+	// (a part of an upload that has one).
+	required checksum.Algorithm
 	// typ is the type stored with the checksum (FULL_OBJECT for an
 	// object, "" for a part).
 	typ string
@@ -109,7 +116,7 @@ func (d *routerDeps) openBodyLimit(r *http.Request, limit int64, bc bodyChecksum
 		}
 	}
 	if !bc.notOfBody {
-		sums, err := newChecksums(r, bc.fallback, bc.typ)
+		sums, err := newChecksums(r, bc)
 		if err != nil {
 			return nil, err
 		}

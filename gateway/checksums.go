@@ -23,24 +23,23 @@ type checksums struct {
 	typ  string // stored type: FULL_OBJECT for objects, "" for parts
 }
 
-// newChecksums reads what r says about its body's checksum. fallback is
-// computed when the request names none (the algorithm of a multipart
-// upload, so that every part has the checksum Complete combines).
-func newChecksums(r *http.Request, fallback checksum.Algorithm, typ string) (*checksums, error) {
+// newChecksums reads what r says about its body's checksum; bc says what
+// to compute when it names none, and whether it may name another.
+func newChecksums(r *http.Request, bc bodyChecksums) (*checksums, error) {
 	exp, err := checksum.FromRequest(r.Header)
 	if err != nil {
 		return nil, err
 	}
 	alg := exp.Algorithm
 	if alg == checksum.None {
-		alg = fallback
-	} else if fallback != checksum.None && alg != fallback {
-		return nil, s3err.New(s3err.InvalidRequest, "Checksum Type mismatch occurred, expected checksum Type: %s, actual checksum Type: %s", fallback, alg)
+		alg = bc.fallback
+	} else if bc.required != checksum.None && alg != bc.required {
+		return nil, s3err.New(s3err.InvalidRequest, "Checksum Type mismatch occurred, expected checksum Type: %s, actual checksum Type: %s", bc.required, alg)
 	}
 	if alg == checksum.None {
 		return nil, nil
 	}
-	return &checksums{alg: alg, want: exp.Value, h: checksum.New(alg), typ: typ}, nil
+	return &checksums{alg: alg, want: exp.Value, h: checksum.New(alg), typ: bc.typ}, nil
 }
 
 func (c *checksums) Write(p []byte) (int, error) { return c.h.Write(p) }
@@ -67,8 +66,8 @@ func (c *checksums) verify(trailers map[string]string) ([]*pb.Checksum, error) {
 }
 
 // copyChecksums is the checksum a copy computes: the algorithm the request
-// names (x-amz-checksum-algorithm), else the source's, as a FULL_OBJECT
-// checksum of the new object.
+// names (x-amz-checksum-algorithm), else the source's, else
+// checksum.DefaultObject, as a FULL_OBJECT checksum of the new object.
 func copyChecksums(h http.Header, src *pb.Object) (*checksums, error) {
 	alg := checksum.None
 	if v := h.Get("x-amz-checksum-algorithm"); v != "" {
@@ -79,6 +78,8 @@ func copyChecksums(h http.Header, src *pb.Object) (*checksums, error) {
 		alg = a
 	} else if cs := src.GetChecksums(); len(cs) > 0 {
 		alg, _ = checksum.Parse(cs[0].GetAlgorithm())
+	} else {
+		alg = checksum.DefaultObject
 	}
 	if alg == checksum.None {
 		return nil, nil
@@ -176,17 +177,8 @@ func completeChecksums(up *pb.MultipartUpload, parts []*pb.Part, listed []comple
 }
 
 func listedChecksum(f checksumFields, a checksum.Algorithm) string {
-	switch a {
-	case checksum.CRC32:
-		return f.ChecksumCRC32
-	case checksum.CRC32C:
-		return f.ChecksumCRC32C
-	case checksum.CRC64NVME:
-		return f.ChecksumCRC64NVME
-	case checksum.SHA1:
-		return f.ChecksumSHA1
-	case checksum.SHA256:
-		return f.ChecksumSHA256
+	if p := f.field(a); p != nil {
+		return *p
 	}
 	return ""
 }

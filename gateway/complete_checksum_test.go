@@ -3,14 +3,19 @@ package gateway_test
 import (
 	"bytes"
 	"context"
+	"crypto/md5"
+	"crypto/sha512"
 	"encoding/base64"
 	"encoding/binary"
 	"hash/crc32"
+	"io"
+	"net/http"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"github.com/minio/crc64nvme"
 )
 
 func crc32cOf(b []byte) string {
@@ -102,5 +107,109 @@ func TestCompleteDeclaredChecksum(t *testing.T) {
 				t.Fatalf("read back %d bytes, want %d", len(got), len(whole))
 			}
 		})
+	}
+}
+
+// TestDefaultObjectChecksum: an object whose PUT or copy names no
+// checksum gets a CRC64NVME one, as on S3, which a GET with checksum mode
+// returns (and the SDK then checks); a multipart upload that names none
+// keeps none.
+func TestDefaultObjectChecksum(t *testing.T) {
+	e := startFakeGateway(t)
+	c := e.awsClient(t)
+	ctx := context.Background()
+	mkBucket(t, c, "dflt")
+	data := pattern(200000, 9)
+	h := crc64nvme.New()
+	h.Write(data)
+	want := base64.StdEncoding.EncodeToString(h.Sum(nil))
+
+	req, err := http.NewRequest(http.MethodPut, e.url+"/dflt/plain", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp := e.signedDo(t, req, data)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("x-amz-checksum-crc64nvme") != want {
+		t.Fatalf("PUT: status %d, x-amz-checksum-crc64nvme %q, want %q", resp.StatusCode, resp.Header.Get("x-amz-checksum-crc64nvme"), want)
+	}
+	head := func(key string) *s3.HeadObjectOutput {
+		return must[*s3.HeadObjectOutput](t)(c.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String("dflt"), Key: aws.String(key), ChecksumMode: types.ChecksumModeEnabled}))
+	}
+	if got := head("plain"); aws.ToString(got.ChecksumCRC64NVME) != want || got.ChecksumType != types.ChecksumTypeFullObject {
+		t.Fatalf("HEAD: CRC64NVME %q type %q, want %q FULL_OBJECT", aws.ToString(got.ChecksumCRC64NVME), got.ChecksumType, want)
+	}
+
+	// A multipart upload naming no checksum stores none; a copy of it
+	// gets the default.
+	cr := must[*s3.CreateMultipartUploadOutput](t)(c.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: aws.String("dflt"), Key: aws.String("mp")}))
+	part, err := http.NewRequest(http.MethodPut, e.url+"/dflt/mp?partNumber=1&uploadId="+aws.ToString(cr.UploadId), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp = e.signedDo(t, part, data)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("UploadPart: %d", resp.StatusCode)
+	}
+	must[*s3.CompleteMultipartUploadOutput](t)(c.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{Bucket: aws.String("dflt"), Key: aws.String("mp"), UploadId: cr.UploadId,
+		MultipartUpload: &types.CompletedMultipartUpload{Parts: []types.CompletedPart{{PartNumber: aws.Int32(1), ETag: aws.String(resp.Header.Get("ETag"))}}}}))
+	if got := head("mp"); got.ChecksumCRC64NVME != nil || got.ChecksumCRC32 != nil || got.ChecksumType != "" {
+		t.Fatalf("multipart object without a checksum algorithm: HEAD says %q %q %q", aws.ToString(got.ChecksumCRC64NVME), aws.ToString(got.ChecksumCRC32), got.ChecksumType)
+	}
+	must[*s3.CopyObjectOutput](t)(c.CopyObject(ctx, &s3.CopyObjectInput{Bucket: aws.String("dflt"), Key: aws.String("copy"), CopySource: aws.String("dflt/mp")}))
+	if got := head("copy"); aws.ToString(got.ChecksumCRC64NVME) != want {
+		t.Fatalf("copy: CRC64NVME %q, want %q", aws.ToString(got.ChecksumCRC64NVME), want)
+	}
+	// The SDK checks what a GET answers against it.
+	out := must[*s3.GetObjectOutput](t)(c.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("dflt"), Key: aws.String("copy"), ChecksumMode: types.ChecksumModeEnabled}))
+	got, err := io.ReadAll(out.Body)
+	out.Body.Close()
+	if err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("GET copy: %d bytes, %v", len(got), err)
+	}
+}
+
+// TestMD5AndSHA512Checksums: S3's newer MD5 and SHA512 checksums, given
+// by the client, are verified, stored and returned, for objects and as
+// COMPOSITE multipart checksums.
+func TestMD5AndSHA512Checksums(t *testing.T) {
+	e := startFakeGateway(t)
+	c := e.awsClient(t)
+	ctx := context.Background()
+	mkBucket(t, c, "newsums")
+	data := pattern(70000, 11)
+	b64 := func(b []byte) *string { return aws.String(base64.StdEncoding.EncodeToString(b)) }
+	md5Of := func(b []byte) []byte { s := md5.Sum(b); return s[:] }
+	sha512Of := func(b []byte) []byte { s := sha512.Sum512(b); return s[:] }
+
+	put := must[*s3.PutObjectOutput](t)(c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("newsums"), Key: aws.String("md5"), Body: bytes.NewReader(data), ChecksumMD5: b64(md5Of(data))}))
+	if aws.ToString(put.ChecksumMD5) != aws.ToString(b64(md5Of(data))) {
+		t.Errorf("PUT answered MD5 checksum %q", aws.ToString(put.ChecksumMD5))
+	}
+	h := must[*s3.HeadObjectOutput](t)(c.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String("newsums"), Key: aws.String("md5"), ChecksumMode: types.ChecksumModeEnabled}))
+	if aws.ToString(h.ChecksumMD5) != aws.ToString(b64(md5Of(data))) || h.ChecksumType != types.ChecksumTypeFullObject {
+		t.Errorf("HEAD: MD5 checksum %q type %q", aws.ToString(h.ChecksumMD5), h.ChecksumType)
+	}
+	_, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("newsums"), Key: aws.String("bad"), Body: bytes.NewReader(data), ChecksumSHA512: b64(sha512Of([]byte("other")))})
+	wantCode(t, err, "BadDigest")
+	headMissing(t, c, "newsums", "bad")
+
+	// Multipart: COMPOSITE only, the checksum of the part checksums.
+	p1, p2 := pattern(5<<20, 12), pattern(333, 13)
+	_, err = c.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: aws.String("newsums"), Key: aws.String("mp"), ChecksumAlgorithm: types.ChecksumAlgorithmSha512, ChecksumType: types.ChecksumTypeFullObject})
+	wantCode(t, err, "InvalidRequest")
+	cr := must[*s3.CreateMultipartUploadOutput](t)(c.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: aws.String("newsums"), Key: aws.String("mp"), ChecksumAlgorithm: types.ChecksumAlgorithmSha512}))
+	var parts []types.CompletedPart
+	var sums []byte
+	for i, d := range [][]byte{p1, p2} {
+		up := must[*s3.UploadPartOutput](t)(c.UploadPart(ctx, &s3.UploadPartInput{Bucket: aws.String("newsums"), Key: aws.String("mp"), UploadId: cr.UploadId, PartNumber: aws.Int32(int32(i + 1)), Body: bytes.NewReader(d), ChecksumSHA512: b64(sha512Of(d))}))
+		parts = append(parts, types.CompletedPart{PartNumber: aws.Int32(int32(i + 1)), ETag: up.ETag, ChecksumSHA512: up.ChecksumSHA512})
+		sums = append(sums, sha512Of(d)...)
+	}
+	want := aws.ToString(b64(sha512Of(sums))) + "-2"
+	done := must[*s3.CompleteMultipartUploadOutput](t)(c.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{Bucket: aws.String("newsums"), Key: aws.String("mp"), UploadId: cr.UploadId, MultipartUpload: &types.CompletedMultipartUpload{Parts: parts}}))
+	if aws.ToString(done.ChecksumSHA512) != want || done.ChecksumType != types.ChecksumTypeComposite {
+		t.Errorf("Complete: SHA512 %q type %q, want %q COMPOSITE", aws.ToString(done.ChecksumSHA512), done.ChecksumType, want)
 	}
 }

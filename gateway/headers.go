@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cairnstore/cairn/gateway/checksum"
 	"github.com/cairnstore/cairn/gateway/s3err"
 	pb "github.com/cairnstore/cairn/metadata/metadatapb"
 )
@@ -127,18 +128,9 @@ func checksumValue(c *pb.Checksum) string {
 // xmlChecksums fills the Checksum* elements of an XML answer.
 func xmlChecksums(cs []*pb.Checksum) (f checksumFields, typ string) {
 	for _, c := range cs {
-		v := checksumValue(c)
-		switch c.GetAlgorithm() {
-		case "CRC32":
-			f.ChecksumCRC32 = v
-		case "CRC32C":
-			f.ChecksumCRC32C = v
-		case "CRC64NVME":
-			f.ChecksumCRC64NVME = v
-		case "SHA1":
-			f.ChecksumSHA1 = v
-		case "SHA256":
-			f.ChecksumSHA256 = v
+		a, _ := checksum.Parse(c.GetAlgorithm())
+		if p := f.field(a); p != nil {
+			*p = checksumValue(c)
 		}
 		typ = c.GetType()
 	}

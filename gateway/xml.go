@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/cairnstore/cairn/gateway/checksum"
 	"github.com/cairnstore/cairn/gateway/s3err"
 )
 
@@ -143,6 +144,29 @@ type checksumFields struct {
 	ChecksumCRC64NVME string `xml:"ChecksumCRC64NVME,omitempty"`
 	ChecksumSHA1      string `xml:"ChecksumSHA1,omitempty"`
 	ChecksumSHA256    string `xml:"ChecksumSHA256,omitempty"`
+	ChecksumSHA512    string `xml:"ChecksumSHA512,omitempty"`
+	ChecksumMD5       string `xml:"ChecksumMD5,omitempty"`
+}
+
+// field is the element of f that carries a's checksum (nil for None).
+func (f *checksumFields) field(a checksum.Algorithm) *string {
+	switch a {
+	case checksum.CRC32:
+		return &f.ChecksumCRC32
+	case checksum.CRC32C:
+		return &f.ChecksumCRC32C
+	case checksum.CRC64NVME:
+		return &f.ChecksumCRC64NVME
+	case checksum.SHA1:
+		return &f.ChecksumSHA1
+	case checksum.SHA256:
+		return &f.ChecksumSHA256
+	case checksum.SHA512:
+		return &f.ChecksumSHA512
+	case checksum.MD5:
+		return &f.ChecksumMD5
+	}
+	return nil
 }
 
 type copyObjectResult struct {

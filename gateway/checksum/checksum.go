@@ -1,5 +1,6 @@
 // Package checksum implements the S3 object checksums: CRC32, CRC32C,
-// CRC64NVME, SHA1 and SHA256 ("Checking object integrity", S3 user guide),
+// CRC64NVME, SHA1, SHA256, SHA512 and MD5 ("Checking object integrity",
+// S3 user guide; not yet its XXHASH64, XXHASH3 and XXHASH128),
 // the parsing of their request headers, the one-pass MultiHasher the
 // gateway streams bodies through (MD5 for the ETag plus any requested
 // checksum), and the multipart checksums: COMPOSITE (the checksum of the
@@ -17,6 +18,7 @@ import (
 	"crypto/md5"
 	"crypto/sha1"
 	"crypto/sha256"
+	"crypto/sha512"
 	"encoding/base64"
 	"hash"
 	"hash/crc32"
@@ -40,6 +42,8 @@ const (
 	CRC64NVME
 	SHA1
 	SHA256
+	SHA512
+	MD5
 	numAlgorithms
 )
 
@@ -53,10 +57,14 @@ var algorithms = [numAlgorithms]struct {
 	CRC64NVME: {"CRC64NVME", crc64nvme.Size},
 	SHA1:      {"SHA1", sha1.Size},
 	SHA256:    {"SHA256", sha256.Size},
+	SHA512:    {"SHA512", sha512.Size},
+	MD5:       {"MD5", md5.Size},
 }
 
 // Algorithms lists every algorithm.
-func Algorithms() []Algorithm { return []Algorithm{CRC32, CRC32C, CRC64NVME, SHA1, SHA256} }
+func Algorithms() []Algorithm {
+	return []Algorithm{CRC32, CRC32C, CRC64NVME, SHA1, SHA256, SHA512, MD5}
+}
 
 // String is the algorithm's S3 name: "CRC32", "CRC64NVME"...
 func (a Algorithm) String() string {
@@ -104,6 +112,13 @@ func FromHeader(name string) (Algorithm, bool) {
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
+// DefaultObject is the checksum computed and stored for an object whose
+// upload or copy names none, as S3 does: a client that
+// asks for checksums on GET (the AWS SDKs do by default) can then check
+// every object end to end. Its SIMD implementation costs ~35 µs of CPU
+// per MiB here (minio/crc64nvme, 28 GB/s on one core).
+const DefaultObject = CRC64NVME
+
 // New returns a new hash for a; nil for None. The CRCs use the SIMD
 // implementations (hash/crc32 on amd64 and arm64, minio/crc64nvme).
 func New(a Algorithm) hash.Hash {
@@ -118,6 +133,10 @@ func New(a Algorithm) hash.Hash {
 		return sha1.New()
 	case SHA256:
 		return sha256.New()
+	case SHA512:
+		return sha512.New()
+	case MD5:
+		return md5.New()
 	}
 	return nil
 }
@@ -202,14 +221,14 @@ func DefaultType(a Algorithm) Type {
 }
 
 // ValidType reports whether S3 allows the multipart checksum type t for a:
-// the SHAs are composite only, CRC64NVME full-object only.
+// the SHAs and MD5 are composite only, CRC64NVME full-object only.
 func ValidType(a Algorithm, t Type) bool {
 	switch a {
 	case CRC32, CRC32C:
 		return t == Composite || t == FullObject
 	case CRC64NVME:
 		return t == FullObject
-	case SHA1, SHA256:
+	case SHA1, SHA256, SHA512, MD5:
 		return t == Composite
 	}
 	return false
@@ -301,6 +320,10 @@ func NewMultiHasher(algs ...Algorithm) *MultiHasher {
 	m.list = append(m.list, m.md5)
 	for _, a := range algs {
 		if a <= None || a >= numAlgorithms || m.hashes[a] != nil {
+			continue
+		}
+		if a == MD5 {
+			m.hashes[a] = m.md5 // computed anyway, for the ETag
 			continue
 		}
 		m.hashes[a] = New(a)

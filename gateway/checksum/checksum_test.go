@@ -63,7 +63,7 @@ func TestNames(t *testing.T) {
 	if a, ok := Parse("crc64nvme"); !ok || a != CRC64NVME || CRC64NVME.Header() != "x-amz-checksum-crc64nvme" {
 		t.Error("lower-case name")
 	}
-	for _, bad := range []string{"", "MD5", "CRC", "crc32x"} {
+	for _, bad := range []string{"", "XXHASH64", "CRC", "crc32x"} {
 		if _, ok := Parse(bad); ok {
 			t.Errorf("Parse(%q) ok", bad)
 		}
@@ -125,9 +125,10 @@ func TestFromRequest(t *testing.T) {
 		{"two headers", map[string]string{"X-Amz-Checksum-Crc32": "AAAAAA==", "X-Amz-Checksum-Crc32c": "AAAAAA=="}, Expected{}, true},
 		{"header and trailer", map[string]string{"X-Amz-Checksum-Crc32": "AAAAAA==", "X-Amz-Trailer": "x-amz-checksum-crc32"}, Expected{}, true},
 		{"sdk disagrees", map[string]string{"X-Amz-Checksum-Crc32": "AAAAAA==", "X-Amz-Sdk-Checksum-Algorithm": "SHA1"}, Expected{}, true},
-		{"bad sdk", map[string]string{"X-Amz-Sdk-Checksum-Algorithm": "MD5"}, Expected{}, true},
+		{"bad sdk", map[string]string{"X-Amz-Sdk-Checksum-Algorithm": "XXHASH3"}, Expected{}, true},
 		{"bad value", map[string]string{"X-Amz-Checksum-Sha1": "AAAAAA=="}, Expected{}, true},
-		{"unknown checksum header", map[string]string{"X-Amz-Checksum-Md5": "AAAAAA=="}, Expected{}, true},
+		{"unknown checksum header", map[string]string{"X-Amz-Checksum-Xxhash64": "AAAAAAAAAAA="}, Expected{}, true},
+		{"MD5", map[string]string{"X-Amz-Checksum-Md5": "1B2M2Y8AsgTpgAmY7PhCfg=="}, Expected{Algorithm: MD5, Value: Sum(MD5, nil)}, false},
 		{"unknown trailer", map[string]string{"X-Amz-Trailer": "x-amz-meta-foo"}, Expected{}, true},
 	}
 	for _, tt := range tests {
@@ -153,7 +154,7 @@ func TestMultiHasher(t *testing.T) {
 	for i := range data {
 		data[i] = byte(i * 31)
 	}
-	m := NewMultiHasher(CRC32, CRC64NVME, SHA256, CRC32, None)
+	m := NewMultiHasher(CRC32, CRC64NVME, SHA256, CRC32, None, MD5)
 	for p := data; len(p) > 0; {
 		n := min(len(p), 4099)
 		m.Write(p[:n])
@@ -166,7 +167,7 @@ func TestMultiHasher(t *testing.T) {
 	if !bytes.Equal(m.MD5(), sum[:]) || m.CheckMD5(sum[:]) != nil {
 		t.Error("MD5 differs")
 	}
-	for _, a := range []Algorithm{CRC32, CRC64NVME, SHA256} {
+	for _, a := range []Algorithm{CRC32, CRC64NVME, SHA256, MD5} {
 		if !bytes.Equal(m.Sum(a), Sum(a, data)) || m.Check(a, Sum(a, data)) != nil {
 			t.Errorf("%s differs", a)
 		}
