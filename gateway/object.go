@@ -107,19 +107,27 @@ func (h *objectHandlers) get(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	hdr := w.Header()
-	// Checksums describe the whole object: never sent with a part of it,
-	// which a client would otherwise validate against them.
+	// The object's checksums describe the whole object: never sent with a
+	// range of it, which a client would otherwise validate against them.
+	// A part (partNumber) is answered with its own, as S3 does.
+	withSums := r.Header.Get("x-amz-checksum-mode") == "ENABLED"
 	whole := q.Get("partNumber") == "" && r.Header.Get("Range") == ""
-	setObjectHeaders(hdr, o, whole && r.Header.Get("x-amz-checksum-mode") == "ENABLED")
+	setObjectHeaders(hdr, o, whole && withSums)
 	applyResponseOverrides(hdr, q)
 
 	off, n, status := int64(0), o.GetSize(), http.StatusOK
 	if pn := q.Get("partNumber"); pn != "" {
+		var part *pb.PartInfo
 		var ok bool
-		if off, n, ok = partRange(o, pn); !ok {
+		if off, n, part, ok = partRange(o, pn); !ok {
 			return s3err.New(s3err.InvalidPart, "The requested partnumber is not satisfiable.")
 		}
-		if len(o.GetParts()) > 0 {
+		if withSums && part != nil {
+			setChecksumHeaders(hdr, part.GetChecksums())
+		} else if withSums {
+			setChecksumHeaders(hdr, o.GetChecksums()) // part 1 of a single-part object: all of it
+		}
+		if part != nil {
 			status = http.StatusPartialContent
 			hdr.Set("Content-Range", "bytes "+strconv.FormatInt(off, 10)+"-"+strconv.FormatInt(off+n-1, 10)+"/"+strconv.FormatInt(o.GetSize(), 10))
 		}
@@ -175,22 +183,22 @@ func (h *objectHandlers) get(w http.ResponseWriter, r *http.Request) error {
 
 // partRange is the byte range of part pn ("1".."10000") of o. An object
 // that was not uploaded in parts has one part, the whole object.
-func partRange(o *pb.Object, pn string) (off, n int64, ok bool) {
+func partRange(o *pb.Object, pn string) (off, n int64, part *pb.PartInfo, ok bool) {
 	num, err := strconv.Atoi(pn)
 	if err != nil || num < 1 || num > maxPartNumber {
-		return 0, 0, false
+		return 0, 0, nil, false
 	}
 	parts := o.GetParts()
 	if len(parts) == 0 {
-		return 0, o.GetSize(), num == 1
+		return 0, o.GetSize(), nil, num == 1
 	}
 	if num > len(parts) {
-		return 0, 0, false
+		return 0, 0, nil, false
 	}
 	for _, p := range parts[:num-1] {
 		off += p.GetSize()
 	}
-	return off, parts[num-1].GetSize(), true
+	return off, parts[num-1].GetSize(), parts[num-1], true
 }
 
 func clearObjectHeaders(h http.Header) {
