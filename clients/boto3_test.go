@@ -60,6 +60,9 @@ type boto3Step struct {
 	Length       int64  `json:"length"`
 	ContentRange string `json:"content_range"`
 
+	Fields      []string `json:"fields"`
+	ContentType string   `json:"content_type"`
+
 	Keys    []string `json:"keys"`
 	Pages   int      `json:"pages"`
 	PutTook float64  `json:"put_took"`
@@ -240,6 +243,23 @@ func testBoto3On(t *testing.T, ep *endpoint, python, script string) {
 			t.Fatalf("GET %s: %d, %d bytes (want 200 and the %d bytes uploaded): %.300s", s.URL, status, len(body), len(small), body)
 		}
 	})
+	// Browser-based uploads with the form botocore presigns, signed
+	// with its default for S3 presigning and with SigV4.
+	for _, tc := range []struct{ step, name, field string }{
+		{"presigned_post", "default", "AWSAccessKeyId"}, // SigV2
+		{"presigned_post_v4", "v4", "x-amz-signature"},
+	} {
+		check(tc.step, true, func(t *testing.T, s *boto3Step) {
+			data := []byte("uploaded through a browser form by " + tc.name)
+			t.Logf("form fields %v", s.Fields)
+			if s.Status != http.StatusNoContent || s.ETag != quotedMD5(data) || s.Length != int64(len(data)) || s.ContentType != "text/plain" {
+				t.Fatalf("POST: %d %q; stored ETag %s, %d bytes, %q; want 204, %s, %d bytes, text/plain", s.Status, s.Message, s.ETag, s.Length, s.ContentType, quotedMD5(data), len(data))
+			}
+			if tc.field != "" && !slices.Contains(s.Fields, tc.field) {
+				t.Errorf("form fields %v lack %s", s.Fields, tc.field)
+			}
+		})
+	}
 	check("if_none_match", true, func(t *testing.T, s *boto3Step) {
 		if s.Second.Code != "PreconditionFailed" || s.Second.Status != http.StatusPreconditionFailed {
 			t.Errorf("second put_object(IfNoneMatch='*'): %+v, want 412 PreconditionFailed", s.Second)

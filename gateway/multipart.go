@@ -338,7 +338,7 @@ func (h *multipartHandlers) writeCompleteResult(w http.ResponseWriter, r *http.R
 	f, typ := xmlChecksums(o.GetChecksums())
 	return writeXML(w, completeMultipartUploadResult{
 		NS:             s3NS,
-		Location:       h.location(r, t),
+		Location:       objectLocation(r, t),
 		Bucket:         t.bucket,
 		Key:            t.key,
 		ETag:           quoteETag(o.GetEtag()),
@@ -347,8 +347,9 @@ func (h *multipartHandlers) writeCompleteResult(w http.ResponseWriter, r *http.R
 	})
 }
 
-// location is the object's URL, for CompleteMultipartUploadResult.
-func (h *multipartHandlers) location(r *http.Request, t target) string {
+// objectLocation is the object's URL, for CompleteMultipartUploadResult
+// and a POST upload's answer.
+func objectLocation(r *http.Request, t target) string {
 	scheme := "http"
 	if r.TLS != nil {
 		scheme = "https"

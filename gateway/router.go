@@ -139,6 +139,11 @@ func newRouter(d routerDeps) http.Handler {
 	l := &listHandlers{d: &d}
 	m := &multipartHandlers{d: &d}
 
+	// A browser-based upload authenticates with its form's signed policy,
+	// not a signed request: it is routed before authentication.
+	root.MatcherFunc(at(bucketLevel)).MatcherFunc(func(r *http.Request, _ *mux.RouteMatch) bool { return isPostForm(r) }).
+		Handler(route("PostObject", o.postObject))
+
 	s3.MatcherFunc(unsupportedSubresource).Handler(notImpl)
 
 	svc := s3.MatcherFunc(at(service)).Subrouter()

@@ -24,13 +24,18 @@ func unixTime(ns int64) time.Time { return time.Unix(0, ns).UTC() }
 
 // writeXML answers v as an XML document with status 200.
 func writeXML(w http.ResponseWriter, v any) error {
+	return writeXMLStatus(w, http.StatusOK, v)
+}
+
+// writeXMLStatus is writeXML with another status.
+func writeXMLStatus(w http.ResponseWriter, status int, v any) error {
 	body, err := xml.Marshal(v)
 	if err != nil {
 		return fmt.Errorf("encode response: %w", err)
 	}
 	w.Header().Set("Content-Type", "application/xml")
 	w.Header().Set("Content-Length", strconv.Itoa(len(xml.Header)+len(body)))
-	w.WriteHeader(http.StatusOK)
+	w.WriteHeader(status)
 	_, _ = io.WriteString(w, xml.Header)
 	_, _ = w.Write(body)
 	return nil

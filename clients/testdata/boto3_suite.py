@@ -19,9 +19,12 @@ import concurrent.futures
 import hashlib
 import json
 import os
+import ssl
 import sys
 import time
 import traceback
+import urllib.error
+import urllib.request
 
 import boto3
 import botocore.config
@@ -220,6 +223,54 @@ def presign_v4():
     v4 = boto3.client("s3", endpoint_url=ENDPOINT, config=botocore.config.Config(signature_version="s3v4"))
     url = v4.generate_presigned_url("get_object", Params={"Bucket": BUCKET, "Key": "small.bin"}, ExpiresIn=600)
     return {"url": url}
+
+
+def post_form(url, fields, filename, data):
+    """POSTs fields and then a file as multipart/form-data, as a browser's
+    form does; returns the status and the body."""
+    boundary = "cairn-%d" % time.time_ns()
+    body = b""
+    for k, v in fields.items():
+        body += b'--%s\r\nContent-Disposition: form-data; name="%s"\r\n\r\n%s\r\n' % (
+            boundary.encode(), k.encode(), v.encode())
+    body += b'--%s\r\nContent-Disposition: form-data; name="file"; filename="%s"\r\n' % (boundary.encode(), filename.encode())
+    body += b"Content-Type: application/octet-stream\r\n\r\n" + data + b"\r\n--%s--\r\n" % boundary.encode()
+    req = urllib.request.Request(url, data=body, method="POST",
+                                 headers={"Content-Type": "multipart/form-data; boundary=" + boundary})
+    ctx = None
+    if url.startswith("https:"):
+        ctx = ssl.create_default_context(cafile=os.environ.get("AWS_CA_BUNDLE"))
+    try:
+        with urllib.request.urlopen(req, context=ctx) as r:
+            return r.status, r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read()
+
+
+def presigned_post_with(client, name):
+    data = b"uploaded through a browser form by " + name.encode()
+    p = client.generate_presigned_post(
+        BUCKET, "post/" + name + "/${filename}",
+        Fields={"Content-Type": "text/plain"},
+        Conditions=[{"Content-Type": "text/plain"}, ["content-length-range", 1, 10000]],
+        ExpiresIn=600)
+    status, body = post_form(p["url"], p["fields"], "hello.txt", data)
+    out = {"status": status, "fields": sorted(p["fields"]), "message": body[:300].decode(errors="replace")}
+    h = s3.head_object(Bucket=BUCKET, Key="post/" + name + "/hello.txt")
+    out.update({"etag": h["ETag"], "length": h["ContentLength"], "content_type": h["ContentType"],
+                "sha256": sha256(data)})
+    return out
+
+
+@step
+def presigned_post():
+    return presigned_post_with(s3, "default")
+
+
+@step
+def presigned_post_v4():
+    v4 = boto3.client("s3", endpoint_url=ENDPOINT, config=botocore.config.Config(signature_version="s3v4"))
+    return presigned_post_with(v4, "v4")
 
 
 @step

@@ -41,6 +41,7 @@ var (
 	InvalidLocationConstraint         = Code{"InvalidLocationConstraint", http.StatusBadRequest, "The specified location constraint is not valid."}
 	InvalidObjectState                = Code{"InvalidObjectState", http.StatusForbidden, "The operation is not valid for the current state of the object."}
 	InvalidPart                       = Code{"InvalidPart", http.StatusBadRequest, "One or more of the specified parts could not be found. The part might not have been uploaded, or the specified entity tag might not have matched the part's entity tag."}
+	InvalidPolicyDocument             = Code{"InvalidPolicyDocument", http.StatusBadRequest, "The content of the form does not meet the conditions specified in the policy document."}
 	InvalidPartOrder                  = Code{"InvalidPartOrder", http.StatusBadRequest, "The list of parts was not in ascending order. Parts list must be specified in order by part number."}
 	InvalidRange                      = Code{"InvalidRange", http.StatusRequestedRangeNotSatisfiable, "The requested range is not satisfiable"}
 	InvalidRequest                    = Code{"InvalidRequest", http.StatusBadRequest, "Invalid Request"}
@@ -48,6 +49,7 @@ var (
 	InvalidToken                      = Code{"InvalidToken", http.StatusBadRequest, "The provided token is malformed or otherwise invalid."}
 	InvalidURI                        = Code{"InvalidURI", http.StatusBadRequest, "Couldn't parse the specified URI."}
 	KeyTooLongError                   = Code{"KeyTooLongError", http.StatusBadRequest, "Your key is too long."}
+	MalformedPOSTRequest              = Code{"MalformedPOSTRequest", http.StatusBadRequest, "The body of your POST request is not well-formed multipart/form-data."}
 	MalformedTrailerError             = Code{"MalformedTrailerError", http.StatusBadRequest, "The request contained trailing data that was not well-formed or did not conform to our published schema."}
 	MalformedXML                      = Code{"MalformedXML", http.StatusBadRequest, "The XML you provided was not well-formed or did not validate against our published schema."}
 	MaxMessageLengthExceeded          = Code{"MaxMessageLengthExceeded", http.StatusBadRequest, "Your request was too big."}
@@ -83,9 +85,9 @@ var All = []Code{
 	ConditionalRequestConflict, EntityTooLarge, EntityTooSmall, ExpiredToken,
 	IncompleteBody, InternalError, InvalidAccessKeyID, InvalidArgument,
 	InvalidBucketName, InvalidBucketState, InvalidDigest, InvalidLocationConstraint,
-	InvalidObjectState, InvalidPart, InvalidPartOrder, InvalidRange, InvalidRequest,
+	InvalidObjectState, InvalidPart, InvalidPartOrder, InvalidPolicyDocument, InvalidRange, InvalidRequest,
 	InvalidStorageClass, InvalidToken, InvalidURI, KeyTooLongError,
-	MalformedTrailerError, MalformedXML, MaxMessageLengthExceeded, MetadataTooLarge,
+	MalformedPOSTRequest, MalformedTrailerError, MalformedXML, MaxMessageLengthExceeded, MetadataTooLarge,
 	MethodNotAllowed, MissingContentLength, MissingRequestBodyError,
 	MissingSecurityHeader, NoSuchBucket, NoSuchBucketPolicy, NoSuchCORSConfiguration,
 	NoSuchKey, NoSuchLifecycleConfiguration, NoSuchTagSet, NoSuchUpload,

@@ -332,3 +332,17 @@ func Sign(secret, stringToSign string) string {
 	h.Write([]byte(stringToSign))
 	return base64.StdEncoding.EncodeToString(h.Sum(nil))
 }
+
+// VerifyPostPolicy checks the signature of a browser POST upload signed
+// with SigV2: the form's signature field is base64(HMAC-SHA1(secret,
+// policy)), over the base64 policy document as sent.
+func (v *Verifier) VerifyPostPolicy(accessKey, policy, signature string) (*Auth, error) {
+	secret, err := v.lookup(accessKey)
+	if err != nil {
+		return nil, err
+	}
+	if err := match(secret, []string{policy}, accessKey, signature); err != nil {
+		return nil, err
+	}
+	return &Auth{AccessKey: accessKey}, nil
+}

@@ -1,0 +1,285 @@
+package gateway
+
+import (
+	"encoding/base64"
+	"encoding/xml"
+	"errors"
+	"io"
+	"mime"
+	"mime/multipart"
+	"net/http"
+	"net/textproto"
+	"net/url"
+	"path"
+	"strings"
+
+	"github.com/cairnstore/cairn/gateway/checksum"
+	"github.com/cairnstore/cairn/gateway/postpolicy"
+	"github.com/cairnstore/cairn/gateway/s3err"
+	"github.com/cairnstore/cairn/gateway/sigv4"
+	pb "github.com/cairnstore/cairn/metadata/metadatapb"
+	"github.com/cairnstore/cairn/object"
+)
+
+// Limits on a POST form's fields (the file is streamed, not held).
+const (
+	maxPostField  = 64 << 10
+	maxPostFields = 1 << 20 // all fields together
+)
+
+// isPostForm matches a browser-based upload: a POST to a bucket with a
+// multipart/form-data body.
+func isPostForm(r *http.Request) bool {
+	if r.Method != http.MethodPost {
+		return false
+	}
+	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	return err == nil && mt == "multipart/form-data"
+}
+
+// postForm is what a POST upload's form says: its fields (lower-case
+// names, the values as sent) and the file, which comes last.
+type postForm struct {
+	fields   map[string]string
+	file     *multipart.Part
+	filename string
+}
+
+// readPostForm reads the fields of a POST upload up to its file field.
+// Fields after the file are not read, as S3 ignores them.
+func readPostForm(r *http.Request) (*postForm, error) {
+	mr, err := r.MultipartReader()
+	if err != nil {
+		return nil, s3err.New(s3err.MalformedPOSTRequest, "The body of your POST request is not well-formed multipart/form-data: %v.", err)
+	}
+	f := &postForm{fields: map[string]string{}}
+	total := 0
+	for {
+		p, err := mr.NextPart()
+		if err == io.EOF {
+			return nil, s3err.New(s3err.InvalidArgument, "POST requires exactly one file upload per request.")
+		}
+		if err != nil {
+			if errors.Is(err, errClientGone) {
+				return nil, err
+			}
+			return nil, s3err.New(s3err.MalformedPOSTRequest, "The body of your POST request is not well-formed multipart/form-data: %v.", err)
+		}
+		name := strings.ToLower(p.FormName())
+		if name == "file" {
+			f.file, f.filename = p, path.Base(strings.ReplaceAll(p.FileName(), `\`, "/"))
+			if p.FileName() == "" {
+				f.filename = ""
+			}
+			return f, nil
+		}
+		if name == "" {
+			continue
+		}
+		v, err := io.ReadAll(io.LimitReader(p, maxPostField+1))
+		if err != nil {
+			return nil, s3err.New(s3err.MalformedPOSTRequest, "The body of your POST request is not well-formed multipart/form-data: %v.", err)
+		}
+		total += len(name) + len(v)
+		if len(v) > maxPostField || total > maxPostFields {
+			return nil, s3err.New(s3err.MaxMessageLengthExceeded, "The form fields of your POST request exceed %d bytes.", maxPostFields)
+		}
+		if _, dup := f.fields[name]; dup {
+			return nil, s3err.New(s3err.InvalidArgument, "The form field %q is given more than once.", name)
+		}
+		f.fields[name] = string(v)
+	}
+}
+
+// authenticatePost checks the form's signature over its policy (SigV4
+// fields, or SigV2's AWSAccessKeyId and signature) and the policy's
+// conditions, and returns the policy.
+func (d *routerDeps) authenticatePost(r *http.Request, f *postForm, bucket string) (*postpolicy.Policy, error) {
+	fv := f.fields
+	encoded := fv["policy"]
+	if encoded == "" {
+		return nil, s3err.New(s3err.AccessDenied, "Anonymous access is not allowed: a POST upload needs a signed policy.")
+	}
+	var auth *sigv4.Auth
+	var err error
+	switch {
+	case fv["x-amz-signature"] != "":
+		if alg := fv["x-amz-algorithm"]; alg != sigv4.Algorithm {
+			return nil, s3err.New(s3err.InvalidArgument, "x-amz-algorithm must be %s, not %q.", sigv4.Algorithm, alg)
+		}
+		auth, err = d.verifier.VerifyPostPolicy(fv["x-amz-credential"], fv["x-amz-date"], encoded, fv["x-amz-signature"])
+	case fv["signature"] != "" && fv["awsaccesskeyid"] != "":
+		a, err2 := d.v2.VerifyPostPolicy(fv["awsaccesskeyid"], encoded, fv["signature"])
+		if err2 == nil {
+			auth = &sigv4.Auth{AccessKey: a.AccessKey, Payload: sigv4.UnsignedPayload}
+		}
+		err = err2
+	default:
+		return nil, s3err.New(s3err.AccessDenied, "A POST upload needs x-amz-signature (or SigV2's AWSAccessKeyId and signature) over its policy.")
+	}
+	if err != nil {
+		return nil, err
+	}
+	stateOf(r).auth = auth
+	doc, err := base64.StdEncoding.DecodeString(encoded)
+	if err != nil {
+		return nil, s3err.New(s3err.InvalidPolicyDocument, "The policy is not base64: %v.", err)
+	}
+	p, err := postpolicy.Parse(doc)
+	if err != nil {
+		return nil, s3err.New(s3err.InvalidPolicyDocument, "Invalid Policy: %v.", err)
+	}
+	if err := p.Check(fv, bucket, d.now()); err != nil {
+		return nil, s3err.New(s3err.AccessDenied, "%s", err.Error())
+	}
+	return p, nil
+}
+
+// postFormHeaders are the form fields that stand for request headers of a
+// PutObject: the object's attributes and checksums, and the feature
+// headers checkWriteHeaders refuses.
+func postFormHeaders(fields map[string]string) http.Header {
+	h := http.Header{}
+	for name, v := range fields {
+		switch {
+		case name == "content-type", name == "cache-control", name == "content-disposition",
+			name == "content-encoding", name == "expires", name == "acl", name == "tagging",
+			name == "x-amz-storage-class", name == "x-amz-website-redirect-location",
+			strings.HasPrefix(name, "x-amz-meta-"), strings.HasPrefix(name, "x-amz-checksum-"),
+			strings.HasPrefix(name, "x-amz-server-side-encryption"), strings.HasPrefix(name, "x-amz-object-lock-"):
+			switch name {
+			case "acl":
+				name = "x-amz-acl"
+			case "tagging":
+				name = "x-amz-tagging"
+			}
+			h.Set(textproto.CanonicalMIMEHeaderKey(name), v)
+		}
+	}
+	return h
+}
+
+// sizeLimited fails with EntityTooLarge once more than max bytes arrive.
+type sizeLimited struct {
+	r    io.Reader
+	n    int64
+	max  int64
+	code s3err.Code
+}
+
+func (s *sizeLimited) Read(p []byte) (int, error) {
+	n, err := s.r.Read(p)
+	s.n += int64(n)
+	if s.n > s.max {
+		return n, s3err.New(s3err.EntityTooLarge, "Your proposed upload exceeds the maximum allowed size (%d bytes).", s.max)
+	}
+	return n, err
+}
+
+type postResponse struct {
+	XMLName  xml.Name `xml:"PostResponse"`
+	Location string   `xml:"Location"`
+	Bucket   string   `xml:"Bucket"`
+	Key      string   `xml:"Key"`
+	ETag     string   `xml:"ETag"`
+}
+
+// postObject is PostObject: a browser-based upload. An HTML form posted
+// as multipart/form-data carries the key, the object's headers and a
+// policy signed with the owner's key (which stands in for a signed
+// request), then the file. The file is streamed into the object as a
+// PutObject body would be; the policy's content-length-range is enforced
+// before the object is committed.
+func (h *objectHandlers) postObject(w http.ResponseWriter, r *http.Request) error {
+	t := stateOf(r).target
+	f, err := readPostForm(r)
+	if err != nil {
+		return err
+	}
+	policy, err := h.d.authenticatePost(r, f, t.bucket)
+	if err != nil {
+		return err
+	}
+	key := f.fields["key"]
+	if key == "" {
+		return s3err.New(s3err.InvalidArgument, "Bucket POST must contain a field named 'key'.")
+	}
+	key = strings.ReplaceAll(key, "${filename}", f.filename)
+	if err := checkKey(key); err != nil {
+		return err
+	}
+	t.key = key
+	stateOf(r).target.key = key
+	hdr := postFormHeaders(f.fields)
+	if err := checkWriteHeaders(hdr); err != nil {
+		return err
+	}
+	attrs, err := readObjectAttrs(hdr)
+	if err != nil {
+		return err
+	}
+	if attrs.contentType == "" {
+		attrs.contentType = "binary/octet-stream"
+	}
+	sums, err := newChecksums(&http.Request{Header: hdr}, bodyChecksums{fallback: checksum.DefaultObject, typ: checksum.FullObject.String()})
+	if err != nil {
+		return err
+	}
+	lo, hi, ranged := policy.SizeRange()
+	if !ranged || hi > MaxPutSize {
+		hi = MaxPutSize
+	}
+	body := &sizeLimited{r: &clientReader{r: f.file}, max: hi}
+	var src io.Reader = body
+	if sums != nil {
+		src = io.TeeReader(body, sums)
+	}
+	o, err := h.d.objects.Put(r.Context(), t.bucket, key, src, -1, object.PutOptions{
+		ContentType:  attrs.contentType,
+		Headers:      attrs.headers,
+		UserMetadata: attrs.userMetadata,
+		BeforeCommit: func(o *pb.Object) error {
+			if ranged && body.n < lo {
+				return s3err.New(s3err.EntityTooSmall, "Your proposed upload is smaller than the minimum allowed size (%d of at least %d bytes).", body.n, lo)
+			}
+			if sums != nil {
+				cs, err := sums.verify(nil)
+				if err != nil {
+					return err
+				}
+				o.Checksums = cs
+			}
+			return nil
+		},
+	})
+	if err != nil {
+		return err
+	}
+	etag := quoteETag(o.GetEtag())
+	loc := objectLocation(r, t)
+	if redirect := f.fields["success_action_redirect"]; redirect != "" {
+		if u, err := url.Parse(redirect); err == nil && (u.Scheme == "http" || u.Scheme == "https") {
+			q := u.Query()
+			q.Set("bucket", t.bucket)
+			q.Set("key", key)
+			q.Set("etag", etag)
+			u.RawQuery = q.Encode()
+			w.Header().Set("Location", u.String())
+			w.WriteHeader(http.StatusSeeOther)
+			return nil
+		}
+	}
+	w.Header().Set("ETag", etag)
+	w.Header().Set("Location", loc)
+	setChecksumHeaders(w.Header(), o.GetChecksums())
+	switch f.fields["success_action_status"] {
+	case "200":
+		w.Header().Set("Content-Length", "0")
+		w.WriteHeader(http.StatusOK)
+		return nil
+	case "201":
+		return writeXMLStatus(w, http.StatusCreated, postResponse{Location: loc, Bucket: t.bucket, Key: key, ETag: etag})
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}

@@ -1,0 +1,151 @@
+package gateway_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"encoding/xml"
+	"hash/crc32"
+	"io"
+	"mime/multipart"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/minio/minio-go/v7"
+)
+
+// postForm posts fields, then a file field holding data, to u, as a
+// browser's form would.
+func postForm(t *testing.T, u *url.URL, fields map[string]string, filename string, data []byte, withFile bool) (*http.Response, []byte) {
+	t.Helper()
+	var buf bytes.Buffer
+	mw := multipart.NewWriter(&buf)
+	for k, v := range fields {
+		if err := mw.WriteField(k, v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if withFile {
+		fw, err := mw.CreateFormFile("file", filename)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fw.Write(data)
+	}
+	mw.Close()
+	resp, err := http.Post(u.String(), mw.FormDataContentType(), &buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	return resp, body
+}
+
+// TestPostObject: a browser-based upload with a policy signed by
+// minio-go's PresignedPostPolicy stores the file under the form's key with
+// its attributes; what the policy does not allow stores nothing.
+func TestPostObject(t *testing.T) {
+	e := startFakeGateway(t)
+	c := e.awsClient(t)
+	mc := e.minioClient(t)
+	ctx := context.Background()
+	mkBucket(t, c, "uploads")
+	data := pattern(100000, 21)
+
+	// policy is a signed policy for keys under user/ of 10 bytes to 1 MiB;
+	// edit adds conditions.
+	policy := func(t *testing.T, exp time.Time, edit func(*minio.PostPolicy)) (*url.URL, map[string]string) {
+		p := minio.NewPostPolicy()
+		for _, err := range []error{p.SetBucket("uploads"), p.SetKeyStartsWith("user/"), p.SetExpires(exp), p.SetContentLengthRange(10, 1<<20), p.SetContentType("image/png"), p.SetUserMetadata("origin", "browser")} {
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		if edit != nil {
+			edit(p)
+		}
+		u, form, err := mc.PresignedPostPolicy(ctx, p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		form["key"] = "user/${filename}"
+		return u, form
+	}
+	soon := time.Now().Add(time.Hour)
+
+	t.Run("stored", func(t *testing.T) {
+		u, form := policy(t, soon, nil)
+		resp, body := postForm(t, u, form, "photo.png", data, true)
+		if resp.StatusCode != http.StatusNoContent || resp.Header.Get("ETag") != `"`+md5hex(data)+`"` {
+			t.Fatalf("POST: %d %s, ETag %s", resp.StatusCode, body, resp.Header.Get("ETag"))
+		}
+		out := must[*s3.GetObjectOutput](t)(c.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("uploads"), Key: aws.String("user/photo.png")}))
+		got, _ := io.ReadAll(out.Body)
+		out.Body.Close()
+		if !bytes.Equal(got, data) || aws.ToString(out.ContentType) != "image/png" || out.Metadata["origin"] != "browser" {
+			t.Fatalf("stored %d bytes, Content-Type %q, metadata %v", len(got), aws.ToString(out.ContentType), out.Metadata)
+		}
+	})
+	t.Run("status 201 answers a PostResponse, checksum verified", func(t *testing.T) {
+		u, form := policy(t, soon, func(p *minio.PostPolicy) {
+			_ = p.SetSuccessStatusAction("201")
+			_ = p.SetChecksum(minio.NewChecksum(minio.ChecksumCRC32C, binary.BigEndian.AppendUint32(nil, crc32.Checksum(data, crc32.MakeTable(crc32.Castagnoli)))))
+		})
+		resp, body := postForm(t, u, form, "b.png", data, true)
+		var pr struct {
+			Bucket, Key, ETag string
+		}
+		if err := xml.Unmarshal(body, &pr); err != nil || resp.StatusCode != http.StatusCreated || pr.Key != "user/b.png" || pr.Bucket != "uploads" {
+			t.Fatalf("POST: %d %s (%v)", resp.StatusCode, body, err)
+		}
+	})
+	for _, tc := range []struct {
+		name    string
+		exp     time.Time
+		edit    func(*minio.PostPolicy)
+		form    func(map[string]string)
+		data    []byte
+		noFile  bool
+		status  int
+		code    string
+		message string
+		key     string // must not exist afterwards
+	}{
+		{name: "expired", exp: time.Now().Add(-time.Minute), status: 403, code: "AccessDenied", message: "Policy expired", key: "user/x.png"},
+		{name: "key outside the prefix", form: func(f map[string]string) { f["key"] = "admin/x.png" }, status: 403, code: "AccessDenied", message: "Policy Condition failed", key: "admin/x.png"},
+		{name: "other content type", form: func(f map[string]string) { f["Content-Type"] = "text/html" }, status: 403, code: "AccessDenied", message: "Policy Condition failed", key: "user/x.png"},
+		{name: "field the policy does not name", form: func(f map[string]string) { f["x-amz-meta-other"] = "1" }, status: 403, code: "AccessDenied", message: "Extra input fields", key: "user/x.png"},
+		{name: "tampered policy", form: func(f map[string]string) { f["policy"] = strings.ToUpper(f["policy"][:4]) + f["policy"][4:] + "" }, status: 403, code: "SignatureDoesNotMatch", key: "user/x.png"},
+		{name: "too large", data: pattern(1<<20+1, 3), status: 400, code: "EntityTooLarge", key: "user/x.png"},
+		{name: "too small", data: []byte("tiny"), status: 400, code: "EntityTooSmall", key: "user/x.png"},
+		{name: "wrong checksum", edit: func(p *minio.PostPolicy) {
+			_ = p.SetChecksum(minio.NewChecksum(minio.ChecksumCRC32C, []byte{1, 2, 3, 4}))
+		}, status: 400, code: "BadDigest", key: "user/x.png"},
+		{name: "no file", noFile: true, status: 400, code: "InvalidArgument", message: "exactly one file", key: "user/x.png"},
+		{name: "no policy", form: func(f map[string]string) { delete(f, "policy") }, status: 403, code: "AccessDenied", key: "user/x.png"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			exp := tc.exp
+			if exp.IsZero() {
+				exp = soon
+			}
+			u, form := policy(t, exp, tc.edit)
+			if tc.form != nil {
+				tc.form(form)
+			}
+			d := data
+			if tc.data != nil {
+				d = tc.data
+			}
+			resp, body := postForm(t, u, form, "x.png", d, !tc.noFile)
+			wantErrorDoc(t, resp.StatusCode, body, tc.status, tc.code, tc.message)
+			headMissing(t, c, "uploads", tc.key)
+		})
+	}
+}
