@@ -74,7 +74,7 @@ func readPostForm(r *http.Request) (*postForm, error) {
 			return f, nil
 		}
 		if name == "" {
-			continue
+			return nil, s3err.New(s3err.MalformedPOSTRequest, "The body of your POST request has a part without a field name; the file's field must be named 'file'.")
 		}
 		v, err := io.ReadAll(io.LimitReader(p, maxPostField+1))
 		if err != nil {

@@ -129,6 +129,7 @@ func TestPostObject(t *testing.T) {
 		}, status: 400, code: "BadDigest", key: "user/x.png"},
 		{name: "no file", noFile: true, status: 400, code: "InvalidArgument", message: "exactly one file", key: "user/x.png"},
 		{name: "no policy", form: func(f map[string]string) { delete(f, "policy") }, status: 403, code: "AccessDenied", key: "user/x.png"},
+		{name: "a part without a field name", form: func(f map[string]string) { f[""] = "x" }, status: 400, code: "MalformedPOSTRequest", key: "user/x.png"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			exp := tc.exp

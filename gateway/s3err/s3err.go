@@ -193,7 +193,9 @@ func elem(b *strings.Builder, name, value string) {
 }
 
 // escapeText escapes XML character data; characters XML 1.0 cannot carry
-// are replaced by U+FFFD so the document always parses.
+// are replaced by U+FFFD so the document always parses. Quotes need no
+// escape in character data and S3 leaves them as they are (clients match
+// messages such as 'Policy Condition failed: ["eq", "$key", "a"]').
 func escapeText(b *strings.Builder, s string) {
 	for _, r := range s {
 		switch {
@@ -203,10 +205,6 @@ func escapeText(b *strings.Builder, s string) {
 			b.WriteString("&gt;")
 		case r == '&':
 			b.WriteString("&amp;")
-		case r == '"':
-			b.WriteString("&quot;")
-		case r == '\'':
-			b.WriteString("&apos;")
 		case r == '\r':
 			b.WriteString("&#xD;")
 		case r == '\n' || r == '\t':

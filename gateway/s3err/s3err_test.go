@@ -49,6 +49,8 @@ func TestWriteError(t *testing.T) {
 			doc{Code: "InternalError", Message: InternalError.Message, Resource: "/b"}},
 		{"range", "GET", "/b/k", InvalidRange, 416,
 			doc{Code: "InvalidRange", Message: InvalidRange.Message, Resource: "/b/k"}},
+		{"quotes", "POST", "/b", New(AccessDenied, `Policy Condition failed: ["eq", "$key", "it's"]`), 403,
+			doc{Code: "AccessDenied", Message: `Policy Condition failed: ["eq", "$key", "it's"]`, Resource: "/b"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -64,6 +66,10 @@ func TestWriteError(t *testing.T) {
 			}
 			if id := w.Header().Get("x-amz-request-id"); id != "0123456789ABCDEF" {
 				t.Errorf("x-amz-request-id %q", id)
+			}
+			// Character data carries quotes as they are, as S3's does.
+			if raw := regexp.MustCompile(`<Message>(.*)</Message>`).FindStringSubmatch(w.Body.String()); raw == nil || raw[1] != tt.want.Message {
+				t.Errorf("raw message %q, want %q", raw, tt.want.Message)
 			}
 			var got doc
 			if err := xml.Unmarshal(w.Body.Bytes(), &got); err != nil {
