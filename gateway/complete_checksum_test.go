@@ -7,6 +7,7 @@ import (
 	"crypto/sha512"
 	"encoding/base64"
 	"encoding/binary"
+	"hash"
 	"hash/crc32"
 	"io"
 	"net/http"
@@ -15,7 +16,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"github.com/cespare/xxhash/v2"
 	"github.com/minio/crc64nvme"
+	"github.com/zeebo/xxh3"
 )
 
 func crc32cOf(b []byte) string {
@@ -170,10 +173,10 @@ func TestDefaultObjectChecksum(t *testing.T) {
 	}
 }
 
-// TestMD5AndSHA512Checksums: S3's newer MD5 and SHA512 checksums, given
+// TestNewerChecksums: S3's newer MD5, SHA512 and XXHASH checksums, given
 // by the client, are verified, stored and returned, for objects and as
 // COMPOSITE multipart checksums.
-func TestMD5AndSHA512Checksums(t *testing.T) {
+func TestNewerChecksums(t *testing.T) {
 	e := startFakeGateway(t)
 	c := e.awsClient(t)
 	ctx := context.Background()
@@ -194,6 +197,37 @@ func TestMD5AndSHA512Checksums(t *testing.T) {
 	_, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("newsums"), Key: aws.String("bad"), Body: bytes.NewReader(data), ChecksumSHA512: b64(sha512Of([]byte("other")))})
 	wantCode(t, err, "BadDigest")
 	headMissing(t, c, "newsums", "bad")
+
+	// The XXHASHes, as minio-go computes them.
+	for _, tc := range []struct {
+		header string
+		h      hash.Hash
+	}{
+		{"x-amz-checksum-xxhash64", xxhash.New()},
+		{"x-amz-checksum-xxhash3", xxh3.New()},
+		{"x-amz-checksum-xxhash128", xxh3.New128()},
+	} {
+		tc.h.Write(data)
+		sum := base64.StdEncoding.EncodeToString(tc.h.Sum(nil))
+		for _, value := range []string{base64.StdEncoding.EncodeToString(make([]byte, tc.h.Size())), sum} {
+			req, err := http.NewRequest(http.MethodPut, e.url+"/newsums/"+tc.header, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			req.Header.Set(tc.header, value)
+			resp := e.signedDo(t, req, data)
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if value != sum {
+				wantErrorDoc(t, resp.StatusCode, body, http.StatusBadRequest, "BadDigest", "")
+				headMissing(t, c, "newsums", tc.header)
+				continue
+			}
+			if resp.StatusCode != http.StatusOK || resp.Header.Get(tc.header) != sum {
+				t.Fatalf("PUT with %s: %d %s, answered %q", tc.header, resp.StatusCode, body, resp.Header.Get(tc.header))
+			}
+		}
+	}
 
 	// Multipart: COMPOSITE only, the checksum of the part checksums.
 	p1, p2 := pattern(5<<20, 12), pattern(333, 13)

@@ -151,6 +151,9 @@ type checksumFields struct {
 	ChecksumSHA256    string `xml:"ChecksumSHA256,omitempty"`
 	ChecksumSHA512    string `xml:"ChecksumSHA512,omitempty"`
 	ChecksumMD5       string `xml:"ChecksumMD5,omitempty"`
+	ChecksumXXHASH64  string `xml:"ChecksumXXHASH64,omitempty"`
+	ChecksumXXHASH3   string `xml:"ChecksumXXHASH3,omitempty"`
+	ChecksumXXHASH128 string `xml:"ChecksumXXHASH128,omitempty"`
 }
 
 // field is the element of f that carries a's checksum (nil for None).
@@ -170,6 +173,12 @@ func (f *checksumFields) field(a checksum.Algorithm) *string {
 		return &f.ChecksumSHA512
 	case checksum.MD5:
 		return &f.ChecksumMD5
+	case checksum.XXHASH64:
+		return &f.ChecksumXXHASH64
+	case checksum.XXHASH3:
+		return &f.ChecksumXXHASH3
+	case checksum.XXHASH128:
+		return &f.ChecksumXXHASH128
 	}
 	return nil
 }

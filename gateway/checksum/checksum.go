@@ -1,7 +1,6 @@
 // Package checksum implements the S3 object checksums: CRC32, CRC32C,
-// CRC64NVME, SHA1, SHA256, SHA512 and MD5 ("Checking object integrity",
-// S3 user guide; not yet its XXHASH64, XXHASH3 and XXHASH128), the
-// parsing of their request headers, and the multipart checksums:
+// CRC64NVME, SHA1, SHA256, SHA512, MD5, XXHASH64, XXHASH3 and XXHASH128
+// ("Checking object integrity", S3 user guide), the parsing of their request headers, and the multipart checksums:
 // COMPOSITE (the checksum of the concatenated part checksums, "-N") and
 // FULL_OBJECT for the CRCs, combined from the part CRCs without reading
 // the data again (combine.go).
@@ -25,7 +24,9 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/cespare/xxhash/v2"
 	"github.com/minio/crc64nvme"
+	"github.com/zeebo/xxh3"
 
 	"github.com/cairnstore/cairn/gateway/s3err"
 )
@@ -43,6 +44,9 @@ const (
 	SHA256
 	SHA512
 	MD5
+	XXHASH64
+	XXHASH3
+	XXHASH128
 	numAlgorithms
 )
 
@@ -58,11 +62,18 @@ var algorithms = [numAlgorithms]struct {
 	SHA256:    {"SHA256", sha256.Size},
 	SHA512:    {"SHA512", sha512.Size},
 	MD5:       {"MD5", md5.Size},
+	XXHASH64:  {"XXHASH64", 8},
+	XXHASH3:   {"XXHASH3", 8},
+	XXHASH128: {"XXHASH128", 16},
 }
 
 // Algorithms lists every algorithm.
 func Algorithms() []Algorithm {
-	return []Algorithm{CRC32, CRC32C, CRC64NVME, SHA1, SHA256, SHA512, MD5}
+	all := make([]Algorithm, 0, numAlgorithms-1)
+	for a := CRC32; a < numAlgorithms; a++ {
+		all = append(all, a)
+	}
+	return all
 }
 
 // String is the algorithm's S3 name: "CRC32", "CRC64NVME"...
@@ -137,6 +148,12 @@ func New(a Algorithm) hash.Hash {
 		return sha512.New()
 	case MD5:
 		return md5.New()
+	case XXHASH64:
+		return xxhash.New() // Sum: the 64-bit digest, big-endian
+	case XXHASH3:
+		return xxh3.New() // Sum: the 64-bit XXH3 digest, big-endian
+	case XXHASH128:
+		return xxh3.New128() // Sum: the 128-bit digest, high half first
 	}
 	return nil
 }
@@ -221,14 +238,15 @@ func DefaultType(a Algorithm) Type {
 }
 
 // ValidType reports whether S3 allows the multipart checksum type t for a:
-// the SHAs and MD5 are composite only, CRC64NVME full-object only.
+// the SHAs, MD5 and the XXHASHes are composite only, CRC64NVME
+// full-object only.
 func ValidType(a Algorithm, t Type) bool {
 	switch a {
 	case CRC32, CRC32C:
 		return t == Composite || t == FullObject
 	case CRC64NVME:
 		return t == FullObject
-	case SHA1, SHA256, SHA512, MD5:
+	case SHA1, SHA256, SHA512, MD5, XXHASH64, XXHASH3, XXHASH128:
 		return t == Composite
 	}
 	return false

@@ -3,6 +3,7 @@ package checksum
 import (
 	"bytes"
 	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"math/rand/v2"
 	"net/http"
@@ -62,7 +63,7 @@ func TestNames(t *testing.T) {
 	if a, ok := Parse("crc64nvme"); !ok || a != CRC64NVME || CRC64NVME.Header() != "x-amz-checksum-crc64nvme" {
 		t.Error("lower-case name")
 	}
-	for _, bad := range []string{"", "XXHASH64", "CRC", "crc32x"} {
+	for _, bad := range []string{"", "SHA384", "CRC", "crc32x"} {
 		if _, ok := Parse(bad); ok {
 			t.Errorf("Parse(%q) ok", bad)
 		}
@@ -124,9 +125,9 @@ func TestFromRequest(t *testing.T) {
 		{"two headers", map[string]string{"X-Amz-Checksum-Crc32": "AAAAAA==", "X-Amz-Checksum-Crc32c": "AAAAAA=="}, Expected{}, true},
 		{"header and trailer", map[string]string{"X-Amz-Checksum-Crc32": "AAAAAA==", "X-Amz-Trailer": "x-amz-checksum-crc32"}, Expected{}, true},
 		{"sdk disagrees", map[string]string{"X-Amz-Checksum-Crc32": "AAAAAA==", "X-Amz-Sdk-Checksum-Algorithm": "SHA1"}, Expected{}, true},
-		{"bad sdk", map[string]string{"X-Amz-Sdk-Checksum-Algorithm": "XXHASH3"}, Expected{}, true},
+		{"bad sdk", map[string]string{"X-Amz-Sdk-Checksum-Algorithm": "SHA384"}, Expected{}, true},
 		{"bad value", map[string]string{"X-Amz-Checksum-Sha1": "AAAAAA=="}, Expected{}, true},
-		{"unknown checksum header", map[string]string{"X-Amz-Checksum-Xxhash64": "AAAAAAAAAAA="}, Expected{}, true},
+		{"unknown checksum header", map[string]string{"X-Amz-Checksum-Sha384": "AAAAAAAAAAA="}, Expected{}, true},
 		{"MD5", map[string]string{"X-Amz-Checksum-Md5": "1B2M2Y8AsgTpgAmY7PhCfg=="}, Expected{Algorithm: MD5, Value: Sum(MD5, nil)}, false},
 		{"unknown trailer", map[string]string{"X-Amz-Trailer": "x-amz-meta-foo"}, Expected{}, true},
 	}
@@ -144,6 +145,24 @@ func TestFromRequest(t *testing.T) {
 		}
 		if err != nil || got.Algorithm != tt.want.Algorithm || got.Trailer != tt.want.Trailer || !bytes.Equal(got.Value, tt.want.Value) {
 			t.Errorf("%s: %+v %v, want %+v", tt.name, got, err, tt.want)
+		}
+	}
+}
+
+// TestXXHashVectors: the XXHASH digests of the empty input, from the
+// xxHash reference, travel big-endian (the 128-bit one high half first),
+// as the SDKs encode them.
+func TestXXHashVectors(t *testing.T) {
+	for _, tc := range []struct {
+		a    Algorithm
+		want string
+	}{
+		{XXHASH64, "ef46db3751d8e999"},
+		{XXHASH3, "2d06800538d394c2"},
+		{XXHASH128, "99aa06d3014798d86001c324468d497f"},
+	} {
+		if got := hex.EncodeToString(Sum(tc.a, nil)); got != tc.want {
+			t.Errorf("%s of nothing = %s, want %s", tc.a, got, tc.want)
 		}
 	}
 }
