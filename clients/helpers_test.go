@@ -1,7 +1,8 @@
 // Package clients_test runs real S3 client programs — the aws CLI and
 // boto3 — with their default settings against Cairn's S3 gateway on an
 // in-process cluster, over http and over https (the Python SDKs send
-// aws-chunked bodies with trailing checksums only over https).
+// aws-chunked bodies with trailing checksums only over https), and
+// minio-go's functional test suite as an external conformance check.
 //
 // A missing tool skips its tests with a message naming it. The tools run
 // with a clean environment: a temporary HOME, the test credentials, region
@@ -51,6 +52,10 @@ func TestClients(t *testing.T) {
 	t.Run("boto3", func(t *testing.T) {
 		t.Parallel()
 		testBoto3(t, eps)
+	})
+	t.Run("minio-go functional", func(t *testing.T) {
+		t.Parallel()
+		testMinioFunctional(t, eps[0])
 	})
 }
 
