@@ -78,7 +78,7 @@ func hasHeader(name string) mux.MatcherFunc {
 // a request naming one gets NotImplemented rather than a silently wrong
 // answer (a GET ?acl must not list the bucket).
 var unsupported = []string{
-	"accelerate", "acl", "analytics", "attributes", "cors", "encryption",
+	"accelerate", "acl", "analytics", "cors", "encryption",
 	"intelligent-tiering", "inventory", "legal-hold", "lifecycle", "logging",
 	"metadataConfiguration", "metadataTable", "metrics", "notification",
 	"object-lock", "ownershipControls", "policy", "policyStatus",
@@ -170,6 +170,7 @@ func newRouter(d routerDeps) http.Handler {
 	ob.Methods(http.MethodPut).MatcherFunc(hasHeader("x-amz-copy-source")).Handler(route("CopyObject", o.copy))
 	ob.Methods(http.MethodPut).Handler(route("PutObject", o.put))
 	ob.Methods(http.MethodGet).MatcherFunc(hasQuery("uploadId")).Handler(route("ListParts", m.listParts))
+	ob.Methods(http.MethodGet).MatcherFunc(hasQuery("attributes")).Handler(route("GetObjectAttributes", o.attributes))
 	ob.Methods(http.MethodGet).Handler(route("GetObject", o.get))
 	ob.Methods(http.MethodHead).Handler(route("HeadObject", o.get))
 	ob.Methods(http.MethodPost).MatcherFunc(hasQuery("uploads")).Handler(route("CreateMultipartUpload", m.create))
