@@ -28,6 +28,7 @@ type routerDeps struct {
 	registry *prometheus.Registry
 	now      func() time.Time
 	bodyIdle time.Duration // 0: no limit
+	cors     []string      // origins allowed cross-origin requests (withCORS)
 }
 
 // handlerFunc is an S3 operation: it writes a successful answer itself
@@ -189,5 +190,6 @@ func newRouter(d routerDeps) http.Handler {
 
 	root.NotFoundHandler = d.authenticate(s3)
 	root.MethodNotAllowedHandler = root.NotFoundHandler
-	return d.instrument(root)
+	// CORS inside instrument, so preflights are logged and counted too.
+	return d.instrument(withCORS(root, d.cors))
 }

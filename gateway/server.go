@@ -30,6 +30,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -75,6 +76,10 @@ type Config struct {
 	// stripe buffers and chunk uploads, for as long as it keeps the
 	// connection. 0 selects DefaultBodyIdleTimeout; negative, no limit.
 	BodyIdleTimeout time.Duration
+	// CORSAllowedOrigins are the origins whose browser scripts may call
+	// the gateway: "*" for any, or origins such as https://app.example.com
+	// (one * wildcard each, as in https://*.example.com). None: no CORS.
+	CORSAllowedOrigins []string
 }
 
 // DefaultBodyIdleTimeout is Config.BodyIdleTimeout's default.
@@ -162,6 +167,7 @@ func NewServer(cfg Config) (*Server, error) {
 		registry: cfg.Registry,
 		now:      cfg.Now,
 		bodyIdle: bodyIdle,
+		cors:     cfg.CORSAllowedOrigins,
 	})
 	s.http = &http.Server{
 		Handler:           s.handler,
@@ -261,4 +267,27 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.TLSCert, "tls-cert", "", "PEM certificate `FILE`; with --tls-key, serve https")
 	fs.StringVar(&c.TLSKey, "tls-key", "", "PEM private key `FILE` for --tls-cert")
 	fs.DurationVar(&c.BodyIdleTimeout, "body-idle-timeout", DefaultBodyIdleTimeout, "answer 400 RequestTimeout to a client that sends no byte of its request body for this long (-1ns: never)")
+	c.CORSAllowedOrigins = DefaultCORSAllowedOrigins
+	fs.Var((*originList)(&c.CORSAllowedOrigins), "cors-allowed-origins", "comma-separated `ORIGINS` whose browser scripts may call S3 here (\"*\": any; https://*.example.com: one wildcard; empty: no CORS). Requests are signed either way")
+}
+
+// DefaultCORSAllowedOrigins is --cors-allowed-origins' default: any
+// origin, as MinIO does. Every request is signed with keys a script must
+// already hold (there are no cookies), so this opens nothing; it lets web
+// apps upload and download with presigned URLs and POST forms.
+var DefaultCORSAllowedOrigins = []string{"*"}
+
+// originList is a comma-separated list flag.
+type originList []string
+
+func (o *originList) String() string { return strings.Join(*o, ",") }
+
+func (o *originList) Set(v string) error {
+	*o = nil
+	for _, s := range strings.Split(v, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			*o = append(*o, s)
+		}
+	}
+	return nil
 }

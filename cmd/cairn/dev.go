@@ -100,6 +100,8 @@ func runDev(ctx context.Context, o devOptions, stdout, stderr io.Writer) error {
 		Addr:        o.s3Addr,
 		Credentials: gateway.Credentials{AccessKey: access, SecretKey: secret},
 		Logger:      logger.With("node", "gateway"),
+		// As gatewayd by default: web apps on any origin may call it.
+		CORSAllowedOrigins: gateway.DefaultCORSAllowedOrigins,
 	}
 	if o.tls {
 		gwCfg.TLSCert, gwCfg.TLSKey, err = selfsigned.Write(filepath.Join(o.dir, "tls"))
