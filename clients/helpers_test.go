@@ -1,8 +1,9 @@
 // Package clients_test runs real S3 client programs — the aws CLI and
 // boto3 — with their default settings against Cairn's S3 gateway on an
 // in-process cluster, over http and over https (the Python SDKs send
-// aws-chunked bodies with trailing checksums only over https), and
-// minio-go's functional test suite as an external conformance check.
+// aws-chunked bodies with trailing checksums only over https), and, with
+// scripts/conformance, minio-go's functional test suite as an external
+// conformance check.
 //
 // A missing tool skips its tests with a message naming it. The tools run
 // with a clean environment: a temporary HOME, the test credentials, region
@@ -92,7 +93,9 @@ func startEndpoints(t *testing.T) []*endpoint {
 	if testing.Short() {
 		t.Skip("client tests boot an in-process cluster; skipped with -short")
 	}
-	c := testcluster.New(t, testcluster.Config{Quiet: true})
+	// Room for minio-go's functional tests (scripts/conformance), which
+	// write ~7 GB (deleted chunks are collected only after the GC grace).
+	c := testcluster.New(t, testcluster.Config{Quiet: true, BlobCapacity: 4 << 30})
 	cert, key, err := selfsigned.Write(t.TempDir())
 	if err != nil {
 		t.Fatalf("self-signed certificate: %v", err)

@@ -7,7 +7,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/cairnstore/cairn/gateway/checksum"
 	"github.com/cairnstore/cairn/gateway/s3err"
 	pb "github.com/cairnstore/cairn/metadata/metadatapb"
 )
@@ -49,14 +48,7 @@ var objectAttributeNames = map[string]bool{"ETag": true, "Checksum": true, "Obje
 // value, without a composite checksum's "-N" (ObjectParts counts the
 // parts).
 func attrChecksums(cs []*pb.Checksum) (f checksumFields, typ string) {
-	for _, c := range cs {
-		a, _ := checksum.Parse(c.GetAlgorithm())
-		if p := f.field(a); p != nil {
-			*p = base64.StdEncoding.EncodeToString(c.GetValue())
-			typ = c.GetType()
-		}
-	}
-	return f, typ
+	return checksumElements(cs, func(c *pb.Checksum) string { return base64.StdEncoding.EncodeToString(c.GetValue()) })
 }
 
 // headerInt reads an optional non-negative integer header.

@@ -65,6 +65,21 @@ func (c *checksums) verify(trailers map[string]string) ([]*pb.Checksum, error) {
 	return []*pb.Checksum{{Algorithm: c.alg.String(), Value: sum, Type: c.typ}}, nil
 }
 
+// store verifies the checksum computed over a body with no trailers (a
+// copy's source, a POST form's file) and records it on o; nil stores
+// nothing.
+func (c *checksums) store(o *pb.Object) error {
+	if c == nil {
+		return nil
+	}
+	cs, err := c.verify(nil)
+	if err != nil {
+		return err
+	}
+	o.Checksums = cs
+	return nil
+}
+
 // copyChecksums is the checksum a copy computes: the algorithm the request
 // names (x-amz-checksum-algorithm), else the source's, else
 // checksum.DefaultObject, as a FULL_OBJECT checksum of the new object.

@@ -131,14 +131,7 @@ func (h *objectHandlers) copy(w http.ResponseWriter, r *http.Request) error {
 			if !strings.Contains(src.GetEtag(), "-") && o.GetEtag() != src.GetEtag() {
 				return s3err.New(s3err.InternalError, "The copied bytes do not match the source's ETag.")
 			}
-			if sums != nil {
-				cs, err := sums.verify(nil)
-				if err != nil {
-					return err
-				}
-				o.Checksums = cs
-			}
-			return nil
+			return sums.store(o)
 		},
 	})
 	if err != nil {

@@ -127,10 +127,16 @@ func checksumValue(c *pb.Checksum) string {
 
 // xmlChecksums fills the Checksum* elements of an XML answer.
 func xmlChecksums(cs []*pb.Checksum) (f checksumFields, typ string) {
+	return checksumElements(cs, checksumValue)
+}
+
+// checksumElements fills the Checksum* elements with each checksum as
+// value renders it.
+func checksumElements(cs []*pb.Checksum, value func(*pb.Checksum) string) (f checksumFields, typ string) {
 	for _, c := range cs {
 		a, _ := checksum.Parse(c.GetAlgorithm())
 		if p := f.field(a); p != nil {
-			*p = checksumValue(c)
+			*p = value(c)
 		}
 		typ = c.GetType()
 	}

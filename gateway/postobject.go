@@ -242,14 +242,7 @@ func (h *objectHandlers) postObject(w http.ResponseWriter, r *http.Request) erro
 			if ranged && body.n < lo {
 				return s3err.New(s3err.EntityTooSmall, "Your proposed upload is smaller than the minimum allowed size (%d of at least %d bytes).", body.n, lo)
 			}
-			if sums != nil {
-				cs, err := sums.verify(nil)
-				if err != nil {
-					return err
-				}
-				o.Checksums = cs
-			}
-			return nil
+			return sums.store(o)
 		},
 	})
 	if err != nil {
