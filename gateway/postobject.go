@@ -21,10 +21,13 @@ import (
 	"github.com/cairnstore/cairn/object"
 )
 
-// Limits on a POST form's fields (the file is streamed, not held).
+// Limits on a POST form's fields (the file is streamed, not held). They
+// are read before the policy's signature can be checked, so they bound
+// what an anonymous client can make the gateway hold.
 const (
-	maxPostField  = 64 << 10
-	maxPostFields = 1 << 20 // all fields together
+	maxPostField      = 64 << 10
+	maxPostFieldBytes = 1 << 20 // all fields together
+	maxPostFieldCount = 1000
 )
 
 // isPostForm matches a browser-based upload: a POST to a bucket with a
@@ -81,8 +84,8 @@ func readPostForm(r *http.Request) (*postForm, error) {
 			return nil, s3err.New(s3err.MalformedPOSTRequest, "The body of your POST request is not well-formed multipart/form-data: %v.", err)
 		}
 		total += len(name) + len(v)
-		if len(v) > maxPostField || total > maxPostFields {
-			return nil, s3err.New(s3err.MaxMessageLengthExceeded, "The form fields of your POST request exceed %d bytes.", maxPostFields)
+		if len(v) > maxPostField || total > maxPostFieldBytes || len(f.fields) >= maxPostFieldCount {
+			return nil, s3err.New(s3err.MaxMessageLengthExceeded, "The form fields of your POST request exceed %d bytes or %d fields.", maxPostFieldBytes, maxPostFieldCount)
 		}
 		if _, dup := f.fields[name]; dup {
 			return nil, s3err.New(s3err.InvalidArgument, "The form field %q is given more than once.", name)

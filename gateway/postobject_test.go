@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/binary"
 	"encoding/xml"
+	"fmt"
 	"hash/crc32"
 	"io"
 	"mime/multipart"
@@ -130,6 +131,12 @@ func TestPostObject(t *testing.T) {
 		{name: "no file", noFile: true, status: 400, code: "InvalidArgument", message: "exactly one file", key: "user/x.png"},
 		{name: "no policy", form: func(f map[string]string) { delete(f, "policy") }, status: 403, code: "AccessDenied", key: "user/x.png"},
 		{name: "a part without a field name", form: func(f map[string]string) { f[""] = "x" }, status: 400, code: "MalformedPOSTRequest", key: "user/x.png"},
+		{name: "too many fields", form: func(f map[string]string) {
+			for i := range 1000 {
+				f[fmt.Sprintf("x-ignore-%d", i)] = "1"
+			}
+		}, status: 400, code: "MaxMessageLengthExceeded", key: "user/x.png"},
+		{name: "a field too long", form: func(f map[string]string) { f["x-ignore-long"] = strings.Repeat("a", 64<<10+1) }, status: 400, code: "MaxMessageLengthExceeded", key: "user/x.png"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			exp := tc.exp
