@@ -21,18 +21,21 @@ import (
 var errorTable = []struct {
 	err  error
 	code s3err.Code
+	msg  string // replaces the code's message when set
 }{
-	{metaerr.ErrNotLeader, s3err.ServiceUnavailable},
-	{metaerr.ErrInvalidArgument, s3err.InvalidArgument},
-	{object.ErrIncompleteBody, s3err.IncompleteBody},
-	{object.ErrNotEnoughNodes, s3err.ServiceUnavailable},
-	{object.ErrWriteQuorum, s3err.ServiceUnavailable},
-	{object.ErrRange, s3err.InvalidRange},
+	{metaerr.ErrNotLeader, s3err.ServiceUnavailable, ""},
+	{metaerr.ErrInvalidArgument, s3err.InvalidArgument, ""},
+	{object.ErrIncompleteBody, s3err.IncompleteBody, ""},
+	// S3's text for 503 asks for a lower request rate; these are not
+	// about rate, and an operator reading a client's error should see why.
+	{object.ErrNotEnoughNodes, s3err.ServiceUnavailable, "Not enough blob nodes can take this write now (down, draining or full); try again later."},
+	{object.ErrWriteQuorum, s3err.ServiceUnavailable, "Too few blob nodes stored this write's chunks; nothing was stored; try again later."},
+	{object.ErrRange, s3err.InvalidRange, ""},
 	// Reading: fewer than k chunks of a segment are usable right now.
-	{chunk.ErrUnrecoverable, s3err.ServiceUnavailable},
-	{context.DeadlineExceeded, s3err.RequestTimeout},
-	{errClientGone, s3err.RequestTimeout},
-	{errClientIdle, s3err.RequestTimeout},
+	{chunk.ErrUnrecoverable, s3err.ServiceUnavailable, "Too few chunks of this object are readable now; try again later."},
+	{context.DeadlineExceeded, s3err.RequestTimeout, ""},
+	{errClientGone, s3err.RequestTimeout, ""},
+	{errClientIdle, s3err.RequestTimeout, ""},
 }
 
 // errClientIdle: the client sent no byte of the body for Config.BodyIdleTimeout.
@@ -56,7 +59,7 @@ func toS3(err error, t target) error {
 		matched := false
 		for _, row := range errorTable {
 			if errors.Is(err, row.err) {
-				e = &s3err.Error{Code: row.code, Err: err}
+				e = &s3err.Error{Code: row.code, Message: row.msg, Err: err}
 				matched = true
 				break
 			}

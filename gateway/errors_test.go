@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/cairnstore/cairn/gateway/s3err"
@@ -17,19 +18,21 @@ import (
 func TestToS3Codes(t *testing.T) {
 	tgt := target{bucket: "b", key: "k"}
 	tests := []struct {
-		name string
-		err  error
-		want s3err.Code
+		name    string
+		err     error
+		want    s3err.Code
+		message string // part of the message, when not the code's own
 	}{
-		{"not leader", fmt.Errorf("commit: %w", metaerr.ErrNotLeader), s3err.ServiceUnavailable},
-		{"commit outcome unknown", fmt.Errorf("commit b/k: %w", status.Error(codes.Unavailable, "commit outcome unknown: leadership lost while committing log")), s3err.ServiceUnavailable},
-		{"no member reachable", status.Error(codes.Unavailable, "connection refused"), s3err.ServiceUnavailable},
-		{"metad internal", fmt.Errorf("commit: %w", status.Error(codes.Internal, "boom")), s3err.InternalError},
-		{"write quorum", fmt.Errorf("put: %w", object.ErrWriteQuorum), s3err.ServiceUnavailable},
-		{"deadline", fmt.Errorf("put: %w", context.DeadlineExceeded), s3err.RequestTimeout},
-		{"no such key", metaerr.Detailed(metaerr.ErrNoSuchKey, "b/k"), s3err.NoSuchKey},
-		{"plain error", errors.New("disk on fire"), s3err.InternalError},
-		{"code itself", s3err.InvalidRange, s3err.InvalidRange},
+		{"not leader", fmt.Errorf("commit: %w", metaerr.ErrNotLeader), s3err.ServiceUnavailable, ""},
+		{"commit outcome unknown", fmt.Errorf("commit b/k: %w", status.Error(codes.Unavailable, "commit outcome unknown: leadership lost while committing log")), s3err.ServiceUnavailable, ""},
+		{"no member reachable", status.Error(codes.Unavailable, "connection refused"), s3err.ServiceUnavailable, ""},
+		{"metad internal", fmt.Errorf("commit: %w", status.Error(codes.Internal, "boom")), s3err.InternalError, ""},
+		{"write quorum", fmt.Errorf("put: %w", object.ErrWriteQuorum), s3err.ServiceUnavailable, "Too few blob nodes stored"},
+		{"no writable nodes", fmt.Errorf("place segment: %w", object.ErrNotEnoughNodes), s3err.ServiceUnavailable, "down, draining or full"},
+		{"deadline", fmt.Errorf("put: %w", context.DeadlineExceeded), s3err.RequestTimeout, ""},
+		{"no such key", metaerr.Detailed(metaerr.ErrNoSuchKey, "b/k"), s3err.NoSuchKey, ""},
+		{"plain error", errors.New("disk on fire"), s3err.InternalError, ""},
+		{"code itself", s3err.InvalidRange, s3err.InvalidRange, ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -42,6 +45,9 @@ func TestToS3Codes(t *testing.T) {
 			}
 			if tc.want == s3err.ServiceUnavailable && e.Code.Status != http.StatusServiceUnavailable {
 				t.Errorf("status %d", e.Code.Status)
+			}
+			if tc.message != "" && !strings.Contains(e.Message, tc.message) {
+				t.Errorf("message %q, want one with %q", e.Message, tc.message)
 			}
 		})
 	}
