@@ -162,23 +162,6 @@ func postFormHeaders(fields map[string]string) http.Header {
 	return h
 }
 
-// sizeLimited fails with EntityTooLarge once more than max bytes arrive.
-type sizeLimited struct {
-	r    io.Reader
-	n    int64
-	max  int64
-	code s3err.Code
-}
-
-func (s *sizeLimited) Read(p []byte) (int, error) {
-	n, err := s.r.Read(p)
-	s.n += int64(n)
-	if s.n > s.max {
-		return n, s3err.New(s3err.EntityTooLarge, "Your proposed upload exceeds the maximum allowed size (%d bytes).", s.max)
-	}
-	return n, err
-}
-
 type postResponse struct {
 	XMLName  xml.Name `xml:"PostResponse"`
 	Location string   `xml:"Location"`
@@ -232,7 +215,7 @@ func (h *objectHandlers) postObject(w http.ResponseWriter, r *http.Request) erro
 	if !ranged || hi > MaxPutSize {
 		hi = MaxPutSize
 	}
-	body := &sizeLimited{r: &clientReader{r: f.file}, max: hi}
+	body := &limitReader{r: &clientReader{r: f.file}, left: hi}
 	var src io.Reader = body
 	if sums != nil {
 		src = io.TeeReader(body, sums)
@@ -242,8 +225,8 @@ func (h *objectHandlers) postObject(w http.ResponseWriter, r *http.Request) erro
 		Headers:      attrs.headers,
 		UserMetadata: attrs.userMetadata,
 		BeforeCommit: func(o *pb.Object) error {
-			if ranged && body.n < lo {
-				return s3err.New(s3err.EntityTooSmall, "Your proposed upload is smaller than the minimum allowed size (%d of at least %d bytes).", body.n, lo)
+			if n := hi - body.left; ranged && n < lo {
+				return s3err.New(s3err.EntityTooSmall, "Your proposed upload is smaller than the minimum allowed size (%d of at least %d bytes).", n, lo)
 			}
 			return sums.store(o)
 		},
