@@ -136,7 +136,7 @@ func (h *objectHandlers) attributes(w http.ResponseWriter, r *http.Request) erro
 		res.ObjectParts = op
 	}
 	if want["StorageClass"] {
-		res.StorageClass = "STANDARD"
+		res.StorageClass = storageClassOf(o.GetHeaders())
 	}
 	if want["ObjectSize"] {
 		size := o.GetSize()

@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"io"
+	"maps"
 	"net/http"
 	"net/url"
 	"strings"
@@ -92,13 +93,24 @@ func (h *objectHandlers) copy(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if src.GetBucket() == t.bucket && src.GetKey() == t.key && directive != "REPLACE" {
+	newClass := r.Header.Get(storageClassHeader)
+	if src.GetBucket() == t.bucket && src.GetKey() == t.key && directive != "REPLACE" && newClass == "" {
 		return s3err.New(s3err.InvalidRequest, "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes.")
 	}
 	if src.GetSize() > MaxCopySize {
 		return s3err.New(s3err.InvalidRequest, "The specified copy source is larger than the maximum allowable size for a copy source: %d", int64(MaxCopySize))
 	}
-	attrs := objectAttrs{contentType: src.GetContentType(), headers: src.GetHeaders(), userMetadata: src.GetUserMetadata()}
+	// The source's headers, but not its storage class: a copy is STANDARD
+	// unless the request names another, as on S3.
+	headers := maps.Clone(src.GetHeaders())
+	if headers == nil {
+		headers = map[string]string{}
+	}
+	delete(headers, storageClassHeader)
+	if newClass != "" && newClass != "STANDARD" {
+		headers[storageClassHeader] = newClass
+	}
+	attrs := objectAttrs{contentType: src.GetContentType(), headers: headers, userMetadata: src.GetUserMetadata()}
 	if directive == "REPLACE" {
 		if attrs, err = readObjectAttrs(r.Header); err != nil {
 			return err

@@ -42,6 +42,9 @@ func readObjectAttrs(h http.Header) (objectAttrs, error) {
 			a.headers[name] = v
 		}
 	}
+	if v := h.Get(storageClassHeader); v != "" && v != "STANDARD" {
+		a.headers[storageClassHeader] = v // checkWriteHeaders has checked it
+	}
 	size := 0
 	for name, vs := range h {
 		lower := strings.ToLower(name)

@@ -85,7 +85,7 @@ func (p listParams) entries(resp *pb.ListObjectsResponse, owner bool) ([]objectE
 			LastModified: fmtXMLTime(lastModified(o)),
 			ETag:         quoteETag(o.GetEtag()),
 			Size:         o.GetSize(),
-			StorageClass: "STANDARD",
+			StorageClass: storageClassOf(o.GetHeaders()),
 		}
 		for _, c := range o.GetChecksums() {
 			e.ChecksumAlgorithm = append(e.ChecksumAlgorithm, c.GetAlgorithm())

@@ -445,6 +445,7 @@ func (h *multipartHandlers) listParts(w http.ResponseWriter, r *http.Request) er
 	if err != nil {
 		return err
 	}
+	out.StorageClass = storageClassOf(resp.GetUpload().GetHeaders())
 	out.ChecksumAlgorithm = resp.GetUpload().GetChecksumAlgorithm()
 	out.ChecksumType = resp.GetUpload().GetChecksumType()
 	out.IsTruncated = resp.GetIsTruncated()
@@ -504,7 +505,7 @@ func (h *multipartHandlers) listUploads(w http.ResponseWriter, r *http.Request) 
 	for _, u := range resp.GetUploads() {
 		out.Uploads = append(out.Uploads, uploadEntry{
 			Key: p.encode(u.GetKey()), UploadID: u.GetUploadId(),
-			Initiator: rootOwner, Owner: rootOwner, StorageClass: "STANDARD",
+			Initiator: rootOwner, Owner: rootOwner, StorageClass: storageClassOf(u.GetHeaders()),
 			Initiated:         fmtXMLTime(unixTime(u.GetInitiatedUnixNano())),
 			ChecksumAlgorithm: u.GetChecksumAlgorithm(),
 			ChecksumType:      u.GetChecksumType(),

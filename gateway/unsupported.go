@@ -12,13 +12,27 @@ import (
 // tagged or public when it is not would act on something untrue.
 
 // storageClasses are the classes S3 knows. Cairn stores every object
-// alike, so any of them is accepted (and stored as STANDARD); an unknown
-// name is InvalidStorageClass, as S3 answers.
+// alike, so any of them is accepted and kept as a label (the stored
+// header storageClassHeader: HEAD, GET, listings and GetObjectAttributes
+// report it); an unknown name is InvalidStorageClass, as S3 answers.
 var storageClasses = map[string]bool{
 	"STANDARD": true, "REDUCED_REDUNDANCY": true, "STANDARD_IA": true,
 	"ONEZONE_IA": true, "INTELLIGENT_TIERING": true, "GLACIER": true,
 	"DEEP_ARCHIVE": true, "OUTPOSTS": true, "GLACIER_IR": true, "SNOW": true,
 	"EXPRESS_ONEZONE": true, "FSX_OPENZFS": true,
+}
+
+// storageClassHeader is the stored header that labels an object (or
+// upload) with a storage class other than STANDARD; GET and HEAD return
+// it as S3 does, only for those.
+const storageClassHeader = "X-Amz-Storage-Class"
+
+// storageClassOf is the class an object's or upload's stored headers name.
+func storageClassOf(headers map[string]string) string {
+	if v := headers[storageClassHeader]; v != "" {
+		return v
+	}
+	return "STANDARD"
 }
 
 // privateACL tells whether a canned ACL grants no one but the owner
