@@ -15,11 +15,13 @@ import (
 
 // minioExpectedFailures are the tests of minio-go's functional suite that
 // fail against Cairn by design, with the reason.
+const otherRegion = "a bucket in another region: this endpoint serves one region"
+
 var minioExpectedFailures = map[string]string{
-	"testMakeBucketError":     "a bucket in another region: this endpoint serves one region",
-	"testMakeBucketErrorV2":   "a bucket in another region: this endpoint serves one region",
-	"testMakeBucketRegions":   "a bucket in another region: this endpoint serves one region",
-	"testMakeBucketRegionsV2": "a bucket in another region: this endpoint serves one region",
+	"testMakeBucketError":     otherRegion,
+	"testMakeBucketErrorV2":   otherRegion,
+	"testMakeBucketRegions":   otherRegion,
+	"testMakeBucketRegionsV2": otherRegion,
 	"testGetObjectACLContext": "ACLs are disabled (AccessControlListNotSupported), as on S3's BucketOwnerEnforced buckets",
 	"testListUnsorted":        "MinIO's own extension (user metadata in listings)",
 }

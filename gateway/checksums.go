@@ -224,24 +224,9 @@ func checkDeclaredComplete(h http.Header, up *pb.MultipartUpload, o *pb.Object) 
 			return s3err.New(s3err.InvalidRequest, "The upload was created with checksum type %q, not %s.", up.GetChecksumType(), t)
 		}
 	}
-	var (
-		alg   checksum.Algorithm
-		value string
-	)
-	for name, values := range h {
-		lname := strings.ToLower(name)
-		if !strings.HasPrefix(lname, "x-amz-checksum-") || lname == "x-amz-checksum-type" ||
-			lname == "x-amz-checksum-algorithm" || lname == "x-amz-checksum-mode" {
-			continue
-		}
-		a, ok := checksum.FromHeader(lname)
-		if !ok {
-			return s3err.New(s3err.InvalidRequest, "The header %s is not a known checksum.", lname)
-		}
-		if alg != checksum.None || len(values) != 1 {
-			return s3err.New(s3err.InvalidRequest, "Expecting a single x-amz-checksum- header.")
-		}
-		alg, value = a, values[0]
+	alg, value, err := checksum.HeaderValue(h)
+	if err != nil {
+		return err
 	}
 	if alg == checksum.None {
 		return nil

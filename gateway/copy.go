@@ -93,8 +93,7 @@ func (h *objectHandlers) copy(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	newClass := r.Header.Get(storageClassHeader)
-	if src.GetBucket() == t.bucket && src.GetKey() == t.key && directive != "REPLACE" && newClass == "" {
+	if src.GetBucket() == t.bucket && src.GetKey() == t.key && directive != "REPLACE" && r.Header.Get(storageClassHeader) == "" {
 		return s3err.New(s3err.InvalidRequest, "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes.")
 	}
 	if src.GetSize() > MaxCopySize {
@@ -107,9 +106,7 @@ func (h *objectHandlers) copy(w http.ResponseWriter, r *http.Request) error {
 		headers = map[string]string{}
 	}
 	delete(headers, storageClassHeader)
-	if newClass != "" && newClass != "STANDARD" {
-		headers[storageClassHeader] = newClass
-	}
+	labelStorageClass(headers, r.Header)
 	attrs := objectAttrs{contentType: src.GetContentType(), headers: headers, userMetadata: src.GetUserMetadata()}
 	if directive == "REPLACE" {
 		if attrs, err = readObjectAttrs(r.Header); err != nil {

@@ -42,9 +42,7 @@ func readObjectAttrs(h http.Header) (objectAttrs, error) {
 			a.headers[name] = v
 		}
 	}
-	if v := h.Get(storageClassHeader); v != "" && v != "STANDARD" {
-		a.headers[storageClassHeader] = v // checkWriteHeaders has checked it
-	}
+	labelStorageClass(a.headers, h)
 	size := 0
 	for name, vs := range h {
 		lower := strings.ToLower(name)

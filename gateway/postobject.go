@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"net/textproto"
 	"net/url"
-	"path"
 	"strings"
 
 	"github.com/cairnstore/cairn/gateway/checksum"
@@ -49,11 +48,23 @@ type postForm struct {
 }
 
 // readPostForm reads the fields of a POST upload up to its file field.
-// Fields after the file are not read, as S3 ignores them.
+// Fields after the file are not read, as S3 ignores them. The body is
+// read through clientReader, so a cut connection is answered as a
+// timeout rather than as a malformed form.
 func readPostForm(r *http.Request) (*postForm, error) {
+	r.Body = struct {
+		io.Reader
+		io.Closer
+	}{&clientReader{r: r.Body}, r.Body}
+	malformed := func(err error) error {
+		if errors.Is(err, errClientGone) {
+			return err
+		}
+		return s3err.New(s3err.MalformedPOSTRequest, "The body of your POST request is not well-formed multipart/form-data: %v.", err)
+	}
 	mr, err := r.MultipartReader()
 	if err != nil {
-		return nil, s3err.New(s3err.MalformedPOSTRequest, "The body of your POST request is not well-formed multipart/form-data: %v.", err)
+		return nil, malformed(err)
 	}
 	f := &postForm{fields: map[string]string{}}
 	total := 0
@@ -63,17 +74,16 @@ func readPostForm(r *http.Request) (*postForm, error) {
 			return nil, s3err.New(s3err.InvalidArgument, "POST requires exactly one file upload per request.")
 		}
 		if err != nil {
-			if errors.Is(err, errClientGone) {
-				return nil, err
-			}
-			return nil, s3err.New(s3err.MalformedPOSTRequest, "The body of your POST request is not well-formed multipart/form-data: %v.", err)
+			return nil, malformed(err)
 		}
 		name := strings.ToLower(p.FormName())
 		if name == "file" {
-			f.file, f.filename = p, path.Base(strings.ReplaceAll(p.FileName(), `\`, "/"))
-			if p.FileName() == "" {
-				f.filename = ""
+			// FileName drops a path; old browsers send a Windows one.
+			filename := p.FileName()
+			if i := strings.LastIndexByte(filename, '\\'); i >= 0 {
+				filename = filename[i+1:]
 			}
+			f.file, f.filename = p, filename
 			return f, nil
 		}
 		if name == "" {
@@ -81,7 +91,7 @@ func readPostForm(r *http.Request) (*postForm, error) {
 		}
 		v, err := io.ReadAll(io.LimitReader(p, maxPostField+1))
 		if err != nil {
-			return nil, s3err.New(s3err.MalformedPOSTRequest, "The body of your POST request is not well-formed multipart/form-data: %v.", err)
+			return nil, malformed(err)
 		}
 		total += len(name) + len(v)
 		if len(v) > maxPostField || total > maxPostFieldBytes || len(f.fields) >= maxPostFieldCount {
@@ -215,7 +225,7 @@ func (h *objectHandlers) postObject(w http.ResponseWriter, r *http.Request) erro
 	if !ranged || hi > MaxPutSize {
 		hi = MaxPutSize
 	}
-	body := &limitReader{r: &clientReader{r: f.file}, left: hi}
+	body := &limitReader{r: f.file, left: hi}
 	var src io.Reader = body
 	if sums != nil {
 		src = io.TeeReader(body, sums)

@@ -93,6 +93,16 @@ func TestPostObject(t *testing.T) {
 			t.Fatalf("stored %d bytes, Content-Type %q, metadata %v", len(got), aws.ToString(out.ContentType), out.Metadata)
 		}
 	})
+	t.Run("a Windows path as the file name", func(t *testing.T) {
+		u, form := policy(t, soon, nil)
+		resp, body := postForm(t, u, form, `C:\Users\eric\win.png`, data, true)
+		if resp.StatusCode != http.StatusNoContent {
+			t.Fatalf("POST: %d %s", resp.StatusCode, body)
+		}
+		if got := getBytes(t, c, "uploads", "user/win.png"); !bytes.Equal(got, data) {
+			t.Fatalf("user/win.png holds %d bytes", len(got))
+		}
+	})
 	t.Run("status 201 answers a PostResponse, checksum verified", func(t *testing.T) {
 		u, form := policy(t, soon, func(p *minio.PostPolicy) {
 			_ = p.SetSuccessStatusAction("201")

@@ -27,6 +27,14 @@ var storageClasses = map[string]bool{
 // it as S3 does, only for those.
 const storageClassHeader = "X-Amz-Storage-Class"
 
+// labelStorageClass labels stored headers with the class h names, unless
+// STANDARD (checkWriteHeaders has checked the name).
+func labelStorageClass(headers map[string]string, h http.Header) {
+	if v := h.Get(storageClassHeader); v != "" && v != "STANDARD" {
+		headers[storageClassHeader] = v
+	}
+}
+
 // storageClassOf is the class an object's or upload's stored headers name.
 func storageClassOf(headers map[string]string) string {
 	if v := headers[storageClassHeader]; v != "" {

@@ -263,6 +263,30 @@ type Expected struct {
 	Trailer bool
 }
 
+// HeaderValue finds the one x-amz-checksum-<algorithm> header of h (the
+// mode, type and algorithm headers are not checksums) and returns its
+// algorithm and value as sent; None when there is none. An unknown
+// algorithm or more than one checksum header is InvalidRequest.
+func HeaderValue(h http.Header) (Algorithm, string, error) {
+	found, value := None, ""
+	for name, values := range h {
+		lname := strings.ToLower(name)
+		if !strings.HasPrefix(lname, "x-amz-checksum-") || lname == "x-amz-checksum-mode" ||
+			lname == "x-amz-checksum-type" || lname == "x-amz-checksum-algorithm" {
+			continue
+		}
+		a, ok := FromHeader(lname)
+		if !ok {
+			return None, "", s3err.New(s3err.InvalidRequest, "The header %s is not a known checksum.", lname)
+		}
+		if found != None || len(values) != 1 {
+			return None, "", multiple
+		}
+		found, value = a, values[0]
+	}
+	return found, value, nil
+}
+
 // FromRequest reads x-amz-sdk-checksum-algorithm, the x-amz-checksum-*
 // headers and x-amz-trailer. At most one checksum may be given, by header
 // or trailer, and it must agree with x-amz-sdk-checksum-algorithm;
@@ -277,20 +301,12 @@ func FromRequest(h http.Header) (Expected, error) {
 		}
 		sdk = a
 	}
-	for name, values := range h {
-		lname := strings.ToLower(name)
-		if !strings.HasPrefix(lname, "x-amz-checksum-") || lname == "x-amz-checksum-mode" ||
-			lname == "x-amz-checksum-type" || lname == "x-amz-checksum-algorithm" {
-			continue
-		}
-		a, ok := FromHeader(lname)
-		if !ok {
-			return e, s3err.New(s3err.InvalidRequest, "The header %s is not a known checksum.", lname)
-		}
-		if e.Algorithm != None || len(values) != 1 {
-			return e, multiple
-		}
-		v, err := a.Decode(values[0])
+	a, raw, err := HeaderValue(h)
+	if err != nil {
+		return e, err
+	}
+	if a != None {
+		v, err := a.Decode(raw)
 		if err != nil {
 			return e, err
 		}
