@@ -50,10 +50,10 @@ func (d *routerDeps) openBody(r *http.Request) (*body, error) {
 }
 
 // openPartBody prepares a part's body: the upload's checksum algorithm is
-// computed even when the request names none.
+// computed even when the request names none, and the default one
+// (partAlgorithm) in an upload that has none.
 func (d *routerDeps) openPartBody(r *http.Request, up *pb.MultipartUpload) (*body, error) {
-	a := uploadAlgorithm(up)
-	return d.openBodyLimit(r, MaxPutSize, bodyChecksums{fallback: a, required: a})
+	return d.openBodyLimit(r, MaxPutSize, bodyChecksums{fallback: partAlgorithm(up), required: uploadAlgorithm(up)})
 }
 
 // bodyChecksums says what a body's x-amz-checksum-* headers mean.

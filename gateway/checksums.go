@@ -134,12 +134,20 @@ func uploadAlgorithm(up *pb.MultipartUpload) checksum.Algorithm {
 	return a
 }
 
-// partCopyChecksums computes the upload's checksum over a copied part.
-func partCopyChecksums(up *pb.MultipartUpload) *checksums {
-	a := uploadAlgorithm(up)
-	if a == checksum.None {
-		return nil
+// partAlgorithm is the checksum computed over a part whose request names
+// none: the upload's, or in an upload created without one the default
+// (checksum.DefaultObject), which Complete combines into the object's
+// FULL_OBJECT checksum, as S3 does.
+func partAlgorithm(up *pb.MultipartUpload) checksum.Algorithm {
+	if a := uploadAlgorithm(up); a != checksum.None {
+		return a
 	}
+	return checksum.DefaultObject
+}
+
+// partCopyChecksums computes partAlgorithm over a copied part.
+func partCopyChecksums(up *pb.MultipartUpload) *checksums {
+	a := partAlgorithm(up)
 	return &checksums{alg: a, h: checksum.New(a)}
 }
 
@@ -155,16 +163,25 @@ func findChecksum(cs []*pb.Checksum, a checksum.Algorithm) []byte {
 // completeChecksums combines the chosen parts' checksums as the upload
 // asked (COMPOSITE: the checksum of the part checksums, "-N"; FULL_OBJECT:
 // the CRCs combined without reading the data) and checks the part
-// checksums the client listed (a mismatch is InvalidPart).
+// checksums the client listed (a mismatch is InvalidPart). An upload
+// created without an algorithm gets the default one as FULL_OBJECT when
+// every part has it (parts stored before parts got it, or naming another
+// algorithm, leave the object without a checksum).
 func completeChecksums(up *pb.MultipartUpload, parts []*pb.Part, listed []completePart) ([]*pb.Checksum, error) {
-	a := uploadAlgorithm(up)
-	if a == checksum.None {
-		return nil, nil
+	a, t := uploadAlgorithm(up), checksum.Type(0)
+	byDefault := a == checksum.None
+	if byDefault {
+		a, t = partAlgorithm(up), checksum.FullObject
+	} else {
+		t, _ = checksum.ParseType(up.GetChecksumType())
 	}
 	sums := make([][]byte, len(parts))
 	cparts := make([]checksum.Part, len(parts))
 	for i, p := range parts {
 		sum := findChecksum(p.GetChecksums(), a)
+		if sum == nil && byDefault {
+			return nil, nil
+		}
 		if sum == nil {
 			return nil, s3err.New(s3err.InvalidPart, "Part %d has no %s checksum, which this upload requires.", p.GetNumber(), a)
 		}
@@ -180,7 +197,6 @@ func completeChecksums(up *pb.MultipartUpload, parts []*pb.Part, listed []comple
 		sums[i] = sum
 		cparts[i] = checksum.Part{Sum: sum, Size: p.GetSize()}
 	}
-	t, _ := checksum.ParseType(up.GetChecksumType())
 	if t == checksum.FullObject {
 		v, err := checksum.CombineParts(a, cparts)
 		if err != nil {
@@ -214,14 +230,19 @@ func checkDeclaredComplete(h http.Header, up *pb.MultipartUpload, o *pb.Object) 
 			return s3err.New(s3err.InvalidRequest, "The provided x-amz-mp-object-size %d does not match the size of the parts, %d.", n, o.GetSize())
 		}
 	}
-	ua := uploadAlgorithm(up)
+	ua, utype := uploadAlgorithm(up), up.GetChecksumType()
+	if cs := o.GetChecksums(); ua == checksum.None && len(cs) == 1 {
+		// The default checksum the parts were given (completeChecksums).
+		ua, _ = checksum.Parse(cs[0].GetAlgorithm())
+		utype = cs[0].GetType()
+	}
 	if v := h.Get("x-amz-checksum-type"); v != "" {
 		t, ok := checksum.ParseType(v)
 		if !ok {
 			return s3err.New(s3err.InvalidRequest, "Checksum type %q is not supported.", v)
 		}
-		if ua == checksum.None || t.String() != up.GetChecksumType() {
-			return s3err.New(s3err.InvalidRequest, "The upload was created with checksum type %q, not %s.", up.GetChecksumType(), t)
+		if ua == checksum.None || t.String() != utype {
+			return s3err.New(s3err.InvalidRequest, "The upload was created with checksum type %q, not %s.", utype, t)
 		}
 	}
 	alg, value, err := checksum.HeaderValue(h)

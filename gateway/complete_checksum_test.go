@@ -7,6 +7,7 @@ import (
 	"crypto/sha512"
 	"encoding/base64"
 	"encoding/binary"
+	"fmt"
 	"hash"
 	"hash/crc32"
 	"io"
@@ -116,7 +117,7 @@ func TestCompleteDeclaredChecksum(t *testing.T) {
 // TestDefaultObjectChecksum: an object whose PUT or copy names no
 // checksum gets a CRC64NVME one, as on S3, which a GET with checksum mode
 // returns (and the SDK then checks); a multipart upload that names none
-// keeps none.
+// gets a FULL_OBJECT CRC64NVME made of its parts' CRC64NVMEs.
 func TestDefaultObjectChecksum(t *testing.T) {
 	e := startFakeGateway(t)
 	c := e.awsClient(t)
@@ -143,24 +144,56 @@ func TestDefaultObjectChecksum(t *testing.T) {
 		t.Fatalf("HEAD: CRC64NVME %q type %q, want %q FULL_OBJECT", aws.ToString(got.ChecksumCRC64NVME), got.ChecksumType, want)
 	}
 
-	// A multipart upload naming no checksum stores none; a copy of it
-	// gets the default.
+	// A multipart upload naming no checksum gets the default one too: its
+	// parts each a CRC64NVME, the object the parts' CRCs combined, as a
+	// FULL_OBJECT checksum of its bytes.
+	first := pattern(5<<20, 4)
+	whole := append(append([]byte(nil), first...), data...)
+	h = crc64nvme.New()
+	h.Write(whole)
+	wantMP := base64.StdEncoding.EncodeToString(h.Sum(nil))
 	cr := must[*s3.CreateMultipartUploadOutput](t)(c.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: aws.String("dflt"), Key: aws.String("mp")}))
-	part, err := http.NewRequest(http.MethodPut, e.url+"/dflt/mp?partNumber=1&uploadId="+aws.ToString(cr.UploadId), nil)
-	if err != nil {
-		t.Fatal(err)
+	var etags []string
+	for i, body := range [][]byte{first, data} {
+		part, err := http.NewRequest(http.MethodPut, fmt.Sprintf("%s/dflt/mp?partNumber=%d&uploadId=%s", e.url, i+1, aws.ToString(cr.UploadId)), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp = e.signedDo(t, part, body)
+		resp.Body.Close()
+		ph := crc64nvme.New()
+		ph.Write(body)
+		if want := base64.StdEncoding.EncodeToString(ph.Sum(nil)); resp.StatusCode != http.StatusOK || resp.Header.Get("x-amz-checksum-crc64nvme") != want {
+			t.Fatalf("UploadPart %d: status %d, x-amz-checksum-crc64nvme %q, want %q", i+1, resp.StatusCode, resp.Header.Get("x-amz-checksum-crc64nvme"), want)
+		}
+		etags = append(etags, resp.Header.Get("ETag"))
 	}
-	resp = e.signedDo(t, part, data)
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("UploadPart: %d", resp.StatusCode)
+	complete := func(sum string) (*s3.CompleteMultipartUploadOutput, error) {
+		in := &s3.CompleteMultipartUploadInput{Bucket: aws.String("dflt"), Key: aws.String("mp"), UploadId: cr.UploadId,
+			MultipartUpload: &types.CompletedMultipartUpload{Parts: []types.CompletedPart{{PartNumber: aws.Int32(1), ETag: aws.String(etags[0])}, {PartNumber: aws.Int32(2), ETag: aws.String(etags[1])}}}}
+		if sum != "" {
+			in.ChecksumCRC64NVME, in.ChecksumType = aws.String(sum), types.ChecksumTypeFullObject
+		}
+		return c.CompleteMultipartUpload(ctx, in)
 	}
-	must[*s3.CompleteMultipartUploadOutput](t)(c.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{Bucket: aws.String("dflt"), Key: aws.String("mp"), UploadId: cr.UploadId,
-		MultipartUpload: &types.CompletedMultipartUpload{Parts: []types.CompletedPart{{PartNumber: aws.Int32(1), ETag: aws.String(resp.Header.Get("ETag"))}}}}))
-	if got := head("mp"); got.ChecksumCRC64NVME != nil || got.ChecksumCRC32 != nil || got.ChecksumType != "" {
-		t.Fatalf("multipart object without a checksum algorithm: HEAD says %q %q %q", aws.ToString(got.ChecksumCRC64NVME), aws.ToString(got.ChecksumCRC32), got.ChecksumType)
+	// A client may name the whole object's checksum; a wrong one is refused.
+	if _, err := complete(want); apiCode(err) != "BadDigest" {
+		t.Fatalf("Complete naming another object's CRC64NVME: %v, want BadDigest", err)
 	}
-	must[*s3.CopyObjectOutput](t)(c.CopyObject(ctx, &s3.CopyObjectInput{Bucket: aws.String("dflt"), Key: aws.String("copy"), CopySource: aws.String("dflt/mp")}))
+	done := must[*s3.CompleteMultipartUploadOutput](t)(complete(wantMP))
+	if aws.ToString(done.ChecksumCRC64NVME) != wantMP || done.ChecksumType != types.ChecksumTypeFullObject {
+		t.Fatalf("Complete: CRC64NVME %q type %q, want %q FULL_OBJECT", aws.ToString(done.ChecksumCRC64NVME), done.ChecksumType, wantMP)
+	}
+	if got := head("mp"); aws.ToString(got.ChecksumCRC64NVME) != wantMP || got.ChecksumType != types.ChecksumTypeFullObject {
+		t.Fatalf("multipart object without a checksum algorithm: HEAD says %q %q", aws.ToString(got.ChecksumCRC64NVME), got.ChecksumType)
+	}
+	mpGet := must[*s3.GetObjectOutput](t)(c.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("dflt"), Key: aws.String("mp"), ChecksumMode: types.ChecksumModeEnabled}))
+	if got, err := io.ReadAll(mpGet.Body); err != nil || !bytes.Equal(got, whole) {
+		t.Fatalf("GET mp: %d bytes, %v", len(got), err)
+	}
+	mpGet.Body.Close()
+	// A copy of it computes the default over the bytes it copies.
+	must[*s3.CopyObjectOutput](t)(c.CopyObject(ctx, &s3.CopyObjectInput{Bucket: aws.String("dflt"), Key: aws.String("copy"), CopySource: aws.String("dflt/plain")}))
 	if got := head("copy"); aws.ToString(got.ChecksumCRC64NVME) != want {
 		t.Fatalf("copy: CRC64NVME %q, want %q", aws.ToString(got.ChecksumCRC64NVME), want)
 	}
