@@ -88,6 +88,9 @@ func TestConfigValidate(t *testing.T) {
 		{"negative gather", func(c *Config) { c.ProposeGather = -time.Millisecond }, "--propose-gather"},
 		{"gather over 100ms", func(c *Config) { c.ProposeGather = time.Second }, "--propose-gather"},
 		{"bad raft log level", func(c *Config) { c.RaftLogLevel = "loud" }, "raft log level"},
+		{"upload expiry off", func(c *Config) { c.Heal.UploadExpiry, c.Heal.UploadExpiryScan = 0, 0 }, ""},
+		{"negative upload expiry", func(c *Config) { c.Heal.UploadExpiry = -time.Hour }, "--upload-expiry"},
+		{"upload expiry without a scan interval", func(c *Config) { c.Heal.UploadExpiryScan = 0 }, "--upload-expiry-scan-interval"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -115,14 +118,14 @@ func TestRegisterFlags(t *testing.T) {
 	err := fs.Parse([]string{
 		"--id", "m2", "--data-dir", "/d", "--raft-addr", "h2:7000", "--grpc-addr", ":7100",
 		"--http-addr", ":7200", "--initial-cluster", "m1=h1:7000,m2=h2:7000", "--ec", "6+3",
-		"--raft-election-timeout", "2s", "--snapshot-threshold", "100",
+		"--raft-election-timeout", "2s", "--snapshot-threshold", "100", "--upload-expiry", "48h",
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if c.ID != "m2" || c.DataDir != "/d" || c.RaftAddr != "h2:7000" || c.GRPCAddr != ":7100" || c.HTTPAddr != ":7200" ||
 		len(c.InitialCluster) != 2 || c.DefaultScheme != (ECScheme{6, 3}) || c.ElectionTimeout != 2*time.Second ||
-		c.SnapshotThreshold != 100 || c.HeartbeatTimeout != DefaultHeartbeatTimeout {
+		c.SnapshotThreshold != 100 || c.HeartbeatTimeout != DefaultHeartbeatTimeout || c.Heal.UploadExpiry != 48*time.Hour {
 		t.Fatalf("parsed config = %+v", c)
 	}
 	if err := c.Validate(); err != nil {

@@ -15,7 +15,7 @@ import (
 )
 
 // Self-healing on the leader. While a member leads (from its first barrier
-// and its leader records on), a healer runs four loops:
+// and its leader records on), a healer runs five loops:
 //
 //   - liveness (liveness.go): silent blob nodes become SUSPECT, then DOWN;
 //   - repair (repair.go): segments with missing shards or shards on DOWN
@@ -23,7 +23,9 @@ import (
 //     on target nodes that keep the failure-domain rule;
 //   - GC (gc.go): GC entries become DeleteTasks, acknowledged when done;
 //   - health (health.go): a paced pass over every segment computes the
-//     figures of HealthStatus and the gauges.
+//     figures of HealthStatus and the gauges;
+//   - upload expiry (expire.go): multipart uploads older than
+//     UploadExpiry are aborted.
 //
 // Everything the healer holds is derived from the replicated state and is
 // dropped when the term ends; the next leader derives it again. Commands it
@@ -41,6 +43,7 @@ type healState interface {
 	GCEntries(after []byte, limit int) ([]GCItem, error)
 	GCBacklog() (int64, error)
 	ChunkDeletePending(id []byte, shard int, node string) (bool, error)
+	StaleUploads(cutoff time.Time, after []byte, limit int) ([]*pb.MultipartUpload, []byte, error)
 }
 
 var _ healState = (*State)(nil)
@@ -121,6 +124,7 @@ func (s *Server) runHeal(ctx context.Context) {
 	wg.Go(func() { h.repairLoop(ctx) })
 	wg.Go(func() { h.gcLoop(ctx) })
 	wg.Go(func() { h.healthLoop(ctx) })
+	wg.Go(func() { h.uploadExpiryLoop(ctx) })
 	wg.Go(func() { s.drainLoop(ctx, h) })
 	wg.Go(func() { s.balanceLoop(ctx, h) })
 	wg.Wait()

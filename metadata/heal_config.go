@@ -51,6 +51,12 @@ type HealConfig struct {
 	// segments read per second during a pass (0: no cap).
 	HealthScanInterval time.Duration
 	HealthScanRate     int
+
+	// UploadExpiry: a multipart upload initiated longer ago than this is
+	// aborted and its parts' chunks collected (expire.go); 0 never does.
+	// UploadExpiryScan is the pause between passes looking for them.
+	UploadExpiry     time.Duration
+	UploadExpiryScan time.Duration
 }
 
 // DefaultHealConfig returns the defaults for production.
@@ -69,6 +75,8 @@ func DefaultHealConfig() HealConfig {
 		GCGrace:              10 * time.Minute,
 		HealthScanInterval:   time.Minute,
 		HealthScanRate:       50_000,
+		UploadExpiry:         7 * 24 * time.Hour,
+		UploadExpiryScan:     time.Hour,
 	}
 }
 
@@ -86,6 +94,8 @@ func (c *HealConfig) registerFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.GCGrace, "gc-grace", c.GCGrace, "how long chunks of overwritten or deleted objects are kept before deletion (lets reads in flight finish)")
 	fs.DurationVar(&c.HealthScanInterval, "health-scan-interval", c.HealthScanInterval, "pause between passes computing the health figures")
 	fs.IntVar(&c.HealthScanRate, "health-scan-rate", c.HealthScanRate, "most segments read per second by the health pass (0: unlimited)")
+	fs.DurationVar(&c.UploadExpiry, "upload-expiry", c.UploadExpiry, "abort multipart uploads initiated longer ago than this and free their parts (0: never)")
+	fs.DurationVar(&c.UploadExpiryScan, "upload-expiry-scan-interval", c.UploadExpiryScan, "pause between passes looking for expired multipart uploads")
 }
 
 func (c *HealConfig) validate() error {
@@ -98,6 +108,9 @@ func (c *HealConfig) validate() error {
 	}
 	if c.RepairPerNode < 1 || c.RepairMaxInflight < 1 || c.RepairQueueMax < 1 {
 		errs = append(errs, errors.New("--repair-per-node, --repair-max-inflight and --repair-queue-max must be at least 1"))
+	}
+	if c.UploadExpiry < 0 || (c.UploadExpiry > 0 && c.UploadExpiryScan <= 0) {
+		errs = append(errs, errors.New("--upload-expiry must not be negative and --upload-expiry-scan-interval must be positive"))
 	}
 	if c.RepairBytesPerSecond < 0 || c.HealthScanRate < 0 {
 		errs = append(errs, errors.New("--repair-bytes-per-second and --health-scan-rate must not be negative"))

@@ -141,6 +141,10 @@ func (f *fakeHealState) GCEntries(after []byte, limit int) ([]GCItem, error) {
 	return out, nil
 }
 
+func (f *fakeHealState) StaleUploads(time.Time, []byte, int) ([]*pb.MultipartUpload, []byte, error) {
+	return nil, nil, nil
+}
+
 func (f *fakeHealState) GCBacklog() (int64, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()

@@ -196,7 +196,9 @@ type healMetrics struct {
 	repairBytes prometheus.Counter
 	tasks       *prometheus.CounterVec
 	gcAcked     prometheus.Counter
-	current     func() *healer
+	// uploadsExpired counts multipart uploads aborted for their age.
+	uploadsExpired prometheus.Counter
+	current        func() *healer
 	// repairsDone and repairsFailed (failed or expired) count repair
 	// tasks for HealthStatus.
 	repairsDone, repairsFailed atomic.Int64
@@ -221,6 +223,10 @@ func newHealMetrics(current func() *healer) *healMetrics {
 			Name: "cairn_gc_entries_acked_total",
 			Help: "GC entries whose chunks were all deleted and that were acknowledged.",
 		}),
+		uploadsExpired: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "cairn_multipart_uploads_expired_total",
+			Help: "Multipart uploads aborted because they were initiated longer ago than --upload-expiry (on this member while it led).",
+		}),
 		current:   current,
 		degraded:  d("cairn_segments_degraded", "Segments with fewer than k+m healthy chunks (leader, last health pass)."),
 		lost:      d("cairn_segments_lost", "Segments with fewer than k healthy chunks (leader, last health pass)."),
@@ -234,7 +240,7 @@ func newHealMetrics(current func() *healer) *healMetrics {
 }
 
 func (m *healMetrics) collectors() []prometheus.Collector {
-	return []prometheus.Collector{m.repairBytes, m.tasks, m.gcAcked, healGauges{m}}
+	return []prometheus.Collector{m.repairBytes, m.tasks, m.gcAcked, m.uploadsExpired, healGauges{m}}
 }
 
 // healGauges is the collector of the leader-only gauges.
