@@ -22,6 +22,10 @@ func corsExposed() []string {
 	return h
 }
 
+// corsMaxAge is how long, in seconds, a browser may cache a preflight's
+// answer.
+const corsMaxAge = 3600
+
 // withCORS answers browsers' cross-origin requests for the allowed
 // origins (rs/cors: preflight OPTIONS requests answered before
 // authentication, Access-Control-* headers added to the others). Every
@@ -38,7 +42,7 @@ func withCORS(h http.Handler, origins []string) http.Handler {
 		AllowedMethods: []string{http.MethodGet, http.MethodHead, http.MethodPut, http.MethodPost, http.MethodDelete},
 		AllowedHeaders: []string{"*"},
 		ExposedHeaders: corsExposed(),
-		MaxAge:         3600,
+		MaxAge:         corsMaxAge,
 	}).Handler(h)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != "" {

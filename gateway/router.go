@@ -145,6 +145,22 @@ func newRouter(d routerDeps) http.Handler {
 	root.MatcherFunc(at(bucketLevel)).MatcherFunc(func(r *http.Request, _ *mux.RouteMatch) bool { return isPostForm(r) }).
 		Handler(route("PostObject", o.postObject))
 
+	// Configuration reads come before the unsupported subresources they
+	// share names with (bucketconfig.go).
+	cfg := &configHandlers{d: &d}
+	bucketAt, objectAt := s3.MatcherFunc(at(bucketLevel)).Subrouter(), s3.MatcherFunc(at(objectLevel)).Subrouter()
+	for _, c := range bucketConfigReads {
+		bucketAt.Methods(http.MethodGet).MatcherFunc(hasQuery(c.sub)).Handler(route(c.op, cfg.read(c)))
+	}
+	for _, c := range bucketConfigDeletes {
+		bucketAt.Methods(http.MethodDelete).MatcherFunc(hasQuery(c.sub)).Handler(route(c.op, cfg.deleteNothing))
+	}
+	bucketAt.Methods(http.MethodPut).MatcherFunc(hasQuery("acl")).Handler(route("PutBucketAcl", cfg.putACL))
+	objectAt.Methods(http.MethodGet).MatcherFunc(hasQuery("acl")).Handler(route("GetObjectAcl", cfg.objectACL))
+	objectAt.Methods(http.MethodPut).MatcherFunc(hasQuery("acl")).Handler(route("PutObjectAcl", cfg.putACL))
+	objectAt.Methods(http.MethodGet).MatcherFunc(hasQuery("tagging")).Handler(route("GetObjectTagging", cfg.objectTagging))
+	objectAt.Methods(http.MethodDelete).MatcherFunc(hasQuery("tagging")).Handler(route("DeleteObjectTagging", cfg.deleteObjectTagging))
+
 	s3.MatcherFunc(unsupportedSubresource).Handler(notImpl)
 
 	svc := s3.MatcherFunc(at(service)).Subrouter()

@@ -362,12 +362,12 @@ func testNegative(t *testing.T, e *env) {
 	if resp.StatusCode != 403 || !strings.Contains(string(b), "AccessDenied") {
 		t.Errorf("anonymous GET: %d %s", resp.StatusCode, b)
 	}
-	req, _ = http.NewRequest(http.MethodGet, e.url+"/neg?acl", nil)
+	req, _ = http.NewRequest(http.MethodGet, e.url+"/neg?inventory", nil)
 	resp = e.signedDo(t, req, nil)
 	b, _ = io.ReadAll(resp.Body)
 	resp.Body.Close()
 	if resp.StatusCode != 501 || !strings.Contains(string(b), "NotImplemented") {
-		t.Errorf("GET ?acl: %d %s", resp.StatusCode, b)
+		t.Errorf("GET ?inventory: %d %s", resp.StatusCode, b)
 	}
 	// HEAD errors carry no body.
 	req, _ = http.NewRequest(http.MethodHead, e.url+"/neg/missing", nil)

@@ -66,6 +66,10 @@ var (
 	NoSuchTagSet                      = Code{"NoSuchTagSet", http.StatusNotFound, "The TagSet does not exist."}
 	NoSuchUpload                      = Code{"NoSuchUpload", http.StatusNotFound, "The specified upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed."}
 	NoSuchVersion                     = Code{"NoSuchVersion", http.StatusNotFound, "The specified version does not exist."}
+	NoSuchWebsiteConfiguration        = Code{"NoSuchWebsiteConfiguration", http.StatusNotFound, "The specified bucket does not have a website configuration."}
+	ObjectLockConfigurationNotFound   = Code{"ObjectLockConfigurationNotFoundError", http.StatusNotFound, "Object Lock configuration does not exist for this bucket."}
+	ReplicationConfigurationNotFound  = Code{"ReplicationConfigurationNotFoundError", http.StatusNotFound, "The replication configuration was not found."}
+	SSEConfigurationNotFound          = Code{"ServerSideEncryptionConfigurationNotFoundError", http.StatusNotFound, "The server side encryption configuration was not found."}
 	NotImplemented                    = Code{"NotImplemented", http.StatusNotImplemented, "A header you provided implies functionality that is not implemented."}
 	NotModified                       = Code{"NotModified", http.StatusNotModified, "Not Modified"}
 	PreconditionFailed                = Code{"PreconditionFailed", http.StatusPreconditionFailed, "At least one of the pre-conditions you specified did not hold"}
@@ -91,8 +95,9 @@ var All = []Code{
 	MethodNotAllowed, MissingContentLength, MissingRequestBodyError,
 	MissingSecurityHeader, NoSuchBucket, NoSuchBucketPolicy, NoSuchCORSConfiguration,
 	NoSuchKey, NoSuchLifecycleConfiguration, NoSuchTagSet, NoSuchUpload,
-	NoSuchVersion, NotImplemented, NotModified, PreconditionFailed,
-	RequestTimeTooSkewed, RequestTimeout, ServiceUnavailable, SignatureDoesNotMatch,
+	NoSuchVersion, NoSuchWebsiteConfiguration, NotImplemented, NotModified,
+	ObjectLockConfigurationNotFound, PreconditionFailed, ReplicationConfigurationNotFound,
+	RequestTimeTooSkewed, RequestTimeout, SSEConfigurationNotFound, ServiceUnavailable, SignatureDoesNotMatch,
 	SlowDown, TooManyBuckets, XAmzContentSHA256Mismatch,
 }
 
