@@ -15,15 +15,13 @@ import (
 	"github.com/cairnstore/cairn/gateway"
 )
 
-// TestBucketConfigurationReads: the configuration reads a tool makes of a
+// testConfigurationReads: the configuration reads a tool makes of a
 // bucket answer what S3 answers for a bucket with none of it (or, for
-// ACLs, ownership, public access and CORS, what Cairn's fixed
-// configuration is), through aws-sdk-go-v2, which parses each answer; a
-// missing bucket or object is NoSuchBucket or NoSuchKey; setting stays
-// refused.
-func TestBucketConfigurationReads(t *testing.T) {
-	f := newFake()
-	e := startGateway(t, backend{meta: f, objects: f}, func(c *gateway.Config) { c.CORSAllowedOrigins = []string{"https://app.example.com"} })
+// ACLs, ownership and public access, what Cairn's fixed configuration
+// is), through aws-sdk-go-v2, which parses each answer; a missing bucket
+// or object is NoSuchBucket or NoSuchKey; setting stays refused. Part of
+// the suite; TestBucketCorsRead covers CORS.
+func testConfigurationReads(t *testing.T, e *env) {
 	c := e.awsClient(t)
 	ctx := context.Background()
 	mkBucket(t, c, "conf")
@@ -38,11 +36,6 @@ func TestBucketConfigurationReads(t *testing.T) {
 	oacl := must[*s3.GetObjectAclOutput](t)(c.GetObjectAcl(ctx, &s3.GetObjectAclInput{Bucket: b, Key: k}))
 	if len(oacl.Grants) != 1 || oacl.Grants[0].Permission != types.PermissionFullControl {
 		t.Errorf("GetObjectAcl: grants %+v", oacl.Grants)
-	}
-	cors := must[*s3.GetBucketCorsOutput](t)(c.GetBucketCors(ctx, &s3.GetBucketCorsInput{Bucket: b}))
-	if len(cors.CORSRules) != 1 || !slices.Equal(cors.CORSRules[0].AllowedOrigins, []string{"https://app.example.com"}) ||
-		!slices.Contains(cors.CORSRules[0].AllowedMethods, "PUT") || !slices.Contains(cors.CORSRules[0].ExposeHeaders, "ETag") {
-		t.Errorf("GetBucketCors: %+v", cors.CORSRules)
 	}
 	own := must[*s3.GetBucketOwnershipControlsOutput](t)(c.GetBucketOwnershipControls(ctx, &s3.GetBucketOwnershipControlsInput{Bucket: b}))
 	if len(own.OwnershipControls.Rules) != 1 || own.OwnershipControls.Rules[0].ObjectOwnership != types.ObjectOwnershipBucketOwnerEnforced {
@@ -194,21 +187,38 @@ func TestBucketConfigurationReads(t *testing.T) {
 		}
 	}
 
-	// A gateway without CORS has no CORS configuration to report; a HEAD
-	// of a configuration is not one of S3's operations.
-	g := newFake()
-	plain := startGateway(t, backend{meta: g, objects: g}, nil)
-	pc := plain.awsClient(t)
-	mkBucket(t, pc, "conf")
-	_, err := pc.GetBucketCors(ctx, &s3.GetBucketCorsInput{Bucket: b})
-	if got := apiCode(err); got != "NoSuchCORSConfiguration" {
-		t.Errorf("GetBucketCors without CORS: %q (%v)", got, err)
-	}
-	req, _ := http.NewRequest(http.MethodHead, plain.url+"/conf?acl", nil)
-	resp := plain.signedDo(t, req, nil)
+	// A HEAD of a configuration is not one of S3's operations.
+	req, _ := http.NewRequest(http.MethodHead, e.url+"/conf?acl", nil)
+	resp := e.signedDo(t, req, nil)
 	io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusNotImplemented {
 		t.Errorf("HEAD ?acl: %d, want 501", resp.StatusCode)
 	}
+}
+
+// TestBucketCorsRead: GetBucketCors reports the gateway's CORS rule, and
+// NoSuchCORSConfiguration when it has none.
+func TestBucketCorsRead(t *testing.T) {
+	ctx := context.Background()
+	f := newFake()
+	e := startGateway(t, backend{meta: f, objects: f}, func(c *gateway.Config) { c.CORSAllowedOrigins = []string{"https://app.example.com"} })
+	c := e.awsClient(t)
+	mkBucket(t, c, "conf")
+	cors := must[*s3.GetBucketCorsOutput](t)(c.GetBucketCors(ctx, &s3.GetBucketCorsInput{Bucket: aws.String("conf")}))
+	if len(cors.CORSRules) != 1 || !slices.Equal(cors.CORSRules[0].AllowedOrigins, []string{"https://app.example.com"}) ||
+		!slices.Contains(cors.CORSRules[0].AllowedMethods, "PUT") || !slices.Contains(cors.CORSRules[0].ExposeHeaders, "ETag") {
+		t.Errorf("GetBucketCors: %+v", cors.CORSRules)
+	}
+
+	g := newFake()
+	plain := startGateway(t, backend{meta: g, objects: g}, nil)
+	pc := plain.awsClient(t)
+	mkBucket(t, pc, "conf")
+	_, err := pc.GetBucketCors(ctx, &s3.GetBucketCorsInput{Bucket: aws.String("conf")})
+	if got := apiCode(err); got != "NoSuchCORSConfiguration" {
+		t.Errorf("GetBucketCors without CORS: %q (%v)", got, err)
+	}
+	_, err = pc.GetBucketCors(ctx, &s3.GetBucketCorsInput{Bucket: aws.String("nope")})
+	wantCode(t, err, "NoSuchBucket")
 }

@@ -194,3 +194,54 @@ func (h *listHandlers) listV1(w http.ResponseWriter, r *http.Request) error {
 	}
 	return writeXML(w, out)
 }
+
+// listVersions is ListObjectVersions. No bucket is versioned, so each
+// object is its one version, "null", the latest, and there are no delete
+// markers: what S3 lists for a bucket that was never versioned. A
+// key-marker continues after that key (its one version comes before any
+// version-id-marker), so version-id-marker may only be "null".
+func (h *listHandlers) listVersions(w http.ResponseWriter, r *http.Request) error {
+	q := r.URL.Query()
+	p, err := readListParams(q, "max-keys")
+	if err != nil {
+		return err
+	}
+	keyMarker, idMarker := q.Get("key-marker"), q.Get("version-id-marker")
+	if idMarker != "" && keyMarker == "" {
+		return s3err.New(s3err.InvalidArgument, "A version-id marker cannot be specified without a key marker.")
+	}
+	if idMarker != "" && idMarker != "null" {
+		return s3err.New(s3err.InvalidArgument, "Invalid version id specified")
+	}
+	resp, err := h.list(r, p, keyMarker)
+	if err != nil {
+		return err
+	}
+	contents, prefixes := p.entries(resp, true)
+	versions := make([]objectVersion, len(contents))
+	for i, e := range contents {
+		versions[i] = objectVersion{objectEntry: e, VersionID: "null", IsLatest: true}
+	}
+	out := listVersionsResult{
+		NS:              s3NS,
+		Name:            stateOf(r).target.bucket,
+		Prefix:          p.encode(p.prefix),
+		KeyMarker:       p.encode(keyMarker),
+		VersionIDMarker: idMarker,
+		MaxKeys:         p.maxKeys,
+		Delimiter:       p.encode(p.delimiter),
+		IsTruncated:     resp.GetIsTruncated(),
+		Versions:        versions,
+		CommonPrefixes:  prefixes,
+	}
+	if p.urlEncode {
+		out.EncodingType = "url"
+	}
+	if next := resp.GetNextStartAfter(); resp.GetIsTruncated() {
+		out.NextKeyMarker = p.encode(next)
+		if objs := resp.GetObjects(); len(objs) > 0 && objs[len(objs)-1].GetKey() == next {
+			out.NextVersionIDMarker = "null" // the page ended with a version, not a common prefix
+		}
+	}
+	return writeXML(w, out)
+}

@@ -156,6 +156,9 @@ func newRouter(d routerDeps) http.Handler {
 		bucketAt.Methods(http.MethodDelete).MatcherFunc(hasQuery(c.sub)).Handler(route(c.op, cfg.deleteNothing))
 	}
 	bucketAt.Methods(http.MethodPut).MatcherFunc(hasQuery("acl")).Handler(route("PutBucketAcl", cfg.putACL))
+	// The versions of unversioned objects; ?versions stays unsupported for
+	// every other method.
+	bucketAt.Methods(http.MethodGet).MatcherFunc(hasQuery("versions")).Handler(route("ListObjectVersions", l.listVersions))
 	objectAt.Methods(http.MethodGet).MatcherFunc(hasQuery("acl")).Handler(route("GetObjectAcl", cfg.objectACL))
 	objectAt.Methods(http.MethodPut).MatcherFunc(hasQuery("acl")).Handler(route("PutObjectAcl", cfg.putACL))
 	objectAt.Methods(http.MethodGet).MatcherFunc(hasQuery("tagging")).Handler(route("GetObjectTagging", cfg.objectTagging))

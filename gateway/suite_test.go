@@ -36,6 +36,8 @@ func suite(t *testing.T, start starter) {
 	t.Run("Presigned", func(t *testing.T) { testPresigned(t, start(t)) })
 	t.Run("Minio", func(t *testing.T) { testMinio(t, start(t)) })
 	t.Run("Negative", func(t *testing.T) { testNegative(t, start(t)) })
+	t.Run("ObjectVersions", func(t *testing.T) { testListObjectVersions(t, start(t)) })
+	t.Run("ConfigurationReads", func(t *testing.T) { testConfigurationReads(t, start(t)) })
 }
 
 func TestFakeSuite(t *testing.T) { suite(t, startFakeGateway) }

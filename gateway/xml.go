@@ -105,6 +105,32 @@ type objectEntry struct {
 	StorageClass      string   `xml:"StorageClass"`
 }
 
+// objectVersion is an entry of ListObjectVersions (the same fields as a
+// listing's, and the version's id and whether it is the latest).
+type objectVersion struct {
+	XMLName   xml.Name `xml:"Version"`
+	VersionID string   `xml:"VersionId"`
+	IsLatest  bool     `xml:"IsLatest"`
+	objectEntry
+}
+
+type listVersionsResult struct {
+	XMLName             xml.Name        `xml:"ListVersionsResult"`
+	NS                  string          `xml:"xmlns,attr"`
+	Name                string          `xml:"Name"`
+	Prefix              string          `xml:"Prefix"`
+	KeyMarker           string          `xml:"KeyMarker"`
+	VersionIDMarker     string          `xml:"VersionIdMarker"`
+	NextKeyMarker       string          `xml:"NextKeyMarker,omitempty"`
+	NextVersionIDMarker string          `xml:"NextVersionIdMarker,omitempty"`
+	MaxKeys             int             `xml:"MaxKeys"`
+	Delimiter           string          `xml:"Delimiter,omitempty"`
+	IsTruncated         bool            `xml:"IsTruncated"`
+	EncodingType        string          `xml:"EncodingType,omitempty"`
+	Versions            []objectVersion `xml:"Version"`
+	CommonPrefixes      []commonPrefix  `xml:"CommonPrefixes"`
+}
+
 type commonPrefix struct {
 	Prefix string `xml:"Prefix"`
 }
