@@ -77,6 +77,11 @@ type boto3Step struct {
 	URL    string      `json:"url"`
 	Second clientError `json:"second"`
 	Body   string      `json:"body"`
+
+	Grants   []string    `json:"grants"`
+	Versions []string    `json:"versions"`
+	Policy   clientError `json:"policy"`
+	Tags     int         `json:"tags"`
 }
 
 type clientError struct {
@@ -266,6 +271,13 @@ func testBoto3On(t *testing.T, ep *endpoint, python, script string) {
 		}
 		if s.Body != "first" {
 			t.Errorf("object holds %q after the refused put, want %q", s.Body, "first")
+		}
+	})
+	check("bucket_config", true, func(t *testing.T, s *boto3Step) {
+		if !slices.Equal(s.Grants, []string{"FULL_CONTROL"}) || !slices.Equal(s.Versions, []string{"cond/once@null@True"}) ||
+			s.Policy.Code != "NoSuchBucketPolicy" || s.Policy.Status != http.StatusNotFound || s.Tags != 0 {
+			t.Errorf("get_bucket_acl grants %v, list_object_versions %v, get_bucket_policy %+v, get_object_tagging %d tags; want [FULL_CONTROL], [cond/once@null@True], 404 NoSuchBucketPolicy, 0",
+				s.Grants, s.Versions, s.Policy, s.Tags)
 		}
 	})
 	check("missing_key", true, func(t *testing.T, s *boto3Step) {

@@ -282,6 +282,18 @@ def if_none_match():
 
 
 @step
+def bucket_config():
+    acl = s3.get_bucket_acl(Bucket=BUCKET)
+    versions = s3.list_object_versions(Bucket=BUCKET, Prefix="cond/")
+    return {
+        "grants": [g["Permission"] for g in acl["Grants"]],
+        "versions": ["%s@%s@%s" % (v["Key"], v["VersionId"], v["IsLatest"]) for v in versions.get("Versions", [])],
+        "policy": client_error(lambda: s3.get_bucket_policy(Bucket=BUCKET)),
+        "tags": len(s3.get_object_tagging(Bucket=BUCKET, Key="cond/once")["TagSet"]),
+    }
+
+
+@step
 def missing_key():
     return client_error(lambda: s3.get_object(Bucket=BUCKET, Key="no/such/key"))
 
