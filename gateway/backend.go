@@ -19,6 +19,7 @@ type BucketMeta interface {
 	DeleteBucket(ctx context.Context, in *pb.DeleteBucketRequest, opts ...grpc.CallOption) (*pb.DeleteBucketResponse, error)
 	GetBucket(ctx context.Context, in *pb.GetBucketRequest, opts ...grpc.CallOption) (*pb.GetBucketResponse, error)
 	ListBuckets(ctx context.Context, in *pb.ListBucketsRequest, opts ...grpc.CallOption) (*pb.ListBucketsResponse, error)
+	SetBucketPolicy(ctx context.Context, in *pb.SetBucketPolicyRequest, opts ...grpc.CallOption) (*pb.SetBucketPolicyResponse, error)
 }
 
 // ObjectMeta is what listing and deleting objects need.

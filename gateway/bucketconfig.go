@@ -42,8 +42,6 @@ func emptyDoc(v any) func(*routerDeps) (any, error) {
 var bucketConfigReads = []configRead{
 	{sub: "acl", op: "GetBucketAcl", doc: emptyDoc(ownerOnlyACL())},
 	{sub: "cors", op: "GetBucketCors", doc: func(d *routerDeps) (any, error) { return corsConfigurationOf(d.cors) }},
-	{sub: "policy", op: "GetBucketPolicy", absent: s3err.NoSuchBucketPolicy},
-	{sub: "policyStatus", op: "GetBucketPolicyStatus", absent: s3err.NoSuchBucketPolicy},
 	{sub: "lifecycle", op: "GetBucketLifecycleConfiguration", absent: s3err.NoSuchLifecycleConfiguration},
 	{sub: "tagging", op: "GetBucketTagging", absent: s3err.NoSuchTagSet},
 	{sub: "website", op: "GetBucketWebsite", absent: s3err.NoSuchWebsiteConfiguration},
@@ -62,7 +60,6 @@ var bucketConfigReads = []configRead{
 var bucketConfigDeletes = []struct{ sub, op string }{
 	{"tagging", "DeleteBucketTagging"},
 	{"lifecycle", "DeleteBucketLifecycle"},
-	{"policy", "DeleteBucketPolicy"},
 	{"website", "DeleteBucketWebsite"},
 }
 

@@ -90,6 +90,19 @@ func (f *fake) GetBucket(_ context.Context, in *pb.GetBucketRequest, _ ...grpc.C
 	return &pb.GetBucketResponse{Bucket: b}, nil
 }
 
+func (f *fake) SetBucketPolicy(_ context.Context, in *pb.SetBucketPolicyRequest, _ ...grpc.CallOption) (*pb.SetBucketPolicyResponse, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	b, ok := f.buckets[in.Name]
+	if !ok {
+		return nil, metaerr.ErrNoSuchBucket
+	}
+	nb := proto.CloneOf(b)
+	nb.Policy = in.Policy
+	f.buckets[in.Name] = nb
+	return &pb.SetBucketPolicyResponse{Bucket: nb}, nil
+}
+
 func (f *fake) ListBuckets(context.Context, *pb.ListBucketsRequest, ...grpc.CallOption) (*pb.ListBucketsResponse, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()

@@ -157,6 +157,10 @@ func (d *routerDeps) authenticate(next http.Handler) http.Handler {
 		}
 		if err != nil {
 			if errors.Is(err, sigv4.ErrUnsigned) {
+				if d.allowAnonymous(r, st.target) {
+					next.ServeHTTP(w, r) // a bucket policy lets it read
+					return
+				}
 				st.op = "Anonymous"
 			}
 			d.fail(w, r, err)

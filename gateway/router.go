@@ -156,6 +156,10 @@ func newRouter(d routerDeps) http.Handler {
 		bucketAt.Methods(http.MethodDelete).MatcherFunc(hasQuery(c.sub)).Handler(route(c.op, cfg.deleteNothing))
 	}
 	bucketAt.Methods(http.MethodPut).MatcherFunc(hasQuery("acl")).Handler(route("PutBucketAcl", cfg.putACL))
+	bucketAt.Methods(http.MethodPut).MatcherFunc(hasQuery("policy")).Handler(route("PutBucketPolicy", cfg.putPolicy))
+	bucketAt.Methods(http.MethodGet).MatcherFunc(hasQuery("policy")).Handler(route("GetBucketPolicy", cfg.getPolicy))
+	bucketAt.Methods(http.MethodDelete).MatcherFunc(hasQuery("policy")).Handler(route("DeleteBucketPolicy", cfg.deletePolicy))
+	bucketAt.Methods(http.MethodGet).MatcherFunc(hasQuery("policyStatus")).Handler(route("GetBucketPolicyStatus", cfg.policyStatus))
 	// The versions of unversioned objects; ?versions stays unsupported for
 	// every other method.
 	bucketAt.Methods(http.MethodGet).MatcherFunc(hasQuery("versions")).Handler(route("ListObjectVersions", l.listVersions))

@@ -603,6 +603,8 @@ func (a *applier) apply(cmd *metadatapb.Command) (proto.Message, error) {
 		return a.ackGC(op.AckGc)
 	case *metadatapb.Command_SetRebalance:
 		return a.setRebalance(op.SetRebalance)
+	case *metadatapb.Command_SetBucketPolicy:
+		return a.setBucketPolicy(op.SetBucketPolicy)
 	default:
 		return nil, metaerr.Detailed(metaerr.ErrInvalidArgument, "command %T has no known operation", op)
 	}
@@ -748,6 +750,30 @@ func (a *applier) createBucket(req *metadatapb.CreateBucketRequest) (proto.Messa
 		return nil, err
 	}
 	return &metadatapb.CreateBucketResponse{Bucket: b}, nil
+}
+
+// maxBucketPolicy bounds a stored bucket policy, as S3 does (20 KiB).
+const maxBucketPolicy = 20 << 10
+
+// setBucketPolicy replaces a bucket's policy ("" deletes it). The gateway
+// parses and normalizes policies; the state machine only stores them.
+func (a *applier) setBucketPolicy(req *metadatapb.SetBucketPolicyRequest) (proto.Message, error) {
+	if len(req.GetPolicy()) > maxBucketPolicy {
+		return nil, metaerr.Detailed(metaerr.ErrInvalidArgument, "set bucket policy: a policy may have at most %d bytes", maxBucketPolicy)
+	}
+	b := &metadatapb.Bucket{}
+	found, err := a.st.get(bucketKey(req.GetName()), b)
+	if err != nil {
+		return nil, err
+	}
+	if !found {
+		return nil, metaerr.Detailed(metaerr.ErrNoSuchBucket, "bucket %q", req.GetName())
+	}
+	b.Policy = req.GetPolicy()
+	if err := a.st.put(bucketKey(req.GetName()), b); err != nil {
+		return nil, err
+	}
+	return &metadatapb.SetBucketPolicyResponse{Bucket: b}, nil
 }
 
 // deleteBucket refuses a bucket with objects (as S3 does) and aborts the

@@ -72,6 +72,10 @@ func (a *api) DeleteBucket(ctx context.Context, req *pb.DeleteBucketRequest) (*p
 	return mutate[*pb.DeleteBucketResponse](ctx, a.s, &pb.Command{Op: &pb.Command_DeleteBucket{DeleteBucket: req}})
 }
 
+func (a *api) SetBucketPolicy(ctx context.Context, req *pb.SetBucketPolicyRequest) (*pb.SetBucketPolicyResponse, error) {
+	return mutate[*pb.SetBucketPolicyResponse](ctx, a.s, &pb.Command{Op: &pb.Command_SetBucketPolicy{SetBucketPolicy: req}})
+}
+
 func (a *api) GetBucket(ctx context.Context, req *pb.GetBucketRequest) (*pb.GetBucketResponse, error) {
 	return query(ctx, a.s, req, a.s.state.GetBucket)
 }

@@ -51,6 +51,7 @@ var (
 	KeyTooLongError                   = Code{"KeyTooLongError", http.StatusBadRequest, "Your key is too long."}
 	MalformedPOSTRequest              = Code{"MalformedPOSTRequest", http.StatusBadRequest, "The body of your POST request is not well-formed multipart/form-data."}
 	MalformedTrailerError             = Code{"MalformedTrailerError", http.StatusBadRequest, "The request contained trailing data that was not well-formed or did not conform to our published schema."}
+	MalformedPolicy                   = Code{"MalformedPolicy", http.StatusBadRequest, "Policies must be valid JSON and the first byte must be '{'."}
 	MalformedXML                      = Code{"MalformedXML", http.StatusBadRequest, "The XML you provided was not well-formed or did not validate against our published schema."}
 	MaxMessageLengthExceeded          = Code{"MaxMessageLengthExceeded", http.StatusBadRequest, "Your request was too big."}
 	MetadataTooLarge                  = Code{"MetadataTooLarge", http.StatusBadRequest, "Your metadata headers exceed the maximum allowed metadata size."}
@@ -91,7 +92,7 @@ var All = []Code{
 	InvalidBucketName, InvalidBucketState, InvalidDigest, InvalidLocationConstraint,
 	InvalidObjectState, InvalidPart, InvalidPartOrder, InvalidPolicyDocument, InvalidRange, InvalidRequest,
 	InvalidStorageClass, InvalidToken, InvalidURI, KeyTooLongError,
-	MalformedPOSTRequest, MalformedTrailerError, MalformedXML, MaxMessageLengthExceeded, MetadataTooLarge,
+	MalformedPOSTRequest, MalformedPolicy, MalformedTrailerError, MalformedXML, MaxMessageLengthExceeded, MetadataTooLarge,
 	MethodNotAllowed, MissingContentLength, MissingRequestBodyError,
 	MissingSecurityHeader, NoSuchBucket, NoSuchBucketPolicy, NoSuchCORSConfiguration,
 	NoSuchKey, NoSuchLifecycleConfiguration, NoSuchTagSet, NoSuchUpload,

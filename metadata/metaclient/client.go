@@ -192,6 +192,8 @@ var retrySafe = func() map[string]bool {
 		// A repeated result is a no-op: its placement commit is a
 		// compare-and-set, and a delete's ack waits for all nodes anyway.
 		metadatapb.Metadata_ReportTask_FullMethodName: true,
+		// Sets the policy to a value: a repeat sets the same.
+		metadatapb.Metadata_SetBucketPolicy_FullMethodName: true,
 	}
 	maps.Copy(m, attemptBounded)
 	return m

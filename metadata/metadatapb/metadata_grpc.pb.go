@@ -29,6 +29,7 @@ const (
 	Metadata_DeleteBucket_FullMethodName         = "/cairn.metadata.v1.Metadata/DeleteBucket"
 	Metadata_GetBucket_FullMethodName            = "/cairn.metadata.v1.Metadata/GetBucket"
 	Metadata_ListBuckets_FullMethodName          = "/cairn.metadata.v1.Metadata/ListBuckets"
+	Metadata_SetBucketPolicy_FullMethodName      = "/cairn.metadata.v1.Metadata/SetBucketPolicy"
 	Metadata_CommitObject_FullMethodName         = "/cairn.metadata.v1.Metadata/CommitObject"
 	Metadata_CommitObjects_FullMethodName        = "/cairn.metadata.v1.Metadata/CommitObjects"
 	Metadata_GetObject_FullMethodName            = "/cairn.metadata.v1.Metadata/GetObject"
@@ -69,6 +70,7 @@ type MetadataClient interface {
 	DeleteBucket(ctx context.Context, in *DeleteBucketRequest, opts ...grpc.CallOption) (*DeleteBucketResponse, error)
 	GetBucket(ctx context.Context, in *GetBucketRequest, opts ...grpc.CallOption) (*GetBucketResponse, error)
 	ListBuckets(ctx context.Context, in *ListBucketsRequest, opts ...grpc.CallOption) (*ListBucketsResponse, error)
+	SetBucketPolicy(ctx context.Context, in *SetBucketPolicyRequest, opts ...grpc.CallOption) (*SetBucketPolicyResponse, error)
 	CommitObject(ctx context.Context, in *CommitObjectRequest, opts ...grpc.CallOption) (*CommitObjectResponse, error)
 	// CommitObjects is CommitObject for several objects at once; a member
 	// that does not lead refuses the whole call with NotLeader.
@@ -148,6 +150,16 @@ func (c *metadataClient) ListBuckets(ctx context.Context, in *ListBucketsRequest
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(ListBucketsResponse)
 	err := c.cc.Invoke(ctx, Metadata_ListBuckets_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *metadataClient) SetBucketPolicy(ctx context.Context, in *SetBucketPolicyRequest, opts ...grpc.CallOption) (*SetBucketPolicyResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(SetBucketPolicyResponse)
+	err := c.cc.Invoke(ctx, Metadata_SetBucketPolicy_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -462,6 +474,7 @@ type MetadataServer interface {
 	DeleteBucket(context.Context, *DeleteBucketRequest) (*DeleteBucketResponse, error)
 	GetBucket(context.Context, *GetBucketRequest) (*GetBucketResponse, error)
 	ListBuckets(context.Context, *ListBucketsRequest) (*ListBucketsResponse, error)
+	SetBucketPolicy(context.Context, *SetBucketPolicyRequest) (*SetBucketPolicyResponse, error)
 	CommitObject(context.Context, *CommitObjectRequest) (*CommitObjectResponse, error)
 	// CommitObjects is CommitObject for several objects at once; a member
 	// that does not lead refuses the whole call with NotLeader.
@@ -518,6 +531,9 @@ func (UnimplementedMetadataServer) GetBucket(context.Context, *GetBucketRequest)
 }
 func (UnimplementedMetadataServer) ListBuckets(context.Context, *ListBucketsRequest) (*ListBucketsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListBuckets not implemented")
+}
+func (UnimplementedMetadataServer) SetBucketPolicy(context.Context, *SetBucketPolicyRequest) (*SetBucketPolicyResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method SetBucketPolicy not implemented")
 }
 func (UnimplementedMetadataServer) CommitObject(context.Context, *CommitObjectRequest) (*CommitObjectResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method CommitObject not implemented")
@@ -698,6 +714,24 @@ func _Metadata_ListBuckets_Handler(srv interface{}, ctx context.Context, dec fun
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
 		return srv.(MetadataServer).ListBuckets(ctx, req.(*ListBucketsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Metadata_SetBucketPolicy_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SetBucketPolicyRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MetadataServer).SetBucketPolicy(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Metadata_SetBucketPolicy_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MetadataServer).SetBucketPolicy(ctx, req.(*SetBucketPolicyRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
@@ -1264,6 +1298,10 @@ var Metadata_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ListBuckets",
 			Handler:    _Metadata_ListBuckets_Handler,
+		},
+		{
+			MethodName: "SetBucketPolicy",
+			Handler:    _Metadata_SetBucketPolicy_Handler,
 		},
 		{
 			MethodName: "CommitObject",
