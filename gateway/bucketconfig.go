@@ -14,12 +14,12 @@ import (
 // configuration before using it (Terraform's AWS provider, S3 browsers,
 // s3cmd info) then work instead of stopping at NotImplemented. Setting
 // any of it stays refused (router.go's unsupported list); deleting
-// tags, a lifecycle, a policy or a website, none of which can exist, is
-// the no-op S3 makes of it.
+// tags, a lifecycle or a website, none of which can exist, is the no-op
+// S3 makes of it. Bucket policies, which can be set, are policy.go's.
 //
 // Where Cairn does have a configuration, it is reported as it is: ACLs
-// are disabled (BucketOwnerEnforced: the owner has FULL_CONTROL), public
-// access is blocked (no ACL or policy can grant it), and CORS is the
+// are disabled (BucketOwnerEnforced: the owner has FULL_CONTROL), so
+// public ACLs are blocked while public policies are not, and CORS is the
 // gateway's --cors-allowed-origins.
 
 // configHandlers serves the subresources above.
@@ -49,7 +49,7 @@ var bucketConfigReads = []configRead{
 	{sub: "object-lock", op: "GetObjectLockConfiguration", absent: s3err.ObjectLockConfigurationNotFound},
 	{sub: "replication", op: "GetBucketReplication", absent: s3err.ReplicationConfigurationNotFound},
 	{sub: "ownershipControls", op: "GetBucketOwnershipControls", doc: emptyDoc(ownershipControls{NS: s3NS, Rule: ownershipRule{ObjectOwnership: "BucketOwnerEnforced"}})},
-	{sub: "publicAccessBlock", op: "GetPublicAccessBlock", doc: emptyDoc(publicAccessBlock{NS: s3NS, BlockPublicAcls: true, IgnorePublicAcls: true, BlockPublicPolicy: true, RestrictPublicBuckets: true})},
+	{sub: "publicAccessBlock", op: "GetPublicAccessBlock", doc: emptyDoc(publicAccessBlock{NS: s3NS, BlockPublicAcls: true, IgnorePublicAcls: true})},
 	{sub: "logging", op: "GetBucketLogging", doc: emptyDoc(bucketLoggingStatus{NS: s3NS})},
 	{sub: "notification", op: "GetBucketNotificationConfiguration", doc: emptyDoc(notificationConfiguration{NS: s3NS})},
 	{sub: "requestPayment", op: "GetBucketRequestPayment", doc: emptyDoc(requestPaymentConfiguration{NS: s3NS, Payer: "BucketOwner"})},

@@ -42,7 +42,8 @@ func testConfigurationReads(t *testing.T, e *env) {
 		t.Errorf("GetBucketOwnershipControls: %+v", own.OwnershipControls)
 	}
 	pab := must[*s3.GetPublicAccessBlockOutput](t)(c.GetPublicAccessBlock(ctx, &s3.GetPublicAccessBlockInput{Bucket: b})).PublicAccessBlockConfiguration
-	if !aws.ToBool(pab.BlockPublicAcls) || !aws.ToBool(pab.IgnorePublicAcls) || !aws.ToBool(pab.BlockPublicPolicy) || !aws.ToBool(pab.RestrictPublicBuckets) {
+	// ACLs cannot make anything public; policies can (policy.go).
+	if !aws.ToBool(pab.BlockPublicAcls) || !aws.ToBool(pab.IgnorePublicAcls) || aws.ToBool(pab.BlockPublicPolicy) || aws.ToBool(pab.RestrictPublicBuckets) {
 		t.Errorf("GetPublicAccessBlock: %+v", pab)
 	}
 	if l := must[*s3.GetBucketLoggingOutput](t)(c.GetBucketLogging(ctx, &s3.GetBucketLoggingInput{Bucket: b})); l.LoggingEnabled != nil {
