@@ -3,6 +3,7 @@ package gateway_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -46,27 +47,26 @@ func TestClusterUploadExpiry(t *testing.T) {
 		t.Fatal("the part stored no chunks")
 	}
 
-	deadline := time.Now().Add(expiry + testcluster.ReadyTimeout)
-	for {
-		ups := must[*s3.ListMultipartUploadsOutput](t)(c.ListMultipartUploads(ctx, &s3.ListMultipartUploadsInput{Bucket: aws.String("expiry")}))
-		if len(ups.Uploads) == 0 {
-			break
+	testcluster.WaitFor(t, expiry+testcluster.ReadyTimeout, "the expired upload to be aborted", func() error {
+		ups, err := c.ListMultipartUploads(ctx, &s3.ListMultipartUploadsInput{Bucket: aws.String("expiry")})
+		if err != nil {
+			return err
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("upload still listed %v after it was created", time.Since(created))
+		if len(ups.Uploads) != 0 {
+			return fmt.Errorf("%d uploads listed %v after the first was created", len(ups.Uploads), time.Since(created))
 		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return nil
+	})
 	if age := time.Since(created); age < expiry {
 		t.Fatalf("upload aborted %v after it was created, before its expiry (%v)", age, expiry)
 	}
 	_, err := c.UploadPart(ctx, &s3.UploadPartInput{Bucket: aws.String("expiry"), Key: aws.String("abandoned"), UploadId: cr.UploadId,
 		PartNumber: aws.Int32(2), Body: bytes.NewReader([]byte("late"))})
 	wantCode(t, err, "NoSuchUpload")
-	for n := chunks(); n != 0; n = chunks() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%d chunks still stored after the upload expired", n)
+	testcluster.WaitFor(t, testcluster.ReadyTimeout, "the expired part's chunks to be deleted", func() error {
+		if n := chunks(); n != 0 {
+			return fmt.Errorf("%d chunks stored", n)
 		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return nil
+	})
 }

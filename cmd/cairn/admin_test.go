@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"net"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -198,6 +200,33 @@ func (f *fakeMetad) DeleteBucket(ctx context.Context, r *pb.DeleteBucketRequest)
 		return &pb.DeleteBucketResponse{}, nil
 	}
 	return nil, metaerr.ToStatus(metaerr.Detailed(metaerr.ErrNoSuchBucket, "bucket %s", r.GetName()))
+}
+
+func (f *fakeMetad) findBucket(name string) *pb.Bucket {
+	for _, b := range f.buckets {
+		if b.GetName() == name {
+			return b
+		}
+	}
+	return nil
+}
+
+func (f *fakeMetad) GetBucket(ctx context.Context, r *pb.GetBucketRequest) (*pb.GetBucketResponse, error) {
+	if b := f.findBucket(r.GetName()); b != nil {
+		return &pb.GetBucketResponse{Bucket: b}, nil
+	}
+	return nil, metaerr.ToStatus(metaerr.Detailed(metaerr.ErrNoSuchBucket, "bucket %s", r.GetName()))
+}
+
+func (f *fakeMetad) SetBucketPolicy(ctx context.Context, r *pb.SetBucketPolicyRequest) (*pb.SetBucketPolicyResponse, error) {
+	f.record(r)
+	b := f.findBucket(r.GetName())
+	if b == nil {
+		return nil, metaerr.ToStatus(metaerr.Detailed(metaerr.ErrNoSuchBucket, "bucket %s", r.GetName()))
+	}
+	nb := proto.CloneOf(b)
+	nb.Policy = r.GetPolicy()
+	return &pb.SetBucketPolicyResponse{Bucket: nb}, nil
 }
 
 // serve starts f on 127.0.0.1 and returns its address.
@@ -516,8 +545,37 @@ m3  nonvoter  10.0.0.3:7100  (not yet known)
 		{name: "metad remove unimplemented", args: []string{"metad", "remove", "m3"}, code: 1, stderr: "does not serve RemoveMember", notJSON: true},
 		{name: "bucket list", fake: func(f *fakeMetad) {
 			f.buckets = []*pb.Bucket{{Name: "photos", CreatedUnixNano: testNow.Add(-time.Hour).UnixNano(), Region: "us-east-1"}}
-		}, args: []string{"bucket", "list"}, stdout: "NAME    CREATED               REGION\nphotos  2026-11-25T11:00:00Z  us-east-1\n"},
+		}, args: []string{"bucket", "list"}, stdout: "NAME    CREATED               REGION     ACCESS\nphotos  2026-11-25T11:00:00Z  us-east-1  private\n"},
 		{name: "bucket list empty", args: []string{"bucket", "list"}, stdout: "no buckets\n"},
+		{name: "bucket list published", fake: func(f *fakeMetad) {
+			f.buckets = []*pb.Bucket{{Name: "photos", CreatedUnixNano: testNow.UnixNano(), Region: "r", Policy: publicReadPolicy("photos", "", false)}, {Name: "logs", CreatedUnixNano: testNow.UnixNano(), Region: "r"}}
+		}, args: []string{"bucket", "list"}, stdout: "NAME    CREATED               REGION  ACCESS\nphotos  2026-11-25T12:00:00Z  r       anonymous read (policy)\nlogs    2026-11-25T12:00:00Z  r       private\n"},
+		{name: "bucket publish prefix", fake: func(f *fakeMetad) { f.buckets = []*pb.Bucket{{Name: "photos"}} }, args: []string{"bucket", "publish", "photos", "--prefix", "public/"},
+			stdout: "bucket photos: anonymous clients may now read objects under public/\n",
+			checks: []check{wantReq(&pb.SetBucketPolicyRequest{Name: "photos", Policy: `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::photos/public/*"}]}`})}},
+		{name: "bucket publish with listing", fake: func(f *fakeMetad) { f.buckets = []*pb.Bucket{{Name: "photos"}} }, args: []string{"bucket", "publish", "photos", "--list"},
+			stdout: "bucket photos: anonymous clients may now read all objects and the bucket's listing\n",
+			checks: []check{wantReq(&pb.SetBucketPolicyRequest{Name: "photos", Policy: `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::photos/*"},{"Effect":"Allow","Principal":"*","Action":"s3:ListBucket","Resource":"arn:aws:s3:::photos"}]}`})}},
+		{name: "bucket publish missing", args: []string{"bucket", "publish", "nope"}, code: 1,
+			stderr: "cairn: bucket \"nope\" does not exist", notJSON: true},
+		{name: "bucket policy show", fake: func(f *fakeMetad) {
+			f.buckets = []*pb.Bucket{{Name: "photos", Policy: publicReadPolicy("photos", "a/", false)}}
+		},
+			args: []string{"bucket", "policy", "show", "photos"}, stdout: "\"Resource\": \"arn:aws:s3:::photos/a/*\""},
+		{name: "bucket policy show none", fake: func(f *fakeMetad) { f.buckets = []*pb.Bucket{{Name: "logs"}} },
+			args: []string{"bucket", "policy", "show", "logs"}, stdout: "bucket logs has no policy: it is private\n"},
+		{name: "bucket policy set", fake: func(f *fakeMetad) { f.buckets = []*pb.Bucket{{Name: "photos"}} },
+			args:   []string{"bucket", "policy", "set", "photos", writePolicyFile(t, "{\n  \"Statement\": {\"Effect\": \"Allow\", \"Principal\": \"*\", \"Action\": \"s3:GetObject\", \"Resource\": \"arn:aws:s3:::photos/x\"}\n}\n")},
+			stdout: "bucket photos: policy set (anonymous read (policy))\n",
+			checks: []check{wantReq(&pb.SetBucketPolicyRequest{Name: "photos", Policy: `{"Statement":{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::photos/x"}}`})}},
+		{name: "bucket policy set refused", fake: func(f *fakeMetad) { f.buckets = []*pb.Bucket{{Name: "photos"}} },
+			args:   []string{"bucket", "policy", "set", "photos", writePolicyFile(t, `{"Statement":{"Effect":"Allow","Principal":"*","Action":"s3:PutObject","Resource":"arn:aws:s3:::photos/*"}}`)},
+			code:   1,
+			stderr: "cairn: policy refused: statement 1: action \"s3:PutObject\" is not supported", notJSON: true,
+			checks: []check{wantReq(nil)}},
+		{name: "bucket policy delete", fake: func(f *fakeMetad) { f.buckets = []*pb.Bucket{{Name: "photos", Policy: "{}"}} },
+			args: []string{"bucket", "policy", "delete", "photos"}, stdout: "bucket photos: policy deleted; it is private\n",
+			checks: []check{wantReq(&pb.SetBucketPolicyRequest{Name: "photos"})}},
 		{name: "bucket create", args: []string{"bucket", "create", "logs", "--region", "eu-1"}, stdout: "created bucket logs\n",
 			checks: []check{wantReq(&pb.CreateBucketRequest{Name: "logs", Region: "eu-1"})}},
 		{name: "bucket create existing", fake: func(f *fakeMetad) { f.buckets = []*pb.Bucket{{Name: "logs"}} },
@@ -576,6 +634,16 @@ m3  nonvoter  10.0.0.3:7100  (not yet known)
 			})
 		}
 	}
+}
+
+// writePolicyFile writes a policy document for `bucket policy set`.
+func writePolicyFile(t *testing.T, doc string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "policy.json")
+	if err := os.WriteFile(p, []byte(doc), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
 }
 
 func TestNodeListJSONExact(t *testing.T) {

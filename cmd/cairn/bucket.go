@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/cairnstore/cairn/gateway/bucketpolicy"
 	"github.com/cairnstore/cairn/internal/clitable"
 	"github.com/cairnstore/cairn/metadata/metaclient"
 	pb "github.com/cairnstore/cairn/metadata/metadatapb"
@@ -19,10 +20,25 @@ type bucketView struct {
 	Name    string    `json:"name"`
 	Created time.Time `json:"created"`
 	Region  string    `json:"region"`
+	// Anonymous: the bucket's policy lets unsigned clients read something.
+	Anonymous bool   `json:"anonymous_read"`
+	Policy    string `json:"policy,omitempty"`
 }
 
 func toBucketView(b *pb.Bucket) bucketView {
-	return bucketView{Name: b.GetName(), Created: time.Unix(0, b.GetCreatedUnixNano()).UTC(), Region: b.GetRegion()}
+	v := bucketView{Name: b.GetName(), Created: time.Unix(0, b.GetCreatedUnixNano()).UTC(), Region: b.GetRegion(), Policy: b.GetPolicy()}
+	if v.Policy != "" {
+		p, err := bucketpolicy.Parse(v.Name, []byte(v.Policy))
+		v.Anonymous = err == nil && p.Grants()
+	}
+	return v
+}
+
+func (v bucketView) access() string {
+	if v.Anonymous {
+		return "anonymous read (policy)"
+	}
+	return "private"
 }
 
 func (a *admin) bucketCmd() *cobra.Command {
@@ -52,7 +68,7 @@ func (a *admin) bucketCmd() *cobra.Command {
 
 	cmd := a.adminCmd(&cobra.Command{
 		Use:   "bucket",
-		Short: "List, create and delete buckets",
+		Short: "List, create and delete buckets; publish them with a bucket policy",
 	})
 	cmd.AddCommand(
 		&cobra.Command{
@@ -75,9 +91,9 @@ func (a *admin) bucketCmd() *cobra.Command {
 						_, err := fmt.Fprintln(w, "no buckets")
 						return err
 					}
-					t := clitable.New("NAME", "CREATED", "REGION")
+					t := clitable.New("NAME", "CREATED", "REGION", "ACCESS")
 					for _, b := range v {
-						t.Row(b.Name, b.Created.Format(time.RFC3339), b.Region)
+						t.Row(b.Name, b.Created.Format(time.RFC3339), b.Region, b.access())
 					}
 					return t.Render(w)
 				})
@@ -106,6 +122,8 @@ func (a *admin) bucketCmd() *cobra.Command {
 				})
 			}),
 		},
+		a.publishCmd(),
+		a.policyCmd(),
 	)
 	return cmd
 }

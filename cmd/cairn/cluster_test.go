@@ -1,13 +1,18 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
 	"slices"
 	"strings"
 	"testing"
 
+	"github.com/cairnstore/cairn/gateway"
 	"github.com/cairnstore/cairn/internal/testcluster"
+	"github.com/cairnstore/cairn/object"
 )
 
 // The admin CLI against a real in-process cluster (3 metad, 6 blob nodes).
@@ -96,5 +101,42 @@ func TestAgainstCluster(t *testing.T) {
 	cliJSON(&buckets, "bucket", "list")
 	if len(buckets) != 1 || buckets[0].Name != "logs" {
 		t.Fatalf("bucket list after transfer: %+v", buckets)
+	}
+
+	// A published prefix is readable without a signature through a
+	// gateway; the rest of the bucket, and all of it after the policy is
+	// deleted, is not.
+	cli("bucket", "create", "site")
+	store := c.ObjectStore(t, object.Config{})
+	for _, k := range []string{"public/index.html", "drafts/next.html"} {
+		if _, err := store.Put(context.Background(), "site", k, strings.NewReader("page "+k), int64(len("page "+k)), object.PutOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	gw := c.StartGateway(t, gateway.Config{})
+	anonGet := func(key string) int {
+		t.Helper()
+		resp, err := http.Get(gw.URL() + "/site/" + key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if st := anonGet("public/index.html"); st != http.StatusForbidden {
+		t.Fatalf("anonymous GET before publish: %d", st)
+	}
+	cli("bucket", "publish", "site", "--prefix", "public/")
+	cliJSON(&buckets, "bucket", "list")
+	if i := slices.IndexFunc(buckets, func(b bucketView) bool { return b.Name == "site" }); i < 0 || !buckets[i].Anonymous {
+		t.Fatalf("bucket list after publish: %+v", buckets)
+	}
+	if a, b := anonGet("public/index.html"), anonGet("drafts/next.html"); a != http.StatusOK || b != http.StatusForbidden {
+		t.Fatalf("anonymous GET after publish: published %d, unpublished %d; want 200, 403", a, b)
+	}
+	cli("bucket", "policy", "delete", "site")
+	if st := anonGet("public/index.html"); st != http.StatusForbidden {
+		t.Fatalf("anonymous GET after the policy was deleted: %d", st)
 	}
 }
