@@ -20,6 +20,7 @@ type BucketMeta interface {
 	GetBucket(ctx context.Context, in *pb.GetBucketRequest, opts ...grpc.CallOption) (*pb.GetBucketResponse, error)
 	ListBuckets(ctx context.Context, in *pb.ListBucketsRequest, opts ...grpc.CallOption) (*pb.ListBucketsResponse, error)
 	SetBucketPolicy(ctx context.Context, in *pb.SetBucketPolicyRequest, opts ...grpc.CallOption) (*pb.SetBucketPolicyResponse, error)
+	SetBucketLifecycle(ctx context.Context, in *pb.SetBucketLifecycleRequest, opts ...grpc.CallOption) (*pb.SetBucketLifecycleResponse, error)
 }
 
 // ObjectMeta is what listing and deleting objects need.

@@ -14,8 +14,9 @@ import (
 // configuration before using it (Terraform's AWS provider, S3 browsers,
 // s3cmd info) then work instead of stopping at NotImplemented. Setting
 // any of it stays refused (router.go's unsupported list); deleting
-// tags, a lifecycle or a website, none of which can exist, is the no-op
-// S3 makes of it. Bucket policies, which can be set, are policy.go's.
+// tags or a website, none of which can exist, is the no-op S3 makes of
+// it. Bucket policies and lifecycles, which can be set, are policy.go's
+// and lifecycle.go's.
 //
 // Where Cairn does have a configuration, it is reported as it is: ACLs
 // are disabled (BucketOwnerEnforced: the owner has FULL_CONTROL), so
@@ -42,7 +43,6 @@ func emptyDoc(v any) func(*routerDeps) (any, error) {
 var bucketConfigReads = []configRead{
 	{sub: "acl", op: "GetBucketAcl", doc: emptyDoc(ownerOnlyACL())},
 	{sub: "cors", op: "GetBucketCors", doc: func(d *routerDeps) (any, error) { return corsConfigurationOf(d.cors) }},
-	{sub: "lifecycle", op: "GetBucketLifecycleConfiguration", absent: s3err.NoSuchLifecycleConfiguration},
 	{sub: "tagging", op: "GetBucketTagging", absent: s3err.NoSuchTagSet},
 	{sub: "website", op: "GetBucketWebsite", absent: s3err.NoSuchWebsiteConfiguration},
 	{sub: "encryption", op: "GetBucketEncryption", absent: s3err.SSEConfigurationNotFound},
@@ -59,7 +59,6 @@ var bucketConfigReads = []configRead{
 // bucketConfigDeletes are the DELETEs of configuration no bucket has.
 var bucketConfigDeletes = []struct{ sub, op string }{
 	{"tagging", "DeleteBucketTagging"},
-	{"lifecycle", "DeleteBucketLifecycle"},
 	{"website", "DeleteBucketWebsite"},
 }
 

@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 
 	"github.com/cairnstore/cairn/internal/testcluster"
 	"github.com/cairnstore/cairn/metadata"
@@ -24,7 +26,7 @@ func TestClusterUploadExpiry(t *testing.T) {
 	}
 	const expiry = 3 * time.Second
 	heal := metadata.DefaultHealConfig()
-	heal.UploadExpiry, heal.UploadExpiryScan = expiry, 100*time.Millisecond
+	heal.UploadExpiry, heal.ExpiryScan = expiry, 100*time.Millisecond
 	heal.GCInterval, heal.GCGrace = 100*time.Millisecond, 0
 	ce := &clusterEnv{c: testcluster.New(t, testcluster.Config{Quiet: true, Heal: &heal})}
 	e := ce.gateway(t, nil)
@@ -66,6 +68,66 @@ func TestClusterUploadExpiry(t *testing.T) {
 	testcluster.WaitFor(t, testcluster.ReadyTimeout, "the expired part's chunks to be deleted", func() error {
 		if n := chunks(); n != 0 {
 			return fmt.Errorf("%d chunks stored", n)
+		}
+		return nil
+	})
+}
+
+// TestClusterLifecycleExpiry: a lifecycle rule whose Date has passed makes
+// metad's leader delete the objects it selects (by prefix and size) and
+// free their chunks; objects it does not select stay.
+func TestClusterLifecycleExpiry(t *testing.T) {
+	if testing.Short() {
+		t.Skip("in-process cluster test; skipped with -short")
+	}
+	heal := metadata.DefaultHealConfig()
+	heal.ExpiryScan = 100 * time.Millisecond
+	heal.GCInterval, heal.GCGrace = 100*time.Millisecond, 0
+	ce := &clusterEnv{c: testcluster.New(t, testcluster.Config{Quiet: true, Heal: &heal})}
+	e := ce.gateway(t, nil)
+	c := e.awsClient(t)
+	ctx := context.Background()
+	mkBucket(t, c, "lifecy")
+	put := func(key string, size int) {
+		must[*s3.PutObjectOutput](t)(c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("lifecy"), Key: aws.String(key), Body: bytes.NewReader(pattern(size, 5))}))
+	}
+	put("logs/big", 1<<20) // erasure-coded: its chunks must go too
+	put("logs/small", 100)
+	put("logs/tiny", 10)
+	put("keep/big", 1<<20)
+	chunks := func() int64 {
+		var n int64
+		for _, b := range ce.c.Blobs {
+			n += b.Server().Store().Usage().Chunks
+		}
+		return n
+	}
+	before := chunks()
+
+	must[*s3.PutBucketLifecycleConfigurationOutput](t)(c.PutBucketLifecycleConfiguration(ctx, &s3.PutBucketLifecycleConfigurationInput{Bucket: aws.String("lifecy"),
+		LifecycleConfiguration: &types.BucketLifecycleConfiguration{Rules: []types.LifecycleRule{{
+			ID: aws.String("old-logs"), Status: types.ExpirationStatusEnabled,
+			Filter:     &types.LifecycleRuleFilter{And: &types.LifecycleRuleAndOperator{Prefix: aws.String("logs/"), ObjectSizeGreaterThan: aws.Int64(50)}},
+			Expiration: &types.LifecycleExpiration{Date: aws.Time(time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC))},
+		}}}}))
+
+	testcluster.WaitFor(t, testcluster.ReadyTimeout, "the lifecycle rule to expire its objects", func() error {
+		out, err := c.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: aws.String("lifecy")})
+		if err != nil {
+			return err
+		}
+		var keys []string
+		for _, o := range out.Contents {
+			keys = append(keys, aws.ToString(o.Key))
+		}
+		if strings.Join(keys, ",") != "keep/big,logs/tiny" {
+			return fmt.Errorf("objects %v", keys)
+		}
+		return nil
+	})
+	testcluster.WaitFor(t, testcluster.ReadyTimeout, "the expired object's chunks to be deleted", func() error {
+		if n := chunks(); n >= before {
+			return fmt.Errorf("%d chunks stored, %d before", n, before)
 		}
 		return nil
 	})

@@ -103,6 +103,19 @@ func (f *fake) SetBucketPolicy(_ context.Context, in *pb.SetBucketPolicyRequest,
 	return &pb.SetBucketPolicyResponse{Bucket: nb}, nil
 }
 
+func (f *fake) SetBucketLifecycle(_ context.Context, in *pb.SetBucketLifecycleRequest, _ ...grpc.CallOption) (*pb.SetBucketLifecycleResponse, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	b, ok := f.buckets[in.Name]
+	if !ok {
+		return nil, metaerr.ErrNoSuchBucket
+	}
+	nb := proto.CloneOf(b)
+	nb.Lifecycle = in.Lifecycle
+	f.buckets[in.Name] = nb
+	return &pb.SetBucketLifecycleResponse{Bucket: nb}, nil
+}
+
 func (f *fake) ListBuckets(context.Context, *pb.ListBucketsRequest, ...grpc.CallOption) (*pb.ListBucketsResponse, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()

@@ -160,6 +160,9 @@ func newRouter(d routerDeps) http.Handler {
 	bucketAt.Methods(http.MethodGet).MatcherFunc(hasQuery("policy")).Handler(route("GetBucketPolicy", cfg.getPolicy))
 	bucketAt.Methods(http.MethodDelete).MatcherFunc(hasQuery("policy")).Handler(route("DeleteBucketPolicy", cfg.deletePolicy))
 	bucketAt.Methods(http.MethodGet).MatcherFunc(hasQuery("policyStatus")).Handler(route("GetBucketPolicyStatus", cfg.policyStatus))
+	bucketAt.Methods(http.MethodPut).MatcherFunc(hasQuery("lifecycle")).Handler(route("PutBucketLifecycleConfiguration", cfg.putLifecycle))
+	bucketAt.Methods(http.MethodGet).MatcherFunc(hasQuery("lifecycle")).Handler(route("GetBucketLifecycleConfiguration", cfg.getLifecycle))
+	bucketAt.Methods(http.MethodDelete).MatcherFunc(hasQuery("lifecycle")).Handler(route("DeleteBucketLifecycle", cfg.deleteLifecycle))
 	// The versions of unversioned objects; ?versions stays unsupported for
 	// every other method.
 	bucketAt.Methods(http.MethodGet).MatcherFunc(hasQuery("versions")).Handler(route("ListObjectVersions", l.listVersions))

@@ -605,6 +605,8 @@ func (a *applier) apply(cmd *metadatapb.Command) (proto.Message, error) {
 		return a.setRebalance(op.SetRebalance)
 	case *metadatapb.Command_SetBucketPolicy:
 		return a.setBucketPolicy(op.SetBucketPolicy)
+	case *metadatapb.Command_SetBucketLifecycle:
+		return a.setBucketLifecycle(op.SetBucketLifecycle)
 	default:
 		return nil, metaerr.Detailed(metaerr.ErrInvalidArgument, "command %T has no known operation", op)
 	}
@@ -761,19 +763,46 @@ func (a *applier) setBucketPolicy(req *metadatapb.SetBucketPolicyRequest) (proto
 	if len(req.GetPolicy()) > maxBucketPolicy {
 		return nil, metaerr.Detailed(metaerr.ErrInvalidArgument, "set bucket policy: a policy may have at most %d bytes", maxBucketPolicy)
 	}
+	b, err := a.updateBucket(req.GetName(), func(b *metadatapb.Bucket) { b.Policy = req.GetPolicy() })
+	if err != nil {
+		return nil, err
+	}
+	return &metadatapb.SetBucketPolicyResponse{Bucket: b}, nil
+}
+
+// maxBucketLifecycle bounds a stored lifecycle configuration (1000 rules
+// of a few hundred bytes each).
+const maxBucketLifecycle = 1 << 20
+
+// setBucketLifecycle replaces a bucket's lifecycle configuration (""
+// deletes it). The gateway parses it; the leader carries it out.
+func (a *applier) setBucketLifecycle(req *metadatapb.SetBucketLifecycleRequest) (proto.Message, error) {
+	if len(req.GetLifecycle()) > maxBucketLifecycle {
+		return nil, metaerr.Detailed(metaerr.ErrInvalidArgument, "set bucket lifecycle: a configuration may have at most %d bytes", maxBucketLifecycle)
+	}
+	b, err := a.updateBucket(req.GetName(), func(b *metadatapb.Bucket) { b.Lifecycle = req.GetLifecycle() })
+	if err != nil {
+		return nil, err
+	}
+	return &metadatapb.SetBucketLifecycleResponse{Bucket: b}, nil
+}
+
+// updateBucket applies change to a bucket's record (ErrNoSuchBucket if
+// there is none).
+func (a *applier) updateBucket(name string, change func(*metadatapb.Bucket)) (*metadatapb.Bucket, error) {
 	b := &metadatapb.Bucket{}
-	found, err := a.st.get(bucketKey(req.GetName()), b)
+	found, err := a.st.get(bucketKey(name), b)
 	if err != nil {
 		return nil, err
 	}
 	if !found {
-		return nil, metaerr.Detailed(metaerr.ErrNoSuchBucket, "bucket %q", req.GetName())
+		return nil, metaerr.Detailed(metaerr.ErrNoSuchBucket, "bucket %q", name)
 	}
-	b.Policy = req.GetPolicy()
-	if err := a.st.put(bucketKey(req.GetName()), b); err != nil {
+	change(b)
+	if err := a.st.put(bucketKey(name), b); err != nil {
 		return nil, err
 	}
-	return &metadatapb.SetBucketPolicyResponse{Bucket: b}, nil
+	return b, nil
 }
 
 // deleteBucket refuses a bucket with objects (as S3 does) and aborts the
@@ -878,6 +907,14 @@ func checkCondition(cur *metadatapb.Object, c *metadatapb.Condition, bucket, key
 		}
 		if m != "*" && trimQuotes(m) != trimQuotes(cur.GetEtag()) {
 			return metaerr.Detailed(metaerr.ErrPreconditionFailed, "%s/%s has ETag %q, not %q", bucket, key, cur.GetEtag(), m)
+		}
+	}
+	if v := c.GetIfVersionId(); v != "" {
+		if cur == nil {
+			return metaerr.Detailed(metaerr.ErrNoSuchKey, "%s/%s does not exist", bucket, key)
+		}
+		if v != cur.GetVersionId() {
+			return metaerr.Detailed(metaerr.ErrPreconditionFailed, "%s/%s is version %q, not %q", bucket, key, cur.GetVersionId(), v)
 		}
 	}
 	return nil

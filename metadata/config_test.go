@@ -88,9 +88,9 @@ func TestConfigValidate(t *testing.T) {
 		{"negative gather", func(c *Config) { c.ProposeGather = -time.Millisecond }, "--propose-gather"},
 		{"gather over 100ms", func(c *Config) { c.ProposeGather = time.Second }, "--propose-gather"},
 		{"bad raft log level", func(c *Config) { c.RaftLogLevel = "loud" }, "raft log level"},
-		{"upload expiry off", func(c *Config) { c.Heal.UploadExpiry, c.Heal.UploadExpiryScan = 0, 0 }, ""},
+		{"upload expiry off", func(c *Config) { c.Heal.UploadExpiry = 0 }, ""},
 		{"negative upload expiry", func(c *Config) { c.Heal.UploadExpiry = -time.Hour }, "--upload-expiry"},
-		{"upload expiry without a scan interval", func(c *Config) { c.Heal.UploadExpiryScan = 0 }, "--upload-expiry-scan-interval"},
+		{"no expiry scan interval", func(c *Config) { c.Heal.ExpiryScan = 0 }, "--expiry-scan-interval"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

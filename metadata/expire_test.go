@@ -38,7 +38,7 @@ func TestUploadExpiry(t *testing.T) {
 	}
 	pass := func() {
 		t.Helper()
-		if err := r.h.expireUploads(context.Background()); err != nil {
+		if err := r.h.expiryPass(context.Background()); err != nil {
 			t.Fatalf("expiry pass: %v", err)
 		}
 	}
@@ -74,40 +74,34 @@ func TestUploadExpiry(t *testing.T) {
 	}
 }
 
-// TestStaleUploadsPages: the scan reads at most limit uploads per call,
-// returns the stale ones among them, and its cursor visits every upload
-// once.
-func TestStaleUploadsPages(t *testing.T) {
+// TestUploadsPages: the scan reads at most limit uploads per call, with
+// their bucket, key and id, and its cursor visits every upload once.
+func TestUploadsPages(t *testing.T) {
 	r := newBalanceRig(t, rigLayout{}, nil)
+	r.must(smCreateBucket("other"))
 	var want []string
-	var cutoff time.Time
 	for i := range 7 {
 		id := fmt.Sprintf("u%d", i)
-		if i == 4 {
-			cutoff = r.clock.now() // u4 and later are not older than it
-		}
-		if i < 4 {
-			want = append(want, id)
+		bucket := "bk"
+		if i%3 == 0 {
+			bucket = "other"
 		}
 		// Keys in the reverse order of the ids: the scan goes by key.
-		r.must(smCreateUpload("bk", fmt.Sprintf("k%d", 6-i), id))
-		r.clock.add(time.Minute)
+		r.must(smCreateUpload(bucket, fmt.Sprintf("k%d", 6-i), id))
+		want = append(want, bucket+"/"+fmt.Sprintf("k%d", 6-i)+"/"+id)
 	}
 	var got []string
 	var after []byte
 	for calls := 1; ; calls++ {
-		stale, next, err := r.st.StaleUploads(cutoff, after, 2)
+		ups, next, err := r.st.Uploads(after, 2)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(stale) > 2 {
-			t.Fatalf("call %d returned %d uploads, limit 2", calls, len(stale))
+		if len(ups) > 2 {
+			t.Fatalf("call %d returned %d uploads, limit 2", calls, len(ups))
 		}
-		for _, u := range stale {
-			if u.GetBucket() != "bk" || u.GetKey() == "" {
-				t.Fatalf("upload %q without its bucket or key: %q %q", u.GetUploadId(), u.GetBucket(), u.GetKey())
-			}
-			got = append(got, u.GetUploadId())
+		for _, u := range ups {
+			got = append(got, u.GetBucket()+"/"+u.GetKey()+"/"+u.GetUploadId())
 		}
 		if next == nil {
 			break
@@ -118,12 +112,112 @@ func TestStaleUploadsPages(t *testing.T) {
 		after = next
 	}
 	slices.Sort(got)
+	slices.Sort(want)
 	if !slices.Equal(got, want) {
-		t.Fatalf("stale uploads %v, want %v", got, want)
+		t.Fatalf("uploads %v, want %v", got, want)
 	}
-	// A cutoff before them all finds none.
-	stale, _, err := r.st.StaleUploads(time.Unix(0, 0), nil, 100)
-	if err != nil || len(stale) != 0 {
-		t.Fatalf("cutoff at the epoch: %d stale, %v", len(stale), err)
+}
+
+func smSetLifecycle(bucket, doc string) *pb.Command {
+	return &pb.Command{Op: &pb.Command_SetBucketLifecycle{SetBucketLifecycle: &pb.SetBucketLifecycleRequest{Name: bucket, Lifecycle: doc}}}
+}
+
+// TestLifecycleExpiry: a pass deletes the objects a bucket's rules have
+// made due (Days after the last modification, rounded up to midnight
+// UTC), leaves the others and the other buckets alone, and aborts the
+// uploads an AbortIncompleteMultipartUpload rule has made due; an object
+// overwritten after the pass read it is kept.
+func TestLifecycleExpiry(t *testing.T) {
+	r := newBalanceRig(t, rigLayout{}, func(c *HealConfig) { c.UploadExpiry = 0 })
+	r.must(smCreateBucket("other"))
+	r.must(smSetLifecycle("bk", `<LifecycleConfiguration>
+<Rule><ID>logs</ID><Filter><Prefix>logs/</Prefix></Filter><Status>Enabled</Status><Expiration><Days>2</Days></Expiration></Rule>
+<Rule><ID>tmp-uploads</ID><Filter><Prefix>tmp/</Prefix></Filter><Status>Enabled</Status><AbortIncompleteMultipartUpload><DaysAfterInitiation>1</DaysAfterInitiation></AbortIncompleteMultipartUpload></Rule>
+</LifecycleConfiguration>`))
+	// The rig's clock starts at 1970-01-24 03:33:20 UTC.
+	for _, k := range []string{"logs/a", "logs/b", "logs/raced", "keep/c"} {
+		r.must(smPut("bk", k, "e1"))
 	}
+	r.must(smPut("other", "logs/a", "e1"))
+	r.must(smCreateUpload("bk", "tmp/u", "up1"))
+	r.must(smCreateUpload("bk", "final/u", "up2"))
+
+	exists := func(bucket, key string) bool {
+		t.Helper()
+		resp, err := r.st.ListObjects(&pb.ListObjectsRequest{Bucket: bucket, Prefix: key})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(resp.GetObjects()) == 1 && resp.GetObjects()[0].GetKey() == key
+	}
+	pass := func() {
+		t.Helper()
+		if err := r.h.expiryPass(context.Background()); err != nil {
+			t.Fatalf("expiry pass: %v", err)
+		}
+	}
+
+	// Two days on, it is not yet midnight: nothing is due.
+	r.clock.add(48 * time.Hour)
+	pass()
+	if !exists("bk", "logs/a") {
+		t.Fatal("an object was deleted before its expiry midnight")
+	}
+	// logs/b is overwritten: its modification time starts again.
+	r.must(smPut("bk", "logs/b", "e2"))
+	// logs/raced is overwritten after the pass read the listing: the
+	// pass's conditional delete must leave the new version.
+	stale, err := r.st.ListObjects(&pb.ListObjectsRequest{Bucket: "bk"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.must(smPut("bk", "logs/raced", "e2"))
+	h := newHealer(r.h.cfg, r.h.log, staleListing{r.view, stale}, r.propose, r.h.m)
+	h.now = r.clock.now
+
+	r.clock.add(21 * time.Hour) // past the midnight after modification + 2 days
+	if err := h.expiryPass(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		bucket, key string
+		want        bool
+	}{
+		{"bk", "logs/a", false}, {"bk", "logs/b", true}, {"bk", "logs/raced", true},
+		{"bk", "keep/c", true}, {"other", "logs/a", true},
+	} {
+		if got := exists(tc.bucket, tc.key); got != tc.want {
+			t.Errorf("%s/%s exists: %v, want %v", tc.bucket, tc.key, got, tc.want)
+		}
+	}
+	if got := counterValue(t, r.h.m.objectsExpired); got != 1 {
+		t.Errorf("cairn_lifecycle_objects_expired_total = %v, want 1", got)
+	}
+	for _, tc := range []struct {
+		key, id string
+		want    bool
+	}{{"tmp/u", "up1", false}, {"final/u", "up2", true}} {
+		_, err := r.st.GetMultipart(&pb.GetMultipartRequest{Bucket: "bk", Key: tc.key, UploadId: tc.id})
+		if got := err == nil; got != tc.want {
+			t.Errorf("upload %s exists: %v (%v), want %v", tc.id, got, err, tc.want)
+		}
+	}
+
+	// Deleting the configuration stops the rules.
+	r.must(smSetLifecycle("bk", ""))
+	r.clock.add(10 * 24 * time.Hour)
+	pass()
+	if !exists("bk", "logs/b") {
+		t.Error("an object was expired after the bucket's lifecycle was deleted")
+	}
+}
+
+// staleListing answers ListObjects with a listing read earlier.
+type staleListing struct {
+	*hookedState
+	resp *pb.ListObjectsResponse
+}
+
+func (s staleListing) ListObjects(*pb.ListObjectsRequest) (*pb.ListObjectsResponse, error) {
+	return s.resp, nil
 }

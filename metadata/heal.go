@@ -24,12 +24,14 @@ import (
 //   - GC (gc.go): GC entries become DeleteTasks, acknowledged when done;
 //   - health (health.go): a paced pass over every segment computes the
 //     figures of HealthStatus and the gauges;
-//   - upload expiry (expire.go): multipart uploads older than
-//     UploadExpiry are aborted.
+//   - expiry (expire.go): multipart uploads older than UploadExpiry or
+//     their bucket's lifecycle rules allow are aborted, and objects the
+//     lifecycle rules expire are deleted.
 //
 // Everything the healer holds is derived from the replicated state and is
 // dropped when the term ends; the next leader derives it again. Commands it
-// commits (SetNodeState, CommitPlacement, MarkChunks, AckGC) are each one
+// commits (SetNodeState, CommitPlacement, MarkChunks, AckGC, AbortMultipart,
+// DeleteObject) are each one
 // Raft entry through Server.propose, like every other mutation.
 
 // healState is what the healer reads from the replicated state (State).
@@ -43,7 +45,9 @@ type healState interface {
 	GCEntries(after []byte, limit int) ([]GCItem, error)
 	GCBacklog() (int64, error)
 	ChunkDeletePending(id []byte, shard int, node string) (bool, error)
-	StaleUploads(cutoff time.Time, after []byte, limit int) ([]*pb.MultipartUpload, []byte, error)
+	Uploads(after []byte, limit int) ([]*pb.MultipartUpload, []byte, error)
+	ListBuckets(*pb.ListBucketsRequest) (*pb.ListBucketsResponse, error)
+	ListObjects(*pb.ListObjectsRequest) (*pb.ListObjectsResponse, error)
 }
 
 var _ healState = (*State)(nil)
@@ -124,7 +128,7 @@ func (s *Server) runHeal(ctx context.Context) {
 	wg.Go(func() { h.repairLoop(ctx) })
 	wg.Go(func() { h.gcLoop(ctx) })
 	wg.Go(func() { h.healthLoop(ctx) })
-	wg.Go(func() { h.uploadExpiryLoop(ctx) })
+	wg.Go(func() { h.expiryLoop(ctx) })
 	wg.Go(func() { s.drainLoop(ctx, h) })
 	wg.Go(func() { s.balanceLoop(ctx, h) })
 	wg.Wait()

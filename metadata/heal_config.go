@@ -54,9 +54,10 @@ type HealConfig struct {
 
 	// UploadExpiry: a multipart upload initiated longer ago than this is
 	// aborted and its parts' chunks collected (expire.go); 0 never does.
-	// UploadExpiryScan is the pause between passes looking for them.
-	UploadExpiry     time.Duration
-	UploadExpiryScan time.Duration
+	UploadExpiry time.Duration
+	// ExpiryScan is the pause between passes aborting expired uploads and
+	// carrying out the buckets' lifecycle rules.
+	ExpiryScan time.Duration
 }
 
 // DefaultHealConfig returns the defaults for production.
@@ -76,7 +77,7 @@ func DefaultHealConfig() HealConfig {
 		HealthScanInterval:   time.Minute,
 		HealthScanRate:       50_000,
 		UploadExpiry:         7 * 24 * time.Hour,
-		UploadExpiryScan:     time.Hour,
+		ExpiryScan:           time.Hour,
 	}
 }
 
@@ -95,7 +96,7 @@ func (c *HealConfig) registerFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.HealthScanInterval, "health-scan-interval", c.HealthScanInterval, "pause between passes computing the health figures")
 	fs.IntVar(&c.HealthScanRate, "health-scan-rate", c.HealthScanRate, "most segments read per second by the health pass (0: unlimited)")
 	fs.DurationVar(&c.UploadExpiry, "upload-expiry", c.UploadExpiry, "abort multipart uploads initiated longer ago than this and free their parts (0: never)")
-	fs.DurationVar(&c.UploadExpiryScan, "upload-expiry-scan-interval", c.UploadExpiryScan, "pause between passes looking for expired multipart uploads")
+	fs.DurationVar(&c.ExpiryScan, "expiry-scan-interval", c.ExpiryScan, "pause between passes that abort expired multipart uploads and carry out bucket lifecycle rules")
 }
 
 func (c *HealConfig) validate() error {
@@ -109,8 +110,8 @@ func (c *HealConfig) validate() error {
 	if c.RepairPerNode < 1 || c.RepairMaxInflight < 1 || c.RepairQueueMax < 1 {
 		errs = append(errs, errors.New("--repair-per-node, --repair-max-inflight and --repair-queue-max must be at least 1"))
 	}
-	if c.UploadExpiry < 0 || (c.UploadExpiry > 0 && c.UploadExpiryScan <= 0) {
-		errs = append(errs, errors.New("--upload-expiry must not be negative and --upload-expiry-scan-interval must be positive"))
+	if c.UploadExpiry < 0 || c.ExpiryScan <= 0 {
+		errs = append(errs, errors.New("--upload-expiry must not be negative and --expiry-scan-interval must be positive"))
 	}
 	if c.RepairBytesPerSecond < 0 || c.HealthScanRate < 0 {
 		errs = append(errs, errors.New("--repair-bytes-per-second and --health-scan-rate must not be negative"))

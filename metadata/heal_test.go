@@ -141,8 +141,16 @@ func (f *fakeHealState) GCEntries(after []byte, limit int) ([]GCItem, error) {
 	return out, nil
 }
 
-func (f *fakeHealState) StaleUploads(time.Time, []byte, int) ([]*pb.MultipartUpload, []byte, error) {
+func (f *fakeHealState) Uploads([]byte, int) ([]*pb.MultipartUpload, []byte, error) {
 	return nil, nil, nil
+}
+
+func (f *fakeHealState) ListBuckets(*pb.ListBucketsRequest) (*pb.ListBucketsResponse, error) {
+	return &pb.ListBucketsResponse{}, nil
+}
+
+func (f *fakeHealState) ListObjects(*pb.ListObjectsRequest) (*pb.ListObjectsResponse, error) {
+	return &pb.ListObjectsResponse{}, nil
 }
 
 func (f *fakeHealState) GCBacklog() (int64, error) {

@@ -196,9 +196,10 @@ type healMetrics struct {
 	repairBytes prometheus.Counter
 	tasks       *prometheus.CounterVec
 	gcAcked     prometheus.Counter
-	// uploadsExpired counts multipart uploads aborted for their age.
-	uploadsExpired prometheus.Counter
-	current        func() *healer
+	// uploadsExpired counts multipart uploads aborted for their age,
+	// objectsExpired objects deleted by lifecycle rules.
+	uploadsExpired, objectsExpired prometheus.Counter
+	current                        func() *healer
 	// repairsDone and repairsFailed (failed or expired) count repair
 	// tasks for HealthStatus.
 	repairsDone, repairsFailed atomic.Int64
@@ -225,7 +226,11 @@ func newHealMetrics(current func() *healer) *healMetrics {
 		}),
 		uploadsExpired: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "cairn_multipart_uploads_expired_total",
-			Help: "Multipart uploads aborted because they were initiated longer ago than --upload-expiry (on this member while it led).",
+			Help: "Multipart uploads aborted because they were older than --upload-expiry or a lifecycle rule allows (on this member while it led).",
+		}),
+		objectsExpired: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "cairn_lifecycle_objects_expired_total",
+			Help: "Objects deleted by their bucket's lifecycle rules (on this member while it led).",
 		}),
 		current:   current,
 		degraded:  d("cairn_segments_degraded", "Segments with fewer than k+m healthy chunks (leader, last health pass)."),
@@ -240,7 +245,7 @@ func newHealMetrics(current func() *healer) *healMetrics {
 }
 
 func (m *healMetrics) collectors() []prometheus.Collector {
-	return []prometheus.Collector{m.repairBytes, m.tasks, m.gcAcked, m.uploadsExpired, healGauges{m}}
+	return []prometheus.Collector{m.repairBytes, m.tasks, m.gcAcked, m.uploadsExpired, m.objectsExpired, healGauges{m}}
 }
 
 // healGauges is the collector of the leader-only gauges.

@@ -76,6 +76,10 @@ func (a *api) SetBucketPolicy(ctx context.Context, req *pb.SetBucketPolicyReques
 	return mutate[*pb.SetBucketPolicyResponse](ctx, a.s, &pb.Command{Op: &pb.Command_SetBucketPolicy{SetBucketPolicy: req}})
 }
 
+func (a *api) SetBucketLifecycle(ctx context.Context, req *pb.SetBucketLifecycleRequest) (*pb.SetBucketLifecycleResponse, error) {
+	return mutate[*pb.SetBucketLifecycleResponse](ctx, a.s, &pb.Command{Op: &pb.Command_SetBucketLifecycle{SetBucketLifecycle: req}})
+}
+
 func (a *api) GetBucket(ctx context.Context, req *pb.GetBucketRequest) (*pb.GetBucketResponse, error) {
 	return query(ctx, a.s, req, a.s.state.GetBucket)
 }

@@ -193,7 +193,8 @@ var retrySafe = func() map[string]bool {
 		// compare-and-set, and a delete's ack waits for all nodes anyway.
 		metadatapb.Metadata_ReportTask_FullMethodName: true,
 		// Sets the policy to a value: a repeat sets the same.
-		metadatapb.Metadata_SetBucketPolicy_FullMethodName: true,
+		metadatapb.Metadata_SetBucketPolicy_FullMethodName:    true,
+		metadatapb.Metadata_SetBucketLifecycle_FullMethodName: true,
 	}
 	maps.Copy(m, attemptBounded)
 	return m

@@ -30,6 +30,7 @@ const (
 	Metadata_GetBucket_FullMethodName            = "/cairn.metadata.v1.Metadata/GetBucket"
 	Metadata_ListBuckets_FullMethodName          = "/cairn.metadata.v1.Metadata/ListBuckets"
 	Metadata_SetBucketPolicy_FullMethodName      = "/cairn.metadata.v1.Metadata/SetBucketPolicy"
+	Metadata_SetBucketLifecycle_FullMethodName   = "/cairn.metadata.v1.Metadata/SetBucketLifecycle"
 	Metadata_CommitObject_FullMethodName         = "/cairn.metadata.v1.Metadata/CommitObject"
 	Metadata_CommitObjects_FullMethodName        = "/cairn.metadata.v1.Metadata/CommitObjects"
 	Metadata_GetObject_FullMethodName            = "/cairn.metadata.v1.Metadata/GetObject"
@@ -71,6 +72,7 @@ type MetadataClient interface {
 	GetBucket(ctx context.Context, in *GetBucketRequest, opts ...grpc.CallOption) (*GetBucketResponse, error)
 	ListBuckets(ctx context.Context, in *ListBucketsRequest, opts ...grpc.CallOption) (*ListBucketsResponse, error)
 	SetBucketPolicy(ctx context.Context, in *SetBucketPolicyRequest, opts ...grpc.CallOption) (*SetBucketPolicyResponse, error)
+	SetBucketLifecycle(ctx context.Context, in *SetBucketLifecycleRequest, opts ...grpc.CallOption) (*SetBucketLifecycleResponse, error)
 	CommitObject(ctx context.Context, in *CommitObjectRequest, opts ...grpc.CallOption) (*CommitObjectResponse, error)
 	// CommitObjects is CommitObject for several objects at once; a member
 	// that does not lead refuses the whole call with NotLeader.
@@ -160,6 +162,16 @@ func (c *metadataClient) SetBucketPolicy(ctx context.Context, in *SetBucketPolic
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(SetBucketPolicyResponse)
 	err := c.cc.Invoke(ctx, Metadata_SetBucketPolicy_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *metadataClient) SetBucketLifecycle(ctx context.Context, in *SetBucketLifecycleRequest, opts ...grpc.CallOption) (*SetBucketLifecycleResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(SetBucketLifecycleResponse)
+	err := c.cc.Invoke(ctx, Metadata_SetBucketLifecycle_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -475,6 +487,7 @@ type MetadataServer interface {
 	GetBucket(context.Context, *GetBucketRequest) (*GetBucketResponse, error)
 	ListBuckets(context.Context, *ListBucketsRequest) (*ListBucketsResponse, error)
 	SetBucketPolicy(context.Context, *SetBucketPolicyRequest) (*SetBucketPolicyResponse, error)
+	SetBucketLifecycle(context.Context, *SetBucketLifecycleRequest) (*SetBucketLifecycleResponse, error)
 	CommitObject(context.Context, *CommitObjectRequest) (*CommitObjectResponse, error)
 	// CommitObjects is CommitObject for several objects at once; a member
 	// that does not lead refuses the whole call with NotLeader.
@@ -534,6 +547,9 @@ func (UnimplementedMetadataServer) ListBuckets(context.Context, *ListBucketsRequ
 }
 func (UnimplementedMetadataServer) SetBucketPolicy(context.Context, *SetBucketPolicyRequest) (*SetBucketPolicyResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method SetBucketPolicy not implemented")
+}
+func (UnimplementedMetadataServer) SetBucketLifecycle(context.Context, *SetBucketLifecycleRequest) (*SetBucketLifecycleResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method SetBucketLifecycle not implemented")
 }
 func (UnimplementedMetadataServer) CommitObject(context.Context, *CommitObjectRequest) (*CommitObjectResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method CommitObject not implemented")
@@ -732,6 +748,24 @@ func _Metadata_SetBucketPolicy_Handler(srv interface{}, ctx context.Context, dec
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
 		return srv.(MetadataServer).SetBucketPolicy(ctx, req.(*SetBucketPolicyRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Metadata_SetBucketLifecycle_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SetBucketLifecycleRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MetadataServer).SetBucketLifecycle(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Metadata_SetBucketLifecycle_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MetadataServer).SetBucketLifecycle(ctx, req.(*SetBucketLifecycleRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
@@ -1302,6 +1336,10 @@ var Metadata_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "SetBucketPolicy",
 			Handler:    _Metadata_SetBucketPolicy_Handler,
+		},
+		{
+			MethodName: "SetBucketLifecycle",
+			Handler:    _Metadata_SetBucketLifecycle_Handler,
 		},
 		{
 			MethodName: "CommitObject",
