@@ -26,6 +26,7 @@ type BucketMeta interface {
 // ObjectMeta is what listing and deleting objects need.
 type ObjectMeta interface {
 	DeleteObject(ctx context.Context, in *pb.DeleteObjectRequest, opts ...grpc.CallOption) (*pb.DeleteObjectResponse, error)
+	SetObjectTags(ctx context.Context, in *pb.SetObjectTagsRequest, opts ...grpc.CallOption) (*pb.SetObjectTagsResponse, error)
 	ListObjects(ctx context.Context, in *pb.ListObjectsRequest, opts ...grpc.CallOption) (*pb.ListObjectsResponse, error)
 }
 

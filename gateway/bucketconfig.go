@@ -12,7 +12,8 @@ import (
 // the answer S3 gives for a bucket (or object) that has none of it, which
 // is the truth for every Cairn bucket. Tools that read a bucket's whole
 // configuration before using it (Terraform's AWS provider, S3 browsers,
-// s3cmd info) then work instead of stopping at NotImplemented. Setting
+// s3cmd info) then work instead of stopping at NotImplemented. (Object
+// tags are real: tagging.go.) Setting
 // any of it stays refused (router.go's unsupported list); deleting
 // tags or a website, none of which can exist, is the no-op S3 makes of
 // it. Bucket policies and lifecycles, which can be set, are policy.go's
@@ -113,24 +114,6 @@ func (h *configHandlers) objectACL(w http.ResponseWriter, r *http.Request) error
 		return err
 	}
 	return writeXML(w, ownerOnlyACL())
-}
-
-// objectTagging is GetObjectTagging: no object has tags (a write naming
-// some is refused).
-func (h *configHandlers) objectTagging(w http.ResponseWriter, r *http.Request) error {
-	if err := h.objectExists(r); err != nil {
-		return err
-	}
-	return writeXML(w, tagging{NS: s3NS, TagSet: struct{}{}})
-}
-
-// deleteObjectTagging is DeleteObjectTagging: there are none to delete.
-func (h *configHandlers) deleteObjectTagging(w http.ResponseWriter, r *http.Request) error {
-	if err := h.objectExists(r); err != nil {
-		return err
-	}
-	w.WriteHeader(http.StatusNoContent)
-	return nil
 }
 
 // putACL is PutBucketAcl and PutObjectAcl: with ACLs disabled S3 accepts
@@ -268,10 +251,4 @@ type requestPaymentConfiguration struct {
 type accelerateConfiguration struct {
 	XMLName xml.Name `xml:"AccelerateConfiguration"`
 	NS      string   `xml:"xmlns,attr"`
-}
-
-type tagging struct {
-	XMLName xml.Name `xml:"Tagging"`
-	NS      string   `xml:"xmlns,attr"`
-	TagSet  struct{} `xml:"TagSet"`
 }

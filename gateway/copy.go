@@ -86,8 +86,9 @@ func (h *objectHandlers) copy(w http.ResponseWriter, r *http.Request) error {
 	if directive != "" && directive != "COPY" && directive != "REPLACE" {
 		return s3err.New(s3err.InvalidArgument, "Unknown metadata directive.")
 	}
-	if d := r.Header.Get("x-amz-tagging-directive"); d == "REPLACE" {
-		return s3err.New(s3err.NotImplemented, "Object tagging is not implemented.")
+	tagging := r.Header.Get("x-amz-tagging-directive")
+	if tagging != "" && tagging != "COPY" && tagging != "REPLACE" {
+		return s3err.New(s3err.InvalidArgument, "Unknown tagging directive.")
 	}
 	src, err := h.d.copySource(ctx, r)
 	if err != nil {
@@ -110,6 +111,14 @@ func (h *objectHandlers) copy(w http.ResponseWriter, r *http.Request) error {
 	attrs := objectAttrs{contentType: src.GetContentType(), headers: headers, userMetadata: src.GetUserMetadata()}
 	if directive == "REPLACE" {
 		if attrs, err = readObjectAttrs(r.Header); err != nil {
+			return err
+		}
+	}
+	// Tags are copied unless the tagging directive replaces them, apart
+	// from the metadata directive, as on S3.
+	tags := src.GetTags()
+	if tagging == "REPLACE" {
+		if tags, err = parseTaggingHeader(r.Header.Get("x-amz-tagging")); err != nil {
 			return err
 		}
 	}
@@ -140,6 +149,7 @@ func (h *objectHandlers) copy(w http.ResponseWriter, r *http.Request) error {
 			if !strings.Contains(src.GetEtag(), "-") && o.GetEtag() != src.GetEtag() {
 				return s3err.New(s3err.InternalError, "The copied bytes do not match the source's ETag.")
 			}
+			o.Tags = tags
 			return sums.store(o)
 		},
 	})

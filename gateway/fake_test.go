@@ -116,6 +116,22 @@ func (f *fake) SetBucketLifecycle(_ context.Context, in *pb.SetBucketLifecycleRe
 	return &pb.SetBucketLifecycleResponse{Bucket: nb}, nil
 }
 
+func (f *fake) SetObjectTags(_ context.Context, in *pb.SetObjectTagsRequest, _ ...grpc.CallOption) (*pb.SetObjectTagsResponse, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if _, ok := f.buckets[in.Bucket]; !ok {
+		return nil, metaerr.ErrNoSuchBucket
+	}
+	o, ok := f.objects[in.Bucket][in.Key]
+	if !ok {
+		return nil, metaerr.ErrNoSuchKey
+	}
+	no := proto.CloneOf(o)
+	no.Tags = in.Tags
+	f.objects[in.Bucket][in.Key] = no
+	return &pb.SetObjectTagsResponse{VersionId: no.VersionId}, nil
+}
+
 func (f *fake) ListBuckets(context.Context, *pb.ListBucketsRequest, ...grpc.CallOption) (*pb.ListBucketsResponse, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()

@@ -26,6 +26,7 @@ type objectAttrs struct {
 	contentType  string
 	headers      map[string]string
 	userMetadata map[string]string
+	tags         map[string]string // x-amz-tagging (tagging.go)
 }
 
 // readObjectAttrs reads Content-Type, the stored headers and the user
@@ -56,6 +57,13 @@ func readObjectAttrs(h http.Header) (objectAttrs, error) {
 	}
 	if size > MaxUserMetadata {
 		return a, s3err.New(s3err.MetadataTooLarge, "Your metadata headers exceed the maximum allowed metadata size (%d of %d bytes).", size, MaxUserMetadata)
+	}
+	if v := h.Get("x-amz-tagging"); v != "" {
+		tags, err := parseTaggingHeader(v)
+		if err != nil {
+			return a, err
+		}
+		a.tags = tags
 	}
 	return a, nil
 }
@@ -100,6 +108,9 @@ func setObjectHeaders(h http.Header, o *pb.Object, withChecksums bool) {
 	h.Set("Accept-Ranges", "bytes")
 	if n := len(o.GetParts()); n > 0 {
 		h.Set("x-amz-mp-parts-count", strconv.Itoa(n))
+	}
+	if n := len(o.GetTags()); n > 0 {
+		h.Set("x-amz-tagging-count", strconv.Itoa(n))
 	}
 	if withChecksums {
 		setChecksumHeaders(h, o.GetChecksums())

@@ -12,8 +12,8 @@ import (
 )
 
 // Bucket lifecycle configurations: the gateway parses what clients put
-// (package lifecycle: expiration by prefix and size, aborting incomplete
-// multipart uploads; transitions and tag filters refused) and stores the
+// (package lifecycle: expiration by prefix, tags and size, aborting
+// incomplete multipart uploads; transitions refused) and stores the
 // configuration on the bucket in metad, whose leader carries it out
 // (metadata/expire.go).
 

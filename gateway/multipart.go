@@ -59,6 +59,7 @@ func (h *multipartHandlers) create(w http.ResponseWriter, r *http.Request) error
 		UserMetadata:      attrs.userMetadata,
 		ChecksumAlgorithm: alg,
 		ChecksumType:      typ,
+		Tags:              attrs.tags,
 	}})
 	if err != nil {
 		return err
@@ -264,6 +265,7 @@ func (h *multipartHandlers) complete(w http.ResponseWriter, r *http.Request) err
 		ContentType:  up.GetContentType(),
 		Headers:      up.GetHeaders(),
 		UserMetadata: up.GetUserMetadata(),
+		Tags:         up.GetTags(),
 	}
 	chosen := make([]*pb.Part, 0, len(req.Parts))
 	etags := md5.New()

@@ -69,7 +69,7 @@ func (h *objectHandlers) put(w http.ResponseWriter, r *http.Request) error {
 			if err != nil {
 				return err
 			}
-			o.Checksums = cs
+			o.Checksums, o.Tags = cs, attrs.tags
 			return nil
 		},
 	})

@@ -210,6 +210,14 @@ func (h *objectHandlers) postObject(w http.ResponseWriter, r *http.Request) erro
 	if err := checkWriteHeaders(hdr); err != nil {
 		return err
 	}
+	if v := hdr.Get("x-amz-tagging"); v != "" {
+		// A form's tagging field is a Tagging document, not a query.
+		tags, err := parseTaggingXML([]byte(v))
+		if err != nil {
+			return err
+		}
+		hdr.Set("x-amz-tagging", encodeTags(tags))
+	}
 	attrs, err := readObjectAttrs(hdr)
 	if err != nil {
 		return err
@@ -238,6 +246,7 @@ func (h *objectHandlers) postObject(w http.ResponseWriter, r *http.Request) erro
 			if n := hi - body.left; ranged && n < lo {
 				return s3err.New(s3err.EntityTooSmall, "Your proposed upload is smaller than the minimum allowed size (%d of at least %d bytes).", n, lo)
 			}
+			o.Tags = attrs.tags
 			return sums.store(o)
 		},
 	})

@@ -168,7 +168,8 @@ func newRouter(d routerDeps) http.Handler {
 	bucketAt.Methods(http.MethodGet).MatcherFunc(hasQuery("versions")).Handler(route("ListObjectVersions", l.listVersions))
 	objectAt.Methods(http.MethodGet).MatcherFunc(hasQuery("acl")).Handler(route("GetObjectAcl", cfg.objectACL))
 	objectAt.Methods(http.MethodPut).MatcherFunc(hasQuery("acl")).Handler(route("PutObjectAcl", cfg.putACL))
-	objectAt.Methods(http.MethodGet).MatcherFunc(hasQuery("tagging")).Handler(route("GetObjectTagging", cfg.objectTagging))
+	objectAt.Methods(http.MethodGet).MatcherFunc(hasQuery("tagging")).Handler(route("GetObjectTagging", cfg.getObjectTagging))
+	objectAt.Methods(http.MethodPut).MatcherFunc(hasQuery("tagging")).Handler(route("PutObjectTagging", cfg.putObjectTagging))
 	objectAt.Methods(http.MethodDelete).MatcherFunc(hasQuery("tagging")).Handler(route("DeleteObjectTagging", cfg.deleteObjectTagging))
 
 	s3.MatcherFunc(unsupportedSubresource).Handler(notImpl)

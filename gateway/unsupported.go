@@ -85,8 +85,8 @@ func hasSSEHeader(h http.Header) (string, bool) {
 
 // checkWriteHeaders refuses what an object write (PutObject, CopyObject,
 // CreateMultipartUpload) may ask for and Cairn does not do: server-side
-// encryption, object lock, tags, a website redirect, ACLs other than
-// private, an unknown storage class.
+// encryption, object lock, a website redirect, ACLs other than private,
+// an unknown storage class.
 func checkWriteHeaders(h http.Header) error {
 	if name, ok := hasSSEHeader(h); ok {
 		return s3err.New(s3err.NotImplemented, "Server-side encryption is not implemented (%s).", name)
@@ -95,9 +95,6 @@ func checkWriteHeaders(h http.Header) error {
 		if h.Get(name) != "" {
 			return s3err.New(s3err.InvalidRequest, "Bucket is missing Object Lock Configuration (%s).", name)
 		}
-	}
-	if h.Get("x-amz-tagging") != "" {
-		return s3err.New(s3err.NotImplemented, "Object tagging is not implemented.")
 	}
 	if h.Get("x-amz-website-redirect-location") != "" {
 		return s3err.New(s3err.NotImplemented, "Website redirects are not implemented.")

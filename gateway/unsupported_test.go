@@ -42,8 +42,8 @@ func TestUnsupportedFeatureHeadersRefused(t *testing.T) {
 		{get, "x-amz-server-side-encryption-customer-algorithm", "AES256", 400, "InvalidRequest"},
 		{put, "x-amz-object-lock-mode", "GOVERNANCE", 400, "InvalidRequest"},
 		{put, "x-amz-object-lock-legal-hold", "ON", 400, "InvalidRequest"},
-		{put, "x-amz-tagging", "a=b", 501, "NotImplemented"},
-		{create, "x-amz-tagging", "a=b", 501, "NotImplemented"},
+		{put, "x-amz-tagging", "a=b&a=c", 400, "InvalidArgument"},
+		{create, "x-amz-tagging", "aws:x=1", 400, "InvalidTag"},
 		{put, "x-amz-website-redirect-location", "/other", 501, "NotImplemented"},
 		{put, "x-amz-storage-class", "NO_SUCH_CLASS", 400, "InvalidStorageClass"},
 		{put, "x-amz-acl", "public-read", 400, "AccessControlListNotSupported"},
@@ -57,6 +57,7 @@ func TestUnsupportedFeatureHeadersRefused(t *testing.T) {
 		{put, "x-amz-storage-class", "STANDARD_IA", 200, ""},
 		{copy, "x-amz-storage-class", "STANDARD", 200, ""},
 		{create, "x-amz-storage-class", "STANDARD", 200, ""},
+		{put, "x-amz-tagging", "a=b", 200, ""},
 		{bucket, "x-amz-object-ownership", "BucketOwnerEnforced", 200, ""},
 		{bucket, "x-amz-bucket-object-lock-enabled", "false", 200, ""},
 	} {

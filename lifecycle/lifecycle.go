@@ -2,15 +2,16 @@
 // for an object or a multipart upload, when its rules expire it.
 //
 // The subset the store can carry out is accepted: rules filtered by key
-// prefix and object size (Filter with Prefix, ObjectSizeGreaterThan,
-// ObjectSizeLessThan, or an And of them; or the older Rule-level Prefix),
+// prefix, object tags and object size (Filter with Prefix, Tag,
+// ObjectSizeGreaterThan, ObjectSizeLessThan, or an And of them; or the
+// older Rule-level Prefix),
 // expiring current objects after Days or on a Date, and aborting
 // multipart uploads DaysAfterInitiation. Rules about noncurrent versions
 // and expired delete markers are accepted and, buckets never being
 // versioned, have nothing to act on, as on S3 for an unversioned bucket.
-// Transitions (no other storage tiers exist) and tag filters (objects
-// carry no tags) are refused with ErrUnsupported: a stored configuration
-// never means more than the store does.
+// Transitions (no other storage tiers exist) are refused with
+// ErrUnsupported: a stored configuration never means more than the store
+// does.
 //
 // Timing follows S3: an object expires at the first midnight UTC at or
 // after its last modification plus Days; an upload is aborted at the first
@@ -66,6 +67,7 @@ type Rule struct {
 // Filter selects the objects a rule applies to.
 type Filter struct {
 	Prefix                *string `xml:"Prefix,omitempty"`
+	Tag                   *Tag    `xml:"Tag,omitempty"`
 	ObjectSizeGreaterThan *int64  `xml:"ObjectSizeGreaterThan,omitempty"`
 	ObjectSizeLessThan    *int64  `xml:"ObjectSizeLessThan,omitempty"`
 	And                   *And    `xml:"And,omitempty"`
@@ -76,10 +78,17 @@ type Filter struct {
 // And combines filter conditions.
 type And struct {
 	Prefix                *string `xml:"Prefix,omitempty"`
+	Tags                  []Tag   `xml:"Tag"`
 	ObjectSizeGreaterThan *int64  `xml:"ObjectSizeGreaterThan,omitempty"`
 	ObjectSizeLessThan    *int64  `xml:"ObjectSizeLessThan,omitempty"`
 
 	Unknown []unknownElement `xml:",any"`
+}
+
+// Tag is an object tag a filter requires.
+type Tag struct {
+	Key   string `xml:"Key"`
+	Value string `xml:"Value"`
 }
 
 // Expiration expires current objects.
@@ -116,7 +125,6 @@ type unknownElement struct {
 var unsupportedElements = map[string]string{
 	"Transition":                  "transitions (there are no other storage tiers)",
 	"NoncurrentVersionTransition": "transitions (there are no other storage tiers)",
-	"Tag":                         "tag filters (objects carry no tags)",
 }
 
 // checkUnknown refuses the first element the structs did not name.
@@ -247,8 +255,8 @@ func (r *Rule) validate(where string) error {
 		if a.DaysAfterInitiation == nil || *a.DaysAfterInitiation <= 0 {
 			return fmt.Errorf("%w: %s: DaysAfterInitiation must be a positive integer", ErrInvalid, where)
 		}
-		if f := r.Filter; f != nil && (f.ObjectSizeGreaterThan != nil || f.ObjectSizeLessThan != nil || f.And != nil) {
-			return fmt.Errorf("%w: %s: AbortIncompleteMultipartUpload cannot be used with size filters", ErrInvalid, where)
+		if f := r.Filter; f != nil && (f.ObjectSizeGreaterThan != nil || f.ObjectSizeLessThan != nil || f.Tag != nil || (f.And != nil && (len(f.And.Tags) > 0 || f.And.ObjectSizeGreaterThan != nil || f.And.ObjectSizeLessThan != nil))) {
+			return fmt.Errorf("%w: %s: AbortIncompleteMultipartUpload cannot be used with tag or size filters", ErrInvalid, where)
 		}
 	}
 	if n := r.NoncurrentVersionExpiration; n != nil {
@@ -267,7 +275,7 @@ func (f *Filter) validate(where string) error {
 		return err
 	}
 	set := 0
-	for _, b := range []bool{f.Prefix != nil, f.ObjectSizeGreaterThan != nil, f.ObjectSizeLessThan != nil, f.And != nil} {
+	for _, b := range []bool{f.Prefix != nil, f.Tag != nil, f.ObjectSizeGreaterThan != nil, f.ObjectSizeLessThan != nil, f.And != nil} {
 		if b {
 			set++
 		}
@@ -278,9 +286,19 @@ func (f *Filter) validate(where string) error {
 	if err := checkSizes(where, f.ObjectSizeGreaterThan, f.ObjectSizeLessThan); err != nil {
 		return err
 	}
+	if f.Tag != nil && f.Tag.Key == "" {
+		return fmt.Errorf("%w: %s: a Tag needs a Key", ErrInvalid, where)
+	}
 	if a := f.And; a != nil {
 		if err := checkUnknown(where+" Filter And", a.Unknown); err != nil {
 			return err
+		}
+		keys := map[string]bool{}
+		for _, t := range a.Tags {
+			if t.Key == "" || keys[t.Key] {
+				return fmt.Errorf("%w: %s: the And's tags need distinct, non-empty keys", ErrInvalid, where)
+			}
+			keys[t.Key] = true
 		}
 		return checkSizes(where, a.ObjectSizeGreaterThan, a.ObjectSizeLessThan)
 	}
@@ -331,16 +349,26 @@ func (r *Rule) prefix() string {
 	return ""
 }
 
-// matchesObject tells whether r applies to an object of this key and size.
-func (r *Rule) matchesObject(key string, size int64) bool {
+// matchesObject tells whether r applies to an object of this key, size
+// and tags.
+func (r *Rule) matchesObject(key string, size int64, tags map[string]string) bool {
 	if !strings.HasPrefix(key, r.prefix()) {
 		return false
 	}
 	var gt, lt *int64
+	var want []Tag
 	if f := r.Filter; f != nil {
 		gt, lt = f.ObjectSizeGreaterThan, f.ObjectSizeLessThan
+		if f.Tag != nil {
+			want = []Tag{*f.Tag}
+		}
 		if f.And != nil {
-			gt, lt = f.And.ObjectSizeGreaterThan, f.And.ObjectSizeLessThan
+			gt, lt, want = f.And.ObjectSizeGreaterThan, f.And.ObjectSizeLessThan, f.And.Tags
+		}
+	}
+	for _, t := range want {
+		if v, ok := tags[t.Key]; !ok || v != t.Value {
+			return false
 		}
 	}
 	return (gt == nil || size > *gt) && (lt == nil || size < *lt)
@@ -357,13 +385,13 @@ func afterDays(t time.Time, days int) time.Time {
 }
 
 // ObjectExpiry is when the enabled rules expire an object of this key,
-// size and last modification: the earliest of the rules that match it;
-// ok is false when none does.
-func (c *Configuration) ObjectExpiry(key string, size int64, modified time.Time) (at time.Time, ok bool) {
+// size, tags and last modification: the earliest of the rules that match
+// it; ok is false when none does.
+func (c *Configuration) ObjectExpiry(key string, size int64, tags map[string]string, modified time.Time) (at time.Time, ok bool) {
 	for i := range c.Rules {
 		r := &c.Rules[i]
 		e := r.Expiration
-		if r.Status != "Enabled" || e == nil || (e.Days == nil && e.Date == nil) || !r.matchesObject(key, size) {
+		if r.Status != "Enabled" || e == nil || (e.Days == nil && e.Date == nil) || !r.matchesObject(key, size, tags) {
 			continue
 		}
 		var t time.Time

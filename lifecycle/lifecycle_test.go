@@ -27,30 +27,37 @@ func TestObjectExpiry(t *testing.T) {
 <Rule><ID>small</ID><Filter><ObjectSizeLessThan>10</ObjectSizeLessThan></Filter><Status>Enabled</Status><Expiration><Days>30</Days></Expiration></Rule>
 <Rule><ID>old-form</ID><Prefix>old/</Prefix><Status>Enabled</Status><Expiration><Date>2027-01-01T00:00:00Z</Date></Expiration></Rule>
 <Rule><ID>off</ID><Filter><Prefix>keep/</Prefix></Filter><Status>Disabled</Status><Expiration><Days>1</Days></Expiration></Rule>
-<Rule><ID>uploads</ID><Filter><Prefix>logs/</Prefix></Filter><Status>Enabled</Status><AbortIncompleteMultipartUpload><DaysAfterInitiation>2</DaysAfterInitiation></AbortIncompleteMultipartUpload></Rule>`))
+<Rule><ID>uploads</ID><Filter><Prefix>logs/</Prefix></Filter><Status>Enabled</Status><AbortIncompleteMultipartUpload><DaysAfterInitiation>2</DaysAfterInitiation></AbortIncompleteMultipartUpload></Rule>
+<Rule><ID>temp</ID><Filter><Tag><Key>temp</Key><Value>yes</Value></Tag></Filter><Status>Enabled</Status><Expiration><Days>1</Days></Expiration></Rule>
+<Rule><ID>scratch</ID><Filter><And><Prefix>scratch/</Prefix><Tag><Key>temp</Key><Value>yes</Value></Tag><Tag><Key>team</Key><Value>a</Value></Tag></And></Filter><Status>Enabled</Status><Expiration><Date>2026-11-16</Date></Expiration></Rule>`))
 	mod := time.Date(2026, 11, 15, 10, 30, 0, 0, time.UTC)
 	day := func(d int) time.Time { return time.Date(2026, 11, d, 0, 0, 0, 0, time.UTC) }
 	for _, tc := range []struct {
 		key  string
 		size int64
+		tags map[string]string
 		want time.Time // zero: never
 	}{
-		{"logs/a", 500, day(19)}, // 15th 10:30 + 3 days, to the next midnight (S3's example)
-		{"logsx", 500, time.Time{}},
-		{"tmp/big", 2000, day(17)},
-		{"tmp/notbig", 1000, time.Time{}},
-		{"tiny", 9, day(15).AddDate(0, 0, 31)},
-		{"logs/tiny", 5, day(19)}, // the earliest of two rules
-		{"old/x", 500, time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC)},
-		{"keep/x", 500, time.Time{}},
+		{"logs/a", 500, nil, day(19)}, // 15th 10:30 + 3 days, to the next midnight (S3's example)
+		{"logsx", 500, nil, time.Time{}},
+		{"tmp/big", 2000, nil, day(17)},
+		{"tmp/notbig", 1000, nil, time.Time{}},
+		{"tiny", 9, nil, day(15).AddDate(0, 0, 31)},
+		{"logs/tiny", 5, nil, day(19)}, // the earliest of two rules
+		{"old/x", 500, nil, time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC)},
+		{"keep/x", 500, nil, time.Time{}},
+		{"x", 500, map[string]string{"temp": "yes"}, day(17)},
+		{"x", 500, map[string]string{"temp": "no"}, time.Time{}},
+		{"scratch/x", 500, map[string]string{"temp": "yes", "team": "a"}, day(16)},
+		{"scratch/x", 500, map[string]string{"team": "a"}, time.Time{}},
 	} {
-		at, ok := c.ObjectExpiry(tc.key, tc.size, mod)
+		at, ok := c.ObjectExpiry(tc.key, tc.size, tc.tags, mod)
 		if ok != !tc.want.IsZero() || !at.Equal(tc.want) {
 			t.Errorf("ObjectExpiry(%q, %d) = %v %v, want %v", tc.key, tc.size, at, ok, tc.want)
 		}
 	}
 	// Modified exactly at midnight: plus Days is a midnight already.
-	if at, _ := c.ObjectExpiry("logs/a", 1, day(15)); !at.Equal(day(18)) {
+	if at, _ := c.ObjectExpiry("logs/a", 1, nil, day(15)); !at.Equal(day(18)) {
 		t.Errorf("midnight + 3 days = %v, want %v", at, day(18))
 	}
 	if at, ok := c.UploadExpiry("logs/u", mod); !ok || !at.Equal(day(18)) {
@@ -90,8 +97,9 @@ func TestParseRefuses(t *testing.T) {
 		{"sizes crossed", rules(`<Rule><Filter><And><ObjectSizeGreaterThan>9</ObjectSizeGreaterThan><ObjectSizeLessThan>5</ObjectSizeLessThan></And></Filter><Status>Enabled</Status>` + exp + `</Rule>`), ErrInvalid, "below"},
 		{"abort with size filter", rules(`<Rule><Filter><ObjectSizeLessThan>5</ObjectSizeLessThan></Filter><Status>Enabled</Status><AbortIncompleteMultipartUpload><DaysAfterInitiation>1</DaysAfterInitiation></AbortIncompleteMultipartUpload></Rule>`), ErrInvalid, "size"},
 		{"transition", rules(`<Rule><Status>Enabled</Status><Transition><Days>30</Days><StorageClass>GLACIER</StorageClass></Transition></Rule>`), ErrUnsupported, "tiers"},
-		{"tag filter", rules(`<Rule><Filter><Tag><Key>a</Key><Value>b</Value></Tag></Filter><Status>Enabled</Status>` + exp + `</Rule>`), ErrUnsupported, "tags"},
-		{"tag in and", rules(`<Rule><Filter><And><Prefix>a</Prefix><Tag><Key>a</Key><Value>b</Value></Tag></And></Filter><Status>Enabled</Status>` + exp + `</Rule>`), ErrUnsupported, "tags"},
+		{"tag without key", rules(`<Rule><Filter><Tag><Value>b</Value></Tag></Filter><Status>Enabled</Status>` + exp + `</Rule>`), ErrInvalid, "Key"},
+		{"duplicate tags in and", rules(`<Rule><Filter><And><Tag><Key>a</Key><Value>b</Value></Tag><Tag><Key>a</Key><Value>c</Value></Tag></And></Filter><Status>Enabled</Status>` + exp + `</Rule>`), ErrInvalid, "distinct"},
+		{"abort with tag filter", rules(`<Rule><Filter><Tag><Key>a</Key><Value>b</Value></Tag></Filter><Status>Enabled</Status><AbortIncompleteMultipartUpload><DaysAfterInitiation>1</DaysAfterInitiation></AbortIncompleteMultipartUpload></Rule>`), ErrInvalid, "tag"},
 		{"unknown element", rules(`<Rule><Status>Enabled</Status><Frobnicate/>` + exp + `</Rule>`), ErrMalformed, "Frobnicate"},
 		{"too many rules", rules(strings.Repeat(`<Rule><Status>Enabled</Status>`+exp+`</Rule>`, MaxRules+1)), ErrInvalid, "at most"},
 	} {
@@ -137,8 +145,8 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("the marshalled document does not parse: %v\n%s", err, out)
 		}
 		mod := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
-		a1, ok1 := c.ObjectExpiry(key, size, mod)
-		a2, ok2 := c2.ObjectExpiry(key, size, mod)
+		a1, ok1 := c.ObjectExpiry(key, size, map[string]string{"a": key}, mod)
+		a2, ok2 := c2.ObjectExpiry(key, size, map[string]string{"a": key}, mod)
 		if ok1 != ok2 || !a1.Equal(a2) {
 			t.Fatalf("expiry %v %v, after the round trip %v %v", a1, ok1, a2, ok2)
 		}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"unicode/utf8"
 	"unsafe"
 
 	"github.com/dgraph-io/badger/v4"
@@ -607,6 +608,8 @@ func (a *applier) apply(cmd *metadatapb.Command) (proto.Message, error) {
 		return a.setBucketPolicy(op.SetBucketPolicy)
 	case *metadatapb.Command_SetBucketLifecycle:
 		return a.setBucketLifecycle(op.SetBucketLifecycle)
+	case *metadatapb.Command_SetObjectTags:
+		return a.setObjectTags(op.SetObjectTags)
 	default:
 		return nil, metaerr.Detailed(metaerr.ErrInvalidArgument, "command %T has no known operation", op)
 	}
@@ -918,6 +921,50 @@ func checkCondition(cur *metadatapb.Object, c *metadatapb.Condition, bucket, key
 		}
 	}
 	return nil
+}
+
+// maxObjectTags and maxTagKey/maxTagValue are S3's limits on object tags
+// (the gateway checks them with S3's errors; this is the state's guard).
+const (
+	maxObjectTags = 10
+	maxTagKey     = 128
+	maxTagValue   = 256
+)
+
+// setObjectTags replaces the current object's tags; nothing else of the
+// object changes (ETag, modification time, data).
+func (a *applier) setObjectTags(req *metadatapb.SetObjectTagsRequest) (proto.Message, error) {
+	bucket, key := req.GetBucket(), req.GetKey()
+	if len(req.GetTags()) > maxObjectTags {
+		return nil, metaerr.Detailed(metaerr.ErrInvalidArgument, "set object tags: at most %d tags", maxObjectTags)
+	}
+	for k, v := range req.GetTags() {
+		if k == "" || utf8.RuneCountInString(k) > maxTagKey || utf8.RuneCountInString(v) > maxTagValue {
+			return nil, metaerr.Detailed(metaerr.ErrInvalidArgument, "set object tags: a tag key has 1..%d characters, a value at most %d", maxTagKey, maxTagValue)
+		}
+	}
+	if err := a.requireBucket(bucket); err != nil {
+		return nil, err
+	}
+	if len(key) > maxObjectKey {
+		return nil, metaerr.Detailed(metaerr.ErrNoSuchKey, "%s/%s does not exist", bucket, key)
+	}
+	objKey := objectKey(bucket, key)
+	cur, err := a.readObjectAt(objKey)
+	if err != nil {
+		return nil, err
+	}
+	if cur == nil {
+		return nil, metaerr.Detailed(metaerr.ErrNoSuchKey, "%s/%s does not exist", bucket, key)
+	}
+	if err := checkCondition(cur, req.GetCondition(), bucket, key); err != nil {
+		return nil, err
+	}
+	cur.Tags = req.GetTags()
+	if err := a.st.put(objKey, cur); err != nil {
+		return nil, err
+	}
+	return &metadatapb.SetObjectTagsResponse{VersionId: cur.GetVersionId()}, nil
 }
 
 func trimQuotes(s string) string {

@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/dgraph-io/badger/v4"
+
 	pb "github.com/cairnstore/cairn/metadata/metadatapb"
 	"github.com/cairnstore/cairn/metadata/metaerr"
 )
@@ -45,5 +47,62 @@ func TestSetBucketPolicy(t *testing.T) {
 		if got := policyOf(); got != tc.stored {
 			t.Fatalf("after setting %.10q on %s: stored %q, want %q", tc.policy, tc.bucket, got, tc.stored)
 		}
+	}
+}
+
+// TestSetObjectTags: tags replace the current object's, change nothing
+// else of it, obey a version condition, and are refused for a missing key
+// or beyond S3's limits.
+func TestSetObjectTags(t *testing.T) {
+	h := smNew(t)
+	h.must(smCreateBucket("b"), smPut("b", "k", "e1", smSeg(1)))
+	read := func() *pb.Object {
+		t.Helper()
+		var o *pb.Object
+		if err := h.s.view(func(txn *badger.Txn) error {
+			o = &pb.Object{}
+			_, err := getProto(txn, objectKey("b", "k"), o)
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return o
+	}
+	before := read()
+	set := func(key string, tags map[string]string, cond *pb.Condition) error {
+		return h.do(&pb.Command{Op: &pb.Command_SetObjectTags{SetObjectTags: &pb.SetObjectTagsRequest{Bucket: "b", Key: key, Tags: tags, Condition: cond}}}).Err
+	}
+	if err := set("k", map[string]string{"a": "1"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	after := read()
+	if after.GetTags()["a"] != "1" || after.GetEtag() != before.GetEtag() || after.GetModifiedUnixNano() != before.GetModifiedUnixNano() ||
+		len(after.GetSegments()) != 1 || after.GetVersionId() != before.GetVersionId() {
+		t.Fatalf("after tagging: %v\nbefore: %v", after, before)
+	}
+	eleven := map[string]string{}
+	for i := range 11 {
+		eleven[strings.Repeat("k", i+1)] = "v"
+	}
+	for _, tc := range []struct {
+		key  string
+		tags map[string]string
+		cond *pb.Condition
+		want error
+	}{
+		{"nope", map[string]string{"a": "1"}, nil, metaerr.ErrNoSuchKey},
+		{"k", eleven, nil, metaerr.ErrInvalidArgument},
+		{"k", map[string]string{"": "1"}, nil, metaerr.ErrInvalidArgument},
+		{"k", map[string]string{"b": "2"}, &pb.Condition{IfVersionId: "other"}, metaerr.ErrPreconditionFailed},
+	} {
+		if err := set(tc.key, tc.tags, tc.cond); !smIsCond(err, tc.want) {
+			t.Errorf("set %v on %s: %v, want %v", tc.tags, tc.key, err, tc.want)
+		}
+	}
+	if got := read().GetTags(); len(got) != 1 || got["a"] != "1" {
+		t.Fatalf("tags after refused sets: %v", got)
+	}
+	if err := set("k", nil, &pb.Condition{IfVersionId: before.GetVersionId()}); err != nil || len(read().GetTags()) != 0 {
+		t.Fatalf("delete tags: %v, %v left", err, read().GetTags())
 	}
 }

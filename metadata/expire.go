@@ -168,7 +168,7 @@ func (h *healer) expireBucketObjects(ctx context.Context, bucket string, c *life
 			return deleted, err
 		}
 		for _, o := range resp.GetObjects() {
-			at, ok := c.ObjectExpiry(o.GetKey(), o.GetSize(), time.Unix(0, o.GetModifiedUnixNano()))
+			at, ok := c.ObjectExpiry(o.GetKey(), o.GetSize(), o.GetTags(), time.Unix(0, o.GetModifiedUnixNano()))
 			if !ok || now.Before(at) || o.GetVersionId() == "" {
 				continue
 			}

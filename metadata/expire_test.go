@@ -132,12 +132,14 @@ func TestLifecycleExpiry(t *testing.T) {
 	r.must(smCreateBucket("other"))
 	r.must(smSetLifecycle("bk", `<LifecycleConfiguration>
 <Rule><ID>logs</ID><Filter><Prefix>logs/</Prefix></Filter><Status>Enabled</Status><Expiration><Days>2</Days></Expiration></Rule>
+<Rule><ID>temp</ID><Filter><Tag><Key>temp</Key><Value>yes</Value></Tag></Filter><Status>Enabled</Status><Expiration><Days>1</Days></Expiration></Rule>
 <Rule><ID>tmp-uploads</ID><Filter><Prefix>tmp/</Prefix></Filter><Status>Enabled</Status><AbortIncompleteMultipartUpload><DaysAfterInitiation>1</DaysAfterInitiation></AbortIncompleteMultipartUpload></Rule>
 </LifecycleConfiguration>`))
 	// The rig's clock starts at 1970-01-24 03:33:20 UTC.
-	for _, k := range []string{"logs/a", "logs/b", "logs/raced", "keep/c"} {
+	for _, k := range []string{"logs/a", "logs/b", "logs/raced", "keep/c", "t/tagged", "t/untagged"} {
 		r.must(smPut("bk", k, "e1"))
 	}
+	r.must(&pb.Command{Op: &pb.Command_SetObjectTags{SetObjectTags: &pb.SetObjectTagsRequest{Bucket: "bk", Key: "t/tagged", Tags: map[string]string{"temp": "yes"}}}})
 	r.must(smPut("other", "logs/a", "e1"))
 	r.must(smCreateUpload("bk", "tmp/u", "up1"))
 	r.must(smCreateUpload("bk", "final/u", "up2"))
@@ -185,13 +187,14 @@ func TestLifecycleExpiry(t *testing.T) {
 	}{
 		{"bk", "logs/a", false}, {"bk", "logs/b", true}, {"bk", "logs/raced", true},
 		{"bk", "keep/c", true}, {"other", "logs/a", true},
+		{"bk", "t/tagged", false}, {"bk", "t/untagged", true},
 	} {
 		if got := exists(tc.bucket, tc.key); got != tc.want {
 			t.Errorf("%s/%s exists: %v, want %v", tc.bucket, tc.key, got, tc.want)
 		}
 	}
-	if got := counterValue(t, r.h.m.objectsExpired); got != 1 {
-		t.Errorf("cairn_lifecycle_objects_expired_total = %v, want 1", got)
+	if got := counterValue(t, r.h.m.objectsExpired); got != 2 {
+		t.Errorf("cairn_lifecycle_objects_expired_total = %v, want 2", got)
 	}
 	for _, tc := range []struct {
 		key, id string

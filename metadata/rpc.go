@@ -80,6 +80,10 @@ func (a *api) SetBucketLifecycle(ctx context.Context, req *pb.SetBucketLifecycle
 	return mutate[*pb.SetBucketLifecycleResponse](ctx, a.s, &pb.Command{Op: &pb.Command_SetBucketLifecycle{SetBucketLifecycle: req}})
 }
 
+func (a *api) SetObjectTags(ctx context.Context, req *pb.SetObjectTagsRequest) (*pb.SetObjectTagsResponse, error) {
+	return mutate[*pb.SetObjectTagsResponse](ctx, a.s, &pb.Command{Op: &pb.Command_SetObjectTags{SetObjectTags: req}})
+}
+
 func (a *api) GetBucket(ctx context.Context, req *pb.GetBucketRequest) (*pb.GetBucketResponse, error) {
 	return query(ctx, a.s, req, a.s.state.GetBucket)
 }

@@ -23,6 +23,7 @@ var (
 	AccessDenied                      = Code{"AccessDenied", http.StatusForbidden, "Access Denied"}
 	AuthorizationHeaderMalformed      = Code{"AuthorizationHeaderMalformed", http.StatusBadRequest, "The authorization header you provided is invalid."}
 	AuthorizationQueryParametersError = Code{"AuthorizationQueryParametersError", http.StatusBadRequest, "Error parsing the query-string authentication parameters."}
+	BadRequest                        = Code{"BadRequest", http.StatusBadRequest, "Bad Request"}
 	BadDigest                         = Code{"BadDigest", http.StatusBadRequest, "The Content-MD5 you specified did not match what we received."}
 	BucketAlreadyExists               = Code{"BucketAlreadyExists", http.StatusConflict, "The requested bucket name is not available. The bucket namespace is shared by all users of the system. Please select a different name and try again."}
 	BucketAlreadyOwnedByYou           = Code{"BucketAlreadyOwnedByYou", http.StatusConflict, "Your previous request to create the named bucket succeeded and you already own it."}
@@ -46,6 +47,7 @@ var (
 	InvalidRange                      = Code{"InvalidRange", http.StatusRequestedRangeNotSatisfiable, "The requested range is not satisfiable"}
 	InvalidRequest                    = Code{"InvalidRequest", http.StatusBadRequest, "Invalid Request"}
 	InvalidStorageClass               = Code{"InvalidStorageClass", http.StatusBadRequest, "The storage class you specified is not valid."}
+	InvalidTag                        = Code{"InvalidTag", http.StatusBadRequest, "The tag provided was not a valid tag."}
 	InvalidToken                      = Code{"InvalidToken", http.StatusBadRequest, "The provided token is malformed or otherwise invalid."}
 	InvalidURI                        = Code{"InvalidURI", http.StatusBadRequest, "Couldn't parse the specified URI."}
 	KeyTooLongError                   = Code{"KeyTooLongError", http.StatusBadRequest, "Your key is too long."}
@@ -86,12 +88,12 @@ var (
 // All lists every Code, for lookups by name and for tests.
 var All = []Code{
 	AccessControlListNotSupported, AccessDenied, AuthorizationHeaderMalformed, AuthorizationQueryParametersError,
-	BadDigest, BucketAlreadyExists, BucketAlreadyOwnedByYou, BucketNotEmpty,
+	BadDigest, BadRequest, BucketAlreadyExists, BucketAlreadyOwnedByYou, BucketNotEmpty,
 	ConditionalRequestConflict, EntityTooLarge, EntityTooSmall, ExpiredToken,
 	IncompleteBody, InternalError, InvalidAccessKeyID, InvalidArgument,
 	InvalidBucketName, InvalidBucketState, InvalidDigest, InvalidLocationConstraint,
 	InvalidObjectState, InvalidPart, InvalidPartOrder, InvalidPolicyDocument, InvalidRange, InvalidRequest,
-	InvalidStorageClass, InvalidToken, InvalidURI, KeyTooLongError,
+	InvalidStorageClass, InvalidTag, InvalidToken, InvalidURI, KeyTooLongError,
 	MalformedPOSTRequest, MalformedPolicy, MalformedTrailerError, MalformedXML, MaxMessageLengthExceeded, MetadataTooLarge,
 	MethodNotAllowed, MissingContentLength, MissingRequestBodyError,
 	MissingSecurityHeader, NoSuchBucket, NoSuchBucketPolicy, NoSuchCORSConfiguration,

@@ -195,6 +195,8 @@ var retrySafe = func() map[string]bool {
 		// Sets the policy to a value: a repeat sets the same.
 		metadatapb.Metadata_SetBucketPolicy_FullMethodName:    true,
 		metadatapb.Metadata_SetBucketLifecycle_FullMethodName: true,
+		// Sets the tags to a value (on whatever version is current).
+		metadatapb.Metadata_SetObjectTags_FullMethodName: true,
 	}
 	maps.Copy(m, attemptBounded)
 	return m

@@ -31,6 +31,7 @@ const (
 	Metadata_ListBuckets_FullMethodName          = "/cairn.metadata.v1.Metadata/ListBuckets"
 	Metadata_SetBucketPolicy_FullMethodName      = "/cairn.metadata.v1.Metadata/SetBucketPolicy"
 	Metadata_SetBucketLifecycle_FullMethodName   = "/cairn.metadata.v1.Metadata/SetBucketLifecycle"
+	Metadata_SetObjectTags_FullMethodName        = "/cairn.metadata.v1.Metadata/SetObjectTags"
 	Metadata_CommitObject_FullMethodName         = "/cairn.metadata.v1.Metadata/CommitObject"
 	Metadata_CommitObjects_FullMethodName        = "/cairn.metadata.v1.Metadata/CommitObjects"
 	Metadata_GetObject_FullMethodName            = "/cairn.metadata.v1.Metadata/GetObject"
@@ -73,6 +74,7 @@ type MetadataClient interface {
 	ListBuckets(ctx context.Context, in *ListBucketsRequest, opts ...grpc.CallOption) (*ListBucketsResponse, error)
 	SetBucketPolicy(ctx context.Context, in *SetBucketPolicyRequest, opts ...grpc.CallOption) (*SetBucketPolicyResponse, error)
 	SetBucketLifecycle(ctx context.Context, in *SetBucketLifecycleRequest, opts ...grpc.CallOption) (*SetBucketLifecycleResponse, error)
+	SetObjectTags(ctx context.Context, in *SetObjectTagsRequest, opts ...grpc.CallOption) (*SetObjectTagsResponse, error)
 	CommitObject(ctx context.Context, in *CommitObjectRequest, opts ...grpc.CallOption) (*CommitObjectResponse, error)
 	// CommitObjects is CommitObject for several objects at once; a member
 	// that does not lead refuses the whole call with NotLeader.
@@ -172,6 +174,16 @@ func (c *metadataClient) SetBucketLifecycle(ctx context.Context, in *SetBucketLi
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(SetBucketLifecycleResponse)
 	err := c.cc.Invoke(ctx, Metadata_SetBucketLifecycle_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *metadataClient) SetObjectTags(ctx context.Context, in *SetObjectTagsRequest, opts ...grpc.CallOption) (*SetObjectTagsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(SetObjectTagsResponse)
+	err := c.cc.Invoke(ctx, Metadata_SetObjectTags_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -488,6 +500,7 @@ type MetadataServer interface {
 	ListBuckets(context.Context, *ListBucketsRequest) (*ListBucketsResponse, error)
 	SetBucketPolicy(context.Context, *SetBucketPolicyRequest) (*SetBucketPolicyResponse, error)
 	SetBucketLifecycle(context.Context, *SetBucketLifecycleRequest) (*SetBucketLifecycleResponse, error)
+	SetObjectTags(context.Context, *SetObjectTagsRequest) (*SetObjectTagsResponse, error)
 	CommitObject(context.Context, *CommitObjectRequest) (*CommitObjectResponse, error)
 	// CommitObjects is CommitObject for several objects at once; a member
 	// that does not lead refuses the whole call with NotLeader.
@@ -550,6 +563,9 @@ func (UnimplementedMetadataServer) SetBucketPolicy(context.Context, *SetBucketPo
 }
 func (UnimplementedMetadataServer) SetBucketLifecycle(context.Context, *SetBucketLifecycleRequest) (*SetBucketLifecycleResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method SetBucketLifecycle not implemented")
+}
+func (UnimplementedMetadataServer) SetObjectTags(context.Context, *SetObjectTagsRequest) (*SetObjectTagsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method SetObjectTags not implemented")
 }
 func (UnimplementedMetadataServer) CommitObject(context.Context, *CommitObjectRequest) (*CommitObjectResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method CommitObject not implemented")
@@ -766,6 +782,24 @@ func _Metadata_SetBucketLifecycle_Handler(srv interface{}, ctx context.Context, 
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
 		return srv.(MetadataServer).SetBucketLifecycle(ctx, req.(*SetBucketLifecycleRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Metadata_SetObjectTags_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SetObjectTagsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MetadataServer).SetObjectTags(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Metadata_SetObjectTags_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MetadataServer).SetObjectTags(ctx, req.(*SetObjectTagsRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
@@ -1340,6 +1374,10 @@ var Metadata_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "SetBucketLifecycle",
 			Handler:    _Metadata_SetBucketLifecycle_Handler,
+		},
+		{
+			MethodName: "SetObjectTags",
+			Handler:    _Metadata_SetObjectTags_Handler,
 		},
 		{
 			MethodName: "CommitObject",

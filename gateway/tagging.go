@@ -1,0 +1,176 @@
+package gateway
+
+import (
+	"encoding/xml"
+	"maps"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/cairnstore/cairn/gateway/s3err"
+	pb "github.com/cairnstore/cairn/metadata/metadatapb"
+)
+
+// Object tags (S3 object tagging): given on a write in x-amz-tagging
+// (PutObject, CreateMultipartUpload, CopyObject with
+// x-amz-tagging-directive REPLACE; a copy keeps its source's tags
+// otherwise), set and read with Put/Get/DeleteObjectTagging, counted in
+// x-amz-tagging-count on GET and HEAD. They are stored on the object in
+// metad; changing them changes neither the ETag nor Last-Modified.
+
+// S3's limits on object tags.
+const (
+	maxObjectTags = 10
+	maxTagKey     = 128 // characters
+	maxTagValue   = 256
+)
+
+// parseTaggingHeader reads x-amz-tagging: tags as URL query parameters.
+func parseTaggingHeader(v string) (map[string]string, error) {
+	q, err := url.ParseQuery(v)
+	if err != nil {
+		return nil, s3err.New(s3err.InvalidArgument, "The header 'x-amz-tagging' shall be encoded as UTF-8 then URLEncoded URL query parameters without tag name duplicates.")
+	}
+	tags := make(map[string]string, len(q))
+	for k, vs := range q {
+		if len(vs) > 1 {
+			return nil, s3err.New(s3err.InvalidArgument, "The header 'x-amz-tagging' shall be encoded as UTF-8 then URLEncoded URL query parameters without tag name duplicates.")
+		}
+		tags[k] = vs[0]
+	}
+	return tags, checkTags(tags)
+}
+
+// checkTags applies S3's rules: at most 10 tags, keys of 1 to 128 and
+// values of at most 256 characters, made of letters, digits, spaces and
+// + - = . _ : / @.
+func checkTags(tags map[string]string) error {
+	if len(tags) > maxObjectTags {
+		return s3err.New(s3err.BadRequest, "Object tags cannot be greater than %d", maxObjectTags)
+	}
+	for k, v := range tags {
+		if k == "" || utf8.RuneCountInString(k) > maxTagKey || !tagText(k) {
+			return s3err.New(s3err.InvalidTag, "The TagKey you have provided is invalid (%q).", k)
+		}
+		if utf8.RuneCountInString(v) > maxTagValue || !tagText(v) {
+			return s3err.New(s3err.InvalidTag, "The TagValue you have provided is invalid (%q).", v)
+		}
+		if strings.HasPrefix(k, "aws:") {
+			return s3err.New(s3err.InvalidTag, "Your TagKey cannot be prefixed with aws: (%q).", k)
+		}
+	}
+	return nil
+}
+
+func tagText(s string) bool {
+	for _, r := range s {
+		if !unicode.IsLetter(r) && !unicode.IsDigit(r) && !unicode.IsSpace(r) && !strings.ContainsRune("+-=._:/@", r) {
+			return false
+		}
+	}
+	return utf8.ValidString(s)
+}
+
+type taggingDoc struct {
+	XMLName xml.Name `xml:"Tagging"`
+	NS      string   `xml:"xmlns,attr,omitempty"`
+	TagSet  []tagXML `xml:"TagSet>Tag"`
+}
+
+type tagXML struct {
+	Key   string `xml:"Key"`
+	Value string `xml:"Value"`
+}
+
+// objectTagsTarget checks the key and version a tagging request names.
+func objectTagsTarget(r *http.Request) (target, error) {
+	t := stateOf(r).target
+	if err := checkKey(t.key); err != nil {
+		return t, err
+	}
+	if v := r.URL.Query().Get("versionId"); v != "" && v != "null" {
+		return t, s3err.NoSuchVersion
+	}
+	return t, nil
+}
+
+// getObjectTagging is GetObjectTagging.
+func (h *configHandlers) getObjectTagging(w http.ResponseWriter, r *http.Request) error {
+	t, err := objectTagsTarget(r)
+	if err != nil {
+		return err
+	}
+	o, err := h.d.objects.Head(r.Context(), t.bucket, t.key)
+	if err != nil {
+		return err
+	}
+	doc := taggingDoc{NS: s3NS, TagSet: []tagXML{}}
+	for _, k := range slices.Sorted(maps.Keys(o.GetTags())) {
+		doc.TagSet = append(doc.TagSet, tagXML{Key: k, Value: o.GetTags()[k]})
+	}
+	return writeXML(w, doc)
+}
+
+// putObjectTagging is PutObjectTagging: the object's tags become the
+// document's.
+func (h *configHandlers) putObjectTagging(w http.ResponseWriter, r *http.Request) error {
+	t, err := objectTagsTarget(r)
+	if err != nil {
+		return err
+	}
+	body, err := h.d.readSmallBody(r)
+	if err != nil {
+		return err
+	}
+	tags, err := parseTaggingXML(body)
+	if err != nil {
+		return err
+	}
+	return h.setObjectTags(w, r, t, tags, http.StatusOK)
+}
+
+// parseTaggingXML reads a Tagging document (PutObjectTagging's body, a
+// POST form's tagging field).
+func parseTaggingXML(body []byte) (map[string]string, error) {
+	var doc taggingDoc
+	if err := decodeXML(body, &doc); err != nil {
+		return nil, err
+	}
+	tags := make(map[string]string, len(doc.TagSet))
+	for _, tg := range doc.TagSet {
+		if _, dup := tags[tg.Key]; dup {
+			return nil, s3err.New(s3err.InvalidTag, "Cannot provide multiple Tags with the same key (%q).", tg.Key)
+		}
+		tags[tg.Key] = tg.Value
+	}
+	return tags, checkTags(tags)
+}
+
+// encodeTags writes tags as x-amz-tagging does.
+func encodeTags(tags map[string]string) string {
+	q := url.Values{}
+	for k, v := range tags {
+		q.Set(k, v)
+	}
+	return q.Encode()
+}
+
+// deleteObjectTagging is DeleteObjectTagging.
+func (h *configHandlers) deleteObjectTagging(w http.ResponseWriter, r *http.Request) error {
+	t, err := objectTagsTarget(r)
+	if err != nil {
+		return err
+	}
+	return h.setObjectTags(w, r, t, nil, http.StatusNoContent)
+}
+
+func (h *configHandlers) setObjectTags(w http.ResponseWriter, r *http.Request, t target, tags map[string]string, status int) error {
+	if _, err := h.d.meta.SetObjectTags(r.Context(), &pb.SetObjectTagsRequest{Bucket: t.bucket, Key: t.key, Tags: tags}); err != nil {
+		return err
+	}
+	w.WriteHeader(status)
+	return nil
+}
