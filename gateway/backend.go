@@ -21,6 +21,7 @@ type BucketMeta interface {
 	ListBuckets(ctx context.Context, in *pb.ListBucketsRequest, opts ...grpc.CallOption) (*pb.ListBucketsResponse, error)
 	SetBucketPolicy(ctx context.Context, in *pb.SetBucketPolicyRequest, opts ...grpc.CallOption) (*pb.SetBucketPolicyResponse, error)
 	SetBucketLifecycle(ctx context.Context, in *pb.SetBucketLifecycleRequest, opts ...grpc.CallOption) (*pb.SetBucketLifecycleResponse, error)
+	SetBucketTags(ctx context.Context, in *pb.SetBucketTagsRequest, opts ...grpc.CallOption) (*pb.SetBucketTagsResponse, error)
 }
 
 // ObjectMeta is what listing and deleting objects need.

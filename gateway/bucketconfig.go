@@ -15,9 +15,9 @@ import (
 // s3cmd info) then work instead of stopping at NotImplemented. (Object
 // tags are real: tagging.go.) Setting
 // any of it stays refused (router.go's unsupported list); deleting
-// tags or a website, none of which can exist, is the no-op S3 makes of
-// it. Bucket policies and lifecycles, which can be set, are policy.go's
-// and lifecycle.go's.
+// a website, which cannot exist, is the no-op S3 makes of it. Bucket
+// policies, lifecycles and tags, which can be set, are policy.go's,
+// lifecycle.go's and tagging.go's.
 //
 // Where Cairn does have a configuration, it is reported as it is: ACLs
 // are disabled (BucketOwnerEnforced: the owner has FULL_CONTROL), so
@@ -44,7 +44,6 @@ func emptyDoc(v any) func(*routerDeps) (any, error) {
 var bucketConfigReads = []configRead{
 	{sub: "acl", op: "GetBucketAcl", doc: emptyDoc(ownerOnlyACL())},
 	{sub: "cors", op: "GetBucketCors", doc: func(d *routerDeps) (any, error) { return corsConfigurationOf(d.cors) }},
-	{sub: "tagging", op: "GetBucketTagging", absent: s3err.NoSuchTagSet},
 	{sub: "website", op: "GetBucketWebsite", absent: s3err.NoSuchWebsiteConfiguration},
 	{sub: "encryption", op: "GetBucketEncryption", absent: s3err.SSEConfigurationNotFound},
 	{sub: "object-lock", op: "GetObjectLockConfiguration", absent: s3err.ObjectLockConfigurationNotFound},
@@ -59,7 +58,6 @@ var bucketConfigReads = []configRead{
 
 // bucketConfigDeletes are the DELETEs of configuration no bucket has.
 var bucketConfigDeletes = []struct{ sub, op string }{
-	{"tagging", "DeleteBucketTagging"},
 	{"website", "DeleteBucketWebsite"},
 }
 

@@ -161,8 +161,9 @@ func testConfigurationReads(t *testing.T, e *env) {
 			return err
 		}, "NoSuchVersion"},
 		// Setting configuration stays refused.
-		{"PutBucketTagging", func() error {
-			_, err := c.PutBucketTagging(ctx, &s3.PutBucketTaggingInput{Bucket: b, Tagging: &types.Tagging{TagSet: []types.Tag{{Key: aws.String("a"), Value: aws.String("b")}}}})
+		{"PutBucketEncryption", func() error {
+			_, err := c.PutBucketEncryption(ctx, &s3.PutBucketEncryptionInput{Bucket: b, ServerSideEncryptionConfiguration: &types.ServerSideEncryptionConfiguration{
+				Rules: []types.ServerSideEncryptionRule{{ApplyServerSideEncryptionByDefault: &types.ServerSideEncryptionByDefault{SSEAlgorithm: types.ServerSideEncryptionAes256}}}}})
 			return err
 		}, "NotImplemented"},
 		{"PutBucketLifecycleConfiguration", func() error {

@@ -132,6 +132,19 @@ func (f *fake) SetObjectTags(_ context.Context, in *pb.SetObjectTagsRequest, _ .
 	return &pb.SetObjectTagsResponse{VersionId: no.VersionId}, nil
 }
 
+func (f *fake) SetBucketTags(_ context.Context, in *pb.SetBucketTagsRequest, _ ...grpc.CallOption) (*pb.SetBucketTagsResponse, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	b, ok := f.buckets[in.Name]
+	if !ok {
+		return nil, metaerr.ErrNoSuchBucket
+	}
+	nb := proto.CloneOf(b)
+	nb.Tags = in.Tags
+	f.buckets[in.Name] = nb
+	return &pb.SetBucketTagsResponse{Bucket: nb}, nil
+}
+
 func (f *fake) ListBuckets(context.Context, *pb.ListBucketsRequest, ...grpc.CallOption) (*pb.ListBucketsResponse, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()

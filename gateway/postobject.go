@@ -212,7 +212,7 @@ func (h *objectHandlers) postObject(w http.ResponseWriter, r *http.Request) erro
 	}
 	if v := hdr.Get("x-amz-tagging"); v != "" {
 		// A form's tagging field is a Tagging document, not a query.
-		tags, err := parseTaggingXML([]byte(v))
+		tags, err := parseTaggingXML([]byte(v), maxObjectTags)
 		if err != nil {
 			return err
 		}

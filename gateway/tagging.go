@@ -21,9 +21,10 @@ import (
 // x-amz-tagging-count on GET and HEAD. They are stored on the object in
 // metad; changing them changes neither the ETag nor Last-Modified.
 
-// S3's limits on object tags.
+// S3's limits on tags.
 const (
 	maxObjectTags = 10
+	maxBucketTags = 50
 	maxTagKey     = 128 // characters
 	maxTagValue   = 256
 )
@@ -41,15 +42,18 @@ func parseTaggingHeader(v string) (map[string]string, error) {
 		}
 		tags[k] = vs[0]
 	}
-	return tags, checkTags(tags)
+	return tags, checkTags(tags, maxObjectTags)
 }
 
-// checkTags applies S3's rules: at most 10 tags, keys of 1 to 128 and
+// checkTags applies S3's rules: at most most tags, keys of 1 to 128 and
 // values of at most 256 characters, made of letters, digits, spaces and
 // + - = . _ : / @.
-func checkTags(tags map[string]string) error {
-	if len(tags) > maxObjectTags {
-		return s3err.New(s3err.BadRequest, "Object tags cannot be greater than %d", maxObjectTags)
+func checkTags(tags map[string]string, most int) error {
+	if len(tags) > most {
+		if most == maxBucketTags {
+			return s3err.New(s3err.InvalidTag, "Bucket tags cannot be greater than %d", most)
+		}
+		return s3err.New(s3err.BadRequest, "Object tags cannot be greater than %d", most)
 	}
 	for k, v := range tags {
 		if k == "" || utf8.RuneCountInString(k) > maxTagKey || !tagText(k) {
@@ -107,11 +111,7 @@ func (h *configHandlers) getObjectTagging(w http.ResponseWriter, r *http.Request
 	if err != nil {
 		return err
 	}
-	doc := taggingDoc{NS: s3NS, TagSet: []tagXML{}}
-	for _, k := range slices.Sorted(maps.Keys(o.GetTags())) {
-		doc.TagSet = append(doc.TagSet, tagXML{Key: k, Value: o.GetTags()[k]})
-	}
-	return writeXML(w, doc)
+	return writeXML(w, tagSetDoc(o.GetTags()))
 }
 
 // putObjectTagging is PutObjectTagging: the object's tags become the
@@ -125,16 +125,17 @@ func (h *configHandlers) putObjectTagging(w http.ResponseWriter, r *http.Request
 	if err != nil {
 		return err
 	}
-	tags, err := parseTaggingXML(body)
+	tags, err := parseTaggingXML(body, maxObjectTags)
 	if err != nil {
 		return err
 	}
 	return h.setObjectTags(w, r, t, tags, http.StatusOK)
 }
 
-// parseTaggingXML reads a Tagging document (PutObjectTagging's body, a
-// POST form's tagging field).
-func parseTaggingXML(body []byte) (map[string]string, error) {
+// parseTaggingXML reads a Tagging document (PutObjectTagging's and
+// PutBucketTagging's body, a POST form's tagging field) of at most most
+// tags.
+func parseTaggingXML(body []byte, most int) (map[string]string, error) {
 	var doc taggingDoc
 	if err := decodeXML(body, &doc); err != nil {
 		return nil, err
@@ -146,7 +147,58 @@ func parseTaggingXML(body []byte) (map[string]string, error) {
 		}
 		tags[tg.Key] = tg.Value
 	}
-	return tags, checkTags(tags)
+	return tags, checkTags(tags, most)
+}
+
+// tagSetDoc is tags as a Tagging document, in key order.
+func tagSetDoc(tags map[string]string) taggingDoc {
+	doc := taggingDoc{NS: s3NS, TagSet: []tagXML{}}
+	for _, k := range slices.Sorted(maps.Keys(tags)) {
+		doc.TagSet = append(doc.TagSet, tagXML{Key: k, Value: tags[k]})
+	}
+	return doc
+}
+
+// getBucketTagging is GetBucketTagging (NoSuchTagSet without tags).
+func (h *configHandlers) getBucketTagging(w http.ResponseWriter, r *http.Request) error {
+	resp, err := h.d.meta.GetBucket(r.Context(), &pb.GetBucketRequest{Name: stateOf(r).target.bucket})
+	if err != nil {
+		return err
+	}
+	if len(resp.GetBucket().GetTags()) == 0 {
+		return s3err.NoSuchTagSet
+	}
+	return writeXML(w, tagSetDoc(resp.GetBucket().GetTags()))
+}
+
+// putBucketTagging is PutBucketTagging: the bucket's tags become the
+// document's (at most 50).
+func (h *configHandlers) putBucketTagging(w http.ResponseWriter, r *http.Request) error {
+	if err := h.bucketExists(r); err != nil {
+		return err
+	}
+	body, err := h.d.readSmallBody(r)
+	if err != nil {
+		return err
+	}
+	tags, err := parseTaggingXML(body, maxBucketTags)
+	if err != nil {
+		return err
+	}
+	if _, err := h.d.meta.SetBucketTags(r.Context(), &pb.SetBucketTagsRequest{Name: stateOf(r).target.bucket, Tags: tags}); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// deleteBucketTagging is DeleteBucketTagging.
+func (h *configHandlers) deleteBucketTagging(w http.ResponseWriter, r *http.Request) error {
+	if _, err := h.d.meta.SetBucketTags(r.Context(), &pb.SetBucketTagsRequest{Name: stateOf(r).target.bucket}); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
 }
 
 // encodeTags writes tags as x-amz-tagging does.

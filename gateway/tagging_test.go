@@ -118,8 +118,28 @@ func testObjectTagging(t *testing.T, e *env) {
 		t.Errorf("x-amz-tagging-count %q on an untagged object", v)
 	}
 
+	// Bucket tags: none is NoSuchTagSet; at most 50; put, read, delete.
+	_, err := c.GetBucketTagging(ctx, &s3.GetBucketTaggingInput{Bucket: b})
+	wantCode(t, err, "NoSuchTagSet")
+	fiftyOne := make([]types.Tag, 51)
+	for i := range fiftyOne {
+		fiftyOne[i] = types.Tag{Key: aws.String("k" + strings.Repeat("x", i)), Value: aws.String("v")}
+	}
+	_, err = c.PutBucketTagging(ctx, &s3.PutBucketTaggingInput{Bucket: b, Tagging: &types.Tagging{TagSet: fiftyOne}})
+	wantCode(t, err, "InvalidTag")
+	must[*s3.PutBucketTaggingOutput](t)(c.PutBucketTagging(ctx, &s3.PutBucketTaggingInput{Bucket: b, Tagging: &types.Tagging{TagSet: fiftyOne[:50]}}))
+	if got := must[*s3.GetBucketTaggingOutput](t)(c.GetBucketTagging(ctx, &s3.GetBucketTaggingInput{Bucket: b})).TagSet; len(got) != 50 {
+		t.Errorf("GetBucketTagging: %d tags, want 50", len(got))
+	}
+	must[*s3.DeleteBucketTaggingOutput](t)(c.DeleteBucketTagging(ctx, &s3.DeleteBucketTaggingInput{Bucket: b}))
+	_, err = c.GetBucketTagging(ctx, &s3.GetBucketTaggingInput{Bucket: b})
+	wantCode(t, err, "NoSuchTagSet")
+	_, err = c.PutBucketTagging(ctx, &s3.PutBucketTaggingInput{Bucket: aws.String("nope"), Tagging: &types.Tagging{TagSet: fiftyOne[:1]}})
+	wantCode(t, err, "NoSuchBucket")
+
 	// minio-go reads and writes them too.
 	mc := e.minioClient(t)
+	var got *tags.Tags
 	tg, err := tags.NewTags(map[string]string{"via": "minio"}, true)
 	if err != nil {
 		t.Fatal(err)
@@ -127,7 +147,7 @@ func testObjectTagging(t *testing.T, e *env) {
 	if err := mc.PutObjectTagging(ctx, "tagged", "k", tg, minio.PutObjectTaggingOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	got, err := mc.GetObjectTagging(ctx, "tagged", "k", minio.GetObjectTaggingOptions{})
+	got, err = mc.GetObjectTagging(ctx, "tagged", "k", minio.GetObjectTaggingOptions{})
 	if err != nil || got.ToMap()["via"] != "minio" {
 		t.Fatalf("minio-go GetObjectTagging: %v %v", got, err)
 	}

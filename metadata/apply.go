@@ -610,6 +610,8 @@ func (a *applier) apply(cmd *metadatapb.Command) (proto.Message, error) {
 		return a.setBucketLifecycle(op.SetBucketLifecycle)
 	case *metadatapb.Command_SetObjectTags:
 		return a.setObjectTags(op.SetObjectTags)
+	case *metadatapb.Command_SetBucketTags:
+		return a.setBucketTags(op.SetBucketTags)
 	default:
 		return nil, metaerr.Detailed(metaerr.ErrInvalidArgument, "command %T has no known operation", op)
 	}
@@ -773,6 +775,21 @@ func (a *applier) setBucketPolicy(req *metadatapb.SetBucketPolicyRequest) (proto
 	return &metadatapb.SetBucketPolicyResponse{Bucket: b}, nil
 }
 
+// maxBucketTags is S3's limit of tags per bucket.
+const maxBucketTags = 50
+
+// setBucketTags replaces a bucket's tags (none deletes them).
+func (a *applier) setBucketTags(req *metadatapb.SetBucketTagsRequest) (proto.Message, error) {
+	if err := checkTagLimits("set bucket tags", req.GetTags(), maxBucketTags); err != nil {
+		return nil, err
+	}
+	b, err := a.updateBucket(req.GetName(), func(b *metadatapb.Bucket) { b.Tags = req.GetTags() })
+	if err != nil {
+		return nil, err
+	}
+	return &metadatapb.SetBucketTagsResponse{Bucket: b}, nil
+}
+
 // maxBucketLifecycle bounds a stored lifecycle configuration (1000 rules
 // of a few hundred bytes each).
 const maxBucketLifecycle = 1 << 20
@@ -931,17 +948,25 @@ const (
 	maxTagValue   = 256
 )
 
+// checkTagLimits applies S3's limits on a tag set.
+func checkTagLimits(what string, tags map[string]string, most int) error {
+	if len(tags) > most {
+		return metaerr.Detailed(metaerr.ErrInvalidArgument, "%s: at most %d tags", what, most)
+	}
+	for k, v := range tags {
+		if k == "" || utf8.RuneCountInString(k) > maxTagKey || utf8.RuneCountInString(v) > maxTagValue {
+			return metaerr.Detailed(metaerr.ErrInvalidArgument, "%s: a tag key has 1..%d characters, a value at most %d", what, maxTagKey, maxTagValue)
+		}
+	}
+	return nil
+}
+
 // setObjectTags replaces the current object's tags; nothing else of the
 // object changes (ETag, modification time, data).
 func (a *applier) setObjectTags(req *metadatapb.SetObjectTagsRequest) (proto.Message, error) {
 	bucket, key := req.GetBucket(), req.GetKey()
-	if len(req.GetTags()) > maxObjectTags {
-		return nil, metaerr.Detailed(metaerr.ErrInvalidArgument, "set object tags: at most %d tags", maxObjectTags)
-	}
-	for k, v := range req.GetTags() {
-		if k == "" || utf8.RuneCountInString(k) > maxTagKey || utf8.RuneCountInString(v) > maxTagValue {
-			return nil, metaerr.Detailed(metaerr.ErrInvalidArgument, "set object tags: a tag key has 1..%d characters, a value at most %d", maxTagKey, maxTagValue)
-		}
+	if err := checkTagLimits("set object tags", req.GetTags(), maxObjectTags); err != nil {
+		return nil, err
 	}
 	if err := a.requireBucket(bucket); err != nil {
 		return nil, err

@@ -84,6 +84,10 @@ func (a *api) SetObjectTags(ctx context.Context, req *pb.SetObjectTagsRequest) (
 	return mutate[*pb.SetObjectTagsResponse](ctx, a.s, &pb.Command{Op: &pb.Command_SetObjectTags{SetObjectTags: req}})
 }
 
+func (a *api) SetBucketTags(ctx context.Context, req *pb.SetBucketTagsRequest) (*pb.SetBucketTagsResponse, error) {
+	return mutate[*pb.SetBucketTagsResponse](ctx, a.s, &pb.Command{Op: &pb.Command_SetBucketTags{SetBucketTags: req}})
+}
+
 func (a *api) GetBucket(ctx context.Context, req *pb.GetBucketRequest) (*pb.GetBucketResponse, error) {
 	return query(ctx, a.s, req, a.s.state.GetBucket)
 }

@@ -197,6 +197,7 @@ var retrySafe = func() map[string]bool {
 		metadatapb.Metadata_SetBucketLifecycle_FullMethodName: true,
 		// Sets the tags to a value (on whatever version is current).
 		metadatapb.Metadata_SetObjectTags_FullMethodName: true,
+		metadatapb.Metadata_SetBucketTags_FullMethodName: true,
 	}
 	maps.Copy(m, attemptBounded)
 	return m

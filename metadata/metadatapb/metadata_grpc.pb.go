@@ -32,6 +32,7 @@ const (
 	Metadata_SetBucketPolicy_FullMethodName      = "/cairn.metadata.v1.Metadata/SetBucketPolicy"
 	Metadata_SetBucketLifecycle_FullMethodName   = "/cairn.metadata.v1.Metadata/SetBucketLifecycle"
 	Metadata_SetObjectTags_FullMethodName        = "/cairn.metadata.v1.Metadata/SetObjectTags"
+	Metadata_SetBucketTags_FullMethodName        = "/cairn.metadata.v1.Metadata/SetBucketTags"
 	Metadata_CommitObject_FullMethodName         = "/cairn.metadata.v1.Metadata/CommitObject"
 	Metadata_CommitObjects_FullMethodName        = "/cairn.metadata.v1.Metadata/CommitObjects"
 	Metadata_GetObject_FullMethodName            = "/cairn.metadata.v1.Metadata/GetObject"
@@ -75,6 +76,7 @@ type MetadataClient interface {
 	SetBucketPolicy(ctx context.Context, in *SetBucketPolicyRequest, opts ...grpc.CallOption) (*SetBucketPolicyResponse, error)
 	SetBucketLifecycle(ctx context.Context, in *SetBucketLifecycleRequest, opts ...grpc.CallOption) (*SetBucketLifecycleResponse, error)
 	SetObjectTags(ctx context.Context, in *SetObjectTagsRequest, opts ...grpc.CallOption) (*SetObjectTagsResponse, error)
+	SetBucketTags(ctx context.Context, in *SetBucketTagsRequest, opts ...grpc.CallOption) (*SetBucketTagsResponse, error)
 	CommitObject(ctx context.Context, in *CommitObjectRequest, opts ...grpc.CallOption) (*CommitObjectResponse, error)
 	// CommitObjects is CommitObject for several objects at once; a member
 	// that does not lead refuses the whole call with NotLeader.
@@ -184,6 +186,16 @@ func (c *metadataClient) SetObjectTags(ctx context.Context, in *SetObjectTagsReq
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(SetObjectTagsResponse)
 	err := c.cc.Invoke(ctx, Metadata_SetObjectTags_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *metadataClient) SetBucketTags(ctx context.Context, in *SetBucketTagsRequest, opts ...grpc.CallOption) (*SetBucketTagsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(SetBucketTagsResponse)
+	err := c.cc.Invoke(ctx, Metadata_SetBucketTags_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -501,6 +513,7 @@ type MetadataServer interface {
 	SetBucketPolicy(context.Context, *SetBucketPolicyRequest) (*SetBucketPolicyResponse, error)
 	SetBucketLifecycle(context.Context, *SetBucketLifecycleRequest) (*SetBucketLifecycleResponse, error)
 	SetObjectTags(context.Context, *SetObjectTagsRequest) (*SetObjectTagsResponse, error)
+	SetBucketTags(context.Context, *SetBucketTagsRequest) (*SetBucketTagsResponse, error)
 	CommitObject(context.Context, *CommitObjectRequest) (*CommitObjectResponse, error)
 	// CommitObjects is CommitObject for several objects at once; a member
 	// that does not lead refuses the whole call with NotLeader.
@@ -566,6 +579,9 @@ func (UnimplementedMetadataServer) SetBucketLifecycle(context.Context, *SetBucke
 }
 func (UnimplementedMetadataServer) SetObjectTags(context.Context, *SetObjectTagsRequest) (*SetObjectTagsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method SetObjectTags not implemented")
+}
+func (UnimplementedMetadataServer) SetBucketTags(context.Context, *SetBucketTagsRequest) (*SetBucketTagsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method SetBucketTags not implemented")
 }
 func (UnimplementedMetadataServer) CommitObject(context.Context, *CommitObjectRequest) (*CommitObjectResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method CommitObject not implemented")
@@ -800,6 +816,24 @@ func _Metadata_SetObjectTags_Handler(srv interface{}, ctx context.Context, dec f
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
 		return srv.(MetadataServer).SetObjectTags(ctx, req.(*SetObjectTagsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Metadata_SetBucketTags_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SetBucketTagsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MetadataServer).SetBucketTags(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Metadata_SetBucketTags_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MetadataServer).SetBucketTags(ctx, req.(*SetBucketTagsRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
@@ -1378,6 +1412,10 @@ var Metadata_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "SetObjectTags",
 			Handler:    _Metadata_SetObjectTags_Handler,
+		},
+		{
+			MethodName: "SetBucketTags",
+			Handler:    _Metadata_SetBucketTags_Handler,
 		},
 		{
 			MethodName: "CommitObject",
