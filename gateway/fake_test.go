@@ -90,30 +90,28 @@ func (f *fake) GetBucket(_ context.Context, in *pb.GetBucketRequest, _ ...grpc.C
 	return &pb.GetBucketResponse{Bucket: b}, nil
 }
 
-func (f *fake) SetBucketPolicy(_ context.Context, in *pb.SetBucketPolicyRequest, _ ...grpc.CallOption) (*pb.SetBucketPolicyResponse, error) {
+// updateBucket replaces a bucket's record with a changed copy.
+func (f *fake) updateBucket(name string, change func(*pb.Bucket)) (*pb.Bucket, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	b, ok := f.buckets[in.Name]
+	b, ok := f.buckets[name]
 	if !ok {
 		return nil, metaerr.ErrNoSuchBucket
 	}
 	nb := proto.CloneOf(b)
-	nb.Policy = in.Policy
-	f.buckets[in.Name] = nb
-	return &pb.SetBucketPolicyResponse{Bucket: nb}, nil
+	change(nb)
+	f.buckets[name] = nb
+	return nb, nil
+}
+
+func (f *fake) SetBucketPolicy(_ context.Context, in *pb.SetBucketPolicyRequest, _ ...grpc.CallOption) (*pb.SetBucketPolicyResponse, error) {
+	b, err := f.updateBucket(in.Name, func(b *pb.Bucket) { b.Policy = in.Policy })
+	return &pb.SetBucketPolicyResponse{Bucket: b}, err
 }
 
 func (f *fake) SetBucketLifecycle(_ context.Context, in *pb.SetBucketLifecycleRequest, _ ...grpc.CallOption) (*pb.SetBucketLifecycleResponse, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	b, ok := f.buckets[in.Name]
-	if !ok {
-		return nil, metaerr.ErrNoSuchBucket
-	}
-	nb := proto.CloneOf(b)
-	nb.Lifecycle = in.Lifecycle
-	f.buckets[in.Name] = nb
-	return &pb.SetBucketLifecycleResponse{Bucket: nb}, nil
+	b, err := f.updateBucket(in.Name, func(b *pb.Bucket) { b.Lifecycle = in.Lifecycle })
+	return &pb.SetBucketLifecycleResponse{Bucket: b}, err
 }
 
 func (f *fake) SetObjectTags(_ context.Context, in *pb.SetObjectTagsRequest, _ ...grpc.CallOption) (*pb.SetObjectTagsResponse, error) {
@@ -133,16 +131,8 @@ func (f *fake) SetObjectTags(_ context.Context, in *pb.SetObjectTagsRequest, _ .
 }
 
 func (f *fake) SetBucketTags(_ context.Context, in *pb.SetBucketTagsRequest, _ ...grpc.CallOption) (*pb.SetBucketTagsResponse, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	b, ok := f.buckets[in.Name]
-	if !ok {
-		return nil, metaerr.ErrNoSuchBucket
-	}
-	nb := proto.CloneOf(b)
-	nb.Tags = in.Tags
-	f.buckets[in.Name] = nb
-	return &pb.SetBucketTagsResponse{Bucket: nb}, nil
+	b, err := f.updateBucket(in.Name, func(b *pb.Bucket) { b.Tags = in.Tags })
+	return &pb.SetBucketTagsResponse{Bucket: b}, err
 }
 
 func (f *fake) ListBuckets(context.Context, *pb.ListBucketsRequest, ...grpc.CallOption) (*pb.ListBucketsResponse, error) {
