@@ -25,6 +25,8 @@ var errorTable = []struct {
 }{
 	{metaerr.ErrNotLeader, s3err.ServiceUnavailable, ""},
 	{metaerr.ErrInvalidArgument, s3err.InvalidArgument, ""},
+	// A metad member runs a binary that predates the command.
+	{metaerr.ErrUpgradeRequired, s3err.NotImplemented, "Not every metadata server of this cluster supports this yet: upgrade every metad first."},
 	{object.ErrIncompleteBody, s3err.IncompleteBody, ""},
 	// S3's text for 503 asks for a lower request rate; these are not
 	// about rate, and an operator reading a client's error should see why.

@@ -31,6 +31,7 @@ func TestToS3Codes(t *testing.T) {
 		{"no writable nodes", fmt.Errorf("place segment: %w", object.ErrNotEnoughNodes), s3err.ServiceUnavailable, "down, draining or full"},
 		{"deadline", fmt.Errorf("put: %w", context.DeadlineExceeded), s3err.RequestTimeout, ""},
 		{"no such key", metaerr.Detailed(metaerr.ErrNoSuchKey, "b/k"), s3err.NoSuchKey, ""},
+		{"metad too old", metaerr.FromStatus(metaerr.ToStatus(metaerr.Detailed(metaerr.ErrUpgradeRequired, "m2 is at 0"))), s3err.NotImplemented, "upgrade every metad"},
 		{"plain error", errors.New("disk on fire"), s3err.InternalError, ""},
 		{"code itself", s3err.InvalidRange, s3err.InvalidRange, ""},
 	}

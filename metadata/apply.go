@@ -731,7 +731,7 @@ func (a *applier) setMemberAddress(req *metadatapb.SetMemberAddress) (proto.Mess
 	if req.GetId() == "" || len(req.GetId()) > maxIDLen {
 		return nil, metaerr.Detailed(metaerr.ErrInvalidArgument, "set member address: id must be 1..%d bytes", maxIDLen)
 	}
-	m := &metadatapb.MetadMember{Id: req.GetId(), GrpcAddress: req.GetGrpcAddress()}
+	m := &metadatapb.MetadMember{Id: req.GetId(), GrpcAddress: req.GetGrpcAddress(), FeatureLevel: req.GetFeatureLevel()}
 	if err := a.st.put(memberKey(m.Id), m); err != nil {
 		return nil, err
 	}

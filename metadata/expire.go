@@ -135,7 +135,18 @@ func (h *healer) expireUploads(ctx context.Context, rules map[string]*lifecycle.
 }
 
 // expireObjects deletes the objects the lifecycle rules have made due.
+// Its deletes are conditioned on a version id, which a member older than
+// feature level 1 would ignore: none is proposed until every member has
+// it.
 func (h *healer) expireObjects(ctx context.Context, rules map[string]*lifecycle.Configuration) error {
+	if len(rules) == 0 {
+		return nil
+	}
+	if h.requireFeature != nil {
+		if err := h.requireFeature(ctx, 1, "lifecycle expiry of objects"); err != nil {
+			return err
+		}
+	}
 	var errs []error
 	for bucket, c := range rules {
 		if !c.ExpiresObjects() {

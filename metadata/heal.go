@@ -58,8 +58,11 @@ type healer struct {
 	log     *slog.Logger
 	st      healState
 	propose func(context.Context, *pb.Command) (proto.Message, error)
-	now     func() time.Time
-	m       *healMetrics
+	// requireFeature, when set, answers ErrUpgradeRequired unless every
+	// member applies the commands of a feature level (members.go).
+	requireFeature func(ctx context.Context, level uint32, what string) error
+	now            func() time.Time
+	m              *healMetrics
 
 	tasks *taskTable
 	nonce atomic.Uint64
@@ -114,6 +117,7 @@ func (h *healer) wantScan() {
 // runHeal runs the healer for this term until ctx ends.
 func (s *Server) runHeal(ctx context.Context) {
 	h := newHealer(s.cfg.Heal, s.log, s.state, s.propose, s.metrics.heal)
+	h.requireFeature = s.requireFeature
 	s.heal.Store(h)
 	defer s.heal.CompareAndSwap(h, nil)
 	start := time.Now()

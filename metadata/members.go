@@ -7,7 +7,9 @@ import (
 
 	"github.com/hashicorp/raft"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
 
 	pb "github.com/cairnstore/cairn/metadata/metadatapb"
 	"github.com/cairnstore/cairn/metadata/metaerr"
@@ -19,6 +21,44 @@ import (
 // commits its own (leaderWork); a member that does not lead and finds its
 // address missing or stale in its copy of the state sends it to the leader
 // with the AnnounceMember RPC (announceLoop), and the leader commits it.
+//
+// The same record carries the member's feature level: which commands its
+// binary applies. A command an older member would not apply must not be
+// committed while that member is in the Raft configuration, or the members'
+// states would part ways (requireFeature).
+
+// FeatureLevel is the newest set of commands this binary applies:
+//
+//	0  everything before level 1 (a member that predates the field)
+//	1  SetBucketPolicy, SetBucketLifecycle, SetObjectTags, SetBucketTags,
+//	   and DeleteObject's condition on a version id (lifecycle expiry)
+const FeatureLevel uint32 = 1
+
+// requireFeature answers ErrUpgradeRequired unless every member of the
+// Raft configuration has announced at least level. The levels come from
+// the replicated state. A member with no record yet has not announced
+// since it joined or the cluster started (it does within a heartbeat
+// timeout): that is Unavailable, which clients retry.
+func (s *Server) requireFeature(ctx context.Context, level uint32, what string) error {
+	f := s.raft.GetConfiguration()
+	if err := awaitFuture(ctx, s.shutdown, f); err != nil {
+		return fmt.Errorf("read raft configuration: %w", err)
+	}
+	levels, err := s.state.MemberFeatureLevels()
+	if err != nil {
+		return err
+	}
+	for _, srv := range f.Configuration().Servers {
+		have, ok := levels[string(srv.ID)]
+		if !ok {
+			return status.Errorf(codes.Unavailable, "%s: metad member %s has not announced its feature level yet; try again", what, srv.ID)
+		}
+		if have < level {
+			return metaerr.Detailed(metaerr.ErrUpgradeRequired, "%s needs every metad member at feature level %d; %s is at %d: upgrade it first", what, level, srv.ID, have)
+		}
+	}
+	return nil
+}
 
 // announceLoop makes sure the replicated state has this member's current
 // gRPC address, checking every heartbeat timeout.
@@ -64,7 +104,12 @@ func (s *Server) announceLoop(ctx context.Context) {
 			s.log.Warn("read member addresses", "err", err)
 			continue
 		}
-		if addrs[s.cfg.ID] == s.grpcAdvertise {
+		levels, err := s.state.MemberFeatureLevels()
+		if err != nil {
+			s.log.Warn("read member feature levels", "err", err)
+			continue
+		}
+		if addrs[s.cfg.ID] == s.grpcAdvertise && levels[s.cfg.ID] == FeatureLevel {
 			okAt, okSeen = applied, true
 			continue
 		}
@@ -86,7 +131,7 @@ func (s *Server) announceLoop(ctx context.Context) {
 			connAddr = leaderAddr
 		}
 		cctx, cancel := context.WithTimeout(ctx, 5*s.cfg.HeartbeatTimeout)
-		_, err = pb.NewMetadataClient(conn).AnnounceMember(cctx, &pb.SetMemberAddress{Id: s.cfg.ID, GrpcAddress: s.grpcAdvertise})
+		_, err = pb.NewMetadataClient(conn).AnnounceMember(cctx, &pb.SetMemberAddress{Id: s.cfg.ID, GrpcAddress: s.grpcAdvertise, FeatureLevel: FeatureLevel})
 		cancel()
 		if err != nil {
 			s.log.Debug("announce grpc address to leader", "leader", leaderAddr, "err", metaerr.FromStatus(err))
@@ -113,7 +158,7 @@ func (s *Server) announced(ctx context.Context, req *pb.SetMemberAddress) error 
 	if !known {
 		return metaerr.Detailed(metaerr.ErrInvalidArgument, "%q is not a member of the raft configuration", req.GetId())
 	}
-	return s.ensureMemberAddress(ctx, req.GetId(), req.GetGrpcAddress())
+	return s.ensureMemberAddress(ctx, req.GetId(), req.GetGrpcAddress(), req.GetFeatureLevel())
 }
 
 // clusterStatus answers from this member's own view, on any member, so an

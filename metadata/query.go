@@ -250,6 +250,26 @@ func (s *State) MemberAddresses() (map[string]string, error) {
 	return addrs, nil
 }
 
+// MemberFeatureLevels maps each member with a recorded address to the
+// feature level it announced.
+func (s *State) MemberFeatureLevels() (map[string]uint32, error) {
+	levels := make(map[string]uint32)
+	err := s.view(func(txn *badger.Txn) error {
+		return scanTxn(txn, prefixMember, func(k, v []byte) error {
+			m := &metadatapb.MetadMember{}
+			if err := grpcbuf.UnmarshalUnchecked(v, m); err != nil {
+				return fmt.Errorf("read %q: %w", k, err)
+			}
+			levels[m.GetId()] = m.GetFeatureLevel()
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read member feature levels: %w", err)
+	}
+	return levels, nil
+}
+
 // Bootstrapped reports whether a Bootstrap command has been applied.
 func (s *State) Bootstrapped() (bool, error) {
 	var found bool

@@ -73,18 +73,30 @@ func (a *api) DeleteBucket(ctx context.Context, req *pb.DeleteBucketRequest) (*p
 }
 
 func (a *api) SetBucketPolicy(ctx context.Context, req *pb.SetBucketPolicyRequest) (*pb.SetBucketPolicyResponse, error) {
+	if err := a.s.requireFeature(ctx, 1, "SetBucketPolicy"); err != nil {
+		return nil, toStatus(err)
+	}
 	return mutate[*pb.SetBucketPolicyResponse](ctx, a.s, &pb.Command{Op: &pb.Command_SetBucketPolicy{SetBucketPolicy: req}})
 }
 
 func (a *api) SetBucketLifecycle(ctx context.Context, req *pb.SetBucketLifecycleRequest) (*pb.SetBucketLifecycleResponse, error) {
+	if err := a.s.requireFeature(ctx, 1, "SetBucketLifecycle"); err != nil {
+		return nil, toStatus(err)
+	}
 	return mutate[*pb.SetBucketLifecycleResponse](ctx, a.s, &pb.Command{Op: &pb.Command_SetBucketLifecycle{SetBucketLifecycle: req}})
 }
 
 func (a *api) SetObjectTags(ctx context.Context, req *pb.SetObjectTagsRequest) (*pb.SetObjectTagsResponse, error) {
+	if err := a.s.requireFeature(ctx, 1, "SetObjectTags"); err != nil {
+		return nil, toStatus(err)
+	}
 	return mutate[*pb.SetObjectTagsResponse](ctx, a.s, &pb.Command{Op: &pb.Command_SetObjectTags{SetObjectTags: req}})
 }
 
 func (a *api) SetBucketTags(ctx context.Context, req *pb.SetBucketTagsRequest) (*pb.SetBucketTagsResponse, error) {
+	if err := a.s.requireFeature(ctx, 1, "SetBucketTags"); err != nil {
+		return nil, toStatus(err)
+	}
 	return mutate[*pb.SetBucketTagsResponse](ctx, a.s, &pb.Command{Op: &pb.Command_SetBucketTags{SetBucketTags: req}})
 }
 

@@ -580,24 +580,30 @@ func (s *Server) ensureLeaderRecords(ctx context.Context) error {
 		}
 		s.log.Info("bootstrapped metadata state", "default_scheme", sch)
 	}
-	return s.ensureMemberAddress(ctx, s.cfg.ID, s.grpcAdvertise)
+	return s.ensureMemberAddress(ctx, s.cfg.ID, s.grpcAdvertise, FeatureLevel)
 }
 
-func (s *Server) ensureMemberAddress(ctx context.Context, id, addr string) error {
+// ensureMemberAddress commits a member's gRPC address and feature level
+// unless the state has them already.
+func (s *Server) ensureMemberAddress(ctx context.Context, id, addr string, level uint32) error {
 	addrs, err := s.state.MemberAddresses()
 	if err != nil {
 		return err
 	}
-	if addrs[id] == addr {
+	levels, err := s.state.MemberFeatureLevels()
+	if err != nil {
+		return err
+	}
+	if addrs[id] == addr && levels[id] == level {
 		return nil
 	}
 	_, err = s.propose(ctx, &metadatapb.Command{Op: &metadatapb.Command_SetMemberAddress{SetMemberAddress: &metadatapb.SetMemberAddress{
-		Id: id, GrpcAddress: addr,
+		Id: id, GrpcAddress: addr, FeatureLevel: level,
 	}}})
 	if err != nil {
 		return fmt.Errorf("commit address of member %s: %w", id, err)
 	}
-	s.log.Info("recorded member grpc address", "id", id, "grpc_addr", addr)
+	s.log.Info("recorded member grpc address", "id", id, "grpc_addr", addr, "feature_level", level)
 	return nil
 }
 

@@ -1008,6 +1008,7 @@ type MetadMember struct {
 	GrpcAddress   string                 `protobuf:"bytes,3,opt,name=grpc_address,json=grpcAddress,proto3" json:"grpc_address,omitempty"`
 	Leader        bool                   `protobuf:"varint,4,opt,name=leader,proto3" json:"leader,omitempty"`
 	Voter         bool                   `protobuf:"varint,5,opt,name=voter,proto3" json:"voter,omitempty"`
+	FeatureLevel  uint32                 `protobuf:"varint,6,opt,name=feature_level,json=featureLevel,proto3" json:"feature_level,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1075,6 +1076,13 @@ func (x *MetadMember) GetVoter() bool {
 		return x.Voter
 	}
 	return false
+}
+
+func (x *MetadMember) GetFeatureLevel() uint32 {
+	if x != nil {
+		return x.FeatureLevel
+	}
+	return 0
 }
 
 // Command is one Raft log entry. Every mutation of metadata is exactly one
@@ -1522,9 +1530,12 @@ func (x *Bootstrap) GetDefaultScheme() *Scheme {
 // SetMemberAddress records where a metad member serves gRPC, so followers
 // can tell clients where the leader is.
 type SetMemberAddress struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
-	GrpcAddress   string                 `protobuf:"bytes,2,opt,name=grpc_address,json=grpcAddress,proto3" json:"grpc_address,omitempty"`
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	Id          string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	GrpcAddress string                 `protobuf:"bytes,2,opt,name=grpc_address,json=grpcAddress,proto3" json:"grpc_address,omitempty"`
+	// The commands the member's binary applies (metadata.FeatureLevel); a
+	// member that predates the field announces 0.
+	FeatureLevel  uint32 `protobuf:"varint,3,opt,name=feature_level,json=featureLevel,proto3" json:"feature_level,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1571,6 +1582,13 @@ func (x *SetMemberAddress) GetGrpcAddress() string {
 		return x.GrpcAddress
 	}
 	return ""
+}
+
+func (x *SetMemberAddress) GetFeatureLevel() uint32 {
+	if x != nil {
+		return x.FeatureLevel
+	}
+	return 0
 }
 
 // SetNodeUsage records a capacity band change seen in heartbeats.
@@ -7411,13 +7429,14 @@ const file_metadata_proto_rawDesc = "" +
 	"ClusterMap\x12\x14\n" +
 	"\x05epoch\x18\x01 \x01(\x04R\x05epoch\x12-\n" +
 	"\x05nodes\x18\x02 \x03(\v2\x17.cairn.metadata.v1.NodeR\x05nodes\x12@\n" +
-	"\x0edefault_scheme\x18\x03 \x01(\v2\x19.cairn.metadata.v1.SchemeR\rdefaultScheme\"\x91\x01\n" +
+	"\x0edefault_scheme\x18\x03 \x01(\v2\x19.cairn.metadata.v1.SchemeR\rdefaultScheme\"\xb6\x01\n" +
 	"\vMetadMember\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12!\n" +
 	"\fraft_address\x18\x02 \x01(\tR\vraftAddress\x12!\n" +
 	"\fgrpc_address\x18\x03 \x01(\tR\vgrpcAddress\x12\x16\n" +
 	"\x06leader\x18\x04 \x01(\bR\x06leader\x12\x14\n" +
-	"\x05voter\x18\x05 \x01(\bR\x05voter\"\xa7\r\n" +
+	"\x05voter\x18\x05 \x01(\bR\x05voter\x12#\n" +
+	"\rfeature_level\x18\x06 \x01(\rR\ffeatureLevel\"\xa7\r\n" +
 	"\aCommand\x12M\n" +
 	"\rcreate_bucket\x18\x01 \x01(\v2&.cairn.metadata.v1.CreateBucketRequestH\x00R\fcreateBucket\x12M\n" +
 	"\rdelete_bucket\x18\x02 \x01(\v2&.cairn.metadata.v1.DeleteBucketRequestH\x00R\fdeleteBucket\x12M\n" +
@@ -7445,10 +7464,11 @@ const file_metadata_proto_rawDesc = "" +
 	"\x12proposed_unix_nano\x18d \x01(\x03R\x10proposedUnixNanoB\x04\n" +
 	"\x02op\"M\n" +
 	"\tBootstrap\x12@\n" +
-	"\x0edefault_scheme\x18\x01 \x01(\v2\x19.cairn.metadata.v1.SchemeR\rdefaultScheme\"E\n" +
+	"\x0edefault_scheme\x18\x01 \x01(\v2\x19.cairn.metadata.v1.SchemeR\rdefaultScheme\"j\n" +
 	"\x10SetMemberAddress\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12!\n" +
-	"\fgrpc_address\x18\x02 \x01(\tR\vgrpcAddress\"d\n" +
+	"\fgrpc_address\x18\x02 \x01(\tR\vgrpcAddress\x12#\n" +
+	"\rfeature_level\x18\x03 \x01(\rR\ffeatureLevel\"d\n" +
 	"\fSetNodeUsage\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12%\n" +
 	"\x0ecapacity_bytes\x18\x02 \x01(\x03R\rcapacityBytes\x12\x1d\n" +

@@ -38,6 +38,9 @@ var (
 	ErrInvalidPartOrder        = &Error{"InvalidPartOrder", codes.InvalidArgument}
 	ErrInvalidArgument         = &Error{"InvalidArgument", codes.InvalidArgument}
 	ErrNoSuchNode              = &Error{"NoSuchNode", codes.NotFound}
+	// ErrUpgradeRequired: a command some metad member's binary does not
+	// apply yet (metadata.FeatureLevel); upgrade every member first.
+	ErrUpgradeRequired = &Error{"UpgradeRequired", codes.FailedPrecondition}
 	// ErrNotLeader: this member is not the leader. A *NotLeaderError
 	// carries the leader's address when known.
 	ErrNotLeader = &Error{"NotLeader", codes.Unavailable}
@@ -47,7 +50,7 @@ var all = []*Error{
 	ErrNoSuchBucket, ErrNoSuchKey, ErrNoSuchUpload, ErrBucketAlreadyExists,
 	ErrBucketAlreadyOwnedByYou, ErrBucketNotEmpty, ErrPreconditionFailed,
 	ErrInvalidPart, ErrInvalidPartOrder, ErrInvalidArgument, ErrNoSuchNode,
-	ErrNotLeader,
+	ErrNotLeader, ErrUpgradeRequired,
 }
 
 // NotLeaderError says who the leader is, if this member knows.
