@@ -99,22 +99,17 @@ func (s *Server) announceLoop(ctx context.Context) {
 		if okSeen && applied == okAt {
 			continue
 		}
-		addrs, err := s.state.MemberAddresses()
+		members, err := s.state.members()
 		if err != nil {
-			s.log.Warn("read member addresses", "err", err)
+			s.log.Warn("read members", "err", err)
 			continue
 		}
-		levels, err := s.state.MemberFeatureLevels()
-		if err != nil {
-			s.log.Warn("read member feature levels", "err", err)
-			continue
-		}
-		if addrs[s.cfg.ID] == s.grpcAdvertise && levels[s.cfg.ID] == FeatureLevel {
+		if me := members[s.cfg.ID]; me.GetGrpcAddress() == s.grpcAdvertise && me.GetFeatureLevel() == FeatureLevel {
 			okAt, okSeen = applied, true
 			continue
 		}
 		okSeen = false
-		leaderAddr := addrs[string(leaderID)]
+		leaderAddr := members[string(leaderID)].GetGrpcAddress()
 		if leaderAddr == "" {
 			continue
 		}

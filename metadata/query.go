@@ -230,22 +230,35 @@ func readClusterMap(txn *badger.Txn, scan func([]byte, func(k, v []byte) error) 
 	return cm, nil
 }
 
-// MemberAddresses maps metad member ids to their gRPC addresses as recorded
-// by SetMemberAddress.
-func (s *State) MemberAddresses() (map[string]string, error) {
-	addrs := make(map[string]string)
+// members reads every member record (address and feature level).
+func (s *State) members() (map[string]*metadatapb.MetadMember, error) {
+	out := make(map[string]*metadatapb.MetadMember)
 	err := s.view(func(txn *badger.Txn) error {
 		return scanTxn(txn, prefixMember, func(k, v []byte) error {
 			m := &metadatapb.MetadMember{}
 			if err := grpcbuf.UnmarshalUnchecked(v, m); err != nil {
 				return fmt.Errorf("read %q: %w", k, err)
 			}
-			addrs[m.GetId()] = m.GetGrpcAddress()
+			out[m.GetId()] = m
 			return nil
 		})
 	})
 	if err != nil {
-		return nil, fmt.Errorf("read member addresses: %w", err)
+		return nil, fmt.Errorf("read members: %w", err)
+	}
+	return out, nil
+}
+
+// MemberAddresses maps each metad member id to its gRPC address, as set
+// by SetMemberAddress.
+func (s *State) MemberAddresses() (map[string]string, error) {
+	ms, err := s.members()
+	if err != nil {
+		return nil, err
+	}
+	addrs := make(map[string]string, len(ms))
+	for id, m := range ms {
+		addrs[id] = m.GetGrpcAddress()
 	}
 	return addrs, nil
 }
@@ -253,19 +266,13 @@ func (s *State) MemberAddresses() (map[string]string, error) {
 // MemberFeatureLevels maps each member with a recorded address to the
 // feature level it announced.
 func (s *State) MemberFeatureLevels() (map[string]uint32, error) {
-	levels := make(map[string]uint32)
-	err := s.view(func(txn *badger.Txn) error {
-		return scanTxn(txn, prefixMember, func(k, v []byte) error {
-			m := &metadatapb.MetadMember{}
-			if err := grpcbuf.UnmarshalUnchecked(v, m); err != nil {
-				return fmt.Errorf("read %q: %w", k, err)
-			}
-			levels[m.GetId()] = m.GetFeatureLevel()
-			return nil
-		})
-	})
+	ms, err := s.members()
 	if err != nil {
-		return nil, fmt.Errorf("read member feature levels: %w", err)
+		return nil, err
+	}
+	levels := make(map[string]uint32, len(ms))
+	for id, m := range ms {
+		levels[id] = m.GetFeatureLevel()
 	}
 	return levels, nil
 }

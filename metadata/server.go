@@ -586,15 +586,11 @@ func (s *Server) ensureLeaderRecords(ctx context.Context) error {
 // ensureMemberAddress commits a member's gRPC address and feature level
 // unless the state has them already.
 func (s *Server) ensureMemberAddress(ctx context.Context, id, addr string, level uint32) error {
-	addrs, err := s.state.MemberAddresses()
+	members, err := s.state.members()
 	if err != nil {
 		return err
 	}
-	levels, err := s.state.MemberFeatureLevels()
-	if err != nil {
-		return err
-	}
-	if addrs[id] == addr && levels[id] == level {
+	if m := members[id]; m != nil && m.GetGrpcAddress() == addr && m.GetFeatureLevel() == level {
 		return nil
 	}
 	_, err = s.propose(ctx, &metadatapb.Command{Op: &metadatapb.Command_SetMemberAddress{SetMemberAddress: &metadatapb.SetMemberAddress{
