@@ -92,17 +92,32 @@ func (h *configHandlers) deleteNothing(w http.ResponseWriter, r *http.Request) e
 	return nil
 }
 
+// objectTarget checks the key and version an object subresource request
+// names: an object's only version is "null".
+func objectTarget(r *http.Request) (target, error) {
+	t := stateOf(r).target
+	if err := checkKey(t.key); err != nil {
+		return t, err
+	}
+	if v := r.URL.Query().Get("versionId"); v != "" && v != "null" {
+		return t, s3err.NoSuchVersion
+	}
+	return t, nil
+}
+
+// headObject is the object the request names (NoSuchKey, NoSuchVersion).
+func (h *configHandlers) headObject(r *http.Request) (*pb.Object, error) {
+	t, err := objectTarget(r)
+	if err != nil {
+		return nil, err
+	}
+	return h.d.objects.Head(r.Context(), t.bucket, t.key)
+}
+
 // objectExists answers NoSuchKey (or NoSuchVersion) unless the object the
 // request names exists.
 func (h *configHandlers) objectExists(r *http.Request) error {
-	t := stateOf(r).target
-	if err := checkKey(t.key); err != nil {
-		return err
-	}
-	if v := r.URL.Query().Get("versionId"); v != "" && v != "null" {
-		return s3err.NoSuchVersion
-	}
-	_, err := h.d.objects.Head(r.Context(), t.bucket, t.key)
+	_, err := h.headObject(r)
 	return err
 }
 

@@ -1,8 +1,6 @@
 package gateway
 
 import (
-	"bytes"
-	"encoding/json"
 	"encoding/xml"
 	"errors"
 	"net/http"
@@ -30,17 +28,14 @@ func (h *configHandlers) putPolicy(w http.ResponseWriter, r *http.Request) error
 	if err != nil {
 		return err
 	}
-	if _, err := bucketpolicy.Parse(bucket, body); err != nil {
-		if errors.Is(err, bucketpolicy.ErrUnsupported) {
-			return s3err.New(s3err.NotImplemented, "Policy: %v.", err)
-		}
+	doc, err := bucketpolicy.Normalize(bucket, body)
+	if errors.Is(err, bucketpolicy.ErrUnsupported) {
+		return s3err.New(s3err.NotImplemented, "Policy: %v.", err)
+	}
+	if err != nil {
 		return s3err.New(s3err.MalformedPolicy, "Policy: %v.", err)
 	}
-	var compact bytes.Buffer
-	if err := json.Compact(&compact, body); err != nil {
-		return s3err.New(s3err.MalformedPolicy, "Policy: %v.", err)
-	}
-	if _, err := h.d.meta.SetBucketPolicy(r.Context(), &pb.SetBucketPolicyRequest{Name: bucket, Policy: compact.String()}); err != nil {
+	if _, err := h.d.meta.SetBucketPolicy(r.Context(), &pb.SetBucketPolicyRequest{Name: bucket, Policy: doc}); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)

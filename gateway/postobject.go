@@ -210,17 +210,17 @@ func (h *objectHandlers) postObject(w http.ResponseWriter, r *http.Request) erro
 	if err := checkWriteHeaders(hdr); err != nil {
 		return err
 	}
-	if v := hdr.Get("x-amz-tagging"); v != "" {
-		// A form's tagging field is a Tagging document, not a query.
-		tags, err := parseTaggingXML([]byte(v), maxObjectTags)
-		if err != nil {
-			return err
-		}
-		hdr.Set("x-amz-tagging", encodeTags(tags))
-	}
+	// A form's tagging field is a Tagging document, not a query.
+	tagging := hdr.Get("x-amz-tagging")
+	hdr.Del("x-amz-tagging")
 	attrs, err := readObjectAttrs(hdr)
 	if err != nil {
 		return err
+	}
+	if tagging != "" {
+		if attrs.tags, err = parseTaggingXML([]byte(tagging), maxObjectTags); err != nil {
+			return err
+		}
 	}
 	if attrs.contentType == "" {
 		attrs.contentType = "binary/octet-stream"

@@ -93,6 +93,21 @@ func TestPostObject(t *testing.T) {
 			t.Fatalf("stored %d bytes, Content-Type %q, metadata %v", len(got), aws.ToString(out.ContentType), out.Metadata)
 		}
 	})
+	t.Run("a tagging field tags the object", func(t *testing.T) {
+		u, form := policy(t, soon, func(p *minio.PostPolicy) {
+			if err := p.SetTagging(`<Tagging><TagSet><Tag><Key>from</Key><Value>form</Value></Tag></TagSet></Tagging>`); err != nil {
+				t.Fatal(err)
+			}
+		})
+		resp, body := postForm(t, u, form, "tagged.png", data, true)
+		if resp.StatusCode != http.StatusNoContent {
+			t.Fatalf("POST: %d %s", resp.StatusCode, body)
+		}
+		tg := must[*s3.GetObjectTaggingOutput](t)(c.GetObjectTagging(ctx, &s3.GetObjectTaggingInput{Bucket: aws.String("uploads"), Key: aws.String("user/tagged.png")}))
+		if len(tg.TagSet) != 1 || aws.ToString(tg.TagSet[0].Key) != "from" || aws.ToString(tg.TagSet[0].Value) != "form" {
+			t.Fatalf("tags %+v", tg.TagSet)
+		}
+	})
 	t.Run("a Windows path as the file name", func(t *testing.T) {
 		u, form := policy(t, soon, nil)
 		resp, body := postForm(t, u, form, `C:\Users\eric\win.png`, data, true)

@@ -70,12 +70,13 @@ func checkTags(tags map[string]string, most int) error {
 }
 
 func tagText(s string) bool {
+	// Invalid UTF-8 ranges as U+FFFD, which is none of these.
 	for _, r := range s {
 		if !unicode.IsLetter(r) && !unicode.IsDigit(r) && !unicode.IsSpace(r) && !strings.ContainsRune("+-=._:/@", r) {
 			return false
 		}
 	}
-	return utf8.ValidString(s)
+	return true
 }
 
 type taggingDoc struct {
@@ -89,25 +90,9 @@ type tagXML struct {
 	Value string `xml:"Value"`
 }
 
-// objectTagsTarget checks the key and version a tagging request names.
-func objectTagsTarget(r *http.Request) (target, error) {
-	t := stateOf(r).target
-	if err := checkKey(t.key); err != nil {
-		return t, err
-	}
-	if v := r.URL.Query().Get("versionId"); v != "" && v != "null" {
-		return t, s3err.NoSuchVersion
-	}
-	return t, nil
-}
-
 // getObjectTagging is GetObjectTagging.
 func (h *configHandlers) getObjectTagging(w http.ResponseWriter, r *http.Request) error {
-	t, err := objectTagsTarget(r)
-	if err != nil {
-		return err
-	}
-	o, err := h.d.objects.Head(r.Context(), t.bucket, t.key)
+	o, err := h.headObject(r)
 	if err != nil {
 		return err
 	}
@@ -117,7 +102,7 @@ func (h *configHandlers) getObjectTagging(w http.ResponseWriter, r *http.Request
 // putObjectTagging is PutObjectTagging: the object's tags become the
 // document's.
 func (h *configHandlers) putObjectTagging(w http.ResponseWriter, r *http.Request) error {
-	t, err := objectTagsTarget(r)
+	t, err := objectTarget(r)
 	if err != nil {
 		return err
 	}
@@ -201,18 +186,9 @@ func (h *configHandlers) deleteBucketTagging(w http.ResponseWriter, r *http.Requ
 	return nil
 }
 
-// encodeTags writes tags as x-amz-tagging does.
-func encodeTags(tags map[string]string) string {
-	q := url.Values{}
-	for k, v := range tags {
-		q.Set(k, v)
-	}
-	return q.Encode()
-}
-
 // deleteObjectTagging is DeleteObjectTagging.
 func (h *configHandlers) deleteObjectTagging(w http.ResponseWriter, r *http.Request) error {
-	t, err := objectTagsTarget(r)
+	t, err := objectTarget(r)
 	if err != nil {
 		return err
 	}

@@ -45,14 +45,10 @@ func publicReadPolicy(bucket, prefix string, list bool) string {
 // setPolicy checks doc and stores it (compacted) on bucket; "" deletes.
 func (a *admin) setPolicy(ctx context.Context, cl *metaclient.Client, bucket, doc string) (*pb.Bucket, error) {
 	if doc != "" {
-		if _, err := bucketpolicy.Parse(bucket, []byte(doc)); err != nil {
+		var err error
+		if doc, err = bucketpolicy.Normalize(bucket, []byte(doc)); err != nil {
 			return nil, fmt.Errorf("policy refused: %w", err)
 		}
-		var compact bytes.Buffer
-		if err := json.Compact(&compact, []byte(doc)); err != nil {
-			return nil, fmt.Errorf("policy refused: %w", err)
-		}
-		doc = compact.String()
 	}
 	resp, err := call(ctx, a, "SetBucketPolicy", func(ctx context.Context) (*pb.SetBucketPolicyResponse, error) {
 		return cl.SetBucketPolicy(ctx, &pb.SetBucketPolicyRequest{Name: bucket, Policy: doc})

@@ -237,6 +237,19 @@ func strictUnmarshal(doc []byte, v any) error {
 	return nil
 }
 
+// Normalize parses doc as Parse does and returns it compacted, the form
+// in which a policy is stored and returned.
+func Normalize(bucket string, doc []byte) (string, error) {
+	if _, err := Parse(bucket, doc); err != nil {
+		return "", err
+	}
+	var compact bytes.Buffer
+	if err := json.Compact(&compact, doc); err != nil {
+		return "", err // Parse read it as JSON: not reached
+	}
+	return compact.String(), nil
+}
+
 // Allows tells whether the policy lets an anonymous client do action on
 // bucket (key "") or on the object key.
 func (p *Policy) Allows(action, bucket, key string) bool {
