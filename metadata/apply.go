@@ -612,6 +612,12 @@ func (a *applier) apply(cmd *metadatapb.Command) (proto.Message, error) {
 		return a.setObjectTags(op.SetObjectTags)
 	case *metadatapb.Command_SetBucketTags:
 		return a.setBucketTags(op.SetBucketTags)
+	case *metadatapb.Command_CreateAccessKey:
+		return a.createAccessKey(op.CreateAccessKey)
+	case *metadatapb.Command_UpdateAccessKey:
+		return a.updateAccessKey(op.UpdateAccessKey)
+	case *metadatapb.Command_DeleteAccessKey:
+		return a.deleteAccessKey(op.DeleteAccessKey)
 	default:
 		return nil, metaerr.Detailed(metaerr.ErrInvalidArgument, "command %T has no known operation", op)
 	}
@@ -753,6 +759,11 @@ func (a *applier) createBucket(req *metadatapb.CreateBucketRequest) (proto.Messa
 		return nil, metaerr.Detailed(metaerr.ErrBucketAlreadyOwnedByYou, "bucket %q", name)
 	}
 	b := &metadatapb.Bucket{Name: name, CreatedUnixNano: a.now, Region: req.GetRegion()}
+	if owner := req.GetOwnerKey(); owner != "" {
+		if err := a.grantOwner(owner, name); err != nil {
+			return nil, err
+		}
+	}
 	if err := a.st.put(bucketKey(name), b); err != nil {
 		return nil, err
 	}
@@ -861,7 +872,14 @@ func (a *applier) deleteBucket(req *metadatapb.DeleteBucketRequest) (proto.Messa
 		}
 		parts = append(parts, ps)
 	}
+	grantees, err := a.keysGranting(name)
+	if err != nil {
+		return nil, err
+	}
 	a.st.del(bucketKey(name))
+	if err := a.dropGrants(name, grantees); err != nil {
+		return nil, err
+	}
 	for i, u := range uploads {
 		a.st.del(uploadKeys[i])
 		for _, p := range parts[i] {

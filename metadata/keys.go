@@ -20,6 +20,7 @@ import (
 //	m/epoch                                          cluster map epoch, 8 bytes BE
 //	m/scheme                                         default Scheme (absent until Bootstrap)
 //	m/member/<metad id>                              MetadMember (id, grpc_address)
+//	k/<access key id>                                AccessKey (accesskeys.go)
 //	gc/<nanos 8 BE><raft index 8 BE><seq 4 BE>       GCEntry: segments to delete
 //	m/rebalance                                      SetRebalance (absent until first set)
 //	ld/<bucket> 00 <depth 2 BE> <dir>                dirCounts: the directory index (dirindex.go)
@@ -78,17 +79,18 @@ import (
 // segment's record. Segment ids are random, so each range's share of the
 // indexes is spread evenly over the id space.
 var (
-	prefixBucket  = []byte("b/")
-	prefixObject  = []byte("o/")
-	prefixUpload  = []byte("u/")
-	prefixPart    = []byte("p/")
-	prefixNode    = []byte("n/")
-	prefixMember  = []byte("m/member/")
-	prefixGC      = []byte("gc/")
-	keyApplied    = []byte("m/applied")
-	keyEpoch      = []byte("m/epoch")
-	keyScheme     = []byte("m/scheme")
-	keyTerminator = []byte{0x00, 0x01}
+	prefixBucket    = []byte("b/")
+	prefixObject    = []byte("o/")
+	prefixUpload    = []byte("u/")
+	prefixPart      = []byte("p/")
+	prefixNode      = []byte("n/")
+	prefixMember    = []byte("m/member/")
+	prefixAccessKey = []byte("k/")
+	prefixGC        = []byte("gc/")
+	keyApplied      = []byte("m/applied")
+	keyEpoch        = []byte("m/epoch")
+	keyScheme       = []byte("m/scheme")
+	keyTerminator   = []byte{0x00, 0x01}
 
 	prefixSegment   = []byte("seg/")
 	prefixNodeChunk = []byte("nc/")
@@ -166,6 +168,9 @@ func partKey(bucket, key, uploadID string, number int32) []byte {
 
 // nodeKey is n/<node id>.
 func nodeKey(id string) []byte { return join(prefixNode, id) }
+
+// accessKeyKey is k/<access key id>.
+func accessKeyKey(id string) []byte { return join(prefixAccessKey, id) }
 
 // memberKey is m/member/<metad id>.
 func memberKey(id string) []byte { return join(prefixMember, id) }

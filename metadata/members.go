@@ -32,7 +32,9 @@ import (
 //	0  everything before level 1 (a member that predates the field)
 //	1  SetBucketPolicy, SetBucketLifecycle, SetObjectTags, SetBucketTags,
 //	   and DeleteObject's condition on a version id (lifecycle expiry)
-const FeatureLevel uint32 = 1
+//	2  CreateAccessKey, UpdateAccessKey, DeleteAccessKey, CreateBucket's
+//	   owner key, and DeleteBucket dropping the bucket's grants
+const FeatureLevel uint32 = 2
 
 // requireFeature answers ErrUpgradeRequired unless every member of the
 // Raft configuration has announced at least level. The levels come from

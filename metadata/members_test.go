@@ -59,6 +59,10 @@ func TestFeatureLevelGatesNewCommands(t *testing.T) {
 	if err := metaerr.FromStatus(err); !errors.Is(err, metaerr.ErrUpgradeRequired) {
 		t.Fatalf("SetObjectTags with %s at level 0: %v, want UpgradeRequired", old.id, err)
 	}
+	_, err = cl.CreateAccessKey(ctx, &pb.CreateAccessKeyRequest{Id: "APPKEY", Secret: "app-secret"})
+	if err := metaerr.FromStatus(err); !errors.Is(err, metaerr.ErrUpgradeRequired) {
+		t.Fatalf("CreateAccessKey with %s at level 0: %v, want UpgradeRequired", old.id, err)
+	}
 	resp, err := cl.GetBucket(ctx, &pb.GetBucketRequest{Name: "b"})
 	if err != nil || resp.GetBucket().GetPolicy() != `{"a":1}` {
 		t.Fatalf("policy after the refused set: %q, %v", resp.GetBucket().GetPolicy(), err)
@@ -66,4 +70,7 @@ func TestFeatureLevelGatesNewCommands(t *testing.T) {
 
 	c.start(old, nil)
 	waitFor(t, 15*time.Second, func() bool { return policy(`{"c":3}`) == nil }, "SetBucketPolicy to pass once %s announced its level", old.id)
+	if _, err := cl.CreateAccessKey(ctx, &pb.CreateAccessKeyRequest{Id: "APPKEY", Secret: "app-secret"}); err != nil {
+		t.Fatalf("CreateAccessKey once every member is at level %d: %v", FeatureLevel, err)
+	}
 }

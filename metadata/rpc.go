@@ -65,6 +65,11 @@ func query[Req, Resp any](ctx context.Context, s *Server, req Req, read func(Req
 }
 
 func (a *api) CreateBucket(ctx context.Context, req *pb.CreateBucketRequest) (*pb.CreateBucketResponse, error) {
+	if req.GetOwnerKey() != "" {
+		if err := a.s.requireFeature(ctx, 2, "CreateBucket for an access key"); err != nil {
+			return nil, toStatus(err)
+		}
+	}
 	return mutate[*pb.CreateBucketResponse](ctx, a.s, &pb.Command{Op: &pb.Command_CreateBucket{CreateBucket: req}})
 }
 
@@ -98,6 +103,35 @@ func (a *api) SetBucketTags(ctx context.Context, req *pb.SetBucketTagsRequest) (
 		return nil, toStatus(err)
 	}
 	return mutate[*pb.SetBucketTagsResponse](ctx, a.s, &pb.Command{Op: &pb.Command_SetBucketTags{SetBucketTags: req}})
+}
+
+func (a *api) CreateAccessKey(ctx context.Context, req *pb.CreateAccessKeyRequest) (*pb.CreateAccessKeyResponse, error) {
+	if err := a.s.requireFeature(ctx, 2, "CreateAccessKey"); err != nil {
+		return nil, toStatus(err)
+	}
+	return mutate[*pb.CreateAccessKeyResponse](ctx, a.s, &pb.Command{Op: &pb.Command_CreateAccessKey{CreateAccessKey: req}})
+}
+
+func (a *api) UpdateAccessKey(ctx context.Context, req *pb.UpdateAccessKeyRequest) (*pb.UpdateAccessKeyResponse, error) {
+	if err := a.s.requireFeature(ctx, 2, "UpdateAccessKey"); err != nil {
+		return nil, toStatus(err)
+	}
+	return mutate[*pb.UpdateAccessKeyResponse](ctx, a.s, &pb.Command{Op: &pb.Command_UpdateAccessKey{UpdateAccessKey: req}})
+}
+
+func (a *api) DeleteAccessKey(ctx context.Context, req *pb.DeleteAccessKeyRequest) (*pb.DeleteAccessKeyResponse, error) {
+	if err := a.s.requireFeature(ctx, 2, "DeleteAccessKey"); err != nil {
+		return nil, toStatus(err)
+	}
+	return mutate[*pb.DeleteAccessKeyResponse](ctx, a.s, &pb.Command{Op: &pb.Command_DeleteAccessKey{DeleteAccessKey: req}})
+}
+
+func (a *api) GetAccessKey(ctx context.Context, req *pb.GetAccessKeyRequest) (*pb.GetAccessKeyResponse, error) {
+	return query(ctx, a.s, req, a.s.state.GetAccessKey)
+}
+
+func (a *api) ListAccessKeys(ctx context.Context, req *pb.ListAccessKeysRequest) (*pb.ListAccessKeysResponse, error) {
+	return query(ctx, a.s, req, a.s.state.ListAccessKeys)
 }
 
 func (a *api) GetBucket(ctx context.Context, req *pb.GetBucketRequest) (*pb.GetBucketResponse, error) {

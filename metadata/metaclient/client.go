@@ -177,6 +177,7 @@ var attemptBounded = map[string]bool{
 	metadatapb.Metadata_ListParts_FullMethodName:            true,
 	metadatapb.Metadata_ListMultipartUploads_FullMethodName: true,
 	metadatapb.Metadata_GetClusterMap_FullMethodName:        true,
+	metadatapb.Metadata_GetAccessKey_FullMethodName:         true,
 }
 
 // retrySafe lists the methods that may be sent again after an ambiguous
@@ -198,6 +199,11 @@ var retrySafe = func() map[string]bool {
 		// Sets the tags to a value (on whatever version is current).
 		metadatapb.Metadata_SetObjectTags_FullMethodName: true,
 		metadatapb.Metadata_SetBucketTags_FullMethodName: true,
+		// The caller chose the id and secret: a repeat finds the key it
+		// created. Allow and deny are set operations.
+		metadatapb.Metadata_CreateAccessKey_FullMethodName: true,
+		metadatapb.Metadata_UpdateAccessKey_FullMethodName: true,
+		metadatapb.Metadata_ListAccessKeys_FullMethodName:  true,
 	}
 	maps.Copy(m, attemptBounded)
 	return m

@@ -610,6 +610,160 @@ func (x *Bucket) GetTags() map[string]string {
 	return nil
 }
 
+// AccessKey is a credential of S3 clients besides the gateways' root key,
+// with the permissions it has. The secret is stored as given: SigV4 needs
+// it to verify signatures (metad's API must stay on a private network).
+type AccessKey struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Id     string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Secret string                 `protobuf:"bytes,2,opt,name=secret,proto3" json:"secret,omitempty"`
+	// A name for people ("backup", "web-app").
+	Name            string `protobuf:"bytes,3,opt,name=name,proto3" json:"name,omitempty"`
+	CreatedUnixNano int64  `protobuf:"varint,4,opt,name=created_unix_nano,json=createdUnixNano,proto3" json:"created_unix_nano,omitempty"`
+	// May create buckets; it owns the ones it creates.
+	CreateBuckets bool `protobuf:"varint,5,opt,name=create_buckets,json=createBuckets,proto3" json:"create_buckets,omitempty"`
+	// Permissions by bucket name. A bucket's deletion removes its entry.
+	Grants        map[string]*BucketGrant `protobuf:"bytes,6,rep,name=grants,proto3" json:"grants,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AccessKey) Reset() {
+	*x = AccessKey{}
+	mi := &file_metadata_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AccessKey) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AccessKey) ProtoMessage() {}
+
+func (x *AccessKey) ProtoReflect() protoreflect.Message {
+	mi := &file_metadata_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AccessKey.ProtoReflect.Descriptor instead.
+func (*AccessKey) Descriptor() ([]byte, []int) {
+	return file_metadata_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *AccessKey) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *AccessKey) GetSecret() string {
+	if x != nil {
+		return x.Secret
+	}
+	return ""
+}
+
+func (x *AccessKey) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *AccessKey) GetCreatedUnixNano() int64 {
+	if x != nil {
+		return x.CreatedUnixNano
+	}
+	return 0
+}
+
+func (x *AccessKey) GetCreateBuckets() bool {
+	if x != nil {
+		return x.CreateBuckets
+	}
+	return false
+}
+
+func (x *AccessKey) GetGrants() map[string]*BucketGrant {
+	if x != nil {
+		return x.Grants
+	}
+	return nil
+}
+
+// BucketGrant is what an access key may do in one bucket.
+type BucketGrant struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Read objects, list the bucket, read its tags and uploads.
+	Read bool `protobuf:"varint,1,opt,name=read,proto3" json:"read,omitempty"`
+	// Put, copy into, tag and delete objects; multipart uploads.
+	Write bool `protobuf:"varint,2,opt,name=write,proto3" json:"write,omitempty"`
+	// The bucket's configuration (policy, lifecycle, tags) and deleting it.
+	Owner         bool `protobuf:"varint,3,opt,name=owner,proto3" json:"owner,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BucketGrant) Reset() {
+	*x = BucketGrant{}
+	mi := &file_metadata_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BucketGrant) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BucketGrant) ProtoMessage() {}
+
+func (x *BucketGrant) ProtoReflect() protoreflect.Message {
+	mi := &file_metadata_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BucketGrant.ProtoReflect.Descriptor instead.
+func (*BucketGrant) Descriptor() ([]byte, []int) {
+	return file_metadata_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *BucketGrant) GetRead() bool {
+	if x != nil {
+		return x.Read
+	}
+	return false
+}
+
+func (x *BucketGrant) GetWrite() bool {
+	if x != nil {
+		return x.Write
+	}
+	return false
+}
+
+func (x *BucketGrant) GetOwner() bool {
+	if x != nil {
+		return x.Owner
+	}
+	return false
+}
+
 type MultipartUpload struct {
 	state             protoimpl.MessageState `protogen:"open.v1"`
 	Bucket            string                 `protobuf:"bytes,1,opt,name=bucket,proto3" json:"bucket,omitempty"`
@@ -631,7 +785,7 @@ type MultipartUpload struct {
 
 func (x *MultipartUpload) Reset() {
 	*x = MultipartUpload{}
-	mi := &file_metadata_proto_msgTypes[6]
+	mi := &file_metadata_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -643,7 +797,7 @@ func (x *MultipartUpload) String() string {
 func (*MultipartUpload) ProtoMessage() {}
 
 func (x *MultipartUpload) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[6]
+	mi := &file_metadata_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -656,7 +810,7 @@ func (x *MultipartUpload) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MultipartUpload.ProtoReflect.Descriptor instead.
 func (*MultipartUpload) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{6}
+	return file_metadata_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *MultipartUpload) GetBucket() string {
@@ -745,7 +899,7 @@ type Part struct {
 
 func (x *Part) Reset() {
 	*x = Part{}
-	mi := &file_metadata_proto_msgTypes[7]
+	mi := &file_metadata_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -757,7 +911,7 @@ func (x *Part) String() string {
 func (*Part) ProtoMessage() {}
 
 func (x *Part) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[7]
+	mi := &file_metadata_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -770,7 +924,7 @@ func (x *Part) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Part.ProtoReflect.Descriptor instead.
 func (*Part) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{7}
+	return file_metadata_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *Part) GetUploadId() string {
@@ -849,7 +1003,7 @@ type Node struct {
 
 func (x *Node) Reset() {
 	*x = Node{}
-	mi := &file_metadata_proto_msgTypes[8]
+	mi := &file_metadata_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -861,7 +1015,7 @@ func (x *Node) String() string {
 func (*Node) ProtoMessage() {}
 
 func (x *Node) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[8]
+	mi := &file_metadata_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -874,7 +1028,7 @@ func (x *Node) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Node.ProtoReflect.Descriptor instead.
 func (*Node) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{8}
+	return file_metadata_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *Node) GetId() string {
@@ -952,7 +1106,7 @@ type ClusterMap struct {
 
 func (x *ClusterMap) Reset() {
 	*x = ClusterMap{}
-	mi := &file_metadata_proto_msgTypes[9]
+	mi := &file_metadata_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -964,7 +1118,7 @@ func (x *ClusterMap) String() string {
 func (*ClusterMap) ProtoMessage() {}
 
 func (x *ClusterMap) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[9]
+	mi := &file_metadata_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -977,7 +1131,7 @@ func (x *ClusterMap) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClusterMap.ProtoReflect.Descriptor instead.
 func (*ClusterMap) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{9}
+	return file_metadata_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *ClusterMap) GetEpoch() uint64 {
@@ -1015,7 +1169,7 @@ type MetadMember struct {
 
 func (x *MetadMember) Reset() {
 	*x = MetadMember{}
-	mi := &file_metadata_proto_msgTypes[10]
+	mi := &file_metadata_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1027,7 +1181,7 @@ func (x *MetadMember) String() string {
 func (*MetadMember) ProtoMessage() {}
 
 func (x *MetadMember) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[10]
+	mi := &file_metadata_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1040,7 +1194,7 @@ func (x *MetadMember) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MetadMember.ProtoReflect.Descriptor instead.
 func (*MetadMember) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{10}
+	return file_metadata_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *MetadMember) GetId() string {
@@ -1112,6 +1266,9 @@ type Command struct {
 	//	*Command_SetBucketLifecycle
 	//	*Command_SetObjectTags
 	//	*Command_SetBucketTags
+	//	*Command_CreateAccessKey
+	//	*Command_UpdateAccessKey
+	//	*Command_DeleteAccessKey
 	Op isCommand_Op `protobuf_oneof:"op"`
 	// Leader wall clock when proposed; the only clock the state machine uses.
 	ProposedUnixNano int64 `protobuf:"varint,100,opt,name=proposed_unix_nano,json=proposedUnixNano,proto3" json:"proposed_unix_nano,omitempty"`
@@ -1121,7 +1278,7 @@ type Command struct {
 
 func (x *Command) Reset() {
 	*x = Command{}
-	mi := &file_metadata_proto_msgTypes[11]
+	mi := &file_metadata_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1133,7 +1290,7 @@ func (x *Command) String() string {
 func (*Command) ProtoMessage() {}
 
 func (x *Command) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[11]
+	mi := &file_metadata_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1146,7 +1303,7 @@ func (x *Command) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Command.ProtoReflect.Descriptor instead.
 func (*Command) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{11}
+	return file_metadata_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *Command) GetOp() isCommand_Op {
@@ -1345,6 +1502,33 @@ func (x *Command) GetSetBucketTags() *SetBucketTagsRequest {
 	return nil
 }
 
+func (x *Command) GetCreateAccessKey() *CreateAccessKeyRequest {
+	if x != nil {
+		if x, ok := x.Op.(*Command_CreateAccessKey); ok {
+			return x.CreateAccessKey
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetUpdateAccessKey() *UpdateAccessKeyRequest {
+	if x != nil {
+		if x, ok := x.Op.(*Command_UpdateAccessKey); ok {
+			return x.UpdateAccessKey
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetDeleteAccessKey() *DeleteAccessKeyRequest {
+	if x != nil {
+		if x, ok := x.Op.(*Command_DeleteAccessKey); ok {
+			return x.DeleteAccessKey
+		}
+	}
+	return nil
+}
+
 func (x *Command) GetProposedUnixNano() int64 {
 	if x != nil {
 		return x.ProposedUnixNano
@@ -1440,6 +1624,18 @@ type Command_SetBucketTags struct {
 	SetBucketTags *SetBucketTagsRequest `protobuf:"bytes,21,opt,name=set_bucket_tags,json=setBucketTags,proto3,oneof"`
 }
 
+type Command_CreateAccessKey struct {
+	CreateAccessKey *CreateAccessKeyRequest `protobuf:"bytes,22,opt,name=create_access_key,json=createAccessKey,proto3,oneof"`
+}
+
+type Command_UpdateAccessKey struct {
+	UpdateAccessKey *UpdateAccessKeyRequest `protobuf:"bytes,23,opt,name=update_access_key,json=updateAccessKey,proto3,oneof"`
+}
+
+type Command_DeleteAccessKey struct {
+	DeleteAccessKey *DeleteAccessKeyRequest `protobuf:"bytes,24,opt,name=delete_access_key,json=deleteAccessKey,proto3,oneof"`
+}
+
 func (*Command_CreateBucket) isCommand_Op() {}
 
 func (*Command_DeleteBucket) isCommand_Op() {}
@@ -1482,6 +1678,12 @@ func (*Command_SetObjectTags) isCommand_Op() {}
 
 func (*Command_SetBucketTags) isCommand_Op() {}
 
+func (*Command_CreateAccessKey) isCommand_Op() {}
+
+func (*Command_UpdateAccessKey) isCommand_Op() {}
+
+func (*Command_DeleteAccessKey) isCommand_Op() {}
+
 // Bootstrap is the first command a new cluster commits.
 type Bootstrap struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -1492,7 +1694,7 @@ type Bootstrap struct {
 
 func (x *Bootstrap) Reset() {
 	*x = Bootstrap{}
-	mi := &file_metadata_proto_msgTypes[12]
+	mi := &file_metadata_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1504,7 +1706,7 @@ func (x *Bootstrap) String() string {
 func (*Bootstrap) ProtoMessage() {}
 
 func (x *Bootstrap) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[12]
+	mi := &file_metadata_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1517,7 +1719,7 @@ func (x *Bootstrap) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Bootstrap.ProtoReflect.Descriptor instead.
 func (*Bootstrap) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{12}
+	return file_metadata_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *Bootstrap) GetDefaultScheme() *Scheme {
@@ -1542,7 +1744,7 @@ type SetMemberAddress struct {
 
 func (x *SetMemberAddress) Reset() {
 	*x = SetMemberAddress{}
-	mi := &file_metadata_proto_msgTypes[13]
+	mi := &file_metadata_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1554,7 +1756,7 @@ func (x *SetMemberAddress) String() string {
 func (*SetMemberAddress) ProtoMessage() {}
 
 func (x *SetMemberAddress) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[13]
+	mi := &file_metadata_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1567,7 +1769,7 @@ func (x *SetMemberAddress) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetMemberAddress.ProtoReflect.Descriptor instead.
 func (*SetMemberAddress) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{13}
+	return file_metadata_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *SetMemberAddress) GetId() string {
@@ -1603,7 +1805,7 @@ type SetNodeUsage struct {
 
 func (x *SetNodeUsage) Reset() {
 	*x = SetNodeUsage{}
-	mi := &file_metadata_proto_msgTypes[14]
+	mi := &file_metadata_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1615,7 +1817,7 @@ func (x *SetNodeUsage) String() string {
 func (*SetNodeUsage) ProtoMessage() {}
 
 func (x *SetNodeUsage) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[14]
+	mi := &file_metadata_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1628,7 +1830,7 @@ func (x *SetNodeUsage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetNodeUsage.ProtoReflect.Descriptor instead.
 func (*SetNodeUsage) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{14}
+	return file_metadata_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *SetNodeUsage) GetId() string {
@@ -1653,16 +1855,20 @@ func (x *SetNodeUsage) GetUsedBytes() int64 {
 }
 
 type CreateBucketRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	Region        string                 `protobuf:"bytes,2,opt,name=region,proto3" json:"region,omitempty"`
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Name   string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Region string                 `protobuf:"bytes,2,opt,name=region,proto3" json:"region,omitempty"`
+	// The access key creating the bucket ("" for the root credentials): it
+	// is granted read, write and owner on the new bucket in the same entry.
+	// It must exist and may create buckets (AccessKey.create_buckets).
+	OwnerKey      string `protobuf:"bytes,3,opt,name=owner_key,json=ownerKey,proto3" json:"owner_key,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *CreateBucketRequest) Reset() {
 	*x = CreateBucketRequest{}
-	mi := &file_metadata_proto_msgTypes[15]
+	mi := &file_metadata_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1674,7 +1880,7 @@ func (x *CreateBucketRequest) String() string {
 func (*CreateBucketRequest) ProtoMessage() {}
 
 func (x *CreateBucketRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[15]
+	mi := &file_metadata_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1687,7 +1893,7 @@ func (x *CreateBucketRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateBucketRequest.ProtoReflect.Descriptor instead.
 func (*CreateBucketRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{15}
+	return file_metadata_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *CreateBucketRequest) GetName() string {
@@ -1704,6 +1910,13 @@ func (x *CreateBucketRequest) GetRegion() string {
 	return ""
 }
 
+func (x *CreateBucketRequest) GetOwnerKey() string {
+	if x != nil {
+		return x.OwnerKey
+	}
+	return ""
+}
+
 type CreateBucketResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Bucket        *Bucket                `protobuf:"bytes,1,opt,name=bucket,proto3" json:"bucket,omitempty"`
@@ -1713,7 +1926,7 @@ type CreateBucketResponse struct {
 
 func (x *CreateBucketResponse) Reset() {
 	*x = CreateBucketResponse{}
-	mi := &file_metadata_proto_msgTypes[16]
+	mi := &file_metadata_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1725,7 +1938,7 @@ func (x *CreateBucketResponse) String() string {
 func (*CreateBucketResponse) ProtoMessage() {}
 
 func (x *CreateBucketResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[16]
+	mi := &file_metadata_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1738,7 +1951,7 @@ func (x *CreateBucketResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateBucketResponse.ProtoReflect.Descriptor instead.
 func (*CreateBucketResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{16}
+	return file_metadata_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *CreateBucketResponse) GetBucket() *Bucket {
@@ -1757,7 +1970,7 @@ type DeleteBucketRequest struct {
 
 func (x *DeleteBucketRequest) Reset() {
 	*x = DeleteBucketRequest{}
-	mi := &file_metadata_proto_msgTypes[17]
+	mi := &file_metadata_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1769,7 +1982,7 @@ func (x *DeleteBucketRequest) String() string {
 func (*DeleteBucketRequest) ProtoMessage() {}
 
 func (x *DeleteBucketRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[17]
+	mi := &file_metadata_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1782,7 +1995,7 @@ func (x *DeleteBucketRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteBucketRequest.ProtoReflect.Descriptor instead.
 func (*DeleteBucketRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{17}
+	return file_metadata_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *DeleteBucketRequest) GetName() string {
@@ -1800,7 +2013,7 @@ type DeleteBucketResponse struct {
 
 func (x *DeleteBucketResponse) Reset() {
 	*x = DeleteBucketResponse{}
-	mi := &file_metadata_proto_msgTypes[18]
+	mi := &file_metadata_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1812,7 +2025,7 @@ func (x *DeleteBucketResponse) String() string {
 func (*DeleteBucketResponse) ProtoMessage() {}
 
 func (x *DeleteBucketResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[18]
+	mi := &file_metadata_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1825,7 +2038,7 @@ func (x *DeleteBucketResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteBucketResponse.ProtoReflect.Descriptor instead.
 func (*DeleteBucketResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{18}
+	return file_metadata_proto_rawDescGZIP(), []int{20}
 }
 
 // SetBucketPolicyRequest replaces a bucket's policy; "" deletes it.
@@ -1839,7 +2052,7 @@ type SetBucketPolicyRequest struct {
 
 func (x *SetBucketPolicyRequest) Reset() {
 	*x = SetBucketPolicyRequest{}
-	mi := &file_metadata_proto_msgTypes[19]
+	mi := &file_metadata_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1851,7 +2064,7 @@ func (x *SetBucketPolicyRequest) String() string {
 func (*SetBucketPolicyRequest) ProtoMessage() {}
 
 func (x *SetBucketPolicyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[19]
+	mi := &file_metadata_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1864,7 +2077,7 @@ func (x *SetBucketPolicyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetBucketPolicyRequest.ProtoReflect.Descriptor instead.
 func (*SetBucketPolicyRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{19}
+	return file_metadata_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *SetBucketPolicyRequest) GetName() string {
@@ -1890,7 +2103,7 @@ type SetBucketPolicyResponse struct {
 
 func (x *SetBucketPolicyResponse) Reset() {
 	*x = SetBucketPolicyResponse{}
-	mi := &file_metadata_proto_msgTypes[20]
+	mi := &file_metadata_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1902,7 +2115,7 @@ func (x *SetBucketPolicyResponse) String() string {
 func (*SetBucketPolicyResponse) ProtoMessage() {}
 
 func (x *SetBucketPolicyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[20]
+	mi := &file_metadata_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1915,7 +2128,7 @@ func (x *SetBucketPolicyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetBucketPolicyResponse.ProtoReflect.Descriptor instead.
 func (*SetBucketPolicyResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{20}
+	return file_metadata_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *SetBucketPolicyResponse) GetBucket() *Bucket {
@@ -1937,7 +2150,7 @@ type SetBucketLifecycleRequest struct {
 
 func (x *SetBucketLifecycleRequest) Reset() {
 	*x = SetBucketLifecycleRequest{}
-	mi := &file_metadata_proto_msgTypes[21]
+	mi := &file_metadata_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1949,7 +2162,7 @@ func (x *SetBucketLifecycleRequest) String() string {
 func (*SetBucketLifecycleRequest) ProtoMessage() {}
 
 func (x *SetBucketLifecycleRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[21]
+	mi := &file_metadata_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1962,7 +2175,7 @@ func (x *SetBucketLifecycleRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetBucketLifecycleRequest.ProtoReflect.Descriptor instead.
 func (*SetBucketLifecycleRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{21}
+	return file_metadata_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *SetBucketLifecycleRequest) GetName() string {
@@ -1988,7 +2201,7 @@ type SetBucketLifecycleResponse struct {
 
 func (x *SetBucketLifecycleResponse) Reset() {
 	*x = SetBucketLifecycleResponse{}
-	mi := &file_metadata_proto_msgTypes[22]
+	mi := &file_metadata_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2000,7 +2213,7 @@ func (x *SetBucketLifecycleResponse) String() string {
 func (*SetBucketLifecycleResponse) ProtoMessage() {}
 
 func (x *SetBucketLifecycleResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[22]
+	mi := &file_metadata_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2013,7 +2226,7 @@ func (x *SetBucketLifecycleResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetBucketLifecycleResponse.ProtoReflect.Descriptor instead.
 func (*SetBucketLifecycleResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{22}
+	return file_metadata_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *SetBucketLifecycleResponse) GetBucket() *Bucket {
@@ -2038,7 +2251,7 @@ type SetObjectTagsRequest struct {
 
 func (x *SetObjectTagsRequest) Reset() {
 	*x = SetObjectTagsRequest{}
-	mi := &file_metadata_proto_msgTypes[23]
+	mi := &file_metadata_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2050,7 +2263,7 @@ func (x *SetObjectTagsRequest) String() string {
 func (*SetObjectTagsRequest) ProtoMessage() {}
 
 func (x *SetObjectTagsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[23]
+	mi := &file_metadata_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2063,7 +2276,7 @@ func (x *SetObjectTagsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetObjectTagsRequest.ProtoReflect.Descriptor instead.
 func (*SetObjectTagsRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{23}
+	return file_metadata_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *SetObjectTagsRequest) GetBucket() string {
@@ -2105,7 +2318,7 @@ type SetBucketTagsRequest struct {
 
 func (x *SetBucketTagsRequest) Reset() {
 	*x = SetBucketTagsRequest{}
-	mi := &file_metadata_proto_msgTypes[24]
+	mi := &file_metadata_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2117,7 +2330,7 @@ func (x *SetBucketTagsRequest) String() string {
 func (*SetBucketTagsRequest) ProtoMessage() {}
 
 func (x *SetBucketTagsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[24]
+	mi := &file_metadata_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2130,7 +2343,7 @@ func (x *SetBucketTagsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetBucketTagsRequest.ProtoReflect.Descriptor instead.
 func (*SetBucketTagsRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{24}
+	return file_metadata_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *SetBucketTagsRequest) GetName() string {
@@ -2156,7 +2369,7 @@ type SetBucketTagsResponse struct {
 
 func (x *SetBucketTagsResponse) Reset() {
 	*x = SetBucketTagsResponse{}
-	mi := &file_metadata_proto_msgTypes[25]
+	mi := &file_metadata_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2168,7 +2381,7 @@ func (x *SetBucketTagsResponse) String() string {
 func (*SetBucketTagsResponse) ProtoMessage() {}
 
 func (x *SetBucketTagsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[25]
+	mi := &file_metadata_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2181,12 +2394,504 @@ func (x *SetBucketTagsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetBucketTagsResponse.ProtoReflect.Descriptor instead.
 func (*SetBucketTagsResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{25}
+	return file_metadata_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *SetBucketTagsResponse) GetBucket() *Bucket {
 	if x != nil {
 		return x.Bucket
+	}
+	return nil
+}
+
+// CreateAccessKeyRequest stores a new access key. The caller generates the
+// id and secret, so a repeat of the same request has the same effect: an
+// existing key with the same secret is answered as created, one with
+// another secret is AccessKeyExists.
+type CreateAccessKeyRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Secret        string                 `protobuf:"bytes,2,opt,name=secret,proto3" json:"secret,omitempty"`
+	Name          string                 `protobuf:"bytes,3,opt,name=name,proto3" json:"name,omitempty"`
+	CreateBuckets bool                   `protobuf:"varint,4,opt,name=create_buckets,json=createBuckets,proto3" json:"create_buckets,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateAccessKeyRequest) Reset() {
+	*x = CreateAccessKeyRequest{}
+	mi := &file_metadata_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateAccessKeyRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateAccessKeyRequest) ProtoMessage() {}
+
+func (x *CreateAccessKeyRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_metadata_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateAccessKeyRequest.ProtoReflect.Descriptor instead.
+func (*CreateAccessKeyRequest) Descriptor() ([]byte, []int) {
+	return file_metadata_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *CreateAccessKeyRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *CreateAccessKeyRequest) GetSecret() string {
+	if x != nil {
+		return x.Secret
+	}
+	return ""
+}
+
+func (x *CreateAccessKeyRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *CreateAccessKeyRequest) GetCreateBuckets() bool {
+	if x != nil {
+		return x.CreateBuckets
+	}
+	return false
+}
+
+type CreateAccessKeyResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Key           *AccessKey             `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateAccessKeyResponse) Reset() {
+	*x = CreateAccessKeyResponse{}
+	mi := &file_metadata_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateAccessKeyResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateAccessKeyResponse) ProtoMessage() {}
+
+func (x *CreateAccessKeyResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_metadata_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateAccessKeyResponse.ProtoReflect.Descriptor instead.
+func (*CreateAccessKeyResponse) Descriptor() ([]byte, []int) {
+	return file_metadata_proto_rawDescGZIP(), []int{29}
+}
+
+func (x *CreateAccessKeyResponse) GetKey() *AccessKey {
+	if x != nil {
+		return x.Key
+	}
+	return nil
+}
+
+// UpdateAccessKeyRequest adds (allow) and takes away (deny) permissions of
+// a key on one bucket, and sets whether it may create buckets. A bucket
+// left with no permission is dropped from the key's grants.
+type UpdateAccessKeyRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Id    string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// The bucket the grants apply to; "" when only create_buckets changes.
+	Bucket string       `protobuf:"bytes,2,opt,name=bucket,proto3" json:"bucket,omitempty"`
+	Allow  *BucketGrant `protobuf:"bytes,3,opt,name=allow,proto3" json:"allow,omitempty"`
+	Deny   *BucketGrant `protobuf:"bytes,4,opt,name=deny,proto3" json:"deny,omitempty"`
+	// Unchanged when absent.
+	CreateBuckets *bool `protobuf:"varint,5,opt,name=create_buckets,json=createBuckets,proto3,oneof" json:"create_buckets,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateAccessKeyRequest) Reset() {
+	*x = UpdateAccessKeyRequest{}
+	mi := &file_metadata_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateAccessKeyRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateAccessKeyRequest) ProtoMessage() {}
+
+func (x *UpdateAccessKeyRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_metadata_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateAccessKeyRequest.ProtoReflect.Descriptor instead.
+func (*UpdateAccessKeyRequest) Descriptor() ([]byte, []int) {
+	return file_metadata_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *UpdateAccessKeyRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *UpdateAccessKeyRequest) GetBucket() string {
+	if x != nil {
+		return x.Bucket
+	}
+	return ""
+}
+
+func (x *UpdateAccessKeyRequest) GetAllow() *BucketGrant {
+	if x != nil {
+		return x.Allow
+	}
+	return nil
+}
+
+func (x *UpdateAccessKeyRequest) GetDeny() *BucketGrant {
+	if x != nil {
+		return x.Deny
+	}
+	return nil
+}
+
+func (x *UpdateAccessKeyRequest) GetCreateBuckets() bool {
+	if x != nil && x.CreateBuckets != nil {
+		return *x.CreateBuckets
+	}
+	return false
+}
+
+type UpdateAccessKeyResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Key           *AccessKey             `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateAccessKeyResponse) Reset() {
+	*x = UpdateAccessKeyResponse{}
+	mi := &file_metadata_proto_msgTypes[31]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateAccessKeyResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateAccessKeyResponse) ProtoMessage() {}
+
+func (x *UpdateAccessKeyResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_metadata_proto_msgTypes[31]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateAccessKeyResponse.ProtoReflect.Descriptor instead.
+func (*UpdateAccessKeyResponse) Descriptor() ([]byte, []int) {
+	return file_metadata_proto_rawDescGZIP(), []int{31}
+}
+
+func (x *UpdateAccessKeyResponse) GetKey() *AccessKey {
+	if x != nil {
+		return x.Key
+	}
+	return nil
+}
+
+type DeleteAccessKeyRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteAccessKeyRequest) Reset() {
+	*x = DeleteAccessKeyRequest{}
+	mi := &file_metadata_proto_msgTypes[32]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteAccessKeyRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteAccessKeyRequest) ProtoMessage() {}
+
+func (x *DeleteAccessKeyRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_metadata_proto_msgTypes[32]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteAccessKeyRequest.ProtoReflect.Descriptor instead.
+func (*DeleteAccessKeyRequest) Descriptor() ([]byte, []int) {
+	return file_metadata_proto_rawDescGZIP(), []int{32}
+}
+
+func (x *DeleteAccessKeyRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+type DeleteAccessKeyResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteAccessKeyResponse) Reset() {
+	*x = DeleteAccessKeyResponse{}
+	mi := &file_metadata_proto_msgTypes[33]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteAccessKeyResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteAccessKeyResponse) ProtoMessage() {}
+
+func (x *DeleteAccessKeyResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_metadata_proto_msgTypes[33]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteAccessKeyResponse.ProtoReflect.Descriptor instead.
+func (*DeleteAccessKeyResponse) Descriptor() ([]byte, []int) {
+	return file_metadata_proto_rawDescGZIP(), []int{33}
+}
+
+// GetAccessKeyRequest reads one key with its secret (gateways verifying a
+// signature); NoSuchAccessKey when there is none.
+type GetAccessKeyRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetAccessKeyRequest) Reset() {
+	*x = GetAccessKeyRequest{}
+	mi := &file_metadata_proto_msgTypes[34]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetAccessKeyRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetAccessKeyRequest) ProtoMessage() {}
+
+func (x *GetAccessKeyRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_metadata_proto_msgTypes[34]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetAccessKeyRequest.ProtoReflect.Descriptor instead.
+func (*GetAccessKeyRequest) Descriptor() ([]byte, []int) {
+	return file_metadata_proto_rawDescGZIP(), []int{34}
+}
+
+func (x *GetAccessKeyRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+type GetAccessKeyResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Key           *AccessKey             `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetAccessKeyResponse) Reset() {
+	*x = GetAccessKeyResponse{}
+	mi := &file_metadata_proto_msgTypes[35]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetAccessKeyResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetAccessKeyResponse) ProtoMessage() {}
+
+func (x *GetAccessKeyResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_metadata_proto_msgTypes[35]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetAccessKeyResponse.ProtoReflect.Descriptor instead.
+func (*GetAccessKeyResponse) Descriptor() ([]byte, []int) {
+	return file_metadata_proto_rawDescGZIP(), []int{35}
+}
+
+func (x *GetAccessKeyResponse) GetKey() *AccessKey {
+	if x != nil {
+		return x.Key
+	}
+	return nil
+}
+
+// ListAccessKeysRequest lists every key, without secrets.
+type ListAccessKeysRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListAccessKeysRequest) Reset() {
+	*x = ListAccessKeysRequest{}
+	mi := &file_metadata_proto_msgTypes[36]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListAccessKeysRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListAccessKeysRequest) ProtoMessage() {}
+
+func (x *ListAccessKeysRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_metadata_proto_msgTypes[36]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListAccessKeysRequest.ProtoReflect.Descriptor instead.
+func (*ListAccessKeysRequest) Descriptor() ([]byte, []int) {
+	return file_metadata_proto_rawDescGZIP(), []int{36}
+}
+
+type ListAccessKeysResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Keys          []*AccessKey           `protobuf:"bytes,1,rep,name=keys,proto3" json:"keys,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListAccessKeysResponse) Reset() {
+	*x = ListAccessKeysResponse{}
+	mi := &file_metadata_proto_msgTypes[37]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListAccessKeysResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListAccessKeysResponse) ProtoMessage() {}
+
+func (x *ListAccessKeysResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_metadata_proto_msgTypes[37]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListAccessKeysResponse.ProtoReflect.Descriptor instead.
+func (*ListAccessKeysResponse) Descriptor() ([]byte, []int) {
+	return file_metadata_proto_rawDescGZIP(), []int{37}
+}
+
+func (x *ListAccessKeysResponse) GetKeys() []*AccessKey {
+	if x != nil {
+		return x.Keys
 	}
 	return nil
 }
@@ -2201,7 +2906,7 @@ type SetObjectTagsResponse struct {
 
 func (x *SetObjectTagsResponse) Reset() {
 	*x = SetObjectTagsResponse{}
-	mi := &file_metadata_proto_msgTypes[26]
+	mi := &file_metadata_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2213,7 +2918,7 @@ func (x *SetObjectTagsResponse) String() string {
 func (*SetObjectTagsResponse) ProtoMessage() {}
 
 func (x *SetObjectTagsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[26]
+	mi := &file_metadata_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2226,7 +2931,7 @@ func (x *SetObjectTagsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetObjectTagsResponse.ProtoReflect.Descriptor instead.
 func (*SetObjectTagsResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{26}
+	return file_metadata_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *SetObjectTagsResponse) GetVersionId() string {
@@ -2245,7 +2950,7 @@ type GetBucketRequest struct {
 
 func (x *GetBucketRequest) Reset() {
 	*x = GetBucketRequest{}
-	mi := &file_metadata_proto_msgTypes[27]
+	mi := &file_metadata_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2257,7 +2962,7 @@ func (x *GetBucketRequest) String() string {
 func (*GetBucketRequest) ProtoMessage() {}
 
 func (x *GetBucketRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[27]
+	mi := &file_metadata_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2270,7 +2975,7 @@ func (x *GetBucketRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetBucketRequest.ProtoReflect.Descriptor instead.
 func (*GetBucketRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{27}
+	return file_metadata_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *GetBucketRequest) GetName() string {
@@ -2289,7 +2994,7 @@ type GetBucketResponse struct {
 
 func (x *GetBucketResponse) Reset() {
 	*x = GetBucketResponse{}
-	mi := &file_metadata_proto_msgTypes[28]
+	mi := &file_metadata_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2301,7 +3006,7 @@ func (x *GetBucketResponse) String() string {
 func (*GetBucketResponse) ProtoMessage() {}
 
 func (x *GetBucketResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[28]
+	mi := &file_metadata_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2314,7 +3019,7 @@ func (x *GetBucketResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetBucketResponse.ProtoReflect.Descriptor instead.
 func (*GetBucketResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{28}
+	return file_metadata_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *GetBucketResponse) GetBucket() *Bucket {
@@ -2332,7 +3037,7 @@ type ListBucketsRequest struct {
 
 func (x *ListBucketsRequest) Reset() {
 	*x = ListBucketsRequest{}
-	mi := &file_metadata_proto_msgTypes[29]
+	mi := &file_metadata_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2344,7 +3049,7 @@ func (x *ListBucketsRequest) String() string {
 func (*ListBucketsRequest) ProtoMessage() {}
 
 func (x *ListBucketsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[29]
+	mi := &file_metadata_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2357,7 +3062,7 @@ func (x *ListBucketsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListBucketsRequest.ProtoReflect.Descriptor instead.
 func (*ListBucketsRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{29}
+	return file_metadata_proto_rawDescGZIP(), []int{41}
 }
 
 type ListBucketsResponse struct {
@@ -2369,7 +3074,7 @@ type ListBucketsResponse struct {
 
 func (x *ListBucketsResponse) Reset() {
 	*x = ListBucketsResponse{}
-	mi := &file_metadata_proto_msgTypes[30]
+	mi := &file_metadata_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2381,7 +3086,7 @@ func (x *ListBucketsResponse) String() string {
 func (*ListBucketsResponse) ProtoMessage() {}
 
 func (x *ListBucketsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[30]
+	mi := &file_metadata_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2394,7 +3099,7 @@ func (x *ListBucketsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListBucketsResponse.ProtoReflect.Descriptor instead.
 func (*ListBucketsResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{30}
+	return file_metadata_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *ListBucketsResponse) GetBuckets() []*Bucket {
@@ -2421,7 +3126,7 @@ type Condition struct {
 
 func (x *Condition) Reset() {
 	*x = Condition{}
-	mi := &file_metadata_proto_msgTypes[31]
+	mi := &file_metadata_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2433,7 +3138,7 @@ func (x *Condition) String() string {
 func (*Condition) ProtoMessage() {}
 
 func (x *Condition) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[31]
+	mi := &file_metadata_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2446,7 +3151,7 @@ func (x *Condition) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Condition.ProtoReflect.Descriptor instead.
 func (*Condition) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{31}
+	return file_metadata_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *Condition) GetMustNotExist() bool {
@@ -2485,7 +3190,7 @@ type CommitObjectRequest struct {
 
 func (x *CommitObjectRequest) Reset() {
 	*x = CommitObjectRequest{}
-	mi := &file_metadata_proto_msgTypes[32]
+	mi := &file_metadata_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2497,7 +3202,7 @@ func (x *CommitObjectRequest) String() string {
 func (*CommitObjectRequest) ProtoMessage() {}
 
 func (x *CommitObjectRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[32]
+	mi := &file_metadata_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2510,7 +3215,7 @@ func (x *CommitObjectRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CommitObjectRequest.ProtoReflect.Descriptor instead.
 func (*CommitObjectRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{32}
+	return file_metadata_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *CommitObjectRequest) GetObject() *Object {
@@ -2546,7 +3251,7 @@ type CommitObjectResponse struct {
 
 func (x *CommitObjectResponse) Reset() {
 	*x = CommitObjectResponse{}
-	mi := &file_metadata_proto_msgTypes[33]
+	mi := &file_metadata_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2558,7 +3263,7 @@ func (x *CommitObjectResponse) String() string {
 func (*CommitObjectResponse) ProtoMessage() {}
 
 func (x *CommitObjectResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[33]
+	mi := &file_metadata_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2571,7 +3276,7 @@ func (x *CommitObjectResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CommitObjectResponse.ProtoReflect.Descriptor instead.
 func (*CommitObjectResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{33}
+	return file_metadata_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *CommitObjectResponse) GetObject() *Object {
@@ -2603,7 +3308,7 @@ type CommitObjectsRequest struct {
 
 func (x *CommitObjectsRequest) Reset() {
 	*x = CommitObjectsRequest{}
-	mi := &file_metadata_proto_msgTypes[34]
+	mi := &file_metadata_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2615,7 +3320,7 @@ func (x *CommitObjectsRequest) String() string {
 func (*CommitObjectsRequest) ProtoMessage() {}
 
 func (x *CommitObjectsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[34]
+	mi := &file_metadata_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2628,7 +3333,7 @@ func (x *CommitObjectsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CommitObjectsRequest.ProtoReflect.Descriptor instead.
 func (*CommitObjectsRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{34}
+	return file_metadata_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *CommitObjectsRequest) GetCommits() []*CommitObjectRequest {
@@ -2649,7 +3354,7 @@ type CommitObjectsResponse struct {
 
 func (x *CommitObjectsResponse) Reset() {
 	*x = CommitObjectsResponse{}
-	mi := &file_metadata_proto_msgTypes[35]
+	mi := &file_metadata_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2661,7 +3366,7 @@ func (x *CommitObjectsResponse) String() string {
 func (*CommitObjectsResponse) ProtoMessage() {}
 
 func (x *CommitObjectsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[35]
+	mi := &file_metadata_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2674,7 +3379,7 @@ func (x *CommitObjectsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CommitObjectsResponse.ProtoReflect.Descriptor instead.
 func (*CommitObjectsResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{35}
+	return file_metadata_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *CommitObjectsResponse) GetResults() []*CommitObjectResult {
@@ -2698,7 +3403,7 @@ type CommitObjectResult struct {
 
 func (x *CommitObjectResult) Reset() {
 	*x = CommitObjectResult{}
-	mi := &file_metadata_proto_msgTypes[36]
+	mi := &file_metadata_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2710,7 +3415,7 @@ func (x *CommitObjectResult) String() string {
 func (*CommitObjectResult) ProtoMessage() {}
 
 func (x *CommitObjectResult) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[36]
+	mi := &file_metadata_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2723,7 +3428,7 @@ func (x *CommitObjectResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CommitObjectResult.ProtoReflect.Descriptor instead.
 func (*CommitObjectResult) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{36}
+	return file_metadata_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *CommitObjectResult) GetObject() *Object {
@@ -2761,7 +3466,7 @@ type ItemStatus struct {
 
 func (x *ItemStatus) Reset() {
 	*x = ItemStatus{}
-	mi := &file_metadata_proto_msgTypes[37]
+	mi := &file_metadata_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2773,7 +3478,7 @@ func (x *ItemStatus) String() string {
 func (*ItemStatus) ProtoMessage() {}
 
 func (x *ItemStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[37]
+	mi := &file_metadata_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2786,7 +3491,7 @@ func (x *ItemStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ItemStatus.ProtoReflect.Descriptor instead.
 func (*ItemStatus) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{37}
+	return file_metadata_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *ItemStatus) GetCode() int32 {
@@ -2820,7 +3525,7 @@ type GetObjectRequest struct {
 
 func (x *GetObjectRequest) Reset() {
 	*x = GetObjectRequest{}
-	mi := &file_metadata_proto_msgTypes[38]
+	mi := &file_metadata_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2832,7 +3537,7 @@ func (x *GetObjectRequest) String() string {
 func (*GetObjectRequest) ProtoMessage() {}
 
 func (x *GetObjectRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[38]
+	mi := &file_metadata_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2845,7 +3550,7 @@ func (x *GetObjectRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetObjectRequest.ProtoReflect.Descriptor instead.
 func (*GetObjectRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{38}
+	return file_metadata_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *GetObjectRequest) GetBucket() string {
@@ -2871,7 +3576,7 @@ type GetObjectResponse struct {
 
 func (x *GetObjectResponse) Reset() {
 	*x = GetObjectResponse{}
-	mi := &file_metadata_proto_msgTypes[39]
+	mi := &file_metadata_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2883,7 +3588,7 @@ func (x *GetObjectResponse) String() string {
 func (*GetObjectResponse) ProtoMessage() {}
 
 func (x *GetObjectResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[39]
+	mi := &file_metadata_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2896,7 +3601,7 @@ func (x *GetObjectResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetObjectResponse.ProtoReflect.Descriptor instead.
 func (*GetObjectResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{39}
+	return file_metadata_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *GetObjectResponse) GetObject() *Object {
@@ -2917,7 +3622,7 @@ type DeleteObjectRequest struct {
 
 func (x *DeleteObjectRequest) Reset() {
 	*x = DeleteObjectRequest{}
-	mi := &file_metadata_proto_msgTypes[40]
+	mi := &file_metadata_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2929,7 +3634,7 @@ func (x *DeleteObjectRequest) String() string {
 func (*DeleteObjectRequest) ProtoMessage() {}
 
 func (x *DeleteObjectRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[40]
+	mi := &file_metadata_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2942,7 +3647,7 @@ func (x *DeleteObjectRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteObjectRequest.ProtoReflect.Descriptor instead.
 func (*DeleteObjectRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{40}
+	return file_metadata_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *DeleteObjectRequest) GetBucket() string {
@@ -2976,7 +3681,7 @@ type DeleteObjectResponse struct {
 
 func (x *DeleteObjectResponse) Reset() {
 	*x = DeleteObjectResponse{}
-	mi := &file_metadata_proto_msgTypes[41]
+	mi := &file_metadata_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2988,7 +3693,7 @@ func (x *DeleteObjectResponse) String() string {
 func (*DeleteObjectResponse) ProtoMessage() {}
 
 func (x *DeleteObjectResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[41]
+	mi := &file_metadata_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3001,7 +3706,7 @@ func (x *DeleteObjectResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteObjectResponse.ProtoReflect.Descriptor instead.
 func (*DeleteObjectResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{41}
+	return file_metadata_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *DeleteObjectResponse) GetDeleted() bool {
@@ -3027,7 +3732,7 @@ type ListObjectsRequest struct {
 
 func (x *ListObjectsRequest) Reset() {
 	*x = ListObjectsRequest{}
-	mi := &file_metadata_proto_msgTypes[42]
+	mi := &file_metadata_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3039,7 +3744,7 @@ func (x *ListObjectsRequest) String() string {
 func (*ListObjectsRequest) ProtoMessage() {}
 
 func (x *ListObjectsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[42]
+	mi := &file_metadata_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3052,7 +3757,7 @@ func (x *ListObjectsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListObjectsRequest.ProtoReflect.Descriptor instead.
 func (*ListObjectsRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{42}
+	return file_metadata_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *ListObjectsRequest) GetBucket() string {
@@ -3104,7 +3809,7 @@ type ListObjectsResponse struct {
 
 func (x *ListObjectsResponse) Reset() {
 	*x = ListObjectsResponse{}
-	mi := &file_metadata_proto_msgTypes[43]
+	mi := &file_metadata_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3116,7 +3821,7 @@ func (x *ListObjectsResponse) String() string {
 func (*ListObjectsResponse) ProtoMessage() {}
 
 func (x *ListObjectsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[43]
+	mi := &file_metadata_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3129,7 +3834,7 @@ func (x *ListObjectsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListObjectsResponse.ProtoReflect.Descriptor instead.
 func (*ListObjectsResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{43}
+	return file_metadata_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *ListObjectsResponse) GetObjects() []*Object {
@@ -3169,7 +3874,7 @@ type CreateMultipartRequest struct {
 
 func (x *CreateMultipartRequest) Reset() {
 	*x = CreateMultipartRequest{}
-	mi := &file_metadata_proto_msgTypes[44]
+	mi := &file_metadata_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3181,7 +3886,7 @@ func (x *CreateMultipartRequest) String() string {
 func (*CreateMultipartRequest) ProtoMessage() {}
 
 func (x *CreateMultipartRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[44]
+	mi := &file_metadata_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3194,7 +3899,7 @@ func (x *CreateMultipartRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateMultipartRequest.ProtoReflect.Descriptor instead.
 func (*CreateMultipartRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{44}
+	return file_metadata_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *CreateMultipartRequest) GetUpload() *MultipartUpload {
@@ -3213,7 +3918,7 @@ type CreateMultipartResponse struct {
 
 func (x *CreateMultipartResponse) Reset() {
 	*x = CreateMultipartResponse{}
-	mi := &file_metadata_proto_msgTypes[45]
+	mi := &file_metadata_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3225,7 +3930,7 @@ func (x *CreateMultipartResponse) String() string {
 func (*CreateMultipartResponse) ProtoMessage() {}
 
 func (x *CreateMultipartResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[45]
+	mi := &file_metadata_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3238,7 +3943,7 @@ func (x *CreateMultipartResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateMultipartResponse.ProtoReflect.Descriptor instead.
 func (*CreateMultipartResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{45}
+	return file_metadata_proto_rawDescGZIP(), []int{57}
 }
 
 func (x *CreateMultipartResponse) GetUpload() *MultipartUpload {
@@ -3259,7 +3964,7 @@ type GetMultipartRequest struct {
 
 func (x *GetMultipartRequest) Reset() {
 	*x = GetMultipartRequest{}
-	mi := &file_metadata_proto_msgTypes[46]
+	mi := &file_metadata_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3271,7 +3976,7 @@ func (x *GetMultipartRequest) String() string {
 func (*GetMultipartRequest) ProtoMessage() {}
 
 func (x *GetMultipartRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[46]
+	mi := &file_metadata_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3284,7 +3989,7 @@ func (x *GetMultipartRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetMultipartRequest.ProtoReflect.Descriptor instead.
 func (*GetMultipartRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{46}
+	return file_metadata_proto_rawDescGZIP(), []int{58}
 }
 
 func (x *GetMultipartRequest) GetBucket() string {
@@ -3317,7 +4022,7 @@ type GetMultipartResponse struct {
 
 func (x *GetMultipartResponse) Reset() {
 	*x = GetMultipartResponse{}
-	mi := &file_metadata_proto_msgTypes[47]
+	mi := &file_metadata_proto_msgTypes[59]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3329,7 +4034,7 @@ func (x *GetMultipartResponse) String() string {
 func (*GetMultipartResponse) ProtoMessage() {}
 
 func (x *GetMultipartResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[47]
+	mi := &file_metadata_proto_msgTypes[59]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3342,7 +4047,7 @@ func (x *GetMultipartResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetMultipartResponse.ProtoReflect.Descriptor instead.
 func (*GetMultipartResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{47}
+	return file_metadata_proto_rawDescGZIP(), []int{59}
 }
 
 func (x *GetMultipartResponse) GetUpload() *MultipartUpload {
@@ -3363,7 +4068,7 @@ type PutPartRequest struct {
 
 func (x *PutPartRequest) Reset() {
 	*x = PutPartRequest{}
-	mi := &file_metadata_proto_msgTypes[48]
+	mi := &file_metadata_proto_msgTypes[60]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3375,7 +4080,7 @@ func (x *PutPartRequest) String() string {
 func (*PutPartRequest) ProtoMessage() {}
 
 func (x *PutPartRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[48]
+	mi := &file_metadata_proto_msgTypes[60]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3388,7 +4093,7 @@ func (x *PutPartRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutPartRequest.ProtoReflect.Descriptor instead.
 func (*PutPartRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{48}
+	return file_metadata_proto_rawDescGZIP(), []int{60}
 }
 
 func (x *PutPartRequest) GetBucket() string {
@@ -3420,7 +4125,7 @@ type PutPartResponse struct {
 
 func (x *PutPartResponse) Reset() {
 	*x = PutPartResponse{}
-	mi := &file_metadata_proto_msgTypes[49]
+	mi := &file_metadata_proto_msgTypes[61]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3432,7 +4137,7 @@ func (x *PutPartResponse) String() string {
 func (*PutPartResponse) ProtoMessage() {}
 
 func (x *PutPartResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[49]
+	mi := &file_metadata_proto_msgTypes[61]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3445,7 +4150,7 @@ func (x *PutPartResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutPartResponse.ProtoReflect.Descriptor instead.
 func (*PutPartResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{49}
+	return file_metadata_proto_rawDescGZIP(), []int{61}
 }
 
 type ListPartsRequest struct {
@@ -3464,7 +4169,7 @@ type ListPartsRequest struct {
 
 func (x *ListPartsRequest) Reset() {
 	*x = ListPartsRequest{}
-	mi := &file_metadata_proto_msgTypes[50]
+	mi := &file_metadata_proto_msgTypes[62]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3476,7 +4181,7 @@ func (x *ListPartsRequest) String() string {
 func (*ListPartsRequest) ProtoMessage() {}
 
 func (x *ListPartsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[50]
+	mi := &file_metadata_proto_msgTypes[62]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3489,7 +4194,7 @@ func (x *ListPartsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPartsRequest.ProtoReflect.Descriptor instead.
 func (*ListPartsRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{50}
+	return file_metadata_proto_rawDescGZIP(), []int{62}
 }
 
 func (x *ListPartsRequest) GetBucket() string {
@@ -3546,7 +4251,7 @@ type ListPartsResponse struct {
 
 func (x *ListPartsResponse) Reset() {
 	*x = ListPartsResponse{}
-	mi := &file_metadata_proto_msgTypes[51]
+	mi := &file_metadata_proto_msgTypes[63]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3558,7 +4263,7 @@ func (x *ListPartsResponse) String() string {
 func (*ListPartsResponse) ProtoMessage() {}
 
 func (x *ListPartsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[51]
+	mi := &file_metadata_proto_msgTypes[63]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3571,7 +4276,7 @@ func (x *ListPartsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPartsResponse.ProtoReflect.Descriptor instead.
 func (*ListPartsResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{51}
+	return file_metadata_proto_rawDescGZIP(), []int{63}
 }
 
 func (x *ListPartsResponse) GetUpload() *MultipartUpload {
@@ -3612,7 +4317,7 @@ type CompletePart struct {
 
 func (x *CompletePart) Reset() {
 	*x = CompletePart{}
-	mi := &file_metadata_proto_msgTypes[52]
+	mi := &file_metadata_proto_msgTypes[64]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3624,7 +4329,7 @@ func (x *CompletePart) String() string {
 func (*CompletePart) ProtoMessage() {}
 
 func (x *CompletePart) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[52]
+	mi := &file_metadata_proto_msgTypes[64]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3637,7 +4342,7 @@ func (x *CompletePart) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CompletePart.ProtoReflect.Descriptor instead.
 func (*CompletePart) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{52}
+	return file_metadata_proto_rawDescGZIP(), []int{64}
 }
 
 func (x *CompletePart) GetNumber() int32 {
@@ -3671,7 +4376,7 @@ type CompleteMultipartRequest struct {
 
 func (x *CompleteMultipartRequest) Reset() {
 	*x = CompleteMultipartRequest{}
-	mi := &file_metadata_proto_msgTypes[53]
+	mi := &file_metadata_proto_msgTypes[65]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3683,7 +4388,7 @@ func (x *CompleteMultipartRequest) String() string {
 func (*CompleteMultipartRequest) ProtoMessage() {}
 
 func (x *CompleteMultipartRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[53]
+	mi := &file_metadata_proto_msgTypes[65]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3696,7 +4401,7 @@ func (x *CompleteMultipartRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CompleteMultipartRequest.ProtoReflect.Descriptor instead.
 func (*CompleteMultipartRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{53}
+	return file_metadata_proto_rawDescGZIP(), []int{65}
 }
 
 func (x *CompleteMultipartRequest) GetUploadId() string {
@@ -3736,7 +4441,7 @@ type CompleteMultipartResponse struct {
 
 func (x *CompleteMultipartResponse) Reset() {
 	*x = CompleteMultipartResponse{}
-	mi := &file_metadata_proto_msgTypes[54]
+	mi := &file_metadata_proto_msgTypes[66]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3748,7 +4453,7 @@ func (x *CompleteMultipartResponse) String() string {
 func (*CompleteMultipartResponse) ProtoMessage() {}
 
 func (x *CompleteMultipartResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[54]
+	mi := &file_metadata_proto_msgTypes[66]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3761,7 +4466,7 @@ func (x *CompleteMultipartResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CompleteMultipartResponse.ProtoReflect.Descriptor instead.
 func (*CompleteMultipartResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{54}
+	return file_metadata_proto_rawDescGZIP(), []int{66}
 }
 
 func (x *CompleteMultipartResponse) GetObject() *Object {
@@ -3782,7 +4487,7 @@ type AbortMultipartRequest struct {
 
 func (x *AbortMultipartRequest) Reset() {
 	*x = AbortMultipartRequest{}
-	mi := &file_metadata_proto_msgTypes[55]
+	mi := &file_metadata_proto_msgTypes[67]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3794,7 +4499,7 @@ func (x *AbortMultipartRequest) String() string {
 func (*AbortMultipartRequest) ProtoMessage() {}
 
 func (x *AbortMultipartRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[55]
+	mi := &file_metadata_proto_msgTypes[67]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3807,7 +4512,7 @@ func (x *AbortMultipartRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AbortMultipartRequest.ProtoReflect.Descriptor instead.
 func (*AbortMultipartRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{55}
+	return file_metadata_proto_rawDescGZIP(), []int{67}
 }
 
 func (x *AbortMultipartRequest) GetBucket() string {
@@ -3839,7 +4544,7 @@ type AbortMultipartResponse struct {
 
 func (x *AbortMultipartResponse) Reset() {
 	*x = AbortMultipartResponse{}
-	mi := &file_metadata_proto_msgTypes[56]
+	mi := &file_metadata_proto_msgTypes[68]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3851,7 +4556,7 @@ func (x *AbortMultipartResponse) String() string {
 func (*AbortMultipartResponse) ProtoMessage() {}
 
 func (x *AbortMultipartResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[56]
+	mi := &file_metadata_proto_msgTypes[68]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3864,7 +4569,7 @@ func (x *AbortMultipartResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AbortMultipartResponse.ProtoReflect.Descriptor instead.
 func (*AbortMultipartResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{56}
+	return file_metadata_proto_rawDescGZIP(), []int{68}
 }
 
 type ListMultipartUploadsRequest struct {
@@ -3881,7 +4586,7 @@ type ListMultipartUploadsRequest struct {
 
 func (x *ListMultipartUploadsRequest) Reset() {
 	*x = ListMultipartUploadsRequest{}
-	mi := &file_metadata_proto_msgTypes[57]
+	mi := &file_metadata_proto_msgTypes[69]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3893,7 +4598,7 @@ func (x *ListMultipartUploadsRequest) String() string {
 func (*ListMultipartUploadsRequest) ProtoMessage() {}
 
 func (x *ListMultipartUploadsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[57]
+	mi := &file_metadata_proto_msgTypes[69]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3906,7 +4611,7 @@ func (x *ListMultipartUploadsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListMultipartUploadsRequest.ProtoReflect.Descriptor instead.
 func (*ListMultipartUploadsRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{57}
+	return file_metadata_proto_rawDescGZIP(), []int{69}
 }
 
 func (x *ListMultipartUploadsRequest) GetBucket() string {
@@ -3964,7 +4669,7 @@ type ListMultipartUploadsResponse struct {
 
 func (x *ListMultipartUploadsResponse) Reset() {
 	*x = ListMultipartUploadsResponse{}
-	mi := &file_metadata_proto_msgTypes[58]
+	mi := &file_metadata_proto_msgTypes[70]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3976,7 +4681,7 @@ func (x *ListMultipartUploadsResponse) String() string {
 func (*ListMultipartUploadsResponse) ProtoMessage() {}
 
 func (x *ListMultipartUploadsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[58]
+	mi := &file_metadata_proto_msgTypes[70]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3989,7 +4694,7 @@ func (x *ListMultipartUploadsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListMultipartUploadsResponse.ProtoReflect.Descriptor instead.
 func (*ListMultipartUploadsResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{58}
+	return file_metadata_proto_rawDescGZIP(), []int{70}
 }
 
 func (x *ListMultipartUploadsResponse) GetUploads() []*MultipartUpload {
@@ -4036,7 +4741,7 @@ type RegisterNodeRequest struct {
 
 func (x *RegisterNodeRequest) Reset() {
 	*x = RegisterNodeRequest{}
-	mi := &file_metadata_proto_msgTypes[59]
+	mi := &file_metadata_proto_msgTypes[71]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4048,7 +4753,7 @@ func (x *RegisterNodeRequest) String() string {
 func (*RegisterNodeRequest) ProtoMessage() {}
 
 func (x *RegisterNodeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[59]
+	mi := &file_metadata_proto_msgTypes[71]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4061,7 +4766,7 @@ func (x *RegisterNodeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegisterNodeRequest.ProtoReflect.Descriptor instead.
 func (*RegisterNodeRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{59}
+	return file_metadata_proto_rawDescGZIP(), []int{71}
 }
 
 func (x *RegisterNodeRequest) GetNode() *Node {
@@ -4080,7 +4785,7 @@ type RegisterNodeResponse struct {
 
 func (x *RegisterNodeResponse) Reset() {
 	*x = RegisterNodeResponse{}
-	mi := &file_metadata_proto_msgTypes[60]
+	mi := &file_metadata_proto_msgTypes[72]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4092,7 +4797,7 @@ func (x *RegisterNodeResponse) String() string {
 func (*RegisterNodeResponse) ProtoMessage() {}
 
 func (x *RegisterNodeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[60]
+	mi := &file_metadata_proto_msgTypes[72]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4105,7 +4810,7 @@ func (x *RegisterNodeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegisterNodeResponse.ProtoReflect.Descriptor instead.
 func (*RegisterNodeResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{60}
+	return file_metadata_proto_rawDescGZIP(), []int{72}
 }
 
 func (x *RegisterNodeResponse) GetClusterMap() *ClusterMap {
@@ -4127,7 +4832,7 @@ type HeartbeatRequest struct {
 
 func (x *HeartbeatRequest) Reset() {
 	*x = HeartbeatRequest{}
-	mi := &file_metadata_proto_msgTypes[61]
+	mi := &file_metadata_proto_msgTypes[73]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4139,7 +4844,7 @@ func (x *HeartbeatRequest) String() string {
 func (*HeartbeatRequest) ProtoMessage() {}
 
 func (x *HeartbeatRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[61]
+	mi := &file_metadata_proto_msgTypes[73]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4152,7 +4857,7 @@ func (x *HeartbeatRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HeartbeatRequest.ProtoReflect.Descriptor instead.
 func (*HeartbeatRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{61}
+	return file_metadata_proto_rawDescGZIP(), []int{73}
 }
 
 func (x *HeartbeatRequest) GetId() string {
@@ -4196,7 +4901,7 @@ type HeartbeatResponse struct {
 
 func (x *HeartbeatResponse) Reset() {
 	*x = HeartbeatResponse{}
-	mi := &file_metadata_proto_msgTypes[62]
+	mi := &file_metadata_proto_msgTypes[74]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4208,7 +4913,7 @@ func (x *HeartbeatResponse) String() string {
 func (*HeartbeatResponse) ProtoMessage() {}
 
 func (x *HeartbeatResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[62]
+	mi := &file_metadata_proto_msgTypes[74]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4221,7 +4926,7 @@ func (x *HeartbeatResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HeartbeatResponse.ProtoReflect.Descriptor instead.
 func (*HeartbeatResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{62}
+	return file_metadata_proto_rawDescGZIP(), []int{74}
 }
 
 func (x *HeartbeatResponse) GetEpoch() uint64 {
@@ -4246,7 +4951,7 @@ type GetClusterMapRequest struct {
 
 func (x *GetClusterMapRequest) Reset() {
 	*x = GetClusterMapRequest{}
-	mi := &file_metadata_proto_msgTypes[63]
+	mi := &file_metadata_proto_msgTypes[75]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4258,7 +4963,7 @@ func (x *GetClusterMapRequest) String() string {
 func (*GetClusterMapRequest) ProtoMessage() {}
 
 func (x *GetClusterMapRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[63]
+	mi := &file_metadata_proto_msgTypes[75]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4271,7 +4976,7 @@ func (x *GetClusterMapRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetClusterMapRequest.ProtoReflect.Descriptor instead.
 func (*GetClusterMapRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{63}
+	return file_metadata_proto_rawDescGZIP(), []int{75}
 }
 
 type GetClusterMapResponse struct {
@@ -4283,7 +4988,7 @@ type GetClusterMapResponse struct {
 
 func (x *GetClusterMapResponse) Reset() {
 	*x = GetClusterMapResponse{}
-	mi := &file_metadata_proto_msgTypes[64]
+	mi := &file_metadata_proto_msgTypes[76]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4295,7 +5000,7 @@ func (x *GetClusterMapResponse) String() string {
 func (*GetClusterMapResponse) ProtoMessage() {}
 
 func (x *GetClusterMapResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[64]
+	mi := &file_metadata_proto_msgTypes[76]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4308,7 +5013,7 @@ func (x *GetClusterMapResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetClusterMapResponse.ProtoReflect.Descriptor instead.
 func (*GetClusterMapResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{64}
+	return file_metadata_proto_rawDescGZIP(), []int{76}
 }
 
 func (x *GetClusterMapResponse) GetClusterMap() *ClusterMap {
@@ -4329,7 +5034,7 @@ type AnnounceMemberResponse struct {
 
 func (x *AnnounceMemberResponse) Reset() {
 	*x = AnnounceMemberResponse{}
-	mi := &file_metadata_proto_msgTypes[65]
+	mi := &file_metadata_proto_msgTypes[77]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4341,7 +5046,7 @@ func (x *AnnounceMemberResponse) String() string {
 func (*AnnounceMemberResponse) ProtoMessage() {}
 
 func (x *AnnounceMemberResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[65]
+	mi := &file_metadata_proto_msgTypes[77]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4354,7 +5059,7 @@ func (x *AnnounceMemberResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AnnounceMemberResponse.ProtoReflect.Descriptor instead.
 func (*AnnounceMemberResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{65}
+	return file_metadata_proto_rawDescGZIP(), []int{77}
 }
 
 type ClusterStatusRequest struct {
@@ -4365,7 +5070,7 @@ type ClusterStatusRequest struct {
 
 func (x *ClusterStatusRequest) Reset() {
 	*x = ClusterStatusRequest{}
-	mi := &file_metadata_proto_msgTypes[66]
+	mi := &file_metadata_proto_msgTypes[78]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4377,7 +5082,7 @@ func (x *ClusterStatusRequest) String() string {
 func (*ClusterStatusRequest) ProtoMessage() {}
 
 func (x *ClusterStatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[66]
+	mi := &file_metadata_proto_msgTypes[78]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4390,7 +5095,7 @@ func (x *ClusterStatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClusterStatusRequest.ProtoReflect.Descriptor instead.
 func (*ClusterStatusRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{66}
+	return file_metadata_proto_rawDescGZIP(), []int{78}
 }
 
 type ClusterStatusResponse struct {
@@ -4406,7 +5111,7 @@ type ClusterStatusResponse struct {
 
 func (x *ClusterStatusResponse) Reset() {
 	*x = ClusterStatusResponse{}
-	mi := &file_metadata_proto_msgTypes[67]
+	mi := &file_metadata_proto_msgTypes[79]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4418,7 +5123,7 @@ func (x *ClusterStatusResponse) String() string {
 func (*ClusterStatusResponse) ProtoMessage() {}
 
 func (x *ClusterStatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[67]
+	mi := &file_metadata_proto_msgTypes[79]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4431,7 +5136,7 @@ func (x *ClusterStatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClusterStatusResponse.ProtoReflect.Descriptor instead.
 func (*ClusterStatusResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{67}
+	return file_metadata_proto_rawDescGZIP(), []int{79}
 }
 
 func (x *ClusterStatusResponse) GetMembers() []*MetadMember {
@@ -4483,7 +5188,7 @@ type SetNodeState struct {
 
 func (x *SetNodeState) Reset() {
 	*x = SetNodeState{}
-	mi := &file_metadata_proto_msgTypes[68]
+	mi := &file_metadata_proto_msgTypes[80]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4495,7 +5200,7 @@ func (x *SetNodeState) String() string {
 func (*SetNodeState) ProtoMessage() {}
 
 func (x *SetNodeState) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[68]
+	mi := &file_metadata_proto_msgTypes[80]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4508,7 +5213,7 @@ func (x *SetNodeState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetNodeState.ProtoReflect.Descriptor instead.
 func (*SetNodeState) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{68}
+	return file_metadata_proto_rawDescGZIP(), []int{80}
 }
 
 func (x *SetNodeState) GetId() string {
@@ -4544,7 +5249,7 @@ type ChunkRef struct {
 
 func (x *ChunkRef) Reset() {
 	*x = ChunkRef{}
-	mi := &file_metadata_proto_msgTypes[69]
+	mi := &file_metadata_proto_msgTypes[81]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4556,7 +5261,7 @@ func (x *ChunkRef) String() string {
 func (*ChunkRef) ProtoMessage() {}
 
 func (x *ChunkRef) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[69]
+	mi := &file_metadata_proto_msgTypes[81]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4569,7 +5274,7 @@ func (x *ChunkRef) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChunkRef.ProtoReflect.Descriptor instead.
 func (*ChunkRef) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{69}
+	return file_metadata_proto_rawDescGZIP(), []int{81}
 }
 
 func (x *ChunkRef) GetSegmentId() []byte {
@@ -4608,7 +5313,7 @@ type MarkChunks struct {
 
 func (x *MarkChunks) Reset() {
 	*x = MarkChunks{}
-	mi := &file_metadata_proto_msgTypes[70]
+	mi := &file_metadata_proto_msgTypes[82]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4620,7 +5325,7 @@ func (x *MarkChunks) String() string {
 func (*MarkChunks) ProtoMessage() {}
 
 func (x *MarkChunks) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[70]
+	mi := &file_metadata_proto_msgTypes[82]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4633,7 +5338,7 @@ func (x *MarkChunks) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MarkChunks.ProtoReflect.Descriptor instead.
 func (*MarkChunks) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{70}
+	return file_metadata_proto_rawDescGZIP(), []int{82}
 }
 
 func (x *MarkChunks) GetChunks() []*ChunkRef {
@@ -4668,7 +5373,7 @@ type ReportChunksRequest struct {
 
 func (x *ReportChunksRequest) Reset() {
 	*x = ReportChunksRequest{}
-	mi := &file_metadata_proto_msgTypes[71]
+	mi := &file_metadata_proto_msgTypes[83]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4680,7 +5385,7 @@ func (x *ReportChunksRequest) String() string {
 func (*ReportChunksRequest) ProtoMessage() {}
 
 func (x *ReportChunksRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[71]
+	mi := &file_metadata_proto_msgTypes[83]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4693,7 +5398,7 @@ func (x *ReportChunksRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportChunksRequest.ProtoReflect.Descriptor instead.
 func (*ReportChunksRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{71}
+	return file_metadata_proto_rawDescGZIP(), []int{83}
 }
 
 func (x *ReportChunksRequest) GetChunks() []*ChunkRef {
@@ -4725,7 +5430,7 @@ type ReportChunksResponse struct {
 
 func (x *ReportChunksResponse) Reset() {
 	*x = ReportChunksResponse{}
-	mi := &file_metadata_proto_msgTypes[72]
+	mi := &file_metadata_proto_msgTypes[84]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4737,7 +5442,7 @@ func (x *ReportChunksResponse) String() string {
 func (*ReportChunksResponse) ProtoMessage() {}
 
 func (x *ReportChunksResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[72]
+	mi := &file_metadata_proto_msgTypes[84]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4750,7 +5455,7 @@ func (x *ReportChunksResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportChunksResponse.ProtoReflect.Descriptor instead.
 func (*ReportChunksResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{72}
+	return file_metadata_proto_rawDescGZIP(), []int{84}
 }
 
 // CommitPlacement moves one shard of a segment from old_node to new_node
@@ -4772,7 +5477,7 @@ type CommitPlacement struct {
 
 func (x *CommitPlacement) Reset() {
 	*x = CommitPlacement{}
-	mi := &file_metadata_proto_msgTypes[73]
+	mi := &file_metadata_proto_msgTypes[85]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4784,7 +5489,7 @@ func (x *CommitPlacement) String() string {
 func (*CommitPlacement) ProtoMessage() {}
 
 func (x *CommitPlacement) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[73]
+	mi := &file_metadata_proto_msgTypes[85]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4797,7 +5502,7 @@ func (x *CommitPlacement) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CommitPlacement.ProtoReflect.Descriptor instead.
 func (*CommitPlacement) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{73}
+	return file_metadata_proto_rawDescGZIP(), []int{85}
 }
 
 func (x *CommitPlacement) GetSegmentId() []byte {
@@ -4845,7 +5550,7 @@ type AckGC struct {
 
 func (x *AckGC) Reset() {
 	*x = AckGC{}
-	mi := &file_metadata_proto_msgTypes[74]
+	mi := &file_metadata_proto_msgTypes[86]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4857,7 +5562,7 @@ func (x *AckGC) String() string {
 func (*AckGC) ProtoMessage() {}
 
 func (x *AckGC) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[74]
+	mi := &file_metadata_proto_msgTypes[86]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4870,7 +5575,7 @@ func (x *AckGC) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AckGC.ProtoReflect.Descriptor instead.
 func (*AckGC) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{74}
+	return file_metadata_proto_rawDescGZIP(), []int{86}
 }
 
 func (x *AckGC) GetKeys() [][]byte {
@@ -4896,7 +5601,7 @@ type Task struct {
 
 func (x *Task) Reset() {
 	*x = Task{}
-	mi := &file_metadata_proto_msgTypes[75]
+	mi := &file_metadata_proto_msgTypes[87]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4908,7 +5613,7 @@ func (x *Task) String() string {
 func (*Task) ProtoMessage() {}
 
 func (x *Task) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[75]
+	mi := &file_metadata_proto_msgTypes[87]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4921,7 +5626,7 @@ func (x *Task) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Task.ProtoReflect.Descriptor instead.
 func (*Task) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{75}
+	return file_metadata_proto_rawDescGZIP(), []int{87}
 }
 
 func (x *Task) GetId() string {
@@ -4999,7 +5704,7 @@ type PeerChunk struct {
 
 func (x *PeerChunk) Reset() {
 	*x = PeerChunk{}
-	mi := &file_metadata_proto_msgTypes[76]
+	mi := &file_metadata_proto_msgTypes[88]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5011,7 +5716,7 @@ func (x *PeerChunk) String() string {
 func (*PeerChunk) ProtoMessage() {}
 
 func (x *PeerChunk) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[76]
+	mi := &file_metadata_proto_msgTypes[88]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5024,7 +5729,7 @@ func (x *PeerChunk) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PeerChunk.ProtoReflect.Descriptor instead.
 func (*PeerChunk) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{76}
+	return file_metadata_proto_rawDescGZIP(), []int{88}
 }
 
 func (x *PeerChunk) GetShard() uint32 {
@@ -5061,7 +5766,7 @@ type RepairTask struct {
 
 func (x *RepairTask) Reset() {
 	*x = RepairTask{}
-	mi := &file_metadata_proto_msgTypes[77]
+	mi := &file_metadata_proto_msgTypes[89]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5073,7 +5778,7 @@ func (x *RepairTask) String() string {
 func (*RepairTask) ProtoMessage() {}
 
 func (x *RepairTask) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[77]
+	mi := &file_metadata_proto_msgTypes[89]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5086,7 +5791,7 @@ func (x *RepairTask) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RepairTask.ProtoReflect.Descriptor instead.
 func (*RepairTask) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{77}
+	return file_metadata_proto_rawDescGZIP(), []int{89}
 }
 
 func (x *RepairTask) GetSegment() *Segment {
@@ -5122,7 +5827,7 @@ type MoveTask struct {
 
 func (x *MoveTask) Reset() {
 	*x = MoveTask{}
-	mi := &file_metadata_proto_msgTypes[78]
+	mi := &file_metadata_proto_msgTypes[90]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5134,7 +5839,7 @@ func (x *MoveTask) String() string {
 func (*MoveTask) ProtoMessage() {}
 
 func (x *MoveTask) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[78]
+	mi := &file_metadata_proto_msgTypes[90]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5147,7 +5852,7 @@ func (x *MoveTask) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MoveTask.ProtoReflect.Descriptor instead.
 func (*MoveTask) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{78}
+	return file_metadata_proto_rawDescGZIP(), []int{90}
 }
 
 func (x *MoveTask) GetSegment() *Segment {
@@ -5181,7 +5886,7 @@ type DeleteTask struct {
 
 func (x *DeleteTask) Reset() {
 	*x = DeleteTask{}
-	mi := &file_metadata_proto_msgTypes[79]
+	mi := &file_metadata_proto_msgTypes[91]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5193,7 +5898,7 @@ func (x *DeleteTask) String() string {
 func (*DeleteTask) ProtoMessage() {}
 
 func (x *DeleteTask) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[79]
+	mi := &file_metadata_proto_msgTypes[91]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5206,7 +5911,7 @@ func (x *DeleteTask) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteTask.ProtoReflect.Descriptor instead.
 func (*DeleteTask) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{79}
+	return file_metadata_proto_rawDescGZIP(), []int{91}
 }
 
 func (x *DeleteTask) GetChunks() []*ChunkRef {
@@ -5232,7 +5937,7 @@ type TaskResult struct {
 
 func (x *TaskResult) Reset() {
 	*x = TaskResult{}
-	mi := &file_metadata_proto_msgTypes[80]
+	mi := &file_metadata_proto_msgTypes[92]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5244,7 +5949,7 @@ func (x *TaskResult) String() string {
 func (*TaskResult) ProtoMessage() {}
 
 func (x *TaskResult) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[80]
+	mi := &file_metadata_proto_msgTypes[92]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5257,7 +5962,7 @@ func (x *TaskResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TaskResult.ProtoReflect.Descriptor instead.
 func (*TaskResult) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{80}
+	return file_metadata_proto_rawDescGZIP(), []int{92}
 }
 
 func (x *TaskResult) GetTaskId() string {
@@ -5311,7 +6016,7 @@ type ReportTaskRequest struct {
 
 func (x *ReportTaskRequest) Reset() {
 	*x = ReportTaskRequest{}
-	mi := &file_metadata_proto_msgTypes[81]
+	mi := &file_metadata_proto_msgTypes[93]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5323,7 +6028,7 @@ func (x *ReportTaskRequest) String() string {
 func (*ReportTaskRequest) ProtoMessage() {}
 
 func (x *ReportTaskRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[81]
+	mi := &file_metadata_proto_msgTypes[93]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5336,7 +6041,7 @@ func (x *ReportTaskRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportTaskRequest.ProtoReflect.Descriptor instead.
 func (*ReportTaskRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{81}
+	return file_metadata_proto_rawDescGZIP(), []int{93}
 }
 
 func (x *ReportTaskRequest) GetResult() *TaskResult {
@@ -5354,7 +6059,7 @@ type ReportTaskResponse struct {
 
 func (x *ReportTaskResponse) Reset() {
 	*x = ReportTaskResponse{}
-	mi := &file_metadata_proto_msgTypes[82]
+	mi := &file_metadata_proto_msgTypes[94]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5366,7 +6071,7 @@ func (x *ReportTaskResponse) String() string {
 func (*ReportTaskResponse) ProtoMessage() {}
 
 func (x *ReportTaskResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[82]
+	mi := &file_metadata_proto_msgTypes[94]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5379,7 +6084,7 @@ func (x *ReportTaskResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportTaskResponse.ProtoReflect.Descriptor instead.
 func (*ReportTaskResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{82}
+	return file_metadata_proto_rawDescGZIP(), []int{94}
 }
 
 // CheckChunksRequest asks which chunks a blob node holds are still
@@ -5394,7 +6099,7 @@ type CheckChunksRequest struct {
 
 func (x *CheckChunksRequest) Reset() {
 	*x = CheckChunksRequest{}
-	mi := &file_metadata_proto_msgTypes[83]
+	mi := &file_metadata_proto_msgTypes[95]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5406,7 +6111,7 @@ func (x *CheckChunksRequest) String() string {
 func (*CheckChunksRequest) ProtoMessage() {}
 
 func (x *CheckChunksRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[83]
+	mi := &file_metadata_proto_msgTypes[95]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5419,7 +6124,7 @@ func (x *CheckChunksRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckChunksRequest.ProtoReflect.Descriptor instead.
 func (*CheckChunksRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{83}
+	return file_metadata_proto_rawDescGZIP(), []int{95}
 }
 
 func (x *CheckChunksRequest) GetNodeId() string {
@@ -5447,7 +6152,7 @@ type CheckChunksResponse struct {
 
 func (x *CheckChunksResponse) Reset() {
 	*x = CheckChunksResponse{}
-	mi := &file_metadata_proto_msgTypes[84]
+	mi := &file_metadata_proto_msgTypes[96]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5459,7 +6164,7 @@ func (x *CheckChunksResponse) String() string {
 func (*CheckChunksResponse) ProtoMessage() {}
 
 func (x *CheckChunksResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[84]
+	mi := &file_metadata_proto_msgTypes[96]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5472,7 +6177,7 @@ func (x *CheckChunksResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckChunksResponse.ProtoReflect.Descriptor instead.
 func (*CheckChunksResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{84}
+	return file_metadata_proto_rawDescGZIP(), []int{96}
 }
 
 func (x *CheckChunksResponse) GetReferenced() []bool {
@@ -5500,7 +6205,7 @@ type LostSegment struct {
 
 func (x *LostSegment) Reset() {
 	*x = LostSegment{}
-	mi := &file_metadata_proto_msgTypes[85]
+	mi := &file_metadata_proto_msgTypes[97]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5512,7 +6217,7 @@ func (x *LostSegment) String() string {
 func (*LostSegment) ProtoMessage() {}
 
 func (x *LostSegment) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[85]
+	mi := &file_metadata_proto_msgTypes[97]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5525,7 +6230,7 @@ func (x *LostSegment) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LostSegment.ProtoReflect.Descriptor instead.
 func (*LostSegment) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{85}
+	return file_metadata_proto_rawDescGZIP(), []int{97}
 }
 
 func (x *LostSegment) GetBucket() string {
@@ -5594,7 +6299,7 @@ type HealthStatusRequest struct {
 
 func (x *HealthStatusRequest) Reset() {
 	*x = HealthStatusRequest{}
-	mi := &file_metadata_proto_msgTypes[86]
+	mi := &file_metadata_proto_msgTypes[98]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5606,7 +6311,7 @@ func (x *HealthStatusRequest) String() string {
 func (*HealthStatusRequest) ProtoMessage() {}
 
 func (x *HealthStatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[86]
+	mi := &file_metadata_proto_msgTypes[98]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5619,7 +6324,7 @@ func (x *HealthStatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HealthStatusRequest.ProtoReflect.Descriptor instead.
 func (*HealthStatusRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{86}
+	return file_metadata_proto_rawDescGZIP(), []int{98}
 }
 
 func (x *HealthStatusRequest) GetMaxLost() int32 {
@@ -5656,7 +6361,7 @@ type HealthStatusResponse struct {
 
 func (x *HealthStatusResponse) Reset() {
 	*x = HealthStatusResponse{}
-	mi := &file_metadata_proto_msgTypes[87]
+	mi := &file_metadata_proto_msgTypes[99]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5668,7 +6373,7 @@ func (x *HealthStatusResponse) String() string {
 func (*HealthStatusResponse) ProtoMessage() {}
 
 func (x *HealthStatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[87]
+	mi := &file_metadata_proto_msgTypes[99]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5681,7 +6386,7 @@ func (x *HealthStatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HealthStatusResponse.ProtoReflect.Descriptor instead.
 func (*HealthStatusResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{87}
+	return file_metadata_proto_rawDescGZIP(), []int{99}
 }
 
 func (x *HealthStatusResponse) GetSegmentsTotal() int64 {
@@ -5795,7 +6500,7 @@ type SetNodeDrainRequest struct {
 
 func (x *SetNodeDrainRequest) Reset() {
 	*x = SetNodeDrainRequest{}
-	mi := &file_metadata_proto_msgTypes[88]
+	mi := &file_metadata_proto_msgTypes[100]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5807,7 +6512,7 @@ func (x *SetNodeDrainRequest) String() string {
 func (*SetNodeDrainRequest) ProtoMessage() {}
 
 func (x *SetNodeDrainRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[88]
+	mi := &file_metadata_proto_msgTypes[100]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5820,7 +6525,7 @@ func (x *SetNodeDrainRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetNodeDrainRequest.ProtoReflect.Descriptor instead.
 func (*SetNodeDrainRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{88}
+	return file_metadata_proto_rawDescGZIP(), []int{100}
 }
 
 func (x *SetNodeDrainRequest) GetId() string {
@@ -5856,7 +6561,7 @@ type SetNodeDrainResponse struct {
 
 func (x *SetNodeDrainResponse) Reset() {
 	*x = SetNodeDrainResponse{}
-	mi := &file_metadata_proto_msgTypes[89]
+	mi := &file_metadata_proto_msgTypes[101]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5868,7 +6573,7 @@ func (x *SetNodeDrainResponse) String() string {
 func (*SetNodeDrainResponse) ProtoMessage() {}
 
 func (x *SetNodeDrainResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[89]
+	mi := &file_metadata_proto_msgTypes[101]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5881,7 +6586,7 @@ func (x *SetNodeDrainResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetNodeDrainResponse.ProtoReflect.Descriptor instead.
 func (*SetNodeDrainResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{89}
+	return file_metadata_proto_rawDescGZIP(), []int{101}
 }
 
 func (x *SetNodeDrainResponse) GetNode() *Node {
@@ -5917,7 +6622,7 @@ type DecommissionRequest struct {
 
 func (x *DecommissionRequest) Reset() {
 	*x = DecommissionRequest{}
-	mi := &file_metadata_proto_msgTypes[90]
+	mi := &file_metadata_proto_msgTypes[102]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5929,7 +6634,7 @@ func (x *DecommissionRequest) String() string {
 func (*DecommissionRequest) ProtoMessage() {}
 
 func (x *DecommissionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[90]
+	mi := &file_metadata_proto_msgTypes[102]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5942,7 +6647,7 @@ func (x *DecommissionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DecommissionRequest.ProtoReflect.Descriptor instead.
 func (*DecommissionRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{90}
+	return file_metadata_proto_rawDescGZIP(), []int{102}
 }
 
 func (x *DecommissionRequest) GetId() string {
@@ -5986,7 +6691,7 @@ type DecommissionResponse struct {
 
 func (x *DecommissionResponse) Reset() {
 	*x = DecommissionResponse{}
-	mi := &file_metadata_proto_msgTypes[91]
+	mi := &file_metadata_proto_msgTypes[103]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5998,7 +6703,7 @@ func (x *DecommissionResponse) String() string {
 func (*DecommissionResponse) ProtoMessage() {}
 
 func (x *DecommissionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[91]
+	mi := &file_metadata_proto_msgTypes[103]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6011,7 +6716,7 @@ func (x *DecommissionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DecommissionResponse.ProtoReflect.Descriptor instead.
 func (*DecommissionResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{91}
+	return file_metadata_proto_rawDescGZIP(), []int{103}
 }
 
 func (x *DecommissionResponse) GetNode() *Node {
@@ -6075,7 +6780,7 @@ type NodeUtilization struct {
 
 func (x *NodeUtilization) Reset() {
 	*x = NodeUtilization{}
-	mi := &file_metadata_proto_msgTypes[92]
+	mi := &file_metadata_proto_msgTypes[104]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6087,7 +6792,7 @@ func (x *NodeUtilization) String() string {
 func (*NodeUtilization) ProtoMessage() {}
 
 func (x *NodeUtilization) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[92]
+	mi := &file_metadata_proto_msgTypes[104]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6100,7 +6805,7 @@ func (x *NodeUtilization) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeUtilization.ProtoReflect.Descriptor instead.
 func (*NodeUtilization) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{92}
+	return file_metadata_proto_rawDescGZIP(), []int{104}
 }
 
 func (x *NodeUtilization) GetId() string {
@@ -6144,7 +6849,7 @@ type PlannedMove struct {
 
 func (x *PlannedMove) Reset() {
 	*x = PlannedMove{}
-	mi := &file_metadata_proto_msgTypes[93]
+	mi := &file_metadata_proto_msgTypes[105]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6156,7 +6861,7 @@ func (x *PlannedMove) String() string {
 func (*PlannedMove) ProtoMessage() {}
 
 func (x *PlannedMove) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[93]
+	mi := &file_metadata_proto_msgTypes[105]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6169,7 +6874,7 @@ func (x *PlannedMove) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PlannedMove.ProtoReflect.Descriptor instead.
 func (*PlannedMove) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{93}
+	return file_metadata_proto_rawDescGZIP(), []int{105}
 }
 
 func (x *PlannedMove) GetSegmentId() []byte {
@@ -6219,7 +6924,7 @@ type RebalancePlanRequest struct {
 
 func (x *RebalancePlanRequest) Reset() {
 	*x = RebalancePlanRequest{}
-	mi := &file_metadata_proto_msgTypes[94]
+	mi := &file_metadata_proto_msgTypes[106]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6231,7 +6936,7 @@ func (x *RebalancePlanRequest) String() string {
 func (*RebalancePlanRequest) ProtoMessage() {}
 
 func (x *RebalancePlanRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[94]
+	mi := &file_metadata_proto_msgTypes[106]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6244,7 +6949,7 @@ func (x *RebalancePlanRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RebalancePlanRequest.ProtoReflect.Descriptor instead.
 func (*RebalancePlanRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{94}
+	return file_metadata_proto_rawDescGZIP(), []int{106}
 }
 
 func (x *RebalancePlanRequest) GetThreshold() float64 {
@@ -6274,7 +6979,7 @@ type RebalancePlanResponse struct {
 
 func (x *RebalancePlanResponse) Reset() {
 	*x = RebalancePlanResponse{}
-	mi := &file_metadata_proto_msgTypes[95]
+	mi := &file_metadata_proto_msgTypes[107]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6286,7 +6991,7 @@ func (x *RebalancePlanResponse) String() string {
 func (*RebalancePlanResponse) ProtoMessage() {}
 
 func (x *RebalancePlanResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[95]
+	mi := &file_metadata_proto_msgTypes[107]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6299,7 +7004,7 @@ func (x *RebalancePlanResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RebalancePlanResponse.ProtoReflect.Descriptor instead.
 func (*RebalancePlanResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{95}
+	return file_metadata_proto_rawDescGZIP(), []int{107}
 }
 
 func (x *RebalancePlanResponse) GetMoves() []*PlannedMove {
@@ -6373,7 +7078,7 @@ type SetRebalance struct {
 
 func (x *SetRebalance) Reset() {
 	*x = SetRebalance{}
-	mi := &file_metadata_proto_msgTypes[96]
+	mi := &file_metadata_proto_msgTypes[108]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6385,7 +7090,7 @@ func (x *SetRebalance) String() string {
 func (*SetRebalance) ProtoMessage() {}
 
 func (x *SetRebalance) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[96]
+	mi := &file_metadata_proto_msgTypes[108]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6398,7 +7103,7 @@ func (x *SetRebalance) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetRebalance.ProtoReflect.Descriptor instead.
 func (*SetRebalance) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{96}
+	return file_metadata_proto_rawDescGZIP(), []int{108}
 }
 
 func (x *SetRebalance) GetRunning() bool {
@@ -6514,7 +7219,7 @@ type PendingMove struct {
 
 func (x *PendingMove) Reset() {
 	*x = PendingMove{}
-	mi := &file_metadata_proto_msgTypes[97]
+	mi := &file_metadata_proto_msgTypes[109]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6526,7 +7231,7 @@ func (x *PendingMove) String() string {
 func (*PendingMove) ProtoMessage() {}
 
 func (x *PendingMove) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[97]
+	mi := &file_metadata_proto_msgTypes[109]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6539,7 +7244,7 @@ func (x *PendingMove) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PendingMove.ProtoReflect.Descriptor instead.
 func (*PendingMove) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{97}
+	return file_metadata_proto_rawDescGZIP(), []int{109}
 }
 
 func (x *PendingMove) GetSegmentId() []byte {
@@ -6595,7 +7300,7 @@ type RebalanceStartRequest struct {
 
 func (x *RebalanceStartRequest) Reset() {
 	*x = RebalanceStartRequest{}
-	mi := &file_metadata_proto_msgTypes[98]
+	mi := &file_metadata_proto_msgTypes[110]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6607,7 +7312,7 @@ func (x *RebalanceStartRequest) String() string {
 func (*RebalanceStartRequest) ProtoMessage() {}
 
 func (x *RebalanceStartRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[98]
+	mi := &file_metadata_proto_msgTypes[110]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6620,7 +7325,7 @@ func (x *RebalanceStartRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RebalanceStartRequest.ProtoReflect.Descriptor instead.
 func (*RebalanceStartRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{98}
+	return file_metadata_proto_rawDescGZIP(), []int{110}
 }
 
 func (x *RebalanceStartRequest) GetThreshold() float64 {
@@ -6652,7 +7357,7 @@ type RebalanceStatusRequest struct {
 
 func (x *RebalanceStatusRequest) Reset() {
 	*x = RebalanceStatusRequest{}
-	mi := &file_metadata_proto_msgTypes[99]
+	mi := &file_metadata_proto_msgTypes[111]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6664,7 +7369,7 @@ func (x *RebalanceStatusRequest) String() string {
 func (*RebalanceStatusRequest) ProtoMessage() {}
 
 func (x *RebalanceStatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[99]
+	mi := &file_metadata_proto_msgTypes[111]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6677,7 +7382,7 @@ func (x *RebalanceStatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RebalanceStatusRequest.ProtoReflect.Descriptor instead.
 func (*RebalanceStatusRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{99}
+	return file_metadata_proto_rawDescGZIP(), []int{111}
 }
 
 type RebalanceStopRequest struct {
@@ -6688,7 +7393,7 @@ type RebalanceStopRequest struct {
 
 func (x *RebalanceStopRequest) Reset() {
 	*x = RebalanceStopRequest{}
-	mi := &file_metadata_proto_msgTypes[100]
+	mi := &file_metadata_proto_msgTypes[112]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6700,7 +7405,7 @@ func (x *RebalanceStopRequest) String() string {
 func (*RebalanceStopRequest) ProtoMessage() {}
 
 func (x *RebalanceStopRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[100]
+	mi := &file_metadata_proto_msgTypes[112]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6713,7 +7418,7 @@ func (x *RebalanceStopRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RebalanceStopRequest.ProtoReflect.Descriptor instead.
 func (*RebalanceStopRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{100}
+	return file_metadata_proto_rawDescGZIP(), []int{112}
 }
 
 type RebalanceStatusResponse struct {
@@ -6741,7 +7446,7 @@ type RebalanceStatusResponse struct {
 
 func (x *RebalanceStatusResponse) Reset() {
 	*x = RebalanceStatusResponse{}
-	mi := &file_metadata_proto_msgTypes[101]
+	mi := &file_metadata_proto_msgTypes[113]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6753,7 +7458,7 @@ func (x *RebalanceStatusResponse) String() string {
 func (*RebalanceStatusResponse) ProtoMessage() {}
 
 func (x *RebalanceStatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[101]
+	mi := &file_metadata_proto_msgTypes[113]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6766,7 +7471,7 @@ func (x *RebalanceStatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RebalanceStatusResponse.ProtoReflect.Descriptor instead.
 func (*RebalanceStatusResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{101}
+	return file_metadata_proto_rawDescGZIP(), []int{113}
 }
 
 func (x *RebalanceStatusResponse) GetRunning() bool {
@@ -6880,7 +7585,7 @@ type SkippedMove struct {
 
 func (x *SkippedMove) Reset() {
 	*x = SkippedMove{}
-	mi := &file_metadata_proto_msgTypes[102]
+	mi := &file_metadata_proto_msgTypes[114]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6892,7 +7597,7 @@ func (x *SkippedMove) String() string {
 func (*SkippedMove) ProtoMessage() {}
 
 func (x *SkippedMove) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[102]
+	mi := &file_metadata_proto_msgTypes[114]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6905,7 +7610,7 @@ func (x *SkippedMove) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SkippedMove.ProtoReflect.Descriptor instead.
 func (*SkippedMove) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{102}
+	return file_metadata_proto_rawDescGZIP(), []int{114}
 }
 
 func (x *SkippedMove) GetSegmentId() []byte {
@@ -6969,7 +7674,7 @@ type AddMemberRequest struct {
 
 func (x *AddMemberRequest) Reset() {
 	*x = AddMemberRequest{}
-	mi := &file_metadata_proto_msgTypes[103]
+	mi := &file_metadata_proto_msgTypes[115]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6981,7 +7686,7 @@ func (x *AddMemberRequest) String() string {
 func (*AddMemberRequest) ProtoMessage() {}
 
 func (x *AddMemberRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[103]
+	mi := &file_metadata_proto_msgTypes[115]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6994,7 +7699,7 @@ func (x *AddMemberRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddMemberRequest.ProtoReflect.Descriptor instead.
 func (*AddMemberRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{103}
+	return file_metadata_proto_rawDescGZIP(), []int{115}
 }
 
 func (x *AddMemberRequest) GetId() string {
@@ -7026,7 +7731,7 @@ type AddMemberResponse struct {
 
 func (x *AddMemberResponse) Reset() {
 	*x = AddMemberResponse{}
-	mi := &file_metadata_proto_msgTypes[104]
+	mi := &file_metadata_proto_msgTypes[116]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7038,7 +7743,7 @@ func (x *AddMemberResponse) String() string {
 func (*AddMemberResponse) ProtoMessage() {}
 
 func (x *AddMemberResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[104]
+	mi := &file_metadata_proto_msgTypes[116]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7051,7 +7756,7 @@ func (x *AddMemberResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddMemberResponse.ProtoReflect.Descriptor instead.
 func (*AddMemberResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{104}
+	return file_metadata_proto_rawDescGZIP(), []int{116}
 }
 
 type RemoveMemberRequest struct {
@@ -7063,7 +7768,7 @@ type RemoveMemberRequest struct {
 
 func (x *RemoveMemberRequest) Reset() {
 	*x = RemoveMemberRequest{}
-	mi := &file_metadata_proto_msgTypes[105]
+	mi := &file_metadata_proto_msgTypes[117]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7075,7 +7780,7 @@ func (x *RemoveMemberRequest) String() string {
 func (*RemoveMemberRequest) ProtoMessage() {}
 
 func (x *RemoveMemberRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[105]
+	mi := &file_metadata_proto_msgTypes[117]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7088,7 +7793,7 @@ func (x *RemoveMemberRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveMemberRequest.ProtoReflect.Descriptor instead.
 func (*RemoveMemberRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{105}
+	return file_metadata_proto_rawDescGZIP(), []int{117}
 }
 
 func (x *RemoveMemberRequest) GetId() string {
@@ -7106,7 +7811,7 @@ type RemoveMemberResponse struct {
 
 func (x *RemoveMemberResponse) Reset() {
 	*x = RemoveMemberResponse{}
-	mi := &file_metadata_proto_msgTypes[106]
+	mi := &file_metadata_proto_msgTypes[118]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7118,7 +7823,7 @@ func (x *RemoveMemberResponse) String() string {
 func (*RemoveMemberResponse) ProtoMessage() {}
 
 func (x *RemoveMemberResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[106]
+	mi := &file_metadata_proto_msgTypes[118]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7131,7 +7836,7 @@ func (x *RemoveMemberResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveMemberResponse.ProtoReflect.Descriptor instead.
 func (*RemoveMemberResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{106}
+	return file_metadata_proto_rawDescGZIP(), []int{118}
 }
 
 type TransferLeaderRequest struct {
@@ -7144,7 +7849,7 @@ type TransferLeaderRequest struct {
 
 func (x *TransferLeaderRequest) Reset() {
 	*x = TransferLeaderRequest{}
-	mi := &file_metadata_proto_msgTypes[107]
+	mi := &file_metadata_proto_msgTypes[119]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7156,7 +7861,7 @@ func (x *TransferLeaderRequest) String() string {
 func (*TransferLeaderRequest) ProtoMessage() {}
 
 func (x *TransferLeaderRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[107]
+	mi := &file_metadata_proto_msgTypes[119]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7169,7 +7874,7 @@ func (x *TransferLeaderRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TransferLeaderRequest.ProtoReflect.Descriptor instead.
 func (*TransferLeaderRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{107}
+	return file_metadata_proto_rawDescGZIP(), []int{119}
 }
 
 func (x *TransferLeaderRequest) GetId() string {
@@ -7188,7 +7893,7 @@ type TransferLeaderResponse struct {
 
 func (x *TransferLeaderResponse) Reset() {
 	*x = TransferLeaderResponse{}
-	mi := &file_metadata_proto_msgTypes[108]
+	mi := &file_metadata_proto_msgTypes[120]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7200,7 +7905,7 @@ func (x *TransferLeaderResponse) String() string {
 func (*TransferLeaderResponse) ProtoMessage() {}
 
 func (x *TransferLeaderResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[108]
+	mi := &file_metadata_proto_msgTypes[120]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7213,7 +7918,7 @@ func (x *TransferLeaderResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TransferLeaderResponse.ProtoReflect.Descriptor instead.
 func (*TransferLeaderResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{108}
+	return file_metadata_proto_rawDescGZIP(), []int{120}
 }
 
 func (x *TransferLeaderResponse) GetLeaderId() string {
@@ -7245,7 +7950,7 @@ type GCEntry struct {
 
 func (x *GCEntry) Reset() {
 	*x = GCEntry{}
-	mi := &file_metadata_proto_msgTypes[109]
+	mi := &file_metadata_proto_msgTypes[121]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7257,7 +7962,7 @@ func (x *GCEntry) String() string {
 func (*GCEntry) ProtoMessage() {}
 
 func (x *GCEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[109]
+	mi := &file_metadata_proto_msgTypes[121]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7270,7 +7975,7 @@ func (x *GCEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GCEntry.ProtoReflect.Descriptor instead.
 func (*GCEntry) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{109}
+	return file_metadata_proto_rawDescGZIP(), []int{121}
 }
 
 func (x *GCEntry) GetBucket() string {
@@ -7382,7 +8087,21 @@ const file_metadata_proto_rawDesc = "" +
 	"\x04tags\x18\x06 \x03(\v2#.cairn.metadata.v1.Bucket.TagsEntryR\x04tags\x1a7\n" +
 	"\tTagsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x9d\x05\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xb7\x02\n" +
+	"\tAccessKey\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x16\n" +
+	"\x06secret\x18\x02 \x01(\tR\x06secret\x12\x12\n" +
+	"\x04name\x18\x03 \x01(\tR\x04name\x12*\n" +
+	"\x11created_unix_nano\x18\x04 \x01(\x03R\x0fcreatedUnixNano\x12%\n" +
+	"\x0ecreate_buckets\x18\x05 \x01(\bR\rcreateBuckets\x12@\n" +
+	"\x06grants\x18\x06 \x03(\v2(.cairn.metadata.v1.AccessKey.GrantsEntryR\x06grants\x1aY\n" +
+	"\vGrantsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x124\n" +
+	"\x05value\x18\x02 \x01(\v2\x1e.cairn.metadata.v1.BucketGrantR\x05value:\x028\x01\"M\n" +
+	"\vBucketGrant\x12\x12\n" +
+	"\x04read\x18\x01 \x01(\bR\x04read\x12\x14\n" +
+	"\x05write\x18\x02 \x01(\bR\x05write\x12\x14\n" +
+	"\x05owner\x18\x03 \x01(\bR\x05owner\"\x9d\x05\n" +
 	"\x0fMultipartUpload\x12\x16\n" +
 	"\x06bucket\x18\x01 \x01(\tR\x06bucket\x12\x10\n" +
 	"\x03key\x18\x02 \x01(\tR\x03key\x12\x1b\n" +
@@ -7436,7 +8155,7 @@ const file_metadata_proto_rawDesc = "" +
 	"\fgrpc_address\x18\x03 \x01(\tR\vgrpcAddress\x12\x16\n" +
 	"\x06leader\x18\x04 \x01(\bR\x06leader\x12\x14\n" +
 	"\x05voter\x18\x05 \x01(\bR\x05voter\x12#\n" +
-	"\rfeature_level\x18\x06 \x01(\rR\ffeatureLevel\"\xa7\r\n" +
+	"\rfeature_level\x18\x06 \x01(\rR\ffeatureLevel\"\xb2\x0f\n" +
 	"\aCommand\x12M\n" +
 	"\rcreate_bucket\x18\x01 \x01(\v2&.cairn.metadata.v1.CreateBucketRequestH\x00R\fcreateBucket\x12M\n" +
 	"\rdelete_bucket\x18\x02 \x01(\v2&.cairn.metadata.v1.DeleteBucketRequestH\x00R\fdeleteBucket\x12M\n" +
@@ -7460,7 +8179,10 @@ const file_metadata_proto_rawDesc = "" +
 	"\x11set_bucket_policy\x18\x12 \x01(\v2).cairn.metadata.v1.SetBucketPolicyRequestH\x00R\x0fsetBucketPolicy\x12`\n" +
 	"\x14set_bucket_lifecycle\x18\x13 \x01(\v2,.cairn.metadata.v1.SetBucketLifecycleRequestH\x00R\x12setBucketLifecycle\x12Q\n" +
 	"\x0fset_object_tags\x18\x14 \x01(\v2'.cairn.metadata.v1.SetObjectTagsRequestH\x00R\rsetObjectTags\x12Q\n" +
-	"\x0fset_bucket_tags\x18\x15 \x01(\v2'.cairn.metadata.v1.SetBucketTagsRequestH\x00R\rsetBucketTags\x12,\n" +
+	"\x0fset_bucket_tags\x18\x15 \x01(\v2'.cairn.metadata.v1.SetBucketTagsRequestH\x00R\rsetBucketTags\x12W\n" +
+	"\x11create_access_key\x18\x16 \x01(\v2).cairn.metadata.v1.CreateAccessKeyRequestH\x00R\x0fcreateAccessKey\x12W\n" +
+	"\x11update_access_key\x18\x17 \x01(\v2).cairn.metadata.v1.UpdateAccessKeyRequestH\x00R\x0fupdateAccessKey\x12W\n" +
+	"\x11delete_access_key\x18\x18 \x01(\v2).cairn.metadata.v1.DeleteAccessKeyRequestH\x00R\x0fdeleteAccessKey\x12,\n" +
 	"\x12proposed_unix_nano\x18d \x01(\x03R\x10proposedUnixNanoB\x04\n" +
 	"\x02op\"M\n" +
 	"\tBootstrap\x12@\n" +
@@ -7473,10 +8195,11 @@ const file_metadata_proto_rawDesc = "" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12%\n" +
 	"\x0ecapacity_bytes\x18\x02 \x01(\x03R\rcapacityBytes\x12\x1d\n" +
 	"\n" +
-	"used_bytes\x18\x03 \x01(\x03R\tusedBytes\"A\n" +
+	"used_bytes\x18\x03 \x01(\x03R\tusedBytes\"^\n" +
 	"\x13CreateBucketRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x16\n" +
-	"\x06region\x18\x02 \x01(\tR\x06region\"I\n" +
+	"\x06region\x18\x02 \x01(\tR\x06region\x12\x1b\n" +
+	"\towner_key\x18\x03 \x01(\tR\bownerKey\"I\n" +
 	"\x14CreateBucketResponse\x121\n" +
 	"\x06bucket\x18\x01 \x01(\v2\x19.cairn.metadata.v1.BucketR\x06bucket\")\n" +
 	"\x13DeleteBucketRequest\x12\x12\n" +
@@ -7507,7 +8230,33 @@ const file_metadata_proto_rawDesc = "" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"J\n" +
 	"\x15SetBucketTagsResponse\x121\n" +
-	"\x06bucket\x18\x01 \x01(\v2\x19.cairn.metadata.v1.BucketR\x06bucket\"6\n" +
+	"\x06bucket\x18\x01 \x01(\v2\x19.cairn.metadata.v1.BucketR\x06bucket\"{\n" +
+	"\x16CreateAccessKeyRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x16\n" +
+	"\x06secret\x18\x02 \x01(\tR\x06secret\x12\x12\n" +
+	"\x04name\x18\x03 \x01(\tR\x04name\x12%\n" +
+	"\x0ecreate_buckets\x18\x04 \x01(\bR\rcreateBuckets\"I\n" +
+	"\x17CreateAccessKeyResponse\x12.\n" +
+	"\x03key\x18\x01 \x01(\v2\x1c.cairn.metadata.v1.AccessKeyR\x03key\"\xe9\x01\n" +
+	"\x16UpdateAccessKeyRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x16\n" +
+	"\x06bucket\x18\x02 \x01(\tR\x06bucket\x124\n" +
+	"\x05allow\x18\x03 \x01(\v2\x1e.cairn.metadata.v1.BucketGrantR\x05allow\x122\n" +
+	"\x04deny\x18\x04 \x01(\v2\x1e.cairn.metadata.v1.BucketGrantR\x04deny\x12*\n" +
+	"\x0ecreate_buckets\x18\x05 \x01(\bH\x00R\rcreateBuckets\x88\x01\x01B\x11\n" +
+	"\x0f_create_buckets\"I\n" +
+	"\x17UpdateAccessKeyResponse\x12.\n" +
+	"\x03key\x18\x01 \x01(\v2\x1c.cairn.metadata.v1.AccessKeyR\x03key\"(\n" +
+	"\x16DeleteAccessKeyRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\"\x19\n" +
+	"\x17DeleteAccessKeyResponse\"%\n" +
+	"\x13GetAccessKeyRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\"F\n" +
+	"\x14GetAccessKeyResponse\x12.\n" +
+	"\x03key\x18\x01 \x01(\v2\x1c.cairn.metadata.v1.AccessKeyR\x03key\"\x17\n" +
+	"\x15ListAccessKeysRequest\"J\n" +
+	"\x16ListAccessKeysResponse\x120\n" +
+	"\x04keys\x18\x01 \x03(\v2\x1c.cairn.metadata.v1.AccessKeyR\x04keys\"6\n" +
 	"\x15SetObjectTagsResponse\x12\x1d\n" +
 	"\n" +
 	"version_id\x18\x01 \x01(\tR\tversionId\"&\n" +
@@ -7888,7 +8637,7 @@ const file_metadata_proto_rawDesc = "" +
 	"\x12NODE_STATE_SUSPECT\x10\x02\x12\x13\n" +
 	"\x0fNODE_STATE_DOWN\x10\x03\x12\x17\n" +
 	"\x13NODE_STATE_DRAINING\x10\x04\x12\x1d\n" +
-	"\x19NODE_STATE_DECOMMISSIONED\x10\x052\xa4\x1d\n" +
+	"\x19NODE_STATE_DECOMMISSIONED\x10\x052\xaa!\n" +
 	"\bMetadata\x12_\n" +
 	"\fCreateBucket\x12&.cairn.metadata.v1.CreateBucketRequest\x1a'.cairn.metadata.v1.CreateBucketResponse\x12_\n" +
 	"\fDeleteBucket\x12&.cairn.metadata.v1.DeleteBucketRequest\x1a'.cairn.metadata.v1.DeleteBucketResponse\x12V\n" +
@@ -7897,7 +8646,12 @@ const file_metadata_proto_rawDesc = "" +
 	"\x0fSetBucketPolicy\x12).cairn.metadata.v1.SetBucketPolicyRequest\x1a*.cairn.metadata.v1.SetBucketPolicyResponse\x12q\n" +
 	"\x12SetBucketLifecycle\x12,.cairn.metadata.v1.SetBucketLifecycleRequest\x1a-.cairn.metadata.v1.SetBucketLifecycleResponse\x12b\n" +
 	"\rSetObjectTags\x12'.cairn.metadata.v1.SetObjectTagsRequest\x1a(.cairn.metadata.v1.SetObjectTagsResponse\x12b\n" +
-	"\rSetBucketTags\x12'.cairn.metadata.v1.SetBucketTagsRequest\x1a(.cairn.metadata.v1.SetBucketTagsResponse\x12_\n" +
+	"\rSetBucketTags\x12'.cairn.metadata.v1.SetBucketTagsRequest\x1a(.cairn.metadata.v1.SetBucketTagsResponse\x12h\n" +
+	"\x0fCreateAccessKey\x12).cairn.metadata.v1.CreateAccessKeyRequest\x1a*.cairn.metadata.v1.CreateAccessKeyResponse\x12h\n" +
+	"\x0fUpdateAccessKey\x12).cairn.metadata.v1.UpdateAccessKeyRequest\x1a*.cairn.metadata.v1.UpdateAccessKeyResponse\x12h\n" +
+	"\x0fDeleteAccessKey\x12).cairn.metadata.v1.DeleteAccessKeyRequest\x1a*.cairn.metadata.v1.DeleteAccessKeyResponse\x12_\n" +
+	"\fGetAccessKey\x12&.cairn.metadata.v1.GetAccessKeyRequest\x1a'.cairn.metadata.v1.GetAccessKeyResponse\x12e\n" +
+	"\x0eListAccessKeys\x12(.cairn.metadata.v1.ListAccessKeysRequest\x1a).cairn.metadata.v1.ListAccessKeysResponse\x12_\n" +
 	"\fCommitObject\x12&.cairn.metadata.v1.CommitObjectRequest\x1a'.cairn.metadata.v1.CommitObjectResponse\x12b\n" +
 	"\rCommitObjects\x12'.cairn.metadata.v1.CommitObjectsRequest\x1a(.cairn.metadata.v1.CommitObjectsResponse\x12V\n" +
 	"\tGetObject\x12#.cairn.metadata.v1.GetObjectRequest\x1a$.cairn.metadata.v1.GetObjectResponse\x12_\n" +
@@ -7943,7 +8697,7 @@ func file_metadata_proto_rawDescGZIP() []byte {
 }
 
 var file_metadata_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_metadata_proto_msgTypes = make([]protoimpl.MessageInfo, 119)
+var file_metadata_proto_msgTypes = make([]protoimpl.MessageInfo, 132)
 var file_metadata_proto_goTypes = []any{
 	(NodeState)(0),                       // 0: cairn.metadata.v1.NodeState
 	(*Scheme)(nil),                       // 1: cairn.metadata.v1.Scheme
@@ -7952,302 +8706,336 @@ var file_metadata_proto_goTypes = []any{
 	(*PartInfo)(nil),                     // 4: cairn.metadata.v1.PartInfo
 	(*Object)(nil),                       // 5: cairn.metadata.v1.Object
 	(*Bucket)(nil),                       // 6: cairn.metadata.v1.Bucket
-	(*MultipartUpload)(nil),              // 7: cairn.metadata.v1.MultipartUpload
-	(*Part)(nil),                         // 8: cairn.metadata.v1.Part
-	(*Node)(nil),                         // 9: cairn.metadata.v1.Node
-	(*ClusterMap)(nil),                   // 10: cairn.metadata.v1.ClusterMap
-	(*MetadMember)(nil),                  // 11: cairn.metadata.v1.MetadMember
-	(*Command)(nil),                      // 12: cairn.metadata.v1.Command
-	(*Bootstrap)(nil),                    // 13: cairn.metadata.v1.Bootstrap
-	(*SetMemberAddress)(nil),             // 14: cairn.metadata.v1.SetMemberAddress
-	(*SetNodeUsage)(nil),                 // 15: cairn.metadata.v1.SetNodeUsage
-	(*CreateBucketRequest)(nil),          // 16: cairn.metadata.v1.CreateBucketRequest
-	(*CreateBucketResponse)(nil),         // 17: cairn.metadata.v1.CreateBucketResponse
-	(*DeleteBucketRequest)(nil),          // 18: cairn.metadata.v1.DeleteBucketRequest
-	(*DeleteBucketResponse)(nil),         // 19: cairn.metadata.v1.DeleteBucketResponse
-	(*SetBucketPolicyRequest)(nil),       // 20: cairn.metadata.v1.SetBucketPolicyRequest
-	(*SetBucketPolicyResponse)(nil),      // 21: cairn.metadata.v1.SetBucketPolicyResponse
-	(*SetBucketLifecycleRequest)(nil),    // 22: cairn.metadata.v1.SetBucketLifecycleRequest
-	(*SetBucketLifecycleResponse)(nil),   // 23: cairn.metadata.v1.SetBucketLifecycleResponse
-	(*SetObjectTagsRequest)(nil),         // 24: cairn.metadata.v1.SetObjectTagsRequest
-	(*SetBucketTagsRequest)(nil),         // 25: cairn.metadata.v1.SetBucketTagsRequest
-	(*SetBucketTagsResponse)(nil),        // 26: cairn.metadata.v1.SetBucketTagsResponse
-	(*SetObjectTagsResponse)(nil),        // 27: cairn.metadata.v1.SetObjectTagsResponse
-	(*GetBucketRequest)(nil),             // 28: cairn.metadata.v1.GetBucketRequest
-	(*GetBucketResponse)(nil),            // 29: cairn.metadata.v1.GetBucketResponse
-	(*ListBucketsRequest)(nil),           // 30: cairn.metadata.v1.ListBucketsRequest
-	(*ListBucketsResponse)(nil),          // 31: cairn.metadata.v1.ListBucketsResponse
-	(*Condition)(nil),                    // 32: cairn.metadata.v1.Condition
-	(*CommitObjectRequest)(nil),          // 33: cairn.metadata.v1.CommitObjectRequest
-	(*CommitObjectResponse)(nil),         // 34: cairn.metadata.v1.CommitObjectResponse
-	(*CommitObjectsRequest)(nil),         // 35: cairn.metadata.v1.CommitObjectsRequest
-	(*CommitObjectsResponse)(nil),        // 36: cairn.metadata.v1.CommitObjectsResponse
-	(*CommitObjectResult)(nil),           // 37: cairn.metadata.v1.CommitObjectResult
-	(*ItemStatus)(nil),                   // 38: cairn.metadata.v1.ItemStatus
-	(*GetObjectRequest)(nil),             // 39: cairn.metadata.v1.GetObjectRequest
-	(*GetObjectResponse)(nil),            // 40: cairn.metadata.v1.GetObjectResponse
-	(*DeleteObjectRequest)(nil),          // 41: cairn.metadata.v1.DeleteObjectRequest
-	(*DeleteObjectResponse)(nil),         // 42: cairn.metadata.v1.DeleteObjectResponse
-	(*ListObjectsRequest)(nil),           // 43: cairn.metadata.v1.ListObjectsRequest
-	(*ListObjectsResponse)(nil),          // 44: cairn.metadata.v1.ListObjectsResponse
-	(*CreateMultipartRequest)(nil),       // 45: cairn.metadata.v1.CreateMultipartRequest
-	(*CreateMultipartResponse)(nil),      // 46: cairn.metadata.v1.CreateMultipartResponse
-	(*GetMultipartRequest)(nil),          // 47: cairn.metadata.v1.GetMultipartRequest
-	(*GetMultipartResponse)(nil),         // 48: cairn.metadata.v1.GetMultipartResponse
-	(*PutPartRequest)(nil),               // 49: cairn.metadata.v1.PutPartRequest
-	(*PutPartResponse)(nil),              // 50: cairn.metadata.v1.PutPartResponse
-	(*ListPartsRequest)(nil),             // 51: cairn.metadata.v1.ListPartsRequest
-	(*ListPartsResponse)(nil),            // 52: cairn.metadata.v1.ListPartsResponse
-	(*CompletePart)(nil),                 // 53: cairn.metadata.v1.CompletePart
-	(*CompleteMultipartRequest)(nil),     // 54: cairn.metadata.v1.CompleteMultipartRequest
-	(*CompleteMultipartResponse)(nil),    // 55: cairn.metadata.v1.CompleteMultipartResponse
-	(*AbortMultipartRequest)(nil),        // 56: cairn.metadata.v1.AbortMultipartRequest
-	(*AbortMultipartResponse)(nil),       // 57: cairn.metadata.v1.AbortMultipartResponse
-	(*ListMultipartUploadsRequest)(nil),  // 58: cairn.metadata.v1.ListMultipartUploadsRequest
-	(*ListMultipartUploadsResponse)(nil), // 59: cairn.metadata.v1.ListMultipartUploadsResponse
-	(*RegisterNodeRequest)(nil),          // 60: cairn.metadata.v1.RegisterNodeRequest
-	(*RegisterNodeResponse)(nil),         // 61: cairn.metadata.v1.RegisterNodeResponse
-	(*HeartbeatRequest)(nil),             // 62: cairn.metadata.v1.HeartbeatRequest
-	(*HeartbeatResponse)(nil),            // 63: cairn.metadata.v1.HeartbeatResponse
-	(*GetClusterMapRequest)(nil),         // 64: cairn.metadata.v1.GetClusterMapRequest
-	(*GetClusterMapResponse)(nil),        // 65: cairn.metadata.v1.GetClusterMapResponse
-	(*AnnounceMemberResponse)(nil),       // 66: cairn.metadata.v1.AnnounceMemberResponse
-	(*ClusterStatusRequest)(nil),         // 67: cairn.metadata.v1.ClusterStatusRequest
-	(*ClusterStatusResponse)(nil),        // 68: cairn.metadata.v1.ClusterStatusResponse
-	(*SetNodeState)(nil),                 // 69: cairn.metadata.v1.SetNodeState
-	(*ChunkRef)(nil),                     // 70: cairn.metadata.v1.ChunkRef
-	(*MarkChunks)(nil),                   // 71: cairn.metadata.v1.MarkChunks
-	(*ReportChunksRequest)(nil),          // 72: cairn.metadata.v1.ReportChunksRequest
-	(*ReportChunksResponse)(nil),         // 73: cairn.metadata.v1.ReportChunksResponse
-	(*CommitPlacement)(nil),              // 74: cairn.metadata.v1.CommitPlacement
-	(*AckGC)(nil),                        // 75: cairn.metadata.v1.AckGC
-	(*Task)(nil),                         // 76: cairn.metadata.v1.Task
-	(*PeerChunk)(nil),                    // 77: cairn.metadata.v1.PeerChunk
-	(*RepairTask)(nil),                   // 78: cairn.metadata.v1.RepairTask
-	(*MoveTask)(nil),                     // 79: cairn.metadata.v1.MoveTask
-	(*DeleteTask)(nil),                   // 80: cairn.metadata.v1.DeleteTask
-	(*TaskResult)(nil),                   // 81: cairn.metadata.v1.TaskResult
-	(*ReportTaskRequest)(nil),            // 82: cairn.metadata.v1.ReportTaskRequest
-	(*ReportTaskResponse)(nil),           // 83: cairn.metadata.v1.ReportTaskResponse
-	(*CheckChunksRequest)(nil),           // 84: cairn.metadata.v1.CheckChunksRequest
-	(*CheckChunksResponse)(nil),          // 85: cairn.metadata.v1.CheckChunksResponse
-	(*LostSegment)(nil),                  // 86: cairn.metadata.v1.LostSegment
-	(*HealthStatusRequest)(nil),          // 87: cairn.metadata.v1.HealthStatusRequest
-	(*HealthStatusResponse)(nil),         // 88: cairn.metadata.v1.HealthStatusResponse
-	(*SetNodeDrainRequest)(nil),          // 89: cairn.metadata.v1.SetNodeDrainRequest
-	(*SetNodeDrainResponse)(nil),         // 90: cairn.metadata.v1.SetNodeDrainResponse
-	(*DecommissionRequest)(nil),          // 91: cairn.metadata.v1.DecommissionRequest
-	(*DecommissionResponse)(nil),         // 92: cairn.metadata.v1.DecommissionResponse
-	(*NodeUtilization)(nil),              // 93: cairn.metadata.v1.NodeUtilization
-	(*PlannedMove)(nil),                  // 94: cairn.metadata.v1.PlannedMove
-	(*RebalancePlanRequest)(nil),         // 95: cairn.metadata.v1.RebalancePlanRequest
-	(*RebalancePlanResponse)(nil),        // 96: cairn.metadata.v1.RebalancePlanResponse
-	(*SetRebalance)(nil),                 // 97: cairn.metadata.v1.SetRebalance
-	(*PendingMove)(nil),                  // 98: cairn.metadata.v1.PendingMove
-	(*RebalanceStartRequest)(nil),        // 99: cairn.metadata.v1.RebalanceStartRequest
-	(*RebalanceStatusRequest)(nil),       // 100: cairn.metadata.v1.RebalanceStatusRequest
-	(*RebalanceStopRequest)(nil),         // 101: cairn.metadata.v1.RebalanceStopRequest
-	(*RebalanceStatusResponse)(nil),      // 102: cairn.metadata.v1.RebalanceStatusResponse
-	(*SkippedMove)(nil),                  // 103: cairn.metadata.v1.SkippedMove
-	(*AddMemberRequest)(nil),             // 104: cairn.metadata.v1.AddMemberRequest
-	(*AddMemberResponse)(nil),            // 105: cairn.metadata.v1.AddMemberResponse
-	(*RemoveMemberRequest)(nil),          // 106: cairn.metadata.v1.RemoveMemberRequest
-	(*RemoveMemberResponse)(nil),         // 107: cairn.metadata.v1.RemoveMemberResponse
-	(*TransferLeaderRequest)(nil),        // 108: cairn.metadata.v1.TransferLeaderRequest
-	(*TransferLeaderResponse)(nil),       // 109: cairn.metadata.v1.TransferLeaderResponse
-	(*GCEntry)(nil),                      // 110: cairn.metadata.v1.GCEntry
-	nil,                                  // 111: cairn.metadata.v1.Object.HeadersEntry
-	nil,                                  // 112: cairn.metadata.v1.Object.UserMetadataEntry
-	nil,                                  // 113: cairn.metadata.v1.Object.TagsEntry
-	nil,                                  // 114: cairn.metadata.v1.Bucket.TagsEntry
-	nil,                                  // 115: cairn.metadata.v1.MultipartUpload.HeadersEntry
-	nil,                                  // 116: cairn.metadata.v1.MultipartUpload.UserMetadataEntry
-	nil,                                  // 117: cairn.metadata.v1.MultipartUpload.TagsEntry
-	nil,                                  // 118: cairn.metadata.v1.SetObjectTagsRequest.TagsEntry
-	nil,                                  // 119: cairn.metadata.v1.SetBucketTagsRequest.TagsEntry
-	(*anypb.Any)(nil),                    // 120: google.protobuf.Any
+	(*AccessKey)(nil),                    // 7: cairn.metadata.v1.AccessKey
+	(*BucketGrant)(nil),                  // 8: cairn.metadata.v1.BucketGrant
+	(*MultipartUpload)(nil),              // 9: cairn.metadata.v1.MultipartUpload
+	(*Part)(nil),                         // 10: cairn.metadata.v1.Part
+	(*Node)(nil),                         // 11: cairn.metadata.v1.Node
+	(*ClusterMap)(nil),                   // 12: cairn.metadata.v1.ClusterMap
+	(*MetadMember)(nil),                  // 13: cairn.metadata.v1.MetadMember
+	(*Command)(nil),                      // 14: cairn.metadata.v1.Command
+	(*Bootstrap)(nil),                    // 15: cairn.metadata.v1.Bootstrap
+	(*SetMemberAddress)(nil),             // 16: cairn.metadata.v1.SetMemberAddress
+	(*SetNodeUsage)(nil),                 // 17: cairn.metadata.v1.SetNodeUsage
+	(*CreateBucketRequest)(nil),          // 18: cairn.metadata.v1.CreateBucketRequest
+	(*CreateBucketResponse)(nil),         // 19: cairn.metadata.v1.CreateBucketResponse
+	(*DeleteBucketRequest)(nil),          // 20: cairn.metadata.v1.DeleteBucketRequest
+	(*DeleteBucketResponse)(nil),         // 21: cairn.metadata.v1.DeleteBucketResponse
+	(*SetBucketPolicyRequest)(nil),       // 22: cairn.metadata.v1.SetBucketPolicyRequest
+	(*SetBucketPolicyResponse)(nil),      // 23: cairn.metadata.v1.SetBucketPolicyResponse
+	(*SetBucketLifecycleRequest)(nil),    // 24: cairn.metadata.v1.SetBucketLifecycleRequest
+	(*SetBucketLifecycleResponse)(nil),   // 25: cairn.metadata.v1.SetBucketLifecycleResponse
+	(*SetObjectTagsRequest)(nil),         // 26: cairn.metadata.v1.SetObjectTagsRequest
+	(*SetBucketTagsRequest)(nil),         // 27: cairn.metadata.v1.SetBucketTagsRequest
+	(*SetBucketTagsResponse)(nil),        // 28: cairn.metadata.v1.SetBucketTagsResponse
+	(*CreateAccessKeyRequest)(nil),       // 29: cairn.metadata.v1.CreateAccessKeyRequest
+	(*CreateAccessKeyResponse)(nil),      // 30: cairn.metadata.v1.CreateAccessKeyResponse
+	(*UpdateAccessKeyRequest)(nil),       // 31: cairn.metadata.v1.UpdateAccessKeyRequest
+	(*UpdateAccessKeyResponse)(nil),      // 32: cairn.metadata.v1.UpdateAccessKeyResponse
+	(*DeleteAccessKeyRequest)(nil),       // 33: cairn.metadata.v1.DeleteAccessKeyRequest
+	(*DeleteAccessKeyResponse)(nil),      // 34: cairn.metadata.v1.DeleteAccessKeyResponse
+	(*GetAccessKeyRequest)(nil),          // 35: cairn.metadata.v1.GetAccessKeyRequest
+	(*GetAccessKeyResponse)(nil),         // 36: cairn.metadata.v1.GetAccessKeyResponse
+	(*ListAccessKeysRequest)(nil),        // 37: cairn.metadata.v1.ListAccessKeysRequest
+	(*ListAccessKeysResponse)(nil),       // 38: cairn.metadata.v1.ListAccessKeysResponse
+	(*SetObjectTagsResponse)(nil),        // 39: cairn.metadata.v1.SetObjectTagsResponse
+	(*GetBucketRequest)(nil),             // 40: cairn.metadata.v1.GetBucketRequest
+	(*GetBucketResponse)(nil),            // 41: cairn.metadata.v1.GetBucketResponse
+	(*ListBucketsRequest)(nil),           // 42: cairn.metadata.v1.ListBucketsRequest
+	(*ListBucketsResponse)(nil),          // 43: cairn.metadata.v1.ListBucketsResponse
+	(*Condition)(nil),                    // 44: cairn.metadata.v1.Condition
+	(*CommitObjectRequest)(nil),          // 45: cairn.metadata.v1.CommitObjectRequest
+	(*CommitObjectResponse)(nil),         // 46: cairn.metadata.v1.CommitObjectResponse
+	(*CommitObjectsRequest)(nil),         // 47: cairn.metadata.v1.CommitObjectsRequest
+	(*CommitObjectsResponse)(nil),        // 48: cairn.metadata.v1.CommitObjectsResponse
+	(*CommitObjectResult)(nil),           // 49: cairn.metadata.v1.CommitObjectResult
+	(*ItemStatus)(nil),                   // 50: cairn.metadata.v1.ItemStatus
+	(*GetObjectRequest)(nil),             // 51: cairn.metadata.v1.GetObjectRequest
+	(*GetObjectResponse)(nil),            // 52: cairn.metadata.v1.GetObjectResponse
+	(*DeleteObjectRequest)(nil),          // 53: cairn.metadata.v1.DeleteObjectRequest
+	(*DeleteObjectResponse)(nil),         // 54: cairn.metadata.v1.DeleteObjectResponse
+	(*ListObjectsRequest)(nil),           // 55: cairn.metadata.v1.ListObjectsRequest
+	(*ListObjectsResponse)(nil),          // 56: cairn.metadata.v1.ListObjectsResponse
+	(*CreateMultipartRequest)(nil),       // 57: cairn.metadata.v1.CreateMultipartRequest
+	(*CreateMultipartResponse)(nil),      // 58: cairn.metadata.v1.CreateMultipartResponse
+	(*GetMultipartRequest)(nil),          // 59: cairn.metadata.v1.GetMultipartRequest
+	(*GetMultipartResponse)(nil),         // 60: cairn.metadata.v1.GetMultipartResponse
+	(*PutPartRequest)(nil),               // 61: cairn.metadata.v1.PutPartRequest
+	(*PutPartResponse)(nil),              // 62: cairn.metadata.v1.PutPartResponse
+	(*ListPartsRequest)(nil),             // 63: cairn.metadata.v1.ListPartsRequest
+	(*ListPartsResponse)(nil),            // 64: cairn.metadata.v1.ListPartsResponse
+	(*CompletePart)(nil),                 // 65: cairn.metadata.v1.CompletePart
+	(*CompleteMultipartRequest)(nil),     // 66: cairn.metadata.v1.CompleteMultipartRequest
+	(*CompleteMultipartResponse)(nil),    // 67: cairn.metadata.v1.CompleteMultipartResponse
+	(*AbortMultipartRequest)(nil),        // 68: cairn.metadata.v1.AbortMultipartRequest
+	(*AbortMultipartResponse)(nil),       // 69: cairn.metadata.v1.AbortMultipartResponse
+	(*ListMultipartUploadsRequest)(nil),  // 70: cairn.metadata.v1.ListMultipartUploadsRequest
+	(*ListMultipartUploadsResponse)(nil), // 71: cairn.metadata.v1.ListMultipartUploadsResponse
+	(*RegisterNodeRequest)(nil),          // 72: cairn.metadata.v1.RegisterNodeRequest
+	(*RegisterNodeResponse)(nil),         // 73: cairn.metadata.v1.RegisterNodeResponse
+	(*HeartbeatRequest)(nil),             // 74: cairn.metadata.v1.HeartbeatRequest
+	(*HeartbeatResponse)(nil),            // 75: cairn.metadata.v1.HeartbeatResponse
+	(*GetClusterMapRequest)(nil),         // 76: cairn.metadata.v1.GetClusterMapRequest
+	(*GetClusterMapResponse)(nil),        // 77: cairn.metadata.v1.GetClusterMapResponse
+	(*AnnounceMemberResponse)(nil),       // 78: cairn.metadata.v1.AnnounceMemberResponse
+	(*ClusterStatusRequest)(nil),         // 79: cairn.metadata.v1.ClusterStatusRequest
+	(*ClusterStatusResponse)(nil),        // 80: cairn.metadata.v1.ClusterStatusResponse
+	(*SetNodeState)(nil),                 // 81: cairn.metadata.v1.SetNodeState
+	(*ChunkRef)(nil),                     // 82: cairn.metadata.v1.ChunkRef
+	(*MarkChunks)(nil),                   // 83: cairn.metadata.v1.MarkChunks
+	(*ReportChunksRequest)(nil),          // 84: cairn.metadata.v1.ReportChunksRequest
+	(*ReportChunksResponse)(nil),         // 85: cairn.metadata.v1.ReportChunksResponse
+	(*CommitPlacement)(nil),              // 86: cairn.metadata.v1.CommitPlacement
+	(*AckGC)(nil),                        // 87: cairn.metadata.v1.AckGC
+	(*Task)(nil),                         // 88: cairn.metadata.v1.Task
+	(*PeerChunk)(nil),                    // 89: cairn.metadata.v1.PeerChunk
+	(*RepairTask)(nil),                   // 90: cairn.metadata.v1.RepairTask
+	(*MoveTask)(nil),                     // 91: cairn.metadata.v1.MoveTask
+	(*DeleteTask)(nil),                   // 92: cairn.metadata.v1.DeleteTask
+	(*TaskResult)(nil),                   // 93: cairn.metadata.v1.TaskResult
+	(*ReportTaskRequest)(nil),            // 94: cairn.metadata.v1.ReportTaskRequest
+	(*ReportTaskResponse)(nil),           // 95: cairn.metadata.v1.ReportTaskResponse
+	(*CheckChunksRequest)(nil),           // 96: cairn.metadata.v1.CheckChunksRequest
+	(*CheckChunksResponse)(nil),          // 97: cairn.metadata.v1.CheckChunksResponse
+	(*LostSegment)(nil),                  // 98: cairn.metadata.v1.LostSegment
+	(*HealthStatusRequest)(nil),          // 99: cairn.metadata.v1.HealthStatusRequest
+	(*HealthStatusResponse)(nil),         // 100: cairn.metadata.v1.HealthStatusResponse
+	(*SetNodeDrainRequest)(nil),          // 101: cairn.metadata.v1.SetNodeDrainRequest
+	(*SetNodeDrainResponse)(nil),         // 102: cairn.metadata.v1.SetNodeDrainResponse
+	(*DecommissionRequest)(nil),          // 103: cairn.metadata.v1.DecommissionRequest
+	(*DecommissionResponse)(nil),         // 104: cairn.metadata.v1.DecommissionResponse
+	(*NodeUtilization)(nil),              // 105: cairn.metadata.v1.NodeUtilization
+	(*PlannedMove)(nil),                  // 106: cairn.metadata.v1.PlannedMove
+	(*RebalancePlanRequest)(nil),         // 107: cairn.metadata.v1.RebalancePlanRequest
+	(*RebalancePlanResponse)(nil),        // 108: cairn.metadata.v1.RebalancePlanResponse
+	(*SetRebalance)(nil),                 // 109: cairn.metadata.v1.SetRebalance
+	(*PendingMove)(nil),                  // 110: cairn.metadata.v1.PendingMove
+	(*RebalanceStartRequest)(nil),        // 111: cairn.metadata.v1.RebalanceStartRequest
+	(*RebalanceStatusRequest)(nil),       // 112: cairn.metadata.v1.RebalanceStatusRequest
+	(*RebalanceStopRequest)(nil),         // 113: cairn.metadata.v1.RebalanceStopRequest
+	(*RebalanceStatusResponse)(nil),      // 114: cairn.metadata.v1.RebalanceStatusResponse
+	(*SkippedMove)(nil),                  // 115: cairn.metadata.v1.SkippedMove
+	(*AddMemberRequest)(nil),             // 116: cairn.metadata.v1.AddMemberRequest
+	(*AddMemberResponse)(nil),            // 117: cairn.metadata.v1.AddMemberResponse
+	(*RemoveMemberRequest)(nil),          // 118: cairn.metadata.v1.RemoveMemberRequest
+	(*RemoveMemberResponse)(nil),         // 119: cairn.metadata.v1.RemoveMemberResponse
+	(*TransferLeaderRequest)(nil),        // 120: cairn.metadata.v1.TransferLeaderRequest
+	(*TransferLeaderResponse)(nil),       // 121: cairn.metadata.v1.TransferLeaderResponse
+	(*GCEntry)(nil),                      // 122: cairn.metadata.v1.GCEntry
+	nil,                                  // 123: cairn.metadata.v1.Object.HeadersEntry
+	nil,                                  // 124: cairn.metadata.v1.Object.UserMetadataEntry
+	nil,                                  // 125: cairn.metadata.v1.Object.TagsEntry
+	nil,                                  // 126: cairn.metadata.v1.Bucket.TagsEntry
+	nil,                                  // 127: cairn.metadata.v1.AccessKey.GrantsEntry
+	nil,                                  // 128: cairn.metadata.v1.MultipartUpload.HeadersEntry
+	nil,                                  // 129: cairn.metadata.v1.MultipartUpload.UserMetadataEntry
+	nil,                                  // 130: cairn.metadata.v1.MultipartUpload.TagsEntry
+	nil,                                  // 131: cairn.metadata.v1.SetObjectTagsRequest.TagsEntry
+	nil,                                  // 132: cairn.metadata.v1.SetBucketTagsRequest.TagsEntry
+	(*anypb.Any)(nil),                    // 133: google.protobuf.Any
 }
 var file_metadata_proto_depIdxs = []int32{
 	1,   // 0: cairn.metadata.v1.Segment.scheme:type_name -> cairn.metadata.v1.Scheme
 	3,   // 1: cairn.metadata.v1.PartInfo.checksums:type_name -> cairn.metadata.v1.Checksum
-	111, // 2: cairn.metadata.v1.Object.headers:type_name -> cairn.metadata.v1.Object.HeadersEntry
-	112, // 3: cairn.metadata.v1.Object.user_metadata:type_name -> cairn.metadata.v1.Object.UserMetadataEntry
+	123, // 2: cairn.metadata.v1.Object.headers:type_name -> cairn.metadata.v1.Object.HeadersEntry
+	124, // 3: cairn.metadata.v1.Object.user_metadata:type_name -> cairn.metadata.v1.Object.UserMetadataEntry
 	3,   // 4: cairn.metadata.v1.Object.checksums:type_name -> cairn.metadata.v1.Checksum
 	2,   // 5: cairn.metadata.v1.Object.segments:type_name -> cairn.metadata.v1.Segment
 	4,   // 6: cairn.metadata.v1.Object.parts:type_name -> cairn.metadata.v1.PartInfo
-	113, // 7: cairn.metadata.v1.Object.tags:type_name -> cairn.metadata.v1.Object.TagsEntry
-	114, // 8: cairn.metadata.v1.Bucket.tags:type_name -> cairn.metadata.v1.Bucket.TagsEntry
-	115, // 9: cairn.metadata.v1.MultipartUpload.headers:type_name -> cairn.metadata.v1.MultipartUpload.HeadersEntry
-	116, // 10: cairn.metadata.v1.MultipartUpload.user_metadata:type_name -> cairn.metadata.v1.MultipartUpload.UserMetadataEntry
-	117, // 11: cairn.metadata.v1.MultipartUpload.tags:type_name -> cairn.metadata.v1.MultipartUpload.TagsEntry
-	3,   // 12: cairn.metadata.v1.Part.checksums:type_name -> cairn.metadata.v1.Checksum
-	2,   // 13: cairn.metadata.v1.Part.segments:type_name -> cairn.metadata.v1.Segment
-	0,   // 14: cairn.metadata.v1.Node.state:type_name -> cairn.metadata.v1.NodeState
-	9,   // 15: cairn.metadata.v1.ClusterMap.nodes:type_name -> cairn.metadata.v1.Node
-	1,   // 16: cairn.metadata.v1.ClusterMap.default_scheme:type_name -> cairn.metadata.v1.Scheme
-	16,  // 17: cairn.metadata.v1.Command.create_bucket:type_name -> cairn.metadata.v1.CreateBucketRequest
-	18,  // 18: cairn.metadata.v1.Command.delete_bucket:type_name -> cairn.metadata.v1.DeleteBucketRequest
-	33,  // 19: cairn.metadata.v1.Command.commit_object:type_name -> cairn.metadata.v1.CommitObjectRequest
-	41,  // 20: cairn.metadata.v1.Command.delete_object:type_name -> cairn.metadata.v1.DeleteObjectRequest
-	45,  // 21: cairn.metadata.v1.Command.create_multipart:type_name -> cairn.metadata.v1.CreateMultipartRequest
-	49,  // 22: cairn.metadata.v1.Command.put_part:type_name -> cairn.metadata.v1.PutPartRequest
-	54,  // 23: cairn.metadata.v1.Command.complete_multipart:type_name -> cairn.metadata.v1.CompleteMultipartRequest
-	56,  // 24: cairn.metadata.v1.Command.abort_multipart:type_name -> cairn.metadata.v1.AbortMultipartRequest
-	60,  // 25: cairn.metadata.v1.Command.register_node:type_name -> cairn.metadata.v1.RegisterNodeRequest
-	14,  // 26: cairn.metadata.v1.Command.set_member_address:type_name -> cairn.metadata.v1.SetMemberAddress
-	13,  // 27: cairn.metadata.v1.Command.bootstrap:type_name -> cairn.metadata.v1.Bootstrap
-	15,  // 28: cairn.metadata.v1.Command.set_node_usage:type_name -> cairn.metadata.v1.SetNodeUsage
-	69,  // 29: cairn.metadata.v1.Command.set_node_state:type_name -> cairn.metadata.v1.SetNodeState
-	71,  // 30: cairn.metadata.v1.Command.mark_chunks:type_name -> cairn.metadata.v1.MarkChunks
-	74,  // 31: cairn.metadata.v1.Command.commit_placement:type_name -> cairn.metadata.v1.CommitPlacement
-	75,  // 32: cairn.metadata.v1.Command.ack_gc:type_name -> cairn.metadata.v1.AckGC
-	97,  // 33: cairn.metadata.v1.Command.set_rebalance:type_name -> cairn.metadata.v1.SetRebalance
-	20,  // 34: cairn.metadata.v1.Command.set_bucket_policy:type_name -> cairn.metadata.v1.SetBucketPolicyRequest
-	22,  // 35: cairn.metadata.v1.Command.set_bucket_lifecycle:type_name -> cairn.metadata.v1.SetBucketLifecycleRequest
-	24,  // 36: cairn.metadata.v1.Command.set_object_tags:type_name -> cairn.metadata.v1.SetObjectTagsRequest
-	25,  // 37: cairn.metadata.v1.Command.set_bucket_tags:type_name -> cairn.metadata.v1.SetBucketTagsRequest
-	1,   // 38: cairn.metadata.v1.Bootstrap.default_scheme:type_name -> cairn.metadata.v1.Scheme
-	6,   // 39: cairn.metadata.v1.CreateBucketResponse.bucket:type_name -> cairn.metadata.v1.Bucket
-	6,   // 40: cairn.metadata.v1.SetBucketPolicyResponse.bucket:type_name -> cairn.metadata.v1.Bucket
-	6,   // 41: cairn.metadata.v1.SetBucketLifecycleResponse.bucket:type_name -> cairn.metadata.v1.Bucket
-	118, // 42: cairn.metadata.v1.SetObjectTagsRequest.tags:type_name -> cairn.metadata.v1.SetObjectTagsRequest.TagsEntry
-	32,  // 43: cairn.metadata.v1.SetObjectTagsRequest.condition:type_name -> cairn.metadata.v1.Condition
-	119, // 44: cairn.metadata.v1.SetBucketTagsRequest.tags:type_name -> cairn.metadata.v1.SetBucketTagsRequest.TagsEntry
-	6,   // 45: cairn.metadata.v1.SetBucketTagsResponse.bucket:type_name -> cairn.metadata.v1.Bucket
-	6,   // 46: cairn.metadata.v1.GetBucketResponse.bucket:type_name -> cairn.metadata.v1.Bucket
-	6,   // 47: cairn.metadata.v1.ListBucketsResponse.buckets:type_name -> cairn.metadata.v1.Bucket
-	5,   // 48: cairn.metadata.v1.CommitObjectRequest.object:type_name -> cairn.metadata.v1.Object
-	32,  // 49: cairn.metadata.v1.CommitObjectRequest.condition:type_name -> cairn.metadata.v1.Condition
-	5,   // 50: cairn.metadata.v1.CommitObjectResponse.object:type_name -> cairn.metadata.v1.Object
-	33,  // 51: cairn.metadata.v1.CommitObjectsRequest.commits:type_name -> cairn.metadata.v1.CommitObjectRequest
-	37,  // 52: cairn.metadata.v1.CommitObjectsResponse.results:type_name -> cairn.metadata.v1.CommitObjectResult
-	5,   // 53: cairn.metadata.v1.CommitObjectResult.object:type_name -> cairn.metadata.v1.Object
-	38,  // 54: cairn.metadata.v1.CommitObjectResult.error:type_name -> cairn.metadata.v1.ItemStatus
-	120, // 55: cairn.metadata.v1.ItemStatus.details:type_name -> google.protobuf.Any
-	5,   // 56: cairn.metadata.v1.GetObjectResponse.object:type_name -> cairn.metadata.v1.Object
-	32,  // 57: cairn.metadata.v1.DeleteObjectRequest.condition:type_name -> cairn.metadata.v1.Condition
-	5,   // 58: cairn.metadata.v1.ListObjectsResponse.objects:type_name -> cairn.metadata.v1.Object
-	7,   // 59: cairn.metadata.v1.CreateMultipartRequest.upload:type_name -> cairn.metadata.v1.MultipartUpload
-	7,   // 60: cairn.metadata.v1.CreateMultipartResponse.upload:type_name -> cairn.metadata.v1.MultipartUpload
-	7,   // 61: cairn.metadata.v1.GetMultipartResponse.upload:type_name -> cairn.metadata.v1.MultipartUpload
-	8,   // 62: cairn.metadata.v1.PutPartRequest.part:type_name -> cairn.metadata.v1.Part
-	7,   // 63: cairn.metadata.v1.ListPartsResponse.upload:type_name -> cairn.metadata.v1.MultipartUpload
-	8,   // 64: cairn.metadata.v1.ListPartsResponse.parts:type_name -> cairn.metadata.v1.Part
-	53,  // 65: cairn.metadata.v1.CompleteMultipartRequest.parts:type_name -> cairn.metadata.v1.CompletePart
-	5,   // 66: cairn.metadata.v1.CompleteMultipartRequest.object:type_name -> cairn.metadata.v1.Object
-	32,  // 67: cairn.metadata.v1.CompleteMultipartRequest.condition:type_name -> cairn.metadata.v1.Condition
-	5,   // 68: cairn.metadata.v1.CompleteMultipartResponse.object:type_name -> cairn.metadata.v1.Object
-	7,   // 69: cairn.metadata.v1.ListMultipartUploadsResponse.uploads:type_name -> cairn.metadata.v1.MultipartUpload
-	9,   // 70: cairn.metadata.v1.RegisterNodeRequest.node:type_name -> cairn.metadata.v1.Node
-	10,  // 71: cairn.metadata.v1.RegisterNodeResponse.cluster_map:type_name -> cairn.metadata.v1.ClusterMap
-	76,  // 72: cairn.metadata.v1.HeartbeatResponse.tasks:type_name -> cairn.metadata.v1.Task
-	10,  // 73: cairn.metadata.v1.GetClusterMapResponse.cluster_map:type_name -> cairn.metadata.v1.ClusterMap
-	11,  // 74: cairn.metadata.v1.ClusterStatusResponse.members:type_name -> cairn.metadata.v1.MetadMember
-	0,   // 75: cairn.metadata.v1.SetNodeState.state:type_name -> cairn.metadata.v1.NodeState
-	70,  // 76: cairn.metadata.v1.MarkChunks.chunks:type_name -> cairn.metadata.v1.ChunkRef
-	70,  // 77: cairn.metadata.v1.ReportChunksRequest.chunks:type_name -> cairn.metadata.v1.ChunkRef
-	78,  // 78: cairn.metadata.v1.Task.repair:type_name -> cairn.metadata.v1.RepairTask
-	79,  // 79: cairn.metadata.v1.Task.move:type_name -> cairn.metadata.v1.MoveTask
-	80,  // 80: cairn.metadata.v1.Task.delete:type_name -> cairn.metadata.v1.DeleteTask
-	2,   // 81: cairn.metadata.v1.RepairTask.segment:type_name -> cairn.metadata.v1.Segment
-	77,  // 82: cairn.metadata.v1.RepairTask.sources:type_name -> cairn.metadata.v1.PeerChunk
-	2,   // 83: cairn.metadata.v1.MoveTask.segment:type_name -> cairn.metadata.v1.Segment
-	77,  // 84: cairn.metadata.v1.MoveTask.source:type_name -> cairn.metadata.v1.PeerChunk
-	70,  // 85: cairn.metadata.v1.DeleteTask.chunks:type_name -> cairn.metadata.v1.ChunkRef
-	70,  // 86: cairn.metadata.v1.TaskResult.bad_sources:type_name -> cairn.metadata.v1.ChunkRef
-	81,  // 87: cairn.metadata.v1.ReportTaskRequest.result:type_name -> cairn.metadata.v1.TaskResult
-	70,  // 88: cairn.metadata.v1.CheckChunksRequest.chunks:type_name -> cairn.metadata.v1.ChunkRef
-	86,  // 89: cairn.metadata.v1.HealthStatusResponse.lost:type_name -> cairn.metadata.v1.LostSegment
-	9,   // 90: cairn.metadata.v1.SetNodeDrainResponse.node:type_name -> cairn.metadata.v1.Node
-	9,   // 91: cairn.metadata.v1.DecommissionResponse.node:type_name -> cairn.metadata.v1.Node
-	103, // 92: cairn.metadata.v1.DecommissionResponse.skipped:type_name -> cairn.metadata.v1.SkippedMove
-	94,  // 93: cairn.metadata.v1.RebalancePlanResponse.moves:type_name -> cairn.metadata.v1.PlannedMove
-	93,  // 94: cairn.metadata.v1.RebalancePlanResponse.before:type_name -> cairn.metadata.v1.NodeUtilization
-	93,  // 95: cairn.metadata.v1.RebalancePlanResponse.after:type_name -> cairn.metadata.v1.NodeUtilization
-	98,  // 96: cairn.metadata.v1.SetRebalance.pending:type_name -> cairn.metadata.v1.PendingMove
-	103, // 97: cairn.metadata.v1.RebalanceStatusResponse.skipped:type_name -> cairn.metadata.v1.SkippedMove
-	2,   // 98: cairn.metadata.v1.GCEntry.segments:type_name -> cairn.metadata.v1.Segment
-	16,  // 99: cairn.metadata.v1.Metadata.CreateBucket:input_type -> cairn.metadata.v1.CreateBucketRequest
-	18,  // 100: cairn.metadata.v1.Metadata.DeleteBucket:input_type -> cairn.metadata.v1.DeleteBucketRequest
-	28,  // 101: cairn.metadata.v1.Metadata.GetBucket:input_type -> cairn.metadata.v1.GetBucketRequest
-	30,  // 102: cairn.metadata.v1.Metadata.ListBuckets:input_type -> cairn.metadata.v1.ListBucketsRequest
-	20,  // 103: cairn.metadata.v1.Metadata.SetBucketPolicy:input_type -> cairn.metadata.v1.SetBucketPolicyRequest
-	22,  // 104: cairn.metadata.v1.Metadata.SetBucketLifecycle:input_type -> cairn.metadata.v1.SetBucketLifecycleRequest
-	24,  // 105: cairn.metadata.v1.Metadata.SetObjectTags:input_type -> cairn.metadata.v1.SetObjectTagsRequest
-	25,  // 106: cairn.metadata.v1.Metadata.SetBucketTags:input_type -> cairn.metadata.v1.SetBucketTagsRequest
-	33,  // 107: cairn.metadata.v1.Metadata.CommitObject:input_type -> cairn.metadata.v1.CommitObjectRequest
-	35,  // 108: cairn.metadata.v1.Metadata.CommitObjects:input_type -> cairn.metadata.v1.CommitObjectsRequest
-	39,  // 109: cairn.metadata.v1.Metadata.GetObject:input_type -> cairn.metadata.v1.GetObjectRequest
-	41,  // 110: cairn.metadata.v1.Metadata.DeleteObject:input_type -> cairn.metadata.v1.DeleteObjectRequest
-	43,  // 111: cairn.metadata.v1.Metadata.ListObjects:input_type -> cairn.metadata.v1.ListObjectsRequest
-	45,  // 112: cairn.metadata.v1.Metadata.CreateMultipart:input_type -> cairn.metadata.v1.CreateMultipartRequest
-	47,  // 113: cairn.metadata.v1.Metadata.GetMultipart:input_type -> cairn.metadata.v1.GetMultipartRequest
-	49,  // 114: cairn.metadata.v1.Metadata.PutPart:input_type -> cairn.metadata.v1.PutPartRequest
-	51,  // 115: cairn.metadata.v1.Metadata.ListParts:input_type -> cairn.metadata.v1.ListPartsRequest
-	54,  // 116: cairn.metadata.v1.Metadata.CompleteMultipart:input_type -> cairn.metadata.v1.CompleteMultipartRequest
-	56,  // 117: cairn.metadata.v1.Metadata.AbortMultipart:input_type -> cairn.metadata.v1.AbortMultipartRequest
-	58,  // 118: cairn.metadata.v1.Metadata.ListMultipartUploads:input_type -> cairn.metadata.v1.ListMultipartUploadsRequest
-	60,  // 119: cairn.metadata.v1.Metadata.RegisterNode:input_type -> cairn.metadata.v1.RegisterNodeRequest
-	62,  // 120: cairn.metadata.v1.Metadata.Heartbeat:input_type -> cairn.metadata.v1.HeartbeatRequest
-	64,  // 121: cairn.metadata.v1.Metadata.GetClusterMap:input_type -> cairn.metadata.v1.GetClusterMapRequest
-	67,  // 122: cairn.metadata.v1.Metadata.ClusterStatus:input_type -> cairn.metadata.v1.ClusterStatusRequest
-	14,  // 123: cairn.metadata.v1.Metadata.AnnounceMember:input_type -> cairn.metadata.v1.SetMemberAddress
-	72,  // 124: cairn.metadata.v1.Metadata.ReportChunks:input_type -> cairn.metadata.v1.ReportChunksRequest
-	82,  // 125: cairn.metadata.v1.Metadata.ReportTask:input_type -> cairn.metadata.v1.ReportTaskRequest
-	84,  // 126: cairn.metadata.v1.Metadata.CheckChunks:input_type -> cairn.metadata.v1.CheckChunksRequest
-	87,  // 127: cairn.metadata.v1.Metadata.HealthStatus:input_type -> cairn.metadata.v1.HealthStatusRequest
-	89,  // 128: cairn.metadata.v1.Metadata.SetNodeDrain:input_type -> cairn.metadata.v1.SetNodeDrainRequest
-	91,  // 129: cairn.metadata.v1.Metadata.Decommission:input_type -> cairn.metadata.v1.DecommissionRequest
-	95,  // 130: cairn.metadata.v1.Metadata.RebalancePlan:input_type -> cairn.metadata.v1.RebalancePlanRequest
-	99,  // 131: cairn.metadata.v1.Metadata.RebalanceStart:input_type -> cairn.metadata.v1.RebalanceStartRequest
-	100, // 132: cairn.metadata.v1.Metadata.RebalanceStatus:input_type -> cairn.metadata.v1.RebalanceStatusRequest
-	101, // 133: cairn.metadata.v1.Metadata.RebalanceStop:input_type -> cairn.metadata.v1.RebalanceStopRequest
-	104, // 134: cairn.metadata.v1.Metadata.AddMember:input_type -> cairn.metadata.v1.AddMemberRequest
-	106, // 135: cairn.metadata.v1.Metadata.RemoveMember:input_type -> cairn.metadata.v1.RemoveMemberRequest
-	108, // 136: cairn.metadata.v1.Metadata.TransferLeader:input_type -> cairn.metadata.v1.TransferLeaderRequest
-	17,  // 137: cairn.metadata.v1.Metadata.CreateBucket:output_type -> cairn.metadata.v1.CreateBucketResponse
-	19,  // 138: cairn.metadata.v1.Metadata.DeleteBucket:output_type -> cairn.metadata.v1.DeleteBucketResponse
-	29,  // 139: cairn.metadata.v1.Metadata.GetBucket:output_type -> cairn.metadata.v1.GetBucketResponse
-	31,  // 140: cairn.metadata.v1.Metadata.ListBuckets:output_type -> cairn.metadata.v1.ListBucketsResponse
-	21,  // 141: cairn.metadata.v1.Metadata.SetBucketPolicy:output_type -> cairn.metadata.v1.SetBucketPolicyResponse
-	23,  // 142: cairn.metadata.v1.Metadata.SetBucketLifecycle:output_type -> cairn.metadata.v1.SetBucketLifecycleResponse
-	27,  // 143: cairn.metadata.v1.Metadata.SetObjectTags:output_type -> cairn.metadata.v1.SetObjectTagsResponse
-	26,  // 144: cairn.metadata.v1.Metadata.SetBucketTags:output_type -> cairn.metadata.v1.SetBucketTagsResponse
-	34,  // 145: cairn.metadata.v1.Metadata.CommitObject:output_type -> cairn.metadata.v1.CommitObjectResponse
-	36,  // 146: cairn.metadata.v1.Metadata.CommitObjects:output_type -> cairn.metadata.v1.CommitObjectsResponse
-	40,  // 147: cairn.metadata.v1.Metadata.GetObject:output_type -> cairn.metadata.v1.GetObjectResponse
-	42,  // 148: cairn.metadata.v1.Metadata.DeleteObject:output_type -> cairn.metadata.v1.DeleteObjectResponse
-	44,  // 149: cairn.metadata.v1.Metadata.ListObjects:output_type -> cairn.metadata.v1.ListObjectsResponse
-	46,  // 150: cairn.metadata.v1.Metadata.CreateMultipart:output_type -> cairn.metadata.v1.CreateMultipartResponse
-	48,  // 151: cairn.metadata.v1.Metadata.GetMultipart:output_type -> cairn.metadata.v1.GetMultipartResponse
-	50,  // 152: cairn.metadata.v1.Metadata.PutPart:output_type -> cairn.metadata.v1.PutPartResponse
-	52,  // 153: cairn.metadata.v1.Metadata.ListParts:output_type -> cairn.metadata.v1.ListPartsResponse
-	55,  // 154: cairn.metadata.v1.Metadata.CompleteMultipart:output_type -> cairn.metadata.v1.CompleteMultipartResponse
-	57,  // 155: cairn.metadata.v1.Metadata.AbortMultipart:output_type -> cairn.metadata.v1.AbortMultipartResponse
-	59,  // 156: cairn.metadata.v1.Metadata.ListMultipartUploads:output_type -> cairn.metadata.v1.ListMultipartUploadsResponse
-	61,  // 157: cairn.metadata.v1.Metadata.RegisterNode:output_type -> cairn.metadata.v1.RegisterNodeResponse
-	63,  // 158: cairn.metadata.v1.Metadata.Heartbeat:output_type -> cairn.metadata.v1.HeartbeatResponse
-	65,  // 159: cairn.metadata.v1.Metadata.GetClusterMap:output_type -> cairn.metadata.v1.GetClusterMapResponse
-	68,  // 160: cairn.metadata.v1.Metadata.ClusterStatus:output_type -> cairn.metadata.v1.ClusterStatusResponse
-	66,  // 161: cairn.metadata.v1.Metadata.AnnounceMember:output_type -> cairn.metadata.v1.AnnounceMemberResponse
-	73,  // 162: cairn.metadata.v1.Metadata.ReportChunks:output_type -> cairn.metadata.v1.ReportChunksResponse
-	83,  // 163: cairn.metadata.v1.Metadata.ReportTask:output_type -> cairn.metadata.v1.ReportTaskResponse
-	85,  // 164: cairn.metadata.v1.Metadata.CheckChunks:output_type -> cairn.metadata.v1.CheckChunksResponse
-	88,  // 165: cairn.metadata.v1.Metadata.HealthStatus:output_type -> cairn.metadata.v1.HealthStatusResponse
-	90,  // 166: cairn.metadata.v1.Metadata.SetNodeDrain:output_type -> cairn.metadata.v1.SetNodeDrainResponse
-	92,  // 167: cairn.metadata.v1.Metadata.Decommission:output_type -> cairn.metadata.v1.DecommissionResponse
-	96,  // 168: cairn.metadata.v1.Metadata.RebalancePlan:output_type -> cairn.metadata.v1.RebalancePlanResponse
-	102, // 169: cairn.metadata.v1.Metadata.RebalanceStart:output_type -> cairn.metadata.v1.RebalanceStatusResponse
-	102, // 170: cairn.metadata.v1.Metadata.RebalanceStatus:output_type -> cairn.metadata.v1.RebalanceStatusResponse
-	102, // 171: cairn.metadata.v1.Metadata.RebalanceStop:output_type -> cairn.metadata.v1.RebalanceStatusResponse
-	105, // 172: cairn.metadata.v1.Metadata.AddMember:output_type -> cairn.metadata.v1.AddMemberResponse
-	107, // 173: cairn.metadata.v1.Metadata.RemoveMember:output_type -> cairn.metadata.v1.RemoveMemberResponse
-	109, // 174: cairn.metadata.v1.Metadata.TransferLeader:output_type -> cairn.metadata.v1.TransferLeaderResponse
-	137, // [137:175] is the sub-list for method output_type
-	99,  // [99:137] is the sub-list for method input_type
-	99,  // [99:99] is the sub-list for extension type_name
-	99,  // [99:99] is the sub-list for extension extendee
-	0,   // [0:99] is the sub-list for field type_name
+	125, // 7: cairn.metadata.v1.Object.tags:type_name -> cairn.metadata.v1.Object.TagsEntry
+	126, // 8: cairn.metadata.v1.Bucket.tags:type_name -> cairn.metadata.v1.Bucket.TagsEntry
+	127, // 9: cairn.metadata.v1.AccessKey.grants:type_name -> cairn.metadata.v1.AccessKey.GrantsEntry
+	128, // 10: cairn.metadata.v1.MultipartUpload.headers:type_name -> cairn.metadata.v1.MultipartUpload.HeadersEntry
+	129, // 11: cairn.metadata.v1.MultipartUpload.user_metadata:type_name -> cairn.metadata.v1.MultipartUpload.UserMetadataEntry
+	130, // 12: cairn.metadata.v1.MultipartUpload.tags:type_name -> cairn.metadata.v1.MultipartUpload.TagsEntry
+	3,   // 13: cairn.metadata.v1.Part.checksums:type_name -> cairn.metadata.v1.Checksum
+	2,   // 14: cairn.metadata.v1.Part.segments:type_name -> cairn.metadata.v1.Segment
+	0,   // 15: cairn.metadata.v1.Node.state:type_name -> cairn.metadata.v1.NodeState
+	11,  // 16: cairn.metadata.v1.ClusterMap.nodes:type_name -> cairn.metadata.v1.Node
+	1,   // 17: cairn.metadata.v1.ClusterMap.default_scheme:type_name -> cairn.metadata.v1.Scheme
+	18,  // 18: cairn.metadata.v1.Command.create_bucket:type_name -> cairn.metadata.v1.CreateBucketRequest
+	20,  // 19: cairn.metadata.v1.Command.delete_bucket:type_name -> cairn.metadata.v1.DeleteBucketRequest
+	45,  // 20: cairn.metadata.v1.Command.commit_object:type_name -> cairn.metadata.v1.CommitObjectRequest
+	53,  // 21: cairn.metadata.v1.Command.delete_object:type_name -> cairn.metadata.v1.DeleteObjectRequest
+	57,  // 22: cairn.metadata.v1.Command.create_multipart:type_name -> cairn.metadata.v1.CreateMultipartRequest
+	61,  // 23: cairn.metadata.v1.Command.put_part:type_name -> cairn.metadata.v1.PutPartRequest
+	66,  // 24: cairn.metadata.v1.Command.complete_multipart:type_name -> cairn.metadata.v1.CompleteMultipartRequest
+	68,  // 25: cairn.metadata.v1.Command.abort_multipart:type_name -> cairn.metadata.v1.AbortMultipartRequest
+	72,  // 26: cairn.metadata.v1.Command.register_node:type_name -> cairn.metadata.v1.RegisterNodeRequest
+	16,  // 27: cairn.metadata.v1.Command.set_member_address:type_name -> cairn.metadata.v1.SetMemberAddress
+	15,  // 28: cairn.metadata.v1.Command.bootstrap:type_name -> cairn.metadata.v1.Bootstrap
+	17,  // 29: cairn.metadata.v1.Command.set_node_usage:type_name -> cairn.metadata.v1.SetNodeUsage
+	81,  // 30: cairn.metadata.v1.Command.set_node_state:type_name -> cairn.metadata.v1.SetNodeState
+	83,  // 31: cairn.metadata.v1.Command.mark_chunks:type_name -> cairn.metadata.v1.MarkChunks
+	86,  // 32: cairn.metadata.v1.Command.commit_placement:type_name -> cairn.metadata.v1.CommitPlacement
+	87,  // 33: cairn.metadata.v1.Command.ack_gc:type_name -> cairn.metadata.v1.AckGC
+	109, // 34: cairn.metadata.v1.Command.set_rebalance:type_name -> cairn.metadata.v1.SetRebalance
+	22,  // 35: cairn.metadata.v1.Command.set_bucket_policy:type_name -> cairn.metadata.v1.SetBucketPolicyRequest
+	24,  // 36: cairn.metadata.v1.Command.set_bucket_lifecycle:type_name -> cairn.metadata.v1.SetBucketLifecycleRequest
+	26,  // 37: cairn.metadata.v1.Command.set_object_tags:type_name -> cairn.metadata.v1.SetObjectTagsRequest
+	27,  // 38: cairn.metadata.v1.Command.set_bucket_tags:type_name -> cairn.metadata.v1.SetBucketTagsRequest
+	29,  // 39: cairn.metadata.v1.Command.create_access_key:type_name -> cairn.metadata.v1.CreateAccessKeyRequest
+	31,  // 40: cairn.metadata.v1.Command.update_access_key:type_name -> cairn.metadata.v1.UpdateAccessKeyRequest
+	33,  // 41: cairn.metadata.v1.Command.delete_access_key:type_name -> cairn.metadata.v1.DeleteAccessKeyRequest
+	1,   // 42: cairn.metadata.v1.Bootstrap.default_scheme:type_name -> cairn.metadata.v1.Scheme
+	6,   // 43: cairn.metadata.v1.CreateBucketResponse.bucket:type_name -> cairn.metadata.v1.Bucket
+	6,   // 44: cairn.metadata.v1.SetBucketPolicyResponse.bucket:type_name -> cairn.metadata.v1.Bucket
+	6,   // 45: cairn.metadata.v1.SetBucketLifecycleResponse.bucket:type_name -> cairn.metadata.v1.Bucket
+	131, // 46: cairn.metadata.v1.SetObjectTagsRequest.tags:type_name -> cairn.metadata.v1.SetObjectTagsRequest.TagsEntry
+	44,  // 47: cairn.metadata.v1.SetObjectTagsRequest.condition:type_name -> cairn.metadata.v1.Condition
+	132, // 48: cairn.metadata.v1.SetBucketTagsRequest.tags:type_name -> cairn.metadata.v1.SetBucketTagsRequest.TagsEntry
+	6,   // 49: cairn.metadata.v1.SetBucketTagsResponse.bucket:type_name -> cairn.metadata.v1.Bucket
+	7,   // 50: cairn.metadata.v1.CreateAccessKeyResponse.key:type_name -> cairn.metadata.v1.AccessKey
+	8,   // 51: cairn.metadata.v1.UpdateAccessKeyRequest.allow:type_name -> cairn.metadata.v1.BucketGrant
+	8,   // 52: cairn.metadata.v1.UpdateAccessKeyRequest.deny:type_name -> cairn.metadata.v1.BucketGrant
+	7,   // 53: cairn.metadata.v1.UpdateAccessKeyResponse.key:type_name -> cairn.metadata.v1.AccessKey
+	7,   // 54: cairn.metadata.v1.GetAccessKeyResponse.key:type_name -> cairn.metadata.v1.AccessKey
+	7,   // 55: cairn.metadata.v1.ListAccessKeysResponse.keys:type_name -> cairn.metadata.v1.AccessKey
+	6,   // 56: cairn.metadata.v1.GetBucketResponse.bucket:type_name -> cairn.metadata.v1.Bucket
+	6,   // 57: cairn.metadata.v1.ListBucketsResponse.buckets:type_name -> cairn.metadata.v1.Bucket
+	5,   // 58: cairn.metadata.v1.CommitObjectRequest.object:type_name -> cairn.metadata.v1.Object
+	44,  // 59: cairn.metadata.v1.CommitObjectRequest.condition:type_name -> cairn.metadata.v1.Condition
+	5,   // 60: cairn.metadata.v1.CommitObjectResponse.object:type_name -> cairn.metadata.v1.Object
+	45,  // 61: cairn.metadata.v1.CommitObjectsRequest.commits:type_name -> cairn.metadata.v1.CommitObjectRequest
+	49,  // 62: cairn.metadata.v1.CommitObjectsResponse.results:type_name -> cairn.metadata.v1.CommitObjectResult
+	5,   // 63: cairn.metadata.v1.CommitObjectResult.object:type_name -> cairn.metadata.v1.Object
+	50,  // 64: cairn.metadata.v1.CommitObjectResult.error:type_name -> cairn.metadata.v1.ItemStatus
+	133, // 65: cairn.metadata.v1.ItemStatus.details:type_name -> google.protobuf.Any
+	5,   // 66: cairn.metadata.v1.GetObjectResponse.object:type_name -> cairn.metadata.v1.Object
+	44,  // 67: cairn.metadata.v1.DeleteObjectRequest.condition:type_name -> cairn.metadata.v1.Condition
+	5,   // 68: cairn.metadata.v1.ListObjectsResponse.objects:type_name -> cairn.metadata.v1.Object
+	9,   // 69: cairn.metadata.v1.CreateMultipartRequest.upload:type_name -> cairn.metadata.v1.MultipartUpload
+	9,   // 70: cairn.metadata.v1.CreateMultipartResponse.upload:type_name -> cairn.metadata.v1.MultipartUpload
+	9,   // 71: cairn.metadata.v1.GetMultipartResponse.upload:type_name -> cairn.metadata.v1.MultipartUpload
+	10,  // 72: cairn.metadata.v1.PutPartRequest.part:type_name -> cairn.metadata.v1.Part
+	9,   // 73: cairn.metadata.v1.ListPartsResponse.upload:type_name -> cairn.metadata.v1.MultipartUpload
+	10,  // 74: cairn.metadata.v1.ListPartsResponse.parts:type_name -> cairn.metadata.v1.Part
+	65,  // 75: cairn.metadata.v1.CompleteMultipartRequest.parts:type_name -> cairn.metadata.v1.CompletePart
+	5,   // 76: cairn.metadata.v1.CompleteMultipartRequest.object:type_name -> cairn.metadata.v1.Object
+	44,  // 77: cairn.metadata.v1.CompleteMultipartRequest.condition:type_name -> cairn.metadata.v1.Condition
+	5,   // 78: cairn.metadata.v1.CompleteMultipartResponse.object:type_name -> cairn.metadata.v1.Object
+	9,   // 79: cairn.metadata.v1.ListMultipartUploadsResponse.uploads:type_name -> cairn.metadata.v1.MultipartUpload
+	11,  // 80: cairn.metadata.v1.RegisterNodeRequest.node:type_name -> cairn.metadata.v1.Node
+	12,  // 81: cairn.metadata.v1.RegisterNodeResponse.cluster_map:type_name -> cairn.metadata.v1.ClusterMap
+	88,  // 82: cairn.metadata.v1.HeartbeatResponse.tasks:type_name -> cairn.metadata.v1.Task
+	12,  // 83: cairn.metadata.v1.GetClusterMapResponse.cluster_map:type_name -> cairn.metadata.v1.ClusterMap
+	13,  // 84: cairn.metadata.v1.ClusterStatusResponse.members:type_name -> cairn.metadata.v1.MetadMember
+	0,   // 85: cairn.metadata.v1.SetNodeState.state:type_name -> cairn.metadata.v1.NodeState
+	82,  // 86: cairn.metadata.v1.MarkChunks.chunks:type_name -> cairn.metadata.v1.ChunkRef
+	82,  // 87: cairn.metadata.v1.ReportChunksRequest.chunks:type_name -> cairn.metadata.v1.ChunkRef
+	90,  // 88: cairn.metadata.v1.Task.repair:type_name -> cairn.metadata.v1.RepairTask
+	91,  // 89: cairn.metadata.v1.Task.move:type_name -> cairn.metadata.v1.MoveTask
+	92,  // 90: cairn.metadata.v1.Task.delete:type_name -> cairn.metadata.v1.DeleteTask
+	2,   // 91: cairn.metadata.v1.RepairTask.segment:type_name -> cairn.metadata.v1.Segment
+	89,  // 92: cairn.metadata.v1.RepairTask.sources:type_name -> cairn.metadata.v1.PeerChunk
+	2,   // 93: cairn.metadata.v1.MoveTask.segment:type_name -> cairn.metadata.v1.Segment
+	89,  // 94: cairn.metadata.v1.MoveTask.source:type_name -> cairn.metadata.v1.PeerChunk
+	82,  // 95: cairn.metadata.v1.DeleteTask.chunks:type_name -> cairn.metadata.v1.ChunkRef
+	82,  // 96: cairn.metadata.v1.TaskResult.bad_sources:type_name -> cairn.metadata.v1.ChunkRef
+	93,  // 97: cairn.metadata.v1.ReportTaskRequest.result:type_name -> cairn.metadata.v1.TaskResult
+	82,  // 98: cairn.metadata.v1.CheckChunksRequest.chunks:type_name -> cairn.metadata.v1.ChunkRef
+	98,  // 99: cairn.metadata.v1.HealthStatusResponse.lost:type_name -> cairn.metadata.v1.LostSegment
+	11,  // 100: cairn.metadata.v1.SetNodeDrainResponse.node:type_name -> cairn.metadata.v1.Node
+	11,  // 101: cairn.metadata.v1.DecommissionResponse.node:type_name -> cairn.metadata.v1.Node
+	115, // 102: cairn.metadata.v1.DecommissionResponse.skipped:type_name -> cairn.metadata.v1.SkippedMove
+	106, // 103: cairn.metadata.v1.RebalancePlanResponse.moves:type_name -> cairn.metadata.v1.PlannedMove
+	105, // 104: cairn.metadata.v1.RebalancePlanResponse.before:type_name -> cairn.metadata.v1.NodeUtilization
+	105, // 105: cairn.metadata.v1.RebalancePlanResponse.after:type_name -> cairn.metadata.v1.NodeUtilization
+	110, // 106: cairn.metadata.v1.SetRebalance.pending:type_name -> cairn.metadata.v1.PendingMove
+	115, // 107: cairn.metadata.v1.RebalanceStatusResponse.skipped:type_name -> cairn.metadata.v1.SkippedMove
+	2,   // 108: cairn.metadata.v1.GCEntry.segments:type_name -> cairn.metadata.v1.Segment
+	8,   // 109: cairn.metadata.v1.AccessKey.GrantsEntry.value:type_name -> cairn.metadata.v1.BucketGrant
+	18,  // 110: cairn.metadata.v1.Metadata.CreateBucket:input_type -> cairn.metadata.v1.CreateBucketRequest
+	20,  // 111: cairn.metadata.v1.Metadata.DeleteBucket:input_type -> cairn.metadata.v1.DeleteBucketRequest
+	40,  // 112: cairn.metadata.v1.Metadata.GetBucket:input_type -> cairn.metadata.v1.GetBucketRequest
+	42,  // 113: cairn.metadata.v1.Metadata.ListBuckets:input_type -> cairn.metadata.v1.ListBucketsRequest
+	22,  // 114: cairn.metadata.v1.Metadata.SetBucketPolicy:input_type -> cairn.metadata.v1.SetBucketPolicyRequest
+	24,  // 115: cairn.metadata.v1.Metadata.SetBucketLifecycle:input_type -> cairn.metadata.v1.SetBucketLifecycleRequest
+	26,  // 116: cairn.metadata.v1.Metadata.SetObjectTags:input_type -> cairn.metadata.v1.SetObjectTagsRequest
+	27,  // 117: cairn.metadata.v1.Metadata.SetBucketTags:input_type -> cairn.metadata.v1.SetBucketTagsRequest
+	29,  // 118: cairn.metadata.v1.Metadata.CreateAccessKey:input_type -> cairn.metadata.v1.CreateAccessKeyRequest
+	31,  // 119: cairn.metadata.v1.Metadata.UpdateAccessKey:input_type -> cairn.metadata.v1.UpdateAccessKeyRequest
+	33,  // 120: cairn.metadata.v1.Metadata.DeleteAccessKey:input_type -> cairn.metadata.v1.DeleteAccessKeyRequest
+	35,  // 121: cairn.metadata.v1.Metadata.GetAccessKey:input_type -> cairn.metadata.v1.GetAccessKeyRequest
+	37,  // 122: cairn.metadata.v1.Metadata.ListAccessKeys:input_type -> cairn.metadata.v1.ListAccessKeysRequest
+	45,  // 123: cairn.metadata.v1.Metadata.CommitObject:input_type -> cairn.metadata.v1.CommitObjectRequest
+	47,  // 124: cairn.metadata.v1.Metadata.CommitObjects:input_type -> cairn.metadata.v1.CommitObjectsRequest
+	51,  // 125: cairn.metadata.v1.Metadata.GetObject:input_type -> cairn.metadata.v1.GetObjectRequest
+	53,  // 126: cairn.metadata.v1.Metadata.DeleteObject:input_type -> cairn.metadata.v1.DeleteObjectRequest
+	55,  // 127: cairn.metadata.v1.Metadata.ListObjects:input_type -> cairn.metadata.v1.ListObjectsRequest
+	57,  // 128: cairn.metadata.v1.Metadata.CreateMultipart:input_type -> cairn.metadata.v1.CreateMultipartRequest
+	59,  // 129: cairn.metadata.v1.Metadata.GetMultipart:input_type -> cairn.metadata.v1.GetMultipartRequest
+	61,  // 130: cairn.metadata.v1.Metadata.PutPart:input_type -> cairn.metadata.v1.PutPartRequest
+	63,  // 131: cairn.metadata.v1.Metadata.ListParts:input_type -> cairn.metadata.v1.ListPartsRequest
+	66,  // 132: cairn.metadata.v1.Metadata.CompleteMultipart:input_type -> cairn.metadata.v1.CompleteMultipartRequest
+	68,  // 133: cairn.metadata.v1.Metadata.AbortMultipart:input_type -> cairn.metadata.v1.AbortMultipartRequest
+	70,  // 134: cairn.metadata.v1.Metadata.ListMultipartUploads:input_type -> cairn.metadata.v1.ListMultipartUploadsRequest
+	72,  // 135: cairn.metadata.v1.Metadata.RegisterNode:input_type -> cairn.metadata.v1.RegisterNodeRequest
+	74,  // 136: cairn.metadata.v1.Metadata.Heartbeat:input_type -> cairn.metadata.v1.HeartbeatRequest
+	76,  // 137: cairn.metadata.v1.Metadata.GetClusterMap:input_type -> cairn.metadata.v1.GetClusterMapRequest
+	79,  // 138: cairn.metadata.v1.Metadata.ClusterStatus:input_type -> cairn.metadata.v1.ClusterStatusRequest
+	16,  // 139: cairn.metadata.v1.Metadata.AnnounceMember:input_type -> cairn.metadata.v1.SetMemberAddress
+	84,  // 140: cairn.metadata.v1.Metadata.ReportChunks:input_type -> cairn.metadata.v1.ReportChunksRequest
+	94,  // 141: cairn.metadata.v1.Metadata.ReportTask:input_type -> cairn.metadata.v1.ReportTaskRequest
+	96,  // 142: cairn.metadata.v1.Metadata.CheckChunks:input_type -> cairn.metadata.v1.CheckChunksRequest
+	99,  // 143: cairn.metadata.v1.Metadata.HealthStatus:input_type -> cairn.metadata.v1.HealthStatusRequest
+	101, // 144: cairn.metadata.v1.Metadata.SetNodeDrain:input_type -> cairn.metadata.v1.SetNodeDrainRequest
+	103, // 145: cairn.metadata.v1.Metadata.Decommission:input_type -> cairn.metadata.v1.DecommissionRequest
+	107, // 146: cairn.metadata.v1.Metadata.RebalancePlan:input_type -> cairn.metadata.v1.RebalancePlanRequest
+	111, // 147: cairn.metadata.v1.Metadata.RebalanceStart:input_type -> cairn.metadata.v1.RebalanceStartRequest
+	112, // 148: cairn.metadata.v1.Metadata.RebalanceStatus:input_type -> cairn.metadata.v1.RebalanceStatusRequest
+	113, // 149: cairn.metadata.v1.Metadata.RebalanceStop:input_type -> cairn.metadata.v1.RebalanceStopRequest
+	116, // 150: cairn.metadata.v1.Metadata.AddMember:input_type -> cairn.metadata.v1.AddMemberRequest
+	118, // 151: cairn.metadata.v1.Metadata.RemoveMember:input_type -> cairn.metadata.v1.RemoveMemberRequest
+	120, // 152: cairn.metadata.v1.Metadata.TransferLeader:input_type -> cairn.metadata.v1.TransferLeaderRequest
+	19,  // 153: cairn.metadata.v1.Metadata.CreateBucket:output_type -> cairn.metadata.v1.CreateBucketResponse
+	21,  // 154: cairn.metadata.v1.Metadata.DeleteBucket:output_type -> cairn.metadata.v1.DeleteBucketResponse
+	41,  // 155: cairn.metadata.v1.Metadata.GetBucket:output_type -> cairn.metadata.v1.GetBucketResponse
+	43,  // 156: cairn.metadata.v1.Metadata.ListBuckets:output_type -> cairn.metadata.v1.ListBucketsResponse
+	23,  // 157: cairn.metadata.v1.Metadata.SetBucketPolicy:output_type -> cairn.metadata.v1.SetBucketPolicyResponse
+	25,  // 158: cairn.metadata.v1.Metadata.SetBucketLifecycle:output_type -> cairn.metadata.v1.SetBucketLifecycleResponse
+	39,  // 159: cairn.metadata.v1.Metadata.SetObjectTags:output_type -> cairn.metadata.v1.SetObjectTagsResponse
+	28,  // 160: cairn.metadata.v1.Metadata.SetBucketTags:output_type -> cairn.metadata.v1.SetBucketTagsResponse
+	30,  // 161: cairn.metadata.v1.Metadata.CreateAccessKey:output_type -> cairn.metadata.v1.CreateAccessKeyResponse
+	32,  // 162: cairn.metadata.v1.Metadata.UpdateAccessKey:output_type -> cairn.metadata.v1.UpdateAccessKeyResponse
+	34,  // 163: cairn.metadata.v1.Metadata.DeleteAccessKey:output_type -> cairn.metadata.v1.DeleteAccessKeyResponse
+	36,  // 164: cairn.metadata.v1.Metadata.GetAccessKey:output_type -> cairn.metadata.v1.GetAccessKeyResponse
+	38,  // 165: cairn.metadata.v1.Metadata.ListAccessKeys:output_type -> cairn.metadata.v1.ListAccessKeysResponse
+	46,  // 166: cairn.metadata.v1.Metadata.CommitObject:output_type -> cairn.metadata.v1.CommitObjectResponse
+	48,  // 167: cairn.metadata.v1.Metadata.CommitObjects:output_type -> cairn.metadata.v1.CommitObjectsResponse
+	52,  // 168: cairn.metadata.v1.Metadata.GetObject:output_type -> cairn.metadata.v1.GetObjectResponse
+	54,  // 169: cairn.metadata.v1.Metadata.DeleteObject:output_type -> cairn.metadata.v1.DeleteObjectResponse
+	56,  // 170: cairn.metadata.v1.Metadata.ListObjects:output_type -> cairn.metadata.v1.ListObjectsResponse
+	58,  // 171: cairn.metadata.v1.Metadata.CreateMultipart:output_type -> cairn.metadata.v1.CreateMultipartResponse
+	60,  // 172: cairn.metadata.v1.Metadata.GetMultipart:output_type -> cairn.metadata.v1.GetMultipartResponse
+	62,  // 173: cairn.metadata.v1.Metadata.PutPart:output_type -> cairn.metadata.v1.PutPartResponse
+	64,  // 174: cairn.metadata.v1.Metadata.ListParts:output_type -> cairn.metadata.v1.ListPartsResponse
+	67,  // 175: cairn.metadata.v1.Metadata.CompleteMultipart:output_type -> cairn.metadata.v1.CompleteMultipartResponse
+	69,  // 176: cairn.metadata.v1.Metadata.AbortMultipart:output_type -> cairn.metadata.v1.AbortMultipartResponse
+	71,  // 177: cairn.metadata.v1.Metadata.ListMultipartUploads:output_type -> cairn.metadata.v1.ListMultipartUploadsResponse
+	73,  // 178: cairn.metadata.v1.Metadata.RegisterNode:output_type -> cairn.metadata.v1.RegisterNodeResponse
+	75,  // 179: cairn.metadata.v1.Metadata.Heartbeat:output_type -> cairn.metadata.v1.HeartbeatResponse
+	77,  // 180: cairn.metadata.v1.Metadata.GetClusterMap:output_type -> cairn.metadata.v1.GetClusterMapResponse
+	80,  // 181: cairn.metadata.v1.Metadata.ClusterStatus:output_type -> cairn.metadata.v1.ClusterStatusResponse
+	78,  // 182: cairn.metadata.v1.Metadata.AnnounceMember:output_type -> cairn.metadata.v1.AnnounceMemberResponse
+	85,  // 183: cairn.metadata.v1.Metadata.ReportChunks:output_type -> cairn.metadata.v1.ReportChunksResponse
+	95,  // 184: cairn.metadata.v1.Metadata.ReportTask:output_type -> cairn.metadata.v1.ReportTaskResponse
+	97,  // 185: cairn.metadata.v1.Metadata.CheckChunks:output_type -> cairn.metadata.v1.CheckChunksResponse
+	100, // 186: cairn.metadata.v1.Metadata.HealthStatus:output_type -> cairn.metadata.v1.HealthStatusResponse
+	102, // 187: cairn.metadata.v1.Metadata.SetNodeDrain:output_type -> cairn.metadata.v1.SetNodeDrainResponse
+	104, // 188: cairn.metadata.v1.Metadata.Decommission:output_type -> cairn.metadata.v1.DecommissionResponse
+	108, // 189: cairn.metadata.v1.Metadata.RebalancePlan:output_type -> cairn.metadata.v1.RebalancePlanResponse
+	114, // 190: cairn.metadata.v1.Metadata.RebalanceStart:output_type -> cairn.metadata.v1.RebalanceStatusResponse
+	114, // 191: cairn.metadata.v1.Metadata.RebalanceStatus:output_type -> cairn.metadata.v1.RebalanceStatusResponse
+	114, // 192: cairn.metadata.v1.Metadata.RebalanceStop:output_type -> cairn.metadata.v1.RebalanceStatusResponse
+	117, // 193: cairn.metadata.v1.Metadata.AddMember:output_type -> cairn.metadata.v1.AddMemberResponse
+	119, // 194: cairn.metadata.v1.Metadata.RemoveMember:output_type -> cairn.metadata.v1.RemoveMemberResponse
+	121, // 195: cairn.metadata.v1.Metadata.TransferLeader:output_type -> cairn.metadata.v1.TransferLeaderResponse
+	153, // [153:196] is the sub-list for method output_type
+	110, // [110:153] is the sub-list for method input_type
+	110, // [110:110] is the sub-list for extension type_name
+	110, // [110:110] is the sub-list for extension extendee
+	0,   // [0:110] is the sub-list for field type_name
 }
 
 func init() { file_metadata_proto_init() }
@@ -8255,7 +9043,7 @@ func file_metadata_proto_init() {
 	if File_metadata_proto != nil {
 		return
 	}
-	file_metadata_proto_msgTypes[11].OneofWrappers = []any{
+	file_metadata_proto_msgTypes[13].OneofWrappers = []any{
 		(*Command_CreateBucket)(nil),
 		(*Command_DeleteBucket)(nil),
 		(*Command_CommitObject)(nil),
@@ -8277,8 +9065,12 @@ func file_metadata_proto_init() {
 		(*Command_SetBucketLifecycle)(nil),
 		(*Command_SetObjectTags)(nil),
 		(*Command_SetBucketTags)(nil),
+		(*Command_CreateAccessKey)(nil),
+		(*Command_UpdateAccessKey)(nil),
+		(*Command_DeleteAccessKey)(nil),
 	}
-	file_metadata_proto_msgTypes[75].OneofWrappers = []any{
+	file_metadata_proto_msgTypes[30].OneofWrappers = []any{}
+	file_metadata_proto_msgTypes[87].OneofWrappers = []any{
 		(*Task_Repair)(nil),
 		(*Task_Move)(nil),
 		(*Task_Delete)(nil),
@@ -8289,7 +9081,7 @@ func file_metadata_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_metadata_proto_rawDesc), len(file_metadata_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   119,
+			NumMessages:   132,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

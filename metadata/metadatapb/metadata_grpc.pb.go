@@ -33,6 +33,11 @@ const (
 	Metadata_SetBucketLifecycle_FullMethodName   = "/cairn.metadata.v1.Metadata/SetBucketLifecycle"
 	Metadata_SetObjectTags_FullMethodName        = "/cairn.metadata.v1.Metadata/SetObjectTags"
 	Metadata_SetBucketTags_FullMethodName        = "/cairn.metadata.v1.Metadata/SetBucketTags"
+	Metadata_CreateAccessKey_FullMethodName      = "/cairn.metadata.v1.Metadata/CreateAccessKey"
+	Metadata_UpdateAccessKey_FullMethodName      = "/cairn.metadata.v1.Metadata/UpdateAccessKey"
+	Metadata_DeleteAccessKey_FullMethodName      = "/cairn.metadata.v1.Metadata/DeleteAccessKey"
+	Metadata_GetAccessKey_FullMethodName         = "/cairn.metadata.v1.Metadata/GetAccessKey"
+	Metadata_ListAccessKeys_FullMethodName       = "/cairn.metadata.v1.Metadata/ListAccessKeys"
 	Metadata_CommitObject_FullMethodName         = "/cairn.metadata.v1.Metadata/CommitObject"
 	Metadata_CommitObjects_FullMethodName        = "/cairn.metadata.v1.Metadata/CommitObjects"
 	Metadata_GetObject_FullMethodName            = "/cairn.metadata.v1.Metadata/GetObject"
@@ -77,6 +82,11 @@ type MetadataClient interface {
 	SetBucketLifecycle(ctx context.Context, in *SetBucketLifecycleRequest, opts ...grpc.CallOption) (*SetBucketLifecycleResponse, error)
 	SetObjectTags(ctx context.Context, in *SetObjectTagsRequest, opts ...grpc.CallOption) (*SetObjectTagsResponse, error)
 	SetBucketTags(ctx context.Context, in *SetBucketTagsRequest, opts ...grpc.CallOption) (*SetBucketTagsResponse, error)
+	CreateAccessKey(ctx context.Context, in *CreateAccessKeyRequest, opts ...grpc.CallOption) (*CreateAccessKeyResponse, error)
+	UpdateAccessKey(ctx context.Context, in *UpdateAccessKeyRequest, opts ...grpc.CallOption) (*UpdateAccessKeyResponse, error)
+	DeleteAccessKey(ctx context.Context, in *DeleteAccessKeyRequest, opts ...grpc.CallOption) (*DeleteAccessKeyResponse, error)
+	GetAccessKey(ctx context.Context, in *GetAccessKeyRequest, opts ...grpc.CallOption) (*GetAccessKeyResponse, error)
+	ListAccessKeys(ctx context.Context, in *ListAccessKeysRequest, opts ...grpc.CallOption) (*ListAccessKeysResponse, error)
 	CommitObject(ctx context.Context, in *CommitObjectRequest, opts ...grpc.CallOption) (*CommitObjectResponse, error)
 	// CommitObjects is CommitObject for several objects at once; a member
 	// that does not lead refuses the whole call with NotLeader.
@@ -196,6 +206,56 @@ func (c *metadataClient) SetBucketTags(ctx context.Context, in *SetBucketTagsReq
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(SetBucketTagsResponse)
 	err := c.cc.Invoke(ctx, Metadata_SetBucketTags_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *metadataClient) CreateAccessKey(ctx context.Context, in *CreateAccessKeyRequest, opts ...grpc.CallOption) (*CreateAccessKeyResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CreateAccessKeyResponse)
+	err := c.cc.Invoke(ctx, Metadata_CreateAccessKey_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *metadataClient) UpdateAccessKey(ctx context.Context, in *UpdateAccessKeyRequest, opts ...grpc.CallOption) (*UpdateAccessKeyResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(UpdateAccessKeyResponse)
+	err := c.cc.Invoke(ctx, Metadata_UpdateAccessKey_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *metadataClient) DeleteAccessKey(ctx context.Context, in *DeleteAccessKeyRequest, opts ...grpc.CallOption) (*DeleteAccessKeyResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(DeleteAccessKeyResponse)
+	err := c.cc.Invoke(ctx, Metadata_DeleteAccessKey_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *metadataClient) GetAccessKey(ctx context.Context, in *GetAccessKeyRequest, opts ...grpc.CallOption) (*GetAccessKeyResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetAccessKeyResponse)
+	err := c.cc.Invoke(ctx, Metadata_GetAccessKey_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *metadataClient) ListAccessKeys(ctx context.Context, in *ListAccessKeysRequest, opts ...grpc.CallOption) (*ListAccessKeysResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListAccessKeysResponse)
+	err := c.cc.Invoke(ctx, Metadata_ListAccessKeys_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -514,6 +574,11 @@ type MetadataServer interface {
 	SetBucketLifecycle(context.Context, *SetBucketLifecycleRequest) (*SetBucketLifecycleResponse, error)
 	SetObjectTags(context.Context, *SetObjectTagsRequest) (*SetObjectTagsResponse, error)
 	SetBucketTags(context.Context, *SetBucketTagsRequest) (*SetBucketTagsResponse, error)
+	CreateAccessKey(context.Context, *CreateAccessKeyRequest) (*CreateAccessKeyResponse, error)
+	UpdateAccessKey(context.Context, *UpdateAccessKeyRequest) (*UpdateAccessKeyResponse, error)
+	DeleteAccessKey(context.Context, *DeleteAccessKeyRequest) (*DeleteAccessKeyResponse, error)
+	GetAccessKey(context.Context, *GetAccessKeyRequest) (*GetAccessKeyResponse, error)
+	ListAccessKeys(context.Context, *ListAccessKeysRequest) (*ListAccessKeysResponse, error)
 	CommitObject(context.Context, *CommitObjectRequest) (*CommitObjectResponse, error)
 	// CommitObjects is CommitObject for several objects at once; a member
 	// that does not lead refuses the whole call with NotLeader.
@@ -582,6 +647,21 @@ func (UnimplementedMetadataServer) SetObjectTags(context.Context, *SetObjectTags
 }
 func (UnimplementedMetadataServer) SetBucketTags(context.Context, *SetBucketTagsRequest) (*SetBucketTagsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method SetBucketTags not implemented")
+}
+func (UnimplementedMetadataServer) CreateAccessKey(context.Context, *CreateAccessKeyRequest) (*CreateAccessKeyResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method CreateAccessKey not implemented")
+}
+func (UnimplementedMetadataServer) UpdateAccessKey(context.Context, *UpdateAccessKeyRequest) (*UpdateAccessKeyResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method UpdateAccessKey not implemented")
+}
+func (UnimplementedMetadataServer) DeleteAccessKey(context.Context, *DeleteAccessKeyRequest) (*DeleteAccessKeyResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method DeleteAccessKey not implemented")
+}
+func (UnimplementedMetadataServer) GetAccessKey(context.Context, *GetAccessKeyRequest) (*GetAccessKeyResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetAccessKey not implemented")
+}
+func (UnimplementedMetadataServer) ListAccessKeys(context.Context, *ListAccessKeysRequest) (*ListAccessKeysResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListAccessKeys not implemented")
 }
 func (UnimplementedMetadataServer) CommitObject(context.Context, *CommitObjectRequest) (*CommitObjectResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method CommitObject not implemented")
@@ -834,6 +914,96 @@ func _Metadata_SetBucketTags_Handler(srv interface{}, ctx context.Context, dec f
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
 		return srv.(MetadataServer).SetBucketTags(ctx, req.(*SetBucketTagsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Metadata_CreateAccessKey_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CreateAccessKeyRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MetadataServer).CreateAccessKey(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Metadata_CreateAccessKey_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MetadataServer).CreateAccessKey(ctx, req.(*CreateAccessKeyRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Metadata_UpdateAccessKey_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(UpdateAccessKeyRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MetadataServer).UpdateAccessKey(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Metadata_UpdateAccessKey_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MetadataServer).UpdateAccessKey(ctx, req.(*UpdateAccessKeyRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Metadata_DeleteAccessKey_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DeleteAccessKeyRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MetadataServer).DeleteAccessKey(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Metadata_DeleteAccessKey_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MetadataServer).DeleteAccessKey(ctx, req.(*DeleteAccessKeyRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Metadata_GetAccessKey_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetAccessKeyRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MetadataServer).GetAccessKey(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Metadata_GetAccessKey_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MetadataServer).GetAccessKey(ctx, req.(*GetAccessKeyRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Metadata_ListAccessKeys_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListAccessKeysRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MetadataServer).ListAccessKeys(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Metadata_ListAccessKeys_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MetadataServer).ListAccessKeys(ctx, req.(*ListAccessKeysRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
@@ -1416,6 +1586,26 @@ var Metadata_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "SetBucketTags",
 			Handler:    _Metadata_SetBucketTags_Handler,
+		},
+		{
+			MethodName: "CreateAccessKey",
+			Handler:    _Metadata_CreateAccessKey_Handler,
+		},
+		{
+			MethodName: "UpdateAccessKey",
+			Handler:    _Metadata_UpdateAccessKey_Handler,
+		},
+		{
+			MethodName: "DeleteAccessKey",
+			Handler:    _Metadata_DeleteAccessKey_Handler,
+		},
+		{
+			MethodName: "GetAccessKey",
+			Handler:    _Metadata_GetAccessKey_Handler,
+		},
+		{
+			MethodName: "ListAccessKeys",
+			Handler:    _Metadata_ListAccessKeys_Handler,
 		},
 		{
 			MethodName: "CommitObject",

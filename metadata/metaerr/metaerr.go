@@ -38,6 +38,8 @@ var (
 	ErrInvalidPartOrder        = &Error{"InvalidPartOrder", codes.InvalidArgument}
 	ErrInvalidArgument         = &Error{"InvalidArgument", codes.InvalidArgument}
 	ErrNoSuchNode              = &Error{"NoSuchNode", codes.NotFound}
+	ErrNoSuchAccessKey         = &Error{"NoSuchAccessKey", codes.NotFound}
+	ErrAccessKeyExists         = &Error{"AccessKeyExists", codes.AlreadyExists}
 	// ErrUpgradeRequired: a command some metad member's binary does not
 	// apply yet (metadata.FeatureLevel); upgrade every member first.
 	ErrUpgradeRequired = &Error{"UpgradeRequired", codes.FailedPrecondition}
@@ -50,7 +52,7 @@ var all = []*Error{
 	ErrNoSuchBucket, ErrNoSuchKey, ErrNoSuchUpload, ErrBucketAlreadyExists,
 	ErrBucketAlreadyOwnedByYou, ErrBucketNotEmpty, ErrPreconditionFailed,
 	ErrInvalidPart, ErrInvalidPartOrder, ErrInvalidArgument, ErrNoSuchNode,
-	ErrNotLeader, ErrUpgradeRequired,
+	ErrNotLeader, ErrUpgradeRequired, ErrNoSuchAccessKey, ErrAccessKeyExists,
 }
 
 // NotLeaderError says who the leader is, if this member knows.

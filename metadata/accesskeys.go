@@ -1,0 +1,232 @@
+package metadata
+
+import (
+	"bytes"
+	"fmt"
+
+	"github.com/dgraph-io/badger/v4"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/cairnstore/cairn/internal/grpcbuf"
+	"github.com/cairnstore/cairn/metadata/metadatapb"
+	"github.com/cairnstore/cairn/metadata/metaerr"
+)
+
+// Access keys: the credentials of S3 clients other than the gateways' root
+// key, each with the buckets it may read, write or own (k/<id>). The state
+// machine stores them and keeps their grants consistent with the buckets
+// (a deleted bucket's grants go with it, so a new bucket of the same name
+// does not inherit them); the gateways decide what a request may do.
+
+// The shape of access key ids and secrets. AWS ids are 16–128 characters
+// of [A-Z0-9]; tools written for S3 (and some SDKs' credential files)
+// break on anything else, so ids stay within that alphabet, lower case
+// allowed. Secrets are what a SigV4 HMAC key may be; 8 bytes at least.
+const (
+	minAccessKeyID     = 3
+	maxAccessKeyID     = 128
+	minAccessKeySecret = 8
+	maxAccessKeySecret = 128
+	maxAccessKeyName   = 256
+)
+
+func validAccessKeyID(id string) error {
+	if len(id) < minAccessKeyID || len(id) > maxAccessKeyID {
+		return metaerr.Detailed(metaerr.ErrInvalidArgument, "access key id must be %d..%d characters", minAccessKeyID, maxAccessKeyID)
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if !('A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9') {
+			return metaerr.Detailed(metaerr.ErrInvalidArgument, "access key id %q: only letters and digits", id)
+		}
+	}
+	return nil
+}
+
+func validAccessKeySecret(secret string) error {
+	if len(secret) < minAccessKeySecret || len(secret) > maxAccessKeySecret {
+		return metaerr.Detailed(metaerr.ErrInvalidArgument, "secret key must be %d..%d characters", minAccessKeySecret, maxAccessKeySecret)
+	}
+	for i := 0; i < len(secret); i++ {
+		if c := secret[i]; c <= ' ' || c >= 0x7f {
+			return metaerr.Detailed(metaerr.ErrInvalidArgument, "secret key: printable ASCII without spaces only")
+		}
+	}
+	return nil
+}
+
+func (a *applier) createAccessKey(req *metadatapb.CreateAccessKeyRequest) (proto.Message, error) {
+	if err := validAccessKeyID(req.GetId()); err != nil {
+		return nil, err
+	}
+	if err := validAccessKeySecret(req.GetSecret()); err != nil {
+		return nil, err
+	}
+	if len(req.GetName()) > maxAccessKeyName {
+		return nil, metaerr.Detailed(metaerr.ErrInvalidArgument, "access key name: at most %d bytes", maxAccessKeyName)
+	}
+	old := &metadatapb.AccessKey{}
+	found, err := a.st.get(accessKeyKey(req.GetId()), old)
+	if err != nil {
+		return nil, err
+	}
+	if found {
+		// The same request again (a retry whose answer was lost): it
+		// was created, and may have been changed since.
+		if old.GetSecret() == req.GetSecret() {
+			return &metadatapb.CreateAccessKeyResponse{Key: old}, nil
+		}
+		return nil, metaerr.Detailed(metaerr.ErrAccessKeyExists, "access key %q", req.GetId())
+	}
+	k := &metadatapb.AccessKey{
+		Id: req.GetId(), Secret: req.GetSecret(), Name: req.GetName(),
+		CreatedUnixNano: a.now, CreateBuckets: req.GetCreateBuckets(),
+	}
+	if err := a.st.put(accessKeyKey(k.Id), k); err != nil {
+		return nil, err
+	}
+	return &metadatapb.CreateAccessKeyResponse{Key: k}, nil
+}
+
+func (a *applier) updateAccessKey(req *metadatapb.UpdateAccessKeyRequest) (proto.Message, error) {
+	k := &metadatapb.AccessKey{}
+	found, err := a.st.get(accessKeyKey(req.GetId()), k)
+	if err != nil {
+		return nil, err
+	}
+	if !found {
+		return nil, metaerr.Detailed(metaerr.ErrNoSuchAccessKey, "access key %q", req.GetId())
+	}
+	if req.CreateBuckets != nil {
+		k.CreateBuckets = req.GetCreateBuckets()
+	}
+	if b := req.GetBucket(); b != "" {
+		g := k.GetGrants()[b]
+		if g == nil {
+			g = &metadatapb.BucketGrant{}
+		}
+		allow, deny := req.GetAllow(), req.GetDeny()
+		if allow.GetRead() || allow.GetWrite() || allow.GetOwner() {
+			// Granting on a bucket that does not exist would be granting
+			// on whoever creates it next.
+			if err := a.requireBucket(b); err != nil {
+				return nil, err
+			}
+		}
+		g.Read = (g.Read || allow.GetRead()) && !deny.GetRead()
+		g.Write = (g.Write || allow.GetWrite()) && !deny.GetWrite()
+		g.Owner = (g.Owner || allow.GetOwner()) && !deny.GetOwner()
+		if g.Read || g.Write || g.Owner {
+			if k.Grants == nil {
+				k.Grants = map[string]*metadatapb.BucketGrant{}
+			}
+			k.Grants[b] = g
+		} else {
+			delete(k.Grants, b)
+		}
+	}
+	if err := a.st.put(accessKeyKey(k.Id), k); err != nil {
+		return nil, err
+	}
+	return &metadatapb.UpdateAccessKeyResponse{Key: k}, nil
+}
+
+func (a *applier) deleteAccessKey(req *metadatapb.DeleteAccessKeyRequest) (proto.Message, error) {
+	found, err := a.st.has(accessKeyKey(req.GetId()))
+	if err != nil {
+		return nil, err
+	}
+	if !found {
+		return nil, metaerr.Detailed(metaerr.ErrNoSuchAccessKey, "access key %q", req.GetId())
+	}
+	a.st.del(accessKeyKey(req.GetId()))
+	return &metadatapb.DeleteAccessKeyResponse{}, nil
+}
+
+// grantOwner gives key every permission on a bucket it creates. The key
+// must exist and be allowed to create buckets: the gateway checked, but a
+// key deleted or changed since must not end up owning a bucket.
+func (a *applier) grantOwner(keyID, bucket string) error {
+	k := &metadatapb.AccessKey{}
+	found, err := a.st.get(accessKeyKey(keyID), k)
+	if err != nil {
+		return err
+	}
+	if !found {
+		return metaerr.Detailed(metaerr.ErrNoSuchAccessKey, "create bucket %q: access key %q", bucket, keyID)
+	}
+	if !k.GetCreateBuckets() {
+		return metaerr.Detailed(metaerr.ErrInvalidArgument, "create bucket %q: access key %q may not create buckets", bucket, keyID)
+	}
+	if k.Grants == nil {
+		k.Grants = map[string]*metadatapb.BucketGrant{}
+	}
+	k.Grants[bucket] = &metadatapb.BucketGrant{Read: true, Write: true, Owner: true}
+	return a.st.put(accessKeyKey(keyID), k)
+}
+
+// keysGranting reads the keys with a grant on bucket (a scan: call before
+// staging writes).
+func (a *applier) keysGranting(bucket string) ([]*metadatapb.AccessKey, error) {
+	var ks []*metadatapb.AccessKey
+	err := a.st.scan(prefixAccessKey, func(k, v []byte) error {
+		ak := &metadatapb.AccessKey{}
+		if err := grpcbuf.UnmarshalUnchecked(v, ak); err != nil {
+			return fmt.Errorf("read access key %q: %w", bytes.Clone(k), err)
+		}
+		if _, ok := ak.GetGrants()[bucket]; ok {
+			ks = append(ks, ak)
+		}
+		return nil
+	})
+	return ks, err
+}
+
+// dropGrants removes bucket's grants from ks (read by keysGranting).
+func (a *applier) dropGrants(bucket string, ks []*metadatapb.AccessKey) error {
+	for _, k := range ks {
+		delete(k.Grants, bucket)
+		if err := a.st.put(accessKeyKey(k.GetId()), k); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// GetAccessKey returns one key with its secret, or ErrNoSuchAccessKey.
+func (s *State) GetAccessKey(req *metadatapb.GetAccessKeyRequest) (*metadatapb.GetAccessKeyResponse, error) {
+	k := &metadatapb.AccessKey{}
+	var found bool
+	err := s.view(func(txn *badger.Txn) error {
+		var err error
+		found, err = getProto(txn, accessKeyKey(req.GetId()), k)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("get access key %q: %w", req.GetId(), err)
+	}
+	if !found {
+		return nil, metaerr.Detailed(metaerr.ErrNoSuchAccessKey, "access key %q", req.GetId())
+	}
+	return &metadatapb.GetAccessKeyResponse{Key: k}, nil
+}
+
+// ListAccessKeys returns every key in id order, without secrets.
+func (s *State) ListAccessKeys(*metadatapb.ListAccessKeysRequest) (*metadatapb.ListAccessKeysResponse, error) {
+	resp := &metadatapb.ListAccessKeysResponse{}
+	err := s.view(func(txn *badger.Txn) error {
+		return scanTxn(txn, prefixAccessKey, func(k, v []byte) error {
+			ak := &metadatapb.AccessKey{}
+			if err := grpcbuf.UnmarshalUnchecked(v, ak); err != nil {
+				return fmt.Errorf("read %q: %w", k, err)
+			}
+			ak.Secret = ""
+			resp.Keys = append(resp.Keys, ak)
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list access keys: %w", err)
+	}
+	return resp, nil
+}
