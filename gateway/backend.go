@@ -47,12 +47,18 @@ type ClusterMeta interface {
 	GetClusterMap(ctx context.Context, in *pb.GetClusterMapRequest, opts ...grpc.CallOption) (*pb.GetClusterMapResponse, error)
 }
 
+// AccessKeyMeta is what authenticating and authorizing access keys needs.
+type AccessKeyMeta interface {
+	GetAccessKey(ctx context.Context, in *pb.GetAccessKeyRequest, opts ...grpc.CallOption) (*pb.GetAccessKeyResponse, error)
+}
+
 // Metadata is every metadata call the gateway makes.
 type Metadata interface {
 	BucketMeta
 	ObjectMeta
 	MultipartMeta
 	ClusterMeta
+	AccessKeyMeta
 }
 
 // Objects is the object layer as the gateway uses it (*object.Store).

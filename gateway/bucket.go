@@ -6,6 +6,7 @@ import (
 
 	"github.com/cairnstore/cairn/gateway/s3err"
 	pb "github.com/cairnstore/cairn/metadata/metadatapb"
+	"github.com/cairnstore/cairn/metadata/metaerr"
 )
 
 // bucketHandlers serve the bucket operations.
@@ -13,12 +14,18 @@ type bucketHandlers struct{ d *routerDeps }
 
 // list is ListBuckets.
 func (h *bucketHandlers) list(w http.ResponseWriter, r *http.Request) error {
+	// Read now: the buckets a key created through another gateway a
+	// moment ago are listed.
+	k, err := h.d.accessKey(r, 0)
+	if err != nil {
+		return accessError(err)
+	}
 	resp, err := h.d.meta.ListBuckets(r.Context(), &pb.ListBucketsRequest{})
 	if err != nil {
 		return err
 	}
 	out := listAllMyBucketsResult{NS: s3NS, Owner: rootOwner, Buckets: []bucketEntry{}}
-	for _, b := range resp.GetBuckets() {
+	for _, b := range visibleBuckets(k, resp.GetBuckets()) {
 		out.Buckets = append(out.Buckets, bucketEntry{
 			Name:         b.GetName(),
 			CreationDate: fmtXMLTime(unixTime(b.GetCreatedUnixNano())),
@@ -59,8 +66,21 @@ func (h *bucketHandlers) create(w http.ResponseWriter, r *http.Request) error {
 			return s3err.New(s3err.InvalidLocationConstraint, "The specified location-constraint %q is not valid: this endpoint serves %s.", cfg.LocationConstraint, h.d.region)
 		}
 	}
-	if _, err := h.d.meta.CreateBucket(r.Context(), &pb.CreateBucketRequest{Name: name, Region: h.d.region}); err != nil {
+	k, err := h.d.accessKey(r, keyTTL)
+	if err != nil {
+		return accessError(err)
+	}
+	// A key creating a bucket owns it (granted in the same metad entry).
+	if _, err := h.d.meta.CreateBucket(r.Context(), &pb.CreateBucketRequest{Name: name, Region: h.d.region, OwnerKey: k.GetId()}); err != nil {
+		// Someone else's bucket is BucketAlreadyExists to a key, as on
+		// S3; the root key owns every bucket.
+		if k != nil && isMeta(err, metaerr.ErrBucketAlreadyOwnedByYou) && !k.GetGrants()[name].GetOwner() {
+			return &s3err.Error{Code: s3err.BucketAlreadyExists, BucketName: name, Err: err}
+		}
 		return err
+	}
+	if k != nil {
+		h.d.keys.forget(k.GetId()) // it owns the bucket now
 	}
 	w.Header().Set("Location", "/"+name)
 	w.Header().Set("Content-Length", "0")

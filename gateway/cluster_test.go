@@ -20,11 +20,15 @@ func clusterStarter(t *testing.T) starter {
 	return func(t testing.TB) *env {
 		srv := c.StartGateway(t, gateway.Config{Credentials: gateway.Credentials{AccessKey: testAccess, SecretKey: testSecret}})
 		u, _ := url.Parse(srv.URL())
-		return &env{url: srv.URL(), host: u.Host, srv: srv}
+		return &env{url: srv.URL(), host: u.Host, srv: srv, meta: c.MetaClient(t)}
 	}
 }
 
 // TestClusterSuite runs the client suite (aws-sdk-go-v2 with its default
 // checksums, minio-go, raw signed requests) against real metad and blobd
-// servers.
-func TestClusterSuite(t *testing.T) { suite(t, clusterStarter(t)) }
+// servers, and what needs metad's own state (access keys).
+func TestClusterSuite(t *testing.T) {
+	start := clusterStarter(t)
+	suite(t, start)
+	t.Run("AccessKeys", func(t *testing.T) { testAccessKeys(t, start(t)) })
+}

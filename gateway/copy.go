@@ -54,6 +54,9 @@ func (d *routerDeps) copySource(ctx context.Context, r *http.Request) (*pb.Objec
 	if err != nil {
 		return nil, err
 	}
+	if err := d.authorize(r, sb, needRead); err != nil {
+		return nil, err
+	}
 	src, err := d.objects.Head(ctx, sb, sk)
 	if err != nil {
 		if isMeta(err, metaerr.ErrNoSuchKey) {

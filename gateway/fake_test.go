@@ -61,6 +61,12 @@ func (f *fake) CreateBucket(_ context.Context, in *pb.CreateBucketRequest, _ ...
 	return &pb.CreateBucketResponse{Bucket: b}, nil
 }
 
+// GetAccessKey: the fake has only the root key (access keys are tested
+// against the in-process cluster).
+func (f *fake) GetAccessKey(context.Context, *pb.GetAccessKeyRequest, ...grpc.CallOption) (*pb.GetAccessKeyResponse, error) {
+	return nil, metaerr.ErrNoSuchAccessKey
+}
+
 func (f *fake) DeleteBucket(_ context.Context, in *pb.DeleteBucketRequest, _ ...grpc.CallOption) (*pb.DeleteBucketResponse, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()

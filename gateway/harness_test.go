@@ -24,6 +24,7 @@ import (
 
 	"github.com/cairnstore/cairn/gateway"
 	"github.com/cairnstore/cairn/gateway/sigv4"
+	"github.com/cairnstore/cairn/metadata/metaclient"
 )
 
 const (
@@ -36,6 +37,8 @@ type env struct {
 	url  string
 	host string
 	srv  *gateway.Server
+	// meta is the cluster's metadata client (nil over the fake backend).
+	meta *metaclient.Client
 }
 
 // backend is what a gateway under test runs on.
@@ -108,8 +111,13 @@ func (e *env) awsClient(t testing.TB, opts ...func(*s3.Options)) *s3.Client {
 }
 
 func (e *env) awsClientWith(t testing.TB, secret string) *s3.Client {
+	return e.awsClientAs(t, testAccess, secret)
+}
+
+// awsClientAs is awsClient signing with another key pair, without retries.
+func (e *env) awsClientAs(t testing.TB, access, secret string) *s3.Client {
 	return e.awsClient(t, func(o *s3.Options) {
-		o.Credentials = awscreds.NewStaticCredentialsProvider(testAccess, secret, "")
+		o.Credentials = awscreds.NewStaticCredentialsProvider(access, secret, "")
 		o.RetryMaxAttempts = 1
 	})
 }

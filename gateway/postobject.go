@@ -120,9 +120,9 @@ func (d *routerDeps) authenticatePost(r *http.Request, f *postForm, bucket strin
 		if alg := fv["x-amz-algorithm"]; alg != sigv4.Algorithm {
 			return nil, s3err.New(s3err.InvalidArgument, "x-amz-algorithm must be %s, not %q.", sigv4.Algorithm, alg)
 		}
-		auth, err = d.verifier.VerifyPostPolicy(fv["x-amz-credential"], fv["x-amz-date"], encoded, fv["x-amz-signature"])
+		auth, err = d.verifier.VerifyPostPolicy(r.Context(), fv["x-amz-credential"], fv["x-amz-date"], encoded, fv["x-amz-signature"])
 	case fv["signature"] != "" && fv["awsaccesskeyid"] != "":
-		a, err2 := d.v2.VerifyPostPolicy(fv["awsaccesskeyid"], encoded, fv["signature"])
+		a, err2 := d.v2.VerifyPostPolicy(r.Context(), fv["awsaccesskeyid"], encoded, fv["signature"])
 		if err2 == nil {
 			auth = &sigv4.Auth{AccessKey: a.AccessKey, Payload: sigv4.UnsignedPayload}
 		}
@@ -134,6 +134,9 @@ func (d *routerDeps) authenticatePost(r *http.Request, f *postForm, bucket strin
 		return nil, err
 	}
 	stateOf(r).auth = auth
+	if err := d.authorize(r, bucket, needWrite); err != nil {
+		return nil, err
+	}
 	doc, err := base64.StdEncoding.DecodeString(encoded)
 	if err != nil {
 		return nil, s3err.New(s3err.InvalidPolicyDocument, "The policy is not base64: %v.", err)

@@ -29,6 +29,7 @@ type routerDeps struct {
 	now      func() time.Time
 	bodyIdle time.Duration // 0: no limit
 	cors     []string      // origins allowed cross-origin requests (withCORS)
+	keys     *keyring      // who signed a request, and what it may do
 }
 
 // handlerFunc is an S3 operation: it writes a successful answer itself
@@ -125,8 +126,14 @@ func newRouter(d routerDeps) http.Handler {
 	s3 := mux.NewRouter().SkipClean(true)
 	s3.UseEncodedPath()
 	route := func(op string, h handlerFunc) http.Handler {
+		need := permissionOf(op)
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			stateOf(r).op = op
+			st := stateOf(r)
+			st.op = op
+			if err := d.authorize(r, st.target.bucket, need); err != nil {
+				d.fail(w, r, err)
+				return
+			}
 			if err := h(w, r); err != nil {
 				d.fail(w, r, err)
 			}

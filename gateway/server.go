@@ -44,7 +44,8 @@ import (
 // empty.
 const DefaultRegion = "us-east-1"
 
-// Credentials are the root key pair.
+// Credentials are the root key pair, which may do everything; access keys
+// stored in metad may do what their grants say (keyring.go, access.go).
 type Credentials struct {
 	AccessKey string
 	SecretKey string
@@ -128,8 +129,9 @@ func NewServer(cfg Config) (*Server, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	keys := newKeyring(cfg.Credentials, cfg.Meta, cfg.Now)
 	verifier, err := sigv4.New(sigv4.Config{
-		Credentials: sigv4.StaticCredentials{AccessKey: cfg.Credentials.AccessKey, SecretKey: cfg.Credentials.SecretKey},
+		Credentials: keys,
 		Region:      cfg.Region,
 		Now:         cfg.Now,
 	})
@@ -137,7 +139,7 @@ func NewServer(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("gateway: %w", err)
 	}
 	v2, err := sigv2.New(sigv2.Config{
-		Credentials: sigv4.StaticCredentials{AccessKey: cfg.Credentials.AccessKey, SecretKey: cfg.Credentials.SecretKey},
+		Credentials: keys,
 		Now:         cfg.Now,
 	})
 	if err != nil {
@@ -168,6 +170,7 @@ func NewServer(cfg Config) (*Server, error) {
 		now:      cfg.Now,
 		bodyIdle: bodyIdle,
 		cors:     cfg.CORSAllowedOrigins,
+		keys:     keys,
 	})
 	s.http = &http.Server{
 		Handler:           s.handler,

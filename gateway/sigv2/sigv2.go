@@ -36,10 +36,12 @@
 package sigv2
 
 import (
+	"context"
 	"crypto/hmac"
 	"crypto/sha1"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
@@ -173,7 +175,7 @@ func (v *Verifier) verifyHeader(r *http.Request, vhostBucket string, params []qu
 	if err != nil {
 		return nil, err
 	}
-	secret, err := v.lookup(accessKey)
+	secret, err := v.lookup(r.Context(), accessKey)
 	if err != nil {
 		return nil, err
 	}
@@ -230,7 +232,7 @@ func (v *Verifier) verifyPresigned(r *http.Request, vhostBucket string, params [
 	if err != nil || exp < 0 {
 		return nil, s3err.New(s3err.AccessDenied, "Invalid date (should be seconds since epoch): %s", expires)
 	}
-	secret, err := v.lookup(accessKey)
+	secret, err := v.lookup(r.Context(), accessKey)
 	if err != nil {
 		return nil, err
 	}
@@ -267,10 +269,13 @@ func headerOrParam(r *http.Request, params []queryParam, name string) string {
 	return v
 }
 
-func (v *Verifier) lookup(accessKey string) (string, error) {
-	secret, ok := v.creds.Secret(accessKey)
-	if !ok {
+func (v *Verifier) lookup(ctx context.Context, accessKey string) (string, error) {
+	secret, err := v.creds.Secret(ctx, accessKey)
+	if errors.Is(err, sigv4.ErrUnknownKey) {
 		return "", (&s3err.Error{Code: s3err.InvalidAccessKeyID}).With("AWSAccessKeyId", accessKey)
+	}
+	if err != nil {
+		return "", fmt.Errorf("look up access key %s: %w", accessKey, err)
 	}
 	return secret, nil
 }
@@ -336,8 +341,8 @@ func Sign(secret, stringToSign string) string {
 // VerifyPostPolicy checks the signature of a browser POST upload signed
 // with SigV2: the form's signature field is base64(HMAC-SHA1(secret,
 // policy)), over the base64 policy document as sent.
-func (v *Verifier) VerifyPostPolicy(accessKey, policy, signature string) (*Auth, error) {
-	secret, err := v.lookup(accessKey)
+func (v *Verifier) VerifyPostPolicy(ctx context.Context, accessKey, policy, signature string) (*Auth, error) {
+	secret, err := v.lookup(ctx, accessKey)
 	if err != nil {
 		return nil, err
 	}

@@ -41,10 +41,12 @@
 package sigv4
 
 import (
+	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
@@ -79,10 +81,15 @@ const (
 	DefaultRegion = "us-east-1"
 )
 
-// CredentialStore finds the secret key of an access key.
+// CredentialStore finds the secret key of an access key: ErrUnknownKey
+// when there is no such key, another error when it could not tell (the
+// request then fails with that error, not InvalidAccessKeyId).
 type CredentialStore interface {
-	Secret(accessKey string) (secret string, ok bool)
+	Secret(ctx context.Context, accessKey string) (secret string, err error)
 }
+
+// ErrUnknownKey is a CredentialStore's answer for a key it does not have.
+var ErrUnknownKey = errors.New("no such access key")
 
 // StaticCredentials is a CredentialStore of one key pair, the root
 // credentials (the gateway reads them from CAIRN_ACCESS_KEY and
@@ -93,11 +100,11 @@ type StaticCredentials struct {
 }
 
 // Secret implements CredentialStore.
-func (s StaticCredentials) Secret(accessKey string) (string, bool) {
+func (s StaticCredentials) Secret(_ context.Context, accessKey string) (string, error) {
 	if s.AccessKey == "" || accessKey != s.AccessKey {
-		return "", false
+		return "", ErrUnknownKey
 	}
-	return s.SecretKey, true
+	return s.SecretKey, nil
 }
 
 // Config configures a Verifier.
@@ -393,7 +400,7 @@ func (v *Verifier) verifyHeader(r *http.Request, authz string, params []queryPar
 	if a.cred.date != amzDate[:8] {
 		return nil, malformed("Invalid credential date \"%s\". This date is not the same as X-Amz-Date: \"%s\".", a.cred.date, amzDate[:8])
 	}
-	secret, err := v.lookup(a.cred.accessKey)
+	secret, err := v.lookup(r.Context(), a.cred.accessKey)
 	if err != nil {
 		return nil, err
 	}
@@ -456,10 +463,13 @@ func stringToSign(amzDate, scope, canonicalRequest string) string {
 	return Algorithm + "\n" + amzDate + "\n" + scope + "\n" + hex.EncodeToString(sum[:])
 }
 
-func (v *Verifier) lookup(accessKey string) (string, error) {
-	secret, ok := v.creds.Secret(accessKey)
-	if !ok {
+func (v *Verifier) lookup(ctx context.Context, accessKey string) (string, error) {
+	secret, err := v.creds.Secret(ctx, accessKey)
+	if errors.Is(err, ErrUnknownKey) {
 		return "", (&s3err.Error{Code: s3err.InvalidAccessKeyID}).With("AWSAccessKeyId", accessKey)
+	}
+	if err != nil {
+		return "", fmt.Errorf("look up access key %s: %w", accessKey, err)
 	}
 	return secret, nil
 }
@@ -589,7 +599,7 @@ func (v *Verifier) verifyPresigned(r *http.Request, params []queryParam) (*Auth,
 		}
 		payload = p
 	}
-	secret, err := v.lookup(cred.accessKey)
+	secret, err := v.lookup(r.Context(), cred.accessKey)
 	if err != nil {
 		return nil, err
 	}
@@ -679,7 +689,7 @@ func (c *keyCache) get(secret, date, region string) []byte {
 // base64 policy document, which the signature covers instead of a
 // canonical request. The policy's expiration, not the request time,
 // bounds its use, so no clock skew is checked here.
-func (v *Verifier) VerifyPostPolicy(credentialField, amzDate, policy, signature string) (*Auth, error) {
+func (v *Verifier) VerifyPostPolicy(ctx context.Context, credentialField, amzDate, policy, signature string) (*Auth, error) {
 	c, err := parseCredential(credentialField)
 	if err != nil {
 		return nil, s3err.New(s3err.InvalidArgument, "x-amz-credential: %s", err.Error())
@@ -691,7 +701,7 @@ func (v *Verifier) VerifyPostPolicy(credentialField, amzDate, policy, signature 
 	if c.date != amzDate[:8] {
 		return nil, s3err.New(s3err.InvalidArgument, "Invalid credential date \"%s\". This date is not the same as x-amz-date: \"%s\".", c.date, amzDate[:8])
 	}
-	secret, err := v.lookup(c.accessKey)
+	secret, err := v.lookup(ctx, c.accessKey)
 	if err != nil {
 		return nil, err
 	}

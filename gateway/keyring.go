@@ -1,0 +1,154 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	pb "github.com/cairnstore/cairn/metadata/metadatapb"
+	"github.com/cairnstore/cairn/metadata/metaerr"
+
+	"github.com/cairnstore/cairn/gateway/sigv4"
+)
+
+// How long the gateway trusts what it read of an access key. A deleted
+// key, or a permission taken away, stops working within keyTTL; an
+// unknown key is asked about again after unknownKeyTTL, so a key created
+// just after a client tried it works a moment later, and a client
+// hammering with a bad key costs metad one read a second.
+const (
+	keyTTL        = 5 * time.Second
+	unknownKeyTTL = time.Second
+)
+
+// keyring finds who signed a request: the root key pair from the
+// gateway's environment, which may do everything, or an access key stored
+// in metad, which may do what its grants say. It is the verifiers'
+// CredentialStore and the authorizer's source of grants.
+type keyring struct {
+	root Credentials
+	meta AccessKeyMeta
+	now  func() time.Time
+
+	mu sync.Mutex
+	m  map[string]*cachedKey
+}
+
+// cachedKey is one lookup: in flight until ready is closed, then key (nil
+// for no such key) as read at read.
+type cachedKey struct {
+	ready chan struct{}
+	key   *pb.AccessKey
+	err   error
+	read  time.Time
+}
+
+// maxCachedAccessKeys bounds the cache; it is emptied when full (a client
+// trying random ids must not grow it without limit).
+const maxCachedAccessKeys = 10000
+
+func newKeyring(root Credentials, meta AccessKeyMeta, now func() time.Time) *keyring {
+	return &keyring{root: root, meta: meta, now: now, m: make(map[string]*cachedKey)}
+}
+
+// isRoot reports whether id is the root access key.
+func (k *keyring) isRoot(id string) bool { return id == k.root.AccessKey }
+
+// Secret implements sigv4.CredentialStore.
+func (k *keyring) Secret(ctx context.Context, id string) (string, error) {
+	if k.isRoot(id) {
+		return k.root.SecretKey, nil
+	}
+	key, err := k.lookup(ctx, id)
+	if err != nil {
+		return "", err
+	}
+	return key.GetSecret(), nil
+}
+
+// lookup returns a stored access key, or sigv4.ErrUnknownKey, as read at
+// most keyTTL ago (unknownKeyTTL for an unknown key).
+func (k *keyring) lookup(ctx context.Context, id string) (*pb.AccessKey, error) {
+	return k.lookupNewer(ctx, id, keyTTL)
+}
+
+// lookupNewer is lookup of what was read at most maxAge ago (0: read it
+// now). Concurrent lookups of one id share one metad read.
+func (k *keyring) lookupNewer(ctx context.Context, id string, maxAge time.Duration) (*pb.AccessKey, error) {
+	for {
+		k.mu.Lock()
+		c, ok := k.m[id]
+		if ok {
+			select {
+			case <-c.ready:
+				ttl := maxAge
+				if c.key == nil {
+					ttl = min(ttl, unknownKeyTTL)
+				}
+				if c.err == nil && k.now().Sub(c.read) < ttl {
+					k.mu.Unlock()
+					return c.result()
+				}
+				ok = false // stale, or the read failed: read again
+			default:
+			}
+		}
+		if !ok {
+			if len(k.m) >= maxCachedAccessKeys {
+				clear(k.m)
+			}
+			c = &cachedKey{ready: make(chan struct{})}
+			k.m[id] = c
+			k.mu.Unlock()
+			c.key, c.err = k.read(ctx, id)
+			c.read = k.now()
+			close(c.ready)
+			return c.result()
+		}
+		k.mu.Unlock()
+		select {
+		case <-c.ready:
+			if c.err == nil || ctx.Err() != nil {
+				return c.result()
+			}
+			// The reader's own context may have ended its read; try
+			// with ours.
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+}
+
+// forget drops what was read of id: it changed through this gateway.
+func (k *keyring) forget(id string) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	delete(k.m, id)
+}
+
+func (c *cachedKey) result() (*pb.AccessKey, error) {
+	if c.err != nil {
+		return nil, c.err
+	}
+	if c.key == nil {
+		return nil, sigv4.ErrUnknownKey
+	}
+	return c.key, nil
+}
+
+// read asks metad. A metad that predates access keys has none.
+func (k *keyring) read(ctx context.Context, id string) (*pb.AccessKey, error) {
+	resp, err := k.meta.GetAccessKey(ctx, &pb.GetAccessKeyRequest{Id: id})
+	if err != nil {
+		if errors.Is(metaerr.FromStatus(err), metaerr.ErrNoSuchAccessKey) || status.Code(err) == codes.Unimplemented {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("read access key %s from metad: %w", id, err)
+	}
+	return resp.GetKey(), nil
+}
