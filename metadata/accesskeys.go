@@ -18,52 +18,15 @@ import (
 // (a deleted bucket's grants go with it, so a new bucket of the same name
 // does not inherit them); the gateways decide what a request may do.
 
-// The shape of access key ids and secrets. AWS ids are 16–128 characters
-// of [A-Z0-9]; tools written for S3 (and some SDKs' credential files)
-// break on anything else, so ids stay within that alphabet, lower case
-// allowed. Secrets are what a SigV4 HMAC key may be; 8 bytes at least.
-const (
-	minAccessKeyID     = 3
-	maxAccessKeyID     = 128
-	minAccessKeySecret = 8
-	maxAccessKeySecret = 128
-	maxAccessKeyName   = 256
-)
-
-func validAccessKeyID(id string) error {
-	if len(id) < minAccessKeyID || len(id) > maxAccessKeyID {
-		return metaerr.Detailed(metaerr.ErrInvalidArgument, "access key id must be %d..%d characters", minAccessKeyID, maxAccessKeyID)
-	}
-	for i := 0; i < len(id); i++ {
-		c := id[i]
-		if !('A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9') {
-			return metaerr.Detailed(metaerr.ErrInvalidArgument, "access key id %q: only letters and digits", id)
-		}
-	}
-	return nil
-}
-
-func validAccessKeySecret(secret string) error {
-	if len(secret) < minAccessKeySecret || len(secret) > maxAccessKeySecret {
-		return metaerr.Detailed(metaerr.ErrInvalidArgument, "secret key must be %d..%d characters", minAccessKeySecret, maxAccessKeySecret)
-	}
-	for i := 0; i < len(secret); i++ {
-		if c := secret[i]; c <= ' ' || c >= 0x7f {
-			return metaerr.Detailed(metaerr.ErrInvalidArgument, "secret key: printable ASCII without spaces only")
-		}
-	}
-	return nil
-}
-
 func (a *applier) createAccessKey(req *metadatapb.CreateAccessKeyRequest) (proto.Message, error) {
-	if err := validAccessKeyID(req.GetId()); err != nil {
-		return nil, err
-	}
-	if err := validAccessKeySecret(req.GetSecret()); err != nil {
-		return nil, err
-	}
-	if len(req.GetName()) > maxAccessKeyName {
-		return nil, metaerr.Detailed(metaerr.ErrInvalidArgument, "access key name: at most %d bytes", maxAccessKeyName)
+	for _, err := range []error{
+		metadatapb.CheckAccessKeyID(req.GetId()),
+		metadatapb.CheckAccessKeySecret(req.GetSecret()),
+		metadatapb.CheckAccessKeyName(req.GetName()),
+	} {
+		if err != nil {
+			return nil, metaerr.Detailed(metaerr.ErrInvalidArgument, "create access key: %v", err)
+		}
 	}
 	old := &metadatapb.AccessKey{}
 	found, err := a.st.get(accessKeyKey(req.GetId()), old)

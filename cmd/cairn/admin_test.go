@@ -39,6 +39,11 @@ type fakeMetad struct {
 	block     bool  // ClusterStatus waits for the caller's deadline
 	err       error // returned by every mutation when set
 
+	// keys are the access keys by id, which the access-key RPCs
+	// (keys_test.go) change as metad would; nil leaves those RPCs
+	// Unimplemented.
+	keys map[string]*pb.AccessKey
+
 	mu   sync.Mutex
 	reqs []proto.Message
 }
@@ -348,25 +353,35 @@ func TestStatusUnimplementedSections(t *testing.T) {
 	}
 }
 
-func TestCommands(t *testing.T) {
-	type check func(t *testing.T, f *fakeMetad, r result)
-	wantReq := func(want proto.Message) check {
-		return func(t *testing.T, f *fakeMetad, r result) {
-			if got := f.last(); !proto.Equal(got, want) {
-				t.Errorf("request = %v, want %v", got, want)
-			}
+// check is one more condition on a command's run: the fake's requests,
+// the output.
+type check func(t *testing.T, f *fakeMetad, r result)
+
+// wantReq checks the last request the fake was sent (nil: none).
+func wantReq(want proto.Message) check {
+	return func(t *testing.T, f *fakeMetad, r result) {
+		if got := f.last(); !proto.Equal(got, want) {
+			t.Errorf("request = %v, want %v", got, want)
 		}
 	}
-	tests := []struct {
-		name    string
-		fake    func(f *fakeMetad)
-		args    []string
-		code    int
-		stdout  string // exact when it has a newline, else a substring
-		stderr  string // substring
-		checks  []check
-		notJSON bool // with --json the command fails before printing
-	}{
+}
+
+// cmdCase is one command line against busyCluster, changed by fake; each
+// runs twice, the second time with --json (whose output only has to be
+// JSON) unless notJSON.
+type cmdCase struct {
+	name    string
+	fake    func(f *fakeMetad)
+	args    []string
+	code    int
+	stdout  string // exact when it has a newline, else a substring
+	stderr  string // substring
+	checks  []check
+	notJSON bool // with --json the command fails before printing
+}
+
+func TestCommands(t *testing.T) {
+	runCmdCases(t, []cmdCase{
 		{name: "node list", args: []string{"node", "list"}, stdout: `ID  ZONE  RACK  ADDRESS        STATE     CAPACITY  USED       USE%   CHUNKS  HEARTBEAT
 b1  z1    r1    10.0.1.1:7300  up        4.0 TiB   2.0 TiB    50.0%  2000    3s ago
 b2  z2    r2    10.0.1.2:7300  down      4.0 TiB   1.0 TiB    25.0%  1000    1m35s ago
@@ -585,7 +600,11 @@ m3  nonvoter  10.0.0.3:7100  (not yet known)
 			stderr: "cairn: bucket \"nope\" does not exist (`cairn bucket list` shows the buckets)\n", notJSON: true},
 		{name: "bucket delete not empty", args: []string{"bucket", "delete", "full"}, code: 1,
 			stderr: "cairn: bucket \"full\" is not empty", notJSON: true},
-	}
+	})
+}
+
+func runCmdCases(t *testing.T, tests []cmdCase) {
+	t.Helper()
 	for _, tt := range tests {
 		for _, asJSON := range []bool{false, true} {
 			if asJSON && tt.notJSON {

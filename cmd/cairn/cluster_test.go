@@ -139,4 +139,28 @@ func TestAgainstCluster(t *testing.T) {
 	if st := anonGet("public/index.html"); st != http.StatusForbidden {
 		t.Fatalf("anonymous GET after the policy was deleted: %d", st)
 	}
+
+	// An access key: created, granted a bucket, listed without its
+	// secret, deleted.
+	var k keyView
+	cliJSON(&k, "key", "create", "backup")
+	if len(k.ID) != 20 || len(k.Secret) != 40 || k.Name != "backup" || k.Created.IsZero() {
+		t.Fatalf("key create: %+v", k)
+	}
+	cli("key", "allow", k.ID, "logs", "--read", "--write")
+	if r := runCLI(t, env, "key", "allow", k.ID, "nope", "--read"); r.code != 1 || r.stderr != "cairn: bucket \"nope\" does not exist (`cairn bucket list` shows the buckets)\n" {
+		t.Fatalf("key allow on a missing bucket: %d %q", r.code, r.stderr)
+	}
+	var keys []keyView
+	cliJSON(&keys, "key", "list")
+	if len(keys) != 1 || keys[0].ID != k.ID || keys[0].Secret != "" || len(keys[0].Grants) != 1 || keys[0].Grants["logs"] != (grantView{Read: true, Write: true}) {
+		t.Fatalf("key list: %+v", keys)
+	}
+	if r := cli("key", "show", k.ID, "--show-secret"); !strings.Contains(r.stdout, "secret key      "+k.Secret+"\n") {
+		t.Fatalf("key show --show-secret:\n%s", r.stdout)
+	}
+	cli("key", "delete", k.ID)
+	if r := runCLI(t, env, "key", "show", k.ID); r.code != 1 || r.stderr != fmt.Sprintf("cairn: no access key %q (`cairn key list` shows the keys)\n", k.ID) {
+		t.Fatalf("key show after delete: %d %q", r.code, r.stderr)
+	}
 }

@@ -1,6 +1,6 @@
 // Command cairn is Cairn's command-line tool: `cairn dev` runs a whole
 // local cluster in one process; the admin commands (status, node,
-// rebalance, repair, metad, bucket) are clients of metad's gRPC API.
+// rebalance, repair, metad, bucket, key) are clients of metad's gRPC API.
 package main
 
 import (
@@ -57,6 +57,7 @@ func newRoot(a *admin) *cobra.Command {
 		a.repairCmd(),
 		a.metadCmd(),
 		a.bucketCmd(),
+		a.keyCmd(),
 	)
 	return root
 }
