@@ -241,7 +241,7 @@ func (a *admin) keyCreateCmd() *cobra.Command {
 					if err := t.Render(&b); err != nil {
 						return err
 					}
-					fmt.Fprintf(&b, "the secret key is not shown again, except by `cairn key show %s --show-secret`: store it now\n", v.ID)
+					fmt.Fprintf(&b, "store the secret key now: only `cairn key show %s --show-secret` prints it again\n", v.ID)
 					fmt.Fprintf(&b, "for S3 clients:\n  AWS_ACCESS_KEY_ID=%s AWS_SECRET_ACCESS_KEY=%s\n", v.ID, v.Secret)
 					if v.CreateBuckets {
 						fmt.Fprintf(&b, "it may create buckets and owns those it creates; `cairn key allow %s BUCKET --read --write` grants others\n", v.ID)

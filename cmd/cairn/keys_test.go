@@ -231,7 +231,7 @@ func TestKeyCommands(t *testing.T) {
 			stdout: "created access key webapp01 (web app)\n" +
 				"access key  webapp01\n" +
 				"secret key  s3cr3t/+=Pass\n" +
-				"the secret key is not shown again, except by `cairn key show webapp01 --show-secret`: store it now\n" +
+				"store the secret key now: only `cairn key show webapp01 --show-secret` prints it again\n" +
 				"for S3 clients:\n" +
 				"  AWS_ACCESS_KEY_ID=webapp01 AWS_SECRET_ACCESS_KEY=s3cr3t/+=Pass\n" +
 				"it may use no bucket yet: `cairn key allow webapp01 BUCKET --read --write` grants one\n",
