@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	pb "github.com/cairnstore/cairn/metadata/metadatapb"
 )
 
 // boto3Keys is how many keys the listing step creates (more than one
@@ -82,6 +84,9 @@ type boto3Step struct {
 	Versions []string    `json:"versions"`
 	Policy   clientError `json:"policy"`
 	Tags     int         `json:"tags"`
+
+	Denied  clientError `json:"denied"`
+	Buckets []string    `json:"buckets"`
 }
 
 type clientError struct {
@@ -96,9 +101,15 @@ func testBoto3On(t *testing.T, ep *endpoint, python, script string) {
 	writeFile(t, filepath.Join(data, "1m.bin"), oneMiB)
 	writeFile(t, filepath.Join(data, "30m.bin"), big)
 	bucket := "boto3-" + ep.scheme
+	// An application's own access key, which may create buckets.
+	appKey := &pb.CreateAccessKeyRequest{Id: "BOTO3APP" + strings.ToUpper(ep.scheme), Secret: "boto3-app-secret-" + ep.scheme, CreateBuckets: true}
+	if _, err := ep.meta.CreateAccessKey(t.Context(), appKey); err != nil {
+		t.Fatalf("create an access key: %v", err)
+	}
 
 	res := run(t, t.TempDir(), ep.clientEnv(t, t.TempDir(),
-		"CAIRN_ENDPOINT="+ep.url, "CAIRN_BUCKET="+bucket, "CAIRN_DATA="+data, fmt.Sprint("CAIRN_KEYS=", boto3Keys)),
+		"CAIRN_ENDPOINT="+ep.url, "CAIRN_BUCKET="+bucket, "CAIRN_DATA="+data, fmt.Sprint("CAIRN_KEYS=", boto3Keys),
+		"CAIRN_APP_KEY="+appKey.Id, "CAIRN_APP_SECRET="+appKey.Secret),
 		python, script)
 	if res.err != nil {
 		t.Fatalf("boto3_suite.py: %v\nstderr:\n%s\nstdout:\n%.2000s", res.err, res.stderr, res.stdout)
@@ -278,6 +289,14 @@ func testBoto3On(t *testing.T, ep *endpoint, python, script string) {
 			s.Policy.Code != "NoSuchBucketPolicy" || s.Policy.Status != http.StatusNotFound || s.Tags != 0 {
 			t.Errorf("get_bucket_acl grants %v, list_object_versions %v, get_bucket_policy %+v, get_object_tagging %d tags; want [FULL_CONTROL], [cond/once@null@True], 404 NoSuchBucketPolicy, 0",
 				s.Grants, s.Versions, s.Policy, s.Tags)
+		}
+	})
+	// An access key of its own: SigV4 and SigV2 (botocore's "s3"
+	// signer), its own bucket, nothing of the root's.
+	check("access_key", true, func(t *testing.T, s *boto3Step) {
+		app := bucket + "-app"
+		if s.Body != "app data" || !slices.Equal(s.Buckets, []string{app}) || s.Denied.Code != "AccessDenied" || s.Denied.Status != http.StatusForbidden {
+			t.Errorf("read back %q, listed %v, the root's bucket %+v; want \"app data\", [%s], 403 AccessDenied", s.Body, s.Buckets, s.Denied, app)
 		}
 	})
 	check("missing_key", true, func(t *testing.T, s *boto3Step) {

@@ -21,7 +21,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"github.com/cairnstore/cairn/internal/httpstatus"
 	"hash/crc32"
 	"math/rand/v2"
 	"net"
@@ -34,6 +33,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/cairnstore/cairn/internal/httpstatus"
+	"github.com/cairnstore/cairn/metadata/metaclient"
 
 	"github.com/cairnstore/cairn/gateway"
 	"github.com/cairnstore/cairn/internal/selfsigned"
@@ -71,6 +73,7 @@ type endpoint struct {
 	url    string
 	caFile string // the certificate to trust over https ("" over http)
 	rec    *recorder
+	meta   *metaclient.Client // the cluster's metad, for access keys
 }
 
 // requireTool skips the test when name is not on PATH.
@@ -110,7 +113,7 @@ func startEndpoints(t *testing.T) []*endpoint {
 		if !strings.HasPrefix(srv.URL(), scheme+"://") {
 			t.Fatalf("gateway URL %s, want %s", srv.URL(), scheme)
 		}
-		ep := &endpoint{scheme: scheme, rec: &recorder{}}
+		ep := &endpoint{scheme: scheme, rec: &recorder{}, meta: c.MetaClient(t)}
 		if scheme == "https" {
 			ep.caFile = cert
 		}

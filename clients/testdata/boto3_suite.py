@@ -8,6 +8,8 @@ results. Configuration comes from the environment:
   CAIRN_BUCKET    a bucket name that does not exist yet
   CAIRN_DATA      a directory holding small.bin, 1m.bin and 30m.bin
   CAIRN_KEYS      how many keys to create concurrently for the listing
+  CAIRN_APP_KEY   an access key (and CAIRN_APP_SECRET its secret) besides
+                  the root one, allowed to create buckets and nothing else
 
 Credentials and region come from the standard AWS_* variables. Each step
 runs even if an earlier one failed; the script prints one JSON object,
@@ -34,6 +36,8 @@ ENDPOINT = os.environ["CAIRN_ENDPOINT"]
 BUCKET = os.environ["CAIRN_BUCKET"]
 DATA = os.environ["CAIRN_DATA"]
 NKEYS = int(os.environ["CAIRN_KEYS"])
+APP_KEY = os.environ["CAIRN_APP_KEY"]
+APP_SECRET = os.environ["CAIRN_APP_SECRET"]
 
 # Key suffixes that exercise URL encoding in listings (boto3 asks for
 # EncodingType=url and decodes the answer).
@@ -291,6 +295,29 @@ def bucket_config():
         "policy": client_error(lambda: s3.get_bucket_policy(Bucket=BUCKET)),
         "tags": len(s3.get_object_tagging(Bucket=BUCKET, Key="cond/once")["TagSet"]),
     }
+
+
+@step
+def access_key():
+    def app_client(signature_version):
+        return boto3.client(
+            "s3",
+            endpoint_url=ENDPOINT,
+            aws_access_key_id=APP_KEY,
+            aws_secret_access_key=APP_SECRET,
+            config=botocore.config.Config(signature_version=signature_version),
+        )
+
+    v4, v2 = app_client("s3v4"), app_client("s3")
+    bucket = BUCKET + "-app"
+    v4.create_bucket(Bucket=bucket)
+    v4.put_object(Bucket=bucket, Key="k", Body=b"app data")
+    body = v2.get_object(Bucket=bucket, Key="k")["Body"].read()
+    denied = client_error(lambda: v4.get_object(Bucket=BUCKET, Key="cond/once"))
+    buckets = [b["Name"] for b in v2.list_buckets()["Buckets"]]
+    v2.delete_object(Bucket=bucket, Key="k")
+    v4.delete_bucket(Bucket=bucket)
+    return {"body": body.decode(), "denied": denied, "buckets": buckets}
 
 
 @step
