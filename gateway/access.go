@@ -83,6 +83,9 @@ var opPermissions = map[string]permission{
 	"PutBucketLifecycleConfiguration": needOwner,
 	"GetBucketLifecycleConfiguration": needOwner,
 	"DeleteBucketLifecycle":           needOwner,
+	"GetBucketCors":                   needRead,
+	"PutBucketCors":                   needOwner,
+	"DeleteBucketCors":                needOwner,
 }
 
 func init() {

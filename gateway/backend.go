@@ -22,6 +22,7 @@ type BucketMeta interface {
 	SetBucketPolicy(ctx context.Context, in *pb.SetBucketPolicyRequest, opts ...grpc.CallOption) (*pb.SetBucketPolicyResponse, error)
 	SetBucketLifecycle(ctx context.Context, in *pb.SetBucketLifecycleRequest, opts ...grpc.CallOption) (*pb.SetBucketLifecycleResponse, error)
 	SetBucketTags(ctx context.Context, in *pb.SetBucketTagsRequest, opts ...grpc.CallOption) (*pb.SetBucketTagsResponse, error)
+	SetBucketCors(ctx context.Context, in *pb.SetBucketCorsRequest, opts ...grpc.CallOption) (*pb.SetBucketCorsResponse, error)
 }
 
 // ObjectMeta is what listing and deleting objects need.

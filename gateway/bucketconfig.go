@@ -21,8 +21,9 @@ import (
 //
 // Where Cairn does have a configuration, it is reported as it is: ACLs
 // are disabled (BucketOwnerEnforced: the owner has FULL_CONTROL), so
-// public ACLs are blocked while public policies are not, and CORS is the
-// gateway's --cors-allowed-origins.
+// public ACLs are blocked while public policies are not. CORS is the
+// bucket's own configuration or the gateway's --cors-allowed-origins
+// (cors.go).
 
 // configHandlers serves the subresources above.
 type configHandlers struct{ d *routerDeps }
@@ -43,7 +44,6 @@ func emptyDoc(v any) func(*routerDeps) (any, error) {
 
 var bucketConfigReads = []configRead{
 	{sub: "acl", op: "GetBucketAcl", doc: emptyDoc(ownerOnlyACL())},
-	{sub: "cors", op: "GetBucketCors", doc: func(d *routerDeps) (any, error) { return corsConfigurationOf(d.cors) }},
 	{sub: "website", op: "GetBucketWebsite", absent: s3err.NoSuchWebsiteConfiguration},
 	{sub: "encryption", op: "GetBucketEncryption", absent: s3err.SSEConfigurationNotFound},
 	{sub: "object-lock", op: "GetObjectLockConfiguration", absent: s3err.ObjectLockConfigurationNotFound},

@@ -110,6 +110,14 @@ func (f *fake) updateBucket(name string, change func(*pb.Bucket)) (*pb.Bucket, e
 	return nb, nil
 }
 
+func (f *fake) SetBucketCors(_ context.Context, in *pb.SetBucketCorsRequest, _ ...grpc.CallOption) (*pb.SetBucketCorsResponse, error) {
+	b, err := f.updateBucket(in.Name, func(b *pb.Bucket) { b.Cors = in.Cors })
+	if err != nil {
+		return nil, err
+	}
+	return &pb.SetBucketCorsResponse{Bucket: b}, nil
+}
+
 func (f *fake) SetBucketPolicy(_ context.Context, in *pb.SetBucketPolicyRequest, _ ...grpc.CallOption) (*pb.SetBucketPolicyResponse, error) {
 	b, err := f.updateBucket(in.Name, func(b *pb.Bucket) { b.Policy = in.Policy })
 	return &pb.SetBucketPolicyResponse{Bucket: b}, err

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	"google.golang.org/grpc/codes"
@@ -31,21 +30,9 @@ const (
 // in metad, which may do what its grants say. It is the verifiers'
 // CredentialStore and the authorizer's source of grants.
 type keyring struct {
-	root Credentials
-	meta AccessKeyMeta
-	now  func() time.Time
-
-	mu sync.Mutex
-	m  map[string]*cachedKey
-}
-
-// cachedKey is one lookup: in flight until ready is closed, then key (nil
-// for no such key) as read at read.
-type cachedKey struct {
-	ready chan struct{}
-	key   *pb.AccessKey
-	err   error
-	read  time.Time
+	root  Credentials
+	meta  AccessKeyMeta
+	cache *ttlCache[*pb.AccessKey] // nil: no such key
 }
 
 // maxCachedAccessKeys bounds the cache; it is emptied when full (a client
@@ -53,7 +40,7 @@ type cachedKey struct {
 const maxCachedAccessKeys = 10000
 
 func newKeyring(root Credentials, meta AccessKeyMeta, now func() time.Time) *keyring {
-	return &keyring{root: root, meta: meta, now: now, m: make(map[string]*cachedKey)}
+	return &keyring{root: root, meta: meta, cache: newTTLCache[*pb.AccessKey](now, maxCachedAccessKeys)}
 }
 
 // isRoot reports whether id is the root access key.
@@ -78,68 +65,26 @@ func (k *keyring) lookup(ctx context.Context, id string) (*pb.AccessKey, error) 
 }
 
 // lookupNewer is lookup of what was read at most maxAge ago (0: read it
-// now). Concurrent lookups of one id share one metad read.
+// now).
 func (k *keyring) lookupNewer(ctx context.Context, id string, maxAge time.Duration) (*pb.AccessKey, error) {
-	for {
-		k.mu.Lock()
-		c, ok := k.m[id]
-		if ok {
-			select {
-			case <-c.ready:
-				ttl := maxAge
-				if c.key == nil {
-					ttl = min(ttl, unknownKeyTTL)
-				}
-				if c.err == nil && k.now().Sub(c.read) < ttl {
-					k.mu.Unlock()
-					return c.result()
-				}
-				ok = false // stale, or the read failed: read again
-			default:
-			}
+	fresh := func(key *pb.AccessKey, age time.Duration) bool {
+		if key == nil {
+			return age < min(maxAge, unknownKeyTTL)
 		}
-		if !ok {
-			if len(k.m) >= maxCachedAccessKeys {
-				clear(k.m)
-			}
-			c = &cachedKey{ready: make(chan struct{})}
-			k.m[id] = c
-			k.mu.Unlock()
-			c.key, c.err = k.read(ctx, id)
-			c.read = k.now()
-			close(c.ready)
-			return c.result()
-		}
-		k.mu.Unlock()
-		select {
-		case <-c.ready:
-			if c.err == nil || ctx.Err() != nil {
-				return c.result()
-			}
-			// The reader's own context may have ended its read; try
-			// with ours.
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		}
+		return age < maxAge
 	}
+	key, err := k.cache.get(ctx, id, fresh, func(ctx context.Context) (*pb.AccessKey, error) { return k.read(ctx, id) })
+	if err != nil {
+		return nil, err
+	}
+	if key == nil {
+		return nil, sigv4.ErrUnknownKey
+	}
+	return key, nil
 }
 
 // forget drops what was read of id: it changed through this gateway.
-func (k *keyring) forget(id string) {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	delete(k.m, id)
-}
-
-func (c *cachedKey) result() (*pb.AccessKey, error) {
-	if c.err != nil {
-		return nil, c.err
-	}
-	if c.key == nil {
-		return nil, sigv4.ErrUnknownKey
-	}
-	return c.key, nil
-}
+func (k *keyring) forget(id string) { k.cache.forget(id) }
 
 // read asks metad. A metad that predates access keys has none.
 func (k *keyring) read(ctx context.Context, id string) (*pb.AccessKey, error) {

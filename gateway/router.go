@@ -9,6 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/cairnstore/cairn/gateway/bucketcors"
 	"github.com/cairnstore/cairn/gateway/s3err"
 	"github.com/cairnstore/cairn/gateway/sigv2"
 	"github.com/cairnstore/cairn/gateway/sigv4"
@@ -30,6 +31,9 @@ type routerDeps struct {
 	bodyIdle time.Duration // 0: no limit
 	cors     []string      // origins allowed cross-origin requests (withCORS)
 	keys     *keyring      // who signed a request, and what it may do
+	// corsCache holds buckets' CORS configurations (nil: none) for
+	// withCORS.
+	corsCache *ttlCache[*bucketcors.Configuration]
 }
 
 // handlerFunc is an S3 operation: it writes a successful answer itself
@@ -170,6 +174,9 @@ func newRouter(d routerDeps) http.Handler {
 	bucketAt.Methods(http.MethodGet).MatcherFunc(hasQuery("tagging")).Handler(route("GetBucketTagging", cfg.getBucketTagging))
 	bucketAt.Methods(http.MethodPut).MatcherFunc(hasQuery("tagging")).Handler(route("PutBucketTagging", cfg.putBucketTagging))
 	bucketAt.Methods(http.MethodDelete).MatcherFunc(hasQuery("tagging")).Handler(route("DeleteBucketTagging", cfg.deleteBucketTagging))
+	bucketAt.Methods(http.MethodPut).MatcherFunc(hasQuery("cors")).Handler(route("PutBucketCors", cfg.putCors))
+	bucketAt.Methods(http.MethodGet).MatcherFunc(hasQuery("cors")).Handler(route("GetBucketCors", cfg.getCors))
+	bucketAt.Methods(http.MethodDelete).MatcherFunc(hasQuery("cors")).Handler(route("DeleteBucketCors", cfg.deleteCors))
 	bucketAt.Methods(http.MethodPut).MatcherFunc(hasQuery("lifecycle")).Handler(route("PutBucketLifecycleConfiguration", cfg.putLifecycle))
 	bucketAt.Methods(http.MethodGet).MatcherFunc(hasQuery("lifecycle")).Handler(route("GetBucketLifecycleConfiguration", cfg.getLifecycle))
 	bucketAt.Methods(http.MethodDelete).MatcherFunc(hasQuery("lifecycle")).Handler(route("DeleteBucketLifecycle", cfg.deleteLifecycle))
@@ -228,5 +235,5 @@ func newRouter(d routerDeps) http.Handler {
 	root.NotFoundHandler = d.authenticate(s3)
 	root.MethodNotAllowedHandler = root.NotFoundHandler
 	// CORS inside instrument, so preflights are logged and counted too.
-	return d.instrument(withCORS(root, d.cors))
+	return d.instrument(d.withCORS(root))
 }

@@ -36,6 +36,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/cairnstore/cairn/gateway/bucketcors"
 	"github.com/cairnstore/cairn/gateway/sigv2"
 	"github.com/cairnstore/cairn/gateway/sigv4"
 )
@@ -158,19 +159,20 @@ func NewServer(cfg Config) (*Server, error) {
 		bodyIdle = 0
 	}
 	s.handler = newRouter(routerDeps{
-		meta:     cfg.Meta,
-		objects:  cfg.Objects,
-		verifier: verifier,
-		v2:       v2,
-		domain:   cfg.Domain,
-		region:   cfg.Region,
-		log:      s.log,
-		metrics:  m,
-		registry: cfg.Registry,
-		now:      cfg.Now,
-		bodyIdle: bodyIdle,
-		cors:     cfg.CORSAllowedOrigins,
-		keys:     keys,
+		meta:      cfg.Meta,
+		objects:   cfg.Objects,
+		verifier:  verifier,
+		v2:        v2,
+		domain:    cfg.Domain,
+		region:    cfg.Region,
+		log:       s.log,
+		metrics:   m,
+		registry:  cfg.Registry,
+		now:       cfg.Now,
+		bodyIdle:  bodyIdle,
+		cors:      cfg.CORSAllowedOrigins,
+		keys:      keys,
+		corsCache: newTTLCache[*bucketcors.Configuration](cfg.Now, maxCachedCORS),
 	})
 	s.http = &http.Server{
 		Handler:           s.handler,

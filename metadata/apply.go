@@ -612,6 +612,8 @@ func (a *applier) apply(cmd *metadatapb.Command) (proto.Message, error) {
 		return a.setObjectTags(op.SetObjectTags)
 	case *metadatapb.Command_SetBucketTags:
 		return a.setBucketTags(op.SetBucketTags)
+	case *metadatapb.Command_SetBucketCors:
+		return a.setBucketCors(op.SetBucketCors)
 	case *metadatapb.Command_CreateAccessKey:
 		return a.createAccessKey(op.CreateAccessKey)
 	case *metadatapb.Command_UpdateAccessKey:
@@ -816,6 +818,22 @@ func (a *applier) setBucketLifecycle(req *metadatapb.SetBucketLifecycleRequest) 
 		return nil, err
 	}
 	return &metadatapb.SetBucketLifecycleResponse{Bucket: b}, nil
+}
+
+// maxBucketCors bounds a stored CORS configuration (S3's 64 KiB).
+const maxBucketCors = 64 << 10
+
+// setBucketCors replaces a bucket's CORS configuration ("" deletes it).
+// The gateway parses it and answers browsers by it.
+func (a *applier) setBucketCors(req *metadatapb.SetBucketCorsRequest) (proto.Message, error) {
+	if len(req.GetCors()) > maxBucketCors {
+		return nil, metaerr.Detailed(metaerr.ErrInvalidArgument, "set bucket cors: a configuration may have at most %d bytes", maxBucketCors)
+	}
+	b, err := a.updateBucket(req.GetName(), func(b *metadatapb.Bucket) { b.Cors = req.GetCors() })
+	if err != nil {
+		return nil, err
+	}
+	return &metadatapb.SetBucketCorsResponse{Bucket: b}, nil
 }
 
 // updateBucket applies change to a bucket's record (ErrNoSuchBucket if

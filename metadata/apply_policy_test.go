@@ -106,3 +106,33 @@ func TestSetObjectTags(t *testing.T) {
 		t.Fatalf("delete tags: %v, %v left", err, read().GetTags())
 	}
 }
+
+// TestSetBucketCors: a CORS configuration is stored on its bucket,
+// replaced, deleted with ""; a missing bucket or an oversized one is
+// refused and changes nothing.
+func TestSetBucketCors(t *testing.T) {
+	h := smNew(t)
+	h.must(smCreateBucket("b"))
+	for _, tc := range []struct {
+		bucket, cors string
+		want         error
+		stored       string
+	}{
+		{"b", "<CORSConfiguration/>", nil, "<CORSConfiguration/>"},
+		{"nope", "<x/>", metaerr.ErrNoSuchBucket, "<CORSConfiguration/>"},
+		{"b", strings.Repeat("x", maxBucketCors+1), metaerr.ErrInvalidArgument, "<CORSConfiguration/>"},
+		{"b", "", nil, ""},
+	} {
+		err := h.do(&pb.Command{Op: &pb.Command_SetBucketCors{SetBucketCors: &pb.SetBucketCorsRequest{Name: tc.bucket, Cors: tc.cors}}}).Err
+		if !smIsCond(err, tc.want) {
+			t.Fatalf("set %.10q on %s: %v, want %v", tc.cors, tc.bucket, err, tc.want)
+		}
+		r, err := h.s.GetBucket(&pb.GetBucketRequest{Name: "b"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := r.GetBucket().GetCors(); got != tc.stored || r.GetBucket().GetRegion() != "r1" {
+			t.Fatalf("after setting %.10q on %s: stored %q (region %q), want %q", tc.cors, tc.bucket, got, r.GetBucket().GetRegion(), tc.stored)
+		}
+	}
+}

@@ -34,7 +34,8 @@ import (
 //	   and DeleteObject's condition on a version id (lifecycle expiry)
 //	2  CreateAccessKey, UpdateAccessKey, DeleteAccessKey, CreateBucket's
 //	   owner key, and DeleteBucket dropping the bucket's grants
-const FeatureLevel uint32 = 2
+//	3  SetBucketCors
+const FeatureLevel uint32 = 3
 
 // requireFeature answers ErrUpgradeRequired unless every member of the
 // Raft configuration has announced at least level. The levels come from

@@ -105,6 +105,13 @@ func (a *api) SetBucketTags(ctx context.Context, req *pb.SetBucketTagsRequest) (
 	return mutate[*pb.SetBucketTagsResponse](ctx, a.s, &pb.Command{Op: &pb.Command_SetBucketTags{SetBucketTags: req}})
 }
 
+func (a *api) SetBucketCors(ctx context.Context, req *pb.SetBucketCorsRequest) (*pb.SetBucketCorsResponse, error) {
+	if err := a.s.requireFeature(ctx, 3, "SetBucketCors"); err != nil {
+		return nil, toStatus(err)
+	}
+	return mutate[*pb.SetBucketCorsResponse](ctx, a.s, &pb.Command{Op: &pb.Command_SetBucketCors{SetBucketCors: req}})
+}
+
 func (a *api) CreateAccessKey(ctx context.Context, req *pb.CreateAccessKeyRequest) (*pb.CreateAccessKeyResponse, error) {
 	if err := a.s.requireFeature(ctx, 2, "CreateAccessKey"); err != nil {
 		return nil, toStatus(err)

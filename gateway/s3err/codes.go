@@ -19,8 +19,10 @@ func (c Code) Error() string { return c.Name + ": " + c.Message }
 // reference (ErrorResponses.html). Messages are S3's wording where it has a
 // stable one.
 var (
-	AccessControlListNotSupported     = Code{"AccessControlListNotSupported", http.StatusBadRequest, "The bucket does not allow ACLs."}
-	AccessDenied                      = Code{"AccessDenied", http.StatusForbidden, "Access Denied"}
+	AccessControlListNotSupported = Code{"AccessControlListNotSupported", http.StatusBadRequest, "The bucket does not allow ACLs."}
+	AccessDenied                  = Code{"AccessDenied", http.StatusForbidden, "Access Denied"}
+	// AccessForbidden answers a CORS preflight no rule of the bucket allows.
+	AccessForbidden                   = Code{"AccessForbidden", http.StatusForbidden, "CORSResponse: This CORS request is not allowed. This is usually because the evalution of Origin, request method / Access-Control-Request-Method or Access-Control-Request-Headers are not whitelisted by the resource's CORS spec."}
 	AuthorizationHeaderMalformed      = Code{"AuthorizationHeaderMalformed", http.StatusBadRequest, "The authorization header you provided is invalid."}
 	AuthorizationQueryParametersError = Code{"AuthorizationQueryParametersError", http.StatusBadRequest, "Error parsing the query-string authentication parameters."}
 	BadRequest                        = Code{"BadRequest", http.StatusBadRequest, "Bad Request"}
@@ -96,7 +98,7 @@ var All = []Code{
 	InvalidStorageClass, InvalidTag, InvalidToken, InvalidURI, KeyTooLongError,
 	MalformedPOSTRequest, MalformedPolicy, MalformedTrailerError, MalformedXML, MaxMessageLengthExceeded, MetadataTooLarge,
 	MethodNotAllowed, MissingContentLength, MissingRequestBodyError,
-	MissingSecurityHeader, NoSuchBucket, NoSuchBucketPolicy, NoSuchCORSConfiguration,
+	MissingSecurityHeader, AccessForbidden, NoSuchBucket, NoSuchBucketPolicy, NoSuchCORSConfiguration,
 	NoSuchKey, NoSuchLifecycleConfiguration, NoSuchTagSet, NoSuchUpload,
 	NoSuchVersion, NoSuchWebsiteConfiguration, NotImplemented, NotModified,
 	ObjectLockConfigurationNotFound, PreconditionFailed, ReplicationConfigurationNotFound,

@@ -33,6 +33,7 @@ const (
 	Metadata_SetBucketLifecycle_FullMethodName   = "/cairn.metadata.v1.Metadata/SetBucketLifecycle"
 	Metadata_SetObjectTags_FullMethodName        = "/cairn.metadata.v1.Metadata/SetObjectTags"
 	Metadata_SetBucketTags_FullMethodName        = "/cairn.metadata.v1.Metadata/SetBucketTags"
+	Metadata_SetBucketCors_FullMethodName        = "/cairn.metadata.v1.Metadata/SetBucketCors"
 	Metadata_CreateAccessKey_FullMethodName      = "/cairn.metadata.v1.Metadata/CreateAccessKey"
 	Metadata_UpdateAccessKey_FullMethodName      = "/cairn.metadata.v1.Metadata/UpdateAccessKey"
 	Metadata_DeleteAccessKey_FullMethodName      = "/cairn.metadata.v1.Metadata/DeleteAccessKey"
@@ -82,6 +83,7 @@ type MetadataClient interface {
 	SetBucketLifecycle(ctx context.Context, in *SetBucketLifecycleRequest, opts ...grpc.CallOption) (*SetBucketLifecycleResponse, error)
 	SetObjectTags(ctx context.Context, in *SetObjectTagsRequest, opts ...grpc.CallOption) (*SetObjectTagsResponse, error)
 	SetBucketTags(ctx context.Context, in *SetBucketTagsRequest, opts ...grpc.CallOption) (*SetBucketTagsResponse, error)
+	SetBucketCors(ctx context.Context, in *SetBucketCorsRequest, opts ...grpc.CallOption) (*SetBucketCorsResponse, error)
 	CreateAccessKey(ctx context.Context, in *CreateAccessKeyRequest, opts ...grpc.CallOption) (*CreateAccessKeyResponse, error)
 	UpdateAccessKey(ctx context.Context, in *UpdateAccessKeyRequest, opts ...grpc.CallOption) (*UpdateAccessKeyResponse, error)
 	DeleteAccessKey(ctx context.Context, in *DeleteAccessKeyRequest, opts ...grpc.CallOption) (*DeleteAccessKeyResponse, error)
@@ -206,6 +208,16 @@ func (c *metadataClient) SetBucketTags(ctx context.Context, in *SetBucketTagsReq
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(SetBucketTagsResponse)
 	err := c.cc.Invoke(ctx, Metadata_SetBucketTags_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *metadataClient) SetBucketCors(ctx context.Context, in *SetBucketCorsRequest, opts ...grpc.CallOption) (*SetBucketCorsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(SetBucketCorsResponse)
+	err := c.cc.Invoke(ctx, Metadata_SetBucketCors_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -574,6 +586,7 @@ type MetadataServer interface {
 	SetBucketLifecycle(context.Context, *SetBucketLifecycleRequest) (*SetBucketLifecycleResponse, error)
 	SetObjectTags(context.Context, *SetObjectTagsRequest) (*SetObjectTagsResponse, error)
 	SetBucketTags(context.Context, *SetBucketTagsRequest) (*SetBucketTagsResponse, error)
+	SetBucketCors(context.Context, *SetBucketCorsRequest) (*SetBucketCorsResponse, error)
 	CreateAccessKey(context.Context, *CreateAccessKeyRequest) (*CreateAccessKeyResponse, error)
 	UpdateAccessKey(context.Context, *UpdateAccessKeyRequest) (*UpdateAccessKeyResponse, error)
 	DeleteAccessKey(context.Context, *DeleteAccessKeyRequest) (*DeleteAccessKeyResponse, error)
@@ -647,6 +660,9 @@ func (UnimplementedMetadataServer) SetObjectTags(context.Context, *SetObjectTags
 }
 func (UnimplementedMetadataServer) SetBucketTags(context.Context, *SetBucketTagsRequest) (*SetBucketTagsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method SetBucketTags not implemented")
+}
+func (UnimplementedMetadataServer) SetBucketCors(context.Context, *SetBucketCorsRequest) (*SetBucketCorsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method SetBucketCors not implemented")
 }
 func (UnimplementedMetadataServer) CreateAccessKey(context.Context, *CreateAccessKeyRequest) (*CreateAccessKeyResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method CreateAccessKey not implemented")
@@ -914,6 +930,24 @@ func _Metadata_SetBucketTags_Handler(srv interface{}, ctx context.Context, dec f
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
 		return srv.(MetadataServer).SetBucketTags(ctx, req.(*SetBucketTagsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Metadata_SetBucketCors_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SetBucketCorsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MetadataServer).SetBucketCors(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Metadata_SetBucketCors_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MetadataServer).SetBucketCors(ctx, req.(*SetBucketCorsRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
@@ -1586,6 +1620,10 @@ var Metadata_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "SetBucketTags",
 			Handler:    _Metadata_SetBucketTags_Handler,
+		},
+		{
+			MethodName: "SetBucketCors",
+			Handler:    _Metadata_SetBucketCors_Handler,
 		},
 		{
 			MethodName: "CreateAccessKey",
