@@ -297,12 +297,15 @@ func (s *State) commitApplied(index uint64) error {
 }
 
 // setApplied stores the applied index and marks the derived indexes
-// (directory index, node counts) current at it.
+// (directory index, node and bucket counts) current at it.
 func setApplied(txn *badger.Txn, index uint64) error {
 	if err := txn.Set(keyApplied, appendU64(nil, index)); err != nil {
 		return fmt.Errorf("store applied index %d: %w", index, err)
 	}
 	if err := setDirIndexApplied(txn, index); err != nil {
+		return err
+	}
+	if err := setBucketUsageApplied(txn, index); err != nil {
 		return err
 	}
 	return setNodeUsageApplied(txn, index)
@@ -343,6 +346,9 @@ type stage struct {
 	// usage is the command's changes to the node counts, txnUsage those of
 	// the commands already in the transaction (nodeusage.go).
 	usage, txnUsage map[string]chunkCount
+	// bucketUsage and txnBucketUsage are the same for the buckets'
+	// object counts (bucketusage.go).
+	bucketUsage, txnBucketUsage map[string]chunkCount
 	// size is what the stage has written to the transaction.
 	size txnSize
 }
@@ -362,6 +368,7 @@ const (
 // in the transaction (flushed) or refused.
 func (st *stage) reset() {
 	clear(st.usage)
+	clear(st.bucketUsage)
 	if len(st.writes) > 64 {
 		// clear costs the map's size, which a big command leaves large.
 		st.writes, st.at = nil, nil
@@ -1063,6 +1070,7 @@ func (a *applier) commitObject(req *metadatapb.CommitObjectRequest) (proto.Messa
 	if err := a.st.put(objKey, stored); err != nil {
 		return nil, err
 	}
+	a.replaceCounted(bucket, cur, stored)
 	if cur != nil {
 		a.indexRemove(cur.GetSegments())
 		if err := a.queueObjectGC(cur); err != nil {
@@ -1075,6 +1083,19 @@ func (a *applier) commitObject(req *metadatapb.CommitObjectRequest) (proto.Messa
 		return nil, err
 	}
 	return &metadatapb.CommitObjectResponse{Object: stored}, nil
+}
+
+// replaceCounted counts, in its bucket's usage, an object's current
+// version old (nil: none) replaced by cur (nil: deleted).
+func (a *applier) replaceCounted(bucket string, old, cur *metadatapb.Object) {
+	var objects int64
+	switch {
+	case old == nil && cur != nil:
+		objects = 1
+	case old != nil && cur == nil:
+		objects = -1
+	}
+	a.st.countBucket(bucket, objects, cur.GetSize()-old.GetSize())
 }
 
 func (a *applier) deleteObject(req *metadatapb.DeleteObjectRequest) (proto.Message, error) {
@@ -1096,6 +1117,7 @@ func (a *applier) deleteObject(req *metadatapb.DeleteObjectRequest) (proto.Messa
 		return &metadatapb.DeleteObjectResponse{Deleted: false}, nil
 	}
 	a.st.del(objectKey(bucket, key))
+	a.replaceCounted(bucket, cur, nil)
 	if err := a.countObject(bucket, key, -1); err != nil {
 		return nil, err
 	}
@@ -1290,6 +1312,7 @@ func (a *applier) completeMultipart(req *metadatapb.CompleteMultipartRequest) (p
 			}
 		}
 	}
+	a.replaceCounted(bucket, cur, stored)
 	if cur != nil {
 		a.indexRemove(cur.GetSegments())
 		if err := a.queueObjectGC(cur); err != nil {

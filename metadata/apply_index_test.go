@@ -20,7 +20,7 @@ func smIndexes(t testing.TB, s *State) map[string]string {
 	t.Helper()
 	m := map[string]string{}
 	err := s.view(func(txn *badger.Txn) error {
-		for _, p := range [][]byte{prefixSegment, prefixNodeChunk, prefixNodeUsage, prefixMissing} {
+		for _, p := range [][]byte{prefixSegment, prefixNodeChunk, prefixNodeUsage, prefixMissing, prefixBucketUsage} {
 			err := scanTxn(txn, p, func(k, v []byte) error {
 				m[string(k)] = string(v)
 				return nil
@@ -37,12 +37,13 @@ func smIndexes(t testing.TB, s *State) map[string]string {
 	return m
 }
 
-// smWantIndexes recomputes the indexes from the object and part records
-// alone, and checks that no segment id is referenced twice.
+// smWantIndexes recomputes the indexes and counts from the object and part
+// records alone, and checks that no segment id is referenced twice.
 func smWantIndexes(t testing.TB, s *State) map[string]string {
 	t.Helper()
 	want := map[string]string{}
 	counts := map[string]chunkCount{}
+	buckets := map[string]chunkCount{}
 	add := func(owner []byte, version string, segs []*pb.Segment) error {
 		for i, seg := range segs {
 			k := string(segmentKey(seg.Id))
@@ -77,6 +78,10 @@ func smWantIndexes(t testing.TB, s *State) map[string]string {
 			if err := proto.Unmarshal(v, o); err != nil {
 				return err
 			}
+			u := buckets[o.Bucket]
+			u.chunks++
+			u.bytes += o.Size
+			buckets[o.Bucket] = u
 			return add(bytes.Clone(k), o.VersionId, o.Segments)
 		})
 		if err != nil {
@@ -95,6 +100,9 @@ func smWantIndexes(t testing.TB, s *State) map[string]string {
 	}
 	for n, u := range counts {
 		want[string(nodeUsageKey(n))] = string(u.appendTo(nil))
+	}
+	for b, u := range buckets {
+		want[string(bucketUsageKey(b))] = string(u.appendTo(nil))
 	}
 	return want
 }

@@ -72,6 +72,7 @@ func newServerMetrics(s *Server) *serverMetrics {
 		gauge("cairn_metad_applied_index", "Index of the last command applied to the metadata state.",
 			func() float64 { return float64(s.state.AppliedIndex()) }),
 	}
+	m.collectors = append(m.collectors, newBucketUsageCollector(s))
 	m.heal = newHealMetrics(func() *healer { return s.heal.Load() })
 	m.collectors = append(m.collectors, m.heal.collectors()...)
 	return m

@@ -46,7 +46,8 @@ var (
 // nodeUsageVersion changes whenever the counts' keys or meaning do.
 const nodeUsageVersion = 1
 
-// chunkCount is one node's counts, or a change to them.
+// chunkCount is one node's counts, or a change to them; for a bucket
+// (bucketusage.go), chunks counts its objects.
 type chunkCount struct {
 	chunks, bytes int64
 }
@@ -99,48 +100,65 @@ func (st *stage) addUsage(node string, chunkBytes int64, sign int64) {
 // mergeUsage moves the command's count changes into the transaction's, once
 // the command's writes are in the transaction.
 func (st *stage) mergeUsage() {
-	if len(st.usage) == 0 {
-		return
-	}
-	if st.txnUsage == nil {
-		st.txnUsage = make(map[string]chunkCount, len(st.usage))
-	}
-	for n, d := range st.usage {
-		u := st.txnUsage[n]
-		u.chunks += d.chunks
-		u.bytes += d.bytes
-		st.txnUsage[n] = u
-	}
-	clear(st.usage)
+	st.txnUsage = mergeCounts(st.txnUsage, st.usage)
+	st.txnBucketUsage = mergeCounts(st.txnBucketUsage, st.bucketUsage)
 }
 
-// writeUsage applies the transaction's count changes to the nodes' entries.
+// mergeCounts adds the changes in from to into, and empties from.
+func mergeCounts(into, from map[string]chunkCount) map[string]chunkCount {
+	if len(from) == 0 {
+		return into
+	}
+	if into == nil {
+		into = make(map[string]chunkCount, len(from))
+	}
+	for n, d := range from {
+		u := into[n]
+		u.chunks += d.chunks
+		u.bytes += d.bytes
+		into[n] = u
+	}
+	clear(from)
+	return into
+}
+
+// writeUsage applies the transaction's count changes to the nodes' and
+// the buckets' entries (bucketusage.go).
 func (st *stage) writeUsage() error {
-	nodes := make([]string, 0, len(st.txnUsage))
-	for n, d := range st.txnUsage {
+	if err := st.writeCounts(st.txnUsage, nodeUsageKey, "node usage"); err != nil {
+		return err
+	}
+	return st.writeCounts(st.txnBucketUsage, bucketUsageKey, "bucket usage")
+}
+
+// writeCounts adds changes, by name, to the entries key(name) holds; an
+// entry that comes to count nothing is deleted.
+func (st *stage) writeCounts(changes map[string]chunkCount, key func(string) []byte, what string) error {
+	names := make([]string, 0, len(changes))
+	for n, d := range changes {
 		if d != (chunkCount{}) {
-			nodes = append(nodes, n)
+			names = append(names, n)
 		}
 	}
-	slices.Sort(nodes)
-	for _, n := range nodes {
-		key := nodeUsageKey(n)
-		u, err := readUsage(st.txn, key)
+	slices.Sort(names)
+	for _, n := range names {
+		k := key(n)
+		u, err := readUsage(st.txn, k)
 		if err != nil {
-			return fmt.Errorf("node usage of %q: %w", n, err)
+			return fmt.Errorf("%s of %q: %w", what, n, err)
 		}
-		d := st.txnUsage[n]
+		d := changes[n]
 		u.chunks += d.chunks
 		u.bytes += d.bytes
 		val := u.appendTo(nil)
-		st.size.add(key, val)
+		st.size.add(k, val)
 		if u == (chunkCount{}) {
-			err = st.txn.Delete(key)
+			err = st.txn.Delete(k)
 		} else {
-			err = st.txn.Set(key, val)
+			err = st.txn.Set(k, val)
 		}
 		if err != nil {
-			return fmt.Errorf("store node usage of %q: %w", n, err)
+			return fmt.Errorf("store %s of %q: %w", what, n, err)
 		}
 	}
 	return nil

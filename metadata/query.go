@@ -47,7 +47,10 @@ func (s *State) GetBucket(req *metadatapb.GetBucketRequest) (*metadatapb.GetBuck
 	var found bool
 	err := s.view(func(txn *badger.Txn) error {
 		var err error
-		found, err = getProto(txn, bucketKey(req.GetName()), b)
+		if found, err = getProto(txn, bucketKey(req.GetName()), b); err != nil || !found {
+			return err
+		}
+		b.Usage, err = bucketUsageTxn(txn, b.GetName())
 		return err
 	})
 	if err != nil {
@@ -67,6 +70,10 @@ func (s *State) ListBuckets(*metadatapb.ListBucketsRequest) (*metadatapb.ListBuc
 			b := &metadatapb.Bucket{}
 			if err := grpcbuf.UnmarshalUnchecked(v, b); err != nil {
 				return fmt.Errorf("read %q: %w", k, err)
+			}
+			var err error
+			if b.Usage, err = bucketUsageTxn(txn, b.GetName()); err != nil {
+				return err
 			}
 			resp.Buckets = append(resp.Buckets, b)
 			return nil

@@ -310,6 +310,9 @@ func (s *State) ensureDerived() error {
 	if err := s.ensureDirIndex(); err != nil {
 		return err
 	}
+	if err := s.ensureBucketUsage(); err != nil {
+		return err
+	}
 	return s.ensureNodeUsage()
 }
 

@@ -559,12 +559,13 @@ m3  nonvoter  10.0.0.3:7100  (not yet known)
 			stdout: "leader is now m2\n", checks: []check{wantReq(&pb.TransferLeaderRequest{})}},
 		{name: "metad remove unimplemented", args: []string{"metad", "remove", "m3"}, code: 1, stderr: "does not serve RemoveMember", notJSON: true},
 		{name: "bucket list", fake: func(f *fakeMetad) {
-			f.buckets = []*pb.Bucket{{Name: "photos", CreatedUnixNano: testNow.Add(-time.Hour).UnixNano(), Region: "us-east-1"}}
-		}, args: []string{"bucket", "list"}, stdout: "NAME    CREATED               REGION     ACCESS\nphotos  2026-11-25T11:00:00Z  us-east-1  private\n"},
+			f.buckets = []*pb.Bucket{{Name: "photos", CreatedUnixNano: testNow.Add(-time.Hour).UnixNano(), Region: "us-east-1",
+				Usage: &pb.BucketUsage{Objects: 1234, Bytes: 5 << 30}}}
+		}, args: []string{"bucket", "list"}, stdout: "NAME    CREATED               REGION     OBJECTS  SIZE     ACCESS\nphotos  2026-11-25T11:00:00Z  us-east-1  1234     5.0 GiB  private\n"},
 		{name: "bucket list empty", args: []string{"bucket", "list"}, stdout: "no buckets\n"},
 		{name: "bucket list published", fake: func(f *fakeMetad) {
 			f.buckets = []*pb.Bucket{{Name: "photos", CreatedUnixNano: testNow.UnixNano(), Region: "r", Policy: publicReadPolicy("photos", "", false)}, {Name: "logs", CreatedUnixNano: testNow.UnixNano(), Region: "r"}}
-		}, args: []string{"bucket", "list"}, stdout: "NAME    CREATED               REGION  ACCESS\nphotos  2026-11-25T12:00:00Z  r       anonymous read (policy)\nlogs    2026-11-25T12:00:00Z  r       private\n"},
+		}, args: []string{"bucket", "list"}, stdout: "NAME    CREATED               REGION  OBJECTS  SIZE  ACCESS\nphotos  2026-11-25T12:00:00Z  r       0        0 B   anonymous read (policy)\nlogs    2026-11-25T12:00:00Z  r       0        0 B   private\n"},
 		{name: "bucket publish prefix", fake: func(f *fakeMetad) { f.buckets = []*pb.Bucket{{Name: "photos"}} }, args: []string{"bucket", "publish", "photos", "--prefix", "public/"},
 			stdout: "bucket photos: anonymous clients may now read objects under public/\n",
 			checks: []check{wantReq(&pb.SetBucketPolicyRequest{Name: "photos", Policy: `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::photos/public/*"}]}`})}},

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -20,13 +21,18 @@ type bucketView struct {
 	Name    string    `json:"name"`
 	Created time.Time `json:"created"`
 	Region  string    `json:"region"`
+	// Objects and Bytes: what the bucket holds (current versions, bytes
+	// before erasure coding; uploads in progress not counted).
+	Objects int64 `json:"objects"`
+	Bytes   int64 `json:"bytes"`
 	// Anonymous: the bucket's policy lets unsigned clients read something.
 	Anonymous bool   `json:"anonymous_read"`
 	Policy    string `json:"policy,omitempty"`
 }
 
 func toBucketView(b *pb.Bucket) bucketView {
-	v := bucketView{Name: b.GetName(), Created: time.Unix(0, b.GetCreatedUnixNano()).UTC(), Region: b.GetRegion(), Policy: b.GetPolicy()}
+	v := bucketView{Name: b.GetName(), Created: time.Unix(0, b.GetCreatedUnixNano()).UTC(), Region: b.GetRegion(), Policy: b.GetPolicy(),
+		Objects: b.GetUsage().GetObjects(), Bytes: b.GetUsage().GetBytes()}
 	if v.Policy != "" {
 		p, err := bucketpolicy.Parse(v.Name, []byte(v.Policy))
 		v.Anonymous = err == nil && p.Grants()
@@ -91,9 +97,9 @@ func (a *admin) bucketCmd() *cobra.Command {
 						_, err := fmt.Fprintln(w, "no buckets")
 						return err
 					}
-					t := clitable.New("NAME", "CREATED", "REGION", "ACCESS")
+					t := clitable.New("NAME", "CREATED", "REGION", "OBJECTS", "SIZE", "ACCESS")
 					for _, b := range v {
-						t.Row(b.Name, b.Created.Format(time.RFC3339), b.Region, b.access())
+						t.Row(b.Name, b.Created.Format(time.RFC3339), b.Region, strconv.FormatInt(b.Objects, 10), clitable.Bytes(b.Bytes), b.access())
 					}
 					return t.Render(w)
 				})

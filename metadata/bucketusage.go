@@ -1,0 +1,182 @@
+package metadata
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+	"github.com/hashicorp/raft"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/cairnstore/cairn/internal/grpcbuf"
+	pb "github.com/cairnstore/cairn/metadata/metadatapb"
+)
+
+// Bucket usage: how many objects each bucket holds and their bytes (the
+// objects' sizes, before erasure coding), one entry per bucket:
+//
+//	bu/<bucket>  →  varint objects, varint bytes
+//
+// It is derived data, a function of the o/ keyspace alone, kept the way
+// the node counts are (nodeusage.go): the commands that create, replace or
+// delete an object's current version change it through the stage
+// (countBucket), and the transaction writes each touched bucket's entry
+// once, at its end, so a batch of commits to one bucket costs one read
+// and one write. An entry exists exactly when its bucket holds an object.
+// Multipart uploads in progress are not counted; their parts are.
+//
+// m/bucketusage holds the counts' version and the applied index they are
+// current at; every applied batch rewrites it with m/applied. A state
+// without it (written or restored by an earlier version) gets its counts
+// rebuilt from o/ when it is opened or restored, before it serves
+// (ensureBucketUsage).
+
+var (
+	prefixBucketUsage = []byte("bu/")
+	keyBucketUsage    = []byte("m/bucketusage")
+)
+
+// bucketUsageVersion changes whenever the counts' keys or meaning do.
+const bucketUsageVersion = 1
+
+func bucketUsageKey(bucket string) []byte { return join(prefixBucketUsage, bucket) }
+
+// bucketUsageMarker is m/bucketusage's value when the counts are current
+// at applied.
+func bucketUsageMarker(applied uint64) []byte {
+	return appendU64(appendU64(make([]byte, 0, 16), bucketUsageVersion), applied)
+}
+
+// setBucketUsageApplied records, in the transaction that stores
+// m/applied, that the counts are current at applied.
+func setBucketUsageApplied(txn *badger.Txn, applied uint64) error {
+	if err := txn.Set(keyBucketUsage, bucketUsageMarker(applied)); err != nil {
+		return fmt.Errorf("store bucket usage marker: %w", err)
+	}
+	return nil
+}
+
+// countBucket changes bucket's counts by objects and bytes, for the
+// command being applied.
+func (st *stage) countBucket(bucket string, objects, bytes int64) {
+	if objects == 0 && bytes == 0 {
+		return
+	}
+	if st.bucketUsage == nil {
+		st.bucketUsage = make(map[string]chunkCount, 2)
+	}
+	u := st.bucketUsage[bucket]
+	u.chunks += objects
+	u.bytes += bytes
+	st.bucketUsage[bucket] = u
+}
+
+// bucketUsageTxn reads one bucket's counts within txn.
+func bucketUsageTxn(txn *badger.Txn, bucket string) (*pb.BucketUsage, error) {
+	u, err := readUsage(txn, bucketUsageKey(bucket))
+	if err != nil {
+		return nil, fmt.Errorf("bucket usage of %q: %w", bucket, err)
+	}
+	return &pb.BucketUsage{Objects: u.chunks, Bytes: u.bytes}, nil
+}
+
+// ensureBucketUsage rebuilds the bucket counts unless they are current at
+// the applied index. It must not run concurrently with ApplyBatch.
+func (s *State) ensureBucketUsage() error {
+	current, err := s.holds(keyBucketUsage, bucketUsageMarker(s.applied.Load()))
+	if err != nil {
+		return fmt.Errorf("read bucket usage marker: %w", err)
+	}
+	if current {
+		return nil
+	}
+	return s.rebuildBucketUsage()
+}
+
+// rebuildBucketUsage drops the bucket counts, counts again from o/, and
+// writes the counts with the marker in one transaction: a crash before it
+// leaves a state that rebuilds on the next open.
+func (s *State) rebuildBucketUsage() error {
+	start := time.Now()
+	dropped, err := s.dropPrefix(prefixBucketUsage)
+	if err != nil {
+		return fmt.Errorf("rebuild bucket usage: %w", err)
+	}
+	counts := map[string]chunkCount{}
+	objects := 0
+	err = s.db.View(func(txn *badger.Txn) error {
+		o := &pb.Object{}
+		return scanTxn(txn, prefixObject, func(k, v []byte) error {
+			o.Reset()
+			if err := grpcbuf.UnmarshalUnchecked(v, o); err != nil {
+				return fmt.Errorf("object %q: %w", k, err)
+			}
+			// o/<bucket> 00 <key>: bucket names hold no 00.
+			bucket, _, ok := strings.Cut(string(k[len(prefixObject):]), "\x00")
+			if !ok {
+				return fmt.Errorf("object key %q has no bucket", k)
+			}
+			u := counts[bucket]
+			u.chunks++
+			u.bytes += o.GetSize()
+			counts[bucket] = u
+			objects++
+			return nil
+		})
+	})
+	if err == nil {
+		applied := s.applied.Load()
+		err = s.db.Update(func(txn *badger.Txn) error {
+			for b, u := range counts {
+				if err := txn.Set(bucketUsageKey(b), u.appendTo(nil)); err != nil {
+					return err
+				}
+			}
+			return setBucketUsageApplied(txn, applied)
+		})
+	}
+	if err != nil {
+		return fmt.Errorf("rebuild bucket usage: %w", err)
+	}
+	s.logger.Info("counted objects per bucket", "objects", objects, "buckets", len(counts),
+		"old_counts_dropped", dropped, "took", time.Since(start).Round(time.Millisecond))
+	return nil
+}
+
+// bucketUsageCollector exports each bucket's counts from the leader only,
+// so that a sum over every member's metrics counts each bucket once.
+type bucketUsageCollector struct {
+	s              *Server
+	objects, bytes *prometheus.Desc
+}
+
+func newBucketUsageCollector(s *Server) *bucketUsageCollector {
+	return &bucketUsageCollector{
+		s: s,
+		objects: prometheus.NewDesc("cairn_bucket_objects", "Objects in the bucket (current versions), as the metad leader has applied them.",
+			[]string{"bucket"}, nil),
+		bytes: prometheus.NewDesc("cairn_bucket_bytes", "Bytes of the bucket's objects before erasure coding, as the metad leader has applied them.",
+			[]string{"bucket"}, nil),
+	}
+}
+
+func (c *bucketUsageCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- c.objects
+	ch <- c.bytes
+}
+
+func (c *bucketUsageCollector) Collect(ch chan<- prometheus.Metric) {
+	if c.s.raft.State() != raft.Leader {
+		return
+	}
+	resp, err := c.s.state.ListBuckets(&pb.ListBucketsRequest{})
+	if err != nil {
+		c.s.log.Warn("bucket usage metrics: read buckets", "err", err)
+		return
+	}
+	for _, b := range resp.GetBuckets() {
+		ch <- prometheus.MustNewConstMetric(c.objects, prometheus.GaugeValue, float64(b.GetUsage().GetObjects()), b.GetName())
+		ch <- prometheus.MustNewConstMetric(c.bytes, prometheus.GaugeValue, float64(b.GetUsage().GetBytes()), b.GetName())
+	}
+}
