@@ -126,15 +126,7 @@ func (s *State) rebuildBucketUsage() error {
 		})
 	})
 	if err == nil {
-		applied := s.applied.Load()
-		err = s.db.Update(func(txn *badger.Txn) error {
-			for b, u := range counts {
-				if err := txn.Set(bucketUsageKey(b), u.appendTo(nil)); err != nil {
-					return err
-				}
-			}
-			return setBucketUsageApplied(txn, applied)
-		})
+		err = s.storeCounts(counts, bucketUsageKey, setBucketUsageApplied)
 	}
 	if err != nil {
 		return fmt.Errorf("rebuild bucket usage: %w", err)

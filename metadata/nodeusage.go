@@ -255,15 +255,7 @@ func (s *State) rebuildNodeUsage() error {
 		})
 	})
 	if err == nil {
-		applied := s.applied.Load()
-		err = s.db.Update(func(txn *badger.Txn) error {
-			for n, u := range counts {
-				if err := txn.Set(nodeUsageKey(n), u.appendTo(nil)); err != nil {
-					return err
-				}
-			}
-			return setNodeUsageApplied(txn, applied)
-		})
+		err = s.storeCounts(counts, nodeUsageKey, setNodeUsageApplied)
 	}
 	if err != nil {
 		return fmt.Errorf("rebuild node usage: %w", err)
@@ -271,6 +263,20 @@ func (s *State) rebuildNodeUsage() error {
 	s.logger.Info("counted chunks per node from the segment index", "segments", segments, "nodes", len(counts),
 		"old_counts_dropped", dropped, "per_chunk_index_dropped", legacy, "took", time.Since(start).Round(time.Millisecond))
 	return nil
+}
+
+// storeCounts writes rebuilt counts, each under key(name), and marks them
+// current at the applied index, in one transaction.
+func (s *State) storeCounts(counts map[string]chunkCount, key func(string) []byte, mark func(*badger.Txn, uint64) error) error {
+	applied := s.applied.Load()
+	return s.db.Update(func(txn *badger.Txn) error {
+		for n, u := range counts {
+			if err := txn.Set(key(n), u.appendTo(nil)); err != nil {
+				return err
+			}
+		}
+		return mark(txn, applied)
+	})
 }
 
 // hasKeyWithPrefix reports whether the state holds a key with prefix.
