@@ -204,3 +204,54 @@ func testAccessKeys(t *testing.T, e *env) {
 		return nil
 	})
 }
+
+// testBucketQuota: a PUT, copy or multipart completion that would take a
+// bucket over its quota is refused with 403 QuotaExceeded and leaves
+// nothing visible; deletes make room again.
+func testBucketQuota(t *testing.T, e *env) {
+	ctx := context.Background()
+	c := e.awsClient(t)
+	mkBucket(t, c, "quota")
+	if _, err := e.meta.SetBucketQuota(ctx, &pb.SetBucketQuotaRequest{Name: "quota", Quota: &pb.BucketQuota{MaxBytes: 1 << 20}}); err != nil {
+		t.Fatal(err)
+	}
+	put := func(key string, n int) error {
+		_, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("quota"), Key: aws.String(key), Body: bytes.NewReader(pattern(n, 7))})
+		return err
+	}
+	if err := put("a", 600<<10); err != nil {
+		t.Fatalf("a put within the quota: %v", err)
+	}
+	wantCode(t, put("b", 600<<10), "QuotaExceeded")
+	_, err := c.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String("quota"), Key: aws.String("b")})
+	wantCode(t, err, "NotFound")
+	_, err = c.CopyObject(ctx, &s3.CopyObjectInput{Bucket: aws.String("quota"), Key: aws.String("a2"), CopySource: aws.String("quota/a")})
+	wantCode(t, err, "QuotaExceeded")
+
+	// A multipart upload's parts are not counted; its completion is.
+	up, err := c.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: aws.String("quota"), Key: aws.String("mp")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	part, err := c.UploadPart(ctx, &s3.UploadPartInput{Bucket: aws.String("quota"), Key: aws.String("mp"), UploadId: up.UploadId,
+		PartNumber: aws.Int32(1), Body: bytes.NewReader(pattern(600<<10, 8))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	complete := func() error {
+		_, err := c.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{Bucket: aws.String("quota"), Key: aws.String("mp"), UploadId: up.UploadId,
+			MultipartUpload: &types.CompletedMultipartUpload{Parts: []types.CompletedPart{{PartNumber: aws.Int32(1), ETag: part.ETag, ChecksumCRC32: part.ChecksumCRC32}}}})
+		return err
+	}
+	wantCode(t, complete(), "QuotaExceeded")
+	if _, err := c.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String("quota"), Key: aws.String("a")}); err != nil {
+		t.Fatal(err)
+	}
+	if err := complete(); err != nil {
+		t.Fatalf("completing once a delete made room: %v", err)
+	}
+	b, err := e.meta.GetBucket(ctx, &pb.GetBucketRequest{Name: "quota"})
+	if err != nil || b.GetBucket().GetUsage().GetObjects() != 1 || b.GetBucket().GetUsage().GetBytes() != 600<<10 {
+		t.Fatalf("usage at the end: %v, %v; want 1 object of %d bytes", b.GetBucket().GetUsage(), err, 600<<10)
+	}
+}

@@ -31,4 +31,5 @@ func TestClusterSuite(t *testing.T) {
 	start := clusterStarter(t)
 	suite(t, start)
 	t.Run("AccessKeys", func(t *testing.T) { testAccessKeys(t, start(t)) })
+	t.Run("BucketQuota", func(t *testing.T) { testBucketQuota(t, start(t)) })
 }

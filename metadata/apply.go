@@ -349,6 +349,9 @@ type stage struct {
 	// bucketUsage and txnBucketUsage are the same for the buckets'
 	// object counts (bucketusage.go).
 	bucketUsage, txnBucketUsage map[string]chunkCount
+	// quotas holds the quotas of the buckets this transaction read (nil:
+	// none), like buckets; emptied whenever a flush writes a bucket key.
+	quotas map[string]*metadatapb.BucketQuota
 	// size is what the stage has written to the transaction.
 	size txnSize
 }
@@ -544,6 +547,7 @@ func (st *stage) flush() error {
 	for _, w := range st.writes {
 		if bytes.HasPrefix(w.key, prefixBucket) {
 			clear(st.buckets)
+			clear(st.quotas)
 		}
 		var err error
 		st.size.add(w.key, w.val)
@@ -621,6 +625,8 @@ func (a *applier) apply(cmd *metadatapb.Command) (proto.Message, error) {
 		return a.setBucketTags(op.SetBucketTags)
 	case *metadatapb.Command_SetBucketCors:
 		return a.setBucketCors(op.SetBucketCors)
+	case *metadatapb.Command_SetBucketQuota:
+		return a.setBucketQuota(op.SetBucketQuota)
 	case *metadatapb.Command_CreateAccessKey:
 		return a.createAccessKey(op.CreateAccessKey)
 	case *metadatapb.Command_UpdateAccessKey:
@@ -1070,7 +1076,9 @@ func (a *applier) commitObject(req *metadatapb.CommitObjectRequest) (proto.Messa
 	if err := a.st.put(objKey, stored); err != nil {
 		return nil, err
 	}
-	a.replaceCounted(bucket, cur, stored)
+	if err := a.replaceCounted(bucket, cur, stored); err != nil {
+		return nil, err
+	}
 	if cur != nil {
 		a.indexRemove(cur.GetSegments())
 		if err := a.queueObjectGC(cur); err != nil {
@@ -1086,8 +1094,9 @@ func (a *applier) commitObject(req *metadatapb.CommitObjectRequest) (proto.Messa
 }
 
 // replaceCounted counts, in its bucket's usage, an object's current
-// version old (nil: none) replaced by cur (nil: deleted).
-func (a *applier) replaceCounted(bucket string, old, cur *metadatapb.Object) {
+// version old (nil: none) replaced by cur (nil: deleted), and refuses
+// with ErrQuotaExceeded a change that grows the bucket past its quota.
+func (a *applier) replaceCounted(bucket string, old, cur *metadatapb.Object) error {
 	var objects int64
 	switch {
 	case old == nil && cur != nil:
@@ -1095,7 +1104,12 @@ func (a *applier) replaceCounted(bucket string, old, cur *metadatapb.Object) {
 	case old != nil && cur == nil:
 		objects = -1
 	}
-	a.st.countBucket(bucket, objects, cur.GetSize()-old.GetSize())
+	bytes := cur.GetSize() - old.GetSize()
+	a.st.countBucket(bucket, objects, bytes)
+	if objects <= 0 && bytes <= 0 {
+		return nil
+	}
+	return a.checkQuota(bucket)
 }
 
 func (a *applier) deleteObject(req *metadatapb.DeleteObjectRequest) (proto.Message, error) {
@@ -1117,7 +1131,9 @@ func (a *applier) deleteObject(req *metadatapb.DeleteObjectRequest) (proto.Messa
 		return &metadatapb.DeleteObjectResponse{Deleted: false}, nil
 	}
 	a.st.del(objectKey(bucket, key))
-	a.replaceCounted(bucket, cur, nil)
+	if err := a.replaceCounted(bucket, cur, nil); err != nil {
+		return nil, err
+	}
 	if err := a.countObject(bucket, key, -1); err != nil {
 		return nil, err
 	}
@@ -1312,7 +1328,9 @@ func (a *applier) completeMultipart(req *metadatapb.CompleteMultipartRequest) (p
 			}
 		}
 	}
-	a.replaceCounted(bucket, cur, stored)
+	if err := a.replaceCounted(bucket, cur, stored); err != nil {
+		return nil, err
+	}
 	if cur != nil {
 		a.indexRemove(cur.GetSegments())
 		if err := a.queueObjectGC(cur); err != nil {

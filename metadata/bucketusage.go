@@ -8,9 +8,11 @@ import (
 	"github.com/dgraph-io/badger/v4"
 	"github.com/hashicorp/raft"
 	"github.com/prometheus/client_golang/prometheus"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/cairnstore/cairn/internal/grpcbuf"
 	pb "github.com/cairnstore/cairn/metadata/metadatapb"
+	"github.com/cairnstore/cairn/metadata/metaerr"
 )
 
 // Bucket usage: how many objects each bucket holds and their bytes (the
@@ -171,4 +173,67 @@ func (c *bucketUsageCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(c.objects, prometheus.GaugeValue, float64(b.GetUsage().GetObjects()), b.GetName())
 		ch <- prometheus.MustNewConstMetric(c.bytes, prometheus.GaugeValue, float64(b.GetUsage().GetBytes()), b.GetName())
 	}
+}
+
+// checkQuota answers ErrQuotaExceeded when bucket, with the changes staged
+// so far (the transaction's and the command's), holds more than its quota
+// allows.
+func (a *applier) checkQuota(bucket string) error {
+	q, err := a.st.bucketQuota(bucket)
+	if err != nil || q == nil {
+		return err
+	}
+	u, err := readUsage(a.st.txn, bucketUsageKey(bucket))
+	if err != nil {
+		return fmt.Errorf("bucket usage of %q: %w", bucket, err)
+	}
+	for _, d := range []chunkCount{a.st.txnBucketUsage[bucket], a.st.bucketUsage[bucket]} {
+		u.chunks += d.chunks
+		u.bytes += d.bytes
+	}
+	switch {
+	case q.GetMaxBytes() > 0 && u.bytes > q.GetMaxBytes():
+		return metaerr.Detailed(metaerr.ErrQuotaExceeded, "bucket %q would hold %d bytes; its quota is %d", bucket, u.bytes, q.GetMaxBytes())
+	case q.GetMaxObjects() > 0 && u.chunks > q.GetMaxObjects():
+		return metaerr.Detailed(metaerr.ErrQuotaExceeded, "bucket %q would hold %d objects; its quota is %d", bucket, u.chunks, q.GetMaxObjects())
+	}
+	return nil
+}
+
+// bucketQuota is bucket's quota as the transaction has it (nil: none),
+// decoded once per transaction: most commits are to buckets without one,
+// and decoding the bucket record for each would cost every commit.
+func (st *stage) bucketQuota(bucket string) (*pb.BucketQuota, error) {
+	if q, ok := st.quotas[bucket]; ok {
+		return q, nil
+	}
+	b := &pb.Bucket{}
+	if _, err := st.get(bucketKey(bucket), b); err != nil {
+		return nil, err
+	}
+	q := b.GetQuota()
+	if q.GetMaxBytes() <= 0 && q.GetMaxObjects() <= 0 {
+		q = nil
+	}
+	if st.quotas == nil {
+		st.quotas = make(map[string]*pb.BucketQuota, 1)
+	}
+	st.quotas[bucket] = q
+	return q, nil
+}
+
+// setBucketQuota replaces a bucket's quota (none, or all 0, removes it).
+func (a *applier) setBucketQuota(req *pb.SetBucketQuotaRequest) (proto.Message, error) {
+	q := req.GetQuota()
+	if q.GetMaxBytes() < 0 || q.GetMaxObjects() < 0 {
+		return nil, metaerr.Detailed(metaerr.ErrInvalidArgument, "set bucket quota: limits must be ≥ 0 (0: none)")
+	}
+	if q.GetMaxBytes() == 0 && q.GetMaxObjects() == 0 {
+		q = nil
+	}
+	b, err := a.updateBucket(req.GetName(), func(b *pb.Bucket) { b.Quota = q })
+	if err != nil {
+		return nil, err
+	}
+	return &pb.SetBucketQuotaResponse{Bucket: b}, nil
 }

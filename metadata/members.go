@@ -35,7 +35,8 @@ import (
 //	2  CreateAccessKey, UpdateAccessKey, DeleteAccessKey, CreateBucket's
 //	   owner key, and DeleteBucket dropping the bucket's grants
 //	3  SetBucketCors
-const FeatureLevel uint32 = 3
+//	4  SetBucketQuota, and commits refused for a bucket's quota
+const FeatureLevel uint32 = 4
 
 // requireFeature answers ErrUpgradeRequired unless every member of the
 // Raft configuration has announced at least level. The levels come from

@@ -112,6 +112,13 @@ func (a *api) SetBucketCors(ctx context.Context, req *pb.SetBucketCorsRequest) (
 	return mutate[*pb.SetBucketCorsResponse](ctx, a.s, &pb.Command{Op: &pb.Command_SetBucketCors{SetBucketCors: req}})
 }
 
+func (a *api) SetBucketQuota(ctx context.Context, req *pb.SetBucketQuotaRequest) (*pb.SetBucketQuotaResponse, error) {
+	if err := a.s.requireFeature(ctx, 4, "SetBucketQuota"); err != nil {
+		return nil, toStatus(err)
+	}
+	return mutate[*pb.SetBucketQuotaResponse](ctx, a.s, &pb.Command{Op: &pb.Command_SetBucketQuota{SetBucketQuota: req}})
+}
+
 func (a *api) CreateAccessKey(ctx context.Context, req *pb.CreateAccessKeyRequest) (*pb.CreateAccessKeyResponse, error) {
 	if err := a.s.requireFeature(ctx, 2, "CreateAccessKey"); err != nil {
 		return nil, toStatus(err)

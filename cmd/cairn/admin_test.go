@@ -234,6 +234,17 @@ func (f *fakeMetad) SetBucketPolicy(ctx context.Context, r *pb.SetBucketPolicyRe
 	return &pb.SetBucketPolicyResponse{Bucket: nb}, nil
 }
 
+func (f *fakeMetad) SetBucketQuota(ctx context.Context, r *pb.SetBucketQuotaRequest) (*pb.SetBucketQuotaResponse, error) {
+	f.record(r)
+	b := f.findBucket(r.GetName())
+	if b == nil {
+		return nil, metaerr.ToStatus(metaerr.Detailed(metaerr.ErrNoSuchBucket, "bucket %s", r.GetName()))
+	}
+	nb := proto.CloneOf(b)
+	nb.Quota = r.GetQuota()
+	return &pb.SetBucketQuotaResponse{Bucket: nb}, nil
+}
+
 // serve starts f on 127.0.0.1 and returns its address.
 func serve(t *testing.T, f *fakeMetad) string {
 	t.Helper()
@@ -560,12 +571,21 @@ m3  nonvoter  10.0.0.3:7100  (not yet known)
 		{name: "metad remove unimplemented", args: []string{"metad", "remove", "m3"}, code: 1, stderr: "does not serve RemoveMember", notJSON: true},
 		{name: "bucket list", fake: func(f *fakeMetad) {
 			f.buckets = []*pb.Bucket{{Name: "photos", CreatedUnixNano: testNow.Add(-time.Hour).UnixNano(), Region: "us-east-1",
-				Usage: &pb.BucketUsage{Objects: 1234, Bytes: 5 << 30}}}
-		}, args: []string{"bucket", "list"}, stdout: "NAME    CREATED               REGION     OBJECTS  SIZE     ACCESS\nphotos  2026-11-25T11:00:00Z  us-east-1  1234     5.0 GiB  private\n"},
+				Usage: &pb.BucketUsage{Objects: 1234, Bytes: 5 << 30}, Quota: &pb.BucketQuota{MaxBytes: 100 << 30}}}
+		}, args: []string{"bucket", "list"}, stdout: "NAME    CREATED               REGION     OBJECTS  SIZE     QUOTA      ACCESS\nphotos  2026-11-25T11:00:00Z  us-east-1  1234     5.0 GiB  100.0 GiB  private\n"},
+		{name: "bucket quota", fake: func(f *fakeMetad) { f.buckets = []*pb.Bucket{{Name: "photos"}} }, args: []string{"bucket", "quota", "photos", "--max-size", "100GiB", "--max-objects", "5000"},
+			stdout: "bucket photos: quota 100.0 GiB, 5000 objects\n", checks: []check{wantReq(&pb.SetBucketQuotaRequest{Name: "photos", Quota: &pb.BucketQuota{MaxBytes: 100 << 30, MaxObjects: 5000}})}},
+		{name: "bucket quota none", fake: func(f *fakeMetad) { f.buckets = []*pb.Bucket{{Name: "photos"}} }, args: []string{"bucket", "quota", "photos", "--none"},
+			stdout: "bucket photos: quota -\n", checks: []check{wantReq(&pb.SetBucketQuotaRequest{Name: "photos", Quota: &pb.BucketQuota{}})}},
+		{name: "bucket quota no flag", args: []string{"bucket", "quota", "photos"}, code: 1,
+			stderr: "cairn: give --max-size, --max-objects, or --none to remove the quota\n", notJSON: true, checks: []check{wantReq(nil)}},
+		{name: "bucket quota bad size", args: []string{"bucket", "quota", "photos", "--max-size", "lots"}, code: 1, stderr: "cairn: --max-size: ", notJSON: true, checks: []check{wantReq(nil)}},
+		{name: "bucket quota missing", args: []string{"bucket", "quota", "nope", "--max-objects", "1"}, code: 1,
+			stderr: "cairn: bucket \"nope\" does not exist", notJSON: true},
 		{name: "bucket list empty", args: []string{"bucket", "list"}, stdout: "no buckets\n"},
 		{name: "bucket list published", fake: func(f *fakeMetad) {
 			f.buckets = []*pb.Bucket{{Name: "photos", CreatedUnixNano: testNow.UnixNano(), Region: "r", Policy: publicReadPolicy("photos", "", false)}, {Name: "logs", CreatedUnixNano: testNow.UnixNano(), Region: "r"}}
-		}, args: []string{"bucket", "list"}, stdout: "NAME    CREATED               REGION  OBJECTS  SIZE  ACCESS\nphotos  2026-11-25T12:00:00Z  r       0        0 B   anonymous read (policy)\nlogs    2026-11-25T12:00:00Z  r       0        0 B   private\n"},
+		}, args: []string{"bucket", "list"}, stdout: "NAME    CREATED               REGION  OBJECTS  SIZE  QUOTA  ACCESS\nphotos  2026-11-25T12:00:00Z  r       0        0 B   -      anonymous read (policy)\nlogs    2026-11-25T12:00:00Z  r       0        0 B   -      private\n"},
 		{name: "bucket publish prefix", fake: func(f *fakeMetad) { f.buckets = []*pb.Bucket{{Name: "photos"}} }, args: []string{"bucket", "publish", "photos", "--prefix", "public/"},
 			stdout: "bucket photos: anonymous clients may now read objects under public/\n",
 			checks: []check{wantReq(&pb.SetBucketPolicyRequest{Name: "photos", Policy: `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::photos/public/*"}]}`})}},

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -25,6 +26,9 @@ type bucketView struct {
 	// before erasure coding; uploads in progress not counted).
 	Objects int64 `json:"objects"`
 	Bytes   int64 `json:"bytes"`
+	// MaxBytes and MaxObjects: its quota (0: no limit).
+	MaxBytes   int64 `json:"max_bytes"`
+	MaxObjects int64 `json:"max_objects"`
 	// Anonymous: the bucket's policy lets unsigned clients read something.
 	Anonymous bool   `json:"anonymous_read"`
 	Policy    string `json:"policy,omitempty"`
@@ -32,12 +36,28 @@ type bucketView struct {
 
 func toBucketView(b *pb.Bucket) bucketView {
 	v := bucketView{Name: b.GetName(), Created: time.Unix(0, b.GetCreatedUnixNano()).UTC(), Region: b.GetRegion(), Policy: b.GetPolicy(),
-		Objects: b.GetUsage().GetObjects(), Bytes: b.GetUsage().GetBytes()}
+		Objects: b.GetUsage().GetObjects(), Bytes: b.GetUsage().GetBytes(),
+		MaxBytes: b.GetQuota().GetMaxBytes(), MaxObjects: b.GetQuota().GetMaxObjects()}
 	if v.Policy != "" {
 		p, err := bucketpolicy.Parse(v.Name, []byte(v.Policy))
 		v.Anonymous = err == nil && p.Grants()
 	}
 	return v
+}
+
+// quota is the QUOTA cell: "100 GiB", "1000 objects", both, or "-".
+func (v bucketView) quota() string {
+	var parts []string
+	if v.MaxBytes > 0 {
+		parts = append(parts, clitable.Bytes(v.MaxBytes))
+	}
+	if v.MaxObjects > 0 {
+		parts = append(parts, strconv.FormatInt(v.MaxObjects, 10)+" objects")
+	}
+	if len(parts) == 0 {
+		return "-"
+	}
+	return strings.Join(parts, ", ")
 }
 
 func (v bucketView) access() string {
@@ -97,9 +117,9 @@ func (a *admin) bucketCmd() *cobra.Command {
 						_, err := fmt.Fprintln(w, "no buckets")
 						return err
 					}
-					t := clitable.New("NAME", "CREATED", "REGION", "OBJECTS", "SIZE", "ACCESS")
+					t := clitable.New("NAME", "CREATED", "REGION", "OBJECTS", "SIZE", "QUOTA", "ACCESS")
 					for _, b := range v {
-						t.Row(b.Name, b.Created.Format(time.RFC3339), b.Region, strconv.FormatInt(b.Objects, 10), clitable.Bytes(b.Bytes), b.access())
+						t.Row(b.Name, b.Created.Format(time.RFC3339), b.Region, strconv.FormatInt(b.Objects, 10), clitable.Bytes(b.Bytes), b.quota(), b.access())
 					}
 					return t.Render(w)
 				})
@@ -130,6 +150,61 @@ func (a *admin) bucketCmd() *cobra.Command {
 		},
 		a.publishCmd(),
 		a.policyCmd(),
+		a.quotaCmd(),
 	)
+	return cmd
+}
+
+// quotaCmd sets or removes a bucket's quota.
+func (a *admin) quotaCmd() *cobra.Command {
+	var maxSize string
+	var maxObjects int64
+	var none bool
+	cmd := &cobra.Command{
+		Use:   "quota NAME (--max-size SIZE | --max-objects N | --none)",
+		Short: "Limit what a bucket may hold; writes that would go over are refused (403 QuotaExceeded)",
+		Long: "quota sets the most a bucket may hold: --max-size (bytes of its objects before erasure\n" +
+			"coding, e.g. 100GiB) and --max-objects; a flag left out, or 0, is no limit on that. --none removes\n" +
+			"the quota. A write that would take the bucket over is refused when it commits (a multipart upload:\n" +
+			"when it completes); deletes always pass, so a bucket already over only shrinks.",
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			q := &pb.BucketQuota{MaxObjects: maxObjects}
+			if maxSize != "" {
+				n, err := clitable.ParseBytes(maxSize)
+				if err != nil {
+					return fmt.Errorf("--max-size: %w", err)
+				}
+				q.MaxBytes = n
+			}
+			switch {
+			case q.MaxObjects < 0:
+				return errors.New("--max-objects must be ≥ 0")
+			case none && (maxSize != "" || maxObjects != 0):
+				return errors.New("--none removes the quota: give it alone")
+			case !none && maxSize == "" && maxObjects == 0:
+				return errors.New("give --max-size, --max-objects, or --none to remove the quota")
+			}
+			return a.withClient(func(ctx context.Context, cl *metaclient.Client, _ []string) error {
+				resp, err := call(ctx, a, "SetBucketQuota", func(ctx context.Context) (*pb.SetBucketQuotaResponse, error) {
+					return cl.SetBucketQuota(ctx, &pb.SetBucketQuotaRequest{Name: args[0], Quota: q})
+				})
+				if errors.Is(err, metaerr.ErrNoSuchBucket) {
+					return fmt.Errorf("bucket %q does not exist (`cairn bucket list` shows the buckets)", args[0])
+				}
+				if err != nil {
+					return err
+				}
+				v := toBucketView(resp.GetBucket())
+				return a.emit(v, func(w io.Writer) error {
+					_, err := fmt.Fprintf(w, "bucket %s: quota %s\n", v.Name, v.quota())
+					return err
+				})
+			})(cmd, args)
+		},
+	}
+	cmd.Flags().StringVar(&maxSize, "max-size", "", "most bytes the bucket's objects may hold (e.g. 500GiB; 0: no limit)")
+	cmd.Flags().Int64Var(&maxObjects, "max-objects", 0, "most objects the bucket may hold (0: no limit)")
+	cmd.Flags().BoolVar(&none, "none", false, "remove the quota")
 	return cmd
 }

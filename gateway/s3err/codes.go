@@ -21,6 +21,9 @@ func (c Code) Error() string { return c.Name + ": " + c.Message }
 var (
 	AccessControlListNotSupported = Code{"AccessControlListNotSupported", http.StatusBadRequest, "The bucket does not allow ACLs."}
 	AccessDenied                  = Code{"AccessDenied", http.StatusForbidden, "Access Denied"}
+	// QuotaExceeded: the write would take its bucket over its quota (the
+	// code Ceph's RGW answers; S3 has no bucket quotas).
+	QuotaExceeded = Code{"QuotaExceeded", http.StatusForbidden, "The bucket's quota does not allow this write."}
 	// AccessForbidden answers a CORS preflight no rule of the bucket allows.
 	AccessForbidden                   = Code{"AccessForbidden", http.StatusForbidden, "CORSResponse: This CORS request is not allowed. This is usually because the evalution of Origin, request method / Access-Control-Request-Method or Access-Control-Request-Headers are not whitelisted by the resource's CORS spec."}
 	AuthorizationHeaderMalformed      = Code{"AuthorizationHeaderMalformed", http.StatusBadRequest, "The authorization header you provided is invalid."}
@@ -98,7 +101,7 @@ var All = []Code{
 	InvalidStorageClass, InvalidTag, InvalidToken, InvalidURI, KeyTooLongError,
 	MalformedPOSTRequest, MalformedPolicy, MalformedTrailerError, MalformedXML, MaxMessageLengthExceeded, MetadataTooLarge,
 	MethodNotAllowed, MissingContentLength, MissingRequestBodyError,
-	MissingSecurityHeader, AccessForbidden, NoSuchBucket, NoSuchBucketPolicy, NoSuchCORSConfiguration,
+	MissingSecurityHeader, AccessForbidden, QuotaExceeded, NoSuchBucket, NoSuchBucketPolicy, NoSuchCORSConfiguration,
 	NoSuchKey, NoSuchLifecycleConfiguration, NoSuchTagSet, NoSuchUpload,
 	NoSuchVersion, NoSuchWebsiteConfiguration, NotImplemented, NotModified,
 	ObjectLockConfigurationNotFound, PreconditionFailed, ReplicationConfigurationNotFound,

@@ -539,7 +539,9 @@ type Bucket struct {
 	Cors string `protobuf:"bytes,7,opt,name=cors,proto3" json:"cors,omitempty"`
 	// What the bucket holds, as GetBucket and ListBuckets answer it; never
 	// stored in the bucket record (metadata/bucketusage.go keeps it).
-	Usage         *BucketUsage `protobuf:"bytes,8,opt,name=usage,proto3" json:"usage,omitempty"`
+	Usage *BucketUsage `protobuf:"bytes,8,opt,name=usage,proto3" json:"usage,omitempty"`
+	// The most the bucket may hold; absent: no limit.
+	Quota         *BucketQuota `protobuf:"bytes,9,opt,name=quota,proto3" json:"quota,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -630,6 +632,68 @@ func (x *Bucket) GetUsage() *BucketUsage {
 	return nil
 }
 
+func (x *Bucket) GetQuota() *BucketQuota {
+	if x != nil {
+		return x.Quota
+	}
+	return nil
+}
+
+// BucketQuota limits what a bucket holds, counted as BucketUsage is: a
+// commit that would take the bucket over a limit is refused with
+// QuotaExceeded (deletes and shrinking overwrites never are). 0: no limit.
+type BucketQuota struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	MaxBytes      int64                  `protobuf:"varint,1,opt,name=max_bytes,json=maxBytes,proto3" json:"max_bytes,omitempty"`
+	MaxObjects    int64                  `protobuf:"varint,2,opt,name=max_objects,json=maxObjects,proto3" json:"max_objects,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BucketQuota) Reset() {
+	*x = BucketQuota{}
+	mi := &file_metadata_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BucketQuota) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BucketQuota) ProtoMessage() {}
+
+func (x *BucketQuota) ProtoReflect() protoreflect.Message {
+	mi := &file_metadata_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BucketQuota.ProtoReflect.Descriptor instead.
+func (*BucketQuota) Descriptor() ([]byte, []int) {
+	return file_metadata_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *BucketQuota) GetMaxBytes() int64 {
+	if x != nil {
+		return x.MaxBytes
+	}
+	return 0
+}
+
+func (x *BucketQuota) GetMaxObjects() int64 {
+	if x != nil {
+		return x.MaxObjects
+	}
+	return 0
+}
+
 // BucketUsage is what a bucket holds: its objects (current versions) and
 // their bytes before erasure coding. Multipart uploads in progress are
 // not counted.
@@ -643,7 +707,7 @@ type BucketUsage struct {
 
 func (x *BucketUsage) Reset() {
 	*x = BucketUsage{}
-	mi := &file_metadata_proto_msgTypes[6]
+	mi := &file_metadata_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -655,7 +719,7 @@ func (x *BucketUsage) String() string {
 func (*BucketUsage) ProtoMessage() {}
 
 func (x *BucketUsage) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[6]
+	mi := &file_metadata_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -668,7 +732,7 @@ func (x *BucketUsage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BucketUsage.ProtoReflect.Descriptor instead.
 func (*BucketUsage) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{6}
+	return file_metadata_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *BucketUsage) GetObjects() int64 {
@@ -705,7 +769,7 @@ type AccessKey struct {
 
 func (x *AccessKey) Reset() {
 	*x = AccessKey{}
-	mi := &file_metadata_proto_msgTypes[7]
+	mi := &file_metadata_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -717,7 +781,7 @@ func (x *AccessKey) String() string {
 func (*AccessKey) ProtoMessage() {}
 
 func (x *AccessKey) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[7]
+	mi := &file_metadata_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -730,7 +794,7 @@ func (x *AccessKey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AccessKey.ProtoReflect.Descriptor instead.
 func (*AccessKey) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{7}
+	return file_metadata_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *AccessKey) GetId() string {
@@ -790,7 +854,7 @@ type BucketGrant struct {
 
 func (x *BucketGrant) Reset() {
 	*x = BucketGrant{}
-	mi := &file_metadata_proto_msgTypes[8]
+	mi := &file_metadata_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -802,7 +866,7 @@ func (x *BucketGrant) String() string {
 func (*BucketGrant) ProtoMessage() {}
 
 func (x *BucketGrant) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[8]
+	mi := &file_metadata_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -815,7 +879,7 @@ func (x *BucketGrant) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BucketGrant.ProtoReflect.Descriptor instead.
 func (*BucketGrant) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{8}
+	return file_metadata_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *BucketGrant) GetRead() bool {
@@ -860,7 +924,7 @@ type MultipartUpload struct {
 
 func (x *MultipartUpload) Reset() {
 	*x = MultipartUpload{}
-	mi := &file_metadata_proto_msgTypes[9]
+	mi := &file_metadata_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -872,7 +936,7 @@ func (x *MultipartUpload) String() string {
 func (*MultipartUpload) ProtoMessage() {}
 
 func (x *MultipartUpload) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[9]
+	mi := &file_metadata_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -885,7 +949,7 @@ func (x *MultipartUpload) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MultipartUpload.ProtoReflect.Descriptor instead.
 func (*MultipartUpload) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{9}
+	return file_metadata_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *MultipartUpload) GetBucket() string {
@@ -974,7 +1038,7 @@ type Part struct {
 
 func (x *Part) Reset() {
 	*x = Part{}
-	mi := &file_metadata_proto_msgTypes[10]
+	mi := &file_metadata_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -986,7 +1050,7 @@ func (x *Part) String() string {
 func (*Part) ProtoMessage() {}
 
 func (x *Part) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[10]
+	mi := &file_metadata_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -999,7 +1063,7 @@ func (x *Part) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Part.ProtoReflect.Descriptor instead.
 func (*Part) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{10}
+	return file_metadata_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *Part) GetUploadId() string {
@@ -1078,7 +1142,7 @@ type Node struct {
 
 func (x *Node) Reset() {
 	*x = Node{}
-	mi := &file_metadata_proto_msgTypes[11]
+	mi := &file_metadata_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1090,7 +1154,7 @@ func (x *Node) String() string {
 func (*Node) ProtoMessage() {}
 
 func (x *Node) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[11]
+	mi := &file_metadata_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1103,7 +1167,7 @@ func (x *Node) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Node.ProtoReflect.Descriptor instead.
 func (*Node) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{11}
+	return file_metadata_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *Node) GetId() string {
@@ -1181,7 +1245,7 @@ type ClusterMap struct {
 
 func (x *ClusterMap) Reset() {
 	*x = ClusterMap{}
-	mi := &file_metadata_proto_msgTypes[12]
+	mi := &file_metadata_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1193,7 +1257,7 @@ func (x *ClusterMap) String() string {
 func (*ClusterMap) ProtoMessage() {}
 
 func (x *ClusterMap) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[12]
+	mi := &file_metadata_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1206,7 +1270,7 @@ func (x *ClusterMap) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClusterMap.ProtoReflect.Descriptor instead.
 func (*ClusterMap) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{12}
+	return file_metadata_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ClusterMap) GetEpoch() uint64 {
@@ -1244,7 +1308,7 @@ type MetadMember struct {
 
 func (x *MetadMember) Reset() {
 	*x = MetadMember{}
-	mi := &file_metadata_proto_msgTypes[13]
+	mi := &file_metadata_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1256,7 +1320,7 @@ func (x *MetadMember) String() string {
 func (*MetadMember) ProtoMessage() {}
 
 func (x *MetadMember) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[13]
+	mi := &file_metadata_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1269,7 +1333,7 @@ func (x *MetadMember) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MetadMember.ProtoReflect.Descriptor instead.
 func (*MetadMember) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{13}
+	return file_metadata_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *MetadMember) GetId() string {
@@ -1345,6 +1409,7 @@ type Command struct {
 	//	*Command_UpdateAccessKey
 	//	*Command_DeleteAccessKey
 	//	*Command_SetBucketCors
+	//	*Command_SetBucketQuota
 	Op isCommand_Op `protobuf_oneof:"op"`
 	// Leader wall clock when proposed; the only clock the state machine uses.
 	ProposedUnixNano int64 `protobuf:"varint,100,opt,name=proposed_unix_nano,json=proposedUnixNano,proto3" json:"proposed_unix_nano,omitempty"`
@@ -1354,7 +1419,7 @@ type Command struct {
 
 func (x *Command) Reset() {
 	*x = Command{}
-	mi := &file_metadata_proto_msgTypes[14]
+	mi := &file_metadata_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1366,7 +1431,7 @@ func (x *Command) String() string {
 func (*Command) ProtoMessage() {}
 
 func (x *Command) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[14]
+	mi := &file_metadata_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1379,7 +1444,7 @@ func (x *Command) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Command.ProtoReflect.Descriptor instead.
 func (*Command) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{14}
+	return file_metadata_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *Command) GetOp() isCommand_Op {
@@ -1614,6 +1679,15 @@ func (x *Command) GetSetBucketCors() *SetBucketCorsRequest {
 	return nil
 }
 
+func (x *Command) GetSetBucketQuota() *SetBucketQuotaRequest {
+	if x != nil {
+		if x, ok := x.Op.(*Command_SetBucketQuota); ok {
+			return x.SetBucketQuota
+		}
+	}
+	return nil
+}
+
 func (x *Command) GetProposedUnixNano() int64 {
 	if x != nil {
 		return x.ProposedUnixNano
@@ -1725,6 +1799,10 @@ type Command_SetBucketCors struct {
 	SetBucketCors *SetBucketCorsRequest `protobuf:"bytes,25,opt,name=set_bucket_cors,json=setBucketCors,proto3,oneof"`
 }
 
+type Command_SetBucketQuota struct {
+	SetBucketQuota *SetBucketQuotaRequest `protobuf:"bytes,26,opt,name=set_bucket_quota,json=setBucketQuota,proto3,oneof"`
+}
+
 func (*Command_CreateBucket) isCommand_Op() {}
 
 func (*Command_DeleteBucket) isCommand_Op() {}
@@ -1775,6 +1853,8 @@ func (*Command_DeleteAccessKey) isCommand_Op() {}
 
 func (*Command_SetBucketCors) isCommand_Op() {}
 
+func (*Command_SetBucketQuota) isCommand_Op() {}
+
 // Bootstrap is the first command a new cluster commits.
 type Bootstrap struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -1785,7 +1865,7 @@ type Bootstrap struct {
 
 func (x *Bootstrap) Reset() {
 	*x = Bootstrap{}
-	mi := &file_metadata_proto_msgTypes[15]
+	mi := &file_metadata_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1797,7 +1877,7 @@ func (x *Bootstrap) String() string {
 func (*Bootstrap) ProtoMessage() {}
 
 func (x *Bootstrap) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[15]
+	mi := &file_metadata_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1810,7 +1890,7 @@ func (x *Bootstrap) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Bootstrap.ProtoReflect.Descriptor instead.
 func (*Bootstrap) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{15}
+	return file_metadata_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *Bootstrap) GetDefaultScheme() *Scheme {
@@ -1835,7 +1915,7 @@ type SetMemberAddress struct {
 
 func (x *SetMemberAddress) Reset() {
 	*x = SetMemberAddress{}
-	mi := &file_metadata_proto_msgTypes[16]
+	mi := &file_metadata_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1847,7 +1927,7 @@ func (x *SetMemberAddress) String() string {
 func (*SetMemberAddress) ProtoMessage() {}
 
 func (x *SetMemberAddress) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[16]
+	mi := &file_metadata_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1860,7 +1940,7 @@ func (x *SetMemberAddress) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetMemberAddress.ProtoReflect.Descriptor instead.
 func (*SetMemberAddress) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{16}
+	return file_metadata_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *SetMemberAddress) GetId() string {
@@ -1896,7 +1976,7 @@ type SetNodeUsage struct {
 
 func (x *SetNodeUsage) Reset() {
 	*x = SetNodeUsage{}
-	mi := &file_metadata_proto_msgTypes[17]
+	mi := &file_metadata_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1908,7 +1988,7 @@ func (x *SetNodeUsage) String() string {
 func (*SetNodeUsage) ProtoMessage() {}
 
 func (x *SetNodeUsage) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[17]
+	mi := &file_metadata_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1921,7 +2001,7 @@ func (x *SetNodeUsage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetNodeUsage.ProtoReflect.Descriptor instead.
 func (*SetNodeUsage) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{17}
+	return file_metadata_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *SetNodeUsage) GetId() string {
@@ -1959,7 +2039,7 @@ type CreateBucketRequest struct {
 
 func (x *CreateBucketRequest) Reset() {
 	*x = CreateBucketRequest{}
-	mi := &file_metadata_proto_msgTypes[18]
+	mi := &file_metadata_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1971,7 +2051,7 @@ func (x *CreateBucketRequest) String() string {
 func (*CreateBucketRequest) ProtoMessage() {}
 
 func (x *CreateBucketRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[18]
+	mi := &file_metadata_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1984,7 +2064,7 @@ func (x *CreateBucketRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateBucketRequest.ProtoReflect.Descriptor instead.
 func (*CreateBucketRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{18}
+	return file_metadata_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *CreateBucketRequest) GetName() string {
@@ -2017,7 +2097,7 @@ type CreateBucketResponse struct {
 
 func (x *CreateBucketResponse) Reset() {
 	*x = CreateBucketResponse{}
-	mi := &file_metadata_proto_msgTypes[19]
+	mi := &file_metadata_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2029,7 +2109,7 @@ func (x *CreateBucketResponse) String() string {
 func (*CreateBucketResponse) ProtoMessage() {}
 
 func (x *CreateBucketResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[19]
+	mi := &file_metadata_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2042,7 +2122,7 @@ func (x *CreateBucketResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateBucketResponse.ProtoReflect.Descriptor instead.
 func (*CreateBucketResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{19}
+	return file_metadata_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *CreateBucketResponse) GetBucket() *Bucket {
@@ -2061,7 +2141,7 @@ type DeleteBucketRequest struct {
 
 func (x *DeleteBucketRequest) Reset() {
 	*x = DeleteBucketRequest{}
-	mi := &file_metadata_proto_msgTypes[20]
+	mi := &file_metadata_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2073,7 +2153,7 @@ func (x *DeleteBucketRequest) String() string {
 func (*DeleteBucketRequest) ProtoMessage() {}
 
 func (x *DeleteBucketRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[20]
+	mi := &file_metadata_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2086,7 +2166,7 @@ func (x *DeleteBucketRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteBucketRequest.ProtoReflect.Descriptor instead.
 func (*DeleteBucketRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{20}
+	return file_metadata_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *DeleteBucketRequest) GetName() string {
@@ -2104,7 +2184,7 @@ type DeleteBucketResponse struct {
 
 func (x *DeleteBucketResponse) Reset() {
 	*x = DeleteBucketResponse{}
-	mi := &file_metadata_proto_msgTypes[21]
+	mi := &file_metadata_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2116,7 +2196,7 @@ func (x *DeleteBucketResponse) String() string {
 func (*DeleteBucketResponse) ProtoMessage() {}
 
 func (x *DeleteBucketResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[21]
+	mi := &file_metadata_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2129,7 +2209,7 @@ func (x *DeleteBucketResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteBucketResponse.ProtoReflect.Descriptor instead.
 func (*DeleteBucketResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{21}
+	return file_metadata_proto_rawDescGZIP(), []int{22}
 }
 
 // SetBucketPolicyRequest replaces a bucket's policy; "" deletes it.
@@ -2143,7 +2223,7 @@ type SetBucketPolicyRequest struct {
 
 func (x *SetBucketPolicyRequest) Reset() {
 	*x = SetBucketPolicyRequest{}
-	mi := &file_metadata_proto_msgTypes[22]
+	mi := &file_metadata_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2155,7 +2235,7 @@ func (x *SetBucketPolicyRequest) String() string {
 func (*SetBucketPolicyRequest) ProtoMessage() {}
 
 func (x *SetBucketPolicyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[22]
+	mi := &file_metadata_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2168,7 +2248,7 @@ func (x *SetBucketPolicyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetBucketPolicyRequest.ProtoReflect.Descriptor instead.
 func (*SetBucketPolicyRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{22}
+	return file_metadata_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *SetBucketPolicyRequest) GetName() string {
@@ -2194,7 +2274,7 @@ type SetBucketPolicyResponse struct {
 
 func (x *SetBucketPolicyResponse) Reset() {
 	*x = SetBucketPolicyResponse{}
-	mi := &file_metadata_proto_msgTypes[23]
+	mi := &file_metadata_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2206,7 +2286,7 @@ func (x *SetBucketPolicyResponse) String() string {
 func (*SetBucketPolicyResponse) ProtoMessage() {}
 
 func (x *SetBucketPolicyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[23]
+	mi := &file_metadata_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2219,7 +2299,7 @@ func (x *SetBucketPolicyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetBucketPolicyResponse.ProtoReflect.Descriptor instead.
 func (*SetBucketPolicyResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{23}
+	return file_metadata_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *SetBucketPolicyResponse) GetBucket() *Bucket {
@@ -2241,7 +2321,7 @@ type SetBucketLifecycleRequest struct {
 
 func (x *SetBucketLifecycleRequest) Reset() {
 	*x = SetBucketLifecycleRequest{}
-	mi := &file_metadata_proto_msgTypes[24]
+	mi := &file_metadata_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2253,7 +2333,7 @@ func (x *SetBucketLifecycleRequest) String() string {
 func (*SetBucketLifecycleRequest) ProtoMessage() {}
 
 func (x *SetBucketLifecycleRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[24]
+	mi := &file_metadata_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2266,7 +2346,7 @@ func (x *SetBucketLifecycleRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetBucketLifecycleRequest.ProtoReflect.Descriptor instead.
 func (*SetBucketLifecycleRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{24}
+	return file_metadata_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *SetBucketLifecycleRequest) GetName() string {
@@ -2292,7 +2372,7 @@ type SetBucketLifecycleResponse struct {
 
 func (x *SetBucketLifecycleResponse) Reset() {
 	*x = SetBucketLifecycleResponse{}
-	mi := &file_metadata_proto_msgTypes[25]
+	mi := &file_metadata_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2304,7 +2384,7 @@ func (x *SetBucketLifecycleResponse) String() string {
 func (*SetBucketLifecycleResponse) ProtoMessage() {}
 
 func (x *SetBucketLifecycleResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[25]
+	mi := &file_metadata_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2317,7 +2397,7 @@ func (x *SetBucketLifecycleResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetBucketLifecycleResponse.ProtoReflect.Descriptor instead.
 func (*SetBucketLifecycleResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{25}
+	return file_metadata_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *SetBucketLifecycleResponse) GetBucket() *Bucket {
@@ -2339,7 +2419,7 @@ type SetBucketCorsRequest struct {
 
 func (x *SetBucketCorsRequest) Reset() {
 	*x = SetBucketCorsRequest{}
-	mi := &file_metadata_proto_msgTypes[26]
+	mi := &file_metadata_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2351,7 +2431,7 @@ func (x *SetBucketCorsRequest) String() string {
 func (*SetBucketCorsRequest) ProtoMessage() {}
 
 func (x *SetBucketCorsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[26]
+	mi := &file_metadata_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2364,7 +2444,7 @@ func (x *SetBucketCorsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetBucketCorsRequest.ProtoReflect.Descriptor instead.
 func (*SetBucketCorsRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{26}
+	return file_metadata_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *SetBucketCorsRequest) GetName() string {
@@ -2390,7 +2470,7 @@ type SetBucketCorsResponse struct {
 
 func (x *SetBucketCorsResponse) Reset() {
 	*x = SetBucketCorsResponse{}
-	mi := &file_metadata_proto_msgTypes[27]
+	mi := &file_metadata_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2402,7 +2482,7 @@ func (x *SetBucketCorsResponse) String() string {
 func (*SetBucketCorsResponse) ProtoMessage() {}
 
 func (x *SetBucketCorsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[27]
+	mi := &file_metadata_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2415,10 +2495,109 @@ func (x *SetBucketCorsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetBucketCorsResponse.ProtoReflect.Descriptor instead.
 func (*SetBucketCorsResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{27}
+	return file_metadata_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *SetBucketCorsResponse) GetBucket() *Bucket {
+	if x != nil {
+		return x.Bucket
+	}
+	return nil
+}
+
+// SetBucketQuotaRequest replaces a bucket's quota; absent or all 0
+// removes it. A bucket may already hold more than a new quota allows: it
+// then only shrinks until it is under.
+type SetBucketQuotaRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Quota         *BucketQuota           `protobuf:"bytes,2,opt,name=quota,proto3" json:"quota,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetBucketQuotaRequest) Reset() {
+	*x = SetBucketQuotaRequest{}
+	mi := &file_metadata_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetBucketQuotaRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetBucketQuotaRequest) ProtoMessage() {}
+
+func (x *SetBucketQuotaRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_metadata_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetBucketQuotaRequest.ProtoReflect.Descriptor instead.
+func (*SetBucketQuotaRequest) Descriptor() ([]byte, []int) {
+	return file_metadata_proto_rawDescGZIP(), []int{29}
+}
+
+func (x *SetBucketQuotaRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *SetBucketQuotaRequest) GetQuota() *BucketQuota {
+	if x != nil {
+		return x.Quota
+	}
+	return nil
+}
+
+type SetBucketQuotaResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Bucket        *Bucket                `protobuf:"bytes,1,opt,name=bucket,proto3" json:"bucket,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetBucketQuotaResponse) Reset() {
+	*x = SetBucketQuotaResponse{}
+	mi := &file_metadata_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetBucketQuotaResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetBucketQuotaResponse) ProtoMessage() {}
+
+func (x *SetBucketQuotaResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_metadata_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetBucketQuotaResponse.ProtoReflect.Descriptor instead.
+func (*SetBucketQuotaResponse) Descriptor() ([]byte, []int) {
+	return file_metadata_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *SetBucketQuotaResponse) GetBucket() *Bucket {
 	if x != nil {
 		return x.Bucket
 	}
@@ -2440,7 +2619,7 @@ type SetObjectTagsRequest struct {
 
 func (x *SetObjectTagsRequest) Reset() {
 	*x = SetObjectTagsRequest{}
-	mi := &file_metadata_proto_msgTypes[28]
+	mi := &file_metadata_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2452,7 +2631,7 @@ func (x *SetObjectTagsRequest) String() string {
 func (*SetObjectTagsRequest) ProtoMessage() {}
 
 func (x *SetObjectTagsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[28]
+	mi := &file_metadata_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2465,7 +2644,7 @@ func (x *SetObjectTagsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetObjectTagsRequest.ProtoReflect.Descriptor instead.
 func (*SetObjectTagsRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{28}
+	return file_metadata_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *SetObjectTagsRequest) GetBucket() string {
@@ -2507,7 +2686,7 @@ type SetBucketTagsRequest struct {
 
 func (x *SetBucketTagsRequest) Reset() {
 	*x = SetBucketTagsRequest{}
-	mi := &file_metadata_proto_msgTypes[29]
+	mi := &file_metadata_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2519,7 +2698,7 @@ func (x *SetBucketTagsRequest) String() string {
 func (*SetBucketTagsRequest) ProtoMessage() {}
 
 func (x *SetBucketTagsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[29]
+	mi := &file_metadata_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2532,7 +2711,7 @@ func (x *SetBucketTagsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetBucketTagsRequest.ProtoReflect.Descriptor instead.
 func (*SetBucketTagsRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{29}
+	return file_metadata_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *SetBucketTagsRequest) GetName() string {
@@ -2558,7 +2737,7 @@ type SetBucketTagsResponse struct {
 
 func (x *SetBucketTagsResponse) Reset() {
 	*x = SetBucketTagsResponse{}
-	mi := &file_metadata_proto_msgTypes[30]
+	mi := &file_metadata_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2570,7 +2749,7 @@ func (x *SetBucketTagsResponse) String() string {
 func (*SetBucketTagsResponse) ProtoMessage() {}
 
 func (x *SetBucketTagsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[30]
+	mi := &file_metadata_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2583,7 +2762,7 @@ func (x *SetBucketTagsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetBucketTagsResponse.ProtoReflect.Descriptor instead.
 func (*SetBucketTagsResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{30}
+	return file_metadata_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *SetBucketTagsResponse) GetBucket() *Bucket {
@@ -2609,7 +2788,7 @@ type CreateAccessKeyRequest struct {
 
 func (x *CreateAccessKeyRequest) Reset() {
 	*x = CreateAccessKeyRequest{}
-	mi := &file_metadata_proto_msgTypes[31]
+	mi := &file_metadata_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2621,7 +2800,7 @@ func (x *CreateAccessKeyRequest) String() string {
 func (*CreateAccessKeyRequest) ProtoMessage() {}
 
 func (x *CreateAccessKeyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[31]
+	mi := &file_metadata_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2634,7 +2813,7 @@ func (x *CreateAccessKeyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateAccessKeyRequest.ProtoReflect.Descriptor instead.
 func (*CreateAccessKeyRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{31}
+	return file_metadata_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *CreateAccessKeyRequest) GetId() string {
@@ -2674,7 +2853,7 @@ type CreateAccessKeyResponse struct {
 
 func (x *CreateAccessKeyResponse) Reset() {
 	*x = CreateAccessKeyResponse{}
-	mi := &file_metadata_proto_msgTypes[32]
+	mi := &file_metadata_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2686,7 +2865,7 @@ func (x *CreateAccessKeyResponse) String() string {
 func (*CreateAccessKeyResponse) ProtoMessage() {}
 
 func (x *CreateAccessKeyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[32]
+	mi := &file_metadata_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2699,7 +2878,7 @@ func (x *CreateAccessKeyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateAccessKeyResponse.ProtoReflect.Descriptor instead.
 func (*CreateAccessKeyResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{32}
+	return file_metadata_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *CreateAccessKeyResponse) GetKey() *AccessKey {
@@ -2727,7 +2906,7 @@ type UpdateAccessKeyRequest struct {
 
 func (x *UpdateAccessKeyRequest) Reset() {
 	*x = UpdateAccessKeyRequest{}
-	mi := &file_metadata_proto_msgTypes[33]
+	mi := &file_metadata_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2739,7 +2918,7 @@ func (x *UpdateAccessKeyRequest) String() string {
 func (*UpdateAccessKeyRequest) ProtoMessage() {}
 
 func (x *UpdateAccessKeyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[33]
+	mi := &file_metadata_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2752,7 +2931,7 @@ func (x *UpdateAccessKeyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateAccessKeyRequest.ProtoReflect.Descriptor instead.
 func (*UpdateAccessKeyRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{33}
+	return file_metadata_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *UpdateAccessKeyRequest) GetId() string {
@@ -2799,7 +2978,7 @@ type UpdateAccessKeyResponse struct {
 
 func (x *UpdateAccessKeyResponse) Reset() {
 	*x = UpdateAccessKeyResponse{}
-	mi := &file_metadata_proto_msgTypes[34]
+	mi := &file_metadata_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2811,7 +2990,7 @@ func (x *UpdateAccessKeyResponse) String() string {
 func (*UpdateAccessKeyResponse) ProtoMessage() {}
 
 func (x *UpdateAccessKeyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[34]
+	mi := &file_metadata_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2824,7 +3003,7 @@ func (x *UpdateAccessKeyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateAccessKeyResponse.ProtoReflect.Descriptor instead.
 func (*UpdateAccessKeyResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{34}
+	return file_metadata_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *UpdateAccessKeyResponse) GetKey() *AccessKey {
@@ -2843,7 +3022,7 @@ type DeleteAccessKeyRequest struct {
 
 func (x *DeleteAccessKeyRequest) Reset() {
 	*x = DeleteAccessKeyRequest{}
-	mi := &file_metadata_proto_msgTypes[35]
+	mi := &file_metadata_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2855,7 +3034,7 @@ func (x *DeleteAccessKeyRequest) String() string {
 func (*DeleteAccessKeyRequest) ProtoMessage() {}
 
 func (x *DeleteAccessKeyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[35]
+	mi := &file_metadata_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2868,7 +3047,7 @@ func (x *DeleteAccessKeyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteAccessKeyRequest.ProtoReflect.Descriptor instead.
 func (*DeleteAccessKeyRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{35}
+	return file_metadata_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *DeleteAccessKeyRequest) GetId() string {
@@ -2886,7 +3065,7 @@ type DeleteAccessKeyResponse struct {
 
 func (x *DeleteAccessKeyResponse) Reset() {
 	*x = DeleteAccessKeyResponse{}
-	mi := &file_metadata_proto_msgTypes[36]
+	mi := &file_metadata_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2898,7 +3077,7 @@ func (x *DeleteAccessKeyResponse) String() string {
 func (*DeleteAccessKeyResponse) ProtoMessage() {}
 
 func (x *DeleteAccessKeyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[36]
+	mi := &file_metadata_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2911,7 +3090,7 @@ func (x *DeleteAccessKeyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteAccessKeyResponse.ProtoReflect.Descriptor instead.
 func (*DeleteAccessKeyResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{36}
+	return file_metadata_proto_rawDescGZIP(), []int{39}
 }
 
 // GetAccessKeyRequest reads one key with its secret (gateways verifying a
@@ -2925,7 +3104,7 @@ type GetAccessKeyRequest struct {
 
 func (x *GetAccessKeyRequest) Reset() {
 	*x = GetAccessKeyRequest{}
-	mi := &file_metadata_proto_msgTypes[37]
+	mi := &file_metadata_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2937,7 +3116,7 @@ func (x *GetAccessKeyRequest) String() string {
 func (*GetAccessKeyRequest) ProtoMessage() {}
 
 func (x *GetAccessKeyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[37]
+	mi := &file_metadata_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2950,7 +3129,7 @@ func (x *GetAccessKeyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetAccessKeyRequest.ProtoReflect.Descriptor instead.
 func (*GetAccessKeyRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{37}
+	return file_metadata_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *GetAccessKeyRequest) GetId() string {
@@ -2969,7 +3148,7 @@ type GetAccessKeyResponse struct {
 
 func (x *GetAccessKeyResponse) Reset() {
 	*x = GetAccessKeyResponse{}
-	mi := &file_metadata_proto_msgTypes[38]
+	mi := &file_metadata_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2981,7 +3160,7 @@ func (x *GetAccessKeyResponse) String() string {
 func (*GetAccessKeyResponse) ProtoMessage() {}
 
 func (x *GetAccessKeyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[38]
+	mi := &file_metadata_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2994,7 +3173,7 @@ func (x *GetAccessKeyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetAccessKeyResponse.ProtoReflect.Descriptor instead.
 func (*GetAccessKeyResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{38}
+	return file_metadata_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *GetAccessKeyResponse) GetKey() *AccessKey {
@@ -3013,7 +3192,7 @@ type ListAccessKeysRequest struct {
 
 func (x *ListAccessKeysRequest) Reset() {
 	*x = ListAccessKeysRequest{}
-	mi := &file_metadata_proto_msgTypes[39]
+	mi := &file_metadata_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3025,7 +3204,7 @@ func (x *ListAccessKeysRequest) String() string {
 func (*ListAccessKeysRequest) ProtoMessage() {}
 
 func (x *ListAccessKeysRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[39]
+	mi := &file_metadata_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3038,7 +3217,7 @@ func (x *ListAccessKeysRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAccessKeysRequest.ProtoReflect.Descriptor instead.
 func (*ListAccessKeysRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{39}
+	return file_metadata_proto_rawDescGZIP(), []int{42}
 }
 
 type ListAccessKeysResponse struct {
@@ -3050,7 +3229,7 @@ type ListAccessKeysResponse struct {
 
 func (x *ListAccessKeysResponse) Reset() {
 	*x = ListAccessKeysResponse{}
-	mi := &file_metadata_proto_msgTypes[40]
+	mi := &file_metadata_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3062,7 +3241,7 @@ func (x *ListAccessKeysResponse) String() string {
 func (*ListAccessKeysResponse) ProtoMessage() {}
 
 func (x *ListAccessKeysResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[40]
+	mi := &file_metadata_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3075,7 +3254,7 @@ func (x *ListAccessKeysResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAccessKeysResponse.ProtoReflect.Descriptor instead.
 func (*ListAccessKeysResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{40}
+	return file_metadata_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *ListAccessKeysResponse) GetKeys() []*AccessKey {
@@ -3095,7 +3274,7 @@ type SetObjectTagsResponse struct {
 
 func (x *SetObjectTagsResponse) Reset() {
 	*x = SetObjectTagsResponse{}
-	mi := &file_metadata_proto_msgTypes[41]
+	mi := &file_metadata_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3107,7 +3286,7 @@ func (x *SetObjectTagsResponse) String() string {
 func (*SetObjectTagsResponse) ProtoMessage() {}
 
 func (x *SetObjectTagsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[41]
+	mi := &file_metadata_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3120,7 +3299,7 @@ func (x *SetObjectTagsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetObjectTagsResponse.ProtoReflect.Descriptor instead.
 func (*SetObjectTagsResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{41}
+	return file_metadata_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *SetObjectTagsResponse) GetVersionId() string {
@@ -3139,7 +3318,7 @@ type GetBucketRequest struct {
 
 func (x *GetBucketRequest) Reset() {
 	*x = GetBucketRequest{}
-	mi := &file_metadata_proto_msgTypes[42]
+	mi := &file_metadata_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3151,7 +3330,7 @@ func (x *GetBucketRequest) String() string {
 func (*GetBucketRequest) ProtoMessage() {}
 
 func (x *GetBucketRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[42]
+	mi := &file_metadata_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3164,7 +3343,7 @@ func (x *GetBucketRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetBucketRequest.ProtoReflect.Descriptor instead.
 func (*GetBucketRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{42}
+	return file_metadata_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *GetBucketRequest) GetName() string {
@@ -3183,7 +3362,7 @@ type GetBucketResponse struct {
 
 func (x *GetBucketResponse) Reset() {
 	*x = GetBucketResponse{}
-	mi := &file_metadata_proto_msgTypes[43]
+	mi := &file_metadata_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3195,7 +3374,7 @@ func (x *GetBucketResponse) String() string {
 func (*GetBucketResponse) ProtoMessage() {}
 
 func (x *GetBucketResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[43]
+	mi := &file_metadata_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3208,7 +3387,7 @@ func (x *GetBucketResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetBucketResponse.ProtoReflect.Descriptor instead.
 func (*GetBucketResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{43}
+	return file_metadata_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *GetBucketResponse) GetBucket() *Bucket {
@@ -3226,7 +3405,7 @@ type ListBucketsRequest struct {
 
 func (x *ListBucketsRequest) Reset() {
 	*x = ListBucketsRequest{}
-	mi := &file_metadata_proto_msgTypes[44]
+	mi := &file_metadata_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3238,7 +3417,7 @@ func (x *ListBucketsRequest) String() string {
 func (*ListBucketsRequest) ProtoMessage() {}
 
 func (x *ListBucketsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[44]
+	mi := &file_metadata_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3251,7 +3430,7 @@ func (x *ListBucketsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListBucketsRequest.ProtoReflect.Descriptor instead.
 func (*ListBucketsRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{44}
+	return file_metadata_proto_rawDescGZIP(), []int{47}
 }
 
 type ListBucketsResponse struct {
@@ -3263,7 +3442,7 @@ type ListBucketsResponse struct {
 
 func (x *ListBucketsResponse) Reset() {
 	*x = ListBucketsResponse{}
-	mi := &file_metadata_proto_msgTypes[45]
+	mi := &file_metadata_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3275,7 +3454,7 @@ func (x *ListBucketsResponse) String() string {
 func (*ListBucketsResponse) ProtoMessage() {}
 
 func (x *ListBucketsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[45]
+	mi := &file_metadata_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3288,7 +3467,7 @@ func (x *ListBucketsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListBucketsResponse.ProtoReflect.Descriptor instead.
 func (*ListBucketsResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{45}
+	return file_metadata_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *ListBucketsResponse) GetBuckets() []*Bucket {
@@ -3315,7 +3494,7 @@ type Condition struct {
 
 func (x *Condition) Reset() {
 	*x = Condition{}
-	mi := &file_metadata_proto_msgTypes[46]
+	mi := &file_metadata_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3327,7 +3506,7 @@ func (x *Condition) String() string {
 func (*Condition) ProtoMessage() {}
 
 func (x *Condition) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[46]
+	mi := &file_metadata_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3340,7 +3519,7 @@ func (x *Condition) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Condition.ProtoReflect.Descriptor instead.
 func (*Condition) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{46}
+	return file_metadata_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *Condition) GetMustNotExist() bool {
@@ -3379,7 +3558,7 @@ type CommitObjectRequest struct {
 
 func (x *CommitObjectRequest) Reset() {
 	*x = CommitObjectRequest{}
-	mi := &file_metadata_proto_msgTypes[47]
+	mi := &file_metadata_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3391,7 +3570,7 @@ func (x *CommitObjectRequest) String() string {
 func (*CommitObjectRequest) ProtoMessage() {}
 
 func (x *CommitObjectRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[47]
+	mi := &file_metadata_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3404,7 +3583,7 @@ func (x *CommitObjectRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CommitObjectRequest.ProtoReflect.Descriptor instead.
 func (*CommitObjectRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{47}
+	return file_metadata_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *CommitObjectRequest) GetObject() *Object {
@@ -3440,7 +3619,7 @@ type CommitObjectResponse struct {
 
 func (x *CommitObjectResponse) Reset() {
 	*x = CommitObjectResponse{}
-	mi := &file_metadata_proto_msgTypes[48]
+	mi := &file_metadata_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3452,7 +3631,7 @@ func (x *CommitObjectResponse) String() string {
 func (*CommitObjectResponse) ProtoMessage() {}
 
 func (x *CommitObjectResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[48]
+	mi := &file_metadata_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3465,7 +3644,7 @@ func (x *CommitObjectResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CommitObjectResponse.ProtoReflect.Descriptor instead.
 func (*CommitObjectResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{48}
+	return file_metadata_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *CommitObjectResponse) GetObject() *Object {
@@ -3497,7 +3676,7 @@ type CommitObjectsRequest struct {
 
 func (x *CommitObjectsRequest) Reset() {
 	*x = CommitObjectsRequest{}
-	mi := &file_metadata_proto_msgTypes[49]
+	mi := &file_metadata_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3509,7 +3688,7 @@ func (x *CommitObjectsRequest) String() string {
 func (*CommitObjectsRequest) ProtoMessage() {}
 
 func (x *CommitObjectsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[49]
+	mi := &file_metadata_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3522,7 +3701,7 @@ func (x *CommitObjectsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CommitObjectsRequest.ProtoReflect.Descriptor instead.
 func (*CommitObjectsRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{49}
+	return file_metadata_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *CommitObjectsRequest) GetCommits() []*CommitObjectRequest {
@@ -3543,7 +3722,7 @@ type CommitObjectsResponse struct {
 
 func (x *CommitObjectsResponse) Reset() {
 	*x = CommitObjectsResponse{}
-	mi := &file_metadata_proto_msgTypes[50]
+	mi := &file_metadata_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3555,7 +3734,7 @@ func (x *CommitObjectsResponse) String() string {
 func (*CommitObjectsResponse) ProtoMessage() {}
 
 func (x *CommitObjectsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[50]
+	mi := &file_metadata_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3568,7 +3747,7 @@ func (x *CommitObjectsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CommitObjectsResponse.ProtoReflect.Descriptor instead.
 func (*CommitObjectsResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{50}
+	return file_metadata_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *CommitObjectsResponse) GetResults() []*CommitObjectResult {
@@ -3592,7 +3771,7 @@ type CommitObjectResult struct {
 
 func (x *CommitObjectResult) Reset() {
 	*x = CommitObjectResult{}
-	mi := &file_metadata_proto_msgTypes[51]
+	mi := &file_metadata_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3604,7 +3783,7 @@ func (x *CommitObjectResult) String() string {
 func (*CommitObjectResult) ProtoMessage() {}
 
 func (x *CommitObjectResult) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[51]
+	mi := &file_metadata_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3617,7 +3796,7 @@ func (x *CommitObjectResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CommitObjectResult.ProtoReflect.Descriptor instead.
 func (*CommitObjectResult) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{51}
+	return file_metadata_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *CommitObjectResult) GetObject() *Object {
@@ -3655,7 +3834,7 @@ type ItemStatus struct {
 
 func (x *ItemStatus) Reset() {
 	*x = ItemStatus{}
-	mi := &file_metadata_proto_msgTypes[52]
+	mi := &file_metadata_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3667,7 +3846,7 @@ func (x *ItemStatus) String() string {
 func (*ItemStatus) ProtoMessage() {}
 
 func (x *ItemStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[52]
+	mi := &file_metadata_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3680,7 +3859,7 @@ func (x *ItemStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ItemStatus.ProtoReflect.Descriptor instead.
 func (*ItemStatus) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{52}
+	return file_metadata_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *ItemStatus) GetCode() int32 {
@@ -3714,7 +3893,7 @@ type GetObjectRequest struct {
 
 func (x *GetObjectRequest) Reset() {
 	*x = GetObjectRequest{}
-	mi := &file_metadata_proto_msgTypes[53]
+	mi := &file_metadata_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3726,7 +3905,7 @@ func (x *GetObjectRequest) String() string {
 func (*GetObjectRequest) ProtoMessage() {}
 
 func (x *GetObjectRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[53]
+	mi := &file_metadata_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3739,7 +3918,7 @@ func (x *GetObjectRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetObjectRequest.ProtoReflect.Descriptor instead.
 func (*GetObjectRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{53}
+	return file_metadata_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *GetObjectRequest) GetBucket() string {
@@ -3765,7 +3944,7 @@ type GetObjectResponse struct {
 
 func (x *GetObjectResponse) Reset() {
 	*x = GetObjectResponse{}
-	mi := &file_metadata_proto_msgTypes[54]
+	mi := &file_metadata_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3777,7 +3956,7 @@ func (x *GetObjectResponse) String() string {
 func (*GetObjectResponse) ProtoMessage() {}
 
 func (x *GetObjectResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[54]
+	mi := &file_metadata_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3790,7 +3969,7 @@ func (x *GetObjectResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetObjectResponse.ProtoReflect.Descriptor instead.
 func (*GetObjectResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{54}
+	return file_metadata_proto_rawDescGZIP(), []int{57}
 }
 
 func (x *GetObjectResponse) GetObject() *Object {
@@ -3811,7 +3990,7 @@ type DeleteObjectRequest struct {
 
 func (x *DeleteObjectRequest) Reset() {
 	*x = DeleteObjectRequest{}
-	mi := &file_metadata_proto_msgTypes[55]
+	mi := &file_metadata_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3823,7 +4002,7 @@ func (x *DeleteObjectRequest) String() string {
 func (*DeleteObjectRequest) ProtoMessage() {}
 
 func (x *DeleteObjectRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[55]
+	mi := &file_metadata_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3836,7 +4015,7 @@ func (x *DeleteObjectRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteObjectRequest.ProtoReflect.Descriptor instead.
 func (*DeleteObjectRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{55}
+	return file_metadata_proto_rawDescGZIP(), []int{58}
 }
 
 func (x *DeleteObjectRequest) GetBucket() string {
@@ -3870,7 +4049,7 @@ type DeleteObjectResponse struct {
 
 func (x *DeleteObjectResponse) Reset() {
 	*x = DeleteObjectResponse{}
-	mi := &file_metadata_proto_msgTypes[56]
+	mi := &file_metadata_proto_msgTypes[59]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3882,7 +4061,7 @@ func (x *DeleteObjectResponse) String() string {
 func (*DeleteObjectResponse) ProtoMessage() {}
 
 func (x *DeleteObjectResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[56]
+	mi := &file_metadata_proto_msgTypes[59]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3895,7 +4074,7 @@ func (x *DeleteObjectResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteObjectResponse.ProtoReflect.Descriptor instead.
 func (*DeleteObjectResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{56}
+	return file_metadata_proto_rawDescGZIP(), []int{59}
 }
 
 func (x *DeleteObjectResponse) GetDeleted() bool {
@@ -3921,7 +4100,7 @@ type ListObjectsRequest struct {
 
 func (x *ListObjectsRequest) Reset() {
 	*x = ListObjectsRequest{}
-	mi := &file_metadata_proto_msgTypes[57]
+	mi := &file_metadata_proto_msgTypes[60]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3933,7 +4112,7 @@ func (x *ListObjectsRequest) String() string {
 func (*ListObjectsRequest) ProtoMessage() {}
 
 func (x *ListObjectsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[57]
+	mi := &file_metadata_proto_msgTypes[60]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3946,7 +4125,7 @@ func (x *ListObjectsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListObjectsRequest.ProtoReflect.Descriptor instead.
 func (*ListObjectsRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{57}
+	return file_metadata_proto_rawDescGZIP(), []int{60}
 }
 
 func (x *ListObjectsRequest) GetBucket() string {
@@ -3998,7 +4177,7 @@ type ListObjectsResponse struct {
 
 func (x *ListObjectsResponse) Reset() {
 	*x = ListObjectsResponse{}
-	mi := &file_metadata_proto_msgTypes[58]
+	mi := &file_metadata_proto_msgTypes[61]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4010,7 +4189,7 @@ func (x *ListObjectsResponse) String() string {
 func (*ListObjectsResponse) ProtoMessage() {}
 
 func (x *ListObjectsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[58]
+	mi := &file_metadata_proto_msgTypes[61]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4023,7 +4202,7 @@ func (x *ListObjectsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListObjectsResponse.ProtoReflect.Descriptor instead.
 func (*ListObjectsResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{58}
+	return file_metadata_proto_rawDescGZIP(), []int{61}
 }
 
 func (x *ListObjectsResponse) GetObjects() []*Object {
@@ -4063,7 +4242,7 @@ type CreateMultipartRequest struct {
 
 func (x *CreateMultipartRequest) Reset() {
 	*x = CreateMultipartRequest{}
-	mi := &file_metadata_proto_msgTypes[59]
+	mi := &file_metadata_proto_msgTypes[62]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4075,7 +4254,7 @@ func (x *CreateMultipartRequest) String() string {
 func (*CreateMultipartRequest) ProtoMessage() {}
 
 func (x *CreateMultipartRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[59]
+	mi := &file_metadata_proto_msgTypes[62]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4088,7 +4267,7 @@ func (x *CreateMultipartRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateMultipartRequest.ProtoReflect.Descriptor instead.
 func (*CreateMultipartRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{59}
+	return file_metadata_proto_rawDescGZIP(), []int{62}
 }
 
 func (x *CreateMultipartRequest) GetUpload() *MultipartUpload {
@@ -4107,7 +4286,7 @@ type CreateMultipartResponse struct {
 
 func (x *CreateMultipartResponse) Reset() {
 	*x = CreateMultipartResponse{}
-	mi := &file_metadata_proto_msgTypes[60]
+	mi := &file_metadata_proto_msgTypes[63]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4119,7 +4298,7 @@ func (x *CreateMultipartResponse) String() string {
 func (*CreateMultipartResponse) ProtoMessage() {}
 
 func (x *CreateMultipartResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[60]
+	mi := &file_metadata_proto_msgTypes[63]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4132,7 +4311,7 @@ func (x *CreateMultipartResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateMultipartResponse.ProtoReflect.Descriptor instead.
 func (*CreateMultipartResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{60}
+	return file_metadata_proto_rawDescGZIP(), []int{63}
 }
 
 func (x *CreateMultipartResponse) GetUpload() *MultipartUpload {
@@ -4153,7 +4332,7 @@ type GetMultipartRequest struct {
 
 func (x *GetMultipartRequest) Reset() {
 	*x = GetMultipartRequest{}
-	mi := &file_metadata_proto_msgTypes[61]
+	mi := &file_metadata_proto_msgTypes[64]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4165,7 +4344,7 @@ func (x *GetMultipartRequest) String() string {
 func (*GetMultipartRequest) ProtoMessage() {}
 
 func (x *GetMultipartRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[61]
+	mi := &file_metadata_proto_msgTypes[64]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4178,7 +4357,7 @@ func (x *GetMultipartRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetMultipartRequest.ProtoReflect.Descriptor instead.
 func (*GetMultipartRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{61}
+	return file_metadata_proto_rawDescGZIP(), []int{64}
 }
 
 func (x *GetMultipartRequest) GetBucket() string {
@@ -4211,7 +4390,7 @@ type GetMultipartResponse struct {
 
 func (x *GetMultipartResponse) Reset() {
 	*x = GetMultipartResponse{}
-	mi := &file_metadata_proto_msgTypes[62]
+	mi := &file_metadata_proto_msgTypes[65]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4223,7 +4402,7 @@ func (x *GetMultipartResponse) String() string {
 func (*GetMultipartResponse) ProtoMessage() {}
 
 func (x *GetMultipartResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[62]
+	mi := &file_metadata_proto_msgTypes[65]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4236,7 +4415,7 @@ func (x *GetMultipartResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetMultipartResponse.ProtoReflect.Descriptor instead.
 func (*GetMultipartResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{62}
+	return file_metadata_proto_rawDescGZIP(), []int{65}
 }
 
 func (x *GetMultipartResponse) GetUpload() *MultipartUpload {
@@ -4257,7 +4436,7 @@ type PutPartRequest struct {
 
 func (x *PutPartRequest) Reset() {
 	*x = PutPartRequest{}
-	mi := &file_metadata_proto_msgTypes[63]
+	mi := &file_metadata_proto_msgTypes[66]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4269,7 +4448,7 @@ func (x *PutPartRequest) String() string {
 func (*PutPartRequest) ProtoMessage() {}
 
 func (x *PutPartRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[63]
+	mi := &file_metadata_proto_msgTypes[66]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4282,7 +4461,7 @@ func (x *PutPartRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutPartRequest.ProtoReflect.Descriptor instead.
 func (*PutPartRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{63}
+	return file_metadata_proto_rawDescGZIP(), []int{66}
 }
 
 func (x *PutPartRequest) GetBucket() string {
@@ -4314,7 +4493,7 @@ type PutPartResponse struct {
 
 func (x *PutPartResponse) Reset() {
 	*x = PutPartResponse{}
-	mi := &file_metadata_proto_msgTypes[64]
+	mi := &file_metadata_proto_msgTypes[67]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4326,7 +4505,7 @@ func (x *PutPartResponse) String() string {
 func (*PutPartResponse) ProtoMessage() {}
 
 func (x *PutPartResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[64]
+	mi := &file_metadata_proto_msgTypes[67]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4339,7 +4518,7 @@ func (x *PutPartResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutPartResponse.ProtoReflect.Descriptor instead.
 func (*PutPartResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{64}
+	return file_metadata_proto_rawDescGZIP(), []int{67}
 }
 
 type ListPartsRequest struct {
@@ -4358,7 +4537,7 @@ type ListPartsRequest struct {
 
 func (x *ListPartsRequest) Reset() {
 	*x = ListPartsRequest{}
-	mi := &file_metadata_proto_msgTypes[65]
+	mi := &file_metadata_proto_msgTypes[68]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4370,7 +4549,7 @@ func (x *ListPartsRequest) String() string {
 func (*ListPartsRequest) ProtoMessage() {}
 
 func (x *ListPartsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[65]
+	mi := &file_metadata_proto_msgTypes[68]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4383,7 +4562,7 @@ func (x *ListPartsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPartsRequest.ProtoReflect.Descriptor instead.
 func (*ListPartsRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{65}
+	return file_metadata_proto_rawDescGZIP(), []int{68}
 }
 
 func (x *ListPartsRequest) GetBucket() string {
@@ -4440,7 +4619,7 @@ type ListPartsResponse struct {
 
 func (x *ListPartsResponse) Reset() {
 	*x = ListPartsResponse{}
-	mi := &file_metadata_proto_msgTypes[66]
+	mi := &file_metadata_proto_msgTypes[69]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4452,7 +4631,7 @@ func (x *ListPartsResponse) String() string {
 func (*ListPartsResponse) ProtoMessage() {}
 
 func (x *ListPartsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[66]
+	mi := &file_metadata_proto_msgTypes[69]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4465,7 +4644,7 @@ func (x *ListPartsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPartsResponse.ProtoReflect.Descriptor instead.
 func (*ListPartsResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{66}
+	return file_metadata_proto_rawDescGZIP(), []int{69}
 }
 
 func (x *ListPartsResponse) GetUpload() *MultipartUpload {
@@ -4506,7 +4685,7 @@ type CompletePart struct {
 
 func (x *CompletePart) Reset() {
 	*x = CompletePart{}
-	mi := &file_metadata_proto_msgTypes[67]
+	mi := &file_metadata_proto_msgTypes[70]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4518,7 +4697,7 @@ func (x *CompletePart) String() string {
 func (*CompletePart) ProtoMessage() {}
 
 func (x *CompletePart) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[67]
+	mi := &file_metadata_proto_msgTypes[70]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4531,7 +4710,7 @@ func (x *CompletePart) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CompletePart.ProtoReflect.Descriptor instead.
 func (*CompletePart) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{67}
+	return file_metadata_proto_rawDescGZIP(), []int{70}
 }
 
 func (x *CompletePart) GetNumber() int32 {
@@ -4565,7 +4744,7 @@ type CompleteMultipartRequest struct {
 
 func (x *CompleteMultipartRequest) Reset() {
 	*x = CompleteMultipartRequest{}
-	mi := &file_metadata_proto_msgTypes[68]
+	mi := &file_metadata_proto_msgTypes[71]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4577,7 +4756,7 @@ func (x *CompleteMultipartRequest) String() string {
 func (*CompleteMultipartRequest) ProtoMessage() {}
 
 func (x *CompleteMultipartRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[68]
+	mi := &file_metadata_proto_msgTypes[71]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4590,7 +4769,7 @@ func (x *CompleteMultipartRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CompleteMultipartRequest.ProtoReflect.Descriptor instead.
 func (*CompleteMultipartRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{68}
+	return file_metadata_proto_rawDescGZIP(), []int{71}
 }
 
 func (x *CompleteMultipartRequest) GetUploadId() string {
@@ -4630,7 +4809,7 @@ type CompleteMultipartResponse struct {
 
 func (x *CompleteMultipartResponse) Reset() {
 	*x = CompleteMultipartResponse{}
-	mi := &file_metadata_proto_msgTypes[69]
+	mi := &file_metadata_proto_msgTypes[72]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4642,7 +4821,7 @@ func (x *CompleteMultipartResponse) String() string {
 func (*CompleteMultipartResponse) ProtoMessage() {}
 
 func (x *CompleteMultipartResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[69]
+	mi := &file_metadata_proto_msgTypes[72]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4655,7 +4834,7 @@ func (x *CompleteMultipartResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CompleteMultipartResponse.ProtoReflect.Descriptor instead.
 func (*CompleteMultipartResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{69}
+	return file_metadata_proto_rawDescGZIP(), []int{72}
 }
 
 func (x *CompleteMultipartResponse) GetObject() *Object {
@@ -4676,7 +4855,7 @@ type AbortMultipartRequest struct {
 
 func (x *AbortMultipartRequest) Reset() {
 	*x = AbortMultipartRequest{}
-	mi := &file_metadata_proto_msgTypes[70]
+	mi := &file_metadata_proto_msgTypes[73]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4688,7 +4867,7 @@ func (x *AbortMultipartRequest) String() string {
 func (*AbortMultipartRequest) ProtoMessage() {}
 
 func (x *AbortMultipartRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[70]
+	mi := &file_metadata_proto_msgTypes[73]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4701,7 +4880,7 @@ func (x *AbortMultipartRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AbortMultipartRequest.ProtoReflect.Descriptor instead.
 func (*AbortMultipartRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{70}
+	return file_metadata_proto_rawDescGZIP(), []int{73}
 }
 
 func (x *AbortMultipartRequest) GetBucket() string {
@@ -4733,7 +4912,7 @@ type AbortMultipartResponse struct {
 
 func (x *AbortMultipartResponse) Reset() {
 	*x = AbortMultipartResponse{}
-	mi := &file_metadata_proto_msgTypes[71]
+	mi := &file_metadata_proto_msgTypes[74]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4745,7 +4924,7 @@ func (x *AbortMultipartResponse) String() string {
 func (*AbortMultipartResponse) ProtoMessage() {}
 
 func (x *AbortMultipartResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[71]
+	mi := &file_metadata_proto_msgTypes[74]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4758,7 +4937,7 @@ func (x *AbortMultipartResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AbortMultipartResponse.ProtoReflect.Descriptor instead.
 func (*AbortMultipartResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{71}
+	return file_metadata_proto_rawDescGZIP(), []int{74}
 }
 
 type ListMultipartUploadsRequest struct {
@@ -4775,7 +4954,7 @@ type ListMultipartUploadsRequest struct {
 
 func (x *ListMultipartUploadsRequest) Reset() {
 	*x = ListMultipartUploadsRequest{}
-	mi := &file_metadata_proto_msgTypes[72]
+	mi := &file_metadata_proto_msgTypes[75]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4787,7 +4966,7 @@ func (x *ListMultipartUploadsRequest) String() string {
 func (*ListMultipartUploadsRequest) ProtoMessage() {}
 
 func (x *ListMultipartUploadsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[72]
+	mi := &file_metadata_proto_msgTypes[75]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4800,7 +4979,7 @@ func (x *ListMultipartUploadsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListMultipartUploadsRequest.ProtoReflect.Descriptor instead.
 func (*ListMultipartUploadsRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{72}
+	return file_metadata_proto_rawDescGZIP(), []int{75}
 }
 
 func (x *ListMultipartUploadsRequest) GetBucket() string {
@@ -4858,7 +5037,7 @@ type ListMultipartUploadsResponse struct {
 
 func (x *ListMultipartUploadsResponse) Reset() {
 	*x = ListMultipartUploadsResponse{}
-	mi := &file_metadata_proto_msgTypes[73]
+	mi := &file_metadata_proto_msgTypes[76]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4870,7 +5049,7 @@ func (x *ListMultipartUploadsResponse) String() string {
 func (*ListMultipartUploadsResponse) ProtoMessage() {}
 
 func (x *ListMultipartUploadsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[73]
+	mi := &file_metadata_proto_msgTypes[76]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4883,7 +5062,7 @@ func (x *ListMultipartUploadsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListMultipartUploadsResponse.ProtoReflect.Descriptor instead.
 func (*ListMultipartUploadsResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{73}
+	return file_metadata_proto_rawDescGZIP(), []int{76}
 }
 
 func (x *ListMultipartUploadsResponse) GetUploads() []*MultipartUpload {
@@ -4930,7 +5109,7 @@ type RegisterNodeRequest struct {
 
 func (x *RegisterNodeRequest) Reset() {
 	*x = RegisterNodeRequest{}
-	mi := &file_metadata_proto_msgTypes[74]
+	mi := &file_metadata_proto_msgTypes[77]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4942,7 +5121,7 @@ func (x *RegisterNodeRequest) String() string {
 func (*RegisterNodeRequest) ProtoMessage() {}
 
 func (x *RegisterNodeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[74]
+	mi := &file_metadata_proto_msgTypes[77]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4955,7 +5134,7 @@ func (x *RegisterNodeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegisterNodeRequest.ProtoReflect.Descriptor instead.
 func (*RegisterNodeRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{74}
+	return file_metadata_proto_rawDescGZIP(), []int{77}
 }
 
 func (x *RegisterNodeRequest) GetNode() *Node {
@@ -4974,7 +5153,7 @@ type RegisterNodeResponse struct {
 
 func (x *RegisterNodeResponse) Reset() {
 	*x = RegisterNodeResponse{}
-	mi := &file_metadata_proto_msgTypes[75]
+	mi := &file_metadata_proto_msgTypes[78]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4986,7 +5165,7 @@ func (x *RegisterNodeResponse) String() string {
 func (*RegisterNodeResponse) ProtoMessage() {}
 
 func (x *RegisterNodeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[75]
+	mi := &file_metadata_proto_msgTypes[78]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4999,7 +5178,7 @@ func (x *RegisterNodeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegisterNodeResponse.ProtoReflect.Descriptor instead.
 func (*RegisterNodeResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{75}
+	return file_metadata_proto_rawDescGZIP(), []int{78}
 }
 
 func (x *RegisterNodeResponse) GetClusterMap() *ClusterMap {
@@ -5021,7 +5200,7 @@ type HeartbeatRequest struct {
 
 func (x *HeartbeatRequest) Reset() {
 	*x = HeartbeatRequest{}
-	mi := &file_metadata_proto_msgTypes[76]
+	mi := &file_metadata_proto_msgTypes[79]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5033,7 +5212,7 @@ func (x *HeartbeatRequest) String() string {
 func (*HeartbeatRequest) ProtoMessage() {}
 
 func (x *HeartbeatRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[76]
+	mi := &file_metadata_proto_msgTypes[79]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5046,7 +5225,7 @@ func (x *HeartbeatRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HeartbeatRequest.ProtoReflect.Descriptor instead.
 func (*HeartbeatRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{76}
+	return file_metadata_proto_rawDescGZIP(), []int{79}
 }
 
 func (x *HeartbeatRequest) GetId() string {
@@ -5090,7 +5269,7 @@ type HeartbeatResponse struct {
 
 func (x *HeartbeatResponse) Reset() {
 	*x = HeartbeatResponse{}
-	mi := &file_metadata_proto_msgTypes[77]
+	mi := &file_metadata_proto_msgTypes[80]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5102,7 +5281,7 @@ func (x *HeartbeatResponse) String() string {
 func (*HeartbeatResponse) ProtoMessage() {}
 
 func (x *HeartbeatResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[77]
+	mi := &file_metadata_proto_msgTypes[80]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5115,7 +5294,7 @@ func (x *HeartbeatResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HeartbeatResponse.ProtoReflect.Descriptor instead.
 func (*HeartbeatResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{77}
+	return file_metadata_proto_rawDescGZIP(), []int{80}
 }
 
 func (x *HeartbeatResponse) GetEpoch() uint64 {
@@ -5140,7 +5319,7 @@ type GetClusterMapRequest struct {
 
 func (x *GetClusterMapRequest) Reset() {
 	*x = GetClusterMapRequest{}
-	mi := &file_metadata_proto_msgTypes[78]
+	mi := &file_metadata_proto_msgTypes[81]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5152,7 +5331,7 @@ func (x *GetClusterMapRequest) String() string {
 func (*GetClusterMapRequest) ProtoMessage() {}
 
 func (x *GetClusterMapRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[78]
+	mi := &file_metadata_proto_msgTypes[81]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5165,7 +5344,7 @@ func (x *GetClusterMapRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetClusterMapRequest.ProtoReflect.Descriptor instead.
 func (*GetClusterMapRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{78}
+	return file_metadata_proto_rawDescGZIP(), []int{81}
 }
 
 type GetClusterMapResponse struct {
@@ -5177,7 +5356,7 @@ type GetClusterMapResponse struct {
 
 func (x *GetClusterMapResponse) Reset() {
 	*x = GetClusterMapResponse{}
-	mi := &file_metadata_proto_msgTypes[79]
+	mi := &file_metadata_proto_msgTypes[82]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5189,7 +5368,7 @@ func (x *GetClusterMapResponse) String() string {
 func (*GetClusterMapResponse) ProtoMessage() {}
 
 func (x *GetClusterMapResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[79]
+	mi := &file_metadata_proto_msgTypes[82]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5202,7 +5381,7 @@ func (x *GetClusterMapResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetClusterMapResponse.ProtoReflect.Descriptor instead.
 func (*GetClusterMapResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{79}
+	return file_metadata_proto_rawDescGZIP(), []int{82}
 }
 
 func (x *GetClusterMapResponse) GetClusterMap() *ClusterMap {
@@ -5223,7 +5402,7 @@ type AnnounceMemberResponse struct {
 
 func (x *AnnounceMemberResponse) Reset() {
 	*x = AnnounceMemberResponse{}
-	mi := &file_metadata_proto_msgTypes[80]
+	mi := &file_metadata_proto_msgTypes[83]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5235,7 +5414,7 @@ func (x *AnnounceMemberResponse) String() string {
 func (*AnnounceMemberResponse) ProtoMessage() {}
 
 func (x *AnnounceMemberResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[80]
+	mi := &file_metadata_proto_msgTypes[83]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5248,7 +5427,7 @@ func (x *AnnounceMemberResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AnnounceMemberResponse.ProtoReflect.Descriptor instead.
 func (*AnnounceMemberResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{80}
+	return file_metadata_proto_rawDescGZIP(), []int{83}
 }
 
 type ClusterStatusRequest struct {
@@ -5259,7 +5438,7 @@ type ClusterStatusRequest struct {
 
 func (x *ClusterStatusRequest) Reset() {
 	*x = ClusterStatusRequest{}
-	mi := &file_metadata_proto_msgTypes[81]
+	mi := &file_metadata_proto_msgTypes[84]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5271,7 +5450,7 @@ func (x *ClusterStatusRequest) String() string {
 func (*ClusterStatusRequest) ProtoMessage() {}
 
 func (x *ClusterStatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[81]
+	mi := &file_metadata_proto_msgTypes[84]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5284,7 +5463,7 @@ func (x *ClusterStatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClusterStatusRequest.ProtoReflect.Descriptor instead.
 func (*ClusterStatusRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{81}
+	return file_metadata_proto_rawDescGZIP(), []int{84}
 }
 
 type ClusterStatusResponse struct {
@@ -5300,7 +5479,7 @@ type ClusterStatusResponse struct {
 
 func (x *ClusterStatusResponse) Reset() {
 	*x = ClusterStatusResponse{}
-	mi := &file_metadata_proto_msgTypes[82]
+	mi := &file_metadata_proto_msgTypes[85]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5312,7 +5491,7 @@ func (x *ClusterStatusResponse) String() string {
 func (*ClusterStatusResponse) ProtoMessage() {}
 
 func (x *ClusterStatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[82]
+	mi := &file_metadata_proto_msgTypes[85]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5325,7 +5504,7 @@ func (x *ClusterStatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClusterStatusResponse.ProtoReflect.Descriptor instead.
 func (*ClusterStatusResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{82}
+	return file_metadata_proto_rawDescGZIP(), []int{85}
 }
 
 func (x *ClusterStatusResponse) GetMembers() []*MetadMember {
@@ -5377,7 +5556,7 @@ type SetNodeState struct {
 
 func (x *SetNodeState) Reset() {
 	*x = SetNodeState{}
-	mi := &file_metadata_proto_msgTypes[83]
+	mi := &file_metadata_proto_msgTypes[86]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5389,7 +5568,7 @@ func (x *SetNodeState) String() string {
 func (*SetNodeState) ProtoMessage() {}
 
 func (x *SetNodeState) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[83]
+	mi := &file_metadata_proto_msgTypes[86]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5402,7 +5581,7 @@ func (x *SetNodeState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetNodeState.ProtoReflect.Descriptor instead.
 func (*SetNodeState) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{83}
+	return file_metadata_proto_rawDescGZIP(), []int{86}
 }
 
 func (x *SetNodeState) GetId() string {
@@ -5438,7 +5617,7 @@ type ChunkRef struct {
 
 func (x *ChunkRef) Reset() {
 	*x = ChunkRef{}
-	mi := &file_metadata_proto_msgTypes[84]
+	mi := &file_metadata_proto_msgTypes[87]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5450,7 +5629,7 @@ func (x *ChunkRef) String() string {
 func (*ChunkRef) ProtoMessage() {}
 
 func (x *ChunkRef) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[84]
+	mi := &file_metadata_proto_msgTypes[87]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5463,7 +5642,7 @@ func (x *ChunkRef) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChunkRef.ProtoReflect.Descriptor instead.
 func (*ChunkRef) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{84}
+	return file_metadata_proto_rawDescGZIP(), []int{87}
 }
 
 func (x *ChunkRef) GetSegmentId() []byte {
@@ -5502,7 +5681,7 @@ type MarkChunks struct {
 
 func (x *MarkChunks) Reset() {
 	*x = MarkChunks{}
-	mi := &file_metadata_proto_msgTypes[85]
+	mi := &file_metadata_proto_msgTypes[88]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5514,7 +5693,7 @@ func (x *MarkChunks) String() string {
 func (*MarkChunks) ProtoMessage() {}
 
 func (x *MarkChunks) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[85]
+	mi := &file_metadata_proto_msgTypes[88]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5527,7 +5706,7 @@ func (x *MarkChunks) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MarkChunks.ProtoReflect.Descriptor instead.
 func (*MarkChunks) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{85}
+	return file_metadata_proto_rawDescGZIP(), []int{88}
 }
 
 func (x *MarkChunks) GetChunks() []*ChunkRef {
@@ -5562,7 +5741,7 @@ type ReportChunksRequest struct {
 
 func (x *ReportChunksRequest) Reset() {
 	*x = ReportChunksRequest{}
-	mi := &file_metadata_proto_msgTypes[86]
+	mi := &file_metadata_proto_msgTypes[89]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5574,7 +5753,7 @@ func (x *ReportChunksRequest) String() string {
 func (*ReportChunksRequest) ProtoMessage() {}
 
 func (x *ReportChunksRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[86]
+	mi := &file_metadata_proto_msgTypes[89]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5587,7 +5766,7 @@ func (x *ReportChunksRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportChunksRequest.ProtoReflect.Descriptor instead.
 func (*ReportChunksRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{86}
+	return file_metadata_proto_rawDescGZIP(), []int{89}
 }
 
 func (x *ReportChunksRequest) GetChunks() []*ChunkRef {
@@ -5619,7 +5798,7 @@ type ReportChunksResponse struct {
 
 func (x *ReportChunksResponse) Reset() {
 	*x = ReportChunksResponse{}
-	mi := &file_metadata_proto_msgTypes[87]
+	mi := &file_metadata_proto_msgTypes[90]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5631,7 +5810,7 @@ func (x *ReportChunksResponse) String() string {
 func (*ReportChunksResponse) ProtoMessage() {}
 
 func (x *ReportChunksResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[87]
+	mi := &file_metadata_proto_msgTypes[90]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5644,7 +5823,7 @@ func (x *ReportChunksResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportChunksResponse.ProtoReflect.Descriptor instead.
 func (*ReportChunksResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{87}
+	return file_metadata_proto_rawDescGZIP(), []int{90}
 }
 
 // CommitPlacement moves one shard of a segment from old_node to new_node
@@ -5666,7 +5845,7 @@ type CommitPlacement struct {
 
 func (x *CommitPlacement) Reset() {
 	*x = CommitPlacement{}
-	mi := &file_metadata_proto_msgTypes[88]
+	mi := &file_metadata_proto_msgTypes[91]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5678,7 +5857,7 @@ func (x *CommitPlacement) String() string {
 func (*CommitPlacement) ProtoMessage() {}
 
 func (x *CommitPlacement) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[88]
+	mi := &file_metadata_proto_msgTypes[91]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5691,7 +5870,7 @@ func (x *CommitPlacement) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CommitPlacement.ProtoReflect.Descriptor instead.
 func (*CommitPlacement) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{88}
+	return file_metadata_proto_rawDescGZIP(), []int{91}
 }
 
 func (x *CommitPlacement) GetSegmentId() []byte {
@@ -5739,7 +5918,7 @@ type AckGC struct {
 
 func (x *AckGC) Reset() {
 	*x = AckGC{}
-	mi := &file_metadata_proto_msgTypes[89]
+	mi := &file_metadata_proto_msgTypes[92]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5751,7 +5930,7 @@ func (x *AckGC) String() string {
 func (*AckGC) ProtoMessage() {}
 
 func (x *AckGC) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[89]
+	mi := &file_metadata_proto_msgTypes[92]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5764,7 +5943,7 @@ func (x *AckGC) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AckGC.ProtoReflect.Descriptor instead.
 func (*AckGC) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{89}
+	return file_metadata_proto_rawDescGZIP(), []int{92}
 }
 
 func (x *AckGC) GetKeys() [][]byte {
@@ -5790,7 +5969,7 @@ type Task struct {
 
 func (x *Task) Reset() {
 	*x = Task{}
-	mi := &file_metadata_proto_msgTypes[90]
+	mi := &file_metadata_proto_msgTypes[93]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5802,7 +5981,7 @@ func (x *Task) String() string {
 func (*Task) ProtoMessage() {}
 
 func (x *Task) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[90]
+	mi := &file_metadata_proto_msgTypes[93]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5815,7 +5994,7 @@ func (x *Task) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Task.ProtoReflect.Descriptor instead.
 func (*Task) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{90}
+	return file_metadata_proto_rawDescGZIP(), []int{93}
 }
 
 func (x *Task) GetId() string {
@@ -5893,7 +6072,7 @@ type PeerChunk struct {
 
 func (x *PeerChunk) Reset() {
 	*x = PeerChunk{}
-	mi := &file_metadata_proto_msgTypes[91]
+	mi := &file_metadata_proto_msgTypes[94]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5905,7 +6084,7 @@ func (x *PeerChunk) String() string {
 func (*PeerChunk) ProtoMessage() {}
 
 func (x *PeerChunk) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[91]
+	mi := &file_metadata_proto_msgTypes[94]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5918,7 +6097,7 @@ func (x *PeerChunk) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PeerChunk.ProtoReflect.Descriptor instead.
 func (*PeerChunk) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{91}
+	return file_metadata_proto_rawDescGZIP(), []int{94}
 }
 
 func (x *PeerChunk) GetShard() uint32 {
@@ -5955,7 +6134,7 @@ type RepairTask struct {
 
 func (x *RepairTask) Reset() {
 	*x = RepairTask{}
-	mi := &file_metadata_proto_msgTypes[92]
+	mi := &file_metadata_proto_msgTypes[95]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5967,7 +6146,7 @@ func (x *RepairTask) String() string {
 func (*RepairTask) ProtoMessage() {}
 
 func (x *RepairTask) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[92]
+	mi := &file_metadata_proto_msgTypes[95]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5980,7 +6159,7 @@ func (x *RepairTask) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RepairTask.ProtoReflect.Descriptor instead.
 func (*RepairTask) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{92}
+	return file_metadata_proto_rawDescGZIP(), []int{95}
 }
 
 func (x *RepairTask) GetSegment() *Segment {
@@ -6016,7 +6195,7 @@ type MoveTask struct {
 
 func (x *MoveTask) Reset() {
 	*x = MoveTask{}
-	mi := &file_metadata_proto_msgTypes[93]
+	mi := &file_metadata_proto_msgTypes[96]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6028,7 +6207,7 @@ func (x *MoveTask) String() string {
 func (*MoveTask) ProtoMessage() {}
 
 func (x *MoveTask) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[93]
+	mi := &file_metadata_proto_msgTypes[96]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6041,7 +6220,7 @@ func (x *MoveTask) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MoveTask.ProtoReflect.Descriptor instead.
 func (*MoveTask) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{93}
+	return file_metadata_proto_rawDescGZIP(), []int{96}
 }
 
 func (x *MoveTask) GetSegment() *Segment {
@@ -6075,7 +6254,7 @@ type DeleteTask struct {
 
 func (x *DeleteTask) Reset() {
 	*x = DeleteTask{}
-	mi := &file_metadata_proto_msgTypes[94]
+	mi := &file_metadata_proto_msgTypes[97]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6087,7 +6266,7 @@ func (x *DeleteTask) String() string {
 func (*DeleteTask) ProtoMessage() {}
 
 func (x *DeleteTask) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[94]
+	mi := &file_metadata_proto_msgTypes[97]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6100,7 +6279,7 @@ func (x *DeleteTask) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteTask.ProtoReflect.Descriptor instead.
 func (*DeleteTask) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{94}
+	return file_metadata_proto_rawDescGZIP(), []int{97}
 }
 
 func (x *DeleteTask) GetChunks() []*ChunkRef {
@@ -6126,7 +6305,7 @@ type TaskResult struct {
 
 func (x *TaskResult) Reset() {
 	*x = TaskResult{}
-	mi := &file_metadata_proto_msgTypes[95]
+	mi := &file_metadata_proto_msgTypes[98]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6138,7 +6317,7 @@ func (x *TaskResult) String() string {
 func (*TaskResult) ProtoMessage() {}
 
 func (x *TaskResult) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[95]
+	mi := &file_metadata_proto_msgTypes[98]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6151,7 +6330,7 @@ func (x *TaskResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TaskResult.ProtoReflect.Descriptor instead.
 func (*TaskResult) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{95}
+	return file_metadata_proto_rawDescGZIP(), []int{98}
 }
 
 func (x *TaskResult) GetTaskId() string {
@@ -6205,7 +6384,7 @@ type ReportTaskRequest struct {
 
 func (x *ReportTaskRequest) Reset() {
 	*x = ReportTaskRequest{}
-	mi := &file_metadata_proto_msgTypes[96]
+	mi := &file_metadata_proto_msgTypes[99]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6217,7 +6396,7 @@ func (x *ReportTaskRequest) String() string {
 func (*ReportTaskRequest) ProtoMessage() {}
 
 func (x *ReportTaskRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[96]
+	mi := &file_metadata_proto_msgTypes[99]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6230,7 +6409,7 @@ func (x *ReportTaskRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportTaskRequest.ProtoReflect.Descriptor instead.
 func (*ReportTaskRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{96}
+	return file_metadata_proto_rawDescGZIP(), []int{99}
 }
 
 func (x *ReportTaskRequest) GetResult() *TaskResult {
@@ -6248,7 +6427,7 @@ type ReportTaskResponse struct {
 
 func (x *ReportTaskResponse) Reset() {
 	*x = ReportTaskResponse{}
-	mi := &file_metadata_proto_msgTypes[97]
+	mi := &file_metadata_proto_msgTypes[100]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6260,7 +6439,7 @@ func (x *ReportTaskResponse) String() string {
 func (*ReportTaskResponse) ProtoMessage() {}
 
 func (x *ReportTaskResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[97]
+	mi := &file_metadata_proto_msgTypes[100]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6273,7 +6452,7 @@ func (x *ReportTaskResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportTaskResponse.ProtoReflect.Descriptor instead.
 func (*ReportTaskResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{97}
+	return file_metadata_proto_rawDescGZIP(), []int{100}
 }
 
 // CheckChunksRequest asks which chunks a blob node holds are still
@@ -6288,7 +6467,7 @@ type CheckChunksRequest struct {
 
 func (x *CheckChunksRequest) Reset() {
 	*x = CheckChunksRequest{}
-	mi := &file_metadata_proto_msgTypes[98]
+	mi := &file_metadata_proto_msgTypes[101]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6300,7 +6479,7 @@ func (x *CheckChunksRequest) String() string {
 func (*CheckChunksRequest) ProtoMessage() {}
 
 func (x *CheckChunksRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[98]
+	mi := &file_metadata_proto_msgTypes[101]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6313,7 +6492,7 @@ func (x *CheckChunksRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckChunksRequest.ProtoReflect.Descriptor instead.
 func (*CheckChunksRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{98}
+	return file_metadata_proto_rawDescGZIP(), []int{101}
 }
 
 func (x *CheckChunksRequest) GetNodeId() string {
@@ -6341,7 +6520,7 @@ type CheckChunksResponse struct {
 
 func (x *CheckChunksResponse) Reset() {
 	*x = CheckChunksResponse{}
-	mi := &file_metadata_proto_msgTypes[99]
+	mi := &file_metadata_proto_msgTypes[102]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6353,7 +6532,7 @@ func (x *CheckChunksResponse) String() string {
 func (*CheckChunksResponse) ProtoMessage() {}
 
 func (x *CheckChunksResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[99]
+	mi := &file_metadata_proto_msgTypes[102]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6366,7 +6545,7 @@ func (x *CheckChunksResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckChunksResponse.ProtoReflect.Descriptor instead.
 func (*CheckChunksResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{99}
+	return file_metadata_proto_rawDescGZIP(), []int{102}
 }
 
 func (x *CheckChunksResponse) GetReferenced() []bool {
@@ -6394,7 +6573,7 @@ type LostSegment struct {
 
 func (x *LostSegment) Reset() {
 	*x = LostSegment{}
-	mi := &file_metadata_proto_msgTypes[100]
+	mi := &file_metadata_proto_msgTypes[103]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6406,7 +6585,7 @@ func (x *LostSegment) String() string {
 func (*LostSegment) ProtoMessage() {}
 
 func (x *LostSegment) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[100]
+	mi := &file_metadata_proto_msgTypes[103]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6419,7 +6598,7 @@ func (x *LostSegment) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LostSegment.ProtoReflect.Descriptor instead.
 func (*LostSegment) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{100}
+	return file_metadata_proto_rawDescGZIP(), []int{103}
 }
 
 func (x *LostSegment) GetBucket() string {
@@ -6488,7 +6667,7 @@ type HealthStatusRequest struct {
 
 func (x *HealthStatusRequest) Reset() {
 	*x = HealthStatusRequest{}
-	mi := &file_metadata_proto_msgTypes[101]
+	mi := &file_metadata_proto_msgTypes[104]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6500,7 +6679,7 @@ func (x *HealthStatusRequest) String() string {
 func (*HealthStatusRequest) ProtoMessage() {}
 
 func (x *HealthStatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[101]
+	mi := &file_metadata_proto_msgTypes[104]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6513,7 +6692,7 @@ func (x *HealthStatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HealthStatusRequest.ProtoReflect.Descriptor instead.
 func (*HealthStatusRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{101}
+	return file_metadata_proto_rawDescGZIP(), []int{104}
 }
 
 func (x *HealthStatusRequest) GetMaxLost() int32 {
@@ -6550,7 +6729,7 @@ type HealthStatusResponse struct {
 
 func (x *HealthStatusResponse) Reset() {
 	*x = HealthStatusResponse{}
-	mi := &file_metadata_proto_msgTypes[102]
+	mi := &file_metadata_proto_msgTypes[105]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6562,7 +6741,7 @@ func (x *HealthStatusResponse) String() string {
 func (*HealthStatusResponse) ProtoMessage() {}
 
 func (x *HealthStatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[102]
+	mi := &file_metadata_proto_msgTypes[105]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6575,7 +6754,7 @@ func (x *HealthStatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HealthStatusResponse.ProtoReflect.Descriptor instead.
 func (*HealthStatusResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{102}
+	return file_metadata_proto_rawDescGZIP(), []int{105}
 }
 
 func (x *HealthStatusResponse) GetSegmentsTotal() int64 {
@@ -6689,7 +6868,7 @@ type SetNodeDrainRequest struct {
 
 func (x *SetNodeDrainRequest) Reset() {
 	*x = SetNodeDrainRequest{}
-	mi := &file_metadata_proto_msgTypes[103]
+	mi := &file_metadata_proto_msgTypes[106]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6701,7 +6880,7 @@ func (x *SetNodeDrainRequest) String() string {
 func (*SetNodeDrainRequest) ProtoMessage() {}
 
 func (x *SetNodeDrainRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[103]
+	mi := &file_metadata_proto_msgTypes[106]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6714,7 +6893,7 @@ func (x *SetNodeDrainRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetNodeDrainRequest.ProtoReflect.Descriptor instead.
 func (*SetNodeDrainRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{103}
+	return file_metadata_proto_rawDescGZIP(), []int{106}
 }
 
 func (x *SetNodeDrainRequest) GetId() string {
@@ -6750,7 +6929,7 @@ type SetNodeDrainResponse struct {
 
 func (x *SetNodeDrainResponse) Reset() {
 	*x = SetNodeDrainResponse{}
-	mi := &file_metadata_proto_msgTypes[104]
+	mi := &file_metadata_proto_msgTypes[107]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6762,7 +6941,7 @@ func (x *SetNodeDrainResponse) String() string {
 func (*SetNodeDrainResponse) ProtoMessage() {}
 
 func (x *SetNodeDrainResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[104]
+	mi := &file_metadata_proto_msgTypes[107]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6775,7 +6954,7 @@ func (x *SetNodeDrainResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetNodeDrainResponse.ProtoReflect.Descriptor instead.
 func (*SetNodeDrainResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{104}
+	return file_metadata_proto_rawDescGZIP(), []int{107}
 }
 
 func (x *SetNodeDrainResponse) GetNode() *Node {
@@ -6811,7 +6990,7 @@ type DecommissionRequest struct {
 
 func (x *DecommissionRequest) Reset() {
 	*x = DecommissionRequest{}
-	mi := &file_metadata_proto_msgTypes[105]
+	mi := &file_metadata_proto_msgTypes[108]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6823,7 +7002,7 @@ func (x *DecommissionRequest) String() string {
 func (*DecommissionRequest) ProtoMessage() {}
 
 func (x *DecommissionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[105]
+	mi := &file_metadata_proto_msgTypes[108]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6836,7 +7015,7 @@ func (x *DecommissionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DecommissionRequest.ProtoReflect.Descriptor instead.
 func (*DecommissionRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{105}
+	return file_metadata_proto_rawDescGZIP(), []int{108}
 }
 
 func (x *DecommissionRequest) GetId() string {
@@ -6880,7 +7059,7 @@ type DecommissionResponse struct {
 
 func (x *DecommissionResponse) Reset() {
 	*x = DecommissionResponse{}
-	mi := &file_metadata_proto_msgTypes[106]
+	mi := &file_metadata_proto_msgTypes[109]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6892,7 +7071,7 @@ func (x *DecommissionResponse) String() string {
 func (*DecommissionResponse) ProtoMessage() {}
 
 func (x *DecommissionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[106]
+	mi := &file_metadata_proto_msgTypes[109]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6905,7 +7084,7 @@ func (x *DecommissionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DecommissionResponse.ProtoReflect.Descriptor instead.
 func (*DecommissionResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{106}
+	return file_metadata_proto_rawDescGZIP(), []int{109}
 }
 
 func (x *DecommissionResponse) GetNode() *Node {
@@ -6969,7 +7148,7 @@ type NodeUtilization struct {
 
 func (x *NodeUtilization) Reset() {
 	*x = NodeUtilization{}
-	mi := &file_metadata_proto_msgTypes[107]
+	mi := &file_metadata_proto_msgTypes[110]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6981,7 +7160,7 @@ func (x *NodeUtilization) String() string {
 func (*NodeUtilization) ProtoMessage() {}
 
 func (x *NodeUtilization) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[107]
+	mi := &file_metadata_proto_msgTypes[110]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6994,7 +7173,7 @@ func (x *NodeUtilization) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeUtilization.ProtoReflect.Descriptor instead.
 func (*NodeUtilization) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{107}
+	return file_metadata_proto_rawDescGZIP(), []int{110}
 }
 
 func (x *NodeUtilization) GetId() string {
@@ -7038,7 +7217,7 @@ type PlannedMove struct {
 
 func (x *PlannedMove) Reset() {
 	*x = PlannedMove{}
-	mi := &file_metadata_proto_msgTypes[108]
+	mi := &file_metadata_proto_msgTypes[111]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7050,7 +7229,7 @@ func (x *PlannedMove) String() string {
 func (*PlannedMove) ProtoMessage() {}
 
 func (x *PlannedMove) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[108]
+	mi := &file_metadata_proto_msgTypes[111]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7063,7 +7242,7 @@ func (x *PlannedMove) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PlannedMove.ProtoReflect.Descriptor instead.
 func (*PlannedMove) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{108}
+	return file_metadata_proto_rawDescGZIP(), []int{111}
 }
 
 func (x *PlannedMove) GetSegmentId() []byte {
@@ -7113,7 +7292,7 @@ type RebalancePlanRequest struct {
 
 func (x *RebalancePlanRequest) Reset() {
 	*x = RebalancePlanRequest{}
-	mi := &file_metadata_proto_msgTypes[109]
+	mi := &file_metadata_proto_msgTypes[112]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7125,7 +7304,7 @@ func (x *RebalancePlanRequest) String() string {
 func (*RebalancePlanRequest) ProtoMessage() {}
 
 func (x *RebalancePlanRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[109]
+	mi := &file_metadata_proto_msgTypes[112]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7138,7 +7317,7 @@ func (x *RebalancePlanRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RebalancePlanRequest.ProtoReflect.Descriptor instead.
 func (*RebalancePlanRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{109}
+	return file_metadata_proto_rawDescGZIP(), []int{112}
 }
 
 func (x *RebalancePlanRequest) GetThreshold() float64 {
@@ -7168,7 +7347,7 @@ type RebalancePlanResponse struct {
 
 func (x *RebalancePlanResponse) Reset() {
 	*x = RebalancePlanResponse{}
-	mi := &file_metadata_proto_msgTypes[110]
+	mi := &file_metadata_proto_msgTypes[113]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7180,7 +7359,7 @@ func (x *RebalancePlanResponse) String() string {
 func (*RebalancePlanResponse) ProtoMessage() {}
 
 func (x *RebalancePlanResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[110]
+	mi := &file_metadata_proto_msgTypes[113]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7193,7 +7372,7 @@ func (x *RebalancePlanResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RebalancePlanResponse.ProtoReflect.Descriptor instead.
 func (*RebalancePlanResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{110}
+	return file_metadata_proto_rawDescGZIP(), []int{113}
 }
 
 func (x *RebalancePlanResponse) GetMoves() []*PlannedMove {
@@ -7267,7 +7446,7 @@ type SetRebalance struct {
 
 func (x *SetRebalance) Reset() {
 	*x = SetRebalance{}
-	mi := &file_metadata_proto_msgTypes[111]
+	mi := &file_metadata_proto_msgTypes[114]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7279,7 +7458,7 @@ func (x *SetRebalance) String() string {
 func (*SetRebalance) ProtoMessage() {}
 
 func (x *SetRebalance) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[111]
+	mi := &file_metadata_proto_msgTypes[114]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7292,7 +7471,7 @@ func (x *SetRebalance) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetRebalance.ProtoReflect.Descriptor instead.
 func (*SetRebalance) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{111}
+	return file_metadata_proto_rawDescGZIP(), []int{114}
 }
 
 func (x *SetRebalance) GetRunning() bool {
@@ -7408,7 +7587,7 @@ type PendingMove struct {
 
 func (x *PendingMove) Reset() {
 	*x = PendingMove{}
-	mi := &file_metadata_proto_msgTypes[112]
+	mi := &file_metadata_proto_msgTypes[115]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7420,7 +7599,7 @@ func (x *PendingMove) String() string {
 func (*PendingMove) ProtoMessage() {}
 
 func (x *PendingMove) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[112]
+	mi := &file_metadata_proto_msgTypes[115]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7433,7 +7612,7 @@ func (x *PendingMove) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PendingMove.ProtoReflect.Descriptor instead.
 func (*PendingMove) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{112}
+	return file_metadata_proto_rawDescGZIP(), []int{115}
 }
 
 func (x *PendingMove) GetSegmentId() []byte {
@@ -7489,7 +7668,7 @@ type RebalanceStartRequest struct {
 
 func (x *RebalanceStartRequest) Reset() {
 	*x = RebalanceStartRequest{}
-	mi := &file_metadata_proto_msgTypes[113]
+	mi := &file_metadata_proto_msgTypes[116]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7501,7 +7680,7 @@ func (x *RebalanceStartRequest) String() string {
 func (*RebalanceStartRequest) ProtoMessage() {}
 
 func (x *RebalanceStartRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[113]
+	mi := &file_metadata_proto_msgTypes[116]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7514,7 +7693,7 @@ func (x *RebalanceStartRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RebalanceStartRequest.ProtoReflect.Descriptor instead.
 func (*RebalanceStartRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{113}
+	return file_metadata_proto_rawDescGZIP(), []int{116}
 }
 
 func (x *RebalanceStartRequest) GetThreshold() float64 {
@@ -7546,7 +7725,7 @@ type RebalanceStatusRequest struct {
 
 func (x *RebalanceStatusRequest) Reset() {
 	*x = RebalanceStatusRequest{}
-	mi := &file_metadata_proto_msgTypes[114]
+	mi := &file_metadata_proto_msgTypes[117]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7558,7 +7737,7 @@ func (x *RebalanceStatusRequest) String() string {
 func (*RebalanceStatusRequest) ProtoMessage() {}
 
 func (x *RebalanceStatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[114]
+	mi := &file_metadata_proto_msgTypes[117]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7571,7 +7750,7 @@ func (x *RebalanceStatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RebalanceStatusRequest.ProtoReflect.Descriptor instead.
 func (*RebalanceStatusRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{114}
+	return file_metadata_proto_rawDescGZIP(), []int{117}
 }
 
 type RebalanceStopRequest struct {
@@ -7582,7 +7761,7 @@ type RebalanceStopRequest struct {
 
 func (x *RebalanceStopRequest) Reset() {
 	*x = RebalanceStopRequest{}
-	mi := &file_metadata_proto_msgTypes[115]
+	mi := &file_metadata_proto_msgTypes[118]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7594,7 +7773,7 @@ func (x *RebalanceStopRequest) String() string {
 func (*RebalanceStopRequest) ProtoMessage() {}
 
 func (x *RebalanceStopRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[115]
+	mi := &file_metadata_proto_msgTypes[118]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7607,7 +7786,7 @@ func (x *RebalanceStopRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RebalanceStopRequest.ProtoReflect.Descriptor instead.
 func (*RebalanceStopRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{115}
+	return file_metadata_proto_rawDescGZIP(), []int{118}
 }
 
 type RebalanceStatusResponse struct {
@@ -7635,7 +7814,7 @@ type RebalanceStatusResponse struct {
 
 func (x *RebalanceStatusResponse) Reset() {
 	*x = RebalanceStatusResponse{}
-	mi := &file_metadata_proto_msgTypes[116]
+	mi := &file_metadata_proto_msgTypes[119]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7647,7 +7826,7 @@ func (x *RebalanceStatusResponse) String() string {
 func (*RebalanceStatusResponse) ProtoMessage() {}
 
 func (x *RebalanceStatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[116]
+	mi := &file_metadata_proto_msgTypes[119]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7660,7 +7839,7 @@ func (x *RebalanceStatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RebalanceStatusResponse.ProtoReflect.Descriptor instead.
 func (*RebalanceStatusResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{116}
+	return file_metadata_proto_rawDescGZIP(), []int{119}
 }
 
 func (x *RebalanceStatusResponse) GetRunning() bool {
@@ -7774,7 +7953,7 @@ type SkippedMove struct {
 
 func (x *SkippedMove) Reset() {
 	*x = SkippedMove{}
-	mi := &file_metadata_proto_msgTypes[117]
+	mi := &file_metadata_proto_msgTypes[120]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7786,7 +7965,7 @@ func (x *SkippedMove) String() string {
 func (*SkippedMove) ProtoMessage() {}
 
 func (x *SkippedMove) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[117]
+	mi := &file_metadata_proto_msgTypes[120]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7799,7 +7978,7 @@ func (x *SkippedMove) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SkippedMove.ProtoReflect.Descriptor instead.
 func (*SkippedMove) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{117}
+	return file_metadata_proto_rawDescGZIP(), []int{120}
 }
 
 func (x *SkippedMove) GetSegmentId() []byte {
@@ -7863,7 +8042,7 @@ type AddMemberRequest struct {
 
 func (x *AddMemberRequest) Reset() {
 	*x = AddMemberRequest{}
-	mi := &file_metadata_proto_msgTypes[118]
+	mi := &file_metadata_proto_msgTypes[121]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7875,7 +8054,7 @@ func (x *AddMemberRequest) String() string {
 func (*AddMemberRequest) ProtoMessage() {}
 
 func (x *AddMemberRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[118]
+	mi := &file_metadata_proto_msgTypes[121]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7888,7 +8067,7 @@ func (x *AddMemberRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddMemberRequest.ProtoReflect.Descriptor instead.
 func (*AddMemberRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{118}
+	return file_metadata_proto_rawDescGZIP(), []int{121}
 }
 
 func (x *AddMemberRequest) GetId() string {
@@ -7920,7 +8099,7 @@ type AddMemberResponse struct {
 
 func (x *AddMemberResponse) Reset() {
 	*x = AddMemberResponse{}
-	mi := &file_metadata_proto_msgTypes[119]
+	mi := &file_metadata_proto_msgTypes[122]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7932,7 +8111,7 @@ func (x *AddMemberResponse) String() string {
 func (*AddMemberResponse) ProtoMessage() {}
 
 func (x *AddMemberResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[119]
+	mi := &file_metadata_proto_msgTypes[122]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7945,7 +8124,7 @@ func (x *AddMemberResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddMemberResponse.ProtoReflect.Descriptor instead.
 func (*AddMemberResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{119}
+	return file_metadata_proto_rawDescGZIP(), []int{122}
 }
 
 type RemoveMemberRequest struct {
@@ -7957,7 +8136,7 @@ type RemoveMemberRequest struct {
 
 func (x *RemoveMemberRequest) Reset() {
 	*x = RemoveMemberRequest{}
-	mi := &file_metadata_proto_msgTypes[120]
+	mi := &file_metadata_proto_msgTypes[123]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7969,7 +8148,7 @@ func (x *RemoveMemberRequest) String() string {
 func (*RemoveMemberRequest) ProtoMessage() {}
 
 func (x *RemoveMemberRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[120]
+	mi := &file_metadata_proto_msgTypes[123]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7982,7 +8161,7 @@ func (x *RemoveMemberRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveMemberRequest.ProtoReflect.Descriptor instead.
 func (*RemoveMemberRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{120}
+	return file_metadata_proto_rawDescGZIP(), []int{123}
 }
 
 func (x *RemoveMemberRequest) GetId() string {
@@ -8000,7 +8179,7 @@ type RemoveMemberResponse struct {
 
 func (x *RemoveMemberResponse) Reset() {
 	*x = RemoveMemberResponse{}
-	mi := &file_metadata_proto_msgTypes[121]
+	mi := &file_metadata_proto_msgTypes[124]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8012,7 +8191,7 @@ func (x *RemoveMemberResponse) String() string {
 func (*RemoveMemberResponse) ProtoMessage() {}
 
 func (x *RemoveMemberResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[121]
+	mi := &file_metadata_proto_msgTypes[124]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8025,7 +8204,7 @@ func (x *RemoveMemberResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveMemberResponse.ProtoReflect.Descriptor instead.
 func (*RemoveMemberResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{121}
+	return file_metadata_proto_rawDescGZIP(), []int{124}
 }
 
 type TransferLeaderRequest struct {
@@ -8038,7 +8217,7 @@ type TransferLeaderRequest struct {
 
 func (x *TransferLeaderRequest) Reset() {
 	*x = TransferLeaderRequest{}
-	mi := &file_metadata_proto_msgTypes[122]
+	mi := &file_metadata_proto_msgTypes[125]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8050,7 +8229,7 @@ func (x *TransferLeaderRequest) String() string {
 func (*TransferLeaderRequest) ProtoMessage() {}
 
 func (x *TransferLeaderRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[122]
+	mi := &file_metadata_proto_msgTypes[125]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8063,7 +8242,7 @@ func (x *TransferLeaderRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TransferLeaderRequest.ProtoReflect.Descriptor instead.
 func (*TransferLeaderRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{122}
+	return file_metadata_proto_rawDescGZIP(), []int{125}
 }
 
 func (x *TransferLeaderRequest) GetId() string {
@@ -8082,7 +8261,7 @@ type TransferLeaderResponse struct {
 
 func (x *TransferLeaderResponse) Reset() {
 	*x = TransferLeaderResponse{}
-	mi := &file_metadata_proto_msgTypes[123]
+	mi := &file_metadata_proto_msgTypes[126]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8094,7 +8273,7 @@ func (x *TransferLeaderResponse) String() string {
 func (*TransferLeaderResponse) ProtoMessage() {}
 
 func (x *TransferLeaderResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[123]
+	mi := &file_metadata_proto_msgTypes[126]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8107,7 +8286,7 @@ func (x *TransferLeaderResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TransferLeaderResponse.ProtoReflect.Descriptor instead.
 func (*TransferLeaderResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{123}
+	return file_metadata_proto_rawDescGZIP(), []int{126}
 }
 
 func (x *TransferLeaderResponse) GetLeaderId() string {
@@ -8139,7 +8318,7 @@ type GCEntry struct {
 
 func (x *GCEntry) Reset() {
 	*x = GCEntry{}
-	mi := &file_metadata_proto_msgTypes[124]
+	mi := &file_metadata_proto_msgTypes[127]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8151,7 +8330,7 @@ func (x *GCEntry) String() string {
 func (*GCEntry) ProtoMessage() {}
 
 func (x *GCEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[124]
+	mi := &file_metadata_proto_msgTypes[127]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8164,7 +8343,7 @@ func (x *GCEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GCEntry.ProtoReflect.Descriptor instead.
 func (*GCEntry) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{124}
+	return file_metadata_proto_rawDescGZIP(), []int{127}
 }
 
 func (x *GCEntry) GetBucket() string {
@@ -8266,7 +8445,7 @@ const file_metadata_proto_rawDesc = "" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1a7\n" +
 	"\tTagsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xd2\x02\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x88\x03\n" +
 	"\x06Bucket\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12*\n" +
 	"\x11created_unix_nano\x18\x02 \x01(\x03R\x0fcreatedUnixNano\x12\x16\n" +
@@ -8275,10 +8454,15 @@ const file_metadata_proto_rawDesc = "" +
 	"\tlifecycle\x18\x05 \x01(\tR\tlifecycle\x127\n" +
 	"\x04tags\x18\x06 \x03(\v2#.cairn.metadata.v1.Bucket.TagsEntryR\x04tags\x12\x12\n" +
 	"\x04cors\x18\a \x01(\tR\x04cors\x124\n" +
-	"\x05usage\x18\b \x01(\v2\x1e.cairn.metadata.v1.BucketUsageR\x05usage\x1a7\n" +
+	"\x05usage\x18\b \x01(\v2\x1e.cairn.metadata.v1.BucketUsageR\x05usage\x124\n" +
+	"\x05quota\x18\t \x01(\v2\x1e.cairn.metadata.v1.BucketQuotaR\x05quota\x1a7\n" +
 	"\tTagsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"=\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"K\n" +
+	"\vBucketQuota\x12\x1b\n" +
+	"\tmax_bytes\x18\x01 \x01(\x03R\bmaxBytes\x12\x1f\n" +
+	"\vmax_objects\x18\x02 \x01(\x03R\n" +
+	"maxObjects\"=\n" +
 	"\vBucketUsage\x12\x18\n" +
 	"\aobjects\x18\x01 \x01(\x03R\aobjects\x12\x14\n" +
 	"\x05bytes\x18\x02 \x01(\x03R\x05bytes\"\xb7\x02\n" +
@@ -8349,7 +8533,7 @@ const file_metadata_proto_rawDesc = "" +
 	"\fgrpc_address\x18\x03 \x01(\tR\vgrpcAddress\x12\x16\n" +
 	"\x06leader\x18\x04 \x01(\bR\x06leader\x12\x14\n" +
 	"\x05voter\x18\x05 \x01(\bR\x05voter\x12#\n" +
-	"\rfeature_level\x18\x06 \x01(\rR\ffeatureLevel\"\x85\x10\n" +
+	"\rfeature_level\x18\x06 \x01(\rR\ffeatureLevel\"\xdb\x10\n" +
 	"\aCommand\x12M\n" +
 	"\rcreate_bucket\x18\x01 \x01(\v2&.cairn.metadata.v1.CreateBucketRequestH\x00R\fcreateBucket\x12M\n" +
 	"\rdelete_bucket\x18\x02 \x01(\v2&.cairn.metadata.v1.DeleteBucketRequestH\x00R\fdeleteBucket\x12M\n" +
@@ -8377,7 +8561,8 @@ const file_metadata_proto_rawDesc = "" +
 	"\x11create_access_key\x18\x16 \x01(\v2).cairn.metadata.v1.CreateAccessKeyRequestH\x00R\x0fcreateAccessKey\x12W\n" +
 	"\x11update_access_key\x18\x17 \x01(\v2).cairn.metadata.v1.UpdateAccessKeyRequestH\x00R\x0fupdateAccessKey\x12W\n" +
 	"\x11delete_access_key\x18\x18 \x01(\v2).cairn.metadata.v1.DeleteAccessKeyRequestH\x00R\x0fdeleteAccessKey\x12Q\n" +
-	"\x0fset_bucket_cors\x18\x19 \x01(\v2'.cairn.metadata.v1.SetBucketCorsRequestH\x00R\rsetBucketCors\x12,\n" +
+	"\x0fset_bucket_cors\x18\x19 \x01(\v2'.cairn.metadata.v1.SetBucketCorsRequestH\x00R\rsetBucketCors\x12T\n" +
+	"\x10set_bucket_quota\x18\x1a \x01(\v2(.cairn.metadata.v1.SetBucketQuotaRequestH\x00R\x0esetBucketQuota\x12,\n" +
 	"\x12proposed_unix_nano\x18d \x01(\x03R\x10proposedUnixNanoB\x04\n" +
 	"\x02op\"M\n" +
 	"\tBootstrap\x12@\n" +
@@ -8414,6 +8599,11 @@ const file_metadata_proto_rawDesc = "" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
 	"\x04cors\x18\x02 \x01(\tR\x04cors\"J\n" +
 	"\x15SetBucketCorsResponse\x121\n" +
+	"\x06bucket\x18\x01 \x01(\v2\x19.cairn.metadata.v1.BucketR\x06bucket\"a\n" +
+	"\x15SetBucketQuotaRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x124\n" +
+	"\x05quota\x18\x02 \x01(\v2\x1e.cairn.metadata.v1.BucketQuotaR\x05quota\"K\n" +
+	"\x16SetBucketQuotaResponse\x121\n" +
 	"\x06bucket\x18\x01 \x01(\v2\x19.cairn.metadata.v1.BucketR\x06bucket\"\xfc\x01\n" +
 	"\x14SetObjectTagsRequest\x12\x16\n" +
 	"\x06bucket\x18\x01 \x01(\tR\x06bucket\x12\x10\n" +
@@ -8837,7 +9027,7 @@ const file_metadata_proto_rawDesc = "" +
 	"\x12NODE_STATE_SUSPECT\x10\x02\x12\x13\n" +
 	"\x0fNODE_STATE_DOWN\x10\x03\x12\x17\n" +
 	"\x13NODE_STATE_DRAINING\x10\x04\x12\x1d\n" +
-	"\x19NODE_STATE_DECOMMISSIONED\x10\x052\x8e\"\n" +
+	"\x19NODE_STATE_DECOMMISSIONED\x10\x052\xf5\"\n" +
 	"\bMetadata\x12_\n" +
 	"\fCreateBucket\x12&.cairn.metadata.v1.CreateBucketRequest\x1a'.cairn.metadata.v1.CreateBucketResponse\x12_\n" +
 	"\fDeleteBucket\x12&.cairn.metadata.v1.DeleteBucketRequest\x1a'.cairn.metadata.v1.DeleteBucketResponse\x12V\n" +
@@ -8847,7 +9037,8 @@ const file_metadata_proto_rawDesc = "" +
 	"\x12SetBucketLifecycle\x12,.cairn.metadata.v1.SetBucketLifecycleRequest\x1a-.cairn.metadata.v1.SetBucketLifecycleResponse\x12b\n" +
 	"\rSetObjectTags\x12'.cairn.metadata.v1.SetObjectTagsRequest\x1a(.cairn.metadata.v1.SetObjectTagsResponse\x12b\n" +
 	"\rSetBucketTags\x12'.cairn.metadata.v1.SetBucketTagsRequest\x1a(.cairn.metadata.v1.SetBucketTagsResponse\x12b\n" +
-	"\rSetBucketCors\x12'.cairn.metadata.v1.SetBucketCorsRequest\x1a(.cairn.metadata.v1.SetBucketCorsResponse\x12h\n" +
+	"\rSetBucketCors\x12'.cairn.metadata.v1.SetBucketCorsRequest\x1a(.cairn.metadata.v1.SetBucketCorsResponse\x12e\n" +
+	"\x0eSetBucketQuota\x12(.cairn.metadata.v1.SetBucketQuotaRequest\x1a).cairn.metadata.v1.SetBucketQuotaResponse\x12h\n" +
 	"\x0fCreateAccessKey\x12).cairn.metadata.v1.CreateAccessKeyRequest\x1a*.cairn.metadata.v1.CreateAccessKeyResponse\x12h\n" +
 	"\x0fUpdateAccessKey\x12).cairn.metadata.v1.UpdateAccessKeyRequest\x1a*.cairn.metadata.v1.UpdateAccessKeyResponse\x12h\n" +
 	"\x0fDeleteAccessKey\x12).cairn.metadata.v1.DeleteAccessKeyRequest\x1a*.cairn.metadata.v1.DeleteAccessKeyResponse\x12_\n" +
@@ -8898,7 +9089,7 @@ func file_metadata_proto_rawDescGZIP() []byte {
 }
 
 var file_metadata_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_metadata_proto_msgTypes = make([]protoimpl.MessageInfo, 135)
+var file_metadata_proto_msgTypes = make([]protoimpl.MessageInfo, 138)
 var file_metadata_proto_goTypes = []any{
 	(NodeState)(0),                       // 0: cairn.metadata.v1.NodeState
 	(*Scheme)(nil),                       // 1: cairn.metadata.v1.Scheme
@@ -8907,344 +9098,353 @@ var file_metadata_proto_goTypes = []any{
 	(*PartInfo)(nil),                     // 4: cairn.metadata.v1.PartInfo
 	(*Object)(nil),                       // 5: cairn.metadata.v1.Object
 	(*Bucket)(nil),                       // 6: cairn.metadata.v1.Bucket
-	(*BucketUsage)(nil),                  // 7: cairn.metadata.v1.BucketUsage
-	(*AccessKey)(nil),                    // 8: cairn.metadata.v1.AccessKey
-	(*BucketGrant)(nil),                  // 9: cairn.metadata.v1.BucketGrant
-	(*MultipartUpload)(nil),              // 10: cairn.metadata.v1.MultipartUpload
-	(*Part)(nil),                         // 11: cairn.metadata.v1.Part
-	(*Node)(nil),                         // 12: cairn.metadata.v1.Node
-	(*ClusterMap)(nil),                   // 13: cairn.metadata.v1.ClusterMap
-	(*MetadMember)(nil),                  // 14: cairn.metadata.v1.MetadMember
-	(*Command)(nil),                      // 15: cairn.metadata.v1.Command
-	(*Bootstrap)(nil),                    // 16: cairn.metadata.v1.Bootstrap
-	(*SetMemberAddress)(nil),             // 17: cairn.metadata.v1.SetMemberAddress
-	(*SetNodeUsage)(nil),                 // 18: cairn.metadata.v1.SetNodeUsage
-	(*CreateBucketRequest)(nil),          // 19: cairn.metadata.v1.CreateBucketRequest
-	(*CreateBucketResponse)(nil),         // 20: cairn.metadata.v1.CreateBucketResponse
-	(*DeleteBucketRequest)(nil),          // 21: cairn.metadata.v1.DeleteBucketRequest
-	(*DeleteBucketResponse)(nil),         // 22: cairn.metadata.v1.DeleteBucketResponse
-	(*SetBucketPolicyRequest)(nil),       // 23: cairn.metadata.v1.SetBucketPolicyRequest
-	(*SetBucketPolicyResponse)(nil),      // 24: cairn.metadata.v1.SetBucketPolicyResponse
-	(*SetBucketLifecycleRequest)(nil),    // 25: cairn.metadata.v1.SetBucketLifecycleRequest
-	(*SetBucketLifecycleResponse)(nil),   // 26: cairn.metadata.v1.SetBucketLifecycleResponse
-	(*SetBucketCorsRequest)(nil),         // 27: cairn.metadata.v1.SetBucketCorsRequest
-	(*SetBucketCorsResponse)(nil),        // 28: cairn.metadata.v1.SetBucketCorsResponse
-	(*SetObjectTagsRequest)(nil),         // 29: cairn.metadata.v1.SetObjectTagsRequest
-	(*SetBucketTagsRequest)(nil),         // 30: cairn.metadata.v1.SetBucketTagsRequest
-	(*SetBucketTagsResponse)(nil),        // 31: cairn.metadata.v1.SetBucketTagsResponse
-	(*CreateAccessKeyRequest)(nil),       // 32: cairn.metadata.v1.CreateAccessKeyRequest
-	(*CreateAccessKeyResponse)(nil),      // 33: cairn.metadata.v1.CreateAccessKeyResponse
-	(*UpdateAccessKeyRequest)(nil),       // 34: cairn.metadata.v1.UpdateAccessKeyRequest
-	(*UpdateAccessKeyResponse)(nil),      // 35: cairn.metadata.v1.UpdateAccessKeyResponse
-	(*DeleteAccessKeyRequest)(nil),       // 36: cairn.metadata.v1.DeleteAccessKeyRequest
-	(*DeleteAccessKeyResponse)(nil),      // 37: cairn.metadata.v1.DeleteAccessKeyResponse
-	(*GetAccessKeyRequest)(nil),          // 38: cairn.metadata.v1.GetAccessKeyRequest
-	(*GetAccessKeyResponse)(nil),         // 39: cairn.metadata.v1.GetAccessKeyResponse
-	(*ListAccessKeysRequest)(nil),        // 40: cairn.metadata.v1.ListAccessKeysRequest
-	(*ListAccessKeysResponse)(nil),       // 41: cairn.metadata.v1.ListAccessKeysResponse
-	(*SetObjectTagsResponse)(nil),        // 42: cairn.metadata.v1.SetObjectTagsResponse
-	(*GetBucketRequest)(nil),             // 43: cairn.metadata.v1.GetBucketRequest
-	(*GetBucketResponse)(nil),            // 44: cairn.metadata.v1.GetBucketResponse
-	(*ListBucketsRequest)(nil),           // 45: cairn.metadata.v1.ListBucketsRequest
-	(*ListBucketsResponse)(nil),          // 46: cairn.metadata.v1.ListBucketsResponse
-	(*Condition)(nil),                    // 47: cairn.metadata.v1.Condition
-	(*CommitObjectRequest)(nil),          // 48: cairn.metadata.v1.CommitObjectRequest
-	(*CommitObjectResponse)(nil),         // 49: cairn.metadata.v1.CommitObjectResponse
-	(*CommitObjectsRequest)(nil),         // 50: cairn.metadata.v1.CommitObjectsRequest
-	(*CommitObjectsResponse)(nil),        // 51: cairn.metadata.v1.CommitObjectsResponse
-	(*CommitObjectResult)(nil),           // 52: cairn.metadata.v1.CommitObjectResult
-	(*ItemStatus)(nil),                   // 53: cairn.metadata.v1.ItemStatus
-	(*GetObjectRequest)(nil),             // 54: cairn.metadata.v1.GetObjectRequest
-	(*GetObjectResponse)(nil),            // 55: cairn.metadata.v1.GetObjectResponse
-	(*DeleteObjectRequest)(nil),          // 56: cairn.metadata.v1.DeleteObjectRequest
-	(*DeleteObjectResponse)(nil),         // 57: cairn.metadata.v1.DeleteObjectResponse
-	(*ListObjectsRequest)(nil),           // 58: cairn.metadata.v1.ListObjectsRequest
-	(*ListObjectsResponse)(nil),          // 59: cairn.metadata.v1.ListObjectsResponse
-	(*CreateMultipartRequest)(nil),       // 60: cairn.metadata.v1.CreateMultipartRequest
-	(*CreateMultipartResponse)(nil),      // 61: cairn.metadata.v1.CreateMultipartResponse
-	(*GetMultipartRequest)(nil),          // 62: cairn.metadata.v1.GetMultipartRequest
-	(*GetMultipartResponse)(nil),         // 63: cairn.metadata.v1.GetMultipartResponse
-	(*PutPartRequest)(nil),               // 64: cairn.metadata.v1.PutPartRequest
-	(*PutPartResponse)(nil),              // 65: cairn.metadata.v1.PutPartResponse
-	(*ListPartsRequest)(nil),             // 66: cairn.metadata.v1.ListPartsRequest
-	(*ListPartsResponse)(nil),            // 67: cairn.metadata.v1.ListPartsResponse
-	(*CompletePart)(nil),                 // 68: cairn.metadata.v1.CompletePart
-	(*CompleteMultipartRequest)(nil),     // 69: cairn.metadata.v1.CompleteMultipartRequest
-	(*CompleteMultipartResponse)(nil),    // 70: cairn.metadata.v1.CompleteMultipartResponse
-	(*AbortMultipartRequest)(nil),        // 71: cairn.metadata.v1.AbortMultipartRequest
-	(*AbortMultipartResponse)(nil),       // 72: cairn.metadata.v1.AbortMultipartResponse
-	(*ListMultipartUploadsRequest)(nil),  // 73: cairn.metadata.v1.ListMultipartUploadsRequest
-	(*ListMultipartUploadsResponse)(nil), // 74: cairn.metadata.v1.ListMultipartUploadsResponse
-	(*RegisterNodeRequest)(nil),          // 75: cairn.metadata.v1.RegisterNodeRequest
-	(*RegisterNodeResponse)(nil),         // 76: cairn.metadata.v1.RegisterNodeResponse
-	(*HeartbeatRequest)(nil),             // 77: cairn.metadata.v1.HeartbeatRequest
-	(*HeartbeatResponse)(nil),            // 78: cairn.metadata.v1.HeartbeatResponse
-	(*GetClusterMapRequest)(nil),         // 79: cairn.metadata.v1.GetClusterMapRequest
-	(*GetClusterMapResponse)(nil),        // 80: cairn.metadata.v1.GetClusterMapResponse
-	(*AnnounceMemberResponse)(nil),       // 81: cairn.metadata.v1.AnnounceMemberResponse
-	(*ClusterStatusRequest)(nil),         // 82: cairn.metadata.v1.ClusterStatusRequest
-	(*ClusterStatusResponse)(nil),        // 83: cairn.metadata.v1.ClusterStatusResponse
-	(*SetNodeState)(nil),                 // 84: cairn.metadata.v1.SetNodeState
-	(*ChunkRef)(nil),                     // 85: cairn.metadata.v1.ChunkRef
-	(*MarkChunks)(nil),                   // 86: cairn.metadata.v1.MarkChunks
-	(*ReportChunksRequest)(nil),          // 87: cairn.metadata.v1.ReportChunksRequest
-	(*ReportChunksResponse)(nil),         // 88: cairn.metadata.v1.ReportChunksResponse
-	(*CommitPlacement)(nil),              // 89: cairn.metadata.v1.CommitPlacement
-	(*AckGC)(nil),                        // 90: cairn.metadata.v1.AckGC
-	(*Task)(nil),                         // 91: cairn.metadata.v1.Task
-	(*PeerChunk)(nil),                    // 92: cairn.metadata.v1.PeerChunk
-	(*RepairTask)(nil),                   // 93: cairn.metadata.v1.RepairTask
-	(*MoveTask)(nil),                     // 94: cairn.metadata.v1.MoveTask
-	(*DeleteTask)(nil),                   // 95: cairn.metadata.v1.DeleteTask
-	(*TaskResult)(nil),                   // 96: cairn.metadata.v1.TaskResult
-	(*ReportTaskRequest)(nil),            // 97: cairn.metadata.v1.ReportTaskRequest
-	(*ReportTaskResponse)(nil),           // 98: cairn.metadata.v1.ReportTaskResponse
-	(*CheckChunksRequest)(nil),           // 99: cairn.metadata.v1.CheckChunksRequest
-	(*CheckChunksResponse)(nil),          // 100: cairn.metadata.v1.CheckChunksResponse
-	(*LostSegment)(nil),                  // 101: cairn.metadata.v1.LostSegment
-	(*HealthStatusRequest)(nil),          // 102: cairn.metadata.v1.HealthStatusRequest
-	(*HealthStatusResponse)(nil),         // 103: cairn.metadata.v1.HealthStatusResponse
-	(*SetNodeDrainRequest)(nil),          // 104: cairn.metadata.v1.SetNodeDrainRequest
-	(*SetNodeDrainResponse)(nil),         // 105: cairn.metadata.v1.SetNodeDrainResponse
-	(*DecommissionRequest)(nil),          // 106: cairn.metadata.v1.DecommissionRequest
-	(*DecommissionResponse)(nil),         // 107: cairn.metadata.v1.DecommissionResponse
-	(*NodeUtilization)(nil),              // 108: cairn.metadata.v1.NodeUtilization
-	(*PlannedMove)(nil),                  // 109: cairn.metadata.v1.PlannedMove
-	(*RebalancePlanRequest)(nil),         // 110: cairn.metadata.v1.RebalancePlanRequest
-	(*RebalancePlanResponse)(nil),        // 111: cairn.metadata.v1.RebalancePlanResponse
-	(*SetRebalance)(nil),                 // 112: cairn.metadata.v1.SetRebalance
-	(*PendingMove)(nil),                  // 113: cairn.metadata.v1.PendingMove
-	(*RebalanceStartRequest)(nil),        // 114: cairn.metadata.v1.RebalanceStartRequest
-	(*RebalanceStatusRequest)(nil),       // 115: cairn.metadata.v1.RebalanceStatusRequest
-	(*RebalanceStopRequest)(nil),         // 116: cairn.metadata.v1.RebalanceStopRequest
-	(*RebalanceStatusResponse)(nil),      // 117: cairn.metadata.v1.RebalanceStatusResponse
-	(*SkippedMove)(nil),                  // 118: cairn.metadata.v1.SkippedMove
-	(*AddMemberRequest)(nil),             // 119: cairn.metadata.v1.AddMemberRequest
-	(*AddMemberResponse)(nil),            // 120: cairn.metadata.v1.AddMemberResponse
-	(*RemoveMemberRequest)(nil),          // 121: cairn.metadata.v1.RemoveMemberRequest
-	(*RemoveMemberResponse)(nil),         // 122: cairn.metadata.v1.RemoveMemberResponse
-	(*TransferLeaderRequest)(nil),        // 123: cairn.metadata.v1.TransferLeaderRequest
-	(*TransferLeaderResponse)(nil),       // 124: cairn.metadata.v1.TransferLeaderResponse
-	(*GCEntry)(nil),                      // 125: cairn.metadata.v1.GCEntry
-	nil,                                  // 126: cairn.metadata.v1.Object.HeadersEntry
-	nil,                                  // 127: cairn.metadata.v1.Object.UserMetadataEntry
-	nil,                                  // 128: cairn.metadata.v1.Object.TagsEntry
-	nil,                                  // 129: cairn.metadata.v1.Bucket.TagsEntry
-	nil,                                  // 130: cairn.metadata.v1.AccessKey.GrantsEntry
-	nil,                                  // 131: cairn.metadata.v1.MultipartUpload.HeadersEntry
-	nil,                                  // 132: cairn.metadata.v1.MultipartUpload.UserMetadataEntry
-	nil,                                  // 133: cairn.metadata.v1.MultipartUpload.TagsEntry
-	nil,                                  // 134: cairn.metadata.v1.SetObjectTagsRequest.TagsEntry
-	nil,                                  // 135: cairn.metadata.v1.SetBucketTagsRequest.TagsEntry
-	(*anypb.Any)(nil),                    // 136: google.protobuf.Any
+	(*BucketQuota)(nil),                  // 7: cairn.metadata.v1.BucketQuota
+	(*BucketUsage)(nil),                  // 8: cairn.metadata.v1.BucketUsage
+	(*AccessKey)(nil),                    // 9: cairn.metadata.v1.AccessKey
+	(*BucketGrant)(nil),                  // 10: cairn.metadata.v1.BucketGrant
+	(*MultipartUpload)(nil),              // 11: cairn.metadata.v1.MultipartUpload
+	(*Part)(nil),                         // 12: cairn.metadata.v1.Part
+	(*Node)(nil),                         // 13: cairn.metadata.v1.Node
+	(*ClusterMap)(nil),                   // 14: cairn.metadata.v1.ClusterMap
+	(*MetadMember)(nil),                  // 15: cairn.metadata.v1.MetadMember
+	(*Command)(nil),                      // 16: cairn.metadata.v1.Command
+	(*Bootstrap)(nil),                    // 17: cairn.metadata.v1.Bootstrap
+	(*SetMemberAddress)(nil),             // 18: cairn.metadata.v1.SetMemberAddress
+	(*SetNodeUsage)(nil),                 // 19: cairn.metadata.v1.SetNodeUsage
+	(*CreateBucketRequest)(nil),          // 20: cairn.metadata.v1.CreateBucketRequest
+	(*CreateBucketResponse)(nil),         // 21: cairn.metadata.v1.CreateBucketResponse
+	(*DeleteBucketRequest)(nil),          // 22: cairn.metadata.v1.DeleteBucketRequest
+	(*DeleteBucketResponse)(nil),         // 23: cairn.metadata.v1.DeleteBucketResponse
+	(*SetBucketPolicyRequest)(nil),       // 24: cairn.metadata.v1.SetBucketPolicyRequest
+	(*SetBucketPolicyResponse)(nil),      // 25: cairn.metadata.v1.SetBucketPolicyResponse
+	(*SetBucketLifecycleRequest)(nil),    // 26: cairn.metadata.v1.SetBucketLifecycleRequest
+	(*SetBucketLifecycleResponse)(nil),   // 27: cairn.metadata.v1.SetBucketLifecycleResponse
+	(*SetBucketCorsRequest)(nil),         // 28: cairn.metadata.v1.SetBucketCorsRequest
+	(*SetBucketCorsResponse)(nil),        // 29: cairn.metadata.v1.SetBucketCorsResponse
+	(*SetBucketQuotaRequest)(nil),        // 30: cairn.metadata.v1.SetBucketQuotaRequest
+	(*SetBucketQuotaResponse)(nil),       // 31: cairn.metadata.v1.SetBucketQuotaResponse
+	(*SetObjectTagsRequest)(nil),         // 32: cairn.metadata.v1.SetObjectTagsRequest
+	(*SetBucketTagsRequest)(nil),         // 33: cairn.metadata.v1.SetBucketTagsRequest
+	(*SetBucketTagsResponse)(nil),        // 34: cairn.metadata.v1.SetBucketTagsResponse
+	(*CreateAccessKeyRequest)(nil),       // 35: cairn.metadata.v1.CreateAccessKeyRequest
+	(*CreateAccessKeyResponse)(nil),      // 36: cairn.metadata.v1.CreateAccessKeyResponse
+	(*UpdateAccessKeyRequest)(nil),       // 37: cairn.metadata.v1.UpdateAccessKeyRequest
+	(*UpdateAccessKeyResponse)(nil),      // 38: cairn.metadata.v1.UpdateAccessKeyResponse
+	(*DeleteAccessKeyRequest)(nil),       // 39: cairn.metadata.v1.DeleteAccessKeyRequest
+	(*DeleteAccessKeyResponse)(nil),      // 40: cairn.metadata.v1.DeleteAccessKeyResponse
+	(*GetAccessKeyRequest)(nil),          // 41: cairn.metadata.v1.GetAccessKeyRequest
+	(*GetAccessKeyResponse)(nil),         // 42: cairn.metadata.v1.GetAccessKeyResponse
+	(*ListAccessKeysRequest)(nil),        // 43: cairn.metadata.v1.ListAccessKeysRequest
+	(*ListAccessKeysResponse)(nil),       // 44: cairn.metadata.v1.ListAccessKeysResponse
+	(*SetObjectTagsResponse)(nil),        // 45: cairn.metadata.v1.SetObjectTagsResponse
+	(*GetBucketRequest)(nil),             // 46: cairn.metadata.v1.GetBucketRequest
+	(*GetBucketResponse)(nil),            // 47: cairn.metadata.v1.GetBucketResponse
+	(*ListBucketsRequest)(nil),           // 48: cairn.metadata.v1.ListBucketsRequest
+	(*ListBucketsResponse)(nil),          // 49: cairn.metadata.v1.ListBucketsResponse
+	(*Condition)(nil),                    // 50: cairn.metadata.v1.Condition
+	(*CommitObjectRequest)(nil),          // 51: cairn.metadata.v1.CommitObjectRequest
+	(*CommitObjectResponse)(nil),         // 52: cairn.metadata.v1.CommitObjectResponse
+	(*CommitObjectsRequest)(nil),         // 53: cairn.metadata.v1.CommitObjectsRequest
+	(*CommitObjectsResponse)(nil),        // 54: cairn.metadata.v1.CommitObjectsResponse
+	(*CommitObjectResult)(nil),           // 55: cairn.metadata.v1.CommitObjectResult
+	(*ItemStatus)(nil),                   // 56: cairn.metadata.v1.ItemStatus
+	(*GetObjectRequest)(nil),             // 57: cairn.metadata.v1.GetObjectRequest
+	(*GetObjectResponse)(nil),            // 58: cairn.metadata.v1.GetObjectResponse
+	(*DeleteObjectRequest)(nil),          // 59: cairn.metadata.v1.DeleteObjectRequest
+	(*DeleteObjectResponse)(nil),         // 60: cairn.metadata.v1.DeleteObjectResponse
+	(*ListObjectsRequest)(nil),           // 61: cairn.metadata.v1.ListObjectsRequest
+	(*ListObjectsResponse)(nil),          // 62: cairn.metadata.v1.ListObjectsResponse
+	(*CreateMultipartRequest)(nil),       // 63: cairn.metadata.v1.CreateMultipartRequest
+	(*CreateMultipartResponse)(nil),      // 64: cairn.metadata.v1.CreateMultipartResponse
+	(*GetMultipartRequest)(nil),          // 65: cairn.metadata.v1.GetMultipartRequest
+	(*GetMultipartResponse)(nil),         // 66: cairn.metadata.v1.GetMultipartResponse
+	(*PutPartRequest)(nil),               // 67: cairn.metadata.v1.PutPartRequest
+	(*PutPartResponse)(nil),              // 68: cairn.metadata.v1.PutPartResponse
+	(*ListPartsRequest)(nil),             // 69: cairn.metadata.v1.ListPartsRequest
+	(*ListPartsResponse)(nil),            // 70: cairn.metadata.v1.ListPartsResponse
+	(*CompletePart)(nil),                 // 71: cairn.metadata.v1.CompletePart
+	(*CompleteMultipartRequest)(nil),     // 72: cairn.metadata.v1.CompleteMultipartRequest
+	(*CompleteMultipartResponse)(nil),    // 73: cairn.metadata.v1.CompleteMultipartResponse
+	(*AbortMultipartRequest)(nil),        // 74: cairn.metadata.v1.AbortMultipartRequest
+	(*AbortMultipartResponse)(nil),       // 75: cairn.metadata.v1.AbortMultipartResponse
+	(*ListMultipartUploadsRequest)(nil),  // 76: cairn.metadata.v1.ListMultipartUploadsRequest
+	(*ListMultipartUploadsResponse)(nil), // 77: cairn.metadata.v1.ListMultipartUploadsResponse
+	(*RegisterNodeRequest)(nil),          // 78: cairn.metadata.v1.RegisterNodeRequest
+	(*RegisterNodeResponse)(nil),         // 79: cairn.metadata.v1.RegisterNodeResponse
+	(*HeartbeatRequest)(nil),             // 80: cairn.metadata.v1.HeartbeatRequest
+	(*HeartbeatResponse)(nil),            // 81: cairn.metadata.v1.HeartbeatResponse
+	(*GetClusterMapRequest)(nil),         // 82: cairn.metadata.v1.GetClusterMapRequest
+	(*GetClusterMapResponse)(nil),        // 83: cairn.metadata.v1.GetClusterMapResponse
+	(*AnnounceMemberResponse)(nil),       // 84: cairn.metadata.v1.AnnounceMemberResponse
+	(*ClusterStatusRequest)(nil),         // 85: cairn.metadata.v1.ClusterStatusRequest
+	(*ClusterStatusResponse)(nil),        // 86: cairn.metadata.v1.ClusterStatusResponse
+	(*SetNodeState)(nil),                 // 87: cairn.metadata.v1.SetNodeState
+	(*ChunkRef)(nil),                     // 88: cairn.metadata.v1.ChunkRef
+	(*MarkChunks)(nil),                   // 89: cairn.metadata.v1.MarkChunks
+	(*ReportChunksRequest)(nil),          // 90: cairn.metadata.v1.ReportChunksRequest
+	(*ReportChunksResponse)(nil),         // 91: cairn.metadata.v1.ReportChunksResponse
+	(*CommitPlacement)(nil),              // 92: cairn.metadata.v1.CommitPlacement
+	(*AckGC)(nil),                        // 93: cairn.metadata.v1.AckGC
+	(*Task)(nil),                         // 94: cairn.metadata.v1.Task
+	(*PeerChunk)(nil),                    // 95: cairn.metadata.v1.PeerChunk
+	(*RepairTask)(nil),                   // 96: cairn.metadata.v1.RepairTask
+	(*MoveTask)(nil),                     // 97: cairn.metadata.v1.MoveTask
+	(*DeleteTask)(nil),                   // 98: cairn.metadata.v1.DeleteTask
+	(*TaskResult)(nil),                   // 99: cairn.metadata.v1.TaskResult
+	(*ReportTaskRequest)(nil),            // 100: cairn.metadata.v1.ReportTaskRequest
+	(*ReportTaskResponse)(nil),           // 101: cairn.metadata.v1.ReportTaskResponse
+	(*CheckChunksRequest)(nil),           // 102: cairn.metadata.v1.CheckChunksRequest
+	(*CheckChunksResponse)(nil),          // 103: cairn.metadata.v1.CheckChunksResponse
+	(*LostSegment)(nil),                  // 104: cairn.metadata.v1.LostSegment
+	(*HealthStatusRequest)(nil),          // 105: cairn.metadata.v1.HealthStatusRequest
+	(*HealthStatusResponse)(nil),         // 106: cairn.metadata.v1.HealthStatusResponse
+	(*SetNodeDrainRequest)(nil),          // 107: cairn.metadata.v1.SetNodeDrainRequest
+	(*SetNodeDrainResponse)(nil),         // 108: cairn.metadata.v1.SetNodeDrainResponse
+	(*DecommissionRequest)(nil),          // 109: cairn.metadata.v1.DecommissionRequest
+	(*DecommissionResponse)(nil),         // 110: cairn.metadata.v1.DecommissionResponse
+	(*NodeUtilization)(nil),              // 111: cairn.metadata.v1.NodeUtilization
+	(*PlannedMove)(nil),                  // 112: cairn.metadata.v1.PlannedMove
+	(*RebalancePlanRequest)(nil),         // 113: cairn.metadata.v1.RebalancePlanRequest
+	(*RebalancePlanResponse)(nil),        // 114: cairn.metadata.v1.RebalancePlanResponse
+	(*SetRebalance)(nil),                 // 115: cairn.metadata.v1.SetRebalance
+	(*PendingMove)(nil),                  // 116: cairn.metadata.v1.PendingMove
+	(*RebalanceStartRequest)(nil),        // 117: cairn.metadata.v1.RebalanceStartRequest
+	(*RebalanceStatusRequest)(nil),       // 118: cairn.metadata.v1.RebalanceStatusRequest
+	(*RebalanceStopRequest)(nil),         // 119: cairn.metadata.v1.RebalanceStopRequest
+	(*RebalanceStatusResponse)(nil),      // 120: cairn.metadata.v1.RebalanceStatusResponse
+	(*SkippedMove)(nil),                  // 121: cairn.metadata.v1.SkippedMove
+	(*AddMemberRequest)(nil),             // 122: cairn.metadata.v1.AddMemberRequest
+	(*AddMemberResponse)(nil),            // 123: cairn.metadata.v1.AddMemberResponse
+	(*RemoveMemberRequest)(nil),          // 124: cairn.metadata.v1.RemoveMemberRequest
+	(*RemoveMemberResponse)(nil),         // 125: cairn.metadata.v1.RemoveMemberResponse
+	(*TransferLeaderRequest)(nil),        // 126: cairn.metadata.v1.TransferLeaderRequest
+	(*TransferLeaderResponse)(nil),       // 127: cairn.metadata.v1.TransferLeaderResponse
+	(*GCEntry)(nil),                      // 128: cairn.metadata.v1.GCEntry
+	nil,                                  // 129: cairn.metadata.v1.Object.HeadersEntry
+	nil,                                  // 130: cairn.metadata.v1.Object.UserMetadataEntry
+	nil,                                  // 131: cairn.metadata.v1.Object.TagsEntry
+	nil,                                  // 132: cairn.metadata.v1.Bucket.TagsEntry
+	nil,                                  // 133: cairn.metadata.v1.AccessKey.GrantsEntry
+	nil,                                  // 134: cairn.metadata.v1.MultipartUpload.HeadersEntry
+	nil,                                  // 135: cairn.metadata.v1.MultipartUpload.UserMetadataEntry
+	nil,                                  // 136: cairn.metadata.v1.MultipartUpload.TagsEntry
+	nil,                                  // 137: cairn.metadata.v1.SetObjectTagsRequest.TagsEntry
+	nil,                                  // 138: cairn.metadata.v1.SetBucketTagsRequest.TagsEntry
+	(*anypb.Any)(nil),                    // 139: google.protobuf.Any
 }
 var file_metadata_proto_depIdxs = []int32{
 	1,   // 0: cairn.metadata.v1.Segment.scheme:type_name -> cairn.metadata.v1.Scheme
 	3,   // 1: cairn.metadata.v1.PartInfo.checksums:type_name -> cairn.metadata.v1.Checksum
-	126, // 2: cairn.metadata.v1.Object.headers:type_name -> cairn.metadata.v1.Object.HeadersEntry
-	127, // 3: cairn.metadata.v1.Object.user_metadata:type_name -> cairn.metadata.v1.Object.UserMetadataEntry
+	129, // 2: cairn.metadata.v1.Object.headers:type_name -> cairn.metadata.v1.Object.HeadersEntry
+	130, // 3: cairn.metadata.v1.Object.user_metadata:type_name -> cairn.metadata.v1.Object.UserMetadataEntry
 	3,   // 4: cairn.metadata.v1.Object.checksums:type_name -> cairn.metadata.v1.Checksum
 	2,   // 5: cairn.metadata.v1.Object.segments:type_name -> cairn.metadata.v1.Segment
 	4,   // 6: cairn.metadata.v1.Object.parts:type_name -> cairn.metadata.v1.PartInfo
-	128, // 7: cairn.metadata.v1.Object.tags:type_name -> cairn.metadata.v1.Object.TagsEntry
-	129, // 8: cairn.metadata.v1.Bucket.tags:type_name -> cairn.metadata.v1.Bucket.TagsEntry
-	7,   // 9: cairn.metadata.v1.Bucket.usage:type_name -> cairn.metadata.v1.BucketUsage
-	130, // 10: cairn.metadata.v1.AccessKey.grants:type_name -> cairn.metadata.v1.AccessKey.GrantsEntry
-	131, // 11: cairn.metadata.v1.MultipartUpload.headers:type_name -> cairn.metadata.v1.MultipartUpload.HeadersEntry
-	132, // 12: cairn.metadata.v1.MultipartUpload.user_metadata:type_name -> cairn.metadata.v1.MultipartUpload.UserMetadataEntry
-	133, // 13: cairn.metadata.v1.MultipartUpload.tags:type_name -> cairn.metadata.v1.MultipartUpload.TagsEntry
-	3,   // 14: cairn.metadata.v1.Part.checksums:type_name -> cairn.metadata.v1.Checksum
-	2,   // 15: cairn.metadata.v1.Part.segments:type_name -> cairn.metadata.v1.Segment
-	0,   // 16: cairn.metadata.v1.Node.state:type_name -> cairn.metadata.v1.NodeState
-	12,  // 17: cairn.metadata.v1.ClusterMap.nodes:type_name -> cairn.metadata.v1.Node
-	1,   // 18: cairn.metadata.v1.ClusterMap.default_scheme:type_name -> cairn.metadata.v1.Scheme
-	19,  // 19: cairn.metadata.v1.Command.create_bucket:type_name -> cairn.metadata.v1.CreateBucketRequest
-	21,  // 20: cairn.metadata.v1.Command.delete_bucket:type_name -> cairn.metadata.v1.DeleteBucketRequest
-	48,  // 21: cairn.metadata.v1.Command.commit_object:type_name -> cairn.metadata.v1.CommitObjectRequest
-	56,  // 22: cairn.metadata.v1.Command.delete_object:type_name -> cairn.metadata.v1.DeleteObjectRequest
-	60,  // 23: cairn.metadata.v1.Command.create_multipart:type_name -> cairn.metadata.v1.CreateMultipartRequest
-	64,  // 24: cairn.metadata.v1.Command.put_part:type_name -> cairn.metadata.v1.PutPartRequest
-	69,  // 25: cairn.metadata.v1.Command.complete_multipart:type_name -> cairn.metadata.v1.CompleteMultipartRequest
-	71,  // 26: cairn.metadata.v1.Command.abort_multipart:type_name -> cairn.metadata.v1.AbortMultipartRequest
-	75,  // 27: cairn.metadata.v1.Command.register_node:type_name -> cairn.metadata.v1.RegisterNodeRequest
-	17,  // 28: cairn.metadata.v1.Command.set_member_address:type_name -> cairn.metadata.v1.SetMemberAddress
-	16,  // 29: cairn.metadata.v1.Command.bootstrap:type_name -> cairn.metadata.v1.Bootstrap
-	18,  // 30: cairn.metadata.v1.Command.set_node_usage:type_name -> cairn.metadata.v1.SetNodeUsage
-	84,  // 31: cairn.metadata.v1.Command.set_node_state:type_name -> cairn.metadata.v1.SetNodeState
-	86,  // 32: cairn.metadata.v1.Command.mark_chunks:type_name -> cairn.metadata.v1.MarkChunks
-	89,  // 33: cairn.metadata.v1.Command.commit_placement:type_name -> cairn.metadata.v1.CommitPlacement
-	90,  // 34: cairn.metadata.v1.Command.ack_gc:type_name -> cairn.metadata.v1.AckGC
-	112, // 35: cairn.metadata.v1.Command.set_rebalance:type_name -> cairn.metadata.v1.SetRebalance
-	23,  // 36: cairn.metadata.v1.Command.set_bucket_policy:type_name -> cairn.metadata.v1.SetBucketPolicyRequest
-	25,  // 37: cairn.metadata.v1.Command.set_bucket_lifecycle:type_name -> cairn.metadata.v1.SetBucketLifecycleRequest
-	29,  // 38: cairn.metadata.v1.Command.set_object_tags:type_name -> cairn.metadata.v1.SetObjectTagsRequest
-	30,  // 39: cairn.metadata.v1.Command.set_bucket_tags:type_name -> cairn.metadata.v1.SetBucketTagsRequest
-	32,  // 40: cairn.metadata.v1.Command.create_access_key:type_name -> cairn.metadata.v1.CreateAccessKeyRequest
-	34,  // 41: cairn.metadata.v1.Command.update_access_key:type_name -> cairn.metadata.v1.UpdateAccessKeyRequest
-	36,  // 42: cairn.metadata.v1.Command.delete_access_key:type_name -> cairn.metadata.v1.DeleteAccessKeyRequest
-	27,  // 43: cairn.metadata.v1.Command.set_bucket_cors:type_name -> cairn.metadata.v1.SetBucketCorsRequest
-	1,   // 44: cairn.metadata.v1.Bootstrap.default_scheme:type_name -> cairn.metadata.v1.Scheme
-	6,   // 45: cairn.metadata.v1.CreateBucketResponse.bucket:type_name -> cairn.metadata.v1.Bucket
-	6,   // 46: cairn.metadata.v1.SetBucketPolicyResponse.bucket:type_name -> cairn.metadata.v1.Bucket
-	6,   // 47: cairn.metadata.v1.SetBucketLifecycleResponse.bucket:type_name -> cairn.metadata.v1.Bucket
-	6,   // 48: cairn.metadata.v1.SetBucketCorsResponse.bucket:type_name -> cairn.metadata.v1.Bucket
-	134, // 49: cairn.metadata.v1.SetObjectTagsRequest.tags:type_name -> cairn.metadata.v1.SetObjectTagsRequest.TagsEntry
-	47,  // 50: cairn.metadata.v1.SetObjectTagsRequest.condition:type_name -> cairn.metadata.v1.Condition
-	135, // 51: cairn.metadata.v1.SetBucketTagsRequest.tags:type_name -> cairn.metadata.v1.SetBucketTagsRequest.TagsEntry
-	6,   // 52: cairn.metadata.v1.SetBucketTagsResponse.bucket:type_name -> cairn.metadata.v1.Bucket
-	8,   // 53: cairn.metadata.v1.CreateAccessKeyResponse.key:type_name -> cairn.metadata.v1.AccessKey
-	9,   // 54: cairn.metadata.v1.UpdateAccessKeyRequest.allow:type_name -> cairn.metadata.v1.BucketGrant
-	9,   // 55: cairn.metadata.v1.UpdateAccessKeyRequest.deny:type_name -> cairn.metadata.v1.BucketGrant
-	8,   // 56: cairn.metadata.v1.UpdateAccessKeyResponse.key:type_name -> cairn.metadata.v1.AccessKey
-	8,   // 57: cairn.metadata.v1.GetAccessKeyResponse.key:type_name -> cairn.metadata.v1.AccessKey
-	8,   // 58: cairn.metadata.v1.ListAccessKeysResponse.keys:type_name -> cairn.metadata.v1.AccessKey
-	6,   // 59: cairn.metadata.v1.GetBucketResponse.bucket:type_name -> cairn.metadata.v1.Bucket
-	6,   // 60: cairn.metadata.v1.ListBucketsResponse.buckets:type_name -> cairn.metadata.v1.Bucket
-	5,   // 61: cairn.metadata.v1.CommitObjectRequest.object:type_name -> cairn.metadata.v1.Object
-	47,  // 62: cairn.metadata.v1.CommitObjectRequest.condition:type_name -> cairn.metadata.v1.Condition
-	5,   // 63: cairn.metadata.v1.CommitObjectResponse.object:type_name -> cairn.metadata.v1.Object
-	48,  // 64: cairn.metadata.v1.CommitObjectsRequest.commits:type_name -> cairn.metadata.v1.CommitObjectRequest
-	52,  // 65: cairn.metadata.v1.CommitObjectsResponse.results:type_name -> cairn.metadata.v1.CommitObjectResult
-	5,   // 66: cairn.metadata.v1.CommitObjectResult.object:type_name -> cairn.metadata.v1.Object
-	53,  // 67: cairn.metadata.v1.CommitObjectResult.error:type_name -> cairn.metadata.v1.ItemStatus
-	136, // 68: cairn.metadata.v1.ItemStatus.details:type_name -> google.protobuf.Any
-	5,   // 69: cairn.metadata.v1.GetObjectResponse.object:type_name -> cairn.metadata.v1.Object
-	47,  // 70: cairn.metadata.v1.DeleteObjectRequest.condition:type_name -> cairn.metadata.v1.Condition
-	5,   // 71: cairn.metadata.v1.ListObjectsResponse.objects:type_name -> cairn.metadata.v1.Object
-	10,  // 72: cairn.metadata.v1.CreateMultipartRequest.upload:type_name -> cairn.metadata.v1.MultipartUpload
-	10,  // 73: cairn.metadata.v1.CreateMultipartResponse.upload:type_name -> cairn.metadata.v1.MultipartUpload
-	10,  // 74: cairn.metadata.v1.GetMultipartResponse.upload:type_name -> cairn.metadata.v1.MultipartUpload
-	11,  // 75: cairn.metadata.v1.PutPartRequest.part:type_name -> cairn.metadata.v1.Part
-	10,  // 76: cairn.metadata.v1.ListPartsResponse.upload:type_name -> cairn.metadata.v1.MultipartUpload
-	11,  // 77: cairn.metadata.v1.ListPartsResponse.parts:type_name -> cairn.metadata.v1.Part
-	68,  // 78: cairn.metadata.v1.CompleteMultipartRequest.parts:type_name -> cairn.metadata.v1.CompletePart
-	5,   // 79: cairn.metadata.v1.CompleteMultipartRequest.object:type_name -> cairn.metadata.v1.Object
-	47,  // 80: cairn.metadata.v1.CompleteMultipartRequest.condition:type_name -> cairn.metadata.v1.Condition
-	5,   // 81: cairn.metadata.v1.CompleteMultipartResponse.object:type_name -> cairn.metadata.v1.Object
-	10,  // 82: cairn.metadata.v1.ListMultipartUploadsResponse.uploads:type_name -> cairn.metadata.v1.MultipartUpload
-	12,  // 83: cairn.metadata.v1.RegisterNodeRequest.node:type_name -> cairn.metadata.v1.Node
-	13,  // 84: cairn.metadata.v1.RegisterNodeResponse.cluster_map:type_name -> cairn.metadata.v1.ClusterMap
-	91,  // 85: cairn.metadata.v1.HeartbeatResponse.tasks:type_name -> cairn.metadata.v1.Task
-	13,  // 86: cairn.metadata.v1.GetClusterMapResponse.cluster_map:type_name -> cairn.metadata.v1.ClusterMap
-	14,  // 87: cairn.metadata.v1.ClusterStatusResponse.members:type_name -> cairn.metadata.v1.MetadMember
-	0,   // 88: cairn.metadata.v1.SetNodeState.state:type_name -> cairn.metadata.v1.NodeState
-	85,  // 89: cairn.metadata.v1.MarkChunks.chunks:type_name -> cairn.metadata.v1.ChunkRef
-	85,  // 90: cairn.metadata.v1.ReportChunksRequest.chunks:type_name -> cairn.metadata.v1.ChunkRef
-	93,  // 91: cairn.metadata.v1.Task.repair:type_name -> cairn.metadata.v1.RepairTask
-	94,  // 92: cairn.metadata.v1.Task.move:type_name -> cairn.metadata.v1.MoveTask
-	95,  // 93: cairn.metadata.v1.Task.delete:type_name -> cairn.metadata.v1.DeleteTask
-	2,   // 94: cairn.metadata.v1.RepairTask.segment:type_name -> cairn.metadata.v1.Segment
-	92,  // 95: cairn.metadata.v1.RepairTask.sources:type_name -> cairn.metadata.v1.PeerChunk
-	2,   // 96: cairn.metadata.v1.MoveTask.segment:type_name -> cairn.metadata.v1.Segment
-	92,  // 97: cairn.metadata.v1.MoveTask.source:type_name -> cairn.metadata.v1.PeerChunk
-	85,  // 98: cairn.metadata.v1.DeleteTask.chunks:type_name -> cairn.metadata.v1.ChunkRef
-	85,  // 99: cairn.metadata.v1.TaskResult.bad_sources:type_name -> cairn.metadata.v1.ChunkRef
-	96,  // 100: cairn.metadata.v1.ReportTaskRequest.result:type_name -> cairn.metadata.v1.TaskResult
-	85,  // 101: cairn.metadata.v1.CheckChunksRequest.chunks:type_name -> cairn.metadata.v1.ChunkRef
-	101, // 102: cairn.metadata.v1.HealthStatusResponse.lost:type_name -> cairn.metadata.v1.LostSegment
-	12,  // 103: cairn.metadata.v1.SetNodeDrainResponse.node:type_name -> cairn.metadata.v1.Node
-	12,  // 104: cairn.metadata.v1.DecommissionResponse.node:type_name -> cairn.metadata.v1.Node
-	118, // 105: cairn.metadata.v1.DecommissionResponse.skipped:type_name -> cairn.metadata.v1.SkippedMove
-	109, // 106: cairn.metadata.v1.RebalancePlanResponse.moves:type_name -> cairn.metadata.v1.PlannedMove
-	108, // 107: cairn.metadata.v1.RebalancePlanResponse.before:type_name -> cairn.metadata.v1.NodeUtilization
-	108, // 108: cairn.metadata.v1.RebalancePlanResponse.after:type_name -> cairn.metadata.v1.NodeUtilization
-	113, // 109: cairn.metadata.v1.SetRebalance.pending:type_name -> cairn.metadata.v1.PendingMove
-	118, // 110: cairn.metadata.v1.RebalanceStatusResponse.skipped:type_name -> cairn.metadata.v1.SkippedMove
-	2,   // 111: cairn.metadata.v1.GCEntry.segments:type_name -> cairn.metadata.v1.Segment
-	9,   // 112: cairn.metadata.v1.AccessKey.GrantsEntry.value:type_name -> cairn.metadata.v1.BucketGrant
-	19,  // 113: cairn.metadata.v1.Metadata.CreateBucket:input_type -> cairn.metadata.v1.CreateBucketRequest
-	21,  // 114: cairn.metadata.v1.Metadata.DeleteBucket:input_type -> cairn.metadata.v1.DeleteBucketRequest
-	43,  // 115: cairn.metadata.v1.Metadata.GetBucket:input_type -> cairn.metadata.v1.GetBucketRequest
-	45,  // 116: cairn.metadata.v1.Metadata.ListBuckets:input_type -> cairn.metadata.v1.ListBucketsRequest
-	23,  // 117: cairn.metadata.v1.Metadata.SetBucketPolicy:input_type -> cairn.metadata.v1.SetBucketPolicyRequest
-	25,  // 118: cairn.metadata.v1.Metadata.SetBucketLifecycle:input_type -> cairn.metadata.v1.SetBucketLifecycleRequest
-	29,  // 119: cairn.metadata.v1.Metadata.SetObjectTags:input_type -> cairn.metadata.v1.SetObjectTagsRequest
-	30,  // 120: cairn.metadata.v1.Metadata.SetBucketTags:input_type -> cairn.metadata.v1.SetBucketTagsRequest
-	27,  // 121: cairn.metadata.v1.Metadata.SetBucketCors:input_type -> cairn.metadata.v1.SetBucketCorsRequest
-	32,  // 122: cairn.metadata.v1.Metadata.CreateAccessKey:input_type -> cairn.metadata.v1.CreateAccessKeyRequest
-	34,  // 123: cairn.metadata.v1.Metadata.UpdateAccessKey:input_type -> cairn.metadata.v1.UpdateAccessKeyRequest
-	36,  // 124: cairn.metadata.v1.Metadata.DeleteAccessKey:input_type -> cairn.metadata.v1.DeleteAccessKeyRequest
-	38,  // 125: cairn.metadata.v1.Metadata.GetAccessKey:input_type -> cairn.metadata.v1.GetAccessKeyRequest
-	40,  // 126: cairn.metadata.v1.Metadata.ListAccessKeys:input_type -> cairn.metadata.v1.ListAccessKeysRequest
-	48,  // 127: cairn.metadata.v1.Metadata.CommitObject:input_type -> cairn.metadata.v1.CommitObjectRequest
-	50,  // 128: cairn.metadata.v1.Metadata.CommitObjects:input_type -> cairn.metadata.v1.CommitObjectsRequest
-	54,  // 129: cairn.metadata.v1.Metadata.GetObject:input_type -> cairn.metadata.v1.GetObjectRequest
-	56,  // 130: cairn.metadata.v1.Metadata.DeleteObject:input_type -> cairn.metadata.v1.DeleteObjectRequest
-	58,  // 131: cairn.metadata.v1.Metadata.ListObjects:input_type -> cairn.metadata.v1.ListObjectsRequest
-	60,  // 132: cairn.metadata.v1.Metadata.CreateMultipart:input_type -> cairn.metadata.v1.CreateMultipartRequest
-	62,  // 133: cairn.metadata.v1.Metadata.GetMultipart:input_type -> cairn.metadata.v1.GetMultipartRequest
-	64,  // 134: cairn.metadata.v1.Metadata.PutPart:input_type -> cairn.metadata.v1.PutPartRequest
-	66,  // 135: cairn.metadata.v1.Metadata.ListParts:input_type -> cairn.metadata.v1.ListPartsRequest
-	69,  // 136: cairn.metadata.v1.Metadata.CompleteMultipart:input_type -> cairn.metadata.v1.CompleteMultipartRequest
-	71,  // 137: cairn.metadata.v1.Metadata.AbortMultipart:input_type -> cairn.metadata.v1.AbortMultipartRequest
-	73,  // 138: cairn.metadata.v1.Metadata.ListMultipartUploads:input_type -> cairn.metadata.v1.ListMultipartUploadsRequest
-	75,  // 139: cairn.metadata.v1.Metadata.RegisterNode:input_type -> cairn.metadata.v1.RegisterNodeRequest
-	77,  // 140: cairn.metadata.v1.Metadata.Heartbeat:input_type -> cairn.metadata.v1.HeartbeatRequest
-	79,  // 141: cairn.metadata.v1.Metadata.GetClusterMap:input_type -> cairn.metadata.v1.GetClusterMapRequest
-	82,  // 142: cairn.metadata.v1.Metadata.ClusterStatus:input_type -> cairn.metadata.v1.ClusterStatusRequest
-	17,  // 143: cairn.metadata.v1.Metadata.AnnounceMember:input_type -> cairn.metadata.v1.SetMemberAddress
-	87,  // 144: cairn.metadata.v1.Metadata.ReportChunks:input_type -> cairn.metadata.v1.ReportChunksRequest
-	97,  // 145: cairn.metadata.v1.Metadata.ReportTask:input_type -> cairn.metadata.v1.ReportTaskRequest
-	99,  // 146: cairn.metadata.v1.Metadata.CheckChunks:input_type -> cairn.metadata.v1.CheckChunksRequest
-	102, // 147: cairn.metadata.v1.Metadata.HealthStatus:input_type -> cairn.metadata.v1.HealthStatusRequest
-	104, // 148: cairn.metadata.v1.Metadata.SetNodeDrain:input_type -> cairn.metadata.v1.SetNodeDrainRequest
-	106, // 149: cairn.metadata.v1.Metadata.Decommission:input_type -> cairn.metadata.v1.DecommissionRequest
-	110, // 150: cairn.metadata.v1.Metadata.RebalancePlan:input_type -> cairn.metadata.v1.RebalancePlanRequest
-	114, // 151: cairn.metadata.v1.Metadata.RebalanceStart:input_type -> cairn.metadata.v1.RebalanceStartRequest
-	115, // 152: cairn.metadata.v1.Metadata.RebalanceStatus:input_type -> cairn.metadata.v1.RebalanceStatusRequest
-	116, // 153: cairn.metadata.v1.Metadata.RebalanceStop:input_type -> cairn.metadata.v1.RebalanceStopRequest
-	119, // 154: cairn.metadata.v1.Metadata.AddMember:input_type -> cairn.metadata.v1.AddMemberRequest
-	121, // 155: cairn.metadata.v1.Metadata.RemoveMember:input_type -> cairn.metadata.v1.RemoveMemberRequest
-	123, // 156: cairn.metadata.v1.Metadata.TransferLeader:input_type -> cairn.metadata.v1.TransferLeaderRequest
-	20,  // 157: cairn.metadata.v1.Metadata.CreateBucket:output_type -> cairn.metadata.v1.CreateBucketResponse
-	22,  // 158: cairn.metadata.v1.Metadata.DeleteBucket:output_type -> cairn.metadata.v1.DeleteBucketResponse
-	44,  // 159: cairn.metadata.v1.Metadata.GetBucket:output_type -> cairn.metadata.v1.GetBucketResponse
-	46,  // 160: cairn.metadata.v1.Metadata.ListBuckets:output_type -> cairn.metadata.v1.ListBucketsResponse
-	24,  // 161: cairn.metadata.v1.Metadata.SetBucketPolicy:output_type -> cairn.metadata.v1.SetBucketPolicyResponse
-	26,  // 162: cairn.metadata.v1.Metadata.SetBucketLifecycle:output_type -> cairn.metadata.v1.SetBucketLifecycleResponse
-	42,  // 163: cairn.metadata.v1.Metadata.SetObjectTags:output_type -> cairn.metadata.v1.SetObjectTagsResponse
-	31,  // 164: cairn.metadata.v1.Metadata.SetBucketTags:output_type -> cairn.metadata.v1.SetBucketTagsResponse
-	28,  // 165: cairn.metadata.v1.Metadata.SetBucketCors:output_type -> cairn.metadata.v1.SetBucketCorsResponse
-	33,  // 166: cairn.metadata.v1.Metadata.CreateAccessKey:output_type -> cairn.metadata.v1.CreateAccessKeyResponse
-	35,  // 167: cairn.metadata.v1.Metadata.UpdateAccessKey:output_type -> cairn.metadata.v1.UpdateAccessKeyResponse
-	37,  // 168: cairn.metadata.v1.Metadata.DeleteAccessKey:output_type -> cairn.metadata.v1.DeleteAccessKeyResponse
-	39,  // 169: cairn.metadata.v1.Metadata.GetAccessKey:output_type -> cairn.metadata.v1.GetAccessKeyResponse
-	41,  // 170: cairn.metadata.v1.Metadata.ListAccessKeys:output_type -> cairn.metadata.v1.ListAccessKeysResponse
-	49,  // 171: cairn.metadata.v1.Metadata.CommitObject:output_type -> cairn.metadata.v1.CommitObjectResponse
-	51,  // 172: cairn.metadata.v1.Metadata.CommitObjects:output_type -> cairn.metadata.v1.CommitObjectsResponse
-	55,  // 173: cairn.metadata.v1.Metadata.GetObject:output_type -> cairn.metadata.v1.GetObjectResponse
-	57,  // 174: cairn.metadata.v1.Metadata.DeleteObject:output_type -> cairn.metadata.v1.DeleteObjectResponse
-	59,  // 175: cairn.metadata.v1.Metadata.ListObjects:output_type -> cairn.metadata.v1.ListObjectsResponse
-	61,  // 176: cairn.metadata.v1.Metadata.CreateMultipart:output_type -> cairn.metadata.v1.CreateMultipartResponse
-	63,  // 177: cairn.metadata.v1.Metadata.GetMultipart:output_type -> cairn.metadata.v1.GetMultipartResponse
-	65,  // 178: cairn.metadata.v1.Metadata.PutPart:output_type -> cairn.metadata.v1.PutPartResponse
-	67,  // 179: cairn.metadata.v1.Metadata.ListParts:output_type -> cairn.metadata.v1.ListPartsResponse
-	70,  // 180: cairn.metadata.v1.Metadata.CompleteMultipart:output_type -> cairn.metadata.v1.CompleteMultipartResponse
-	72,  // 181: cairn.metadata.v1.Metadata.AbortMultipart:output_type -> cairn.metadata.v1.AbortMultipartResponse
-	74,  // 182: cairn.metadata.v1.Metadata.ListMultipartUploads:output_type -> cairn.metadata.v1.ListMultipartUploadsResponse
-	76,  // 183: cairn.metadata.v1.Metadata.RegisterNode:output_type -> cairn.metadata.v1.RegisterNodeResponse
-	78,  // 184: cairn.metadata.v1.Metadata.Heartbeat:output_type -> cairn.metadata.v1.HeartbeatResponse
-	80,  // 185: cairn.metadata.v1.Metadata.GetClusterMap:output_type -> cairn.metadata.v1.GetClusterMapResponse
-	83,  // 186: cairn.metadata.v1.Metadata.ClusterStatus:output_type -> cairn.metadata.v1.ClusterStatusResponse
-	81,  // 187: cairn.metadata.v1.Metadata.AnnounceMember:output_type -> cairn.metadata.v1.AnnounceMemberResponse
-	88,  // 188: cairn.metadata.v1.Metadata.ReportChunks:output_type -> cairn.metadata.v1.ReportChunksResponse
-	98,  // 189: cairn.metadata.v1.Metadata.ReportTask:output_type -> cairn.metadata.v1.ReportTaskResponse
-	100, // 190: cairn.metadata.v1.Metadata.CheckChunks:output_type -> cairn.metadata.v1.CheckChunksResponse
-	103, // 191: cairn.metadata.v1.Metadata.HealthStatus:output_type -> cairn.metadata.v1.HealthStatusResponse
-	105, // 192: cairn.metadata.v1.Metadata.SetNodeDrain:output_type -> cairn.metadata.v1.SetNodeDrainResponse
-	107, // 193: cairn.metadata.v1.Metadata.Decommission:output_type -> cairn.metadata.v1.DecommissionResponse
-	111, // 194: cairn.metadata.v1.Metadata.RebalancePlan:output_type -> cairn.metadata.v1.RebalancePlanResponse
-	117, // 195: cairn.metadata.v1.Metadata.RebalanceStart:output_type -> cairn.metadata.v1.RebalanceStatusResponse
-	117, // 196: cairn.metadata.v1.Metadata.RebalanceStatus:output_type -> cairn.metadata.v1.RebalanceStatusResponse
-	117, // 197: cairn.metadata.v1.Metadata.RebalanceStop:output_type -> cairn.metadata.v1.RebalanceStatusResponse
-	120, // 198: cairn.metadata.v1.Metadata.AddMember:output_type -> cairn.metadata.v1.AddMemberResponse
-	122, // 199: cairn.metadata.v1.Metadata.RemoveMember:output_type -> cairn.metadata.v1.RemoveMemberResponse
-	124, // 200: cairn.metadata.v1.Metadata.TransferLeader:output_type -> cairn.metadata.v1.TransferLeaderResponse
-	157, // [157:201] is the sub-list for method output_type
-	113, // [113:157] is the sub-list for method input_type
-	113, // [113:113] is the sub-list for extension type_name
-	113, // [113:113] is the sub-list for extension extendee
-	0,   // [0:113] is the sub-list for field type_name
+	131, // 7: cairn.metadata.v1.Object.tags:type_name -> cairn.metadata.v1.Object.TagsEntry
+	132, // 8: cairn.metadata.v1.Bucket.tags:type_name -> cairn.metadata.v1.Bucket.TagsEntry
+	8,   // 9: cairn.metadata.v1.Bucket.usage:type_name -> cairn.metadata.v1.BucketUsage
+	7,   // 10: cairn.metadata.v1.Bucket.quota:type_name -> cairn.metadata.v1.BucketQuota
+	133, // 11: cairn.metadata.v1.AccessKey.grants:type_name -> cairn.metadata.v1.AccessKey.GrantsEntry
+	134, // 12: cairn.metadata.v1.MultipartUpload.headers:type_name -> cairn.metadata.v1.MultipartUpload.HeadersEntry
+	135, // 13: cairn.metadata.v1.MultipartUpload.user_metadata:type_name -> cairn.metadata.v1.MultipartUpload.UserMetadataEntry
+	136, // 14: cairn.metadata.v1.MultipartUpload.tags:type_name -> cairn.metadata.v1.MultipartUpload.TagsEntry
+	3,   // 15: cairn.metadata.v1.Part.checksums:type_name -> cairn.metadata.v1.Checksum
+	2,   // 16: cairn.metadata.v1.Part.segments:type_name -> cairn.metadata.v1.Segment
+	0,   // 17: cairn.metadata.v1.Node.state:type_name -> cairn.metadata.v1.NodeState
+	13,  // 18: cairn.metadata.v1.ClusterMap.nodes:type_name -> cairn.metadata.v1.Node
+	1,   // 19: cairn.metadata.v1.ClusterMap.default_scheme:type_name -> cairn.metadata.v1.Scheme
+	20,  // 20: cairn.metadata.v1.Command.create_bucket:type_name -> cairn.metadata.v1.CreateBucketRequest
+	22,  // 21: cairn.metadata.v1.Command.delete_bucket:type_name -> cairn.metadata.v1.DeleteBucketRequest
+	51,  // 22: cairn.metadata.v1.Command.commit_object:type_name -> cairn.metadata.v1.CommitObjectRequest
+	59,  // 23: cairn.metadata.v1.Command.delete_object:type_name -> cairn.metadata.v1.DeleteObjectRequest
+	63,  // 24: cairn.metadata.v1.Command.create_multipart:type_name -> cairn.metadata.v1.CreateMultipartRequest
+	67,  // 25: cairn.metadata.v1.Command.put_part:type_name -> cairn.metadata.v1.PutPartRequest
+	72,  // 26: cairn.metadata.v1.Command.complete_multipart:type_name -> cairn.metadata.v1.CompleteMultipartRequest
+	74,  // 27: cairn.metadata.v1.Command.abort_multipart:type_name -> cairn.metadata.v1.AbortMultipartRequest
+	78,  // 28: cairn.metadata.v1.Command.register_node:type_name -> cairn.metadata.v1.RegisterNodeRequest
+	18,  // 29: cairn.metadata.v1.Command.set_member_address:type_name -> cairn.metadata.v1.SetMemberAddress
+	17,  // 30: cairn.metadata.v1.Command.bootstrap:type_name -> cairn.metadata.v1.Bootstrap
+	19,  // 31: cairn.metadata.v1.Command.set_node_usage:type_name -> cairn.metadata.v1.SetNodeUsage
+	87,  // 32: cairn.metadata.v1.Command.set_node_state:type_name -> cairn.metadata.v1.SetNodeState
+	89,  // 33: cairn.metadata.v1.Command.mark_chunks:type_name -> cairn.metadata.v1.MarkChunks
+	92,  // 34: cairn.metadata.v1.Command.commit_placement:type_name -> cairn.metadata.v1.CommitPlacement
+	93,  // 35: cairn.metadata.v1.Command.ack_gc:type_name -> cairn.metadata.v1.AckGC
+	115, // 36: cairn.metadata.v1.Command.set_rebalance:type_name -> cairn.metadata.v1.SetRebalance
+	24,  // 37: cairn.metadata.v1.Command.set_bucket_policy:type_name -> cairn.metadata.v1.SetBucketPolicyRequest
+	26,  // 38: cairn.metadata.v1.Command.set_bucket_lifecycle:type_name -> cairn.metadata.v1.SetBucketLifecycleRequest
+	32,  // 39: cairn.metadata.v1.Command.set_object_tags:type_name -> cairn.metadata.v1.SetObjectTagsRequest
+	33,  // 40: cairn.metadata.v1.Command.set_bucket_tags:type_name -> cairn.metadata.v1.SetBucketTagsRequest
+	35,  // 41: cairn.metadata.v1.Command.create_access_key:type_name -> cairn.metadata.v1.CreateAccessKeyRequest
+	37,  // 42: cairn.metadata.v1.Command.update_access_key:type_name -> cairn.metadata.v1.UpdateAccessKeyRequest
+	39,  // 43: cairn.metadata.v1.Command.delete_access_key:type_name -> cairn.metadata.v1.DeleteAccessKeyRequest
+	28,  // 44: cairn.metadata.v1.Command.set_bucket_cors:type_name -> cairn.metadata.v1.SetBucketCorsRequest
+	30,  // 45: cairn.metadata.v1.Command.set_bucket_quota:type_name -> cairn.metadata.v1.SetBucketQuotaRequest
+	1,   // 46: cairn.metadata.v1.Bootstrap.default_scheme:type_name -> cairn.metadata.v1.Scheme
+	6,   // 47: cairn.metadata.v1.CreateBucketResponse.bucket:type_name -> cairn.metadata.v1.Bucket
+	6,   // 48: cairn.metadata.v1.SetBucketPolicyResponse.bucket:type_name -> cairn.metadata.v1.Bucket
+	6,   // 49: cairn.metadata.v1.SetBucketLifecycleResponse.bucket:type_name -> cairn.metadata.v1.Bucket
+	6,   // 50: cairn.metadata.v1.SetBucketCorsResponse.bucket:type_name -> cairn.metadata.v1.Bucket
+	7,   // 51: cairn.metadata.v1.SetBucketQuotaRequest.quota:type_name -> cairn.metadata.v1.BucketQuota
+	6,   // 52: cairn.metadata.v1.SetBucketQuotaResponse.bucket:type_name -> cairn.metadata.v1.Bucket
+	137, // 53: cairn.metadata.v1.SetObjectTagsRequest.tags:type_name -> cairn.metadata.v1.SetObjectTagsRequest.TagsEntry
+	50,  // 54: cairn.metadata.v1.SetObjectTagsRequest.condition:type_name -> cairn.metadata.v1.Condition
+	138, // 55: cairn.metadata.v1.SetBucketTagsRequest.tags:type_name -> cairn.metadata.v1.SetBucketTagsRequest.TagsEntry
+	6,   // 56: cairn.metadata.v1.SetBucketTagsResponse.bucket:type_name -> cairn.metadata.v1.Bucket
+	9,   // 57: cairn.metadata.v1.CreateAccessKeyResponse.key:type_name -> cairn.metadata.v1.AccessKey
+	10,  // 58: cairn.metadata.v1.UpdateAccessKeyRequest.allow:type_name -> cairn.metadata.v1.BucketGrant
+	10,  // 59: cairn.metadata.v1.UpdateAccessKeyRequest.deny:type_name -> cairn.metadata.v1.BucketGrant
+	9,   // 60: cairn.metadata.v1.UpdateAccessKeyResponse.key:type_name -> cairn.metadata.v1.AccessKey
+	9,   // 61: cairn.metadata.v1.GetAccessKeyResponse.key:type_name -> cairn.metadata.v1.AccessKey
+	9,   // 62: cairn.metadata.v1.ListAccessKeysResponse.keys:type_name -> cairn.metadata.v1.AccessKey
+	6,   // 63: cairn.metadata.v1.GetBucketResponse.bucket:type_name -> cairn.metadata.v1.Bucket
+	6,   // 64: cairn.metadata.v1.ListBucketsResponse.buckets:type_name -> cairn.metadata.v1.Bucket
+	5,   // 65: cairn.metadata.v1.CommitObjectRequest.object:type_name -> cairn.metadata.v1.Object
+	50,  // 66: cairn.metadata.v1.CommitObjectRequest.condition:type_name -> cairn.metadata.v1.Condition
+	5,   // 67: cairn.metadata.v1.CommitObjectResponse.object:type_name -> cairn.metadata.v1.Object
+	51,  // 68: cairn.metadata.v1.CommitObjectsRequest.commits:type_name -> cairn.metadata.v1.CommitObjectRequest
+	55,  // 69: cairn.metadata.v1.CommitObjectsResponse.results:type_name -> cairn.metadata.v1.CommitObjectResult
+	5,   // 70: cairn.metadata.v1.CommitObjectResult.object:type_name -> cairn.metadata.v1.Object
+	56,  // 71: cairn.metadata.v1.CommitObjectResult.error:type_name -> cairn.metadata.v1.ItemStatus
+	139, // 72: cairn.metadata.v1.ItemStatus.details:type_name -> google.protobuf.Any
+	5,   // 73: cairn.metadata.v1.GetObjectResponse.object:type_name -> cairn.metadata.v1.Object
+	50,  // 74: cairn.metadata.v1.DeleteObjectRequest.condition:type_name -> cairn.metadata.v1.Condition
+	5,   // 75: cairn.metadata.v1.ListObjectsResponse.objects:type_name -> cairn.metadata.v1.Object
+	11,  // 76: cairn.metadata.v1.CreateMultipartRequest.upload:type_name -> cairn.metadata.v1.MultipartUpload
+	11,  // 77: cairn.metadata.v1.CreateMultipartResponse.upload:type_name -> cairn.metadata.v1.MultipartUpload
+	11,  // 78: cairn.metadata.v1.GetMultipartResponse.upload:type_name -> cairn.metadata.v1.MultipartUpload
+	12,  // 79: cairn.metadata.v1.PutPartRequest.part:type_name -> cairn.metadata.v1.Part
+	11,  // 80: cairn.metadata.v1.ListPartsResponse.upload:type_name -> cairn.metadata.v1.MultipartUpload
+	12,  // 81: cairn.metadata.v1.ListPartsResponse.parts:type_name -> cairn.metadata.v1.Part
+	71,  // 82: cairn.metadata.v1.CompleteMultipartRequest.parts:type_name -> cairn.metadata.v1.CompletePart
+	5,   // 83: cairn.metadata.v1.CompleteMultipartRequest.object:type_name -> cairn.metadata.v1.Object
+	50,  // 84: cairn.metadata.v1.CompleteMultipartRequest.condition:type_name -> cairn.metadata.v1.Condition
+	5,   // 85: cairn.metadata.v1.CompleteMultipartResponse.object:type_name -> cairn.metadata.v1.Object
+	11,  // 86: cairn.metadata.v1.ListMultipartUploadsResponse.uploads:type_name -> cairn.metadata.v1.MultipartUpload
+	13,  // 87: cairn.metadata.v1.RegisterNodeRequest.node:type_name -> cairn.metadata.v1.Node
+	14,  // 88: cairn.metadata.v1.RegisterNodeResponse.cluster_map:type_name -> cairn.metadata.v1.ClusterMap
+	94,  // 89: cairn.metadata.v1.HeartbeatResponse.tasks:type_name -> cairn.metadata.v1.Task
+	14,  // 90: cairn.metadata.v1.GetClusterMapResponse.cluster_map:type_name -> cairn.metadata.v1.ClusterMap
+	15,  // 91: cairn.metadata.v1.ClusterStatusResponse.members:type_name -> cairn.metadata.v1.MetadMember
+	0,   // 92: cairn.metadata.v1.SetNodeState.state:type_name -> cairn.metadata.v1.NodeState
+	88,  // 93: cairn.metadata.v1.MarkChunks.chunks:type_name -> cairn.metadata.v1.ChunkRef
+	88,  // 94: cairn.metadata.v1.ReportChunksRequest.chunks:type_name -> cairn.metadata.v1.ChunkRef
+	96,  // 95: cairn.metadata.v1.Task.repair:type_name -> cairn.metadata.v1.RepairTask
+	97,  // 96: cairn.metadata.v1.Task.move:type_name -> cairn.metadata.v1.MoveTask
+	98,  // 97: cairn.metadata.v1.Task.delete:type_name -> cairn.metadata.v1.DeleteTask
+	2,   // 98: cairn.metadata.v1.RepairTask.segment:type_name -> cairn.metadata.v1.Segment
+	95,  // 99: cairn.metadata.v1.RepairTask.sources:type_name -> cairn.metadata.v1.PeerChunk
+	2,   // 100: cairn.metadata.v1.MoveTask.segment:type_name -> cairn.metadata.v1.Segment
+	95,  // 101: cairn.metadata.v1.MoveTask.source:type_name -> cairn.metadata.v1.PeerChunk
+	88,  // 102: cairn.metadata.v1.DeleteTask.chunks:type_name -> cairn.metadata.v1.ChunkRef
+	88,  // 103: cairn.metadata.v1.TaskResult.bad_sources:type_name -> cairn.metadata.v1.ChunkRef
+	99,  // 104: cairn.metadata.v1.ReportTaskRequest.result:type_name -> cairn.metadata.v1.TaskResult
+	88,  // 105: cairn.metadata.v1.CheckChunksRequest.chunks:type_name -> cairn.metadata.v1.ChunkRef
+	104, // 106: cairn.metadata.v1.HealthStatusResponse.lost:type_name -> cairn.metadata.v1.LostSegment
+	13,  // 107: cairn.metadata.v1.SetNodeDrainResponse.node:type_name -> cairn.metadata.v1.Node
+	13,  // 108: cairn.metadata.v1.DecommissionResponse.node:type_name -> cairn.metadata.v1.Node
+	121, // 109: cairn.metadata.v1.DecommissionResponse.skipped:type_name -> cairn.metadata.v1.SkippedMove
+	112, // 110: cairn.metadata.v1.RebalancePlanResponse.moves:type_name -> cairn.metadata.v1.PlannedMove
+	111, // 111: cairn.metadata.v1.RebalancePlanResponse.before:type_name -> cairn.metadata.v1.NodeUtilization
+	111, // 112: cairn.metadata.v1.RebalancePlanResponse.after:type_name -> cairn.metadata.v1.NodeUtilization
+	116, // 113: cairn.metadata.v1.SetRebalance.pending:type_name -> cairn.metadata.v1.PendingMove
+	121, // 114: cairn.metadata.v1.RebalanceStatusResponse.skipped:type_name -> cairn.metadata.v1.SkippedMove
+	2,   // 115: cairn.metadata.v1.GCEntry.segments:type_name -> cairn.metadata.v1.Segment
+	10,  // 116: cairn.metadata.v1.AccessKey.GrantsEntry.value:type_name -> cairn.metadata.v1.BucketGrant
+	20,  // 117: cairn.metadata.v1.Metadata.CreateBucket:input_type -> cairn.metadata.v1.CreateBucketRequest
+	22,  // 118: cairn.metadata.v1.Metadata.DeleteBucket:input_type -> cairn.metadata.v1.DeleteBucketRequest
+	46,  // 119: cairn.metadata.v1.Metadata.GetBucket:input_type -> cairn.metadata.v1.GetBucketRequest
+	48,  // 120: cairn.metadata.v1.Metadata.ListBuckets:input_type -> cairn.metadata.v1.ListBucketsRequest
+	24,  // 121: cairn.metadata.v1.Metadata.SetBucketPolicy:input_type -> cairn.metadata.v1.SetBucketPolicyRequest
+	26,  // 122: cairn.metadata.v1.Metadata.SetBucketLifecycle:input_type -> cairn.metadata.v1.SetBucketLifecycleRequest
+	32,  // 123: cairn.metadata.v1.Metadata.SetObjectTags:input_type -> cairn.metadata.v1.SetObjectTagsRequest
+	33,  // 124: cairn.metadata.v1.Metadata.SetBucketTags:input_type -> cairn.metadata.v1.SetBucketTagsRequest
+	28,  // 125: cairn.metadata.v1.Metadata.SetBucketCors:input_type -> cairn.metadata.v1.SetBucketCorsRequest
+	30,  // 126: cairn.metadata.v1.Metadata.SetBucketQuota:input_type -> cairn.metadata.v1.SetBucketQuotaRequest
+	35,  // 127: cairn.metadata.v1.Metadata.CreateAccessKey:input_type -> cairn.metadata.v1.CreateAccessKeyRequest
+	37,  // 128: cairn.metadata.v1.Metadata.UpdateAccessKey:input_type -> cairn.metadata.v1.UpdateAccessKeyRequest
+	39,  // 129: cairn.metadata.v1.Metadata.DeleteAccessKey:input_type -> cairn.metadata.v1.DeleteAccessKeyRequest
+	41,  // 130: cairn.metadata.v1.Metadata.GetAccessKey:input_type -> cairn.metadata.v1.GetAccessKeyRequest
+	43,  // 131: cairn.metadata.v1.Metadata.ListAccessKeys:input_type -> cairn.metadata.v1.ListAccessKeysRequest
+	51,  // 132: cairn.metadata.v1.Metadata.CommitObject:input_type -> cairn.metadata.v1.CommitObjectRequest
+	53,  // 133: cairn.metadata.v1.Metadata.CommitObjects:input_type -> cairn.metadata.v1.CommitObjectsRequest
+	57,  // 134: cairn.metadata.v1.Metadata.GetObject:input_type -> cairn.metadata.v1.GetObjectRequest
+	59,  // 135: cairn.metadata.v1.Metadata.DeleteObject:input_type -> cairn.metadata.v1.DeleteObjectRequest
+	61,  // 136: cairn.metadata.v1.Metadata.ListObjects:input_type -> cairn.metadata.v1.ListObjectsRequest
+	63,  // 137: cairn.metadata.v1.Metadata.CreateMultipart:input_type -> cairn.metadata.v1.CreateMultipartRequest
+	65,  // 138: cairn.metadata.v1.Metadata.GetMultipart:input_type -> cairn.metadata.v1.GetMultipartRequest
+	67,  // 139: cairn.metadata.v1.Metadata.PutPart:input_type -> cairn.metadata.v1.PutPartRequest
+	69,  // 140: cairn.metadata.v1.Metadata.ListParts:input_type -> cairn.metadata.v1.ListPartsRequest
+	72,  // 141: cairn.metadata.v1.Metadata.CompleteMultipart:input_type -> cairn.metadata.v1.CompleteMultipartRequest
+	74,  // 142: cairn.metadata.v1.Metadata.AbortMultipart:input_type -> cairn.metadata.v1.AbortMultipartRequest
+	76,  // 143: cairn.metadata.v1.Metadata.ListMultipartUploads:input_type -> cairn.metadata.v1.ListMultipartUploadsRequest
+	78,  // 144: cairn.metadata.v1.Metadata.RegisterNode:input_type -> cairn.metadata.v1.RegisterNodeRequest
+	80,  // 145: cairn.metadata.v1.Metadata.Heartbeat:input_type -> cairn.metadata.v1.HeartbeatRequest
+	82,  // 146: cairn.metadata.v1.Metadata.GetClusterMap:input_type -> cairn.metadata.v1.GetClusterMapRequest
+	85,  // 147: cairn.metadata.v1.Metadata.ClusterStatus:input_type -> cairn.metadata.v1.ClusterStatusRequest
+	18,  // 148: cairn.metadata.v1.Metadata.AnnounceMember:input_type -> cairn.metadata.v1.SetMemberAddress
+	90,  // 149: cairn.metadata.v1.Metadata.ReportChunks:input_type -> cairn.metadata.v1.ReportChunksRequest
+	100, // 150: cairn.metadata.v1.Metadata.ReportTask:input_type -> cairn.metadata.v1.ReportTaskRequest
+	102, // 151: cairn.metadata.v1.Metadata.CheckChunks:input_type -> cairn.metadata.v1.CheckChunksRequest
+	105, // 152: cairn.metadata.v1.Metadata.HealthStatus:input_type -> cairn.metadata.v1.HealthStatusRequest
+	107, // 153: cairn.metadata.v1.Metadata.SetNodeDrain:input_type -> cairn.metadata.v1.SetNodeDrainRequest
+	109, // 154: cairn.metadata.v1.Metadata.Decommission:input_type -> cairn.metadata.v1.DecommissionRequest
+	113, // 155: cairn.metadata.v1.Metadata.RebalancePlan:input_type -> cairn.metadata.v1.RebalancePlanRequest
+	117, // 156: cairn.metadata.v1.Metadata.RebalanceStart:input_type -> cairn.metadata.v1.RebalanceStartRequest
+	118, // 157: cairn.metadata.v1.Metadata.RebalanceStatus:input_type -> cairn.metadata.v1.RebalanceStatusRequest
+	119, // 158: cairn.metadata.v1.Metadata.RebalanceStop:input_type -> cairn.metadata.v1.RebalanceStopRequest
+	122, // 159: cairn.metadata.v1.Metadata.AddMember:input_type -> cairn.metadata.v1.AddMemberRequest
+	124, // 160: cairn.metadata.v1.Metadata.RemoveMember:input_type -> cairn.metadata.v1.RemoveMemberRequest
+	126, // 161: cairn.metadata.v1.Metadata.TransferLeader:input_type -> cairn.metadata.v1.TransferLeaderRequest
+	21,  // 162: cairn.metadata.v1.Metadata.CreateBucket:output_type -> cairn.metadata.v1.CreateBucketResponse
+	23,  // 163: cairn.metadata.v1.Metadata.DeleteBucket:output_type -> cairn.metadata.v1.DeleteBucketResponse
+	47,  // 164: cairn.metadata.v1.Metadata.GetBucket:output_type -> cairn.metadata.v1.GetBucketResponse
+	49,  // 165: cairn.metadata.v1.Metadata.ListBuckets:output_type -> cairn.metadata.v1.ListBucketsResponse
+	25,  // 166: cairn.metadata.v1.Metadata.SetBucketPolicy:output_type -> cairn.metadata.v1.SetBucketPolicyResponse
+	27,  // 167: cairn.metadata.v1.Metadata.SetBucketLifecycle:output_type -> cairn.metadata.v1.SetBucketLifecycleResponse
+	45,  // 168: cairn.metadata.v1.Metadata.SetObjectTags:output_type -> cairn.metadata.v1.SetObjectTagsResponse
+	34,  // 169: cairn.metadata.v1.Metadata.SetBucketTags:output_type -> cairn.metadata.v1.SetBucketTagsResponse
+	29,  // 170: cairn.metadata.v1.Metadata.SetBucketCors:output_type -> cairn.metadata.v1.SetBucketCorsResponse
+	31,  // 171: cairn.metadata.v1.Metadata.SetBucketQuota:output_type -> cairn.metadata.v1.SetBucketQuotaResponse
+	36,  // 172: cairn.metadata.v1.Metadata.CreateAccessKey:output_type -> cairn.metadata.v1.CreateAccessKeyResponse
+	38,  // 173: cairn.metadata.v1.Metadata.UpdateAccessKey:output_type -> cairn.metadata.v1.UpdateAccessKeyResponse
+	40,  // 174: cairn.metadata.v1.Metadata.DeleteAccessKey:output_type -> cairn.metadata.v1.DeleteAccessKeyResponse
+	42,  // 175: cairn.metadata.v1.Metadata.GetAccessKey:output_type -> cairn.metadata.v1.GetAccessKeyResponse
+	44,  // 176: cairn.metadata.v1.Metadata.ListAccessKeys:output_type -> cairn.metadata.v1.ListAccessKeysResponse
+	52,  // 177: cairn.metadata.v1.Metadata.CommitObject:output_type -> cairn.metadata.v1.CommitObjectResponse
+	54,  // 178: cairn.metadata.v1.Metadata.CommitObjects:output_type -> cairn.metadata.v1.CommitObjectsResponse
+	58,  // 179: cairn.metadata.v1.Metadata.GetObject:output_type -> cairn.metadata.v1.GetObjectResponse
+	60,  // 180: cairn.metadata.v1.Metadata.DeleteObject:output_type -> cairn.metadata.v1.DeleteObjectResponse
+	62,  // 181: cairn.metadata.v1.Metadata.ListObjects:output_type -> cairn.metadata.v1.ListObjectsResponse
+	64,  // 182: cairn.metadata.v1.Metadata.CreateMultipart:output_type -> cairn.metadata.v1.CreateMultipartResponse
+	66,  // 183: cairn.metadata.v1.Metadata.GetMultipart:output_type -> cairn.metadata.v1.GetMultipartResponse
+	68,  // 184: cairn.metadata.v1.Metadata.PutPart:output_type -> cairn.metadata.v1.PutPartResponse
+	70,  // 185: cairn.metadata.v1.Metadata.ListParts:output_type -> cairn.metadata.v1.ListPartsResponse
+	73,  // 186: cairn.metadata.v1.Metadata.CompleteMultipart:output_type -> cairn.metadata.v1.CompleteMultipartResponse
+	75,  // 187: cairn.metadata.v1.Metadata.AbortMultipart:output_type -> cairn.metadata.v1.AbortMultipartResponse
+	77,  // 188: cairn.metadata.v1.Metadata.ListMultipartUploads:output_type -> cairn.metadata.v1.ListMultipartUploadsResponse
+	79,  // 189: cairn.metadata.v1.Metadata.RegisterNode:output_type -> cairn.metadata.v1.RegisterNodeResponse
+	81,  // 190: cairn.metadata.v1.Metadata.Heartbeat:output_type -> cairn.metadata.v1.HeartbeatResponse
+	83,  // 191: cairn.metadata.v1.Metadata.GetClusterMap:output_type -> cairn.metadata.v1.GetClusterMapResponse
+	86,  // 192: cairn.metadata.v1.Metadata.ClusterStatus:output_type -> cairn.metadata.v1.ClusterStatusResponse
+	84,  // 193: cairn.metadata.v1.Metadata.AnnounceMember:output_type -> cairn.metadata.v1.AnnounceMemberResponse
+	91,  // 194: cairn.metadata.v1.Metadata.ReportChunks:output_type -> cairn.metadata.v1.ReportChunksResponse
+	101, // 195: cairn.metadata.v1.Metadata.ReportTask:output_type -> cairn.metadata.v1.ReportTaskResponse
+	103, // 196: cairn.metadata.v1.Metadata.CheckChunks:output_type -> cairn.metadata.v1.CheckChunksResponse
+	106, // 197: cairn.metadata.v1.Metadata.HealthStatus:output_type -> cairn.metadata.v1.HealthStatusResponse
+	108, // 198: cairn.metadata.v1.Metadata.SetNodeDrain:output_type -> cairn.metadata.v1.SetNodeDrainResponse
+	110, // 199: cairn.metadata.v1.Metadata.Decommission:output_type -> cairn.metadata.v1.DecommissionResponse
+	114, // 200: cairn.metadata.v1.Metadata.RebalancePlan:output_type -> cairn.metadata.v1.RebalancePlanResponse
+	120, // 201: cairn.metadata.v1.Metadata.RebalanceStart:output_type -> cairn.metadata.v1.RebalanceStatusResponse
+	120, // 202: cairn.metadata.v1.Metadata.RebalanceStatus:output_type -> cairn.metadata.v1.RebalanceStatusResponse
+	120, // 203: cairn.metadata.v1.Metadata.RebalanceStop:output_type -> cairn.metadata.v1.RebalanceStatusResponse
+	123, // 204: cairn.metadata.v1.Metadata.AddMember:output_type -> cairn.metadata.v1.AddMemberResponse
+	125, // 205: cairn.metadata.v1.Metadata.RemoveMember:output_type -> cairn.metadata.v1.RemoveMemberResponse
+	127, // 206: cairn.metadata.v1.Metadata.TransferLeader:output_type -> cairn.metadata.v1.TransferLeaderResponse
+	162, // [162:207] is the sub-list for method output_type
+	117, // [117:162] is the sub-list for method input_type
+	117, // [117:117] is the sub-list for extension type_name
+	117, // [117:117] is the sub-list for extension extendee
+	0,   // [0:117] is the sub-list for field type_name
 }
 
 func init() { file_metadata_proto_init() }
@@ -9252,7 +9452,7 @@ func file_metadata_proto_init() {
 	if File_metadata_proto != nil {
 		return
 	}
-	file_metadata_proto_msgTypes[14].OneofWrappers = []any{
+	file_metadata_proto_msgTypes[15].OneofWrappers = []any{
 		(*Command_CreateBucket)(nil),
 		(*Command_DeleteBucket)(nil),
 		(*Command_CommitObject)(nil),
@@ -9278,9 +9478,10 @@ func file_metadata_proto_init() {
 		(*Command_UpdateAccessKey)(nil),
 		(*Command_DeleteAccessKey)(nil),
 		(*Command_SetBucketCors)(nil),
+		(*Command_SetBucketQuota)(nil),
 	}
-	file_metadata_proto_msgTypes[33].OneofWrappers = []any{}
-	file_metadata_proto_msgTypes[90].OneofWrappers = []any{
+	file_metadata_proto_msgTypes[36].OneofWrappers = []any{}
+	file_metadata_proto_msgTypes[93].OneofWrappers = []any{
 		(*Task_Repair)(nil),
 		(*Task_Move)(nil),
 		(*Task_Delete)(nil),
@@ -9291,7 +9492,7 @@ func file_metadata_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_metadata_proto_rawDesc), len(file_metadata_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   135,
+			NumMessages:   138,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

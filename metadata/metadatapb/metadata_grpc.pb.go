@@ -34,6 +34,7 @@ const (
 	Metadata_SetObjectTags_FullMethodName        = "/cairn.metadata.v1.Metadata/SetObjectTags"
 	Metadata_SetBucketTags_FullMethodName        = "/cairn.metadata.v1.Metadata/SetBucketTags"
 	Metadata_SetBucketCors_FullMethodName        = "/cairn.metadata.v1.Metadata/SetBucketCors"
+	Metadata_SetBucketQuota_FullMethodName       = "/cairn.metadata.v1.Metadata/SetBucketQuota"
 	Metadata_CreateAccessKey_FullMethodName      = "/cairn.metadata.v1.Metadata/CreateAccessKey"
 	Metadata_UpdateAccessKey_FullMethodName      = "/cairn.metadata.v1.Metadata/UpdateAccessKey"
 	Metadata_DeleteAccessKey_FullMethodName      = "/cairn.metadata.v1.Metadata/DeleteAccessKey"
@@ -84,6 +85,7 @@ type MetadataClient interface {
 	SetObjectTags(ctx context.Context, in *SetObjectTagsRequest, opts ...grpc.CallOption) (*SetObjectTagsResponse, error)
 	SetBucketTags(ctx context.Context, in *SetBucketTagsRequest, opts ...grpc.CallOption) (*SetBucketTagsResponse, error)
 	SetBucketCors(ctx context.Context, in *SetBucketCorsRequest, opts ...grpc.CallOption) (*SetBucketCorsResponse, error)
+	SetBucketQuota(ctx context.Context, in *SetBucketQuotaRequest, opts ...grpc.CallOption) (*SetBucketQuotaResponse, error)
 	CreateAccessKey(ctx context.Context, in *CreateAccessKeyRequest, opts ...grpc.CallOption) (*CreateAccessKeyResponse, error)
 	UpdateAccessKey(ctx context.Context, in *UpdateAccessKeyRequest, opts ...grpc.CallOption) (*UpdateAccessKeyResponse, error)
 	DeleteAccessKey(ctx context.Context, in *DeleteAccessKeyRequest, opts ...grpc.CallOption) (*DeleteAccessKeyResponse, error)
@@ -218,6 +220,16 @@ func (c *metadataClient) SetBucketCors(ctx context.Context, in *SetBucketCorsReq
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(SetBucketCorsResponse)
 	err := c.cc.Invoke(ctx, Metadata_SetBucketCors_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *metadataClient) SetBucketQuota(ctx context.Context, in *SetBucketQuotaRequest, opts ...grpc.CallOption) (*SetBucketQuotaResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(SetBucketQuotaResponse)
+	err := c.cc.Invoke(ctx, Metadata_SetBucketQuota_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -587,6 +599,7 @@ type MetadataServer interface {
 	SetObjectTags(context.Context, *SetObjectTagsRequest) (*SetObjectTagsResponse, error)
 	SetBucketTags(context.Context, *SetBucketTagsRequest) (*SetBucketTagsResponse, error)
 	SetBucketCors(context.Context, *SetBucketCorsRequest) (*SetBucketCorsResponse, error)
+	SetBucketQuota(context.Context, *SetBucketQuotaRequest) (*SetBucketQuotaResponse, error)
 	CreateAccessKey(context.Context, *CreateAccessKeyRequest) (*CreateAccessKeyResponse, error)
 	UpdateAccessKey(context.Context, *UpdateAccessKeyRequest) (*UpdateAccessKeyResponse, error)
 	DeleteAccessKey(context.Context, *DeleteAccessKeyRequest) (*DeleteAccessKeyResponse, error)
@@ -663,6 +676,9 @@ func (UnimplementedMetadataServer) SetBucketTags(context.Context, *SetBucketTags
 }
 func (UnimplementedMetadataServer) SetBucketCors(context.Context, *SetBucketCorsRequest) (*SetBucketCorsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method SetBucketCors not implemented")
+}
+func (UnimplementedMetadataServer) SetBucketQuota(context.Context, *SetBucketQuotaRequest) (*SetBucketQuotaResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method SetBucketQuota not implemented")
 }
 func (UnimplementedMetadataServer) CreateAccessKey(context.Context, *CreateAccessKeyRequest) (*CreateAccessKeyResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method CreateAccessKey not implemented")
@@ -948,6 +964,24 @@ func _Metadata_SetBucketCors_Handler(srv interface{}, ctx context.Context, dec f
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
 		return srv.(MetadataServer).SetBucketCors(ctx, req.(*SetBucketCorsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Metadata_SetBucketQuota_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SetBucketQuotaRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MetadataServer).SetBucketQuota(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Metadata_SetBucketQuota_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MetadataServer).SetBucketQuota(ctx, req.(*SetBucketQuotaRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
@@ -1624,6 +1658,10 @@ var Metadata_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "SetBucketCors",
 			Handler:    _Metadata_SetBucketCors_Handler,
+		},
+		{
+			MethodName: "SetBucketQuota",
+			Handler:    _Metadata_SetBucketQuota_Handler,
 		},
 		{
 			MethodName: "CreateAccessKey",

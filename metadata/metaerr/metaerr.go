@@ -40,6 +40,8 @@ var (
 	ErrNoSuchNode              = &Error{"NoSuchNode", codes.NotFound}
 	ErrNoSuchAccessKey         = &Error{"NoSuchAccessKey", codes.NotFound}
 	ErrAccessKeyExists         = &Error{"AccessKeyExists", codes.AlreadyExists}
+	// ErrQuotaExceeded: the commit would take its bucket over its quota.
+	ErrQuotaExceeded = &Error{"QuotaExceeded", codes.FailedPrecondition}
 	// ErrUpgradeRequired: a command some metad member's binary does not
 	// apply yet (metadata.FeatureLevel); upgrade every member first.
 	ErrUpgradeRequired = &Error{"UpgradeRequired", codes.FailedPrecondition}
@@ -53,6 +55,7 @@ var all = []*Error{
 	ErrBucketAlreadyOwnedByYou, ErrBucketNotEmpty, ErrPreconditionFailed,
 	ErrInvalidPart, ErrInvalidPartOrder, ErrInvalidArgument, ErrNoSuchNode,
 	ErrNotLeader, ErrUpgradeRequired, ErrNoSuchAccessKey, ErrAccessKeyExists,
+	ErrQuotaExceeded,
 }
 
 // NotLeaderError says who the leader is, if this member knows.
