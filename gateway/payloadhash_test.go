@@ -51,7 +51,11 @@ func (g *gatedBody) Read(p []byte) (int, error) {
 func TestConcurrentPayloadHashes(t *testing.T) {
 	// 1–2 MiB bodies, to keep the test light.
 	defer gateway.SetPayloadLanesMinSize(1 << 20)()
-	e := startFakeGateway(t)
+	// The bodies wait at a gate until every PUT has opened its body,
+	// which on a loaded machine has taken over the default body idle
+	// timeout (RequestTimeout): no limit here.
+	f := newFake()
+	e := startGateway(t, backend{meta: f, objects: f}, func(c *gateway.Config) { c.BodyIdleTimeout = -1 })
 	c := e.awsClient(t)
 	mkBucket(t, c, "lanes")
 	const puts = 4 * gateway.PayloadLanesMinStreams // half of them with a payload hash

@@ -18,7 +18,7 @@ func smDump(t testing.TB, s *State) map[string]string {
 	m := map[string]string{}
 	err := s.view(func(txn *badger.Txn) error {
 		return scanTxn(txn, nil, func(k, v []byte) error {
-			if !bytes.Equal(k, keyApplied) && !bytes.Equal(k, keyDirIndex) && !bytes.Equal(k, keyNodeUsage) {
+			if !bytes.Equal(k, keyApplied) && !bytes.Equal(k, keyDirIndex) && !bytes.Equal(k, keyNodeUsage) && !bytes.Equal(k, keyBucketUsage) {
 				m[string(k)] = string(v)
 			}
 			return nil

@@ -74,11 +74,14 @@ func (st *stage) countBucket(bucket string, objects, bytes int64) {
 	st.bucketUsage[bucket] = u
 }
 
-// bucketUsageTxn reads one bucket's counts within txn.
+// bucketUsageTxn reads one bucket's counts within txn; nil for none.
 func bucketUsageTxn(txn *badger.Txn, bucket string) (*pb.BucketUsage, error) {
 	u, err := readUsage(txn, bucketUsageKey(bucket))
 	if err != nil {
 		return nil, fmt.Errorf("bucket usage of %q: %w", bucket, err)
+	}
+	if u == (chunkCount{}) {
+		return nil, nil // an empty bucket, as its record says without counts
 	}
 	return &pb.BucketUsage{Objects: u.chunks, Bytes: u.bytes}, nil
 }
