@@ -132,6 +132,11 @@ func (d *routerDeps) logRequest(r *http.Request, st *reqState, sw *httpstatus.Wr
 		slog.Duration("took", elapsed),
 		slog.String("remote", r.RemoteAddr),
 	}
+	// Who signed it ("" for an anonymous request), so that with several
+	// access keys the log says whose requests these were.
+	if st.auth != nil {
+		attrs = append(attrs, slog.String("access_key", st.auth.AccessKey))
+	}
 	level := slog.LevelInfo
 	if st.err != nil {
 		attrs = append(attrs, slog.String("err", st.err.Error()))
