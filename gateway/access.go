@@ -112,7 +112,7 @@ func permissionOf(op string) permission {
 
 // A denial is checked against metad's current grants unless what the
 // gateway holds is newer than this: a bucket created through another
-// gateway, or a grant just given, must work at once, not keyTTL later,
+// gateway, or a grant just given, must work at once, not a key TTL later,
 // while a client retrying a denied request costs metad at most a few
 // reads a second.
 const recheckDeniedAfter = 250 * time.Millisecond
@@ -135,7 +135,7 @@ func (d *routerDeps) authorize(r *http.Request, bucket string, need permission) 
 	if need == needNothing || need == needChecked {
 		return nil
 	}
-	k, err := d.accessKey(r, keyTTL)
+	k, err := d.accessKey(r, d.keys.ttl)
 	if err != nil {
 		return accessError(err)
 	}

@@ -66,7 +66,7 @@ func (h *bucketHandlers) create(w http.ResponseWriter, r *http.Request) error {
 			return s3err.New(s3err.InvalidLocationConstraint, "The specified location-constraint %q is not valid: this endpoint serves %s.", cfg.LocationConstraint, h.d.region)
 		}
 	}
-	k, err := h.d.accessKey(r, keyTTL)
+	k, err := h.d.accessKey(r, h.d.keys.ttl)
 	if err != nil {
 		return accessError(err)
 	}

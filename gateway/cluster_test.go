@@ -3,6 +3,7 @@ package gateway_test
 import (
 	"net/url"
 	"testing"
+	"time"
 
 	"github.com/cairnstore/cairn/gateway"
 	"github.com/cairnstore/cairn/internal/testcluster"
@@ -18,7 +19,10 @@ func clusterStarter(t *testing.T) starter {
 	}
 	c := testcluster.New(t, testcluster.Config{Meta: 3, Blob: 6, Zones: 3, Quiet: true})
 	return func(t testing.TB) *env {
-		srv := c.StartGateway(t, gateway.Config{Credentials: gateway.Credentials{AccessKey: testAccess, SecretKey: testSecret}})
+		// A short access-key TTL: the tests of revoked keys and grants
+		// wait for it.
+		srv := c.StartGateway(t, gateway.Config{Credentials: gateway.Credentials{AccessKey: testAccess, SecretKey: testSecret},
+			AccessKeyTTL: 500 * time.Millisecond})
 		u, _ := url.Parse(srv.URL())
 		return &env{url: srv.URL(), host: u.Host, srv: srv, meta: c.MetaClient(t)}
 	}

@@ -16,13 +16,14 @@ import (
 )
 
 // How long the gateway trusts what it read of an access key. A deleted
-// key, or a permission taken away, stops working within keyTTL; an
-// unknown key is asked about again after unknownKeyTTL, so a key created
-// just after a client tried it works a moment later, and a client
-// hammering with a bad key costs metad one read a second.
+// key, or a permission taken away, stops working within the key TTL
+// (Config.AccessKeyTTL, DefaultAccessKeyTTL); an unknown key is asked
+// about again after at most unknownKeyTTL, so a key created just after a
+// client tried it works a moment later, and a client hammering with a bad
+// key costs metad one read a second.
 const (
-	keyTTL        = 5 * time.Second
-	unknownKeyTTL = time.Second
+	DefaultAccessKeyTTL = 5 * time.Second
+	unknownKeyTTL       = time.Second
 )
 
 // keyring finds who signed a request: the root key pair from the
@@ -32,6 +33,7 @@ const (
 type keyring struct {
 	root  Credentials
 	meta  AccessKeyMeta
+	ttl   time.Duration
 	cache *ttlCache[*pb.AccessKey] // nil: no such key
 }
 
@@ -39,8 +41,8 @@ type keyring struct {
 // trying random ids must not grow it without limit).
 const maxCachedAccessKeys = 10000
 
-func newKeyring(root Credentials, meta AccessKeyMeta, now func() time.Time) *keyring {
-	return &keyring{root: root, meta: meta, cache: newTTLCache[*pb.AccessKey](now, maxCachedAccessKeys)}
+func newKeyring(root Credentials, meta AccessKeyMeta, ttl time.Duration, now func() time.Time) *keyring {
+	return &keyring{root: root, meta: meta, ttl: ttl, cache: newTTLCache[*pb.AccessKey](now, maxCachedAccessKeys)}
 }
 
 // isRoot reports whether id is the root access key.
@@ -59,9 +61,9 @@ func (k *keyring) Secret(ctx context.Context, id string) (string, error) {
 }
 
 // lookup returns a stored access key, or sigv4.ErrUnknownKey, as read at
-// most keyTTL ago (unknownKeyTTL for an unknown key).
+// most the key TTL ago (unknownKeyTTL for an unknown key).
 func (k *keyring) lookup(ctx context.Context, id string) (*pb.AccessKey, error) {
-	return k.lookupNewer(ctx, id, keyTTL)
+	return k.lookupNewer(ctx, id, k.ttl)
 }
 
 // lookupNewer is lookup of what was read at most maxAge ago (0: read it

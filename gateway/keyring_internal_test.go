@@ -50,7 +50,7 @@ func (m *keyMeta) GetAccessKey(ctx context.Context, in *pb.GetAccessKeyRequest, 
 }
 
 // TestKeyring: the root key never asks metad; stored keys are read once
-// per keyTTL (unknown ones once per unknownKeyTTL), concurrent lookups
+// per key TTL (unknown ones once per unknownKeyTTL), concurrent lookups
 // share a read, a failed read is not remembered, and a metad without
 // access keys (Unimplemented) has none.
 func TestKeyring(t *testing.T) {
@@ -58,7 +58,7 @@ func TestKeyring(t *testing.T) {
 	now := time.Unix(1000, 0)
 	clock := func() time.Time { return now }
 	m := &keyMeta{keys: map[string]*pb.AccessKey{"APPKEY": {Id: "APPKEY", Secret: "app-secret"}}}
-	kr := newKeyring(Credentials{AccessKey: "ROOT", SecretKey: "root-secret"}, m, clock)
+	kr := newKeyring(Credentials{AccessKey: "ROOT", SecretKey: "root-secret"}, m, DefaultAccessKeyTTL, clock)
 
 	secret := func(id string) (string, error) { return kr.Secret(ctx, id) }
 	if s, err := secret("ROOT"); err != nil || s != "root-secret" || m.calls.Load() != 0 {
@@ -70,11 +70,11 @@ func TestKeyring(t *testing.T) {
 		}
 	}
 	if n := m.calls.Load(); n != 1 {
-		t.Fatalf("3 lookups within keyTTL made %d metad calls, want 1", n)
+		t.Fatalf("3 lookups within the key TTL made %d metad calls, want 1", n)
 	}
-	now = now.Add(keyTTL)
+	now = now.Add(DefaultAccessKeyTTL)
 	if _, err := secret("APPKEY"); err != nil || m.calls.Load() != 2 {
-		t.Fatalf("after keyTTL: %v, %d calls, want a second read", err, m.calls.Load())
+		t.Fatalf("after the key TTL: %v, %d calls, want a second read", err, m.calls.Load())
 	}
 
 	if _, err := secret("NOKEY"); !errors.Is(err, sigv4.ErrUnknownKey) {
@@ -110,7 +110,7 @@ func TestKeyring(t *testing.T) {
 	// Concurrent lookups of one key share one read.
 	m.started, m.release = make(chan struct{}, 1), make(chan struct{})
 	before := m.calls.Load()
-	now = now.Add(keyTTL)
+	now = now.Add(DefaultAccessKeyTTL)
 	var wg sync.WaitGroup
 	for i := 0; i < 8; i++ {
 		wg.Add(1)

@@ -78,6 +78,11 @@ type Config struct {
 	// stripe buffers and chunk uploads, for as long as it keeps the
 	// connection. 0 selects DefaultBodyIdleTimeout; negative, no limit.
 	BodyIdleTimeout time.Duration
+	// AccessKeyTTL is how long the gateway answers by what it read of an
+	// access key (metad's): a key deleted, or a grant taken away, stops
+	// working within it; shorter costs metad more reads. 0 selects
+	// DefaultAccessKeyTTL.
+	AccessKeyTTL time.Duration
 	// CORSAllowedOrigins are the origins whose browser scripts may call
 	// the gateway: "*" for any, or origins such as https://app.example.com
 	// (one * wildcard each, as in https://*.example.com). None: no CORS.
@@ -130,7 +135,10 @@ func NewServer(cfg Config) (*Server, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	keys := newKeyring(cfg.Credentials, cfg.Meta, cfg.Now)
+	if cfg.AccessKeyTTL <= 0 {
+		cfg.AccessKeyTTL = DefaultAccessKeyTTL
+	}
+	keys := newKeyring(cfg.Credentials, cfg.Meta, cfg.AccessKeyTTL, cfg.Now)
 	verifier, err := sigv4.New(sigv4.Config{
 		Credentials: keys,
 		Region:      cfg.Region,
@@ -272,6 +280,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.TLSCert, "tls-cert", "", "PEM certificate `FILE`; with --tls-key, serve https")
 	fs.StringVar(&c.TLSKey, "tls-key", "", "PEM private key `FILE` for --tls-cert")
 	fs.DurationVar(&c.BodyIdleTimeout, "body-idle-timeout", DefaultBodyIdleTimeout, "answer 400 RequestTimeout to a client that sends no byte of its request body for this long (-1ns: never)")
+	fs.DurationVar(&c.AccessKeyTTL, "access-key-ttl", DefaultAccessKeyTTL, "how long to answer by what was read of an access key: a deleted key or a revoked grant stops working within it")
 	c.CORSAllowedOrigins = DefaultCORSAllowedOrigins
 	fs.Var((*originList)(&c.CORSAllowedOrigins), "cors-allowed-origins", "comma-separated `ORIGINS` whose browser scripts may call S3 here (\"*\": any; https://*.example.com: one wildcard; empty: no CORS). Requests are signed either way")
 }
