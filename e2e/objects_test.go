@@ -136,6 +136,17 @@ func (l *ledger) nAcked() int {
 	return len(l.acked)
 }
 
+// ackedBytes is the size of every acknowledged object together.
+func (l *ledger) ackedBytes() int64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var n int64
+	for _, v := range l.acked {
+		n += v.size
+	}
+	return n
+}
+
 // putObject PUTs body under key and records the attempt and, on success,
 // the acknowledgement.
 func putObject(ctx context.Context, c *s3.Client, led *ledger, bucket, key string, body []byte) error {
