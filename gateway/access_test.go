@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -205,9 +206,21 @@ func testAccessKeys(t *testing.T, e *env) {
 	})
 }
 
+// watchedBody is a request body that records whether it was read.
+type watchedBody struct {
+	r    io.Reader
+	read atomic.Bool
+}
+
+func (b *watchedBody) Read(p []byte) (int, error) {
+	b.read.Store(true)
+	return b.r.Read(p)
+}
+
 // testBucketQuota: a PUT, copy or multipart completion that would take a
 // bucket over its quota is refused with 403 QuotaExceeded and leaves
-// nothing visible; deletes make room again.
+// nothing visible (a PUT that cannot fit, before its body is sent);
+// deletes make room again.
 func testBucketQuota(t *testing.T, e *env) {
 	ctx := context.Background()
 	c := e.awsClient(t)
@@ -225,6 +238,28 @@ func testBucketQuota(t *testing.T, e *env) {
 	wantCode(t, put("b", 600<<10), "QuotaExceeded")
 	_, err := c.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String("quota"), Key: aws.String("b")})
 	wantCode(t, err, "NotFound")
+	// A PUT that cannot fit is refused before its body is sent (the
+	// client waits for 100 Continue); one replacing a larger object fits.
+	body := &watchedBody{r: bytes.NewReader(pattern(600<<10, 9))}
+	req, _ := http.NewRequest(http.MethodPut, e.url+"/quota/b", body)
+	req.ContentLength = 600 << 10
+	req.Header.Set("Expect", "100-continue")
+	signWithPayload(req, "UNSIGNED-PAYLOAD")
+	resp, err := (&http.Client{Transport: &http.Transport{ExpectContinueTimeout: time.Minute}}).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusForbidden || !strings.Contains(string(msg), "<Code>QuotaExceeded</Code>") || body.read.Load() {
+		t.Fatalf("a PUT over the quota with Expect: 100-continue: %d %s; body read: %v", resp.StatusCode, msg, body.read.Load())
+	}
+	if err := put("a", 900<<10); err != nil {
+		t.Fatalf("replacing the bucket's object with a larger one that fits: %v", err)
+	}
+	if err := put("a", 600<<10); err != nil {
+		t.Fatal(err)
+	}
 	_, err = c.CopyObject(ctx, &s3.CopyObjectInput{Bucket: aws.String("quota"), Key: aws.String("a2"), CopySource: aws.String("quota/a")})
 	wantCode(t, err, "QuotaExceeded")
 

@@ -59,6 +59,9 @@ func (h *objectHandlers) put(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	if err := h.d.checkRoom(r.Context(), t.bucket, t.key, b.size); err != nil {
+		return err
+	}
 	o, err := h.d.objects.Put(r.Context(), t.bucket, t.key, b.r, b.size, object.PutOptions{
 		ContentType:  attrs.contentType,
 		Headers:      attrs.headers,

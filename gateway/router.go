@@ -13,6 +13,7 @@ import (
 	"github.com/cairnstore/cairn/gateway/s3err"
 	"github.com/cairnstore/cairn/gateway/sigv2"
 	"github.com/cairnstore/cairn/gateway/sigv4"
+	pb "github.com/cairnstore/cairn/metadata/metadatapb"
 )
 
 // routerDeps is what the handlers share. Handlers are plain functions of
@@ -34,6 +35,8 @@ type routerDeps struct {
 	// corsCache holds buckets' CORS configurations (nil: none) for
 	// withCORS.
 	corsCache *ttlCache[*bucketcors.Configuration]
+	// quotaCache holds buckets' quotas (nil: none) for checkRoom.
+	quotaCache *ttlCache[*pb.BucketQuota]
 }
 
 // handlerFunc is an S3 operation: it writes a successful answer itself

@@ -39,6 +39,7 @@ import (
 	"github.com/cairnstore/cairn/gateway/bucketcors"
 	"github.com/cairnstore/cairn/gateway/sigv2"
 	"github.com/cairnstore/cairn/gateway/sigv4"
+	pb "github.com/cairnstore/cairn/metadata/metadatapb"
 )
 
 // DefaultRegion is the region a gateway answers for when Config.Region is
@@ -167,20 +168,21 @@ func NewServer(cfg Config) (*Server, error) {
 		bodyIdle = 0
 	}
 	s.handler = newRouter(routerDeps{
-		meta:      cfg.Meta,
-		objects:   cfg.Objects,
-		verifier:  verifier,
-		v2:        v2,
-		domain:    cfg.Domain,
-		region:    cfg.Region,
-		log:       s.log,
-		metrics:   m,
-		registry:  cfg.Registry,
-		now:       cfg.Now,
-		bodyIdle:  bodyIdle,
-		cors:      cfg.CORSAllowedOrigins,
-		keys:      keys,
-		corsCache: newTTLCache[*bucketcors.Configuration](cfg.Now, maxCachedCORS),
+		meta:       cfg.Meta,
+		objects:    cfg.Objects,
+		verifier:   verifier,
+		v2:         v2,
+		domain:     cfg.Domain,
+		region:     cfg.Region,
+		log:        s.log,
+		metrics:    m,
+		registry:   cfg.Registry,
+		now:        cfg.Now,
+		bodyIdle:   bodyIdle,
+		cors:       cfg.CORSAllowedOrigins,
+		keys:       keys,
+		corsCache:  newTTLCache[*bucketcors.Configuration](cfg.Now, maxCachedCORS),
+		quotaCache: newTTLCache[*pb.BucketQuota](cfg.Now, maxCachedQuotas),
 	})
 	s.http = &http.Server{
 		Handler:           s.handler,
