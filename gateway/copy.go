@@ -103,6 +103,9 @@ func (h *objectHandlers) copy(w http.ResponseWriter, r *http.Request) error {
 	if src.GetSize() > MaxCopySize {
 		return s3err.New(s3err.InvalidRequest, "The specified copy source is larger than the maximum allowable size for a copy source: %d", int64(MaxCopySize))
 	}
+	if err := h.d.checkRoom(ctx, t.bucket, t.key, src.GetSize()); err != nil {
+		return err
+	}
 	// The source's headers, but not its storage class: a copy is STANDARD
 	// unless the request names another, as on S3.
 	headers := maps.Clone(src.GetHeaders())
