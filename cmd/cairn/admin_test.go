@@ -573,6 +573,23 @@ m3  nonvoter  10.0.0.3:7100  (not yet known)
 			f.buckets = []*pb.Bucket{{Name: "photos", CreatedUnixNano: testNow.Add(-time.Hour).UnixNano(), Region: "us-east-1",
 				Usage: &pb.BucketUsage{Objects: 1234, Bytes: 5 << 30}, Quota: &pb.BucketQuota{MaxBytes: 100 << 30}}}
 		}, args: []string{"bucket", "list"}, stdout: "NAME    CREATED               REGION     OBJECTS  SIZE     QUOTA      ACCESS\nphotos  2026-11-25T11:00:00Z  us-east-1  1234     5.0 GiB  100.0 GiB  private\n"},
+		{name: "bucket show", fake: func(f *fakeMetad) {
+			f.buckets = []*pb.Bucket{{Name: "photos", CreatedUnixNano: testNow.UnixNano(), Region: "r",
+				Usage: &pb.BucketUsage{Objects: 12, Bytes: 3 << 20}, Quota: &pb.BucketQuota{MaxObjects: 100},
+				Tags: map[string]string{"team": "web", "env": "prod"},
+				Cors: `<CORSConfiguration><CORSRule><AllowedOrigin>*</AllowedOrigin><AllowedMethod>GET</AllowedMethod></CORSRule></CORSConfiguration>`,
+				Lifecycle: `<LifecycleConfiguration><Rule><ID>a</ID><Filter><Prefix>logs/</Prefix></Filter><Status>Enabled</Status><Expiration><Days>3</Days></Expiration></Rule>` +
+					`<Rule><ID>b</ID><Filter><Prefix>tmp/</Prefix></Filter><Status>Enabled</Status><Expiration><Days>1</Days></Expiration></Rule></LifecycleConfiguration>`}}
+			f.keys = map[string]*pb.AccessKey{
+				"CKWEB":   {Id: "CKWEB", Grants: map[string]*pb.BucketGrant{"photos": {Read: true, Write: true}}},
+				"CKOWNER": {Id: "CKOWNER", Grants: map[string]*pb.BucketGrant{"photos": {Read: true, Write: true, Owner: true}}},
+				"CKOTHER": {Id: "CKOTHER", Grants: map[string]*pb.BucketGrant{"logs": {Read: true}}},
+			}
+		}, args: []string{"bucket", "show", "photos"}, stdout: "bucket       photos\ncreated      2026-11-25T12:00:00Z\nregion       r\nobjects      12\nsize         3.0 MiB\nquota        100 objects\naccess       private\ncors         1 rule\nlifecycle    2 rules\ntags         env=prod, team=web\naccess keys  CKOWNER  read, write, owner\n             CKWEB  read, write\n"},
+		{name: "bucket show bare, old metad", fake: func(f *fakeMetad) { f.buckets = []*pb.Bucket{{Name: "logs", CreatedUnixNano: testNow.UnixNano(), Region: "r"}} },
+			args: []string{"bucket", "show", "logs"}, stdout: "bucket       logs\ncreated      2026-11-25T12:00:00Z\nregion       r\nobjects      0\nsize         0 B\nquota        -\naccess       private\ncors         the gateways' --cors-allowed-origins\nlifecycle    none\ntags         -\naccess keys  - (metad predates access keys)\n"},
+		{name: "bucket show missing", args: []string{"bucket", "show", "nope"}, code: 1,
+			stderr: "cairn: bucket \"nope\" does not exist (`cairn bucket list` shows the buckets)\n", notJSON: true},
 		{name: "bucket quota", fake: func(f *fakeMetad) { f.buckets = []*pb.Bucket{{Name: "photos"}} }, args: []string{"bucket", "quota", "photos", "--max-size", "100GiB", "--max-objects", "5000"},
 			stdout: "bucket photos: quota 100.0 GiB, 5000 objects\n", checks: []check{wantReq(&pb.SetBucketQuotaRequest{Name: "photos", Quota: &pb.BucketQuota{MaxBytes: 100 << 30, MaxObjects: 5000}})}},
 		{name: "bucket quota none", fake: func(f *fakeMetad) { f.buckets = []*pb.Bucket{{Name: "photos"}} }, args: []string{"bucket", "quota", "photos", "--none"},

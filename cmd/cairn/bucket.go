@@ -148,6 +148,7 @@ func (a *admin) bucketCmd() *cobra.Command {
 				})
 			}),
 		},
+		a.bucketShowCmd(),
 		a.publishCmd(),
 		a.policyCmd(),
 		a.quotaCmd(),
