@@ -586,7 +586,9 @@ m3  nonvoter  10.0.0.3:7100  (not yet known)
 				"CKOTHER": {Id: "CKOTHER", Grants: map[string]*pb.BucketGrant{"logs": {Read: true}}},
 			}
 		}, args: []string{"bucket", "show", "photos"}, stdout: "bucket       photos\ncreated      2026-11-25T12:00:00Z\nregion       r\nobjects      12\nsize         3.0 MiB\nquota        100 objects\naccess       private\ncors         1 rule\nlifecycle    2 rules\ntags         env=prod, team=web\naccess keys  CKOWNER  read, write, owner\n             CKWEB  read, write\n"},
-		{name: "bucket show bare, old metad", fake: func(f *fakeMetad) { f.buckets = []*pb.Bucket{{Name: "logs", CreatedUnixNano: testNow.UnixNano(), Region: "r"}} },
+		{name: "bucket show bare, old metad", fake: func(f *fakeMetad) {
+			f.buckets = []*pb.Bucket{{Name: "logs", CreatedUnixNano: testNow.UnixNano(), Region: "r"}}
+		},
 			args: []string{"bucket", "show", "logs"}, stdout: "bucket       logs\ncreated      2026-11-25T12:00:00Z\nregion       r\nobjects      0\nsize         0 B\nquota        -\naccess       private\ncors         the gateways' --cors-allowed-origins\nlifecycle    none\ntags         -\naccess keys  - (metad predates access keys)\n"},
 		{name: "bucket show missing", args: []string{"bucket", "show", "nope"}, code: 1,
 			stderr: "cairn: bucket \"nope\" does not exist (`cairn bucket list` shows the buckets)\n", notJSON: true},
