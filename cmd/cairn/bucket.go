@@ -45,6 +45,12 @@ func toBucketView(b *pb.Bucket) bucketView {
 	return v
 }
 
+// noSuchBucket is the error of every command naming a bucket that does
+// not exist.
+func noSuchBucket(name string) error {
+	return fmt.Errorf("bucket %q does not exist (`cairn bucket list` shows the buckets)", name)
+}
+
 // quota is the QUOTA cell: "100 GiB", "1000 objects", both, or "-".
 func (v bucketView) quota() string {
 	var parts []string
@@ -136,7 +142,7 @@ func (a *admin) bucketCmd() *cobra.Command {
 				})
 				switch {
 				case errors.Is(err, metaerr.ErrNoSuchBucket):
-					return fmt.Errorf("bucket %q does not exist (`cairn bucket list` shows the buckets)", args[0])
+					return noSuchBucket(args[0])
 				case errors.Is(err, metaerr.ErrBucketNotEmpty):
 					return fmt.Errorf("bucket %q is not empty: delete its objects and multipart uploads first", args[0])
 				case err != nil:
@@ -191,7 +197,7 @@ func (a *admin) quotaCmd() *cobra.Command {
 					return cl.SetBucketQuota(ctx, &pb.SetBucketQuotaRequest{Name: args[0], Quota: q})
 				})
 				if errors.Is(err, metaerr.ErrNoSuchBucket) {
-					return fmt.Errorf("bucket %q does not exist (`cairn bucket list` shows the buckets)", args[0])
+					return noSuchBucket(args[0])
 				}
 				if err != nil {
 					return err

@@ -155,7 +155,7 @@ func keyErr(err error, id, bucket string) error {
 	case errors.Is(err, metaerr.ErrNoSuchAccessKey):
 		return noSuchKey(id)
 	case bucket != "" && errors.Is(err, metaerr.ErrNoSuchBucket):
-		return fmt.Errorf("bucket %q does not exist (`cairn bucket list` shows the buckets)", bucket)
+		return noSuchBucket(bucket)
 	}
 	return err
 }

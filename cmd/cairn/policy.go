@@ -54,7 +54,7 @@ func (a *admin) setPolicy(ctx context.Context, cl *metaclient.Client, bucket, do
 		return cl.SetBucketPolicy(ctx, &pb.SetBucketPolicyRequest{Name: bucket, Policy: doc})
 	})
 	if errors.Is(err, metaerr.ErrNoSuchBucket) {
-		return nil, fmt.Errorf("bucket %q does not exist (`cairn bucket list` shows the buckets)", bucket)
+		return nil, noSuchBucket(bucket)
 	}
 	if err != nil {
 		return nil, err
@@ -111,7 +111,7 @@ func (a *admin) policyCmd() *cobra.Command {
 				return cl.GetBucket(ctx, &pb.GetBucketRequest{Name: args[0]})
 			})
 			if errors.Is(err, metaerr.ErrNoSuchBucket) {
-				return fmt.Errorf("bucket %q does not exist (`cairn bucket list` shows the buckets)", args[0])
+				return noSuchBucket(args[0])
 			}
 			if err != nil {
 				return err
