@@ -17,7 +17,8 @@
 // after its last modification plus Days; an upload is aborted at the first
 // midnight UTC at or after its initiation plus DaysAfterInitiation.
 //
-// The package imports nothing of the store's, so the gateway (which
+// The package imports nothing of the store's but internal/xmlstrict (the
+// end of a document, read as bucketcors reads it), so the gateway (which
 // parses what clients put) and metad (which runs the rules) share it.
 package lifecycle
 
@@ -26,9 +27,10 @@ import (
 	"encoding/xml"
 	"errors"
 	"fmt"
-	"io"
 	"strings"
 	"time"
+
+	"github.com/cairnstore/cairn/internal/xmlstrict"
 )
 
 var (
@@ -146,36 +148,13 @@ func Parse(doc []byte) (*Configuration, error) {
 	if err := dec.Decode(&c); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
 	}
-	if err := trailingSpaceOnly(dec); err != nil {
-		return nil, err
+	if err := xmlstrict.TrailingSpaceOnly(dec); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
 	}
 	if err := c.validate(); err != nil {
 		return nil, err
 	}
 	return &c, nil
-}
-
-// trailingSpaceOnly checks that nothing but whitespace, comments and
-// processing instructions follow the document.
-func trailingSpaceOnly(dec *xml.Decoder) error {
-	for {
-		t, err := dec.Token()
-		if err == io.EOF {
-			return nil
-		}
-		if err != nil {
-			return fmt.Errorf("%w: %v", ErrMalformed, err)
-		}
-		switch v := t.(type) {
-		case xml.CharData:
-			if len(bytes.TrimSpace(v)) != 0 {
-				return fmt.Errorf("%w: text after the document", ErrMalformed)
-			}
-		case xml.Comment, xml.ProcInst:
-		default:
-			return fmt.Errorf("%w: data after the document", ErrMalformed)
-		}
-	}
 }
 
 func (c *Configuration) validate() error {

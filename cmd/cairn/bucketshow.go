@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"maps"
@@ -17,6 +18,7 @@ import (
 	"github.com/cairnstore/cairn/lifecycle"
 	"github.com/cairnstore/cairn/metadata/metaclient"
 	pb "github.com/cairnstore/cairn/metadata/metadatapb"
+	"github.com/cairnstore/cairn/metadata/metaerr"
 )
 
 // bucketDetail is `bucket show`: a bucket with everything set on it and
@@ -42,8 +44,11 @@ func (a *admin) bucketShowCmd() *cobra.Command {
 			resp, err := call(ctx, a, "GetBucket", func(ctx context.Context) (*pb.GetBucketResponse, error) {
 				return cl.GetBucket(ctx, &pb.GetBucketRequest{Name: args[0]})
 			})
+			if errors.Is(err, metaerr.ErrNoSuchBucket) {
+				return noSuchBucket(args[0])
+			}
 			if err != nil {
-				return keyErr(err, "", args[0])
+				return err
 			}
 			b := resp.GetBucket()
 			d := bucketDetail{bucketView: toBucketView(b), Tags: b.GetTags()}

@@ -27,7 +27,7 @@
 // case-sensitively, headers case-insensitively; a * matches any run of
 // characters, none included.
 //
-// The package imports nothing of the store's.
+// The package imports nothing of the store's but internal/xmlstrict.
 package bucketcors
 
 import (
@@ -39,6 +39,8 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/cairnstore/cairn/internal/xmlstrict"
 )
 
 var (
@@ -207,8 +209,8 @@ func decode(doc []byte) (*rawConfiguration, error) {
 			if err := dec.DecodeElement(&raw, &v); err != nil {
 				return nil, malformed("%v", err)
 			}
-			if err := trailingSpaceOnly(dec); err != nil {
-				return nil, err
+			if err := xmlstrict.TrailingSpaceOnly(dec); err != nil {
+				return nil, malformed("%v", err)
 			}
 			return &raw, nil
 		case xml.CharData:
@@ -218,29 +220,6 @@ func decode(doc []byte) (*rawConfiguration, error) {
 		case xml.Comment, xml.ProcInst:
 		default:
 			return nil, malformed("data before the document")
-		}
-	}
-}
-
-// trailingSpaceOnly checks that nothing but whitespace, comments and
-// processing instructions follow the document (as lifecycle does).
-func trailingSpaceOnly(dec *xml.Decoder) error {
-	for {
-		t, err := dec.Token()
-		if err == io.EOF {
-			return nil
-		}
-		if err != nil {
-			return malformed("%v", err)
-		}
-		switch v := t.(type) {
-		case xml.CharData:
-			if !isSpace(string(v)) {
-				return malformed("text after the document")
-			}
-		case xml.Comment, xml.ProcInst:
-		default:
-			return malformed("data after the document")
 		}
 	}
 }
