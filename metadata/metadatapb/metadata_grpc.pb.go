@@ -35,6 +35,7 @@ const (
 	Metadata_SetBucketTags_FullMethodName        = "/cairn.metadata.v1.Metadata/SetBucketTags"
 	Metadata_SetBucketCors_FullMethodName        = "/cairn.metadata.v1.Metadata/SetBucketCors"
 	Metadata_SetBucketQuota_FullMethodName       = "/cairn.metadata.v1.Metadata/SetBucketQuota"
+	Metadata_SetBucketEncryption_FullMethodName  = "/cairn.metadata.v1.Metadata/SetBucketEncryption"
 	Metadata_CreateAccessKey_FullMethodName      = "/cairn.metadata.v1.Metadata/CreateAccessKey"
 	Metadata_UpdateAccessKey_FullMethodName      = "/cairn.metadata.v1.Metadata/UpdateAccessKey"
 	Metadata_DeleteAccessKey_FullMethodName      = "/cairn.metadata.v1.Metadata/DeleteAccessKey"
@@ -86,6 +87,7 @@ type MetadataClient interface {
 	SetBucketTags(ctx context.Context, in *SetBucketTagsRequest, opts ...grpc.CallOption) (*SetBucketTagsResponse, error)
 	SetBucketCors(ctx context.Context, in *SetBucketCorsRequest, opts ...grpc.CallOption) (*SetBucketCorsResponse, error)
 	SetBucketQuota(ctx context.Context, in *SetBucketQuotaRequest, opts ...grpc.CallOption) (*SetBucketQuotaResponse, error)
+	SetBucketEncryption(ctx context.Context, in *SetBucketEncryptionRequest, opts ...grpc.CallOption) (*SetBucketEncryptionResponse, error)
 	CreateAccessKey(ctx context.Context, in *CreateAccessKeyRequest, opts ...grpc.CallOption) (*CreateAccessKeyResponse, error)
 	UpdateAccessKey(ctx context.Context, in *UpdateAccessKeyRequest, opts ...grpc.CallOption) (*UpdateAccessKeyResponse, error)
 	DeleteAccessKey(ctx context.Context, in *DeleteAccessKeyRequest, opts ...grpc.CallOption) (*DeleteAccessKeyResponse, error)
@@ -230,6 +232,16 @@ func (c *metadataClient) SetBucketQuota(ctx context.Context, in *SetBucketQuotaR
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(SetBucketQuotaResponse)
 	err := c.cc.Invoke(ctx, Metadata_SetBucketQuota_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *metadataClient) SetBucketEncryption(ctx context.Context, in *SetBucketEncryptionRequest, opts ...grpc.CallOption) (*SetBucketEncryptionResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(SetBucketEncryptionResponse)
+	err := c.cc.Invoke(ctx, Metadata_SetBucketEncryption_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -600,6 +612,7 @@ type MetadataServer interface {
 	SetBucketTags(context.Context, *SetBucketTagsRequest) (*SetBucketTagsResponse, error)
 	SetBucketCors(context.Context, *SetBucketCorsRequest) (*SetBucketCorsResponse, error)
 	SetBucketQuota(context.Context, *SetBucketQuotaRequest) (*SetBucketQuotaResponse, error)
+	SetBucketEncryption(context.Context, *SetBucketEncryptionRequest) (*SetBucketEncryptionResponse, error)
 	CreateAccessKey(context.Context, *CreateAccessKeyRequest) (*CreateAccessKeyResponse, error)
 	UpdateAccessKey(context.Context, *UpdateAccessKeyRequest) (*UpdateAccessKeyResponse, error)
 	DeleteAccessKey(context.Context, *DeleteAccessKeyRequest) (*DeleteAccessKeyResponse, error)
@@ -679,6 +692,9 @@ func (UnimplementedMetadataServer) SetBucketCors(context.Context, *SetBucketCors
 }
 func (UnimplementedMetadataServer) SetBucketQuota(context.Context, *SetBucketQuotaRequest) (*SetBucketQuotaResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method SetBucketQuota not implemented")
+}
+func (UnimplementedMetadataServer) SetBucketEncryption(context.Context, *SetBucketEncryptionRequest) (*SetBucketEncryptionResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method SetBucketEncryption not implemented")
 }
 func (UnimplementedMetadataServer) CreateAccessKey(context.Context, *CreateAccessKeyRequest) (*CreateAccessKeyResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method CreateAccessKey not implemented")
@@ -982,6 +998,24 @@ func _Metadata_SetBucketQuota_Handler(srv interface{}, ctx context.Context, dec 
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
 		return srv.(MetadataServer).SetBucketQuota(ctx, req.(*SetBucketQuotaRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Metadata_SetBucketEncryption_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SetBucketEncryptionRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MetadataServer).SetBucketEncryption(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Metadata_SetBucketEncryption_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MetadataServer).SetBucketEncryption(ctx, req.(*SetBucketEncryptionRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
@@ -1662,6 +1696,10 @@ var Metadata_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "SetBucketQuota",
 			Handler:    _Metadata_SetBucketQuota_Handler,
+		},
+		{
+			MethodName: "SetBucketEncryption",
+			Handler:    _Metadata_SetBucketEncryption_Handler,
 		},
 		{
 			MethodName: "CreateAccessKey",
