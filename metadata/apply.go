@@ -627,6 +627,8 @@ func (a *applier) apply(cmd *metadatapb.Command) (proto.Message, error) {
 		return a.setBucketCors(op.SetBucketCors)
 	case *metadatapb.Command_SetBucketQuota:
 		return a.setBucketQuota(op.SetBucketQuota)
+	case *metadatapb.Command_SetBucketEncryption:
+		return a.setBucketEncryption(op.SetBucketEncryption)
 	case *metadatapb.Command_CreateAccessKey:
 		return a.createAccessKey(op.CreateAccessKey)
 	case *metadatapb.Command_UpdateAccessKey:
@@ -847,6 +849,21 @@ func (a *applier) setBucketCors(req *metadatapb.SetBucketCorsRequest) (proto.Mes
 		return nil, err
 	}
 	return &metadatapb.SetBucketCorsResponse{Bucket: b}, nil
+}
+
+// setBucketEncryption replaces a bucket's default server-side encryption:
+// "AES256" (SSE-S3) or "" (none). The gateway validates it too and
+// encrypts the objects written without a header of their own by it.
+func (a *applier) setBucketEncryption(req *metadatapb.SetBucketEncryptionRequest) (proto.Message, error) {
+	enc := req.GetDefaultEncryption()
+	if enc != "" && enc != "AES256" {
+		return nil, metaerr.Detailed(metaerr.ErrInvalidArgument, "set bucket encryption: default encryption %q is not supported (only AES256, or \"\" for none)", enc)
+	}
+	b, err := a.updateBucket(req.GetName(), func(b *metadatapb.Bucket) { b.DefaultEncryption = enc })
+	if err != nil {
+		return nil, err
+	}
+	return &metadatapb.SetBucketEncryptionResponse{Bucket: b}, nil
 }
 
 // updateBucket applies change to a bucket's record (ErrNoSuchBucket if

@@ -136,3 +136,36 @@ func TestSetBucketCors(t *testing.T) {
 		}
 	}
 }
+
+// TestSetBucketEncryption: a bucket's default encryption is stored on it,
+// set again to the same (a retried set), deleted with ""; a missing
+// bucket or a value other than AES256 is refused and changes nothing.
+func TestSetBucketEncryption(t *testing.T) {
+	h := smNew(t)
+	h.must(smCreateBucket("b"))
+	for _, tc := range []struct {
+		bucket, enc string
+		want        error
+		stored      string
+	}{
+		{"b", "AES256", nil, "AES256"},
+		{"b", "AES256", nil, "AES256"},
+		{"nope", "AES256", metaerr.ErrNoSuchBucket, "AES256"},
+		{"b", "aws:kms", metaerr.ErrInvalidArgument, "AES256"},
+		{"b", "aes256", metaerr.ErrInvalidArgument, "AES256"},
+		{"b", "", nil, ""},
+		{"nope", "", metaerr.ErrNoSuchBucket, ""},
+	} {
+		err := h.do(&pb.Command{Op: &pb.Command_SetBucketEncryption{SetBucketEncryption: &pb.SetBucketEncryptionRequest{Name: tc.bucket, DefaultEncryption: tc.enc}}}).Err
+		if !smIsCond(err, tc.want) {
+			t.Fatalf("set %q on %s: %v, want %v", tc.enc, tc.bucket, err, tc.want)
+		}
+		r, err := h.s.GetBucket(&pb.GetBucketRequest{Name: "b"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := r.GetBucket().GetDefaultEncryption(); got != tc.stored || r.GetBucket().GetRegion() != "r1" {
+			t.Fatalf("after setting %q on %s: stored %q (region %q), want %q", tc.enc, tc.bucket, got, r.GetBucket().GetRegion(), tc.stored)
+		}
+	}
+}

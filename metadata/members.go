@@ -36,7 +36,8 @@ import (
 //	   owner key, and DeleteBucket dropping the bucket's grants
 //	3  SetBucketCors
 //	4  SetBucketQuota, and commits refused for a bucket's quota
-const FeatureLevel uint32 = 4
+//	5  SetBucketEncryption
+const FeatureLevel uint32 = 5
 
 // requireFeature answers ErrUpgradeRequired unless every member of the
 // Raft configuration has announced at least level. The levels come from

@@ -63,6 +63,10 @@ func TestFeatureLevelGatesNewCommands(t *testing.T) {
 	if err := metaerr.FromStatus(err); !errors.Is(err, metaerr.ErrUpgradeRequired) {
 		t.Fatalf("CreateAccessKey with %s at level 0: %v, want UpgradeRequired", old.id, err)
 	}
+	_, err = cl.SetBucketEncryption(ctx, &pb.SetBucketEncryptionRequest{Name: "b", DefaultEncryption: "AES256"})
+	if err := metaerr.FromStatus(err); !errors.Is(err, metaerr.ErrUpgradeRequired) {
+		t.Fatalf("SetBucketEncryption with %s at level 0: %v, want UpgradeRequired", old.id, err)
+	}
 	resp, err := cl.GetBucket(ctx, &pb.GetBucketRequest{Name: "b"})
 	if err != nil || resp.GetBucket().GetPolicy() != `{"a":1}` {
 		t.Fatalf("policy after the refused set: %q, %v", resp.GetBucket().GetPolicy(), err)
@@ -72,5 +76,12 @@ func TestFeatureLevelGatesNewCommands(t *testing.T) {
 	waitFor(t, 15*time.Second, func() bool { return policy(`{"c":3}`) == nil }, "SetBucketPolicy to pass once %s announced its level", old.id)
 	if _, err := cl.CreateAccessKey(ctx, &pb.CreateAccessKeyRequest{Id: "APPKEY", Secret: "app-secret"}); err != nil {
 		t.Fatalf("CreateAccessKey once every member is at level %d: %v", FeatureLevel, err)
+	}
+	if _, err := cl.SetBucketEncryption(ctx, &pb.SetBucketEncryptionRequest{Name: "b", DefaultEncryption: "AES256"}); err != nil {
+		t.Fatalf("SetBucketEncryption once every member is at level %d: %v", FeatureLevel, err)
+	}
+	resp, err = cl.GetBucket(ctx, &pb.GetBucketRequest{Name: "b"})
+	if err != nil || resp.GetBucket().GetDefaultEncryption() != "AES256" {
+		t.Fatalf("default encryption after the set: %q, %v", resp.GetBucket().GetDefaultEncryption(), err)
 	}
 }

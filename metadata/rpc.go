@@ -119,6 +119,13 @@ func (a *api) SetBucketQuota(ctx context.Context, req *pb.SetBucketQuotaRequest)
 	return mutate[*pb.SetBucketQuotaResponse](ctx, a.s, &pb.Command{Op: &pb.Command_SetBucketQuota{SetBucketQuota: req}})
 }
 
+func (a *api) SetBucketEncryption(ctx context.Context, req *pb.SetBucketEncryptionRequest) (*pb.SetBucketEncryptionResponse, error) {
+	if err := a.s.requireFeature(ctx, 5, "SetBucketEncryption"); err != nil {
+		return nil, toStatus(err)
+	}
+	return mutate[*pb.SetBucketEncryptionResponse](ctx, a.s, &pb.Command{Op: &pb.Command_SetBucketEncryption{SetBucketEncryption: req}})
+}
+
 func (a *api) CreateAccessKey(ctx context.Context, req *pb.CreateAccessKeyRequest) (*pb.CreateAccessKeyResponse, error) {
 	if err := a.s.requireFeature(ctx, 2, "CreateAccessKey"); err != nil {
 		return nil, toStatus(err)

@@ -576,7 +576,7 @@ m3  nonvoter  10.0.0.3:7100  (not yet known)
 		{name: "bucket show", fake: func(f *fakeMetad) {
 			f.buckets = []*pb.Bucket{{Name: "photos", CreatedUnixNano: testNow.UnixNano(), Region: "r",
 				Usage: &pb.BucketUsage{Objects: 12, Bytes: 3 << 20}, Quota: &pb.BucketQuota{MaxObjects: 100},
-				Tags: map[string]string{"team": "web", "env": "prod"},
+				Tags: map[string]string{"team": "web", "env": "prod"}, DefaultEncryption: "AES256",
 				Cors: `<CORSConfiguration><CORSRule><AllowedOrigin>*</AllowedOrigin><AllowedMethod>GET</AllowedMethod></CORSRule></CORSConfiguration>`,
 				Lifecycle: `<LifecycleConfiguration><Rule><ID>a</ID><Filter><Prefix>logs/</Prefix></Filter><Status>Enabled</Status><Expiration><Days>3</Days></Expiration></Rule>` +
 					`<Rule><ID>b</ID><Filter><Prefix>tmp/</Prefix></Filter><Status>Enabled</Status><Expiration><Days>1</Days></Expiration></Rule></LifecycleConfiguration>`}}
@@ -585,11 +585,15 @@ m3  nonvoter  10.0.0.3:7100  (not yet known)
 				"CKOWNER": {Id: "CKOWNER", Grants: map[string]*pb.BucketGrant{"photos": {Read: true, Write: true, Owner: true}}},
 				"CKOTHER": {Id: "CKOTHER", Grants: map[string]*pb.BucketGrant{"logs": {Read: true}}},
 			}
-		}, args: []string{"bucket", "show", "photos"}, stdout: "bucket       photos\ncreated      2026-11-25T12:00:00Z\nregion       r\nobjects      12\nsize         3.0 MiB\nquota        100 objects\naccess       private\ncors         1 rule\nlifecycle    2 rules\ntags         env=prod, team=web\naccess keys  CKOWNER  read, write, owner\n             CKWEB  read, write\n"},
+		}, args: []string{"bucket", "show", "photos"}, stdout: "bucket              photos\ncreated             2026-11-25T12:00:00Z\nregion              r\nobjects             12\nsize                3.0 MiB\n" +
+			"quota               100 objects\naccess              private\ncors                1 rule\nlifecycle           2 rules\ndefault encryption  AES256 (SSE-S3)\n" +
+			"tags                env=prod, team=web\naccess keys         CKOWNER  read, write, owner\n                    CKWEB  read, write\n"},
 		{name: "bucket show bare, old metad", fake: func(f *fakeMetad) {
 			f.buckets = []*pb.Bucket{{Name: "logs", CreatedUnixNano: testNow.UnixNano(), Region: "r"}}
 		},
-			args: []string{"bucket", "show", "logs"}, stdout: "bucket       logs\ncreated      2026-11-25T12:00:00Z\nregion       r\nobjects      0\nsize         0 B\nquota        -\naccess       private\ncors         the gateways' --cors-allowed-origins\nlifecycle    none\ntags         -\naccess keys  - (metad predates access keys)\n"},
+			args: []string{"bucket", "show", "logs"}, stdout: "bucket              logs\ncreated             2026-11-25T12:00:00Z\nregion              r\nobjects             0\nsize                0 B\nquota               -\n" +
+				"access              private\ncors                the gateways' --cors-allowed-origins\nlifecycle           none\ndefault encryption  none\n" +
+				"tags                -\naccess keys         - (metad predates access keys)\n"},
 		{name: "bucket show missing", args: []string{"bucket", "show", "nope"}, code: 1,
 			stderr: "cairn: bucket \"nope\" does not exist (`cairn bucket list` shows the buckets)\n", notJSON: true},
 		{name: "bucket quota", fake: func(f *fakeMetad) { f.buckets = []*pb.Bucket{{Name: "photos"}} }, args: []string{"bucket", "quota", "photos", "--max-size", "100GiB", "--max-objects", "5000"},

@@ -30,6 +30,10 @@ type bucketDetail struct {
 	// then the gateways' own setting).
 	CORSRules      int `json:"cors_rules"`
 	LifecycleRules int `json:"lifecycle_rules"`
+	// DefaultEncryption is what objects written without an encryption
+	// header of their own are encrypted with: "AES256" (SSE-S3) or ""
+	// (none).
+	DefaultEncryption string `json:"default_encryption"`
 	// Keys are the access keys with a grant on the bucket, by id; nil
 	// when metad is older than access keys.
 	Keys map[string]grantView `json:"access_keys"`
@@ -38,7 +42,7 @@ type bucketDetail struct {
 func (a *admin) bucketShowCmd() *cobra.Command {
 	return &cobra.Command{
 		Use:   "show NAME",
-		Short: "Show a bucket: what it holds, its quota, access, CORS and lifecycle rules, tags and access keys",
+		Short: "Show a bucket: what it holds, its quota, access, CORS and lifecycle rules, default encryption, tags and access keys",
 		Args:  cobra.ExactArgs(1),
 		RunE: a.withClient(func(ctx context.Context, cl *metaclient.Client, args []string) error {
 			resp, err := call(ctx, a, "GetBucket", func(ctx context.Context) (*pb.GetBucketResponse, error) {
@@ -51,7 +55,7 @@ func (a *admin) bucketShowCmd() *cobra.Command {
 				return err
 			}
 			b := resp.GetBucket()
-			d := bucketDetail{bucketView: toBucketView(b), Tags: b.GetTags()}
+			d := bucketDetail{bucketView: toBucketView(b), Tags: b.GetTags(), DefaultEncryption: b.GetDefaultEncryption()}
 			if d.Tags == nil {
 				d.Tags = map[string]string{}
 			}
@@ -110,6 +114,7 @@ func (d bucketDetail) render(w io.Writer) error {
 		lc = plural(d.LifecycleRules, "rule")
 	}
 	t.Row("lifecycle", lc)
+	t.Row("default encryption", d.encryption())
 	tags := []string{}
 	for _, k := range slices.Sorted(maps.Keys(d.Tags)) {
 		tags = append(tags, k+"="+d.Tags[k])
@@ -130,6 +135,19 @@ func (d bucketDetail) render(w io.Writer) error {
 		}
 	}
 	return t.Render(w)
+}
+
+// encryption names the default encryption; a value this binary does not
+// know (from a newer metad) is shown as stored.
+func (d bucketDetail) encryption() string {
+	switch d.DefaultEncryption {
+	case "":
+		return "none"
+	case "AES256":
+		return "AES256 (SSE-S3)"
+	default:
+		return d.DefaultEncryption
+	}
 }
 
 func plural(n int, what string) string {

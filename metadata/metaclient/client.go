@@ -197,10 +197,11 @@ var retrySafe = func() map[string]bool {
 		metadatapb.Metadata_SetBucketPolicy_FullMethodName:    true,
 		metadatapb.Metadata_SetBucketLifecycle_FullMethodName: true,
 		// Sets the tags to a value (on whatever version is current).
-		metadatapb.Metadata_SetObjectTags_FullMethodName:  true,
-		metadatapb.Metadata_SetBucketTags_FullMethodName:  true,
-		metadatapb.Metadata_SetBucketCors_FullMethodName:  true,
-		metadatapb.Metadata_SetBucketQuota_FullMethodName: true,
+		metadatapb.Metadata_SetObjectTags_FullMethodName:       true,
+		metadatapb.Metadata_SetBucketTags_FullMethodName:       true,
+		metadatapb.Metadata_SetBucketCors_FullMethodName:       true,
+		metadatapb.Metadata_SetBucketQuota_FullMethodName:      true,
+		metadatapb.Metadata_SetBucketEncryption_FullMethodName: true,
 		// The caller chose the id and secret: a repeat finds the key it
 		// created. Allow and deny are set operations.
 		metadatapb.Metadata_CreateAccessKey_FullMethodName: true,
