@@ -84,6 +84,9 @@ var opPermissions = map[string]permission{
 	"GetBucketLifecycleConfiguration": needOwner,
 	"DeleteBucketLifecycle":           needOwner,
 	"GetBucketCors":                   needRead,
+	"GetBucketEncryption":             needRead,
+	"PutBucketEncryption":             needOwner,
+	"DeleteBucketEncryption":          needOwner,
 	"PutBucketCors":                   needOwner,
 	"DeleteBucketCors":                needOwner,
 }

@@ -106,10 +106,19 @@ func (h *objectHandlers) attributes(w http.ResponseWriter, r *http.Request) erro
 	if err != nil {
 		return err
 	}
+	key, err := h.d.parseClientKey(r, requestPrefix)
+	if err != nil {
+		return err
+	}
 	o, err := h.d.objects.Head(r.Context(), t.bucket, t.key)
 	if err != nil {
 		return err
 	}
+	// An SSE-C object's attributes are for its key's holder, as on S3.
+	if _, err := h.d.dataKey(o.GetEncryption(), key); err != nil {
+		return err
+	}
+	setSSEHeaders(w.Header(), o.GetEncryption())
 	res := objectAttributesResult{NS: s3NS}
 	if want["ETag"] {
 		res.ETag = o.GetEtag()

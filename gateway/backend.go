@@ -23,6 +23,7 @@ type BucketMeta interface {
 	SetBucketLifecycle(ctx context.Context, in *pb.SetBucketLifecycleRequest, opts ...grpc.CallOption) (*pb.SetBucketLifecycleResponse, error)
 	SetBucketTags(ctx context.Context, in *pb.SetBucketTagsRequest, opts ...grpc.CallOption) (*pb.SetBucketTagsResponse, error)
 	SetBucketCors(ctx context.Context, in *pb.SetBucketCorsRequest, opts ...grpc.CallOption) (*pb.SetBucketCorsResponse, error)
+	SetBucketEncryption(ctx context.Context, in *pb.SetBucketEncryptionRequest, opts ...grpc.CallOption) (*pb.SetBucketEncryptionResponse, error)
 }
 
 // ObjectMeta is what listing and deleting objects need.

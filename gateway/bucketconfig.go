@@ -45,7 +45,6 @@ func emptyDoc(v any) func(*routerDeps) (any, error) {
 var bucketConfigReads = []configRead{
 	{sub: "acl", op: "GetBucketAcl", doc: emptyDoc(ownerOnlyACL())},
 	{sub: "website", op: "GetBucketWebsite", absent: s3err.NoSuchWebsiteConfiguration},
-	{sub: "encryption", op: "GetBucketEncryption", absent: s3err.SSEConfigurationNotFound},
 	{sub: "object-lock", op: "GetObjectLockConfiguration", absent: s3err.ObjectLockConfigurationNotFound},
 	{sub: "replication", op: "GetBucketReplication", absent: s3err.ReplicationConfigurationNotFound},
 	{sub: "ownershipControls", op: "GetBucketOwnershipControls", doc: emptyDoc(ownershipControls{NS: s3NS, Rule: ownershipRule{ObjectOwnership: "BucketOwnerEnforced"}})},

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/cairnstore/cairn/gateway/s3err"
+	"github.com/cairnstore/cairn/gateway/sse"
 	pb "github.com/cairnstore/cairn/metadata/metadatapb"
 	"github.com/cairnstore/cairn/metadata/metaerr"
 	"github.com/cairnstore/cairn/object"
@@ -49,28 +50,40 @@ func parseCopySource(v string) (bucket, key string, err error) {
 // copySource resolves and checks the source of a copy: it exists, its
 // x-amz-copy-source-if-* conditions hold (a failure of any is
 // PreconditionFailed) and it is not larger than a copy may be.
-func (d *routerDeps) copySource(ctx context.Context, r *http.Request) (*pb.Object, error) {
+//
+// It also returns the source's data key when it is encrypted: an SSE-C
+// source needs its key in x-amz-copy-source-server-side-encryption-
+// customer-*.
+func (d *routerDeps) copySource(ctx context.Context, r *http.Request) (*pb.Object, *sse.DataKey, error) {
 	sb, sk, err := parseCopySource(r.Header.Get("x-amz-copy-source"))
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if err := d.authorize(r, sb, needRead); err != nil {
-		return nil, err
+		return nil, nil, err
+	}
+	key, err := d.parseClientKey(r, copySourcePrefix)
+	if err != nil {
+		return nil, nil, err
 	}
 	src, err := d.objects.Head(ctx, sb, sk)
 	if err != nil {
 		if isMeta(err, metaerr.ErrNoSuchKey) {
-			return nil, &s3err.Error{Code: s3err.NoSuchKey, BucketName: sb, Key: sk, Err: err}
+			return nil, nil, &s3err.Error{Code: s3err.NoSuchKey, BucketName: sb, Key: sk, Err: err}
 		}
 		if isMeta(err, metaerr.ErrNoSuchBucket) {
-			return nil, &s3err.Error{Code: s3err.NoSuchBucket, BucketName: sb, Err: err}
+			return nil, nil, &s3err.Error{Code: s3err.NoSuchBucket, BucketName: sb, Err: err}
 		}
-		return nil, err
+		return nil, nil, err
+	}
+	dk, err := d.dataKey(src.GetEncryption(), key)
+	if err != nil {
+		return nil, nil, err
 	}
 	if err := readPreconditions(r.Header, "x-amz-copy-source-").check(src.GetEtag(), lastModified(src), s3err.PreconditionFailed); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return src, nil
+	return src, dk, nil
 }
 
 // copy is CopyObject. The bytes pass through the gateway (read from the
@@ -93,11 +106,15 @@ func (h *objectHandlers) copy(w http.ResponseWriter, r *http.Request) error {
 	if tagging != "" && tagging != "COPY" && tagging != "REPLACE" {
 		return s3err.New(s3err.InvalidArgument, "Unknown tagging directive.")
 	}
-	src, err := h.d.copySource(ctx, r)
+	ssep, err := h.d.parseSSEWrite(r)
 	if err != nil {
 		return err
 	}
-	if src.GetBucket() == t.bucket && src.GetKey() == t.key && directive != "REPLACE" && r.Header.Get(storageClassHeader) == "" {
+	src, srcKey, err := h.d.copySource(ctx, r)
+	if err != nil {
+		return err
+	}
+	if src.GetBucket() == t.bucket && src.GetKey() == t.key && directive != "REPLACE" && r.Header.Get(storageClassHeader) == "" && ssep.mode == 0 {
 		return s3err.New(s3err.InvalidRequest, "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes.")
 	}
 	if src.GetSize() > MaxCopySize {
@@ -132,7 +149,18 @@ func (h *objectHandlers) copy(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	rc, err := h.d.objects.Open(ctx, src, 0, src.GetSize())
+	// The copy is encrypted as the request asks, else as the
+	// destination bucket's default, never as its source was, as on S3.
+	if ssep.mode == 0 {
+		if ssep, err = h.d.writeEncryption(r, t.bucket); err != nil {
+			return err
+		}
+	}
+	enc, dk, err := h.d.newEncryption(ssep)
+	if err != nil {
+		return err
+	}
+	rc, err := h.d.openObject(ctx, src, srcKey, 0, src.GetSize())
 	if err != nil {
 		return err
 	}
@@ -145,14 +173,30 @@ func (h *objectHandlers) copy(w http.ResponseWriter, r *http.Request) error {
 	if sums != nil {
 		body = io.TeeReader(rc, sums)
 	}
-	o, err := h.d.objects.Put(ctx, t.bucket, t.key, body, src.GetSize(), object.PutOptions{
+	size := src.GetSize()
+	var eb *encryptingBody
+	if enc != nil {
+		if eb, err = encryptBody(body, size, dk, 0); err != nil {
+			return err
+		}
+		body, size = eb.r, eb.size
+	}
+	o, err := h.d.objects.Put(ctx, t.bucket, t.key, body, size, object.PutOptions{
 		ContentType:  attrs.contentType,
 		Headers:      attrs.headers,
 		UserMetadata: attrs.userMetadata,
 		Condition:    cond,
 		BeforeCommit: func(o *pb.Object) error {
-			// A single-PUT source's ETag is its MD5: the copy must match.
-			if !strings.Contains(src.GetEtag(), "-") && o.GetEtag() != src.GetEtag() {
+			plainMD5 := o.GetEtag()
+			if eb != nil {
+				plainMD5 = eb.plainMD5()
+				o.Etag = eb.plainETag(enc, o.Etag)
+				o.Size = eb.plainSize()
+				o.Encryption = enc
+			}
+			// A single-PUT source's ETag is its MD5 (unless its key is
+			// the client's): the copy must match.
+			if !strings.Contains(src.GetEtag(), "-") && src.GetEncryption().GetMode() != pb.EncryptionMode_ENCRYPTION_MODE_SSE_C && plainMD5 != src.GetEtag() {
 				return s3err.New(s3err.InternalError, "The copied bytes do not match the source's ETag.")
 			}
 			o.Tags = tags
@@ -162,6 +206,7 @@ func (h *objectHandlers) copy(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	setSSEHeaders(w.Header(), o.GetEncryption())
 	f, typ := xmlChecksums(o.GetChecksums())
 	return writeXML(w, copyObjectResult{
 		NS:             s3NS,

@@ -118,6 +118,11 @@ func (f *fake) SetBucketCors(_ context.Context, in *pb.SetBucketCorsRequest, _ .
 	return &pb.SetBucketCorsResponse{Bucket: b}, nil
 }
 
+func (f *fake) SetBucketEncryption(_ context.Context, in *pb.SetBucketEncryptionRequest, _ ...grpc.CallOption) (*pb.SetBucketEncryptionResponse, error) {
+	b, err := f.updateBucket(in.Name, func(b *pb.Bucket) { b.DefaultEncryption = in.DefaultEncryption })
+	return &pb.SetBucketEncryptionResponse{Bucket: b}, err
+}
+
 func (f *fake) SetBucketPolicy(_ context.Context, in *pb.SetBucketPolicyRequest, _ ...grpc.CallOption) (*pb.SetBucketPolicyResponse, error) {
 	b, err := f.updateBucket(in.Name, func(b *pb.Bucket) { b.Policy = in.Policy })
 	return &pb.SetBucketPolicyResponse{Bucket: b}, err

@@ -115,6 +115,7 @@ func setObjectHeaders(h http.Header, o *pb.Object, withChecksums bool) {
 	if withChecksums {
 		setChecksumHeaders(h, o.GetChecksums())
 	}
+	setSSEHeaders(h, o.GetEncryption())
 }
 
 // setChecksumHeaders sets x-amz-checksum-<alg> (base64, "-N" for a

@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/cairnstore/cairn/gateway/s3err"
+	"github.com/cairnstore/cairn/gateway/sse"
 	pb "github.com/cairnstore/cairn/metadata/metadatapb"
 	"github.com/cairnstore/cairn/metadata/metaerr"
 )
@@ -50,6 +51,16 @@ func (h *multipartHandlers) create(w http.ResponseWriter, r *http.Request) error
 	if err != nil {
 		return err
 	}
+	ssep, err := h.d.writeEncryption(r, t.bucket)
+	if err != nil {
+		return err
+	}
+	// The upload's data key is made now: every part is encrypted with
+	// it (each as its own stream), and the object keeps it.
+	enc, _, err := h.d.newEncryption(ssep)
+	if err != nil {
+		return err
+	}
 	resp, err := h.d.meta.CreateMultipart(r.Context(), &pb.CreateMultipartRequest{Upload: &pb.MultipartUpload{
 		Bucket:            t.bucket,
 		Key:               t.key,
@@ -60,10 +71,12 @@ func (h *multipartHandlers) create(w http.ResponseWriter, r *http.Request) error
 		ChecksumAlgorithm: alg,
 		ChecksumType:      typ,
 		Tags:              attrs.tags,
+		Encryption:        enc,
 	}})
 	if err != nil {
 		return err
 	}
+	setSSEHeaders(w.Header(), enc)
 	if alg != "" {
 		w.Header().Set("x-amz-checksum-algorithm", alg)
 		w.Header().Set("x-amz-checksum-type", typ)
@@ -94,6 +107,24 @@ func (h *multipartHandlers) upload(r *http.Request) (*pb.MultipartUpload, error)
 	return resp.GetUpload(), nil
 }
 
+// uploadWithKey is upload with the upload's data key when it is
+// encrypted: a part of an SSE-C upload must bring the upload's key.
+func (h *multipartHandlers) uploadWithKey(r *http.Request) (*pb.MultipartUpload, *sse.DataKey, error) {
+	key, err := h.d.parseClientKey(r, requestPrefix)
+	if err != nil {
+		return nil, nil, err
+	}
+	up, err := h.upload(r)
+	if err != nil {
+		return nil, nil, err
+	}
+	dk, err := h.d.dataKey(up.GetEncryption(), key)
+	if err != nil {
+		return nil, nil, err
+	}
+	return up, dk, nil
+}
+
 // uploadPart is UploadPart.
 func (h *multipartHandlers) uploadPart(w http.ResponseWriter, r *http.Request) error {
 	t := stateOf(r).target
@@ -104,7 +135,7 @@ func (h *multipartHandlers) uploadPart(w http.ResponseWriter, r *http.Request) e
 	if err != nil {
 		return err
 	}
-	up, err := h.upload(r)
+	up, dk, err := h.uploadWithKey(r)
 	if err != nil {
 		return err
 	}
@@ -112,8 +143,22 @@ func (h *multipartHandlers) uploadPart(w http.ResponseWriter, r *http.Request) e
 	if err != nil {
 		return err
 	}
-	p, err := h.d.objects.PutPart(r.Context(), t.bucket, t.key, up.GetUploadId(), num, b.r, b.size, func(p *pb.Part) error {
-		cs, err := b.finish(p.Etag)
+	stored, storedSize := b.r, b.size
+	var eb *encryptingBody
+	if dk != nil {
+		if eb, err = encryptBody(b.r, b.size, dk, uint32(num)); err != nil {
+			return err
+		}
+		stored, storedSize = eb.r, eb.size
+	}
+	p, err := h.d.objects.PutPart(r.Context(), t.bucket, t.key, up.GetUploadId(), num, stored, storedSize, func(p *pb.Part) error {
+		plainMD5 := p.Etag
+		if eb != nil {
+			plainMD5 = eb.plainMD5()
+			p.Etag = eb.plainETag(up.GetEncryption(), p.Etag)
+			p.Size = eb.plainSize()
+		}
+		cs, err := b.finish(plainMD5)
 		if err != nil {
 			return err
 		}
@@ -123,6 +168,7 @@ func (h *multipartHandlers) uploadPart(w http.ResponseWriter, r *http.Request) e
 	if err != nil {
 		return err
 	}
+	setSSEHeaders(w.Header(), up.GetEncryption())
 	w.Header().Set("ETag", quoteETag(p.GetEtag()))
 	setChecksumHeaders(w.Header(), p.GetChecksums())
 	w.Header().Del("x-amz-checksum-type")
@@ -166,11 +212,11 @@ func (h *multipartHandlers) uploadPartCopy(w http.ResponseWriter, r *http.Reques
 	if err != nil {
 		return err
 	}
-	up, err := h.upload(r)
+	up, dk, err := h.uploadWithKey(r)
 	if err != nil {
 		return err
 	}
-	src, err := h.d.copySource(ctx, r)
+	src, srcKey, err := h.d.copySource(ctx, r)
 	if err != nil {
 		return err
 	}
@@ -181,7 +227,7 @@ func (h *multipartHandlers) uploadPartCopy(w http.ResponseWriter, r *http.Reques
 	if n > MaxCopySize {
 		return s3err.New(s3err.InvalidRequest, "The specified copy source is larger than the maximum allowable size for a copy source: %d", int64(MaxCopySize))
 	}
-	rc, err := h.d.objects.Open(ctx, src, off, n)
+	rc, err := h.d.openObject(ctx, src, srcKey, off, n)
 	if err != nil {
 		return err
 	}
@@ -191,7 +237,19 @@ func (h *multipartHandlers) uploadPartCopy(w http.ResponseWriter, r *http.Reques
 	if sums != nil {
 		body = io.TeeReader(rc, sums)
 	}
-	p, err := h.d.objects.PutPart(ctx, t.bucket, t.key, up.GetUploadId(), num, body, n, func(p *pb.Part) error {
+	size := n
+	var eb *encryptingBody
+	if dk != nil {
+		if eb, err = encryptBody(body, n, dk, uint32(num)); err != nil {
+			return err
+		}
+		body, size = eb.r, eb.size
+	}
+	p, err := h.d.objects.PutPart(ctx, t.bucket, t.key, up.GetUploadId(), num, body, size, func(p *pb.Part) error {
+		if eb != nil {
+			p.Etag = eb.plainETag(up.GetEncryption(), p.Etag)
+			p.Size = eb.plainSize()
+		}
 		if sums == nil {
 			return nil
 		}
@@ -202,6 +260,7 @@ func (h *multipartHandlers) uploadPartCopy(w http.ResponseWriter, r *http.Reques
 	if err != nil {
 		return err
 	}
+	setSSEHeaders(w.Header(), up.GetEncryption())
 	f, _ := xmlChecksums(p.GetChecksums())
 	return writeXML(w, copyPartResult{NS: s3NS, ETag: quoteETag(p.GetEtag()), LastModified: fmtXMLTime(h.d.now()), checksumFields: f})
 }
@@ -266,6 +325,7 @@ func (h *multipartHandlers) complete(w http.ResponseWriter, r *http.Request) err
 		Headers:      up.GetHeaders(),
 		UserMetadata: up.GetUserMetadata(),
 		Tags:         up.GetTags(),
+		Encryption:   up.GetEncryption(),
 	}
 	chosen := make([]*pb.Part, 0, len(req.Parts))
 	etags := md5.New()
@@ -337,6 +397,7 @@ func (h *multipartHandlers) completedAlready(w http.ResponseWriter, r *http.Requ
 
 // writeCompleteResult answers a Complete that made o.
 func (h *multipartHandlers) writeCompleteResult(w http.ResponseWriter, r *http.Request, t target, o *pb.Object) error {
+	setSSEHeaders(w.Header(), o.GetEncryption())
 	f, typ := xmlChecksums(o.GetChecksums())
 	return writeXML(w, completeMultipartUploadResult{
 		NS:             s3NS,

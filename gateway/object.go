@@ -55,6 +55,10 @@ func (h *objectHandlers) put(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	ssep, err := h.d.writeEncryption(r, t.bucket)
+	if err != nil {
+		return err
+	}
 	b, err := h.d.openBody(r)
 	if err != nil {
 		return err
@@ -62,13 +66,32 @@ func (h *objectHandlers) put(w http.ResponseWriter, r *http.Request) error {
 	if err := h.d.checkRoom(r.Context(), t.bucket, t.key, b.size); err != nil {
 		return err
 	}
-	o, err := h.d.objects.Put(r.Context(), t.bucket, t.key, b.r, b.size, object.PutOptions{
+	enc, dk, err := h.d.newEncryption(ssep)
+	if err != nil {
+		return err
+	}
+	stored, storedSize := b.r, b.size
+	var eb *encryptingBody
+	if enc != nil {
+		if eb, err = encryptBody(b.r, b.size, dk, 0); err != nil {
+			return err
+		}
+		stored, storedSize = eb.r, eb.size
+	}
+	o, err := h.d.objects.Put(r.Context(), t.bucket, t.key, stored, storedSize, object.PutOptions{
 		ContentType:  attrs.contentType,
 		Headers:      attrs.headers,
 		UserMetadata: attrs.userMetadata,
 		Condition:    cond,
 		BeforeCommit: func(o *pb.Object) error {
-			cs, err := b.finish(o.Etag)
+			plainMD5 := o.Etag
+			if eb != nil {
+				plainMD5 = eb.plainMD5()
+				o.Etag = eb.plainETag(enc, o.Etag)
+				o.Size = eb.plainSize()
+				o.Encryption = enc
+			}
+			cs, err := b.finish(plainMD5)
 			if err != nil {
 				return err
 			}
@@ -81,6 +104,7 @@ func (h *objectHandlers) put(w http.ResponseWriter, r *http.Request) error {
 	}
 	w.Header().Set("ETag", quoteETag(o.GetEtag()))
 	setChecksumHeaders(w.Header(), o.GetChecksums())
+	setSSEHeaders(w.Header(), o.GetEncryption())
 	w.Header().Set("Content-Length", "0")
 	w.WriteHeader(http.StatusOK)
 	return nil
@@ -99,7 +123,15 @@ func (h *objectHandlers) get(w http.ResponseWriter, r *http.Request) error {
 	if err := checkReadHeaders(r.Header); err != nil {
 		return err
 	}
+	key, err := h.d.parseClientKey(r, requestPrefix)
+	if err != nil {
+		return err
+	}
 	o, err := h.d.objects.Head(r.Context(), t.bucket, t.key)
+	if err != nil {
+		return err
+	}
+	dk, err := h.d.dataKey(o.GetEncryption(), key)
 	if err != nil {
 		return err
 	}
@@ -150,7 +182,7 @@ func (h *objectHandlers) get(w http.ResponseWriter, r *http.Request) error {
 		w.WriteHeader(status)
 		return nil
 	}
-	rc, err := h.d.objects.Open(r.Context(), o, off, n)
+	rc, err := h.d.openObject(r.Context(), o, dk, off, n)
 	if err != nil {
 		// Nothing was written yet: a clean error answer is possible,
 		// but not with the object's headers.

@@ -241,6 +241,22 @@ func (h *objectHandlers) postObject(w http.ResponseWriter, r *http.Request) erro
 	if sums != nil {
 		src = io.TeeReader(body, sums)
 	}
+	// The form's encryption fields stand for the request's headers.
+	ssep, err := h.d.writeEncryption(&http.Request{Header: hdr, TLS: r.TLS}, t.bucket)
+	if err != nil {
+		return err
+	}
+	enc, dk, err := h.d.newEncryption(ssep)
+	if err != nil {
+		return err
+	}
+	var eb *encryptingBody
+	if enc != nil {
+		if eb, err = encryptBody(src, -1, dk, 0); err != nil {
+			return err
+		}
+		src = eb.r
+	}
 	o, err := h.d.objects.Put(r.Context(), t.bucket, key, src, -1, object.PutOptions{
 		ContentType:  attrs.contentType,
 		Headers:      attrs.headers,
@@ -249,6 +265,11 @@ func (h *objectHandlers) postObject(w http.ResponseWriter, r *http.Request) erro
 			if n := hi - body.left; ranged && n < lo {
 				return s3err.New(s3err.EntityTooSmall, "Your proposed upload is smaller than the minimum allowed size (%d of at least %d bytes).", n, lo)
 			}
+			if eb != nil {
+				o.Etag = eb.plainETag(enc, o.Etag)
+				o.Size = eb.plainSize()
+				o.Encryption = enc
+			}
 			o.Tags = attrs.tags
 			return sums.store(o)
 		},
@@ -256,6 +277,7 @@ func (h *objectHandlers) postObject(w http.ResponseWriter, r *http.Request) erro
 	if err != nil {
 		return err
 	}
+	setSSEHeaders(w.Header(), o.GetEncryption())
 	etag := quoteETag(o.GetEtag())
 	loc := objectLocation(r, t)
 	if redirect := f.fields["success_action_redirect"]; redirect != "" {

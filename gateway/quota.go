@@ -20,14 +20,36 @@ import (
 // things stand at that moment; when it cannot tell (metad unreachable),
 // it lets the write through to the commit.
 
-// quotaTTL is how long a gateway trusts that a bucket has, or has no,
-// quota, so that buckets without one cost no metad read per PUT. A quota
-// set through another gateway is checked early from then on; the commit
-// enforces it at once either way.
-const quotaTTL = 5 * time.Second
+// bucketSettingsTTL is how long a gateway trusts what it read of a
+// bucket's quota and default encryption, so that a PUT to a bucket costs
+// no metad read for them. A quota set through another gateway is checked
+// early from then on (the commit enforces it at once either way); a
+// default encryption set through another gateway applies to the writes
+// this gateway starts from then on.
+const bucketSettingsTTL = 5 * time.Second
 
-// maxCachedQuotas bounds the cache of buckets' quotas.
-const maxCachedQuotas = 10000
+// maxCachedBuckets bounds the cache of buckets' settings.
+const maxCachedBuckets = 10000
+
+// bucketSettings is what the gateway keeps of a bucket for every write.
+type bucketSettings struct {
+	quota      *pb.BucketQuota // nil: none
+	encryption string          // the default encryption, "" for none
+}
+
+// bucketSettings reads the settings of bucket, as read within
+// bucketSettingsTTL.
+func (d *routerDeps) bucketSettings(ctx context.Context, bucket string) (bucketSettings, error) {
+	fresh := func(_ bucketSettings, age time.Duration) bool { return age < bucketSettingsTTL }
+	return d.bucketCache.get(ctx, bucket, fresh, func(ctx context.Context) (bucketSettings, error) {
+		resp, err := d.meta.GetBucket(ctx, &pb.GetBucketRequest{Name: bucket})
+		if err != nil {
+			return bucketSettings{}, err
+		}
+		b := resp.GetBucket()
+		return bucketSettings{quota: b.GetQuota(), encryption: b.GetDefaultEncryption()}, nil
+	})
+}
 
 // checkRoom answers QuotaExceeded when a write of size bytes (-1:
 // unknown) to bucket/key would take the bucket over its quota.
@@ -35,15 +57,8 @@ func (d *routerDeps) checkRoom(ctx context.Context, bucket, key string, size int
 	if size < 0 {
 		return nil
 	}
-	fresh := func(_ *pb.BucketQuota, age time.Duration) bool { return age < quotaTTL }
-	q, err := d.quotaCache.get(ctx, bucket, fresh, func(ctx context.Context) (*pb.BucketQuota, error) {
-		resp, err := d.meta.GetBucket(ctx, &pb.GetBucketRequest{Name: bucket})
-		if err != nil {
-			return nil, err
-		}
-		return resp.GetBucket().GetQuota(), nil
-	})
-	if err != nil || q == nil {
+	s, err := d.bucketSettings(ctx, bucket)
+	if err != nil || s.quota == nil {
 		return nil
 	}
 	// The bucket has a quota: its usage now, not as cached.

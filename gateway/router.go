@@ -13,7 +13,7 @@ import (
 	"github.com/cairnstore/cairn/gateway/s3err"
 	"github.com/cairnstore/cairn/gateway/sigv2"
 	"github.com/cairnstore/cairn/gateway/sigv4"
-	pb "github.com/cairnstore/cairn/metadata/metadatapb"
+	"github.com/cairnstore/cairn/gateway/sse"
 )
 
 // routerDeps is what the handlers share. Handlers are plain functions of
@@ -35,8 +35,13 @@ type routerDeps struct {
 	// corsCache holds buckets' CORS configurations (nil: none) for
 	// withCORS.
 	corsCache *ttlCache[*bucketcors.Configuration]
-	// quotaCache holds buckets' quotas (nil: none) for checkRoom.
-	quotaCache *ttlCache[*pb.BucketQuota]
+	// bucketCache holds buckets' quotas and default encryption for
+	// every write (bucketSettings).
+	bucketCache *ttlCache[bucketSettings]
+	// masterKeys seal SSE-S3 objects' data keys; nil: SSE-S3 refused.
+	masterKeys *sse.MasterKeys
+	// sseCOverHTTP accepts SSE-C keys over plain http.
+	sseCOverHTTP bool
 }
 
 // handlerFunc is an S3 operation: it writes a successful answer itself
@@ -180,6 +185,9 @@ func newRouter(d routerDeps) http.Handler {
 	bucketAt.Methods(http.MethodPut).MatcherFunc(hasQuery("cors")).Handler(route("PutBucketCors", cfg.putCors))
 	bucketAt.Methods(http.MethodGet).MatcherFunc(hasQuery("cors")).Handler(route("GetBucketCors", cfg.getCors))
 	bucketAt.Methods(http.MethodDelete).MatcherFunc(hasQuery("cors")).Handler(route("DeleteBucketCors", cfg.deleteCors))
+	bucketAt.Methods(http.MethodPut).MatcherFunc(hasQuery("encryption")).Handler(route("PutBucketEncryption", cfg.putEncryption))
+	bucketAt.Methods(http.MethodGet).MatcherFunc(hasQuery("encryption")).Handler(route("GetBucketEncryption", cfg.getEncryption))
+	bucketAt.Methods(http.MethodDelete).MatcherFunc(hasQuery("encryption")).Handler(route("DeleteBucketEncryption", cfg.deleteEncryption))
 	bucketAt.Methods(http.MethodPut).MatcherFunc(hasQuery("lifecycle")).Handler(route("PutBucketLifecycleConfiguration", cfg.putLifecycle))
 	bucketAt.Methods(http.MethodGet).MatcherFunc(hasQuery("lifecycle")).Handler(route("GetBucketLifecycleConfiguration", cfg.getLifecycle))
 	bucketAt.Methods(http.MethodDelete).MatcherFunc(hasQuery("lifecycle")).Handler(route("DeleteBucketLifecycle", cfg.deleteLifecycle))

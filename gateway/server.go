@@ -39,7 +39,7 @@ import (
 	"github.com/cairnstore/cairn/gateway/bucketcors"
 	"github.com/cairnstore/cairn/gateway/sigv2"
 	"github.com/cairnstore/cairn/gateway/sigv4"
-	pb "github.com/cairnstore/cairn/metadata/metadatapb"
+	"github.com/cairnstore/cairn/gateway/sse"
 )
 
 // DefaultRegion is the region a gateway answers for when Config.Region is
@@ -88,6 +88,14 @@ type Config struct {
 	// the gateway: "*" for any, or origins such as https://app.example.com
 	// (one * wildcard each, as in https://*.example.com). None: no CORS.
 	CORSAllowedOrigins []string
+	// SSEMasterKeys seal the data keys of objects written with
+	// x-amz-server-side-encryption: AES256 (SSE-S3); nil refuses such
+	// writes. Every gateway of a cluster needs the same keys.
+	SSEMasterKeys *sse.MasterKeys
+	// SSECustomerKeysOverHTTP accepts SSE-C requests (which carry the
+	// client's key) over plain http, which S3 refuses: for a gateway
+	// behind a TLS-terminating proxy, or tests.
+	SSECustomerKeysOverHTTP bool
 }
 
 // DefaultBodyIdleTimeout is Config.BodyIdleTimeout's default.
@@ -168,21 +176,23 @@ func NewServer(cfg Config) (*Server, error) {
 		bodyIdle = 0
 	}
 	s.handler = newRouter(routerDeps{
-		meta:       cfg.Meta,
-		objects:    cfg.Objects,
-		verifier:   verifier,
-		v2:         v2,
-		domain:     cfg.Domain,
-		region:     cfg.Region,
-		log:        s.log,
-		metrics:    m,
-		registry:   cfg.Registry,
-		now:        cfg.Now,
-		bodyIdle:   bodyIdle,
-		cors:       cfg.CORSAllowedOrigins,
-		keys:       keys,
-		corsCache:  newTTLCache[*bucketcors.Configuration](cfg.Now, maxCachedCORS),
-		quotaCache: newTTLCache[*pb.BucketQuota](cfg.Now, maxCachedQuotas),
+		meta:         cfg.Meta,
+		objects:      cfg.Objects,
+		verifier:     verifier,
+		v2:           v2,
+		domain:       cfg.Domain,
+		region:       cfg.Region,
+		log:          s.log,
+		metrics:      m,
+		registry:     cfg.Registry,
+		now:          cfg.Now,
+		bodyIdle:     bodyIdle,
+		cors:         cfg.CORSAllowedOrigins,
+		keys:         keys,
+		corsCache:    newTTLCache[*bucketcors.Configuration](cfg.Now, maxCachedCORS),
+		bucketCache:  newTTLCache[bucketSettings](cfg.Now, maxCachedBuckets),
+		masterKeys:   cfg.SSEMasterKeys,
+		sseCOverHTTP: cfg.SSECustomerKeysOverHTTP,
 	})
 	s.http = &http.Server{
 		Handler:           s.handler,
@@ -284,6 +294,8 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.BodyIdleTimeout, "body-idle-timeout", DefaultBodyIdleTimeout, "answer 400 RequestTimeout to a client that sends no byte of its request body for this long (-1ns: never)")
 	fs.DurationVar(&c.AccessKeyTTL, "access-key-ttl", DefaultAccessKeyTTL, "how long to answer by what was read of an access key: a deleted key or a revoked grant stops working within it")
 	c.CORSAllowedOrigins = DefaultCORSAllowedOrigins
+	fs.Var(masterKeysFlag{&c.SSEMasterKeys}, "sse-master-key-file", "`FILE` of master keys for SSE-S3 (x-amz-server-side-encryption: AES256), one \"id:base64 of 32 bytes\" per line, the first sealing new objects; every gateway needs the same (none: SSE-S3 refused)")
+	fs.BoolVar(&c.SSECustomerKeysOverHTTP, "sse-c-over-http", false, "accept SSE-C requests, which carry the client's key, over plain http (behind a TLS-terminating proxy)")
 	fs.Var((*originList)(&c.CORSAllowedOrigins), "cors-allowed-origins", "comma-separated `ORIGINS` whose browser scripts may call S3 here (\"*\": any; https://*.example.com: one wildcard; empty: no CORS). Requests are signed either way")
 }
 
@@ -292,6 +304,20 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 // already hold (there are no cookies), so this opens nothing; it lets web
 // apps upload and download with presigned URLs and POST forms.
 var DefaultCORSAllowedOrigins = []string{"*"}
+
+// masterKeysFlag loads --sse-master-key-file when it is parsed.
+type masterKeysFlag struct{ p **sse.MasterKeys }
+
+func (f masterKeysFlag) String() string { return "" }
+
+func (f masterKeysFlag) Set(path string) error {
+	keys, err := sse.LoadMasterKeys(path)
+	if err != nil {
+		return err
+	}
+	*f.p = keys
+	return nil
+}
 
 // originList is a comma-separated list flag.
 type originList []string

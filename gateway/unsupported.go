@@ -70,27 +70,11 @@ func checkACLHeaders(h http.Header) error {
 	return nil
 }
 
-// hasSSEHeader tells whether h asks for server-side encryption of any kind
-// (S3-managed, KMS, or a customer's key), of the object or of a copy's
-// source.
-func hasSSEHeader(h http.Header) (string, bool) {
-	for name := range h {
-		l := strings.ToLower(name)
-		if strings.HasPrefix(l, "x-amz-server-side-encryption") || strings.HasPrefix(l, "x-amz-copy-source-server-side-encryption") {
-			return l, true
-		}
-	}
-	return "", false
-}
-
 // checkWriteHeaders refuses what an object write (PutObject, CopyObject,
-// CreateMultipartUpload) may ask for and Cairn does not do: server-side
-// encryption, object lock, a website redirect, ACLs other than private,
-// an unknown storage class.
+// CreateMultipartUpload) may ask for and Cairn does not do: object lock,
+// a website redirect, ACLs other than private, an unknown storage class.
+// Encryption headers are parseSSEWrite's.
 func checkWriteHeaders(h http.Header) error {
-	if name, ok := hasSSEHeader(h); ok {
-		return s3err.New(s3err.NotImplemented, "Server-side encryption is not implemented (%s).", name)
-	}
 	for _, name := range []string{"x-amz-object-lock-mode", "x-amz-object-lock-retain-until-date", "x-amz-object-lock-legal-hold"} {
 		if h.Get(name) != "" {
 			return s3err.New(s3err.InvalidRequest, "Bucket is missing Object Lock Configuration (%s).", name)
@@ -105,12 +89,16 @@ func checkWriteHeaders(h http.Header) error {
 	return checkACLHeaders(h)
 }
 
-// checkReadHeaders refuses a customer's encryption key on a read or a
-// part upload: no object here is encrypted with one, and S3 answers such
-// a request for an object stored without one with this error.
+// checkReadHeaders refuses encryption headers other than a client's key
+// on a read or a part upload, where S3 answers them with 400: the object
+// or upload already has its encryption. An SSE-C key is dataKey's to
+// check against the object.
 func checkReadHeaders(h http.Header) error {
-	if name, ok := hasSSEHeader(h); ok {
-		return s3err.New(s3err.InvalidRequest, "The encryption parameters are not applicable to this object (%s).", name)
+	for name := range h {
+		l := strings.ToLower(name)
+		if strings.HasPrefix(l, sseHeader) && !strings.HasPrefix(l, "x-amz-server-side-encryption-customer-") {
+			return s3err.New(s3err.InvalidArgument, "The %s header is not valid on this request: the object's encryption was chosen when it was written.", l)
+		}
 	}
 	return nil
 }

@@ -12,8 +12,8 @@ import (
 )
 
 // TestUnsupportedFeatureHeadersRefused: a header asking for something
-// Cairn does not do (encryption, object lock, tags, public ACLs, an
-// unknown storage class) is refused with S3's error and stores nothing;
+// Cairn does not do (KMS encryption, SSE-S3 on a gateway without a master
+// key, object lock, tags, public ACLs, an unknown storage class) is refused with S3's error and stores nothing;
 // the values Cairn does honour are accepted.
 func TestUnsupportedFeatureHeadersRefused(t *testing.T) {
 	e := startFakeGateway(t)
@@ -35,11 +35,14 @@ func TestUnsupportedFeatureHeadersRefused(t *testing.T) {
 		code              string // "" when accepted
 	}{
 		{put, "x-amz-server-side-encryption", "AES256", 501, "NotImplemented"},
-		{put, "x-amz-server-side-encryption-customer-algorithm", "AES256", 501, "NotImplemented"},
+		{put, "x-amz-server-side-encryption-customer-algorithm", "AES256", 400, "InvalidArgument"}, // without its key
+		{put, "x-amz-server-side-encryption", "aws:kms", 501, "NotImplemented"},
+		{put, "x-amz-server-side-encryption", "DES", 400, "InvalidArgument"},
 		{copy, "x-amz-server-side-encryption", "aws:kms", 501, "NotImplemented"},
-		{copy, "x-amz-copy-source-server-side-encryption-customer-algorithm", "AES256", 501, "NotImplemented"},
+		{copy, "x-amz-copy-source-server-side-encryption-customer-algorithm", "AES256", 400, "InvalidArgument"},
 		{create, "x-amz-server-side-encryption", "AES256", 501, "NotImplemented"},
-		{get, "x-amz-server-side-encryption-customer-algorithm", "AES256", 400, "InvalidRequest"},
+		{get, "x-amz-server-side-encryption-customer-algorithm", "AES256", 400, "InvalidArgument"},
+		{get, "x-amz-server-side-encryption", "AES256", 400, "InvalidArgument"},
 		{put, "x-amz-object-lock-mode", "GOVERNANCE", 400, "InvalidRequest"},
 		{put, "x-amz-object-lock-legal-hold", "ON", 400, "InvalidRequest"},
 		{put, "x-amz-tagging", "a=b&a=c", 400, "InvalidArgument"},

@@ -19,24 +19,43 @@ import (
 // ErrRange is a byte range outside the object.
 var ErrRange = errors.New("range outside the object")
 
-// Open streams bytes [off, off+n) of the object o (as returned by Head).
+// Open streams bytes [off, off+n) of the object o (as returned by Head)
+// as stored (StoredSize).
 // Only the chunks covering the range are read; a chunk that is missing,
 // unreachable or corrupt is read around with parity. If a segment has
 // fewer than k usable chunks the stream fails with an error wrapping
 // chunk.ErrUnrecoverable: it never yields wrong bytes.
 func (s *Store) Open(ctx context.Context, o *pb.Object, off, n int64) (io.ReadCloser, error) {
-	if off < 0 || n < 0 || off+n > o.Size {
-		return nil, fmt.Errorf("open %s/%s bytes %d+%d of %d: %w", o.Bucket, o.Key, off, n, o.Size, ErrRange)
+	size := StoredSize(o)
+	if off < 0 || n < 0 || off+n > size {
+		return nil, fmt.Errorf("open %s/%s bytes %d+%d of %d: %w", o.Bucket, o.Key, off, n, size, ErrRange)
 	}
 	if len(o.Segments) == 0 {
-		if int64(len(o.Inline)) != o.Size {
-			return nil, fmt.Errorf("open %s/%s: inline data is %d bytes, object %d", o.Bucket, o.Key, len(o.Inline), o.Size)
+		if int64(len(o.Inline)) != size {
+			return nil, fmt.Errorf("open %s/%s: inline data is %d bytes, object %d", o.Bucket, o.Key, len(o.Inline), size)
 		}
 		s.metrics.getBytes.Add(float64(n))
 		return io.NopCloser(bytes.NewReader(o.Inline[off : off+n])), nil
 	}
 	s.reading.Add(1)
 	return &objectReader{ctx: ctx, s: s, o: o, off: off, left: n}, nil
+}
+
+// StoredSize is the number of bytes o's segments (or inline data) hold:
+// its size, unless it is encrypted (pb.Object.Encryption), when they hold
+// the longer ciphertext and Open's offsets are offsets into that.
+func StoredSize(o *pb.Object) int64 {
+	if o.GetEncryption() == nil {
+		return o.GetSize()
+	}
+	if len(o.GetSegments()) == 0 {
+		return int64(len(o.GetInline()))
+	}
+	var n int64
+	for _, seg := range o.GetSegments() {
+		n += seg.GetSize()
+	}
+	return n
 }
 
 // readAhead says whether a segment opened now should fetch a stripe ahead

@@ -2,9 +2,14 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,6 +18,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/cairnstore/cairn/gateway"
+	"github.com/cairnstore/cairn/gateway/sse"
 	"github.com/cairnstore/cairn/internal/localcluster"
 	"github.com/cairnstore/cairn/internal/selfsigned"
 	"github.com/cairnstore/cairn/metadata"
@@ -103,6 +109,11 @@ func runDev(ctx context.Context, o devOptions, stdout, stderr io.Writer) error {
 		// As gatewayd by default: web apps on any origin may call it.
 		CORSAllowedOrigins: gateway.DefaultCORSAllowedOrigins,
 	}
+	if gwCfg.SSEMasterKeys, err = devMasterKeys(filepath.Join(o.dir, "sse-master.key")); err != nil {
+		return err
+	}
+	// SSE-C keys never leave this machine when S3 is served on loopback.
+	gwCfg.SSECustomerKeysOverHTTP = isLoopback(o.s3Addr)
 	if o.tls {
 		gwCfg.TLSCert, gwCfg.TLSKey, err = selfsigned.Write(filepath.Join(o.dir, "tls"))
 		if err != nil {
@@ -170,4 +181,34 @@ func printDevBanner(w io.Writer, o devOptions, c *localcluster.Cluster, gw *gate
 	fmt.Fprintf(w, "  aws --endpoint-url %s s3 mb s3://demo\n", gw.URL())
 	fmt.Fprintf(w, "  aws --endpoint-url %s s3 cp ./README.md s3://demo/\n", gw.URL())
 	fmt.Fprintf(w, "\nPress Ctrl-C to stop. Restart with the same --data-dir to keep the data.\n")
+}
+
+// devMasterKeys reads the dev cluster's SSE-S3 master key from path,
+// making one the first time: objects encrypted in one run must open in
+// the next.
+func devMasterKeys(path string) (*sse.MasterKeys, error) {
+	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+		key := make([]byte, sse.KeySize)
+		if _, err := rand.Read(key); err != nil {
+			return nil, err
+		}
+		line := "dev-1:" + base64.StdEncoding.EncodeToString(key) + "\n"
+		if err := os.WriteFile(path, []byte(line), 0o600); err != nil {
+			return nil, fmt.Errorf("write the SSE master key: %w", err)
+		}
+	}
+	return sse.LoadMasterKeys(path)
+}
+
+// isLoopback tells whether addr (host:port) listens on loopback only.
+func isLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }

@@ -24,6 +24,7 @@ import (
 
 	"github.com/cairnstore/cairn/blob"
 	"github.com/cairnstore/cairn/gateway"
+	"github.com/cairnstore/cairn/gateway/sse"
 	"github.com/cairnstore/cairn/internal/memlimit"
 	"github.com/cairnstore/cairn/internal/pprofhttp"
 	"github.com/cairnstore/cairn/metadata/metaclient"
@@ -72,7 +73,8 @@ func parseFlags(args []string, out io.Writer) (*flags, error) {
 	fs.Usage = func() {
 		fmt.Fprintf(out, "Usage: gatewayd --metad ADDR[,ADDR...] [flags]\n\n"+
 			"Serves S3 for a Cairn cluster. Credentials come from the environment:\n"+
-			"CAIRN_ACCESS_KEY and CAIRN_SECRET_KEY (both required).\n\nFlags:\n")
+			"CAIRN_ACCESS_KEY and CAIRN_SECRET_KEY (both required); CAIRN_SSE_MASTER_KEY\n"+
+			"(id:base64-key) stands for --sse-master-key-file.\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
 	f.gw.RegisterFlags(fs)
@@ -114,6 +116,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	if f.gw.Credentials.AccessKey == "" || f.gw.Credentials.SecretKey == "" {
 		fmt.Fprintln(stderr, "gatewayd: set CAIRN_ACCESS_KEY and CAIRN_SECRET_KEY (the root credentials) in the environment")
 		return 2
+	}
+	if v := getenv("CAIRN_SSE_MASTER_KEY"); v != "" && f.gw.SSEMasterKeys == nil {
+		if f.gw.SSEMasterKeys, err = sse.ParseMasterKeys(v); err != nil {
+			fmt.Fprintf(stderr, "gatewayd: CAIRN_SSE_MASTER_KEY: %v\n", err)
+			return 2
+		}
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: f.logLevel}))
 	memlimit.Apply(log, f.memoryLimit, getenv("GOMEMLIMIT"))

@@ -1,0 +1,266 @@
+// Package sse is server-side encryption for the gateway: sealing each
+// object's own data key under a master key (SSE-S3) or under the key a
+// client sends (SSE-C), and encrypting and decrypting object bytes with
+// it, whole or any byte range of them.
+//
+// The stored bytes are DARE 2.0 streams (github.com/minio/sio): the
+// plaintext cut into 64 KiB packages, each sealed with AES-256-GCM under
+// its sequence number, the last one marked final. A range is read by
+// fetching only the packages that cover it and decrypting them from their
+// sequence number, so a ranged GET of a large object costs no more than
+// its range. An object written in one PUT is one stream (number 0); a
+// multipart object is one stream per part (the part's number), each under
+// its own key derived from the data key, so parts are encrypted and
+// stored independently as they arrive.
+package sse
+
+import (
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/minio/sio"
+)
+
+// KeySize is the size of every key here: data keys, master keys and the
+// keys SSE-C clients send.
+const KeySize = 32
+
+// DataKey is one object's own key. It is stored only sealed.
+type DataKey [KeySize]byte
+
+// NewDataKey returns a random data key.
+func NewDataKey() (DataKey, error) {
+	var k DataKey
+	if _, err := rand.Read(k[:]); err != nil {
+		return k, fmt.Errorf("make a data key: %w", err)
+	}
+	return k, nil
+}
+
+// ErrSealedKey is a sealed data key that the key given does not open: the
+// wrong master or client key, or a damaged record.
+var ErrSealedKey = errors.New("sealed data key does not open with this key")
+
+// sealedVersion is the first byte of a sealed key; another layout would
+// use another.
+const sealedVersion = 1
+
+// Seal encrypts dk under kek (a master key or a client's key) with
+// AES-256-GCM. context binds the sealed key to what it protects (the
+// kind of encryption): a key sealed for one context does not open in
+// another.
+func Seal(kek []byte, dk DataKey, context string) ([]byte, error) {
+	aead, err := newGCM(kek)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]byte, 1+aead.NonceSize(), 1+aead.NonceSize()+KeySize+aead.Overhead())
+	out[0] = sealedVersion
+	if _, err := rand.Read(out[1:]); err != nil {
+		return nil, fmt.Errorf("seal a data key: %w", err)
+	}
+	return aead.Seal(out, out[1:], dk[:], []byte(context)), nil
+}
+
+// Open decrypts a key sealed by Seal under kek and context.
+func Open(kek, sealed []byte, context string) (DataKey, error) {
+	var dk DataKey
+	aead, err := newGCM(kek)
+	if err != nil {
+		return dk, err
+	}
+	ns := aead.NonceSize()
+	if len(sealed) != 1+ns+KeySize+aead.Overhead() || sealed[0] != sealedVersion {
+		return dk, fmt.Errorf("%w: %d bytes, not a sealed key", ErrSealedKey, len(sealed))
+	}
+	plain, err := aead.Open(nil, sealed[1:1+ns], sealed[1+ns:], []byte(context))
+	if err != nil {
+		return dk, ErrSealedKey
+	}
+	copy(dk[:], plain)
+	return dk, nil
+}
+
+func newGCM(key []byte) (cipher.AEAD, error) {
+	if len(key) != KeySize {
+		return nil, fmt.Errorf("key of %d bytes, want %d", len(key), KeySize)
+	}
+	block, err := aes.NewCipher(key)
+	if err != nil {
+		return nil, err
+	}
+	return cipher.NewGCM(block)
+}
+
+// streamKey is the key of one stream of an object: parts of a multipart
+// object are separate streams, each under its own key, so no two streams
+// of an object share a key even when their random nonces would collide.
+func streamKey(dk DataKey, stream uint32) []byte {
+	m := hmac.New(sha256.New, dk[:])
+	var n [4]byte
+	binary.BigEndian.PutUint32(n[:], stream)
+	m.Write([]byte("cairn sse stream"))
+	m.Write(n[:])
+	return m.Sum(nil)
+}
+
+func config(dk DataKey, stream uint32) sio.Config {
+	return sio.Config{
+		MinVersion:   sio.Version20,
+		MaxVersion:   sio.Version20,
+		CipherSuites: []byte{sio.AES_256_GCM},
+		Key:          streamKey(dk, stream),
+	}
+}
+
+const (
+	packagePayload = 64 << 10            // plaintext bytes per package
+	packageSize    = packagePayload + 32 // with its header and tag
+	// MaxPlainSize is the largest stream DARE takes; far above the
+	// largest object or part S3 allows (5 GiB).
+	MaxPlainSize = int64(1) << 40
+)
+
+// EncryptedSize is the size of the stream that encrypts plain bytes.
+func EncryptedSize(plain int64) int64 {
+	n := plain / packagePayload * packageSize
+	if rest := plain % packagePayload; rest > 0 {
+		n += rest + packageSize - packagePayload
+	}
+	return n
+}
+
+// Encrypt returns the stream encrypting everything r yields, as stream
+// number stream of the object whose data key is dk.
+func Encrypt(r io.Reader, dk DataKey, stream uint32) (io.Reader, error) {
+	er, err := sio.EncryptReader(r, config(dk, stream))
+	if err != nil {
+		return nil, fmt.Errorf("encrypt: %w", err)
+	}
+	return er, nil
+}
+
+// Span is where bytes [off, off+n) of a stream's plaintext are in the
+// stream: the packages holding them, cipher bytes [CipherOff,
+// CipherOff+CipherLen), and where in those packages' plaintext the range
+// begins.
+type Span struct {
+	CipherOff, CipherLen int64
+	seq                  uint32
+	skip, n              int64
+}
+
+// SpanOf is the span of plaintext bytes [off, off+n) in a stream of
+// plainSize plaintext bytes. The range must lie within the stream.
+func SpanOf(plainSize, off, n int64) Span {
+	if n == 0 {
+		return Span{}
+	}
+	first := off / packagePayload
+	last := (off + n - 1) / packagePayload
+	end := min((last+1)*packagePayload, plainSize)
+	return Span{
+		CipherOff: first * packageSize,
+		CipherLen: EncryptedSize(end) - first*packageSize,
+		seq:       uint32(first),
+		skip:      off - first*packagePayload,
+		n:         n,
+	}
+}
+
+// Decrypt returns the plaintext of the span, given a reader of exactly its
+// cipher bytes. A package that does not authenticate (wrong key, damaged
+// or substituted bytes) fails the read: no wrong byte is ever returned.
+func (s Span) Decrypt(cipherBytes io.Reader, dk DataKey, stream uint32) (io.Reader, error) {
+	if s.n == 0 {
+		return eof{}, nil
+	}
+	cfg := config(dk, stream)
+	cfg.SequenceNumber = s.seq
+	dr, err := sio.DecryptReader(cipherBytes, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("decrypt: %w", err)
+	}
+	if s.skip > 0 {
+		if _, err := io.CopyN(io.Discard, dr, s.skip); err != nil {
+			return nil, fmt.Errorf("decrypt: %w", err)
+		}
+	}
+	return &exactReader{r: dr, left: s.n}, nil
+}
+
+// exactReader yields exactly left bytes of r: an r that ends sooner is an
+// error, never a short plaintext that looks whole.
+type exactReader struct {
+	r    io.Reader
+	left int64
+}
+
+func (e *exactReader) Read(p []byte) (int, error) {
+	if e.left == 0 {
+		return 0, io.EOF
+	}
+	if int64(len(p)) > e.left {
+		p = p[:e.left]
+	}
+	n, err := e.r.Read(p)
+	e.left -= int64(n)
+	if err == io.EOF && e.left > 0 {
+		err = fmt.Errorf("decrypt: stream ended %d bytes early: %w", e.left, io.ErrUnexpectedEOF)
+	}
+	if err == nil && e.left == 0 {
+		err = io.EOF
+	}
+	return n, err
+}
+
+// Stream is one encrypted stream of an object: its number (0 for an
+// object written in one PUT, the part number in a multipart object) and
+// the size of its plaintext.
+type Stream struct {
+	Number    uint32
+	PlainSize int64
+}
+
+// Piece is the share of a plaintext range that lies in one stream of an
+// object whose streams are stored one after another.
+type Piece struct {
+	Stream uint32
+	// Base is where the stream begins in the object's stored bytes: the
+	// piece's cipher bytes are [Base+Span.CipherOff, +Span.CipherLen).
+	Base int64
+	Span Span
+}
+
+// Pieces cuts plaintext bytes [off, off+n) of an object made of streams
+// into the pieces each stream holds, in order.
+func Pieces(streams []Stream, off, n int64) []Piece {
+	var out []Piece
+	var plainAt, base int64
+	for _, s := range streams {
+		if n == 0 {
+			break
+		}
+		if off < plainAt+s.PlainSize {
+			within := off - plainAt
+			take := min(n, s.PlainSize-within)
+			out = append(out, Piece{Stream: s.Number, Base: base, Span: SpanOf(s.PlainSize, within, take)})
+			off += take
+			n -= take
+		}
+		plainAt += s.PlainSize
+		base += EncryptedSize(s.PlainSize)
+	}
+	return out
+}
+
+type eof struct{}
+
+func (eof) Read([]byte) (int, error) { return 0, io.EOF }
