@@ -299,6 +299,17 @@ func testBoto3On(t *testing.T, ep *endpoint, python, script string) {
 			t.Errorf("read back %q, listed %v, the root's bucket %+v; want \"app data\", [%s], 403 AccessDenied", s.Body, s.Buckets, s.Denied, app)
 		}
 	})
+	check("encryption", true, func(t *testing.T, s *boto3Step) {
+		if !slices.Equal(s.Fields, []string{"AES256", "AES256", "AES256"}) || s.ETag != quotedMD5(oneMiB) {
+			t.Errorf("SSE-S3 head %v, ETag %s; want [AES256 AES256 AES256] (object, bucket default, object by default), %s", s.Fields, s.ETag, quotedMD5(oneMiB))
+		}
+		if s.SHA256 != sha256Hex(big) || s.Body != sha256Hex(small) {
+			t.Errorf("download_file of the SSE-S3 multipart object: sha256 %s, want %s; SSE-C get: %s, want %s", s.SHA256, sha256Hex(big), s.Body, sha256Hex(small))
+		}
+		if s.Denied.Code != "InvalidRequest" || s.Denied.Status != http.StatusBadRequest {
+			t.Errorf("get_object of an SSE-C object without its key: %+v, want 400 InvalidRequest", s.Denied)
+		}
+	})
 	check("missing_key", true, func(t *testing.T, s *boto3Step) {
 		if s.Code != "NoSuchKey" || s.Status != http.StatusNotFound {
 			t.Errorf("get_object of a missing key: %d %q, want 404 NoSuchKey", s.Status, s.Code)

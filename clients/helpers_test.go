@@ -38,6 +38,7 @@ import (
 	"github.com/cairnstore/cairn/metadata/metaclient"
 
 	"github.com/cairnstore/cairn/gateway"
+	"github.com/cairnstore/cairn/gateway/sse"
 	"github.com/cairnstore/cairn/internal/selfsigned"
 	"github.com/cairnstore/cairn/internal/testcluster"
 )
@@ -105,7 +106,12 @@ func startEndpoints(t *testing.T) []*endpoint {
 	}
 	var eps []*endpoint
 	for _, scheme := range []string{"http", "https"} {
-		cfg := gateway.Config{}
+		// Master keys for SSE-S3; SSE-C over http as behind a TLS proxy.
+		masterKeys, err := sse.ParseMasterKeys("clients:" + base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{7}, sse.KeySize)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg := gateway.Config{SSEMasterKeys: masterKeys, SSECustomerKeysOverHTTP: true}
 		if scheme == "https" {
 			cfg.TLSCert, cfg.TLSKey = cert, key
 		}

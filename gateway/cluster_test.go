@@ -22,9 +22,17 @@ func clusterStarter(t *testing.T) starter {
 		// A short access-key TTL: the tests of revoked keys and grants
 		// wait for it.
 		srv := c.StartGateway(t, gateway.Config{Credentials: gateway.Credentials{AccessKey: testAccess, SecretKey: testSecret},
-			AccessKeyTTL: 500 * time.Millisecond})
+			AccessKeyTTL:            500 * time.Millisecond,
+			SSEMasterKeys:           testMasterKeys(t, "test-1"),
+			SSECustomerKeysOverHTTP: true,
+		})
 		u, _ := url.Parse(srv.URL())
-		return &env{url: srv.URL(), host: u.Host, srv: srv, meta: c.MetaClient(t)}
+		var dirs []string
+		for _, b := range c.Blobs {
+			dirs = append(dirs, b.DataDir())
+		}
+		return &env{url: srv.URL(), host: u.Host, srv: srv, meta: c.MetaClient(t), blobDirs: dirs,
+			restart: func(t testing.TB, cfg gateway.Config) *gateway.Server { return c.StartGateway(t, cfg) }}
 	}
 }
 
@@ -36,4 +44,5 @@ func TestClusterSuite(t *testing.T) {
 	suite(t, start)
 	t.Run("AccessKeys", func(t *testing.T) { testAccessKeys(t, start(t)) })
 	t.Run("BucketQuota", func(t *testing.T) { testBucketQuota(t, start(t)) })
+	t.Run("Encryption", func(t *testing.T) { testEncryption(t, start(t)) })
 }

@@ -39,6 +39,10 @@ type env struct {
 	srv  *gateway.Server
 	// meta is the cluster's metadata client (nil over the fake backend).
 	meta *metaclient.Client
+	// blobDirs are the blob nodes' data directories (cluster only).
+	blobDirs []string
+	// restart starts another gateway over the same cluster (cluster only).
+	restart func(t testing.TB, cfg gateway.Config) *gateway.Server
 }
 
 // backend is what a gateway under test runs on.

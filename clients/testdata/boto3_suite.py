@@ -321,6 +321,40 @@ def access_key():
 
 
 @step
+def encryption():
+    """SSE-S3 (one PUT and a multipart upload_file), SSE-C, and a bucket's
+    default encryption, read back by download_file and get_object."""
+    key_c = bytes(range(32))  # boto3 base64-encodes it and adds its MD5
+    s3.put_object(Bucket=BUCKET, Key="enc/s3", Body=read("1m.bin"), ServerSideEncryption="AES256")
+    head = s3.head_object(Bucket=BUCKET, Key="enc/s3")
+    s3.upload_file(os.path.join(DATA, "30m.bin"), BUCKET, "enc/big", ExtraArgs={"ServerSideEncryption": "AES256"})
+    dest = os.path.join(DATA, "enc-big.out")
+    s3.download_file(BUCKET, "enc/big", dest)
+    s3.put_object(Bucket=BUCKET, Key="enc/c", Body=read("small.bin"), SSECustomerAlgorithm="AES256", SSECustomerKey=key_c)
+    no_key = client_error(lambda: s3.get_object(Bucket=BUCKET, Key="enc/c"))
+    body_c = s3.get_object(Bucket=BUCKET, Key="enc/c", SSECustomerAlgorithm="AES256", SSECustomerKey=key_c)["Body"].read()
+    s3.put_bucket_encryption(
+        Bucket=BUCKET,
+        ServerSideEncryptionConfiguration={"Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]},
+    )
+    default = s3.get_bucket_encryption(Bucket=BUCKET)["ServerSideEncryptionConfiguration"]["Rules"][0]
+    s3.put_object(Bucket=BUCKET, Key="enc/default", Body=b"by default")
+    by_default = s3.head_object(Bucket=BUCKET, Key="enc/default").get("ServerSideEncryption", "")
+    s3.delete_bucket_encryption(Bucket=BUCKET)
+    return {
+        "fields": [
+            head.get("ServerSideEncryption", ""),
+            default["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"],
+            by_default,
+        ],
+        "etag": head["ETag"],
+        "sha256": sha256_file(dest),
+        "body": sha256(body_c),
+        "denied": no_key,
+    }
+
+
+@step
 def missing_key():
     return client_error(lambda: s3.get_object(Bucket=BUCKET, Key="no/such/key"))
 
