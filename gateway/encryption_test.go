@@ -114,7 +114,6 @@ func getObject(t testing.TB, c *s3.Client, in *s3.GetObjectInput) []byte {
 	return b
 }
 
-
 // testEncryption: objects written with SSE-S3, SSE-C or a bucket's
 // default encryption read back whole and in any range, through single
 // PUTs, multipart uploads and copies, and are stored as ciphertext only;
@@ -173,7 +172,9 @@ func testEncryption(t *testing.T, e *env) {
 
 	// SSE-C: the key is needed for every read, and only that key works.
 	k1, k2 := newClientKey(t), newClientKey(t)
-	withKey := func(k clientKey) (alg, key, sum *string) { return aws.String("AES256"), aws.String(k.b64), aws.String(k.md5) }
+	withKey := func(k clientKey) (alg, key, sum *string) {
+		return aws.String("AES256"), aws.String(k.b64), aws.String(k.md5)
+	}
 	alg, key, sum := withKey(k1)
 	cdata := markedData(secretMarker, 200<<10+7)
 	pc := must[*s3.PutObjectOutput](t)(c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("enc"), Key: aws.String("c/obj"), Body: bytes.NewReader(cdata),
