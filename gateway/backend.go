@@ -66,7 +66,7 @@ type Metadata interface {
 // Objects is the object layer as the gateway uses it (*object.Store).
 type Objects interface {
 	Put(ctx context.Context, bucket, key string, body io.Reader, size int64, opts object.PutOptions) (*pb.Object, error)
-	PutPart(ctx context.Context, bucket, key, uploadID string, number int32, body io.Reader, size int64, beforeCommit func(*pb.Part) error) (*pb.Part, error)
+	PutPart(ctx context.Context, bucket, key, uploadID string, number int32, body io.Reader, size int64, opts object.PartOptions) (*pb.Part, error)
 	Head(ctx context.Context, bucket, key string) (*pb.Object, error)
 	Open(ctx context.Context, o *pb.Object, off, n int64) (io.ReadCloser, error)
 }

@@ -182,6 +182,7 @@ func (h *objectHandlers) copy(w http.ResponseWriter, r *http.Request) error {
 		body, size = eb.r, eb.size
 	}
 	o, err := h.d.objects.Put(ctx, t.bucket, t.key, body, size, object.PutOptions{
+		NoETag:       eb != nil,
 		ContentType:  attrs.contentType,
 		Headers:      attrs.headers,
 		UserMetadata: attrs.userMetadata,
@@ -190,7 +191,11 @@ func (h *objectHandlers) copy(w http.ResponseWriter, r *http.Request) error {
 			plainMD5 := o.GetEtag()
 			if eb != nil {
 				plainMD5 = eb.plainMD5()
-				o.Etag = eb.plainETag(enc, o.Etag)
+				etag, err := eb.etag(enc, dk)
+				if err != nil {
+					return err
+				}
+				o.Etag = etag
 				o.Size = eb.plainSize()
 				o.Encryption = enc
 			}

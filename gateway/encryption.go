@@ -257,15 +257,16 @@ func encryptBody(plain io.Reader, size int64, dk *sse.DataKey, stream uint32) (*
 	return e, nil
 }
 
-// plainETag is the ETag of what was encrypted: the plaintext's MD5 for
-// SSE-S3; for SSE-C, storedETag (the MD5 of the stored bytes), since an
-// ETag anyone may list must not give away the MD5 of data only the key's
-// holder may read.
-func (e *encryptingBody) plainETag(enc *pb.Encryption, storedETag string) string {
+// etag is the ETag of what was encrypted: the plaintext's MD5 for SSE-S3,
+// as on S3; for SSE-C an opaque one (sse.OpaqueETag), since an ETag anyone
+// may list must not give away the MD5 of data only the key's holder may
+// read.
+func (e *encryptingBody) etag(enc *pb.Encryption, dk *sse.DataKey) (string, error) {
+	sum := e.md5.Sum(nil)
 	if enc.GetMode() == pb.EncryptionMode_ENCRYPTION_MODE_SSE_C {
-		return storedETag
+		return sse.OpaqueETag(*dk, sum)
 	}
-	return hex.EncodeToString(e.md5.Sum(nil))
+	return hex.EncodeToString(sum), nil
 }
 
 // plainSize is the number of plaintext bytes encrypted.

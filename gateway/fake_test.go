@@ -467,14 +467,14 @@ func (f *fake) segment(body io.Reader, size int64) (*pb.Segment, []byte, error) 
 	return seg, sum, nil
 }
 
-func (f *fake) PutPart(_ context.Context, bucket, key, uploadID string, number int32, body io.Reader, size int64, beforeCommit func(*pb.Part) error) (*pb.Part, error) {
+func (f *fake) PutPart(_ context.Context, bucket, key, uploadID string, number int32, body io.Reader, size int64, opts object.PartOptions) (*pb.Part, error) {
 	seg, sum, err := f.write(body, size)
 	if err != nil {
 		return nil, err
 	}
 	p := &pb.Part{UploadId: uploadID, Number: number, Size: seg.Size, Etag: hex.EncodeToString(sum), Segments: []*pb.Segment{seg}}
-	if beforeCommit != nil {
-		if err := beforeCommit(p); err != nil {
+	if opts.BeforeCommit != nil {
+		if err := opts.BeforeCommit(p); err != nil {
 			return nil, err
 		}
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/cairnstore/cairn/gateway/sse"
 	pb "github.com/cairnstore/cairn/metadata/metadatapb"
 	"github.com/cairnstore/cairn/metadata/metaerr"
+	"github.com/cairnstore/cairn/object"
 )
 
 // Multipart limits, as S3's.
@@ -151,11 +152,15 @@ func (h *multipartHandlers) uploadPart(w http.ResponseWriter, r *http.Request) e
 		}
 		stored, storedSize = eb.r, eb.size
 	}
-	p, err := h.d.objects.PutPart(r.Context(), t.bucket, t.key, up.GetUploadId(), num, stored, storedSize, func(p *pb.Part) error {
+	p, err := h.d.objects.PutPart(r.Context(), t.bucket, t.key, up.GetUploadId(), num, stored, storedSize, object.PartOptions{NoETag: eb != nil, BeforeCommit: func(p *pb.Part) error {
 		plainMD5 := p.Etag
 		if eb != nil {
 			plainMD5 = eb.plainMD5()
-			p.Etag = eb.plainETag(up.GetEncryption(), p.Etag)
+			etag, err := eb.etag(up.GetEncryption(), dk)
+			if err != nil {
+				return err
+			}
+			p.Etag = etag
 			p.Size = eb.plainSize()
 		}
 		cs, err := b.finish(plainMD5)
@@ -164,7 +169,7 @@ func (h *multipartHandlers) uploadPart(w http.ResponseWriter, r *http.Request) e
 		}
 		p.Checksums = cs
 		return nil
-	})
+	}})
 	if err != nil {
 		return err
 	}
@@ -245,9 +250,13 @@ func (h *multipartHandlers) uploadPartCopy(w http.ResponseWriter, r *http.Reques
 		}
 		body, size = eb.r, eb.size
 	}
-	p, err := h.d.objects.PutPart(ctx, t.bucket, t.key, up.GetUploadId(), num, body, size, func(p *pb.Part) error {
+	p, err := h.d.objects.PutPart(ctx, t.bucket, t.key, up.GetUploadId(), num, body, size, object.PartOptions{NoETag: eb != nil, BeforeCommit: func(p *pb.Part) error {
 		if eb != nil {
-			p.Etag = eb.plainETag(up.GetEncryption(), p.Etag)
+			etag, err := eb.etag(up.GetEncryption(), dk)
+			if err != nil {
+				return err
+			}
+			p.Etag = etag
 			p.Size = eb.plainSize()
 		}
 		if sums == nil {
@@ -256,7 +265,7 @@ func (h *multipartHandlers) uploadPartCopy(w http.ResponseWriter, r *http.Reques
 		cs, err := sums.verify(nil)
 		p.Checksums = cs
 		return err
-	})
+	}})
 	if err != nil {
 		return err
 	}

@@ -79,6 +79,7 @@ func (h *objectHandlers) put(w http.ResponseWriter, r *http.Request) error {
 		stored, storedSize = eb.r, eb.size
 	}
 	o, err := h.d.objects.Put(r.Context(), t.bucket, t.key, stored, storedSize, object.PutOptions{
+		NoETag:       eb != nil,
 		ContentType:  attrs.contentType,
 		Headers:      attrs.headers,
 		UserMetadata: attrs.userMetadata,
@@ -87,7 +88,11 @@ func (h *objectHandlers) put(w http.ResponseWriter, r *http.Request) error {
 			plainMD5 := o.Etag
 			if eb != nil {
 				plainMD5 = eb.plainMD5()
-				o.Etag = eb.plainETag(enc, o.Etag)
+				etag, err := eb.etag(enc, dk)
+				if err != nil {
+					return err
+				}
+				o.Etag = etag
 				o.Size = eb.plainSize()
 				o.Encryption = enc
 			}

@@ -258,6 +258,7 @@ func (h *objectHandlers) postObject(w http.ResponseWriter, r *http.Request) erro
 		src = eb.r
 	}
 	o, err := h.d.objects.Put(r.Context(), t.bucket, key, src, -1, object.PutOptions{
+		NoETag:       eb != nil,
 		ContentType:  attrs.contentType,
 		Headers:      attrs.headers,
 		UserMetadata: attrs.userMetadata,
@@ -266,7 +267,11 @@ func (h *objectHandlers) postObject(w http.ResponseWriter, r *http.Request) erro
 				return s3err.New(s3err.EntityTooSmall, "Your proposed upload is smaller than the minimum allowed size (%d of at least %d bytes).", n, lo)
 			}
 			if eb != nil {
-				o.Etag = eb.plainETag(enc, o.Etag)
+				etag, err := eb.etag(enc, dk)
+				if err != nil {
+					return err
+				}
+				o.Etag = etag
 				o.Size = eb.plainSize()
 				o.Encryption = enc
 			}

@@ -42,6 +42,17 @@ type PutOptions struct {
 	// veto the write (a digest that does not match, found only at the end
 	// of the body); a veto stores nothing.
 	BeforeCommit func(o *pb.Object) error
+	// NoETag skips the MD5 of the stored bytes: the caller sets the ETag
+	// in BeforeCommit (the body is not what the client sent: encrypted).
+	NoETag bool
+}
+
+// PartOptions are PutOptions for a part of a multipart upload.
+type PartOptions struct {
+	// BeforeCommit is PutOptions.BeforeCommit for the part.
+	BeforeCommit func(p *pb.Part) error
+	// NoETag is PutOptions.NoETag.
+	NoETag bool
 }
 
 // Put stores body as bucket/key and returns the committed object. size is
@@ -58,7 +69,7 @@ func (s *Store) Put(ctx context.Context, bucket, key string, body io.Reader, siz
 			return nil, err
 		}
 	}
-	w, err := s.write(ctx, body, size, true)
+	w, err := s.write(ctx, body, size, true, !opts.NoETag)
 	if err != nil {
 		return nil, fmt.Errorf("put %s/%s: %w", bucket, key, err)
 	}
@@ -102,9 +113,9 @@ func (s *Store) Put(ctx context.Context, bucket, key string, body io.Reader, siz
 }
 
 // PutPart stores one part of a multipart upload and records it.
-func (s *Store) PutPart(ctx context.Context, bucket, key, uploadID string, number int32, body io.Reader, size int64, beforeCommit func(p *pb.Part) error) (*pb.Part, error) {
+func (s *Store) PutPart(ctx context.Context, bucket, key, uploadID string, number int32, body io.Reader, size int64, opts PartOptions) (*pb.Part, error) {
 	// Parts are never inline: Complete concatenates their segments.
-	w, err := s.write(ctx, body, size, false)
+	w, err := s.write(ctx, body, size, false, !opts.NoETag)
 	if err != nil {
 		return nil, fmt.Errorf("put part %d of upload %s: %w", number, uploadID, err)
 	}
@@ -115,8 +126,8 @@ func (s *Store) PutPart(ctx context.Context, bucket, key, uploadID string, numbe
 		Etag:     hex.EncodeToString(w.md5),
 		Segments: w.segments,
 	}
-	if beforeCommit != nil {
-		if err := beforeCommit(p); err != nil {
+	if opts.BeforeCommit != nil {
+		if err := opts.BeforeCommit(p); err != nil {
 			s.discard(w.segments)
 			return nil, err
 		}
@@ -181,10 +192,14 @@ func (s *Store) storedInline(size int64) bool {
 }
 
 // write reads body to its end and stores it: inline when allowed and small
-// enough, otherwise as erasure-coded segments.
-func (s *Store) write(ctx context.Context, body io.Reader, size int64, allowInline bool) (*written, error) {
-	h, release := newETagHash(size)
-	defer release()
+// enough, otherwise as erasure-coded segments; with withMD5, hashing it.
+func (s *Store) write(ctx context.Context, body io.Reader, size int64, allowInline, withMD5 bool) (*written, error) {
+	var h hash.Hash = noHash{}
+	if withMD5 {
+		var release func()
+		h, release = newETagHash(size)
+		defer release()
+	}
 	// bufio lets the codec see the end of the body exactly (Peek), so an
 	// unknown-size body never leaves an empty trailing segment; the tee
 	// hashes every byte once, in order, as it is consumed. Its buffer only
@@ -237,6 +252,15 @@ func (s *Store) write(ctx context.Context, body io.Reader, size int64, allowInli
 	w.md5 = h.Sum(nil)
 	return w, nil
 }
+
+// noHash stands for the MD5 when none is wanted.
+type noHash struct{}
+
+func (noHash) Write(p []byte) (int, error) { return len(p), nil }
+func (noHash) Sum(b []byte) []byte         { return b }
+func (noHash) Reset()                      {}
+func (noHash) Size() int                   { return 0 }
+func (noHash) BlockSize() int              { return 64 }
 
 // tryInline stores a body of at most InlineMax bytes in the metadata
 // record. ok is false when the body turned out larger (unknown size); then

@@ -21,6 +21,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -118,6 +119,25 @@ func config(dk DataKey, stream uint32) sio.Config {
 		CipherSuites: []byte{sio.AES_256_GCM},
 		Key:          streamKey(dk, stream),
 	}
+}
+
+// OpaqueETag is the ETag of an object (or part) whose plaintext's MD5 must
+// not be shown, as S3 does not show it for SSE-C objects: that MD5
+// encrypted under a key derived from the data key. It is stable for the
+// object and changes with its contents, as an ETag must.
+func OpaqueETag(dk DataKey, plainMD5 []byte) (string, error) {
+	m := hmac.New(sha256.New, dk[:])
+	m.Write([]byte("cairn sse etag"))
+	block, err := aes.NewCipher(m.Sum(nil))
+	if err != nil {
+		return "", err
+	}
+	if len(plainMD5) != block.BlockSize() {
+		return "", fmt.Errorf("an MD5 of %d bytes", len(plainMD5))
+	}
+	out := make([]byte, block.BlockSize())
+	block.Encrypt(out, plainMD5)
+	return hex.EncodeToString(out), nil
 }
 
 const (

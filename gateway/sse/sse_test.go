@@ -2,8 +2,10 @@ package sse
 
 import (
 	"bytes"
+	"crypto/md5"
 	"crypto/rand"
 	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"io"
 	mrand "math/rand/v2"
@@ -245,4 +247,21 @@ func FuzzParseMasterKeys(f *testing.F) {
 			t.Fatalf("round trip: %v", err)
 		}
 	})
+}
+
+func TestOpaqueETag(t *testing.T) {
+	sum := md5.Sum([]byte("data"))
+	dk1, dk2 := mustKey(t), mustKey(t)
+	a, err := OpaqueETag(dk1, sum[:])
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := OpaqueETag(dk1, sum[:])
+	c, _ := OpaqueETag(dk2, sum[:])
+	if a != b || a == c || a == hex.EncodeToString(sum[:]) || len(a) != 32 {
+		t.Errorf("OpaqueETag: %s, again %s, another key %s, the MD5 %x: want stable, per key, not the MD5, 32 hex digits", a, b, c, sum)
+	}
+	if _, err := OpaqueETag(dk1, sum[:5]); err == nil {
+		t.Error("OpaqueETag of 5 bytes succeeded")
+	}
 }
