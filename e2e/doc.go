@@ -42,8 +42,14 @@
 //     upload, an overwrite, a delete and 120 small writes (so metad has
 //     snapshots), then SIGKILL every process at once and restart: every
 //     acknowledged object reads back byte-exact and the listing is exactly
-//     those keys. Then the same with four writers in flight: acknowledged
-//     writes survive, a cut-off one is absent or whole.
+//     those keys. The gateway runs with an SSE master key file and
+//     --sse-c-over-http: an SSE-S3 object of two segments and an SSE-C
+//     one read back byte-exact after the restart (the SSE-C one only with
+//     its key: without it, 400 InvalidRequest), and while everything is
+//     down no blob node file holds their plaintext (a marker stamped every
+//     4 KiB), though it holds an unencrypted control object's. Then the
+//     same with four writers in flight: acknowledged writes survive, a
+//     cut-off one is absent or whole.
 //   - TestMetadLeaderKillDuringWrites: four writers and two readers; the
 //     Raft leader is SIGKILLed, later SIGTERMed (graceful handoff). Writes
 //     pause for the election and go on; while the old leader is down the

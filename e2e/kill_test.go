@@ -39,12 +39,16 @@ func checkUsage(t *testing.T, meta *metaclient.Client, led *ledger, bucket, when
 // then SIGKILLs every process at once and restarts them all: whatever was
 // acknowledged must have been durable (fsync before ack on the blob nodes,
 // the Raft log synced on metad) and must read back exactly; nothing else
-// may be listed. An access key and the bucket's counts survive too.
+// may be listed. An access key and the bucket's counts survive too, and
+// so do objects written with server-side encryption (SSE-S3 and SSE-C),
+// whose plaintext is on no blob node's disk.
 func TestKillNineEverything(t *testing.T) {
 	skipShort(t)
 	// Small snapshot settings: metad restarts from a snapshot plus the
-	// log after it, not from the log alone.
-	cl := startCluster(t, clusterConfig{SnapshotThreshold: 32, TrailingLogs: 16})
+	// log after it, not from the log alone. The gateway holds an SSE-S3
+	// master key (from a file, so the restarted gateway has it too) and
+	// takes SSE-C keys over plain http.
+	cl := startCluster(t, clusterConfig{SnapshotThreshold: 32, TrailingLogs: 16, GatewayArgs: sseGatewayArgs(t, t.TempDir())})
 	client := cl.S3()
 	const bucket = "kill9"
 	createBucket(t, client, bucket)
@@ -97,9 +101,15 @@ func TestKillNineEverything(t *testing.T) {
 	}
 	led.ackDelete(gone)
 	cl.logf("wrote %d objects (%.1f MiB) in %v", led.nAcked(), float64(total)/(1<<20), time.Since(start).Round(time.Millisecond))
+	// Encrypted objects, in a bucket of their own: the SSE-C one cannot be
+	// read without its key, so it is not the ledger's.
+	start = time.Now()
+	enc := writeEncrypted(ctx, t, client, "kill9-sse", cl.cfg.SegmentSize)
+	cl.logf("wrote an SSE-S3, an SSE-C and a control object in %v", time.Since(start).Round(time.Millisecond))
 
 	// Check before the crash too: a failure here is not about durability.
 	verify(t, client, led, bucket, "", true)
+	enc.check(ctx, t, client, "before the crash")
 	if t.Failed() {
 		t.FailNow()
 	}
@@ -121,6 +131,14 @@ func TestKillNineEverything(t *testing.T) {
 
 	cl.Kill(cl.all()...)
 	cl.logf("SIGKILLed all %d processes", len(cl.all()))
+	// Nothing runs now: the blob nodes' files hold all they will.
+	var blobDirs []string
+	for _, b := range cl.blobs {
+		blobDirs = append(blobDirs, cl.dataDir(b))
+	}
+	scan := time.Now()
+	enc.checkAtRest(t, blobDirs)
+	cl.logf("scanned the blob nodes' files for plaintext in %v", time.Since(scan).Round(time.Millisecond))
 	restart := time.Now()
 	cl.Restart(cl.all()...)
 	cl.WaitReady(60 * time.Second)
@@ -128,6 +146,7 @@ func TestKillNineEverything(t *testing.T) {
 
 	n := verify(t, cl.S3(), led, bucket, "", true)
 	cl.logf("after kill -9 of everything: %d objects checked", n)
+	enc.check(ctx, t, cl.S3(), "after kill -9 of everything")
 	if t.Failed() {
 		return
 	}
