@@ -59,7 +59,7 @@ func TestClients(t *testing.T) {
 	})
 	t.Run("minio-go functional", func(t *testing.T) {
 		t.Parallel()
-		testMinioFunctional(t, eps[0])
+		testMinioFunctional(t, eps[1])
 	})
 }
 

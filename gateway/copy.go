@@ -114,7 +114,10 @@ func (h *objectHandlers) copy(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if src.GetBucket() == t.bucket && src.GetKey() == t.key && directive != "REPLACE" && r.Header.Get(storageClassHeader) == "" && ssep.mode == 0 {
+	// A copy onto itself must change something: its metadata, storage
+	// class or encryption (a new SSE-C key, or decrypting it).
+	sameEncryption := ssep.mode == 0 && src.GetEncryption() == nil
+	if src.GetBucket() == t.bucket && src.GetKey() == t.key && directive != "REPLACE" && r.Header.Get(storageClassHeader) == "" && sameEncryption {
 		return s3err.New(s3err.InvalidRequest, "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes.")
 	}
 	if src.GetSize() > MaxCopySize {

@@ -257,6 +257,15 @@ func testEncryption(t *testing.T, e *env) {
 		t.Errorf("%d blob node files hold an encrypted object's plaintext", n)
 	}
 
+	// A copy onto itself with a new client key (key rotation) is legal.
+	must[*s3.CopyObjectOutput](t)(c.CopyObject(ctx, &s3.CopyObjectInput{Bucket: aws.String("enc"), Key: aws.String("c/obj"), CopySource: aws.String("enc/c/obj"),
+		CopySourceSSECustomerAlgorithm: alg, CopySourceSSECustomerKey: key, CopySourceSSECustomerKeyMD5: sum, SSECustomerAlgorithm: a2, SSECustomerKey: key2, SSECustomerKeyMD5: sum2}))
+	if got := getObject(t, c, &s3.GetObjectInput{Bucket: aws.String("enc"), Key: aws.String("c/obj"), SSECustomerAlgorithm: a2, SSECustomerKey: key2, SSECustomerKeyMD5: sum2}); !bytes.Equal(got, cdata) {
+		t.Error("after rotating its SSE-C key: wrong bytes")
+	}
+	_, err = c.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("enc"), Key: aws.String("c/obj"), SSECustomerAlgorithm: alg, SSECustomerKey: key, SSECustomerKeyMD5: sum})
+	wantCode(t, err, "AccessDenied")
+
 	// Decrypted into an unencrypted copy (its plaintext is on disk from now).
 	must[*s3.CopyObjectOutput](t)(c.CopyObject(ctx, &s3.CopyObjectInput{Bucket: aws.String("enc"), Key: aws.String("copy/s3-to-plain"), CopySource: aws.String("enc/s3/big")}))
 	if got := getObject(t, c, &s3.GetObjectInput{Bucket: aws.String("enc"), Key: aws.String("copy/c-to-s3")}); !bytes.Equal(got, cdata) {

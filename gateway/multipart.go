@@ -119,6 +119,9 @@ func (h *multipartHandlers) uploadWithKey(r *http.Request) (*pb.MultipartUpload,
 	if err != nil {
 		return nil, nil, err
 	}
+	if err := checkPartSSEHeaders(r.Header, up); err != nil {
+		return nil, nil, err
+	}
 	dk, err := h.d.dataKey(up.GetEncryption(), key)
 	if err != nil {
 		return nil, nil, err
@@ -126,12 +129,22 @@ func (h *multipartHandlers) uploadWithKey(r *http.Request) (*pb.MultipartUpload,
 	return up, dk, nil
 }
 
+// checkPartSSEHeaders refuses encryption headers on a part other than a
+// client's key (dataKey checks it) and a repeat of its upload's SSE-S3
+// (minio-go sends the upload's x-amz-server-side-encryption with each
+// part): a part is encrypted as its upload is.
+func checkPartSSEHeaders(h http.Header, up *pb.MultipartUpload) error {
+	if v := h.Get(sseHeader); v != "" && (v != sseAES256 || up.GetEncryption().GetMode() != pb.EncryptionMode_ENCRYPTION_MODE_SSE_S3) {
+		return s3err.New(s3err.InvalidArgument, "x-amz-server-side-encryption %q is not the upload's encryption: a part is encrypted as its upload is.", v)
+	}
+	h = h.Clone()
+	h.Del(sseHeader)
+	return checkReadHeaders(h)
+}
+
 // uploadPart is UploadPart.
 func (h *multipartHandlers) uploadPart(w http.ResponseWriter, r *http.Request) error {
 	t := stateOf(r).target
-	if err := checkReadHeaders(r.Header); err != nil {
-		return err
-	}
 	num, err := partNumber(r.URL.Query())
 	if err != nil {
 		return err
@@ -210,9 +223,6 @@ func parseCopyRange(v string, size int64) (off, n int64, err error) {
 func (h *multipartHandlers) uploadPartCopy(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
 	t := stateOf(r).target
-	if err := checkReadHeaders(r.Header); err != nil {
-		return err
-	}
 	num, err := partNumber(r.URL.Query())
 	if err != nil {
 		return err
