@@ -2,6 +2,7 @@
 //
 //	s3bench --endpoint http://127.0.0.1:9000 --access-key K --secret-key S \
 //	    --op put --size 1MiB --concurrency 16 --duration 30s --json put.json
+//	s3bench ... --op get --size 64MiB --sse SSE-C
 //	s3bench ceiling --size 64MiB --concurrency 16 --json ceilings.json
 //	s3bench report --ceilings ceilings.json --md out.md --json out.json run1.json run2.json ...
 //	s3bench uploads --endpoint URL --access-key K --secret-key S \
@@ -104,6 +105,9 @@ func runBench(ctx context.Context, args []string, getenv func(string) string, st
 	fs.Int64Var(&cfg.Count, "count", 0, "end after this many requests in all (0: run for --duration only)")
 	fs.IntVar(&cfg.Objects, "objects", 0, "objects to prepare for get, mixed, list and delete (0: about 512 MiB worth, 16..1000)")
 	fs.StringVar(&jsonPath, "json", "", "write the result as JSON to `FILE` (- for stdout)")
+	fs.StringVar(&cfg.SSE, "sse", "", "server-side encryption `MODE`: AES256 (SSE-S3: x-amz-server-side-encryption: AES256 on every PUT), "+
+		"SSE-C (a random 32-byte key drawn once per run and sent on every PUT, GET and HEAD), or empty for no encryption headers "+
+		"(the bucket's default encryption applies)")
 	fs.BoolVar(&cfg.NoChecksum, "no-checksum", false, "send and validate checksums only where S3 requires them (default: the SDK's default CRCs)")
 	fs.IntVar(&cfg.Retries, "retries", 0, "retries of a failed request (0: failures count as errors)")
 	fs.Uint64Var(&cfg.Seed, "seed", 1, "seed of the bodies and of the mixed workload's choices")

@@ -26,6 +26,8 @@ func TestRunErrors(t *testing.T) {
 		{"bad size", []string{"--size", "4 bananas"}, "unknown unit"},
 		{"bad watch", []string{"--watch", "metad"}, "NAME=PID"},
 		{"stray argument", []string{"run", "extra"}, "unexpected arguments"},
+		{"bad sse", []string{"--endpoint", "http://127.0.0.1:1", "--access-key", "k", "--secret-key", "s", "--sse", "aws:kms"}, "unknown server-side encryption"},
+		{"sse lower case", []string{"--endpoint", "http://127.0.0.1:1", "--access-key", "k", "--secret-key", "s", "--sse", "sse-c"}, "unknown server-side encryption"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var out, errOut strings.Builder
@@ -69,5 +71,18 @@ func TestReportCommand(t *testing.T) {
 	}
 	if err != nil || len(rep.Runs) != 1 || rep.Runs[0].Ceiling == nil || rep.Runs[0].Ceiling.Fraction != 0.25 {
 		t.Errorf("json report (%v): %s", err, b)
+	}
+}
+
+// TestSSEFlag: every documented --sse value is accepted (the run then
+// fails on the unreachable endpoint, not on the flag).
+func TestSSEFlag(t *testing.T) {
+	for _, v := range []string{"", "AES256", "SSE-C"} {
+		var out, errOut strings.Builder
+		code := run(context.Background(), []string{"--endpoint", "http://127.0.0.1:1", "--access-key", "k", "--secret-key", "s",
+			"--duration", "1ms", "--quiet", "--sse", v}, noEnv, &out, &errOut)
+		if code == 0 || strings.Contains(errOut.String(), "encryption") || !strings.Contains(errOut.String(), "127.0.0.1:1") {
+			t.Errorf("--sse %q: exit %d, stderr %q; want a failure to reach the endpoint", v, code, errOut.String())
+		}
 	}
 }

@@ -18,7 +18,11 @@ func WriteTable(w io.Writer, r *Result) error {
 	if label == "" {
 		label = r.Endpoint
 	}
-	fmt.Fprintf(w, "%s: %s %s × %d workers, %.1fs (load %.2f → %.2f)\n", label, r.Workload, r.SizeLabel, r.Concurrency, r.ElapsedS, r.LoadAvgStart[0], r.LoadAvgEnd[0])
+	var sse string
+	if r.SSE != "" {
+		sse = ", SSE " + r.SSE
+	}
+	fmt.Fprintf(w, "%s: %s %s × %d workers%s, %.1fs (load %.2f → %.2f)\n", label, r.Workload, r.SizeLabel, r.Concurrency, sse, r.ElapsedS, r.LoadAvgStart[0], r.LoadAvgEnd[0])
 	t := clitable.New("OP", "COUNT", "ERRORS", "MiB/s", "OBJ/s", "MEAN", "P50", "P90", "P99", "MAX")
 	for _, o := range r.Ops {
 		t.Row(string(o.Op), strconv.FormatInt(o.Count, 10), strconv.FormatInt(o.Errors, 10),

@@ -59,6 +59,11 @@ type Config struct {
 	// s3bench/<start time>); Keep leaves the objects in place afterwards.
 	Prefix string
 	Keep   bool
+	// SSE is the server-side encryption to ask for: SSENone, SSES3 or
+	// SSEC. With SSEC, SSECustomerKey is the key (nil: a random one,
+	// drawn by Validate, so one per run).
+	SSE            string
+	SSECustomerKey []byte
 	// Mix weighs the mixed workload (zero: DefaultMix).
 	Mix Mix
 	// Watch lists processes (the daemons) whose CPU and memory to sample;
@@ -112,6 +117,9 @@ func (c *Config) Validate() error {
 	if c.Count < 0 {
 		return fmt.Errorf("count %d: must not be negative", c.Count)
 	}
+	if err := c.checkSSE(); err != nil {
+		return err
+	}
 	if c.Objects < 0 {
 		return fmt.Errorf("objects %d: must not be negative", c.Objects)
 	}
@@ -153,6 +161,9 @@ type Result struct {
 	Concurrency int    `json:"concurrency"`
 	Objects     int    `json:"objects_prepared"`
 	Checksums   bool   `json:"sdk_checksums"`
+	// SSE is the server-side encryption asked for: "", "AES256" or
+	// "SSE-C".
+	SSE string `json:"sse,omitempty"`
 	// PayloadHash says who hashed PUT bodies for SigV4: "sdk" (every
 	// request, as an unmodified SDK does; always over HTTPS, where it
 	// hashes none) or "precomputed" (each of BodyVariants distinct bodies
@@ -204,11 +215,11 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	}
 	cl, tr := NewClient(cfg.ClientConfig)
 	defer tr.CloseIdleConnections()
-	r := &runner{cfg: cfg, cl: cl, pat: NewPattern(cfg.Seed, cfg.Size)}
+	r := &runner{cfg: cfg, cl: cl, pat: NewPattern(cfg.Seed, cfg.Size), enc: newEncryption(cfg.SSE, cfg.SSECustomerKey)}
 	res := &Result{
 		Label: cfg.Label, Endpoint: cfg.Endpoint, Bucket: cfg.Bucket, Workload: cfg.Workload,
 		Size: cfg.Size, SizeLabel: SizeLabel(cfg.Size), Concurrency: cfg.Concurrency,
-		Checksums: !cfg.NoChecksum, DurationS: cfg.Duration.Seconds(), CPUs: runtime.NumCPU(),
+		Checksums: !cfg.NoChecksum, SSE: cfg.SSE, DurationS: cfg.Duration.Seconds(), CPUs: runtime.NumCPU(),
 		PayloadHash: "precomputed", BodyVariants: BodyVariants,
 	}
 	if cfg.SDKPayloadHash {
@@ -278,6 +289,7 @@ type runner struct {
 	cfg  Config
 	cl   *s3.Client
 	pat  *Pattern
+	enc  encryption
 	keys []string // prepared objects; read-only once the run starts
 
 	phase   atomic.Value // string, for the progress line
@@ -345,12 +357,14 @@ func (r *runner) put(ctx context.Context, key string) error {
 	if !r.cfg.SDKPayloadHash {
 		ctx = withPayloadHash(ctx, r.pat.PayloadHash(key, r.cfg.Size))
 	}
-	_, err := r.cl.PutObject(ctx, &s3.PutObjectInput{
+	in := &s3.PutObjectInput{
 		Bucket:        aws.String(r.cfg.Bucket),
 		Key:           aws.String(key),
 		Body:          r.pat.Body(key, r.cfg.Size),
 		ContentLength: aws.Int64(r.cfg.Size),
-	})
+	}
+	r.enc.put(in)
+	_, err := r.cl.PutObject(ctx, in)
 	return err
 }
 
@@ -431,7 +445,9 @@ func (r *runner) worker(ctx context.Context, id int, deadline time.Time, rec rec
 			bytes, err = r.get(ctx, key, buf)
 		case OpStat:
 			key = r.keys[rng.IntN(len(r.keys))]
-			_, err = r.cl.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(r.cfg.Bucket), Key: aws.String(key)})
+			in := &s3.HeadObjectInput{Bucket: aws.String(r.cfg.Bucket), Key: aws.String(key)}
+			r.enc.head(in)
+			_, err = r.cl.HeadObject(ctx, in)
 		case OpDelete:
 			if r.cfg.Workload == WorkloadMixed {
 				j := rng.IntN(len(own))
@@ -472,7 +488,9 @@ func (r *runner) worker(ctx context.Context, id int, deadline time.Time, rec rec
 
 // get reads key's body to the end into buf, checking it when asked.
 func (r *runner) get(ctx context.Context, key string, buf []byte) (int64, error) {
-	out, err := r.cl.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(r.cfg.Bucket), Key: aws.String(key)})
+	in := &s3.GetObjectInput{Bucket: aws.String(r.cfg.Bucket), Key: aws.String(key)}
+	r.enc.get(in)
+	out, err := r.cl.GetObject(ctx, in)
 	if err != nil {
 		return 0, err
 	}
