@@ -186,6 +186,7 @@ func (h *objectHandlers) copy(w http.ResponseWriter, r *http.Request) error {
 	}
 	o, err := h.d.objects.Put(ctx, t.bucket, t.key, body, size, object.PutOptions{
 		NoETag:       eb != nil,
+		InlineSlack:  inlineSlack(eb),
 		ContentType:  attrs.contentType,
 		Headers:      attrs.headers,
 		UserMetadata: attrs.userMetadata,

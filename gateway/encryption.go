@@ -269,6 +269,15 @@ func (e *encryptingBody) etag(enc *pb.Encryption, dk *sse.DataKey) (string, erro
 	return hex.EncodeToString(sum), nil
 }
 
+// inlineSlack is PutOptions.InlineSlack for a body: an encrypted object
+// as small as the inline limit is stored inline too.
+func inlineSlack(eb *encryptingBody) int {
+	if eb == nil {
+		return 0
+	}
+	return sse.PackageOverhead
+}
+
 // plainSize is the number of plaintext bytes encrypted.
 func (e *encryptingBody) plainSize() int64 { return e.plain }
 

@@ -24,6 +24,8 @@ import (
 
 	"github.com/cairnstore/cairn/gateway"
 	"github.com/cairnstore/cairn/gateway/sse"
+	pb "github.com/cairnstore/cairn/metadata/metadatapb"
+	"github.com/cairnstore/cairn/object"
 )
 
 // testMasterKeys are SSE-S3 master keys derived from their ids, so that
@@ -144,6 +146,20 @@ func testEncryption(t *testing.T, e *env) {
 		if got := getObject(t, c, &s3.GetObjectInput{Bucket: aws.String("enc"), Key: aws.String(key)}); !bytes.Equal(got, body) {
 			t.Errorf("GET %s: %d bytes differ from the %d written", key, len(got), len(body))
 		}
+	}
+	// An encrypted object as small as the inline limit stays inline (its
+	// 32 bytes of encryption overhead are allowed for).
+	inl := markedData(secretMarker, object.DefaultInlineMax)
+	must[*s3.PutObjectOutput](t)(c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("enc"), Key: aws.String("s3/inline"), Body: bytes.NewReader(inl), ServerSideEncryption: types.ServerSideEncryptionAes256}))
+	rec := must[*pb.GetObjectResponse](t)(e.meta.GetObject(ctx, &pb.GetObjectRequest{Bucket: "enc", Key: "s3/inline"})).GetObject()
+	if len(rec.GetSegments()) != 0 || int64(len(rec.GetInline())) != sse.EncryptedSize(int64(len(inl))) || rec.GetEncryption() == nil {
+		t.Errorf("a %d-byte SSE-S3 object: %d segments, %d inline bytes, encryption %v; want inline ciphertext of %d bytes", len(inl), len(rec.GetSegments()), len(rec.GetInline()), rec.GetEncryption(), sse.EncryptedSize(int64(len(inl))))
+	}
+	if bytes.Contains(rec.GetInline(), []byte(secretMarker)) {
+		t.Error("an inline SSE-S3 object's record in metad holds its plaintext")
+	}
+	if got := getObject(t, c, &s3.GetObjectInput{Bucket: aws.String("enc"), Key: aws.String("s3/inline")}); !bytes.Equal(got, inl) {
+		t.Error("GET of an inline SSE-S3 object: wrong bytes")
 	}
 	n := int64(len(big))
 	for _, rg := range [][2]int64{{0, 1}, {65535, 2}, {65536, 65536}, {3*65536 - 5, 70000}, {n - 1, 1}, {1 << 20, 1 << 20}} {

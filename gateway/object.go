@@ -80,6 +80,7 @@ func (h *objectHandlers) put(w http.ResponseWriter, r *http.Request) error {
 	}
 	o, err := h.d.objects.Put(r.Context(), t.bucket, t.key, stored, storedSize, object.PutOptions{
 		NoETag:       eb != nil,
+		InlineSlack:  inlineSlack(eb),
 		ContentType:  attrs.contentType,
 		Headers:      attrs.headers,
 		UserMetadata: attrs.userMetadata,

@@ -259,6 +259,7 @@ func (h *objectHandlers) postObject(w http.ResponseWriter, r *http.Request) erro
 	}
 	o, err := h.d.objects.Put(r.Context(), t.bucket, key, src, -1, object.PutOptions{
 		NoETag:       eb != nil,
+		InlineSlack:  inlineSlack(eb),
 		ContentType:  attrs.contentType,
 		Headers:      attrs.headers,
 		UserMetadata: attrs.userMetadata,

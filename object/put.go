@@ -45,6 +45,11 @@ type PutOptions struct {
 	// NoETag skips the MD5 of the stored bytes: the caller sets the ETag
 	// in BeforeCommit (the body is not what the client sent: encrypted).
 	NoETag bool
+	// InlineSlack is how many bytes the body may exceed InlineMax by and
+	// still be stored inline: what the caller added to an object the
+	// client sent (an encryption's 32 bytes per 64 KiB), so that an
+	// object as small as the limit is stored inline either way.
+	InlineSlack int
 }
 
 // PartOptions are PutOptions for a part of a multipart upload.
@@ -64,12 +69,13 @@ func (s *Store) Put(ctx context.Context, bucket, key string, body io.Reader, siz
 	// commit, which checks the bucket and the condition atomically: a
 	// precheck would only add a linearizable read (a Raft round on
 	// every metad member) to each small PUT.
-	if !s.storedInline(size) {
+	inlineMax := s.inlineMax(opts.InlineSlack)
+	if !storedInline(size, inlineMax) {
 		if err := s.precheck(ctx, bucket, key, opts.Condition); err != nil {
 			return nil, err
 		}
 	}
-	w, err := s.write(ctx, body, size, true, !opts.NoETag)
+	w, err := s.write(ctx, body, size, inlineMax, !opts.NoETag)
 	if err != nil {
 		return nil, fmt.Errorf("put %s/%s: %w", bucket, key, err)
 	}
@@ -115,7 +121,7 @@ func (s *Store) Put(ctx context.Context, bucket, key string, body io.Reader, siz
 // PutPart stores one part of a multipart upload and records it.
 func (s *Store) PutPart(ctx context.Context, bucket, key, uploadID string, number int32, body io.Reader, size int64, opts PartOptions) (*pb.Part, error) {
 	// Parts are never inline: Complete concatenates their segments.
-	w, err := s.write(ctx, body, size, false, !opts.NoETag)
+	w, err := s.write(ctx, body, size, -1, !opts.NoETag)
 	if err != nil {
 		return nil, fmt.Errorf("put part %d of upload %s: %w", number, uploadID, err)
 	}
@@ -185,15 +191,25 @@ type written struct {
 	inline   []byte
 }
 
-// storedInline tells whether a body of size bytes (-1: unknown) is
-// certainly stored inline by write.
-func (s *Store) storedInline(size int64) bool {
-	return s.inline >= 0 && size >= 0 && size <= int64(s.inline)
+// inlineMax is the largest body stored inline with slack bytes allowed
+// over InlineMax; -1 when nothing is (InlineMax < 0).
+func (s *Store) inlineMax(slack int) int {
+	if s.inline < 0 {
+		return -1
+	}
+	return s.inline + slack
 }
 
-// write reads body to its end and stores it: inline when allowed and small
-// enough, otherwise as erasure-coded segments; with withMD5, hashing it.
-func (s *Store) write(ctx context.Context, body io.Reader, size int64, allowInline, withMD5 bool) (*written, error) {
+// storedInline tells whether a body of size bytes (-1: unknown) is
+// certainly stored inline by write with inlineMax.
+func storedInline(size int64, inlineMax int) bool {
+	return inlineMax >= 0 && size >= 0 && size <= int64(inlineMax)
+}
+
+// write reads body to its end and stores it: inline when it is at most
+// inlineMax bytes (-1: never), otherwise as erasure-coded segments; with
+// withMD5, hashing it.
+func (s *Store) write(ctx context.Context, body io.Reader, size int64, inlineMax int, withMD5 bool) (*written, error) {
 	var h hash.Hash = noHash{}
 	if withMD5 {
 		var release func()
@@ -206,10 +222,10 @@ func (s *Store) write(ctx context.Context, body io.Reader, size int64, allowInli
 	// ever holds a peek (InlineMax+1 bytes at most): the codec's stripe
 	// reads are larger than the buffer, so bufio hands them straight to
 	// the body and the data is not copied through it.
-	br := getBodyReader(io.TeeReader(body, h), s.inline+1)
+	br := getBodyReader(io.TeeReader(body, h), max(s.inline, inlineMax)+1)
 	defer putBodyReader(br)
-	if allowInline && s.inline >= 0 && (size < 0 || size <= int64(s.inline)) {
-		if w, ok, err := s.tryInline(br, h, size); err != nil || ok {
+	if inlineMax >= 0 && (size < 0 || size <= int64(inlineMax)) {
+		if w, ok, err := s.tryInline(br, h, size, inlineMax); err != nil || ok {
 			return w, err
 		}
 	}
@@ -262,11 +278,11 @@ func (noHash) Reset()                      {}
 func (noHash) Size() int                   { return 0 }
 func (noHash) BlockSize() int              { return 64 }
 
-// tryInline stores a body of at most InlineMax bytes in the metadata
+// tryInline stores a body of at most inlineMax bytes in the metadata
 // record. ok is false when the body turned out larger (unknown size); then
 // nothing was consumed from br beyond its buffer.
-func (s *Store) tryInline(br *bufio.Reader, h hash.Hash, size int64) (*written, bool, error) {
-	want := s.inline + 1
+func (s *Store) tryInline(br *bufio.Reader, h hash.Hash, size int64, inlineMax int) (*written, bool, error) {
+	want := inlineMax + 1
 	if size >= 0 {
 		want = int(size)
 	}

@@ -140,9 +140,13 @@ func OpaqueETag(dk DataKey, plainMD5 []byte) (string, error) {
 	return hex.EncodeToString(out), nil
 }
 
+// PackageOverhead is what encryption adds to every 64 KiB of plaintext
+// (and to a shorter stream): a package's header and tag.
+const PackageOverhead = 32
+
 const (
-	packagePayload = 64 << 10            // plaintext bytes per package
-	packageSize    = packagePayload + 32 // with its header and tag
+	packagePayload = 64 << 10                         // plaintext bytes per package
+	packageSize    = packagePayload + PackageOverhead // with its header and tag
 	// MaxPlainSize is the largest stream DARE takes; far above the
 	// largest object or part S3 allows (5 GiB).
 	MaxPlainSize = int64(1) << 40
