@@ -319,8 +319,10 @@ type decryptingReader struct {
 	o      *pb.Object
 	dk     *sse.DataKey
 	pieces []sse.Piece
-	cipher io.ReadCloser // the current piece's ciphertext
-	plain  io.Reader     // the current piece's plaintext
+	cur    sse.Piece     // the piece Read is in
+	read   int64         // bytes of cur read
+	cipher io.ReadCloser // cur's ciphertext
+	plain  io.Reader     // cur's plaintext
 }
 
 func (r *decryptingReader) Read(p []byte) (int, error) {
@@ -335,12 +337,13 @@ func (r *decryptingReader) Read(p []byte) (int, error) {
 			if err != nil {
 				return 0, err
 			}
-			r.cipher = c
+			r.cipher, r.cur, r.read = c, pc, 0
 			if r.plain, err = pc.Span.Decrypt(c, *r.dk, pc.Stream); err != nil {
 				return 0, err
 			}
 		}
 		n, err := r.plain.Read(p)
+		r.read += int64(n)
 		if err == io.EOF {
 			r.cipher.Close()
 			r.cipher, r.plain = nil, nil
@@ -351,6 +354,46 @@ func (r *decryptingReader) Read(p []byte) (int, error) {
 		}
 		return n, err
 	}
+}
+
+// WriteTo writes the rest of the range to w: what a Read left of the
+// package it was in, then each piece decrypted as the object layer writes
+// its ciphertext (sse.Span.DecryptTo), keeping the object layer's
+// read-ahead. io.Copy (the GET's answer, after its first Read) calls it.
+func (r *decryptingReader) WriteTo(w io.Writer) (int64, error) {
+	var written int64
+	if r.plain != nil {
+		// Finish the package Read is in through Read's decrypter; the
+		// rest of that piece becomes a piece of its own.
+		n, err := io.CopyN(w, r.plain, r.cur.Span.ToPackageEnd(r.read))
+		written += n
+		if err != nil {
+			return written, err
+		}
+		r.read += n
+		r.cipher.Close()
+		if r.read < r.cur.Span.Len() {
+			rest := r.cur
+			rest.Span = r.cur.Span.Rest(r.read)
+			r.pieces = append([]sse.Piece{rest}, r.pieces...)
+		}
+		r.cipher, r.plain = nil, nil
+	}
+	for len(r.pieces) > 0 {
+		pc := r.pieces[0]
+		r.pieces = r.pieces[1:]
+		c, err := r.d.objects.Open(r.ctx, r.o, pc.Base+pc.Span.CipherOff, pc.Span.CipherLen)
+		if err != nil {
+			return written, err
+		}
+		n, err := pc.Span.DecryptTo(w, c, *r.dk, pc.Stream)
+		c.Close()
+		written += n
+		if err != nil {
+			return written, err
+		}
+	}
+	return written, nil
 }
 
 func (r *decryptingReader) Close() error {

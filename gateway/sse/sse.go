@@ -179,7 +179,23 @@ type Span struct {
 	CipherOff, CipherLen int64
 	seq                  uint32
 	skip, n              int64
+	plainSize, off       int64 // the stream's size and the range's start
 }
+
+// Len is the number of plaintext bytes in the span.
+func (s Span) Len() int64 { return s.n }
+
+// ToPackageEnd is how many of the span's bytes after its first k lie in
+// the package that holds byte k: 0 when byte k starts a package.
+func (s Span) ToPackageEnd(k int64) int64 {
+	if r := (s.off + k) % packagePayload; r != 0 {
+		return min(packagePayload-r, s.n-k)
+	}
+	return 0
+}
+
+// Rest is the span of the plaintext after the span's first k bytes.
+func (s Span) Rest(k int64) Span { return SpanOf(s.plainSize, s.off+k, s.n-k) }
 
 // SpanOf is the span of plaintext bytes [off, off+n) in a stream of
 // plainSize plaintext bytes. The range must lie within the stream.
@@ -196,6 +212,8 @@ func SpanOf(plainSize, off, n int64) Span {
 		seq:       uint32(first),
 		skip:      off - first*packagePayload,
 		n:         n,
+		plainSize: plainSize,
+		off:       off,
 	}
 }
 
@@ -218,6 +236,67 @@ func (s Span) Decrypt(cipherBytes io.Reader, dk DataKey, stream uint32) (io.Read
 		}
 	}
 	return &exactReader{r: dr, left: s.n}, nil
+}
+
+// DecryptTo writes the plaintext of the span to w, given a reader of
+// exactly its cipher bytes, and returns how many bytes it wrote. It is
+// Decrypt for a caller that writes on: the ciphertext is decrypted as it
+// is written into the decrypter (a reader with WriteTo, such as the object
+// layer's, keeps its own fast path and read-ahead), package by package,
+// with no buffer of the plaintext in between.
+func (s Span) DecryptTo(w io.Writer, cipherBytes io.Reader, dk DataKey, stream uint32) (int64, error) {
+	if s.n == 0 {
+		return 0, nil
+	}
+	cfg := config(dk, stream)
+	cfg.SequenceNumber = s.seq
+	rw := &rangeWriter{w: w, skip: s.skip, left: s.n}
+	dw, err := sio.DecryptWriter(rw, cfg)
+	if err != nil {
+		return 0, fmt.Errorf("decrypt: %w", err)
+	}
+	_, err = io.Copy(dw, cipherBytes)
+	if cerr := dw.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil && rw.left > 0 {
+		err = fmt.Errorf("decrypt: stream ended %d bytes early: %w", rw.left, io.ErrUnexpectedEOF)
+	}
+	if err != nil && rw.werr == nil {
+		err = fmt.Errorf("decrypt: %w", err)
+	}
+	return rw.written, err
+}
+
+// rangeWriter passes on the left bytes of what is written to it after
+// the first skip, and drops the rest (the ends of the first and last
+// packages outside the range).
+type rangeWriter struct {
+	w          io.Writer
+	skip, left int64
+	written    int64
+	werr       error // the error of w, passed on as it is
+}
+
+func (r *rangeWriter) Write(p []byte) (int, error) {
+	n := len(p)
+	if r.skip > 0 {
+		d := min(r.skip, int64(len(p)))
+		p, r.skip = p[d:], r.skip-d
+	}
+	if int64(len(p)) > r.left {
+		p = p[:r.left]
+	}
+	if len(p) > 0 {
+		m, err := r.w.Write(p)
+		r.written += int64(m)
+		r.left -= int64(m)
+		if err != nil {
+			r.werr = err
+			return 0, err
+		}
+	}
+	return n, nil
 }
 
 // exactReader yields exactly left bytes of r: an r that ends sooner is an

@@ -83,6 +83,11 @@ func TestSpanRoundTrip(t *testing.T) {
 			if !bytes.Equal(got, plain[off:off+n]) {
 				t.Fatalf("size %d range %d+%d: wrong plaintext", size, off, n)
 			}
+			var buf bytes.Buffer
+			wrote, err := sp.DecryptTo(&buf, bytes.NewReader(c[sp.CipherOff:sp.CipherOff+sp.CipherLen]), dk, 7)
+			if err != nil || wrote != n || !bytes.Equal(buf.Bytes(), plain[off:off+n]) {
+				t.Fatalf("size %d range %d+%d: DecryptTo wrote %d bytes (equal: %v), %v", size, off, n, wrote, bytes.Equal(buf.Bytes(), plain[off:off+n]), err)
+			}
 		}
 	}
 }
@@ -104,6 +109,17 @@ func TestDecryptRefusesWrongKeyStreamAndDamage(t *testing.T) {
 	if err := read(c, dk, 3); err != nil {
 		t.Fatalf("intact stream: %v", err)
 	}
+	readTo := func(c []byte, dk DataKey, stream uint32) error {
+		sp := SpanOf(int64(len(plain)), 0, int64(len(plain)))
+		_, err := sp.DecryptTo(io.Discard, bytes.NewReader(c), dk, stream)
+		return err
+	}
+	if err := readTo(c, dk, 3); err != nil {
+		t.Fatalf("intact stream, DecryptTo: %v", err)
+	}
+	if readTo(c, mustKey(t), 3) == nil || readTo(c, dk, 4) == nil || readTo(c[:len(c)-1], dk, 3) == nil || readTo(c[:packageSize], dk, 3) == nil {
+		t.Error("DecryptTo took another key, another stream, or a truncated stream")
+	}
 	if err := read(c, mustKey(t), 3); err == nil {
 		t.Error("another data key decrypted the stream")
 	}
@@ -114,6 +130,9 @@ func TestDecryptRefusesWrongKeyStreamAndDamage(t *testing.T) {
 	bad[packageSize+100] ^= 1
 	if err := read(bad, dk, 3); err == nil {
 		t.Error("a flipped bit decrypted")
+	}
+	if err := readTo(bad, dk, 3); err == nil {
+		t.Error("a flipped bit decrypted (DecryptTo)")
 	}
 	if err := read(c[:len(c)-1], dk, 3); err == nil {
 		t.Error("a truncated stream decrypted")
@@ -263,5 +282,42 @@ func TestOpaqueETag(t *testing.T) {
 	}
 	if _, err := OpaqueETag(dk1, sum[:5]); err == nil {
 		t.Error("OpaqueETag of 5 bytes succeeded")
+	}
+}
+
+// A range read partly through Decrypt goes on from the end of the package
+// it stopped in with Rest, as the gateway's GET does after its first read.
+func TestSpanRest(t *testing.T) {
+	dk := mustKey(t)
+	size := int64(5*packagePayload + 321)
+	plain := make([]byte, size)
+	rand.Read(plain)
+	c := encrypt(t, plain, dk, 0)
+	for _, tc := range [][3]int64{{0, size, 4096}, {100, size - 100, 4096}, {packagePayload, 2 * packagePayload, 0}, {packagePayload - 10, 30, 5}, {7, 3 * packagePayload, packagePayload - 7}} {
+		off, n, k := tc[0], tc[1], tc[2]
+		sp := SpanOf(size, off, n)
+		head := k + sp.ToPackageEnd(k)
+		if head > n || (off+head)%packagePayload != 0 && head != n {
+			t.Fatalf("range %d+%d after %d: ToPackageEnd leads to %d, not a package end", off, n, k, off+head)
+		}
+		pr, err := sp.Decrypt(bytes.NewReader(c[sp.CipherOff:sp.CipherOff+sp.CipherLen]), dk, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := make([]byte, head)
+		if _, err := io.ReadFull(pr, got); err != nil {
+			t.Fatal(err)
+		}
+		if head < n {
+			rest := sp.Rest(head)
+			var buf bytes.Buffer
+			if _, err := rest.DecryptTo(&buf, bytes.NewReader(c[rest.CipherOff:rest.CipherOff+rest.CipherLen]), dk, 0); err != nil {
+				t.Fatal(err)
+			}
+			got = append(got, buf.Bytes()...)
+		}
+		if !bytes.Equal(got, plain[off:off+n]) {
+			t.Errorf("range %d+%d read %d bytes then the rest: wrong plaintext", off, n, k)
+		}
 	}
 }
