@@ -176,32 +176,20 @@ func (h *objectHandlers) copy(w http.ResponseWriter, r *http.Request) error {
 	if sums != nil {
 		body = io.TeeReader(rc, sums)
 	}
-	size := src.GetSize()
-	var eb *encryptingBody
-	if enc != nil {
-		if eb, err = encryptBody(body, size, dk, 0); err != nil {
-			return err
-		}
-		body, size = eb.r, eb.size
+	eb, err := encryptWith(enc, dk, body, src.GetSize(), 0)
+	if err != nil {
+		return err
 	}
-	o, err := h.d.objects.Put(ctx, t.bucket, t.key, body, size, object.PutOptions{
-		NoETag:       eb != nil,
-		InlineSlack:  inlineSlack(eb),
+	body, size := eb.stored(body, src.GetSize())
+	o, err := h.d.objects.Put(ctx, t.bucket, t.key, body, size, eb.putOptions(object.PutOptions{
 		ContentType:  attrs.contentType,
 		Headers:      attrs.headers,
 		UserMetadata: attrs.userMetadata,
 		Condition:    cond,
 		BeforeCommit: func(o *pb.Object) error {
-			plainMD5 := o.GetEtag()
-			if eb != nil {
-				plainMD5 = eb.plainMD5()
-				etag, err := eb.etag(enc, dk)
-				if err != nil {
-					return err
-				}
-				o.Etag = etag
-				o.Size = eb.plainSize()
-				o.Encryption = enc
+			plainMD5, err := eb.sealObject(o)
+			if err != nil {
+				return err
 			}
 			// A single-PUT source's ETag is its MD5 (unless its key is
 			// the client's): the copy must match.
@@ -211,7 +199,7 @@ func (h *objectHandlers) copy(w http.ResponseWriter, r *http.Request) error {
 			o.Tags = tags
 			return sums.store(o)
 		},
-	})
+	}))
 	if err != nil {
 		return err
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/cairnstore/cairn/gateway/s3err"
 	"github.com/cairnstore/cairn/gateway/sse"
 	pb "github.com/cairnstore/cairn/metadata/metadatapb"
+	"github.com/cairnstore/cairn/object"
 )
 
 // Server-side encryption. An object written with x-amz-server-side-
@@ -217,12 +218,16 @@ func setSSEHeaders(h http.Header, enc *pb.Encryption) {
 
 // encryptingBody is a plaintext body on its way to the object layer as
 // ciphertext, with the MD5 of the plaintext (the ETag of an SSE-S3
-// object, and what Content-MD5 is checked against).
+// object, and what Content-MD5 is checked against). A nil one is a body
+// stored as it is: its methods then leave everything as the object layer
+// made it.
 type encryptingBody struct {
 	r      io.Reader // ciphertext
 	size   int64     // ciphertext bytes; -1 when the plaintext's is unknown
 	md5    hash.Hash // of the plaintext read so far
 	plain  int64     // plaintext bytes read so far
+	enc    *pb.Encryption
+	dk     *sse.DataKey
 	stream uint32
 }
 
@@ -234,13 +239,17 @@ func (c plainCounter) Write(p []byte) (int, error) {
 	return c.e.md5.Write(p)
 }
 
-// encryptBody wraps a plaintext body of size bytes (-1: unknown) as
-// stream number stream of the object whose data key is dk.
-func encryptBody(plain io.Reader, size int64, dk *sse.DataKey, stream uint32) (*encryptingBody, error) {
+// encryptWith wraps a plaintext body of size bytes (-1: unknown) as
+// stream number stream of an object encrypted as enc with data key dk;
+// nil when enc is nil (nothing to encrypt).
+func encryptWith(enc *pb.Encryption, dk *sse.DataKey, plain io.Reader, size int64, stream uint32) (*encryptingBody, error) {
+	if enc == nil {
+		return nil, nil
+	}
 	if size > sse.MaxPlainSize {
 		return nil, s3err.New(s3err.EntityTooLarge, "Your proposed upload exceeds the maximum allowed size.")
 	}
-	e := &encryptingBody{size: -1, md5: md5.New(), stream: stream}
+	e := &encryptingBody{size: -1, md5: md5.New(), enc: enc, dk: dk, stream: stream}
 	if size >= 0 {
 		// The encryption reads to the end: bytes past the declared
 		// size must stay in the body for its check to find.
@@ -257,32 +266,70 @@ func encryptBody(plain io.Reader, size int64, dk *sse.DataKey, stream uint32) (*
 	return e, nil
 }
 
+// stored is what the object layer stores of a body of size bytes: the
+// ciphertext, or the body itself.
+func (e *encryptingBody) stored(plain io.Reader, size int64) (io.Reader, int64) {
+	if e == nil {
+		return plain, size
+	}
+	return e.r, e.size
+}
+
+// putOptions are opts for storing the ciphertext: the object layer need
+// not hash it, and an object as small as the inline limit stays inline
+// with its encryption's 32 bytes.
+func (e *encryptingBody) putOptions(opts object.PutOptions) object.PutOptions {
+	if e != nil {
+		opts.NoETag, opts.InlineSlack = true, sse.PackageOverhead
+	}
+	return opts
+}
+
+// partOptions is putOptions for a part (never inline).
+func (e *encryptingBody) partOptions(opts object.PartOptions) object.PartOptions {
+	opts.NoETag = e != nil
+	return opts
+}
+
+// sealObject makes o, as the object layer stored it, describe the
+// plaintext: its size, ETag and encryption. It returns the plaintext's
+// hex MD5 (for Content-MD5); for a body stored as it is, o.Etag.
+func (e *encryptingBody) sealObject(o *pb.Object) (string, error) {
+	if e == nil {
+		return o.GetEtag(), nil
+	}
+	etag, err := e.etag()
+	if err != nil {
+		return "", err
+	}
+	o.Etag, o.Size, o.Encryption = etag, e.plain, e.enc
+	return hex.EncodeToString(e.md5.Sum(nil)), nil
+}
+
+// sealPart is sealObject for a part (the upload keeps the encryption).
+func (e *encryptingBody) sealPart(p *pb.Part) (string, error) {
+	if e == nil {
+		return p.GetEtag(), nil
+	}
+	etag, err := e.etag()
+	if err != nil {
+		return "", err
+	}
+	p.Etag, p.Size = etag, e.plain
+	return hex.EncodeToString(e.md5.Sum(nil)), nil
+}
+
 // etag is the ETag of what was encrypted: the plaintext's MD5 for SSE-S3,
 // as on S3; for SSE-C an opaque one (sse.OpaqueETag), since an ETag anyone
 // may list must not give away the MD5 of data only the key's holder may
 // read.
-func (e *encryptingBody) etag(enc *pb.Encryption, dk *sse.DataKey) (string, error) {
+func (e *encryptingBody) etag() (string, error) {
 	sum := e.md5.Sum(nil)
-	if enc.GetMode() == pb.EncryptionMode_ENCRYPTION_MODE_SSE_C {
-		return sse.OpaqueETag(*dk, sum)
+	if e.enc.GetMode() == pb.EncryptionMode_ENCRYPTION_MODE_SSE_C {
+		return sse.OpaqueETag(*e.dk, sum)
 	}
 	return hex.EncodeToString(sum), nil
 }
-
-// inlineSlack is PutOptions.InlineSlack for a body: an encrypted object
-// as small as the inline limit is stored inline too.
-func inlineSlack(eb *encryptingBody) int {
-	if eb == nil {
-		return 0
-	}
-	return sse.PackageOverhead
-}
-
-// plainSize is the number of plaintext bytes encrypted.
-func (e *encryptingBody) plainSize() int64 { return e.plain }
-
-// plainMD5 is the hex MD5 of the plaintext, for Content-MD5.
-func (e *encryptingBody) plainMD5() string { return hex.EncodeToString(e.md5.Sum(nil)) }
 
 // streams are an encrypted object's streams: one for an object written in
 // one PUT, one per part for a multipart object.

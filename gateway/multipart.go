@@ -157,24 +157,15 @@ func (h *multipartHandlers) uploadPart(w http.ResponseWriter, r *http.Request) e
 	if err != nil {
 		return err
 	}
-	stored, storedSize := b.r, b.size
-	var eb *encryptingBody
-	if dk != nil {
-		if eb, err = encryptBody(b.r, b.size, dk, uint32(num)); err != nil {
-			return err
-		}
-		stored, storedSize = eb.r, eb.size
+	eb, err := encryptWith(up.GetEncryption(), dk, b.r, b.size, uint32(num))
+	if err != nil {
+		return err
 	}
-	p, err := h.d.objects.PutPart(r.Context(), t.bucket, t.key, up.GetUploadId(), num, stored, storedSize, object.PartOptions{NoETag: eb != nil, BeforeCommit: func(p *pb.Part) error {
-		plainMD5 := p.Etag
-		if eb != nil {
-			plainMD5 = eb.plainMD5()
-			etag, err := eb.etag(up.GetEncryption(), dk)
-			if err != nil {
-				return err
-			}
-			p.Etag = etag
-			p.Size = eb.plainSize()
+	stored, storedSize := eb.stored(b.r, b.size)
+	p, err := h.d.objects.PutPart(r.Context(), t.bucket, t.key, up.GetUploadId(), num, stored, storedSize, eb.partOptions(object.PartOptions{BeforeCommit: func(p *pb.Part) error {
+		plainMD5, err := eb.sealPart(p)
+		if err != nil {
+			return err
 		}
 		cs, err := b.finish(plainMD5)
 		if err != nil {
@@ -182,7 +173,7 @@ func (h *multipartHandlers) uploadPart(w http.ResponseWriter, r *http.Request) e
 		}
 		p.Checksums = cs
 		return nil
-	}})
+	}}))
 	if err != nil {
 		return err
 	}
@@ -252,22 +243,14 @@ func (h *multipartHandlers) uploadPartCopy(w http.ResponseWriter, r *http.Reques
 	if sums != nil {
 		body = io.TeeReader(rc, sums)
 	}
-	size := n
-	var eb *encryptingBody
-	if dk != nil {
-		if eb, err = encryptBody(body, n, dk, uint32(num)); err != nil {
-			return err
-		}
-		body, size = eb.r, eb.size
+	eb, err := encryptWith(up.GetEncryption(), dk, body, n, uint32(num))
+	if err != nil {
+		return err
 	}
-	p, err := h.d.objects.PutPart(ctx, t.bucket, t.key, up.GetUploadId(), num, body, size, object.PartOptions{NoETag: eb != nil, BeforeCommit: func(p *pb.Part) error {
-		if eb != nil {
-			etag, err := eb.etag(up.GetEncryption(), dk)
-			if err != nil {
-				return err
-			}
-			p.Etag = etag
-			p.Size = eb.plainSize()
+	body, size := eb.stored(body, n)
+	p, err := h.d.objects.PutPart(ctx, t.bucket, t.key, up.GetUploadId(), num, body, size, eb.partOptions(object.PartOptions{BeforeCommit: func(p *pb.Part) error {
+		if _, err := eb.sealPart(p); err != nil {
+			return err
 		}
 		if sums == nil {
 			return nil
@@ -275,7 +258,7 @@ func (h *multipartHandlers) uploadPartCopy(w http.ResponseWriter, r *http.Reques
 		cs, err := sums.verify(nil)
 		p.Checksums = cs
 		return err
-	}})
+	}}))
 	if err != nil {
 		return err
 	}

@@ -70,32 +70,20 @@ func (h *objectHandlers) put(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	stored, storedSize := b.r, b.size
-	var eb *encryptingBody
-	if enc != nil {
-		if eb, err = encryptBody(b.r, b.size, dk, 0); err != nil {
-			return err
-		}
-		stored, storedSize = eb.r, eb.size
+	eb, err := encryptWith(enc, dk, b.r, b.size, 0)
+	if err != nil {
+		return err
 	}
-	o, err := h.d.objects.Put(r.Context(), t.bucket, t.key, stored, storedSize, object.PutOptions{
-		NoETag:       eb != nil,
-		InlineSlack:  inlineSlack(eb),
+	stored, storedSize := eb.stored(b.r, b.size)
+	o, err := h.d.objects.Put(r.Context(), t.bucket, t.key, stored, storedSize, eb.putOptions(object.PutOptions{
 		ContentType:  attrs.contentType,
 		Headers:      attrs.headers,
 		UserMetadata: attrs.userMetadata,
 		Condition:    cond,
 		BeforeCommit: func(o *pb.Object) error {
-			plainMD5 := o.Etag
-			if eb != nil {
-				plainMD5 = eb.plainMD5()
-				etag, err := eb.etag(enc, dk)
-				if err != nil {
-					return err
-				}
-				o.Etag = etag
-				o.Size = eb.plainSize()
-				o.Encryption = enc
+			plainMD5, err := eb.sealObject(o)
+			if err != nil {
+				return err
 			}
 			cs, err := b.finish(plainMD5)
 			if err != nil {
@@ -104,7 +92,7 @@ func (h *objectHandlers) put(w http.ResponseWriter, r *http.Request) error {
 			o.Checksums, o.Tags = cs, attrs.tags
 			return nil
 		},
-	})
+	}))
 	if err != nil {
 		return err
 	}

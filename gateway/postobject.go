@@ -250,16 +250,12 @@ func (h *objectHandlers) postObject(w http.ResponseWriter, r *http.Request) erro
 	if err != nil {
 		return err
 	}
-	var eb *encryptingBody
-	if enc != nil {
-		if eb, err = encryptBody(src, -1, dk, 0); err != nil {
-			return err
-		}
-		src = eb.r
+	eb, err := encryptWith(enc, dk, src, -1, 0)
+	if err != nil {
+		return err
 	}
-	o, err := h.d.objects.Put(r.Context(), t.bucket, key, src, -1, object.PutOptions{
-		NoETag:       eb != nil,
-		InlineSlack:  inlineSlack(eb),
+	src, _ = eb.stored(src, -1)
+	o, err := h.d.objects.Put(r.Context(), t.bucket, key, src, -1, eb.putOptions(object.PutOptions{
 		ContentType:  attrs.contentType,
 		Headers:      attrs.headers,
 		UserMetadata: attrs.userMetadata,
@@ -267,19 +263,13 @@ func (h *objectHandlers) postObject(w http.ResponseWriter, r *http.Request) erro
 			if n := hi - body.left; ranged && n < lo {
 				return s3err.New(s3err.EntityTooSmall, "Your proposed upload is smaller than the minimum allowed size (%d of at least %d bytes).", n, lo)
 			}
-			if eb != nil {
-				etag, err := eb.etag(enc, dk)
-				if err != nil {
-					return err
-				}
-				o.Etag = etag
-				o.Size = eb.plainSize()
-				o.Encryption = enc
+			if _, err := eb.sealObject(o); err != nil {
+				return err
 			}
 			o.Tags = attrs.tags
 			return sums.store(o)
 		},
-	})
+	}))
 	if err != nil {
 		return err
 	}
