@@ -109,7 +109,7 @@ func runDev(ctx context.Context, o devOptions, stdout, stderr io.Writer) error {
 		// As gatewayd by default: web apps on any origin may call it.
 		CORSAllowedOrigins: gateway.DefaultCORSAllowedOrigins,
 	}
-	if gwCfg.SSEMasterKeys, err = devMasterKeys(filepath.Join(o.dir, "sse-master.key")); err != nil {
+	if gwCfg.SSEMasterKeys, err = devMasterKeys(filepath.Join(o.dir, devMasterKeyFile)); err != nil {
 		return err
 	}
 	// SSE-C keys never leave this machine when S3 is served on loopback.
@@ -173,6 +173,7 @@ func printDevBanner(w io.Writer, o devOptions, c *localcluster.Cluster, gw *gate
 	fmt.Fprintf(w, "  metad:     %s\n", strings.Join(c.MetaAddrs(), ","))
 	fmt.Fprintf(w, "  S3:        %s\n", gw.URL())
 	fmt.Fprintf(w, "  access key %s\n  secret key %s\n", access, secret)
+	fmt.Fprintf(w, "  SSE-S3:    master key in %s (objects written with --sse AES256 need it)\n", filepath.Join(abs, devMasterKeyFile))
 	fmt.Fprintf(w, "\nTry it:\n")
 	fmt.Fprintf(w, "  export AWS_ACCESS_KEY_ID=%s AWS_SECRET_ACCESS_KEY=%s AWS_DEFAULT_REGION=%s\n", access, secret, gateway.DefaultRegion)
 	if o.tls {
@@ -182,6 +183,10 @@ func printDevBanner(w io.Writer, o devOptions, c *localcluster.Cluster, gw *gate
 	fmt.Fprintf(w, "  aws --endpoint-url %s s3 cp ./README.md s3://demo/\n", gw.URL())
 	fmt.Fprintf(w, "\nPress Ctrl-C to stop. Restart with the same --data-dir to keep the data.\n")
 }
+
+// devMasterKeyFile is the dev cluster's SSE-S3 master key, in its data
+// directory.
+const devMasterKeyFile = "sse-master.key"
 
 // devMasterKeys reads the dev cluster's SSE-S3 master key from path,
 // making one the first time: objects encrypted in one run must open in
