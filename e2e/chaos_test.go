@@ -119,7 +119,7 @@ func TestChaos(t *testing.T) {
 		},
 		// Shorter than a freeze episode, so that uploads to a frozen or
 		// cut-off node are given up and their segments written degraded.
-		GatewayArgs: []string{"--write-budget", "1s"},
+		GatewayArgs: append([]string{"--write-budget", "1s"}, sseGatewayArgs(t, t.TempDir())...),
 	})
 	createBucket(t, cl.S3(), chaosBucket)
 

@@ -137,18 +137,26 @@ func (w *workload) put(client int, rng *rand.Rand, key string) *op {
 	o.val = w.reg.newValue(key, int64(size), partSizes)
 	body := valueBody(o.val, size)
 	want, _ := w.reg.info(o.val)
+	// A third of the writes are encrypted (SSE-S3), chosen by value so
+	// that a seed's plan stays what it was: the same faults must lose
+	// none of them either, and reads of them see only their plaintext.
+	var sse types.ServerSideEncryption
+	if o.val%3 == 1 {
+		sse = types.ServerSideEncryptionAes256
+	}
 	ctx, cancel := w.ctx()
 	defer cancel()
 	o.start = time.Now()
 	var etag string
 	var err error
 	if multipart {
-		etag, err = w.multipart(ctx, key, body, partSizes, o)
+		etag, err = w.multipart(ctx, key, body, partSizes, sse, o)
 	} else {
 		var out *s3.PutObjectOutput
 		out, err = w.cl.PutObject(ctx, &s3.PutObjectInput{
 			Bucket: aws.String(chaosBucket), Key: aws.String(key),
 			Body: bytes.NewReader(body), ContentLength: aws.Int64(int64(size)),
+			ServerSideEncryption: sse,
 		})
 		if err == nil {
 			etag = strings.Trim(aws.ToString(out.ETag), `"`)
@@ -163,11 +171,11 @@ func (w *workload) put(client int, rng *rand.Rand, key string) *op {
 	return o
 }
 
-// multipart uploads body in parts of partSizes. An error before Complete
+// multipart uploads body in parts of partSizes, encrypted as sse asks. An error before Complete
 // was sent marks the operation failedBeforeCommit.
-func (w *workload) multipart(ctx context.Context, key string, body []byte, partSizes []int64, o *op) (string, error) {
+func (w *workload) multipart(ctx context.Context, key string, body []byte, partSizes []int64, sse types.ServerSideEncryption, o *op) (string, error) {
 	b, k := aws.String(chaosBucket), aws.String(key)
-	up, err := w.cl.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: b, Key: k})
+	up, err := w.cl.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: b, Key: k, ServerSideEncryption: sse})
 	if err != nil {
 		o.outcome = failedBeforeCommit
 		return "", err

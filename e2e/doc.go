@@ -80,7 +80,8 @@
 //     outside that stripe still reads.
 //   - TestChaos, the fault-injection suite (files chaos_*_test.go): N
 //     clients (aws-sdk-go-v2, no SDK retries) run PUT (0 B to 3 MiB,
-//     some multipart), GET (whole and ranged), DELETE and LIST over 16
+//     some multipart, a third SSE-S3 encrypted), GET (whole and ranged),
+//     DELETE and LIST over 16
 //     keys, so keys are overwritten and deleted all the time, recording
 //     every operation (start, end, input, result: acknowledged, failed
 //     with an answer, failed without one) in a history. Meanwhile a
