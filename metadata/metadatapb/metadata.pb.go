@@ -789,7 +789,12 @@ func (x *Bucket) GetDefaultEncryption() string {
 
 // BucketQuota limits what a bucket holds, counted as BucketUsage is: a
 // commit that would take the bucket over a limit is refused with
-// QuotaExceeded (deletes and shrinking overwrites never are). 0: no limit.
+// QuotaExceeded (deletes and shrinking overwrites never are). max_bytes
+// bounds the objects' bytes and the upload bytes together: an uploaded
+// part that would go over is refused too, and a completion, which moves
+// its parts' bytes from uploads to the object, adds nothing (metad
+// feature level 6: before every member has it, only objects' bytes count
+// and parts are never refused). 0: no limit.
 type BucketQuota struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	MaxBytes      int64                  `protobuf:"varint,1,opt,name=max_bytes,json=maxBytes,proto3" json:"max_bytes,omitempty"`
@@ -843,12 +848,17 @@ func (x *BucketQuota) GetMaxObjects() int64 {
 }
 
 // BucketUsage is what a bucket holds: its objects (current versions) and
-// their bytes before erasure coding. Multipart uploads in progress are
-// not counted.
+// their bytes before erasure coding, and the parts of its multipart
+// uploads in progress.
 type BucketUsage struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Objects       int64                  `protobuf:"varint,1,opt,name=objects,proto3" json:"objects,omitempty"`
-	Bytes         int64                  `protobuf:"varint,2,opt,name=bytes,proto3" json:"bytes,omitempty"`
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Objects int64                  `protobuf:"varint,1,opt,name=objects,proto3" json:"objects,omitempty"`
+	Bytes   int64                  `protobuf:"varint,2,opt,name=bytes,proto3" json:"bytes,omitempty"`
+	// The bytes of the parts uploaded to the bucket's multipart uploads in
+	// progress (before erasure coding): stored, and not yet in an object
+	// (a completion moves the listed parts' bytes to bytes and drops the
+	// others'). 0 from a metad older than the field.
+	UploadBytes   int64 `protobuf:"varint,3,opt,name=upload_bytes,json=uploadBytes,proto3" json:"upload_bytes,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -893,6 +903,13 @@ func (x *BucketUsage) GetObjects() int64 {
 func (x *BucketUsage) GetBytes() int64 {
 	if x != nil {
 		return x.Bytes
+	}
+	return 0
+}
+
+func (x *BucketUsage) GetUploadBytes() int64 {
+	if x != nil {
+		return x.UploadBytes
 	}
 	return 0
 }
@@ -8746,10 +8763,11 @@ const file_metadata_proto_rawDesc = "" +
 	"\vBucketQuota\x12\x1b\n" +
 	"\tmax_bytes\x18\x01 \x01(\x03R\bmaxBytes\x12\x1f\n" +
 	"\vmax_objects\x18\x02 \x01(\x03R\n" +
-	"maxObjects\"=\n" +
+	"maxObjects\"`\n" +
 	"\vBucketUsage\x12\x18\n" +
 	"\aobjects\x18\x01 \x01(\x03R\aobjects\x12\x14\n" +
-	"\x05bytes\x18\x02 \x01(\x03R\x05bytes\"\xb7\x02\n" +
+	"\x05bytes\x18\x02 \x01(\x03R\x05bytes\x12!\n" +
+	"\fupload_bytes\x18\x03 \x01(\x03R\vuploadBytes\"\xb7\x02\n" +
 	"\tAccessKey\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x16\n" +
 	"\x06secret\x18\x02 \x01(\tR\x06secret\x12\x12\n" +

@@ -694,6 +694,11 @@ func (m *BucketUsage) MarshalToSizedBufferVT(dAtA []byte) (int, error) {
 		i -= len(m.unknownFields)
 		copy(dAtA[i:], m.unknownFields)
 	}
+	if m.UploadBytes != 0 {
+		i = protohelpers.EncodeVarint(dAtA, i, uint64(m.UploadBytes))
+		i--
+		dAtA[i] = 0x18
+	}
 	if m.Bytes != 0 {
 		i = protohelpers.EncodeVarint(dAtA, i, uint64(m.Bytes))
 		i--
@@ -8417,6 +8422,9 @@ func (m *BucketUsage) SizeVT() (n int) {
 	if m.Bytes != 0 {
 		n += 1 + protohelpers.SizeOfVarint(uint64(m.Bytes))
 	}
+	if m.UploadBytes != 0 {
+		n += 1 + protohelpers.SizeOfVarint(uint64(m.UploadBytes))
+	}
 	n += len(m.unknownFields)
 	return n
 }
@@ -13576,6 +13584,25 @@ func (m *BucketUsage) UnmarshalVT(dAtA []byte) error {
 				b := dAtA[iNdEx]
 				iNdEx++
 				m.Bytes |= int64(b&0x7F) << shift
+				if b < 0x80 {
+					break
+				}
+			}
+		case 3:
+			if wireType != 0 {
+				return fmt.Errorf("proto: wrong wireType = %d for field UploadBytes", wireType)
+			}
+			m.UploadBytes = 0
+			for shift := uint(0); ; shift += 7 {
+				if shift >= 64 {
+					return protohelpers.ErrIntOverflow
+				}
+				if iNdEx >= l {
+					return io.ErrUnexpectedEOF
+				}
+				b := dAtA[iNdEx]
+				iNdEx++
+				m.UploadBytes |= int64(b&0x7F) << shift
 				if b < 0x80 {
 					break
 				}
