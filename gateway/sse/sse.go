@@ -15,6 +15,7 @@
 package sse
 
 import (
+	"bytes"
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/hmac"
@@ -223,6 +224,23 @@ func SpanOf(plainSize, off, n int64) Span {
 func (s Span) Decrypt(cipherBytes io.Reader, dk DataKey, stream uint32) (io.Reader, error) {
 	if s.n == 0 {
 		return eof{}, nil
+	}
+	if s.CipherLen <= packageSize {
+		// One package (every small object): decrypted whole through
+		// DecryptTo, whose package buffer goes back to sio's pool, where
+		// a reader's stays out of it unless it is read to its end — a
+		// 64 KiB allocation per small GET (8% of the gateway's CPU on
+		// GET 4 KiB with SSE-S3).
+		c := make([]byte, s.CipherLen)
+		if _, err := io.ReadFull(cipherBytes, c); err != nil {
+			return nil, fmt.Errorf("decrypt: read %d bytes: %w", s.CipherLen, err)
+		}
+		var plain bytes.Buffer
+		plain.Grow(int(s.n))
+		if _, err := s.DecryptTo(&plain, bytes.NewReader(c), dk, stream); err != nil {
+			return nil, err
+		}
+		return &plain, nil
 	}
 	cfg := config(dk, stream)
 	cfg.SequenceNumber = s.seq
