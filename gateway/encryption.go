@@ -6,6 +6,7 @@ import (
 	"crypto/subtle"
 	"encoding/base64"
 	"encoding/hex"
+	"fmt"
 	"hash"
 	"io"
 	"net/http"
@@ -14,6 +15,7 @@ import (
 	"github.com/cairnstore/cairn/gateway/s3err"
 	"github.com/cairnstore/cairn/gateway/sse"
 	pb "github.com/cairnstore/cairn/metadata/metadatapb"
+	"github.com/cairnstore/cairn/metadata/metaerr"
 	"github.com/cairnstore/cairn/object"
 )
 
@@ -130,12 +132,17 @@ func (d *routerDeps) writeEncryption(r *http.Request, bucket string) (sseParams,
 }
 
 // bucketDefaultEncryption is the bucket's default encryption ("" or
-// AES256), as read within bucketSettingsTTL. A bucket that cannot be
-// read has none here; the write then fails on its own (NoSuchBucket).
+// AES256), as read within bucketSettingsTTL. A bucket that does not exist
+// has none (the write then fails on its own, NoSuchBucket); when the
+// bucket cannot be read the write fails: it must not be stored in the
+// clear because metad was briefly out of reach.
 func (d *routerDeps) bucketDefaultEncryption(ctx context.Context, bucket string) (string, error) {
 	s, err := d.bucketSettings(ctx, bucket)
-	if err != nil {
+	switch {
+	case isMeta(err, metaerr.ErrNoSuchBucket):
 		return "", nil
+	case err != nil:
+		return "", fmt.Errorf("read bucket %s's default encryption: %w", bucket, err)
 	}
 	return s.encryption, nil
 }
