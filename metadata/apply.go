@@ -347,11 +347,16 @@ type stage struct {
 	// the commands already in the transaction (nodeusage.go).
 	usage, txnUsage map[string]chunkCount
 	// bucketUsage and txnBucketUsage are the same for the buckets'
-	// object counts (bucketusage.go).
+	// counts (bucketusage.go).
 	bucketUsage, txnBucketUsage map[string]chunkCount
 	// quotas holds the quotas of the buckets this transaction read (nil:
 	// none), like buckets; emptied whenever a flush writes a bucket key.
 	quotas map[string]*metadatapb.BucketQuota
+	// level is the lowest feature level of the members, as the state
+	// records them, once read (levelRead) for a quota; forgotten whenever
+	// a flush writes a member key (membersLevel).
+	level     uint32
+	levelRead bool
 	// size is what the stage has written to the transaction.
 	size txnSize
 }
@@ -548,6 +553,9 @@ func (st *stage) flush() error {
 		if bytes.HasPrefix(w.key, prefixBucket) {
 			clear(st.buckets)
 			clear(st.quotas)
+		}
+		if bytes.HasPrefix(w.key, prefixMember) {
+			st.levelRead = false
 		}
 		var err error
 		st.size.add(w.key, w.val)
@@ -932,6 +940,7 @@ func (a *applier) deleteBucket(req *metadatapb.DeleteBucketRequest) (proto.Messa
 		a.st.del(uploadKeys[i])
 		for _, p := range parts[i] {
 			a.st.del(p.key)
+			a.st.countBucket(name, chunkCount{uploads: -p.part.GetSize()})
 			a.indexRemove(p.part.GetSegments())
 			if err := a.queuePartGC(name, u.GetKey(), p.part); err != nil {
 				return nil, err
@@ -1093,7 +1102,7 @@ func (a *applier) commitObject(req *metadatapb.CommitObjectRequest) (proto.Messa
 	if err := a.st.put(objKey, stored); err != nil {
 		return nil, err
 	}
-	if err := a.replaceCounted(bucket, cur, stored); err != nil {
+	if err := a.replaceCounted(bucket, cur, stored, 0); err != nil {
 		return nil, err
 	}
 	if cur != nil {
@@ -1111,22 +1120,20 @@ func (a *applier) commitObject(req *metadatapb.CommitObjectRequest) (proto.Messa
 }
 
 // replaceCounted counts, in its bucket's usage, an object's current
-// version old (nil: none) replaced by cur (nil: deleted), and refuses
-// with ErrQuotaExceeded a change that grows the bucket past its quota.
-func (a *applier) replaceCounted(bucket string, old, cur *metadatapb.Object) error {
-	var objects int64
+// version old (nil: none) replaced by cur (nil: deleted), with uploads
+// the change to the bucket's upload bytes that comes with it (a
+// completion's parts leaving them), and refuses with ErrQuotaExceeded a
+// change that grows the bucket past its quota (checkQuota).
+func (a *applier) replaceCounted(bucket string, old, cur *metadatapb.Object, uploads int64) error {
+	d := chunkCount{bytes: cur.GetSize() - old.GetSize(), uploads: uploads}
 	switch {
 	case old == nil && cur != nil:
-		objects = 1
+		d.chunks = 1
 	case old != nil && cur == nil:
-		objects = -1
+		d.chunks = -1
 	}
-	bytes := cur.GetSize() - old.GetSize()
-	a.st.countBucket(bucket, objects, bytes)
-	if objects <= 0 && bytes <= 0 {
-		return nil
-	}
-	return a.checkQuota(bucket)
+	a.st.countBucket(bucket, d)
+	return a.checkQuota(bucket, d)
 }
 
 func (a *applier) deleteObject(req *metadatapb.DeleteObjectRequest) (proto.Message, error) {
@@ -1148,7 +1155,7 @@ func (a *applier) deleteObject(req *metadatapb.DeleteObjectRequest) (proto.Messa
 		return &metadatapb.DeleteObjectResponse{Deleted: false}, nil
 	}
 	a.st.del(objectKey(bucket, key))
-	if err := a.replaceCounted(bucket, cur, nil); err != nil {
+	if err := a.replaceCounted(bucket, cur, nil, 0); err != nil {
 		return nil, err
 	}
 	if err := a.countObject(bucket, key, -1); err != nil {
@@ -1246,6 +1253,16 @@ func (a *applier) putPart(req *metadatapb.PutPartRequest) (proto.Message, error)
 	if err := a.st.put(pk, stored); err != nil {
 		return nil, err
 	}
+	// A part that replaces one of its number counts the difference; one
+	// no bigger always passes.
+	d := chunkCount{uploads: stored.GetSize()}
+	if replaced {
+		d.uploads -= old.GetSize()
+	}
+	a.st.countBucket(bucket, d)
+	if err := a.checkQuota(bucket, d); err != nil {
+		return nil, err
+	}
 	if replaced {
 		a.indexRemove(old.GetSegments())
 		if err := a.queuePartGC(bucket, key, old); err != nil {
@@ -1336,7 +1353,12 @@ func (a *applier) completeMultipart(req *metadatapb.CompleteMultipartRequest) (p
 		return nil, err
 	}
 	a.st.del(uploadKey(bucket, key, id))
+	// Every part leaves the upload bytes: the listed ones' bytes are the
+	// object's now, the others are deleted. The quota counted them all,
+	// so only an object bigger than its parts could grow the bytes.
+	var partBytes int64
 	for _, p := range parts {
+		partBytes += p.part.GetSize()
 		a.st.del(p.key)
 		if !listed[p.part.GetNumber()] {
 			a.indexRemove(p.part.GetSegments())
@@ -1345,7 +1367,7 @@ func (a *applier) completeMultipart(req *metadatapb.CompleteMultipartRequest) (p
 			}
 		}
 	}
-	if err := a.replaceCounted(bucket, cur, stored); err != nil {
+	if err := a.replaceCounted(bucket, cur, stored, -partBytes); err != nil {
 		return nil, err
 	}
 	if cur != nil {
@@ -1377,6 +1399,7 @@ func (a *applier) abortMultipart(req *metadatapb.AbortMultipartRequest) (proto.M
 	a.st.del(uploadKey(bucket, key, id))
 	for _, p := range parts {
 		a.st.del(p.key)
+		a.st.countBucket(bucket, chunkCount{uploads: -p.part.GetSize()})
 		a.indexRemove(p.part.GetSegments())
 		if err := a.queuePartGC(bucket, key, p.part); err != nil {
 			return nil, err

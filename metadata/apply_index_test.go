@@ -37,8 +37,9 @@ func smIndexes(t testing.TB, s *State) map[string]string {
 	return m
 }
 
-// smWantIndexes recomputes the indexes and counts from the object and part
-// records alone, and checks that no segment id is referenced twice.
+// smWantIndexes recomputes the indexes and counts (nodes', and buckets'
+// objects, bytes and upload bytes) from the object and part records alone,
+// and checks that no segment id is referenced twice.
 func smWantIndexes(t testing.TB, s *State) map[string]string {
 	t.Helper()
 	want := map[string]string{}
@@ -92,6 +93,12 @@ func smWantIndexes(t testing.TB, s *State) map[string]string {
 			if err := proto.Unmarshal(v, p); err != nil {
 				return err
 			}
+			// p/<bucket> 00 ...: the part's bytes are its bucket's
+			// upload bytes.
+			b := string(k[len(prefixPart):bytes.IndexByte(k, 0)])
+			u := buckets[b]
+			u.uploads += p.Size
+			buckets[b] = u
 			return add(bytes.Clone(k), "", p.Segments)
 		})
 	})
@@ -102,7 +109,9 @@ func smWantIndexes(t testing.TB, s *State) map[string]string {
 		want[string(nodeUsageKey(n))] = string(u.appendTo(nil))
 	}
 	for b, u := range buckets {
-		want[string(bucketUsageKey(b))] = string(u.appendTo(nil))
+		if u != (chunkCount{}) { // only empty parts: no entry
+			want[string(bucketUsageKey(b))] = string(u.appendTo(nil))
+		}
 	}
 	return want
 }

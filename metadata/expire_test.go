@@ -43,6 +43,14 @@ func TestUploadExpiry(t *testing.T) {
 		}
 	}
 
+	uploadBytes := func(bucket string) int64 {
+		t.Helper()
+		return smBucketUsage(t, r.st, bucket).uploads
+	}
+	if got := uploadBytes("bk"); got != 20 {
+		t.Fatalf("bucket bk counts %d upload bytes, want its two parts' 20", got)
+	}
+
 	r.clock.add(11*time.Hour + 59*time.Minute) // old1 and old2 are 23h59m old
 	pass()
 	if !exists("bk", "a/x", "old1") || !exists("other", "z", "old2") || len(smGC(t, r.st)) != 0 {
@@ -56,6 +64,9 @@ func TestUploadExpiry(t *testing.T) {
 	}
 	if !exists("bk", "a/x", "young") {
 		t.Fatal("an upload 12 hours old was aborted")
+	}
+	if got := uploadBytes("bk"); got != 10 {
+		t.Fatalf("after the expiry, bucket bk counts %d upload bytes, want the young part's 10", got)
 	}
 	if got := smGCSegments(t, r.st); !slices.Equal(got, smSegN(1).Id[:1]) {
 		t.Fatalf("GC holds segments %x, want the expired part's", got)
@@ -71,6 +82,9 @@ func TestUploadExpiry(t *testing.T) {
 	}
 	if n := smCount(t, r.st, prefixUpload) + smCount(t, r.st, prefixPart); n != 0 {
 		t.Fatalf("%d upload and part keys left", n)
+	}
+	if got := uploadBytes("bk"); got != 0 {
+		t.Fatalf("every upload expired, bucket bk still counts %d upload bytes", got)
 	}
 }
 

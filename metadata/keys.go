@@ -40,8 +40,8 @@ import (
 //	miss/<segment id, 16 bytes>                      empty: the segment has a "" placement entry
 //	gcc/<segment id 16><shard 1><node id>            the gc/ key of a queued deletion of that one
 //	                                                 chunk of a still-referenced segment
-//	bu/<bucket>                                      varint objects, varint bytes: what the
-//	                                                 bucket holds (bucketusage.go)
+//	bu/<bucket>                                      varint objects, varint bytes[, varint upload
+//	                                                 bytes]: what the bucket holds (bucketusage.go)
 //	m/bucketusage                                    the bucket counts' version and the applied
 //	                                                 index they are current at
 //

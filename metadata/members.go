@@ -37,7 +37,12 @@ import (
 //	3  SetBucketCors
 //	4  SetBucketQuota, and commits refused for a bucket's quota
 //	5  SetBucketEncryption
-const FeatureLevel uint32 = 5
+//	6  quotas count the bytes of uploads' parts: a PutPart that would take
+//	   its bucket over max_bytes is refused, and a completion grows
+//	   nothing. No new command: the state machine applies these rules
+//	   once the state records every member at 6, the earlier ones before
+//	   (bucketusage.go, checkQuota)
+const FeatureLevel uint32 = 6
 
 // requireFeature answers ErrUpgradeRequired unless every member of the
 // Raft configuration has announced at least level. The levels come from

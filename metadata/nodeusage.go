@@ -47,25 +47,46 @@ var (
 const nodeUsageVersion = 1
 
 // chunkCount is one node's counts, or a change to them; for a bucket
-// (bucketusage.go), chunks counts its objects.
+// (bucketusage.go), chunks counts its objects, and uploads the bytes of
+// its uploads' parts (always 0 for a node).
 type chunkCount struct {
-	chunks, bytes int64
+	chunks, bytes, uploads int64
 }
 
+// appendTo encodes u as varint chunks, varint bytes, and varint uploads
+// only when it is not 0: a node's entry, and a bucket's without uploads,
+// are two varints as they have always been.
 func (u chunkCount) appendTo(b []byte) []byte {
-	return binary.AppendVarint(binary.AppendVarint(b, u.chunks), u.bytes)
+	b = binary.AppendVarint(binary.AppendVarint(b, u.chunks), u.bytes)
+	if u.uploads != 0 {
+		b = binary.AppendVarint(b, u.uploads)
+	}
+	return b
 }
 
 func decodeUsage(v []byte) (chunkCount, error) {
-	c, n := binary.Varint(v)
-	if n <= 0 {
-		return chunkCount{}, fmt.Errorf("corrupt node usage entry %x", v)
+	var u chunkCount
+	for i, f := range []*int64{&u.chunks, &u.bytes, &u.uploads} {
+		if i == 2 && len(v) == 0 {
+			break // two varints: no uploads
+		}
+		x, n := binary.Varint(v)
+		if n <= 0 {
+			return chunkCount{}, fmt.Errorf("corrupt usage entry %x", v)
+		}
+		*f, v = x, v[n:]
 	}
-	b, m := binary.Varint(v[n:])
-	if m <= 0 || n+m != len(v) {
-		return chunkCount{}, fmt.Errorf("corrupt node usage entry %x", v)
+	if len(v) != 0 {
+		return chunkCount{}, fmt.Errorf("corrupt usage entry: %d bytes after the counts", len(v))
 	}
-	return chunkCount{chunks: c, bytes: b}, nil
+	return u, nil
+}
+
+// add adds the change d to u.
+func (u *chunkCount) add(d chunkCount) {
+	u.chunks += d.chunks
+	u.bytes += d.bytes
+	u.uploads += d.uploads
 }
 
 func nodeUsageKey(node string) []byte { return join(prefixNodeUsage, node) }
@@ -114,8 +135,7 @@ func mergeCounts(into, from map[string]chunkCount) map[string]chunkCount {
 	}
 	for n, d := range from {
 		u := into[n]
-		u.chunks += d.chunks
-		u.bytes += d.bytes
+		u.add(d)
 		into[n] = u
 	}
 	clear(from)
@@ -147,9 +167,7 @@ func (st *stage) writeCounts(changes map[string]chunkCount, key func(string) []b
 		if err != nil {
 			return fmt.Errorf("%s of %q: %w", what, n, err)
 		}
-		d := changes[n]
-		u.chunks += d.chunks
-		u.bytes += d.bytes
+		u.add(changes[n])
 		val := u.appendTo(nil)
 		st.size.add(k, val)
 		if u == (chunkCount{}) {
@@ -164,7 +182,8 @@ func (st *stage) writeCounts(changes map[string]chunkCount, key func(string) []b
 	return nil
 }
 
-// readUsage reads one node's counts; an absent entry counts nothing.
+// readUsage reads one node's or bucket's counts; an absent entry counts
+// nothing.
 func readUsage(txn *badger.Txn, key []byte) (chunkCount, error) {
 	item, err := txn.Get(key)
 	if errors.Is(err, badger.ErrKeyNotFound) {
@@ -266,11 +285,15 @@ func (s *State) rebuildNodeUsage() error {
 }
 
 // storeCounts writes rebuilt counts, each under key(name), and marks them
-// current at the applied index, in one transaction.
+// current at the applied index, in one transaction. Counts of nothing (a
+// bucket with empty parts only) get no entry, as writeCounts leaves none.
 func (s *State) storeCounts(counts map[string]chunkCount, key func(string) []byte, mark func(*badger.Txn, uint64) error) error {
 	applied := s.applied.Load()
 	return s.db.Update(func(txn *badger.Txn) error {
 		for n, u := range counts {
+			if u == (chunkCount{}) {
+				continue
+			}
 			if err := txn.Set(key(n), u.appendTo(nil)); err != nil {
 				return err
 			}

@@ -111,6 +111,7 @@ func TestSingleNode(t *testing.T) {
 		"cairn_metad_applied_index",
 		"cairn_metad_leader_verifications_total",
 		`cairn_bucket_objects{bucket="b"} 1`,
+		`cairn_bucket_upload_bytes{bucket="b"} 0`,
 	} {
 		if code != http.StatusOK || !strings.Contains(body, want) {
 			t.Fatalf("/metrics (%d) lacks %q:\n%s", code, want, body)
