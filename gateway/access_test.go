@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -217,10 +218,12 @@ func (b *watchedBody) Read(p []byte) (int, error) {
 	return b.r.Read(p)
 }
 
-// testBucketQuota: a PUT, copy or multipart completion that would take a
-// bucket over its quota is refused with 403 QuotaExceeded and leaves
-// nothing visible (a PUT that cannot fit, before its body is sent);
-// deletes make room again.
+// testBucketQuota: a PUT, copy, uploaded part or multipart completion
+// that would take a bucket over its quota is refused with 403
+// QuotaExceeded and leaves nothing visible (a PUT or a part that cannot
+// fit, before its body is sent); the parts of uploads in progress count
+// until their upload ends, so deletes and aborts make room again, and a
+// completion moves its parts' bytes into the object.
 func testBucketQuota(t *testing.T, e *env) {
 	ctx := context.Background()
 	c := e.awsClient(t)
@@ -232,6 +235,33 @@ func testBucketQuota(t *testing.T, e *env) {
 		_, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("quota"), Key: aws.String(key), Body: bytes.NewReader(pattern(n, 7))})
 		return err
 	}
+	// expectContinue sends n bytes to path with Expect: 100-continue and
+	// checks that the write is refused before its body is read.
+	expectContinue := func(what, path string, n int) {
+		t.Helper()
+		body := &watchedBody{r: bytes.NewReader(pattern(n, 9))}
+		req, _ := http.NewRequest(http.MethodPut, e.url+path, body)
+		req.ContentLength = int64(n)
+		req.Header.Set("Expect", "100-continue")
+		signWithPayload(req, "UNSIGNED-PAYLOAD")
+		resp, err := (&http.Client{Transport: &http.Transport{ExpectContinueTimeout: time.Minute}}).Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		msg, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusForbidden || !strings.Contains(string(msg), "<Code>QuotaExceeded</Code>") || body.read.Load() {
+			t.Fatalf("%s over the quota with Expect: 100-continue: %d %s; body read: %v", what, resp.StatusCode, msg, body.read.Load())
+		}
+	}
+	usage := func(objects, size, uploads int64) {
+		t.Helper()
+		b, err := e.meta.GetBucket(ctx, &pb.GetBucketRequest{Name: "quota"})
+		u := b.GetBucket().GetUsage()
+		if err != nil || u.GetObjects() != objects || u.GetBytes() != size || u.GetUploadBytes() != uploads {
+			t.Fatalf("usage %v, %v; want %d objects of %d bytes, %d bytes of parts", u, err, objects, size, uploads)
+		}
+	}
 	if err := put("a", 600<<10); err != nil {
 		t.Fatalf("a put within the quota: %v", err)
 	}
@@ -240,20 +270,7 @@ func testBucketQuota(t *testing.T, e *env) {
 	wantCode(t, err, "NotFound")
 	// A PUT that cannot fit is refused before its body is sent (the
 	// client waits for 100 Continue); one replacing a larger object fits.
-	body := &watchedBody{r: bytes.NewReader(pattern(600<<10, 9))}
-	req, _ := http.NewRequest(http.MethodPut, e.url+"/quota/b", body)
-	req.ContentLength = 600 << 10
-	req.Header.Set("Expect", "100-continue")
-	signWithPayload(req, "UNSIGNED-PAYLOAD")
-	resp, err := (&http.Client{Transport: &http.Transport{ExpectContinueTimeout: time.Minute}}).Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	msg, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusForbidden || !strings.Contains(string(msg), "<Code>QuotaExceeded</Code>") || body.read.Load() {
-		t.Fatalf("a PUT over the quota with Expect: 100-continue: %d %s; body read: %v", resp.StatusCode, msg, body.read.Load())
-	}
+	expectContinue("a PUT", "/quota/b", 600<<10)
 	if err := put("a", 900<<10); err != nil {
 		t.Fatalf("replacing the bucket's object with a larger one that fits: %v", err)
 	}
@@ -263,30 +280,63 @@ func testBucketQuota(t *testing.T, e *env) {
 	_, err = c.CopyObject(ctx, &s3.CopyObjectInput{Bucket: aws.String("quota"), Key: aws.String("a2"), CopySource: aws.String("quota/a")})
 	wantCode(t, err, "QuotaExceeded")
 
-	// A multipart upload's parts are not counted; its completion is.
+	// A multipart upload's parts count from their upload: one that
+	// cannot fit is refused (before its body is sent), one replacing a
+	// part of its number counts the difference, and a PUT has only the
+	// room the parts leave.
 	up, err := c.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: aws.String("quota"), Key: aws.String("mp")})
 	if err != nil {
 		t.Fatal(err)
 	}
-	part, err := c.UploadPart(ctx, &s3.UploadPartInput{Bucket: aws.String("quota"), Key: aws.String("mp"), UploadId: up.UploadId,
-		PartNumber: aws.Int32(1), Body: bytes.NewReader(pattern(600<<10, 8))})
+	uploadPart := func(id *string, n int32, size int) (*s3.UploadPartOutput, error) {
+		return c.UploadPart(ctx, &s3.UploadPartInput{Bucket: aws.String("quota"), Key: aws.String("mp"), UploadId: id,
+			PartNumber: aws.Int32(n), Body: bytes.NewReader(pattern(size, byte(n)))})
+	}
+	_, err = uploadPart(up.UploadId, 1, 600<<10)
+	wantCode(t, err, "QuotaExceeded")
+	expectContinue("a part", "/quota/mp?partNumber=1&uploadId="+url.QueryEscape(*up.UploadId), 600<<10)
+	if _, err := uploadPart(up.UploadId, 1, 300<<10); err != nil {
+		t.Fatalf("a part that fits: %v", err)
+	}
+	_, err = uploadPart(up.UploadId, 2, 300<<10)
+	wantCode(t, err, "QuotaExceeded")
+	usage(1, 600<<10, 300<<10)
+	if _, err := uploadPart(up.UploadId, 1, 400<<10); err != nil {
+		t.Fatalf("a part replacing a smaller one, with room for the difference: %v", err)
+	}
+	usage(1, 600<<10, 400<<10)
+	wantCode(t, put("c", 100<<10), "QuotaExceeded")
+	_, err = c.UploadPartCopy(ctx, &s3.UploadPartCopyInput{Bucket: aws.String("quota"), Key: aws.String("mp"), UploadId: up.UploadId,
+		PartNumber: aws.Int32(2), CopySource: aws.String("quota/a")})
+	wantCode(t, err, "QuotaExceeded")
+
+	// Aborting the upload frees its room: a new upload's part fits, and
+	// completing it moves its bytes into the object, growing nothing.
+	if _, err := c.AbortMultipartUpload(ctx, &s3.AbortMultipartUploadInput{Bucket: aws.String("quota"), Key: aws.String("mp"), UploadId: up.UploadId}); err != nil {
+		t.Fatal(err)
+	}
+	usage(1, 600<<10, 0)
+	up, err = c.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: aws.String("quota"), Key: aws.String("mp")})
 	if err != nil {
 		t.Fatal(err)
 	}
-	complete := func() error {
-		_, err := c.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{Bucket: aws.String("quota"), Key: aws.String("mp"), UploadId: up.UploadId,
-			MultipartUpload: &types.CompletedMultipartUpload{Parts: []types.CompletedPart{{PartNumber: aws.Int32(1), ETag: part.ETag, ChecksumCRC32: part.ChecksumCRC32}}}})
-		return err
+	part, err := uploadPart(up.UploadId, 1, 424<<10)
+	if err != nil {
+		t.Fatalf("a part filling the room the abort made: %v", err)
 	}
-	wantCode(t, complete(), "QuotaExceeded")
+	usage(1, 600<<10, 424<<10)
+	_, err = c.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{Bucket: aws.String("quota"), Key: aws.String("mp"), UploadId: up.UploadId,
+		MultipartUpload: &types.CompletedMultipartUpload{Parts: []types.CompletedPart{{PartNumber: aws.Int32(1), ETag: part.ETag, ChecksumCRC32: part.ChecksumCRC32}}}})
+	if err != nil {
+		t.Fatalf("completing an upload whose parts fit: %v", err)
+	}
+	usage(2, 1<<20, 0)
+	wantCode(t, put("c", 1), "QuotaExceeded")
 	if _, err := c.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String("quota"), Key: aws.String("a")}); err != nil {
 		t.Fatal(err)
 	}
-	if err := complete(); err != nil {
-		t.Fatalf("completing once a delete made room: %v", err)
+	if err := put("c", 100<<10); err != nil {
+		t.Fatalf("a put once a delete made room: %v", err)
 	}
-	b, err := e.meta.GetBucket(ctx, &pb.GetBucketRequest{Name: "quota"})
-	if err != nil || b.GetBucket().GetUsage().GetObjects() != 1 || b.GetBucket().GetUsage().GetBytes() != 600<<10 {
-		t.Fatalf("usage at the end: %v, %v; want 1 object of %d bytes", b.GetBucket().GetUsage(), err, 600<<10)
-	}
+	usage(2, 524<<10, 0)
 }

@@ -157,6 +157,9 @@ func (h *multipartHandlers) uploadPart(w http.ResponseWriter, r *http.Request) e
 	if err != nil {
 		return err
 	}
+	if err := h.d.checkPartRoom(r.Context(), t.bucket, t.key, up.GetUploadId(), num, b.size); err != nil {
+		return err
+	}
 	eb, err := encryptWith(up.GetEncryption(), dk, b.r, b.size, uint32(num))
 	if err != nil {
 		return err
@@ -232,6 +235,9 @@ func (h *multipartHandlers) uploadPartCopy(w http.ResponseWriter, r *http.Reques
 	}
 	if n > MaxCopySize {
 		return s3err.New(s3err.InvalidRequest, "The specified copy source is larger than the maximum allowable size for a copy source: %d", int64(MaxCopySize))
+	}
+	if err := h.d.checkPartRoom(ctx, t.bucket, t.key, up.GetUploadId(), num, n); err != nil {
+		return err
 	}
 	rc, err := h.d.openObject(ctx, src, srcKey, off, n)
 	if err != nil {

@@ -14,11 +14,15 @@ import (
 // commits. A PUT that cannot fit would still have its whole body sent,
 // stored and discarded first, so the gateway checks before reading the
 // body (a client sending Expect: 100-continue then sends nothing): with
-// the bucket's current usage and the size of the object the PUT would
-// replace, a write that would take the bucket over its quota is refused
-// at once. The check only ever refuses what the commit would refuse, as
-// things stand at that moment; when it cannot tell (metad unreachable),
-// it lets the write through to the commit.
+// the bucket's current usage (its objects' bytes and its uploads' parts')
+// and the size of the object the PUT would replace, a write that would
+// take the bucket over its quota is refused at once. An uploaded part is
+// checked the same way, against the part of its number it would replace.
+// The check only ever refuses what the commit would refuse, as things
+// stand at that moment, once every metad member is at feature level 6
+// (before, metad counts no parts: a gateway may then refuse a write that
+// would fit, until the upgrade ends); when it cannot tell (metad
+// unreachable), it lets the write through to the commit.
 
 // bucketSettingsTTL is how long a gateway trusts what it read of a
 // bucket's quota and default encryption, so that a PUT to a bucket costs
@@ -75,11 +79,48 @@ func (d *routerDeps) checkRoom(ctx context.Context, bucket, key string, size int
 	case !isMeta(err, metaerr.ErrNoSuchKey):
 		return nil
 	}
-	if max := q.GetMaxBytes(); max > 0 && u.GetBytes()-old+size > max {
-		return s3err.New(s3err.QuotaExceeded, "Bucket %s holds %d of its %d bytes; this write of %d bytes would go over.", bucket, u.GetBytes(), max, size)
+	if max := q.GetMaxBytes(); max > 0 && held(u)-old+size > max {
+		return s3err.New(s3err.QuotaExceeded, "Bucket %s holds %d of its %d bytes; this write of %d bytes would go over.", bucket, held(u), max, size)
 	}
 	if max := q.GetMaxObjects(); max > 0 && !exists && u.GetObjects()+1 > max {
 		return s3err.New(s3err.QuotaExceeded, "Bucket %s holds %d objects, its quota.", bucket, u.GetObjects())
+	}
+	return nil
+}
+
+// held is what a bucket's quota of bytes counts: its objects' bytes and
+// its uploads' parts'.
+func held(u *pb.BucketUsage) int64 { return u.GetBytes() + u.GetUploadBytes() }
+
+// checkPartRoom answers QuotaExceeded when part number of an upload to
+// bucket/key, of size bytes (-1: unknown), would take the bucket over its
+// quota of bytes, counting the part of that number it would replace.
+func (d *routerDeps) checkPartRoom(ctx context.Context, bucket, key, uploadID string, number int32, size int64) error {
+	if size < 0 {
+		return nil
+	}
+	s, err := d.bucketSettings(ctx, bucket)
+	if err != nil || s.quota.GetMaxBytes() <= 0 {
+		return nil
+	}
+	resp, err := d.meta.GetBucket(ctx, &pb.GetBucketRequest{Name: bucket})
+	if err != nil {
+		return nil
+	}
+	max, have := resp.GetBucket().GetQuota().GetMaxBytes(), held(resp.GetBucket().GetUsage())
+	if max <= 0 || have+size <= max {
+		return nil // fits without counting what it replaces
+	}
+	parts, err := d.meta.ListParts(ctx, &pb.ListPartsRequest{Bucket: bucket, Key: key, UploadId: uploadID, PartNumberMarker: number - 1, MaxParts: 1})
+	if err != nil {
+		return nil
+	}
+	var old int64
+	if ps := parts.GetParts(); len(ps) > 0 && ps[0].GetNumber() == number {
+		old = ps[0].GetSize()
+	}
+	if have-old+size > max {
+		return s3err.New(s3err.QuotaExceeded, "Bucket %s holds %d of its %d bytes, uploads' parts included; this part of %d bytes would go over.", bucket, have, max, size)
 	}
 	return nil
 }
