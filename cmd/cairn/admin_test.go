@@ -571,11 +571,11 @@ m3  nonvoter  10.0.0.3:7100  (not yet known)
 		{name: "metad remove unimplemented", args: []string{"metad", "remove", "m3"}, code: 1, stderr: "does not serve RemoveMember", notJSON: true},
 		{name: "bucket list", fake: func(f *fakeMetad) {
 			f.buckets = []*pb.Bucket{{Name: "photos", CreatedUnixNano: testNow.Add(-time.Hour).UnixNano(), Region: "us-east-1",
-				Usage: &pb.BucketUsage{Objects: 1234, Bytes: 5 << 30}, Quota: &pb.BucketQuota{MaxBytes: 100 << 30}}}
-		}, args: []string{"bucket", "list"}, stdout: "NAME    CREATED               REGION     OBJECTS  SIZE     QUOTA      ACCESS\nphotos  2026-11-25T11:00:00Z  us-east-1  1234     5.0 GiB  100.0 GiB  private\n"},
+				Usage: &pb.BucketUsage{Objects: 1234, Bytes: 5 << 30, UploadBytes: 200 << 20}, Quota: &pb.BucketQuota{MaxBytes: 100 << 30}}}
+		}, args: []string{"bucket", "list"}, stdout: "NAME    CREATED               REGION     OBJECTS  SIZE     UPLOADS    QUOTA      ACCESS\nphotos  2026-11-25T11:00:00Z  us-east-1  1234     5.0 GiB  200.0 MiB  100.0 GiB  private\n"},
 		{name: "bucket show", fake: func(f *fakeMetad) {
 			f.buckets = []*pb.Bucket{{Name: "photos", CreatedUnixNano: testNow.UnixNano(), Region: "r",
-				Usage: &pb.BucketUsage{Objects: 12, Bytes: 3 << 20}, Quota: &pb.BucketQuota{MaxObjects: 100},
+				Usage: &pb.BucketUsage{Objects: 12, Bytes: 3 << 20, UploadBytes: 1 << 20}, Quota: &pb.BucketQuota{MaxObjects: 100},
 				Tags: map[string]string{"team": "web", "env": "prod"}, DefaultEncryption: "AES256",
 				Cors: `<CORSConfiguration><CORSRule><AllowedOrigin>*</AllowedOrigin><AllowedMethod>GET</AllowedMethod></CORSRule></CORSConfiguration>`,
 				Lifecycle: `<LifecycleConfiguration><Rule><ID>a</ID><Filter><Prefix>logs/</Prefix></Filter><Status>Enabled</Status><Expiration><Days>3</Days></Expiration></Rule>` +
@@ -586,12 +586,14 @@ m3  nonvoter  10.0.0.3:7100  (not yet known)
 				"CKOTHER": {Id: "CKOTHER", Grants: map[string]*pb.BucketGrant{"logs": {Read: true}}},
 			}
 		}, args: []string{"bucket", "show", "photos"}, stdout: "bucket              photos\ncreated             2026-11-25T12:00:00Z\nregion              r\nobjects             12\nsize                3.0 MiB\n" +
+			"uploads             1.0 MiB (parts of multipart uploads in progress)\n" +
 			"quota               100 objects\naccess              private\ncors                1 rule\nlifecycle           2 rules\ndefault encryption  AES256 (SSE-S3)\n" +
 			"tags                env=prod, team=web\naccess keys         CKOWNER  read, write, owner\n                    CKWEB  read, write\n"},
 		{name: "bucket show bare, old metad", fake: func(f *fakeMetad) {
 			f.buckets = []*pb.Bucket{{Name: "logs", CreatedUnixNano: testNow.UnixNano(), Region: "r"}}
 		},
-			args: []string{"bucket", "show", "logs"}, stdout: "bucket              logs\ncreated             2026-11-25T12:00:00Z\nregion              r\nobjects             0\nsize                0 B\nquota               -\n" +
+			args: []string{"bucket", "show", "logs"}, stdout: "bucket              logs\ncreated             2026-11-25T12:00:00Z\nregion              r\nobjects             0\nsize                0 B\n" +
+				"uploads             0 B (parts of multipart uploads in progress)\nquota               -\n" +
 				"access              private\ncors                the gateways' --cors-allowed-origins\nlifecycle           none\ndefault encryption  none\n" +
 				"tags                -\naccess keys         - (metad predates access keys)\n"},
 		{name: "bucket show missing", args: []string{"bucket", "show", "nope"}, code: 1,
@@ -608,7 +610,7 @@ m3  nonvoter  10.0.0.3:7100  (not yet known)
 		{name: "bucket list empty", args: []string{"bucket", "list"}, stdout: "no buckets\n"},
 		{name: "bucket list published", fake: func(f *fakeMetad) {
 			f.buckets = []*pb.Bucket{{Name: "photos", CreatedUnixNano: testNow.UnixNano(), Region: "r", Policy: publicReadPolicy("photos", "", false)}, {Name: "logs", CreatedUnixNano: testNow.UnixNano(), Region: "r"}}
-		}, args: []string{"bucket", "list"}, stdout: "NAME    CREATED               REGION  OBJECTS  SIZE  QUOTA  ACCESS\nphotos  2026-11-25T12:00:00Z  r       0        0 B   -      anonymous read (policy)\nlogs    2026-11-25T12:00:00Z  r       0        0 B   -      private\n"},
+		}, args: []string{"bucket", "list"}, stdout: "NAME    CREATED               REGION  OBJECTS  SIZE  UPLOADS  QUOTA  ACCESS\nphotos  2026-11-25T12:00:00Z  r       0        0 B   0 B      -      anonymous read (policy)\nlogs    2026-11-25T12:00:00Z  r       0        0 B   0 B      -      private\n"},
 		{name: "bucket publish prefix", fake: func(f *fakeMetad) { f.buckets = []*pb.Bucket{{Name: "photos"}} }, args: []string{"bucket", "publish", "photos", "--prefix", "public/"},
 			stdout: "bucket photos: anonymous clients may now read objects under public/\n",
 			checks: []check{wantReq(&pb.SetBucketPolicyRequest{Name: "photos", Policy: `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::photos/public/*"}]}`})}},

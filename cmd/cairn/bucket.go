@@ -23,9 +23,12 @@ type bucketView struct {
 	Created time.Time `json:"created"`
 	Region  string    `json:"region"`
 	// Objects and Bytes: what the bucket holds (current versions, bytes
-	// before erasure coding; uploads in progress not counted).
-	Objects int64 `json:"objects"`
-	Bytes   int64 `json:"bytes"`
+	// before erasure coding). UploadBytes: the parts of its multipart
+	// uploads in progress (0 from a metad that does not count them); a
+	// quota of bytes counts them with Bytes.
+	Objects     int64 `json:"objects"`
+	Bytes       int64 `json:"bytes"`
+	UploadBytes int64 `json:"upload_bytes"`
 	// MaxBytes and MaxObjects: its quota (0: no limit).
 	MaxBytes   int64 `json:"max_bytes"`
 	MaxObjects int64 `json:"max_objects"`
@@ -36,7 +39,7 @@ type bucketView struct {
 
 func toBucketView(b *pb.Bucket) bucketView {
 	v := bucketView{Name: b.GetName(), Created: time.Unix(0, b.GetCreatedUnixNano()).UTC(), Region: b.GetRegion(), Policy: b.GetPolicy(),
-		Objects: b.GetUsage().GetObjects(), Bytes: b.GetUsage().GetBytes(),
+		Objects: b.GetUsage().GetObjects(), Bytes: b.GetUsage().GetBytes(), UploadBytes: b.GetUsage().GetUploadBytes(),
 		MaxBytes: b.GetQuota().GetMaxBytes(), MaxObjects: b.GetQuota().GetMaxObjects()}
 	if v.Policy != "" {
 		p, err := bucketpolicy.Parse(v.Name, []byte(v.Policy))
@@ -123,9 +126,10 @@ func (a *admin) bucketCmd() *cobra.Command {
 						_, err := fmt.Fprintln(w, "no buckets")
 						return err
 					}
-					t := clitable.New("NAME", "CREATED", "REGION", "OBJECTS", "SIZE", "QUOTA", "ACCESS")
+					t := clitable.New("NAME", "CREATED", "REGION", "OBJECTS", "SIZE", "UPLOADS", "QUOTA", "ACCESS")
 					for _, b := range v {
-						t.Row(b.Name, b.Created.Format(time.RFC3339), b.Region, strconv.FormatInt(b.Objects, 10), clitable.Bytes(b.Bytes), b.quota(), b.access())
+						t.Row(b.Name, b.Created.Format(time.RFC3339), b.Region, strconv.FormatInt(b.Objects, 10), clitable.Bytes(b.Bytes),
+							clitable.Bytes(b.UploadBytes), b.quota(), b.access())
 					}
 					return t.Render(w)
 				})
@@ -170,10 +174,12 @@ func (a *admin) quotaCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "quota NAME (--max-size SIZE | --max-objects N | --none)",
 		Short: "Limit what a bucket may hold; writes that would go over are refused (403 QuotaExceeded)",
-		Long: "quota sets the most a bucket may hold: --max-size (bytes of its objects before erasure\n" +
-			"coding, e.g. 100GiB) and --max-objects; a flag left out, or 0, is no limit on that. --none removes\n" +
-			"the quota. A write that would take the bucket over is refused when it commits (a multipart upload:\n" +
-			"when it completes); deletes always pass, so a bucket already over only shrinks.",
+		Long: "quota sets the most a bucket may hold: --max-size (bytes of its objects and of the parts of its\n" +
+			"multipart uploads in progress, before erasure coding, e.g. 100GiB) and --max-objects; a flag left\n" +
+			"out, or 0, is no limit on that. --none removes the quota. A write that would take the bucket over\n" +
+			"is refused when it commits (an uploaded part too; a completion moves its parts' bytes into the\n" +
+			"object); deletes and aborted uploads always pass, so a bucket already over only shrinks. Parts\n" +
+			"count once every metad is at feature level 6.",
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			q := &pb.BucketQuota{MaxObjects: maxObjects}

@@ -102,6 +102,7 @@ func (d bucketDetail) render(w io.Writer) error {
 	t.Row("region", d.Region)
 	t.Row("objects", strconv.FormatInt(d.Objects, 10))
 	t.Row("size", clitable.Bytes(d.Bytes))
+	t.Row("uploads", clitable.Bytes(d.UploadBytes)+" (parts of multipart uploads in progress)")
 	t.Row("quota", d.quota())
 	t.Row("access", d.access())
 	cors := "the gateways' --cors-allowed-origins"
