@@ -180,6 +180,7 @@ func (h *objectHandlers) copy(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	defer eb.close()
 	body, size := eb.stored(body, src.GetSize())
 	o, err := h.d.objects.Put(ctx, t.bucket, t.key, body, size, eb.putOptions(object.PutOptions{
 		ContentType:  attrs.contentType,

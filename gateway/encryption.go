@@ -232,6 +232,7 @@ type encryptingBody struct {
 	r      io.Reader // ciphertext
 	size   int64     // ciphertext bytes; -1 when the plaintext's is unknown
 	md5    hash.Hash // of the plaintext read so far
+	md5Rel func()    // releases md5 (object.NewETagHash)
 	plain  int64     // plaintext bytes read so far
 	enc    *pb.Encryption
 	dk     *sse.DataKey
@@ -256,7 +257,11 @@ func encryptWith(enc *pb.Encryption, dk *sse.DataKey, plain io.Reader, size int6
 	if size > sse.MaxPlainSize {
 		return nil, s3err.New(s3err.EntityTooLarge, "Your proposed upload exceeds the maximum allowed size.")
 	}
-	e := &encryptingBody{size: -1, md5: md5.New(), enc: enc, dk: dk, stream: stream}
+	e := &encryptingBody{size: -1, enc: enc, dk: dk, stream: stream}
+	// The object layer's MD5, which shares SIMD lanes among concurrent
+	// large bodies: the encrypted ones too, now that it does not hash
+	// their ciphertext.
+	e.md5, e.md5Rel = object.NewETagHash(size)
 	if size >= 0 {
 		// The encryption reads to the end: bytes past the declared
 		// size must stay in the body for its check to find.
@@ -271,6 +276,13 @@ func encryptWith(enc *pb.Encryption, dk *sse.DataKey, plain io.Reader, size int6
 		e.size = sse.EncryptedSize(size)
 	}
 	return e, nil
+}
+
+// close releases the body's hash; the handler defers it.
+func (e *encryptingBody) close() {
+	if e != nil {
+		e.md5Rel()
+	}
 }
 
 // stored is what the object layer stores of a body of size bytes: the

@@ -164,6 +164,7 @@ func (h *multipartHandlers) uploadPart(w http.ResponseWriter, r *http.Request) e
 	if err != nil {
 		return err
 	}
+	defer eb.close()
 	stored, storedSize := eb.stored(b.r, b.size)
 	p, err := h.d.objects.PutPart(r.Context(), t.bucket, t.key, up.GetUploadId(), num, stored, storedSize, eb.partOptions(object.PartOptions{BeforeCommit: func(p *pb.Part) error {
 		plainMD5, err := eb.sealPart(p)
@@ -253,6 +254,7 @@ func (h *multipartHandlers) uploadPartCopy(w http.ResponseWriter, r *http.Reques
 	if err != nil {
 		return err
 	}
+	defer eb.close()
 	body, size := eb.stored(body, n)
 	p, err := h.d.objects.PutPart(ctx, t.bucket, t.key, up.GetUploadId(), num, body, size, eb.partOptions(object.PartOptions{BeforeCommit: func(p *pb.Part) error {
 		if _, err := eb.sealPart(p); err != nil {

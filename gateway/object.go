@@ -74,6 +74,7 @@ func (h *objectHandlers) put(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	defer eb.close()
 	stored, storedSize := eb.stored(b.r, b.size)
 	o, err := h.d.objects.Put(r.Context(), t.bucket, t.key, stored, storedSize, eb.putOptions(object.PutOptions{
 		ContentType:  attrs.contentType,

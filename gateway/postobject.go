@@ -254,6 +254,7 @@ func (h *objectHandlers) postObject(w http.ResponseWriter, r *http.Request) erro
 	if err != nil {
 		return err
 	}
+	defer eb.close()
 	src, _ = eb.stored(src, -1)
 	o, err := h.d.objects.Put(r.Context(), t.bucket, key, src, -1, eb.putOptions(object.PutOptions{
 		ContentType:  attrs.contentType,

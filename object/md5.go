@@ -42,10 +42,11 @@ var md5Lanes = sync.OnceValue(md5lanes.NewServer)
 // md5Streams counts the large bodies being hashed now, by either hash.
 var md5Streams atomic.Int64
 
-// newETagHash returns the MD5 to hash a body of the given size (-1 when
+// NewETagHash returns the MD5 to hash a body of the given size (-1 when
 // unknown) with, and a release to call once its Sum has been taken (or the
-// body abandoned).
-func newETagHash(size int64) (hash.Hash, func()) {
+// body abandoned). The gateway hashes the plaintext of encrypted bodies
+// with it, sharing the lanes with the object layer's bodies.
+func NewETagHash(size int64) (hash.Hash, func()) {
 	if !md5lanes.Available() || (size >= 0 && size < md5MinSize) {
 		return md5.New(), func() {}
 	}

@@ -78,7 +78,7 @@ func TestETagHash(t *testing.T) {
 	hs := make([]hash.Hash, n)
 	releases := make([]func(), n)
 	for i := range n {
-		hs[i], releases[i] = newETagHash(-1)
+		hs[i], releases[i] = NewETagHash(-1)
 	}
 	inLanes := 0
 	for i, h := range hs {
@@ -120,7 +120,7 @@ func TestETagHash(t *testing.T) {
 	if md5Streams.Load() != 0 {
 		t.Errorf("%d bodies still counted after release", md5Streams.Load())
 	}
-	if h, release := newETagHash(100 << 10); true {
+	if h, release := NewETagHash(100 << 10); true {
 		if _, ok := h.(*md5lanes.Digest); ok {
 			t.Error("a 100 KiB body got the lanes")
 		}

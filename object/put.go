@@ -213,7 +213,7 @@ func (s *Store) write(ctx context.Context, body io.Reader, size int64, inlineMax
 	var h hash.Hash = noHash{}
 	if withMD5 {
 		var release func()
-		h, release = newETagHash(size)
+		h, release = NewETagHash(size)
 		defer release()
 	}
 	// bufio lets the codec see the end of the body exactly (Peek), so an
