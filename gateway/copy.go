@@ -154,10 +154,8 @@ func (h *objectHandlers) copy(w http.ResponseWriter, r *http.Request) error {
 	}
 	// The copy is encrypted as the request asks, else as the
 	// destination bucket's default, never as its source was, as on S3.
-	if ssep.mode == 0 {
-		if ssep, err = h.d.writeEncryption(r, t.bucket); err != nil {
-			return err
-		}
+	if ssep, err = h.d.orBucketDefault(ctx, ssep, t.bucket); err != nil {
+		return err
 	}
 	enc, dk, err := h.d.newEncryption(ssep)
 	if err != nil {

@@ -26,10 +26,9 @@ import (
 // and records the data key sealed, under the gateway's master key or the
 // client's key, with the object (pb.Encryption). Blob nodes, repair,
 // scrub and rebalancing see only ciphertext and need nothing of it. The
-// object's size, ETag and checksums stay those of the plaintext (an
-// SSE-C object's ETag is the MD5 of its stored bytes, as S3's is not the
-// MD5 of the data either), so listings, quotas and lifecycle rules are
-// unchanged.
+// object's size and checksums stay those of the plaintext, and so does
+// its ETag but for SSE-C objects (etag), so listings, quotas and
+// lifecycle rules are unchanged.
 
 const (
 	sseHeader         = "x-amz-server-side-encryption"
@@ -118,10 +117,19 @@ func (d *routerDeps) parseSSEWrite(r *http.Request) (sseParams, error) {
 // bucket: what the request asks for, else the bucket's default.
 func (d *routerDeps) writeEncryption(r *http.Request, bucket string) (sseParams, error) {
 	p, err := d.parseSSEWrite(r)
-	if err != nil || p.mode != 0 {
+	if err != nil {
 		return p, err
 	}
-	def, err := d.bucketDefaultEncryption(r.Context(), bucket)
+	return d.orBucketDefault(r.Context(), p, bucket)
+}
+
+// orBucketDefault is p, or the bucket's default encryption when p asks
+// for none.
+func (d *routerDeps) orBucketDefault(ctx context.Context, p sseParams, bucket string) (sseParams, error) {
+	if p.mode != 0 {
+		return p, nil
+	}
+	def, err := d.bucketDefaultEncryption(ctx, bucket)
 	if err != nil {
 		return sseParams{}, err
 	}
@@ -236,7 +244,6 @@ type encryptingBody struct {
 	plain  int64     // plaintext bytes read so far
 	enc    *pb.Encryption
 	dk     *sse.DataKey
-	stream uint32
 }
 
 // plainCounter hashes and counts the plaintext as it is encrypted.
@@ -257,7 +264,7 @@ func encryptWith(enc *pb.Encryption, dk *sse.DataKey, plain io.Reader, size int6
 	if size > sse.MaxPlainSize {
 		return nil, s3err.New(s3err.EntityTooLarge, "Your proposed upload exceeds the maximum allowed size.")
 	}
-	e := &encryptingBody{size: -1, enc: enc, dk: dk, stream: stream}
+	e := &encryptingBody{size: -1, enc: enc, dk: dk}
 	// The object layer's MD5, which shares SIMD lanes among concurrent
 	// large bodies: the encrypted ones too, now that it does not hash
 	// their ciphertext.
@@ -317,12 +324,9 @@ func (e *encryptingBody) sealObject(o *pb.Object) (string, error) {
 	if e == nil {
 		return o.GetEtag(), nil
 	}
-	etag, err := e.etag()
-	if err != nil {
-		return "", err
-	}
+	plainMD5, etag, err := e.etag()
 	o.Etag, o.Size, o.Encryption = etag, e.plain, e.enc
-	return hex.EncodeToString(e.md5.Sum(nil)), nil
+	return plainMD5, err
 }
 
 // sealPart is sealObject for a part (the upload keeps the encryption).
@@ -330,24 +334,23 @@ func (e *encryptingBody) sealPart(p *pb.Part) (string, error) {
 	if e == nil {
 		return p.GetEtag(), nil
 	}
-	etag, err := e.etag()
-	if err != nil {
-		return "", err
-	}
+	plainMD5, etag, err := e.etag()
 	p.Etag, p.Size = etag, e.plain
-	return hex.EncodeToString(e.md5.Sum(nil)), nil
+	return plainMD5, err
 }
 
-// etag is the ETag of what was encrypted: the plaintext's MD5 for SSE-S3,
-// as on S3; for SSE-C an opaque one (sse.OpaqueETag), since an ETag anyone
-// may list must not give away the MD5 of data only the key's holder may
-// read.
-func (e *encryptingBody) etag() (string, error) {
+// etag is the hex MD5 of what was encrypted and the ETag that goes with
+// it: that MD5 for SSE-S3, as on S3; for SSE-C an opaque one
+// (sse.OpaqueETag), since an ETag anyone may list must not give away the
+// MD5 of data only the key's holder may read.
+func (e *encryptingBody) etag() (plainMD5, etag string, err error) {
 	sum := e.md5.Sum(nil)
+	plainMD5 = hex.EncodeToString(sum)
 	if e.enc.GetMode() == pb.EncryptionMode_ENCRYPTION_MODE_SSE_C {
-		return sse.OpaqueETag(*e.dk, sum)
+		etag, err = sse.OpaqueETag(*e.dk, sum)
+		return plainMD5, etag, err
 	}
-	return hex.EncodeToString(sum), nil
+	return plainMD5, plainMD5, nil
 }
 
 // streams are an encrypted object's streams: one for an object written in

@@ -242,8 +242,11 @@ func (h *objectHandlers) postObject(w http.ResponseWriter, r *http.Request) erro
 		src = io.TeeReader(body, sums)
 	}
 	// The form's encryption fields stand for the request's headers.
-	ssep, err := h.d.writeEncryption(&http.Request{Header: hdr, TLS: r.TLS}, t.bucket)
+	ssep, err := h.d.parseSSEWrite(&http.Request{Header: hdr, TLS: r.TLS})
 	if err != nil {
+		return err
+	}
+	if ssep, err = h.d.orBucketDefault(r.Context(), ssep, t.bucket); err != nil {
 		return err
 	}
 	enc, dk, err := h.d.newEncryption(ssep)
