@@ -349,9 +349,9 @@ type stage struct {
 	// bucketUsage and txnBucketUsage are the same for the buckets'
 	// counts (bucketusage.go).
 	bucketUsage, txnBucketUsage map[string]chunkCount
-	// quotas holds the quotas of the buckets this transaction read (nil:
-	// none), like buckets; emptied whenever a flush writes a bucket key.
-	quotas map[string]*metadatapb.BucketQuota
+	// settings holds the settings of the buckets this transaction read,
+	// like buckets; emptied whenever a flush writes a bucket key.
+	settings map[string]bucketSettings
 	// level is the lowest feature level of the members, as the state
 	// records them, once read (levelRead) for a quota; forgotten whenever
 	// a flush writes a member key (membersLevel).
@@ -552,7 +552,7 @@ func (st *stage) flush() error {
 	for _, w := range st.writes {
 		if bytes.HasPrefix(w.key, prefixBucket) {
 			clear(st.buckets)
-			clear(st.quotas)
+			clear(st.settings)
 		}
 		if bytes.HasPrefix(w.key, prefixMember) {
 			st.levelRead = false
@@ -637,6 +637,8 @@ func (a *applier) apply(cmd *metadatapb.Command) (proto.Message, error) {
 		return a.setBucketQuota(op.SetBucketQuota)
 	case *metadatapb.Command_SetBucketEncryption:
 		return a.setBucketEncryption(op.SetBucketEncryption)
+	case *metadatapb.Command_SetBucketVersioning:
+		return a.setBucketVersioning(op.SetBucketVersioning)
 	case *metadatapb.Command_CreateAccessKey:
 		return a.createAccessKey(op.CreateAccessKey)
 	case *metadatapb.Command_UpdateAccessKey:
@@ -903,6 +905,12 @@ func (a *applier) deleteBucket(req *metadatapb.DeleteBucketRequest) (proto.Messa
 	if err != nil {
 		return nil, err
 	}
+	if !nonEmpty {
+		// Noncurrent versions and delete markers count too, as on S3.
+		if nonEmpty, err = a.st.exists(versionBase(name)); err != nil {
+			return nil, err
+		}
+	}
 	if nonEmpty {
 		return nil, metaerr.Detailed(metaerr.ErrBucketNotEmpty, "bucket %q", name)
 	}
@@ -1050,7 +1058,15 @@ func (a *applier) setObjectTags(req *metadatapb.SetObjectTagsRequest) (proto.Mes
 		return nil, metaerr.Detailed(metaerr.ErrNoSuchKey, "%s/%s does not exist", bucket, key)
 	}
 	objKey := objectKey(bucket, key)
-	cur, err := a.readObjectAt(objKey)
+	var cur *metadatapb.Object
+	var err error
+	if id := req.GetVersionId(); id != "" {
+		if cur, objKey, err = a.findVersion(bucket, key, id); err == nil && cur.GetDeleteMarker() {
+			return nil, metaerr.Detailed(metaerr.ErrMethodNotAllowed, "%s/%s version %q is a delete marker", bucket, key, id)
+		}
+	} else {
+		cur, err = a.readObjectAt(objKey)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -1094,29 +1110,64 @@ func (a *applier) commitObject(req *metadatapb.CommitObjectRequest) (proto.Messa
 	if err := a.checkNewSegments("commit object", obj.GetSegments()); err != nil {
 		return nil, err
 	}
+	set, vs, err := a.versioningOf(bucket, key)
+	if err != nil {
+		return nil, err
+	}
 	stored := obj
 	if !a.owned {
 		stored = proto.CloneOf(obj)
 	}
 	stored.ModifiedUnixNano = a.now
-	if err := a.st.put(objKey, stored); err != nil {
-		return nil, err
-	}
-	if err := a.replaceCounted(bucket, cur, stored, 0); err != nil {
-		return nil, err
-	}
-	if cur != nil {
-		a.indexRemove(cur.GetSegments())
-		if err := a.queueObjectGC(cur); err != nil {
-			return nil, err
-		}
-	} else if err := a.countObject(bucket, key, +1); err != nil {
+	if err := a.replaceCurrent(objKey, cur, stored, set.versioning, vs, 0); err != nil {
 		return nil, err
 	}
 	if err := a.indexAdd(objKey, stored.GetVersionId(), stored.GetSegments()); err != nil {
 		return nil, err
 	}
-	return &metadatapb.CommitObjectResponse{Object: stored}, nil
+	return &metadatapb.CommitObjectResponse{Object: stored, VersionId: answeredVersionID(stored, set.versioning)}, nil
+}
+
+// versioningOf reads the versioning of bucket and, when it is SUSPENDED,
+// the v/ records of key (a commit or delete then replaces its null
+// version). It must run before the command stages a write.
+func (a *applier) versioningOf(bucket, key string) (bucketSettings, []versionRecord, error) {
+	set, err := a.st.bucketSettings(bucket)
+	if err != nil || set.versioning != metadatapb.VersioningStatus_VERSIONING_STATUS_SUSPENDED {
+		return set, nil, err
+	}
+	vs, err := a.keyVersions(bucket, key)
+	return set, vs, err
+}
+
+// replaceCurrent stores stored at objKey as its key's current version in
+// place of cur (nil: none), in a bucket with versioning v: cur is kept as
+// a noncurrent version or released (retireCurrent). It counts the change
+// in the bucket's usage, with uploads the change to its upload bytes that
+// comes with it (a completion's parts leaving them), and refuses with
+// ErrQuotaExceeded a change that grows the bucket past its quota
+// (checkQuota). The caller indexes stored's segments.
+func (a *applier) replaceCurrent(objKey []byte, cur, stored *metadatapb.Object, v metadatapb.VersioningStatus, vs []versionRecord, uploads int64) error {
+	stored.Versioned = v == metadatapb.VersioningStatus_VERSIONING_STATUS_ENABLED
+	stored.DeleteMarker, stored.NoncurrentSinceUnixNano, stored.IsLatest = false, 0, false
+	if err := a.st.put(objKey, stored); err != nil {
+		return err
+	}
+	bucket := stored.GetBucket()
+	d := chunkCount{bytes: stored.GetSize() - cur.GetSize(), uploads: uploads}
+	if cur == nil {
+		d.chunks = 1
+		if err := a.countObject(bucket, stored.GetKey(), +1); err != nil {
+			return err
+		}
+	}
+	a.st.countBucket(bucket, d)
+	retired, err := a.retireCurrent(cur, v, vs)
+	if err != nil {
+		return err
+	}
+	d.add(retired)
+	return a.checkQuota(bucket, d)
 }
 
 // replaceCounted counts, in its bucket's usage, an object's current
@@ -1141,8 +1192,18 @@ func (a *applier) deleteObject(req *metadatapb.DeleteObjectRequest) (proto.Messa
 	if err := a.requireBucket(bucket); err != nil {
 		return nil, err
 	}
+	if req.GetVersionId() != "" {
+		return a.deleteVersion(req)
+	}
 	if len(key) > maxObjectKey {
 		return &metadatapb.DeleteObjectResponse{}, nil // cannot exist
+	}
+	set, err := a.st.bucketSettings(bucket)
+	if err != nil {
+		return nil, err
+	}
+	if set.versioning != metadatapb.VersioningStatus_VERSIONING_STATUS_UNSET {
+		return a.deleteVersioned(req, set.versioning)
 	}
 	cur, err := a.readObject(bucket, key)
 	if err != nil {
@@ -1341,16 +1402,16 @@ func (a *applier) completeMultipart(req *metadatapb.CompleteMultipartRequest) (p
 	if err := checkCondition(cur, req.GetCondition(), bucket, key); err != nil {
 		return nil, err
 	}
+	set, vs, err := a.versioningOf(bucket, key)
+	if err != nil {
+		return nil, err
+	}
 
 	stored := proto.CloneOf(obj)
 	stored.ModifiedUnixNano = a.now
 	stored.Segments = make([]*metadatapb.Segment, len(want))
 	for i, seg := range want {
 		stored.Segments[i] = proto.CloneOf(seg)
-	}
-	objKey := objectKey(bucket, key)
-	if err := a.st.put(objKey, stored); err != nil {
-		return nil, err
 	}
 	a.st.del(uploadKey(bucket, key, id))
 	// Every part leaves the upload bytes: the listed ones' bytes are the
@@ -1367,21 +1428,14 @@ func (a *applier) completeMultipart(req *metadatapb.CompleteMultipartRequest) (p
 			}
 		}
 	}
-	if err := a.replaceCounted(bucket, cur, stored, -partBytes); err != nil {
-		return nil, err
-	}
-	if cur != nil {
-		a.indexRemove(cur.GetSegments())
-		if err := a.queueObjectGC(cur); err != nil {
-			return nil, err
-		}
-	} else if err := a.countObject(bucket, key, +1); err != nil {
+	objKey := objectKey(bucket, key)
+	if err := a.replaceCurrent(objKey, cur, stored, set.versioning, vs, -partBytes); err != nil {
 		return nil, err
 	}
 	if err := a.indexMove(objKey, stored.GetVersionId(), stored.GetSegments()); err != nil {
 		return nil, err
 	}
-	return &metadatapb.CompleteMultipartResponse{Object: stored}, nil
+	return &metadatapb.CompleteMultipartResponse{Object: stored, VersionId: answeredVersionID(stored, set.versioning)}, nil
 }
 
 func (a *applier) abortMultipart(req *metadatapb.AbortMultipartRequest) (proto.Message, error) {

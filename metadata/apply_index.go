@@ -26,7 +26,7 @@ import (
 //
 // Invariants, kept by every command in the same transaction as the records
 // (checked against a brute-force recomputation in apply_index_test.go):
-// the seg/ entries are exactly the segments of all o/ and p/ records, each
+// the seg/ entries are exactly the segments of all o/, v/ and p/ records, each
 // copy equal to the record's; nu/ and miss/ are exactly what those segments'
 // placements say. A segment id is referenced by at most one record: commits
 // that reuse a referenced id are refused (ids are fresh per write; a reused
@@ -52,7 +52,7 @@ type SegmentInfo struct {
 //	uvarint position, uvarint len + owner record key,
 //	uvarint len + owner version id, Segment (deterministic protobuf)
 type segRef struct {
-	owner     []byte // o/... or p/... key of the owning record
+	owner     []byte // o/..., v/... or p/... key of the owning record
 	pos       int    // index in the owner's segments
 	versionID string
 	seg       *metadatapb.Segment
@@ -303,6 +303,9 @@ func (a *applier) readOwner(key []byte) (ownerRecord, error) {
 	case bytes.HasPrefix(key, prefixPart):
 		o.part = &metadatapb.Part{}
 		m = o.part
+	case bytes.HasPrefix(key, prefixVersion):
+		o.obj = &metadatapb.Object{}
+		m = o.obj
 	default:
 		return o, fmt.Errorf("corrupt segment index: owner key %q", key)
 	}

@@ -16,13 +16,15 @@ import (
 )
 
 // Bucket usage: how many objects each bucket holds and their bytes (the
-// objects' sizes, before erasure coding), and the bytes of the parts of
-// its multipart uploads in progress, one entry per bucket:
+// objects' sizes, before erasure coding), the bytes of the parts of its
+// multipart uploads in progress, and its noncurrent versions (kept by
+// versioning, versioning.go) and their bytes, one entry per bucket:
 //
-//	bu/<bucket>  →  varint objects, varint bytes[, varint upload bytes]
+//	bu/<bucket>  →  varint objects, varint bytes[, varint upload bytes
+//	                [, varint versions, varint version bytes]]
 //
-// (the third varint only when it is not 0). It is derived data, a function
-// of the o/ and p/ keyspaces alone, kept the way the node counts are
+// (the later varints only when they are not 0). It is derived data, a
+// function of the o/, p/ and v/ keyspaces alone, kept the way the node counts are
 // (nodeusage.go): the commands that create, replace or delete an object's
 // current version or a part change it through the stage (countBucket),
 // and the transaction writes each touched bucket's entry once, at its
@@ -39,16 +41,17 @@ import (
 // m/bucketusage holds the counts' version and the applied index they are
 // current at; every applied batch rewrites it with m/applied. A state
 // without it or with another version (written or restored by an earlier
-// version: version 1 counted no parts) gets its counts rebuilt from o/
-// and p/ when it is opened or restored, before it serves
+// version: version 1 counted no parts, version 2 no versions) gets its
+// counts rebuilt from o/, p/ and v/ when it is opened or restored, before it serves
 // (ensureBucketUsage). A member of an earlier version that opens or
 // restores a state of this one rebuilds them the same way, so a rolling
 // upgrade or downgrade never reads the other's entries.
 //
 // Quotas (checkQuota) limit these counts. From feature level 6, once the
 // state records every metad member at it, max_bytes bounds objects' bytes
-// and upload bytes together; before, only objects' bytes, as members of
-// earlier levels count them.
+// and upload bytes together (and the bytes of noncurrent versions, which
+// only buckets with versioning, feature level 7, have); before, only
+// objects' bytes, as members of earlier levels count them.
 
 var (
 	prefixBucketUsage = []byte("bu/")
@@ -56,8 +59,8 @@ var (
 )
 
 // bucketUsageVersion changes whenever the counts' keys or meaning do
-// (2: upload bytes).
-const bucketUsageVersion = 2
+// (2: upload bytes; 3: noncurrent versions).
+const bucketUsageVersion = 3
 
 func bucketUsageKey(bucket string) []byte { return join(prefixBucketUsage, bucket) }
 
@@ -99,7 +102,8 @@ func bucketUsageTxn(txn *badger.Txn, bucket string) (*pb.BucketUsage, error) {
 	if u == (chunkCount{}) {
 		return nil, nil // an empty bucket, as its record says without counts
 	}
-	return &pb.BucketUsage{Objects: u.chunks, Bytes: u.bytes, UploadBytes: u.uploads}, nil
+	return &pb.BucketUsage{Objects: u.chunks, Bytes: u.bytes, UploadBytes: u.uploads,
+		NoncurrentVersions: u.versions, NoncurrentBytes: u.versionBytes}, nil
 }
 
 // ensureBucketUsage rebuilds the bucket counts unless they are current at
@@ -125,7 +129,7 @@ func (s *State) rebuildBucketUsage() error {
 		return fmt.Errorf("rebuild bucket usage: %w", err)
 	}
 	counts := map[string]chunkCount{}
-	objects, parts := 0, 0
+	objects, parts, versions := 0, 0, 0
 	// o/<bucket> 00 <key> and p/<bucket> 00 ...: bucket names hold no 00.
 	bucketOf := func(k, prefix []byte) (string, error) {
 		bucket, _, ok := strings.Cut(string(k[len(prefix):]), "\x00")
@@ -134,8 +138,8 @@ func (s *State) rebuildBucketUsage() error {
 		}
 		return bucket, nil
 	}
+	o := &pb.Object{}
 	err = s.db.View(func(txn *badger.Txn) error {
-		o := &pb.Object{}
 		err := scanTxn(txn, prefixObject, func(k, v []byte) error {
 			o.Reset()
 			if err := grpcbuf.UnmarshalUnchecked(v, o); err != nil {
@@ -155,7 +159,7 @@ func (s *State) rebuildBucketUsage() error {
 			return err
 		}
 		p := &pb.Part{}
-		return scanTxn(txn, prefixPart, func(k, v []byte) error {
+		err = scanTxn(txn, prefixPart, func(k, v []byte) error {
 			p.Reset()
 			if err := grpcbuf.UnmarshalUnchecked(v, p); err != nil {
 				return fmt.Errorf("part %q: %w", k, err)
@@ -170,6 +174,24 @@ func (s *State) rebuildBucketUsage() error {
 			parts++
 			return nil
 		})
+		if err != nil {
+			return err
+		}
+		return scanTxn(txn, prefixVersion, func(k, v []byte) error {
+			o.Reset()
+			if err := grpcbuf.UnmarshalUnchecked(v, o); err != nil {
+				return fmt.Errorf("version %q: %w", k, err)
+			}
+			bucket, err := bucketOf(k, prefixVersion)
+			if err != nil {
+				return err
+			}
+			u := counts[bucket]
+			u.add(noncurrentCount(o, +1))
+			counts[bucket] = u
+			versions++
+			return nil
+		})
 	})
 	if err == nil {
 		err = s.storeCounts(counts, bucketUsageKey, setBucketUsageApplied)
@@ -177,7 +199,7 @@ func (s *State) rebuildBucketUsage() error {
 	if err != nil {
 		return fmt.Errorf("rebuild bucket usage: %w", err)
 	}
-	s.logger.Info("counted objects and uploads' parts per bucket", "objects", objects, "parts", parts, "buckets", len(counts),
+	s.logger.Info("counted objects and uploads' parts per bucket", "objects", objects, "parts", parts, "noncurrent_versions", versions, "buckets", len(counts),
 		"old_counts_dropped", dropped, "took", time.Since(start).Round(time.Millisecond))
 	return nil
 }
@@ -242,7 +264,7 @@ const quotaUploadsLevel = 6
 // levels apply it: upload bytes count nothing, and a change adding an
 // object or objects' bytes is checked against both limits.
 func (a *applier) checkQuota(bucket string, d chunkCount) error {
-	if d.chunks <= 0 && d.bytes <= 0 && d.uploads <= 0 {
+	if d.chunks <= 0 && d.bytes <= 0 && d.uploads <= 0 && d.versionBytes <= 0 {
 		return nil // grows nothing under either rule (deletes, aborts)
 	}
 	q, err := a.st.bucketQuota(bucket)
@@ -255,7 +277,7 @@ func (a *applier) checkQuota(bucket string, d chunkCount) error {
 	}
 	var growsObjects, growsBytes bool
 	if level >= quotaUploadsLevel {
-		growsObjects, growsBytes = d.chunks > 0, d.bytes+d.uploads > 0
+		growsObjects, growsBytes = d.chunks > 0, d.bytes+d.uploads+d.versionBytes > 0
 	} else {
 		growsObjects = d.chunks > 0 || d.bytes > 0
 		growsBytes = growsObjects
@@ -273,9 +295,9 @@ func (a *applier) checkQuota(bucket string, d chunkCount) error {
 		u.uploads = 0
 	}
 	switch {
-	case growsBytes && q.GetMaxBytes() > 0 && u.bytes+u.uploads > q.GetMaxBytes():
-		return metaerr.Detailed(metaerr.ErrQuotaExceeded, "bucket %q would hold %d bytes (%d in objects, %d in uploads' parts); its quota is %d",
-			bucket, u.bytes+u.uploads, u.bytes, u.uploads, q.GetMaxBytes())
+	case growsBytes && q.GetMaxBytes() > 0 && u.bytes+u.uploads+u.versionBytes > q.GetMaxBytes():
+		return metaerr.Detailed(metaerr.ErrQuotaExceeded, "bucket %q would hold %d bytes (%d in objects, %d in uploads' parts, %d in noncurrent versions); its quota is %d",
+			bucket, u.bytes+u.uploads+u.versionBytes, u.bytes, u.uploads, u.versionBytes, q.GetMaxBytes())
 	case growsObjects && q.GetMaxObjects() > 0 && u.chunks > q.GetMaxObjects():
 		return metaerr.Detailed(metaerr.ErrQuotaExceeded, "bucket %q would hold %d objects; its quota is %d", bucket, u.chunks, q.GetMaxObjects())
 	}
@@ -316,26 +338,41 @@ func (st *stage) membersLevel() (uint32, error) {
 	return level, nil
 }
 
-// bucketQuota is bucket's quota as the transaction has it (nil: none),
-// decoded once per transaction: most commits are to buckets without one,
-// and decoding the bucket record for each would cost every commit.
+// bucketQuota is bucket's quota as the transaction has it (nil: none).
 func (st *stage) bucketQuota(bucket string) (*pb.BucketQuota, error) {
-	if q, ok := st.quotas[bucket]; ok {
-		return q, nil
+	b, err := st.bucketSettings(bucket)
+	return b.quota, err
+}
+
+// bucketSettings are what commands to a bucket's objects read of its
+// record.
+type bucketSettings struct {
+	quota      *pb.BucketQuota // nil: none
+	versioning pb.VersioningStatus
+}
+
+// bucketSettings reads bucket's settings as the transaction has them,
+// decoded once per transaction: most commits are to buckets without a
+// quota or versioning, and decoding the bucket record for each would cost
+// every commit.
+func (st *stage) bucketSettings(bucket string) (bucketSettings, error) {
+	if b, ok := st.settings[bucket]; ok {
+		return b, nil
 	}
 	b := &pb.Bucket{}
 	if _, err := st.get(bucketKey(bucket), b); err != nil {
-		return nil, err
+		return bucketSettings{}, err
 	}
 	q := b.GetQuota()
 	if q.GetMaxBytes() <= 0 && q.GetMaxObjects() <= 0 {
 		q = nil
 	}
-	if st.quotas == nil {
-		st.quotas = make(map[string]*pb.BucketQuota, 1)
+	if st.settings == nil {
+		st.settings = make(map[string]bucketSettings, 1)
 	}
-	st.quotas[bucket] = q
-	return q, nil
+	set := bucketSettings{quota: q, versioning: b.GetVersioning()}
+	st.settings[bucket] = set
+	return set, nil
 }
 
 // setBucketQuota replaces a bucket's quota (none, or all 0, removes it).

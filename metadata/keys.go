@@ -12,6 +12,9 @@ import (
 //
 //	b/<bucket>                                       Bucket
 //	o/<bucket> 00 <key>                              Object (current version)
+//	v/<bucket> 00 <esc key> 00 01 <^index 8><^seq 4><version id>
+//	                                                 Object: noncurrent version or
+//	                                                 delete marker (versioning.go)
 //	u/<bucket> 00 <esc key> 00 01 <upload id>        MultipartUpload
 //	p/<bucket> 00 <esc key> 00 01 <esc upload id> 00 01 <part number, 4 bytes BE>
 //	                                                 Part
@@ -32,7 +35,7 @@ import (
 // id><shard>, a key per chunk, was dropped in favour of nu/ counts; a state
 // that has them loses them at open, nodeusage.go):
 //
-//	seg/<segment id, 16 bytes>                       segRef: the owning record's key (o/ or p/),
+//	seg/<segment id, 16 bytes>                       segRef: the owning record's key (o/, v/ or p/),
 //	                                                 the segment's position in it, the owner's
 //	                                                 version id, and a copy of the Segment
 //	nu/<node id>                                     varint chunks, varint bytes: what the
@@ -266,7 +269,7 @@ func missingKey(id []byte) []byte {
 }
 
 // ownerFromKey names the owner of segments from its record's key: an
-// object (o/) or a part (p/). versionID comes from elsewhere (the key does
+// object (o/), a noncurrent version (v/) or a part (p/). versionID comes from elsewhere (the key does
 // not hold it).
 func ownerFromKey(k []byte) (SegmentOwner, bool) {
 	switch {
@@ -277,6 +280,17 @@ func ownerFromKey(k []byte) (SegmentOwner, bool) {
 			return SegmentOwner{}, false
 		}
 		return SegmentOwner{Bucket: string(rest[:i]), Key: string(rest[i+1:])}, true
+	case bytes.HasPrefix(k, prefixVersion):
+		rest := k[len(prefixVersion):]
+		i := bytes.IndexByte(rest, 0)
+		if i < 0 {
+			return SegmentOwner{}, false
+		}
+		key, _, ok := decodeVersionKey(rest[i+1:])
+		if !ok {
+			return SegmentOwner{}, false
+		}
+		return SegmentOwner{Bucket: string(rest[:i]), Key: key}, true
 	case bytes.HasPrefix(k, prefixPart):
 		rest := k[len(prefixPart):]
 		i := bytes.IndexByte(rest, 0)

@@ -42,7 +42,9 @@ import (
 //	   nothing. No new command: the state machine applies these rules
 //	   once the state records every member at 6, the earlier ones before
 //	   (bucketusage.go, checkQuota)
-const FeatureLevel uint32 = 6
+//	7  SetBucketVersioning, DeleteObject and SetObjectTags of a version
+//	   id (versioning.go)
+const FeatureLevel uint32 = 7
 
 // requireFeature answers ErrUpgradeRequired unless every member of the
 // Raft configuration has announced at least level. The levels come from

@@ -47,28 +47,35 @@ var (
 const nodeUsageVersion = 1
 
 // chunkCount is one node's counts, or a change to them; for a bucket
-// (bucketusage.go), chunks counts its objects, and uploads the bytes of
-// its uploads' parts (always 0 for a node).
+// (bucketusage.go), chunks counts its objects (current versions), uploads
+// the bytes of its uploads' parts, and versions and versionBytes its
+// noncurrent versions (always 0 for a node).
 type chunkCount struct {
-	chunks, bytes, uploads int64
+	chunks, bytes, uploads, versions, versionBytes int64
 }
 
-// appendTo encodes u as varint chunks, varint bytes, and varint uploads
-// only when it is not 0: a node's entry, and a bucket's without uploads,
-// are two varints as they have always been.
+// appendTo encodes u as varint chunks, varint bytes, then varint uploads
+// when it or a later count is not 0, then varint versions and varint
+// versionBytes when either is not 0: a node's entry, and a bucket's
+// without uploads or versions, are two varints as they have always been.
 func (u chunkCount) appendTo(b []byte) []byte {
 	b = binary.AppendVarint(binary.AppendVarint(b, u.chunks), u.bytes)
-	if u.uploads != 0 {
+	hasVersions := u.versions != 0 || u.versionBytes != 0
+	if u.uploads != 0 || hasVersions {
 		b = binary.AppendVarint(b, u.uploads)
+	}
+	if hasVersions {
+		b = binary.AppendVarint(binary.AppendVarint(b, u.versions), u.versionBytes)
 	}
 	return b
 }
 
+// decodeUsage reads what appendTo wrote: 2, 3 or 5 varints.
 func decodeUsage(v []byte) (chunkCount, error) {
 	var u chunkCount
-	for i, f := range []*int64{&u.chunks, &u.bytes, &u.uploads} {
-		if i == 2 && len(v) == 0 {
-			break // two varints: no uploads
+	for i, f := range []*int64{&u.chunks, &u.bytes, &u.uploads, &u.versions, &u.versionBytes} {
+		if (i == 2 || i == 3) && len(v) == 0 {
+			break // no uploads, or no versions
 		}
 		x, n := binary.Varint(v)
 		if n <= 0 {
@@ -87,6 +94,8 @@ func (u *chunkCount) add(d chunkCount) {
 	u.chunks += d.chunks
 	u.bytes += d.bytes
 	u.uploads += d.uploads
+	u.versions += d.versions
+	u.versionBytes += d.versionBytes
 }
 
 func nodeUsageKey(node string) []byte { return join(prefixNodeUsage, node) }

@@ -85,15 +85,34 @@ func (s *State) ListBuckets(*metadatapb.ListBucketsRequest) (*metadatapb.ListBuc
 	return resp, nil
 }
 
-// GetObject returns the current version of an object with its segments and
-// inline data, or ErrNoSuchKey (ErrNoSuchBucket when the bucket is gone).
+// GetObject returns the current version of an object, or the version
+// req names, with its segments and inline data, or ErrNoSuchKey
+// (ErrNoSuchVersion for a version that does not exist, ErrNoSuchBucket
+// when the bucket is gone). A delete marker is answered as an Object with
+// delete_marker set: a version asked for by id, or the latest version
+// with include_delete_marker.
 func (s *State) GetObject(req *metadatapb.GetObjectRequest) (*metadatapb.GetObjectResponse, error) {
-	o := &metadatapb.Object{}
-	var found, bucketFound bool
+	if len(req.GetVersionId()) > maxVersionID {
+		return nil, metaerr.Detailed(metaerr.ErrInvalidArgument, "get object: version id longer than %d bytes", maxVersionID)
+	}
+	var o *metadatapb.Object
+	var bucketFound bool
 	err := s.view(func(txn *badger.Txn) error {
-		var err error
-		if found, err = getProto(txn, objectKey(req.GetBucket(), req.GetKey()), o); err != nil || found {
+		cur := &metadatapb.Object{}
+		found, err := getProto(txn, objectKey(req.GetBucket(), req.GetKey()), cur)
+		if err != nil {
 			return err
+		}
+		if !found {
+			cur = nil
+		}
+		if req.GetVersionId() == "" && (cur != nil || !req.GetIncludeDeleteMarker()) {
+			o = cur
+		} else if o, err = getVersionTxn(txn, req, cur); err != nil {
+			return err
+		}
+		if o != nil {
+			return nil
 		}
 		bucketFound, err = getProto(txn, bucketKey(req.GetBucket()), &metadatapb.Bucket{})
 		return err
@@ -101,9 +120,12 @@ func (s *State) GetObject(req *metadatapb.GetObjectRequest) (*metadatapb.GetObje
 	if err != nil {
 		return nil, fmt.Errorf("get object %s/%s: %w", req.GetBucket(), req.GetKey(), err)
 	}
-	if !found {
-		if !bucketFound {
+	if o == nil {
+		switch {
+		case !bucketFound:
 			return nil, metaerr.Detailed(metaerr.ErrNoSuchBucket, "bucket %q", req.GetBucket())
+		case req.GetVersionId() != "":
+			return nil, metaerr.Detailed(metaerr.ErrNoSuchVersion, "%s/%s version %q", req.GetBucket(), req.GetKey(), req.GetVersionId())
 		}
 		return nil, metaerr.Detailed(metaerr.ErrNoSuchKey, "%s/%s", req.GetBucket(), req.GetKey())
 	}

@@ -92,7 +92,11 @@ func (a *api) SetBucketLifecycle(ctx context.Context, req *pb.SetBucketLifecycle
 }
 
 func (a *api) SetObjectTags(ctx context.Context, req *pb.SetObjectTagsRequest) (*pb.SetObjectTagsResponse, error) {
-	if err := a.s.requireFeature(ctx, 1, "SetObjectTags"); err != nil {
+	level := uint32(1)
+	if req.GetVersionId() != "" {
+		level = versioningLevel // a member below it would tag the current object
+	}
+	if err := a.s.requireFeature(ctx, level, "SetObjectTags"); err != nil {
 		return nil, toStatus(err)
 	}
 	return mutate[*pb.SetObjectTagsResponse](ctx, a.s, &pb.Command{Op: &pb.Command_SetObjectTags{SetObjectTags: req}})
@@ -124,6 +128,13 @@ func (a *api) SetBucketEncryption(ctx context.Context, req *pb.SetBucketEncrypti
 		return nil, toStatus(err)
 	}
 	return mutate[*pb.SetBucketEncryptionResponse](ctx, a.s, &pb.Command{Op: &pb.Command_SetBucketEncryption{SetBucketEncryption: req}})
+}
+
+func (a *api) SetBucketVersioning(ctx context.Context, req *pb.SetBucketVersioningRequest) (*pb.SetBucketVersioningResponse, error) {
+	if err := a.s.requireFeature(ctx, versioningLevel, "SetBucketVersioning"); err != nil {
+		return nil, toStatus(err)
+	}
+	return mutate[*pb.SetBucketVersioningResponse](ctx, a.s, &pb.Command{Op: &pb.Command_SetBucketVersioning{SetBucketVersioning: req}})
 }
 
 func (a *api) CreateAccessKey(ctx context.Context, req *pb.CreateAccessKeyRequest) (*pb.CreateAccessKeyResponse, error) {
@@ -169,7 +180,7 @@ func (a *api) CommitObject(ctx context.Context, req *pb.CommitObjectRequest) (*p
 	if err != nil || !brief {
 		return resp, err
 	}
-	return &pb.CommitObjectResponse{ModifiedUnixNano: resp.GetObject().GetModifiedUnixNano()}, nil
+	return &pb.CommitObjectResponse{ModifiedUnixNano: resp.GetObject().GetModifiedUnixNano(), VersionId: resp.GetVersionId()}, nil
 }
 
 // takeBrief clears a commit's brief flag, an answer option, so that it
@@ -185,11 +196,21 @@ func (a *api) GetObject(ctx context.Context, req *pb.GetObjectRequest) (*pb.GetO
 }
 
 func (a *api) DeleteObject(ctx context.Context, req *pb.DeleteObjectRequest) (*pb.DeleteObjectResponse, error) {
+	if req.GetVersionId() != "" {
+		// A member below it would delete the current object instead.
+		if err := a.s.requireFeature(ctx, versioningLevel, "DeleteObject of a version"); err != nil {
+			return nil, toStatus(err)
+		}
+	}
 	return mutate[*pb.DeleteObjectResponse](ctx, a.s, &pb.Command{Op: &pb.Command_DeleteObject{DeleteObject: req}})
 }
 
 func (a *api) ListObjects(ctx context.Context, req *pb.ListObjectsRequest) (*pb.ListObjectsResponse, error) {
 	return query(ctx, a.s, req, a.s.state.ListObjects)
+}
+
+func (a *api) ListObjectVersions(ctx context.Context, req *pb.ListObjectVersionsRequest) (*pb.ListObjectVersionsResponse, error) {
+	return query(ctx, a.s, req, a.s.state.ListObjectVersions)
 }
 
 func (a *api) CreateMultipart(ctx context.Context, req *pb.CreateMultipartRequest) (*pb.CreateMultipartResponse, error) {

@@ -48,9 +48,9 @@ func commitResult(resp proto.Message, err error, brief bool) *pb.CommitObjectRes
 	if err == nil {
 		if r, ok := resp.(*pb.CommitObjectResponse); ok {
 			if brief {
-				return &pb.CommitObjectResult{ModifiedUnixNano: r.GetObject().GetModifiedUnixNano()}
+				return &pb.CommitObjectResult{ModifiedUnixNano: r.GetObject().GetModifiedUnixNano(), VersionId: r.GetVersionId()}
 			}
-			return &pb.CommitObjectResult{Object: r.GetObject()}
+			return &pb.CommitObjectResult{Object: r.GetObject(), VersionId: r.GetVersionId()}
 		}
 		err = status.Errorf(codes.Internal, "state machine answered %T", resp)
 	}

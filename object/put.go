@@ -115,6 +115,9 @@ func (s *Store) Put(ctx context.Context, bucket, key string, body io.Reader, siz
 		return resp.GetObject(), nil // a metad from before brief answers
 	}
 	o.ModifiedUnixNano = resp.GetModifiedUnixNano()
+	// metad answers the version id S3 shows: the object's own when its
+	// bucket's versioning made it a version of its own.
+	o.Versioned = resp.GetVersionId() == o.GetVersionId()
 	return o, nil
 }
 

@@ -173,6 +173,7 @@ var attemptBounded = map[string]bool{
 	metadatapb.Metadata_ListBuckets_FullMethodName:          true,
 	metadatapb.Metadata_GetObject_FullMethodName:            true,
 	metadatapb.Metadata_ListObjects_FullMethodName:          true,
+	metadatapb.Metadata_ListObjectVersions_FullMethodName:   true,
 	metadatapb.Metadata_GetMultipart_FullMethodName:         true,
 	metadatapb.Metadata_ListParts_FullMethodName:            true,
 	metadatapb.Metadata_ListMultipartUploads_FullMethodName: true,
@@ -202,6 +203,7 @@ var retrySafe = func() map[string]bool {
 		metadatapb.Metadata_SetBucketCors_FullMethodName:       true,
 		metadatapb.Metadata_SetBucketQuota_FullMethodName:      true,
 		metadatapb.Metadata_SetBucketEncryption_FullMethodName: true,
+		metadatapb.Metadata_SetBucketVersioning_FullMethodName: true,
 		// The caller chose the id and secret: a repeat finds the key it
 		// created. Allow and deny are set operations.
 		metadatapb.Metadata_CreateAccessKey_FullMethodName: true,

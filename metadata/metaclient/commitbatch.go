@@ -400,7 +400,7 @@ func (b *commitBatcher) send(batch []*queuedCommit) {
 	for i, r := range resp.GetResults() {
 		qc := batch[i]
 		if r.GetError() == nil {
-			qc.finish(&metadatapb.CommitObjectResponse{Object: r.GetObject(), ModifiedUnixNano: r.GetModifiedUnixNano()}, nil)
+			qc.finish(&metadatapb.CommitObjectResponse{Object: r.GetObject(), ModifiedUnixNano: r.GetModifiedUnixNano(), VersionId: r.GetVersionId()}, nil)
 			continue
 		}
 		err := metaerr.FromStatus(r.GetError().Err())

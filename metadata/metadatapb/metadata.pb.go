@@ -79,6 +79,59 @@ func (EncryptionMode) EnumDescriptor() ([]byte, []int) {
 	return file_metadata_proto_rawDescGZIP(), []int{0}
 }
 
+// VersioningStatus is a bucket's versioning state, as S3 names it.
+type VersioningStatus int32
+
+const (
+	VersioningStatus_VERSIONING_STATUS_UNSET VersioningStatus = 0
+	// Writes keep the versions they replace or delete.
+	VersioningStatus_VERSIONING_STATUS_ENABLED VersioningStatus = 1
+	// New writes are "null" versions replacing any null version; versions
+	// kept while it was enabled stay.
+	VersioningStatus_VERSIONING_STATUS_SUSPENDED VersioningStatus = 2
+)
+
+// Enum value maps for VersioningStatus.
+var (
+	VersioningStatus_name = map[int32]string{
+		0: "VERSIONING_STATUS_UNSET",
+		1: "VERSIONING_STATUS_ENABLED",
+		2: "VERSIONING_STATUS_SUSPENDED",
+	}
+	VersioningStatus_value = map[string]int32{
+		"VERSIONING_STATUS_UNSET":     0,
+		"VERSIONING_STATUS_ENABLED":   1,
+		"VERSIONING_STATUS_SUSPENDED": 2,
+	}
+)
+
+func (x VersioningStatus) Enum() *VersioningStatus {
+	p := new(VersioningStatus)
+	*p = x
+	return p
+}
+
+func (x VersioningStatus) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (VersioningStatus) Descriptor() protoreflect.EnumDescriptor {
+	return file_metadata_proto_enumTypes[1].Descriptor()
+}
+
+func (VersioningStatus) Type() protoreflect.EnumType {
+	return &file_metadata_proto_enumTypes[1]
+}
+
+func (x VersioningStatus) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use VersioningStatus.Descriptor instead.
+func (VersioningStatus) EnumDescriptor() ([]byte, []int) {
+	return file_metadata_proto_rawDescGZIP(), []int{1}
+}
+
 type NodeState int32
 
 const (
@@ -121,11 +174,11 @@ func (x NodeState) String() string {
 }
 
 func (NodeState) Descriptor() protoreflect.EnumDescriptor {
-	return file_metadata_proto_enumTypes[1].Descriptor()
+	return file_metadata_proto_enumTypes[2].Descriptor()
 }
 
 func (NodeState) Type() protoreflect.EnumType {
-	return &file_metadata_proto_enumTypes[1]
+	return &file_metadata_proto_enumTypes[2]
 }
 
 func (x NodeState) Number() protoreflect.EnumNumber {
@@ -134,7 +187,7 @@ func (x NodeState) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use NodeState.Descriptor instead.
 func (NodeState) EnumDescriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{1}
+	return file_metadata_proto_rawDescGZIP(), []int{2}
 }
 
 // Scheme is an erasure-coding scheme: k data shards, m parity shards.
@@ -444,7 +497,21 @@ type Object struct {
 	// stored as the client sent them. When set, size, etag and parts[].size
 	// describe the plaintext and the segments (or inline) hold the
 	// ciphertext, which is longer (gateway/sse).
-	Encryption    *Encryption `protobuf:"bytes,15,opt,name=encryption,proto3" json:"encryption,omitempty"`
+	Encryption *Encryption `protobuf:"bytes,15,opt,name=encryption,proto3" json:"encryption,omitempty"`
+	// Versioning (metad feature level 7). The state machine sets these.
+	// versioned: written while its bucket's versioning was Enabled, so its
+	// S3 version id is version_id; otherwise it is the key's "null" version.
+	Versioned bool `protobuf:"varint,16,opt,name=versioned,proto3" json:"versioned,omitempty"`
+	// A delete marker: a version without data that hides older ones. Only
+	// noncurrent records (v/) are markers; the key has no current object
+	// while its latest version is one.
+	DeleteMarker bool `protobuf:"varint,17,opt,name=delete_marker,json=deleteMarker,proto3" json:"delete_marker,omitempty"`
+	// When the version stopped being the current one (unix nanoseconds);
+	// 0 while it is current.
+	NoncurrentSinceUnixNano int64 `protobuf:"varint,18,opt,name=noncurrent_since_unix_nano,json=noncurrentSinceUnixNano,proto3" json:"noncurrent_since_unix_nano,omitempty"`
+	// Set in answers only (never stored): whether this is its key's latest
+	// version.
+	IsLatest      bool `protobuf:"varint,19,opt,name=is_latest,json=isLatest,proto3" json:"is_latest,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -584,6 +651,34 @@ func (x *Object) GetEncryption() *Encryption {
 	return nil
 }
 
+func (x *Object) GetVersioned() bool {
+	if x != nil {
+		return x.Versioned
+	}
+	return false
+}
+
+func (x *Object) GetDeleteMarker() bool {
+	if x != nil {
+		return x.DeleteMarker
+	}
+	return false
+}
+
+func (x *Object) GetNoncurrentSinceUnixNano() int64 {
+	if x != nil {
+		return x.NoncurrentSinceUnixNano
+	}
+	return 0
+}
+
+func (x *Object) GetIsLatest() bool {
+	if x != nil {
+		return x.IsLatest
+	}
+	return false
+}
+
 // Encryption is an object's server-side encryption: which kind, and the
 // object's own data key sealed by the key that protects it. The gateways
 // encrypt and decrypt; metad only keeps this record.
@@ -683,8 +778,10 @@ type Bucket struct {
 	// The bucket's default server-side encryption ("AES256": SSE-S3 for
 	// objects written without encryption headers; "" for none).
 	DefaultEncryption string `protobuf:"bytes,10,opt,name=default_encryption,json=defaultEncryption,proto3" json:"default_encryption,omitempty"`
-	unknownFields     protoimpl.UnknownFields
-	sizeCache         protoimpl.SizeCache
+	// S3 bucket versioning; unset until first set, and never unset again.
+	Versioning    VersioningStatus `protobuf:"varint,11,opt,name=versioning,proto3,enum=cairn.metadata.v1.VersioningStatus" json:"versioning,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Bucket) Reset() {
@@ -787,6 +884,13 @@ func (x *Bucket) GetDefaultEncryption() string {
 	return ""
 }
 
+func (x *Bucket) GetVersioning() VersioningStatus {
+	if x != nil {
+		return x.Versioning
+	}
+	return VersioningStatus_VERSIONING_STATUS_UNSET
+}
+
 // BucketQuota limits what a bucket holds, counted as BucketUsage is: a
 // commit that would take the bucket over a limit is refused with
 // QuotaExceeded (deletes and shrinking overwrites never are). max_bytes
@@ -851,16 +955,21 @@ func (x *BucketQuota) GetMaxObjects() int64 {
 // their bytes before erasure coding, and the parts of its multipart
 // uploads in progress.
 type BucketUsage struct {
-	state   protoimpl.MessageState `protogen:"open.v1"`
-	Objects int64                  `protobuf:"varint,1,opt,name=objects,proto3" json:"objects,omitempty"`
-	Bytes   int64                  `protobuf:"varint,2,opt,name=bytes,proto3" json:"bytes,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Current versions: objects, and their bytes.
+	Objects int64 `protobuf:"varint,1,opt,name=objects,proto3" json:"objects,omitempty"`
+	Bytes   int64 `protobuf:"varint,2,opt,name=bytes,proto3" json:"bytes,omitempty"`
 	// The bytes of the parts uploaded to the bucket's multipart uploads in
 	// progress (before erasure coding): stored, and not yet in an object
 	// (a completion moves the listed parts' bytes to bytes and drops the
 	// others'). 0 from a metad older than the field.
-	UploadBytes   int64 `protobuf:"varint,3,opt,name=upload_bytes,json=uploadBytes,proto3" json:"upload_bytes,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	UploadBytes int64 `protobuf:"varint,3,opt,name=upload_bytes,json=uploadBytes,proto3" json:"upload_bytes,omitempty"`
+	// The noncurrent versions kept by versioning (delete markers included)
+	// and their bytes.
+	NoncurrentVersions int64 `protobuf:"varint,4,opt,name=noncurrent_versions,json=noncurrentVersions,proto3" json:"noncurrent_versions,omitempty"`
+	NoncurrentBytes    int64 `protobuf:"varint,5,opt,name=noncurrent_bytes,json=noncurrentBytes,proto3" json:"noncurrent_bytes,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
 }
 
 func (x *BucketUsage) Reset() {
@@ -910,6 +1019,20 @@ func (x *BucketUsage) GetBytes() int64 {
 func (x *BucketUsage) GetUploadBytes() int64 {
 	if x != nil {
 		return x.UploadBytes
+	}
+	return 0
+}
+
+func (x *BucketUsage) GetNoncurrentVersions() int64 {
+	if x != nil {
+		return x.NoncurrentVersions
+	}
+	return 0
+}
+
+func (x *BucketUsage) GetNoncurrentBytes() int64 {
+	if x != nil {
+		return x.NoncurrentBytes
 	}
 	return 0
 }
@@ -1586,6 +1709,7 @@ type Command struct {
 	//	*Command_SetBucketCors
 	//	*Command_SetBucketQuota
 	//	*Command_SetBucketEncryption
+	//	*Command_SetBucketVersioning
 	Op isCommand_Op `protobuf_oneof:"op"`
 	// Leader wall clock when proposed; the only clock the state machine uses.
 	ProposedUnixNano int64 `protobuf:"varint,100,opt,name=proposed_unix_nano,json=proposedUnixNano,proto3" json:"proposed_unix_nano,omitempty"`
@@ -1873,6 +1997,15 @@ func (x *Command) GetSetBucketEncryption() *SetBucketEncryptionRequest {
 	return nil
 }
 
+func (x *Command) GetSetBucketVersioning() *SetBucketVersioningRequest {
+	if x != nil {
+		if x, ok := x.Op.(*Command_SetBucketVersioning); ok {
+			return x.SetBucketVersioning
+		}
+	}
+	return nil
+}
+
 func (x *Command) GetProposedUnixNano() int64 {
 	if x != nil {
 		return x.ProposedUnixNano
@@ -1992,6 +2125,10 @@ type Command_SetBucketEncryption struct {
 	SetBucketEncryption *SetBucketEncryptionRequest `protobuf:"bytes,27,opt,name=set_bucket_encryption,json=setBucketEncryption,proto3,oneof"`
 }
 
+type Command_SetBucketVersioning struct {
+	SetBucketVersioning *SetBucketVersioningRequest `protobuf:"bytes,28,opt,name=set_bucket_versioning,json=setBucketVersioning,proto3,oneof"`
+}
+
 func (*Command_CreateBucket) isCommand_Op() {}
 
 func (*Command_DeleteBucket) isCommand_Op() {}
@@ -2045,6 +2182,8 @@ func (*Command_SetBucketCors) isCommand_Op() {}
 func (*Command_SetBucketQuota) isCommand_Op() {}
 
 func (*Command_SetBucketEncryption) isCommand_Op() {}
+
+func (*Command_SetBucketVersioning) isCommand_Op() {}
 
 // Bootstrap is the first command a new cluster commits.
 type Bootstrap struct {
@@ -2893,22 +3032,123 @@ func (x *SetBucketEncryptionResponse) GetBucket() *Bucket {
 	return nil
 }
 
+// SetBucketVersioningRequest sets a bucket's versioning to ENABLED or
+// SUSPENDED (it never returns to UNSET). Feature level 7.
+type SetBucketVersioningRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Status        VersioningStatus       `protobuf:"varint,2,opt,name=status,proto3,enum=cairn.metadata.v1.VersioningStatus" json:"status,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetBucketVersioningRequest) Reset() {
+	*x = SetBucketVersioningRequest{}
+	mi := &file_metadata_proto_msgTypes[34]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetBucketVersioningRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetBucketVersioningRequest) ProtoMessage() {}
+
+func (x *SetBucketVersioningRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_metadata_proto_msgTypes[34]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetBucketVersioningRequest.ProtoReflect.Descriptor instead.
+func (*SetBucketVersioningRequest) Descriptor() ([]byte, []int) {
+	return file_metadata_proto_rawDescGZIP(), []int{34}
+}
+
+func (x *SetBucketVersioningRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *SetBucketVersioningRequest) GetStatus() VersioningStatus {
+	if x != nil {
+		return x.Status
+	}
+	return VersioningStatus_VERSIONING_STATUS_UNSET
+}
+
+type SetBucketVersioningResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Bucket        *Bucket                `protobuf:"bytes,1,opt,name=bucket,proto3" json:"bucket,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetBucketVersioningResponse) Reset() {
+	*x = SetBucketVersioningResponse{}
+	mi := &file_metadata_proto_msgTypes[35]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetBucketVersioningResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetBucketVersioningResponse) ProtoMessage() {}
+
+func (x *SetBucketVersioningResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_metadata_proto_msgTypes[35]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetBucketVersioningResponse.ProtoReflect.Descriptor instead.
+func (*SetBucketVersioningResponse) Descriptor() ([]byte, []int) {
+	return file_metadata_proto_rawDescGZIP(), []int{35}
+}
+
+func (x *SetBucketVersioningResponse) GetBucket() *Bucket {
+	if x != nil {
+		return x.Bucket
+	}
+	return nil
+}
+
 // SetObjectTagsRequest replaces the tags of the current object at key
 // (PutObjectTagging; empty deletes them), changing nothing else: not its
 // ETag, not its modification time.
 type SetObjectTagsRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Bucket        string                 `protobuf:"bytes,1,opt,name=bucket,proto3" json:"bucket,omitempty"`
-	Key           string                 `protobuf:"bytes,2,opt,name=key,proto3" json:"key,omitempty"`
-	Tags          map[string]string      `protobuf:"bytes,3,rep,name=tags,proto3" json:"tags,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
-	Condition     *Condition             `protobuf:"bytes,4,opt,name=condition,proto3" json:"condition,omitempty"`
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Bucket    string                 `protobuf:"bytes,1,opt,name=bucket,proto3" json:"bucket,omitempty"`
+	Key       string                 `protobuf:"bytes,2,opt,name=key,proto3" json:"key,omitempty"`
+	Tags      map[string]string      `protobuf:"bytes,3,rep,name=tags,proto3" json:"tags,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	Condition *Condition             `protobuf:"bytes,4,opt,name=condition,proto3" json:"condition,omitempty"`
+	// An S3 version id ("null": the null version): tag that version instead
+	// of the current object.
+	VersionId     string `protobuf:"bytes,5,opt,name=version_id,json=versionId,proto3" json:"version_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *SetObjectTagsRequest) Reset() {
 	*x = SetObjectTagsRequest{}
-	mi := &file_metadata_proto_msgTypes[34]
+	mi := &file_metadata_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2920,7 +3160,7 @@ func (x *SetObjectTagsRequest) String() string {
 func (*SetObjectTagsRequest) ProtoMessage() {}
 
 func (x *SetObjectTagsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[34]
+	mi := &file_metadata_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2933,7 +3173,7 @@ func (x *SetObjectTagsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetObjectTagsRequest.ProtoReflect.Descriptor instead.
 func (*SetObjectTagsRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{34}
+	return file_metadata_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *SetObjectTagsRequest) GetBucket() string {
@@ -2964,6 +3204,13 @@ func (x *SetObjectTagsRequest) GetCondition() *Condition {
 	return nil
 }
 
+func (x *SetObjectTagsRequest) GetVersionId() string {
+	if x != nil {
+		return x.VersionId
+	}
+	return ""
+}
+
 // SetBucketTagsRequest replaces a bucket's tags (empty deletes them).
 type SetBucketTagsRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -2975,7 +3222,7 @@ type SetBucketTagsRequest struct {
 
 func (x *SetBucketTagsRequest) Reset() {
 	*x = SetBucketTagsRequest{}
-	mi := &file_metadata_proto_msgTypes[35]
+	mi := &file_metadata_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2987,7 +3234,7 @@ func (x *SetBucketTagsRequest) String() string {
 func (*SetBucketTagsRequest) ProtoMessage() {}
 
 func (x *SetBucketTagsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[35]
+	mi := &file_metadata_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3000,7 +3247,7 @@ func (x *SetBucketTagsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetBucketTagsRequest.ProtoReflect.Descriptor instead.
 func (*SetBucketTagsRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{35}
+	return file_metadata_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *SetBucketTagsRequest) GetName() string {
@@ -3026,7 +3273,7 @@ type SetBucketTagsResponse struct {
 
 func (x *SetBucketTagsResponse) Reset() {
 	*x = SetBucketTagsResponse{}
-	mi := &file_metadata_proto_msgTypes[36]
+	mi := &file_metadata_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3038,7 +3285,7 @@ func (x *SetBucketTagsResponse) String() string {
 func (*SetBucketTagsResponse) ProtoMessage() {}
 
 func (x *SetBucketTagsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[36]
+	mi := &file_metadata_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3051,7 +3298,7 @@ func (x *SetBucketTagsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetBucketTagsResponse.ProtoReflect.Descriptor instead.
 func (*SetBucketTagsResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{36}
+	return file_metadata_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *SetBucketTagsResponse) GetBucket() *Bucket {
@@ -3077,7 +3324,7 @@ type CreateAccessKeyRequest struct {
 
 func (x *CreateAccessKeyRequest) Reset() {
 	*x = CreateAccessKeyRequest{}
-	mi := &file_metadata_proto_msgTypes[37]
+	mi := &file_metadata_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3089,7 +3336,7 @@ func (x *CreateAccessKeyRequest) String() string {
 func (*CreateAccessKeyRequest) ProtoMessage() {}
 
 func (x *CreateAccessKeyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[37]
+	mi := &file_metadata_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3102,7 +3349,7 @@ func (x *CreateAccessKeyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateAccessKeyRequest.ProtoReflect.Descriptor instead.
 func (*CreateAccessKeyRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{37}
+	return file_metadata_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *CreateAccessKeyRequest) GetId() string {
@@ -3142,7 +3389,7 @@ type CreateAccessKeyResponse struct {
 
 func (x *CreateAccessKeyResponse) Reset() {
 	*x = CreateAccessKeyResponse{}
-	mi := &file_metadata_proto_msgTypes[38]
+	mi := &file_metadata_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3154,7 +3401,7 @@ func (x *CreateAccessKeyResponse) String() string {
 func (*CreateAccessKeyResponse) ProtoMessage() {}
 
 func (x *CreateAccessKeyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[38]
+	mi := &file_metadata_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3167,7 +3414,7 @@ func (x *CreateAccessKeyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateAccessKeyResponse.ProtoReflect.Descriptor instead.
 func (*CreateAccessKeyResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{38}
+	return file_metadata_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *CreateAccessKeyResponse) GetKey() *AccessKey {
@@ -3195,7 +3442,7 @@ type UpdateAccessKeyRequest struct {
 
 func (x *UpdateAccessKeyRequest) Reset() {
 	*x = UpdateAccessKeyRequest{}
-	mi := &file_metadata_proto_msgTypes[39]
+	mi := &file_metadata_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3207,7 +3454,7 @@ func (x *UpdateAccessKeyRequest) String() string {
 func (*UpdateAccessKeyRequest) ProtoMessage() {}
 
 func (x *UpdateAccessKeyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[39]
+	mi := &file_metadata_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3220,7 +3467,7 @@ func (x *UpdateAccessKeyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateAccessKeyRequest.ProtoReflect.Descriptor instead.
 func (*UpdateAccessKeyRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{39}
+	return file_metadata_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *UpdateAccessKeyRequest) GetId() string {
@@ -3267,7 +3514,7 @@ type UpdateAccessKeyResponse struct {
 
 func (x *UpdateAccessKeyResponse) Reset() {
 	*x = UpdateAccessKeyResponse{}
-	mi := &file_metadata_proto_msgTypes[40]
+	mi := &file_metadata_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3279,7 +3526,7 @@ func (x *UpdateAccessKeyResponse) String() string {
 func (*UpdateAccessKeyResponse) ProtoMessage() {}
 
 func (x *UpdateAccessKeyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[40]
+	mi := &file_metadata_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3292,7 +3539,7 @@ func (x *UpdateAccessKeyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateAccessKeyResponse.ProtoReflect.Descriptor instead.
 func (*UpdateAccessKeyResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{40}
+	return file_metadata_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *UpdateAccessKeyResponse) GetKey() *AccessKey {
@@ -3311,7 +3558,7 @@ type DeleteAccessKeyRequest struct {
 
 func (x *DeleteAccessKeyRequest) Reset() {
 	*x = DeleteAccessKeyRequest{}
-	mi := &file_metadata_proto_msgTypes[41]
+	mi := &file_metadata_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3323,7 +3570,7 @@ func (x *DeleteAccessKeyRequest) String() string {
 func (*DeleteAccessKeyRequest) ProtoMessage() {}
 
 func (x *DeleteAccessKeyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[41]
+	mi := &file_metadata_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3336,7 +3583,7 @@ func (x *DeleteAccessKeyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteAccessKeyRequest.ProtoReflect.Descriptor instead.
 func (*DeleteAccessKeyRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{41}
+	return file_metadata_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *DeleteAccessKeyRequest) GetId() string {
@@ -3354,7 +3601,7 @@ type DeleteAccessKeyResponse struct {
 
 func (x *DeleteAccessKeyResponse) Reset() {
 	*x = DeleteAccessKeyResponse{}
-	mi := &file_metadata_proto_msgTypes[42]
+	mi := &file_metadata_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3366,7 +3613,7 @@ func (x *DeleteAccessKeyResponse) String() string {
 func (*DeleteAccessKeyResponse) ProtoMessage() {}
 
 func (x *DeleteAccessKeyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[42]
+	mi := &file_metadata_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3379,7 +3626,7 @@ func (x *DeleteAccessKeyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteAccessKeyResponse.ProtoReflect.Descriptor instead.
 func (*DeleteAccessKeyResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{42}
+	return file_metadata_proto_rawDescGZIP(), []int{44}
 }
 
 // GetAccessKeyRequest reads one key with its secret (gateways verifying a
@@ -3393,7 +3640,7 @@ type GetAccessKeyRequest struct {
 
 func (x *GetAccessKeyRequest) Reset() {
 	*x = GetAccessKeyRequest{}
-	mi := &file_metadata_proto_msgTypes[43]
+	mi := &file_metadata_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3405,7 +3652,7 @@ func (x *GetAccessKeyRequest) String() string {
 func (*GetAccessKeyRequest) ProtoMessage() {}
 
 func (x *GetAccessKeyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[43]
+	mi := &file_metadata_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3418,7 +3665,7 @@ func (x *GetAccessKeyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetAccessKeyRequest.ProtoReflect.Descriptor instead.
 func (*GetAccessKeyRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{43}
+	return file_metadata_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *GetAccessKeyRequest) GetId() string {
@@ -3437,7 +3684,7 @@ type GetAccessKeyResponse struct {
 
 func (x *GetAccessKeyResponse) Reset() {
 	*x = GetAccessKeyResponse{}
-	mi := &file_metadata_proto_msgTypes[44]
+	mi := &file_metadata_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3449,7 +3696,7 @@ func (x *GetAccessKeyResponse) String() string {
 func (*GetAccessKeyResponse) ProtoMessage() {}
 
 func (x *GetAccessKeyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[44]
+	mi := &file_metadata_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3462,7 +3709,7 @@ func (x *GetAccessKeyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetAccessKeyResponse.ProtoReflect.Descriptor instead.
 func (*GetAccessKeyResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{44}
+	return file_metadata_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *GetAccessKeyResponse) GetKey() *AccessKey {
@@ -3481,7 +3728,7 @@ type ListAccessKeysRequest struct {
 
 func (x *ListAccessKeysRequest) Reset() {
 	*x = ListAccessKeysRequest{}
-	mi := &file_metadata_proto_msgTypes[45]
+	mi := &file_metadata_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3493,7 +3740,7 @@ func (x *ListAccessKeysRequest) String() string {
 func (*ListAccessKeysRequest) ProtoMessage() {}
 
 func (x *ListAccessKeysRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[45]
+	mi := &file_metadata_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3506,7 +3753,7 @@ func (x *ListAccessKeysRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAccessKeysRequest.ProtoReflect.Descriptor instead.
 func (*ListAccessKeysRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{45}
+	return file_metadata_proto_rawDescGZIP(), []int{47}
 }
 
 type ListAccessKeysResponse struct {
@@ -3518,7 +3765,7 @@ type ListAccessKeysResponse struct {
 
 func (x *ListAccessKeysResponse) Reset() {
 	*x = ListAccessKeysResponse{}
-	mi := &file_metadata_proto_msgTypes[46]
+	mi := &file_metadata_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3530,7 +3777,7 @@ func (x *ListAccessKeysResponse) String() string {
 func (*ListAccessKeysResponse) ProtoMessage() {}
 
 func (x *ListAccessKeysResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[46]
+	mi := &file_metadata_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3543,7 +3790,7 @@ func (x *ListAccessKeysResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAccessKeysResponse.ProtoReflect.Descriptor instead.
 func (*ListAccessKeysResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{46}
+	return file_metadata_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *ListAccessKeysResponse) GetKeys() []*AccessKey {
@@ -3563,7 +3810,7 @@ type SetObjectTagsResponse struct {
 
 func (x *SetObjectTagsResponse) Reset() {
 	*x = SetObjectTagsResponse{}
-	mi := &file_metadata_proto_msgTypes[47]
+	mi := &file_metadata_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3575,7 +3822,7 @@ func (x *SetObjectTagsResponse) String() string {
 func (*SetObjectTagsResponse) ProtoMessage() {}
 
 func (x *SetObjectTagsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[47]
+	mi := &file_metadata_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3588,7 +3835,7 @@ func (x *SetObjectTagsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetObjectTagsResponse.ProtoReflect.Descriptor instead.
 func (*SetObjectTagsResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{47}
+	return file_metadata_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *SetObjectTagsResponse) GetVersionId() string {
@@ -3607,7 +3854,7 @@ type GetBucketRequest struct {
 
 func (x *GetBucketRequest) Reset() {
 	*x = GetBucketRequest{}
-	mi := &file_metadata_proto_msgTypes[48]
+	mi := &file_metadata_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3619,7 +3866,7 @@ func (x *GetBucketRequest) String() string {
 func (*GetBucketRequest) ProtoMessage() {}
 
 func (x *GetBucketRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[48]
+	mi := &file_metadata_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3632,7 +3879,7 @@ func (x *GetBucketRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetBucketRequest.ProtoReflect.Descriptor instead.
 func (*GetBucketRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{48}
+	return file_metadata_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *GetBucketRequest) GetName() string {
@@ -3651,7 +3898,7 @@ type GetBucketResponse struct {
 
 func (x *GetBucketResponse) Reset() {
 	*x = GetBucketResponse{}
-	mi := &file_metadata_proto_msgTypes[49]
+	mi := &file_metadata_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3663,7 +3910,7 @@ func (x *GetBucketResponse) String() string {
 func (*GetBucketResponse) ProtoMessage() {}
 
 func (x *GetBucketResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[49]
+	mi := &file_metadata_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3676,7 +3923,7 @@ func (x *GetBucketResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetBucketResponse.ProtoReflect.Descriptor instead.
 func (*GetBucketResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{49}
+	return file_metadata_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *GetBucketResponse) GetBucket() *Bucket {
@@ -3694,7 +3941,7 @@ type ListBucketsRequest struct {
 
 func (x *ListBucketsRequest) Reset() {
 	*x = ListBucketsRequest{}
-	mi := &file_metadata_proto_msgTypes[50]
+	mi := &file_metadata_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3706,7 +3953,7 @@ func (x *ListBucketsRequest) String() string {
 func (*ListBucketsRequest) ProtoMessage() {}
 
 func (x *ListBucketsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[50]
+	mi := &file_metadata_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3719,7 +3966,7 @@ func (x *ListBucketsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListBucketsRequest.ProtoReflect.Descriptor instead.
 func (*ListBucketsRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{50}
+	return file_metadata_proto_rawDescGZIP(), []int{52}
 }
 
 type ListBucketsResponse struct {
@@ -3731,7 +3978,7 @@ type ListBucketsResponse struct {
 
 func (x *ListBucketsResponse) Reset() {
 	*x = ListBucketsResponse{}
-	mi := &file_metadata_proto_msgTypes[51]
+	mi := &file_metadata_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3743,7 +3990,7 @@ func (x *ListBucketsResponse) String() string {
 func (*ListBucketsResponse) ProtoMessage() {}
 
 func (x *ListBucketsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[51]
+	mi := &file_metadata_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3756,7 +4003,7 @@ func (x *ListBucketsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListBucketsResponse.ProtoReflect.Descriptor instead.
 func (*ListBucketsResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{51}
+	return file_metadata_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *ListBucketsResponse) GetBuckets() []*Bucket {
@@ -3783,7 +4030,7 @@ type Condition struct {
 
 func (x *Condition) Reset() {
 	*x = Condition{}
-	mi := &file_metadata_proto_msgTypes[52]
+	mi := &file_metadata_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3795,7 +4042,7 @@ func (x *Condition) String() string {
 func (*Condition) ProtoMessage() {}
 
 func (x *Condition) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[52]
+	mi := &file_metadata_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3808,7 +4055,7 @@ func (x *Condition) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Condition.ProtoReflect.Descriptor instead.
 func (*Condition) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{52}
+	return file_metadata_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *Condition) GetMustNotExist() bool {
@@ -3847,7 +4094,7 @@ type CommitObjectRequest struct {
 
 func (x *CommitObjectRequest) Reset() {
 	*x = CommitObjectRequest{}
-	mi := &file_metadata_proto_msgTypes[53]
+	mi := &file_metadata_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3859,7 +4106,7 @@ func (x *CommitObjectRequest) String() string {
 func (*CommitObjectRequest) ProtoMessage() {}
 
 func (x *CommitObjectRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[53]
+	mi := &file_metadata_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3872,7 +4119,7 @@ func (x *CommitObjectRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CommitObjectRequest.ProtoReflect.Descriptor instead.
 func (*CommitObjectRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{53}
+	return file_metadata_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *CommitObjectRequest) GetObject() *Object {
@@ -3902,13 +4149,16 @@ type CommitObjectResponse struct {
 	Object *Object `protobuf:"bytes,1,opt,name=object,proto3" json:"object,omitempty"`
 	// The committed object's modification time, set in brief answers.
 	ModifiedUnixNano int64 `protobuf:"varint,2,opt,name=modified_unix_nano,json=modifiedUnixNano,proto3" json:"modified_unix_nano,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// Its S3 version id in a bucket with versioning ENABLED or SUSPENDED
+	// ("null" for a null version); "" in a bucket never versioned.
+	VersionId     string `protobuf:"bytes,3,opt,name=version_id,json=versionId,proto3" json:"version_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *CommitObjectResponse) Reset() {
 	*x = CommitObjectResponse{}
-	mi := &file_metadata_proto_msgTypes[54]
+	mi := &file_metadata_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3920,7 +4170,7 @@ func (x *CommitObjectResponse) String() string {
 func (*CommitObjectResponse) ProtoMessage() {}
 
 func (x *CommitObjectResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[54]
+	mi := &file_metadata_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3933,7 +4183,7 @@ func (x *CommitObjectResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CommitObjectResponse.ProtoReflect.Descriptor instead.
 func (*CommitObjectResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{54}
+	return file_metadata_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *CommitObjectResponse) GetObject() *Object {
@@ -3948,6 +4198,13 @@ func (x *CommitObjectResponse) GetModifiedUnixNano() int64 {
 		return x.ModifiedUnixNano
 	}
 	return 0
+}
+
+func (x *CommitObjectResponse) GetVersionId() string {
+	if x != nil {
+		return x.VersionId
+	}
+	return ""
 }
 
 // CommitObjectsRequest carries several independent CommitObject requests
@@ -3965,7 +4222,7 @@ type CommitObjectsRequest struct {
 
 func (x *CommitObjectsRequest) Reset() {
 	*x = CommitObjectsRequest{}
-	mi := &file_metadata_proto_msgTypes[55]
+	mi := &file_metadata_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3977,7 +4234,7 @@ func (x *CommitObjectsRequest) String() string {
 func (*CommitObjectsRequest) ProtoMessage() {}
 
 func (x *CommitObjectsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[55]
+	mi := &file_metadata_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3990,7 +4247,7 @@ func (x *CommitObjectsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CommitObjectsRequest.ProtoReflect.Descriptor instead.
 func (*CommitObjectsRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{55}
+	return file_metadata_proto_rawDescGZIP(), []int{57}
 }
 
 func (x *CommitObjectsRequest) GetCommits() []*CommitObjectRequest {
@@ -4011,7 +4268,7 @@ type CommitObjectsResponse struct {
 
 func (x *CommitObjectsResponse) Reset() {
 	*x = CommitObjectsResponse{}
-	mi := &file_metadata_proto_msgTypes[56]
+	mi := &file_metadata_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4023,7 +4280,7 @@ func (x *CommitObjectsResponse) String() string {
 func (*CommitObjectsResponse) ProtoMessage() {}
 
 func (x *CommitObjectsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[56]
+	mi := &file_metadata_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4036,7 +4293,7 @@ func (x *CommitObjectsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CommitObjectsResponse.ProtoReflect.Descriptor instead.
 func (*CommitObjectsResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{56}
+	return file_metadata_proto_rawDescGZIP(), []int{58}
 }
 
 func (x *CommitObjectsResponse) GetResults() []*CommitObjectResult {
@@ -4054,13 +4311,15 @@ type CommitObjectResult struct {
 	Error  *ItemStatus            `protobuf:"bytes,2,opt,name=error,proto3" json:"error,omitempty"`
 	// As CommitObjectResponse.modified_unix_nano, for a brief commit.
 	ModifiedUnixNano int64 `protobuf:"varint,3,opt,name=modified_unix_nano,json=modifiedUnixNano,proto3" json:"modified_unix_nano,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// As CommitObjectResponse.version_id.
+	VersionId     string `protobuf:"bytes,4,opt,name=version_id,json=versionId,proto3" json:"version_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *CommitObjectResult) Reset() {
 	*x = CommitObjectResult{}
-	mi := &file_metadata_proto_msgTypes[57]
+	mi := &file_metadata_proto_msgTypes[59]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4072,7 +4331,7 @@ func (x *CommitObjectResult) String() string {
 func (*CommitObjectResult) ProtoMessage() {}
 
 func (x *CommitObjectResult) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[57]
+	mi := &file_metadata_proto_msgTypes[59]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4085,7 +4344,7 @@ func (x *CommitObjectResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CommitObjectResult.ProtoReflect.Descriptor instead.
 func (*CommitObjectResult) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{57}
+	return file_metadata_proto_rawDescGZIP(), []int{59}
 }
 
 func (x *CommitObjectResult) GetObject() *Object {
@@ -4109,6 +4368,13 @@ func (x *CommitObjectResult) GetModifiedUnixNano() int64 {
 	return 0
 }
 
+func (x *CommitObjectResult) GetVersionId() string {
+	if x != nil {
+		return x.VersionId
+	}
+	return ""
+}
+
 // ItemStatus is a gRPC status carried inside a message (the same fields
 // and numbers as google.rpc.Status), so a per-item error keeps its code,
 // message and details (metaerr's reason).
@@ -4123,7 +4389,7 @@ type ItemStatus struct {
 
 func (x *ItemStatus) Reset() {
 	*x = ItemStatus{}
-	mi := &file_metadata_proto_msgTypes[58]
+	mi := &file_metadata_proto_msgTypes[60]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4135,7 +4401,7 @@ func (x *ItemStatus) String() string {
 func (*ItemStatus) ProtoMessage() {}
 
 func (x *ItemStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[58]
+	mi := &file_metadata_proto_msgTypes[60]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4148,7 +4414,7 @@ func (x *ItemStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ItemStatus.ProtoReflect.Descriptor instead.
 func (*ItemStatus) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{58}
+	return file_metadata_proto_rawDescGZIP(), []int{60}
 }
 
 func (x *ItemStatus) GetCode() int32 {
@@ -4173,16 +4439,23 @@ func (x *ItemStatus) GetDetails() []*anypb.Any {
 }
 
 type GetObjectRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Bucket        string                 `protobuf:"bytes,1,opt,name=bucket,proto3" json:"bucket,omitempty"`
-	Key           string                 `protobuf:"bytes,2,opt,name=key,proto3" json:"key,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Bucket string                 `protobuf:"bytes,1,opt,name=bucket,proto3" json:"bucket,omitempty"`
+	Key    string                 `protobuf:"bytes,2,opt,name=key,proto3" json:"key,omitempty"`
+	// An S3 version id ("null": the null version); "": the current object.
+	// A version that is a delete marker is answered as one
+	// (Object.delete_marker).
+	VersionId string `protobuf:"bytes,3,opt,name=version_id,json=versionId,proto3" json:"version_id,omitempty"`
+	// Without version_id: when the key's latest version is a delete marker,
+	// answer the marker instead of NoSuchKey.
+	IncludeDeleteMarker bool `protobuf:"varint,4,opt,name=include_delete_marker,json=includeDeleteMarker,proto3" json:"include_delete_marker,omitempty"`
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
 }
 
 func (x *GetObjectRequest) Reset() {
 	*x = GetObjectRequest{}
-	mi := &file_metadata_proto_msgTypes[59]
+	mi := &file_metadata_proto_msgTypes[61]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4194,7 +4467,7 @@ func (x *GetObjectRequest) String() string {
 func (*GetObjectRequest) ProtoMessage() {}
 
 func (x *GetObjectRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[59]
+	mi := &file_metadata_proto_msgTypes[61]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4207,7 +4480,7 @@ func (x *GetObjectRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetObjectRequest.ProtoReflect.Descriptor instead.
 func (*GetObjectRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{59}
+	return file_metadata_proto_rawDescGZIP(), []int{61}
 }
 
 func (x *GetObjectRequest) GetBucket() string {
@@ -4224,6 +4497,20 @@ func (x *GetObjectRequest) GetKey() string {
 	return ""
 }
 
+func (x *GetObjectRequest) GetVersionId() string {
+	if x != nil {
+		return x.VersionId
+	}
+	return ""
+}
+
+func (x *GetObjectRequest) GetIncludeDeleteMarker() bool {
+	if x != nil {
+		return x.IncludeDeleteMarker
+	}
+	return false
+}
+
 type GetObjectResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Object        *Object                `protobuf:"bytes,1,opt,name=object,proto3" json:"object,omitempty"`
@@ -4233,7 +4520,7 @@ type GetObjectResponse struct {
 
 func (x *GetObjectResponse) Reset() {
 	*x = GetObjectResponse{}
-	mi := &file_metadata_proto_msgTypes[60]
+	mi := &file_metadata_proto_msgTypes[62]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4245,7 +4532,7 @@ func (x *GetObjectResponse) String() string {
 func (*GetObjectResponse) ProtoMessage() {}
 
 func (x *GetObjectResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[60]
+	mi := &file_metadata_proto_msgTypes[62]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4258,7 +4545,7 @@ func (x *GetObjectResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetObjectResponse.ProtoReflect.Descriptor instead.
 func (*GetObjectResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{60}
+	return file_metadata_proto_rawDescGZIP(), []int{62}
 }
 
 func (x *GetObjectResponse) GetObject() *Object {
@@ -4269,17 +4556,24 @@ func (x *GetObjectResponse) GetObject() *Object {
 }
 
 type DeleteObjectRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Bucket        string                 `protobuf:"bytes,1,opt,name=bucket,proto3" json:"bucket,omitempty"`
-	Key           string                 `protobuf:"bytes,2,opt,name=key,proto3" json:"key,omitempty"`
-	Condition     *Condition             `protobuf:"bytes,3,opt,name=condition,proto3" json:"condition,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Bucket    string                 `protobuf:"bytes,1,opt,name=bucket,proto3" json:"bucket,omitempty"`
+	Key       string                 `protobuf:"bytes,2,opt,name=key,proto3" json:"key,omitempty"`
+	Condition *Condition             `protobuf:"bytes,3,opt,name=condition,proto3" json:"condition,omitempty"`
+	// An S3 version id ("null": the null version): delete that version for
+	// good. "": delete the current object, which in a bucket with
+	// versioning adds a delete marker and keeps the object as noncurrent.
+	VersionId string `protobuf:"bytes,4,opt,name=version_id,json=versionId,proto3" json:"version_id,omitempty"`
+	// The version id a delete marker this delete adds gets (random, chosen
+	// by the caller; the state machine derives one when it is empty).
+	MarkerVersionId string `protobuf:"bytes,5,opt,name=marker_version_id,json=markerVersionId,proto3" json:"marker_version_id,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *DeleteObjectRequest) Reset() {
 	*x = DeleteObjectRequest{}
-	mi := &file_metadata_proto_msgTypes[61]
+	mi := &file_metadata_proto_msgTypes[63]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4291,7 +4585,7 @@ func (x *DeleteObjectRequest) String() string {
 func (*DeleteObjectRequest) ProtoMessage() {}
 
 func (x *DeleteObjectRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[61]
+	mi := &file_metadata_proto_msgTypes[63]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4304,7 +4598,7 @@ func (x *DeleteObjectRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteObjectRequest.ProtoReflect.Descriptor instead.
 func (*DeleteObjectRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{61}
+	return file_metadata_proto_rawDescGZIP(), []int{63}
 }
 
 func (x *DeleteObjectRequest) GetBucket() string {
@@ -4328,17 +4622,36 @@ func (x *DeleteObjectRequest) GetCondition() *Condition {
 	return nil
 }
 
+func (x *DeleteObjectRequest) GetVersionId() string {
+	if x != nil {
+		return x.VersionId
+	}
+	return ""
+}
+
+func (x *DeleteObjectRequest) GetMarkerVersionId() string {
+	if x != nil {
+		return x.MarkerVersionId
+	}
+	return ""
+}
+
 type DeleteObjectResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Whether a version existed and was deleted.
-	Deleted       bool `protobuf:"varint,1,opt,name=deleted,proto3" json:"deleted,omitempty"`
+	// Whether a version existed and was deleted, or a marker was added.
+	Deleted bool `protobuf:"varint,1,opt,name=deleted,proto3" json:"deleted,omitempty"`
+	// The delete added a delete marker, or the version it deleted was one.
+	DeleteMarker bool `protobuf:"varint,2,opt,name=delete_marker,json=deleteMarker,proto3" json:"delete_marker,omitempty"`
+	// The S3 version id of the marker added or of the version deleted; ""
+	// in a bucket never versioned.
+	VersionId     string `protobuf:"bytes,3,opt,name=version_id,json=versionId,proto3" json:"version_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *DeleteObjectResponse) Reset() {
 	*x = DeleteObjectResponse{}
-	mi := &file_metadata_proto_msgTypes[62]
+	mi := &file_metadata_proto_msgTypes[64]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4350,7 +4663,7 @@ func (x *DeleteObjectResponse) String() string {
 func (*DeleteObjectResponse) ProtoMessage() {}
 
 func (x *DeleteObjectResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[62]
+	mi := &file_metadata_proto_msgTypes[64]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4363,7 +4676,7 @@ func (x *DeleteObjectResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteObjectResponse.ProtoReflect.Descriptor instead.
 func (*DeleteObjectResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{62}
+	return file_metadata_proto_rawDescGZIP(), []int{64}
 }
 
 func (x *DeleteObjectResponse) GetDeleted() bool {
@@ -4371,6 +4684,187 @@ func (x *DeleteObjectResponse) GetDeleted() bool {
 		return x.Deleted
 	}
 	return false
+}
+
+func (x *DeleteObjectResponse) GetDeleteMarker() bool {
+	if x != nil {
+		return x.DeleteMarker
+	}
+	return false
+}
+
+func (x *DeleteObjectResponse) GetVersionId() string {
+	if x != nil {
+		return x.VersionId
+	}
+	return ""
+}
+
+// ListObjectVersionsRequest lists every version of the keys of a bucket:
+// for each key (in key order) its current object, then its noncurrent
+// versions and delete markers, newest first.
+type ListObjectVersionsRequest struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Bucket    string                 `protobuf:"bytes,1,opt,name=bucket,proto3" json:"bucket,omitempty"`
+	Prefix    string                 `protobuf:"bytes,2,opt,name=prefix,proto3" json:"prefix,omitempty"`
+	Delimiter string                 `protobuf:"bytes,3,opt,name=delimiter,proto3" json:"delimiter,omitempty"`
+	// Continue after this key, or, with version_id_marker, after that
+	// version of it.
+	KeyMarker       string `protobuf:"bytes,4,opt,name=key_marker,json=keyMarker,proto3" json:"key_marker,omitempty"`
+	VersionIdMarker string `protobuf:"bytes,5,opt,name=version_id_marker,json=versionIdMarker,proto3" json:"version_id_marker,omitempty"`
+	// 1..1000; 0 means 1000.
+	MaxKeys       int32 `protobuf:"varint,6,opt,name=max_keys,json=maxKeys,proto3" json:"max_keys,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListObjectVersionsRequest) Reset() {
+	*x = ListObjectVersionsRequest{}
+	mi := &file_metadata_proto_msgTypes[65]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListObjectVersionsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListObjectVersionsRequest) ProtoMessage() {}
+
+func (x *ListObjectVersionsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_metadata_proto_msgTypes[65]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListObjectVersionsRequest.ProtoReflect.Descriptor instead.
+func (*ListObjectVersionsRequest) Descriptor() ([]byte, []int) {
+	return file_metadata_proto_rawDescGZIP(), []int{65}
+}
+
+func (x *ListObjectVersionsRequest) GetBucket() string {
+	if x != nil {
+		return x.Bucket
+	}
+	return ""
+}
+
+func (x *ListObjectVersionsRequest) GetPrefix() string {
+	if x != nil {
+		return x.Prefix
+	}
+	return ""
+}
+
+func (x *ListObjectVersionsRequest) GetDelimiter() string {
+	if x != nil {
+		return x.Delimiter
+	}
+	return ""
+}
+
+func (x *ListObjectVersionsRequest) GetKeyMarker() string {
+	if x != nil {
+		return x.KeyMarker
+	}
+	return ""
+}
+
+func (x *ListObjectVersionsRequest) GetVersionIdMarker() string {
+	if x != nil {
+		return x.VersionIdMarker
+	}
+	return ""
+}
+
+func (x *ListObjectVersionsRequest) GetMaxKeys() int32 {
+	if x != nil {
+		return x.MaxKeys
+	}
+	return 0
+}
+
+type ListObjectVersionsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Versions without segments and inline data, with is_latest set.
+	Versions            []*Object `protobuf:"bytes,1,rep,name=versions,proto3" json:"versions,omitempty"`
+	CommonPrefixes      []string  `protobuf:"bytes,2,rep,name=common_prefixes,json=commonPrefixes,proto3" json:"common_prefixes,omitempty"`
+	IsTruncated         bool      `protobuf:"varint,3,opt,name=is_truncated,json=isTruncated,proto3" json:"is_truncated,omitempty"`
+	NextKeyMarker       string    `protobuf:"bytes,4,opt,name=next_key_marker,json=nextKeyMarker,proto3" json:"next_key_marker,omitempty"`
+	NextVersionIdMarker string    `protobuf:"bytes,5,opt,name=next_version_id_marker,json=nextVersionIdMarker,proto3" json:"next_version_id_marker,omitempty"`
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
+}
+
+func (x *ListObjectVersionsResponse) Reset() {
+	*x = ListObjectVersionsResponse{}
+	mi := &file_metadata_proto_msgTypes[66]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListObjectVersionsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListObjectVersionsResponse) ProtoMessage() {}
+
+func (x *ListObjectVersionsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_metadata_proto_msgTypes[66]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListObjectVersionsResponse.ProtoReflect.Descriptor instead.
+func (*ListObjectVersionsResponse) Descriptor() ([]byte, []int) {
+	return file_metadata_proto_rawDescGZIP(), []int{66}
+}
+
+func (x *ListObjectVersionsResponse) GetVersions() []*Object {
+	if x != nil {
+		return x.Versions
+	}
+	return nil
+}
+
+func (x *ListObjectVersionsResponse) GetCommonPrefixes() []string {
+	if x != nil {
+		return x.CommonPrefixes
+	}
+	return nil
+}
+
+func (x *ListObjectVersionsResponse) GetIsTruncated() bool {
+	if x != nil {
+		return x.IsTruncated
+	}
+	return false
+}
+
+func (x *ListObjectVersionsResponse) GetNextKeyMarker() string {
+	if x != nil {
+		return x.NextKeyMarker
+	}
+	return ""
+}
+
+func (x *ListObjectVersionsResponse) GetNextVersionIdMarker() string {
+	if x != nil {
+		return x.NextVersionIdMarker
+	}
+	return ""
 }
 
 type ListObjectsRequest struct {
@@ -4389,7 +4883,7 @@ type ListObjectsRequest struct {
 
 func (x *ListObjectsRequest) Reset() {
 	*x = ListObjectsRequest{}
-	mi := &file_metadata_proto_msgTypes[63]
+	mi := &file_metadata_proto_msgTypes[67]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4401,7 +4895,7 @@ func (x *ListObjectsRequest) String() string {
 func (*ListObjectsRequest) ProtoMessage() {}
 
 func (x *ListObjectsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[63]
+	mi := &file_metadata_proto_msgTypes[67]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4414,7 +4908,7 @@ func (x *ListObjectsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListObjectsRequest.ProtoReflect.Descriptor instead.
 func (*ListObjectsRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{63}
+	return file_metadata_proto_rawDescGZIP(), []int{67}
 }
 
 func (x *ListObjectsRequest) GetBucket() string {
@@ -4466,7 +4960,7 @@ type ListObjectsResponse struct {
 
 func (x *ListObjectsResponse) Reset() {
 	*x = ListObjectsResponse{}
-	mi := &file_metadata_proto_msgTypes[64]
+	mi := &file_metadata_proto_msgTypes[68]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4478,7 +4972,7 @@ func (x *ListObjectsResponse) String() string {
 func (*ListObjectsResponse) ProtoMessage() {}
 
 func (x *ListObjectsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[64]
+	mi := &file_metadata_proto_msgTypes[68]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4491,7 +4985,7 @@ func (x *ListObjectsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListObjectsResponse.ProtoReflect.Descriptor instead.
 func (*ListObjectsResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{64}
+	return file_metadata_proto_rawDescGZIP(), []int{68}
 }
 
 func (x *ListObjectsResponse) GetObjects() []*Object {
@@ -4531,7 +5025,7 @@ type CreateMultipartRequest struct {
 
 func (x *CreateMultipartRequest) Reset() {
 	*x = CreateMultipartRequest{}
-	mi := &file_metadata_proto_msgTypes[65]
+	mi := &file_metadata_proto_msgTypes[69]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4543,7 +5037,7 @@ func (x *CreateMultipartRequest) String() string {
 func (*CreateMultipartRequest) ProtoMessage() {}
 
 func (x *CreateMultipartRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[65]
+	mi := &file_metadata_proto_msgTypes[69]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4556,7 +5050,7 @@ func (x *CreateMultipartRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateMultipartRequest.ProtoReflect.Descriptor instead.
 func (*CreateMultipartRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{65}
+	return file_metadata_proto_rawDescGZIP(), []int{69}
 }
 
 func (x *CreateMultipartRequest) GetUpload() *MultipartUpload {
@@ -4575,7 +5069,7 @@ type CreateMultipartResponse struct {
 
 func (x *CreateMultipartResponse) Reset() {
 	*x = CreateMultipartResponse{}
-	mi := &file_metadata_proto_msgTypes[66]
+	mi := &file_metadata_proto_msgTypes[70]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4587,7 +5081,7 @@ func (x *CreateMultipartResponse) String() string {
 func (*CreateMultipartResponse) ProtoMessage() {}
 
 func (x *CreateMultipartResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[66]
+	mi := &file_metadata_proto_msgTypes[70]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4600,7 +5094,7 @@ func (x *CreateMultipartResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateMultipartResponse.ProtoReflect.Descriptor instead.
 func (*CreateMultipartResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{66}
+	return file_metadata_proto_rawDescGZIP(), []int{70}
 }
 
 func (x *CreateMultipartResponse) GetUpload() *MultipartUpload {
@@ -4621,7 +5115,7 @@ type GetMultipartRequest struct {
 
 func (x *GetMultipartRequest) Reset() {
 	*x = GetMultipartRequest{}
-	mi := &file_metadata_proto_msgTypes[67]
+	mi := &file_metadata_proto_msgTypes[71]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4633,7 +5127,7 @@ func (x *GetMultipartRequest) String() string {
 func (*GetMultipartRequest) ProtoMessage() {}
 
 func (x *GetMultipartRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[67]
+	mi := &file_metadata_proto_msgTypes[71]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4646,7 +5140,7 @@ func (x *GetMultipartRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetMultipartRequest.ProtoReflect.Descriptor instead.
 func (*GetMultipartRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{67}
+	return file_metadata_proto_rawDescGZIP(), []int{71}
 }
 
 func (x *GetMultipartRequest) GetBucket() string {
@@ -4679,7 +5173,7 @@ type GetMultipartResponse struct {
 
 func (x *GetMultipartResponse) Reset() {
 	*x = GetMultipartResponse{}
-	mi := &file_metadata_proto_msgTypes[68]
+	mi := &file_metadata_proto_msgTypes[72]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4691,7 +5185,7 @@ func (x *GetMultipartResponse) String() string {
 func (*GetMultipartResponse) ProtoMessage() {}
 
 func (x *GetMultipartResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[68]
+	mi := &file_metadata_proto_msgTypes[72]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4704,7 +5198,7 @@ func (x *GetMultipartResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetMultipartResponse.ProtoReflect.Descriptor instead.
 func (*GetMultipartResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{68}
+	return file_metadata_proto_rawDescGZIP(), []int{72}
 }
 
 func (x *GetMultipartResponse) GetUpload() *MultipartUpload {
@@ -4725,7 +5219,7 @@ type PutPartRequest struct {
 
 func (x *PutPartRequest) Reset() {
 	*x = PutPartRequest{}
-	mi := &file_metadata_proto_msgTypes[69]
+	mi := &file_metadata_proto_msgTypes[73]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4737,7 +5231,7 @@ func (x *PutPartRequest) String() string {
 func (*PutPartRequest) ProtoMessage() {}
 
 func (x *PutPartRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[69]
+	mi := &file_metadata_proto_msgTypes[73]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4750,7 +5244,7 @@ func (x *PutPartRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutPartRequest.ProtoReflect.Descriptor instead.
 func (*PutPartRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{69}
+	return file_metadata_proto_rawDescGZIP(), []int{73}
 }
 
 func (x *PutPartRequest) GetBucket() string {
@@ -4782,7 +5276,7 @@ type PutPartResponse struct {
 
 func (x *PutPartResponse) Reset() {
 	*x = PutPartResponse{}
-	mi := &file_metadata_proto_msgTypes[70]
+	mi := &file_metadata_proto_msgTypes[74]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4794,7 +5288,7 @@ func (x *PutPartResponse) String() string {
 func (*PutPartResponse) ProtoMessage() {}
 
 func (x *PutPartResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[70]
+	mi := &file_metadata_proto_msgTypes[74]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4807,7 +5301,7 @@ func (x *PutPartResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutPartResponse.ProtoReflect.Descriptor instead.
 func (*PutPartResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{70}
+	return file_metadata_proto_rawDescGZIP(), []int{74}
 }
 
 type ListPartsRequest struct {
@@ -4826,7 +5320,7 @@ type ListPartsRequest struct {
 
 func (x *ListPartsRequest) Reset() {
 	*x = ListPartsRequest{}
-	mi := &file_metadata_proto_msgTypes[71]
+	mi := &file_metadata_proto_msgTypes[75]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4838,7 +5332,7 @@ func (x *ListPartsRequest) String() string {
 func (*ListPartsRequest) ProtoMessage() {}
 
 func (x *ListPartsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[71]
+	mi := &file_metadata_proto_msgTypes[75]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4851,7 +5345,7 @@ func (x *ListPartsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPartsRequest.ProtoReflect.Descriptor instead.
 func (*ListPartsRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{71}
+	return file_metadata_proto_rawDescGZIP(), []int{75}
 }
 
 func (x *ListPartsRequest) GetBucket() string {
@@ -4908,7 +5402,7 @@ type ListPartsResponse struct {
 
 func (x *ListPartsResponse) Reset() {
 	*x = ListPartsResponse{}
-	mi := &file_metadata_proto_msgTypes[72]
+	mi := &file_metadata_proto_msgTypes[76]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4920,7 +5414,7 @@ func (x *ListPartsResponse) String() string {
 func (*ListPartsResponse) ProtoMessage() {}
 
 func (x *ListPartsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[72]
+	mi := &file_metadata_proto_msgTypes[76]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4933,7 +5427,7 @@ func (x *ListPartsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPartsResponse.ProtoReflect.Descriptor instead.
 func (*ListPartsResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{72}
+	return file_metadata_proto_rawDescGZIP(), []int{76}
 }
 
 func (x *ListPartsResponse) GetUpload() *MultipartUpload {
@@ -4974,7 +5468,7 @@ type CompletePart struct {
 
 func (x *CompletePart) Reset() {
 	*x = CompletePart{}
-	mi := &file_metadata_proto_msgTypes[73]
+	mi := &file_metadata_proto_msgTypes[77]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4986,7 +5480,7 @@ func (x *CompletePart) String() string {
 func (*CompletePart) ProtoMessage() {}
 
 func (x *CompletePart) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[73]
+	mi := &file_metadata_proto_msgTypes[77]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4999,7 +5493,7 @@ func (x *CompletePart) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CompletePart.ProtoReflect.Descriptor instead.
 func (*CompletePart) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{73}
+	return file_metadata_proto_rawDescGZIP(), []int{77}
 }
 
 func (x *CompletePart) GetNumber() int32 {
@@ -5033,7 +5527,7 @@ type CompleteMultipartRequest struct {
 
 func (x *CompleteMultipartRequest) Reset() {
 	*x = CompleteMultipartRequest{}
-	mi := &file_metadata_proto_msgTypes[74]
+	mi := &file_metadata_proto_msgTypes[78]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5045,7 +5539,7 @@ func (x *CompleteMultipartRequest) String() string {
 func (*CompleteMultipartRequest) ProtoMessage() {}
 
 func (x *CompleteMultipartRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[74]
+	mi := &file_metadata_proto_msgTypes[78]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5058,7 +5552,7 @@ func (x *CompleteMultipartRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CompleteMultipartRequest.ProtoReflect.Descriptor instead.
 func (*CompleteMultipartRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{74}
+	return file_metadata_proto_rawDescGZIP(), []int{78}
 }
 
 func (x *CompleteMultipartRequest) GetUploadId() string {
@@ -5090,15 +5584,17 @@ func (x *CompleteMultipartRequest) GetCondition() *Condition {
 }
 
 type CompleteMultipartResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Object        *Object                `protobuf:"bytes,1,opt,name=object,proto3" json:"object,omitempty"`
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Object *Object                `protobuf:"bytes,1,opt,name=object,proto3" json:"object,omitempty"`
+	// As CommitObjectResponse.version_id.
+	VersionId     string `protobuf:"bytes,2,opt,name=version_id,json=versionId,proto3" json:"version_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *CompleteMultipartResponse) Reset() {
 	*x = CompleteMultipartResponse{}
-	mi := &file_metadata_proto_msgTypes[75]
+	mi := &file_metadata_proto_msgTypes[79]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5110,7 +5606,7 @@ func (x *CompleteMultipartResponse) String() string {
 func (*CompleteMultipartResponse) ProtoMessage() {}
 
 func (x *CompleteMultipartResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[75]
+	mi := &file_metadata_proto_msgTypes[79]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5123,7 +5619,7 @@ func (x *CompleteMultipartResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CompleteMultipartResponse.ProtoReflect.Descriptor instead.
 func (*CompleteMultipartResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{75}
+	return file_metadata_proto_rawDescGZIP(), []int{79}
 }
 
 func (x *CompleteMultipartResponse) GetObject() *Object {
@@ -5131,6 +5627,13 @@ func (x *CompleteMultipartResponse) GetObject() *Object {
 		return x.Object
 	}
 	return nil
+}
+
+func (x *CompleteMultipartResponse) GetVersionId() string {
+	if x != nil {
+		return x.VersionId
+	}
+	return ""
 }
 
 type AbortMultipartRequest struct {
@@ -5144,7 +5647,7 @@ type AbortMultipartRequest struct {
 
 func (x *AbortMultipartRequest) Reset() {
 	*x = AbortMultipartRequest{}
-	mi := &file_metadata_proto_msgTypes[76]
+	mi := &file_metadata_proto_msgTypes[80]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5156,7 +5659,7 @@ func (x *AbortMultipartRequest) String() string {
 func (*AbortMultipartRequest) ProtoMessage() {}
 
 func (x *AbortMultipartRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[76]
+	mi := &file_metadata_proto_msgTypes[80]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5169,7 +5672,7 @@ func (x *AbortMultipartRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AbortMultipartRequest.ProtoReflect.Descriptor instead.
 func (*AbortMultipartRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{76}
+	return file_metadata_proto_rawDescGZIP(), []int{80}
 }
 
 func (x *AbortMultipartRequest) GetBucket() string {
@@ -5201,7 +5704,7 @@ type AbortMultipartResponse struct {
 
 func (x *AbortMultipartResponse) Reset() {
 	*x = AbortMultipartResponse{}
-	mi := &file_metadata_proto_msgTypes[77]
+	mi := &file_metadata_proto_msgTypes[81]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5213,7 +5716,7 @@ func (x *AbortMultipartResponse) String() string {
 func (*AbortMultipartResponse) ProtoMessage() {}
 
 func (x *AbortMultipartResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[77]
+	mi := &file_metadata_proto_msgTypes[81]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5226,7 +5729,7 @@ func (x *AbortMultipartResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AbortMultipartResponse.ProtoReflect.Descriptor instead.
 func (*AbortMultipartResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{77}
+	return file_metadata_proto_rawDescGZIP(), []int{81}
 }
 
 type ListMultipartUploadsRequest struct {
@@ -5243,7 +5746,7 @@ type ListMultipartUploadsRequest struct {
 
 func (x *ListMultipartUploadsRequest) Reset() {
 	*x = ListMultipartUploadsRequest{}
-	mi := &file_metadata_proto_msgTypes[78]
+	mi := &file_metadata_proto_msgTypes[82]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5255,7 +5758,7 @@ func (x *ListMultipartUploadsRequest) String() string {
 func (*ListMultipartUploadsRequest) ProtoMessage() {}
 
 func (x *ListMultipartUploadsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[78]
+	mi := &file_metadata_proto_msgTypes[82]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5268,7 +5771,7 @@ func (x *ListMultipartUploadsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListMultipartUploadsRequest.ProtoReflect.Descriptor instead.
 func (*ListMultipartUploadsRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{78}
+	return file_metadata_proto_rawDescGZIP(), []int{82}
 }
 
 func (x *ListMultipartUploadsRequest) GetBucket() string {
@@ -5326,7 +5829,7 @@ type ListMultipartUploadsResponse struct {
 
 func (x *ListMultipartUploadsResponse) Reset() {
 	*x = ListMultipartUploadsResponse{}
-	mi := &file_metadata_proto_msgTypes[79]
+	mi := &file_metadata_proto_msgTypes[83]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5338,7 +5841,7 @@ func (x *ListMultipartUploadsResponse) String() string {
 func (*ListMultipartUploadsResponse) ProtoMessage() {}
 
 func (x *ListMultipartUploadsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[79]
+	mi := &file_metadata_proto_msgTypes[83]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5351,7 +5854,7 @@ func (x *ListMultipartUploadsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListMultipartUploadsResponse.ProtoReflect.Descriptor instead.
 func (*ListMultipartUploadsResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{79}
+	return file_metadata_proto_rawDescGZIP(), []int{83}
 }
 
 func (x *ListMultipartUploadsResponse) GetUploads() []*MultipartUpload {
@@ -5398,7 +5901,7 @@ type RegisterNodeRequest struct {
 
 func (x *RegisterNodeRequest) Reset() {
 	*x = RegisterNodeRequest{}
-	mi := &file_metadata_proto_msgTypes[80]
+	mi := &file_metadata_proto_msgTypes[84]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5410,7 +5913,7 @@ func (x *RegisterNodeRequest) String() string {
 func (*RegisterNodeRequest) ProtoMessage() {}
 
 func (x *RegisterNodeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[80]
+	mi := &file_metadata_proto_msgTypes[84]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5423,7 +5926,7 @@ func (x *RegisterNodeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegisterNodeRequest.ProtoReflect.Descriptor instead.
 func (*RegisterNodeRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{80}
+	return file_metadata_proto_rawDescGZIP(), []int{84}
 }
 
 func (x *RegisterNodeRequest) GetNode() *Node {
@@ -5442,7 +5945,7 @@ type RegisterNodeResponse struct {
 
 func (x *RegisterNodeResponse) Reset() {
 	*x = RegisterNodeResponse{}
-	mi := &file_metadata_proto_msgTypes[81]
+	mi := &file_metadata_proto_msgTypes[85]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5454,7 +5957,7 @@ func (x *RegisterNodeResponse) String() string {
 func (*RegisterNodeResponse) ProtoMessage() {}
 
 func (x *RegisterNodeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[81]
+	mi := &file_metadata_proto_msgTypes[85]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5467,7 +5970,7 @@ func (x *RegisterNodeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegisterNodeResponse.ProtoReflect.Descriptor instead.
 func (*RegisterNodeResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{81}
+	return file_metadata_proto_rawDescGZIP(), []int{85}
 }
 
 func (x *RegisterNodeResponse) GetClusterMap() *ClusterMap {
@@ -5489,7 +5992,7 @@ type HeartbeatRequest struct {
 
 func (x *HeartbeatRequest) Reset() {
 	*x = HeartbeatRequest{}
-	mi := &file_metadata_proto_msgTypes[82]
+	mi := &file_metadata_proto_msgTypes[86]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5501,7 +6004,7 @@ func (x *HeartbeatRequest) String() string {
 func (*HeartbeatRequest) ProtoMessage() {}
 
 func (x *HeartbeatRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[82]
+	mi := &file_metadata_proto_msgTypes[86]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5514,7 +6017,7 @@ func (x *HeartbeatRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HeartbeatRequest.ProtoReflect.Descriptor instead.
 func (*HeartbeatRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{82}
+	return file_metadata_proto_rawDescGZIP(), []int{86}
 }
 
 func (x *HeartbeatRequest) GetId() string {
@@ -5558,7 +6061,7 @@ type HeartbeatResponse struct {
 
 func (x *HeartbeatResponse) Reset() {
 	*x = HeartbeatResponse{}
-	mi := &file_metadata_proto_msgTypes[83]
+	mi := &file_metadata_proto_msgTypes[87]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5570,7 +6073,7 @@ func (x *HeartbeatResponse) String() string {
 func (*HeartbeatResponse) ProtoMessage() {}
 
 func (x *HeartbeatResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[83]
+	mi := &file_metadata_proto_msgTypes[87]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5583,7 +6086,7 @@ func (x *HeartbeatResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HeartbeatResponse.ProtoReflect.Descriptor instead.
 func (*HeartbeatResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{83}
+	return file_metadata_proto_rawDescGZIP(), []int{87}
 }
 
 func (x *HeartbeatResponse) GetEpoch() uint64 {
@@ -5608,7 +6111,7 @@ type GetClusterMapRequest struct {
 
 func (x *GetClusterMapRequest) Reset() {
 	*x = GetClusterMapRequest{}
-	mi := &file_metadata_proto_msgTypes[84]
+	mi := &file_metadata_proto_msgTypes[88]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5620,7 +6123,7 @@ func (x *GetClusterMapRequest) String() string {
 func (*GetClusterMapRequest) ProtoMessage() {}
 
 func (x *GetClusterMapRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[84]
+	mi := &file_metadata_proto_msgTypes[88]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5633,7 +6136,7 @@ func (x *GetClusterMapRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetClusterMapRequest.ProtoReflect.Descriptor instead.
 func (*GetClusterMapRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{84}
+	return file_metadata_proto_rawDescGZIP(), []int{88}
 }
 
 type GetClusterMapResponse struct {
@@ -5645,7 +6148,7 @@ type GetClusterMapResponse struct {
 
 func (x *GetClusterMapResponse) Reset() {
 	*x = GetClusterMapResponse{}
-	mi := &file_metadata_proto_msgTypes[85]
+	mi := &file_metadata_proto_msgTypes[89]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5657,7 +6160,7 @@ func (x *GetClusterMapResponse) String() string {
 func (*GetClusterMapResponse) ProtoMessage() {}
 
 func (x *GetClusterMapResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[85]
+	mi := &file_metadata_proto_msgTypes[89]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5670,7 +6173,7 @@ func (x *GetClusterMapResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetClusterMapResponse.ProtoReflect.Descriptor instead.
 func (*GetClusterMapResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{85}
+	return file_metadata_proto_rawDescGZIP(), []int{89}
 }
 
 func (x *GetClusterMapResponse) GetClusterMap() *ClusterMap {
@@ -5691,7 +6194,7 @@ type AnnounceMemberResponse struct {
 
 func (x *AnnounceMemberResponse) Reset() {
 	*x = AnnounceMemberResponse{}
-	mi := &file_metadata_proto_msgTypes[86]
+	mi := &file_metadata_proto_msgTypes[90]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5703,7 +6206,7 @@ func (x *AnnounceMemberResponse) String() string {
 func (*AnnounceMemberResponse) ProtoMessage() {}
 
 func (x *AnnounceMemberResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[86]
+	mi := &file_metadata_proto_msgTypes[90]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5716,7 +6219,7 @@ func (x *AnnounceMemberResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AnnounceMemberResponse.ProtoReflect.Descriptor instead.
 func (*AnnounceMemberResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{86}
+	return file_metadata_proto_rawDescGZIP(), []int{90}
 }
 
 type ClusterStatusRequest struct {
@@ -5727,7 +6230,7 @@ type ClusterStatusRequest struct {
 
 func (x *ClusterStatusRequest) Reset() {
 	*x = ClusterStatusRequest{}
-	mi := &file_metadata_proto_msgTypes[87]
+	mi := &file_metadata_proto_msgTypes[91]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5739,7 +6242,7 @@ func (x *ClusterStatusRequest) String() string {
 func (*ClusterStatusRequest) ProtoMessage() {}
 
 func (x *ClusterStatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[87]
+	mi := &file_metadata_proto_msgTypes[91]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5752,7 +6255,7 @@ func (x *ClusterStatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClusterStatusRequest.ProtoReflect.Descriptor instead.
 func (*ClusterStatusRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{87}
+	return file_metadata_proto_rawDescGZIP(), []int{91}
 }
 
 type ClusterStatusResponse struct {
@@ -5768,7 +6271,7 @@ type ClusterStatusResponse struct {
 
 func (x *ClusterStatusResponse) Reset() {
 	*x = ClusterStatusResponse{}
-	mi := &file_metadata_proto_msgTypes[88]
+	mi := &file_metadata_proto_msgTypes[92]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5780,7 +6283,7 @@ func (x *ClusterStatusResponse) String() string {
 func (*ClusterStatusResponse) ProtoMessage() {}
 
 func (x *ClusterStatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[88]
+	mi := &file_metadata_proto_msgTypes[92]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5793,7 +6296,7 @@ func (x *ClusterStatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClusterStatusResponse.ProtoReflect.Descriptor instead.
 func (*ClusterStatusResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{88}
+	return file_metadata_proto_rawDescGZIP(), []int{92}
 }
 
 func (x *ClusterStatusResponse) GetMembers() []*MetadMember {
@@ -5845,7 +6348,7 @@ type SetNodeState struct {
 
 func (x *SetNodeState) Reset() {
 	*x = SetNodeState{}
-	mi := &file_metadata_proto_msgTypes[89]
+	mi := &file_metadata_proto_msgTypes[93]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5857,7 +6360,7 @@ func (x *SetNodeState) String() string {
 func (*SetNodeState) ProtoMessage() {}
 
 func (x *SetNodeState) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[89]
+	mi := &file_metadata_proto_msgTypes[93]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5870,7 +6373,7 @@ func (x *SetNodeState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetNodeState.ProtoReflect.Descriptor instead.
 func (*SetNodeState) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{89}
+	return file_metadata_proto_rawDescGZIP(), []int{93}
 }
 
 func (x *SetNodeState) GetId() string {
@@ -5906,7 +6409,7 @@ type ChunkRef struct {
 
 func (x *ChunkRef) Reset() {
 	*x = ChunkRef{}
-	mi := &file_metadata_proto_msgTypes[90]
+	mi := &file_metadata_proto_msgTypes[94]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5918,7 +6421,7 @@ func (x *ChunkRef) String() string {
 func (*ChunkRef) ProtoMessage() {}
 
 func (x *ChunkRef) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[90]
+	mi := &file_metadata_proto_msgTypes[94]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5931,7 +6434,7 @@ func (x *ChunkRef) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChunkRef.ProtoReflect.Descriptor instead.
 func (*ChunkRef) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{90}
+	return file_metadata_proto_rawDescGZIP(), []int{94}
 }
 
 func (x *ChunkRef) GetSegmentId() []byte {
@@ -5970,7 +6473,7 @@ type MarkChunks struct {
 
 func (x *MarkChunks) Reset() {
 	*x = MarkChunks{}
-	mi := &file_metadata_proto_msgTypes[91]
+	mi := &file_metadata_proto_msgTypes[95]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5982,7 +6485,7 @@ func (x *MarkChunks) String() string {
 func (*MarkChunks) ProtoMessage() {}
 
 func (x *MarkChunks) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[91]
+	mi := &file_metadata_proto_msgTypes[95]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5995,7 +6498,7 @@ func (x *MarkChunks) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MarkChunks.ProtoReflect.Descriptor instead.
 func (*MarkChunks) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{91}
+	return file_metadata_proto_rawDescGZIP(), []int{95}
 }
 
 func (x *MarkChunks) GetChunks() []*ChunkRef {
@@ -6030,7 +6533,7 @@ type ReportChunksRequest struct {
 
 func (x *ReportChunksRequest) Reset() {
 	*x = ReportChunksRequest{}
-	mi := &file_metadata_proto_msgTypes[92]
+	mi := &file_metadata_proto_msgTypes[96]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6042,7 +6545,7 @@ func (x *ReportChunksRequest) String() string {
 func (*ReportChunksRequest) ProtoMessage() {}
 
 func (x *ReportChunksRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[92]
+	mi := &file_metadata_proto_msgTypes[96]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6055,7 +6558,7 @@ func (x *ReportChunksRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportChunksRequest.ProtoReflect.Descriptor instead.
 func (*ReportChunksRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{92}
+	return file_metadata_proto_rawDescGZIP(), []int{96}
 }
 
 func (x *ReportChunksRequest) GetChunks() []*ChunkRef {
@@ -6087,7 +6590,7 @@ type ReportChunksResponse struct {
 
 func (x *ReportChunksResponse) Reset() {
 	*x = ReportChunksResponse{}
-	mi := &file_metadata_proto_msgTypes[93]
+	mi := &file_metadata_proto_msgTypes[97]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6099,7 +6602,7 @@ func (x *ReportChunksResponse) String() string {
 func (*ReportChunksResponse) ProtoMessage() {}
 
 func (x *ReportChunksResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[93]
+	mi := &file_metadata_proto_msgTypes[97]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6112,7 +6615,7 @@ func (x *ReportChunksResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportChunksResponse.ProtoReflect.Descriptor instead.
 func (*ReportChunksResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{93}
+	return file_metadata_proto_rawDescGZIP(), []int{97}
 }
 
 // CommitPlacement moves one shard of a segment from old_node to new_node
@@ -6134,7 +6637,7 @@ type CommitPlacement struct {
 
 func (x *CommitPlacement) Reset() {
 	*x = CommitPlacement{}
-	mi := &file_metadata_proto_msgTypes[94]
+	mi := &file_metadata_proto_msgTypes[98]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6146,7 +6649,7 @@ func (x *CommitPlacement) String() string {
 func (*CommitPlacement) ProtoMessage() {}
 
 func (x *CommitPlacement) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[94]
+	mi := &file_metadata_proto_msgTypes[98]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6159,7 +6662,7 @@ func (x *CommitPlacement) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CommitPlacement.ProtoReflect.Descriptor instead.
 func (*CommitPlacement) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{94}
+	return file_metadata_proto_rawDescGZIP(), []int{98}
 }
 
 func (x *CommitPlacement) GetSegmentId() []byte {
@@ -6207,7 +6710,7 @@ type AckGC struct {
 
 func (x *AckGC) Reset() {
 	*x = AckGC{}
-	mi := &file_metadata_proto_msgTypes[95]
+	mi := &file_metadata_proto_msgTypes[99]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6219,7 +6722,7 @@ func (x *AckGC) String() string {
 func (*AckGC) ProtoMessage() {}
 
 func (x *AckGC) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[95]
+	mi := &file_metadata_proto_msgTypes[99]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6232,7 +6735,7 @@ func (x *AckGC) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AckGC.ProtoReflect.Descriptor instead.
 func (*AckGC) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{95}
+	return file_metadata_proto_rawDescGZIP(), []int{99}
 }
 
 func (x *AckGC) GetKeys() [][]byte {
@@ -6258,7 +6761,7 @@ type Task struct {
 
 func (x *Task) Reset() {
 	*x = Task{}
-	mi := &file_metadata_proto_msgTypes[96]
+	mi := &file_metadata_proto_msgTypes[100]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6270,7 +6773,7 @@ func (x *Task) String() string {
 func (*Task) ProtoMessage() {}
 
 func (x *Task) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[96]
+	mi := &file_metadata_proto_msgTypes[100]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6283,7 +6786,7 @@ func (x *Task) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Task.ProtoReflect.Descriptor instead.
 func (*Task) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{96}
+	return file_metadata_proto_rawDescGZIP(), []int{100}
 }
 
 func (x *Task) GetId() string {
@@ -6361,7 +6864,7 @@ type PeerChunk struct {
 
 func (x *PeerChunk) Reset() {
 	*x = PeerChunk{}
-	mi := &file_metadata_proto_msgTypes[97]
+	mi := &file_metadata_proto_msgTypes[101]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6373,7 +6876,7 @@ func (x *PeerChunk) String() string {
 func (*PeerChunk) ProtoMessage() {}
 
 func (x *PeerChunk) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[97]
+	mi := &file_metadata_proto_msgTypes[101]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6386,7 +6889,7 @@ func (x *PeerChunk) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PeerChunk.ProtoReflect.Descriptor instead.
 func (*PeerChunk) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{97}
+	return file_metadata_proto_rawDescGZIP(), []int{101}
 }
 
 func (x *PeerChunk) GetShard() uint32 {
@@ -6423,7 +6926,7 @@ type RepairTask struct {
 
 func (x *RepairTask) Reset() {
 	*x = RepairTask{}
-	mi := &file_metadata_proto_msgTypes[98]
+	mi := &file_metadata_proto_msgTypes[102]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6435,7 +6938,7 @@ func (x *RepairTask) String() string {
 func (*RepairTask) ProtoMessage() {}
 
 func (x *RepairTask) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[98]
+	mi := &file_metadata_proto_msgTypes[102]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6448,7 +6951,7 @@ func (x *RepairTask) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RepairTask.ProtoReflect.Descriptor instead.
 func (*RepairTask) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{98}
+	return file_metadata_proto_rawDescGZIP(), []int{102}
 }
 
 func (x *RepairTask) GetSegment() *Segment {
@@ -6484,7 +6987,7 @@ type MoveTask struct {
 
 func (x *MoveTask) Reset() {
 	*x = MoveTask{}
-	mi := &file_metadata_proto_msgTypes[99]
+	mi := &file_metadata_proto_msgTypes[103]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6496,7 +6999,7 @@ func (x *MoveTask) String() string {
 func (*MoveTask) ProtoMessage() {}
 
 func (x *MoveTask) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[99]
+	mi := &file_metadata_proto_msgTypes[103]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6509,7 +7012,7 @@ func (x *MoveTask) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MoveTask.ProtoReflect.Descriptor instead.
 func (*MoveTask) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{99}
+	return file_metadata_proto_rawDescGZIP(), []int{103}
 }
 
 func (x *MoveTask) GetSegment() *Segment {
@@ -6543,7 +7046,7 @@ type DeleteTask struct {
 
 func (x *DeleteTask) Reset() {
 	*x = DeleteTask{}
-	mi := &file_metadata_proto_msgTypes[100]
+	mi := &file_metadata_proto_msgTypes[104]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6555,7 +7058,7 @@ func (x *DeleteTask) String() string {
 func (*DeleteTask) ProtoMessage() {}
 
 func (x *DeleteTask) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[100]
+	mi := &file_metadata_proto_msgTypes[104]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6568,7 +7071,7 @@ func (x *DeleteTask) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteTask.ProtoReflect.Descriptor instead.
 func (*DeleteTask) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{100}
+	return file_metadata_proto_rawDescGZIP(), []int{104}
 }
 
 func (x *DeleteTask) GetChunks() []*ChunkRef {
@@ -6594,7 +7097,7 @@ type TaskResult struct {
 
 func (x *TaskResult) Reset() {
 	*x = TaskResult{}
-	mi := &file_metadata_proto_msgTypes[101]
+	mi := &file_metadata_proto_msgTypes[105]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6606,7 +7109,7 @@ func (x *TaskResult) String() string {
 func (*TaskResult) ProtoMessage() {}
 
 func (x *TaskResult) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[101]
+	mi := &file_metadata_proto_msgTypes[105]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6619,7 +7122,7 @@ func (x *TaskResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TaskResult.ProtoReflect.Descriptor instead.
 func (*TaskResult) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{101}
+	return file_metadata_proto_rawDescGZIP(), []int{105}
 }
 
 func (x *TaskResult) GetTaskId() string {
@@ -6673,7 +7176,7 @@ type ReportTaskRequest struct {
 
 func (x *ReportTaskRequest) Reset() {
 	*x = ReportTaskRequest{}
-	mi := &file_metadata_proto_msgTypes[102]
+	mi := &file_metadata_proto_msgTypes[106]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6685,7 +7188,7 @@ func (x *ReportTaskRequest) String() string {
 func (*ReportTaskRequest) ProtoMessage() {}
 
 func (x *ReportTaskRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[102]
+	mi := &file_metadata_proto_msgTypes[106]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6698,7 +7201,7 @@ func (x *ReportTaskRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportTaskRequest.ProtoReflect.Descriptor instead.
 func (*ReportTaskRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{102}
+	return file_metadata_proto_rawDescGZIP(), []int{106}
 }
 
 func (x *ReportTaskRequest) GetResult() *TaskResult {
@@ -6716,7 +7219,7 @@ type ReportTaskResponse struct {
 
 func (x *ReportTaskResponse) Reset() {
 	*x = ReportTaskResponse{}
-	mi := &file_metadata_proto_msgTypes[103]
+	mi := &file_metadata_proto_msgTypes[107]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6728,7 +7231,7 @@ func (x *ReportTaskResponse) String() string {
 func (*ReportTaskResponse) ProtoMessage() {}
 
 func (x *ReportTaskResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[103]
+	mi := &file_metadata_proto_msgTypes[107]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6741,7 +7244,7 @@ func (x *ReportTaskResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportTaskResponse.ProtoReflect.Descriptor instead.
 func (*ReportTaskResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{103}
+	return file_metadata_proto_rawDescGZIP(), []int{107}
 }
 
 // CheckChunksRequest asks which chunks a blob node holds are still
@@ -6756,7 +7259,7 @@ type CheckChunksRequest struct {
 
 func (x *CheckChunksRequest) Reset() {
 	*x = CheckChunksRequest{}
-	mi := &file_metadata_proto_msgTypes[104]
+	mi := &file_metadata_proto_msgTypes[108]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6768,7 +7271,7 @@ func (x *CheckChunksRequest) String() string {
 func (*CheckChunksRequest) ProtoMessage() {}
 
 func (x *CheckChunksRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[104]
+	mi := &file_metadata_proto_msgTypes[108]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6781,7 +7284,7 @@ func (x *CheckChunksRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckChunksRequest.ProtoReflect.Descriptor instead.
 func (*CheckChunksRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{104}
+	return file_metadata_proto_rawDescGZIP(), []int{108}
 }
 
 func (x *CheckChunksRequest) GetNodeId() string {
@@ -6809,7 +7312,7 @@ type CheckChunksResponse struct {
 
 func (x *CheckChunksResponse) Reset() {
 	*x = CheckChunksResponse{}
-	mi := &file_metadata_proto_msgTypes[105]
+	mi := &file_metadata_proto_msgTypes[109]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6821,7 +7324,7 @@ func (x *CheckChunksResponse) String() string {
 func (*CheckChunksResponse) ProtoMessage() {}
 
 func (x *CheckChunksResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[105]
+	mi := &file_metadata_proto_msgTypes[109]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6834,7 +7337,7 @@ func (x *CheckChunksResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckChunksResponse.ProtoReflect.Descriptor instead.
 func (*CheckChunksResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{105}
+	return file_metadata_proto_rawDescGZIP(), []int{109}
 }
 
 func (x *CheckChunksResponse) GetReferenced() []bool {
@@ -6862,7 +7365,7 @@ type LostSegment struct {
 
 func (x *LostSegment) Reset() {
 	*x = LostSegment{}
-	mi := &file_metadata_proto_msgTypes[106]
+	mi := &file_metadata_proto_msgTypes[110]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6874,7 +7377,7 @@ func (x *LostSegment) String() string {
 func (*LostSegment) ProtoMessage() {}
 
 func (x *LostSegment) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[106]
+	mi := &file_metadata_proto_msgTypes[110]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6887,7 +7390,7 @@ func (x *LostSegment) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LostSegment.ProtoReflect.Descriptor instead.
 func (*LostSegment) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{106}
+	return file_metadata_proto_rawDescGZIP(), []int{110}
 }
 
 func (x *LostSegment) GetBucket() string {
@@ -6956,7 +7459,7 @@ type HealthStatusRequest struct {
 
 func (x *HealthStatusRequest) Reset() {
 	*x = HealthStatusRequest{}
-	mi := &file_metadata_proto_msgTypes[107]
+	mi := &file_metadata_proto_msgTypes[111]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6968,7 +7471,7 @@ func (x *HealthStatusRequest) String() string {
 func (*HealthStatusRequest) ProtoMessage() {}
 
 func (x *HealthStatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[107]
+	mi := &file_metadata_proto_msgTypes[111]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6981,7 +7484,7 @@ func (x *HealthStatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HealthStatusRequest.ProtoReflect.Descriptor instead.
 func (*HealthStatusRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{107}
+	return file_metadata_proto_rawDescGZIP(), []int{111}
 }
 
 func (x *HealthStatusRequest) GetMaxLost() int32 {
@@ -7018,7 +7521,7 @@ type HealthStatusResponse struct {
 
 func (x *HealthStatusResponse) Reset() {
 	*x = HealthStatusResponse{}
-	mi := &file_metadata_proto_msgTypes[108]
+	mi := &file_metadata_proto_msgTypes[112]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7030,7 +7533,7 @@ func (x *HealthStatusResponse) String() string {
 func (*HealthStatusResponse) ProtoMessage() {}
 
 func (x *HealthStatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[108]
+	mi := &file_metadata_proto_msgTypes[112]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7043,7 +7546,7 @@ func (x *HealthStatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HealthStatusResponse.ProtoReflect.Descriptor instead.
 func (*HealthStatusResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{108}
+	return file_metadata_proto_rawDescGZIP(), []int{112}
 }
 
 func (x *HealthStatusResponse) GetSegmentsTotal() int64 {
@@ -7157,7 +7660,7 @@ type SetNodeDrainRequest struct {
 
 func (x *SetNodeDrainRequest) Reset() {
 	*x = SetNodeDrainRequest{}
-	mi := &file_metadata_proto_msgTypes[109]
+	mi := &file_metadata_proto_msgTypes[113]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7169,7 +7672,7 @@ func (x *SetNodeDrainRequest) String() string {
 func (*SetNodeDrainRequest) ProtoMessage() {}
 
 func (x *SetNodeDrainRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[109]
+	mi := &file_metadata_proto_msgTypes[113]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7182,7 +7685,7 @@ func (x *SetNodeDrainRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetNodeDrainRequest.ProtoReflect.Descriptor instead.
 func (*SetNodeDrainRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{109}
+	return file_metadata_proto_rawDescGZIP(), []int{113}
 }
 
 func (x *SetNodeDrainRequest) GetId() string {
@@ -7218,7 +7721,7 @@ type SetNodeDrainResponse struct {
 
 func (x *SetNodeDrainResponse) Reset() {
 	*x = SetNodeDrainResponse{}
-	mi := &file_metadata_proto_msgTypes[110]
+	mi := &file_metadata_proto_msgTypes[114]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7230,7 +7733,7 @@ func (x *SetNodeDrainResponse) String() string {
 func (*SetNodeDrainResponse) ProtoMessage() {}
 
 func (x *SetNodeDrainResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[110]
+	mi := &file_metadata_proto_msgTypes[114]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7243,7 +7746,7 @@ func (x *SetNodeDrainResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetNodeDrainResponse.ProtoReflect.Descriptor instead.
 func (*SetNodeDrainResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{110}
+	return file_metadata_proto_rawDescGZIP(), []int{114}
 }
 
 func (x *SetNodeDrainResponse) GetNode() *Node {
@@ -7279,7 +7782,7 @@ type DecommissionRequest struct {
 
 func (x *DecommissionRequest) Reset() {
 	*x = DecommissionRequest{}
-	mi := &file_metadata_proto_msgTypes[111]
+	mi := &file_metadata_proto_msgTypes[115]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7291,7 +7794,7 @@ func (x *DecommissionRequest) String() string {
 func (*DecommissionRequest) ProtoMessage() {}
 
 func (x *DecommissionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[111]
+	mi := &file_metadata_proto_msgTypes[115]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7304,7 +7807,7 @@ func (x *DecommissionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DecommissionRequest.ProtoReflect.Descriptor instead.
 func (*DecommissionRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{111}
+	return file_metadata_proto_rawDescGZIP(), []int{115}
 }
 
 func (x *DecommissionRequest) GetId() string {
@@ -7348,7 +7851,7 @@ type DecommissionResponse struct {
 
 func (x *DecommissionResponse) Reset() {
 	*x = DecommissionResponse{}
-	mi := &file_metadata_proto_msgTypes[112]
+	mi := &file_metadata_proto_msgTypes[116]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7360,7 +7863,7 @@ func (x *DecommissionResponse) String() string {
 func (*DecommissionResponse) ProtoMessage() {}
 
 func (x *DecommissionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[112]
+	mi := &file_metadata_proto_msgTypes[116]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7373,7 +7876,7 @@ func (x *DecommissionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DecommissionResponse.ProtoReflect.Descriptor instead.
 func (*DecommissionResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{112}
+	return file_metadata_proto_rawDescGZIP(), []int{116}
 }
 
 func (x *DecommissionResponse) GetNode() *Node {
@@ -7437,7 +7940,7 @@ type NodeUtilization struct {
 
 func (x *NodeUtilization) Reset() {
 	*x = NodeUtilization{}
-	mi := &file_metadata_proto_msgTypes[113]
+	mi := &file_metadata_proto_msgTypes[117]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7449,7 +7952,7 @@ func (x *NodeUtilization) String() string {
 func (*NodeUtilization) ProtoMessage() {}
 
 func (x *NodeUtilization) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[113]
+	mi := &file_metadata_proto_msgTypes[117]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7462,7 +7965,7 @@ func (x *NodeUtilization) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeUtilization.ProtoReflect.Descriptor instead.
 func (*NodeUtilization) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{113}
+	return file_metadata_proto_rawDescGZIP(), []int{117}
 }
 
 func (x *NodeUtilization) GetId() string {
@@ -7506,7 +8009,7 @@ type PlannedMove struct {
 
 func (x *PlannedMove) Reset() {
 	*x = PlannedMove{}
-	mi := &file_metadata_proto_msgTypes[114]
+	mi := &file_metadata_proto_msgTypes[118]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7518,7 +8021,7 @@ func (x *PlannedMove) String() string {
 func (*PlannedMove) ProtoMessage() {}
 
 func (x *PlannedMove) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[114]
+	mi := &file_metadata_proto_msgTypes[118]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7531,7 +8034,7 @@ func (x *PlannedMove) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PlannedMove.ProtoReflect.Descriptor instead.
 func (*PlannedMove) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{114}
+	return file_metadata_proto_rawDescGZIP(), []int{118}
 }
 
 func (x *PlannedMove) GetSegmentId() []byte {
@@ -7581,7 +8084,7 @@ type RebalancePlanRequest struct {
 
 func (x *RebalancePlanRequest) Reset() {
 	*x = RebalancePlanRequest{}
-	mi := &file_metadata_proto_msgTypes[115]
+	mi := &file_metadata_proto_msgTypes[119]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7593,7 +8096,7 @@ func (x *RebalancePlanRequest) String() string {
 func (*RebalancePlanRequest) ProtoMessage() {}
 
 func (x *RebalancePlanRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[115]
+	mi := &file_metadata_proto_msgTypes[119]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7606,7 +8109,7 @@ func (x *RebalancePlanRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RebalancePlanRequest.ProtoReflect.Descriptor instead.
 func (*RebalancePlanRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{115}
+	return file_metadata_proto_rawDescGZIP(), []int{119}
 }
 
 func (x *RebalancePlanRequest) GetThreshold() float64 {
@@ -7636,7 +8139,7 @@ type RebalancePlanResponse struct {
 
 func (x *RebalancePlanResponse) Reset() {
 	*x = RebalancePlanResponse{}
-	mi := &file_metadata_proto_msgTypes[116]
+	mi := &file_metadata_proto_msgTypes[120]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7648,7 +8151,7 @@ func (x *RebalancePlanResponse) String() string {
 func (*RebalancePlanResponse) ProtoMessage() {}
 
 func (x *RebalancePlanResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[116]
+	mi := &file_metadata_proto_msgTypes[120]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7661,7 +8164,7 @@ func (x *RebalancePlanResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RebalancePlanResponse.ProtoReflect.Descriptor instead.
 func (*RebalancePlanResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{116}
+	return file_metadata_proto_rawDescGZIP(), []int{120}
 }
 
 func (x *RebalancePlanResponse) GetMoves() []*PlannedMove {
@@ -7735,7 +8238,7 @@ type SetRebalance struct {
 
 func (x *SetRebalance) Reset() {
 	*x = SetRebalance{}
-	mi := &file_metadata_proto_msgTypes[117]
+	mi := &file_metadata_proto_msgTypes[121]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7747,7 +8250,7 @@ func (x *SetRebalance) String() string {
 func (*SetRebalance) ProtoMessage() {}
 
 func (x *SetRebalance) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[117]
+	mi := &file_metadata_proto_msgTypes[121]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7760,7 +8263,7 @@ func (x *SetRebalance) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetRebalance.ProtoReflect.Descriptor instead.
 func (*SetRebalance) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{117}
+	return file_metadata_proto_rawDescGZIP(), []int{121}
 }
 
 func (x *SetRebalance) GetRunning() bool {
@@ -7876,7 +8379,7 @@ type PendingMove struct {
 
 func (x *PendingMove) Reset() {
 	*x = PendingMove{}
-	mi := &file_metadata_proto_msgTypes[118]
+	mi := &file_metadata_proto_msgTypes[122]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7888,7 +8391,7 @@ func (x *PendingMove) String() string {
 func (*PendingMove) ProtoMessage() {}
 
 func (x *PendingMove) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[118]
+	mi := &file_metadata_proto_msgTypes[122]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7901,7 +8404,7 @@ func (x *PendingMove) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PendingMove.ProtoReflect.Descriptor instead.
 func (*PendingMove) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{118}
+	return file_metadata_proto_rawDescGZIP(), []int{122}
 }
 
 func (x *PendingMove) GetSegmentId() []byte {
@@ -7957,7 +8460,7 @@ type RebalanceStartRequest struct {
 
 func (x *RebalanceStartRequest) Reset() {
 	*x = RebalanceStartRequest{}
-	mi := &file_metadata_proto_msgTypes[119]
+	mi := &file_metadata_proto_msgTypes[123]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7969,7 +8472,7 @@ func (x *RebalanceStartRequest) String() string {
 func (*RebalanceStartRequest) ProtoMessage() {}
 
 func (x *RebalanceStartRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[119]
+	mi := &file_metadata_proto_msgTypes[123]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7982,7 +8485,7 @@ func (x *RebalanceStartRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RebalanceStartRequest.ProtoReflect.Descriptor instead.
 func (*RebalanceStartRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{119}
+	return file_metadata_proto_rawDescGZIP(), []int{123}
 }
 
 func (x *RebalanceStartRequest) GetThreshold() float64 {
@@ -8014,7 +8517,7 @@ type RebalanceStatusRequest struct {
 
 func (x *RebalanceStatusRequest) Reset() {
 	*x = RebalanceStatusRequest{}
-	mi := &file_metadata_proto_msgTypes[120]
+	mi := &file_metadata_proto_msgTypes[124]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8026,7 +8529,7 @@ func (x *RebalanceStatusRequest) String() string {
 func (*RebalanceStatusRequest) ProtoMessage() {}
 
 func (x *RebalanceStatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[120]
+	mi := &file_metadata_proto_msgTypes[124]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8039,7 +8542,7 @@ func (x *RebalanceStatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RebalanceStatusRequest.ProtoReflect.Descriptor instead.
 func (*RebalanceStatusRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{120}
+	return file_metadata_proto_rawDescGZIP(), []int{124}
 }
 
 type RebalanceStopRequest struct {
@@ -8050,7 +8553,7 @@ type RebalanceStopRequest struct {
 
 func (x *RebalanceStopRequest) Reset() {
 	*x = RebalanceStopRequest{}
-	mi := &file_metadata_proto_msgTypes[121]
+	mi := &file_metadata_proto_msgTypes[125]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8062,7 +8565,7 @@ func (x *RebalanceStopRequest) String() string {
 func (*RebalanceStopRequest) ProtoMessage() {}
 
 func (x *RebalanceStopRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[121]
+	mi := &file_metadata_proto_msgTypes[125]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8075,7 +8578,7 @@ func (x *RebalanceStopRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RebalanceStopRequest.ProtoReflect.Descriptor instead.
 func (*RebalanceStopRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{121}
+	return file_metadata_proto_rawDescGZIP(), []int{125}
 }
 
 type RebalanceStatusResponse struct {
@@ -8103,7 +8606,7 @@ type RebalanceStatusResponse struct {
 
 func (x *RebalanceStatusResponse) Reset() {
 	*x = RebalanceStatusResponse{}
-	mi := &file_metadata_proto_msgTypes[122]
+	mi := &file_metadata_proto_msgTypes[126]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8115,7 +8618,7 @@ func (x *RebalanceStatusResponse) String() string {
 func (*RebalanceStatusResponse) ProtoMessage() {}
 
 func (x *RebalanceStatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[122]
+	mi := &file_metadata_proto_msgTypes[126]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8128,7 +8631,7 @@ func (x *RebalanceStatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RebalanceStatusResponse.ProtoReflect.Descriptor instead.
 func (*RebalanceStatusResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{122}
+	return file_metadata_proto_rawDescGZIP(), []int{126}
 }
 
 func (x *RebalanceStatusResponse) GetRunning() bool {
@@ -8242,7 +8745,7 @@ type SkippedMove struct {
 
 func (x *SkippedMove) Reset() {
 	*x = SkippedMove{}
-	mi := &file_metadata_proto_msgTypes[123]
+	mi := &file_metadata_proto_msgTypes[127]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8254,7 +8757,7 @@ func (x *SkippedMove) String() string {
 func (*SkippedMove) ProtoMessage() {}
 
 func (x *SkippedMove) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[123]
+	mi := &file_metadata_proto_msgTypes[127]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8267,7 +8770,7 @@ func (x *SkippedMove) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SkippedMove.ProtoReflect.Descriptor instead.
 func (*SkippedMove) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{123}
+	return file_metadata_proto_rawDescGZIP(), []int{127}
 }
 
 func (x *SkippedMove) GetSegmentId() []byte {
@@ -8331,7 +8834,7 @@ type AddMemberRequest struct {
 
 func (x *AddMemberRequest) Reset() {
 	*x = AddMemberRequest{}
-	mi := &file_metadata_proto_msgTypes[124]
+	mi := &file_metadata_proto_msgTypes[128]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8343,7 +8846,7 @@ func (x *AddMemberRequest) String() string {
 func (*AddMemberRequest) ProtoMessage() {}
 
 func (x *AddMemberRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[124]
+	mi := &file_metadata_proto_msgTypes[128]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8356,7 +8859,7 @@ func (x *AddMemberRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddMemberRequest.ProtoReflect.Descriptor instead.
 func (*AddMemberRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{124}
+	return file_metadata_proto_rawDescGZIP(), []int{128}
 }
 
 func (x *AddMemberRequest) GetId() string {
@@ -8388,7 +8891,7 @@ type AddMemberResponse struct {
 
 func (x *AddMemberResponse) Reset() {
 	*x = AddMemberResponse{}
-	mi := &file_metadata_proto_msgTypes[125]
+	mi := &file_metadata_proto_msgTypes[129]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8400,7 +8903,7 @@ func (x *AddMemberResponse) String() string {
 func (*AddMemberResponse) ProtoMessage() {}
 
 func (x *AddMemberResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[125]
+	mi := &file_metadata_proto_msgTypes[129]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8413,7 +8916,7 @@ func (x *AddMemberResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddMemberResponse.ProtoReflect.Descriptor instead.
 func (*AddMemberResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{125}
+	return file_metadata_proto_rawDescGZIP(), []int{129}
 }
 
 type RemoveMemberRequest struct {
@@ -8425,7 +8928,7 @@ type RemoveMemberRequest struct {
 
 func (x *RemoveMemberRequest) Reset() {
 	*x = RemoveMemberRequest{}
-	mi := &file_metadata_proto_msgTypes[126]
+	mi := &file_metadata_proto_msgTypes[130]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8437,7 +8940,7 @@ func (x *RemoveMemberRequest) String() string {
 func (*RemoveMemberRequest) ProtoMessage() {}
 
 func (x *RemoveMemberRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[126]
+	mi := &file_metadata_proto_msgTypes[130]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8450,7 +8953,7 @@ func (x *RemoveMemberRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveMemberRequest.ProtoReflect.Descriptor instead.
 func (*RemoveMemberRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{126}
+	return file_metadata_proto_rawDescGZIP(), []int{130}
 }
 
 func (x *RemoveMemberRequest) GetId() string {
@@ -8468,7 +8971,7 @@ type RemoveMemberResponse struct {
 
 func (x *RemoveMemberResponse) Reset() {
 	*x = RemoveMemberResponse{}
-	mi := &file_metadata_proto_msgTypes[127]
+	mi := &file_metadata_proto_msgTypes[131]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8480,7 +8983,7 @@ func (x *RemoveMemberResponse) String() string {
 func (*RemoveMemberResponse) ProtoMessage() {}
 
 func (x *RemoveMemberResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[127]
+	mi := &file_metadata_proto_msgTypes[131]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8493,7 +8996,7 @@ func (x *RemoveMemberResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveMemberResponse.ProtoReflect.Descriptor instead.
 func (*RemoveMemberResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{127}
+	return file_metadata_proto_rawDescGZIP(), []int{131}
 }
 
 type TransferLeaderRequest struct {
@@ -8506,7 +9009,7 @@ type TransferLeaderRequest struct {
 
 func (x *TransferLeaderRequest) Reset() {
 	*x = TransferLeaderRequest{}
-	mi := &file_metadata_proto_msgTypes[128]
+	mi := &file_metadata_proto_msgTypes[132]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8518,7 +9021,7 @@ func (x *TransferLeaderRequest) String() string {
 func (*TransferLeaderRequest) ProtoMessage() {}
 
 func (x *TransferLeaderRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[128]
+	mi := &file_metadata_proto_msgTypes[132]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8531,7 +9034,7 @@ func (x *TransferLeaderRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TransferLeaderRequest.ProtoReflect.Descriptor instead.
 func (*TransferLeaderRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{128}
+	return file_metadata_proto_rawDescGZIP(), []int{132}
 }
 
 func (x *TransferLeaderRequest) GetId() string {
@@ -8550,7 +9053,7 @@ type TransferLeaderResponse struct {
 
 func (x *TransferLeaderResponse) Reset() {
 	*x = TransferLeaderResponse{}
-	mi := &file_metadata_proto_msgTypes[129]
+	mi := &file_metadata_proto_msgTypes[133]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8562,7 +9065,7 @@ func (x *TransferLeaderResponse) String() string {
 func (*TransferLeaderResponse) ProtoMessage() {}
 
 func (x *TransferLeaderResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[129]
+	mi := &file_metadata_proto_msgTypes[133]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8575,7 +9078,7 @@ func (x *TransferLeaderResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TransferLeaderResponse.ProtoReflect.Descriptor instead.
 func (*TransferLeaderResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{129}
+	return file_metadata_proto_rawDescGZIP(), []int{133}
 }
 
 func (x *TransferLeaderResponse) GetLeaderId() string {
@@ -8607,7 +9110,7 @@ type GCEntry struct {
 
 func (x *GCEntry) Reset() {
 	*x = GCEntry{}
-	mi := &file_metadata_proto_msgTypes[130]
+	mi := &file_metadata_proto_msgTypes[134]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8619,7 +9122,7 @@ func (x *GCEntry) String() string {
 func (*GCEntry) ProtoMessage() {}
 
 func (x *GCEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[130]
+	mi := &file_metadata_proto_msgTypes[134]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8632,7 +9135,7 @@ func (x *GCEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GCEntry.ProtoReflect.Descriptor instead.
 func (*GCEntry) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{130}
+	return file_metadata_proto_rawDescGZIP(), []int{134}
 }
 
 func (x *GCEntry) GetBucket() string {
@@ -8708,7 +9211,7 @@ const file_metadata_proto_rawDesc = "" +
 	"\x06number\x18\x01 \x01(\x05R\x06number\x12\x12\n" +
 	"\x04size\x18\x02 \x01(\x03R\x04size\x12\x12\n" +
 	"\x04etag\x18\x03 \x01(\tR\x04etag\x129\n" +
-	"\tchecksums\x18\x04 \x03(\v2\x1b.cairn.metadata.v1.ChecksumR\tchecksums\"\xca\x06\n" +
+	"\tchecksums\x18\x04 \x03(\v2\x1b.cairn.metadata.v1.ChecksumR\tchecksums\"\xe7\a\n" +
 	"\x06Object\x12\x16\n" +
 	"\x06bucket\x18\x01 \x01(\tR\x06bucket\x12\x10\n" +
 	"\x03key\x18\x02 \x01(\tR\x03key\x12\x1d\n" +
@@ -8728,7 +9231,11 @@ const file_metadata_proto_rawDesc = "" +
 	"\x04tags\x18\x0e \x03(\v2#.cairn.metadata.v1.Object.TagsEntryR\x04tags\x12=\n" +
 	"\n" +
 	"encryption\x18\x0f \x01(\v2\x1d.cairn.metadata.v1.EncryptionR\n" +
-	"encryption\x1a:\n" +
+	"encryption\x12\x1c\n" +
+	"\tversioned\x18\x10 \x01(\bR\tversioned\x12#\n" +
+	"\rdelete_marker\x18\x11 \x01(\bR\fdeleteMarker\x12;\n" +
+	"\x1anoncurrent_since_unix_nano\x18\x12 \x01(\x03R\x17noncurrentSinceUnixNano\x12\x1b\n" +
+	"\tis_latest\x18\x13 \x01(\bR\bisLatest\x1a:\n" +
 	"\fHeadersEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1a?\n" +
@@ -8744,7 +9251,7 @@ const file_metadata_proto_rawDesc = "" +
 	"\rmaster_key_id\x18\x02 \x01(\tR\vmasterKeyId\x12\x1d\n" +
 	"\n" +
 	"sealed_key\x18\x03 \x01(\fR\tsealedKey\x12(\n" +
-	"\x10customer_key_md5\x18\x04 \x01(\tR\x0ecustomerKeyMd5\"\xb7\x03\n" +
+	"\x10customer_key_md5\x18\x04 \x01(\tR\x0ecustomerKeyMd5\"\xfc\x03\n" +
 	"\x06Bucket\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12*\n" +
 	"\x11created_unix_nano\x18\x02 \x01(\x03R\x0fcreatedUnixNano\x12\x16\n" +
@@ -8756,18 +9263,23 @@ const file_metadata_proto_rawDesc = "" +
 	"\x05usage\x18\b \x01(\v2\x1e.cairn.metadata.v1.BucketUsageR\x05usage\x124\n" +
 	"\x05quota\x18\t \x01(\v2\x1e.cairn.metadata.v1.BucketQuotaR\x05quota\x12-\n" +
 	"\x12default_encryption\x18\n" +
-	" \x01(\tR\x11defaultEncryption\x1a7\n" +
+	" \x01(\tR\x11defaultEncryption\x12C\n" +
+	"\n" +
+	"versioning\x18\v \x01(\x0e2#.cairn.metadata.v1.VersioningStatusR\n" +
+	"versioning\x1a7\n" +
 	"\tTagsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"K\n" +
 	"\vBucketQuota\x12\x1b\n" +
 	"\tmax_bytes\x18\x01 \x01(\x03R\bmaxBytes\x12\x1f\n" +
 	"\vmax_objects\x18\x02 \x01(\x03R\n" +
-	"maxObjects\"`\n" +
+	"maxObjects\"\xbc\x01\n" +
 	"\vBucketUsage\x12\x18\n" +
 	"\aobjects\x18\x01 \x01(\x03R\aobjects\x12\x14\n" +
 	"\x05bytes\x18\x02 \x01(\x03R\x05bytes\x12!\n" +
-	"\fupload_bytes\x18\x03 \x01(\x03R\vuploadBytes\"\xb7\x02\n" +
+	"\fupload_bytes\x18\x03 \x01(\x03R\vuploadBytes\x12/\n" +
+	"\x13noncurrent_versions\x18\x04 \x01(\x03R\x12noncurrentVersions\x12)\n" +
+	"\x10noncurrent_bytes\x18\x05 \x01(\x03R\x0fnoncurrentBytes\"\xb7\x02\n" +
 	"\tAccessKey\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x16\n" +
 	"\x06secret\x18\x02 \x01(\tR\x06secret\x12\x12\n" +
@@ -8838,7 +9350,7 @@ const file_metadata_proto_rawDesc = "" +
 	"\fgrpc_address\x18\x03 \x01(\tR\vgrpcAddress\x12\x16\n" +
 	"\x06leader\x18\x04 \x01(\bR\x06leader\x12\x14\n" +
 	"\x05voter\x18\x05 \x01(\bR\x05voter\x12#\n" +
-	"\rfeature_level\x18\x06 \x01(\rR\ffeatureLevel\"\xc0\x11\n" +
+	"\rfeature_level\x18\x06 \x01(\rR\ffeatureLevel\"\xa5\x12\n" +
 	"\aCommand\x12M\n" +
 	"\rcreate_bucket\x18\x01 \x01(\v2&.cairn.metadata.v1.CreateBucketRequestH\x00R\fcreateBucket\x12M\n" +
 	"\rdelete_bucket\x18\x02 \x01(\v2&.cairn.metadata.v1.DeleteBucketRequestH\x00R\fdeleteBucket\x12M\n" +
@@ -8868,7 +9380,8 @@ const file_metadata_proto_rawDesc = "" +
 	"\x11delete_access_key\x18\x18 \x01(\v2).cairn.metadata.v1.DeleteAccessKeyRequestH\x00R\x0fdeleteAccessKey\x12Q\n" +
 	"\x0fset_bucket_cors\x18\x19 \x01(\v2'.cairn.metadata.v1.SetBucketCorsRequestH\x00R\rsetBucketCors\x12T\n" +
 	"\x10set_bucket_quota\x18\x1a \x01(\v2(.cairn.metadata.v1.SetBucketQuotaRequestH\x00R\x0esetBucketQuota\x12c\n" +
-	"\x15set_bucket_encryption\x18\x1b \x01(\v2-.cairn.metadata.v1.SetBucketEncryptionRequestH\x00R\x13setBucketEncryption\x12,\n" +
+	"\x15set_bucket_encryption\x18\x1b \x01(\v2-.cairn.metadata.v1.SetBucketEncryptionRequestH\x00R\x13setBucketEncryption\x12c\n" +
+	"\x15set_bucket_versioning\x18\x1c \x01(\v2-.cairn.metadata.v1.SetBucketVersioningRequestH\x00R\x13setBucketVersioning\x12,\n" +
 	"\x12proposed_unix_nano\x18d \x01(\x03R\x10proposedUnixNanoB\x04\n" +
 	"\x02op\"M\n" +
 	"\tBootstrap\x12@\n" +
@@ -8915,12 +9428,19 @@ const file_metadata_proto_rawDesc = "" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12-\n" +
 	"\x12default_encryption\x18\x02 \x01(\tR\x11defaultEncryption\"P\n" +
 	"\x1bSetBucketEncryptionResponse\x121\n" +
-	"\x06bucket\x18\x01 \x01(\v2\x19.cairn.metadata.v1.BucketR\x06bucket\"\xfc\x01\n" +
+	"\x06bucket\x18\x01 \x01(\v2\x19.cairn.metadata.v1.BucketR\x06bucket\"m\n" +
+	"\x1aSetBucketVersioningRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12;\n" +
+	"\x06status\x18\x02 \x01(\x0e2#.cairn.metadata.v1.VersioningStatusR\x06status\"P\n" +
+	"\x1bSetBucketVersioningResponse\x121\n" +
+	"\x06bucket\x18\x01 \x01(\v2\x19.cairn.metadata.v1.BucketR\x06bucket\"\x9b\x02\n" +
 	"\x14SetObjectTagsRequest\x12\x16\n" +
 	"\x06bucket\x18\x01 \x01(\tR\x06bucket\x12\x10\n" +
 	"\x03key\x18\x02 \x01(\tR\x03key\x12E\n" +
 	"\x04tags\x18\x03 \x03(\v21.cairn.metadata.v1.SetObjectTagsRequest.TagsEntryR\x04tags\x12:\n" +
-	"\tcondition\x18\x04 \x01(\v2\x1c.cairn.metadata.v1.ConditionR\tcondition\x1a7\n" +
+	"\tcondition\x18\x04 \x01(\v2\x1c.cairn.metadata.v1.ConditionR\tcondition\x12\x1d\n" +
+	"\n" +
+	"version_id\x18\x05 \x01(\tR\tversionId\x1a7\n" +
 	"\tTagsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xaa\x01\n" +
@@ -8975,34 +9495,61 @@ const file_metadata_proto_rawDesc = "" +
 	"\x13CommitObjectRequest\x121\n" +
 	"\x06object\x18\x01 \x01(\v2\x19.cairn.metadata.v1.ObjectR\x06object\x12:\n" +
 	"\tcondition\x18\x02 \x01(\v2\x1c.cairn.metadata.v1.ConditionR\tcondition\x12\x14\n" +
-	"\x05brief\x18\x03 \x01(\bR\x05brief\"w\n" +
+	"\x05brief\x18\x03 \x01(\bR\x05brief\"\x96\x01\n" +
 	"\x14CommitObjectResponse\x121\n" +
 	"\x06object\x18\x01 \x01(\v2\x19.cairn.metadata.v1.ObjectR\x06object\x12,\n" +
-	"\x12modified_unix_nano\x18\x02 \x01(\x03R\x10modifiedUnixNano\"X\n" +
+	"\x12modified_unix_nano\x18\x02 \x01(\x03R\x10modifiedUnixNano\x12\x1d\n" +
+	"\n" +
+	"version_id\x18\x03 \x01(\tR\tversionId\"X\n" +
 	"\x14CommitObjectsRequest\x12@\n" +
 	"\acommits\x18\x01 \x03(\v2&.cairn.metadata.v1.CommitObjectRequestR\acommits\"X\n" +
 	"\x15CommitObjectsResponse\x12?\n" +
-	"\aresults\x18\x01 \x03(\v2%.cairn.metadata.v1.CommitObjectResultR\aresults\"\xaa\x01\n" +
+	"\aresults\x18\x01 \x03(\v2%.cairn.metadata.v1.CommitObjectResultR\aresults\"\xc9\x01\n" +
 	"\x12CommitObjectResult\x121\n" +
 	"\x06object\x18\x01 \x01(\v2\x19.cairn.metadata.v1.ObjectR\x06object\x123\n" +
 	"\x05error\x18\x02 \x01(\v2\x1d.cairn.metadata.v1.ItemStatusR\x05error\x12,\n" +
-	"\x12modified_unix_nano\x18\x03 \x01(\x03R\x10modifiedUnixNano\"j\n" +
+	"\x12modified_unix_nano\x18\x03 \x01(\x03R\x10modifiedUnixNano\x12\x1d\n" +
+	"\n" +
+	"version_id\x18\x04 \x01(\tR\tversionId\"j\n" +
 	"\n" +
 	"ItemStatus\x12\x12\n" +
 	"\x04code\x18\x01 \x01(\x05R\x04code\x12\x18\n" +
 	"\amessage\x18\x02 \x01(\tR\amessage\x12.\n" +
-	"\adetails\x18\x03 \x03(\v2\x14.google.protobuf.AnyR\adetails\"<\n" +
+	"\adetails\x18\x03 \x03(\v2\x14.google.protobuf.AnyR\adetails\"\x8f\x01\n" +
 	"\x10GetObjectRequest\x12\x16\n" +
 	"\x06bucket\x18\x01 \x01(\tR\x06bucket\x12\x10\n" +
-	"\x03key\x18\x02 \x01(\tR\x03key\"F\n" +
+	"\x03key\x18\x02 \x01(\tR\x03key\x12\x1d\n" +
+	"\n" +
+	"version_id\x18\x03 \x01(\tR\tversionId\x122\n" +
+	"\x15include_delete_marker\x18\x04 \x01(\bR\x13includeDeleteMarker\"F\n" +
 	"\x11GetObjectResponse\x121\n" +
-	"\x06object\x18\x01 \x01(\v2\x19.cairn.metadata.v1.ObjectR\x06object\"{\n" +
+	"\x06object\x18\x01 \x01(\v2\x19.cairn.metadata.v1.ObjectR\x06object\"\xc6\x01\n" +
 	"\x13DeleteObjectRequest\x12\x16\n" +
 	"\x06bucket\x18\x01 \x01(\tR\x06bucket\x12\x10\n" +
 	"\x03key\x18\x02 \x01(\tR\x03key\x12:\n" +
-	"\tcondition\x18\x03 \x01(\v2\x1c.cairn.metadata.v1.ConditionR\tcondition\"0\n" +
+	"\tcondition\x18\x03 \x01(\v2\x1c.cairn.metadata.v1.ConditionR\tcondition\x12\x1d\n" +
+	"\n" +
+	"version_id\x18\x04 \x01(\tR\tversionId\x12*\n" +
+	"\x11marker_version_id\x18\x05 \x01(\tR\x0fmarkerVersionId\"t\n" +
 	"\x14DeleteObjectResponse\x12\x18\n" +
-	"\adeleted\x18\x01 \x01(\bR\adeleted\"\x9e\x01\n" +
+	"\adeleted\x18\x01 \x01(\bR\adeleted\x12#\n" +
+	"\rdelete_marker\x18\x02 \x01(\bR\fdeleteMarker\x12\x1d\n" +
+	"\n" +
+	"version_id\x18\x03 \x01(\tR\tversionId\"\xcf\x01\n" +
+	"\x19ListObjectVersionsRequest\x12\x16\n" +
+	"\x06bucket\x18\x01 \x01(\tR\x06bucket\x12\x16\n" +
+	"\x06prefix\x18\x02 \x01(\tR\x06prefix\x12\x1c\n" +
+	"\tdelimiter\x18\x03 \x01(\tR\tdelimiter\x12\x1d\n" +
+	"\n" +
+	"key_marker\x18\x04 \x01(\tR\tkeyMarker\x12*\n" +
+	"\x11version_id_marker\x18\x05 \x01(\tR\x0fversionIdMarker\x12\x19\n" +
+	"\bmax_keys\x18\x06 \x01(\x05R\amaxKeys\"\xfc\x01\n" +
+	"\x1aListObjectVersionsResponse\x125\n" +
+	"\bversions\x18\x01 \x03(\v2\x19.cairn.metadata.v1.ObjectR\bversions\x12'\n" +
+	"\x0fcommon_prefixes\x18\x02 \x03(\tR\x0ecommonPrefixes\x12!\n" +
+	"\fis_truncated\x18\x03 \x01(\bR\visTruncated\x12&\n" +
+	"\x0fnext_key_marker\x18\x04 \x01(\tR\rnextKeyMarker\x123\n" +
+	"\x16next_version_id_marker\x18\x05 \x01(\tR\x13nextVersionIdMarker\"\x9e\x01\n" +
 	"\x12ListObjectsRequest\x12\x16\n" +
 	"\x06bucket\x18\x01 \x01(\tR\x06bucket\x12\x16\n" +
 	"\x06prefix\x18\x02 \x01(\tR\x06prefix\x12\x1c\n" +
@@ -9049,9 +9596,11 @@ const file_metadata_proto_rawDesc = "" +
 	"\tupload_id\x18\x01 \x01(\tR\buploadId\x125\n" +
 	"\x05parts\x18\x02 \x03(\v2\x1f.cairn.metadata.v1.CompletePartR\x05parts\x121\n" +
 	"\x06object\x18\x03 \x01(\v2\x19.cairn.metadata.v1.ObjectR\x06object\x12:\n" +
-	"\tcondition\x18\x04 \x01(\v2\x1c.cairn.metadata.v1.ConditionR\tcondition\"N\n" +
+	"\tcondition\x18\x04 \x01(\v2\x1c.cairn.metadata.v1.ConditionR\tcondition\"m\n" +
 	"\x19CompleteMultipartResponse\x121\n" +
-	"\x06object\x18\x01 \x01(\v2\x19.cairn.metadata.v1.ObjectR\x06object\"^\n" +
+	"\x06object\x18\x01 \x01(\v2\x19.cairn.metadata.v1.ObjectR\x06object\x12\x1d\n" +
+	"\n" +
+	"version_id\x18\x02 \x01(\tR\tversionId\"^\n" +
 	"\x15AbortMultipartRequest\x12\x16\n" +
 	"\x06bucket\x18\x01 \x01(\tR\x06bucket\x12\x10\n" +
 	"\x03key\x18\x02 \x01(\tR\x03key\x12\x1b\n" +
@@ -9335,14 +9884,18 @@ const file_metadata_proto_rawDesc = "" +
 	"\x0eEncryptionMode\x12\x1f\n" +
 	"\x1bENCRYPTION_MODE_UNSPECIFIED\x10\x00\x12\x1a\n" +
 	"\x16ENCRYPTION_MODE_SSE_S3\x10\x01\x12\x19\n" +
-	"\x15ENCRYPTION_MODE_SSE_C\x10\x02*\x9f\x01\n" +
+	"\x15ENCRYPTION_MODE_SSE_C\x10\x02*o\n" +
+	"\x10VersioningStatus\x12\x1b\n" +
+	"\x17VERSIONING_STATUS_UNSET\x10\x00\x12\x1d\n" +
+	"\x19VERSIONING_STATUS_ENABLED\x10\x01\x12\x1f\n" +
+	"\x1bVERSIONING_STATUS_SUSPENDED\x10\x02*\x9f\x01\n" +
 	"\tNodeState\x12\x1a\n" +
 	"\x16NODE_STATE_UNSPECIFIED\x10\x00\x12\x11\n" +
 	"\rNODE_STATE_UP\x10\x01\x12\x16\n" +
 	"\x12NODE_STATE_SUSPECT\x10\x02\x12\x13\n" +
 	"\x0fNODE_STATE_DOWN\x10\x03\x12\x17\n" +
 	"\x13NODE_STATE_DRAINING\x10\x04\x12\x1d\n" +
-	"\x19NODE_STATE_DECOMMISSIONED\x10\x052\xeb#\n" +
+	"\x19NODE_STATE_DECOMMISSIONED\x10\x052\xd4%\n" +
 	"\bMetadata\x12_\n" +
 	"\fCreateBucket\x12&.cairn.metadata.v1.CreateBucketRequest\x1a'.cairn.metadata.v1.CreateBucketResponse\x12_\n" +
 	"\fDeleteBucket\x12&.cairn.metadata.v1.DeleteBucketRequest\x1a'.cairn.metadata.v1.DeleteBucketResponse\x12V\n" +
@@ -9354,7 +9907,8 @@ const file_metadata_proto_rawDesc = "" +
 	"\rSetBucketTags\x12'.cairn.metadata.v1.SetBucketTagsRequest\x1a(.cairn.metadata.v1.SetBucketTagsResponse\x12b\n" +
 	"\rSetBucketCors\x12'.cairn.metadata.v1.SetBucketCorsRequest\x1a(.cairn.metadata.v1.SetBucketCorsResponse\x12e\n" +
 	"\x0eSetBucketQuota\x12(.cairn.metadata.v1.SetBucketQuotaRequest\x1a).cairn.metadata.v1.SetBucketQuotaResponse\x12t\n" +
-	"\x13SetBucketEncryption\x12-.cairn.metadata.v1.SetBucketEncryptionRequest\x1a..cairn.metadata.v1.SetBucketEncryptionResponse\x12h\n" +
+	"\x13SetBucketEncryption\x12-.cairn.metadata.v1.SetBucketEncryptionRequest\x1a..cairn.metadata.v1.SetBucketEncryptionResponse\x12t\n" +
+	"\x13SetBucketVersioning\x12-.cairn.metadata.v1.SetBucketVersioningRequest\x1a..cairn.metadata.v1.SetBucketVersioningResponse\x12h\n" +
 	"\x0fCreateAccessKey\x12).cairn.metadata.v1.CreateAccessKeyRequest\x1a*.cairn.metadata.v1.CreateAccessKeyResponse\x12h\n" +
 	"\x0fUpdateAccessKey\x12).cairn.metadata.v1.UpdateAccessKeyRequest\x1a*.cairn.metadata.v1.UpdateAccessKeyResponse\x12h\n" +
 	"\x0fDeleteAccessKey\x12).cairn.metadata.v1.DeleteAccessKeyRequest\x1a*.cairn.metadata.v1.DeleteAccessKeyResponse\x12_\n" +
@@ -9364,7 +9918,8 @@ const file_metadata_proto_rawDesc = "" +
 	"\rCommitObjects\x12'.cairn.metadata.v1.CommitObjectsRequest\x1a(.cairn.metadata.v1.CommitObjectsResponse\x12V\n" +
 	"\tGetObject\x12#.cairn.metadata.v1.GetObjectRequest\x1a$.cairn.metadata.v1.GetObjectResponse\x12_\n" +
 	"\fDeleteObject\x12&.cairn.metadata.v1.DeleteObjectRequest\x1a'.cairn.metadata.v1.DeleteObjectResponse\x12\\\n" +
-	"\vListObjects\x12%.cairn.metadata.v1.ListObjectsRequest\x1a&.cairn.metadata.v1.ListObjectsResponse\x12h\n" +
+	"\vListObjects\x12%.cairn.metadata.v1.ListObjectsRequest\x1a&.cairn.metadata.v1.ListObjectsResponse\x12q\n" +
+	"\x12ListObjectVersions\x12,.cairn.metadata.v1.ListObjectVersionsRequest\x1a-.cairn.metadata.v1.ListObjectVersionsResponse\x12h\n" +
 	"\x0fCreateMultipart\x12).cairn.metadata.v1.CreateMultipartRequest\x1a*.cairn.metadata.v1.CreateMultipartResponse\x12_\n" +
 	"\fGetMultipart\x12&.cairn.metadata.v1.GetMultipartRequest\x1a'.cairn.metadata.v1.GetMultipartResponse\x12P\n" +
 	"\aPutPart\x12!.cairn.metadata.v1.PutPartRequest\x1a\".cairn.metadata.v1.PutPartResponse\x12V\n" +
@@ -9404,374 +9959,388 @@ func file_metadata_proto_rawDescGZIP() []byte {
 	return file_metadata_proto_rawDescData
 }
 
-var file_metadata_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_metadata_proto_msgTypes = make([]protoimpl.MessageInfo, 141)
+var file_metadata_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
+var file_metadata_proto_msgTypes = make([]protoimpl.MessageInfo, 145)
 var file_metadata_proto_goTypes = []any{
 	(EncryptionMode)(0),                  // 0: cairn.metadata.v1.EncryptionMode
-	(NodeState)(0),                       // 1: cairn.metadata.v1.NodeState
-	(*Scheme)(nil),                       // 2: cairn.metadata.v1.Scheme
-	(*Segment)(nil),                      // 3: cairn.metadata.v1.Segment
-	(*Checksum)(nil),                     // 4: cairn.metadata.v1.Checksum
-	(*PartInfo)(nil),                     // 5: cairn.metadata.v1.PartInfo
-	(*Object)(nil),                       // 6: cairn.metadata.v1.Object
-	(*Encryption)(nil),                   // 7: cairn.metadata.v1.Encryption
-	(*Bucket)(nil),                       // 8: cairn.metadata.v1.Bucket
-	(*BucketQuota)(nil),                  // 9: cairn.metadata.v1.BucketQuota
-	(*BucketUsage)(nil),                  // 10: cairn.metadata.v1.BucketUsage
-	(*AccessKey)(nil),                    // 11: cairn.metadata.v1.AccessKey
-	(*BucketGrant)(nil),                  // 12: cairn.metadata.v1.BucketGrant
-	(*MultipartUpload)(nil),              // 13: cairn.metadata.v1.MultipartUpload
-	(*Part)(nil),                         // 14: cairn.metadata.v1.Part
-	(*Node)(nil),                         // 15: cairn.metadata.v1.Node
-	(*ClusterMap)(nil),                   // 16: cairn.metadata.v1.ClusterMap
-	(*MetadMember)(nil),                  // 17: cairn.metadata.v1.MetadMember
-	(*Command)(nil),                      // 18: cairn.metadata.v1.Command
-	(*Bootstrap)(nil),                    // 19: cairn.metadata.v1.Bootstrap
-	(*SetMemberAddress)(nil),             // 20: cairn.metadata.v1.SetMemberAddress
-	(*SetNodeUsage)(nil),                 // 21: cairn.metadata.v1.SetNodeUsage
-	(*CreateBucketRequest)(nil),          // 22: cairn.metadata.v1.CreateBucketRequest
-	(*CreateBucketResponse)(nil),         // 23: cairn.metadata.v1.CreateBucketResponse
-	(*DeleteBucketRequest)(nil),          // 24: cairn.metadata.v1.DeleteBucketRequest
-	(*DeleteBucketResponse)(nil),         // 25: cairn.metadata.v1.DeleteBucketResponse
-	(*SetBucketPolicyRequest)(nil),       // 26: cairn.metadata.v1.SetBucketPolicyRequest
-	(*SetBucketPolicyResponse)(nil),      // 27: cairn.metadata.v1.SetBucketPolicyResponse
-	(*SetBucketLifecycleRequest)(nil),    // 28: cairn.metadata.v1.SetBucketLifecycleRequest
-	(*SetBucketLifecycleResponse)(nil),   // 29: cairn.metadata.v1.SetBucketLifecycleResponse
-	(*SetBucketCorsRequest)(nil),         // 30: cairn.metadata.v1.SetBucketCorsRequest
-	(*SetBucketCorsResponse)(nil),        // 31: cairn.metadata.v1.SetBucketCorsResponse
-	(*SetBucketQuotaRequest)(nil),        // 32: cairn.metadata.v1.SetBucketQuotaRequest
-	(*SetBucketQuotaResponse)(nil),       // 33: cairn.metadata.v1.SetBucketQuotaResponse
-	(*SetBucketEncryptionRequest)(nil),   // 34: cairn.metadata.v1.SetBucketEncryptionRequest
-	(*SetBucketEncryptionResponse)(nil),  // 35: cairn.metadata.v1.SetBucketEncryptionResponse
-	(*SetObjectTagsRequest)(nil),         // 36: cairn.metadata.v1.SetObjectTagsRequest
-	(*SetBucketTagsRequest)(nil),         // 37: cairn.metadata.v1.SetBucketTagsRequest
-	(*SetBucketTagsResponse)(nil),        // 38: cairn.metadata.v1.SetBucketTagsResponse
-	(*CreateAccessKeyRequest)(nil),       // 39: cairn.metadata.v1.CreateAccessKeyRequest
-	(*CreateAccessKeyResponse)(nil),      // 40: cairn.metadata.v1.CreateAccessKeyResponse
-	(*UpdateAccessKeyRequest)(nil),       // 41: cairn.metadata.v1.UpdateAccessKeyRequest
-	(*UpdateAccessKeyResponse)(nil),      // 42: cairn.metadata.v1.UpdateAccessKeyResponse
-	(*DeleteAccessKeyRequest)(nil),       // 43: cairn.metadata.v1.DeleteAccessKeyRequest
-	(*DeleteAccessKeyResponse)(nil),      // 44: cairn.metadata.v1.DeleteAccessKeyResponse
-	(*GetAccessKeyRequest)(nil),          // 45: cairn.metadata.v1.GetAccessKeyRequest
-	(*GetAccessKeyResponse)(nil),         // 46: cairn.metadata.v1.GetAccessKeyResponse
-	(*ListAccessKeysRequest)(nil),        // 47: cairn.metadata.v1.ListAccessKeysRequest
-	(*ListAccessKeysResponse)(nil),       // 48: cairn.metadata.v1.ListAccessKeysResponse
-	(*SetObjectTagsResponse)(nil),        // 49: cairn.metadata.v1.SetObjectTagsResponse
-	(*GetBucketRequest)(nil),             // 50: cairn.metadata.v1.GetBucketRequest
-	(*GetBucketResponse)(nil),            // 51: cairn.metadata.v1.GetBucketResponse
-	(*ListBucketsRequest)(nil),           // 52: cairn.metadata.v1.ListBucketsRequest
-	(*ListBucketsResponse)(nil),          // 53: cairn.metadata.v1.ListBucketsResponse
-	(*Condition)(nil),                    // 54: cairn.metadata.v1.Condition
-	(*CommitObjectRequest)(nil),          // 55: cairn.metadata.v1.CommitObjectRequest
-	(*CommitObjectResponse)(nil),         // 56: cairn.metadata.v1.CommitObjectResponse
-	(*CommitObjectsRequest)(nil),         // 57: cairn.metadata.v1.CommitObjectsRequest
-	(*CommitObjectsResponse)(nil),        // 58: cairn.metadata.v1.CommitObjectsResponse
-	(*CommitObjectResult)(nil),           // 59: cairn.metadata.v1.CommitObjectResult
-	(*ItemStatus)(nil),                   // 60: cairn.metadata.v1.ItemStatus
-	(*GetObjectRequest)(nil),             // 61: cairn.metadata.v1.GetObjectRequest
-	(*GetObjectResponse)(nil),            // 62: cairn.metadata.v1.GetObjectResponse
-	(*DeleteObjectRequest)(nil),          // 63: cairn.metadata.v1.DeleteObjectRequest
-	(*DeleteObjectResponse)(nil),         // 64: cairn.metadata.v1.DeleteObjectResponse
-	(*ListObjectsRequest)(nil),           // 65: cairn.metadata.v1.ListObjectsRequest
-	(*ListObjectsResponse)(nil),          // 66: cairn.metadata.v1.ListObjectsResponse
-	(*CreateMultipartRequest)(nil),       // 67: cairn.metadata.v1.CreateMultipartRequest
-	(*CreateMultipartResponse)(nil),      // 68: cairn.metadata.v1.CreateMultipartResponse
-	(*GetMultipartRequest)(nil),          // 69: cairn.metadata.v1.GetMultipartRequest
-	(*GetMultipartResponse)(nil),         // 70: cairn.metadata.v1.GetMultipartResponse
-	(*PutPartRequest)(nil),               // 71: cairn.metadata.v1.PutPartRequest
-	(*PutPartResponse)(nil),              // 72: cairn.metadata.v1.PutPartResponse
-	(*ListPartsRequest)(nil),             // 73: cairn.metadata.v1.ListPartsRequest
-	(*ListPartsResponse)(nil),            // 74: cairn.metadata.v1.ListPartsResponse
-	(*CompletePart)(nil),                 // 75: cairn.metadata.v1.CompletePart
-	(*CompleteMultipartRequest)(nil),     // 76: cairn.metadata.v1.CompleteMultipartRequest
-	(*CompleteMultipartResponse)(nil),    // 77: cairn.metadata.v1.CompleteMultipartResponse
-	(*AbortMultipartRequest)(nil),        // 78: cairn.metadata.v1.AbortMultipartRequest
-	(*AbortMultipartResponse)(nil),       // 79: cairn.metadata.v1.AbortMultipartResponse
-	(*ListMultipartUploadsRequest)(nil),  // 80: cairn.metadata.v1.ListMultipartUploadsRequest
-	(*ListMultipartUploadsResponse)(nil), // 81: cairn.metadata.v1.ListMultipartUploadsResponse
-	(*RegisterNodeRequest)(nil),          // 82: cairn.metadata.v1.RegisterNodeRequest
-	(*RegisterNodeResponse)(nil),         // 83: cairn.metadata.v1.RegisterNodeResponse
-	(*HeartbeatRequest)(nil),             // 84: cairn.metadata.v1.HeartbeatRequest
-	(*HeartbeatResponse)(nil),            // 85: cairn.metadata.v1.HeartbeatResponse
-	(*GetClusterMapRequest)(nil),         // 86: cairn.metadata.v1.GetClusterMapRequest
-	(*GetClusterMapResponse)(nil),        // 87: cairn.metadata.v1.GetClusterMapResponse
-	(*AnnounceMemberResponse)(nil),       // 88: cairn.metadata.v1.AnnounceMemberResponse
-	(*ClusterStatusRequest)(nil),         // 89: cairn.metadata.v1.ClusterStatusRequest
-	(*ClusterStatusResponse)(nil),        // 90: cairn.metadata.v1.ClusterStatusResponse
-	(*SetNodeState)(nil),                 // 91: cairn.metadata.v1.SetNodeState
-	(*ChunkRef)(nil),                     // 92: cairn.metadata.v1.ChunkRef
-	(*MarkChunks)(nil),                   // 93: cairn.metadata.v1.MarkChunks
-	(*ReportChunksRequest)(nil),          // 94: cairn.metadata.v1.ReportChunksRequest
-	(*ReportChunksResponse)(nil),         // 95: cairn.metadata.v1.ReportChunksResponse
-	(*CommitPlacement)(nil),              // 96: cairn.metadata.v1.CommitPlacement
-	(*AckGC)(nil),                        // 97: cairn.metadata.v1.AckGC
-	(*Task)(nil),                         // 98: cairn.metadata.v1.Task
-	(*PeerChunk)(nil),                    // 99: cairn.metadata.v1.PeerChunk
-	(*RepairTask)(nil),                   // 100: cairn.metadata.v1.RepairTask
-	(*MoveTask)(nil),                     // 101: cairn.metadata.v1.MoveTask
-	(*DeleteTask)(nil),                   // 102: cairn.metadata.v1.DeleteTask
-	(*TaskResult)(nil),                   // 103: cairn.metadata.v1.TaskResult
-	(*ReportTaskRequest)(nil),            // 104: cairn.metadata.v1.ReportTaskRequest
-	(*ReportTaskResponse)(nil),           // 105: cairn.metadata.v1.ReportTaskResponse
-	(*CheckChunksRequest)(nil),           // 106: cairn.metadata.v1.CheckChunksRequest
-	(*CheckChunksResponse)(nil),          // 107: cairn.metadata.v1.CheckChunksResponse
-	(*LostSegment)(nil),                  // 108: cairn.metadata.v1.LostSegment
-	(*HealthStatusRequest)(nil),          // 109: cairn.metadata.v1.HealthStatusRequest
-	(*HealthStatusResponse)(nil),         // 110: cairn.metadata.v1.HealthStatusResponse
-	(*SetNodeDrainRequest)(nil),          // 111: cairn.metadata.v1.SetNodeDrainRequest
-	(*SetNodeDrainResponse)(nil),         // 112: cairn.metadata.v1.SetNodeDrainResponse
-	(*DecommissionRequest)(nil),          // 113: cairn.metadata.v1.DecommissionRequest
-	(*DecommissionResponse)(nil),         // 114: cairn.metadata.v1.DecommissionResponse
-	(*NodeUtilization)(nil),              // 115: cairn.metadata.v1.NodeUtilization
-	(*PlannedMove)(nil),                  // 116: cairn.metadata.v1.PlannedMove
-	(*RebalancePlanRequest)(nil),         // 117: cairn.metadata.v1.RebalancePlanRequest
-	(*RebalancePlanResponse)(nil),        // 118: cairn.metadata.v1.RebalancePlanResponse
-	(*SetRebalance)(nil),                 // 119: cairn.metadata.v1.SetRebalance
-	(*PendingMove)(nil),                  // 120: cairn.metadata.v1.PendingMove
-	(*RebalanceStartRequest)(nil),        // 121: cairn.metadata.v1.RebalanceStartRequest
-	(*RebalanceStatusRequest)(nil),       // 122: cairn.metadata.v1.RebalanceStatusRequest
-	(*RebalanceStopRequest)(nil),         // 123: cairn.metadata.v1.RebalanceStopRequest
-	(*RebalanceStatusResponse)(nil),      // 124: cairn.metadata.v1.RebalanceStatusResponse
-	(*SkippedMove)(nil),                  // 125: cairn.metadata.v1.SkippedMove
-	(*AddMemberRequest)(nil),             // 126: cairn.metadata.v1.AddMemberRequest
-	(*AddMemberResponse)(nil),            // 127: cairn.metadata.v1.AddMemberResponse
-	(*RemoveMemberRequest)(nil),          // 128: cairn.metadata.v1.RemoveMemberRequest
-	(*RemoveMemberResponse)(nil),         // 129: cairn.metadata.v1.RemoveMemberResponse
-	(*TransferLeaderRequest)(nil),        // 130: cairn.metadata.v1.TransferLeaderRequest
-	(*TransferLeaderResponse)(nil),       // 131: cairn.metadata.v1.TransferLeaderResponse
-	(*GCEntry)(nil),                      // 132: cairn.metadata.v1.GCEntry
-	nil,                                  // 133: cairn.metadata.v1.Object.HeadersEntry
-	nil,                                  // 134: cairn.metadata.v1.Object.UserMetadataEntry
-	nil,                                  // 135: cairn.metadata.v1.Object.TagsEntry
-	nil,                                  // 136: cairn.metadata.v1.Bucket.TagsEntry
-	nil,                                  // 137: cairn.metadata.v1.AccessKey.GrantsEntry
-	nil,                                  // 138: cairn.metadata.v1.MultipartUpload.HeadersEntry
-	nil,                                  // 139: cairn.metadata.v1.MultipartUpload.UserMetadataEntry
-	nil,                                  // 140: cairn.metadata.v1.MultipartUpload.TagsEntry
-	nil,                                  // 141: cairn.metadata.v1.SetObjectTagsRequest.TagsEntry
-	nil,                                  // 142: cairn.metadata.v1.SetBucketTagsRequest.TagsEntry
-	(*anypb.Any)(nil),                    // 143: google.protobuf.Any
+	(VersioningStatus)(0),                // 1: cairn.metadata.v1.VersioningStatus
+	(NodeState)(0),                       // 2: cairn.metadata.v1.NodeState
+	(*Scheme)(nil),                       // 3: cairn.metadata.v1.Scheme
+	(*Segment)(nil),                      // 4: cairn.metadata.v1.Segment
+	(*Checksum)(nil),                     // 5: cairn.metadata.v1.Checksum
+	(*PartInfo)(nil),                     // 6: cairn.metadata.v1.PartInfo
+	(*Object)(nil),                       // 7: cairn.metadata.v1.Object
+	(*Encryption)(nil),                   // 8: cairn.metadata.v1.Encryption
+	(*Bucket)(nil),                       // 9: cairn.metadata.v1.Bucket
+	(*BucketQuota)(nil),                  // 10: cairn.metadata.v1.BucketQuota
+	(*BucketUsage)(nil),                  // 11: cairn.metadata.v1.BucketUsage
+	(*AccessKey)(nil),                    // 12: cairn.metadata.v1.AccessKey
+	(*BucketGrant)(nil),                  // 13: cairn.metadata.v1.BucketGrant
+	(*MultipartUpload)(nil),              // 14: cairn.metadata.v1.MultipartUpload
+	(*Part)(nil),                         // 15: cairn.metadata.v1.Part
+	(*Node)(nil),                         // 16: cairn.metadata.v1.Node
+	(*ClusterMap)(nil),                   // 17: cairn.metadata.v1.ClusterMap
+	(*MetadMember)(nil),                  // 18: cairn.metadata.v1.MetadMember
+	(*Command)(nil),                      // 19: cairn.metadata.v1.Command
+	(*Bootstrap)(nil),                    // 20: cairn.metadata.v1.Bootstrap
+	(*SetMemberAddress)(nil),             // 21: cairn.metadata.v1.SetMemberAddress
+	(*SetNodeUsage)(nil),                 // 22: cairn.metadata.v1.SetNodeUsage
+	(*CreateBucketRequest)(nil),          // 23: cairn.metadata.v1.CreateBucketRequest
+	(*CreateBucketResponse)(nil),         // 24: cairn.metadata.v1.CreateBucketResponse
+	(*DeleteBucketRequest)(nil),          // 25: cairn.metadata.v1.DeleteBucketRequest
+	(*DeleteBucketResponse)(nil),         // 26: cairn.metadata.v1.DeleteBucketResponse
+	(*SetBucketPolicyRequest)(nil),       // 27: cairn.metadata.v1.SetBucketPolicyRequest
+	(*SetBucketPolicyResponse)(nil),      // 28: cairn.metadata.v1.SetBucketPolicyResponse
+	(*SetBucketLifecycleRequest)(nil),    // 29: cairn.metadata.v1.SetBucketLifecycleRequest
+	(*SetBucketLifecycleResponse)(nil),   // 30: cairn.metadata.v1.SetBucketLifecycleResponse
+	(*SetBucketCorsRequest)(nil),         // 31: cairn.metadata.v1.SetBucketCorsRequest
+	(*SetBucketCorsResponse)(nil),        // 32: cairn.metadata.v1.SetBucketCorsResponse
+	(*SetBucketQuotaRequest)(nil),        // 33: cairn.metadata.v1.SetBucketQuotaRequest
+	(*SetBucketQuotaResponse)(nil),       // 34: cairn.metadata.v1.SetBucketQuotaResponse
+	(*SetBucketEncryptionRequest)(nil),   // 35: cairn.metadata.v1.SetBucketEncryptionRequest
+	(*SetBucketEncryptionResponse)(nil),  // 36: cairn.metadata.v1.SetBucketEncryptionResponse
+	(*SetBucketVersioningRequest)(nil),   // 37: cairn.metadata.v1.SetBucketVersioningRequest
+	(*SetBucketVersioningResponse)(nil),  // 38: cairn.metadata.v1.SetBucketVersioningResponse
+	(*SetObjectTagsRequest)(nil),         // 39: cairn.metadata.v1.SetObjectTagsRequest
+	(*SetBucketTagsRequest)(nil),         // 40: cairn.metadata.v1.SetBucketTagsRequest
+	(*SetBucketTagsResponse)(nil),        // 41: cairn.metadata.v1.SetBucketTagsResponse
+	(*CreateAccessKeyRequest)(nil),       // 42: cairn.metadata.v1.CreateAccessKeyRequest
+	(*CreateAccessKeyResponse)(nil),      // 43: cairn.metadata.v1.CreateAccessKeyResponse
+	(*UpdateAccessKeyRequest)(nil),       // 44: cairn.metadata.v1.UpdateAccessKeyRequest
+	(*UpdateAccessKeyResponse)(nil),      // 45: cairn.metadata.v1.UpdateAccessKeyResponse
+	(*DeleteAccessKeyRequest)(nil),       // 46: cairn.metadata.v1.DeleteAccessKeyRequest
+	(*DeleteAccessKeyResponse)(nil),      // 47: cairn.metadata.v1.DeleteAccessKeyResponse
+	(*GetAccessKeyRequest)(nil),          // 48: cairn.metadata.v1.GetAccessKeyRequest
+	(*GetAccessKeyResponse)(nil),         // 49: cairn.metadata.v1.GetAccessKeyResponse
+	(*ListAccessKeysRequest)(nil),        // 50: cairn.metadata.v1.ListAccessKeysRequest
+	(*ListAccessKeysResponse)(nil),       // 51: cairn.metadata.v1.ListAccessKeysResponse
+	(*SetObjectTagsResponse)(nil),        // 52: cairn.metadata.v1.SetObjectTagsResponse
+	(*GetBucketRequest)(nil),             // 53: cairn.metadata.v1.GetBucketRequest
+	(*GetBucketResponse)(nil),            // 54: cairn.metadata.v1.GetBucketResponse
+	(*ListBucketsRequest)(nil),           // 55: cairn.metadata.v1.ListBucketsRequest
+	(*ListBucketsResponse)(nil),          // 56: cairn.metadata.v1.ListBucketsResponse
+	(*Condition)(nil),                    // 57: cairn.metadata.v1.Condition
+	(*CommitObjectRequest)(nil),          // 58: cairn.metadata.v1.CommitObjectRequest
+	(*CommitObjectResponse)(nil),         // 59: cairn.metadata.v1.CommitObjectResponse
+	(*CommitObjectsRequest)(nil),         // 60: cairn.metadata.v1.CommitObjectsRequest
+	(*CommitObjectsResponse)(nil),        // 61: cairn.metadata.v1.CommitObjectsResponse
+	(*CommitObjectResult)(nil),           // 62: cairn.metadata.v1.CommitObjectResult
+	(*ItemStatus)(nil),                   // 63: cairn.metadata.v1.ItemStatus
+	(*GetObjectRequest)(nil),             // 64: cairn.metadata.v1.GetObjectRequest
+	(*GetObjectResponse)(nil),            // 65: cairn.metadata.v1.GetObjectResponse
+	(*DeleteObjectRequest)(nil),          // 66: cairn.metadata.v1.DeleteObjectRequest
+	(*DeleteObjectResponse)(nil),         // 67: cairn.metadata.v1.DeleteObjectResponse
+	(*ListObjectVersionsRequest)(nil),    // 68: cairn.metadata.v1.ListObjectVersionsRequest
+	(*ListObjectVersionsResponse)(nil),   // 69: cairn.metadata.v1.ListObjectVersionsResponse
+	(*ListObjectsRequest)(nil),           // 70: cairn.metadata.v1.ListObjectsRequest
+	(*ListObjectsResponse)(nil),          // 71: cairn.metadata.v1.ListObjectsResponse
+	(*CreateMultipartRequest)(nil),       // 72: cairn.metadata.v1.CreateMultipartRequest
+	(*CreateMultipartResponse)(nil),      // 73: cairn.metadata.v1.CreateMultipartResponse
+	(*GetMultipartRequest)(nil),          // 74: cairn.metadata.v1.GetMultipartRequest
+	(*GetMultipartResponse)(nil),         // 75: cairn.metadata.v1.GetMultipartResponse
+	(*PutPartRequest)(nil),               // 76: cairn.metadata.v1.PutPartRequest
+	(*PutPartResponse)(nil),              // 77: cairn.metadata.v1.PutPartResponse
+	(*ListPartsRequest)(nil),             // 78: cairn.metadata.v1.ListPartsRequest
+	(*ListPartsResponse)(nil),            // 79: cairn.metadata.v1.ListPartsResponse
+	(*CompletePart)(nil),                 // 80: cairn.metadata.v1.CompletePart
+	(*CompleteMultipartRequest)(nil),     // 81: cairn.metadata.v1.CompleteMultipartRequest
+	(*CompleteMultipartResponse)(nil),    // 82: cairn.metadata.v1.CompleteMultipartResponse
+	(*AbortMultipartRequest)(nil),        // 83: cairn.metadata.v1.AbortMultipartRequest
+	(*AbortMultipartResponse)(nil),       // 84: cairn.metadata.v1.AbortMultipartResponse
+	(*ListMultipartUploadsRequest)(nil),  // 85: cairn.metadata.v1.ListMultipartUploadsRequest
+	(*ListMultipartUploadsResponse)(nil), // 86: cairn.metadata.v1.ListMultipartUploadsResponse
+	(*RegisterNodeRequest)(nil),          // 87: cairn.metadata.v1.RegisterNodeRequest
+	(*RegisterNodeResponse)(nil),         // 88: cairn.metadata.v1.RegisterNodeResponse
+	(*HeartbeatRequest)(nil),             // 89: cairn.metadata.v1.HeartbeatRequest
+	(*HeartbeatResponse)(nil),            // 90: cairn.metadata.v1.HeartbeatResponse
+	(*GetClusterMapRequest)(nil),         // 91: cairn.metadata.v1.GetClusterMapRequest
+	(*GetClusterMapResponse)(nil),        // 92: cairn.metadata.v1.GetClusterMapResponse
+	(*AnnounceMemberResponse)(nil),       // 93: cairn.metadata.v1.AnnounceMemberResponse
+	(*ClusterStatusRequest)(nil),         // 94: cairn.metadata.v1.ClusterStatusRequest
+	(*ClusterStatusResponse)(nil),        // 95: cairn.metadata.v1.ClusterStatusResponse
+	(*SetNodeState)(nil),                 // 96: cairn.metadata.v1.SetNodeState
+	(*ChunkRef)(nil),                     // 97: cairn.metadata.v1.ChunkRef
+	(*MarkChunks)(nil),                   // 98: cairn.metadata.v1.MarkChunks
+	(*ReportChunksRequest)(nil),          // 99: cairn.metadata.v1.ReportChunksRequest
+	(*ReportChunksResponse)(nil),         // 100: cairn.metadata.v1.ReportChunksResponse
+	(*CommitPlacement)(nil),              // 101: cairn.metadata.v1.CommitPlacement
+	(*AckGC)(nil),                        // 102: cairn.metadata.v1.AckGC
+	(*Task)(nil),                         // 103: cairn.metadata.v1.Task
+	(*PeerChunk)(nil),                    // 104: cairn.metadata.v1.PeerChunk
+	(*RepairTask)(nil),                   // 105: cairn.metadata.v1.RepairTask
+	(*MoveTask)(nil),                     // 106: cairn.metadata.v1.MoveTask
+	(*DeleteTask)(nil),                   // 107: cairn.metadata.v1.DeleteTask
+	(*TaskResult)(nil),                   // 108: cairn.metadata.v1.TaskResult
+	(*ReportTaskRequest)(nil),            // 109: cairn.metadata.v1.ReportTaskRequest
+	(*ReportTaskResponse)(nil),           // 110: cairn.metadata.v1.ReportTaskResponse
+	(*CheckChunksRequest)(nil),           // 111: cairn.metadata.v1.CheckChunksRequest
+	(*CheckChunksResponse)(nil),          // 112: cairn.metadata.v1.CheckChunksResponse
+	(*LostSegment)(nil),                  // 113: cairn.metadata.v1.LostSegment
+	(*HealthStatusRequest)(nil),          // 114: cairn.metadata.v1.HealthStatusRequest
+	(*HealthStatusResponse)(nil),         // 115: cairn.metadata.v1.HealthStatusResponse
+	(*SetNodeDrainRequest)(nil),          // 116: cairn.metadata.v1.SetNodeDrainRequest
+	(*SetNodeDrainResponse)(nil),         // 117: cairn.metadata.v1.SetNodeDrainResponse
+	(*DecommissionRequest)(nil),          // 118: cairn.metadata.v1.DecommissionRequest
+	(*DecommissionResponse)(nil),         // 119: cairn.metadata.v1.DecommissionResponse
+	(*NodeUtilization)(nil),              // 120: cairn.metadata.v1.NodeUtilization
+	(*PlannedMove)(nil),                  // 121: cairn.metadata.v1.PlannedMove
+	(*RebalancePlanRequest)(nil),         // 122: cairn.metadata.v1.RebalancePlanRequest
+	(*RebalancePlanResponse)(nil),        // 123: cairn.metadata.v1.RebalancePlanResponse
+	(*SetRebalance)(nil),                 // 124: cairn.metadata.v1.SetRebalance
+	(*PendingMove)(nil),                  // 125: cairn.metadata.v1.PendingMove
+	(*RebalanceStartRequest)(nil),        // 126: cairn.metadata.v1.RebalanceStartRequest
+	(*RebalanceStatusRequest)(nil),       // 127: cairn.metadata.v1.RebalanceStatusRequest
+	(*RebalanceStopRequest)(nil),         // 128: cairn.metadata.v1.RebalanceStopRequest
+	(*RebalanceStatusResponse)(nil),      // 129: cairn.metadata.v1.RebalanceStatusResponse
+	(*SkippedMove)(nil),                  // 130: cairn.metadata.v1.SkippedMove
+	(*AddMemberRequest)(nil),             // 131: cairn.metadata.v1.AddMemberRequest
+	(*AddMemberResponse)(nil),            // 132: cairn.metadata.v1.AddMemberResponse
+	(*RemoveMemberRequest)(nil),          // 133: cairn.metadata.v1.RemoveMemberRequest
+	(*RemoveMemberResponse)(nil),         // 134: cairn.metadata.v1.RemoveMemberResponse
+	(*TransferLeaderRequest)(nil),        // 135: cairn.metadata.v1.TransferLeaderRequest
+	(*TransferLeaderResponse)(nil),       // 136: cairn.metadata.v1.TransferLeaderResponse
+	(*GCEntry)(nil),                      // 137: cairn.metadata.v1.GCEntry
+	nil,                                  // 138: cairn.metadata.v1.Object.HeadersEntry
+	nil,                                  // 139: cairn.metadata.v1.Object.UserMetadataEntry
+	nil,                                  // 140: cairn.metadata.v1.Object.TagsEntry
+	nil,                                  // 141: cairn.metadata.v1.Bucket.TagsEntry
+	nil,                                  // 142: cairn.metadata.v1.AccessKey.GrantsEntry
+	nil,                                  // 143: cairn.metadata.v1.MultipartUpload.HeadersEntry
+	nil,                                  // 144: cairn.metadata.v1.MultipartUpload.UserMetadataEntry
+	nil,                                  // 145: cairn.metadata.v1.MultipartUpload.TagsEntry
+	nil,                                  // 146: cairn.metadata.v1.SetObjectTagsRequest.TagsEntry
+	nil,                                  // 147: cairn.metadata.v1.SetBucketTagsRequest.TagsEntry
+	(*anypb.Any)(nil),                    // 148: google.protobuf.Any
 }
 var file_metadata_proto_depIdxs = []int32{
-	2,   // 0: cairn.metadata.v1.Segment.scheme:type_name -> cairn.metadata.v1.Scheme
-	4,   // 1: cairn.metadata.v1.PartInfo.checksums:type_name -> cairn.metadata.v1.Checksum
-	133, // 2: cairn.metadata.v1.Object.headers:type_name -> cairn.metadata.v1.Object.HeadersEntry
-	134, // 3: cairn.metadata.v1.Object.user_metadata:type_name -> cairn.metadata.v1.Object.UserMetadataEntry
-	4,   // 4: cairn.metadata.v1.Object.checksums:type_name -> cairn.metadata.v1.Checksum
-	3,   // 5: cairn.metadata.v1.Object.segments:type_name -> cairn.metadata.v1.Segment
-	5,   // 6: cairn.metadata.v1.Object.parts:type_name -> cairn.metadata.v1.PartInfo
-	135, // 7: cairn.metadata.v1.Object.tags:type_name -> cairn.metadata.v1.Object.TagsEntry
-	7,   // 8: cairn.metadata.v1.Object.encryption:type_name -> cairn.metadata.v1.Encryption
+	3,   // 0: cairn.metadata.v1.Segment.scheme:type_name -> cairn.metadata.v1.Scheme
+	5,   // 1: cairn.metadata.v1.PartInfo.checksums:type_name -> cairn.metadata.v1.Checksum
+	138, // 2: cairn.metadata.v1.Object.headers:type_name -> cairn.metadata.v1.Object.HeadersEntry
+	139, // 3: cairn.metadata.v1.Object.user_metadata:type_name -> cairn.metadata.v1.Object.UserMetadataEntry
+	5,   // 4: cairn.metadata.v1.Object.checksums:type_name -> cairn.metadata.v1.Checksum
+	4,   // 5: cairn.metadata.v1.Object.segments:type_name -> cairn.metadata.v1.Segment
+	6,   // 6: cairn.metadata.v1.Object.parts:type_name -> cairn.metadata.v1.PartInfo
+	140, // 7: cairn.metadata.v1.Object.tags:type_name -> cairn.metadata.v1.Object.TagsEntry
+	8,   // 8: cairn.metadata.v1.Object.encryption:type_name -> cairn.metadata.v1.Encryption
 	0,   // 9: cairn.metadata.v1.Encryption.mode:type_name -> cairn.metadata.v1.EncryptionMode
-	136, // 10: cairn.metadata.v1.Bucket.tags:type_name -> cairn.metadata.v1.Bucket.TagsEntry
-	10,  // 11: cairn.metadata.v1.Bucket.usage:type_name -> cairn.metadata.v1.BucketUsage
-	9,   // 12: cairn.metadata.v1.Bucket.quota:type_name -> cairn.metadata.v1.BucketQuota
-	137, // 13: cairn.metadata.v1.AccessKey.grants:type_name -> cairn.metadata.v1.AccessKey.GrantsEntry
-	138, // 14: cairn.metadata.v1.MultipartUpload.headers:type_name -> cairn.metadata.v1.MultipartUpload.HeadersEntry
-	139, // 15: cairn.metadata.v1.MultipartUpload.user_metadata:type_name -> cairn.metadata.v1.MultipartUpload.UserMetadataEntry
-	140, // 16: cairn.metadata.v1.MultipartUpload.tags:type_name -> cairn.metadata.v1.MultipartUpload.TagsEntry
-	7,   // 17: cairn.metadata.v1.MultipartUpload.encryption:type_name -> cairn.metadata.v1.Encryption
-	4,   // 18: cairn.metadata.v1.Part.checksums:type_name -> cairn.metadata.v1.Checksum
-	3,   // 19: cairn.metadata.v1.Part.segments:type_name -> cairn.metadata.v1.Segment
-	1,   // 20: cairn.metadata.v1.Node.state:type_name -> cairn.metadata.v1.NodeState
-	15,  // 21: cairn.metadata.v1.ClusterMap.nodes:type_name -> cairn.metadata.v1.Node
-	2,   // 22: cairn.metadata.v1.ClusterMap.default_scheme:type_name -> cairn.metadata.v1.Scheme
-	22,  // 23: cairn.metadata.v1.Command.create_bucket:type_name -> cairn.metadata.v1.CreateBucketRequest
-	24,  // 24: cairn.metadata.v1.Command.delete_bucket:type_name -> cairn.metadata.v1.DeleteBucketRequest
-	55,  // 25: cairn.metadata.v1.Command.commit_object:type_name -> cairn.metadata.v1.CommitObjectRequest
-	63,  // 26: cairn.metadata.v1.Command.delete_object:type_name -> cairn.metadata.v1.DeleteObjectRequest
-	67,  // 27: cairn.metadata.v1.Command.create_multipart:type_name -> cairn.metadata.v1.CreateMultipartRequest
-	71,  // 28: cairn.metadata.v1.Command.put_part:type_name -> cairn.metadata.v1.PutPartRequest
-	76,  // 29: cairn.metadata.v1.Command.complete_multipart:type_name -> cairn.metadata.v1.CompleteMultipartRequest
-	78,  // 30: cairn.metadata.v1.Command.abort_multipart:type_name -> cairn.metadata.v1.AbortMultipartRequest
-	82,  // 31: cairn.metadata.v1.Command.register_node:type_name -> cairn.metadata.v1.RegisterNodeRequest
-	20,  // 32: cairn.metadata.v1.Command.set_member_address:type_name -> cairn.metadata.v1.SetMemberAddress
-	19,  // 33: cairn.metadata.v1.Command.bootstrap:type_name -> cairn.metadata.v1.Bootstrap
-	21,  // 34: cairn.metadata.v1.Command.set_node_usage:type_name -> cairn.metadata.v1.SetNodeUsage
-	91,  // 35: cairn.metadata.v1.Command.set_node_state:type_name -> cairn.metadata.v1.SetNodeState
-	93,  // 36: cairn.metadata.v1.Command.mark_chunks:type_name -> cairn.metadata.v1.MarkChunks
-	96,  // 37: cairn.metadata.v1.Command.commit_placement:type_name -> cairn.metadata.v1.CommitPlacement
-	97,  // 38: cairn.metadata.v1.Command.ack_gc:type_name -> cairn.metadata.v1.AckGC
-	119, // 39: cairn.metadata.v1.Command.set_rebalance:type_name -> cairn.metadata.v1.SetRebalance
-	26,  // 40: cairn.metadata.v1.Command.set_bucket_policy:type_name -> cairn.metadata.v1.SetBucketPolicyRequest
-	28,  // 41: cairn.metadata.v1.Command.set_bucket_lifecycle:type_name -> cairn.metadata.v1.SetBucketLifecycleRequest
-	36,  // 42: cairn.metadata.v1.Command.set_object_tags:type_name -> cairn.metadata.v1.SetObjectTagsRequest
-	37,  // 43: cairn.metadata.v1.Command.set_bucket_tags:type_name -> cairn.metadata.v1.SetBucketTagsRequest
-	39,  // 44: cairn.metadata.v1.Command.create_access_key:type_name -> cairn.metadata.v1.CreateAccessKeyRequest
-	41,  // 45: cairn.metadata.v1.Command.update_access_key:type_name -> cairn.metadata.v1.UpdateAccessKeyRequest
-	43,  // 46: cairn.metadata.v1.Command.delete_access_key:type_name -> cairn.metadata.v1.DeleteAccessKeyRequest
-	30,  // 47: cairn.metadata.v1.Command.set_bucket_cors:type_name -> cairn.metadata.v1.SetBucketCorsRequest
-	32,  // 48: cairn.metadata.v1.Command.set_bucket_quota:type_name -> cairn.metadata.v1.SetBucketQuotaRequest
-	34,  // 49: cairn.metadata.v1.Command.set_bucket_encryption:type_name -> cairn.metadata.v1.SetBucketEncryptionRequest
-	2,   // 50: cairn.metadata.v1.Bootstrap.default_scheme:type_name -> cairn.metadata.v1.Scheme
-	8,   // 51: cairn.metadata.v1.CreateBucketResponse.bucket:type_name -> cairn.metadata.v1.Bucket
-	8,   // 52: cairn.metadata.v1.SetBucketPolicyResponse.bucket:type_name -> cairn.metadata.v1.Bucket
-	8,   // 53: cairn.metadata.v1.SetBucketLifecycleResponse.bucket:type_name -> cairn.metadata.v1.Bucket
-	8,   // 54: cairn.metadata.v1.SetBucketCorsResponse.bucket:type_name -> cairn.metadata.v1.Bucket
-	9,   // 55: cairn.metadata.v1.SetBucketQuotaRequest.quota:type_name -> cairn.metadata.v1.BucketQuota
-	8,   // 56: cairn.metadata.v1.SetBucketQuotaResponse.bucket:type_name -> cairn.metadata.v1.Bucket
-	8,   // 57: cairn.metadata.v1.SetBucketEncryptionResponse.bucket:type_name -> cairn.metadata.v1.Bucket
-	141, // 58: cairn.metadata.v1.SetObjectTagsRequest.tags:type_name -> cairn.metadata.v1.SetObjectTagsRequest.TagsEntry
-	54,  // 59: cairn.metadata.v1.SetObjectTagsRequest.condition:type_name -> cairn.metadata.v1.Condition
-	142, // 60: cairn.metadata.v1.SetBucketTagsRequest.tags:type_name -> cairn.metadata.v1.SetBucketTagsRequest.TagsEntry
-	8,   // 61: cairn.metadata.v1.SetBucketTagsResponse.bucket:type_name -> cairn.metadata.v1.Bucket
-	11,  // 62: cairn.metadata.v1.CreateAccessKeyResponse.key:type_name -> cairn.metadata.v1.AccessKey
-	12,  // 63: cairn.metadata.v1.UpdateAccessKeyRequest.allow:type_name -> cairn.metadata.v1.BucketGrant
-	12,  // 64: cairn.metadata.v1.UpdateAccessKeyRequest.deny:type_name -> cairn.metadata.v1.BucketGrant
-	11,  // 65: cairn.metadata.v1.UpdateAccessKeyResponse.key:type_name -> cairn.metadata.v1.AccessKey
-	11,  // 66: cairn.metadata.v1.GetAccessKeyResponse.key:type_name -> cairn.metadata.v1.AccessKey
-	11,  // 67: cairn.metadata.v1.ListAccessKeysResponse.keys:type_name -> cairn.metadata.v1.AccessKey
-	8,   // 68: cairn.metadata.v1.GetBucketResponse.bucket:type_name -> cairn.metadata.v1.Bucket
-	8,   // 69: cairn.metadata.v1.ListBucketsResponse.buckets:type_name -> cairn.metadata.v1.Bucket
-	6,   // 70: cairn.metadata.v1.CommitObjectRequest.object:type_name -> cairn.metadata.v1.Object
-	54,  // 71: cairn.metadata.v1.CommitObjectRequest.condition:type_name -> cairn.metadata.v1.Condition
-	6,   // 72: cairn.metadata.v1.CommitObjectResponse.object:type_name -> cairn.metadata.v1.Object
-	55,  // 73: cairn.metadata.v1.CommitObjectsRequest.commits:type_name -> cairn.metadata.v1.CommitObjectRequest
-	59,  // 74: cairn.metadata.v1.CommitObjectsResponse.results:type_name -> cairn.metadata.v1.CommitObjectResult
-	6,   // 75: cairn.metadata.v1.CommitObjectResult.object:type_name -> cairn.metadata.v1.Object
-	60,  // 76: cairn.metadata.v1.CommitObjectResult.error:type_name -> cairn.metadata.v1.ItemStatus
-	143, // 77: cairn.metadata.v1.ItemStatus.details:type_name -> google.protobuf.Any
-	6,   // 78: cairn.metadata.v1.GetObjectResponse.object:type_name -> cairn.metadata.v1.Object
-	54,  // 79: cairn.metadata.v1.DeleteObjectRequest.condition:type_name -> cairn.metadata.v1.Condition
-	6,   // 80: cairn.metadata.v1.ListObjectsResponse.objects:type_name -> cairn.metadata.v1.Object
-	13,  // 81: cairn.metadata.v1.CreateMultipartRequest.upload:type_name -> cairn.metadata.v1.MultipartUpload
-	13,  // 82: cairn.metadata.v1.CreateMultipartResponse.upload:type_name -> cairn.metadata.v1.MultipartUpload
-	13,  // 83: cairn.metadata.v1.GetMultipartResponse.upload:type_name -> cairn.metadata.v1.MultipartUpload
-	14,  // 84: cairn.metadata.v1.PutPartRequest.part:type_name -> cairn.metadata.v1.Part
-	13,  // 85: cairn.metadata.v1.ListPartsResponse.upload:type_name -> cairn.metadata.v1.MultipartUpload
-	14,  // 86: cairn.metadata.v1.ListPartsResponse.parts:type_name -> cairn.metadata.v1.Part
-	75,  // 87: cairn.metadata.v1.CompleteMultipartRequest.parts:type_name -> cairn.metadata.v1.CompletePart
-	6,   // 88: cairn.metadata.v1.CompleteMultipartRequest.object:type_name -> cairn.metadata.v1.Object
-	54,  // 89: cairn.metadata.v1.CompleteMultipartRequest.condition:type_name -> cairn.metadata.v1.Condition
-	6,   // 90: cairn.metadata.v1.CompleteMultipartResponse.object:type_name -> cairn.metadata.v1.Object
-	13,  // 91: cairn.metadata.v1.ListMultipartUploadsResponse.uploads:type_name -> cairn.metadata.v1.MultipartUpload
-	15,  // 92: cairn.metadata.v1.RegisterNodeRequest.node:type_name -> cairn.metadata.v1.Node
-	16,  // 93: cairn.metadata.v1.RegisterNodeResponse.cluster_map:type_name -> cairn.metadata.v1.ClusterMap
-	98,  // 94: cairn.metadata.v1.HeartbeatResponse.tasks:type_name -> cairn.metadata.v1.Task
-	16,  // 95: cairn.metadata.v1.GetClusterMapResponse.cluster_map:type_name -> cairn.metadata.v1.ClusterMap
-	17,  // 96: cairn.metadata.v1.ClusterStatusResponse.members:type_name -> cairn.metadata.v1.MetadMember
-	1,   // 97: cairn.metadata.v1.SetNodeState.state:type_name -> cairn.metadata.v1.NodeState
-	92,  // 98: cairn.metadata.v1.MarkChunks.chunks:type_name -> cairn.metadata.v1.ChunkRef
-	92,  // 99: cairn.metadata.v1.ReportChunksRequest.chunks:type_name -> cairn.metadata.v1.ChunkRef
-	100, // 100: cairn.metadata.v1.Task.repair:type_name -> cairn.metadata.v1.RepairTask
-	101, // 101: cairn.metadata.v1.Task.move:type_name -> cairn.metadata.v1.MoveTask
-	102, // 102: cairn.metadata.v1.Task.delete:type_name -> cairn.metadata.v1.DeleteTask
-	3,   // 103: cairn.metadata.v1.RepairTask.segment:type_name -> cairn.metadata.v1.Segment
-	99,  // 104: cairn.metadata.v1.RepairTask.sources:type_name -> cairn.metadata.v1.PeerChunk
-	3,   // 105: cairn.metadata.v1.MoveTask.segment:type_name -> cairn.metadata.v1.Segment
-	99,  // 106: cairn.metadata.v1.MoveTask.source:type_name -> cairn.metadata.v1.PeerChunk
-	92,  // 107: cairn.metadata.v1.DeleteTask.chunks:type_name -> cairn.metadata.v1.ChunkRef
-	92,  // 108: cairn.metadata.v1.TaskResult.bad_sources:type_name -> cairn.metadata.v1.ChunkRef
-	103, // 109: cairn.metadata.v1.ReportTaskRequest.result:type_name -> cairn.metadata.v1.TaskResult
-	92,  // 110: cairn.metadata.v1.CheckChunksRequest.chunks:type_name -> cairn.metadata.v1.ChunkRef
-	108, // 111: cairn.metadata.v1.HealthStatusResponse.lost:type_name -> cairn.metadata.v1.LostSegment
-	15,  // 112: cairn.metadata.v1.SetNodeDrainResponse.node:type_name -> cairn.metadata.v1.Node
-	15,  // 113: cairn.metadata.v1.DecommissionResponse.node:type_name -> cairn.metadata.v1.Node
-	125, // 114: cairn.metadata.v1.DecommissionResponse.skipped:type_name -> cairn.metadata.v1.SkippedMove
-	116, // 115: cairn.metadata.v1.RebalancePlanResponse.moves:type_name -> cairn.metadata.v1.PlannedMove
-	115, // 116: cairn.metadata.v1.RebalancePlanResponse.before:type_name -> cairn.metadata.v1.NodeUtilization
-	115, // 117: cairn.metadata.v1.RebalancePlanResponse.after:type_name -> cairn.metadata.v1.NodeUtilization
-	120, // 118: cairn.metadata.v1.SetRebalance.pending:type_name -> cairn.metadata.v1.PendingMove
-	125, // 119: cairn.metadata.v1.RebalanceStatusResponse.skipped:type_name -> cairn.metadata.v1.SkippedMove
-	3,   // 120: cairn.metadata.v1.GCEntry.segments:type_name -> cairn.metadata.v1.Segment
-	12,  // 121: cairn.metadata.v1.AccessKey.GrantsEntry.value:type_name -> cairn.metadata.v1.BucketGrant
-	22,  // 122: cairn.metadata.v1.Metadata.CreateBucket:input_type -> cairn.metadata.v1.CreateBucketRequest
-	24,  // 123: cairn.metadata.v1.Metadata.DeleteBucket:input_type -> cairn.metadata.v1.DeleteBucketRequest
-	50,  // 124: cairn.metadata.v1.Metadata.GetBucket:input_type -> cairn.metadata.v1.GetBucketRequest
-	52,  // 125: cairn.metadata.v1.Metadata.ListBuckets:input_type -> cairn.metadata.v1.ListBucketsRequest
-	26,  // 126: cairn.metadata.v1.Metadata.SetBucketPolicy:input_type -> cairn.metadata.v1.SetBucketPolicyRequest
-	28,  // 127: cairn.metadata.v1.Metadata.SetBucketLifecycle:input_type -> cairn.metadata.v1.SetBucketLifecycleRequest
-	36,  // 128: cairn.metadata.v1.Metadata.SetObjectTags:input_type -> cairn.metadata.v1.SetObjectTagsRequest
-	37,  // 129: cairn.metadata.v1.Metadata.SetBucketTags:input_type -> cairn.metadata.v1.SetBucketTagsRequest
-	30,  // 130: cairn.metadata.v1.Metadata.SetBucketCors:input_type -> cairn.metadata.v1.SetBucketCorsRequest
-	32,  // 131: cairn.metadata.v1.Metadata.SetBucketQuota:input_type -> cairn.metadata.v1.SetBucketQuotaRequest
-	34,  // 132: cairn.metadata.v1.Metadata.SetBucketEncryption:input_type -> cairn.metadata.v1.SetBucketEncryptionRequest
-	39,  // 133: cairn.metadata.v1.Metadata.CreateAccessKey:input_type -> cairn.metadata.v1.CreateAccessKeyRequest
-	41,  // 134: cairn.metadata.v1.Metadata.UpdateAccessKey:input_type -> cairn.metadata.v1.UpdateAccessKeyRequest
-	43,  // 135: cairn.metadata.v1.Metadata.DeleteAccessKey:input_type -> cairn.metadata.v1.DeleteAccessKeyRequest
-	45,  // 136: cairn.metadata.v1.Metadata.GetAccessKey:input_type -> cairn.metadata.v1.GetAccessKeyRequest
-	47,  // 137: cairn.metadata.v1.Metadata.ListAccessKeys:input_type -> cairn.metadata.v1.ListAccessKeysRequest
-	55,  // 138: cairn.metadata.v1.Metadata.CommitObject:input_type -> cairn.metadata.v1.CommitObjectRequest
-	57,  // 139: cairn.metadata.v1.Metadata.CommitObjects:input_type -> cairn.metadata.v1.CommitObjectsRequest
-	61,  // 140: cairn.metadata.v1.Metadata.GetObject:input_type -> cairn.metadata.v1.GetObjectRequest
-	63,  // 141: cairn.metadata.v1.Metadata.DeleteObject:input_type -> cairn.metadata.v1.DeleteObjectRequest
-	65,  // 142: cairn.metadata.v1.Metadata.ListObjects:input_type -> cairn.metadata.v1.ListObjectsRequest
-	67,  // 143: cairn.metadata.v1.Metadata.CreateMultipart:input_type -> cairn.metadata.v1.CreateMultipartRequest
-	69,  // 144: cairn.metadata.v1.Metadata.GetMultipart:input_type -> cairn.metadata.v1.GetMultipartRequest
-	71,  // 145: cairn.metadata.v1.Metadata.PutPart:input_type -> cairn.metadata.v1.PutPartRequest
-	73,  // 146: cairn.metadata.v1.Metadata.ListParts:input_type -> cairn.metadata.v1.ListPartsRequest
-	76,  // 147: cairn.metadata.v1.Metadata.CompleteMultipart:input_type -> cairn.metadata.v1.CompleteMultipartRequest
-	78,  // 148: cairn.metadata.v1.Metadata.AbortMultipart:input_type -> cairn.metadata.v1.AbortMultipartRequest
-	80,  // 149: cairn.metadata.v1.Metadata.ListMultipartUploads:input_type -> cairn.metadata.v1.ListMultipartUploadsRequest
-	82,  // 150: cairn.metadata.v1.Metadata.RegisterNode:input_type -> cairn.metadata.v1.RegisterNodeRequest
-	84,  // 151: cairn.metadata.v1.Metadata.Heartbeat:input_type -> cairn.metadata.v1.HeartbeatRequest
-	86,  // 152: cairn.metadata.v1.Metadata.GetClusterMap:input_type -> cairn.metadata.v1.GetClusterMapRequest
-	89,  // 153: cairn.metadata.v1.Metadata.ClusterStatus:input_type -> cairn.metadata.v1.ClusterStatusRequest
-	20,  // 154: cairn.metadata.v1.Metadata.AnnounceMember:input_type -> cairn.metadata.v1.SetMemberAddress
-	94,  // 155: cairn.metadata.v1.Metadata.ReportChunks:input_type -> cairn.metadata.v1.ReportChunksRequest
-	104, // 156: cairn.metadata.v1.Metadata.ReportTask:input_type -> cairn.metadata.v1.ReportTaskRequest
-	106, // 157: cairn.metadata.v1.Metadata.CheckChunks:input_type -> cairn.metadata.v1.CheckChunksRequest
-	109, // 158: cairn.metadata.v1.Metadata.HealthStatus:input_type -> cairn.metadata.v1.HealthStatusRequest
-	111, // 159: cairn.metadata.v1.Metadata.SetNodeDrain:input_type -> cairn.metadata.v1.SetNodeDrainRequest
-	113, // 160: cairn.metadata.v1.Metadata.Decommission:input_type -> cairn.metadata.v1.DecommissionRequest
-	117, // 161: cairn.metadata.v1.Metadata.RebalancePlan:input_type -> cairn.metadata.v1.RebalancePlanRequest
-	121, // 162: cairn.metadata.v1.Metadata.RebalanceStart:input_type -> cairn.metadata.v1.RebalanceStartRequest
-	122, // 163: cairn.metadata.v1.Metadata.RebalanceStatus:input_type -> cairn.metadata.v1.RebalanceStatusRequest
-	123, // 164: cairn.metadata.v1.Metadata.RebalanceStop:input_type -> cairn.metadata.v1.RebalanceStopRequest
-	126, // 165: cairn.metadata.v1.Metadata.AddMember:input_type -> cairn.metadata.v1.AddMemberRequest
-	128, // 166: cairn.metadata.v1.Metadata.RemoveMember:input_type -> cairn.metadata.v1.RemoveMemberRequest
-	130, // 167: cairn.metadata.v1.Metadata.TransferLeader:input_type -> cairn.metadata.v1.TransferLeaderRequest
-	23,  // 168: cairn.metadata.v1.Metadata.CreateBucket:output_type -> cairn.metadata.v1.CreateBucketResponse
-	25,  // 169: cairn.metadata.v1.Metadata.DeleteBucket:output_type -> cairn.metadata.v1.DeleteBucketResponse
-	51,  // 170: cairn.metadata.v1.Metadata.GetBucket:output_type -> cairn.metadata.v1.GetBucketResponse
-	53,  // 171: cairn.metadata.v1.Metadata.ListBuckets:output_type -> cairn.metadata.v1.ListBucketsResponse
-	27,  // 172: cairn.metadata.v1.Metadata.SetBucketPolicy:output_type -> cairn.metadata.v1.SetBucketPolicyResponse
-	29,  // 173: cairn.metadata.v1.Metadata.SetBucketLifecycle:output_type -> cairn.metadata.v1.SetBucketLifecycleResponse
-	49,  // 174: cairn.metadata.v1.Metadata.SetObjectTags:output_type -> cairn.metadata.v1.SetObjectTagsResponse
-	38,  // 175: cairn.metadata.v1.Metadata.SetBucketTags:output_type -> cairn.metadata.v1.SetBucketTagsResponse
-	31,  // 176: cairn.metadata.v1.Metadata.SetBucketCors:output_type -> cairn.metadata.v1.SetBucketCorsResponse
-	33,  // 177: cairn.metadata.v1.Metadata.SetBucketQuota:output_type -> cairn.metadata.v1.SetBucketQuotaResponse
-	35,  // 178: cairn.metadata.v1.Metadata.SetBucketEncryption:output_type -> cairn.metadata.v1.SetBucketEncryptionResponse
-	40,  // 179: cairn.metadata.v1.Metadata.CreateAccessKey:output_type -> cairn.metadata.v1.CreateAccessKeyResponse
-	42,  // 180: cairn.metadata.v1.Metadata.UpdateAccessKey:output_type -> cairn.metadata.v1.UpdateAccessKeyResponse
-	44,  // 181: cairn.metadata.v1.Metadata.DeleteAccessKey:output_type -> cairn.metadata.v1.DeleteAccessKeyResponse
-	46,  // 182: cairn.metadata.v1.Metadata.GetAccessKey:output_type -> cairn.metadata.v1.GetAccessKeyResponse
-	48,  // 183: cairn.metadata.v1.Metadata.ListAccessKeys:output_type -> cairn.metadata.v1.ListAccessKeysResponse
-	56,  // 184: cairn.metadata.v1.Metadata.CommitObject:output_type -> cairn.metadata.v1.CommitObjectResponse
-	58,  // 185: cairn.metadata.v1.Metadata.CommitObjects:output_type -> cairn.metadata.v1.CommitObjectsResponse
-	62,  // 186: cairn.metadata.v1.Metadata.GetObject:output_type -> cairn.metadata.v1.GetObjectResponse
-	64,  // 187: cairn.metadata.v1.Metadata.DeleteObject:output_type -> cairn.metadata.v1.DeleteObjectResponse
-	66,  // 188: cairn.metadata.v1.Metadata.ListObjects:output_type -> cairn.metadata.v1.ListObjectsResponse
-	68,  // 189: cairn.metadata.v1.Metadata.CreateMultipart:output_type -> cairn.metadata.v1.CreateMultipartResponse
-	70,  // 190: cairn.metadata.v1.Metadata.GetMultipart:output_type -> cairn.metadata.v1.GetMultipartResponse
-	72,  // 191: cairn.metadata.v1.Metadata.PutPart:output_type -> cairn.metadata.v1.PutPartResponse
-	74,  // 192: cairn.metadata.v1.Metadata.ListParts:output_type -> cairn.metadata.v1.ListPartsResponse
-	77,  // 193: cairn.metadata.v1.Metadata.CompleteMultipart:output_type -> cairn.metadata.v1.CompleteMultipartResponse
-	79,  // 194: cairn.metadata.v1.Metadata.AbortMultipart:output_type -> cairn.metadata.v1.AbortMultipartResponse
-	81,  // 195: cairn.metadata.v1.Metadata.ListMultipartUploads:output_type -> cairn.metadata.v1.ListMultipartUploadsResponse
-	83,  // 196: cairn.metadata.v1.Metadata.RegisterNode:output_type -> cairn.metadata.v1.RegisterNodeResponse
-	85,  // 197: cairn.metadata.v1.Metadata.Heartbeat:output_type -> cairn.metadata.v1.HeartbeatResponse
-	87,  // 198: cairn.metadata.v1.Metadata.GetClusterMap:output_type -> cairn.metadata.v1.GetClusterMapResponse
-	90,  // 199: cairn.metadata.v1.Metadata.ClusterStatus:output_type -> cairn.metadata.v1.ClusterStatusResponse
-	88,  // 200: cairn.metadata.v1.Metadata.AnnounceMember:output_type -> cairn.metadata.v1.AnnounceMemberResponse
-	95,  // 201: cairn.metadata.v1.Metadata.ReportChunks:output_type -> cairn.metadata.v1.ReportChunksResponse
-	105, // 202: cairn.metadata.v1.Metadata.ReportTask:output_type -> cairn.metadata.v1.ReportTaskResponse
-	107, // 203: cairn.metadata.v1.Metadata.CheckChunks:output_type -> cairn.metadata.v1.CheckChunksResponse
-	110, // 204: cairn.metadata.v1.Metadata.HealthStatus:output_type -> cairn.metadata.v1.HealthStatusResponse
-	112, // 205: cairn.metadata.v1.Metadata.SetNodeDrain:output_type -> cairn.metadata.v1.SetNodeDrainResponse
-	114, // 206: cairn.metadata.v1.Metadata.Decommission:output_type -> cairn.metadata.v1.DecommissionResponse
-	118, // 207: cairn.metadata.v1.Metadata.RebalancePlan:output_type -> cairn.metadata.v1.RebalancePlanResponse
-	124, // 208: cairn.metadata.v1.Metadata.RebalanceStart:output_type -> cairn.metadata.v1.RebalanceStatusResponse
-	124, // 209: cairn.metadata.v1.Metadata.RebalanceStatus:output_type -> cairn.metadata.v1.RebalanceStatusResponse
-	124, // 210: cairn.metadata.v1.Metadata.RebalanceStop:output_type -> cairn.metadata.v1.RebalanceStatusResponse
-	127, // 211: cairn.metadata.v1.Metadata.AddMember:output_type -> cairn.metadata.v1.AddMemberResponse
-	129, // 212: cairn.metadata.v1.Metadata.RemoveMember:output_type -> cairn.metadata.v1.RemoveMemberResponse
-	131, // 213: cairn.metadata.v1.Metadata.TransferLeader:output_type -> cairn.metadata.v1.TransferLeaderResponse
-	168, // [168:214] is the sub-list for method output_type
-	122, // [122:168] is the sub-list for method input_type
-	122, // [122:122] is the sub-list for extension type_name
-	122, // [122:122] is the sub-list for extension extendee
-	0,   // [0:122] is the sub-list for field type_name
+	141, // 10: cairn.metadata.v1.Bucket.tags:type_name -> cairn.metadata.v1.Bucket.TagsEntry
+	11,  // 11: cairn.metadata.v1.Bucket.usage:type_name -> cairn.metadata.v1.BucketUsage
+	10,  // 12: cairn.metadata.v1.Bucket.quota:type_name -> cairn.metadata.v1.BucketQuota
+	1,   // 13: cairn.metadata.v1.Bucket.versioning:type_name -> cairn.metadata.v1.VersioningStatus
+	142, // 14: cairn.metadata.v1.AccessKey.grants:type_name -> cairn.metadata.v1.AccessKey.GrantsEntry
+	143, // 15: cairn.metadata.v1.MultipartUpload.headers:type_name -> cairn.metadata.v1.MultipartUpload.HeadersEntry
+	144, // 16: cairn.metadata.v1.MultipartUpload.user_metadata:type_name -> cairn.metadata.v1.MultipartUpload.UserMetadataEntry
+	145, // 17: cairn.metadata.v1.MultipartUpload.tags:type_name -> cairn.metadata.v1.MultipartUpload.TagsEntry
+	8,   // 18: cairn.metadata.v1.MultipartUpload.encryption:type_name -> cairn.metadata.v1.Encryption
+	5,   // 19: cairn.metadata.v1.Part.checksums:type_name -> cairn.metadata.v1.Checksum
+	4,   // 20: cairn.metadata.v1.Part.segments:type_name -> cairn.metadata.v1.Segment
+	2,   // 21: cairn.metadata.v1.Node.state:type_name -> cairn.metadata.v1.NodeState
+	16,  // 22: cairn.metadata.v1.ClusterMap.nodes:type_name -> cairn.metadata.v1.Node
+	3,   // 23: cairn.metadata.v1.ClusterMap.default_scheme:type_name -> cairn.metadata.v1.Scheme
+	23,  // 24: cairn.metadata.v1.Command.create_bucket:type_name -> cairn.metadata.v1.CreateBucketRequest
+	25,  // 25: cairn.metadata.v1.Command.delete_bucket:type_name -> cairn.metadata.v1.DeleteBucketRequest
+	58,  // 26: cairn.metadata.v1.Command.commit_object:type_name -> cairn.metadata.v1.CommitObjectRequest
+	66,  // 27: cairn.metadata.v1.Command.delete_object:type_name -> cairn.metadata.v1.DeleteObjectRequest
+	72,  // 28: cairn.metadata.v1.Command.create_multipart:type_name -> cairn.metadata.v1.CreateMultipartRequest
+	76,  // 29: cairn.metadata.v1.Command.put_part:type_name -> cairn.metadata.v1.PutPartRequest
+	81,  // 30: cairn.metadata.v1.Command.complete_multipart:type_name -> cairn.metadata.v1.CompleteMultipartRequest
+	83,  // 31: cairn.metadata.v1.Command.abort_multipart:type_name -> cairn.metadata.v1.AbortMultipartRequest
+	87,  // 32: cairn.metadata.v1.Command.register_node:type_name -> cairn.metadata.v1.RegisterNodeRequest
+	21,  // 33: cairn.metadata.v1.Command.set_member_address:type_name -> cairn.metadata.v1.SetMemberAddress
+	20,  // 34: cairn.metadata.v1.Command.bootstrap:type_name -> cairn.metadata.v1.Bootstrap
+	22,  // 35: cairn.metadata.v1.Command.set_node_usage:type_name -> cairn.metadata.v1.SetNodeUsage
+	96,  // 36: cairn.metadata.v1.Command.set_node_state:type_name -> cairn.metadata.v1.SetNodeState
+	98,  // 37: cairn.metadata.v1.Command.mark_chunks:type_name -> cairn.metadata.v1.MarkChunks
+	101, // 38: cairn.metadata.v1.Command.commit_placement:type_name -> cairn.metadata.v1.CommitPlacement
+	102, // 39: cairn.metadata.v1.Command.ack_gc:type_name -> cairn.metadata.v1.AckGC
+	124, // 40: cairn.metadata.v1.Command.set_rebalance:type_name -> cairn.metadata.v1.SetRebalance
+	27,  // 41: cairn.metadata.v1.Command.set_bucket_policy:type_name -> cairn.metadata.v1.SetBucketPolicyRequest
+	29,  // 42: cairn.metadata.v1.Command.set_bucket_lifecycle:type_name -> cairn.metadata.v1.SetBucketLifecycleRequest
+	39,  // 43: cairn.metadata.v1.Command.set_object_tags:type_name -> cairn.metadata.v1.SetObjectTagsRequest
+	40,  // 44: cairn.metadata.v1.Command.set_bucket_tags:type_name -> cairn.metadata.v1.SetBucketTagsRequest
+	42,  // 45: cairn.metadata.v1.Command.create_access_key:type_name -> cairn.metadata.v1.CreateAccessKeyRequest
+	44,  // 46: cairn.metadata.v1.Command.update_access_key:type_name -> cairn.metadata.v1.UpdateAccessKeyRequest
+	46,  // 47: cairn.metadata.v1.Command.delete_access_key:type_name -> cairn.metadata.v1.DeleteAccessKeyRequest
+	31,  // 48: cairn.metadata.v1.Command.set_bucket_cors:type_name -> cairn.metadata.v1.SetBucketCorsRequest
+	33,  // 49: cairn.metadata.v1.Command.set_bucket_quota:type_name -> cairn.metadata.v1.SetBucketQuotaRequest
+	35,  // 50: cairn.metadata.v1.Command.set_bucket_encryption:type_name -> cairn.metadata.v1.SetBucketEncryptionRequest
+	37,  // 51: cairn.metadata.v1.Command.set_bucket_versioning:type_name -> cairn.metadata.v1.SetBucketVersioningRequest
+	3,   // 52: cairn.metadata.v1.Bootstrap.default_scheme:type_name -> cairn.metadata.v1.Scheme
+	9,   // 53: cairn.metadata.v1.CreateBucketResponse.bucket:type_name -> cairn.metadata.v1.Bucket
+	9,   // 54: cairn.metadata.v1.SetBucketPolicyResponse.bucket:type_name -> cairn.metadata.v1.Bucket
+	9,   // 55: cairn.metadata.v1.SetBucketLifecycleResponse.bucket:type_name -> cairn.metadata.v1.Bucket
+	9,   // 56: cairn.metadata.v1.SetBucketCorsResponse.bucket:type_name -> cairn.metadata.v1.Bucket
+	10,  // 57: cairn.metadata.v1.SetBucketQuotaRequest.quota:type_name -> cairn.metadata.v1.BucketQuota
+	9,   // 58: cairn.metadata.v1.SetBucketQuotaResponse.bucket:type_name -> cairn.metadata.v1.Bucket
+	9,   // 59: cairn.metadata.v1.SetBucketEncryptionResponse.bucket:type_name -> cairn.metadata.v1.Bucket
+	1,   // 60: cairn.metadata.v1.SetBucketVersioningRequest.status:type_name -> cairn.metadata.v1.VersioningStatus
+	9,   // 61: cairn.metadata.v1.SetBucketVersioningResponse.bucket:type_name -> cairn.metadata.v1.Bucket
+	146, // 62: cairn.metadata.v1.SetObjectTagsRequest.tags:type_name -> cairn.metadata.v1.SetObjectTagsRequest.TagsEntry
+	57,  // 63: cairn.metadata.v1.SetObjectTagsRequest.condition:type_name -> cairn.metadata.v1.Condition
+	147, // 64: cairn.metadata.v1.SetBucketTagsRequest.tags:type_name -> cairn.metadata.v1.SetBucketTagsRequest.TagsEntry
+	9,   // 65: cairn.metadata.v1.SetBucketTagsResponse.bucket:type_name -> cairn.metadata.v1.Bucket
+	12,  // 66: cairn.metadata.v1.CreateAccessKeyResponse.key:type_name -> cairn.metadata.v1.AccessKey
+	13,  // 67: cairn.metadata.v1.UpdateAccessKeyRequest.allow:type_name -> cairn.metadata.v1.BucketGrant
+	13,  // 68: cairn.metadata.v1.UpdateAccessKeyRequest.deny:type_name -> cairn.metadata.v1.BucketGrant
+	12,  // 69: cairn.metadata.v1.UpdateAccessKeyResponse.key:type_name -> cairn.metadata.v1.AccessKey
+	12,  // 70: cairn.metadata.v1.GetAccessKeyResponse.key:type_name -> cairn.metadata.v1.AccessKey
+	12,  // 71: cairn.metadata.v1.ListAccessKeysResponse.keys:type_name -> cairn.metadata.v1.AccessKey
+	9,   // 72: cairn.metadata.v1.GetBucketResponse.bucket:type_name -> cairn.metadata.v1.Bucket
+	9,   // 73: cairn.metadata.v1.ListBucketsResponse.buckets:type_name -> cairn.metadata.v1.Bucket
+	7,   // 74: cairn.metadata.v1.CommitObjectRequest.object:type_name -> cairn.metadata.v1.Object
+	57,  // 75: cairn.metadata.v1.CommitObjectRequest.condition:type_name -> cairn.metadata.v1.Condition
+	7,   // 76: cairn.metadata.v1.CommitObjectResponse.object:type_name -> cairn.metadata.v1.Object
+	58,  // 77: cairn.metadata.v1.CommitObjectsRequest.commits:type_name -> cairn.metadata.v1.CommitObjectRequest
+	62,  // 78: cairn.metadata.v1.CommitObjectsResponse.results:type_name -> cairn.metadata.v1.CommitObjectResult
+	7,   // 79: cairn.metadata.v1.CommitObjectResult.object:type_name -> cairn.metadata.v1.Object
+	63,  // 80: cairn.metadata.v1.CommitObjectResult.error:type_name -> cairn.metadata.v1.ItemStatus
+	148, // 81: cairn.metadata.v1.ItemStatus.details:type_name -> google.protobuf.Any
+	7,   // 82: cairn.metadata.v1.GetObjectResponse.object:type_name -> cairn.metadata.v1.Object
+	57,  // 83: cairn.metadata.v1.DeleteObjectRequest.condition:type_name -> cairn.metadata.v1.Condition
+	7,   // 84: cairn.metadata.v1.ListObjectVersionsResponse.versions:type_name -> cairn.metadata.v1.Object
+	7,   // 85: cairn.metadata.v1.ListObjectsResponse.objects:type_name -> cairn.metadata.v1.Object
+	14,  // 86: cairn.metadata.v1.CreateMultipartRequest.upload:type_name -> cairn.metadata.v1.MultipartUpload
+	14,  // 87: cairn.metadata.v1.CreateMultipartResponse.upload:type_name -> cairn.metadata.v1.MultipartUpload
+	14,  // 88: cairn.metadata.v1.GetMultipartResponse.upload:type_name -> cairn.metadata.v1.MultipartUpload
+	15,  // 89: cairn.metadata.v1.PutPartRequest.part:type_name -> cairn.metadata.v1.Part
+	14,  // 90: cairn.metadata.v1.ListPartsResponse.upload:type_name -> cairn.metadata.v1.MultipartUpload
+	15,  // 91: cairn.metadata.v1.ListPartsResponse.parts:type_name -> cairn.metadata.v1.Part
+	80,  // 92: cairn.metadata.v1.CompleteMultipartRequest.parts:type_name -> cairn.metadata.v1.CompletePart
+	7,   // 93: cairn.metadata.v1.CompleteMultipartRequest.object:type_name -> cairn.metadata.v1.Object
+	57,  // 94: cairn.metadata.v1.CompleteMultipartRequest.condition:type_name -> cairn.metadata.v1.Condition
+	7,   // 95: cairn.metadata.v1.CompleteMultipartResponse.object:type_name -> cairn.metadata.v1.Object
+	14,  // 96: cairn.metadata.v1.ListMultipartUploadsResponse.uploads:type_name -> cairn.metadata.v1.MultipartUpload
+	16,  // 97: cairn.metadata.v1.RegisterNodeRequest.node:type_name -> cairn.metadata.v1.Node
+	17,  // 98: cairn.metadata.v1.RegisterNodeResponse.cluster_map:type_name -> cairn.metadata.v1.ClusterMap
+	103, // 99: cairn.metadata.v1.HeartbeatResponse.tasks:type_name -> cairn.metadata.v1.Task
+	17,  // 100: cairn.metadata.v1.GetClusterMapResponse.cluster_map:type_name -> cairn.metadata.v1.ClusterMap
+	18,  // 101: cairn.metadata.v1.ClusterStatusResponse.members:type_name -> cairn.metadata.v1.MetadMember
+	2,   // 102: cairn.metadata.v1.SetNodeState.state:type_name -> cairn.metadata.v1.NodeState
+	97,  // 103: cairn.metadata.v1.MarkChunks.chunks:type_name -> cairn.metadata.v1.ChunkRef
+	97,  // 104: cairn.metadata.v1.ReportChunksRequest.chunks:type_name -> cairn.metadata.v1.ChunkRef
+	105, // 105: cairn.metadata.v1.Task.repair:type_name -> cairn.metadata.v1.RepairTask
+	106, // 106: cairn.metadata.v1.Task.move:type_name -> cairn.metadata.v1.MoveTask
+	107, // 107: cairn.metadata.v1.Task.delete:type_name -> cairn.metadata.v1.DeleteTask
+	4,   // 108: cairn.metadata.v1.RepairTask.segment:type_name -> cairn.metadata.v1.Segment
+	104, // 109: cairn.metadata.v1.RepairTask.sources:type_name -> cairn.metadata.v1.PeerChunk
+	4,   // 110: cairn.metadata.v1.MoveTask.segment:type_name -> cairn.metadata.v1.Segment
+	104, // 111: cairn.metadata.v1.MoveTask.source:type_name -> cairn.metadata.v1.PeerChunk
+	97,  // 112: cairn.metadata.v1.DeleteTask.chunks:type_name -> cairn.metadata.v1.ChunkRef
+	97,  // 113: cairn.metadata.v1.TaskResult.bad_sources:type_name -> cairn.metadata.v1.ChunkRef
+	108, // 114: cairn.metadata.v1.ReportTaskRequest.result:type_name -> cairn.metadata.v1.TaskResult
+	97,  // 115: cairn.metadata.v1.CheckChunksRequest.chunks:type_name -> cairn.metadata.v1.ChunkRef
+	113, // 116: cairn.metadata.v1.HealthStatusResponse.lost:type_name -> cairn.metadata.v1.LostSegment
+	16,  // 117: cairn.metadata.v1.SetNodeDrainResponse.node:type_name -> cairn.metadata.v1.Node
+	16,  // 118: cairn.metadata.v1.DecommissionResponse.node:type_name -> cairn.metadata.v1.Node
+	130, // 119: cairn.metadata.v1.DecommissionResponse.skipped:type_name -> cairn.metadata.v1.SkippedMove
+	121, // 120: cairn.metadata.v1.RebalancePlanResponse.moves:type_name -> cairn.metadata.v1.PlannedMove
+	120, // 121: cairn.metadata.v1.RebalancePlanResponse.before:type_name -> cairn.metadata.v1.NodeUtilization
+	120, // 122: cairn.metadata.v1.RebalancePlanResponse.after:type_name -> cairn.metadata.v1.NodeUtilization
+	125, // 123: cairn.metadata.v1.SetRebalance.pending:type_name -> cairn.metadata.v1.PendingMove
+	130, // 124: cairn.metadata.v1.RebalanceStatusResponse.skipped:type_name -> cairn.metadata.v1.SkippedMove
+	4,   // 125: cairn.metadata.v1.GCEntry.segments:type_name -> cairn.metadata.v1.Segment
+	13,  // 126: cairn.metadata.v1.AccessKey.GrantsEntry.value:type_name -> cairn.metadata.v1.BucketGrant
+	23,  // 127: cairn.metadata.v1.Metadata.CreateBucket:input_type -> cairn.metadata.v1.CreateBucketRequest
+	25,  // 128: cairn.metadata.v1.Metadata.DeleteBucket:input_type -> cairn.metadata.v1.DeleteBucketRequest
+	53,  // 129: cairn.metadata.v1.Metadata.GetBucket:input_type -> cairn.metadata.v1.GetBucketRequest
+	55,  // 130: cairn.metadata.v1.Metadata.ListBuckets:input_type -> cairn.metadata.v1.ListBucketsRequest
+	27,  // 131: cairn.metadata.v1.Metadata.SetBucketPolicy:input_type -> cairn.metadata.v1.SetBucketPolicyRequest
+	29,  // 132: cairn.metadata.v1.Metadata.SetBucketLifecycle:input_type -> cairn.metadata.v1.SetBucketLifecycleRequest
+	39,  // 133: cairn.metadata.v1.Metadata.SetObjectTags:input_type -> cairn.metadata.v1.SetObjectTagsRequest
+	40,  // 134: cairn.metadata.v1.Metadata.SetBucketTags:input_type -> cairn.metadata.v1.SetBucketTagsRequest
+	31,  // 135: cairn.metadata.v1.Metadata.SetBucketCors:input_type -> cairn.metadata.v1.SetBucketCorsRequest
+	33,  // 136: cairn.metadata.v1.Metadata.SetBucketQuota:input_type -> cairn.metadata.v1.SetBucketQuotaRequest
+	35,  // 137: cairn.metadata.v1.Metadata.SetBucketEncryption:input_type -> cairn.metadata.v1.SetBucketEncryptionRequest
+	37,  // 138: cairn.metadata.v1.Metadata.SetBucketVersioning:input_type -> cairn.metadata.v1.SetBucketVersioningRequest
+	42,  // 139: cairn.metadata.v1.Metadata.CreateAccessKey:input_type -> cairn.metadata.v1.CreateAccessKeyRequest
+	44,  // 140: cairn.metadata.v1.Metadata.UpdateAccessKey:input_type -> cairn.metadata.v1.UpdateAccessKeyRequest
+	46,  // 141: cairn.metadata.v1.Metadata.DeleteAccessKey:input_type -> cairn.metadata.v1.DeleteAccessKeyRequest
+	48,  // 142: cairn.metadata.v1.Metadata.GetAccessKey:input_type -> cairn.metadata.v1.GetAccessKeyRequest
+	50,  // 143: cairn.metadata.v1.Metadata.ListAccessKeys:input_type -> cairn.metadata.v1.ListAccessKeysRequest
+	58,  // 144: cairn.metadata.v1.Metadata.CommitObject:input_type -> cairn.metadata.v1.CommitObjectRequest
+	60,  // 145: cairn.metadata.v1.Metadata.CommitObjects:input_type -> cairn.metadata.v1.CommitObjectsRequest
+	64,  // 146: cairn.metadata.v1.Metadata.GetObject:input_type -> cairn.metadata.v1.GetObjectRequest
+	66,  // 147: cairn.metadata.v1.Metadata.DeleteObject:input_type -> cairn.metadata.v1.DeleteObjectRequest
+	70,  // 148: cairn.metadata.v1.Metadata.ListObjects:input_type -> cairn.metadata.v1.ListObjectsRequest
+	68,  // 149: cairn.metadata.v1.Metadata.ListObjectVersions:input_type -> cairn.metadata.v1.ListObjectVersionsRequest
+	72,  // 150: cairn.metadata.v1.Metadata.CreateMultipart:input_type -> cairn.metadata.v1.CreateMultipartRequest
+	74,  // 151: cairn.metadata.v1.Metadata.GetMultipart:input_type -> cairn.metadata.v1.GetMultipartRequest
+	76,  // 152: cairn.metadata.v1.Metadata.PutPart:input_type -> cairn.metadata.v1.PutPartRequest
+	78,  // 153: cairn.metadata.v1.Metadata.ListParts:input_type -> cairn.metadata.v1.ListPartsRequest
+	81,  // 154: cairn.metadata.v1.Metadata.CompleteMultipart:input_type -> cairn.metadata.v1.CompleteMultipartRequest
+	83,  // 155: cairn.metadata.v1.Metadata.AbortMultipart:input_type -> cairn.metadata.v1.AbortMultipartRequest
+	85,  // 156: cairn.metadata.v1.Metadata.ListMultipartUploads:input_type -> cairn.metadata.v1.ListMultipartUploadsRequest
+	87,  // 157: cairn.metadata.v1.Metadata.RegisterNode:input_type -> cairn.metadata.v1.RegisterNodeRequest
+	89,  // 158: cairn.metadata.v1.Metadata.Heartbeat:input_type -> cairn.metadata.v1.HeartbeatRequest
+	91,  // 159: cairn.metadata.v1.Metadata.GetClusterMap:input_type -> cairn.metadata.v1.GetClusterMapRequest
+	94,  // 160: cairn.metadata.v1.Metadata.ClusterStatus:input_type -> cairn.metadata.v1.ClusterStatusRequest
+	21,  // 161: cairn.metadata.v1.Metadata.AnnounceMember:input_type -> cairn.metadata.v1.SetMemberAddress
+	99,  // 162: cairn.metadata.v1.Metadata.ReportChunks:input_type -> cairn.metadata.v1.ReportChunksRequest
+	109, // 163: cairn.metadata.v1.Metadata.ReportTask:input_type -> cairn.metadata.v1.ReportTaskRequest
+	111, // 164: cairn.metadata.v1.Metadata.CheckChunks:input_type -> cairn.metadata.v1.CheckChunksRequest
+	114, // 165: cairn.metadata.v1.Metadata.HealthStatus:input_type -> cairn.metadata.v1.HealthStatusRequest
+	116, // 166: cairn.metadata.v1.Metadata.SetNodeDrain:input_type -> cairn.metadata.v1.SetNodeDrainRequest
+	118, // 167: cairn.metadata.v1.Metadata.Decommission:input_type -> cairn.metadata.v1.DecommissionRequest
+	122, // 168: cairn.metadata.v1.Metadata.RebalancePlan:input_type -> cairn.metadata.v1.RebalancePlanRequest
+	126, // 169: cairn.metadata.v1.Metadata.RebalanceStart:input_type -> cairn.metadata.v1.RebalanceStartRequest
+	127, // 170: cairn.metadata.v1.Metadata.RebalanceStatus:input_type -> cairn.metadata.v1.RebalanceStatusRequest
+	128, // 171: cairn.metadata.v1.Metadata.RebalanceStop:input_type -> cairn.metadata.v1.RebalanceStopRequest
+	131, // 172: cairn.metadata.v1.Metadata.AddMember:input_type -> cairn.metadata.v1.AddMemberRequest
+	133, // 173: cairn.metadata.v1.Metadata.RemoveMember:input_type -> cairn.metadata.v1.RemoveMemberRequest
+	135, // 174: cairn.metadata.v1.Metadata.TransferLeader:input_type -> cairn.metadata.v1.TransferLeaderRequest
+	24,  // 175: cairn.metadata.v1.Metadata.CreateBucket:output_type -> cairn.metadata.v1.CreateBucketResponse
+	26,  // 176: cairn.metadata.v1.Metadata.DeleteBucket:output_type -> cairn.metadata.v1.DeleteBucketResponse
+	54,  // 177: cairn.metadata.v1.Metadata.GetBucket:output_type -> cairn.metadata.v1.GetBucketResponse
+	56,  // 178: cairn.metadata.v1.Metadata.ListBuckets:output_type -> cairn.metadata.v1.ListBucketsResponse
+	28,  // 179: cairn.metadata.v1.Metadata.SetBucketPolicy:output_type -> cairn.metadata.v1.SetBucketPolicyResponse
+	30,  // 180: cairn.metadata.v1.Metadata.SetBucketLifecycle:output_type -> cairn.metadata.v1.SetBucketLifecycleResponse
+	52,  // 181: cairn.metadata.v1.Metadata.SetObjectTags:output_type -> cairn.metadata.v1.SetObjectTagsResponse
+	41,  // 182: cairn.metadata.v1.Metadata.SetBucketTags:output_type -> cairn.metadata.v1.SetBucketTagsResponse
+	32,  // 183: cairn.metadata.v1.Metadata.SetBucketCors:output_type -> cairn.metadata.v1.SetBucketCorsResponse
+	34,  // 184: cairn.metadata.v1.Metadata.SetBucketQuota:output_type -> cairn.metadata.v1.SetBucketQuotaResponse
+	36,  // 185: cairn.metadata.v1.Metadata.SetBucketEncryption:output_type -> cairn.metadata.v1.SetBucketEncryptionResponse
+	38,  // 186: cairn.metadata.v1.Metadata.SetBucketVersioning:output_type -> cairn.metadata.v1.SetBucketVersioningResponse
+	43,  // 187: cairn.metadata.v1.Metadata.CreateAccessKey:output_type -> cairn.metadata.v1.CreateAccessKeyResponse
+	45,  // 188: cairn.metadata.v1.Metadata.UpdateAccessKey:output_type -> cairn.metadata.v1.UpdateAccessKeyResponse
+	47,  // 189: cairn.metadata.v1.Metadata.DeleteAccessKey:output_type -> cairn.metadata.v1.DeleteAccessKeyResponse
+	49,  // 190: cairn.metadata.v1.Metadata.GetAccessKey:output_type -> cairn.metadata.v1.GetAccessKeyResponse
+	51,  // 191: cairn.metadata.v1.Metadata.ListAccessKeys:output_type -> cairn.metadata.v1.ListAccessKeysResponse
+	59,  // 192: cairn.metadata.v1.Metadata.CommitObject:output_type -> cairn.metadata.v1.CommitObjectResponse
+	61,  // 193: cairn.metadata.v1.Metadata.CommitObjects:output_type -> cairn.metadata.v1.CommitObjectsResponse
+	65,  // 194: cairn.metadata.v1.Metadata.GetObject:output_type -> cairn.metadata.v1.GetObjectResponse
+	67,  // 195: cairn.metadata.v1.Metadata.DeleteObject:output_type -> cairn.metadata.v1.DeleteObjectResponse
+	71,  // 196: cairn.metadata.v1.Metadata.ListObjects:output_type -> cairn.metadata.v1.ListObjectsResponse
+	69,  // 197: cairn.metadata.v1.Metadata.ListObjectVersions:output_type -> cairn.metadata.v1.ListObjectVersionsResponse
+	73,  // 198: cairn.metadata.v1.Metadata.CreateMultipart:output_type -> cairn.metadata.v1.CreateMultipartResponse
+	75,  // 199: cairn.metadata.v1.Metadata.GetMultipart:output_type -> cairn.metadata.v1.GetMultipartResponse
+	77,  // 200: cairn.metadata.v1.Metadata.PutPart:output_type -> cairn.metadata.v1.PutPartResponse
+	79,  // 201: cairn.metadata.v1.Metadata.ListParts:output_type -> cairn.metadata.v1.ListPartsResponse
+	82,  // 202: cairn.metadata.v1.Metadata.CompleteMultipart:output_type -> cairn.metadata.v1.CompleteMultipartResponse
+	84,  // 203: cairn.metadata.v1.Metadata.AbortMultipart:output_type -> cairn.metadata.v1.AbortMultipartResponse
+	86,  // 204: cairn.metadata.v1.Metadata.ListMultipartUploads:output_type -> cairn.metadata.v1.ListMultipartUploadsResponse
+	88,  // 205: cairn.metadata.v1.Metadata.RegisterNode:output_type -> cairn.metadata.v1.RegisterNodeResponse
+	90,  // 206: cairn.metadata.v1.Metadata.Heartbeat:output_type -> cairn.metadata.v1.HeartbeatResponse
+	92,  // 207: cairn.metadata.v1.Metadata.GetClusterMap:output_type -> cairn.metadata.v1.GetClusterMapResponse
+	95,  // 208: cairn.metadata.v1.Metadata.ClusterStatus:output_type -> cairn.metadata.v1.ClusterStatusResponse
+	93,  // 209: cairn.metadata.v1.Metadata.AnnounceMember:output_type -> cairn.metadata.v1.AnnounceMemberResponse
+	100, // 210: cairn.metadata.v1.Metadata.ReportChunks:output_type -> cairn.metadata.v1.ReportChunksResponse
+	110, // 211: cairn.metadata.v1.Metadata.ReportTask:output_type -> cairn.metadata.v1.ReportTaskResponse
+	112, // 212: cairn.metadata.v1.Metadata.CheckChunks:output_type -> cairn.metadata.v1.CheckChunksResponse
+	115, // 213: cairn.metadata.v1.Metadata.HealthStatus:output_type -> cairn.metadata.v1.HealthStatusResponse
+	117, // 214: cairn.metadata.v1.Metadata.SetNodeDrain:output_type -> cairn.metadata.v1.SetNodeDrainResponse
+	119, // 215: cairn.metadata.v1.Metadata.Decommission:output_type -> cairn.metadata.v1.DecommissionResponse
+	123, // 216: cairn.metadata.v1.Metadata.RebalancePlan:output_type -> cairn.metadata.v1.RebalancePlanResponse
+	129, // 217: cairn.metadata.v1.Metadata.RebalanceStart:output_type -> cairn.metadata.v1.RebalanceStatusResponse
+	129, // 218: cairn.metadata.v1.Metadata.RebalanceStatus:output_type -> cairn.metadata.v1.RebalanceStatusResponse
+	129, // 219: cairn.metadata.v1.Metadata.RebalanceStop:output_type -> cairn.metadata.v1.RebalanceStatusResponse
+	132, // 220: cairn.metadata.v1.Metadata.AddMember:output_type -> cairn.metadata.v1.AddMemberResponse
+	134, // 221: cairn.metadata.v1.Metadata.RemoveMember:output_type -> cairn.metadata.v1.RemoveMemberResponse
+	136, // 222: cairn.metadata.v1.Metadata.TransferLeader:output_type -> cairn.metadata.v1.TransferLeaderResponse
+	175, // [175:223] is the sub-list for method output_type
+	127, // [127:175] is the sub-list for method input_type
+	127, // [127:127] is the sub-list for extension type_name
+	127, // [127:127] is the sub-list for extension extendee
+	0,   // [0:127] is the sub-list for field type_name
 }
 
 func init() { file_metadata_proto_init() }
@@ -9807,9 +10376,10 @@ func file_metadata_proto_init() {
 		(*Command_SetBucketCors)(nil),
 		(*Command_SetBucketQuota)(nil),
 		(*Command_SetBucketEncryption)(nil),
+		(*Command_SetBucketVersioning)(nil),
 	}
-	file_metadata_proto_msgTypes[39].OneofWrappers = []any{}
-	file_metadata_proto_msgTypes[96].OneofWrappers = []any{
+	file_metadata_proto_msgTypes[41].OneofWrappers = []any{}
+	file_metadata_proto_msgTypes[100].OneofWrappers = []any{
 		(*Task_Repair)(nil),
 		(*Task_Move)(nil),
 		(*Task_Delete)(nil),
@@ -9819,8 +10389,8 @@ func file_metadata_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_metadata_proto_rawDesc), len(file_metadata_proto_rawDesc)),
-			NumEnums:      2,
-			NumMessages:   141,
+			NumEnums:      3,
+			NumMessages:   145,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -36,6 +36,7 @@ const (
 	Metadata_SetBucketCors_FullMethodName        = "/cairn.metadata.v1.Metadata/SetBucketCors"
 	Metadata_SetBucketQuota_FullMethodName       = "/cairn.metadata.v1.Metadata/SetBucketQuota"
 	Metadata_SetBucketEncryption_FullMethodName  = "/cairn.metadata.v1.Metadata/SetBucketEncryption"
+	Metadata_SetBucketVersioning_FullMethodName  = "/cairn.metadata.v1.Metadata/SetBucketVersioning"
 	Metadata_CreateAccessKey_FullMethodName      = "/cairn.metadata.v1.Metadata/CreateAccessKey"
 	Metadata_UpdateAccessKey_FullMethodName      = "/cairn.metadata.v1.Metadata/UpdateAccessKey"
 	Metadata_DeleteAccessKey_FullMethodName      = "/cairn.metadata.v1.Metadata/DeleteAccessKey"
@@ -46,6 +47,7 @@ const (
 	Metadata_GetObject_FullMethodName            = "/cairn.metadata.v1.Metadata/GetObject"
 	Metadata_DeleteObject_FullMethodName         = "/cairn.metadata.v1.Metadata/DeleteObject"
 	Metadata_ListObjects_FullMethodName          = "/cairn.metadata.v1.Metadata/ListObjects"
+	Metadata_ListObjectVersions_FullMethodName   = "/cairn.metadata.v1.Metadata/ListObjectVersions"
 	Metadata_CreateMultipart_FullMethodName      = "/cairn.metadata.v1.Metadata/CreateMultipart"
 	Metadata_GetMultipart_FullMethodName         = "/cairn.metadata.v1.Metadata/GetMultipart"
 	Metadata_PutPart_FullMethodName              = "/cairn.metadata.v1.Metadata/PutPart"
@@ -88,6 +90,7 @@ type MetadataClient interface {
 	SetBucketCors(ctx context.Context, in *SetBucketCorsRequest, opts ...grpc.CallOption) (*SetBucketCorsResponse, error)
 	SetBucketQuota(ctx context.Context, in *SetBucketQuotaRequest, opts ...grpc.CallOption) (*SetBucketQuotaResponse, error)
 	SetBucketEncryption(ctx context.Context, in *SetBucketEncryptionRequest, opts ...grpc.CallOption) (*SetBucketEncryptionResponse, error)
+	SetBucketVersioning(ctx context.Context, in *SetBucketVersioningRequest, opts ...grpc.CallOption) (*SetBucketVersioningResponse, error)
 	CreateAccessKey(ctx context.Context, in *CreateAccessKeyRequest, opts ...grpc.CallOption) (*CreateAccessKeyResponse, error)
 	UpdateAccessKey(ctx context.Context, in *UpdateAccessKeyRequest, opts ...grpc.CallOption) (*UpdateAccessKeyResponse, error)
 	DeleteAccessKey(ctx context.Context, in *DeleteAccessKeyRequest, opts ...grpc.CallOption) (*DeleteAccessKeyResponse, error)
@@ -100,6 +103,7 @@ type MetadataClient interface {
 	GetObject(ctx context.Context, in *GetObjectRequest, opts ...grpc.CallOption) (*GetObjectResponse, error)
 	DeleteObject(ctx context.Context, in *DeleteObjectRequest, opts ...grpc.CallOption) (*DeleteObjectResponse, error)
 	ListObjects(ctx context.Context, in *ListObjectsRequest, opts ...grpc.CallOption) (*ListObjectsResponse, error)
+	ListObjectVersions(ctx context.Context, in *ListObjectVersionsRequest, opts ...grpc.CallOption) (*ListObjectVersionsResponse, error)
 	CreateMultipart(ctx context.Context, in *CreateMultipartRequest, opts ...grpc.CallOption) (*CreateMultipartResponse, error)
 	GetMultipart(ctx context.Context, in *GetMultipartRequest, opts ...grpc.CallOption) (*GetMultipartResponse, error)
 	PutPart(ctx context.Context, in *PutPartRequest, opts ...grpc.CallOption) (*PutPartResponse, error)
@@ -248,6 +252,16 @@ func (c *metadataClient) SetBucketEncryption(ctx context.Context, in *SetBucketE
 	return out, nil
 }
 
+func (c *metadataClient) SetBucketVersioning(ctx context.Context, in *SetBucketVersioningRequest, opts ...grpc.CallOption) (*SetBucketVersioningResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(SetBucketVersioningResponse)
+	err := c.cc.Invoke(ctx, Metadata_SetBucketVersioning_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *metadataClient) CreateAccessKey(ctx context.Context, in *CreateAccessKeyRequest, opts ...grpc.CallOption) (*CreateAccessKeyResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(CreateAccessKeyResponse)
@@ -342,6 +356,16 @@ func (c *metadataClient) ListObjects(ctx context.Context, in *ListObjectsRequest
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(ListObjectsResponse)
 	err := c.cc.Invoke(ctx, Metadata_ListObjects_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *metadataClient) ListObjectVersions(ctx context.Context, in *ListObjectVersionsRequest, opts ...grpc.CallOption) (*ListObjectVersionsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListObjectVersionsResponse)
+	err := c.cc.Invoke(ctx, Metadata_ListObjectVersions_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -613,6 +637,7 @@ type MetadataServer interface {
 	SetBucketCors(context.Context, *SetBucketCorsRequest) (*SetBucketCorsResponse, error)
 	SetBucketQuota(context.Context, *SetBucketQuotaRequest) (*SetBucketQuotaResponse, error)
 	SetBucketEncryption(context.Context, *SetBucketEncryptionRequest) (*SetBucketEncryptionResponse, error)
+	SetBucketVersioning(context.Context, *SetBucketVersioningRequest) (*SetBucketVersioningResponse, error)
 	CreateAccessKey(context.Context, *CreateAccessKeyRequest) (*CreateAccessKeyResponse, error)
 	UpdateAccessKey(context.Context, *UpdateAccessKeyRequest) (*UpdateAccessKeyResponse, error)
 	DeleteAccessKey(context.Context, *DeleteAccessKeyRequest) (*DeleteAccessKeyResponse, error)
@@ -625,6 +650,7 @@ type MetadataServer interface {
 	GetObject(context.Context, *GetObjectRequest) (*GetObjectResponse, error)
 	DeleteObject(context.Context, *DeleteObjectRequest) (*DeleteObjectResponse, error)
 	ListObjects(context.Context, *ListObjectsRequest) (*ListObjectsResponse, error)
+	ListObjectVersions(context.Context, *ListObjectVersionsRequest) (*ListObjectVersionsResponse, error)
 	CreateMultipart(context.Context, *CreateMultipartRequest) (*CreateMultipartResponse, error)
 	GetMultipart(context.Context, *GetMultipartRequest) (*GetMultipartResponse, error)
 	PutPart(context.Context, *PutPartRequest) (*PutPartResponse, error)
@@ -696,6 +722,9 @@ func (UnimplementedMetadataServer) SetBucketQuota(context.Context, *SetBucketQuo
 func (UnimplementedMetadataServer) SetBucketEncryption(context.Context, *SetBucketEncryptionRequest) (*SetBucketEncryptionResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method SetBucketEncryption not implemented")
 }
+func (UnimplementedMetadataServer) SetBucketVersioning(context.Context, *SetBucketVersioningRequest) (*SetBucketVersioningResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method SetBucketVersioning not implemented")
+}
 func (UnimplementedMetadataServer) CreateAccessKey(context.Context, *CreateAccessKeyRequest) (*CreateAccessKeyResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method CreateAccessKey not implemented")
 }
@@ -725,6 +754,9 @@ func (UnimplementedMetadataServer) DeleteObject(context.Context, *DeleteObjectRe
 }
 func (UnimplementedMetadataServer) ListObjects(context.Context, *ListObjectsRequest) (*ListObjectsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListObjects not implemented")
+}
+func (UnimplementedMetadataServer) ListObjectVersions(context.Context, *ListObjectVersionsRequest) (*ListObjectVersionsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListObjectVersions not implemented")
 }
 func (UnimplementedMetadataServer) CreateMultipart(context.Context, *CreateMultipartRequest) (*CreateMultipartResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method CreateMultipart not implemented")
@@ -1020,6 +1052,24 @@ func _Metadata_SetBucketEncryption_Handler(srv interface{}, ctx context.Context,
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Metadata_SetBucketVersioning_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SetBucketVersioningRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MetadataServer).SetBucketVersioning(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Metadata_SetBucketVersioning_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MetadataServer).SetBucketVersioning(ctx, req.(*SetBucketVersioningRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _Metadata_CreateAccessKey_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(CreateAccessKeyRequest)
 	if err := dec(in); err != nil {
@@ -1196,6 +1246,24 @@ func _Metadata_ListObjects_Handler(srv interface{}, ctx context.Context, dec fun
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
 		return srv.(MetadataServer).ListObjects(ctx, req.(*ListObjectsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Metadata_ListObjectVersions_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListObjectVersionsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MetadataServer).ListObjectVersions(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Metadata_ListObjectVersions_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MetadataServer).ListObjectVersions(ctx, req.(*ListObjectVersionsRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
@@ -1702,6 +1770,10 @@ var Metadata_ServiceDesc = grpc.ServiceDesc{
 			Handler:    _Metadata_SetBucketEncryption_Handler,
 		},
 		{
+			MethodName: "SetBucketVersioning",
+			Handler:    _Metadata_SetBucketVersioning_Handler,
+		},
+		{
 			MethodName: "CreateAccessKey",
 			Handler:    _Metadata_CreateAccessKey_Handler,
 		},
@@ -1740,6 +1812,10 @@ var Metadata_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ListObjects",
 			Handler:    _Metadata_ListObjects_Handler,
+		},
+		{
+			MethodName: "ListObjectVersions",
+			Handler:    _Metadata_ListObjectVersions_Handler,
 		},
 		{
 			MethodName: "CreateMultipart",

@@ -48,6 +48,11 @@ var (
 	// ErrNotLeader: this member is not the leader. A *NotLeaderError
 	// carries the leader's address when known.
 	ErrNotLeader = &Error{"NotLeader", codes.Unavailable}
+	// ErrNoSuchVersion: the key has no version with the id asked for.
+	ErrNoSuchVersion = &Error{"NoSuchVersion", codes.NotFound}
+	// ErrMethodNotAllowed: the version named is a delete marker, which
+	// has no data or tags.
+	ErrMethodNotAllowed = &Error{"MethodNotAllowed", codes.FailedPrecondition}
 )
 
 var all = []*Error{
@@ -55,7 +60,7 @@ var all = []*Error{
 	ErrBucketAlreadyOwnedByYou, ErrBucketNotEmpty, ErrPreconditionFailed,
 	ErrInvalidPart, ErrInvalidPartOrder, ErrInvalidArgument, ErrNoSuchNode,
 	ErrNotLeader, ErrUpgradeRequired, ErrNoSuchAccessKey, ErrAccessKeyExists,
-	ErrQuotaExceeded,
+	ErrQuotaExceeded, ErrNoSuchVersion, ErrMethodNotAllowed,
 }
 
 // NotLeaderError says who the leader is, if this member knows.
