@@ -38,7 +38,8 @@ func smIndexes(t testing.TB, s *State) map[string]string {
 }
 
 // smWantIndexes recomputes the indexes and counts (nodes', and buckets'
-// objects, bytes and upload bytes) from the object and part records alone,
+// objects, bytes, upload bytes and noncurrent versions) from the object,
+// version and part records alone,
 // and checks that no segment id is referenced twice.
 func smWantIndexes(t testing.TB, s *State) map[string]string {
 	t.Helper()
@@ -82,6 +83,20 @@ func smWantIndexes(t testing.TB, s *State) map[string]string {
 			u := buckets[o.Bucket]
 			u.chunks++
 			u.bytes += o.Size
+			buckets[o.Bucket] = u
+			return add(bytes.Clone(k), o.VersionId, o.Segments)
+		})
+		if err != nil {
+			return err
+		}
+		err = scanTxn(txn, prefixVersion, func(k, v []byte) error {
+			o := &pb.Object{}
+			if err := proto.Unmarshal(v, o); err != nil {
+				return err
+			}
+			u := buckets[o.Bucket]
+			u.versions++
+			u.versionBytes += o.Size
 			buckets[o.Bucket] = u
 			return add(bytes.Clone(k), o.VersionId, o.Segments)
 		})
@@ -227,7 +242,9 @@ func (w *smWorkload) next() *pb.Command {
 	bk := w.pick([]string{"b0", "b1"})
 	key := w.pick([]string{"k", "a/b", "c\x00d", "é"})
 	up := w.pick([]string{"u0", "u1"})
-	switch r := w.rng.IntN(23); {
+	switch r := w.rng.IntN(27); {
+	case r >= 23:
+		return w.nextVersioning(bk, key)
 	case r < 4:
 		return smCommit(&pb.Object{Bucket: bk, Key: key, VersionId: fmt.Sprint("v", w.nextID), Etag: "e", Segments: w.segs()}, nil)
 	case r < 5:
@@ -270,9 +287,13 @@ func (w *smWorkload) next() *pb.Command {
 			return smCreateBucket(bk)
 		case len(lo.Objects) > 0:
 			return smDelete(bk, lo.Objects[0].Key, nil)
-		default:
-			return smDeleteBucket(bk)
 		}
+		// Then its noncurrent versions and delete markers.
+		lv, err := w.s.ListObjectVersions(&pb.ListObjectVersionsRequest{Bucket: bk, MaxKeys: 1})
+		if err == nil && len(lv.Versions) > 0 {
+			return smDeleteVersion(bk, lv.Versions[0].Key, S3VersionID(lv.Versions[0]))
+		}
+		return smDeleteBucket(bk)
 	case r < 18:
 		info := w.randomSegment()
 		if info == nil {
@@ -323,6 +344,28 @@ func (w *smWorkload) next() *pb.Command {
 	}
 }
 
+// nextVersioning is a versioning command: a bucket's versioning set, or
+// a version deleted by id (the latest, an older one, or one that does not
+// exist).
+func (w *smWorkload) nextVersioning(bk, key string) *pb.Command {
+	switch w.rng.IntN(4) {
+	case 0:
+		st := pb.VersioningStatus_VERSIONING_STATUS_ENABLED
+		if w.rng.IntN(3) == 0 {
+			st = pb.VersioningStatus_VERSIONING_STATUS_SUSPENDED
+		}
+		return smSetVersioning(bk, st)
+	case 1:
+		return smDeleteVersion(bk, key, w.pick([]string{"null", "nope"}))
+	}
+	lv, err := w.s.ListObjectVersions(&pb.ListObjectVersionsRequest{Bucket: bk, Prefix: key})
+	if err != nil || len(lv.Versions) == 0 {
+		return smDelete(bk, key, nil)
+	}
+	v := lv.Versions[w.rng.IntN(len(lv.Versions))]
+	return smDeleteVersion(bk, v.Key, S3VersionID(v))
+}
+
 // TestIndexesMatchRecords applies random workloads, one entry per batch
 // and in small batches, and after every step recomputes the segment, node
 // and missing indexes from the object and part records.
@@ -340,6 +383,7 @@ func TestIndexesMatchRecords(t *testing.T) {
 			}
 			h.must(smCreateBucket("b0"), smCreateBucket("b1"))
 			counts := map[string][2]int{}
+			maxVersions := 0
 			for i := 0; i < steps; {
 				// Batches of 1..4 entries: later entries see earlier ones' writes.
 				n := 1 + w.rng.IntN(4)
@@ -365,11 +409,16 @@ func TestIndexesMatchRecords(t *testing.T) {
 				}
 				i += n
 				smCheckIndexes(t, h.s, fmt.Sprintf("step %d (%v)", i, names))
+				maxVersions = max(maxVersions, smCount(t, h.s, prefixVersion))
+			}
+			if maxVersions < 5 {
+				t.Errorf("at most %d noncurrent versions at a time: versioning barely ran", maxVersions)
 			}
 			// Every kind of command must have succeeded some of the time.
 			for _, op := range []string{"*metadatapb.Command_CommitObject", "*metadatapb.Command_DeleteObject", "*metadatapb.Command_PutPart",
 				"*metadatapb.Command_CompleteMultipart", "*metadatapb.Command_AbortMultipart", "*metadatapb.Command_MarkChunks",
-				"*metadatapb.Command_CommitPlacement", "*metadatapb.Command_AckGc", "*metadatapb.Command_DeleteBucket"} {
+				"*metadatapb.Command_CommitPlacement", "*metadatapb.Command_AckGc", "*metadatapb.Command_DeleteBucket",
+				"*metadatapb.Command_SetBucketVersioning"} {
 				if counts[op][0] == 0 {
 					t.Errorf("%s never succeeded (%v)", op, counts)
 				}

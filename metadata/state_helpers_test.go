@@ -142,6 +142,14 @@ func smDelete(bucket, key string, cond *pb.Condition) *pb.Command {
 	return &pb.Command{Op: &pb.Command_DeleteObject{DeleteObject: &pb.DeleteObjectRequest{Bucket: bucket, Key: key, Condition: cond}}}
 }
 
+func smDeleteVersion(bucket, key, id string) *pb.Command {
+	return &pb.Command{Op: &pb.Command_DeleteObject{DeleteObject: &pb.DeleteObjectRequest{Bucket: bucket, Key: key, VersionId: id}}}
+}
+
+func smSetVersioning(bucket string, st pb.VersioningStatus) *pb.Command {
+	return &pb.Command{Op: &pb.Command_SetBucketVersioning{SetBucketVersioning: &pb.SetBucketVersioningRequest{Name: bucket, Status: st}}}
+}
+
 func smCreateUpload(bucket, key, id string) *pb.Command {
 	return &pb.Command{Op: &pb.Command_CreateMultipart{CreateMultipart: &pb.CreateMultipartRequest{
 		Upload: &pb.MultipartUpload{Bucket: bucket, Key: key, UploadId: id, ContentType: "x/y"}}}}
