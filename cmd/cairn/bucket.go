@@ -29,6 +29,11 @@ type bucketView struct {
 	Objects     int64 `json:"objects"`
 	Bytes       int64 `json:"bytes"`
 	UploadBytes int64 `json:"upload_bytes"`
+	// NoncurrentVersions and NoncurrentBytes: the versions versioning
+	// keeps besides the current objects (delete markers included); a
+	// quota of bytes counts them too.
+	NoncurrentVersions int64 `json:"noncurrent_versions"`
+	NoncurrentBytes    int64 `json:"noncurrent_bytes"`
 	// MaxBytes and MaxObjects: its quota (0: no limit).
 	MaxBytes   int64 `json:"max_bytes"`
 	MaxObjects int64 `json:"max_objects"`
@@ -40,6 +45,7 @@ type bucketView struct {
 func toBucketView(b *pb.Bucket) bucketView {
 	v := bucketView{Name: b.GetName(), Created: time.Unix(0, b.GetCreatedUnixNano()).UTC(), Region: b.GetRegion(), Policy: b.GetPolicy(),
 		Objects: b.GetUsage().GetObjects(), Bytes: b.GetUsage().GetBytes(), UploadBytes: b.GetUsage().GetUploadBytes(),
+		NoncurrentVersions: b.GetUsage().GetNoncurrentVersions(), NoncurrentBytes: b.GetUsage().GetNoncurrentBytes(),
 		MaxBytes: b.GetQuota().GetMaxBytes(), MaxObjects: b.GetQuota().GetMaxObjects()}
 	if v.Policy != "" {
 		p, err := bucketpolicy.Parse(v.Name, []byte(v.Policy))

@@ -34,6 +34,9 @@ type bucketDetail struct {
 	// header of their own are encrypted with: "AES256" (SSE-S3) or ""
 	// (none).
 	DefaultEncryption string `json:"default_encryption"`
+	// Versioning is the bucket's S3 versioning: "Enabled", "Suspended" or
+	// "" (never set).
+	Versioning string `json:"versioning"`
 	// Keys are the access keys with a grant on the bucket, by id; nil
 	// when metad is older than access keys.
 	Keys map[string]grantView `json:"access_keys"`
@@ -55,7 +58,8 @@ func (a *admin) bucketShowCmd() *cobra.Command {
 				return err
 			}
 			b := resp.GetBucket()
-			d := bucketDetail{bucketView: toBucketView(b), Tags: b.GetTags(), DefaultEncryption: b.GetDefaultEncryption()}
+			d := bucketDetail{bucketView: toBucketView(b), Tags: b.GetTags(), DefaultEncryption: b.GetDefaultEncryption(),
+				Versioning: versioningName(b.GetVersioning())}
 			if d.Tags == nil {
 				d.Tags = map[string]string{}
 			}
@@ -103,6 +107,10 @@ func (d bucketDetail) render(w io.Writer) error {
 	t.Row("objects", strconv.FormatInt(d.Objects, 10))
 	t.Row("size", clitable.Bytes(d.Bytes))
 	t.Row("uploads", clitable.Bytes(d.UploadBytes)+" (parts of multipart uploads in progress)")
+	t.Row("versioning", orDash(d.Versioning))
+	if d.NoncurrentVersions > 0 || d.Versioning != "" {
+		t.Row("noncurrent", fmt.Sprintf("%d versions, %s (kept by versioning; delete markers included)", d.NoncurrentVersions, clitable.Bytes(d.NoncurrentBytes)))
+	}
 	t.Row("quota", d.quota())
 	t.Row("access", d.access())
 	cors := "the gateways' --cors-allowed-origins"
@@ -149,6 +157,19 @@ func (d bucketDetail) encryption() string {
 	default:
 		return d.DefaultEncryption
 	}
+}
+
+// versioningName is S3's name of a versioning status.
+func versioningName(v pb.VersioningStatus) string {
+	switch v {
+	case pb.VersioningStatus_VERSIONING_STATUS_UNSET:
+		return ""
+	case pb.VersioningStatus_VERSIONING_STATUS_ENABLED:
+		return "Enabled"
+	case pb.VersioningStatus_VERSIONING_STATUS_SUSPENDED:
+		return "Suspended"
+	}
+	return v.String()
 }
 
 func plural(n int, what string) string {
