@@ -66,10 +66,10 @@ import (
 // that start with a raw prefix P are exactly the encodings that start with
 // esc(P), so prefix listing and seeking work on the escaped form too.
 //
-// Splitting. Everything that belongs to one object key (its version, its
+// Splitting. Everything that belongs to one object key (its versions, its
 // uploads, their parts) is ordered by (bucket, key) after its table prefix,
 // so the state can later be cut into ranges, one Raft group each: a range
-// is a span [(bucket, key) lo, hi) applied to each of o/, u/ and p/ alike;
+// is a span [(bucket, key) lo, hi) applied to each of o/, v/, u/ and p/ alike;
 // b/, n/, m/ and gc/ are small and stay with a root group (or move to a
 // per-range gc/ if garbage volume calls for it). No command reads or writes
 // across object keys except bucket-level ones (DeleteBucket, listing),
