@@ -5,17 +5,29 @@
 // prefix, object tags and object size (Filter with Prefix, Tag,
 // ObjectSizeGreaterThan, ObjectSizeLessThan, or an And of them; or the
 // older Rule-level Prefix),
-// expiring current objects after Days or on a Date, and aborting
-// multipart uploads DaysAfterInitiation. Rules about noncurrent versions
-// and expired delete markers are accepted and, buckets never being
-// versioned, have nothing to act on, as on S3 for an unversioned bucket.
+// expiring current objects after Days or on a Date, expiring noncurrent
+// versions NoncurrentDays after they became noncurrent (keeping the
+// NewerNoncurrentVersions newest), removing expired object delete markers,
+// and aborting multipart uploads DaysAfterInitiation. In a bucket without
+// versioning the rules about versions have nothing to act on, as on S3.
 // Transitions (no other storage tiers exist) are refused with
 // ErrUnsupported: a stored configuration never means more than the store
 // does.
 //
 // Timing follows S3: an object expires at the first midnight UTC at or
-// after its last modification plus Days; an upload is aborted at the first
+// after its last modification plus Days; a noncurrent version at the first
+// midnight UTC at or after the moment it became noncurrent (its successor
+// was made) plus NoncurrentDays; an upload is aborted at the first
 // midnight UTC at or after its initiation plus DaysAfterInitiation.
+//
+// Versions. A noncurrent delete marker is a noncurrent version like any
+// other: NoncurrentVersionExpiration expires it and it counts among the
+// NewerNoncurrentVersions kept. An expired object delete marker (a key's
+// latest version is a delete marker and it has no other version) is
+// removed by a rule with ExpiredObjectDeleteMarker at once, and by a rule
+// with Days or Date when it is as old as an object the rule would expire,
+// as on S3. Filters see a delete marker as an object of size 0 without
+// tags, so a rule with a tag filter never removes one.
 //
 // The package imports nothing of the store's but internal/xmlstrict (the
 // end of a document, read as bucketcors reads it), so the gateway (which
@@ -109,7 +121,9 @@ type AbortIncomplete struct {
 	Unknown []unknownElement `xml:",any"`
 }
 
-// NoncurrentExpiration is about noncurrent versions, which no bucket has.
+// NoncurrentExpiration expires noncurrent versions: NoncurrentDays after
+// each became noncurrent, except the NewerNoncurrentVersions newest
+// noncurrent versions of a key, whatever their age.
 type NoncurrentExpiration struct {
 	NoncurrentDays          *int `xml:"NoncurrentDays,omitempty"`
 	NewerNoncurrentVersions *int `xml:"NewerNoncurrentVersions,omitempty"`
@@ -400,6 +414,78 @@ func (c *Configuration) UploadExpiry(key string, initiated time.Time) (at time.T
 		}
 	}
 	return at, ok
+}
+
+// NoncurrentExpiry is when the enabled rules expire a noncurrent version
+// (a delete marker too: size 0, no tags) of this key, size and tags that
+// became noncurrent at since and has newer noncurrent versions of its key
+// newer than it: the earliest of the NoncurrentVersionExpiration rules
+// that match it and keep fewer newer noncurrent versions than newer; ok is
+// false when none does.
+func (c *Configuration) NoncurrentExpiry(key string, size int64, tags map[string]string, since time.Time, newer int) (at time.Time, ok bool) {
+	for i := range c.Rules {
+		r := &c.Rules[i]
+		n := r.NoncurrentVersionExpiration
+		if r.Status != "Enabled" || n == nil || n.NoncurrentDays == nil || !r.matchesObject(key, size, tags) {
+			continue
+		}
+		if n.NewerNoncurrentVersions != nil && newer < *n.NewerNoncurrentVersions {
+			continue // among the versions the rule keeps
+		}
+		if t := afterDays(since, *n.NoncurrentDays); !ok || t.Before(at) {
+			at, ok = t, true
+		}
+	}
+	return at, ok
+}
+
+// DeleteMarkerExpiry is when the enabled rules remove an expired object
+// delete marker (its key's only version) of this key, made at made: at
+// once (made) for a rule with ExpiredObjectDeleteMarker, else when a rule
+// with Days or Date would expire an object of size 0 without tags last
+// modified at made; the earliest of the rules that match. ok is false when
+// none does.
+func (c *Configuration) DeleteMarkerExpiry(key string, made time.Time) (at time.Time, ok bool) {
+	for i := range c.Rules {
+		r := &c.Rules[i]
+		e := r.Expiration
+		if r.Status != "Enabled" || e == nil || !r.matchesObject(key, 0, nil) {
+			continue
+		}
+		var t time.Time
+		switch {
+		case e.ExpiredObjectDeleteMarker != nil && *e.ExpiredObjectDeleteMarker:
+			t = made
+		case e.Days != nil:
+			t = afterDays(made, *e.Days)
+		case e.Date != nil:
+			t, _ = parseDate(*e.Date) // checked by Parse
+		default:
+			continue // ExpiredObjectDeleteMarker false
+		}
+		if !ok || t.Before(at) {
+			at, ok = t, true
+		}
+	}
+	return at, ok
+}
+
+// ExpiresVersions tells whether some enabled rule expires noncurrent
+// versions or expired object delete markers, so that a bucket's versions
+// need scanning at all.
+func (c *Configuration) ExpiresVersions() bool {
+	for _, r := range c.Rules {
+		if r.Status != "Enabled" {
+			continue
+		}
+		if r.NoncurrentVersionExpiration != nil {
+			return true
+		}
+		if e := r.Expiration; e != nil && (e.Days != nil || e.Date != nil || (e.ExpiredObjectDeleteMarker != nil && *e.ExpiredObjectDeleteMarker)) {
+			return true
+		}
+	}
+	return false
 }
 
 // ExpiresObjects tells whether some enabled rule expires current objects,

@@ -152,3 +152,104 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+func TestNoncurrentExpiry(t *testing.T) {
+	c := mustParse(t, rules(`
+<Rule><ID>logs</ID><Filter><Prefix>logs/</Prefix></Filter><Status>Enabled</Status><NoncurrentVersionExpiration><NoncurrentDays>3</NoncurrentDays></NoncurrentVersionExpiration></Rule>
+<Rule><ID>keep2</ID><Filter><Prefix>db/</Prefix></Filter><Status>Enabled</Status><NoncurrentVersionExpiration><NoncurrentDays>1</NoncurrentDays><NewerNoncurrentVersions>2</NewerNoncurrentVersions></NoncurrentVersionExpiration></Rule>
+<Rule><ID>big</ID><Filter><And><Prefix>media/</Prefix><ObjectSizeGreaterThan>1000</ObjectSizeGreaterThan></And></Filter><Status>Enabled</Status><NoncurrentVersionExpiration><NoncurrentDays>1</NoncurrentDays></NoncurrentVersionExpiration></Rule>
+<Rule><ID>temp</ID><Filter><Tag><Key>temp</Key><Value>yes</Value></Tag></Filter><Status>Enabled</Status><NoncurrentVersionExpiration><NoncurrentDays>5</NoncurrentDays></NoncurrentVersionExpiration></Rule>
+<Rule><ID>off</ID><Filter><Prefix>keep/</Prefix></Filter><Status>Disabled</Status><NoncurrentVersionExpiration><NoncurrentDays>1</NoncurrentDays></NoncurrentVersionExpiration></Rule>
+<Rule><ID>current</ID><Filter><Prefix>cur/</Prefix></Filter><Status>Enabled</Status><Expiration><Days>1</Days></Expiration></Rule>`))
+	since := time.Date(2026, 11, 15, 10, 30, 0, 0, time.UTC)
+	day := func(d int) time.Time { return time.Date(2026, 11, d, 0, 0, 0, 0, time.UTC) }
+	for _, tc := range []struct {
+		name  string
+		key   string
+		size  int64
+		tags  map[string]string
+		newer int
+		want  time.Time // zero: never
+	}{
+		{"NoncurrentDays from the moment it became noncurrent, to the next midnight", "logs/a", 500, nil, 0, day(19)},
+		{"older versions alike", "logs/a", 500, nil, 7, day(19)},
+		{"a delete marker is a noncurrent version", "logs/a", 0, nil, 0, day(19)},
+		{"outside every prefix", "other/a", 500, nil, 9, time.Time{}},
+		{"the newest noncurrent version is kept", "db/x", 500, nil, 0, time.Time{}},
+		{"the second newest is kept", "db/x", 500, nil, 1, time.Time{}},
+		{"the third newest expires", "db/x", 500, nil, 2, day(17)},
+		{"size filter matches", "media/v", 2000, nil, 0, day(17)},
+		{"size filter does not match", "media/v", 1000, nil, 0, time.Time{}},
+		{"a delete marker is of size 0", "media/v", 0, nil, 0, time.Time{}},
+		{"tag filter matches", "x", 500, map[string]string{"temp": "yes"}, 0, day(21)},
+		{"tag filter does not match", "x", 500, map[string]string{"temp": "no"}, 0, time.Time{}},
+		{"the earliest of two rules", "logs/t", 500, map[string]string{"temp": "yes"}, 0, day(19)},
+		{"a disabled rule", "keep/a", 500, nil, 3, time.Time{}},
+		{"a current-object rule does not expire noncurrent versions", "cur/a", 500, nil, 3, time.Time{}},
+	} {
+		at, ok := c.NoncurrentExpiry(tc.key, tc.size, tc.tags, since, tc.newer)
+		if ok != !tc.want.IsZero() || !at.Equal(tc.want) {
+			t.Errorf("%s: NoncurrentExpiry(%q, %d, newer %d) = %v %v, want %v", tc.name, tc.key, tc.size, tc.newer, at, ok, tc.want)
+		}
+	}
+	if at, _ := c.NoncurrentExpiry("logs/a", 1, nil, day(15), 0); !at.Equal(day(18)) {
+		t.Errorf("noncurrent since midnight + 3 days = %v, want %v", at, day(18))
+	}
+	if !c.ExpiresVersions() {
+		t.Error("ExpiresVersions = false")
+	}
+}
+
+func TestDeleteMarkerExpiry(t *testing.T) {
+	c := mustParse(t, rules(`
+<Rule><ID>eodm</ID><Filter><Prefix>a/</Prefix></Filter><Status>Enabled</Status><Expiration><ExpiredObjectDeleteMarker>true</ExpiredObjectDeleteMarker></Expiration></Rule>
+<Rule><ID>no</ID><Filter><Prefix>b/</Prefix></Filter><Status>Enabled</Status><Expiration><ExpiredObjectDeleteMarker>false</ExpiredObjectDeleteMarker></Expiration></Rule>
+<Rule><ID>days</ID><Filter><Prefix>c/</Prefix></Filter><Status>Enabled</Status><Expiration><Days>2</Days></Expiration></Rule>
+<Rule><ID>date</ID><Filter><Prefix>d/</Prefix></Filter><Status>Enabled</Status><Expiration><Date>2027-01-01</Date></Expiration></Rule>
+<Rule><ID>tagged</ID><Filter><Tag><Key>temp</Key><Value>yes</Value></Tag></Filter><Status>Enabled</Status><Expiration><ExpiredObjectDeleteMarker>true</ExpiredObjectDeleteMarker></Expiration></Rule>
+<Rule><ID>big</ID><Filter><And><Prefix>e/</Prefix><ObjectSizeGreaterThan>10</ObjectSizeGreaterThan></And></Filter><Status>Enabled</Status><Expiration><ExpiredObjectDeleteMarker>true</ExpiredObjectDeleteMarker></Expiration></Rule>
+<Rule><ID>off</ID><Filter><Prefix>f/</Prefix></Filter><Status>Disabled</Status><Expiration><ExpiredObjectDeleteMarker>true</ExpiredObjectDeleteMarker></Expiration></Rule>
+<Rule><ID>noncurrent</ID><Filter><Prefix>g/</Prefix></Filter><Status>Enabled</Status><NoncurrentVersionExpiration><NoncurrentDays>1</NoncurrentDays></NoncurrentVersionExpiration></Rule>
+<Rule><ID>both</ID><Filter><Prefix>c/now/</Prefix></Filter><Status>Enabled</Status><Expiration><ExpiredObjectDeleteMarker>true</ExpiredObjectDeleteMarker></Expiration></Rule>`))
+	made := time.Date(2026, 11, 15, 10, 30, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		name string
+		key  string
+		want time.Time // zero: never
+	}{
+		{"ExpiredObjectDeleteMarker removes it at once", "a/x", made},
+		{"ExpiredObjectDeleteMarker false does nothing", "b/x", time.Time{}},
+		{"Days: as old as an object the rule expires", "c/x", time.Date(2026, 11, 18, 0, 0, 0, 0, time.UTC)},
+		{"Date", "d/x", time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC)},
+		{"a tag filter never matches a marker", "x", time.Time{}},
+		{"a marker is of size 0", "e/x", time.Time{}},
+		{"a disabled rule", "f/x", time.Time{}},
+		{"NoncurrentVersionExpiration alone does not remove it", "g/x", time.Time{}},
+		{"outside every prefix", "z/x", time.Time{}},
+		{"the earliest of two rules", "c/now/x", made},
+	} {
+		at, ok := c.DeleteMarkerExpiry(tc.key, made)
+		if ok != !tc.want.IsZero() || !at.Equal(tc.want) {
+			t.Errorf("%s: DeleteMarkerExpiry(%q) = %v %v, want %v", tc.name, tc.key, at, ok, tc.want)
+		}
+	}
+}
+
+func TestExpiresVersions(t *testing.T) {
+	for _, tc := range []struct {
+		rule string
+		want bool
+	}{
+		{`<Status>Enabled</Status><NoncurrentVersionExpiration><NoncurrentDays>1</NoncurrentDays></NoncurrentVersionExpiration>`, true},
+		{`<Status>Enabled</Status><Expiration><ExpiredObjectDeleteMarker>true</ExpiredObjectDeleteMarker></Expiration>`, true},
+		{`<Status>Enabled</Status><Expiration><Days>1</Days></Expiration>`, true}, // removes expired delete markers
+		{`<Status>Enabled</Status><Expiration><ExpiredObjectDeleteMarker>false</ExpiredObjectDeleteMarker></Expiration>`, false},
+		{`<Status>Disabled</Status><NoncurrentVersionExpiration><NoncurrentDays>1</NoncurrentDays></NoncurrentVersionExpiration>`, false},
+		{`<Status>Enabled</Status><AbortIncompleteMultipartUpload><DaysAfterInitiation>1</DaysAfterInitiation></AbortIncompleteMultipartUpload>`, false},
+	} {
+		c := mustParse(t, rules(`<Rule><Filter/>`+tc.rule+`</Rule>`))
+		if got := c.ExpiresVersions(); got != tc.want {
+			t.Errorf("ExpiresVersions(%s) = %v, want %v", tc.rule, got, tc.want)
+		}
+	}
+}
