@@ -106,10 +106,14 @@ func TestKillNineEverything(t *testing.T) {
 	start = time.Now()
 	enc := writeEncrypted(ctx, t, client, "kill9-sse", cl.cfg.SegmentSize)
 	cl.logf("wrote an SSE-S3, an SSE-C and a control object in %v", time.Since(start).Round(time.Millisecond))
+	// A versioned key's history: its noncurrent versions and its delete
+	// marker must survive as its current objects do.
+	vers := writeVersioned(ctx, t, client, "kill9-versions", cl.cfg.SegmentSize)
 
 	// Check before the crash too: a failure here is not about durability.
 	verify(t, client, led, bucket, "", true)
 	enc.check(ctx, t, client, "before the crash")
+	vers.check(ctx, t, client, "before the crash")
 	if t.Failed() {
 		t.FailNow()
 	}
@@ -147,6 +151,7 @@ func TestKillNineEverything(t *testing.T) {
 	n := verify(t, cl.S3(), led, bucket, "", true)
 	cl.logf("after kill -9 of everything: %d objects checked", n)
 	enc.check(ctx, t, cl.S3(), "after kill -9 of everything")
+	vers.check(ctx, t, cl.S3(), "after kill -9 of everything")
 	if t.Failed() {
 		return
 	}
