@@ -29,6 +29,7 @@ import (
 
 	"github.com/cairnstore/cairn/chunk"
 	pb "github.com/cairnstore/cairn/metadata/metadatapb"
+	"github.com/cairnstore/cairn/metadata/metaerr"
 )
 
 // BlobClient is what the object layer needs of the blob nodes' HTTP API
@@ -198,11 +199,50 @@ func (s *Store) writeQuorum(sc chunk.Scheme) int {
 	return min(max(q, sc.K), sc.Shards())
 }
 
-// Head returns an object's metadata (a linearizable read).
+// Head returns the metadata of an object's current version (a
+// linearizable read).
 func (s *Store) Head(ctx context.Context, bucket, key string) (*pb.Object, error) {
-	resp, err := s.meta.GetObject(ctx, &pb.GetObjectRequest{Bucket: bucket, Key: key})
+	return s.HeadVersion(ctx, bucket, key, HeadOptions{})
+}
+
+// HeadOptions choose the version HeadVersion reads.
+type HeadOptions struct {
+	// VersionID is an S3 version id ("null": the key's null version);
+	// "": the current object.
+	VersionID string
+	// IncludeDeleteMarker, without VersionID: when the key's latest
+	// version is a delete marker, answer the marker (Object.delete_marker)
+	// instead of metaerr.ErrNoSuchKey.
+	IncludeDeleteMarker bool
+}
+
+// HeadVersion returns the metadata of the version of an object opts
+// names (a linearizable read); Open reads its data like any object's. A
+// version id naming a delete marker answers the marker (it has no data);
+// one naming no version is metaerr.ErrNoSuchVersion.
+func (s *Store) HeadVersion(ctx context.Context, bucket, key string, opts HeadOptions) (*pb.Object, error) {
+	resp, err := s.meta.GetObject(ctx, &pb.GetObjectRequest{Bucket: bucket, Key: key, VersionId: opts.VersionID, IncludeDeleteMarker: opts.IncludeDeleteMarker})
 	if err != nil {
+		if opts.VersionID != "" {
+			return nil, fmt.Errorf("get object %s/%s version %q: %w", bucket, key, opts.VersionID, err)
+		}
 		return nil, fmt.Errorf("get object %s/%s: %w", bucket, key, err)
 	}
-	return resp.Object, nil
+	o := resp.GetObject()
+	if opts.VersionID != "" && VersionID(o) != opts.VersionID {
+		// A metad from before versioning ignores version_id and answers
+		// the current object, which is not the version asked for.
+		return nil, metaerr.Detailed(metaerr.ErrNoSuchVersion, "%s/%s version %q", bucket, key, opts.VersionID)
+	}
+	return o, nil
+}
+
+// VersionID is o's S3 version id: its version_id when it was written with
+// versioning enabled (Object.versioned), else "null" (the rule of
+// metadata.S3VersionID, which this package does not import).
+func VersionID(o *pb.Object) string {
+	if o.GetVersioned() {
+		return o.GetVersionId()
+	}
+	return "null"
 }
