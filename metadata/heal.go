@@ -48,6 +48,7 @@ type healState interface {
 	Uploads(after []byte, limit int) ([]*pb.MultipartUpload, []byte, error)
 	ListBuckets(*pb.ListBucketsRequest) (*pb.ListBucketsResponse, error)
 	ListObjects(*pb.ListObjectsRequest) (*pb.ListObjectsResponse, error)
+	Versions(bucket string, after *VersionCursor, limit int) ([]VersionInfo, *VersionCursor, error)
 }
 
 var _ healState = (*State)(nil)

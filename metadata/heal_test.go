@@ -153,6 +153,10 @@ func (f *fakeHealState) ListObjects(*pb.ListObjectsRequest) (*pb.ListObjectsResp
 	return &pb.ListObjectsResponse{}, nil
 }
 
+func (f *fakeHealState) Versions(string, *VersionCursor, int) ([]VersionInfo, *VersionCursor, error) {
+	return nil, nil, nil
+}
+
 func (f *fakeHealState) GCBacklog() (int64, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()

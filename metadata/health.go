@@ -197,9 +197,10 @@ type healMetrics struct {
 	tasks       *prometheus.CounterVec
 	gcAcked     prometheus.Counter
 	// uploadsExpired counts multipart uploads aborted for their age,
-	// objectsExpired objects deleted by lifecycle rules.
-	uploadsExpired, objectsExpired prometheus.Counter
-	current                        func() *healer
+	// objectsExpired objects deleted by lifecycle rules, versionsExpired
+	// noncurrent versions and delete markers they deleted for good.
+	uploadsExpired, objectsExpired, versionsExpired prometheus.Counter
+	current                                         func() *healer
 	// repairsDone and repairsFailed (failed or expired) count repair
 	// tasks for HealthStatus.
 	repairsDone, repairsFailed atomic.Int64
@@ -232,6 +233,10 @@ func newHealMetrics(current func() *healer) *healMetrics {
 			Name: "cairn_lifecycle_objects_expired_total",
 			Help: "Objects deleted by their bucket's lifecycle rules (on this member while it led).",
 		}),
+		versionsExpired: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "cairn_lifecycle_versions_expired_total",
+			Help: "Noncurrent versions and expired delete markers deleted for good by their bucket's lifecycle rules (on this member while it led).",
+		}),
 		current:   current,
 		degraded:  d("cairn_segments_degraded", "Segments with fewer than k+m healthy chunks (leader, last health pass)."),
 		lost:      d("cairn_segments_lost", "Segments with fewer than k healthy chunks (leader, last health pass)."),
@@ -245,7 +250,7 @@ func newHealMetrics(current func() *healer) *healMetrics {
 }
 
 func (m *healMetrics) collectors() []prometheus.Collector {
-	return []prometheus.Collector{m.repairBytes, m.tasks, m.gcAcked, m.uploadsExpired, m.objectsExpired, healGauges{m}}
+	return []prometheus.Collector{m.repairBytes, m.tasks, m.gcAcked, m.uploadsExpired, m.objectsExpired, m.versionsExpired, healGauges{m}}
 }
 
 // healGauges is the collector of the leader-only gauges.

@@ -44,7 +44,10 @@ import (
 //	   (bucketusage.go, checkQuota)
 //	7  SetBucketVersioning, DeleteObject and SetObjectTags of a version
 //	   id (versioning.go)
-const FeatureLevel uint32 = 7
+//	8  DeleteObject's if_noncurrent_version_id (lifecycle expiry of
+//	   versions), which a member below would ignore and so delete a
+//	   version that became current
+const FeatureLevel uint32 = 8
 
 // requireFeature answers ErrUpgradeRequired unless every member of the
 // Raft configuration has announced at least level. The levels come from

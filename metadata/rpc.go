@@ -202,6 +202,12 @@ func (a *api) DeleteObject(ctx context.Context, req *pb.DeleteObjectRequest) (*p
 			return nil, toStatus(err)
 		}
 	}
+	if req.GetIfNoncurrentVersionId() != "" {
+		// A member below it would ignore the condition.
+		if err := a.s.requireFeature(ctx, versionExpiryLevel, "DeleteObject if a version is noncurrent"); err != nil {
+			return nil, toStatus(err)
+		}
+	}
 	return mutate[*pb.DeleteObjectResponse](ctx, a.s, &pb.Command{Op: &pb.Command_DeleteObject{DeleteObject: req}})
 }
 

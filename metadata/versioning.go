@@ -337,7 +337,13 @@ func (a *applier) deleteVersioned(req *pb.DeleteObjectRequest, v pb.VersioningSt
 // deleteVersion is DeleteObject with a version id: that version goes for
 // good, and when it was the latest, the newest remaining one becomes
 // current (an object; a marker leaves the key without a current object).
-// A version that does not exist deletes nothing, as on S3.
+// A version that does not exist deletes nothing, as on S3. With
+// if_noncurrent_version_id (lifecycle expiry) only a v/ record with that
+// internal version id goes, and only when that leaves the key's current
+// object as it is: the S3 id may name the current object by now (promoted
+// when a newer version was deleted, or "null" reused by a SUSPENDED
+// bucket's write), or the latest marker, whose removal would make an
+// older version current.
 func (a *applier) deleteVersion(req *pb.DeleteObjectRequest) (proto.Message, error) {
 	bucket, key, id := req.GetBucket(), req.GetKey(), req.GetVersionId()
 	if len(id) > maxVersionID {
@@ -356,6 +362,9 @@ func (a *applier) deleteVersion(req *pb.DeleteObjectRequest) (proto.Message, err
 		return nil, err
 	}
 	if cur != nil && S3VersionID(cur) == id {
+		if req.GetIfNoncurrentVersionId() != "" {
+			return nil, metaerr.Detailed(metaerr.ErrPreconditionFailed, "%s/%s: version %q is the current object", bucket, key, id)
+		}
 		if err := checkCondition(cur, req.GetCondition(), bucket, key); err != nil {
 			return nil, err
 		}
@@ -383,6 +392,18 @@ func (a *applier) deleteVersion(req *pb.DeleteObjectRequest) (proto.Message, err
 	}
 	if i < 0 {
 		return &pb.DeleteObjectResponse{}, nil
+	}
+	if want := req.GetIfNoncurrentVersionId(); want != "" {
+		if cur == nil && i == 0 && len(vs) > 1 {
+			return nil, metaerr.Detailed(metaerr.ErrPreconditionFailed, "%s/%s: version %q is the latest, with older versions", bucket, key, id)
+		}
+		o, err := a.readVersion(vs[i].key)
+		if err != nil {
+			return nil, err
+		}
+		if o.GetVersionId() != want {
+			return nil, metaerr.Detailed(metaerr.ErrPreconditionFailed, "%s/%s: version %q is another version now (%q, not %q)", bucket, key, id, o.GetVersionId(), want)
+		}
 	}
 	o, err := a.dropVersion(vs[i])
 	if err != nil {

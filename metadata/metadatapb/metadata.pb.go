@@ -4567,8 +4567,17 @@ type DeleteObjectRequest struct {
 	// The version id a delete marker this delete adds gets (random, chosen
 	// by the caller; the state machine derives one when it is empty).
 	MarkerVersionId string `protobuf:"bytes,5,opt,name=marker_version_id,json=markerVersionId,proto3" json:"marker_version_id,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// With version_id: delete that version only while it is a noncurrent
+	// version or delete marker whose Object.version_id is this one, and
+	// deleting it leaves the key's current object as it is (it is not the
+	// current object, nor the latest delete marker of a key with older
+	// versions); else PreconditionFailed. Lifecycle expiry's deletes of
+	// versions set it, so a version that became current again since the
+	// read, a "null" version id that now names a newer version, or a marker
+	// that became the latest is kept. Feature level 8.
+	IfNoncurrentVersionId string `protobuf:"bytes,6,opt,name=if_noncurrent_version_id,json=ifNoncurrentVersionId,proto3" json:"if_noncurrent_version_id,omitempty"`
+	unknownFields         protoimpl.UnknownFields
+	sizeCache             protoimpl.SizeCache
 }
 
 func (x *DeleteObjectRequest) Reset() {
@@ -4632,6 +4641,13 @@ func (x *DeleteObjectRequest) GetVersionId() string {
 func (x *DeleteObjectRequest) GetMarkerVersionId() string {
 	if x != nil {
 		return x.MarkerVersionId
+	}
+	return ""
+}
+
+func (x *DeleteObjectRequest) GetIfNoncurrentVersionId() string {
+	if x != nil {
+		return x.IfNoncurrentVersionId
 	}
 	return ""
 }
@@ -9523,14 +9539,15 @@ const file_metadata_proto_rawDesc = "" +
 	"version_id\x18\x03 \x01(\tR\tversionId\x122\n" +
 	"\x15include_delete_marker\x18\x04 \x01(\bR\x13includeDeleteMarker\"F\n" +
 	"\x11GetObjectResponse\x121\n" +
-	"\x06object\x18\x01 \x01(\v2\x19.cairn.metadata.v1.ObjectR\x06object\"\xc6\x01\n" +
+	"\x06object\x18\x01 \x01(\v2\x19.cairn.metadata.v1.ObjectR\x06object\"\xff\x01\n" +
 	"\x13DeleteObjectRequest\x12\x16\n" +
 	"\x06bucket\x18\x01 \x01(\tR\x06bucket\x12\x10\n" +
 	"\x03key\x18\x02 \x01(\tR\x03key\x12:\n" +
 	"\tcondition\x18\x03 \x01(\v2\x1c.cairn.metadata.v1.ConditionR\tcondition\x12\x1d\n" +
 	"\n" +
 	"version_id\x18\x04 \x01(\tR\tversionId\x12*\n" +
-	"\x11marker_version_id\x18\x05 \x01(\tR\x0fmarkerVersionId\"t\n" +
+	"\x11marker_version_id\x18\x05 \x01(\tR\x0fmarkerVersionId\x127\n" +
+	"\x18if_noncurrent_version_id\x18\x06 \x01(\tR\x15ifNoncurrentVersionId\"t\n" +
 	"\x14DeleteObjectResponse\x12\x18\n" +
 	"\adeleted\x18\x01 \x01(\bR\adeleted\x12#\n" +
 	"\rdelete_marker\x18\x02 \x01(\bR\fdeleteMarker\x12\x1d\n" +
