@@ -86,6 +86,7 @@ var opPermissions = map[string]permission{
 	"GetBucketCors":                   needRead,
 	"GetBucketEncryption":             needRead,
 	"PutBucketEncryption":             needOwner,
+	"PutBucketVersioning":             needOwner,
 	"DeleteBucketEncryption":          needOwner,
 	"PutBucketCors":                   needOwner,
 	"DeleteBucketCors":                needOwner,

@@ -73,8 +73,9 @@ func (h *objectHandlers) attributes(w http.ResponseWriter, r *http.Request) erro
 	if err := checkKey(t.key); err != nil {
 		return err
 	}
-	if v := r.URL.Query().Get("versionId"); v != "" && v != "null" {
-		return s3err.NoSuchVersion
+	versionID, err := versionIDParam(r.URL.Query())
+	if err != nil {
+		return err
 	}
 	if err := checkReadHeaders(r.Header); err != nil {
 		return err
@@ -110,7 +111,7 @@ func (h *objectHandlers) attributes(w http.ResponseWriter, r *http.Request) erro
 	if err != nil {
 		return err
 	}
-	o, err := h.d.objects.Head(r.Context(), t.bucket, t.key)
+	o, err := h.d.readVersion(r, w.Header(), t, versionID)
 	if err != nil {
 		return err
 	}

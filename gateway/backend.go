@@ -24,13 +24,16 @@ type BucketMeta interface {
 	SetBucketTags(ctx context.Context, in *pb.SetBucketTagsRequest, opts ...grpc.CallOption) (*pb.SetBucketTagsResponse, error)
 	SetBucketCors(ctx context.Context, in *pb.SetBucketCorsRequest, opts ...grpc.CallOption) (*pb.SetBucketCorsResponse, error)
 	SetBucketEncryption(ctx context.Context, in *pb.SetBucketEncryptionRequest, opts ...grpc.CallOption) (*pb.SetBucketEncryptionResponse, error)
+	SetBucketVersioning(ctx context.Context, in *pb.SetBucketVersioningRequest, opts ...grpc.CallOption) (*pb.SetBucketVersioningResponse, error)
 }
 
-// ObjectMeta is what listing and deleting objects need.
+// ObjectMeta is what listing and deleting objects and their versions
+// need.
 type ObjectMeta interface {
 	DeleteObject(ctx context.Context, in *pb.DeleteObjectRequest, opts ...grpc.CallOption) (*pb.DeleteObjectResponse, error)
 	SetObjectTags(ctx context.Context, in *pb.SetObjectTagsRequest, opts ...grpc.CallOption) (*pb.SetObjectTagsResponse, error)
 	ListObjects(ctx context.Context, in *pb.ListObjectsRequest, opts ...grpc.CallOption) (*pb.ListObjectsResponse, error)
+	ListObjectVersions(ctx context.Context, in *pb.ListObjectVersionsRequest, opts ...grpc.CallOption) (*pb.ListObjectVersionsResponse, error)
 }
 
 // MultipartMeta is what the multipart operations need (parts themselves
@@ -68,6 +71,7 @@ type Objects interface {
 	Put(ctx context.Context, bucket, key string, body io.Reader, size int64, opts object.PutOptions) (*pb.Object, error)
 	PutPart(ctx context.Context, bucket, key, uploadID string, number int32, body io.Reader, size int64, opts object.PartOptions) (*pb.Part, error)
 	Head(ctx context.Context, bucket, key string) (*pb.Object, error)
+	HeadVersion(ctx context.Context, bucket, key string, opts object.HeadOptions) (*pb.Object, error)
 	Open(ctx context.Context, o *pb.Object, off, n int64) (io.ReadCloser, error)
 }
 

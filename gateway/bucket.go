@@ -131,12 +131,3 @@ func (h *bucketHandlers) location(w http.ResponseWriter, r *http.Request) error 
 	}
 	return writeXML(w, locationConstraint{NS: s3NS, Value: loc})
 }
-
-// versioning is GetBucketVersioning: buckets are never versioned, which S3
-// reports as an empty configuration.
-func (h *bucketHandlers) versioning(w http.ResponseWriter, r *http.Request) error {
-	if _, err := h.d.meta.GetBucket(r.Context(), &pb.GetBucketRequest{Name: stateOf(r).target.bucket}); err != nil {
-		return err
-	}
-	return writeXML(w, versioningConfiguration{NS: s3NS})
-}

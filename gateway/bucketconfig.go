@@ -91,32 +91,32 @@ func (h *configHandlers) deleteNothing(w http.ResponseWriter, r *http.Request) e
 	return nil
 }
 
-// objectTarget checks the key and version an object subresource request
-// names: an object's only version is "null".
-func objectTarget(r *http.Request) (target, error) {
-	t := stateOf(r).target
+// objectTarget checks the key and version id an object subresource
+// request names (versionID "": the current object).
+func objectTarget(r *http.Request) (t target, versionID string, err error) {
+	t = stateOf(r).target
 	if err := checkKey(t.key); err != nil {
-		return t, err
+		return t, "", err
 	}
-	if v := r.URL.Query().Get("versionId"); v != "" && v != "null" {
-		return t, s3err.NoSuchVersion
-	}
-	return t, nil
+	versionID, err = versionIDParam(r.URL.Query())
+	return t, versionID, err
 }
 
-// headObject is the object the request names (NoSuchKey, NoSuchVersion).
-func (h *configHandlers) headObject(r *http.Request) (*pb.Object, error) {
-	t, err := objectTarget(r)
+// headObject is the object (version) the request names (NoSuchKey,
+// NoSuchVersion, MethodNotAllowed for a delete marker); h gets the
+// version headers S3 answers with it (readVersion).
+func (h *configHandlers) headObject(r *http.Request, hdr http.Header) (*pb.Object, error) {
+	t, versionID, err := objectTarget(r)
 	if err != nil {
 		return nil, err
 	}
-	return h.d.objects.Head(r.Context(), t.bucket, t.key)
+	return h.d.readVersion(r, hdr, t, versionID)
 }
 
 // objectExists answers NoSuchKey (or NoSuchVersion) unless the object the
 // request names exists.
 func (h *configHandlers) objectExists(r *http.Request) error {
-	_, err := h.headObject(r)
+	_, err := h.headObject(r, http.Header{}) // ACL answers carry no version id
 	return err
 }
 

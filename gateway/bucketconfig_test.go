@@ -157,9 +157,13 @@ func testConfigurationReads(t *testing.T, e *env) {
 			return err
 		}, "NoSuchKey"},
 		{"GetObjectTagging other version", func() error {
-			_, err := c.GetObjectTagging(ctx, &s3.GetObjectTaggingInput{Bucket: b, Key: k, VersionId: aws.String("v2")})
+			_, err := c.GetObjectTagging(ctx, &s3.GetObjectTaggingInput{Bucket: b, Key: k, VersionId: aws.String("0123456789abcdef0123456789abcdef")})
 			return err
 		}, "NoSuchVersion"},
+		{"GetObjectTagging malformed version", func() error {
+			_, err := c.GetObjectTagging(ctx, &s3.GetObjectTaggingInput{Bucket: b, Key: k, VersionId: aws.String("v2")})
+			return err
+		}, "InvalidArgument"},
 		// Setting what Cairn lacks stays refused.
 		{"PutBucketEncryption aws:kms", func() error {
 			_, err := c.PutBucketEncryption(ctx, &s3.PutBucketEncryptionInput{Bucket: b, ServerSideEncryptionConfiguration: &types.ServerSideEncryptionConfiguration{

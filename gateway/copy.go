@@ -19,71 +19,93 @@ import (
 const MaxCopySize = 5 << 30
 
 // parseCopySource splits x-amz-copy-source ("bucket/key", URL-encoded,
-// maybe with a leading "/" and "?versionId=") into bucket and key.
-func parseCopySource(v string) (bucket, key string, err error) {
+// maybe with a leading "/" and "?versionId=") into bucket, key and
+// version id ("" for none).
+func parseCopySource(v string) (bucket, key, versionID string, err error) {
 	bad := s3err.New(s3err.InvalidArgument, "Copy Source must mention the source bucket and key: sourcebucket/sourcekey.")
-	path, query, _ := strings.Cut(v, "?")
-	if query != "" {
+	path, query, hasQuery := strings.Cut(v, "?")
+	if hasQuery {
 		q, err := url.ParseQuery(query)
 		if err != nil {
-			return "", "", bad
+			return "", "", "", bad
 		}
-		if vid := q.Get("versionId"); vid != "" && vid != "null" {
-			return "", "", s3err.New(s3err.NoSuchVersion, "The specified version of the copy source does not exist.")
+		if versionID, err = versionIDParam(q); err != nil {
+			return "", "", "", err
 		}
 	}
 	path, err = url.PathUnescape(path)
 	if err != nil {
-		return "", "", bad
+		return "", "", "", bad
 	}
 	path = strings.TrimPrefix(path, "/")
 	bucket, key, ok := strings.Cut(path, "/")
 	if !ok || bucket == "" || key == "" {
-		return "", "", bad
+		return "", "", "", bad
 	}
 	if err := checkKey(key); err != nil {
-		return "", "", err
+		return "", "", "", err
 	}
-	return bucket, key, nil
+	return bucket, key, versionID, nil
 }
 
-// copySource resolves and checks the source of a copy: it exists, its
-// x-amz-copy-source-if-* conditions hold (a failure of any is
-// PreconditionFailed) and it is not larger than a copy may be.
+// copySource is the source of a copy, resolved and checked.
+type copySource struct {
+	o *pb.Object
+	// key is the source's data key when it is encrypted.
+	key *sse.DataKey
+	// versionID is the x-amz-copy-source-version-id to answer ("":
+	// none, the source bucket was never versioned).
+	versionID string
+	// named: the request named the source's version.
+	named bool
+}
+
+// copySource resolves and checks the source of a copy: it exists (the
+// current object, or the version ?versionId= names, which may not be a
+// delete marker), its x-amz-copy-source-if-* conditions hold (a failure
+// of any is PreconditionFailed) and it is not larger than a copy may be.
 //
-// It also returns the source's data key when it is encrypted: an SSE-C
+// It also reads the source's data key when it is encrypted: an SSE-C
 // source needs its key in x-amz-copy-source-server-side-encryption-
 // customer-*.
-func (d *routerDeps) copySource(ctx context.Context, r *http.Request) (*pb.Object, *sse.DataKey, error) {
-	sb, sk, err := parseCopySource(r.Header.Get("x-amz-copy-source"))
+func (d *routerDeps) copySource(ctx context.Context, r *http.Request) (copySource, error) {
+	sb, sk, vid, err := parseCopySource(r.Header.Get("x-amz-copy-source"))
 	if err != nil {
-		return nil, nil, err
+		return copySource{}, err
 	}
 	if err := d.authorize(r, sb, needRead); err != nil {
-		return nil, nil, err
+		return copySource{}, err
 	}
 	key, err := d.parseClientKey(r, copySourcePrefix)
 	if err != nil {
-		return nil, nil, err
+		return copySource{}, err
 	}
-	src, err := d.objects.Head(ctx, sb, sk)
+	src, err := d.objects.HeadVersion(ctx, sb, sk, object.HeadOptions{VersionID: vid})
 	if err != nil {
-		if isMeta(err, metaerr.ErrNoSuchKey) {
-			return nil, nil, &s3err.Error{Code: s3err.NoSuchKey, BucketName: sb, Key: sk, Err: err}
+		switch {
+		case isMeta(err, metaerr.ErrNoSuchKey):
+			return copySource{}, &s3err.Error{Code: s3err.NoSuchKey, BucketName: sb, Key: sk, Err: err}
+		case isMeta(err, metaerr.ErrNoSuchVersion):
+			return copySource{}, &s3err.Error{Code: s3err.NoSuchVersion, Message: "The specified version of the copy source does not exist.", BucketName: sb, Key: sk, Err: err}
+		case isMeta(err, metaerr.ErrNoSuchBucket):
+			return copySource{}, &s3err.Error{Code: s3err.NoSuchBucket, BucketName: sb, Err: err}
 		}
-		if isMeta(err, metaerr.ErrNoSuchBucket) {
-			return nil, nil, &s3err.Error{Code: s3err.NoSuchBucket, BucketName: sb, Err: err}
-		}
-		return nil, nil, err
+		return copySource{}, err
 	}
-	dk, err := d.dataKey(src.GetEncryption(), key)
-	if err != nil {
-		return nil, nil, err
+	if src.GetDeleteMarker() {
+		return copySource{}, s3err.New(s3err.InvalidRequest, "The source of a copy request may not specifically refer to a delete marker by version id.")
+	}
+	cs := copySource{o: src, versionID: vid, named: vid != ""}
+	if vid == "" {
+		cs.versionID = d.answeredVersionID(ctx, sb, src)
+	}
+	if cs.key, err = d.dataKey(src.GetEncryption(), key); err != nil {
+		return copySource{}, err
 	}
 	if err := readPreconditions(r.Header, "x-amz-copy-source-").check(src.GetEtag(), lastModified(src), s3err.PreconditionFailed); err != nil {
-		return nil, nil, err
+		return copySource{}, err
 	}
-	return src, dk, nil
+	return cs, nil
 }
 
 // copy is CopyObject. The bytes pass through the gateway (read from the
@@ -110,14 +132,17 @@ func (h *objectHandlers) copy(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	src, srcKey, err := h.d.copySource(ctx, r)
+	cs, err := h.d.copySource(ctx, r)
 	if err != nil {
 		return err
 	}
+	src, srcKey := cs.o, cs.key
 	// A copy onto itself must change something: its metadata, storage
-	// class or encryption (a new SSE-C key, or decrypting it).
+	// class or encryption (a new SSE-C key, or decrypting it). Copying an
+	// older version over the current one restores it.
 	sameEncryption := ssep.mode == 0 && src.GetEncryption() == nil
-	if src.GetBucket() == t.bucket && src.GetKey() == t.key && directive != "REPLACE" && r.Header.Get(storageClassHeader) == "" && sameEncryption {
+	itself := src.GetBucket() == t.bucket && src.GetKey() == t.key && (!cs.named || src.GetIsLatest())
+	if itself && directive != "REPLACE" && r.Header.Get(storageClassHeader) == "" && sameEncryption {
 		return s3err.New(s3err.InvalidRequest, "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes.")
 	}
 	if src.GetSize() > MaxCopySize {
@@ -203,6 +228,8 @@ func (h *objectHandlers) copy(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	setSSEHeaders(w.Header(), o.GetEncryption())
+	setVersionID(w.Header(), h.d.answeredVersionID(ctx, t.bucket, o))
+	setCopySourceVersionID(w.Header(), cs.versionID)
 	f, typ := xmlChecksums(o.GetChecksums())
 	return writeXML(w, copyObjectResult{
 		NS:             s3NS,
@@ -211,4 +238,12 @@ func (h *objectHandlers) copy(w http.ResponseWriter, r *http.Request) error {
 		ChecksumType:   typ,
 		checksumFields: f,
 	})
+}
+
+// setCopySourceVersionID sets x-amz-copy-source-version-id, unless id is
+// "".
+func setCopySourceVersionID(h http.Header, id string) {
+	if id != "" {
+		h.Set("x-amz-copy-source-version-id", id)
+	}
 }

@@ -28,8 +28,13 @@ func parseDeleteRequest(body []byte) (*deleteRequest, error) {
 	return &req, nil
 }
 
-// deleteMany is DeleteObjects. Keys that do not exist are reported
-// deleted, as S3 does; in quiet mode only the errors are listed.
+// deleteMany is DeleteObjects. Keys (and versions) that do not exist are
+// reported deleted, as S3 does; in quiet mode only the errors are listed.
+// Each object is deleted as DeleteObject would: a VersionId deletes that
+// version for good; without one, a bucket with versioning gets a delete
+// marker. Deleted entries say so as S3 does: VersionId the version asked
+// for, DeleteMarker and DeleteMarkerVersionId when a marker was deleted or
+// added.
 func (h *objectHandlers) deleteMany(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
 	bucket := stateOf(r).target.bucket
@@ -45,6 +50,7 @@ func (h *objectHandlers) deleteMany(w http.ResponseWriter, r *http.Request) erro
 		return err
 	}
 	errs := make([]error, len(req.Objects))
+	resps := make([]*pb.DeleteObjectResponse, len(req.Objects))
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, deleteWorkers)
 	for i, obj := range req.Objects {
@@ -52,7 +58,10 @@ func (h *objectHandlers) deleteMany(w http.ResponseWriter, r *http.Request) erro
 			errs[i] = err
 			continue
 		}
-		if obj.VersionID != "" && obj.VersionID != "null" {
+		// S3 answers an empty or malformed VersionId here with
+		// NoSuchVersion, not the InvalidArgument of a versionId
+		// parameter.
+		if obj.VersionID != nil && !wellFormedVersionID(*obj.VersionID) {
 			errs[i] = s3err.NoSuchVersion
 			continue
 		}
@@ -60,10 +69,11 @@ func (h *objectHandlers) deleteMany(w http.ResponseWriter, r *http.Request) erro
 		sem <- struct{}{}
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			_, err := h.d.meta.DeleteObject(ctx, &pb.DeleteObjectRequest{Bucket: bucket, Key: obj.Key})
+			resp, err := h.d.meta.DeleteObject(ctx, &pb.DeleteObjectRequest{Bucket: bucket, Key: obj.Key, VersionId: obj.versionID()})
 			if err != nil && !errors.Is(err, metaerr.ErrNoSuchKey) {
 				errs[i] = err
 			}
+			resps[i] = resp
 		}()
 	}
 	wg.Wait()
@@ -71,7 +81,7 @@ func (h *objectHandlers) deleteMany(w http.ResponseWriter, r *http.Request) erro
 	for i, obj := range req.Objects {
 		if errs[i] == nil {
 			if !req.Quiet {
-				out.Deleted = append(out.Deleted, deletedEntry{Key: obj.Key})
+				out.Deleted = append(out.Deleted, deletedOf(obj, resps[i]))
 			}
 			continue
 		}
@@ -80,8 +90,30 @@ func (h *objectHandlers) deleteMany(w http.ResponseWriter, r *http.Request) erro
 		if msg == "" {
 			msg = e.Code.Message
 		}
-		out.Errors = append(out.Errors, deleteErrorEntry{Key: obj.Key, Code: e.Code.Name, Message: msg})
+		out.Errors = append(out.Errors, deleteErrorEntry{Key: obj.Key, VersionID: obj.versionID(), Code: e.Code.Name, Message: msg})
 		stateOf(r).err = errs[i]
 	}
 	return writeXML(w, out)
+}
+
+// versionID is the version the entry names, "" for none.
+func (o deleteObjectID) versionID() string {
+	if o.VersionID == nil {
+		return ""
+	}
+	return *o.VersionID
+}
+
+// deletedOf is the Deleted entry of obj, whose deletion metad answered
+// with resp (nil: nothing to delete).
+func deletedOf(obj deleteObjectID, resp *pb.DeleteObjectResponse) deletedEntry {
+	e := deletedEntry{Key: obj.Key, VersionID: obj.versionID()}
+	if resp.GetDeleteMarker() {
+		e.DeleteMarker = true
+		e.DeleteMarkerVersionID = resp.GetVersionId()
+		if e.VersionID != "" {
+			e.DeleteMarkerVersionID = e.VersionID
+		}
+	}
+	return e
 }

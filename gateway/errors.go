@@ -26,7 +26,7 @@ var errorTable = []struct {
 	{metaerr.ErrNotLeader, s3err.ServiceUnavailable, ""},
 	{metaerr.ErrInvalidArgument, s3err.InvalidArgument, ""},
 	// A metad member runs a binary that predates the command.
-	{metaerr.ErrUpgradeRequired, s3err.NotImplemented, "Not every metadata server of this cluster supports this yet: upgrade every metad first."},
+	{metaerr.ErrUpgradeRequired, s3err.NotImplemented, upgradeMessage},
 	{object.ErrIncompleteBody, s3err.IncompleteBody, ""},
 	// S3's text for 503 asks for a lower request rate; these are not
 	// about rate, and an operator reading a client's error should see why.
@@ -39,6 +39,9 @@ var errorTable = []struct {
 	{errClientGone, s3err.RequestTimeout, ""},
 	{errClientIdle, s3err.RequestTimeout, ""},
 }
+
+// upgradeMessage answers a call some metad member is too old for.
+const upgradeMessage = "Not every metadata server of this cluster supports this yet: upgrade every metad first."
 
 // errClientIdle: the client sent no byte of the body for Config.BodyIdleTimeout.
 var errClientIdle = errors.New("client stopped sending the body")
@@ -74,6 +77,11 @@ func toS3(err error, t target) error {
 		// first attempt that did apply is replaced and collected.
 		if !matched && e.Code == s3err.InternalError && status.Code(err) == codes.Unavailable {
 			e = &s3err.Error{Code: s3err.ServiceUnavailable, Err: err}
+		}
+		// A metad leader whose binary predates the call (one with a
+		// feature level answers ErrUpgradeRequired, above).
+		if !matched && e.Code == s3err.InternalError && status.Code(err) == codes.Unimplemented {
+			e = &s3err.Error{Code: s3err.NotImplemented, Message: upgradeMessage, Err: err}
 		}
 	}
 	if e.Resource == "" && e.BucketName == "" && e.Key == "" {

@@ -32,6 +32,10 @@ func TestToS3Codes(t *testing.T) {
 		{"deadline", fmt.Errorf("put: %w", context.DeadlineExceeded), s3err.RequestTimeout, ""},
 		{"no such key", metaerr.Detailed(metaerr.ErrNoSuchKey, "b/k"), s3err.NoSuchKey, ""},
 		{"metad too old", metaerr.FromStatus(metaerr.ToStatus(metaerr.Detailed(metaerr.ErrUpgradeRequired, "m2 is at 0"))), s3err.NotImplemented, "upgrade every metad"},
+		{"metad without the call", fmt.Errorf("set bucket versioning: %w", status.Error(codes.Unimplemented, "unknown method SetBucketVersioning")), s3err.NotImplemented, "upgrade every metad"},
+		{"no such version", metaerr.FromStatus(metaerr.ToStatus(metaerr.Detailed(metaerr.ErrNoSuchVersion, "b/k version 00"))), s3err.NoSuchVersion, ""},
+		{"a delete marker's tags", metaerr.FromStatus(metaerr.ToStatus(metaerr.Detailed(metaerr.ErrMethodNotAllowed, "b/k version 00 is a delete marker"))), s3err.MethodNotAllowed, ""},
+		{"versions left", metaerr.FromStatus(metaerr.ToStatus(metaerr.Detailed(metaerr.ErrBucketNotEmpty, "bucket b"))), s3err.BucketNotEmpty, ""},
 		{"plain error", errors.New("disk on fire"), s3err.InternalError, ""},
 		{"code itself", s3err.InvalidRange, s3err.InvalidRange, ""},
 	}

@@ -6,6 +6,7 @@ import (
 	"crypto/md5"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"sort"
@@ -14,6 +15,8 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/cairnstore/cairn/gateway"
@@ -140,6 +143,9 @@ func (f *fake) SetObjectTags(_ context.Context, in *pb.SetObjectTagsRequest, _ .
 		return nil, metaerr.ErrNoSuchBucket
 	}
 	o, ok := f.objects[in.Bucket][in.Key]
+	if in.VersionId != "" && (!ok || in.VersionId != "null") {
+		return nil, metaerr.ErrNoSuchVersion
+	}
 	if !ok {
 		return nil, metaerr.ErrNoSuchKey
 	}
@@ -189,11 +195,32 @@ func (f *fake) DeleteObject(_ context.Context, in *pb.DeleteObjectRequest, _ ...
 		return nil, metaerr.ErrNoSuchBucket
 	}
 	cur := objs[in.Key]
+	if in.VersionId != "" && in.VersionId != "null" {
+		return &pb.DeleteObjectResponse{}, nil // the fake's objects are null versions
+	}
 	if err := checkCond(cur, in.Condition); err != nil {
 		return nil, err
 	}
 	delete(objs, in.Key)
-	return &pb.DeleteObjectResponse{Deleted: cur != nil}, nil
+	resp := &pb.DeleteObjectResponse{Deleted: cur != nil}
+	if cur != nil {
+		resp.VersionId = in.VersionId
+	}
+	return resp, nil
+}
+
+// SetBucketVersioning: the fake keeps no versions, like a metad from
+// before versioning (versioning is tested against the in-process
+// cluster).
+func (f *fake) SetBucketVersioning(context.Context, *pb.SetBucketVersioningRequest, ...grpc.CallOption) (*pb.SetBucketVersioningResponse, error) {
+	return nil, metaerr.ErrUpgradeRequired
+}
+
+// ListObjectVersions: not implemented, as by a metad from before
+// versioning, so the fake suite lists versions through the gateway's
+// fallback to ListObjects.
+func (f *fake) ListObjectVersions(context.Context, *pb.ListObjectVersionsRequest, ...grpc.CallOption) (*pb.ListObjectVersionsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "unknown method ListObjectVersions")
 }
 
 func (f *fake) ListObjects(_ context.Context, in *pb.ListObjectsRequest, _ ...grpc.CallOption) (*pb.ListObjectsResponse, error) {
@@ -500,6 +527,18 @@ func (f *fake) Head(_ context.Context, bucket, key string) (*pb.Object, error) {
 		return nil, metaerr.ErrNoSuchKey
 	}
 	return proto.CloneOf(o), nil
+}
+
+// HeadVersion: every object of the fake is its key's null version.
+func (f *fake) HeadVersion(ctx context.Context, bucket, key string, opts object.HeadOptions) (*pb.Object, error) {
+	o, err := f.Head(ctx, bucket, key)
+	switch {
+	case opts.VersionID == "":
+		return o, err
+	case errors.Is(err, metaerr.ErrNoSuchKey) || (err == nil && opts.VersionID != "null"):
+		return nil, metaerr.ErrNoSuchVersion
+	}
+	return o, err
 }
 
 func (f *fake) Open(_ context.Context, o *pb.Object, off, n int64) (io.ReadCloser, error) {

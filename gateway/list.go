@@ -7,8 +7,12 @@ import (
 	"strconv"
 	"strings"
 
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
 	"github.com/cairnstore/cairn/gateway/s3err"
 	pb "github.com/cairnstore/cairn/metadata/metadatapb"
+	"github.com/cairnstore/cairn/object"
 )
 
 // MaxKeys is the default and the cap of max-keys, max-uploads and
@@ -195,11 +199,12 @@ func (h *listHandlers) listV1(w http.ResponseWriter, r *http.Request) error {
 	return writeXML(w, out)
 }
 
-// listVersions is ListObjectVersions. No bucket is versioned, so each
-// object is its one version, "null", the latest, and there are no delete
-// markers: what S3 lists for a bucket that was never versioned. A
-// key-marker continues after that key (its one version comes before any
-// version-id-marker), so version-id-marker may only be "null".
+// listVersions is ListObjectVersions: every version of the keys, key by
+// key in UTF-8 binary order, each key's versions and delete markers
+// newest first, as metad lists them (metadata/list_versions.go). A bucket
+// never versioned lists each object as its one version, "null", the
+// latest. A page continues after key-marker (after all its versions, or
+// after its version version-id-marker).
 func (h *listHandlers) listVersions(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
 	p, err := readListParams(q, "max-keys")
@@ -210,38 +215,108 @@ func (h *listHandlers) listVersions(w http.ResponseWriter, r *http.Request) erro
 	if idMarker != "" && keyMarker == "" {
 		return s3err.New(s3err.InvalidArgument, "A version-id marker cannot be specified without a key marker.")
 	}
-	if idMarker != "" && idMarker != "null" {
+	if idMarker != "" && !wellFormedVersionID(idMarker) {
 		return s3err.New(s3err.InvalidArgument, "Invalid version id specified")
 	}
-	resp, err := h.list(r, p, keyMarker)
+	bucket := stateOf(r).target.bucket
+	resp, err := h.versionPage(r, p, keyMarker, idMarker)
 	if err != nil {
 		return err
 	}
-	contents, prefixes := p.entries(resp, true)
-	versions := make([]objectVersion, len(contents))
-	for i, e := range contents {
-		versions[i] = objectVersion{objectEntry: e, VersionID: "null", IsLatest: true}
-	}
 	out := listVersionsResult{
 		NS:              s3NS,
-		Name:            stateOf(r).target.bucket,
+		Name:            bucket,
 		Prefix:          p.encode(p.prefix),
 		KeyMarker:       p.encode(keyMarker),
 		VersionIDMarker: idMarker,
 		MaxKeys:         p.maxKeys,
 		Delimiter:       p.encode(p.delimiter),
 		IsTruncated:     resp.GetIsTruncated(),
-		Versions:        versions,
-		CommonPrefixes:  prefixes,
+	}
+	for _, o := range resp.GetVersions() {
+		out.Entries = append(out.Entries, p.versionEntry(o))
+	}
+	for _, cp := range resp.GetCommonPrefixes() {
+		out.CommonPrefixes = append(out.CommonPrefixes, commonPrefix{Prefix: p.encode(cp)})
 	}
 	if p.urlEncode {
 		out.EncodingType = "url"
 	}
-	if next := resp.GetNextStartAfter(); resp.GetIsTruncated() {
-		out.NextKeyMarker = p.encode(next)
-		if objs := resp.GetObjects(); len(objs) > 0 && objs[len(objs)-1].GetKey() == next {
-			out.NextVersionIDMarker = "null" // the page ended with a version, not a common prefix
-		}
+	if resp.GetIsTruncated() {
+		out.NextKeyMarker = p.encode(resp.GetNextKeyMarker())
+		out.NextVersionIDMarker = resp.GetNextVersionIdMarker() // "" after a common prefix
 	}
 	return writeXML(w, out)
+}
+
+// versionPage asks metad for one page of versions; maxKeys 0 is an empty,
+// complete page.
+func (h *listHandlers) versionPage(r *http.Request, p listParams, keyMarker, idMarker string) (*pb.ListObjectVersionsResponse, error) {
+	bucket := stateOf(r).target.bucket
+	if p.maxKeys == 0 {
+		// metad reads 0 as the default; S3 answers an empty page.
+		_, err := h.d.meta.GetBucket(r.Context(), &pb.GetBucketRequest{Name: bucket})
+		return &pb.ListObjectVersionsResponse{}, err
+	}
+	resp, err := h.d.meta.ListObjectVersions(r.Context(), &pb.ListObjectVersionsRequest{
+		Bucket:          bucket,
+		Prefix:          p.prefix,
+		Delimiter:       p.delimiter,
+		KeyMarker:       keyMarker,
+		VersionIdMarker: idMarker,
+		MaxKeys:         int32(p.maxKeys),
+	})
+	if status.Code(err) == codes.Unimplemented {
+		// A metad from before versioning: no bucket is versioned there.
+		return h.nullVersionPage(r, p, keyMarker)
+	}
+	return resp, err
+}
+
+// nullVersionPage lists a page of a bucket without versions from
+// ListObjects: each object is its one version, "null". A key-marker
+// continues after that key (its one version comes before any
+// version-id-marker).
+func (h *listHandlers) nullVersionPage(r *http.Request, p listParams, keyMarker string) (*pb.ListObjectVersionsResponse, error) {
+	resp, err := h.list(r, p, keyMarker)
+	if err != nil {
+		return nil, err
+	}
+	out := &pb.ListObjectVersionsResponse{Versions: resp.GetObjects(), CommonPrefixes: resp.GetCommonPrefixes(), IsTruncated: resp.GetIsTruncated()}
+	for _, o := range out.Versions {
+		o.IsLatest = true
+	}
+	if next := resp.GetNextStartAfter(); resp.GetIsTruncated() {
+		out.NextKeyMarker = next
+		if objs := resp.GetObjects(); len(objs) > 0 && objs[len(objs)-1].GetKey() == next {
+			out.NextVersionIdMarker = "null" // the page ended with a version, not a common prefix
+		}
+	}
+	return out, nil
+}
+
+// versionEntry is o as ListObjectVersions lists it: a Version, or a
+// DeleteMarker.
+func (p listParams) versionEntry(o *pb.Object) versionEntry {
+	e := versionEntry{
+		Key:          p.encode(o.GetKey()),
+		VersionID:    object.VersionID(o),
+		IsLatest:     o.GetIsLatest(),
+		LastModified: fmtXMLTime(lastModified(o)),
+		Owner:        &rootOwner,
+	}
+	if o.GetDeleteMarker() {
+		e.XMLName.Local = "DeleteMarker"
+		return e
+	}
+	e.XMLName.Local = "Version"
+	e.ETag = quoteETag(o.GetEtag())
+	size := o.GetSize()
+	e.Size = &size
+	e.StorageClass = storageClassOf(o.GetHeaders())
+	for _, c := range o.GetChecksums() {
+		e.ChecksumAlgorithm = append(e.ChecksumAlgorithm, c.GetAlgorithm())
+		e.ChecksumType = c.GetType()
+	}
+	return e
 }

@@ -226,10 +226,11 @@ func (h *multipartHandlers) uploadPartCopy(w http.ResponseWriter, r *http.Reques
 	if err != nil {
 		return err
 	}
-	src, srcKey, err := h.d.copySource(ctx, r)
+	cs, err := h.d.copySource(ctx, r)
 	if err != nil {
 		return err
 	}
+	src, srcKey := cs.o, cs.key
 	off, n, err := parseCopyRange(r.Header.Get("x-amz-copy-source-range"), src.GetSize())
 	if err != nil {
 		return err
@@ -271,6 +272,7 @@ func (h *multipartHandlers) uploadPartCopy(w http.ResponseWriter, r *http.Reques
 		return err
 	}
 	setSSEHeaders(w.Header(), up.GetEncryption())
+	setCopySourceVersionID(w.Header(), cs.versionID)
 	f, _ := xmlChecksums(p.GetChecksums())
 	return writeXML(w, copyPartResult{NS: s3NS, ETag: quoteETag(p.GetEtag()), LastModified: fmtXMLTime(h.d.now()), checksumFields: f})
 }
@@ -382,7 +384,7 @@ func (h *multipartHandlers) complete(w http.ResponseWriter, r *http.Request) err
 	if err != nil {
 		return err
 	}
-	return h.writeCompleteResult(w, r, t, resp.GetObject())
+	return h.writeCompleteResult(w, r, t, resp.GetObject(), resp.GetVersionId())
 }
 
 // completedAlready answers a Complete whose upload no longer exists. When
@@ -402,12 +404,14 @@ func (h *multipartHandlers) completedAlready(w http.ResponseWriter, r *http.Requ
 			return notFound
 		}
 	}
-	return h.writeCompleteResult(w, r, t, o)
+	return h.writeCompleteResult(w, r, t, o, h.d.answeredVersionID(r.Context(), t.bucket, o))
 }
 
-// writeCompleteResult answers a Complete that made o.
-func (h *multipartHandlers) writeCompleteResult(w http.ResponseWriter, r *http.Request, t target, o *pb.Object) error {
+// writeCompleteResult answers a Complete that made o, whose S3 version id
+// is versionID ("": none, in a bucket never versioned).
+func (h *multipartHandlers) writeCompleteResult(w http.ResponseWriter, r *http.Request, t target, o *pb.Object, versionID string) error {
 	setSSEHeaders(w.Header(), o.GetEncryption())
+	setVersionID(w.Header(), versionID)
 	f, typ := xmlChecksums(o.GetChecksums())
 	return writeXML(w, completeMultipartUploadResult{
 		NS:             s3NS,

@@ -100,6 +100,7 @@ func (h *objectHandlers) put(w http.ResponseWriter, r *http.Request) error {
 	w.Header().Set("ETag", quoteETag(o.GetEtag()))
 	setChecksumHeaders(w.Header(), o.GetChecksums())
 	setSSEHeaders(w.Header(), o.GetEncryption())
+	setVersionID(w.Header(), h.d.answeredVersionID(r.Context(), t.bucket, o))
 	w.Header().Set("Content-Length", "0")
 	w.WriteHeader(http.StatusOK)
 	return nil
@@ -112,8 +113,9 @@ func (h *objectHandlers) get(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	q := r.URL.Query()
-	if v := q.Get("versionId"); v != "" && v != "null" {
-		return s3err.NoSuchVersion
+	versionID, err := versionIDParam(q)
+	if err != nil {
+		return err
 	}
 	if err := checkReadHeaders(r.Header); err != nil {
 		return err
@@ -122,7 +124,8 @@ func (h *objectHandlers) get(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	o, err := h.d.objects.Head(r.Context(), t.bucket, t.key)
+	hdr := w.Header()
+	o, err := h.d.readVersion(r, hdr, t, versionID)
 	if err != nil {
 		return err
 	}
@@ -132,11 +135,10 @@ func (h *objectHandlers) get(w http.ResponseWriter, r *http.Request) error {
 	}
 	if err := readPreconditions(r.Header, "").check(o.GetEtag(), lastModified(o), s3err.NotModified); err != nil {
 		if errors.Is(err, s3err.NotModified) {
-			setValidators(w.Header(), o)
+			setValidators(hdr, o)
 		}
 		return err
 	}
-	hdr := w.Header()
 	// The object's checksums describe the whole object: never sent with a
 	// range of it, which a client would otherwise validate against them.
 	// A part (partNumber) is answered with its own, as S3 does.
@@ -241,26 +243,46 @@ func clearObjectHeaders(h http.Header) {
 	}
 }
 
-// delete is DeleteObject: 204 whether or not the key existed.
+// delete is DeleteObject: 204 whether or not the key (or version)
+// existed. Without a version id, a bucket with versioning gets a delete
+// marker (x-amz-delete-marker, and its id in x-amz-version-id); with one,
+// that version goes for good (x-amz-delete-marker when it was a marker).
 func (h *objectHandlers) delete(w http.ResponseWriter, r *http.Request) error {
 	t := stateOf(r).target
 	if err := checkKey(t.key); err != nil {
 		return err
 	}
-	if v := r.URL.Query().Get("versionId"); v != "" && v != "null" {
-		return s3err.NoSuchVersion
+	versionID, err := versionIDParam(r.URL.Query())
+	if err != nil {
+		return err
 	}
 	var cond *pb.Condition
 	if im := r.Header.Get("If-Match"); im != "" {
 		cond = &pb.Condition{IfMatchEtag: trimETag(im)}
 	}
-	_, err := h.d.meta.DeleteObject(r.Context(), &pb.DeleteObjectRequest{Bucket: t.bucket, Key: t.key, Condition: cond})
+	resp, err := h.d.meta.DeleteObject(r.Context(), &pb.DeleteObjectRequest{Bucket: t.bucket, Key: t.key, Condition: cond, VersionId: versionID})
 	if err != nil && !errors.Is(err, metaerr.ErrNoSuchKey) {
 		return err
 	}
 	if err != nil && cond != nil {
 		return s3err.PreconditionFailed
 	}
+	setDeleteHeaders(w.Header(), versionID, resp)
 	w.WriteHeader(http.StatusNoContent)
 	return nil
+}
+
+// setDeleteHeaders sets what S3 answers a DeleteObject of versionID (""
+// for none) with: x-amz-version-id, the id of the version deleted (the
+// one asked for, whether or not it existed) or of the delete marker
+// added, and x-amz-delete-marker when either is a marker.
+func setDeleteHeaders(h http.Header, versionID string, resp *pb.DeleteObjectResponse) {
+	id := resp.GetVersionId()
+	if versionID != "" {
+		id = versionID
+	}
+	setVersionID(h, id)
+	if resp.GetDeleteMarker() {
+		h.Set("x-amz-delete-marker", "true")
+	}
 }

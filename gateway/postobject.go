@@ -278,6 +278,7 @@ func (h *objectHandlers) postObject(w http.ResponseWriter, r *http.Request) erro
 		return err
 	}
 	setSSEHeaders(w.Header(), o.GetEncryption())
+	setVersionID(w.Header(), h.d.answeredVersionID(r.Context(), t.bucket, o))
 	etag := quoteETag(o.GetEtag())
 	loc := objectLocation(r, t)
 	if redirect := f.fields["success_action_redirect"]; redirect != "" {

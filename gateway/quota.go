@@ -6,6 +6,7 @@ import (
 
 	pb "github.com/cairnstore/cairn/metadata/metadatapb"
 	"github.com/cairnstore/cairn/metadata/metaerr"
+	"github.com/cairnstore/cairn/object"
 
 	"github.com/cairnstore/cairn/gateway/s3err"
 )
@@ -25,20 +26,26 @@ import (
 // unreachable), it lets the write through to the commit.
 
 // bucketSettingsTTL is how long a gateway trusts what it read of a
-// bucket's quota and default encryption, so that a PUT to a bucket costs
-// no metad read for them. A quota set through another gateway is checked
-// early from then on (the commit enforces it at once either way); a
-// default encryption set through another gateway applies to the writes
-// this gateway starts from then on.
+// bucket's quota, default encryption and versioning, so that a PUT to a
+// bucket costs no metad read for them. A quota set through another
+// gateway is checked early from then on (the commit enforces it at once
+// either way); a default encryption set through another gateway applies
+// to the writes this gateway starts from then on; versioning set through
+// another gateway is answered in x-amz-version-id from then on (the
+// versions themselves are metad's, at once).
 const bucketSettingsTTL = 5 * time.Second
 
 // maxCachedBuckets bounds the cache of buckets' settings.
 const maxCachedBuckets = 10000
 
-// bucketSettings is what the gateway keeps of a bucket for every write.
+// bucketSettings is what the gateway keeps of a bucket for every write
+// (and for the version ids of reads).
 type bucketSettings struct {
 	quota      *pb.BucketQuota // nil: none
 	encryption string          // the default encryption, "" for none
+	// versioning decides which version id writes and reads of current
+	// objects answer (answeredVersionID).
+	versioning pb.VersioningStatus
 }
 
 // bucketSettings reads the settings of bucket, as read within
@@ -51,7 +58,7 @@ func (d *routerDeps) bucketSettings(ctx context.Context, bucket string) (bucketS
 			return bucketSettings{}, err
 		}
 		b := resp.GetBucket()
-		return bucketSettings{quota: b.GetQuota(), encryption: b.GetDefaultEncryption()}, nil
+		return bucketSettings{quota: b.GetQuota(), encryption: b.GetDefaultEncryption(), versioning: b.GetVersioning()}, nil
 	})
 }
 
@@ -71,16 +78,33 @@ func (d *routerDeps) checkRoom(ctx context.Context, bucket, key string, size int
 		return nil
 	}
 	q, u := resp.GetBucket().GetQuota(), resp.GetBucket().GetUsage()
+	versioning := resp.GetBucket().GetVersioning()
 	var old int64
-	exists := false
+	exists, nullCurrent := false, false
 	switch o, err := d.objects.Head(ctx, bucket, key); {
 	case err == nil:
-		old, exists = o.GetSize(), true
+		exists = true
+		// A version kept as noncurrent still counts: only an
+		// unversioned (null) object replaced outside an Enabled bucket
+		// frees its bytes (metadata's retireCurrent).
+		if nullCurrent = !o.GetVersioned(); nullCurrent && versioning != pb.VersioningStatus_VERSIONING_STATUS_ENABLED {
+			old = o.GetSize()
+		}
 	case !isMeta(err, metaerr.ErrNoSuchKey):
 		return nil
 	}
 	if max := q.GetMaxBytes(); max > 0 && held(u)-old+size > max {
-		return s3err.New(s3err.QuotaExceeded, "Bucket %s holds %d of its %d bytes; this write of %d bytes would go over.", bucket, held(u), max, size)
+		// A write to a Suspended bucket also deletes the key's
+		// noncurrent null version, if any: asked for only now, on the
+		// way to a refusal.
+		if versioning == pb.VersioningStatus_VERSIONING_STATUS_SUSPENDED && !nullCurrent {
+			if nv, err := d.objects.HeadVersion(ctx, bucket, key, object.HeadOptions{VersionID: "null"}); err == nil {
+				old = nv.GetSize()
+			}
+		}
+		if held(u)-old+size > max {
+			return s3err.New(s3err.QuotaExceeded, "Bucket %s holds %d of its %d bytes; this write of %d bytes would go over.", bucket, held(u), max, size)
+		}
 	}
 	if max := q.GetMaxObjects(); max > 0 && !exists && u.GetObjects()+1 > max {
 		return s3err.New(s3err.QuotaExceeded, "Bucket %s holds %d objects, its quota.", bucket, u.GetObjects())
@@ -88,9 +112,11 @@ func (d *routerDeps) checkRoom(ctx context.Context, bucket, key string, size int
 	return nil
 }
 
-// held is what a bucket's quota of bytes counts: its objects' bytes and
-// its uploads' parts'.
-func held(u *pb.BucketUsage) int64 { return u.GetBytes() + u.GetUploadBytes() }
+// held is what a bucket's quota of bytes counts: its objects' bytes, its
+// uploads' parts' and its noncurrent versions'.
+func held(u *pb.BucketUsage) int64 {
+	return u.GetBytes() + u.GetUploadBytes() + u.GetNoncurrentBytes()
+}
 
 // checkPartRoom answers QuotaExceeded when part number of an upload to
 // bucket/key, of size bytes (-1: unknown), would take the bucket over its

@@ -97,19 +97,18 @@ var unsupported = []string{
 	"metadataConfiguration", "metadataTable", "metrics", "notification",
 	"object-lock", "ownershipControls", "policy", "policyStatus",
 	"publicAccessBlock", "replication", "requestPayment", "restore",
-	"retention", "select", "session", "tagging", "torrent", "versionId",
+	"retention", "select", "session", "tagging", "torrent",
+	// GET ?versions (ListObjectVersions) is routed before this list.
 	"versions", "website", "renameObject",
 }
+
+// A versionId parameter is not a subresource: the operations that take
+// one read it (versioning.go), and route refuses it on the others.
 
 func unsupportedSubresource(r *http.Request, _ *mux.RouteMatch) bool {
 	q := r.URL.Query()
 	for _, n := range unsupported {
 		if _, ok := q[n]; ok {
-			// versionId=null names the only version an unversioned
-			// bucket has.
-			if n == "versionId" && q.Get(n) == "null" {
-				continue
-			}
 			return true
 		}
 	}
@@ -144,6 +143,10 @@ func newRouter(d routerDeps) http.Handler {
 			st.op = op
 			if err := d.authorize(r, st.target.bucket, need); err != nil {
 				d.fail(w, r, err)
+				return
+			}
+			if versionIDUnsupported(op, r) {
+				d.fail(w, r, s3err.New(s3err.NotImplemented, "%s of a version (versionId) is not implemented.", op))
 				return
 			}
 			if err := h(w, r); err != nil {
@@ -191,8 +194,7 @@ func newRouter(d routerDeps) http.Handler {
 	bucketAt.Methods(http.MethodPut).MatcherFunc(hasQuery("lifecycle")).Handler(route("PutBucketLifecycleConfiguration", cfg.putLifecycle))
 	bucketAt.Methods(http.MethodGet).MatcherFunc(hasQuery("lifecycle")).Handler(route("GetBucketLifecycleConfiguration", cfg.getLifecycle))
 	bucketAt.Methods(http.MethodDelete).MatcherFunc(hasQuery("lifecycle")).Handler(route("DeleteBucketLifecycle", cfg.deleteLifecycle))
-	// The versions of unversioned objects; ?versions stays unsupported for
-	// every other method.
+	// ?versions stays unsupported for every other method.
 	bucketAt.Methods(http.MethodGet).MatcherFunc(hasQuery("versions")).Handler(route("ListObjectVersions", l.listVersions))
 	objectAt.Methods(http.MethodGet).MatcherFunc(hasQuery("acl")).Handler(route("GetObjectAcl", cfg.objectACL))
 	objectAt.Methods(http.MethodPut).MatcherFunc(hasQuery("acl")).Handler(route("PutObjectAcl", cfg.putACL))
@@ -207,7 +209,7 @@ func newRouter(d routerDeps) http.Handler {
 
 	bk := s3.MatcherFunc(at(bucketLevel)).Subrouter()
 	bk.Methods(http.MethodGet).MatcherFunc(hasQuery("location")).Handler(route("GetBucketLocation", b.location))
-	bk.Methods(http.MethodGet).MatcherFunc(hasQuery("versioning")).Handler(route("GetBucketVersioning", b.versioning))
+	bk.Methods(http.MethodGet).MatcherFunc(hasQuery("versioning")).Handler(route("GetBucketVersioning", b.getVersioning))
 	bk.Methods(http.MethodGet).MatcherFunc(hasQuery("uploads")).Handler(route("ListMultipartUploads", m.listUploads))
 	bk.Methods(http.MethodGet).Queries("list-type", "2").Handler(route("ListObjectsV2", l.listV2))
 	bk.Methods(http.MethodGet).MatcherFunc(hasQuery("list-type")).Handler(route("ListObjects", func(w http.ResponseWriter, r *http.Request) error {
@@ -215,7 +217,7 @@ func newRouter(d routerDeps) http.Handler {
 	}))
 	bk.Methods(http.MethodGet).Handler(route("ListObjects", l.listV1))
 	bk.Methods(http.MethodHead).Handler(route("HeadBucket", b.head))
-	bk.Methods(http.MethodPut).MatcherFunc(hasQuery("versioning")).Handler(notImpl)
+	bk.Methods(http.MethodPut).MatcherFunc(hasQuery("versioning")).Handler(route("PutBucketVersioning", b.putVersioning))
 	bk.Methods(http.MethodPut).Handler(route("CreateBucket", b.create))
 	bk.Methods(http.MethodDelete).Handler(route("DeleteBucket", b.delete))
 	bk.Methods(http.MethodPost).MatcherFunc(hasQuery("delete")).Handler(route("DeleteObjects", o.deleteMany))

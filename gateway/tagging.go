@@ -92,7 +92,7 @@ type tagXML struct {
 
 // getObjectTagging is GetObjectTagging.
 func (h *configHandlers) getObjectTagging(w http.ResponseWriter, r *http.Request) error {
-	o, err := h.headObject(r)
+	o, err := h.headObject(r, w.Header())
 	if err != nil {
 		return err
 	}
@@ -102,7 +102,7 @@ func (h *configHandlers) getObjectTagging(w http.ResponseWriter, r *http.Request
 // putObjectTagging is PutObjectTagging: the object's tags become the
 // document's.
 func (h *configHandlers) putObjectTagging(w http.ResponseWriter, r *http.Request) error {
-	t, err := objectTarget(r)
+	t, versionID, err := objectTarget(r)
 	if err != nil {
 		return err
 	}
@@ -114,7 +114,7 @@ func (h *configHandlers) putObjectTagging(w http.ResponseWriter, r *http.Request
 	if err != nil {
 		return err
 	}
-	return h.setObjectTags(w, r, t, tags, http.StatusOK)
+	return h.setObjectTags(w, r, t, versionID, tags, http.StatusOK)
 }
 
 // parseTaggingXML reads a Tagging document (PutObjectTagging's and
@@ -188,17 +188,23 @@ func (h *configHandlers) deleteBucketTagging(w http.ResponseWriter, r *http.Requ
 
 // deleteObjectTagging is DeleteObjectTagging.
 func (h *configHandlers) deleteObjectTagging(w http.ResponseWriter, r *http.Request) error {
-	t, err := objectTarget(r)
+	t, versionID, err := objectTarget(r)
 	if err != nil {
 		return err
 	}
-	return h.setObjectTags(w, r, t, nil, http.StatusNoContent)
+	return h.setObjectTags(w, r, t, versionID, nil, http.StatusNoContent)
 }
 
-func (h *configHandlers) setObjectTags(w http.ResponseWriter, r *http.Request, t target, tags map[string]string, status int) error {
-	if _, err := h.d.meta.SetObjectTags(r.Context(), &pb.SetObjectTagsRequest{Bucket: t.bucket, Key: t.key, Tags: tags}); err != nil {
+// setObjectTags sets the tags of the current object, or of the version
+// versionID names (a delete marker: MethodNotAllowed), and answers that
+// version's id. (SetObjectTagsResponse.version_id is the record's
+// version_id, not its S3 version id, so the id of a current object
+// tagged without a versionId is not answered.)
+func (h *configHandlers) setObjectTags(w http.ResponseWriter, r *http.Request, t target, versionID string, tags map[string]string, status int) error {
+	if _, err := h.d.meta.SetObjectTags(r.Context(), &pb.SetObjectTagsRequest{Bucket: t.bucket, Key: t.key, Tags: tags, VersionId: versionID}); err != nil {
 		return err
 	}
+	setVersionID(w.Header(), versionID)
 	w.WriteHeader(status)
 	return nil
 }

@@ -89,11 +89,6 @@ type createBucketConfiguration struct {
 	LocationConstraint string   `xml:"LocationConstraint"`
 }
 
-type versioningConfiguration struct {
-	XMLName xml.Name `xml:"VersioningConfiguration"`
-	NS      string   `xml:"xmlns,attr"`
-}
-
 type objectEntry struct {
 	Key               string   `xml:"Key"`
 	LastModified      string   `xml:"LastModified"`
@@ -105,30 +100,40 @@ type objectEntry struct {
 	StorageClass      string   `xml:"StorageClass"`
 }
 
-// objectVersion is an entry of ListObjectVersions (the same fields as a
-// listing's, and the version's id and whether it is the latest).
-type objectVersion struct {
-	XMLName   xml.Name `xml:"Version"`
-	VersionID string   `xml:"VersionId"`
-	IsLatest  bool     `xml:"IsLatest"`
-	objectEntry
+// versionEntry is an entry of ListObjectVersions: a Version (an object
+// version: a listing entry's fields, its id and whether it is the
+// latest) or a DeleteMarker (Key, VersionId, IsLatest, LastModified,
+// Owner). XMLName, set per entry, names the element, so one slice keeps
+// both kinds in the listing's order, as S3 interleaves them.
+type versionEntry struct {
+	XMLName           xml.Name
+	Key               string   `xml:"Key"`
+	VersionID         string   `xml:"VersionId"`
+	IsLatest          bool     `xml:"IsLatest"`
+	LastModified      string   `xml:"LastModified"`
+	ETag              string   `xml:"ETag,omitempty"`
+	ChecksumAlgorithm []string `xml:"ChecksumAlgorithm,omitempty"`
+	ChecksumType      string   `xml:"ChecksumType,omitempty"`
+	Size              *int64   `xml:"Size,omitempty"`
+	Owner             *Owner   `xml:"Owner,omitempty"`
+	StorageClass      string   `xml:"StorageClass,omitempty"`
 }
 
 type listVersionsResult struct {
-	XMLName             xml.Name        `xml:"ListVersionsResult"`
-	NS                  string          `xml:"xmlns,attr"`
-	Name                string          `xml:"Name"`
-	Prefix              string          `xml:"Prefix"`
-	KeyMarker           string          `xml:"KeyMarker"`
-	VersionIDMarker     string          `xml:"VersionIdMarker"`
-	NextKeyMarker       string          `xml:"NextKeyMarker,omitempty"`
-	NextVersionIDMarker string          `xml:"NextVersionIdMarker,omitempty"`
-	MaxKeys             int             `xml:"MaxKeys"`
-	Delimiter           string          `xml:"Delimiter,omitempty"`
-	IsTruncated         bool            `xml:"IsTruncated"`
-	EncodingType        string          `xml:"EncodingType,omitempty"`
-	Versions            []objectVersion `xml:"Version"`
-	CommonPrefixes      []commonPrefix  `xml:"CommonPrefixes"`
+	XMLName             xml.Name       `xml:"ListVersionsResult"`
+	NS                  string         `xml:"xmlns,attr"`
+	Name                string         `xml:"Name"`
+	Prefix              string         `xml:"Prefix"`
+	KeyMarker           string         `xml:"KeyMarker"`
+	VersionIDMarker     string         `xml:"VersionIdMarker"`
+	NextKeyMarker       string         `xml:"NextKeyMarker,omitempty"`
+	NextVersionIDMarker string         `xml:"NextVersionIdMarker,omitempty"`
+	MaxKeys             int            `xml:"MaxKeys"`
+	Delimiter           string         `xml:"Delimiter,omitempty"`
+	IsTruncated         bool           `xml:"IsTruncated"`
+	EncodingType        string         `xml:"EncodingType,omitempty"`
+	Entries             []versionEntry // Version and DeleteMarker elements
+	CommonPrefixes      []commonPrefix `xml:"CommonPrefixes"`
 }
 
 type commonPrefix struct {
@@ -319,18 +324,24 @@ type deleteRequest struct {
 }
 
 type deleteObjectID struct {
-	Key       string `xml:"Key"`
-	VersionID string `xml:"VersionId,omitempty"`
+	Key string `xml:"Key"`
+	// VersionID is nil without a VersionId element (an empty one names
+	// no version).
+	VersionID *string `xml:"VersionId"`
 }
 
 type deletedEntry struct {
-	Key string `xml:"Key"`
+	Key                   string `xml:"Key"`
+	VersionID             string `xml:"VersionId,omitempty"`
+	DeleteMarker          bool   `xml:"DeleteMarker,omitempty"`
+	DeleteMarkerVersionID string `xml:"DeleteMarkerVersionId,omitempty"`
 }
 
 type deleteErrorEntry struct {
-	Key     string `xml:"Key"`
-	Code    string `xml:"Code"`
-	Message string `xml:"Message"`
+	Key       string `xml:"Key"`
+	VersionID string `xml:"VersionId,omitempty"`
+	Code      string `xml:"Code"`
+	Message   string `xml:"Message"`
 }
 
 type deleteResult struct {

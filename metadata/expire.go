@@ -276,7 +276,14 @@ func (h *healer) expireVersions(ctx context.Context, rules map[string]*lifecycle
 
 func (h *healer) expireBucketVersions(ctx context.Context, bucket string, c *lifecycle.Configuration) (int, error) {
 	now := h.now()
-	deleted := 0
+	deleted, refused := 0, 0
+	var lastRefusal error
+	defer func() {
+		if refused > 0 {
+			h.log.Warn("the state machine refused to delete versions lifecycle rules expire; they stay", "bucket", bucket,
+				"refused", refused, "last", lastRefusal)
+		}
+	}()
 	var after *VersionCursor
 	for {
 		if err := ctx.Err(); err != nil {
@@ -297,6 +304,11 @@ func (h *healer) expireBucketVersions(ctx context.Context, bucket string, c *lif
 			if errors.Is(err, metaerr.ErrPreconditionFailed) || errors.Is(err, metaerr.ErrNoSuchBucket) {
 				continue // current again, another version of its id, or the bucket deleted since the read
 			}
+			if versionRefused(err) {
+				// This version's delete, not the pass: the others go on.
+				refused, lastRefusal = refused+1, err
+				continue
+			}
 			if err != nil {
 				return deleted, fmt.Errorf("delete expired version %q of %s: %w", S3VersionID(o), o.GetKey(), err)
 			}
@@ -311,6 +323,15 @@ func (h *healer) expireBucketVersions(ctx context.Context, bucket string, c *lif
 		}
 		after = next
 	}
+}
+
+// versionRefused tells whether err is the state machine refusing one
+// version's delete (a condition of the metadata service, like a lock
+// that keeps the version), rather than the leader failing to commit it
+// (leadership lost, a member too old), which stops the pass.
+func versionRefused(err error) bool {
+	var me *metaerr.Error
+	return errors.As(err, &me) && !errors.Is(err, metaerr.ErrNotLeader) && !errors.Is(err, metaerr.ErrUpgradeRequired)
 }
 
 // versionDue tells whether c's rules have made v due at now. A record

@@ -2,10 +2,13 @@ package metadata
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"testing"
 	"time"
+
+	"google.golang.org/protobuf/proto"
 
 	pb "github.com/cairnstore/cairn/metadata/metadatapb"
 	"github.com/cairnstore/cairn/metadata/metaerr"
@@ -610,4 +613,37 @@ func TestVersionsPages(t *testing.T) {
 	if vs, _, err := s.Versions("gone", nil, 0); err != nil || len(vs) != 0 {
 		t.Fatalf("versions of a bucket that does not exist: %v %v", vs, err)
 	}
+}
+
+// TestLifecycleVersionExpiryRefusal: the state machine refusing one
+// version's delete (as a lock would) keeps that version and not the
+// others; losing leadership stops the pass with an error.
+func TestLifecycleVersionExpiryRefusal(t *testing.T) {
+	r := newVersionRig(t, `<LifecycleConfiguration>
+<Rule><ID>all</ID><Filter/><Status>Enabled</Status><NoncurrentVersionExpiration><NoncurrentDays>1</NoncurrentDays></NoncurrentVersionExpiration></Rule>
+</LifecycleConfiguration>`)
+	for _, k := range []string{"a", "b", "c"} {
+		r.put("bk", k, "e1", nil)
+		r.put("bk", k, "e2", nil)
+	}
+	var refuse error
+	propose := func(ctx context.Context, cmd *pb.Command) (proto.Message, error) {
+		if d := cmd.GetDeleteObject(); d != nil && d.GetKey() == "b" && refuse != nil {
+			return nil, refuse
+		}
+		return r.propose(ctx, cmd)
+	}
+	h := newHealer(r.h.cfg, r.h.log, r.view, propose, r.h.m)
+	h.now = r.clock.now
+	r.at(26, 0, 0, 0)
+
+	refuse = &metaerr.NotLeaderError{}
+	if err := h.expiryPass(context.Background()); !errors.Is(err, metaerr.ErrNotLeader) {
+		t.Fatalf("a pass that lost leadership: %v, want NotLeader", err)
+	}
+	refuse = metaerr.Detailed(metaerr.ErrMethodNotAllowed, "b is locked")
+	if err := h.expiryPass(context.Background()); err != nil {
+		t.Fatalf("a pass with one version refused: %v", err)
+	}
+	r.wantVersions("after the pass", "bk", "a@id-a-e2*", "b@id-b-e2*", "b@id-b-e1", "c@id-c-e2*")
 }
