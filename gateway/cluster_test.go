@@ -45,4 +45,6 @@ func TestClusterSuite(t *testing.T) {
 	t.Run("AccessKeys", func(t *testing.T) { testAccessKeys(t, start(t)) })
 	t.Run("BucketQuota", func(t *testing.T) { testBucketQuota(t, start(t)) })
 	t.Run("Encryption", func(t *testing.T) { testEncryption(t, start(t)) })
+	t.Run("Versioning", func(t *testing.T) { testVersioning(t, start(t)) })
+	t.Run("VersionPages", func(t *testing.T) { testVersionPages(t, start(t)) })
 }
