@@ -87,6 +87,10 @@ type boto3Step struct {
 
 	Denied  clientError `json:"denied"`
 	Buckets []string    `json:"buckets"`
+
+	VersionID          string `json:"version_id"`
+	HeadStatus         int    `json:"head_status"`
+	DeleteMarkerHeader string `json:"delete_marker_header"`
 }
 
 type clientError struct {
@@ -308,6 +312,35 @@ func testBoto3On(t *testing.T, ep *endpoint, python, script string) {
 		}
 		if s.Denied.Code != "InvalidRequest" || s.Denied.Status != http.StatusBadRequest {
 			t.Errorf("get_object of an SSE-C object without its key: %+v, want 400 InvalidRequest", s.Denied)
+		}
+	})
+	// A versioned bucket (fields: its status, the delete marker's id and
+	// DeleteMarker; requested: the two versions' ids; versions and left:
+	// the versions and delete markers listed as key@id@IsLatest).
+	check("versioning", true, func(t *testing.T, s *boto3Step) {
+		if len(s.Requested) != 2 || len(s.Fields) != 3 {
+			t.Fatalf("versions %v, fields %v", s.Requested, s.Fields)
+		}
+		const key = "v k+1"
+		v1, v2, marker := s.Requested[0], s.Requested[1], s.Fields[1]
+		if s.Fields[0] != "Enabled" || marker == "" || s.Fields[2] != "True" || v1 == "" || v2 == "" || v1 == v2 {
+			t.Errorf("status %q, delete marker %q (DeleteMarker %s), versions %q %q", s.Fields[0], marker, s.Fields[2], v1, v2)
+		}
+		if want := []string{key + "@" + v2 + "@False", key + "@" + v1 + "@False"}; !slices.Equal(s.Versions, want) {
+			t.Errorf("list_object_versions Versions %v, want %v", s.Versions, want)
+		}
+		if want := []string{key + "@" + marker + "@True"}; !slices.Equal(s.Left, want) {
+			t.Errorf("list_object_versions DeleteMarkers %v, want %v", s.Left, want)
+		}
+		if s.Body != "one" || s.VersionID != v1 {
+			t.Errorf("get_object VersionId=v1: %q, version %q; want \"one\", %s", s.Body, s.VersionID, v1)
+		}
+		if s.HeadStatus != http.StatusNotFound || s.DeleteMarkerHeader != "true" {
+			t.Errorf("head_object of the deleted key: %d, x-amz-delete-marker %q; want 404, true", s.HeadStatus, s.DeleteMarkerHeader)
+		}
+		want := slices.Sorted(slices.Values([]string{key + "@" + v1 + "@False", key + "@" + v2 + "@False", key + "@" + marker + "@True"}))
+		if len(s.Errors) != 0 || !slices.Equal(s.Deleted, want) {
+			t.Errorf("delete_objects of every version: deleted %v, errors %s; want %v", s.Deleted, s.Errors, want)
 		}
 	})
 	check("missing_key", true, func(t *testing.T, s *boto3Step) {

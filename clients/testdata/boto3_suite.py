@@ -355,6 +355,40 @@ def encryption():
 
 
 @step
+def versioning():
+    """A versioned bucket of its own: two versions, a delete marker, the
+    old version read by id, the versions listed and all deleted by id."""
+    bucket = BUCKET + "-ver"
+    s3.create_bucket(Bucket=bucket)
+    s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    status = s3.get_bucket_versioning(Bucket=bucket).get("Status", "")
+    ids = [s3.put_object(Bucket=bucket, Key="v k+1", Body=body)["VersionId"] for body in (b"one", b"two")]
+    marker = s3.delete_object(Bucket=bucket, Key="v k+1")
+    try:
+        s3.head_object(Bucket=bucket, Key="v k+1")
+        raise AssertionError("HEAD of a key whose latest version is a delete marker succeeded")
+    except botocore.exceptions.ClientError as e:
+        head = e.response["ResponseMetadata"]
+    old = s3.get_object(Bucket=bucket, Key="v k+1", VersionId=ids[0])
+    listed = s3.list_object_versions(Bucket=bucket)  # EncodingType=url, decoded by botocore
+    everything = [{"Key": v["Key"], "VersionId": v["VersionId"]} for v in listed.get("Versions", []) + listed.get("DeleteMarkers", [])]
+    deleted = s3.delete_objects(Bucket=bucket, Delete={"Objects": everything})
+    s3.delete_bucket(Bucket=bucket)
+    return {
+        "fields": [status, marker["VersionId"], str(marker.get("DeleteMarker"))],
+        "requested": ids,
+        "versions": ["%s@%s@%s" % (v["Key"], v["VersionId"], v["IsLatest"]) for v in listed.get("Versions", [])],
+        "left": ["%s@%s@%s" % (m["Key"], m["VersionId"], m["IsLatest"]) for m in listed.get("DeleteMarkers", [])],
+        "deleted": sorted("%s@%s@%s" % (d["Key"], d["VersionId"], d.get("DeleteMarker", False)) for d in deleted.get("Deleted", [])),
+        "errors": deleted.get("Errors", []),
+        "body": old["Body"].read().decode(),
+        "version_id": old.get("VersionId", ""),
+        "head_status": head["HTTPStatusCode"],
+        "delete_marker_header": head["HTTPHeaders"].get("x-amz-delete-marker", ""),
+    }
+
+
+@step
 def missing_key():
     return client_error(lambda: s3.get_object(Bucket=BUCKET, Key="no/such/key"))
 
