@@ -647,3 +647,49 @@ func TestLifecycleVersionExpiryRefusal(t *testing.T) {
 	}
 	r.wantVersions("after the pass", "bk", "a@id-a-e2*", "b@id-b-e2*", "b@id-b-e1", "c@id-c-e2*")
 }
+
+// TestLifecycleVersionExpiryNeedsLevel8: while a member is below
+// versionExpiryLevel no version is deleted (an older member would ignore
+// the condition), and buckets without versioning are not held up by it.
+func TestLifecycleVersionExpiryNeedsLevel8(t *testing.T) {
+	const rules = `<LifecycleConfiguration>
+<Rule><ID>all</ID><Filter/><Status>Enabled</Status><NoncurrentVersionExpiration><NoncurrentDays>1</NoncurrentDays></NoncurrentVersionExpiration><Expiration><Days>1</Days></Expiration></Rule>
+</LifecycleConfiguration>`
+	r := newVersionRig(t, rules)
+	r.must(smCreateBucket("plain"))
+	r.must(smSetLifecycle("plain", rules))
+	r.put("bk", "a", "e1", nil)
+	r.put("bk", "a", "e2", nil)
+	r.put("plain", "a", "e1", nil)
+	r.put("plain", "b", "e1", nil)
+	level := uint32(7)
+	r.h.requireFeature = func(_ context.Context, want uint32, what string) error {
+		if want > level {
+			return metaerr.Detailed(metaerr.ErrUpgradeRequired, "%s needs level %d", what, want)
+		}
+		return nil
+	}
+	r.at(26, 0, 0, 0)
+	if err := r.h.expiryPass(context.Background()); !errors.Is(err, metaerr.ErrUpgradeRequired) {
+		t.Fatalf("a pass with a member at level 7: %v, want UpgradeRequired", err)
+	}
+	// The current objects expired (level 1); the noncurrent version stays.
+	r.wantVersions("at level 7", "bk", "a@?(m)*", "a@id-a-e2", "a@id-a-e1")
+	r.wantVersions("at level 7", "plain")
+
+	// Only a bucket without versioning has rules: nothing needs level 8.
+	r.must(smSetLifecycle("bk", ""))
+	r.put("plain", "c", "e1", nil)
+	r.at(28, 0, 0, 0)
+	if err := r.h.expiryPass(context.Background()); err != nil {
+		t.Fatalf("a pass with rules only for a bucket without versioning, a member at level 7: %v", err)
+	}
+	r.wantVersions("plain at level 7", "plain")
+
+	r.must(smSetLifecycle("bk", rules))
+	level = versionExpiryLevel
+	r.pass()
+	r.wantVersions("at level 8", "bk", "a@?(m)*")
+	r.pass() // the marker, now the only version, is as old as the Days rule's objects
+	r.wantVersions("at level 8, the next pass", "bk")
+}
