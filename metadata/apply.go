@@ -639,6 +639,12 @@ func (a *applier) apply(cmd *metadatapb.Command) (proto.Message, error) {
 		return a.setBucketEncryption(op.SetBucketEncryption)
 	case *metadatapb.Command_SetBucketVersioning:
 		return a.setBucketVersioning(op.SetBucketVersioning)
+	case *metadatapb.Command_SetBucketObjectLock:
+		return a.setBucketObjectLock(op.SetBucketObjectLock)
+	case *metadatapb.Command_SetObjectRetention:
+		return a.setObjectRetention(op.SetObjectRetention)
+	case *metadatapb.Command_SetObjectLegalHold:
+		return a.setObjectLegalHold(op.SetObjectLegalHold)
 	case *metadatapb.Command_CreateAccessKey:
 		return a.createAccessKey(op.CreateAccessKey)
 	case *metadatapb.Command_UpdateAccessKey:
@@ -786,6 +792,10 @@ func (a *applier) createBucket(req *metadatapb.CreateBucketRequest) (proto.Messa
 		return nil, metaerr.Detailed(metaerr.ErrBucketAlreadyOwnedByYou, "bucket %q", name)
 	}
 	b := &metadatapb.Bucket{Name: name, CreatedUnixNano: a.now, Region: req.GetRegion()}
+	if req.GetObjectLockEnabled() {
+		b.Versioning = metadatapb.VersioningStatus_VERSIONING_STATUS_ENABLED
+		b.ObjectLock = &metadatapb.ObjectLockConfiguration{Enabled: true}
+	}
 	if owner := req.GetOwnerKey(); owner != "" {
 		if err := a.grantOwner(owner, name); err != nil {
 			return nil, err
@@ -1119,7 +1129,7 @@ func (a *applier) commitObject(req *metadatapb.CommitObjectRequest) (proto.Messa
 		stored = proto.CloneOf(obj)
 	}
 	stored.ModifiedUnixNano = a.now
-	if err := a.replaceCurrent(objKey, cur, stored, set.versioning, vs, 0); err != nil {
+	if err := a.replaceCurrent(objKey, cur, stored, set, vs, 0); err != nil {
 		return nil, err
 	}
 	if err := a.indexAdd(objKey, stored.GetVersionId(), stored.GetSegments()); err != nil {
@@ -1141,15 +1151,20 @@ func (a *applier) versioningOf(bucket, key string) (bucketSettings, []versionRec
 }
 
 // replaceCurrent stores stored at objKey as its key's current version in
-// place of cur (nil: none), in a bucket with versioning v: cur is kept as
-// a noncurrent version or released (retireCurrent). It counts the change
+// place of cur (nil: none), in a bucket with settings set: cur is kept as
+// a noncurrent version or released (retireCurrent), and stored gets the
+// bucket's default retention under object lock. It counts the change
 // in the bucket's usage, with uploads the change to its upload bytes that
 // comes with it (a completion's parts leaving them), and refuses with
 // ErrQuotaExceeded a change that grows the bucket past its quota
 // (checkQuota). The caller indexes stored's segments.
-func (a *applier) replaceCurrent(objKey []byte, cur, stored *metadatapb.Object, v metadatapb.VersioningStatus, vs []versionRecord, uploads int64) error {
+func (a *applier) replaceCurrent(objKey []byte, cur, stored *metadatapb.Object, set bucketSettings, vs []versionRecord, uploads int64) error {
+	v := set.versioning
 	stored.Versioned = v == metadatapb.VersioningStatus_VERSIONING_STATUS_ENABLED
 	stored.DeleteMarker, stored.NoncurrentSinceUnixNano, stored.IsLatest = false, 0, false
+	if err := applyLockOnCommit(stored, set.lock, a.now); err != nil {
+		return err
+	}
 	if err := a.st.put(objKey, stored); err != nil {
 		return err
 	}
@@ -1429,7 +1444,7 @@ func (a *applier) completeMultipart(req *metadatapb.CompleteMultipartRequest) (p
 		}
 	}
 	objKey := objectKey(bucket, key)
-	if err := a.replaceCurrent(objKey, cur, stored, set.versioning, vs, -partBytes); err != nil {
+	if err := a.replaceCurrent(objKey, cur, stored, set, vs, -partBytes); err != nil {
 		return nil, err
 	}
 	if err := a.indexMove(objKey, stored.GetVersionId(), stored.GetSegments()); err != nil {

@@ -349,6 +349,7 @@ func (st *stage) bucketQuota(bucket string) (*pb.BucketQuota, error) {
 type bucketSettings struct {
 	quota      *pb.BucketQuota // nil: none
 	versioning pb.VersioningStatus
+	lock       *pb.ObjectLockConfiguration
 }
 
 // bucketSettings reads bucket's settings as the transaction has them,
@@ -370,7 +371,7 @@ func (st *stage) bucketSettings(bucket string) (bucketSettings, error) {
 	if st.settings == nil {
 		st.settings = make(map[string]bucketSettings, 1)
 	}
-	set := bucketSettings{quota: q, versioning: b.GetVersioning()}
+	set := bucketSettings{quota: q, versioning: b.GetVersioning(), lock: b.GetObjectLock()}
 	st.settings[bucket] = set
 	return set, nil
 }

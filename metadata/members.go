@@ -46,7 +46,10 @@ import (
 //	   id (versioning.go)
 //	8  DeleteObject's if_noncurrent_version_id (lifecycle expiry of
 //	   versions), which a member below would ignore and so delete a
-//	   version that became current
+//	   version that became current; object lock: CreateBucket with
+//	   object_lock_enabled, SetBucketObjectLock, SetObjectRetention,
+//	   SetObjectLegalHold, and the locks every delete of a version and
+//	   SetBucketVersioning respect (objectlock.go)
 const FeatureLevel uint32 = 8
 
 // requireFeature answers ErrUpgradeRequired unless every member of the

@@ -70,6 +70,11 @@ func (a *api) CreateBucket(ctx context.Context, req *pb.CreateBucketRequest) (*p
 			return nil, toStatus(err)
 		}
 	}
+	if req.GetObjectLockEnabled() {
+		if err := a.s.requireFeature(ctx, objectLockLevel, "CreateBucket with object lock"); err != nil {
+			return nil, toStatus(err)
+		}
+	}
 	return mutate[*pb.CreateBucketResponse](ctx, a.s, &pb.Command{Op: &pb.Command_CreateBucket{CreateBucket: req}})
 }
 

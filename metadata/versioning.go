@@ -116,9 +116,19 @@ func (a *applier) setBucketVersioning(req *pb.SetBucketVersioningRequest) (proto
 	default:
 		return nil, metaerr.Detailed(metaerr.ErrInvalidArgument, "set bucket versioning: status must be ENABLED or SUSPENDED, not %v", req.GetStatus())
 	}
-	b, err := a.updateBucket(req.GetName(), func(b *pb.Bucket) { b.Versioning = req.GetStatus() })
+	var refused error
+	b, err := a.updateBucket(req.GetName(), func(b *pb.Bucket) {
+		if lockEnabled(b.GetObjectLock()) && req.GetStatus() != pb.VersioningStatus_VERSIONING_STATUS_ENABLED {
+			refused = metaerr.Detailed(metaerr.ErrInvalidBucketState, "bucket %q has object lock: its versioning cannot be suspended", b.GetName())
+			return
+		}
+		b.Versioning = req.GetStatus()
+	})
 	if err != nil {
 		return nil, err
+	}
+	if refused != nil {
+		return nil, refused
 	}
 	return &pb.SetBucketVersioningResponse{Bucket: b}, nil
 }
@@ -368,6 +378,9 @@ func (a *applier) deleteVersion(req *pb.DeleteObjectRequest) (proto.Message, err
 		if err := checkCondition(cur, req.GetCondition(), bucket, key); err != nil {
 			return nil, err
 		}
+		if err := checkDeletable(cur, a.now, req.GetBypassGovernance()); err != nil {
+			return nil, err
+		}
 		if err := a.dropCurrent(objKey, cur); err != nil {
 			return nil, err
 		}
@@ -404,6 +417,13 @@ func (a *applier) deleteVersion(req *pb.DeleteObjectRequest) (proto.Message, err
 		if o.GetVersionId() != want {
 			return nil, metaerr.Detailed(metaerr.ErrPreconditionFailed, "%s/%s: version %q is another version now (%q, not %q)", bucket, key, id, o.GetVersionId(), want)
 		}
+	}
+	locked, err := a.readVersion(vs[i].key)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkDeletable(locked, a.now, req.GetBypassGovernance()); err != nil {
+		return nil, err
 	}
 	o, err := a.dropVersion(vs[i])
 	if err != nil {

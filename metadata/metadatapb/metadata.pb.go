@@ -28,6 +28,58 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+type ObjectLockMode int32
+
+const (
+	ObjectLockMode_OBJECT_LOCK_MODE_UNSPECIFIED ObjectLockMode = 0
+	// Deletable before the date only with x-amz-bypass-governance-retention;
+	// the retention can be shortened or removed the same way.
+	ObjectLockMode_OBJECT_LOCK_MODE_GOVERNANCE ObjectLockMode = 1
+	// Never deletable before the date; the retention can only be extended.
+	ObjectLockMode_OBJECT_LOCK_MODE_COMPLIANCE ObjectLockMode = 2
+)
+
+// Enum value maps for ObjectLockMode.
+var (
+	ObjectLockMode_name = map[int32]string{
+		0: "OBJECT_LOCK_MODE_UNSPECIFIED",
+		1: "OBJECT_LOCK_MODE_GOVERNANCE",
+		2: "OBJECT_LOCK_MODE_COMPLIANCE",
+	}
+	ObjectLockMode_value = map[string]int32{
+		"OBJECT_LOCK_MODE_UNSPECIFIED": 0,
+		"OBJECT_LOCK_MODE_GOVERNANCE":  1,
+		"OBJECT_LOCK_MODE_COMPLIANCE":  2,
+	}
+)
+
+func (x ObjectLockMode) Enum() *ObjectLockMode {
+	p := new(ObjectLockMode)
+	*p = x
+	return p
+}
+
+func (x ObjectLockMode) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (ObjectLockMode) Descriptor() protoreflect.EnumDescriptor {
+	return file_metadata_proto_enumTypes[0].Descriptor()
+}
+
+func (ObjectLockMode) Type() protoreflect.EnumType {
+	return &file_metadata_proto_enumTypes[0]
+}
+
+func (x ObjectLockMode) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use ObjectLockMode.Descriptor instead.
+func (ObjectLockMode) EnumDescriptor() ([]byte, []int) {
+	return file_metadata_proto_rawDescGZIP(), []int{0}
+}
+
 type EncryptionMode int32
 
 const (
@@ -63,11 +115,11 @@ func (x EncryptionMode) String() string {
 }
 
 func (EncryptionMode) Descriptor() protoreflect.EnumDescriptor {
-	return file_metadata_proto_enumTypes[0].Descriptor()
+	return file_metadata_proto_enumTypes[1].Descriptor()
 }
 
 func (EncryptionMode) Type() protoreflect.EnumType {
-	return &file_metadata_proto_enumTypes[0]
+	return &file_metadata_proto_enumTypes[1]
 }
 
 func (x EncryptionMode) Number() protoreflect.EnumNumber {
@@ -76,7 +128,7 @@ func (x EncryptionMode) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use EncryptionMode.Descriptor instead.
 func (EncryptionMode) EnumDescriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{0}
+	return file_metadata_proto_rawDescGZIP(), []int{1}
 }
 
 // VersioningStatus is a bucket's versioning state, as S3 names it.
@@ -116,11 +168,11 @@ func (x VersioningStatus) String() string {
 }
 
 func (VersioningStatus) Descriptor() protoreflect.EnumDescriptor {
-	return file_metadata_proto_enumTypes[1].Descriptor()
+	return file_metadata_proto_enumTypes[2].Descriptor()
 }
 
 func (VersioningStatus) Type() protoreflect.EnumType {
-	return &file_metadata_proto_enumTypes[1]
+	return &file_metadata_proto_enumTypes[2]
 }
 
 func (x VersioningStatus) Number() protoreflect.EnumNumber {
@@ -129,7 +181,7 @@ func (x VersioningStatus) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use VersioningStatus.Descriptor instead.
 func (VersioningStatus) EnumDescriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{1}
+	return file_metadata_proto_rawDescGZIP(), []int{2}
 }
 
 type NodeState int32
@@ -174,11 +226,11 @@ func (x NodeState) String() string {
 }
 
 func (NodeState) Descriptor() protoreflect.EnumDescriptor {
-	return file_metadata_proto_enumTypes[2].Descriptor()
+	return file_metadata_proto_enumTypes[3].Descriptor()
 }
 
 func (NodeState) Type() protoreflect.EnumType {
-	return &file_metadata_proto_enumTypes[2]
+	return &file_metadata_proto_enumTypes[3]
 }
 
 func (x NodeState) Number() protoreflect.EnumNumber {
@@ -187,7 +239,7 @@ func (x NodeState) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use NodeState.Descriptor instead.
 func (NodeState) EnumDescriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{2}
+	return file_metadata_proto_rawDescGZIP(), []int{3}
 }
 
 // Scheme is an erasure-coding scheme: k data shards, m parity shards.
@@ -507,11 +559,18 @@ type Object struct {
 	// while its latest version is one.
 	DeleteMarker bool `protobuf:"varint,17,opt,name=delete_marker,json=deleteMarker,proto3" json:"delete_marker,omitempty"`
 	// When the version stopped being the current one (unix nanoseconds);
-	// 0 while it is current.
+	// 0 while it is current. A delete marker's is when it was made (it
+	// stops being the latest when its successor is made; lifecycle expiry
+	// reads that time from the successor).
 	NoncurrentSinceUnixNano int64 `protobuf:"varint,18,opt,name=noncurrent_since_unix_nano,json=noncurrentSinceUnixNano,proto3" json:"noncurrent_since_unix_nano,omitempty"`
 	// Set in answers only (never stored): whether this is its key's latest
 	// version.
-	IsLatest      bool `protobuf:"varint,19,opt,name=is_latest,json=isLatest,proto3" json:"is_latest,omitempty"`
+	IsLatest bool `protobuf:"varint,19,opt,name=is_latest,json=isLatest,proto3" json:"is_latest,omitempty"`
+	// Object lock (metad feature level 8): until when this version may not
+	// be deleted or overwritten in place, and a legal hold, which keeps it
+	// until it is lifted. Only in buckets with object lock enabled.
+	Retention     *ObjectRetention `protobuf:"bytes,20,opt,name=retention,proto3" json:"retention,omitempty"`
+	LegalHold     bool             `protobuf:"varint,21,opt,name=legal_hold,json=legalHold,proto3" json:"legal_hold,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -679,6 +738,145 @@ func (x *Object) GetIsLatest() bool {
 	return false
 }
 
+func (x *Object) GetRetention() *ObjectRetention {
+	if x != nil {
+		return x.Retention
+	}
+	return nil
+}
+
+func (x *Object) GetLegalHold() bool {
+	if x != nil {
+		return x.LegalHold
+	}
+	return false
+}
+
+// ObjectRetention is an object version's S3 retention.
+type ObjectRetention struct {
+	state               protoimpl.MessageState `protogen:"open.v1"`
+	Mode                ObjectLockMode         `protobuf:"varint,1,opt,name=mode,proto3,enum=cairn.metadata.v1.ObjectLockMode" json:"mode,omitempty"`
+	RetainUntilUnixNano int64                  `protobuf:"varint,2,opt,name=retain_until_unix_nano,json=retainUntilUnixNano,proto3" json:"retain_until_unix_nano,omitempty"`
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
+}
+
+func (x *ObjectRetention) Reset() {
+	*x = ObjectRetention{}
+	mi := &file_metadata_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ObjectRetention) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ObjectRetention) ProtoMessage() {}
+
+func (x *ObjectRetention) ProtoReflect() protoreflect.Message {
+	mi := &file_metadata_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ObjectRetention.ProtoReflect.Descriptor instead.
+func (*ObjectRetention) Descriptor() ([]byte, []int) {
+	return file_metadata_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *ObjectRetention) GetMode() ObjectLockMode {
+	if x != nil {
+		return x.Mode
+	}
+	return ObjectLockMode_OBJECT_LOCK_MODE_UNSPECIFIED
+}
+
+func (x *ObjectRetention) GetRetainUntilUnixNano() int64 {
+	if x != nil {
+		return x.RetainUntilUnixNano
+	}
+	return 0
+}
+
+// ObjectLockConfiguration is a bucket's S3 object lock: once enabled,
+// never disabled (and the bucket's versioning stays Enabled).
+type ObjectLockConfiguration struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Enabled bool                   `protobuf:"varint,1,opt,name=enabled,proto3" json:"enabled,omitempty"`
+	// The retention versions written without one of their own get: mode
+	// and a period of days or years (0: no default retention).
+	DefaultMode   ObjectLockMode `protobuf:"varint,2,opt,name=default_mode,json=defaultMode,proto3,enum=cairn.metadata.v1.ObjectLockMode" json:"default_mode,omitempty"`
+	DefaultDays   int32          `protobuf:"varint,3,opt,name=default_days,json=defaultDays,proto3" json:"default_days,omitempty"`
+	DefaultYears  int32          `protobuf:"varint,4,opt,name=default_years,json=defaultYears,proto3" json:"default_years,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ObjectLockConfiguration) Reset() {
+	*x = ObjectLockConfiguration{}
+	mi := &file_metadata_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ObjectLockConfiguration) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ObjectLockConfiguration) ProtoMessage() {}
+
+func (x *ObjectLockConfiguration) ProtoReflect() protoreflect.Message {
+	mi := &file_metadata_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ObjectLockConfiguration.ProtoReflect.Descriptor instead.
+func (*ObjectLockConfiguration) Descriptor() ([]byte, []int) {
+	return file_metadata_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *ObjectLockConfiguration) GetEnabled() bool {
+	if x != nil {
+		return x.Enabled
+	}
+	return false
+}
+
+func (x *ObjectLockConfiguration) GetDefaultMode() ObjectLockMode {
+	if x != nil {
+		return x.DefaultMode
+	}
+	return ObjectLockMode_OBJECT_LOCK_MODE_UNSPECIFIED
+}
+
+func (x *ObjectLockConfiguration) GetDefaultDays() int32 {
+	if x != nil {
+		return x.DefaultDays
+	}
+	return 0
+}
+
+func (x *ObjectLockConfiguration) GetDefaultYears() int32 {
+	if x != nil {
+		return x.DefaultYears
+	}
+	return 0
+}
+
 // Encryption is an object's server-side encryption: which kind, and the
 // object's own data key sealed by the key that protects it. The gateways
 // encrypt and decrypt; metad only keeps this record.
@@ -698,7 +896,7 @@ type Encryption struct {
 
 func (x *Encryption) Reset() {
 	*x = Encryption{}
-	mi := &file_metadata_proto_msgTypes[5]
+	mi := &file_metadata_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -710,7 +908,7 @@ func (x *Encryption) String() string {
 func (*Encryption) ProtoMessage() {}
 
 func (x *Encryption) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[5]
+	mi := &file_metadata_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -723,7 +921,7 @@ func (x *Encryption) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Encryption.ProtoReflect.Descriptor instead.
 func (*Encryption) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{5}
+	return file_metadata_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *Encryption) GetMode() EncryptionMode {
@@ -779,14 +977,16 @@ type Bucket struct {
 	// objects written without encryption headers; "" for none).
 	DefaultEncryption string `protobuf:"bytes,10,opt,name=default_encryption,json=defaultEncryption,proto3" json:"default_encryption,omitempty"`
 	// S3 bucket versioning; unset until first set, and never unset again.
-	Versioning    VersioningStatus `protobuf:"varint,11,opt,name=versioning,proto3,enum=cairn.metadata.v1.VersioningStatus" json:"versioning,omitempty"`
+	Versioning VersioningStatus `protobuf:"varint,11,opt,name=versioning,proto3,enum=cairn.metadata.v1.VersioningStatus" json:"versioning,omitempty"`
+	// S3 object lock; absent or not enabled: none.
+	ObjectLock    *ObjectLockConfiguration `protobuf:"bytes,12,opt,name=object_lock,json=objectLock,proto3" json:"object_lock,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Bucket) Reset() {
 	*x = Bucket{}
-	mi := &file_metadata_proto_msgTypes[6]
+	mi := &file_metadata_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -798,7 +998,7 @@ func (x *Bucket) String() string {
 func (*Bucket) ProtoMessage() {}
 
 func (x *Bucket) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[6]
+	mi := &file_metadata_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -811,7 +1011,7 @@ func (x *Bucket) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Bucket.ProtoReflect.Descriptor instead.
 func (*Bucket) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{6}
+	return file_metadata_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *Bucket) GetName() string {
@@ -891,6 +1091,13 @@ func (x *Bucket) GetVersioning() VersioningStatus {
 	return VersioningStatus_VERSIONING_STATUS_UNSET
 }
 
+func (x *Bucket) GetObjectLock() *ObjectLockConfiguration {
+	if x != nil {
+		return x.ObjectLock
+	}
+	return nil
+}
+
 // BucketQuota limits what a bucket holds, counted as BucketUsage is: a
 // commit that would take the bucket over a limit is refused with
 // QuotaExceeded (deletes and shrinking overwrites never are). max_bytes
@@ -909,7 +1116,7 @@ type BucketQuota struct {
 
 func (x *BucketQuota) Reset() {
 	*x = BucketQuota{}
-	mi := &file_metadata_proto_msgTypes[7]
+	mi := &file_metadata_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -921,7 +1128,7 @@ func (x *BucketQuota) String() string {
 func (*BucketQuota) ProtoMessage() {}
 
 func (x *BucketQuota) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[7]
+	mi := &file_metadata_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -934,7 +1141,7 @@ func (x *BucketQuota) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BucketQuota.ProtoReflect.Descriptor instead.
 func (*BucketQuota) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{7}
+	return file_metadata_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *BucketQuota) GetMaxBytes() int64 {
@@ -974,7 +1181,7 @@ type BucketUsage struct {
 
 func (x *BucketUsage) Reset() {
 	*x = BucketUsage{}
-	mi := &file_metadata_proto_msgTypes[8]
+	mi := &file_metadata_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -986,7 +1193,7 @@ func (x *BucketUsage) String() string {
 func (*BucketUsage) ProtoMessage() {}
 
 func (x *BucketUsage) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[8]
+	mi := &file_metadata_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -999,7 +1206,7 @@ func (x *BucketUsage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BucketUsage.ProtoReflect.Descriptor instead.
 func (*BucketUsage) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{8}
+	return file_metadata_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *BucketUsage) GetObjects() int64 {
@@ -1057,7 +1264,7 @@ type AccessKey struct {
 
 func (x *AccessKey) Reset() {
 	*x = AccessKey{}
-	mi := &file_metadata_proto_msgTypes[9]
+	mi := &file_metadata_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1069,7 +1276,7 @@ func (x *AccessKey) String() string {
 func (*AccessKey) ProtoMessage() {}
 
 func (x *AccessKey) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[9]
+	mi := &file_metadata_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1082,7 +1289,7 @@ func (x *AccessKey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AccessKey.ProtoReflect.Descriptor instead.
 func (*AccessKey) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{9}
+	return file_metadata_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *AccessKey) GetId() string {
@@ -1142,7 +1349,7 @@ type BucketGrant struct {
 
 func (x *BucketGrant) Reset() {
 	*x = BucketGrant{}
-	mi := &file_metadata_proto_msgTypes[10]
+	mi := &file_metadata_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1154,7 +1361,7 @@ func (x *BucketGrant) String() string {
 func (*BucketGrant) ProtoMessage() {}
 
 func (x *BucketGrant) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[10]
+	mi := &file_metadata_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1167,7 +1374,7 @@ func (x *BucketGrant) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BucketGrant.ProtoReflect.Descriptor instead.
 func (*BucketGrant) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{10}
+	return file_metadata_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *BucketGrant) GetRead() bool {
@@ -1215,7 +1422,7 @@ type MultipartUpload struct {
 
 func (x *MultipartUpload) Reset() {
 	*x = MultipartUpload{}
-	mi := &file_metadata_proto_msgTypes[11]
+	mi := &file_metadata_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1227,7 +1434,7 @@ func (x *MultipartUpload) String() string {
 func (*MultipartUpload) ProtoMessage() {}
 
 func (x *MultipartUpload) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[11]
+	mi := &file_metadata_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1240,7 +1447,7 @@ func (x *MultipartUpload) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MultipartUpload.ProtoReflect.Descriptor instead.
 func (*MultipartUpload) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{11}
+	return file_metadata_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *MultipartUpload) GetBucket() string {
@@ -1336,7 +1543,7 @@ type Part struct {
 
 func (x *Part) Reset() {
 	*x = Part{}
-	mi := &file_metadata_proto_msgTypes[12]
+	mi := &file_metadata_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1348,7 +1555,7 @@ func (x *Part) String() string {
 func (*Part) ProtoMessage() {}
 
 func (x *Part) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[12]
+	mi := &file_metadata_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1361,7 +1568,7 @@ func (x *Part) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Part.ProtoReflect.Descriptor instead.
 func (*Part) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{12}
+	return file_metadata_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *Part) GetUploadId() string {
@@ -1440,7 +1647,7 @@ type Node struct {
 
 func (x *Node) Reset() {
 	*x = Node{}
-	mi := &file_metadata_proto_msgTypes[13]
+	mi := &file_metadata_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1452,7 +1659,7 @@ func (x *Node) String() string {
 func (*Node) ProtoMessage() {}
 
 func (x *Node) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[13]
+	mi := &file_metadata_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1465,7 +1672,7 @@ func (x *Node) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Node.ProtoReflect.Descriptor instead.
 func (*Node) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{13}
+	return file_metadata_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *Node) GetId() string {
@@ -1543,7 +1750,7 @@ type ClusterMap struct {
 
 func (x *ClusterMap) Reset() {
 	*x = ClusterMap{}
-	mi := &file_metadata_proto_msgTypes[14]
+	mi := &file_metadata_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1555,7 +1762,7 @@ func (x *ClusterMap) String() string {
 func (*ClusterMap) ProtoMessage() {}
 
 func (x *ClusterMap) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[14]
+	mi := &file_metadata_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1568,7 +1775,7 @@ func (x *ClusterMap) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClusterMap.ProtoReflect.Descriptor instead.
 func (*ClusterMap) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{14}
+	return file_metadata_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *ClusterMap) GetEpoch() uint64 {
@@ -1606,7 +1813,7 @@ type MetadMember struct {
 
 func (x *MetadMember) Reset() {
 	*x = MetadMember{}
-	mi := &file_metadata_proto_msgTypes[15]
+	mi := &file_metadata_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1618,7 +1825,7 @@ func (x *MetadMember) String() string {
 func (*MetadMember) ProtoMessage() {}
 
 func (x *MetadMember) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[15]
+	mi := &file_metadata_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1631,7 +1838,7 @@ func (x *MetadMember) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MetadMember.ProtoReflect.Descriptor instead.
 func (*MetadMember) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{15}
+	return file_metadata_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *MetadMember) GetId() string {
@@ -1710,6 +1917,9 @@ type Command struct {
 	//	*Command_SetBucketQuota
 	//	*Command_SetBucketEncryption
 	//	*Command_SetBucketVersioning
+	//	*Command_SetBucketObjectLock
+	//	*Command_SetObjectRetention
+	//	*Command_SetObjectLegalHold
 	Op isCommand_Op `protobuf_oneof:"op"`
 	// Leader wall clock when proposed; the only clock the state machine uses.
 	ProposedUnixNano int64 `protobuf:"varint,100,opt,name=proposed_unix_nano,json=proposedUnixNano,proto3" json:"proposed_unix_nano,omitempty"`
@@ -1719,7 +1929,7 @@ type Command struct {
 
 func (x *Command) Reset() {
 	*x = Command{}
-	mi := &file_metadata_proto_msgTypes[16]
+	mi := &file_metadata_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1731,7 +1941,7 @@ func (x *Command) String() string {
 func (*Command) ProtoMessage() {}
 
 func (x *Command) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[16]
+	mi := &file_metadata_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1744,7 +1954,7 @@ func (x *Command) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Command.ProtoReflect.Descriptor instead.
 func (*Command) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{16}
+	return file_metadata_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *Command) GetOp() isCommand_Op {
@@ -2006,6 +2216,33 @@ func (x *Command) GetSetBucketVersioning() *SetBucketVersioningRequest {
 	return nil
 }
 
+func (x *Command) GetSetBucketObjectLock() *SetBucketObjectLockRequest {
+	if x != nil {
+		if x, ok := x.Op.(*Command_SetBucketObjectLock); ok {
+			return x.SetBucketObjectLock
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetSetObjectRetention() *SetObjectRetentionRequest {
+	if x != nil {
+		if x, ok := x.Op.(*Command_SetObjectRetention); ok {
+			return x.SetObjectRetention
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetSetObjectLegalHold() *SetObjectLegalHoldRequest {
+	if x != nil {
+		if x, ok := x.Op.(*Command_SetObjectLegalHold); ok {
+			return x.SetObjectLegalHold
+		}
+	}
+	return nil
+}
+
 func (x *Command) GetProposedUnixNano() int64 {
 	if x != nil {
 		return x.ProposedUnixNano
@@ -2129,6 +2366,18 @@ type Command_SetBucketVersioning struct {
 	SetBucketVersioning *SetBucketVersioningRequest `protobuf:"bytes,28,opt,name=set_bucket_versioning,json=setBucketVersioning,proto3,oneof"`
 }
 
+type Command_SetBucketObjectLock struct {
+	SetBucketObjectLock *SetBucketObjectLockRequest `protobuf:"bytes,29,opt,name=set_bucket_object_lock,json=setBucketObjectLock,proto3,oneof"`
+}
+
+type Command_SetObjectRetention struct {
+	SetObjectRetention *SetObjectRetentionRequest `protobuf:"bytes,30,opt,name=set_object_retention,json=setObjectRetention,proto3,oneof"`
+}
+
+type Command_SetObjectLegalHold struct {
+	SetObjectLegalHold *SetObjectLegalHoldRequest `protobuf:"bytes,31,opt,name=set_object_legal_hold,json=setObjectLegalHold,proto3,oneof"`
+}
+
 func (*Command_CreateBucket) isCommand_Op() {}
 
 func (*Command_DeleteBucket) isCommand_Op() {}
@@ -2185,6 +2434,12 @@ func (*Command_SetBucketEncryption) isCommand_Op() {}
 
 func (*Command_SetBucketVersioning) isCommand_Op() {}
 
+func (*Command_SetBucketObjectLock) isCommand_Op() {}
+
+func (*Command_SetObjectRetention) isCommand_Op() {}
+
+func (*Command_SetObjectLegalHold) isCommand_Op() {}
+
 // Bootstrap is the first command a new cluster commits.
 type Bootstrap struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -2195,7 +2450,7 @@ type Bootstrap struct {
 
 func (x *Bootstrap) Reset() {
 	*x = Bootstrap{}
-	mi := &file_metadata_proto_msgTypes[17]
+	mi := &file_metadata_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2207,7 +2462,7 @@ func (x *Bootstrap) String() string {
 func (*Bootstrap) ProtoMessage() {}
 
 func (x *Bootstrap) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[17]
+	mi := &file_metadata_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2220,7 +2475,7 @@ func (x *Bootstrap) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Bootstrap.ProtoReflect.Descriptor instead.
 func (*Bootstrap) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{17}
+	return file_metadata_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *Bootstrap) GetDefaultScheme() *Scheme {
@@ -2245,7 +2500,7 @@ type SetMemberAddress struct {
 
 func (x *SetMemberAddress) Reset() {
 	*x = SetMemberAddress{}
-	mi := &file_metadata_proto_msgTypes[18]
+	mi := &file_metadata_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2257,7 +2512,7 @@ func (x *SetMemberAddress) String() string {
 func (*SetMemberAddress) ProtoMessage() {}
 
 func (x *SetMemberAddress) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[18]
+	mi := &file_metadata_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2270,7 +2525,7 @@ func (x *SetMemberAddress) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetMemberAddress.ProtoReflect.Descriptor instead.
 func (*SetMemberAddress) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{18}
+	return file_metadata_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *SetMemberAddress) GetId() string {
@@ -2306,7 +2561,7 @@ type SetNodeUsage struct {
 
 func (x *SetNodeUsage) Reset() {
 	*x = SetNodeUsage{}
-	mi := &file_metadata_proto_msgTypes[19]
+	mi := &file_metadata_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2318,7 +2573,7 @@ func (x *SetNodeUsage) String() string {
 func (*SetNodeUsage) ProtoMessage() {}
 
 func (x *SetNodeUsage) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[19]
+	mi := &file_metadata_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2331,7 +2586,7 @@ func (x *SetNodeUsage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetNodeUsage.ProtoReflect.Descriptor instead.
 func (*SetNodeUsage) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{19}
+	return file_metadata_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *SetNodeUsage) GetId() string {
@@ -2362,14 +2617,17 @@ type CreateBucketRequest struct {
 	// The access key creating the bucket ("" for the root credentials): it
 	// is granted read, write and owner on the new bucket in the same entry.
 	// It must exist and may create buckets (AccessKey.create_buckets).
-	OwnerKey      string `protobuf:"bytes,3,opt,name=owner_key,json=ownerKey,proto3" json:"owner_key,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	OwnerKey string `protobuf:"bytes,3,opt,name=owner_key,json=ownerKey,proto3" json:"owner_key,omitempty"`
+	// Create the bucket with object lock enabled, and so with versioning
+	// Enabled (feature level 8).
+	ObjectLockEnabled bool `protobuf:"varint,4,opt,name=object_lock_enabled,json=objectLockEnabled,proto3" json:"object_lock_enabled,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *CreateBucketRequest) Reset() {
 	*x = CreateBucketRequest{}
-	mi := &file_metadata_proto_msgTypes[20]
+	mi := &file_metadata_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2381,7 +2639,7 @@ func (x *CreateBucketRequest) String() string {
 func (*CreateBucketRequest) ProtoMessage() {}
 
 func (x *CreateBucketRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[20]
+	mi := &file_metadata_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2394,7 +2652,7 @@ func (x *CreateBucketRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateBucketRequest.ProtoReflect.Descriptor instead.
 func (*CreateBucketRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{20}
+	return file_metadata_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *CreateBucketRequest) GetName() string {
@@ -2418,6 +2676,13 @@ func (x *CreateBucketRequest) GetOwnerKey() string {
 	return ""
 }
 
+func (x *CreateBucketRequest) GetObjectLockEnabled() bool {
+	if x != nil {
+		return x.ObjectLockEnabled
+	}
+	return false
+}
+
 type CreateBucketResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Bucket        *Bucket                `protobuf:"bytes,1,opt,name=bucket,proto3" json:"bucket,omitempty"`
@@ -2427,7 +2692,7 @@ type CreateBucketResponse struct {
 
 func (x *CreateBucketResponse) Reset() {
 	*x = CreateBucketResponse{}
-	mi := &file_metadata_proto_msgTypes[21]
+	mi := &file_metadata_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2439,7 +2704,7 @@ func (x *CreateBucketResponse) String() string {
 func (*CreateBucketResponse) ProtoMessage() {}
 
 func (x *CreateBucketResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[21]
+	mi := &file_metadata_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2452,7 +2717,7 @@ func (x *CreateBucketResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateBucketResponse.ProtoReflect.Descriptor instead.
 func (*CreateBucketResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{21}
+	return file_metadata_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *CreateBucketResponse) GetBucket() *Bucket {
@@ -2471,7 +2736,7 @@ type DeleteBucketRequest struct {
 
 func (x *DeleteBucketRequest) Reset() {
 	*x = DeleteBucketRequest{}
-	mi := &file_metadata_proto_msgTypes[22]
+	mi := &file_metadata_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2483,7 +2748,7 @@ func (x *DeleteBucketRequest) String() string {
 func (*DeleteBucketRequest) ProtoMessage() {}
 
 func (x *DeleteBucketRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[22]
+	mi := &file_metadata_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2496,7 +2761,7 @@ func (x *DeleteBucketRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteBucketRequest.ProtoReflect.Descriptor instead.
 func (*DeleteBucketRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{22}
+	return file_metadata_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *DeleteBucketRequest) GetName() string {
@@ -2514,7 +2779,7 @@ type DeleteBucketResponse struct {
 
 func (x *DeleteBucketResponse) Reset() {
 	*x = DeleteBucketResponse{}
-	mi := &file_metadata_proto_msgTypes[23]
+	mi := &file_metadata_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2526,7 +2791,7 @@ func (x *DeleteBucketResponse) String() string {
 func (*DeleteBucketResponse) ProtoMessage() {}
 
 func (x *DeleteBucketResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[23]
+	mi := &file_metadata_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2539,7 +2804,7 @@ func (x *DeleteBucketResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteBucketResponse.ProtoReflect.Descriptor instead.
 func (*DeleteBucketResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{23}
+	return file_metadata_proto_rawDescGZIP(), []int{25}
 }
 
 // SetBucketPolicyRequest replaces a bucket's policy; "" deletes it.
@@ -2553,7 +2818,7 @@ type SetBucketPolicyRequest struct {
 
 func (x *SetBucketPolicyRequest) Reset() {
 	*x = SetBucketPolicyRequest{}
-	mi := &file_metadata_proto_msgTypes[24]
+	mi := &file_metadata_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2565,7 +2830,7 @@ func (x *SetBucketPolicyRequest) String() string {
 func (*SetBucketPolicyRequest) ProtoMessage() {}
 
 func (x *SetBucketPolicyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[24]
+	mi := &file_metadata_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2578,7 +2843,7 @@ func (x *SetBucketPolicyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetBucketPolicyRequest.ProtoReflect.Descriptor instead.
 func (*SetBucketPolicyRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{24}
+	return file_metadata_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *SetBucketPolicyRequest) GetName() string {
@@ -2604,7 +2869,7 @@ type SetBucketPolicyResponse struct {
 
 func (x *SetBucketPolicyResponse) Reset() {
 	*x = SetBucketPolicyResponse{}
-	mi := &file_metadata_proto_msgTypes[25]
+	mi := &file_metadata_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2616,7 +2881,7 @@ func (x *SetBucketPolicyResponse) String() string {
 func (*SetBucketPolicyResponse) ProtoMessage() {}
 
 func (x *SetBucketPolicyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[25]
+	mi := &file_metadata_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2629,7 +2894,7 @@ func (x *SetBucketPolicyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetBucketPolicyResponse.ProtoReflect.Descriptor instead.
 func (*SetBucketPolicyResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{25}
+	return file_metadata_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *SetBucketPolicyResponse) GetBucket() *Bucket {
@@ -2651,7 +2916,7 @@ type SetBucketLifecycleRequest struct {
 
 func (x *SetBucketLifecycleRequest) Reset() {
 	*x = SetBucketLifecycleRequest{}
-	mi := &file_metadata_proto_msgTypes[26]
+	mi := &file_metadata_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2663,7 +2928,7 @@ func (x *SetBucketLifecycleRequest) String() string {
 func (*SetBucketLifecycleRequest) ProtoMessage() {}
 
 func (x *SetBucketLifecycleRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[26]
+	mi := &file_metadata_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2676,7 +2941,7 @@ func (x *SetBucketLifecycleRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetBucketLifecycleRequest.ProtoReflect.Descriptor instead.
 func (*SetBucketLifecycleRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{26}
+	return file_metadata_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *SetBucketLifecycleRequest) GetName() string {
@@ -2702,7 +2967,7 @@ type SetBucketLifecycleResponse struct {
 
 func (x *SetBucketLifecycleResponse) Reset() {
 	*x = SetBucketLifecycleResponse{}
-	mi := &file_metadata_proto_msgTypes[27]
+	mi := &file_metadata_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2714,7 +2979,7 @@ func (x *SetBucketLifecycleResponse) String() string {
 func (*SetBucketLifecycleResponse) ProtoMessage() {}
 
 func (x *SetBucketLifecycleResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[27]
+	mi := &file_metadata_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2727,7 +2992,7 @@ func (x *SetBucketLifecycleResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetBucketLifecycleResponse.ProtoReflect.Descriptor instead.
 func (*SetBucketLifecycleResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{27}
+	return file_metadata_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *SetBucketLifecycleResponse) GetBucket() *Bucket {
@@ -2749,7 +3014,7 @@ type SetBucketCorsRequest struct {
 
 func (x *SetBucketCorsRequest) Reset() {
 	*x = SetBucketCorsRequest{}
-	mi := &file_metadata_proto_msgTypes[28]
+	mi := &file_metadata_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2761,7 +3026,7 @@ func (x *SetBucketCorsRequest) String() string {
 func (*SetBucketCorsRequest) ProtoMessage() {}
 
 func (x *SetBucketCorsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[28]
+	mi := &file_metadata_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2774,7 +3039,7 @@ func (x *SetBucketCorsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetBucketCorsRequest.ProtoReflect.Descriptor instead.
 func (*SetBucketCorsRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{28}
+	return file_metadata_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *SetBucketCorsRequest) GetName() string {
@@ -2800,7 +3065,7 @@ type SetBucketCorsResponse struct {
 
 func (x *SetBucketCorsResponse) Reset() {
 	*x = SetBucketCorsResponse{}
-	mi := &file_metadata_proto_msgTypes[29]
+	mi := &file_metadata_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2812,7 +3077,7 @@ func (x *SetBucketCorsResponse) String() string {
 func (*SetBucketCorsResponse) ProtoMessage() {}
 
 func (x *SetBucketCorsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[29]
+	mi := &file_metadata_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2825,7 +3090,7 @@ func (x *SetBucketCorsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetBucketCorsResponse.ProtoReflect.Descriptor instead.
 func (*SetBucketCorsResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{29}
+	return file_metadata_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *SetBucketCorsResponse) GetBucket() *Bucket {
@@ -2848,7 +3113,7 @@ type SetBucketQuotaRequest struct {
 
 func (x *SetBucketQuotaRequest) Reset() {
 	*x = SetBucketQuotaRequest{}
-	mi := &file_metadata_proto_msgTypes[30]
+	mi := &file_metadata_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2860,7 +3125,7 @@ func (x *SetBucketQuotaRequest) String() string {
 func (*SetBucketQuotaRequest) ProtoMessage() {}
 
 func (x *SetBucketQuotaRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[30]
+	mi := &file_metadata_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2873,7 +3138,7 @@ func (x *SetBucketQuotaRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetBucketQuotaRequest.ProtoReflect.Descriptor instead.
 func (*SetBucketQuotaRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{30}
+	return file_metadata_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *SetBucketQuotaRequest) GetName() string {
@@ -2899,7 +3164,7 @@ type SetBucketQuotaResponse struct {
 
 func (x *SetBucketQuotaResponse) Reset() {
 	*x = SetBucketQuotaResponse{}
-	mi := &file_metadata_proto_msgTypes[31]
+	mi := &file_metadata_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2911,7 +3176,7 @@ func (x *SetBucketQuotaResponse) String() string {
 func (*SetBucketQuotaResponse) ProtoMessage() {}
 
 func (x *SetBucketQuotaResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[31]
+	mi := &file_metadata_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2924,7 +3189,7 @@ func (x *SetBucketQuotaResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetBucketQuotaResponse.ProtoReflect.Descriptor instead.
 func (*SetBucketQuotaResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{31}
+	return file_metadata_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *SetBucketQuotaResponse) GetBucket() *Bucket {
@@ -2946,7 +3211,7 @@ type SetBucketEncryptionRequest struct {
 
 func (x *SetBucketEncryptionRequest) Reset() {
 	*x = SetBucketEncryptionRequest{}
-	mi := &file_metadata_proto_msgTypes[32]
+	mi := &file_metadata_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2958,7 +3223,7 @@ func (x *SetBucketEncryptionRequest) String() string {
 func (*SetBucketEncryptionRequest) ProtoMessage() {}
 
 func (x *SetBucketEncryptionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[32]
+	mi := &file_metadata_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2971,7 +3236,7 @@ func (x *SetBucketEncryptionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetBucketEncryptionRequest.ProtoReflect.Descriptor instead.
 func (*SetBucketEncryptionRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{32}
+	return file_metadata_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *SetBucketEncryptionRequest) GetName() string {
@@ -2997,7 +3262,7 @@ type SetBucketEncryptionResponse struct {
 
 func (x *SetBucketEncryptionResponse) Reset() {
 	*x = SetBucketEncryptionResponse{}
-	mi := &file_metadata_proto_msgTypes[33]
+	mi := &file_metadata_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3009,7 +3274,7 @@ func (x *SetBucketEncryptionResponse) String() string {
 func (*SetBucketEncryptionResponse) ProtoMessage() {}
 
 func (x *SetBucketEncryptionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[33]
+	mi := &file_metadata_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3022,7 +3287,7 @@ func (x *SetBucketEncryptionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetBucketEncryptionResponse.ProtoReflect.Descriptor instead.
 func (*SetBucketEncryptionResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{33}
+	return file_metadata_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *SetBucketEncryptionResponse) GetBucket() *Bucket {
@@ -3044,7 +3309,7 @@ type SetBucketVersioningRequest struct {
 
 func (x *SetBucketVersioningRequest) Reset() {
 	*x = SetBucketVersioningRequest{}
-	mi := &file_metadata_proto_msgTypes[34]
+	mi := &file_metadata_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3056,7 +3321,7 @@ func (x *SetBucketVersioningRequest) String() string {
 func (*SetBucketVersioningRequest) ProtoMessage() {}
 
 func (x *SetBucketVersioningRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[34]
+	mi := &file_metadata_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3069,7 +3334,7 @@ func (x *SetBucketVersioningRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetBucketVersioningRequest.ProtoReflect.Descriptor instead.
 func (*SetBucketVersioningRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{34}
+	return file_metadata_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *SetBucketVersioningRequest) GetName() string {
@@ -3095,7 +3360,7 @@ type SetBucketVersioningResponse struct {
 
 func (x *SetBucketVersioningResponse) Reset() {
 	*x = SetBucketVersioningResponse{}
-	mi := &file_metadata_proto_msgTypes[35]
+	mi := &file_metadata_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3107,7 +3372,7 @@ func (x *SetBucketVersioningResponse) String() string {
 func (*SetBucketVersioningResponse) ProtoMessage() {}
 
 func (x *SetBucketVersioningResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[35]
+	mi := &file_metadata_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3120,12 +3385,350 @@ func (x *SetBucketVersioningResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetBucketVersioningResponse.ProtoReflect.Descriptor instead.
 func (*SetBucketVersioningResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{35}
+	return file_metadata_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *SetBucketVersioningResponse) GetBucket() *Bucket {
 	if x != nil {
 		return x.Bucket
+	}
+	return nil
+}
+
+// SetBucketObjectLockRequest sets a bucket's object lock configuration:
+// it enables object lock (the bucket's versioning must be Enabled) and
+// sets or clears the default retention. Feature level 8.
+type SetBucketObjectLockRequest struct {
+	state         protoimpl.MessageState   `protogen:"open.v1"`
+	Name          string                   `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Config        *ObjectLockConfiguration `protobuf:"bytes,2,opt,name=config,proto3" json:"config,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetBucketObjectLockRequest) Reset() {
+	*x = SetBucketObjectLockRequest{}
+	mi := &file_metadata_proto_msgTypes[38]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetBucketObjectLockRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetBucketObjectLockRequest) ProtoMessage() {}
+
+func (x *SetBucketObjectLockRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_metadata_proto_msgTypes[38]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetBucketObjectLockRequest.ProtoReflect.Descriptor instead.
+func (*SetBucketObjectLockRequest) Descriptor() ([]byte, []int) {
+	return file_metadata_proto_rawDescGZIP(), []int{38}
+}
+
+func (x *SetBucketObjectLockRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *SetBucketObjectLockRequest) GetConfig() *ObjectLockConfiguration {
+	if x != nil {
+		return x.Config
+	}
+	return nil
+}
+
+type SetBucketObjectLockResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Bucket        *Bucket                `protobuf:"bytes,1,opt,name=bucket,proto3" json:"bucket,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetBucketObjectLockResponse) Reset() {
+	*x = SetBucketObjectLockResponse{}
+	mi := &file_metadata_proto_msgTypes[39]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetBucketObjectLockResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetBucketObjectLockResponse) ProtoMessage() {}
+
+func (x *SetBucketObjectLockResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_metadata_proto_msgTypes[39]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetBucketObjectLockResponse.ProtoReflect.Descriptor instead.
+func (*SetBucketObjectLockResponse) Descriptor() ([]byte, []int) {
+	return file_metadata_proto_rawDescGZIP(), []int{39}
+}
+
+func (x *SetBucketObjectLockResponse) GetBucket() *Bucket {
+	if x != nil {
+		return x.Bucket
+	}
+	return nil
+}
+
+// SetObjectRetentionRequest sets (or, without retention, removes) the
+// retention of a version ("": the current object) of a bucket with object
+// lock. A COMPLIANCE retention in force can only be extended; shortening
+// or removing a GOVERNANCE one in force needs bypass_governance. Feature
+// level 8.
+type SetObjectRetentionRequest struct {
+	state            protoimpl.MessageState `protogen:"open.v1"`
+	Bucket           string                 `protobuf:"bytes,1,opt,name=bucket,proto3" json:"bucket,omitempty"`
+	Key              string                 `protobuf:"bytes,2,opt,name=key,proto3" json:"key,omitempty"`
+	VersionId        string                 `protobuf:"bytes,3,opt,name=version_id,json=versionId,proto3" json:"version_id,omitempty"`
+	Retention        *ObjectRetention       `protobuf:"bytes,4,opt,name=retention,proto3" json:"retention,omitempty"`
+	BypassGovernance bool                   `protobuf:"varint,5,opt,name=bypass_governance,json=bypassGovernance,proto3" json:"bypass_governance,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
+}
+
+func (x *SetObjectRetentionRequest) Reset() {
+	*x = SetObjectRetentionRequest{}
+	mi := &file_metadata_proto_msgTypes[40]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetObjectRetentionRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetObjectRetentionRequest) ProtoMessage() {}
+
+func (x *SetObjectRetentionRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_metadata_proto_msgTypes[40]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetObjectRetentionRequest.ProtoReflect.Descriptor instead.
+func (*SetObjectRetentionRequest) Descriptor() ([]byte, []int) {
+	return file_metadata_proto_rawDescGZIP(), []int{40}
+}
+
+func (x *SetObjectRetentionRequest) GetBucket() string {
+	if x != nil {
+		return x.Bucket
+	}
+	return ""
+}
+
+func (x *SetObjectRetentionRequest) GetKey() string {
+	if x != nil {
+		return x.Key
+	}
+	return ""
+}
+
+func (x *SetObjectRetentionRequest) GetVersionId() string {
+	if x != nil {
+		return x.VersionId
+	}
+	return ""
+}
+
+func (x *SetObjectRetentionRequest) GetRetention() *ObjectRetention {
+	if x != nil {
+		return x.Retention
+	}
+	return nil
+}
+
+func (x *SetObjectRetentionRequest) GetBypassGovernance() bool {
+	if x != nil {
+		return x.BypassGovernance
+	}
+	return false
+}
+
+type SetObjectRetentionResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Object        *Object                `protobuf:"bytes,1,opt,name=object,proto3" json:"object,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetObjectRetentionResponse) Reset() {
+	*x = SetObjectRetentionResponse{}
+	mi := &file_metadata_proto_msgTypes[41]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetObjectRetentionResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetObjectRetentionResponse) ProtoMessage() {}
+
+func (x *SetObjectRetentionResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_metadata_proto_msgTypes[41]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetObjectRetentionResponse.ProtoReflect.Descriptor instead.
+func (*SetObjectRetentionResponse) Descriptor() ([]byte, []int) {
+	return file_metadata_proto_rawDescGZIP(), []int{41}
+}
+
+func (x *SetObjectRetentionResponse) GetObject() *Object {
+	if x != nil {
+		return x.Object
+	}
+	return nil
+}
+
+// SetObjectLegalHoldRequest sets or lifts the legal hold of a version
+// ("": the current object) of a bucket with object lock. Feature level 8.
+type SetObjectLegalHoldRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Bucket        string                 `protobuf:"bytes,1,opt,name=bucket,proto3" json:"bucket,omitempty"`
+	Key           string                 `protobuf:"bytes,2,opt,name=key,proto3" json:"key,omitempty"`
+	VersionId     string                 `protobuf:"bytes,3,opt,name=version_id,json=versionId,proto3" json:"version_id,omitempty"`
+	LegalHold     bool                   `protobuf:"varint,4,opt,name=legal_hold,json=legalHold,proto3" json:"legal_hold,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetObjectLegalHoldRequest) Reset() {
+	*x = SetObjectLegalHoldRequest{}
+	mi := &file_metadata_proto_msgTypes[42]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetObjectLegalHoldRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetObjectLegalHoldRequest) ProtoMessage() {}
+
+func (x *SetObjectLegalHoldRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_metadata_proto_msgTypes[42]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetObjectLegalHoldRequest.ProtoReflect.Descriptor instead.
+func (*SetObjectLegalHoldRequest) Descriptor() ([]byte, []int) {
+	return file_metadata_proto_rawDescGZIP(), []int{42}
+}
+
+func (x *SetObjectLegalHoldRequest) GetBucket() string {
+	if x != nil {
+		return x.Bucket
+	}
+	return ""
+}
+
+func (x *SetObjectLegalHoldRequest) GetKey() string {
+	if x != nil {
+		return x.Key
+	}
+	return ""
+}
+
+func (x *SetObjectLegalHoldRequest) GetVersionId() string {
+	if x != nil {
+		return x.VersionId
+	}
+	return ""
+}
+
+func (x *SetObjectLegalHoldRequest) GetLegalHold() bool {
+	if x != nil {
+		return x.LegalHold
+	}
+	return false
+}
+
+type SetObjectLegalHoldResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Object        *Object                `protobuf:"bytes,1,opt,name=object,proto3" json:"object,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetObjectLegalHoldResponse) Reset() {
+	*x = SetObjectLegalHoldResponse{}
+	mi := &file_metadata_proto_msgTypes[43]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetObjectLegalHoldResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetObjectLegalHoldResponse) ProtoMessage() {}
+
+func (x *SetObjectLegalHoldResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_metadata_proto_msgTypes[43]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetObjectLegalHoldResponse.ProtoReflect.Descriptor instead.
+func (*SetObjectLegalHoldResponse) Descriptor() ([]byte, []int) {
+	return file_metadata_proto_rawDescGZIP(), []int{43}
+}
+
+func (x *SetObjectLegalHoldResponse) GetObject() *Object {
+	if x != nil {
+		return x.Object
 	}
 	return nil
 }
@@ -3148,7 +3751,7 @@ type SetObjectTagsRequest struct {
 
 func (x *SetObjectTagsRequest) Reset() {
 	*x = SetObjectTagsRequest{}
-	mi := &file_metadata_proto_msgTypes[36]
+	mi := &file_metadata_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3160,7 +3763,7 @@ func (x *SetObjectTagsRequest) String() string {
 func (*SetObjectTagsRequest) ProtoMessage() {}
 
 func (x *SetObjectTagsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[36]
+	mi := &file_metadata_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3173,7 +3776,7 @@ func (x *SetObjectTagsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetObjectTagsRequest.ProtoReflect.Descriptor instead.
 func (*SetObjectTagsRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{36}
+	return file_metadata_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *SetObjectTagsRequest) GetBucket() string {
@@ -3222,7 +3825,7 @@ type SetBucketTagsRequest struct {
 
 func (x *SetBucketTagsRequest) Reset() {
 	*x = SetBucketTagsRequest{}
-	mi := &file_metadata_proto_msgTypes[37]
+	mi := &file_metadata_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3234,7 +3837,7 @@ func (x *SetBucketTagsRequest) String() string {
 func (*SetBucketTagsRequest) ProtoMessage() {}
 
 func (x *SetBucketTagsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[37]
+	mi := &file_metadata_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3247,7 +3850,7 @@ func (x *SetBucketTagsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetBucketTagsRequest.ProtoReflect.Descriptor instead.
 func (*SetBucketTagsRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{37}
+	return file_metadata_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *SetBucketTagsRequest) GetName() string {
@@ -3273,7 +3876,7 @@ type SetBucketTagsResponse struct {
 
 func (x *SetBucketTagsResponse) Reset() {
 	*x = SetBucketTagsResponse{}
-	mi := &file_metadata_proto_msgTypes[38]
+	mi := &file_metadata_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3285,7 +3888,7 @@ func (x *SetBucketTagsResponse) String() string {
 func (*SetBucketTagsResponse) ProtoMessage() {}
 
 func (x *SetBucketTagsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[38]
+	mi := &file_metadata_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3298,7 +3901,7 @@ func (x *SetBucketTagsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetBucketTagsResponse.ProtoReflect.Descriptor instead.
 func (*SetBucketTagsResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{38}
+	return file_metadata_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *SetBucketTagsResponse) GetBucket() *Bucket {
@@ -3324,7 +3927,7 @@ type CreateAccessKeyRequest struct {
 
 func (x *CreateAccessKeyRequest) Reset() {
 	*x = CreateAccessKeyRequest{}
-	mi := &file_metadata_proto_msgTypes[39]
+	mi := &file_metadata_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3336,7 +3939,7 @@ func (x *CreateAccessKeyRequest) String() string {
 func (*CreateAccessKeyRequest) ProtoMessage() {}
 
 func (x *CreateAccessKeyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[39]
+	mi := &file_metadata_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3349,7 +3952,7 @@ func (x *CreateAccessKeyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateAccessKeyRequest.ProtoReflect.Descriptor instead.
 func (*CreateAccessKeyRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{39}
+	return file_metadata_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *CreateAccessKeyRequest) GetId() string {
@@ -3389,7 +3992,7 @@ type CreateAccessKeyResponse struct {
 
 func (x *CreateAccessKeyResponse) Reset() {
 	*x = CreateAccessKeyResponse{}
-	mi := &file_metadata_proto_msgTypes[40]
+	mi := &file_metadata_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3401,7 +4004,7 @@ func (x *CreateAccessKeyResponse) String() string {
 func (*CreateAccessKeyResponse) ProtoMessage() {}
 
 func (x *CreateAccessKeyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[40]
+	mi := &file_metadata_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3414,7 +4017,7 @@ func (x *CreateAccessKeyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateAccessKeyResponse.ProtoReflect.Descriptor instead.
 func (*CreateAccessKeyResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{40}
+	return file_metadata_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *CreateAccessKeyResponse) GetKey() *AccessKey {
@@ -3442,7 +4045,7 @@ type UpdateAccessKeyRequest struct {
 
 func (x *UpdateAccessKeyRequest) Reset() {
 	*x = UpdateAccessKeyRequest{}
-	mi := &file_metadata_proto_msgTypes[41]
+	mi := &file_metadata_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3454,7 +4057,7 @@ func (x *UpdateAccessKeyRequest) String() string {
 func (*UpdateAccessKeyRequest) ProtoMessage() {}
 
 func (x *UpdateAccessKeyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[41]
+	mi := &file_metadata_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3467,7 +4070,7 @@ func (x *UpdateAccessKeyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateAccessKeyRequest.ProtoReflect.Descriptor instead.
 func (*UpdateAccessKeyRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{41}
+	return file_metadata_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *UpdateAccessKeyRequest) GetId() string {
@@ -3514,7 +4117,7 @@ type UpdateAccessKeyResponse struct {
 
 func (x *UpdateAccessKeyResponse) Reset() {
 	*x = UpdateAccessKeyResponse{}
-	mi := &file_metadata_proto_msgTypes[42]
+	mi := &file_metadata_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3526,7 +4129,7 @@ func (x *UpdateAccessKeyResponse) String() string {
 func (*UpdateAccessKeyResponse) ProtoMessage() {}
 
 func (x *UpdateAccessKeyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[42]
+	mi := &file_metadata_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3539,7 +4142,7 @@ func (x *UpdateAccessKeyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateAccessKeyResponse.ProtoReflect.Descriptor instead.
 func (*UpdateAccessKeyResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{42}
+	return file_metadata_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *UpdateAccessKeyResponse) GetKey() *AccessKey {
@@ -3558,7 +4161,7 @@ type DeleteAccessKeyRequest struct {
 
 func (x *DeleteAccessKeyRequest) Reset() {
 	*x = DeleteAccessKeyRequest{}
-	mi := &file_metadata_proto_msgTypes[43]
+	mi := &file_metadata_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3570,7 +4173,7 @@ func (x *DeleteAccessKeyRequest) String() string {
 func (*DeleteAccessKeyRequest) ProtoMessage() {}
 
 func (x *DeleteAccessKeyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[43]
+	mi := &file_metadata_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3583,7 +4186,7 @@ func (x *DeleteAccessKeyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteAccessKeyRequest.ProtoReflect.Descriptor instead.
 func (*DeleteAccessKeyRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{43}
+	return file_metadata_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *DeleteAccessKeyRequest) GetId() string {
@@ -3601,7 +4204,7 @@ type DeleteAccessKeyResponse struct {
 
 func (x *DeleteAccessKeyResponse) Reset() {
 	*x = DeleteAccessKeyResponse{}
-	mi := &file_metadata_proto_msgTypes[44]
+	mi := &file_metadata_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3613,7 +4216,7 @@ func (x *DeleteAccessKeyResponse) String() string {
 func (*DeleteAccessKeyResponse) ProtoMessage() {}
 
 func (x *DeleteAccessKeyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[44]
+	mi := &file_metadata_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3626,7 +4229,7 @@ func (x *DeleteAccessKeyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteAccessKeyResponse.ProtoReflect.Descriptor instead.
 func (*DeleteAccessKeyResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{44}
+	return file_metadata_proto_rawDescGZIP(), []int{52}
 }
 
 // GetAccessKeyRequest reads one key with its secret (gateways verifying a
@@ -3640,7 +4243,7 @@ type GetAccessKeyRequest struct {
 
 func (x *GetAccessKeyRequest) Reset() {
 	*x = GetAccessKeyRequest{}
-	mi := &file_metadata_proto_msgTypes[45]
+	mi := &file_metadata_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3652,7 +4255,7 @@ func (x *GetAccessKeyRequest) String() string {
 func (*GetAccessKeyRequest) ProtoMessage() {}
 
 func (x *GetAccessKeyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[45]
+	mi := &file_metadata_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3665,7 +4268,7 @@ func (x *GetAccessKeyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetAccessKeyRequest.ProtoReflect.Descriptor instead.
 func (*GetAccessKeyRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{45}
+	return file_metadata_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *GetAccessKeyRequest) GetId() string {
@@ -3684,7 +4287,7 @@ type GetAccessKeyResponse struct {
 
 func (x *GetAccessKeyResponse) Reset() {
 	*x = GetAccessKeyResponse{}
-	mi := &file_metadata_proto_msgTypes[46]
+	mi := &file_metadata_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3696,7 +4299,7 @@ func (x *GetAccessKeyResponse) String() string {
 func (*GetAccessKeyResponse) ProtoMessage() {}
 
 func (x *GetAccessKeyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[46]
+	mi := &file_metadata_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3709,7 +4312,7 @@ func (x *GetAccessKeyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetAccessKeyResponse.ProtoReflect.Descriptor instead.
 func (*GetAccessKeyResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{46}
+	return file_metadata_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *GetAccessKeyResponse) GetKey() *AccessKey {
@@ -3728,7 +4331,7 @@ type ListAccessKeysRequest struct {
 
 func (x *ListAccessKeysRequest) Reset() {
 	*x = ListAccessKeysRequest{}
-	mi := &file_metadata_proto_msgTypes[47]
+	mi := &file_metadata_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3740,7 +4343,7 @@ func (x *ListAccessKeysRequest) String() string {
 func (*ListAccessKeysRequest) ProtoMessage() {}
 
 func (x *ListAccessKeysRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[47]
+	mi := &file_metadata_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3753,7 +4356,7 @@ func (x *ListAccessKeysRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAccessKeysRequest.ProtoReflect.Descriptor instead.
 func (*ListAccessKeysRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{47}
+	return file_metadata_proto_rawDescGZIP(), []int{55}
 }
 
 type ListAccessKeysResponse struct {
@@ -3765,7 +4368,7 @@ type ListAccessKeysResponse struct {
 
 func (x *ListAccessKeysResponse) Reset() {
 	*x = ListAccessKeysResponse{}
-	mi := &file_metadata_proto_msgTypes[48]
+	mi := &file_metadata_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3777,7 +4380,7 @@ func (x *ListAccessKeysResponse) String() string {
 func (*ListAccessKeysResponse) ProtoMessage() {}
 
 func (x *ListAccessKeysResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[48]
+	mi := &file_metadata_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3790,7 +4393,7 @@ func (x *ListAccessKeysResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAccessKeysResponse.ProtoReflect.Descriptor instead.
 func (*ListAccessKeysResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{48}
+	return file_metadata_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *ListAccessKeysResponse) GetKeys() []*AccessKey {
@@ -3810,7 +4413,7 @@ type SetObjectTagsResponse struct {
 
 func (x *SetObjectTagsResponse) Reset() {
 	*x = SetObjectTagsResponse{}
-	mi := &file_metadata_proto_msgTypes[49]
+	mi := &file_metadata_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3822,7 +4425,7 @@ func (x *SetObjectTagsResponse) String() string {
 func (*SetObjectTagsResponse) ProtoMessage() {}
 
 func (x *SetObjectTagsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[49]
+	mi := &file_metadata_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3835,7 +4438,7 @@ func (x *SetObjectTagsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetObjectTagsResponse.ProtoReflect.Descriptor instead.
 func (*SetObjectTagsResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{49}
+	return file_metadata_proto_rawDescGZIP(), []int{57}
 }
 
 func (x *SetObjectTagsResponse) GetVersionId() string {
@@ -3854,7 +4457,7 @@ type GetBucketRequest struct {
 
 func (x *GetBucketRequest) Reset() {
 	*x = GetBucketRequest{}
-	mi := &file_metadata_proto_msgTypes[50]
+	mi := &file_metadata_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3866,7 +4469,7 @@ func (x *GetBucketRequest) String() string {
 func (*GetBucketRequest) ProtoMessage() {}
 
 func (x *GetBucketRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[50]
+	mi := &file_metadata_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3879,7 +4482,7 @@ func (x *GetBucketRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetBucketRequest.ProtoReflect.Descriptor instead.
 func (*GetBucketRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{50}
+	return file_metadata_proto_rawDescGZIP(), []int{58}
 }
 
 func (x *GetBucketRequest) GetName() string {
@@ -3898,7 +4501,7 @@ type GetBucketResponse struct {
 
 func (x *GetBucketResponse) Reset() {
 	*x = GetBucketResponse{}
-	mi := &file_metadata_proto_msgTypes[51]
+	mi := &file_metadata_proto_msgTypes[59]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3910,7 +4513,7 @@ func (x *GetBucketResponse) String() string {
 func (*GetBucketResponse) ProtoMessage() {}
 
 func (x *GetBucketResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[51]
+	mi := &file_metadata_proto_msgTypes[59]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3923,7 +4526,7 @@ func (x *GetBucketResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetBucketResponse.ProtoReflect.Descriptor instead.
 func (*GetBucketResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{51}
+	return file_metadata_proto_rawDescGZIP(), []int{59}
 }
 
 func (x *GetBucketResponse) GetBucket() *Bucket {
@@ -3941,7 +4544,7 @@ type ListBucketsRequest struct {
 
 func (x *ListBucketsRequest) Reset() {
 	*x = ListBucketsRequest{}
-	mi := &file_metadata_proto_msgTypes[52]
+	mi := &file_metadata_proto_msgTypes[60]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3953,7 +4556,7 @@ func (x *ListBucketsRequest) String() string {
 func (*ListBucketsRequest) ProtoMessage() {}
 
 func (x *ListBucketsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[52]
+	mi := &file_metadata_proto_msgTypes[60]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3966,7 +4569,7 @@ func (x *ListBucketsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListBucketsRequest.ProtoReflect.Descriptor instead.
 func (*ListBucketsRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{52}
+	return file_metadata_proto_rawDescGZIP(), []int{60}
 }
 
 type ListBucketsResponse struct {
@@ -3978,7 +4581,7 @@ type ListBucketsResponse struct {
 
 func (x *ListBucketsResponse) Reset() {
 	*x = ListBucketsResponse{}
-	mi := &file_metadata_proto_msgTypes[53]
+	mi := &file_metadata_proto_msgTypes[61]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3990,7 +4593,7 @@ func (x *ListBucketsResponse) String() string {
 func (*ListBucketsResponse) ProtoMessage() {}
 
 func (x *ListBucketsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[53]
+	mi := &file_metadata_proto_msgTypes[61]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4003,7 +4606,7 @@ func (x *ListBucketsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListBucketsResponse.ProtoReflect.Descriptor instead.
 func (*ListBucketsResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{53}
+	return file_metadata_proto_rawDescGZIP(), []int{61}
 }
 
 func (x *ListBucketsResponse) GetBuckets() []*Bucket {
@@ -4030,7 +4633,7 @@ type Condition struct {
 
 func (x *Condition) Reset() {
 	*x = Condition{}
-	mi := &file_metadata_proto_msgTypes[54]
+	mi := &file_metadata_proto_msgTypes[62]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4042,7 +4645,7 @@ func (x *Condition) String() string {
 func (*Condition) ProtoMessage() {}
 
 func (x *Condition) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[54]
+	mi := &file_metadata_proto_msgTypes[62]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4055,7 +4658,7 @@ func (x *Condition) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Condition.ProtoReflect.Descriptor instead.
 func (*Condition) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{54}
+	return file_metadata_proto_rawDescGZIP(), []int{62}
 }
 
 func (x *Condition) GetMustNotExist() bool {
@@ -4094,7 +4697,7 @@ type CommitObjectRequest struct {
 
 func (x *CommitObjectRequest) Reset() {
 	*x = CommitObjectRequest{}
-	mi := &file_metadata_proto_msgTypes[55]
+	mi := &file_metadata_proto_msgTypes[63]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4106,7 +4709,7 @@ func (x *CommitObjectRequest) String() string {
 func (*CommitObjectRequest) ProtoMessage() {}
 
 func (x *CommitObjectRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[55]
+	mi := &file_metadata_proto_msgTypes[63]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4119,7 +4722,7 @@ func (x *CommitObjectRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CommitObjectRequest.ProtoReflect.Descriptor instead.
 func (*CommitObjectRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{55}
+	return file_metadata_proto_rawDescGZIP(), []int{63}
 }
 
 func (x *CommitObjectRequest) GetObject() *Object {
@@ -4158,7 +4761,7 @@ type CommitObjectResponse struct {
 
 func (x *CommitObjectResponse) Reset() {
 	*x = CommitObjectResponse{}
-	mi := &file_metadata_proto_msgTypes[56]
+	mi := &file_metadata_proto_msgTypes[64]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4170,7 +4773,7 @@ func (x *CommitObjectResponse) String() string {
 func (*CommitObjectResponse) ProtoMessage() {}
 
 func (x *CommitObjectResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[56]
+	mi := &file_metadata_proto_msgTypes[64]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4183,7 +4786,7 @@ func (x *CommitObjectResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CommitObjectResponse.ProtoReflect.Descriptor instead.
 func (*CommitObjectResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{56}
+	return file_metadata_proto_rawDescGZIP(), []int{64}
 }
 
 func (x *CommitObjectResponse) GetObject() *Object {
@@ -4222,7 +4825,7 @@ type CommitObjectsRequest struct {
 
 func (x *CommitObjectsRequest) Reset() {
 	*x = CommitObjectsRequest{}
-	mi := &file_metadata_proto_msgTypes[57]
+	mi := &file_metadata_proto_msgTypes[65]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4234,7 +4837,7 @@ func (x *CommitObjectsRequest) String() string {
 func (*CommitObjectsRequest) ProtoMessage() {}
 
 func (x *CommitObjectsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[57]
+	mi := &file_metadata_proto_msgTypes[65]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4247,7 +4850,7 @@ func (x *CommitObjectsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CommitObjectsRequest.ProtoReflect.Descriptor instead.
 func (*CommitObjectsRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{57}
+	return file_metadata_proto_rawDescGZIP(), []int{65}
 }
 
 func (x *CommitObjectsRequest) GetCommits() []*CommitObjectRequest {
@@ -4268,7 +4871,7 @@ type CommitObjectsResponse struct {
 
 func (x *CommitObjectsResponse) Reset() {
 	*x = CommitObjectsResponse{}
-	mi := &file_metadata_proto_msgTypes[58]
+	mi := &file_metadata_proto_msgTypes[66]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4280,7 +4883,7 @@ func (x *CommitObjectsResponse) String() string {
 func (*CommitObjectsResponse) ProtoMessage() {}
 
 func (x *CommitObjectsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[58]
+	mi := &file_metadata_proto_msgTypes[66]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4293,7 +4896,7 @@ func (x *CommitObjectsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CommitObjectsResponse.ProtoReflect.Descriptor instead.
 func (*CommitObjectsResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{58}
+	return file_metadata_proto_rawDescGZIP(), []int{66}
 }
 
 func (x *CommitObjectsResponse) GetResults() []*CommitObjectResult {
@@ -4319,7 +4922,7 @@ type CommitObjectResult struct {
 
 func (x *CommitObjectResult) Reset() {
 	*x = CommitObjectResult{}
-	mi := &file_metadata_proto_msgTypes[59]
+	mi := &file_metadata_proto_msgTypes[67]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4331,7 +4934,7 @@ func (x *CommitObjectResult) String() string {
 func (*CommitObjectResult) ProtoMessage() {}
 
 func (x *CommitObjectResult) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[59]
+	mi := &file_metadata_proto_msgTypes[67]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4344,7 +4947,7 @@ func (x *CommitObjectResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CommitObjectResult.ProtoReflect.Descriptor instead.
 func (*CommitObjectResult) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{59}
+	return file_metadata_proto_rawDescGZIP(), []int{67}
 }
 
 func (x *CommitObjectResult) GetObject() *Object {
@@ -4389,7 +4992,7 @@ type ItemStatus struct {
 
 func (x *ItemStatus) Reset() {
 	*x = ItemStatus{}
-	mi := &file_metadata_proto_msgTypes[60]
+	mi := &file_metadata_proto_msgTypes[68]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4401,7 +5004,7 @@ func (x *ItemStatus) String() string {
 func (*ItemStatus) ProtoMessage() {}
 
 func (x *ItemStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[60]
+	mi := &file_metadata_proto_msgTypes[68]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4414,7 +5017,7 @@ func (x *ItemStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ItemStatus.ProtoReflect.Descriptor instead.
 func (*ItemStatus) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{60}
+	return file_metadata_proto_rawDescGZIP(), []int{68}
 }
 
 func (x *ItemStatus) GetCode() int32 {
@@ -4455,7 +5058,7 @@ type GetObjectRequest struct {
 
 func (x *GetObjectRequest) Reset() {
 	*x = GetObjectRequest{}
-	mi := &file_metadata_proto_msgTypes[61]
+	mi := &file_metadata_proto_msgTypes[69]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4467,7 +5070,7 @@ func (x *GetObjectRequest) String() string {
 func (*GetObjectRequest) ProtoMessage() {}
 
 func (x *GetObjectRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[61]
+	mi := &file_metadata_proto_msgTypes[69]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4480,7 +5083,7 @@ func (x *GetObjectRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetObjectRequest.ProtoReflect.Descriptor instead.
 func (*GetObjectRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{61}
+	return file_metadata_proto_rawDescGZIP(), []int{69}
 }
 
 func (x *GetObjectRequest) GetBucket() string {
@@ -4520,7 +5123,7 @@ type GetObjectResponse struct {
 
 func (x *GetObjectResponse) Reset() {
 	*x = GetObjectResponse{}
-	mi := &file_metadata_proto_msgTypes[62]
+	mi := &file_metadata_proto_msgTypes[70]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4532,7 +5135,7 @@ func (x *GetObjectResponse) String() string {
 func (*GetObjectResponse) ProtoMessage() {}
 
 func (x *GetObjectResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[62]
+	mi := &file_metadata_proto_msgTypes[70]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4545,7 +5148,7 @@ func (x *GetObjectResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetObjectResponse.ProtoReflect.Descriptor instead.
 func (*GetObjectResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{62}
+	return file_metadata_proto_rawDescGZIP(), []int{70}
 }
 
 func (x *GetObjectResponse) GetObject() *Object {
@@ -4564,9 +5167,9 @@ type DeleteObjectRequest struct {
 	// good. "": delete the current object, which in a bucket with
 	// versioning adds a delete marker and keeps the object as noncurrent.
 	VersionId string `protobuf:"bytes,4,opt,name=version_id,json=versionId,proto3" json:"version_id,omitempty"`
-	// The version id a delete marker this delete adds gets (random, chosen
-	// by the caller; the state machine derives one when it is empty).
-	MarkerVersionId string `protobuf:"bytes,5,opt,name=marker_version_id,json=markerVersionId,proto3" json:"marker_version_id,omitempty"`
+	// Delete a version whose GOVERNANCE retention is in force (object lock;
+	// x-amz-bypass-governance-retention). Feature level 8.
+	BypassGovernance bool `protobuf:"varint,7,opt,name=bypass_governance,json=bypassGovernance,proto3" json:"bypass_governance,omitempty"`
 	// With version_id: delete that version only while it is a noncurrent
 	// version or delete marker whose Object.version_id is this one, and
 	// deleting it leaves the key's current object as it is (it is not the
@@ -4582,7 +5185,7 @@ type DeleteObjectRequest struct {
 
 func (x *DeleteObjectRequest) Reset() {
 	*x = DeleteObjectRequest{}
-	mi := &file_metadata_proto_msgTypes[63]
+	mi := &file_metadata_proto_msgTypes[71]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4594,7 +5197,7 @@ func (x *DeleteObjectRequest) String() string {
 func (*DeleteObjectRequest) ProtoMessage() {}
 
 func (x *DeleteObjectRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[63]
+	mi := &file_metadata_proto_msgTypes[71]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4607,7 +5210,7 @@ func (x *DeleteObjectRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteObjectRequest.ProtoReflect.Descriptor instead.
 func (*DeleteObjectRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{63}
+	return file_metadata_proto_rawDescGZIP(), []int{71}
 }
 
 func (x *DeleteObjectRequest) GetBucket() string {
@@ -4638,11 +5241,11 @@ func (x *DeleteObjectRequest) GetVersionId() string {
 	return ""
 }
 
-func (x *DeleteObjectRequest) GetMarkerVersionId() string {
+func (x *DeleteObjectRequest) GetBypassGovernance() bool {
 	if x != nil {
-		return x.MarkerVersionId
+		return x.BypassGovernance
 	}
-	return ""
+	return false
 }
 
 func (x *DeleteObjectRequest) GetIfNoncurrentVersionId() string {
@@ -4667,7 +5270,7 @@ type DeleteObjectResponse struct {
 
 func (x *DeleteObjectResponse) Reset() {
 	*x = DeleteObjectResponse{}
-	mi := &file_metadata_proto_msgTypes[64]
+	mi := &file_metadata_proto_msgTypes[72]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4679,7 +5282,7 @@ func (x *DeleteObjectResponse) String() string {
 func (*DeleteObjectResponse) ProtoMessage() {}
 
 func (x *DeleteObjectResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[64]
+	mi := &file_metadata_proto_msgTypes[72]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4692,7 +5295,7 @@ func (x *DeleteObjectResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteObjectResponse.ProtoReflect.Descriptor instead.
 func (*DeleteObjectResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{64}
+	return file_metadata_proto_rawDescGZIP(), []int{72}
 }
 
 func (x *DeleteObjectResponse) GetDeleted() bool {
@@ -4736,7 +5339,7 @@ type ListObjectVersionsRequest struct {
 
 func (x *ListObjectVersionsRequest) Reset() {
 	*x = ListObjectVersionsRequest{}
-	mi := &file_metadata_proto_msgTypes[65]
+	mi := &file_metadata_proto_msgTypes[73]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4748,7 +5351,7 @@ func (x *ListObjectVersionsRequest) String() string {
 func (*ListObjectVersionsRequest) ProtoMessage() {}
 
 func (x *ListObjectVersionsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[65]
+	mi := &file_metadata_proto_msgTypes[73]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4761,7 +5364,7 @@ func (x *ListObjectVersionsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListObjectVersionsRequest.ProtoReflect.Descriptor instead.
 func (*ListObjectVersionsRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{65}
+	return file_metadata_proto_rawDescGZIP(), []int{73}
 }
 
 func (x *ListObjectVersionsRequest) GetBucket() string {
@@ -4820,7 +5423,7 @@ type ListObjectVersionsResponse struct {
 
 func (x *ListObjectVersionsResponse) Reset() {
 	*x = ListObjectVersionsResponse{}
-	mi := &file_metadata_proto_msgTypes[66]
+	mi := &file_metadata_proto_msgTypes[74]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4832,7 +5435,7 @@ func (x *ListObjectVersionsResponse) String() string {
 func (*ListObjectVersionsResponse) ProtoMessage() {}
 
 func (x *ListObjectVersionsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[66]
+	mi := &file_metadata_proto_msgTypes[74]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4845,7 +5448,7 @@ func (x *ListObjectVersionsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListObjectVersionsResponse.ProtoReflect.Descriptor instead.
 func (*ListObjectVersionsResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{66}
+	return file_metadata_proto_rawDescGZIP(), []int{74}
 }
 
 func (x *ListObjectVersionsResponse) GetVersions() []*Object {
@@ -4899,7 +5502,7 @@ type ListObjectsRequest struct {
 
 func (x *ListObjectsRequest) Reset() {
 	*x = ListObjectsRequest{}
-	mi := &file_metadata_proto_msgTypes[67]
+	mi := &file_metadata_proto_msgTypes[75]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4911,7 +5514,7 @@ func (x *ListObjectsRequest) String() string {
 func (*ListObjectsRequest) ProtoMessage() {}
 
 func (x *ListObjectsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[67]
+	mi := &file_metadata_proto_msgTypes[75]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4924,7 +5527,7 @@ func (x *ListObjectsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListObjectsRequest.ProtoReflect.Descriptor instead.
 func (*ListObjectsRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{67}
+	return file_metadata_proto_rawDescGZIP(), []int{75}
 }
 
 func (x *ListObjectsRequest) GetBucket() string {
@@ -4976,7 +5579,7 @@ type ListObjectsResponse struct {
 
 func (x *ListObjectsResponse) Reset() {
 	*x = ListObjectsResponse{}
-	mi := &file_metadata_proto_msgTypes[68]
+	mi := &file_metadata_proto_msgTypes[76]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4988,7 +5591,7 @@ func (x *ListObjectsResponse) String() string {
 func (*ListObjectsResponse) ProtoMessage() {}
 
 func (x *ListObjectsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[68]
+	mi := &file_metadata_proto_msgTypes[76]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5001,7 +5604,7 @@ func (x *ListObjectsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListObjectsResponse.ProtoReflect.Descriptor instead.
 func (*ListObjectsResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{68}
+	return file_metadata_proto_rawDescGZIP(), []int{76}
 }
 
 func (x *ListObjectsResponse) GetObjects() []*Object {
@@ -5041,7 +5644,7 @@ type CreateMultipartRequest struct {
 
 func (x *CreateMultipartRequest) Reset() {
 	*x = CreateMultipartRequest{}
-	mi := &file_metadata_proto_msgTypes[69]
+	mi := &file_metadata_proto_msgTypes[77]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5053,7 +5656,7 @@ func (x *CreateMultipartRequest) String() string {
 func (*CreateMultipartRequest) ProtoMessage() {}
 
 func (x *CreateMultipartRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[69]
+	mi := &file_metadata_proto_msgTypes[77]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5066,7 +5669,7 @@ func (x *CreateMultipartRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateMultipartRequest.ProtoReflect.Descriptor instead.
 func (*CreateMultipartRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{69}
+	return file_metadata_proto_rawDescGZIP(), []int{77}
 }
 
 func (x *CreateMultipartRequest) GetUpload() *MultipartUpload {
@@ -5085,7 +5688,7 @@ type CreateMultipartResponse struct {
 
 func (x *CreateMultipartResponse) Reset() {
 	*x = CreateMultipartResponse{}
-	mi := &file_metadata_proto_msgTypes[70]
+	mi := &file_metadata_proto_msgTypes[78]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5097,7 +5700,7 @@ func (x *CreateMultipartResponse) String() string {
 func (*CreateMultipartResponse) ProtoMessage() {}
 
 func (x *CreateMultipartResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[70]
+	mi := &file_metadata_proto_msgTypes[78]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5110,7 +5713,7 @@ func (x *CreateMultipartResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateMultipartResponse.ProtoReflect.Descriptor instead.
 func (*CreateMultipartResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{70}
+	return file_metadata_proto_rawDescGZIP(), []int{78}
 }
 
 func (x *CreateMultipartResponse) GetUpload() *MultipartUpload {
@@ -5131,7 +5734,7 @@ type GetMultipartRequest struct {
 
 func (x *GetMultipartRequest) Reset() {
 	*x = GetMultipartRequest{}
-	mi := &file_metadata_proto_msgTypes[71]
+	mi := &file_metadata_proto_msgTypes[79]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5143,7 +5746,7 @@ func (x *GetMultipartRequest) String() string {
 func (*GetMultipartRequest) ProtoMessage() {}
 
 func (x *GetMultipartRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[71]
+	mi := &file_metadata_proto_msgTypes[79]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5156,7 +5759,7 @@ func (x *GetMultipartRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetMultipartRequest.ProtoReflect.Descriptor instead.
 func (*GetMultipartRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{71}
+	return file_metadata_proto_rawDescGZIP(), []int{79}
 }
 
 func (x *GetMultipartRequest) GetBucket() string {
@@ -5189,7 +5792,7 @@ type GetMultipartResponse struct {
 
 func (x *GetMultipartResponse) Reset() {
 	*x = GetMultipartResponse{}
-	mi := &file_metadata_proto_msgTypes[72]
+	mi := &file_metadata_proto_msgTypes[80]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5201,7 +5804,7 @@ func (x *GetMultipartResponse) String() string {
 func (*GetMultipartResponse) ProtoMessage() {}
 
 func (x *GetMultipartResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[72]
+	mi := &file_metadata_proto_msgTypes[80]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5214,7 +5817,7 @@ func (x *GetMultipartResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetMultipartResponse.ProtoReflect.Descriptor instead.
 func (*GetMultipartResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{72}
+	return file_metadata_proto_rawDescGZIP(), []int{80}
 }
 
 func (x *GetMultipartResponse) GetUpload() *MultipartUpload {
@@ -5235,7 +5838,7 @@ type PutPartRequest struct {
 
 func (x *PutPartRequest) Reset() {
 	*x = PutPartRequest{}
-	mi := &file_metadata_proto_msgTypes[73]
+	mi := &file_metadata_proto_msgTypes[81]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5247,7 +5850,7 @@ func (x *PutPartRequest) String() string {
 func (*PutPartRequest) ProtoMessage() {}
 
 func (x *PutPartRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[73]
+	mi := &file_metadata_proto_msgTypes[81]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5260,7 +5863,7 @@ func (x *PutPartRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutPartRequest.ProtoReflect.Descriptor instead.
 func (*PutPartRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{73}
+	return file_metadata_proto_rawDescGZIP(), []int{81}
 }
 
 func (x *PutPartRequest) GetBucket() string {
@@ -5292,7 +5895,7 @@ type PutPartResponse struct {
 
 func (x *PutPartResponse) Reset() {
 	*x = PutPartResponse{}
-	mi := &file_metadata_proto_msgTypes[74]
+	mi := &file_metadata_proto_msgTypes[82]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5304,7 +5907,7 @@ func (x *PutPartResponse) String() string {
 func (*PutPartResponse) ProtoMessage() {}
 
 func (x *PutPartResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[74]
+	mi := &file_metadata_proto_msgTypes[82]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5317,7 +5920,7 @@ func (x *PutPartResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutPartResponse.ProtoReflect.Descriptor instead.
 func (*PutPartResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{74}
+	return file_metadata_proto_rawDescGZIP(), []int{82}
 }
 
 type ListPartsRequest struct {
@@ -5336,7 +5939,7 @@ type ListPartsRequest struct {
 
 func (x *ListPartsRequest) Reset() {
 	*x = ListPartsRequest{}
-	mi := &file_metadata_proto_msgTypes[75]
+	mi := &file_metadata_proto_msgTypes[83]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5348,7 +5951,7 @@ func (x *ListPartsRequest) String() string {
 func (*ListPartsRequest) ProtoMessage() {}
 
 func (x *ListPartsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[75]
+	mi := &file_metadata_proto_msgTypes[83]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5361,7 +5964,7 @@ func (x *ListPartsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPartsRequest.ProtoReflect.Descriptor instead.
 func (*ListPartsRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{75}
+	return file_metadata_proto_rawDescGZIP(), []int{83}
 }
 
 func (x *ListPartsRequest) GetBucket() string {
@@ -5418,7 +6021,7 @@ type ListPartsResponse struct {
 
 func (x *ListPartsResponse) Reset() {
 	*x = ListPartsResponse{}
-	mi := &file_metadata_proto_msgTypes[76]
+	mi := &file_metadata_proto_msgTypes[84]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5430,7 +6033,7 @@ func (x *ListPartsResponse) String() string {
 func (*ListPartsResponse) ProtoMessage() {}
 
 func (x *ListPartsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[76]
+	mi := &file_metadata_proto_msgTypes[84]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5443,7 +6046,7 @@ func (x *ListPartsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPartsResponse.ProtoReflect.Descriptor instead.
 func (*ListPartsResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{76}
+	return file_metadata_proto_rawDescGZIP(), []int{84}
 }
 
 func (x *ListPartsResponse) GetUpload() *MultipartUpload {
@@ -5484,7 +6087,7 @@ type CompletePart struct {
 
 func (x *CompletePart) Reset() {
 	*x = CompletePart{}
-	mi := &file_metadata_proto_msgTypes[77]
+	mi := &file_metadata_proto_msgTypes[85]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5496,7 +6099,7 @@ func (x *CompletePart) String() string {
 func (*CompletePart) ProtoMessage() {}
 
 func (x *CompletePart) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[77]
+	mi := &file_metadata_proto_msgTypes[85]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5509,7 +6112,7 @@ func (x *CompletePart) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CompletePart.ProtoReflect.Descriptor instead.
 func (*CompletePart) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{77}
+	return file_metadata_proto_rawDescGZIP(), []int{85}
 }
 
 func (x *CompletePart) GetNumber() int32 {
@@ -5543,7 +6146,7 @@ type CompleteMultipartRequest struct {
 
 func (x *CompleteMultipartRequest) Reset() {
 	*x = CompleteMultipartRequest{}
-	mi := &file_metadata_proto_msgTypes[78]
+	mi := &file_metadata_proto_msgTypes[86]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5555,7 +6158,7 @@ func (x *CompleteMultipartRequest) String() string {
 func (*CompleteMultipartRequest) ProtoMessage() {}
 
 func (x *CompleteMultipartRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[78]
+	mi := &file_metadata_proto_msgTypes[86]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5568,7 +6171,7 @@ func (x *CompleteMultipartRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CompleteMultipartRequest.ProtoReflect.Descriptor instead.
 func (*CompleteMultipartRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{78}
+	return file_metadata_proto_rawDescGZIP(), []int{86}
 }
 
 func (x *CompleteMultipartRequest) GetUploadId() string {
@@ -5610,7 +6213,7 @@ type CompleteMultipartResponse struct {
 
 func (x *CompleteMultipartResponse) Reset() {
 	*x = CompleteMultipartResponse{}
-	mi := &file_metadata_proto_msgTypes[79]
+	mi := &file_metadata_proto_msgTypes[87]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5622,7 +6225,7 @@ func (x *CompleteMultipartResponse) String() string {
 func (*CompleteMultipartResponse) ProtoMessage() {}
 
 func (x *CompleteMultipartResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[79]
+	mi := &file_metadata_proto_msgTypes[87]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5635,7 +6238,7 @@ func (x *CompleteMultipartResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CompleteMultipartResponse.ProtoReflect.Descriptor instead.
 func (*CompleteMultipartResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{79}
+	return file_metadata_proto_rawDescGZIP(), []int{87}
 }
 
 func (x *CompleteMultipartResponse) GetObject() *Object {
@@ -5663,7 +6266,7 @@ type AbortMultipartRequest struct {
 
 func (x *AbortMultipartRequest) Reset() {
 	*x = AbortMultipartRequest{}
-	mi := &file_metadata_proto_msgTypes[80]
+	mi := &file_metadata_proto_msgTypes[88]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5675,7 +6278,7 @@ func (x *AbortMultipartRequest) String() string {
 func (*AbortMultipartRequest) ProtoMessage() {}
 
 func (x *AbortMultipartRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[80]
+	mi := &file_metadata_proto_msgTypes[88]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5688,7 +6291,7 @@ func (x *AbortMultipartRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AbortMultipartRequest.ProtoReflect.Descriptor instead.
 func (*AbortMultipartRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{80}
+	return file_metadata_proto_rawDescGZIP(), []int{88}
 }
 
 func (x *AbortMultipartRequest) GetBucket() string {
@@ -5720,7 +6323,7 @@ type AbortMultipartResponse struct {
 
 func (x *AbortMultipartResponse) Reset() {
 	*x = AbortMultipartResponse{}
-	mi := &file_metadata_proto_msgTypes[81]
+	mi := &file_metadata_proto_msgTypes[89]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5732,7 +6335,7 @@ func (x *AbortMultipartResponse) String() string {
 func (*AbortMultipartResponse) ProtoMessage() {}
 
 func (x *AbortMultipartResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[81]
+	mi := &file_metadata_proto_msgTypes[89]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5745,7 +6348,7 @@ func (x *AbortMultipartResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AbortMultipartResponse.ProtoReflect.Descriptor instead.
 func (*AbortMultipartResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{81}
+	return file_metadata_proto_rawDescGZIP(), []int{89}
 }
 
 type ListMultipartUploadsRequest struct {
@@ -5762,7 +6365,7 @@ type ListMultipartUploadsRequest struct {
 
 func (x *ListMultipartUploadsRequest) Reset() {
 	*x = ListMultipartUploadsRequest{}
-	mi := &file_metadata_proto_msgTypes[82]
+	mi := &file_metadata_proto_msgTypes[90]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5774,7 +6377,7 @@ func (x *ListMultipartUploadsRequest) String() string {
 func (*ListMultipartUploadsRequest) ProtoMessage() {}
 
 func (x *ListMultipartUploadsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[82]
+	mi := &file_metadata_proto_msgTypes[90]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5787,7 +6390,7 @@ func (x *ListMultipartUploadsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListMultipartUploadsRequest.ProtoReflect.Descriptor instead.
 func (*ListMultipartUploadsRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{82}
+	return file_metadata_proto_rawDescGZIP(), []int{90}
 }
 
 func (x *ListMultipartUploadsRequest) GetBucket() string {
@@ -5845,7 +6448,7 @@ type ListMultipartUploadsResponse struct {
 
 func (x *ListMultipartUploadsResponse) Reset() {
 	*x = ListMultipartUploadsResponse{}
-	mi := &file_metadata_proto_msgTypes[83]
+	mi := &file_metadata_proto_msgTypes[91]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5857,7 +6460,7 @@ func (x *ListMultipartUploadsResponse) String() string {
 func (*ListMultipartUploadsResponse) ProtoMessage() {}
 
 func (x *ListMultipartUploadsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[83]
+	mi := &file_metadata_proto_msgTypes[91]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5870,7 +6473,7 @@ func (x *ListMultipartUploadsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListMultipartUploadsResponse.ProtoReflect.Descriptor instead.
 func (*ListMultipartUploadsResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{83}
+	return file_metadata_proto_rawDescGZIP(), []int{91}
 }
 
 func (x *ListMultipartUploadsResponse) GetUploads() []*MultipartUpload {
@@ -5917,7 +6520,7 @@ type RegisterNodeRequest struct {
 
 func (x *RegisterNodeRequest) Reset() {
 	*x = RegisterNodeRequest{}
-	mi := &file_metadata_proto_msgTypes[84]
+	mi := &file_metadata_proto_msgTypes[92]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5929,7 +6532,7 @@ func (x *RegisterNodeRequest) String() string {
 func (*RegisterNodeRequest) ProtoMessage() {}
 
 func (x *RegisterNodeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[84]
+	mi := &file_metadata_proto_msgTypes[92]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5942,7 +6545,7 @@ func (x *RegisterNodeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegisterNodeRequest.ProtoReflect.Descriptor instead.
 func (*RegisterNodeRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{84}
+	return file_metadata_proto_rawDescGZIP(), []int{92}
 }
 
 func (x *RegisterNodeRequest) GetNode() *Node {
@@ -5961,7 +6564,7 @@ type RegisterNodeResponse struct {
 
 func (x *RegisterNodeResponse) Reset() {
 	*x = RegisterNodeResponse{}
-	mi := &file_metadata_proto_msgTypes[85]
+	mi := &file_metadata_proto_msgTypes[93]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5973,7 +6576,7 @@ func (x *RegisterNodeResponse) String() string {
 func (*RegisterNodeResponse) ProtoMessage() {}
 
 func (x *RegisterNodeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[85]
+	mi := &file_metadata_proto_msgTypes[93]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5986,7 +6589,7 @@ func (x *RegisterNodeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegisterNodeResponse.ProtoReflect.Descriptor instead.
 func (*RegisterNodeResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{85}
+	return file_metadata_proto_rawDescGZIP(), []int{93}
 }
 
 func (x *RegisterNodeResponse) GetClusterMap() *ClusterMap {
@@ -6008,7 +6611,7 @@ type HeartbeatRequest struct {
 
 func (x *HeartbeatRequest) Reset() {
 	*x = HeartbeatRequest{}
-	mi := &file_metadata_proto_msgTypes[86]
+	mi := &file_metadata_proto_msgTypes[94]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6020,7 +6623,7 @@ func (x *HeartbeatRequest) String() string {
 func (*HeartbeatRequest) ProtoMessage() {}
 
 func (x *HeartbeatRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[86]
+	mi := &file_metadata_proto_msgTypes[94]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6033,7 +6636,7 @@ func (x *HeartbeatRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HeartbeatRequest.ProtoReflect.Descriptor instead.
 func (*HeartbeatRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{86}
+	return file_metadata_proto_rawDescGZIP(), []int{94}
 }
 
 func (x *HeartbeatRequest) GetId() string {
@@ -6077,7 +6680,7 @@ type HeartbeatResponse struct {
 
 func (x *HeartbeatResponse) Reset() {
 	*x = HeartbeatResponse{}
-	mi := &file_metadata_proto_msgTypes[87]
+	mi := &file_metadata_proto_msgTypes[95]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6089,7 +6692,7 @@ func (x *HeartbeatResponse) String() string {
 func (*HeartbeatResponse) ProtoMessage() {}
 
 func (x *HeartbeatResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[87]
+	mi := &file_metadata_proto_msgTypes[95]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6102,7 +6705,7 @@ func (x *HeartbeatResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HeartbeatResponse.ProtoReflect.Descriptor instead.
 func (*HeartbeatResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{87}
+	return file_metadata_proto_rawDescGZIP(), []int{95}
 }
 
 func (x *HeartbeatResponse) GetEpoch() uint64 {
@@ -6127,7 +6730,7 @@ type GetClusterMapRequest struct {
 
 func (x *GetClusterMapRequest) Reset() {
 	*x = GetClusterMapRequest{}
-	mi := &file_metadata_proto_msgTypes[88]
+	mi := &file_metadata_proto_msgTypes[96]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6139,7 +6742,7 @@ func (x *GetClusterMapRequest) String() string {
 func (*GetClusterMapRequest) ProtoMessage() {}
 
 func (x *GetClusterMapRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[88]
+	mi := &file_metadata_proto_msgTypes[96]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6152,7 +6755,7 @@ func (x *GetClusterMapRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetClusterMapRequest.ProtoReflect.Descriptor instead.
 func (*GetClusterMapRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{88}
+	return file_metadata_proto_rawDescGZIP(), []int{96}
 }
 
 type GetClusterMapResponse struct {
@@ -6164,7 +6767,7 @@ type GetClusterMapResponse struct {
 
 func (x *GetClusterMapResponse) Reset() {
 	*x = GetClusterMapResponse{}
-	mi := &file_metadata_proto_msgTypes[89]
+	mi := &file_metadata_proto_msgTypes[97]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6176,7 +6779,7 @@ func (x *GetClusterMapResponse) String() string {
 func (*GetClusterMapResponse) ProtoMessage() {}
 
 func (x *GetClusterMapResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[89]
+	mi := &file_metadata_proto_msgTypes[97]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6189,7 +6792,7 @@ func (x *GetClusterMapResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetClusterMapResponse.ProtoReflect.Descriptor instead.
 func (*GetClusterMapResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{89}
+	return file_metadata_proto_rawDescGZIP(), []int{97}
 }
 
 func (x *GetClusterMapResponse) GetClusterMap() *ClusterMap {
@@ -6210,7 +6813,7 @@ type AnnounceMemberResponse struct {
 
 func (x *AnnounceMemberResponse) Reset() {
 	*x = AnnounceMemberResponse{}
-	mi := &file_metadata_proto_msgTypes[90]
+	mi := &file_metadata_proto_msgTypes[98]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6222,7 +6825,7 @@ func (x *AnnounceMemberResponse) String() string {
 func (*AnnounceMemberResponse) ProtoMessage() {}
 
 func (x *AnnounceMemberResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[90]
+	mi := &file_metadata_proto_msgTypes[98]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6235,7 +6838,7 @@ func (x *AnnounceMemberResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AnnounceMemberResponse.ProtoReflect.Descriptor instead.
 func (*AnnounceMemberResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{90}
+	return file_metadata_proto_rawDescGZIP(), []int{98}
 }
 
 type ClusterStatusRequest struct {
@@ -6246,7 +6849,7 @@ type ClusterStatusRequest struct {
 
 func (x *ClusterStatusRequest) Reset() {
 	*x = ClusterStatusRequest{}
-	mi := &file_metadata_proto_msgTypes[91]
+	mi := &file_metadata_proto_msgTypes[99]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6258,7 +6861,7 @@ func (x *ClusterStatusRequest) String() string {
 func (*ClusterStatusRequest) ProtoMessage() {}
 
 func (x *ClusterStatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[91]
+	mi := &file_metadata_proto_msgTypes[99]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6271,7 +6874,7 @@ func (x *ClusterStatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClusterStatusRequest.ProtoReflect.Descriptor instead.
 func (*ClusterStatusRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{91}
+	return file_metadata_proto_rawDescGZIP(), []int{99}
 }
 
 type ClusterStatusResponse struct {
@@ -6287,7 +6890,7 @@ type ClusterStatusResponse struct {
 
 func (x *ClusterStatusResponse) Reset() {
 	*x = ClusterStatusResponse{}
-	mi := &file_metadata_proto_msgTypes[92]
+	mi := &file_metadata_proto_msgTypes[100]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6299,7 +6902,7 @@ func (x *ClusterStatusResponse) String() string {
 func (*ClusterStatusResponse) ProtoMessage() {}
 
 func (x *ClusterStatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[92]
+	mi := &file_metadata_proto_msgTypes[100]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6312,7 +6915,7 @@ func (x *ClusterStatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClusterStatusResponse.ProtoReflect.Descriptor instead.
 func (*ClusterStatusResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{92}
+	return file_metadata_proto_rawDescGZIP(), []int{100}
 }
 
 func (x *ClusterStatusResponse) GetMembers() []*MetadMember {
@@ -6364,7 +6967,7 @@ type SetNodeState struct {
 
 func (x *SetNodeState) Reset() {
 	*x = SetNodeState{}
-	mi := &file_metadata_proto_msgTypes[93]
+	mi := &file_metadata_proto_msgTypes[101]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6376,7 +6979,7 @@ func (x *SetNodeState) String() string {
 func (*SetNodeState) ProtoMessage() {}
 
 func (x *SetNodeState) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[93]
+	mi := &file_metadata_proto_msgTypes[101]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6389,7 +6992,7 @@ func (x *SetNodeState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetNodeState.ProtoReflect.Descriptor instead.
 func (*SetNodeState) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{93}
+	return file_metadata_proto_rawDescGZIP(), []int{101}
 }
 
 func (x *SetNodeState) GetId() string {
@@ -6425,7 +7028,7 @@ type ChunkRef struct {
 
 func (x *ChunkRef) Reset() {
 	*x = ChunkRef{}
-	mi := &file_metadata_proto_msgTypes[94]
+	mi := &file_metadata_proto_msgTypes[102]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6437,7 +7040,7 @@ func (x *ChunkRef) String() string {
 func (*ChunkRef) ProtoMessage() {}
 
 func (x *ChunkRef) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[94]
+	mi := &file_metadata_proto_msgTypes[102]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6450,7 +7053,7 @@ func (x *ChunkRef) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChunkRef.ProtoReflect.Descriptor instead.
 func (*ChunkRef) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{94}
+	return file_metadata_proto_rawDescGZIP(), []int{102}
 }
 
 func (x *ChunkRef) GetSegmentId() []byte {
@@ -6489,7 +7092,7 @@ type MarkChunks struct {
 
 func (x *MarkChunks) Reset() {
 	*x = MarkChunks{}
-	mi := &file_metadata_proto_msgTypes[95]
+	mi := &file_metadata_proto_msgTypes[103]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6501,7 +7104,7 @@ func (x *MarkChunks) String() string {
 func (*MarkChunks) ProtoMessage() {}
 
 func (x *MarkChunks) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[95]
+	mi := &file_metadata_proto_msgTypes[103]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6514,7 +7117,7 @@ func (x *MarkChunks) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MarkChunks.ProtoReflect.Descriptor instead.
 func (*MarkChunks) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{95}
+	return file_metadata_proto_rawDescGZIP(), []int{103}
 }
 
 func (x *MarkChunks) GetChunks() []*ChunkRef {
@@ -6549,7 +7152,7 @@ type ReportChunksRequest struct {
 
 func (x *ReportChunksRequest) Reset() {
 	*x = ReportChunksRequest{}
-	mi := &file_metadata_proto_msgTypes[96]
+	mi := &file_metadata_proto_msgTypes[104]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6561,7 +7164,7 @@ func (x *ReportChunksRequest) String() string {
 func (*ReportChunksRequest) ProtoMessage() {}
 
 func (x *ReportChunksRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[96]
+	mi := &file_metadata_proto_msgTypes[104]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6574,7 +7177,7 @@ func (x *ReportChunksRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportChunksRequest.ProtoReflect.Descriptor instead.
 func (*ReportChunksRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{96}
+	return file_metadata_proto_rawDescGZIP(), []int{104}
 }
 
 func (x *ReportChunksRequest) GetChunks() []*ChunkRef {
@@ -6606,7 +7209,7 @@ type ReportChunksResponse struct {
 
 func (x *ReportChunksResponse) Reset() {
 	*x = ReportChunksResponse{}
-	mi := &file_metadata_proto_msgTypes[97]
+	mi := &file_metadata_proto_msgTypes[105]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6618,7 +7221,7 @@ func (x *ReportChunksResponse) String() string {
 func (*ReportChunksResponse) ProtoMessage() {}
 
 func (x *ReportChunksResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[97]
+	mi := &file_metadata_proto_msgTypes[105]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6631,7 +7234,7 @@ func (x *ReportChunksResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportChunksResponse.ProtoReflect.Descriptor instead.
 func (*ReportChunksResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{97}
+	return file_metadata_proto_rawDescGZIP(), []int{105}
 }
 
 // CommitPlacement moves one shard of a segment from old_node to new_node
@@ -6653,7 +7256,7 @@ type CommitPlacement struct {
 
 func (x *CommitPlacement) Reset() {
 	*x = CommitPlacement{}
-	mi := &file_metadata_proto_msgTypes[98]
+	mi := &file_metadata_proto_msgTypes[106]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6665,7 +7268,7 @@ func (x *CommitPlacement) String() string {
 func (*CommitPlacement) ProtoMessage() {}
 
 func (x *CommitPlacement) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[98]
+	mi := &file_metadata_proto_msgTypes[106]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6678,7 +7281,7 @@ func (x *CommitPlacement) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CommitPlacement.ProtoReflect.Descriptor instead.
 func (*CommitPlacement) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{98}
+	return file_metadata_proto_rawDescGZIP(), []int{106}
 }
 
 func (x *CommitPlacement) GetSegmentId() []byte {
@@ -6726,7 +7329,7 @@ type AckGC struct {
 
 func (x *AckGC) Reset() {
 	*x = AckGC{}
-	mi := &file_metadata_proto_msgTypes[99]
+	mi := &file_metadata_proto_msgTypes[107]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6738,7 +7341,7 @@ func (x *AckGC) String() string {
 func (*AckGC) ProtoMessage() {}
 
 func (x *AckGC) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[99]
+	mi := &file_metadata_proto_msgTypes[107]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6751,7 +7354,7 @@ func (x *AckGC) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AckGC.ProtoReflect.Descriptor instead.
 func (*AckGC) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{99}
+	return file_metadata_proto_rawDescGZIP(), []int{107}
 }
 
 func (x *AckGC) GetKeys() [][]byte {
@@ -6777,7 +7380,7 @@ type Task struct {
 
 func (x *Task) Reset() {
 	*x = Task{}
-	mi := &file_metadata_proto_msgTypes[100]
+	mi := &file_metadata_proto_msgTypes[108]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6789,7 +7392,7 @@ func (x *Task) String() string {
 func (*Task) ProtoMessage() {}
 
 func (x *Task) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[100]
+	mi := &file_metadata_proto_msgTypes[108]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6802,7 +7405,7 @@ func (x *Task) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Task.ProtoReflect.Descriptor instead.
 func (*Task) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{100}
+	return file_metadata_proto_rawDescGZIP(), []int{108}
 }
 
 func (x *Task) GetId() string {
@@ -6880,7 +7483,7 @@ type PeerChunk struct {
 
 func (x *PeerChunk) Reset() {
 	*x = PeerChunk{}
-	mi := &file_metadata_proto_msgTypes[101]
+	mi := &file_metadata_proto_msgTypes[109]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6892,7 +7495,7 @@ func (x *PeerChunk) String() string {
 func (*PeerChunk) ProtoMessage() {}
 
 func (x *PeerChunk) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[101]
+	mi := &file_metadata_proto_msgTypes[109]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6905,7 +7508,7 @@ func (x *PeerChunk) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PeerChunk.ProtoReflect.Descriptor instead.
 func (*PeerChunk) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{101}
+	return file_metadata_proto_rawDescGZIP(), []int{109}
 }
 
 func (x *PeerChunk) GetShard() uint32 {
@@ -6942,7 +7545,7 @@ type RepairTask struct {
 
 func (x *RepairTask) Reset() {
 	*x = RepairTask{}
-	mi := &file_metadata_proto_msgTypes[102]
+	mi := &file_metadata_proto_msgTypes[110]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6954,7 +7557,7 @@ func (x *RepairTask) String() string {
 func (*RepairTask) ProtoMessage() {}
 
 func (x *RepairTask) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[102]
+	mi := &file_metadata_proto_msgTypes[110]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6967,7 +7570,7 @@ func (x *RepairTask) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RepairTask.ProtoReflect.Descriptor instead.
 func (*RepairTask) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{102}
+	return file_metadata_proto_rawDescGZIP(), []int{110}
 }
 
 func (x *RepairTask) GetSegment() *Segment {
@@ -7003,7 +7606,7 @@ type MoveTask struct {
 
 func (x *MoveTask) Reset() {
 	*x = MoveTask{}
-	mi := &file_metadata_proto_msgTypes[103]
+	mi := &file_metadata_proto_msgTypes[111]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7015,7 +7618,7 @@ func (x *MoveTask) String() string {
 func (*MoveTask) ProtoMessage() {}
 
 func (x *MoveTask) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[103]
+	mi := &file_metadata_proto_msgTypes[111]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7028,7 +7631,7 @@ func (x *MoveTask) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MoveTask.ProtoReflect.Descriptor instead.
 func (*MoveTask) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{103}
+	return file_metadata_proto_rawDescGZIP(), []int{111}
 }
 
 func (x *MoveTask) GetSegment() *Segment {
@@ -7062,7 +7665,7 @@ type DeleteTask struct {
 
 func (x *DeleteTask) Reset() {
 	*x = DeleteTask{}
-	mi := &file_metadata_proto_msgTypes[104]
+	mi := &file_metadata_proto_msgTypes[112]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7074,7 +7677,7 @@ func (x *DeleteTask) String() string {
 func (*DeleteTask) ProtoMessage() {}
 
 func (x *DeleteTask) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[104]
+	mi := &file_metadata_proto_msgTypes[112]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7087,7 +7690,7 @@ func (x *DeleteTask) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteTask.ProtoReflect.Descriptor instead.
 func (*DeleteTask) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{104}
+	return file_metadata_proto_rawDescGZIP(), []int{112}
 }
 
 func (x *DeleteTask) GetChunks() []*ChunkRef {
@@ -7113,7 +7716,7 @@ type TaskResult struct {
 
 func (x *TaskResult) Reset() {
 	*x = TaskResult{}
-	mi := &file_metadata_proto_msgTypes[105]
+	mi := &file_metadata_proto_msgTypes[113]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7125,7 +7728,7 @@ func (x *TaskResult) String() string {
 func (*TaskResult) ProtoMessage() {}
 
 func (x *TaskResult) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[105]
+	mi := &file_metadata_proto_msgTypes[113]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7138,7 +7741,7 @@ func (x *TaskResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TaskResult.ProtoReflect.Descriptor instead.
 func (*TaskResult) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{105}
+	return file_metadata_proto_rawDescGZIP(), []int{113}
 }
 
 func (x *TaskResult) GetTaskId() string {
@@ -7192,7 +7795,7 @@ type ReportTaskRequest struct {
 
 func (x *ReportTaskRequest) Reset() {
 	*x = ReportTaskRequest{}
-	mi := &file_metadata_proto_msgTypes[106]
+	mi := &file_metadata_proto_msgTypes[114]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7204,7 +7807,7 @@ func (x *ReportTaskRequest) String() string {
 func (*ReportTaskRequest) ProtoMessage() {}
 
 func (x *ReportTaskRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[106]
+	mi := &file_metadata_proto_msgTypes[114]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7217,7 +7820,7 @@ func (x *ReportTaskRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportTaskRequest.ProtoReflect.Descriptor instead.
 func (*ReportTaskRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{106}
+	return file_metadata_proto_rawDescGZIP(), []int{114}
 }
 
 func (x *ReportTaskRequest) GetResult() *TaskResult {
@@ -7235,7 +7838,7 @@ type ReportTaskResponse struct {
 
 func (x *ReportTaskResponse) Reset() {
 	*x = ReportTaskResponse{}
-	mi := &file_metadata_proto_msgTypes[107]
+	mi := &file_metadata_proto_msgTypes[115]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7247,7 +7850,7 @@ func (x *ReportTaskResponse) String() string {
 func (*ReportTaskResponse) ProtoMessage() {}
 
 func (x *ReportTaskResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[107]
+	mi := &file_metadata_proto_msgTypes[115]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7260,7 +7863,7 @@ func (x *ReportTaskResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportTaskResponse.ProtoReflect.Descriptor instead.
 func (*ReportTaskResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{107}
+	return file_metadata_proto_rawDescGZIP(), []int{115}
 }
 
 // CheckChunksRequest asks which chunks a blob node holds are still
@@ -7275,7 +7878,7 @@ type CheckChunksRequest struct {
 
 func (x *CheckChunksRequest) Reset() {
 	*x = CheckChunksRequest{}
-	mi := &file_metadata_proto_msgTypes[108]
+	mi := &file_metadata_proto_msgTypes[116]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7287,7 +7890,7 @@ func (x *CheckChunksRequest) String() string {
 func (*CheckChunksRequest) ProtoMessage() {}
 
 func (x *CheckChunksRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[108]
+	mi := &file_metadata_proto_msgTypes[116]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7300,7 +7903,7 @@ func (x *CheckChunksRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckChunksRequest.ProtoReflect.Descriptor instead.
 func (*CheckChunksRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{108}
+	return file_metadata_proto_rawDescGZIP(), []int{116}
 }
 
 func (x *CheckChunksRequest) GetNodeId() string {
@@ -7328,7 +7931,7 @@ type CheckChunksResponse struct {
 
 func (x *CheckChunksResponse) Reset() {
 	*x = CheckChunksResponse{}
-	mi := &file_metadata_proto_msgTypes[109]
+	mi := &file_metadata_proto_msgTypes[117]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7340,7 +7943,7 @@ func (x *CheckChunksResponse) String() string {
 func (*CheckChunksResponse) ProtoMessage() {}
 
 func (x *CheckChunksResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[109]
+	mi := &file_metadata_proto_msgTypes[117]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7353,7 +7956,7 @@ func (x *CheckChunksResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckChunksResponse.ProtoReflect.Descriptor instead.
 func (*CheckChunksResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{109}
+	return file_metadata_proto_rawDescGZIP(), []int{117}
 }
 
 func (x *CheckChunksResponse) GetReferenced() []bool {
@@ -7381,7 +7984,7 @@ type LostSegment struct {
 
 func (x *LostSegment) Reset() {
 	*x = LostSegment{}
-	mi := &file_metadata_proto_msgTypes[110]
+	mi := &file_metadata_proto_msgTypes[118]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7393,7 +7996,7 @@ func (x *LostSegment) String() string {
 func (*LostSegment) ProtoMessage() {}
 
 func (x *LostSegment) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[110]
+	mi := &file_metadata_proto_msgTypes[118]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7406,7 +8009,7 @@ func (x *LostSegment) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LostSegment.ProtoReflect.Descriptor instead.
 func (*LostSegment) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{110}
+	return file_metadata_proto_rawDescGZIP(), []int{118}
 }
 
 func (x *LostSegment) GetBucket() string {
@@ -7475,7 +8078,7 @@ type HealthStatusRequest struct {
 
 func (x *HealthStatusRequest) Reset() {
 	*x = HealthStatusRequest{}
-	mi := &file_metadata_proto_msgTypes[111]
+	mi := &file_metadata_proto_msgTypes[119]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7487,7 +8090,7 @@ func (x *HealthStatusRequest) String() string {
 func (*HealthStatusRequest) ProtoMessage() {}
 
 func (x *HealthStatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[111]
+	mi := &file_metadata_proto_msgTypes[119]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7500,7 +8103,7 @@ func (x *HealthStatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HealthStatusRequest.ProtoReflect.Descriptor instead.
 func (*HealthStatusRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{111}
+	return file_metadata_proto_rawDescGZIP(), []int{119}
 }
 
 func (x *HealthStatusRequest) GetMaxLost() int32 {
@@ -7537,7 +8140,7 @@ type HealthStatusResponse struct {
 
 func (x *HealthStatusResponse) Reset() {
 	*x = HealthStatusResponse{}
-	mi := &file_metadata_proto_msgTypes[112]
+	mi := &file_metadata_proto_msgTypes[120]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7549,7 +8152,7 @@ func (x *HealthStatusResponse) String() string {
 func (*HealthStatusResponse) ProtoMessage() {}
 
 func (x *HealthStatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[112]
+	mi := &file_metadata_proto_msgTypes[120]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7562,7 +8165,7 @@ func (x *HealthStatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HealthStatusResponse.ProtoReflect.Descriptor instead.
 func (*HealthStatusResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{112}
+	return file_metadata_proto_rawDescGZIP(), []int{120}
 }
 
 func (x *HealthStatusResponse) GetSegmentsTotal() int64 {
@@ -7676,7 +8279,7 @@ type SetNodeDrainRequest struct {
 
 func (x *SetNodeDrainRequest) Reset() {
 	*x = SetNodeDrainRequest{}
-	mi := &file_metadata_proto_msgTypes[113]
+	mi := &file_metadata_proto_msgTypes[121]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7688,7 +8291,7 @@ func (x *SetNodeDrainRequest) String() string {
 func (*SetNodeDrainRequest) ProtoMessage() {}
 
 func (x *SetNodeDrainRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[113]
+	mi := &file_metadata_proto_msgTypes[121]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7701,7 +8304,7 @@ func (x *SetNodeDrainRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetNodeDrainRequest.ProtoReflect.Descriptor instead.
 func (*SetNodeDrainRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{113}
+	return file_metadata_proto_rawDescGZIP(), []int{121}
 }
 
 func (x *SetNodeDrainRequest) GetId() string {
@@ -7737,7 +8340,7 @@ type SetNodeDrainResponse struct {
 
 func (x *SetNodeDrainResponse) Reset() {
 	*x = SetNodeDrainResponse{}
-	mi := &file_metadata_proto_msgTypes[114]
+	mi := &file_metadata_proto_msgTypes[122]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7749,7 +8352,7 @@ func (x *SetNodeDrainResponse) String() string {
 func (*SetNodeDrainResponse) ProtoMessage() {}
 
 func (x *SetNodeDrainResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[114]
+	mi := &file_metadata_proto_msgTypes[122]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7762,7 +8365,7 @@ func (x *SetNodeDrainResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetNodeDrainResponse.ProtoReflect.Descriptor instead.
 func (*SetNodeDrainResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{114}
+	return file_metadata_proto_rawDescGZIP(), []int{122}
 }
 
 func (x *SetNodeDrainResponse) GetNode() *Node {
@@ -7798,7 +8401,7 @@ type DecommissionRequest struct {
 
 func (x *DecommissionRequest) Reset() {
 	*x = DecommissionRequest{}
-	mi := &file_metadata_proto_msgTypes[115]
+	mi := &file_metadata_proto_msgTypes[123]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7810,7 +8413,7 @@ func (x *DecommissionRequest) String() string {
 func (*DecommissionRequest) ProtoMessage() {}
 
 func (x *DecommissionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[115]
+	mi := &file_metadata_proto_msgTypes[123]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7823,7 +8426,7 @@ func (x *DecommissionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DecommissionRequest.ProtoReflect.Descriptor instead.
 func (*DecommissionRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{115}
+	return file_metadata_proto_rawDescGZIP(), []int{123}
 }
 
 func (x *DecommissionRequest) GetId() string {
@@ -7867,7 +8470,7 @@ type DecommissionResponse struct {
 
 func (x *DecommissionResponse) Reset() {
 	*x = DecommissionResponse{}
-	mi := &file_metadata_proto_msgTypes[116]
+	mi := &file_metadata_proto_msgTypes[124]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7879,7 +8482,7 @@ func (x *DecommissionResponse) String() string {
 func (*DecommissionResponse) ProtoMessage() {}
 
 func (x *DecommissionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[116]
+	mi := &file_metadata_proto_msgTypes[124]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7892,7 +8495,7 @@ func (x *DecommissionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DecommissionResponse.ProtoReflect.Descriptor instead.
 func (*DecommissionResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{116}
+	return file_metadata_proto_rawDescGZIP(), []int{124}
 }
 
 func (x *DecommissionResponse) GetNode() *Node {
@@ -7956,7 +8559,7 @@ type NodeUtilization struct {
 
 func (x *NodeUtilization) Reset() {
 	*x = NodeUtilization{}
-	mi := &file_metadata_proto_msgTypes[117]
+	mi := &file_metadata_proto_msgTypes[125]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7968,7 +8571,7 @@ func (x *NodeUtilization) String() string {
 func (*NodeUtilization) ProtoMessage() {}
 
 func (x *NodeUtilization) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[117]
+	mi := &file_metadata_proto_msgTypes[125]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7981,7 +8584,7 @@ func (x *NodeUtilization) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeUtilization.ProtoReflect.Descriptor instead.
 func (*NodeUtilization) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{117}
+	return file_metadata_proto_rawDescGZIP(), []int{125}
 }
 
 func (x *NodeUtilization) GetId() string {
@@ -8025,7 +8628,7 @@ type PlannedMove struct {
 
 func (x *PlannedMove) Reset() {
 	*x = PlannedMove{}
-	mi := &file_metadata_proto_msgTypes[118]
+	mi := &file_metadata_proto_msgTypes[126]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8037,7 +8640,7 @@ func (x *PlannedMove) String() string {
 func (*PlannedMove) ProtoMessage() {}
 
 func (x *PlannedMove) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[118]
+	mi := &file_metadata_proto_msgTypes[126]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8050,7 +8653,7 @@ func (x *PlannedMove) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PlannedMove.ProtoReflect.Descriptor instead.
 func (*PlannedMove) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{118}
+	return file_metadata_proto_rawDescGZIP(), []int{126}
 }
 
 func (x *PlannedMove) GetSegmentId() []byte {
@@ -8100,7 +8703,7 @@ type RebalancePlanRequest struct {
 
 func (x *RebalancePlanRequest) Reset() {
 	*x = RebalancePlanRequest{}
-	mi := &file_metadata_proto_msgTypes[119]
+	mi := &file_metadata_proto_msgTypes[127]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8112,7 +8715,7 @@ func (x *RebalancePlanRequest) String() string {
 func (*RebalancePlanRequest) ProtoMessage() {}
 
 func (x *RebalancePlanRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[119]
+	mi := &file_metadata_proto_msgTypes[127]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8125,7 +8728,7 @@ func (x *RebalancePlanRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RebalancePlanRequest.ProtoReflect.Descriptor instead.
 func (*RebalancePlanRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{119}
+	return file_metadata_proto_rawDescGZIP(), []int{127}
 }
 
 func (x *RebalancePlanRequest) GetThreshold() float64 {
@@ -8155,7 +8758,7 @@ type RebalancePlanResponse struct {
 
 func (x *RebalancePlanResponse) Reset() {
 	*x = RebalancePlanResponse{}
-	mi := &file_metadata_proto_msgTypes[120]
+	mi := &file_metadata_proto_msgTypes[128]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8167,7 +8770,7 @@ func (x *RebalancePlanResponse) String() string {
 func (*RebalancePlanResponse) ProtoMessage() {}
 
 func (x *RebalancePlanResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[120]
+	mi := &file_metadata_proto_msgTypes[128]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8180,7 +8783,7 @@ func (x *RebalancePlanResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RebalancePlanResponse.ProtoReflect.Descriptor instead.
 func (*RebalancePlanResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{120}
+	return file_metadata_proto_rawDescGZIP(), []int{128}
 }
 
 func (x *RebalancePlanResponse) GetMoves() []*PlannedMove {
@@ -8254,7 +8857,7 @@ type SetRebalance struct {
 
 func (x *SetRebalance) Reset() {
 	*x = SetRebalance{}
-	mi := &file_metadata_proto_msgTypes[121]
+	mi := &file_metadata_proto_msgTypes[129]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8266,7 +8869,7 @@ func (x *SetRebalance) String() string {
 func (*SetRebalance) ProtoMessage() {}
 
 func (x *SetRebalance) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[121]
+	mi := &file_metadata_proto_msgTypes[129]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8279,7 +8882,7 @@ func (x *SetRebalance) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetRebalance.ProtoReflect.Descriptor instead.
 func (*SetRebalance) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{121}
+	return file_metadata_proto_rawDescGZIP(), []int{129}
 }
 
 func (x *SetRebalance) GetRunning() bool {
@@ -8395,7 +8998,7 @@ type PendingMove struct {
 
 func (x *PendingMove) Reset() {
 	*x = PendingMove{}
-	mi := &file_metadata_proto_msgTypes[122]
+	mi := &file_metadata_proto_msgTypes[130]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8407,7 +9010,7 @@ func (x *PendingMove) String() string {
 func (*PendingMove) ProtoMessage() {}
 
 func (x *PendingMove) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[122]
+	mi := &file_metadata_proto_msgTypes[130]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8420,7 +9023,7 @@ func (x *PendingMove) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PendingMove.ProtoReflect.Descriptor instead.
 func (*PendingMove) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{122}
+	return file_metadata_proto_rawDescGZIP(), []int{130}
 }
 
 func (x *PendingMove) GetSegmentId() []byte {
@@ -8476,7 +9079,7 @@ type RebalanceStartRequest struct {
 
 func (x *RebalanceStartRequest) Reset() {
 	*x = RebalanceStartRequest{}
-	mi := &file_metadata_proto_msgTypes[123]
+	mi := &file_metadata_proto_msgTypes[131]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8488,7 +9091,7 @@ func (x *RebalanceStartRequest) String() string {
 func (*RebalanceStartRequest) ProtoMessage() {}
 
 func (x *RebalanceStartRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[123]
+	mi := &file_metadata_proto_msgTypes[131]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8501,7 +9104,7 @@ func (x *RebalanceStartRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RebalanceStartRequest.ProtoReflect.Descriptor instead.
 func (*RebalanceStartRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{123}
+	return file_metadata_proto_rawDescGZIP(), []int{131}
 }
 
 func (x *RebalanceStartRequest) GetThreshold() float64 {
@@ -8533,7 +9136,7 @@ type RebalanceStatusRequest struct {
 
 func (x *RebalanceStatusRequest) Reset() {
 	*x = RebalanceStatusRequest{}
-	mi := &file_metadata_proto_msgTypes[124]
+	mi := &file_metadata_proto_msgTypes[132]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8545,7 +9148,7 @@ func (x *RebalanceStatusRequest) String() string {
 func (*RebalanceStatusRequest) ProtoMessage() {}
 
 func (x *RebalanceStatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[124]
+	mi := &file_metadata_proto_msgTypes[132]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8558,7 +9161,7 @@ func (x *RebalanceStatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RebalanceStatusRequest.ProtoReflect.Descriptor instead.
 func (*RebalanceStatusRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{124}
+	return file_metadata_proto_rawDescGZIP(), []int{132}
 }
 
 type RebalanceStopRequest struct {
@@ -8569,7 +9172,7 @@ type RebalanceStopRequest struct {
 
 func (x *RebalanceStopRequest) Reset() {
 	*x = RebalanceStopRequest{}
-	mi := &file_metadata_proto_msgTypes[125]
+	mi := &file_metadata_proto_msgTypes[133]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8581,7 +9184,7 @@ func (x *RebalanceStopRequest) String() string {
 func (*RebalanceStopRequest) ProtoMessage() {}
 
 func (x *RebalanceStopRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[125]
+	mi := &file_metadata_proto_msgTypes[133]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8594,7 +9197,7 @@ func (x *RebalanceStopRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RebalanceStopRequest.ProtoReflect.Descriptor instead.
 func (*RebalanceStopRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{125}
+	return file_metadata_proto_rawDescGZIP(), []int{133}
 }
 
 type RebalanceStatusResponse struct {
@@ -8622,7 +9225,7 @@ type RebalanceStatusResponse struct {
 
 func (x *RebalanceStatusResponse) Reset() {
 	*x = RebalanceStatusResponse{}
-	mi := &file_metadata_proto_msgTypes[126]
+	mi := &file_metadata_proto_msgTypes[134]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8634,7 +9237,7 @@ func (x *RebalanceStatusResponse) String() string {
 func (*RebalanceStatusResponse) ProtoMessage() {}
 
 func (x *RebalanceStatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[126]
+	mi := &file_metadata_proto_msgTypes[134]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8647,7 +9250,7 @@ func (x *RebalanceStatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RebalanceStatusResponse.ProtoReflect.Descriptor instead.
 func (*RebalanceStatusResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{126}
+	return file_metadata_proto_rawDescGZIP(), []int{134}
 }
 
 func (x *RebalanceStatusResponse) GetRunning() bool {
@@ -8761,7 +9364,7 @@ type SkippedMove struct {
 
 func (x *SkippedMove) Reset() {
 	*x = SkippedMove{}
-	mi := &file_metadata_proto_msgTypes[127]
+	mi := &file_metadata_proto_msgTypes[135]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8773,7 +9376,7 @@ func (x *SkippedMove) String() string {
 func (*SkippedMove) ProtoMessage() {}
 
 func (x *SkippedMove) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[127]
+	mi := &file_metadata_proto_msgTypes[135]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8786,7 +9389,7 @@ func (x *SkippedMove) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SkippedMove.ProtoReflect.Descriptor instead.
 func (*SkippedMove) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{127}
+	return file_metadata_proto_rawDescGZIP(), []int{135}
 }
 
 func (x *SkippedMove) GetSegmentId() []byte {
@@ -8850,7 +9453,7 @@ type AddMemberRequest struct {
 
 func (x *AddMemberRequest) Reset() {
 	*x = AddMemberRequest{}
-	mi := &file_metadata_proto_msgTypes[128]
+	mi := &file_metadata_proto_msgTypes[136]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8862,7 +9465,7 @@ func (x *AddMemberRequest) String() string {
 func (*AddMemberRequest) ProtoMessage() {}
 
 func (x *AddMemberRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[128]
+	mi := &file_metadata_proto_msgTypes[136]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8875,7 +9478,7 @@ func (x *AddMemberRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddMemberRequest.ProtoReflect.Descriptor instead.
 func (*AddMemberRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{128}
+	return file_metadata_proto_rawDescGZIP(), []int{136}
 }
 
 func (x *AddMemberRequest) GetId() string {
@@ -8907,7 +9510,7 @@ type AddMemberResponse struct {
 
 func (x *AddMemberResponse) Reset() {
 	*x = AddMemberResponse{}
-	mi := &file_metadata_proto_msgTypes[129]
+	mi := &file_metadata_proto_msgTypes[137]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8919,7 +9522,7 @@ func (x *AddMemberResponse) String() string {
 func (*AddMemberResponse) ProtoMessage() {}
 
 func (x *AddMemberResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[129]
+	mi := &file_metadata_proto_msgTypes[137]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8932,7 +9535,7 @@ func (x *AddMemberResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddMemberResponse.ProtoReflect.Descriptor instead.
 func (*AddMemberResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{129}
+	return file_metadata_proto_rawDescGZIP(), []int{137}
 }
 
 type RemoveMemberRequest struct {
@@ -8944,7 +9547,7 @@ type RemoveMemberRequest struct {
 
 func (x *RemoveMemberRequest) Reset() {
 	*x = RemoveMemberRequest{}
-	mi := &file_metadata_proto_msgTypes[130]
+	mi := &file_metadata_proto_msgTypes[138]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8956,7 +9559,7 @@ func (x *RemoveMemberRequest) String() string {
 func (*RemoveMemberRequest) ProtoMessage() {}
 
 func (x *RemoveMemberRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[130]
+	mi := &file_metadata_proto_msgTypes[138]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8969,7 +9572,7 @@ func (x *RemoveMemberRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveMemberRequest.ProtoReflect.Descriptor instead.
 func (*RemoveMemberRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{130}
+	return file_metadata_proto_rawDescGZIP(), []int{138}
 }
 
 func (x *RemoveMemberRequest) GetId() string {
@@ -8987,7 +9590,7 @@ type RemoveMemberResponse struct {
 
 func (x *RemoveMemberResponse) Reset() {
 	*x = RemoveMemberResponse{}
-	mi := &file_metadata_proto_msgTypes[131]
+	mi := &file_metadata_proto_msgTypes[139]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8999,7 +9602,7 @@ func (x *RemoveMemberResponse) String() string {
 func (*RemoveMemberResponse) ProtoMessage() {}
 
 func (x *RemoveMemberResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[131]
+	mi := &file_metadata_proto_msgTypes[139]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -9012,7 +9615,7 @@ func (x *RemoveMemberResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveMemberResponse.ProtoReflect.Descriptor instead.
 func (*RemoveMemberResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{131}
+	return file_metadata_proto_rawDescGZIP(), []int{139}
 }
 
 type TransferLeaderRequest struct {
@@ -9025,7 +9628,7 @@ type TransferLeaderRequest struct {
 
 func (x *TransferLeaderRequest) Reset() {
 	*x = TransferLeaderRequest{}
-	mi := &file_metadata_proto_msgTypes[132]
+	mi := &file_metadata_proto_msgTypes[140]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -9037,7 +9640,7 @@ func (x *TransferLeaderRequest) String() string {
 func (*TransferLeaderRequest) ProtoMessage() {}
 
 func (x *TransferLeaderRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[132]
+	mi := &file_metadata_proto_msgTypes[140]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -9050,7 +9653,7 @@ func (x *TransferLeaderRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TransferLeaderRequest.ProtoReflect.Descriptor instead.
 func (*TransferLeaderRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{132}
+	return file_metadata_proto_rawDescGZIP(), []int{140}
 }
 
 func (x *TransferLeaderRequest) GetId() string {
@@ -9069,7 +9672,7 @@ type TransferLeaderResponse struct {
 
 func (x *TransferLeaderResponse) Reset() {
 	*x = TransferLeaderResponse{}
-	mi := &file_metadata_proto_msgTypes[133]
+	mi := &file_metadata_proto_msgTypes[141]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -9081,7 +9684,7 @@ func (x *TransferLeaderResponse) String() string {
 func (*TransferLeaderResponse) ProtoMessage() {}
 
 func (x *TransferLeaderResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[133]
+	mi := &file_metadata_proto_msgTypes[141]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -9094,7 +9697,7 @@ func (x *TransferLeaderResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TransferLeaderResponse.ProtoReflect.Descriptor instead.
 func (*TransferLeaderResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{133}
+	return file_metadata_proto_rawDescGZIP(), []int{141}
 }
 
 func (x *TransferLeaderResponse) GetLeaderId() string {
@@ -9126,7 +9729,7 @@ type GCEntry struct {
 
 func (x *GCEntry) Reset() {
 	*x = GCEntry{}
-	mi := &file_metadata_proto_msgTypes[134]
+	mi := &file_metadata_proto_msgTypes[142]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -9138,7 +9741,7 @@ func (x *GCEntry) String() string {
 func (*GCEntry) ProtoMessage() {}
 
 func (x *GCEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[134]
+	mi := &file_metadata_proto_msgTypes[142]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -9151,7 +9754,7 @@ func (x *GCEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GCEntry.ProtoReflect.Descriptor instead.
 func (*GCEntry) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{134}
+	return file_metadata_proto_rawDescGZIP(), []int{142}
 }
 
 func (x *GCEntry) GetBucket() string {
@@ -9227,7 +9830,7 @@ const file_metadata_proto_rawDesc = "" +
 	"\x06number\x18\x01 \x01(\x05R\x06number\x12\x12\n" +
 	"\x04size\x18\x02 \x01(\x03R\x04size\x12\x12\n" +
 	"\x04etag\x18\x03 \x01(\tR\x04etag\x129\n" +
-	"\tchecksums\x18\x04 \x03(\v2\x1b.cairn.metadata.v1.ChecksumR\tchecksums\"\xe7\a\n" +
+	"\tchecksums\x18\x04 \x03(\v2\x1b.cairn.metadata.v1.ChecksumR\tchecksums\"\xc8\b\n" +
 	"\x06Object\x12\x16\n" +
 	"\x06bucket\x18\x01 \x01(\tR\x06bucket\x12\x10\n" +
 	"\x03key\x18\x02 \x01(\tR\x03key\x12\x1d\n" +
@@ -9251,7 +9854,10 @@ const file_metadata_proto_rawDesc = "" +
 	"\tversioned\x18\x10 \x01(\bR\tversioned\x12#\n" +
 	"\rdelete_marker\x18\x11 \x01(\bR\fdeleteMarker\x12;\n" +
 	"\x1anoncurrent_since_unix_nano\x18\x12 \x01(\x03R\x17noncurrentSinceUnixNano\x12\x1b\n" +
-	"\tis_latest\x18\x13 \x01(\bR\bisLatest\x1a:\n" +
+	"\tis_latest\x18\x13 \x01(\bR\bisLatest\x12@\n" +
+	"\tretention\x18\x14 \x01(\v2\".cairn.metadata.v1.ObjectRetentionR\tretention\x12\x1d\n" +
+	"\n" +
+	"legal_hold\x18\x15 \x01(\bR\tlegalHold\x1a:\n" +
 	"\fHeadersEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1a?\n" +
@@ -9260,14 +9866,22 @@ const file_metadata_proto_rawDesc = "" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1a7\n" +
 	"\tTagsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xb0\x01\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"}\n" +
+	"\x0fObjectRetention\x125\n" +
+	"\x04mode\x18\x01 \x01(\x0e2!.cairn.metadata.v1.ObjectLockModeR\x04mode\x123\n" +
+	"\x16retain_until_unix_nano\x18\x02 \x01(\x03R\x13retainUntilUnixNano\"\xc1\x01\n" +
+	"\x17ObjectLockConfiguration\x12\x18\n" +
+	"\aenabled\x18\x01 \x01(\bR\aenabled\x12D\n" +
+	"\fdefault_mode\x18\x02 \x01(\x0e2!.cairn.metadata.v1.ObjectLockModeR\vdefaultMode\x12!\n" +
+	"\fdefault_days\x18\x03 \x01(\x05R\vdefaultDays\x12#\n" +
+	"\rdefault_years\x18\x04 \x01(\x05R\fdefaultYears\"\xb0\x01\n" +
 	"\n" +
 	"Encryption\x125\n" +
 	"\x04mode\x18\x01 \x01(\x0e2!.cairn.metadata.v1.EncryptionModeR\x04mode\x12\"\n" +
 	"\rmaster_key_id\x18\x02 \x01(\tR\vmasterKeyId\x12\x1d\n" +
 	"\n" +
 	"sealed_key\x18\x03 \x01(\fR\tsealedKey\x12(\n" +
-	"\x10customer_key_md5\x18\x04 \x01(\tR\x0ecustomerKeyMd5\"\xfc\x03\n" +
+	"\x10customer_key_md5\x18\x04 \x01(\tR\x0ecustomerKeyMd5\"\xc9\x04\n" +
 	"\x06Bucket\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12*\n" +
 	"\x11created_unix_nano\x18\x02 \x01(\x03R\x0fcreatedUnixNano\x12\x16\n" +
@@ -9282,7 +9896,9 @@ const file_metadata_proto_rawDesc = "" +
 	" \x01(\tR\x11defaultEncryption\x12C\n" +
 	"\n" +
 	"versioning\x18\v \x01(\x0e2#.cairn.metadata.v1.VersioningStatusR\n" +
-	"versioning\x1a7\n" +
+	"versioning\x12K\n" +
+	"\vobject_lock\x18\f \x01(\v2*.cairn.metadata.v1.ObjectLockConfigurationR\n" +
+	"objectLock\x1a7\n" +
 	"\tTagsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"K\n" +
@@ -9366,7 +9982,7 @@ const file_metadata_proto_rawDesc = "" +
 	"\fgrpc_address\x18\x03 \x01(\tR\vgrpcAddress\x12\x16\n" +
 	"\x06leader\x18\x04 \x01(\bR\x06leader\x12\x14\n" +
 	"\x05voter\x18\x05 \x01(\bR\x05voter\x12#\n" +
-	"\rfeature_level\x18\x06 \x01(\rR\ffeatureLevel\"\xa5\x12\n" +
+	"\rfeature_level\x18\x06 \x01(\rR\ffeatureLevel\"\xd0\x14\n" +
 	"\aCommand\x12M\n" +
 	"\rcreate_bucket\x18\x01 \x01(\v2&.cairn.metadata.v1.CreateBucketRequestH\x00R\fcreateBucket\x12M\n" +
 	"\rdelete_bucket\x18\x02 \x01(\v2&.cairn.metadata.v1.DeleteBucketRequestH\x00R\fdeleteBucket\x12M\n" +
@@ -9397,7 +10013,10 @@ const file_metadata_proto_rawDesc = "" +
 	"\x0fset_bucket_cors\x18\x19 \x01(\v2'.cairn.metadata.v1.SetBucketCorsRequestH\x00R\rsetBucketCors\x12T\n" +
 	"\x10set_bucket_quota\x18\x1a \x01(\v2(.cairn.metadata.v1.SetBucketQuotaRequestH\x00R\x0esetBucketQuota\x12c\n" +
 	"\x15set_bucket_encryption\x18\x1b \x01(\v2-.cairn.metadata.v1.SetBucketEncryptionRequestH\x00R\x13setBucketEncryption\x12c\n" +
-	"\x15set_bucket_versioning\x18\x1c \x01(\v2-.cairn.metadata.v1.SetBucketVersioningRequestH\x00R\x13setBucketVersioning\x12,\n" +
+	"\x15set_bucket_versioning\x18\x1c \x01(\v2-.cairn.metadata.v1.SetBucketVersioningRequestH\x00R\x13setBucketVersioning\x12d\n" +
+	"\x16set_bucket_object_lock\x18\x1d \x01(\v2-.cairn.metadata.v1.SetBucketObjectLockRequestH\x00R\x13setBucketObjectLock\x12`\n" +
+	"\x14set_object_retention\x18\x1e \x01(\v2,.cairn.metadata.v1.SetObjectRetentionRequestH\x00R\x12setObjectRetention\x12a\n" +
+	"\x15set_object_legal_hold\x18\x1f \x01(\v2,.cairn.metadata.v1.SetObjectLegalHoldRequestH\x00R\x12setObjectLegalHold\x12,\n" +
 	"\x12proposed_unix_nano\x18d \x01(\x03R\x10proposedUnixNanoB\x04\n" +
 	"\x02op\"M\n" +
 	"\tBootstrap\x12@\n" +
@@ -9410,11 +10029,12 @@ const file_metadata_proto_rawDesc = "" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12%\n" +
 	"\x0ecapacity_bytes\x18\x02 \x01(\x03R\rcapacityBytes\x12\x1d\n" +
 	"\n" +
-	"used_bytes\x18\x03 \x01(\x03R\tusedBytes\"^\n" +
+	"used_bytes\x18\x03 \x01(\x03R\tusedBytes\"\x8e\x01\n" +
 	"\x13CreateBucketRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x16\n" +
 	"\x06region\x18\x02 \x01(\tR\x06region\x12\x1b\n" +
-	"\towner_key\x18\x03 \x01(\tR\bownerKey\"I\n" +
+	"\towner_key\x18\x03 \x01(\tR\bownerKey\x12.\n" +
+	"\x13object_lock_enabled\x18\x04 \x01(\bR\x11objectLockEnabled\"I\n" +
 	"\x14CreateBucketResponse\x121\n" +
 	"\x06bucket\x18\x01 \x01(\v2\x19.cairn.metadata.v1.BucketR\x06bucket\")\n" +
 	"\x13DeleteBucketRequest\x12\x12\n" +
@@ -9449,7 +10069,30 @@ const file_metadata_proto_rawDesc = "" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12;\n" +
 	"\x06status\x18\x02 \x01(\x0e2#.cairn.metadata.v1.VersioningStatusR\x06status\"P\n" +
 	"\x1bSetBucketVersioningResponse\x121\n" +
-	"\x06bucket\x18\x01 \x01(\v2\x19.cairn.metadata.v1.BucketR\x06bucket\"\x9b\x02\n" +
+	"\x06bucket\x18\x01 \x01(\v2\x19.cairn.metadata.v1.BucketR\x06bucket\"t\n" +
+	"\x1aSetBucketObjectLockRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12B\n" +
+	"\x06config\x18\x02 \x01(\v2*.cairn.metadata.v1.ObjectLockConfigurationR\x06config\"P\n" +
+	"\x1bSetBucketObjectLockResponse\x121\n" +
+	"\x06bucket\x18\x01 \x01(\v2\x19.cairn.metadata.v1.BucketR\x06bucket\"\xd3\x01\n" +
+	"\x19SetObjectRetentionRequest\x12\x16\n" +
+	"\x06bucket\x18\x01 \x01(\tR\x06bucket\x12\x10\n" +
+	"\x03key\x18\x02 \x01(\tR\x03key\x12\x1d\n" +
+	"\n" +
+	"version_id\x18\x03 \x01(\tR\tversionId\x12@\n" +
+	"\tretention\x18\x04 \x01(\v2\".cairn.metadata.v1.ObjectRetentionR\tretention\x12+\n" +
+	"\x11bypass_governance\x18\x05 \x01(\bR\x10bypassGovernance\"O\n" +
+	"\x1aSetObjectRetentionResponse\x121\n" +
+	"\x06object\x18\x01 \x01(\v2\x19.cairn.metadata.v1.ObjectR\x06object\"\x83\x01\n" +
+	"\x19SetObjectLegalHoldRequest\x12\x16\n" +
+	"\x06bucket\x18\x01 \x01(\tR\x06bucket\x12\x10\n" +
+	"\x03key\x18\x02 \x01(\tR\x03key\x12\x1d\n" +
+	"\n" +
+	"version_id\x18\x03 \x01(\tR\tversionId\x12\x1d\n" +
+	"\n" +
+	"legal_hold\x18\x04 \x01(\bR\tlegalHold\"O\n" +
+	"\x1aSetObjectLegalHoldResponse\x121\n" +
+	"\x06object\x18\x01 \x01(\v2\x19.cairn.metadata.v1.ObjectR\x06object\"\x9b\x02\n" +
 	"\x14SetObjectTagsRequest\x12\x16\n" +
 	"\x06bucket\x18\x01 \x01(\tR\x06bucket\x12\x10\n" +
 	"\x03key\x18\x02 \x01(\tR\x03key\x12E\n" +
@@ -9539,14 +10182,14 @@ const file_metadata_proto_rawDesc = "" +
 	"version_id\x18\x03 \x01(\tR\tversionId\x122\n" +
 	"\x15include_delete_marker\x18\x04 \x01(\bR\x13includeDeleteMarker\"F\n" +
 	"\x11GetObjectResponse\x121\n" +
-	"\x06object\x18\x01 \x01(\v2\x19.cairn.metadata.v1.ObjectR\x06object\"\xff\x01\n" +
+	"\x06object\x18\x01 \x01(\v2\x19.cairn.metadata.v1.ObjectR\x06object\"\x80\x02\n" +
 	"\x13DeleteObjectRequest\x12\x16\n" +
 	"\x06bucket\x18\x01 \x01(\tR\x06bucket\x12\x10\n" +
 	"\x03key\x18\x02 \x01(\tR\x03key\x12:\n" +
 	"\tcondition\x18\x03 \x01(\v2\x1c.cairn.metadata.v1.ConditionR\tcondition\x12\x1d\n" +
 	"\n" +
-	"version_id\x18\x04 \x01(\tR\tversionId\x12*\n" +
-	"\x11marker_version_id\x18\x05 \x01(\tR\x0fmarkerVersionId\x127\n" +
+	"version_id\x18\x04 \x01(\tR\tversionId\x12+\n" +
+	"\x11bypass_governance\x18\a \x01(\bR\x10bypassGovernance\x127\n" +
 	"\x18if_noncurrent_version_id\x18\x06 \x01(\tR\x15ifNoncurrentVersionId\"t\n" +
 	"\x14DeleteObjectResponse\x12\x18\n" +
 	"\adeleted\x18\x01 \x01(\bR\adeleted\x12#\n" +
@@ -9897,7 +10540,11 @@ const file_metadata_proto_rawDesc = "" +
 	"\vpart_number\x18\x05 \x01(\x05R\n" +
 	"partNumber\x126\n" +
 	"\bsegments\x18\x06 \x03(\v2\x1a.cairn.metadata.v1.SegmentR\bsegments\x12(\n" +
-	"\x10queued_unix_nano\x18\a \x01(\x03R\x0equeuedUnixNano*h\n" +
+	"\x10queued_unix_nano\x18\a \x01(\x03R\x0equeuedUnixNano*t\n" +
+	"\x0eObjectLockMode\x12 \n" +
+	"\x1cOBJECT_LOCK_MODE_UNSPECIFIED\x10\x00\x12\x1f\n" +
+	"\x1bOBJECT_LOCK_MODE_GOVERNANCE\x10\x01\x12\x1f\n" +
+	"\x1bOBJECT_LOCK_MODE_COMPLIANCE\x10\x02*h\n" +
 	"\x0eEncryptionMode\x12\x1f\n" +
 	"\x1bENCRYPTION_MODE_UNSPECIFIED\x10\x00\x12\x1a\n" +
 	"\x16ENCRYPTION_MODE_SSE_S3\x10\x01\x12\x19\n" +
@@ -9912,7 +10559,7 @@ const file_metadata_proto_rawDesc = "" +
 	"\x12NODE_STATE_SUSPECT\x10\x02\x12\x13\n" +
 	"\x0fNODE_STATE_DOWN\x10\x03\x12\x17\n" +
 	"\x13NODE_STATE_DRAINING\x10\x04\x12\x1d\n" +
-	"\x19NODE_STATE_DECOMMISSIONED\x10\x052\xd4%\n" +
+	"\x19NODE_STATE_DECOMMISSIONED\x10\x052\xb0(\n" +
 	"\bMetadata\x12_\n" +
 	"\fCreateBucket\x12&.cairn.metadata.v1.CreateBucketRequest\x1a'.cairn.metadata.v1.CreateBucketResponse\x12_\n" +
 	"\fDeleteBucket\x12&.cairn.metadata.v1.DeleteBucketRequest\x1a'.cairn.metadata.v1.DeleteBucketResponse\x12V\n" +
@@ -9925,7 +10572,10 @@ const file_metadata_proto_rawDesc = "" +
 	"\rSetBucketCors\x12'.cairn.metadata.v1.SetBucketCorsRequest\x1a(.cairn.metadata.v1.SetBucketCorsResponse\x12e\n" +
 	"\x0eSetBucketQuota\x12(.cairn.metadata.v1.SetBucketQuotaRequest\x1a).cairn.metadata.v1.SetBucketQuotaResponse\x12t\n" +
 	"\x13SetBucketEncryption\x12-.cairn.metadata.v1.SetBucketEncryptionRequest\x1a..cairn.metadata.v1.SetBucketEncryptionResponse\x12t\n" +
-	"\x13SetBucketVersioning\x12-.cairn.metadata.v1.SetBucketVersioningRequest\x1a..cairn.metadata.v1.SetBucketVersioningResponse\x12h\n" +
+	"\x13SetBucketVersioning\x12-.cairn.metadata.v1.SetBucketVersioningRequest\x1a..cairn.metadata.v1.SetBucketVersioningResponse\x12t\n" +
+	"\x13SetBucketObjectLock\x12-.cairn.metadata.v1.SetBucketObjectLockRequest\x1a..cairn.metadata.v1.SetBucketObjectLockResponse\x12q\n" +
+	"\x12SetObjectRetention\x12,.cairn.metadata.v1.SetObjectRetentionRequest\x1a-.cairn.metadata.v1.SetObjectRetentionResponse\x12q\n" +
+	"\x12SetObjectLegalHold\x12,.cairn.metadata.v1.SetObjectLegalHoldRequest\x1a-.cairn.metadata.v1.SetObjectLegalHoldResponse\x12h\n" +
 	"\x0fCreateAccessKey\x12).cairn.metadata.v1.CreateAccessKeyRequest\x1a*.cairn.metadata.v1.CreateAccessKeyResponse\x12h\n" +
 	"\x0fUpdateAccessKey\x12).cairn.metadata.v1.UpdateAccessKeyRequest\x1a*.cairn.metadata.v1.UpdateAccessKeyResponse\x12h\n" +
 	"\x0fDeleteAccessKey\x12).cairn.metadata.v1.DeleteAccessKeyRequest\x1a*.cairn.metadata.v1.DeleteAccessKeyResponse\x12_\n" +
@@ -9976,388 +10626,415 @@ func file_metadata_proto_rawDescGZIP() []byte {
 	return file_metadata_proto_rawDescData
 }
 
-var file_metadata_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_metadata_proto_msgTypes = make([]protoimpl.MessageInfo, 145)
+var file_metadata_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
+var file_metadata_proto_msgTypes = make([]protoimpl.MessageInfo, 153)
 var file_metadata_proto_goTypes = []any{
-	(EncryptionMode)(0),                  // 0: cairn.metadata.v1.EncryptionMode
-	(VersioningStatus)(0),                // 1: cairn.metadata.v1.VersioningStatus
-	(NodeState)(0),                       // 2: cairn.metadata.v1.NodeState
-	(*Scheme)(nil),                       // 3: cairn.metadata.v1.Scheme
-	(*Segment)(nil),                      // 4: cairn.metadata.v1.Segment
-	(*Checksum)(nil),                     // 5: cairn.metadata.v1.Checksum
-	(*PartInfo)(nil),                     // 6: cairn.metadata.v1.PartInfo
-	(*Object)(nil),                       // 7: cairn.metadata.v1.Object
-	(*Encryption)(nil),                   // 8: cairn.metadata.v1.Encryption
-	(*Bucket)(nil),                       // 9: cairn.metadata.v1.Bucket
-	(*BucketQuota)(nil),                  // 10: cairn.metadata.v1.BucketQuota
-	(*BucketUsage)(nil),                  // 11: cairn.metadata.v1.BucketUsage
-	(*AccessKey)(nil),                    // 12: cairn.metadata.v1.AccessKey
-	(*BucketGrant)(nil),                  // 13: cairn.metadata.v1.BucketGrant
-	(*MultipartUpload)(nil),              // 14: cairn.metadata.v1.MultipartUpload
-	(*Part)(nil),                         // 15: cairn.metadata.v1.Part
-	(*Node)(nil),                         // 16: cairn.metadata.v1.Node
-	(*ClusterMap)(nil),                   // 17: cairn.metadata.v1.ClusterMap
-	(*MetadMember)(nil),                  // 18: cairn.metadata.v1.MetadMember
-	(*Command)(nil),                      // 19: cairn.metadata.v1.Command
-	(*Bootstrap)(nil),                    // 20: cairn.metadata.v1.Bootstrap
-	(*SetMemberAddress)(nil),             // 21: cairn.metadata.v1.SetMemberAddress
-	(*SetNodeUsage)(nil),                 // 22: cairn.metadata.v1.SetNodeUsage
-	(*CreateBucketRequest)(nil),          // 23: cairn.metadata.v1.CreateBucketRequest
-	(*CreateBucketResponse)(nil),         // 24: cairn.metadata.v1.CreateBucketResponse
-	(*DeleteBucketRequest)(nil),          // 25: cairn.metadata.v1.DeleteBucketRequest
-	(*DeleteBucketResponse)(nil),         // 26: cairn.metadata.v1.DeleteBucketResponse
-	(*SetBucketPolicyRequest)(nil),       // 27: cairn.metadata.v1.SetBucketPolicyRequest
-	(*SetBucketPolicyResponse)(nil),      // 28: cairn.metadata.v1.SetBucketPolicyResponse
-	(*SetBucketLifecycleRequest)(nil),    // 29: cairn.metadata.v1.SetBucketLifecycleRequest
-	(*SetBucketLifecycleResponse)(nil),   // 30: cairn.metadata.v1.SetBucketLifecycleResponse
-	(*SetBucketCorsRequest)(nil),         // 31: cairn.metadata.v1.SetBucketCorsRequest
-	(*SetBucketCorsResponse)(nil),        // 32: cairn.metadata.v1.SetBucketCorsResponse
-	(*SetBucketQuotaRequest)(nil),        // 33: cairn.metadata.v1.SetBucketQuotaRequest
-	(*SetBucketQuotaResponse)(nil),       // 34: cairn.metadata.v1.SetBucketQuotaResponse
-	(*SetBucketEncryptionRequest)(nil),   // 35: cairn.metadata.v1.SetBucketEncryptionRequest
-	(*SetBucketEncryptionResponse)(nil),  // 36: cairn.metadata.v1.SetBucketEncryptionResponse
-	(*SetBucketVersioningRequest)(nil),   // 37: cairn.metadata.v1.SetBucketVersioningRequest
-	(*SetBucketVersioningResponse)(nil),  // 38: cairn.metadata.v1.SetBucketVersioningResponse
-	(*SetObjectTagsRequest)(nil),         // 39: cairn.metadata.v1.SetObjectTagsRequest
-	(*SetBucketTagsRequest)(nil),         // 40: cairn.metadata.v1.SetBucketTagsRequest
-	(*SetBucketTagsResponse)(nil),        // 41: cairn.metadata.v1.SetBucketTagsResponse
-	(*CreateAccessKeyRequest)(nil),       // 42: cairn.metadata.v1.CreateAccessKeyRequest
-	(*CreateAccessKeyResponse)(nil),      // 43: cairn.metadata.v1.CreateAccessKeyResponse
-	(*UpdateAccessKeyRequest)(nil),       // 44: cairn.metadata.v1.UpdateAccessKeyRequest
-	(*UpdateAccessKeyResponse)(nil),      // 45: cairn.metadata.v1.UpdateAccessKeyResponse
-	(*DeleteAccessKeyRequest)(nil),       // 46: cairn.metadata.v1.DeleteAccessKeyRequest
-	(*DeleteAccessKeyResponse)(nil),      // 47: cairn.metadata.v1.DeleteAccessKeyResponse
-	(*GetAccessKeyRequest)(nil),          // 48: cairn.metadata.v1.GetAccessKeyRequest
-	(*GetAccessKeyResponse)(nil),         // 49: cairn.metadata.v1.GetAccessKeyResponse
-	(*ListAccessKeysRequest)(nil),        // 50: cairn.metadata.v1.ListAccessKeysRequest
-	(*ListAccessKeysResponse)(nil),       // 51: cairn.metadata.v1.ListAccessKeysResponse
-	(*SetObjectTagsResponse)(nil),        // 52: cairn.metadata.v1.SetObjectTagsResponse
-	(*GetBucketRequest)(nil),             // 53: cairn.metadata.v1.GetBucketRequest
-	(*GetBucketResponse)(nil),            // 54: cairn.metadata.v1.GetBucketResponse
-	(*ListBucketsRequest)(nil),           // 55: cairn.metadata.v1.ListBucketsRequest
-	(*ListBucketsResponse)(nil),          // 56: cairn.metadata.v1.ListBucketsResponse
-	(*Condition)(nil),                    // 57: cairn.metadata.v1.Condition
-	(*CommitObjectRequest)(nil),          // 58: cairn.metadata.v1.CommitObjectRequest
-	(*CommitObjectResponse)(nil),         // 59: cairn.metadata.v1.CommitObjectResponse
-	(*CommitObjectsRequest)(nil),         // 60: cairn.metadata.v1.CommitObjectsRequest
-	(*CommitObjectsResponse)(nil),        // 61: cairn.metadata.v1.CommitObjectsResponse
-	(*CommitObjectResult)(nil),           // 62: cairn.metadata.v1.CommitObjectResult
-	(*ItemStatus)(nil),                   // 63: cairn.metadata.v1.ItemStatus
-	(*GetObjectRequest)(nil),             // 64: cairn.metadata.v1.GetObjectRequest
-	(*GetObjectResponse)(nil),            // 65: cairn.metadata.v1.GetObjectResponse
-	(*DeleteObjectRequest)(nil),          // 66: cairn.metadata.v1.DeleteObjectRequest
-	(*DeleteObjectResponse)(nil),         // 67: cairn.metadata.v1.DeleteObjectResponse
-	(*ListObjectVersionsRequest)(nil),    // 68: cairn.metadata.v1.ListObjectVersionsRequest
-	(*ListObjectVersionsResponse)(nil),   // 69: cairn.metadata.v1.ListObjectVersionsResponse
-	(*ListObjectsRequest)(nil),           // 70: cairn.metadata.v1.ListObjectsRequest
-	(*ListObjectsResponse)(nil),          // 71: cairn.metadata.v1.ListObjectsResponse
-	(*CreateMultipartRequest)(nil),       // 72: cairn.metadata.v1.CreateMultipartRequest
-	(*CreateMultipartResponse)(nil),      // 73: cairn.metadata.v1.CreateMultipartResponse
-	(*GetMultipartRequest)(nil),          // 74: cairn.metadata.v1.GetMultipartRequest
-	(*GetMultipartResponse)(nil),         // 75: cairn.metadata.v1.GetMultipartResponse
-	(*PutPartRequest)(nil),               // 76: cairn.metadata.v1.PutPartRequest
-	(*PutPartResponse)(nil),              // 77: cairn.metadata.v1.PutPartResponse
-	(*ListPartsRequest)(nil),             // 78: cairn.metadata.v1.ListPartsRequest
-	(*ListPartsResponse)(nil),            // 79: cairn.metadata.v1.ListPartsResponse
-	(*CompletePart)(nil),                 // 80: cairn.metadata.v1.CompletePart
-	(*CompleteMultipartRequest)(nil),     // 81: cairn.metadata.v1.CompleteMultipartRequest
-	(*CompleteMultipartResponse)(nil),    // 82: cairn.metadata.v1.CompleteMultipartResponse
-	(*AbortMultipartRequest)(nil),        // 83: cairn.metadata.v1.AbortMultipartRequest
-	(*AbortMultipartResponse)(nil),       // 84: cairn.metadata.v1.AbortMultipartResponse
-	(*ListMultipartUploadsRequest)(nil),  // 85: cairn.metadata.v1.ListMultipartUploadsRequest
-	(*ListMultipartUploadsResponse)(nil), // 86: cairn.metadata.v1.ListMultipartUploadsResponse
-	(*RegisterNodeRequest)(nil),          // 87: cairn.metadata.v1.RegisterNodeRequest
-	(*RegisterNodeResponse)(nil),         // 88: cairn.metadata.v1.RegisterNodeResponse
-	(*HeartbeatRequest)(nil),             // 89: cairn.metadata.v1.HeartbeatRequest
-	(*HeartbeatResponse)(nil),            // 90: cairn.metadata.v1.HeartbeatResponse
-	(*GetClusterMapRequest)(nil),         // 91: cairn.metadata.v1.GetClusterMapRequest
-	(*GetClusterMapResponse)(nil),        // 92: cairn.metadata.v1.GetClusterMapResponse
-	(*AnnounceMemberResponse)(nil),       // 93: cairn.metadata.v1.AnnounceMemberResponse
-	(*ClusterStatusRequest)(nil),         // 94: cairn.metadata.v1.ClusterStatusRequest
-	(*ClusterStatusResponse)(nil),        // 95: cairn.metadata.v1.ClusterStatusResponse
-	(*SetNodeState)(nil),                 // 96: cairn.metadata.v1.SetNodeState
-	(*ChunkRef)(nil),                     // 97: cairn.metadata.v1.ChunkRef
-	(*MarkChunks)(nil),                   // 98: cairn.metadata.v1.MarkChunks
-	(*ReportChunksRequest)(nil),          // 99: cairn.metadata.v1.ReportChunksRequest
-	(*ReportChunksResponse)(nil),         // 100: cairn.metadata.v1.ReportChunksResponse
-	(*CommitPlacement)(nil),              // 101: cairn.metadata.v1.CommitPlacement
-	(*AckGC)(nil),                        // 102: cairn.metadata.v1.AckGC
-	(*Task)(nil),                         // 103: cairn.metadata.v1.Task
-	(*PeerChunk)(nil),                    // 104: cairn.metadata.v1.PeerChunk
-	(*RepairTask)(nil),                   // 105: cairn.metadata.v1.RepairTask
-	(*MoveTask)(nil),                     // 106: cairn.metadata.v1.MoveTask
-	(*DeleteTask)(nil),                   // 107: cairn.metadata.v1.DeleteTask
-	(*TaskResult)(nil),                   // 108: cairn.metadata.v1.TaskResult
-	(*ReportTaskRequest)(nil),            // 109: cairn.metadata.v1.ReportTaskRequest
-	(*ReportTaskResponse)(nil),           // 110: cairn.metadata.v1.ReportTaskResponse
-	(*CheckChunksRequest)(nil),           // 111: cairn.metadata.v1.CheckChunksRequest
-	(*CheckChunksResponse)(nil),          // 112: cairn.metadata.v1.CheckChunksResponse
-	(*LostSegment)(nil),                  // 113: cairn.metadata.v1.LostSegment
-	(*HealthStatusRequest)(nil),          // 114: cairn.metadata.v1.HealthStatusRequest
-	(*HealthStatusResponse)(nil),         // 115: cairn.metadata.v1.HealthStatusResponse
-	(*SetNodeDrainRequest)(nil),          // 116: cairn.metadata.v1.SetNodeDrainRequest
-	(*SetNodeDrainResponse)(nil),         // 117: cairn.metadata.v1.SetNodeDrainResponse
-	(*DecommissionRequest)(nil),          // 118: cairn.metadata.v1.DecommissionRequest
-	(*DecommissionResponse)(nil),         // 119: cairn.metadata.v1.DecommissionResponse
-	(*NodeUtilization)(nil),              // 120: cairn.metadata.v1.NodeUtilization
-	(*PlannedMove)(nil),                  // 121: cairn.metadata.v1.PlannedMove
-	(*RebalancePlanRequest)(nil),         // 122: cairn.metadata.v1.RebalancePlanRequest
-	(*RebalancePlanResponse)(nil),        // 123: cairn.metadata.v1.RebalancePlanResponse
-	(*SetRebalance)(nil),                 // 124: cairn.metadata.v1.SetRebalance
-	(*PendingMove)(nil),                  // 125: cairn.metadata.v1.PendingMove
-	(*RebalanceStartRequest)(nil),        // 126: cairn.metadata.v1.RebalanceStartRequest
-	(*RebalanceStatusRequest)(nil),       // 127: cairn.metadata.v1.RebalanceStatusRequest
-	(*RebalanceStopRequest)(nil),         // 128: cairn.metadata.v1.RebalanceStopRequest
-	(*RebalanceStatusResponse)(nil),      // 129: cairn.metadata.v1.RebalanceStatusResponse
-	(*SkippedMove)(nil),                  // 130: cairn.metadata.v1.SkippedMove
-	(*AddMemberRequest)(nil),             // 131: cairn.metadata.v1.AddMemberRequest
-	(*AddMemberResponse)(nil),            // 132: cairn.metadata.v1.AddMemberResponse
-	(*RemoveMemberRequest)(nil),          // 133: cairn.metadata.v1.RemoveMemberRequest
-	(*RemoveMemberResponse)(nil),         // 134: cairn.metadata.v1.RemoveMemberResponse
-	(*TransferLeaderRequest)(nil),        // 135: cairn.metadata.v1.TransferLeaderRequest
-	(*TransferLeaderResponse)(nil),       // 136: cairn.metadata.v1.TransferLeaderResponse
-	(*GCEntry)(nil),                      // 137: cairn.metadata.v1.GCEntry
-	nil,                                  // 138: cairn.metadata.v1.Object.HeadersEntry
-	nil,                                  // 139: cairn.metadata.v1.Object.UserMetadataEntry
-	nil,                                  // 140: cairn.metadata.v1.Object.TagsEntry
-	nil,                                  // 141: cairn.metadata.v1.Bucket.TagsEntry
-	nil,                                  // 142: cairn.metadata.v1.AccessKey.GrantsEntry
-	nil,                                  // 143: cairn.metadata.v1.MultipartUpload.HeadersEntry
-	nil,                                  // 144: cairn.metadata.v1.MultipartUpload.UserMetadataEntry
-	nil,                                  // 145: cairn.metadata.v1.MultipartUpload.TagsEntry
-	nil,                                  // 146: cairn.metadata.v1.SetObjectTagsRequest.TagsEntry
-	nil,                                  // 147: cairn.metadata.v1.SetBucketTagsRequest.TagsEntry
-	(*anypb.Any)(nil),                    // 148: google.protobuf.Any
+	(ObjectLockMode)(0),                  // 0: cairn.metadata.v1.ObjectLockMode
+	(EncryptionMode)(0),                  // 1: cairn.metadata.v1.EncryptionMode
+	(VersioningStatus)(0),                // 2: cairn.metadata.v1.VersioningStatus
+	(NodeState)(0),                       // 3: cairn.metadata.v1.NodeState
+	(*Scheme)(nil),                       // 4: cairn.metadata.v1.Scheme
+	(*Segment)(nil),                      // 5: cairn.metadata.v1.Segment
+	(*Checksum)(nil),                     // 6: cairn.metadata.v1.Checksum
+	(*PartInfo)(nil),                     // 7: cairn.metadata.v1.PartInfo
+	(*Object)(nil),                       // 8: cairn.metadata.v1.Object
+	(*ObjectRetention)(nil),              // 9: cairn.metadata.v1.ObjectRetention
+	(*ObjectLockConfiguration)(nil),      // 10: cairn.metadata.v1.ObjectLockConfiguration
+	(*Encryption)(nil),                   // 11: cairn.metadata.v1.Encryption
+	(*Bucket)(nil),                       // 12: cairn.metadata.v1.Bucket
+	(*BucketQuota)(nil),                  // 13: cairn.metadata.v1.BucketQuota
+	(*BucketUsage)(nil),                  // 14: cairn.metadata.v1.BucketUsage
+	(*AccessKey)(nil),                    // 15: cairn.metadata.v1.AccessKey
+	(*BucketGrant)(nil),                  // 16: cairn.metadata.v1.BucketGrant
+	(*MultipartUpload)(nil),              // 17: cairn.metadata.v1.MultipartUpload
+	(*Part)(nil),                         // 18: cairn.metadata.v1.Part
+	(*Node)(nil),                         // 19: cairn.metadata.v1.Node
+	(*ClusterMap)(nil),                   // 20: cairn.metadata.v1.ClusterMap
+	(*MetadMember)(nil),                  // 21: cairn.metadata.v1.MetadMember
+	(*Command)(nil),                      // 22: cairn.metadata.v1.Command
+	(*Bootstrap)(nil),                    // 23: cairn.metadata.v1.Bootstrap
+	(*SetMemberAddress)(nil),             // 24: cairn.metadata.v1.SetMemberAddress
+	(*SetNodeUsage)(nil),                 // 25: cairn.metadata.v1.SetNodeUsage
+	(*CreateBucketRequest)(nil),          // 26: cairn.metadata.v1.CreateBucketRequest
+	(*CreateBucketResponse)(nil),         // 27: cairn.metadata.v1.CreateBucketResponse
+	(*DeleteBucketRequest)(nil),          // 28: cairn.metadata.v1.DeleteBucketRequest
+	(*DeleteBucketResponse)(nil),         // 29: cairn.metadata.v1.DeleteBucketResponse
+	(*SetBucketPolicyRequest)(nil),       // 30: cairn.metadata.v1.SetBucketPolicyRequest
+	(*SetBucketPolicyResponse)(nil),      // 31: cairn.metadata.v1.SetBucketPolicyResponse
+	(*SetBucketLifecycleRequest)(nil),    // 32: cairn.metadata.v1.SetBucketLifecycleRequest
+	(*SetBucketLifecycleResponse)(nil),   // 33: cairn.metadata.v1.SetBucketLifecycleResponse
+	(*SetBucketCorsRequest)(nil),         // 34: cairn.metadata.v1.SetBucketCorsRequest
+	(*SetBucketCorsResponse)(nil),        // 35: cairn.metadata.v1.SetBucketCorsResponse
+	(*SetBucketQuotaRequest)(nil),        // 36: cairn.metadata.v1.SetBucketQuotaRequest
+	(*SetBucketQuotaResponse)(nil),       // 37: cairn.metadata.v1.SetBucketQuotaResponse
+	(*SetBucketEncryptionRequest)(nil),   // 38: cairn.metadata.v1.SetBucketEncryptionRequest
+	(*SetBucketEncryptionResponse)(nil),  // 39: cairn.metadata.v1.SetBucketEncryptionResponse
+	(*SetBucketVersioningRequest)(nil),   // 40: cairn.metadata.v1.SetBucketVersioningRequest
+	(*SetBucketVersioningResponse)(nil),  // 41: cairn.metadata.v1.SetBucketVersioningResponse
+	(*SetBucketObjectLockRequest)(nil),   // 42: cairn.metadata.v1.SetBucketObjectLockRequest
+	(*SetBucketObjectLockResponse)(nil),  // 43: cairn.metadata.v1.SetBucketObjectLockResponse
+	(*SetObjectRetentionRequest)(nil),    // 44: cairn.metadata.v1.SetObjectRetentionRequest
+	(*SetObjectRetentionResponse)(nil),   // 45: cairn.metadata.v1.SetObjectRetentionResponse
+	(*SetObjectLegalHoldRequest)(nil),    // 46: cairn.metadata.v1.SetObjectLegalHoldRequest
+	(*SetObjectLegalHoldResponse)(nil),   // 47: cairn.metadata.v1.SetObjectLegalHoldResponse
+	(*SetObjectTagsRequest)(nil),         // 48: cairn.metadata.v1.SetObjectTagsRequest
+	(*SetBucketTagsRequest)(nil),         // 49: cairn.metadata.v1.SetBucketTagsRequest
+	(*SetBucketTagsResponse)(nil),        // 50: cairn.metadata.v1.SetBucketTagsResponse
+	(*CreateAccessKeyRequest)(nil),       // 51: cairn.metadata.v1.CreateAccessKeyRequest
+	(*CreateAccessKeyResponse)(nil),      // 52: cairn.metadata.v1.CreateAccessKeyResponse
+	(*UpdateAccessKeyRequest)(nil),       // 53: cairn.metadata.v1.UpdateAccessKeyRequest
+	(*UpdateAccessKeyResponse)(nil),      // 54: cairn.metadata.v1.UpdateAccessKeyResponse
+	(*DeleteAccessKeyRequest)(nil),       // 55: cairn.metadata.v1.DeleteAccessKeyRequest
+	(*DeleteAccessKeyResponse)(nil),      // 56: cairn.metadata.v1.DeleteAccessKeyResponse
+	(*GetAccessKeyRequest)(nil),          // 57: cairn.metadata.v1.GetAccessKeyRequest
+	(*GetAccessKeyResponse)(nil),         // 58: cairn.metadata.v1.GetAccessKeyResponse
+	(*ListAccessKeysRequest)(nil),        // 59: cairn.metadata.v1.ListAccessKeysRequest
+	(*ListAccessKeysResponse)(nil),       // 60: cairn.metadata.v1.ListAccessKeysResponse
+	(*SetObjectTagsResponse)(nil),        // 61: cairn.metadata.v1.SetObjectTagsResponse
+	(*GetBucketRequest)(nil),             // 62: cairn.metadata.v1.GetBucketRequest
+	(*GetBucketResponse)(nil),            // 63: cairn.metadata.v1.GetBucketResponse
+	(*ListBucketsRequest)(nil),           // 64: cairn.metadata.v1.ListBucketsRequest
+	(*ListBucketsResponse)(nil),          // 65: cairn.metadata.v1.ListBucketsResponse
+	(*Condition)(nil),                    // 66: cairn.metadata.v1.Condition
+	(*CommitObjectRequest)(nil),          // 67: cairn.metadata.v1.CommitObjectRequest
+	(*CommitObjectResponse)(nil),         // 68: cairn.metadata.v1.CommitObjectResponse
+	(*CommitObjectsRequest)(nil),         // 69: cairn.metadata.v1.CommitObjectsRequest
+	(*CommitObjectsResponse)(nil),        // 70: cairn.metadata.v1.CommitObjectsResponse
+	(*CommitObjectResult)(nil),           // 71: cairn.metadata.v1.CommitObjectResult
+	(*ItemStatus)(nil),                   // 72: cairn.metadata.v1.ItemStatus
+	(*GetObjectRequest)(nil),             // 73: cairn.metadata.v1.GetObjectRequest
+	(*GetObjectResponse)(nil),            // 74: cairn.metadata.v1.GetObjectResponse
+	(*DeleteObjectRequest)(nil),          // 75: cairn.metadata.v1.DeleteObjectRequest
+	(*DeleteObjectResponse)(nil),         // 76: cairn.metadata.v1.DeleteObjectResponse
+	(*ListObjectVersionsRequest)(nil),    // 77: cairn.metadata.v1.ListObjectVersionsRequest
+	(*ListObjectVersionsResponse)(nil),   // 78: cairn.metadata.v1.ListObjectVersionsResponse
+	(*ListObjectsRequest)(nil),           // 79: cairn.metadata.v1.ListObjectsRequest
+	(*ListObjectsResponse)(nil),          // 80: cairn.metadata.v1.ListObjectsResponse
+	(*CreateMultipartRequest)(nil),       // 81: cairn.metadata.v1.CreateMultipartRequest
+	(*CreateMultipartResponse)(nil),      // 82: cairn.metadata.v1.CreateMultipartResponse
+	(*GetMultipartRequest)(nil),          // 83: cairn.metadata.v1.GetMultipartRequest
+	(*GetMultipartResponse)(nil),         // 84: cairn.metadata.v1.GetMultipartResponse
+	(*PutPartRequest)(nil),               // 85: cairn.metadata.v1.PutPartRequest
+	(*PutPartResponse)(nil),              // 86: cairn.metadata.v1.PutPartResponse
+	(*ListPartsRequest)(nil),             // 87: cairn.metadata.v1.ListPartsRequest
+	(*ListPartsResponse)(nil),            // 88: cairn.metadata.v1.ListPartsResponse
+	(*CompletePart)(nil),                 // 89: cairn.metadata.v1.CompletePart
+	(*CompleteMultipartRequest)(nil),     // 90: cairn.metadata.v1.CompleteMultipartRequest
+	(*CompleteMultipartResponse)(nil),    // 91: cairn.metadata.v1.CompleteMultipartResponse
+	(*AbortMultipartRequest)(nil),        // 92: cairn.metadata.v1.AbortMultipartRequest
+	(*AbortMultipartResponse)(nil),       // 93: cairn.metadata.v1.AbortMultipartResponse
+	(*ListMultipartUploadsRequest)(nil),  // 94: cairn.metadata.v1.ListMultipartUploadsRequest
+	(*ListMultipartUploadsResponse)(nil), // 95: cairn.metadata.v1.ListMultipartUploadsResponse
+	(*RegisterNodeRequest)(nil),          // 96: cairn.metadata.v1.RegisterNodeRequest
+	(*RegisterNodeResponse)(nil),         // 97: cairn.metadata.v1.RegisterNodeResponse
+	(*HeartbeatRequest)(nil),             // 98: cairn.metadata.v1.HeartbeatRequest
+	(*HeartbeatResponse)(nil),            // 99: cairn.metadata.v1.HeartbeatResponse
+	(*GetClusterMapRequest)(nil),         // 100: cairn.metadata.v1.GetClusterMapRequest
+	(*GetClusterMapResponse)(nil),        // 101: cairn.metadata.v1.GetClusterMapResponse
+	(*AnnounceMemberResponse)(nil),       // 102: cairn.metadata.v1.AnnounceMemberResponse
+	(*ClusterStatusRequest)(nil),         // 103: cairn.metadata.v1.ClusterStatusRequest
+	(*ClusterStatusResponse)(nil),        // 104: cairn.metadata.v1.ClusterStatusResponse
+	(*SetNodeState)(nil),                 // 105: cairn.metadata.v1.SetNodeState
+	(*ChunkRef)(nil),                     // 106: cairn.metadata.v1.ChunkRef
+	(*MarkChunks)(nil),                   // 107: cairn.metadata.v1.MarkChunks
+	(*ReportChunksRequest)(nil),          // 108: cairn.metadata.v1.ReportChunksRequest
+	(*ReportChunksResponse)(nil),         // 109: cairn.metadata.v1.ReportChunksResponse
+	(*CommitPlacement)(nil),              // 110: cairn.metadata.v1.CommitPlacement
+	(*AckGC)(nil),                        // 111: cairn.metadata.v1.AckGC
+	(*Task)(nil),                         // 112: cairn.metadata.v1.Task
+	(*PeerChunk)(nil),                    // 113: cairn.metadata.v1.PeerChunk
+	(*RepairTask)(nil),                   // 114: cairn.metadata.v1.RepairTask
+	(*MoveTask)(nil),                     // 115: cairn.metadata.v1.MoveTask
+	(*DeleteTask)(nil),                   // 116: cairn.metadata.v1.DeleteTask
+	(*TaskResult)(nil),                   // 117: cairn.metadata.v1.TaskResult
+	(*ReportTaskRequest)(nil),            // 118: cairn.metadata.v1.ReportTaskRequest
+	(*ReportTaskResponse)(nil),           // 119: cairn.metadata.v1.ReportTaskResponse
+	(*CheckChunksRequest)(nil),           // 120: cairn.metadata.v1.CheckChunksRequest
+	(*CheckChunksResponse)(nil),          // 121: cairn.metadata.v1.CheckChunksResponse
+	(*LostSegment)(nil),                  // 122: cairn.metadata.v1.LostSegment
+	(*HealthStatusRequest)(nil),          // 123: cairn.metadata.v1.HealthStatusRequest
+	(*HealthStatusResponse)(nil),         // 124: cairn.metadata.v1.HealthStatusResponse
+	(*SetNodeDrainRequest)(nil),          // 125: cairn.metadata.v1.SetNodeDrainRequest
+	(*SetNodeDrainResponse)(nil),         // 126: cairn.metadata.v1.SetNodeDrainResponse
+	(*DecommissionRequest)(nil),          // 127: cairn.metadata.v1.DecommissionRequest
+	(*DecommissionResponse)(nil),         // 128: cairn.metadata.v1.DecommissionResponse
+	(*NodeUtilization)(nil),              // 129: cairn.metadata.v1.NodeUtilization
+	(*PlannedMove)(nil),                  // 130: cairn.metadata.v1.PlannedMove
+	(*RebalancePlanRequest)(nil),         // 131: cairn.metadata.v1.RebalancePlanRequest
+	(*RebalancePlanResponse)(nil),        // 132: cairn.metadata.v1.RebalancePlanResponse
+	(*SetRebalance)(nil),                 // 133: cairn.metadata.v1.SetRebalance
+	(*PendingMove)(nil),                  // 134: cairn.metadata.v1.PendingMove
+	(*RebalanceStartRequest)(nil),        // 135: cairn.metadata.v1.RebalanceStartRequest
+	(*RebalanceStatusRequest)(nil),       // 136: cairn.metadata.v1.RebalanceStatusRequest
+	(*RebalanceStopRequest)(nil),         // 137: cairn.metadata.v1.RebalanceStopRequest
+	(*RebalanceStatusResponse)(nil),      // 138: cairn.metadata.v1.RebalanceStatusResponse
+	(*SkippedMove)(nil),                  // 139: cairn.metadata.v1.SkippedMove
+	(*AddMemberRequest)(nil),             // 140: cairn.metadata.v1.AddMemberRequest
+	(*AddMemberResponse)(nil),            // 141: cairn.metadata.v1.AddMemberResponse
+	(*RemoveMemberRequest)(nil),          // 142: cairn.metadata.v1.RemoveMemberRequest
+	(*RemoveMemberResponse)(nil),         // 143: cairn.metadata.v1.RemoveMemberResponse
+	(*TransferLeaderRequest)(nil),        // 144: cairn.metadata.v1.TransferLeaderRequest
+	(*TransferLeaderResponse)(nil),       // 145: cairn.metadata.v1.TransferLeaderResponse
+	(*GCEntry)(nil),                      // 146: cairn.metadata.v1.GCEntry
+	nil,                                  // 147: cairn.metadata.v1.Object.HeadersEntry
+	nil,                                  // 148: cairn.metadata.v1.Object.UserMetadataEntry
+	nil,                                  // 149: cairn.metadata.v1.Object.TagsEntry
+	nil,                                  // 150: cairn.metadata.v1.Bucket.TagsEntry
+	nil,                                  // 151: cairn.metadata.v1.AccessKey.GrantsEntry
+	nil,                                  // 152: cairn.metadata.v1.MultipartUpload.HeadersEntry
+	nil,                                  // 153: cairn.metadata.v1.MultipartUpload.UserMetadataEntry
+	nil,                                  // 154: cairn.metadata.v1.MultipartUpload.TagsEntry
+	nil,                                  // 155: cairn.metadata.v1.SetObjectTagsRequest.TagsEntry
+	nil,                                  // 156: cairn.metadata.v1.SetBucketTagsRequest.TagsEntry
+	(*anypb.Any)(nil),                    // 157: google.protobuf.Any
 }
 var file_metadata_proto_depIdxs = []int32{
-	3,   // 0: cairn.metadata.v1.Segment.scheme:type_name -> cairn.metadata.v1.Scheme
-	5,   // 1: cairn.metadata.v1.PartInfo.checksums:type_name -> cairn.metadata.v1.Checksum
-	138, // 2: cairn.metadata.v1.Object.headers:type_name -> cairn.metadata.v1.Object.HeadersEntry
-	139, // 3: cairn.metadata.v1.Object.user_metadata:type_name -> cairn.metadata.v1.Object.UserMetadataEntry
-	5,   // 4: cairn.metadata.v1.Object.checksums:type_name -> cairn.metadata.v1.Checksum
-	4,   // 5: cairn.metadata.v1.Object.segments:type_name -> cairn.metadata.v1.Segment
-	6,   // 6: cairn.metadata.v1.Object.parts:type_name -> cairn.metadata.v1.PartInfo
-	140, // 7: cairn.metadata.v1.Object.tags:type_name -> cairn.metadata.v1.Object.TagsEntry
-	8,   // 8: cairn.metadata.v1.Object.encryption:type_name -> cairn.metadata.v1.Encryption
-	0,   // 9: cairn.metadata.v1.Encryption.mode:type_name -> cairn.metadata.v1.EncryptionMode
-	141, // 10: cairn.metadata.v1.Bucket.tags:type_name -> cairn.metadata.v1.Bucket.TagsEntry
-	11,  // 11: cairn.metadata.v1.Bucket.usage:type_name -> cairn.metadata.v1.BucketUsage
-	10,  // 12: cairn.metadata.v1.Bucket.quota:type_name -> cairn.metadata.v1.BucketQuota
-	1,   // 13: cairn.metadata.v1.Bucket.versioning:type_name -> cairn.metadata.v1.VersioningStatus
-	142, // 14: cairn.metadata.v1.AccessKey.grants:type_name -> cairn.metadata.v1.AccessKey.GrantsEntry
-	143, // 15: cairn.metadata.v1.MultipartUpload.headers:type_name -> cairn.metadata.v1.MultipartUpload.HeadersEntry
-	144, // 16: cairn.metadata.v1.MultipartUpload.user_metadata:type_name -> cairn.metadata.v1.MultipartUpload.UserMetadataEntry
-	145, // 17: cairn.metadata.v1.MultipartUpload.tags:type_name -> cairn.metadata.v1.MultipartUpload.TagsEntry
-	8,   // 18: cairn.metadata.v1.MultipartUpload.encryption:type_name -> cairn.metadata.v1.Encryption
-	5,   // 19: cairn.metadata.v1.Part.checksums:type_name -> cairn.metadata.v1.Checksum
-	4,   // 20: cairn.metadata.v1.Part.segments:type_name -> cairn.metadata.v1.Segment
-	2,   // 21: cairn.metadata.v1.Node.state:type_name -> cairn.metadata.v1.NodeState
-	16,  // 22: cairn.metadata.v1.ClusterMap.nodes:type_name -> cairn.metadata.v1.Node
-	3,   // 23: cairn.metadata.v1.ClusterMap.default_scheme:type_name -> cairn.metadata.v1.Scheme
-	23,  // 24: cairn.metadata.v1.Command.create_bucket:type_name -> cairn.metadata.v1.CreateBucketRequest
-	25,  // 25: cairn.metadata.v1.Command.delete_bucket:type_name -> cairn.metadata.v1.DeleteBucketRequest
-	58,  // 26: cairn.metadata.v1.Command.commit_object:type_name -> cairn.metadata.v1.CommitObjectRequest
-	66,  // 27: cairn.metadata.v1.Command.delete_object:type_name -> cairn.metadata.v1.DeleteObjectRequest
-	72,  // 28: cairn.metadata.v1.Command.create_multipart:type_name -> cairn.metadata.v1.CreateMultipartRequest
-	76,  // 29: cairn.metadata.v1.Command.put_part:type_name -> cairn.metadata.v1.PutPartRequest
-	81,  // 30: cairn.metadata.v1.Command.complete_multipart:type_name -> cairn.metadata.v1.CompleteMultipartRequest
-	83,  // 31: cairn.metadata.v1.Command.abort_multipart:type_name -> cairn.metadata.v1.AbortMultipartRequest
-	87,  // 32: cairn.metadata.v1.Command.register_node:type_name -> cairn.metadata.v1.RegisterNodeRequest
-	21,  // 33: cairn.metadata.v1.Command.set_member_address:type_name -> cairn.metadata.v1.SetMemberAddress
-	20,  // 34: cairn.metadata.v1.Command.bootstrap:type_name -> cairn.metadata.v1.Bootstrap
-	22,  // 35: cairn.metadata.v1.Command.set_node_usage:type_name -> cairn.metadata.v1.SetNodeUsage
-	96,  // 36: cairn.metadata.v1.Command.set_node_state:type_name -> cairn.metadata.v1.SetNodeState
-	98,  // 37: cairn.metadata.v1.Command.mark_chunks:type_name -> cairn.metadata.v1.MarkChunks
-	101, // 38: cairn.metadata.v1.Command.commit_placement:type_name -> cairn.metadata.v1.CommitPlacement
-	102, // 39: cairn.metadata.v1.Command.ack_gc:type_name -> cairn.metadata.v1.AckGC
-	124, // 40: cairn.metadata.v1.Command.set_rebalance:type_name -> cairn.metadata.v1.SetRebalance
-	27,  // 41: cairn.metadata.v1.Command.set_bucket_policy:type_name -> cairn.metadata.v1.SetBucketPolicyRequest
-	29,  // 42: cairn.metadata.v1.Command.set_bucket_lifecycle:type_name -> cairn.metadata.v1.SetBucketLifecycleRequest
-	39,  // 43: cairn.metadata.v1.Command.set_object_tags:type_name -> cairn.metadata.v1.SetObjectTagsRequest
-	40,  // 44: cairn.metadata.v1.Command.set_bucket_tags:type_name -> cairn.metadata.v1.SetBucketTagsRequest
-	42,  // 45: cairn.metadata.v1.Command.create_access_key:type_name -> cairn.metadata.v1.CreateAccessKeyRequest
-	44,  // 46: cairn.metadata.v1.Command.update_access_key:type_name -> cairn.metadata.v1.UpdateAccessKeyRequest
-	46,  // 47: cairn.metadata.v1.Command.delete_access_key:type_name -> cairn.metadata.v1.DeleteAccessKeyRequest
-	31,  // 48: cairn.metadata.v1.Command.set_bucket_cors:type_name -> cairn.metadata.v1.SetBucketCorsRequest
-	33,  // 49: cairn.metadata.v1.Command.set_bucket_quota:type_name -> cairn.metadata.v1.SetBucketQuotaRequest
-	35,  // 50: cairn.metadata.v1.Command.set_bucket_encryption:type_name -> cairn.metadata.v1.SetBucketEncryptionRequest
-	37,  // 51: cairn.metadata.v1.Command.set_bucket_versioning:type_name -> cairn.metadata.v1.SetBucketVersioningRequest
-	3,   // 52: cairn.metadata.v1.Bootstrap.default_scheme:type_name -> cairn.metadata.v1.Scheme
-	9,   // 53: cairn.metadata.v1.CreateBucketResponse.bucket:type_name -> cairn.metadata.v1.Bucket
-	9,   // 54: cairn.metadata.v1.SetBucketPolicyResponse.bucket:type_name -> cairn.metadata.v1.Bucket
-	9,   // 55: cairn.metadata.v1.SetBucketLifecycleResponse.bucket:type_name -> cairn.metadata.v1.Bucket
-	9,   // 56: cairn.metadata.v1.SetBucketCorsResponse.bucket:type_name -> cairn.metadata.v1.Bucket
-	10,  // 57: cairn.metadata.v1.SetBucketQuotaRequest.quota:type_name -> cairn.metadata.v1.BucketQuota
-	9,   // 58: cairn.metadata.v1.SetBucketQuotaResponse.bucket:type_name -> cairn.metadata.v1.Bucket
-	9,   // 59: cairn.metadata.v1.SetBucketEncryptionResponse.bucket:type_name -> cairn.metadata.v1.Bucket
-	1,   // 60: cairn.metadata.v1.SetBucketVersioningRequest.status:type_name -> cairn.metadata.v1.VersioningStatus
-	9,   // 61: cairn.metadata.v1.SetBucketVersioningResponse.bucket:type_name -> cairn.metadata.v1.Bucket
-	146, // 62: cairn.metadata.v1.SetObjectTagsRequest.tags:type_name -> cairn.metadata.v1.SetObjectTagsRequest.TagsEntry
-	57,  // 63: cairn.metadata.v1.SetObjectTagsRequest.condition:type_name -> cairn.metadata.v1.Condition
-	147, // 64: cairn.metadata.v1.SetBucketTagsRequest.tags:type_name -> cairn.metadata.v1.SetBucketTagsRequest.TagsEntry
-	9,   // 65: cairn.metadata.v1.SetBucketTagsResponse.bucket:type_name -> cairn.metadata.v1.Bucket
-	12,  // 66: cairn.metadata.v1.CreateAccessKeyResponse.key:type_name -> cairn.metadata.v1.AccessKey
-	13,  // 67: cairn.metadata.v1.UpdateAccessKeyRequest.allow:type_name -> cairn.metadata.v1.BucketGrant
-	13,  // 68: cairn.metadata.v1.UpdateAccessKeyRequest.deny:type_name -> cairn.metadata.v1.BucketGrant
-	12,  // 69: cairn.metadata.v1.UpdateAccessKeyResponse.key:type_name -> cairn.metadata.v1.AccessKey
-	12,  // 70: cairn.metadata.v1.GetAccessKeyResponse.key:type_name -> cairn.metadata.v1.AccessKey
-	12,  // 71: cairn.metadata.v1.ListAccessKeysResponse.keys:type_name -> cairn.metadata.v1.AccessKey
-	9,   // 72: cairn.metadata.v1.GetBucketResponse.bucket:type_name -> cairn.metadata.v1.Bucket
-	9,   // 73: cairn.metadata.v1.ListBucketsResponse.buckets:type_name -> cairn.metadata.v1.Bucket
-	7,   // 74: cairn.metadata.v1.CommitObjectRequest.object:type_name -> cairn.metadata.v1.Object
-	57,  // 75: cairn.metadata.v1.CommitObjectRequest.condition:type_name -> cairn.metadata.v1.Condition
-	7,   // 76: cairn.metadata.v1.CommitObjectResponse.object:type_name -> cairn.metadata.v1.Object
-	58,  // 77: cairn.metadata.v1.CommitObjectsRequest.commits:type_name -> cairn.metadata.v1.CommitObjectRequest
-	62,  // 78: cairn.metadata.v1.CommitObjectsResponse.results:type_name -> cairn.metadata.v1.CommitObjectResult
-	7,   // 79: cairn.metadata.v1.CommitObjectResult.object:type_name -> cairn.metadata.v1.Object
-	63,  // 80: cairn.metadata.v1.CommitObjectResult.error:type_name -> cairn.metadata.v1.ItemStatus
-	148, // 81: cairn.metadata.v1.ItemStatus.details:type_name -> google.protobuf.Any
-	7,   // 82: cairn.metadata.v1.GetObjectResponse.object:type_name -> cairn.metadata.v1.Object
-	57,  // 83: cairn.metadata.v1.DeleteObjectRequest.condition:type_name -> cairn.metadata.v1.Condition
-	7,   // 84: cairn.metadata.v1.ListObjectVersionsResponse.versions:type_name -> cairn.metadata.v1.Object
-	7,   // 85: cairn.metadata.v1.ListObjectsResponse.objects:type_name -> cairn.metadata.v1.Object
-	14,  // 86: cairn.metadata.v1.CreateMultipartRequest.upload:type_name -> cairn.metadata.v1.MultipartUpload
-	14,  // 87: cairn.metadata.v1.CreateMultipartResponse.upload:type_name -> cairn.metadata.v1.MultipartUpload
-	14,  // 88: cairn.metadata.v1.GetMultipartResponse.upload:type_name -> cairn.metadata.v1.MultipartUpload
-	15,  // 89: cairn.metadata.v1.PutPartRequest.part:type_name -> cairn.metadata.v1.Part
-	14,  // 90: cairn.metadata.v1.ListPartsResponse.upload:type_name -> cairn.metadata.v1.MultipartUpload
-	15,  // 91: cairn.metadata.v1.ListPartsResponse.parts:type_name -> cairn.metadata.v1.Part
-	80,  // 92: cairn.metadata.v1.CompleteMultipartRequest.parts:type_name -> cairn.metadata.v1.CompletePart
-	7,   // 93: cairn.metadata.v1.CompleteMultipartRequest.object:type_name -> cairn.metadata.v1.Object
-	57,  // 94: cairn.metadata.v1.CompleteMultipartRequest.condition:type_name -> cairn.metadata.v1.Condition
-	7,   // 95: cairn.metadata.v1.CompleteMultipartResponse.object:type_name -> cairn.metadata.v1.Object
-	14,  // 96: cairn.metadata.v1.ListMultipartUploadsResponse.uploads:type_name -> cairn.metadata.v1.MultipartUpload
-	16,  // 97: cairn.metadata.v1.RegisterNodeRequest.node:type_name -> cairn.metadata.v1.Node
-	17,  // 98: cairn.metadata.v1.RegisterNodeResponse.cluster_map:type_name -> cairn.metadata.v1.ClusterMap
-	103, // 99: cairn.metadata.v1.HeartbeatResponse.tasks:type_name -> cairn.metadata.v1.Task
-	17,  // 100: cairn.metadata.v1.GetClusterMapResponse.cluster_map:type_name -> cairn.metadata.v1.ClusterMap
-	18,  // 101: cairn.metadata.v1.ClusterStatusResponse.members:type_name -> cairn.metadata.v1.MetadMember
-	2,   // 102: cairn.metadata.v1.SetNodeState.state:type_name -> cairn.metadata.v1.NodeState
-	97,  // 103: cairn.metadata.v1.MarkChunks.chunks:type_name -> cairn.metadata.v1.ChunkRef
-	97,  // 104: cairn.metadata.v1.ReportChunksRequest.chunks:type_name -> cairn.metadata.v1.ChunkRef
-	105, // 105: cairn.metadata.v1.Task.repair:type_name -> cairn.metadata.v1.RepairTask
-	106, // 106: cairn.metadata.v1.Task.move:type_name -> cairn.metadata.v1.MoveTask
-	107, // 107: cairn.metadata.v1.Task.delete:type_name -> cairn.metadata.v1.DeleteTask
-	4,   // 108: cairn.metadata.v1.RepairTask.segment:type_name -> cairn.metadata.v1.Segment
-	104, // 109: cairn.metadata.v1.RepairTask.sources:type_name -> cairn.metadata.v1.PeerChunk
-	4,   // 110: cairn.metadata.v1.MoveTask.segment:type_name -> cairn.metadata.v1.Segment
-	104, // 111: cairn.metadata.v1.MoveTask.source:type_name -> cairn.metadata.v1.PeerChunk
-	97,  // 112: cairn.metadata.v1.DeleteTask.chunks:type_name -> cairn.metadata.v1.ChunkRef
-	97,  // 113: cairn.metadata.v1.TaskResult.bad_sources:type_name -> cairn.metadata.v1.ChunkRef
-	108, // 114: cairn.metadata.v1.ReportTaskRequest.result:type_name -> cairn.metadata.v1.TaskResult
-	97,  // 115: cairn.metadata.v1.CheckChunksRequest.chunks:type_name -> cairn.metadata.v1.ChunkRef
-	113, // 116: cairn.metadata.v1.HealthStatusResponse.lost:type_name -> cairn.metadata.v1.LostSegment
-	16,  // 117: cairn.metadata.v1.SetNodeDrainResponse.node:type_name -> cairn.metadata.v1.Node
-	16,  // 118: cairn.metadata.v1.DecommissionResponse.node:type_name -> cairn.metadata.v1.Node
-	130, // 119: cairn.metadata.v1.DecommissionResponse.skipped:type_name -> cairn.metadata.v1.SkippedMove
-	121, // 120: cairn.metadata.v1.RebalancePlanResponse.moves:type_name -> cairn.metadata.v1.PlannedMove
-	120, // 121: cairn.metadata.v1.RebalancePlanResponse.before:type_name -> cairn.metadata.v1.NodeUtilization
-	120, // 122: cairn.metadata.v1.RebalancePlanResponse.after:type_name -> cairn.metadata.v1.NodeUtilization
-	125, // 123: cairn.metadata.v1.SetRebalance.pending:type_name -> cairn.metadata.v1.PendingMove
-	130, // 124: cairn.metadata.v1.RebalanceStatusResponse.skipped:type_name -> cairn.metadata.v1.SkippedMove
-	4,   // 125: cairn.metadata.v1.GCEntry.segments:type_name -> cairn.metadata.v1.Segment
-	13,  // 126: cairn.metadata.v1.AccessKey.GrantsEntry.value:type_name -> cairn.metadata.v1.BucketGrant
-	23,  // 127: cairn.metadata.v1.Metadata.CreateBucket:input_type -> cairn.metadata.v1.CreateBucketRequest
-	25,  // 128: cairn.metadata.v1.Metadata.DeleteBucket:input_type -> cairn.metadata.v1.DeleteBucketRequest
-	53,  // 129: cairn.metadata.v1.Metadata.GetBucket:input_type -> cairn.metadata.v1.GetBucketRequest
-	55,  // 130: cairn.metadata.v1.Metadata.ListBuckets:input_type -> cairn.metadata.v1.ListBucketsRequest
-	27,  // 131: cairn.metadata.v1.Metadata.SetBucketPolicy:input_type -> cairn.metadata.v1.SetBucketPolicyRequest
-	29,  // 132: cairn.metadata.v1.Metadata.SetBucketLifecycle:input_type -> cairn.metadata.v1.SetBucketLifecycleRequest
-	39,  // 133: cairn.metadata.v1.Metadata.SetObjectTags:input_type -> cairn.metadata.v1.SetObjectTagsRequest
-	40,  // 134: cairn.metadata.v1.Metadata.SetBucketTags:input_type -> cairn.metadata.v1.SetBucketTagsRequest
-	31,  // 135: cairn.metadata.v1.Metadata.SetBucketCors:input_type -> cairn.metadata.v1.SetBucketCorsRequest
-	33,  // 136: cairn.metadata.v1.Metadata.SetBucketQuota:input_type -> cairn.metadata.v1.SetBucketQuotaRequest
-	35,  // 137: cairn.metadata.v1.Metadata.SetBucketEncryption:input_type -> cairn.metadata.v1.SetBucketEncryptionRequest
-	37,  // 138: cairn.metadata.v1.Metadata.SetBucketVersioning:input_type -> cairn.metadata.v1.SetBucketVersioningRequest
-	42,  // 139: cairn.metadata.v1.Metadata.CreateAccessKey:input_type -> cairn.metadata.v1.CreateAccessKeyRequest
-	44,  // 140: cairn.metadata.v1.Metadata.UpdateAccessKey:input_type -> cairn.metadata.v1.UpdateAccessKeyRequest
-	46,  // 141: cairn.metadata.v1.Metadata.DeleteAccessKey:input_type -> cairn.metadata.v1.DeleteAccessKeyRequest
-	48,  // 142: cairn.metadata.v1.Metadata.GetAccessKey:input_type -> cairn.metadata.v1.GetAccessKeyRequest
-	50,  // 143: cairn.metadata.v1.Metadata.ListAccessKeys:input_type -> cairn.metadata.v1.ListAccessKeysRequest
-	58,  // 144: cairn.metadata.v1.Metadata.CommitObject:input_type -> cairn.metadata.v1.CommitObjectRequest
-	60,  // 145: cairn.metadata.v1.Metadata.CommitObjects:input_type -> cairn.metadata.v1.CommitObjectsRequest
-	64,  // 146: cairn.metadata.v1.Metadata.GetObject:input_type -> cairn.metadata.v1.GetObjectRequest
-	66,  // 147: cairn.metadata.v1.Metadata.DeleteObject:input_type -> cairn.metadata.v1.DeleteObjectRequest
-	70,  // 148: cairn.metadata.v1.Metadata.ListObjects:input_type -> cairn.metadata.v1.ListObjectsRequest
-	68,  // 149: cairn.metadata.v1.Metadata.ListObjectVersions:input_type -> cairn.metadata.v1.ListObjectVersionsRequest
-	72,  // 150: cairn.metadata.v1.Metadata.CreateMultipart:input_type -> cairn.metadata.v1.CreateMultipartRequest
-	74,  // 151: cairn.metadata.v1.Metadata.GetMultipart:input_type -> cairn.metadata.v1.GetMultipartRequest
-	76,  // 152: cairn.metadata.v1.Metadata.PutPart:input_type -> cairn.metadata.v1.PutPartRequest
-	78,  // 153: cairn.metadata.v1.Metadata.ListParts:input_type -> cairn.metadata.v1.ListPartsRequest
-	81,  // 154: cairn.metadata.v1.Metadata.CompleteMultipart:input_type -> cairn.metadata.v1.CompleteMultipartRequest
-	83,  // 155: cairn.metadata.v1.Metadata.AbortMultipart:input_type -> cairn.metadata.v1.AbortMultipartRequest
-	85,  // 156: cairn.metadata.v1.Metadata.ListMultipartUploads:input_type -> cairn.metadata.v1.ListMultipartUploadsRequest
-	87,  // 157: cairn.metadata.v1.Metadata.RegisterNode:input_type -> cairn.metadata.v1.RegisterNodeRequest
-	89,  // 158: cairn.metadata.v1.Metadata.Heartbeat:input_type -> cairn.metadata.v1.HeartbeatRequest
-	91,  // 159: cairn.metadata.v1.Metadata.GetClusterMap:input_type -> cairn.metadata.v1.GetClusterMapRequest
-	94,  // 160: cairn.metadata.v1.Metadata.ClusterStatus:input_type -> cairn.metadata.v1.ClusterStatusRequest
-	21,  // 161: cairn.metadata.v1.Metadata.AnnounceMember:input_type -> cairn.metadata.v1.SetMemberAddress
-	99,  // 162: cairn.metadata.v1.Metadata.ReportChunks:input_type -> cairn.metadata.v1.ReportChunksRequest
-	109, // 163: cairn.metadata.v1.Metadata.ReportTask:input_type -> cairn.metadata.v1.ReportTaskRequest
-	111, // 164: cairn.metadata.v1.Metadata.CheckChunks:input_type -> cairn.metadata.v1.CheckChunksRequest
-	114, // 165: cairn.metadata.v1.Metadata.HealthStatus:input_type -> cairn.metadata.v1.HealthStatusRequest
-	116, // 166: cairn.metadata.v1.Metadata.SetNodeDrain:input_type -> cairn.metadata.v1.SetNodeDrainRequest
-	118, // 167: cairn.metadata.v1.Metadata.Decommission:input_type -> cairn.metadata.v1.DecommissionRequest
-	122, // 168: cairn.metadata.v1.Metadata.RebalancePlan:input_type -> cairn.metadata.v1.RebalancePlanRequest
-	126, // 169: cairn.metadata.v1.Metadata.RebalanceStart:input_type -> cairn.metadata.v1.RebalanceStartRequest
-	127, // 170: cairn.metadata.v1.Metadata.RebalanceStatus:input_type -> cairn.metadata.v1.RebalanceStatusRequest
-	128, // 171: cairn.metadata.v1.Metadata.RebalanceStop:input_type -> cairn.metadata.v1.RebalanceStopRequest
-	131, // 172: cairn.metadata.v1.Metadata.AddMember:input_type -> cairn.metadata.v1.AddMemberRequest
-	133, // 173: cairn.metadata.v1.Metadata.RemoveMember:input_type -> cairn.metadata.v1.RemoveMemberRequest
-	135, // 174: cairn.metadata.v1.Metadata.TransferLeader:input_type -> cairn.metadata.v1.TransferLeaderRequest
-	24,  // 175: cairn.metadata.v1.Metadata.CreateBucket:output_type -> cairn.metadata.v1.CreateBucketResponse
-	26,  // 176: cairn.metadata.v1.Metadata.DeleteBucket:output_type -> cairn.metadata.v1.DeleteBucketResponse
-	54,  // 177: cairn.metadata.v1.Metadata.GetBucket:output_type -> cairn.metadata.v1.GetBucketResponse
-	56,  // 178: cairn.metadata.v1.Metadata.ListBuckets:output_type -> cairn.metadata.v1.ListBucketsResponse
-	28,  // 179: cairn.metadata.v1.Metadata.SetBucketPolicy:output_type -> cairn.metadata.v1.SetBucketPolicyResponse
-	30,  // 180: cairn.metadata.v1.Metadata.SetBucketLifecycle:output_type -> cairn.metadata.v1.SetBucketLifecycleResponse
-	52,  // 181: cairn.metadata.v1.Metadata.SetObjectTags:output_type -> cairn.metadata.v1.SetObjectTagsResponse
-	41,  // 182: cairn.metadata.v1.Metadata.SetBucketTags:output_type -> cairn.metadata.v1.SetBucketTagsResponse
-	32,  // 183: cairn.metadata.v1.Metadata.SetBucketCors:output_type -> cairn.metadata.v1.SetBucketCorsResponse
-	34,  // 184: cairn.metadata.v1.Metadata.SetBucketQuota:output_type -> cairn.metadata.v1.SetBucketQuotaResponse
-	36,  // 185: cairn.metadata.v1.Metadata.SetBucketEncryption:output_type -> cairn.metadata.v1.SetBucketEncryptionResponse
-	38,  // 186: cairn.metadata.v1.Metadata.SetBucketVersioning:output_type -> cairn.metadata.v1.SetBucketVersioningResponse
-	43,  // 187: cairn.metadata.v1.Metadata.CreateAccessKey:output_type -> cairn.metadata.v1.CreateAccessKeyResponse
-	45,  // 188: cairn.metadata.v1.Metadata.UpdateAccessKey:output_type -> cairn.metadata.v1.UpdateAccessKeyResponse
-	47,  // 189: cairn.metadata.v1.Metadata.DeleteAccessKey:output_type -> cairn.metadata.v1.DeleteAccessKeyResponse
-	49,  // 190: cairn.metadata.v1.Metadata.GetAccessKey:output_type -> cairn.metadata.v1.GetAccessKeyResponse
-	51,  // 191: cairn.metadata.v1.Metadata.ListAccessKeys:output_type -> cairn.metadata.v1.ListAccessKeysResponse
-	59,  // 192: cairn.metadata.v1.Metadata.CommitObject:output_type -> cairn.metadata.v1.CommitObjectResponse
-	61,  // 193: cairn.metadata.v1.Metadata.CommitObjects:output_type -> cairn.metadata.v1.CommitObjectsResponse
-	65,  // 194: cairn.metadata.v1.Metadata.GetObject:output_type -> cairn.metadata.v1.GetObjectResponse
-	67,  // 195: cairn.metadata.v1.Metadata.DeleteObject:output_type -> cairn.metadata.v1.DeleteObjectResponse
-	71,  // 196: cairn.metadata.v1.Metadata.ListObjects:output_type -> cairn.metadata.v1.ListObjectsResponse
-	69,  // 197: cairn.metadata.v1.Metadata.ListObjectVersions:output_type -> cairn.metadata.v1.ListObjectVersionsResponse
-	73,  // 198: cairn.metadata.v1.Metadata.CreateMultipart:output_type -> cairn.metadata.v1.CreateMultipartResponse
-	75,  // 199: cairn.metadata.v1.Metadata.GetMultipart:output_type -> cairn.metadata.v1.GetMultipartResponse
-	77,  // 200: cairn.metadata.v1.Metadata.PutPart:output_type -> cairn.metadata.v1.PutPartResponse
-	79,  // 201: cairn.metadata.v1.Metadata.ListParts:output_type -> cairn.metadata.v1.ListPartsResponse
-	82,  // 202: cairn.metadata.v1.Metadata.CompleteMultipart:output_type -> cairn.metadata.v1.CompleteMultipartResponse
-	84,  // 203: cairn.metadata.v1.Metadata.AbortMultipart:output_type -> cairn.metadata.v1.AbortMultipartResponse
-	86,  // 204: cairn.metadata.v1.Metadata.ListMultipartUploads:output_type -> cairn.metadata.v1.ListMultipartUploadsResponse
-	88,  // 205: cairn.metadata.v1.Metadata.RegisterNode:output_type -> cairn.metadata.v1.RegisterNodeResponse
-	90,  // 206: cairn.metadata.v1.Metadata.Heartbeat:output_type -> cairn.metadata.v1.HeartbeatResponse
-	92,  // 207: cairn.metadata.v1.Metadata.GetClusterMap:output_type -> cairn.metadata.v1.GetClusterMapResponse
-	95,  // 208: cairn.metadata.v1.Metadata.ClusterStatus:output_type -> cairn.metadata.v1.ClusterStatusResponse
-	93,  // 209: cairn.metadata.v1.Metadata.AnnounceMember:output_type -> cairn.metadata.v1.AnnounceMemberResponse
-	100, // 210: cairn.metadata.v1.Metadata.ReportChunks:output_type -> cairn.metadata.v1.ReportChunksResponse
-	110, // 211: cairn.metadata.v1.Metadata.ReportTask:output_type -> cairn.metadata.v1.ReportTaskResponse
-	112, // 212: cairn.metadata.v1.Metadata.CheckChunks:output_type -> cairn.metadata.v1.CheckChunksResponse
-	115, // 213: cairn.metadata.v1.Metadata.HealthStatus:output_type -> cairn.metadata.v1.HealthStatusResponse
-	117, // 214: cairn.metadata.v1.Metadata.SetNodeDrain:output_type -> cairn.metadata.v1.SetNodeDrainResponse
-	119, // 215: cairn.metadata.v1.Metadata.Decommission:output_type -> cairn.metadata.v1.DecommissionResponse
-	123, // 216: cairn.metadata.v1.Metadata.RebalancePlan:output_type -> cairn.metadata.v1.RebalancePlanResponse
-	129, // 217: cairn.metadata.v1.Metadata.RebalanceStart:output_type -> cairn.metadata.v1.RebalanceStatusResponse
-	129, // 218: cairn.metadata.v1.Metadata.RebalanceStatus:output_type -> cairn.metadata.v1.RebalanceStatusResponse
-	129, // 219: cairn.metadata.v1.Metadata.RebalanceStop:output_type -> cairn.metadata.v1.RebalanceStatusResponse
-	132, // 220: cairn.metadata.v1.Metadata.AddMember:output_type -> cairn.metadata.v1.AddMemberResponse
-	134, // 221: cairn.metadata.v1.Metadata.RemoveMember:output_type -> cairn.metadata.v1.RemoveMemberResponse
-	136, // 222: cairn.metadata.v1.Metadata.TransferLeader:output_type -> cairn.metadata.v1.TransferLeaderResponse
-	175, // [175:223] is the sub-list for method output_type
-	127, // [127:175] is the sub-list for method input_type
-	127, // [127:127] is the sub-list for extension type_name
-	127, // [127:127] is the sub-list for extension extendee
-	0,   // [0:127] is the sub-list for field type_name
+	4,   // 0: cairn.metadata.v1.Segment.scheme:type_name -> cairn.metadata.v1.Scheme
+	6,   // 1: cairn.metadata.v1.PartInfo.checksums:type_name -> cairn.metadata.v1.Checksum
+	147, // 2: cairn.metadata.v1.Object.headers:type_name -> cairn.metadata.v1.Object.HeadersEntry
+	148, // 3: cairn.metadata.v1.Object.user_metadata:type_name -> cairn.metadata.v1.Object.UserMetadataEntry
+	6,   // 4: cairn.metadata.v1.Object.checksums:type_name -> cairn.metadata.v1.Checksum
+	5,   // 5: cairn.metadata.v1.Object.segments:type_name -> cairn.metadata.v1.Segment
+	7,   // 6: cairn.metadata.v1.Object.parts:type_name -> cairn.metadata.v1.PartInfo
+	149, // 7: cairn.metadata.v1.Object.tags:type_name -> cairn.metadata.v1.Object.TagsEntry
+	11,  // 8: cairn.metadata.v1.Object.encryption:type_name -> cairn.metadata.v1.Encryption
+	9,   // 9: cairn.metadata.v1.Object.retention:type_name -> cairn.metadata.v1.ObjectRetention
+	0,   // 10: cairn.metadata.v1.ObjectRetention.mode:type_name -> cairn.metadata.v1.ObjectLockMode
+	0,   // 11: cairn.metadata.v1.ObjectLockConfiguration.default_mode:type_name -> cairn.metadata.v1.ObjectLockMode
+	1,   // 12: cairn.metadata.v1.Encryption.mode:type_name -> cairn.metadata.v1.EncryptionMode
+	150, // 13: cairn.metadata.v1.Bucket.tags:type_name -> cairn.metadata.v1.Bucket.TagsEntry
+	14,  // 14: cairn.metadata.v1.Bucket.usage:type_name -> cairn.metadata.v1.BucketUsage
+	13,  // 15: cairn.metadata.v1.Bucket.quota:type_name -> cairn.metadata.v1.BucketQuota
+	2,   // 16: cairn.metadata.v1.Bucket.versioning:type_name -> cairn.metadata.v1.VersioningStatus
+	10,  // 17: cairn.metadata.v1.Bucket.object_lock:type_name -> cairn.metadata.v1.ObjectLockConfiguration
+	151, // 18: cairn.metadata.v1.AccessKey.grants:type_name -> cairn.metadata.v1.AccessKey.GrantsEntry
+	152, // 19: cairn.metadata.v1.MultipartUpload.headers:type_name -> cairn.metadata.v1.MultipartUpload.HeadersEntry
+	153, // 20: cairn.metadata.v1.MultipartUpload.user_metadata:type_name -> cairn.metadata.v1.MultipartUpload.UserMetadataEntry
+	154, // 21: cairn.metadata.v1.MultipartUpload.tags:type_name -> cairn.metadata.v1.MultipartUpload.TagsEntry
+	11,  // 22: cairn.metadata.v1.MultipartUpload.encryption:type_name -> cairn.metadata.v1.Encryption
+	6,   // 23: cairn.metadata.v1.Part.checksums:type_name -> cairn.metadata.v1.Checksum
+	5,   // 24: cairn.metadata.v1.Part.segments:type_name -> cairn.metadata.v1.Segment
+	3,   // 25: cairn.metadata.v1.Node.state:type_name -> cairn.metadata.v1.NodeState
+	19,  // 26: cairn.metadata.v1.ClusterMap.nodes:type_name -> cairn.metadata.v1.Node
+	4,   // 27: cairn.metadata.v1.ClusterMap.default_scheme:type_name -> cairn.metadata.v1.Scheme
+	26,  // 28: cairn.metadata.v1.Command.create_bucket:type_name -> cairn.metadata.v1.CreateBucketRequest
+	28,  // 29: cairn.metadata.v1.Command.delete_bucket:type_name -> cairn.metadata.v1.DeleteBucketRequest
+	67,  // 30: cairn.metadata.v1.Command.commit_object:type_name -> cairn.metadata.v1.CommitObjectRequest
+	75,  // 31: cairn.metadata.v1.Command.delete_object:type_name -> cairn.metadata.v1.DeleteObjectRequest
+	81,  // 32: cairn.metadata.v1.Command.create_multipart:type_name -> cairn.metadata.v1.CreateMultipartRequest
+	85,  // 33: cairn.metadata.v1.Command.put_part:type_name -> cairn.metadata.v1.PutPartRequest
+	90,  // 34: cairn.metadata.v1.Command.complete_multipart:type_name -> cairn.metadata.v1.CompleteMultipartRequest
+	92,  // 35: cairn.metadata.v1.Command.abort_multipart:type_name -> cairn.metadata.v1.AbortMultipartRequest
+	96,  // 36: cairn.metadata.v1.Command.register_node:type_name -> cairn.metadata.v1.RegisterNodeRequest
+	24,  // 37: cairn.metadata.v1.Command.set_member_address:type_name -> cairn.metadata.v1.SetMemberAddress
+	23,  // 38: cairn.metadata.v1.Command.bootstrap:type_name -> cairn.metadata.v1.Bootstrap
+	25,  // 39: cairn.metadata.v1.Command.set_node_usage:type_name -> cairn.metadata.v1.SetNodeUsage
+	105, // 40: cairn.metadata.v1.Command.set_node_state:type_name -> cairn.metadata.v1.SetNodeState
+	107, // 41: cairn.metadata.v1.Command.mark_chunks:type_name -> cairn.metadata.v1.MarkChunks
+	110, // 42: cairn.metadata.v1.Command.commit_placement:type_name -> cairn.metadata.v1.CommitPlacement
+	111, // 43: cairn.metadata.v1.Command.ack_gc:type_name -> cairn.metadata.v1.AckGC
+	133, // 44: cairn.metadata.v1.Command.set_rebalance:type_name -> cairn.metadata.v1.SetRebalance
+	30,  // 45: cairn.metadata.v1.Command.set_bucket_policy:type_name -> cairn.metadata.v1.SetBucketPolicyRequest
+	32,  // 46: cairn.metadata.v1.Command.set_bucket_lifecycle:type_name -> cairn.metadata.v1.SetBucketLifecycleRequest
+	48,  // 47: cairn.metadata.v1.Command.set_object_tags:type_name -> cairn.metadata.v1.SetObjectTagsRequest
+	49,  // 48: cairn.metadata.v1.Command.set_bucket_tags:type_name -> cairn.metadata.v1.SetBucketTagsRequest
+	51,  // 49: cairn.metadata.v1.Command.create_access_key:type_name -> cairn.metadata.v1.CreateAccessKeyRequest
+	53,  // 50: cairn.metadata.v1.Command.update_access_key:type_name -> cairn.metadata.v1.UpdateAccessKeyRequest
+	55,  // 51: cairn.metadata.v1.Command.delete_access_key:type_name -> cairn.metadata.v1.DeleteAccessKeyRequest
+	34,  // 52: cairn.metadata.v1.Command.set_bucket_cors:type_name -> cairn.metadata.v1.SetBucketCorsRequest
+	36,  // 53: cairn.metadata.v1.Command.set_bucket_quota:type_name -> cairn.metadata.v1.SetBucketQuotaRequest
+	38,  // 54: cairn.metadata.v1.Command.set_bucket_encryption:type_name -> cairn.metadata.v1.SetBucketEncryptionRequest
+	40,  // 55: cairn.metadata.v1.Command.set_bucket_versioning:type_name -> cairn.metadata.v1.SetBucketVersioningRequest
+	42,  // 56: cairn.metadata.v1.Command.set_bucket_object_lock:type_name -> cairn.metadata.v1.SetBucketObjectLockRequest
+	44,  // 57: cairn.metadata.v1.Command.set_object_retention:type_name -> cairn.metadata.v1.SetObjectRetentionRequest
+	46,  // 58: cairn.metadata.v1.Command.set_object_legal_hold:type_name -> cairn.metadata.v1.SetObjectLegalHoldRequest
+	4,   // 59: cairn.metadata.v1.Bootstrap.default_scheme:type_name -> cairn.metadata.v1.Scheme
+	12,  // 60: cairn.metadata.v1.CreateBucketResponse.bucket:type_name -> cairn.metadata.v1.Bucket
+	12,  // 61: cairn.metadata.v1.SetBucketPolicyResponse.bucket:type_name -> cairn.metadata.v1.Bucket
+	12,  // 62: cairn.metadata.v1.SetBucketLifecycleResponse.bucket:type_name -> cairn.metadata.v1.Bucket
+	12,  // 63: cairn.metadata.v1.SetBucketCorsResponse.bucket:type_name -> cairn.metadata.v1.Bucket
+	13,  // 64: cairn.metadata.v1.SetBucketQuotaRequest.quota:type_name -> cairn.metadata.v1.BucketQuota
+	12,  // 65: cairn.metadata.v1.SetBucketQuotaResponse.bucket:type_name -> cairn.metadata.v1.Bucket
+	12,  // 66: cairn.metadata.v1.SetBucketEncryptionResponse.bucket:type_name -> cairn.metadata.v1.Bucket
+	2,   // 67: cairn.metadata.v1.SetBucketVersioningRequest.status:type_name -> cairn.metadata.v1.VersioningStatus
+	12,  // 68: cairn.metadata.v1.SetBucketVersioningResponse.bucket:type_name -> cairn.metadata.v1.Bucket
+	10,  // 69: cairn.metadata.v1.SetBucketObjectLockRequest.config:type_name -> cairn.metadata.v1.ObjectLockConfiguration
+	12,  // 70: cairn.metadata.v1.SetBucketObjectLockResponse.bucket:type_name -> cairn.metadata.v1.Bucket
+	9,   // 71: cairn.metadata.v1.SetObjectRetentionRequest.retention:type_name -> cairn.metadata.v1.ObjectRetention
+	8,   // 72: cairn.metadata.v1.SetObjectRetentionResponse.object:type_name -> cairn.metadata.v1.Object
+	8,   // 73: cairn.metadata.v1.SetObjectLegalHoldResponse.object:type_name -> cairn.metadata.v1.Object
+	155, // 74: cairn.metadata.v1.SetObjectTagsRequest.tags:type_name -> cairn.metadata.v1.SetObjectTagsRequest.TagsEntry
+	66,  // 75: cairn.metadata.v1.SetObjectTagsRequest.condition:type_name -> cairn.metadata.v1.Condition
+	156, // 76: cairn.metadata.v1.SetBucketTagsRequest.tags:type_name -> cairn.metadata.v1.SetBucketTagsRequest.TagsEntry
+	12,  // 77: cairn.metadata.v1.SetBucketTagsResponse.bucket:type_name -> cairn.metadata.v1.Bucket
+	15,  // 78: cairn.metadata.v1.CreateAccessKeyResponse.key:type_name -> cairn.metadata.v1.AccessKey
+	16,  // 79: cairn.metadata.v1.UpdateAccessKeyRequest.allow:type_name -> cairn.metadata.v1.BucketGrant
+	16,  // 80: cairn.metadata.v1.UpdateAccessKeyRequest.deny:type_name -> cairn.metadata.v1.BucketGrant
+	15,  // 81: cairn.metadata.v1.UpdateAccessKeyResponse.key:type_name -> cairn.metadata.v1.AccessKey
+	15,  // 82: cairn.metadata.v1.GetAccessKeyResponse.key:type_name -> cairn.metadata.v1.AccessKey
+	15,  // 83: cairn.metadata.v1.ListAccessKeysResponse.keys:type_name -> cairn.metadata.v1.AccessKey
+	12,  // 84: cairn.metadata.v1.GetBucketResponse.bucket:type_name -> cairn.metadata.v1.Bucket
+	12,  // 85: cairn.metadata.v1.ListBucketsResponse.buckets:type_name -> cairn.metadata.v1.Bucket
+	8,   // 86: cairn.metadata.v1.CommitObjectRequest.object:type_name -> cairn.metadata.v1.Object
+	66,  // 87: cairn.metadata.v1.CommitObjectRequest.condition:type_name -> cairn.metadata.v1.Condition
+	8,   // 88: cairn.metadata.v1.CommitObjectResponse.object:type_name -> cairn.metadata.v1.Object
+	67,  // 89: cairn.metadata.v1.CommitObjectsRequest.commits:type_name -> cairn.metadata.v1.CommitObjectRequest
+	71,  // 90: cairn.metadata.v1.CommitObjectsResponse.results:type_name -> cairn.metadata.v1.CommitObjectResult
+	8,   // 91: cairn.metadata.v1.CommitObjectResult.object:type_name -> cairn.metadata.v1.Object
+	72,  // 92: cairn.metadata.v1.CommitObjectResult.error:type_name -> cairn.metadata.v1.ItemStatus
+	157, // 93: cairn.metadata.v1.ItemStatus.details:type_name -> google.protobuf.Any
+	8,   // 94: cairn.metadata.v1.GetObjectResponse.object:type_name -> cairn.metadata.v1.Object
+	66,  // 95: cairn.metadata.v1.DeleteObjectRequest.condition:type_name -> cairn.metadata.v1.Condition
+	8,   // 96: cairn.metadata.v1.ListObjectVersionsResponse.versions:type_name -> cairn.metadata.v1.Object
+	8,   // 97: cairn.metadata.v1.ListObjectsResponse.objects:type_name -> cairn.metadata.v1.Object
+	17,  // 98: cairn.metadata.v1.CreateMultipartRequest.upload:type_name -> cairn.metadata.v1.MultipartUpload
+	17,  // 99: cairn.metadata.v1.CreateMultipartResponse.upload:type_name -> cairn.metadata.v1.MultipartUpload
+	17,  // 100: cairn.metadata.v1.GetMultipartResponse.upload:type_name -> cairn.metadata.v1.MultipartUpload
+	18,  // 101: cairn.metadata.v1.PutPartRequest.part:type_name -> cairn.metadata.v1.Part
+	17,  // 102: cairn.metadata.v1.ListPartsResponse.upload:type_name -> cairn.metadata.v1.MultipartUpload
+	18,  // 103: cairn.metadata.v1.ListPartsResponse.parts:type_name -> cairn.metadata.v1.Part
+	89,  // 104: cairn.metadata.v1.CompleteMultipartRequest.parts:type_name -> cairn.metadata.v1.CompletePart
+	8,   // 105: cairn.metadata.v1.CompleteMultipartRequest.object:type_name -> cairn.metadata.v1.Object
+	66,  // 106: cairn.metadata.v1.CompleteMultipartRequest.condition:type_name -> cairn.metadata.v1.Condition
+	8,   // 107: cairn.metadata.v1.CompleteMultipartResponse.object:type_name -> cairn.metadata.v1.Object
+	17,  // 108: cairn.metadata.v1.ListMultipartUploadsResponse.uploads:type_name -> cairn.metadata.v1.MultipartUpload
+	19,  // 109: cairn.metadata.v1.RegisterNodeRequest.node:type_name -> cairn.metadata.v1.Node
+	20,  // 110: cairn.metadata.v1.RegisterNodeResponse.cluster_map:type_name -> cairn.metadata.v1.ClusterMap
+	112, // 111: cairn.metadata.v1.HeartbeatResponse.tasks:type_name -> cairn.metadata.v1.Task
+	20,  // 112: cairn.metadata.v1.GetClusterMapResponse.cluster_map:type_name -> cairn.metadata.v1.ClusterMap
+	21,  // 113: cairn.metadata.v1.ClusterStatusResponse.members:type_name -> cairn.metadata.v1.MetadMember
+	3,   // 114: cairn.metadata.v1.SetNodeState.state:type_name -> cairn.metadata.v1.NodeState
+	106, // 115: cairn.metadata.v1.MarkChunks.chunks:type_name -> cairn.metadata.v1.ChunkRef
+	106, // 116: cairn.metadata.v1.ReportChunksRequest.chunks:type_name -> cairn.metadata.v1.ChunkRef
+	114, // 117: cairn.metadata.v1.Task.repair:type_name -> cairn.metadata.v1.RepairTask
+	115, // 118: cairn.metadata.v1.Task.move:type_name -> cairn.metadata.v1.MoveTask
+	116, // 119: cairn.metadata.v1.Task.delete:type_name -> cairn.metadata.v1.DeleteTask
+	5,   // 120: cairn.metadata.v1.RepairTask.segment:type_name -> cairn.metadata.v1.Segment
+	113, // 121: cairn.metadata.v1.RepairTask.sources:type_name -> cairn.metadata.v1.PeerChunk
+	5,   // 122: cairn.metadata.v1.MoveTask.segment:type_name -> cairn.metadata.v1.Segment
+	113, // 123: cairn.metadata.v1.MoveTask.source:type_name -> cairn.metadata.v1.PeerChunk
+	106, // 124: cairn.metadata.v1.DeleteTask.chunks:type_name -> cairn.metadata.v1.ChunkRef
+	106, // 125: cairn.metadata.v1.TaskResult.bad_sources:type_name -> cairn.metadata.v1.ChunkRef
+	117, // 126: cairn.metadata.v1.ReportTaskRequest.result:type_name -> cairn.metadata.v1.TaskResult
+	106, // 127: cairn.metadata.v1.CheckChunksRequest.chunks:type_name -> cairn.metadata.v1.ChunkRef
+	122, // 128: cairn.metadata.v1.HealthStatusResponse.lost:type_name -> cairn.metadata.v1.LostSegment
+	19,  // 129: cairn.metadata.v1.SetNodeDrainResponse.node:type_name -> cairn.metadata.v1.Node
+	19,  // 130: cairn.metadata.v1.DecommissionResponse.node:type_name -> cairn.metadata.v1.Node
+	139, // 131: cairn.metadata.v1.DecommissionResponse.skipped:type_name -> cairn.metadata.v1.SkippedMove
+	130, // 132: cairn.metadata.v1.RebalancePlanResponse.moves:type_name -> cairn.metadata.v1.PlannedMove
+	129, // 133: cairn.metadata.v1.RebalancePlanResponse.before:type_name -> cairn.metadata.v1.NodeUtilization
+	129, // 134: cairn.metadata.v1.RebalancePlanResponse.after:type_name -> cairn.metadata.v1.NodeUtilization
+	134, // 135: cairn.metadata.v1.SetRebalance.pending:type_name -> cairn.metadata.v1.PendingMove
+	139, // 136: cairn.metadata.v1.RebalanceStatusResponse.skipped:type_name -> cairn.metadata.v1.SkippedMove
+	5,   // 137: cairn.metadata.v1.GCEntry.segments:type_name -> cairn.metadata.v1.Segment
+	16,  // 138: cairn.metadata.v1.AccessKey.GrantsEntry.value:type_name -> cairn.metadata.v1.BucketGrant
+	26,  // 139: cairn.metadata.v1.Metadata.CreateBucket:input_type -> cairn.metadata.v1.CreateBucketRequest
+	28,  // 140: cairn.metadata.v1.Metadata.DeleteBucket:input_type -> cairn.metadata.v1.DeleteBucketRequest
+	62,  // 141: cairn.metadata.v1.Metadata.GetBucket:input_type -> cairn.metadata.v1.GetBucketRequest
+	64,  // 142: cairn.metadata.v1.Metadata.ListBuckets:input_type -> cairn.metadata.v1.ListBucketsRequest
+	30,  // 143: cairn.metadata.v1.Metadata.SetBucketPolicy:input_type -> cairn.metadata.v1.SetBucketPolicyRequest
+	32,  // 144: cairn.metadata.v1.Metadata.SetBucketLifecycle:input_type -> cairn.metadata.v1.SetBucketLifecycleRequest
+	48,  // 145: cairn.metadata.v1.Metadata.SetObjectTags:input_type -> cairn.metadata.v1.SetObjectTagsRequest
+	49,  // 146: cairn.metadata.v1.Metadata.SetBucketTags:input_type -> cairn.metadata.v1.SetBucketTagsRequest
+	34,  // 147: cairn.metadata.v1.Metadata.SetBucketCors:input_type -> cairn.metadata.v1.SetBucketCorsRequest
+	36,  // 148: cairn.metadata.v1.Metadata.SetBucketQuota:input_type -> cairn.metadata.v1.SetBucketQuotaRequest
+	38,  // 149: cairn.metadata.v1.Metadata.SetBucketEncryption:input_type -> cairn.metadata.v1.SetBucketEncryptionRequest
+	40,  // 150: cairn.metadata.v1.Metadata.SetBucketVersioning:input_type -> cairn.metadata.v1.SetBucketVersioningRequest
+	42,  // 151: cairn.metadata.v1.Metadata.SetBucketObjectLock:input_type -> cairn.metadata.v1.SetBucketObjectLockRequest
+	44,  // 152: cairn.metadata.v1.Metadata.SetObjectRetention:input_type -> cairn.metadata.v1.SetObjectRetentionRequest
+	46,  // 153: cairn.metadata.v1.Metadata.SetObjectLegalHold:input_type -> cairn.metadata.v1.SetObjectLegalHoldRequest
+	51,  // 154: cairn.metadata.v1.Metadata.CreateAccessKey:input_type -> cairn.metadata.v1.CreateAccessKeyRequest
+	53,  // 155: cairn.metadata.v1.Metadata.UpdateAccessKey:input_type -> cairn.metadata.v1.UpdateAccessKeyRequest
+	55,  // 156: cairn.metadata.v1.Metadata.DeleteAccessKey:input_type -> cairn.metadata.v1.DeleteAccessKeyRequest
+	57,  // 157: cairn.metadata.v1.Metadata.GetAccessKey:input_type -> cairn.metadata.v1.GetAccessKeyRequest
+	59,  // 158: cairn.metadata.v1.Metadata.ListAccessKeys:input_type -> cairn.metadata.v1.ListAccessKeysRequest
+	67,  // 159: cairn.metadata.v1.Metadata.CommitObject:input_type -> cairn.metadata.v1.CommitObjectRequest
+	69,  // 160: cairn.metadata.v1.Metadata.CommitObjects:input_type -> cairn.metadata.v1.CommitObjectsRequest
+	73,  // 161: cairn.metadata.v1.Metadata.GetObject:input_type -> cairn.metadata.v1.GetObjectRequest
+	75,  // 162: cairn.metadata.v1.Metadata.DeleteObject:input_type -> cairn.metadata.v1.DeleteObjectRequest
+	79,  // 163: cairn.metadata.v1.Metadata.ListObjects:input_type -> cairn.metadata.v1.ListObjectsRequest
+	77,  // 164: cairn.metadata.v1.Metadata.ListObjectVersions:input_type -> cairn.metadata.v1.ListObjectVersionsRequest
+	81,  // 165: cairn.metadata.v1.Metadata.CreateMultipart:input_type -> cairn.metadata.v1.CreateMultipartRequest
+	83,  // 166: cairn.metadata.v1.Metadata.GetMultipart:input_type -> cairn.metadata.v1.GetMultipartRequest
+	85,  // 167: cairn.metadata.v1.Metadata.PutPart:input_type -> cairn.metadata.v1.PutPartRequest
+	87,  // 168: cairn.metadata.v1.Metadata.ListParts:input_type -> cairn.metadata.v1.ListPartsRequest
+	90,  // 169: cairn.metadata.v1.Metadata.CompleteMultipart:input_type -> cairn.metadata.v1.CompleteMultipartRequest
+	92,  // 170: cairn.metadata.v1.Metadata.AbortMultipart:input_type -> cairn.metadata.v1.AbortMultipartRequest
+	94,  // 171: cairn.metadata.v1.Metadata.ListMultipartUploads:input_type -> cairn.metadata.v1.ListMultipartUploadsRequest
+	96,  // 172: cairn.metadata.v1.Metadata.RegisterNode:input_type -> cairn.metadata.v1.RegisterNodeRequest
+	98,  // 173: cairn.metadata.v1.Metadata.Heartbeat:input_type -> cairn.metadata.v1.HeartbeatRequest
+	100, // 174: cairn.metadata.v1.Metadata.GetClusterMap:input_type -> cairn.metadata.v1.GetClusterMapRequest
+	103, // 175: cairn.metadata.v1.Metadata.ClusterStatus:input_type -> cairn.metadata.v1.ClusterStatusRequest
+	24,  // 176: cairn.metadata.v1.Metadata.AnnounceMember:input_type -> cairn.metadata.v1.SetMemberAddress
+	108, // 177: cairn.metadata.v1.Metadata.ReportChunks:input_type -> cairn.metadata.v1.ReportChunksRequest
+	118, // 178: cairn.metadata.v1.Metadata.ReportTask:input_type -> cairn.metadata.v1.ReportTaskRequest
+	120, // 179: cairn.metadata.v1.Metadata.CheckChunks:input_type -> cairn.metadata.v1.CheckChunksRequest
+	123, // 180: cairn.metadata.v1.Metadata.HealthStatus:input_type -> cairn.metadata.v1.HealthStatusRequest
+	125, // 181: cairn.metadata.v1.Metadata.SetNodeDrain:input_type -> cairn.metadata.v1.SetNodeDrainRequest
+	127, // 182: cairn.metadata.v1.Metadata.Decommission:input_type -> cairn.metadata.v1.DecommissionRequest
+	131, // 183: cairn.metadata.v1.Metadata.RebalancePlan:input_type -> cairn.metadata.v1.RebalancePlanRequest
+	135, // 184: cairn.metadata.v1.Metadata.RebalanceStart:input_type -> cairn.metadata.v1.RebalanceStartRequest
+	136, // 185: cairn.metadata.v1.Metadata.RebalanceStatus:input_type -> cairn.metadata.v1.RebalanceStatusRequest
+	137, // 186: cairn.metadata.v1.Metadata.RebalanceStop:input_type -> cairn.metadata.v1.RebalanceStopRequest
+	140, // 187: cairn.metadata.v1.Metadata.AddMember:input_type -> cairn.metadata.v1.AddMemberRequest
+	142, // 188: cairn.metadata.v1.Metadata.RemoveMember:input_type -> cairn.metadata.v1.RemoveMemberRequest
+	144, // 189: cairn.metadata.v1.Metadata.TransferLeader:input_type -> cairn.metadata.v1.TransferLeaderRequest
+	27,  // 190: cairn.metadata.v1.Metadata.CreateBucket:output_type -> cairn.metadata.v1.CreateBucketResponse
+	29,  // 191: cairn.metadata.v1.Metadata.DeleteBucket:output_type -> cairn.metadata.v1.DeleteBucketResponse
+	63,  // 192: cairn.metadata.v1.Metadata.GetBucket:output_type -> cairn.metadata.v1.GetBucketResponse
+	65,  // 193: cairn.metadata.v1.Metadata.ListBuckets:output_type -> cairn.metadata.v1.ListBucketsResponse
+	31,  // 194: cairn.metadata.v1.Metadata.SetBucketPolicy:output_type -> cairn.metadata.v1.SetBucketPolicyResponse
+	33,  // 195: cairn.metadata.v1.Metadata.SetBucketLifecycle:output_type -> cairn.metadata.v1.SetBucketLifecycleResponse
+	61,  // 196: cairn.metadata.v1.Metadata.SetObjectTags:output_type -> cairn.metadata.v1.SetObjectTagsResponse
+	50,  // 197: cairn.metadata.v1.Metadata.SetBucketTags:output_type -> cairn.metadata.v1.SetBucketTagsResponse
+	35,  // 198: cairn.metadata.v1.Metadata.SetBucketCors:output_type -> cairn.metadata.v1.SetBucketCorsResponse
+	37,  // 199: cairn.metadata.v1.Metadata.SetBucketQuota:output_type -> cairn.metadata.v1.SetBucketQuotaResponse
+	39,  // 200: cairn.metadata.v1.Metadata.SetBucketEncryption:output_type -> cairn.metadata.v1.SetBucketEncryptionResponse
+	41,  // 201: cairn.metadata.v1.Metadata.SetBucketVersioning:output_type -> cairn.metadata.v1.SetBucketVersioningResponse
+	43,  // 202: cairn.metadata.v1.Metadata.SetBucketObjectLock:output_type -> cairn.metadata.v1.SetBucketObjectLockResponse
+	45,  // 203: cairn.metadata.v1.Metadata.SetObjectRetention:output_type -> cairn.metadata.v1.SetObjectRetentionResponse
+	47,  // 204: cairn.metadata.v1.Metadata.SetObjectLegalHold:output_type -> cairn.metadata.v1.SetObjectLegalHoldResponse
+	52,  // 205: cairn.metadata.v1.Metadata.CreateAccessKey:output_type -> cairn.metadata.v1.CreateAccessKeyResponse
+	54,  // 206: cairn.metadata.v1.Metadata.UpdateAccessKey:output_type -> cairn.metadata.v1.UpdateAccessKeyResponse
+	56,  // 207: cairn.metadata.v1.Metadata.DeleteAccessKey:output_type -> cairn.metadata.v1.DeleteAccessKeyResponse
+	58,  // 208: cairn.metadata.v1.Metadata.GetAccessKey:output_type -> cairn.metadata.v1.GetAccessKeyResponse
+	60,  // 209: cairn.metadata.v1.Metadata.ListAccessKeys:output_type -> cairn.metadata.v1.ListAccessKeysResponse
+	68,  // 210: cairn.metadata.v1.Metadata.CommitObject:output_type -> cairn.metadata.v1.CommitObjectResponse
+	70,  // 211: cairn.metadata.v1.Metadata.CommitObjects:output_type -> cairn.metadata.v1.CommitObjectsResponse
+	74,  // 212: cairn.metadata.v1.Metadata.GetObject:output_type -> cairn.metadata.v1.GetObjectResponse
+	76,  // 213: cairn.metadata.v1.Metadata.DeleteObject:output_type -> cairn.metadata.v1.DeleteObjectResponse
+	80,  // 214: cairn.metadata.v1.Metadata.ListObjects:output_type -> cairn.metadata.v1.ListObjectsResponse
+	78,  // 215: cairn.metadata.v1.Metadata.ListObjectVersions:output_type -> cairn.metadata.v1.ListObjectVersionsResponse
+	82,  // 216: cairn.metadata.v1.Metadata.CreateMultipart:output_type -> cairn.metadata.v1.CreateMultipartResponse
+	84,  // 217: cairn.metadata.v1.Metadata.GetMultipart:output_type -> cairn.metadata.v1.GetMultipartResponse
+	86,  // 218: cairn.metadata.v1.Metadata.PutPart:output_type -> cairn.metadata.v1.PutPartResponse
+	88,  // 219: cairn.metadata.v1.Metadata.ListParts:output_type -> cairn.metadata.v1.ListPartsResponse
+	91,  // 220: cairn.metadata.v1.Metadata.CompleteMultipart:output_type -> cairn.metadata.v1.CompleteMultipartResponse
+	93,  // 221: cairn.metadata.v1.Metadata.AbortMultipart:output_type -> cairn.metadata.v1.AbortMultipartResponse
+	95,  // 222: cairn.metadata.v1.Metadata.ListMultipartUploads:output_type -> cairn.metadata.v1.ListMultipartUploadsResponse
+	97,  // 223: cairn.metadata.v1.Metadata.RegisterNode:output_type -> cairn.metadata.v1.RegisterNodeResponse
+	99,  // 224: cairn.metadata.v1.Metadata.Heartbeat:output_type -> cairn.metadata.v1.HeartbeatResponse
+	101, // 225: cairn.metadata.v1.Metadata.GetClusterMap:output_type -> cairn.metadata.v1.GetClusterMapResponse
+	104, // 226: cairn.metadata.v1.Metadata.ClusterStatus:output_type -> cairn.metadata.v1.ClusterStatusResponse
+	102, // 227: cairn.metadata.v1.Metadata.AnnounceMember:output_type -> cairn.metadata.v1.AnnounceMemberResponse
+	109, // 228: cairn.metadata.v1.Metadata.ReportChunks:output_type -> cairn.metadata.v1.ReportChunksResponse
+	119, // 229: cairn.metadata.v1.Metadata.ReportTask:output_type -> cairn.metadata.v1.ReportTaskResponse
+	121, // 230: cairn.metadata.v1.Metadata.CheckChunks:output_type -> cairn.metadata.v1.CheckChunksResponse
+	124, // 231: cairn.metadata.v1.Metadata.HealthStatus:output_type -> cairn.metadata.v1.HealthStatusResponse
+	126, // 232: cairn.metadata.v1.Metadata.SetNodeDrain:output_type -> cairn.metadata.v1.SetNodeDrainResponse
+	128, // 233: cairn.metadata.v1.Metadata.Decommission:output_type -> cairn.metadata.v1.DecommissionResponse
+	132, // 234: cairn.metadata.v1.Metadata.RebalancePlan:output_type -> cairn.metadata.v1.RebalancePlanResponse
+	138, // 235: cairn.metadata.v1.Metadata.RebalanceStart:output_type -> cairn.metadata.v1.RebalanceStatusResponse
+	138, // 236: cairn.metadata.v1.Metadata.RebalanceStatus:output_type -> cairn.metadata.v1.RebalanceStatusResponse
+	138, // 237: cairn.metadata.v1.Metadata.RebalanceStop:output_type -> cairn.metadata.v1.RebalanceStatusResponse
+	141, // 238: cairn.metadata.v1.Metadata.AddMember:output_type -> cairn.metadata.v1.AddMemberResponse
+	143, // 239: cairn.metadata.v1.Metadata.RemoveMember:output_type -> cairn.metadata.v1.RemoveMemberResponse
+	145, // 240: cairn.metadata.v1.Metadata.TransferLeader:output_type -> cairn.metadata.v1.TransferLeaderResponse
+	190, // [190:241] is the sub-list for method output_type
+	139, // [139:190] is the sub-list for method input_type
+	139, // [139:139] is the sub-list for extension type_name
+	139, // [139:139] is the sub-list for extension extendee
+	0,   // [0:139] is the sub-list for field type_name
 }
 
 func init() { file_metadata_proto_init() }
@@ -10365,7 +11042,7 @@ func file_metadata_proto_init() {
 	if File_metadata_proto != nil {
 		return
 	}
-	file_metadata_proto_msgTypes[16].OneofWrappers = []any{
+	file_metadata_proto_msgTypes[18].OneofWrappers = []any{
 		(*Command_CreateBucket)(nil),
 		(*Command_DeleteBucket)(nil),
 		(*Command_CommitObject)(nil),
@@ -10394,9 +11071,12 @@ func file_metadata_proto_init() {
 		(*Command_SetBucketQuota)(nil),
 		(*Command_SetBucketEncryption)(nil),
 		(*Command_SetBucketVersioning)(nil),
+		(*Command_SetBucketObjectLock)(nil),
+		(*Command_SetObjectRetention)(nil),
+		(*Command_SetObjectLegalHold)(nil),
 	}
-	file_metadata_proto_msgTypes[41].OneofWrappers = []any{}
-	file_metadata_proto_msgTypes[100].OneofWrappers = []any{
+	file_metadata_proto_msgTypes[49].OneofWrappers = []any{}
+	file_metadata_proto_msgTypes[108].OneofWrappers = []any{
 		(*Task_Repair)(nil),
 		(*Task_Move)(nil),
 		(*Task_Delete)(nil),
@@ -10406,8 +11086,8 @@ func file_metadata_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_metadata_proto_rawDesc), len(file_metadata_proto_rawDesc)),
-			NumEnums:      3,
-			NumMessages:   145,
+			NumEnums:      4,
+			NumMessages:   153,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -37,6 +37,9 @@ const (
 	Metadata_SetBucketQuota_FullMethodName       = "/cairn.metadata.v1.Metadata/SetBucketQuota"
 	Metadata_SetBucketEncryption_FullMethodName  = "/cairn.metadata.v1.Metadata/SetBucketEncryption"
 	Metadata_SetBucketVersioning_FullMethodName  = "/cairn.metadata.v1.Metadata/SetBucketVersioning"
+	Metadata_SetBucketObjectLock_FullMethodName  = "/cairn.metadata.v1.Metadata/SetBucketObjectLock"
+	Metadata_SetObjectRetention_FullMethodName   = "/cairn.metadata.v1.Metadata/SetObjectRetention"
+	Metadata_SetObjectLegalHold_FullMethodName   = "/cairn.metadata.v1.Metadata/SetObjectLegalHold"
 	Metadata_CreateAccessKey_FullMethodName      = "/cairn.metadata.v1.Metadata/CreateAccessKey"
 	Metadata_UpdateAccessKey_FullMethodName      = "/cairn.metadata.v1.Metadata/UpdateAccessKey"
 	Metadata_DeleteAccessKey_FullMethodName      = "/cairn.metadata.v1.Metadata/DeleteAccessKey"
@@ -91,6 +94,9 @@ type MetadataClient interface {
 	SetBucketQuota(ctx context.Context, in *SetBucketQuotaRequest, opts ...grpc.CallOption) (*SetBucketQuotaResponse, error)
 	SetBucketEncryption(ctx context.Context, in *SetBucketEncryptionRequest, opts ...grpc.CallOption) (*SetBucketEncryptionResponse, error)
 	SetBucketVersioning(ctx context.Context, in *SetBucketVersioningRequest, opts ...grpc.CallOption) (*SetBucketVersioningResponse, error)
+	SetBucketObjectLock(ctx context.Context, in *SetBucketObjectLockRequest, opts ...grpc.CallOption) (*SetBucketObjectLockResponse, error)
+	SetObjectRetention(ctx context.Context, in *SetObjectRetentionRequest, opts ...grpc.CallOption) (*SetObjectRetentionResponse, error)
+	SetObjectLegalHold(ctx context.Context, in *SetObjectLegalHoldRequest, opts ...grpc.CallOption) (*SetObjectLegalHoldResponse, error)
 	CreateAccessKey(ctx context.Context, in *CreateAccessKeyRequest, opts ...grpc.CallOption) (*CreateAccessKeyResponse, error)
 	UpdateAccessKey(ctx context.Context, in *UpdateAccessKeyRequest, opts ...grpc.CallOption) (*UpdateAccessKeyResponse, error)
 	DeleteAccessKey(ctx context.Context, in *DeleteAccessKeyRequest, opts ...grpc.CallOption) (*DeleteAccessKeyResponse, error)
@@ -256,6 +262,36 @@ func (c *metadataClient) SetBucketVersioning(ctx context.Context, in *SetBucketV
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(SetBucketVersioningResponse)
 	err := c.cc.Invoke(ctx, Metadata_SetBucketVersioning_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *metadataClient) SetBucketObjectLock(ctx context.Context, in *SetBucketObjectLockRequest, opts ...grpc.CallOption) (*SetBucketObjectLockResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(SetBucketObjectLockResponse)
+	err := c.cc.Invoke(ctx, Metadata_SetBucketObjectLock_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *metadataClient) SetObjectRetention(ctx context.Context, in *SetObjectRetentionRequest, opts ...grpc.CallOption) (*SetObjectRetentionResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(SetObjectRetentionResponse)
+	err := c.cc.Invoke(ctx, Metadata_SetObjectRetention_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *metadataClient) SetObjectLegalHold(ctx context.Context, in *SetObjectLegalHoldRequest, opts ...grpc.CallOption) (*SetObjectLegalHoldResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(SetObjectLegalHoldResponse)
+	err := c.cc.Invoke(ctx, Metadata_SetObjectLegalHold_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -638,6 +674,9 @@ type MetadataServer interface {
 	SetBucketQuota(context.Context, *SetBucketQuotaRequest) (*SetBucketQuotaResponse, error)
 	SetBucketEncryption(context.Context, *SetBucketEncryptionRequest) (*SetBucketEncryptionResponse, error)
 	SetBucketVersioning(context.Context, *SetBucketVersioningRequest) (*SetBucketVersioningResponse, error)
+	SetBucketObjectLock(context.Context, *SetBucketObjectLockRequest) (*SetBucketObjectLockResponse, error)
+	SetObjectRetention(context.Context, *SetObjectRetentionRequest) (*SetObjectRetentionResponse, error)
+	SetObjectLegalHold(context.Context, *SetObjectLegalHoldRequest) (*SetObjectLegalHoldResponse, error)
 	CreateAccessKey(context.Context, *CreateAccessKeyRequest) (*CreateAccessKeyResponse, error)
 	UpdateAccessKey(context.Context, *UpdateAccessKeyRequest) (*UpdateAccessKeyResponse, error)
 	DeleteAccessKey(context.Context, *DeleteAccessKeyRequest) (*DeleteAccessKeyResponse, error)
@@ -724,6 +763,15 @@ func (UnimplementedMetadataServer) SetBucketEncryption(context.Context, *SetBuck
 }
 func (UnimplementedMetadataServer) SetBucketVersioning(context.Context, *SetBucketVersioningRequest) (*SetBucketVersioningResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method SetBucketVersioning not implemented")
+}
+func (UnimplementedMetadataServer) SetBucketObjectLock(context.Context, *SetBucketObjectLockRequest) (*SetBucketObjectLockResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method SetBucketObjectLock not implemented")
+}
+func (UnimplementedMetadataServer) SetObjectRetention(context.Context, *SetObjectRetentionRequest) (*SetObjectRetentionResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method SetObjectRetention not implemented")
+}
+func (UnimplementedMetadataServer) SetObjectLegalHold(context.Context, *SetObjectLegalHoldRequest) (*SetObjectLegalHoldResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method SetObjectLegalHold not implemented")
 }
 func (UnimplementedMetadataServer) CreateAccessKey(context.Context, *CreateAccessKeyRequest) (*CreateAccessKeyResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method CreateAccessKey not implemented")
@@ -1066,6 +1114,60 @@ func _Metadata_SetBucketVersioning_Handler(srv interface{}, ctx context.Context,
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
 		return srv.(MetadataServer).SetBucketVersioning(ctx, req.(*SetBucketVersioningRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Metadata_SetBucketObjectLock_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SetBucketObjectLockRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MetadataServer).SetBucketObjectLock(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Metadata_SetBucketObjectLock_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MetadataServer).SetBucketObjectLock(ctx, req.(*SetBucketObjectLockRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Metadata_SetObjectRetention_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SetObjectRetentionRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MetadataServer).SetObjectRetention(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Metadata_SetObjectRetention_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MetadataServer).SetObjectRetention(ctx, req.(*SetObjectRetentionRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Metadata_SetObjectLegalHold_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SetObjectLegalHoldRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MetadataServer).SetObjectLegalHold(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Metadata_SetObjectLegalHold_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MetadataServer).SetObjectLegalHold(ctx, req.(*SetObjectLegalHoldRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
@@ -1772,6 +1874,18 @@ var Metadata_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "SetBucketVersioning",
 			Handler:    _Metadata_SetBucketVersioning_Handler,
+		},
+		{
+			MethodName: "SetBucketObjectLock",
+			Handler:    _Metadata_SetBucketObjectLock_Handler,
+		},
+		{
+			MethodName: "SetObjectRetention",
+			Handler:    _Metadata_SetObjectRetention_Handler,
+		},
+		{
+			MethodName: "SetObjectLegalHold",
+			Handler:    _Metadata_SetObjectLegalHold_Handler,
 		},
 		{
 			MethodName: "CreateAccessKey",

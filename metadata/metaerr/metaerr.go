@@ -53,6 +53,15 @@ var (
 	// ErrMethodNotAllowed: the version named is a delete marker, which
 	// has no data or tags.
 	ErrMethodNotAllowed = &Error{"MethodNotAllowed", codes.FailedPrecondition}
+	// ErrObjectLocked: the version's legal hold or retention forbids the
+	// change (object lock).
+	ErrObjectLocked = &Error{"ObjectLocked", codes.FailedPrecondition}
+	// ErrObjectLockNotEnabled: a retention or legal hold for a bucket
+	// without object lock.
+	ErrObjectLockNotEnabled = &Error{"ObjectLockNotEnabled", codes.FailedPrecondition}
+	// ErrInvalidBucketState: the bucket's state forbids the change (object
+	// lock without versioning, suspending versioning under object lock).
+	ErrInvalidBucketState = &Error{"InvalidBucketState", codes.FailedPrecondition}
 )
 
 var all = []*Error{
@@ -60,7 +69,8 @@ var all = []*Error{
 	ErrBucketAlreadyOwnedByYou, ErrBucketNotEmpty, ErrPreconditionFailed,
 	ErrInvalidPart, ErrInvalidPartOrder, ErrInvalidArgument, ErrNoSuchNode,
 	ErrNotLeader, ErrUpgradeRequired, ErrNoSuchAccessKey, ErrAccessKeyExists,
-	ErrQuotaExceeded, ErrNoSuchVersion, ErrMethodNotAllowed,
+	ErrQuotaExceeded, ErrNoSuchVersion, ErrMethodNotAllowed, ErrObjectLocked,
+	ErrObjectLockNotEnabled, ErrInvalidBucketState,
 }
 
 // NotLeaderError says who the leader is, if this member knows.
