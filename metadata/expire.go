@@ -334,12 +334,17 @@ func versionRefused(err error) bool {
 	return errors.As(err, &me) && !errors.Is(err, metaerr.ErrNotLeader) && !errors.Is(err, metaerr.ErrUpgradeRequired)
 }
 
-// versionDue tells whether c's rules have made v due at now. A record
-// without an internal version id (an object written by a metad older than
+// versionDue tells whether c's rules have made v due at now. A version
+// object lock keeps is not. A record without an internal version id (an object written by a metad older than
 // version ids) is never due: the delete could not be conditioned on it.
 func versionDue(c *lifecycle.Configuration, v VersionInfo, now time.Time) bool {
 	o := v.Version
 	if o.GetVersionId() == "" {
+		return false
+	}
+	if checkDeletable(o, now.UnixNano(), false) != nil {
+		// Held or retained (object lock): lifecycle rules never remove
+		// such a version, as on S3; it is looked at again once free.
 		return false
 	}
 	var at time.Time

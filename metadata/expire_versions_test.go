@@ -693,3 +693,48 @@ func TestLifecycleVersionExpiryNeedsLevel8(t *testing.T) {
 	r.pass() // the marker, now the only version, is as old as the Days rule's objects
 	r.wantVersions("at level 8, the next pass", "bk")
 }
+
+// TestLifecycleVersionExpiryObjectLock: versions object lock keeps (a
+// legal hold, a retention in force) are not expired, without even a
+// refused delete; once free they are.
+func TestLifecycleVersionExpiryObjectLock(t *testing.T) {
+	r := newVersionRig(t, `<LifecycleConfiguration>
+<Rule><ID>all</ID><Filter/><Status>Enabled</Status><NoncurrentVersionExpiration><NoncurrentDays>1</NoncurrentDays></NoncurrentVersionExpiration></Rule>
+</LifecycleConfiguration>`)
+	r.must(smBucketLock("bk", &pb.ObjectLockConfiguration{Enabled: true}))
+	lockedPut := func(key, etag string, ret *pb.ObjectRetention, hold bool) {
+		r.seg++
+		o := smObj("bk", key, etag, smSegN(r.seg))
+		o.VersionId, o.Retention, o.LegalHold = "id-"+key+"-"+etag, ret, hold
+		r.must(smCommit(o, nil))
+	}
+	until := time.Date(1970, 1, 28, 0, 0, 0, 0, time.UTC).UnixNano()
+	lockedPut("held", "e1", nil, true)
+	lockedPut("retained", "e1", &pb.ObjectRetention{Mode: pb.ObjectLockMode_OBJECT_LOCK_MODE_GOVERNANCE, RetainUntilUnixNano: until}, false)
+	lockedPut("free", "e1", nil, false)
+	for _, k := range []string{"held", "retained", "free"} {
+		lockedPut(k, "e2", nil, false)
+	}
+	proposed := 0
+	h := newHealer(r.h.cfg, r.h.log, r.view, func(ctx context.Context, cmd *pb.Command) (proto.Message, error) {
+		if cmd.GetDeleteObject() != nil {
+			proposed++
+		}
+		return r.propose(ctx, cmd)
+	}, r.h.m)
+	h.now = r.clock.now
+	r.at(26, 0, 0, 0)
+	if err := h.expiryPass(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	r.wantVersions("while locked", "bk", "free@id-free-e2*", "held@id-held-e2*", "held@id-held-e1", "retained@id-retained-e2*", "retained@id-retained-e1")
+	if proposed != 1 {
+		t.Fatalf("%d deletes proposed, want 1 (the free version's)", proposed)
+	}
+	r.must(smLegalHold("bk", "held", "id-held-e1", false))
+	r.at(28, 0, 0, 0)
+	if err := h.expiryPass(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	r.wantVersions("once free", "bk", "free@id-free-e2*", "held@id-held-e2*", "retained@id-retained-e2*")
+}
