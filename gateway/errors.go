@@ -86,7 +86,7 @@ func toS3(err error, t target) error {
 	}
 	if e.Resource == "" && e.BucketName == "" && e.Key == "" {
 		switch e.Code {
-		case s3err.NoSuchKey, s3err.KeyTooLongError, s3err.PreconditionFailed, s3err.NoSuchUpload:
+		case s3err.NoSuchKey, s3err.NoSuchVersion, s3err.KeyTooLongError, s3err.PreconditionFailed, s3err.NoSuchUpload:
 			e.Key = t.key
 			e.BucketName = t.bucket
 		case s3err.NoSuchBucket, s3err.BucketNotEmpty, s3err.BucketAlreadyExists,

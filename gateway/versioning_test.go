@@ -185,6 +185,9 @@ func testVersioning(t *testing.T, e *env) {
 			continue
 		}
 		wantErrorDoc(t, resp.StatusCode, body, tc.status, tc.code, "")
+		if tc.code == "NoSuchVersion" && !bytes.Contains(body, []byte("<Key>k</Key>")) {
+			t.Fatalf("NoSuchVersion names no key: %s", body)
+		}
 	}
 
 	// A delete without a version id adds a delete marker.
