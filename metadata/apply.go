@@ -1071,7 +1071,13 @@ func (a *applier) setObjectTags(req *metadatapb.SetObjectTagsRequest) (proto.Mes
 	var cur *metadatapb.Object
 	var err error
 	if id := req.GetVersionId(); id != "" {
-		if cur, objKey, err = a.findVersion(bucket, key, id); err == nil && cur.GetDeleteMarker() {
+		cur, objKey, err = a.findVersion(bucket, key, id)
+		switch {
+		case err != nil:
+			return nil, err
+		case cur == nil:
+			return nil, metaerr.Detailed(metaerr.ErrNoSuchVersion, "%s/%s version %q", bucket, key, id)
+		case cur.GetDeleteMarker():
 			return nil, metaerr.Detailed(metaerr.ErrMethodNotAllowed, "%s/%s version %q is a delete marker", bucket, key, id)
 		}
 	} else {
@@ -1090,7 +1096,11 @@ func (a *applier) setObjectTags(req *metadatapb.SetObjectTagsRequest) (proto.Mes
 	if err := a.st.put(objKey, cur); err != nil {
 		return nil, err
 	}
-	return &metadatapb.SetObjectTagsResponse{VersionId: cur.GetVersionId()}, nil
+	set, err := a.st.bucketSettings(bucket)
+	if err != nil {
+		return nil, err
+	}
+	return &metadatapb.SetObjectTagsResponse{VersionId: answeredVersionID(cur, set.versioning)}, nil
 }
 
 func trimQuotes(s string) string {

@@ -2,7 +2,9 @@ package metadata
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"encoding/binary"
+	"encoding/hex"
 	"fmt"
 
 	"github.com/dgraph-io/badger/v4"
@@ -203,8 +205,10 @@ func (a *applier) addDeleteMarker(bucket, key string, versioned bool) (*pb.Objec
 		ModifiedUnixNano: a.now, NoncurrentSinceUnixNano: a.now,
 	}
 	// Derived from where the command is in the log: unique and the same
-	// on every member.
-	m.VersionId = fmt.Sprintf("%016x%08x", a.index, a.gcSeq)
+	// on every member, and hashed so that it looks like the objects'
+	// random ids (32 hex digits) and says nothing about the log.
+	sum := sha256.Sum256(fmt.Appendf(nil, "cairn delete marker %d %d", a.index, a.gcSeq))
+	m.VersionId = hex.EncodeToString(sum[:16])
 	if err := a.st.put(a.newVersionKey(bucket, key, S3VersionID(m)), m); err != nil {
 		return nil, err
 	}

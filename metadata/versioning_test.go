@@ -187,6 +187,13 @@ func TestVersioningRefusals(t *testing.T) {
 	if err := tag("v-k-e1"); err != nil {
 		t.Fatalf("tagging a noncurrent version: %v", err)
 	}
+	if err := tag("v-k-e9"); !smIsCond(err, metaerr.ErrNoSuchVersion) {
+		t.Fatalf("tagging a version that does not exist: %v", err)
+	}
+	r := h.do(&pb.Command{Op: &pb.Command_SetObjectTags{SetObjectTags: &pb.SetObjectTagsRequest{Bucket: "b", Key: "k", VersionId: "v-k-e2"}}})
+	if r.Err != nil || r.Resp.(*pb.SetObjectTagsResponse).GetVersionId() != "v-k-e2" {
+		t.Fatalf("tagging a version answered %v, %v", r.Resp, r.Err)
+	}
 	o, err := h.s.GetObject(&pb.GetObjectRequest{Bucket: "b", Key: "k", VersionId: "v-k-e1"})
 	if err != nil || o.GetObject().GetTags()["a"] != "b" {
 		t.Fatalf("the tagged version: %v, %v", o, err)

@@ -4405,7 +4405,8 @@ func (x *ListAccessKeysResponse) GetKeys() []*AccessKey {
 
 type SetObjectTagsResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The object's version id.
+	// The tagged version's S3 version id ("null" for a null version); ""
+	// in a bucket never versioned.
 	VersionId     string `protobuf:"bytes,1,opt,name=version_id,json=versionId,proto3" json:"version_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
