@@ -1415,7 +1415,11 @@ type MultipartUpload struct {
 	Tags map[string]string `protobuf:"bytes,10,rep,name=tags,proto3" json:"tags,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	// The encryption of every part and of the completed object (its data
 	// key is made at Create); absent: not encrypted.
-	Encryption    *Encryption `protobuf:"bytes,11,opt,name=encryption,proto3" json:"encryption,omitempty"`
+	Encryption *Encryption `protobuf:"bytes,11,opt,name=encryption,proto3" json:"encryption,omitempty"`
+	// The object lock the completed object will carry (the x-amz-object-
+	// lock-* headers of Create); checked when the upload completes.
+	Retention     *ObjectRetention `protobuf:"bytes,12,opt,name=retention,proto3" json:"retention,omitempty"`
+	LegalHold     bool             `protobuf:"varint,13,opt,name=legal_hold,json=legalHold,proto3" json:"legal_hold,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1525,6 +1529,20 @@ func (x *MultipartUpload) GetEncryption() *Encryption {
 		return x.Encryption
 	}
 	return nil
+}
+
+func (x *MultipartUpload) GetRetention() *ObjectRetention {
+	if x != nil {
+		return x.Retention
+	}
+	return nil
+}
+
+func (x *MultipartUpload) GetLegalHold() bool {
+	if x != nil {
+		return x.LegalHold
+	}
+	return false
 }
 
 type Part struct {
@@ -9926,7 +9944,7 @@ const file_metadata_proto_rawDesc = "" +
 	"\vBucketGrant\x12\x12\n" +
 	"\x04read\x18\x01 \x01(\bR\x04read\x12\x14\n" +
 	"\x05write\x18\x02 \x01(\bR\x05write\x12\x14\n" +
-	"\x05owner\x18\x03 \x01(\bR\x05owner\"\xdc\x05\n" +
+	"\x05owner\x18\x03 \x01(\bR\x05owner\"\xbd\x06\n" +
 	"\x0fMultipartUpload\x12\x16\n" +
 	"\x06bucket\x18\x01 \x01(\tR\x06bucket\x12\x10\n" +
 	"\x03key\x18\x02 \x01(\tR\x03key\x12\x1b\n" +
@@ -9941,7 +9959,10 @@ const file_metadata_proto_rawDesc = "" +
 	" \x03(\v2,.cairn.metadata.v1.MultipartUpload.TagsEntryR\x04tags\x12=\n" +
 	"\n" +
 	"encryption\x18\v \x01(\v2\x1d.cairn.metadata.v1.EncryptionR\n" +
-	"encryption\x1a:\n" +
+	"encryption\x12@\n" +
+	"\tretention\x18\f \x01(\v2\".cairn.metadata.v1.ObjectRetentionR\tretention\x12\x1d\n" +
+	"\n" +
+	"legal_hold\x18\r \x01(\bR\tlegalHold\x1a:\n" +
 	"\fHeadersEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1a?\n" +
@@ -10813,229 +10834,230 @@ var file_metadata_proto_depIdxs = []int32{
 	153, // 20: cairn.metadata.v1.MultipartUpload.user_metadata:type_name -> cairn.metadata.v1.MultipartUpload.UserMetadataEntry
 	154, // 21: cairn.metadata.v1.MultipartUpload.tags:type_name -> cairn.metadata.v1.MultipartUpload.TagsEntry
 	11,  // 22: cairn.metadata.v1.MultipartUpload.encryption:type_name -> cairn.metadata.v1.Encryption
-	6,   // 23: cairn.metadata.v1.Part.checksums:type_name -> cairn.metadata.v1.Checksum
-	5,   // 24: cairn.metadata.v1.Part.segments:type_name -> cairn.metadata.v1.Segment
-	3,   // 25: cairn.metadata.v1.Node.state:type_name -> cairn.metadata.v1.NodeState
-	19,  // 26: cairn.metadata.v1.ClusterMap.nodes:type_name -> cairn.metadata.v1.Node
-	4,   // 27: cairn.metadata.v1.ClusterMap.default_scheme:type_name -> cairn.metadata.v1.Scheme
-	26,  // 28: cairn.metadata.v1.Command.create_bucket:type_name -> cairn.metadata.v1.CreateBucketRequest
-	28,  // 29: cairn.metadata.v1.Command.delete_bucket:type_name -> cairn.metadata.v1.DeleteBucketRequest
-	67,  // 30: cairn.metadata.v1.Command.commit_object:type_name -> cairn.metadata.v1.CommitObjectRequest
-	75,  // 31: cairn.metadata.v1.Command.delete_object:type_name -> cairn.metadata.v1.DeleteObjectRequest
-	81,  // 32: cairn.metadata.v1.Command.create_multipart:type_name -> cairn.metadata.v1.CreateMultipartRequest
-	85,  // 33: cairn.metadata.v1.Command.put_part:type_name -> cairn.metadata.v1.PutPartRequest
-	90,  // 34: cairn.metadata.v1.Command.complete_multipart:type_name -> cairn.metadata.v1.CompleteMultipartRequest
-	92,  // 35: cairn.metadata.v1.Command.abort_multipart:type_name -> cairn.metadata.v1.AbortMultipartRequest
-	96,  // 36: cairn.metadata.v1.Command.register_node:type_name -> cairn.metadata.v1.RegisterNodeRequest
-	24,  // 37: cairn.metadata.v1.Command.set_member_address:type_name -> cairn.metadata.v1.SetMemberAddress
-	23,  // 38: cairn.metadata.v1.Command.bootstrap:type_name -> cairn.metadata.v1.Bootstrap
-	25,  // 39: cairn.metadata.v1.Command.set_node_usage:type_name -> cairn.metadata.v1.SetNodeUsage
-	105, // 40: cairn.metadata.v1.Command.set_node_state:type_name -> cairn.metadata.v1.SetNodeState
-	107, // 41: cairn.metadata.v1.Command.mark_chunks:type_name -> cairn.metadata.v1.MarkChunks
-	110, // 42: cairn.metadata.v1.Command.commit_placement:type_name -> cairn.metadata.v1.CommitPlacement
-	111, // 43: cairn.metadata.v1.Command.ack_gc:type_name -> cairn.metadata.v1.AckGC
-	133, // 44: cairn.metadata.v1.Command.set_rebalance:type_name -> cairn.metadata.v1.SetRebalance
-	30,  // 45: cairn.metadata.v1.Command.set_bucket_policy:type_name -> cairn.metadata.v1.SetBucketPolicyRequest
-	32,  // 46: cairn.metadata.v1.Command.set_bucket_lifecycle:type_name -> cairn.metadata.v1.SetBucketLifecycleRequest
-	48,  // 47: cairn.metadata.v1.Command.set_object_tags:type_name -> cairn.metadata.v1.SetObjectTagsRequest
-	49,  // 48: cairn.metadata.v1.Command.set_bucket_tags:type_name -> cairn.metadata.v1.SetBucketTagsRequest
-	51,  // 49: cairn.metadata.v1.Command.create_access_key:type_name -> cairn.metadata.v1.CreateAccessKeyRequest
-	53,  // 50: cairn.metadata.v1.Command.update_access_key:type_name -> cairn.metadata.v1.UpdateAccessKeyRequest
-	55,  // 51: cairn.metadata.v1.Command.delete_access_key:type_name -> cairn.metadata.v1.DeleteAccessKeyRequest
-	34,  // 52: cairn.metadata.v1.Command.set_bucket_cors:type_name -> cairn.metadata.v1.SetBucketCorsRequest
-	36,  // 53: cairn.metadata.v1.Command.set_bucket_quota:type_name -> cairn.metadata.v1.SetBucketQuotaRequest
-	38,  // 54: cairn.metadata.v1.Command.set_bucket_encryption:type_name -> cairn.metadata.v1.SetBucketEncryptionRequest
-	40,  // 55: cairn.metadata.v1.Command.set_bucket_versioning:type_name -> cairn.metadata.v1.SetBucketVersioningRequest
-	42,  // 56: cairn.metadata.v1.Command.set_bucket_object_lock:type_name -> cairn.metadata.v1.SetBucketObjectLockRequest
-	44,  // 57: cairn.metadata.v1.Command.set_object_retention:type_name -> cairn.metadata.v1.SetObjectRetentionRequest
-	46,  // 58: cairn.metadata.v1.Command.set_object_legal_hold:type_name -> cairn.metadata.v1.SetObjectLegalHoldRequest
-	4,   // 59: cairn.metadata.v1.Bootstrap.default_scheme:type_name -> cairn.metadata.v1.Scheme
-	12,  // 60: cairn.metadata.v1.CreateBucketResponse.bucket:type_name -> cairn.metadata.v1.Bucket
-	12,  // 61: cairn.metadata.v1.SetBucketPolicyResponse.bucket:type_name -> cairn.metadata.v1.Bucket
-	12,  // 62: cairn.metadata.v1.SetBucketLifecycleResponse.bucket:type_name -> cairn.metadata.v1.Bucket
-	12,  // 63: cairn.metadata.v1.SetBucketCorsResponse.bucket:type_name -> cairn.metadata.v1.Bucket
-	13,  // 64: cairn.metadata.v1.SetBucketQuotaRequest.quota:type_name -> cairn.metadata.v1.BucketQuota
-	12,  // 65: cairn.metadata.v1.SetBucketQuotaResponse.bucket:type_name -> cairn.metadata.v1.Bucket
-	12,  // 66: cairn.metadata.v1.SetBucketEncryptionResponse.bucket:type_name -> cairn.metadata.v1.Bucket
-	2,   // 67: cairn.metadata.v1.SetBucketVersioningRequest.status:type_name -> cairn.metadata.v1.VersioningStatus
-	12,  // 68: cairn.metadata.v1.SetBucketVersioningResponse.bucket:type_name -> cairn.metadata.v1.Bucket
-	10,  // 69: cairn.metadata.v1.SetBucketObjectLockRequest.config:type_name -> cairn.metadata.v1.ObjectLockConfiguration
-	12,  // 70: cairn.metadata.v1.SetBucketObjectLockResponse.bucket:type_name -> cairn.metadata.v1.Bucket
-	9,   // 71: cairn.metadata.v1.SetObjectRetentionRequest.retention:type_name -> cairn.metadata.v1.ObjectRetention
-	8,   // 72: cairn.metadata.v1.SetObjectRetentionResponse.object:type_name -> cairn.metadata.v1.Object
-	8,   // 73: cairn.metadata.v1.SetObjectLegalHoldResponse.object:type_name -> cairn.metadata.v1.Object
-	155, // 74: cairn.metadata.v1.SetObjectTagsRequest.tags:type_name -> cairn.metadata.v1.SetObjectTagsRequest.TagsEntry
-	66,  // 75: cairn.metadata.v1.SetObjectTagsRequest.condition:type_name -> cairn.metadata.v1.Condition
-	156, // 76: cairn.metadata.v1.SetBucketTagsRequest.tags:type_name -> cairn.metadata.v1.SetBucketTagsRequest.TagsEntry
-	12,  // 77: cairn.metadata.v1.SetBucketTagsResponse.bucket:type_name -> cairn.metadata.v1.Bucket
-	15,  // 78: cairn.metadata.v1.CreateAccessKeyResponse.key:type_name -> cairn.metadata.v1.AccessKey
-	16,  // 79: cairn.metadata.v1.UpdateAccessKeyRequest.allow:type_name -> cairn.metadata.v1.BucketGrant
-	16,  // 80: cairn.metadata.v1.UpdateAccessKeyRequest.deny:type_name -> cairn.metadata.v1.BucketGrant
-	15,  // 81: cairn.metadata.v1.UpdateAccessKeyResponse.key:type_name -> cairn.metadata.v1.AccessKey
-	15,  // 82: cairn.metadata.v1.GetAccessKeyResponse.key:type_name -> cairn.metadata.v1.AccessKey
-	15,  // 83: cairn.metadata.v1.ListAccessKeysResponse.keys:type_name -> cairn.metadata.v1.AccessKey
-	12,  // 84: cairn.metadata.v1.GetBucketResponse.bucket:type_name -> cairn.metadata.v1.Bucket
-	12,  // 85: cairn.metadata.v1.ListBucketsResponse.buckets:type_name -> cairn.metadata.v1.Bucket
-	8,   // 86: cairn.metadata.v1.CommitObjectRequest.object:type_name -> cairn.metadata.v1.Object
-	66,  // 87: cairn.metadata.v1.CommitObjectRequest.condition:type_name -> cairn.metadata.v1.Condition
-	8,   // 88: cairn.metadata.v1.CommitObjectResponse.object:type_name -> cairn.metadata.v1.Object
-	67,  // 89: cairn.metadata.v1.CommitObjectsRequest.commits:type_name -> cairn.metadata.v1.CommitObjectRequest
-	71,  // 90: cairn.metadata.v1.CommitObjectsResponse.results:type_name -> cairn.metadata.v1.CommitObjectResult
-	8,   // 91: cairn.metadata.v1.CommitObjectResult.object:type_name -> cairn.metadata.v1.Object
-	72,  // 92: cairn.metadata.v1.CommitObjectResult.error:type_name -> cairn.metadata.v1.ItemStatus
-	157, // 93: cairn.metadata.v1.ItemStatus.details:type_name -> google.protobuf.Any
-	8,   // 94: cairn.metadata.v1.GetObjectResponse.object:type_name -> cairn.metadata.v1.Object
-	66,  // 95: cairn.metadata.v1.DeleteObjectRequest.condition:type_name -> cairn.metadata.v1.Condition
-	8,   // 96: cairn.metadata.v1.ListObjectVersionsResponse.versions:type_name -> cairn.metadata.v1.Object
-	8,   // 97: cairn.metadata.v1.ListObjectsResponse.objects:type_name -> cairn.metadata.v1.Object
-	17,  // 98: cairn.metadata.v1.CreateMultipartRequest.upload:type_name -> cairn.metadata.v1.MultipartUpload
-	17,  // 99: cairn.metadata.v1.CreateMultipartResponse.upload:type_name -> cairn.metadata.v1.MultipartUpload
-	17,  // 100: cairn.metadata.v1.GetMultipartResponse.upload:type_name -> cairn.metadata.v1.MultipartUpload
-	18,  // 101: cairn.metadata.v1.PutPartRequest.part:type_name -> cairn.metadata.v1.Part
-	17,  // 102: cairn.metadata.v1.ListPartsResponse.upload:type_name -> cairn.metadata.v1.MultipartUpload
-	18,  // 103: cairn.metadata.v1.ListPartsResponse.parts:type_name -> cairn.metadata.v1.Part
-	89,  // 104: cairn.metadata.v1.CompleteMultipartRequest.parts:type_name -> cairn.metadata.v1.CompletePart
-	8,   // 105: cairn.metadata.v1.CompleteMultipartRequest.object:type_name -> cairn.metadata.v1.Object
-	66,  // 106: cairn.metadata.v1.CompleteMultipartRequest.condition:type_name -> cairn.metadata.v1.Condition
-	8,   // 107: cairn.metadata.v1.CompleteMultipartResponse.object:type_name -> cairn.metadata.v1.Object
-	17,  // 108: cairn.metadata.v1.ListMultipartUploadsResponse.uploads:type_name -> cairn.metadata.v1.MultipartUpload
-	19,  // 109: cairn.metadata.v1.RegisterNodeRequest.node:type_name -> cairn.metadata.v1.Node
-	20,  // 110: cairn.metadata.v1.RegisterNodeResponse.cluster_map:type_name -> cairn.metadata.v1.ClusterMap
-	112, // 111: cairn.metadata.v1.HeartbeatResponse.tasks:type_name -> cairn.metadata.v1.Task
-	20,  // 112: cairn.metadata.v1.GetClusterMapResponse.cluster_map:type_name -> cairn.metadata.v1.ClusterMap
-	21,  // 113: cairn.metadata.v1.ClusterStatusResponse.members:type_name -> cairn.metadata.v1.MetadMember
-	3,   // 114: cairn.metadata.v1.SetNodeState.state:type_name -> cairn.metadata.v1.NodeState
-	106, // 115: cairn.metadata.v1.MarkChunks.chunks:type_name -> cairn.metadata.v1.ChunkRef
-	106, // 116: cairn.metadata.v1.ReportChunksRequest.chunks:type_name -> cairn.metadata.v1.ChunkRef
-	114, // 117: cairn.metadata.v1.Task.repair:type_name -> cairn.metadata.v1.RepairTask
-	115, // 118: cairn.metadata.v1.Task.move:type_name -> cairn.metadata.v1.MoveTask
-	116, // 119: cairn.metadata.v1.Task.delete:type_name -> cairn.metadata.v1.DeleteTask
-	5,   // 120: cairn.metadata.v1.RepairTask.segment:type_name -> cairn.metadata.v1.Segment
-	113, // 121: cairn.metadata.v1.RepairTask.sources:type_name -> cairn.metadata.v1.PeerChunk
-	5,   // 122: cairn.metadata.v1.MoveTask.segment:type_name -> cairn.metadata.v1.Segment
-	113, // 123: cairn.metadata.v1.MoveTask.source:type_name -> cairn.metadata.v1.PeerChunk
-	106, // 124: cairn.metadata.v1.DeleteTask.chunks:type_name -> cairn.metadata.v1.ChunkRef
-	106, // 125: cairn.metadata.v1.TaskResult.bad_sources:type_name -> cairn.metadata.v1.ChunkRef
-	117, // 126: cairn.metadata.v1.ReportTaskRequest.result:type_name -> cairn.metadata.v1.TaskResult
-	106, // 127: cairn.metadata.v1.CheckChunksRequest.chunks:type_name -> cairn.metadata.v1.ChunkRef
-	122, // 128: cairn.metadata.v1.HealthStatusResponse.lost:type_name -> cairn.metadata.v1.LostSegment
-	19,  // 129: cairn.metadata.v1.SetNodeDrainResponse.node:type_name -> cairn.metadata.v1.Node
-	19,  // 130: cairn.metadata.v1.DecommissionResponse.node:type_name -> cairn.metadata.v1.Node
-	139, // 131: cairn.metadata.v1.DecommissionResponse.skipped:type_name -> cairn.metadata.v1.SkippedMove
-	130, // 132: cairn.metadata.v1.RebalancePlanResponse.moves:type_name -> cairn.metadata.v1.PlannedMove
-	129, // 133: cairn.metadata.v1.RebalancePlanResponse.before:type_name -> cairn.metadata.v1.NodeUtilization
-	129, // 134: cairn.metadata.v1.RebalancePlanResponse.after:type_name -> cairn.metadata.v1.NodeUtilization
-	134, // 135: cairn.metadata.v1.SetRebalance.pending:type_name -> cairn.metadata.v1.PendingMove
-	139, // 136: cairn.metadata.v1.RebalanceStatusResponse.skipped:type_name -> cairn.metadata.v1.SkippedMove
-	5,   // 137: cairn.metadata.v1.GCEntry.segments:type_name -> cairn.metadata.v1.Segment
-	16,  // 138: cairn.metadata.v1.AccessKey.GrantsEntry.value:type_name -> cairn.metadata.v1.BucketGrant
-	26,  // 139: cairn.metadata.v1.Metadata.CreateBucket:input_type -> cairn.metadata.v1.CreateBucketRequest
-	28,  // 140: cairn.metadata.v1.Metadata.DeleteBucket:input_type -> cairn.metadata.v1.DeleteBucketRequest
-	62,  // 141: cairn.metadata.v1.Metadata.GetBucket:input_type -> cairn.metadata.v1.GetBucketRequest
-	64,  // 142: cairn.metadata.v1.Metadata.ListBuckets:input_type -> cairn.metadata.v1.ListBucketsRequest
-	30,  // 143: cairn.metadata.v1.Metadata.SetBucketPolicy:input_type -> cairn.metadata.v1.SetBucketPolicyRequest
-	32,  // 144: cairn.metadata.v1.Metadata.SetBucketLifecycle:input_type -> cairn.metadata.v1.SetBucketLifecycleRequest
-	48,  // 145: cairn.metadata.v1.Metadata.SetObjectTags:input_type -> cairn.metadata.v1.SetObjectTagsRequest
-	49,  // 146: cairn.metadata.v1.Metadata.SetBucketTags:input_type -> cairn.metadata.v1.SetBucketTagsRequest
-	34,  // 147: cairn.metadata.v1.Metadata.SetBucketCors:input_type -> cairn.metadata.v1.SetBucketCorsRequest
-	36,  // 148: cairn.metadata.v1.Metadata.SetBucketQuota:input_type -> cairn.metadata.v1.SetBucketQuotaRequest
-	38,  // 149: cairn.metadata.v1.Metadata.SetBucketEncryption:input_type -> cairn.metadata.v1.SetBucketEncryptionRequest
-	40,  // 150: cairn.metadata.v1.Metadata.SetBucketVersioning:input_type -> cairn.metadata.v1.SetBucketVersioningRequest
-	42,  // 151: cairn.metadata.v1.Metadata.SetBucketObjectLock:input_type -> cairn.metadata.v1.SetBucketObjectLockRequest
-	44,  // 152: cairn.metadata.v1.Metadata.SetObjectRetention:input_type -> cairn.metadata.v1.SetObjectRetentionRequest
-	46,  // 153: cairn.metadata.v1.Metadata.SetObjectLegalHold:input_type -> cairn.metadata.v1.SetObjectLegalHoldRequest
-	51,  // 154: cairn.metadata.v1.Metadata.CreateAccessKey:input_type -> cairn.metadata.v1.CreateAccessKeyRequest
-	53,  // 155: cairn.metadata.v1.Metadata.UpdateAccessKey:input_type -> cairn.metadata.v1.UpdateAccessKeyRequest
-	55,  // 156: cairn.metadata.v1.Metadata.DeleteAccessKey:input_type -> cairn.metadata.v1.DeleteAccessKeyRequest
-	57,  // 157: cairn.metadata.v1.Metadata.GetAccessKey:input_type -> cairn.metadata.v1.GetAccessKeyRequest
-	59,  // 158: cairn.metadata.v1.Metadata.ListAccessKeys:input_type -> cairn.metadata.v1.ListAccessKeysRequest
-	67,  // 159: cairn.metadata.v1.Metadata.CommitObject:input_type -> cairn.metadata.v1.CommitObjectRequest
-	69,  // 160: cairn.metadata.v1.Metadata.CommitObjects:input_type -> cairn.metadata.v1.CommitObjectsRequest
-	73,  // 161: cairn.metadata.v1.Metadata.GetObject:input_type -> cairn.metadata.v1.GetObjectRequest
-	75,  // 162: cairn.metadata.v1.Metadata.DeleteObject:input_type -> cairn.metadata.v1.DeleteObjectRequest
-	79,  // 163: cairn.metadata.v1.Metadata.ListObjects:input_type -> cairn.metadata.v1.ListObjectsRequest
-	77,  // 164: cairn.metadata.v1.Metadata.ListObjectVersions:input_type -> cairn.metadata.v1.ListObjectVersionsRequest
-	81,  // 165: cairn.metadata.v1.Metadata.CreateMultipart:input_type -> cairn.metadata.v1.CreateMultipartRequest
-	83,  // 166: cairn.metadata.v1.Metadata.GetMultipart:input_type -> cairn.metadata.v1.GetMultipartRequest
-	85,  // 167: cairn.metadata.v1.Metadata.PutPart:input_type -> cairn.metadata.v1.PutPartRequest
-	87,  // 168: cairn.metadata.v1.Metadata.ListParts:input_type -> cairn.metadata.v1.ListPartsRequest
-	90,  // 169: cairn.metadata.v1.Metadata.CompleteMultipart:input_type -> cairn.metadata.v1.CompleteMultipartRequest
-	92,  // 170: cairn.metadata.v1.Metadata.AbortMultipart:input_type -> cairn.metadata.v1.AbortMultipartRequest
-	94,  // 171: cairn.metadata.v1.Metadata.ListMultipartUploads:input_type -> cairn.metadata.v1.ListMultipartUploadsRequest
-	96,  // 172: cairn.metadata.v1.Metadata.RegisterNode:input_type -> cairn.metadata.v1.RegisterNodeRequest
-	98,  // 173: cairn.metadata.v1.Metadata.Heartbeat:input_type -> cairn.metadata.v1.HeartbeatRequest
-	100, // 174: cairn.metadata.v1.Metadata.GetClusterMap:input_type -> cairn.metadata.v1.GetClusterMapRequest
-	103, // 175: cairn.metadata.v1.Metadata.ClusterStatus:input_type -> cairn.metadata.v1.ClusterStatusRequest
-	24,  // 176: cairn.metadata.v1.Metadata.AnnounceMember:input_type -> cairn.metadata.v1.SetMemberAddress
-	108, // 177: cairn.metadata.v1.Metadata.ReportChunks:input_type -> cairn.metadata.v1.ReportChunksRequest
-	118, // 178: cairn.metadata.v1.Metadata.ReportTask:input_type -> cairn.metadata.v1.ReportTaskRequest
-	120, // 179: cairn.metadata.v1.Metadata.CheckChunks:input_type -> cairn.metadata.v1.CheckChunksRequest
-	123, // 180: cairn.metadata.v1.Metadata.HealthStatus:input_type -> cairn.metadata.v1.HealthStatusRequest
-	125, // 181: cairn.metadata.v1.Metadata.SetNodeDrain:input_type -> cairn.metadata.v1.SetNodeDrainRequest
-	127, // 182: cairn.metadata.v1.Metadata.Decommission:input_type -> cairn.metadata.v1.DecommissionRequest
-	131, // 183: cairn.metadata.v1.Metadata.RebalancePlan:input_type -> cairn.metadata.v1.RebalancePlanRequest
-	135, // 184: cairn.metadata.v1.Metadata.RebalanceStart:input_type -> cairn.metadata.v1.RebalanceStartRequest
-	136, // 185: cairn.metadata.v1.Metadata.RebalanceStatus:input_type -> cairn.metadata.v1.RebalanceStatusRequest
-	137, // 186: cairn.metadata.v1.Metadata.RebalanceStop:input_type -> cairn.metadata.v1.RebalanceStopRequest
-	140, // 187: cairn.metadata.v1.Metadata.AddMember:input_type -> cairn.metadata.v1.AddMemberRequest
-	142, // 188: cairn.metadata.v1.Metadata.RemoveMember:input_type -> cairn.metadata.v1.RemoveMemberRequest
-	144, // 189: cairn.metadata.v1.Metadata.TransferLeader:input_type -> cairn.metadata.v1.TransferLeaderRequest
-	27,  // 190: cairn.metadata.v1.Metadata.CreateBucket:output_type -> cairn.metadata.v1.CreateBucketResponse
-	29,  // 191: cairn.metadata.v1.Metadata.DeleteBucket:output_type -> cairn.metadata.v1.DeleteBucketResponse
-	63,  // 192: cairn.metadata.v1.Metadata.GetBucket:output_type -> cairn.metadata.v1.GetBucketResponse
-	65,  // 193: cairn.metadata.v1.Metadata.ListBuckets:output_type -> cairn.metadata.v1.ListBucketsResponse
-	31,  // 194: cairn.metadata.v1.Metadata.SetBucketPolicy:output_type -> cairn.metadata.v1.SetBucketPolicyResponse
-	33,  // 195: cairn.metadata.v1.Metadata.SetBucketLifecycle:output_type -> cairn.metadata.v1.SetBucketLifecycleResponse
-	61,  // 196: cairn.metadata.v1.Metadata.SetObjectTags:output_type -> cairn.metadata.v1.SetObjectTagsResponse
-	50,  // 197: cairn.metadata.v1.Metadata.SetBucketTags:output_type -> cairn.metadata.v1.SetBucketTagsResponse
-	35,  // 198: cairn.metadata.v1.Metadata.SetBucketCors:output_type -> cairn.metadata.v1.SetBucketCorsResponse
-	37,  // 199: cairn.metadata.v1.Metadata.SetBucketQuota:output_type -> cairn.metadata.v1.SetBucketQuotaResponse
-	39,  // 200: cairn.metadata.v1.Metadata.SetBucketEncryption:output_type -> cairn.metadata.v1.SetBucketEncryptionResponse
-	41,  // 201: cairn.metadata.v1.Metadata.SetBucketVersioning:output_type -> cairn.metadata.v1.SetBucketVersioningResponse
-	43,  // 202: cairn.metadata.v1.Metadata.SetBucketObjectLock:output_type -> cairn.metadata.v1.SetBucketObjectLockResponse
-	45,  // 203: cairn.metadata.v1.Metadata.SetObjectRetention:output_type -> cairn.metadata.v1.SetObjectRetentionResponse
-	47,  // 204: cairn.metadata.v1.Metadata.SetObjectLegalHold:output_type -> cairn.metadata.v1.SetObjectLegalHoldResponse
-	52,  // 205: cairn.metadata.v1.Metadata.CreateAccessKey:output_type -> cairn.metadata.v1.CreateAccessKeyResponse
-	54,  // 206: cairn.metadata.v1.Metadata.UpdateAccessKey:output_type -> cairn.metadata.v1.UpdateAccessKeyResponse
-	56,  // 207: cairn.metadata.v1.Metadata.DeleteAccessKey:output_type -> cairn.metadata.v1.DeleteAccessKeyResponse
-	58,  // 208: cairn.metadata.v1.Metadata.GetAccessKey:output_type -> cairn.metadata.v1.GetAccessKeyResponse
-	60,  // 209: cairn.metadata.v1.Metadata.ListAccessKeys:output_type -> cairn.metadata.v1.ListAccessKeysResponse
-	68,  // 210: cairn.metadata.v1.Metadata.CommitObject:output_type -> cairn.metadata.v1.CommitObjectResponse
-	70,  // 211: cairn.metadata.v1.Metadata.CommitObjects:output_type -> cairn.metadata.v1.CommitObjectsResponse
-	74,  // 212: cairn.metadata.v1.Metadata.GetObject:output_type -> cairn.metadata.v1.GetObjectResponse
-	76,  // 213: cairn.metadata.v1.Metadata.DeleteObject:output_type -> cairn.metadata.v1.DeleteObjectResponse
-	80,  // 214: cairn.metadata.v1.Metadata.ListObjects:output_type -> cairn.metadata.v1.ListObjectsResponse
-	78,  // 215: cairn.metadata.v1.Metadata.ListObjectVersions:output_type -> cairn.metadata.v1.ListObjectVersionsResponse
-	82,  // 216: cairn.metadata.v1.Metadata.CreateMultipart:output_type -> cairn.metadata.v1.CreateMultipartResponse
-	84,  // 217: cairn.metadata.v1.Metadata.GetMultipart:output_type -> cairn.metadata.v1.GetMultipartResponse
-	86,  // 218: cairn.metadata.v1.Metadata.PutPart:output_type -> cairn.metadata.v1.PutPartResponse
-	88,  // 219: cairn.metadata.v1.Metadata.ListParts:output_type -> cairn.metadata.v1.ListPartsResponse
-	91,  // 220: cairn.metadata.v1.Metadata.CompleteMultipart:output_type -> cairn.metadata.v1.CompleteMultipartResponse
-	93,  // 221: cairn.metadata.v1.Metadata.AbortMultipart:output_type -> cairn.metadata.v1.AbortMultipartResponse
-	95,  // 222: cairn.metadata.v1.Metadata.ListMultipartUploads:output_type -> cairn.metadata.v1.ListMultipartUploadsResponse
-	97,  // 223: cairn.metadata.v1.Metadata.RegisterNode:output_type -> cairn.metadata.v1.RegisterNodeResponse
-	99,  // 224: cairn.metadata.v1.Metadata.Heartbeat:output_type -> cairn.metadata.v1.HeartbeatResponse
-	101, // 225: cairn.metadata.v1.Metadata.GetClusterMap:output_type -> cairn.metadata.v1.GetClusterMapResponse
-	104, // 226: cairn.metadata.v1.Metadata.ClusterStatus:output_type -> cairn.metadata.v1.ClusterStatusResponse
-	102, // 227: cairn.metadata.v1.Metadata.AnnounceMember:output_type -> cairn.metadata.v1.AnnounceMemberResponse
-	109, // 228: cairn.metadata.v1.Metadata.ReportChunks:output_type -> cairn.metadata.v1.ReportChunksResponse
-	119, // 229: cairn.metadata.v1.Metadata.ReportTask:output_type -> cairn.metadata.v1.ReportTaskResponse
-	121, // 230: cairn.metadata.v1.Metadata.CheckChunks:output_type -> cairn.metadata.v1.CheckChunksResponse
-	124, // 231: cairn.metadata.v1.Metadata.HealthStatus:output_type -> cairn.metadata.v1.HealthStatusResponse
-	126, // 232: cairn.metadata.v1.Metadata.SetNodeDrain:output_type -> cairn.metadata.v1.SetNodeDrainResponse
-	128, // 233: cairn.metadata.v1.Metadata.Decommission:output_type -> cairn.metadata.v1.DecommissionResponse
-	132, // 234: cairn.metadata.v1.Metadata.RebalancePlan:output_type -> cairn.metadata.v1.RebalancePlanResponse
-	138, // 235: cairn.metadata.v1.Metadata.RebalanceStart:output_type -> cairn.metadata.v1.RebalanceStatusResponse
-	138, // 236: cairn.metadata.v1.Metadata.RebalanceStatus:output_type -> cairn.metadata.v1.RebalanceStatusResponse
-	138, // 237: cairn.metadata.v1.Metadata.RebalanceStop:output_type -> cairn.metadata.v1.RebalanceStatusResponse
-	141, // 238: cairn.metadata.v1.Metadata.AddMember:output_type -> cairn.metadata.v1.AddMemberResponse
-	143, // 239: cairn.metadata.v1.Metadata.RemoveMember:output_type -> cairn.metadata.v1.RemoveMemberResponse
-	145, // 240: cairn.metadata.v1.Metadata.TransferLeader:output_type -> cairn.metadata.v1.TransferLeaderResponse
-	190, // [190:241] is the sub-list for method output_type
-	139, // [139:190] is the sub-list for method input_type
-	139, // [139:139] is the sub-list for extension type_name
-	139, // [139:139] is the sub-list for extension extendee
-	0,   // [0:139] is the sub-list for field type_name
+	9,   // 23: cairn.metadata.v1.MultipartUpload.retention:type_name -> cairn.metadata.v1.ObjectRetention
+	6,   // 24: cairn.metadata.v1.Part.checksums:type_name -> cairn.metadata.v1.Checksum
+	5,   // 25: cairn.metadata.v1.Part.segments:type_name -> cairn.metadata.v1.Segment
+	3,   // 26: cairn.metadata.v1.Node.state:type_name -> cairn.metadata.v1.NodeState
+	19,  // 27: cairn.metadata.v1.ClusterMap.nodes:type_name -> cairn.metadata.v1.Node
+	4,   // 28: cairn.metadata.v1.ClusterMap.default_scheme:type_name -> cairn.metadata.v1.Scheme
+	26,  // 29: cairn.metadata.v1.Command.create_bucket:type_name -> cairn.metadata.v1.CreateBucketRequest
+	28,  // 30: cairn.metadata.v1.Command.delete_bucket:type_name -> cairn.metadata.v1.DeleteBucketRequest
+	67,  // 31: cairn.metadata.v1.Command.commit_object:type_name -> cairn.metadata.v1.CommitObjectRequest
+	75,  // 32: cairn.metadata.v1.Command.delete_object:type_name -> cairn.metadata.v1.DeleteObjectRequest
+	81,  // 33: cairn.metadata.v1.Command.create_multipart:type_name -> cairn.metadata.v1.CreateMultipartRequest
+	85,  // 34: cairn.metadata.v1.Command.put_part:type_name -> cairn.metadata.v1.PutPartRequest
+	90,  // 35: cairn.metadata.v1.Command.complete_multipart:type_name -> cairn.metadata.v1.CompleteMultipartRequest
+	92,  // 36: cairn.metadata.v1.Command.abort_multipart:type_name -> cairn.metadata.v1.AbortMultipartRequest
+	96,  // 37: cairn.metadata.v1.Command.register_node:type_name -> cairn.metadata.v1.RegisterNodeRequest
+	24,  // 38: cairn.metadata.v1.Command.set_member_address:type_name -> cairn.metadata.v1.SetMemberAddress
+	23,  // 39: cairn.metadata.v1.Command.bootstrap:type_name -> cairn.metadata.v1.Bootstrap
+	25,  // 40: cairn.metadata.v1.Command.set_node_usage:type_name -> cairn.metadata.v1.SetNodeUsage
+	105, // 41: cairn.metadata.v1.Command.set_node_state:type_name -> cairn.metadata.v1.SetNodeState
+	107, // 42: cairn.metadata.v1.Command.mark_chunks:type_name -> cairn.metadata.v1.MarkChunks
+	110, // 43: cairn.metadata.v1.Command.commit_placement:type_name -> cairn.metadata.v1.CommitPlacement
+	111, // 44: cairn.metadata.v1.Command.ack_gc:type_name -> cairn.metadata.v1.AckGC
+	133, // 45: cairn.metadata.v1.Command.set_rebalance:type_name -> cairn.metadata.v1.SetRebalance
+	30,  // 46: cairn.metadata.v1.Command.set_bucket_policy:type_name -> cairn.metadata.v1.SetBucketPolicyRequest
+	32,  // 47: cairn.metadata.v1.Command.set_bucket_lifecycle:type_name -> cairn.metadata.v1.SetBucketLifecycleRequest
+	48,  // 48: cairn.metadata.v1.Command.set_object_tags:type_name -> cairn.metadata.v1.SetObjectTagsRequest
+	49,  // 49: cairn.metadata.v1.Command.set_bucket_tags:type_name -> cairn.metadata.v1.SetBucketTagsRequest
+	51,  // 50: cairn.metadata.v1.Command.create_access_key:type_name -> cairn.metadata.v1.CreateAccessKeyRequest
+	53,  // 51: cairn.metadata.v1.Command.update_access_key:type_name -> cairn.metadata.v1.UpdateAccessKeyRequest
+	55,  // 52: cairn.metadata.v1.Command.delete_access_key:type_name -> cairn.metadata.v1.DeleteAccessKeyRequest
+	34,  // 53: cairn.metadata.v1.Command.set_bucket_cors:type_name -> cairn.metadata.v1.SetBucketCorsRequest
+	36,  // 54: cairn.metadata.v1.Command.set_bucket_quota:type_name -> cairn.metadata.v1.SetBucketQuotaRequest
+	38,  // 55: cairn.metadata.v1.Command.set_bucket_encryption:type_name -> cairn.metadata.v1.SetBucketEncryptionRequest
+	40,  // 56: cairn.metadata.v1.Command.set_bucket_versioning:type_name -> cairn.metadata.v1.SetBucketVersioningRequest
+	42,  // 57: cairn.metadata.v1.Command.set_bucket_object_lock:type_name -> cairn.metadata.v1.SetBucketObjectLockRequest
+	44,  // 58: cairn.metadata.v1.Command.set_object_retention:type_name -> cairn.metadata.v1.SetObjectRetentionRequest
+	46,  // 59: cairn.metadata.v1.Command.set_object_legal_hold:type_name -> cairn.metadata.v1.SetObjectLegalHoldRequest
+	4,   // 60: cairn.metadata.v1.Bootstrap.default_scheme:type_name -> cairn.metadata.v1.Scheme
+	12,  // 61: cairn.metadata.v1.CreateBucketResponse.bucket:type_name -> cairn.metadata.v1.Bucket
+	12,  // 62: cairn.metadata.v1.SetBucketPolicyResponse.bucket:type_name -> cairn.metadata.v1.Bucket
+	12,  // 63: cairn.metadata.v1.SetBucketLifecycleResponse.bucket:type_name -> cairn.metadata.v1.Bucket
+	12,  // 64: cairn.metadata.v1.SetBucketCorsResponse.bucket:type_name -> cairn.metadata.v1.Bucket
+	13,  // 65: cairn.metadata.v1.SetBucketQuotaRequest.quota:type_name -> cairn.metadata.v1.BucketQuota
+	12,  // 66: cairn.metadata.v1.SetBucketQuotaResponse.bucket:type_name -> cairn.metadata.v1.Bucket
+	12,  // 67: cairn.metadata.v1.SetBucketEncryptionResponse.bucket:type_name -> cairn.metadata.v1.Bucket
+	2,   // 68: cairn.metadata.v1.SetBucketVersioningRequest.status:type_name -> cairn.metadata.v1.VersioningStatus
+	12,  // 69: cairn.metadata.v1.SetBucketVersioningResponse.bucket:type_name -> cairn.metadata.v1.Bucket
+	10,  // 70: cairn.metadata.v1.SetBucketObjectLockRequest.config:type_name -> cairn.metadata.v1.ObjectLockConfiguration
+	12,  // 71: cairn.metadata.v1.SetBucketObjectLockResponse.bucket:type_name -> cairn.metadata.v1.Bucket
+	9,   // 72: cairn.metadata.v1.SetObjectRetentionRequest.retention:type_name -> cairn.metadata.v1.ObjectRetention
+	8,   // 73: cairn.metadata.v1.SetObjectRetentionResponse.object:type_name -> cairn.metadata.v1.Object
+	8,   // 74: cairn.metadata.v1.SetObjectLegalHoldResponse.object:type_name -> cairn.metadata.v1.Object
+	155, // 75: cairn.metadata.v1.SetObjectTagsRequest.tags:type_name -> cairn.metadata.v1.SetObjectTagsRequest.TagsEntry
+	66,  // 76: cairn.metadata.v1.SetObjectTagsRequest.condition:type_name -> cairn.metadata.v1.Condition
+	156, // 77: cairn.metadata.v1.SetBucketTagsRequest.tags:type_name -> cairn.metadata.v1.SetBucketTagsRequest.TagsEntry
+	12,  // 78: cairn.metadata.v1.SetBucketTagsResponse.bucket:type_name -> cairn.metadata.v1.Bucket
+	15,  // 79: cairn.metadata.v1.CreateAccessKeyResponse.key:type_name -> cairn.metadata.v1.AccessKey
+	16,  // 80: cairn.metadata.v1.UpdateAccessKeyRequest.allow:type_name -> cairn.metadata.v1.BucketGrant
+	16,  // 81: cairn.metadata.v1.UpdateAccessKeyRequest.deny:type_name -> cairn.metadata.v1.BucketGrant
+	15,  // 82: cairn.metadata.v1.UpdateAccessKeyResponse.key:type_name -> cairn.metadata.v1.AccessKey
+	15,  // 83: cairn.metadata.v1.GetAccessKeyResponse.key:type_name -> cairn.metadata.v1.AccessKey
+	15,  // 84: cairn.metadata.v1.ListAccessKeysResponse.keys:type_name -> cairn.metadata.v1.AccessKey
+	12,  // 85: cairn.metadata.v1.GetBucketResponse.bucket:type_name -> cairn.metadata.v1.Bucket
+	12,  // 86: cairn.metadata.v1.ListBucketsResponse.buckets:type_name -> cairn.metadata.v1.Bucket
+	8,   // 87: cairn.metadata.v1.CommitObjectRequest.object:type_name -> cairn.metadata.v1.Object
+	66,  // 88: cairn.metadata.v1.CommitObjectRequest.condition:type_name -> cairn.metadata.v1.Condition
+	8,   // 89: cairn.metadata.v1.CommitObjectResponse.object:type_name -> cairn.metadata.v1.Object
+	67,  // 90: cairn.metadata.v1.CommitObjectsRequest.commits:type_name -> cairn.metadata.v1.CommitObjectRequest
+	71,  // 91: cairn.metadata.v1.CommitObjectsResponse.results:type_name -> cairn.metadata.v1.CommitObjectResult
+	8,   // 92: cairn.metadata.v1.CommitObjectResult.object:type_name -> cairn.metadata.v1.Object
+	72,  // 93: cairn.metadata.v1.CommitObjectResult.error:type_name -> cairn.metadata.v1.ItemStatus
+	157, // 94: cairn.metadata.v1.ItemStatus.details:type_name -> google.protobuf.Any
+	8,   // 95: cairn.metadata.v1.GetObjectResponse.object:type_name -> cairn.metadata.v1.Object
+	66,  // 96: cairn.metadata.v1.DeleteObjectRequest.condition:type_name -> cairn.metadata.v1.Condition
+	8,   // 97: cairn.metadata.v1.ListObjectVersionsResponse.versions:type_name -> cairn.metadata.v1.Object
+	8,   // 98: cairn.metadata.v1.ListObjectsResponse.objects:type_name -> cairn.metadata.v1.Object
+	17,  // 99: cairn.metadata.v1.CreateMultipartRequest.upload:type_name -> cairn.metadata.v1.MultipartUpload
+	17,  // 100: cairn.metadata.v1.CreateMultipartResponse.upload:type_name -> cairn.metadata.v1.MultipartUpload
+	17,  // 101: cairn.metadata.v1.GetMultipartResponse.upload:type_name -> cairn.metadata.v1.MultipartUpload
+	18,  // 102: cairn.metadata.v1.PutPartRequest.part:type_name -> cairn.metadata.v1.Part
+	17,  // 103: cairn.metadata.v1.ListPartsResponse.upload:type_name -> cairn.metadata.v1.MultipartUpload
+	18,  // 104: cairn.metadata.v1.ListPartsResponse.parts:type_name -> cairn.metadata.v1.Part
+	89,  // 105: cairn.metadata.v1.CompleteMultipartRequest.parts:type_name -> cairn.metadata.v1.CompletePart
+	8,   // 106: cairn.metadata.v1.CompleteMultipartRequest.object:type_name -> cairn.metadata.v1.Object
+	66,  // 107: cairn.metadata.v1.CompleteMultipartRequest.condition:type_name -> cairn.metadata.v1.Condition
+	8,   // 108: cairn.metadata.v1.CompleteMultipartResponse.object:type_name -> cairn.metadata.v1.Object
+	17,  // 109: cairn.metadata.v1.ListMultipartUploadsResponse.uploads:type_name -> cairn.metadata.v1.MultipartUpload
+	19,  // 110: cairn.metadata.v1.RegisterNodeRequest.node:type_name -> cairn.metadata.v1.Node
+	20,  // 111: cairn.metadata.v1.RegisterNodeResponse.cluster_map:type_name -> cairn.metadata.v1.ClusterMap
+	112, // 112: cairn.metadata.v1.HeartbeatResponse.tasks:type_name -> cairn.metadata.v1.Task
+	20,  // 113: cairn.metadata.v1.GetClusterMapResponse.cluster_map:type_name -> cairn.metadata.v1.ClusterMap
+	21,  // 114: cairn.metadata.v1.ClusterStatusResponse.members:type_name -> cairn.metadata.v1.MetadMember
+	3,   // 115: cairn.metadata.v1.SetNodeState.state:type_name -> cairn.metadata.v1.NodeState
+	106, // 116: cairn.metadata.v1.MarkChunks.chunks:type_name -> cairn.metadata.v1.ChunkRef
+	106, // 117: cairn.metadata.v1.ReportChunksRequest.chunks:type_name -> cairn.metadata.v1.ChunkRef
+	114, // 118: cairn.metadata.v1.Task.repair:type_name -> cairn.metadata.v1.RepairTask
+	115, // 119: cairn.metadata.v1.Task.move:type_name -> cairn.metadata.v1.MoveTask
+	116, // 120: cairn.metadata.v1.Task.delete:type_name -> cairn.metadata.v1.DeleteTask
+	5,   // 121: cairn.metadata.v1.RepairTask.segment:type_name -> cairn.metadata.v1.Segment
+	113, // 122: cairn.metadata.v1.RepairTask.sources:type_name -> cairn.metadata.v1.PeerChunk
+	5,   // 123: cairn.metadata.v1.MoveTask.segment:type_name -> cairn.metadata.v1.Segment
+	113, // 124: cairn.metadata.v1.MoveTask.source:type_name -> cairn.metadata.v1.PeerChunk
+	106, // 125: cairn.metadata.v1.DeleteTask.chunks:type_name -> cairn.metadata.v1.ChunkRef
+	106, // 126: cairn.metadata.v1.TaskResult.bad_sources:type_name -> cairn.metadata.v1.ChunkRef
+	117, // 127: cairn.metadata.v1.ReportTaskRequest.result:type_name -> cairn.metadata.v1.TaskResult
+	106, // 128: cairn.metadata.v1.CheckChunksRequest.chunks:type_name -> cairn.metadata.v1.ChunkRef
+	122, // 129: cairn.metadata.v1.HealthStatusResponse.lost:type_name -> cairn.metadata.v1.LostSegment
+	19,  // 130: cairn.metadata.v1.SetNodeDrainResponse.node:type_name -> cairn.metadata.v1.Node
+	19,  // 131: cairn.metadata.v1.DecommissionResponse.node:type_name -> cairn.metadata.v1.Node
+	139, // 132: cairn.metadata.v1.DecommissionResponse.skipped:type_name -> cairn.metadata.v1.SkippedMove
+	130, // 133: cairn.metadata.v1.RebalancePlanResponse.moves:type_name -> cairn.metadata.v1.PlannedMove
+	129, // 134: cairn.metadata.v1.RebalancePlanResponse.before:type_name -> cairn.metadata.v1.NodeUtilization
+	129, // 135: cairn.metadata.v1.RebalancePlanResponse.after:type_name -> cairn.metadata.v1.NodeUtilization
+	134, // 136: cairn.metadata.v1.SetRebalance.pending:type_name -> cairn.metadata.v1.PendingMove
+	139, // 137: cairn.metadata.v1.RebalanceStatusResponse.skipped:type_name -> cairn.metadata.v1.SkippedMove
+	5,   // 138: cairn.metadata.v1.GCEntry.segments:type_name -> cairn.metadata.v1.Segment
+	16,  // 139: cairn.metadata.v1.AccessKey.GrantsEntry.value:type_name -> cairn.metadata.v1.BucketGrant
+	26,  // 140: cairn.metadata.v1.Metadata.CreateBucket:input_type -> cairn.metadata.v1.CreateBucketRequest
+	28,  // 141: cairn.metadata.v1.Metadata.DeleteBucket:input_type -> cairn.metadata.v1.DeleteBucketRequest
+	62,  // 142: cairn.metadata.v1.Metadata.GetBucket:input_type -> cairn.metadata.v1.GetBucketRequest
+	64,  // 143: cairn.metadata.v1.Metadata.ListBuckets:input_type -> cairn.metadata.v1.ListBucketsRequest
+	30,  // 144: cairn.metadata.v1.Metadata.SetBucketPolicy:input_type -> cairn.metadata.v1.SetBucketPolicyRequest
+	32,  // 145: cairn.metadata.v1.Metadata.SetBucketLifecycle:input_type -> cairn.metadata.v1.SetBucketLifecycleRequest
+	48,  // 146: cairn.metadata.v1.Metadata.SetObjectTags:input_type -> cairn.metadata.v1.SetObjectTagsRequest
+	49,  // 147: cairn.metadata.v1.Metadata.SetBucketTags:input_type -> cairn.metadata.v1.SetBucketTagsRequest
+	34,  // 148: cairn.metadata.v1.Metadata.SetBucketCors:input_type -> cairn.metadata.v1.SetBucketCorsRequest
+	36,  // 149: cairn.metadata.v1.Metadata.SetBucketQuota:input_type -> cairn.metadata.v1.SetBucketQuotaRequest
+	38,  // 150: cairn.metadata.v1.Metadata.SetBucketEncryption:input_type -> cairn.metadata.v1.SetBucketEncryptionRequest
+	40,  // 151: cairn.metadata.v1.Metadata.SetBucketVersioning:input_type -> cairn.metadata.v1.SetBucketVersioningRequest
+	42,  // 152: cairn.metadata.v1.Metadata.SetBucketObjectLock:input_type -> cairn.metadata.v1.SetBucketObjectLockRequest
+	44,  // 153: cairn.metadata.v1.Metadata.SetObjectRetention:input_type -> cairn.metadata.v1.SetObjectRetentionRequest
+	46,  // 154: cairn.metadata.v1.Metadata.SetObjectLegalHold:input_type -> cairn.metadata.v1.SetObjectLegalHoldRequest
+	51,  // 155: cairn.metadata.v1.Metadata.CreateAccessKey:input_type -> cairn.metadata.v1.CreateAccessKeyRequest
+	53,  // 156: cairn.metadata.v1.Metadata.UpdateAccessKey:input_type -> cairn.metadata.v1.UpdateAccessKeyRequest
+	55,  // 157: cairn.metadata.v1.Metadata.DeleteAccessKey:input_type -> cairn.metadata.v1.DeleteAccessKeyRequest
+	57,  // 158: cairn.metadata.v1.Metadata.GetAccessKey:input_type -> cairn.metadata.v1.GetAccessKeyRequest
+	59,  // 159: cairn.metadata.v1.Metadata.ListAccessKeys:input_type -> cairn.metadata.v1.ListAccessKeysRequest
+	67,  // 160: cairn.metadata.v1.Metadata.CommitObject:input_type -> cairn.metadata.v1.CommitObjectRequest
+	69,  // 161: cairn.metadata.v1.Metadata.CommitObjects:input_type -> cairn.metadata.v1.CommitObjectsRequest
+	73,  // 162: cairn.metadata.v1.Metadata.GetObject:input_type -> cairn.metadata.v1.GetObjectRequest
+	75,  // 163: cairn.metadata.v1.Metadata.DeleteObject:input_type -> cairn.metadata.v1.DeleteObjectRequest
+	79,  // 164: cairn.metadata.v1.Metadata.ListObjects:input_type -> cairn.metadata.v1.ListObjectsRequest
+	77,  // 165: cairn.metadata.v1.Metadata.ListObjectVersions:input_type -> cairn.metadata.v1.ListObjectVersionsRequest
+	81,  // 166: cairn.metadata.v1.Metadata.CreateMultipart:input_type -> cairn.metadata.v1.CreateMultipartRequest
+	83,  // 167: cairn.metadata.v1.Metadata.GetMultipart:input_type -> cairn.metadata.v1.GetMultipartRequest
+	85,  // 168: cairn.metadata.v1.Metadata.PutPart:input_type -> cairn.metadata.v1.PutPartRequest
+	87,  // 169: cairn.metadata.v1.Metadata.ListParts:input_type -> cairn.metadata.v1.ListPartsRequest
+	90,  // 170: cairn.metadata.v1.Metadata.CompleteMultipart:input_type -> cairn.metadata.v1.CompleteMultipartRequest
+	92,  // 171: cairn.metadata.v1.Metadata.AbortMultipart:input_type -> cairn.metadata.v1.AbortMultipartRequest
+	94,  // 172: cairn.metadata.v1.Metadata.ListMultipartUploads:input_type -> cairn.metadata.v1.ListMultipartUploadsRequest
+	96,  // 173: cairn.metadata.v1.Metadata.RegisterNode:input_type -> cairn.metadata.v1.RegisterNodeRequest
+	98,  // 174: cairn.metadata.v1.Metadata.Heartbeat:input_type -> cairn.metadata.v1.HeartbeatRequest
+	100, // 175: cairn.metadata.v1.Metadata.GetClusterMap:input_type -> cairn.metadata.v1.GetClusterMapRequest
+	103, // 176: cairn.metadata.v1.Metadata.ClusterStatus:input_type -> cairn.metadata.v1.ClusterStatusRequest
+	24,  // 177: cairn.metadata.v1.Metadata.AnnounceMember:input_type -> cairn.metadata.v1.SetMemberAddress
+	108, // 178: cairn.metadata.v1.Metadata.ReportChunks:input_type -> cairn.metadata.v1.ReportChunksRequest
+	118, // 179: cairn.metadata.v1.Metadata.ReportTask:input_type -> cairn.metadata.v1.ReportTaskRequest
+	120, // 180: cairn.metadata.v1.Metadata.CheckChunks:input_type -> cairn.metadata.v1.CheckChunksRequest
+	123, // 181: cairn.metadata.v1.Metadata.HealthStatus:input_type -> cairn.metadata.v1.HealthStatusRequest
+	125, // 182: cairn.metadata.v1.Metadata.SetNodeDrain:input_type -> cairn.metadata.v1.SetNodeDrainRequest
+	127, // 183: cairn.metadata.v1.Metadata.Decommission:input_type -> cairn.metadata.v1.DecommissionRequest
+	131, // 184: cairn.metadata.v1.Metadata.RebalancePlan:input_type -> cairn.metadata.v1.RebalancePlanRequest
+	135, // 185: cairn.metadata.v1.Metadata.RebalanceStart:input_type -> cairn.metadata.v1.RebalanceStartRequest
+	136, // 186: cairn.metadata.v1.Metadata.RebalanceStatus:input_type -> cairn.metadata.v1.RebalanceStatusRequest
+	137, // 187: cairn.metadata.v1.Metadata.RebalanceStop:input_type -> cairn.metadata.v1.RebalanceStopRequest
+	140, // 188: cairn.metadata.v1.Metadata.AddMember:input_type -> cairn.metadata.v1.AddMemberRequest
+	142, // 189: cairn.metadata.v1.Metadata.RemoveMember:input_type -> cairn.metadata.v1.RemoveMemberRequest
+	144, // 190: cairn.metadata.v1.Metadata.TransferLeader:input_type -> cairn.metadata.v1.TransferLeaderRequest
+	27,  // 191: cairn.metadata.v1.Metadata.CreateBucket:output_type -> cairn.metadata.v1.CreateBucketResponse
+	29,  // 192: cairn.metadata.v1.Metadata.DeleteBucket:output_type -> cairn.metadata.v1.DeleteBucketResponse
+	63,  // 193: cairn.metadata.v1.Metadata.GetBucket:output_type -> cairn.metadata.v1.GetBucketResponse
+	65,  // 194: cairn.metadata.v1.Metadata.ListBuckets:output_type -> cairn.metadata.v1.ListBucketsResponse
+	31,  // 195: cairn.metadata.v1.Metadata.SetBucketPolicy:output_type -> cairn.metadata.v1.SetBucketPolicyResponse
+	33,  // 196: cairn.metadata.v1.Metadata.SetBucketLifecycle:output_type -> cairn.metadata.v1.SetBucketLifecycleResponse
+	61,  // 197: cairn.metadata.v1.Metadata.SetObjectTags:output_type -> cairn.metadata.v1.SetObjectTagsResponse
+	50,  // 198: cairn.metadata.v1.Metadata.SetBucketTags:output_type -> cairn.metadata.v1.SetBucketTagsResponse
+	35,  // 199: cairn.metadata.v1.Metadata.SetBucketCors:output_type -> cairn.metadata.v1.SetBucketCorsResponse
+	37,  // 200: cairn.metadata.v1.Metadata.SetBucketQuota:output_type -> cairn.metadata.v1.SetBucketQuotaResponse
+	39,  // 201: cairn.metadata.v1.Metadata.SetBucketEncryption:output_type -> cairn.metadata.v1.SetBucketEncryptionResponse
+	41,  // 202: cairn.metadata.v1.Metadata.SetBucketVersioning:output_type -> cairn.metadata.v1.SetBucketVersioningResponse
+	43,  // 203: cairn.metadata.v1.Metadata.SetBucketObjectLock:output_type -> cairn.metadata.v1.SetBucketObjectLockResponse
+	45,  // 204: cairn.metadata.v1.Metadata.SetObjectRetention:output_type -> cairn.metadata.v1.SetObjectRetentionResponse
+	47,  // 205: cairn.metadata.v1.Metadata.SetObjectLegalHold:output_type -> cairn.metadata.v1.SetObjectLegalHoldResponse
+	52,  // 206: cairn.metadata.v1.Metadata.CreateAccessKey:output_type -> cairn.metadata.v1.CreateAccessKeyResponse
+	54,  // 207: cairn.metadata.v1.Metadata.UpdateAccessKey:output_type -> cairn.metadata.v1.UpdateAccessKeyResponse
+	56,  // 208: cairn.metadata.v1.Metadata.DeleteAccessKey:output_type -> cairn.metadata.v1.DeleteAccessKeyResponse
+	58,  // 209: cairn.metadata.v1.Metadata.GetAccessKey:output_type -> cairn.metadata.v1.GetAccessKeyResponse
+	60,  // 210: cairn.metadata.v1.Metadata.ListAccessKeys:output_type -> cairn.metadata.v1.ListAccessKeysResponse
+	68,  // 211: cairn.metadata.v1.Metadata.CommitObject:output_type -> cairn.metadata.v1.CommitObjectResponse
+	70,  // 212: cairn.metadata.v1.Metadata.CommitObjects:output_type -> cairn.metadata.v1.CommitObjectsResponse
+	74,  // 213: cairn.metadata.v1.Metadata.GetObject:output_type -> cairn.metadata.v1.GetObjectResponse
+	76,  // 214: cairn.metadata.v1.Metadata.DeleteObject:output_type -> cairn.metadata.v1.DeleteObjectResponse
+	80,  // 215: cairn.metadata.v1.Metadata.ListObjects:output_type -> cairn.metadata.v1.ListObjectsResponse
+	78,  // 216: cairn.metadata.v1.Metadata.ListObjectVersions:output_type -> cairn.metadata.v1.ListObjectVersionsResponse
+	82,  // 217: cairn.metadata.v1.Metadata.CreateMultipart:output_type -> cairn.metadata.v1.CreateMultipartResponse
+	84,  // 218: cairn.metadata.v1.Metadata.GetMultipart:output_type -> cairn.metadata.v1.GetMultipartResponse
+	86,  // 219: cairn.metadata.v1.Metadata.PutPart:output_type -> cairn.metadata.v1.PutPartResponse
+	88,  // 220: cairn.metadata.v1.Metadata.ListParts:output_type -> cairn.metadata.v1.ListPartsResponse
+	91,  // 221: cairn.metadata.v1.Metadata.CompleteMultipart:output_type -> cairn.metadata.v1.CompleteMultipartResponse
+	93,  // 222: cairn.metadata.v1.Metadata.AbortMultipart:output_type -> cairn.metadata.v1.AbortMultipartResponse
+	95,  // 223: cairn.metadata.v1.Metadata.ListMultipartUploads:output_type -> cairn.metadata.v1.ListMultipartUploadsResponse
+	97,  // 224: cairn.metadata.v1.Metadata.RegisterNode:output_type -> cairn.metadata.v1.RegisterNodeResponse
+	99,  // 225: cairn.metadata.v1.Metadata.Heartbeat:output_type -> cairn.metadata.v1.HeartbeatResponse
+	101, // 226: cairn.metadata.v1.Metadata.GetClusterMap:output_type -> cairn.metadata.v1.GetClusterMapResponse
+	104, // 227: cairn.metadata.v1.Metadata.ClusterStatus:output_type -> cairn.metadata.v1.ClusterStatusResponse
+	102, // 228: cairn.metadata.v1.Metadata.AnnounceMember:output_type -> cairn.metadata.v1.AnnounceMemberResponse
+	109, // 229: cairn.metadata.v1.Metadata.ReportChunks:output_type -> cairn.metadata.v1.ReportChunksResponse
+	119, // 230: cairn.metadata.v1.Metadata.ReportTask:output_type -> cairn.metadata.v1.ReportTaskResponse
+	121, // 231: cairn.metadata.v1.Metadata.CheckChunks:output_type -> cairn.metadata.v1.CheckChunksResponse
+	124, // 232: cairn.metadata.v1.Metadata.HealthStatus:output_type -> cairn.metadata.v1.HealthStatusResponse
+	126, // 233: cairn.metadata.v1.Metadata.SetNodeDrain:output_type -> cairn.metadata.v1.SetNodeDrainResponse
+	128, // 234: cairn.metadata.v1.Metadata.Decommission:output_type -> cairn.metadata.v1.DecommissionResponse
+	132, // 235: cairn.metadata.v1.Metadata.RebalancePlan:output_type -> cairn.metadata.v1.RebalancePlanResponse
+	138, // 236: cairn.metadata.v1.Metadata.RebalanceStart:output_type -> cairn.metadata.v1.RebalanceStatusResponse
+	138, // 237: cairn.metadata.v1.Metadata.RebalanceStatus:output_type -> cairn.metadata.v1.RebalanceStatusResponse
+	138, // 238: cairn.metadata.v1.Metadata.RebalanceStop:output_type -> cairn.metadata.v1.RebalanceStatusResponse
+	141, // 239: cairn.metadata.v1.Metadata.AddMember:output_type -> cairn.metadata.v1.AddMemberResponse
+	143, // 240: cairn.metadata.v1.Metadata.RemoveMember:output_type -> cairn.metadata.v1.RemoveMemberResponse
+	145, // 241: cairn.metadata.v1.Metadata.TransferLeader:output_type -> cairn.metadata.v1.TransferLeaderResponse
+	191, // [191:242] is the sub-list for method output_type
+	140, // [140:191] is the sub-list for method input_type
+	140, // [140:140] is the sub-list for extension type_name
+	140, // [140:140] is the sub-list for extension extendee
+	0,   // [0:140] is the sub-list for field type_name
 }
 
 func init() { file_metadata_proto_init() }
