@@ -30,6 +30,23 @@ func smAllSegments(t *testing.T, s *State) []SegmentInfo {
 				out = append(out, SegmentInfo{Segment: seg, Owner: SegmentOwner{Bucket: b.Name, Key: o.Key, VersionID: full.VersionId}})
 			}
 		}
+		// Noncurrent versions (the workload versions some buckets).
+		lv, err := s.ListObjectVersions(&pb.ListObjectVersionsRequest{Bucket: b.Name})
+		if err != nil || lv.IsTruncated {
+			t.Fatalf("list versions: %v (truncated: %v)", err, lv.GetIsTruncated())
+		}
+		for _, v := range lv.Versions {
+			full, err := s.GetObject(&pb.GetObjectRequest{Bucket: b.Name, Key: v.Key, VersionId: S3VersionID(v)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if full.Object.NoncurrentSinceUnixNano == 0 {
+				continue // current: counted above
+			}
+			for _, seg := range full.Object.Segments {
+				out = append(out, SegmentInfo{Segment: seg, Owner: SegmentOwner{Bucket: b.Name, Key: v.Key, VersionID: full.Object.VersionId}})
+			}
+		}
 		lu, _ := s.ListMultipartUploads(&pb.ListMultipartUploadsRequest{Bucket: b.Name})
 		for _, u := range lu.Uploads {
 			for _, p := range smParts(t, s, b.Name, u.Key, u.UploadId) {

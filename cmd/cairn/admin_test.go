@@ -575,7 +575,8 @@ m3  nonvoter  10.0.0.3:7100  (not yet known)
 		}, args: []string{"bucket", "list"}, stdout: "NAME    CREATED               REGION     OBJECTS  SIZE     UPLOADS    QUOTA      ACCESS\nphotos  2026-11-25T11:00:00Z  us-east-1  1234     5.0 GiB  200.0 MiB  100.0 GiB  private\n"},
 		{name: "bucket show", fake: func(f *fakeMetad) {
 			f.buckets = []*pb.Bucket{{Name: "photos", CreatedUnixNano: testNow.UnixNano(), Region: "r",
-				Usage: &pb.BucketUsage{Objects: 12, Bytes: 3 << 20, UploadBytes: 1 << 20}, Quota: &pb.BucketQuota{MaxObjects: 100},
+				Usage: &pb.BucketUsage{Objects: 12, Bytes: 3 << 20, UploadBytes: 1 << 20, NoncurrentVersions: 5, NoncurrentBytes: 2 << 20},
+				Quota: &pb.BucketQuota{MaxObjects: 100}, Versioning: pb.VersioningStatus_VERSIONING_STATUS_ENABLED,
 				Tags: map[string]string{"team": "web", "env": "prod"}, DefaultEncryption: "AES256",
 				Cors: `<CORSConfiguration><CORSRule><AllowedOrigin>*</AllowedOrigin><AllowedMethod>GET</AllowedMethod></CORSRule></CORSConfiguration>`,
 				Lifecycle: `<LifecycleConfiguration><Rule><ID>a</ID><Filter><Prefix>logs/</Prefix></Filter><Status>Enabled</Status><Expiration><Days>3</Days></Expiration></Rule>` +
@@ -587,13 +588,14 @@ m3  nonvoter  10.0.0.3:7100  (not yet known)
 			}
 		}, args: []string{"bucket", "show", "photos"}, stdout: "bucket              photos\ncreated             2026-11-25T12:00:00Z\nregion              r\nobjects             12\nsize                3.0 MiB\n" +
 			"uploads             1.0 MiB (parts of multipart uploads in progress)\n" +
+			"versioning          Enabled\nnoncurrent          5 versions, 2.0 MiB (kept by versioning; delete markers included)\n" +
 			"quota               100 objects\naccess              private\ncors                1 rule\nlifecycle           2 rules\ndefault encryption  AES256 (SSE-S3)\n" +
 			"tags                env=prod, team=web\naccess keys         CKOWNER  read, write, owner\n                    CKWEB  read, write\n"},
 		{name: "bucket show bare, old metad", fake: func(f *fakeMetad) {
 			f.buckets = []*pb.Bucket{{Name: "logs", CreatedUnixNano: testNow.UnixNano(), Region: "r"}}
 		},
 			args: []string{"bucket", "show", "logs"}, stdout: "bucket              logs\ncreated             2026-11-25T12:00:00Z\nregion              r\nobjects             0\nsize                0 B\n" +
-				"uploads             0 B (parts of multipart uploads in progress)\nquota               -\n" +
+				"uploads             0 B (parts of multipart uploads in progress)\nversioning          -\nquota               -\n" +
 				"access              private\ncors                the gateways' --cors-allowed-origins\nlifecycle           none\ndefault encryption  none\n" +
 				"tags                -\naccess keys         - (metad predates access keys)\n"},
 		{name: "bucket show missing", args: []string{"bucket", "show", "nope"}, code: 1,
