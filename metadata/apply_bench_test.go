@@ -18,8 +18,20 @@ import (
 // sizing. cpu-µs/commit is the process's CPU time, so it counts Badger's
 // write goroutine, memtable flushes and compactions, which run beside
 // ApplyBatch; run enough commits (-benchtime 60000x) for memtables to
-// fill and flush.
+// fill and flush. keys=new commits a new key each time; the others
+// overwrite 1,000 keys, in a bucket without versioning (the old version's
+// segments go to GC) or with (it moves to v/, its segments re-indexed).
 func BenchmarkFSMApplyCommit(b *testing.B) {
+	for _, c := range []struct {
+		name      string
+		keys      int
+		versioned bool
+	}{{"keys=new", 0, false}, {"overwrites", 1000, false}, {"overwrites/versioned", 1000, true}} {
+		b.Run(c.name, func(b *testing.B) { benchFSMApplyCommit(b, c.keys, c.versioned) })
+	}
+}
+
+func benchFSMApplyCommit(b *testing.B, keys int, versioned bool) {
 	const perEntry = 17
 	cfg := DefaultStoreConfig()
 	s, err := openState(b.TempDir(), nil, cfg.apply)
@@ -37,6 +49,12 @@ func BenchmarkFSMApplyCommit(b *testing.B) {
 	}
 	f.ApplyBatch([]*raft.Log{{Index: 1, Type: raft.LogCommand, Data: mk(&pb.Command{Op: &pb.Command_CreateBucket{
 		CreateBucket: &pb.CreateBucketRequest{Name: "bench"}}})}})
+	next := uint64(2)
+	if versioned {
+		f.ApplyBatch([]*raft.Log{{Index: 2, Type: raft.LogCommand, Data: mk(&pb.Command{Op: &pb.Command_SetBucketVersioning{
+			SetBucketVersioning: &pb.SetBucketVersioningRequest{Name: "bench", Status: pb.VersioningStatus_VERSIONING_STATUS_ENABLED}}})}})
+		next = 3
+	}
 	nodes := []string{"blob1", "blob2", "blob3", "blob4", "blob5", "blob6"}
 	// Entries are built ahead, as Raft hands them over already encoded.
 	logs := make([]*raft.Log, 0, b.N/perEntry+1)
@@ -45,13 +63,17 @@ func BenchmarkFSMApplyCommit(b *testing.B) {
 		for j := i; j < min(i+perEntry, b.N); j++ {
 			seg := &pb.Segment{Id: binary.BigEndian.AppendUint64(make([]byte, 8, 16), uint64(j)), Scheme: &pb.Scheme{K: 4, M: 2},
 				BlockSize: 1 << 18, Size: 1 << 20, Nodes: nodes}
-			o := &pb.Object{Bucket: "bench", Key: fmt.Sprintf("obj/%08d", j), VersionId: fmt.Sprintf("%032x", j),
+			key := j
+			if keys > 0 {
+				key = j % keys
+			}
+			o := &pb.Object{Bucket: "bench", Key: fmt.Sprintf("obj/%08d", key), VersionId: fmt.Sprintf("%032x", j),
 				Size: 1 << 20, Etag: "0123456789abcdef0123456789abcdef", ContentType: "application/octet-stream",
 				Segments: []*pb.Segment{seg}}
 			cmds = append(cmds, mk(&pb.Command{ProposedUnixNano: int64(j), Op: &pb.Command_CommitObject{
 				CommitObject: &pb.CommitObjectRequest{Object: o}}}))
 		}
-		logs = append(logs, &raft.Log{Index: uint64(len(logs) + 2), Type: raft.LogCommand, Data: encodeBatch(cmds)})
+		logs = append(logs, &raft.Log{Index: next + uint64(len(logs)), Type: raft.LogCommand, Data: encodeBatch(cmds)})
 	}
 	b.ReportAllocs()
 	b.ResetTimer()
