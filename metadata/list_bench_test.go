@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/dgraph-io/badger/v4"
+	"google.golang.org/protobuf/proto"
 
 	pb "github.com/cairnstore/cairn/metadata/metadatapb"
 )
@@ -86,5 +87,44 @@ func BenchmarkApplyBatchCommit(b *testing.B) {
 			}
 			b.ReportMetric(float64(b.N*size)/b.Elapsed().Seconds(), "commits/s")
 		})
+	}
+}
+
+// BenchmarkListObjectVersionsPage lists a page of 1,000 versions from a
+// bucket of 100,000 keys with 3 versions each (current objects in o/, two
+// noncurrent versions each in v/, written directly), from the middle.
+func BenchmarkListObjectVersionsPage(b *testing.B) {
+	s := smOpenDir(b, b.TempDir(), nil)
+	s.ApplyBatch(smEntries(1, smCreateBucket("bk")))
+	keys := make([]string, 100_000)
+	for i := range keys {
+		keys[i] = fmt.Sprintf("dir%d/file%07d", i%10, i)
+	}
+	smInsertObjects(b, s, "bk", keys)
+	wb := s.db.NewWriteBatch()
+	defer wb.Cancel()
+	for i, k := range keys {
+		for v := range 2 {
+			o := &pb.Object{Bucket: "bk", Key: k, VersionId: fmt.Sprintf("%030x%02d", i, v), Versioned: true, Etag: "e", Size: 10,
+				NoncurrentSinceUnixNano: 1, Segments: []*pb.Segment{smSeg(1)}}
+			val, err := proto.Marshal(o)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if err := wb.Set(versionKey("bk", k, uint64(10+v), 0, o.VersionId), val); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	if err := wb.Flush(); err != nil {
+		b.Fatal(err)
+	}
+	req := &pb.ListObjectVersionsRequest{Bucket: "bk", KeyMarker: "dir3/file0050003"}
+	b.ReportAllocs()
+	for b.Loop() {
+		r, err := s.ListObjectVersions(req)
+		if err != nil || len(r.Versions) != 1000 {
+			b.Fatalf("%d versions, %v", len(r.GetVersions()), err)
+		}
 	}
 }
