@@ -11,6 +11,7 @@ import (
 	"encoding/xml"
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
 	"strconv"
 	"strings"
@@ -75,12 +76,24 @@ func parseMode(s string) (pb.ObjectLockMode, error) {
 // FormatDate writes t as S3 writes retain-until dates.
 func FormatDate(nanos int64) string { return time.Unix(0, nanos).UTC().Format(dateLayout) }
 
+// Retain-until dates are kept as Unix nanoseconds (an int64): from 1970
+// to 2262-04-11. time.Time.UnixNano is undefined outside that span and
+// in practice wraps, so a date past it could become an earlier one
+// (year 2650 one in 2065): such dates are refused, never stored wrapped.
+var (
+	minDate = time.Unix(0, 0)
+	maxDate = time.Unix(0, math.MaxInt64)
+)
+
 // parseDate reads an ISO 8601 date-time with a zone (RFC 3339, fractions
-// of a second allowed), as S3 takes them.
+// of a second allowed), as S3 takes them, between 1970 and 2262-04-11.
 func parseDate(s string) (int64, error) {
 	t, err := time.Parse(time.RFC3339Nano, strings.TrimSpace(s))
 	if err != nil {
 		return 0, fmt.Errorf("%w: retain-until date %q is not an ISO 8601 date-time", ErrInvalid, s)
+	}
+	if t.Before(minDate) || t.After(maxDate) {
+		return 0, fmt.Errorf("%w: retain-until date %q is outside what can be kept (%s to %s)", ErrInvalid, s, FormatDate(0), FormatDate(math.MaxInt64))
 	}
 	return t.UnixNano(), nil
 }

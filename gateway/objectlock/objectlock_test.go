@@ -65,6 +65,7 @@ func TestParseRetentionAndLegalHold(t *testing.T) {
 		{`<Retention><Mode>GOVERNANCE</Mode></Retention>`, nil, ErrMalformed},
 		{`<Retention><Mode>GOVERNANCE</Mode><RetainUntilDate>2026-01-01T00:00:00Z</RetainUntilDate></Retention>`, nil, ErrInvalid},
 		{`<Retention><Mode>GOVERNANCE</Mode><RetainUntilDate>tomorrow</RetainUntilDate></Retention>`, nil, ErrInvalid},
+		{`<Retention><Mode>COMPLIANCE</Mode><RetainUntilDate>2650-01-01T00:00:00Z</RetainUntilDate></Retention>`, nil, ErrInvalid},
 		{`<Retention><Mode>STRICT</Mode><RetainUntilDate>2027-01-02T03:04:05Z</RetainUntilDate></Retention>`, nil, ErrInvalid},
 		{`<LegalHold><Status>ON</Status></LegalHold>`, nil, ErrMalformed},
 	} {
@@ -117,6 +118,11 @@ func TestFromHeaders(t *testing.T) {
 		{h(HeaderMode, "GOVERNANCE"), nil, false, ErrInvalid},
 		{h(HeaderRetainUntil, "2026-11-28T00:00:00Z"), nil, false, ErrInvalid},
 		{h(HeaderMode, "COMPLIANCE", HeaderRetainUntil, "2026-11-27T11:00:00Z"), nil, false, ErrInvalid},
+		// Past what an int64 of nanoseconds holds: UnixNano would wrap
+		// 2650 to 2065 and 1000 to 2169, both in the future.
+		{h(HeaderMode, "COMPLIANCE", HeaderRetainUntil, "2650-01-01T00:00:00Z"), nil, false, ErrInvalid},
+		{h(HeaderMode, "COMPLIANCE", HeaderRetainUntil, "1000-01-01T00:00:00Z"), nil, false, ErrInvalid},
+		{h(HeaderMode, "COMPLIANCE", HeaderRetainUntil, "2262-04-11T23:47:16.854Z"), &pb.ObjectRetention{Mode: comp, RetainUntilUnixNano: time.Date(2262, 4, 11, 23, 47, 16, 854000000, time.UTC).UnixNano()}, false, nil},
 	} {
 		got, hold, err := FromHeaders(c.h, now)
 		if !errors.Is(err, c.err) || (c.err == nil && (!proto.Equal(got, c.want) || hold != c.hold)) {
