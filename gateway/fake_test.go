@@ -152,7 +152,7 @@ func (f *fake) SetObjectTags(_ context.Context, in *pb.SetObjectTagsRequest, _ .
 	no := proto.CloneOf(o)
 	no.Tags = in.Tags
 	f.objects[in.Bucket][in.Key] = no
-	return &pb.SetObjectTagsResponse{VersionId: no.VersionId}, nil
+	return &pb.SetObjectTagsResponse{}, nil // the fake's buckets are never versioned: no S3 version id
 }
 
 func (f *fake) SetBucketTags(_ context.Context, in *pb.SetBucketTagsRequest, _ ...grpc.CallOption) (*pb.SetBucketTagsResponse, error) {

@@ -197,12 +197,15 @@ func (h *configHandlers) deleteObjectTagging(w http.ResponseWriter, r *http.Requ
 
 // setObjectTags sets the tags of the current object, or of the version
 // versionID names (a delete marker: MethodNotAllowed), and answers that
-// version's id. (SetObjectTagsResponse.version_id is the record's
-// version_id, not its S3 version id, so the id of a current object
-// tagged without a versionId is not answered.)
+// version's S3 version id, as metad answers it ("" in a bucket never
+// versioned).
 func (h *configHandlers) setObjectTags(w http.ResponseWriter, r *http.Request, t target, versionID string, tags map[string]string, status int) error {
-	if _, err := h.d.meta.SetObjectTags(r.Context(), &pb.SetObjectTagsRequest{Bucket: t.bucket, Key: t.key, Tags: tags, VersionId: versionID}); err != nil {
+	resp, err := h.d.meta.SetObjectTags(r.Context(), &pb.SetObjectTagsRequest{Bucket: t.bucket, Key: t.key, Tags: tags, VersionId: versionID})
+	if err != nil {
 		return err
+	}
+	if versionID == "" {
+		versionID = resp.GetVersionId()
 	}
 	setVersionID(w.Header(), versionID)
 	w.WriteHeader(status)

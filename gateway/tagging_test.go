@@ -52,8 +52,11 @@ func testObjectTagging(t *testing.T, e *env) {
 		t.Errorf("HEAD tag count %d, want 2", aws.ToInt32(head.TagCount))
 	}
 
-	must[*s3.PutObjectTaggingOutput](t)(c.PutObjectTagging(ctx, &s3.PutObjectTaggingInput{Bucket: b, Key: aws.String("k"),
+	pt := must[*s3.PutObjectTaggingOutput](t)(c.PutObjectTagging(ctx, &s3.PutObjectTaggingInput{Bucket: b, Key: aws.String("k"),
 		Tagging: &types.Tagging{TagSet: []types.Tag{{Key: aws.String("stage"), Value: aws.String("archived")}}}}))
+	if pt.VersionId != nil {
+		t.Errorf("PutObjectTagging in a bucket never versioned answered version id %q", aws.ToString(pt.VersionId))
+	}
 	if got := getTags("k"); !same(got, map[string]string{"stage": "archived"}) {
 		t.Fatalf("tags after PutObjectTagging: %v", got)
 	}

@@ -315,6 +315,16 @@ func testVersioning(t *testing.T, e *env) {
 	if tg := must[*s3.GetObjectTaggingOutput](t)(c.GetObjectTagging(ctx, &s3.GetObjectTaggingInput{Bucket: bk, Key: aws.String("k")})); len(tg.TagSet) != 0 || aws.ToString(tg.VersionId) != v3 {
 		t.Fatalf("GetObjectTagging of the current version: %d tags, version %q", len(tg.TagSet), aws.ToString(tg.VersionId))
 	}
+	// Tagging the current object answers its version id: its own, or
+	// null for the object from before versioning.
+	for key, want := range map[string]string{"k": v3, "pre": "null"} {
+		pt := must[*s3.PutObjectTaggingOutput](t)(c.PutObjectTagging(ctx, &s3.PutObjectTaggingInput{Bucket: bk, Key: aws.String(key),
+			Tagging: &types.Tagging{TagSet: []types.Tag{{Key: aws.String("cur"), Value: aws.String("yes")}}}}))
+		dt := must[*s3.DeleteObjectTaggingOutput](t)(c.DeleteObjectTagging(ctx, &s3.DeleteObjectTaggingInput{Bucket: bk, Key: aws.String(key)}))
+		if aws.ToString(pt.VersionId) != want || aws.ToString(dt.VersionId) != want {
+			t.Fatalf("Put/DeleteObjectTagging of the current %s: version ids %q and %q, want %q", key, aws.ToString(pt.VersionId), aws.ToString(dt.VersionId), want)
+		}
+	}
 	_, err = c.GetObjectTagging(ctx, &s3.GetObjectTaggingInput{Bucket: bk, Key: aws.String("gone"), VersionId: aws.String(gone)})
 	wantCode(t, err, "MethodNotAllowed")
 	_, err = c.PutObjectTagging(ctx, &s3.PutObjectTaggingInput{Bucket: bk, Key: aws.String("gone"), VersionId: aws.String(gone), Tagging: &types.Tagging{TagSet: []types.Tag{}}})
