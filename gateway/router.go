@@ -102,17 +102,27 @@ var unsupported = []string{
 	"versions", "website", "renameObject",
 }
 
+// answered lists the subresources the router answers for some methods
+// and levels only (the routes naming them): a request naming one
+// anywhere else is MethodNotAllowed, never the plain operation of its
+// method and path (a DELETE ?versioning must not delete the bucket, a
+// PUT ?attributes must not overwrite the object).
+//
 // A versionId parameter is not a subresource: the operations that take
 // one read it (versioning.go), and route refuses it on the others.
+var answered = []string{"attributes", "delete", "location", "uploads", "versioning"}
 
-func unsupportedSubresource(r *http.Request, _ *mux.RouteMatch) bool {
-	q := r.URL.Query()
-	for _, n := range unsupported {
-		if _, ok := q[n]; ok {
-			return true
+// namesAny matches a request naming any of the query parameters names.
+func namesAny(names []string) mux.MatcherFunc {
+	return func(r *http.Request, _ *mux.RouteMatch) bool {
+		q := r.URL.Query()
+		for _, n := range names {
+			if _, ok := q[n]; ok {
+				return true
+			}
 		}
+		return false
 	}
-	return false
 }
 
 // newRouter builds the gateway's handler: reserved paths first, then the
@@ -156,6 +166,9 @@ func newRouter(d routerDeps) http.Handler {
 	}
 	notImpl := route("NotImplemented", func(w http.ResponseWriter, r *http.Request) error {
 		return s3err.NotImplemented
+	})
+	methodNotAllowed := route("MethodNotAllowed", func(w http.ResponseWriter, r *http.Request) error {
+		return s3err.MethodNotAllowed
 	})
 	b := &bucketHandlers{d: &d}
 	o := &objectHandlers{d: &d}
@@ -202,7 +215,7 @@ func newRouter(d routerDeps) http.Handler {
 	objectAt.Methods(http.MethodPut).MatcherFunc(hasQuery("tagging")).Handler(route("PutObjectTagging", cfg.putObjectTagging))
 	objectAt.Methods(http.MethodDelete).MatcherFunc(hasQuery("tagging")).Handler(route("DeleteObjectTagging", cfg.deleteObjectTagging))
 
-	s3.MatcherFunc(unsupportedSubresource).Handler(notImpl)
+	s3.MatcherFunc(namesAny(unsupported)).Handler(notImpl)
 
 	svc := s3.MatcherFunc(at(service)).Subrouter()
 	svc.Methods(http.MethodGet).Handler(route("ListBuckets", b.list))
@@ -215,31 +228,31 @@ func newRouter(d routerDeps) http.Handler {
 	bk.Methods(http.MethodGet).MatcherFunc(hasQuery("list-type")).Handler(route("ListObjects", func(w http.ResponseWriter, r *http.Request) error {
 		return s3err.New(s3err.InvalidArgument, "Invalid List Type specified.")
 	}))
+	bk.Methods(http.MethodPut).MatcherFunc(hasQuery("versioning")).Handler(route("PutBucketVersioning", b.putVersioning))
+	bk.Methods(http.MethodPost).MatcherFunc(hasQuery("delete")).Handler(route("DeleteObjects", o.deleteMany))
+	bk.MatcherFunc(namesAny(answered)).Handler(methodNotAllowed)
 	bk.Methods(http.MethodGet).Handler(route("ListObjects", l.listV1))
 	bk.Methods(http.MethodHead).Handler(route("HeadBucket", b.head))
-	bk.Methods(http.MethodPut).MatcherFunc(hasQuery("versioning")).Handler(route("PutBucketVersioning", b.putVersioning))
 	bk.Methods(http.MethodPut).Handler(route("CreateBucket", b.create))
 	bk.Methods(http.MethodDelete).Handler(route("DeleteBucket", b.delete))
-	bk.Methods(http.MethodPost).MatcherFunc(hasQuery("delete")).Handler(route("DeleteObjects", o.deleteMany))
 
 	ob := s3.MatcherFunc(at(objectLevel)).Subrouter()
 	ob.Methods(http.MethodPut).MatcherFunc(hasQuery("partNumber", "uploadId")).MatcherFunc(hasHeader("x-amz-copy-source")).Handler(route("UploadPartCopy", m.uploadPartCopy))
 	ob.Methods(http.MethodPut).MatcherFunc(hasQuery("partNumber", "uploadId")).Handler(route("UploadPart", m.uploadPart))
-	ob.Methods(http.MethodPut).MatcherFunc(hasHeader("x-amz-copy-source")).Handler(route("CopyObject", o.copy))
-	ob.Methods(http.MethodPut).Handler(route("PutObject", o.put))
 	ob.Methods(http.MethodGet).MatcherFunc(hasQuery("uploadId")).Handler(route("ListParts", m.listParts))
 	ob.Methods(http.MethodGet).MatcherFunc(hasQuery("attributes")).Handler(route("GetObjectAttributes", o.attributes))
-	ob.Methods(http.MethodGet).Handler(route("GetObject", o.get))
-	ob.Methods(http.MethodHead).Handler(route("HeadObject", o.get))
 	ob.Methods(http.MethodPost).MatcherFunc(hasQuery("uploads")).Handler(route("CreateMultipartUpload", m.create))
 	ob.Methods(http.MethodPost).MatcherFunc(hasQuery("uploadId")).Handler(route("CompleteMultipartUpload", m.complete))
 	ob.Methods(http.MethodDelete).MatcherFunc(hasQuery("uploadId")).Handler(route("AbortMultipartUpload", m.abort))
+	ob.MatcherFunc(namesAny(answered)).Handler(methodNotAllowed)
+	ob.Methods(http.MethodPut).MatcherFunc(hasHeader("x-amz-copy-source")).Handler(route("CopyObject", o.copy))
+	ob.Methods(http.MethodPut).Handler(route("PutObject", o.put))
+	ob.Methods(http.MethodGet).Handler(route("GetObject", o.get))
+	ob.Methods(http.MethodHead).Handler(route("HeadObject", o.get))
 	ob.Methods(http.MethodDelete).Handler(route("DeleteObject", o.delete))
 
 	s3.NotFoundHandler = notImpl
-	s3.MethodNotAllowedHandler = route("MethodNotAllowed", func(w http.ResponseWriter, r *http.Request) error {
-		return s3err.MethodNotAllowed
-	})
+	s3.MethodNotAllowedHandler = methodNotAllowed
 	for _, sub := range []*mux.Router{svc, bk, ob} {
 		sub.NotFoundHandler = s3.NotFoundHandler
 		sub.MethodNotAllowedHandler = s3.MethodNotAllowedHandler

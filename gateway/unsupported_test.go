@@ -116,3 +116,46 @@ func TestUnsupportedFeatureHeadersRefused(t *testing.T) {
 		}
 	}
 }
+
+// TestSubresourceElsewhere: a subresource the router answers for some
+// methods and levels only is MethodNotAllowed anywhere else, and changes
+// nothing: a DELETE ?versioning does not delete the bucket, a PUT
+// ?attributes does not overwrite the object.
+func TestSubresourceElsewhere(t *testing.T) {
+	e := startFakeGateway(t)
+	c := e.awsClient(t)
+	ctx := context.Background()
+	mkBucket(t, c, "sub")
+	must[*s3.PutObjectOutput](t)(c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("sub"), Key: aws.String("k"), Body: strings.NewReader("data")}))
+	for _, tc := range []struct{ method, path string }{
+		{http.MethodDelete, "/sub?versioning"},
+		{http.MethodDelete, "/sub?uploads"},
+		{http.MethodDelete, "/sub?location"},
+		{http.MethodPut, "/sub?location"},
+		{http.MethodPut, "/sub/k?attributes"},
+		{http.MethodPut, "/sub/k?uploads"},
+		{http.MethodGet, "/sub/k?versioning"},
+	} {
+		req, err := http.NewRequest(tc.method, e.url+tc.path, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var body []byte
+		if tc.method == http.MethodPut {
+			body = []byte("overwritten")
+		}
+		resp := e.signedDo(t, req, body)
+		got, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if tc.method == http.MethodHead {
+			if resp.StatusCode != http.StatusMethodNotAllowed {
+				t.Fatalf("%s %s: status %d, want 405", tc.method, tc.path, resp.StatusCode)
+			}
+		} else {
+			wantErrorDoc(t, resp.StatusCode, got, http.StatusMethodNotAllowed, "MethodNotAllowed", "")
+		}
+		if b := getBytes(t, c, "sub", "k"); string(b) != "data" {
+			t.Fatalf("after %s %s the object holds %q", tc.method, tc.path, b)
+		}
+	}
+}
