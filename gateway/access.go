@@ -90,6 +90,15 @@ var opPermissions = map[string]permission{
 	"DeleteBucketEncryption":          needOwner,
 	"PutBucketCors":                   needOwner,
 	"DeleteBucketCors":                needOwner,
+	"PutObjectLockConfiguration":      needOwner,
+	"GetObjectLockConfiguration":      needRead,
+	// Setting a retention or legal hold is a write, as asking for one on
+	// a PUT is; getting past a GOVERNANCE retention is the owner's
+	// (authorizeBypass).
+	"GetObjectRetention": needRead,
+	"PutObjectRetention": needWrite,
+	"GetObjectLegalHold": needRead,
+	"PutObjectLegalHold": needWrite,
 }
 
 func init() {

@@ -25,13 +25,16 @@ type BucketMeta interface {
 	SetBucketCors(ctx context.Context, in *pb.SetBucketCorsRequest, opts ...grpc.CallOption) (*pb.SetBucketCorsResponse, error)
 	SetBucketEncryption(ctx context.Context, in *pb.SetBucketEncryptionRequest, opts ...grpc.CallOption) (*pb.SetBucketEncryptionResponse, error)
 	SetBucketVersioning(ctx context.Context, in *pb.SetBucketVersioningRequest, opts ...grpc.CallOption) (*pb.SetBucketVersioningResponse, error)
+	SetBucketObjectLock(ctx context.Context, in *pb.SetBucketObjectLockRequest, opts ...grpc.CallOption) (*pb.SetBucketObjectLockResponse, error)
 }
 
-// ObjectMeta is what listing and deleting objects and their versions
-// need.
+// ObjectMeta is what listing and deleting objects and their versions,
+// and setting their tags and locks, need.
 type ObjectMeta interface {
 	DeleteObject(ctx context.Context, in *pb.DeleteObjectRequest, opts ...grpc.CallOption) (*pb.DeleteObjectResponse, error)
 	SetObjectTags(ctx context.Context, in *pb.SetObjectTagsRequest, opts ...grpc.CallOption) (*pb.SetObjectTagsResponse, error)
+	SetObjectRetention(ctx context.Context, in *pb.SetObjectRetentionRequest, opts ...grpc.CallOption) (*pb.SetObjectRetentionResponse, error)
+	SetObjectLegalHold(ctx context.Context, in *pb.SetObjectLegalHoldRequest, opts ...grpc.CallOption) (*pb.SetObjectLegalHoldResponse, error)
 	ListObjects(ctx context.Context, in *pb.ListObjectsRequest, opts ...grpc.CallOption) (*pb.ListObjectsResponse, error)
 	ListObjectVersions(ctx context.Context, in *pb.ListObjectVersionsRequest, opts ...grpc.CallOption) (*pb.ListObjectVersionsResponse, error)
 }

@@ -3,6 +3,7 @@ package gateway
 import (
 	"bytes"
 	"net/http"
+	"strings"
 
 	"github.com/cairnstore/cairn/gateway/s3err"
 	pb "github.com/cairnstore/cairn/metadata/metadatapb"
@@ -45,6 +46,8 @@ func (h *bucketHandlers) region(b *pb.Bucket) string {
 // create is CreateBucket. The optional CreateBucketConfiguration may only
 // name this gateway's region (S3 rejects "us-east-1" spelled out, which
 // must be left empty; we accept it, as clients send it).
+// x-amz-bucket-object-lock-enabled: true makes the bucket with object
+// lock, and so with versioning Enabled.
 func (h *bucketHandlers) create(w http.ResponseWriter, r *http.Request) error {
 	name := stateOf(r).target.bucket
 	if err := checkBucketName(name); err != nil {
@@ -66,18 +69,29 @@ func (h *bucketHandlers) create(w http.ResponseWriter, r *http.Request) error {
 			return s3err.New(s3err.InvalidLocationConstraint, "The specified location-constraint %q is not valid: this endpoint serves %s.", cfg.LocationConstraint, h.d.region)
 		}
 	}
+	lock := strings.EqualFold(strings.TrimSpace(r.Header.Get("x-amz-bucket-object-lock-enabled")), "true")
 	k, err := h.d.accessKey(r, h.d.keys.ttl)
 	if err != nil {
 		return accessError(err)
 	}
 	// A key creating a bucket owns it (granted in the same metad entry).
-	if _, err := h.d.meta.CreateBucket(r.Context(), &pb.CreateBucketRequest{Name: name, Region: h.d.region, OwnerKey: k.GetId()}); err != nil {
+	resp, err := h.d.meta.CreateBucket(r.Context(), &pb.CreateBucketRequest{Name: name, Region: h.d.region, OwnerKey: k.GetId(), ObjectLockEnabled: lock})
+	if err != nil {
 		// Someone else's bucket is BucketAlreadyExists to a key, as on
 		// S3; the root key owns every bucket.
 		if k != nil && isMeta(err, metaerr.ErrBucketAlreadyOwnedByYou) && !k.GetGrants()[name].GetOwner() {
 			return &s3err.Error{Code: s3err.BucketAlreadyExists, BucketName: name, Err: err}
 		}
 		return err
+	}
+	if lock && !resp.GetBucket().GetObjectLock().GetEnabled() {
+		// A metad leader whose binary predates object lock made a plain
+		// bucket (it does not know the field): the bucket asked for
+		// does not exist, so the one made goes again.
+		if _, err := h.d.meta.DeleteBucket(r.Context(), &pb.DeleteBucketRequest{Name: name}); err != nil {
+			h.d.log.Warn("delete the bucket made without the object lock asked for", "bucket", name, "err", err)
+		}
+		return s3err.New(s3err.NotImplemented, "%s", upgradeMessage)
 	}
 	if k != nil {
 		h.d.keys.forget(k.GetId()) // it owns the bucket now

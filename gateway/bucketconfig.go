@@ -16,8 +16,8 @@ import (
 // tags are real: tagging.go.) Setting
 // any of it stays refused (router.go's unsupported list); deleting
 // a website, which cannot exist, is the no-op S3 makes of it. Bucket
-// policies, lifecycles and tags, which can be set, are policy.go's,
-// lifecycle.go's and tagging.go's.
+// policies, lifecycles, tags and object lock, which can be set, are
+// policy.go's, lifecycle.go's, tagging.go's and objectlock.go's.
 //
 // Where Cairn does have a configuration, it is reported as it is: ACLs
 // are disabled (BucketOwnerEnforced: the owner has FULL_CONTROL), so
@@ -45,7 +45,6 @@ func emptyDoc(v any) func(*routerDeps) (any, error) {
 var bucketConfigReads = []configRead{
 	{sub: "acl", op: "GetBucketAcl", doc: emptyDoc(ownerOnlyACL())},
 	{sub: "website", op: "GetBucketWebsite", absent: s3err.NoSuchWebsiteConfiguration},
-	{sub: "object-lock", op: "GetObjectLockConfiguration", absent: s3err.ObjectLockConfigurationNotFound},
 	{sub: "replication", op: "GetBucketReplication", absent: s3err.ReplicationConfigurationNotFound},
 	{sub: "ownershipControls", op: "GetBucketOwnershipControls", doc: emptyDoc(ownershipControls{NS: s3NS, Rule: ownershipRule{ObjectOwnership: "BucketOwnerEnforced"}})},
 	{sub: "publicAccessBlock", op: "GetPublicAccessBlock", doc: emptyDoc(publicAccessBlock{NS: s3NS, BlockPublicAcls: true, IgnorePublicAcls: true})},

@@ -47,4 +47,6 @@ func TestClusterSuite(t *testing.T) {
 	t.Run("Encryption", func(t *testing.T) { testEncryption(t, start(t)) })
 	t.Run("Versioning", func(t *testing.T) { testVersioning(t, start(t)) })
 	t.Run("VersionPages", func(t *testing.T) { testVersionPages(t, start(t)) })
+	t.Run("ObjectLock", func(t *testing.T) { testObjectLock(t, start(t)) })
+	t.Run("ObjectLockWrites", func(t *testing.T) { testObjectLockWrites(t, start(t)) })
 }

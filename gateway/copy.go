@@ -132,6 +132,12 @@ func (h *objectHandlers) copy(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	// The copy's lock is the one its own headers ask for (or the
+	// bucket's default), never its source's, as on S3.
+	lock, err := h.d.writeLock(ctx, t.bucket, r.Header)
+	if err != nil {
+		return err
+	}
 	cs, err := h.d.copySource(ctx, r)
 	if err != nil {
 		return err
@@ -221,6 +227,7 @@ func (h *objectHandlers) copy(w http.ResponseWriter, r *http.Request) error {
 				return s3err.New(s3err.InternalError, "The copied bytes do not match the source's ETag.")
 			}
 			o.Tags = tags
+			lock.apply(o)
 			return sums.store(o)
 		},
 	}))

@@ -34,10 +34,15 @@ func parseDeleteRequest(body []byte) (*deleteRequest, error) {
 // version for good; without one, a bucket with versioning gets a delete
 // marker. Deleted entries say so as S3 does: VersionId the version asked
 // for, DeleteMarker and DeleteMarkerVersionId when a marker was deleted or
-// added.
+// added. A version its object lock keeps is an AccessDenied entry (the
+// request's x-amz-bypass-governance-retention applies to every entry).
 func (h *objectHandlers) deleteMany(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
 	bucket := stateOf(r).target.bucket
+	bypass, err := h.d.authorizeBypass(r, bucket)
+	if err != nil {
+		return err
+	}
 	body, err := h.d.readSmallBody(r)
 	if err != nil {
 		return err
@@ -69,7 +74,7 @@ func (h *objectHandlers) deleteMany(w http.ResponseWriter, r *http.Request) erro
 		sem <- struct{}{}
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			resp, err := h.d.meta.DeleteObject(ctx, &pb.DeleteObjectRequest{Bucket: bucket, Key: obj.Key, VersionId: obj.versionID()})
+			resp, err := h.d.meta.DeleteObject(ctx, &pb.DeleteObjectRequest{Bucket: bucket, Key: obj.Key, VersionId: obj.versionID(), BypassGovernance: bypass})
 			if err != nil && !errors.Is(err, metaerr.ErrNoSuchKey) {
 				errs[i] = err
 			}

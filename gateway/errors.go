@@ -25,6 +25,11 @@ var errorTable = []struct {
 }{
 	{metaerr.ErrNotLeader, s3err.ServiceUnavailable, ""},
 	{metaerr.ErrInvalidArgument, s3err.InvalidArgument, ""},
+	// Object lock (metad's rules): a delete or retention change a
+	// version's lock forbids is S3's AccessDenied; a lock asked of a
+	// bucket without object lock, its InvalidRequest.
+	{metaerr.ErrObjectLocked, s3err.AccessDenied, "Access Denied because object protected by object lock."},
+	{metaerr.ErrObjectLockNotEnabled, s3err.InvalidRequest, "Bucket is missing Object Lock Configuration"},
 	// A metad member runs a binary that predates the command.
 	{metaerr.ErrUpgradeRequired, s3err.NotImplemented, upgradeMessage},
 	{object.ErrIncompleteBody, s3err.IncompleteBody, ""},

@@ -216,6 +216,22 @@ func (f *fake) SetBucketVersioning(context.Context, *pb.SetBucketVersioningReque
 	return nil, metaerr.ErrUpgradeRequired
 }
 
+// SetBucketObjectLock, SetObjectRetention and SetObjectLegalHold: refused
+// as by a metad some member of which predates object lock; the fake's
+// CreateBucket ignores object_lock_enabled, as a metad binary from before
+// it would (object lock is tested against the in-process cluster).
+func (f *fake) SetBucketObjectLock(context.Context, *pb.SetBucketObjectLockRequest, ...grpc.CallOption) (*pb.SetBucketObjectLockResponse, error) {
+	return nil, metaerr.ErrUpgradeRequired
+}
+
+func (f *fake) SetObjectRetention(context.Context, *pb.SetObjectRetentionRequest, ...grpc.CallOption) (*pb.SetObjectRetentionResponse, error) {
+	return nil, metaerr.ErrUpgradeRequired
+}
+
+func (f *fake) SetObjectLegalHold(context.Context, *pb.SetObjectLegalHoldRequest, ...grpc.CallOption) (*pb.SetObjectLegalHoldResponse, error) {
+	return nil, metaerr.ErrUpgradeRequired
+}
+
 // ListObjectVersions: not implemented, as by a metad from before
 // versioning, so the fake suite lists versions through the gateway's
 // fallback to ListObjects.

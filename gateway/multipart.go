@@ -56,6 +56,11 @@ func (h *multipartHandlers) create(w http.ResponseWriter, r *http.Request) error
 	if err != nil {
 		return err
 	}
+	// The lock is kept on the upload and given to the object at Complete.
+	lock, err := h.d.writeLock(r.Context(), t.bucket, r.Header)
+	if err != nil {
+		return err
+	}
 	// The upload's data key is made now: every part is encrypted with
 	// it (each as its own stream), and the object keeps it.
 	enc, _, err := h.d.newEncryption(ssep)
@@ -73,6 +78,8 @@ func (h *multipartHandlers) create(w http.ResponseWriter, r *http.Request) error
 		ChecksumType:      typ,
 		Tags:              attrs.tags,
 		Encryption:        enc,
+		Retention:         lock.retention,
+		LegalHold:         lock.legalHold,
 	}})
 	if err != nil {
 		return err
@@ -338,6 +345,8 @@ func (h *multipartHandlers) complete(w http.ResponseWriter, r *http.Request) err
 		UserMetadata: up.GetUserMetadata(),
 		Tags:         up.GetTags(),
 		Encryption:   up.GetEncryption(),
+		Retention:    up.GetRetention(),
+		LegalHold:    up.GetLegalHold(),
 	}
 	chosen := make([]*pb.Part, 0, len(req.Parts))
 	etags := md5.New()

@@ -59,6 +59,10 @@ func (h *objectHandlers) put(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	lock, err := h.d.writeLock(r.Context(), t.bucket, r.Header)
+	if err != nil {
+		return err
+	}
 	b, err := h.d.openBody(r)
 	if err != nil {
 		return err
@@ -91,6 +95,7 @@ func (h *objectHandlers) put(w http.ResponseWriter, r *http.Request) error {
 				return err
 			}
 			o.Checksums, o.Tags = cs, attrs.tags
+			lock.apply(o)
 			return nil
 		},
 	}))
@@ -145,6 +150,7 @@ func (h *objectHandlers) get(w http.ResponseWriter, r *http.Request) error {
 	withSums := r.Header.Get("x-amz-checksum-mode") == "ENABLED"
 	whole := q.Get("partNumber") == "" && r.Header.Get("Range") == ""
 	setObjectHeaders(hdr, o, whole && withSums)
+	setLockHeaders(r, hdr, o)
 	applyResponseOverrides(hdr, q)
 
 	off, n, status := int64(0), o.GetSize(), http.StatusOK
@@ -246,7 +252,9 @@ func clearObjectHeaders(h http.Header) {
 // delete is DeleteObject: 204 whether or not the key (or version)
 // existed. Without a version id, a bucket with versioning gets a delete
 // marker (x-amz-delete-marker, and its id in x-amz-version-id); with one,
-// that version goes for good (x-amz-delete-marker when it was a marker).
+// that version goes for good (x-amz-delete-marker when it was a marker),
+// unless its object lock forbids it (AccessDenied; a GOVERNANCE
+// retention yields to x-amz-bypass-governance-retention).
 func (h *objectHandlers) delete(w http.ResponseWriter, r *http.Request) error {
 	t := stateOf(r).target
 	if err := checkKey(t.key); err != nil {
@@ -256,11 +264,15 @@ func (h *objectHandlers) delete(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	bypass, err := h.d.authorizeBypass(r, t.bucket)
+	if err != nil {
+		return err
+	}
 	var cond *pb.Condition
 	if im := r.Header.Get("If-Match"); im != "" {
 		cond = &pb.Condition{IfMatchEtag: trimETag(im)}
 	}
-	resp, err := h.d.meta.DeleteObject(r.Context(), &pb.DeleteObjectRequest{Bucket: t.bucket, Key: t.key, Condition: cond, VersionId: versionID})
+	resp, err := h.d.meta.DeleteObject(r.Context(), &pb.DeleteObjectRequest{Bucket: t.bucket, Key: t.key, Condition: cond, VersionId: versionID, BypassGovernance: bypass})
 	if err != nil && !errors.Is(err, metaerr.ErrNoSuchKey) {
 		return err
 	}

@@ -152,8 +152,8 @@ func (d *routerDeps) authenticatePost(r *http.Request, f *postForm, bucket strin
 }
 
 // postFormHeaders are the form fields that stand for request headers of a
-// PutObject: the object's attributes and checksums, and the feature
-// headers checkWriteHeaders refuses.
+// PutObject: the object's attributes, checksums, encryption and object
+// lock, and the feature headers checkWriteHeaders refuses.
 func postFormHeaders(fields map[string]string) http.Header {
 	h := http.Header{}
 	for name, v := range fields {
@@ -249,6 +249,12 @@ func (h *objectHandlers) postObject(w http.ResponseWriter, r *http.Request) erro
 	if ssep, err = h.d.orBucketDefault(r.Context(), ssep, t.bucket); err != nil {
 		return err
 	}
+	// The form's x-amz-object-lock-* fields, which its policy's
+	// conditions must allow as any field.
+	lock, err := h.d.writeLock(r.Context(), t.bucket, hdr)
+	if err != nil {
+		return err
+	}
 	enc, dk, err := h.d.newEncryption(ssep)
 	if err != nil {
 		return err
@@ -271,6 +277,7 @@ func (h *objectHandlers) postObject(w http.ResponseWriter, r *http.Request) erro
 				return err
 			}
 			o.Tags = attrs.tags
+			lock.apply(o)
 			return sums.store(o)
 		},
 	}))

@@ -46,19 +46,26 @@ type bucketSettings struct {
 	// versioning decides which version id writes and reads of current
 	// objects answer (answeredVersionID).
 	versioning pb.VersioningStatus
+	// lock: the bucket has object lock (never turned off; writeLock).
+	lock bool
 }
 
 // bucketSettings reads the settings of bucket, as read within
 // bucketSettingsTTL.
 func (d *routerDeps) bucketSettings(ctx context.Context, bucket string) (bucketSettings, error) {
-	fresh := func(_ bucketSettings, age time.Duration) bool { return age < bucketSettingsTTL }
+	return d.readBucketSettings(ctx, bucket, func(_ bucketSettings, age time.Duration) bool { return age < bucketSettingsTTL })
+}
+
+// readBucketSettings reads the settings of bucket, as cached while fresh
+// says they are.
+func (d *routerDeps) readBucketSettings(ctx context.Context, bucket string, fresh func(bucketSettings, time.Duration) bool) (bucketSettings, error) {
 	return d.bucketCache.get(ctx, bucket, fresh, func(ctx context.Context) (bucketSettings, error) {
 		resp, err := d.meta.GetBucket(ctx, &pb.GetBucketRequest{Name: bucket})
 		if err != nil {
 			return bucketSettings{}, err
 		}
 		b := resp.GetBucket()
-		return bucketSettings{quota: b.GetQuota(), encryption: b.GetDefaultEncryption(), versioning: b.GetVersioning()}, nil
+		return bucketSettings{quota: b.GetQuota(), encryption: b.GetDefaultEncryption(), versioning: b.GetVersioning(), lock: b.GetObjectLock().GetEnabled()}, nil
 	})
 }
 

@@ -93,11 +93,11 @@ func hasHeader(name string) mux.MatcherFunc {
 // answer (a GET ?acl must not list the bucket).
 var unsupported = []string{
 	"accelerate", "acl", "analytics", "cors", "encryption",
-	"intelligent-tiering", "inventory", "legal-hold", "lifecycle", "logging",
+	"intelligent-tiering", "inventory", "lifecycle", "logging",
 	"metadataConfiguration", "metadataTable", "metrics", "notification",
-	"object-lock", "ownershipControls", "policy", "policyStatus",
+	"ownershipControls", "policy", "policyStatus",
 	"publicAccessBlock", "replication", "requestPayment", "restore",
-	"retention", "select", "session", "tagging", "torrent",
+	"select", "session", "tagging", "torrent",
 	// GET ?versions (ListObjectVersions) is routed before this list.
 	"versions", "website", "renameObject",
 }
@@ -105,12 +105,15 @@ var unsupported = []string{
 // answered lists the subresources the router answers for some methods
 // and levels only (the routes naming them): a request naming one
 // anywhere else is MethodNotAllowed, never the plain operation of its
-// method and path (a DELETE ?versioning must not delete the bucket, a
+// method and path (a DELETE ?object-lock must not delete the bucket, a
 // PUT ?attributes must not overwrite the object).
 //
 // A versionId parameter is not a subresource: the operations that take
 // one read it (versioning.go), and route refuses it on the others.
-var answered = []string{"attributes", "delete", "location", "uploads", "versioning"}
+var answered = []string{
+	"attributes", "delete", "legal-hold", "location", "object-lock",
+	"retention", "uploads", "versioning",
+}
 
 // namesAny matches a request naming any of the query parameters names.
 func namesAny(names []string) mux.MatcherFunc {
@@ -207,6 +210,8 @@ func newRouter(d routerDeps) http.Handler {
 	bucketAt.Methods(http.MethodPut).MatcherFunc(hasQuery("lifecycle")).Handler(route("PutBucketLifecycleConfiguration", cfg.putLifecycle))
 	bucketAt.Methods(http.MethodGet).MatcherFunc(hasQuery("lifecycle")).Handler(route("GetBucketLifecycleConfiguration", cfg.getLifecycle))
 	bucketAt.Methods(http.MethodDelete).MatcherFunc(hasQuery("lifecycle")).Handler(route("DeleteBucketLifecycle", cfg.deleteLifecycle))
+	bucketAt.Methods(http.MethodPut).MatcherFunc(hasQuery("object-lock")).Handler(route("PutObjectLockConfiguration", cfg.putObjectLockConfig))
+	bucketAt.Methods(http.MethodGet).MatcherFunc(hasQuery("object-lock")).Handler(route("GetObjectLockConfiguration", cfg.getObjectLockConfig))
 	// ?versions stays unsupported for every other method.
 	bucketAt.Methods(http.MethodGet).MatcherFunc(hasQuery("versions")).Handler(route("ListObjectVersions", l.listVersions))
 	objectAt.Methods(http.MethodGet).MatcherFunc(hasQuery("acl")).Handler(route("GetObjectAcl", cfg.objectACL))
@@ -214,6 +219,10 @@ func newRouter(d routerDeps) http.Handler {
 	objectAt.Methods(http.MethodGet).MatcherFunc(hasQuery("tagging")).Handler(route("GetObjectTagging", cfg.getObjectTagging))
 	objectAt.Methods(http.MethodPut).MatcherFunc(hasQuery("tagging")).Handler(route("PutObjectTagging", cfg.putObjectTagging))
 	objectAt.Methods(http.MethodDelete).MatcherFunc(hasQuery("tagging")).Handler(route("DeleteObjectTagging", cfg.deleteObjectTagging))
+	objectAt.Methods(http.MethodGet).MatcherFunc(hasQuery("retention")).Handler(route("GetObjectRetention", cfg.getObjectRetention))
+	objectAt.Methods(http.MethodPut).MatcherFunc(hasQuery("retention")).Handler(route("PutObjectRetention", cfg.putObjectRetention))
+	objectAt.Methods(http.MethodGet).MatcherFunc(hasQuery("legal-hold")).Handler(route("GetObjectLegalHold", cfg.getObjectLegalHold))
+	objectAt.Methods(http.MethodPut).MatcherFunc(hasQuery("legal-hold")).Handler(route("PutObjectLegalHold", cfg.putObjectLegalHold))
 
 	s3.MatcherFunc(namesAny(unsupported)).Handler(notImpl)
 

@@ -71,15 +71,11 @@ func checkACLHeaders(h http.Header) error {
 }
 
 // checkWriteHeaders refuses what an object write (PutObject, CopyObject,
-// CreateMultipartUpload) may ask for and Cairn does not do: object lock,
-// a website redirect, ACLs other than private, an unknown storage class.
-// Encryption headers are parseSSEWrite's.
+// CreateMultipartUpload) may ask for and Cairn does not do: a website
+// redirect, ACLs other than private, an unknown storage class.
+// Encryption headers are parseSSEWrite's, object lock headers
+// writeLock's.
 func checkWriteHeaders(h http.Header) error {
-	for _, name := range []string{"x-amz-object-lock-mode", "x-amz-object-lock-retain-until-date", "x-amz-object-lock-legal-hold"} {
-		if h.Get(name) != "" {
-			return s3err.New(s3err.InvalidRequest, "Bucket is missing Object Lock Configuration (%s).", name)
-		}
-	}
 	if h.Get("x-amz-website-redirect-location") != "" {
 		return s3err.New(s3err.NotImplemented, "Website redirects are not implemented.")
 	}
@@ -104,12 +100,9 @@ func checkReadHeaders(h http.Header) error {
 }
 
 // checkCreateBucketHeaders refuses what CreateBucket may ask for and Cairn
-// does not do: object lock, ACLs other than private, object ownership
-// other than BucketOwnerEnforced.
+// does not do: ACLs other than private, object ownership other than
+// BucketOwnerEnforced.
 func checkCreateBucketHeaders(h http.Header) error {
-	if v := h.Get("x-amz-bucket-object-lock-enabled"); strings.EqualFold(v, "true") {
-		return s3err.New(s3err.NotImplemented, "Object Lock is not implemented.")
-	}
 	if v := h.Get("x-amz-object-ownership"); v != "" && v != "BucketOwnerEnforced" {
 		return s3err.New(s3err.NotImplemented, "Object ownership %q is not implemented: ACLs are disabled (BucketOwnerEnforced).", v)
 	}

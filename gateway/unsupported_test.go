@@ -13,8 +13,10 @@ import (
 
 // TestUnsupportedFeatureHeadersRefused: a header asking for something
 // Cairn does not do (KMS encryption, SSE-S3 on a gateway without a master
-// key, object lock, tags, public ACLs, an unknown storage class) is refused with S3's error and stores nothing;
-// the values Cairn does honour are accepted.
+// key, object lock in a bucket without it or over a metad without it,
+// malformed tags, public ACLs, an unknown storage class) is refused with
+// S3's error and stores nothing; the values Cairn does honour are
+// accepted.
 func TestUnsupportedFeatureHeadersRefused(t *testing.T) {
 	e := startFakeGateway(t)
 	c := e.awsClient(t)
@@ -43,14 +45,19 @@ func TestUnsupportedFeatureHeadersRefused(t *testing.T) {
 		{create, "x-amz-server-side-encryption", "AES256", 501, "NotImplemented"},
 		{get, "x-amz-server-side-encryption-customer-algorithm", "AES256", 400, "InvalidArgument"},
 		{get, "x-amz-server-side-encryption", "AES256", 400, "InvalidArgument"},
+		// The fake's buckets have no object lock.
 		{put, "x-amz-object-lock-mode", "GOVERNANCE", 400, "InvalidRequest"},
 		{put, "x-amz-object-lock-legal-hold", "ON", 400, "InvalidRequest"},
+		{copy, "x-amz-object-lock-legal-hold", "ON", 400, "InvalidRequest"},
+		{create, "x-amz-object-lock-legal-hold", "ON", 400, "InvalidRequest"},
 		{put, "x-amz-tagging", "a=b&a=c", 400, "InvalidArgument"},
 		{create, "x-amz-tagging", "aws:x=1", 400, "InvalidTag"},
 		{put, "x-amz-website-redirect-location", "/other", 501, "NotImplemented"},
 		{put, "x-amz-storage-class", "NO_SUCH_CLASS", 400, "InvalidStorageClass"},
 		{put, "x-amz-acl", "public-read", 400, "AccessControlListNotSupported"},
 		{put, "x-amz-grant-read", "uri=http://acs.amazonaws.com/groups/global/AllUsers", 400, "AccessControlListNotSupported"},
+		// The fake ignores object_lock_enabled, as a metad from before
+		// object lock would: the bucket made without it goes again.
 		{bucket, "x-amz-bucket-object-lock-enabled", "true", 501, "NotImplemented"},
 		{bucket, "x-amz-acl", "public-read-write", 400, "AccessControlListNotSupported"},
 		{bucket, "x-amz-object-ownership", "ObjectWriter", 501, "NotImplemented"},
@@ -119,8 +126,8 @@ func TestUnsupportedFeatureHeadersRefused(t *testing.T) {
 
 // TestSubresourceElsewhere: a subresource the router answers for some
 // methods and levels only is MethodNotAllowed anywhere else, and changes
-// nothing: a DELETE ?versioning does not delete the bucket, a PUT
-// ?attributes does not overwrite the object.
+// nothing: a DELETE ?object-lock does not delete the bucket, a DELETE
+// ?retention not the object, a PUT ?attributes does not overwrite it.
 func TestSubresourceElsewhere(t *testing.T) {
 	e := startFakeGateway(t)
 	c := e.awsClient(t)
@@ -128,12 +135,19 @@ func TestSubresourceElsewhere(t *testing.T) {
 	mkBucket(t, c, "sub")
 	must[*s3.PutObjectOutput](t)(c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("sub"), Key: aws.String("k"), Body: strings.NewReader("data")}))
 	for _, tc := range []struct{ method, path string }{
+		{http.MethodDelete, "/sub?object-lock"},
+		{http.MethodPost, "/sub?object-lock"},
 		{http.MethodDelete, "/sub?versioning"},
 		{http.MethodDelete, "/sub?uploads"},
 		{http.MethodDelete, "/sub?location"},
 		{http.MethodPut, "/sub?location"},
+		{http.MethodGet, "/sub?retention"},
+		{http.MethodDelete, "/sub/k?retention"},
+		{http.MethodDelete, "/sub/k?legal-hold"},
+		{http.MethodHead, "/sub/k?legal-hold"},
 		{http.MethodPut, "/sub/k?attributes"},
 		{http.MethodPut, "/sub/k?uploads"},
+		{http.MethodGet, "/sub/k?object-lock"},
 		{http.MethodGet, "/sub/k?versioning"},
 	} {
 		req, err := http.NewRequest(tc.method, e.url+tc.path, nil)

@@ -13,6 +13,7 @@ import (
 	"github.com/cairnstore/cairn/gateway/s3err"
 	"github.com/cairnstore/cairn/internal/xmlstrict"
 	pb "github.com/cairnstore/cairn/metadata/metadatapb"
+	"github.com/cairnstore/cairn/metadata/metaerr"
 	"github.com/cairnstore/cairn/object"
 )
 
@@ -79,7 +80,8 @@ func parseVersioningConfiguration(body []byte) (pb.VersioningStatus, error) {
 }
 
 // putVersioning is PutBucketVersioning: Enabled or Suspended (a bucket
-// never returns to unversioned, as on S3). MFA delete is not implemented.
+// never returns to unversioned, as on S3; one with object lock is never
+// Suspended: InvalidBucketState). MFA delete is not implemented.
 func (h *bucketHandlers) putVersioning(w http.ResponseWriter, r *http.Request) error {
 	bucket := stateOf(r).target.bucket
 	if _, err := h.d.meta.GetBucket(r.Context(), &pb.GetBucketRequest{Name: bucket}); err != nil {
@@ -101,6 +103,10 @@ func (h *bucketHandlers) putVersioning(w http.ResponseWriter, r *http.Request) e
 	}
 	if status != pb.VersioningStatus_VERSIONING_STATUS_UNSET {
 		if _, err := h.d.meta.SetBucketVersioning(r.Context(), &pb.SetBucketVersioningRequest{Name: bucket, Status: status}); err != nil {
+			if isMeta(err, metaerr.ErrInvalidBucketState) {
+				// Suspending the versioning of a bucket with object lock.
+				return &s3err.Error{Code: s3err.InvalidBucketState, Message: "An Object Lock configuration is present on this bucket, so the versioning state cannot be changed.", BucketName: bucket, Err: err}
+			}
 			return err
 		}
 		h.d.bucketCache.forget(bucket)
@@ -173,6 +179,8 @@ var versionsSupported = map[string]bool{
 	"GetObject": true, "HeadObject": true, "DeleteObject": true,
 	"GetObjectTagging": true, "PutObjectTagging": true, "DeleteObjectTagging": true,
 	"GetObjectAttributes": true, "GetObjectAcl": true, "PutObjectAcl": true,
+	"GetObjectRetention": true, "PutObjectRetention": true,
+	"GetObjectLegalHold": true, "PutObjectLegalHold": true,
 	"NotImplemented": true, "MethodNotAllowed": true,
 }
 

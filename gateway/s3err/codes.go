@@ -70,6 +70,7 @@ var (
 	NoSuchBucketPolicy                = Code{"NoSuchBucketPolicy", http.StatusNotFound, "The bucket policy does not exist."}
 	NoSuchCORSConfiguration           = Code{"NoSuchCORSConfiguration", http.StatusNotFound, "The CORS configuration does not exist."}
 	NoSuchKey                         = Code{"NoSuchKey", http.StatusNotFound, "The specified key does not exist."}
+	NoSuchObjectLockConfiguration     = Code{"NoSuchObjectLockConfiguration", http.StatusNotFound, "The specified object does not have a ObjectLock configuration."}
 	NoSuchLifecycleConfiguration      = Code{"NoSuchLifecycleConfiguration", http.StatusNotFound, "The lifecycle configuration does not exist."}
 	NoSuchTagSet                      = Code{"NoSuchTagSet", http.StatusNotFound, "The TagSet does not exist."}
 	NoSuchUpload                      = Code{"NoSuchUpload", http.StatusNotFound, "The specified upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed."}
@@ -102,7 +103,7 @@ var All = []Code{
 	MalformedPOSTRequest, MalformedPolicy, MalformedTrailerError, MalformedXML, MaxMessageLengthExceeded, MetadataTooLarge,
 	MethodNotAllowed, MissingContentLength, MissingRequestBodyError,
 	MissingSecurityHeader, AccessForbidden, QuotaExceeded, NoSuchBucket, NoSuchBucketPolicy, NoSuchCORSConfiguration,
-	NoSuchKey, NoSuchLifecycleConfiguration, NoSuchTagSet, NoSuchUpload,
+	NoSuchKey, NoSuchLifecycleConfiguration, NoSuchObjectLockConfiguration, NoSuchTagSet, NoSuchUpload,
 	NoSuchVersion, NoSuchWebsiteConfiguration, NotImplemented, NotModified,
 	ObjectLockConfigurationNotFound, PreconditionFailed, ReplicationConfigurationNotFound,
 	RequestTimeTooSkewed, RequestTimeout, SSEConfigurationNotFound, ServiceUnavailable, SignatureDoesNotMatch,
