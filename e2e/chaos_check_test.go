@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"net/http"
 	"os"
 	"strings"
 	"testing"
@@ -209,5 +210,195 @@ func TestChaosPlan(t *testing.T) {
 	}
 	if again := planFaults(7, 2*time.Second, 22*time.Second, false); len(again) != len(eps) || again[0] != eps[0] {
 		t.Errorf("the same seed planned another schedule")
+	}
+}
+
+// vb builds a versioned bucket's ledger and what the final reads found,
+// for checkVersions: puts and deletes of key "ver0" on a millisecond
+// clock, and a listing that by default shows what they wrote.
+type vb struct {
+	t0     time.Time
+	reg    *registry
+	writes []*versionWrite
+	ops    []*op
+	seen   *versionsSeen
+}
+
+func newVB() *vb {
+	return &vb{t0: time.Now(), reg: newRegistry(), seen: &versionsSeen{reads: map[versionName]versionRead{}, current: map[string]listedVersion{}}}
+}
+
+func (b *vb) write(kind opKind, id string, from, to int, out outcome) *op {
+	o := &op{id: len(b.ops), kind: kind, key: "ver0", versioned: true, rngStart: -1,
+		start: b.t0.Add(time.Duration(from) * time.Millisecond), end: b.t0.Add(time.Duration(to) * time.Millisecond), outcome: out}
+	w := &versionWrite{op: o}
+	if kind == opPut {
+		o.size = 100
+		o.val = b.reg.newValue("ver0", 100, nil)
+		w.sum = md5hex(valueBody(o.val, 100))
+	}
+	if out == acked {
+		o.version = id
+	}
+	b.writes = append(b.writes, w)
+	b.ops = append(b.ops, o)
+	return o
+}
+
+// list appends a listing entry for o (a put's version or a delete's
+// marker) under id, and what a GET of it by id answers.
+func (b *vb) list(o *op, id string, latest bool) {
+	e := listedVersion{key: "ver0", id: id, latest: latest, marker: o.kind == opDelete}
+	r := versionRead{status: http.StatusMethodNotAllowed, marker: true, id: id}
+	if o.kind == opPut {
+		v, _ := b.reg.info(o.val)
+		e.etag, e.size = v.etag, o.size
+		r = versionRead{status: http.StatusOK, id: id, size: o.size, sum: md5hex(valueBody(o.val, int(o.size))), val: o.val}
+	}
+	b.seen.listed = append(b.seen.listed, e)
+	b.seen.reads[versionName{"ver0", id}] = r
+}
+
+// final adds the final GET of the key: value got, answering version id.
+func (b *vb) final(got int64, id string) {
+	b.ops = append(b.ops, &op{id: len(b.ops), kind: opGet, key: "ver0", versioned: true, rngStart: -1, final: true, got: got, version: id,
+		start: b.t0.Add(time.Second), end: b.t0.Add(time.Second)})
+}
+
+func TestChaosVersionChecks(t *testing.T) {
+	cases := []struct {
+		name string
+		// build writes a, b (puts, acknowledged one after the other) and
+		// a delete d after them, then lists and reads as it likes.
+		build func(b *vb, a, bb, d *op)
+		want  versionsReport // the counters compared
+	}{
+		{"all there", func(b *vb, a, bb, d *op) {
+			b.list(d, "m", true)
+			b.list(bb, "b", false)
+			b.list(a, "a", false)
+			b.final(absentValue, "m")
+		}, versionsReport{Checked: 2, MarkersChecked: 1}},
+		{"noncurrent version not listed", func(b *vb, a, bb, d *op) {
+			b.list(d, "m", true)
+			b.list(bb, "b", false)
+			b.seen.reads[versionName{"ver0", "a"}] = versionRead{status: http.StatusOK, id: "a", size: 100, sum: md5hex(valueBody(a.val, 100)), val: a.val}
+			b.final(absentValue, "m")
+		}, versionsReport{Checked: 2, MarkersChecked: 1, Lost: 1}},
+		{"noncurrent version gone", func(b *vb, a, bb, d *op) {
+			b.list(d, "m", true)
+			b.list(bb, "b", false)
+			b.list(a, "a", false)
+			b.seen.reads[versionName{"ver0", "a"}] = versionRead{status: http.StatusNotFound}
+			b.final(absentValue, "m")
+		}, versionsReport{Checked: 1, MarkersChecked: 1, Lost: 1}},
+		{"version reads back another's bytes", func(b *vb, a, bb, d *op) {
+			b.list(d, "m", true)
+			b.list(bb, "b", false)
+			b.list(a, "a", false)
+			b.seen.reads[versionName{"ver0", "a"}] = b.seen.reads[versionName{"ver0", "b"}]
+			b.final(absentValue, "m")
+		}, versionsReport{Checked: 1, MarkersChecked: 1, Lost: 1}},
+		{"marker lost", func(b *vb, a, bb, d *op) {
+			b.list(bb, "b", true)
+			b.list(a, "a", false)
+			b.seen.reads[versionName{"ver0", "m"}] = versionRead{status: http.StatusNotFound}
+			b.seen.current["ver0"] = listedVersion{etag: b.seen.listed[0].etag, size: 100}
+			b.final(bb.val, "b")
+		}, versionsReport{Checked: 2, MarkersLost: 1}},
+		{"listed twice", func(b *vb, a, bb, d *op) {
+			b.list(d, "m", true)
+			b.list(bb, "b", false)
+			b.list(bb, "b", false)
+			b.list(a, "a", false)
+			b.final(absentValue, "m")
+		}, versionsReport{Checked: 2, MarkersChecked: 1, Problems: 1}},
+		{"two latest", func(b *vb, a, bb, d *op) {
+			b.list(d, "m", true)
+			b.list(bb, "b", true)
+			b.list(a, "a", false)
+			b.final(absentValue, "m")
+		}, versionsReport{Checked: 2, MarkersChecked: 1, Problems: 1}},
+		{"older write listed as newer", func(b *vb, a, bb, d *op) {
+			b.list(d, "m", true)
+			b.list(a, "a", false)
+			b.list(bb, "b", false)
+			b.final(absentValue, "m")
+		}, versionsReport{Checked: 2, MarkersChecked: 1, Problems: 1}},
+		{"GET finds data under the latest marker", func(b *vb, a, bb, d *op) {
+			b.list(d, "m", true)
+			b.list(bb, "b", false)
+			b.list(a, "a", false)
+			b.final(bb.val, "b")
+		}, versionsReport{Checked: 2, MarkersChecked: 1, LatestMismatches: 1}},
+		{"ListObjectsV2 lists a key under its marker", func(b *vb, a, bb, d *op) {
+			b.list(d, "m", true)
+			b.list(bb, "b", false)
+			b.list(a, "a", false)
+			b.seen.current["ver0"] = listedVersion{etag: b.seen.listed[1].etag, size: 100}
+			b.final(absentValue, "m")
+		}, versionsReport{Checked: 2, MarkersChecked: 1, LatestMismatches: 1}},
+		{"unacknowledged put surfaces", func(b *vb, a, bb, d *op) {
+			c := b.write(opPut, "", 100, 110, failedUnanswered)
+			b.list(c, "c", true)
+			b.list(d, "m", false)
+			b.list(bb, "b", false)
+			b.list(a, "a", false)
+			b.seen.current["ver0"] = listedVersion{etag: b.seen.listed[0].etag, size: 100}
+			b.final(c.val, "c")
+		}, versionsReport{Checked: 2, MarkersChecked: 1, Surfaced: 1}},
+		{"unacknowledged version of bytes never sent", func(b *vb, a, bb, d *op) {
+			b.list(d, "m", true)
+			b.list(bb, "b", false)
+			b.list(a, "a", false)
+			x := b.reg.newValue("ver0", 100, nil) // registered, never sent
+			v, _ := b.reg.info(x)
+			b.seen.listed = append(b.seen.listed, listedVersion{key: "ver0", id: "x", etag: v.etag, size: 100})
+			b.seen.reads[versionName{"ver0", "x"}] = versionRead{status: http.StatusOK, id: "x", size: 100, sum: md5hex(valueBody(x, 100)), val: x}
+			b.final(absentValue, "m")
+		}, versionsReport{Checked: 2, MarkersChecked: 1, Problems: 1}},
+		{"a marker no DELETE made", func(b *vb, a, bb, d *op) {
+			b.seen.listed = append(b.seen.listed, listedVersion{key: "ver0", id: "z", marker: true, latest: true})
+			b.seen.reads[versionName{"ver0", "z"}] = versionRead{status: http.StatusMethodNotAllowed, marker: true, id: "z"}
+			b.list(d, "m", false)
+			b.list(bb, "b", false)
+			b.list(a, "a", false)
+			b.final(absentValue, "z")
+		}, versionsReport{Checked: 2, MarkersChecked: 1, Problems: 1}},
+		{"a marker of an unanswered DELETE", func(b *vb, a, bb, d *op) {
+			b.write(opDelete, "", 100, 110, failedUnanswered)
+			b.seen.listed = append(b.seen.listed, listedVersion{key: "ver0", id: "z", marker: true, latest: true})
+			b.seen.reads[versionName{"ver0", "z"}] = versionRead{status: http.StatusMethodNotAllowed, marker: true, id: "z"}
+			b.list(d, "m", false)
+			b.list(bb, "b", false)
+			b.list(a, "a", false)
+			b.final(absentValue, "z")
+		}, versionsReport{Checked: 2, MarkersChecked: 1, Surfaced: 1}},
+		{"one PUT, two versions", func(b *vb, a, bb, d *op) {
+			b.list(d, "m", true)
+			b.list(bb, "b", false)
+			b.list(bb, "b2", false)
+			b.list(a, "a", false)
+			b.final(absentValue, "m")
+		}, versionsReport{Checked: 2, MarkersChecked: 1, Problems: 1}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			b := newVB()
+			a := b.write(opPut, "a", 0, 10, acked)
+			bb := b.write(opPut, "b", 20, 30, acked)
+			d := b.write(opDelete, "m", 40, 50, acked)
+			c.build(b, a, bb, d)
+			rep := &chaosReport{}
+			checkVersions(rep, b.reg, []string{"ver0"}, b.writes, b.seen, b.ops)
+			got := *rep.Versions
+			got.Keys, got.Written, got.Markers, got.Unacked, got.Listed, got.Pages, got.ReadsByID = 0, 0, 0, 0, 0, 0, 0
+			if got != c.want {
+				t.Errorf("counts %+v, want %+v; violations:\n%s", got, c.want, strings.Join(rep.Violations, "\n"))
+			}
+			if wantViolations := c.want.Lost + c.want.MarkersLost + c.want.Problems + c.want.LatestMismatches; rep.violationsAll != wantViolations {
+				t.Errorf("%d violations, want %d:\n%s", rep.violationsAll, wantViolations, strings.Join(rep.Violations, "\n"))
+			}
+		})
 	}
 }

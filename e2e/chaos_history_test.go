@@ -100,13 +100,28 @@ func newRegistry() *registry {
 // emptyValue. parts, when > 0, is the part sizes of a multipart upload (for
 // its ETag).
 func (r *registry) newValue(key string, size int64, partSizes []int64) int64 {
+	id := r.allocate(size)
+	r.register(id, key, size, partSizes)
+	return id
+}
+
+// allocate reserves the id of a new value of size bytes (emptyValue for
+// 0), for a write that chooses its key by the id; register then names
+// the key, before the write is sent.
+func (r *registry) allocate(size int64) int64 {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	id := emptyValue
-	if size > 0 {
-		id = r.next
-		r.next++
+	if size == 0 {
+		return emptyValue
 	}
+	id := r.next
+	r.next++
+	return id
+}
+
+// register records value id, allocated for a write of size bytes to key
+// (multipart with partSizes, as in newValue).
+func (r *registry) register(id int64, key string, size int64, partSizes []int64) {
 	var etag string
 	if len(partSizes) == 0 {
 		etag = md5hex(valueBody(id, int(size)))
@@ -123,6 +138,8 @@ func (r *registry) newValue(key string, size int64, partSizes []int64) int64 {
 		}
 		etag = fmt.Sprintf("%s-%d", hex.EncodeToString(h.Sum(nil)), len(partSizes))
 	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	if _, ok := r.byID[id]; !ok {
 		r.byID[id] = valueInfo{key: key, size: size, etag: etag}
 	}
@@ -130,7 +147,6 @@ func (r *registry) newValue(key string, size int64, partSizes []int64) int64 {
 	if id != emptyValue {
 		r.byKey[key] = append(r.byKey[key], id)
 	}
-	return id
 }
 
 func (r *registry) info(id int64) (valueInfo, bool) {
@@ -244,6 +260,17 @@ type op struct {
 	listed map[string]int64
 	err    string
 	final  bool // a read of the final check, after the faults
+	// versioned: an operation on the versioned bucket (chaosVersionedBucket,
+	// chaos_versions_test.go), whose keys are its own.
+	versioned bool
+	// version: the version id answered (x-amz-version-id): a put's new
+	// version, a delete's marker, the version a get read (or the marker a
+	// 404 named).
+	version string
+	// askVersion: a get of that version by id (versionId=). Such a read is
+	// no read of the key's register: byKey leaves it out, and val is the
+	// value the version holds.
+	askVersion string
 }
 
 // isWrite reports whether the op is a put or delete that may have taken
@@ -310,6 +337,9 @@ func byKey(ops []*op, keys []string) map[string][]*op {
 				out[k] = append(out[k], &p)
 			}
 		default:
+			if o.askVersion != "" {
+				continue // a read of a version, not of the key
+			}
 			out[o.key] = append(out[o.key], o)
 		}
 	}

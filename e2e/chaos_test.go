@@ -51,6 +51,8 @@ type chaosReport struct {
 	// after it began (a gateway killed mid-body, or bug 1 in doc.go).
 	CutReads        int          `json:"reads_cut_mid_body"`
 	Linearizability linearResult `json:"linearizability"`
+	// Versions: the versioned bucket (nil with -chaos.versions=false).
+	Versions *versionsReport `json:"versions,omitempty"`
 	// Heal: "ok", "timeout", "lost", "unimplemented".
 	Heal          string   `json:"heal"`
 	HealSeconds   float64  `json:"heal_seconds"`
@@ -122,6 +124,11 @@ func TestChaos(t *testing.T) {
 		GatewayArgs: append([]string{"--write-budget", "1s"}, sseGatewayArgs(t, t.TempDir())...),
 	})
 	createBucket(t, cl.S3(), chaosBucket)
+	var vkeys []string
+	if *flagChaosVersions {
+		createVersionedBucket(t, cl.S3(), chaosVersionedBucket)
+		vkeys = chaosVersionedKeys(4)
+	}
 
 	rep := &chaosReport{Seed: seed, Duration: duration.String(), Clients: clients, BlobNodes: len(cl.blobs)}
 	keys := chaosKeys(16)
@@ -132,6 +139,7 @@ func TestChaos(t *testing.T) {
 		cl:   cl.S3(func(o *s3.Options) { o.RetryMaxAttempts = 1 }),
 		hist: hist, reg: reg, keys: keys, maxSize: maxSize,
 		multipartBig: long, opTimeout: 30 * time.Second,
+		versions: *flagChaosVersions, vkeys: vkeys, ledger: &versionLedger{},
 	}
 
 	meta, err := metaclient.New(cl.metadGRPC, metaclient.Options{})
@@ -167,12 +175,22 @@ func TestChaos(t *testing.T) {
 	chaosWaitRedundancy(t, cl, meta, healStart, healTimeout, rep)
 	rep.MaxDegraded, rep.MaxLost = mon.max()
 
-	// The final reads: every key, whole, each retried until it answers.
-	finalReads(t, w, keys)
+	// The final reads: every key, whole, each retried until it answers;
+	// then every version of the versioned bucket.
+	finalReads(t, w, keys, false)
+	finalReads(t, w, vkeys, true)
 	finalList(t, w)
+	var seen *versionsSeen
+	writes := w.ledger.snapshot()
+	if w.versions {
+		seen = finalVersions(t, cl, w, writes)
+	}
 
 	ops := hist.snapshot()
-	chaosCheck(rep, ops, keys)
+	chaosCheck(rep, ops, keys, vkeys)
+	if w.versions {
+		checkVersions(rep, reg, vkeys, writes, seen, ops)
+	}
 	rep.Linearizability = checkLinearizable(reg, ops, keys, t0, linearTimeout(long))
 	if rep.Linearizability.Illegal > 0 {
 		rep.violate("linearizability: %d key histories not linearizable (%s); visualization: %s",
@@ -361,15 +379,16 @@ func reasonKind(s string) string {
 	}, s)
 }
 
-// finalReads GETs every key once the cluster is healthy, retrying a read
-// that fails (it must end with an answer).
-func finalReads(t *testing.T, w *workload, keys []string) {
+// finalReads GETs every key (of the versioned bucket when versioned) once
+// the cluster is healthy, retrying a read that fails (it must end with an
+// answer).
+func finalReads(t *testing.T, w *workload, keys []string, versioned bool) {
 	t.Helper()
 	for _, k := range keys {
 		deadline := time.Now().Add(30 * time.Second)
 		for {
-			o := &op{client: -1, kind: opGet, key: k, rngStart: -1, final: true}
-			w.read(o, &s3.GetObjectInput{Bucket: aws.String(chaosBucket), Key: aws.String(k)})
+			o := &op{client: -1, kind: opGet, key: k, rngStart: -1, final: true, versioned: versioned}
+			w.read(o, &s3.GetObjectInput{Bucket: bucketOf(o), Key: aws.String(k)})
 			w.hist.add(o)
 			if o.outcome == acked {
 				break
@@ -400,9 +419,13 @@ func finalList(t *testing.T, w *workload) {
 	}
 }
 
-// chaosCheck runs the history checks other than linearizability.
-func chaosCheck(rep *chaosReport, ops []*op, keys []string) {
+// chaosCheck runs the history checks other than linearizability, on the
+// keys of both buckets (vkeys: the versioned bucket's, which no LIST
+// reads).
+func chaosCheck(rep *chaosReport, ops []*op, keys, vkeys []string) {
 	per := byKey(ops, keys)
+	listedKeys := keys
+	keys = append(append([]string(nil), keys...), vkeys...)
 	// Reads of wrong bytes, and writes acknowledged with a wrong ETag.
 	for _, o := range ops {
 		if o.outcome != acked || o.err == "" {
@@ -455,7 +478,7 @@ func chaosCheck(rep *chaosReport, ops []*op, keys []string) {
 	}
 	// (c) LIST agrees with GET at the end.
 	if finalList != nil {
-		for _, k := range keys {
+		for _, k := range listedKeys {
 			g := finalGet[k]
 			if g == nil {
 				continue
@@ -498,12 +521,22 @@ func b2i(b bool) int {
 func countOps(ops []*op) map[string]map[string]int {
 	out := map[string]map[string]int{}
 	for _, o := range ops {
-		k := o.kind.String()
+		var tags []string
+		if o.versioned {
+			tags = append(tags, "versioned")
+		}
+		if o.askVersion != "" {
+			tags = append(tags, "by id")
+		}
 		if o.kind == opPut && o.parts > 0 {
-			k = "put (multipart)"
+			tags = append(tags, "multipart")
 		}
 		if o.kind == opGet && o.rngStart >= 0 {
-			k = "get (range)"
+			tags = append(tags, "range")
+		}
+		k := o.kind.String()
+		if len(tags) > 0 {
+			k += " (" + strings.Join(tags, ", ") + ")"
 		}
 		if out[k] == nil {
 			out[k] = map[string]int{}
@@ -558,7 +591,7 @@ func printReport(t *testing.T, r *chaosReport) {
 			outs = append(outs, fmt.Sprintf("%s %d", o, n))
 		}
 		sort.Strings(outs)
-		fmt.Fprintf(&b, "  %-16s %s\n", k, strings.Join(outs, ", "))
+		fmt.Fprintf(&b, "  %-30s %s\n", k, strings.Join(outs, ", "))
 	}
 	var errs []string
 	for e := range r.Errors {
@@ -583,6 +616,9 @@ func printReport(t *testing.T, r *chaosReport) {
 	fmt.Fprintf(&b, "linearizability violations:    %d (keys %d: %d ok, %d unknown)\n", r.Linearizability.Illegal, r.Linearizability.Keys, r.Linearizability.Ok, r.Linearizability.Unknown)
 	fmt.Fprintf(&b, "segments degraded at most:     %d (lost at most %d)\n", r.MaxDegraded, r.MaxLost)
 	fmt.Fprintf(&b, "back to full redundancy:       %s after %.1fs (%d repairs)\n", r.Heal, r.HealSeconds, r.RepairsDone)
+	if r.Versions != nil {
+		printVersions(&b, r.Versions)
+	}
 	if r.violationsAll > 0 {
 		fmt.Fprintf(&b, "violations: %d\n", r.violationsAll)
 	}

@@ -33,6 +33,12 @@ type workload struct {
 	// multipartBig allows 2-part uploads (a 5 MiB first part).
 	multipartBig bool
 	opTimeout    time.Duration
+	// versions sends a fifth of the writes and reads to the versioned
+	// bucket (chaos_versions_test.go), over vkeys, recording its writes in
+	// ledger.
+	versions bool
+	vkeys    []string
+	ledger   *versionLedger
 
 	stop chan struct{}
 	wg   sync.WaitGroup
@@ -65,23 +71,30 @@ func (w *workload) halt() {
 	w.wg.Wait()
 }
 
+// clientCounts counts a client's operations by kind: the versioned
+// bucket's share of deletes and reads (and of empty writes, which have no
+// value of their own) is chosen by these counts, so that the random
+// source draws what it drew before the bucket existed.
+type clientCounts struct{ puts, gets, dels int }
+
 func (w *workload) client(id int, rng *rand.Rand) {
 	backoff := time.Duration(0)
+	var n clientCounts
 	for {
 		select {
 		case <-w.stop:
 			return
 		default:
 		}
-		key := w.keys[rng.IntN(len(w.keys))]
+		ki := rng.IntN(len(w.keys))
 		var o *op
 		switch r := rng.IntN(100); {
 		case r < 40:
-			o = w.put(id, rng, key)
+			o = w.put(id, rng, ki, &n)
 		case r < 75:
-			o = w.get(id, rng, key, rng.IntN(3) == 0)
+			o = w.get(id, rng, ki, rng.IntN(3) == 0, &n)
 		case r < 85:
-			o = w.del(id, key)
+			o = w.del(id, ki, &n)
 		default:
 			o = w.list(id)
 		}
@@ -119,7 +132,32 @@ func (w *workload) ctx() (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.Background(), w.opTimeout)
 }
 
-func (w *workload) put(client int, rng *rand.Rand, key string) *op {
+// vkey is the versioned bucket's key for key index ki: a few keys, so
+// that each gets many versions.
+func (w *workload) vkey(ki int) string { return w.vkeys[ki%len(w.vkeys)] }
+
+// bucketOf is the bucket o works on.
+func bucketOf(o *op) *string {
+	if o.versioned {
+		return aws.String(chaosVersionedBucket)
+	}
+	return aws.String(chaosBucket)
+}
+
+// putVersioned reports whether the put of value id, a client's n-th, goes
+// to the versioned bucket: a fifth, chosen by value as SSE is (and by the
+// count for empty bodies, which are all the one value).
+func (w *workload) putVersioned(id int64, n int) bool {
+	if !w.versions {
+		return false
+	}
+	if id == emptyValue {
+		return n%5 == 2
+	}
+	return id%5 == 2
+}
+
+func (w *workload) put(client int, rng *rand.Rand, ki int, n *clientCounts) *op {
 	multipart := rng.IntN(10) == 0
 	var partSizes []int64
 	size := w.size(rng)
@@ -133,10 +171,18 @@ func (w *workload) put(client int, rng *rand.Rand, key string) *op {
 			size += 5 << 20
 		}
 	}
-	o := &op{client: client, kind: opPut, key: key, size: int64(size), parts: len(partSizes)}
-	o.val = w.reg.newValue(key, int64(size), partSizes)
+	o := &op{client: client, kind: opPut, key: w.keys[ki], size: int64(size), parts: len(partSizes)}
+	o.val = w.reg.allocate(int64(size))
+	if w.putVersioned(o.val, n.puts) {
+		o.versioned, o.key = true, w.vkey(ki)
+	}
+	n.puts++
+	w.reg.register(o.val, o.key, int64(size), partSizes)
 	body := valueBody(o.val, size)
 	want, _ := w.reg.info(o.val)
+	if o.versioned {
+		w.ledger.attempt(o, body)
+	}
 	// A third of the writes are encrypted (SSE-S3), chosen by value so
 	// that a seed's plan stays what it was: the same faults must lose
 	// none of them either, and reads of them see only their plaintext.
@@ -150,31 +196,39 @@ func (w *workload) put(client int, rng *rand.Rand, key string) *op {
 	var etag string
 	var err error
 	if multipart {
-		etag, err = w.multipart(ctx, key, body, partSizes, sse, o)
+		etag, err = w.multipart(ctx, body, partSizes, sse, o)
 	} else {
 		var out *s3.PutObjectOutput
 		out, err = w.cl.PutObject(ctx, &s3.PutObjectInput{
-			Bucket: aws.String(chaosBucket), Key: aws.String(key),
+			Bucket: bucketOf(o), Key: aws.String(o.key),
 			Body: bytes.NewReader(body), ContentLength: aws.Int64(int64(size)),
 			ServerSideEncryption: sse,
 		})
 		if err == nil {
 			etag = strings.Trim(aws.ToString(out.ETag), `"`)
+			o.version = aws.ToString(out.VersionId)
 		}
 	}
 	o.end = time.Now()
 	w.finish(o, err)
-	if err == nil && etag != want.etag {
+	switch {
+	case err != nil:
+	case etag != want.etag:
 		o.err = fmt.Sprintf("acknowledged with ETag %q, want %q", etag, want.etag)
+	case o.versioned && !madeVersionID(o.version):
+		o.err = fmt.Sprintf("acknowledged in a bucket with versioning enabled with version id %q", o.version)
+	case o.versioned:
+		w.ledger.acknowledged(o)
 	}
 	w.hist.add(o)
 	return o
 }
 
-// multipart uploads body in parts of partSizes, encrypted as sse asks. An error before Complete
-// was sent marks the operation failedBeforeCommit.
-func (w *workload) multipart(ctx context.Context, key string, body []byte, partSizes []int64, sse types.ServerSideEncryption, o *op) (string, error) {
-	b, k := aws.String(chaosBucket), aws.String(key)
+// multipart uploads body to o's key in parts of partSizes, encrypted as
+// sse asks, and sets o's version id. An error before Complete was sent
+// marks the operation failedBeforeCommit.
+func (w *workload) multipart(ctx context.Context, body []byte, partSizes []int64, sse types.ServerSideEncryption, o *op) (string, error) {
+	b, k := bucketOf(o), aws.String(o.key)
 	up, err := w.cl.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: b, Key: k, ServerSideEncryption: sse})
 	if err != nil {
 		o.outcome = failedBeforeCommit
@@ -207,6 +261,7 @@ func (w *workload) multipart(ctx context.Context, key string, body []byte, partS
 	if err != nil {
 		return "", err
 	}
+	o.version = aws.ToString(out.VersionId)
 	return strings.Trim(aws.ToString(out.ETag), `"`), nil
 }
 
@@ -227,15 +282,37 @@ func (w *workload) finish(o *op, err error) {
 	o.outcome = failedUnanswered
 }
 
-func (w *workload) get(client int, rng *rand.Rand, key string, ranged bool) *op {
-	o := &op{client: client, kind: opGet, key: key, rngStart: -1}
-	in := &s3.GetObjectInput{Bucket: aws.String(chaosBucket), Key: aws.String(key)}
+// get reads key index ki (whole or a range), a fifth of the time in the
+// versioned bucket: half of those read the key, half a version picked
+// among those acknowledged so far, by id.
+func (w *workload) get(client int, rng *rand.Rand, ki int, ranged bool, n *clientCounts) *op {
+	o := &op{client: client, kind: opGet, key: w.keys[ki], rngStart: -1}
+	var ref versionRef
+	if w.versions {
+		switch n.gets % 10 {
+		case 2:
+			o.versioned, o.key = true, w.vkey(ki)
+		case 7:
+			if r, ok := w.ledger.pick(n.gets); ok {
+				ref = r
+				o.versioned, o.key, o.askVersion, o.val = true, r.key, r.id, r.val
+			}
+		}
+	}
+	n.gets++
+	in := &s3.GetObjectInput{Bucket: bucketOf(o), Key: aws.String(o.key)}
+	if o.askVersion != "" {
+		in.VersionId = aws.String(o.askVersion)
+	}
 	if ranged {
 		o.rngStart = int64(rng.IntN(64 << 10))
 		o.rngEnd = o.rngStart + int64(rng.IntN(256<<10))
 		in.Range = aws.String(fmt.Sprintf("bytes=%d-%d", o.rngStart, o.rngEnd))
 	}
 	w.read(o, in)
+	if o.askVersion != "" {
+		checkVersionRead(o, ref)
+	}
 	w.hist.add(o)
 	return o
 }
@@ -257,8 +334,17 @@ func (w *workload) read(o *op, in *s3.GetObjectInput) {
 	o.end = time.Now()
 	var nsk *types.NoSuchKey
 	var re *smithyhttp.ResponseError
+	if err == nil {
+		o.version = aws.ToString(out.VersionId)
+	} else if errors.As(err, &re) && re.Response != nil {
+		o.version = re.Response.Header.Get("x-amz-version-id")
+	}
 	switch {
 	case errors.As(err, &nsk):
+		o.got = absentValue
+		return
+	case o.askVersion != "" && errors.As(err, &re) && re.HTTPStatusCode() == http.StatusNotFound:
+		// NoSuchVersion: an answer, which checkVersionRead judges.
 		o.got = absentValue
 		return
 	case o.rngStart >= 0 && errors.As(err, &re) && re.HTTPStatusCode() == http.StatusRequestedRangeNotSatisfiable:
@@ -309,14 +395,28 @@ func parseContentRange(s string) (first, total int64, ok bool) {
 	return first, total, err1 == nil && err2 == nil
 }
 
-func (w *workload) del(client int, key string) *op {
-	o := &op{client: client, kind: opDelete, key: key}
+// del deletes key index ki, a fifth of the time in the versioned bucket,
+// where it adds a delete marker.
+func (w *workload) del(client int, ki int, n *clientCounts) *op {
+	o := &op{client: client, kind: opDelete, key: w.keys[ki]}
+	if w.versions && n.dels%5 == 2 {
+		o.versioned, o.key = true, w.vkey(ki)
+		w.ledger.attempt(o, nil)
+	}
+	n.dels++
 	ctx, cancel := w.ctx()
 	defer cancel()
 	o.start = time.Now()
-	_, err := w.cl.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(chaosBucket), Key: aws.String(key)})
+	out, err := w.cl.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: bucketOf(o), Key: aws.String(o.key)})
 	o.end = time.Now()
 	w.finish(o, err)
+	if err == nil && o.versioned {
+		o.version = aws.ToString(out.VersionId)
+		if !aws.ToBool(out.DeleteMarker) || !madeVersionID(o.version) {
+			o.err = fmt.Sprintf("acknowledged in a bucket with versioning enabled with x-amz-delete-marker %v, version id %q; want a delete marker's id",
+				aws.ToBool(out.DeleteMarker), o.version)
+		}
+	}
 	w.hist.add(o)
 	return o
 }

@@ -81,8 +81,8 @@
 //   - TestChaos, the fault-injection suite (files chaos_*_test.go): N
 //     clients (aws-sdk-go-v2, no SDK retries) run PUT (0 B to 3 MiB,
 //     some multipart, a third SSE-S3 encrypted), GET (whole and ranged),
-//     DELETE and LIST over 16
-//     keys, so keys are overwritten and deleted all the time, recording
+//     DELETE and LIST over 16 keys (and 4 in a versioned bucket, below),
+//     so keys are overwritten and deleted all the time, recording
 //     every operation (start, end, input, result: acknowledged, failed
 //     with an answer, failed without one) in a history. Meanwhile a
 //     schedule drawn from -chaos.seed runs three lanes of faults: two
@@ -115,9 +115,28 @@
 //     FILE writes it as JSON). The default run lasts 25 s with 4 clients;
 //     scripts/chaos runs it for 10 minutes with 8 (flags pass through:
 //     -chaos.duration, -chaos.seed, -chaos.clients, -chaos.blobs,
-//     -chaos.heal-timeout, -chaos.json). A failure prints the command that
-//     replays its seed; the timing of a run is not replayed, only its
-//     schedule and workload.
+//     -chaos.heal-timeout, -chaos.json, -chaos.versions). A failure prints the
+//     command that replays its seed; the timing of a run is not replayed, only
+//     its schedule and workload. A fifth of the writes and reads (chosen by
+//     value, and by count for deletes, reads and empty bodies, so the random
+//     draws stay as they were) go to a second bucket with versioning enabled,
+//     over 4 keys of its own, so each key gets many versions and delete
+//     markers. Its keys are in the history and checked as above (read without a
+//     version id, a key is a register; a delete marker reads as absent); reads
+//     by version id of versions acknowledged earlier must return their bytes. A
+//     ledger keeps every write sent to it (the version id answered, the body's
+//     MD5), and once the cluster has healed the bucket is held to it
+//     (chaos_versions_test.go): every acknowledged version reads back by id
+//     byte for byte, and each acknowledged marker answers as one (a lost
+//     noncurrent version counts as much as a lost object); the
+//     ListObjectVersions, in pages of 1 to 8 entries, lists each of them
+//     exactly once, each key's newest first (a write that ended before another
+//     began is listed after it) with exactly the newest IsLatest; the latest is
+//     what GET without a version id and ListObjectsV2 answer; and a version
+//     nobody was told of (its write failed or was cut off) holds bytes a PUT to
+//     the key sent, each PUT's as one version only, and no key has more markers
+//     nobody was told of than DELETEs that went unanswered.
+//     -chaos.versions=false leaves the bucket out.
 //
 // # Bugs found by TestChaos
 //

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
@@ -27,17 +28,25 @@ type versioned struct {
 	gone string
 }
 
-// writeVersioned creates bucket with versioning enabled and writes the
-// history versioned describes.
-func writeVersioned(ctx context.Context, t *testing.T, c *s3.Client, bucket string, segSize int64) *versioned {
+// createVersionedBucket creates bucket with versioning enabled.
+func createVersionedBucket(t *testing.T, c *s3.Client, bucket string) {
 	t.Helper()
 	createBucket(t, c, bucket)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
 	if _, err := c.PutBucketVersioning(ctx, &s3.PutBucketVersioningInput{
 		Bucket:                  aws.String(bucket),
 		VersioningConfiguration: &types.VersioningConfiguration{Status: types.BucketVersioningStatusEnabled},
 	}); err != nil {
 		t.Fatalf("enable versioning on %s: %v", bucket, err)
 	}
+}
+
+// writeVersioned creates bucket with versioning enabled and writes the
+// history versioned describes.
+func writeVersioned(ctx context.Context, t *testing.T, c *s3.Client, bucket string, segSize int64) *versioned {
+	t.Helper()
+	createVersionedBucket(t, c, bucket)
 	v := &versioned{bucket: bucket, key: "history", gone: "gone"}
 	for i, size := range []int{int(segSize) + 1<<20 + 7, 100, 3 << 20} {
 		body := makeBody(v.key, 100+i, size)
