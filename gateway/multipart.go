@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/cairnstore/cairn/gateway/s3err"
 	"github.com/cairnstore/cairn/gateway/sse"
@@ -33,6 +34,15 @@ func randomHex(n int) string {
 	b := make([]byte, n)
 	_, _ = rand.Read(b)
 	return hex.EncodeToString(b)
+}
+
+// newUploadID makes an upload id (48 hex digits) that sorts by when it
+// was made: the time in nanoseconds, then 16 random bytes. metad lists a
+// key's uploads in id order, which is then S3's: by initiation (as this
+// gateway's clock tells it; uploads begun through two gateways within
+// their clocks' skew may list either way).
+func newUploadID(now time.Time) string {
+	return fmt.Sprintf("%016x", uint64(now.UnixNano())) + randomHex(16)
 }
 
 // create is CreateMultipartUpload.
@@ -70,7 +80,7 @@ func (h *multipartHandlers) create(w http.ResponseWriter, r *http.Request) error
 	resp, err := h.d.meta.CreateMultipart(r.Context(), &pb.CreateMultipartRequest{Upload: &pb.MultipartUpload{
 		Bucket:            t.bucket,
 		Key:               t.key,
-		UploadId:          randomHex(24),
+		UploadId:          newUploadID(h.d.now()),
 		ContentType:       attrs.contentType,
 		Headers:           attrs.headers,
 		UserMetadata:      attrs.userMetadata,

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -53,6 +54,22 @@ func testMultipart(t *testing.T, e *env) {
 	lu := must[*s3.ListMultipartUploadsOutput](t)(c.ListMultipartUploads(ctx, &s3.ListMultipartUploadsInput{Bucket: aws.String("mpu")}))
 	if len(lu.Uploads) != 1 || aws.ToString(lu.Uploads[0].UploadId) != id {
 		t.Fatalf("ListMultipartUploads: %+v", lu.Uploads)
+	}
+	// A key's uploads are listed in the order they began, as on S3.
+	var begun []string
+	for range 6 {
+		begun = append(begun, create("several"))
+	}
+	lu = must[*s3.ListMultipartUploadsOutput](t)(c.ListMultipartUploads(ctx, &s3.ListMultipartUploadsInput{Bucket: aws.String("mpu"), Prefix: aws.String("several")}))
+	var listed []string
+	for _, u := range lu.Uploads {
+		listed = append(listed, aws.ToString(u.UploadId))
+	}
+	if !slices.Equal(listed, begun) {
+		t.Fatalf("ListMultipartUploads of one key: %v, want the order they began: %v", listed, begun)
+	}
+	for _, u := range begun {
+		must[*s3.AbortMultipartUploadOutput](t)(c.AbortMultipartUpload(ctx, &s3.AbortMultipartUploadInput{Bucket: aws.String("mpu"), Key: aws.String("several"), UploadId: aws.String(u)}))
 	}
 	parts := func(nums ...int32) *types.CompletedMultipartUpload {
 		var ps []types.CompletedPart
