@@ -24,6 +24,9 @@ var minioExpectedFailures = map[string]string{
 	"testMakeBucketRegionsV2": otherRegion,
 	"testGetObjectACLContext": "ACLs are disabled (AccessControlListNotSupported), as on S3's BucketOwnerEnforced buckets",
 	"testListUnsorted":        "MinIO's own extension (user metadata in listings)",
+	// Both ran once object lock came (their buckets are made with it).
+	"testGetObjectAttributesErrorCases": "a version id Cairn could not have made (the test's is a UUID, MinIO's form) is InvalidArgument, as S3 answers an id it could not have made; MinIO answers NoSuchVersion",
+	"testListMultipartUpload":           "wants MinIO's answers: uploads without Initiator, Owner and StorageClass (S3 gives all three), and a key-marker alone still listing that key's uploads (S3 lists only the keys after it)",
 }
 
 // minioMustPass are tests of the suite that must pass (not be skipped as
@@ -40,6 +43,11 @@ var minioMustPass = []string{
 	"testSSECEncryptionPutGet", "testSSECEncryptedGetObjectReadSeekFunctional", "testSSECMultipartEncryptedToSSECCopyObjectPart",
 	"testEncryptedSSECToSSES3CopyObject", "testSSES3EncryptionPutGet", "testSSES3EncryptedGetObjectReadAtFunctional",
 	"testSSES3EncryptedToSSES3CopyObjectPart", "testEncryptedEmptyObject",
+	// Versioning and object lock (their buckets are made with object lock).
+	"testListObjectVersions", "testStatObjectWithVersioning", "testGetObjectWithVersioning",
+	"testPutObjectWithVersioning", "testCopyObjectWithVersioning", "testConcurrentCopyObjectWithVersioning",
+	"testComposeObjectWithVersioning", "testRemoveObjectWithVersioning", "testRemoveObjectsWithVersioning",
+	"testObjectTaggingWithVersioning", "testRemoveMultipleObjectsWithResult", "testRemoveObjects", "testRemoveObjectsIter",
 }
 
 // testMinioFunctional runs minio-go's functional test suite
