@@ -90,6 +90,7 @@ func (h *multipartHandlers) create(w http.ResponseWriter, r *http.Request) error
 		Encryption:        enc,
 		Retention:         lock.retention,
 		LegalHold:         lock.legalHold,
+		LegalHoldSet:      lock.holdSet,
 	}})
 	if err != nil {
 		return err
@@ -357,6 +358,7 @@ func (h *multipartHandlers) complete(w http.ResponseWriter, r *http.Request) err
 		Encryption:   up.GetEncryption(),
 		Retention:    up.GetRetention(),
 		LegalHold:    up.GetLegalHold(),
+		LegalHoldSet: up.GetLegalHoldSet(),
 	}
 	chosen := make([]*pb.Part, 0, len(req.Parts))
 	etags := md5.New()

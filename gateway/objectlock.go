@@ -36,11 +36,13 @@ var missingLock = s3err.New(s3err.InvalidRequest, "Bucket is missing Object Lock
 type versionLock struct {
 	retention *pb.ObjectRetention // nil: none (metad applies the bucket's default)
 	legalHold bool
+	// holdSet: the headers set the legal hold, ON or OFF.
+	holdSet bool
 }
 
 // apply sets the lock on the version about to be committed.
 func (l versionLock) apply(o *pb.Object) {
-	o.Retention, o.LegalHold = l.retention, l.legalHold
+	o.Retention, o.LegalHold, o.LegalHoldSet = l.retention, l.legalHold, l.holdSet
 }
 
 // writeLock reads the lock a write to bucket asks for in h (a request's
@@ -64,7 +66,7 @@ func (d *routerDeps) writeLock(ctx context.Context, bucket string, h http.Header
 	if err != nil {
 		return versionLock{}, lockDocError(err)
 	}
-	return versionLock{retention: r, legalHold: hold}, nil
+	return versionLock{retention: r, legalHold: hold, holdSet: h.Get(objectlock.HeaderLegalHold) != ""}, nil
 }
 
 // lockEnabled reports whether bucket has object lock. Object lock is
@@ -94,7 +96,7 @@ func setLockHeaders(r *http.Request, h http.Header, o *pb.Object) {
 	if stateOf(r).auth == nil {
 		return
 	}
-	objectlock.SetHeaders(h, o.GetRetention(), o.GetLegalHold())
+	objectlock.SetHeaders(h, o.GetRetention(), o.GetLegalHold(), o.GetLegalHoldSet())
 }
 
 // authorizeBypass checks that a request asking to get past GOVERNANCE
@@ -200,18 +202,17 @@ func (h *configHandlers) getObjectRetention(w http.ResponseWriter, r *http.Reque
 	return writeXMLBytes(w, objectlock.MarshalRetention(o.GetRetention()))
 }
 
-// getObjectLegalHold is GetObjectLegalHold. A version keeps only whether
-// its hold is on, so one whose hold was lifted answers like one never
-// held (S3 answers Status OFF for the former).
+// getObjectLegalHold is GetObjectLegalHold: ON or OFF for a version
+// whose hold was ever set, none for one never set, as S3 answers.
 func (h *configHandlers) getObjectLegalHold(w http.ResponseWriter, r *http.Request) error {
 	o, err := h.lockedVersion(r)
 	if err != nil {
 		return err
 	}
-	if !o.GetLegalHold() {
+	if !o.GetLegalHold() && !o.GetLegalHoldSet() {
 		return noLockOf
 	}
-	return writeXMLBytes(w, objectlock.MarshalLegalHold(true))
+	return writeXMLBytes(w, objectlock.MarshalLegalHold(o.GetLegalHold()))
 }
 
 // putObjectRetention is PutObjectRetention: it sets a version's retention

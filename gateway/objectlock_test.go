@@ -313,6 +313,11 @@ func testObjectLock(t *testing.T, e *env) {
 		t.Fatal(err)
 	}
 	wantLock(t, "HEAD after lifting the legal hold", headLock(t, c, b, "held", held.VersionID), lockOf{})
+	// A lifted hold reads OFF, not as one never set.
+	if lh, err := c.GetObjectLegalHold(ctx, &s3.GetObjectLegalHoldInput{Bucket: bk, Key: aws.String("held"), VersionId: aws.String(held.VersionID)}); err != nil ||
+		lh.LegalHold.Status != types.ObjectLockLegalHoldStatusOff {
+		t.Fatalf("GetObjectLegalHold after lifting the hold: %+v, %v; want OFF", lh, err)
+	}
 	must[*s3.DeleteObjectOutput](t)(c.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: bk, Key: aws.String("held"), VersionId: aws.String(held.VersionID)}))
 	// A legal hold set on a version after its write.
 	must[*s3.PutObjectLegalHoldOutput](t)(c.PutObjectLegalHold(ctx, &s3.PutObjectLegalHoldInput{Bucket: bk, Key: aws.String("free"), VersionId: free.VersionId,

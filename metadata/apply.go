@@ -1172,7 +1172,7 @@ func (a *applier) replaceCurrent(objKey []byte, cur, stored *metadatapb.Object, 
 	v := set.versioning
 	stored.Versioned = v == metadatapb.VersioningStatus_VERSIONING_STATUS_ENABLED
 	stored.DeleteMarker, stored.NoncurrentSinceUnixNano, stored.IsLatest = false, 0, false
-	if err := applyLockOnCommit(stored, set.lock, a.now); err != nil {
+	if err := a.applyLockOnCommit(stored, set.lock); err != nil {
 		return err
 	}
 	if err := a.st.put(objKey, stored); err != nil {

@@ -185,6 +185,10 @@ func (s *Server) clusterStatus(ctx context.Context) (*pb.ClusterStatusResponse, 
 	if err != nil {
 		return nil, err
 	}
+	levels, err := s.state.MemberFeatureLevels()
+	if err != nil {
+		return nil, err
+	}
 	_, leaderID := s.raft.LeaderWithID()
 	resp := &pb.ClusterStatusResponse{
 		LeaderId:     string(leaderID),
@@ -199,6 +203,9 @@ func (s *Server) clusterStatus(ctx context.Context) (*pb.ClusterStatusResponse, 
 			GrpcAddress: addrs[string(srv.ID)],
 			Leader:      srv.ID == leaderID,
 			Voter:       srv.Suffrage == raft.Voter,
+			// As the state records it: what commands the cluster may
+			// use waits on every member's (requireFeature).
+			FeatureLevel: levels[string(srv.ID)],
 		})
 	}
 	return resp, nil

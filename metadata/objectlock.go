@@ -114,17 +114,38 @@ func defaultRetention(c *pb.ObjectLockConfiguration, now int64) *pb.ObjectRetent
 }
 
 // applyLockOnCommit checks a version about to be committed to a bucket
-// with lock configuration c: a retention or legal hold needs object lock,
-// and one without a retention gets the default.
-func applyLockOnCommit(o *pb.Object, c *pb.ObjectLockConfiguration, now int64) error {
+// with lock configuration c: a retention or legal hold needs object lock
+// (refused once every member is at objectLockLevel; before, members that
+// do not know the fields would store the version, so it is stored
+// without them), a retention's date must be ahead, and a version without
+// a retention gets the default.
+func (a *applier) applyLockOnCommit(o *pb.Object, c *pb.ObjectLockConfiguration) error {
+	now := a.now
 	if !lockEnabled(c) {
-		if o.GetRetention() != nil || o.GetLegalHold() {
+		if o.GetRetention() == nil && !o.GetLegalHold() && !o.GetLegalHoldSet() {
+			return nil
+		}
+		level, err := a.st.membersLevel()
+		if err != nil {
+			return err
+		}
+		if level >= objectLockLevel {
 			return metaerr.Detailed(metaerr.ErrObjectLockNotEnabled, "bucket %q has no object lock: a version cannot have a retention or legal hold", o.GetBucket())
 		}
+		o.Retention, o.LegalHold, o.LegalHoldSet = nil, false, false
 		return nil
 	}
-	if o.GetRetention() != nil {
-		return checkRetention(o.GetRetention())
+	if o.GetLegalHold() {
+		o.LegalHoldSet = true
+	}
+	if r := o.GetRetention(); r != nil {
+		if err := checkRetention(r); err != nil {
+			return err
+		}
+		if r.GetRetainUntilUnixNano() <= now {
+			return metaerr.Detailed(metaerr.ErrInvalidArgument, "a retention's retain-until date must be in the future")
+		}
+		return nil
 	}
 	o.Retention = defaultRetention(c, now)
 	return nil
@@ -199,6 +220,9 @@ func (a *applier) setObjectRetention(req *pb.SetObjectRetentionRequest) (proto.M
 			return nil, err
 		}
 	}
+	if next != nil && next.GetRetainUntilUnixNano() <= a.now {
+		return nil, metaerr.Detailed(metaerr.ErrInvalidArgument, "a retention's retain-until date must be in the future")
+	}
 	o, at, err := a.lockedVersion(req.GetBucket(), req.GetKey(), req.GetVersionId())
 	if err != nil {
 		return nil, err
@@ -227,7 +251,7 @@ func (a *applier) setObjectLegalHold(req *pb.SetObjectLegalHoldRequest) (proto.M
 	if err != nil {
 		return nil, err
 	}
-	o.LegalHold = req.GetLegalHold()
+	o.LegalHold, o.LegalHoldSet = req.GetLegalHold(), true
 	if err := a.st.put(at, o); err != nil {
 		return nil, err
 	}

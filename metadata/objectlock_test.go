@@ -1,6 +1,7 @@
 package metadata
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -58,8 +59,18 @@ func TestObjectLock(t *testing.T) {
 		o.VersionId, o.Retention, o.LegalHold = id, r, hold
 		return h.do(smCommit(o, nil))
 	}
+	// Below objectLockLevel a member would store the fields it does not
+	// know: the version is stored without them.
+	if r := put("plain", "k", "p0", &pb.ObjectRetention{Mode: gov, RetainUntilUnixNano: future}, true); r.Err != nil ||
+		r.Resp.(*pb.CommitObjectResponse).GetObject().GetRetention() != nil || r.Resp.(*pb.CommitObjectResponse).GetObject().GetLegalHold() {
+		t.Fatalf("a retention in a bucket without object lock, below level %d: %v", objectLockLevel, r)
+	}
+	h.must(&pb.Command{Op: &pb.Command_SetMemberAddress{SetMemberAddress: &pb.SetMemberAddress{Id: "m1", GrpcAddress: "a:1", FeatureLevel: FeatureLevel}}})
 	if r := put("plain", "k", "p1", &pb.ObjectRetention{Mode: gov, RetainUntilUnixNano: future}, false); !smIsCond(r.Err, metaerr.ErrObjectLockNotEnabled) {
 		t.Fatalf("a retention in a bucket without object lock: %v", r.Err)
+	}
+	if r := put("locked", "k", "past", &pb.ObjectRetention{Mode: gov, RetainUntilUnixNano: 5}, false); !smIsCond(r.Err, metaerr.ErrInvalidArgument) {
+		t.Fatalf("a retention already over: %v", r.Err)
 	}
 	if r := h.do(smRetention("plain", "k", "", gov, future, false)); !smIsCond(r.Err, metaerr.ErrObjectLockNotEnabled) {
 		t.Fatalf("PutObjectRetention in a bucket without object lock: %v", r.Err)
@@ -76,7 +87,9 @@ func TestObjectLock(t *testing.T) {
 		{"gov", &pb.ObjectRetention{Mode: gov, RetainUntilUnixNano: future}, false},
 		{"comp", &pb.ObjectRetention{Mode: comp, RetainUntilUnixNano: future}, false},
 		{"held", nil, true},
-		{"past", &pb.ObjectRetention{Mode: comp, RetainUntilUnixNano: 1}, false},
+		// In force when written (the 10th command from here), over a few
+		// commands later.
+		{"past", &pb.ObjectRetention{Mode: comp, RetainUntilUnixNano: int64(h.next+12) * 1000}, false},
 		{"free", nil, false},
 	} {
 		if r := put("locked", c.id, c.id, c.r, c.hold); r.Err != nil {
@@ -115,6 +128,7 @@ func TestObjectLock(t *testing.T) {
 		{"delete an expired retention's version", smDeleteVersion("locked", "past", "past"), nil},
 		{"delete an unlocked version", smDeleteVersion("locked", "free", "free"), nil},
 		{"delete a GOVERNANCE version, bypassing", smDeleteVersionBypass("locked", "gov", "gov"), nil},
+		{"retention already over", smRetention("locked", "free", "free-2", gov, 5, false), metaerr.ErrInvalidArgument},
 		{"lift the hold", smLegalHold("locked", "held", "held", false), nil},
 		{"delete the version no longer held", smDeleteVersion("locked", "held", "held"), nil},
 		{"hold the current version of a key", smLegalHold("locked", "gov", "", true), metaerr.ErrNoSuchKey},
@@ -127,6 +141,13 @@ func TestObjectLock(t *testing.T) {
 	}
 	if o, err := h.s.GetObject(&pb.GetObjectRequest{Bucket: "locked", Key: "comp", VersionId: "comp"}); err != nil || o.GetObject().GetRetention().GetRetainUntilUnixNano() != future+1 {
 		t.Fatalf("the extended retention: %v, %v", o, err)
+	}
+	// A hold set and lifted is told from one never set.
+	for id, want := range map[string][2]bool{"gov-2": {true, true}, "comp-2": {false, false}} {
+		o, err := h.s.GetObject(&pb.GetObjectRequest{Bucket: "locked", Key: strings.TrimSuffix(id, "-2"), VersionId: id})
+		if err != nil || [2]bool{o.GetObject().GetLegalHold(), o.GetObject().GetLegalHoldSet()} != want {
+			t.Fatalf("legal hold of %s: %v, %v; want (hold, set) %v", id, o, err, want)
+		}
 	}
 	smCheckIndexes(t, h.s, "end")
 

@@ -317,13 +317,17 @@ func Bypass(h http.Header) bool {
 }
 
 // SetHeaders writes a version's lock into the headers of a GET or HEAD
-// answer, as S3 does.
-func SetHeaders(h http.Header, r *pb.ObjectRetention, hold bool) {
+// answer, as S3 does: its retention, and its legal hold when it was ever
+// set (holdSet), ON or OFF.
+func SetHeaders(h http.Header, r *pb.ObjectRetention, hold, holdSet bool) {
 	if m := ModeName(r.GetMode()); m != "" {
 		h.Set(HeaderMode, m)
 		h.Set(HeaderRetainUntil, FormatDate(r.GetRetainUntilUnixNano()))
 	}
-	if hold {
+	switch {
+	case hold:
 		h.Set(HeaderLegalHold, "ON")
+	case holdSet:
+		h.Set(HeaderLegalHold, "OFF")
 	}
 }

@@ -133,7 +133,7 @@ func TestFromHeaders(t *testing.T) {
 		t.Error("Bypass misreads x-amz-bypass-governance-retention")
 	}
 	out := http.Header{}
-	SetHeaders(out, &pb.ObjectRetention{Mode: comp, RetainUntilUnixNano: now.UnixNano()}, true)
+	SetHeaders(out, &pb.ObjectRetention{Mode: comp, RetainUntilUnixNano: now.UnixNano()}, true, true)
 	if out.Get(HeaderMode) != "COMPLIANCE" || out.Get(HeaderRetainUntil) != "2026-11-27T12:00:00.000Z" || out.Get(HeaderLegalHold) != "ON" {
 		t.Errorf("SetHeaders wrote %v", out)
 	}

@@ -204,6 +204,11 @@ var retrySafe = func() map[string]bool {
 		metadatapb.Metadata_SetBucketQuota_FullMethodName:      true,
 		metadatapb.Metadata_SetBucketEncryption_FullMethodName: true,
 		metadatapb.Metadata_SetBucketVersioning_FullMethodName: true,
+		metadatapb.Metadata_SetBucketObjectLock_FullMethodName: true,
+		// Set a version's lock to a value; a repeat that a changed
+		// lock now refuses fails as the first would have.
+		metadatapb.Metadata_SetObjectRetention_FullMethodName: true,
+		metadatapb.Metadata_SetObjectLegalHold_FullMethodName: true,
 		// The caller chose the id and secret: a repeat finds the key it
 		// created. Allow and deny are set operations.
 		metadatapb.Metadata_CreateAccessKey_FullMethodName: true,

@@ -569,8 +569,11 @@ type Object struct {
 	// Object lock (metad feature level 8): until when this version may not
 	// be deleted or overwritten in place, and a legal hold, which keeps it
 	// until it is lifted. Only in buckets with object lock enabled.
-	Retention     *ObjectRetention `protobuf:"bytes,20,opt,name=retention,proto3" json:"retention,omitempty"`
-	LegalHold     bool             `protobuf:"varint,21,opt,name=legal_hold,json=legalHold,proto3" json:"legal_hold,omitempty"`
+	Retention *ObjectRetention `protobuf:"bytes,20,opt,name=retention,proto3" json:"retention,omitempty"`
+	LegalHold bool             `protobuf:"varint,21,opt,name=legal_hold,json=legalHold,proto3" json:"legal_hold,omitempty"`
+	// Whether the version's legal hold was ever set, ON or OFF (S3 answers
+	// a lifted hold as OFF, one never set as none).
+	LegalHoldSet  bool `protobuf:"varint,22,opt,name=legal_hold_set,json=legalHoldSet,proto3" json:"legal_hold_set,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -748,6 +751,13 @@ func (x *Object) GetRetention() *ObjectRetention {
 func (x *Object) GetLegalHold() bool {
 	if x != nil {
 		return x.LegalHold
+	}
+	return false
+}
+
+func (x *Object) GetLegalHoldSet() bool {
+	if x != nil {
+		return x.LegalHoldSet
 	}
 	return false
 }
@@ -1420,6 +1430,7 @@ type MultipartUpload struct {
 	// lock-* headers of Create); checked when the upload completes.
 	Retention     *ObjectRetention `protobuf:"bytes,12,opt,name=retention,proto3" json:"retention,omitempty"`
 	LegalHold     bool             `protobuf:"varint,13,opt,name=legal_hold,json=legalHold,proto3" json:"legal_hold,omitempty"`
+	LegalHoldSet  bool             `protobuf:"varint,14,opt,name=legal_hold_set,json=legalHoldSet,proto3" json:"legal_hold_set,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1541,6 +1552,13 @@ func (x *MultipartUpload) GetRetention() *ObjectRetention {
 func (x *MultipartUpload) GetLegalHold() bool {
 	if x != nil {
 		return x.LegalHold
+	}
+	return false
+}
+
+func (x *MultipartUpload) GetLegalHoldSet() bool {
+	if x != nil {
+		return x.LegalHoldSet
 	}
 	return false
 }
@@ -9849,7 +9867,7 @@ const file_metadata_proto_rawDesc = "" +
 	"\x06number\x18\x01 \x01(\x05R\x06number\x12\x12\n" +
 	"\x04size\x18\x02 \x01(\x03R\x04size\x12\x12\n" +
 	"\x04etag\x18\x03 \x01(\tR\x04etag\x129\n" +
-	"\tchecksums\x18\x04 \x03(\v2\x1b.cairn.metadata.v1.ChecksumR\tchecksums\"\xc8\b\n" +
+	"\tchecksums\x18\x04 \x03(\v2\x1b.cairn.metadata.v1.ChecksumR\tchecksums\"\xee\b\n" +
 	"\x06Object\x12\x16\n" +
 	"\x06bucket\x18\x01 \x01(\tR\x06bucket\x12\x10\n" +
 	"\x03key\x18\x02 \x01(\tR\x03key\x12\x1d\n" +
@@ -9876,7 +9894,8 @@ const file_metadata_proto_rawDesc = "" +
 	"\tis_latest\x18\x13 \x01(\bR\bisLatest\x12@\n" +
 	"\tretention\x18\x14 \x01(\v2\".cairn.metadata.v1.ObjectRetentionR\tretention\x12\x1d\n" +
 	"\n" +
-	"legal_hold\x18\x15 \x01(\bR\tlegalHold\x1a:\n" +
+	"legal_hold\x18\x15 \x01(\bR\tlegalHold\x12$\n" +
+	"\x0elegal_hold_set\x18\x16 \x01(\bR\flegalHoldSet\x1a:\n" +
 	"\fHeadersEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1a?\n" +
@@ -9944,7 +9963,7 @@ const file_metadata_proto_rawDesc = "" +
 	"\vBucketGrant\x12\x12\n" +
 	"\x04read\x18\x01 \x01(\bR\x04read\x12\x14\n" +
 	"\x05write\x18\x02 \x01(\bR\x05write\x12\x14\n" +
-	"\x05owner\x18\x03 \x01(\bR\x05owner\"\xbd\x06\n" +
+	"\x05owner\x18\x03 \x01(\bR\x05owner\"\xe3\x06\n" +
 	"\x0fMultipartUpload\x12\x16\n" +
 	"\x06bucket\x18\x01 \x01(\tR\x06bucket\x12\x10\n" +
 	"\x03key\x18\x02 \x01(\tR\x03key\x12\x1b\n" +
@@ -9962,7 +9981,8 @@ const file_metadata_proto_rawDesc = "" +
 	"encryption\x12@\n" +
 	"\tretention\x18\f \x01(\v2\".cairn.metadata.v1.ObjectRetentionR\tretention\x12\x1d\n" +
 	"\n" +
-	"legal_hold\x18\r \x01(\bR\tlegalHold\x1a:\n" +
+	"legal_hold\x18\r \x01(\bR\tlegalHold\x12$\n" +
+	"\x0elegal_hold_set\x18\x0e \x01(\bR\flegalHoldSet\x1a:\n" +
 	"\fHeadersEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1a?\n" +

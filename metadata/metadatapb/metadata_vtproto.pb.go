@@ -285,6 +285,18 @@ func (m *Object) MarshalToSizedBufferVT(dAtA []byte) (int, error) {
 		i -= len(m.unknownFields)
 		copy(dAtA[i:], m.unknownFields)
 	}
+	if m.LegalHoldSet {
+		i--
+		if m.LegalHoldSet {
+			dAtA[i] = 1
+		} else {
+			dAtA[i] = 0
+		}
+		i--
+		dAtA[i] = 0x1
+		i--
+		dAtA[i] = 0xb0
+	}
 	if m.LegalHold {
 		i--
 		if m.LegalHold {
@@ -1088,6 +1100,16 @@ func (m *MultipartUpload) MarshalToSizedBufferVT(dAtA []byte) (int, error) {
 	if m.unknownFields != nil {
 		i -= len(m.unknownFields)
 		copy(dAtA[i:], m.unknownFields)
+	}
+	if m.LegalHoldSet {
+		i--
+		if m.LegalHoldSet {
+			dAtA[i] = 1
+		} else {
+			dAtA[i] = 0
+		}
+		i--
+		dAtA[i] = 0x70
 	}
 	if m.LegalHold {
 		i--
@@ -9304,6 +9326,9 @@ func (m *Object) SizeVT() (n int) {
 	if m.LegalHold {
 		n += 3
 	}
+	if m.LegalHoldSet {
+		n += 3
+	}
 	n += len(m.unknownFields)
 	return n
 }
@@ -9598,6 +9623,9 @@ func (m *MultipartUpload) SizeVT() (n int) {
 		n += 1 + l + protohelpers.SizeOfVarint(uint64(l))
 	}
 	if m.LegalHold {
+		n += 2
+	}
+	if m.LegalHoldSet {
 		n += 2
 	}
 	n += len(m.unknownFields)
@@ -14277,6 +14305,26 @@ func (m *Object) UnmarshalVT(dAtA []byte) error {
 				}
 			}
 			m.LegalHold = bool(v != 0)
+		case 22:
+			if wireType != 0 {
+				return fmt.Errorf("proto: wrong wireType = %d for field LegalHoldSet", wireType)
+			}
+			var v int
+			for shift := uint(0); ; shift += 7 {
+				if shift >= 64 {
+					return protohelpers.ErrIntOverflow
+				}
+				if iNdEx >= l {
+					return io.ErrUnexpectedEOF
+				}
+				b := dAtA[iNdEx]
+				iNdEx++
+				v |= int(b&0x7F) << shift
+				if b < 0x80 {
+					break
+				}
+			}
+			m.LegalHoldSet = bool(v != 0)
 		default:
 			iNdEx = preIndex
 			skippy, err := protohelpers.Skip(dAtA[iNdEx:])
@@ -16574,6 +16622,26 @@ func (m *MultipartUpload) UnmarshalVT(dAtA []byte) error {
 				}
 			}
 			m.LegalHold = bool(v != 0)
+		case 14:
+			if wireType != 0 {
+				return fmt.Errorf("proto: wrong wireType = %d for field LegalHoldSet", wireType)
+			}
+			var v int
+			for shift := uint(0); ; shift += 7 {
+				if shift >= 64 {
+					return protohelpers.ErrIntOverflow
+				}
+				if iNdEx >= l {
+					return io.ErrUnexpectedEOF
+				}
+				b := dAtA[iNdEx]
+				iNdEx++
+				v |= int(b&0x7F) << shift
+				if b < 0x80 {
+					break
+				}
+			}
+			m.LegalHoldSet = bool(v != 0)
 		default:
 			iNdEx = preIndex
 			skippy, err := protohelpers.Skip(dAtA[iNdEx:])
