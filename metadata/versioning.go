@@ -1,7 +1,6 @@
 package metadata
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
@@ -532,6 +531,3 @@ func getVersionTxn(txn *badger.Txn, req *pb.GetObjectRequest, cur *pb.Object) (*
 	}
 	return found[0], nil
 }
-
-// isVersionKey reports whether k is a v/ key.
-func isVersionKey(k []byte) bool { return bytes.HasPrefix(k, prefixVersion) }
