@@ -170,7 +170,8 @@ func smBucketUsage(t testing.TB, s *State, bucket string) chunkCount {
 		t.Fatal(err)
 	}
 	u := r.GetBucket().GetUsage()
-	return chunkCount{chunks: u.GetObjects(), bytes: u.GetBytes(), uploads: u.GetUploadBytes()}
+	return chunkCount{chunks: u.GetObjects(), bytes: u.GetBytes(), uploads: u.GetUploadBytes(),
+		versions: u.GetNoncurrentVersions(), versionBytes: u.GetNoncurrentBytes()}
 }
 
 // TestBucketUsageUploads: a bucket's upload bytes count the parts of its
@@ -355,7 +356,10 @@ func TestBucketUsageRecount(t *testing.T) {
 	h.must(smCreateBucket("a"), smCreateBucket("b"), smCreateBucket("c"),
 		smPut("a", "k", "e", smSeg(1), smSeg(2)),
 		smCreateUpload("a", "mp", "U1"), smSizedPart("a", "mp", "U1", 1, "p1", 33, smSeg(3)), smSizedPart("a", "mp", "U1", 2, "p2", 44, smSeg(4)),
-		smCreateUpload("b", "mp", "U2"), smSizedPart("b", "mp", "U2", 1, "p1", 5, smSeg(5)))
+		smCreateUpload("b", "mp", "U2"), smSizedPart("b", "mp", "U2", 1, "p1", 5, smSeg(5)),
+		// c: no current object, two noncurrent versions and a marker.
+		smSetVersioning("c", pb.VersioningStatus_VERSIONING_STATUS_ENABLED),
+		smPut("c", "k", "e1", smSeg(6)), smPut("c", "k", "e2", smSeg(7)), smDelete("c", "k", nil))
 	// What version 1 wrote for the same records.
 	applied := h.s.AppliedIndex()
 	if err := h.s.db.Update(func(txn *badger.Txn) error {
@@ -386,7 +390,7 @@ func TestBucketUsageRecount(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { h.s.Close() })
-	for bucket, want := range map[string]chunkCount{"a": {chunks: 1, bytes: 20, uploads: 77}, "b": {uploads: 5}, "c": {}} {
+	for bucket, want := range map[string]chunkCount{"a": {chunks: 1, bytes: 20, uploads: 77}, "b": {uploads: 5}, "c": {versions: 3, versionBytes: 20}} {
 		if got := smBucketUsage(t, h.s, bucket); got != want {
 			t.Fatalf("after the recount: bucket %s counts %+v, want %+v", bucket, got, want)
 		}
@@ -399,12 +403,14 @@ func TestBucketUsageRecount(t *testing.T) {
 }
 
 // TestUsageEncoding: counts without upload bytes are the two varints they
-// always were (node counts, and buckets without parts); the third varint
-// round-trips; anything else is refused.
+// always were (node counts, and buckets without parts or versions); the
+// third varint, and the fourth and fifth, round-trip; anything else is
+// refused.
 func TestUsageEncoding(t *testing.T) {
-	for _, u := range []chunkCount{{}, {chunks: 3, bytes: 300}, {chunks: -1, bytes: 5, uploads: 7}, {uploads: 1 << 40}} {
+	for _, u := range []chunkCount{{}, {chunks: 3, bytes: 300}, {chunks: -1, bytes: 5, uploads: 7}, {uploads: 1 << 40},
+		{chunks: 1, bytes: 2, versions: 3, versionBytes: 4}, {versions: 1}, {uploads: 9, versionBytes: 1 << 41}} {
 		b := u.appendTo(nil)
-		if u.uploads == 0 && !bytes.Equal(b, binary.AppendVarint(binary.AppendVarint(nil, u.chunks), u.bytes)) {
+		if u.uploads == 0 && u.versions == 0 && u.versionBytes == 0 && !bytes.Equal(b, binary.AppendVarint(binary.AppendVarint(nil, u.chunks), u.bytes)) {
 			t.Fatalf("%+v encodes as %x, not two varints", u, b)
 		}
 		got, err := decodeUsage(b)
