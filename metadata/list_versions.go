@@ -3,6 +3,7 @@ package metadata
 import (
 	"bytes"
 	"fmt"
+	"strings"
 
 	"github.com/dgraph-io/badger/v4"
 
@@ -76,8 +77,8 @@ func (w *versionWalk) close() {
 	w.vIt.Close()
 }
 
-// seekKeys positions both walks at the first records of keys ≥ key
-// (after when past): o/ at the key, v/ at its versions.
+// seekPast positions both walks after every record of key: at the first
+// records of the keys above it.
 func (w *versionWalk) seekPast(key string) {
 	w.oIt.Seek(append(append(bytes.Clone(w.oBase), key...), 0))
 	w.vIt.Seek(append(appendEscaped(bytes.Clone(w.vBase), key), 0x00, 0x02))
@@ -182,7 +183,7 @@ func (w *versionWalk) run(keyMarker, versionMarker string) error {
 			key = vKey
 		}
 		if w.delim != "" {
-			if i := bytes.Index([]byte(key[len(w.prefix):]), []byte(w.delim)); i >= 0 {
+			if i := strings.Index(key[len(w.prefix):], w.delim); i >= 0 {
 				if w.full() {
 					return nil
 				}
@@ -210,21 +211,8 @@ func (w *versionWalk) run(keyMarker, versionMarker string) error {
 			latest = false
 			w.oIt.Next()
 		}
-		for vOK && vKey == key {
-			if w.full() {
-				return nil
-			}
-			o, err := w.decode(w.vIt, key)
-			if err != nil {
-				return err
-			}
-			o.IsLatest = latest
-			latest = false
-			w.emit(o)
-			w.vIt.Next()
-			if vKey, _, vOK, err = w.vKey(); err != nil {
-				return err
-			}
+		if done, err := w.emitVersionsOf(key, latest, nil); err != nil || done {
+			return err
 		}
 	}
 }
@@ -241,11 +229,11 @@ func (w *versionWalk) resumeWithin(key, versionMarker string) (done bool, err er
 			return false, err
 		}
 		if S3VersionID(o) == versionMarker {
-			return w.emitVersionsOf(key, func(string) bool { return true })
+			return w.emitVersionsOf(key, false, nil)
 		}
 	}
 	passed := false
-	return w.emitVersionsOf(key, func(id string) bool {
+	return w.emitVersionsOf(key, false, func(id string) bool {
 		if passed {
 			return true
 		}
@@ -255,14 +243,15 @@ func (w *versionWalk) resumeWithin(key, versionMarker string) (done bool, err er
 }
 
 // emitVersionsOf emits the v/ records of key the walk is at for which
-// want says so.
-func (w *versionWalk) emitVersionsOf(key string, want func(id string) bool) (bool, error) {
+// want says so (nil: all), the first of them as the key's latest version
+// when latest is set. done: the page is full.
+func (w *versionWalk) emitVersionsOf(key string, latest bool, want func(id string) bool) (done bool, err error) {
 	for {
 		k, id, ok, err := w.vKey()
 		if err != nil || !ok || k != key {
 			return false, err
 		}
-		if want(id) {
+		if want == nil || want(id) {
 			if w.full() {
 				return true, nil
 			}
@@ -270,6 +259,7 @@ func (w *versionWalk) emitVersionsOf(key string, want func(id string) bool) (boo
 			if err != nil {
 				return false, err
 			}
+			o.IsLatest, latest = latest, false
 			w.emit(o)
 		}
 		w.vIt.Next()

@@ -467,33 +467,31 @@ func (a *applier) findVersion(bucket, key, id string) (*pb.Object, []byte, error
 
 // ---------------------------------------------------------------- queries
 
-// versionsTxn reads the v/ records of bucket/key within txn, newest first,
-// up to limit (0: all); with wantID, only the one with that id.
-func versionsTxn(txn *badger.Txn, bucket, key string, limit int, wantID string) ([]*pb.Object, error) {
+// versionTxn reads, within txn, the v/ record of bucket/key with S3
+// version id id ("": the newest), reading keys only until it finds it;
+// newest tells whether it is the key's newest record. nil when there is
+// none.
+func versionTxn(txn *badger.Txn, bucket, key, id string) (o *pb.Object, newest bool, err error) {
 	prefix := versionKeyPrefix(bucket, key)
-	opts := badger.IteratorOptions{Prefix: prefix, PrefetchValues: limit != 1 && wantID == ""}
-	it := txn.NewIterator(opts)
+	it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix})
 	defer it.Close()
-	var out []*pb.Object
+	first := true
 	for it.Seek(prefix); it.ValidForPrefix(prefix); it.Next() {
 		item := it.Item()
 		k := item.Key()
 		if len(k) < len(prefix)+12 {
-			return nil, fmt.Errorf("corrupt version key %q", k)
+			return nil, false, fmt.Errorf("corrupt version key %q", k)
 		}
-		if wantID != "" && string(k[len(prefix)+12:]) != wantID {
-			continue
+		if id == "" || string(k[len(prefix)+12:]) == id {
+			o = &pb.Object{}
+			if err := item.Value(func(v []byte) error { return grpcbuf.UnmarshalUnchecked(v, o) }); err != nil {
+				return nil, false, fmt.Errorf("read version %q: %w", k, err)
+			}
+			return o, first, nil
 		}
-		o := &pb.Object{}
-		if err := item.Value(func(v []byte) error { return grpcbuf.UnmarshalUnchecked(v, o) }); err != nil {
-			return nil, fmt.Errorf("read version %q: %w", k, err)
-		}
-		out = append(out, o)
-		if wantID != "" || (limit > 0 && len(out) == limit) {
-			break
-		}
+		first = false
 	}
-	return out, nil
+	return nil, false, nil
 }
 
 // getVersionTxn answers GetObject for a version id or for a key whose
@@ -505,29 +503,23 @@ func getVersionTxn(txn *badger.Txn, req *pb.GetObjectRequest, cur *pb.Object) (*
 		if cur != nil || !req.GetIncludeDeleteMarker() {
 			return cur, nil
 		}
-		latest, err := versionsTxn(txn, req.GetBucket(), req.GetKey(), 1, "")
-		if err != nil || len(latest) == 0 || !latest[0].GetDeleteMarker() {
+		latest, _, err := versionTxn(txn, req.GetBucket(), req.GetKey(), "")
+		if err != nil || !latest.GetDeleteMarker() {
 			return nil, err
 		}
-		latest[0].IsLatest = true
-		return latest[0], nil
+		latest.IsLatest = true
+		return latest, nil
 	}
 	if cur != nil && S3VersionID(cur) == id {
 		cur.IsLatest = true
 		return cur, nil
 	}
-	found, err := versionsTxn(txn, req.GetBucket(), req.GetKey(), 0, id)
-	if err != nil || len(found) == 0 {
+	o, newest, err := versionTxn(txn, req.GetBucket(), req.GetKey(), id)
+	if err != nil || o == nil {
 		return nil, err
 	}
-	if cur == nil {
-		// The latest when it is the key's newest v/ record.
-		newest, err := versionsTxn(txn, req.GetBucket(), req.GetKey(), 1, "")
-		if err != nil {
-			return nil, err
-		}
-		found[0].IsLatest = len(newest) == 1 && newest[0].GetVersionId() == found[0].GetVersionId() &&
-			newest[0].GetVersioned() == found[0].GetVersioned()
-	}
-	return found[0], nil
+	// A noncurrent record is the latest only when the key has no current
+	// object and it is the newest.
+	o.IsLatest = cur == nil && newest
+	return o, nil
 }

@@ -107,6 +107,9 @@ func TestVersioningLifecycle(t *testing.T) {
 	if m, err := get("", true); err != nil || !m.GetDeleteMarker() || S3VersionID(m) != marker || !m.GetIsLatest() {
 		t.Fatalf("GET with markers: %v, %v", m, err)
 	}
+	if m, err := get(marker, false); err != nil || !m.GetDeleteMarker() || !m.GetIsLatest() {
+		t.Fatalf("GET of the marker by id: %v, %v", m, err)
+	}
 	if o, err := get("id-e3", false); err != nil || o.GetEtag() != "e3" || len(o.GetSegments()) != 1 || o.GetIsLatest() {
 		t.Fatalf("GET of a noncurrent version: %v, %v", o, err)
 	}
