@@ -332,16 +332,14 @@ func (a *applier) deleteVersioned(req *pb.DeleteObjectRequest, v pb.VersioningSt
 			return nil, err
 		}
 	}
-	d, err := a.retireCurrent(cur, v, vs)
-	if err != nil {
+	// No quota check: a delete moves the current object's bytes to the
+	// noncurrent ones (or frees them) and adds a marker of no bytes, and
+	// quotas never refuse a delete.
+	if _, err := a.retireCurrent(cur, v, vs); err != nil {
 		return nil, err
 	}
 	m, err := a.addDeleteMarker(bucket, key, v == pb.VersioningStatus_VERSIONING_STATUS_ENABLED)
 	if err != nil {
-		return nil, err
-	}
-	d.add(noncurrentCount(m, +1))
-	if err := a.checkQuota(bucket, d); err != nil {
 		return nil, err
 	}
 	return &pb.DeleteObjectResponse{Deleted: true, DeleteMarker: true, VersionId: S3VersionID(m)}, nil

@@ -305,3 +305,30 @@ func pageEntries(r *pb.ListObjectVersionsResponse) []string {
 	})
 	return out
 }
+
+// TestVersioningQuota: noncurrent versions count against a bucket's bytes
+// quota, so an overwrite that would keep too much is refused; a delete,
+// which only moves bytes from the current object to a noncurrent
+// version, never is, even over the quota.
+func TestVersioningQuota(t *testing.T) {
+	h := smNew(t)
+	h.must(&pb.Command{Op: &pb.Command_SetMemberAddress{SetMemberAddress: &pb.SetMemberAddress{Id: "m1", GrpcAddress: "a:1", FeatureLevel: FeatureLevel}}},
+		smCreateBucket("b"), smSetVersioning("b", pb.VersioningStatus_VERSIONING_STATUS_ENABLED),
+		smPut("b", "k", "e1", smSeg(1)), smPut("b", "k", "e2", smSeg(2)))
+	quota := func(max int64) *pb.Command {
+		return &pb.Command{Op: &pb.Command_SetBucketQuota{SetBucketQuota: &pb.SetBucketQuotaRequest{Name: "b", Quota: &pb.BucketQuota{MaxBytes: max}}}}
+	}
+	// 10 bytes current, 10 noncurrent.
+	h.must(quota(25))
+	if r := h.do(smPut("b", "k", "e3", smSeg(3))); !smIsCond(r.Err, metaerr.ErrQuotaExceeded) {
+		t.Fatalf("an overwrite keeping 30 bytes under a quota of 25: %v", r.Err)
+	}
+	h.must(quota(15))
+	if r := h.do(smDelete("b", "k", nil)); r.Err != nil {
+		t.Fatalf("a delete in a bucket over its quota: %v", r.Err)
+	}
+	if u := smGetUsage(t, h.s, "b"); u.GetObjects() != 0 || u.GetNoncurrentVersions() != 3 || u.GetNoncurrentBytes() != 20 {
+		t.Fatalf("usage after the delete: %v", u)
+	}
+	smCheckIndexes(t, h.s, "end")
+}
