@@ -19,10 +19,7 @@ func BenchmarkListObjectsDelimiter(b *testing.B) {
 		b.Run(fmt.Sprintf("keys=%d", n), func(b *testing.B) {
 			s := smOpenDir(b, b.TempDir(), nil)
 			s.ApplyBatch(smEntries(1, smCreateBucket("bk")))
-			keys := make([]string, n)
-			for i := range keys {
-				keys[i] = fmt.Sprintf("dir%d/file%07d", i%10, i)
-			}
+			keys := benchDirKeys(n)
 			smInsertObjects(b, s, "bk", keys)
 			req := &pb.ListObjectsRequest{Bucket: "bk", Delimiter: "/"}
 			b.ReportAllocs()
@@ -42,10 +39,7 @@ func BenchmarkListObjectsDelimiter(b *testing.B) {
 func BenchmarkListObjectsPage(b *testing.B) {
 	s := smOpenDir(b, b.TempDir(), nil)
 	s.ApplyBatch(smEntries(1, smCreateBucket("bk")))
-	keys := make([]string, 100_000)
-	for i := range keys {
-		keys[i] = fmt.Sprintf("dir%d/file%07d", i%10, i)
-	}
+	keys := benchDirKeys(100_000)
 	smInsertObjects(b, s, "bk", keys)
 	req := &pb.ListObjectsRequest{Bucket: "bk", Prefix: "dir3/", Delimiter: "/", StartAfter: "dir3/file0050003"}
 	b.ReportAllocs()
@@ -96,10 +90,7 @@ func BenchmarkApplyBatchCommit(b *testing.B) {
 func BenchmarkListObjectVersionsPage(b *testing.B) {
 	s := smOpenDir(b, b.TempDir(), nil)
 	s.ApplyBatch(smEntries(1, smCreateBucket("bk")))
-	keys := make([]string, 100_000)
-	for i := range keys {
-		keys[i] = fmt.Sprintf("dir%d/file%07d", i%10, i)
-	}
+	keys := benchDirKeys(100_000)
 	smInsertObjects(b, s, "bk", keys)
 	wb := s.db.NewWriteBatch()
 	defer wb.Cancel()
@@ -127,4 +118,14 @@ func BenchmarkListObjectVersionsPage(b *testing.B) {
 			b.Fatalf("%d versions, %v", len(r.GetVersions()), err)
 		}
 	}
+}
+
+// benchDirKeys is n keys spread over 10 directories, in insertion order
+// dir0/file0000000, dir1/file0000001, ...
+func benchDirKeys(n int) []string {
+	keys := make([]string, n)
+	for i := range keys {
+		keys[i] = fmt.Sprintf("dir%d/file%07d", i%10, i)
+	}
+	return keys
 }
