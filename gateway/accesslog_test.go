@@ -52,7 +52,7 @@ func TestAccessLogNamesTheKey(t *testing.T) {
 		switch {
 		case strings.Contains(line, "op=CreateBucket"):
 			create = line
-		case strings.Contains(line, "op=Anonymous"):
+		case strings.Contains(line, "op=GetObject") && strings.Contains(line, "key=anonymous"):
 			anon = line
 		}
 	}

@@ -12,6 +12,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -81,8 +82,12 @@ func (d *routerDeps) openBodyLimit(r *http.Request, limit int64, bc bodyChecksum
 	st := stateOf(r)
 	b := &body{size: r.ContentLength}
 	var src io.Reader = r.Body
-	if st.auth != nil && st.auth.Streaming() {
-		dec, size, err := d.openChunked(r, st)
+	payload := anonymousPayload(r)
+	if st.auth != nil {
+		payload = st.auth.Payload
+	}
+	if strings.HasPrefix(payload, "STREAMING-") {
+		dec, size, err := d.openChunked(r, st, payload)
 		if err != nil {
 			return nil, err
 		}
@@ -361,3 +366,18 @@ func (p *payloadHash) Reset() {
 
 func (p *payloadHash) Size() int      { return sha256.Size }
 func (p *payloadHash) BlockSize() int { return sha256.BlockSize }
+
+// anonymousPayload is the payload mode of an unsigned request (one a
+// bucket policy lets write): an aws-chunked body can only be the unsigned
+// one, with trailers; any other x-amz-content-sha256 is not checked, as
+// nothing signs it.
+func anonymousPayload(r *http.Request) string {
+	v := r.Header.Get("x-amz-content-sha256")
+	switch {
+	case strings.HasPrefix(v, "STREAMING-"):
+		return v // openChunked refuses a mode needing a signature
+	case strings.Contains(strings.ToLower(r.Header.Get("Content-Encoding")), "aws-chunked"):
+		return "STREAMING-" // framing of no known mode: refused, never stored
+	}
+	return ""
+}

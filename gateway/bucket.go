@@ -126,7 +126,10 @@ func (h *bucketHandlers) head(w http.ResponseWriter, r *http.Request) error {
 // delete is DeleteBucket; metad refuses a bucket with objects or uploads
 // (BucketNotEmpty).
 func (h *bucketHandlers) delete(w http.ResponseWriter, r *http.Request) error {
-	if _, err := h.d.meta.DeleteBucket(r.Context(), &pb.DeleteBucketRequest{Name: stateOf(r).target.bucket}); err != nil {
+	bucket := stateOf(r).target.bucket
+	_, err := h.d.meta.DeleteBucket(r.Context(), &pb.DeleteBucketRequest{Name: bucket})
+	h.d.policyCache.forget(bucket) // a bucket made again under its name has no policy
+	if err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)

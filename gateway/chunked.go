@@ -11,10 +11,13 @@ import (
 // STREAMING-*): chunk signatures are checked against the request's seed
 // signature as the data streams, trailers once the last chunk is read. It
 // returns the decoder and the decoded size (-1 when the client did not say).
-func (d *routerDeps) openChunked(r *http.Request, st *reqState) (*awschunked.Reader, int64, error) {
-	mode, ok := awschunked.ModeOf(st.auth.Payload)
+func (d *routerDeps) openChunked(r *http.Request, st *reqState, payload string) (*awschunked.Reader, int64, error) {
+	mode, ok := awschunked.ModeOf(payload)
 	if !ok {
-		return nil, 0, s3err.New(s3err.NotImplemented, "The payload mode %q is not implemented.", st.auth.Payload)
+		return nil, 0, s3err.New(s3err.NotImplemented, "The payload mode %q is not implemented.", payload)
+	}
+	if st.auth == nil && mode != awschunked.UnsignedTrailer {
+		return nil, 0, s3err.New(s3err.InvalidRequest, "An unsigned request may send an aws-chunked body only as %s.", "STREAMING-UNSIGNED-PAYLOAD-TRAILER")
 	}
 	size, err := decodedLength(r)
 	if err != nil {

@@ -49,4 +49,5 @@ func TestClusterSuite(t *testing.T) {
 	t.Run("VersionPages", func(t *testing.T) { testVersionPages(t, start(t)) })
 	t.Run("ObjectLock", func(t *testing.T) { testObjectLock(t, start(t)) })
 	t.Run("ObjectLockWrites", func(t *testing.T) { testObjectLockWrites(t, start(t)) })
+	t.Run("BucketPolicies", func(t *testing.T) { testBucketPolicies(t, start(t)) })
 }

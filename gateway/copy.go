@@ -73,7 +73,11 @@ func (d *routerDeps) copySource(ctx context.Context, r *http.Request) (copySourc
 	if err != nil {
 		return copySource{}, err
 	}
-	if err := d.authorize(r, sb, needRead); err != nil {
+	action := "s3:GetObject"
+	if vid != "" {
+		action = "s3:GetObjectVersion"
+	}
+	if err := d.authorize(r, access{need: needRead, action: action, bucket: sb, key: sk}); err != nil {
 		return copySource{}, err
 	}
 	key, err := d.parseClientKey(r, copySourcePrefix)

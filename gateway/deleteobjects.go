@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"sync"
 
+	"github.com/cairnstore/cairn/gateway/objectlock"
 	"github.com/cairnstore/cairn/gateway/s3err"
 	pb "github.com/cairnstore/cairn/metadata/metadatapb"
 	"github.com/cairnstore/cairn/metadata/metaerr"
@@ -36,13 +37,19 @@ func parseDeleteRequest(body []byte) (*deleteRequest, error) {
 // for, DeleteMarker and DeleteMarkerVersionId when a marker was deleted or
 // added. A version its object lock keeps is an AccessDenied entry (the
 // request's x-amz-bypass-governance-retention applies to every entry).
+//
+// Each entry is authorized as its DeleteObject would be (s3:DeleteObject,
+// or s3:DeleteObjectVersion with a VersionId; with the bypass also
+// s3:BypassGovernanceRetention): one the requester may not delete is an
+// AccessDenied entry, as on S3. A requester who may delete nothing in the
+// bucket (no write grant, no policy Allow of a delete) is refused whole.
 func (h *objectHandlers) deleteMany(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
 	bucket := stateOf(r).target.bucket
-	bypass, err := h.d.authorizeBypass(r, bucket)
-	if err != nil {
+	if err := h.d.mayDeleteAny(r, bucket); err != nil {
 		return err
 	}
+	bypass := objectlock.Bypass(r.Header)
 	body, err := h.d.readSmallBody(r)
 	if err != nil {
 		return err
@@ -68,6 +75,10 @@ func (h *objectHandlers) deleteMany(w http.ResponseWriter, r *http.Request) erro
 		// parameter.
 		if obj.VersionID != nil && !wellFormedVersionID(*obj.VersionID) {
 			errs[i] = s3err.NoSuchVersion
+			continue
+		}
+		if err := h.d.authorizeDelete(r, bucket, obj, bypass); err != nil {
+			errs[i] = err
 			continue
 		}
 		wg.Add(1)
@@ -121,4 +132,48 @@ func deletedOf(obj deleteObjectID, resp *pb.DeleteObjectResponse) deletedEntry {
 		}
 	}
 	return e
+}
+
+// mayDeleteAny refuses a DeleteObjects whose requester may delete
+// nothing in bucket: neither its grant nor an Allow of the bucket's
+// policy lets it delete (authorizeDelete decides each key).
+func (d *routerDeps) mayDeleteAny(r *http.Request, bucket string) error {
+	write := access{need: needWrite, bucket: bucket}
+	st := stateOf(r)
+	if st.auth != nil {
+		if err := d.authorize(r, write); err == nil {
+			return nil // the root key, or a grant of write
+		}
+	}
+	keyID := ""
+	if st.auth != nil {
+		keyID = st.auth.AccessKey
+	}
+	p, err := d.policyOf(r.Context(), bucket)
+	if err != nil {
+		return err
+	}
+	if p != nil && p.MayAllow(keyID, "s3:DeleteObject", "s3:DeleteObjectVersion") {
+		return nil
+	}
+	if st.auth == nil {
+		return d.authorizeAnonymous(r, access{}) // denied
+	}
+	return d.authorize(r, write) // denied, saying why
+}
+
+// authorizeDelete checks one entry of a DeleteObjects as its own
+// DeleteObject.
+func (d *routerDeps) authorizeDelete(r *http.Request, bucket string, obj deleteObjectID, bypass bool) error {
+	a := access{need: needWrite, action: "s3:DeleteObject", bucket: bucket, key: obj.Key}
+	if obj.VersionID != nil {
+		a.action = "s3:DeleteObjectVersion"
+	}
+	if err := d.authorize(r, a); err != nil {
+		return err
+	}
+	if bypass {
+		return d.authorize(r, access{need: needOwner, action: "s3:BypassGovernanceRetention", bucket: bucket, key: obj.Key})
+	}
+	return nil
 }

@@ -148,8 +148,9 @@ func (d *routerDeps) logRequest(r *http.Request, st *reqState, sw *httpstatus.Wr
 }
 
 // authenticate verifies the SigV4 (or, for older clients, SigV2) signature
-// of every S3 request; the unsigned ones are refused (there is no
-// anonymous access).
+// of every S3 request. An unsigned one goes on without an identity
+// (reqState.auth nil): its operation's bucket policy decides it
+// (authorize).
 func (d *routerDeps) authenticate(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		st := stateOf(r)
@@ -160,14 +161,11 @@ func (d *routerDeps) authenticate(next http.Handler) http.Handler {
 		} else {
 			auth, err = d.verifier.Verify(r)
 		}
+		if errors.Is(err, sigv4.ErrUnsigned) {
+			next.ServeHTTP(w, r) // anonymous
+			return
+		}
 		if err != nil {
-			if errors.Is(err, sigv4.ErrUnsigned) {
-				if d.allowAnonymous(r, st.target) {
-					next.ServeHTTP(w, r) // a bucket policy lets it read
-					return
-				}
-				st.op = "Anonymous"
-			}
 			d.fail(w, r, err)
 			return
 		}

@@ -264,7 +264,7 @@ func (h *objectHandlers) delete(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	bypass, err := h.d.authorizeBypass(r, t.bucket)
+	bypass, err := h.d.authorizeBypass(r, t.bucket, t.key)
 	if err != nil {
 		return err
 	}

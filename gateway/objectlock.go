@@ -100,13 +100,14 @@ func setLockHeaders(r *http.Request, h http.Header, o *pb.Object) {
 }
 
 // authorizeBypass checks that a request asking to get past GOVERNANCE
-// retentions (x-amz-bypass-governance-retention: true) comes from the
-// bucket's owner, and reports whether it asks.
-func (d *routerDeps) authorizeBypass(r *http.Request, bucket string) (bool, error) {
+// retentions (x-amz-bypass-governance-retention: true) of key comes from
+// the bucket's owner or one its policy allows
+// s3:BypassGovernanceRetention, and reports whether it asks.
+func (d *routerDeps) authorizeBypass(r *http.Request, bucket, key string) (bool, error) {
 	if !objectlock.Bypass(r.Header) {
 		return false, nil
 	}
-	if err := d.authorize(r, bucket, needOwner); err != nil {
+	if err := d.authorize(r, access{need: needOwner, action: "s3:BypassGovernanceRetention", bucket: bucket, key: key}); err != nil {
 		return false, err
 	}
 	return true, nil
@@ -225,7 +226,7 @@ func (h *configHandlers) putObjectRetention(w http.ResponseWriter, r *http.Reque
 	if err != nil {
 		return err
 	}
-	bypass, err := h.d.authorizeBypass(r, t.bucket)
+	bypass, err := h.d.authorizeBypass(r, t.bucket, t.key)
 	if err != nil {
 		return err
 	}

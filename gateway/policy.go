@@ -1,22 +1,33 @@
 package gateway
 
 import (
+	"context"
 	"encoding/xml"
 	"errors"
+	"fmt"
+	"net"
 	"net/http"
+	"net/url"
+	"sort"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/cairnstore/cairn/gateway/bucketpolicy"
 	"github.com/cairnstore/cairn/gateway/s3err"
+	"github.com/cairnstore/cairn/gateway/sigv2"
+	"github.com/cairnstore/cairn/gateway/sigv4"
 	pb "github.com/cairnstore/cairn/metadata/metadatapb"
+	"github.com/cairnstore/cairn/metadata/metaerr"
 )
 
 // Bucket policies: PutBucketPolicy, GetBucketPolicy, DeleteBucketPolicy,
-// GetBucketPolicyStatus, and the anonymous requests a policy lets in.
-// Only policies granting (or denying) anonymous clients the read
-// operations are accepted (gateway/bucketpolicy); a policy is stored on
-// its bucket in metad and read again for every anonymous request, so a
-// change applies to the next one.
+// GetBucketPolicyStatus, and what a policy lets in or keeps out
+// (authorize, access.go). The language is gateway/bucketpolicy's; a
+// policy is stored compacted on its bucket in metad and held parsed by
+// each gateway for the access key TTL (policyOf): a change through this
+// gateway applies to the next request, one through another gateway
+// within the TTL. Requests signed by the root key never read it.
 
 // putPolicy is PutBucketPolicy.
 func (h *configHandlers) putPolicy(w http.ResponseWriter, r *http.Request) error {
@@ -30,12 +41,14 @@ func (h *configHandlers) putPolicy(w http.ResponseWriter, r *http.Request) error
 	}
 	doc, err := bucketpolicy.Normalize(bucket, body)
 	if errors.Is(err, bucketpolicy.ErrUnsupported) {
-		return s3err.New(s3err.NotImplemented, "Policy: %v.", err)
+		return s3err.New(s3err.NotImplemented, "%s.", err)
 	}
 	if err != nil {
-		return s3err.New(s3err.MalformedPolicy, "Policy: %v.", err)
+		return s3err.New(s3err.MalformedPolicy, "%s.", err)
 	}
-	if _, err := h.d.meta.SetBucketPolicy(r.Context(), &pb.SetBucketPolicyRequest{Name: bucket, Policy: doc}); err != nil {
+	_, err = h.d.meta.SetBucketPolicy(r.Context(), &pb.SetBucketPolicyRequest{Name: bucket, Policy: doc})
+	h.d.policyCache.forget(bucket)
+	if err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
@@ -67,15 +80,18 @@ func (h *configHandlers) getPolicy(w http.ResponseWriter, r *http.Request) error
 
 // deletePolicy is DeleteBucketPolicy (a bucket without one is a no-op).
 func (h *configHandlers) deletePolicy(w http.ResponseWriter, r *http.Request) error {
-	if _, err := h.d.meta.SetBucketPolicy(r.Context(), &pb.SetBucketPolicyRequest{Name: stateOf(r).target.bucket}); err != nil {
+	bucket := stateOf(r).target.bucket
+	_, err := h.d.meta.SetBucketPolicy(r.Context(), &pb.SetBucketPolicyRequest{Name: bucket})
+	h.d.policyCache.forget(bucket)
+	if err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }
 
-// policyStatus is GetBucketPolicyStatus: public when the policy allows
-// anything (every grant is to anonymous clients).
+// policyStatus is GetBucketPolicyStatus: public as S3 defines it
+// (bucketpolicy.Policy.IsPublic).
 func (h *configHandlers) policyStatus(w http.ResponseWriter, r *http.Request) error {
 	doc, err := h.storedPolicy(r)
 	if err != nil {
@@ -85,7 +101,7 @@ func (h *configHandlers) policyStatus(w http.ResponseWriter, r *http.Request) er
 	if err != nil {
 		return err // stored only after parsing: not the client's doing
 	}
-	return writeXML(w, policyStatus{NS: s3NS, IsPublic: p.Grants()})
+	return writeXML(w, policyStatus{NS: s3NS, IsPublic: p.IsPublic()})
 }
 
 type policyStatus struct {
@@ -94,68 +110,187 @@ type policyStatus struct {
 	IsPublic bool     `xml:"IsPublic"`
 }
 
-// anonymousReadParams are the query parameters a read may carry and stay
-// the plain read a policy grants (GetObject, ListObjects); any other
-// names a subresource, which stays signed-only.
-var anonymousReadParams = map[string]bool{
-	// GetObject/HeadObject
-	"partNumber": true, "versionId": true, "response-content-type": true,
-	"response-content-language": true, "response-expires": true,
-	"response-cache-control": true, "response-content-disposition": true,
-	"response-content-encoding": true,
-	// ListObjects (V1 and V2)
-	"list-type": true, "prefix": true, "delimiter": true, "marker": true,
-	"max-keys": true, "continuation-token": true, "start-after": true,
-	"encoding-type": true, "fetch-owner": true,
-	// The operation name the AWS SDKs add.
-	"x-id": true,
+// maxCachedPolicies bounds the policy cache; it is emptied when full.
+const maxCachedPolicies = 10000
+
+// cachedPolicy is what a gateway holds of a bucket's policy: nil for
+// none (or no such bucket); broken for a stored policy that does not
+// parse, which lets nobody but the root key in.
+type cachedPolicy struct {
+	p      *bucketpolicy.Policy
+	broken bool
 }
 
-// anonymousAction is the policy action an unsigned request asks for, if
-// it is one a policy can grant.
-func anonymousAction(r *http.Request, t target) (string, bool) {
-	if t.bucket == "" || (r.Method != http.MethodGet && r.Method != http.MethodHead) {
-		return "", false
-	}
-	q := r.URL.Query()
-	if t.key == "" && r.Method == http.MethodGet && len(q) == 1 && q.Has("location") {
-		return bucketpolicy.GetBucketLocation, true
-	}
-	for name := range q {
-		if !anonymousReadParams[name] {
-			return "", false
-		}
-	}
-	if v := q.Get("versionId"); v != "" && v != "null" {
-		return "", false
-	}
-	if t.key != "" {
-		return bucketpolicy.GetObject, true
-	}
-	for name := range q {
-		if strings.HasPrefix(name, "response-") || name == "partNumber" || name == "versionId" {
-			return "", false // object parameters on a bucket
-		}
-	}
-	return bucketpolicy.ListBucket, true // ListObjects, HeadBucket
-}
+// errBrokenPolicy denies every request a stored policy that does not
+// parse would decide: it may hold a Deny.
+var errBrokenPolicy = s3err.New(s3err.AccessDenied, "Access Denied: the bucket's policy cannot be read; its owner must put it again.")
 
-// allowAnonymous tells whether the policy of the bucket an unsigned
-// request names lets it through. Any failure to read or parse the policy
-// denies.
-func (d *routerDeps) allowAnonymous(r *http.Request, t target) bool {
-	action, ok := anonymousAction(r, t)
-	if !ok {
-		return false
-	}
-	resp, err := d.meta.GetBucket(r.Context(), &pb.GetBucketRequest{Name: t.bucket})
-	if err != nil || resp.GetBucket().GetPolicy() == "" {
-		return false
-	}
-	p, err := bucketpolicy.Parse(t.bucket, []byte(resp.GetBucket().GetPolicy()))
+// policyOf is bucket's parsed policy (nil: none, or no such bucket), as
+// read at most the access key TTL ago.
+func (d *routerDeps) policyOf(ctx context.Context, bucket string) (*bucketpolicy.Policy, error) {
+	fresh := func(_ cachedPolicy, age time.Duration) bool { return age < d.keys.ttl }
+	c, err := d.policyCache.get(ctx, bucket, fresh, func(ctx context.Context) (cachedPolicy, error) {
+		resp, err := d.meta.GetBucket(ctx, &pb.GetBucketRequest{Name: bucket})
+		if isMeta(err, metaerr.ErrNoSuchBucket) {
+			return cachedPolicy{}, nil
+		}
+		if err != nil {
+			return cachedPolicy{}, fmt.Errorf("read the policy of bucket %s: %w", bucket, err)
+		}
+		doc := resp.GetBucket().GetPolicy()
+		if doc == "" {
+			return cachedPolicy{}, nil
+		}
+		p, err := bucketpolicy.Parse(bucket, []byte(doc))
+		if err != nil {
+			d.log.Warn("a stored bucket policy does not parse: only the root key may use the bucket", "bucket", bucket, "err", err)
+			return cachedPolicy{broken: true}, nil
+		}
+		return cachedPolicy{p: p}, nil
+	})
 	if err != nil {
-		d.log.Warn("a stored bucket policy does not parse", "bucket", t.bucket, "err", err)
-		return false
+		return nil, err
 	}
-	return p.Allows(action, t.bucket, t.key)
+	if c.broken {
+		return nil, errBrokenPolicy
+	}
+	return c.p, nil
+}
+
+// policyRequest is what a asks, by the access key id ("" anonymous), in
+// the policy's terms.
+func (d *routerDeps) policyRequest(r *http.Request, a access, keyID string) bucketpolicy.Request {
+	return bucketpolicy.Request{Action: a.action, Bucket: a.bucket, Key: a.key, Principal: keyID,
+		Values: policyValues{r: r, keyID: keyID, action: a.action, now: d.now}}
+}
+
+// policyValues are a request's condition keys, computed when a policy's
+// condition asks for one.
+type policyValues struct {
+	r      *http.Request
+	keyID  string // "" for an anonymous request
+	action string
+	now    func() time.Time
+}
+
+var _ bucketpolicy.Values = policyValues{}
+
+// headerKeys are the condition keys that are a request header's value.
+var headerKeys = map[string]string{
+	bucketpolicy.KeyUserAgent:            "User-Agent",
+	bucketpolicy.KeyReferer:              "Referer",
+	bucketpolicy.KeySSE:                  "x-amz-server-side-encryption",
+	bucketpolicy.KeySSECustomerAlgorithm: "x-amz-server-side-encryption-customer-algorithm",
+	bucketpolicy.KeyContentSHA256:        "x-amz-content-sha256",
+	bucketpolicy.KeyCopySource:           "x-amz-copy-source",
+	bucketpolicy.KeyMetadataDirective:    "x-amz-metadata-directive",
+	bucketpolicy.KeyACL:                  "x-amz-acl",
+	bucketpolicy.KeyStorageClass:         "x-amz-storage-class",
+	bucketpolicy.KeyObjectLockMode:       "x-amz-object-lock-mode",
+	bucketpolicy.KeyObjectLockRetainDate: "x-amz-object-lock-retain-until-date",
+	bucketpolicy.KeyObjectLockLegalHold:  "x-amz-object-lock-legal-hold",
+}
+
+// listActions are the listings whose parameters are condition keys.
+var listActions = map[string]bool{"s3:ListBucket": true, "s3:ListBucketVersions": true, "s3:ListBucketMultipartUploads": true}
+
+// Lookup implements bucketpolicy.Values.
+func (v policyValues) Lookup(key string) ([]string, bool) {
+	one := func(s string) ([]string, bool) { return []string{s}, true }
+	r := v.r
+	if h, ok := headerKeys[key]; ok {
+		if s := r.Header.Get(h); s != "" {
+			return one(s)
+		}
+		return nil, false
+	}
+	signed := v.keyID != "" || stateOf(r).auth != nil
+	switch key {
+	case bucketpolicy.KeySecureTransport:
+		return one(strconv.FormatBool(r.TLS != nil))
+	case bucketpolicy.KeySourceIP:
+		host, _, err := net.SplitHostPort(r.RemoteAddr)
+		if err != nil {
+			host = r.RemoteAddr
+		}
+		return one(host)
+	case bucketpolicy.KeyCurrentTime:
+		return one(v.now().UTC().Format(time.RFC3339))
+	case bucketpolicy.KeyEpochTime:
+		return one(strconv.FormatInt(v.now().Unix(), 10))
+	case bucketpolicy.KeyUsername, bucketpolicy.KeyUserID:
+		if v.keyID == "" {
+			return nil, false
+		}
+		return one(v.keyID)
+	case bucketpolicy.KeyPrincipalType:
+		if v.keyID == "" {
+			return one("Anonymous")
+		}
+		return one("User")
+	case bucketpolicy.KeyPrefix:
+		// As on S3, a listing without a prefix lists under "".
+		if listActions[v.action] {
+			return one(r.URL.Query().Get("prefix"))
+		}
+	case bucketpolicy.KeyDelimiter, bucketpolicy.KeyMaxKeys:
+		name := strings.TrimPrefix(key, "s3:")
+		if q := r.URL.Query(); listActions[v.action] && q.Has(name) {
+			return one(q.Get(name))
+		}
+	case bucketpolicy.KeyVersionID:
+		if q := r.URL.Query(); q.Has("versionId") {
+			return one(q.Get("versionId"))
+		}
+	case bucketpolicy.KeyAuthType:
+		switch st := stateOf(r); {
+		case !signed:
+		case st.op == "PostObject":
+			return one("POST")
+		case st.auth != nil && st.auth.Presigned:
+			return one("REST-QUERY-STRING")
+		default:
+			return one("REST-HEADER")
+		}
+	case bucketpolicy.KeySignatureVersion:
+		switch {
+		case !signed:
+		case sigv2.Applies(r):
+			return one("AWS")
+		default:
+			return one(sigv4.Algorithm)
+		}
+	case bucketpolicy.KeyRequestObjectTagKeys:
+		tags, ok := requestTags(r)
+		if !ok {
+			return nil, false
+		}
+		keys := make([]string, 0, len(tags))
+		for k := range tags {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		return keys, true
+	default:
+		if tag, ok := strings.CutPrefix(key, bucketpolicy.KeyRequestObjectTagPrefix); ok {
+			tags, _ := requestTags(r)
+			if vs, ok := tags[tag]; ok {
+				return vs, true
+			}
+		}
+	}
+	return nil, false
+}
+
+// requestTags are the tags a request's x-amz-tagging header asks for.
+func requestTags(r *http.Request) (url.Values, bool) {
+	h := r.Header.Get("x-amz-tagging")
+	if h == "" {
+		return nil, false
+	}
+	tags, err := url.ParseQuery(h)
+	if err != nil {
+		return nil, false // the handler refuses it
+	}
+	return tags, true
 }

@@ -118,8 +118,9 @@ func testAnonymousReadsByPolicy(t *testing.T, e *env) {
 
 	// Policies Cairn cannot honour are refused; the stored one stays.
 	for _, tc := range []struct{ bucket, policy, code string }{
-		{"pub", strings.Replace(publicPrefixPolicy, `"s3:GetObject"]`, `"s3:GetObject", "s3:PutObject"]`, 1), "NotImplemented"},
-		{"pub", strings.Replace(publicPrefixPolicy, `"Principal": "*"`, `"Principal": {"AWS": "arn:aws:iam::1:user/bob"}`, 1), "NotImplemented"},
+		{"pub", strings.Replace(publicPrefixPolicy, `"s3:GetObject"]`, `"s3:GetObject", "s3:GetObjekt"]`, 1), "MalformedPolicy"},
+		{"pub", strings.Replace(publicPrefixPolicy, `"Principal": "*"`, `"Principal": {"Service": "logging.s3.amazonaws.com"}`, 1), "NotImplemented"},
+		{"pub", strings.Replace(publicPrefixPolicy, `"Principal": "*"`, `"Principal": {"AWS": "arn:aws:iam::123456789012:role/r"}`, 1), "NotImplemented"},
 		{"pub", strings.Replace(publicPrefixPolicy, "arn:aws:s3:::pub/public/*", "arn:aws:s3:::priv/*", 1), "MalformedPolicy"},
 		{"pub", `{"Version": "2012-10-17", "Statement": [}`, "MalformedPolicy"},
 		{"nope", publicPrefixPolicy, "NoSuchBucket"},

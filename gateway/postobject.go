@@ -134,7 +134,7 @@ func (d *routerDeps) authenticatePost(r *http.Request, f *postForm, bucket strin
 		return nil, err
 	}
 	stateOf(r).auth = auth
-	if err := d.authorize(r, bucket, needWrite); err != nil {
+	if err := d.authorize(r, access{need: needWrite, action: "s3:PutObject", bucket: bucket, key: fv["key"]}); err != nil {
 		return nil, err
 	}
 	doc, err := base64.StdEncoding.DecodeString(encoded)

@@ -38,6 +38,9 @@ type routerDeps struct {
 	// bucketCache holds buckets' quotas and default encryption for
 	// every write (bucketSettings).
 	bucketCache *ttlCache[bucketSettings]
+	// policyCache holds buckets' parsed policies for the requests of
+	// access keys and anonymous clients (policyOf).
+	policyCache *ttlCache[cachedPolicy]
 	// masterKeys seal SSE-S3 objects' data keys; nil: SSE-S3 refused.
 	masterKeys *sse.MasterKeys
 	// sseCOverHTTP accepts SSE-C keys over plain http.
@@ -150,11 +153,15 @@ func newRouter(d routerDeps) http.Handler {
 	s3 := mux.NewRouter().SkipClean(true)
 	s3.UseEncodedPath()
 	route := func(op string, h handlerFunc) http.Handler {
-		need := permissionOf(op)
+		need, action := permissionOf(op), actionOf(op)
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			st := stateOf(r)
 			st.op = op
-			if err := d.authorize(r, st.target.bucket, need); err != nil {
+			a := access{need: need, bucket: st.target.bucket, key: st.target.key}
+			if st.auth != nil || !signedOnly[op] {
+				a.action = action.of(r)
+			}
+			if err := d.authorize(r, a); err != nil {
 				d.fail(w, r, err)
 				return
 			}

@@ -191,6 +191,7 @@ func NewServer(cfg Config) (*Server, error) {
 		keys:         keys,
 		corsCache:    newTTLCache[*bucketcors.Configuration](cfg.Now, maxCachedCORS),
 		bucketCache:  newTTLCache[bucketSettings](cfg.Now, maxCachedBuckets),
+		policyCache:  newTTLCache[cachedPolicy](cfg.Now, maxCachedPolicies),
 		masterKeys:   cfg.SSEMasterKeys,
 		sseCOverHTTP: cfg.SSECustomerKeysOverHTTP,
 	})

@@ -37,7 +37,8 @@ type bucketView struct {
 	// MaxBytes and MaxObjects: its quota (0: no limit).
 	MaxBytes   int64 `json:"max_bytes"`
 	MaxObjects int64 `json:"max_objects"`
-	// Anonymous: the bucket's policy lets unsigned clients read something.
+	// Anonymous: the bucket's policy is public (an Allow to everyone not
+	// confined to source addresses or users: bucketpolicy.IsPublic).
 	Anonymous bool   `json:"anonymous_read"`
 	Policy    string `json:"policy,omitempty"`
 }
@@ -49,7 +50,7 @@ func toBucketView(b *pb.Bucket) bucketView {
 		MaxBytes: b.GetQuota().GetMaxBytes(), MaxObjects: b.GetQuota().GetMaxObjects()}
 	if v.Policy != "" {
 		p, err := bucketpolicy.Parse(v.Name, []byte(v.Policy))
-		v.Anonymous = err == nil && p.Grants()
+		v.Anonymous = err == nil && p.IsPublic()
 	}
 	return v
 }
