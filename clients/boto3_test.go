@@ -303,6 +303,20 @@ func testBoto3On(t *testing.T, ep *endpoint, python, script string) {
 			t.Errorf("read back %q, listed %v, the root's bucket %+v; want \"app data\", [%s], 403 AccessDenied", s.Body, s.Buckets, s.Denied, app)
 		}
 	})
+	// A bucket policy put by boto3: the app key may read cond/* over TLS
+	// only (fields: the Deny's Sid as read back, IsPublic; second: a key
+	// the policy does not name).
+	check("bucket_policy", true, func(t *testing.T, s *boto3Step) {
+		if !slices.Equal(s.Fields, []string{"tls-only", "False"}) || s.Second.Code != "AccessDenied" {
+			t.Errorf("policy read back with Sid, IsPublic %v; outside the grant %+v; want [tls-only False], AccessDenied", s.Fields, s.Second)
+		}
+		if ep.scheme == "https" && s.Body != "first" {
+			t.Errorf("the app key reads by the policy over https: %q (denied %+v), want \"first\"", s.Body, s.Denied)
+		}
+		if ep.scheme == "http" && (s.Denied.Code != "AccessDenied" || s.Denied.Status != http.StatusForbidden) {
+			t.Errorf("the app key over http, which the policy denies: body %q, denied %+v, want 403 AccessDenied", s.Body, s.Denied)
+		}
+	})
 	check("encryption", true, func(t *testing.T, s *boto3Step) {
 		if !slices.Equal(s.Fields, []string{"AES256", "AES256", "AES256"}) || s.ETag != quotedMD5(oneMiB) {
 			t.Errorf("SSE-S3 head %v, ETag %s; want [AES256 AES256 AES256] (object, bucket default, object by default), %s", s.Fields, s.ETag, quotedMD5(oneMiB))

@@ -321,6 +321,48 @@ def access_key():
 
 
 @step
+def bucket_policy():
+    """The root key puts a bucket policy giving the app key read of cond/*
+    only over TLS; the app key reads by it over https and is denied over
+    http. The policy is read back, its status asked, and deleted."""
+    app = boto3.client(
+        "s3", endpoint_url=ENDPOINT, aws_access_key_id=APP_KEY, aws_secret_access_key=APP_SECRET
+    )
+    objects = "arn:aws:s3:::%s/cond/*" % BUCKET
+    policy = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "app-reads",
+                "Effect": "Allow",
+                "Principal": {"AWS": "arn:aws:iam::123456789012:user/%s" % APP_KEY},
+                "Action": "s3:GetObject",
+                "Resource": objects,
+            },
+            {
+                "Sid": "tls-only",
+                "Effect": "Deny",
+                "Principal": "*",
+                "Action": "s3:*",
+                "Resource": objects,
+                "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+            },
+        ],
+    }
+    s3.put_bucket_policy(Bucket=BUCKET, Policy=json.dumps(policy))
+    stored = json.loads(s3.get_bucket_policy(Bucket=BUCKET)["Policy"])
+    public = s3.get_bucket_policy_status(Bucket=BUCKET)["PolicyStatus"]["IsPublic"]
+    out = {"fields": [stored["Statement"][1]["Sid"], str(public)]}
+    try:
+        out["body"] = app.get_object(Bucket=BUCKET, Key="cond/once")["Body"].read().decode()
+    except botocore.exceptions.ClientError:
+        out["denied"] = client_error(lambda: app.get_object(Bucket=BUCKET, Key="cond/once"))
+    out["second"] = client_error(lambda: app.get_object(Bucket=BUCKET, Key="many/0/00000"))
+    s3.delete_bucket_policy(Bucket=BUCKET)
+    return out
+
+
+@step
 def encryption():
     """SSE-S3 (one PUT and a multipart upload_file), SSE-C, and a bucket's
     default encryption, read back by download_file and get_object."""
