@@ -158,7 +158,11 @@ func newRouter(d routerDeps) http.Handler {
 			st := stateOf(r)
 			st.op = op
 			a := access{need: need, bucket: st.target.bucket, key: st.target.key}
-			if st.auth != nil || !signedOnly[op] {
+			switch {
+			case st.auth != nil && d.keys.isRoot(st.auth.AccessKey):
+				// Never subject to a policy: not even its action is
+				// worked out (the benchmarks' requests).
+			case st.auth != nil || !signedOnly[op]:
 				a.action = action.of(r)
 			}
 			if err := d.authorize(r, a); err != nil {

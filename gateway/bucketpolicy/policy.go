@@ -50,6 +50,7 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"unicode/utf8"
 )
 
 // ErrUnsupported marks what the policy language has and Cairn does not
@@ -536,30 +537,35 @@ func (p *Policy) IsPublic() bool {
 }
 
 // wildcardMatch matches s against pattern, where * is any run of
-// characters and ? any one character. Iterative, backtracking only to the
-// last *: never exponential.
+// characters and ? any one character (a UTF-8 sequence; an invalid byte
+// counts as one). Iterative, backtracking only to the last *: never
+// exponential, and no allocation.
 func wildcardMatch(pattern, s string) bool {
-	pr, sr := []rune(pattern), []rune(s)
 	p, i := 0, 0
 	star, mark := -1, 0
-	for i < len(sr) {
-		switch {
-		case p < len(pr) && (pr[p] == '?' || pr[p] == sr[i]):
-			p++
-			i++
-		case p < len(pr) && pr[p] == '*':
+	for i < len(s) {
+		if p < len(pattern) && pattern[p] == '*' {
 			star, mark = p, i
 			p++
-		case star >= 0:
-			p = star + 1
-			mark++
-			i = mark
-		default:
+			continue
+		}
+		if p < len(pattern) {
+			_, pn := utf8.DecodeRuneInString(pattern[p:])
+			_, sn := utf8.DecodeRuneInString(s[i:])
+			if pattern[p] == '?' || pattern[p:p+pn] == s[i:i+sn] {
+				p, i = p+pn, i+sn
+				continue
+			}
+		}
+		if star < 0 {
 			return false
 		}
+		_, sn := utf8.DecodeRuneInString(s[mark:])
+		p, mark = star+1, mark+sn
+		i = mark
 	}
-	for p < len(pr) && pr[p] == '*' {
+	for p < len(pattern) && pattern[p] == '*' {
 		p++
 	}
-	return p == len(pr)
+	return p == len(pattern)
 }

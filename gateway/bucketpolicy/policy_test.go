@@ -266,6 +266,8 @@ func TestWildcardMatch(t *testing.T) {
 		{"a*b*c", "axxbyyc", true}, {"a*b*c", "axxbyy", false}, {"*.jpg", "x/y.jpg", true}, {"*.jpg", "x/y.jpeg", false},
 		{"?", "", false}, {"??", "ab", true}, {"a?c", "abc", true}, {"a?c", "ac", false},
 		{"**a", "ba", true}, {"*a*a*a*b", strings.Repeat("a", 200), false},
+		{"*a", "*ba", true}, {"a*", "a*", true}, {"?b", "éb", true}, {"?", "é", true}, {"é?", "éé", true},
+		{"\xff", "\xfe", false}, {"?", "\xff", true},
 	} {
 		if got := wildcardMatch(tc.pattern, tc.s); got != tc.want {
 			t.Errorf("wildcardMatch(%q, %q) = %v, want %v", tc.pattern, tc.s, got, tc.want)
