@@ -1,10 +1,10 @@
 // Package mount_test mounts buckets of an in-process Cairn cluster with
 // the FUSE tools people use to treat a bucket as a folder — `rclone mount`
 // (with --vfs-cache-mode writes) and s3fs — and does ordinary file work
-// through them: files of 0 B to 200 MiB created, read, appended, truncated
+// through them: files of 0 B to 40 MiB (-mount.big-mib) created, read, appended, truncated
 // and deleted; directories made, listed, renamed and removed; sizes and
 // modification times as `ls -l` shows them; files written by one tool read
-// by the other and by the aws CLI; a directory of 2,000 files listed.
+// by the other and by the aws CLI; a directory of 1,100 files listed.
 // Every result is checked through the mount and through S3.
 //
 // The tools run as subprocesses in the foreground, each with its own
@@ -46,7 +46,7 @@ import (
 
 const (
 	// awaitTimeout bounds every wait for a state to show through S3 or a
-	// mount: rclone uploads 5 s after a file is closed, and 200 MiB through
+	// mount: rclone uploads 1 s after a file is closed, and 200 MiB through
 	// a -race gateway on a loaded 2-core machine takes a while.
 	awaitTimeout = 4 * time.Minute
 	// commandTimeout bounds one helper process (ls, aws, fusermount3).
@@ -106,7 +106,7 @@ func requireFUSE(t *testing.T, tools ...string) {
 // and returns an S3 client for it.
 func startEnv(t *testing.T) *env {
 	t.Helper()
-	// 200 MiB files rewritten a few times, with the garbage collector's
+	// 200 MiB files (-mount.big-mib) rewritten a few times, with the garbage collector's
 	// grace keeping the replaced chunks: more than the default 1 GiB a node.
 	c := testcluster.New(t, testcluster.Config{Quiet: true, BlobCapacity: 8 << 30})
 	srv := c.StartGateway(t, gateway.Config{})

@@ -23,7 +23,7 @@ const (
 // on its own bucket, the tools side by side (an idle in-process cluster
 // under -race costs a third of a core, so the package shares one); then
 // each tool reads what the other wrote, and each lists a directory of
-// 2,000 files.
+// 1,100 files.
 func TestMount(t *testing.T) {
 	requireFUSE(t)
 	_, noRclone := exec.LookPath("rclone")
@@ -77,15 +77,17 @@ func testTool(t *testing.T, e *env, tl tool) {
 }
 
 // testFiles creates, reads, appends to, patches in place, truncates and
-// deletes files of 0 B, 1 B, 1 MiB and (without -short) 200 MiB, the last
-// uploaded in parts, checking each state through the mount and through S3.
+// deletes files of 0 B, 1 B, 1 MiB and (without -short) -mount.big-mib,
+// the last uploaded in parts, checking each state through the mount and
+// through S3.
 func testFiles(t *testing.T, e *env, tl tool, bucket, dir string) {
-	sizes := []int{0, 1, mib, 200 * mib}
+	big := bigFileBytes()
+	sizes := []int{0, 1, mib, big}
 	for i, n := range sizes {
 		name := fmt.Sprintf("file-%d", n)
 		t.Run(name, func(t *testing.T) {
-			if n >= 200*mib && testing.Short() {
-				t.Skip("200 MiB files are skipped with -short")
+			if n == big && testing.Short() {
+				t.Skip("the largest file is skipped with -short")
 			}
 			path := filepath.Join(dir, name)
 			data := pattern(n, uint64(i)+100)
@@ -95,10 +97,11 @@ func testFiles(t *testing.T, e *env, tl tool, bucket, dir string) {
 			}
 			checkFile(t, path, data)
 			etag := e.awaitObject(t, bucket, name, data)
-			if n >= 200*mib && !strings.Contains(etag, "-") {
-				// Both tools upload this size in parts (rclone from
-				// --s3-upload-cutoff 200 MiB, s3fs from 20 MB): a plain
-				// MD5 ETag means the multipart path went untested.
+			if n == big && !strings.Contains(etag, "-") {
+				// Both tools upload this size in parts (rclone past its
+				// --s3-upload-cutoff, s3fs past its multipart_threshold,
+				// 25 MB): a plain MD5 ETag means the multipart path went
+				// untested.
 				t.Errorf("ETag %s of the %d-byte file is not a multipart ETag", etag, n)
 			}
 			// The modification time rides in the object's user metadata,
@@ -124,8 +127,8 @@ func testFiles(t *testing.T, e *env, tl tool, bucket, dir string) {
 
 			// A write in the middle of the file, without truncating it: S3
 			// has no partial write, so the tool must upload the whole file
-			// again. Once is enough for the 200 MiB case's cost.
-			if n < 200*mib {
+			// again. Once is enough for the largest file's cost.
+			if n < big {
 				patch := []byte("written in place")
 				off := int64(len(data) / 3)
 				f, err := os.OpenFile(path, os.O_WRONLY, 0)
@@ -149,7 +152,7 @@ func testFiles(t *testing.T, e *env, tl tool, bucket, dir string) {
 			truncate(t, path, int64(len(data)))
 			checkFile(t, path, data)
 			e.awaitObject(t, bucket, name, data)
-			if n < 200*mib {
+			if n < big {
 				data = append(data, make([]byte, 3*kib)...)
 				truncate(t, path, int64(len(data)))
 				checkFile(t, path, data)

@@ -1,6 +1,8 @@
 package mount_test
 
 import (
+	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -16,6 +18,21 @@ type tool struct {
 	// (later versions write markers only with --s3-directory-markers).
 	writesMarkers bool
 	mount         func(t *testing.T, e *env, bucket string) *mounted
+}
+
+// bigMiB is the size of the largest file testFiles writes. Both tools
+// upload it in parts; 200 MiB (rclone's own --s3-upload-cutoff, where its
+// parts start without the flag below) takes minutes through a -race
+// gateway, so the default run uses less and lowers rclone's cutoff.
+var bigMiB = flag.Int("mount.big-mib", 40, "size in MiB of the largest file the mount tests write (more than 25, s3fs's multipart threshold)")
+
+func bigFileBytes() int { return *bigMiB * mib }
+
+// rcloneCutoff is the --s3-upload-cutoff that makes rclone upload the
+// largest file in parts: its own default, 200 MiB, unless the file is
+// smaller.
+func rcloneCutoff() string {
+	return fmt.Sprintf("%dMi", min(200, *bigMiB/2))
 }
 
 var tools = []tool{
@@ -45,6 +62,7 @@ func mountRclone(t *testing.T, e *env, bucket string) *mounted {
 		// Upload 1 s after the last close rather than 5 s: the same
 		// requests, sooner; the tests wait for every upload.
 		"--vfs-write-back", "1s",
+		"--s3-upload-cutoff", rcloneCutoff(),
 		"--cache-dir", filepath.Join(work, "cache"),
 		"--log-file", logFile, "-v",
 		":s3:"+bucket, dir)
