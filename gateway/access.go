@@ -291,21 +291,37 @@ func (d *routerDeps) authorize(r *http.Request, a access) error {
 	if a.need == needChecked {
 		return nil
 	}
-	if st.auth == nil {
-		return d.authorizeAnonymous(r, a)
-	}
-	if d.keys.isRoot(st.auth.AccessKey) || a.need == needNothing {
+	if st.auth != nil && (d.keys.isRoot(st.auth.AccessKey) || a.need == needNothing) {
 		return nil
 	}
-	k, err := d.accessKey(r, d.keys.ttl)
+	// What the gateway holds of the key and the policy decides, unless
+	// it denies and is older than recheckDeniedAfter: then metad's
+	// current key and policy do, so a grant given or a policy put
+	// through another gateway works at once, while one taken away
+	// stops working within the TTL.
+	denied, err := d.decide(r, a, d.keys.ttl)
+	if denied {
+		_, err = d.decide(r, a, recheckDeniedAfter)
+	}
+	return err
+}
+
+// decide is authorize's answer from a key and a policy read at most
+// maxAge ago; denied reports an AccessDenied that fresher ones might
+// change.
+func (d *routerDeps) decide(r *http.Request, a access, maxAge time.Duration) (denied bool, err error) {
+	if stateOf(r).auth == nil {
+		return d.decideAnonymous(r, a, maxAge)
+	}
+	k, err := d.accessKey(r, maxAge)
 	if err != nil {
-		return accessError(err)
+		return false, accessError(err)
 	}
 	decision := bucketpolicy.Implicit
 	if a.action != "" {
-		p, err := d.policyOf(r.Context(), a.bucket)
+		p, err := d.policyOf(r.Context(), a.bucket, maxAge)
 		if err != nil {
-			return err
+			return errors.Is(err, errBrokenPolicy), err
 		}
 		if p != nil {
 			decision = p.Evaluate(d.policyRequest(r, a, k.GetId()))
@@ -313,35 +329,29 @@ func (d *routerDeps) authorize(r *http.Request, a access) error {
 	}
 	switch {
 	case decision == bucketpolicy.Denied:
-		return s3err.New(s3err.AccessDenied, "Access Denied: the policy of bucket %q denies %s to access key %s.", a.bucket, a.action, k.GetId())
+		return true, s3err.New(s3err.AccessDenied, "Access Denied: the policy of bucket %q denies %s to access key %s.", a.bucket, a.action, k.GetId())
 	case decision == bucketpolicy.Allowed || allowed(k, a.bucket, a.need):
-		return nil
+		return false, nil
 	}
-	if k, err = d.accessKey(r, recheckDeniedAfter); err != nil {
-		return accessError(err)
-	}
-	if allowed(k, a.bucket, a.need) {
-		return nil
-	}
-	return s3err.New(s3err.AccessDenied, "Access Denied: access key %s may not %s in bucket %q.", k.GetId(), a.need, a.bucket)
+	return true, s3err.New(s3err.AccessDenied, "Access Denied: access key %s may not %s in bucket %q.", k.GetId(), a.need, a.bucket)
 }
 
-// authorizeAnonymous lets an unsigned request do what the policy of its
+// decideAnonymous lets an unsigned request do what the policy of its
 // bucket allows. A policy that cannot be read denies.
-func (d *routerDeps) authorizeAnonymous(r *http.Request, a access) error {
-	denied := s3err.New(s3err.AccessDenied, "Access Denied: anonymous access is allowed only by a bucket policy.")
+func (d *routerDeps) decideAnonymous(r *http.Request, a access, maxAge time.Duration) (denied bool, err error) {
+	deny := s3err.New(s3err.AccessDenied, "Access Denied: anonymous access is allowed only by a bucket policy.")
 	if a.action == "" || a.bucket == "" {
-		return denied
+		return false, deny
 	}
-	p, err := d.policyOf(r.Context(), a.bucket)
+	p, err := d.policyOf(r.Context(), a.bucket, maxAge)
 	if err != nil {
 		d.log.Warn("read a bucket policy for an anonymous request", "bucket", a.bucket, "err", err)
-		return denied
+		return errors.Is(err, errBrokenPolicy), deny
 	}
 	if p == nil || p.Evaluate(d.policyRequest(r, a, "")) != bucketpolicy.Allowed {
-		return denied
+		return true, deny
 	}
-	return nil
+	return false, nil
 }
 
 // allowed reports whether k has need on bucket.

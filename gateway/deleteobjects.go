@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/http"
 	"sync"
+	"time"
 
 	"github.com/cairnstore/cairn/gateway/objectlock"
 	"github.com/cairnstore/cairn/gateway/s3err"
@@ -149,15 +150,20 @@ func (d *routerDeps) mayDeleteAny(r *http.Request, bucket string) error {
 	if st.auth != nil {
 		keyID = st.auth.AccessKey
 	}
-	p, err := d.policyOf(r.Context(), bucket)
-	if err != nil {
-		return err
-	}
-	if p != nil && p.MayAllow(keyID, "s3:DeleteObject", "s3:DeleteObjectVersion") {
-		return nil
+	// As authorize: a refusal from a policy held longer than
+	// recheckDeniedAfter is decided again from metad's.
+	for _, maxAge := range []time.Duration{d.keys.ttl, recheckDeniedAfter} {
+		p, err := d.policyOf(r.Context(), bucket, maxAge)
+		if err != nil {
+			return err
+		}
+		if p != nil && p.MayAllow(keyID, "s3:DeleteObject", "s3:DeleteObjectVersion") {
+			return nil
+		}
 	}
 	if st.auth == nil {
-		return d.authorizeAnonymous(r, access{}) // denied
+		_, err := d.decideAnonymous(r, access{}, recheckDeniedAfter)
+		return err // denied
 	}
 	return d.authorize(r, write) // denied, saying why
 }

@@ -126,9 +126,9 @@ type cachedPolicy struct {
 var errBrokenPolicy = s3err.New(s3err.AccessDenied, "Access Denied: the bucket's policy cannot be read; its owner must put it again.")
 
 // policyOf is bucket's parsed policy (nil: none, or no such bucket), as
-// read at most the access key TTL ago.
-func (d *routerDeps) policyOf(ctx context.Context, bucket string) (*bucketpolicy.Policy, error) {
-	fresh := func(_ cachedPolicy, age time.Duration) bool { return age < d.keys.ttl }
+// read at most maxAge ago.
+func (d *routerDeps) policyOf(ctx context.Context, bucket string, maxAge time.Duration) (*bucketpolicy.Policy, error) {
+	fresh := func(_ cachedPolicy, age time.Duration) bool { return age < maxAge }
 	c, err := d.policyCache.get(ctx, bucket, fresh, func(ctx context.Context) (cachedPolicy, error) {
 		resp, err := d.meta.GetBucket(ctx, &pb.GetBucketRequest{Name: bucket})
 		if isMeta(err, metaerr.ErrNoSuchBucket) {

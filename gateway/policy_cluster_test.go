@@ -7,11 +7,14 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awscreds "github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 
+	"github.com/cairnstore/cairn/gateway"
 	pb "github.com/cairnstore/cairn/metadata/metadatapb"
 )
 
@@ -241,5 +244,53 @@ func testBucketPolicies(t *testing.T, e *env) {
 	}
 	if st, _ := anon(http.MethodGet, "/", ""); st != http.StatusForbidden {
 		t.Errorf("anonymous ListBuckets: %d, want 403", st)
+	}
+
+	// Through another gateway, which holds what it read of a policy for
+	// its access key TTL (here a minute): a policy put elsewhere opens
+	// the bucket there once its refusal is 250 ms old
+	// (recheckDeniedAfter), and a policy deleted through it closes the
+	// bucket at once. (One deleted elsewhere closes it within the TTL:
+	// cmd/cairn's TestAgainstCluster.)
+	other := e.restart(t, gateway.Config{Credentials: gateway.Credentials{AccessKey: testAccess, SecretKey: testSecret}, AccessKeyTTL: time.Minute})
+	mkBucket(t, root, "pol-other")
+	if err := put(root, "pol-other", "k", "other"); err != nil {
+		t.Fatal(err)
+	}
+	anonOther := func() int {
+		t.Helper()
+		resp, err := http.Get(other.URL() + "/pol-other/k")
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	awaitOther := func(want int, within time.Duration) {
+		t.Helper()
+		for deadline := time.Now().Add(within); ; {
+			st := anonOther()
+			if st == want {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("anonymous GET through another gateway: %d %v after the policy changed, want %d", st, within, want)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	if st := anonOther(); st != http.StatusForbidden {
+		t.Fatalf("anonymous GET through another gateway before any policy: %d", st)
+	}
+	setPolicy("pol-other", `{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::pol-other/*"}]}`)
+	awaitOther(http.StatusOK, 2*time.Second)
+	otherRoot := s3.New(s3.Options{BaseEndpoint: aws.String(other.URL()), Region: "us-east-1", UsePathStyle: true,
+		Credentials: awscreds.NewStaticCredentialsProvider(testAccess, testSecret, "")})
+	if _, err := otherRoot.DeleteBucketPolicy(ctx, &s3.DeleteBucketPolicyInput{Bucket: aws.String("pol-other")}); err != nil {
+		t.Fatal(err)
+	}
+	if st := anonOther(); st != http.StatusForbidden {
+		t.Fatalf("anonymous GET through the gateway that deleted the policy: %d", st)
 	}
 }
