@@ -53,17 +53,7 @@ func testBucketPolicies(t *testing.T, e *env) {
 	}
 	anon := func(method, path, body string) (int, string) {
 		t.Helper()
-		req, err := http.NewRequest(method, e.url+path, strings.NewReader(body))
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(b)
+		return unsignedDo(t, method, e.url+path, []byte(body))
 	}
 	put := func(c *s3.Client, bucket, key, body string) error {
 		_, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String(key), Body: strings.NewReader(body)})
@@ -259,13 +249,8 @@ func testBucketPolicies(t *testing.T, e *env) {
 	}
 	anonOther := func() int {
 		t.Helper()
-		resp, err := http.Get(other.URL() + "/pol-other/k")
-		if err != nil {
-			t.Fatal(err)
-		}
-		io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		return resp.StatusCode
+		st, _ := unsignedDo(t, http.MethodGet, other.URL()+"/pol-other/k", nil)
+		return st
 	}
 	awaitOther := func(want int, within time.Duration) {
 		t.Helper()

@@ -40,17 +40,7 @@ func testAnonymousReadsByPolicy(t *testing.T, e *env) {
 
 	anon := func(method, path string, body []byte) (int, string) {
 		t.Helper()
-		req, err := http.NewRequest(method, e.url+path, bytes.NewReader(body))
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(b)
+		return unsignedDo(t, method, e.url+path, body)
 	}
 	if st, _ := anon(http.MethodGet, "/pub/public/a.txt", nil); st != http.StatusForbidden {
 		t.Fatalf("anonymous GET before any policy: %d, want 403", st)
@@ -140,4 +130,20 @@ func testAnonymousReadsByPolicy(t *testing.T, e *env) {
 	if st, _ := anon(http.MethodGet, "/pub/public/a.txt", nil); st != http.StatusForbidden {
 		t.Errorf("anonymous GET after DeleteBucketPolicy: %d, want 403", st)
 	}
+}
+
+// unsignedDo sends an unsigned request and returns its status and body.
+func unsignedDo(t testing.TB, method, url string, body []byte) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest(method, url, bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
 }

@@ -392,7 +392,7 @@ func (c *condition) matchesAny(v string) bool {
 				return true
 			}
 		}
-	case opStringIgnoreCase:
+	case opStringIgnoreCase, opBool:
 		for _, s := range c.strs {
 			if strings.EqualFold(v, s) {
 				return true
@@ -401,12 +401,6 @@ func (c *condition) matchesAny(v string) bool {
 	case opStringLike:
 		for _, s := range c.strs {
 			if wildcardMatch(s, v) {
-				return true
-			}
-		}
-	case opBool:
-		for _, s := range c.strs {
-			if strings.EqualFold(v, s) {
 				return true
 			}
 		}
