@@ -562,6 +562,13 @@ func TestEncodeErrors(t *testing.T) {
 	if res.Size != 40 {
 		t.Errorf("failing reader: consumed %d, want 40", res.Size)
 	}
+	// A reader that fails right after the segment's last byte: the look
+	// past the segment (bufio's Peek) must report it, not call the
+	// segment done.
+	br := bufio.NewReader(io.MultiReader(bytes.NewReader(make([]byte, 32)), iotest.ErrReader(boom)))
+	if res, err := c.Encode(context.Background(), SegmentID{}, br, 32, w3); !errors.Is(err, boom) || res.Size != 32 {
+		t.Errorf("reader failing at the segment's end: %+v, %v; want 32 bytes and %v", res, err, boom)
+	}
 	if _, err := c.Encode(context.Background(), SegmentID{}, bytes.NewReader(nil), 100, w3[:2]); !errors.Is(err, ErrBadParams) {
 		t.Errorf("2 writers for 2+1: %v, want ErrBadParams", err)
 	}

@@ -178,7 +178,15 @@ func (c *Codec) encodeStripes(ctx context.Context, seg SegmentID, r io.Reader, l
 		}
 		want := min(sd, limit-res.Size)
 		if want == 0 {
-			res.EOF = peekEOF(r)
+			eof, err := peekEOF(r)
+			if err != nil {
+				// The body failed while the segment's chunks were still
+				// open (a client gone or silent at a segment boundary):
+				// the caller must learn it from the body, not later from
+				// uploads its request's end cancelled.
+				return fmt.Errorf("encode segment %s: read past the segment: %w", seg, err)
+			}
+			res.EOF = eof
 			return nil
 		}
 		if stripe == 1 && !c.reserveSecond() {
@@ -252,13 +260,20 @@ func (c *Codec) reserveSecond() bool {
 }
 
 // peekEOF reports whether r is known to be exhausted without consuming it.
-func peekEOF(r io.Reader) bool {
+// A reader that fails otherwise returns its error.
+func peekEOF(r io.Reader) (bool, error) {
 	p, ok := r.(interface{ Peek(int) ([]byte, error) })
 	if !ok {
-		return false
+		return false, nil
 	}
 	_, err := p.Peek(1)
-	return errors.Is(err, io.EOF)
+	switch {
+	case err == nil:
+		return false, nil
+	case errors.Is(err, io.EOF):
+		return true, nil
+	}
+	return false, err
 }
 
 // encStripe is one stripe buffer of Encode.

@@ -441,7 +441,11 @@ func (s *Store) writeSegment(ctx context.Context, cm *clusterMap, r io.Reader, l
 		}
 	}
 	if encErr != nil {
-		if ctx.Err() != nil {
+		// A body that failed (a client gone or silent) also ends the
+		// request: net/http cancels its context as the read fails. The
+		// body's error says why; the context's only when the encoder
+		// stopped for it.
+		if ctx.Err() != nil && (errors.Is(encErr, context.Canceled) || errors.Is(encErr, context.DeadlineExceeded)) {
 			return seg, false, fmt.Errorf("segment %s: request ended: %w", id, ctx.Err())
 		}
 		if errors.Is(encErr, chunk.ErrUnrecoverable) {
@@ -452,6 +456,11 @@ func (s *Store) writeSegment(ctx context.Context, cm *clusterMap, r io.Reader, l
 		return seg, false, fmt.Errorf("encode segment %s: %w", id, encErr)
 	}
 	if healthy < quorum {
+		if ctx.Err() != nil {
+			// The uploads failed because the request ended, not the
+			// nodes: not a shortage to retry.
+			return seg, false, fmt.Errorf("segment %s: request ended: %w (first failure: %v)", id, ctx.Err(), firstErr)
+		}
 		return seg, false, fmt.Errorf("segment %s: %d of %d chunks stored, quorum %d: %w (first failure: %v)", id, healthy, n, quorum, ErrWriteQuorum, firstErr)
 	}
 	if healthy < n {
