@@ -48,6 +48,10 @@ var minioMustPass = []string{
 	"testPutObjectWithVersioning", "testCopyObjectWithVersioning", "testConcurrentCopyObjectWithVersioning",
 	"testComposeObjectWithVersioning", "testRemoveObjectWithVersioning", "testRemoveObjectsWithVersioning",
 	"testObjectTaggingWithVersioning", "testRemoveMultipleObjectsWithResult", "testRemoveObjects", "testRemoveObjectsIter",
+	// Bucket policies (its read-only, write-only and read-write policies)
+	// and the bucket CORS cases that need a policy to run.
+	"testFunctional", "testCors_4_preflight_matches_example2_rule_with_header_given",
+	"testCors_9_s3_processes_cors_rules_even_when_request_is_not_preflight_if_cors_headers_present_test_get",
 }
 
 // testMinioFunctional runs minio-go's functional test suite

@@ -66,7 +66,7 @@ var (
 	MissingContentLength              = Code{"MissingContentLength", http.StatusLengthRequired, "You must provide the Content-Length HTTP header."}
 	MissingRequestBodyError           = Code{"MissingRequestBodyError", http.StatusBadRequest, "Request Body is empty."}
 	MissingSecurityHeader             = Code{"MissingSecurityHeader", http.StatusBadRequest, "Your request was missing a required header."}
-	NoSuchBucket                      = Code{"NoSuchBucket", http.StatusNotFound, "The specified bucket does not exist."}
+	NoSuchBucket                      = Code{"NoSuchBucket", http.StatusNotFound, "The specified bucket does not exist"}
 	NoSuchBucketPolicy                = Code{"NoSuchBucketPolicy", http.StatusNotFound, "The bucket policy does not exist."}
 	NoSuchCORSConfiguration           = Code{"NoSuchCORSConfiguration", http.StatusNotFound, "The CORS configuration does not exist."}
 	NoSuchKey                         = Code{"NoSuchKey", http.StatusNotFound, "The specified key does not exist."}
