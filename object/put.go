@@ -236,6 +236,14 @@ func (s *Store) write(ctx context.Context, body io.Reader, size int64, inlineMax
 	if err != nil {
 		return nil, err
 	}
+	// A body of known size ends where its size says: the codec is not
+	// shown Peek, so it does not look past a segment for the end, which
+	// held the segment's chunk uploads open until the client sent the
+	// next segment's first byte.
+	var segments io.Reader = br
+	if size >= 0 {
+		segments = struct{ io.Reader }{br}
+	}
 	w := &written{}
 	for {
 		limit := s.segSize
@@ -245,11 +253,11 @@ func (s *Store) write(ctx context.Context, body io.Reader, size int64, inlineMax
 				break
 			}
 		}
-		seg, eof, err := s.writeSegment(ctx, cm, br, limit, size >= 0)
+		seg, eof, err := s.writeSegment(ctx, cm, segments, limit, size >= 0)
 		if err != nil && errors.Is(err, ErrNotEnoughNodes) {
 			// The cached map may be behind: nodes may have joined.
 			if cm, err = s.clusters.get(ctx, true); err == nil {
-				seg, eof, err = s.writeSegment(ctx, cm, br, limit, size >= 0)
+				seg, eof, err = s.writeSegment(ctx, cm, segments, limit, size >= 0)
 			}
 		}
 		if seg != nil {

@@ -3,6 +3,7 @@ package object_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"sync/atomic"
 	"testing"
@@ -286,4 +287,64 @@ func TestWriteAroundHungNode(t *testing.T) {
 			t.Fatalf("%s: read back %d bytes, err %v", name, len(got), err)
 		}
 	}
+}
+
+// storedChunks is the real blob client, counting the chunk uploads a
+// node acknowledged.
+type storedChunks struct {
+	*blob.Client
+	stored atomic.Int32
+}
+
+func (s *storedChunks) Put(ctx context.Context, addr string, id chunk.ID, body io.Reader, size int64) error {
+	err := s.Client.Put(ctx, addr, id, body, size)
+	if err == nil {
+		s.stored.Add(1)
+	}
+	return err
+}
+
+// TestSegmentDoneBeforeTheNextBytes: with the body's size known, a
+// segment's chunks are stored once its last byte is read, while the
+// client has not yet sent the next segment's first byte (the codec does
+// not look past a segment for the body's end).
+func TestSegmentDoneBeforeTheNextBytes(t *testing.T) {
+	const segment = 1 << 20
+	c := testcluster.New(t, testcluster.Config{Quiet: true})
+	createBucket(t, c, "b")
+	sc := &storedChunks{Client: blob.NewClient(blob.ClientConfig{})}
+	s := c.ObjectStore(t, object.Config{Blobs: sc, SegmentSize: segment})
+	data := randomData(15, 2*segment)
+	gate := make(chan struct{})
+	body := io.MultiReader(bytes.NewReader(data[:segment]), heldReader{held: gate, r: bytes.NewReader(data[segment:])})
+	done := make(chan error, 1)
+	go func() {
+		_, err := s.Put(context.Background(), "b", "k", body, int64(len(data)), object.PutOptions{})
+		done <- err
+	}()
+	testcluster.WaitFor(t, 30*time.Second, "the first segment's chunks stored while the body waits", func() error {
+		if n := sc.stored.Load(); n < 6 {
+			return fmt.Errorf("%d chunks stored", n)
+		}
+		return nil
+	})
+	close(gate)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	got, err := readAll(t, s, "b", "k", 0, -1)
+	if err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("read back %d bytes, err %v", len(got), err)
+	}
+}
+
+// heldReader reads r once held is closed.
+type heldReader struct {
+	held chan struct{}
+	r    io.Reader
+}
+
+func (h heldReader) Read(p []byte) (int, error) {
+	<-h.held
+	return h.r.Read(p)
 }
