@@ -3,6 +3,7 @@ package gateway_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -15,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 
 	"github.com/cairnstore/cairn/gateway"
+	"github.com/cairnstore/cairn/internal/testcluster"
 	pb "github.com/cairnstore/cairn/metadata/metadatapb"
 )
 
@@ -254,16 +256,12 @@ func testBucketPolicies(t *testing.T, e *env) {
 	}
 	awaitOther := func(want int, within time.Duration) {
 		t.Helper()
-		for deadline := time.Now().Add(within); ; {
-			st := anonOther()
-			if st == want {
-				return
+		testcluster.WaitFor(t, within, fmt.Sprintf("anonymous GET through another gateway to answer %d after the policy changed", want), func() error {
+			if st := anonOther(); st != want {
+				return fmt.Errorf("status %d", st)
 			}
-			if time.Now().After(deadline) {
-				t.Fatalf("anonymous GET through another gateway: %d %v after the policy changed, want %d", st, within, want)
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
+			return nil
+		})
 	}
 	if st := anonOther(); st != http.StatusForbidden {
 		t.Fatalf("anonymous GET through another gateway before any policy: %d", st)

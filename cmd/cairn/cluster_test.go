@@ -138,16 +138,12 @@ func TestAgainstCluster(t *testing.T) {
 	// the access key TTL old.
 	awaitAnon := func(key string, want int, within time.Duration) {
 		t.Helper()
-		for deadline := time.Now().Add(within); ; {
-			st := anonGet(key)
-			if st == want {
-				return
+		testcluster.WaitFor(t, within, fmt.Sprintf("anonymous GET %s to answer %d after the policy changed", key, want), func() error {
+			if st := anonGet(key); st != want {
+				return fmt.Errorf("status %d", st)
 			}
-			if time.Now().After(deadline) {
-				t.Fatalf("anonymous GET %s: %d %v after the policy changed, want %d", key, st, within, want)
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
+			return nil
+		})
 	}
 	awaitAnon("public/index.html", http.StatusOK, 2*time.Second)
 	if st := anonGet("drafts/next.html"); st != http.StatusForbidden {

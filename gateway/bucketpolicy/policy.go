@@ -468,9 +468,6 @@ func (p *Policy) Evaluate(req Request) Decision {
 	return d
 }
 
-// Allows reports whether the policy allows req (Evaluate says Allowed).
-func (p *Policy) Allows(req Request) bool { return p.Evaluate(req) == Allowed }
-
 func (s *statement) matches(req Request, resource string, vals Values) bool {
 	if s.principals.names(req.Principal) == s.notPrincipal {
 		return false
