@@ -130,11 +130,12 @@ func BenchmarkProposeCommitObject3Nodes(b *testing.B) {
 }
 
 // runCommitCallers commits b.N objects of one 4+2 segment each into bucket
-// "bench" from 64 concurrent callers and reports commits/s, latency and
+// "bench" from 64 concurrent callers (CAIRN_BENCH_CALLERS for sweeps: what
+// the throughput is bound by shows in how it moves with them) and reports commits/s, latency and
 // the process's CPU time per commit, and how many commits shared a Raft
 // entry on average (leader's log entries appended during the run).
 func runCommitCallers(b *testing.B, leader *Server, commit func(ctx context.Context, caller int, req *pb.CommitObjectRequest) error) {
-	const callers = 64
+	callers := benchEnvInt(b, "CAIRN_BENCH_CALLERS", 64)
 	ctx := context.Background()
 	// 256-byte-ish commands, as in MEASURED.md.
 	nodes := []string{"blob1", "blob2", "blob3", "blob4", "blob5", "blob6"}
