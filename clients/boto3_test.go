@@ -331,6 +331,27 @@ func testBoto3On(t *testing.T, ep *endpoint, python, script string) {
 	// A versioned bucket (fields: its status, the delete marker's id and
 	// DeleteMarker; requested: the two versions' ids; versions and left:
 	// the versions and delete markers listed as key@id@IsLatest).
+	check("lifecycle", true, func(t *testing.T, s *boto3Step) {
+		if len(s.Fields) != 7 {
+			t.Fatalf("fields %v", s.Fields)
+		}
+		modified, err := time.Parse(http.TimeFormat, s.Fields[3])
+		if err != nil {
+			t.Fatalf("head_object LastModified %q: %v", s.Fields[3], err)
+		}
+		// Seven days after the object's modification, to the next midnight UTC.
+		expires := modified.AddDate(0, 0, 7)
+		if day := expires.Truncate(24 * time.Hour); !day.Equal(expires) {
+			expires = day.Add(24 * time.Hour)
+		}
+		want := `expiry-date="` + expires.Format(http.TimeFormat) + `", rule-id="old+logs"`
+		if s.Fields[0] != want || s.Fields[1] != want || s.Fields[2] != "" {
+			t.Errorf("Expiration: put_object %q, head_object %q, put_object of a key no rule matches %q; want %q", s.Fields[0], s.Fields[1], s.Fields[2], want)
+		}
+		if s.Fields[4] != "old logs" || s.Fields[5] == "" || s.Fields[6] != "old logs" {
+			t.Errorf("create_multipart_upload AbortRuleId %q, AbortDate %q; rule read back %q", s.Fields[4], s.Fields[5], s.Fields[6])
+		}
+	})
 	check("versioning", true, func(t *testing.T, s *boto3Step) {
 		if len(s.Requested) != 2 || len(s.Fields) != 3 {
 			t.Fatalf("versions %v, fields %v", s.Requested, s.Fields)

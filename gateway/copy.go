@@ -240,6 +240,7 @@ func (h *objectHandlers) copy(w http.ResponseWriter, r *http.Request) error {
 	}
 	setSSEHeaders(w.Header(), o.GetEncryption())
 	setVersionID(w.Header(), h.d.answeredVersionID(ctx, t.bucket, o))
+	h.d.setExpiration(ctx, w.Header(), t.bucket, o)
 	setCopySourceVersionID(w.Header(), cs.versionID)
 	f, typ := xmlChecksums(o.GetChecksums())
 	return writeXML(w, copyObjectResult{

@@ -34,7 +34,7 @@ func corsExposed() []string {
 	h := []string{
 		"ETag", "Last-Modified", "Content-Length", "Content-Range", "Location",
 		"x-amz-request-id", "x-amz-id-2", "x-amz-version-id", "x-amz-delete-marker",
-		"x-amz-checksum-type", "x-amz-mp-parts-count",
+		"x-amz-checksum-type", "x-amz-mp-parts-count", "x-amz-expiration",
 	}
 	for _, a := range checksum.Algorithms() {
 		h = append(h, a.Header())

@@ -42,6 +42,7 @@ func (h *configHandlers) putLifecycle(w http.ResponseWriter, r *http.Request) er
 	if _, err := h.d.meta.SetBucketLifecycle(r.Context(), &pb.SetBucketLifecycleRequest{Name: stateOf(r).target.bucket, Lifecycle: string(doc)}); err != nil {
 		return err
 	}
+	h.d.bucketCache.forget(stateOf(r).target.bucket)
 	w.WriteHeader(http.StatusOK)
 	return nil
 }
@@ -70,6 +71,7 @@ func (h *configHandlers) deleteLifecycle(w http.ResponseWriter, r *http.Request)
 	if _, err := h.d.meta.SetBucketLifecycle(r.Context(), &pb.SetBucketLifecycleRequest{Name: stateOf(r).target.bucket}); err != nil {
 		return err
 	}
+	h.d.bucketCache.forget(stateOf(r).target.bucket)
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }

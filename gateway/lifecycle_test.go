@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -78,5 +79,106 @@ func testLifecycleConfiguration(t *testing.T, e *env) {
 	wantCode(t, err, "NoSuchLifecycleConfiguration")
 	if _, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: b, Key: aws.String("logs/x"), Body: strings.NewReader("x")}); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// testExpirationHeaders: with a lifecycle configuration on its bucket, a
+// current object's writes and reads tell when a rule expires it and which
+// rule (x-amz-expiration, as aws-sdk-go-v2 reads it into Expiration), a
+// new multipart upload when a rule aborts it (x-amz-abort-date and
+// x-amz-abort-rule-id); objects no rule matches, noncurrent versions and
+// a bucket whose configuration was just deleted go without. Part of the
+// suite.
+func testExpirationHeaders(t *testing.T, e *env) {
+	c := e.awsClient(t)
+	ctx := context.Background()
+	mkBucket(t, c, "expires")
+	b := aws.String("expires")
+	must[*s3.PutBucketLifecycleConfigurationOutput](t)(c.PutBucketLifecycleConfiguration(ctx, &s3.PutBucketLifecycleConfigurationInput{Bucket: b,
+		LifecycleConfiguration: &types.BucketLifecycleConfiguration{Rules: []types.LifecycleRule{
+			{ID: aws.String("log rotation"), Status: types.ExpirationStatusEnabled, Filter: &types.LifecycleRuleFilter{Prefix: aws.String("logs/")},
+				Expiration: &types.LifecycleExpiration{Days: aws.Int32(30)}},
+			{ID: aws.String("temp"), Status: types.ExpirationStatusEnabled, Filter: &types.LifecycleRuleFilter{Tag: &types.Tag{Key: aws.String("temp"), Value: aws.String("yes")}},
+				Expiration: &types.LifecycleExpiration{Days: aws.Int32(1)}},
+			{ID: aws.String("fixed"), Status: types.ExpirationStatusEnabled, Filter: &types.LifecycleRuleFilter{Prefix: aws.String("archive/")},
+				Expiration: &types.LifecycleExpiration{Date: aws.Time(time.Date(2031, 1, 1, 0, 0, 0, 0, time.UTC))}},
+			{ID: aws.String("uploads"), Status: types.ExpirationStatusEnabled, Filter: &types.LifecycleRuleFilter{Prefix: aws.String("logs/")},
+				AbortIncompleteMultipartUpload: &types.AbortIncompleteMultipartUpload{DaysAfterInitiation: aws.Int32(3)}},
+		}}}))
+	// What S3 answers for an object last modified at mod under a rule of
+	// days days: the first midnight UTC at or after mod plus the days.
+	want := func(mod time.Time, days int, rule string) string {
+		at := mod.UTC().AddDate(0, 0, days)
+		if day := at.Truncate(24 * time.Hour); !day.Equal(at) {
+			at = day.Add(24 * time.Hour)
+		}
+		return `expiry-date="` + at.Format(http.TimeFormat) + `", rule-id="` + rule + `"`
+	}
+	head := func(key string) *s3.HeadObjectOutput {
+		t.Helper()
+		return must[*s3.HeadObjectOutput](t)(c.HeadObject(ctx, &s3.HeadObjectInput{Bucket: b, Key: aws.String(key)}))
+	}
+
+	put := must[*s3.PutObjectOutput](t)(c.PutObject(ctx, &s3.PutObjectInput{Bucket: b, Key: aws.String("logs/a"), Body: strings.NewReader("a")}))
+	h := head("logs/a")
+	w := want(aws.ToTime(h.LastModified), 30, "log+rotation")
+	if aws.ToString(put.Expiration) != w || aws.ToString(h.Expiration) != w {
+		t.Errorf("logs/a: PUT answered Expiration %q, HEAD %q, want %q", aws.ToString(put.Expiration), aws.ToString(h.Expiration), w)
+	}
+	get := must[*s3.GetObjectOutput](t)(c.GetObject(ctx, &s3.GetObjectInput{Bucket: b, Key: aws.String("logs/a")}))
+	get.Body.Close()
+	if aws.ToString(get.Expiration) != w {
+		t.Errorf("logs/a: GET answered Expiration %q, want %q", aws.ToString(get.Expiration), w)
+	}
+
+	must[*s3.PutObjectOutput](t)(c.PutObject(ctx, &s3.PutObjectInput{Bucket: b, Key: aws.String("scratch"), Body: strings.NewReader("s"), Tagging: aws.String("temp=yes")}))
+	if h := head("scratch"); aws.ToString(h.Expiration) != want(aws.ToTime(h.LastModified), 1, "temp") {
+		t.Errorf("tagged object: HEAD answered Expiration %q, want the temp rule's", aws.ToString(h.Expiration))
+	}
+	archived := must[*s3.PutObjectOutput](t)(c.PutObject(ctx, &s3.PutObjectInput{Bucket: b, Key: aws.String("archive/x"), Body: strings.NewReader("x")}))
+	if got, w := aws.ToString(archived.Expiration), `expiry-date="Wed, 01 Jan 2031 00:00:00 GMT", rule-id="fixed"`; got != w {
+		t.Errorf("archive/x: PUT answered Expiration %q, want %q", got, w)
+	}
+	other := must[*s3.PutObjectOutput](t)(c.PutObject(ctx, &s3.PutObjectInput{Bucket: b, Key: aws.String("keep/x"), Body: strings.NewReader("x")}))
+	if other.Expiration != nil || head("keep/x").Expiration != nil {
+		t.Errorf("keep/x, which no rule matches: answered Expiration %q", aws.ToString(other.Expiration))
+	}
+
+	cp := must[*s3.CopyObjectOutput](t)(c.CopyObject(ctx, &s3.CopyObjectInput{Bucket: b, Key: aws.String("logs/copy"), CopySource: aws.String("expires/keep/x")}))
+	if h := head("logs/copy"); aws.ToString(cp.Expiration) != want(aws.ToTime(h.LastModified), 30, "log+rotation") {
+		t.Errorf("copy into logs/: answered Expiration %q", aws.ToString(cp.Expiration))
+	}
+
+	cr := must[*s3.CreateMultipartUploadOutput](t)(c.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: b, Key: aws.String("logs/big")}))
+	if aws.ToString(cr.AbortRuleId) != "uploads" || cr.AbortDate == nil || cr.AbortDate.Sub(time.Now()) < 2*24*time.Hour || cr.AbortDate.Sub(time.Now()) > 4*24*time.Hour {
+		t.Errorf("CreateMultipartUpload of logs/big: AbortDate %v, AbortRuleId %q; want 3 days on, \"uploads\"", aws.ToTime(cr.AbortDate), aws.ToString(cr.AbortRuleId))
+	}
+	up := must[*s3.UploadPartOutput](t)(c.UploadPart(ctx, &s3.UploadPartInput{Bucket: b, Key: aws.String("logs/big"), UploadId: cr.UploadId, PartNumber: aws.Int32(1), Body: strings.NewReader("part")}))
+	done := must[*s3.CompleteMultipartUploadOutput](t)(c.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{Bucket: b, Key: aws.String("logs/big"), UploadId: cr.UploadId,
+		MultipartUpload: &types.CompletedMultipartUpload{Parts: []types.CompletedPart{{PartNumber: aws.Int32(1), ETag: up.ETag}}}}))
+	if h := head("logs/big"); aws.ToString(done.Expiration) != want(aws.ToTime(h.LastModified), 30, "log+rotation") {
+		t.Errorf("CompleteMultipartUpload of logs/big: answered Expiration %q", aws.ToString(done.Expiration))
+	}
+	if cr := must[*s3.CreateMultipartUploadOutput](t)(c.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: b, Key: aws.String("keep/big")})); cr.AbortDate != nil || cr.AbortRuleId != nil {
+		t.Errorf("CreateMultipartUpload of keep/big, which no rule matches: AbortDate %v, AbortRuleId %q", aws.ToTime(cr.AbortDate), aws.ToString(cr.AbortRuleId))
+	}
+
+	// A noncurrent version is not the current object the rule expires
+	// (the fake backend keeps no versions).
+	if e.meta != nil {
+		must[*s3.PutBucketVersioningOutput](t)(c.PutBucketVersioning(ctx, &s3.PutBucketVersioningInput{Bucket: b,
+			VersioningConfiguration: &types.VersioningConfiguration{Status: types.BucketVersioningStatusEnabled}}))
+		v1 := must[*s3.PutObjectOutput](t)(c.PutObject(ctx, &s3.PutObjectInput{Bucket: b, Key: aws.String("logs/v"), Body: strings.NewReader("1")}))
+		v2 := must[*s3.PutObjectOutput](t)(c.PutObject(ctx, &s3.PutObjectInput{Bucket: b, Key: aws.String("logs/v"), Body: strings.NewReader("2")}))
+		old := must[*s3.HeadObjectOutput](t)(c.HeadObject(ctx, &s3.HeadObjectInput{Bucket: b, Key: aws.String("logs/v"), VersionId: v1.VersionId}))
+		cur := must[*s3.HeadObjectOutput](t)(c.HeadObject(ctx, &s3.HeadObjectInput{Bucket: b, Key: aws.String("logs/v"), VersionId: v2.VersionId}))
+		if old.Expiration != nil || aws.ToString(cur.Expiration) != want(aws.ToTime(cur.LastModified), 30, "log+rotation") {
+			t.Errorf("logs/v by version id: noncurrent answered Expiration %q, current %q", aws.ToString(old.Expiration), aws.ToString(cur.Expiration))
+		}
+	}
+
+	must[*s3.DeleteBucketLifecycleOutput](t)(c.DeleteBucketLifecycle(ctx, &s3.DeleteBucketLifecycleInput{Bucket: b}))
+	if h := head("logs/a"); h.Expiration != nil {
+		t.Errorf("logs/a after the configuration was deleted: HEAD answered Expiration %q", aws.ToString(h.Expiration))
 	}
 }

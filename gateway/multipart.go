@@ -100,6 +100,7 @@ func (h *multipartHandlers) create(w http.ResponseWriter, r *http.Request) error
 		w.Header().Set("x-amz-checksum-algorithm", alg)
 		w.Header().Set("x-amz-checksum-type", typ)
 	}
+	h.d.setAbortDate(r.Context(), w.Header(), t.bucket, t.key, unixTime(resp.GetUpload().GetInitiatedUnixNano()))
 	return writeXML(w, initiateMultipartUploadResult{NS: s3NS, Bucket: t.bucket, Key: t.key, UploadID: resp.GetUpload().GetUploadId()})
 }
 
@@ -433,6 +434,7 @@ func (h *multipartHandlers) completedAlready(w http.ResponseWriter, r *http.Requ
 func (h *multipartHandlers) writeCompleteResult(w http.ResponseWriter, r *http.Request, t target, o *pb.Object, versionID string) error {
 	setSSEHeaders(w.Header(), o.GetEncryption())
 	setVersionID(w.Header(), versionID)
+	h.d.setExpiration(r.Context(), w.Header(), t.bucket, o)
 	f, typ := xmlChecksums(o.GetChecksums())
 	return writeXML(w, completeMultipartUploadResult{
 		NS:             s3NS,

@@ -106,6 +106,7 @@ func (h *objectHandlers) put(w http.ResponseWriter, r *http.Request) error {
 	setChecksumHeaders(w.Header(), o.GetChecksums())
 	setSSEHeaders(w.Header(), o.GetEncryption())
 	setVersionID(w.Header(), h.d.answeredVersionID(r.Context(), t.bucket, o))
+	h.d.setExpiration(r.Context(), w.Header(), t.bucket, o)
 	w.Header().Set("Content-Length", "0")
 	w.WriteHeader(http.StatusOK)
 	return nil
@@ -151,6 +152,9 @@ func (h *objectHandlers) get(w http.ResponseWriter, r *http.Request) error {
 	whole := q.Get("partNumber") == "" && r.Header.Get("Range") == ""
 	setObjectHeaders(hdr, o, whole && withSums)
 	setLockHeaders(r, hdr, o)
+	if versionID == "" || o.GetIsLatest() {
+		h.d.setExpiration(r.Context(), hdr, t.bucket, o)
+	}
 	applyResponseOverrides(hdr, q)
 
 	off, n, status := int64(0), o.GetSize(), http.StatusOK

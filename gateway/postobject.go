@@ -286,6 +286,7 @@ func (h *objectHandlers) postObject(w http.ResponseWriter, r *http.Request) erro
 	}
 	setSSEHeaders(w.Header(), o.GetEncryption())
 	setVersionID(w.Header(), h.d.answeredVersionID(r.Context(), t.bucket, o))
+	h.d.setExpiration(r.Context(), w.Header(), t.bucket, o)
 	etag := quoteETag(o.GetEtag())
 	loc := objectLocation(r, t)
 	if redirect := f.fields["success_action_redirect"]; redirect != "" {

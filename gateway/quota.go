@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/cairnstore/cairn/lifecycle"
 	pb "github.com/cairnstore/cairn/metadata/metadatapb"
 	"github.com/cairnstore/cairn/metadata/metaerr"
 	"github.com/cairnstore/cairn/object"
@@ -48,6 +49,10 @@ type bucketSettings struct {
 	versioning pb.VersioningStatus
 	// lock: the bucket has object lock (never turned off; writeLock).
 	lock bool
+	// lifecycle is the bucket's lifecycle configuration, nil for none (or
+	// one this version cannot read), for the headers that tell clients
+	// when an object expires (expiration.go).
+	lifecycle *lifecycle.Configuration
 }
 
 // bucketSettings reads the settings of bucket, as read within
@@ -65,7 +70,13 @@ func (d *routerDeps) readBucketSettings(ctx context.Context, bucket string, fres
 			return bucketSettings{}, err
 		}
 		b := resp.GetBucket()
-		return bucketSettings{quota: b.GetQuota(), encryption: b.GetDefaultEncryption(), versioning: b.GetVersioning(), lock: b.GetObjectLock().GetEnabled()}, nil
+		s := bucketSettings{quota: b.GetQuota(), encryption: b.GetDefaultEncryption(), versioning: b.GetVersioning(), lock: b.GetObjectLock().GetEnabled()}
+		if doc := b.GetLifecycle(); doc != "" {
+			// Stored as a gateway parsed it; a document that no longer
+			// parses goes without the headers (metad decides expiry).
+			s.lifecycle, _ = lifecycle.Parse([]byte(doc))
+		}
+		return s, nil
 	})
 }
 

@@ -40,6 +40,7 @@ func suite(t *testing.T, start starter) {
 	t.Run("ConfigurationReads", func(t *testing.T) { testConfigurationReads(t, start(t)) })
 	t.Run("AnonymousReadsByPolicy", func(t *testing.T) { testAnonymousReadsByPolicy(t, start(t)) })
 	t.Run("LifecycleConfiguration", func(t *testing.T) { testLifecycleConfiguration(t, start(t)) })
+	t.Run("ExpirationHeaders", func(t *testing.T) { testExpirationHeaders(t, start(t)) })
 	t.Run("ObjectTagging", func(t *testing.T) { testObjectTagging(t, start(t)) })
 }
 

@@ -381,6 +381,13 @@ func afterDays(t time.Time, days int) time.Time {
 // size, tags and last modification: the earliest of the rules that match
 // it; ok is false when none does.
 func (c *Configuration) ObjectExpiry(key string, size int64, tags map[string]string, modified time.Time) (at time.Time, ok bool) {
+	at, _, ok = c.ObjectExpiryRule(key, size, tags, modified)
+	return at, ok
+}
+
+// ObjectExpiryRule is ObjectExpiry with the ID of the rule that decides it
+// (the first of the earliest), which S3 names in x-amz-expiration.
+func (c *Configuration) ObjectExpiryRule(key string, size int64, tags map[string]string, modified time.Time) (at time.Time, ruleID string, ok bool) {
 	for i := range c.Rules {
 		r := &c.Rules[i]
 		e := r.Expiration
@@ -394,15 +401,22 @@ func (c *Configuration) ObjectExpiry(key string, size int64, tags map[string]str
 			t, _ = parseDate(*e.Date) // checked by Parse
 		}
 		if !ok || t.Before(at) {
-			at, ok = t, true
+			at, ruleID, ok = t, r.ID, true
 		}
 	}
-	return at, ok
+	return at, ruleID, ok
 }
 
 // UploadExpiry is when the enabled rules abort a multipart upload of this
 // key initiated at initiated; ok is false when no rule does.
 func (c *Configuration) UploadExpiry(key string, initiated time.Time) (at time.Time, ok bool) {
+	at, _, ok = c.UploadExpiryRule(key, initiated)
+	return at, ok
+}
+
+// UploadExpiryRule is UploadExpiry with the ID of the rule that decides it
+// (the first of the earliest), which S3 names in x-amz-abort-rule-id.
+func (c *Configuration) UploadExpiryRule(key string, initiated time.Time) (at time.Time, ruleID string, ok bool) {
 	for i := range c.Rules {
 		r := &c.Rules[i]
 		a := r.AbortIncompleteMultipartUpload
@@ -410,10 +424,10 @@ func (c *Configuration) UploadExpiry(key string, initiated time.Time) (at time.T
 			continue
 		}
 		if t := afterDays(initiated, *a.DaysAfterInitiation); !ok || t.Before(at) {
-			at, ok = t, true
+			at, ruleID, ok = t, r.ID, true
 		}
 	}
-	return at, ok
+	return at, ruleID, ok
 }
 
 // NoncurrentExpiry is when the enabled rules expire a noncurrent version

@@ -37,31 +37,32 @@ func TestObjectExpiry(t *testing.T) {
 		size int64
 		tags map[string]string
 		want time.Time // zero: never
+		rule string    // the rule that decides it
 	}{
-		{"logs/a", 500, nil, day(19)}, // 15th 10:30 + 3 days, to the next midnight (S3's example)
-		{"logsx", 500, nil, time.Time{}},
-		{"tmp/big", 2000, nil, day(17)},
-		{"tmp/notbig", 1000, nil, time.Time{}},
-		{"tiny", 9, nil, day(15).AddDate(0, 0, 31)},
-		{"logs/tiny", 5, nil, day(19)}, // the earliest of two rules
-		{"old/x", 500, nil, time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC)},
-		{"keep/x", 500, nil, time.Time{}},
-		{"x", 500, map[string]string{"temp": "yes"}, day(17)},
-		{"x", 500, map[string]string{"temp": "no"}, time.Time{}},
-		{"scratch/x", 500, map[string]string{"temp": "yes", "team": "a"}, day(16)},
-		{"scratch/x", 500, map[string]string{"team": "a"}, time.Time{}},
+		{"logs/a", 500, nil, day(19), "logs"}, // 15th 10:30 + 3 days, to the next midnight (S3's example)
+		{"logsx", 500, nil, time.Time{}, ""},
+		{"tmp/big", 2000, nil, day(17), "tmp-big"},
+		{"tmp/notbig", 1000, nil, time.Time{}, ""},
+		{"tiny", 9, nil, day(15).AddDate(0, 0, 31), "small"},
+		{"logs/tiny", 5, nil, day(19), "logs"}, // the earliest of two rules
+		{"old/x", 500, nil, time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC), "old-form"},
+		{"keep/x", 500, nil, time.Time{}, ""},
+		{"x", 500, map[string]string{"temp": "yes"}, day(17), "temp"},
+		{"x", 500, map[string]string{"temp": "no"}, time.Time{}, ""},
+		{"scratch/x", 500, map[string]string{"temp": "yes", "team": "a"}, day(16), "scratch"},
+		{"scratch/x", 500, map[string]string{"team": "a"}, time.Time{}, ""},
 	} {
-		at, ok := c.ObjectExpiry(tc.key, tc.size, tc.tags, mod)
-		if ok != !tc.want.IsZero() || !at.Equal(tc.want) {
-			t.Errorf("ObjectExpiry(%q, %d) = %v %v, want %v", tc.key, tc.size, at, ok, tc.want)
+		at, rule, ok := c.ObjectExpiryRule(tc.key, tc.size, tc.tags, mod)
+		if ok != !tc.want.IsZero() || !at.Equal(tc.want) || rule != tc.rule {
+			t.Errorf("ObjectExpiryRule(%q, %d) = %v %q %v, want %v %q", tc.key, tc.size, at, rule, ok, tc.want, tc.rule)
 		}
 	}
 	// Modified exactly at midnight: plus Days is a midnight already.
 	if at, _ := c.ObjectExpiry("logs/a", 1, nil, day(15)); !at.Equal(day(18)) {
 		t.Errorf("midnight + 3 days = %v, want %v", at, day(18))
 	}
-	if at, ok := c.UploadExpiry("logs/u", mod); !ok || !at.Equal(day(18)) {
-		t.Errorf("UploadExpiry = %v %v, want %v", at, ok, day(18))
+	if at, rule, ok := c.UploadExpiryRule("logs/u", mod); !ok || !at.Equal(day(18)) || rule != "uploads" {
+		t.Errorf("UploadExpiryRule = %v %q %v, want %v \"uploads\"", at, rule, ok, day(18))
 	}
 	if _, ok := c.UploadExpiry("tmp/u", mod); ok {
 		t.Error("an upload outside every abort rule's prefix expires")

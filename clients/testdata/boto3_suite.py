@@ -431,6 +431,34 @@ def versioning():
 
 
 @step
+def lifecycle():
+    """A lifecycle rule on a bucket of its own: the object it matches is
+    answered with its expiry (botocore's Expiration), a new upload with its
+    abort date; the rule read back."""
+    bucket = BUCKET + "-lc"
+    s3.create_bucket(Bucket=bucket)
+    s3.put_bucket_lifecycle_configuration(Bucket=bucket, LifecycleConfiguration={"Rules": [
+        {"ID": "old logs", "Status": "Enabled", "Filter": {"Prefix": "logs/"}, "Expiration": {"Days": 7},
+         "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 2}},
+    ]})
+    put = s3.put_object(Bucket=bucket, Key="logs/a", Body=b"a")
+    head = s3.head_object(Bucket=bucket, Key="logs/a")
+    other = s3.put_object(Bucket=bucket, Key="keep", Body=b"k")
+    upload = s3.create_multipart_upload(Bucket=bucket, Key="logs/big")
+    s3.abort_multipart_upload(Bucket=bucket, Key="logs/big", UploadId=upload["UploadId"])
+    rules = s3.get_bucket_lifecycle_configuration(Bucket=bucket)["Rules"]
+    s3.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": "logs/a"}, {"Key": "keep"}]})
+    s3.delete_bucket_lifecycle(Bucket=bucket)
+    s3.delete_bucket(Bucket=bucket)
+    return {
+        "fields": [put.get("Expiration", ""), head.get("Expiration", ""), other.get("Expiration", ""),
+                   head["LastModified"].strftime("%a, %d %b %Y %H:%M:%S GMT"),
+                   upload.get("AbortRuleId", ""), upload["AbortDate"].strftime("%a, %d %b %Y %H:%M:%S GMT") if "AbortDate" in upload else "",
+                   rules[0]["ID"]],
+    }
+
+
+@step
 def missing_key():
     return client_error(lambda: s3.get_object(Bucket=BUCKET, Key="no/such/key"))
 
