@@ -14,8 +14,8 @@ import (
 // and upload: x-amz-expiration on the writes and reads of a current
 // object that an Expiration rule matches (when metad's expiry will remove
 // it, and which rule), and x-amz-abort-date and x-amz-abort-rule-id on
-// CreateMultipartUpload when an AbortIncompleteMultipartUpload rule
-// matches the key. The rules are the bucket's as read within
+// CreateMultipartUpload and ListParts when an
+// AbortIncompleteMultipartUpload rule matches the key. The rules are the bucket's as read within
 // bucketSettingsTTL, so a configuration put through another gateway shows
 // in these headers from then on (metad applies it at once either way).
 

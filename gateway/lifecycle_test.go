@@ -154,6 +154,10 @@ func testExpirationHeaders(t *testing.T, e *env) {
 		t.Errorf("CreateMultipartUpload of logs/big: AbortDate %v, AbortRuleId %q; want 3 days on, \"uploads\"", aws.ToTime(cr.AbortDate), aws.ToString(cr.AbortRuleId))
 	}
 	up := must[*s3.UploadPartOutput](t)(c.UploadPart(ctx, &s3.UploadPartInput{Bucket: b, Key: aws.String("logs/big"), UploadId: cr.UploadId, PartNumber: aws.Int32(1), Body: strings.NewReader("part")}))
+	lp := must[*s3.ListPartsOutput](t)(c.ListParts(ctx, &s3.ListPartsInput{Bucket: b, Key: aws.String("logs/big"), UploadId: cr.UploadId}))
+	if aws.ToString(lp.AbortRuleId) != "uploads" || !aws.ToTime(lp.AbortDate).Equal(aws.ToTime(cr.AbortDate)) {
+		t.Errorf("ListParts of logs/big: AbortDate %v, AbortRuleId %q; want CreateMultipartUpload's %v, \"uploads\"", aws.ToTime(lp.AbortDate), aws.ToString(lp.AbortRuleId), aws.ToTime(cr.AbortDate))
+	}
 	done := must[*s3.CompleteMultipartUploadOutput](t)(c.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{Bucket: b, Key: aws.String("logs/big"), UploadId: cr.UploadId,
 		MultipartUpload: &types.CompletedMultipartUpload{Parts: []types.CompletedPart{{PartNumber: aws.Int32(1), ETag: up.ETag}}}}))
 	if h := head("logs/big"); aws.ToString(done.Expiration) != want(aws.ToTime(h.LastModified), 30, "log+rotation") {

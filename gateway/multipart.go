@@ -563,6 +563,9 @@ func (h *multipartHandlers) listParts(w http.ResponseWriter, r *http.Request) er
 	if len(out.Parts) > 0 && !out.IsTruncated {
 		out.NextPartNumberMarker = out.Parts[len(out.Parts)-1].PartNumber
 	}
+	if at := resp.GetUpload().GetInitiatedUnixNano(); at != 0 {
+		h.d.setAbortDate(r.Context(), w.Header(), t.bucket, t.key, unixTime(at))
+	}
 	return writeXML(w, out)
 }
 
