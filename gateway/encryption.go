@@ -69,7 +69,7 @@ func (d *routerDeps) parseClientKey(r *http.Request, prefix string) (sseParams, 
 	case sum == "":
 		return sseParams{}, s3err.New(s3err.InvalidArgument, "Requests specifying Server Side Encryption with Customer provided keys must provide the client calculated MD5 of the secret key.")
 	}
-	if r.TLS == nil && !d.sseCOverHTTP {
+	if !stateOf(r).client.secure && !d.sseCOverHTTP {
 		return sseParams{}, s3err.New(s3err.InvalidRequest, "Requests specifying Server Side Encryption with Customer provided keys must be made over a secure connection.")
 	}
 	raw, err := base64.StdEncoding.DecodeString(key)

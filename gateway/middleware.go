@@ -23,6 +23,8 @@ type reqState struct {
 	op     string
 	target target
 	auth   *sigv4.Auth
+	// client is who sent it (clientaddr.go).
+	client client
 	// err is the error the response carried, for the access log.
 	err error
 	// afterHandler runs once the handler has returned (panicked
@@ -38,7 +40,9 @@ func stateOf(r *http.Request) *reqState {
 	if st, ok := r.Context().Value(stateKey{}).(*reqState); ok {
 		return st
 	}
-	return &reqState{id: "0000000000000000"}
+	// Outside the middleware (a handler's helper called directly): the
+	// connection is all there is to go by.
+	return &reqState{id: "0000000000000000", client: trustedProxies(nil).clientOf(r)}
 }
 
 // countingBody counts the request body bytes read.
@@ -76,7 +80,7 @@ func (c *countingBody) Close() error { return c.rc.Close() }
 func (d *routerDeps) instrument(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		st := &reqState{id: s3err.RequestID(), op: "Unknown", target: parseTarget(r, d.domain)}
+		st := &reqState{id: s3err.RequestID(), op: "Unknown", target: parseTarget(r, d.domain), client: d.proxies.clientOf(r)}
 		w.Header().Set("x-amz-request-id", st.id)
 		w.Header().Set("x-amz-id-2", st.id)
 		w.Header().Set("Server", "Cairn")
@@ -131,6 +135,9 @@ func (d *routerDeps) logRequest(r *http.Request, st *reqState, sw *httpstatus.Wr
 		slog.Int64("out", sw.Bytes),
 		slog.Duration("took", elapsed),
 		slog.String("remote", r.RemoteAddr),
+	}
+	if st.client.forwarded {
+		attrs = append(attrs, slog.String("client", st.client.ip.String()), slog.Bool("client_tls", st.client.secure))
 	}
 	// Who signed it ("" for an anonymous request), so that with several
 	// access keys the log says whose requests these were.

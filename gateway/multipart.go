@@ -451,7 +451,7 @@ func (h *multipartHandlers) writeCompleteResult(w http.ResponseWriter, r *http.R
 // and a POST upload's answer.
 func objectLocation(r *http.Request, t target) string {
 	scheme := "http"
-	if r.TLS != nil {
+	if stateOf(r).client.secure {
 		scheme = "https"
 	}
 	if t.vhost {

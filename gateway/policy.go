@@ -5,7 +5,6 @@ import (
 	"encoding/xml"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"net/url"
 	"sort"
@@ -207,13 +206,12 @@ func (v policyValues) Lookup(key string) ([]string, bool) {
 	signed := v.keyID != "" || stateOf(r).auth != nil
 	switch key {
 	case bucketpolicy.KeySecureTransport:
-		return one(strconv.FormatBool(r.TLS != nil))
+		return one(strconv.FormatBool(stateOf(r).client.secure))
 	case bucketpolicy.KeySourceIP:
-		host, _, err := net.SplitHostPort(r.RemoteAddr)
-		if err != nil {
-			host = r.RemoteAddr
+		if ip := stateOf(r).client.ip; ip.IsValid() {
+			return one(ip.String())
 		}
-		return one(host)
+		return one(r.RemoteAddr)
 	case bucketpolicy.KeyCurrentTime:
 		return one(v.now().UTC().Format(time.RFC3339))
 	case bucketpolicy.KeyEpochTime:

@@ -45,6 +45,8 @@ type routerDeps struct {
 	masterKeys *sse.MasterKeys
 	// sseCOverHTTP accepts SSE-C keys over plain http.
 	sseCOverHTTP bool
+	// proxies are the trusted proxies (Config.TrustedProxies).
+	proxies trustedProxies
 }
 
 // handlerFunc is an S3 operation: it writes a successful answer itself

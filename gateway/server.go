@@ -30,6 +30,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"strings"
 	"sync"
 	"time"
@@ -96,6 +97,12 @@ type Config struct {
 	// client's key) over plain http, which S3 refuses: for a gateway
 	// behind a TLS-terminating proxy, or tests.
 	SSECustomerKeysOverHTTP bool
+	// TrustedProxies are the load balancers and reverse proxies in front
+	// of the gateway: a request from one of them is taken as coming from
+	// the client its X-Forwarded-For names, over TLS if its
+	// X-Forwarded-Proto says https (clientaddr.go). Empty: every request
+	// is taken as its connection says.
+	TrustedProxies []netip.Prefix
 }
 
 // DefaultBodyIdleTimeout is Config.BodyIdleTimeout's default.
@@ -194,6 +201,7 @@ func NewServer(cfg Config) (*Server, error) {
 		policyCache:  newTTLCache[cachedPolicy](cfg.Now, maxCachedPolicies),
 		masterKeys:   cfg.SSEMasterKeys,
 		sseCOverHTTP: cfg.SSECustomerKeysOverHTTP,
+		proxies:      cfg.TrustedProxies,
 	})
 	s.http = &http.Server{
 		Handler:           s.handler,
@@ -297,6 +305,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	c.CORSAllowedOrigins = DefaultCORSAllowedOrigins
 	fs.Var(masterKeysFlag{&c.SSEMasterKeys}, "sse-master-key-file", "`FILE` of master keys for SSE-S3 (x-amz-server-side-encryption: AES256), one \"id:base64 of 32 bytes\" per line, the first sealing new objects; every gateway needs the same (none: SSE-S3 refused)")
 	fs.BoolVar(&c.SSECustomerKeysOverHTTP, "sse-c-over-http", false, "accept SSE-C requests, which carry the client's key, over plain http (behind a TLS-terminating proxy)")
+	fs.Var(proxyList{&c.TrustedProxies}, "trusted-proxies", "comma-separated `ADDRESSES` and CIDR prefixes of the load balancers in front of the gateway, whose X-Forwarded-For and X-Forwarded-Proto name the client and its scheme (for policies' aws:SourceIp and aws:SecureTransport, SSE-C, locations, the access log)")
 	fs.Var((*originList)(&c.CORSAllowedOrigins), "cors-allowed-origins", "comma-separated `ORIGINS` whose browser scripts may call S3 here (\"*\": any; https://*.example.com: one wildcard; empty: no CORS). Requests are signed either way")
 }
 
