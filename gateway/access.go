@@ -141,7 +141,8 @@ func (a opAction) of(r *http.Request) string {
 // where it is known: a copy's source (copySource: s3:GetObject or
 // s3:GetObjectVersion), each key of DeleteObjects (deleteMany:
 // s3:DeleteObject or s3:DeleteObjectVersion), the governance bypass
-// (authorizeBypass: s3:BypassGovernanceRetention).
+// (authorizeBypass: s3:BypassGovernanceRetention), GetObjectAttributes's
+// read of the object (getObjectAction).
 var opActions = map[string]opAction{
 	"NotImplemented":   {},
 	"MethodNotAllowed": {},
@@ -212,6 +213,10 @@ var opActions = map[string]opAction{
 	"GetBucketAccelerateConfiguration":   {"s3:GetAccelerateConfiguration", ""},
 	"DeleteBucketWebsite":                {"s3:DeleteBucketWebsite", ""},
 }
+
+// getObjectAction is what reading an object asks of a policy; operations
+// that read it besides their own action check it too (GetObjectAttributes).
+var getObjectAction = opAction{"s3:GetObject", "s3:GetObjectVersion"}
 
 // signedOnly are the operations no bucket policy opens to anonymous
 // clients: a bucket's policy is its owner's business, and creating or

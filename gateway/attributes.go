@@ -77,6 +77,12 @@ func (h *objectHandlers) attributes(w http.ResponseWriter, r *http.Request) erro
 	if err != nil {
 		return err
 	}
+	// S3 asks for the object's read as well as its attributes' (the
+	// router checked s3:GetObject(Version)Attributes): a policy that
+	// denies s3:GetObject keeps the checksums and parts from callers too.
+	if err := h.d.authorize(r, access{need: needRead, action: getObjectAction.of(r), bucket: t.bucket, key: t.key}); err != nil {
+		return err
+	}
 	if err := checkReadHeaders(r.Header); err != nil {
 		return err
 	}

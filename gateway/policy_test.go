@@ -147,3 +147,45 @@ func unsignedDo(t testing.TB, method, url string, body []byte) (int, string) {
 	b, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, string(b)
 }
+
+// TestGetObjectAttributesNeedsRead: as on S3, GetObjectAttributes asks a
+// policy for the object's read as well as for its attributes
+// (s3:GetObject and s3:GetObjectAttributes; with a version id,
+// s3:GetObjectVersion and s3:GetObjectVersionAttributes).
+func TestGetObjectAttributesNeedsRead(t *testing.T) {
+	f := newFake()
+	e := startGateway(t, backend{meta: f, objects: f}, nil)
+	c := e.awsClient(t)
+	ctx := context.Background()
+	mkBucket(t, c, "attrs")
+	must[*s3.PutObjectOutput](t)(c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("attrs"), Key: aws.String("k"), Body: strings.NewReader("body")}))
+	attributes := func() int {
+		t.Helper()
+		req, err := http.NewRequest(http.MethodGet, e.url+"/attrs/k?attributes", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("x-amz-object-attributes", "ETag,ObjectSize")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		_, _ = io.Copy(io.Discard, resp.Body)
+		return resp.StatusCode
+	}
+	for _, tc := range []struct {
+		actions string
+		want    int
+	}{
+		{`"s3:GetObjectAttributes"`, http.StatusForbidden},
+		{`"s3:GetObject"`, http.StatusForbidden},
+		{`"s3:GetObjectAttributes", "s3:GetObject"`, http.StatusOK},
+	} {
+		must[*s3.PutBucketPolicyOutput](t)(c.PutBucketPolicy(ctx, &s3.PutBucketPolicyInput{Bucket: aws.String("attrs"), Policy: aws.String(
+			`{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": "*", "Action": [` + tc.actions + `], "Resource": "arn:aws:s3:::attrs/*"}]}`)}))
+		if got := attributes(); got != tc.want {
+			t.Errorf("anonymous GetObjectAttributes with a policy allowing %s: %d, want %d", tc.actions, got, tc.want)
+		}
+	}
+}
