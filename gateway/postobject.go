@@ -106,12 +106,22 @@ func readPostForm(r *http.Request) (*postForm, error) {
 
 // authenticatePost checks the form's signature over its policy (SigV4
 // fields, or SigV2's AWSAccessKeyId and signature) and the policy's
-// conditions, and returns the policy.
+// conditions, and returns the policy. A form with neither a policy nor a
+// signature is anonymous, as on S3: the bucket's policy must allow
+// s3:PutObject of the key to anyone, and the upload has no conditions
+// (nil policy). Either way the key authorized is the one stored, with
+// ${filename} already replaced, so that a Deny of some keys cannot be
+// passed by naming the file.
 func (d *routerDeps) authenticatePost(r *http.Request, f *postForm, bucket string) (*postpolicy.Policy, error) {
 	fv := f.fields
+	key := postKey(fv["key"], f.filename)
 	encoded := fv["policy"]
 	if encoded == "" {
-		return nil, s3err.New(s3err.AccessDenied, "Anonymous access is not allowed: a POST upload needs a signed policy.")
+		if fv["x-amz-signature"] != "" || fv["x-amz-credential"] != "" || fv["signature"] != "" || fv["awsaccesskeyid"] != "" {
+			return nil, s3err.New(s3err.AccessDenied, "A signed POST upload needs its policy: the form has a signature but no policy field.")
+		}
+		stateOf(r).auth = nil
+		return nil, d.authorize(r, access{need: needWrite, action: "s3:PutObject", bucket: bucket, key: key})
 	}
 	var auth *sigv4.Auth
 	var err error
@@ -134,7 +144,7 @@ func (d *routerDeps) authenticatePost(r *http.Request, f *postForm, bucket strin
 		return nil, err
 	}
 	stateOf(r).auth = auth
-	if err := d.authorize(r, access{need: needWrite, action: "s3:PutObject", bucket: bucket, key: fv["key"]}); err != nil {
+	if err := d.authorize(r, access{need: needWrite, action: "s3:PutObject", bucket: bucket, key: key}); err != nil {
 		return nil, err
 	}
 	doc, err := base64.StdEncoding.DecodeString(encoded)
@@ -149,6 +159,11 @@ func (d *routerDeps) authenticatePost(r *http.Request, f *postForm, bucket strin
 		return nil, s3err.New(s3err.AccessDenied, "%s", err.Error())
 	}
 	return p, nil
+}
+
+// postKey is the key a form's key field names for a file of this name.
+func postKey(field, filename string) string {
+	return strings.ReplaceAll(field, "${filename}", filename)
 }
 
 // postFormHeaders are the form fields that stand for request headers of a
@@ -199,11 +214,10 @@ func (h *objectHandlers) postObject(w http.ResponseWriter, r *http.Request) erro
 	if err != nil {
 		return err
 	}
-	key := f.fields["key"]
-	if key == "" {
+	if f.fields["key"] == "" {
 		return s3err.New(s3err.InvalidArgument, "Bucket POST must contain a field named 'key'.")
 	}
-	key = strings.ReplaceAll(key, "${filename}", f.filename)
+	key := postKey(f.fields["key"], f.filename)
 	if err := checkKey(key); err != nil {
 		return err
 	}

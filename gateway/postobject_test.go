@@ -182,3 +182,50 @@ func TestPostObject(t *testing.T) {
 		})
 	}
 }
+
+// TestPostObjectAnonymous: a form with neither a policy nor a signature is
+// an anonymous upload, as on S3: stored where the bucket's policy lets
+// anyone s3:PutObject, refused elsewhere and without a policy; the key a
+// Deny is matched against is the one stored, ${filename} replaced.
+func TestPostObjectAnonymous(t *testing.T) {
+	e := startFakeGateway(t)
+	c := e.awsClient(t)
+	ctx := context.Background()
+	mkBucket(t, c, "dropbox")
+	u, err := url.Parse(e.url + "/dropbox")
+	if err != nil {
+		t.Fatal(err)
+	}
+	post := func(key, filename string) int {
+		t.Helper()
+		resp, _ := postForm(t, u, map[string]string{"key": key}, filename, []byte("data of "+filename), true)
+		return resp.StatusCode
+	}
+	if got := post("incoming/a.txt", "a.txt"); got != http.StatusForbidden {
+		t.Errorf("anonymous POST to a bucket without a policy: %d, want 403", got)
+	}
+	must[*s3.PutBucketPolicyOutput](t)(c.PutBucketPolicy(ctx, &s3.PutBucketPolicyInput{Bucket: aws.String("dropbox"), Policy: aws.String(`{
+	  "Version": "2012-10-17", "Statement": [
+	    {"Effect": "Allow", "Principal": "*", "Action": "s3:PutObject", "Resource": "arn:aws:s3:::dropbox/incoming/*"},
+	    {"Effect": "Deny", "Principal": "*", "Action": "s3:PutObject", "Resource": "arn:aws:s3:::dropbox/incoming/*.exe"}]}`)}))
+	for _, tc := range []struct {
+		key, filename string
+		want          int
+	}{
+		{"incoming/${filename}", "report.pdf", http.StatusNoContent},
+		{"incoming/${filename}", "setup.exe", http.StatusForbidden},
+		{"other/${filename}", "report.pdf", http.StatusForbidden},
+	} {
+		if got := post(tc.key, tc.filename); got != tc.want {
+			t.Errorf("anonymous POST of %s as %s: %d, want %d", tc.filename, tc.key, got, tc.want)
+		}
+	}
+	got := must[*s3.GetObjectOutput](t)(c.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("dropbox"), Key: aws.String("incoming/report.pdf")}))
+	body, _ := io.ReadAll(got.Body)
+	got.Body.Close()
+	if string(body) != "data of report.pdf" {
+		t.Errorf("incoming/report.pdf holds %q", body)
+	}
+	headMissing(t, c, "dropbox", "incoming/setup.exe")
+	headMissing(t, c, "dropbox", "other/report.pdf")
+}

@@ -152,8 +152,12 @@ func size(v any) (int64, error) {
 	return n, nil
 }
 
-// SizeRange is the content-length-range condition, if any.
+// SizeRange is the content-length-range condition, if any (a nil policy,
+// an anonymous upload's, has none).
 func (p *Policy) SizeRange() (lo, hi int64, ok bool) {
+	if p == nil {
+		return 0, 0, false
+	}
 	return p.minSize, p.maxSize, p.sizeRange
 }
 
