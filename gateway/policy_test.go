@@ -133,6 +133,23 @@ func testAnonymousReadsByPolicy(t *testing.T, e *env) {
 }
 
 // unsignedDo sends an unsigned request and returns its status and body.
+// unsignedGet sends an unsigned GET with header and answers its status.
+func unsignedGet(t testing.TB, url string, header http.Header) int {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header = header
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, resp.Body)
+	return resp.StatusCode
+}
+
 func unsignedDo(t testing.TB, method, url string, body []byte) (int, string) {
 	t.Helper()
 	req, err := http.NewRequest(method, url, bytes.NewReader(body))
@@ -161,18 +178,7 @@ func TestGetObjectAttributesNeedsRead(t *testing.T) {
 	must[*s3.PutObjectOutput](t)(c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("attrs"), Key: aws.String("k"), Body: strings.NewReader("body")}))
 	attributes := func() int {
 		t.Helper()
-		req, err := http.NewRequest(http.MethodGet, e.url+"/attrs/k?attributes", nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		req.Header.Set("x-amz-object-attributes", "ETag,ObjectSize")
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		_, _ = io.Copy(io.Discard, resp.Body)
-		return resp.StatusCode
+		return unsignedGet(t, e.url+"/attrs/k?attributes", http.Header{"X-Amz-Object-Attributes": {"ETag,ObjectSize"}})
 	}
 	for _, tc := range []struct {
 		actions string
