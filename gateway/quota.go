@@ -39,6 +39,13 @@ const bucketSettingsTTL = 5 * time.Second
 // maxCachedBuckets bounds the cache of buckets' settings.
 const maxCachedBuckets = 10000
 
+// maxHeldLifecycleRules bounds the lifecycle configuration a bucket's
+// cached settings hold for the expiry headers (expiration.go): S3 allows
+// 1,000 rules, ~380 KiB parsed with a prefix and a tag each, which
+// maxCachedBuckets times over would be gigabytes; 50 is ~19 KiB. A bucket
+// with more rules than this is answered without the headers.
+const maxHeldLifecycleRules = 50
+
 // bucketSettings is what the gateway keeps of a bucket for every write
 // (and for the version ids of reads).
 type bucketSettings struct {
@@ -73,8 +80,11 @@ func (d *routerDeps) readBucketSettings(ctx context.Context, bucket string, fres
 		s := bucketSettings{quota: b.GetQuota(), encryption: b.GetDefaultEncryption(), versioning: b.GetVersioning(), lock: b.GetObjectLock().GetEnabled()}
 		if doc := b.GetLifecycle(); doc != "" {
 			// Stored as a gateway parsed it; a document that no longer
-			// parses goes without the headers (metad decides expiry).
-			s.lifecycle, _ = lifecycle.Parse([]byte(doc))
+			// parses goes without the headers (metad decides expiry),
+			// and so does one too long to hold for every cached bucket.
+			if c, err := lifecycle.Parse([]byte(doc)); err == nil && len(c.Rules) <= maxHeldLifecycleRules {
+				s.lifecycle = c
+			}
 		}
 		return s, nil
 	})
