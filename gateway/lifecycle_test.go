@@ -2,6 +2,7 @@ package gateway_test
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -184,5 +185,21 @@ func testExpirationHeaders(t *testing.T, e *env) {
 	must[*s3.DeleteBucketLifecycleOutput](t)(c.DeleteBucketLifecycle(ctx, &s3.DeleteBucketLifecycleInput{Bucket: b}))
 	if h := head("logs/a"); h.Expiration != nil {
 		t.Errorf("logs/a after the configuration was deleted: HEAD answered Expiration %q", aws.ToString(h.Expiration))
+	}
+
+	// More rules than a gateway holds per bucket: expiry goes on (metad's),
+	// the headers go without.
+	var many []types.LifecycleRule
+	for i := range 51 {
+		many = append(many, types.LifecycleRule{ID: aws.String(fmt.Sprintf("r%d", i)), Status: types.ExpirationStatusEnabled,
+			Filter: &types.LifecycleRuleFilter{Prefix: aws.String("logs/")}, Expiration: &types.LifecycleExpiration{Days: aws.Int32(int32(30 + i))}})
+	}
+	must[*s3.PutBucketLifecycleConfigurationOutput](t)(c.PutBucketLifecycleConfiguration(ctx, &s3.PutBucketLifecycleConfigurationInput{Bucket: b,
+		LifecycleConfiguration: &types.BucketLifecycleConfiguration{Rules: many}}))
+	if h := head("logs/a"); h.Expiration != nil {
+		t.Errorf("logs/a under 51 rules: HEAD answered Expiration %q, want none", aws.ToString(h.Expiration))
+	}
+	if got := must[*s3.GetBucketLifecycleConfigurationOutput](t)(c.GetBucketLifecycleConfiguration(ctx, &s3.GetBucketLifecycleConfigurationInput{Bucket: b})).Rules; len(got) != 51 {
+		t.Errorf("GetBucketLifecycleConfiguration: %d rules, want 51", len(got))
 	}
 }
