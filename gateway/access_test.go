@@ -3,6 +3,7 @@ package gateway_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -18,6 +19,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/minio/minio-go/v7"
 	miniocreds "github.com/minio/minio-go/v7/pkg/credentials"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/cairnstore/cairn/internal/testcluster"
 	pb "github.com/cairnstore/cairn/metadata/metadatapb"
@@ -339,4 +341,44 @@ func testBucketQuota(t *testing.T, e *env) {
 		t.Fatalf("a put once a delete made room: %v", err)
 	}
 	usage(2, 524<<10, 0)
+}
+
+// testAccessKeyExpiry: a key works until its expiry, is refused with
+// InvalidAccessKeyId (saying it expired) from then on, and works again
+// once its expiry is taken away; through a gateway that did not make the
+// change, within its key TTL. Part of the cluster suite.
+func testAccessKeyExpiry(t *testing.T, e *env) {
+	ctx := context.Background()
+	const id, secret = "APPEXPIRES1", "expiring-secret-key"
+	if _, err := e.meta.CreateAccessKey(ctx, &pb.CreateAccessKeyRequest{Id: id, Secret: secret, CreateBuckets: true,
+		ExpiresUnixNano: time.Now().Add(time.Hour).UnixNano()}); err != nil {
+		t.Fatal(err)
+	}
+	c := e.awsClientAs(t, id, secret)
+	list := func() error {
+		_, err := c.ListBuckets(ctx, &s3.ListBucketsInput{})
+		return err
+	}
+	if err := list(); err != nil {
+		t.Fatalf("a key an hour from its expiry: %v", err)
+	}
+	expire := func(at int64) {
+		t.Helper()
+		if _, err := e.meta.UpdateAccessKey(ctx, &pb.UpdateAccessKeyRequest{Id: id, ExpiresUnixNano: proto.Int64(at)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	expire(time.Now().Add(time.Second).UnixNano())
+	testcluster.WaitFor(t, 10*time.Second, "the expired key to be refused", func() error {
+		err := list()
+		if err == nil {
+			return errors.New("still taken")
+		}
+		if apiCode(err) != "InvalidAccessKeyId" || !strings.Contains(err.Error(), "expired at") {
+			t.Fatalf("an expired key: %v, want InvalidAccessKeyId saying it expired", err)
+		}
+		return nil
+	})
+	expire(0)
+	testcluster.WaitFor(t, 10*time.Second, "the key to work again without an expiry", list)
 }

@@ -43,6 +43,7 @@ func TestClusterSuite(t *testing.T) {
 	start := clusterStarter(t)
 	suite(t, start)
 	t.Run("AccessKeys", func(t *testing.T) { testAccessKeys(t, start(t)) })
+	t.Run("AccessKeyExpiry", func(t *testing.T) { testAccessKeyExpiry(t, start(t)) })
 	t.Run("BucketQuota", func(t *testing.T) { testBucketQuota(t, start(t)) })
 	t.Run("Encryption", func(t *testing.T) { testEncryption(t, start(t)) })
 	t.Run("Versioning", func(t *testing.T) { testVersioning(t, start(t)) })

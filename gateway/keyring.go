@@ -12,6 +12,7 @@ import (
 	pb "github.com/cairnstore/cairn/metadata/metadatapb"
 	"github.com/cairnstore/cairn/metadata/metaerr"
 
+	"github.com/cairnstore/cairn/gateway/s3err"
 	"github.com/cairnstore/cairn/gateway/sigv4"
 )
 
@@ -34,6 +35,7 @@ type keyring struct {
 	root  Credentials
 	meta  AccessKeyMeta
 	ttl   time.Duration
+	now   func() time.Time
 	cache *ttlCache[*pb.AccessKey] // nil: no such key
 }
 
@@ -42,13 +44,16 @@ type keyring struct {
 const maxCachedAccessKeys = 10000
 
 func newKeyring(root Credentials, meta AccessKeyMeta, ttl time.Duration, now func() time.Time) *keyring {
-	return &keyring{root: root, meta: meta, ttl: ttl, cache: newTTLCache[*pb.AccessKey](now, maxCachedAccessKeys)}
+	return &keyring{root: root, meta: meta, ttl: ttl, now: now, cache: newTTLCache[*pb.AccessKey](now, maxCachedAccessKeys)}
 }
 
 // isRoot reports whether id is the root access key.
 func (k *keyring) isRoot(id string) bool { return id == k.root.AccessKey }
 
-// Secret implements sigv4.CredentialStore.
+// Secret implements sigv4.CredentialStore. An expired key is refused as
+// S3 refuses a key it does not know (InvalidAccessKeyId), saying when it
+// expired; its expiry, like its deletion, takes effect within the key
+// TTL when set through another gateway.
 func (k *keyring) Secret(ctx context.Context, id string) (string, error) {
 	if k.isRoot(id) {
 		return k.root.SecretKey, nil
@@ -56,6 +61,9 @@ func (k *keyring) Secret(ctx context.Context, id string) (string, error) {
 	key, err := k.lookup(ctx, id)
 	if err != nil {
 		return "", err
+	}
+	if exp := key.GetExpiresUnixNano(); exp != 0 && !k.now().Before(time.Unix(0, exp)) {
+		return "", s3err.New(s3err.InvalidAccessKeyID, "The access key %s expired at %s.", id, time.Unix(0, exp).UTC().Format(time.RFC3339)).With("AWSAccessKeyId", id)
 	}
 	return key.GetSecret(), nil
 }

@@ -3,6 +3,7 @@ package metadata
 import (
 	"bytes"
 	"fmt"
+	"time"
 
 	"github.com/dgraph-io/badger/v4"
 	"google.golang.org/protobuf/proto"
@@ -41,9 +42,13 @@ func (a *applier) createAccessKey(req *metadatapb.CreateAccessKeyRequest) (proto
 		}
 		return nil, metaerr.Detailed(metaerr.ErrAccessKeyExists, "access key %q", req.GetId())
 	}
+	if err := checkKeyExpiry(req.GetExpiresUnixNano(), a.now); err != nil {
+		return nil, metaerr.Detailed(metaerr.ErrInvalidArgument, "create access key: %v", err)
+	}
 	k := &metadatapb.AccessKey{
 		Id: req.GetId(), Secret: req.GetSecret(), Name: req.GetName(),
 		CreatedUnixNano: a.now, CreateBuckets: req.GetCreateBuckets(),
+		ExpiresUnixNano: req.GetExpiresUnixNano(),
 	}
 	if err := a.st.put(accessKeyKey(k.Id), k); err != nil {
 		return nil, err
@@ -62,6 +67,12 @@ func (a *applier) updateAccessKey(req *metadatapb.UpdateAccessKeyRequest) (proto
 	}
 	if req.CreateBuckets != nil {
 		k.CreateBuckets = req.GetCreateBuckets()
+	}
+	if req.ExpiresUnixNano != nil {
+		if err := checkKeyExpiry(req.GetExpiresUnixNano(), a.now); err != nil {
+			return nil, metaerr.Detailed(metaerr.ErrInvalidArgument, "update access key %q: %v", req.GetId(), err)
+		}
+		k.ExpiresUnixNano = req.GetExpiresUnixNano()
 	}
 	if b := req.GetBucket(); b != "" {
 		g := k.GetGrants()[b]
@@ -92,6 +103,16 @@ func (a *applier) updateAccessKey(req *metadatapb.UpdateAccessKeyRequest) (proto
 		return nil, err
 	}
 	return &metadatapb.UpdateAccessKeyResponse{Key: k}, nil
+}
+
+// checkKeyExpiry refuses an expiry (0: never) that is not after now, the
+// command's proposal time: a key that would never have worked is a
+// mistake of the caller's (a duration's sign, a date's year).
+func checkKeyExpiry(expires, now int64) error {
+	if expires < 0 || (expires != 0 && expires <= now) {
+		return fmt.Errorf("expiry %s is not in the future", time.Unix(0, expires).UTC().Format(time.RFC3339))
+	}
+	return nil
 }
 
 func (a *applier) deleteAccessKey(req *metadatapb.DeleteAccessKeyRequest) (proto.Message, error) {

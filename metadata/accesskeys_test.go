@@ -147,3 +147,52 @@ func TestAccessKeys(t *testing.T) {
 		t.Fatalf("deleted key still read: %v", err)
 	}
 }
+
+// TestAccessKeyExpiry: a key is created with an expiry and keeps it, an
+// update sets or clears it (0: never) and leaves it alone when absent; an
+// expiry not after the command's proposal is refused and changes nothing.
+func TestAccessKeyExpiry(t *testing.T) {
+	h := smNew(t)
+	at := func(now int64, cmd *pb.Command) *pb.Command {
+		cmd.ProposedUnixNano = now
+		return cmd
+	}
+	create := func(id string, expires int64) *pb.Command {
+		return &pb.Command{Op: &pb.Command_CreateAccessKey{CreateAccessKey: &pb.CreateAccessKeyRequest{
+			Id: id, Secret: "secret-" + id, ExpiresUnixNano: expires}}}
+	}
+	expiry := func(id string) int64 {
+		t.Helper()
+		r, err := h.s.GetAccessKey(&pb.GetAccessKeyRequest{Id: id})
+		if err != nil {
+			t.Fatalf("get %s: %v", id, err)
+		}
+		return r.GetKey().GetExpiresUnixNano()
+	}
+	for _, tc := range []struct {
+		name    string
+		cmd     *pb.Command
+		want    error
+		expires int64 // APPKEY1's afterwards
+	}{
+		{"create with an expiry", at(1000, create("APPKEY1", 5000)), nil, 5000},
+		{"an update of something else", at(2000, smUpdateKey(&pb.UpdateAccessKeyRequest{Id: "APPKEY1", CreateBuckets: proto.Bool(true)})), nil, 5000},
+		{"a later expiry", at(2000, smUpdateKey(&pb.UpdateAccessKeyRequest{Id: "APPKEY1", ExpiresUnixNano: proto.Int64(9000)})), nil, 9000},
+		{"an expiry already past", at(3000, smUpdateKey(&pb.UpdateAccessKeyRequest{Id: "APPKEY1", ExpiresUnixNano: proto.Int64(3000)})), metaerr.ErrInvalidArgument, 9000},
+		{"a negative expiry", at(3000, smUpdateKey(&pb.UpdateAccessKeyRequest{Id: "APPKEY1", ExpiresUnixNano: proto.Int64(-1)})), metaerr.ErrInvalidArgument, 9000},
+		{"never", at(3000, smUpdateKey(&pb.UpdateAccessKeyRequest{Id: "APPKEY1", ExpiresUnixNano: proto.Int64(0)})), nil, 0},
+	} {
+		if err := h.do(tc.cmd).Err; !smIsCond(err, tc.want) {
+			t.Fatalf("%s: %v, want %v", tc.name, err, tc.want)
+		}
+		if got := expiry("APPKEY1"); got != tc.expires {
+			t.Fatalf("after %s: expires %d, want %d", tc.name, got, tc.expires)
+		}
+	}
+	if err := h.do(at(4000, create("APPKEY2", 4000))).Err; !smIsCond(err, metaerr.ErrInvalidArgument) {
+		t.Fatalf("create with an expiry already past: %v, want InvalidArgument", err)
+	}
+	if _, err := h.s.GetAccessKey(&pb.GetAccessKeyRequest{Id: "APPKEY2"}); !smIsCond(err, metaerr.ErrNoSuchAccessKey) {
+		t.Fatalf("a refused key was stored: %v", err)
+	}
+}

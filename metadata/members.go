@@ -50,7 +50,9 @@ import (
 //	   object_lock_enabled, SetBucketObjectLock, SetObjectRetention,
 //	   SetObjectLegalHold, and the locks every delete of a version and
 //	   SetBucketVersioning respect (objectlock.go)
-const FeatureLevel uint32 = 8
+//	9  access keys that expire: CreateAccessKey and UpdateAccessKey
+//	   carrying expires_unix_nano, which a member below would drop
+const FeatureLevel uint32 = 9
 
 // requireFeature answers ErrUpgradeRequired unless every member of the
 // Raft configuration has announced at least level. The levels come from

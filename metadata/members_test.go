@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/protobuf/proto"
+
 	pb "github.com/cairnstore/cairn/metadata/metadatapb"
 	"github.com/cairnstore/cairn/metadata/metaerr"
 )
@@ -84,4 +86,42 @@ func TestFeatureLevelGatesNewCommands(t *testing.T) {
 	if err != nil || resp.GetBucket().GetDefaultEncryption() != "AES256" {
 		t.Fatalf("default encryption after the set: %q, %v", resp.GetBucket().GetDefaultEncryption(), err)
 	}
+}
+
+// TestKeyExpiryNeedsLevel9: while a member is at level 8, an access key
+// is still created and updated, but not with an expiry, which that member
+// would drop.
+func TestKeyExpiryNeedsLevel9(t *testing.T) {
+	c := newTestCluster(t, 3, nil)
+	leader := c.waitLeader()
+	c.waitAddresses()
+	ctx := testCtx(t)
+	cl := c.client()
+	old := c.followers()[0]
+	c.kill(old)
+	if _, err := leader.srv.propose(ctx, &pb.Command{Op: &pb.Command_SetMemberAddress{SetMemberAddress: &pb.SetMemberAddress{
+		Id: old.id, GrpcAddress: "127.0.0.1:1", FeatureLevel: 8}}}); err != nil {
+		t.Fatal(err)
+	}
+	later := time.Now().Add(time.Hour).UnixNano()
+	_, err := cl.CreateAccessKey(ctx, &pb.CreateAccessKeyRequest{Id: "APPKEY", Secret: "app-secret", ExpiresUnixNano: later})
+	if err := metaerr.FromStatus(err); !errors.Is(err, metaerr.ErrUpgradeRequired) {
+		t.Fatalf("CreateAccessKey with an expiry, %s at level 8: %v, want UpgradeRequired", old.id, err)
+	}
+	if _, err := cl.CreateAccessKey(ctx, &pb.CreateAccessKeyRequest{Id: "APPKEY", Secret: "app-secret"}); err != nil {
+		t.Fatalf("CreateAccessKey without an expiry, %s at level 8: %v", old.id, err)
+	}
+	_, err = cl.UpdateAccessKey(ctx, &pb.UpdateAccessKeyRequest{Id: "APPKEY", ExpiresUnixNano: proto.Int64(later)})
+	if err := metaerr.FromStatus(err); !errors.Is(err, metaerr.ErrUpgradeRequired) {
+		t.Fatalf("UpdateAccessKey setting an expiry, %s at level 8: %v, want UpgradeRequired", old.id, err)
+	}
+	k, err := cl.GetAccessKey(ctx, &pb.GetAccessKeyRequest{Id: "APPKEY"})
+	if err != nil || k.GetKey().GetExpiresUnixNano() != 0 {
+		t.Fatalf("key after the refused updates: %v, %v", k.GetKey(), err)
+	}
+	c.start(old, nil)
+	waitFor(t, 15*time.Second, func() bool {
+		_, err := cl.UpdateAccessKey(ctx, &pb.UpdateAccessKeyRequest{Id: "APPKEY", ExpiresUnixNano: proto.Int64(later)})
+		return err == nil
+	}, "UpdateAccessKey with an expiry to pass once %s announced level %d", old.id, FeatureLevel)
 }

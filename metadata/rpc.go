@@ -143,14 +143,22 @@ func (a *api) SetBucketVersioning(ctx context.Context, req *pb.SetBucketVersioni
 }
 
 func (a *api) CreateAccessKey(ctx context.Context, req *pb.CreateAccessKeyRequest) (*pb.CreateAccessKeyResponse, error) {
-	if err := a.s.requireFeature(ctx, 2, "CreateAccessKey"); err != nil {
+	level := uint32(2)
+	if req.GetExpiresUnixNano() != 0 {
+		level = 9 // an older member would store the key without its expiry
+	}
+	if err := a.s.requireFeature(ctx, level, "CreateAccessKey"); err != nil {
 		return nil, toStatus(err)
 	}
 	return mutate[*pb.CreateAccessKeyResponse](ctx, a.s, &pb.Command{Op: &pb.Command_CreateAccessKey{CreateAccessKey: req}})
 }
 
 func (a *api) UpdateAccessKey(ctx context.Context, req *pb.UpdateAccessKeyRequest) (*pb.UpdateAccessKeyResponse, error) {
-	if err := a.s.requireFeature(ctx, 2, "UpdateAccessKey"); err != nil {
+	level := uint32(2)
+	if req.ExpiresUnixNano != nil {
+		level = 9 // an older member would leave the expiry as it was
+	}
+	if err := a.s.requireFeature(ctx, level, "UpdateAccessKey"); err != nil {
 		return nil, toStatus(err)
 	}
 	return mutate[*pb.UpdateAccessKeyResponse](ctx, a.s, &pb.Command{Op: &pb.Command_UpdateAccessKey{UpdateAccessKey: req}})

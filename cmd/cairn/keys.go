@@ -45,6 +45,8 @@ type keyView struct {
 	Secret        string    `json:"secret,omitempty"`
 	Created       time.Time `json:"created"`
 	CreateBuckets bool      `json:"create_buckets"`
+	// Expires is when gateways stop taking the key; nil: never.
+	Expires *time.Time `json:"expires,omitempty"`
 	// Grants by bucket name.
 	Grants map[string]grantView `json:"grants"`
 }
@@ -60,10 +62,52 @@ func toKeyView(k *pb.AccessKey, withSecret bool) keyView {
 	if withSecret {
 		v.Secret = k.GetSecret()
 	}
+	if exp := k.GetExpiresUnixNano(); exp != 0 {
+		t := time.Unix(0, exp).UTC()
+		v.Expires = &t
+	}
 	for b, g := range k.GetGrants() {
 		v.Grants[b] = grantView{Read: g.GetRead(), Write: g.GetWrite(), Owner: g.GetOwner()}
 	}
 	return v
+}
+
+// expiry is the key's expiry for people: "never", the time, and
+// "(expired)" once it has passed.
+func (v keyView) expiry(now time.Time) string {
+	switch {
+	case v.Expires == nil:
+		return "never"
+	case !now.Before(*v.Expires):
+		return v.Expires.Format(time.RFC3339) + " (expired)"
+	}
+	return v.Expires.Format(time.RFC3339)
+}
+
+// parseExpiry reads --expires and `key expire`'s argument: a duration from
+// now ("720h", "90m"), a time (RFC 3339: "2027-01-31T00:00:00Z", or a
+// date: "2027-01-31", midnight UTC), or "never" (0).
+func parseExpiry(s string, now time.Time) (int64, error) {
+	if s == "never" {
+		return 0, nil
+	}
+	var at time.Time
+	if d, err := time.ParseDuration(s); err == nil {
+		if d <= 0 {
+			return 0, fmt.Errorf("expiry %q is not in the future", s)
+		}
+		at = now.Add(d)
+	} else if t, err := time.Parse(time.RFC3339, s); err == nil {
+		at = t
+	} else if t, err := time.Parse(time.DateOnly, s); err == nil {
+		at = t
+	} else {
+		return 0, fmt.Errorf("expiry %q is neither a duration (720h), a time (2027-01-31T00:00:00Z or 2027-01-31) nor \"never\"", s)
+	}
+	if !at.After(now) {
+		return 0, fmt.Errorf("expiry %s is not in the future", at.UTC().Format(time.RFC3339))
+	}
+	return at.UnixNano(), nil
 }
 
 // short is the grant as letters: "r", "rw", "rwo".
@@ -169,7 +213,8 @@ func (a *admin) keyCmd() *cobra.Command {
 			"  read    get and head objects, list the bucket, read tags\n" +
 			"  write   put, copy and delete objects, multipart uploads, object tags\n" +
 			"  owner   the bucket's configuration (policy, lifecycle, tags) and deleting it\n" +
-			"A key allowed --create-bucket may create buckets, and owns those it creates. Gateways apply\n" +
+			"A key allowed --create-bucket may create buckets, and owns those it creates. A key given an\n" +
+			"expiry (create --expires, or `cairn key expire`) is refused from then on. Gateways apply\n" +
 			"changes, and `cairn key delete`, within a few seconds.",
 	})
 	cmd.AddCommand(
@@ -189,12 +234,45 @@ func (a *admin) keyCmd() *cobra.Command {
 		},
 		a.keyGrantCmd(true),
 		a.keyGrantCmd(false),
+		&cobra.Command{
+			Use:   "expire ID WHEN",
+			Short: "Set when a key stops working: a duration from now (720h), a time (2027-01-31 or RFC 3339), \"now\" or \"never\"",
+			Args:  cobra.ExactArgs(2),
+			RunE:  a.withClient(a.keyExpire),
+		},
 	)
 	return cmd
 }
 
+// keyExpire is `key expire ID WHEN`.
+func (a *admin) keyExpire(ctx context.Context, cl *metaclient.Client, args []string) error {
+	now := a.now()
+	var at int64
+	if args[1] == "now" {
+		// The state machine refuses an expiry that is not after the
+		// command's proposal; a moment ahead is as good as now.
+		at = now.Add(time.Second).UnixNano()
+	} else {
+		var err error
+		if at, err = parseExpiry(args[1], now); err != nil {
+			return err
+		}
+	}
+	resp, err := call(ctx, a, "UpdateAccessKey", func(ctx context.Context) (*pb.UpdateAccessKeyResponse, error) {
+		return cl.UpdateAccessKey(ctx, &pb.UpdateAccessKeyRequest{Id: args[0], ExpiresUnixNano: proto.Int64(at)})
+	})
+	if err != nil {
+		return keyErr(err, args[0], "")
+	}
+	v := toKeyView(resp.GetKey(), false)
+	return a.emit(v, func(w io.Writer) error {
+		_, err := fmt.Fprintf(w, "access key %s expires: %s; gateways apply it within a few seconds\n", v.label(), v.expiry(a.now()))
+		return err
+	})
+}
+
 func (a *admin) keyCreateCmd() *cobra.Command {
-	var id, secret string
+	var id, secret, expires string
 	var createBucket bool
 	cmd := &cobra.Command{
 		Use:   "create NAME",
@@ -221,9 +299,16 @@ func (a *admin) keyCreateCmd() *cobra.Command {
 					return fmt.Errorf("--secret-key: %w", err)
 				}
 			}
+			var expiresAt int64
+			if expires != "" {
+				var err error
+				if expiresAt, err = parseExpiry(expires, a.now()); err != nil {
+					return fmt.Errorf("--expires: %w", err)
+				}
+			}
 			return a.withClient(func(ctx context.Context, cl *metaclient.Client, _ []string) error {
 				resp, err := call(ctx, a, "CreateAccessKey", func(ctx context.Context) (*pb.CreateAccessKeyResponse, error) {
-					return cl.CreateAccessKey(ctx, &pb.CreateAccessKeyRequest{Id: id, Secret: secret, Name: name, CreateBuckets: createBucket})
+					return cl.CreateAccessKey(ctx, &pb.CreateAccessKeyRequest{Id: id, Secret: secret, Name: name, CreateBuckets: createBucket, ExpiresUnixNano: expiresAt})
 				})
 				if errors.Is(err, metaerr.ErrAccessKeyExists) {
 					return fmt.Errorf("access key %q already exists (with another secret key)", id)
@@ -236,6 +321,9 @@ func (a *admin) keyCreateCmd() *cobra.Command {
 					t := clitable.New()
 					t.Row("access key", v.ID)
 					t.Row("secret key", v.Secret)
+					if v.Expires != nil {
+						t.Row("expires", v.expiry(a.now()))
+					}
 					var b strings.Builder
 					fmt.Fprintf(&b, "created access key %s\n", v.label())
 					if err := t.Render(&b); err != nil {
@@ -257,6 +345,7 @@ func (a *admin) keyCreateCmd() *cobra.Command {
 	cmd.Flags().StringVar(&id, "access-key", "", "the access key `ID` (3..128 letters and digits; default: generated, CK and 18 characters)")
 	cmd.Flags().StringVar(&secret, "secret-key", "", "the `SECRET` key (8..128 printable ASCII characters, no spaces; default: 40 random characters)")
 	cmd.Flags().BoolVar(&createBucket, "create-bucket", false, "let the key create buckets (it owns those it creates)")
+	cmd.Flags().StringVar(&expires, "expires", "", "when the key stops working: a `DURATION` from now (720h) or a time (2027-01-31, or RFC 3339); default never")
 	return cmd
 }
 
@@ -276,9 +365,10 @@ func (a *admin) keyList(ctx context.Context, cl *metaclient.Client, _ []string) 
 			_, err := fmt.Fprintln(w, "no access keys (`cairn key create NAME` makes one)")
 			return err
 		}
-		t := clitable.New("ID", "NAME", "CREATED", "CREATE-BUCKETS", "BUCKETS")
+		t := clitable.New("ID", "NAME", "CREATED", "EXPIRES", "CREATE-BUCKETS", "BUCKETS")
+		now := a.now()
 		for _, k := range v {
-			t.Row(k.ID, orDash(k.Name), k.Created.Format(time.RFC3339), yesNo(k.CreateBuckets), k.bucketsShort())
+			t.Row(k.ID, orDash(k.Name), k.Created.Format(time.RFC3339), k.expiry(now), yesNo(k.CreateBuckets), k.bucketsShort())
 		}
 		return t.Render(w)
 	})
@@ -303,6 +393,7 @@ func (a *admin) keyShowCmd() *cobra.Command {
 				t.Row("id", v.ID)
 				t.Row("name", orDash(v.Name))
 				t.Row("created", v.Created.Format(time.RFC3339))
+				t.Row("expires", v.expiry(a.now()))
 				if showSecret {
 					t.Row("secret key", v.Secret)
 				} else {

@@ -37,7 +37,8 @@ func (f *fakeMetad) CreateAccessKey(ctx context.Context, r *pb.CreateAccessKeyRe
 		}
 		return nil, metaerr.ToStatus(metaerr.Detailed(metaerr.ErrAccessKeyExists, "access key %q", r.GetId()))
 	}
-	k := &pb.AccessKey{Id: r.GetId(), Secret: r.GetSecret(), Name: r.GetName(), CreatedUnixNano: testNow.UnixNano(), CreateBuckets: r.GetCreateBuckets()}
+	k := &pb.AccessKey{Id: r.GetId(), Secret: r.GetSecret(), Name: r.GetName(), CreatedUnixNano: testNow.UnixNano(), CreateBuckets: r.GetCreateBuckets(),
+		ExpiresUnixNano: r.GetExpiresUnixNano()}
 	f.keys[k.Id] = k
 	return &pb.CreateAccessKeyResponse{Key: k}, nil
 }
@@ -59,6 +60,9 @@ func (f *fakeMetad) UpdateAccessKey(ctx context.Context, r *pb.UpdateAccessKeyRe
 	k := proto.CloneOf(old)
 	if r.CreateBuckets != nil {
 		k.CreateBuckets = r.GetCreateBuckets()
+	}
+	if r.ExpiresUnixNano != nil {
+		k.ExpiresUnixNano = r.GetExpiresUnixNano()
 	}
 	if b := r.GetBucket(); b != "" {
 		allow, deny := r.GetAllow(), r.GetDeny()
@@ -260,16 +264,47 @@ func TestKeyCommands(t *testing.T) {
 			stderr: "cairn: CreateAccessKey needs every metad member at feature level 2; m3 is at 1: upgrade it first: UpgradeRequired\n", notJSON: true},
 
 		{name: "list", fake: withKeys, args: []string{"key", "list"},
-			stdout: "ID        NAME     CREATED               CREATE-BUCKETS  BUCKETS\n" +
-				"CKBACKUP  backup   2026-11-25T11:00:00Z  no              logs:r, photos:rw\n" +
-				"CKWEB     web-app  2026-11-25T12:00:00Z  yes             site:rwo\n",
+			stdout: "ID        NAME     CREATED               EXPIRES  CREATE-BUCKETS  BUCKETS\n" +
+				"CKBACKUP  backup   2026-11-25T11:00:00Z  never    no              logs:r, photos:rw\n" +
+				"CKWEB     web-app  2026-11-25T12:00:00Z  never    yes             site:rwo\n",
 			checks: []check{lacks(backupSecret), has(`CKBACKUP`)}},
+		{name: "list with an expired key", fake: func(f *fakeMetad) {
+			withKeys(f)
+			f.keys["CKWEB"].ExpiresUnixNano = testNow.Add(-time.Hour).UnixNano()
+			f.keys["CKBACKUP"].ExpiresUnixNano = testNow.Add(time.Hour).UnixNano()
+		}, args: []string{"key", "list"},
+			stdout: "ID        NAME     CREATED               EXPIRES                         CREATE-BUCKETS  BUCKETS\n" +
+				"CKBACKUP  backup   2026-11-25T11:00:00Z  2026-11-25T13:00:00Z            no              logs:r, photos:rw\n" +
+				"CKWEB     web-app  2026-11-25T12:00:00Z  2026-11-25T11:00:00Z (expired)  yes             site:rwo\n"},
 		{name: "list empty", fake: noKeys, args: []string{"key", "list"}, stdout: "no access keys (`cairn key create NAME` makes one)\n"},
+
+		{name: "create expiring", fake: noKeys, args: []string{"key", "create", "ci", "--access-key", "ci01", "--secret-key", "s3cr3tPass", "--expires", "2030-01-31"},
+			stdout: "expires     2030-01-31T00:00:00Z",
+			checks: []check{wantReq(&pb.CreateAccessKeyRequest{Id: "ci01", Secret: "s3cr3tPass", Name: "ci", ExpiresUnixNano: time.Date(2030, 1, 31, 0, 0, 0, 0, time.UTC).UnixNano()})}},
+		{name: "create expiring in a duration", fake: noKeys, args: []string{"key", "create", "ci", "--access-key", "ci01", "--secret-key", "s3cr3tPass", "--expires", "720h"},
+			stdout: "expires     2026-12-25T12:00:00Z",
+			checks: []check{wantReq(&pb.CreateAccessKeyRequest{Id: "ci01", Secret: "s3cr3tPass", Name: "ci", ExpiresUnixNano: testNow.Add(720 * time.Hour).UnixNano()})}},
+		{name: "create expiring in the past", fake: noKeys, args: []string{"key", "create", "ci", "--expires", "2020-01-01"}, code: 1,
+			stderr: "cairn: --expires: expiry 2020-01-01T00:00:00Z is not in the future\n", notJSON: true, checks: []check{wantReq(nil)}},
+		{name: "create expiring garbage", fake: noKeys, args: []string{"key", "create", "ci", "--expires", "soon"}, code: 1,
+			stderr: "cairn: --expires: expiry \"soon\" is neither a duration", notJSON: true, checks: []check{wantReq(nil)}},
+		{name: "expire on a date", fake: withKeys, args: []string{"key", "expire", "CKBACKUP", "2030-01-31T12:00:00Z"},
+			stdout: "access key CKBACKUP (backup) expires: 2030-01-31T12:00:00Z; gateways apply it within a few seconds\n",
+			checks: []check{wantReq(&pb.UpdateAccessKeyRequest{Id: "CKBACKUP", ExpiresUnixNano: proto.Int64(time.Date(2030, 1, 31, 12, 0, 0, 0, time.UTC).UnixNano())})}},
+		{name: "expire never", fake: withKeys, args: []string{"key", "expire", "CKBACKUP", "never"},
+			stdout: "access key CKBACKUP (backup) expires: never;",
+			checks: []check{wantReq(&pb.UpdateAccessKeyRequest{Id: "CKBACKUP", ExpiresUnixNano: proto.Int64(0)})}},
+		{name: "expire now", fake: withKeys, args: []string{"key", "expire", "CKBACKUP", "now"},
+			stdout: "expires: 2026-11-25T12:00:01Z;",
+			checks: []check{wantReq(&pb.UpdateAccessKeyRequest{Id: "CKBACKUP", ExpiresUnixNano: proto.Int64(testNow.Add(time.Second).UnixNano())})}},
+		{name: "expire missing", fake: withKeys, args: []string{"key", "expire", "CKNOPE", "24h"}, code: 1,
+			stderr: "cairn: no access key \"CKNOPE\" (`cairn key list` shows the keys)\n", notJSON: true},
 
 		{name: "show", fake: withKeys, args: []string{"key", "show", "CKBACKUP"},
 			stdout: "id              CKBACKUP\n" +
 				"name            backup\n" +
 				"created         2026-11-25T11:00:00Z\n" +
+				"expires         never\n" +
 				"secret key      hidden (--show-secret prints it)\n" +
 				"create buckets  no\n" +
 				"buckets         logs    read\n" +
@@ -279,6 +314,7 @@ func TestKeyCommands(t *testing.T) {
 			stdout: "id              CKBACKUP\n" +
 				"name            backup\n" +
 				"created         2026-11-25T11:00:00Z\n" +
+				"expires         never\n" +
 				"secret key      " + backupSecret + "\n" +
 				"create buckets  no\n" +
 				"buckets         logs    read\n" +

@@ -1267,9 +1267,12 @@ type AccessKey struct {
 	// May create buckets; it owns the ones it creates.
 	CreateBuckets bool `protobuf:"varint,5,opt,name=create_buckets,json=createBuckets,proto3" json:"create_buckets,omitempty"`
 	// Permissions by bucket name. A bucket's deletion removes its entry.
-	Grants        map[string]*BucketGrant `protobuf:"bytes,6,rep,name=grants,proto3" json:"grants,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Grants map[string]*BucketGrant `protobuf:"bytes,6,rep,name=grants,proto3" json:"grants,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// When the key stops working (gateways refuse what it signs from then
+	// on; it stays listed until deleted); 0: never.
+	ExpiresUnixNano int64 `protobuf:"varint,7,opt,name=expires_unix_nano,json=expiresUnixNano,proto3" json:"expires_unix_nano,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *AccessKey) Reset() {
@@ -1342,6 +1345,13 @@ func (x *AccessKey) GetGrants() map[string]*BucketGrant {
 		return x.Grants
 	}
 	return nil
+}
+
+func (x *AccessKey) GetExpiresUnixNano() int64 {
+	if x != nil {
+		return x.ExpiresUnixNano
+	}
+	return 0
 }
 
 // BucketGrant is what an access key may do in one bucket.
@@ -3957,8 +3967,10 @@ type CreateAccessKeyRequest struct {
 	Secret        string                 `protobuf:"bytes,2,opt,name=secret,proto3" json:"secret,omitempty"`
 	Name          string                 `protobuf:"bytes,3,opt,name=name,proto3" json:"name,omitempty"`
 	CreateBuckets bool                   `protobuf:"varint,4,opt,name=create_buckets,json=createBuckets,proto3" json:"create_buckets,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	// AccessKey.expires_unix_nano; 0: never. Needs feature level 9.
+	ExpiresUnixNano int64 `protobuf:"varint,5,opt,name=expires_unix_nano,json=expiresUnixNano,proto3" json:"expires_unix_nano,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *CreateAccessKeyRequest) Reset() {
@@ -4019,6 +4031,13 @@ func (x *CreateAccessKeyRequest) GetCreateBuckets() bool {
 	return false
 }
 
+func (x *CreateAccessKeyRequest) GetExpiresUnixNano() int64 {
+	if x != nil {
+		return x.ExpiresUnixNano
+	}
+	return 0
+}
+
 type CreateAccessKeyResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Key           *AccessKey             `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
@@ -4075,8 +4094,11 @@ type UpdateAccessKeyRequest struct {
 	Deny   *BucketGrant `protobuf:"bytes,4,opt,name=deny,proto3" json:"deny,omitempty"`
 	// Unchanged when absent.
 	CreateBuckets *bool `protobuf:"varint,5,opt,name=create_buckets,json=createBuckets,proto3,oneof" json:"create_buckets,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	// Sets AccessKey.expires_unix_nano (0: never); unchanged when absent.
+	// Needs feature level 9.
+	ExpiresUnixNano *int64 `protobuf:"varint,6,opt,name=expires_unix_nano,json=expiresUnixNano,proto3,oneof" json:"expires_unix_nano,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *UpdateAccessKeyRequest) Reset() {
@@ -4142,6 +4164,13 @@ func (x *UpdateAccessKeyRequest) GetCreateBuckets() bool {
 		return *x.CreateBuckets
 	}
 	return false
+}
+
+func (x *UpdateAccessKeyRequest) GetExpiresUnixNano() int64 {
+	if x != nil && x.ExpiresUnixNano != nil {
+		return *x.ExpiresUnixNano
+	}
+	return 0
 }
 
 type UpdateAccessKeyResponse struct {
@@ -9949,14 +9978,15 @@ const file_metadata_proto_rawDesc = "" +
 	"\x05bytes\x18\x02 \x01(\x03R\x05bytes\x12!\n" +
 	"\fupload_bytes\x18\x03 \x01(\x03R\vuploadBytes\x12/\n" +
 	"\x13noncurrent_versions\x18\x04 \x01(\x03R\x12noncurrentVersions\x12)\n" +
-	"\x10noncurrent_bytes\x18\x05 \x01(\x03R\x0fnoncurrentBytes\"\xb7\x02\n" +
+	"\x10noncurrent_bytes\x18\x05 \x01(\x03R\x0fnoncurrentBytes\"\xe3\x02\n" +
 	"\tAccessKey\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x16\n" +
 	"\x06secret\x18\x02 \x01(\tR\x06secret\x12\x12\n" +
 	"\x04name\x18\x03 \x01(\tR\x04name\x12*\n" +
 	"\x11created_unix_nano\x18\x04 \x01(\x03R\x0fcreatedUnixNano\x12%\n" +
 	"\x0ecreate_buckets\x18\x05 \x01(\bR\rcreateBuckets\x12@\n" +
-	"\x06grants\x18\x06 \x03(\v2(.cairn.metadata.v1.AccessKey.GrantsEntryR\x06grants\x1aY\n" +
+	"\x06grants\x18\x06 \x03(\v2(.cairn.metadata.v1.AccessKey.GrantsEntryR\x06grants\x12*\n" +
+	"\x11expires_unix_nano\x18\a \x01(\x03R\x0fexpiresUnixNano\x1aY\n" +
 	"\vGrantsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x124\n" +
 	"\x05value\x18\x02 \x01(\v2\x1e.cairn.metadata.v1.BucketGrantR\x05value:\x028\x01\"M\n" +
@@ -10152,21 +10182,24 @@ const file_metadata_proto_rawDesc = "" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"J\n" +
 	"\x15SetBucketTagsResponse\x121\n" +
-	"\x06bucket\x18\x01 \x01(\v2\x19.cairn.metadata.v1.BucketR\x06bucket\"{\n" +
+	"\x06bucket\x18\x01 \x01(\v2\x19.cairn.metadata.v1.BucketR\x06bucket\"\xa7\x01\n" +
 	"\x16CreateAccessKeyRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x16\n" +
 	"\x06secret\x18\x02 \x01(\tR\x06secret\x12\x12\n" +
 	"\x04name\x18\x03 \x01(\tR\x04name\x12%\n" +
-	"\x0ecreate_buckets\x18\x04 \x01(\bR\rcreateBuckets\"I\n" +
+	"\x0ecreate_buckets\x18\x04 \x01(\bR\rcreateBuckets\x12*\n" +
+	"\x11expires_unix_nano\x18\x05 \x01(\x03R\x0fexpiresUnixNano\"I\n" +
 	"\x17CreateAccessKeyResponse\x12.\n" +
-	"\x03key\x18\x01 \x01(\v2\x1c.cairn.metadata.v1.AccessKeyR\x03key\"\xe9\x01\n" +
+	"\x03key\x18\x01 \x01(\v2\x1c.cairn.metadata.v1.AccessKeyR\x03key\"\xb0\x02\n" +
 	"\x16UpdateAccessKeyRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x16\n" +
 	"\x06bucket\x18\x02 \x01(\tR\x06bucket\x124\n" +
 	"\x05allow\x18\x03 \x01(\v2\x1e.cairn.metadata.v1.BucketGrantR\x05allow\x122\n" +
 	"\x04deny\x18\x04 \x01(\v2\x1e.cairn.metadata.v1.BucketGrantR\x04deny\x12*\n" +
-	"\x0ecreate_buckets\x18\x05 \x01(\bH\x00R\rcreateBuckets\x88\x01\x01B\x11\n" +
-	"\x0f_create_buckets\"I\n" +
+	"\x0ecreate_buckets\x18\x05 \x01(\bH\x00R\rcreateBuckets\x88\x01\x01\x12/\n" +
+	"\x11expires_unix_nano\x18\x06 \x01(\x03H\x01R\x0fexpiresUnixNano\x88\x01\x01B\x11\n" +
+	"\x0f_create_bucketsB\x14\n" +
+	"\x12_expires_unix_nano\"I\n" +
 	"\x17UpdateAccessKeyResponse\x12.\n" +
 	"\x03key\x18\x01 \x01(\v2\x1c.cairn.metadata.v1.AccessKeyR\x03key\"(\n" +
 	"\x16DeleteAccessKeyRequest\x12\x0e\n" +

@@ -947,6 +947,11 @@ func (m *AccessKey) MarshalToSizedBufferVT(dAtA []byte) (int, error) {
 		i -= len(m.unknownFields)
 		copy(dAtA[i:], m.unknownFields)
 	}
+	if m.ExpiresUnixNano != 0 {
+		i = protohelpers.EncodeVarint(dAtA, i, uint64(m.ExpiresUnixNano))
+		i--
+		dAtA[i] = 0x38
+	}
 	if len(m.Grants) > 0 {
 		for k := range m.Grants {
 			v := m.Grants[k]
@@ -3790,6 +3795,11 @@ func (m *CreateAccessKeyRequest) MarshalToSizedBufferVT(dAtA []byte) (int, error
 		i -= len(m.unknownFields)
 		copy(dAtA[i:], m.unknownFields)
 	}
+	if m.ExpiresUnixNano != 0 {
+		i = protohelpers.EncodeVarint(dAtA, i, uint64(m.ExpiresUnixNano))
+		i--
+		dAtA[i] = 0x28
+	}
 	if m.CreateBuckets {
 		i--
 		if m.CreateBuckets {
@@ -3896,6 +3906,11 @@ func (m *UpdateAccessKeyRequest) MarshalToSizedBufferVT(dAtA []byte) (int, error
 	if m.unknownFields != nil {
 		i -= len(m.unknownFields)
 		copy(dAtA[i:], m.unknownFields)
+	}
+	if m.ExpiresUnixNano != nil {
+		i = protohelpers.EncodeVarint(dAtA, i, uint64(*m.ExpiresUnixNano))
+		i--
+		dAtA[i] = 0x30
 	}
 	if m.CreateBuckets != nil {
 		i--
@@ -9534,6 +9549,9 @@ func (m *AccessKey) SizeVT() (n int) {
 			n += mapEntrySize + 1 + protohelpers.SizeOfVarint(uint64(mapEntrySize))
 		}
 	}
+	if m.ExpiresUnixNano != 0 {
+		n += 1 + protohelpers.SizeOfVarint(uint64(m.ExpiresUnixNano))
+	}
 	n += len(m.unknownFields)
 	return n
 }
@@ -10734,6 +10752,9 @@ func (m *CreateAccessKeyRequest) SizeVT() (n int) {
 	if m.CreateBuckets {
 		n += 2
 	}
+	if m.ExpiresUnixNano != 0 {
+		n += 1 + protohelpers.SizeOfVarint(uint64(m.ExpiresUnixNano))
+	}
 	n += len(m.unknownFields)
 	return n
 }
@@ -10776,6 +10797,9 @@ func (m *UpdateAccessKeyRequest) SizeVT() (n int) {
 	}
 	if m.CreateBuckets != nil {
 		n += 2
+	}
+	if m.ExpiresUnixNano != nil {
+		n += 1 + protohelpers.SizeOfVarint(uint64(*m.ExpiresUnixNano))
 	}
 	n += len(m.unknownFields)
 	return n
@@ -15776,6 +15800,25 @@ func (m *AccessKey) UnmarshalVT(dAtA []byte) error {
 			}
 			m.Grants[mapkey] = mapvalue
 			iNdEx = postIndex
+		case 7:
+			if wireType != 0 {
+				return fmt.Errorf("proto: wrong wireType = %d for field ExpiresUnixNano", wireType)
+			}
+			m.ExpiresUnixNano = 0
+			for shift := uint(0); ; shift += 7 {
+				if shift >= 64 {
+					return protohelpers.ErrIntOverflow
+				}
+				if iNdEx >= l {
+					return io.ErrUnexpectedEOF
+				}
+				b := dAtA[iNdEx]
+				iNdEx++
+				m.ExpiresUnixNano |= int64(b&0x7F) << shift
+				if b < 0x80 {
+					break
+				}
+			}
 		default:
 			iNdEx = preIndex
 			skippy, err := protohelpers.Skip(dAtA[iNdEx:])
@@ -22334,6 +22377,25 @@ func (m *CreateAccessKeyRequest) UnmarshalVT(dAtA []byte) error {
 				}
 			}
 			m.CreateBuckets = bool(v != 0)
+		case 5:
+			if wireType != 0 {
+				return fmt.Errorf("proto: wrong wireType = %d for field ExpiresUnixNano", wireType)
+			}
+			m.ExpiresUnixNano = 0
+			for shift := uint(0); ; shift += 7 {
+				if shift >= 64 {
+					return protohelpers.ErrIntOverflow
+				}
+				if iNdEx >= l {
+					return io.ErrUnexpectedEOF
+				}
+				b := dAtA[iNdEx]
+				iNdEx++
+				m.ExpiresUnixNano |= int64(b&0x7F) << shift
+				if b < 0x80 {
+					break
+				}
+			}
 		default:
 			iNdEx = preIndex
 			skippy, err := protohelpers.Skip(dAtA[iNdEx:])
@@ -22629,6 +22691,26 @@ func (m *UpdateAccessKeyRequest) UnmarshalVT(dAtA []byte) error {
 			}
 			b := bool(v != 0)
 			m.CreateBuckets = &b
+		case 6:
+			if wireType != 0 {
+				return fmt.Errorf("proto: wrong wireType = %d for field ExpiresUnixNano", wireType)
+			}
+			var v int64
+			for shift := uint(0); ; shift += 7 {
+				if shift >= 64 {
+					return protohelpers.ErrIntOverflow
+				}
+				if iNdEx >= l {
+					return io.ErrUnexpectedEOF
+				}
+				b := dAtA[iNdEx]
+				iNdEx++
+				v |= int64(b&0x7F) << shift
+				if b < 0x80 {
+					break
+				}
+			}
+			m.ExpiresUnixNano = &v
 		default:
 			iNdEx = preIndex
 			skippy, err := protohelpers.Skip(dAtA[iNdEx:])
