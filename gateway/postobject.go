@@ -121,7 +121,7 @@ func (d *routerDeps) authenticatePost(r *http.Request, f *postForm, bucket strin
 			return nil, s3err.New(s3err.AccessDenied, "A signed POST upload needs its policy: the form has a signature but no policy field.")
 		}
 		stateOf(r).auth = nil
-		return nil, d.authorize(r, access{need: needWrite, action: "s3:PutObject", bucket: bucket, key: key})
+		return nil, d.authorize(postAsHeaders(r, fv), access{need: needWrite, action: "s3:PutObject", bucket: bucket, key: key})
 	}
 	var auth *sigv4.Auth
 	var err error
@@ -144,7 +144,7 @@ func (d *routerDeps) authenticatePost(r *http.Request, f *postForm, bucket strin
 		return nil, err
 	}
 	stateOf(r).auth = auth
-	if err := d.authorize(r, access{need: needWrite, action: "s3:PutObject", bucket: bucket, key: key}); err != nil {
+	if err := d.authorize(postAsHeaders(r, fv), access{need: needWrite, action: "s3:PutObject", bucket: bucket, key: key}); err != nil {
 		return nil, err
 	}
 	doc, err := base64.StdEncoding.DecodeString(encoded)
@@ -159,6 +159,32 @@ func (d *routerDeps) authenticatePost(r *http.Request, f *postForm, bucket strin
 		return nil, s3err.New(s3err.AccessDenied, "%s", err.Error())
 	}
 	return p, nil
+}
+
+// postAsHeaders is r as a bucket policy sees a PutObject of the form's
+// fields: what the form says of the object (encryption, ACL, storage
+// class, object lock, tags) in the headers a PUT would carry them in, so
+// that a policy's conditions on them (a Deny of uploads without
+// server-side encryption) judge a POST upload as they judge a PUT. The
+// form's tagging field, a Tagging document, becomes x-amz-tagging's query
+// form; one that does not parse is left out (postObject refuses it).
+func postAsHeaders(r *http.Request, fields map[string]string) *http.Request {
+	v := r.Clone(r.Context())
+	v.Header = r.Header.Clone()
+	for name, values := range postFormHeaders(fields) {
+		v.Header[name] = values
+	}
+	v.Header.Del("X-Amz-Tagging")
+	if doc := fields["tagging"]; doc != "" {
+		if tags, err := parseTaggingXML([]byte(doc), maxObjectTags); err == nil {
+			q := url.Values{}
+			for k, t := range tags {
+				q.Set(k, t)
+			}
+			v.Header.Set("X-Amz-Tagging", q.Encode())
+		}
+	}
+	return v
 }
 
 // postKey is the key a form's key field names for a file of this name.

@@ -18,6 +18,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/minio/minio-go/v7"
+
+	"github.com/cairnstore/cairn/gateway"
 )
 
 // postForm posts fields, then a file field holding data, to u, as a
@@ -186,9 +188,11 @@ func TestPostObject(t *testing.T) {
 // TestPostObjectAnonymous: a form with neither a policy nor a signature is
 // an anonymous upload, as on S3: stored where the bucket's policy lets
 // anyone s3:PutObject, refused elsewhere and without a policy; the key a
-// Deny is matched against is the one stored, ${filename} replaced.
+// Deny is matched against is the one stored, ${filename} replaced, and
+// the policy's conditions see the form's fields as a PUT's headers.
 func TestPostObjectAnonymous(t *testing.T) {
-	e := startFakeGateway(t)
+	f := newFake()
+	e := startGateway(t, backend{meta: f, objects: f}, func(c *gateway.Config) { c.SSEMasterKeys = testMasterKeys(t, "test-1") })
 	c := e.awsClient(t)
 	ctx := context.Background()
 	mkBucket(t, c, "dropbox")
@@ -228,4 +232,28 @@ func TestPostObjectAnonymous(t *testing.T) {
 	}
 	headMissing(t, c, "dropbox", "incoming/setup.exe")
 	headMissing(t, c, "dropbox", "other/report.pdf")
+
+	// The form's fields are the request's headers to a policy's
+	// conditions: a Deny of uploads without server-side encryption lets a
+	// form asking for it through, signed or not.
+	mkBucket(t, c, "sealed")
+	must[*s3.PutBucketPolicyOutput](t)(c.PutBucketPolicy(ctx, &s3.PutBucketPolicyInput{Bucket: aws.String("sealed"), Policy: aws.String(`{
+	  "Version": "2012-10-17", "Statement": [
+	    {"Effect": "Allow", "Principal": "*", "Action": "s3:PutObject", "Resource": "arn:aws:s3:::sealed/*"},
+	    {"Effect": "Deny", "Principal": "*", "Action": "s3:PutObject", "Resource": "arn:aws:s3:::sealed/*",
+	     "Condition": {"Null": {"s3:x-amz-server-side-encryption": "true"}}}]}`)}))
+	su, err := url.Parse(e.url + "/sealed")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp, body := postForm(t, su, map[string]string{"key": "plain"}, "f", []byte("x"), true); resp.StatusCode != http.StatusForbidden {
+		t.Errorf("anonymous POST without encryption under a Deny of it: %d %s, want 403", resp.StatusCode, body)
+	}
+	if resp, body := postForm(t, su, map[string]string{"key": "sealed", "x-amz-server-side-encryption": "AES256"}, "f", []byte("x"), true); resp.StatusCode != http.StatusNoContent {
+		t.Errorf("anonymous POST with encryption under a Deny of uploads without: %d %s, want 204", resp.StatusCode, body)
+	}
+	if h := must[*s3.HeadObjectOutput](t)(c.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String("sealed"), Key: aws.String("sealed")})); h.ServerSideEncryption != "AES256" {
+		t.Errorf("sealed: ServerSideEncryption %q, want AES256", h.ServerSideEncryption)
+	}
+	headMissing(t, c, "sealed", "plain")
 }
