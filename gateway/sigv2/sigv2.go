@@ -274,10 +274,6 @@ func (v *Verifier) lookup(ctx context.Context, accessKey string) (string, error)
 	if errors.Is(err, sigv4.ErrUnknownKey) {
 		return "", (&s3err.Error{Code: s3err.InvalidAccessKeyID}).With("AWSAccessKeyId", accessKey)
 	}
-	var refused *s3err.Error
-	if errors.As(err, &refused) {
-		return "", refused // the store's own answer (an expired key)
-	}
 	if err != nil {
 		return "", fmt.Errorf("look up access key %s: %w", accessKey, err)
 	}

@@ -82,9 +82,9 @@ const (
 )
 
 // CredentialStore finds the secret key of an access key: ErrUnknownKey
-// when there is no such key, an *s3err.Error when it refuses the key
-// (answered as it is), another error when it could not tell (the request
-// then fails with that error, not InvalidAccessKeyId).
+// when there is no such key, another error when it could not tell or
+// refuses the key (the request then fails with that error, an S3 error
+// among them answered as it says, not InvalidAccessKeyId).
 type CredentialStore interface {
 	Secret(ctx context.Context, accessKey string) (secret string, err error)
 }
@@ -468,10 +468,6 @@ func (v *Verifier) lookup(ctx context.Context, accessKey string) (string, error)
 	secret, err := v.creds.Secret(ctx, accessKey)
 	if errors.Is(err, ErrUnknownKey) {
 		return "", (&s3err.Error{Code: s3err.InvalidAccessKeyID}).With("AWSAccessKeyId", accessKey)
-	}
-	var refused *s3err.Error
-	if errors.As(err, &refused) {
-		return "", refused // the store's own answer (an expired key)
 	}
 	if err != nil {
 		return "", fmt.Errorf("look up access key %s: %w", accessKey, err)
