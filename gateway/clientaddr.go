@@ -49,11 +49,7 @@ func (t trustedProxies) trusts(ip netip.Addr) bool {
 // clientOf works out who sent r (see the top of this file).
 func (t trustedProxies) clientOf(r *http.Request) client {
 	c := client{secure: r.TLS != nil}
-	if ap, err := netip.ParseAddrPort(r.RemoteAddr); err == nil {
-		c.ip = ap.Addr().Unmap()
-	} else if ip, err := netip.ParseAddr(r.RemoteAddr); err == nil {
-		c.ip = ip.Unmap()
-	}
+	c.ip, _ = parseHop(r.RemoteAddr)
 	if len(t) == 0 || !c.ip.IsValid() || !t.trusts(c.ip) {
 		return c
 	}
@@ -90,8 +86,8 @@ func forwardedFor(values []string) []string {
 	return out
 }
 
-// parseHop reads one X-Forwarded-For entry: an address, possibly with a
-// port (IPv6 then in brackets), as proxies write them.
+// parseHop reads one X-Forwarded-For entry, or a RemoteAddr: an address,
+// possibly with a port (IPv6 then in brackets), as proxies write them.
 func parseHop(s string) (netip.Addr, bool) {
 	if ip, err := netip.ParseAddr(strings.Trim(s, "[]")); err == nil {
 		return ip.Unmap(), true
@@ -102,9 +98,9 @@ func parseHop(s string) (netip.Addr, bool) {
 	return netip.Addr{}, false
 }
 
-// ParseTrustedProxies reads --trusted-proxies: comma-separated addresses
+// parseTrustedProxies reads --trusted-proxies: comma-separated addresses
 // and CIDR prefixes.
-func ParseTrustedProxies(s string) ([]netip.Prefix, error) {
+func parseTrustedProxies(s string) ([]netip.Prefix, error) {
 	var out []netip.Prefix
 	for _, f := range forwardedFor([]string{s}) {
 		if p, err := netip.ParsePrefix(f); err == nil {
@@ -135,7 +131,7 @@ func (l proxyList) String() string {
 }
 
 func (l proxyList) Set(v string) error {
-	ps, err := ParseTrustedProxies(v)
+	ps, err := parseTrustedProxies(v)
 	if err != nil {
 		return err
 	}

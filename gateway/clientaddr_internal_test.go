@@ -9,7 +9,7 @@ import (
 )
 
 func TestClientOf(t *testing.T) {
-	proxies, err := ParseTrustedProxies("10.0.0.0/8, 192.0.2.1,::1")
+	proxies, err := parseTrustedProxies("10.0.0.0/8, 192.0.2.1,::1")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -58,18 +58,18 @@ func TestClientOf(t *testing.T) {
 }
 
 func TestParseTrustedProxies(t *testing.T) {
-	got, err := ParseTrustedProxies(" 10.0.0.1/8 ,192.0.2.1,, 2001:db8::/32,::ffff:192.0.2.9")
+	got, err := parseTrustedProxies(" 10.0.0.1/8 ,192.0.2.1,, 2001:db8::/32,::ffff:192.0.2.9")
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("192.0.2.1/32"),
 		netip.MustParsePrefix("2001:db8::/32"), netip.MustParsePrefix("192.0.2.9/32")}
 	if !slices.Equal(got, want) {
-		t.Errorf("ParseTrustedProxies = %v, want %v", got, want)
+		t.Errorf("parseTrustedProxies = %v, want %v", got, want)
 	}
 	for _, bad := range []string{"10.0.0.0/33", "proxy.example.com", "10.0.0"} {
-		if _, err := ParseTrustedProxies(bad); err == nil {
-			t.Errorf("ParseTrustedProxies(%q) accepted it", bad)
+		if _, err := parseTrustedProxies(bad); err == nil {
+			t.Errorf("parseTrustedProxies(%q) accepted it", bad)
 		}
 	}
 }

@@ -141,13 +141,8 @@ func unsignedGet(t testing.TB, url string, header http.Header) int {
 		t.Fatal(err)
 	}
 	req.Header = header
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	_, _ = io.Copy(io.Discard, resp.Body)
-	return resp.StatusCode
+	status, _ := sendRequest(t, req)
+	return status
 }
 
 func unsignedDo(t testing.TB, method, url string, body []byte) (int, string) {
@@ -156,13 +151,8 @@ func unsignedDo(t testing.TB, method, url string, body []byte) (int, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b)
+	status, b := sendRequest(t, req)
+	return status, string(b)
 }
 
 // TestGetObjectAttributesNeedsRead: as on S3, GetObjectAttributes asks a

@@ -282,7 +282,8 @@ func (h *objectHandlers) postObject(w http.ResponseWriter, r *http.Request) erro
 		src = io.TeeReader(body, sums)
 	}
 	// The form's encryption fields stand for the request's headers.
-	ssep, err := h.d.parseSSEWrite((&http.Request{Header: hdr, TLS: r.TLS}).WithContext(r.Context()))
+	// With r's context: the request's state says whether it came over TLS.
+	ssep, err := h.d.parseSSEWrite((&http.Request{Header: hdr}).WithContext(r.Context()))
 	if err != nil {
 		return err
 	}

@@ -39,8 +39,8 @@ type errorDoc struct {
 	Message string `xml:"Message"`
 }
 
-// sendV2 sends req and returns the status and body.
-func sendV2(t *testing.T, req *http.Request) (int, []byte) {
+// sendRequest sends req and returns the status and body.
+func sendRequest(t testing.TB, req *http.Request) (int, []byte) {
 	t.Helper()
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -60,7 +60,7 @@ func getV2(t *testing.T, u string) (int, []byte) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return sendV2(t, req)
+	return sendRequest(t, req)
 }
 
 // wantErrorDoc checks an error answer's status, code and (if not empty) a
@@ -164,7 +164,7 @@ func TestClusterSigV2(t *testing.T) {
 					{Method: "PUT", Key: key + ".bad", Headers: map[string]string{"Content-MD5": badMD5}},
 					{Method: "GET", Key: key, Query: "response-content-type=application%2Fx-override"},
 				})
-				status, got := sendV2(t, reqs[0].build(t, body))
+				status, got := sendRequest(t, reqs[0].build(t, body))
 				if status != http.StatusOK {
 					t.Fatalf("PUT: %d %s", status, got)
 				}
@@ -185,7 +185,7 @@ func TestClusterSigV2(t *testing.T) {
 				}
 				// SigV2 leaves the body unsigned, but Content-MD5 still
 				// binds it.
-				status, got = sendV2(t, reqs[2].build(t, body))
+				status, got = sendRequest(t, reqs[2].build(t, body))
 				wantErrorDoc(t, status, got, http.StatusBadRequest, "BadDigest", "")
 				headMissing(t, c, bucket, key+".bad")
 				// A signed sub-resource: the response override.
@@ -211,7 +211,7 @@ func TestClusterSigV2(t *testing.T) {
 		}
 		req.Header.Set("x-amz-meta-a", "1")
 		signer.Sign(req, "", time.Now())
-		if status, got := sendV2(t, req); status != http.StatusOK {
+		if status, got := sendRequest(t, req); status != http.StatusOK {
 			t.Fatalf("PUT: %d %s", status, got)
 		}
 		// An aws-chunked body under SigV2 is refused, and nothing stored.
@@ -219,22 +219,22 @@ func TestClusterSigV2(t *testing.T) {
 		req.Header.Set("Content-Encoding", "aws-chunked")
 		req.Header.Set("x-amz-decoded-content-length", "5")
 		signer.Sign(req, "", time.Now())
-		status, got := sendV2(t, req)
+		status, got := sendRequest(t, req)
 		wantErrorDoc(t, status, got, http.StatusBadRequest, "InvalidRequest", "")
 		req, _ = http.NewRequest(http.MethodGet, e.url+"/"+bucket+"/signer/chunked", nil)
 		signer.Sign(req, "", time.Now())
-		status, got = sendV2(t, req)
+		status, got = sendRequest(t, req)
 		wantErrorDoc(t, status, got, http.StatusNotFound, "NoSuchKey", "")
 		// A header added after signing.
 		req, _ = http.NewRequest(http.MethodPut, e.url+"/"+bucket+"/"+key, bytes.NewReader(body))
 		signer.Sign(req, "", time.Now())
 		req.Header.Set("x-amz-meta-a", "2")
-		status, got = sendV2(t, req)
+		status, got = sendRequest(t, req)
 		wantErrorDoc(t, status, got, http.StatusForbidden, "SignatureDoesNotMatch", "")
 		// Skewed.
 		req, _ = http.NewRequest(http.MethodGet, e.url+"/"+bucket+"/"+key, nil)
 		signer.Sign(req, "", time.Now().Add(-20*time.Minute))
-		status, got = sendV2(t, req)
+		status, got = sendRequest(t, req)
 		wantErrorDoc(t, status, got, http.StatusForbidden, "RequestTimeTooSkewed", "")
 		// Presigned.
 		req, _ = http.NewRequest(http.MethodGet, e.url+"/"+bucket+"/"+key, nil)
@@ -245,16 +245,16 @@ func TestClusterSigV2(t *testing.T) {
 		}
 		// The presigned GET does not open a DELETE.
 		del, _ := http.NewRequest(http.MethodDelete, req.URL.String(), nil)
-		status, got = sendV2(t, del)
+		status, got = sendRequest(t, del)
 		wantErrorDoc(t, status, got, http.StatusForbidden, "SignatureDoesNotMatch", "")
 		// Nor the listing of the bucket.
 		list, _ := http.NewRequest(http.MethodGet, e.url+"/"+bucket+"/?"+req.URL.RawQuery, nil)
-		status, got = sendV2(t, list)
+		status, got = sendRequest(t, list)
 		wantErrorDoc(t, status, got, http.StatusForbidden, "SignatureDoesNotMatch", "")
 		// A wrong secret.
 		req, _ = http.NewRequest(http.MethodGet, e.url+"/"+bucket+"/"+key, nil)
 		sigv2.Signer{AccessKey: testAccess, SecretKey: "wrong"}.Sign(req, "", time.Now())
-		status, got = sendV2(t, req)
+		status, got = sendRequest(t, req)
 		wantErrorDoc(t, status, got, http.StatusForbidden, "SignatureDoesNotMatch", "")
 	})
 

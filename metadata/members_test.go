@@ -47,12 +47,7 @@ func TestFeatureLevelGatesNewCommands(t *testing.T) {
 		t.Fatalf("SetBucketPolicy with every member at level %d: %v", FeatureLevel, err)
 	}
 
-	old := c.followers()[0]
-	c.kill(old)
-	if _, err := leader.srv.propose(ctx, &pb.Command{Op: &pb.Command_SetMemberAddress{SetMemberAddress: &pb.SetMemberAddress{
-		Id: old.id, GrpcAddress: "127.0.0.1:1", FeatureLevel: 0}}}); err != nil {
-		t.Fatal(err)
-	}
+	old := c.stopAsLevel(t, leader, 0)
 	err := policy(`{"b":2}`)
 	if !errors.Is(err, metaerr.ErrUpgradeRequired) {
 		t.Fatalf("SetBucketPolicy with %s at level 0: %v, want UpgradeRequired", old.id, err)
@@ -97,12 +92,7 @@ func TestKeyExpiryNeedsLevel9(t *testing.T) {
 	c.waitAddresses()
 	ctx := testCtx(t)
 	cl := c.client()
-	old := c.followers()[0]
-	c.kill(old)
-	if _, err := leader.srv.propose(ctx, &pb.Command{Op: &pb.Command_SetMemberAddress{SetMemberAddress: &pb.SetMemberAddress{
-		Id: old.id, GrpcAddress: "127.0.0.1:1", FeatureLevel: 8}}}); err != nil {
-		t.Fatal(err)
-	}
+	old := c.stopAsLevel(t, leader, 8)
 	later := time.Now().Add(time.Hour).UnixNano()
 	_, err := cl.CreateAccessKey(ctx, &pb.CreateAccessKeyRequest{Id: "APPKEY", Secret: "app-secret", ExpiresUnixNano: later})
 	if err := metaerr.FromStatus(err); !errors.Is(err, metaerr.ErrUpgradeRequired) {
@@ -124,4 +114,18 @@ func TestKeyExpiryNeedsLevel9(t *testing.T) {
 		_, err := cl.UpdateAccessKey(ctx, &pb.UpdateAccessKeyRequest{Id: "APPKEY", ExpiresUnixNano: proto.Int64(later)})
 		return err == nil
 	}, "UpdateAccessKey with an expiry to pass once %s announced level %d", old.id, FeatureLevel)
+}
+
+// stopAsLevel stops a follower and records it at feature level, as a
+// member of an older binary would have announced itself; c.start brings
+// it back to announce this binary's level.
+func (c *testCluster) stopAsLevel(t *testing.T, leader *testNode, level uint32) *testNode {
+	t.Helper()
+	old := c.followers()[0]
+	c.kill(old)
+	if _, err := leader.srv.propose(testCtx(t), &pb.Command{Op: &pb.Command_SetMemberAddress{SetMemberAddress: &pb.SetMemberAddress{
+		Id: old.id, GrpcAddress: "127.0.0.1:1", FeatureLevel: level}}}); err != nil {
+		t.Fatal(err)
+	}
+	return old
 }
